@@ -1,0 +1,108 @@
+// Messages regions exchange. The core produces and consumes these plain structs; the codec layer
+// (src/codec) turns them into protobuf frames for tallyd, and the simulator carries them as values.
+//
+// The contract asked of a transport is deliberately weak: a message may be lost, duplicated,
+// delayed or reordered. Every message is safe to apply twice or never.
+
+#ifndef TALLY_CORE_MESSAGES_H_
+#define TALLY_CORE_MESSAGES_H_
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/counters.h"
+#include "core/reconcile.h"
+#include "core/types.h"
+
+namespace tally {
+
+// First message on every connection. A peer from another cluster, with another protocol version,
+// or with an unknown region id is refused.
+struct Hello {
+  std::string cluster_id;
+  std::uint32_t protocol_version = kProtocolVersion;
+  RegionId region = 0;
+  VersionVector applied;  // what the sender holds: the receiver sends what it lacks
+  bool operator==(const Hello&) const = default;
+};
+
+// Ops of any origins (relayed ones included); per origin in increasing seq.
+struct OpBatch {
+  std::vector<Op> ops;
+  bool operator==(const OpBatch&) const = default;
+};
+
+// What the sender has applied (and synced): the receiver stops sending those ops.
+struct Ack {
+  VersionVector applied;
+  bool operator==(const Ack&) const = default;
+};
+
+// Origin `origin` promises: none of my ops after seq `seq` has a timestamp below `hlc`.
+struct HeartbeatEntry {
+  RegionId origin = 0;
+  Hlc hlc;
+  Seq seq = 0;
+  bool operator==(const HeartbeatEntry&) const = default;
+};
+
+// The sender's own promise plus the newest it knows from every other origin (relayed, so a partial
+// partition does not stall finality), and its applied vector (doubles as an ack).
+struct Heartbeat {
+  std::vector<HeartbeatEntry> entries;
+  VersionVector applied;
+  bool operator==(const Heartbeat&) const = default;
+};
+
+// "Please hand me `amount` of rights on `account`." Answered, if at all, by a kTransfer op.
+struct RightsRequest {
+  std::string account;
+  Amount amount = 0;
+  bool operator==(const RightsRequest&) const = default;
+};
+
+// The idempotency record of an op that carried a key. `balance_after` is what the origin answered
+// (0 when the op came from another region).
+struct KeyRecord {
+  std::string account;
+  std::string key;
+  Dot dot;
+  Hlc hlc;
+  OpKind kind = OpKind::kCredit;
+  Amount amount = 0;
+  RegionId to = 0;
+  bool overdraft = false;
+  Amount balance_after = 0;
+  CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
+  bool operator==(const KeyRecord&) const = default;
+};
+
+// An account folded up to the stable frontier: the counters of its final ops and the replay state
+// there. What is above the frontier stays in the op journal.
+struct AccountCheckpoint {
+  AccountConfig config;
+  CanonicalKey opened;   // the open op that fixed the config (the canonically first one wins)
+  Counters counters;
+  ReplayState state;
+  std::vector<DerivedEvent> events;  // derived entries of the final prefix (newest, bounded)
+  bool operator==(const AccountCheckpoint&) const = default;
+};
+
+// Sent to a peer that lacks ops we no longer retain: our checkpoints at `frontier`, every op we
+// still hold and the idempotency records. The receiver joins it (see Replica).
+struct Snapshot {
+  Hlc frontier;
+  VersionVector applied;     // everything the snapshot covers
+  VersionVector log_floor;   // ops at or below these seqs are only in the checkpoints
+  std::vector<AccountCheckpoint> accounts;
+  std::vector<Op> ops;
+  std::vector<KeyRecord> keys;
+  bool operator==(const Snapshot&) const = default;
+};
+
+using Message = std::variant<Hello, OpBatch, Ack, Heartbeat, RightsRequest, Snapshot>;
+
+}  // namespace tally
+
+#endif  // TALLY_CORE_MESSAGES_H_

@@ -1,0 +1,271 @@
+// Replica: one region's copy of every wallet, as a pure state machine.
+//
+// The replica does no I/O. Callers feed it values — a client command, a message from a peer, the
+// passage of time — each with the current physical time in milliseconds, and it fills an Effects
+// with what must happen next:
+//
+//   1. write Effects::ops, keys, high_water and fold durably, in one batch, and sync;
+//   2. only then send Effects::send and release Effects::completions to clients.
+//
+// That order is what makes an acknowledged op durable (I4) and keeps a crashed region from reusing
+// a seq it had already shown to a peer. tallyd does it with LevelDB and Asio (many calls share one
+// synced batch: group commit); tally-sim does it with a simulated store and network. The same
+// Replica runs in both.
+//
+// A debit at region r of amount x is decided locally (brief, "The model"):
+//   1. effective rights(r) >= x: accepted;
+//   2. else, if a peer that has rights is reachable, ask it for rights and wait at most
+//      rights_wait_ms (the command completes later, from OnMessage or Tick);
+//   3. else, if rights(r) + O[r] >= x: accepted as an overdraft debit (flagged);
+//   4. else rejected: insufficient_funds, with the rights and line that explain it.
+//
+// Not thread-safe: one thread (or strand) drives a Replica.
+
+#ifndef TALLY_CORE_REPLICA_H_
+#define TALLY_CORE_REPLICA_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/messages.h"
+#include "core/status.h"
+#include "core/types.h"
+
+namespace tally {
+
+// Deliberate defects the simulator switches on to prove it catches them (`tally-sim bugs`).
+// All off in production; nothing but tally-sim and its tests sets them.
+struct PlantedBugs {
+  bool skip_rights_check = false;       // accept any debit, whatever the rights and line
+  bool order_forks_by_arrival = false;  // reconcile in arrival order instead of canonical order
+  bool forget_hlc_high_water = false;   // on recovery, restart the clock from the wall clock only
+  bool drop_relayed_ops = false;        // gossip only our own ops, never relay other origins'
+  bool ack_before_sync = false;         // let completions out before their ops are synced
+};
+
+struct ReplicaOptions {
+  std::string cluster_id;
+  std::vector<std::string> regions;  // names; the index is the RegionId
+  RegionId self = 0;
+
+  std::uint64_t max_clock_offset_ms = 500;
+  std::uint64_t heartbeat_interval_ms = 100;
+  std::uint64_t peer_timeout_ms = 1000;     // silent this long: unreachable
+  std::uint64_t rights_wait_ms = 50;        // bounded wait for an on-demand rights transfer
+  std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
+  std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
+  std::uint64_t rebalance_interval_ms = 1000;
+  std::uint64_t hlc_lease_ms = 1000;        // persist the HLC high-water mark this far ahead
+  std::size_t max_batch_ops = 256;          // ops per OpBatch
+  std::size_t max_inflight_ops = 8192;      // unacked ops per peer
+  std::size_t max_pending_debits = 10000;   // debits waiting for rights
+  std::size_t max_events_per_account = 256; // derived events kept for reports, per account
+  PlantedBugs bugs;
+
+  // Checks names, counts and bounds; InvalidArgument naming the field otherwise.
+  Status Validate() const;
+};
+
+struct OpenAccount {
+  AccountConfig config;  // config.lines may be empty: the limit is split evenly across regions
+};
+struct Credit {
+  std::string account;
+  Amount amount = 0;
+  std::string key;  // idempotency key (required by the API; optional here)
+};
+struct Debit {
+  std::string account;
+  Amount amount = 0;
+  std::string key;
+};
+struct TransferRights {
+  std::string account;
+  RegionId to = 0;
+  Amount amount = 0;
+};
+using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights>;
+
+struct Command {
+  std::uint64_t id = 0;  // the caller's handle; echoed in the CommandResult
+  CommandBody body;
+};
+
+struct CommandResult {
+  std::uint64_t id = 0;
+  Status status;
+  Dot op;                 // the op that carried it (for a replay, the original op)
+  Hlc hlc;
+  Amount balance = 0;     // effective (tentative) balance right after, as seen here
+  bool overdraft = false; // accepted on the overdraft line
+  bool replayed = false;  // the key was seen before: this is the stored result
+  // Set on insufficient_funds (and on accepted debits): the numbers behind the decision.
+  Amount rights = 0;
+  Amount overdraft_line = 0;
+  Amount requested = 0;
+};
+
+// Things an operator should hear about; never a reason to drop anything.
+struct Notice {
+  enum class Kind : std::uint8_t { kClockAhead, kPeerRefused, kSnapshotSent, kSnapshotInstalled };
+  Kind kind = Kind::kClockAhead;
+  RegionId region = 0;
+  std::int64_t value = 0;  // kClockAhead: offset in ms
+  std::string text;
+};
+
+struct Outbound {
+  RegionId to = 0;
+  Message msg;
+};
+
+// Checkpoints written when the stable frontier moves: persist them, the frontier and the log floor
+// atomically (one batch); ops at or below log_floor may then be deleted from storage.
+struct Fold {
+  Hlc frontier;
+  VersionVector log_floor;
+  std::vector<AccountCheckpoint> checkpoints;  // only the accounts that changed
+};
+
+struct Effects {
+  std::vector<Op> ops;          // newly applied ops, local and remote, in apply order
+  std::vector<KeyRecord> keys;  // idempotency records (new, or a canonically earlier first use)
+  Hlc high_water;               // zero: unchanged
+  std::optional<Fold> fold;
+  std::vector<Outbound> send;
+  std::vector<CommandResult> completions;
+  bool completions_need_sync = true;  // false only under PlantedBugs::ack_before_sync
+  std::vector<Notice> notices;
+
+  bool needs_persist() const { return !ops.empty() || !keys.empty() || !high_water.is_zero() || fold; }
+  void Clear();
+};
+
+// What a restarting replica read back from its store.
+struct RecoveredState {
+  Hlc high_water;
+  Hlc frontier;
+  VersionVector log_floor;
+  std::vector<AccountCheckpoint> checkpoints;
+  std::vector<Op> ops;          // the retained log, any order
+  std::vector<KeyRecord> keys;
+};
+
+struct RegionView {
+  Amount rights = 0;          // effective rights (fees and voids booked)
+  Amount overdraft_line = 0;
+  Amount fees = 0;
+  Amount voids = 0;
+};
+
+struct AccountView {
+  AccountConfig config;
+  Amount balance = 0;         // effective, over every op held (tentative above the frontier)
+  Amount final_balance = 0;   // effective, over the final prefix only
+  Amount raw_balance = 0;     // ΣP − ΣN over every op held
+  bool tentative = false;     // ops above the frontier exist
+  std::vector<RegionView> regions;
+  Amount fees = 0;
+  Amount voids = 0;
+  std::uint64_t episodes = 0;
+  Hlc frontier;
+  std::uint64_t digest = 0;   // equal on every replica holding the same ops
+};
+
+struct PeerView {
+  RegionId region = 0;
+  bool reachable = false;
+  std::uint64_t last_heard_ms = 0;
+  VersionVector acked;
+  std::int64_t clock_offset_ms = 0;  // peer wall clock minus ours, at its last heartbeat
+  std::uint64_t ops_behind = 0;      // ops we hold that it has not acked
+};
+
+struct ReplicaStats {
+  std::uint64_t commands = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t overdraft_debits = 0;
+  std::uint64_t replays = 0;
+  std::uint64_t rights_requests_sent = 0;
+  std::uint64_t rights_granted = 0;
+  std::uint64_t rebalance_transfers = 0;
+  std::uint64_t remote_ops_applied = 0;
+  std::uint64_t duplicate_ops = 0;
+  std::uint64_t buffered_ops = 0;     // held back waiting for a gap to fill (now)
+  std::uint64_t ops_sent = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t snapshots_sent = 0;
+  std::uint64_t clock_ahead_reports = 0;
+};
+
+// A fork, explained: a derived event with the ops that led to it.
+struct ForkReport {
+  DerivedEvent event;
+  bool final = false;             // below the stable frontier: will never change
+  std::vector<Op> ops;            // kOverdraftFee: the episode's debits so far; kVoid: both ops
+};
+
+class Replica {
+ public:
+  // `options` must be valid (Validate); asserts otherwise.
+  explicit Replica(ReplicaOptions options);
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Loads what the store held. Only on a fresh replica, before any other call. Corruption when the
+  // state read back contradicts itself (then the store must not be served).
+  Status Recover(RecoveredState state, std::uint64_t now_ms);
+
+  // A client command. Completes now (a CommandResult in out->completions) or, for a debit that
+  // waits for rights, from a later OnMessage or Tick.
+  void Submit(const Command& cmd, std::uint64_t now_ms, Effects* out);
+
+  // A message from peer `from`. Malformed content (bad ids, amounts, counter caps) is dropped and
+  // reported, never applied.
+  void OnMessage(RegionId from, const Message& msg, std::uint64_t now_ms, Effects* out);
+
+  // A transport connected to peer `to`: sends our Hello.
+  void OnConnected(RegionId to, std::uint64_t now_ms, Effects* out);
+
+  // Checks a peer's Hello before anything else is accepted from it.
+  Status CheckHello(const Hello& hello) const;
+
+  // Time passes: heartbeats, gossip pushes and re-sends, rights-wait deadlines, the rebalancer and
+  // folding below the stable frontier. Call often (every few ms); cheap when idle.
+  void Tick(std::uint64_t now_ms, Effects* out);
+
+  // Reads.
+  Status GetAccount(std::string_view id, AccountView* out);
+  std::vector<std::string> AccountIds() const;  // sorted
+  bool HasAccount(std::string_view id) const;
+  // Forks of an account: final ones kept from folding plus the tentative ones above the frontier.
+  Status Forks(std::string_view id, std::vector<ForkReport>* out);
+  // Every derived event in canonical order, final and tentative (for agreement checks).
+  Status DerivedEvents(std::string_view id, std::vector<DerivedEvent>* out);
+
+  RegionId self() const;
+  const ReplicaOptions& options() const;
+  const VersionVector& applied() const;
+  Hlc clock() const;
+  Hlc frontier() const;
+  std::vector<PeerView> Peers(std::uint64_t now_ms) const;
+  const ReplicaStats& stats() const;
+
+  // The whole state, for checkers: hash of every account digest in id order.
+  std::uint64_t StateDigest();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tally
+
+#endif  // TALLY_CORE_REPLICA_H_

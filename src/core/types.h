@@ -1,0 +1,111 @@
+// The vocabulary of the core: regions, dots, version vectors, account configs and ops.
+//
+// Regions are a fixed, configured set numbered 0..n-1 (n <= kMaxRegions). Every change to the
+// replicated state is an Op originated by exactly one region; its Dot (origin, seq) is unique and
+// each origin numbers its ops 1, 2, 3, ... across all accounts. Ops are totally ordered everywhere by
+// the canonical key (hlc, origin, seq). Plain values; no I/O, no protobuf.
+
+#ifndef TALLY_CORE_TYPES_H_
+#define TALLY_CORE_TYPES_H_
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/hlc.h"
+#include "core/money.h"
+
+namespace tally {
+
+using RegionId = std::uint32_t;
+using Seq = std::uint64_t;
+
+inline constexpr RegionId kMaxRegions = 16;
+inline constexpr std::uint32_t kProtocolVersion = 1;
+
+struct Dot {
+  RegionId origin = 0;
+  Seq seq = 0;  // 0 means "no op"
+  auto operator<=>(const Dot&) const = default;
+  std::string ToString() const;  // "r1:42"
+};
+
+// The canonical order of ops: by HLC, then origin, then seq. Total and the same on every replica.
+struct CanonicalKey {
+  Hlc hlc;
+  RegionId origin = 0;
+  Seq seq = 0;
+  auto operator<=>(const CanonicalKey&) const = default;
+};
+
+// Per origin, the highest seq applied (contiguously) from that origin.
+class VersionVector {
+ public:
+  VersionVector() { seqs_.fill(0); }
+  Seq get(RegionId r) const { return seqs_[r]; }
+  void set(RegionId r, Seq s) { seqs_[r] = s; }
+  void JoinWith(const VersionVector& o) {
+    for (RegionId r = 0; r < kMaxRegions; ++r) seqs_[r] = seqs_[r] > o.seqs_[r] ? seqs_[r] : o.seqs_[r];
+  }
+  // True when every entry of this is >= the matching entry of `o`.
+  bool Dominates(const VersionVector& o) const {
+    for (RegionId r = 0; r < kMaxRegions; ++r)
+      if (seqs_[r] < o.seqs_[r]) return false;
+    return true;
+  }
+  bool operator==(const VersionVector&) const = default;
+  std::string ToString(RegionId regions) const;  // "[3,0,7]"
+
+ private:
+  std::array<Seq, kMaxRegions> seqs_;
+};
+
+struct FeePolicy {
+  Amount flat = 0;         // charged once per overdraft episode
+  std::uint32_t bps = 0;   // basis points of the overdrawn amount at the crossing debit
+  bool operator==(const FeePolicy&) const = default;
+};
+
+// The account's policy, fixed when it is opened. The overdraft limit is split into per-region lines
+// (lines.size() == region count, sum == overdraft_limit); see SplitOverdraft.
+struct AccountConfig {
+  std::string id;
+  std::string currency;  // ISO 4217 code, "EUR"
+  Amount overdraft_limit = 0;
+  std::vector<Amount> lines;
+  FeePolicy fee;
+  bool operator==(const AccountConfig&) const = default;
+};
+
+// Splits `limit` into `regions` equal lines; the remainder goes to the lowest region ids.
+std::vector<Amount> SplitOverdraft(Amount limit, RegionId regions);
+
+enum class OpKind : std::uint8_t {
+  kOpen = 1,      // creates the account with `config`
+  kCredit = 2,    // P[origin] += amount
+  kDebit = 3,     // N[origin] += amount
+  kTransfer = 4,  // T[origin][to] += amount: rights handed from origin to `to`
+};
+std::string_view OpKindName(OpKind k);
+
+struct Op {
+  Dot dot;
+  Hlc hlc;
+  OpKind kind = OpKind::kCredit;
+  std::string account;
+  Amount amount = 0;
+  RegionId to = 0;          // kTransfer only
+  std::string key;          // idempotency key; empty if none (transfers, rebalancer, opens)
+  bool overdraft = false;   // kDebit: accepted on the overdraft line (informational)
+  AccountConfig config;     // kOpen only
+
+  CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
+  bool operator==(const Op&) const = default;
+};
+
+}  // namespace tally
+
+#endif  // TALLY_CORE_TYPES_H_
