@@ -1,0 +1,105 @@
+// NodeConfig: everything one tallyd process is told at start, read from a TOML file (format in
+// docs/operations.md, example in src/node/example-region.toml) and a few command-line overrides.
+//
+// Parsing is strict: a missing required key, a value of the wrong type or out of range, and any
+// key the format does not define (a typo must not be silently ignored) are refused with
+// InvalidArgument whose message names the field ("config: gossip.tick_interval_ms: must be in
+// 1..1000, got 0"). tallyd prints it and exits with status 2.
+//
+// A NodeConfig is a plain value, filled once and then only read.
+
+#ifndef TALLY_NODE_CONFIG_H_
+#define TALLY_NODE_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/replica.h"
+#include "core/status.h"
+#include "core/types.h"
+#include "node/auth.h"
+
+namespace tally::node {
+
+// "host:port"; host an IPv4 literal, "[v6]" literal or (for peers only) a DNS name.
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string ToString() const;
+};
+
+// Parses "127.0.0.1:8081", "[::1]:8081" or (when `allow_names`) "node-a.internal:9081".
+Status ParseEndpoint(std::string_view text, bool allow_names, Endpoint* out);
+
+struct RegionConfig {
+  RegionId id = 0;
+  std::string name;
+  Endpoint peer;  // where the other regions dial this one
+};
+
+struct TokenConfig {
+  std::string name;
+  std::string sha256;  // lower-case hex SHA-256 of the bearer token
+  std::string role;
+  std::vector<std::string> accounts;  // glob patterns; empty: no account in scope
+};
+
+struct NodeConfig {
+  std::string cluster_id;
+  std::string region;  // this node's region name
+  RegionId self = 0;
+  std::vector<RegionConfig> regions;  // indexed by id
+  std::string data_dir;
+  Endpoint listen_client;
+  Endpoint listen_peer;
+
+  // [gossip] — the node's own knobs; the replica's are in `replica` below.
+  std::uint64_t tick_interval_ms = 5;
+  std::size_t send_queue_bytes = std::size_t{16} << 20;  // per peer, then messages are dropped
+  std::uint64_t reconnect_min_ms = 100;
+  std::uint64_t reconnect_max_ms = 5000;
+
+  // [http]
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_connections = 1024;
+  std::size_t max_pipelined = 16;  // requests read ahead on one connection before answering
+  std::uint64_t idle_timeout_ms = 60000;
+
+  // [accounts]: defaults for fields a POST /v1/accounts leaves out.
+  std::string default_currency = "EUR";
+  Amount default_overdraft_limit = 0;
+  FeePolicy default_fee;
+
+  std::map<std::string, PermissionSet> roles;
+  std::vector<TokenConfig> tokens;
+
+  // cluster_id, regions and self are filled from the fields above; timing and bounds from
+  // [gossip], [clock], [rights] and [accounts].
+  ReplicaOptions replica;
+
+  // The Authorizer the tokens and roles describe.
+  Authorizer MakeAuthorizer() const;
+};
+
+// `source` names the file in messages.
+Status ParseConfig(std::string_view toml_text, std::string_view source, NodeConfig* out);
+Status LoadConfigFile(const std::string& path, NodeConfig* out);
+
+struct ConfigOverrides {
+  std::optional<std::string> data_dir;
+  std::optional<std::string> listen_client;
+  std::optional<std::string> listen_peer;
+  std::optional<std::string> region;  // a region name from [[regions]]
+};
+
+// Applies command-line overrides and re-derives what depends on them; errors name the flag.
+Status ApplyOverrides(const ConfigOverrides& overrides, NodeConfig* config);
+
+}  // namespace tally::node
+
+#endif  // TALLY_NODE_CONFIG_H_
