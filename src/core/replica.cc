@@ -1,0 +1,1271 @@
+#include "core/replica.h"
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <deque>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "core/digest.h"
+#include "core/ids.h"
+
+namespace tally {
+
+void Effects::Clear() {
+  ops.clear();
+  keys.clear();
+  high_water = Hlc{};
+  fold.reset();
+  send.clear();
+  completions.clear();
+  completions_need_sync = true;
+  notices.clear();
+}
+
+Status ReplicaOptions::Validate() const {
+  if (cluster_id.empty() || cluster_id.size() > 64)
+    return Status::InvalidArgument("cluster_id must be 1..64 bytes");
+  if (regions.empty() || regions.size() > kMaxRegions)
+    return Status::InvalidArgument("regions: between 1 and " + std::to_string(kMaxRegions) +
+                                   " regions are needed");
+  std::set<std::string> names;
+  for (const std::string& r : regions) {
+    Status s = ValidateRegionName(r);
+    if (!s.ok()) return Status::InvalidArgument("regions: " + s.message());
+    if (!names.insert(r).second) return Status::InvalidArgument("regions: duplicate name " + r);
+  }
+  if (self >= regions.size()) return Status::InvalidArgument("self: not one of the regions");
+  if (heartbeat_interval_ms == 0) return Status::InvalidArgument("heartbeat_interval_ms must be > 0");
+  if (peer_timeout_ms == 0) return Status::InvalidArgument("peer_timeout_ms must be > 0");
+  if (max_batch_ops == 0) return Status::InvalidArgument("max_batch_ops must be > 0");
+  if (max_inflight_ops < max_batch_ops)
+    return Status::InvalidArgument("max_inflight_ops must be >= max_batch_ops");
+  return Status::OK();
+}
+
+namespace {
+
+// Bounds on what a peer can make us hold (style: put a limit on everything).
+constexpr std::size_t kMaxBufferedOpsPerOrigin = 65536;
+constexpr std::size_t kMaxPendingHeartbeats = 16;
+constexpr std::size_t kMaxRebalanceTransfersPerTick = 256;
+constexpr std::uint32_t kMaxFeeBps = 100000;  // 1000 %: anything above is surely a typo
+
+// Lets the account index be searched with a string_view without building a std::string.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct JournalEntry {
+  CanonicalKey key;
+  OpKind kind = OpKind::kCredit;
+  bool voided = false;
+  RegionId to = 0;
+  Amount amount = 0;
+  ReplayEntry replay() const { return ReplayEntry{key, kind, amount, voided}; }
+};
+
+struct PendingDebit {
+  std::uint64_t command_id = 0;
+  Amount amount = 0;
+  std::string key;
+  std::uint64_t deadline_ms = 0;
+};
+
+struct Account {
+  AccountConfig config;
+  CanonicalKey opened;
+  bool open = false;
+  Counters counters;        // every op held
+  Counters final_counters;  // ops folded into the checkpoint
+  ReplayState checkpoint;   // replay state at the stable frontier
+  std::vector<JournalEntry> journal;  // ops above the frontier, canonical order
+  ReplayState tip;          // checkpoint + journal[0, tip_pos)
+  std::size_t tip_pos = 0;
+  std::unordered_map<std::string, KeyRecord, StringHash, std::equal_to<>> keys;  // canonically first use of each key
+  std::deque<ForkReport> final_forks;
+  std::vector<Amount> demand_mark;  // N[r] at the last rebalance
+  std::deque<PendingDebit> pending;
+};
+
+struct HeartbeatState {
+  Hlc best_hlc;
+  Seq best_seq = 0;
+  Hlc confirmed;  // newest promise whose seq we have applied: the origin's share of the frontier
+  std::deque<HeartbeatEntry> pending;
+};
+
+struct Peer {
+  bool heard = false;
+  std::uint64_t last_heard_ms = 0;
+  VersionVector acked;
+  VersionVector sent;
+  std::uint64_t last_progress_ms = 0;
+  std::int64_t clock_offset_ms = 0;
+  // Per origin: since when the peer's ack for that origin has not moved while we held more (0: it
+  // is not lagging), and the ack value seen then.
+  std::array<std::uint64_t, kMaxRegions> lag_since_ms{};
+  std::array<Seq, kMaxRegions> lag_acked{};
+};
+
+std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
+  Fnv64 h;
+  h.Add(static_cast<std::uint64_t>(kind));
+  h.Add(static_cast<std::uint64_t>(amount));
+  h.Add(static_cast<std::uint64_t>(to));
+  return h.value();
+}
+
+}  // namespace
+
+class Replica::Impl {
+ public:
+  explicit Impl(ReplicaOptions o)
+      : opt_(std::move(o)),
+        n_(static_cast<RegionId>(opt_.regions.size())),
+        clock_(opt_.max_clock_offset_ms),
+        log_(n_),
+        buffered_(n_),
+        hb_(n_),
+        peers_(n_) {}
+
+  // ---- recovery -------------------------------------------------------------------------------
+
+  Status Recover(RecoveredState st, std::uint64_t now_ms) {
+    if (!accounts_.empty() || applied_.get(opt_.self) != 0)
+      return Status::FailedPrecondition("Recover must be called on a fresh replica");
+    frontier_ = st.frontier;
+    log_floor_ = st.log_floor;
+    applied_ = st.log_floor;
+    for (AccountCheckpoint& c : st.checkpoints) {
+      Status s = ValidateConfig(c.config);
+      if (!s.ok()) return Status::Corruption("checkpoint of " + c.config.id + ": " + s.message());
+      if (c.counters.regions() != n_ || c.state.fees.size() != n_ || c.state.voids.size() != n_)
+        return Status::Corruption("checkpoint of " + c.config.id + " has the wrong region count");
+      Account& a = GetOrCreate(c.config.id);
+      a.config = c.config;
+      a.opened = c.opened;
+      a.open = true;
+      a.counters = c.counters;
+      a.final_counters = c.counters;
+      a.checkpoint = c.state;
+      a.tip = c.state;
+      for (const DerivedEvent& e : c.events) a.final_forks.push_back(ForkReport{e, true, {}});
+    }
+    for (KeyRecord& k : st.keys) {
+      Status s = ValidateKeyRecord(k);
+      if (!s.ok()) return Status::Corruption("key record: " + s.message());
+      Account& a = GetOrCreate(k.account);
+      std::string key = k.key;
+      a.keys[key] = std::move(k);
+    }
+    std::sort(st.ops.begin(), st.ops.end(),
+              [](const Op& a, const Op& b) { return a.dot < b.dot; });
+    Hlc own_max;
+    for (Op& op : st.ops) {
+      Status s = ValidateOp(op);
+      if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
+      const RegionId o = op.dot.origin;
+      if (op.dot.seq != applied_.get(o) + 1)
+        return Status::Corruption("op log of region " + std::to_string(o) + " has a gap before seq " +
+                                  std::to_string(op.dot.seq));
+      if (o == opt_.self) own_max = std::max(own_max, op.hlc);
+      if (op.hlc < frontier_) {
+        // Already folded into the checkpoint; kept only so lagging peers can still be served.
+        applied_.set(o, op.dot.seq);
+        log_[o].push_back(std::move(op));
+        continue;
+      }
+      s = Apply(op, nullptr, /*recovering=*/true);
+      if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
+    }
+    if (!opt_.bugs.forget_hlc_high_water) {
+      clock_.Restore(std::max(st.high_water, own_max));
+    }
+    persisted_hw_ = st.high_water;
+    next_heartbeat_ms_ = now_ms;
+    next_rebalance_ms_ = now_ms + opt_.rebalance_interval_ms;
+    return Status::OK();
+  }
+
+  // ---- client commands ------------------------------------------------------------------------
+
+  void Submit(const Command& cmd, std::uint64_t now, Effects* out) {
+    ++stats_.commands;
+    CommandResult r;
+    r.id = cmd.id;
+    std::visit(
+        [&](const auto& body) {
+          using T = std::decay_t<decltype(body)>;
+          if constexpr (std::is_same_v<T, OpenAccount>) {
+            r = DoOpen(cmd.id, body, now, out);
+          } else if constexpr (std::is_same_v<T, Credit>) {
+            r = DoCredit(cmd.id, body, now, out);
+          } else if constexpr (std::is_same_v<T, Debit>) {
+            r = DoDebit(cmd.id, body, now, out);
+          } else {
+            r = DoTransfer(cmd.id, body, now, out);
+          }
+        },
+        cmd.body);
+    if (r.id == kParked) return;  // completes later
+    Complete(std::move(r), out);
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  Status CheckHello(const Hello& h) const {
+    if (h.cluster_id != opt_.cluster_id)
+      return Status::PermissionDenied("peer belongs to cluster '" + h.cluster_id + "', not '" +
+                                      opt_.cluster_id + "'");
+    if (h.protocol_version != kProtocolVersion)
+      return Status::FailedPrecondition("peer speaks protocol " + std::to_string(h.protocol_version) +
+                                        ", we speak " + std::to_string(kProtocolVersion));
+    if (h.region >= n_ || h.region == opt_.self)
+      return Status::InvalidArgument("peer claims unknown region id " + std::to_string(h.region));
+    return Status::OK();
+  }
+
+  void OnMessage(RegionId from, const Message& msg, std::uint64_t now, Effects* out) {
+    if (from >= n_ || from == opt_.self) return;
+    if (const auto* hello = std::get_if<Hello>(&msg)) {
+      Status s = CheckHello(*hello);
+      if (s.ok() && hello->region != from)
+        s = Status::InvalidArgument("peer on the link of region " + std::to_string(from) +
+                                    " says it is region " + std::to_string(hello->region));
+      if (!s.ok()) {
+        out->notices.push_back(Notice{Notice::Kind::kPeerRefused, from, 0, s.ToString()});
+        return;
+      }
+      Peer& p = peers_[from];
+      Heard(from, now);
+      p.acked.JoinWith(hello->applied);
+      p.sent = p.acked;
+      p.last_progress_ms = now;
+      Push(from, now, out);
+      return;
+    }
+    Heard(from, now);
+    if (const auto* batch = std::get_if<OpBatch>(&msg)) {
+      for (const Op& op : batch->ops) Receive(op, now, out);
+      out->send.push_back(Outbound{from, Ack{applied_}});
+    } else if (const auto* ack = std::get_if<Ack>(&msg)) {
+      Acked(from, ack->applied, now);
+    } else if (const auto* hb = std::get_if<Heartbeat>(&msg)) {
+      OnHeartbeat(from, *hb, now, out);
+    } else if (const auto* rq = std::get_if<RightsRequest>(&msg)) {
+      OnRightsRequest(from, *rq, now, out);
+    }
+    // Snapshots are not produced yet: ops are pruned only once every peer has acked them, so a
+    // peer never lacks an op we dropped (see docs/design.md, "Pruning").
+  }
+
+  void OnConnected(RegionId to, std::uint64_t now, Effects* out) {
+    if (to >= n_ || to == opt_.self) return;
+    peers_[to].sent = peers_[to].acked;
+    out->send.push_back(Outbound{to, Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied_}});
+  }
+
+  // ---- time -----------------------------------------------------------------------------------
+
+  void Tick(std::uint64_t now, Effects* out) {
+    ExpirePending(now, out);
+    if (now >= next_heartbeat_ms_) {
+      next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
+      SendHeartbeats(now, out);
+      FoldToFrontier(out);
+    }
+    if (opt_.rebalance_interval_ms > 0 && now >= next_rebalance_ms_) {
+      next_rebalance_ms_ = now + opt_.rebalance_interval_ms;
+      Rebalance(now, out);
+    }
+    for (RegionId p = 0; p < n_; ++p) {
+      if (p != opt_.self) Push(p, now, out);
+    }
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  Status GetAccount(std::string_view id, AccountView* v) {
+    Account* a = Find(id);
+    if (!a || !a->open) return Status::NotFound("no account '" + std::string(id) + "'");
+    const ReplayState& t = Tip(*a);
+    v->config = a->config;
+    v->balance = t.balance;
+    v->final_balance = a->checkpoint.balance;
+    v->raw_balance = a->counters.balance();
+    v->tentative = !a->journal.empty();
+    v->regions.assign(n_, RegionView{});
+    for (RegionId r = 0; r < n_; ++r) {
+      v->regions[r] = RegionView{EffectiveRights(*a, r), a->config.lines[r], t.fees[r], t.voids[r]};
+    }
+    v->fees = t.total_fees();
+    v->voids = t.total_voids();
+    v->episodes = t.episodes;
+    v->frontier = frontier_;
+    v->digest = Digest(*a);
+    return Status::OK();
+  }
+
+  std::vector<std::string> AccountIds() const {
+    std::vector<std::string> ids;
+    for (const auto& [id, i] : index_) {
+      if (accounts_[i].open) ids.push_back(id);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  bool HasAccount(std::string_view id) const {
+    auto it = index_.find(id);
+    return it != index_.end() && accounts_[it->second].open;
+  }
+
+  Status Forks(std::string_view id, std::vector<ForkReport>* forks) {
+    Account* a = Find(id);
+    if (!a || !a->open) return Status::NotFound("no account '" + std::string(id) + "'");
+    forks->assign(a->final_forks.begin(), a->final_forks.end());
+    ReplayState s = a->checkpoint;
+    ReplayRange(*a, &s, 0, a->journal.size(), /*final=*/false, forks);
+    return Status::OK();
+  }
+
+  Status DerivedEvents(std::string_view id, std::vector<DerivedEvent>* events) {
+    std::vector<ForkReport> forks;
+    Status s = Forks(id, &forks);
+    if (!s.ok()) return s;
+    events->clear();
+    for (const ForkReport& f : forks) events->push_back(f.event);
+    return Status::OK();
+  }
+
+  std::vector<PeerView> Peers(std::uint64_t now) const {
+    std::vector<PeerView> v;
+    for (RegionId r = 0; r < n_; ++r) {
+      if (r == opt_.self) continue;
+      const Peer& p = peers_[r];
+      PeerView pv;
+      pv.region = r;
+      pv.reachable = Reachable(r, now);
+      pv.last_heard_ms = p.last_heard_ms;
+      pv.acked = p.acked;
+      pv.clock_offset_ms = p.clock_offset_ms;
+      for (RegionId o = 0; o < n_; ++o) {
+        if (applied_.get(o) > p.acked.get(o)) pv.ops_behind += applied_.get(o) - p.acked.get(o);
+      }
+      v.push_back(pv);
+    }
+    return v;
+  }
+
+  std::uint64_t StateDigest() {
+    Fnv64 h;
+    for (const std::string& id : AccountIds()) {
+      h.Add(id);
+      h.Add(Digest(*Find(id)));
+    }
+    return h.value();
+  }
+
+  const ReplicaOptions& options() const { return opt_; }
+  const VersionVector& applied() const { return applied_; }
+  Hlc clock() const { return clock_.last(); }
+  Hlc frontier() const { return frontier_; }
+  const ReplicaStats& stats() const { return stats_; }
+
+ private:
+  static constexpr std::uint64_t kParked = ~std::uint64_t{0};
+
+  // ---- accounts -------------------------------------------------------------------------------
+
+  Account* Find(std::string_view id) {
+    auto it = index_.find(id);
+    return it == index_.end() ? nullptr : &accounts_[it->second];
+  }
+
+  Account& GetOrCreate(const std::string& id) {
+    auto [it, inserted] = index_.try_emplace(id, static_cast<std::uint32_t>(accounts_.size()));
+    if (inserted) {
+      Account a;
+      a.config.id = id;
+      a.config.lines.assign(n_, 0);
+      a.counters = Counters(n_);
+      a.final_counters = Counters(n_);
+      a.checkpoint = ReplayState(n_);
+      a.tip = ReplayState(n_);
+      a.demand_mark.assign(n_, 0);
+      accounts_.push_back(std::move(a));
+    }
+    return accounts_[it->second];
+  }
+
+  std::uint32_t IndexOf(const Account& a) const {
+    return static_cast<std::uint32_t>(&a - accounts_.data());
+  }
+
+  // The replay state over every op held, brought up to date lazily: local ops append and replay
+  // one step; a remote op landing earlier in the canonical order costs a replay from the frontier.
+  const ReplayState& Tip(Account& a) {
+    while (a.tip_pos < a.journal.size()) {
+      ReplayStep(a.config.fee, a.journal[a.tip_pos].replay(), &a.tip, nullptr);
+      ++a.tip_pos;
+    }
+    return a.tip;
+  }
+
+  void Invalidate(Account& a, std::size_t pos) {
+    if (pos < a.tip_pos) {
+      a.tip = a.checkpoint;
+      a.tip_pos = 0;
+    }
+  }
+
+  Amount EffectiveRights(Account& a, RegionId r) {
+    const ReplayState& t = Tip(a);
+    return a.counters.rights(r) - t.fees[r] + t.voids[r];
+  }
+
+  std::uint64_t Digest(Account& a) {
+    const ReplayState& t = Tip(a);
+    Fnv64 h;
+    h.Add(a.config.id);
+    h.Add(a.config.currency);
+    h.Add(static_cast<std::uint64_t>(a.config.overdraft_limit));
+    for (Amount l : a.config.lines) h.Add(static_cast<std::uint64_t>(l));
+    h.Add(static_cast<std::uint64_t>(a.config.fee.flat));
+    h.Add(a.config.fee.bps);
+    for (RegionId r = 0; r < n_; ++r) {
+      h.Add(static_cast<std::uint64_t>(a.counters.credits(r)));
+      h.Add(static_cast<std::uint64_t>(a.counters.debits(r)));
+      for (RegionId s = 0; s < n_; ++s) h.Add(static_cast<std::uint64_t>(a.counters.transferred(r, s)));
+      h.Add(static_cast<std::uint64_t>(t.fees[r]));
+      h.Add(static_cast<std::uint64_t>(t.voids[r]));
+    }
+    h.Add(static_cast<std::uint64_t>(t.balance));
+    h.Add(static_cast<std::uint64_t>(t.refunds));
+    h.Add(t.episodes);
+    h.Add(t.ops);
+    h.Add(t.in_episode ? 1 : 0);
+    return h.value();
+  }
+
+  // ---- validation -----------------------------------------------------------------------------
+
+  Status ValidateConfig(const AccountConfig& c) const {
+    Status s = ValidateAccountId(c.id);
+    if (!s.ok()) return s;
+    s = ValidateCurrency(c.currency);
+    if (!s.ok()) return s;
+    if (c.overdraft_limit < 0 || c.overdraft_limit > kMaxCounter)
+      return Status::InvalidArgument("overdraft_limit must be between 0 and " +
+                                     std::to_string(kMaxCounter));
+    if (c.lines.size() != n_)
+      return Status::InvalidArgument("overdraft lines: one per region is needed");
+    Amount sum = 0;
+    for (Amount l : c.lines) {
+      if (l < 0) return Status::InvalidArgument("overdraft lines must not be negative");
+      sum += l;  // each <= kMaxCounter (checked below through the sum), at most 16 of them
+      if (sum > kMaxCounter) return Status::InvalidArgument("overdraft lines are too large");
+    }
+    if (sum != c.overdraft_limit)
+      return Status::InvalidArgument("overdraft lines must add up to overdraft_limit");
+    if (c.fee.flat < 0 || c.fee.flat > kMaxOpAmount)
+      return Status::InvalidArgument("fee.flat must be between 0 and " + std::to_string(kMaxOpAmount));
+    if (c.fee.bps > kMaxFeeBps)
+      return Status::InvalidArgument("fee.bps must be at most " + std::to_string(kMaxFeeBps));
+    return Status::OK();
+  }
+
+  Status ValidateOp(const Op& op) const {
+    if (op.dot.origin >= n_) return Status::InvalidArgument("origin out of range");
+    if (op.dot.seq == 0) return Status::InvalidArgument("seq 0");
+    Status s = ValidateAccountId(op.account);
+    if (!s.ok()) return s;
+    if (!op.key.empty()) {
+      s = ValidateIdempotencyKey(op.key);
+      if (!s.ok()) return s;
+    }
+    switch (op.kind) {
+      case OpKind::kOpen:
+        if (op.config.id != op.account) return Status::InvalidArgument("open op for another account");
+        return ValidateConfig(op.config);
+      case OpKind::kTransfer:
+        if (op.to >= n_ || op.to == op.dot.origin)
+          return Status::InvalidArgument("transfer to an invalid region");
+        [[fallthrough]];
+      case OpKind::kCredit:
+      case OpKind::kDebit:
+        return ValidateAmount(op.amount);
+    }
+    return Status::InvalidArgument("unknown op kind");
+  }
+
+  Status ValidateKeyRecord(const KeyRecord& k) const {
+    Status s = ValidateAccountId(k.account);
+    if (s.ok()) s = ValidateIdempotencyKey(k.key);
+    if (s.ok() && (k.dot.origin >= n_ || k.dot.seq == 0)) s = Status::InvalidArgument("bad dot");
+    return s;
+  }
+
+  // ---- applying ops ---------------------------------------------------------------------------
+
+  // Applies the next op of its origin (seq == applied + 1) to the account state, the journal, the
+  // key index and the log. Returns an error, and changes nothing, if the op breaks a counter cap.
+  Status Apply(const Op& op, Effects* out, bool recovering) {
+    Account& a = GetOrCreate(op.account);
+    const RegionId o = op.dot.origin;
+    Status s;
+    switch (op.kind) {
+      case OpKind::kOpen:
+        if (!a.open || op.canonical() < a.opened) {
+          // Concurrent opens: the canonically first config wins everywhere.
+          a.config = op.config;
+          a.opened = op.canonical();
+          a.open = true;
+          Invalidate(a, 0);
+        }
+        break;
+      case OpKind::kCredit: s = a.counters.Credit(o, op.amount, nullptr); break;
+      case OpKind::kDebit: s = a.counters.Debit(o, op.amount, nullptr); break;
+      case OpKind::kTransfer: s = a.counters.Transfer(o, op.to, op.amount, nullptr); break;
+    }
+    if (!s.ok()) return s;
+
+    JournalEntry e{op.canonical(), op.kind, false, op.to, op.amount};
+    std::size_t pos = a.journal.size();
+    if (!opt_.bugs.order_forks_by_arrival) {
+      // Ops mostly arrive in canonical order: search from the back.
+      while (pos > 0 && e.key < a.journal[pos - 1].key) --pos;
+    }
+    if (!op.key.empty()) {
+      auto it = a.keys.find(op.key);
+      const bool first_seen = it == a.keys.end();
+      const bool earlier = !first_seen && !opt_.bugs.order_forks_by_arrival &&
+                           e.key < it->second.canonical();
+      if (!first_seen && !earlier) {
+        e.voided = it->second.dot != op.dot;
+      } else {
+        if (earlier) {
+          // A canonically earlier use arrived: the op we took for the first is voided now.
+          const std::size_t j = FindEntry(a, it->second.canonical());
+          if (j < a.journal.size()) {
+            a.journal[j].voided = true;
+            Invalidate(a, j);
+          }
+        }
+        KeyRecord rec{op.account, op.key, op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0};
+        if (!first_seen && it->second.dot == op.dot) rec.balance_after = it->second.balance_after;
+        a.keys[op.key] = rec;
+        if (out && o != opt_.self) out->keys.push_back(std::move(rec));
+      }
+    }
+    Invalidate(a, pos);
+    a.journal.insert(a.journal.begin() + static_cast<std::ptrdiff_t>(pos), e);
+    journaled_.insert(IndexOf(a));
+    if (op.kind == OpKind::kDebit) touched_.insert(IndexOf(a));
+
+    applied_.set(o, op.dot.seq);
+    log_[o].push_back(op);
+    if (out) out->ops.push_back(op);
+    (void)recovering;
+    return Status::OK();
+  }
+
+  std::size_t FindEntry(const Account& a, const CanonicalKey& k) const {
+    for (std::size_t i = a.journal.size(); i-- > 0;) {
+      if (a.journal[i].key == k) return i;
+    }
+    return a.journal.size();
+  }
+
+  void Receive(const Op& op, std::uint64_t now, Effects* out) {
+    const RegionId o = op.dot.origin;
+    if (o >= n_ || o == opt_.self) return;  // our own ops come back through relays: we have them
+    if (op.dot.seq <= applied_.get(o)) {
+      ++stats_.duplicate_ops;
+      return;
+    }
+    if (op.dot.seq > applied_.get(o) + 1) {
+      auto& buf = buffered_[o];
+      if (buf.size() < kMaxBufferedOpsPerOrigin) buf.emplace(op.dot.seq, op);
+      return;  // the gap is filled by a re-send; beyond the bound we drop and wait for it too
+    }
+    ApplyRemote(op, now, out);
+    auto& buf = buffered_[o];
+    while (!buf.empty() && buf.begin()->first <= applied_.get(o) + 1) {
+      if (buf.begin()->first == applied_.get(o) + 1) ApplyRemote(buf.begin()->second, now, out);
+      buf.erase(buf.begin());
+    }
+    TryConfirm(o);
+  }
+
+  void ApplyRemote(const Op& op, std::uint64_t now, Effects* out) {
+    Status s = ValidateOp(op);
+    if (s.ok()) s = Apply(op, out, false);
+    if (!s.ok()) {
+      // A peer sent an op its origin could never have accepted. Applying it would corrupt state;
+      // skipping it silently would hide the fault: report it and stall that origin.
+      out->notices.push_back(Notice{Notice::Kind::kPeerRefused, op.dot.origin, 0,
+                                    "refused op " + op.dot.ToString() + ": " + s.ToString()});
+      return;
+    }
+    ++stats_.remote_ops_applied;
+    clock_.Update(op.hlc, now);
+    if (op.kind == OpKind::kTransfer && op.to == opt_.self) RetryPending(*Find(op.account), now, out);
+  }
+
+  // ---- local commands -------------------------------------------------------------------------
+
+  Op NewOp(OpKind kind, const std::string& account, std::uint64_t now) {
+    Op op;
+    op.dot = Dot{opt_.self, applied_.get(opt_.self) + 1};
+    op.hlc = clock_.Now(now);
+    op.kind = kind;
+    op.account = account;
+    return op;
+  }
+
+  CommandResult Rejected(std::uint64_t id, Status s) {
+    CommandResult r;
+    r.id = id;
+    r.status = std::move(s);
+    return r;
+  }
+
+  CommandResult DoOpen(std::uint64_t id, const OpenAccount& cmd, std::uint64_t now, Effects* out) {
+    AccountConfig config = cmd.config;
+    if (config.lines.empty()) config.lines = SplitOverdraft(config.overdraft_limit, n_);
+    Status s = ValidateConfig(config);
+    if (!s.ok()) return Rejected(id, s);
+    if (Account* a = Find(config.id); a && a->open) {
+      if (a->config != config)
+        return Rejected(id, Status::AlreadyExists("account '" + config.id +
+                                                  "' exists with a different config"));
+      CommandResult r;
+      r.id = id;
+      r.replayed = true;
+      r.balance = Tip(*a).balance;
+      return r;
+    }
+    Op op = NewOp(OpKind::kOpen, config.id, now);
+    op.config = std::move(config);
+    s = Apply(op, out, false);
+    assert(s.ok());
+    CommandResult r;
+    r.id = id;
+    r.op = op.dot;
+    r.hlc = op.hlc;
+    return r;
+  }
+
+  // Looks the key up. Returns true when the command is answered (a replay or a mismatch).
+  bool CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
+                std::uint64_t id, CommandResult* r) {
+    if (key.empty()) return false;
+    auto it = a.keys.find(key);
+    if (it == a.keys.end()) {
+      for (const PendingDebit& p : a.pending) {
+        if (p.key == key) {
+          *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
+          return true;
+        }
+      }
+      return false;
+    }
+    const KeyRecord& k = it->second;
+    if (Fingerprint(k.kind, k.amount, k.to) != Fingerprint(kind, amount, to)) {
+      *r = Rejected(id, Status::IdempotencyKeyReused(
+                            "idempotency key '" + key + "' was used for " +
+                            std::string(OpKindName(k.kind)) + " of " + std::to_string(k.amount) +
+                            " (op " + k.dot.ToString() + ")"));
+      return true;
+    }
+    ++stats_.replays;
+    r->id = id;
+    r->op = k.dot;
+    r->hlc = k.hlc;
+    r->overdraft = k.overdraft;
+    r->replayed = true;
+    r->balance = k.dot.origin == opt_.self ? k.balance_after : Tip(a).balance;
+    return true;
+  }
+
+  Status OpenAccountFor(std::string_view id, Account** a) {
+    Status s = ValidateAccountId(id);
+    if (!s.ok()) return s;
+    *a = Find(id);
+    if (!*a || !(*a)->open) return Status::NotFound("no account '" + std::string(id) + "'");
+    return Status::OK();
+  }
+
+  // Originates an op of ours and answers with the balance right after it.
+  CommandResult Originate(std::uint64_t id, Account& a, Op op, Effects* out) {
+    Status s = Apply(op, out, false);
+    if (!s.ok()) return Rejected(id, s);
+    CommandResult r;
+    r.id = id;
+    r.op = op.dot;
+    r.hlc = op.hlc;
+    r.overdraft = op.overdraft;
+    r.balance = Tip(a).balance;
+    if (!op.key.empty()) {
+      KeyRecord& k = a.keys[op.key];
+      k.balance_after = r.balance;
+      out->keys.push_back(k);
+    }
+    return r;
+  }
+
+  CommandResult DoCredit(std::uint64_t id, const Credit& cmd, std::uint64_t now, Effects* out) {
+    Account* a = nullptr;
+    Status s = OpenAccountFor(cmd.account, &a);
+    if (s.ok()) s = ValidateAmount(cmd.amount);
+    if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
+    if (!s.ok()) return Rejected(id, s);
+    CommandResult r;
+    if (CheckKey(*a, cmd.key, OpKind::kCredit, cmd.amount, 0, id, &r)) return r;
+    Op op = NewOp(OpKind::kCredit, cmd.account, now);
+    op.amount = cmd.amount;
+    op.key = cmd.key;
+    r = Originate(id, *a, std::move(op), out);
+    if (r.status.ok()) ++stats_.accepted;
+    return r;
+  }
+
+  CommandResult DoDebit(std::uint64_t id, const Debit& cmd, std::uint64_t now, Effects* out) {
+    Account* a = nullptr;
+    Status s = OpenAccountFor(cmd.account, &a);
+    if (s.ok()) s = ValidateAmount(cmd.amount);
+    if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
+    if (!s.ok()) return Rejected(id, s);
+    CommandResult r;
+    if (CheckKey(*a, cmd.key, OpKind::kDebit, cmd.amount, 0, id, &r)) return r;
+    PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
+    if (Decide(*a, p, now, /*may_wait=*/true, out, &r)) return r;
+    return Parked();
+  }
+
+  CommandResult Parked() {
+    CommandResult r;
+    r.id = kParked;
+    return r;
+  }
+
+  // The debit rules of the brief. Returns false when the debit was parked to wait for rights.
+  bool Decide(Account& a, const PendingDebit& p, std::uint64_t now, bool may_wait, Effects* out,
+              CommandResult* r) {
+    const RegionId me = opt_.self;
+    const Amount rights = EffectiveRights(a, me);
+    const Amount line = a.config.lines[me];
+    bool overdraft = false;
+    if (rights >= p.amount || opt_.bugs.skip_rights_check) {
+      overdraft = rights < p.amount;
+    } else if (may_wait && opt_.rights_wait_ms > 0 && a.pending.size() < opt_.max_pending_debits &&
+               RequestRights(a, p.amount - std::max<Amount>(rights, 0), now, out)) {
+      a.pending.push_back(p);
+      pending_accounts_.insert(IndexOf(a));
+      return false;
+    } else if (rights + line >= p.amount) {
+      overdraft = true;
+    } else {
+      ++stats_.rejected;
+      *r = Rejected(p.command_id,
+                    Status::InsufficientFunds(
+                        "debit of " + std::to_string(p.amount) + " exceeds this region's rights " +
+                        std::to_string(rights) + " plus its overdraft line " + std::to_string(line)));
+      r->rights = rights;
+      r->overdraft_line = line;
+      r->requested = p.amount;
+      r->balance = Tip(a).balance;
+      return true;
+    }
+    Op op = NewOp(OpKind::kDebit, a.config.id, now);
+    op.amount = p.amount;
+    op.key = p.key;
+    op.overdraft = overdraft;
+    *r = Originate(p.command_id, a, std::move(op), out);
+    r->rights = rights;
+    r->overdraft_line = line;
+    r->requested = p.amount;
+    if (r->status.ok()) {
+      ++stats_.accepted;
+      if (overdraft) ++stats_.overdraft_debits;
+    } else {
+      ++stats_.rejected;
+    }
+    return true;
+  }
+
+  // Asks reachable peers that hold rights for `shortfall`, largest holder first, until what they
+  // are known to hold covers it. False when nobody reachable holds any.
+  bool RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out) {
+    std::vector<std::pair<Amount, RegionId>> holders;
+    for (RegionId r = 0; r < n_; ++r) {
+      if (r == opt_.self || !Reachable(r, now)) continue;
+      const Amount rr = EffectiveRights(a, r);
+      if (rr > 0) holders.emplace_back(-rr, r);
+    }
+    if (holders.empty()) return false;
+    std::sort(holders.begin(), holders.end());
+    Amount asked = 0;
+    for (const auto& [neg, r] : holders) {
+      if (asked >= shortfall) break;
+      const Amount ask = std::min(shortfall - asked, -neg);
+      out->send.push_back(Outbound{r, RightsRequest{a.config.id, ask}});
+      ++stats_.rights_requests_sent;
+      asked += ask;
+    }
+    return true;
+  }
+
+  void OnRightsRequest(RegionId from, const RightsRequest& rq, std::uint64_t now, Effects* out) {
+    if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return;
+    Account* a = Find(rq.account);
+    if (!a || !a->open) return;
+    const Amount mine = EffectiveRights(*a, opt_.self);
+    if (mine <= 0) return;
+    if (GiveRights(*a, from, std::min(mine, rq.amount), now, out)) {
+      ++stats_.rights_granted;
+      Push(from, now, out);
+    }
+  }
+
+  bool GiveRights(Account& a, RegionId to, Amount amount, std::uint64_t now, Effects* out) {
+    Op op = NewOp(OpKind::kTransfer, a.config.id, now);
+    op.to = to;
+    op.amount = amount;
+    return Apply(op, out, false).ok();
+  }
+
+  void RetryPending(Account& a, std::uint64_t now, Effects* out) {
+    while (!a.pending.empty()) {
+      PendingDebit p = a.pending.front();
+      if (EffectiveRights(a, opt_.self) < p.amount) break;
+      a.pending.pop_front();
+      CommandResult r;
+      Decide(a, p, now, /*may_wait=*/false, out, &r);
+      Complete(std::move(r), out);
+    }
+    if (a.pending.empty()) pending_accounts_.erase(IndexOf(a));
+  }
+
+  void ExpirePending(std::uint64_t now, Effects* out) {
+    for (auto it = pending_accounts_.begin(); it != pending_accounts_.end();) {
+      Account& a = accounts_[*it];
+      while (!a.pending.empty() && a.pending.front().deadline_ms <= now) {
+        PendingDebit p = a.pending.front();
+        a.pending.pop_front();
+        CommandResult r;
+        Decide(a, p, now, /*may_wait=*/false, out, &r);
+        Complete(std::move(r), out);
+      }
+      it = a.pending.empty() ? pending_accounts_.erase(it) : std::next(it);
+    }
+  }
+
+  CommandResult DoTransfer(std::uint64_t id, const TransferRights& cmd, std::uint64_t now,
+                           Effects* out) {
+    Account* a = nullptr;
+    Status s = OpenAccountFor(cmd.account, &a);
+    if (s.ok()) s = ValidateAmount(cmd.amount);
+    if (s.ok() && cmd.to >= n_) s = Status::InvalidArgument("transfer to an unknown region");
+    if (s.ok() && cmd.to == opt_.self)
+      s = Status::FailedPrecondition("a region cannot transfer rights to itself");
+    if (!s.ok()) return Rejected(id, s);
+    const Amount rights = EffectiveRights(*a, opt_.self);
+    if (rights < cmd.amount) {
+      CommandResult r = Rejected(
+          id, Status::InsufficientFunds("transfer of " + std::to_string(cmd.amount) +
+                                        " exceeds this region's rights " + std::to_string(rights)));
+      r.rights = rights;
+      r.requested = cmd.amount;
+      return r;
+    }
+    Op op = NewOp(OpKind::kTransfer, cmd.account, now);
+    op.to = cmd.to;
+    op.amount = cmd.amount;
+    CommandResult r = Originate(id, *a, std::move(op), out);
+    if (r.status.ok()) ++stats_.accepted;
+    return r;
+  }
+
+  void Complete(CommandResult r, Effects* out) {
+    if (opt_.bugs.ack_before_sync) out->completions_need_sync = false;
+    out->completions.push_back(std::move(r));
+  }
+
+  // ---- gossip ---------------------------------------------------------------------------------
+
+  bool Reachable(RegionId r, std::uint64_t now) const {
+    const Peer& p = peers_[r];
+    return p.heard && now < p.last_heard_ms + opt_.peer_timeout_ms;
+  }
+
+  void Heard(RegionId from, std::uint64_t now) {
+    Peer& p = peers_[from];
+    if (!Reachable(from, now)) {
+      // Back after a silence: whatever we sent meanwhile may be lost.
+      p.sent = p.acked;
+      p.last_progress_ms = now;
+    }
+    p.heard = true;
+    p.last_heard_ms = now;
+  }
+
+  void Acked(RegionId from, const VersionVector& v, std::uint64_t now) {
+    Peer& p = peers_[from];
+    if (!p.acked.Dominates(v)) {
+      p.acked.JoinWith(v);
+      p.last_progress_ms = now;
+    }
+    p.sent.JoinWith(p.acked);
+  }
+
+  // Sends peer `to` the ops it lacks, in bounded batches. Our own ops go at once; another origin's
+  // ops are relayed only once the peer has lagged on them for relay_delay_ms (it probably cannot
+  // hear that origin), so a full mesh does not carry every op n-1 times.
+  void Push(RegionId to, std::uint64_t now, Effects* out) {
+    if (!Reachable(to, now)) return;
+    Peer& p = peers_[to];
+    std::size_t inflight = 0;
+    for (RegionId o = 0; o < n_; ++o) {
+      if (p.sent.get(o) > p.acked.get(o)) inflight += p.sent.get(o) - p.acked.get(o);
+    }
+    if (inflight > 0 && now >= p.last_progress_ms + opt_.resend_after_ms) {
+      p.sent = p.acked;  // nothing acked for a while: assume it was lost
+      p.last_progress_ms = now;
+      inflight = 0;
+    }
+    OpBatch batch;
+    for (RegionId o = 0; o < n_ && inflight < opt_.max_inflight_ops; ++o) {
+      if (o == to) continue;
+      if (applied_.get(o) <= p.acked.get(o)) {
+        p.lag_since_ms[o] = 0;
+        continue;
+      }
+      if (o != opt_.self) {
+        if (opt_.bugs.drop_relayed_ops) continue;
+        if (p.lag_since_ms[o] == 0 || p.lag_acked[o] != p.acked.get(o)) {
+          // The peer still makes progress on this origin (probably hears it directly): wait.
+          p.lag_since_ms[o] = now;
+          p.lag_acked[o] = p.acked.get(o);
+        }
+        if (now < p.lag_since_ms[o] + opt_.relay_delay_ms) continue;
+      }
+      Seq from = std::max(p.sent.get(o), p.acked.get(o));
+      if (from < log_floor_.get(o)) from = log_floor_.get(o);  // pruned: every peer had acked it
+      const auto& log = log_[o];
+      while (from < applied_.get(o) && inflight < opt_.max_inflight_ops) {
+        const Op& op = log[from - log_floor_.get(o)];
+        batch.ops.push_back(op);
+        ++from;
+        ++inflight;
+        if (batch.ops.size() == opt_.max_batch_ops) {
+          stats_.ops_sent += batch.ops.size();
+          ++stats_.messages_sent;
+          out->send.push_back(Outbound{to, std::move(batch)});
+          batch = OpBatch{};
+        }
+      }
+      p.sent.set(o, from);
+    }
+    if (!batch.ops.empty()) {
+      stats_.ops_sent += batch.ops.size();
+      ++stats_.messages_sent;
+      out->send.push_back(Outbound{to, std::move(batch)});
+    }
+  }
+
+  // ---- heartbeats, frontier, folding ----------------------------------------------------------
+
+  void SendHeartbeats(std::uint64_t now, Effects* out) {
+    const Hlc h = clock_.Now(now);
+    if (h >= persisted_hw_) {
+      // Lease the clock ahead so a restart never issues a timestamp below one we advertised.
+      persisted_hw_ = Hlc::Make(h.wall_ms() + opt_.hlc_lease_ms, 0);
+      out->high_water = persisted_hw_;
+    }
+    Heartbeat hb;
+    hb.applied = applied_;
+    hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self)});
+    for (RegionId o = 0; o < n_; ++o) {
+      if (o != opt_.self && !hb_[o].best_hlc.is_zero())
+        hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq});
+    }
+    for (RegionId p = 0; p < n_; ++p) {
+      if (p != opt_.self) {
+        out->send.push_back(Outbound{p, hb});
+        ++stats_.messages_sent;
+      }
+    }
+  }
+
+  void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
+    Acked(from, hb.applied, now);
+    for (const HeartbeatEntry& e : hb.entries) {
+      if (e.origin >= n_ || e.origin == opt_.self) continue;
+      if (e.origin == from) {
+        const std::int64_t offset = clock_.Update(e.hlc, now);
+        peers_[from].clock_offset_ms = offset;
+        if (clock_.FarAhead(offset)) {
+          ++stats_.clock_ahead_reports;
+          out->notices.push_back(Notice{Notice::Kind::kClockAhead, from, offset,
+                                        "region " + opt_.regions[from] + " clock is " +
+                                            std::to_string(offset) + " ms ahead of ours"});
+        }
+      }
+      HeartbeatState& s = hb_[e.origin];
+      if (e.hlc <= s.best_hlc) continue;
+      s.best_hlc = e.hlc;
+      s.best_seq = e.seq;
+      if (s.pending.size() == kMaxPendingHeartbeats) s.pending.pop_front();
+      s.pending.push_back(e);
+      TryConfirm(e.origin);
+    }
+  }
+
+  void TryConfirm(RegionId o) {
+    HeartbeatState& s = hb_[o];
+    while (!s.pending.empty() && s.pending.front().seq <= applied_.get(o)) {
+      s.confirmed = std::max(s.confirmed, s.pending.front().hlc);
+      s.pending.pop_front();
+    }
+  }
+
+  Hlc StableFrontier() const {
+    Hlc f = clock_.last();  // we never issue a timestamp at or below our clock
+    for (RegionId o = 0; o < n_; ++o) {
+      if (o != opt_.self) f = std::min(f, hb_[o].confirmed);
+    }
+    return f;
+  }
+
+  // Replays journal[begin, end) onto `s`; collects fork reports if `forks` is given.
+  void ReplayRange(Account& a, ReplayState* s, std::size_t begin, std::size_t end, bool final,
+                   std::vector<ForkReport>* forks) {
+    std::vector<DerivedEvent> events;
+    std::size_t spree_begin = begin;  // first debit since the last credit: the spends that overdrew
+    for (std::size_t i = begin; i < end; ++i) {
+      const JournalEntry& e = a.journal[i];
+      if (e.kind == OpKind::kCredit && !e.voided) spree_begin = i + 1;
+      events.clear();
+      ReplayStep(a.config.fee, e.replay(), s, forks ? &events : nullptr);
+      for (DerivedEvent& ev : events) {
+        ForkReport f{ev, final, {}};
+        if (ev.kind == DerivedKind::kOverdraftFee) {
+          for (std::size_t j = spree_begin; j <= i; ++j) {
+            if (a.journal[j].kind == OpKind::kDebit && !a.journal[j].voided) AddOp(a.journal[j].key, &f.ops);
+          }
+        } else {
+          AddOp(e.key, &f.ops);
+          if (const Op* v = LookupOp(e.key); v && !v->key.empty()) {
+            auto it = a.keys.find(v->key);
+            if (it != a.keys.end()) AddOp(it->second.canonical(), &f.ops);
+          }
+        }
+        forks->push_back(std::move(f));
+      }
+    }
+  }
+
+  const Op* LookupOp(const CanonicalKey& k) const {
+    const auto& log = log_[k.origin];
+    const Seq floor = log_floor_.get(k.origin);
+    if (k.seq <= floor || k.seq > floor + log.size()) return nullptr;
+    return &log[k.seq - floor - 1];
+  }
+
+  void AddOp(const CanonicalKey& k, std::vector<Op>* ops) const {
+    if (const Op* op = LookupOp(k)) ops->push_back(*op);
+  }
+
+  void FoldToFrontier(Effects* out) {
+    const Hlc f = StableFrontier();
+    if (f <= frontier_) {
+      const VersionVector before = log_floor_;
+      PruneLogs();
+      if (!(before == log_floor_)) out->fold = Fold{frontier_, log_floor_, {}};
+      return;
+    }
+    frontier_ = f;
+    Fold fold;
+    fold.frontier = f;
+    for (auto it = journaled_.begin(); it != journaled_.end();) {
+      Account& a = accounts_[*it];
+      std::size_t k = 0;
+      if (opt_.bugs.order_forks_by_arrival) {
+        // Arrival order is not sorted: fold the leading run below the frontier.
+        while (k < a.journal.size() && a.journal[k].key.hlc < f) ++k;
+      } else {
+        k = static_cast<std::size_t>(
+            std::lower_bound(a.journal.begin(), a.journal.end(), CanonicalKey{f, 0, 0},
+                             [](const JournalEntry& e, const CanonicalKey& key) { return e.key < key; }) -
+            a.journal.begin());
+      }
+      if (k > 0) {
+        std::vector<ForkReport> forks;
+        ReplayRange(a, &a.checkpoint, 0, k, /*final=*/true, &forks);
+        for (std::size_t i = 0; i < k; ++i) {
+          const JournalEntry& e = a.journal[i];
+          const RegionId o = e.key.origin;
+          switch (e.kind) {
+            case OpKind::kCredit: a.final_counters.Credit(o, e.amount, nullptr); break;
+            case OpKind::kDebit: a.final_counters.Debit(o, e.amount, nullptr); break;
+            case OpKind::kTransfer: a.final_counters.Transfer(o, e.to, e.amount, nullptr); break;
+            case OpKind::kOpen: break;
+          }
+        }
+        for (ForkReport& fr : forks) {
+          a.final_forks.push_back(std::move(fr));
+          if (a.final_forks.size() > opt_.max_events_per_account) a.final_forks.pop_front();
+        }
+        a.journal.erase(a.journal.begin(), a.journal.begin() + static_cast<std::ptrdiff_t>(k));
+        if (a.tip_pos >= k) {
+          a.tip_pos -= k;
+        } else {
+          a.tip = a.checkpoint;
+          a.tip_pos = 0;
+        }
+        AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
+        for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
+        fold.checkpoints.push_back(std::move(c));
+      }
+      it = a.journal.empty() ? journaled_.erase(it) : std::next(it);
+    }
+    PruneLogs();
+    fold.log_floor = log_floor_;
+    out->fold = std::move(fold);
+  }
+
+  // Drops log ops that are final and that every peer has acked. Nothing else may go: a lagging
+  // peer must still be able to get every op from someone.
+  void PruneLogs() {
+    for (RegionId o = 0; o < n_; ++o) {
+      Seq upto = applied_.get(o);
+      for (RegionId p = 0; p < n_; ++p) {
+        if (p != opt_.self && p != o) upto = std::min(upto, peers_[p].acked.get(o));
+      }
+      auto& log = log_[o];
+      Seq floor = log_floor_.get(o);
+      while (!log.empty() && floor < upto && log.front().hlc < frontier_) {
+        log.pop_front();
+        ++floor;
+      }
+      log_floor_.set(o, floor);
+    }
+  }
+
+  // ---- rebalancing ----------------------------------------------------------------------------
+
+  // Moves our surplus rights toward regions whose rights are negative (covering overdraft use) and
+  // toward regions that spend, in proportion to their debits since the last round. Only ever gives
+  // from this region: the donor is the only one that can originate a transfer.
+  void Rebalance(std::uint64_t now, Effects* out) {
+    std::size_t made = 0;
+    for (std::uint32_t idx : touched_) {
+      if (made >= kMaxRebalanceTransfersPerTick) break;
+      Account& a = accounts_[idx];
+      if (!a.open) continue;
+      std::vector<Amount> demand(n_, 0);
+      Amount total_demand = 0;
+      for (RegionId r = 0; r < n_; ++r) {
+        demand[r] = a.counters.debits(r) - a.demand_mark[r];
+        a.demand_mark[r] = a.counters.debits(r);
+        total_demand += demand[r];
+      }
+      std::vector<Amount> rights(n_);
+      Amount total = 0;
+      for (RegionId r = 0; r < n_; ++r) {
+        rights[r] = EffectiveRights(a, r);
+        total += rights[r];
+      }
+      Amount spare = rights[opt_.self];
+      if (spare <= 0) continue;
+      if (total_demand > 0 && total > 0) {
+        const __int128 mine = static_cast<__int128>(total) * demand[opt_.self] / total_demand;
+        spare -= static_cast<Amount>(mine);
+      }
+      for (RegionId r = 0; r < n_ && spare > 0; ++r) {
+        if (r == opt_.self || !Reachable(r, now)) continue;
+        Amount want = rights[r] < 0 ? -rights[r] : 0;
+        if (total_demand > 0 && total > 0 && demand[r] > 0) {
+          const Amount target =
+              static_cast<Amount>(static_cast<__int128>(total) * demand[r] / total_demand);
+          want = std::max(want, target - rights[r]);
+        }
+        // Small moves cost an op each and buy nothing.
+        if (want <= 0 || (rights[r] >= 0 && want < std::max<Amount>(1, total / 100))) continue;
+        const Amount give = std::min(want, spare);
+        if (GiveRights(a, r, give, now, out)) {
+          spare -= give;
+          ++made;
+          ++stats_.rebalance_transfers;
+        }
+      }
+    }
+    touched_.clear();
+  }
+
+  ReplicaOptions opt_;
+  RegionId n_;
+  HybridClock clock_;
+  Hlc persisted_hw_;
+  Hlc frontier_;
+  VersionVector applied_;
+  VersionVector log_floor_;
+  std::vector<std::deque<Op>> log_;                  // per origin: seqs log_floor+1 .. applied
+  std::vector<std::map<Seq, Op>> buffered_;          // per origin: ops beyond a gap
+  std::vector<Account> accounts_;
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
+  std::set<std::uint32_t> journaled_;                // accounts with ops above the frontier
+  std::set<std::uint32_t> touched_;                  // accounts debited since the last rebalance
+  std::set<std::uint32_t> pending_accounts_;         // accounts with debits waiting for rights
+  std::vector<HeartbeatState> hb_;
+  std::vector<Peer> peers_;
+  std::uint64_t next_heartbeat_ms_ = 0;
+  std::uint64_t next_rebalance_ms_ = 0;
+  ReplicaStats stats_;
+};
+
+Replica::Replica(ReplicaOptions options) {
+  Status s = options.Validate();
+  assert(s.ok() && "invalid ReplicaOptions");
+  (void)s;
+  impl_ = std::make_unique<Impl>(std::move(options));
+}
+Replica::~Replica() = default;
+
+Status Replica::Recover(RecoveredState state, std::uint64_t now_ms) {
+  return impl_->Recover(std::move(state), now_ms);
+}
+void Replica::Submit(const Command& cmd, std::uint64_t now_ms, Effects* out) {
+  impl_->Submit(cmd, now_ms, out);
+}
+void Replica::OnMessage(RegionId from, const Message& msg, std::uint64_t now_ms, Effects* out) {
+  impl_->OnMessage(from, msg, now_ms, out);
+}
+void Replica::OnConnected(RegionId to, std::uint64_t now_ms, Effects* out) {
+  impl_->OnConnected(to, now_ms, out);
+}
+Status Replica::CheckHello(const Hello& hello) const { return impl_->CheckHello(hello); }
+void Replica::Tick(std::uint64_t now_ms, Effects* out) { impl_->Tick(now_ms, out); }
+Status Replica::GetAccount(std::string_view id, AccountView* out) { return impl_->GetAccount(id, out); }
+std::vector<std::string> Replica::AccountIds() const { return impl_->AccountIds(); }
+bool Replica::HasAccount(std::string_view id) const { return impl_->HasAccount(id); }
+Status Replica::Forks(std::string_view id, std::vector<ForkReport>* out) { return impl_->Forks(id, out); }
+Status Replica::DerivedEvents(std::string_view id, std::vector<DerivedEvent>* out) {
+  return impl_->DerivedEvents(id, out);
+}
+RegionId Replica::self() const { return impl_->options().self; }
+const ReplicaOptions& Replica::options() const { return impl_->options(); }
+const VersionVector& Replica::applied() const { return impl_->applied(); }
+Hlc Replica::clock() const { return impl_->clock(); }
+Hlc Replica::frontier() const { return impl_->frontier(); }
+std::vector<PeerView> Replica::Peers(std::uint64_t now_ms) const { return impl_->Peers(now_ms); }
+const ReplicaStats& Replica::stats() const { return impl_->stats(); }
+std::uint64_t Replica::StateDigest() { return impl_->StateDigest(); }
+
+}  // namespace tally
