@@ -1,0 +1,615 @@
+// tallyctl: the command line for operators and scripts. One subcommand per tallyd endpoint, plus
+// `reconcile` (do the regions agree about an account?) and `health`.
+//
+// Human output by default; --json prints the server's JSON (one document per line for `watch`).
+// Errors go to stderr as "tallyctl: HTTP <status> <code>: <message>"; in --json mode the server's
+// error document is also printed to stdout so scripts can read its numbers. Exit codes are in
+// ctl/exit_codes.h and are the contract.
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "ctl/agreement.h"
+#include "ctl/exit_codes.h"
+#include "ctl/http_client.h"
+
+namespace {
+
+using nlohmann::json;
+using namespace tally::ctl;
+
+constexpr const char* kDefaultUrl = "http://127.0.0.1:7100";
+
+constexpr const char* kExitCodeHelp =
+    "Exit codes:\n"
+    "  0  ok\n"
+    "  1  answered \"no\": insufficient funds (HTTP 402), regions disagree (reconcile),\n"
+    "     not healthy in time (health --wait-s)\n"
+    "  2  usage error (bad option or argument)\n"
+    "  3  no answer: connection refused, reset or timed out (retrying with the same\n"
+    "     idempotency key is safe)\n"
+    "  4  refused by the server: HTTP 4xx other than 402 (the error code is printed)\n"
+    "  5  server error: HTTP 5xx or a reply that is not the documented JSON\n"
+    "Environment: TALLY_URL (default for --url), TALLY_TOKEN (default for --token).";
+
+// CLI11's own PositiveNumber prints its range as a 300-digit double; say it plainly.
+const CLI::Validator kPositiveAmount(
+    [](std::string& v) -> std::string {
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.find_first_not_of('0') == std::string::npos)
+        return "must be a positive integer number of minor units, got '" + v + "'";
+      return "";
+    },
+    "AMOUNT");
+
+struct Options {
+  std::string url_text;
+  std::string token;
+  std::string token_file;
+  bool json_output = false;
+  long long timeout_ms = 10000;
+};
+
+struct Session {
+  Url url;
+  std::string token;
+  bool json_output = false;
+  std::chrono::milliseconds timeout{10000};
+};
+
+std::string PercentEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string GenerateIdempotencyKey() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> nibble(0, 15);
+  std::string key = "tallyctl-";
+  for (int i = 0; i < 32; ++i) key += "0123456789abcdef"[nibble(rd)];
+  return key;
+}
+
+std::string Scalar(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+// YAML-like rendering of any JSON document, for human output of shapes tallyctl does not know.
+void PrintTree(const json& j, int depth, std::ostream& os) {
+  const std::string pad(static_cast<std::size_t>(depth) * 2, ' ');
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (v.is_structured() && !v.empty() &&
+          !(v.is_array() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_primitive(); }))) {
+        os << pad << k << ":\n";
+        PrintTree(v, depth + 1, os);
+      } else if (v.is_array()) {
+        os << pad << k << ": [";
+        for (std::size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << Scalar(v[i]);
+        os << "]\n";
+      } else {
+        os << pad << k << ": " << (v.is_structured() ? v.dump() : Scalar(v)) << "\n";
+      }
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) {
+      if (v.is_object()) {
+        os << pad << "-\n";
+        PrintTree(v, depth + 1, os);
+      } else {
+        os << pad << "- " << Scalar(v) << "\n";
+      }
+    }
+  } else {
+    os << pad << Scalar(j) << "\n";
+  }
+}
+
+// The outcome of one API call, classified into an exit code.
+struct CallResult {
+  int exit_code = kExitOk;
+  int status = 0;
+  json body;             // parsed body (null if empty or not JSON)
+  std::string raw_body;
+};
+
+int ExitCodeForStatus(int status) {
+  if (status >= 200 && status < 300) return kExitOk;
+  if (status == 402) return kExitNotOk;
+  if (status >= 400 && status < 500) return kExitClientError;
+  return kExitServerError;
+}
+
+// Performs the call; prints transport and HTTP errors (stderr; and the error JSON on stdout in
+// --json mode). The caller prints successful answers.
+CallResult Call(const Session& s, std::string_view method, const std::string& target,
+                const std::string& body, Headers headers = {}, bool expect_json = true) {
+  CallResult r;
+  if (!s.token.empty()) headers.emplace_back("Authorization", "Bearer " + s.token);
+  HttpClient client(s.url, s.timeout);
+  HttpResponse res;
+  std::string error;
+  if (!client.Request(method, target, body, headers, &res, &error)) {
+    std::cerr << "tallyctl: " << error << "\n";
+    r.exit_code = kExitUnreachable;
+    return r;
+  }
+  r.status = res.status;
+  r.raw_body = res.body;
+  r.exit_code = ExitCodeForStatus(res.status);
+  if (expect_json || r.exit_code != kExitOk) {
+    r.body = json::parse(res.body, nullptr, false);
+    if (r.body.is_discarded()) r.body = nullptr;
+  }
+  if (r.exit_code == kExitOk) {
+    if (expect_json && r.body.is_null() && !res.body.empty()) {
+      std::cerr << "tallyctl: " << method << " " << target << ": HTTP " << res.status
+                << " with a body that is not JSON\n";
+      r.exit_code = kExitServerError;
+    }
+    return r;
+  }
+  std::string code = "http_" + std::to_string(res.status), message = res.body;
+  if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_object()) {
+    const json& e = r.body["error"];
+    if (e.contains("code") && e["code"].is_string()) code = e["code"].get<std::string>();
+    message = e.contains("message") ? Scalar(e["message"]) : "";
+  }
+  std::cerr << "tallyctl: HTTP " << res.status << " " << code << ": " << message << "\n";
+  if (s.json_output && !r.body.is_null()) {
+    std::cout << r.body.dump() << "\n";
+  } else if (r.body.is_object() && r.body.contains("error")) {
+    // The numbers that explain a refusal (rights, overdraft line) are worth showing to people.
+    json details = r.body["error"];
+    if (details.is_object()) {
+      details.erase("code");
+      details.erase("message");
+      if (!details.empty()) PrintTree(details, 1, std::cerr);
+    }
+  }
+  return r;
+}
+
+std::string AccountPath(const std::string& id) { return "/v1/accounts/" + PercentEncode(id); }
+
+void PrintAccount(const json& a) {
+  auto get = [&](const char* k) { return a.contains(k) ? Scalar(a[k]) : std::string("?"); };
+  std::cout << "account " << get("id") << " (" << get("currency") << ")\n";
+  std::cout << "  balance:       " << get("balance");
+  if (a.contains("tentative")) {
+    const json& t = a["tentative"];
+    if (t.is_boolean()) std::cout << (t.get<bool>() ? "  (tentative)" : "  (final)");
+    else std::cout << "  (tentative part: " << Scalar(t) << ")";
+  }
+  std::cout << "\n  final balance: " << get("final_balance") << "\n";
+  if (a.contains("regions") && a["regions"].is_object()) {
+    std::cout << "  regions:\n";
+    for (const auto& [name, r] : a["regions"].items()) {
+      std::cout << "    " << name << ": rights " << (r.contains("rights") ? Scalar(r["rights"]) : "?")
+                << ", overdraft line "
+                << (r.contains("overdraft_line") ? Scalar(r["overdraft_line"]) : "?") << "\n";
+    }
+  }
+  json rest = a;
+  for (const char* k : {"id", "currency", "balance", "tentative", "final_balance", "regions"}) rest.erase(k);
+  if (!rest.empty()) PrintTree(rest, 1, std::cout);
+}
+
+int Output(const Session& s, const CallResult& r, const std::function<void(const json&)>& human) {
+  if (r.exit_code != kExitOk) return r.exit_code;
+  if (s.json_output) {
+    std::cout << (r.body.is_null() ? json::object() : r.body).dump() << "\n";
+  } else {
+    human(r.body);
+  }
+  return kExitOk;
+}
+
+int CmdOpen(const Session& s, const std::string& id, const std::string& currency, long long limit,
+            long long fee_flat, long long fee_bps) {
+  json body = {{"id", id},
+               {"currency", currency},
+               {"overdraft_limit", limit},
+               {"fee", {{"flat", fee_flat}, {"bps", fee_bps}}}};
+  CallResult r = Call(s, "POST", "/v1/accounts", body.dump());
+  return Output(s, r, [&](const json& b) {
+    std::cout << (r.status == 201 ? "opened" : "already open:") << " account " << id << " (" << currency
+              << ", overdraft limit " << limit << ", fee " << fee_flat << " + " << fee_bps << " bps)\n";
+    if (b.is_object() && !b.empty() && b.contains("balance")) PrintAccount(b);
+  });
+}
+
+int CmdShow(const Session& s, const std::string& id) {
+  CallResult r = Call(s, "GET", AccountPath(id), "");
+  return Output(s, r, [](const json& b) { PrintAccount(b); });
+}
+
+int CmdMove(const Session& s, const std::string& kind, const std::string& id, long long amount,
+            std::string key) {
+  const bool generated = key.empty();
+  if (generated) key = GenerateIdempotencyKey();
+  json body = {{"amount", amount}};
+  CallResult r = Call(s, "POST", AccountPath(id) + "/" + kind + "s", body.dump(), {{"Idempotency-Key", key}});
+  if (r.exit_code == kExitUnreachable && generated) {
+    // The request may have been applied: the key is what makes a retry safe.
+    std::cerr << "tallyctl: retry with --idempotency-key " << key << "\n";
+  }
+  if (r.exit_code == kExitOk && s.json_output) {
+    json out = r.body.is_object() ? r.body : json::object();
+    out["idempotency_key"] = key;
+    std::cout << out.dump() << "\n";
+    return kExitOk;
+  }
+  return Output(s, r, [&](const json& b) {
+    std::cout << (kind == "credit" ? "credited " : "debited ") << amount << (kind == "credit" ? " to " : " from ")
+              << id;
+    if (b.contains("op") && b["op"].is_object())
+      std::cout << " as op " << Scalar(b["op"].value("region", json("?"))) << ":"
+                << Scalar(b["op"].value("seq", json("?")));
+    if (b.contains("balance")) std::cout << "; balance " << Scalar(b["balance"]);
+    if (b.value("overdraft", false)) std::cout << " (on the overdraft line)";
+    std::cout << "\n";
+    std::cout << "idempotency key: " << key << (generated ? " (generated)" : "") << "\n";
+  });
+}
+
+int CmdTransfer(const Session& s, const std::string& id, const std::string& to, long long amount,
+                const std::string& key) {
+  json body = {{"to", to}, {"amount", amount}};
+  Headers h;
+  if (!key.empty()) h.emplace_back("Idempotency-Key", key);
+  CallResult r = Call(s, "POST", AccountPath(id) + "/transfers", body.dump(), h);
+  return Output(s, r, [&](const json& b) {
+    std::cout << "moved rights of " << amount << " on " << id << " to region " << to << "\n";
+    if (b.is_object() && !b.empty()) PrintTree(b, 1, std::cout);
+  });
+}
+
+int CmdReport(const Session& s, const std::string& id, bool html, const std::string& out_file) {
+  CallResult r = Call(s, "GET", AccountPath(id) + "/report" + (html ? "?format=html" : ""), "", {}, !html);
+  if (r.exit_code != kExitOk) return r.exit_code;
+  if (!out_file.empty()) {
+    std::ofstream f(out_file, std::ios::binary);
+    f << (html ? r.raw_body : r.body.dump(2) + "\n");
+    if (!f) {
+      std::cerr << "tallyctl: cannot write " << out_file << "\n";
+      return kExitUsage;
+    }
+    if (!s.json_output) std::cout << "wrote " << (html ? "HTML" : "JSON") << " report for " << id << " to " << out_file << "\n";
+    return kExitOk;
+  }
+  if (html) std::cout << r.raw_body;
+  else if (s.json_output) std::cout << r.body.dump() << "\n";
+  else PrintTree(r.body, 0, std::cout);
+  return kExitOk;
+}
+
+int CmdCluster(const Session& s) {
+  CallResult r = Call(s, "GET", "/v1/cluster", "");
+  return Output(s, r, [](const json& b) { PrintTree(b, 0, std::cout); });
+}
+
+int CmdMetrics(const Session& s) {
+  CallResult r = Call(s, "GET", "/metrics", "", {}, false);
+  if (r.exit_code == kExitOk) std::cout << r.raw_body;
+  return r.exit_code;
+}
+
+int CmdHealth(const Session& s, double wait_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  int last = kExitUnreachable;
+  std::string last_error;
+  for (;;) {
+    HttpClient client(s.url, s.timeout);
+    HttpResponse res;
+    std::string error;
+    if (client.Request("GET", "/healthz", "", {}, &res, &error)) {
+      if (res.status == 200) {
+        if (s.json_output) {
+          json b = json::parse(res.body, nullptr, false);
+          std::cout << (b.is_discarded() ? json{{"status", "ok"}} : b).dump() << "\n";
+        } else {
+          std::cout << s.url.ToString() << " is healthy\n";
+        }
+        return kExitOk;
+      }
+      last = kExitServerError;
+      last_error = "HTTP " + std::to_string(res.status) + " " + res.body;
+    } else {
+      last = kExitUnreachable;
+      last_error = error;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cerr << "tallyctl: " << s.url.ToString() << " not healthy: " << last_error << "\n";
+  return wait_s > 0 ? kExitNotOk : last;
+}
+
+int CmdWatch(const Session& s, const std::string& accounts, long long count, double for_s) {
+  WsReader ws(s.url, s.timeout);
+  Headers h;
+  if (!s.token.empty()) h.emplace_back("Authorization", "Bearer " + s.token);
+  std::string error;
+  std::string target = "/v1/stream?accounts=";
+  bool first = true;
+  std::stringstream list(accounts);
+  for (std::string a; std::getline(list, a, ',');) {
+    target += (first ? "" : ",") + PercentEncode(a);
+    first = false;
+  }
+  if (!ws.Open(target, h, &error)) {
+    std::cerr << "tallyctl: " << error << "\n";
+    if (error.find("(HTTP 4") != std::string::npos) return kExitClientError;
+    if (error.find("(HTTP 5") != std::string::npos) return kExitServerError;
+    return kExitUnreachable;
+  }
+  if (!s.json_output) std::cerr << "watching " << accounts << " (Ctrl-C to stop)\n";
+  const bool bounded = for_s > 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(for_s);
+  long long seen = 0;
+  while (count <= 0 || seen < count) {
+    auto slice = std::chrono::milliseconds(500);
+    if (bounded) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      slice = std::min(slice, left);
+    }
+    std::string msg;
+    int got = ws.Next(slice, &msg, &error);
+    if (got < 0) {
+      std::cerr << "tallyctl: stream ended: " << error << "\n";
+      return kExitUnreachable;
+    }
+    if (got == 0) continue;
+    ++seen;
+    if (s.json_output) {
+      std::cout << msg << std::endl;
+      continue;
+    }
+    json m = json::parse(msg, nullptr, false);
+    if (m.is_object() && m.contains("id") && m.contains("balance")) {
+      std::cout << Scalar(m["id"]) << ": balance " << Scalar(m["balance"]);
+      if (m.contains("final_balance")) std::cout << ", final " << Scalar(m["final_balance"]);
+      std::cout << std::endl;
+    } else {
+      std::cout << (m.is_discarded() ? msg : m.dump()) << std::endl;
+    }
+  }
+  return kExitOk;
+}
+
+// Asks one node for everything reconcile compares.
+NodeAnswer AskNode(const Session& base, const std::string& url_text, const std::string& id) {
+  NodeAnswer a;
+  a.url = url_text;
+  Session s = base;
+  if (!Url::Parse(url_text, &s.url, &a.error)) return a;
+  HttpClient client(s.url, s.timeout);
+  Headers h;
+  if (!s.token.empty()) h.emplace_back("Authorization", "Bearer " + s.token);
+  auto get = [&](const std::string& target, json* out) -> bool {
+    HttpResponse res;
+    std::string error;
+    if (!client.Request("GET", target, "", h, &res, &error)) {
+      a.error = error;
+      return false;
+    }
+    *out = json::parse(res.body, nullptr, false);
+    if (res.status != 200 || out->is_discarded()) {
+      a.error = "GET " + target + ": HTTP " + std::to_string(res.status) + " " + res.body;
+      *out = nullptr;
+      return false;
+    }
+    return true;
+  };
+  json cluster;
+  HttpResponse res;
+  std::string ignored;
+  if (client.Request("GET", "/v1/cluster", "", h, &res, &ignored) && res.status == 200) {
+    cluster = json::parse(res.body, nullptr, false);
+    if (cluster.is_object() && cluster.contains("region")) {
+      const json& r = cluster["region"];
+      a.region = r.is_string() ? r.get<std::string>() : (r.is_object() && r.contains("name") ? Scalar(r["name"]) : r.dump());
+    }
+  }
+  if (get(AccountPath(id), &a.account)) get(AccountPath(id) + "/report", &a.report);
+  return a;
+}
+
+int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const std::string& id, double wait_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  Agreement agreement;
+  std::vector<NodeAnswer> answers;
+  for (;;) {
+    answers.clear();
+    for (const auto& n : nodes) answers.push_back(AskNode(s, n, id));
+    agreement = CompareAnswers(id, answers);
+    if (agreement.agree || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  bool unreachable = false;
+  for (const auto& a : answers) unreachable |= !a.error.empty();
+  if (s.json_output) {
+    std::cout << agreement.summary.dump() << "\n";
+  } else {
+    std::cout << "account " << id << " across " << nodes.size() << " regions:\n";
+    const auto& fields = AgreementFields();
+    std::ostringstream header;
+    header << "  " << std::setw(26) << std::left << "node" << std::setw(8) << "region";
+    for (const auto& f : fields) header << std::setw(f.label == "balance" ? 14 : 24) << f.label;
+    std::cout << header.str() << "\n";
+    for (const auto& n : agreement.summary["nodes"]) {
+      std::ostringstream row;
+      row << "  " << std::setw(26) << std::left << n["url"].get<std::string>() << std::setw(8)
+          << n["region"].get<std::string>();
+      if (n.contains("error")) {
+        row << "error: " << n["error"].get<std::string>();
+      } else {
+        for (const auto& f : fields) {
+          std::string v = n[f.label].is_null() ? "-" : Scalar(n[f.label]);
+          if (v.size() > 22) v = v.substr(0, 19) + "...";
+          row << std::setw(f.label == "balance" ? 14 : 24) << v;
+        }
+      }
+      std::cout << row.str() << "\n";
+    }
+    if (agreement.agree) {
+      std::cout << "AGREE: every region reports the same balance, fees and voids\n";
+    } else {
+      std::cout << "DISAGREE:\n";
+      for (const auto& d : agreement.differences) std::cout << "  " << d << "\n";
+    }
+  }
+  if (agreement.agree) return kExitOk;
+  return unreachable ? kExitUnreachable : kExitNotOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tallyctl: drive a tally cluster (tallyd) from the command line."};
+  app.footer(kExitCodeHelp);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  Options opt;
+  const char* env_url = std::getenv("TALLY_URL");
+  const char* env_token = std::getenv("TALLY_TOKEN");
+  opt.url_text = env_url && *env_url ? env_url : kDefaultUrl;
+  if (env_token) opt.token = env_token;
+  app.add_option("--url", opt.url_text, "tallyd client API, http://HOST:PORT (env TALLY_URL)")
+      ->capture_default_str();
+  app.add_option("--token", opt.token, "bearer token (env TALLY_TOKEN)");
+  app.add_option("--token-file", opt.token_file, "read the bearer token from this file");
+  app.add_flag("--json", opt.json_output, "print JSON instead of text");
+  app.add_option("--timeout-ms", opt.timeout_ms, "deadline for each request")
+      ->check(CLI::Range(1LL, 3600000LL))->capture_default_str();
+
+  // account
+  auto* account = app.add_subcommand("account", "open, show, credit, debit, transfer");
+  account->require_subcommand(1);
+  std::string id, currency, to, key;
+  long long amount = 0, limit = 0, fee_flat = 0, fee_bps = 0;
+  auto* open = account->add_subcommand("open", "open an account");
+  open->add_option("id", id, "account id")->required();
+  open->add_option("--currency", currency, "ISO 4217 code, e.g. EUR")->required();
+  open->add_option("--overdraft-limit", limit, "overdraft limit in minor units")->capture_default_str();
+  open->add_option("--fee-flat", fee_flat, "overdraft fee: flat part, minor units")->capture_default_str();
+  open->add_option("--fee-bps", fee_bps, "overdraft fee: basis points of the overdrawn amount")->capture_default_str();
+  auto* show = account->add_subcommand("show", "show balance, rights and overdraft lines");
+  show->add_option("id", id, "account id")->required();
+  auto add_move = [&](const char* name, const char* help) {
+    auto* c = account->add_subcommand(name, help);
+    c->add_option("id", id, "account id")->required();
+    c->add_option("amount", amount, "amount in minor units (a positive integer)")
+        ->required()->check(kPositiveAmount);
+    c->add_option("--idempotency-key", key, "reuse to retry safely; generated and printed if absent");
+    return c;
+  };
+  auto* credit = add_move("credit", "credit an account");
+  auto* debit = add_move("debit", "debit an account (exit 1 on insufficient funds)");
+  auto* transfer = account->add_subcommand("transfer", "move spending rights from this region to another");
+  transfer->add_option("id", id, "account id")->required();
+  transfer->add_option("amount", amount, "amount in minor units")->required()->check(kPositiveAmount);
+  transfer->add_option("--to", to, "receiving region")->required();
+  transfer->add_option("--idempotency-key", key, "optional idempotency key");
+
+  // report
+  bool html = false;
+  std::string out_file;
+  auto* report = app.add_subcommand("report", "an account's reconciliation report");
+  report->add_option("id", id, "account id")->required();
+  report->add_flag("--html", html, "the HTML page instead of JSON");
+  report->add_option("--out", out_file, "write to this file instead of stdout");
+
+  // cluster status
+  auto* cluster = app.add_subcommand("cluster", "cluster state");
+  cluster->require_subcommand(1);
+  auto* cluster_status = cluster->add_subcommand("status", "this region, its peers, vectors, frontier");
+
+  // watch
+  std::string accounts;
+  long long count = 0;
+  double for_s = 0;
+  auto* watch = app.add_subcommand("watch", "stream changes to accounts (WebSocket /v1/stream)");
+  watch->add_option("accounts", accounts, "comma-separated account ids")->required();
+  watch->add_option("--count", count, "stop after this many messages")->check(CLI::NonNegativeNumber);
+  watch->add_option("--for-s", for_s, "stop after this many seconds")->check(CLI::NonNegativeNumber);
+
+  // reconcile
+  std::vector<std::string> nodes;
+  double wait_s = 0;
+  auto* reconcile = app.add_subcommand("reconcile", "do the regions agree about an account? (exit 1 if not)");
+  reconcile->add_option("--nodes", nodes, "client URLs of the regions, comma-separated")
+      ->required()->delimiter(',');
+  reconcile->add_option("--account", id, "account id")->required();
+  reconcile->add_option("--wait-s", wait_s, "keep asking until they agree or this many seconds pass")
+      ->check(CLI::NonNegativeNumber);
+
+  // health, metrics
+  double health_wait_s = 0;
+  auto* health = app.add_subcommand("health", "GET /healthz (no token needed)");
+  health->add_option("--wait-s", health_wait_s, "keep trying for this many seconds")->check(CLI::NonNegativeNumber);
+  auto* metrics = app.add_subcommand("metrics", "GET /metrics (Prometheus text)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  Session s;
+  std::string error;
+  if (!Url::Parse(opt.url_text, &s.url, &error)) {
+    std::cerr << "tallyctl: --url: " << error << "\n";
+    return kExitUsage;
+  }
+  if (!opt.token_file.empty()) {
+    std::ifstream f(opt.token_file);
+    if (!f || !std::getline(f, opt.token)) {
+      std::cerr << "tallyctl: cannot read a token from " << opt.token_file << "\n";
+      return kExitUsage;
+    }
+  }
+  while (!opt.token.empty() && (opt.token.back() == '\n' || opt.token.back() == '\r' || opt.token.back() == ' '))
+    opt.token.pop_back();
+  s.token = opt.token;
+  s.json_output = opt.json_output;
+  s.timeout = std::chrono::milliseconds(opt.timeout_ms);
+
+  if (open->parsed()) return CmdOpen(s, id, currency, limit, fee_flat, fee_bps);
+  if (show->parsed()) return CmdShow(s, id);
+  if (credit->parsed()) return CmdMove(s, "credit", id, amount, key);
+  if (debit->parsed()) return CmdMove(s, "debit", id, amount, key);
+  if (transfer->parsed()) return CmdTransfer(s, id, to, amount, key);
+  if (report->parsed()) return CmdReport(s, id, html, out_file);
+  if (cluster_status->parsed()) return CmdCluster(s);
+  if (watch->parsed()) return CmdWatch(s, accounts, count, for_s);
+  if (reconcile->parsed()) return CmdReconcile(s, nodes, id, wait_s);
+  if (health->parsed()) return CmdHealth(s, health_wait_s);
+  if (metrics->parsed()) return CmdMetrics(s);
+  return kExitUsage;
+}
