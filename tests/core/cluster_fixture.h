@@ -1,15 +1,24 @@
 // A test-only cluster of Replicas joined by an in-memory message queue that a test controls:
 // deliver in order, shuffled, with duplicates, or not at all. Stores are ideal (every Effects is
 // "synced" at once); the simulator (sim/) is where faults in storage and time live.
+//
+// Each region also keeps a PersistedStore: exactly what its replica was told to write (ops, keys,
+// high-water mark, folds), so a test can restart a region from it with Restart(). Each region may
+// run its physical clock skewed from the cluster's (`skew_ms`), e.g. hours behind after a restart.
 
 #ifndef TALLY_TESTS_CORE_CLUSTER_FIXTURE_H_
 #define TALLY_TESTS_CORE_CLUSTER_FIXTURE_H_
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/replica.h"
@@ -20,6 +29,46 @@ struct InFlight {
   RegionId from;
   RegionId to;
   Message msg;
+};
+
+// What one region's store holds, written the way Effects asks: ops and key records are puts, the
+// high-water mark replaces the last one, a fold replaces the frontier, the log floor and the
+// checkpoints of the accounts it names, and deletes ops at or below the new log floor.
+struct PersistedStore {
+  Hlc high_water;
+  Hlc frontier;
+  VersionVector log_floor;
+  std::map<std::string, AccountCheckpoint> checkpoints;
+  std::map<Dot, Op> ops;
+  std::map<std::pair<std::string, std::string>, KeyRecord> keys;  // (account, key)
+  std::uint64_t batches = 0;
+
+  void Write(const Effects& e) {
+    if (!e.needs_persist()) return;
+    ++batches;
+    for (const Op& op : e.ops) ops[op.dot] = op;
+    for (const KeyRecord& k : e.keys) keys[{k.account, k.key}] = k;
+    if (!e.high_water.is_zero()) high_water = e.high_water;
+    if (e.fold) {
+      frontier = e.fold->frontier;
+      log_floor = e.fold->log_floor;
+      for (const AccountCheckpoint& c : e.fold->checkpoints) checkpoints[c.config.id] = c;
+      for (auto it = ops.begin(); it != ops.end();) {
+        it = it->first.seq <= log_floor.get(it->first.origin) ? ops.erase(it) : std::next(it);
+      }
+    }
+  }
+
+  RecoveredState Read() const {
+    RecoveredState st;
+    st.high_water = high_water;
+    st.frontier = frontier;
+    st.log_floor = log_floor;
+    for (const auto& [id, c] : checkpoints) st.checkpoints.push_back(c);
+    for (const auto& [dot, op] : ops) st.ops.push_back(op);
+    for (const auto& [k, rec] : keys) st.keys.push_back(rec);
+    return st;
+  }
 };
 
 class Cluster {
@@ -33,17 +82,27 @@ class Cluster {
       for (RegionId i = 0; i < n; ++i) o.regions.push_back("r" + std::to_string(i));
       o.self = r;
       tweak(o);
+      options.push_back(o);
       replicas.push_back(std::make_unique<Replica>(o));
     }
+    stores.resize(n);
+    skew_ms.assign(n, 0);
   }
   explicit Cluster(RegionId n) : Cluster(n, [](ReplicaOptions&) {}) {}
 
   Replica& at(RegionId r) { return *replicas[r]; }
+  RegionId size() const { return static_cast<RegionId>(replicas.size()); }
+
+  // The physical clock region r reads: the cluster's, shifted by its skew.
+  std::uint64_t PhysicalNow(RegionId r) const {
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(now) + skew_ms[r]);
+  }
 
   // Runs a command at region r and returns its completion (if it completed at once).
   CommandResult Run(RegionId r, CommandBody body) {
     Effects e;
-    at(r).Submit(Command{++next_id, std::move(body)}, now, &e);
+    if (before_call) before_call(r);
+    at(r).Submit(Command{++next_id, std::move(body)}, PhysicalNow(r), &e);
     Absorb(r, e);
     CommandResult res;
     res.id = 0;
@@ -54,7 +113,17 @@ class Cluster {
     return res;
   }
 
+  // The completion of command `id`, if it has completed (at once or later).
+  std::optional<CommandResult> CompletionOf(std::uint64_t id) const {
+    for (const CommandResult& c : completions)
+      if (c.id == id) return c;
+    return std::nullopt;
+  }
+
+  // Persists first, then lets messages and completions out: the order Effects demands.
   void Absorb(RegionId r, Effects& e) {
+    stores[r].Write(e);
+    if (observe) observe(r, e);
     for (auto& c : e.completions) completions.push_back(c);
     for (auto& o : e.send) queue.push_back(InFlight{r, o.to, std::move(o.msg)});
     persisted_ops += e.ops.size();
@@ -64,7 +133,8 @@ class Cluster {
     now += advance_ms;
     for (RegionId r = 0; r < replicas.size(); ++r) {
       Effects e;
-      at(r).Tick(now, &e);
+      if (before_call) before_call(r);
+      at(r).Tick(PhysicalNow(r), &e);
       Absorb(r, e);
     }
   }
@@ -75,10 +145,11 @@ class Cluster {
     std::vector<InFlight> held;
     while (!queue.empty() && max_messages-- > 0) {
       InFlight m = std::move(queue.front());
-      queue.erase(queue.begin());
+      queue.pop_front();
       if (!link_up(m.from, m.to)) continue;  // lost
       Effects e;
-      at(m.to).OnMessage(m.from, m.msg, now, &e);
+      if (before_call) before_call(m.to);
+      at(m.to).OnMessage(m.from, m.msg, PhysicalNow(m.to), &e);
       Absorb(m.to, e);
     }
   }
@@ -102,6 +173,14 @@ class Cluster {
     }
   }
 
+  // Crashes region r and starts a fresh Replica from what its store holds, with its physical clock
+  // now `skew` ms off the cluster's. Messages in flight stay in flight (the transport is weak).
+  Status Restart(RegionId r, std::int64_t skew = 0) {
+    skew_ms[r] = skew;
+    replicas[r] = std::make_unique<Replica>(options[r]);
+    return replicas[r]->Recover(stores[r].Read(), PhysicalNow(r));
+  }
+
   bool Converged(const std::string& account) {
     AccountView first;
     if (!at(0).GetAccount(account, &first).ok()) return false;
@@ -112,8 +191,15 @@ class Cluster {
     return true;
   }
 
+  std::vector<ReplicaOptions> options;
   std::vector<std::unique_ptr<Replica>> replicas;
-  std::vector<InFlight> queue;
+  std::vector<PersistedStore> stores;
+  std::vector<std::int64_t> skew_ms;
+  // Hooks for property checks: called before every call into a replica, and with every Effects
+  // right after it was persisted.
+  std::function<void(RegionId)> before_call;
+  std::function<void(RegionId, const Effects&)> observe;
+  std::deque<InFlight> queue;
   std::vector<CommandResult> completions;
   std::uint64_t now = 1'700'000'000'000;  // ms
   std::uint64_t next_id = 0;

@@ -1,0 +1,168 @@
+// Invariant checks shared by the replica tests: conservation (I3) at one region, the floor (I2)
+// over the union of ops, and a Watch that hooks into a Cluster to check, at every region after
+// every call, what must hold at every moment (not only after a heal).
+
+#ifndef TALLY_TESTS_CORE_REPLICA_CHECKS_H_
+#define TALLY_TESTS_CORE_REPLICA_CHECKS_H_
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "cluster_fixture.h"
+
+namespace tally::testing {
+
+inline AccountView View(Cluster& c, RegionId r, const std::string& id) {
+  AccountView v;
+  const Status s = c.at(r).GetAccount(id, &v);
+  INFO("GetAccount(" << id << ") at r" << r << ": " << s.ToString());
+  REQUIRE(s.ok());
+  return v;
+}
+
+// Σ refunds of voided debits among derived events (what the floor counts as reversed).
+inline Amount Refunds(const std::vector<DerivedEvent>& events) {
+  Amount s = 0;
+  for (const DerivedEvent& e : events)
+    if (e.kind == DerivedKind::kVoid && e.amount > 0) s += e.amount;
+  return s;
+}
+
+// I3 at one region: Σ rights == effective balance == raw − fees + voids, per-region bookings add
+// up, and the replica's derived events explain its fees and voids.
+inline void CheckConservationAt(Replica& rep, const std::string& id) {
+  AccountView v;
+  REQUIRE(rep.GetAccount(id, &v).ok());
+  INFO("account " << id << " at r" << rep.self() << ": balance " << v.balance << " raw "
+                  << v.raw_balance << " fees " << v.fees << " voids " << v.voids);
+  REQUIRE(v.regions.size() == rep.options().regions.size());
+  Amount rights = 0, fees = 0, voids = 0, lines = 0;
+  for (const RegionView& r : v.regions) {
+    rights += r.rights;
+    fees += r.fees;
+    voids += r.voids;
+    lines += r.overdraft_line;
+    REQUIRE(r.fees >= 0);
+  }
+  REQUIRE(rights == v.balance);
+  REQUIRE(v.raw_balance - v.fees + v.voids == v.balance);
+  REQUIRE(fees == v.fees);
+  REQUIRE(voids == v.voids);
+  REQUIRE(lines == v.config.overdraft_limit);
+  if (!v.tentative) REQUIRE(v.final_balance == v.balance);
+}
+
+// I3 at every region that holds the account, and I2 on the union when they all agree.
+inline void CheckMoney(Cluster& c, const std::string& id) {
+  for (RegionId r = 0; r < c.size(); ++r) {
+    if (c.at(r).HasAccount(id)) CheckConservationAt(c.at(r), id);
+  }
+  if (!c.Converged(id)) return;
+  AccountView v = View(c, 0, id);
+  std::vector<DerivedEvent> ev;
+  REQUIRE(c.at(0).DerivedEvents(id, &ev).ok());
+  INFO("floor of " << id << ": raw " << v.raw_balance << " refunds " << Refunds(ev)
+                   << " overdraft limit " << v.config.overdraft_limit);
+  REQUIRE(v.raw_balance + Refunds(ev) >= -v.config.overdraft_limit);
+}
+
+// Hooks into a cluster and checks after every call into any replica:
+//   - I3 at that region for every account it holds;
+//   - a dot names one op only (no seq reused, also across restarts), and no region originates two
+//     ops with the same idempotency key on one account (a retry at the same region never
+//     applies twice);
+//   - every transfer the region originated in the call was covered by its own effective rights
+//     right before the call (rights are never created from nothing, donors give what they have);
+//   - every debit accepted in the call was covered by rights + line as reported, and is flagged as
+//     overdraft exactly when rights alone did not cover it;
+//   - the stable frontier never moves back.
+// It also collects the union of every op applied anywhere, for checks after a heal.
+class Watch {
+ public:
+  explicit Watch(Cluster& c) : c_(c), frontier_(c.size()) {
+    c.before_call = [this](RegionId r) { Before(r); };
+    c.observe = [this](RegionId r, const Effects& e) { After(r, e); };
+  }
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+  ~Watch() {
+    c_.before_call = nullptr;
+    c_.observe = nullptr;
+  }
+
+  // Ops of one account in the union, in dot order.
+  std::vector<Op> OpsOf(const std::string& id) const {
+    std::vector<Op> out;
+    for (const auto& [dot, op] : ops)
+      if (op.account == id) out.push_back(op);
+    return out;
+  }
+
+  std::map<Dot, Op> ops;
+  std::uint64_t transfers_checked = 0;
+  std::uint64_t debits_checked = 0;
+
+ private:
+  void Before(RegionId r) {
+    rights_before_.clear();
+    for (const std::string& id : c_.at(r).AccountIds()) {
+      AccountView v;
+      if (c_.at(r).GetAccount(id, &v).ok()) rights_before_[id] = v.regions[r].rights;
+    }
+  }
+
+  void After(RegionId r, const Effects& e) {
+    INFO("after a call into r" << r << " at " << c_.now);
+    std::map<std::string, Amount> given;
+    for (const Op& op : e.ops) {
+      auto [it, fresh] = ops.emplace(op.dot, op);
+      if (!fresh) {
+        INFO("op " << op.dot.ToString() << " applied again with different content");
+        REQUIRE(it->second == op);
+      }
+      if (fresh && op.dot.origin == r && !op.key.empty()) {
+        INFO("r" << r << " originated a second op with key " << op.key << " on " << op.account);
+        REQUIRE(own_keys_.emplace(op.account, op.key, r).second);
+      }
+      if (op.dot.origin == r && op.kind == OpKind::kTransfer) {
+        REQUIRE(op.to != r);
+        given[op.account] += op.amount;
+        ++transfers_checked;
+      }
+    }
+    for (const auto& [id, amount] : given) {
+      INFO("r" << r << " gave " << amount << " of rights on " << id << " holding "
+               << rights_before_[id]);
+      REQUIRE(amount <= rights_before_[id]);
+    }
+    for (const CommandResult& res : e.completions) {
+      if (!res.status.ok() || res.replayed || res.op.origin != r) continue;
+      const auto it = ops.find(res.op);
+      if (it == ops.end() || it->second.kind != OpKind::kDebit) continue;
+      INFO("debit " << res.op.ToString() << " of " << res.requested << ": rights " << res.rights
+                    << " line " << res.overdraft_line << " overdraft " << res.overdraft);
+      REQUIRE(res.requested == it->second.amount);
+      REQUIRE(res.rights + res.overdraft_line >= res.requested);
+      REQUIRE(res.overdraft == (res.rights < res.requested));
+      REQUIRE(it->second.overdraft == res.overdraft);
+      ++debits_checked;
+    }
+    for (const std::string& id : c_.at(r).AccountIds()) CheckConservationAt(c_.at(r), id);
+    REQUIRE(c_.at(r).frontier() >= frontier_[r]);
+    frontier_[r] = c_.at(r).frontier();
+  }
+
+  Cluster& c_;
+  std::vector<Hlc> frontier_;
+  std::map<std::string, Amount> rights_before_;
+  std::set<std::tuple<std::string, std::string, RegionId>> own_keys_;
+};
+
+}  // namespace tally::testing
+
+#endif  // TALLY_TESTS_CORE_REPLICA_CHECKS_H_

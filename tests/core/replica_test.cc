@@ -1,0 +1,801 @@
+// The replica state machine (replica.h) through the in-memory cluster of cluster_fixture.h:
+// commands and every bad input with its error; the debit rules (own rights, an on-demand rights
+// request, the overdraft line, rejection with the numbers); idempotency within and across regions;
+// finality and restarts from what was persisted; the rebalancer. The properties over random runs
+// (convergence, money invariants) live in replica_property_test.cc.
+#include <catch2/catch.hpp>
+
+#include <climits>
+#include <string>
+#include <vector>
+
+#include "cluster_fixture.h"
+#include "replica_checks.h"
+
+using namespace tally;
+using namespace tally::testing;
+
+namespace {
+
+constexpr std::uint64_t kHourMs = 3'600'000;
+
+auto NoRebalanceNoWait = [](ReplicaOptions& o) {
+  o.rebalance_interval_ms = 0;
+  o.rights_wait_ms = 0;
+};
+auto NoRebalanceWait50 = [](ReplicaOptions& o) {
+  o.rebalance_interval_ms = 0;
+  o.rights_wait_ms = 50;
+};
+
+// Everything a rejected command must leave alone.
+struct Untouched {
+  explicit Untouched(Cluster& c, RegionId r)
+      : c(c), r(r), applied(c.at(r).applied()), digest(c.at(r).StateDigest()),
+        persisted(c.persisted_ops), batches(c.stores[r].batches), clock(c.at(r).clock()),
+        queued(c.queue.size()) {}
+  void Check() {
+    CHECK(c.at(r).applied() == applied);
+    CHECK(c.at(r).StateDigest() == digest);
+    CHECK(c.persisted_ops == persisted);
+    CHECK(c.stores[r].batches == batches);
+    CHECK(c.queue.size() == queued);  // nothing sent
+  }
+  Cluster& c;
+  RegionId r;
+  VersionVector applied;
+  std::uint64_t digest;
+  std::size_t persisted;
+  std::uint64_t batches;
+  Hlc clock;
+  std::size_t queued;
+};
+
+void ExpectRejected(Cluster& c, RegionId r, CommandBody body, Code code) {
+  Untouched before(c, r);
+  const CommandResult res = c.Run(r, std::move(body));
+  INFO("got " << res.status.ToString());
+  CHECK(res.status.code() == code);
+  CHECK_FALSE(res.status.message().empty());
+  CHECK_FALSE(res.replayed);
+  CHECK(res.op.seq == 0);
+  before.Check();
+}
+
+// A cluster with account `id` open everywhere and `credit` deposited at r0.
+void OpenEverywhere(Cluster& c, const AccountConfig& config, Amount credit) {
+  c.Settle(3);  // heartbeats: every peer is heard, hence reachable
+  REQUIRE(c.Run(0, OpenAccount{config}).status.ok());
+  if (credit > 0) REQUIRE(c.Run(0, Credit{config.id, credit, "seed-deposit"}).status.ok());
+  c.Settle(6);
+  for (RegionId r = 0; r < c.size(); ++r) REQUIRE(c.at(r).HasAccount(config.id));
+  REQUIRE(c.Converged(config.id));
+}
+
+}  // namespace
+
+// ---- commands and bad input ------------------------------------------------------------------
+
+TEST_CASE("open: same config again is replayed, a different one is already_exists", "[replica]") {
+  Cluster c(3, NoRebalanceNoWait);
+  c.Settle(3);
+  const AccountConfig cfg = Config("alice", 30, 5, 100);
+  const CommandResult first = c.Run(0, OpenAccount{cfg});
+  REQUIRE(first.status.ok());
+  CHECK_FALSE(first.replayed);
+  CHECK(first.op == Dot{0, 1});
+  CHECK(c.at(0).HasAccount("alice"));
+  AccountView v = View(c, 0, "alice");
+  CHECK(v.config.lines == std::vector<Amount>{10, 10, 10});  // split evenly when not given
+
+  {
+    Untouched before(c, 0);
+    const CommandResult again = c.Run(0, OpenAccount{cfg});
+    CHECK(again.status.ok());
+    CHECK(again.replayed);
+    before.Check();
+  }
+  // The same config spelled with explicit lines is the same config.
+  AccountConfig explicit_lines = cfg;
+  explicit_lines.lines = {10, 10, 10};
+  CHECK(c.Run(0, OpenAccount{explicit_lines}).replayed);
+
+  AccountConfig other = cfg;
+  other.fee.flat = 6;
+  ExpectRejected(c, 0, OpenAccount{other}, Code::kAlreadyExists);
+  other = cfg;
+  other.lines = {30, 0, 0};
+  ExpectRejected(c, 0, OpenAccount{other}, Code::kAlreadyExists);
+  other = cfg;
+  other.currency = "USD";
+  ExpectRejected(c, 0, OpenAccount{other}, Code::kAlreadyExists);
+
+  // Another region, once it has seen the open, answers the same way.
+  c.Settle(5);
+  REQUIRE(c.at(2).HasAccount("alice"));
+  CHECK(c.Run(2, OpenAccount{cfg}).replayed);
+  ExpectRejected(c, 2, OpenAccount{Config("alice", 0)}, Code::kAlreadyExists);
+}
+
+TEST_CASE("open: every bad config is invalid_argument and nothing is applied", "[replica]") {
+  Cluster c(3, NoRebalanceNoWait);
+  c.Settle(3);
+  auto bad = [&](AccountConfig cfg, const char* what) {
+    INFO(what);
+    ExpectRejected(c, 1, OpenAccount{cfg}, Code::kInvalidArgument);
+    CHECK_FALSE(c.at(1).HasAccount(cfg.id));
+  };
+  AccountConfig cfg = Config("bob", 30, 5, 100);
+  cfg.id = "";
+  bad(cfg, "empty id");
+  cfg.id = "bob smith";
+  bad(cfg, "space in id");
+  cfg.id = std::string(65, 'b');
+  bad(cfg, "id too long");
+  cfg = Config("bob", 30);
+  cfg.currency = "eur";
+  bad(cfg, "lower-case currency");
+  cfg.currency = "EURO";
+  bad(cfg, "4-letter currency");
+  cfg.currency = "";
+  bad(cfg, "no currency");
+  bad(Config("bob", -1), "negative overdraft");
+  bad(Config("bob", INT64_MIN), "very negative overdraft");
+  bad(Config("bob", kMaxCounter + 1), "overdraft past the counter cap");
+  cfg = Config("bob", 30);
+  cfg.lines = {10, 10, 9};
+  bad(cfg, "lines short of the limit");
+  cfg.lines = {10, 10, 11};
+  bad(cfg, "lines over the limit");
+  cfg.lines = {15, 15};
+  bad(cfg, "one line missing");
+  cfg.lines = {10, 10, 10, 0};
+  bad(cfg, "one line too many");
+  cfg.lines = {40, -10, 0};
+  bad(cfg, "a negative line");
+  bad(Config("bob", 30, 0, 100001), "bps too big");
+  bad(Config("bob", 30, -1, 0), "negative flat fee");
+  bad(Config("bob", 30, kMaxOpAmount + 1, 0), "flat fee too big");
+  // The bounds themselves are accepted.
+  CHECK(c.Run(1, OpenAccount{Config("bob", 30, kMaxOpAmount, 100000)}).status.ok());
+  AccountConfig max_limit = Config("carol", kMaxCounter);
+  max_limit.lines = {kMaxCounter, 0, 0};
+  CHECK(c.Run(1, OpenAccount{max_limit}).status.ok());
+}
+
+TEST_CASE("credit, debit, transfer on an unknown account are not_found", "[replica]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  ExpectRejected(c, 0, Credit{"nobody", 5, "k1"}, Code::kNotFound);
+  ExpectRejected(c, 0, Debit{"nobody", 5, "k2"}, Code::kNotFound);
+  ExpectRejected(c, 0, TransferRights{"nobody", 1, 5}, Code::kNotFound);
+  // An account opened at r0 but not yet seen at r1 is unknown there.
+  c.queue.clear();
+  REQUIRE(c.Run(0, OpenAccount{Config("fresh", 0)}).status.ok());
+  c.queue.clear();
+  ExpectRejected(c, 1, Credit{"fresh", 5, "k3"}, Code::kNotFound);
+}
+
+TEST_CASE("each bad input of a money command gets its error and nothing is applied",
+          "[replica]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const std::string long_key(256, 'k');
+  const std::string max_key(255, 'k');
+
+  SECTION("bad account ids") {
+    for (const std::string id : {std::string(""), std::string("a b"), std::string(65, 'a'),
+                                 std::string("al/ice"), std::string("\xff")}) {
+      INFO("id '" << id << "'");
+      ExpectRejected(c, 0, Credit{id, 5, "k"}, Code::kInvalidArgument);
+      ExpectRejected(c, 0, Debit{id, 5, "k"}, Code::kInvalidArgument);
+      ExpectRejected(c, 0, TransferRights{id, 1, 5}, Code::kInvalidArgument);
+    }
+  }
+  SECTION("bad idempotency keys") {
+    for (const std::string key : {std::string("a b"), std::string("tab\t"), std::string("\x7f"),
+                                  std::string("caf\xc3\xa9"), long_key}) {
+      INFO("key '" << key << "'");
+      ExpectRejected(c, 0, Credit{"alice", 5, key}, Code::kInvalidArgument);
+      ExpectRejected(c, 0, Debit{"alice", 5, key}, Code::kInvalidArgument);
+    }
+    // Exactly 255 bytes is fine.
+    CHECK(c.Run(0, Credit{"alice", 5, max_key}).status.ok());
+    CHECK(c.Run(0, Credit{"alice", 5, max_key}).replayed);
+  }
+  SECTION("bad amounts") {
+    for (Amount x : {Amount{0}, Amount{-1}, Amount{-100}, kMaxOpAmount + 1, INT64_MAX, INT64_MIN}) {
+      INFO("amount " << x);
+      ExpectRejected(c, 0, Credit{"alice", x, "k"}, Code::kInvalidArgument);
+      ExpectRejected(c, 0, Debit{"alice", x, "k"}, Code::kInvalidArgument);
+      ExpectRejected(c, 0, TransferRights{"alice", 1, x}, Code::kInvalidArgument);
+    }
+    CHECK(c.Run(0, Credit{"alice", kMaxOpAmount, "max"}).status.ok());
+  }
+  SECTION("transfers to self or to an unknown region") {
+    ExpectRejected(c, 0, TransferRights{"alice", 0, 5}, Code::kFailedPrecondition);
+    ExpectRejected(c, 1, TransferRights{"alice", 1, 5}, Code::kFailedPrecondition);
+    ExpectRejected(c, 0, TransferRights{"alice", 3, 5}, Code::kInvalidArgument);
+    ExpectRejected(c, 0, TransferRights{"alice", kMaxRegions, 5}, Code::kInvalidArgument);
+    ExpectRejected(c, 0, TransferRights{"alice", ~RegionId{0}, 5}, Code::kInvalidArgument);
+  }
+  SECTION("a transfer beyond the donor's rights is insufficient_funds with the numbers") {
+    Untouched before(c, 1);
+    const CommandResult res = c.Run(1, TransferRights{"alice", 0, 1});
+    CHECK(res.status.code() == Code::kInsufficientFunds);
+    CHECK(res.rights == 0);
+    CHECK(res.requested == 1);
+    before.Check();
+    const CommandResult r0 = c.Run(0, TransferRights{"alice", 1, 101});
+    CHECK(r0.status.code() == Code::kInsufficientFunds);
+    CHECK(r0.rights == 100);
+    CHECK(r0.requested == 101);
+  }
+}
+
+TEST_CASE("counter caps: resource_exhausted and nothing applied", "[replica]") {
+  Cluster c(3, NoRebalanceNoWait);
+  AccountConfig cfg = Config("big", kMaxCounter);
+  cfg.lines = {kMaxCounter, 0, 0};
+  OpenEverywhere(c, cfg, 0);
+  constexpr int kOpsToCap = static_cast<int>(kMaxCounter / kMaxOpAmount);  // 256
+
+  SECTION("credits") {
+    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount}).status.ok());
+    ExpectRejected(c, 0, Credit{"big", 1, "one-more"}, Code::kResourceExhausted);
+    // The key was not bound by the refused op: a valid request may use it later elsewhere.
+    CHECK(c.Run(1, Credit{"big", 1, "one-more"}).status.ok());
+  }
+  SECTION("debits") {
+    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount}).status.ok());
+    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Debit{"big", kMaxOpAmount}).status.ok());
+    // Rights 0 + line 2^58 would cover it; the debit counter cannot take it.
+    ExpectRejected(c, 0, Debit{"big", 1, "over"}, Code::kResourceExhausted);
+  }
+  SECTION("transfers") {
+    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(1, Credit{"big", kMaxOpAmount}).status.ok());
+    REQUIRE(c.Run(1, TransferRights{"big", 0, kMaxOpAmount}).status.ok());
+    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount}).status.ok());
+    c.Settle(4);
+    REQUIRE(View(c, 0, "big").regions[0].rights == kMaxCounter + kMaxOpAmount);
+    for (int i = 0; i < kOpsToCap; ++i)
+      REQUIRE(c.Run(0, TransferRights{"big", 2, kMaxOpAmount}).status.ok());
+    REQUIRE(View(c, 0, "big").regions[0].rights == kMaxOpAmount);
+    ExpectRejected(c, 0, TransferRights{"big", 1, 1}, Code::kResourceExhausted);
+  }
+  c.Settle(4);
+  CHECK(c.Converged("big"));
+  CheckMoney(c, "big");
+}
+
+// ---- the debit rules ---------------------------------------------------------------------------
+
+TEST_CASE("a debit within the region's own rights is accepted, not on the overdraft line",
+          "[replica]") {
+  Cluster c(3, NoRebalanceWait50);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const CommandResult res = c.Run(0, Debit{"alice", 60, "d1"});
+  REQUIRE(res.status.ok());
+  CHECK_FALSE(res.overdraft);
+  CHECK_FALSE(res.replayed);
+  CHECK(res.rights == 100);
+  CHECK(res.overdraft_line == 10);
+  CHECK(res.requested == 60);
+  CHECK(res.balance == 40);
+  CHECK(res.op == Dot{0, 3});
+  CHECK(c.at(0).stats().rights_requests_sent == 0);
+  // Exactly all of the rights is still "own rights".
+  const CommandResult all = c.Run(0, Debit{"alice", 40, "d2"});
+  REQUIRE(all.status.ok());
+  CHECK_FALSE(all.overdraft);
+  CHECK(View(c, 0, "alice").regions[0].rights == 0);
+}
+
+TEST_CASE("short of rights with a reachable peer holding some: ask, wait, then complete",
+          "[replica]") {
+  Cluster c(3, NoRebalanceWait50);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const std::uint64_t id = c.next_id + 1;
+  const CommandResult now = c.Run(1, Debit{"alice", 20, "d1"});
+  // No completion from Submit: the debit waits for rights.
+  CHECK(now.status.code() == Code::kUnavailable);
+  CHECK_FALSE(c.CompletionOf(id));
+  CHECK(c.at(1).stats().rights_requests_sent == 1);
+  bool asked_r0 = false;
+  for (const InFlight& m : c.queue) {
+    if (const auto* rq = std::get_if<RightsRequest>(&m.msg)) {
+      CHECK(m.from == 1);
+      CHECK(m.to == 0);
+      CHECK(rq->account == "alice");
+      CHECK(rq->amount == 20);
+      asked_r0 = true;
+    }
+  }
+  CHECK(asked_r0);
+  const VersionVector applied_before = c.at(1).applied();
+  CHECK(applied_before.get(1) == 0);  // nothing originated yet
+
+  c.Deliver();  // r0 grants by a transfer op; r1 applies it and the debit goes through
+  const auto done = c.CompletionOf(id);
+  REQUIRE(done);
+  CHECK(done->status.ok());
+  CHECK_FALSE(done->overdraft);
+  CHECK(done->rights == 20);
+  CHECK(done->requested == 20);
+  CHECK(done->op.origin == 1);
+  CHECK(c.at(0).stats().rights_granted == 1);
+  // The grant is a transfer op originated by the donor, r0.
+  const AccountView v0 = View(c, 0, "alice");
+  CHECK(v0.regions[0].rights == 80);
+  const AccountView v1 = View(c, 1, "alice");
+  CHECK(v1.regions[1].rights == 0);
+  CHECK(v1.balance == 80);
+  c.Settle(4);
+  CHECK(c.Converged("alice"));
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("when the peer never answers the debit falls back to the overdraft line after the wait",
+          "[replica]") {
+  Cluster c(3, NoRebalanceWait50);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  auto isolate_r2 = [](RegionId from, RegionId to) { return from != 2 && to != 2; };
+
+  const std::uint64_t id = c.next_id + 1;
+  CHECK(c.Run(2, Debit{"alice", 8, "d1"}).status.code() == Code::kUnavailable);
+  c.Deliver(isolate_r2);  // the request to r0 is lost
+  c.Tick(20);
+  c.Deliver(isolate_r2);
+  c.Tick(20);
+  c.Deliver(isolate_r2);
+  CHECK_FALSE(c.CompletionOf(id));  // 40 ms: still waiting
+  c.Tick(15);                       // 55 ms: past rights_wait_ms
+  c.Deliver(isolate_r2);
+  const auto done = c.CompletionOf(id);
+  REQUIRE(done);
+  CHECK(done->status.ok());
+  CHECK(done->overdraft);
+  CHECK(done->rights == 0);
+  CHECK(done->overdraft_line == 10);
+  CHECK(done->requested == 8);
+  CHECK(View(c, 2, "alice").regions[2].rights == -8);
+
+  // Rights −8 + line 10 = 2 < 15: after the wait, a clear rejection with the numbers.
+  const std::uint64_t id2 = c.next_id + 1;
+  CHECK(c.Run(2, Debit{"alice", 15, "d2"}).status.code() == Code::kUnavailable);
+  c.Deliver(isolate_r2);
+  c.Tick(30);
+  c.Deliver(isolate_r2);
+  CHECK_FALSE(c.CompletionOf(id2));
+  c.Tick(30);
+  c.Deliver(isolate_r2);
+  const auto rejected = c.CompletionOf(id2);
+  REQUIRE(rejected);
+  CHECK(rejected->status.code() == Code::kInsufficientFunds);
+  CHECK(rejected->rights == -8);
+  CHECK(rejected->overdraft_line == 10);
+  CHECK(rejected->requested == 15);
+  CHECK_FALSE(rejected->status.message().empty());
+  c.Settle(6);
+  CHECK(c.Converged("alice"));
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("with no peer reachable the overdraft line decides at once", "[replica]") {
+  Cluster c(3, NoRebalanceWait50);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  // Everyone goes silent for longer than peer_timeout_ms.
+  for (int i = 0; i < 12; ++i) {
+    c.Tick(100);
+    c.queue.clear();
+  }
+  for (const PeerView& p : c.at(1).Peers(c.PhysicalNow(1))) CHECK_FALSE(p.reachable);
+  const CommandResult ok = c.Run(1, Debit{"alice", 10, "d1"});
+  REQUIRE(ok.status.ok());
+  CHECK(ok.overdraft);
+  const CommandResult no = c.Run(1, Debit{"alice", 1, "d2"});
+  CHECK(no.status.code() == Code::kInsufficientFunds);
+  CHECK(no.rights == -10);
+  CHECK(no.overdraft_line == 10);
+  CHECK(no.requested == 1);
+  CHECK(c.at(1).stats().rights_requests_sent == 0);
+}
+
+TEST_CASE("rights_wait_ms = 0 never waits", "[replica]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const CommandResult res = c.Run(1, Debit{"alice", 10, "d1"});
+  REQUIRE(res.status.ok());
+  CHECK(res.overdraft);
+  CHECK(c.at(1).stats().rights_requests_sent == 0);
+  const CommandResult no = c.Run(1, Debit{"alice", 1, "d2"});
+  CHECK(no.status.code() == Code::kInsufficientFunds);
+}
+
+// ---- idempotency -------------------------------------------------------------------------------
+
+TEST_CASE("same key, same request: the stored result, one op only", "[replica][idempotency]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const CommandResult first = c.Run(0, Debit{"alice", 30, "pay-1"});
+  REQUIRE(first.status.ok());
+  CHECK(first.balance == 70);
+  REQUIRE(c.Run(0, Credit{"alice", 5, "dep-2"}).status.ok());  // the balance moves on: 75
+
+  for (int retry = 0; retry < 3; ++retry) {
+    Untouched before(c, 0);
+    const CommandResult again = c.Run(0, Debit{"alice", 30, "pay-1"});
+    CHECK(again.status.ok());
+    CHECK(again.replayed);
+    CHECK(again.op == first.op);
+    CHECK(again.hlc == first.hlc);
+    CHECK(again.balance == 70);  // what was answered then, not the balance now
+    CHECK(again.overdraft == first.overdraft);
+    before.Check();
+  }
+  CHECK(View(c, 0, "alice").balance == 75);
+  CHECK(c.at(0).stats().replays == 3);
+  // Credits too.
+  const CommandResult dep = c.Run(0, Credit{"alice", 5, "dep-2"});
+  CHECK(dep.replayed);
+  CHECK(dep.balance == 75);
+  CHECK(View(c, 0, "alice").balance == 75);
+}
+
+TEST_CASE("same key, different request: idempotency_key_reused", "[replica][idempotency]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  REQUIRE(c.Run(0, Debit{"alice", 30, "pay-1"}).status.ok());
+  ExpectRejected(c, 0, Debit{"alice", 31, "pay-1"}, Code::kIdempotencyKeyReused);
+  ExpectRejected(c, 0, Credit{"alice", 30, "pay-1"}, Code::kIdempotencyKeyReused);
+  // The key seeded by OpenEverywhere is a credit of 100.
+  ExpectRejected(c, 0, Debit{"alice", 100, "seed-deposit"}, Code::kIdempotencyKeyReused);
+  ExpectRejected(c, 0, Credit{"alice", 99, "seed-deposit"}, Code::kIdempotencyKeyReused);
+  // And the same at a region that learned the keys by gossip.
+  c.Settle(4);
+  ExpectRejected(c, 2, Debit{"alice", 29, "pay-1"}, Code::kIdempotencyKeyReused);
+  ExpectRejected(c, 2, Credit{"alice", 30, "pay-1"}, Code::kIdempotencyKeyReused);
+}
+
+TEST_CASE("a key first used at another region and seen via gossip is replayed here",
+          "[replica][idempotency]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const CommandResult first = c.Run(0, Debit{"alice", 30, "pay-1"});
+  REQUIRE(first.status.ok());
+  c.Settle(4);
+  Untouched before(c, 1);
+  const CommandResult there = c.Run(1, Debit{"alice", 30, "pay-1"});
+  CHECK(there.status.ok());
+  CHECK(there.replayed);
+  CHECK(there.op == first.op);
+  CHECK(there.op.origin == 0);
+  CHECK(there.balance == 70);  // the balance as r1 sees it
+  before.Check();
+  // Even though r1 has no rights at all: a replay spends nothing.
+  CHECK(View(c, 1, "alice").regions[1].rights == 0);
+}
+
+TEST_CASE("the same key retried at two regions during a partition: one survives after heal",
+          "[replica][idempotency]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 60, 0, 0), 100);
+  REQUIRE(c.Run(0, TransferRights{"alice", 1, 50}).status.ok());
+  c.Settle(4);
+  // Partition: nothing crosses. The client's debit lands at r1, its retry at r0.
+  c.queue.clear();
+  const CommandResult a = c.Run(1, Debit{"alice", 40, "pay-7"});
+  const CommandResult b = c.Run(0, Debit{"alice", 40, "pay-7"});
+  REQUIRE(a.status.ok());
+  REQUIRE(b.status.ok());
+  CHECK_FALSE(a.replayed);
+  CHECK_FALSE(b.replayed);  // r0 could not know
+  c.queue.clear();
+  CHECK(View(c, 0, "alice").balance == 60);
+  c.Settle(10);
+
+  REQUIRE(c.Converged("alice"));
+  const CanonicalKey ka{a.hlc, a.op.origin, a.op.seq};
+  const CanonicalKey kb{b.hlc, b.op.origin, b.op.seq};
+  const CanonicalKey later = std::max(ka, kb);
+  const RegionId later_origin = later.origin;
+  std::vector<DerivedEvent> first_events;
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    std::vector<DerivedEvent> ev;
+    REQUIRE(c.at(r).DerivedEvents("alice", &ev).ok());
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].kind == DerivedKind::kVoid);
+    CHECK(ev[0].op == later);         // the canonically later one is voided
+    CHECK(ev[0].amount == 40);        // a refund
+    if (r == 0) first_events = ev;
+    CHECK(ev == first_events);
+    const AccountView v = View(c, r, "alice");
+    CHECK(v.balance == 60);           // one debit of 40 survives
+    CHECK(v.raw_balance == 20);
+    CHECK(v.voids == 40);
+    CHECK(v.regions[later_origin].voids == 40);  // booked to the origin of the voided op
+    // Both regions now answer the key with the surviving op.
+    const CommandResult retry = c.Run(r, Debit{"alice", 40, "pay-7"});
+    CHECK(retry.replayed);
+    CHECK(CanonicalKey{retry.hlc, retry.op.origin, retry.op.seq} == std::min(ka, kb));
+  }
+  std::vector<ForkReport> forks;
+  REQUIRE(c.at(2).Forks("alice", &forks).ok());
+  REQUIRE(forks.size() == 1);
+  CHECK(forks[0].final);
+  CHECK(forks[0].ops.size() == 2);  // both uses of the key
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a key whose debit is waiting for rights is a conflict", "[replica][idempotency]") {
+  Cluster c(3, NoRebalanceWait50);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const std::uint64_t id = c.next_id + 1;
+  CHECK(c.Run(1, Debit{"alice", 20, "pay-1"}).status.code() == Code::kUnavailable);
+  ExpectRejected(c, 1, Debit{"alice", 20, "pay-1"}, Code::kConflict);
+  ExpectRejected(c, 1, Debit{"alice", 21, "pay-1"}, Code::kConflict);
+  c.Deliver();
+  const auto done = c.CompletionOf(id);
+  REQUIRE(done);
+  REQUIRE(done->status.ok());
+  const CommandResult again = c.Run(1, Debit{"alice", 20, "pay-1"});
+  CHECK(again.replayed);
+  CHECK(again.op == done->op);
+}
+
+// ---- finality and restarts ----------------------------------------------------------------------
+
+namespace {
+
+struct Snap {
+  std::uint64_t state_digest;
+  VersionVector applied;
+  std::vector<std::string> ids;
+  std::vector<AccountView> views;
+  std::vector<std::vector<DerivedEvent>> events;
+};
+
+Snap Take(Cluster& c, RegionId r) {
+  Snap s{c.at(r).StateDigest(), c.at(r).applied(), c.at(r).AccountIds(), {}, {}};
+  for (const std::string& id : s.ids) {
+    s.views.push_back(View(c, r, id));
+    std::vector<DerivedEvent> ev;
+    REQUIRE(c.at(r).DerivedEvents(id, &ev).ok());
+    s.events.push_back(ev);
+  }
+  return s;
+}
+
+void CheckSame(const Snap& a, const Snap& b) {
+  CHECK(a.state_digest == b.state_digest);
+  CHECK(a.applied == b.applied);
+  REQUIRE(a.ids == b.ids);
+  for (std::size_t i = 0; i < a.ids.size(); ++i) {
+    INFO("account " << a.ids[i]);
+    CHECK(a.views[i].digest == b.views[i].digest);
+    CHECK(a.views[i].balance == b.views[i].balance);
+    CHECK(a.views[i].final_balance == b.views[i].final_balance);
+    CHECK(a.views[i].tentative == b.views[i].tentative);
+    CHECK(a.events[i] == b.events[i]);
+  }
+}
+
+// Traffic with an overdraft fork and a duplicate key, so checkpoints carry fees and voids.
+void ForkyTraffic(Cluster& c) {
+  OpenEverywhere(c, Config("alice", 60, 5, 100), 90);
+  REQUIRE(c.Run(0, TransferRights{"alice", 1, 30}).status.ok());
+  REQUIRE(c.Run(0, TransferRights{"alice", 2, 30}).status.ok());
+  c.Settle(6);
+  // Partition: r1 and r2 each overdraw; the client retries k1 at r0; bob is opened at r0 only.
+  c.queue.clear();
+  REQUIRE(c.Run(1, Debit{"alice", 50, "k1"}).status.ok());
+  REQUIRE(c.Run(2, Debit{"alice", 50, "k2"}).status.ok());
+  REQUIRE(c.Run(0, Debit{"alice", 50, "k1"}).status.ok());
+  REQUIRE(c.Run(0, OpenAccount{Config("bob", 0)}).status.ok());
+  REQUIRE(c.Run(0, Credit{"bob", 7, "b1"}).status.ok());
+  REQUIRE(c.Run(2, Credit{"bob", 7, "b1"}).status.code() == Code::kNotFound);
+  c.queue.clear();
+}
+
+}  // namespace
+
+TEST_CASE("after settling, balances are final and the frontier has passed every op",
+          "[replica][finality]") {
+  Cluster c(3, NoRebalanceNoWait);
+  ForkyTraffic(c);
+  std::vector<Hlc> frontier_before;
+  for (RegionId r = 0; r < 3; ++r) {
+    frontier_before.push_back(c.at(r).frontier());
+    CHECK(View(c, r, "alice").tentative);
+  }
+  const Hlc last_op = c.at(0).clock();
+  c.Settle(20);
+  REQUIRE(c.Converged("alice"));
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    const AccountView v = View(c, r, "alice");
+    CHECK_FALSE(v.tentative);
+    CHECK(v.final_balance == v.balance);
+    CHECK(v.frontier == c.at(r).frontier());
+    CHECK(c.at(r).frontier() > frontier_before[r]);
+    CHECK(c.at(r).frontier() > last_op);
+    // Worked numbers: 90 − 50 − 50 (r1, r2; the r0 duplicate of k1 is voided) = −10, which
+    // crosses zero: fee 5 + ceil(10 × 100 / 10 000) = 6 → −16.
+    CHECK(v.balance == -16);
+    CHECK(v.fees == 6);
+    CHECK(v.voids == 50);
+    std::vector<ForkReport> forks;
+    REQUIRE(c.at(r).Forks("alice", &forks).ok());
+    CHECK(forks.size() == 2);
+    for (const ForkReport& f : forks) CHECK(f.final);
+  }
+  CheckMoney(c, "alice");
+  // The persisted fold carries the checkpoint and pruned the log below the floor.
+  for (RegionId r = 0; r < 3; ++r) {
+    CHECK(c.stores[r].frontier == c.at(r).frontier());
+    CHECK(c.stores[r].checkpoints.count("alice") == 1);
+  }
+}
+
+TEST_CASE("a region restarted from what it persisted has the same state, keys and a later clock",
+          "[replica][finality]") {
+  Cluster c(3, NoRebalanceNoWait);
+  ForkyTraffic(c);
+  c.Settle(20);
+  // Some tentative traffic above the frontier too, and in flight when the region goes down.
+  const CommandResult d = c.Run(1, Debit{"alice", 1, "after-fold"});
+  REQUIRE(d.status.ok());
+  REQUIRE(c.Run(2, Credit{"alice", 3, "c-late"}).status.ok());
+  c.Tick(10);  // pushes them: every region knows both keys
+  c.Deliver();
+  for (RegionId r = 0; r < 3; ++r) REQUIRE(View(c, r, "alice").tentative);
+
+  for (RegionId r = 0; r < 3; ++r) {
+    DYNAMIC_SECTION("restart region " << r) {
+      const Snap before = Take(c, r);
+      const Hlc last = c.at(r).clock();
+      // The wall clock is five hours behind when it comes back.
+      const Status s = c.Restart(r, -5 * static_cast<std::int64_t>(kHourMs));
+      REQUIRE(s.ok());
+      CheckSame(before, Take(c, r));
+
+      // Idempotency answers survive: own keys and keys learned from others.
+      const CommandResult k1 = c.Run(r, Debit{"alice", 50, "k1"});
+      CHECK(k1.replayed);
+      const CommandResult late = c.Run(r, Debit{"alice", 1, "after-fold"});
+      CHECK(late.replayed);
+      CHECK(late.op == d.op);
+      if (r == 1) CHECK(late.balance == d.balance);
+      ExpectRejected(c, r, Debit{"alice", 2, "after-fold"}, Code::kIdempotencyKeyReused);
+
+      // The clock never issues a timestamp at or below its last one.
+      const CommandResult fresh = c.Run(r, Credit{"alice", 1, "post-restart"});
+      REQUIRE(fresh.status.ok());
+      CHECK(fresh.hlc > last);
+      CHECK(fresh.op.seq == before.applied.get(r) + 1);  // no seq reused
+      c.Tick(10);
+      CHECK(c.at(r).clock() > last);
+
+      // And it converges with the others again.
+      c.Settle(20);
+      CHECK(c.Converged("alice"));
+      CheckMoney(c, "alice");
+      for (RegionId x = 0; x < 3; ++x) CHECK(c.at(x).StateDigest() == c.at(0).StateDigest());
+    }
+  }
+}
+
+TEST_CASE("a restart with nothing persisted but a clock far ahead", "[replica][finality]") {
+  Cluster c(2, NoRebalanceNoWait);
+  c.Settle(2);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 0)}).status.ok());
+  const CommandResult cr = c.Run(0, Credit{"alice", 5, "x"});
+  const Hlc last = c.at(0).clock();
+  REQUIRE(c.Restart(0, -24 * static_cast<std::int64_t>(kHourMs)).ok());
+  const CommandResult again = c.Run(0, Credit{"alice", 5, "x"});
+  CHECK(again.replayed);
+  CHECK(again.op == cr.op);
+  const CommandResult next = c.Run(0, Credit{"alice", 1, "y"});
+  REQUIRE(next.status.ok());
+  CHECK(next.hlc > last);
+  CHECK(next.op == Dot{0, 3});
+}
+
+TEST_CASE("Recover refuses a store that contradicts itself", "[replica][finality]") {
+  Cluster c(2, NoRebalanceNoWait);
+  c.Settle(2);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 0)}).status.ok());
+  REQUIRE(c.Run(0, Credit{"alice", 5, "x"}).status.ok());
+  REQUIRE(c.Run(0, Credit{"alice", 6, "y"}).status.ok());
+  SECTION("a gap in the op log") {
+    c.stores[0].ops.erase(Dot{0, 2});
+    CHECK(c.Restart(0).code() == Code::kCorruption);
+  }
+  SECTION("an op that breaks validation") {
+    c.stores[0].ops[Dot{0, 2}].amount = -5;
+    CHECK(c.Restart(0).code() == Code::kCorruption);
+  }
+  SECTION("a key record with a bad key") {
+    KeyRecord k = c.stores[0].keys.begin()->second;
+    k.key = "has space";
+    c.stores[0].keys[{k.account, k.key}] = k;
+    CHECK(c.Restart(0).code() == Code::kCorruption);
+  }
+  SECTION("Recover on a replica that already holds state") {
+    RecoveredState st = c.stores[0].Read();
+    CHECK(c.at(0).Recover(st, c.now).code() == Code::kFailedPrecondition);
+  }
+}
+
+// ---- the rebalancer -----------------------------------------------------------------------------
+
+TEST_CASE("the rebalancer moves rights toward spenders and negative regions, from donors only",
+          "[replica][rebalance]") {
+  Cluster c(3, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 200;
+    o.rights_wait_ms = 0;
+  });
+  std::vector<Op> transfers;
+  OpenEverywhere(c, Config("alice", 300), 900);  // lines 100 each; all 900 rights at r0
+  Watch watch(c);  // donors give only what they hold, checked at every call
+  auto count_transfers = [&] {
+    transfers.clear();
+    for (const auto& [dot, op] : watch.ops)
+      if (op.kind == OpKind::kTransfer) transfers.push_back(op);
+  };
+  c.Settle(10);  // nobody spends: nothing moves
+  count_transfers();
+  CHECK(transfers.empty());
+
+  // r1 spends on its overdraft line (rights −50); r2 spends 20 (rights −20).
+  REQUIRE(c.Run(1, Debit{"alice", 50, "d1"}).overdraft);
+  REQUIRE(c.Run(2, Debit{"alice", 20, "d2"}).overdraft);
+  c.Settle(15);
+  REQUIRE(c.Converged("alice"));
+  count_transfers();
+  REQUIRE_FALSE(transfers.empty());
+  CHECK(transfers.front().dot.origin == 0);  // the first mover is the one that had rights
+  CHECK(watch.transfers_checked == transfers.size());
+  const AccountView v = View(c, 0, "alice");
+  CHECK(v.regions[1].rights > 0);   // negative rights covered, and more: r1 spends
+  CHECK(v.regions[2].rights >= 0);  // negative rights covered
+  CHECK(v.regions[0].rights < 900 - 70);
+  CHECK(c.at(0).stats().rebalance_transfers > 0);
+  CheckMoney(c, "alice");
+
+  // With rights where the spending is, r1's next debit needs neither a request nor the line.
+  const CommandResult next = c.Run(1, Debit{"alice", 10, "d3"});
+  REQUIRE(next.status.ok());
+  CHECK_FALSE(next.overdraft);
+}
+
+TEST_CASE("the rebalancer skips unreachable regions and covers them once they are back",
+          "[replica][rebalance]") {
+  Cluster c(3, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 1000;
+    o.peer_timeout_ms = 300;
+    o.rights_wait_ms = 0;
+  });
+  Watch watch(c);
+  // Ticks every 50 ms from t0: rebalances at t0+50, t0+1050, t0+2050, ...
+  OpenEverywhere(c, Config("alice", 300), 900);  // now t0+450
+  c.Settle(13);                                  // t0+1100: just past a rebalance
+  REQUIRE(c.Run(2, Debit{"alice", 50, "d1"}).overdraft);
+  c.Tick(50);
+  c.Deliver();  // r0 and r1 learn of it; r2 is last heard now
+  REQUIRE(View(c, 0, "alice").regions[2].rights == -50);
+  // r2 is cut off across the next rebalance (t0+2050): it is unreachable then.
+  auto cut_r2 = [](RegionId from, RegionId to) { return from != 2 && to != 2; };
+  for (int i = 0; i < 24; ++i) {
+    c.Tick(50);
+    c.Deliver(cut_r2);
+  }
+  CHECK(View(c, 0, "alice").regions[2].rights == -50);
+  CHECK(View(c, 0, "alice").regions[0].rights == 900);
+  // Back again: its negative rights are covered by the next rounds.
+  c.Settle(60);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").regions[2].rights >= 0);
+  CheckMoney(c, "alice");
+}
