@@ -1,0 +1,861 @@
+#include "codec/codec.h"
+
+#include <google/protobuf/arena.h>
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/ids.h"
+#include "tally/v1/tally.pb.h"
+
+namespace tally::codec {
+namespace {
+
+namespace pb = ::tally::v1;
+using google::protobuf::Arena;
+
+// ---------------------------------------------------------------------------------------------
+// Validation of core values. One set of rules for both directions: EncodeMessage refuses what
+// DecodeMessage would refuse, so a region never sends what its peers must drop. Each returns
+// InvalidArgument naming the problem; the decoders re-label it Corruption.
+
+Status CheckRegion(RegionId r, std::string_view what) {
+  if (r >= kMaxRegions)
+    return Status::InvalidArgument(std::string(what) + " " + std::to_string(r) +
+                                   " is not a region id (must be < " +
+                                   std::to_string(kMaxRegions) + ")");
+  return Status::OK();
+}
+
+bool KnownOpKind(OpKind k) {
+  return k == OpKind::kOpen || k == OpKind::kCredit || k == OpKind::kDebit ||
+         k == OpKind::kTransfer;
+}
+
+Status CheckNonNegative(Amount v, Amount max, std::string_view what) {
+  if (v < 0 || v > max)
+    return Status::InvalidArgument(std::string(what) + " " + std::to_string(v) +
+                                   " is outside 0.." + std::to_string(max));
+  return Status::OK();
+}
+
+Status CheckConfig(const AccountConfig& c) {
+  Status s = ValidateAccountId(c.id);
+  if (!s.ok()) return s;
+  s = ValidateCurrency(c.currency);
+  if (!s.ok()) return s;
+  s = CheckNonNegative(c.overdraft_limit, kMaxCounter, "overdraft limit");
+  if (!s.ok()) return s;
+  if (c.lines.size() > kMaxRegions)
+    return Status::InvalidArgument("more overdraft lines than regions");
+  Amount sum = 0;
+  for (Amount line : c.lines) {
+    s = CheckNonNegative(line, c.overdraft_limit, "overdraft line");
+    if (!s.ok()) return s;
+    sum += line;  // <= kMaxRegions * kMaxCounter: no overflow
+  }
+  if (!c.lines.empty() && sum != c.overdraft_limit)
+    return Status::InvalidArgument("overdraft lines sum to " + std::to_string(sum) +
+                                   ", not the limit " + std::to_string(c.overdraft_limit));
+  s = CheckNonNegative(c.fee.flat, kMaxOpAmount, "flat fee");
+  if (!s.ok()) return s;
+  return Status::OK();
+}
+
+// The fields an op and its key record share.
+Status CheckOpFields(const Dot& dot, OpKind kind, const std::string& account, Amount amount,
+                     RegionId to) {
+  Status s = CheckRegion(dot.origin, "origin");
+  if (!s.ok()) return s;
+  if (dot.seq == 0) return Status::InvalidArgument("op seq 0 (seqs start at 1)");
+  if (!KnownOpKind(kind)) return Status::InvalidArgument("unknown op kind");
+  s = ValidateAccountId(account);
+  if (!s.ok()) return s;
+  s = CheckRegion(to, "transfer target");
+  if (!s.ok()) return s;
+  if (kind == OpKind::kOpen) {
+    // An open moves no money; the amount is carried but not interpreted.
+    return CheckNonNegative(amount, kMaxOpAmount, "open amount");
+  }
+  s = ValidateAmount(amount);
+  if (!s.ok()) return s;
+  if (kind == OpKind::kTransfer && to == dot.origin)
+    return Status::InvalidArgument("transfer from region " + std::to_string(to) + " to itself");
+  return Status::OK();
+}
+
+Status CheckOp(const Op& op) {
+  Status s = CheckOpFields(op.dot, op.kind, op.account, op.amount, op.to);
+  if (!s.ok()) return s;
+  if (!op.key.empty()) {
+    s = ValidateIdempotencyKey(op.key);
+    if (!s.ok()) return s;
+  }
+  if (op.kind == OpKind::kOpen) {
+    s = CheckConfig(op.config);
+    if (!s.ok()) return s;
+    if (op.config.id != op.account)
+      return Status::InvalidArgument("open op for account '" + op.account +
+                                     "' carries the config of '" + op.config.id + "'");
+  } else if (!(op.config == AccountConfig{})) {
+    return Status::InvalidArgument("config on an op that is not an open");
+  }
+  return Status::OK();
+}
+
+Status CheckKeyRecord(const KeyRecord& k) {
+  Status s = CheckOpFields(k.dot, k.kind, k.account, k.amount, k.to);
+  if (!s.ok()) return s;
+  return ValidateIdempotencyKey(k.key);
+}
+
+Status CheckCounters(const Counters& c) {
+  const RegionId n = c.regions();
+  if (n > kMaxRegions) return Status::InvalidArgument("counters for more than kMaxRegions regions");
+  for (RegionId r = 0; r < n; ++r) {
+    Status s = CheckNonNegative(c.credits(r), kMaxCounter, "credit counter");
+    if (!s.ok()) return s;
+    s = CheckNonNegative(c.debits(r), kMaxCounter, "debit counter");
+    if (!s.ok()) return s;
+    Amount row = 0;
+    for (RegionId to = 0; to < n; ++to) {
+      const Amount t = c.transferred(r, to);
+      s = CheckNonNegative(t, kMaxCounter, "transfer counter");
+      if (!s.ok()) return s;
+      if (r == to && t != 0) return Status::InvalidArgument("a region transferred rights to itself");
+      row += t;
+    }
+    s = CheckNonNegative(row, kMaxCounter, "rights given by one region");
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status CheckEvent(const DerivedEvent& e) {
+  if (e.kind != DerivedKind::kOverdraftFee && e.kind != DerivedKind::kVoid)
+    return Status::InvalidArgument("unknown derived event kind");
+  Status s = CheckRegion(e.op.origin, "derived event origin");
+  if (!s.ok()) return s;
+  if (!KnownOpKind(e.op_kind)) return Status::InvalidArgument("unknown op kind in derived event");
+  return CheckNonNegative(e.op_amount, kMaxOpAmount, "derived event op amount");
+}
+
+Status CheckCheckpoint(const AccountCheckpoint& c) {
+  Status s = CheckConfig(c.config);
+  if (!s.ok()) return s;
+  s = CheckRegion(c.opened.origin, "open op origin");
+  if (!s.ok()) return s;
+  s = CheckCounters(c.counters);
+  if (!s.ok()) return s;
+  if (c.state.fees.size() > kMaxRegions || c.state.voids.size() != c.state.fees.size())
+    return Status::InvalidArgument("replay state fees and voids must have one entry per region");
+  for (const DerivedEvent& e : c.events) {
+    s = CheckEvent(e);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status CheckClusterId(std::string_view id) {
+  if (id.empty()) return Status::InvalidArgument("cluster id is empty");
+  if (id.size() > kMaxClusterIdBytes)
+    return Status::InvalidArgument("cluster id is longer than " +
+                                   std::to_string(kMaxClusterIdBytes) + " bytes");
+  for (char c : id)
+    if (c < 0x21 || c > 0x7e)
+      return Status::InvalidArgument("cluster id may contain only printable ASCII, no spaces");
+  return Status::OK();
+}
+
+Status CheckOps(const std::vector<Op>& ops) {
+  for (const Op& op : ops) {
+    Status s = CheckOp(op);
+    if (!s.ok()) return Status::InvalidArgument("op " + op.dot.ToString() + ": " + s.message());
+  }
+  return Status::OK();
+}
+
+Status CheckKeyRecords(const std::vector<KeyRecord>& keys) {
+  for (const KeyRecord& k : keys) {
+    Status s = CheckKeyRecord(k);
+    if (!s.ok()) return Status::InvalidArgument("key record: " + s.message());
+  }
+  return Status::OK();
+}
+
+struct MessageChecker {
+  Status operator()(const Hello& h) const {
+    Status s = CheckClusterId(h.cluster_id);
+    if (!s.ok()) return s;
+    return CheckRegion(h.region, "hello region");
+  }
+  Status operator()(const OpBatch& b) const { return CheckOps(b.ops); }
+  Status operator()(const Ack&) const { return Status::OK(); }
+  Status operator()(const Heartbeat& h) const {
+    if (h.entries.size() > kMaxRegions)
+      return Status::InvalidArgument("heartbeat with more entries than regions");
+    for (const HeartbeatEntry& e : h.entries) {
+      Status s = CheckRegion(e.origin, "heartbeat origin");
+      if (!s.ok()) return s;
+    }
+    return Status::OK();
+  }
+  Status operator()(const RightsRequest& r) const {
+    Status s = ValidateAccountId(r.account);
+    if (!s.ok()) return s;
+    return ValidateAmount(r.amount);
+  }
+  Status operator()(const Snapshot& snap) const {
+    for (const AccountCheckpoint& c : snap.accounts) {
+      Status s = CheckCheckpoint(c);
+      if (!s.ok()) return Status::InvalidArgument("checkpoint: " + s.message());
+    }
+    Status s = CheckOps(snap.ops);
+    if (!s.ok()) return s;
+    return CheckKeyRecords(snap.keys);
+  }
+};
+
+Status CheckMessage(const Message& m) { return std::visit(MessageChecker{}, m); }
+
+// ---------------------------------------------------------------------------------------------
+// Core -> protobuf. Values are assumed valid (checked above, or produced by the core).
+
+std::uint64_t U64(Amount a) { return static_cast<std::uint64_t>(a); }
+
+void ToProto(const VersionVector& vv, pb::VersionVector* out) {
+  RegionId used = kMaxRegions;
+  while (used > 0 && vv.get(used - 1) == 0) --used;
+  auto* seqs = out->mutable_seqs();
+  seqs->Reserve(static_cast<int>(used));
+  for (RegionId r = 0; r < used; ++r) seqs->Add(vv.get(r));
+}
+
+void ToProto(const Dot& d, pb::Dot* out) {
+  out->set_origin(d.origin);
+  out->set_seq(d.seq);
+}
+
+void ToProto(const CanonicalKey& k, pb::CanonicalKey* out) {
+  out->set_hlc(k.hlc.value);
+  out->set_origin(k.origin);
+  out->set_seq(k.seq);
+}
+
+void ToProto(const AccountConfig& c, pb::AccountConfig* out) {
+  out->set_id(c.id);
+  out->set_currency(c.currency);
+  out->set_overdraft_limit(U64(c.overdraft_limit));
+  for (Amount line : c.lines) out->add_lines(U64(line));
+  if (!(c.fee == FeePolicy{})) {
+    out->mutable_fee()->set_flat(U64(c.fee.flat));
+    out->mutable_fee()->set_bps(c.fee.bps);
+  }
+}
+
+pb::OpKind ToProto(OpKind k) { return static_cast<pb::OpKind>(static_cast<int>(k)); }
+
+void ToProto(const Op& op, pb::Op* out) {
+  ToProto(op.dot, out->mutable_dot());
+  out->set_hlc(op.hlc.value);
+  out->set_kind(ToProto(op.kind));
+  out->set_account(op.account);
+  out->set_amount(U64(op.amount));
+  out->set_to(op.to);
+  out->set_key(op.key);
+  out->set_overdraft(op.overdraft);
+  if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
+    ToProto(op.config, out->mutable_config());
+}
+
+// The compact batch form (see tally.proto, "The compact op batch").
+void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
+  pb::OpRun* run = nullptr;
+  const Op* prev = nullptr;
+  std::uint64_t prev_hlc = 0;
+  // Views into `ops`, which outlives the map. Only looked up, never iterated: output order is
+  // the order of `ops`.
+  std::unordered_map<std::string_view, std::uint32_t> account_refs;
+  account_refs.reserve(ops.size());
+  std::uint32_t inline_accounts = 0;
+  for (const Op& op : ops) {
+    if (run == nullptr || prev->dot.origin != op.dot.origin || prev->dot.seq + 1 != op.dot.seq) {
+      run = out->add_runs();
+      run->set_origin(op.dot.origin);
+      run->set_first_seq(op.dot.seq);
+    }
+    pb::CompactOp* c = run->add_ops();
+    c->set_hlc_delta(static_cast<std::int64_t>(op.hlc.value - prev_hlc));  // modulo 2^64
+    c->set_kind(ToProto(op.kind));
+    auto [it, inserted] = account_refs.try_emplace(op.account, inline_accounts);
+    if (inserted) {
+      c->set_account(op.account);
+      ++inline_accounts;
+    } else {
+      c->set_account_ref(it->second);
+    }
+    c->set_amount(U64(op.amount));
+    c->set_key(op.key);
+    c->set_overdraft(op.overdraft);
+    c->set_to(op.to);
+    if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
+      ToProto(op.config, c->mutable_config());
+    prev = &op;
+    prev_hlc = op.hlc.value;
+  }
+}
+
+void ToProto(const KeyRecord& k, pb::KeyRecord* out) {
+  out->set_account(k.account);
+  out->set_key(k.key);
+  ToProto(k.dot, out->mutable_dot());
+  out->set_hlc(k.hlc.value);
+  out->set_kind(ToProto(k.kind));
+  out->set_amount(U64(k.amount));
+  out->set_to(k.to);
+  out->set_overdraft(k.overdraft);
+  out->set_balance_after(k.balance_after);
+}
+
+void ToProto(const Counters& c, pb::Counters* out) {
+  const RegionId n = c.regions();
+  out->set_regions(n);
+  for (RegionId r = 0; r < n; ++r) out->add_credits(U64(c.credits(r)));
+  for (RegionId r = 0; r < n; ++r) out->add_debits(U64(c.debits(r)));
+  for (RegionId from = 0; from < n; ++from)
+    for (RegionId to = 0; to < n; ++to) out->add_transfers(U64(c.transferred(from, to)));
+}
+
+void ToProto(const ReplayState& s, pb::ReplayState* out) {
+  out->set_balance(s.balance);
+  out->set_in_episode(s.in_episode);
+  for (Amount f : s.fees) out->add_fees(f);
+  for (Amount v : s.voids) out->add_voids(v);
+  out->set_refunds(s.refunds);
+  out->set_episodes(s.episodes);
+  out->set_ops(s.ops);
+}
+
+void ToProto(const DerivedEvent& e, pb::DerivedEvent* out) {
+  out->set_kind(static_cast<pb::DerivedKind>(static_cast<int>(e.kind)));
+  ToProto(e.op, out->mutable_op());
+  out->set_op_kind(ToProto(e.op_kind));
+  out->set_op_amount(U64(e.op_amount));
+  out->set_amount(e.amount);
+  out->set_overdrawn(e.overdrawn);
+  out->set_balance_after(e.balance_after);
+}
+
+void ToProto(const AccountCheckpoint& c, pb::AccountCheckpoint* out) {
+  ToProto(c.config, out->mutable_config());
+  ToProto(c.opened, out->mutable_opened());
+  ToProto(c.counters, out->mutable_counters());
+  ToProto(c.state, out->mutable_state());
+  for (const DerivedEvent& e : c.events) ToProto(e, out->add_events());
+}
+
+struct EnvelopeWriter {
+  pb::Envelope* env;
+  void operator()(const Hello& h) const {
+    pb::Hello* p = env->mutable_hello();
+    p->set_cluster_id(h.cluster_id);
+    p->set_protocol_version(h.protocol_version);
+    p->set_region(h.region);
+    ToProto(h.applied, p->mutable_applied());
+  }
+  void operator()(const OpBatch& b) const { ToProto(b.ops, env->mutable_op_batch()); }
+  void operator()(const Ack& a) const { ToProto(a.applied, env->mutable_ack()->mutable_applied()); }
+  void operator()(const Heartbeat& h) const {
+    pb::Heartbeat* p = env->mutable_heartbeat();
+    for (const HeartbeatEntry& e : h.entries) {
+      pb::HeartbeatEntry* pe = p->add_entries();
+      pe->set_origin(e.origin);
+      pe->set_hlc(e.hlc.value);
+      pe->set_seq(e.seq);
+    }
+    ToProto(h.applied, p->mutable_applied());
+  }
+  void operator()(const RightsRequest& r) const {
+    pb::RightsRequest* p = env->mutable_rights_request();
+    p->set_account(r.account);
+    p->set_amount(U64(r.amount));
+  }
+  void operator()(const Snapshot& s) const {
+    pb::Snapshot* p = env->mutable_snapshot();
+    p->set_frontier(s.frontier.value);
+    ToProto(s.applied, p->mutable_applied());
+    ToProto(s.log_floor, p->mutable_log_floor());
+    for (const AccountCheckpoint& c : s.accounts) ToProto(c, p->add_accounts());
+    ToProto(s.ops, p->mutable_ops());
+    for (const KeyRecord& k : s.keys) ToProto(k, p->add_keys());
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf -> core: structural checks (sizes, enum and integer ranges) that must hold before a
+// value can be represented at all. The semantic rules run afterwards, on the core value.
+
+Status Malformed(std::string what) { return Status::Corruption(std::move(what)); }
+
+Status FromProto(const pb::VersionVector& p, VersionVector* out) {
+  if (p.seqs_size() > static_cast<int>(kMaxRegions))
+    return Malformed("version vector with " + std::to_string(p.seqs_size()) +
+                     " entries; at most " + std::to_string(kMaxRegions) + " regions");
+  VersionVector vv;
+  for (int r = 0; r < p.seqs_size(); ++r) vv.set(static_cast<RegionId>(r), p.seqs(r));
+  *out = vv;
+  return Status::OK();
+}
+
+Status AmountFromProto(std::uint64_t v, Amount max, std::string_view what, Amount* out) {
+  if (v > static_cast<std::uint64_t>(max))
+    return Malformed(std::string(what) + " " + std::to_string(v) + " exceeds " +
+                     std::to_string(max));
+  *out = static_cast<Amount>(v);
+  return Status::OK();
+}
+
+Status OpKindFromProto(int v, OpKind* out) {
+  if (v < static_cast<int>(OpKind::kOpen) || v > static_cast<int>(OpKind::kTransfer))
+    return Malformed("unknown op kind " + std::to_string(v));
+  *out = static_cast<OpKind>(v);
+  return Status::OK();
+}
+
+Status FromProto(const pb::AccountConfig& p, AccountConfig* out) {
+  AccountConfig c;
+  c.id = p.id();
+  c.currency = p.currency();
+  Status s = AmountFromProto(p.overdraft_limit(), kMaxCounter, "overdraft limit", &c.overdraft_limit);
+  if (!s.ok()) return s;
+  if (p.lines_size() > static_cast<int>(kMaxRegions)) return Malformed("more overdraft lines than regions");
+  c.lines.resize(static_cast<std::size_t>(p.lines_size()));
+  for (int i = 0; i < p.lines_size(); ++i) {
+    s = AmountFromProto(p.lines(i), kMaxCounter, "overdraft line", &c.lines[i]);
+    if (!s.ok()) return s;
+  }
+  s = AmountFromProto(p.fee().flat(), kMaxOpAmount, "flat fee", &c.fee.flat);
+  if (!s.ok()) return s;
+  c.fee.bps = p.fee().bps();
+  *out = std::move(c);
+  return Status::OK();
+}
+
+Status FromProto(const pb::CanonicalKey& p, CanonicalKey* out) {
+  out->hlc.value = p.hlc();
+  out->origin = p.origin();
+  out->seq = p.seq();
+  return Status::OK();
+}
+
+Status FromProto(const pb::Op& p, Op* out) {
+  Op op;
+  op.dot.origin = p.dot().origin();
+  op.dot.seq = p.dot().seq();
+  op.hlc.value = p.hlc();
+  Status s = OpKindFromProto(p.kind(), &op.kind);
+  if (!s.ok()) return s;
+  op.account = p.account();
+  s = AmountFromProto(p.amount(), kMaxOpAmount, "amount", &op.amount);
+  if (!s.ok()) return s;
+  op.to = p.to();
+  op.key = p.key();
+  op.overdraft = p.overdraft();
+  if (p.has_config()) {
+    s = FromProto(p.config(), &op.config);
+    if (!s.ok()) return s;
+  }
+  *out = std::move(op);
+  return Status::OK();
+}
+
+Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
+  std::vector<Op> ops;
+  std::size_t total = 0;
+  for (const pb::OpRun& run : p.runs()) total += static_cast<std::size_t>(run.ops_size());
+  ops.reserve(total);
+  std::vector<std::string_view> accounts;  // inline account ids of this batch, in order
+  std::uint64_t prev_hlc = 0;
+  for (const pb::OpRun& run : p.runs()) {
+    const std::uint64_t first = run.first_seq();
+    const auto count = static_cast<std::uint64_t>(run.ops_size());
+    if (first == 0 && count > 0) return Malformed("op run starting at seq 0");
+    if (count > 0 && first > std::numeric_limits<std::uint64_t>::max() - (count - 1))
+      return Malformed("op run past the largest seq");
+    for (int i = 0; i < run.ops_size(); ++i) {
+      const pb::CompactOp& c = run.ops(i);
+      Op op;
+      op.dot.origin = run.origin();
+      op.dot.seq = first + static_cast<std::uint64_t>(i);
+      prev_hlc += static_cast<std::uint64_t>(c.hlc_delta());  // modulo 2^64, as encoded
+      op.hlc.value = prev_hlc;
+      Status s = OpKindFromProto(c.kind(), &op.kind);
+      if (!s.ok()) return s;
+      switch (c.account_name_case()) {
+        case pb::CompactOp::kAccount:
+          accounts.push_back(c.account());
+          op.account = c.account();
+          break;
+        case pb::CompactOp::kAccountRef:
+          if (c.account_ref() >= accounts.size())
+            return Malformed("account reference " + std::to_string(c.account_ref()) +
+                             " past the " + std::to_string(accounts.size()) + " accounts named so far");
+          op.account = accounts[c.account_ref()];
+          break;
+        case pb::CompactOp::ACCOUNT_NAME_NOT_SET:
+          return Malformed("op without an account");
+      }
+      s = AmountFromProto(c.amount(), kMaxOpAmount, "amount", &op.amount);
+      if (!s.ok()) return s;
+      op.key = c.key();
+      op.overdraft = c.overdraft();
+      op.to = c.to();
+      if (c.has_config()) {
+        s = FromProto(c.config(), &op.config);
+        if (!s.ok()) return s;
+      }
+      ops.push_back(std::move(op));
+    }
+  }
+  *out = std::move(ops);
+  return Status::OK();
+}
+
+Status FromProto(const pb::KeyRecord& p, KeyRecord* out) {
+  KeyRecord k;
+  k.account = p.account();
+  k.key = p.key();
+  k.dot.origin = p.dot().origin();
+  k.dot.seq = p.dot().seq();
+  k.hlc.value = p.hlc();
+  Status s = OpKindFromProto(p.kind(), &k.kind);
+  if (!s.ok()) return s;
+  s = AmountFromProto(p.amount(), kMaxOpAmount, "amount", &k.amount);
+  if (!s.ok()) return s;
+  k.to = p.to();
+  k.overdraft = p.overdraft();
+  k.balance_after = p.balance_after();
+  *out = std::move(k);
+  return Status::OK();
+}
+
+// Counters expose no setters: the entries are replayed through the owning-region mutators, which
+// also re-check the caps.
+Status FromProto(const pb::Counters& p, Counters* out) {
+  const std::uint32_t n = p.regions();
+  if (n > kMaxRegions) return Malformed("counters for " + std::to_string(n) + " regions");
+  if (p.credits_size() != static_cast<int>(n) || p.debits_size() != static_cast<int>(n) ||
+      p.transfers_size() != static_cast<int>(n * n))
+    return Malformed("counters with entries that do not match " + std::to_string(n) + " regions");
+  Counters c(n);
+  Counters delta;
+  for (RegionId r = 0; r < n; ++r) {
+    Amount x;
+    Status s = AmountFromProto(p.credits(r), kMaxCounter, "credit counter", &x);
+    if (s.ok() && x > 0) s = c.Credit(r, x, &delta);
+    if (!s.ok()) return s;
+    s = AmountFromProto(p.debits(r), kMaxCounter, "debit counter", &x);
+    if (s.ok() && x > 0) s = c.Debit(r, x, &delta);
+    if (!s.ok()) return s;
+    for (RegionId to = 0; to < n; ++to) {
+      s = AmountFromProto(p.transfers(r * n + to), kMaxCounter, "transfer counter", &x);
+      if (s.ok() && x > 0) s = c.Transfer(r, to, x, &delta);
+      if (!s.ok()) return s;
+    }
+  }
+  *out = std::move(c);
+  return Status::OK();
+}
+
+Status FromProto(const pb::ReplayState& p, ReplayState* out) {
+  if (p.fees_size() > static_cast<int>(kMaxRegions) || p.voids_size() != p.fees_size())
+    return Malformed("replay state fees and voids must have one entry per region");
+  ReplayState s(static_cast<RegionId>(p.fees_size()));
+  s.balance = p.balance();
+  s.in_episode = p.in_episode();
+  for (int i = 0; i < p.fees_size(); ++i) s.fees[i] = p.fees(i);
+  for (int i = 0; i < p.voids_size(); ++i) s.voids[i] = p.voids(i);
+  s.refunds = p.refunds();
+  s.episodes = p.episodes();
+  s.ops = p.ops();
+  *out = std::move(s);
+  return Status::OK();
+}
+
+Status FromProto(const pb::DerivedEvent& p, DerivedEvent* out) {
+  DerivedEvent e;
+  if (p.kind() != pb::DERIVED_KIND_OVERDRAFT_FEE && p.kind() != pb::DERIVED_KIND_VOID)
+    return Malformed("unknown derived event kind " + std::to_string(p.kind()));
+  e.kind = static_cast<DerivedKind>(p.kind());
+  FromProto(p.op(), &e.op);
+  Status s = OpKindFromProto(p.op_kind(), &e.op_kind);
+  if (!s.ok()) return s;
+  s = AmountFromProto(p.op_amount(), kMaxOpAmount, "derived event op amount", &e.op_amount);
+  if (!s.ok()) return s;
+  e.amount = p.amount();
+  e.overdrawn = p.overdrawn();
+  e.balance_after = p.balance_after();
+  *out = e;
+  return Status::OK();
+}
+
+Status FromProto(const pb::AccountCheckpoint& p, AccountCheckpoint* out) {
+  AccountCheckpoint c;
+  Status s = FromProto(p.config(), &c.config);
+  if (!s.ok()) return s;
+  FromProto(p.opened(), &c.opened);
+  s = FromProto(p.counters(), &c.counters);
+  if (!s.ok()) return s;
+  s = FromProto(p.state(), &c.state);
+  if (!s.ok()) return s;
+  c.events.resize(static_cast<std::size_t>(p.events_size()));
+  for (int i = 0; i < p.events_size(); ++i) {
+    s = FromProto(p.events(i), &c.events[i]);
+    if (!s.ok()) return s;
+  }
+  *out = std::move(c);
+  return Status::OK();
+}
+
+Status FromProto(const pb::Envelope& env, Message* out) {
+  switch (env.body_case()) {
+    case pb::Envelope::kHello: {
+      const pb::Hello& p = env.hello();
+      Hello h;
+      h.cluster_id = p.cluster_id();
+      h.protocol_version = p.protocol_version();
+      h.region = p.region();
+      Status s = FromProto(p.applied(), &h.applied);
+      if (!s.ok()) return s;
+      *out = std::move(h);
+      return Status::OK();
+    }
+    case pb::Envelope::kOpBatch: {
+      OpBatch b;
+      Status s = FromProto(env.op_batch(), &b.ops);
+      if (!s.ok()) return s;
+      *out = std::move(b);
+      return Status::OK();
+    }
+    case pb::Envelope::kAck: {
+      Ack a;
+      Status s = FromProto(env.ack().applied(), &a.applied);
+      if (!s.ok()) return s;
+      *out = std::move(a);
+      return Status::OK();
+    }
+    case pb::Envelope::kHeartbeat: {
+      const pb::Heartbeat& p = env.heartbeat();
+      if (p.entries_size() > static_cast<int>(kMaxRegions))
+        return Malformed("heartbeat with more entries than regions");
+      Heartbeat h;
+      for (const pb::HeartbeatEntry& pe : p.entries())
+        h.entries.push_back(HeartbeatEntry{pe.origin(), Hlc{pe.hlc()}, pe.seq()});
+      Status s = FromProto(p.applied(), &h.applied);
+      if (!s.ok()) return s;
+      *out = std::move(h);
+      return Status::OK();
+    }
+    case pb::Envelope::kRightsRequest: {
+      const pb::RightsRequest& p = env.rights_request();
+      RightsRequest r;
+      r.account = p.account();
+      Status s = AmountFromProto(p.amount(), kMaxOpAmount, "amount", &r.amount);
+      if (!s.ok()) return s;
+      *out = std::move(r);
+      return Status::OK();
+    }
+    case pb::Envelope::kSnapshot: {
+      const pb::Snapshot& p = env.snapshot();
+      Snapshot snap;
+      snap.frontier.value = p.frontier();
+      Status s = FromProto(p.applied(), &snap.applied);
+      if (s.ok()) s = FromProto(p.log_floor(), &snap.log_floor);
+      if (!s.ok()) return s;
+      snap.accounts.resize(static_cast<std::size_t>(p.accounts_size()));
+      for (int i = 0; i < p.accounts_size(); ++i) {
+        s = FromProto(p.accounts(i), &snap.accounts[i]);
+        if (!s.ok()) return s;
+      }
+      s = FromProto(p.ops(), &snap.ops);
+      if (!s.ok()) return s;
+      snap.keys.resize(static_cast<std::size_t>(p.keys_size()));
+      for (int i = 0; i < p.keys_size(); ++i) {
+        s = FromProto(p.keys(i), &snap.keys[i]);
+        if (!s.ok()) return s;
+      }
+      *out = std::move(snap);
+      return Status::OK();
+    }
+    case pb::Envelope::BODY_NOT_SET:
+      break;
+  }
+  return Malformed("envelope without a known message body");
+}
+
+// Parses `bytes` into `msg` (an arena message). False on malformed protobuf.
+bool Parse(std::string_view bytes, google::protobuf::MessageLite* msg) {
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) return false;
+  return msg->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+}
+
+std::string Serialize(const google::protobuf::MessageLite& msg) {
+  std::string out;
+  msg.SerializeToString(&out);
+  return out;
+}
+
+// Decodes a storage record of proto type P into core type T, validated by `check`.
+template <typename P, typename T, typename Check>
+Status DecodeRecord(std::string_view bytes, std::string_view what, T* out, Check check) {
+  Arena arena;
+  P* p = Arena::CreateMessage<P>(&arena);
+  if (!Parse(bytes, p)) return Status::Corruption(std::string(what) + ": malformed protobuf");
+  T value;
+  Status s = FromProto(*p, &value);
+  if (s.ok()) s = check(value);
+  if (!s.ok()) return Status::Corruption(std::string(what) + ": " + s.message());
+  *out = std::move(value);
+  return Status::OK();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Gossip messages
+
+Status EncodeMessage(const Message& m, std::string* out) {
+  Status s = CheckMessage(m);
+  if (!s.ok()) return s;
+  Arena arena;
+  pb::Envelope* env = Arena::CreateMessage<pb::Envelope>(&arena);
+  std::visit(EnvelopeWriter{env}, m);
+  const std::size_t size = env->ByteSizeLong();
+  if (size > kMaxFrameBytes)
+    return Status::ResourceExhausted("message of " + std::to_string(size) +
+                                     " bytes exceeds the frame limit of " +
+                                     std::to_string(kMaxFrameBytes));
+  std::string bytes;
+  if (!env->SerializeToString(&bytes)) return Status::Internal("protobuf serialization failed");
+  *out = std::move(bytes);
+  return Status::OK();
+}
+
+Status DecodeMessage(std::string_view bytes, Message* out) {
+  if (bytes.size() > kMaxFrameBytes)
+    return Status::ResourceExhausted("message of " + std::to_string(bytes.size()) +
+                                     " bytes exceeds the frame limit of " +
+                                     std::to_string(kMaxFrameBytes));
+  Arena arena;
+  pb::Envelope* env = Arena::CreateMessage<pb::Envelope>(&arena);
+  if (!Parse(bytes, env)) return Status::Corruption("message: malformed protobuf");
+  Message m;
+  Status s = FromProto(*env, &m);
+  if (s.ok()) s = CheckMessage(m);
+  if (!s.ok()) return Status::Corruption("message: " + s.message());
+  *out = std::move(m);
+  return Status::OK();
+}
+
+Status AppendFrame(const Message& m, std::string* out) {
+  std::string body;
+  Status s = EncodeMessage(m, &body);
+  if (!s.ok()) return s;
+  const auto n = static_cast<std::uint32_t>(body.size());  // <= kMaxFrameBytes
+  const char header[kFrameHeaderBytes] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                                          static_cast<char>(n >> 8), static_cast<char>(n)};
+  out->append(header, kFrameHeaderBytes);
+  out->append(body);
+  return Status::OK();
+}
+
+void FrameReader::Append(std::string_view bytes) {
+  if (!error_.ok()) return;  // the stream is bad; nothing more will be read from it
+  // Drop consumed bytes once they dominate, so the buffer stays about one frame long.
+  if (read_pos_ > 0 && read_pos_ >= buffer_.size() / 2) {
+    buffer_.erase(0, read_pos_);
+    read_pos_ = 0;
+  }
+  buffer_.append(bytes.data(), bytes.size());
+}
+
+Status FrameReader::Next(std::string* frame, bool* ready) {
+  *ready = false;
+  if (!error_.ok()) return error_;
+  const std::size_t available = buffer_.size() - read_pos_;
+  if (available < kFrameHeaderBytes) return Status::OK();
+  const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + read_pos_);
+  const std::size_t length = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) |
+                             (std::size_t{p[2]} << 8) | std::size_t{p[3]};
+  if (length > kMaxFrameBytes) {
+    error_ = Status::ResourceExhausted("frame of " + std::to_string(length) +
+                                       " bytes exceeds the limit of " +
+                                       std::to_string(kMaxFrameBytes));
+    buffer_.clear();
+    read_pos_ = 0;
+    return error_;
+  }
+  if (available - kFrameHeaderBytes < length) return Status::OK();
+  frame->assign(buffer_, read_pos_ + kFrameHeaderBytes, length);
+  read_pos_ += kFrameHeaderBytes + length;
+  if (read_pos_ == buffer_.size()) {
+    buffer_.clear();
+    read_pos_ = 0;
+  }
+  *ready = true;
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage records
+
+std::string EncodeOp(const Op& op) {
+  Arena arena;
+  pb::Op* p = Arena::CreateMessage<pb::Op>(&arena);
+  ToProto(op, p);
+  return Serialize(*p);
+}
+
+Status DecodeOp(std::string_view bytes, Op* out) {
+  return DecodeRecord<pb::Op>(bytes, "op record", out, CheckOp);
+}
+
+std::string EncodeKeyRecord(const KeyRecord& record) {
+  Arena arena;
+  pb::KeyRecord* p = Arena::CreateMessage<pb::KeyRecord>(&arena);
+  ToProto(record, p);
+  return Serialize(*p);
+}
+
+Status DecodeKeyRecord(std::string_view bytes, KeyRecord* out) {
+  return DecodeRecord<pb::KeyRecord>(bytes, "key record", out, CheckKeyRecord);
+}
+
+std::string EncodeCheckpoint(const AccountCheckpoint& checkpoint) {
+  Arena arena;
+  pb::AccountCheckpoint* p = Arena::CreateMessage<pb::AccountCheckpoint>(&arena);
+  ToProto(checkpoint, p);
+  return Serialize(*p);
+}
+
+Status DecodeCheckpoint(std::string_view bytes, AccountCheckpoint* out) {
+  return DecodeRecord<pb::AccountCheckpoint>(bytes, "checkpoint", out, CheckCheckpoint);
+}
+
+std::string EncodeVersionVector(const VersionVector& vv) {
+  pb::VersionVector p;
+  ToProto(vv, &p);
+  return Serialize(p);
+}
+
+Status DecodeVersionVector(std::string_view bytes, VersionVector* out) {
+  return DecodeRecord<pb::VersionVector>(bytes, "version vector", out,
+                                         [](const VersionVector&) { return Status::OK(); });
+}
+
+}  // namespace tally::codec

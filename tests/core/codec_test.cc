@@ -1,0 +1,875 @@
+// Codec tests: every message and record round-trips unchanged, and every kind of bad input
+// (truncated, garbage, oversized, out-of-range, unknown) is refused with an error, never a crash
+// and never a half-filled output. Random values come from std::mt19937_64 seeded with Catch's
+// --rng-seed (pinned in CTest); a failing check prints the seed.
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cluster_fixture.h"
+#include "codec/codec.h"
+#include "core/ids.h"
+#include "tally/v1/tally.pb.h"
+
+namespace tally::codec {
+namespace {
+
+namespace pb = ::tally::v1;
+
+// ---------------------------------------------------------------------------------------------
+// Generators of valid values.
+
+class Gen {
+ public:
+  explicit Gen(std::uint64_t seed) : rng_(seed) {}
+
+  std::uint64_t U64() { return rng_(); }
+  std::uint64_t Below(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_); }
+  std::int64_t Range(std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng_);
+  }
+  bool Coin() { return Below(2) == 1; }
+  RegionId Region(RegionId regions) { return static_cast<RegionId>(Below(regions)); }
+
+  // Either a small value (the common case, short varints) or anything in range (long varints).
+  Amount Money(Amount max) { return Coin() ? Range(1, 100000) : Range(1, max); }
+
+  std::string AccountId() {
+    static constexpr std::string_view kChars =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";
+    std::string s(Coin() ? Below(20) + 1 : Below(kMaxAccountIdBytes) + 1, ' ');
+    for (char& c : s) c = kChars[Below(kChars.size())];
+    return s;
+  }
+  std::string Key() {
+    std::string s(Coin() ? Below(30) + 1 : Below(kMaxIdempotencyKeyBytes) + 1, ' ');
+    for (char& c : s) c = static_cast<char>(Range(0x21, 0x7e));
+    return s;
+  }
+  std::string Currency() {
+    std::string s(3, ' ');
+    for (char& c : s) c = static_cast<char>('A' + Below(26));
+    return s;
+  }
+  Hlc AnyHlc() { return Hlc{Coin() ? U64() : Hlc::Make(1'700'000'000'000 + Below(1'000'000), Below(8)).value}; }
+  VersionVector Vv() {
+    VersionVector vv;
+    const RegionId used = Region(kMaxRegions + 1);
+    for (RegionId r = 0; r < used; ++r) vv.set(r, Coin() ? Below(1000) : U64());
+    return vv;
+  }
+
+  AccountConfig Config(RegionId regions, std::string id) {
+    AccountConfig c;
+    c.id = std::move(id);
+    c.currency = Currency();
+    c.overdraft_limit = Coin() ? 0 : Range(0, kMaxCounter);
+    if (Coin()) c.lines = SplitOverdraft(c.overdraft_limit, regions);
+    c.fee.flat = Range(0, Coin() ? 1000 : kMaxOpAmount);
+    c.fee.bps = static_cast<std::uint32_t>(Below(1u << 31));
+    return c;
+  }
+
+  Op MakeOp(RegionId regions, Dot dot, Hlc hlc, std::string account) {
+    Op op;
+    op.dot = dot;
+    op.hlc = hlc;
+    op.kind = static_cast<OpKind>(Range(1, 4));
+    op.account = std::move(account);
+    switch (op.kind) {
+      case OpKind::kOpen:
+        op.config = Config(regions, op.account);
+        if (Coin()) op.key = Key();
+        break;
+      case OpKind::kCredit:
+      case OpKind::kDebit:
+        op.amount = Money(kMaxOpAmount);
+        if (Coin()) op.key = Key();
+        op.overdraft = op.kind == OpKind::kDebit && Coin();
+        break;
+      case OpKind::kTransfer:
+        op.amount = Money(kMaxOpAmount);
+        op.to = (dot.origin + 1 + Region(regions - 1)) % regions;
+        break;
+    }
+    return op;
+  }
+
+  Op AnyOp() {
+    const RegionId regions = static_cast<RegionId>(Range(2, kMaxRegions));
+    return MakeOp(regions, Dot{Region(regions), Below(1'000'000) + 1}, AnyHlc(), AccountId());
+  }
+
+  // Ops the way gossip carries them: runs of consecutive seqs per origin, hot accounts repeated,
+  // HLCs increasing by a few ms; sometimes arbitrary HLCs and gaps.
+  std::vector<Op> Ops(std::size_t n) {
+    const RegionId regions = static_cast<RegionId>(Range(2, kMaxRegions));
+    std::vector<std::string> accounts;
+    for (int i = 0; i < 5; ++i) accounts.push_back(AccountId());
+    std::vector<Op> ops;
+    RegionId origin = Region(regions);
+    Seq seq = Below(1000) + 1;
+    Hlc hlc = AnyHlc();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (Below(8) == 0) origin = Region(regions);
+      seq = Below(8) == 0 ? Below(1'000'000) + 1 : seq + 1;
+      hlc = Below(8) == 0 ? AnyHlc() : Hlc{hlc.value + Below(5u << Hlc::kLogicalBits)};
+      const std::string account = Coin() ? accounts[Below(accounts.size())] : AccountId();
+      ops.push_back(MakeOp(regions, Dot{origin, seq}, hlc, account));
+    }
+    return ops;
+  }
+
+  KeyRecord AnyKeyRecord() {
+    const Op op = AnyOp();
+    KeyRecord k;
+    k.account = op.account;
+    k.key = Key();
+    k.dot = op.dot;
+    k.hlc = op.hlc;
+    k.kind = op.kind;
+    k.amount = op.amount;
+    k.to = op.to;
+    k.overdraft = op.overdraft;
+    k.balance_after = Range(INT64_MIN, INT64_MAX);
+    return k;
+  }
+
+  CanonicalKey Canonical() { return CanonicalKey{AnyHlc(), Region(kMaxRegions), U64()}; }
+
+  AccountCheckpoint Checkpoint() {
+    const RegionId regions = static_cast<RegionId>(Range(1, kMaxRegions));
+    AccountCheckpoint c;
+    c.config = Config(regions, AccountId());
+    c.opened = Canonical();
+    c.counters = Counters(regions);
+    Counters delta;
+    for (RegionId r = 0; r < regions; ++r) {
+      if (Coin()) REQUIRE(c.counters.Credit(r, Money(kMaxCounter), &delta).ok());
+      if (Coin()) REQUIRE(c.counters.Debit(r, Money(kMaxCounter), &delta).ok());
+      if (regions > 1 && Coin()) {
+        const RegionId to = (r + 1 + Region(regions - 1)) % regions;
+        REQUIRE(c.counters.Transfer(r, to, Money(kMaxCounter / 2), &delta).ok());
+      }
+    }
+    c.state = ReplayState(regions);
+    c.state.balance = Range(INT64_MIN, INT64_MAX);
+    c.state.in_episode = Coin();
+    for (Amount& f : c.state.fees) f = Range(0, INT64_MAX);
+    for (Amount& v : c.state.voids) v = Range(INT64_MIN, INT64_MAX);
+    c.state.refunds = Range(0, INT64_MAX);
+    c.state.episodes = U64();
+    c.state.ops = U64();
+    const std::size_t events = Below(6);
+    for (std::size_t i = 0; i < events; ++i) {
+      DerivedEvent e;
+      e.kind = Coin() ? DerivedKind::kOverdraftFee : DerivedKind::kVoid;
+      e.op = Canonical();
+      e.op_kind = static_cast<OpKind>(Range(1, 4));
+      e.op_amount = Money(kMaxOpAmount);
+      e.amount = Range(INT64_MIN, INT64_MAX);
+      e.overdrawn = Range(0, INT64_MAX);
+      e.balance_after = Range(INT64_MIN, INT64_MAX);
+      c.events.push_back(e);
+    }
+    return c;
+  }
+
+  Message AnyMessage(int which) {
+    switch (which) {
+      case 0: {
+        Hello h;
+        h.cluster_id = Key().substr(0, kMaxClusterIdBytes);
+        h.protocol_version = static_cast<std::uint32_t>(U64());
+        h.region = Region(kMaxRegions);
+        h.applied = Vv();
+        return h;
+      }
+      case 1: return OpBatch{Ops(Below(300))};
+      case 2: return Ack{Vv()};
+      case 3: {
+        Heartbeat h;
+        const std::size_t n = Below(kMaxRegions + 1);
+        for (std::size_t i = 0; i < n; ++i)
+          h.entries.push_back(HeartbeatEntry{Region(kMaxRegions), AnyHlc(), U64()});
+        h.applied = Vv();
+        return h;
+      }
+      case 4: return RightsRequest{AccountId(), Money(kMaxOpAmount)};
+      default: {
+        Snapshot s;
+        s.frontier = AnyHlc();
+        s.applied = Vv();
+        s.log_floor = Vv();
+        const std::size_t accounts = Below(4);
+        for (std::size_t i = 0; i < accounts; ++i) s.accounts.push_back(Checkpoint());
+        s.ops = Ops(Below(40));
+        const std::size_t keys = Below(10);
+        for (std::size_t i = 0; i < keys; ++i) s.keys.push_back(AnyKeyRecord());
+        return s;
+      }
+    }
+  }
+  static constexpr int kMessageKinds = 6;
+
+  std::string Bytes(std::size_t max) {
+    std::string s(Below(max + 1), '\0');
+    for (char& c : s) c = static_cast<char>(Below(256));
+    return s;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+std::uint64_t Seed() { return Catch::rngSeed(); }
+
+std::string Encoded(const Message& m) {
+  std::string bytes;
+  const Status s = EncodeMessage(m, &bytes);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return bytes;
+}
+
+std::string Serialized(const pb::Envelope& env) {
+  std::string bytes;
+  REQUIRE(env.SerializeToString(&bytes));
+  return bytes;
+}
+
+// A valid debit, in protobuf form, to be broken by the tests below.
+pb::Envelope DebitBatch() {
+  Op op;
+  op.dot = Dot{1, 7};
+  op.hlc = Hlc::Make(1'700'000'000'000, 0);
+  op.kind = OpKind::kDebit;
+  op.account = "acct-0000001";
+  op.amount = 2500;
+  op.key = "order-7f3a9c2e41b0d5";
+  pb::Envelope env;
+  REQUIRE(env.ParseFromString(Encoded(OpBatch{{op}})));
+  return env;
+}
+
+// Decodes bytes that must be refused: an error, and the output left as it was.
+void ExpectRefused(const std::string& bytes) {
+  Message out = RightsRequest{"untouched", 1};
+  const Status s = DecodeMessage(bytes, &out);
+  INFO("status " << s.ToString());
+  CHECK_FALSE(s.ok());
+  CHECK(out == Message{RightsRequest{"untouched", 1}});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round trips
+
+TEST_CASE("every gossip message round-trips unchanged", "[codec]") {
+  const std::uint64_t seed = Seed();
+  INFO("rng-seed " << seed);
+  Gen gen(seed);
+  for (int i = 0; i < 300; ++i) {
+    const int kind = i % Gen::kMessageKinds;
+    INFO("iteration " << i << " kind " << kind);
+    const Message m = gen.AnyMessage(kind);
+    Message back;
+    const Status s = DecodeMessage(Encoded(m), &back);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    REQUIRE(back.index() == m.index());
+    REQUIRE(back == m);
+  }
+}
+
+TEST_CASE("op batches keep arbitrary hlcs, gaps, origins and repeated accounts", "[codec]") {
+  // Edge cases of the delta encoding: HLCs going backwards and wrapping, seq gaps, and seqs
+  // reaching the top of the range.
+  std::vector<Op> ops;
+  const std::uint64_t hlcs[] = {UINT64_MAX, 0, 1, UINT64_MAX - 1, 1ull << 63, 5, 4};
+  Seq seq = 1;
+  for (std::uint64_t h : hlcs) {
+    Op op;
+    op.dot = Dot{static_cast<RegionId>(seq % 3), seq};
+    op.hlc = Hlc{h};
+    op.kind = OpKind::kCredit;
+    op.account = seq % 2 ? "hot" : "cold";
+    op.amount = kMaxOpAmount;
+    ops.push_back(op);
+    seq = seq * 3;
+  }
+  ops.back().dot = Dot{15, UINT64_MAX};
+  Message back;
+  REQUIRE(DecodeMessage(Encoded(OpBatch{ops}), &back).ok());
+  REQUIRE(std::get<OpBatch>(back).ops == ops);
+}
+
+TEST_CASE("storage records round-trip unchanged", "[codec]") {
+  const std::uint64_t seed = Seed();
+  INFO("rng-seed " << seed);
+  Gen gen(seed);
+  for (int i = 0; i < 200; ++i) {
+    INFO("iteration " << i);
+    const Op op = gen.AnyOp();
+    Op op_back;
+    REQUIRE(DecodeOp(EncodeOp(op), &op_back).ok());
+    REQUIRE(op_back == op);
+
+    const KeyRecord k = gen.AnyKeyRecord();
+    KeyRecord k_back;
+    REQUIRE(DecodeKeyRecord(EncodeKeyRecord(k), &k_back).ok());
+    REQUIRE(k_back == k);
+
+    const AccountCheckpoint c = gen.Checkpoint();
+    AccountCheckpoint c_back;
+    const Status s = DecodeCheckpoint(EncodeCheckpoint(c), &c_back);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    REQUIRE(c_back == c);
+
+    const VersionVector vv = gen.Vv();
+    VersionVector vv_back;
+    vv_back.set(3, 99);
+    REQUIRE(DecodeVersionVector(EncodeVersionVector(vv), &vv_back).ok());
+    REQUIRE(vv_back == vv);
+  }
+}
+
+TEST_CASE("an empty version vector and a bottom checkpoint round-trip", "[codec]") {
+  VersionVector vv;
+  REQUIRE(EncodeVersionVector(vv).empty());
+  VersionVector back;
+  back.set(0, 1);
+  REQUIRE(DecodeVersionVector("", &back).ok());
+  REQUIRE(back == vv);
+
+  AccountCheckpoint c;
+  c.config.id = "a";
+  c.config.currency = "EUR";
+  AccountCheckpoint c_back;
+  REQUIRE(DecodeCheckpoint(EncodeCheckpoint(c), &c_back).ok());
+  REQUIRE(c_back == c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Framing
+
+TEST_CASE("FrameReader splits a stream cut at arbitrary points", "[codec]") {
+  const std::uint64_t seed = Seed();
+  INFO("rng-seed " << seed);
+  Gen gen(seed);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<Message> sent;
+    std::string stream;
+    for (int i = 0; i < 12; ++i) {
+      sent.push_back(gen.AnyMessage(static_cast<int>(gen.Below(Gen::kMessageKinds))));
+      REQUIRE(AppendFrame(sent.back(), &stream).ok());
+    }
+    FrameReader reader;
+    std::vector<Message> received;
+    std::size_t pos = 0;
+    // The first round feeds one byte at a time (every boundary); the others use chunks from 1
+    // byte (splitting the length prefix) to several frames at once.
+    const bool bytewise = round == 0;
+    while (pos < stream.size()) {
+      const std::size_t n =
+          bytewise ? 1
+                   : std::min<std::size_t>(stream.size() - pos,
+                                           gen.Coin() ? gen.Below(6) + 1 : gen.Below(4000) + 1);
+      reader.Append(std::string_view(stream).substr(pos, n));
+      pos += n;
+      std::string frame;
+      bool ready = false;
+      while (true) {
+        REQUIRE(reader.Next(&frame, &ready).ok());
+        if (!ready) break;
+        Message m;
+        REQUIRE(DecodeMessage(frame, &m).ok());
+        received.push_back(std::move(m));
+      }
+    }
+    REQUIRE(reader.buffered_bytes() == 0);
+    REQUIRE(received == sent);
+  }
+}
+
+TEST_CASE("a frame prefix above the limit makes the stream bad for good", "[codec]") {
+  FrameReader reader;
+  const std::uint32_t n = kMaxFrameBytes + 1;
+  const char prefix[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                          static_cast<char>(n >> 8), static_cast<char>(n)};
+  reader.Append(std::string_view(prefix, 4));
+  std::string frame = "unchanged";
+  bool ready = true;
+  Status s = reader.Next(&frame, &ready);
+  CHECK(s.code() == Code::kResourceExhausted);
+  CHECK_FALSE(ready);
+  CHECK(frame == "unchanged");
+
+  // Valid frames after it are not trusted: the boundaries are lost.
+  std::string good;
+  REQUIRE(AppendFrame(Ack{}, &good).ok());
+  reader.Append(good);
+  s = reader.Next(&frame, &ready);
+  CHECK(s.code() == Code::kResourceExhausted);
+  CHECK_FALSE(ready);
+}
+
+TEST_CASE("a frame of exactly the limit is accepted by the reader", "[codec]") {
+  FrameReader reader;
+  const std::uint32_t n = kMaxFrameBytes;
+  const char prefix[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                          static_cast<char>(n >> 8), static_cast<char>(n)};
+  reader.Append(std::string_view(prefix, 4));
+  std::string frame;
+  bool ready = true;
+  REQUIRE(reader.Next(&frame, &ready).ok());
+  CHECK_FALSE(ready);  // waiting for the body
+  reader.Append(std::string(kMaxFrameBytes, 'x'));
+  REQUIRE(reader.Next(&frame, &ready).ok());
+  CHECK(ready);
+  CHECK(frame.size() == kMaxFrameBytes);
+}
+
+TEST_CASE("oversized messages are refused on both sides", "[codec]") {
+  // ~40 000 ops with 255-byte keys: about 11 MB, well past the limit.
+  std::vector<Op> ops;
+  for (Seq i = 1; i <= 40000; ++i) {
+    Op op;
+    op.dot = Dot{0, i};
+    op.hlc = Hlc{i};
+    op.kind = OpKind::kDebit;
+    op.account = "a" + std::to_string(i);
+    op.amount = 1;
+    op.key = std::string(kMaxIdempotencyKeyBytes, 'k');
+    op.key.replace(0, std::to_string(i).size(), std::to_string(i));
+    ops.push_back(std::move(op));
+  }
+  std::string out = "untouched";
+  CHECK(EncodeMessage(OpBatch{ops}, &out).code() == Code::kResourceExhausted);
+  CHECK(out == "untouched");
+  CHECK(AppendFrame(OpBatch{ops}, &out).code() == Code::kResourceExhausted);
+  CHECK(out == "untouched");
+
+  Message m;
+  CHECK(DecodeMessage(std::string(kMaxFrameBytes + 1, '\0'), &m).code() == Code::kResourceExhausted);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed input
+
+TEST_CASE("every truncation of an envelope is refused", "[codec]") {
+  const std::uint64_t seed = Seed();
+  INFO("rng-seed " << seed);
+  Gen gen(seed);
+  for (int kind = 0; kind < Gen::kMessageKinds; ++kind) {
+    const std::string bytes = Encoded(gen.AnyMessage(kind));
+    INFO("kind " << kind << " size " << bytes.size());
+    // The body is one length-delimited field, so every strict prefix breaks it.
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+      INFO("prefix " << n);
+      ExpectRefused(bytes.substr(0, n));
+    }
+  }
+}
+
+TEST_CASE("truncated and bit-flipped storage records never crash", "[codec]") {
+  const std::uint64_t seed = Seed();
+  INFO("rng-seed " << seed);
+  Gen gen(seed);
+  for (int i = 0; i < 20; ++i) {
+    const std::string records[] = {EncodeOp(gen.AnyOp()), EncodeKeyRecord(gen.AnyKeyRecord()),
+                                   EncodeCheckpoint(gen.Checkpoint()),
+                                   EncodeVersionVector(gen.Vv())};
+    for (const std::string& r : records) {
+      for (std::size_t n = 0; n <= r.size(); n += 1 + r.size() / 50) {
+        std::string b = r.substr(0, n);
+        if (!b.empty() && gen.Coin()) b[gen.Below(b.size())] ^= static_cast<char>(1 << gen.Below(8));
+        Op op;
+        KeyRecord k;
+        AccountCheckpoint c;
+        VersionVector vv;
+        // Either refused or a value that passes validation (and so encodes to a valid record).
+        if (DecodeOp(b, &op).ok()) REQUIRE(DecodeOp(EncodeOp(op), &op).ok());
+        if (DecodeKeyRecord(b, &k).ok()) REQUIRE(DecodeKeyRecord(EncodeKeyRecord(k), &k).ok());
+        if (DecodeCheckpoint(b, &c).ok()) REQUIRE(DecodeCheckpoint(EncodeCheckpoint(c), &c).ok());
+        (void)DecodeVersionVector(b, &vv);
+      }
+    }
+  }
+}
+
+TEST_CASE("random garbage never crashes and is almost always refused", "[codec]") {
+  const std::uint64_t seed = Seed();
+  INFO("rng-seed " << seed);
+  Gen gen(seed);
+  int refused = 0;
+  const int kTries = 20000;
+  for (int i = 0; i < kTries; ++i) {
+    const std::string bytes = gen.Bytes(i % 2 ? 16 : 400);
+    Message m;
+    const Status s = DecodeMessage(bytes, &m);
+    if (!s.ok()) {
+      ++refused;
+      CHECK((s.code() == Code::kCorruption || s.code() == Code::kResourceExhausted));
+    } else {
+      // Whatever got through is valid: it encodes, and decodes back to itself.
+      Message again;
+      REQUIRE(DecodeMessage(Encoded(m), &again).ok());
+      REQUIRE(again == m);
+    }
+    AccountCheckpoint c;
+    Op op;
+    KeyRecord k;
+    VersionVector vv;
+    (void)DecodeCheckpoint(bytes, &c);
+    (void)DecodeOp(bytes, &op);
+    (void)DecodeKeyRecord(bytes, &k);
+    (void)DecodeVersionVector(bytes, &vv);
+  }
+  CHECK(refused > kTries * 9 / 10);
+}
+
+TEST_CASE("bit flips in valid envelopes never crash", "[codec]") {
+  const std::uint64_t seed = Seed();
+  INFO("rng-seed " << seed);
+  Gen gen(seed);
+  for (int i = 0; i < 600; ++i) {
+    std::string bytes = Encoded(gen.AnyMessage(i % Gen::kMessageKinds));
+    const int flips = 1 + static_cast<int>(gen.Below(4));
+    for (int f = 0; f < flips; ++f)
+      bytes[gen.Below(bytes.size())] ^= static_cast<char>(1 << gen.Below(8));
+    Message m;
+    if (DecodeMessage(bytes, &m).ok()) {
+      Message again;
+      REQUIRE(DecodeMessage(Encoded(m), &again).ok());
+      REQUIRE(again == m);
+    }
+  }
+}
+
+TEST_CASE("an empty envelope or an unknown body is refused", "[codec]") {
+  ExpectRefused("");
+  // Field 7 (not a body this build knows), length-delimited, holding an empty message.
+  ExpectRefused(std::string("\x3a\x00", 2));
+  // A known body field with the wrong wire type (varint instead of length-delimited).
+  ExpectRefused(std::string("\x08\x01", 2));
+}
+
+TEST_CASE("unknown fields are tolerated", "[codec]") {
+  const Message hello = Hello{"prod-eu", kProtocolVersion, 2, VersionVector{}};
+  std::string bytes = Encoded(hello);
+  // A field a newer build might add to the envelope: number 99, varint 7.
+  bytes += std::string("\x98\x06\x07", 3);
+  // And one inside the Hello itself, added through the protobuf API.
+  pb::Envelope env;
+  REQUIRE(env.ParseFromString(bytes));
+  env.mutable_hello()->GetReflection()->MutableUnknownFields(env.mutable_hello())->AddVarint(50, 1);
+  env.mutable_hello()->GetReflection()->MutableUnknownFields(env.mutable_hello())
+      ->AddLengthDelimited(51, "future");
+  for (const std::string& b : {bytes, Serialized(env)}) {
+    Message back;
+    const Status s = DecodeMessage(b, &back);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    CHECK(back == hello);
+  }
+  // Unknown fields in a stored op too.
+  Op op;
+  op.dot = Dot{0, 1};
+  op.kind = OpKind::kCredit;
+  op.account = "a";
+  op.amount = 5;
+  Op back;
+  REQUIRE(DecodeOp(EncodeOp(op) + std::string("\x98\x06\x07", 3), &back).ok());
+  CHECK(back == op);
+}
+
+TEST_CASE("region ids out of range are refused", "[codec]") {
+  Hello hello{"c", kProtocolVersion, kMaxRegions, VersionVector{}};
+  std::string out;
+  CHECK(EncodeMessage(hello, &out).code() == Code::kInvalidArgument);
+
+  pb::Envelope env;
+  env.mutable_hello()->set_cluster_id("c");
+  env.mutable_hello()->set_region(kMaxRegions);
+  ExpectRefused(Serialized(env));
+  env.mutable_hello()->set_region(kMaxRegions - 1);
+  Message m;
+  CHECK(DecodeMessage(Serialized(env), &m).ok());
+
+  pb::Envelope batch = DebitBatch();
+  batch.mutable_op_batch()->mutable_runs(0)->set_origin(kMaxRegions);
+  ExpectRefused(Serialized(batch));
+
+  batch = DebitBatch();
+  pb::CompactOp* op = batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0);
+  op->set_kind(pb::OP_KIND_TRANSFER);
+  op->clear_key();
+  op->set_to(kMaxRegions);
+  ExpectRefused(Serialized(batch));
+  op->set_to(1);  // the origin itself
+  ExpectRefused(Serialized(batch));
+  op->set_to(2);
+  CHECK(DecodeMessage(Serialized(batch), &m).ok());
+
+  pb::Envelope hb;
+  auto* e = hb.mutable_heartbeat()->add_entries();
+  e->set_origin(kMaxRegions);
+  ExpectRefused(Serialized(hb));
+
+  pb::Envelope ack;
+  for (RegionId r = 0; r <= kMaxRegions; ++r) ack.mutable_ack()->mutable_applied()->add_seqs(1);
+  ExpectRefused(Serialized(ack));
+  VersionVector vv;
+  CHECK(DecodeVersionVector(ack.ack().applied().SerializeAsString(), &vv).code() ==
+        Code::kCorruption);
+}
+
+TEST_CASE("zero, negative and overflowing amounts are refused", "[codec]") {
+  for (Amount bad : {Amount{0}, Amount{-1}, INT64_MIN, kMaxOpAmount + 1, INT64_MAX}) {
+    INFO("amount " << bad);
+    std::string out;
+    CHECK(EncodeMessage(RightsRequest{"acct", bad}, &out).code() == Code::kInvalidArgument);
+    Op op;
+    op.dot = Dot{0, 1};
+    op.kind = OpKind::kDebit;
+    op.account = "acct";
+    op.amount = bad;
+    CHECK(EncodeMessage(OpBatch{{op}}, &out).code() == Code::kInvalidArgument);
+    Op back;
+    CHECK(DecodeOp(EncodeOp(op), &back).code() == Code::kCorruption);
+
+    // On the wire the amount is a uint64: a negative core value shows up as a huge one.
+    pb::Envelope batch = DebitBatch();
+    batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_amount(static_cast<std::uint64_t>(bad));
+    ExpectRefused(Serialized(batch));
+    pb::Envelope rr;
+    rr.mutable_rights_request()->set_account("acct");
+    rr.mutable_rights_request()->set_amount(static_cast<std::uint64_t>(bad));
+    ExpectRefused(Serialized(rr));
+  }
+  pb::Envelope batch = DebitBatch();
+  batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_amount(kMaxOpAmount);
+  Message m;
+  CHECK(DecodeMessage(Serialized(batch), &m).ok());
+}
+
+TEST_CASE("bad account ids, keys and cluster ids are refused", "[codec]") {
+  const std::string too_long_id(kMaxAccountIdBytes + 1, 'a');
+  const std::string too_long_key(kMaxIdempotencyKeyBytes + 1, 'k');
+  for (const std::string& id : {std::string(), too_long_id, std::string("has space"),
+                                std::string("slash/no"), std::string("caf\xc3\xa9"),
+                                std::string("nul\0x", 5)}) {
+    INFO("account id '" << id << "'");
+    pb::Envelope batch = DebitBatch();
+    batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_account(id);
+    ExpectRefused(Serialized(batch));
+    std::string out;
+    CHECK(EncodeMessage(RightsRequest{id, 1}, &out).code() == Code::kInvalidArgument);
+  }
+  for (const std::string& key : {too_long_key, std::string("has space"), std::string("tab\tkey"),
+                                 std::string("\x7f"), std::string("\xff\xfe")}) {
+    INFO("key '" << key << "'");
+    pb::Envelope batch = DebitBatch();
+    batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_key(key);
+    ExpectRefused(Serialized(batch));
+    KeyRecord k;
+    k.account = "a";
+    k.key = key;
+    k.dot = Dot{0, 1};
+    k.amount = 1;
+    KeyRecord back;
+    CHECK(DecodeKeyRecord(EncodeKeyRecord(k), &back).code() == Code::kCorruption);
+  }
+  // A key record must carry a key.
+  KeyRecord k;
+  k.account = "a";
+  k.dot = Dot{0, 1};
+  k.amount = 1;
+  KeyRecord back;
+  CHECK(DecodeKeyRecord(EncodeKeyRecord(k), &back).code() == Code::kCorruption);
+
+  std::string out;
+  CHECK_FALSE(EncodeMessage(Hello{"", 1, 0, {}}, &out).ok());
+  CHECK_FALSE(EncodeMessage(Hello{std::string(kMaxClusterIdBytes + 1, 'c'), 1, 0, {}}, &out).ok());
+  CHECK_FALSE(EncodeMessage(Hello{"two words", 1, 0, {}}, &out).ok());
+}
+
+TEST_CASE("unknown enum values and broken batch structure are refused", "[codec]") {
+  pb::Envelope batch = DebitBatch();
+  pb::CompactOp* op = batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0);
+  op->set_kind(static_cast<pb::OpKind>(9));
+  ExpectRefused(Serialized(batch));
+  op->set_kind(pb::OP_KIND_UNSPECIFIED);
+  ExpectRefused(Serialized(batch));
+
+  batch = DebitBatch();
+  batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_account_ref(0);  // nothing named yet
+  ExpectRefused(Serialized(batch));
+  batch = DebitBatch();
+  batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->clear_account_name();
+  ExpectRefused(Serialized(batch));
+
+  batch = DebitBatch();
+  batch.mutable_op_batch()->mutable_runs(0)->set_first_seq(0);
+  ExpectRefused(Serialized(batch));
+  batch = DebitBatch();
+  batch.mutable_op_batch()->mutable_runs(0)->set_first_seq(UINT64_MAX);
+  *batch.mutable_op_batch()->mutable_runs(0)->add_ops() =
+      batch.op_batch().runs(0).ops(0);  // seq would wrap past UINT64_MAX
+  ExpectRefused(Serialized(batch));
+
+  // A config on a debit, and an open whose config names another account.
+  batch = DebitBatch();
+  batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->mutable_config()->set_id("x");
+  ExpectRefused(Serialized(batch));
+  batch = DebitBatch();
+  op = batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0);
+  op->set_kind(pb::OP_KIND_OPEN);
+  op->set_amount(0);
+  op->mutable_config()->set_id("someone-else");
+  op->mutable_config()->set_currency("EUR");
+  ExpectRefused(Serialized(batch));
+  op->mutable_config()->set_id("acct-0000001");
+  Message m;
+  CHECK(DecodeMessage(Serialized(batch), &m).ok());
+  op->mutable_config()->set_currency("eur");
+  ExpectRefused(Serialized(batch));
+  op->mutable_config()->set_currency("EUR");
+  op->mutable_config()->set_overdraft_limit(100);
+  op->mutable_config()->add_lines(60);
+  op->mutable_config()->add_lines(50);  // lines sum past the limit
+  ExpectRefused(Serialized(batch));
+}
+
+TEST_CASE("inconsistent checkpoints are refused", "[codec]") {
+  Gen gen(Seed());
+  const AccountCheckpoint good = gen.Checkpoint();
+  pb::AccountCheckpoint p;
+  REQUIRE(p.ParseFromString(EncodeCheckpoint(good)));
+  auto refused = [&](const pb::AccountCheckpoint& bad) {
+    std::string bytes;
+    REQUIRE(bad.SerializeToString(&bytes));
+    AccountCheckpoint c;
+    const Status s = DecodeCheckpoint(bytes, &c);
+    INFO(s.ToString());
+    return s.code() == Code::kCorruption;
+  };
+  pb::AccountCheckpoint bad = p;
+  bad.mutable_counters()->set_regions(kMaxRegions + 1);
+  CHECK(refused(bad));
+  bad = p;
+  bad.mutable_counters()->add_credits(1);  // one entry too many
+  CHECK(refused(bad));
+  bad = p;
+  bad.mutable_counters()->set_credits(0, static_cast<std::uint64_t>(kMaxCounter) + 1);
+  CHECK(refused(bad));
+  bad = p;
+  bad.mutable_counters()->set_transfers(0, 1);  // T[0][0]: to itself
+  CHECK(refused(bad));
+  bad = p;
+  bad.mutable_state()->add_fees(1);  // fees and voids disagree on the region count
+  CHECK(refused(bad));
+  bad = p;
+  bad.add_events()->set_kind(static_cast<pb::DerivedKind>(7));
+  CHECK(refused(bad));
+  bad = p;
+  bad.mutable_opened()->set_origin(kMaxRegions);
+  CHECK(refused(bad));
+  bad = p;
+  bad.mutable_config()->set_id("");
+  CHECK(refused(bad));
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a real cluster emits
+
+TEST_CASE("everything a replica cluster sends and persists round-trips", "[codec][replica]") {
+  using testing::Cluster;
+  Cluster c(3, [](ReplicaOptions& o) { o.rights_wait_ms = 0; });
+  std::size_t messages[Gen::kMessageKinds] = {};
+  std::size_t ops = 0, keys = 0, checkpoints = 0, events = 0;
+  c.observe = [&](RegionId, const Effects& e) {
+    for (const Op& op : e.ops) {
+      Op back;
+      REQUIRE(DecodeOp(EncodeOp(op), &back).ok());
+      REQUIRE(back == op);
+      ++ops;
+    }
+    for (const KeyRecord& k : e.keys) {
+      KeyRecord back;
+      REQUIRE(DecodeKeyRecord(EncodeKeyRecord(k), &back).ok());
+      REQUIRE(back == k);
+      ++keys;
+    }
+    if (e.fold) {
+      VersionVector floor;
+      REQUIRE(DecodeVersionVector(EncodeVersionVector(e.fold->log_floor), &floor).ok());
+      REQUIRE(floor == e.fold->log_floor);
+      for (const AccountCheckpoint& cp : e.fold->checkpoints) {
+        AccountCheckpoint back;
+        const Status s = DecodeCheckpoint(EncodeCheckpoint(cp), &back);
+        INFO(s.ToString());
+        REQUIRE(s.ok());
+        REQUIRE(back == cp);
+        ++checkpoints;
+        events += cp.events.size();
+      }
+    }
+    for (const Outbound& o : e.send) {
+      std::string frame;
+      const Status s = AppendFrame(o.msg, &frame);
+      INFO(s.ToString());
+      REQUIRE(s.ok());
+      FrameReader reader;
+      reader.Append(frame);
+      std::string body;
+      bool ready = false;
+      REQUIRE(reader.Next(&body, &ready).ok());
+      REQUIRE(ready);
+      Message back;
+      REQUIRE(DecodeMessage(body, &back).ok());
+      REQUIRE(back == o.msg);
+      ++messages[o.msg.index()];
+    }
+  };
+  for (RegionId r = 0; r < c.size(); ++r) {
+    Effects e;
+    c.at(r).OnConnected((r + 1) % c.size(), c.PhysicalNow(r), &e);
+    c.Absorb(r, e);
+  }
+  c.Settle(3);
+  REQUIRE(c.Run(0, OpenAccount{testing::Config("alice", 90, 25, 150)}).status.ok());
+  REQUIRE(c.Run(1, OpenAccount{testing::Config("bob.smith:eu-1", 0)}).status.ok());
+  REQUIRE(c.Run(0, Credit{"alice", 100, "deposit-1"}).status.ok());
+  REQUIRE(c.Run(1, Credit{"bob.smith:eu-1", 5000, "deposit-2"}).status.ok());
+  c.Settle(6);
+  REQUIRE(c.Run(0, TransferRights{"alice", 2, 30}).status.ok());
+  REQUIRE(c.Run(1, Debit{"bob.smith:eu-1", 1200, "order-1"}).status.ok());
+  c.Settle(4);
+  // A partition: concurrent overdraft debits and one key used at two regions.
+  c.queue.clear();
+  for (RegionId r = 0; r < c.size(); ++r) c.Run(r, Debit{"alice", 60, "pay-" + std::to_string(r)});
+  c.Run(2, Debit{"bob.smith:eu-1", 10, "retried"});
+  c.Run(0, Debit{"bob.smith:eu-1", 10, "retried"});
+  c.Tick(2000);  // peers time out: later debits use the overdraft line
+  c.queue.clear();
+  c.Settle(20);
+  REQUIRE(c.Converged("alice"));
+  REQUIRE(c.Converged("bob.smith:eu-1"));
+
+  CHECK(ops > 0);
+  CHECK(keys > 0);
+  CHECK(checkpoints > 0);
+  CHECK(events > 0);  // the fee and the void reached a checkpoint
+  CHECK(messages[0] > 0);  // Hello
+  CHECK(messages[1] > 0);  // OpBatch
+  CHECK(messages[3] > 0);  // Heartbeat
+}
+
+}  // namespace
+}  // namespace tally::codec
