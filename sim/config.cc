@@ -1,0 +1,203 @@
+#include "sim/config.h"
+
+#include <algorithm>
+
+#include "sim/random.h"
+
+namespace tally::sim {
+namespace {
+
+// Partitions, crashes and clock steps come at rates per virtual minute; a default run lasts tens
+// of virtual seconds, so these rates give each run several of each.
+FaultParams DefaultFaults() {
+  FaultParams f;
+  f.link = LinkParams{1, 25, 0.01, 400, 0.01, 0.01, 0.05, 4096};
+  f.partitions_per_min = 8;
+  f.offset_max_ms = 2000;
+  f.drift_max_ppm = 200;
+  f.steps_per_min = 2;
+  f.crashes_per_min = 4;
+  f.crash_in_sync_p = 0.003;
+  f.amnesia_per_min = 0.7;
+  f.fsync_min_ms = 1;
+  f.fsync_max_ms = 5;
+  f.fsync_slow_p = 0.01;
+  f.fsync_slow_ms = 120;
+  f.reply_loss = 0.02;
+  f.final_partial_p = 0.35;
+  return f;
+}
+
+FaultParams Scaled(FaultParams f, double k) {
+  f.link.loss = std::min(0.5, f.link.loss * k);
+  f.link.duplicate = std::min(0.5, f.link.duplicate * k);
+  f.link.reorder = std::min(0.9, f.link.reorder * k);
+  f.partitions_per_min *= k;
+  f.steps_per_min *= k;
+  f.crashes_per_min *= k;
+  f.crash_in_sync_p = std::min(0.2, f.crash_in_sync_p * k);
+  f.amnesia_per_min *= k;
+  f.reply_loss = std::min(0.5, f.reply_loss * k);
+  return f;
+}
+
+// Swarm testing (Groce et al.): per seed, each fault is on or off and, when on, runs at a rate drawn
+// over orders of magnitude, so some runs are dominated by one fault and others by another.
+void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
+  Rng rng(DeriveSeed(seed, "swarm-params"));
+  auto on = [&](double p) { return rng.Chance(p); };
+  LinkParams& l = f->link;
+  l.delay_min_ms = static_cast<std::uint32_t>(rng.Range(0, 5));
+  l.delay_max_ms = l.delay_min_ms + static_cast<std::uint32_t>(rng.LogUniform(1, 300));
+  l.tail_p = on(0.5) ? rng.LogUniform(0.001, 0.1) : 0;
+  l.tail_ms = static_cast<std::uint32_t>(rng.LogUniform(50, 3000));
+  l.loss = on(0.5) ? rng.LogUniform(0.001, 0.3) : 0;
+  l.duplicate = on(0.5) ? rng.LogUniform(0.001, 0.2) : 0;
+  l.reorder = on(0.5) ? rng.LogUniform(0.01, 0.6) : 0;
+  l.capacity = on(0.3) ? static_cast<std::uint32_t>(rng.LogUniform(8, 512)) : 4096;
+
+  f->partitions_per_min = on(0.65) ? rng.LogUniform(0.5, 40) : 0;
+  f->partition_min_ms = static_cast<std::uint32_t>(rng.LogUniform(50, 2000));
+  f->partition_max_ms = f->partition_min_ms + static_cast<std::uint32_t>(rng.LogUniform(100, 20000));
+  f->symmetric = on(0.7);
+  f->asymmetric = on(0.7);
+  f->partial = on(0.7);
+  f->isolate = on(0.7);
+  f->split = on(0.7);
+  if (!(f->symmetric || f->asymmetric || f->partial || f->isolate || f->split)) f->isolate = true;
+
+  f->offset_max_ms = on(0.5) ? static_cast<std::int64_t>(rng.LogUniform(1, 600'000)) : 0;
+  f->drift_max_ppm = on(0.5) ? static_cast<std::int64_t>(rng.LogUniform(1, 5000)) : 0;
+  f->steps_per_min = on(0.4) ? rng.LogUniform(0.2, 10) : 0;
+  f->step_min_ms = static_cast<std::int64_t>(rng.LogUniform(1000, 600'000));
+  f->step_max_ms = f->step_min_ms + static_cast<std::int64_t>(rng.LogUniform(1000, 3 * 3'600'000));
+
+  f->crashes_per_min = on(0.6) ? rng.LogUniform(0.2, 20) : 0;
+  f->downtime_min_ms = static_cast<std::uint32_t>(rng.LogUniform(5, 1000));
+  f->downtime_max_ms = f->downtime_min_ms + static_cast<std::uint32_t>(rng.LogUniform(10, 10000));
+  f->crash_in_sync_p = on(0.5) ? rng.LogUniform(0.0005, 0.05) : 0;
+  f->amnesia_per_min = on(0.3) ? rng.LogUniform(0.2, 5) : 0;
+
+  f->fsync_min_ms = static_cast<std::uint32_t>(rng.Range(0, 5));
+  f->fsync_max_ms = f->fsync_min_ms + static_cast<std::uint32_t>(rng.LogUniform(1, 50));
+  f->fsync_slow_p = on(0.5) ? rng.LogUniform(0.001, 0.1) : 0;
+  f->fsync_slow_ms = static_cast<std::uint32_t>(rng.LogUniform(20, 1000));
+  f->reply_loss = on(0.5) ? rng.LogUniform(0.001, 0.2) : 0;
+  f->final_partial_p = 0.35;
+
+  w->clients_per_region = static_cast<std::uint32_t>(rng.Range(1, 8));
+  w->think_min_ms = static_cast<std::uint32_t>(rng.Range(0, 20));
+  w->think_max_ms = w->think_min_ms + static_cast<std::uint32_t>(rng.LogUniform(5, 500));
+  w->timeout_ms = static_cast<std::uint32_t>(rng.LogUniform(200, 3000));
+  w->retry_elsewhere_p = rng.Unit();
+  w->replay_probe_p = on(0.7) ? rng.LogUniform(0.001, 0.1) : 0;
+  w->credit_weight = rng.LogUniform(0.1, 1);
+  w->debit_weight = rng.LogUniform(0.1, 1.5);
+  w->transfer_weight = on(0.6) ? rng.LogUniform(0.01, 0.3) : 0;
+  w->hot_p = rng.Unit() * 0.95;
+  w->hot_fraction = rng.LogUniform(0.01, 0.5);
+  w->credit_max = static_cast<Amount>(rng.LogUniform(10, 100000));
+  w->debit_max = static_cast<Amount>(rng.LogUniform(10, 100000));
+  w->transfer_max = static_cast<Amount>(rng.LogUniform(10, 10000));
+  w->overdraft_p = rng.Unit();
+  w->overdraft_max = static_cast<Amount>(rng.LogUniform(10, 200000));
+}
+
+}  // namespace
+
+std::vector<std::string> ProfileNames() { return {"none", "calm", "default", "heavy", "swarm"}; }
+
+Status ApplyProfile(SimConfig* c) {
+  FaultParams f;
+  WorkloadParams w;
+  if (c->profile == "none") {
+    f.link = LinkParams{1, 20, 0, 0, 0, 0, 0, 4096};
+  } else if (c->profile == "calm") {
+    f = Scaled(DefaultFaults(), 0.2);
+    f.offset_max_ms = 50;
+    f.drift_max_ppm = 50;
+    f.steps_per_min = 0;
+    f.amnesia_per_min = 0;
+  } else if (c->profile == "default") {
+    f = DefaultFaults();
+  } else if (c->profile == "heavy") {
+    f = Scaled(DefaultFaults(), 4);
+    f.offset_max_ms = 30'000;
+    f.drift_max_ppm = 2000;
+  } else if (c->profile == "swarm") {
+    DrawSwarm(c->seed, &f, &w);
+  } else {
+    return Status::InvalidArgument("unknown fault profile '" + c->profile +
+                                   "' (none, calm, default, heavy, swarm)");
+  }
+  if (c->regions < 2 || c->regions > kMaxRegions)
+    return Status::InvalidArgument("regions must be 2.." + std::to_string(kMaxRegions));
+  if (c->accounts < 1 || c->accounts > 1'000'000)
+    return Status::InvalidArgument("accounts must be 1..1000000");
+  if (c->tick_ms < 1 || c->tick_ms > 1000) return Status::InvalidArgument("tick must be 1..1000 ms");
+  c->faults = f;
+  c->workload = w;
+  return Status::OK();
+}
+
+const std::vector<BugInfo>& KnownBugs() {
+  static const std::vector<BugInfo> bugs = {
+      {"skip_rights_check", "accept any debit, whatever the rights and overdraft line",
+       "I2 floor / rights check"},
+      {"order_forks_by_arrival", "reconcile in arrival order instead of canonical order",
+       "I1 convergence / I7 agreement"},
+      {"forget_hlc_high_water", "on recovery, restart the HLC from the wall clock only",
+       "HLC monotonic"},
+      {"drop_relayed_ops", "gossip only our own ops, never relay other origins'",
+       "I1 convergence (partial heal)"},
+      {"ack_before_sync", "let completions out before their ops are synced", "I4 durability"},
+  };
+  return bugs;
+}
+
+Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
+  if (name.empty()) return Status::OK();
+  if (name == "skip_rights_check") b->skip_rights_check = true;
+  else if (name == "order_forks_by_arrival") b->order_forks_by_arrival = true;
+  else if (name == "forget_hlc_high_water") b->forget_hlc_high_water = true;
+  else if (name == "drop_relayed_ops") b->drop_relayed_ops = true;
+  else if (name == "ack_before_sync") b->ack_before_sync = true;
+  else return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
+  return Status::OK();
+}
+
+void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts) {
+  Rng rng(DeriveSeed(seed, "swarm-shape"));
+  static const RegionId kRegions[] = {2, 3, 3, 3, 4, 5, 5, 7};
+  *regions = kRegions[rng.Below(8)];
+  *accounts = static_cast<std::uint32_t>(rng.LogUniform(2, 400));
+}
+
+std::string FinalTopologyName(FinalTopology t) {
+  switch (t) {
+    case FinalTopology::kRandom: return "random";
+    case FinalTopology::kComplete: return "complete";
+    case FinalTopology::kPartial: return "partial";
+  }
+  return "random";
+}
+
+Status ParseFinalTopology(const std::string& s, FinalTopology* out) {
+  if (s == "random") *out = FinalTopology::kRandom;
+  else if (s == "complete") *out = FinalTopology::kComplete;
+  else if (s == "partial") *out = FinalTopology::kPartial;
+  else return Status::InvalidArgument("final topology must be random, complete or partial");
+  return Status::OK();
+}
+
+std::string ReproduceCommand(const SimConfig& c) {
+  std::string s = "tally-sim run --seed " + std::to_string(c.seed) + " --regions " +
+                  std::to_string(c.regions) + " --accounts " + std::to_string(c.accounts) +
+                  " --ops " + std::to_string(c.ops) + " --faults " + c.profile;
+  if (c.final_topology != FinalTopology::kRandom)
+    s += " --final-topology " + FinalTopologyName(c.final_topology);
+  if (!c.plant_bug.empty()) s += " --plant-bug " + c.plant_bug;
+  return s;
+}
+
+}  // namespace tally::sim

@@ -1,0 +1,127 @@
+// SimConfig: everything that defines one simulation run, and the named fault profiles.
+//
+// A run is a pure function of its SimConfig: the seed makes every random choice and the rest says
+// how much of each fault to inject. `--faults swarm` draws the fault and workload parameters from
+// the seed itself (swarm testing: in each run some faults are off and others run at wildly
+// different rates), so "tally-sim run --seed S --faults swarm" reproduces any swarm seed.
+// ReproduceCommand() prints the exact command line that recreates a config.
+
+#ifndef TALLY_SIM_CONFIG_H_
+#define TALLY_SIM_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/replica.h"
+#include "core/status.h"
+#include "sim/network.h"
+
+namespace tally::sim {
+
+struct FaultParams {
+  LinkParams link;  // delays, loss, duplication, reordering, capacity
+
+  // Partitions: how many per virtual minute, how long, and which kinds may be drawn.
+  double partitions_per_min = 0;
+  std::uint32_t partition_min_ms = 500;
+  std::uint32_t partition_max_ms = 8000;
+  bool symmetric = true, asymmetric = true, partial = true, isolate = true, split = true;
+
+  // Clocks: initial offsets up to ±offset_max_ms, drift up to ±drift_max_ppm, and step jumps of
+  // step_min_ms..step_max_ms either way.
+  std::int64_t offset_max_ms = 0;
+  std::int64_t drift_max_ppm = 0;
+  double steps_per_min = 0;
+  std::int64_t step_min_ms = 60'000;
+  std::int64_t step_max_ms = 3 * 3'600'000;
+
+  // Crashes: how often, how long a region stays down, and the chance that a crash is aimed at the
+  // window between a write and its sync (where acknowledging early would lose data).
+  double crashes_per_min = 0;
+  std::uint32_t downtime_min_ms = 50;
+  std::uint32_t downtime_max_ms = 5000;
+  double crash_in_sync_p = 0;  // per sync started
+  // "Amnesia": isolate a region, step its clock back hours, crash and restart it while isolated.
+  double amnesia_per_min = 0;
+
+  // Storage: fsync latency, with occasional slow syncs.
+  std::uint32_t fsync_min_ms = 1;
+  std::uint32_t fsync_max_ms = 4;
+  double fsync_slow_p = 0;
+  std::uint32_t fsync_slow_ms = 100;
+
+  // Client links: replies lost on the way back (the client times out and retries).
+  double reply_loss = 0;
+
+  // Liveness: the chance that the final heal leaves a connected but incomplete graph.
+  double final_partial_p = 0;
+};
+
+struct WorkloadParams {
+  std::uint32_t clients_per_region = 4;
+  std::uint32_t think_min_ms = 5;
+  std::uint32_t think_max_ms = 60;
+  std::uint32_t client_delay_max_ms = 3;  // client <-> region, each way
+  std::uint32_t timeout_ms = 1000;
+  std::uint32_t max_attempts = 6;
+  double retry_elsewhere_p = 0.5;  // a timed-out credit/debit retried at another region
+  double replay_probe_p = 0.02;    // after an ack, send the same request again to the same region
+  double credit_weight = 0.35, debit_weight = 0.55, transfer_weight = 0.05;
+  double hot_p = 0.5;              // chance a request goes to the hot set of accounts
+  double hot_fraction = 0.05;
+  Amount credit_max = 1000, debit_max = 700, transfer_max = 300;
+  double overdraft_p = 0.7;        // accounts opened with an overdraft limit
+  Amount overdraft_max = 2000;
+};
+
+enum class FinalTopology : std::uint8_t { kRandom, kComplete, kPartial };
+
+struct SimConfig {
+  std::uint64_t seed = 1;
+  RegionId regions = 3;
+  std::uint32_t accounts = 20;
+  std::uint64_t ops = 2000;  // client requests (retries and probes included)
+  std::string profile = "default";
+  std::string plant_bug;  // "" or a PlantedBugs field name
+  FinalTopology final_topology = FinalTopology::kRandom;
+  std::uint64_t liveness_bound_ms = 60'000;  // convergence must happen within this after the heal
+  std::uint32_t tick_ms = 5;
+
+  FaultParams faults;
+  WorkloadParams workload;
+
+  // Observation only; none of these changes what happens in the run.
+  bool count_wire_bytes = true;
+  std::string report_dir;      // "" = no report
+  std::string report_account;  // "" = pick the most eventful sampled account
+  std::uint32_t sample_ms = 100;
+};
+
+// Fills config->faults and config->workload from config->profile (and, for "swarm", the seed).
+// InvalidArgument for an unknown profile.
+Status ApplyProfile(SimConfig* config);
+std::vector<std::string> ProfileNames();
+
+// The planted bugs tally-sim knows, with a line each on what they break.
+struct BugInfo {
+  std::string name;
+  std::string effect;
+  std::string caught_by;  // the invariant that must catch it
+};
+const std::vector<BugInfo>& KnownBugs();
+// Sets the PlantedBugs field named `name` ("" sets none). InvalidArgument for an unknown name.
+Status SetPlantedBug(const std::string& name, PlantedBugs* bugs);
+
+// Draws regions and accounts for a swarm seed (the fault parameters come from ApplyProfile).
+void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts);
+
+// "tally-sim run --seed 7 --regions 3 ..." recreating `config`.
+std::string ReproduceCommand(const SimConfig& config);
+
+std::string FinalTopologyName(FinalTopology t);
+Status ParseFinalTopology(const std::string& s, FinalTopology* out);
+
+}  // namespace tally::sim
+
+#endif  // TALLY_SIM_CONFIG_H_

@@ -1,0 +1,292 @@
+#include "sim/ledger.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "core/money.h"
+
+namespace tally::sim {
+namespace {
+
+std::vector<Amount> LinesOf(const AccountConfig& c, RegionId n) {
+  if (c.lines.size() == n) return c.lines;
+  // Even split, remainder to the lowest ids (the rule of SplitOverdraft, restated here).
+  std::vector<Amount> lines(n, n ? c.overdraft_limit / n : 0);
+  for (RegionId r = 0; n && r < static_cast<RegionId>(c.overdraft_limit % n); ++r) ++lines[r];
+  return lines;
+}
+
+std::string Describe(const Op& op) {
+  std::string s = op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " + op.account +
+                  " " + std::to_string(op.amount);
+  if (op.kind == OpKind::kTransfer) s += " to r" + std::to_string(op.to);
+  if (!op.key.empty()) s += " key " + op.key;
+  return s;
+}
+
+}  // namespace
+
+Ledger::Ledger(RegionId regions) : n_(regions), by_dot_(regions) {}
+
+Ledger::Account& Ledger::AccountFor(const std::string& id) {
+  auto [it, inserted] = account_index_.try_emplace(id, static_cast<std::uint32_t>(accounts_.size()));
+  if (inserted) {
+    Account a;
+    a.config.id = id;
+    a.lines.assign(n_, 0);
+    a.credits.resize(n_);
+    a.debits.resize(n_);
+    a.transfers.resize(static_cast<std::size_t>(n_) * n_);
+    a.rights.assign(n_, 0);
+    a.refunds.assign(n_, 0);
+    accounts_.push_back(std::move(a));
+  }
+  return accounts_[it->second];
+}
+
+const Ledger::Account* Ledger::FindAccount(const std::string& id) const {
+  auto it = account_index_.find(id);
+  return it == account_index_.end() ? nullptr : &accounts_[it->second];
+}
+
+void Ledger::Void(Account& a, std::uint32_t index) {
+  const LedgerOp& op = a.ops[index];
+  if (op.kind == OpKind::kDebit) a.refunds[op.canonical.origin] += op.amount;
+}
+
+std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
+  const RegionId o = op.dot.origin;
+  if (o >= n_ || op.dot.seq == 0) return "durable op with an invalid dot: " + Describe(op);
+  auto& log = by_dot_[o];
+  if (op.dot.seq <= log.size()) {
+    auto [ai, oi] = log[op.dot.seq - 1];
+    const Account& a = accounts_[ai];
+    const LedgerOp& known = a.ops[oi];
+    if (a.config.id == op.account && known.kind == op.kind && known.amount == op.amount &&
+        known.to == op.to && known.key == op.key && known.canonical == op.canonical())
+      return "";
+    return "I4 durability: seq " + op.dot.ToString() + " made durable twice with different ops: " +
+           "first " + std::string(OpKindName(known.kind)) + " " + a.config.id + " " +
+           std::to_string(known.amount) + " key '" + known.key + "', now " + Describe(op);
+  }
+  if (op.dot.seq != log.size() + 1)
+    return "I4 durability: r" + std::to_string(o) + " made seq " + std::to_string(op.dot.seq) +
+           " durable but its durable log ends at " + std::to_string(log.size());
+
+  const std::uint32_t ai = account_index_.count(op.account) ? account_index_.at(op.account)
+                                                             : static_cast<std::uint32_t>(accounts_.size());
+  Account& a = AccountFor(op.account);
+  const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
+  a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms});
+  log.emplace_back(ai, index);
+  durable_.set(o, op.dot.seq);
+  ++op_count_;
+
+  auto append = [&](std::vector<Prefix>& v) {
+    Amount prev = v.empty() ? 0 : v.back().total;
+    v.push_back(Prefix{op.dot.seq, prev + op.amount});
+  };
+  switch (op.kind) {
+    case OpKind::kOpen:
+      if (!a.has_config || op.canonical() < a.opened) {
+        a.has_config = true;
+        a.config = op.config;
+        a.opened = op.canonical();
+        a.lines = LinesOf(op.config, n_);
+      }
+      break;
+    case OpKind::kCredit:
+      a.rights[o] += op.amount;
+      append(a.credits[o]);
+      break;
+    case OpKind::kDebit:
+      a.rights[o] -= op.amount;
+      append(a.debits[o]);
+      break;
+    case OpKind::kTransfer:
+      if (op.to >= n_ || op.to == o) return "durable transfer to an invalid region: " + Describe(op);
+      a.rights[o] -= op.amount;
+      a.rights[op.to] += op.amount;
+      append(a.transfers[o * n_ + op.to]);
+      break;
+  }
+
+  if (!op.key.empty()) {
+    auto [it, inserted] = a.keys.try_emplace(op.key);
+    KeyEntry& k = it->second;
+    if (inserted) {
+      k.first = index;
+      k.count = 1;
+      k.origins = 1u << o;
+    } else {
+      if (k.origins & (1u << o))
+        return "I6 idempotency: r" + std::to_string(o) + " originated key '" + op.key + "' of " +
+               op.account + " twice (now as " + Describe(op) + ")";
+      ++k.count;
+      k.origins |= 1u << o;
+      if (op.canonical() < a.ops[k.first].canonical) {
+        Void(a, k.first);
+        k.first = index;
+      } else {
+        Void(a, index);
+      }
+    }
+  }
+
+  if (op.kind == OpKind::kDebit || op.kind == OpKind::kTransfer) {
+    // Only the origin's own debits and hand-outs lower its rights, and refunds only grow, so
+    // checking here, at each of them, checks the floor at every instant.
+    Amount floor_rights = a.rights[o] + a.refunds[o];
+    if (floor_rights < -a.lines[o])
+      return "I2 floor: " + op.account + " at r" + std::to_string(o) + ": raw rights " +
+             std::to_string(a.rights[o]) + " + refunds " + std::to_string(a.refunds[o]) + " = " +
+             std::to_string(floor_rights) + " < -line " + std::to_string(a.lines[o]) +
+             " after " + Describe(op);
+  }
+  return "";
+}
+
+const LedgerOp* Ledger::Find(Dot dot, std::string* account) const {
+  if (dot.origin >= n_ || dot.seq == 0 || dot.seq > by_dot_[dot.origin].size()) return nullptr;
+  auto [ai, oi] = by_dot_[dot.origin][dot.seq - 1];
+  if (account) *account = accounts_[ai].config.id;
+  return &accounts_[ai].ops[oi];
+}
+
+Amount Ledger::UpTo(const std::vector<Prefix>& v, Seq seq) {
+  auto it = std::upper_bound(v.begin(), v.end(), seq,
+                             [](Seq s, const Prefix& p) { return s < p.seq; });
+  return it == v.begin() ? 0 : std::prev(it)->total;
+}
+
+bool Ledger::Raw(const std::string& account, const VersionVector& vv, RawView* out) const {
+  const Account* a = FindAccount(account);
+  if (!a) return false;
+  out->rights.assign(n_, 0);
+  out->balance = 0;
+  out->opened = a->has_config && vv.get(a->opened.origin) >= a->opened.seq;
+  for (RegionId o = 0; o < n_; ++o) {
+    Seq s = vv.get(o);
+    Amount p = UpTo(a->credits[o], s), d = UpTo(a->debits[o], s);
+    out->rights[o] += p - d;
+    out->balance += p - d;
+    for (RegionId to = 0; to < n_; ++to) {
+      const auto& t = a->transfers[o * n_ + to];
+      if (t.empty()) continue;
+      Amount x = UpTo(t, s);
+      out->rights[o] -= x;
+      out->rights[to] += x;
+    }
+  }
+  return true;
+}
+
+Amount Ledger::Line(const std::string& account, RegionId region) const {
+  const Account* a = FindAccount(account);
+  return a && region < n_ ? a->lines[region] : 0;
+}
+
+const std::vector<LedgerOp>* Ledger::Ops(const std::string& account) const {
+  const Account* a = FindAccount(account);
+  return a ? &a->ops : nullptr;
+}
+
+Amount Ledger::Refunds(const std::string& account, RegionId region) const {
+  const Account* a = FindAccount(account);
+  return a && region < n_ ? a->refunds[region] : 0;
+}
+
+std::vector<std::string> Ledger::Accounts() const {
+  std::vector<std::string> ids;
+  ids.reserve(account_index_.size());
+  for (const auto& [id, i] : account_index_) ids.push_back(id);
+  return ids;
+}
+
+bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
+  const Account* a = FindAccount(account);
+  if (!a) return false;
+  OracleAccount r;
+  if (a->has_config) r.config = a->config;
+  r.region_fees.assign(n_, 0);
+  r.region_voids.assign(n_, 0);
+  r.region_rights = a->rights;
+  r.ops = a->ops.size();
+
+  std::vector<std::uint32_t> order(a->ops.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    return a->ops[x].canonical < a->ops[y].canonical;
+  });
+
+  // Keys seen so far in canonical order, and surviving debits per key (I6).
+  std::map<std::string, std::uint64_t> surviving_debits;
+  std::map<std::string, bool> seen;
+  Amount balance = 0;
+  for (std::uint32_t i : order) {
+    const LedgerOp& op = a->ops[i];
+    const RegionId o = op.canonical.origin;
+    if (op.kind == OpKind::kCredit) r.raw_balance += op.amount;
+    if (op.kind == OpKind::kDebit) r.raw_balance -= op.amount;
+    bool voided = false;
+    if (!op.key.empty()) voided = !seen.emplace(op.key, true).second;
+    if (voided) {
+      if (op.kind == OpKind::kCredit || op.kind == OpKind::kDebit) {
+        Amount v = op.kind == OpKind::kDebit ? op.amount : -op.amount;
+        r.region_voids[o] += v;
+        r.voids += v;
+        DerivedEvent e;
+        e.kind = DerivedKind::kVoid;
+        e.op = op.canonical;
+        e.op_kind = op.kind;
+        e.op_amount = op.amount;
+        e.amount = v;
+        e.balance_after = balance;
+        r.events.push_back(e);
+      }
+      continue;
+    }
+    switch (op.kind) {
+      case OpKind::kCredit:
+        balance += op.amount;
+        break;
+      case OpKind::kDebit: {
+        ++surviving_debits[op.key];
+        Amount before = balance;
+        balance -= op.amount;
+        if (before >= 0 && balance < 0) {
+          // The debit that takes the balance from >= 0 to < 0 opens an overdraft episode.
+          ++r.episodes;
+          Amount overdrawn = -balance;
+          Amount variable = 0;
+          BasisPointsCeil(overdrawn, a->config.fee.bps, &variable);
+          Amount fee = a->config.fee.flat + variable;
+          balance -= fee;
+          r.region_fees[o] += fee;
+          r.fees += fee;
+          DerivedEvent e;
+          e.kind = DerivedKind::kOverdraftFee;
+          e.op = op.canonical;
+          e.op_kind = op.kind;
+          e.op_amount = op.amount;
+          e.amount = fee;
+          e.overdrawn = overdrawn;
+          e.balance_after = balance;
+          r.events.push_back(e);  // even a zero fee marks the episode
+        }
+        break;
+      }
+      case OpKind::kOpen:
+      case OpKind::kTransfer:
+        break;
+    }
+  }
+  for (const auto& [key, n] : surviving_debits)
+    if (!key.empty()) r.surviving_debits_max_per_key = std::max(r.surviving_debits_max_per_key, n);
+  r.balance = balance;
+  for (RegionId o = 0; o < n_; ++o) r.region_rights[o] += r.region_voids[o] - r.region_fees[o];
+  *out = std::move(r);
+  return true;
+}
+
+}  // namespace tally::sim

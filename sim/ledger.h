@@ -1,0 +1,130 @@
+// Ledger: the simulator's own record of every op an origin made durable, and the oracle that judges
+// the replicas against it.
+//
+// "The union of all originated ops" of the invariants is, concretely, every op some region synced
+// as its own: once an origin's store holds an op, that op exists, whatever happens to the region
+// afterwards. The ledger receives those ops as their origins sync them and keeps, per account:
+//   - per-origin prefix sums of credits, debits and rights handed out, so the raw counters a
+//     replica must hold for any version vector can be recomputed independently (I3);
+//   - the first (canonically least) op of each idempotency key, so the ops voided as later
+//     duplicates — and the refunds owed for them — are known at every instant (I2, I6);
+//   - the ops themselves, so the oracle can replay them in canonical order at the end and derive
+//     fees and voids on its own (I7).
+// Nothing here calls the core's reconciliation code: the oracle is a second, independent reading
+// of the rules in core/reconcile.h. Not thread-safe.
+
+#ifndef TALLY_SIM_LEDGER_H_
+#define TALLY_SIM_LEDGER_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/reconcile.h"
+#include "core/types.h"
+
+namespace tally::sim {
+
+struct LedgerOp {
+  CanonicalKey canonical;
+  OpKind kind = OpKind::kCredit;
+  RegionId to = 0;
+  Amount amount = 0;
+  std::string key;
+  std::uint64_t durable_ms = 0;  // virtual time its origin synced it
+};
+
+// Raw counters of one account as a replica holding ops up to some version vector must see them.
+struct RawView {
+  Amount balance = 0;           // ΣP − ΣN
+  std::vector<Amount> rights;   // raw rights per region
+  bool opened = false;          // the open op is covered
+};
+
+// What the oracle derives for one account from every durable op.
+struct OracleAccount {
+  AccountConfig config;
+  Amount raw_balance = 0;
+  Amount balance = 0;  // effective: raw − fees + voids
+  Amount fees = 0;
+  Amount voids = 0;    // signed: + refunds, − clawbacks
+  std::uint64_t episodes = 0;
+  std::vector<Amount> region_fees, region_voids, region_rights;  // rights effective
+  std::vector<DerivedEvent> events;  // canonical order
+  std::uint64_t ops = 0;
+  std::uint64_t surviving_debits_max_per_key = 0;  // I6: must be <= 1
+};
+
+class Ledger {
+ public:
+  explicit Ledger(RegionId regions);
+
+  // An op its origin has just made durable. Returns "" or a description of the violation found:
+  // a seq reused for a different op or skipped (I4), the floor crossed (I2), a key originated
+  // twice by one region (I6).
+  std::string AddDurable(const Op& op, std::uint64_t now_ms);
+
+  // The op durably originated with `dot`, or nullptr.
+  const LedgerOp* Find(Dot dot, std::string* account = nullptr) const;
+  // Highest seq each origin made durable.
+  const VersionVector& durable() const { return durable_; }
+  std::uint64_t op_count() const { return op_count_; }
+
+  // Raw counters of `account` over the ops of each origin o with seq <= vv[o] (only durable ops are
+  // known here; the caller adds what its region holds unsynced).
+  bool Raw(const std::string& account, const VersionVector& vv, RawView* out) const;
+  // The overdraft line of `region` for `account` (0 when unknown).
+  Amount Line(const std::string& account, RegionId region) const;
+
+  // Accounts in id order; the oracle's verdict on one.
+  std::vector<std::string> Accounts() const;
+  bool Oracle(const std::string& account, OracleAccount* out) const;
+
+  // Every durable op of `account` in the order its origins synced them (nullptr if none).
+  const std::vector<LedgerOp>* Ops(const std::string& account) const;
+
+  // Refunds of voided debits booked to `region` on `account`, as of now.
+  Amount Refunds(const std::string& account, RegionId region) const;
+
+ private:
+  struct Prefix {
+    Seq seq;
+    Amount total;
+  };
+  struct KeyEntry {
+    std::uint32_t first = 0;  // index into ops of the canonically least op with the key
+    std::uint32_t count = 0;
+    std::uint32_t origins = 0;  // bitmask of origins that used the key
+  };
+  struct Account {
+    AccountConfig config;
+    CanonicalKey opened;
+    bool has_config = false;
+    std::vector<Amount> lines;
+    std::vector<LedgerOp> ops;
+    std::vector<std::vector<Prefix>> credits, debits;  // per origin
+    std::vector<std::vector<Prefix>> transfers;         // per origin × n + to
+    std::vector<Amount> rights;   // raw rights per region over every durable op
+    std::vector<Amount> refunds;  // per region
+    std::unordered_map<std::string, KeyEntry> keys;  // looked up only, never iterated
+  };
+
+  Account& AccountFor(const std::string& id);
+  const Account* FindAccount(const std::string& id) const;
+  static Amount UpTo(const std::vector<Prefix>& v, Seq seq);
+  void Void(Account& a, std::uint32_t index);
+
+  RegionId n_;
+  std::map<std::string, std::uint32_t> account_index_;
+  std::vector<Account> accounts_;
+  // Per origin, by seq - 1: (account index, op index) of each durable op.
+  std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;
+  VersionVector durable_;
+  std::uint64_t op_count_ = 0;
+};
+
+}  // namespace tally::sim
+
+#endif  // TALLY_SIM_LEDGER_H_

@@ -1,0 +1,165 @@
+// tally-sim: the deterministic simulator's command line.
+//
+//   tally-sim run --seed S [--regions N] [--accounts N] [--ops N] [--faults PROFILE]
+//                 [--final-topology random|complete|partial] [--report DIR] [--plant-bug NAME]
+//   tally-sim swarm --seeds N [--first S] [--jobs J] [--ops N]
+//   tally-sim bugs
+//
+// stdout is deterministic (the summary, ending with trace=<hex>); wall-clock figures go to stderr.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "sim/config.h"
+#include "sim/simulation.h"
+
+namespace {
+
+using tally::sim::SimConfig;
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+int RunOne(SimConfig config, const std::string& topology) {
+  tally::Status s = tally::sim::ParseFinalTopology(topology, &config.final_topology);
+  if (s.ok()) s = tally::sim::ApplyProfile(&config);
+  tally::PlantedBugs bugs;
+  if (s.ok()) s = tally::sim::SetPlantedBug(config.plant_bug, &bugs);
+  if (!s.ok()) {
+    std::fprintf(stderr, "tally-sim: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  auto start = std::chrono::steady_clock::now();
+  tally::sim::Simulation sim(config);
+  tally::sim::RunResult r = sim.Run();
+  double wall = Seconds(start);
+  std::fputs(tally::sim::FormatSummary(config, r).c_str(), stdout);
+  std::fflush(stdout);
+  std::fprintf(stderr, "tally-sim: %.3f s wall, %.1f s virtual (%.0f× real time), %.0f client ops/s, %.0f events/s%s\n",
+               wall, r.summary.end_ms / 1000.0, wall > 0 ? r.summary.end_ms / 1000.0 / wall : 0.0,
+               wall > 0 ? r.summary.requests / wall : 0.0, wall > 0 ? r.summary.events / wall : 0.0,
+               config.report_dir.empty() ? "" : ("; report in " + config.report_dir + "/report.html").c_str());
+  return r.ok ? 0 : 1;
+}
+
+struct SwarmOutcome {
+  bool ok = true;
+  std::string line;
+};
+
+int RunSwarm(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std::uint64_t ops) {
+  if (seeds == 0) {
+    std::fprintf(stderr, "tally-sim: --seeds must be at least 1\n");
+    return 2;
+  }
+  jobs = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(seeds)));
+  std::vector<SwarmOutcome> outcomes(seeds);
+  std::atomic<std::uint64_t> next{0};
+  std::mutex progress;
+  std::atomic<std::uint64_t> failed{0}, done{0};
+  auto start = std::chrono::steady_clock::now();
+  // Each run is single-threaded and independent; threads only share the seed counter.
+  auto worker = [&] {
+    for (;;) {
+      std::uint64_t i = next.fetch_add(1);
+      if (i >= seeds) return;
+      SimConfig c;
+      c.seed = first + i;
+      c.ops = ops;
+      c.profile = "swarm";
+      tally::sim::DrawSwarmShape(c.seed, &c.regions, &c.accounts);
+      tally::Status s = tally::sim::ApplyProfile(&c);
+      SwarmOutcome& out = outcomes[i];
+      if (!s.ok()) {
+        out.ok = false;
+        out.line = "seed " + std::to_string(c.seed) + ": " + s.ToString();
+      } else {
+        tally::sim::Simulation sim(c);
+        tally::sim::RunResult r = sim.Run();
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%016" PRIx64, r.trace);
+        out.ok = r.ok;
+        out.line = r.ok ? "seed " + std::to_string(c.seed) + " ok trace=" + buf
+                        : "seed " + std::to_string(c.seed) + " FAILED " + r.failure.invariant + ": " +
+                              r.failure.message + "\n  reproduce: " + r.reproduce;
+      }
+      std::uint64_t d = ++done;
+      if (!out.ok) ++failed;
+      std::lock_guard<std::mutex> lock(progress);
+      if (!out.ok) std::fprintf(stderr, "%s\n", out.line.c_str());
+      if (d % 50 == 0 || d == seeds)
+        std::fprintf(stderr, "tally-sim swarm: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " failed, %.1f s\n", d,
+                     seeds, failed.load(), Seconds(start));
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned j = 0; j < jobs; ++j) threads.emplace_back(worker);
+  for (std::thread& t : threads) t.join();
+  double wall = Seconds(start);
+  std::uint64_t bad = 0;
+  for (const SwarmOutcome& o : outcomes) {
+    if (o.ok) continue;
+    ++bad;
+    std::printf("%s\n", o.line.c_str());
+  }
+  std::printf("swarm: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " ops each: %" PRIu64 " passed, %" PRIu64
+              " failed\n",
+              seeds, first, ops, seeds - bad, bad);
+  std::fprintf(stderr, "tally-sim swarm: %.1f s wall on %u threads, %.1f seeds/minute\n", wall, jobs,
+               wall > 0 ? seeds * 60.0 / wall : 0.0);
+  return bad == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tally-sim: deterministic simulation of tally regions under partitions, clock skew and crashes"};
+  app.require_subcommand(1);
+
+  SimConfig config;
+  std::string topology = "random";
+  CLI::App* run = app.add_subcommand("run", "one simulation run; prints a summary and trace=<hex>");
+  run->add_option("--seed", config.seed, "master seed (every random choice derives from it)")->required();
+  run->add_option("--regions", config.regions, "regions (2..16)")->check(CLI::Range(2, 16));
+  run->add_option("--accounts", config.accounts, "accounts opened by the clients")->check(CLI::Range(1, 1000000));
+  run->add_option("--ops", config.ops, "client requests (retries not counted)");
+  run->add_option("--faults", config.profile, "fault profile: none, calm, default, heavy, swarm");
+  run->add_option("--final-topology", topology, "network after the final heal: random, complete, partial");
+  run->add_option("--report", config.report_dir, "write report.json and report.html into this directory");
+  run->add_option("--report-account", config.report_account, "account to chart in the report");
+  run->add_option("--plant-bug", config.plant_bug, "switch on a deliberate defect (see `tally-sim bugs`)");
+  run->add_flag("!--no-wire-bytes", config.count_wire_bytes, "do not encode messages to count bytes (faster)");
+
+  std::uint64_t seeds = 100, first = 1, swarm_ops = 10000;
+  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  CLI::App* swarm = app.add_subcommand("swarm", "many seeds with randomly drawn fault parameters");
+  swarm->add_option("--seeds", seeds, "how many seeds");
+  swarm->add_option("--first", first, "first seed");
+  swarm->add_option("--jobs", jobs, "worker threads (default: all cores)");
+  swarm->add_option("--ops", swarm_ops, "client requests per seed");
+
+  CLI::App* bugs = app.add_subcommand("bugs", "list the planted bugs --plant-bug can switch on");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*run) return RunOne(config, topology);
+  if (*swarm) return RunSwarm(seeds, first, jobs, swarm_ops);
+  if (*bugs) {
+    for (const auto& b : tally::sim::KnownBugs())
+      std::printf("%-24s %s (caught by: %s)\n", b.name.c_str(), b.effect.c_str(), b.caught_by.c_str());
+    return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,117 @@
+#include "sim/network.h"
+
+#include <cassert>
+#include <utility>
+
+namespace tally::sim {
+
+Network::Network(RegionId regions, LinkParams params, std::uint64_t seed)
+    : n_(regions),
+      params_(params),
+      rng_(seed),
+      cuts_(static_cast<std::size_t>(regions) * regions, 0),
+      in_flight_(static_cast<std::size_t>(regions) * regions, 0) {
+  stats_.sent_by_kind.assign(std::variant_size_v<Message>, 0);
+}
+
+std::uint64_t Network::DrawDelay() {
+  std::uint64_t d = static_cast<std::uint64_t>(rng_.Range(params_.delay_min_ms, params_.delay_max_ms));
+  if (params_.tail_p > 0 && rng_.Chance(params_.tail_p))
+    d += rng_.Below(static_cast<std::uint64_t>(params_.tail_ms) + 1);
+  if (params_.reorder > 0 && rng_.Chance(params_.reorder))
+    d += rng_.Below(4ULL * params_.delay_max_ms + 1);
+  return d;
+}
+
+void Network::Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg,
+                   EventQueue* queue) {
+  assert(from < n_ && to < n_ && from != to);
+  ++stats_.sent;
+  ++stats_.sent_by_kind[msg.index()];
+  if (sizer_) stats_.bytes += sizer_(msg);
+  if (!up(from, to)) {
+    ++stats_.dropped_partition;
+    return;
+  }
+  if (params_.loss > 0 && rng_.Chance(params_.loss)) {
+    ++stats_.lost;
+    return;
+  }
+  if (params_.duplicate > 0 && rng_.Chance(params_.duplicate)) {
+    ++stats_.duplicated;
+    Enqueue(now_ms, from, to, msg, queue);
+  }
+  Enqueue(now_ms, from, to, std::move(msg), queue);
+}
+
+void Network::Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message msg,
+                      EventQueue* queue) {
+  std::uint32_t& load = in_flight_[from * n_ + to];
+  if (load >= params_.capacity) {
+    ++stats_.dropped_capacity;
+    return;
+  }
+  ++load;
+  std::uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+    slots_[slot] = InFlight{from, to, now_ms, std::move(msg)};
+    slot_live_[slot] = true;
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.push_back(InFlight{from, to, now_ms, std::move(msg)});
+    slot_live_.push_back(true);
+  }
+  queue->Schedule(now_ms + DrawDelay(), EventKind::kDeliver, 0, slot);
+}
+
+bool Network::Take(std::uint64_t slot, InFlight* out) {
+  assert(slot < slots_.size() && slot_live_[slot]);
+  InFlight& f = slots_[slot];
+  --in_flight_[f.from * n_ + f.to];
+  bool deliver = up(f.from, f.to);
+  if (deliver) {
+    *out = std::move(f);
+    ++stats_.delivered;
+  } else {
+    ++stats_.dropped_partition;
+  }
+  f.msg = Message{};  // release the payload now, not when the slot is reused
+  slot_live_[slot] = false;
+  free_.push_back(static_cast<std::uint32_t>(slot));
+  return deliver;
+}
+
+std::vector<std::pair<RegionId, RegionId>> Network::Cut(const Partition& p) {
+  std::vector<std::pair<RegionId, RegionId>> changed;
+  for (auto [from, to] : p.cut) {
+    if (cuts_[from * n_ + to]++ == 0) changed.emplace_back(from, to);
+  }
+  return changed;
+}
+
+std::vector<std::pair<RegionId, RegionId>> Network::Uncut(const Partition& p) {
+  std::vector<std::pair<RegionId, RegionId>> changed;
+  for (auto [from, to] : p.cut) {
+    std::uint32_t& c = cuts_[from * n_ + to];
+    assert(c > 0);
+    if (--c == 0) changed.emplace_back(from, to);
+  }
+  return changed;
+}
+
+std::vector<std::pair<RegionId, RegionId>> Network::HealAll() {
+  std::vector<std::pair<RegionId, RegionId>> changed;
+  for (RegionId from = 0; from < n_; ++from)
+    for (RegionId to = 0; to < n_; ++to) {
+      std::uint32_t& c = cuts_[from * n_ + to];
+      if (c > 0) {
+        c = 0;
+        changed.emplace_back(from, to);
+      }
+    }
+  return changed;
+}
+
+}  // namespace tally::sim

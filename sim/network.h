@@ -1,0 +1,107 @@
+// Network: the simulated wire between regions.
+//
+// Every directed link (from -> to) delays each message independently (so messages reorder), and may
+// lose, duplicate or hold it back further; a link holds at most `capacity` messages in flight and
+// drops what does not fit (a full socket buffer). Partitions cut directed links: a link is up when no
+// active partition cuts it. A message is dropped when its link is down at send time or at delivery
+// time (the connection broke while it was in flight). Messages are core `tally::Message` values;
+// each delivery gets its own copy.
+//
+// Not thread-safe; one simulation owns one network.
+
+#ifndef TALLY_SIM_NETWORK_H_
+#define TALLY_SIM_NETWORK_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/messages.h"
+#include "sim/event_queue.h"
+#include "sim/random.h"
+
+namespace tally::sim {
+
+struct LinkParams {
+  std::uint32_t delay_min_ms = 1;
+  std::uint32_t delay_max_ms = 20;
+  double tail_p = 0;              // chance of an extra delay of up to tail_ms (a slow path)
+  std::uint32_t tail_ms = 0;
+  double loss = 0;
+  double duplicate = 0;
+  double reorder = 0;             // chance of an extra delay of up to 4 × delay_max_ms
+  std::uint32_t capacity = 4096;  // messages in flight per directed link
+};
+
+struct NetworkStats {
+  std::uint64_t sent = 0;  // messages handed to the network
+  std::uint64_t delivered = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t duplicated = 0;
+  std::uint64_t dropped_partition = 0;
+  std::uint64_t dropped_capacity = 0;
+  std::uint64_t dropped_receiver_down = 0;
+  std::uint64_t bytes = 0;  // encoded size of sent messages (0 when no sizer is set)
+  std::vector<std::uint64_t> sent_by_kind;  // indexed by Message::index()
+};
+
+struct InFlight {
+  RegionId from = 0;
+  RegionId to = 0;
+  std::uint64_t sent_ms = 0;
+  Message msg;
+};
+
+// A named cut of directed links, active between two instants.
+struct Partition {
+  std::string kind;  // "symmetric", "asymmetric", "partial", "isolate", "split", "final"
+  std::vector<std::pair<RegionId, RegionId>> cut;  // directed links
+  std::string description;  // "r0 -/- r2", "r1 isolated", ...
+};
+
+class Network {
+ public:
+  Network(RegionId regions, LinkParams params, std::uint64_t seed);
+
+  // Sizes messages on the wire (the codec's encoding) when set.
+  void SetSizer(std::function<std::size_t(const Message&)> sizer) { sizer_ = std::move(sizer); }
+  void SetParams(const LinkParams& params) { params_ = params; }
+  const LinkParams& params() const { return params_; }
+
+  // Hands `msg` to the link from -> to; schedules zero, one or two kDeliver events.
+  void Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue);
+
+  // Takes the message in `slot` off the wire. False when it is dropped at delivery (link down).
+  bool Take(std::uint64_t slot, InFlight* out);
+
+  // Partitions. Cut/Uncut return the directed links whose state changed (down->up for Uncut).
+  std::vector<std::pair<RegionId, RegionId>> Cut(const Partition& p);
+  std::vector<std::pair<RegionId, RegionId>> Uncut(const Partition& p);
+  // Clears every cut; returns the links that came up.
+  std::vector<std::pair<RegionId, RegionId>> HealAll();
+  bool up(RegionId from, RegionId to) const { return cuts_[from * n_ + to] == 0; }
+  std::size_t in_flight() const { return slots_.size() - free_.size(); }
+
+  void CountReceiverDown() { ++stats_.dropped_receiver_down; }
+  const NetworkStats& stats() const { return stats_; }
+
+ private:
+  std::uint64_t DrawDelay();
+  void Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue);
+
+  RegionId n_;
+  LinkParams params_;
+  Rng rng_;
+  std::function<std::size_t(const Message&)> sizer_;
+  std::vector<std::uint32_t> cuts_;       // n×n: active partitions cutting from -> to
+  std::vector<std::uint32_t> in_flight_;  // n×n
+  std::vector<InFlight> slots_;
+  std::vector<std::uint32_t> free_;
+  std::vector<bool> slot_live_;
+  NetworkStats stats_;
+};
+
+}  // namespace tally::sim
+
+#endif  // TALLY_SIM_NETWORK_H_

@@ -1,0 +1,589 @@
+// The event loop and the hosts: how a region runs the replica on simulated storage and network.
+
+#include "sim/simulation.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cinttypes>
+#include <cstdio>
+
+#include "sim/simulation_internal.h"
+
+#ifdef TALLY_SIM_HAVE_CODEC
+#include "codec/codec.h"
+#endif
+
+namespace tally::sim {
+namespace {
+
+// A restarted region's peers notice the broken connection and reconnect after this long.
+constexpr std::uint64_t kReconnectDelayMaxMs = 20;
+// How often the sampler runs checks on live replicas (and samples for the report).
+constexpr std::uint32_t kAccountsCheckedPerSample = 6;
+
+}  // namespace
+
+Simulation::Impl::Impl(SimConfig c)
+    : config(std::move(c)),
+      network(config.regions, config.faults.link, DeriveSeed(config.seed, "network")),
+      ledger(config.regions),
+      fault_rng(DeriveSeed(config.seed, "faults")),
+      workload_rng(DeriveSeed(config.seed, "workload")),
+      link_rng(DeriveSeed(config.seed, "client-links")) {
+  in_amnesia.assign(config.regions, false);
+#ifdef TALLY_SIM_HAVE_CODEC
+  if (config.count_wire_bytes) {
+    summary.wire_bytes_counted = true;
+    network.SetSizer([this](const Message& m) -> std::size_t {
+      std::string bytes;
+      Status s = codec::EncodeMessage(m, &bytes);
+      if (!s.ok()) {
+        Fail("wire encoding", "the codec refuses a message the replica sent (" + s.ToString() + ")");
+        return 0;
+      }
+      return bytes.size();
+    });
+  }
+#endif
+}
+
+ReplicaOptions Simulation::Impl::OptionsFor(RegionId r) const {
+  ReplicaOptions o;
+  o.cluster_id = "sim";
+  for (RegionId i = 0; i < config.regions; ++i) o.regions.push_back("r" + std::to_string(i));
+  o.self = r;
+  Status s = SetPlantedBug(config.plant_bug, &o.bugs);
+  assert(s.ok());
+  (void)s;
+  return o;
+}
+
+void Simulation::Impl::Start() {
+  Rng clock_rng(DeriveSeed(config.seed, "clocks"));
+  hosts.resize(config.regions);
+  for (RegionId r = 0; r < config.regions; ++r) {
+    Host& h = hosts[r];
+    h.id = r;
+    const FaultParams& f = config.faults;
+    std::int64_t offset = f.offset_max_ms ? clock_rng.Range(-f.offset_max_ms, f.offset_max_ms) : 0;
+    std::int64_t drift = f.drift_max_ppm ? clock_rng.Range(-f.drift_max_ppm, f.drift_max_ppm) : 0;
+    h.clock = SimClock(offset, drift);
+    h.rng = Rng(DeriveSeed(config.seed, "storage", r));
+    h.replica = std::make_unique<Replica>(OptionsFor(r));
+    h.max_ahead.assign(config.regions, 0);
+    h.max_behind.assign(config.regions, 0);
+    queue.Schedule(h.rng.Below(config.tick_ms), EventKind::kTick, r, h.incarnation);
+  }
+  for (RegionId r = 0; r < config.regions; ++r)
+    for (RegionId p = 0; p < config.regions; ++p)
+      if (p != r) queue.Schedule(0, EventKind::kReconnect, r, (std::uint64_t{p} << 32) | 0);
+  queue.Schedule(config.sample_ms, EventKind::kSample);
+}
+
+void Simulation::Impl::Fail(std::string invariant, std::string message) {
+  if (failure) return;  // the first violation is the one to explain
+  failure = Failure{std::move(invariant), std::move(message), now};
+}
+
+void Simulation::Impl::RunUntil(std::uint64_t time_ms) {
+  while (!failure && !queue.empty() && queue.top().time_ms <= time_ms) {
+    Event e = queue.Pop();
+    now = e.time_ms;
+    ++summary.events;
+    Dispatch(e);
+  }
+  if (!failure) now = std::max(now, time_ms);
+}
+
+void Simulation::Impl::RunToEnd() {
+  while (!failure && !finished && !queue.empty()) {
+    Event e = queue.Pop();
+    now = e.time_ms;
+    ++summary.events;
+    Dispatch(e);
+  }
+}
+
+void Simulation::Impl::Dispatch(const Event& e) {
+  switch (e.kind) {
+    case EventKind::kTick:
+      if (hosts[e.a].up && hosts[e.a].incarnation == e.b) OnTick(e.a);
+      break;
+    case EventKind::kSyncDone:
+      if (hosts[e.a].up && hosts[e.a].incarnation == e.b) OnSyncDone(e.a);
+      break;
+    case EventKind::kDeliver: OnDeliver(e.b); break;
+    case EventKind::kReconnect: {
+      RegionId peer = static_cast<RegionId>(e.b >> 32);
+      if (hosts[e.a].up && (hosts[e.a].incarnation & 0xffffffffu) == (e.b & 0xffffffffu))
+        OnReconnect(e.a, peer);
+      break;
+    }
+    case EventKind::kRequestArrives: OnRequestArrives(e.b); break;
+    case EventKind::kReplyArrives: OnReplyArrives(e.b); break;
+    case EventKind::kClientTimeout: OnClientTimeout(e.a, e.b); break;
+    case EventKind::kClientWakes: OnClientWakes(e.a); break;
+    case EventKind::kFault: OnFault(e.b); break;
+    case EventKind::kSample: OnSample(); break;
+    case EventKind::kLivenessCheck: OnLivenessCheck(); break;
+    case EventKind::kScripted: break;
+  }
+}
+
+// ---- hosts ------------------------------------------------------------------------------------
+
+void Simulation::Impl::OnTick(RegionId r) {
+  Host& h = hosts[r];
+  Effects e;
+  h.replica->Tick(Physical(r), &e);
+  Absorb(r, &e);
+  if (h.up) queue.Schedule(now + config.tick_ms, EventKind::kTick, r, h.incarnation);
+}
+
+void Simulation::Impl::OnReconnect(RegionId r, RegionId peer) {
+  if (!network.up(r, peer)) return;
+  trace.Add(0x52u);
+  trace.Add(now);
+  trace.Add((std::uint64_t{r} << 8) | peer);
+  Effects e;
+  hosts[r].replica->OnConnected(peer, Physical(r), &e);
+  Absorb(r, &e);
+}
+
+void Simulation::Impl::OnDeliver(std::uint64_t slot) {
+  InFlight f;
+  if (!network.Take(slot, &f)) return;
+  Host& h = hosts[f.to];
+  if (!h.up) {
+    network.CountReceiverDown();
+    return;
+  }
+  trace.Add(0x44u);
+  trace.Add(now);
+  trace.Add((std::uint64_t{f.from} << 8) | f.to);
+  trace.Add(f.msg.index());
+  if (const auto* b = std::get_if<OpBatch>(&f.msg)) {
+    trace.Add(b->ops.size());
+    if (!b->ops.empty()) trace.Add((std::uint64_t{b->ops.front().dot.origin} << 48) ^ b->ops.front().dot.seq);
+  }
+  Effects e;
+  h.replica->OnMessage(f.from, f.msg, Physical(f.to), &e);
+  Absorb(f.to, &e);
+}
+
+void Simulation::Impl::OnRequestArrives(std::uint64_t slot) {
+  RequestSlot rq = std::move(request_slots[slot]);
+  request_slots[slot] = RequestSlot{};
+  request_free.push_back(static_cast<std::uint32_t>(slot));
+  Host& h = hosts[rq.region];
+  if (!h.up) return;  // the client hears nothing and times out
+  ++summary.attempts;
+  trace.Add(0x51u);
+  trace.Add(now);
+  trace.Add(rq.cmd.id);
+  trace.Add(rq.region);
+  Effects e;
+  h.replica->Submit(rq.cmd, Physical(rq.region), &e);
+  Absorb(rq.region, &e);
+}
+
+std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
+  Attempt a;
+  a.client = kScriptedClient;
+  a.region = r;
+  std::visit(
+      [&](const auto& b) {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (std::is_same_v<T, OpenAccount>) {
+          a.req.kind = Request::Kind::kOpen;
+          a.req.account = AccountIndex(b.config.id);
+        } else if constexpr (std::is_same_v<T, Credit>) {
+          a.req = Request{Request::Kind::kCredit, AccountIndex(b.account), b.amount, 0, b.key};
+        } else if constexpr (std::is_same_v<T, Debit>) {
+          a.req = Request{Request::Kind::kDebit, AccountIndex(b.account), b.amount, 0, b.key};
+        } else {
+          a.req = Request{Request::Kind::kTransfer, AccountIndex(b.account), b.amount, b.to, ""};
+        }
+      },
+      body);
+  attempts.push_back(std::move(a));
+  std::uint64_t id = attempts.size();
+  if (!hosts[r].up) return id;
+  ++summary.attempts;
+  Effects e;
+  hosts[r].replica->Submit(Command{id, std::move(body)}, Physical(r), &e);
+  Absorb(r, &e);
+  return id;
+}
+
+std::uint32_t Simulation::Impl::AccountIndex(const std::string& id) {
+  auto [it, inserted] = account_index.try_emplace(id, static_cast<std::uint32_t>(accounts.size()));
+  if (inserted) {
+    AccountInfo info;
+    info.id = id;
+    accounts.push_back(std::move(info));
+  }
+  return it->second;
+}
+
+// The Effects contract: persist as one batch, sync, then send and complete.
+void Simulation::Impl::Absorb(RegionId r, Effects* e) {
+  Host& h = hosts[r];
+  CheckHlc(r, *e);
+  for (const Notice& n : e->notices) {
+    if (n.kind == Notice::Kind::kClockAhead) ++summary.clock_ahead_reports;
+    if (n.kind == Notice::Kind::kPeerRefused)
+      Fail("peer refused", "r" + std::to_string(r) + " refused input from r" +
+                               std::to_string(n.region) + ": " + n.text);
+  }
+  if (e->needs_persist()) {
+    h.store.Write(WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water, std::move(e->fold)});
+  }
+  if (!e->completions_need_sync) {
+    for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));
+    e->completions.clear();
+  }
+  if (!e->send.empty() || !e->completions.empty()) {
+    if (h.store.written() == h.store.synced()) {
+      ReleaseSends(r, &e->send);
+      for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));
+    } else {
+      h.held.push_back(Host::Held{h.store.written(), std::move(e->send), std::move(e->completions)});
+    }
+  }
+  if (h.store.written() > h.store.synced() && !h.sync_in_flight) StartSync(r);
+}
+
+void Simulation::Impl::StartSync(RegionId r) {
+  Host& h = hosts[r];
+  const FaultParams& f = config.faults;
+  std::uint64_t delay = static_cast<std::uint64_t>(h.rng.Range(f.fsync_min_ms, f.fsync_max_ms));
+  if (f.fsync_slow_p > 0 && h.rng.Chance(f.fsync_slow_p)) delay += h.rng.Below(f.fsync_slow_ms + 1);
+  h.sync_in_flight = true;
+  h.sync_target = h.store.written();
+  ++summary.syncs;
+  queue.Schedule(now + delay, EventKind::kSyncDone, r, h.incarnation);
+  MaybeCrashInSync(r, delay);
+}
+
+void Simulation::Impl::OnSyncDone(RegionId r) {
+  Host& h = hosts[r];
+  h.sync_in_flight = false;
+  h.store.SyncUpTo(h.sync_target, [&](const WriteBatch& b) {
+    for (const Op& op : b.ops) {
+      if (op.dot.origin != r) continue;
+      std::string problem = ledger.AddDurable(op, now);
+      if (!problem.empty()) {
+        // "I2 floor: <what>" -> invariant "I2 floor", message "<what>".
+        std::size_t colon = problem.find(": ");
+        Fail(problem.substr(0, colon), colon == std::string::npos ? problem : problem.substr(colon + 2));
+      }
+      if (op.hlc > h.hlc_visible) h.hlc_visible = op.hlc;
+      if (op.kind == OpKind::kTransfer) durable_ms_of_last = now;
+    }
+  });
+  trace.Add(0x53u);
+  trace.Add(now);
+  trace.Add(r);
+  trace.Add(h.store.synced());
+  ReleaseHeld(r);
+  if (h.store.written() > h.store.synced()) StartSync(r);
+}
+
+void Simulation::Impl::ReleaseHeld(RegionId r) {
+  Host& h = hosts[r];
+  while (!h.held.empty() && h.held.front().batch <= h.store.synced()) {
+    Host::Held held = std::move(h.held.front());
+    h.held.pop_front();
+    ReleaseSends(r, &held.send);
+    for (CommandResult& c : held.completions) ReleaseCompletion(r, std::move(c));
+    if (!h.up) return;  // a check failed and crashed nothing, but stay safe
+  }
+}
+
+void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
+  Host& h = hosts[r];
+  for (Outbound& o : *send) {
+    if (const auto* hb = std::get_if<Heartbeat>(&o.msg)) {
+      for (const HeartbeatEntry& en : hb->entries)
+        if (en.origin == r && en.hlc > h.hlc_visible) h.hlc_visible = en.hlc;
+    }
+    if (o.to >= config.regions || o.to == r) {
+      Fail("transport", "r" + std::to_string(r) + " addressed a message to region " + std::to_string(o.to));
+      continue;
+    }
+    network.Send(now, r, o.to, std::move(o.msg), &queue);
+  }
+}
+
+void Simulation::Impl::ReleaseCompletion(RegionId r, CommandResult result) {
+  if (result.id == 0 || result.id > attempts.size()) {
+    Fail("completion", "r" + std::to_string(r) + " completed unknown command " + std::to_string(result.id));
+    return;
+  }
+  NoteRelease(r, result);
+  trace.Add(0x43u);
+  trace.Add(now);
+  trace.Add(result.id);
+  trace.Add(static_cast<std::uint64_t>(result.status.code()));
+  trace.Add((std::uint64_t{result.op.origin} << 48) ^ result.op.seq);
+  trace.Add(static_cast<std::uint64_t>(result.balance));
+  const Attempt& a = attempts[result.id - 1];
+  if (a.client == kScriptedClient) {
+    scripted_results[result.id] = std::move(result);
+    return;
+  }
+  if (config.faults.reply_loss > 0 && link_rng.Chance(config.faults.reply_loss)) {
+    ++summary.replies_lost;
+    return;
+  }
+  std::uint32_t slot;
+  if (!reply_free.empty()) {
+    slot = reply_free.back();
+    reply_free.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(reply_slots.size());
+    reply_slots.emplace_back();
+  }
+  reply_slots[slot] = ReplySlot{a.client, std::move(result)};
+  queue.Schedule(now + link_rng.Below(config.workload.client_delay_max_ms + 1),
+                 EventKind::kReplyArrives, 0, slot);
+}
+
+void Simulation::Impl::Crash(RegionId r) {
+  Host& h = hosts[r];
+  if (!h.up) return;
+  // I4: nothing acknowledged may be lost. Whatever this region acknowledged of its own must
+  // already be durable, since the crash drops everything else.
+  if (h.acked_own_max > ledger.durable().get(r)) {
+    std::string which;
+    for (auto it = acks.rbegin(); it != acks.rend(); ++it) {
+      if (it->dot.origin == r && it->dot.seq > ledger.durable().get(r)) {
+        which = it->dot.ToString() + " (acknowledged at " + std::to_string(it->time_ms) + " ms)";
+        break;
+      }
+    }
+    Fail("I4 durability", "r" + std::to_string(r) + " crashed with acknowledged op " + which +
+                              " not yet synced: durable up to seq " +
+                              std::to_string(ledger.durable().get(r)) + ", acknowledged up to " +
+                              std::to_string(h.acked_own_max));
+  }
+  trace.Add(0x58u);
+  trace.Add(now);
+  trace.Add(r);
+  ++summary.crashes;
+  RetireStats(*h.replica);
+  h.store.Crash();
+  h.held.clear();
+  h.replica.reset();
+  h.up = false;
+  h.sync_in_flight = false;
+  ++h.incarnation;
+  h.hlc_generated = Hlc{};
+  h.down_since_ms = now;
+  h.timeline_crash = timeline.size();
+  timeline.push_back(report::TimelineSpan{now, now, "r" + std::to_string(r), "crash",
+                                          "r" + std::to_string(r) + " down"});
+}
+
+// A crashed replica's counters would vanish with it; the summary counts the whole run.
+void Simulation::Impl::RetireStats(const Replica& replica) {
+  const ReplicaStats& st = replica.stats();
+  summary.rights_requests += st.rights_requests_sent;
+  summary.rights_granted += st.rights_granted;
+  summary.rebalance_transfers += st.rebalance_transfers;
+  summary.snapshots += st.snapshots_sent;
+}
+
+void Simulation::Impl::Restart(RegionId r) {
+  Host& h = hosts[r];
+  if (h.up) return;
+  trace.Add(0x59u);
+  trace.Add(now);
+  trace.Add(r);
+  ++summary.restarts;
+  h.up = true;
+  ++h.incarnation;
+  if (h.timeline_crash < timeline.size()) timeline[h.timeline_crash].end_ms = now;
+  h.timeline_crash = SIZE_MAX;
+  h.replica = std::make_unique<Replica>(OptionsFor(r));
+  Status s = h.replica->Recover(h.store.Recover(), Physical(r));
+  if (!s.ok()) {
+    Fail("recovery", "r" + std::to_string(r) + " cannot recover from its own store: " + s.ToString());
+    return;
+  }
+  queue.Schedule(now + h.rng.Below(config.tick_ms), EventKind::kTick, r, h.incarnation);
+  for (RegionId p = 0; p < config.regions; ++p) {
+    if (p == r) continue;
+    // This region dials its peers, and its peers notice the broken connection and dial back.
+    queue.Schedule(now, EventKind::kReconnect, r, (std::uint64_t{p} << 32) | (h.incarnation & 0xffffffffu));
+    if (hosts[p].up)
+      queue.Schedule(now + h.rng.Below(kReconnectDelayMaxMs + 1), EventKind::kReconnect, p,
+                     (std::uint64_t{r} << 32) | (hosts[p].incarnation & 0xffffffffu));
+  }
+}
+
+void Simulation::Impl::ScheduleReconnects(const std::vector<std::pair<RegionId, RegionId>>& up) {
+  for (auto [from, to] : up) {
+    if (!hosts[from].up) continue;
+    queue.Schedule(now + fault_rng.Below(kReconnectDelayMaxMs + 1), EventKind::kReconnect, from,
+                   (std::uint64_t{to} << 32) | (hosts[from].incarnation & 0xffffffffu));
+  }
+}
+
+void Simulation::Impl::Cut(const Partition& p) { network.Cut(p); }
+
+void Simulation::Impl::Uncut(const Partition& p) { ScheduleReconnects(network.Uncut(p)); }
+
+void Simulation::Impl::OnSample() {
+  if (finished) return;
+  for (RegionId r = 0; r < config.regions && !failure; ++r) {
+    Host& h = hosts[r];
+    if (!h.up || opened.empty()) continue;
+    for (std::uint32_t k = 0; k < kAccountsCheckedPerSample && k < opened.size(); ++k) {
+      h.check_cursor = (h.check_cursor + 1) % opened.size();
+      CheckAccount(r, accounts[opened[h.check_cursor]].id);
+    }
+  }
+  if (!config.report_dir.empty()) SampleForReport();
+  queue.Schedule(now + config.sample_ms, EventKind::kSample);
+}
+
+RunResult Simulation::Impl::MakeResult() {
+  RunResult res;
+  summary.network = network.stats();
+  summary.end_ms = now;
+  summary.durable_ops = ledger.op_count();
+  summary.accounts_opened = opened.size();
+  res.summary = summary;
+  for (const Host& h : hosts) {
+    if (!h.replica) continue;
+    const ReplicaStats& st = h.replica->stats();
+    res.summary.rights_requests += st.rights_requests_sent;
+    res.summary.rights_granted += st.rights_granted;
+    res.summary.rebalance_transfers += st.rebalance_transfers;
+    res.summary.snapshots += st.snapshots_sent;
+  }
+  if (failure) {
+    res.ok = false;
+    res.failure = *failure;
+    trace.Add(0x46u);
+    trace.Add(failure->invariant);
+  }
+  res.trace = trace.value();
+  res.reproduce = ReproduceCommand(config);
+  return res;
+}
+
+// ---- Simulation -------------------------------------------------------------------------------
+
+Simulation::Simulation(SimConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Simulation::~Simulation() = default;
+
+void Simulation::Start() { impl_->Start(); }
+std::uint64_t Simulation::now() const { return impl_->now; }
+void Simulation::RunUntil(std::uint64_t t) { impl_->RunUntil(t); }
+std::uint64_t Simulation::Submit(RegionId r, CommandBody body) { return impl_->Submit(r, std::move(body)); }
+const CommandResult* Simulation::Result(std::uint64_t handle) const {
+  auto it = impl_->scripted_results.find(handle);
+  return it == impl_->scripted_results.end() ? nullptr : &it->second;
+}
+void Simulation::Cut(const Partition& p) { impl_->Cut(p); }
+void Simulation::Uncut(const Partition& p) { impl_->Uncut(p); }
+void Simulation::StepClock(RegionId r, std::int64_t delta_ms) { impl_->hosts[r].clock.Step(delta_ms); }
+void Simulation::Crash(RegionId r) { impl_->Crash(r); }
+void Simulation::Restart(RegionId r) { impl_->Restart(r); }
+Replica* Simulation::replica(RegionId r) { return impl_->hosts[r].replica.get(); }
+bool Simulation::failed() const { return impl_->failure.has_value(); }
+const report::RunReport& Simulation::report_data() const { return impl_->report; }
+
+RunResult Simulation::Run() {
+  Impl& s = *impl_;
+  s.Start();
+  s.StartFaults();
+  s.StartWorkload();
+  s.RunToEnd();
+  if (!s.failure && !s.finished) s.Fail("I1 convergence", "the event queue ran dry before the run ended");
+  RunResult res = s.MakeResult();
+  if (!s.config.report_dir.empty()) {
+    s.BuildReport();
+    Status w = report::WriteReport(s.report, s.config.report_dir);
+    if (!w.ok()) std::fprintf(stderr, "tally-sim: %s\n", w.ToString().c_str());
+  }
+  return res;
+}
+
+RunResult Simulation::Finish() {
+  Impl& s = *impl_;
+  if (!s.failure && !s.liveness) s.BeginLiveness();
+  s.RunToEnd();
+  if (!s.failure && !s.finished) s.Fail("I1 convergence", "the event queue ran dry before the run ended");
+  RunResult res = s.MakeResult();
+  if (!s.config.report_dir.empty()) {
+    s.BuildReport();
+    Status w = report::WriteReport(s.report, s.config.report_dir);
+    if (!w.ok()) std::fprintf(stderr, "tally-sim: %s\n", w.ToString().c_str());
+  }
+  return res;
+}
+
+std::string FormatSummary(const SimConfig& c, const RunResult& r) {
+  const RunSummary& s = r.summary;
+  std::string out;
+  char buf[512];
+  auto line = [&](const char* fmt, auto... args) {
+    std::snprintf(buf, sizeof buf, fmt, args...);
+    out += buf;
+    out += '\n';
+  };
+  line("tally-sim run: seed=%" PRIu64 " regions=%u accounts=%u ops=%" PRIu64 " faults=%s bug=%s",
+       c.seed, c.regions, c.accounts, c.ops, c.profile.c_str(),
+       c.plant_bug.empty() ? "none" : c.plant_bug.c_str());
+  line("requests: %" PRIu64 " (attempts %" PRIu64 ", retries %" PRIu64 " of which %" PRIu64
+       " at another region, replay probes %" PRIu64 ", timeouts %" PRIu64 ", gave up %" PRIu64
+       ", replies lost %" PRIu64 ")",
+       s.requests, s.attempts, s.retries, s.retries_elsewhere, s.probes, s.timeouts, s.gave_up,
+       s.replies_lost);
+  std::string rej;
+  for (const auto& [code, n] : s.rejected_by_code) rej += " " + code + "=" + std::to_string(n);
+  line("answers: accepted %" PRIu64 " (overdraft %" PRIu64 ", replays %" PRIu64 "), rejected %" PRIu64
+       "%s%s%s",
+       s.accepted, s.overdraft_debits, s.replays, s.rejected, rej.empty() ? "" : " (", rej.empty() ? "" : rej.c_str() + 1,
+       rej.empty() ? "" : ")");
+  line("state: %" PRIu64 " accounts opened, %" PRIu64 " durable ops, rights requests %" PRIu64
+       " (granted %" PRIu64 "), rebalance transfers %" PRIu64,
+       s.accounts_opened, s.durable_ops, s.rights_requests, s.rights_granted, s.rebalance_transfers);
+  line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64 ")",
+       s.fee_events, s.fees, s.void_events, s.voids);
+  line("faults: partitions %" PRIu64 ", crashes %" PRIu64 " (restarts %" PRIu64 "), clock steps %" PRIu64
+       ", amnesia %" PRIu64 ", syncs %" PRIu64 ", clock-ahead reports %" PRIu64,
+       s.partitions, s.crashes, s.restarts, s.clock_steps, s.amnesias, s.syncs, s.clock_ahead_reports);
+  const NetworkStats& n = s.network;
+  std::string bytes = s.wire_bytes_counted ? std::to_string(n.bytes) : std::string("n/a");
+  line("network: %" PRIu64 " messages sent, %s bytes, delivered %" PRIu64 ", lost %" PRIu64
+       ", duplicated %" PRIu64 ", cut by partitions %" PRIu64 ", over capacity %" PRIu64
+       ", to a down region %" PRIu64,
+       n.sent, bytes.c_str(), n.delivered, n.lost, n.duplicated, n.dropped_partition,
+       n.dropped_capacity, n.dropped_receiver_down);
+  if (n.sent_by_kind.size() == 6)
+    line("messages: hello %" PRIu64 ", op batches %" PRIu64 ", acks %" PRIu64 ", heartbeats %" PRIu64
+         ", rights requests %" PRIu64 ", snapshots %" PRIu64,
+         n.sent_by_kind[0], n.sent_by_kind[1], n.sent_by_kind[2], n.sent_by_kind[3],
+         n.sent_by_kind[4], n.sent_by_kind[5]);
+  std::string conv = s.convergence_ms ? std::to_string(*s.convergence_ms) + " ms" : std::string("-");
+  line("virtual time: workload ended %.3f s, heal %.3f s (final topology %s), converged after %s, "
+       "end %.3f s, %" PRIu64 " events",
+       s.workload_end_ms / 1000.0, s.heal_ms / 1000.0, s.final_topology.empty() ? "-" : s.final_topology.c_str(),
+       conv.c_str(), s.end_ms / 1000.0, s.events);
+  if (r.ok) {
+    line("result: ok (I1-I7 held)");
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3f", r.failure.time_ms / 1000.0);
+    out += "FAILED " + r.failure.invariant + " at " + buf + " s: " + r.failure.message + "\n";
+    out += "reproduce: " + r.reproduce + "\n";
+  }
+  line("trace=%016" PRIx64, r.trace);
+  return out;
+}
+
+}  // namespace tally::sim

@@ -1,0 +1,120 @@
+// Simulation: many regions of the real replica on a simulated network, with simulated clocks and
+// stores, driven by a single-threaded event loop over virtual time.
+//
+// Each region is a Host: a tally::Replica (the same code tallyd runs), a SimStore, a SimClock. The
+// host honours the Effects contract exactly: it writes an Effects' ops, keys, high-water mark and
+// fold as one batch, syncs after a simulated fsync delay (every batch written while a sync is in
+// flight waits for the next one: group commit), and only then sends the messages and releases the
+// completions (immediately, if a planted bug says completions need no sync). A crash drops what was
+// not synced; a restart builds a new Replica and recovers it from the store.
+//
+// Run() is the whole VOPR-style run: clients issue requests while faults fire at random; then the
+// liveness phase heals the network (to a complete graph or, in some runs, to a connected but
+// incomplete one), restarts every region and waits for convergence; then the final checks. Checkers
+// run throughout; the first violation stops the run and is reported with the command that
+// reproduces it. The scripted API (Start, Submit, RunUntil, Cut, ...) lets tests write a scenario by
+// hand and still get every checker.
+//
+// A Simulation is single-threaded and self-contained: several may run on different threads at once.
+
+#ifndef TALLY_SIM_SIMULATION_H_
+#define TALLY_SIM_SIMULATION_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/replica.h"
+#include "report/report.h"
+#include "sim/config.h"
+#include "sim/network.h"
+
+namespace tally::sim {
+
+struct Failure {
+  std::string invariant;  // "I1 convergence", "I2 floor", ..., "HLC monotonic", "recovery"
+  std::string message;    // with the numbers that explain it
+  std::uint64_t time_ms = 0;
+};
+
+struct RunSummary {
+  // Workload.
+  std::uint64_t requests = 0, attempts = 0, retries = 0, retries_elsewhere = 0, probes = 0;
+  std::uint64_t timeouts = 0, gave_up = 0, replies_lost = 0;
+  std::uint64_t accepted = 0, rejected = 0, overdraft_debits = 0, replays = 0;
+  std::map<std::string, std::uint64_t> rejected_by_code;
+  std::uint64_t accounts_opened = 0;
+  // Outcome.
+  std::uint64_t durable_ops = 0;
+  std::uint64_t fee_events = 0, void_events = 0;
+  Amount fees = 0, voids = 0;
+  std::uint64_t rights_requests = 0, rights_granted = 0, rebalance_transfers = 0, snapshots = 0;
+  std::uint64_t clock_ahead_reports = 0;
+  // Faults.
+  std::uint64_t partitions = 0, crashes = 0, restarts = 0, clock_steps = 0, amnesias = 0;
+  std::uint64_t syncs = 0;
+  NetworkStats network;
+  bool wire_bytes_counted = false;
+  // Virtual time.
+  std::uint64_t workload_end_ms = 0, heal_ms = 0, end_ms = 0;
+  std::optional<std::uint64_t> convergence_ms;  // after the heal
+  std::uint64_t events = 0;
+  std::string final_topology;  // "complete" or the links left down
+};
+
+struct RunResult {
+  bool ok = true;
+  Failure failure;
+  RunSummary summary;
+  std::uint64_t trace = 0;
+  std::string reproduce;  // the exact command line
+};
+
+class Simulation {
+ public:
+  // `config` must have been through ApplyProfile (and SetPlantedBug for plant_bug).
+  explicit Simulation(SimConfig config);
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  // The whole run: workload and faults, liveness phase, final checks, report (if asked for).
+  RunResult Run();
+
+  // --- Scripted use (tests). Start() creates the regions; nothing random happens unless the
+  // workload or the fault schedule is started.
+  void Start();
+  std::uint64_t now() const;
+  void RunUntil(std::uint64_t time_ms);
+  // A client request arriving at `region` now (no client delay, no timeout, no retry). Returns a
+  // handle for Result().
+  std::uint64_t Submit(RegionId region, CommandBody body);
+  // The completion for `handle`, once released (nullptr before).
+  const CommandResult* Result(std::uint64_t handle) const;
+  void Cut(const Partition& p);    // starts a partition now
+  void Uncut(const Partition& p);  // ends it
+  void StepClock(RegionId region, std::int64_t delta_ms);
+  void Crash(RegionId region);
+  void Restart(RegionId region);
+  // Liveness phase and final checks, as at the end of Run().
+  RunResult Finish();
+  Replica* replica(RegionId region);  // nullptr while the region is down
+  bool failed() const;
+
+  // Everything the report shows; filled as the run goes (samples only with a report dir).
+  const report::RunReport& report_data() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One line per summary item, deterministic (stdout of `tally-sim run`), ending with "trace=<hex>".
+std::string FormatSummary(const SimConfig& config, const RunResult& result);
+
+}  // namespace tally::sim
+
+#endif  // TALLY_SIM_SIMULATION_H_

@@ -1,0 +1,255 @@
+// Internal to tally-sim: the state of a Simulation, shared by the files that implement it
+// (simulation.cc: event loop and hosts; workload.cc: clients; faults.cc: the fault schedule;
+// checks.cc: invariant checkers; sim_report.cc: report data). Not a public API.
+
+#ifndef TALLY_SIM_SIMULATION_INTERNAL_H_
+#define TALLY_SIM_SIMULATION_INTERNAL_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/replica.h"
+#include "report/report.h"
+#include "sim/clock.h"
+#include "sim/config.h"
+#include "sim/event_queue.h"
+#include "sim/ledger.h"
+#include "sim/network.h"
+#include "sim/random.h"
+#include "sim/simulation.h"
+#include "sim/store.h"
+#include "sim/trace.h"
+
+namespace tally::sim {
+
+inline constexpr std::uint32_t kScriptedClient = 0xffffffffu;
+
+struct Host {
+  RegionId id = 0;
+  bool up = true;
+  std::uint64_t incarnation = 0;
+  std::unique_ptr<Replica> replica;
+  SimStore store;
+  SimClock clock;
+  Rng rng;  // fsync latencies
+
+  bool sync_in_flight = false;
+  std::uint64_t sync_target = 0;
+  // Messages and completions waiting for the sync of every batch written before them.
+  struct Held {
+    std::uint64_t batch = 0;
+    std::vector<Outbound> send;
+    std::vector<CommandResult> completions;
+  };
+  std::deque<Held> held;
+
+  Hlc hlc_visible;    // largest timestamp that left the region (durable op, sent heartbeat)
+  Hlc hlc_generated;  // largest timestamp generated since the last restart
+  Seq acked_own_max = 0;  // highest own seq acknowledged to a client
+
+  std::uint64_t down_since_ms = 0;
+  std::size_t timeline_crash = SIZE_MAX;  // open crash span, if down
+  std::size_t check_cursor = 0;
+  std::vector<std::int64_t> max_ahead, max_behind;  // clock offsets seen per peer
+};
+
+struct Request {
+  enum class Kind : std::uint8_t { kOpen, kCredit, kDebit, kTransfer };
+  Kind kind = Kind::kCredit;
+  std::uint32_t account = 0;  // index into Impl::accounts
+  Amount amount = 0;
+  RegionId to = 0;
+  std::string key;
+};
+
+struct Client {
+  std::uint32_t id = 0;
+  RegionId home = 0;
+  bool busy = false;
+  bool stopped = false;
+  Request req;
+  std::uint64_t attempt = 0;  // current attempt id
+  std::uint32_t tries = 0;
+  RegionId at = 0;
+  bool probing = false;
+  Dot probe_dot;
+  std::uint64_t keys = 0;
+};
+
+struct Attempt {
+  std::uint32_t client = 0;
+  RegionId region = 0;
+  bool probe = false;
+  Request req;
+};
+
+struct AccountInfo {
+  enum class State : std::uint8_t { kUnopened, kOpening, kOpen, kAbandoned };
+  std::string id;
+  State state = State::kUnopened;
+  AccountConfig config;
+  RegionId open_region = 0;
+  bool sampled = false;
+};
+
+struct AckRecord {
+  Dot dot;
+  std::uint64_t attempt = 0;
+  std::uint64_t time_ms = 0;
+  RegionId region = 0;
+};
+
+// One step of the fault schedule.
+struct FaultAction {
+  enum class Kind : std::uint8_t {
+    kNextPartition, kPartitionEnd, kNextStep, kNextCrash, kCrash, kRestart,
+    kNextAmnesia, kAmnesiaCrash, kAmnesiaRestart, kAmnesiaEnd,
+  };
+  Kind kind = Kind::kNextCrash;
+  RegionId region = 0;
+  std::size_t partition = 0;  // index into Impl::partitions
+  std::size_t span = SIZE_MAX;  // timeline span to close
+};
+
+struct ActivePartition {
+  Partition p;
+  bool active = false;
+  std::size_t span = SIZE_MAX;
+};
+
+struct SampleSeries {
+  std::vector<report::Series> balance;  // per region
+  std::vector<report::Series> rights;
+};
+
+class Simulation::Impl {
+ public:
+  explicit Impl(SimConfig c);
+
+  // --- simulation.cc: the event loop and the hosts.
+  void Start();
+  void RunUntil(std::uint64_t time_ms);
+  void RunToEnd();
+  void Dispatch(const Event& e);
+  void OnTick(RegionId r);
+  void OnSyncDone(RegionId r);
+  void OnDeliver(std::uint64_t slot);
+  void OnReconnect(RegionId r, RegionId peer);
+  void OnRequestArrives(std::uint64_t slot);
+  void Absorb(RegionId r, Effects* e);
+  void StartSync(RegionId r);
+  void ReleaseHeld(RegionId r);
+  void ReleaseSends(RegionId r, std::vector<Outbound>* send);
+  void ReleaseCompletion(RegionId r, CommandResult result);
+  void Crash(RegionId r);
+  void Restart(RegionId r);
+  void RetireStats(const Replica& replica);
+  void Cut(const Partition& p);
+  void Uncut(const Partition& p);
+  void ScheduleReconnects(const std::vector<std::pair<RegionId, RegionId>>& up);
+  std::uint64_t Physical(RegionId r) const { return hosts[r].clock.Read(now); }
+  ReplicaOptions OptionsFor(RegionId r) const;
+  std::uint64_t Submit(RegionId r, CommandBody body);
+  std::uint32_t AccountIndex(const std::string& id);
+  void Fail(std::string invariant, std::string message);
+  RunResult MakeResult();
+
+  // --- workload.cc: clients.
+  void StartWorkload();
+  void OnClientWakes(std::uint32_t c);
+  void OnClientTimeout(std::uint32_t c, std::uint64_t attempt);
+  void OnReplyArrives(std::uint64_t slot);
+  void SendAttempt(std::uint32_t c, RegionId region);
+  void ClientDone(std::uint32_t c);
+  void ClientStops(std::uint32_t c);
+  static CommandBody BodyOf(const Request& req, const std::vector<AccountInfo>& accounts);
+
+  // --- faults.cc: the fault schedule and the liveness phase.
+  void StartFaults();
+  void OnFault(std::uint64_t index);
+  std::uint64_t AddFault(FaultAction a);
+  void ScheduleNext(FaultAction::Kind kind, double per_min);
+  Partition DrawPartition();
+  void MaybeCrashInSync(RegionId r, std::uint64_t sync_delay_ms);
+  void BeginLiveness();
+  void OnLivenessCheck();
+
+  // --- checks.cc: invariant checkers.
+  void CheckHlc(RegionId r, const Effects& e);
+  void NoteRelease(RegionId r, const CommandResult& result);
+  void CheckAccount(RegionId r, const std::string& account);
+  void OnSample();
+  void FinalChecks();
+  bool AckMatches(const AckRecord& ack, std::string* why) const;
+
+  // --- sim_report.cc: report data.
+  void SampleForReport();
+  void BuildReport();
+  report::RunReport report;
+
+  SimConfig config;
+  EventQueue queue;
+  Network network;
+  Ledger ledger;
+  std::vector<Host> hosts;
+  Rng fault_rng, workload_rng, link_rng;
+  TraceHash trace;
+
+  // Workload.
+  std::vector<Client> clients;
+  std::vector<Attempt> attempts;  // attempt id - 1
+  std::vector<AccountInfo> accounts;
+  std::map<std::string, std::uint32_t> account_index;
+  std::vector<std::uint32_t> opened;  // in order of their first acknowledged open
+  std::uint32_t next_unopened = 0;
+  std::deque<std::uint32_t> reopen;  // opens that timed out, to be asked again
+  std::uint64_t requests_issued = 0;
+  std::uint32_t clients_stopped = 0;
+  bool workload_started = false;
+
+  struct RequestSlot { RegionId region = 0; Command cmd; };
+  struct ReplySlot { std::uint32_t client = 0; CommandResult result; };
+  std::vector<RequestSlot> request_slots;
+  std::vector<std::uint32_t> request_free;
+  std::vector<ReplySlot> reply_slots;
+  std::vector<std::uint32_t> reply_free;
+  std::map<std::uint64_t, CommandResult> scripted_results;
+
+  // Faults.
+  bool faults_on = false;
+  std::vector<FaultAction> fault_actions;
+  std::vector<ActivePartition> partitions;
+  std::vector<bool> in_amnesia;
+
+  // Liveness.
+  bool liveness = false;
+  bool finished = false;
+  std::uint64_t heal_ms = 0;
+  std::uint64_t last_progress_ms = 0;
+  std::uint64_t progress_mark = 0;
+  std::uint32_t diverged_checks = 0;
+  std::optional<std::uint64_t> converged_ms;
+  std::vector<std::pair<RegionId, RegionId>> final_cut;
+
+  // Checkers.
+  std::vector<AckRecord> acks;
+
+  // Report.
+  std::vector<report::TimelineSpan> timeline;
+  std::vector<report::ClockSample> clocks;
+  std::map<std::uint32_t, SampleSeries> samples;  // by account index
+  std::uint64_t durable_ms_of_last = 0;
+
+  RunSummary summary;
+  std::uint64_t now = 0;
+  std::optional<Failure> failure;
+};
+
+}  // namespace tally::sim
+
+#endif  // TALLY_SIM_SIMULATION_INTERNAL_H_

@@ -1,0 +1,92 @@
+// SimStore: a region's storage as the simulator models it, with crash semantics.
+//
+// Like LevelDB's fault_injection_test, the store keeps two things: the state "as of the last sync",
+// and the write batches made since. A sync makes every batch written before it durable, in order
+// (group commit); a crash drops every batch not yet synced. Recover() reads back what survived in the
+// shape Replica::Recover takes. Batches apply Effects exactly as tallyd must: ops, idempotency
+// records and the HLC high-water mark are stored; a Fold stores its checkpoints, frontier and log
+// floor and deletes the ops at or below the floor.
+//
+// Not thread-safe; one host owns one store.
+
+#ifndef TALLY_SIM_STORE_H_
+#define TALLY_SIM_STORE_H_
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/replica.h"
+
+namespace tally::sim {
+
+// What one Effects asks to persist.
+struct WriteBatch {
+  std::vector<Op> ops;
+  std::vector<KeyRecord> keys;
+  Hlc high_water;  // zero: unchanged
+  std::optional<Fold> fold;
+};
+
+class SimStore {
+ public:
+  SimStore() = default;
+  SimStore(const SimStore&) = delete;
+  SimStore& operator=(const SimStore&) = delete;
+  SimStore(SimStore&&) = default;
+  SimStore& operator=(SimStore&&) = default;
+
+  // Appends a batch (not yet durable); returns its number (1, 2, ...).
+  std::uint64_t Write(WriteBatch batch);
+
+  // Makes every batch numbered <= `upto` durable, oldest first. Each batch made durable is passed
+  // to `on_durable` (before it is applied) so checkers see exactly what became durable.
+  template <typename F>
+  void SyncUpTo(std::uint64_t upto, F&& on_durable) {
+    while (!pending_.empty() && synced_ < upto) {
+      on_durable(pending_.front());
+      Apply(std::move(pending_.front()));
+      pending_.pop_front();
+      ++synced_;
+    }
+  }
+
+  // A crash: every batch not yet synced is gone. Batch numbers restart after the durable ones.
+  void Crash();
+
+  // What a restarting replica reads back.
+  RecoveredState Recover() const;
+
+  std::uint64_t written() const { return synced_ + pending_.size(); }
+  std::uint64_t synced() const { return synced_; }
+  const std::deque<WriteBatch>& pending() const { return pending_; }
+
+  // Reads of the durable state, for checkers.
+  const Op* FindOp(Dot dot) const;
+  Hlc high_water() const { return high_water_; }
+  const VersionVector& log_floor() const { return log_floor_; }
+  std::size_t retained_ops() const;
+  std::size_t key_count() const { return keys_.size(); }
+
+ private:
+  void Apply(WriteBatch batch);
+
+  std::deque<WriteBatch> pending_;
+  std::uint64_t synced_ = 0;
+
+  // Durable state.
+  Hlc high_water_;
+  Hlc frontier_;
+  VersionVector log_floor_;
+  std::map<std::string, AccountCheckpoint> checkpoints_;
+  std::array<std::map<Seq, Op>, kMaxRegions> ops_;
+  std::map<std::string, KeyRecord> keys_;  // by account + '\n' + key
+};
+
+}  // namespace tally::sim
+
+#endif  // TALLY_SIM_STORE_H_

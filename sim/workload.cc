@@ -1,0 +1,253 @@
+// Clients: open accounts, credit, debit with idempotency keys and move rights; retry with the same
+// key when a request times out, sometimes at another region; probe replays at the same region.
+
+#include <algorithm>
+#include <cstdio>
+
+#include "sim/simulation_internal.h"
+
+namespace tally::sim {
+namespace {
+
+// A request refused as "in progress" (its first attempt still waits for rights) is tried again
+// after this long.
+constexpr std::uint32_t kConflictBackoffMinMs = 30;
+constexpr std::uint32_t kConflictBackoffMaxMs = 150;
+
+std::string AccountName(std::uint32_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "acct-%05u", i);
+  return buf;
+}
+
+}  // namespace
+
+CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<AccountInfo>& accounts) {
+  const std::string& id = accounts[req.account].id;
+  switch (req.kind) {
+    case Request::Kind::kOpen: return OpenAccount{accounts[req.account].config};
+    case Request::Kind::kCredit: return Credit{id, req.amount, req.key};
+    case Request::Kind::kDebit: return Debit{id, req.amount, req.key};
+    case Request::Kind::kTransfer: return TransferRights{id, req.to, req.amount};
+  }
+  return Credit{};
+}
+
+void Simulation::Impl::StartWorkload() {
+  workload_started = true;
+  const WorkloadParams& w = config.workload;
+  // Account policies vary: with or without an overdraft line, split evenly or not, fees or none.
+  for (std::uint32_t i = 0; i < config.accounts; ++i) {
+    std::uint32_t idx = AccountIndex(AccountName(i));
+    AccountConfig& c = accounts[idx].config;
+    c.id = accounts[idx].id;
+    c.currency = "EUR";
+    c.overdraft_limit = workload_rng.Chance(w.overdraft_p) ? workload_rng.Range(1, w.overdraft_max) : 0;
+    if (c.overdraft_limit > 0 && workload_rng.Chance(0.5)) {
+      c.lines.assign(config.regions, 0);
+      Amount left = c.overdraft_limit;
+      for (RegionId r = 0; r + 1 < config.regions; ++r) {
+        Amount share = workload_rng.Range(0, left);
+        c.lines[r] = share;
+        left -= share;
+      }
+      c.lines[config.regions - 1] = left;
+    }
+    c.fee.flat = workload_rng.Chance(0.7) ? workload_rng.Range(0, 50) : 0;
+    c.fee.bps = workload_rng.Chance(0.7) ? static_cast<std::uint32_t>(workload_rng.Range(0, 2000)) : 0;
+  }
+  for (RegionId r = 0; r < config.regions; ++r) {
+    for (std::uint32_t k = 0; k < w.clients_per_region; ++k) {
+      Client c;
+      c.id = static_cast<std::uint32_t>(clients.size());
+      c.home = r;
+      clients.push_back(c);
+    }
+  }
+  if (clients.empty() || config.ops == 0) {
+    BeginLiveness();
+    return;
+  }
+  for (const Client& c : clients)
+    queue.Schedule(now + workload_rng.Below(w.think_max_ms + 1), EventKind::kClientWakes, c.id);
+}
+
+void Simulation::Impl::OnClientWakes(std::uint32_t c) {
+  Client& cl = clients[c];
+  if (cl.stopped) return;
+  if (cl.busy) {
+    // Backing off after a conflict: try the same request again where it was.
+    SendAttempt(c, cl.at);
+    return;
+  }
+  if (requests_issued >= config.ops) {
+    ClientStops(c);
+    return;
+  }
+  const WorkloadParams& w = config.workload;
+  Request req;
+  RegionId target = cl.home;
+  const bool can_open = next_unopened < config.accounts || !reopen.empty();
+  if (can_open && (opened.empty() || workload_rng.Chance(0.5))) {
+    req.kind = Request::Kind::kOpen;
+    if (!reopen.empty()) {
+      // An open that timed out may or may not have happened: ask the same region again.
+      req.account = reopen.front();
+      reopen.pop_front();
+      target = accounts[req.account].open_region;
+    } else {
+      req.account = next_unopened++;
+      accounts[req.account].open_region = target;
+    }
+    accounts[req.account].state = AccountInfo::State::kOpening;
+  } else if (opened.empty()) {
+    // Every account is still being opened: wait for one.
+    queue.Schedule(now + w.think_max_ms + 1, EventKind::kClientWakes, c);
+    return;
+  } else {
+    std::size_t hot = std::max<std::size_t>(1, static_cast<std::size_t>(opened.size() * w.hot_fraction));
+    req.account = workload_rng.Chance(w.hot_p) ? opened[workload_rng.Below(hot)]
+                                               : opened[workload_rng.Below(opened.size())];
+    double total = w.credit_weight + w.debit_weight + (config.regions > 1 ? w.transfer_weight : 0);
+    double u = workload_rng.Unit() * total;
+    if (u < w.credit_weight) {
+      req.kind = Request::Kind::kCredit;
+      req.amount = workload_rng.Range(1, w.credit_max);
+    } else if (u < w.credit_weight + w.debit_weight) {
+      req.kind = Request::Kind::kDebit;
+      req.amount = workload_rng.Range(1, w.debit_max);
+    } else {
+      req.kind = Request::Kind::kTransfer;
+      req.amount = workload_rng.Range(1, w.transfer_max);
+      req.to = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
+      if (req.to >= cl.home) ++req.to;
+    }
+    if (req.kind != Request::Kind::kTransfer)
+      req.key = "k" + std::to_string(c) + "-" + std::to_string(++cl.keys);
+  }
+  ++requests_issued;
+  ++summary.requests;
+  cl.req = std::move(req);
+  cl.tries = 0;
+  cl.probing = false;
+  cl.busy = true;
+  SendAttempt(c, target);
+}
+
+void Simulation::Impl::SendAttempt(std::uint32_t c, RegionId region) {
+  Client& cl = clients[c];
+  attempts.push_back(Attempt{c, region, cl.probing, cl.req});
+  const std::uint64_t id = attempts.size();
+  cl.attempt = id;
+  cl.at = region;
+  ++cl.tries;
+  std::uint32_t slot;
+  if (!request_free.empty()) {
+    slot = request_free.back();
+    request_free.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(request_slots.size());
+    request_slots.emplace_back();
+  }
+  request_slots[slot] = RequestSlot{region, Command{id, BodyOf(cl.req, accounts)}};
+  queue.Schedule(now + link_rng.Below(config.workload.client_delay_max_ms + 1),
+                 EventKind::kRequestArrives, 0, slot);
+  queue.Schedule(now + config.workload.timeout_ms, EventKind::kClientTimeout, c, id);
+}
+
+void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
+  ReplySlot rs = std::move(reply_slots[slot]);
+  reply_slots[slot] = ReplySlot{};
+  reply_free.push_back(static_cast<std::uint32_t>(slot));
+  Client& cl = clients[rs.client];
+  const CommandResult& res = rs.result;
+  if (!cl.busy || cl.attempt != res.id) return;  // an answer to an attempt given up on
+  const std::string& account = accounts[cl.req.account].id;
+
+  if (cl.probing) {
+    // The same request again at the same region, after it was acknowledged there: it must be
+    // answered from the stored result, never applied a second time (I6).
+    if (res.status.ok() && !res.replayed)
+      Fail("I6 idempotency", "r" + std::to_string(cl.at) + " applied key '" + cl.req.key + "' of " +
+                                 account + " again: first as " + cl.probe_dot.ToString() +
+                                 ", again as " + res.op.ToString());
+    ClientDone(rs.client);
+    return;
+  }
+  if (res.status.ok()) {
+    if (cl.req.kind == Request::Kind::kOpen && accounts[cl.req.account].state != AccountInfo::State::kOpen) {
+      accounts[cl.req.account].state = AccountInfo::State::kOpen;
+      opened.push_back(cl.req.account);
+    }
+    const bool keyed = cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
+    if (keyed && !res.replayed && config.workload.replay_probe_p > 0 &&
+        workload_rng.Chance(config.workload.replay_probe_p)) {
+      cl.probing = true;
+      cl.probe_dot = res.op;
+      ++summary.probes;
+      SendAttempt(rs.client, cl.at);
+      return;
+    }
+    ClientDone(rs.client);
+    return;
+  }
+  const Code code = res.status.code();
+  if ((code == Code::kConflict || code == Code::kUnavailable) &&
+      cl.tries < config.workload.max_attempts) {
+    ++summary.retries;
+    queue.Schedule(now + workload_rng.Range(kConflictBackoffMinMs, kConflictBackoffMaxMs),
+                   EventKind::kClientWakes, rs.client);
+    cl.attempt = 0;  // the pending timeout must not fire a second retry
+    return;
+  }
+  if (cl.req.kind == Request::Kind::kOpen && accounts[cl.req.account].state != AccountInfo::State::kOpen) {
+    accounts[cl.req.account].state = AccountInfo::State::kAbandoned;
+  }
+  ClientDone(rs.client);
+}
+
+void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
+  Client& cl = clients[c];
+  if (!cl.busy || cl.attempt != attempt) return;
+  ++summary.timeouts;
+  if (cl.probing) {
+    ClientDone(c);
+    return;
+  }
+  const bool keyed = cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
+  const bool retryable = keyed || cl.req.kind == Request::Kind::kOpen;
+  if (!retryable || cl.tries >= config.workload.max_attempts) {
+    ++summary.gave_up;
+    if (cl.req.kind == Request::Kind::kOpen && accounts[cl.req.account].state != AccountInfo::State::kOpen) {
+      accounts[cl.req.account].state = AccountInfo::State::kUnopened;
+      reopen.push_back(cl.req.account);
+    }
+    ClientDone(c);
+    return;
+  }
+  ++summary.retries;
+  RegionId at = cl.at;
+  // The cross-region duplicate: the same key sent to another region while the first may well
+  // have been applied. Reconciliation must void one of them.
+  if (keyed && config.regions > 1 && workload_rng.Chance(config.workload.retry_elsewhere_p)) {
+    RegionId other = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
+    at = other >= cl.at ? other + 1 : other;
+    ++summary.retries_elsewhere;
+  }
+  SendAttempt(c, at);
+}
+
+void Simulation::Impl::ClientDone(std::uint32_t c) {
+  Client& cl = clients[c];
+  cl.busy = false;
+  cl.probing = false;
+  const WorkloadParams& w = config.workload;
+  queue.Schedule(now + workload_rng.Range(w.think_min_ms, w.think_max_ms), EventKind::kClientWakes, c);
+}
+
+void Simulation::Impl::ClientStops(std::uint32_t c) {
+  clients[c].stopped = true;
+  if (++clients_stopped == clients.size()) BeginLiveness();
+}
+
+}  // namespace tally::sim

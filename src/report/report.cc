@@ -1,0 +1,584 @@
+#include "report/report.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+namespace tally::report {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Tables on the page stop here; report.json keeps everything.
+constexpr std::size_t kMaxForkRows = 300;
+constexpr std::size_t kMaxRightsRows = 200;
+constexpr std::size_t kMaxAccountRows = 300;
+
+std::string Hex(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+std::string CanonicalText(const CanonicalKey& k) {
+  return "r" + std::to_string(k.origin) + ":" + std::to_string(k.seq) + " @" + k.hlc.ToString();
+}
+
+std::string KindName(DerivedKind k) { return k == DerivedKind::kOverdraftFee ? "overdraft_fee" : "void"; }
+
+Json ConfigJson(const AccountConfig& c) {
+  Json j;
+  j["id"] = c.id;
+  j["currency"] = c.currency;
+  j["overdraft_limit"] = c.overdraft_limit;
+  j["lines"] = c.lines;
+  j["fee"] = {{"flat", c.fee.flat}, {"bps", c.fee.bps}};
+  return j;
+}
+
+Json OpJson(const Op& op) {
+  Json j;
+  j["dot"] = op.dot.ToString();
+  j["hlc"] = op.hlc.ToString();
+  j["kind"] = std::string(OpKindName(op.kind));
+  j["account"] = op.account;
+  j["amount"] = op.amount;
+  if (op.kind == OpKind::kTransfer) j["to"] = op.to;
+  if (!op.key.empty()) j["key"] = op.key;
+  if (op.overdraft) j["overdraft"] = true;
+  return j;
+}
+
+Json EventJson(const DerivedEvent& e) {
+  Json j;
+  j["kind"] = KindName(e.kind);
+  j["op"] = CanonicalText(e.op);
+  j["op_kind"] = std::string(OpKindName(e.op_kind));
+  j["op_amount"] = e.op_amount;
+  j["amount"] = e.amount;
+  if (e.kind == DerivedKind::kOverdraftFee) j["overdrawn"] = e.overdrawn;
+  j["balance_after"] = e.balance_after;
+  return j;
+}
+
+Json SeriesJson(const std::vector<Series>& v) {
+  Json out = Json::array();
+  for (const Series& s : v) {
+    Json pts = Json::array();
+    for (const Point& p : s.points) pts.push_back({p.t_ms, p.value, p.tentative});
+    out.push_back({{"name", s.name}, {"points [t_ms, value, tentative]", pts}});
+  }
+  return out;
+}
+
+// --- HTML helpers -------------------------------------------------------------------------------
+
+std::string Esc(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string Num(double v, int decimals = 0) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string Seconds(std::uint64_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : Num(ms / 1000.0, ms < 10000 ? 2 : 1) + " s";
+}
+
+std::string Duration(std::int64_t ms) {
+  std::string sign = ms < 0 ? "−" : "+";
+  std::uint64_t a = ms < 0 ? static_cast<std::uint64_t>(-ms) : static_cast<std::uint64_t>(ms);
+  if (a >= 3'600'000) return sign + Num(a / 3'600'000.0, 1) + " h";
+  if (a >= 60'000) return sign + Num(a / 60'000.0, 1) + " min";
+  if (a >= 1000) return sign + Num(a / 1000.0, 1) + " s";
+  return sign + std::to_string(a) + " ms";
+}
+
+const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939",
+                          "#843c39", "#7b4173", "#3182bd", "#e6550d"};
+std::string Color(std::size_t i) { return kPalette[i % (sizeof kPalette / sizeof *kPalette)]; }
+
+// Round tick steps: 1, 2, 5 × 10^k.
+double NiceStep(double range, int target) {
+  if (range <= 0) return 1;
+  double raw = range / target;
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double n = raw / mag;
+  return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * mag;
+}
+
+struct Plot {
+  double x0 = 70, y0 = 20, w = 1180, h = 220;  // plot area inside the svg
+  double t_max = 1;
+  double v_min = 0, v_max = 1;
+  double X(double t) const { return x0 + w * (t / t_max); }
+  double Y(double v) const { return y0 + h * (1 - (v - v_min) / (v_max - v_min)); }
+};
+
+std::string TimeAxis(const Plot& p) {
+  std::string s;
+  double step = NiceStep(p.t_max / 1000.0, 10) * 1000.0;
+  for (double t = 0; t <= p.t_max + 1e-9; t += step) {
+    double x = p.X(t);
+    s += "<line x1='" + Num(x, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(x, 1) + "' y2='" +
+         Num(p.y0 + p.h) + "' class='grid'/>";
+    s += "<text x='" + Num(x, 1) + "' y='" + Num(p.y0 + p.h + 14) + "' class='tick' text-anchor='middle'>" +
+         Seconds(static_cast<std::uint64_t>(t)) + "</text>";
+  }
+  return s;
+}
+
+std::string ValueAxis(const Plot& p, bool duration_labels) {
+  std::string s;
+  double step = NiceStep(p.v_max - p.v_min, 5);
+  for (double v = std::ceil(p.v_min / step) * step; v <= p.v_max + 1e-9; v += step) {
+    double y = p.Y(v);
+    s += "<line x1='" + Num(p.x0) + "' y1='" + Num(y, 1) + "' x2='" + Num(p.x0 + p.w) + "' y2='" +
+         Num(y, 1) + "' class='" + (std::fabs(v) < step / 2 ? "zero" : "grid") + "'/>";
+    std::string label = duration_labels ? Duration(static_cast<std::int64_t>(std::llround(v)))
+                                        : Num(v, step < 1 ? 2 : 0);
+    if (duration_labels && std::fabs(v) < step / 2) label = "0";
+    s += "<text x='" + Num(p.x0 - 6) + "' y='" + Num(y + 4, 1) + "' class='tick' text-anchor='end'>" +
+         label + "</text>";
+  }
+  return s;
+}
+
+// Shades partitions and the liveness phase behind a chart, so divergence lines up with its cause.
+std::string Backdrop(const Plot& p, const RunReport& r) {
+  std::string s;
+  for (const TimelineSpan& span : r.timeline) {
+    if (span.kind != "partition" && span.kind != "amnesia") continue;
+    double a = p.X(span.start_ms), b = p.X(std::max(span.end_ms, span.start_ms + 1));
+    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(std::max(b - a, 1.0), 1) +
+         "' height='" + Num(p.h) + "' class='cut'><title>" + Esc(span.label) + "</title></rect>";
+  }
+  if (r.heal_ms) {
+    double a = p.X(r.heal_ms);
+    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(p.x0 + p.w - a, 1) +
+         "' height='" + Num(p.h) + "' class='live'/>";
+    s += "<text x='" + Num(a + 4, 1) + "' y='" + Num(p.y0 + 12) + "' class='note'>heal</text>";
+  }
+  if (r.converged_ms) {
+    double a = p.X(r.converged_ms);
+    s += "<line x1='" + Num(a, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(a, 1) + "' y2='" +
+         Num(p.y0 + p.h) + "' class='conv'/><text x='" + Num(a + 4, 1) + "' y='" + Num(p.y0 + 26) +
+         "' class='note'>converged</text>";
+  }
+  return s;
+}
+
+std::string Legend(const std::vector<std::string>& names, double x, double y) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    double lx = x + 110.0 * i;
+    s += "<rect x='" + Num(lx) + "' y='" + Num(y - 9) + "' width='14' height='4' fill='" + Color(i) +
+         "'/><text x='" + Num(lx + 18) + "' y='" + Num(y) + "' class='tick'>" + Esc(names[i]) + "</text>";
+  }
+  return s;
+}
+
+// A step chart of several series over virtual time.
+std::string StepChart(const RunReport& r, const std::vector<Series>& series, bool duration_labels) {
+  Plot p;
+  p.t_max = std::max<double>(1, r.end_ms);
+  bool any = false;
+  double lo = 0, hi = 0;
+  for (const Series& s : series)
+    for (const Point& pt : s.points) {
+      if (!any) lo = hi = static_cast<double>(pt.value);
+      any = true;
+      lo = std::min(lo, static_cast<double>(pt.value));
+      hi = std::max(hi, static_cast<double>(pt.value));
+    }
+  lo = std::min(lo, 0.0);
+  hi = std::max(hi, 0.0);
+  if (hi - lo < 1) hi = lo + 1;
+  double pad = (hi - lo) * 0.08;
+  p.v_min = lo - pad;
+  p.v_max = hi + pad;
+  std::string s = "<svg viewBox='0 0 1270 280' class='chart'>";
+  s += Backdrop(p, r) + TimeAxis(p) + ValueAxis(p, duration_labels);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    names.push_back(series[i].name);
+    const auto& pts = series[i].points;
+    if (pts.empty()) continue;
+    std::string path;
+    // Break the line where samples are missing (the region was down).
+    for (std::size_t k = 0; k < pts.size(); ++k) {
+      bool gap = k == 0 || pts[k].t_ms - pts[k - 1].t_ms > 3 * (pts.size() > 1 ? (pts[1].t_ms - pts[0].t_ms) : 1000);
+      double x = p.X(pts[k].t_ms), y = p.Y(pts[k].value);
+      if (gap) {
+        path += "M" + Num(x, 1) + "," + Num(y, 1);
+      } else {
+        path += "H" + Num(x, 1) + "V" + Num(y, 1);
+      }
+    }
+    s += "<path d='" + path + "' fill='none' stroke='" + Color(i) + "' stroke-width='" +
+         (series.size() > 1 ? "1.6" : "2") + "' stroke-opacity='0.85'/>";
+  }
+  s += Legend(names, p.x0, 275);
+  s += "</svg>";
+  return s;
+}
+
+std::string TimelineSvg(const RunReport& r) {
+  // Lanes: network partitions packed into rows, then one lane per region.
+  std::vector<const TimelineSpan*> net;
+  for (const TimelineSpan& span : r.timeline)
+    if (span.lane == "network") net.push_back(&span);
+  std::vector<std::uint64_t> row_end;
+  std::vector<int> row_of(net.size());
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    int row = -1;
+    for (std::size_t k = 0; k < row_end.size(); ++k)
+      if (row_end[k] <= net[i]->start_ms) {
+        row = static_cast<int>(k);
+        break;
+      }
+    if (row < 0) {
+      row = static_cast<int>(row_end.size());
+      row_end.push_back(0);
+    }
+    row_end[row] = std::max(net[i]->end_ms, net[i]->start_ms + 1);
+    row_of[i] = row;
+  }
+  const double lane_h = 22, label_w = 110, width = 1270, plot_w = 1140;
+  std::size_t net_rows = std::max<std::size_t>(1, row_end.size());
+  double height = 30 + lane_h * (net_rows + r.regions.size()) + 30;
+  Plot p;
+  p.x0 = label_w;
+  p.w = plot_w;
+  p.y0 = 10;
+  p.h = height - 40;
+  p.t_max = std::max<double>(1, r.end_ms);
+  std::string s = "<svg viewBox='0 0 " + Num(width) + " " + Num(height) + "' class='chart'>";
+  s += TimeAxis(p);
+  if (r.heal_ms) {
+    double a = p.X(r.heal_ms);
+    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(p.x0 + p.w - a, 1) +
+         "' height='" + Num(p.h) + "' class='live'><title>liveness phase</title></rect>";
+  }
+  if (r.converged_ms) {
+    double a = p.X(r.converged_ms);
+    s += "<line x1='" + Num(a, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(a, 1) + "' y2='" +
+         Num(p.y0 + p.h) + "' class='conv'/>";
+  }
+  auto lane_y = [&](std::size_t lane) { return p.y0 + 6 + lane_h * lane; };
+  s += "<text x='4' y='" + Num(lane_y(0) + 13) + "' class='lane'>network</text>";
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    double y = lane_y(row_of[i]);
+    double a = p.X(net[i]->start_ms), b = p.X(std::max(net[i]->end_ms, net[i]->start_ms + 1));
+    s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" + Num(std::max(b - a, 2.0), 1) +
+         "' height='" + Num(lane_h - 6) + "' class='span-" + Esc(net[i]->kind) + "'><title>" +
+         Esc(net[i]->label) + " (" + Seconds(net[i]->start_ms) + " – " + Seconds(net[i]->end_ms) +
+         ")</title></rect>";
+    if (b - a > 60)
+      s += "<text x='" + Num(a + 3, 1) + "' y='" + Num(y + 12, 1) + "' class='spanlabel'>" +
+           Esc(net[i]->label) + "</text>";
+  }
+  for (std::size_t ri = 0; ri < r.regions.size(); ++ri) {
+    double y = lane_y(net_rows + ri);
+    s += "<line x1='" + Num(p.x0) + "' y1='" + Num(y + 8, 1) + "' x2='" + Num(p.x0 + p.w) + "' y2='" +
+         Num(y + 8, 1) + "' stroke='" + Color(ri) + "' stroke-opacity='0.35'/>";
+    s += "<text x='4' y='" + Num(y + 13, 1) + "' class='lane' fill='" + Color(ri) + "'>" +
+         Esc(r.regions[ri]) + "</text>";
+    for (const TimelineSpan& span : r.timeline) {
+      if (span.lane != r.regions[ri]) continue;
+      double a = p.X(span.start_ms);
+      if (span.end_ms > span.start_ms) {
+        double b = p.X(span.end_ms);
+        s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" + Num(std::max(b - a, 2.0), 1) +
+             "' height='" + Num(lane_h - 6) + "' class='span-" + Esc(span.kind) + "'><title>" +
+             Esc(span.label) + " (" + Seconds(span.start_ms) + " – " + Seconds(span.end_ms) +
+             ")</title></rect>";
+      } else {
+        s += "<path d='M" + Num(a, 1) + "," + Num(y, 1) + "l5,8l-5,8l-5,-8z' class='span-" + Esc(span.kind) +
+             "'><title>" + Esc(span.label) + " at " + Seconds(span.start_ms) + "</title></path>";
+      }
+    }
+  }
+  s += "</svg>";
+  return s;
+}
+
+std::string Table(const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::string s = "<table class='kv'>";
+  for (const auto& [k, v] : rows) s += "<tr><th>" + Esc(k) + "</th><td>" + Esc(v) + "</td></tr>";
+  return s + "</table>";
+}
+
+const char* kCss = R"(
+body{font:13px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px 32px;color:#222;background:#fff}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.sub{color:#666;margin-bottom:12px}
+.badge{display:inline-block;padding:3px 10px;border-radius:4px;color:#fff;font-weight:600;margin-right:8px}
+.ok{background:#2e7d32}.bad{background:#c62828}
+.cols{display:flex;gap:32px;flex-wrap:wrap}
+table{border-collapse:collapse;font-size:12px}
+table.kv th{text-align:left;color:#555;font-weight:500;padding:2px 12px 2px 0}
+table.kv td{font-family:ui-monospace,Menlo,Consolas,monospace;padding:2px 0}
+table.grid th,table.grid td{border:1px solid #e2e2e2;padding:3px 7px;text-align:right}
+table.grid th{background:#f5f5f5;font-weight:600}
+table.grid td.l,table.grid th.l{text-align:left}
+td.mono{font-family:ui-monospace,Menlo,Consolas,monospace}
+.chart{width:100%;max-width:1270px;display:block}
+.grid{stroke:#eee;stroke-width:1}.zero{stroke:#999;stroke-width:1}
+.tick{font-size:10px;fill:#666}.lane{font-size:11px;font-weight:600}
+.note{font-size:10px;fill:#2e7d32}.spanlabel{font-size:10px;fill:#fff;pointer-events:none}
+.cut{fill:#f4b400;fill-opacity:0.12}.live{fill:#2e7d32;fill-opacity:0.06}
+.conv{stroke:#2e7d32;stroke-dasharray:4 3}
+.span-partition{fill:#e08e0b}.span-crash{fill:#c62828}.span-amnesia{fill:#6a1b9a}
+.span-clock-step{fill:#ef6c00}.span-final{fill:#8d6e63}
+.muted{color:#888}.fee{color:#c62828}.void{color:#1565c0}
+)";
+
+}  // namespace
+
+std::string RenderJson(const RunReport& r) {
+  Json j;
+  j["title"] = r.title;
+  j["producer"] = r.producer;
+  j["ok"] = r.ok;
+  j["result"] = r.result;
+  Json config = Json::object();
+  for (const auto& [k, v] : r.config) config[k] = v;
+  j["config"] = config;
+  Json summary = Json::object();
+  for (const auto& [k, v] : r.summary) summary[k] = v;
+  j["summary"] = summary;
+  j["regions"] = r.regions;
+  j["end_ms"] = r.end_ms;
+  j["heal_ms"] = r.heal_ms;
+  j["converged_ms"] = r.converged_ms;
+  Json timeline = Json::array();
+  for (const TimelineSpan& s : r.timeline)
+    timeline.push_back({{"start_ms", s.start_ms}, {"end_ms", s.end_ms}, {"lane", s.lane},
+                        {"kind", s.kind}, {"label", s.label}});
+  j["timeline"] = timeline;
+  Json clocks = Json::array();
+  for (const ClockSample& c : r.clocks) clocks.push_back({{"t_ms", c.t_ms}, {"offset_ms", c.offset_ms}});
+  j["clock_offsets"] = clocks;
+  Json seen = Json::array();
+  for (const OffsetSeen& o : r.offsets_seen)
+    seen.push_back({{"observer", o.observer}, {"peer", o.peer}, {"max_ahead_ms", o.max_ahead_ms},
+                    {"max_behind_ms", o.max_behind_ms}});
+  j["clock_offsets_seen"] = seen;
+  j["chart_account"] = r.chart_account;
+  Json accounts = Json::array();
+  for (const AccountOutcome& a : r.accounts) {
+    Json ja;
+    ja["config"] = ConfigJson(a.config);
+    ja["balance"] = a.balance;
+    ja["final_balance"] = a.final_balance;
+    ja["raw_balance"] = a.raw_balance;
+    ja["tentative"] = a.tentative;
+    ja["fees"] = a.fees;
+    ja["voids"] = a.voids;
+    ja["episodes"] = a.episodes;
+    ja["ops"] = a.ops;
+    ja["digest"] = Hex(a.digest);
+    Json regions = Json::array();
+    for (const RegionOutcome& ro : a.regions)
+      regions.push_back({{"region", ro.region}, {"rights", ro.rights},
+                         {"overdraft_line", ro.overdraft_line}, {"fees", ro.fees}, {"voids", ro.voids}});
+    ja["regions"] = regions;
+    Json forks = Json::array();
+    for (const ForkReport& f : a.forks) {
+      Json jf;
+      jf["resolution"] = EventJson(f.event);
+      jf["final"] = f.final;
+      Json ops = Json::array();
+      for (const Op& op : f.ops) ops.push_back(OpJson(op));
+      jf["ops"] = ops;
+      forks.push_back(jf);
+    }
+    ja["forks"] = forks;
+    Json rights = Json::array();
+    for (const RightsMove& m : a.rights)
+      rights.push_back({{"t_ms", m.t_ms}, {"dot", m.dot}, {"hlc", m.hlc}, {"from", m.from},
+                        {"to", m.to}, {"amount", m.amount}});
+    ja["rights_movements"] = rights;
+    ja["rights_movements_total"] = a.rights_total;
+    if (!a.balance_by_region.empty()) ja["balance_by_region"] = SeriesJson(a.balance_by_region);
+    if (!a.rights_by_region.empty()) ja["rights_by_region"] = SeriesJson(a.rights_by_region);
+    accounts.push_back(ja);
+  }
+  j["accounts"] = accounts;
+  return j.dump(1) + "\n";
+}
+
+std::string RenderHtml(const RunReport& r) {
+  std::string h;
+  h.reserve(1 << 20);
+  h += "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + Esc(r.title) +
+       "</title><style>" + kCss + "</style></head><body>";
+  h += "<h1>" + Esc(r.title) + "</h1>";
+  h += "<div class='sub'><span class='badge " + std::string(r.ok ? "ok" : "bad") + "'>" +
+       (r.ok ? "all invariants held" : "FAILED") + "</span>" + Esc(r.result) + "</div>";
+  h += "<div class='sub'>" + Esc(r.producer) + "</div>";
+
+  if (!r.config.empty() || !r.summary.empty()) {
+    h += "<div class='cols'><div><h2>Configuration</h2>" + Table(r.config) + "</div><div><h2>Summary</h2>" +
+         Table(r.summary) + "</div></div>";
+  }
+
+  if (!r.timeline.empty() || r.heal_ms) {
+    h += "<h2>Faults over virtual time</h2><p class='muted'>Partitions on the network lanes; per region: "
+         "<span style='color:#c62828'>down (crashed)</span>, "
+         "<span style='color:#6a1b9a'>amnesia (isolated, clock stepped back, crashed, restarted)</span>, "
+         "<span style='color:#ef6c00'>◆ clock step</span>. The green area is the liveness phase; the "
+         "dashed line marks convergence. Hover for details.</p>";
+    h += TimelineSvg(r);
+  }
+
+  if (!r.clocks.empty()) {
+    std::vector<Series> skew(r.regions.size());
+    for (std::size_t i = 0; i < r.regions.size(); ++i) skew[i].name = r.regions[i];
+    for (const ClockSample& c : r.clocks)
+      for (std::size_t i = 0; i < c.offset_ms.size() && i < skew.size(); ++i)
+        skew[i].points.push_back(Point{c.t_ms, c.offset_ms[i], false});
+    h += "<h2>Clock skew</h2><p class='muted'>Each region's wall clock minus true time: initial offset, "
+         "drift and steps. The replicas only ever see these readings.</p>";
+    h += StepChart(r, skew, true);
+  }
+  if (!r.offsets_seen.empty()) {
+    h += "<h3>Clock offsets seen in heartbeats</h3><table class='grid'><tr><th class='l'>observer</th>"
+         "<th class='l'>peer</th><th>max ahead</th><th>max behind</th></tr>";
+    for (const OffsetSeen& o : r.offsets_seen)
+      h += "<tr><td class='l'>" + Esc(o.observer) + "</td><td class='l'>" + Esc(o.peer) + "</td><td>" +
+           Duration(o.max_ahead_ms) + "</td><td>" + Duration(o.max_behind_ms) + "</td></tr>";
+    h += "</table>";
+  }
+
+  const AccountOutcome* chart = nullptr;
+  for (const AccountOutcome& a : r.accounts)
+    if (a.config.id == r.chart_account) chart = &a;
+  if (chart) {
+    h += "<h2>Account " + Esc(chart->config.id) + "</h2>";
+    h += "<p>Balance " + std::to_string(chart->balance) + " " + Esc(chart->config.currency) +
+         " (raw " + std::to_string(chart->raw_balance) + ", fees " + std::to_string(chart->fees) +
+         ", voids " + std::to_string(chart->voids) + "), overdraft limit " +
+         std::to_string(chart->config.overdraft_limit) + ", fee " + std::to_string(chart->config.fee.flat) +
+         " + " + std::to_string(chart->config.fee.bps) + " bps, " + std::to_string(chart->episodes) +
+         " overdraft episode(s).</p>";
+    if (!chart->balance_by_region.empty()) {
+      h += "<h3>Balance as each region sees it</h3><p class='muted'>Shaded: partitions. During a partition "
+           "the views diverge; after the heal they converge to one value.</p>";
+      h += StepChart(r, chart->balance_by_region, false);
+    }
+    if (!chart->rights_by_region.empty()) {
+      h += "<h3>Spending rights of each region (as it sees its own)</h3><p class='muted'>Rights move "
+           "by transfers only the donor originates; the rebalancer moves them toward the regions that "
+           "spend. Below zero: the region is using its overdraft line.</p>";
+      h += StepChart(r, chart->rights_by_region, false);
+    }
+    if (!chart->rights.empty()) {
+      h += "<h3>Rights movements</h3><table class='grid'><tr><th>durable at</th><th class='l'>op</th>"
+           "<th class='l'>hlc</th><th class='l'>from</th><th class='l'>to</th><th>amount</th></tr>";
+      for (std::size_t i = 0; i < chart->rights.size() && i < kMaxRightsRows; ++i) {
+        const RightsMove& m = chart->rights[i];
+        h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) + "</td><td class='l mono'>" +
+             Esc(m.dot) + "</td><td class='l mono'>" + Esc(m.hlc) + "</td><td class='l'>" + Esc(m.from) +
+             "</td><td class='l'>" + Esc(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
+      }
+      h += "</table>";
+      if (chart->rights_total > std::min(chart->rights.size(), kMaxRightsRows))
+        h += "<p class='muted'>" + std::to_string(chart->rights_total) + " movements in all; the rest are in report.json.</p>";
+    }
+  }
+
+  std::size_t fork_total = 0;
+  for (const AccountOutcome& a : r.accounts) fork_total += a.forks.size();
+  if (fork_total) {
+    h += "<h2>Forks and their resolution</h2><p class='muted'>Every fee and void derived by replaying each "
+         "account's ops in canonical order (hlc, origin, seq): the same on every replica.</p>";
+    h += "<table class='grid'><tr><th class='l'>account</th><th class='l'>resolution</th><th class='l'>op</th>"
+         "<th>op amount</th><th>fee / void</th><th>overdrawn</th><th>balance after</th><th class='l'>final</th>"
+         "<th class='l'>ops involved</th></tr>";
+    std::size_t rows = 0;
+    for (const AccountOutcome& a : r.accounts) {
+      for (const ForkReport& f : a.forks) {
+        if (rows++ >= kMaxForkRows) break;
+        const DerivedEvent& e = f.event;
+        bool fee = e.kind == DerivedKind::kOverdraftFee;
+        std::string ops;
+        for (std::size_t k = 0; k < f.ops.size() && k < 6; ++k) {
+          const Op& op = f.ops[k];
+          if (k) ops += "; ";
+          ops += op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " + std::to_string(op.amount);
+          if (!op.key.empty()) ops += " [" + op.key + "]";
+        }
+        if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
+        h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") + "'>" +
+             (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
+             "</td><td class='l mono'>" + Esc(CanonicalText(e.op)) + "</td><td>" +
+             std::to_string(e.op_amount) + "</td><td>" + std::to_string(e.amount) + "</td><td>" +
+             (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" + std::to_string(e.balance_after) +
+             "</td><td class='l'>" + (f.final ? "final" : "tentative") + "</td><td class='l mono'>" +
+             Esc(ops) + "</td></tr>";
+      }
+    }
+    h += "</table>";
+    if (fork_total > kMaxForkRows)
+      h += "<p class='muted'>" + std::to_string(fork_total) + " forks in all; the rest are in report.json.</p>";
+  }
+
+  if (!r.accounts.empty()) {
+    h += "<h2>Accounts</h2><table class='grid'><tr><th class='l'>account</th><th>balance</th><th>raw</th>"
+         "<th>fees</th><th>voids</th><th>episodes</th><th>ops</th><th>limit</th><th class='l'>state</th>"
+         "<th class='l'>digest</th></tr>";
+    for (std::size_t i = 0; i < r.accounts.size() && i < kMaxAccountRows; ++i) {
+      const AccountOutcome& a = r.accounts[i];
+      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td>" + std::to_string(a.balance) + "</td><td>" +
+           std::to_string(a.raw_balance) + "</td><td>" + std::to_string(a.fees) + "</td><td>" +
+           std::to_string(a.voids) + "</td><td>" + std::to_string(a.episodes) + "</td><td>" +
+           std::to_string(a.ops) + "</td><td>" + std::to_string(a.config.overdraft_limit) +
+           "</td><td class='l'>" + (a.tentative ? "tentative" : "final") + "</td><td class='l mono'>" +
+           Hex(a.digest) + "</td></tr>";
+    }
+    h += "</table>";
+    if (r.accounts.size() > kMaxAccountRows)
+      h += "<p class='muted'>" + std::to_string(r.accounts.size()) + " accounts in all; the rest are in report.json.</p>";
+  }
+  h += "</body></html>\n";
+  return h;
+}
+
+Status WriteReport(const RunReport& report, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
+  for (const auto& [name, text] : {std::pair<std::string, std::string>{"report.json", RenderJson(report)},
+                                   std::pair<std::string, std::string>{"report.html", RenderHtml(report)}}) {
+    std::string path = dir + "/" + name;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) return Status::IOError("cannot write " + path);
+  }
+  return Status::OK();
+}
+
+}  // namespace tally::report
