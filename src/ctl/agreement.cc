@@ -6,9 +6,17 @@ using nlohmann::json;
 
 const std::vector<ComparedField>& AgreementFields() {
   static const std::vector<ComparedField> fields = {
+      // The effective balance and the derived entries behind it.
       {"balance", "/account/balance"},
-      {"fees", "/report/fees"},
-      {"voids", "/report/voids"},
+      {"fees", "/account/fees"},
+      {"voids", "/account/voids"},
+      {"raw_balance", "/account/raw_balance"},
+      // Per region: rights, overdraft line, fees and voids booked there.
+      {"regions", "/account/regions"},
+      // Every derived fee and void, with the op it concerns.
+      {"events", "/report/events"},
+      // tallyd's hash of the account state: equal on every replica holding the same ops.
+      {"digest", "/account/digest"},
   };
   return fields;
 }

@@ -153,12 +153,13 @@ void Session::DoWrite(tcp::socket& from, tcp::socket& to, Pump& p) {
   asio::async_write(to, asio::buffer(p.queue.front().data),
                     [self, &from, &to, &p](error_code ec, std::size_t n) {
                       p.writing = false;
+                      // Counted even if the link was cut meanwhile: the bytes did reach the peer.
+                      self->link_->bytes_forwarded += n;
                       if (self->closed_) return;
                       if (ec) {
                         self->Close();
                         return;
                       }
-                      self->link_->bytes_forwarded += n;
                       p.queued_bytes -= p.queue.front().data.size();
                       p.queue.pop_front();
                       self->Write(from, to, p);

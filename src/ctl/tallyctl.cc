@@ -28,7 +28,7 @@ namespace {
 using nlohmann::json;
 using namespace tally::ctl;
 
-constexpr const char* kDefaultUrl = "http://127.0.0.1:7100";
+constexpr const char* kDefaultUrl = "http://127.0.0.1:8081";
 
 constexpr const char* kExitCodeHelp =
     "Exit codes:\n"
@@ -389,9 +389,13 @@ int CmdWatch(const Session& s, const std::string& accounts, long long count, dou
       continue;
     }
     json m = json::parse(msg, nullptr, false);
-    if (m.is_object() && m.contains("id") && m.contains("balance")) {
-      std::cout << Scalar(m["id"]) << ": balance " << Scalar(m["balance"]);
-      if (m.contains("final_balance")) std::cout << ", final " << Scalar(m["final_balance"]);
+    const json* a = nullptr;
+    if (m.is_object() && m.value("type", "") == "account" && m.contains("account")) a = &m["account"];
+    if (a && a->is_object() && a->contains("id") && a->contains("balance")) {
+      std::cout << Scalar((*a)["id"]) << ": balance " << Scalar((*a)["balance"]);
+      if (a->contains("final_balance")) std::cout << ", final " << Scalar((*a)["final_balance"]);
+      if (a->contains("fees")) std::cout << ", fees " << Scalar((*a)["fees"]);
+      if (a->contains("voids")) std::cout << ", voids " << Scalar((*a)["voids"]);
       std::cout << std::endl;
     } else {
       std::cout << (m.is_discarded() ? msg : m.dump()) << std::endl;
@@ -455,10 +459,15 @@ int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const 
     std::cout << agreement.summary.dump() << "\n";
   } else {
     std::cout << "account " << id << " across " << nodes.size() << " regions:\n";
-    const auto& fields = AgreementFields();
+    // Columns people read; every field of AgreementFields() is compared all the same.
+    struct Column {
+      const char* label;
+      int width;
+    };
+    const Column columns[] = {{"balance", 12}, {"fees", 8}, {"voids", 8}, {"events", 8}, {"digest", 18}};
     std::ostringstream header;
     header << "  " << std::setw(26) << std::left << "node" << std::setw(8) << "region";
-    for (const auto& f : fields) header << std::setw(f.label == "balance" ? 14 : 24) << f.label;
+    for (const auto& c : columns) header << std::setw(c.width) << c.label;
     std::cout << header.str() << "\n";
     for (const auto& n : agreement.summary["nodes"]) {
       std::ostringstream row;
@@ -467,16 +476,16 @@ int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const 
       if (n.contains("error")) {
         row << "error: " << n["error"].get<std::string>();
       } else {
-        for (const auto& f : fields) {
-          std::string v = n[f.label].is_null() ? "-" : Scalar(n[f.label]);
-          if (v.size() > 22) v = v.substr(0, 19) + "...";
-          row << std::setw(f.label == "balance" ? 14 : 24) << v;
+        for (const auto& c : columns) {
+          const json& v = n.contains(c.label) ? n[c.label] : json(nullptr);
+          std::string text = v.is_null() ? "-" : v.is_array() ? std::to_string(v.size()) : Scalar(v);
+          row << std::setw(c.width) << text;
         }
       }
       std::cout << row.str() << "\n";
     }
     if (agreement.agree) {
-      std::cout << "AGREE: every region reports the same balance, fees and voids\n";
+      std::cout << "AGREE: every region reports the same balance, fees, voids, derived events and state digest\n";
     } else {
       std::cout << "DISAGREE:\n";
       for (const auto& d : agreement.differences) std::cout << "  " << d << "\n";

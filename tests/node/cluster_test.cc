@@ -1,0 +1,331 @@
+// Three real tallyd processes on loopback: convergence, a partition healed through the test
+// proxy, kill -9 under load, and peers from another cluster refused.
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+#include <thread>
+
+#include "harness.h"
+
+using namespace tally::test;
+
+namespace {
+
+std::string Differences(const tally::ctl::Agreement& a) {
+  std::string out = a.summary.dump(2);
+  for (const auto& d : a.differences) out += "\n" + d;
+  return out;
+}
+
+#define REQUIRE_STARTED(cluster)            \
+  do {                                      \
+    std::string start_error;                \
+    bool started = (cluster).StartAll(&start_error); \
+    INFO(start_error);                      \
+    REQUIRE(started);                       \
+  } while (0)
+
+std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int64_t>(); }
+
+// Waits until every node can read `account` (its open op has replicated).
+void WaitVisible(Cluster& c, const std::string& account) {
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    INFO("region " << c.region(i) << " never saw " << account);
+    REQUIRE(WaitUntil([&] { return api.Account(account).status == 200; }, 10s));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("three regions converge after writes in every region", "[node]") {
+  Cluster c("converge", {});
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+
+  REQUIRE(c.api(0).Open("conv-1").status == 201);
+  WaitVisible(c, "conv-1");
+
+  std::int64_t credits = 0, debits = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    for (int k = 0; k < 10; ++k) {
+      const std::int64_t amount = 100 + static_cast<std::int64_t>(i);
+      Reply r = api.Credit("conv-1", amount, "c-" + c.region(i) + "-" + std::to_string(k));
+      INFO(r.raw << r.transport_error);
+      REQUIRE(r.status == 200);
+      credits += amount;
+    }
+  }
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    for (int k = 0; k < 5; ++k) {
+      Reply r = api.Debit("conv-1", 40, "d-" + c.region(i) + "-" + std::to_string(k));
+      INFO(r.raw << r.transport_error);
+      REQUIRE(r.status == 200);
+      CHECK(r.body.at("overdraft") == false);
+      debits += 40;
+    }
+  }
+
+  auto agreement = c.WaitAgree("conv-1", 10s);
+  INFO(Differences(agreement));
+  REQUIRE(agreement.agree);
+  for (const auto& node : agreement.summary["nodes"]) {
+    CHECK(node["balance"].get<std::int64_t>() == credits - debits);
+    CHECK(node["fees"].get<std::int64_t>() == 0);
+    CHECK(node["voids"].get<std::int64_t>() == 0);
+  }
+  // Rights always add up to the balance (I3), in every region's view.
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Reply r = c.api(i).Account("conv-1");
+    std::int64_t rights = 0;
+    for (const auto& [name, v] : r.body["regions"].items()) rights += Int(v, "rights");
+    CHECK(rights == Int(r.body, "balance"));
+  }
+}
+
+TEST_CASE("partition and heal: concurrent overdrafts and a key retried in another region", "[node]") {
+  ClusterOptions options;
+  options.proxied = true;
+  Cluster c("partition", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+
+  const std::string acct = "wallet-1";
+  constexpr std::int64_t kLimit = 300, kFlat = 10, kBps = 100;
+  REQUIRE(c.api(0).Open(acct, kLimit, kFlat, kBps).status == 201);
+  WaitVisible(c, acct);
+  REQUIRE(c.api(0).Credit(acct, 200, "dep-eu").status == 200);
+  REQUIRE(c.api(1).Credit(acct, 100, "dep-us").status == 200);
+  auto before = c.WaitAgree(acct, 10s);
+  INFO(Differences(before));
+  REQUIRE(before.agree);
+  REQUIRE(before.summary["nodes"][0]["balance"] == 300);
+
+  c.CutAll();
+  // Every region must see the others as unreachable, so no debit waits for rights from them.
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    REQUIRE(WaitUntil(
+        [&] {
+          Reply r = api.Cluster();
+          for (const auto& p : r.body["peers"])
+            if (p.value("connected", true) || p.value("reachable", true)) return false;
+          return r.status == 200;
+        },
+        10s));
+  }
+
+  // Each of eu and us spends all its rights and half its overdraft line, concurrently.
+  std::int64_t accepted_debits = 0;
+  std::map<std::string, json> ops;
+  for (std::size_t i : {0u, 1u}) {
+    Api api = c.api(i);
+    Reply view = api.Account(acct);
+    REQUIRE(view.status == 200);
+    const json& mine = view.body["regions"][c.region(i)];
+    const std::int64_t amount = Int(mine, "rights") + Int(mine, "overdraft_line") / 2;
+    REQUIRE(amount > 0);
+    Reply r = api.Debit(acct, amount, "spend-" + c.region(i));
+    INFO(r.raw << r.transport_error);
+    REQUIRE(r.status == 200);
+    CHECK(r.body.at("overdraft") == true);
+    accepted_debits += amount;
+  }
+  // A debit past rights plus line is refused with the numbers that explain it.
+  Reply refused = c.api(1).Debit(acct, 100000, "too-much");
+  CHECK(refused.status == 402);
+  CHECK(refused.error_code() == "insufficient_funds");
+
+  // One idempotency key: accepted at ap, replayed at ap, then retried at eu (which cannot know).
+  Reply first = c.api(2).Debit(acct, 20, "retry-key");
+  INFO(first.raw);
+  REQUIRE(first.status == 200);
+  Reply replay = c.api(2).Debit(acct, 20, "retry-key");
+  REQUIRE(replay.status == 200);
+  CHECK(replay.body["op"] == first.body["op"]);
+  Reply elsewhere = c.api(0).Debit(acct, 20, "retry-key");
+  INFO(elsewhere.raw);
+  REQUIRE(elsewhere.status == 200);
+  CHECK(elsewhere.body["op"]["region"] == "eu");
+  accepted_debits += 40;
+
+  c.HealAll();
+  auto after = c.WaitAgree(acct, 20s);
+  INFO(Differences(after));
+  REQUIRE(after.agree);
+
+  // The agreed outcome: one void (the canonically later use of retry-key), at least one overdraft
+  // fee, each fee as the policy derives it, and the balance they explain.
+  Reply report = c.api(1).Report(acct);
+  REQUIRE(report.status == 200);
+  int voids = 0, fees = 0;
+  std::int64_t fee_total = 0;
+  for (const auto& e : report.body["events"]) {
+    if (e["kind"] == "void") {
+      ++voids;
+      CHECK(e["amount"] == 20);
+      CHECK(e["op"]["region"].get<std::string>() != "us");
+    } else if (e["kind"] == "overdraft_fee") {
+      ++fees;
+      const std::int64_t overdrawn = Int(e, "overdrawn");
+      CHECK(Int(e, "amount") == kFlat + (overdrawn * kBps + 9999) / 10000);
+      fee_total += Int(e, "amount");
+    }
+  }
+  CHECK(voids == 1);
+  CHECK(fees >= 1);
+  const json& account = report.body["account"];
+  CHECK(Int(account, "fees") == fee_total);
+  CHECK(Int(account, "voids") == 20);
+  CHECK(Int(account, "balance") == 300 - accepted_debits - fee_total + 20);
+  // The floor (I2): the raw balance never goes below minus the overdraft limit.
+  CHECK(Int(account, "raw_balance") >= -kLimit);
+  CHECK(Int(account, "raw_balance") == 300 - accepted_debits);
+}
+
+TEST_CASE("kill -9 under load loses no acknowledged op", "[node]") {
+  Cluster c("crash", {});
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  REQUIRE(c.api(0).Open("load-1").status == 201);
+  WaitVisible(c, "load-1");
+
+  constexpr int kWriters = 4;
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<std::pair<std::string, json>>> acked(kWriters);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kWriters; ++t) {
+    writers.emplace_back([&, t] {
+      Api api(c.url(0), kAdminToken, 2s);
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string key = "w" + std::to_string(t) + "-" + std::to_string(n);
+        Reply r = api.Credit("load-1", 1, key);
+        if (r.status == 200) acked[t].emplace_back(key, r.body["op"]);
+        if (r.status == 0) std::this_thread::sleep_for(20ms);  // the node is down: keep knocking
+      }
+    });
+  }
+  auto count = [&] {
+    std::size_t n = 0;
+    for (const auto& a : acked) n += a.size();
+    return n;
+  };
+  // Let load build up, kill eu mid-stream, restart it while the writers keep going.
+  std::this_thread::sleep_for(800ms);
+  c.Kill9(0);
+  const std::size_t acked_at_kill = count();
+  std::this_thread::sleep_for(300ms);
+  std::string error;
+  bool restarted = c.Start(0, &error);
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (auto& w : writers) w.join();
+  INFO(error);
+  REQUIRE(restarted);
+  INFO("acknowledged before the kill: " << acked_at_kill << ", in all: " << count());
+  REQUIRE(acked_at_kill > 50);
+  REQUIRE(count() > acked_at_kill);
+
+  // Every acknowledged op survived: a retry with its key returns the very same op.
+  Api api(c.url(0), kAdminToken);
+  std::size_t checked = 0, missing = 0;
+  for (const auto& thread_acks : acked) {
+    for (const auto& [key, op] : thread_acks) {
+      Reply r = api.Credit("load-1", 1, key);
+      if (r.status != 200 || r.body["op"] != op) {
+        if (++missing <= 5) UNSCOPED_INFO("key " << key << " acked as " << op.dump() << ", now " << r.raw);
+      }
+      ++checked;
+    }
+  }
+  CHECK(missing == 0);
+  REQUIRE(checked == count());
+
+  // The regions agree, and the balance counts every acknowledged credit; at most one in-flight
+  // request per writer may have been applied without its answer reaching us.
+  auto agreement = c.WaitAgree("load-1", 15s);
+  INFO(Differences(agreement));
+  REQUIRE(agreement.agree);
+  const std::int64_t balance = agreement.summary["nodes"][0]["balance"].get<std::int64_t>();
+  CHECK(balance >= static_cast<std::int64_t>(count()));
+  CHECK(balance <= static_cast<std::int64_t>(count()) + kWriters);
+}
+
+namespace {
+
+std::uint64_t RefusedCount(Api& api) {
+  Reply r = api.CallNoAuth("GET", "/metrics");
+  const std::string name = "tally_gossip_refused_total";
+  std::size_t at = 0;
+  while ((at = r.raw.find(name, at)) != std::string::npos) {
+    // Skip the HELP/TYPE lines: a sample line starts with the name.
+    if (at == 0 || r.raw[at - 1] == '\n') {
+      std::size_t end = r.raw.find('\n', at);
+      std::string line = r.raw.substr(at, end - at);
+      return static_cast<std::uint64_t>(std::stod(line.substr(line.rfind(' ') + 1)));
+    }
+    at += name.size();
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a peer from another cluster or with an unknown region is refused", "[node]") {
+  ClusterOptions options;
+  options.regions = {"eu", "us"};
+  Cluster c("stranger", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  Api eu = c.api(0);
+  const std::uint64_t refused_before = RefusedCount(eu);
+
+  struct Stranger {
+    std::string name, cluster_id;
+    std::vector<std::string> regions;
+    std::size_t self;
+  };
+  const Stranger strangers[] = {
+      {"other-cluster", "intruder-cluster", {"eu", "us"}, 1},
+      {"unknown-region", "test-cluster", {"eu", "us", "xx"}, 2},
+  };
+  std::uint64_t refused_expected = refused_before;
+  for (const auto& s : strangers) {
+    INFO("stranger: " << s.name);
+    const std::uint16_t client_port = FreePort(), peer_port = FreePort();
+    std::vector<std::uint16_t> dial(s.regions.size(), 0);
+    dial[0] = c.peer_port(0);  // it dials the real eu
+    for (std::size_t r = 1; r < dial.size(); ++r) dial[r] = FreePort();  // nobody there
+    auto config = c.WriteConfig(
+        s.name, RegionToml(s.cluster_id, s.regions, s.self, c.dir() / s.name, client_port, peer_port, dial));
+    Process stranger;
+    std::string error;
+    REQUIRE(stranger.Start(TALLYD_PATH, {"--config", config.string()}, c.dir() / (s.name + ".log"), &error));
+    Api sapi("http://127.0.0.1:" + std::to_string(client_port), kAdminToken);
+    INFO("stranger " << s.name << " did not come up");
+    REQUIRE(WaitUntil([&] { return sapi.CallNoAuth("GET", "/healthz").status == 200; }, 20s));
+    const std::string acct = "stranger-" + s.name;
+    REQUIRE(sapi.Open(acct).status == 201);
+    REQUIRE(sapi.Credit(acct, 1000, "stranger-credit").status == 200);
+
+    // eu refuses the handshake (counted and logged) ...
+    ++refused_expected;
+    INFO("eu log:\n" << c.ReadLog(0));
+    REQUIRE(WaitUntil([&] { return RefusedCount(eu) >= refused_expected; }, 10s));
+    refused_expected = RefusedCount(eu);
+    CHECK(c.ReadLog(0).find("refused") != std::string::npos);
+    // ... and nothing of the stranger's crosses, while the real peers stay connected.
+    std::this_thread::sleep_for(300ms);
+    for (std::size_t i = 0; i < c.size(); ++i) CHECK(c.api(i).Account(acct).status == 404);
+    Reply cluster = eu.Cluster();
+    REQUIRE(cluster.status == 200);
+    REQUIRE(cluster.body["peers"].size() == 1);
+    CHECK(cluster.body["peers"][0]["region"] == "us");
+    CHECK(cluster.body["peers"][0]["connected"] == true);
+    CHECK(stranger.Stop() == 0);
+  }
+}

@@ -1,0 +1,437 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#ifndef TALLYD_PATH
+#error "TALLYD_PATH must name the tallyd binary"
+#endif
+
+namespace tally::test {
+
+std::uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string Sha256Hex(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds every) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+}
+
+TempDir::TempDir(const std::string& tag) {
+  std::string pattern = (std::filesystem::temp_directory_path() / ("tally-" + tag + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp failed for " + pattern);
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  const char* keep = std::getenv("TALLY_KEEP_TEST_DIRS");
+  if (keep && *keep && std::string(keep) != "0") return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+bool Process::Start(const std::string& program, const std::vector<std::string>& args,
+                    const std::filesystem::path& log, std::string* error) {
+  Stop();
+  status_.reset();
+  const pid_t parent = ::getpid();
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *error = "cannot open log " + log.string();
+    return false;
+  }
+  std::vector<std::string> argv_storage;
+  argv_storage.push_back(program);
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fd);
+    *error = "fork failed";
+    return false;
+  }
+  if (pid == 0) {
+    // Die with the test binary, whatever way it ends.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execv(program.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(fd);
+  pid_ = pid;
+  return true;
+}
+
+bool Process::running() {
+  if (pid_ <= 0 || status_) return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = st;
+    return false;
+  }
+  return r == 0;
+}
+
+std::optional<int> Process::ExitCode() {
+  running();
+  if (status_ && WIFEXITED(*status_)) return WEXITSTATUS(*status_);
+  return std::nullopt;
+}
+
+int Process::Stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return -1;
+  if (!running()) {
+    int st = status_.value_or(-1);
+    pid_ = -1;
+    return st;
+  }
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!running()) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    status_ = st;
+  }
+  int st = status_.value_or(-1);
+  pid_ = -1;
+  return st;
+}
+
+void Process::Kill9() {
+  if (pid_ <= 0 || !running()) return;
+  ::kill(pid_, SIGKILL);
+  int st = 0;
+  ::waitpid(pid_, &st, 0);
+  status_ = st;
+  pid_ = -1;
+}
+
+std::string Reply::error_code() const {
+  if (body.is_object() && body.contains("error") && body["error"].is_object() &&
+      body["error"].contains("code") && body["error"]["code"].is_string())
+    return body["error"]["code"].get<std::string>();
+  return "";
+}
+
+namespace {
+
+ctl::Url MustParse(const std::string& url) {
+  ctl::Url u;
+  std::string error;
+  if (!ctl::Url::Parse(url, &u, &error)) throw std::runtime_error(error);
+  return u;
+}
+
+Reply ToReply(bool ok, const ctl::HttpResponse& res, const std::string& error) {
+  Reply r;
+  if (!ok) {
+    r.transport_error = error;
+    return r;
+  }
+  r.status = res.status;
+  r.raw = res.body;
+  r.body = json::parse(res.body, nullptr, false);
+  if (r.body.is_discarded()) r.body = nullptr;
+  return r;
+}
+
+}  // namespace
+
+Api::Api(const std::string& url, std::string token, std::chrono::milliseconds timeout)
+    : url_(url), token_(std::move(token)), client_(MustParse(url), timeout) {}
+
+Reply Api::Call(const std::string& method, const std::string& target, const std::string& body,
+                ctl::Headers headers) {
+  headers.emplace_back("Authorization", "Bearer " + token_);
+  return CallNoAuth(method, target, body, headers);
+}
+
+Reply Api::CallNoAuth(const std::string& method, const std::string& target, const std::string& body,
+                      const ctl::Headers& headers) {
+  ctl::HttpResponse res;
+  std::string error;
+  bool ok = client_.Request(method, target, body, headers, &res, &error);
+  return ToReply(ok, res, error);
+}
+
+Reply Api::Raw(const std::string& bytes) {
+  ctl::HttpResponse res;
+  std::string error;
+  bool ok = client_.RawRequest(bytes, &res, &error);
+  return ToReply(ok, res, error);
+}
+
+Reply Api::Open(const std::string& id, std::int64_t overdraft_limit, std::int64_t fee_flat,
+                std::int64_t fee_bps, const std::string& currency) {
+  json body = {{"id", id},
+               {"currency", currency},
+               {"overdraft_limit", overdraft_limit},
+               {"fee", {{"flat", fee_flat}, {"bps", fee_bps}}}};
+  return Call("POST", "/v1/accounts", body.dump());
+}
+
+Reply Api::Credit(const std::string& id, std::int64_t amount, const std::string& key) {
+  return Call("POST", "/v1/accounts/" + id + "/credits", json{{"amount", amount}}.dump(),
+              {{"Idempotency-Key", key}});
+}
+
+Reply Api::Debit(const std::string& id, std::int64_t amount, const std::string& key) {
+  return Call("POST", "/v1/accounts/" + id + "/debits", json{{"amount", amount}}.dump(),
+              {{"Idempotency-Key", key}});
+}
+
+Reply Api::Account(const std::string& id) { return Call("GET", "/v1/accounts/" + id); }
+Reply Api::Report(const std::string& id) { return Call("GET", "/v1/accounts/" + id + "/report"); }
+Reply Api::Cluster() { return Call("GET", "/v1/cluster"); }
+
+std::string RegionToml(const std::string& cluster_id, const std::vector<std::string>& regions,
+                       std::size_t self, const std::filesystem::path& data_dir,
+                       std::uint16_t client_port, std::uint16_t peer_port,
+                       const std::vector<std::uint16_t>& dial_ports) {
+  std::ostringstream t;
+  t << "cluster_id = \"" << cluster_id << "\"\n"
+    << "region = \"" << regions[self] << "\"\n"
+    << "data_dir = \"" << data_dir.string() << "\"\n\n"
+    << "[listen]\nclient = \"127.0.0.1:" << client_port << "\"\npeer = \"127.0.0.1:" << peer_port
+    << "\"\n\n";
+  for (std::size_t r = 0; r < regions.size(); ++r) {
+    t << "[[regions]]\nid = " << r << "\nname = \"" << regions[r] << "\"\npeer = \"127.0.0.1:"
+      << (r == self ? peer_port : dial_ports[r]) << "\"\n\n";
+  }
+  // Fast timings so partitions are noticed and healed within a test's patience.
+  t << "[gossip]\nheartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n"
+    << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n\n"
+    << "[rights]\nwait_ms = 50\n\n"
+    << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "
+       "\"read\", \"read_reports\", \"cluster\"]\n"
+    << "[roles.reader]\npermissions = [\"read\"]\n"
+    << "[roles.teller]\npermissions = [\"credit\", \"debit\", \"read\"]\n\n"
+    << "[[tokens]]\nname = \"admin\"\nsha256 = \"" << Sha256Hex(kAdminToken)
+    << "\"\nrole = \"admin\"\naccounts = [\"*\"]\n\n"
+    << "[[tokens]]\nname = \"reader\"\nsha256 = \"" << Sha256Hex(kReaderToken)
+    << "\"\nrole = \"reader\"\naccounts = [\"*\"]\n\n"
+    << "[[tokens]]\nname = \"shop\"\nsha256 = \"" << Sha256Hex(kShopToken)
+    << "\"\nrole = \"teller\"\naccounts = [\"shop-*\"]\n\n";
+  return t.str();
+}
+
+Cluster::Cluster(const std::string& tag, ClusterOptions options)
+    : options_(std::move(options)), dir_(tag) {
+  const std::size_t n = options_.regions.size();
+  nodes_.resize(n);
+  for (auto& node : nodes_) {
+    node.client_port = FreePort();
+    node.peer_port = FreePort();
+    node.dial_port.assign(n, 0);
+    node.process = std::make_unique<Process>();
+  }
+  if (options_.proxied) proxy_ = std::make_unique<ctl::NetProxy>();
+  for (std::size_t a = 0; a < n; ++a) {
+    for (std::size_t b = 0; b < n; ++b) {
+      if (a == b) continue;
+      if (!proxy_) {
+        nodes_[a].dial_port[b] = nodes_[b].peer_port;
+        continue;
+      }
+      std::uint16_t bound = 0;
+      std::string error;
+      if (!proxy_->AddRoute(LinkName(a, b), 0, "127.0.0.1", nodes_[b].peer_port, &bound, &error))
+        throw std::runtime_error(error);
+      nodes_[a].dial_port[b] = bound;
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    std::filesystem::create_directories(dir_.path() / options_.regions[i]);
+    std::ofstream(dir_.path() / (options_.regions[i] + ".toml")) << ConfigText(i);
+  }
+}
+
+Cluster::~Cluster() {
+  for (auto& node : nodes_) node.process->Stop();
+  proxy_.reset();
+}
+
+std::string Cluster::ConfigText(std::size_t i) const {
+  return RegionToml(options_.cluster_id, options_.regions, i, dir_.path() / options_.regions[i] / "data",
+                    nodes_[i].client_port, nodes_[i].peer_port, nodes_[i].dial_port) +
+         options_.extra_toml;
+}
+
+std::filesystem::path Cluster::WriteConfig(const std::string& name, const std::string& toml) const {
+  auto p = dir_.path() / (name + ".toml");
+  std::ofstream(p) << toml;
+  return p;
+}
+
+std::string Cluster::url(std::size_t i) const {
+  return "http://127.0.0.1:" + std::to_string(nodes_[i].client_port);
+}
+
+std::filesystem::path Cluster::log_path(std::size_t i) const {
+  return dir_.path() / (options_.regions[i] + ".log");
+}
+
+std::string Cluster::ReadLog(std::size_t i) const {
+  std::ifstream f(log_path(i));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool Cluster::Start(std::size_t i, std::string* error) {
+  Node& node = nodes_[i];
+  const auto config = dir_.path() / (options_.regions[i] + ".toml");
+  if (!node.process->Start(TALLYD_PATH, {"--config", config.string()}, log_path(i), error)) return false;
+  Api health(url(i), "", 2s);
+  bool up = WaitUntil(
+      [&] {
+        if (!node.process->running()) return true;  // exited: report below
+        return health.CallNoAuth("GET", "/healthz").status == 200;
+      },
+      20s);
+  if (!up || !node.process->running()) {
+    std::string log = ReadLog(i);
+    if (log.size() > 2000) log = log.substr(log.size() - 2000);
+    *error = "tallyd " + options_.regions[i] + (up ? " exited at start" : " not healthy within 20 s") +
+             "; log tail:\n" + log;
+    return false;
+  }
+  return true;
+}
+
+bool Cluster::StartAll(std::string* error) {
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (!Start(i, error)) return false;
+  return true;
+}
+
+int Cluster::Stop(std::size_t i) { return nodes_[i].process->Stop(); }
+void Cluster::Kill9(std::size_t i) { nodes_[i].process->Kill9(); }
+bool Cluster::Running(std::size_t i) { return nodes_[i].process->running(); }
+
+bool Cluster::WaitConnected(std::chrono::milliseconds timeout) {
+  return WaitUntil(
+      [&] {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+          if (!nodes_[i].process->running()) continue;
+          Reply r = api(i).Cluster();
+          if (r.status != 200 || !r.body.contains("peers")) return false;
+          std::size_t ok = 0;
+          for (const auto& p : r.body["peers"])
+            if (p.value("connected", false) && p.value("reachable", false)) ++ok;
+          if (ok + 1 < nodes_.size()) return false;
+        }
+        return true;
+      },
+      timeout, 100ms);
+}
+
+std::string Cluster::LinkName(std::size_t a, std::size_t b) const {
+  const std::string& x = options_.regions[a];
+  const std::string& y = options_.regions[b];
+  return x < y ? x + "-" + y : y + "-" + x;
+}
+
+void Cluster::Cut(std::size_t a, std::size_t b) {
+  if (proxy_) proxy_->Cut(LinkName(a, b));
+}
+void Cluster::Heal(std::size_t a, std::size_t b) {
+  if (proxy_) proxy_->Heal(LinkName(a, b));
+}
+void Cluster::CutAll() {
+  for (std::size_t a = 0; a < nodes_.size(); ++a)
+    for (std::size_t b = a + 1; b < nodes_.size(); ++b) Cut(a, b);
+}
+void Cluster::HealAll() {
+  for (std::size_t a = 0; a < nodes_.size(); ++a)
+    for (std::size_t b = a + 1; b < nodes_.size(); ++b) Heal(a, b);
+}
+
+ctl::Agreement Cluster::Compare(const std::string& account) {
+  std::vector<ctl::NodeAnswer> answers;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    ctl::NodeAnswer a;
+    a.url = url(i);
+    a.region = options_.regions[i];
+    Api api(url(i), kAdminToken, 5s);
+    Reply acc = api.Account(account);
+    Reply rep = api.Report(account);
+    if (acc.status != 200 || rep.status != 200) {
+      a.error = "account: " + std::to_string(acc.status) + " " + acc.raw + acc.transport_error +
+                "; report: " + std::to_string(rep.status) + rep.transport_error;
+    } else {
+      a.account = acc.body;
+      a.report = rep.body;
+    }
+    answers.push_back(std::move(a));
+  }
+  return ctl::CompareAnswers(account, answers);
+}
+
+ctl::Agreement Cluster::WaitAgree(const std::string& account, std::chrono::milliseconds timeout) {
+  ctl::Agreement last;
+  WaitUntil(
+      [&] {
+        last = Compare(account);
+        return last.agree;
+      },
+      timeout, 100ms);
+  return last;
+}
+
+}  // namespace tally::test

@@ -1,0 +1,213 @@
+// tallyctl as scripts use it, against real tallyd processes: each subcommand works and the exit
+// codes are the documented ones (0 ok, 1 "no", 2 usage, 3 unreachable, 4 refused, 5 server error).
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "harness.h"
+
+using namespace tally::test;
+
+namespace {
+
+struct CtlRun {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class Ctl {
+ public:
+  explicit Ctl(const std::filesystem::path& dir) : dir_(dir) {}
+
+  // Starts tallyctl in the background; Finish collects it.
+  std::unique_ptr<Process> Begin(const std::vector<std::string>& args, std::filesystem::path* log) {
+    *log = dir_ / ("tallyctl-" + std::to_string(++runs_) + ".out");
+    auto p = std::make_unique<Process>();
+    std::string error;
+    if (!p->Start(TALLYCTL_PATH, args, *log, &error)) FAIL(error);
+    return p;
+  }
+  CtlRun Finish(Process& p, const std::filesystem::path& log) {
+    CtlRun r;
+    WaitUntil([&] { return !p.running(); }, 60s, 10ms);
+    r.exit_code = p.ExitCode().value_or(-1);
+    r.out = Slurp(log);
+    return r;
+  }
+  CtlRun Run(const std::vector<std::string>& args) {
+    std::filesystem::path log;
+    auto p = Begin(args, &log);
+    return Finish(*p, log);
+  }
+
+ private:
+  std::filesystem::path dir_;
+  int runs_ = 0;
+};
+
+// The last line of the output that parses as a JSON object.
+json LastJson(const std::string& out) {
+  std::stringstream ss(out);
+  json last;
+  for (std::string line; std::getline(ss, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object()) last = j;
+  }
+  return last;
+}
+
+}  // namespace
+
+TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]") {
+  ::unsetenv("TALLY_TOKEN");
+  ::unsetenv("TALLY_URL");
+  ClusterOptions options;
+  options.regions = {"eu", "us"};
+  options.proxied = true;
+  Cluster c("tallyctl", options);
+  std::string error;
+  bool started = c.StartAll(&error);
+  INFO(error);
+  REQUIRE(started);
+  REQUIRE(c.WaitConnected(10s));
+  Ctl ctl(c.dir());
+  const std::vector<std::string> eu = {"--url", c.url(0), "--token", kAdminToken};
+  auto with = [](std::vector<std::string> base, std::initializer_list<std::string> more) {
+    base.insert(base.end(), more);
+    return base;
+  };
+
+  CtlRun r = ctl.Run(with(eu, {"account", "open", "t-1", "--currency", "EUR", "--overdraft-limit", "100",
+                               "--fee-flat", "5", "--fee-bps", "10"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("opened") != std::string::npos);
+
+  r = ctl.Run(with(eu, {"account", "open", "t-1", "--currency", "USD"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 4);  // exists with another config: 409
+
+  r = ctl.Run(with(eu, {"--json", "account", "credit", "t-1", "50", "--idempotency-key", "k1"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  json credit = LastJson(r.out);
+  CHECK(credit["balance"] == 50);
+  CHECK(credit["idempotency_key"] == "k1");
+  CHECK(credit["op"]["region"] == "eu");
+
+  r = ctl.Run(with(eu, {"account", "credit", "t-1", "5"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("idempotency key: tallyctl-") != std::string::npos);
+
+  r = ctl.Run(with(eu, {"account", "debit", "t-1", "100000"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("insufficient_funds") != std::string::npos);
+
+  r = ctl.Run(with(eu, {"account", "credit", "t-1", "6", "--idempotency-key", "k1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.find("idempotency_key_reused") != std::string::npos);
+
+  r = ctl.Run(with(eu, {"account", "show", "nobody"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.find("not_found") != std::string::npos);
+
+  r = ctl.Run(with(eu, {"account", "debit", "t-1", "1.5"}));
+  CHECK(r.exit_code == 2);
+  r = ctl.Run(with(eu, {"account", "frobnicate"}));
+  CHECK(r.exit_code == 2);
+  r = ctl.Run({"--url", "ftp://x:1", "health"});
+  CHECK(r.exit_code == 2);
+
+  r = ctl.Run({"--url", c.url(0), "account", "show", "t-1"});  // no token
+  INFO(r.out);
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.find("unauthenticated") != std::string::npos);
+
+  r = ctl.Run({"--url", "http://127.0.0.1:" + std::to_string(FreePort()), "--token", kAdminToken,
+               "account", "show", "t-1"});
+  CHECK(r.exit_code == 3);
+
+  r = ctl.Run(with(eu, {"--json", "account", "show", "t-1"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(LastJson(r.out)["balance"] == 55);
+  r = ctl.Run(with(eu, {"account", "show", "t-1"}));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("balance:       55") != std::string::npos);
+
+  ::setenv("TALLY_URL", c.url(1).c_str(), 1);
+  ::setenv("TALLY_TOKEN", kAdminToken, 1);
+  r = ctl.Run({"--json", "cluster", "status"});
+  ::unsetenv("TALLY_URL");
+  ::unsetenv("TALLY_TOKEN");
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(LastJson(r.out)["region"] == "us");
+
+  const auto json_report = c.dir() / "t-1.json";
+  const auto html_report = c.dir() / "t-1.html";
+  CHECK(ctl.Run(with(eu, {"report", "t-1", "--out", json_report.string()})).exit_code == 0);
+  CHECK(json::parse(Slurp(json_report), nullptr, false).contains("events"));
+  CHECK(ctl.Run(with(eu, {"report", "t-1", "--html", "--out", html_report.string()})).exit_code == 0);
+  CHECK(Slurp(html_report).find("<html") != std::string::npos);
+
+  const std::string nodes = c.url(0) + "," + c.url(1);
+  r = ctl.Run(with(eu, {"reconcile", "--nodes", nodes, "--account", "t-1", "--wait-s", "10"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("AGREE") != std::string::npos);
+
+  // Partitioned, the regions disagree (exit 1) until the link heals.
+  c.Cut(0, 1);
+  REQUIRE(c.api(0).Credit("t-1", 7, "during-cut").status == 200);
+  r = ctl.Run(with(eu, {"--json", "reconcile", "--nodes", nodes, "--account", "t-1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(LastJson(r.out)["agree"] == false);
+  c.Heal(0, 1);
+  r = ctl.Run(with(eu, {"reconcile", "--nodes", nodes, "--account", "t-1", "--wait-s", "15"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+
+  r = ctl.Run(with(eu, {"reconcile", "--nodes", c.url(0) + ",http://127.0.0.1:" + std::to_string(FreePort()),
+                        "--account", "t-1"}));
+  CHECK(r.exit_code == 3);
+
+  // watch: the current state, then each change, arrive as one JSON line each.
+  std::filesystem::path watch_log;
+  auto watcher = ctl.Begin(with(eu, {"--json", "watch", "t-1", "--count", "2", "--for-s", "20"}), &watch_log);
+  // The subscription is in place once the upgrade is done; give it a moment, then keep crediting
+  // until the watcher has seen something (robust to a slow start).
+  int n = 0;
+  WaitUntil(
+      [&] {
+        c.api(0).Credit("t-1", 1, "watch-" + std::to_string(n++));
+        return !watcher->running();
+      },
+      15s, 200ms);
+  r = ctl.Finish(*watcher, watch_log);
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(LastJson(r.out)["type"] == "account");
+  CHECK(LastJson(r.out)["account"]["id"] == "t-1");
+
+  r = ctl.Run({"--url", c.url(1), "health"});
+  CHECK(r.exit_code == 0);
+  r = ctl.Run({"--url", c.url(1), "metrics"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("tally_") != std::string::npos);
+}
