@@ -10,6 +10,7 @@
 
 #include "core/digest.h"
 #include "core/ids.h"
+#include "core/key_index.h"
 
 namespace tally {
 
@@ -27,6 +28,10 @@ void Effects::Clear() {
 Status ReplicaOptions::Validate() const {
   if (cluster_id.empty() || cluster_id.size() > 64)
     return Status::InvalidArgument("cluster_id must be 1..64 bytes");
+  for (char c : cluster_id) {
+    if (c < 0x21 || c > 0x7e)
+      return Status::InvalidArgument("cluster_id may contain only printable ASCII, no spaces");
+  }
   if (regions.empty() || regions.size() > kMaxRegions)
     return Status::InvalidArgument("regions: between 1 and " + std::to_string(kMaxRegions) +
                                    " regions are needed");
@@ -85,7 +90,6 @@ struct Account {
   std::vector<JournalEntry> journal;  // ops above the frontier, canonical order
   ReplayState tip;          // checkpoint + journal[0, tip_pos)
   std::size_t tip_pos = 0;
-  std::unordered_map<std::string, KeyRecord, StringHash, std::equal_to<>> keys;  // canonically first use of each key
   std::deque<ForkReport> final_forks;
   std::vector<Amount> demand_mark;  // N[r] at the last rebalance
   std::deque<PendingDebit> pending;
@@ -110,6 +114,10 @@ struct Peer {
   std::array<std::uint64_t, kMaxRegions> lag_since_ms{};
   std::array<Seq, kMaxRegions> lag_acked{};
 };
+
+KeyRecord ToRecord(const KeyEntry& e, const std::string& account, const std::string& key) {
+  return KeyRecord{account, key, e.dot, e.hlc, e.kind, e.amount, e.to, e.overdraft, e.balance_after};
+}
 
 std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
   Fnv64 h;
@@ -138,6 +146,7 @@ class Replica::Impl {
     if (!accounts_.empty() || applied_.get(opt_.self) != 0)
       return Status::FailedPrecondition("Recover must be called on a fresh replica");
     frontier_ = st.frontier;
+    saved_frontier_ = st.frontier;
     log_floor_ = st.log_floor;
     applied_ = st.log_floor;
     for (AccountCheckpoint& c : st.checkpoints) {
@@ -159,8 +168,8 @@ class Replica::Impl {
       Status s = ValidateKeyRecord(k);
       if (!s.ok()) return Status::Corruption("key record: " + s.message());
       Account& a = GetOrCreate(k.account);
-      std::string key = k.key;
-      a.keys[key] = std::move(k);
+      *keys_.FindOrInsert(MakeKeyId(IndexOf(a), k.key)).first =
+          KeyEntry{k.dot, k.hlc, k.amount, k.balance_after, k.to, k.kind, k.overdraft};
     }
     std::sort(st.ops.begin(), st.ops.end(),
               [](const Op& a, const Op& b) { return a.dot < b.dot; });
@@ -276,7 +285,11 @@ class Replica::Impl {
     if (now >= next_heartbeat_ms_) {
       next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
       SendHeartbeats(now, out);
-      FoldToFrontier(out);
+      FoldToFrontier();
+    }
+    if (now >= next_checkpoint_ms_ && saved_frontier_ < frontier_) {
+      next_checkpoint_ms_ = now + opt_.checkpoint_interval_ms;
+      SaveCheckpoints(out);
     }
     if (opt_.rebalance_interval_ms > 0 && now >= next_rebalance_ms_) {
       next_rebalance_ms_ = now + opt_.rebalance_interval_ms;
@@ -541,25 +554,31 @@ class Replica::Impl {
       while (pos > 0 && e.key < a.journal[pos - 1].key) --pos;
     }
     if (!op.key.empty()) {
-      auto it = a.keys.find(op.key);
-      const bool first_seen = it == a.keys.end();
-      const bool earlier = !first_seen && !opt_.bugs.order_forks_by_arrival &&
-                           e.key < it->second.canonical();
+      auto [slot, first_seen] = keys_.FindOrInsert(MakeKeyId(IndexOf(a), op.key));
+      KeyEntry& k = *slot;
+      last_key_ = slot;
+      const bool earlier =
+          !first_seen && !opt_.bugs.order_forks_by_arrival && e.key < k.canonical();
       if (!first_seen && !earlier) {
-        e.voided = it->second.dot != op.dot;
+        e.voided = k.dot != op.dot;
       } else {
         if (earlier) {
           // A canonically earlier use arrived: the op we took for the first is voided now.
-          const std::size_t j = FindEntry(a, it->second.canonical());
+          const std::size_t j = FindEntry(a, k.canonical());
           if (j < a.journal.size()) {
             a.journal[j].voided = true;
             Invalidate(a, j);
           }
+          k.balance_after = 0;
         }
-        KeyRecord rec{op.account, op.key, op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0};
-        if (!first_seen && it->second.dot == op.dot) rec.balance_after = it->second.balance_after;
-        a.keys[op.key] = rec;
-        if (out && o != opt_.self) out->keys.push_back(std::move(rec));
+        k.dot = op.dot;
+        k.hlc = op.hlc;
+        k.kind = op.kind;
+        k.overdraft = op.overdraft;
+        k.to = op.to;
+        k.amount = op.amount;
+        // Our own ops' records are written by Originate, once the answer is known.
+        if (out && o != opt_.self) out->keys.push_back(ToRecord(k, op.account, op.key));
       }
     }
     Invalidate(a, pos);
@@ -665,8 +684,8 @@ class Replica::Impl {
   bool CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
                 std::uint64_t id, CommandResult* r) {
     if (key.empty()) return false;
-    auto it = a.keys.find(key);
-    if (it == a.keys.end()) {
+    const KeyEntry* found = keys_.Find(MakeKeyId(IndexOf(a), key));
+    if (!found) {
       for (const PendingDebit& p : a.pending) {
         if (p.key == key) {
           *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
@@ -675,7 +694,7 @@ class Replica::Impl {
       }
       return false;
     }
-    const KeyRecord& k = it->second;
+    const KeyEntry& k = *found;
     if (Fingerprint(k.kind, k.amount, k.to) != Fingerprint(kind, amount, to)) {
       *r = Rejected(id, Status::IdempotencyKeyReused(
                             "idempotency key '" + key + "' was used for " +
@@ -712,9 +731,9 @@ class Replica::Impl {
     r.overdraft = op.overdraft;
     r.balance = Tip(a).balance;
     if (!op.key.empty()) {
-      KeyRecord& k = a.keys[op.key];
-      k.balance_after = r.balance;
-      out->keys.push_back(k);
+      // Apply just found or made the entry; nothing has been inserted since.
+      last_key_->balance_after = r.balance;
+      out->keys.push_back(ToRecord(*last_key_, op.account, op.key));
     }
     return r;
   }
@@ -1062,8 +1081,7 @@ class Replica::Impl {
         } else {
           AddOp(e.key, &f.ops);
           if (const Op* v = LookupOp(e.key); v && !v->key.empty()) {
-            auto it = a.keys.find(v->key);
-            if (it != a.keys.end()) AddOp(it->second.canonical(), &f.ops);
+            if (const KeyEntry* k = keys_.Find(MakeKeyId(IndexOf(a), v->key))) AddOp(k->canonical(), &f.ops);
           }
         }
         forks->push_back(std::move(f));
@@ -1082,17 +1100,12 @@ class Replica::Impl {
     if (const Op* op = LookupOp(k)) ops->push_back(*op);
   }
 
-  void FoldToFrontier(Effects* out) {
+  // Folds every journal below the stable frontier into its checkpoint, in memory. Cheap, so it
+  // runs on every heartbeat; persisting is SaveCheckpoints' job.
+  void FoldToFrontier() {
     const Hlc f = StableFrontier();
-    if (f <= frontier_) {
-      const VersionVector before = log_floor_;
-      PruneLogs();
-      if (!(before == log_floor_)) out->fold = Fold{frontier_, log_floor_, {}};
-      return;
-    }
+    if (f <= frontier_) return;
     frontier_ = f;
-    Fold fold;
-    fold.frontier = f;
     for (auto it = journaled_.begin(); it != journaled_.end();) {
       Account& a = accounts_[*it];
       std::size_t k = 0;
@@ -1129,12 +1142,26 @@ class Replica::Impl {
           a.tip = a.checkpoint;
           a.tip_pos = 0;
         }
-        AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
-        for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
-        fold.checkpoints.push_back(std::move(c));
+        unsaved_.insert(*it);
       }
       it = a.journal.empty() ? journaled_.erase(it) : std::next(it);
     }
+  }
+
+  // Emits the checkpoints folded since the last save, with the frontier they are valid at, and
+  // prunes the log below it. Ops are deleted from storage only below a persisted checkpoint, so
+  // a restart finds every op the checkpoints do not cover.
+  void SaveCheckpoints(Effects* out) {
+    Fold fold;
+    fold.frontier = frontier_;
+    for (std::uint32_t idx : unsaved_) {
+      const Account& a = accounts_[idx];
+      AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
+      for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
+      fold.checkpoints.push_back(std::move(c));
+    }
+    unsaved_.clear();
+    saved_frontier_ = frontier_;
     PruneLogs();
     fold.log_floor = log_floor_;
     out->fold = std::move(fold);
@@ -1150,7 +1177,7 @@ class Replica::Impl {
       }
       auto& log = log_[o];
       Seq floor = log_floor_.get(o);
-      while (!log.empty() && floor < upto && log.front().hlc < frontier_) {
+      while (!log.empty() && floor < upto && log.front().hlc < saved_frontier_) {
         log.pop_front();
         ++floor;
       }
@@ -1220,6 +1247,10 @@ class Replica::Impl {
   std::vector<std::map<Seq, Op>> buffered_;          // per origin: ops beyond a gap
   std::vector<Account> accounts_;
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
+  KeyIndex keys_;                                    // (account, key) -> first use
+  KeyEntry* last_key_ = nullptr;                     // the entry the last Apply touched
+  std::set<std::uint32_t> unsaved_;                  // accounts folded since the last save
+  Hlc saved_frontier_;                               // the frontier of the persisted checkpoints
   std::set<std::uint32_t> journaled_;                // accounts with ops above the frontier
   std::set<std::uint32_t> touched_;                  // accounts debited since the last rebalance
   std::set<std::uint32_t> pending_accounts_;         // accounts with debits waiting for rights
@@ -1227,6 +1258,7 @@ class Replica::Impl {
   std::vector<Peer> peers_;
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
+  std::uint64_t next_checkpoint_ms_ = 0;
   ReplicaStats stats_;
 };
 

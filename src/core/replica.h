@@ -61,6 +61,7 @@ struct ReplicaOptions {
   std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
   std::uint64_t rebalance_interval_ms = 1000;
   std::uint64_t hlc_lease_ms = 1000;        // persist the HLC high-water mark this far ahead
+  std::uint64_t checkpoint_interval_ms = 1000;  // persist folded checkpoints (and prune) this often
   std::size_t max_batch_ops = 256;          // ops per OpBatch
   std::size_t max_inflight_ops = 8192;      // unacked ops per peer
   std::size_t max_pending_debits = 10000;   // debits waiting for rights
@@ -124,8 +125,9 @@ struct Outbound {
   Message msg;
 };
 
-// Checkpoints written when the stable frontier moves: persist them, the frontier and the log floor
-// atomically (one batch); ops at or below log_floor may then be deleted from storage.
+// Checkpoints of the accounts folded since the last Fold, valid at `frontier`: persist them, the
+// frontier and the log floor atomically (one batch); ops at or below log_floor may then be deleted
+// from storage. Emitted every checkpoint_interval_ms while the frontier moves.
 struct Fold {
   Hlc frontier;
   VersionVector log_floor;

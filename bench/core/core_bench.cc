@@ -1,0 +1,166 @@
+// In-memory, single-thread benchmarks of the core (issue 2): local debits decided per second, remote
+// ops applied per second, and reconciliation replay per second. Google Benchmark; figures go to
+// docs/performance.md. Nothing here is asserted: speed is measured, not tested.
+
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/reconcile.h"
+#include "core/replica.h"
+
+namespace tally {
+namespace {
+
+constexpr std::uint64_t kStartMs = 1'700'000'000'000;
+
+ReplicaOptions Options(RegionId self) {
+  ReplicaOptions o;
+  o.cluster_id = "bench";
+  o.regions = {"eu", "us", "ap"};
+  o.self = self;
+  o.rebalance_interval_ms = 0;
+  o.heartbeat_interval_ms = 1;
+  return o;
+}
+
+std::string AccountName(std::size_t i) { return "acct-" + std::to_string(100000 + i); }
+
+// A client's idempotency key: 20 bytes, unique per i (what tallyd receives in a header).
+std::string Key(std::uint64_t seed, std::uint64_t i) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string k = "k-0000-0000000000000";
+  k[2] = kHex[seed & 15];
+  for (int p = 19; p >= 7 && i; --p, i >>= 4) k[p] = kHex[i & 15];
+  return k;
+}
+
+void OpenFunded(Replica& r, std::size_t accounts, std::uint64_t now) {
+  Effects e;
+  for (std::size_t i = 0; i < accounts; ++i) {
+    AccountConfig c;
+    c.id = AccountName(i);
+    c.currency = "EUR";
+    r.Submit(Command{1, OpenAccount{c}}, now, &e);
+    r.Submit(Command{2, Credit{c.id, Amount{1} << 45, ""}}, now, &e);
+    e.Clear();
+  }
+}
+
+// What two live peers that keep up would tell region 0 every millisecond.
+void HealthyPeers(Replica& r, std::uint64_t now, Effects* e) {
+  for (RegionId p = 1; p <= 2; ++p) {
+    Heartbeat hb;
+    hb.applied = r.applied();
+    hb.entries.push_back(HeartbeatEntry{p, Hlc::Make(now, 0), 0});
+    r.OnMessage(p, hb, now, e);
+  }
+  r.Tick(now, e);
+}
+
+// Local debits with a fresh idempotency key each, against `accounts` accounts chosen uniformly
+// (1 = one hot wallet). Every debit is covered by the region's own rights (rule 1), the common case.
+void BM_LocalDebit(benchmark::State& state) {
+  const std::size_t accounts = static_cast<std::size_t>(state.range(0));
+  Replica r(Options(0));
+  OpenFunded(r, accounts, kStartMs);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < accounts; ++i) names.push_back(AccountName(i));
+  std::mt19937_64 rng(7);
+  Effects e;
+  std::size_t i = 0;
+  std::uint64_t now = kStartMs;
+  for (auto _ : state) {
+    Debit d{names[rng() % accounts], 100, Key(1, i)};
+    r.Submit(Command{i, std::move(d)}, now, &e);
+    benchmark::DoNotOptimize(e.completions.back().balance);
+    e.Clear();
+    if ((++i & 1023) == 0) {
+      // A healthy cluster: a millisecond passes, the peers heartbeat and ack what they have, so
+      // the frontier advances and the journal and log are folded and pruned as in production.
+      ++now;
+      HealthyPeers(r, now, &e);
+      e.Clear();
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LocalDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);
+
+// Remote ops applied from gossip batches of 256: region 1's whole stream (opens, credits, then
+// debits with keys), recorded from its Effects, applied at a fresh region 0.
+void BM_RemoteApply(benchmark::State& state) {
+  const std::size_t accounts = static_cast<std::size_t>(state.range(0));
+  const std::size_t n = 1 << 20;
+  std::vector<Op> stream;
+  {
+    Replica recorder(Options(1));
+    Effects e;
+    for (std::size_t i = 0; i < accounts; ++i) {
+      AccountConfig c;
+      c.id = AccountName(i);
+      c.currency = "EUR";
+      recorder.Submit(Command{1, OpenAccount{c}}, kStartMs, &e);
+      recorder.Submit(Command{2, Credit{c.id, Amount{1} << 45, ""}}, kStartMs, &e);
+    }
+    std::mt19937_64 rng(9);
+    for (std::size_t i = 0; i < n; ++i) {
+      recorder.Submit(Command{i, Debit{AccountName(rng() % accounts), 100, Key(2, i)}},
+                      kStartMs + (i >> 10), &e);
+    }
+    stream = std::move(e.ops);
+  }
+  std::vector<OpBatch> batches;
+  for (std::size_t i = 0; i < stream.size(); i += 256) {
+    OpBatch b;
+    b.ops.assign(stream.begin() + i, stream.begin() + std::min(stream.size(), i + 256));
+    batches.push_back(std::move(b));
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto target = std::make_unique<Replica>(Options(0));
+    Effects e;
+    state.ResumeTiming();
+    for (const OpBatch& b : batches) {
+      target->OnMessage(1, b, kStartMs, &e);
+      e.Clear();
+    }
+    state.PauseTiming();
+    target.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(stream.size()));
+}
+BENCHMARK(BM_RemoteApply)->Arg(1)->Arg(1000)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// Reconciliation replay: the pure function over an account's op set (sort + replay), with forks.
+void BM_Reconcile(benchmark::State& state) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  std::mt19937_64 rng(11);
+  std::vector<Op> ops;
+  for (std::size_t i = 0; i < n; ++i) {
+    Op op;
+    op.dot = Dot{static_cast<RegionId>(i % 3), i / 3 + 1};
+    op.hlc = Hlc::Make(kStartMs + i / 3, 0);
+    op.account = "acct";
+    op.kind = (rng() % 3 == 0) ? OpKind::kCredit : OpKind::kDebit;
+    op.amount = 50 + static_cast<Amount>(rng() % 100);
+    op.key = "k" + std::to_string(rng() % (n * 9 / 10));  // some keys repeat: voids
+    ops.push_back(std::move(op));
+  }
+  std::shuffle(ops.begin(), ops.end(), rng);
+  FeePolicy policy{25, 150};
+  for (auto _ : state) {
+    Reconciliation r = Reconcile(policy, 3, ops);
+    benchmark::DoNotOptimize(r.state.balance);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+BENCHMARK(BM_Reconcile)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tally
+
+BENCHMARK_MAIN();
