@@ -178,6 +178,16 @@ void Simulation::Impl::BuildReport() {
       ao.regions.push_back(report::RegionOutcome{R(r), v.regions[r].rights, v.regions[r].overdraft_line,
                                                  v.regions[r].fees, v.regions[r].voids});
     view->Forks(id, &ao.forks);
+    // A replica that restarted keeps its final forks without the ops behind them; take each fork's
+    // ops from a replica that still has them (every replica derives the same events).
+    for (Host& h : hosts) {
+      if (!h.up || h.replica.get() == view) continue;
+      std::vector<ForkReport> other;
+      if (!h.replica->Forks(id, &other).ok() || other.size() != ao.forks.size()) continue;
+      for (std::size_t i = 0; i < other.size(); ++i)
+        if (other[i].event == ao.forks[i].event && other[i].ops.size() > ao.forks[i].ops.size())
+          ao.forks[i].ops = std::move(other[i].ops);
+    }
     if (const auto* ops = ledger.Ops(id)) {
       ao.ops = ops->size();
       for (const LedgerOp& op : *ops) {
@@ -186,7 +196,7 @@ void Simulation::Impl::BuildReport() {
         if (ao.rights.size() < kMaxRightsMovesPerAccount)
           ao.rights.push_back(report::RightsMove{op.durable_ms,
                                                  "r" + std::to_string(op.canonical.origin) + ":" + std::to_string(op.canonical.seq),
-                                                 op.canonical.hlc.ToString(), R(op.canonical.origin), R(op.to), op.amount});
+                                                 op.canonical.hlc, R(op.canonical.origin), R(op.to), op.amount});
       }
     }
     auto it = account_index.find(id);

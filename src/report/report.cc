@@ -26,6 +26,30 @@ std::string Hex(std::uint64_t v) {
   return buf;
 }
 
+// "2023-11-14 22:13:20.123 +4": an HLC as the UTC wall time it carries, then its logical counter.
+std::string HlcText(Hlc h) {
+  std::uint64_t ms = h.wall_ms();
+  std::int64_t days = static_cast<std::int64_t>(ms / 86'400'000);
+  std::uint64_t in_day = ms % 86'400'000;
+  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm): no locale, no time zone.
+  days += 719468;
+  std::int64_t era = days / 146097;
+  std::int64_t doe = days - era * 146097;
+  std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  std::int64_t mp = (5 * doy + 2) / 153;
+  std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  std::int64_t y = yoe + era * 400 + (m <= 2);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld %02llu:%02llu:%02llu.%03llu +%llu",
+                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
+                static_cast<unsigned long long>(in_day / 3'600'000), static_cast<unsigned long long>(in_day / 60'000 % 60),
+                static_cast<unsigned long long>(in_day / 1000 % 60), static_cast<unsigned long long>(in_day % 1000),
+                static_cast<unsigned long long>(h.logical()));
+  return buf;
+}
+
 std::string CanonicalText(const CanonicalKey& k) {
   return "r" + std::to_string(k.origin) + ":" + std::to_string(k.seq) + " @" + k.hlc.ToString();
 }
@@ -95,6 +119,7 @@ std::string Esc(std::string_view s) {
 }
 
 std::string Num(double v, int decimals = 0) {
+  if (std::fabs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0;  // never print "-0"
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
@@ -129,16 +154,16 @@ double NiceStep(double range, int target) {
 
 struct Plot {
   double x0 = 70, y0 = 20, w = 1180, h = 220;  // plot area inside the svg
-  double t_max = 1;
+  double t_min = 0, t_max = 1;
   double v_min = 0, v_max = 1;
-  double X(double t) const { return x0 + w * (t / t_max); }
+  double X(double t) const { return x0 + w * ((std::clamp(t, t_min, t_max) - t_min) / (t_max - t_min)); }
   double Y(double v) const { return y0 + h * (1 - (v - v_min) / (v_max - v_min)); }
 };
 
 std::string TimeAxis(const Plot& p) {
   std::string s;
-  double step = NiceStep(p.t_max / 1000.0, 10) * 1000.0;
-  for (double t = 0; t <= p.t_max + 1e-9; t += step) {
+  double step = NiceStep((p.t_max - p.t_min) / 1000.0, 10) * 1000.0;
+  for (double t = std::ceil(p.t_min / step) * step; t <= p.t_max + 1e-9; t += step) {
     double x = p.X(t);
     s += "<line x1='" + Num(x, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(x, 1) + "' y2='" +
          Num(p.y0 + p.h) + "' class='grid'/>";
@@ -169,21 +194,25 @@ std::string Backdrop(const Plot& p, const RunReport& r) {
   std::string s;
   for (const TimelineSpan& span : r.timeline) {
     if (span.kind != "partition" && span.kind != "amnesia") continue;
+    if (span.end_ms < p.t_min || span.start_ms > p.t_max) continue;
     double a = p.X(span.start_ms), b = p.X(std::max(span.end_ms, span.start_ms + 1));
     s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(std::max(b - a, 1.0), 1) +
          "' height='" + Num(p.h) + "' class='cut'><title>" + Esc(span.label) + "</title></rect>";
   }
   if (r.heal_ms) {
     double a = p.X(r.heal_ms);
+    bool right_edge = a > p.x0 + p.w - 70;
     s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(p.x0 + p.w - a, 1) +
          "' height='" + Num(p.h) + "' class='live'/>";
-    s += "<text x='" + Num(a + 4, 1) + "' y='" + Num(p.y0 + 12) + "' class='note'>heal</text>";
+    s += "<text x='" + Num(right_edge ? a - 4 : a + 4, 1) + "' y='" + Num(p.y0 + 12) + "' class='note' text-anchor='" +
+         (right_edge ? "end" : "start") + "'>heal</text>";
   }
   if (r.converged_ms) {
     double a = p.X(r.converged_ms);
+    bool right_edge = a > p.x0 + p.w - 70;
     s += "<line x1='" + Num(a, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(a, 1) + "' y2='" +
-         Num(p.y0 + p.h) + "' class='conv'/><text x='" + Num(a + 4, 1) + "' y='" + Num(p.y0 + 26) +
-         "' class='note'>converged</text>";
+         Num(p.y0 + p.h) + "' class='conv'/><text x='" + Num(right_edge ? a - 4 : a + 4, 1) + "' y='" +
+         Num(p.y0 + 26) + "' class='note' text-anchor='" + (right_edge ? "end" : "start") + "'>converged</text>";
   }
   return s;
 }
@@ -199,13 +228,16 @@ std::string Legend(const std::vector<std::string>& names, double x, double y) {
 }
 
 // A step chart of several series over virtual time.
-std::string StepChart(const RunReport& r, const std::vector<Series>& series, bool duration_labels) {
+std::string StepChart(const RunReport& r, const std::vector<Series>& series, bool duration_labels,
+                      std::uint64_t t_min = 0, std::uint64_t t_max = 0) {
   Plot p;
-  p.t_max = std::max<double>(1, r.end_ms);
+  p.t_min = static_cast<double>(t_min);
+  p.t_max = std::max<double>(p.t_min + 1, t_max ? t_max : r.end_ms);
   bool any = false;
   double lo = 0, hi = 0;
   for (const Series& s : series)
     for (const Point& pt : s.points) {
+      if (pt.t_ms < p.t_min || pt.t_ms > p.t_max) continue;
       if (!any) lo = hi = static_cast<double>(pt.value);
       any = true;
       lo = std::min(lo, static_cast<double>(pt.value));
@@ -226,8 +258,10 @@ std::string StepChart(const RunReport& r, const std::vector<Series>& series, boo
     if (pts.empty()) continue;
     std::string path;
     // Break the line where samples are missing (the region was down).
+    std::uint64_t spacing = pts.size() > 1 ? pts[1].t_ms - pts[0].t_ms : 1000;
     for (std::size_t k = 0; k < pts.size(); ++k) {
-      bool gap = k == 0 || pts[k].t_ms - pts[k - 1].t_ms > 3 * (pts.size() > 1 ? (pts[1].t_ms - pts[0].t_ms) : 1000);
+      if (pts[k].t_ms < p.t_min || pts[k].t_ms > p.t_max) continue;
+      bool gap = k == 0 || pts[k - 1].t_ms < p.t_min || pts[k].t_ms - pts[k - 1].t_ms > 3 * spacing + 5000;
       double x = p.X(pts[k].t_ms), y = p.Y(pts[k].value);
       if (gap) {
         path += "M" + Num(x, 1) + "," + Num(y, 1);
@@ -351,8 +385,46 @@ td.mono{font-family:ui-monospace,Menlo,Consolas,monospace}
 .conv{stroke:#2e7d32;stroke-dasharray:4 3}
 .span-partition{fill:#e08e0b}.span-crash{fill:#c62828}.span-amnesia{fill:#6a1b9a}
 .span-clock-step{fill:#ef6c00}.span-final{fill:#8d6e63}
+.scroll{max-height:420px;overflow:auto;display:inline-block;border:1px solid #e2e2e2}
 .muted{color:#888}.fee{color:#c62828}.void{color:#1565c0}
 )";
+
+// Forks of one account (or of every account when `only` is null), newest last.
+std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
+  std::string h = "<div class='scroll'><table class='grid'><tr><th class='l'>account</th><th class='l'>resolution</th>"
+                  "<th class='l'>op (dot · hlc)</th><th>op amount</th><th>fee / void</th><th>overdrawn</th>"
+                  "<th>balance after</th><th class='l'>status</th><th class='l'>ops involved</th></tr>";
+  std::size_t rows = 0, total = 0;
+  for (const AccountOutcome& a : r.accounts) {
+    if (only && &a != only) continue;
+    for (const ForkReport& f : a.forks) {
+      ++total;
+      if (rows >= kMaxForkRows) continue;
+      ++rows;
+      const DerivedEvent& e = f.event;
+      const bool fee = e.kind == DerivedKind::kOverdraftFee;
+      std::string ops;
+      for (std::size_t k = 0; k < f.ops.size() && k < 6; ++k) {
+        const Op& op = f.ops[k];
+        if (k) ops += "; ";
+        ops += op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " + std::to_string(op.amount);
+        if (!op.key.empty()) ops += " [" + op.key + "]";
+      }
+      if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
+      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") + "'>" +
+           (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
+           "</td><td class='l mono'>r" + std::to_string(e.op.origin) + ":" + std::to_string(e.op.seq) + " · " +
+           Esc(HlcText(e.op.hlc)) + "</td><td>" + std::to_string(e.op_amount) + "</td><td>" +
+           std::to_string(e.amount) + "</td><td>" + (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
+           std::to_string(e.balance_after) + "</td><td class='l'>" + (f.final ? "final" : "tentative") +
+           "</td><td class='l mono'>" + Esc(ops) + "</td></tr>";
+    }
+  }
+  h += "</table></div>";
+  if (total > rows)
+    h += "<p class='muted'>" + std::to_string(total) + " forks in all; the rest are in report.json.</p>";
+  return h;
+}
 
 }  // namespace
 
@@ -417,7 +489,7 @@ std::string RenderJson(const RunReport& r) {
     ja["forks"] = forks;
     Json rights = Json::array();
     for (const RightsMove& m : a.rights)
-      rights.push_back({{"t_ms", m.t_ms}, {"dot", m.dot}, {"hlc", m.hlc}, {"from", m.from},
+      rights.push_back({{"t_ms", m.t_ms}, {"dot", m.dot}, {"hlc", m.hlc.ToString()}, {"from", m.from},
                         {"to", m.to}, {"amount", m.amount}});
     ja["rights_movements"] = rights;
     ja["rights_movements_total"] = a.rights_total;
@@ -477,16 +549,32 @@ std::string RenderHtml(const RunReport& r) {
     if (a.config.id == r.chart_account) chart = &a;
   if (chart) {
     h += "<h2>Account " + Esc(chart->config.id) + "</h2>";
-    h += "<p>Balance " + std::to_string(chart->balance) + " " + Esc(chart->config.currency) +
-         " (raw " + std::to_string(chart->raw_balance) + ", fees " + std::to_string(chart->fees) +
-         ", voids " + std::to_string(chart->voids) + "), overdraft limit " +
-         std::to_string(chart->config.overdraft_limit) + ", fee " + std::to_string(chart->config.fee.flat) +
-         " + " + std::to_string(chart->config.fee.bps) + " bps, " + std::to_string(chart->episodes) +
-         " overdraft episode(s).</p>";
+    h += "<p>Balance <b>" + std::to_string(chart->balance) + " " + Esc(chart->config.currency) +
+         "</b> (" + (chart->tentative ? "tentative" : "final") + "; raw " + std::to_string(chart->raw_balance) +
+         ", fees " + std::to_string(chart->fees) + ", voids " + std::to_string(chart->voids) +
+         "), overdraft limit " + std::to_string(chart->config.overdraft_limit) + ", fee policy " +
+         std::to_string(chart->config.fee.flat) + " + " + std::to_string(chart->config.fee.bps) + " bps, " +
+         std::to_string(chart->episodes) + " overdraft episode(s), " + std::to_string(chart->ops) + " ops.</p>";
+    if (!chart->regions.empty()) {
+      h += "<table class='grid'><tr><th class='l'>region</th><th>rights</th><th>overdraft line</th><th>fees</th>"
+           "<th>voids</th></tr>";
+      for (const RegionOutcome& ro : chart->regions)
+        h += "<tr><td class='l'>" + Esc(ro.region) + "</td><td>" + std::to_string(ro.rights) + "</td><td>" +
+             std::to_string(ro.overdraft_line) + "</td><td>" + std::to_string(ro.fees) + "</td><td>" +
+             std::to_string(ro.voids) + "</td></tr>";
+      h += "</table>";
+    }
     if (!chart->balance_by_region.empty()) {
-      h += "<h3>Balance as each region sees it</h3><p class='muted'>Shaded: partitions. During a partition "
-           "the views diverge; after the heal they converge to one value.</p>";
+      h += "<h3>Balance as each region sees it</h3><p class='muted'>Shaded: partitions. While regions cannot "
+           "hear each other their views diverge; after the heal they converge to one value. Gaps: the region "
+           "was down.</p>";
       h += StepChart(r, chart->balance_by_region, false);
+      if (r.heal_ms) {
+        std::uint64_t from = r.heal_ms > 5000 ? r.heal_ms - 5000 : 0;
+        h += "<h3>Around the heal</h3><p class='muted'>The last seconds of traffic and the liveness phase, "
+             "enlarged.</p>";
+        h += StepChart(r, chart->balance_by_region, false, from, r.end_ms);
+      }
     }
     if (!chart->rights_by_region.empty()) {
       h += "<h3>Spending rights of each region (as it sees its own)</h3><p class='muted'>Rights move "
@@ -494,16 +582,21 @@ std::string RenderHtml(const RunReport& r) {
            "spend. Below zero: the region is using its overdraft line.</p>";
       h += StepChart(r, chart->rights_by_region, false);
     }
+    if (!chart->forks.empty()) {
+      h += "<h3>Forks of " + Esc(chart->config.id) + "</h3>";
+      h += ForksTable(r, chart);
+    }
     if (!chart->rights.empty()) {
-      h += "<h3>Rights movements</h3><table class='grid'><tr><th>durable at</th><th class='l'>op</th>"
-           "<th class='l'>hlc</th><th class='l'>from</th><th class='l'>to</th><th>amount</th></tr>";
+      h += "<h3>Rights movements</h3><div class='scroll'><table class='grid'><tr><th>durable at</th>"
+           "<th class='l'>op</th><th class='l'>hlc</th><th class='l'>from</th><th class='l'>to</th>"
+           "<th>amount</th></tr>";
       for (std::size_t i = 0; i < chart->rights.size() && i < kMaxRightsRows; ++i) {
         const RightsMove& m = chart->rights[i];
         h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) + "</td><td class='l mono'>" +
-             Esc(m.dot) + "</td><td class='l mono'>" + Esc(m.hlc) + "</td><td class='l'>" + Esc(m.from) +
+             Esc(m.dot) + "</td><td class='l mono'>" + Esc(HlcText(m.hlc)) + "</td><td class='l'>" + Esc(m.from) +
              "</td><td class='l'>" + Esc(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
       }
-      h += "</table>";
+      h += "</table></div>";
       if (chart->rights_total > std::min(chart->rights.size(), kMaxRightsRows))
         h += "<p class='muted'>" + std::to_string(chart->rights_total) + " movements in all; the rest are in report.json.</p>";
     }
@@ -511,43 +604,17 @@ std::string RenderHtml(const RunReport& r) {
 
   std::size_t fork_total = 0;
   for (const AccountOutcome& a : r.accounts) fork_total += a.forks.size();
-  if (fork_total) {
+  if (fork_total && (r.accounts.size() > 1 || !chart)) {
     h += "<h2>Forks and their resolution</h2><p class='muted'>Every fee and void derived by replaying each "
-         "account's ops in canonical order (hlc, origin, seq): the same on every replica.</p>";
-    h += "<table class='grid'><tr><th class='l'>account</th><th class='l'>resolution</th><th class='l'>op</th>"
-         "<th>op amount</th><th>fee / void</th><th>overdrawn</th><th>balance after</th><th class='l'>final</th>"
-         "<th class='l'>ops involved</th></tr>";
-    std::size_t rows = 0;
-    for (const AccountOutcome& a : r.accounts) {
-      for (const ForkReport& f : a.forks) {
-        if (rows++ >= kMaxForkRows) break;
-        const DerivedEvent& e = f.event;
-        bool fee = e.kind == DerivedKind::kOverdraftFee;
-        std::string ops;
-        for (std::size_t k = 0; k < f.ops.size() && k < 6; ++k) {
-          const Op& op = f.ops[k];
-          if (k) ops += "; ";
-          ops += op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " + std::to_string(op.amount);
-          if (!op.key.empty()) ops += " [" + op.key + "]";
-        }
-        if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
-        h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") + "'>" +
-             (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
-             "</td><td class='l mono'>" + Esc(CanonicalText(e.op)) + "</td><td>" +
-             std::to_string(e.op_amount) + "</td><td>" + std::to_string(e.amount) + "</td><td>" +
-             (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" + std::to_string(e.balance_after) +
-             "</td><td class='l'>" + (f.final ? "final" : "tentative") + "</td><td class='l mono'>" +
-             Esc(ops) + "</td></tr>";
-      }
-    }
-    h += "</table>";
-    if (fork_total > kMaxForkRows)
-      h += "<p class='muted'>" + std::to_string(fork_total) + " forks in all; the rest are in report.json.</p>";
+         "account's ops in canonical order (hlc, origin, seq): the same on every replica. A fee charges the debit "
+         "that took the balance below zero (policy: flat + basis points of the overdrawn amount); a void cancels "
+         "a later use of an idempotency key (a refund of a debit, a clawback of a credit).</p>";
+    h += ForksTable(r, nullptr);
   }
 
-  if (!r.accounts.empty()) {
-    h += "<h2>Accounts</h2><table class='grid'><tr><th class='l'>account</th><th>balance</th><th>raw</th>"
-         "<th>fees</th><th>voids</th><th>episodes</th><th>ops</th><th>limit</th><th class='l'>state</th>"
+  if (r.accounts.size() > 1) {
+    h += "<h2>Accounts</h2><div class='scroll'><table class='grid'><tr><th class='l'>account</th><th>balance</th>"
+         "<th>raw</th><th>fees</th><th>voids</th><th>episodes</th><th>ops</th><th>limit</th><th class='l'>state</th>"
          "<th class='l'>digest</th></tr>";
     for (std::size_t i = 0; i < r.accounts.size() && i < kMaxAccountRows; ++i) {
       const AccountOutcome& a = r.accounts[i];
@@ -558,7 +625,7 @@ std::string RenderHtml(const RunReport& r) {
            "</td><td class='l'>" + (a.tentative ? "tentative" : "final") + "</td><td class='l mono'>" +
            Hex(a.digest) + "</td></tr>";
     }
-    h += "</table>";
+    h += "</table></div>";
     if (r.accounts.size() > kMaxAccountRows)
       h += "<p class='muted'>" + std::to_string(r.accounts.size()) + " accounts in all; the rest are in report.json.</p>";
   }

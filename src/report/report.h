@@ -59,7 +59,7 @@ struct OffsetSeen {
 struct RightsMove {
   std::uint64_t t_ms = 0;  // when it became durable at its donor (0: unknown)
   std::string dot;
-  std::string hlc;
+  Hlc hlc;
   std::string from, to;
   Amount amount = 0;
 };
