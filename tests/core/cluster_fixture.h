@@ -139,6 +139,14 @@ class Cluster {
     }
   }
 
+  // A transport of region `from` connected to `to`: `from` sends its Hello.
+  void Connect(RegionId from, RegionId to) {
+    Effects e;
+    if (before_call) before_call(from);
+    at(from).OnConnected(to, PhysicalNow(from), &e);
+    Absorb(from, e);
+  }
+
   // Delivers every queued message (and what they cause) in FIFO order, while `link_up` allows.
   template <typename LinkUp>
   void Deliver(LinkUp link_up, std::size_t max_messages = 1000000) {

@@ -80,11 +80,15 @@ inline void CheckMoney(Cluster& c, const std::string& id) {
 //     right before the call (rights are never created from nothing, donors give what they have);
 //   - every debit accepted in the call was covered by rights + line as reported, and is flagged as
 //     overdraft exactly when rights alone did not cover it;
-//   - the stable frontier never moves back.
+//   - the stable frontier never moves back (while a replica lives);
+//   - a region's ops have increasing timestamps in seq order, and keep every heartbeat promise it
+//     made ("none of my ops after seq s is below hlc h"), also across restarts with the wall clock
+//     behind.
 // It also collects the union of every op applied anywhere, for checks after a heal.
 class Watch {
  public:
-  explicit Watch(Cluster& c) : c_(c), frontier_(c.size()) {
+  explicit Watch(Cluster& c)
+      : c_(c), frontier_(c.size()), op_hlc_(c.size()), promise_(c.size()) {
     c.before_call = [this](RegionId r) { Before(r); };
     c.observe = [this](RegionId r, const Effects& e) { After(r, e); };
   }
@@ -103,6 +107,13 @@ class Watch {
     return out;
   }
 
+  // Region r was restarted: its frontier starts again from what it had persisted (a fold may be
+  // persisted later than the frontier moved in memory), so the "never back" check restarts too.
+  void Restarted(RegionId r) { frontier_[r] = c_.at(r).frontier(); }
+
+  // The highest timestamp region r has issued (on an op or in a heartbeat promise).
+  Hlc IssuedMax(RegionId r) const { return std::max(op_hlc_[r], promise_[r].hlc); }
+
   std::map<Dot, Op> ops;
   std::uint64_t transfers_checked = 0;
   std::uint64_t debits_checked = 0;
@@ -118,6 +129,20 @@ class Watch {
 
   void After(RegionId r, const Effects& e) {
     INFO("after a call into r" << r << " at " << c_.now);
+    // Promises first: ops in the same call with a seq past the promise came after it.
+    for (const Outbound& o : e.send) {
+      const auto* hb = std::get_if<Heartbeat>(&o.msg);
+      if (!hb) continue;
+      for (const HeartbeatEntry& h : hb->entries) {
+        if (h.origin != r) continue;
+        INFO("r" << r << " promised " << h.hlc.ToString() << " at seq " << h.seq
+                 << " after promising " << promise_[r].hlc.ToString() << " at seq "
+                 << promise_[r].seq);
+        REQUIRE(h.hlc >= promise_[r].hlc);
+        REQUIRE(h.seq >= promise_[r].seq);
+        promise_[r] = h;
+      }
+    }
     std::map<std::string, Amount> given;
     for (const Op& op : e.ops) {
       auto [it, fresh] = ops.emplace(op.dot, op);
@@ -128,6 +153,14 @@ class Watch {
       if (fresh && op.dot.origin == r && !op.key.empty()) {
         INFO("r" << r << " originated a second op with key " << op.key << " on " << op.account);
         REQUIRE(own_keys_.emplace(op.account, op.key, r).second);
+      }
+      if (fresh && op.dot.origin == r) {
+        INFO("r" << r << " originated " << op.dot.ToString() << " at " << op.hlc.ToString()
+                 << "; its previous op was at " << op_hlc_[r].ToString() << ", its promise "
+                 << promise_[r].hlc.ToString() << " at seq " << promise_[r].seq);
+        REQUIRE(op.hlc > op_hlc_[r]);
+        if (op.dot.seq > promise_[r].seq) REQUIRE(op.hlc > promise_[r].hlc);
+        op_hlc_[r] = op.hlc;
       }
       if (op.dot.origin == r && op.kind == OpKind::kTransfer) {
         REQUIRE(op.to != r);
@@ -159,6 +192,8 @@ class Watch {
 
   Cluster& c_;
   std::vector<Hlc> frontier_;
+  std::vector<Hlc> op_hlc_;
+  std::vector<HeartbeatEntry> promise_;
   std::map<std::string, Amount> rights_before_;
   std::set<std::tuple<std::string, std::string, RegionId>> own_keys_;
 };
