@@ -8,7 +8,6 @@
 
 #include <toml++/toml.h>
 
-#include "codec/codec.h"
 #include "core/ids.h"
 
 namespace tally::node {
@@ -125,11 +124,13 @@ class Fields {
   std::set<std::string> seen_;
 };
 
+// The replica's bound (ReplicaOptions::Validate), tighter than the codec's.
+constexpr std::size_t kMaxClusterIdBytes = 64;
+
 Status ValidateClusterId(std::string_view id) {
   if (id.empty()) return Status::InvalidArgument("is empty");
-  if (id.size() > codec::kMaxClusterIdBytes)
-    return Status::InvalidArgument("is longer than " + std::to_string(codec::kMaxClusterIdBytes) +
-                                   " bytes");
+  if (id.size() > kMaxClusterIdBytes)
+    return Status::InvalidArgument("is longer than " + std::to_string(kMaxClusterIdBytes) + " bytes");
   for (char c : id) {
     if (c < 0x21 || c > 0x7e)
       return Status::InvalidArgument("may contain only printable ASCII without spaces");
@@ -301,6 +302,8 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
       return s;
     if (!(s = f.Unsigned("reconnect_min_ms", 1, kHour, &c->reconnect_min_ms)).ok()) return s;
     if (!(s = f.Unsigned("reconnect_max_ms", 1, kHour, &c->reconnect_max_ms)).ok()) return s;
+    if (r.max_inflight_ops < r.max_batch_ops)
+      return f.Error("max_inflight_ops", "must be >= gossip.max_batch_ops");
     if (c->reconnect_max_ms < c->reconnect_min_ms)
       return f.Error("reconnect_max_ms", "must be >= gossip.reconnect_min_ms");
     if (!(s = f.CheckNoUnknown()).ok()) return s;
@@ -320,6 +323,13 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Unsigned("wait_ms", 0, kHour, &r.rights_wait_ms)).ok()) return s;
     if (!(s = f.Unsigned("rebalance_interval_ms", 1, kHour, &r.rebalance_interval_ms)).ok()) return s;
     if (!(s = f.Unsigned("max_pending_debits", 1, 1 << 24, &r.max_pending_debits)).ok()) return s;
+    if (!(s = f.CheckNoUnknown()).ok()) return s;
+  }
+  if (Status s = top.Table("storage", &t); !s.ok()) return s;
+  {
+    Fields f(t, "storage");
+    Status s;
+    if (!(s = f.Unsigned("checkpoint_interval_ms", 1, kHour, &r.checkpoint_interval_ms)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("accounts", &t); !s.ok()) return s;

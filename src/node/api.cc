@@ -1,0 +1,435 @@
+#include "node/api.h"
+
+#include <array>
+#include <set>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/ids.h"
+
+namespace tally::node {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
+    "open_account", "get_account", "credit", "debit", "transfer", "report",
+    "cluster",      "stream",      "metrics", "healthz", "unknown",
+};
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Status PercentDecode(std::string_view in, std::string* out) {
+  out->clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size() || HexValue(in[i + 1]) < 0 || HexValue(in[i + 2]) < 0)
+      return Status::InvalidArgument("bad percent-encoding in the request target");
+    out->push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
+    i += 2;
+  }
+  return Status::OK();
+}
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t pos = s.find(sep, start);
+    parts.push_back(s.substr(start, pos == std::string_view::npos ? s.size() - start : pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return parts;
+}
+
+Status ParseQuery(std::string_view query, const std::set<std::string_view>& allowed,
+                  std::vector<std::pair<std::string, std::string>>* out) {
+  if (query.empty()) return Status::OK();
+  std::set<std::string> seen;
+  for (std::string_view part : Split(query, '&')) {
+    if (part.empty()) continue;
+    std::size_t eq = part.find('=');
+    std::string key, value;
+    if (Status s = PercentDecode(part.substr(0, eq), &key); !s.ok()) return s;
+    if (eq != std::string_view::npos) {
+      if (Status s = PercentDecode(part.substr(eq + 1), &value); !s.ok()) return s;
+    }
+    if (!allowed.count(key))
+      return Status::InvalidArgument("unknown query parameter '" + key.substr(0, 64) + "'");
+    if (!seen.insert(key).second)
+      return Status::InvalidArgument("query parameter '" + key + "' given twice");
+    out->emplace_back(std::move(key), std::move(value));
+  }
+  return Status::OK();
+}
+
+Status NotAllowed(Method m) {
+  return Status::FailedPrecondition("method not allowed");
+}
+
+std::string_view TypeName(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    // JSON integers beyond 64 bits arrive as floats too.
+    case json::value_t::number_float: return "a fraction, an exponent or a number beyond 64 bits";
+    default: return "an unsupported value";
+  }
+}
+
+// Parses a JSON object, refusing syntax errors (with the parser's position), duplicate field names
+// at any depth (which would make "which value counts" ambiguous) and non-objects.
+Status ParseObject(std::string_view body, json* out) {
+  if (body.empty()) return Status::InvalidArgument("request body is empty; expected a JSON object");
+  std::vector<std::vector<std::string>> keys_by_depth;
+  std::string duplicate;
+  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: keys_by_depth.emplace_back(); break;
+      case json::parse_event_t::object_end:
+        if (!keys_by_depth.empty()) keys_by_depth.pop_back();
+        break;
+      case json::parse_event_t::key: {
+        const std::string& k = parsed.get_ref<const std::string&>();
+        auto& keys = keys_by_depth.back();
+        for (const std::string& seen : keys) {
+          if (seen == k && duplicate.empty()) duplicate = k;
+        }
+        keys.push_back(k);
+        break;
+      }
+      default: break;
+    }
+    return true;
+  };
+  try {
+    *out = json::parse(body.begin(), body.end(), callback);
+  } catch (const json::exception& e) {
+    // nlohmann reports syntax errors by exception: this is the library edge.
+    std::string what = e.what();
+    if (std::size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    return Status::InvalidArgument("malformed JSON: " + what);
+  }
+  if (!duplicate.empty())
+    return Status::InvalidArgument("field '" + duplicate.substr(0, 64) + "' appears twice");
+  if (!out->is_object())
+    return Status::InvalidArgument(std::string("request body must be a JSON object, got ") +
+                                   std::string(TypeName(*out)));
+  return Status::OK();
+}
+
+Status CheckFields(const json& obj, std::string_view where,
+                   std::initializer_list<std::string_view> known) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    bool ok = false;
+    for (std::string_view k : known) ok = ok || it.key() == k;
+    if (!ok) {
+      std::string list;
+      for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      return Status::InvalidArgument("unknown field '" + std::string(where) + it.key().substr(0, 64) +
+                                     "' (expected: " + list + ")");
+    }
+  }
+  return Status::OK();
+}
+
+// An integer field in lo..hi. Anything else (string, float, exponent, out of range) is refused with
+// a message that names the field and the range.
+Status GetInteger(const json& v, std::string_view field, std::int64_t lo, std::int64_t hi,
+                  std::int64_t* out) {
+  const std::string range = fmt::format("an integer in {}..{}", lo, hi);
+  if (v.is_number_unsigned()) {
+    const std::uint64_t u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(hi) || static_cast<std::int64_t>(u) < lo)
+      return Status::InvalidArgument(fmt::format("{} is out of range: must be {}, got {}", field, range, u));
+    *out = static_cast<std::int64_t>(u);
+  } else if (v.is_number_integer()) {
+    const std::int64_t i = v.get<std::int64_t>();
+    if (i < lo || i > hi)
+      return Status::InvalidArgument(fmt::format("{} is out of range: must be {}, got {}", field, range, i));
+    *out = i;
+  } else {
+    return Status::InvalidArgument(fmt::format("{} must be {} (minor units), got {}", field, range,
+                                               TypeName(v)));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string_view RouteName(Route r) { return kRouteNames[static_cast<std::size_t>(r)]; }
+
+Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
+  *out = RouteMatch{};
+  if (target.empty() || target[0] != '/')
+    return Status::InvalidArgument("request target must be an absolute path");
+  std::string_view path = target, query;
+  if (std::size_t q = target.find('?'); q != std::string_view::npos) {
+    path = target.substr(0, q);
+    query = target.substr(q + 1);
+  }
+  std::vector<std::string_view> seg = Split(path.substr(1), '/');
+  std::vector<std::pair<std::string, std::string>> params;
+  const auto no_query = [&]() { return ParseQuery(query, {}, &params); };
+
+  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "metrics")) {
+    out->route = seg[0] == "healthz" ? Route::kHealth : Route::kMetrics;
+    if (method != Method::kGet) return NotAllowed(method);
+    return no_query();
+  }
+  if (seg.empty() || seg[0] != "v1" || seg.size() < 2) return Status::NotFound("no route " + std::string(path.substr(0, 256)));
+  if (seg.size() == 2 && seg[1] == "cluster") {
+    out->route = Route::kCluster;
+    if (method != Method::kGet) return NotAllowed(method);
+    return no_query();
+  }
+  if (seg.size() == 2 && seg[1] == "stream") {
+    out->route = Route::kStream;
+    if (method != Method::kGet) return NotAllowed(method);
+    if (Status s = ParseQuery(query, {"accounts"}, &params); !s.ok()) return s;
+    if (params.empty() || params[0].second.empty())
+      return Status::InvalidArgument("stream needs ?accounts=<id>,<id>,...");
+    std::set<std::string> seen;
+    for (std::string_view id : Split(params[0].second, ',')) {
+      if (Status s = ValidateAccountId(id); !s.ok())
+        return Status::InvalidArgument("accounts: " + s.message());
+      if (seen.insert(std::string(id)).second) out->accounts.emplace_back(id);
+    }
+    if (out->accounts.size() > kMaxStreamAccounts)
+      return Status::InvalidArgument("accounts: at most " + std::to_string(kMaxStreamAccounts) +
+                                     " accounts per stream");
+    return Status::OK();
+  }
+  if (seg[1] != "accounts") return Status::NotFound("no route " + std::string(path.substr(0, 256)));
+  if (seg.size() == 2) {
+    out->route = Route::kOpenAccount;
+    if (method != Method::kPost) return NotAllowed(method);
+    return no_query();
+  }
+  if (seg.size() > 4) return Status::NotFound("no route " + std::string(path.substr(0, 256)));
+  Route route;
+  Method want = Method::kPost;
+  if (seg.size() == 3) {
+    route = Route::kGetAccount;
+    want = Method::kGet;
+  } else if (seg[3] == "credits") {
+    route = Route::kCredit;
+  } else if (seg[3] == "debits") {
+    route = Route::kDebit;
+  } else if (seg[3] == "transfers") {
+    route = Route::kTransfer;
+  } else if (seg[3] == "report") {
+    route = Route::kReport;
+    want = Method::kGet;
+  } else {
+    return Status::NotFound("no route " + std::string(path.substr(0, 256)));
+  }
+  out->route = route;
+  if (method != want) return NotAllowed(method);
+  if (Status s = PercentDecode(seg[2], &out->account); !s.ok()) return s;
+  if (Status s = ValidateAccountId(out->account); !s.ok()) {
+    out->account.clear();
+    return s;
+  }
+  if (route == Route::kReport) {
+    if (Status s = ParseQuery(query, {"format"}, &params); !s.ok()) return s;
+    if (!params.empty()) {
+      if (params[0].second == "html") {
+        out->html = true;
+      } else if (params[0].second != "json") {
+        return Status::InvalidArgument("format must be json or html");
+      }
+    }
+    return Status::OK();
+  }
+  return no_query();
+}
+
+int HttpStatusFor(Code code) {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument: return 400;
+    case Code::kNotFound: return 404;
+    case Code::kAlreadyExists: return 409;
+    case Code::kInsufficientFunds: return 402;
+    case Code::kIdempotencyKeyReused: return 422;
+    case Code::kConflict: return 409;
+    case Code::kFailedPrecondition: return 409;
+    case Code::kUnauthenticated: return 401;
+    case Code::kPermissionDenied: return 403;
+    case Code::kResourceExhausted: return 429;
+    case Code::kUnavailable: return 503;
+    case Code::kCorruption: return 500;
+    case Code::kIOError: return 500;
+    case Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          *out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+std::string ErrorJson(const Status& s) {
+  std::string out = "{\"error\":{\"code\":";
+  AppendJsonString(s.code_name(), &out);
+  out += ",\"message\":";
+  AppendJsonString(s.message(), &out);
+  out += "}}";
+  return out;
+}
+
+std::string InsufficientFundsJson(const CommandResult& r) {
+  std::string out = "{\"error\":{\"code\":";
+  AppendJsonString(r.status.code_name(), &out);
+  out += ",\"message\":";
+  AppendJsonString(r.status.message(), &out);
+  out += fmt::format(",\"requested\":{},\"rights\":{},\"overdraft_line\":{}}}}}", r.requested,
+                     r.rights, r.overdraft_line);
+  return out;
+}
+
+Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaults,
+                            AccountConfig* out) {
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"id", "currency", "overdraft_limit", "fee"}); !s.ok()) return s;
+  AccountConfig c;
+  auto id = j.find("id");
+  if (id == j.end()) return Status::InvalidArgument("field 'id' is required");
+  if (!id->is_string())
+    return Status::InvalidArgument("id must be a string, got " + std::string(TypeName(*id)));
+  c.id = id->get<std::string>();
+  if (Status s = ValidateAccountId(c.id); !s.ok()) return Status::InvalidArgument("id: " + s.message());
+  c.currency = defaults.currency;
+  if (auto cur = j.find("currency"); cur != j.end()) {
+    if (!cur->is_string())
+      return Status::InvalidArgument("currency must be a string, got " + std::string(TypeName(*cur)));
+    c.currency = cur->get<std::string>();
+    if (Status s = ValidateCurrency(c.currency); !s.ok())
+      return Status::InvalidArgument("currency: " + s.message());
+  }
+  c.overdraft_limit = defaults.overdraft_limit;
+  if (auto lim = j.find("overdraft_limit"); lim != j.end()) {
+    if (Status s = GetInteger(*lim, "overdraft_limit", 0, kMaxOpAmount, &c.overdraft_limit); !s.ok())
+      return s;
+  }
+  c.fee = defaults.fee;
+  if (auto fee = j.find("fee"); fee != j.end()) {
+    if (!fee->is_object())
+      return Status::InvalidArgument("fee must be an object {\"flat\", \"bps\"}, got " +
+                                     std::string(TypeName(*fee)));
+    if (Status s = CheckFields(*fee, "fee.", {"flat", "bps"}); !s.ok()) return s;
+    if (auto flat = fee->find("flat"); flat != fee->end()) {
+      if (Status s = GetInteger(*flat, "fee.flat", 0, kMaxOpAmount, &c.fee.flat); !s.ok()) return s;
+    }
+    if (auto bps = fee->find("bps"); bps != fee->end()) {
+      std::int64_t v = 0;
+      if (Status s = GetInteger(*bps, "fee.bps", 0, 10000, &v); !s.ok()) return s;
+      c.fee.bps = static_cast<std::uint32_t>(v);
+    }
+  }
+  *out = std::move(c);
+  return Status::OK();
+}
+
+Status ParseAmountBody(std::string_view body, Amount* amount) {
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"amount"}); !s.ok()) return s;
+  auto a = j.find("amount");
+  if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
+  return GetInteger(*a, "amount", 1, kMaxOpAmount, amount);
+}
+
+Status ParseTransferBody(std::string_view body, const std::vector<std::string>& regions,
+                         RegionId self, RegionId* to, Amount* amount) {
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"to", "amount"}); !s.ok()) return s;
+  auto t = j.find("to");
+  if (t == j.end()) return Status::InvalidArgument("field 'to' is required (a region name)");
+  if (!t->is_string())
+    return Status::InvalidArgument("to must be a region name, got " + std::string(TypeName(*t)));
+  const std::string name = t->get<std::string>();
+  RegionId found = kMaxRegions;
+  for (RegionId r = 0; r < regions.size(); ++r) {
+    if (regions[r] == name) found = r;
+  }
+  if (found == kMaxRegions) {
+    std::string known;
+    for (const std::string& r : regions) known += (known.empty() ? "" : ", ") + r;
+    std::string shown = name.substr(0, 64);
+    return Status::InvalidArgument("to: unknown region '" + shown + "' (regions: " + known + ")");
+  }
+  if (found == self)
+    return Status::InvalidArgument("to: '" + name + "' is this region; rights move to another region");
+  auto a = j.find("amount");
+  if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
+  if (Status s = GetInteger(*a, "amount", 1, kMaxOpAmount, amount); !s.ok()) return s;
+  *to = found;
+  return Status::OK();
+}
+
+Status ValidateIdempotencyKeyHeader(std::string_view value, bool present) {
+  if (!present) return Status::InvalidArgument("the Idempotency-Key header is required");
+  if (Status s = ValidateIdempotencyKey(value); !s.ok())
+    return Status::InvalidArgument("Idempotency-Key: " + s.message());
+  return Status::OK();
+}
+
+}  // namespace tally::node

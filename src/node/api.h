@@ -1,0 +1,96 @@
+// The client API's edge: routing, request validation and the Status -> HTTP mapping, as pure
+// functions of bytes (no sockets, no replica), so every refusal can be tested without a server.
+//
+// Requests are checked completely here — JSON syntax, duplicate and unknown fields, types,
+// integer amounts in range, account ids, idempotency keys, region names — and refused with
+// InvalidArgument naming the problem, so nothing malformed reaches the replica or the store.
+//
+// Routes (docs/operations.md, "Client API"):
+//   POST /v1/accounts                     GET  /v1/accounts/{id}
+//   POST /v1/accounts/{id}/credits        POST /v1/accounts/{id}/debits
+//   POST /v1/accounts/{id}/transfers      GET  /v1/accounts/{id}/report[?format=json|html]
+//   GET  /v1/cluster                      GET  /v1/stream?accounts=a,b   (WebSocket)
+//   GET  /metrics                         GET  /healthz
+//
+// Thread-safe: everything here is a pure function.
+
+#ifndef TALLY_NODE_API_H_
+#define TALLY_NODE_API_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/replica.h"
+#include "core/status.h"
+#include "core/types.h"
+
+namespace tally::node {
+
+enum class Route : std::uint8_t {
+  kOpenAccount = 0,
+  kGetAccount,
+  kCredit,
+  kDebit,
+  kTransfer,
+  kReport,
+  kCluster,
+  kStream,
+  kMetrics,
+  kHealth,
+  kUnknown,  // no such route, wrong method, or a request refused before routing
+};
+inline constexpr int kRouteCount = 11;
+// Stable snake_case label for metrics and logs ("debit").
+std::string_view RouteName(Route r);
+
+enum class Method : std::uint8_t { kGet, kPost, kOther };
+
+struct RouteMatch {
+  Route route = Route::kUnknown;
+  std::string account;               // routes under /v1/accounts/{id}, percent-decoded, validated
+  bool html = false;                 // kReport with ?format=html
+  std::vector<std::string> accounts; // kStream: the ?accounts= list, validated, deduplicated
+};
+
+inline constexpr std::size_t kMaxStreamAccounts = 100;
+
+// Matches method and target ("/v1/accounts/a1/debits?x=y"). NotFound for an unknown path,
+// FailedPrecondition with a message "method not allowed" for a known path with the wrong method
+// (HTTP 405), InvalidArgument for a bad account id, bad percent-encoding or a bad query.
+Status MatchRoute(Method method, std::string_view target, RouteMatch* out);
+
+// The HTTP status for each Status code: the one table of the API.
+int HttpStatusFor(Code code);
+std::string_view ReasonPhrase(int http_status);
+
+// {"error":{"code":"<code_name>","message":"..."}}
+std::string ErrorJson(const Status& s);
+// As ErrorJson, plus the numbers behind an insufficient_funds refusal.
+std::string InsufficientFundsJson(const CommandResult& r);
+// Appends `s` as a JSON string literal (quotes and escapes) to *out.
+void AppendJsonString(std::string_view s, std::string* out);
+
+// Defaults for the fields a POST /v1/accounts may leave out.
+struct AccountDefaults {
+  std::string currency = "EUR";
+  Amount overdraft_limit = 0;
+  FeePolicy fee;
+};
+
+// {"id", "currency"?, "overdraft_limit"?, "fee"?: {"flat"?, "bps"?}}. lines is left empty (the
+// replica splits the limit evenly).
+Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaults,
+                            AccountConfig* out);
+// {"amount"}: an integer in 1..kMaxOpAmount.
+Status ParseAmountBody(std::string_view body, Amount* amount);
+// {"to": "<region name>", "amount"}; `regions` are the names indexed by id; `self` may not be the
+// target.
+Status ParseTransferBody(std::string_view body, const std::vector<std::string>& regions,
+                         RegionId self, RegionId* to, Amount* amount);
+// The Idempotency-Key header: required, and as core/ids.h has it.
+Status ValidateIdempotencyKeyHeader(std::string_view value, bool present);
+
+}  // namespace tally::node
+
+#endif  // TALLY_NODE_API_H_

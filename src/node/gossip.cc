@@ -1,0 +1,318 @@
+// Gossip transport of tallyd: an outbound PeerLink per peer region (what we send) and the
+// InboundPeer connections peers open to us (what we receive). Frames are codec frames: a 4-byte
+// big-endian length and a protobuf envelope of at most codec::kMaxFrameBytes.
+
+#include <fmt/format.h>
+
+#include "node/log.h"
+#include "node/node_internal.h"
+
+namespace tally::node {
+
+namespace {
+
+inline constexpr std::size_t kMaxInboundPeers = 64;
+
+std::string RemoteOf(const tcp::socket& s) {
+  beast::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+// ---- PeerLink ------------------------------------------------------------------------------------
+
+// One TCP connection attempt of a PeerLink. Handlers hold it, so a stale handler (of a connection
+// already replaced) still has valid buffers and can tell it is stale.
+struct PeerConn {
+  explicit PeerConn(asio::io_context& io) : socket(io) {}
+  tcp::socket socket;
+  std::string writing;
+  std::array<char, kPeerReadChunkBytes> read_buf;
+  codec::FrameReader reader;
+};
+
+PeerLink::PeerLink(NodeImpl* node, RegionId region, Endpoint address, std::uint64_t seed)
+    : node_(node),
+      region_(region),
+      address_(std::move(address)),
+      resolver_(node->io()),
+      retry_(node->io()),
+      rng_(seed) {}
+
+void PeerLink::Start() { Connect(); }
+
+void PeerLink::Stop() {
+  state_ = State::kStopped;
+  beast::error_code ec;
+  retry_.cancel();
+  resolver_.cancel();
+  if (conn_) conn_->socket.close(ec);
+  conn_.reset();
+  out_.clear();
+}
+
+void PeerLink::Connect() {
+  if (state_ == State::kStopped) return;
+  state_ = State::kConnecting;
+  hello_queued_ = false;
+  write_busy_ = false;
+  out_.clear();
+  auto conn = std::make_shared<PeerConn>(node_->io());
+  conn_ = conn;
+  auto self = shared_from_this();
+  resolver_.async_resolve(
+      address_.host, std::to_string(address_.port),
+      [self, conn](beast::error_code ec, tcp::resolver::results_type results) {
+        if (conn != self->conn_) return;
+        if (ec) return self->Fail("resolve " + self->address_.host + ": " + ec.message());
+        asio::async_connect(conn->socket, results,
+                            [self, conn](beast::error_code ec, const tcp::endpoint&) {
+                              if (conn != self->conn_) return;
+                              if (ec) return self->Fail("connect: " + ec.message());
+                              self->OnConnected();
+                            });
+      });
+}
+
+void PeerLink::OnConnected() {
+  beast::error_code ec;
+  conn_->socket.set_option(tcp::no_delay(true), ec);
+  state_ = State::kAwaitingHello;
+  ++connects;
+  DoRead(conn_);
+  // The replica answers with our Hello (sent once everything it reflects is synced).
+  node_->OnLinkConnected(region_);
+}
+
+bool PeerLink::Send(const Message& msg) {
+  const bool is_hello = std::holds_alternative<Hello>(msg);
+  // Before the peer's Hello is checked only our own Hello may go out: nothing else is sent to a
+  // process that has not shown it belongs to our cluster.
+  const bool allowed = state_ == State::kReady ||
+                       (state_ == State::kAwaitingHello && is_hello && !hello_queued_);
+  if (!allowed || out_.size() >= node_->config().send_queue_bytes) {
+    ++dropped;
+    return false;
+  }
+  if (Status s = codec::AppendFrame(msg, &out_); !s.ok()) {
+    ++dropped;
+    Log(LogLevel::kError, "gossip to region {}: message not sent: {}", node_->config().regions[region_].name,
+        s.ToString());
+    return false;
+  }
+  if (is_hello) hello_queued_ = true;
+  DoWrite();
+  return true;
+}
+
+void PeerLink::DoWrite() {
+  if (write_busy_ || out_.empty() || !conn_) return;
+  if (state_ != State::kReady && state_ != State::kAwaitingHello) return;
+  write_busy_ = true;
+  auto conn = conn_;
+  conn->writing.swap(out_);
+  out_.clear();
+  asio::async_write(conn->socket, asio::buffer(conn->writing),
+                    [self = shared_from_this(), conn](beast::error_code ec, std::size_t n) {
+                      if (conn != self->conn_) return;
+                      self->write_busy_ = false;
+                      self->bytes_sent += n;
+                      conn->writing.clear();
+                      if (ec) return self->Fail("write: " + ec.message());
+                      self->DoWrite();
+                    });
+}
+
+void PeerLink::DoRead(std::shared_ptr<PeerConn> conn) {
+  conn->socket.async_read_some(
+      asio::buffer(conn->read_buf),
+      [self = shared_from_this(), conn](beast::error_code ec, std::size_t n) {
+        if (conn != self->conn_) return;
+        if (ec) {
+          return self->Fail(ec == asio::error::eof ? "the peer closed the connection"
+                                                   : "read: " + ec.message());
+        }
+        self->bytes_received += n;
+        conn->reader.Append(std::string_view(conn->read_buf.data(), n));
+        std::string frame;
+        bool ready = false;
+        while (true) {
+          if (Status s = conn->reader.Next(&frame, &ready); !s.ok())
+            return self->Fail("bad frame: " + s.ToString());
+          if (!ready) break;
+          Message msg;
+          if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
+            return self->Fail("undecodable message: " + s.ToString());
+          if (self->state_ == State::kAwaitingHello) {
+            const Hello* hello = std::get_if<Hello>(&msg);
+            Status hs = hello ? self->node_->CheckPeerHello(*hello)
+                              : Status::InvalidArgument("its first message is not a Hello");
+            if (hs.ok() && hello->region != self->region_)
+              hs = Status::InvalidArgument(fmt::format("we dialled region {} but it says it is region {}",
+                                                       self->region_, hello->region));
+            if (!hs.ok()) {
+              ++self->refused;
+              Log(LogLevel::kWarn, "refused peer {} (configured for region {}): {}",
+                  self->address_.ToString(), self->node_->config().regions[self->region_].name,
+                  hs.ToString());
+              return self->Fail("refused: " + hs.ToString());
+            }
+            self->state_ = State::kReady;
+            self->failures_ = 0;
+            self->last_error_.clear();
+            Log(LogLevel::kInfo, "gossip link to region {} ({}) is up",
+                self->node_->config().regions[self->region_].name, self->address_.ToString());
+            self->DoWrite();
+          }
+          self->node_->OnPeerMessage(self->region_, msg);
+          if (conn != self->conn_) return;
+        }
+        self->DoRead(conn);
+      });
+}
+
+void PeerLink::Fail(std::string_view why) {
+  if (state_ == State::kStopped) return;
+  const bool was_up = state_ == State::kReady;
+  if (was_up || why != last_error_) {
+    Log(was_up ? LogLevel::kWarn : LogLevel::kInfo, "gossip link to region {} ({}): {}",
+        node_->config().regions[region_].name, address_.ToString(), why);
+    last_error_ = std::string(why);
+  }
+  if (conn_) {
+    beast::error_code ec;
+    conn_->socket.close(ec);
+  }
+  conn_.reset();
+  state_ = State::kIdle;
+  write_busy_ = false;
+  out_.clear();
+  ScheduleReconnect();
+}
+
+void PeerLink::ScheduleReconnect() {
+  const auto& c = node_->config();
+  double delay = static_cast<double>(c.reconnect_min_ms);
+  for (unsigned i = 0; i < failures_ && delay < static_cast<double>(c.reconnect_max_ms); ++i) delay *= 2;
+  delay = std::min(delay, static_cast<double>(c.reconnect_max_ms));
+  // ±50 % jitter so regions that lost each other do not all retry in the same instant.
+  std::uniform_real_distribution<double> jitter(0.5, 1.5);
+  delay *= jitter(rng_);
+  ++failures_;
+  retry_.expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(delay)));
+  retry_.async_wait([self = shared_from_this()](const beast::error_code& ec) {
+    if (!ec) self->Connect();
+  });
+}
+
+// ---- InboundPeer ---------------------------------------------------------------------------------
+
+InboundPeer::InboundPeer(NodeImpl* node, tcp::socket socket, std::uint64_t id)
+    : node_(node), id_(id), socket_(std::move(socket)) {}
+
+void InboundPeer::Start() {
+  remote_ = RemoteOf(socket_);
+  beast::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);
+  DoRead();
+}
+
+void InboundPeer::Refuse(std::string_view why) {
+  ++node_->peer_refusals;
+  Log(LogLevel::kWarn, "refused gossip connection from {}: {}", remote_, why);
+  Close();
+}
+
+void InboundPeer::DoRead() {
+  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](
+                                                       beast::error_code ec, std::size_t n) {
+    if (self->closed_) return;
+    if (ec) {
+      if (self->verified_ && ec != asio::error::eof && ec != asio::error::operation_aborted)
+        Log(LogLevel::kInfo, "gossip connection from region {} ({}): {}",
+            self->node_->config().regions[self->region_].name, self->remote_, ec.message());
+      return self->Close();
+    }
+    if (self->verified_) self->node_->NoteGossipReceived(self->region_, n);
+    self->reader_.Append(std::string_view(self->read_buf_.data(), n));
+    std::string frame;
+    bool ready = false;
+    while (true) {
+      if (Status s = self->reader_.Next(&frame, &ready); !s.ok())
+        return self->Refuse("bad frame: " + s.ToString());
+      if (!ready) break;
+      Message msg;
+      if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
+        return self->Refuse("undecodable message: " + s.ToString());
+      const Hello* hello = std::get_if<Hello>(&msg);
+      if (!self->verified_) {
+        if (!hello) return self->Refuse("its first message is not a Hello");
+        if (Status s = self->node_->CheckPeerHello(*hello); !s.ok()) return self->Refuse(s.ToString());
+        self->verified_ = true;
+        self->region_ = hello->region;
+        self->node_->NoteGossipReceived(self->region_, n);
+        Log(LogLevel::kInfo, "gossip connection from region {} ({}) accepted",
+            self->node_->config().regions[self->region_].name, self->remote_);
+        // Answer with our Hello so the dialler can check us too.
+        if (codec::AppendFrame(self->node_->OurHello(), &self->out_).ok()) {
+          asio::async_write(self->socket_, asio::buffer(self->out_),
+                            [self](beast::error_code ec, std::size_t) {
+                              if (ec) self->Close();
+                            });
+        }
+      } else if (hello && hello->region != self->region_) {
+        return self->Refuse("a second Hello claims another region");
+      }
+      if (self->node_->stopping()) return self->Close();
+      self->node_->OnPeerMessage(self->region_, msg);
+      if (self->closed_) return;
+    }
+    self->DoRead();
+  });
+}
+
+void InboundPeer::Close() {
+  if (closed_) return;
+  closed_ = true;
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  node_->InboundClosed(id_);
+}
+
+// ---- NodeImpl: gossip ----------------------------------------------------------------------------
+
+void NodeImpl::StartPeerAccept() {
+  peer_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || stopping_) return;
+    if (!ec) {
+      if (inbound_.size() >= kMaxInboundPeers) {
+        Log(LogLevel::kWarn, "refused gossip connection from {}: {} peer connections already open",
+            RemoteOf(socket), inbound_.size());
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        const std::uint64_t id = next_conn_id_++;
+        auto peer = std::make_shared<InboundPeer>(this, std::move(socket), id);
+        inbound_[id] = peer;
+        peer->Start();
+      }
+    } else {
+      Log(LogLevel::kWarn, "accept on {}: {}", config_.listen_peer.ToString(), ec.message());
+    }
+    StartPeerAccept();
+  });
+}
+
+void NodeImpl::InboundClosed(std::uint64_t id) {
+  asio::post(io_, [this, id] { inbound_.erase(id); });
+}
+
+void NodeImpl::NoteGossipReceived(RegionId from, std::size_t bytes) {
+  if (from < gossip_received_.size()) gossip_received_[from] += bytes;
+}
+
+}  // namespace tally::node

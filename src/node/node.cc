@@ -1,0 +1,418 @@
+#include "node/node.h"
+
+#include <csignal>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "node/log.h"
+#include "node/node_internal.h"
+
+namespace tally::node {
+
+// ---- StorageThread -------------------------------------------------------------------------------
+
+StorageThread::StorageThread(Store* store, asio::io_context* io, Done done)
+    : store_(store), io_(io), done_(std::move(done)) {}
+
+StorageThread::~StorageThread() { Stop(); }
+
+void StorageThread::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void StorageThread::Submit(const PersistBatch* batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    assert(job_ == nullptr);
+    job_ = batch;
+  }
+  cv_.notify_one();
+}
+
+void StorageThread::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StorageThread::Loop() {
+  while (true) {
+    const PersistBatch* job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return job_ != nullptr || stop_; });
+      // A job already handed over is written even when stopping: it may hold acknowledged-to-be
+      // ops, and a half-finished shutdown must not be what loses them.
+      if (job_ == nullptr) return;
+      job = job_;
+    }
+    WriteStats stats;
+    Status s = store_->Write(*job, &stats);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = nullptr;
+    }
+    asio::post(*io_, [this, s = std::move(s), stats] { done_(s, stats); });
+  }
+}
+
+// ---- NodeImpl: start and stop --------------------------------------------------------------------
+
+NodeImpl::NodeImpl(NodeConfig config)
+    : config_(std::move(config)),
+      region_names_(config_.replica.regions),
+      authorizer_(config_.MakeAuthorizer()),
+      client_acceptor_(io_),
+      peer_acceptor_(io_),
+      tick_timer_(io_),
+      drain_timer_(io_),
+      signals_(io_),
+      pending_(std::make_unique<CommitBatch>()),
+      spare_(std::make_unique<CommitBatch>()) {}
+
+NodeImpl::~NodeImpl() {
+  if (storage_) storage_->Stop();
+}
+
+std::uint64_t NodeImpl::NowMs() const {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+namespace {
+
+Status Listen(tcp::acceptor* acceptor, const Endpoint& at, std::string_view what) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(at.host, ec);
+  if (ec) return Status::InvalidArgument(fmt::format("{} {}: {}", what, at.ToString(), ec.message()));
+  tcp::endpoint endpoint(address, at.port);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError(fmt::format("{} {}: {}", what, at.ToString(), ec.message()));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status NodeImpl::Open() {
+  std::error_code fs_ec;
+  std::filesystem::create_directories(config_.data_dir, fs_ec);
+  if (fs_ec)
+    return Status::IOError(fmt::format("data_dir {}: {}", config_.data_dir, fs_ec.message()));
+
+  StoreIdentity identity{config_.cluster_id, config_.region, config_.replica.regions};
+  if (Status s = Store::Open(config_.data_dir, identity, &store_); !s.ok()) return s;
+  RecoveredState state;
+  if (Status s = store_->Load(&state); !s.ok()) return s;
+  const std::size_t ops = state.ops.size(), keys = state.keys.size(),
+                    checkpoints = state.checkpoints.size();
+  replica_ = std::make_unique<Replica>(config_.replica);
+  if (Status s = replica_->Recover(std::move(state), NowMs()); !s.ok()) {
+    if (s.code() == Code::kCorruption) return Status::Corruption("store " + config_.data_dir + ": " + s.message());
+    return s;
+  }
+  Log(LogLevel::kInfo,
+      "recovered from {}: {} accounts ({} checkpoints, {} ops above the floor, {} idempotency "
+      "records), applied {}, frontier {}",
+      config_.data_dir, replica_->AccountIds().size(), checkpoints, ops, keys,
+      replica_->applied().ToString(static_cast<RegionId>(region_names_.size())),
+      replica_->frontier().ToString());
+  durable_applied_ = replica_->applied();
+
+  if (Status s = Listen(&client_acceptor_, config_.listen_client, "listen.client"); !s.ok()) return s;
+  if (Status s = Listen(&peer_acceptor_, config_.listen_peer, "listen.peer"); !s.ok()) return s;
+
+  storage_ = std::make_unique<StorageThread>(
+      store_.get(), &io_, [this](Status s, WriteStats stats) { OnCommitted(std::move(s), stats); });
+
+  links_.resize(region_names_.size());
+  gossip_received_.assign(region_names_.size(), 0);
+  clock_warned_ms_.assign(region_names_.size(), 0);
+  // The real node's reconnect jitter needs no reproducibility, but a seed per region keeps the
+  // regions from retrying in lock step.
+  std::uint64_t seed = NowMs() ^ (static_cast<std::uint64_t>(::getpid()) << 20);
+  for (const RegionConfig& r : config_.regions) {
+    if (r.id == config_.self) continue;
+    links_[r.id] = std::make_shared<PeerLink>(this, r.id, r.peer, seed + r.id * 7919);
+  }
+  return Status::OK();
+}
+
+int NodeImpl::Run() {
+  storage_->Start();
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.async_wait([this](const beast::error_code& ec, int signo) {
+    if (!ec) BeginShutdown(0, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+  StartAccept();
+  StartPeerAccept();
+  for (auto& link : links_) {
+    if (link) link->Start();
+  }
+  ScheduleTick();
+  Log(LogLevel::kInfo, "serving: client API on {}, gossip on {}, region {} (id {}) of cluster '{}'",
+      config_.listen_client.ToString(), config_.listen_peer.ToString(), config_.region,
+      config_.self, config_.cluster_id);
+  io_.run();
+  storage_->Stop();
+  Log(LogLevel::kInfo, "stopped (exit {})", exit_code_);
+  return exit_code_;
+}
+
+void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
+  if (stopping_) return;
+  stopping_ = true;
+  exit_code_ = exit_code;
+  Log(LogLevel::kInfo, "shutting down ({}): no new connections; answering what is in flight", why);
+  beast::error_code ec;
+  client_acceptor_.close(ec);
+  peer_acceptor_.close(ec);
+  signals_.cancel(ec);
+  for (auto& link : links_) {
+    if (link) link->Stop();
+  }
+  for (auto& [id, weak] : inbound_) {
+    if (auto p = weak.lock()) p->Close();
+  }
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) s->CloseWhenIdle();
+  }
+  for (auto& [id, ws] : streams_) ws->Close();
+  drain_deadline_ = std::chrono::steady_clock::now() + kShutdownDrainTimeout;
+  DrainStep();
+}
+
+// Keeps ticking (debits waiting for rights time out and complete) until every command is
+// answered and the last batch is synced; then closes what is left and stops the io_context.
+void NodeImpl::DrainStep() {
+  const bool commands_done = commands_.empty() || std::chrono::steady_clock::now() > drain_deadline_;
+  const bool storage_idle = !inflight_ && pending_->persist.empty() && !pending_->has_release();
+  if (commands_done && storage_idle) {
+    beast::error_code ec;
+    tick_timer_.cancel();
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) s->CloseWhenIdle();
+    }
+    // Answers just released may still be on their way out: give the writes a moment.
+    drain_timer_.expires_after(std::chrono::milliseconds(200));
+    drain_timer_.async_wait([this](const beast::error_code&) { io_.stop(); });
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(5));
+  drain_timer_.async_wait([this](const beast::error_code& ec) {
+    if (!ec) DrainStep();
+  });
+}
+
+// ---- NodeImpl: driving the replica ---------------------------------------------------------------
+
+void NodeImpl::ScheduleTick() {
+  tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_interval_ms));
+  tick_timer_.async_wait([this](const beast::error_code& ec) {
+    if (ec) return;
+    OnTick();
+    ScheduleTick();
+  });
+}
+
+void NodeImpl::OnTick() {
+  replica_->Tick(NowMs(), &effects_);
+  HandleEffects();
+}
+
+void NodeImpl::Submit(CommandBody body, PendingCommand pending) {
+  Command cmd;
+  cmd.id = next_command_id_++;
+  cmd.body = std::move(body);
+  commands_.emplace(cmd.id, std::move(pending));
+  replica_->Submit(cmd, NowMs(), &effects_);
+  HandleEffects();
+}
+
+void NodeImpl::OnPeerMessage(RegionId from, const Message& msg) {
+  if (stopping_) return;
+  replica_->OnMessage(from, msg, NowMs(), &effects_);
+  HandleEffects();
+}
+
+void NodeImpl::OnLinkConnected(RegionId to) {
+  replica_->OnConnected(to, NowMs(), &effects_);
+  HandleEffects();
+}
+
+Hello NodeImpl::OurHello() const {
+  return Hello{config_.cluster_id, kProtocolVersion, config_.self, durable_applied_};
+}
+
+// The heart of the durability contract: Effects' persistable part joins the next batch; what may
+// only happen after a sync waits for the batch that holds everything persisted so far.
+void NodeImpl::HandleEffects() {
+  HandleNotices();
+  if (effects_.needs_persist()) pending_->persist.TakeFrom(&effects_);
+
+  CommitBatch* wait_for = nullptr;  // the batch whose sync releases this call's sends and answers
+  if (!pending_->persist.empty()) {
+    wait_for = pending_.get();
+  } else if (inflight_) {
+    wait_for = inflight_.get();
+  }
+  if (wait_for == nullptr) {
+    for (Outbound& o : effects_.send) SendNow(o);
+    for (const CommandResult& r : effects_.completions) Complete(r);
+  } else {
+    auto move_all = [](auto* from, auto* to) {
+      if (to->empty()) {
+        to->swap(*from);
+      } else {
+        to->insert(to->end(), std::make_move_iterator(from->begin()),
+                   std::make_move_iterator(from->end()));
+      }
+      from->clear();
+    };
+    move_all(&effects_.send, &wait_for->sends);
+    if (!effects_.completions_need_sync) {
+      // Only PlantedBugs::ack_before_sync sets this; tallyd never plants bugs, but honour it.
+      for (const CommandResult& r : effects_.completions) Complete(r);
+      effects_.completions.clear();
+    }
+    move_all(&effects_.completions, &wait_for->completions);
+  }
+  effects_.Clear();
+  if (!inflight_ && !pending_->persist.empty()) StartWrite();
+}
+
+void NodeImpl::AfterSync(DeferredResponse response) {
+  CommitBatch* wait_for = !pending_->persist.empty() ? pending_.get() : inflight_.get();
+  if (wait_for == nullptr) {
+    response.session->Respond(response.slot, response.status, response.content_type, response.body);
+    return;
+  }
+  wait_for->responses.push_back(std::move(response));
+}
+
+void NodeImpl::StartWrite() {
+  inflight_ = std::move(pending_);
+  pending_ = std::move(spare_);
+  if (!pending_) pending_ = std::make_unique<CommitBatch>();
+  storage_->Submit(&inflight_->persist);
+}
+
+void NodeImpl::OnCommitted(Status s, WriteStats stats) {
+  if (!s.ok()) {
+    // Memory now holds ops the disk may not: serving on would show (and gossip) state a restart
+    // would not have. Nothing of this batch was acknowledged; stop at once.
+    Log(LogLevel::kError, "FATAL: storage write failed, stopping without answering: {}", s.ToString());
+    std::_Exit(1);
+  }
+  std::unique_ptr<CommitBatch> done = std::move(inflight_);
+  metrics_.ObserveCommit(stats.ops, done->completions.size() + done->responses.size(), stats.bytes,
+                         stats.sync_us);
+  ops_persisted_ += stats.ops;
+  // Start the next write before answering, so the disk never waits for the network.
+  if (!pending_->persist.empty()) StartWrite();
+  Release(done.get());
+  done->Clear();
+  spare_ = std::move(done);
+}
+
+void NodeImpl::Release(CommitBatch* batch) {
+  for (const Op& op : batch->persist.ops) {
+    if (op.dot.seq > durable_applied_.get(op.dot.origin))
+      durable_applied_.set(op.dot.origin, op.dot.seq);
+  }
+  for (const Fold& f : batch->persist.folds) durable_applied_.JoinWith(f.log_floor);
+  for (Outbound& o : batch->sends) SendNow(o);
+  for (const CommandResult& r : batch->completions) Complete(r);
+  for (DeferredResponse& d : batch->responses)
+    d.session->Respond(d.slot, d.status, d.content_type, d.body);
+  if (!streams_.empty()) NotifyStreams(*batch);
+}
+
+void NodeImpl::SendNow(Outbound& out) {
+  if (out.to >= links_.size() || !links_[out.to]) return;
+  links_[out.to]->Send(out.msg);
+}
+
+void NodeImpl::Complete(const CommandResult& r) {
+  auto it = commands_.find(r.id);
+  if (it == commands_.end()) return;
+  PendingCommand p = std::move(it->second);
+  commands_.erase(it);
+  if (p.session->closed()) return;
+  if (!r.status.ok()) {
+    const int http = HttpStatusFor(r.status.code());
+    if (r.status.code() == Code::kInsufficientFunds) {
+      p.session->Respond(p.slot, http, "application/json", InsufficientFundsJson(r));
+    } else {
+      p.session->Respond(p.slot, http, "application/json", ErrorJson(r.status));
+    }
+    return;
+  }
+  if (p.route == Route::kOpenAccount) {
+    // 201 for a new account, 200 when the same config had been opened before.
+    std::string body;
+    if (Status s = RenderAccount(p.account, &body); !s.ok()) {
+      p.session->Respond(p.slot, HttpStatusFor(s.code()), "application/json", ErrorJson(s));
+      return;
+    }
+    p.session->Respond(p.slot, r.replayed ? 200 : 201, "application/json", body);
+    return;
+  }
+  std::string body;
+  body.reserve(96);
+  AppendOpResultJson(r, region_names_, &body);
+  p.session->Respond(p.slot, 200, "application/json", body,
+                     r.replayed ? std::string_view("Idempotent-Replayed: true\r\n") : std::string_view());
+}
+
+void NodeImpl::HandleNotices() {
+  if (effects_.notices.empty()) return;
+  const std::uint64_t now = NowMs();
+  for (const Notice& n : effects_.notices) {
+    const std::string region =
+        n.region < region_names_.size() ? region_names_[n.region] : std::to_string(n.region);
+    switch (n.kind) {
+      case Notice::Kind::kClockAhead:
+        ++notices_clock_ahead_;
+        // At most one line per peer per 10 s: a skewed peer reports on every heartbeat.
+        if (n.region < clock_warned_ms_.size() && now >= clock_warned_ms_[n.region] + 10000) {
+          clock_warned_ms_[n.region] = now;
+          Log(LogLevel::kWarn, "clock of region {} runs {} ms ahead of ours (max_offset_ms {}) {}",
+              region, n.value, config_.replica.max_clock_offset_ms, n.text);
+        }
+        break;
+      case Notice::Kind::kPeerRefused:
+        ++notices_peer_refused_;
+        Log(LogLevel::kWarn, "refused from region {}: {}", region, n.text);
+        break;
+      case Notice::Kind::kSnapshotSent:
+        Log(LogLevel::kInfo, "snapshot sent to region {}: {}", region, n.text);
+        break;
+      case Notice::Kind::kSnapshotInstalled:
+        Log(LogLevel::kInfo, "snapshot from region {} installed: {}", region, n.text);
+        break;
+    }
+  }
+}
+
+// ---- Node ----------------------------------------------------------------------------------------
+
+Node::Node(std::unique_ptr<NodeImpl> impl) : impl_(std::move(impl)) {}
+Node::~Node() = default;
+
+Status Node::Open(NodeConfig config, std::unique_ptr<Node>* out) {
+  auto impl = std::make_unique<NodeImpl>(std::move(config));
+  if (Status s = impl->Open(); !s.ok()) return s;
+  out->reset(new Node(std::move(impl)));
+  return Status::OK();
+}
+
+int Node::Run() { return impl_->Run(); }
+
+}  // namespace tally::node

@@ -1,0 +1,376 @@
+// Internal to tallyd (node.cc, http.cc, gossip.cc): the classes behind Node. Not a public API.
+//
+// Everything here runs on the io thread except StorageThread::Loop and the Store it drives.
+
+#ifndef TALLY_NODE_NODE_INTERNAL_H_
+#define TALLY_NODE_NODE_INTERNAL_H_
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "codec/codec.h"
+#include "core/replica.h"
+#include "node/api.h"
+#include "node/auth.h"
+#include "node/config.h"
+#include "node/metrics.h"
+#include "node/store.h"
+#include "node/views.h"
+
+namespace tally::node {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+inline std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
+
+class NodeImpl;
+
+// Bounds (style: put a limit on everything).
+inline constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
+inline constexpr std::size_t kPeerReadChunkBytes = 64 * 1024;
+inline constexpr std::size_t kMaxStreamQueuedMessages = 1024;  // per WebSocket, then it is closed
+inline constexpr std::size_t kMaxStreams = 256;
+inline constexpr std::chrono::milliseconds kLingerTimeout{1000};
+inline constexpr std::chrono::milliseconds kShutdownDrainTimeout{5000};
+
+// ---- storage -------------------------------------------------------------------------------------
+
+// One group commit: what to persist, and what may only happen once it is synced.
+struct DeferredResponse {
+  std::shared_ptr<class HttpSession> session;
+  std::uint64_t slot = 0;
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+struct CommitBatch {
+  PersistBatch persist;
+  std::vector<Outbound> sends;
+  std::vector<CommandResult> completions;
+  std::vector<DeferredResponse> responses;
+
+  bool has_release() const { return !sends.empty() || !completions.empty() || !responses.empty(); }
+  void Clear() {
+    persist.Clear();
+    sends.clear();
+    completions.clear();
+    responses.clear();
+  }
+};
+
+// Runs Store::Write off the io thread. One write at a time: Submit only after the previous
+// completion arrived. The completion is posted to the io_context.
+class StorageThread {
+ public:
+  using Done = std::function<void(Status, WriteStats)>;
+  StorageThread(Store* store, asio::io_context* io, Done done);
+  ~StorageThread();
+  void Start();
+  void Submit(const PersistBatch* batch);
+  // Finishes the write in progress (if any), then joins.
+  void Stop();
+
+ private:
+  void Loop();
+  Store* const store_;
+  asio::io_context* const io_;
+  Done done_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const PersistBatch* job_ = nullptr;  // guarded by mu_
+  bool stop_ = false;                  // guarded by mu_
+  std::thread thread_;
+};
+
+// ---- client API ----------------------------------------------------------------------------------
+
+// One client connection: HTTP/1.1 keep-alive with pipelining (answers in request order).
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(NodeImpl* node, tcp::socket socket, std::uint64_t id);
+  void Start();
+  // Fills answer `slot` (from the request handler or later, after a sync). Ignored once closed.
+  void Respond(std::uint64_t slot, int status, std::string_view content_type, std::string_view body,
+               std::string_view extra_headers = {});
+  // Stops reading; closes once every answer owed is written.
+  void CloseWhenIdle();
+  // Hands the connection over to a WebSocket stream (the upgrade request must be the only one
+  // outstanding). False if it is not.
+  bool Upgrade(std::uint64_t slot, http::request<http::string_body> req,
+               std::vector<std::string> accounts);
+  std::uint64_t id() const { return id_; }
+  bool closed() const { return closed_; }
+
+  // Authentication is cached per connection: clients send the same token on every request.
+  Status Authenticate(std::string_view header, const Principal** out);
+
+ private:
+  struct Slot {
+    bool ready = false;
+    bool close = false;
+    Route route = Route::kUnknown;
+    SteadyTime start;
+    std::string bytes;
+  };
+  void DoRead();
+  void OnRead(beast::error_code ec);
+  void MaybeWrite();
+  void OnWrite(beast::error_code ec);
+  void Linger();
+  void Close();
+  std::uint64_t AddSlot(Route route, bool keep_alive, SteadyTime start);
+  void RespondError(std::uint64_t slot, const Status& s, bool close);
+
+  NodeImpl* const node_;
+  const std::uint64_t id_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::deque<Slot> slots_;
+  std::uint64_t first_slot_ = 0;  // slot number of slots_.front()
+  std::string out_;
+  bool close_after_write_ = false;
+  bool writing_ = false;
+  bool reading_ = false;
+  bool read_closed_ = false;  // no more requests will be read
+  bool closed_ = false;
+  std::array<char, 4096> linger_buf_;
+  std::string cached_auth_;
+  const Principal* cached_principal_ = nullptr;
+
+  friend class NodeImpl;
+};
+
+// GET /v1/stream: a JSON message on every durable change to the subscribed accounts.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(NodeImpl* node, beast::tcp_stream stream, std::vector<std::string> accounts,
+            std::uint64_t id);
+  void Start(http::request<http::string_body> req);
+  void Send(std::string message);  // queued; a consumer too slow to keep up is disconnected
+  void Close();
+  const std::vector<std::string>& accounts() const { return accounts_; }
+  bool open() const { return open_; }
+  std::uint64_t id() const { return id_; }
+
+ private:
+  void DoRead();
+  void DoWrite();
+  void Fail(std::string_view what, beast::error_code ec);
+
+  NodeImpl* const node_;
+  websocket::stream<beast::tcp_stream> ws_;
+  const std::vector<std::string> accounts_;
+  const std::uint64_t id_;
+  beast::flat_buffer read_buf_;
+  std::deque<std::string> queue_;
+  bool writing_ = false;
+  bool open_ = false;
+  bool closed_ = false;
+};
+
+// ---- gossip --------------------------------------------------------------------------------------
+
+// Our outbound connection to one peer region: what we send travels here. Reconnects with
+// exponential backoff and jitter. Handshake: we send our Hello (from Replica::OnConnected), the
+// acceptor checks it and answers with its own, which we check (CheckHello, and that it is the
+// region we dialled); only then does anything but our Hello go out.
+class PeerLink : public std::enable_shared_from_this<PeerLink> {
+ public:
+  PeerLink(NodeImpl* node, RegionId region, Endpoint address, std::uint64_t seed);
+  void Start();
+  void Stop();
+  // Queues a frame; false when it was dropped (not connected, handshake pending, queue full).
+  bool Send(const Message& msg);
+  bool ready() const { return state_ == State::kReady; }
+  RegionId region() const { return region_; }
+
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t connects = 0;
+  std::uint64_t refused = 0;
+
+ private:
+  enum class State { kIdle, kConnecting, kAwaitingHello, kReady, kStopped };
+  void Connect();
+  void OnConnected();
+  void DoRead(std::shared_ptr<struct PeerConn> conn);
+  void DoWrite();
+  void Fail(std::string_view why);
+  void ScheduleReconnect();
+
+  NodeImpl* const node_;
+  const RegionId region_;
+  const Endpoint address_;
+  tcp::resolver resolver_;
+  asio::steady_timer retry_;
+  State state_ = State::kIdle;
+  std::shared_ptr<struct PeerConn> conn_;  // the current connection attempt (null when idle)
+  bool hello_queued_ = false;
+  std::string out_;  // frames waiting for the write in progress to finish
+  bool write_busy_ = false;
+  unsigned failures_ = 0;
+  std::mt19937_64 rng_;
+  std::string last_error_;
+};
+
+// A connection a peer opened to us: what it sends arrives here.
+class InboundPeer : public std::enable_shared_from_this<InboundPeer> {
+ public:
+  InboundPeer(NodeImpl* node, tcp::socket socket, std::uint64_t id);
+  void Start();
+  void Close();
+  bool verified() const { return verified_; }
+  RegionId region() const { return region_; }
+
+ private:
+  void DoRead();
+  void Refuse(std::string_view why);
+
+  NodeImpl* const node_;
+  const std::uint64_t id_;
+  tcp::socket socket_;
+  std::string remote_;
+  codec::FrameReader reader_;
+  std::array<char, kPeerReadChunkBytes> read_buf_;
+  std::string out_;
+  bool verified_ = false;
+  bool closed_ = false;
+  RegionId region_ = 0;
+};
+
+// ---- the node ------------------------------------------------------------------------------------
+
+struct PendingCommand {
+  std::shared_ptr<HttpSession> session;
+  std::uint64_t slot = 0;
+  Route route = Route::kUnknown;
+  std::string account;  // kOpenAccount: answered with the account's view
+};
+
+class NodeImpl {
+ public:
+  explicit NodeImpl(NodeConfig config);
+  ~NodeImpl();
+
+  Status Open();
+  int Run();
+
+  // Called by sessions and links (io thread).
+  void HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot, Route route,
+                     RouteMatch match, http::request<http::string_body>& req);
+  void OnPeerMessage(RegionId from, const Message& msg);
+  void OnLinkConnected(RegionId to);
+  Hello OurHello() const;
+  Status CheckPeerHello(const Hello& hello) const { return replica_->CheckHello(hello); }
+  void CountRequest(Route route, int status, SteadyTime start);
+  void SessionClosed(std::uint64_t id);
+  void StreamClosed(std::uint64_t id);
+  void InboundClosed(std::uint64_t id);
+  void NoteGossipReceived(RegionId from, std::size_t bytes);
+  // Initial state of a new stream's accounts (after the sync of everything before it).
+  void StreamOpened(const std::shared_ptr<WsSession>& ws);
+
+  const NodeConfig& config() const { return config_; }
+  asio::io_context& io() { return io_; }
+  bool stopping() const { return stopping_; }
+  const Authorizer& authorizer() const { return authorizer_; }
+  std::uint64_t peer_refusals = 0;
+
+ private:
+  std::uint64_t NowMs() const;
+  void Submit(CommandBody body, PendingCommand pending);
+  void HandleEffects();
+  // Runs `response` after the sync of everything persisted so far (now, if nothing is pending).
+  void AfterSync(DeferredResponse response);
+  void StartWrite();
+  void OnCommitted(Status s, WriteStats stats);
+  void Release(CommitBatch* batch);
+  void SendNow(Outbound& out);
+  void Complete(const CommandResult& r);
+  void NotifyStreams(const CommitBatch& batch);
+  void HandleNotices();
+
+  void StartAccept();
+  void StartPeerAccept();
+  void ScheduleTick();
+  void OnTick();
+  void BeginShutdown(int exit_code, std::string_view why);
+  void DrainStep();
+
+  std::string RenderMetrics();
+  std::string RenderCluster();
+  Status RenderAccount(std::string_view id, std::string* out);
+  Status RenderReport(std::string_view id, bool html, std::string* out, std::string* content_type);
+
+  NodeConfig config_;
+  RegionNames region_names_;
+  Authorizer authorizer_;
+  asio::io_context io_{1};
+  tcp::acceptor client_acceptor_;
+  tcp::acceptor peer_acceptor_;
+  asio::steady_timer tick_timer_;
+  asio::steady_timer drain_timer_;
+  asio::signal_set signals_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Replica> replica_;
+  std::unique_ptr<StorageThread> storage_;
+  Metrics metrics_;
+
+  Effects effects_;
+  std::unique_ptr<CommitBatch> pending_;   // filling
+  std::unique_ptr<CommitBatch> inflight_;  // being written (null when idle)
+  std::unique_ptr<CommitBatch> spare_;
+  std::uint64_t next_command_id_ = 1;
+  std::unordered_map<std::uint64_t, PendingCommand> commands_;  // looked up only, never iterated
+
+  std::uint64_t next_conn_id_ = 1;
+  std::map<std::uint64_t, std::weak_ptr<HttpSession>> sessions_;
+  std::map<std::uint64_t, std::shared_ptr<WsSession>> streams_;
+  std::map<std::uint64_t, std::weak_ptr<InboundPeer>> inbound_;
+  std::vector<std::shared_ptr<PeerLink>> links_;  // indexed by region; null for self
+  std::vector<std::uint64_t> gossip_received_;    // bytes per region over inbound connections
+  std::vector<std::uint64_t> clock_warned_ms_;    // last clock-ahead log per region (rate limit)
+  // What is synced of the applied vector: the Hello we answer an inbound peer with must not
+  // claim ops a crash could still take away.
+  VersionVector durable_applied_;
+
+  bool stopping_ = false;
+  int exit_code_ = 0;
+  SteadyTime drain_deadline_;
+  std::uint64_t ops_persisted_ = 0;
+  std::uint64_t notices_clock_ahead_ = 0;
+  std::uint64_t notices_peer_refused_ = 0;
+  std::uint64_t send_encode_errors_ = 0;
+};
+
+}  // namespace tally::node
+
+#endif  // TALLY_NODE_NODE_INTERNAL_H_

@@ -1,0 +1,336 @@
+#include "node/store.h"
+
+#include <leveldb/db.h>
+#include <leveldb/iterator.h>
+#include <leveldb/options.h>
+#include <leveldb/write_batch.h>
+
+#include <chrono>
+#include <iterator>
+
+#include "codec/codec.h"
+
+namespace tally::node {
+
+namespace {
+
+constexpr char kMetaPrefix = 'M';
+constexpr char kOpPrefix = 'O';
+constexpr char kKeyRecordPrefix = 'K';
+constexpr char kCheckpointPrefix = 'C';
+
+constexpr std::string_view kMetaIdentity = "identity";
+constexpr std::string_view kMetaHighWater = "high_water";
+constexpr std::string_view kMetaFrontier = "frontier";
+constexpr std::string_view kMetaLogFloor = "log_floor";
+
+// Bumped when the key layout or record encoding changes incompatibly.
+constexpr std::string_view kFormat = "tally-store 1";
+
+void PutBigEndian(std::uint64_t v, int bytes, std::string* out) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t GetBigEndian(std::string_view s) {
+  std::uint64_t v = 0;
+  for (char c : s) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
+std::string EncodeHlc(Hlc h) {
+  std::string s;
+  PutBigEndian(h.value, 8, &s);
+  return s;
+}
+
+Status FromLevelDb(const leveldb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::OK();
+  if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
+  if (s.IsNotFound()) return Status::NotFound(std::string(what) + ": " + s.ToString());
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::string(what) + ": " + s.ToString());
+  return Status::IOError(std::string(what) + ": " + s.ToString());
+}
+
+std::string Printable(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c >= 0x21 && c <= 0x7e && c != '\\') {
+      out.push_back(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+      out.push_back(kHex[static_cast<unsigned char>(c) & 15]);
+    }
+  }
+  return out;
+}
+
+std::string_view View(const leveldb::Slice& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+void PersistBatch::Clear() {
+  ops.clear();
+  keys.clear();
+  high_water = Hlc{};
+  folds.clear();
+}
+
+void PersistBatch::TakeFrom(Effects* e) {
+  // Swapping into an empty vector hands the Effects our (cleared, still allocated) buffer in
+  // exchange, so the hot path allocates nothing once both have grown.
+  if (ops.empty()) {
+    ops.swap(e->ops);
+  } else {
+    ops.insert(ops.end(), std::make_move_iterator(e->ops.begin()),
+               std::make_move_iterator(e->ops.end()));
+  }
+  e->ops.clear();
+  if (keys.empty()) {
+    keys.swap(e->keys);
+  } else {
+    keys.insert(keys.end(), std::make_move_iterator(e->keys.begin()),
+                std::make_move_iterator(e->keys.end()));
+  }
+  e->keys.clear();
+  if (e->high_water > high_water) high_water = e->high_water;
+  e->high_water = Hlc{};
+  if (e->fold) {
+    folds.push_back(std::move(*e->fold));
+    e->fold.reset();
+  }
+}
+
+std::string StoreIdentity::Encode() const {
+  std::string s(kFormat);
+  s += "\ncluster=" + cluster_id + "\nregion=" + region + "\nregions=";
+  for (std::size_t i = 0; i < regions.size(); ++i) s += (i ? "," : "") + regions[i];
+  s += "\n";
+  return s;
+}
+
+std::string Store::OpKey(RegionId origin, Seq seq) {
+  std::string k(1, kOpPrefix);
+  PutBigEndian(origin, 4, &k);
+  PutBigEndian(seq, 8, &k);
+  return k;
+}
+
+std::string Store::KeyRecordKey(std::string_view account, std::string_view key) {
+  // Account ids are at most 64 bytes, so one length byte makes the split unambiguous whatever the
+  // bytes of the idempotency key.
+  std::string k(1, kKeyRecordPrefix);
+  k.push_back(static_cast<char>(account.size()));
+  k.append(account);
+  k.append(key);
+  return k;
+}
+
+std::string Store::CheckpointKey(std::string_view account) {
+  std::string k(1, kCheckpointPrefix);
+  k.append(account);
+  return k;
+}
+
+std::string Store::MetaKey(std::string_view name) {
+  std::string k(1, kMetaPrefix);
+  k.append(name);
+  return k;
+}
+
+Status Store::Open(const std::string& dir, const StoreIdentity& identity,
+                   std::unique_ptr<Store>* out) {
+  leveldb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  options.write_buffer_size = 16 << 20;
+  leveldb::DB* db = nullptr;
+  leveldb::Status ls = leveldb::DB::Open(options, dir, &db);
+  if (!ls.ok()) return FromLevelDb(ls, "store " + dir + ": open");
+  std::unique_ptr<Store> store(new Store(db, static_cast<RegionId>(identity.regions.size())));
+  store->dir_ = dir;
+
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::string stored;
+  ls = db->Get(ro, MetaKey(kMetaIdentity), &stored);
+  const std::string want = identity.Encode();
+  if (ls.IsNotFound()) {
+    std::unique_ptr<leveldb::Iterator> it(db->NewIterator(ro));
+    it->SeekToFirst();
+    if (it->Valid())
+      return Status::Corruption("store " + dir + ": holds records but no identity record (" +
+                                Printable(MetaKey(kMetaIdentity)) + ")");
+    if (!it->status().ok()) return FromLevelDb(it->status(), "store " + dir + ": scan");
+    leveldb::WriteOptions wo;
+    wo.sync = true;
+    ls = db->Put(wo, MetaKey(kMetaIdentity), want);
+    if (!ls.ok()) return FromLevelDb(ls, "store " + dir + ": write identity");
+  } else if (!ls.ok()) {
+    return FromLevelDb(ls, "store " + dir + ": read identity");
+  } else if (stored != want) {
+    if (stored.rfind(kFormat, 0) != 0)
+      return Status::Corruption("store " + dir + ": unknown format (identity record \"" +
+                                Printable(stored) + "\")");
+    return Status::FailedPrecondition("store " + dir + " belongs to another cluster or region: it has \"" +
+                                      Printable(stored) + "\", this node is \"" + Printable(want) +
+                                      "\"");
+  }
+  *out = std::move(store);
+  return Status::OK();
+}
+
+Store::~Store() { delete db_; }
+
+Status Store::Load(RecoveredState* out) {
+  RecoveredState st;
+  st.log_floor = VersionVector();
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  const std::string where = "store " + dir_ + ": ";
+  auto bad = [&](std::string_view key, std::string_view problem) {
+    return Status::Corruption(where + "record " + Printable(key) + ": " + std::string(problem));
+  };
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view key = View(it->key());
+    std::string_view value = View(it->value());
+    if (key.empty()) return bad(key, "empty key");
+    switch (key[0]) {
+      case kMetaPrefix: {
+        std::string_view name = key.substr(1);
+        if (name == kMetaIdentity) break;  // checked by Open
+        if (name == kMetaHighWater || name == kMetaFrontier) {
+          if (value.size() != 8) return bad(key, "expected 8 bytes");
+          (name == kMetaHighWater ? st.high_water : st.frontier) = Hlc{GetBigEndian(value)};
+        } else if (name == kMetaLogFloor) {
+          if (Status s = codec::DecodeVersionVector(value, &st.log_floor); !s.ok())
+            return bad(key, s.ToString());
+        } else {
+          return bad(key, "unknown meta record");
+        }
+        break;
+      }
+      case kOpPrefix: {
+        if (key.size() != 13) return bad(key, "op key must be 13 bytes");
+        const std::uint64_t origin = GetBigEndian(key.substr(1, 4));
+        const Seq seq = GetBigEndian(key.substr(5, 8));
+        if (origin >= regions_) return bad(key, "origin is not a configured region");
+        Op op;
+        if (Status s = codec::DecodeOp(value, &op); !s.ok()) return bad(key, s.ToString());
+        if (op.dot != Dot{static_cast<RegionId>(origin), seq})
+          return bad(key, "holds op " + op.dot.ToString());
+        st.ops.push_back(std::move(op));
+        break;
+      }
+      case kKeyRecordPrefix: {
+        if (key.size() < 2 || key.size() < 2u + static_cast<unsigned char>(key[1]))
+          return bad(key, "truncated key");
+        const std::size_t n = static_cast<unsigned char>(key[1]);
+        KeyRecord k;
+        if (Status s = codec::DecodeKeyRecord(value, &k); !s.ok()) return bad(key, s.ToString());
+        if (k.account != key.substr(2, n) || k.key != key.substr(2 + n))
+          return bad(key, "holds the record of account '" + k.account + "' key '" + k.key + "'");
+        st.keys.push_back(std::move(k));
+        break;
+      }
+      case kCheckpointPrefix: {
+        AccountCheckpoint c;
+        if (Status s = codec::DecodeCheckpoint(value, &c); !s.ok()) return bad(key, s.ToString());
+        if (c.config.id != key.substr(1)) return bad(key, "holds the checkpoint of '" + c.config.id + "'");
+        if (c.counters.regions() != regions_)
+          return bad(key, "checkpoint has " + std::to_string(c.counters.regions()) +
+                              " regions, the cluster has " + std::to_string(regions_));
+        st.checkpoints.push_back(std::move(c));
+        break;
+      }
+      default:
+        return bad(key, "unknown key prefix");
+    }
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), where + "scan");
+  for (const Op& op : st.ops) {
+    if (op.dot.seq <= st.log_floor.get(op.dot.origin))
+      return Status::Corruption(where + "op " + op.dot.ToString() + " is at or below the log floor " +
+                                st.log_floor.ToString(regions_));
+  }
+  floor_ = st.log_floor;
+  high_water_ = st.high_water;
+  *out = std::move(st);
+  return Status::OK();
+}
+
+Status Store::Write(const PersistBatch& batch, WriteStats* stats) {
+  leveldb::WriteBatch wb;
+  std::size_t records = 0, ops = 0;
+
+  VersionVector floor = floor_;
+  Hlc frontier;
+  for (const Fold& f : batch.folds) {
+    floor.JoinWith(f.log_floor);
+    if (f.frontier > frontier) frontier = f.frontier;
+  }
+  for (const Op& op : batch.ops) {
+    // Already covered by a checkpoint of this batch or an earlier one: the log keeps only what
+    // lies above the floor.
+    if (op.dot.seq <= floor.get(op.dot.origin)) continue;
+    wb.Put(OpKey(op.dot.origin, op.dot.seq), codec::EncodeOp(op));
+    ++ops;
+  }
+  for (const KeyRecord& k : batch.keys) {
+    wb.Put(KeyRecordKey(k.account, k.key), codec::EncodeKeyRecord(k));
+    ++records;
+  }
+  for (const Fold& f : batch.folds) {
+    for (const AccountCheckpoint& c : f.checkpoints) {
+      wb.Put(CheckpointKey(c.config.id), codec::EncodeCheckpoint(c));
+      ++records;
+    }
+  }
+  if (!batch.folds.empty()) {
+    wb.Put(MetaKey(kMetaFrontier), EncodeHlc(frontier));
+    wb.Put(MetaKey(kMetaLogFloor), codec::EncodeVersionVector(floor));
+    records += 2;
+    leveldb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+    for (RegionId r = 0; r < regions_; ++r) {
+      if (floor.get(r) <= floor_.get(r)) continue;
+      const std::string end = OpKey(r, floor.get(r) + 1);
+      for (it->Seek(OpKey(r, floor_.get(r) + 1)); it->Valid() && it->key().compare(end) < 0;
+           it->Next()) {
+        wb.Delete(it->key());
+        ++records;
+      }
+      if (!it->status().ok()) return FromLevelDb(it->status(), "store " + dir_ + ": scan for pruning");
+    }
+  }
+  Hlc high_water = high_water_;
+  if (batch.high_water > high_water_) {
+    high_water = batch.high_water;
+    wb.Put(MetaKey(kMetaHighWater), EncodeHlc(high_water));
+    ++records;
+  }
+  records += ops;
+
+  leveldb::WriteOptions wo;
+  wo.sync = true;
+  const auto start = std::chrono::steady_clock::now();
+  leveldb::Status ls = db_->Write(wo, &wb);
+  const auto end = std::chrono::steady_clock::now();
+  if (!ls.ok()) return FromLevelDb(ls, "store " + dir_ + ": write");
+  floor_ = floor;
+  high_water_ = high_water;
+  if (stats) {
+    stats->ops = ops;
+    stats->records = records;
+    stats->bytes = wb.ApproximateSize();
+    stats->sync_us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
+  }
+  return Status::OK();
+}
+
+}  // namespace tally::node

@@ -1,0 +1,105 @@
+// Store: a region's durable state in LevelDB, in the key ranges docs/protocol.md ("Storage
+// (LevelDB)") documents.
+//
+//   M<name>                      meta: identity, HLC high-water mark, stable frontier, log floor
+//   O<origin u32 BE><seq u64 BE> an op of the retained log (codec::EncodeOp)
+//   K<len u8><account><key>      an idempotency record (codec::EncodeKeyRecord)
+//   C<account>                   an account checkpoint at the frontier (codec::EncodeCheckpoint)
+//
+// Write() turns one PersistBatch (the persistable part of many Effects, accumulated while the
+// previous write was syncing: group commit) into ONE LevelDB WriteBatch written with sync=true, so
+// a batch is on disk entirely or not at all. A fold's checkpoints, frontier and log floor go in the
+// same batch as the deletion of the ops it made redundant.
+//
+// Load() reads everything back for Replica::Recover and refuses (Corruption) a store whose LevelDB
+// checksums fail, whose records do not decode, or whose keys and values disagree: a corrupt region
+// must not start and serve wrong balances. The store remembers the cluster and region it was
+// created for and refuses to open under another identity.
+//
+// Thread contract: Open/Load first, then Write from one thread at a time (tallyd's storage
+// thread). A Store is not copyable.
+
+#ifndef TALLY_NODE_STORE_H_
+#define TALLY_NODE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/replica.h"
+#include "core/status.h"
+
+namespace leveldb {
+class DB;
+}
+
+namespace tally::node {
+
+// What one group commit must make durable: the persistable parts of every Effects handled since
+// the previous write started, in the order the replica produced them.
+struct PersistBatch {
+  std::vector<Op> ops;
+  std::vector<KeyRecord> keys;
+  Hlc high_water;           // the largest asked for; zero: unchanged
+  std::vector<Fold> folds;  // in order: a later checkpoint of an account supersedes an earlier one
+
+  bool empty() const { return ops.empty() && keys.empty() && high_water.is_zero() && folds.empty(); }
+  // Clears but keeps the vectors' capacity (a batch object is reused for every commit).
+  void Clear();
+  // Moves ops, keys, high_water and fold out of *e, leaving those fields empty.
+  void TakeFrom(Effects* e);
+};
+
+// Who a data directory belongs to. A store opened under another identity is refused: its op logs
+// and region numbering would mean something else.
+struct StoreIdentity {
+  std::string cluster_id;
+  std::string region;
+  std::vector<std::string> regions;  // names, indexed by RegionId
+  std::string Encode() const;
+};
+
+struct WriteStats {
+  std::size_t ops = 0;        // op records written
+  std::size_t records = 0;    // puts and deletes in the WriteBatch
+  std::size_t bytes = 0;      // WriteBatch size
+  std::uint64_t sync_us = 0;  // time in leveldb::DB::Write (sync=true)
+};
+
+class Store {
+ public:
+  // Opens (creating if missing) the LevelDB at `dir` with paranoid checks on. Corruption when
+  // LevelDB finds damage; FailedPrecondition when the directory belongs to another identity.
+  static Status Open(const std::string& dir, const StoreIdentity& identity,
+                     std::unique_ptr<Store>* out);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Reads every record back. Corruption (naming the record) when anything fails to verify.
+  Status Load(RecoveredState* out);
+
+  // Writes `batch` as one synced WriteBatch.
+  Status Write(const PersistBatch& batch, WriteStats* stats);
+
+  // The key layout, exposed for tests and tools.
+  static std::string OpKey(RegionId origin, Seq seq);
+  static std::string KeyRecordKey(std::string_view account, std::string_view key);
+  static std::string CheckpointKey(std::string_view account);
+  static std::string MetaKey(std::string_view name);
+
+ private:
+  explicit Store(leveldb::DB* db, RegionId regions) : db_(db), regions_(regions) {}
+
+  leveldb::DB* const db_;
+  const RegionId regions_;
+  std::string dir_;      // for messages
+  VersionVector floor_;  // the log floor as stored: ops at or below it are deleted
+  Hlc high_water_;       // as stored; never written lower
+};
+
+}  // namespace tally::node
+
+#endif  // TALLY_NODE_STORE_H_
