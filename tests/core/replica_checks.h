@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -80,7 +81,9 @@ inline void CheckMoney(Cluster& c, const std::string& id) {
 //     right before the call (rights are never created from nothing, donors give what they have);
 //   - every debit accepted in the call was covered by rights + line as reported, and is flagged as
 //     overdraft exactly when rights alone did not cover it;
-//   - the stable frontier never moves back (while a replica lives);
+//   - the stable frontier never moves back (while a replica lives), derived events are marked
+//     final exactly when their op is below it, and what was final never changes (later finals
+//     only extend the list);
 //   - a region's ops have increasing timestamps in seq order, and keep every heartbeat promise it
 //     made ("none of my ops after seq s is below hlc h"), also across restarts with the wall clock
 //     behind.
@@ -109,7 +112,17 @@ class Watch {
 
   // Region r was restarted: its frontier starts again from what it had persisted (a fold may be
   // persisted later than the frontier moved in memory), so the "never back" check restarts too.
-  void Restarted(RegionId r) { frontier_[r] = c_.at(r).frontier(); }
+  void Restarted(RegionId r) {
+    frontier_[r] = c_.at(r).frontier();
+    for (const std::string& id : c_.at(r).AccountIds()) {
+      std::vector<DerivedEvent>& prev = final_[{r, id}];
+      const std::vector<DerivedEvent> now = FinalEvents(r, id);
+      INFO("final events of " << id << " at r" << r << " across a restart");
+      REQUIRE(now.size() <= prev.size());
+      REQUIRE(std::equal(now.begin(), now.end(), prev.begin()));
+      prev = now;
+    }
+  }
 
   // The highest timestamp region r has issued (on an op or in a heartbeat promise).
   Hlc IssuedMax(RegionId r) const { return std::max(op_hlc_[r], promise_[r].hlc); }
@@ -188,6 +201,34 @@ class Watch {
     for (const std::string& id : c_.at(r).AccountIds()) CheckConservationAt(c_.at(r), id);
     REQUIRE(c_.at(r).frontier() >= frontier_[r]);
     frontier_[r] = c_.at(r).frontier();
+    for (const std::string& id : c_.at(r).AccountIds()) {
+      std::vector<DerivedEvent>& prev = final_[{r, id}];
+      const std::vector<DerivedEvent> now = FinalEvents(r, id);
+      if (now.size() >= c_.options[r].max_events_per_account) continue;  // oldest dropped
+      INFO("final events of " << id << " at r" << r << ": " << prev.size() << " before, "
+                              << now.size() << " now");
+      REQUIRE(now.size() >= prev.size());
+      REQUIRE(std::equal(prev.begin(), prev.end(), now.begin()));
+      prev = now;
+    }
+  }
+
+  // The derived events region r calls final; checks the flag against its frontier.
+  std::vector<DerivedEvent> FinalEvents(RegionId r, const std::string& id) {
+    std::vector<ForkReport> forks;
+    REQUIRE(c_.at(r).Forks(id, &forks).ok());
+    std::vector<DerivedEvent> out;
+    const Hlc frontier = c_.at(r).frontier();
+    for (const ForkReport& f : forks) {
+      INFO("fork at " << f.event.op.hlc.ToString() << " final " << f.final << " frontier "
+                      << frontier.ToString());
+      REQUIRE(f.final == (f.event.op.hlc < frontier));
+      if (f.final) {
+        REQUIRE(out.size() == static_cast<std::size_t>(&f - forks.data()));  // finals come first
+        out.push_back(f.event);
+      }
+    }
+    return out;
   }
 
   Cluster& c_;
@@ -196,6 +237,7 @@ class Watch {
   std::vector<HeartbeatEntry> promise_;
   std::map<std::string, Amount> rights_before_;
   std::set<std::tuple<std::string, std::string, RegionId>> own_keys_;
+  std::map<std::pair<RegionId, std::string>, std::vector<DerivedEvent>> final_;
 };
 
 }  // namespace tally::testing

@@ -1,0 +1,312 @@
+// The replica facing its peers: malformed or hostile input is refused (reported, never applied,
+// never a crash); clocks ahead are reported but their ops taken; a partial partition converges
+// through relays; nothing is marked final while a region that could still add earlier ops is cut
+// off; bounded queues stay bounded.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "cluster_fixture.h"
+#include "replica_checks.h"
+
+using namespace tally;
+using namespace tally::testing;
+
+namespace {
+
+auto Quiet = [](ReplicaOptions& o) {
+  o.rebalance_interval_ms = 0;
+  o.rights_wait_ms = 0;
+};
+
+void OpenEverywhere(Cluster& c, const AccountConfig& config, Amount credit) {
+  c.Settle(3);
+  REQUIRE(c.Run(0, OpenAccount{config}).status.ok());
+  if (credit > 0) REQUIRE(c.Run(0, Credit{config.id, credit, "seed-deposit"}).status.ok());
+  c.Settle(6);
+  REQUIRE(c.Converged(config.id));
+}
+
+// The next op region `origin` would send, as seen by `at`.
+Op NextOpFrom(Cluster& c, RegionId at, RegionId origin, OpKind kind, Amount amount) {
+  Op op;
+  op.dot = Dot{origin, c.at(at).applied().get(origin) + 1};
+  op.hlc = Hlc::Make(c.now, 0);
+  op.kind = kind;
+  op.account = "alice";
+  op.amount = amount;
+  return op;
+}
+
+bool Refused(const Effects& e, RegionId region) {
+  for (const Notice& n : e.notices)
+    if (n.kind == Notice::Kind::kPeerRefused && n.region == region && !n.text.empty()) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a peer's malformed ops are refused with a notice and never applied", "[replica][peer]") {
+  Cluster c(3, Quiet);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const std::uint64_t digest = c.at(1).StateDigest();
+  const VersionVector applied = c.at(1).applied();
+
+  auto expect_refused = [&](Op op, const char* what) {
+    INFO(what);
+    Effects e;
+    c.at(1).OnMessage(0, OpBatch{{op}}, c.now, &e);
+    CHECK(Refused(e, 0));
+    CHECK(e.ops.empty());
+    CHECK(c.at(1).applied() == applied);
+    CHECK(c.at(1).StateDigest() == digest);
+  };
+  Op op = NextOpFrom(c, 1, 0, OpKind::kCredit, 5);
+  op.amount = 0;
+  expect_refused(op, "zero amount");
+  op.amount = -5;
+  expect_refused(op, "negative amount");
+  op.amount = kMaxOpAmount + 1;
+  expect_refused(op, "amount over the maximum");
+  op = NextOpFrom(c, 1, 0, OpKind::kDebit, 5);
+  op.account = "no such/account";
+  expect_refused(op, "bad account id");
+  op = NextOpFrom(c, 1, 0, OpKind::kDebit, 5);
+  op.key = "two words";
+  expect_refused(op, "bad idempotency key");
+  op.key = std::string(256, 'k');
+  expect_refused(op, "idempotency key too long");
+  op = NextOpFrom(c, 1, 0, OpKind::kTransfer, 5);
+  op.to = 0;
+  expect_refused(op, "transfer to its own origin");
+  op.to = 3;
+  expect_refused(op, "transfer to an unknown region");
+  op = NextOpFrom(c, 1, 0, OpKind::kOpen, 0);
+  op.account = "mallory";
+  op.config = Config("mallory", -1);
+  op.config.lines = {0, 0, 0};
+  expect_refused(op, "open with a bad config");
+  op.config = Config("other", 0);
+  op.config.lines = {0, 0, 0};
+  expect_refused(op, "open of another account");
+  op = NextOpFrom(c, 1, 0, static_cast<OpKind>(99), 5);
+  expect_refused(op, "unknown op kind");
+
+  // Ops claiming an origin that does not exist, or to come from us, are ignored.
+  Effects e;
+  Op ghost = NextOpFrom(c, 1, 0, OpKind::kCredit, 5);
+  ghost.dot.origin = 7;
+  c.at(1).OnMessage(0, OpBatch{{ghost}}, c.now, &e);
+  ghost.dot.origin = 1;
+  ghost.dot.seq = 1;
+  c.at(1).OnMessage(0, OpBatch{{ghost}}, c.now, &e);
+  CHECK(e.ops.empty());
+  CHECK(c.at(1).applied() == applied);
+  CHECK(c.at(1).StateDigest() == digest);
+  // Messages claiming to come from ourselves or a region that does not exist are ignored.
+  Effects e2;
+  c.at(1).OnMessage(1, OpBatch{{NextOpFrom(c, 1, 1, OpKind::kCredit, 5)}}, c.now, &e2);
+  c.at(1).OnMessage(9, OpBatch{{NextOpFrom(c, 1, 0, OpKind::kCredit, 5)}}, c.now, &e2);
+  CHECK(e2.ops.empty());
+  CHECK(c.at(1).StateDigest() == digest);
+
+  // The well-formed op after all that is applied.
+  Effects ok;
+  c.at(1).OnMessage(0, OpBatch{{NextOpFrom(c, 1, 0, OpKind::kCredit, 5)}}, c.now, &ok);
+  CHECK(ok.ops.size() == 1);
+  CHECK(View(c, 1, "alice").balance == 105);
+}
+
+TEST_CASE("a peer's op past a counter cap is refused and not applied", "[replica][peer]") {
+  Cluster c(2, Quiet);
+  OpenEverywhere(c, Config("alice", 0), 0);
+  // r0 "sends" credits of the maximum amount until its credit counter is at the cap.
+  const int to_cap = static_cast<int>(kMaxCounter / kMaxOpAmount);
+  for (int i = 0; i < to_cap; ++i) {
+    Effects e;
+    c.at(1).OnMessage(0, OpBatch{{NextOpFrom(c, 1, 0, OpKind::kCredit, kMaxOpAmount)}}, c.now, &e);
+    REQUIRE(e.ops.size() == 1);
+  }
+  const std::uint64_t digest = c.at(1).StateDigest();
+  Effects e;
+  c.at(1).OnMessage(0, OpBatch{{NextOpFrom(c, 1, 0, OpKind::kCredit, 1)}}, c.now, &e);
+  CHECK(Refused(e, 0));
+  CHECK(e.ops.empty());
+  CHECK(c.at(1).StateDigest() == digest);
+  CheckConservationAt(c.at(1), "alice");
+}
+
+TEST_CASE("hello: another cluster, protocol or region is refused", "[replica][peer]") {
+  Cluster c(3, Quiet);
+  Replica& r1 = c.at(1);
+  Hello good{"test", kProtocolVersion, 0, VersionVector{}};
+  CHECK(r1.CheckHello(good).ok());
+  Hello h = good;
+  h.cluster_id = "prod";
+  CHECK(r1.CheckHello(h).code() == Code::kPermissionDenied);
+  h = good;
+  h.protocol_version = kProtocolVersion + 1;
+  CHECK(r1.CheckHello(h).code() == Code::kFailedPrecondition);
+  h = good;
+  h.region = 3;
+  CHECK(r1.CheckHello(h).code() == Code::kInvalidArgument);
+  h.region = 1;  // claims to be us
+  CHECK(r1.CheckHello(h).code() == Code::kInvalidArgument);
+
+  // Through OnMessage: refused with a notice; a region on the wrong link too.
+  for (const Hello& bad : {Hello{"prod", kProtocolVersion, 0, {}}, Hello{"test", 99, 0, {}},
+                           Hello{"test", kProtocolVersion, 2, {}}}) {
+    Effects e;
+    r1.OnMessage(0, bad, c.now, &e);
+    CHECK(Refused(e, 0));
+    CHECK(e.send.empty());
+  }
+}
+
+TEST_CASE("a peer clock far ahead is reported, and its ops are still taken", "[replica][peer]") {
+  Cluster c(2, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 0;
+    o.rights_wait_ms = 0;
+    o.max_clock_offset_ms = 500;
+  });
+  c.skew_ms[0] = 10'000;  // r0 runs ten seconds ahead
+  std::vector<Notice> notices;
+  c.observe = [&](RegionId r, const Effects& e) {
+    if (r == 1)
+      for (const Notice& n : e.notices) notices.push_back(n);
+  };
+  c.Settle(3);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 0)}).status.ok());
+  REQUIRE(c.Run(0, Credit{"alice", 5, "x"}).status.ok());
+  c.Settle(4);
+  bool reported = false;
+  for (const Notice& n : notices) {
+    if (n.kind == Notice::Kind::kClockAhead && n.region == 0) {
+      reported = true;
+      CHECK(n.value >= 9'000);
+      CHECK(n.value <= 11'000);
+    }
+  }
+  CHECK(reported);
+  CHECK(c.at(1).stats().clock_ahead_reports > 0);
+  CHECK(View(c, 1, "alice").balance == 5);
+  bool peer_offset = false;
+  for (const PeerView& p : c.at(1).Peers(c.PhysicalNow(1)))
+    if (p.region == 0) peer_offset = p.clock_offset_ms >= 9'000;
+  CHECK(peer_offset);
+  // r1's own ops follow r0's clock: causality is kept, the canonical order is r0's op first.
+  const CommandResult mine = c.Run(1, Credit{"alice", 1, "y"});
+  REQUIRE(mine.status.ok());
+  CHECK(mine.hlc.wall_ms() >= c.now + 10'000);
+}
+
+TEST_CASE("a peer's absurd timestamp never sends our own timestamps back in time",
+          "[replica][peer]") {
+  // Any 64-bit value can arrive in a heartbeat (a corrupt or hostile peer). Whatever the replica
+  // does with it, the ops it originates afterwards must still be ordered after its earlier ones:
+  // otherwise a new op lands canonically first and re-decides old forks (voids, fees).
+  Cluster c(2, Quiet);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const CommandResult before = c.Run(1, Credit{"alice", 1, "before"});
+  REQUIRE(before.status.ok());
+  Heartbeat hb;
+  hb.entries.push_back(HeartbeatEntry{0, Hlc{~std::uint64_t{0}}, c.at(1).applied().get(0)});
+  hb.applied = c.at(1).applied();
+  Effects e;
+  c.at(1).OnMessage(0, hb, c.now, &e);
+  c.Absorb(1, e);
+  for (int i = 0; i < 3; ++i) {
+    const CommandResult after = c.Run(1, Credit{"alice", 1, "after-" + std::to_string(i)});
+    REQUIRE(after.status.ok());
+    INFO("op " << i << " at " << after.hlc.ToString() << ", the one before at "
+               << before.hlc.ToString());
+    CHECK(after.hlc > before.hlc);
+  }
+}
+
+TEST_CASE("a partial partition converges through relays", "[replica][peer]") {
+  // A–B and B–C up, A–C down, for good.
+  Cluster c(3, Quiet);
+  auto no_a_c = [](RegionId from, RegionId to) {
+    return !((from == 0 && to == 2) || (from == 2 && to == 0));
+  };
+  c.Settle(2);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 30)}).status.ok());
+  for (int i = 0; i < 40; ++i) {
+    c.Tick(50);
+    c.Deliver(no_a_c);
+  }
+  REQUIRE(c.at(2).HasAccount("alice"));
+  REQUIRE(c.Run(0, Credit{"alice", 100, "a"}).status.ok());
+  REQUIRE(c.Run(2, Credit{"alice", 7, "c"}).status.ok());
+  REQUIRE(c.Run(2, Debit{"alice", 3, "d"}).status.ok());
+  for (int i = 0; i < 60; ++i) {
+    c.Tick(50);
+    c.Deliver(no_a_c);
+  }
+  CHECK(c.Converged("alice"));
+  CHECK(c.at(0).applied() == c.at(2).applied());
+  CHECK(View(c, 0, "alice").balance == 104);
+  // Finality needs every origin's promise: relayed heartbeats carry them.
+  for (RegionId r = 0; r < 3; ++r) CHECK_FALSE(View(c, r, "alice").tentative);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("nothing is final while a region that could add earlier ops is cut off",
+          "[replica][peer][finality]") {
+  Cluster c(3, Quiet);
+  OpenEverywhere(c, Config("alice", 60, 5, 0), 100);
+  c.Settle(20);
+  REQUIRE_FALSE(View(c, 0, "alice").tentative);
+  auto cut_r2 = [](RegionId from, RegionId to) { return from != 2 && to != 2; };
+  // r2 spends during the partition, then r0. Nobody may call any of it final.
+  REQUIRE(c.Run(2, Debit{"alice", 20, "x"}).overdraft);  // on its line of 20
+  c.Tick(10);
+  c.Deliver(cut_r2);
+  REQUIRE(c.Run(0, Debit{"alice", 90, "y"}).status.ok());
+  for (int i = 0; i < 60; ++i) {
+    c.Tick(50);
+    c.Deliver(cut_r2);
+  }
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    const AccountView v = View(c, r, "alice");
+    CHECK(v.tentative);
+    CHECK(v.final_balance == 100);
+    std::vector<ForkReport> forks;
+    REQUIRE(c.at(r).Forks("alice", &forks).ok());
+    for (const ForkReport& f : forks) CHECK_FALSE(f.final);
+  }
+  // After the heal r2's debit lands canonically before r0's, which crosses: 100 − 20 − 90 = −10,
+  // fee 5 booked to r0.
+  c.Settle(30);
+  REQUIRE(c.Converged("alice"));
+  const AccountView v = View(c, 0, "alice");
+  CHECK_FALSE(v.tentative);
+  CHECK(v.balance == 100 - 20 - 90 - 5);
+  CHECK(v.regions[0].fees == 5);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("debits waiting for rights are bounded by max_pending_debits", "[replica][peer]") {
+  Cluster c(3, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 0;
+    o.rights_wait_ms = 50;
+    o.max_pending_debits = 2;
+  });
+  OpenEverywhere(c, Config("alice", 30), 100);
+  CHECK(c.Run(1, Debit{"alice", 5, "a"}).status.code() == Code::kUnavailable);
+  CHECK(c.Run(1, Debit{"alice", 5, "b"}).status.code() == Code::kUnavailable);
+  // The queue is full: the third is decided at once, on the overdraft line.
+  const CommandResult third = c.Run(1, Debit{"alice", 5, "c"});
+  REQUIRE(third.status.ok());
+  CHECK(third.overdraft);
+  c.Deliver();
+  c.Settle(4);
+  std::size_t answered = 0;
+  for (const CommandResult& r : c.completions)
+    if (r.status.ok() && r.op.origin == 1) ++answered;
+  CHECK(answered == 3);
+  CheckMoney(c, "alice");
+}
