@@ -8,11 +8,9 @@
 // stdout is deterministic (the summary, ending with trace=<hex>); wall-clock figures go to stderr.
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -20,6 +18,7 @@
 
 #include "sim/config.h"
 #include "sim/simulation.h"
+#include "sim/swarm.h"
 
 namespace {
 
@@ -51,70 +50,36 @@ int RunOne(SimConfig config, const std::string& topology) {
   return r.ok ? 0 : 1;
 }
 
-struct SwarmOutcome {
-  bool ok = true;
-  std::string line;
-};
-
-int RunSwarm(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std::uint64_t ops) {
+int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std::uint64_t ops) {
   if (seeds == 0) {
     std::fprintf(stderr, "tally-sim: --seeds must be at least 1\n");
     return 2;
   }
-  jobs = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(seeds)));
-  std::vector<SwarmOutcome> outcomes(seeds);
-  std::atomic<std::uint64_t> next{0};
-  std::mutex progress;
-  std::atomic<std::uint64_t> failed{0}, done{0};
   auto start = std::chrono::steady_clock::now();
-  // Each run is single-threaded and independent; threads only share the seed counter.
-  auto worker = [&] {
-    for (;;) {
-      std::uint64_t i = next.fetch_add(1);
-      if (i >= seeds) return;
-      SimConfig c;
-      c.seed = first + i;
-      c.ops = ops;
-      c.profile = "swarm";
-      tally::sim::DrawSwarmShape(c.seed, &c.regions, &c.accounts);
-      tally::Status s = tally::sim::ApplyProfile(&c);
-      SwarmOutcome& out = outcomes[i];
-      if (!s.ok()) {
-        out.ok = false;
-        out.line = "seed " + std::to_string(c.seed) + ": " + s.ToString();
-      } else {
-        tally::sim::Simulation sim(c);
-        tally::sim::RunResult r = sim.Run();
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%016" PRIx64, r.trace);
-        out.ok = r.ok;
-        out.line = r.ok ? "seed " + std::to_string(c.seed) + " ok trace=" + buf
-                        : "seed " + std::to_string(c.seed) + " FAILED " + r.failure.invariant + ": " +
-                              r.failure.message + "\n  reproduce: " + r.reproduce;
-      }
-      std::uint64_t d = ++done;
-      if (!out.ok) ++failed;
-      std::lock_guard<std::mutex> lock(progress);
-      if (!out.ok) std::fprintf(stderr, "%s\n", out.line.c_str());
-      if (d % 50 == 0 || d == seeds)
-        std::fprintf(stderr, "tally-sim swarm: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " failed, %.1f s\n", d,
-                     seeds, failed.load(), Seconds(start));
+  std::uint64_t done = 0, failed = 0;
+  auto results = tally::sim::RunSwarm(first, seeds, ops, jobs, [&](const tally::sim::SwarmSeedResult& r) {
+    ++done;
+    if (!r.ok) {
+      ++failed;
+      std::fprintf(stderr, "seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed, r.invariant.c_str(),
+                   r.message.c_str(), r.reproduce.c_str());
     }
-  };
-  std::vector<std::thread> threads;
-  for (unsigned j = 0; j < jobs; ++j) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
+    if (done % 50 == 0 || done == seeds)
+      std::fprintf(stderr, "tally-sim swarm: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " failed, %.1f s\n", done,
+                   seeds, failed, Seconds(start));
+  });
   double wall = Seconds(start);
   std::uint64_t bad = 0;
-  for (const SwarmOutcome& o : outcomes) {
-    if (o.ok) continue;
+  for (const auto& r : results) {
+    if (r.ok) continue;
     ++bad;
-    std::printf("%s\n", o.line.c_str());
+    std::printf("seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed, r.invariant.c_str(), r.message.c_str(),
+                r.reproduce.c_str());
   }
   std::printf("swarm: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " ops each: %" PRIu64 " passed, %" PRIu64
               " failed\n",
               seeds, first, ops, seeds - bad, bad);
-  std::fprintf(stderr, "tally-sim swarm: %.1f s wall on %u threads, %.1f seeds/minute\n", wall, jobs,
+  std::fprintf(stderr, "tally-sim swarm: %.1f s wall, %u threads, %.1f seeds/minute\n", wall, jobs,
                wall > 0 ? seeds * 60.0 / wall : 0.0);
   return bad == 0 ? 0 : 1;
 }
@@ -155,7 +120,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (*run) return RunOne(config, topology);
-  if (*swarm) return RunSwarm(seeds, first, jobs, swarm_ops);
+  if (*swarm) return RunSwarmCommand(seeds, first, jobs, swarm_ops);
   if (*bugs) {
     for (const auto& b : tally::sim::KnownBugs())
       std::printf("%-24s %s (caught by: %s)\n", b.name.c_str(), b.effect.c_str(), b.caught_by.c_str());

@@ -1,0 +1,280 @@
+// The simulator's parts on their own: randomness, the agenda, the crash-faithful store, the
+// network's partitions and bounds, simulated clocks, the ledger oracle, and bad configuration.
+
+#include <catch2/catch.hpp>
+
+#include "sim/clock.h"
+#include "sim/config.h"
+#include "sim/event_queue.h"
+#include "sim/ledger.h"
+#include "sim/network.h"
+#include "sim/random.h"
+#include "sim/store.h"
+
+namespace tally::sim {
+namespace {
+
+Op MakeOp(RegionId origin, Seq seq, std::uint64_t wall_ms, OpKind kind, const std::string& account,
+          Amount amount, const std::string& key = "", RegionId to = 0) {
+  Op op;
+  op.dot = Dot{origin, seq};
+  op.hlc = Hlc::Make(wall_ms, 0);
+  op.kind = kind;
+  op.account = account;
+  op.amount = amount;
+  op.key = key;
+  op.to = to;
+  return op;
+}
+
+Op OpenOp(RegionId origin, Seq seq, std::uint64_t wall_ms, const std::string& account, Amount limit,
+          std::vector<Amount> lines, FeePolicy fee = {}) {
+  Op op = MakeOp(origin, seq, wall_ms, OpKind::kOpen, account, 0);
+  op.config.id = account;
+  op.config.currency = "EUR";
+  op.config.overdraft_limit = limit;
+  op.config.lines = std::move(lines);
+  op.config.fee = fee;
+  return op;
+}
+
+TEST_CASE("Rng is a pure function of its seed and stays in range", "[sim]") {
+  Rng a(42), b(42), c(43);
+  bool differs = false;
+  for (int i = 0; i < 1000; ++i) {
+    std::uint64_t x = a.Next();
+    REQUIRE(x == b.Next());
+    differs = differs || x != c.Next();
+    std::int64_t r = a.Range(-3, 5);
+    b.Range(-3, 5);
+    REQUIRE(r >= -3);
+    REQUIRE(r <= 5);
+    double u = a.Unit();
+    b.Unit();
+    REQUIRE(u >= 0.0);
+    REQUIRE(u < 1.0);
+  }
+  REQUIRE(differs);
+  REQUIRE(DeriveSeed(7, "network") != DeriveSeed(7, "faults"));
+  REQUIRE(DeriveSeed(7, "storage", 0) != DeriveSeed(7, "storage", 1));
+  REQUIRE(DeriveSeed(7, "network") == DeriveSeed(7, "network"));
+}
+
+TEST_CASE("EventQueue runs events by time, then in the order they were scheduled", "[sim]") {
+  EventQueue q;
+  q.Schedule(10, EventKind::kTick, 1);
+  q.Schedule(5, EventKind::kTick, 2);
+  q.Schedule(10, EventKind::kTick, 3);
+  q.Schedule(5, EventKind::kTick, 4);
+  std::vector<std::uint32_t> order;
+  while (!q.empty()) order.push_back(q.Pop().a);
+  REQUIRE(order == std::vector<std::uint32_t>{2, 4, 1, 3});
+}
+
+TEST_CASE("SimStore keeps what was synced and loses the rest in a crash", "[sim]") {
+  SimStore store;
+  WriteBatch b1;
+  b1.ops.push_back(MakeOp(0, 1, 1000, OpKind::kCredit, "a", 10));
+  b1.high_water = Hlc::Make(2000, 0);
+  WriteBatch b2;
+  b2.ops.push_back(MakeOp(0, 2, 1001, OpKind::kDebit, "a", 5, "k1"));
+  b2.keys.push_back(KeyRecord{"a", "k1", Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kDebit, 5, 0, false, 5});
+  REQUIRE(store.Write(std::move(b1)) == 1);
+  REQUIRE(store.Write(std::move(b2)) == 2);
+  int seen = 0;
+  store.SyncUpTo(1, [&](const WriteBatch& b) { seen += static_cast<int>(b.ops.size()); });
+  REQUIRE(seen == 1);
+  REQUIRE(store.synced() == 1);
+  REQUIRE(store.written() == 2);
+  store.Crash();
+  REQUIRE(store.written() == 1);
+  RecoveredState s = store.Recover();
+  REQUIRE(s.ops.size() == 1);
+  REQUIRE(s.ops[0].dot == Dot{0, 1});
+  REQUIRE(s.keys.empty());
+  REQUIRE(s.high_water == Hlc::Make(2000, 0));
+  REQUIRE(store.FindOp(Dot{0, 2}) == nullptr);
+}
+
+TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floor deleted", "[sim]") {
+  SimStore store;
+  WriteBatch b;
+  for (Seq s = 1; s <= 4; ++s) b.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
+  Fold fold;
+  fold.frontier = Hlc::Make(1003, 0);
+  fold.log_floor.set(1, 2);
+  AccountCheckpoint c;
+  c.config.id = "a";
+  fold.checkpoints.push_back(c);
+  b.fold = fold;
+  store.Write(std::move(b));
+  store.SyncUpTo(1, [](const WriteBatch&) {});
+  RecoveredState s = store.Recover();
+  REQUIRE(s.ops.size() == 2);
+  REQUIRE(s.ops[0].dot == Dot{1, 3});
+  REQUIRE(s.log_floor.get(1) == 2);
+  REQUIRE(s.frontier == Hlc::Make(1003, 0));
+  REQUIRE(s.checkpoints.size() == 1);
+}
+
+TEST_CASE("Network partitions cut directed links; heal reports the links that came up", "[sim]") {
+  EventQueue q;
+  Network net(3, LinkParams{5, 5, 0, 0, 0, 0, 0, 2}, 1);
+  Partition one_way{"asymmetric", {{0, 1}}, "r0 -> r1 cut"};
+  net.Cut(one_way);
+  REQUIRE_FALSE(net.up(0, 1));
+  REQUIRE(net.up(1, 0));
+  net.Send(0, 0, 1, Ack{}, &q);
+  REQUIRE(net.stats().dropped_partition == 1);
+  REQUIRE(q.empty());
+  net.Send(0, 1, 0, Ack{}, &q);
+  REQUIRE(q.size() == 1);
+  // Overlapping partitions: the link is up only when every one of them has ended.
+  Partition iso{"isolate", {{0, 1}, {1, 0}, {0, 2}, {2, 0}}, "r0 isolated"};
+  net.Cut(iso);
+  REQUIRE(net.Uncut(one_way).empty());
+  auto up = net.Uncut(iso);
+  REQUIRE(up.size() == 4);
+  REQUIRE(net.up(0, 1));
+  // A message in flight when its link goes down is lost at delivery.
+  Event e = q.Pop();
+  net.Cut(iso);
+  InFlight f;
+  REQUIRE_FALSE(net.Take(e.b, &f));
+}
+
+TEST_CASE("Network bounds each link and can duplicate", "[sim]") {
+  EventQueue q;
+  Network net(2, LinkParams{1, 1, 0, 0, 0, 0, 0, 2}, 1);
+  for (int i = 0; i < 5; ++i) net.Send(0, 0, 1, Ack{}, &q);
+  REQUIRE(q.size() == 2);
+  REQUIRE(net.stats().dropped_capacity == 3);
+  Network dup(2, LinkParams{1, 1, 0, 0, 0, 1.0, 0, 100}, 1);
+  EventQueue q2;
+  dup.Send(0, 0, 1, Hello{}, &q2);
+  REQUIRE(q2.size() == 2);
+  InFlight a, b;
+  REQUIRE(dup.Take(q2.Pop().b, &a));
+  REQUIRE(dup.Take(q2.Pop().b, &b));
+  REQUIRE(a.msg == b.msg);
+}
+
+TEST_CASE("SimClock: offset, drift and steps", "[sim]") {
+  SimClock c(500, 1000);  // +500 ms, 1000 ppm fast
+  REQUIRE(c.Read(0) == kEpochMs + 500);
+  REQUIRE(c.Read(1'000'000) == kEpochMs + 1'000'000 + 500 + 1000);
+  c.Step(-3'600'000);
+  REQUIRE(c.OffsetAt(0) == 500 - 3'600'000);
+  c.Step(-10LL * 24 * 3'600'000);
+  REQUIRE(c.OffsetAt(0) == -kMaxTotalOffsetMs);
+}
+
+TEST_CASE("Ledger: the floor holds per region, counting refunds of voided debits", "[sim]") {
+  Ledger ledger(2);
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 20, {10, 10}), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30), 0).empty());
+  // r1 spends 10 on its line: rights(r1) = -10 >= -10.
+  REQUIRE(ledger.AddDurable(MakeOp(1, 1, 300, OpKind::kDebit, "a", 10, "k"), 0).empty());
+  // r0's earlier use of the same key voids r1's debit: r1 is refunded 10.
+  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 250, OpKind::kDebit, "a", 10, "k"), 0).empty());
+  REQUIRE(ledger.Refunds("a", 1) == 10);
+  // rights(r1) -10 - 15 = -25, refunds 10: -15 < -10.
+  std::string v = ledger.AddDurable(MakeOp(1, 2, 400, OpKind::kDebit, "a", 15, "k2"), 0);
+  REQUIRE(v.rfind("I2 floor", 0) == 0);
+}
+
+TEST_CASE("Ledger: a seq reused for another op, a gap, a key used twice by one region", "[sim]") {
+  Ledger ledger(2);
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 0, {0, 0}), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30, "c1"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30, "c1"), 0).empty());  // same op again
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 210, OpKind::kCredit, "a", 31, "c1"), 0).rfind("I4 durability", 0) == 0);
+  REQUIRE(ledger.AddDurable(MakeOp(0, 5, 300, OpKind::kCredit, "a", 1), 0).rfind("I4 durability", 0) == 0);
+  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 300, OpKind::kCredit, "a", 30, "c1"), 0).rfind("I6 idempotency", 0) == 0);
+}
+
+TEST_CASE("Ledger oracle: canonical replay, a fee and a void worked by hand", "[sim]") {
+  Ledger ledger(2);
+  FeePolicy fee{5, 100};  // 5 + 1 % of the overdrawn amount, rounded up
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 80, {0, 80}, fee), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 50, "c"), 0).empty());
+  // Arrival order differs from canonical order: r1's debit (hlc 400) is synced first.
+  REQUIRE(ledger.AddDurable(MakeOp(1, 1, 400, OpKind::kDebit, "a", 30, "d2"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 300, OpKind::kDebit, "a", 40, "d1"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 2, 500, OpKind::kDebit, "a", 40, "d1"), 0).empty());
+  OracleAccount o;
+  REQUIRE(ledger.Oracle("a", &o));
+  // 50 - 40 = 10; - 30 = -20 crosses zero: fee 5 + ceil(20 × 100 / 10000) = 6, balance -26;
+  // r1's d1 repeats r0's key: voided, refund 40 to r1.
+  REQUIRE(o.raw_balance == 50 - 40 - 30 - 40);
+  REQUIRE(o.fees == 6);
+  REQUIRE(o.region_fees == std::vector<Amount>{0, 6});
+  REQUIRE(o.voids == 40);
+  REQUIRE(o.region_voids == std::vector<Amount>{0, 40});
+  REQUIRE(o.balance == -26);
+  REQUIRE(o.balance == o.raw_balance - o.fees + o.voids);
+  REQUIRE(o.episodes == 1);
+  REQUIRE(o.events.size() == 2);
+  REQUIRE(o.events[0].kind == DerivedKind::kOverdraftFee);
+  REQUIRE(o.events[0].overdrawn == 20);
+  REQUIRE(o.events[0].balance_after == -26);
+  REQUIRE(o.events[1].kind == DerivedKind::kVoid);
+  REQUIRE(o.events[1].amount == 40);
+  REQUIRE(o.region_rights[0] + o.region_rights[1] == o.balance);
+  // Raw counters for a replica that holds r0's ops up to 2 and none of r1's.
+  VersionVector vv;
+  vv.set(0, 2);
+  RawView raw;
+  REQUIRE(ledger.Raw("a", vv, &raw));
+  REQUIRE(raw.balance == 50);
+  REQUIRE(raw.rights == std::vector<Amount>{50, 0});
+}
+
+TEST_CASE("Bad configuration is refused with a clear error", "[sim]") {
+  SimConfig c;
+  c.profile = "stormy";
+  Status s = ApplyProfile(&c);
+  REQUIRE(s.code() == Code::kInvalidArgument);
+  REQUIRE(s.message().find("stormy") != std::string::npos);
+  c.profile = "default";
+  c.regions = 1;
+  REQUIRE(ApplyProfile(&c).code() == Code::kInvalidArgument);
+  c.regions = 17;
+  REQUIRE(ApplyProfile(&c).code() == Code::kInvalidArgument);
+  c.regions = 3;
+  c.accounts = 0;
+  REQUIRE(ApplyProfile(&c).code() == Code::kInvalidArgument);
+  c.accounts = 5;
+  REQUIRE(ApplyProfile(&c).ok());
+  PlantedBugs bugs;
+  REQUIRE(SetPlantedBug("forget_everything", &bugs).code() == Code::kInvalidArgument);
+  REQUIRE(SetPlantedBug("drop_relayed_ops", &bugs).ok());
+  REQUIRE(bugs.drop_relayed_ops);
+  FinalTopology t;
+  REQUIRE(ParseFinalTopology("ring", &t).code() == Code::kInvalidArgument);
+  REQUIRE(ParseFinalTopology("partial", &t).ok());
+  REQUIRE(t == FinalTopology::kPartial);
+  c.seed = 77;
+  c.plant_bug = "ack_before_sync";
+  REQUIRE(ReproduceCommand(c) ==
+          "tally-sim run --seed 77 --regions 3 --accounts 5 --ops 2000 --faults default --plant-bug ack_before_sync");
+}
+
+TEST_CASE("Swarm draws differ per seed and are reproducible", "[sim]") {
+  SimConfig a, b, a2;
+  a.seed = a2.seed = 5;
+  b.seed = 6;
+  a.profile = b.profile = a2.profile = "swarm";
+  REQUIRE(ApplyProfile(&a).ok());
+  REQUIRE(ApplyProfile(&b).ok());
+  REQUIRE(ApplyProfile(&a2).ok());
+  REQUIRE(a.faults.link.delay_max_ms == a2.faults.link.delay_max_ms);
+  REQUIRE(a.faults.crashes_per_min == a2.faults.crashes_per_min);
+  bool differ = a.faults.link.delay_max_ms != b.faults.link.delay_max_ms ||
+                a.faults.crashes_per_min != b.faults.crashes_per_min ||
+                a.workload.clients_per_region != b.workload.clients_per_region;
+  REQUIRE(differ);
+}
+
+}  // namespace
+}  // namespace tally::sim

@@ -1,0 +1,182 @@
+// A partition scenario written out by hand, with its outcome computed by hand: three regions, an
+// account with balance 100 and an overdraft limit of 60 split 20/20/20, every region cut off from
+// the others, concurrent debits, a client retrying a key at another region, then the heal.
+
+#include <catch2/catch.hpp>
+
+#include "sim/config.h"
+#include "sim/simulation.h"
+
+namespace tally::sim {
+namespace {
+
+SimConfig ScriptedConfig() {
+  SimConfig c;
+  c.seed = 1;
+  c.regions = 3;
+  c.profile = "none";
+  c.final_topology = FinalTopology::kComplete;
+  REQUIRE(ApplyProfile(&c).ok());
+  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = 5;  // every message takes 5 ms
+  c.faults.fsync_min_ms = c.faults.fsync_max_ms = 1;
+  return c;
+}
+
+Partition AllApart(RegionId n) {
+  Partition p;
+  p.kind = "split";
+  p.description = "every region alone";
+  for (RegionId a = 0; a < n; ++a)
+    for (RegionId b = 0; b < n; ++b)
+      if (a != b) p.cut.emplace_back(a, b);
+  return p;
+}
+
+TEST_CASE("Hand-written partition: overdraft fork, cross-region duplicate key, heal", "[sim]") {
+  Simulation sim(ScriptedConfig());
+  sim.Start();
+  sim.RunUntil(100);
+
+  AccountConfig cfg;
+  cfg.id = "shared";
+  cfg.currency = "EUR";
+  cfg.overdraft_limit = 60;
+  cfg.lines = {20, 20, 20};
+  cfg.fee = FeePolicy{5, 100};  // 5 + 1 % of the overdrawn amount, rounded up
+  const std::uint64_t open = sim.Submit(0, OpenAccount{cfg});
+  sim.RunUntil(600);
+  REQUIRE(sim.Result(open) != nullptr);
+  REQUIRE(sim.Result(open)->status.ok());
+
+  // Each region credits its own: rights 40 / 30 / 30, balance 100.
+  const std::uint64_t c0 = sim.Submit(0, Credit{"shared", 40, "c0"});
+  const std::uint64_t c1 = sim.Submit(1, Credit{"shared", 30, "c1"});
+  const std::uint64_t c2 = sim.Submit(2, Credit{"shared", 30, "c2"});
+  sim.RunUntil(1500);
+  for (std::uint64_t h : {c0, c1, c2}) REQUIRE(sim.Result(h)->status.ok());
+  AccountView v;
+  for (RegionId r = 0; r < 3; ++r) {
+    REQUIRE(sim.replica(r)->GetAccount("shared", &v).ok());
+    REQUIRE(v.balance == 100);
+  }
+
+  // Everyone alone; wait past the peer timeout so no region waits for rights it cannot get.
+  const Partition apart = AllApart(3);
+  sim.Cut(apart);
+  sim.RunUntil(3000);
+
+  // r2 debits 10 with key K from its own rights (30 -> 20).
+  const std::uint64_t k_at_r2 = sim.Submit(2, Debit{"shared", 10, "K"});
+  sim.RunUntil(3100);
+  // The client heard nothing and retries K at r1, which has not seen it: accepted there too.
+  const std::uint64_t k_at_r1 = sim.Submit(1, Debit{"shared", 10, "K"});
+  sim.RunUntil(3200);
+  // r1 debits 40 with rights 20: 20 more on its line of 20.
+  const std::uint64_t d1 = sim.Submit(1, Debit{"shared", 40, "d1"});
+  sim.RunUntil(3300);
+  // r0 debits 60 with rights 40: 20 on its line.
+  const std::uint64_t d0 = sim.Submit(0, Debit{"shared", 60, "d0"});
+  sim.RunUntil(3400);
+  // r2 asks for 50 with rights 20 and line 20: refused, with the numbers.
+  const std::uint64_t d2 = sim.Submit(2, Debit{"shared", 50, "d2"});
+  sim.RunUntil(3500);
+
+  REQUIRE(sim.Result(k_at_r2)->status.ok());
+  REQUIRE_FALSE(sim.Result(k_at_r2)->overdraft);
+  REQUIRE(sim.Result(k_at_r2)->balance == 90);
+  REQUIRE(sim.Result(k_at_r1)->status.ok());
+  REQUIRE_FALSE(sim.Result(k_at_r1)->replayed);
+  REQUIRE(sim.Result(k_at_r1)->balance == 90);
+  REQUIRE(sim.Result(d1)->status.ok());
+  REQUIRE(sim.Result(d1)->overdraft);
+  REQUIRE(sim.Result(d1)->balance == 50);
+  REQUIRE(sim.Result(d0)->status.ok());
+  REQUIRE(sim.Result(d0)->overdraft);
+  REQUIRE(sim.Result(d0)->balance == 40);
+  const CommandResult* refused = sim.Result(d2);
+  REQUIRE(refused->status.code() == Code::kInsufficientFunds);
+  REQUIRE(refused->rights == 20);
+  REQUIRE(refused->overdraft_line == 20);
+  REQUIRE(refused->requested == 50);
+
+  // While apart, every region sees its own story.
+  Amount seen[3];
+  for (RegionId r = 0; r < 3; ++r) {
+    REQUIRE(sim.replica(r)->GetAccount("shared", &v).ok());
+    seen[r] = v.balance;
+  }
+  REQUIRE(seen[0] == 100 - 60);
+  REQUIRE(seen[1] == 100 - 10 - 40);
+  REQUIRE(seen[2] == 100 - 10);
+
+  sim.Uncut(apart);
+  RunResult res = sim.Finish();
+  INFO(res.failure.invariant << ": " << res.failure.message);
+  REQUIRE(res.ok);
+  REQUIRE(res.summary.convergence_ms.has_value());
+
+  // Canonical order: credits (100), K at r2 (90), K at r1 voided (+10 refund to r1), d1 at r1 (50),
+  // d0 at r0 (-10: crosses zero, fee 5 + ceil(1 % × 10) = 6, balance -16).
+  for (RegionId r = 0; r < 3; ++r) {
+    REQUIRE(sim.replica(r)->GetAccount("shared", &v).ok());
+    CHECK(v.raw_balance == 100 - 10 - 10 - 40 - 60);
+    CHECK(v.fees == 6);
+    CHECK(v.voids == 10);
+    CHECK(v.balance == -16);
+    CHECK(v.episodes == 1);
+    CHECK(v.regions[0].fees == 6);
+    CHECK(v.regions[1].voids == 10);
+    Amount rights = 0;
+    for (const RegionView& rv : v.regions) rights += rv.rights;
+    CHECK(rights == -16);
+    CHECK(v.raw_balance >= -60);  // the floor: never below minus the overdraft limit
+
+    std::vector<DerivedEvent> events;
+    REQUIRE(sim.replica(r)->DerivedEvents("shared", &events).ok());
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].kind == DerivedKind::kVoid);
+    CHECK(events[0].op.origin == 1);
+    CHECK(events[0].op_amount == 10);
+    CHECK(events[0].amount == 10);
+    CHECK(events[0].balance_after == 90);
+    CHECK(events[1].kind == DerivedKind::kOverdraftFee);
+    CHECK(events[1].op.origin == 0);
+    CHECK(events[1].op_amount == 60);
+    CHECK(events[1].overdrawn == 10);
+    CHECK(events[1].amount == 6);
+    CHECK(events[1].balance_after == -16);
+  }
+}
+
+TEST_CASE("A retried key at the same region is answered from the stored result", "[sim]") {
+  Simulation sim(ScriptedConfig());
+  sim.Start();
+  AccountConfig cfg;
+  cfg.id = "acct";
+  cfg.currency = "EUR";
+  sim.Submit(0, OpenAccount{cfg});
+  sim.RunUntil(200);
+  sim.Submit(0, Credit{"acct", 100, "c"});
+  sim.RunUntil(300);
+  const std::uint64_t first = sim.Submit(1, Debit{"acct", 30, "pay-1"});
+  sim.RunUntil(400);
+  const std::uint64_t again = sim.Submit(1, Debit{"acct", 30, "pay-1"});
+  sim.RunUntil(500);
+  const std::uint64_t other = sim.Submit(1, Debit{"acct", 31, "pay-1"});
+  sim.RunUntil(600);
+  REQUIRE(sim.Result(first)->status.ok());
+  REQUIRE_FALSE(sim.Result(first)->replayed);
+  REQUIRE(sim.Result(again)->status.ok());
+  REQUIRE(sim.Result(again)->replayed);
+  REQUIRE(sim.Result(again)->op == sim.Result(first)->op);
+  REQUIRE(sim.Result(other)->status.code() == Code::kIdempotencyKeyReused);
+  RunResult res = sim.Finish();
+  INFO(res.failure.invariant << ": " << res.failure.message);
+  REQUIRE(res.ok);
+  AccountView v;
+  REQUIRE(sim.replica(2)->GetAccount("acct", &v).ok());
+  REQUIRE(v.balance == 70);
+}
+
+}  // namespace
+}  // namespace tally::sim
