@@ -1,0 +1,203 @@
+// The client API's edge as pure functions: routing, request validation, the Status -> HTTP table.
+#include <catch2/catch.hpp>
+
+#include "node/api.h"
+#include "node/views.h"
+
+using namespace tally;
+using namespace tally::node;
+
+namespace {
+
+Status Amount_(std::string_view body, Amount* a) { return ParseAmountBody(body, a); }
+
+std::string AmountError(std::string_view body) {
+  Amount a = 0;
+  Status s = Amount_(body, &a);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == Code::kInvalidArgument);
+  return s.message();
+}
+
+}  // namespace
+
+TEST_CASE("routes match method and path", "[api]") {
+  RouteMatch m;
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts", &m).ok());
+  CHECK(m.route == Route::kOpenAccount);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/accounts/a-1", &m).ok());
+  CHECK(m.route == Route::kGetAccount);
+  CHECK(m.account == "a-1");
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a%3A1/debits", &m).ok());
+  CHECK(m.route == Route::kDebit);
+  CHECK(m.account == "a:1");
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/credits", &m).ok());
+  CHECK(m.route == Route::kCredit);
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/transfers", &m).ok());
+  CHECK(m.route == Route::kTransfer);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=html", &m).ok());
+  CHECK(m.route == Route::kReport);
+  CHECK(m.html);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/accounts/a/report", &m).ok());
+  CHECK_FALSE(m.html);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/cluster", &m).ok());
+  CHECK(m.route == Route::kCluster);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/stream?accounts=a,b,a", &m).ok());
+  CHECK(m.route == Route::kStream);
+  CHECK(m.accounts == std::vector<std::string>{"a", "b"});
+  REQUIRE(MatchRoute(Method::kGet, "/healthz", &m).ok());
+  CHECK(m.route == Route::kHealth);
+  REQUIRE(MatchRoute(Method::kGet, "/metrics", &m).ok());
+  CHECK(m.route == Route::kMetrics);
+}
+
+TEST_CASE("bad targets are refused with the reason", "[api]") {
+  RouteMatch m;
+  CHECK(MatchRoute(Method::kGet, "/v2/accounts", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/b/c", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/refunds", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "/", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "relative", &m).code() == Code::kInvalidArgument);
+  // Wrong method on a known path: the route is still reported (for the Allow header).
+  Status s = MatchRoute(Method::kGet, "/v1/accounts/a/debits", &m);
+  CHECK(s.code() == Code::kFailedPrecondition);
+  CHECK(m.route == Route::kDebit);
+  CHECK(MatchRoute(Method::kOther, "/healthz", &m).code() == Code::kFailedPrecondition);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/bad%20id", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/bad%2", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/bad%zz", &m).code() == Code::kInvalidArgument);
+  std::string long_id(65, 'a');
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/" + long_id, &m).code() == Code::kInvalidArgument);
+  s = MatchRoute(Method::kGet, "/v1/accounts/a?x=1", &m);
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK_THAT(s.message(), Catch::Contains("unknown query parameter 'x'"));
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=pdf", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=html&format=json", &m).code() ==
+        Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/stream", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/stream?accounts=a,,b", &m).code() == Code::kInvalidArgument);
+  std::string many = "/v1/stream?accounts=";
+  for (int i = 0; i <= static_cast<int>(kMaxStreamAccounts); ++i) many += "a" + std::to_string(i) + ",";
+  many.pop_back();
+  CHECK(MatchRoute(Method::kGet, many, &m).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("amount bodies: integers in range, nothing else", "[api]") {
+  Amount a = 0;
+  REQUIRE(ParseAmountBody(R"({"amount": 125})", &a).ok());
+  CHECK(a == 125);
+  REQUIRE(ParseAmountBody(R"({"amount": 1125899906842624})", &a).ok());  // kMaxOpAmount
+  CHECK(a == kMaxOpAmount);
+  CHECK_THAT(AmountError(R"({"amount": 1125899906842625})"), Catch::Contains("amount is out of range"));
+  CHECK_THAT(AmountError(R"({"amount": 0})"), Catch::Contains("amount is out of range"));
+  CHECK_THAT(AmountError(R"({"amount": -5})"), Catch::Contains("amount is out of range"));
+  CHECK_THAT(AmountError(R"({"amount": 1.5})"), Catch::Contains("amount must be an integer"));
+  CHECK_THAT(AmountError(R"({"amount": 1e3})"), Catch::Contains("amount must be an integer"));
+  CHECK_THAT(AmountError(R"({"amount": 100000000000000000000000})"), Catch::Contains("beyond 64 bits"));
+  CHECK_THAT(AmountError(R"({"amount": "5"})"), Catch::Contains("got a string"));
+  CHECK_THAT(AmountError(R"({"amount": null})"), Catch::Contains("got null"));
+  CHECK_THAT(AmountError(R"({"amount": true})"), Catch::Contains("got a boolean"));
+  CHECK_THAT(AmountError(R"({})"), Catch::Contains("field 'amount' is required"));
+  CHECK_THAT(AmountError(R"({"amount": 5, "memo": "x"})"), Catch::Contains("unknown field 'memo'"));
+  CHECK_THAT(AmountError(R"({"amount": 5, "amount": 6})"), Catch::Contains("'amount' appears twice"));
+  CHECK_THAT(AmountError(R"({"amount": 5)"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"([5])"), Catch::Contains("must be a JSON object, got an array"));
+  CHECK_THAT(AmountError(""), Catch::Contains("request body is empty"));
+  CHECK_THAT(AmountError("\xff\xfe"), Catch::Contains("malformed JSON"));
+}
+
+TEST_CASE("open-account bodies: defaults, bounds and nested fee", "[api]") {
+  AccountDefaults d{"EUR", 100, FeePolicy{5, 10}};
+  AccountConfig c;
+  REQUIRE(ParseOpenAccountBody(R"({"id":"a1"})", d, &c).ok());
+  CHECK(c.id == "a1");
+  CHECK(c.currency == "EUR");
+  CHECK(c.overdraft_limit == 100);
+  CHECK(c.fee == FeePolicy{5, 10});
+  CHECK(c.lines.empty());
+  REQUIRE(ParseOpenAccountBody(R"({"id":"a1","currency":"USD","overdraft_limit":0,"fee":{"bps":7}})", d, &c).ok());
+  CHECK(c.currency == "USD");
+  CHECK(c.overdraft_limit == 0);
+  CHECK(c.fee == FeePolicy{5, 7});
+
+  auto error = [&](std::string_view body) {
+    Status s = ParseOpenAccountBody(body, d, &c);
+    REQUIRE(s.code() == Code::kInvalidArgument);
+    return s.message();
+  };
+  CHECK_THAT(error(R"({"currency":"EUR"})"), Catch::Contains("field 'id' is required"));
+  CHECK_THAT(error(R"({"id":7})"), Catch::Contains("id must be a string"));
+  CHECK_THAT(error(R"({"id":"a b"})"), Catch::Contains("id: account id may contain only"));
+  CHECK_THAT(error(R"({"id":"a","currency":"euro"})"), Catch::Contains("currency:"));
+  CHECK_THAT(error(R"({"id":"a","overdraft_limit":-1})"), Catch::Contains("overdraft_limit is out of range"));
+  CHECK_THAT(error(R"({"id":"a","fee":5})"), Catch::Contains("fee must be an object"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"bps":10001}})"), Catch::Contains("fee.bps is out of range"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"pct":2}})"), Catch::Contains("unknown field 'fee.pct'"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"flat":2}})"), Catch::Contains("'flat' appears twice"));
+  CHECK_THAT(error(R"({"id":"a","lines":[1]})"), Catch::Contains("unknown field 'lines'"));
+}
+
+TEST_CASE("transfer bodies name a known other region", "[api]") {
+  const std::vector<std::string> regions{"eu", "us", "ap"};
+  RegionId to = 0;
+  Amount a = 0;
+  REQUIRE(ParseTransferBody(R"({"to":"ap","amount":40})", regions, 0, &to, &a).ok());
+  CHECK(to == 2);
+  CHECK(a == 40);
+  Status s = ParseTransferBody(R"({"to":"mars","amount":40})", regions, 0, &to, &a);
+  CHECK_THAT(s.message(), Catch::Contains("unknown region 'mars' (regions: eu, us, ap)"));
+  s = ParseTransferBody(R"({"to":"eu","amount":40})", regions, 0, &to, &a);
+  CHECK_THAT(s.message(), Catch::Contains("is this region"));
+  CHECK(ParseTransferBody(R"({"to":1,"amount":40})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
+  CHECK(ParseTransferBody(R"({"to":"us"})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
+  CHECK(ParseTransferBody(R"({"to":"us","amount":0})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("idempotency key header", "[api]") {
+  CHECK(ValidateIdempotencyKeyHeader("order-17", true).ok());
+  CHECK_THAT(ValidateIdempotencyKeyHeader("", false).message(), Catch::Contains("header is required"));
+  CHECK(ValidateIdempotencyKeyHeader("", true).code() == Code::kInvalidArgument);
+  CHECK(ValidateIdempotencyKeyHeader("has space", true).code() == Code::kInvalidArgument);
+  CHECK(ValidateIdempotencyKeyHeader(std::string(256, 'k'), true).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("one table maps Status codes to HTTP statuses", "[api]") {
+  CHECK(HttpStatusFor(Code::kOk) == 200);
+  CHECK(HttpStatusFor(Code::kInvalidArgument) == 400);
+  CHECK(HttpStatusFor(Code::kUnauthenticated) == 401);
+  CHECK(HttpStatusFor(Code::kInsufficientFunds) == 402);
+  CHECK(HttpStatusFor(Code::kPermissionDenied) == 403);
+  CHECK(HttpStatusFor(Code::kNotFound) == 404);
+  CHECK(HttpStatusFor(Code::kAlreadyExists) == 409);
+  CHECK(HttpStatusFor(Code::kConflict) == 409);
+  CHECK(HttpStatusFor(Code::kIdempotencyKeyReused) == 422);
+  CHECK(HttpStatusFor(Code::kResourceExhausted) == 429);
+  CHECK(HttpStatusFor(Code::kUnavailable) == 503);
+  CHECK(HttpStatusFor(Code::kCorruption) == 500);
+}
+
+TEST_CASE("error bodies carry the code name and an escaped message", "[api]") {
+  CHECK(ErrorJson(Status::NotFound("no account \"x\"\n")) ==
+        R"({"error":{"code":"not_found","message":"no account \"x\"\n"}})");
+  CommandResult r;
+  r.status = Status::InsufficientFunds("short");
+  r.requested = 50;
+  r.rights = 20;
+  r.overdraft_line = 10;
+  CHECK(InsufficientFundsJson(r) ==
+        R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"overdraft_line":10}})");
+  std::string out;
+  AppendJsonString(std::string("a\x01") + "\\", &out);
+  CHECK(out == R"("a\u0001\\")");
+}
+
+TEST_CASE("op results render region names and flags", "[api]") {
+  CommandResult r;
+  r.op = Dot{1, 42};
+  r.balance = -5;
+  r.overdraft = true;
+  std::string out;
+  AppendOpResultJson(r, {"eu", "us"}, &out);
+  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true})");
+  CHECK(HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+}

@@ -1,0 +1,193 @@
+// tallyd's config parsing: a valid file parses into the fields it states; every kind of mistake is
+// refused with a message that names the field.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "node/config.h"
+
+using namespace tally;
+using namespace tally::node;
+
+namespace {
+
+const std::string kValid = R"(
+cluster_id = "test"
+region = "us"
+data_dir = "/tmp/x"
+
+[listen]
+client = "127.0.0.1:8082"
+peer = "127.0.0.1:9082"
+
+[[regions]]
+id = 0
+name = "eu"
+peer = "127.0.0.1:9081"
+
+[[regions]]
+id = 1
+name = "us"
+peer = "node-us.internal:9082"
+
+[gossip]
+tick_interval_ms = 7
+max_batch_ops = 100
+max_inflight_ops = 1000
+
+[clock]
+max_offset_ms = 250
+
+[accounts]
+currency = "USD"
+overdraft_limit = 500
+fee_flat = 3
+fee_bps = 25
+
+[roles.teller]
+permissions = ["credit", "debit", "read"]
+
+[[tokens]]
+name = "app"
+sha256 = "94494f00a557cf5a0cea8d19380d35fa82c5ae93d55e73678c3caf0dd159beee"
+role = "teller"
+accounts = ["shop-*"]
+)";
+
+// Replaces the first occurrence of `from` in kValid.
+std::string With(const std::string& from, const std::string& to) {
+  std::string s = kValid;
+  std::size_t at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  s.replace(at, from.size(), to);
+  return s;
+}
+
+std::string ErrorOf(const std::string& toml) {
+  NodeConfig c;
+  Status s = ParseConfig(toml, "t.toml", &c);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == Code::kInvalidArgument);
+  return s.message();
+}
+
+}  // namespace
+
+TEST_CASE("a valid config parses into what it says", "[config]") {
+  NodeConfig c;
+  Status s = ParseConfig(kValid, "t.toml", &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.cluster_id == "test");
+  CHECK(c.self == 1);
+  REQUIRE(c.regions.size() == 2);
+  CHECK(c.regions[1].peer.host == "node-us.internal");
+  CHECK(c.regions[1].peer.port == 9082);
+  CHECK(c.listen_client.ToString() == "127.0.0.1:8082");
+  CHECK(c.tick_interval_ms == 7);
+  CHECK(c.replica.max_batch_ops == 100);
+  CHECK(c.replica.max_clock_offset_ms == 250);
+  CHECK(c.replica.regions == std::vector<std::string>{"eu", "us"});
+  CHECK(c.replica.self == 1);
+  CHECK(c.default_currency == "USD");
+  CHECK(c.default_overdraft_limit == 500);
+  CHECK(c.default_fee == FeePolicy{3, 25});
+  CHECK(c.replica.heartbeat_interval_ms == 100);  // a default
+  REQUIRE(c.tokens.size() == 1);
+  CHECK(c.roles.at("teller") == (PermissionBit(Permission::kCredit) | PermissionBit(Permission::kDebit) |
+                                 PermissionBit(Permission::kRead)));
+}
+
+TEST_CASE("the shipped example config parses", "[config]") {
+  NodeConfig c;
+  Status s = LoadConfigFile(TALLY_SOURCE_DIR "/src/node/example-region.toml", &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.regions.size() == 3);
+  CHECK(c.tokens.size() == 3);
+}
+
+TEST_CASE("config errors name the field", "[config]") {
+  CHECK_THAT(ErrorOf(With("cluster_id = \"test\"\n", "")), Catch::Contains("cluster_id: is required"));
+  CHECK_THAT(ErrorOf(With("cluster_id = \"test\"", "cluster_id = \"a b\"")),
+             Catch::Contains("cluster_id: may contain only printable ASCII"));
+  CHECK_THAT(ErrorOf(With("region = \"us\"", "region = \"mars\"")),
+             Catch::Contains("region: 'mars' is not in [[regions]] (eu, us)"));
+  CHECK_THAT(ErrorOf(With("id = 1", "id = 0")), Catch::Contains("regions[1].id: region id 0 is used twice"));
+  CHECK_THAT(ErrorOf(With("id = 1", "id = 2")), Catch::Contains("regions[1].id: must be in 0..1, got 2"));
+  CHECK_THAT(ErrorOf(With("name = \"us\"", "name = \"US\"")), Catch::Contains("regions[1].name:"));
+  CHECK_THAT(ErrorOf(With("name = \"us\"", "name = \"eu\"")),
+             Catch::Contains("regions[1].name: region name 'eu' is used twice"));
+  CHECK_THAT(ErrorOf(With("peer = \"127.0.0.1:9081\"", "peer = \"127.0.0.1\"")),
+             Catch::Contains("regions[0].peer: expected \"host:port\""));
+  CHECK_THAT(ErrorOf(With("peer = \"127.0.0.1:9081\"", "peer = \"127.0.0.1:70000\"")),
+             Catch::Contains("regions[0].peer: port must be 1..65535"));
+  CHECK_THAT(ErrorOf(With("client = \"127.0.0.1:8082\"", "client = \"localhost:8082\"")),
+             Catch::Contains("listen.client: \"localhost\" is not an IP address"));
+  CHECK_THAT(ErrorOf(With("tick_interval_ms = 7", "tick_interval_ms = 0")),
+             Catch::Contains("gossip.tick_interval_ms: must be in 1..1000, got 0"));
+  CHECK_THAT(ErrorOf(With("tick_interval_ms = 7", "tick_interval_ms = \"7\"")),
+             Catch::Contains("gossip.tick_interval_ms: must be an integer, got a string"));
+  CHECK_THAT(ErrorOf(With("tick_interval_ms = 7", "tick_interval_ms = 7.5")),
+             Catch::Contains("gossip.tick_interval_ms: must be an integer, got a float"));
+  CHECK_THAT(ErrorOf(With("tick_interval_ms = 7", "tick_ms = 7")),
+             Catch::Contains("gossip.tick_ms: unknown key"));
+  CHECK_THAT(ErrorOf(With("data_dir = \"/tmp/x\"", "data_dir = \"/tmp/x\"\ndatadir = \"/tmp/y\"")),
+             Catch::Contains("datadir: unknown key"));
+  CHECK_THAT(ErrorOf(With("max_inflight_ops = 1000", "max_inflight_ops = 10")),
+             Catch::Contains("gossip.max_inflight_ops: must be >= gossip.max_batch_ops"));
+  CHECK_THAT(ErrorOf(With("currency = \"USD\"", "currency = \"usd\"")),
+             Catch::Contains("accounts.currency:"));
+  CHECK_THAT(ErrorOf(With("fee_bps = 25", "fee_bps = 10001")),
+             Catch::Contains("accounts.fee_bps: must be in 0..10000, got 10001"));
+  CHECK_THAT(ErrorOf(With("\"read\"]", "\"read\", \"delete\"]")),
+             Catch::Contains("roles.teller.permissions[3]: unknown permission 'delete'"));
+  CHECK_THAT(ErrorOf(With("sha256 = \"9449", "sha256 = \"X449")), Catch::Contains("tokens[0].sha256:"));
+  CHECK_THAT(ErrorOf(With("role = \"teller\"", "role = \"boss\"")),
+             Catch::Contains("tokens[0].role: unknown role 'boss'"));
+  CHECK_THAT(ErrorOf(With("[\"shop-*\"]", "[\"shop *\"]")), Catch::Contains("tokens[0].accounts[0]:"));
+  CHECK_THAT(ErrorOf(With("region = \"us\"", "region = \"us")), Catch::Contains("config t.toml: line 3"));
+  CHECK_THAT(ErrorOf(With("[listen]", "[listen]\nclient = 5\n[other]")),
+             Catch::Contains("listen.client: must be a string, got an integer"));
+}
+
+TEST_CASE("command-line overrides replace config fields and are checked", "[config]") {
+  NodeConfig c;
+  REQUIRE(ParseConfig(kValid, "t.toml", &c).ok());
+
+  ConfigOverrides o;
+  o.region = "eu";
+  o.listen_client = "127.0.0.1:18081";
+  o.data_dir = "/tmp/eu";
+  REQUIRE(ApplyOverrides(o, &c).ok());
+  CHECK(c.self == 0);
+  CHECK(c.replica.self == 0);
+  CHECK(c.listen_client.port == 18081);
+  CHECK(c.data_dir == "/tmp/eu");
+
+  ConfigOverrides bad_region;
+  bad_region.region = "mars";
+  Status s = ApplyOverrides(bad_region, &c);
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.message(), Catch::StartsWith("--region: 'mars'"));
+  CHECK(c.self == 0);  // unchanged on error
+
+  ConfigOverrides bad_listen;
+  bad_listen.listen_peer = "nowhere";
+  s = ApplyOverrides(bad_listen, &c);
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.message(), Catch::StartsWith("--listen-peer:"));
+}
+
+TEST_CASE("endpoints: IPv4, bracketed IPv6 and (for peers) host names", "[config]") {
+  Endpoint e;
+  REQUIRE(ParseEndpoint("[::1]:9000", false, &e).ok());
+  CHECK(e.host == "::1");
+  CHECK(e.ToString() == "[::1]:9000");
+  CHECK_FALSE(ParseEndpoint("::1:9000", false, &e).ok());
+  CHECK_FALSE(ParseEndpoint("host:9000", false, &e).ok());
+  CHECK(ParseEndpoint("host:9000", true, &e).ok());
+  CHECK_FALSE(ParseEndpoint("host:0", true, &e).ok());
+  CHECK_FALSE(ParseEndpoint("host:9x", true, &e).ok());
+  CHECK_FALSE(ParseEndpoint("ho st:90", true, &e).ok());
+}

@@ -1,0 +1,265 @@
+// tallyd's LevelDB store: what a replica persisted comes back identical after a reopen (including
+// folds and pruning), and a damaged store refuses to load instead of serving wrong balances.
+#include <catch2/catch.hpp>
+
+#include <leveldb/db.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "codec/codec.h"
+#include "node/store.h"
+
+using namespace tally;
+using namespace tally::node;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed with everything in it.
+struct TempDir {
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("tallyd-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string str() const { return path.string(); }
+  fs::path path;
+};
+
+const StoreIdentity kIdentity{"test", "eu", {"eu"}};
+
+ReplicaOptions SoloOptions() {
+  ReplicaOptions o;
+  o.cluster_id = "test";
+  o.regions = {"eu"};
+  o.self = 0;
+  o.checkpoint_interval_ms = 100;
+  o.heartbeat_interval_ms = 50;
+  return o;
+}
+
+// Drives a replica and persists everything it asks to, as tallyd does (one batch per step).
+struct Driver {
+  explicit Driver(Store* s) : store(s), replica(SoloOptions()) {}
+  Store* store;
+  Replica replica;
+  Effects effects;
+  std::uint64_t now = 1'700'000'000'000;
+  std::uint64_t next_id = 1;
+  std::size_t folds = 0;
+
+  void Persist() {
+    PersistBatch batch;
+    if (effects.fold) ++folds;
+    batch.TakeFrom(&effects);
+    if (!batch.empty()) REQUIRE(store->Write(batch, nullptr).ok());
+    effects.Clear();
+  }
+  CommandResult Run(CommandBody body) {
+    replica.Submit(Command{next_id++, std::move(body)}, now, &effects);
+    REQUIRE(effects.completions.size() == 1);
+    CommandResult r = effects.completions[0];
+    Persist();
+    return r;
+  }
+  void Tick(std::uint64_t ms) {
+    for (std::uint64_t t = 0; t < ms; t += 10) {
+      now += 10;
+      replica.Tick(now, &effects);
+      Persist();
+    }
+  }
+};
+
+AccountConfig Config(std::string id, Amount limit) {
+  AccountConfig c;
+  c.id = std::move(id);
+  c.currency = "EUR";
+  c.overdraft_limit = limit;
+  c.fee = FeePolicy{5, 100};
+  return c;
+}
+
+void Reload(const std::string& dir, std::unique_ptr<Store>* store, RecoveredState* state) {
+  store->reset();
+  Status s = Store::Open(dir, kIdentity, store);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  s = (*store)->Load(state);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
+}  // namespace
+
+TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
+  TempDir dir;
+  std::unique_ptr<Store> store;
+  REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+  RecoveredState empty;
+  REQUIRE(store->Load(&empty).ok());
+  CHECK(empty.ops.empty());
+
+  Driver d(store.get());
+  REQUIRE(d.replica.Recover(std::move(empty), d.now).ok());
+  REQUIRE(d.Run(OpenAccount{Config("a1", 100)}).status.ok());
+  REQUIRE(d.Run(OpenAccount{Config("a2", 0)}).status.ok());
+  REQUIRE(d.Run(Credit{"a1", 500, "c-1"}).status.ok());
+  REQUIRE(d.Run(Debit{"a1", 550, "d-1"}).status.ok());  // an overdraft debit: a fee is derived
+  CommandResult first = d.Run(Debit{"a2", 1, "d-2"});
+  REQUIRE(first.status.code() == Code::kInsufficientFunds);
+  d.Tick(500);  // the frontier passes everything: folds and pruning
+  CHECK(d.folds > 0);
+  REQUIRE(d.Run(Credit{"a2", 70, "c-2"}).status.ok());  // above the frontier: stays in the log
+
+  RecoveredState state;
+  Reload(dir.str(), &store, &state);
+  CHECK(state.log_floor.get(0) > 0);  // pruned
+  for (const Op& op : state.ops) CHECK(op.dot.seq > state.log_floor.get(0));
+  CHECK_FALSE(state.checkpoints.empty());
+  CHECK(state.keys.size() == 3);
+  CHECK_FALSE(state.high_water.is_zero());
+
+  Replica again(SoloOptions());
+  REQUIRE(again.Recover(std::move(state), d.now).ok());
+  CHECK(again.applied() == d.replica.applied());
+  CHECK(again.StateDigest() == d.replica.StateDigest());
+  for (const char* id : {"a1", "a2"}) {
+    AccountView x, y;
+    REQUIRE(d.replica.GetAccount(id, &x).ok());
+    REQUIRE(again.GetAccount(id, &y).ok());
+    CHECK(x.balance == y.balance);
+    CHECK(x.final_balance == y.final_balance);
+    CHECK(x.fees == y.fees);
+    CHECK(x.digest == y.digest);
+  }
+  // A retried key answers from the recovered record, and the clock never goes back.
+  Effects e;
+  again.Submit(Command{99, Debit{"a1", 550, "d-1"}}, d.now, &e);
+  REQUIRE(e.completions.size() == 1);
+  CHECK(e.completions[0].replayed);
+  CHECK(e.completions[0].op.seq == 4);
+  CHECK(again.clock() >= d.replica.clock());
+}
+
+TEST_CASE("key layout sorts ops by origin then seq", "[store]") {
+  CHECK(Store::OpKey(0, 255) < Store::OpKey(0, 256));
+  CHECK(Store::OpKey(0, ~Seq{0}) < Store::OpKey(1, 1));
+  CHECK(Store::OpKey(1, 2).size() == 13);
+  CHECK(Store::KeyRecordKey("ab", "c") != Store::KeyRecordKey("a", "bc"));
+}
+
+TEST_CASE("a store of another cluster or region is refused", "[store]") {
+  TempDir dir;
+  std::unique_ptr<Store> store;
+  REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+  store.reset();
+  Status s = Store::Open(dir.str(), StoreIdentity{"test", "us", {"eu"}}, &store);
+  CHECK(s.code() == Code::kFailedPrecondition);
+  CHECK_THAT(s.message(), Catch::Contains("belongs to another cluster or region"));
+  s = Store::Open(dir.str(), StoreIdentity{"other", "eu", {"eu"}}, &store);
+  CHECK(s.code() == Code::kFailedPrecondition);
+  s = Store::Open(dir.str(), StoreIdentity{"test", "eu", {"eu", "us"}}, &store);
+  CHECK(s.code() == Code::kFailedPrecondition);
+  REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+}
+
+TEST_CASE("a record that does not decode makes the store refuse to load", "[store]") {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store;
+    REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+  }
+  auto plant = [&](const std::string& key, const std::string& value) {
+    leveldb::DB* db = nullptr;
+    leveldb::Options options;
+    REQUIRE(leveldb::DB::Open(options, dir.str(), &db).ok());
+    REQUIRE(db->Put(leveldb::WriteOptions(), key, value).ok());
+    delete db;
+  };
+  auto load_error = [&]() {
+    std::unique_ptr<Store> store;
+    REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+    RecoveredState state;
+    Status s = store->Load(&state);
+    REQUIRE(s.code() == Code::kCorruption);
+    return s.message();
+  };
+
+  SECTION("garbage in an op record") {
+    plant(Store::OpKey(0, 1), "not a protobuf \xff\xff");
+    CHECK_THAT(load_error(), Catch::Contains("record O"));
+  }
+  SECTION("an op stored under another op's key") {
+    Op op;
+    op.dot = Dot{0, 7};
+    op.hlc = Hlc::Make(1000, 0);
+    op.kind = OpKind::kCredit;
+    op.account = "a1";
+    op.amount = 5;
+    plant(Store::OpKey(0, 1), codec::EncodeOp(op));
+    CHECK_THAT(load_error(), Catch::Contains("holds op r0:7"));
+  }
+  SECTION("an op of a region the cluster does not have") {
+    Op op;
+    op.dot = Dot{3, 1};
+    op.hlc = Hlc::Make(1000, 0);
+    op.kind = OpKind::kCredit;
+    op.account = "a1";
+    op.amount = 5;
+    plant(Store::OpKey(3, 1), codec::EncodeOp(op));
+    CHECK_THAT(load_error(), Catch::Contains("origin is not a configured region"));
+  }
+  SECTION("a truncated meta record") {
+    plant(Store::MetaKey("high_water"), "abc");
+    CHECK_THAT(load_error(), Catch::Contains("expected 8 bytes"));
+  }
+  SECTION("a key outside the documented ranges") {
+    plant("Zzz", "x");
+    CHECK_THAT(load_error(), Catch::Contains("unknown key prefix"));
+  }
+}
+
+TEST_CASE("damaged LevelDB files make the store refuse to open or load", "[store]") {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store;
+    REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+    Driver d(store.get());
+    RecoveredState empty;
+    REQUIRE(d.replica.Recover(std::move(empty), d.now).ok());
+    REQUIRE(d.Run(OpenAccount{Config("a1", 0)}).status.ok());
+    for (int i = 0; i < 50; ++i) REQUIRE(d.Run(Credit{"a1", 10 + i, "k" + std::to_string(i)}).status.ok());
+  }
+  // Flip bytes in the middle of every write-ahead log (where the records above live).
+  int damaged = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    if (entry.path().extension() != ".log" || fs::file_size(entry.path()) < 200) continue;
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = static_cast<std::streamoff>(fs::file_size(entry.path()));
+    for (std::streamoff at = size / 3; at < size / 3 + 16; ++at) {
+      f.seekg(at);
+      char c = 0;
+      f.read(&c, 1);
+      f.seekp(at);
+      c = static_cast<char>(c ^ 0x5a);
+      f.write(&c, 1);
+    }
+    ++damaged;
+  }
+  REQUIRE(damaged > 0);
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(dir.str(), kIdentity, &store);
+  RecoveredState state;
+  if (s.ok()) s = store->Load(&state);
+  INFO(s.ToString());
+  CHECK(s.code() == Code::kCorruption);
+}
