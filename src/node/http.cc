@@ -28,11 +28,11 @@ bool IsMethodNotAllowed(const Status& s) {
 // ---- HttpSession ---------------------------------------------------------------------------------
 
 HttpSession::HttpSession(NodeImpl* node, tcp::socket socket, std::uint64_t id)
-    : node_(node), id_(id), stream_(std::move(socket)) {}
+    : node_(node), id_(id), socket_(std::move(socket)), last_activity_(std::chrono::steady_clock::now()) {}
 
 void HttpSession::Start() {
   beast::error_code ec;
-  stream_.socket().set_option(tcp::no_delay(true), ec);
+  socket_.set_option(tcp::no_delay(true), ec);
   DoRead();
 }
 
@@ -43,8 +43,7 @@ void HttpSession::DoRead() {
   parser_.emplace();
   parser_->body_limit(node_->config().max_body_bytes);
   parser_->header_limit(kMaxHeaderBytes);
-  stream_.expires_after(std::chrono::milliseconds(node_->config().idle_timeout_ms));
-  http::async_read(stream_, buffer_, *parser_,
+  http::async_read(socket_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
                      self->OnRead(ec);
                    });
@@ -68,6 +67,7 @@ void HttpSession::OnRead(beast::error_code ec) {
   reading_ = false;
   if (closed_) return;
   const SteadyTime start = std::chrono::steady_clock::now();
+  last_activity_ = start;
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
       ec == asio::error::connection_reset) {
     read_closed_ = true;
@@ -174,8 +174,7 @@ void HttpSession::MaybeWrite() {
     return;
   }
   writing_ = true;
-  stream_.expires_after(std::chrono::milliseconds(node_->config().idle_timeout_ms));
-  asio::async_write(stream_, asio::buffer(out_),
+  asio::async_write(socket_, asio::buffer(out_),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       self->OnWrite(ec);
                     });
@@ -184,6 +183,7 @@ void HttpSession::MaybeWrite() {
 void HttpSession::OnWrite(beast::error_code ec) {
   writing_ = false;
   out_.clear();
+  last_activity_ = std::chrono::steady_clock::now();
   if (ec) {
     Close();
     return;
@@ -200,13 +200,16 @@ void HttpSession::OnWrite(beast::error_code ec) {
 // so a client still uploading a refused body reads our answer instead of a connection reset.
 void HttpSession::Linger() {
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec || reading_) {
     Close();
     return;
   }
-  stream_.expires_after(kLingerTimeout);
-  stream_.async_read_some(asio::buffer(linger_buf_),
+  if (!lingering_) {
+    lingering_ = true;
+    linger_deadline_ = std::chrono::steady_clock::now() + kLingerTimeout;
+  }
+  socket_.async_read_some(asio::buffer(linger_buf_),
                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
                             if (ec) {
                               self->Close();
@@ -216,12 +219,25 @@ void HttpSession::Linger() {
                           });
 }
 
+void HttpSession::CheckTimeouts(SteadyTime now) {
+  if (closed_) return;
+  if (lingering_) {
+    if (now > linger_deadline_) Close();
+    return;
+  }
+  // Idle: nothing owed to the client and no whole request for idle_timeout_ms (a request trickling
+  // in byte by byte counts as idle too).
+  if (slots_.empty() && !writing_ &&
+      now - last_activity_ > std::chrono::milliseconds(node_->config().idle_timeout_ms))
+    Close();
+}
+
 void HttpSession::CloseWhenIdle() {
   read_closed_ = true;
   if (reading_) {
     // The pending read is for a request not yet begun: cancel it.
     beast::error_code ec;
-    stream_.socket().cancel(ec);
+    socket_.cancel(ec);
   }
   if (slots_.empty() && !writing_) Close();
 }
@@ -231,8 +247,8 @@ void HttpSession::Close() {
   closed_ = true;
   slots_.clear();
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.socket().close(ec);
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
   node_->SessionClosed(id_);
 }
 
@@ -244,8 +260,7 @@ bool HttpSession::Upgrade(std::uint64_t slot, http::request<http::string_body> r
   ++first_slot_;
   closed_ = true;  // this object no longer owns the connection
   read_closed_ = true;
-  stream_.expires_never();
-  auto ws = std::make_shared<WsSession>(node_, std::move(stream_), std::move(accounts), id_);
+  auto ws = std::make_shared<WsSession>(node_, std::move(socket_), std::move(accounts), id_);
   node_->SessionClosed(id_);
   ws->Start(std::move(req));
   return true;
@@ -253,7 +268,7 @@ bool HttpSession::Upgrade(std::uint64_t slot, http::request<http::string_body> r
 
 // ---- WsSession -----------------------------------------------------------------------------------
 
-WsSession::WsSession(NodeImpl* node, beast::tcp_stream stream, std::vector<std::string> accounts,
+WsSession::WsSession(NodeImpl* node, tcp::socket stream, std::vector<std::string> accounts,
                      std::uint64_t id)
     : node_(node), ws_(std::move(stream)), accounts_(std::move(accounts)), id_(id) {}
 
@@ -323,7 +338,7 @@ void WsSession::Fail(std::string_view what, beast::error_code ec) {
   if (!closed_) {
     closed_ = true;
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    ws_.next_layer().close(ignored);
     node_->StreamClosed(id_);
   }
 }
@@ -335,7 +350,7 @@ void WsSession::Close() {
   auto self = shared_from_this();
   ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {
     beast::error_code ignored;
-    beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    self->ws_.next_layer().close(ignored);
   });
   node_->StreamClosed(id_);
 }

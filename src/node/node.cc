@@ -68,6 +68,7 @@ NodeImpl::NodeImpl(NodeConfig config)
       peer_acceptor_(io_),
       tick_timer_(io_),
       drain_timer_(io_),
+      sweep_timer_(io_),
       signals_(io_),
       pending_(std::make_unique<CommitBatch>()),
       spare_(std::make_unique<CommitBatch>()) {}
@@ -156,6 +157,7 @@ int NodeImpl::Run() {
     if (link) link->Start();
   }
   ScheduleTick();
+  ScheduleSweep();
   Log(LogLevel::kInfo, "serving: client API on {}, gossip on {}, region {} (id {}) of cluster '{}'",
       config_.listen_client.ToString(), config_.listen_peer.ToString(), config_.region,
       config_.self, config_.cluster_id);
@@ -196,6 +198,7 @@ void NodeImpl::DrainStep() {
   if (commands_done && storage_idle) {
     beast::error_code ec;
     tick_timer_.cancel();
+    sweep_timer_.cancel();
     for (auto& [id, weak] : sessions_) {
       if (auto s = weak.lock()) s->CloseWhenIdle();
     }
@@ -218,6 +221,21 @@ void NodeImpl::ScheduleTick() {
     if (ec) return;
     OnTick();
     ScheduleTick();
+  });
+}
+
+void NodeImpl::ScheduleSweep() {
+  sweep_timer_.expires_after(std::chrono::milliseconds(250));
+  sweep_timer_.async_wait([this](const beast::error_code& ec) {
+    if (ec) return;
+    const SteadyTime now = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<HttpSession>> live;  // Close() edits sessions_
+    live.reserve(sessions_.size());
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+    for (auto& s : live) s->CheckTimeouts(now);
+    ScheduleSweep();
   });
 }
 
@@ -284,7 +302,16 @@ void NodeImpl::HandleEffects() {
     move_all(&effects_.completions, &wait_for->completions);
   }
   effects_.Clear();
-  if (!inflight_ && !pending_->persist.empty()) StartWrite();
+  if (!inflight_ && !pending_->persist.empty() && !write_scheduled_) {
+    // Not at once: handlers already runnable (requests that arrived in the same reactor round,
+    // typically the clients answered by the last commit) join this batch first. A posted handler
+    // runs after those, so this costs no waiting, only reordering.
+    write_scheduled_ = true;
+    asio::post(io_, [this] {
+      write_scheduled_ = false;
+      if (!inflight_ && !pending_->persist.empty()) StartWrite();
+    });
+  }
 }
 
 void NodeImpl::AfterSync(DeferredResponse response) {

@@ -118,6 +118,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Fills answer `slot` (from the request handler or later, after a sync). Ignored once closed.
   void Respond(std::uint64_t slot, int status, std::string_view content_type, std::string_view body,
                std::string_view extra_headers = {});
+  // Closes the connection when idle for idle_timeout_ms or lingering past kLingerTimeout.
+  void CheckTimeouts(SteadyTime now);
   // Stops reading; closes once every answer owed is written.
   void CloseWhenIdle();
   // Hands the connection over to a WebSocket stream (the upgrade request must be the only one
@@ -149,7 +151,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   NodeImpl* const node_;
   const std::uint64_t id_;
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Slot> slots_;
@@ -161,6 +163,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool read_closed_ = false;  // no more requests will be read
   bool closed_ = false;
   std::array<char, 4096> linger_buf_;
+  // Timeouts are checked by NodeImpl's sweep (CheckTimeouts), not a timer per operation: resetting
+  // a timer on every read and write costs a syscall each on the hot path.
+  SteadyTime last_activity_;
+  bool lingering_ = false;
+  SteadyTime linger_deadline_;
   std::string cached_auth_;
   const Principal* cached_principal_ = nullptr;
 
@@ -170,7 +177,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 // GET /v1/stream: a JSON message on every durable change to the subscribed accounts.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(NodeImpl* node, beast::tcp_stream stream, std::vector<std::string> accounts,
+  WsSession(NodeImpl* node, tcp::socket stream, std::vector<std::string> accounts,
             std::uint64_t id);
   void Start(http::request<http::string_body> req);
   void Send(std::string message);  // queued; a consumer too slow to keep up is disconnected
@@ -185,7 +192,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Fail(std::string_view what, beast::error_code ec);
 
   NodeImpl* const node_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<tcp::socket> ws_;
   const std::vector<std::string> accounts_;
   const std::uint64_t id_;
   beast::flat_buffer read_buf_;
@@ -321,6 +328,7 @@ class NodeImpl {
   void StartAccept();
   void StartPeerAccept();
   void ScheduleTick();
+  void ScheduleSweep();
   void OnTick();
   void BeginShutdown(int exit_code, std::string_view why);
   void DrainStep();
@@ -338,6 +346,8 @@ class NodeImpl {
   tcp::acceptor peer_acceptor_;
   asio::steady_timer tick_timer_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer sweep_timer_;
+  bool write_scheduled_ = false;
   asio::signal_set signals_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Replica> replica_;

@@ -106,6 +106,21 @@ TEST_CASE("amount bodies: integers in range, nothing else", "[api]") {
   CHECK_THAT(AmountError("\xff\xfe"), Catch::Contains("malformed JSON"));
 }
 
+TEST_CASE("the fast path for {\"amount\":N} agrees with the full parser", "[api]") {
+  Amount a = 0;
+  REQUIRE(ParseAmountBody(" {\n\t\"amount\" :  7 }\r\n", &a).ok());
+  CHECK(a == 7);
+  REQUIRE(ParseAmountBody(R"({"amount":9007199254740993})", &a).code() == Code::kInvalidArgument);
+  CHECK(ParseAmountBody(R"({"amount":9999999999999999})", &a).code() == Code::kInvalidArgument);
+  CHECK_THAT(AmountError(R"({"amount":01})"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1,})"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1}x)"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1}{})"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1.0})"), Catch::Contains("must be an integer"));
+  CHECK_THAT(AmountError(R"({"amount":1e2})"), Catch::Contains("must be an integer"));
+  CHECK_THAT(AmountError(R"({"Amount":1})"), Catch::Contains("unknown field 'Amount'"));
+}
+
 TEST_CASE("open-account bodies: defaults, bounds and nested fee", "[api]") {
   AccountDefaults d{"EUR", 100, FeePolicy{5, 10}};
   AccountConfig c;
