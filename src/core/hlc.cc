@@ -14,11 +14,12 @@ Hlc HybridClock::Now(std::uint64_t physical_ms) {
     last_ = Hlc::Make(physical_ms, 0);
   } else if (last_.logical() < Hlc::kLogicalMask) {
     last_ = Hlc{last_.value + 1};
-  } else {
+  } else if (last_.wall_ms() < Hlc::kMaxWallMs) {
     // The logical counter is exhausted within one millisecond: borrow the next millisecond rather
     // than wrap, so timestamps stay strictly increasing.
     last_ = Hlc::Make(last_.wall_ms() + 1, 0);
   }
+  // else: the very top of the range (year 10889). Saturate rather than wrap to zero.
   return last_;
 }
 

@@ -44,7 +44,8 @@ class HybridClock {
     if (high_water > last_) last_ = high_water;
   }
 
-  // A timestamp for a local event (an op, a heartbeat), strictly greater than any before.
+  // A timestamp for a local event (an op, a heartbeat), strictly greater than any before (it
+  // saturates at the top of the 48-bit millisecond range instead of wrapping).
   Hlc Now(std::uint64_t physical_ms);
 
   // Merges a timestamp received from a peer. Returns how far (ms) the peer's wall clock is ahead

@@ -173,7 +173,7 @@ class Replica::Impl {
     }
     std::sort(st.ops.begin(), st.ops.end(),
               [](const Op& a, const Op& b) { return a.dot < b.dot; });
-    Hlc own_max;
+    Hlc held_max;  // the clock must not restart behind any op we hold: causality
     for (Op& op : st.ops) {
       Status s = ValidateOp(op);
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
@@ -181,7 +181,7 @@ class Replica::Impl {
       if (op.dot.seq != applied_.get(o) + 1)
         return Status::Corruption("op log of region " + std::to_string(o) + " has a gap before seq " +
                                   std::to_string(op.dot.seq));
-      if (o == opt_.self) own_max = std::max(own_max, op.hlc);
+      held_max = std::max(held_max, op.hlc);
       if (op.hlc < frontier_) {
         // Already folded into the checkpoint; kept only so lagging peers can still be served.
         applied_.set(o, op.dot.seq);
@@ -192,7 +192,7 @@ class Replica::Impl {
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
     }
     if (!opt_.bugs.forget_hlc_high_water) {
-      clock_.Restore(std::max(st.high_water, own_max));
+      clock_.Restore(std::max(st.high_water, held_max));
     }
     persisted_hw_ = st.high_water;
     next_heartbeat_ms_ = now_ms;
@@ -1192,8 +1192,12 @@ class Replica::Impl {
   // from this region: the donor is the only one that can originate a transfer.
   void Rebalance(std::uint64_t now, Effects* out) {
     std::size_t made = 0;
+    std::set<std::uint32_t> again;  // accounts with a need we could not serve this round
     for (std::uint32_t idx : touched_) {
-      if (made >= kMaxRebalanceTransfersPerTick) break;
+      if (made >= kMaxRebalanceTransfersPerTick) {
+        again.insert(idx);
+        continue;
+      }
       Account& a = accounts_[idx];
       if (!a.open) continue;
       std::vector<Amount> demand(n_, 0);
@@ -1216,7 +1220,12 @@ class Replica::Impl {
         spare -= static_cast<Amount>(mine);
       }
       for (RegionId r = 0; r < n_ && spare > 0; ++r) {
-        if (r == opt_.self || !Reachable(r, now)) continue;
+        if (r == opt_.self) continue;
+        if (!Reachable(r, now)) {
+          // Rights sent now could be stranded; cover it once it is back.
+          if (rights[r] < 0) again.insert(idx);
+          continue;
+        }
         Amount want = rights[r] < 0 ? -rights[r] : 0;
         if (total_demand > 0 && total > 0 && demand[r] > 0) {
           const Amount target =
@@ -1233,7 +1242,7 @@ class Replica::Impl {
         }
       }
     }
-    touched_.clear();
+    touched_ = std::move(again);
   }
 
   ReplicaOptions opt_;
