@@ -60,7 +60,11 @@ Agreement CompareAnswers(const std::string& account, const std::vector<NodeAnswe
         json doc = {{"account", answers[i].account}, {"report", answers[i].report}};
         json v = At(doc, f.pointer);
         if (v.is_discarded() != first.is_discarded() || (!v.is_discarded() && v != first)) {
-          auto show = [](const json& x) { return x.is_discarded() ? std::string("(missing)") : x.dump(); };
+          auto show = [](const json& x) {
+            if (x.is_discarded()) return std::string("(missing)");
+            std::string text = x.dump();
+            return text.size() > 160 ? text.substr(0, 157) + "..." : text;
+          };
           out.differences.push_back(f.label + " differs: " + answers[0].url + " says " + show(first) +
                                     ", " + answers[i].url + " says " + show(v));
         }

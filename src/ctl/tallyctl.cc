@@ -34,7 +34,8 @@ constexpr const char* kExitCodeHelp =
     "Exit codes:\n"
     "  0  ok\n"
     "  1  answered \"no\": insufficient funds (HTTP 402), regions disagree (reconcile),\n"
-    "     not healthy in time (health --wait-s)\n"
+    "     not healthy / not connected in time (health --wait-s,\n"
+    "     cluster status --wait-connected)\n"
     "  2  usage error (bad option or argument)\n"
     "  3  no answer: connection refused, reset or timed out (retrying with the same\n"
     "     idempotency key is safe)\n"
@@ -305,9 +306,51 @@ int CmdReport(const Session& s, const std::string& id, bool html, const std::str
   return kExitOk;
 }
 
-int CmdCluster(const Session& s) {
-  CallResult r = Call(s, "GET", "/v1/cluster", "");
-  return Output(s, r, [](const json& b) { PrintTree(b, 0, std::cout); });
+void PrintCluster(const json& c) {
+  auto get = [&](const json& j, const char* k) { return j.contains(k) ? Scalar(j[k]) : std::string("?"); };
+  std::cout << "region " << get(c, "region") << " of cluster " << get(c, "cluster_id") << "\n";
+  for (const char* k : {"applied", "frontier", "clock", "accounts"}) {
+    if (!c.contains(k)) continue;
+    std::cout << "  " << k << ": " << (c[k].is_structured() ? c[k].dump() : Scalar(c[k])) << "\n";
+  }
+  if (c.contains("peers") && c["peers"].is_array()) {
+    std::cout << "  peers:\n";
+    for (const auto& p : c["peers"]) {
+      std::cout << "    " << get(p, "region") << ": "
+                << (p.value("connected", false) ? "connected" : "NOT connected") << ", "
+                << (p.value("reachable", false) ? "reachable" : "UNREACHABLE") << ", "
+                << get(p, "ops_behind") << " ops behind, last heard " << get(p, "last_heard_ago_ms")
+                << " ms ago, clock offset " << get(p, "clock_offset_ms") << " ms\n";
+    }
+  }
+}
+
+// True when the node reports every peer connected and reachable.
+bool AllPeersUp(const json& cluster) {
+  if (!cluster.is_object() || !cluster.contains("peers") || !cluster["peers"].is_array()) return false;
+  for (const auto& p : cluster["peers"])
+    if (!p.value("connected", false) || !p.value("reachable", false)) return false;
+  return true;
+}
+
+int CmdCluster(const Session& s, double wait_connected_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_connected_s);
+  CallResult r;
+  for (;;) {
+    r = Call(s, "GET", "/v1/cluster", "");
+    if (wait_connected_s <= 0 || (r.exit_code == kExitOk && AllPeersUp(r.body))) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (r.exit_code == kExitOk) {
+        std::cerr << "tallyctl: not every peer of " << s.url.ToString() << " is connected after "
+                  << wait_connected_s << " s\n";
+        Output(s, r, [](const json& b) { PrintCluster(b); });
+        return kExitNotOk;
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Output(s, r, [](const json& b) { PrintCluster(b); });
 }
 
 int CmdMetrics(const Session& s) {
@@ -557,6 +600,10 @@ int main(int argc, char** argv) {
   auto* cluster = app.add_subcommand("cluster", "cluster state");
   cluster->require_subcommand(1);
   auto* cluster_status = cluster->add_subcommand("status", "this region, its peers, vectors, frontier");
+  double wait_connected_s = 0;
+  cluster_status->add_option("--wait-connected", wait_connected_s,
+                             "wait up to this many seconds for every peer to be connected (exit 1 if not)")
+      ->check(CLI::NonNegativeNumber);
 
   // watch
   std::string accounts;
@@ -615,7 +662,7 @@ int main(int argc, char** argv) {
   if (debit->parsed()) return CmdMove(s, "debit", id, amount, key);
   if (transfer->parsed()) return CmdTransfer(s, id, to, amount, key);
   if (report->parsed()) return CmdReport(s, id, html, out_file);
-  if (cluster_status->parsed()) return CmdCluster(s);
+  if (cluster_status->parsed()) return CmdCluster(s, wait_connected_s);
   if (watch->parsed()) return CmdWatch(s, accounts, count, for_s);
   if (reconcile->parsed()) return CmdReconcile(s, nodes, id, wait_s);
   if (health->parsed()) return CmdHealth(s, health_wait_s);

@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -103,6 +105,14 @@ bool Process::Start(const std::string& program, const std::vector<std::string>& 
     if (::getppid() != parent) ::_exit(127);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
+    // Nothing else of ours may leak into the child: an inherited copy of a proxy socket would
+    // keep a "cut" connection open (Asio does not set close-on-exec).
+    if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
+      rlimit lim{};
+      const int max_fd = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536
+                             ? static_cast<int>(lim.rlim_cur) : 65536;
+      for (int f = 3; f < max_fd; ++f) ::close(f);
+    }
     ::execv(program.c_str(), argv.data());
     ::_exit(127);
   }
@@ -400,6 +410,17 @@ void Cluster::CutAll() {
 void Cluster::HealAll() {
   for (std::size_t a = 0; a < nodes_.size(); ++a)
     for (std::size_t b = a + 1; b < nodes_.size(); ++b) Heal(a, b);
+}
+
+std::string Cluster::ProxyState() const {
+  if (!proxy_) return "(no proxy)";
+  std::string out;
+  for (const auto& l : proxy_->Links()) {
+    out += l.name + (l.cut ? " CUT" : " up") + ", open " + std::to_string(l.open_connections) +
+           ", accepted " + std::to_string(l.accepted) + ", refused " + std::to_string(l.refused_while_cut) +
+           ", bytes " + std::to_string(l.bytes_forwarded) + "\n";
+  }
+  return out;
 }
 
 ctl::Agreement Cluster::Compare(const std::string& account) {

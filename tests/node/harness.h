@@ -162,6 +162,8 @@ class Cluster {
   void Heal(std::size_t a, std::size_t b);
   void CutAll();
   void HealAll();
+  // The proxy's view of every link, for failure messages.
+  std::string ProxyState() const;
 
   // Asks every node about `account`; agreement is as tallyctl reconcile decides it.
   ctl::Agreement Compare(const std::string& account);
