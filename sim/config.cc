@@ -17,7 +17,7 @@ FaultParams DefaultFaults() {
   f.drift_max_ppm = 200;
   f.steps_per_min = 2;
   f.crashes_per_min = 4;
-  f.crash_in_sync_p = 0.003;
+  f.sync_crashes_per_min = 3;
   f.amnesia_per_min = 0.7;
   f.fsync_min_ms = 1;
   f.fsync_max_ms = 5;
@@ -35,7 +35,7 @@ FaultParams Scaled(FaultParams f, double k) {
   f.partitions_per_min *= k;
   f.steps_per_min *= k;
   f.crashes_per_min *= k;
-  f.crash_in_sync_p = std::min(0.2, f.crash_in_sync_p * k);
+  f.sync_crashes_per_min *= k;
   f.amnesia_per_min *= k;
   f.reply_loss = std::min(0.5, f.reply_loss * k);
   return f;
@@ -75,7 +75,7 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   f->crashes_per_min = on(0.6) ? rng.LogUniform(0.2, 20) : 0;
   f->downtime_min_ms = static_cast<std::uint32_t>(rng.LogUniform(5, 1000));
   f->downtime_max_ms = f->downtime_min_ms + static_cast<std::uint32_t>(rng.LogUniform(10, 10000));
-  f->crash_in_sync_p = on(0.5) ? rng.LogUniform(0.0005, 0.05) : 0;
+  f->sync_crashes_per_min = on(0.5) ? rng.LogUniform(0.2, 20) : 0;
   f->amnesia_per_min = on(0.3) ? rng.LogUniform(0.2, 5) : 0;
 
   f->fsync_min_ms = static_cast<std::uint32_t>(rng.Range(0, 5));
@@ -135,8 +135,10 @@ Status ApplyProfile(SimConfig* c) {
   if (c->accounts < 1 || c->accounts > 1'000'000)
     return Status::InvalidArgument("accounts must be 1..1000000");
   if (c->tick_ms < 1 || c->tick_ms > 1000) return Status::InvalidArgument("tick must be 1..1000 ms");
+  if (c->clients > 10'000) return Status::InvalidArgument("clients must be at most 10000 per region");
   c->faults = f;
   c->workload = w;
+  if (c->clients > 0) c->workload.clients_per_region = c->clients;
   return Status::OK();
 }
 
@@ -194,6 +196,8 @@ std::string ReproduceCommand(const SimConfig& c) {
   std::string s = "tally-sim run --seed " + std::to_string(c.seed) + " --regions " +
                   std::to_string(c.regions) + " --accounts " + std::to_string(c.accounts) +
                   " --ops " + std::to_string(c.ops) + " --faults " + c.profile;
+  if (c.clients > 0) s += " --clients " + std::to_string(c.clients);
+  if (c.tick_ms != SimConfig{}.tick_ms) s += " --tick " + std::to_string(c.tick_ms);
   if (c.final_topology != FinalTopology::kRandom)
     s += " --final-topology " + FinalTopologyName(c.final_topology);
   if (!c.plant_bug.empty()) s += " --plant-bug " + c.plant_bug;

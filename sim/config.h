@@ -36,12 +36,12 @@ struct FaultParams {
   std::int64_t step_min_ms = 60'000;
   std::int64_t step_max_ms = 3 * 3'600'000;
 
-  // Crashes: how often, how long a region stays down, and the chance that a crash is aimed at the
-  // window between a write and its sync (where acknowledging early would lose data).
+  // Crashes: how often, how long a region stays down, and how often a crash is aimed at the window
+  // between a write and its sync (where acknowledging early would lose data).
   double crashes_per_min = 0;
   std::uint32_t downtime_min_ms = 50;
   std::uint32_t downtime_max_ms = 5000;
-  double crash_in_sync_p = 0;  // per sync started
+  double sync_crashes_per_min = 0;
   // "Amnesia": isolate a region, step its clock back hours, crash and restart it while isolated.
   double amnesia_per_min = 0;
 
@@ -81,7 +81,8 @@ struct SimConfig {
   std::uint64_t seed = 1;
   RegionId regions = 3;
   std::uint32_t accounts = 20;
-  std::uint64_t ops = 2000;  // client requests (retries and probes included)
+  std::uint64_t ops = 2000;  // client requests (retries and probes not counted)
+  std::uint32_t clients = 0;  // per region; 0: the profile's choice
   std::string profile = "default";
   std::string plant_bug;  // "" or a PlantedBugs field name
   FinalTopology final_topology = FinalTopology::kRandom;

@@ -45,6 +45,7 @@ void Simulation::Impl::StartFaults() {
   ScheduleNext(FaultAction::Kind::kNextStep, f.steps_per_min);
   ScheduleNext(FaultAction::Kind::kNextCrash, f.crashes_per_min);
   ScheduleNext(FaultAction::Kind::kNextAmnesia, f.amnesia_per_min);
+  ScheduleNext(FaultAction::Kind::kNextSyncCrash, f.sync_crashes_per_min);
 }
 
 Partition Simulation::Impl::DrawPartition() {
@@ -165,6 +166,11 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
       if (a.kind == FaultAction::Kind::kNextCrash) ScheduleNext(FaultAction::Kind::kNextCrash, f.crashes_per_min);
       break;
     }
+    case FaultAction::Kind::kNextSyncCrash:
+      if (!faults_on) return;
+      armed_sync_crash[fault_rng.Below(n)] = true;
+      ScheduleNext(FaultAction::Kind::kNextSyncCrash, f.sync_crashes_per_min);
+      break;
     case FaultAction::Kind::kRestart:
       if (!hosts[a.region].up && !in_amnesia[a.region]) Restart(a.region);
       break;
@@ -227,10 +233,10 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
   }
 }
 
+// A sync crash was armed for this region: aim it between this write and its sync.
 void Simulation::Impl::MaybeCrashInSync(RegionId r, std::uint64_t sync_delay_ms) {
-  const double p = config.faults.crash_in_sync_p;
-  if (!faults_on || p <= 0 || sync_delay_ms == 0 || in_amnesia[r]) return;
-  if (!fault_rng.Chance(p)) return;
+  if (!faults_on || !armed_sync_crash[r] || sync_delay_ms == 0 || in_amnesia[r]) return;
+  armed_sync_crash[r] = false;
   FaultAction crash{FaultAction::Kind::kCrash};
   crash.region = r;
   // Strictly before the sync completes: whatever was written since the last sync is lost.

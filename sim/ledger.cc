@@ -73,9 +73,8 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     return "I4 durability: r" + std::to_string(o) + " made seq " + std::to_string(op.dot.seq) +
            " durable but its durable log ends at " + std::to_string(log.size());
 
-  const std::uint32_t ai = account_index_.count(op.account) ? account_index_.at(op.account)
-                                                             : static_cast<std::uint32_t>(accounts_.size());
   Account& a = AccountFor(op.account);
+  const std::uint32_t ai = static_cast<std::uint32_t>(&a - accounts_.data());
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
   a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms});
   log.emplace_back(ai, index);
@@ -198,8 +197,9 @@ Amount Ledger::Refunds(const std::string& account, RegionId region) const {
 
 std::vector<std::string> Ledger::Accounts() const {
   std::vector<std::string> ids;
-  ids.reserve(account_index_.size());
-  for (const auto& [id, i] : account_index_) ids.push_back(id);
+  ids.reserve(accounts_.size());
+  for (const Account& a : accounts_) ids.push_back(a.config.id);
+  std::sort(ids.begin(), ids.end());
   return ids;
 }
 

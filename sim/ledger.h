@@ -117,7 +117,7 @@ class Ledger {
   void Void(Account& a, std::uint32_t index);
 
   RegionId n_;
-  std::map<std::string, std::uint32_t> account_index_;
+  std::unordered_map<std::string, std::uint32_t> account_index_;  // lookups only; Accounts() sorts
   std::vector<Account> accounts_;
   // Per origin, by seq - 1: (account index, op index) of each durable op.
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;

@@ -38,8 +38,10 @@ int RunOne(SimConfig config, const std::string& topology) {
     return 2;
   }
   auto start = std::chrono::steady_clock::now();
-  tally::sim::Simulation sim(config);
-  tally::sim::RunResult r = sim.Run();
+  // Deliberately never freed: the process ends right after, and tearing down millions of ops
+  // would only cost time (the swarm and the tests do free theirs).
+  auto* sim = new tally::sim::Simulation(config);
+  tally::sim::RunResult r = sim->Run();
   double wall = Seconds(start);
   std::fputs(tally::sim::FormatSummary(config, r).c_str(), stdout);
   std::fflush(stdout);
@@ -97,6 +99,8 @@ int main(int argc, char** argv) {
   run->add_option("--regions", config.regions, "regions (2..16)")->check(CLI::Range(2, 16));
   run->add_option("--accounts", config.accounts, "accounts opened by the clients")->check(CLI::Range(1, 1000000));
   run->add_option("--ops", config.ops, "client requests (retries not counted)");
+  run->add_option("--clients", config.clients, "clients per region (default: the profile's)");
+  run->add_option("--tick", config.tick_ms, "ms between Replica::Tick calls, as tallyd's tick_interval_ms");
   run->add_option("--faults", config.profile, "fault profile: none, calm, default, heavy, swarm");
   run->add_option("--final-topology", topology, "network after the final heal: random, complete, partial");
   run->add_option("--report", config.report_dir, "write report.json and report.html into this directory");

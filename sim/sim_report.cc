@@ -106,7 +106,7 @@ void Simulation::Impl::BuildReport() {
        {"partitions", Fmt("%.2f", f.partitions_per_min) + "/min, " + std::to_string(f.partition_min_ms) + "–" +
                           std::to_string(f.partition_max_ms) + " ms"},
        {"crashes", Fmt("%.2f", f.crashes_per_min) + "/min, down " + std::to_string(f.downtime_min_ms) + "–" +
-                       std::to_string(f.downtime_max_ms) + " ms; in-sync " + Fmt("%.4f", f.crash_in_sync_p)},
+                       std::to_string(f.downtime_max_ms) + " ms; in a sync window " + Fmt("%.2f", f.sync_crashes_per_min) + "/min"},
        {"clock offsets / drift", "±" + std::to_string(f.offset_max_ms) + " ms / ±" + std::to_string(f.drift_max_ppm) + " ppm"},
        {"clock steps", Fmt("%.2f", f.steps_per_min) + "/min, " + std::to_string(f.step_min_ms / 1000) + "–" +
                            std::to_string(f.step_max_ms / 1000) + " s"},

@@ -31,6 +31,7 @@ Simulation::Impl::Impl(SimConfig c)
       workload_rng(DeriveSeed(config.seed, "workload")),
       link_rng(DeriveSeed(config.seed, "client-links")) {
   in_amnesia.assign(config.regions, false);
+  armed_sync_crash.assign(config.regions, false);
 #ifdef TALLY_SIM_HAVE_CODEC
   if (config.count_wire_bytes) {
     summary.wire_bytes_counted = true;
@@ -282,6 +283,7 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
       if (op.kind == OpKind::kTransfer) durable_ms_of_last = now;
     }
   });
+  if (!h.store.write_error().empty()) Fail("storage", "r" + std::to_string(r) + ": " + h.store.write_error());
   trace.Add(0x53u);
   trace.Add(now);
   trace.Add(r);

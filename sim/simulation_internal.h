@@ -108,7 +108,7 @@ struct AckRecord {
 struct FaultAction {
   enum class Kind : std::uint8_t {
     kNextPartition, kPartitionEnd, kNextStep, kNextCrash, kCrash, kRestart,
-    kNextAmnesia, kAmnesiaCrash, kAmnesiaRestart, kAmnesiaEnd,
+    kNextAmnesia, kAmnesiaCrash, kAmnesiaRestart, kAmnesiaEnd, kNextSyncCrash,
   };
   Kind kind = Kind::kNextCrash;
   RegionId region = 0;
@@ -225,6 +225,7 @@ class Simulation::Impl {
   std::vector<FaultAction> fault_actions;
   std::vector<ActivePartition> partitions;
   std::vector<bool> in_amnesia;
+  std::vector<bool> armed_sync_crash;  // the next sync of this region gets a crash inside it
 
   // Liveness.
   bool liveness = false;

@@ -15,9 +15,9 @@
 #include <array>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/replica.h"
@@ -70,21 +70,36 @@ class SimStore {
   Hlc high_water() const { return high_water_; }
   const VersionVector& log_floor() const { return log_floor_; }
   std::size_t retained_ops() const;
-  std::size_t key_count() const { return keys_.size(); }
+  std::size_t key_records() const { return keys_.size(); }
+  // "" or what was wrong with a write: an op that does not extend its origin's log (a gap), which
+  // no correct replica asks for and which Recover would refuse.
+  const std::string& write_error() const { return write_error_; }
 
  private:
   void Apply(WriteBatch batch);
 
   std::deque<WriteBatch> pending_;
   std::uint64_t synced_ = 0;
+  std::string write_error_;
 
-  // Durable state.
+  // Durable state. Each origin's ops form a contiguous run of seqs (first_seq_ .. first_seq_ +
+  // size - 1); keys and checkpoints keep their first-write order (so Recover is deterministic) with
+  // a hash index for overwrites, which is only looked up, never iterated.
   Hlc high_water_;
   Hlc frontier_;
   VersionVector log_floor_;
-  std::map<std::string, AccountCheckpoint> checkpoints_;
-  std::array<std::map<Seq, Op>, kMaxRegions> ops_;
-  std::map<std::string, KeyRecord> keys_;  // by account + '\n' + key
+  std::array<std::deque<Op>, kMaxRegions> ops_;
+  std::array<Seq, kMaxRegions> first_seq_ = Ones();
+  static std::array<Seq, kMaxRegions> Ones() {
+    std::array<Seq, kMaxRegions> a;
+    a.fill(1);
+    return a;
+  }
+  std::vector<AccountCheckpoint> checkpoints_;
+  std::unordered_map<std::string, std::size_t> checkpoint_index_;
+  // Idempotency records in write order; a later record for the same (account, key) supersedes an
+  // earlier one. Recover keeps the last of each, in first-write order (writes are hot, recovery rare).
+  std::vector<KeyRecord> keys_;
 };
 
 }  // namespace tally::sim
