@@ -84,14 +84,14 @@ inline void CheckMoney(Cluster& c, const std::string& id) {
 //   - the stable frontier never moves back (while a replica lives), derived events are marked
 //     final exactly when their op is below it, and what was final never changes (later finals
 //     only extend the list);
-//   - a region's ops have increasing timestamps in seq order, and keep every heartbeat promise it
-//     made ("none of my ops after seq s is below hlc h"), also across restarts with the wall clock
-//     behind.
+//   - a region's ops have increasing timestamps in seq order, keep every heartbeat promise it
+//     made ("none of my ops after seq s is below hlc h") and come after every op it had applied
+//     (HLC causality), also across restarts with the wall clock behind.
 // It also collects the union of every op applied anywhere, for checks after a heal.
 class Watch {
  public:
   explicit Watch(Cluster& c)
-      : c_(c), frontier_(c.size()), op_hlc_(c.size()), promise_(c.size()) {
+      : c_(c), frontier_(c.size()), op_hlc_(c.size()), seen_hlc_(c.size()), promise_(c.size()) {
     c.before_call = [this](RegionId r) { Before(r); };
     c.observe = [this](RegionId r, const Effects& e) { After(r, e); };
   }
@@ -173,8 +173,11 @@ class Watch {
                  << promise_[r].hlc.ToString() << " at seq " << promise_[r].seq);
         REQUIRE(op.hlc > op_hlc_[r]);
         if (op.dot.seq > promise_[r].seq) REQUIRE(op.hlc > promise_[r].hlc);
+        INFO("the newest op it had applied is at " << seen_hlc_[r].ToString());
+        REQUIRE(op.hlc > seen_hlc_[r]);
         op_hlc_[r] = op.hlc;
       }
+      seen_hlc_[r] = std::max(seen_hlc_[r], op.hlc);
       if (op.dot.origin == r && op.kind == OpKind::kTransfer) {
         REQUIRE(op.to != r);
         given[op.account] += op.amount;
@@ -234,6 +237,7 @@ class Watch {
   Cluster& c_;
   std::vector<Hlc> frontier_;
   std::vector<Hlc> op_hlc_;
+  std::vector<Hlc> seen_hlc_;  // per region: the newest op timestamp it has applied
   std::vector<HeartbeatEntry> promise_;
   std::map<std::string, Amount> rights_before_;
   std::set<std::tuple<std::string, std::string, RegionId>> own_keys_;

@@ -104,6 +104,13 @@ class RandomRun {
   }
 
   void Go() {
+    // Clocks disagree: some regions run ahead (a few seconds, sometimes an hour), some behind.
+    for (RegionId r = 0; r < shape_.regions; ++r) {
+      const unsigned k = rng_() % 8;
+      if (k == 0) c_.skew_ms[r] = kHourMs;
+      else if (k < 3) c_.skew_ms[r] = static_cast<std::int64_t>(rng_() % 5000);
+      else if (k < 4) c_.skew_ms[r] = -static_cast<std::int64_t>(rng_() % 5000);
+    }
     c_.Settle(2);
     // The first account is opened up front so that most runs have traffic.
     Submit(static_cast<RegionId>(rng_() % shape_.regions), OpenAccount{configs_[0]});
