@@ -117,6 +117,33 @@ TEST_CASE("open: same config again is replayed, a different one is already_exist
   ExpectRejected(c, 2, OpenAccount{Config("alice", 0)}, Code::kAlreadyExists);
 }
 
+TEST_CASE("concurrent opens with different configs: one wins everywhere, the floor holds",
+          "[replica]") {
+  // During a partition r0 opens "x" with no overdraft, then r1 opens it with a limit of 300
+  // (a line of 100 at r1) and spends 100 on that line. After the heal the canonically first
+  // config (r0's) wins everywhere. I2 says the raw balance never goes below −ΣO of the account:
+  // whatever config wins, the union of ops must respect it.
+  Cluster c(3, NoRebalanceNoWait);
+  c.Settle(3);
+  c.queue.clear();
+  REQUIRE(c.Run(0, OpenAccount{Config("x", 0)}).status.ok());
+  c.Tick(5);
+  c.queue.clear();
+  const CommandResult late_open = c.Run(1, OpenAccount{Config("x", 300)});
+  const CommandResult spend = c.Run(1, Debit{"x", 100, "k"});
+  c.queue.clear();
+  c.Settle(20);
+  REQUIRE(c.Converged("x"));
+  const AccountView v = View(c, 0, "x");
+  CHECK(v.config.overdraft_limit == 0);  // the canonically first open
+  INFO("r1's open: " << late_open.status.ToString() << ", its debit: " << spend.status.ToString()
+                     << (spend.overdraft ? " (overdraft)" : ""));
+  std::vector<DerivedEvent> ev;
+  REQUIRE(c.at(0).DerivedEvents("x", &ev).ok());
+  CHECK(v.raw_balance + Refunds(ev) >= -v.config.overdraft_limit);
+  CheckMoney(c, "x");
+}
+
 TEST_CASE("open: every bad config is invalid_argument and nothing is applied", "[replica]") {
   Cluster c(3, NoRebalanceNoWait);
   c.Settle(3);
