@@ -310,3 +310,100 @@ TEST_CASE("debits waiting for rights are bounded by max_pending_debits", "[repli
   CHECK(answered == 3);
   CheckMoney(c, "alice");
 }
+
+TEST_CASE("rights requests that are malformed or for unknown accounts grant nothing",
+          "[replica][peer]") {
+  Cluster c(3, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 0;
+    o.rights_wait_ms = 50;
+  });
+  OpenEverywhere(c, Config("alice", 30), 100);
+  const std::uint64_t digest = c.at(0).StateDigest();
+  for (const RightsRequest& rq :
+       {RightsRequest{"alice", 0}, RightsRequest{"alice", -5}, RightsRequest{"alice", INT64_MIN},
+        RightsRequest{"alice", kMaxOpAmount + 1}, RightsRequest{"nobody", 5},
+        RightsRequest{"bad id", 5}, RightsRequest{"", 5}}) {
+    INFO("request of " << rq.amount << " on '" << rq.account << "'");
+    Effects e;
+    c.at(0).OnMessage(1, rq, c.now, &e);
+    CHECK(e.ops.empty());
+    CHECK(c.at(0).StateDigest() == digest);
+  }
+  // A well-formed request for more than the donor holds gets what it holds, no more.
+  Effects e;
+  c.at(0).OnMessage(1, RightsRequest{"alice", 1000}, c.now, &e);
+  REQUIRE(e.ops.size() == 1);
+  CHECK(e.ops[0].kind == OpKind::kTransfer);
+  CHECK(e.ops[0].dot.origin == 0);
+  CHECK(e.ops[0].to == 1);
+  CHECK(e.ops[0].amount == 100);
+  CHECK(View(c, 0, "alice").regions[0].rights == 0);
+  // Asked again with nothing left: nothing.
+  Effects again;
+  c.at(0).OnMessage(2, RightsRequest{"alice", 5}, c.now, &again);
+  CHECK(again.ops.empty());
+}
+
+TEST_CASE("ReplicaOptions::Validate names the bad field", "[replica][peer]") {
+  ReplicaOptions good;
+  good.cluster_id = "test";
+  good.regions = {"eu-west", "us-east", "ap-south"};
+  good.self = 1;
+  REQUIRE(good.Validate().ok());
+  auto bad = [&](ReplicaOptions o, const char* field) {
+    INFO("field " << field);
+    const Status s = o.Validate();
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK(s.message().find(field) != std::string::npos);
+  };
+  ReplicaOptions o = good;
+  o.cluster_id = "";
+  bad(o, "cluster_id");
+  o.cluster_id = std::string(65, 'c');
+  bad(o, "cluster_id");
+  o = good;
+  o.regions = {};
+  bad(o, "regions");
+  o.regions.assign(kMaxRegions + 1, "r");
+  for (std::size_t i = 0; i < o.regions.size(); ++i) o.regions[i] = "r" + std::to_string(i);
+  bad(o, "regions");
+  o = good;
+  o.regions = {"eu-west", "EU"};
+  bad(o, "regions");
+  o.regions = {"eu-west", "eu-west"};
+  bad(o, "regions");
+  o = good;
+  o.self = 3;
+  bad(o, "self");
+  o = good;
+  o.heartbeat_interval_ms = 0;
+  bad(o, "heartbeat_interval_ms");
+  o = good;
+  o.peer_timeout_ms = 0;
+  bad(o, "peer_timeout_ms");
+  o = good;
+  o.max_batch_ops = 0;
+  bad(o, "max_batch_ops");
+  o = good;
+  o.max_inflight_ops = o.max_batch_ops - 1;
+  bad(o, "max_inflight_ops");
+  // Exactly kMaxRegions is fine.
+  o = good;
+  o.regions.clear();
+  for (RegionId i = 0; i < kMaxRegions; ++i) o.regions.push_back("r" + std::to_string(i));
+  CHECK(o.Validate().ok());
+}
+
+TEST_CASE("reads of an unknown account are not_found", "[replica][peer]") {
+  Cluster c(2, Quiet);
+  AccountView v;
+  CHECK(c.at(0).GetAccount("nobody", &v).code() == Code::kNotFound);
+  std::vector<ForkReport> forks;
+  CHECK(c.at(0).Forks("nobody", &forks).code() == Code::kNotFound);
+  std::vector<DerivedEvent> ev;
+  CHECK(c.at(0).DerivedEvents("nobody", &ev).code() == Code::kNotFound);
+  CHECK(c.at(0).GetAccount("", &v).code() != Code::kOk);
+  CHECK(c.at(0).GetAccount(std::string(1000, 'x'), &v).code() != Code::kOk);
+  CHECK_FALSE(c.at(0).HasAccount("nobody"));
+  CHECK(c.at(0).AccountIds().empty());
+}
