@@ -69,7 +69,9 @@ void HttpSession::OnRead(beast::error_code ec) {
   const SteadyTime start = std::chrono::steady_clock::now();
   last_activity_ = start;
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::error::connection_reset) {
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    // No more requests (the client is done, or CloseWhenIdle cancelled the read); answers still
+    // owed are written first.
     read_closed_ = true;
     if (slots_.empty() && !writing_) Close();
     return;

@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
     if (s.code() == tally::Code::kCorruption)
       Log(LogLevel::kError,
           "the store is damaged; refusing to serve balances from it. Restore the data directory "
-          "from a backup or rebuild this region from its peers (move the directory away and "
-          "start empty).");
+          "from a backup. Do not start this region with an empty directory: its op sequence would "
+          "restart and collide with ops its peers already hold.");
     return 1;
   }
   return node->Run();

@@ -182,9 +182,7 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
   for (auto& [id, weak] : inbound_) {
     if (auto p = weak.lock()) p->Close();
   }
-  for (auto& [id, weak] : sessions_) {
-    if (auto s = weak.lock()) s->CloseWhenIdle();
-  }
+  for (auto& s : LiveSessions()) s->CloseWhenIdle();
   for (auto& [id, ws] : streams_) ws->Close();
   drain_deadline_ = std::chrono::steady_clock::now() + kShutdownDrainTimeout;
   DrainStep();
@@ -199,9 +197,7 @@ void NodeImpl::DrainStep() {
     beast::error_code ec;
     tick_timer_.cancel();
     sweep_timer_.cancel();
-    for (auto& [id, weak] : sessions_) {
-      if (auto s = weak.lock()) s->CloseWhenIdle();
-    }
+    for (auto& s : LiveSessions()) s->CloseWhenIdle();
     // Answers just released may still be on their way out: give the writes a moment.
     drain_timer_.expires_after(std::chrono::milliseconds(200));
     drain_timer_.async_wait([this](const beast::error_code&) { io_.stop(); });
@@ -224,17 +220,21 @@ void NodeImpl::ScheduleTick() {
   });
 }
 
+std::vector<std::shared_ptr<HttpSession>> NodeImpl::LiveSessions() {
+  std::vector<std::shared_ptr<HttpSession>> live;
+  live.reserve(sessions_.size());
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  return live;
+}
+
 void NodeImpl::ScheduleSweep() {
   sweep_timer_.expires_after(std::chrono::milliseconds(250));
   sweep_timer_.async_wait([this](const beast::error_code& ec) {
     if (ec) return;
     const SteadyTime now = std::chrono::steady_clock::now();
-    std::vector<std::shared_ptr<HttpSession>> live;  // Close() edits sessions_
-    live.reserve(sessions_.size());
-    for (auto& [id, weak] : sessions_) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-    for (auto& s : live) s->CheckTimeouts(now);
+    for (auto& s : LiveSessions()) s->CheckTimeouts(now);
     ScheduleSweep();
   });
 }

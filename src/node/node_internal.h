@@ -329,6 +329,8 @@ class NodeImpl {
   void StartPeerAccept();
   void ScheduleTick();
   void ScheduleSweep();
+  // A copy of the open sessions: closing one edits sessions_, so loops go over this instead.
+  std::vector<std::shared_ptr<HttpSession>> LiveSessions();
   void OnTick();
   void BeginShutdown(int exit_code, std::string_view why);
   void DrainStep();
