@@ -161,7 +161,9 @@ class Cluster {
       Absorb(m.to, e);
     }
   }
-  void Deliver() { Deliver([](RegionId, RegionId) { return true; }); }
+  void Deliver() {
+    Deliver([](RegionId, RegionId) { return true; });
+  }
 
   // Shuffles the queue and duplicates some messages: the weak transport contract.
   void Scramble(std::mt19937_64& rng, double dup_rate = 0.2) {

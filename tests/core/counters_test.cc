@@ -2,13 +2,13 @@
 // own entries, states and deltas travel between regions in random order, and the lattice laws,
 // the delta law and conservation (Σ rights == balance) must hold at every step. Then the refusals:
 // caps, transfer to self, non-positive amounts — each leaves the state unchanged.
-#include <catch2/catch.hpp>
+#include "core/counters.h"
 
+#include <catch2/catch.hpp>
 #include <climits>
 #include <random>
 #include <vector>
 
-#include "core/counters.h"
 #include "test_seed.h"
 
 using namespace tally;
@@ -21,10 +21,14 @@ constexpr int kCases = 200;
 Amount RandomAmount(std::mt19937_64& rng) {
   // Mostly small amounts (entries collide often), sometimes large ones (far from int32).
   switch (rng() % 4) {
-    case 0: return 1 + static_cast<Amount>(rng() % 3);
-    case 1: return 1 + static_cast<Amount>(rng() % 1000);
-    case 2: return 1 + static_cast<Amount>(rng() % (Amount{1} << 40));
-    default: return 1 + static_cast<Amount>(rng() % kMaxOpAmount);
+    case 0:
+      return 1 + static_cast<Amount>(rng() % 3);
+    case 1:
+      return 1 + static_cast<Amount>(rng() % 1000);
+    case 2:
+      return 1 + static_cast<Amount>(rng() % (Amount{1} << 40));
+    default:
+      return 1 + static_cast<Amount>(rng() % kMaxOpAmount);
   }
 }
 
@@ -181,13 +185,13 @@ TEST_CASE("join is commutative, associative and idempotent on generated states",
       const Counters& b = pool[rng() % pool.size()];
       const Counters& d = pool[rng() % pool.size()];
       const Counters ab = Joined(a, b);
-      REQUIRE(ab == Joined(b, a));                              // commutative
-      REQUIRE(Joined(ab, d) == Joined(a, Joined(b, d)));        // associative
-      REQUIRE(Joined(a, a) == a);                               // idempotent
-      REQUIRE(Joined(ab, a) == ab);                             // absorbs what it covers
-      REQUIRE(Dominates(ab, a));                                // an upper bound ...
+      REQUIRE(ab == Joined(b, a));                        // commutative
+      REQUIRE(Joined(ab, d) == Joined(a, Joined(b, d)));  // associative
+      REQUIRE(Joined(a, a) == a);                         // idempotent
+      REQUIRE(Joined(ab, a) == ab);                       // absorbs what it covers
+      REQUIRE(Dominates(ab, a));                          // an upper bound ...
       REQUIRE(Dominates(ab, b));
-      REQUIRE(Joined(a, Counters(0)) == a);                     // the bottom is neutral
+      REQUIRE(Joined(a, Counters(0)) == a);  // the bottom is neutral
       REQUIRE(Joined(Counters(0), a) == a);
       CheckDerived(ab);
     }

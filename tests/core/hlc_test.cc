@@ -1,15 +1,15 @@
 // The hybrid logical clock (hlc.h) under physical clocks that misbehave: random walks with jumps of
 // hours both ways, restarts from a persisted high-water mark, peers ahead of us, a logical counter
 // that runs out within one millisecond. And the canonical order of ops, (hlc, origin, seq): total.
-#include <catch2/catch.hpp>
+#include "core/hlc.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <random>
 #include <tuple>
 #include <vector>
 
-#include "core/hlc.h"
 #include "core/types.h"
 #include "test_seed.h"
 
@@ -24,11 +24,16 @@ constexpr std::uint64_t kStart = 1'700'000'000'000;  // ms
 // A physical clock that wanders: small steps, stalls, and jumps of hours back and forth.
 std::uint64_t NextPhysical(std::uint64_t pt, std::mt19937_64& rng) {
   switch (rng() % 8) {
-    case 0: return pt;                                      // stalled
-    case 1: return pt + kHourMs * (1 + rng() % 48);         // jumps ahead hours
-    case 2: return pt - std::min(pt - 1, kHourMs * (1 + rng() % 48));  // jumps back hours
-    case 3: return pt - std::min(pt - 1, rng() % 1000);     // small step back
-    default: return pt + rng() % 50;
+    case 0:
+      return pt;  // stalled
+    case 1:
+      return pt + kHourMs * (1 + rng() % 48);  // jumps ahead hours
+    case 2:
+      return pt - std::min(pt - 1, kHourMs * (1 + rng() % 48));  // jumps back hours
+    case 3:
+      return pt - std::min(pt - 1, rng() % 1000);  // small step back
+    default:
+      return pt + rng() % 50;
   }
 }
 
@@ -67,8 +72,7 @@ TEST_CASE("Now follows the physical clock when it moves forward", "[hlc]") {
   REQUIRE(x.logical() == 1);
 }
 
-TEST_CASE("Now is strictly increasing under physical clocks that jump back and forward",
-          "[hlc]") {
+TEST_CASE("Now is strictly increasing under physical clocks that jump back and forward", "[hlc]") {
   for (int cs = 0; cs < 200; ++cs) {
     TALLY_INFO_SEED(cs);
     std::mt19937_64 rng(CaseSeed(cs));
@@ -91,8 +95,8 @@ TEST_CASE("Now is strictly increasing under physical clocks that jump back and f
       INFO("step " << i << " physical " << pt << " prev " << prev.ToString() << " now "
                    << h.ToString());
       REQUIRE(h > prev);
-      REQUIRE(h > max_remote);              // causality: after every timestamp we merged
-      REQUIRE(h.wall_ms() >= pt);           // never behind the physical clock
+      REQUIRE(h > max_remote);     // causality: after every timestamp we merged
+      REQUIRE(h.wall_ms() >= pt);  // never behind the physical clock
       REQUIRE(c.last() == h);
       prev = h;
     }
@@ -234,17 +238,17 @@ TEST_CASE("canonical order (hlc, origin, seq) is total and lexicographic", "[hlc
   for (const auto& a : keys) {
     for (const auto& b : keys) {
       const int relations = (a < b) + (a == b) + (b < a);
-      REQUIRE(relations == 1);                                  // trichotomy
-      REQUIRE((a == b) == (tuple(a) == tuple(b)));              // equal only if the same key
-      REQUIRE((a < b) == (tuple(a) < tuple(b)));                // hlc, then origin, then seq
-      if (a < b) REQUIRE_FALSE(b < a);                          // antisymmetric
+      REQUIRE(relations == 1);                      // trichotomy
+      REQUIRE((a == b) == (tuple(a) == tuple(b)));  // equal only if the same key
+      REQUIRE((a < b) == (tuple(a) < tuple(b)));    // hlc, then origin, then seq
+      if (a < b) REQUIRE_FALSE(b < a);              // antisymmetric
     }
   }
   for (const auto& a : keys)
     for (const auto& b : keys)
       if (a < b)
         for (const auto& d : keys)
-          if (b < d) REQUIRE(a < d);                            // transitive
+          if (b < d) REQUIRE(a < d);  // transitive
 
   // Sorting any permutation gives one sequence: the order does not depend on arrival.
   std::vector<CanonicalKey> sorted = keys;

@@ -1,12 +1,11 @@
 // Validation of everything that names or sizes something from outside the core: account ids,
 // idempotency keys, region names, currencies and amounts. Each refusal is InvalidArgument with a
 // message; each limit is accepted exactly at the bound and refused one past it.
-#include <catch2/catch.hpp>
+#include "core/ids.h"
 
+#include <catch2/catch.hpp>
 #include <climits>
 #include <string>
-
-#include "core/ids.h"
 
 using namespace tally;
 

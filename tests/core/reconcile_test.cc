@@ -2,16 +2,16 @@
 // then the property that makes it safe to run on every replica: the same set of ops, in any
 // arrival order and with duplicates, gives the same ReplayState and the same derived events, and
 // every fee and void is booked to the region that originated the op it concerns.
-#include <catch2/catch.hpp>
+#include "core/reconcile.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "core/reconcile.h"
 #include "test_seed.h"
 
 using namespace tally;
@@ -57,6 +57,7 @@ TEST_CASE("worked example: concurrent overdraft debits, one fee per episode", "[
   // Policy: 100 flat + 250 bps (2.5 %) of the overdrawn amount at the crossing debit.
   const FeePolicy policy{100, 250};
   OpSet s;
+  // clang-format off
   s.Credit(1, 0, 10'000);  // r0:1  balance 10 000
   s.Debit(2, 1, 7'000);    // r1:1  3 000
   s.Debit(2, 2, 5'000);    // r2:1  same ms, origin 2 after origin 1: 3 000 − 5 000 = −2 000
@@ -68,6 +69,7 @@ TEST_CASE("worked example: concurrent overdraft debits, one fee per episode", "[
   s.Debit(7, 1, 1);        // r1:3  −1 crosses again: fee 100 + ceil(1 × 250 / 10 000) = 101 → −102
   s.Credit(8, 0, 500);     // r0:4  398
   s.Debit(9, 2, 398);      // r2:3  exactly 0: not below zero, no fee
+  // clang-format on
 
   const Reconciliation r = Reconcile(policy, 3, s.ops);
   CHECK(r.state.balance == 0);
@@ -82,10 +84,10 @@ TEST_CASE("worked example: concurrent overdraft debits, one fee per episode", "[
   CHECK(r.state.balance == 13'700 - 13'449 - 251);
 
   REQUIRE(r.events.size() == 2);
-  const DerivedEvent first{DerivedKind::kOverdraftFee, KeyAt(2, 2, 1), OpKind::kDebit, 5'000,
-                           150, 2'000, -2'150};
-  const DerivedEvent second{DerivedKind::kOverdraftFee, KeyAt(7, 1, 3), OpKind::kDebit, 1, 101,
-                            1, -102};
+  const DerivedEvent first{
+      DerivedKind::kOverdraftFee, KeyAt(2, 2, 1), OpKind::kDebit, 5'000, 150, 2'000, -2'150};
+  const DerivedEvent second{
+      DerivedKind::kOverdraftFee, KeyAt(7, 1, 3), OpKind::kDebit, 1, 101, 1, -102};
   CHECK(r.events[0] == first);
   CHECK(r.events[1] == second);
 }
@@ -114,11 +116,11 @@ TEST_CASE("worked example: the crossing debit is decided by canonical order, not
 TEST_CASE("worked example: the same key accepted in two regions", "[reconcile]") {
   const FeePolicy policy{5, 0};
   OpSet s;
-  s.Credit(1, 0, 100, "dep-1");     // r0:1
-  s.Debit(4, 2, 10, "pay-10");      // r2:1  first use of pay-10 ...
-  s.Debit(5, 1, 30, "pay-9");       // r1:1  the client's first try of pay-9
-  s.Debit(5, 2, 30, "pay-9");       // r2:2  its retry elsewhere: same ms, origin 2 > 1: voided
-  s.Debit(6, 0, 10, "pay-10");      // r0:2  ... and its retry at r0, later: voided
+  s.Credit(1, 0, 100, "dep-1");  // r0:1
+  s.Debit(4, 2, 10, "pay-10");   // r2:1  first use of pay-10 ...
+  s.Debit(5, 1, 30, "pay-9");    // r1:1  the client's first try of pay-9
+  s.Debit(5, 2, 30, "pay-9");    // r2:2  its retry elsewhere: same ms, origin 2 > 1: voided
+  s.Debit(6, 0, 10, "pay-10");   // r0:2  ... and its retry at r0, later: voided
   const Reconciliation r = Reconcile(policy, 3, s.ops);
   // Canonical order: r0:1 +100 → 100; r2:1 −10 → 90; r1:1 −30 → 60; r2:2 void; r0:2 void.
   // Survivors: 60. Refunds: 30 to r2, 10 to r0.
@@ -131,18 +133,18 @@ TEST_CASE("worked example: the same key accepted in two regions", "[reconcile]")
   // Σ credits − Σ debits − fees + voids = 100 − 80 − 0 + 40.
   CHECK(r.state.balance == 100 - 80 - 0 + 40);
   REQUIRE(r.events.size() == 2);
-  CHECK(r.events[0] == DerivedEvent{DerivedKind::kVoid, KeyAt(5, 2, 2), OpKind::kDebit, 30, 30, 0,
-                                    60});
-  CHECK(r.events[1] == DerivedEvent{DerivedKind::kVoid, KeyAt(6, 0, 2), OpKind::kDebit, 10, 10, 0,
-                                    60});
+  CHECK(r.events[0] ==
+        DerivedEvent{DerivedKind::kVoid, KeyAt(5, 2, 2), OpKind::kDebit, 30, 30, 0, 60});
+  CHECK(r.events[1] ==
+        DerivedEvent{DerivedKind::kVoid, KeyAt(6, 0, 2), OpKind::kDebit, 10, 10, 0, 60});
 }
 
 TEST_CASE("worked example: a voided duplicate never opens an overdraft episode", "[reconcile]") {
   const FeePolicy policy{7, 100};
   OpSet s;
   s.Credit(1, 0, 100);
-  s.Debit(2, 1, 80, "k");   // 20
-  s.Debit(3, 2, 80, "k");   // voided: would have taken the balance to −60 with a fee
+  s.Debit(2, 1, 80, "k");  // 20
+  s.Debit(3, 2, 80, "k");  // voided: would have taken the balance to −60 with a fee
   const Reconciliation r = Reconcile(policy, 3, s.ops);
   CHECK(r.state.balance == 20);
   CHECK(r.state.total_fees() == 0);
@@ -167,8 +169,8 @@ TEST_CASE("worked example: a voided credit is a clawback", "[reconcile]") {
   // Σ credits − Σ debits − fees + voids = 100 − 20 − 0 − 50.
   CHECK(r.state.balance == 100 - 20 - 0 - 50);
   REQUIRE(r.events.size() == 1);
-  CHECK(r.events[0] == DerivedEvent{DerivedKind::kVoid, KeyAt(2, 1, 1), OpKind::kCredit, 50, -50, 0,
-                                    50});
+  CHECK(r.events[0] ==
+        DerivedEvent{DerivedKind::kVoid, KeyAt(2, 1, 1), OpKind::kCredit, 50, -50, 0, 50});
 }
 
 TEST_CASE("ReplayStep on its own: fees, episode boundaries, transfers and opens", "[reconcile]") {
@@ -237,8 +239,10 @@ std::vector<Op> RandomOps(std::mt19937_64& rng, RegionId n) {
     op.hlc = Hlc::Make(kT0 + rng() % 12, rng() % 3);
     op.account = "acct";
     const unsigned k = rng() % 10;
-    op.kind = k < 4 ? OpKind::kDebit : k < 8 ? OpKind::kCredit : k < 9 ? OpKind::kTransfer
-                                                                        : OpKind::kOpen;
+    op.kind = k < 4   ? OpKind::kDebit
+              : k < 8 ? OpKind::kCredit
+              : k < 9 ? OpKind::kTransfer
+                      : OpKind::kOpen;
     op.amount = op.kind == OpKind::kOpen ? 0 : small(rng) * (rng() % 4 == 0 ? 1000 : 1);
     if (op.kind == OpKind::kTransfer) op.to = static_cast<RegionId>((o + 1) % n);
     if ((op.kind == OpKind::kDebit || op.kind == OpKind::kCredit) && rng() % 2)
@@ -300,7 +304,8 @@ TEST_CASE("the same op set in any arrival order, with duplicates, reconciles ide
     TALLY_INFO_SEED(c);
     std::mt19937_64 rng(CaseSeed(c));
     const RegionId n = 2 + static_cast<RegionId>(rng() % 6);
-    const FeePolicy policy{static_cast<Amount>(rng() % 50), static_cast<std::uint32_t>(rng() % 3000)};
+    const FeePolicy policy{static_cast<Amount>(rng() % 50),
+                           static_cast<std::uint32_t>(rng() % 3000)};
     const std::vector<Op> ops = RandomOps(rng, n);
     const Reconciliation ref = Reconcile(policy, n, ops);
 
@@ -364,7 +369,8 @@ TEST_CASE("ReplayStep over canonical order equals Reconcile", "[reconcile]") {
     TALLY_INFO_SEED(c);
     std::mt19937_64 rng(CaseSeed(c));
     const RegionId n = 2 + static_cast<RegionId>(rng() % 6);
-    const FeePolicy policy{static_cast<Amount>(rng() % 50), static_cast<std::uint32_t>(rng() % 3000)};
+    const FeePolicy policy{static_cast<Amount>(rng() % 50),
+                           static_cast<std::uint32_t>(rng() % 3000)};
     std::vector<Op> ops = RandomOps(rng, n);
     const Reconciliation ref = Reconcile(policy, n, ops);
     std::sort(ops.begin(), ops.end(),

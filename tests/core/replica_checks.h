@@ -5,9 +5,8 @@
 #ifndef TALLY_TESTS_CORE_REPLICA_CHECKS_H_
 #define TALLY_TESTS_CORE_REPLICA_CHECKS_H_
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 #include <set>
 #include <string>

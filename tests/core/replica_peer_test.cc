@@ -3,7 +3,6 @@
 // through relays; nothing is marked final while a region that could still add earlier ops is cut
 // off; bounded queues stay bounded.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 

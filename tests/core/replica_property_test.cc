@@ -8,7 +8,6 @@
 // reference reconciliation I7, the floor I2, one survivor per key I6, finality, and every command
 // answered exactly once with an answer that names the right op.
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -70,8 +69,10 @@ std::string AccountOf(const CommandBody& b) {
   return std::visit(
       [](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, OpenAccount>) return x.config.id;
-        else return x.account;
+        if constexpr (std::is_same_v<T, OpenAccount>)
+          return x.config.id;
+        else
+          return x.account;
       },
       b);
 }
@@ -95,9 +96,9 @@ class RandomRun {
         watch_(c_),
         up_(shape.regions, std::vector<bool>(shape.regions, true)) {
     for (int i = 0; i < shape.accounts; ++i) {
-      AccountConfig cfg = Config("acct-" + std::to_string(i), Amount(rng_() % 4) * 60,
-                                 static_cast<Amount>(rng_() % 20),
-                                 static_cast<std::uint32_t>(rng_() % 2000));
+      AccountConfig cfg =
+          Config("acct-" + std::to_string(i), Amount(rng_() % 4) * 60,
+                 static_cast<Amount>(rng_() % 20), static_cast<std::uint32_t>(rng_() % 2000));
       configs_.push_back(cfg);
     }
     trace_ = std::getenv("TALLY_TRACE") != nullptr;
@@ -107,9 +108,12 @@ class RandomRun {
     // Clocks disagree: some regions run ahead (a few seconds, sometimes an hour), some behind.
     for (RegionId r = 0; r < shape_.regions; ++r) {
       const unsigned k = rng_() % 8;
-      if (k == 0) c_.skew_ms[r] = kHourMs;
-      else if (k < 3) c_.skew_ms[r] = static_cast<std::int64_t>(rng_() % 5000);
-      else if (k < 4) c_.skew_ms[r] = -static_cast<std::int64_t>(rng_() % 5000);
+      if (k == 0)
+        c_.skew_ms[r] = kHourMs;
+      else if (k < 3)
+        c_.skew_ms[r] = static_cast<std::int64_t>(rng_() % 5000);
+      else if (k < 4)
+        c_.skew_ms[r] = -static_cast<std::int64_t>(rng_() % 5000);
     }
     c_.Settle(2);
     // The first account is opened up front so that most runs have traffic.
@@ -126,7 +130,8 @@ class RandomRun {
   Amount RandomAmount(Amount max) { return 1 + static_cast<Amount>(rng_() % max); }
 
   void Log(const std::string& s) {
-    if (trace_) std::fprintf(stderr, "[t=%llu] %s\n", static_cast<unsigned long long>(c_.now), s.c_str());
+    if (trace_)
+      std::fprintf(stderr, "[t=%llu] %s\n", static_cast<unsigned long long>(c_.now), s.c_str());
   }
 
   void Submit(RegionId r, CommandBody body) {
@@ -140,7 +145,8 @@ class RandomRun {
     if (res.status.code() == Code::kUnavailable) ++later_;
     Log("cmd " + std::to_string(id) + " at r" + std::to_string(r) + " on " + AccountOf(body) +
         " -> " + res.status.ToString() + (res.replayed ? " (replayed)" : ""));
-    if (const auto* open = std::get_if<OpenAccount>(&body); open && res.status.ok() && !res.replayed)
+    if (const auto* open = std::get_if<OpenAccount>(&body);
+        open && res.status.ok() && !res.replayed)
       opened_[open->config.id].insert(res.op);
     if (std::holds_alternative<OpenAccount>(body) && res.status.ok() && !res.replayed) {
       AccountConfig cfg = std::get<OpenAccount>(body).config;
@@ -443,7 +449,8 @@ TEST_CASE("random concurrent runs converge and keep the money invariants", "[rep
   CHECK(cov.completions_later > 0);
 }
 
-TEST_CASE("the same run gives the same state: the replica is deterministic", "[replica][property]") {
+TEST_CASE("the same run gives the same state: the replica is deterministic",
+          "[replica][property]") {
   for (int cs = 0; cs < 5; ++cs) {
     TALLY_INFO_SEED(cs);
     const std::uint64_t seed = CaseSeed(1000 + cs);

@@ -4,7 +4,6 @@
 // finality and restarts from what was persisted; the rebalancer. The properties over random runs
 // (convergence, money invariants) live in replica_property_test.cc.
 #include <catch2/catch.hpp>
-
 #include <climits>
 #include <string>
 #include <vector>
@@ -31,8 +30,13 @@ auto NoRebalanceWait50 = [](ReplicaOptions& o) {
 // Everything a rejected command must leave alone.
 struct Untouched {
   explicit Untouched(Cluster& c, RegionId r)
-      : c(c), r(r), applied(c.at(r).applied()), digest(c.at(r).StateDigest()),
-        persisted(c.persisted_ops), batches(c.stores[r].batches), clock(c.at(r).clock()),
+      : c(c),
+        r(r),
+        applied(c.at(r).applied()),
+        digest(c.at(r).StateDigest()),
+        persisted(c.persisted_ops),
+        batches(c.stores[r].batches),
+        clock(c.at(r).clock()),
         queued(c.queue.size()) {}
   void Check() {
     CHECK(c.at(r).applied() == applied);
@@ -203,8 +207,7 @@ TEST_CASE("credit, debit, transfer on an unknown account are not_found", "[repli
   ExpectRejected(c, 1, Credit{"fresh", 5, "k3"}, Code::kNotFound);
 }
 
-TEST_CASE("each bad input of a money command gets its error and nothing is applied",
-          "[replica]") {
+TEST_CASE("each bad input of a money command gets its error and nothing is applied", "[replica]") {
   Cluster c(3, NoRebalanceNoWait);
   OpenEverywhere(c, Config("alice", 30), 100);
   const std::string long_key(256, 'k');
@@ -221,7 +224,7 @@ TEST_CASE("each bad input of a money command gets its error and nothing is appli
   }
   SECTION("bad idempotency keys") {
     for (const std::string& key : {std::string("a b"), std::string("tab\t"), std::string("\x7f"),
-                                  std::string("caf\xc3\xa9"), long_key}) {
+                                   std::string("caf\xc3\xa9"), long_key}) {
       INFO("key '" << key << "'");
       ExpectRejected(c, 0, Credit{"alice", 5, key}, Code::kInvalidArgument);
       ExpectRejected(c, 0, Debit{"alice", 5, key}, Code::kInvalidArgument);
@@ -268,21 +271,26 @@ TEST_CASE("counter caps: resource_exhausted and nothing applied", "[replica]") {
   constexpr int kOpsToCap = static_cast<int>(kMaxCounter / kMaxOpAmount);  // 256
 
   SECTION("credits") {
-    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount, ""}).status.ok());
+    for (int i = 0; i < kOpsToCap; ++i)
+      REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount, ""}).status.ok());
     ExpectRejected(c, 0, Credit{"big", 1, "one-more"}, Code::kResourceExhausted);
     // The key was not bound by the refused op: a valid request may use it later elsewhere.
     CHECK(c.Run(1, Credit{"big", 1, "one-more"}).status.ok());
   }
   SECTION("debits") {
-    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount, ""}).status.ok());
-    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Debit{"big", kMaxOpAmount, ""}).status.ok());
+    for (int i = 0; i < kOpsToCap; ++i)
+      REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount, ""}).status.ok());
+    for (int i = 0; i < kOpsToCap; ++i)
+      REQUIRE(c.Run(0, Debit{"big", kMaxOpAmount, ""}).status.ok());
     // Rights 0 + line 2^58 would cover it; the debit counter cannot take it.
     ExpectRejected(c, 0, Debit{"big", 1, "over"}, Code::kResourceExhausted);
   }
   SECTION("transfers") {
-    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(1, Credit{"big", kMaxOpAmount, ""}).status.ok());
+    for (int i = 0; i < kOpsToCap; ++i)
+      REQUIRE(c.Run(1, Credit{"big", kMaxOpAmount, ""}).status.ok());
     REQUIRE(c.Run(1, TransferRights{"big", 0, kMaxOpAmount}).status.ok());
-    for (int i = 0; i < kOpsToCap; ++i) REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount, ""}).status.ok());
+    for (int i = 0; i < kOpsToCap; ++i)
+      REQUIRE(c.Run(0, Credit{"big", kMaxOpAmount, ""}).status.ok());
     c.Settle(4);
     REQUIRE(View(c, 0, "big").regions[0].rights == kMaxCounter + kMaxOpAmount);
     for (int i = 0; i < kOpsToCap; ++i)
@@ -533,12 +541,12 @@ TEST_CASE("the same key retried at two regions during a partition: one survives 
     REQUIRE(c.at(r).DerivedEvents("alice", &ev).ok());
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].kind == DerivedKind::kVoid);
-    CHECK(ev[0].op == later);         // the canonically later one is voided
-    CHECK(ev[0].amount == 40);        // a refund
+    CHECK(ev[0].op == later);   // the canonically later one is voided
+    CHECK(ev[0].amount == 40);  // a refund
     if (r == 0) first_events = ev;
     CHECK(ev == first_events);
     const AccountView v = View(c, r, "alice");
-    CHECK(v.balance == 60);           // one debit of 40 survives
+    CHECK(v.balance == 60);  // one debit of 40 survives
     CHECK(v.raw_balance == 20);
     CHECK(v.voids == 40);
     CHECK(v.regions[later_origin].voids == 40);  // booked to the origin of the voided op
@@ -670,7 +678,8 @@ TEST_CASE("after settling, balances are final and the frontier has passed every 
     CHECK(cp.state.balance == -16);
     CHECK(cp.counters.balance() == View(c, r, "alice").raw_balance);
     CHECK(cp.events.size() == 2);
-    for (const auto& [dot, op] : c.stores[r].ops) CHECK(dot.seq > c.stores[r].log_floor.get(dot.origin));
+    for (const auto& [dot, op] : c.stores[r].ops)
+      CHECK(dot.seq > c.stores[r].log_floor.get(dot.origin));
   }
 }
 
@@ -769,8 +778,7 @@ TEST_CASE("a restarted region's clock is not behind the ops it holds (causality)
   const CommandResult pay = c.Run(1, Debit{"alice", 100, "pay"});
   REQUIRE(pay.status.ok());
   CHECK_FALSE(pay.overdraft);  // r1 had the rights
-  INFO("debit at " << pay.hlc.ToString() << ", the transfer it spends at "
-                   << grant.hlc.ToString());
+  INFO("debit at " << pay.hlc.ToString() << ", the transfer it spends at " << grant.hlc.ToString());
   CHECK(pay.hlc > grant.hlc);
   c.Settle(20);
   REQUIRE(c.Converged("alice"));

@@ -6,12 +6,12 @@
 #define TALLY_TESTS_CORE_TEST_SEED_H_
 
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 
 namespace tally::testing {
 
-// A well-mixed 64-bit seed for case `case_index` of the current run (splitmix64 of rng-seed, index).
+// A well-mixed 64-bit seed for case `case_index` of the current run (splitmix64 of rng-seed,
+// index).
 inline std::uint64_t CaseSeed(std::uint64_t case_index) {
   std::uint64_t z = (static_cast<std::uint64_t>(Catch::rngSeed()) << 32) ^ (case_index + 1);
   z += 0x9e3779b97f4a7c15ULL;
@@ -23,7 +23,7 @@ inline std::uint64_t CaseSeed(std::uint64_t case_index) {
 }  // namespace tally::testing
 
 // Names the case in every failure message below it: "rng-seed 20261121 case 7 (seed 0x...)".
-#define TALLY_INFO_SEED(case_index)                                                         \
+#define TALLY_INFO_SEED(case_index)                                                           \
   INFO("rng-seed " << Catch::rngSeed() << " case " << (case_index) << " (seed 0x" << std::hex \
                    << ::tally::testing::CaseSeed(case_index) << std::dec << ")")
 
