@@ -778,7 +778,7 @@ class Replica::Impl {
               CommandResult* r) {
     const RegionId me = opt_.self;
     const Amount rights = EffectiveRights(a, me);
-    const Amount line = a.config.lines[me];
+    const Amount line = UsableLine(a);
     bool overdraft = false;
     if (rights >= p.amount || opt_.bugs.skip_rights_check) {
       overdraft = rights < p.amount;
@@ -816,6 +816,15 @@ class Replica::Impl {
       ++stats_.rejected;
     }
     return true;
+  }
+
+  // The overdraft line this region may spend. Only once the account's open is final: until then a
+  // concurrent open elsewhere with another config could still win, and a line spent under the
+  // losing config would break the floor of the winning one. Accounts are opened long before they
+  // overdraw, so this costs nothing in practice; during a partition right after an open, debits
+  // are limited to real rights.
+  Amount UsableLine(const Account& a) const {
+    return a.opened.hlc < frontier_ ? a.config.lines[opt_.self] : 0;
   }
 
   // Asks reachable peers that hold rights for `shortfall`, largest holder first, until what they

@@ -16,7 +16,8 @@
 //   1. effective rights(r) >= x: accepted;
 //   2. else, if a peer that has rights is reachable, ask it for rights and wait at most
 //      rights_wait_ms (the command completes later, from OnMessage or Tick);
-//   3. else, if rights(r) + O[r] >= x: accepted as an overdraft debit (flagged);
+//   3. else, if rights(r) + O[r] >= x: accepted as an overdraft debit (flagged) — O[r] counts only
+//      once the account's open is final, so a concurrent open with another config cannot win later;
 //   4. else rejected: insufficient_funds, with the rights and line that explain it.
 //
 // Not thread-safe: one thread (or strand) drives a Replica.
