@@ -208,6 +208,16 @@ void Simulation::Impl::BuildReport() {
     }
     rep.accounts.push_back(std::move(ao));
   }
+  // A failure that names a charted account is the story to show.
+  if (failure) {
+    for (const auto& [idx, series] : samples) {
+      const std::string& id = accounts[idx].id;
+      if (failure->message.find(id + ":") != std::string::npos || failure->message.find(id + " ") != std::string::npos) {
+        chart = id;
+        break;
+      }
+    }
+  }
   if (!config.report_account.empty() && account_index.count(config.report_account)) chart = config.report_account;
   rep.chart_account = chart;
   for (report::AccountOutcome& ao : rep.accounts) {

@@ -245,7 +245,13 @@ std::string StepChart(const RunReport& r, const std::vector<Series>& series, boo
     }
   lo = std::min(lo, 0.0);
   hi = std::max(hi, 0.0);
-  if (hi - lo < 1) hi = lo + 1;
+  // A flat duration chart still gets a readable scale (±1 s), an amount chart at least 1 unit.
+  const double min_range = duration_labels ? 2000 : 1;
+  if (hi - lo < min_range) {
+    double mid = (hi + lo) / 2;
+    lo = std::min(lo, mid - min_range / 2);
+    hi = lo + min_range;
+  }
   double pad = (hi - lo) * 0.08;
   p.v_min = lo - pad;
   p.v_max = hi + pad;
