@@ -8,3 +8,9 @@ tally_add_catch_test(tallyd_unit_test node
 )
 target_link_libraries(tallyd_unit_test PRIVATE tally_node)
 target_compile_definitions(tallyd_unit_test PRIVATE TALLY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# tallyd as a process at start (bad config, damaged store, wrong data directory): no ports bound.
+tally_add_catch_test(tallyd_startup_test node tallyd_startup_test.cc)
+target_link_libraries(tallyd_startup_test PRIVATE tally_node)
+target_compile_definitions(tallyd_startup_test PRIVATE TALLYD_PATH="$<TARGET_FILE:tallyd>")
+add_dependencies(tallyd_startup_test tallyd)

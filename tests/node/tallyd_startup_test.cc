@@ -1,0 +1,157 @@
+// tallyd as a process, at start: a bad config or flag exits 2 naming the field; a damaged store or
+// a store of another region exits 1 with a clear message, before anything is served. None of
+// these cases gets as far as binding a port.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <leveldb/db.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "node/store.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("tallyd-startup-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path path;
+};
+
+const tally::node::StoreIdentity kEu{"startup", "eu", {"eu", "us"}};
+
+struct Outcome {
+  int exit_code = -1;
+  std::string stderr_text;
+};
+
+// Runs tallyd with `args` (stderr captured, stdin/stdout closed) and waits for it to exit.
+Outcome RunTallyd(const std::vector<std::string>& args, const fs::path& scratch) {
+  const fs::path err = scratch / "stderr.txt";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> argv_s{TALLYD_PATH};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, TALLYD_PATH, &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  // Each case exits at start; a test that hangs here found a bug (ctest's timeout stops it).
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  Outcome o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  o.stderr_text = ss.str();
+  return o;
+}
+
+std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
+                        const std::string& gossip = "") {
+  const fs::path p = dir / "region.toml";
+  std::ofstream out(p);
+  out << "cluster_id = \"startup\"\nregion = \"eu\"\ndata_dir = \"" << (dir / "data").string() << "\"\n"
+      << extra_top << "[listen]\nclient = \"127.0.0.1:1\"\npeer = \"127.0.0.1:2\"\n"
+      << "[[regions]]\nid = 0\nname = \"eu\"\npeer = \"127.0.0.1:2\"\n"
+      << "[[regions]]\nid = 1\nname = \"us\"\npeer = \"127.0.0.1:3\"\n"
+      << "[gossip]\n" << gossip;
+  return p.string();
+}
+
+}  // namespace
+
+TEST_CASE("tallyd refuses a bad config with exit status 2, naming the field", "[startup]") {
+  TempDir dir;
+  Outcome o = RunTallyd({"--config", WriteConfig(dir.path, "", "tick_interval_ms = 0\n")}, dir.path);
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.stderr_text, Catch::Contains("gossip.tick_interval_ms: must be in 1..1000, got 0"));
+
+  o = RunTallyd({"--config", WriteConfig(dir.path, "colour = \"blue\"\n")}, dir.path);
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.stderr_text, Catch::Contains("colour: unknown key"));
+
+  o = RunTallyd({"--config", (dir.path / "missing.toml").string()}, dir.path);
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.stderr_text, Catch::Contains("cannot be read"));
+
+  o = RunTallyd({"--config", WriteConfig(dir.path), "--region", "mars"}, dir.path);
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.stderr_text, Catch::Contains("--region: 'mars' is not in [[regions]]"));
+
+  o = RunTallyd({"--config", WriteConfig(dir.path), "--listen-client", "nowhere"}, dir.path);
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.stderr_text, Catch::Contains("--listen-client:"));
+
+  o = RunTallyd({"--no-such-flag"}, dir.path);
+  CHECK(o.exit_code == 2);
+}
+
+TEST_CASE("tallyd refuses a damaged store with exit status 1 and says why", "[startup]") {
+  TempDir dir;
+  const fs::path data = dir.path / "data";
+  {
+    std::unique_ptr<tally::node::Store> store;
+    REQUIRE(tally::node::Store::Open(data.string(), kEu, &store).ok());
+  }
+  {
+    leveldb::DB* db = nullptr;
+    REQUIRE(leveldb::DB::Open(leveldb::Options(), data.string(), &db).ok());
+    REQUIRE(db->Put(leveldb::WriteOptions(), tally::node::Store::OpKey(1, 1), "\x08garbage").ok());
+    delete db;
+  }
+  Outcome o = RunTallyd({"--config", WriteConfig(dir.path)}, dir.path);
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.stderr_text, Catch::Contains("cannot start: corruption: store " + data.string()));
+  CHECK_THAT(o.stderr_text, Catch::Contains("refusing to serve balances"));
+}
+
+TEST_CASE("tallyd refuses a data directory of another region with exit status 1", "[startup]") {
+  TempDir dir;
+  const fs::path data = dir.path / "data";
+  {
+    std::unique_ptr<tally::node::Store> store;
+    REQUIRE(tally::node::Store::Open(data.string(), tally::node::StoreIdentity{"startup", "us", {"eu", "us"}},
+                                     &store)
+                .ok());
+  }
+  Outcome o = RunTallyd({"--config", WriteConfig(dir.path)}, dir.path);
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.stderr_text, Catch::Contains("belongs to another cluster or region"));
+}
+
+TEST_CASE("tallyd exits 1 when it cannot bind its listen address", "[startup]") {
+  TempDir dir;
+  // 192.0.2.1 (TEST-NET-1) is on no interface of this host: bind fails at once.
+  Outcome o = RunTallyd({"--config", WriteConfig(dir.path), "--listen-client", "192.0.2.1:8080"}, dir.path);
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.stderr_text, Catch::Contains("listen.client 192.0.2.1:8080"));
+}
