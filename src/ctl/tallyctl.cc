@@ -53,6 +53,7 @@ const CLI::Validator kPositiveAmount(
     "AMOUNT");
 
 struct Options {
+  std::string get;
   std::string url_text;
   std::string token;
   std::string token_file;
@@ -64,6 +65,7 @@ struct Session {
   Url url;
   std::string token;
   bool json_output = false;
+  std::string get;  // --get: JSON pointer into the answer, "" for the whole answer
   std::chrono::milliseconds timeout{10000};
 };
 
@@ -217,8 +219,36 @@ void PrintAccount(const json& a) {
   if (!rest.empty()) PrintTree(rest, 1, std::cout);
 }
 
+// "regions.eu.rights" or "/regions/eu/rights" -> a JSON pointer.
+std::string ToPointer(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  std::string out;
+  std::stringstream ss(path);
+  for (std::string part; std::getline(ss, part, '.');) out += "/" + part;
+  return out;
+}
+
+// Prints the value at --get (strings bare, for shell variables). Usage error if it is not there.
+int PrintField(const Session& s, const json& body) {
+  json::json_pointer p;
+  try {
+    p = json::json_pointer(ToPointer(s.get));
+  } catch (const json::exception& e) {
+    std::cerr << "tallyctl: --get " << s.get << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (!body.contains(p)) {
+    std::cerr << "tallyctl: --get " << s.get << ": no such field in the answer\n";
+    return kExitUsage;
+  }
+  const json& v = body.at(p);
+  std::cout << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+  return kExitOk;
+}
+
 int Output(const Session& s, const CallResult& r, const std::function<void(const json&)>& human) {
   if (r.exit_code != kExitOk) return r.exit_code;
+  if (!s.get.empty()) return PrintField(s, r.body);
   if (s.json_output) {
     std::cout << (r.body.is_null() ? json::object() : r.body).dump() << "\n";
   } else {
@@ -237,7 +267,6 @@ int CmdOpen(const Session& s, const std::string& id, const std::string& currency
   return Output(s, r, [&](const json& b) {
     std::cout << (r.status == 201 ? "opened" : "already open:") << " account " << id << " (" << currency
               << ", overdraft limit " << limit << ", fee " << fee_flat << " + " << fee_bps << " bps)\n";
-    if (b.is_object() && !b.empty() && b.contains("balance")) PrintAccount(b);
   });
 }
 
@@ -256,9 +285,10 @@ int CmdMove(const Session& s, const std::string& kind, const std::string& id, lo
     // The request may have been applied: the key is what makes a retry safe.
     std::cerr << "tallyctl: retry with --idempotency-key " << key << "\n";
   }
-  if (r.exit_code == kExitOk && s.json_output) {
+  if (r.exit_code == kExitOk && (s.json_output || !s.get.empty())) {
     json out = r.body.is_object() ? r.body : json::object();
     out["idempotency_key"] = key;
+    if (!s.get.empty()) return PrintField(s, out);
     std::cout << out.dump() << "\n";
     return kExitOk;
   }
@@ -287,6 +317,47 @@ int CmdTransfer(const Session& s, const std::string& id, const std::string& to, 
   });
 }
 
+// The report for people: the numbers, then each fork with tallyd's explanation.
+void PrintReport(const json& rep) {
+  if (!rep.is_object() || !rep.contains("account") || !rep["account"].is_object()) {
+    PrintTree(rep, 0, std::cout);
+    return;
+  }
+  const json& a = rep["account"];
+  auto get = [](const json& j, const char* k) { return j.contains(k) ? Scalar(j[k]) : std::string("?"); };
+  std::cout << "reconciliation report for " << get(a, "id") << " (" << get(a, "currency")
+            << "), as region " << get(rep, "region") << " sees it\n";
+  std::cout << "  balance " << get(a, "balance") << (a.value("tentative", false) ? " (tentative)" : " (final)")
+            << ", final balance " << get(a, "final_balance") << ", raw balance " << get(a, "raw_balance")
+            << " (credits - debits, before fees and voids)\n";
+  std::cout << "  fees " << get(a, "fees") << ", voids " << get(a, "voids") << ", overdraft episodes "
+            << get(a, "episodes") << ", overdraft limit " << get(a, "overdraft_limit") << "\n";
+  if (a.contains("regions") && a["regions"].is_object()) {
+    for (const auto& [name, r] : a["regions"].items()) {
+      std::cout << "    " << std::left << std::setw(6) << name << " rights " << std::setw(8) << get(r, "rights")
+                << " line " << std::setw(6) << get(r, "overdraft_line") << " fees " << std::setw(6)
+                << get(r, "fees") << " voids " << get(r, "voids") << "\n";
+    }
+  }
+  if (rep.contains("forks") && rep["forks"].is_array()) {
+    std::cout << "  forks: " << rep["forks"].size() << " (" << get(rep, "final_forks") << " final)\n";
+    for (const auto& f : rep["forks"]) {
+      std::cout << "    - " << (f.value("final", false) ? "[final] " : "[tentative] ")
+                << (f.contains("explanation") ? Scalar(f["explanation"]) : f.dump()) << "\n";
+      if (f.contains("ops") && f["ops"].is_array()) {
+        for (const auto& op : f["ops"]) {
+          std::cout << "        op " << get(op, "region") << ":" << get(op, "seq") << " " << get(op, "kind");
+          if (op.contains("amount")) std::cout << " " << Scalar(op["amount"]);
+          if (op.contains("key")) std::cout << " key " << Scalar(op["key"]);
+          if (op.value("overdraft", false)) std::cout << " (overdraft)";
+          std::cout << " at hlc " << get(op, "hlc") << "\n";
+        }
+      }
+    }
+  }
+  std::cout << "  state digest " << get(a, "digest") << ", frontier " << get(a, "frontier") << "\n";
+}
+
 int CmdReport(const Session& s, const std::string& id, bool html, const std::string& out_file) {
   CallResult r = Call(s, "GET", AccountPath(id) + "/report" + (html ? "?format=html" : ""), "", {}, !html);
   if (r.exit_code != kExitOk) return r.exit_code;
@@ -301,8 +372,9 @@ int CmdReport(const Session& s, const std::string& id, bool html, const std::str
     return kExitOk;
   }
   if (html) std::cout << r.raw_body;
+  else if (!s.get.empty()) return PrintField(s, r.body);
   else if (s.json_output) std::cout << r.body.dump() << "\n";
-  else PrintTree(r.body, 0, std::cout);
+  else PrintReport(r.body);
   return kExitOk;
 }
 
@@ -333,16 +405,30 @@ bool AllPeersUp(const json& cluster) {
   return true;
 }
 
-int CmdCluster(const Session& s, double wait_connected_s) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_connected_s);
+// True when the node reports every peer disconnected and unreachable (a partition it has noticed).
+bool AllPeersDown(const json& cluster) {
+  if (!cluster.is_object() || !cluster.contains("peers") || !cluster["peers"].is_array()) return false;
+  for (const auto& p : cluster["peers"])
+    if (p.value("connected", true) || p.value("reachable", true)) return false;
+  return true;
+}
+
+int CmdCluster(const Session& s, double wait_connected_s, double wait_disconnected_s) {
+  const bool waiting = wait_connected_s > 0 || wait_disconnected_s > 0;
+  const double wait_s = std::max(wait_connected_s, wait_disconnected_s);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
   CallResult r;
   for (;;) {
     r = Call(s, "GET", "/v1/cluster", "");
-    if (wait_connected_s <= 0 || (r.exit_code == kExitOk && AllPeersUp(r.body))) break;
+    if (!waiting) break;
+    if (r.exit_code == kExitOk &&
+        (wait_connected_s > 0 ? AllPeersUp(r.body) : AllPeersDown(r.body)))
+      break;
     if (std::chrono::steady_clock::now() >= deadline) {
       if (r.exit_code == kExitOk) {
-        std::cerr << "tallyctl: not every peer of " << s.url.ToString() << " is connected after "
-                  << wait_connected_s << " s\n";
+        std::cerr << "tallyctl: " << s.url.ToString() << " still sees "
+                  << (wait_connected_s > 0 ? "a peer disconnected" : "a peer connected or reachable")
+                  << " after " << wait_s << " s\n";
         Output(s, r, [](const json& b) { PrintCluster(b); });
         return kExitNotOk;
       }
@@ -556,6 +642,8 @@ int main(int argc, char** argv) {
   app.add_option("--token", opt.token, "bearer token (env TALLY_TOKEN)");
   app.add_option("--token-file", opt.token_file, "read the bearer token from this file");
   app.add_flag("--json", opt.json_output, "print JSON instead of text");
+  app.add_option("--get", opt.get,
+                 "print only this field of the JSON answer, e.g. regions.eu.rights or /balance");
   app.add_option("--timeout-ms", opt.timeout_ms, "deadline for each request")
       ->check(CLI::Range(1LL, 3600000LL))->capture_default_str();
 
@@ -601,9 +689,13 @@ int main(int argc, char** argv) {
   cluster->require_subcommand(1);
   auto* cluster_status = cluster->add_subcommand("status", "this region, its peers, vectors, frontier");
   double wait_connected_s = 0;
-  cluster_status->add_option("--wait-connected", wait_connected_s,
-                             "wait up to this many seconds for every peer to be connected (exit 1 if not)")
-      ->check(CLI::NonNegativeNumber);
+  double wait_disconnected_s = 0;
+  auto* wc = cluster_status->add_option("--wait-connected", wait_connected_s,
+                             "wait up to this many seconds for every peer to be connected (exit 1 if not)");
+  wc->check(CLI::NonNegativeNumber);
+  cluster_status->add_option("--wait-disconnected", wait_disconnected_s,
+                             "wait up to this many seconds until no peer is connected or reachable")
+      ->check(CLI::NonNegativeNumber)->excludes(wc);
 
   // watch
   std::string accounts;
@@ -654,6 +746,7 @@ int main(int argc, char** argv) {
     opt.token.pop_back();
   s.token = opt.token;
   s.json_output = opt.json_output;
+  s.get = opt.get;
   s.timeout = std::chrono::milliseconds(opt.timeout_ms);
 
   if (open->parsed()) return CmdOpen(s, id, currency, limit, fee_flat, fee_bps);
@@ -662,7 +755,7 @@ int main(int argc, char** argv) {
   if (debit->parsed()) return CmdMove(s, "debit", id, amount, key);
   if (transfer->parsed()) return CmdTransfer(s, id, to, amount, key);
   if (report->parsed()) return CmdReport(s, id, html, out_file);
-  if (cluster_status->parsed()) return CmdCluster(s, wait_connected_s);
+  if (cluster_status->parsed()) return CmdCluster(s, wait_connected_s, wait_disconnected_s);
   if (watch->parsed()) return CmdWatch(s, accounts, count, for_s);
   if (reconcile->parsed()) return CmdReconcile(s, nodes, id, wait_s);
   if (health->parsed()) return CmdHealth(s, health_wait_s);
