@@ -80,6 +80,7 @@ inline void CheckMoney(Cluster& c, const std::string& id) {
 //     right before the call (rights are never created from nothing, donors give what they have);
 //   - every debit accepted in the call was covered by rights + line as reported, and is flagged as
 //     overdraft exactly when rights alone did not cover it;
+//   - every answer that names an op is released only once that op is in the region's store (I4);
 //   - the stable frontier never moves back (while a replica lives), derived events are marked
 //     final exactly when their op is below it, and what was final never changes (later finals
 //     only extend the list);
@@ -187,6 +188,14 @@ class Watch {
       INFO("r" << r << " gave " << amount << " of rights on " << id << " holding "
                << rights_before_[id]);
       REQUIRE(amount <= rights_before_[id]);
+    }
+    // I4: an answer goes out only after the op it names is durable.
+    if (!e.completions.empty()) REQUIRE(e.completions_need_sync);
+    for (const CommandResult& res : e.completions) {
+      if (!res.status.ok() || res.op.seq == 0) continue;
+      const PersistedStore& store = c_.stores[r];
+      INFO("answer names op " << res.op.ToString() << " not in r" << r << "'s store");
+      REQUIRE((store.ops.count(res.op) == 1 || res.op.seq <= store.log_floor.get(res.op.origin)));
     }
     for (const CommandResult& res : e.completions) {
       if (!res.status.ok() || res.replayed || res.op.origin != r) continue;
