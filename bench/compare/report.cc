@@ -447,18 +447,30 @@ bool WriteFile(const std::string& path, const std::string& data) {
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-// Replaces the generated block of `doc`, or appends the section with it.
+// Replaces the generated block of `doc`; without one, puts it at the end of the section (before
+// the next "## " heading), appending the section if the document has none.
 std::string SpliceDoc(const std::string& doc, const std::string& block) {
-  const std::string generated = std::string(kBeginMarker) + "\n" + block + kEndMarker;
+  const std::string generated = std::string(kBeginMarker) + "\n" + block + kEndMarker + "\n";
   const auto b = doc.find(kBeginMarker);
   const auto e = doc.find(kEndMarker);
-  if (b != std::string::npos && e != std::string::npos && e > b)
-    return doc.substr(0, b) + generated + doc.substr(e + std::string(kEndMarker).size());
+  if (b != std::string::npos && e != std::string::npos && e > b) {
+    auto rest = e + std::string(kEndMarker).size();
+    if (rest < doc.size() && doc[rest] == '\n') ++rest;
+    return doc.substr(0, b) + generated + doc.substr(rest);
+  }
+  const auto title = doc.find(std::string(kSectionTitle) + "\n");
+  if (title != std::string::npos && (title == 0 || doc[title - 1] == '\n')) {
+    auto next = doc.find("\n## ", title + 1);
+    std::string before = next == std::string::npos ? doc : doc.substr(0, next + 1);
+    const std::string after = next == std::string::npos ? "" : doc.substr(next + 1);
+    if (!before.empty() && before.back() != '\n') before += "\n";
+    if (before.size() < 2 || before.substr(before.size() - 2) != "\n\n") before += "\n";
+    return before + generated + (after.empty() ? "" : "\n" + after);
+  }
   std::string out = doc;
   if (!out.empty() && out.back() != '\n') out += "\n";
   if (!out.empty()) out += "\n";
-  if (doc.find(kSectionTitle) == std::string::npos) out += std::string(kSectionTitle) + "\n\n";
-  return out + generated + "\n";
+  return out + std::string(kSectionTitle) + "\n\n" + generated;
 }
 
 int Usage(const std::string& why) {
@@ -537,6 +549,10 @@ int main(int argc, char** argv) {
     block += fmt::format("Versions: {}.\n\n", meta_str("versions"));
     block += MarkdownTable(cells);
     block += "\n";
+    block += "*tally ÷ this*: in the hot-account and uniform groups, tally's debits/s over the row's (same workload "
+             "and clients); against the LevelDB limit, the share of the physical limit tally reaches (at most 1 "
+             "by construction); in the far-region group, the row's p99 over tally's p99 (how many times sooner "
+             "tally answers). Every row is durable: it counts only debits answered after their fsync.\n\n";
     if (!goals.empty()) {
       for (const auto& g : goals) block += "- " + g + "\n";
       block += "\n";
