@@ -1,11 +1,11 @@
 #include "node/api.h"
 
+#include <fmt/format.h>
+
 #include <array>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "core/ids.h"
 
@@ -16,7 +16,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
-    "open_account", "get_account", "credit", "debit", "transfer", "report",
+    "open_account", "get_account", "credit",  "debit",   "transfer", "report",
     "cluster",      "stream",      "metrics", "healthz", "unknown",
 };
 
@@ -47,7 +47,8 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::size_t start = 0;
   while (true) {
     std::size_t pos = s.find(sep, start);
-    parts.push_back(s.substr(start, pos == std::string_view::npos ? s.size() - start : pos - start));
+    parts.push_back(
+        s.substr(start, pos == std::string_view::npos ? s.size() - start : pos - start));
     if (pos == std::string_view::npos) break;
     start = pos + 1;
   }
@@ -75,22 +76,28 @@ Status ParseQuery(std::string_view query, const std::set<std::string_view>& allo
   return Status::OK();
 }
 
-Status NotAllowed(Method m) {
-  return Status::FailedPrecondition("method not allowed");
-}
+Status NotAllowed(Method m) { return Status::FailedPrecondition("method not allowed"); }
 
 std::string_view TypeName(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
+    case json::value_t::number_unsigned:
+      return "an integer";
     // JSON integers beyond 64 bits arrive as floats too.
-    case json::value_t::number_float: return "a fraction, an exponent or a number beyond 64 bits";
-    default: return "an unsupported value";
+    case json::value_t::number_float:
+      return "a fraction, an exponent or a number beyond 64 bits";
+    default:
+      return "an unsupported value";
   }
 }
 
@@ -102,7 +109,9 @@ Status ParseObject(std::string_view body, json* out) {
   std::string duplicate;
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
     switch (event) {
-      case json::parse_event_t::object_start: keys_by_depth.emplace_back(); break;
+      case json::parse_event_t::object_start:
+        keys_by_depth.emplace_back();
+        break;
       case json::parse_event_t::object_end:
         if (!keys_by_depth.empty()) keys_by_depth.pop_back();
         break;
@@ -115,7 +124,8 @@ Status ParseObject(std::string_view body, json* out) {
         keys.push_back(k);
         break;
       }
-      default: break;
+      default:
+        break;
     }
     return true;
   };
@@ -143,8 +153,8 @@ Status CheckFields(const json& obj, std::string_view where,
     if (!ok) {
       std::string list;
       for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      return Status::InvalidArgument("unknown field '" + std::string(where) + it.key().substr(0, 64) +
-                                     "' (expected: " + list + ")");
+      return Status::InvalidArgument("unknown field '" + std::string(where) +
+                                     it.key().substr(0, 64) + "' (expected: " + list + ")");
     }
   }
   return Status::OK();
@@ -158,16 +168,18 @@ Status GetInteger(const json& v, std::string_view field, std::int64_t lo, std::i
   if (v.is_number_unsigned()) {
     const std::uint64_t u = v.get<std::uint64_t>();
     if (u > static_cast<std::uint64_t>(hi) || static_cast<std::int64_t>(u) < lo)
-      return Status::InvalidArgument(fmt::format("{} is out of range: must be {}, got {}", field, range, u));
+      return Status::InvalidArgument(
+          fmt::format("{} is out of range: must be {}, got {}", field, range, u));
     *out = static_cast<std::int64_t>(u);
   } else if (v.is_number_integer()) {
     const std::int64_t i = v.get<std::int64_t>();
     if (i < lo || i > hi)
-      return Status::InvalidArgument(fmt::format("{} is out of range: must be {}, got {}", field, range, i));
+      return Status::InvalidArgument(
+          fmt::format("{} is out of range: must be {}, got {}", field, range, i));
     *out = i;
   } else {
-    return Status::InvalidArgument(fmt::format("{} must be {} (minor units), got {}", field, range,
-                                               TypeName(v)));
+    return Status::InvalidArgument(
+        fmt::format("{} must be {} (minor units), got {}", field, range, TypeName(v)));
   }
   return Status::OK();
 }
@@ -194,7 +206,8 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
     if (method != Method::kGet) return NotAllowed(method);
     return no_query();
   }
-  if (seg.empty() || seg[0] != "v1" || seg.size() < 2) return Status::NotFound("no route " + std::string(path.substr(0, 256)));
+  if (seg.empty() || seg[0] != "v1" || seg.size() < 2)
+    return Status::NotFound("no route " + std::string(path.substr(0, 256)));
   if (seg.size() == 2 && seg[1] == "cluster") {
     out->route = Route::kCluster;
     if (method != Method::kGet) return NotAllowed(method);
@@ -264,43 +277,74 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
 
 int HttpStatusFor(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kInsufficientFunds: return 402;
-    case Code::kIdempotencyKeyReused: return 422;
-    case Code::kConflict: return 409;
-    case Code::kFailedPrecondition: return 409;
-    case Code::kUnauthenticated: return 401;
-    case Code::kPermissionDenied: return 403;
-    case Code::kResourceExhausted: return 429;
-    case Code::kUnavailable: return 503;
-    case Code::kCorruption: return 500;
-    case Code::kIOError: return 500;
-    case Code::kInternal: return 500;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kInsufficientFunds:
+      return 402;
+    case Code::kIdempotencyKeyReused:
+      return 422;
+    case Code::kConflict:
+      return 409;
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kResourceExhausted:
+      return 429;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kCorruption:
+      return 500;
+    case Code::kIOError:
+      return 500;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 402:
+      return "Payment Required";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
   }
 }
 
@@ -308,11 +352,21 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           *out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
@@ -347,25 +401,29 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
                             AccountConfig* out) {
   json j;
   if (Status s = ParseObject(body, &j); !s.ok()) return s;
-  if (Status s = CheckFields(j, "", {"id", "currency", "overdraft_limit", "fee"}); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"id", "currency", "overdraft_limit", "fee"}); !s.ok())
+    return s;
   AccountConfig c;
   auto id = j.find("id");
   if (id == j.end()) return Status::InvalidArgument("field 'id' is required");
   if (!id->is_string())
     return Status::InvalidArgument("id must be a string, got " + std::string(TypeName(*id)));
   c.id = id->get<std::string>();
-  if (Status s = ValidateAccountId(c.id); !s.ok()) return Status::InvalidArgument("id: " + s.message());
+  if (Status s = ValidateAccountId(c.id); !s.ok())
+    return Status::InvalidArgument("id: " + s.message());
   c.currency = defaults.currency;
   if (auto cur = j.find("currency"); cur != j.end()) {
     if (!cur->is_string())
-      return Status::InvalidArgument("currency must be a string, got " + std::string(TypeName(*cur)));
+      return Status::InvalidArgument("currency must be a string, got " +
+                                     std::string(TypeName(*cur)));
     c.currency = cur->get<std::string>();
     if (Status s = ValidateCurrency(c.currency); !s.ok())
       return Status::InvalidArgument("currency: " + s.message());
   }
   c.overdraft_limit = defaults.overdraft_limit;
   if (auto lim = j.find("overdraft_limit"); lim != j.end()) {
-    if (Status s = GetInteger(*lim, "overdraft_limit", 0, kMaxOpAmount, &c.overdraft_limit); !s.ok())
+    if (Status s = GetInteger(*lim, "overdraft_limit", 0, kMaxOpAmount, &c.overdraft_limit);
+        !s.ok())
       return s;
   }
   c.fee = defaults.fee;
@@ -460,7 +518,8 @@ Status ParseTransferBody(std::string_view body, const std::vector<std::string>& 
     return Status::InvalidArgument("to: unknown region '" + shown + "' (regions: " + known + ")");
   }
   if (found == self)
-    return Status::InvalidArgument("to: '" + name + "' is this region; rights move to another region");
+    return Status::InvalidArgument("to: '" + name +
+                                   "' is this region; rights move to another region");
   auto a = j.find("amount");
   if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
   if (Status s = GetInteger(*a, "amount", 1, kMaxOpAmount, amount); !s.ok()) return s;

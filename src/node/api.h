@@ -48,9 +48,9 @@ enum class Method : std::uint8_t { kGet, kPost, kOther };
 
 struct RouteMatch {
   Route route = Route::kUnknown;
-  std::string account;               // routes under /v1/accounts/{id}, percent-decoded, validated
-  bool html = false;                 // kReport with ?format=html
-  std::vector<std::string> accounts; // kStream: the ?accounts= list, validated, deduplicated
+  std::string account;                // routes under /v1/accounts/{id}, percent-decoded, validated
+  bool html = false;                  // kReport with ?format=html
+  std::vector<std::string> accounts;  // kStream: the ?accounts= list, validated, deduplicated
 };
 
 inline constexpr std::size_t kMaxStreamAccounts = 100;

@@ -1,12 +1,11 @@
 #include "node/config.h"
 
 #include <arpa/inet.h>
+#include <toml++/toml.h>
 
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "core/ids.h"
 
@@ -16,16 +15,26 @@ namespace {
 
 std::string_view TypeName(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -63,8 +72,7 @@ class Fields {
              std::int64_t* out) {
     const toml::node* n;
     if (Status s = Get(key, required, &n); !s.ok() || !n) return s;
-    if (!n->is_integer())
-      return Error(key, "must be an integer, got " + std::string(TypeName(*n)));
+    if (!n->is_integer()) return Error(key, "must be an integer, got " + std::string(TypeName(*n)));
     std::int64_t v = n->as_integer()->get();
     if (v < lo || v > hi)
       return Error(key, "must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
@@ -130,7 +138,8 @@ constexpr std::size_t kMaxClusterIdBytes = 64;
 Status ValidateClusterId(std::string_view id) {
   if (id.empty()) return Status::InvalidArgument("is empty");
   if (id.size() > kMaxClusterIdBytes)
-    return Status::InvalidArgument("is longer than " + std::to_string(kMaxClusterIdBytes) + " bytes");
+    return Status::InvalidArgument("is longer than " + std::to_string(kMaxClusterIdBytes) +
+                                   " bytes");
   for (char c : id) {
     if (c < 0x21 || c > 0x7e)
       return Status::InvalidArgument("may contain only printable ASCII without spaces");
@@ -194,7 +203,8 @@ Status ParseRoles(const toml::table* roles, NodeConfig* c) {
     std::string path = "roles." + name;
     if (!IsConfigName(name))
       return Status::InvalidArgument(path + ": role names are 1..64 of [A-Za-z0-9_.-]");
-    if (!v.is_table()) return Status::InvalidArgument(path + ": must be a table ([roles." + name + "])");
+    if (!v.is_table())
+      return Status::InvalidArgument(path + ": must be a table ([roles." + name + "])");
     Fields f(v.as_table(), path);
     std::vector<std::string> perms;
     if (Status s = f.StringArray("permissions", true, &perms); !s.ok()) return s;
@@ -226,7 +236,8 @@ Status ParseTokens(const toml::table& root, NodeConfig* c) {
     TokenConfig t;
     if (Status s = f.String("name", true, &t.name); !s.ok()) return s;
     if (!IsConfigName(t.name)) return f.Error("name", "must be 1..64 of [A-Za-z0-9_.-]");
-    if (!names.insert(t.name).second) return f.Error("name", "token name '" + t.name + "' is used twice");
+    if (!names.insert(t.name).second)
+      return f.Error("name", "token name '" + t.name + "' is used twice");
     if (Status s = f.String("sha256", true, &t.sha256); !s.ok()) return s;
     if (!IsSha256Hex(t.sha256))
       return f.Error("sha256",
@@ -262,7 +273,8 @@ constexpr std::int64_t kHour = 3600 * 1000;
 Status ParseRoot(const toml::table& root, NodeConfig* c) {
   Fields top(&root, "");
   if (Status s = top.String("cluster_id", true, &c->cluster_id); !s.ok()) return s;
-  if (Status s = ValidateClusterId(c->cluster_id); !s.ok()) return top.Error("cluster_id", s.message());
+  if (Status s = ValidateClusterId(c->cluster_id); !s.ok())
+    return top.Error("cluster_id", s.message());
   if (Status s = top.String("region", true, &c->region); !s.ok()) return s;
   if (Status s = top.String("data_dir", true, &c->data_dir); !s.ok()) return s;
   if (c->data_dir.empty()) return top.Error("data_dir", "is empty");
@@ -292,13 +304,16 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     Fields f(t, "gossip");
     Status s;
     if (!(s = f.Unsigned("tick_interval_ms", 1, 1000, &c->tick_interval_ms)).ok()) return s;
-    if (!(s = f.Unsigned("heartbeat_interval_ms", 1, kHour, &r.heartbeat_interval_ms)).ok()) return s;
+    if (!(s = f.Unsigned("heartbeat_interval_ms", 1, kHour, &r.heartbeat_interval_ms)).ok())
+      return s;
     if (!(s = f.Unsigned("peer_timeout_ms", 1, kHour, &r.peer_timeout_ms)).ok()) return s;
     if (!(s = f.Unsigned("resend_after_ms", 1, kHour, &r.resend_after_ms)).ok()) return s;
     if (!(s = f.Unsigned("relay_delay_ms", 0, kHour, &r.relay_delay_ms)).ok()) return s;
     if (!(s = f.Unsigned("max_batch_ops", 1, 65536, &r.max_batch_ops)).ok()) return s;
     if (!(s = f.Unsigned("max_inflight_ops", 1, 1 << 24, &r.max_inflight_ops)).ok()) return s;
-    if (!(s = f.Unsigned("send_queue_bytes", 64 * 1024, std::int64_t{1} << 32, &c->send_queue_bytes)).ok())
+    if (!(s = f.Unsigned("send_queue_bytes", 64 * 1024, std::int64_t{1} << 32,
+                         &c->send_queue_bytes))
+             .ok())
       return s;
     if (!(s = f.Unsigned("reconnect_min_ms", 1, kHour, &c->reconnect_min_ms)).ok()) return s;
     if (!(s = f.Unsigned("reconnect_max_ms", 1, kHour, &c->reconnect_max_ms)).ok()) return s;
@@ -321,7 +336,8 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     Fields f(t, "rights");
     Status s;
     if (!(s = f.Unsigned("wait_ms", 0, kHour, &r.rights_wait_ms)).ok()) return s;
-    if (!(s = f.Unsigned("rebalance_interval_ms", 1, kHour, &r.rebalance_interval_ms)).ok()) return s;
+    if (!(s = f.Unsigned("rebalance_interval_ms", 1, kHour, &r.rebalance_interval_ms)).ok())
+      return s;
     if (!(s = f.Unsigned("max_pending_debits", 1, 1 << 24, &r.max_pending_debits)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
@@ -329,7 +345,8 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
   {
     Fields f(t, "storage");
     Status s;
-    if (!(s = f.Unsigned("checkpoint_interval_ms", 1, kHour, &r.checkpoint_interval_ms)).ok()) return s;
+    if (!(s = f.Unsigned("checkpoint_interval_ms", 1, kHour, &r.checkpoint_interval_ms)).ok())
+      return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("accounts", &t); !s.ok()) return s;
@@ -376,7 +393,8 @@ Status Derive(NodeConfig* c) {
   if (!found) {
     std::string known;
     for (const RegionConfig& r : c->regions) known += (known.empty() ? "" : ", ") + r.name;
-    return Status::InvalidArgument("region: '" + c->region + "' is not in [[regions]] (" + known + ")");
+    return Status::InvalidArgument("region: '" + c->region + "' is not in [[regions]] (" + known +
+                                   ")");
   }
   c->replica.cluster_id = c->cluster_id;
   c->replica.regions.clear();
@@ -399,7 +417,8 @@ Status ParseEndpoint(std::string_view text, bool allow_names, Endpoint* out) {
   if (!text.empty() && text.front() == '[') {
     std::size_t close = text.find(']');
     if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return Status::InvalidArgument("expected \"[v6-address]:port\", got \"" + std::string(text) + "\"");
+      return Status::InvalidArgument("expected \"[v6-address]:port\", got \"" + std::string(text) +
+                                     "\"");
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
     in6_addr a6;
@@ -424,7 +443,8 @@ Status ParseEndpoint(std::string_view text, bool allow_names, Endpoint* out) {
       if (!name_ok)
         return Status::InvalidArgument(
             "\"" + std::string(host) + "\" is not " +
-            (allow_names ? "an IP address or host name" : "an IP address (listen on an address, e.g. 127.0.0.1)"));
+            (allow_names ? "an IP address or host name"
+                         : "an IP address (listen on an address, e.g. 127.0.0.1)"));
     }
   }
   if (port.empty() || port.size() > 5)
@@ -462,7 +482,8 @@ Status ParseConfig(std::string_view toml_text, std::string_view source, NodeConf
   try {
     root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
-    // toml++ reports syntax errors by exception; this is the library edge where it becomes a Status.
+    // toml++ reports syntax errors by exception; this is the library edge where it becomes a
+    // Status.
     std::ostringstream where;
     where << "line " << e.source().begin.line << ", column " << e.source().begin.column;
     return Status::InvalidArgument(prefix + where.str() + ": " + std::string(e.description()));

@@ -22,7 +22,8 @@ std::string RemoteOf(const tcp::socket& s) {
 
 }  // namespace
 
-// ---- PeerLink ------------------------------------------------------------------------------------
+// ---- PeerLink
+// ------------------------------------------------------------------------------------
 
 // One TCP connection attempt of a PeerLink. Handlers hold it, so a stale handler (of a connection
 // already replaced) still has valid buffers and can tell it is stale.
@@ -91,16 +92,16 @@ bool PeerLink::Send(const Message& msg) {
   const bool is_hello = std::holds_alternative<Hello>(msg);
   // Before the peer's Hello is checked only our own Hello may go out: nothing else is sent to a
   // process that has not shown it belongs to our cluster.
-  const bool allowed = state_ == State::kReady ||
-                       (state_ == State::kAwaitingHello && is_hello && !hello_queued_);
+  const bool allowed =
+      state_ == State::kReady || (state_ == State::kAwaitingHello && is_hello && !hello_queued_);
   if (!allowed || out_.size() >= node_->config().send_queue_bytes) {
     ++dropped;
     return false;
   }
   if (Status s = codec::AppendFrame(msg, &out_); !s.ok()) {
     ++dropped;
-    Log(LogLevel::kError, "gossip to region {}: message not sent: {}", node_->config().regions[region_].name,
-        s.ToString());
+    Log(LogLevel::kError, "gossip to region {}: message not sent: {}",
+        node_->config().regions[region_].name, s.ToString());
     return false;
   }
   if (is_hello) hello_queued_ = true;
@@ -127,51 +128,51 @@ void PeerLink::DoWrite() {
 }
 
 void PeerLink::DoRead(std::shared_ptr<PeerConn> conn) {
-  conn->socket.async_read_some(
-      asio::buffer(conn->read_buf),
-      [self = shared_from_this(), conn](beast::error_code ec, std::size_t n) {
-        if (conn != self->conn_) return;
-        if (ec) {
-          return self->Fail(ec == asio::error::eof ? "the peer closed the connection"
-                                                   : "read: " + ec.message());
+  conn->socket.async_read_some(asio::buffer(conn->read_buf), [self = shared_from_this(), conn](
+                                                                 beast::error_code ec,
+                                                                 std::size_t n) {
+    if (conn != self->conn_) return;
+    if (ec) {
+      return self->Fail(ec == asio::error::eof ? "the peer closed the connection"
+                                               : "read: " + ec.message());
+    }
+    self->bytes_received += n;
+    conn->reader.Append(std::string_view(conn->read_buf.data(), n));
+    std::string frame;
+    bool ready = false;
+    while (true) {
+      if (Status s = conn->reader.Next(&frame, &ready); !s.ok())
+        return self->Fail("bad frame: " + s.ToString());
+      if (!ready) break;
+      Message msg;
+      if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
+        return self->Fail("undecodable message: " + s.ToString());
+      if (self->state_ == State::kAwaitingHello) {
+        const Hello* hello = std::get_if<Hello>(&msg);
+        Status hs = hello ? self->node_->CheckPeerHello(*hello)
+                          : Status::InvalidArgument("its first message is not a Hello");
+        if (hs.ok() && hello->region != self->region_)
+          hs = Status::InvalidArgument(fmt::format(
+              "we dialled region {} but it says it is region {}", self->region_, hello->region));
+        if (!hs.ok()) {
+          ++self->refused;
+          Log(LogLevel::kWarn, "refused peer {} (configured for region {}): {}",
+              self->address_.ToString(), self->node_->config().regions[self->region_].name,
+              hs.ToString());
+          return self->Fail("refused: " + hs.ToString());
         }
-        self->bytes_received += n;
-        conn->reader.Append(std::string_view(conn->read_buf.data(), n));
-        std::string frame;
-        bool ready = false;
-        while (true) {
-          if (Status s = conn->reader.Next(&frame, &ready); !s.ok())
-            return self->Fail("bad frame: " + s.ToString());
-          if (!ready) break;
-          Message msg;
-          if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
-            return self->Fail("undecodable message: " + s.ToString());
-          if (self->state_ == State::kAwaitingHello) {
-            const Hello* hello = std::get_if<Hello>(&msg);
-            Status hs = hello ? self->node_->CheckPeerHello(*hello)
-                              : Status::InvalidArgument("its first message is not a Hello");
-            if (hs.ok() && hello->region != self->region_)
-              hs = Status::InvalidArgument(fmt::format("we dialled region {} but it says it is region {}",
-                                                       self->region_, hello->region));
-            if (!hs.ok()) {
-              ++self->refused;
-              Log(LogLevel::kWarn, "refused peer {} (configured for region {}): {}",
-                  self->address_.ToString(), self->node_->config().regions[self->region_].name,
-                  hs.ToString());
-              return self->Fail("refused: " + hs.ToString());
-            }
-            self->state_ = State::kReady;
-            self->failures_ = 0;
-            self->last_error_.clear();
-            Log(LogLevel::kInfo, "gossip link to region {} ({}) is up",
-                self->node_->config().regions[self->region_].name, self->address_.ToString());
-            self->DoWrite();
-          }
-          self->node_->OnPeerMessage(self->region_, msg);
-          if (conn != self->conn_) return;
-        }
-        self->DoRead(conn);
-      });
+        self->state_ = State::kReady;
+        self->failures_ = 0;
+        self->last_error_.clear();
+        Log(LogLevel::kInfo, "gossip link to region {} ({}) is up",
+            self->node_->config().regions[self->region_].name, self->address_.ToString());
+        self->DoWrite();
+      }
+      self->node_->OnPeerMessage(self->region_, msg);
+      if (conn != self->conn_) return;
+    }
+    self->DoRead(conn);
+  });
 }
 
 void PeerLink::Fail(std::string_view why) {
@@ -196,7 +197,8 @@ void PeerLink::Fail(std::string_view why) {
 void PeerLink::ScheduleReconnect() {
   const auto& c = node_->config();
   double delay = static_cast<double>(c.reconnect_min_ms);
-  for (unsigned i = 0; i < failures_ && delay < static_cast<double>(c.reconnect_max_ms); ++i) delay *= 2;
+  for (unsigned i = 0; i < failures_ && delay < static_cast<double>(c.reconnect_max_ms); ++i)
+    delay *= 2;
   delay = std::min(delay, static_cast<double>(c.reconnect_max_ms));
   // ±50 % jitter so regions that lost each other do not all retry in the same instant.
   std::uniform_real_distribution<double> jitter(0.5, 1.5);
@@ -208,7 +210,8 @@ void PeerLink::ScheduleReconnect() {
   });
 }
 
-// ---- InboundPeer ---------------------------------------------------------------------------------
+// ---- InboundPeer
+// ---------------------------------------------------------------------------------
 
 InboundPeer::InboundPeer(NodeImpl* node, tcp::socket socket, std::uint64_t id)
     : node_(node), id_(id), socket_(std::move(socket)) {}
@@ -227,51 +230,52 @@ void InboundPeer::Refuse(std::string_view why) {
 }
 
 void InboundPeer::DoRead() {
-  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](
-                                                       beast::error_code ec, std::size_t n) {
-    if (self->closed_) return;
-    if (ec) {
-      if (self->verified_ && ec != asio::error::eof && ec != asio::error::operation_aborted)
-        Log(LogLevel::kInfo, "gossip connection from region {} ({}): {}",
-            self->node_->config().regions[self->region_].name, self->remote_, ec.message());
-      return self->Close();
-    }
-    if (self->verified_) self->node_->NoteGossipReceived(self->region_, n);
-    self->reader_.Append(std::string_view(self->read_buf_.data(), n));
-    std::string frame;
-    bool ready = false;
-    while (true) {
-      if (Status s = self->reader_.Next(&frame, &ready); !s.ok())
-        return self->Refuse("bad frame: " + s.ToString());
-      if (!ready) break;
-      Message msg;
-      if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
-        return self->Refuse("undecodable message: " + s.ToString());
-      const Hello* hello = std::get_if<Hello>(&msg);
-      if (!self->verified_) {
-        if (!hello) return self->Refuse("its first message is not a Hello");
-        if (Status s = self->node_->CheckPeerHello(*hello); !s.ok()) return self->Refuse(s.ToString());
-        self->verified_ = true;
-        self->region_ = hello->region;
-        self->node_->NoteGossipReceived(self->region_, n);
-        Log(LogLevel::kInfo, "gossip connection from region {} ({}) accepted",
-            self->node_->config().regions[self->region_].name, self->remote_);
-        // Answer with our Hello so the dialler can check us too.
-        if (codec::AppendFrame(self->node_->OurHello(), &self->out_).ok()) {
-          asio::async_write(self->socket_, asio::buffer(self->out_),
-                            [self](beast::error_code ec, std::size_t) {
-                              if (ec) self->Close();
-                            });
+  socket_.async_read_some(
+      asio::buffer(read_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+        if (self->closed_) return;
+        if (ec) {
+          if (self->verified_ && ec != asio::error::eof && ec != asio::error::operation_aborted)
+            Log(LogLevel::kInfo, "gossip connection from region {} ({}): {}",
+                self->node_->config().regions[self->region_].name, self->remote_, ec.message());
+          return self->Close();
         }
-      } else if (hello && hello->region != self->region_) {
-        return self->Refuse("a second Hello claims another region");
-      }
-      if (self->node_->stopping()) return self->Close();
-      self->node_->OnPeerMessage(self->region_, msg);
-      if (self->closed_) return;
-    }
-    self->DoRead();
-  });
+        if (self->verified_) self->node_->NoteGossipReceived(self->region_, n);
+        self->reader_.Append(std::string_view(self->read_buf_.data(), n));
+        std::string frame;
+        bool ready = false;
+        while (true) {
+          if (Status s = self->reader_.Next(&frame, &ready); !s.ok())
+            return self->Refuse("bad frame: " + s.ToString());
+          if (!ready) break;
+          Message msg;
+          if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
+            return self->Refuse("undecodable message: " + s.ToString());
+          const Hello* hello = std::get_if<Hello>(&msg);
+          if (!self->verified_) {
+            if (!hello) return self->Refuse("its first message is not a Hello");
+            if (Status s = self->node_->CheckPeerHello(*hello); !s.ok())
+              return self->Refuse(s.ToString());
+            self->verified_ = true;
+            self->region_ = hello->region;
+            self->node_->NoteGossipReceived(self->region_, n);
+            Log(LogLevel::kInfo, "gossip connection from region {} ({}) accepted",
+                self->node_->config().regions[self->region_].name, self->remote_);
+            // Answer with our Hello so the dialler can check us too.
+            if (codec::AppendFrame(self->node_->OurHello(), &self->out_).ok()) {
+              asio::async_write(self->socket_, asio::buffer(self->out_),
+                                [self](beast::error_code ec, std::size_t) {
+                                  if (ec) self->Close();
+                                });
+            }
+          } else if (hello && hello->region != self->region_) {
+            return self->Refuse("a second Hello claims another region");
+          }
+          if (self->node_->stopping()) return self->Close();
+          self->node_->OnPeerMessage(self->region_, msg);
+          if (self->closed_) return;
+        }
+        self->DoRead();
+      });
 }
 
 void InboundPeer::Close() {
@@ -283,7 +287,8 @@ void InboundPeer::Close() {
   node_->InboundClosed(id_);
 }
 
-// ---- NodeImpl: gossip ----------------------------------------------------------------------------
+// ---- NodeImpl: gossip
+// ----------------------------------------------------------------------------
 
 void NodeImpl::StartPeerAccept() {
   peer_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {

@@ -13,9 +13,12 @@ constexpr std::string_view kJson = "application/json";
 
 Method MethodOf(http::verb v) {
   switch (v) {
-    case http::verb::get: return Method::kGet;
-    case http::verb::post: return Method::kPost;
-    default: return Method::kOther;
+    case http::verb::get:
+      return Method::kGet;
+    case http::verb::post:
+      return Method::kPost;
+    default:
+      return Method::kOther;
   }
 }
 
@@ -25,10 +28,14 @@ bool IsMethodNotAllowed(const Status& s) {
 
 }  // namespace
 
-// ---- HttpSession ---------------------------------------------------------------------------------
+// ---- HttpSession
+// ---------------------------------------------------------------------------------
 
 HttpSession::HttpSession(NodeImpl* node, tcp::socket socket, std::uint64_t id)
-    : node_(node), id_(id), socket_(std::move(socket)), last_activity_(std::chrono::steady_clock::now()) {}
+    : node_(node),
+      id_(id),
+      socket_(std::move(socket)),
+      last_activity_(std::chrono::steady_clock::now()) {}
 
 void HttpSession::Start() {
   beast::error_code ec;
@@ -43,10 +50,9 @@ void HttpSession::DoRead() {
   parser_.emplace();
   parser_->body_limit(node_->config().max_body_bytes);
   parser_->header_limit(kMaxHeaderBytes);
-  http::async_read(socket_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                     self->OnRead(ec);
-                   });
+  http::async_read(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
 }
 
 std::uint64_t HttpSession::AddSlot(Route route, bool keep_alive, SteadyTime start) {
@@ -92,7 +98,8 @@ void HttpSession::OnRead(beast::error_code ec) {
                    ? Status::InvalidArgument(fmt::format("request body exceeds {} bytes",
                                                          node_->config().max_body_bytes))
                : ec == http::error::header_limit
-                   ? Status::InvalidArgument(fmt::format("request header exceeds {} bytes", kMaxHeaderBytes))
+                   ? Status::InvalidArgument(
+                         fmt::format("request header exceeds {} bytes", kMaxHeaderBytes))
                    : Status::InvalidArgument("malformed HTTP request: " + ec.message());
     RespondError(AddSlot(Route::kUnknown, false, start), s, true);
     return;
@@ -105,9 +112,9 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (!s.ok()) {
     if (IsMethodNotAllowed(s)) {
       Respond(slot, 405, kJson,
-              ErrorJson(Status::InvalidArgument(fmt::format(
-                  "method {} is not allowed on {}", std::string(req.method_string()),
-                  std::string(req.target().substr(0, 256))))),
+              ErrorJson(Status::InvalidArgument(
+                  fmt::format("method {} is not allowed on {}", std::string(req.method_string()),
+                              std::string(req.target().substr(0, 256))))),
               match.route == Route::kOpenAccount || match.route == Route::kCredit ||
                       match.route == Route::kDebit || match.route == Route::kTransfer
                   ? "Allow: POST\r\n"
@@ -176,10 +183,9 @@ void HttpSession::MaybeWrite() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(out_),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->OnWrite(ec);
-                    });
+  asio::async_write(
+      socket_, asio::buffer(out_),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnWrite(ec); });
 }
 
 void HttpSession::OnWrite(beast::error_code ec) {
@@ -268,7 +274,8 @@ bool HttpSession::Upgrade(std::uint64_t slot, http::request<http::string_body> r
   return true;
 }
 
-// ---- WsSession -----------------------------------------------------------------------------------
+// ---- WsSession
+// -----------------------------------------------------------------------------------
 
 WsSession::WsSession(NodeImpl* node, tcp::socket stream, std::vector<std::string> accounts,
                      std::uint64_t id)
@@ -276,9 +283,8 @@ WsSession::WsSession(NodeImpl* node, tcp::socket stream, std::vector<std::string
 
 void WsSession::Start(http::request<http::string_body> req) {
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(http::field::server, "tallyd");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "tallyd"); }));
   ws_.read_message_max(4096);
   ws_.text(true);
   auto self = shared_from_this();
@@ -357,7 +363,8 @@ void WsSession::Close() {
   node_->StreamClosed(id_);
 }
 
-// ---- NodeImpl: client API ------------------------------------------------------------------------
+// ---- NodeImpl: client API
+// ------------------------------------------------------------------------
 
 void NodeImpl::StartAccept() {
   client_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
@@ -396,13 +403,20 @@ namespace {
 
 Permission PermissionFor(Route r) {
   switch (r) {
-    case Route::kOpenAccount: return Permission::kOpenAccounts;
-    case Route::kCredit: return Permission::kCredit;
-    case Route::kDebit: return Permission::kDebit;
-    case Route::kTransfer: return Permission::kTransfer;
-    case Route::kReport: return Permission::kReadReports;
-    case Route::kCluster: return Permission::kCluster;
-    default: return Permission::kRead;
+    case Route::kOpenAccount:
+      return Permission::kOpenAccounts;
+    case Route::kCredit:
+      return Permission::kCredit;
+    case Route::kDebit:
+      return Permission::kDebit;
+    case Route::kTransfer:
+      return Permission::kTransfer;
+    case Route::kReport:
+      return Permission::kReadReports;
+    case Route::kCluster:
+      return Permission::kCluster;
+    default:
+      return Permission::kRead;
   }
 }
 
@@ -415,8 +429,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
   };
   if (route == Route::kHealth) {
     session->Respond(slot, stopping_ ? 503 : 200, kJson,
-                     fmt::format(R"({{"status":"{}","region":"{}"}})", stopping_ ? "stopping" : "ok",
-                                 config_.region));
+                     fmt::format(R"({{"status":"{}","region":"{}"}})",
+                                 stopping_ ? "stopping" : "ok", config_.region));
     return;
   }
   if (route == Route::kMetrics) {
@@ -425,7 +439,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
   }
 
   const Principal* who = nullptr;
-  if (Status s = session->Authenticate(ToStd(req[http::field::authorization]), &who); !s.ok()) return fail(s);
+  if (Status s = session->Authenticate(ToStd(req[http::field::authorization]), &who); !s.ok())
+    return fail(s);
   const Permission needed = PermissionFor(route);
   if (route == Route::kStream) {
     for (const std::string& a : match.accounts) {
@@ -441,7 +456,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       OpenAccount cmd;
       AccountDefaults defaults{config_.default_currency, config_.default_overdraft_limit,
                                config_.default_fee};
-      if (Status s = ParseOpenAccountBody(req.body(), defaults, &cmd.config); !s.ok()) return fail(s);
+      if (Status s = ParseOpenAccountBody(req.body(), defaults, &cmd.config); !s.ok())
+        return fail(s);
       // The scope is checked against the id in the body.
       if (Status s = Authorizer::Authorize(*who, needed, cmd.config.id); !s.ok()) return fail(s);
       std::string id = cmd.config.id;
@@ -458,7 +474,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       if (Status s = ParseAmountBody(req.body(), &amount); !s.ok()) return fail(s);
       PendingCommand pending{session, slot, route, {}};
       if (route == Route::kCredit) {
-        Submit(Credit{std::move(match.account), amount, std::string(key_value)}, std::move(pending));
+        Submit(Credit{std::move(match.account), amount, std::string(key_value)},
+               std::move(pending));
       } else {
         Submit(Debit{std::move(match.account), amount, std::string(key_value)}, std::move(pending));
       }
@@ -467,7 +484,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     case Route::kTransfer: {
       RegionId to = 0;
       Amount amount = 0;
-      if (Status s = ParseTransferBody(req.body(), region_names_, config_.self, &to, &amount); !s.ok())
+      if (Status s = ParseTransferBody(req.body(), region_names_, config_.self, &to, &amount);
+          !s.ok())
         return fail(s);
       Submit(TransferRights{std::move(match.account), to, amount},
              PendingCommand{session, slot, route, {}});
@@ -500,9 +518,11 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       if (!websocket::is_upgrade(req))
         return fail(Status::InvalidArgument("/v1/stream needs a WebSocket upgrade request"));
       if (streams_.size() >= kMaxStreams)
-        return fail(Status::ResourceExhausted(fmt::format("at most {} streams at once", kMaxStreams)));
+        return fail(
+            Status::ResourceExhausted(fmt::format("at most {} streams at once", kMaxStreams)));
       if (!session->Upgrade(slot, std::move(req), std::move(match.accounts)))
-        return fail(Status::InvalidArgument("a WebSocket upgrade must not be pipelined behind other requests"));
+        return fail(Status::InvalidArgument(
+            "a WebSocket upgrade must not be pipelined behind other requests"));
       return;
     }
     default:
@@ -604,7 +624,8 @@ std::string NodeImpl::RenderCluster() {
                      {"reachable", p.reachable},
                      {"ops_behind", p.ops_behind},
                      {"last_heard_ms", p.last_heard_ms},
-                     {"last_heard_ago_ms", p.last_heard_ms ? static_cast<std::int64_t>(now - p.last_heard_ms) : -1},
+                     {"last_heard_ago_ms",
+                      p.last_heard_ms ? static_cast<std::int64_t>(now - p.last_heard_ms) : -1},
                      {"clock_offset_ms", p.clock_offset_ms},
                      {"acked", vector_json(p.acked)}});
   }
@@ -628,9 +649,11 @@ std::string NodeImpl::RenderMetrics() {
   const RegionId n = static_cast<RegionId>(region_names_.size());
   auto peer_label = [&](RegionId r) { return fmt::format("peer=\"{}\"", region_names_[r]); };
 
-  AppendHelp("tally_ops_persisted_total", "counter", "Op records made durable (local and remote).", &out);
+  AppendHelp("tally_ops_persisted_total", "counter", "Op records made durable (local and remote).",
+             &out);
   AppendSample("tally_ops_persisted_total", "", static_cast<double>(ops_persisted_), &out);
-  AppendHelp("tally_ops_applied", "gauge", "Ops applied per origin region (the version vector).", &out);
+  AppendHelp("tally_ops_applied", "gauge", "Ops applied per origin region (the version vector).",
+             &out);
   const VersionVector& applied = replica_->applied();
   for (RegionId r = 0; r < n; ++r)
     AppendSample("tally_ops_applied", fmt::format("origin=\"{}\"", region_names_[r]),
@@ -658,7 +681,8 @@ std::string NodeImpl::RenderMetrics() {
     AppendHelp(metric, "counter", "Replica statistic (core ReplicaStats).", &out);
     AppendSample(metric, "", static_cast<double>(value), &out);
   }
-  AppendHelp("tally_replica_buffered_ops", "gauge", "Remote ops held back waiting for a gap to fill.", &out);
+  AppendHelp("tally_replica_buffered_ops", "gauge",
+             "Remote ops held back waiting for a gap to fill.", &out);
   AppendSample("tally_replica_buffered_ops", "", static_cast<double>(st.buffered_ops), &out);
   AppendHelp("tally_accounts", "gauge", "Accounts held.", &out);
   AppendSample("tally_accounts", "", static_cast<double>(replica_->AccountIds().size()), &out);
@@ -666,64 +690,86 @@ std::string NodeImpl::RenderMetrics() {
   AppendHelp("tally_frontier_lag_seconds", "gauge",
              "How far the stable frontier (final prefix) trails the wall clock.", &out);
   AppendSample("tally_frontier_lag_seconds", "",
-               frontier.is_zero() ? 0.0 : (static_cast<double>(now) - static_cast<double>(frontier.wall_ms())) / 1000.0,
+               frontier.is_zero()
+                   ? 0.0
+                   : (static_cast<double>(now) - static_cast<double>(frontier.wall_ms())) / 1000.0,
                &out);
   AppendHelp("tally_pending_requests", "gauge", "Commands submitted and not yet answered.", &out);
   AppendSample("tally_pending_requests", "", static_cast<double>(commands_.size()), &out);
-  AppendHelp("tally_http_connections", "gauge", "Open client connections (streams excluded).", &out);
+  AppendHelp("tally_http_connections", "gauge", "Open client connections (streams excluded).",
+             &out);
   AppendSample("tally_http_connections", "", static_cast<double>(sessions_.size()), &out);
   AppendHelp("tally_streams", "gauge", "Open WebSocket streams.", &out);
   AppendSample("tally_streams", "", static_cast<double>(streams_.size()), &out);
 
   std::vector<PeerView> peers = replica_->Peers(now);
-  AppendHelp("tally_peer_connected", "gauge", "1 when our outbound gossip link to the peer is up.", &out);
+  AppendHelp("tally_peer_connected", "gauge", "1 when our outbound gossip link to the peer is up.",
+             &out);
   for (RegionId r = 0; r < n; ++r)
-    if (links_[r]) AppendSample("tally_peer_connected", peer_label(r), links_[r]->ready() ? 1 : 0, &out);
-  AppendHelp("tally_peer_reachable", "gauge", "1 when the replica heard the peer within peer_timeout_ms.", &out);
+    if (links_[r])
+      AppendSample("tally_peer_connected", peer_label(r), links_[r]->ready() ? 1 : 0, &out);
+  AppendHelp("tally_peer_reachable", "gauge",
+             "1 when the replica heard the peer within peer_timeout_ms.", &out);
   for (const PeerView& p : peers)
     if (p.region != config_.self && p.region < n)
       AppendSample("tally_peer_reachable", peer_label(p.region), p.reachable ? 1 : 0, &out);
-  AppendHelp("tally_peer_ops_behind", "gauge", "Ops we hold that the peer has not acknowledged (peer lag).", &out);
+  AppendHelp("tally_peer_ops_behind", "gauge",
+             "Ops we hold that the peer has not acknowledged (peer lag).", &out);
   for (const PeerView& p : peers)
     if (p.region != config_.self && p.region < n)
-      AppendSample("tally_peer_ops_behind", peer_label(p.region), static_cast<double>(p.ops_behind), &out);
+      AppendSample("tally_peer_ops_behind", peer_label(p.region), static_cast<double>(p.ops_behind),
+                   &out);
   AppendHelp("tally_peer_clock_offset_seconds", "gauge",
              "Peer wall clock minus ours, at its last heartbeat.", &out);
   for (const PeerView& p : peers)
     if (p.region != config_.self && p.region < n)
       AppendSample("tally_peer_clock_offset_seconds", peer_label(p.region),
                    static_cast<double>(p.clock_offset_ms) / 1000.0, &out);
-  AppendHelp("tally_peer_last_heard_seconds", "gauge", "Seconds since the peer was last heard.", &out);
+  AppendHelp("tally_peer_last_heard_seconds", "gauge", "Seconds since the peer was last heard.",
+             &out);
   for (const PeerView& p : peers)
     if (p.region != config_.self && p.region < n && p.last_heard_ms)
       AppendSample("tally_peer_last_heard_seconds", peer_label(p.region),
-                   (static_cast<double>(now) - static_cast<double>(p.last_heard_ms)) / 1000.0, &out);
+                   (static_cast<double>(now) - static_cast<double>(p.last_heard_ms)) / 1000.0,
+                   &out);
 
   AppendHelp("tally_gossip_bytes_sent_total", "counter", "Gossip bytes written to the peer.", &out);
   for (RegionId r = 0; r < n; ++r)
-    if (links_[r]) AppendSample("tally_gossip_bytes_sent_total", peer_label(r), static_cast<double>(links_[r]->bytes_sent), &out);
-  AppendHelp("tally_gossip_bytes_received_total", "counter", "Gossip bytes read from the peer.", &out);
+    if (links_[r])
+      AppendSample("tally_gossip_bytes_sent_total", peer_label(r),
+                   static_cast<double>(links_[r]->bytes_sent), &out);
+  AppendHelp("tally_gossip_bytes_received_total", "counter", "Gossip bytes read from the peer.",
+             &out);
   for (RegionId r = 0; r < n; ++r)
     if (links_[r])
       AppendSample("tally_gossip_bytes_received_total", peer_label(r),
                    static_cast<double>(gossip_received_[r] + links_[r]->bytes_received), &out);
   AppendHelp("tally_gossip_messages_dropped_total", "counter",
              "Messages to the peer dropped (link down, handshake pending or send queue full); the "
-             "replica re-sends what is not acknowledged.", &out);
+             "replica re-sends what is not acknowledged.",
+             &out);
   for (RegionId r = 0; r < n; ++r)
-    if (links_[r]) AppendSample("tally_gossip_messages_dropped_total", peer_label(r), static_cast<double>(links_[r]->dropped), &out);
-  AppendHelp("tally_gossip_connects_total", "counter", "Outbound gossip connections established.", &out);
+    if (links_[r])
+      AppendSample("tally_gossip_messages_dropped_total", peer_label(r),
+                   static_cast<double>(links_[r]->dropped), &out);
+  AppendHelp("tally_gossip_connects_total", "counter", "Outbound gossip connections established.",
+             &out);
   for (RegionId r = 0; r < n; ++r)
-    if (links_[r]) AppendSample("tally_gossip_connects_total", peer_label(r), static_cast<double>(links_[r]->connects), &out);
+    if (links_[r])
+      AppendSample("tally_gossip_connects_total", peer_label(r),
+                   static_cast<double>(links_[r]->connects), &out);
   AppendHelp("tally_gossip_refused_total", "counter",
-             "Peer connections refused at the handshake (wrong cluster, region or protocol).", &out);
+             "Peer connections refused at the handshake (wrong cluster, region or protocol).",
+             &out);
   std::uint64_t refused = peer_refusals;
   for (RegionId r = 0; r < n; ++r)
     if (links_[r]) refused += links_[r]->refused;
   AppendSample("tally_gossip_refused_total", "", static_cast<double>(refused), &out);
   AppendHelp("tally_notices_total", "counter", "Replica notices by kind.", &out);
-  AppendSample("tally_notices_total", "kind=\"clock_ahead\"", static_cast<double>(notices_clock_ahead_), &out);
-  AppendSample("tally_notices_total", "kind=\"peer_refused\"", static_cast<double>(notices_peer_refused_), &out);
+  AppendSample("tally_notices_total", "kind=\"clock_ahead\"",
+               static_cast<double>(notices_clock_ahead_), &out);
+  AppendSample("tally_notices_total", "kind=\"peer_refused\"",
+               static_cast<double>(notices_peer_refused_), &out);
   return out;
 }
 

@@ -8,9 +8,9 @@
 #ifndef TALLY_NODE_LOG_H_
 #define TALLY_NODE_LOG_H_
 
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include <string_view>
 
 namespace tally::node {
 

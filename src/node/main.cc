@@ -6,10 +6,9 @@
 // Exit status: 0 clean stop, 1 could not start or had to stop (store, disk, listen address),
 // 2 bad command line or config.
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
-
-#include <CLI/CLI.hpp>
 
 #include "node/config.h"
 #include "node/log.h"
@@ -45,8 +44,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tallyd: %s\n", s.message().c_str());
     return 2;
   }
-  const LogLevel level = log_level == "debug" ? LogLevel::kDebug
-                         : log_level == "warn" ? LogLevel::kWarn
+  const LogLevel level = log_level == "debug"   ? LogLevel::kDebug
+                         : log_level == "warn"  ? LogLevel::kWarn
                          : log_level == "error" ? LogLevel::kError
                                                 : LogLevel::kInfo;
   InitLog(config.region, level);

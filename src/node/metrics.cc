@@ -21,7 +21,8 @@ void Histogram::Render(std::string_view name, std::string_view labels, std::stri
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];
-    fmt::format_to(it, "{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds_[i], cumulative);
+    fmt::format_to(it, "{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds_[i],
+                   cumulative);
   }
   cumulative += counts_.back();
   fmt::format_to(it, "{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, cumulative);
@@ -30,7 +31,8 @@ void Histogram::Render(std::string_view name, std::string_view labels, std::stri
 }
 
 std::vector<double> LatencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,     2.5,   5};
 }
 
 std::vector<double> SizeBuckets() {
@@ -71,8 +73,8 @@ void AppendSample(std::string_view name, std::string_view labels, double value, 
 }
 
 void Metrics::Render(std::string* out) const {
-  AppendHelp("tally_http_requests_total", "counter", "Client API requests by route and HTTP status.",
-             out);
+  AppendHelp("tally_http_requests_total", "counter",
+             "Client API requests by route and HTTP status.", out);
   for (const auto& [key, n] : requests_) {
     AppendSample("tally_http_requests_total",
                  fmt::format("route=\"{}\",code=\"{}\"", RouteName(static_cast<Route>(key.first)),
@@ -86,8 +88,8 @@ void Metrics::Render(std::string* out) const {
     latency_[r].Render("tally_http_request_duration_seconds",
                        fmt::format("route=\"{}\"", RouteName(static_cast<Route>(r))), out);
   }
-  AppendHelp("tally_store_commits_total", "counter", "Synced LevelDB write batches (group commits).",
-             out);
+  AppendHelp("tally_store_commits_total", "counter",
+             "Synced LevelDB write batches (group commits).", out);
   AppendSample("tally_store_commits_total", "", static_cast<double>(commits_), out);
   AppendHelp("tally_store_bytes_written_total", "counter", "Bytes of synced write batches.", out);
   AppendSample("tally_store_bytes_written_total", "", static_cast<double>(commit_bytes_), out);
@@ -96,7 +98,8 @@ void Metrics::Render(std::string* out) const {
   AppendHelp("tally_fsync_batch_requests", "histogram",
              "Client requests answered by each synced write batch.", out);
   commit_requests_.Render("tally_fsync_batch_requests", "", out);
-  AppendHelp("tally_fsync_duration_seconds", "histogram", "Time of each synced LevelDB write.", out);
+  AppendHelp("tally_fsync_duration_seconds", "histogram", "Time of each synced LevelDB write.",
+             out);
   commit_seconds_.Render("tally_fsync_duration_seconds", "", out);
 }
 

@@ -1,23 +1,26 @@
 #include "node/node.h"
 
+#include <fmt/format.h>
+
 #include <csignal>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "node/log.h"
 #include "node/node_internal.h"
 
 namespace tally::node {
 
-// ---- StorageThread -------------------------------------------------------------------------------
+// ---- StorageThread
+// -------------------------------------------------------------------------------
 
 StorageThread::StorageThread(Store* store, asio::io_context* io, Done done)
     : store_(store), io_(io), done_(std::move(done)) {}
 
 StorageThread::~StorageThread() { Stop(); }
 
-void StorageThread::Start() { thread_ = std::thread([this] { Loop(); }); }
+void StorageThread::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void StorageThread::Submit(const PersistBatch* batch) {
   {
@@ -58,7 +61,8 @@ void StorageThread::Loop() {
   }
 }
 
-// ---- NodeImpl: start and stop --------------------------------------------------------------------
+// ---- NodeImpl: start and stop
+// --------------------------------------------------------------------
 
 NodeImpl::NodeImpl(NodeConfig config)
     : config_(std::move(config)),
@@ -88,7 +92,8 @@ namespace {
 Status Listen(tcp::acceptor* acceptor, const Endpoint& at, std::string_view what) {
   beast::error_code ec;
   auto address = asio::ip::make_address(at.host, ec);
-  if (ec) return Status::InvalidArgument(fmt::format("{} {}: {}", what, at.ToString(), ec.message()));
+  if (ec)
+    return Status::InvalidArgument(fmt::format("{} {}: {}", what, at.ToString(), ec.message()));
   tcp::endpoint endpoint(address, at.port);
   acceptor->open(endpoint.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -114,7 +119,8 @@ Status NodeImpl::Open() {
                     checkpoints = state.checkpoints.size();
   replica_ = std::make_unique<Replica>(config_.replica);
   if (Status s = replica_->Recover(std::move(state), NowMs()); !s.ok()) {
-    if (s.code() == Code::kCorruption) return Status::Corruption("store " + config_.data_dir + ": " + s.message());
+    if (s.code() == Code::kCorruption)
+      return Status::Corruption("store " + config_.data_dir + ": " + s.message());
     return s;
   }
   Log(LogLevel::kInfo,
@@ -125,7 +131,8 @@ Status NodeImpl::Open() {
       replica_->frontier().ToString());
   durable_applied_ = replica_->applied();
 
-  if (Status s = Listen(&client_acceptor_, config_.listen_client, "listen.client"); !s.ok()) return s;
+  if (Status s = Listen(&client_acceptor_, config_.listen_client, "listen.client"); !s.ok())
+    return s;
   if (Status s = Listen(&peer_acceptor_, config_.listen_peer, "listen.peer"); !s.ok()) return s;
 
   storage_ = std::make_unique<StorageThread>(
@@ -191,7 +198,8 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
 // Keeps ticking (debits waiting for rights time out and complete) until every command is
 // answered and the last batch is synced; then closes what is left and stops the io_context.
 void NodeImpl::DrainStep() {
-  const bool commands_done = commands_.empty() || std::chrono::steady_clock::now() > drain_deadline_;
+  const bool commands_done =
+      commands_.empty() || std::chrono::steady_clock::now() > drain_deadline_;
   const bool storage_idle = !inflight_ && pending_->persist.empty() && !pending_->has_release();
   if (commands_done && storage_idle) {
     beast::error_code ec;
@@ -209,7 +217,8 @@ void NodeImpl::DrainStep() {
   });
 }
 
-// ---- NodeImpl: driving the replica ---------------------------------------------------------------
+// ---- NodeImpl: driving the replica
+// ---------------------------------------------------------------
 
 void NodeImpl::ScheduleTick() {
   tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_interval_ms));
@@ -334,7 +343,8 @@ void NodeImpl::OnCommitted(Status s, WriteStats stats) {
   if (!s.ok()) {
     // Memory now holds ops the disk may not: serving on would show (and gossip) state a restart
     // would not have. Nothing of this batch was acknowledged; stop at once.
-    Log(LogLevel::kError, "FATAL: storage write failed, stopping without answering: {}", s.ToString());
+    Log(LogLevel::kError, "FATAL: storage write failed, stopping without answering: {}",
+        s.ToString());
     std::_Exit(1);
   }
   std::unique_ptr<CommitBatch> done = std::move(inflight_);
@@ -394,8 +404,9 @@ void NodeImpl::Complete(const CommandResult& r) {
   std::string body;
   body.reserve(96);
   AppendOpResultJson(r, region_names_, &body);
-  p.session->Respond(p.slot, 200, "application/json", body,
-                     r.replayed ? std::string_view("Idempotent-Replayed: true\r\n") : std::string_view());
+  p.session->Respond(
+      p.slot, 200, "application/json", body,
+      r.replayed ? std::string_view("Idempotent-Replayed: true\r\n") : std::string_view());
 }
 
 void NodeImpl::HandleNotices() {
@@ -428,7 +439,8 @@ void NodeImpl::HandleNotices() {
   }
 }
 
-// ---- Node ----------------------------------------------------------------------------------------
+// ---- Node
+// ----------------------------------------------------------------------------------------
 
 Node::Node(std::unique_ptr<NodeImpl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;

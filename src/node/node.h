@@ -11,9 +11,9 @@
 // many requests share one fsync (group commit). Reads are answered in the same order, so nothing
 // a client sees can be lost by a crash.
 //
-// Open() recovers the replica from the store (refusing a corrupt one) and binds the listeners; Run()
-// serves until SIGTERM/SIGINT (then: stop accepting, answer what is in flight, finish the last
-// sync, exit 0) or a fatal storage error (exit 1).
+// Open() recovers the replica from the store (refusing a corrupt one) and binds the listeners;
+// Run() serves until SIGTERM/SIGINT (then: stop accepting, answer what is in flight, finish the
+// last sync, exit 0) or a fatal storage error (exit 1).
 
 #ifndef TALLY_NODE_NODE_H_
 #define TALLY_NODE_NODE_H_

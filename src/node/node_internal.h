@@ -20,13 +20,17 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+#include <utility>
 #include <vector>
 
+// clang-format off
+// <utility> first: Boost 1.74's asio/awaitable.hpp uses std::exchange without including it.
+#include <utility>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+// clang-format on
 
 #include "codec/codec.h"
 #include "core/replica.h"
@@ -58,7 +62,8 @@ inline constexpr std::size_t kMaxStreams = 256;
 inline constexpr std::chrono::milliseconds kLingerTimeout{1000};
 inline constexpr std::chrono::milliseconds kShutdownDrainTimeout{5000};
 
-// ---- storage -------------------------------------------------------------------------------------
+// ---- storage
+// -------------------------------------------------------------------------------------
 
 // One group commit: what to persist, and what may only happen once it is synced.
 struct DeferredResponse {
@@ -108,7 +113,8 @@ class StorageThread {
   std::thread thread_;
 };
 
-// ---- client API ----------------------------------------------------------------------------------
+// ---- client API
+// ----------------------------------------------------------------------------------
 
 // One client connection: HTTP/1.1 keep-alive with pipelining (answers in request order).
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -202,7 +208,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool closed_ = false;
 };
 
-// ---- gossip --------------------------------------------------------------------------------------
+// ---- gossip
+// --------------------------------------------------------------------------------------
 
 // Our outbound connection to one peer region: what we send travels here. Reconnects with
 // exponential backoff and jitter. Handshake: we send our Hello (from Replica::OnConnected), the
@@ -273,7 +280,8 @@ class InboundPeer : public std::enable_shared_from_this<InboundPeer> {
   RegionId region_ = 0;
 };
 
-// ---- the node ------------------------------------------------------------------------------------
+// ---- the node
+// ------------------------------------------------------------------------------------
 
 struct PendingCommand {
   std::shared_ptr<HttpSession> session;

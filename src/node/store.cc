@@ -47,7 +47,8 @@ Status FromLevelDb(const leveldb::Status& s, std::string_view what) {
   if (s.ok()) return Status::OK();
   if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
   if (s.IsNotFound()) return Status::NotFound(std::string(what) + ": " + s.ToString());
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::string(what) + ": " + s.ToString());
+  if (s.IsInvalidArgument())
+    return Status::InvalidArgument(std::string(what) + ": " + s.ToString());
   return Status::IOError(std::string(what) + ": " + s.ToString());
 }
 
@@ -173,9 +174,9 @@ Status Store::Open(const std::string& dir, const StoreIdentity& identity,
     if (stored.rfind(kFormat, 0) != 0)
       return Status::Corruption("store " + dir + ": unknown format (identity record \"" +
                                 Printable(stored) + "\")");
-    return Status::FailedPrecondition("store " + dir + " belongs to another cluster or region: it has \"" +
-                                      Printable(stored) + "\", this node is \"" + Printable(want) +
-                                      "\"");
+    return Status::FailedPrecondition(
+        "store " + dir + " belongs to another cluster or region: it has \"" + Printable(stored) +
+        "\", this node is \"" + Printable(want) + "\"");
   }
   *out = std::move(store);
   return Status::OK();
@@ -239,7 +240,8 @@ Status Store::Load(RecoveredState* out) {
       case kCheckpointPrefix: {
         AccountCheckpoint c;
         if (Status s = codec::DecodeCheckpoint(value, &c); !s.ok()) return bad(key, s.ToString());
-        if (c.config.id != key.substr(1)) return bad(key, "holds the checkpoint of '" + c.config.id + "'");
+        if (c.config.id != key.substr(1))
+          return bad(key, "holds the checkpoint of '" + c.config.id + "'");
         if (c.counters.regions() != regions_)
           return bad(key, "checkpoint has " + std::to_string(c.counters.regions()) +
                               " regions, the cluster has " + std::to_string(regions_));
@@ -253,8 +255,8 @@ Status Store::Load(RecoveredState* out) {
   if (!it->status().ok()) return FromLevelDb(it->status(), where + "scan");
   for (const Op& op : st.ops) {
     if (op.dot.seq <= st.log_floor.get(op.dot.origin))
-      return Status::Corruption(where + "op " + op.dot.ToString() + " is at or below the log floor " +
-                                st.log_floor.ToString(regions_));
+      return Status::Corruption(where + "op " + op.dot.ToString() +
+                                " is at or below the log floor " + st.log_floor.ToString(regions_));
   }
   floor_ = st.log_floor;
   high_water_ = st.high_water;
@@ -304,7 +306,8 @@ Status Store::Write(const PersistBatch& batch, WriteStats* stats) {
         wb.Delete(it->key());
         ++records;
       }
-      if (!it->status().ok()) return FromLevelDb(it->status(), "store " + dir_ + ": scan for pruning");
+      if (!it->status().ok())
+        return FromLevelDb(it->status(), "store " + dir_ + ": scan for pruning");
     }
   }
   Hlc high_water = high_water_;

@@ -45,7 +45,9 @@ struct PersistBatch {
   Hlc high_water;           // the largest asked for; zero: unchanged
   std::vector<Fold> folds;  // in order: a later checkpoint of an account supersedes an earlier one
 
-  bool empty() const { return ops.empty() && keys.empty() && high_water.is_zero() && folds.empty(); }
+  bool empty() const {
+    return ops.empty() && keys.empty() && high_water.is_zero() && folds.empty();
+  }
   // Clears but keeps the vectors' capacity (a batch object is reused for every commit).
   void Clear();
   // Moves ops, keys, high_water and fold out of *e, leaving those fields empty.

@@ -1,8 +1,8 @@
 #include "node/views.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace tally::node {
 
@@ -101,7 +101,8 @@ json ReportJson(std::string_view region, const AccountView& account,
           f.event.overdrawn, f.event.amount, f.event.balance_after);
     } else {
       explanation = fmt::format(
-          "{} {}:{} of {} repeats an idempotency key used earlier in canonical order: voided ({:+})",
+          "{} {}:{} of {} repeats an idempotency key used earlier in canonical order: voided "
+          "({:+})",
           OpKindName(f.event.op_kind), RegionName(regions, f.event.op.origin), f.event.op.seq,
           f.event.op_amount, f.event.amount);
     }
@@ -125,12 +126,23 @@ std::string HtmlEscape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -142,17 +154,18 @@ std::string ReportHtml(const json& report) {
   const std::string region = HtmlEscape(report["region"].get<std::string>());
   std::string h;
   auto out = std::back_inserter(h);
-  fmt::format_to(out,
-                 "<!doctype html><html><head><meta charset=\"utf-8\"><title>tally report: {0}</title>"
-                 "<style>body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}"
-                 "table{{border-collapse:collapse;margin:.5em 0 1.5em}}"
-                 "td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}}"
-                 "th{{background:#f3f3f3}}td.l,th.l{{text-align:left}}"
-                 ".final{{color:#080}}.tentative{{color:#b60}}code{{font-size:12px}}</style></head><body>"
-                 "<h1>Account {0}</h1><p>Reconciliation report as seen by region <b>{1}</b>. "
-                 "Stable frontier <code>{2}</code>; digest <code>{3}</code>.</p>",
-                 id, region, HtmlEscape(a["frontier"].get<std::string>()),
-                 HtmlEscape(a["digest"].get<std::string>()));
+  fmt::format_to(
+      out,
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>tally report: {0}</title>"
+      "<style>body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}"
+      "table{{border-collapse:collapse;margin:.5em 0 1.5em}}"
+      "td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}}"
+      "th{{background:#f3f3f3}}td.l,th.l{{text-align:left}}"
+      ".final{{color:#080}}.tentative{{color:#b60}}code{{font-size:12px}}</style></head><body>"
+      "<h1>Account {0}</h1><p>Reconciliation report as seen by region <b>{1}</b>. "
+      "Stable frontier <code>{2}</code>; digest <code>{3}</code>.</p>",
+      id, region, HtmlEscape(a["frontier"].get<std::string>()),
+      HtmlEscape(a["digest"].get<std::string>()));
 
   fmt::format_to(out,
                  "<h2>Balance</h2><table><tr><th class=l>currency</th><th>balance</th>"
@@ -184,7 +197,8 @@ std::string ReportHtml(const json& report) {
   for (auto it = regions.begin(); it != regions.end(); ++it, y += row) {
     const std::int64_t rights = (*it)["rights"].get<std::int64_t>();
     const std::int64_t line = (*it)["overdraft_line"].get<std::int64_t>();
-    const int w = static_cast<int>(static_cast<double>(std::abs(rights)) / static_cast<double>(scale) * half);
+    const int w =
+        static_cast<int>(static_cast<double>(std::abs(rights)) / static_cast<double>(scale) * half);
     const int lw = static_cast<int>(static_cast<double>(line) / static_cast<double>(scale) * half);
     fmt::format_to(out, "<text x=\"0\" y=\"{}\">{}</text>", y + 16, HtmlEscape(it.key()));
     if (lw > 0)
@@ -220,15 +234,15 @@ std::string ReportHtml(const json& report) {
       h += "<table><tr><th class=l>op</th><th class=l>hlc</th><th class=l>kind</th><th>amount</th>"
            "<th class=l>key</th><th class=l>overdraft</th></tr>";
       for (const json& op : f["ops"]) {
-        fmt::format_to(out,
-                       "<tr><td class=l>{}:{}</td><td class=l><code>{}</code></td><td class=l>{}</td>"
-                       "<td>{}</td><td class=l>{}</td><td class=l>{}</td></tr>",
-                       HtmlEscape(op["region"].get<std::string>()), op["seq"].get<std::uint64_t>(),
-                       HtmlEscape(op["hlc"].get<std::string>()),
-                       HtmlEscape(op["kind"].get<std::string>()),
-                       op.contains("amount") ? Money(op["amount"]) : std::string("–"),
-                       op.contains("key") ? HtmlEscape(op["key"].get<std::string>()) : "",
-                       op.contains("overdraft") && op["overdraft"].get<bool>() ? "yes" : "");
+        fmt::format_to(
+            out,
+            "<tr><td class=l>{}:{}</td><td class=l><code>{}</code></td><td class=l>{}</td>"
+            "<td>{}</td><td class=l>{}</td><td class=l>{}</td></tr>",
+            HtmlEscape(op["region"].get<std::string>()), op["seq"].get<std::uint64_t>(),
+            HtmlEscape(op["hlc"].get<std::string>()), HtmlEscape(op["kind"].get<std::string>()),
+            op.contains("amount") ? Money(op["amount"]) : std::string("–"),
+            op.contains("key") ? HtmlEscape(op["key"].get<std::string>()) : "",
+            op.contains("overdraft") && op["overdraft"].get<bool>() ? "yes" : "");
       }
       h += "</table>";
     }
@@ -240,15 +254,15 @@ std::string ReportHtml(const json& report) {
     h += "<table><tr><th class=l>kind</th><th class=l>op</th><th class=l>op kind</th>"
          "<th>op amount</th><th>amount</th><th>balance after</th></tr>";
     for (const json& e : events) {
-      fmt::format_to(out,
-                     "<tr><td class=l>{}</td><td class=l>{}:{} <code>{}</code></td><td class=l>{}</td>"
-                     "<td>{}</td><td>{}</td><td>{}</td></tr>",
-                     HtmlEscape(e["kind"].get<std::string>()),
-                     HtmlEscape(e["op"]["region"].get<std::string>()),
-                     e["op"]["seq"].get<std::uint64_t>(),
-                     HtmlEscape(e["op"]["hlc"].get<std::string>()),
-                     HtmlEscape(e["op_kind"].get<std::string>()), Money(e["op_amount"]),
-                     Money(e["amount"]), Money(e["balance_after"]));
+      fmt::format_to(
+          out,
+          "<tr><td class=l>{}</td><td class=l>{}:{} <code>{}</code></td><td class=l>{}</td>"
+          "<td>{}</td><td>{}</td><td>{}</td></tr>",
+          HtmlEscape(e["kind"].get<std::string>()),
+          HtmlEscape(e["op"]["region"].get<std::string>()), e["op"]["seq"].get<std::uint64_t>(),
+          HtmlEscape(e["op"]["hlc"].get<std::string>()),
+          HtmlEscape(e["op_kind"].get<std::string>()), Money(e["op_amount"]), Money(e["amount"]),
+          Money(e["balance_after"]));
     }
     h += "</table>";
   }

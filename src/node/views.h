@@ -8,10 +8,9 @@
 #ifndef TALLY_NODE_VIEWS_H_
 #define TALLY_NODE_VIEWS_H_
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/replica.h"
 

@@ -71,13 +71,15 @@ TEST_CASE("bad targets are refused with the reason", "[api]") {
   s = MatchRoute(Method::kGet, "/v1/accounts/a?x=1", &m);
   CHECK(s.code() == Code::kInvalidArgument);
   CHECK_THAT(s.message(), Catch::Contains("unknown query parameter 'x'"));
-  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=pdf", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=pdf", &m).code() ==
+        Code::kInvalidArgument);
   CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=html&format=json", &m).code() ==
         Code::kInvalidArgument);
   CHECK(MatchRoute(Method::kGet, "/v1/stream", &m).code() == Code::kInvalidArgument);
   CHECK(MatchRoute(Method::kGet, "/v1/stream?accounts=a,,b", &m).code() == Code::kInvalidArgument);
   std::string many = "/v1/stream?accounts=";
-  for (int i = 0; i <= static_cast<int>(kMaxStreamAccounts); ++i) many += "a" + std::to_string(i) + ",";
+  for (int i = 0; i <= static_cast<int>(kMaxStreamAccounts); ++i)
+    many += "a" + std::to_string(i) + ",";
   many.pop_back();
   CHECK(MatchRoute(Method::kGet, many, &m).code() == Code::kInvalidArgument);
 }
@@ -88,18 +90,21 @@ TEST_CASE("amount bodies: integers in range, nothing else", "[api]") {
   CHECK(a == 125);
   REQUIRE(ParseAmountBody(R"({"amount": 1125899906842624})", &a).ok());  // kMaxOpAmount
   CHECK(a == kMaxOpAmount);
-  CHECK_THAT(AmountError(R"({"amount": 1125899906842625})"), Catch::Contains("amount is out of range"));
+  CHECK_THAT(AmountError(R"({"amount": 1125899906842625})"),
+             Catch::Contains("amount is out of range"));
   CHECK_THAT(AmountError(R"({"amount": 0})"), Catch::Contains("amount is out of range"));
   CHECK_THAT(AmountError(R"({"amount": -5})"), Catch::Contains("amount is out of range"));
   CHECK_THAT(AmountError(R"({"amount": 1.5})"), Catch::Contains("amount must be an integer"));
   CHECK_THAT(AmountError(R"({"amount": 1e3})"), Catch::Contains("amount must be an integer"));
-  CHECK_THAT(AmountError(R"({"amount": 100000000000000000000000})"), Catch::Contains("beyond 64 bits"));
+  CHECK_THAT(AmountError(R"({"amount": 100000000000000000000000})"),
+             Catch::Contains("beyond 64 bits"));
   CHECK_THAT(AmountError(R"({"amount": "5"})"), Catch::Contains("got a string"));
   CHECK_THAT(AmountError(R"({"amount": null})"), Catch::Contains("got null"));
   CHECK_THAT(AmountError(R"({"amount": true})"), Catch::Contains("got a boolean"));
   CHECK_THAT(AmountError(R"({})"), Catch::Contains("field 'amount' is required"));
   CHECK_THAT(AmountError(R"({"amount": 5, "memo": "x"})"), Catch::Contains("unknown field 'memo'"));
-  CHECK_THAT(AmountError(R"({"amount": 5, "amount": 6})"), Catch::Contains("'amount' appears twice"));
+  CHECK_THAT(AmountError(R"({"amount": 5, "amount": 6})"),
+             Catch::Contains("'amount' appears twice"));
   CHECK_THAT(AmountError(R"({"amount": 5)"), Catch::Contains("malformed JSON"));
   CHECK_THAT(AmountError(R"([5])"), Catch::Contains("must be a JSON object, got an array"));
   CHECK_THAT(AmountError(""), Catch::Contains("request body is empty"));
@@ -130,7 +135,9 @@ TEST_CASE("open-account bodies: defaults, bounds and nested fee", "[api]") {
   CHECK(c.overdraft_limit == 100);
   CHECK(c.fee == FeePolicy{5, 10});
   CHECK(c.lines.empty());
-  REQUIRE(ParseOpenAccountBody(R"({"id":"a1","currency":"USD","overdraft_limit":0,"fee":{"bps":7}})", d, &c).ok());
+  REQUIRE(ParseOpenAccountBody(
+              R"({"id":"a1","currency":"USD","overdraft_limit":0,"fee":{"bps":7}})", d, &c)
+              .ok());
   CHECK(c.currency == "USD");
   CHECK(c.overdraft_limit == 0);
   CHECK(c.fee == FeePolicy{5, 7});
@@ -144,11 +151,15 @@ TEST_CASE("open-account bodies: defaults, bounds and nested fee", "[api]") {
   CHECK_THAT(error(R"({"id":7})"), Catch::Contains("id must be a string"));
   CHECK_THAT(error(R"({"id":"a b"})"), Catch::Contains("id: account id may contain only"));
   CHECK_THAT(error(R"({"id":"a","currency":"euro"})"), Catch::Contains("currency:"));
-  CHECK_THAT(error(R"({"id":"a","overdraft_limit":-1})"), Catch::Contains("overdraft_limit is out of range"));
+  CHECK_THAT(error(R"({"id":"a","overdraft_limit":-1})"),
+             Catch::Contains("overdraft_limit is out of range"));
   CHECK_THAT(error(R"({"id":"a","fee":5})"), Catch::Contains("fee must be an object"));
-  CHECK_THAT(error(R"({"id":"a","fee":{"bps":10001}})"), Catch::Contains("fee.bps is out of range"));
-  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"pct":2}})"), Catch::Contains("unknown field 'fee.pct'"));
-  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"flat":2}})"), Catch::Contains("'flat' appears twice"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"bps":10001}})"),
+             Catch::Contains("fee.bps is out of range"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"pct":2}})"),
+             Catch::Contains("unknown field 'fee.pct'"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"flat":2}})"),
+             Catch::Contains("'flat' appears twice"));
   CHECK_THAT(error(R"({"id":"a","lines":[1]})"), Catch::Contains("unknown field 'lines'"));
 }
 
@@ -163,14 +174,17 @@ TEST_CASE("transfer bodies name a known other region", "[api]") {
   CHECK_THAT(s.message(), Catch::Contains("unknown region 'mars' (regions: eu, us, ap)"));
   s = ParseTransferBody(R"({"to":"eu","amount":40})", regions, 0, &to, &a);
   CHECK_THAT(s.message(), Catch::Contains("is this region"));
-  CHECK(ParseTransferBody(R"({"to":1,"amount":40})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
+  CHECK(ParseTransferBody(R"({"to":1,"amount":40})", regions, 0, &to, &a).code() ==
+        Code::kInvalidArgument);
   CHECK(ParseTransferBody(R"({"to":"us"})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
-  CHECK(ParseTransferBody(R"({"to":"us","amount":0})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
+  CHECK(ParseTransferBody(R"({"to":"us","amount":0})", regions, 0, &to, &a).code() ==
+        Code::kInvalidArgument);
 }
 
 TEST_CASE("idempotency key header", "[api]") {
   CHECK(ValidateIdempotencyKeyHeader("order-17", true).ok());
-  CHECK_THAT(ValidateIdempotencyKeyHeader("", false).message(), Catch::Contains("header is required"));
+  CHECK_THAT(ValidateIdempotencyKeyHeader("", false).message(),
+             Catch::Contains("header is required"));
   CHECK(ValidateIdempotencyKeyHeader("", true).code() == Code::kInvalidArgument);
   CHECK(ValidateIdempotencyKeyHeader("has space", true).code() == Code::kInvalidArgument);
   CHECK(ValidateIdempotencyKeyHeader(std::string(256, 'k'), true).code() == Code::kInvalidArgument);
@@ -199,8 +213,9 @@ TEST_CASE("error bodies carry the code name and an escaped message", "[api]") {
   r.requested = 50;
   r.rights = 20;
   r.overdraft_line = 10;
-  CHECK(InsufficientFundsJson(r) ==
-        R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"overdraft_line":10}})");
+  CHECK(
+      InsufficientFundsJson(r) ==
+      R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"overdraft_line":10}})");
   std::string out;
   AppendJsonString(std::string("a\x01") + "\\", &out);
   CHECK(out == R"("a\u0001\\")");

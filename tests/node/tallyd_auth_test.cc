@@ -71,7 +71,8 @@ TEST_CASE("authorization: 403 without the permission or outside the scope", "[au
 
   Principal unscoped = p;
   unscoped.account_patterns.clear();
-  CHECK(Authorizer::Authorize(unscoped, Permission::kDebit, "shop-1").code() == Code::kPermissionDenied);
+  CHECK(Authorizer::Authorize(unscoped, Permission::kDebit, "shop-1").code() ==
+        Code::kPermissionDenied);
 }
 
 TEST_CASE("permission names round-trip", "[auth]") {

@@ -1,7 +1,6 @@
 // tallyd's config parsing: a valid file parses into the fields it states; every kind of mistake is
 // refused with a message that names the field.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "node/config.h"
@@ -94,8 +93,9 @@ TEST_CASE("a valid config parses into what it says", "[config]") {
   CHECK(c.default_fee == FeePolicy{3, 25});
   CHECK(c.replica.heartbeat_interval_ms == 100);  // a default
   REQUIRE(c.tokens.size() == 1);
-  CHECK(c.roles.at("teller") == (PermissionBit(Permission::kCredit) | PermissionBit(Permission::kDebit) |
-                                 PermissionBit(Permission::kRead)));
+  CHECK(c.roles.at("teller") ==
+        (PermissionBit(Permission::kCredit) | PermissionBit(Permission::kDebit) |
+         PermissionBit(Permission::kRead)));
 }
 
 TEST_CASE("the shipped example config parses", "[config]") {
@@ -108,13 +108,16 @@ TEST_CASE("the shipped example config parses", "[config]") {
 }
 
 TEST_CASE("config errors name the field", "[config]") {
-  CHECK_THAT(ErrorOf(With("cluster_id = \"test\"\n", "")), Catch::Contains("cluster_id: is required"));
+  CHECK_THAT(ErrorOf(With("cluster_id = \"test\"\n", "")),
+             Catch::Contains("cluster_id: is required"));
   CHECK_THAT(ErrorOf(With("cluster_id = \"test\"", "cluster_id = \"a b\"")),
              Catch::Contains("cluster_id: may contain only printable ASCII"));
   CHECK_THAT(ErrorOf(With("region = \"us\"", "region = \"mars\"")),
              Catch::Contains("region: 'mars' is not in [[regions]] (eu, us)"));
-  CHECK_THAT(ErrorOf(With("id = 1", "id = 0")), Catch::Contains("regions[1].id: region id 0 is used twice"));
-  CHECK_THAT(ErrorOf(With("id = 1", "id = 2")), Catch::Contains("regions[1].id: must be in 0..1, got 2"));
+  CHECK_THAT(ErrorOf(With("id = 1", "id = 0")),
+             Catch::Contains("regions[1].id: region id 0 is used twice"));
+  CHECK_THAT(ErrorOf(With("id = 1", "id = 2")),
+             Catch::Contains("regions[1].id: must be in 0..1, got 2"));
   CHECK_THAT(ErrorOf(With("name = \"us\"", "name = \"US\"")), Catch::Contains("regions[1].name:"));
   CHECK_THAT(ErrorOf(With("name = \"us\"", "name = \"eu\"")),
              Catch::Contains("regions[1].name: region name 'eu' is used twice"));
@@ -142,11 +145,14 @@ TEST_CASE("config errors name the field", "[config]") {
              Catch::Contains("accounts.fee_bps: must be in 0..10000, got 10001"));
   CHECK_THAT(ErrorOf(With("\"read\"]", "\"read\", \"delete\"]")),
              Catch::Contains("roles.teller.permissions[3]: unknown permission 'delete'"));
-  CHECK_THAT(ErrorOf(With("sha256 = \"9449", "sha256 = \"X449")), Catch::Contains("tokens[0].sha256:"));
+  CHECK_THAT(ErrorOf(With("sha256 = \"9449", "sha256 = \"X449")),
+             Catch::Contains("tokens[0].sha256:"));
   CHECK_THAT(ErrorOf(With("role = \"teller\"", "role = \"boss\"")),
              Catch::Contains("tokens[0].role: unknown role 'boss'"));
-  CHECK_THAT(ErrorOf(With("[\"shop-*\"]", "[\"shop *\"]")), Catch::Contains("tokens[0].accounts[0]:"));
-  CHECK_THAT(ErrorOf(With("region = \"us\"", "region = \"us")), Catch::Contains("config t.toml: line 3"));
+  CHECK_THAT(ErrorOf(With("[\"shop-*\"]", "[\"shop *\"]")),
+             Catch::Contains("tokens[0].accounts[0]:"));
+  CHECK_THAT(ErrorOf(With("region = \"us\"", "region = \"us")),
+             Catch::Contains("config t.toml: line 3"));
   CHECK_THAT(ErrorOf(With("[listen]", "[listen]\nclient = 5\n[other]")),
              Catch::Contains("listen.client: must be a string, got an integer"));
 }

@@ -1,15 +1,13 @@
 // tallyd as a process, at start: a bad config or flag exits 2 naming the field; a damaged store or
 // a store of another region exits 1 with a clear message, before anything is served. None of
 // these cases gets as far as binding a port.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
+#include <leveldb/db.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <leveldb/db.h>
-
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -79,11 +77,13 @@ std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
                         const std::string& gossip = "") {
   const fs::path p = dir / "region.toml";
   std::ofstream out(p);
-  out << "cluster_id = \"startup\"\nregion = \"eu\"\ndata_dir = \"" << (dir / "data").string() << "\"\n"
+  out << "cluster_id = \"startup\"\nregion = \"eu\"\ndata_dir = \"" << (dir / "data").string()
+      << "\"\n"
       << extra_top << "[listen]\nclient = \"127.0.0.1:1\"\npeer = \"127.0.0.1:2\"\n"
       << "[[regions]]\nid = 0\nname = \"eu\"\npeer = \"127.0.0.1:2\"\n"
       << "[[regions]]\nid = 1\nname = \"us\"\npeer = \"127.0.0.1:3\"\n"
-      << "[gossip]\n" << gossip;
+      << "[gossip]\n"
+      << gossip;
   return p.string();
 }
 
@@ -91,7 +91,8 @@ std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
 
 TEST_CASE("tallyd refuses a bad config with exit status 2, naming the field", "[startup]") {
   TempDir dir;
-  Outcome o = RunTallyd({"--config", WriteConfig(dir.path, "", "tick_interval_ms = 0\n")}, dir.path);
+  Outcome o =
+      RunTallyd({"--config", WriteConfig(dir.path, "", "tick_interval_ms = 0\n")}, dir.path);
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.stderr_text, Catch::Contains("gossip.tick_interval_ms: must be in 1..1000, got 0"));
 
@@ -139,8 +140,8 @@ TEST_CASE("tallyd refuses a data directory of another region with exit status 1"
   const fs::path data = dir.path / "data";
   {
     std::unique_ptr<tally::node::Store> store;
-    REQUIRE(tally::node::Store::Open(data.string(), tally::node::StoreIdentity{"startup", "us", {"eu", "us"}},
-                                     &store)
+    REQUIRE(tally::node::Store::Open(
+                data.string(), tally::node::StoreIdentity{"startup", "us", {"eu", "us"}}, &store)
                 .ok());
   }
   Outcome o = RunTallyd({"--config", WriteConfig(dir.path)}, dir.path);
@@ -151,7 +152,8 @@ TEST_CASE("tallyd refuses a data directory of another region with exit status 1"
 TEST_CASE("tallyd exits 1 when it cannot bind its listen address", "[startup]") {
   TempDir dir;
   // 192.0.2.1 (TEST-NET-1) is on no interface of this host: bind fails at once.
-  Outcome o = RunTallyd({"--config", WriteConfig(dir.path), "--listen-client", "192.0.2.1:8080"}, dir.path);
+  Outcome o =
+      RunTallyd({"--config", WriteConfig(dir.path), "--listen-client", "192.0.2.1:8080"}, dir.path);
   CHECK(o.exit_code == 1);
   CHECK_THAT(o.stderr_text, Catch::Contains("listen.client 192.0.2.1:8080"));
 }

@@ -1,10 +1,9 @@
 // tallyd's LevelDB store: what a replica persisted comes back identical after a reopen (including
 // folds and pruning), and a damaged store refuses to load instead of serving wrong balances.
-#include <catch2/catch.hpp>
-
 #include <leveldb/db.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
@@ -237,7 +236,8 @@ TEST_CASE("damaged LevelDB files make the store refuse to open or load", "[store
     RecoveredState empty;
     REQUIRE(d.replica.Recover(std::move(empty), d.now).ok());
     REQUIRE(d.Run(OpenAccount{Config("a1", 0)}).status.ok());
-    for (int i = 0; i < 50; ++i) REQUIRE(d.Run(Credit{"a1", 10 + i, "k" + std::to_string(i)}).status.ok());
+    for (int i = 0; i < 50; ++i)
+      REQUIRE(d.Run(Credit{"a1", 10 + i, "k" + std::to_string(i)}).status.ok());
   }
   // Flip bytes in the middle of every write-ahead log (where the records above live).
   int damaged = 0;
