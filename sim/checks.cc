@@ -12,9 +12,9 @@ std::string R(RegionId r) { return "r" + std::to_string(r); }
 
 std::string EventText(const DerivedEvent& e) {
   std::string s = e.kind == DerivedKind::kOverdraftFee ? "fee " : "void ";
-  s += std::to_string(e.amount) + " on r" + std::to_string(e.op.origin) + ":" + std::to_string(e.op.seq) +
-       "@" + e.op.hlc.ToString() + " (" + std::string(OpKindName(e.op_kind)) + " " +
-       std::to_string(e.op_amount);
+  s += std::to_string(e.amount) + " on r" + std::to_string(e.op.origin) + ":" +
+       std::to_string(e.op.seq) + "@" + e.op.hlc.ToString() + " (" +
+       std::string(OpKindName(e.op_kind)) + " " + std::to_string(e.op_amount);
   if (e.kind == DerivedKind::kOverdraftFee) s += ", overdrawn " + std::to_string(e.overdrawn);
   return s + ", balance after " + std::to_string(e.balance_after) + ")";
 }
@@ -28,10 +28,14 @@ std::string EventsText(const std::vector<DerivedEvent>& v, std::size_t max = 4) 
 
 OpKind KindOf(Request::Kind k) {
   switch (k) {
-    case Request::Kind::kOpen: return OpKind::kOpen;
-    case Request::Kind::kCredit: return OpKind::kCredit;
-    case Request::Kind::kDebit: return OpKind::kDebit;
-    case Request::Kind::kTransfer: return OpKind::kTransfer;
+    case Request::Kind::kOpen:
+      return OpKind::kOpen;
+    case Request::Kind::kCredit:
+      return OpKind::kCredit;
+    case Request::Kind::kDebit:
+      return OpKind::kDebit;
+    case Request::Kind::kTransfer:
+      return OpKind::kTransfer;
   }
   return OpKind::kCredit;
 }
@@ -49,9 +53,10 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e) {
   for (const Op& op : e.ops) {
     if (op.dot.origin != r) continue;
     if (op.hlc <= last) {
-      Fail("HLC monotonic", R(r) + " stamped op " + op.dot.ToString() + " with " + op.hlc.ToString() +
-                                ", not above " + last.ToString() + " (visible before: " +
-                                h.hlc_visible.ToString() + ", physical clock " + std::to_string(Physical(r)) + ")");
+      Fail("HLC monotonic", R(r) + " stamped op " + op.dot.ToString() + " with " +
+                                op.hlc.ToString() + ", not above " + last.ToString() +
+                                " (visible before: " + h.hlc_visible.ToString() +
+                                ", physical clock " + std::to_string(Physical(r)) + ")");
       return;
     }
     last = op.hlc;
@@ -64,7 +69,8 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e) {
       if (en.origin != r) continue;
       if (en.hlc < prior) {
         Fail("HLC monotonic", R(r) + " sent a heartbeat stamped " + en.hlc.ToString() + " below " +
-                                  prior.ToString() + ", a timestamp it had already issued (physical clock " +
+                                  prior.ToString() +
+                                  ", a timestamp it had already issued (physical clock " +
                                   std::to_string(Physical(r)) + ")");
         return;
       }
@@ -89,11 +95,12 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   acks.push_back(AckRecord{res.op, res.id, now, r});
   if (res.op.origin == r) hosts[r].acked_own_max = std::max(hosts[r].acked_own_max, res.op.seq);
   // No region spends past its own rights plus its overdraft line.
-  if (a.req.kind == Request::Kind::kDebit && !res.replayed && a.req.amount > res.rights + res.overdraft_line) {
+  if (a.req.kind == Request::Kind::kDebit && !res.replayed &&
+      a.req.amount > res.rights + res.overdraft_line) {
     Fail("I2 floor", R(r) + " accepted a debit of " + std::to_string(a.req.amount) + " on " +
-                         accounts[a.req.account].id + " past its rights " + std::to_string(res.rights) +
-                         " plus its overdraft line " + std::to_string(res.overdraft_line) + " (op " +
-                         res.op.ToString() + ")");
+                         accounts[a.req.account].id + " past its rights " +
+                         std::to_string(res.rights) + " plus its overdraft line " +
+                         std::to_string(res.overdraft_line) + " (op " + res.op.ToString() + ")");
   }
 }
 
@@ -113,8 +120,8 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   }
   if (v.balance != v.raw_balance - v.fees + v.voids) {
     Fail("I3 conservation", where + "balance " + std::to_string(v.balance) + " != raw " +
-                                std::to_string(v.raw_balance) + " - fees " + std::to_string(v.fees) +
-                                " + voids " + std::to_string(v.voids));
+                                std::to_string(v.raw_balance) + " - fees " +
+                                std::to_string(v.fees) + " + voids " + std::to_string(v.voids));
     return;
   }
   Amount rights = 0, fees = 0, voids = 0;
@@ -126,8 +133,9 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   if (rights != v.balance || fees != v.fees || voids != v.voids) {
     Fail("I3 conservation", where + "regions sum to rights " + std::to_string(rights) + ", fees " +
                                 std::to_string(fees) + ", voids " + std::to_string(voids) +
-                                "; the account says balance " + std::to_string(v.balance) + ", fees " +
-                                std::to_string(v.fees) + ", voids " + std::to_string(v.voids));
+                                "; the account says balance " + std::to_string(v.balance) +
+                                ", fees " + std::to_string(v.fees) + ", voids " +
+                                std::to_string(v.voids));
     return;
   }
   // Recompute the raw counters from the ops this replica holds: durable ones from the ledger, its
@@ -136,9 +144,9 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   const Seq own_durable = std::min(vv.get(r), ledger.durable().get(r));
   for (RegionId o = 0; o < n; ++o) {
     if (vv.get(o) > ledger.durable().get(o) && o != r) {
-      Fail("I3 conservation", where + "replica claims ops of " + R(o) + " up to " + std::to_string(vv.get(o)) +
-                                  " but " + R(o) + " made only " + std::to_string(ledger.durable().get(o)) +
-                                  " durable");
+      Fail("I3 conservation", where + "replica claims ops of " + R(o) + " up to " +
+                                  std::to_string(vv.get(o)) + " but " + R(o) + " made only " +
+                                  std::to_string(ledger.durable().get(o)) + " durable");
       return;
     }
   }
@@ -149,15 +157,26 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
     for (const Op& op : b.ops) {
       if (op.dot.origin != r || op.account != id || op.dot.seq <= own_durable) continue;
       switch (op.kind) {
-        case OpKind::kCredit: raw.balance += op.amount; raw.rights[r] += op.amount; break;
-        case OpKind::kDebit: raw.balance -= op.amount; raw.rights[r] -= op.amount; break;
-        case OpKind::kTransfer: raw.rights[r] -= op.amount; raw.rights[op.to] += op.amount; break;
-        case OpKind::kOpen: break;
+        case OpKind::kCredit:
+          raw.balance += op.amount;
+          raw.rights[r] += op.amount;
+          break;
+        case OpKind::kDebit:
+          raw.balance -= op.amount;
+          raw.rights[r] -= op.amount;
+          break;
+        case OpKind::kTransfer:
+          raw.rights[r] -= op.amount;
+          raw.rights[op.to] += op.amount;
+          break;
+        case OpKind::kOpen:
+          break;
       }
     }
   if (v.raw_balance != raw.balance) {
-    Fail("I3 conservation", where + "raw balance " + std::to_string(v.raw_balance) + " but the ops it holds (" +
-                                h.replica->applied().ToString(n) + ") add up to " + std::to_string(raw.balance));
+    Fail("I3 conservation", where + "raw balance " + std::to_string(v.raw_balance) +
+                                " but the ops it holds (" + h.replica->applied().ToString(n) +
+                                ") add up to " + std::to_string(raw.balance));
     return;
   }
   for (RegionId q = 0; q < n; ++q) {
@@ -166,13 +185,14 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
       Fail("I3 conservation", where + "raw rights of " + R(q) + " are " +
                                   std::to_string(rv.rights + rv.fees - rv.voids) + " (effective " +
                                   std::to_string(rv.rights) + " + fees " + std::to_string(rv.fees) +
-                                  " - voids " + std::to_string(rv.voids) + ") but its ops add up to " +
-                                  std::to_string(raw.rights[q]));
+                                  " - voids " + std::to_string(rv.voids) +
+                                  ") but its ops add up to " + std::to_string(raw.rights[q]));
       return;
     }
     if (q < v.config.lines.size() && rv.overdraft_line != v.config.lines[q]) {
-      Fail("I3 conservation", where + "overdraft line of " + R(q) + " is " + std::to_string(rv.overdraft_line) +
-                                  " but the config says " + std::to_string(v.config.lines[q]));
+      Fail("I3 conservation", where + "overdraft line of " + R(q) + " is " +
+                                  std::to_string(rv.overdraft_line) + " but the config says " +
+                                  std::to_string(v.config.lines[q]));
       return;
     }
   }
@@ -183,12 +203,14 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
   std::string account;
   const LedgerOp* op = ledger.Find(ack.dot, &account);
   const std::string& want_account = accounts[a.req.account].id;
-  const std::string asked = std::string(OpKindName(KindOf(a.req.kind))) + " " + want_account +
-                            (a.req.kind == Request::Kind::kOpen ? "" : " " + std::to_string(a.req.amount)) +
-                            (a.req.key.empty() ? "" : " key '" + a.req.key + "'");
+  const std::string asked =
+      std::string(OpKindName(KindOf(a.req.kind))) + " " + want_account +
+      (a.req.kind == Request::Kind::kOpen ? "" : " " + std::to_string(a.req.amount)) +
+      (a.req.key.empty() ? "" : " key '" + a.req.key + "'");
   if (!op) {
     *why = "op " + ack.dot.ToString() + " acknowledged by " + R(ack.region) + " at " +
-           std::to_string(ack.time_ms) + " ms (" + asked + ") is not in its origin's durable log (durable up to " +
+           std::to_string(ack.time_ms) + " ms (" + asked +
+           ") is not in its origin's durable log (durable up to " +
            std::to_string(ledger.durable().get(ack.dot.origin)) + ")";
     return false;
   }
@@ -196,15 +218,15 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
   if (a.req.kind != Request::Kind::kOpen) same = same && op->amount == a.req.amount;
   if (a.req.kind == Request::Kind::kTransfer) same = same && op->to == a.req.to;
   if (!same) {
-    *why = "op " + ack.dot.ToString() + " acknowledged by " + R(ack.region) + " at " + std::to_string(ack.time_ms) +
-           " ms as " + asked + " is durably a different op: " + std::string(OpKindName(op->kind)) + " " + account +
+    *why = "op " + ack.dot.ToString() + " acknowledged by " + R(ack.region) + " at " +
+           std::to_string(ack.time_ms) + " ms as " + asked +
+           " is durably a different op: " + std::string(OpKindName(op->kind)) + " " + account +
            " " + std::to_string(op->amount) + (op->key.empty() ? "" : " key '" + op->key + "'") +
            " (a sequence number lost and reused)";
     return false;
   }
   return true;
 }
-
 
 void Simulation::Impl::FinalChecks() {
   const RegionId n = config.regions;
@@ -238,8 +260,10 @@ void Simulation::Impl::FinalChecks() {
       return;
     }
     for (const DerivedEvent& e : o.events) {
-      if (e.kind == DerivedKind::kOverdraftFee) ++summary.fee_events;
-      else ++summary.void_events;
+      if (e.kind == DerivedKind::kOverdraftFee)
+        ++summary.fee_events;
+      else
+        ++summary.void_events;
     }
     summary.fees += o.fees;
     summary.voids += o.voids;
@@ -259,41 +283,50 @@ void Simulation::Impl::FinalChecks() {
       // I7: the same fees and voids everywhere, and the ones the oracle derives on its own. A
       // replica keeps a bounded tail of final events (how many depends on how far it has folded),
       // so its list must be a suffix of the oracle's; lists that are not cut must be equal.
-      const bool complete = events.size() == o.events.size() && first_events.size() == o.events.size();
+      const bool complete =
+          events.size() == o.events.size() && first_events.size() == o.events.size();
       if (r > 0 && complete && events != first_events) {
-        Fail("I7 agreement", id + ": r0 derives " + EventsText(first_events) + " but " + R(r) + " derives " +
-                                 EventsText(events));
+        Fail("I7 agreement", id + ": r0 derives " + EventsText(first_events) + " but " + R(r) +
+                                 " derives " + EventsText(events));
         return;
       }
       const bool suffix = events.size() <= o.events.size() &&
-                          std::equal(events.begin(), events.end(), o.events.end() - static_cast<std::ptrdiff_t>(events.size()));
-      const bool truncated_ok = events.size() == o.events.size() ||
-                                events.size() >= std::min<std::size_t>(o.events.size(), rep.options().max_events_per_account);
+                          std::equal(events.begin(), events.end(),
+                                     o.events.end() - static_cast<std::ptrdiff_t>(events.size()));
+      const bool truncated_ok =
+          events.size() == o.events.size() ||
+          events.size() >=
+              std::min<std::size_t>(o.events.size(), rep.options().max_events_per_account);
       if (!suffix || !truncated_ok) {
-        Fail("I7 agreement", id + ": " + R(r) + " derives " + EventsText(events) + " but canonical replay of the " +
-                                 std::to_string(o.ops) + " durable ops gives " + EventsText(o.events));
+        Fail("I7 agreement", id + ": " + R(r) + " derives " + EventsText(events) +
+                                 " but canonical replay of the " + std::to_string(o.ops) +
+                                 " durable ops gives " + EventsText(o.events));
         return;
       }
       if (v.fees != o.fees || v.voids != o.voids || v.episodes != o.episodes) {
         Fail("I7 agreement", id + " at " + R(r) + ": fees " + std::to_string(v.fees) + ", voids " +
-                                 std::to_string(v.voids) + ", episodes " + std::to_string(v.episodes) +
-                                 "; the oracle says fees " + std::to_string(o.fees) + ", voids " +
-                                 std::to_string(o.voids) + ", episodes " + std::to_string(o.episodes));
+                                 std::to_string(v.voids) + ", episodes " +
+                                 std::to_string(v.episodes) + "; the oracle says fees " +
+                                 std::to_string(o.fees) + ", voids " + std::to_string(o.voids) +
+                                 ", episodes " + std::to_string(o.episodes));
         return;
       }
       if (v.balance != o.balance || v.raw_balance != o.raw_balance) {
-        Fail("I3 conservation", id + " at " + R(r) + ": balance " + std::to_string(v.balance) + " (raw " +
-                                    std::to_string(v.raw_balance) + "); the oracle says " + std::to_string(o.balance) +
-                                    " (raw " + std::to_string(o.raw_balance) + ")");
+        Fail("I3 conservation", id + " at " + R(r) + ": balance " + std::to_string(v.balance) +
+                                    " (raw " + std::to_string(v.raw_balance) +
+                                    "); the oracle says " + std::to_string(o.balance) + " (raw " +
+                                    std::to_string(o.raw_balance) + ")");
         return;
       }
       for (RegionId q = 0; q < n; ++q) {
         const RegionView& rv = v.regions[q];
-        if (rv.fees != o.region_fees[q] || rv.voids != o.region_voids[q] || rv.rights != o.region_rights[q]) {
-          Fail("I7 agreement", id + " at " + R(r) + ": " + R(q) + " has rights " + std::to_string(rv.rights) +
-                                   ", fees " + std::to_string(rv.fees) + ", voids " + std::to_string(rv.voids) +
-                                   "; the oracle says " + std::to_string(o.region_rights[q]) + ", " +
-                                   std::to_string(o.region_fees[q]) + ", " + std::to_string(o.region_voids[q]));
+        if (rv.fees != o.region_fees[q] || rv.voids != o.region_voids[q] ||
+            rv.rights != o.region_rights[q]) {
+          Fail("I7 agreement",
+               id + " at " + R(r) + ": " + R(q) + " has rights " + std::to_string(rv.rights) +
+                   ", fees " + std::to_string(rv.fees) + ", voids " + std::to_string(rv.voids) +
+                   "; the oracle says " + std::to_string(o.region_rights[q]) + ", " +
+                   std::to_string(o.region_fees[q]) + ", " + std::to_string(o.region_voids[q]));
           return;
         }
       }
@@ -302,7 +335,8 @@ void Simulation::Impl::FinalChecks() {
         return;
       }
       if (o.config.id == id && v.config != o.config) {
-        Fail("I1 convergence", id + " at " + R(r) + " has a config other than the canonically first open's");
+        Fail("I1 convergence",
+             id + " at " + R(r) + " has a config other than the canonically first open's");
         return;
       }
       CheckAccount(r, id);

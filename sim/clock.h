@@ -1,8 +1,8 @@
 // SimClock: one region's physical wall clock as a function of virtual time.
 //
 // The reading is epoch + virtual time + a fixed offset + linear drift (parts per million), plus any
-// step jumps applied so far (an operator or NTP setting the clock minutes or hours forward or back).
-// The replica only ever sees these readings, so HLC monotonicity and the stable frontier are
+// step jumps applied so far (an operator or NTP setting the clock minutes or hours forward or
+// back). The replica only ever sees these readings, so HLC monotonicity and the stable frontier are
 // exercised against skew exactly as in production. Not thread-safe.
 
 #ifndef TALLY_SIM_CLOCK_H_

@@ -41,8 +41,8 @@ FaultParams Scaled(FaultParams f, double k) {
   return f;
 }
 
-// Swarm testing (Groce et al.): per seed, each fault is on or off and, when on, runs at a rate drawn
-// over orders of magnitude, so some runs are dominated by one fault and others by another.
+// Swarm testing (Groce et al.): per seed, each fault is on or off and, when on, runs at a rate
+// drawn over orders of magnitude, so some runs are dominated by one fault and others by another.
 void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   Rng rng(DeriveSeed(seed, "swarm-params"));
   auto on = [&](double p) { return rng.Chance(p); };
@@ -58,7 +58,8 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
 
   f->partitions_per_min = on(0.65) ? rng.LogUniform(0.5, 40) : 0;
   f->partition_min_ms = static_cast<std::uint32_t>(rng.LogUniform(50, 2000));
-  f->partition_max_ms = f->partition_min_ms + static_cast<std::uint32_t>(rng.LogUniform(100, 20000));
+  f->partition_max_ms =
+      f->partition_min_ms + static_cast<std::uint32_t>(rng.LogUniform(100, 20000));
   f->symmetric = on(0.7);
   f->asymmetric = on(0.7);
   f->partial = on(0.7);
@@ -134,8 +135,10 @@ Status ApplyProfile(SimConfig* c) {
     return Status::InvalidArgument("regions must be 2.." + std::to_string(kMaxRegions));
   if (c->accounts < 1 || c->accounts > 1'000'000)
     return Status::InvalidArgument("accounts must be 1..1000000");
-  if (c->tick_ms < 1 || c->tick_ms > 1000) return Status::InvalidArgument("tick must be 1..1000 ms");
-  if (c->clients > 10'000) return Status::InvalidArgument("clients must be at most 10000 per region");
+  if (c->tick_ms < 1 || c->tick_ms > 1000)
+    return Status::InvalidArgument("tick must be 1..1000 ms");
+  if (c->clients > 10'000)
+    return Status::InvalidArgument("clients must be at most 10000 per region");
   c->faults = f;
   c->workload = w;
   if (c->clients > 0) c->workload.clients_per_region = c->clients;
@@ -159,12 +162,18 @@ const std::vector<BugInfo>& KnownBugs() {
 
 Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
   if (name.empty()) return Status::OK();
-  if (name == "skip_rights_check") b->skip_rights_check = true;
-  else if (name == "order_forks_by_arrival") b->order_forks_by_arrival = true;
-  else if (name == "forget_hlc_high_water") b->forget_hlc_high_water = true;
-  else if (name == "drop_relayed_ops") b->drop_relayed_ops = true;
-  else if (name == "ack_before_sync") b->ack_before_sync = true;
-  else return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
+  if (name == "skip_rights_check")
+    b->skip_rights_check = true;
+  else if (name == "order_forks_by_arrival")
+    b->order_forks_by_arrival = true;
+  else if (name == "forget_hlc_high_water")
+    b->forget_hlc_high_water = true;
+  else if (name == "drop_relayed_ops")
+    b->drop_relayed_ops = true;
+  else if (name == "ack_before_sync")
+    b->ack_before_sync = true;
+  else
+    return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();
 }
 
@@ -177,18 +186,25 @@ void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accoun
 
 std::string FinalTopologyName(FinalTopology t) {
   switch (t) {
-    case FinalTopology::kRandom: return "random";
-    case FinalTopology::kComplete: return "complete";
-    case FinalTopology::kPartial: return "partial";
+    case FinalTopology::kRandom:
+      return "random";
+    case FinalTopology::kComplete:
+      return "complete";
+    case FinalTopology::kPartial:
+      return "partial";
   }
   return "random";
 }
 
 Status ParseFinalTopology(const std::string& s, FinalTopology* out) {
-  if (s == "random") *out = FinalTopology::kRandom;
-  else if (s == "complete") *out = FinalTopology::kComplete;
-  else if (s == "partial") *out = FinalTopology::kPartial;
-  else return Status::InvalidArgument("final topology must be random, complete or partial");
+  if (s == "random")
+    *out = FinalTopology::kRandom;
+  else if (s == "complete")
+    *out = FinalTopology::kComplete;
+  else if (s == "partial")
+    *out = FinalTopology::kPartial;
+  else
+    return Status::InvalidArgument("final topology must be random, complete or partial");
   return Status::OK();
 }
 

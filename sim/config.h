@@ -68,10 +68,10 @@ struct WorkloadParams {
   double retry_elsewhere_p = 0.5;  // a timed-out credit/debit retried at another region
   double replay_probe_p = 0.02;    // after an ack, send the same request again to the same region
   double credit_weight = 0.35, debit_weight = 0.55, transfer_weight = 0.05;
-  double hot_p = 0.5;              // chance a request goes to the hot set of accounts
+  double hot_p = 0.5;  // chance a request goes to the hot set of accounts
   double hot_fraction = 0.05;
   Amount credit_max = 1000, debit_max = 700, transfer_max = 300;
-  double overdraft_p = 0.7;        // accounts opened with an overdraft limit
+  double overdraft_p = 0.7;  // accounts opened with an overdraft limit
   Amount overdraft_max = 2000;
 };
 
@@ -81,7 +81,7 @@ struct SimConfig {
   std::uint64_t seed = 1;
   RegionId regions = 3;
   std::uint32_t accounts = 20;
-  std::uint64_t ops = 2000;  // client requests (retries and probes not counted)
+  std::uint64_t ops = 2000;   // client requests (retries and probes not counted)
   std::uint32_t clients = 0;  // per region; 0: the profile's choice
   std::string profile = "default";
   std::string plant_bug;  // "" or a PlantedBugs field name

@@ -28,7 +28,6 @@ enum class EventKind : std::uint8_t {
   kFault,           // b = fault schedule index
   kSample,          // report sampling and periodic checks
   kLivenessCheck,   // convergence probe during the liveness phase
-  kScripted,        // b = scripted action index (tests)
 };
 
 struct Event {

@@ -20,8 +20,10 @@ std::string R(RegionId r) { return "r" + std::to_string(r); }
 std::string Signed(std::int64_t ms) {
   std::string sign = ms < 0 ? "-" : "+";
   std::uint64_t a = ms < 0 ? static_cast<std::uint64_t>(-ms) : static_cast<std::uint64_t>(ms);
-  if (a >= 3'600'000) return sign + std::to_string(a / 3'600'000) + "h" + std::to_string(a / 60'000 % 60) + "m";
-  if (a >= 60'000) return sign + std::to_string(a / 60'000) + "m" + std::to_string(a / 1000 % 60) + "s";
+  if (a >= 3'600'000)
+    return sign + std::to_string(a / 3'600'000) + "h" + std::to_string(a / 60'000 % 60) + "m";
+  if (a >= 60'000)
+    return sign + std::to_string(a / 60'000) + "m" + std::to_string(a / 1000 % 60) + "s";
   return sign + std::to_string(a) + "ms";
 }
 
@@ -123,9 +125,11 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
       if (!faults_on) return;
       Partition p = DrawPartition();
       ++summary.partitions;
-      std::uint64_t duration = static_cast<std::uint64_t>(fault_rng.Range(f.partition_min_ms, f.partition_max_ms));
+      std::uint64_t duration =
+          static_cast<std::uint64_t>(fault_rng.Range(f.partition_min_ms, f.partition_max_ms));
       ActivePartition ap{p, true, timeline.size()};
-      timeline.push_back(report::TimelineSpan{now, now + duration, "network", "partition", p.description});
+      timeline.push_back(
+          report::TimelineSpan{now, now + duration, "network", "partition", p.description});
       Cut(p);
       partitions.push_back(std::move(ap));
       FaultAction end{FaultAction::Kind::kPartitionEnd};
@@ -145,25 +149,30 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
     case FaultAction::Kind::kNextStep: {
       if (!faults_on) return;
       RegionId r = static_cast<RegionId>(fault_rng.Below(n));
-      std::int64_t delta = fault_rng.Range(f.step_min_ms, f.step_max_ms) * (fault_rng.Chance(0.5) ? 1 : -1);
+      std::int64_t delta =
+          fault_rng.Range(f.step_min_ms, f.step_max_ms) * (fault_rng.Chance(0.5) ? 1 : -1);
       hosts[r].clock.Step(delta);
       ++summary.clock_steps;
-      timeline.push_back(report::TimelineSpan{now, now, R(r), "clock-step", R(r) + " clock " + Signed(delta)});
+      timeline.push_back(
+          report::TimelineSpan{now, now, R(r), "clock-step", R(r) + " clock " + Signed(delta)});
       ScheduleNext(FaultAction::Kind::kNextStep, f.steps_per_min);
       break;
     }
     case FaultAction::Kind::kNextCrash:
     case FaultAction::Kind::kCrash: {
       if (!faults_on) return;
-      RegionId r = a.kind == FaultAction::Kind::kCrash ? a.region : static_cast<RegionId>(fault_rng.Below(n));
+      RegionId r = a.kind == FaultAction::Kind::kCrash ? a.region
+                                                       : static_cast<RegionId>(fault_rng.Below(n));
       if (hosts[r].up && !in_amnesia[r]) {
         Crash(r);
         FaultAction restart{FaultAction::Kind::kRestart};
         restart.region = r;
-        queue.Schedule(now + static_cast<std::uint64_t>(fault_rng.Range(f.downtime_min_ms, f.downtime_max_ms)),
-                       EventKind::kFault, 0, AddFault(restart));
+        queue.Schedule(
+            now + static_cast<std::uint64_t>(fault_rng.Range(f.downtime_min_ms, f.downtime_max_ms)),
+            EventKind::kFault, 0, AddFault(restart));
       }
-      if (a.kind == FaultAction::Kind::kNextCrash) ScheduleNext(FaultAction::Kind::kNextCrash, f.crashes_per_min);
+      if (a.kind == FaultAction::Kind::kNextCrash)
+        ScheduleNext(FaultAction::Kind::kNextCrash, f.crashes_per_min);
       break;
     }
     case FaultAction::Kind::kNextSyncCrash:
@@ -200,7 +209,8 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
         next.partition = partitions.size() - 1;
         hosts[r].clock.Step(-back);
         ++summary.clock_steps;
-        queue.Schedule(now + static_cast<std::uint64_t>(fault_rng.Range(100, 1500)), EventKind::kFault, 0, AddFault(next));
+        queue.Schedule(now + static_cast<std::uint64_t>(fault_rng.Range(100, 1500)),
+                       EventKind::kFault, 0, AddFault(next));
       }
       ScheduleNext(FaultAction::Kind::kNextAmnesia, f.amnesia_per_min);
       break;
@@ -210,14 +220,16 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
       if (hosts[a.region].up) Crash(a.region);
       FaultAction next = a;
       next.kind = FaultAction::Kind::kAmnesiaRestart;
-      queue.Schedule(now + static_cast<std::uint64_t>(fault_rng.Range(20, 500)), EventKind::kFault, 0, AddFault(next));
+      queue.Schedule(now + static_cast<std::uint64_t>(fault_rng.Range(20, 500)), EventKind::kFault,
+                     0, AddFault(next));
       break;
     }
     case FaultAction::Kind::kAmnesiaRestart: {
       if (!hosts[a.region].up) Restart(a.region);
       FaultAction next = a;
       next.kind = FaultAction::Kind::kAmnesiaEnd;
-      queue.Schedule(now + static_cast<std::uint64_t>(fault_rng.Range(200, 3000)), EventKind::kFault, 0, AddFault(next));
+      queue.Schedule(now + static_cast<std::uint64_t>(fault_rng.Range(200, 3000)),
+                     EventKind::kFault, 0, AddFault(next));
       break;
     }
     case FaultAction::Kind::kAmnesiaEnd: {
@@ -264,7 +276,8 @@ void Simulation::Impl::BeginLiveness() {
   }
   ScheduleReconnects(network.HealAll());
 
-  // The network is quiet from now on: no loss, no overflow (delays, duplicates and reordering stay).
+  // The network is quiet from now on: no loss, no overflow (delays, duplicates and reordering
+  // stay).
   LinkParams quiet = config.faults.link;
   quiet.loss = 0;
   quiet.capacity = std::max<std::uint32_t>(quiet.capacity, 4096);
@@ -282,7 +295,8 @@ void Simulation::Impl::BeginLiveness() {
     std::iota(order.begin(), order.end(), 0);
     for (RegionId i = n - 1; i > 0; --i) std::swap(order[i], order[fault_rng.Below(i + 1)]);
     std::vector<std::vector<bool>> link(n, std::vector<bool>(n, false));
-    for (RegionId i = 0; i + 1 < n; ++i) link[order[i]][order[i + 1]] = link[order[i + 1]][order[i]] = true;
+    for (RegionId i = 0; i + 1 < n; ++i)
+      link[order[i]][order[i + 1]] = link[order[i + 1]][order[i]] = true;
     for (RegionId x = 0; x < n; ++x)
       for (RegionId y = x + 1; y < n; ++y)
         if (!link[x][y] && fault_rng.Chance(0.3)) link[x][y] = link[y][x] = true;
@@ -347,7 +361,8 @@ void Simulation::Impl::OnLivenessCheck() {
     if (++diverged_checks >= kDivergedProbes) {
       // Same ops everywhere, different state: let the final checks say where.
       FinalChecks();
-      if (!failure) Fail("I1 convergence", "every replica holds the same ops but the state digests differ");
+      if (!failure)
+        Fail("I1 convergence", "every replica holds the same ops but the state digests differ");
       finished = true;
       return;
     }
@@ -364,8 +379,8 @@ void Simulation::Impl::OnLivenessCheck() {
       const VersionVector& applied = h.replica->applied();
       for (RegionId o = 0; o < n; ++o)
         if (applied.get(o) != durable.get(o))
-          s += " " + R(h.id) + " applied " + R(o) + " up to " + std::to_string(applied.get(o)) + " of " +
-               std::to_string(durable.get(o)) + ";";
+          s += " " + R(h.id) + " applied " + R(o) + " up to " + std::to_string(applied.get(o)) +
+               " of " + std::to_string(durable.get(o)) + ";";
     }
     if (!quiet) s += " some region still has unsynced writes;";
     return s;
@@ -378,7 +393,8 @@ void Simulation::Impl::OnLivenessCheck() {
   }
   if (!ops_everywhere && now - last_progress_ms > kNoProgressMs) {
     Fail("I1 convergence", "no replica applied anything for " + std::to_string(kNoProgressMs) +
-                               " ms while ops are missing (" + summary.final_topology + "):" + lacking());
+                               " ms while ops are missing (" + summary.final_topology +
+                               "):" + lacking());
     finished = true;
     return;
   }

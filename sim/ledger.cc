@@ -29,7 +29,8 @@ std::string Describe(const Op& op) {
 Ledger::Ledger(RegionId regions) : n_(regions), by_dot_(regions) {}
 
 Ledger::Account& Ledger::AccountFor(const std::string& id) {
-  auto [it, inserted] = account_index_.try_emplace(id, static_cast<std::uint32_t>(accounts_.size()));
+  auto [it, inserted] =
+      account_index_.try_emplace(id, static_cast<std::uint32_t>(accounts_.size()));
   if (inserted) {
     Account a;
     a.config.id = id;
@@ -65,8 +66,9 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     if (a.config.id == op.account && known.kind == op.kind && known.amount == op.amount &&
         known.to == op.to && known.key == op.key && known.canonical == op.canonical())
       return "";
-    return "I4 durability: seq " + op.dot.ToString() + " made durable twice with different ops: " +
-           "first " + std::string(OpKindName(known.kind)) + " " + a.config.id + " " +
+    return "I4 durability: seq " + op.dot.ToString() +
+           " made durable twice with different ops: " + "first " +
+           std::string(OpKindName(known.kind)) + " " + a.config.id + " " +
            std::to_string(known.amount) + " key '" + known.key + "', now " + Describe(op);
   }
   if (op.dot.seq != log.size() + 1)
@@ -103,7 +105,8 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       append(a.debits[o]);
       break;
     case OpKind::kTransfer:
-      if (op.to >= n_ || op.to == o) return "durable transfer to an invalid region: " + Describe(op);
+      if (op.to >= n_ || op.to == o)
+        return "durable transfer to an invalid region: " + Describe(op);
       a.rights[o] -= op.amount;
       a.rights[op.to] += op.amount;
       append(a.transfers[o * n_ + op.to]);
@@ -139,8 +142,8 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     if (floor_rights < -a.lines[o])
       return "I2 floor: " + op.account + " at r" + std::to_string(o) + ": raw rights " +
              std::to_string(a.rights[o]) + " + refunds " + std::to_string(a.refunds[o]) + " = " +
-             std::to_string(floor_rights) + " < -line " + std::to_string(a.lines[o]) +
-             " after " + Describe(op);
+             std::to_string(floor_rights) + " < -line " + std::to_string(a.lines[o]) + " after " +
+             Describe(op);
   }
   return "";
 }
@@ -153,8 +156,8 @@ const LedgerOp* Ledger::Find(Dot dot, std::string* account) const {
 }
 
 Amount Ledger::UpTo(const std::vector<Prefix>& v, Seq seq) {
-  auto it = std::upper_bound(v.begin(), v.end(), seq,
-                             [](Seq s, const Prefix& p) { return s < p.seq; });
+  auto it =
+      std::upper_bound(v.begin(), v.end(), seq, [](Seq s, const Prefix& p) { return s < p.seq; });
   return it == v.begin() ? 0 : std::prev(it)->total;
 }
 

@@ -38,9 +38,9 @@ struct LedgerOp {
 
 // Raw counters of one account as a replica holding ops up to some version vector must see them.
 struct RawView {
-  Amount balance = 0;           // ΣP − ΣN
-  std::vector<Amount> rights;   // raw rights per region
-  bool opened = false;          // the open op is covered
+  Amount balance = 0;          // ΣP − ΣN
+  std::vector<Amount> rights;  // raw rights per region
+  bool opened = false;         // the open op is covered
 };
 
 // What the oracle derives for one account from every durable op.
@@ -49,10 +49,10 @@ struct OracleAccount {
   Amount raw_balance = 0;
   Amount balance = 0;  // effective: raw − fees + voids
   Amount fees = 0;
-  Amount voids = 0;    // signed: + refunds, − clawbacks
+  Amount voids = 0;  // signed: + refunds, − clawbacks
   std::uint64_t episodes = 0;
   std::vector<Amount> region_fees, region_voids, region_rights;  // rights effective
-  std::vector<DerivedEvent> events;  // canonical order
+  std::vector<DerivedEvent> events;                              // canonical order
   std::uint64_t ops = 0;
   std::uint64_t surviving_debits_max_per_key = 0;  // I6: must be <= 1
 };
@@ -105,9 +105,9 @@ class Ledger {
     std::vector<Amount> lines;
     std::vector<LedgerOp> ops;
     std::vector<std::vector<Prefix>> credits, debits;  // per origin
-    std::vector<std::vector<Prefix>> transfers;         // per origin × n + to
-    std::vector<Amount> rights;   // raw rights per region over every durable op
-    std::vector<Amount> refunds;  // per region
+    std::vector<std::vector<Prefix>> transfers;        // per origin × n + to
+    std::vector<Amount> rights;                      // raw rights per region over every durable op
+    std::vector<Amount> refunds;                     // per region
     std::unordered_map<std::string, KeyEntry> keys;  // looked up only, never iterated
   };
 

@@ -7,14 +7,13 @@
 //
 // stdout is deterministic (the summary, ending with trace=<hex>); wall-clock figures go to stderr.
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "sim/config.h"
 #include "sim/simulation.h"
@@ -45,10 +44,14 @@ int RunOne(SimConfig config, const std::string& topology) {
   double wall = Seconds(start);
   std::fputs(tally::sim::FormatSummary(config, r).c_str(), stdout);
   std::fflush(stdout);
-  std::fprintf(stderr, "tally-sim: %.3f s wall, %.1f s virtual (%.0f× real time), %.0f client ops/s, %.0f events/s%s\n",
+  std::fprintf(stderr,
+               "tally-sim: %.3f s wall, %.1f s virtual (%.0f× real time), %.0f client ops/s, %.0f "
+               "events/s%s\n",
                wall, r.summary.end_ms / 1000.0, wall > 0 ? r.summary.end_ms / 1000.0 / wall : 0.0,
                wall > 0 ? r.summary.requests / wall : 0.0, wall > 0 ? r.summary.events / wall : 0.0,
-               config.report_dir.empty() ? "" : ("; report in " + config.report_dir + "/report.html").c_str());
+               config.report_dir.empty()
+                   ? ""
+                   : ("; report in " + config.report_dir + "/report.html").c_str());
   return r.ok ? 0 : 1;
 }
 
@@ -59,27 +62,30 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
   }
   auto start = std::chrono::steady_clock::now();
   std::uint64_t done = 0, failed = 0;
-  auto results = tally::sim::RunSwarm(first, seeds, ops, jobs, [&](const tally::sim::SwarmSeedResult& r) {
-    ++done;
-    if (!r.ok) {
-      ++failed;
-      std::fprintf(stderr, "seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed, r.invariant.c_str(),
-                   r.message.c_str(), r.reproduce.c_str());
-    }
-    if (done % 50 == 0 || done == seeds)
-      std::fprintf(stderr, "tally-sim swarm: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " failed, %.1f s\n", done,
-                   seeds, failed, Seconds(start));
-  });
+  auto results =
+      tally::sim::RunSwarm(first, seeds, ops, jobs, [&](const tally::sim::SwarmSeedResult& r) {
+        ++done;
+        if (!r.ok) {
+          ++failed;
+          std::fprintf(stderr, "seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed,
+                       r.invariant.c_str(), r.message.c_str(), r.reproduce.c_str());
+        }
+        if (done % 50 == 0 || done == seeds)
+          std::fprintf(stderr,
+                       "tally-sim swarm: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64
+                       " failed, %.1f s\n",
+                       done, seeds, failed, Seconds(start));
+      });
   double wall = Seconds(start);
   std::uint64_t bad = 0;
   for (const auto& r : results) {
     if (r.ok) continue;
     ++bad;
-    std::printf("seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed, r.invariant.c_str(), r.message.c_str(),
-                r.reproduce.c_str());
+    std::printf("seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed, r.invariant.c_str(),
+                r.message.c_str(), r.reproduce.c_str());
   }
-  std::printf("swarm: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " ops each: %" PRIu64 " passed, %" PRIu64
-              " failed\n",
+  std::printf("swarm: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " ops each: %" PRIu64
+              " passed, %" PRIu64 " failed\n",
               seeds, first, ops, seeds - bad, bad);
   std::fprintf(stderr, "tally-sim swarm: %.1f s wall, %u threads, %.1f seeds/minute\n", wall, jobs,
                wall > 0 ? seeds * 60.0 / wall : 0.0);
@@ -89,24 +95,33 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tally-sim: deterministic simulation of tally regions under partitions, clock skew and crashes"};
+  CLI::App app{
+      "tally-sim: deterministic simulation of tally regions under partitions, clock skew and "
+      "crashes"};
   app.require_subcommand(1);
 
   SimConfig config;
   std::string topology = "random";
   CLI::App* run = app.add_subcommand("run", "one simulation run; prints a summary and trace=<hex>");
-  run->add_option("--seed", config.seed, "master seed (every random choice derives from it)")->required();
+  run->add_option("--seed", config.seed, "master seed (every random choice derives from it)")
+      ->required();
   run->add_option("--regions", config.regions, "regions (2..16)")->check(CLI::Range(2, 16));
-  run->add_option("--accounts", config.accounts, "accounts opened by the clients")->check(CLI::Range(1, 1000000));
+  run->add_option("--accounts", config.accounts, "accounts opened by the clients")
+      ->check(CLI::Range(1, 1000000));
   run->add_option("--ops", config.ops, "client requests (retries not counted)");
   run->add_option("--clients", config.clients, "clients per region (default: the profile's)");
-  run->add_option("--tick", config.tick_ms, "ms between Replica::Tick calls, as tallyd's tick_interval_ms");
+  run->add_option("--tick", config.tick_ms,
+                  "ms between Replica::Tick calls, as tallyd's tick_interval_ms");
   run->add_option("--faults", config.profile, "fault profile: none, calm, default, heavy, swarm");
-  run->add_option("--final-topology", topology, "network after the final heal: random, complete, partial");
-  run->add_option("--report", config.report_dir, "write report.json and report.html into this directory");
+  run->add_option("--final-topology", topology,
+                  "network after the final heal: random, complete, partial");
+  run->add_option("--report", config.report_dir,
+                  "write report.json and report.html into this directory");
   run->add_option("--report-account", config.report_account, "account to chart in the report");
-  run->add_option("--plant-bug", config.plant_bug, "switch on a deliberate defect (see `tally-sim bugs`)");
-  run->add_flag("!--no-wire-bytes", config.count_wire_bytes, "do not encode messages to count bytes (faster)");
+  run->add_option("--plant-bug", config.plant_bug,
+                  "switch on a deliberate defect (see `tally-sim bugs`)");
+  run->add_flag("!--no-wire-bytes", config.count_wire_bytes,
+                "do not encode messages to count bytes (faster)");
 
   std::uint64_t seeds = 100, first = 1, swarm_ops = 10000;
   unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
@@ -127,7 +142,8 @@ int main(int argc, char** argv) {
   if (*swarm) return RunSwarmCommand(seeds, first, jobs, swarm_ops);
   if (*bugs) {
     for (const auto& b : tally::sim::KnownBugs())
-      std::printf("%-24s %s (caught by: %s)\n", b.name.c_str(), b.effect.c_str(), b.caught_by.c_str());
+      std::printf("%-24s %s (caught by: %s)\n", b.name.c_str(), b.effect.c_str(),
+                  b.caught_by.c_str());
     return 0;
   }
   return 0;

@@ -15,7 +15,8 @@ Network::Network(RegionId regions, LinkParams params, std::uint64_t seed)
 }
 
 std::uint64_t Network::DrawDelay() {
-  std::uint64_t d = static_cast<std::uint64_t>(rng_.Range(params_.delay_min_ms, params_.delay_max_ms));
+  std::uint64_t d =
+      static_cast<std::uint64_t>(rng_.Range(params_.delay_min_ms, params_.delay_max_ms));
   if (params_.tail_p > 0 && rng_.Chance(params_.tail_p))
     d += rng_.Below(static_cast<std::uint64_t>(params_.tail_ms) + 1);
   if (params_.reorder > 0 && rng_.Chance(params_.reorder))

@@ -2,10 +2,10 @@
 //
 // Every directed link (from -> to) delays each message independently (so messages reorder), and may
 // lose, duplicate or hold it back further; a link holds at most `capacity` messages in flight and
-// drops what does not fit (a full socket buffer). Partitions cut directed links: a link is up when no
-// active partition cuts it. A message is dropped when its link is down at send time or at delivery
-// time (the connection broke while it was in flight). Messages are core `tally::Message` values;
-// each delivery gets its own copy.
+// drops what does not fit (a full socket buffer). Partitions cut directed links: a link is up when
+// no active partition cuts it. A message is dropped when its link is down at send time or at
+// delivery time (the connection broke while it was in flight). Messages are core `tally::Message`
+// values; each delivery gets its own copy.
 //
 // Not thread-safe; one simulation owns one network.
 
@@ -26,7 +26,7 @@ namespace tally::sim {
 struct LinkParams {
   std::uint32_t delay_min_ms = 1;
   std::uint32_t delay_max_ms = 20;
-  double tail_p = 0;              // chance of an extra delay of up to tail_ms (a slow path)
+  double tail_p = 0;  // chance of an extra delay of up to tail_ms (a slow path)
   std::uint32_t tail_ms = 0;
   double loss = 0;
   double duplicate = 0;
@@ -57,7 +57,7 @@ struct InFlight {
 struct Partition {
   std::string kind;  // "symmetric", "asymmetric", "partial", "isolate", "split", "final"
   std::vector<std::pair<RegionId, RegionId>> cut;  // directed links
-  std::string description;  // "r0 -/- r2", "r1 isolated", ...
+  std::string description;                         // "r0 -/- r2", "r1 isolated", ...
 };
 
 class Network {

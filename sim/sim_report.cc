@@ -27,12 +27,14 @@ std::vector<report::Point> Thin(const std::vector<report::Point>& pts) {
   if (pts.size() <= kMaxPointsPerSeries) return pts;
   std::vector<report::Point> changes;
   for (std::size_t i = 0; i < pts.size(); ++i)
-    if (i == 0 || i + 1 == pts.size() || pts[i].value != pts[i - 1].value || pts[i].t_ms - changes.back().t_ms > 5000)
+    if (i == 0 || i + 1 == pts.size() || pts[i].value != pts[i - 1].value ||
+        pts[i].t_ms - changes.back().t_ms > 5000)
       changes.push_back(pts[i]);
   if (changes.size() <= kMaxPointsPerSeries) return changes;
   std::vector<report::Point> out;
   double stride = static_cast<double>(changes.size()) / kMaxPointsPerSeries;
-  for (std::size_t k = 0; k < kMaxPointsPerSeries; ++k) out.push_back(changes[static_cast<std::size_t>(k * stride)]);
+  for (std::size_t k = 0; k < kMaxPointsPerSeries; ++k)
+    out.push_back(changes[static_cast<std::size_t>(k * stride)]);
   out.push_back(changes.back());
   return out;
 }
@@ -51,7 +53,8 @@ void Simulation::Impl::SampleForReport() {
     auto it = account_index.find(config.report_account);
     if (it != account_index.end()) candidates.push_back(it->second);
   }
-  for (std::size_t i = 0; i < opened.size() && i < kChartCandidates; ++i) candidates.push_back(opened[i]);
+  for (std::size_t i = 0; i < opened.size() && i < kChartCandidates; ++i)
+    candidates.push_back(opened[i]);
   for (std::uint32_t idx : candidates) {
     SampleSeries& ss = samples[idx];
     if (ss.balance.empty()) {
@@ -85,10 +88,13 @@ void Simulation::Impl::BuildReport() {
   rep.title = "tally-sim run, seed " + std::to_string(config.seed);
   rep.producer = "tally-sim · " + ReproduceCommand(config);
   rep.ok = !failure.has_value();
-  rep.result = failure ? failure->invariant + " at " + Fmt("%.3f", failure->time_ms / 1000.0) + " s: " + failure->message
-                       : "I1–I7 held; converged " +
-                             (summary.convergence_ms ? std::to_string(*summary.convergence_ms) + " ms" : std::string("-")) +
-                             " after the heal";
+  rep.result = failure
+                   ? failure->invariant + " at " + Fmt("%.3f", failure->time_ms / 1000.0) +
+                         " s: " + failure->message
+                   : "I1–I7 held; converged " +
+                         (summary.convergence_ms ? std::to_string(*summary.convergence_ms) + " ms"
+                                                 : std::string("-")) +
+                         " after the heal";
   const FaultParams& f = config.faults;
   const WorkloadParams& w = config.workload;
   auto& c = rep.config;
@@ -99,58 +105,73 @@ void Simulation::Impl::BuildReport() {
        {"fault profile", config.profile},
        {"planted bug", config.plant_bug.empty() ? "none" : config.plant_bug},
        {"final topology", FinalTopologyName(config.final_topology)},
-       {"link delay", std::to_string(f.link.delay_min_ms) + "–" + std::to_string(f.link.delay_max_ms) + " ms"},
-       {"loss / duplicate / reorder", Fmt("%.4f", f.link.loss) + " / " + Fmt("%.4f", f.link.duplicate) + " / " +
+       {"link delay",
+        std::to_string(f.link.delay_min_ms) + "–" + std::to_string(f.link.delay_max_ms) + " ms"},
+       {"loss / duplicate / reorder", Fmt("%.4f", f.link.loss) + " / " +
+                                          Fmt("%.4f", f.link.duplicate) + " / " +
                                           Fmt("%.4f", f.link.reorder)},
        {"link capacity", std::to_string(f.link.capacity) + " messages"},
-       {"partitions", Fmt("%.2f", f.partitions_per_min) + "/min, " + std::to_string(f.partition_min_ms) + "–" +
+       {"partitions", Fmt("%.2f", f.partitions_per_min) + "/min, " +
+                          std::to_string(f.partition_min_ms) + "–" +
                           std::to_string(f.partition_max_ms) + " ms"},
-       {"crashes", Fmt("%.2f", f.crashes_per_min) + "/min, down " + std::to_string(f.downtime_min_ms) + "–" +
-                       std::to_string(f.downtime_max_ms) + " ms; in a sync window " + Fmt("%.2f", f.sync_crashes_per_min) + "/min"},
-       {"clock offsets / drift", "±" + std::to_string(f.offset_max_ms) + " ms / ±" + std::to_string(f.drift_max_ppm) + " ppm"},
-       {"clock steps", Fmt("%.2f", f.steps_per_min) + "/min, " + std::to_string(f.step_min_ms / 1000) + "–" +
+       {"crashes", Fmt("%.2f", f.crashes_per_min) + "/min, down " +
+                       std::to_string(f.downtime_min_ms) + "–" + std::to_string(f.downtime_max_ms) +
+                       " ms; in a sync window " + Fmt("%.2f", f.sync_crashes_per_min) + "/min"},
+       {"clock offsets / drift", "±" + std::to_string(f.offset_max_ms) + " ms / ±" +
+                                     std::to_string(f.drift_max_ppm) + " ppm"},
+       {"clock steps", Fmt("%.2f", f.steps_per_min) + "/min, " +
+                           std::to_string(f.step_min_ms / 1000) + "–" +
                            std::to_string(f.step_max_ms / 1000) + " s"},
        {"amnesia", Fmt("%.2f", f.amnesia_per_min) + "/min"},
-       {"fsync", std::to_string(f.fsync_min_ms) + "–" + std::to_string(f.fsync_max_ms) + " ms, slow " +
-                     Fmt("%.3f", f.fsync_slow_p)},
+       {"fsync", std::to_string(f.fsync_min_ms) + "–" + std::to_string(f.fsync_max_ms) +
+                     " ms, slow " + Fmt("%.3f", f.fsync_slow_p)},
        {"reply loss", Fmt("%.4f", f.reply_loss)},
-       {"clients", std::to_string(w.clients_per_region) + " per region, timeout " + std::to_string(w.timeout_ms) +
-                       " ms, retry elsewhere " + Fmt("%.2f", w.retry_elsewhere_p)}};
+       {"clients", std::to_string(w.clients_per_region) + " per region, timeout " +
+                       std::to_string(w.timeout_ms) + " ms, retry elsewhere " +
+                       Fmt("%.2f", w.retry_elsewhere_p)}};
   const RunSummary& s = summary;
   char trace_hex[17];
   std::snprintf(trace_hex, sizeof trace_hex, "%016" PRIx64, trace.value());
-  std::string conv = s.convergence_ms ? std::to_string(*s.convergence_ms) + " ms" : std::string("-");
-  rep.summary = {{"requests", std::to_string(s.requests) + " (" + std::to_string(s.attempts) + " attempts, " +
-                                  std::to_string(s.retries) + " retries, " + std::to_string(s.retries_elsewhere) +
-                                  " elsewhere)"},
-                 {"accepted", std::to_string(s.accepted) + " (overdraft " + std::to_string(s.overdraft_debits) +
-                                  ", replays " + std::to_string(s.replays) + ")"},
-                 {"rejected", std::to_string(s.rejected)},
-                 {"durable ops", std::to_string(ledger.op_count())},
-                 {"overdraft fees", std::to_string(s.fee_events) + " (total " + std::to_string(s.fees) + ")"},
-                 {"voids", std::to_string(s.void_events) + " (net " + std::to_string(s.voids) + ")"},
-                 {"partitions", std::to_string(s.partitions)},
-                 {"crashes", std::to_string(s.crashes)},
-                 {"clock steps", std::to_string(s.clock_steps) + " (amnesia " + std::to_string(s.amnesias) + ")"},
-                 {"messages", std::to_string(network.stats().sent) + " (" +
-                                  (s.wire_bytes_counted ? std::to_string(network.stats().bytes) + " bytes" : std::string("bytes n/a")) + ")"},
-                 {"workload ended", Fmt("%.3f s", s.workload_end_ms / 1000.0)},
-                 {"heal", Fmt("%.3f s", heal_ms / 1000.0) + " → " + s.final_topology},
-                 {"converged after heal", conv},
-                 {"trace", trace_hex}};
+  std::string conv =
+      s.convergence_ms ? std::to_string(*s.convergence_ms) + " ms" : std::string("-");
+  rep.summary = {
+      {"requests", std::to_string(s.requests) + " (" + std::to_string(s.attempts) + " attempts, " +
+                       std::to_string(s.retries) + " retries, " +
+                       std::to_string(s.retries_elsewhere) + " elsewhere)"},
+      {"accepted", std::to_string(s.accepted) + " (overdraft " +
+                       std::to_string(s.overdraft_debits) + ", replays " +
+                       std::to_string(s.replays) + ")"},
+      {"rejected", std::to_string(s.rejected)},
+      {"durable ops", std::to_string(ledger.op_count())},
+      {"overdraft fees", std::to_string(s.fee_events) + " (total " + std::to_string(s.fees) + ")"},
+      {"voids", std::to_string(s.void_events) + " (net " + std::to_string(s.voids) + ")"},
+      {"partitions", std::to_string(s.partitions)},
+      {"crashes", std::to_string(s.crashes)},
+      {"clock steps",
+       std::to_string(s.clock_steps) + " (amnesia " + std::to_string(s.amnesias) + ")"},
+      {"messages", std::to_string(network.stats().sent) + " (" +
+                       (s.wire_bytes_counted ? std::to_string(network.stats().bytes) + " bytes"
+                                             : std::string("bytes n/a")) +
+                       ")"},
+      {"workload ended", Fmt("%.3f s", s.workload_end_ms / 1000.0)},
+      {"heal", Fmt("%.3f s", heal_ms / 1000.0) + " → " + s.final_topology},
+      {"converged after heal", conv},
+      {"trace", trace_hex}};
   for (RegionId r = 0; r < n; ++r) rep.regions.push_back(R(r));
   rep.end_ms = now;
   rep.heal_ms = heal_ms;
   rep.converged_ms = converged_ms.value_or(0);
   rep.timeline = timeline;
   for (report::TimelineSpan& span : rep.timeline) {
-    if (span.kind == "final" || (span.kind == "crash" && span.end_ms == span.start_ms)) span.end_ms = now;
+    if (span.kind == "final" || (span.kind == "crash" && span.end_ms == span.start_ms))
+      span.end_ms = now;
   }
   rep.clocks = clocks;
   for (const Host& h : hosts)
     for (RegionId q = 0; q < n; ++q)
       if (q != h.id && (h.max_ahead[q] != 0 || h.max_behind[q] != 0))
-        rep.offsets_seen.push_back(report::OffsetSeen{R(h.id), R(q), h.max_ahead[q], h.max_behind[q]});
+        rep.offsets_seen.push_back(
+            report::OffsetSeen{R(h.id), R(q), h.max_ahead[q], h.max_behind[q]});
 
   // Outcomes as r0 sees them (every replica agrees once the run converged), forks with their ops.
   Replica* view = nullptr;
@@ -175,8 +196,9 @@ void Simulation::Impl::BuildReport() {
     ao.episodes = v.episodes;
     ao.digest = v.digest;
     for (RegionId r = 0; r < n; ++r)
-      ao.regions.push_back(report::RegionOutcome{R(r), v.regions[r].rights, v.regions[r].overdraft_line,
-                                                 v.regions[r].fees, v.regions[r].voids});
+      ao.regions.push_back(report::RegionOutcome{R(r), v.regions[r].rights,
+                                                 v.regions[r].overdraft_line, v.regions[r].fees,
+                                                 v.regions[r].voids});
     view->Forks(id, &ao.forks);
     // A replica that restarted keeps its final forks without the ops behind them; take each fork's
     // ops from a replica that still has them (every replica derives the same events).
@@ -194,9 +216,10 @@ void Simulation::Impl::BuildReport() {
         if (op.kind != OpKind::kTransfer) continue;
         ++ao.rights_total;
         if (ao.rights.size() < kMaxRightsMovesPerAccount)
-          ao.rights.push_back(report::RightsMove{op.durable_ms,
-                                                 "r" + std::to_string(op.canonical.origin) + ":" + std::to_string(op.canonical.seq),
-                                                 op.canonical.hlc, R(op.canonical.origin), R(op.to), op.amount});
+          ao.rights.push_back(report::RightsMove{
+              op.durable_ms,
+              "r" + std::to_string(op.canonical.origin) + ":" + std::to_string(op.canonical.seq),
+              op.canonical.hlc, R(op.canonical.origin), R(op.to), op.amount});
       }
     }
     auto it = account_index.find(id);
@@ -212,19 +235,23 @@ void Simulation::Impl::BuildReport() {
   if (failure) {
     for (const auto& [idx, series] : samples) {
       const std::string& id = accounts[idx].id;
-      if (failure->message.find(id + ":") != std::string::npos || failure->message.find(id + " ") != std::string::npos) {
+      if (failure->message.find(id + ":") != std::string::npos ||
+          failure->message.find(id + " ") != std::string::npos) {
         chart = id;
         break;
       }
     }
   }
-  if (!config.report_account.empty() && account_index.count(config.report_account)) chart = config.report_account;
+  if (!config.report_account.empty() && account_index.count(config.report_account))
+    chart = config.report_account;
   rep.chart_account = chart;
   for (report::AccountOutcome& ao : rep.accounts) {
     if (ao.config.id != chart) continue;
     const SampleSeries& ss = samples[account_index.at(chart)];
-    for (const report::Series& se : ss.balance) ao.balance_by_region.push_back(report::Series{se.name, Thin(se.points)});
-    for (const report::Series& se : ss.rights) ao.rights_by_region.push_back(report::Series{se.name, Thin(se.points)});
+    for (const report::Series& se : ss.balance)
+      ao.balance_by_region.push_back(report::Series{se.name, Thin(se.points)});
+    for (const report::Series& se : ss.rights)
+      ao.rights_by_region.push_back(report::Series{se.name, Thin(se.points)});
   }
 }
 

@@ -39,7 +39,8 @@ Simulation::Impl::Impl(SimConfig c)
       std::string bytes;
       Status s = codec::EncodeMessage(m, &bytes);
       if (!s.ok()) {
-        Fail("wire encoding", "the codec refuses a message the replica sent (" + s.ToString() + ")");
+        Fail("wire encoding",
+             "the codec refuses a message the replica sent (" + s.ToString() + ")");
         return 0;
       }
       return bytes.size();
@@ -113,21 +114,36 @@ void Simulation::Impl::Dispatch(const Event& e) {
     case EventKind::kSyncDone:
       if (hosts[e.a].up && hosts[e.a].incarnation == e.b) OnSyncDone(e.a);
       break;
-    case EventKind::kDeliver: OnDeliver(e.b); break;
+    case EventKind::kDeliver:
+      OnDeliver(e.b);
+      break;
     case EventKind::kReconnect: {
       RegionId peer = static_cast<RegionId>(e.b >> 32);
       if (hosts[e.a].up && (hosts[e.a].incarnation & 0xffffffffu) == (e.b & 0xffffffffu))
         OnReconnect(e.a, peer);
       break;
     }
-    case EventKind::kRequestArrives: OnRequestArrives(e.b); break;
-    case EventKind::kReplyArrives: OnReplyArrives(e.b); break;
-    case EventKind::kClientTimeout: OnClientTimeout(e.a, e.b); break;
-    case EventKind::kClientWakes: OnClientWakes(e.a); break;
-    case EventKind::kFault: OnFault(e.b); break;
-    case EventKind::kSample: OnSample(); break;
-    case EventKind::kLivenessCheck: OnLivenessCheck(); break;
-    case EventKind::kScripted: break;
+    case EventKind::kRequestArrives:
+      OnRequestArrives(e.b);
+      break;
+    case EventKind::kReplyArrives:
+      OnReplyArrives(e.b);
+      break;
+    case EventKind::kClientTimeout:
+      OnClientTimeout(e.a, e.b);
+      break;
+    case EventKind::kClientWakes:
+      OnClientWakes(e.a);
+      break;
+    case EventKind::kFault:
+      OnFault(e.b);
+      break;
+    case EventKind::kSample:
+      OnSample();
+      break;
+    case EventKind::kLivenessCheck:
+      OnLivenessCheck();
+      break;
   }
 }
 
@@ -165,7 +181,8 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
   trace.Add(f.msg.index());
   if (const auto* b = std::get_if<OpBatch>(&f.msg)) {
     trace.Add(b->ops.size());
-    if (!b->ops.empty()) trace.Add((std::uint64_t{b->ops.front().dot.origin} << 48) ^ b->ops.front().dot.seq);
+    if (!b->ops.empty())
+      trace.Add((std::uint64_t{b->ops.front().dot.origin} << 48) ^ b->ops.front().dot.seq);
   }
   Effects e;
   h.replica->OnMessage(f.from, f.msg, Physical(f.to), &e);
@@ -238,7 +255,8 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
                                std::to_string(n.region) + ": " + n.text);
   }
   if (e->needs_persist()) {
-    h.store.Write(WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water, std::move(e->fold)});
+    h.store.Write(
+        WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water, std::move(e->fold)});
   }
   if (!e->completions_need_sync) {
     for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));
@@ -249,7 +267,8 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
       ReleaseSends(r, &e->send);
       for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));
     } else {
-      h.held.push_back(Host::Held{h.store.written(), std::move(e->send), std::move(e->completions)});
+      h.held.push_back(
+          Host::Held{h.store.written(), std::move(e->send), std::move(e->completions)});
     }
   }
   if (h.store.written() > h.store.synced() && !h.sync_in_flight) StartSync(r);
@@ -277,13 +296,14 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
       if (!problem.empty()) {
         // "I2 floor: <what>" -> invariant "I2 floor", message "<what>".
         std::size_t colon = problem.find(": ");
-        Fail(problem.substr(0, colon), colon == std::string::npos ? problem : problem.substr(colon + 2));
+        Fail(problem.substr(0, colon),
+             colon == std::string::npos ? problem : problem.substr(colon + 2));
       }
       if (op.hlc > h.hlc_visible) h.hlc_visible = op.hlc;
-      if (op.kind == OpKind::kTransfer) durable_ms_of_last = now;
     }
   });
-  if (!h.store.write_error().empty()) Fail("storage", "r" + std::to_string(r) + ": " + h.store.write_error());
+  if (!h.store.write_error().empty())
+    Fail("storage", "r" + std::to_string(r) + ": " + h.store.write_error());
   trace.Add(0x53u);
   trace.Add(now);
   trace.Add(r);
@@ -311,7 +331,8 @@ void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
         if (en.origin == r && en.hlc > h.hlc_visible) h.hlc_visible = en.hlc;
     }
     if (o.to >= config.regions || o.to == r) {
-      Fail("transport", "r" + std::to_string(r) + " addressed a message to region " + std::to_string(o.to));
+      Fail("transport",
+           "r" + std::to_string(r) + " addressed a message to region " + std::to_string(o.to));
       continue;
     }
     network.Send(now, r, o.to, std::move(o.msg), &queue);
@@ -320,7 +341,8 @@ void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
 
 void Simulation::Impl::ReleaseCompletion(RegionId r, CommandResult result) {
   if (result.id == 0 || result.id > attempts.size()) {
-    Fail("completion", "r" + std::to_string(r) + " completed unknown command " + std::to_string(result.id));
+    Fail("completion",
+         "r" + std::to_string(r) + " completed unknown command " + std::to_string(result.id));
     return;
   }
   NoteRelease(r, result);
@@ -411,14 +433,16 @@ void Simulation::Impl::Restart(RegionId r) {
   h.replica = std::make_unique<Replica>(OptionsFor(r));
   Status s = h.replica->Recover(h.store.Recover(), Physical(r));
   if (!s.ok()) {
-    Fail("recovery", "r" + std::to_string(r) + " cannot recover from its own store: " + s.ToString());
+    Fail("recovery",
+         "r" + std::to_string(r) + " cannot recover from its own store: " + s.ToString());
     return;
   }
   queue.Schedule(now + h.rng.Below(config.tick_ms), EventKind::kTick, r, h.incarnation);
   for (RegionId p = 0; p < config.regions; ++p) {
     if (p == r) continue;
     // This region dials its peers, and its peers notice the broken connection and dial back.
-    queue.Schedule(now, EventKind::kReconnect, r, (std::uint64_t{p} << 32) | (h.incarnation & 0xffffffffu));
+    queue.Schedule(now, EventKind::kReconnect, r,
+                   (std::uint64_t{p} << 32) | (h.incarnation & 0xffffffffu));
     if (hosts[p].up)
       queue.Schedule(now + h.rng.Below(kReconnectDelayMaxMs + 1), EventKind::kReconnect, p,
                      (std::uint64_t{r} << 32) | (hosts[p].incarnation & 0xffffffffu));
@@ -485,14 +509,18 @@ Simulation::~Simulation() = default;
 void Simulation::Start() { impl_->Start(); }
 std::uint64_t Simulation::now() const { return impl_->now; }
 void Simulation::RunUntil(std::uint64_t t) { impl_->RunUntil(t); }
-std::uint64_t Simulation::Submit(RegionId r, CommandBody body) { return impl_->Submit(r, std::move(body)); }
+std::uint64_t Simulation::Submit(RegionId r, CommandBody body) {
+  return impl_->Submit(r, std::move(body));
+}
 const CommandResult* Simulation::Result(std::uint64_t handle) const {
   auto it = impl_->scripted_results.find(handle);
   return it == impl_->scripted_results.end() ? nullptr : &it->second;
 }
 void Simulation::Cut(const Partition& p) { impl_->Cut(p); }
 void Simulation::Uncut(const Partition& p) { impl_->Uncut(p); }
-void Simulation::StepClock(RegionId r, std::int64_t delta_ms) { impl_->hosts[r].clock.Step(delta_ms); }
+void Simulation::StepClock(RegionId r, std::int64_t delta_ms) {
+  impl_->hosts[r].clock.Step(delta_ms);
+}
 void Simulation::Crash(RegionId r) { impl_->Crash(r); }
 void Simulation::Restart(RegionId r) { impl_->Restart(r); }
 Replica* Simulation::replica(RegionId r) { return impl_->hosts[r].replica.get(); }
@@ -505,7 +533,8 @@ RunResult Simulation::Run() {
   s.StartFaults();
   s.StartWorkload();
   s.RunToEnd();
-  if (!s.failure && !s.finished) s.Fail("I1 convergence", "the event queue ran dry before the run ended");
+  if (!s.failure && !s.finished)
+    s.Fail("I1 convergence", "the event queue ran dry before the run ended");
   RunResult res = s.MakeResult();
   if (!s.config.report_dir.empty()) {
     s.BuildReport();
@@ -519,7 +548,8 @@ RunResult Simulation::Finish() {
   Impl& s = *impl_;
   if (!s.failure && !s.liveness) s.BeginLiveness();
   s.RunToEnd();
-  if (!s.failure && !s.finished) s.Fail("I1 convergence", "the event queue ran dry before the run ended");
+  if (!s.failure && !s.finished)
+    s.Fail("I1 convergence", "the event queue ran dry before the run ended");
   RunResult res = s.MakeResult();
   if (!s.config.report_dir.empty()) {
     s.BuildReport();
@@ -548,18 +578,21 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        s.replies_lost);
   std::string rej;
   for (const auto& [code, n] : s.rejected_by_code) rej += " " + code + "=" + std::to_string(n);
-  line("answers: accepted %" PRIu64 " (overdraft %" PRIu64 ", replays %" PRIu64 "), rejected %" PRIu64
-       "%s%s%s",
-       s.accepted, s.overdraft_debits, s.replays, s.rejected, rej.empty() ? "" : " (", rej.empty() ? "" : rej.c_str() + 1,
-       rej.empty() ? "" : ")");
+  line("answers: accepted %" PRIu64 " (overdraft %" PRIu64 ", replays %" PRIu64
+       "), rejected %" PRIu64 "%s%s%s",
+       s.accepted, s.overdraft_debits, s.replays, s.rejected, rej.empty() ? "" : " (",
+       rej.empty() ? "" : rej.c_str() + 1, rej.empty() ? "" : ")");
   line("state: %" PRIu64 " accounts opened, %" PRIu64 " durable ops, rights requests %" PRIu64
        " (granted %" PRIu64 "), rebalance transfers %" PRIu64,
-       s.accounts_opened, s.durable_ops, s.rights_requests, s.rights_granted, s.rebalance_transfers);
+       s.accounts_opened, s.durable_ops, s.rights_requests, s.rights_granted,
+       s.rebalance_transfers);
   line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64 ")",
        s.fee_events, s.fees, s.void_events, s.voids);
-  line("faults: partitions %" PRIu64 ", crashes %" PRIu64 " (restarts %" PRIu64 "), clock steps %" PRIu64
-       ", amnesia %" PRIu64 ", syncs %" PRIu64 ", clock-ahead reports %" PRIu64,
-       s.partitions, s.crashes, s.restarts, s.clock_steps, s.amnesias, s.syncs, s.clock_ahead_reports);
+  line("faults: partitions %" PRIu64 ", crashes %" PRIu64 " (restarts %" PRIu64
+       "), clock steps %" PRIu64 ", amnesia %" PRIu64 ", syncs %" PRIu64
+       ", clock-ahead reports %" PRIu64,
+       s.partitions, s.crashes, s.restarts, s.clock_steps, s.amnesias, s.syncs,
+       s.clock_ahead_reports);
   const NetworkStats& n = s.network;
   std::string bytes = s.wire_bytes_counted ? std::to_string(n.bytes) : std::string("n/a");
   line("network: %" PRIu64 " messages sent, %s bytes, delivered %" PRIu64 ", lost %" PRIu64
@@ -568,15 +601,18 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        n.sent, bytes.c_str(), n.delivered, n.lost, n.duplicated, n.dropped_partition,
        n.dropped_capacity, n.dropped_receiver_down);
   if (n.sent_by_kind.size() == 6)
-    line("messages: hello %" PRIu64 ", op batches %" PRIu64 ", acks %" PRIu64 ", heartbeats %" PRIu64
-         ", rights requests %" PRIu64 ", snapshots %" PRIu64,
+    line("messages: hello %" PRIu64 ", op batches %" PRIu64 ", acks %" PRIu64
+         ", heartbeats %" PRIu64 ", rights requests %" PRIu64 ", snapshots %" PRIu64,
          n.sent_by_kind[0], n.sent_by_kind[1], n.sent_by_kind[2], n.sent_by_kind[3],
          n.sent_by_kind[4], n.sent_by_kind[5]);
-  std::string conv = s.convergence_ms ? std::to_string(*s.convergence_ms) + " ms" : std::string("-");
-  line("virtual time: workload ended %.3f s, heal %.3f s (final topology %s), converged after %s, "
-       "end %.3f s, %" PRIu64 " events",
-       s.workload_end_ms / 1000.0, s.heal_ms / 1000.0, s.final_topology.empty() ? "-" : s.final_topology.c_str(),
-       conv.c_str(), s.end_ms / 1000.0, s.events);
+  std::string conv =
+      s.convergence_ms ? std::to_string(*s.convergence_ms) + " ms" : std::string("-");
+  line(
+      "virtual time: workload ended %.3f s, heal %.3f s (final topology %s), converged after %s, "
+      "end %.3f s, %" PRIu64 " events",
+      s.workload_end_ms / 1000.0, s.heal_ms / 1000.0,
+      s.final_topology.empty() ? "-" : s.final_topology.c_str(), conv.c_str(), s.end_ms / 1000.0,
+      s.events);
   if (r.ok) {
     line("result: ok (I1-I7 held)");
   } else {

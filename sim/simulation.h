@@ -12,8 +12,8 @@
 // liveness phase heals the network (to a complete graph or, in some runs, to a connected but
 // incomplete one), restarts every region and waits for convergence; then the final checks. Checkers
 // run throughout; the first violation stops the run and is reported with the command that
-// reproduces it. The scripted API (Start, Submit, RunUntil, Cut, ...) lets tests write a scenario by
-// hand and still get every checker.
+// reproduces it. The scripted API (Start, Submit, RunUntil, Cut, ...) lets tests write a scenario
+// by hand and still get every checker.
 //
 // A Simulation is single-threaded and self-contained: several may run on different threads at once.
 

@@ -48,8 +48,8 @@ struct Host {
   };
   std::deque<Held> held;
 
-  Hlc hlc_visible;    // largest timestamp that left the region (durable op, sent heartbeat)
-  Hlc hlc_generated;  // largest timestamp generated since the last restart
+  Hlc hlc_visible;        // largest timestamp that left the region (durable op, sent heartbeat)
+  Hlc hlc_generated;      // largest timestamp generated since the last restart
   Seq acked_own_max = 0;  // highest own seq acknowledged to a client
 
   std::uint64_t down_since_ms = 0;
@@ -94,7 +94,6 @@ struct AccountInfo {
   State state = State::kUnopened;
   AccountConfig config;
   RegionId open_region = 0;
-  bool sampled = false;
 };
 
 struct AckRecord {
@@ -107,12 +106,21 @@ struct AckRecord {
 // One step of the fault schedule.
 struct FaultAction {
   enum class Kind : std::uint8_t {
-    kNextPartition, kPartitionEnd, kNextStep, kNextCrash, kCrash, kRestart,
-    kNextAmnesia, kAmnesiaCrash, kAmnesiaRestart, kAmnesiaEnd, kNextSyncCrash,
+    kNextPartition,
+    kPartitionEnd,
+    kNextStep,
+    kNextCrash,
+    kCrash,
+    kRestart,
+    kNextAmnesia,
+    kAmnesiaCrash,
+    kAmnesiaRestart,
+    kAmnesiaEnd,
+    kNextSyncCrash,
   };
   Kind kind = Kind::kNextCrash;
   RegionId region = 0;
-  std::size_t partition = 0;  // index into Impl::partitions
+  std::size_t partition = 0;    // index into Impl::partitions
   std::size_t span = SIZE_MAX;  // timeline span to close
 };
 
@@ -212,8 +220,14 @@ class Simulation::Impl {
   std::uint32_t clients_stopped = 0;
   bool workload_started = false;
 
-  struct RequestSlot { RegionId region = 0; Command cmd; };
-  struct ReplySlot { std::uint32_t client = 0; CommandResult result; };
+  struct RequestSlot {
+    RegionId region = 0;
+    Command cmd;
+  };
+  struct ReplySlot {
+    std::uint32_t client = 0;
+    CommandResult result;
+  };
   std::vector<RequestSlot> request_slots;
   std::vector<std::uint32_t> request_free;
   std::vector<ReplySlot> reply_slots;
@@ -244,7 +258,6 @@ class Simulation::Impl {
   std::vector<report::TimelineSpan> timeline;
   std::vector<report::ClockSample> clocks;
   std::map<std::uint32_t, SampleSeries> samples;  // by account index
-  std::uint64_t durable_ms_of_last = 0;
 
   RunSummary summary;
   std::uint64_t now = 0;

@@ -89,7 +89,8 @@ RecoveredState SimStore::Recover() const {
 const Op* SimStore::FindOp(Dot dot) const {
   if (dot.origin >= kMaxRegions) return nullptr;
   const auto& log = ops_[dot.origin];
-  if (dot.seq < first_seq_[dot.origin] || dot.seq >= first_seq_[dot.origin] + log.size()) return nullptr;
+  if (dot.seq < first_seq_[dot.origin] || dot.seq >= first_seq_[dot.origin] + log.size())
+    return nullptr;
   return &log[dot.seq - first_seq_[dot.origin]];
 }
 

@@ -2,8 +2,8 @@
 //
 // Like LevelDB's fault_injection_test, the store keeps two things: the state "as of the last sync",
 // and the write batches made since. A sync makes every batch written before it durable, in order
-// (group commit); a crash drops every batch not yet synced. Recover() reads back what survived in the
-// shape Replica::Recover takes. Batches apply Effects exactly as tallyd must: ops, idempotency
+// (group commit); a crash drops every batch not yet synced. Recover() reads back what survived in
+// the shape Replica::Recover takes. Batches apply Effects exactly as tallyd must: ops, idempotency
 // records and the HLC high-water mark are stored; a Fold stores its checkpoints, frontier and log
 // floor and deletes the ops at or below the floor.
 //
@@ -98,7 +98,8 @@ class SimStore {
   std::vector<AccountCheckpoint> checkpoints_;
   std::unordered_map<std::string, std::size_t> checkpoint_index_;
   // Idempotency records in write order; a later record for the same (account, key) supersedes an
-  // earlier one. Recover keeps the last of each, in first-write order (writes are hot, recovery rare).
+  // earlier one. Recover keeps the last of each, in first-write order (writes are hot, recovery
+  // rare).
   std::vector<KeyRecord> keys_;
 };
 

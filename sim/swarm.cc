@@ -52,7 +52,8 @@ std::vector<SwarmSeedResult> RunSwarm(std::uint64_t first, std::uint64_t count, 
       }
     }
   };
-  jobs = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(std::max<std::uint64_t>(count, 1))));
+  jobs = std::max(
+      1u, std::min<unsigned>(jobs, static_cast<unsigned>(std::max<std::uint64_t>(count, 1))));
   std::vector<std::thread> threads;
   for (unsigned j = 0; j < jobs; ++j) threads.emplace_back(worker);
   for (std::thread& t : threads) t.join();

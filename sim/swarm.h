@@ -29,9 +29,9 @@ SimConfig SwarmConfig(std::uint64_t seed, std::uint64_t ops);
 
 // Runs seeds first .. first+count-1 on `jobs` threads; results in seed order. `on_done` (if set) is
 // called under a lock after each seed, in completion order.
-std::vector<SwarmSeedResult> RunSwarm(std::uint64_t first, std::uint64_t count, std::uint64_t ops,
-                                      unsigned jobs,
-                                      const std::function<void(const SwarmSeedResult&)>& on_done = {});
+std::vector<SwarmSeedResult> RunSwarm(
+    std::uint64_t first, std::uint64_t count, std::uint64_t ops, unsigned jobs,
+    const std::function<void(const SwarmSeedResult&)>& on_done = {});
 
 }  // namespace tally::sim
 

@@ -25,10 +25,14 @@ std::string AccountName(std::uint32_t i) {
 CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<AccountInfo>& accounts) {
   const std::string& id = accounts[req.account].id;
   switch (req.kind) {
-    case Request::Kind::kOpen: return OpenAccount{accounts[req.account].config};
-    case Request::Kind::kCredit: return Credit{id, req.amount, req.key};
-    case Request::Kind::kDebit: return Debit{id, req.amount, req.key};
-    case Request::Kind::kTransfer: return TransferRights{id, req.to, req.amount};
+    case Request::Kind::kOpen:
+      return OpenAccount{accounts[req.account].config};
+    case Request::Kind::kCredit:
+      return Credit{id, req.amount, req.key};
+    case Request::Kind::kDebit:
+      return Debit{id, req.amount, req.key};
+    case Request::Kind::kTransfer:
+      return TransferRights{id, req.to, req.amount};
   }
   return Credit{};
 }
@@ -42,7 +46,8 @@ void Simulation::Impl::StartWorkload() {
     AccountConfig& c = accounts[idx].config;
     c.id = accounts[idx].id;
     c.currency = "EUR";
-    c.overdraft_limit = workload_rng.Chance(w.overdraft_p) ? workload_rng.Range(1, w.overdraft_max) : 0;
+    c.overdraft_limit =
+        workload_rng.Chance(w.overdraft_p) ? workload_rng.Range(1, w.overdraft_max) : 0;
     if (c.overdraft_limit > 0 && workload_rng.Chance(0.5)) {
       c.lines.assign(config.regions, 0);
       Amount left = c.overdraft_limit;
@@ -54,7 +59,8 @@ void Simulation::Impl::StartWorkload() {
       c.lines[config.regions - 1] = left;
     }
     c.fee.flat = workload_rng.Chance(0.7) ? workload_rng.Range(0, 50) : 0;
-    c.fee.bps = workload_rng.Chance(0.7) ? static_cast<std::uint32_t>(workload_rng.Range(0, 2000)) : 0;
+    c.fee.bps =
+        workload_rng.Chance(0.7) ? static_cast<std::uint32_t>(workload_rng.Range(0, 2000)) : 0;
   }
   for (RegionId r = 0; r < config.regions; ++r) {
     for (std::uint32_t k = 0; k < w.clients_per_region; ++k) {
@@ -105,7 +111,8 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     queue.Schedule(now + w.think_max_ms + 1, EventKind::kClientWakes, c);
     return;
   } else {
-    std::size_t hot = std::max<std::size_t>(1, static_cast<std::size_t>(opened.size() * w.hot_fraction));
+    std::size_t hot =
+        std::max<std::size_t>(1, static_cast<std::size_t>(opened.size() * w.hot_fraction));
     req.account = workload_rng.Chance(w.hot_p) ? opened[workload_rng.Below(hot)]
                                                : opened[workload_rng.Below(opened.size())];
     double total = w.credit_weight + w.debit_weight + (config.regions > 1 ? w.transfer_weight : 0);
@@ -175,11 +182,13 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     return;
   }
   if (res.status.ok()) {
-    if (cl.req.kind == Request::Kind::kOpen && accounts[cl.req.account].state != AccountInfo::State::kOpen) {
+    if (cl.req.kind == Request::Kind::kOpen &&
+        accounts[cl.req.account].state != AccountInfo::State::kOpen) {
       accounts[cl.req.account].state = AccountInfo::State::kOpen;
       opened.push_back(cl.req.account);
     }
-    const bool keyed = cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
+    const bool keyed =
+        cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
     if (keyed && !res.replayed && config.workload.replay_probe_p > 0 &&
         workload_rng.Chance(config.workload.replay_probe_p)) {
       cl.probing = true;
@@ -200,7 +209,8 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     cl.attempt = 0;  // the pending timeout must not fire a second retry
     return;
   }
-  if (cl.req.kind == Request::Kind::kOpen && accounts[cl.req.account].state != AccountInfo::State::kOpen) {
+  if (cl.req.kind == Request::Kind::kOpen &&
+      accounts[cl.req.account].state != AccountInfo::State::kOpen) {
     accounts[cl.req.account].state = AccountInfo::State::kAbandoned;
   }
   ClientDone(rs.client);
@@ -218,7 +228,8 @@ void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
   const bool retryable = keyed || cl.req.kind == Request::Kind::kOpen;
   if (!retryable || cl.tries >= config.workload.max_attempts) {
     ++summary.gave_up;
-    if (cl.req.kind == Request::Kind::kOpen && accounts[cl.req.account].state != AccountInfo::State::kOpen) {
+    if (cl.req.kind == Request::Kind::kOpen &&
+        accounts[cl.req.account].state != AccountInfo::State::kOpen) {
       accounts[cl.req.account].state = AccountInfo::State::kUnopened;
       reopen.push_back(cl.req.account);
     }
@@ -242,7 +253,8 @@ void Simulation::Impl::ClientDone(std::uint32_t c) {
   cl.busy = false;
   cl.probing = false;
   const WorkloadParams& w = config.workload;
-  queue.Schedule(now + workload_rng.Range(w.think_min_ms, w.think_max_ms), EventKind::kClientWakes, c);
+  queue.Schedule(now + workload_rng.Range(w.think_min_ms, w.think_max_ms), EventKind::kClientWakes,
+                 c);
 }
 
 void Simulation::Impl::ClientStops(std::uint32_t c) {

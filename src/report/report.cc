@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 namespace tally::report {
@@ -44,8 +43,10 @@ std::string HlcText(Hlc h) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld %02llu:%02llu:%02llu.%03llu +%llu",
                 static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<unsigned long long>(in_day / 3'600'000), static_cast<unsigned long long>(in_day / 60'000 % 60),
-                static_cast<unsigned long long>(in_day / 1000 % 60), static_cast<unsigned long long>(in_day % 1000),
+                static_cast<unsigned long long>(in_day / 3'600'000),
+                static_cast<unsigned long long>(in_day / 60'000 % 60),
+                static_cast<unsigned long long>(in_day / 1000 % 60),
+                static_cast<unsigned long long>(in_day % 1000),
                 static_cast<unsigned long long>(h.logical()));
   return buf;
 }
@@ -54,7 +55,9 @@ std::string CanonicalText(const CanonicalKey& k) {
   return "r" + std::to_string(k.origin) + ":" + std::to_string(k.seq) + " @" + k.hlc.ToString();
 }
 
-std::string KindName(DerivedKind k) { return k == DerivedKind::kOverdraftFee ? "overdraft_fee" : "void"; }
+std::string KindName(DerivedKind k) {
+  return k == DerivedKind::kOverdraftFee ? "overdraft_fee" : "void";
+}
 
 Json ConfigJson(const AccountConfig& c) {
   Json j;
@@ -108,11 +111,20 @@ std::string Esc(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -126,7 +138,8 @@ std::string Num(double v, int decimals = 0) {
 }
 
 std::string Seconds(std::uint64_t ms) {
-  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : Num(ms / 1000.0, ms < 10000 ? 2 : 1) + " s";
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s"
+                        : Num(ms / 1000.0, ms < 10000 ? 2 : 1) + " s";
 }
 
 std::string Duration(std::int64_t ms) {
@@ -156,7 +169,9 @@ struct Plot {
   double x0 = 70, y0 = 20, w = 1180, h = 220;  // plot area inside the svg
   double t_min = 0, t_max = 1;
   double v_min = 0, v_max = 1;
-  double X(double t) const { return x0 + w * ((std::clamp(t, t_min, t_max) - t_min) / (t_max - t_min)); }
+  double X(double t) const {
+    return x0 + w * ((std::clamp(t, t_min, t_max) - t_min) / (t_max - t_min));
+  }
   double Y(double v) const { return y0 + h * (1 - (v - v_min) / (v_max - v_min)); }
 };
 
@@ -167,8 +182,9 @@ std::string TimeAxis(const Plot& p) {
     double x = p.X(t);
     s += "<line x1='" + Num(x, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(x, 1) + "' y2='" +
          Num(p.y0 + p.h) + "' class='grid'/>";
-    s += "<text x='" + Num(x, 1) + "' y='" + Num(p.y0 + p.h + 14) + "' class='tick' text-anchor='middle'>" +
-         Seconds(static_cast<std::uint64_t>(t)) + "</text>";
+    s += "<text x='" + Num(x, 1) + "' y='" + Num(p.y0 + p.h + 14) +
+         "' class='tick' text-anchor='middle'>" + Seconds(static_cast<std::uint64_t>(t)) +
+         "</text>";
   }
   return s;
 }
@@ -183,8 +199,8 @@ std::string ValueAxis(const Plot& p, bool duration_labels) {
     std::string label = duration_labels ? Duration(static_cast<std::int64_t>(std::llround(v)))
                                         : Num(v, step < 1 ? 2 : 0);
     if (duration_labels && std::fabs(v) < step / 2) label = "0";
-    s += "<text x='" + Num(p.x0 - 6) + "' y='" + Num(y + 4, 1) + "' class='tick' text-anchor='end'>" +
-         label + "</text>";
+    s += "<text x='" + Num(p.x0 - 6) + "' y='" + Num(y + 4, 1) +
+         "' class='tick' text-anchor='end'>" + label + "</text>";
   }
   return s;
 }
@@ -196,23 +212,25 @@ std::string Backdrop(const Plot& p, const RunReport& r) {
     if (span.kind != "partition" && span.kind != "amnesia") continue;
     if (span.end_ms < p.t_min || span.start_ms > p.t_max) continue;
     double a = p.X(span.start_ms), b = p.X(std::max(span.end_ms, span.start_ms + 1));
-    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(std::max(b - a, 1.0), 1) +
-         "' height='" + Num(p.h) + "' class='cut'><title>" + Esc(span.label) + "</title></rect>";
+    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" +
+         Num(std::max(b - a, 1.0), 1) + "' height='" + Num(p.h) + "' class='cut'><title>" +
+         Esc(span.label) + "</title></rect>";
   }
   if (r.heal_ms) {
     double a = p.X(r.heal_ms);
     bool right_edge = a > p.x0 + p.w - 70;
     s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(p.x0 + p.w - a, 1) +
          "' height='" + Num(p.h) + "' class='live'/>";
-    s += "<text x='" + Num(right_edge ? a - 4 : a + 4, 1) + "' y='" + Num(p.y0 + 12) + "' class='note' text-anchor='" +
-         (right_edge ? "end" : "start") + "'>heal</text>";
+    s += "<text x='" + Num(right_edge ? a - 4 : a + 4, 1) + "' y='" + Num(p.y0 + 12) +
+         "' class='note' text-anchor='" + (right_edge ? "end" : "start") + "'>heal</text>";
   }
   if (r.converged_ms) {
     double a = p.X(r.converged_ms);
     bool right_edge = a > p.x0 + p.w - 70;
     s += "<line x1='" + Num(a, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(a, 1) + "' y2='" +
-         Num(p.y0 + p.h) + "' class='conv'/><text x='" + Num(right_edge ? a - 4 : a + 4, 1) + "' y='" +
-         Num(p.y0 + 26) + "' class='note' text-anchor='" + (right_edge ? "end" : "start") + "'>converged</text>";
+         Num(p.y0 + p.h) + "' class='conv'/><text x='" + Num(right_edge ? a - 4 : a + 4, 1) +
+         "' y='" + Num(p.y0 + 26) + "' class='note' text-anchor='" +
+         (right_edge ? "end" : "start") + "'>converged</text>";
   }
   return s;
 }
@@ -221,8 +239,9 @@ std::string Legend(const std::vector<std::string>& names, double x, double y) {
   std::string s;
   for (std::size_t i = 0; i < names.size(); ++i) {
     double lx = x + 110.0 * i;
-    s += "<rect x='" + Num(lx) + "' y='" + Num(y - 9) + "' width='14' height='4' fill='" + Color(i) +
-         "'/><text x='" + Num(lx + 18) + "' y='" + Num(y) + "' class='tick'>" + Esc(names[i]) + "</text>";
+    s += "<rect x='" + Num(lx) + "' y='" + Num(y - 9) + "' width='14' height='4' fill='" +
+         Color(i) + "'/><text x='" + Num(lx + 18) + "' y='" + Num(y) + "' class='tick'>" +
+         Esc(names[i]) + "</text>";
   }
   return s;
 }
@@ -267,7 +286,8 @@ std::string StepChart(const RunReport& r, const std::vector<Series>& series, boo
     std::uint64_t spacing = pts.size() > 1 ? pts[1].t_ms - pts[0].t_ms : 1000;
     for (std::size_t k = 0; k < pts.size(); ++k) {
       if (pts[k].t_ms < p.t_min || pts[k].t_ms > p.t_max) continue;
-      bool gap = k == 0 || pts[k - 1].t_ms < p.t_min || pts[k].t_ms - pts[k - 1].t_ms > 3 * spacing + 5000;
+      bool gap =
+          k == 0 || pts[k - 1].t_ms < p.t_min || pts[k].t_ms - pts[k - 1].t_ms > 3 * spacing + 5000;
       double x = p.X(pts[k].t_ms), y = p.Y(pts[k].value);
       if (gap) {
         path += "M" + Num(x, 1) + "," + Num(y, 1);
@@ -330,18 +350,18 @@ std::string TimelineSvg(const RunReport& r) {
   for (std::size_t i = 0; i < net.size(); ++i) {
     double y = lane_y(row_of[i]);
     double a = p.X(net[i]->start_ms), b = p.X(std::max(net[i]->end_ms, net[i]->start_ms + 1));
-    s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" + Num(std::max(b - a, 2.0), 1) +
-         "' height='" + Num(lane_h - 6) + "' class='span-" + Esc(net[i]->kind) + "'><title>" +
-         Esc(net[i]->label) + " (" + Seconds(net[i]->start_ms) + " – " + Seconds(net[i]->end_ms) +
-         ")</title></rect>";
+    s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
+         Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
+         Esc(net[i]->kind) + "'><title>" + Esc(net[i]->label) + " (" + Seconds(net[i]->start_ms) +
+         " – " + Seconds(net[i]->end_ms) + ")</title></rect>";
     if (b - a > 60)
       s += "<text x='" + Num(a + 3, 1) + "' y='" + Num(y + 12, 1) + "' class='spanlabel'>" +
            Esc(net[i]->label) + "</text>";
   }
   for (std::size_t ri = 0; ri < r.regions.size(); ++ri) {
     double y = lane_y(net_rows + ri);
-    s += "<line x1='" + Num(p.x0) + "' y1='" + Num(y + 8, 1) + "' x2='" + Num(p.x0 + p.w) + "' y2='" +
-         Num(y + 8, 1) + "' stroke='" + Color(ri) + "' stroke-opacity='0.35'/>";
+    s += "<line x1='" + Num(p.x0) + "' y1='" + Num(y + 8, 1) + "' x2='" + Num(p.x0 + p.w) +
+         "' y2='" + Num(y + 8, 1) + "' stroke='" + Color(ri) + "' stroke-opacity='0.35'/>";
     s += "<text x='4' y='" + Num(y + 13, 1) + "' class='lane' fill='" + Color(ri) + "'>" +
          Esc(r.regions[ri]) + "</text>";
     for (const TimelineSpan& span : r.timeline) {
@@ -349,13 +369,14 @@ std::string TimelineSvg(const RunReport& r) {
       double a = p.X(span.start_ms);
       if (span.end_ms > span.start_ms) {
         double b = p.X(span.end_ms);
-        s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" + Num(std::max(b - a, 2.0), 1) +
-             "' height='" + Num(lane_h - 6) + "' class='span-" + Esc(span.kind) + "'><title>" +
-             Esc(span.label) + " (" + Seconds(span.start_ms) + " – " + Seconds(span.end_ms) +
-             ")</title></rect>";
+        s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
+             Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
+             Esc(span.kind) + "'><title>" + Esc(span.label) + " (" + Seconds(span.start_ms) +
+             " – " + Seconds(span.end_ms) + ")</title></rect>";
       } else {
-        s += "<path d='M" + Num(a, 1) + "," + Num(y, 1) + "l5,8l-5,8l-5,-8z' class='span-" + Esc(span.kind) +
-             "'><title>" + Esc(span.label) + " at " + Seconds(span.start_ms) + "</title></path>";
+        s += "<path d='M" + Num(a, 1) + "," + Num(y, 1) + "l5,8l-5,8l-5,-8z' class='span-" +
+             Esc(span.kind) + "'><title>" + Esc(span.label) + " at " + Seconds(span.start_ms) +
+             "</title></path>";
       }
     }
   }
@@ -397,9 +418,11 @@ td.mono{font-family:ui-monospace,Menlo,Consolas,monospace}
 
 // Forks of one account (or of every account when `only` is null), newest last.
 std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
-  std::string h = "<div class='scroll'><table class='grid'><tr><th class='l'>account</th><th class='l'>resolution</th>"
-                  "<th class='l'>op (dot · hlc)</th><th>op amount</th><th>fee / void</th><th>overdrawn</th>"
-                  "<th>balance after</th><th class='l'>status</th><th class='l'>ops involved</th></tr>";
+  std::string h =
+      "<div class='scroll'><table class='grid'><tr><th class='l'>account</th><th "
+      "class='l'>resolution</th>"
+      "<th class='l'>op (dot · hlc)</th><th>op amount</th><th>fee / void</th><th>overdrawn</th>"
+      "<th>balance after</th><th class='l'>status</th><th class='l'>ops involved</th></tr>";
   std::size_t rows = 0, total = 0;
   for (const AccountOutcome& a : r.accounts) {
     if (only && &a != only) continue;
@@ -413,22 +436,25 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
       for (std::size_t k = 0; k < f.ops.size() && k < 6; ++k) {
         const Op& op = f.ops[k];
         if (k) ops += "; ";
-        ops += op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " + std::to_string(op.amount);
+        ops += op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " +
+               std::to_string(op.amount);
         if (!op.key.empty()) ops += " [" + op.key + "]";
       }
       if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
-      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") + "'>" +
-           (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
-           "</td><td class='l mono'>r" + std::to_string(e.op.origin) + ":" + std::to_string(e.op.seq) + " · " +
-           Esc(HlcText(e.op.hlc)) + "</td><td>" + std::to_string(e.op_amount) + "</td><td>" +
-           std::to_string(e.amount) + "</td><td>" + (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
-           std::to_string(e.balance_after) + "</td><td class='l'>" + (f.final ? "final" : "tentative") +
-           "</td><td class='l mono'>" + Esc(ops) + "</td></tr>";
+      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") +
+           "'>" + (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
+           "</td><td class='l mono'>r" + std::to_string(e.op.origin) + ":" +
+           std::to_string(e.op.seq) + " · " + Esc(HlcText(e.op.hlc)) + "</td><td>" +
+           std::to_string(e.op_amount) + "</td><td>" + std::to_string(e.amount) + "</td><td>" +
+           (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
+           std::to_string(e.balance_after) + "</td><td class='l'>" +
+           (f.final ? "final" : "tentative") + "</td><td class='l mono'>" + Esc(ops) + "</td></tr>";
     }
   }
   h += "</table></div>";
   if (total > rows)
-    h += "<p class='muted'>" + std::to_string(total) + " forks in all; the rest are in report.json.</p>";
+    h += "<p class='muted'>" + std::to_string(total) +
+         " forks in all; the rest are in report.json.</p>";
   return h;
 }
 
@@ -452,15 +478,21 @@ std::string RenderJson(const RunReport& r) {
   j["converged_ms"] = r.converged_ms;
   Json timeline = Json::array();
   for (const TimelineSpan& s : r.timeline)
-    timeline.push_back({{"start_ms", s.start_ms}, {"end_ms", s.end_ms}, {"lane", s.lane},
-                        {"kind", s.kind}, {"label", s.label}});
+    timeline.push_back({{"start_ms", s.start_ms},
+                        {"end_ms", s.end_ms},
+                        {"lane", s.lane},
+                        {"kind", s.kind},
+                        {"label", s.label}});
   j["timeline"] = timeline;
   Json clocks = Json::array();
-  for (const ClockSample& c : r.clocks) clocks.push_back({{"t_ms", c.t_ms}, {"offset_ms", c.offset_ms}});
+  for (const ClockSample& c : r.clocks)
+    clocks.push_back({{"t_ms", c.t_ms}, {"offset_ms", c.offset_ms}});
   j["clock_offsets"] = clocks;
   Json seen = Json::array();
   for (const OffsetSeen& o : r.offsets_seen)
-    seen.push_back({{"observer", o.observer}, {"peer", o.peer}, {"max_ahead_ms", o.max_ahead_ms},
+    seen.push_back({{"observer", o.observer},
+                    {"peer", o.peer},
+                    {"max_ahead_ms", o.max_ahead_ms},
                     {"max_behind_ms", o.max_behind_ms}});
   j["clock_offsets_seen"] = seen;
   j["chart_account"] = r.chart_account;
@@ -479,8 +511,11 @@ std::string RenderJson(const RunReport& r) {
     ja["digest"] = Hex(a.digest);
     Json regions = Json::array();
     for (const RegionOutcome& ro : a.regions)
-      regions.push_back({{"region", ro.region}, {"rights", ro.rights},
-                         {"overdraft_line", ro.overdraft_line}, {"fees", ro.fees}, {"voids", ro.voids}});
+      regions.push_back({{"region", ro.region},
+                         {"rights", ro.rights},
+                         {"overdraft_line", ro.overdraft_line},
+                         {"fees", ro.fees},
+                         {"voids", ro.voids}});
     ja["regions"] = regions;
     Json forks = Json::array();
     for (const ForkReport& f : a.forks) {
@@ -495,8 +530,12 @@ std::string RenderJson(const RunReport& r) {
     ja["forks"] = forks;
     Json rights = Json::array();
     for (const RightsMove& m : a.rights)
-      rights.push_back({{"t_ms", m.t_ms}, {"dot", m.dot}, {"hlc", m.hlc.ToString()}, {"from", m.from},
-                        {"to", m.to}, {"amount", m.amount}});
+      rights.push_back({{"t_ms", m.t_ms},
+                        {"dot", m.dot},
+                        {"hlc", m.hlc.ToString()},
+                        {"from", m.from},
+                        {"to", m.to},
+                        {"amount", m.amount}});
     ja["rights_movements"] = rights;
     ja["rights_movements_total"] = a.rights_total;
     if (!a.balance_by_region.empty()) ja["balance_by_region"] = SeriesJson(a.balance_by_region);
@@ -518,15 +557,18 @@ std::string RenderHtml(const RunReport& r) {
   h += "<div class='sub'>" + Esc(r.producer) + "</div>";
 
   if (!r.config.empty() || !r.summary.empty()) {
-    h += "<div class='cols'><div><h2>Configuration</h2>" + Table(r.config) + "</div><div><h2>Summary</h2>" +
-         Table(r.summary) + "</div></div>";
+    h += "<div class='cols'><div><h2>Configuration</h2>" + Table(r.config) +
+         "</div><div><h2>Summary</h2>" + Table(r.summary) + "</div></div>";
   }
 
   if (!r.timeline.empty() || r.heal_ms) {
-    h += "<h2>Faults over virtual time</h2><p class='muted'>Partitions on the network lanes; per region: "
+    h += "<h2>Faults over virtual time</h2><p class='muted'>Partitions on the network lanes; per "
+         "region: "
          "<span style='color:#c62828'>down (crashed)</span>, "
-         "<span style='color:#6a1b9a'>amnesia (isolated, clock stepped back, crashed, restarted)</span>, "
-         "<span style='color:#ef6c00'>◆ clock step</span>. The green area is the liveness phase; the "
+         "<span style='color:#6a1b9a'>amnesia (isolated, clock stepped back, crashed, "
+         "restarted)</span>, "
+         "<span style='color:#ef6c00'>◆ clock step</span>. The green area is the liveness phase; "
+         "the "
          "dashed line marks convergence. Hover for details.</p>";
     h += TimelineSvg(r);
   }
@@ -537,16 +579,19 @@ std::string RenderHtml(const RunReport& r) {
     for (const ClockSample& c : r.clocks)
       for (std::size_t i = 0; i < c.offset_ms.size() && i < skew.size(); ++i)
         skew[i].points.push_back(Point{c.t_ms, c.offset_ms[i], false});
-    h += "<h2>Clock skew</h2><p class='muted'>Each region's wall clock minus true time: initial offset, "
+    h += "<h2>Clock skew</h2><p class='muted'>Each region's wall clock minus true time: initial "
+         "offset, "
          "drift and steps. The replicas only ever see these readings.</p>";
     h += StepChart(r, skew, true);
   }
   if (!r.offsets_seen.empty()) {
-    h += "<h3>Clock offsets seen in heartbeats</h3><table class='grid'><tr><th class='l'>observer</th>"
+    h += "<h3>Clock offsets seen in heartbeats</h3><table class='grid'><tr><th "
+         "class='l'>observer</th>"
          "<th class='l'>peer</th><th>max ahead</th><th>max behind</th></tr>";
     for (const OffsetSeen& o : r.offsets_seen)
-      h += "<tr><td class='l'>" + Esc(o.observer) + "</td><td class='l'>" + Esc(o.peer) + "</td><td>" +
-           Duration(o.max_ahead_ms) + "</td><td>" + Duration(o.max_behind_ms) + "</td></tr>";
+      h += "<tr><td class='l'>" + Esc(o.observer) + "</td><td class='l'>" + Esc(o.peer) +
+           "</td><td>" + Duration(o.max_ahead_ms) + "</td><td>" + Duration(o.max_behind_ms) +
+           "</td></tr>";
     h += "</table>";
   }
 
@@ -556,35 +601,43 @@ std::string RenderHtml(const RunReport& r) {
   if (chart) {
     h += "<h2>Account " + Esc(chart->config.id) + "</h2>";
     h += "<p>Balance <b>" + std::to_string(chart->balance) + " " + Esc(chart->config.currency) +
-         "</b> (" + (chart->tentative ? "tentative" : "final") + "; raw " + std::to_string(chart->raw_balance) +
-         ", fees " + std::to_string(chart->fees) + ", voids " + std::to_string(chart->voids) +
-         "), overdraft limit " + std::to_string(chart->config.overdraft_limit) + ", fee policy " +
-         std::to_string(chart->config.fee.flat) + " + " + std::to_string(chart->config.fee.bps) + " bps, " +
-         std::to_string(chart->episodes) + " overdraft episode(s), " + std::to_string(chart->ops) + " ops.</p>";
+         "</b> (" + (chart->tentative ? "tentative" : "final") + "; raw " +
+         std::to_string(chart->raw_balance) + ", fees " + std::to_string(chart->fees) + ", voids " +
+         std::to_string(chart->voids) + "), overdraft limit " +
+         std::to_string(chart->config.overdraft_limit) + ", fee policy " +
+         std::to_string(chart->config.fee.flat) + " + " + std::to_string(chart->config.fee.bps) +
+         " bps, " + std::to_string(chart->episodes) + " overdraft episode(s), " +
+         std::to_string(chart->ops) + " ops.</p>";
     if (!chart->regions.empty()) {
-      h += "<table class='grid'><tr><th class='l'>region</th><th>rights</th><th>overdraft line</th><th>fees</th>"
+      h += "<table class='grid'><tr><th class='l'>region</th><th>rights</th><th>overdraft "
+           "line</th><th>fees</th>"
            "<th>voids</th></tr>";
       for (const RegionOutcome& ro : chart->regions)
-        h += "<tr><td class='l'>" + Esc(ro.region) + "</td><td>" + std::to_string(ro.rights) + "</td><td>" +
-             std::to_string(ro.overdraft_line) + "</td><td>" + std::to_string(ro.fees) + "</td><td>" +
-             std::to_string(ro.voids) + "</td></tr>";
+        h += "<tr><td class='l'>" + Esc(ro.region) + "</td><td>" + std::to_string(ro.rights) +
+             "</td><td>" + std::to_string(ro.overdraft_line) + "</td><td>" +
+             std::to_string(ro.fees) + "</td><td>" + std::to_string(ro.voids) + "</td></tr>";
       h += "</table>";
     }
     if (!chart->balance_by_region.empty()) {
-      h += "<h3>Balance as each region sees it</h3><p class='muted'>Shaded: partitions. While regions cannot "
-           "hear each other their views diverge; after the heal they converge to one value. Gaps: the region "
+      h += "<h3>Balance as each region sees it</h3><p class='muted'>Shaded: partitions. While "
+           "regions cannot "
+           "hear each other their views diverge; after the heal they converge to one value. Gaps: "
+           "the region "
            "was down.</p>";
       h += StepChart(r, chart->balance_by_region, false);
       if (r.heal_ms) {
         std::uint64_t from = r.heal_ms > 5000 ? r.heal_ms - 5000 : 0;
-        h += "<h3>Around the heal</h3><p class='muted'>The last seconds of traffic and the liveness phase, "
+        h += "<h3>Around the heal</h3><p class='muted'>The last seconds of traffic and the "
+             "liveness phase, "
              "enlarged.</p>";
         h += StepChart(r, chart->balance_by_region, false, from, r.end_ms);
       }
     }
     if (!chart->rights_by_region.empty()) {
-      h += "<h3>Spending rights of each region (as it sees its own)</h3><p class='muted'>Rights move "
-           "by transfers only the donor originates; the rebalancer moves them toward the regions that "
+      h += "<h3>Spending rights of each region (as it sees its own)</h3><p class='muted'>Rights "
+           "move "
+           "by transfers only the donor originates; the rebalancer moves them toward the regions "
+           "that "
            "spend. Below zero: the region is using its overdraft line.</p>";
       h += StepChart(r, chart->rights_by_region, false);
     }
@@ -593,47 +646,57 @@ std::string RenderHtml(const RunReport& r) {
       h += ForksTable(r, chart);
     }
     if (!chart->rights.empty()) {
-      h += "<h3>Rights movements</h3><div class='scroll'><table class='grid'><tr><th>durable at</th>"
-           "<th class='l'>op</th><th class='l'>hlc</th><th class='l'>from</th><th class='l'>to</th>"
-           "<th>amount</th></tr>";
+      h +=
+          "<h3>Rights movements</h3><div class='scroll'><table class='grid'><tr><th>durable at</th>"
+          "<th class='l'>op</th><th class='l'>hlc</th><th class='l'>from</th><th class='l'>to</th>"
+          "<th>amount</th></tr>";
       for (std::size_t i = 0; i < chart->rights.size() && i < kMaxRightsRows; ++i) {
         const RightsMove& m = chart->rights[i];
-        h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) + "</td><td class='l mono'>" +
-             Esc(m.dot) + "</td><td class='l mono'>" + Esc(HlcText(m.hlc)) + "</td><td class='l'>" + Esc(m.from) +
-             "</td><td class='l'>" + Esc(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
+        h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) +
+             "</td><td class='l mono'>" + Esc(m.dot) + "</td><td class='l mono'>" +
+             Esc(HlcText(m.hlc)) + "</td><td class='l'>" + Esc(m.from) + "</td><td class='l'>" +
+             Esc(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
       }
       h += "</table></div>";
       if (chart->rights_total > std::min(chart->rights.size(), kMaxRightsRows))
-        h += "<p class='muted'>" + std::to_string(chart->rights_total) + " movements in all; the rest are in report.json.</p>";
+        h += "<p class='muted'>" + std::to_string(chart->rights_total) +
+             " movements in all; the rest are in report.json.</p>";
     }
   }
 
   std::size_t fork_total = 0;
   for (const AccountOutcome& a : r.accounts) fork_total += a.forks.size();
   if (fork_total && (r.accounts.size() > 1 || !chart)) {
-    h += "<h2>Forks and their resolution</h2><p class='muted'>Every fee and void derived by replaying each "
-         "account's ops in canonical order (hlc, origin, seq): the same on every replica. A fee charges the debit "
-         "that took the balance below zero (policy: flat + basis points of the overdrawn amount); a void cancels "
+    h += "<h2>Forks and their resolution</h2><p class='muted'>Every fee and void derived by "
+         "replaying each "
+         "account's ops in canonical order (hlc, origin, seq): the same on every replica. A fee "
+         "charges the debit "
+         "that took the balance below zero (policy: flat + basis points of the overdrawn amount); "
+         "a void cancels "
          "a later use of an idempotency key (a refund of a debit, a clawback of a credit).</p>";
     h += ForksTable(r, nullptr);
   }
 
   if (r.accounts.size() > 1) {
-    h += "<h2>Accounts</h2><div class='scroll'><table class='grid'><tr><th class='l'>account</th><th>balance</th>"
-         "<th>raw</th><th>fees</th><th>voids</th><th>episodes</th><th>ops</th><th>limit</th><th class='l'>state</th>"
+    h += "<h2>Accounts</h2><div class='scroll'><table class='grid'><tr><th "
+         "class='l'>account</th><th>balance</th>"
+         "<th>raw</th><th>fees</th><th>voids</th><th>episodes</th><th>ops</th><th>limit</th><th "
+         "class='l'>state</th>"
          "<th class='l'>digest</th></tr>";
     for (std::size_t i = 0; i < r.accounts.size() && i < kMaxAccountRows; ++i) {
       const AccountOutcome& a = r.accounts[i];
-      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td>" + std::to_string(a.balance) + "</td><td>" +
-           std::to_string(a.raw_balance) + "</td><td>" + std::to_string(a.fees) + "</td><td>" +
-           std::to_string(a.voids) + "</td><td>" + std::to_string(a.episodes) + "</td><td>" +
-           std::to_string(a.ops) + "</td><td>" + std::to_string(a.config.overdraft_limit) +
-           "</td><td class='l'>" + (a.tentative ? "tentative" : "final") + "</td><td class='l mono'>" +
-           Hex(a.digest) + "</td></tr>";
+      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td>" + std::to_string(a.balance) +
+           "</td><td>" + std::to_string(a.raw_balance) + "</td><td>" + std::to_string(a.fees) +
+           "</td><td>" + std::to_string(a.voids) + "</td><td>" + std::to_string(a.episodes) +
+           "</td><td>" + std::to_string(a.ops) + "</td><td>" +
+           std::to_string(a.config.overdraft_limit) + "</td><td class='l'>" +
+           (a.tentative ? "tentative" : "final") + "</td><td class='l mono'>" + Hex(a.digest) +
+           "</td></tr>";
     }
     h += "</table></div>";
     if (r.accounts.size() > kMaxAccountRows)
-      h += "<p class='muted'>" + std::to_string(r.accounts.size()) + " accounts in all; the rest are in report.json.</p>";
+      h += "<p class='muted'>" + std::to_string(r.accounts.size()) +
+           " accounts in all; the rest are in report.json.</p>";
   }
   h += "</body></html>\n";
   return h;
@@ -643,8 +706,9 @@ Status WriteReport(const RunReport& report, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
-  for (const auto& [name, text] : {std::pair<std::string, std::string>{"report.json", RenderJson(report)},
-                                   std::pair<std::string, std::string>{"report.html", RenderHtml(report)}}) {
+  for (const auto& [name, text] :
+       {std::pair<std::string, std::string>{"report.json", RenderJson(report)},
+        std::pair<std::string, std::string>{"report.html", RenderHtml(report)}}) {
     std::string path = dir + "/" + name;
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << text;

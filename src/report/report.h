@@ -84,8 +84,8 @@ struct AccountOutcome {
   std::uint64_t ops = 0;
   std::uint64_t digest = 0;
   std::vector<RegionOutcome> regions;
-  std::vector<ForkReport> forks;     // every fork, with the ops behind it and its resolution
-  std::vector<RightsMove> rights;    // rights movements (may be capped, see rights_total)
+  std::vector<ForkReport> forks;   // every fork, with the ops behind it and its resolution
+  std::vector<RightsMove> rights;  // rights movements (may be capped, see rights_total)
   std::uint64_t rights_total = 0;
   std::vector<Series> balance_by_region;  // charted only for the chosen account
   std::vector<Series> rights_by_region;
@@ -96,17 +96,17 @@ struct RunReport {
   std::string producer;  // "tally-sim 0.1.0"
   std::string result;    // "ok" or the failure
   bool ok = true;
-  std::vector<std::pair<std::string, std::string>> config;   // shown and exported in this order
+  std::vector<std::pair<std::string, std::string>> config;  // shown and exported in this order
   std::vector<std::pair<std::string, std::string>> summary;
   std::vector<std::string> regions;
   std::uint64_t end_ms = 0;
-  std::uint64_t heal_ms = 0;         // liveness phase start (0: none)
-  std::uint64_t converged_ms = 0;    // (0: not converged / not applicable)
+  std::uint64_t heal_ms = 0;       // liveness phase start (0: none)
+  std::uint64_t converged_ms = 0;  // (0: not converged / not applicable)
   std::vector<TimelineSpan> timeline;
   std::vector<ClockSample> clocks;
   std::vector<OffsetSeen> offsets_seen;
   std::vector<AccountOutcome> accounts;  // id order
-  std::string chart_account;              // the account whose views are charted
+  std::string chart_account;             // the account whose views are charted
 };
 
 std::string RenderJson(const RunReport& report);

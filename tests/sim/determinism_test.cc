@@ -3,7 +3,6 @@
 // does not change what happens.
 
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,7 +14,8 @@
 namespace tally::sim {
 namespace {
 
-RunResult RunSeed(std::uint64_t seed, const std::string& profile, const std::string& report_dir = "") {
+RunResult RunSeed(std::uint64_t seed, const std::string& profile,
+                  const std::string& report_dir = "") {
   SimConfig c;
   c.seed = seed;
   c.ops = 1500;
@@ -50,7 +50,8 @@ TEST_CASE("Same seed, same trace and summary; different seeds, different traces"
   }
 }
 
-TEST_CASE("The report is byte-identical across runs and sampling does not change the run", "[sim]") {
+TEST_CASE("The report is byte-identical across runs and sampling does not change the run",
+          "[sim]") {
   namespace fs = std::filesystem;
   const fs::path base = fs::temp_directory_path() / "tally-sim-determinism-test";
   fs::remove_all(base);
@@ -63,7 +64,7 @@ TEST_CASE("The report is byte-identical across runs and sampling does not change
   const std::string html = Slurp((base / "a" / "report.html").string());
   REQUIRE(json.size() > 1000);
   REQUIRE(html.find("<svg") != std::string::npos);
-  REQUIRE(html.find("http://") == std::string::npos);   // self-contained: nothing fetched
+  REQUIRE(html.find("http://") == std::string::npos);  // self-contained: nothing fetched
   REQUIRE(html.find("https://") == std::string::npos);
   REQUIRE(json == Slurp((base / "b" / "report.json").string()));
   REQUIRE(html == Slurp((base / "b" / "report.html").string()));

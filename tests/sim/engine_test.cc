@@ -78,7 +78,8 @@ TEST_CASE("SimStore keeps what was synced and loses the rest in a crash", "[sim]
   b1.high_water = Hlc::Make(2000, 0);
   WriteBatch b2;
   b2.ops.push_back(MakeOp(0, 2, 1001, OpKind::kDebit, "a", 5, "k1"));
-  b2.keys.push_back(KeyRecord{"a", "k1", Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kDebit, 5, 0, false, 5});
+  b2.keys.push_back(
+      KeyRecord{"a", "k1", Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kDebit, 5, 0, false, 5});
   REQUIRE(store.Write(std::move(b1)) == 1);
   REQUIRE(store.Write(std::move(b2)) == 2);
   int seen = 0;
@@ -96,7 +97,8 @@ TEST_CASE("SimStore keeps what was synced and loses the rest in a crash", "[sim]
   REQUIRE(store.FindOp(Dot{0, 2}) == nullptr);
 }
 
-TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floor deleted", "[sim]") {
+TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floor deleted",
+          "[sim]") {
   SimStore store;
   WriteBatch b;
   for (Seq s = 1; s <= 4; ++s) b.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
@@ -187,10 +189,15 @@ TEST_CASE("Ledger: a seq reused for another op, a gap, a key used twice by one r
   Ledger ledger(2);
   REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 0, {0, 0}), 0).empty());
   REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30, "c1"), 0).empty());
-  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30, "c1"), 0).empty());  // same op again
-  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 210, OpKind::kCredit, "a", 31, "c1"), 0).rfind("I4 durability", 0) == 0);
-  REQUIRE(ledger.AddDurable(MakeOp(0, 5, 300, OpKind::kCredit, "a", 1), 0).rfind("I4 durability", 0) == 0);
-  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 300, OpKind::kCredit, "a", 30, "c1"), 0).rfind("I6 idempotency", 0) == 0);
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30, "c1"), 0)
+              .empty());  // same op again
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 210, OpKind::kCredit, "a", 31, "c1"), 0)
+              .rfind("I4 durability", 0) == 0);
+  REQUIRE(
+      ledger.AddDurable(MakeOp(0, 5, 300, OpKind::kCredit, "a", 1), 0).rfind("I4 durability", 0) ==
+      0);
+  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 300, OpKind::kCredit, "a", 30, "c1"), 0)
+              .rfind("I6 idempotency", 0) == 0);
 }
 
 TEST_CASE("Ledger oracle: canonical replay, a fee and a void worked by hand", "[sim]") {
@@ -257,7 +264,8 @@ TEST_CASE("Bad configuration is refused with a clear error", "[sim]") {
   c.seed = 77;
   c.plant_bug = "ack_before_sync";
   REQUIRE(ReproduceCommand(c) ==
-          "tally-sim run --seed 77 --regions 3 --accounts 5 --ops 2000 --faults default --plant-bug ack_before_sync");
+          "tally-sim run --seed 77 --regions 3 --accounts 5 --ops 2000 --faults default "
+          "--plant-bug ack_before_sync");
 }
 
 TEST_CASE("Swarm draws differ per seed and are reproducible", "[sim]") {

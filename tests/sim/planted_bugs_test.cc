@@ -3,7 +3,6 @@
 // must fail within them; the same seeds pass without the bug.
 
 #include <catch2/catch.hpp>
-
 #include <set>
 
 #include "sim/config.h"
@@ -39,13 +38,15 @@ Caught Hunt(const std::string& bug, FinalTopology topology = FinalTopology::kRan
 void ExpectCaught(const std::string& bug, const std::set<std::string>& by,
                   FinalTopology topology = FinalTopology::kRandom) {
   Caught c = Hunt(bug, topology);
-  INFO(bug << " caught at seed " << c.seed << " by " << c.failure.invariant << ": " << c.failure.message);
+  INFO(bug << " caught at seed " << c.seed << " by " << c.failure.invariant << ": "
+           << c.failure.message);
   REQUIRE(c.failed);
   REQUIRE(by.count(c.failure.invariant) == 1);
   REQUIRE(c.reproduce.find("--plant-bug " + bug) != std::string::npos);
 }
 
-TEST_CASE("skip_rights_check: a debit past rights plus line is caught by the floor", "[sim][bugs]") {
+TEST_CASE("skip_rights_check: a debit past rights plus line is caught by the floor",
+          "[sim][bugs]") {
   ExpectCaught("skip_rights_check", {"I2 floor"});
 }
 

@@ -1,11 +1,10 @@
 // A fixed set of swarm seeds: each draws its own faults (some off, others at extreme rates) and
 // workload, runs the real replicas and must keep every invariant.
 
-#include <catch2/catch.hpp>
-
-#include <thread>
-
 #include "sim/swarm.h"
+
+#include <catch2/catch.hpp>
+#include <thread>
 
 namespace tally::sim {
 namespace {
@@ -21,7 +20,8 @@ TEST_CASE("Swarm seeds keep every invariant", "[sim][swarm]") {
   REQUIRE(results.size() == kSeeds);
   std::uint64_t requests = 0;
   for (const SwarmSeedResult& r : results) {
-    INFO("seed " << r.seed << " " << r.invariant << ": " << r.message << "\nreproduce: " << r.reproduce);
+    INFO("seed " << r.seed << " " << r.invariant << ": " << r.message
+                 << "\nreproduce: " << r.reproduce);
     CHECK(r.ok);
     requests += r.requests;
   }
