@@ -42,10 +42,11 @@ OpKind KindOf(Request::Kind k) {
 
 }  // namespace
 
-// HLC strictly increasing per region over its whole life: every new op of its own must be above
-// every timestamp the region generated since its restart and every one that ever left it; a
-// heartbeat may repeat the newest one but never go below. Timestamps that were generated but lost
-// in a crash before anyone saw them do not count.
+// HLC strictly increasing per region over its whole life: every op and heartbeat timestamp a
+// region issues must be above every timestamp it generated since its restart and every one that
+// ever left it (a durable op, a sent heartbeat). One Effects may carry the same heartbeat to every
+// peer, so timestamps are compared with those of earlier Effects. Timestamps generated but lost in
+// a crash before anyone saw them do not count.
 void Simulation::Impl::CheckHlc(RegionId r, const Effects& e) {
   Host& h = hosts[r];
   const Hlc prior = std::max(h.hlc_visible, h.hlc_generated);
@@ -67,9 +68,9 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e) {
     if (!hb) continue;
     for (const HeartbeatEntry& en : hb->entries) {
       if (en.origin != r) continue;
-      if (en.hlc < prior) {
-        Fail("HLC monotonic", R(r) + " sent a heartbeat stamped " + en.hlc.ToString() + " below " +
-                                  prior.ToString() +
+      if (en.hlc <= prior) {
+        Fail("HLC monotonic", R(r) + " sent a heartbeat stamped " + en.hlc.ToString() +
+                                  ", not above " + prior.ToString() +
                                   ", a timestamp it had already issued (physical clock " +
                                   std::to_string(Physical(r)) + ")");
         return;
