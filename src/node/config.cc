@@ -347,6 +347,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     Status s;
     if (!(s = f.Unsigned("checkpoint_interval_ms", 1, kHour, &r.checkpoint_interval_ms)).ok())
       return s;
+    if (!(s = f.Unsigned("commit_delay_us", 0, 100000, &c->commit_delay_us)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("accounts", &t); !s.ok()) return s;

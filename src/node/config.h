@@ -64,6 +64,9 @@ struct NodeConfig {
   std::uint64_t reconnect_min_ms = 100;
   std::uint64_t reconnect_max_ms = 5000;
 
+  // [storage]
+  std::uint64_t commit_delay_us = 0;  // wait this long before starting a write (gathers more)
+
   // [http]
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_connections = 1024;

@@ -73,6 +73,7 @@ NodeImpl::NodeImpl(NodeConfig config)
       tick_timer_(io_),
       drain_timer_(io_),
       sweep_timer_(io_),
+      commit_timer_(io_),
       signals_(io_),
       pending_(std::make_unique<CommitBatch>()),
       spare_(std::make_unique<CommitBatch>()) {}
@@ -311,14 +312,25 @@ void NodeImpl::HandleEffects() {
     move_all(&effects_.completions, &wait_for->completions);
   }
   effects_.Clear();
-  if (!inflight_ && !pending_->persist.empty() && !write_scheduled_) {
+  if (!inflight_ && !pending_->persist.empty()) ScheduleWrite();
+}
+
+void NodeImpl::ScheduleWrite() {
+  if (write_scheduled_) return;
+  write_scheduled_ = true;
+  auto start = [this] {
+    write_scheduled_ = false;
+    if (!inflight_ && !pending_->persist.empty()) StartWrite();
+  };
+  if (config_.commit_delay_us == 0) {
     // Not at once: handlers already runnable (requests that arrived in the same reactor round,
     // typically the clients answered by the last commit) join this batch first. A posted handler
     // runs after those, so this costs no waiting, only reordering.
-    write_scheduled_ = true;
-    asio::post(io_, [this] {
-      write_scheduled_ = false;
-      if (!inflight_ && !pending_->persist.empty()) StartWrite();
+    asio::post(io_, std::move(start));
+  } else {
+    commit_timer_.expires_after(std::chrono::microseconds(config_.commit_delay_us));
+    commit_timer_.async_wait([start = std::move(start)](const beast::error_code& ec) {
+      if (!ec) start();
     });
   }
 }
@@ -351,8 +363,15 @@ void NodeImpl::OnCommitted(Status s, WriteStats stats) {
   metrics_.ObserveCommit(stats.ops, done->completions.size() + done->responses.size(), stats.bytes,
                          stats.sync_us);
   ops_persisted_ += stats.ops;
-  // Start the next write before answering, so the disk never waits for the network.
-  if (!pending_->persist.empty()) StartWrite();
+  // Start the next write before answering, so the disk never waits for the network (unless a
+  // commit delay asks to gather the clients this commit answers into the next batch too).
+  if (!pending_->persist.empty()) {
+    if (config_.commit_delay_us == 0) {
+      StartWrite();
+    } else {
+      ScheduleWrite();
+    }
+  }
   Release(done.get());
   done->Clear();
   spare_ = std::move(done);

@@ -326,6 +326,9 @@ class NodeImpl {
   // Runs `response` after the sync of everything persisted so far (now, if nothing is pending).
   void AfterSync(DeferredResponse response);
   void StartWrite();
+  // Starts a write of the pending batch soon: after the current reactor round, or after
+  // storage.commit_delay_us when that is set.
+  void ScheduleWrite();
   void OnCommitted(Status s, WriteStats stats);
   void Release(CommitBatch* batch);
   void SendNow(Outbound& out);
@@ -357,6 +360,7 @@ class NodeImpl {
   asio::steady_timer tick_timer_;
   asio::steady_timer drain_timer_;
   asio::steady_timer sweep_timer_;
+  asio::steady_timer commit_timer_;
   bool write_scheduled_ = false;
   asio::signal_set signals_;
   std::unique_ptr<Store> store_;
