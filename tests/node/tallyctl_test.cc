@@ -171,8 +171,25 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("AGREE") != std::string::npos);
 
+  // --get prints one field, bare, for shell variables.
+  r = ctl.Run(with(eu, {"--get", "regions.us.overdraft_line", "account", "show", "t-1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "50\n");  // a limit of 100 split over two regions
+  r = ctl.Run(with(eu, {"--get", "/currency", "account", "show", "t-1"}));
+  CHECK(r.out == "EUR\n");
+  r = ctl.Run(with(eu, {"--get", "no.such.field", "account", "show", "t-1"}));
+  CHECK(r.exit_code == 2);
+  r = ctl.Run(with(eu, {"cluster", "status", "--wait-connected", "10"}));
+  CHECK(r.exit_code == 0);
+
   // Partitioned, the regions disagree (exit 1) until the link heals.
   c.Cut(0, 1);
+  r = ctl.Run(with(eu, {"cluster", "status", "--wait-disconnected", "10"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  r = ctl.Run(with(eu, {"cluster", "status", "--wait-connected", "0.5"}));
+  CHECK(r.exit_code == 1);
   REQUIRE(c.api(0).Credit("t-1", 7, "during-cut").status == 200);
   r = ctl.Run(with(eu, {"--json", "reconcile", "--nodes", nodes, "--account", "t-1"}));
   INFO(r.out);
