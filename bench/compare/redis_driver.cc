@@ -14,7 +14,10 @@
 //
 //   tally-compare-redis --port P --script FILE --seed-accounts N --balance B      (load + seed)
 //   tally-compare-redis --port P --script FILE --accounts N --clients C --seconds S --tag T
+//                       [--warmup-s W]
 //
+// With --warmup-s, the load runs W seconds before the S measured ones; debits sent during the
+// warm-up are not counted (as tally-load does).
 // The second form prints one JSON line:
 //   {"clients":C,"seconds":…,"ok":…,"errors":…,"throughput":…,"p50_ms":…,"p99_ms":…,"first_error":"…"}
 // Exit 0 ok, 1 Redis unreachable, not durable or a failed setup, 2 bad arguments.
@@ -144,14 +147,15 @@ struct Args {
   std::int64_t accounts = 1;
   int clients = 1;
   double seconds = 3;
+  double warmup_s = 0;
   std::string tag = "run";
 };
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
   Client(asio::io_context& io, const Args& args, const std::string& sha, int index,
-         Clock::time_point deadline)
-      : socket_(io), args_(args), sha_(sha), index_(index), deadline_(deadline),
+         Clock::time_point measure_from, Clock::time_point deadline)
+      : socket_(io), args_(args), sha_(sha), index_(index), measure_from_(measure_from), deadline_(deadline),
         rng_(static_cast<std::uint64_t>(index) + 1) {}
 
   void Start(const tcp::endpoint& ep) {
@@ -210,7 +214,10 @@ class Client : public std::enable_shared_from_this<Client> {
       }
       self->in_.erase(0, *used);
       const auto now = Clock::now();
-      if (reply.type == ':') {
+      if (self->sent_ < self->measure_from_) {
+        // Warm-up: not counted, but an error still says the set-up is wrong.
+        if (reply.type != ':' && self->first_error.empty()) self->first_error = reply.text;
+      } else if (reply.type == ':') {
         self->latencies_ms.push_back(std::chrono::duration<float, std::milli>(now - self->sent_).count());
       } else {
         ++self->errors;
@@ -224,6 +231,7 @@ class Client : public std::enable_shared_from_this<Client> {
   const Args& args_;
   const std::string& sha_;
   const int index_;
+  const Clock::time_point measure_from_;
   const Clock::time_point deadline_;
   std::mt19937_64 rng_;
   std::uint64_t seq_ = 0;
@@ -238,7 +246,7 @@ int Usage(const std::string& why) {
                "tally-compare-redis: %s\n"
                "usage: tally-compare-redis --port P --script FILE --seed-accounts N [--balance B]\n"
                "       tally-compare-redis --port P --script FILE --accounts N --clients C --seconds S "
-               "[--tag T]\n",
+               "[--tag T] [--warmup-s W]\n",
                why.c_str());
   return 2;
 }
@@ -294,6 +302,11 @@ int main(int argc, char** argv) {
       if (v.empty() || *end != '\0' || !(args.seconds > 0) || args.seconds > kMaxSeconds)
         return Usage("--seconds must be a number in (0, 3600]");
       run = true;
+    } else if (a == "--warmup-s") {
+      char* end = nullptr;
+      args.warmup_s = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(args.warmup_s >= 0) || args.warmup_s > kMaxSeconds)
+        return Usage("--warmup-s must be a number in [0, 3600]");
     } else if (a == "--tag") {
       if (!ValidTag(v)) return Usage("--tag must be 1..64 of [A-Za-z0-9._-]");
       args.tag = v;
@@ -360,15 +373,17 @@ int main(int argc, char** argv) {
   setup.close(ec);
 
   const auto start = Clock::now();
+  const auto measure_from =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.warmup_s));
   const auto deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
+      measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
   std::vector<std::shared_ptr<Client>> clients;
   for (int i = 0; i < args.clients; ++i) {
-    clients.push_back(std::make_shared<Client>(io, args, sha, i, deadline));
+    clients.push_back(std::make_shared<Client>(io, args, sha, i, measure_from, deadline));
     clients.back()->Start(ep);
   }
   io.run();
-  const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  const double elapsed_s = std::chrono::duration<double>(Clock::now() - measure_from).count();
 
   std::vector<float> all;
   std::uint64_t errors = 0;

@@ -476,24 +476,88 @@ std::string SpliceDoc(const std::string& doc, const std::string& block) {
 int Usage(const std::string& why) {
   std::fprintf(stderr,
                "tally-compare-report: %s\n"
-               "usage: tally-compare-report --results FILE.jsonl --meta FILE.json [--doc FILE.md] [--svg FILE.svg]\n",
+               "usage: tally-compare-report --results FILE.jsonl --meta FILE.json [--doc FILE.md] [--svg FILE.svg]\n"
+               "       tally-compare-report --tally-load FILE.json --system S --workload W --clients C --seconds S\n",
                why.c_str());
   return 2;
+}
+
+// Converts one `tally-load --json` answer into a results line (stdout).
+int FromTallyLoad(const std::string& path, const std::string& system, const std::string& workload, int clients,
+                  double seconds) {
+  std::string text;
+  if (!ReadFile(path, &text)) {
+    std::fprintf(stderr, "tally-compare-report: cannot read %s\n", path.c_str());
+    return 1;
+  }
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    std::fprintf(stderr, "tally-compare-report: %s: not the JSON object tally-load --json prints\n", path.c_str());
+    return 1;
+  }
+  json line;
+  try {
+    long long errors = 0;
+    std::string first_error;
+    for (const auto& [status, n] : j.at("errors").items()) {
+      errors += n.get<long long>();
+      if (first_error.empty()) {
+        first_error = "HTTP " + status;
+        if (auto it = j.find("error_samples"); it != j.end() && it->contains(status))
+          first_error += ": " + (*it)[status].get<std::string>().substr(0, 120);
+      }
+    }
+    line = {{"system", system},
+            {"workload", workload},
+            {"clients", clients},
+            {"throughput", j.at("throughput_per_s").get<double>()},
+            {"p50_ms", j.at("latency_ms").at("p50").get<double>()},
+            {"p99_ms", j.at("latency_ms").at("p99").get<double>()},
+            {"ok", j.at("debits_ok").get<long long>()},
+            {"errors", errors},
+            {"seconds", seconds},
+            {"note", first_error}};
+  } catch (const json::exception& e) {  // library edge: nlohmann reports bad fields by throwing
+    std::fprintf(stderr, "tally-compare-report: %s: %s\n", path.c_str(), e.what());
+    return 1;
+  }
+  std::printf("%s\n", line.dump().c_str());
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string results, meta_path, doc_path, svg_path;
+  std::string results, meta_path, doc_path, svg_path, tally_load, system, workload;
+  int clients = 0;
+  double seconds = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) return Usage("missing value after " + a);
     const std::string v = argv[++i];
+    char* end = nullptr;
     if (a == "--results") results = v;
     else if (a == "--meta") meta_path = v;
     else if (a == "--doc") doc_path = v;
     else if (a == "--svg") svg_path = v;
-    else return Usage("unknown option " + a);
+    else if (a == "--tally-load") tally_load = v;
+    else if (a == "--system") system = v;
+    else if (a == "--workload") workload = v;
+    else if (a == "--clients") {
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 100000) return Usage("--clients must be in 1..100000");
+      clients = static_cast<int>(n);
+    } else if (a == "--seconds") {
+      seconds = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(seconds > 0)) return Usage("--seconds must be a positive number");
+    } else {
+      return Usage("unknown option " + a);
+    }
+  }
+  if (!tally_load.empty()) {
+    if (system.empty() || workload.empty() || clients == 0 || seconds == 0)
+      return Usage("--tally-load needs --system, --workload, --clients and --seconds");
+    return FromTallyLoad(tally_load, system, workload, clients, seconds);
   }
   if (results.empty() || meta_path.empty()) return Usage("--results and --meta are required");
 
