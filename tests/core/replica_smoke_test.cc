@@ -55,3 +55,44 @@ TEST_CASE("three regions converge after a partition with concurrent overdrafts",
   CHECK_FALSE(v.tentative);
   CHECK(v.final_balance == -16);
 }
+
+TEST_CASE("a region that lost its own acknowledged ops is refused until its data is back",
+          "[replica]") {
+  Cluster c(2, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 0;
+    o.rights_wait_ms = 0;
+  });
+  c.Settle(3);
+  REQUIRE(c.Run(1, OpenAccount{Config("bob")}).status.ok());
+  REQUIRE(c.Run(1, Credit{"bob", 10, "c1"}).status.ok());
+  c.Settle(5);
+  REQUIRE(c.at(0).applied().get(1) == 2);
+
+  // Region 1 comes back with an empty store: it would reissue seqs 1 and 2 with other ops.
+  Hello wiped{"test", kProtocolVersion, 1, VersionVector{}};
+  Effects e;
+  c.at(0).OnMessage(1, wiped, c.now, &e);
+  REQUIRE(e.notices.size() == 1);
+  CHECK(e.notices[0].kind == Notice::Kind::kPeerRefused);
+  CHECK(e.notices[0].text.find("lost acknowledged data") != std::string::npos);
+
+  // Its new, conflicting op 1 is not applied.
+  Op reissued;
+  reissued.dot = Dot{1, 3};
+  reissued.hlc = Hlc::Make(c.now, 0);
+  reissued.kind = OpKind::kCredit;
+  reissued.account = "bob";
+  reissued.amount = 999;
+  e.Clear();
+  c.at(0).OnMessage(1, OpBatch{{reissued}}, c.now, &e);
+  CHECK(c.at(0).applied().get(1) == 2);
+
+  // With its data restored it is heard again.
+  Hello restored{"test", kProtocolVersion, 1, c.at(1).applied()};
+  e.Clear();
+  c.at(0).OnMessage(1, restored, c.now, &e);
+  CHECK(e.notices.empty());
+  e.Clear();
+  c.at(0).OnMessage(1, OpBatch{{reissued}}, c.now, &e);
+  CHECK(c.at(0).applied().get(1) == 3);
+}
