@@ -134,6 +134,24 @@ TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[nod
                             "Authorization: Bearer " + std::string(kAdminToken) +
                             "\r\nIdempotency-Key: k-lie\r\nContent-Length: abc\r\n\r\n{}");
     CHECK((lying.status == 400 || lying.status == 0));
+    const std::string auth = "Authorization: Bearer " + std::string(kAdminToken) + "\r\n";
+    // A declared body far past the limit is refused at once, without waiting for the bytes.
+    Reply huge = admin.Raw("POST /v1/accounts/acct-1/credits HTTP/1.1\r\nHost: x\r\n" + auth +
+                           "Idempotency-Key: k-huge\r\nContent-Length: 10000000\r\n\r\n{}");
+    INFO(huge.raw << huge.transport_error);
+    CHECK(huge.status == 400);
+    CHECK(huge.raw.find("exceeds") != std::string::npos);
+    // Oversized headers.
+    Reply big_header = admin.Raw("GET /v1/accounts/acct-1 HTTP/1.1\r\nHost: x\r\n" + auth + "X-Big: " +
+                                 std::string(20000, 'a') + "\r\n\r\n");
+    INFO(big_header.raw << big_header.transport_error);
+    CHECK(big_header.status == 400);
+    // A chunked body with broken JSON inside is still malformed JSON.
+    Reply chunked = admin.Raw("POST /v1/accounts/acct-1/credits HTTP/1.1\r\nHost: x\r\n" + auth +
+                              "Idempotency-Key: k-chunk\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5\r\n{\"amo\r\n0\r\n\r\n");
+    INFO(chunked.raw << chunked.transport_error);
+    CHECK(chunked.status == 400);
   }
 
   // Positive controls: the same routes work with good input, so the refusals above were about the
