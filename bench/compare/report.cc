@@ -75,6 +75,7 @@ std::string WorkloadName(const std::string& w) {
   if (w == "hot") return "hot account";
   if (w == "uniform") return "100k uniform";
   if (w == "far") return "far region";
+  if (w == "limit") return "disk limit";
   return w;
 }
 
@@ -184,12 +185,15 @@ std::vector<Row> TableRows(const std::vector<Point>& points) {
   // points with as many clients as its batch holds decisions.
   for (const auto& p : points) {
     if (p.workload != "batch") continue;
+    bool shown = false;
     for (const char* w : {"hot", "uniform"}) {
       bool group_has_clients = std::any_of(points.begin(), points.end(), [&](const Point& q) {
         return q.workload == w && q.clients == p.clients;
       });
       if (group_has_clients) rows.push_back({w, &p});
+      shown = shown || group_has_clients;
     }
+    if (!shown) rows.push_back({"limit", &p});  // a run of the limit alone
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     if (WorkloadRank(a.workload) != WorkloadRank(b.workload)) return WorkloadRank(a.workload) < WorkloadRank(b.workload);
