@@ -53,6 +53,8 @@ struct Point {
   long long ok = 0;
   long long errors = 0;
   std::string note;
+  std::optional<double> syncs_per_s;      // fsyncs per second over the point, when the system tells
+  std::optional<double> debits_per_sync;  // debits per fsync: what group commit achieved
 };
 
 const std::vector<std::string>& SystemOrder() {
@@ -127,6 +129,8 @@ bool ReadPoints(const std::string& path, std::vector<Point>* out, std::string* e
       p.ok = j.value("ok", 0LL);
       p.errors = j.value("errors", 0LL);
       p.note = j.value("note", std::string());
+      if (j.contains("syncs_per_s")) p.syncs_per_s = j.at("syncs_per_s").get<double>();
+      if (j.contains("debits_per_sync")) p.debits_per_sync = j.at("debits_per_sync").get<double>();
     } catch (const json::exception& e) {  // library edge: nlohmann reports bad fields by throwing
       *error = fmt::format("{}:{}: {}", path, n, e.what());
       return false;
@@ -219,6 +223,8 @@ std::vector<Cells> TableCells(const std::vector<Point>& points) {
                Num(p.throughput),
                limit ? "—" : Num(p.p50_ms),
                limit ? "—" : Num(p.p99_ms),
+               p.syncs_per_s ? Num(*p.syncs_per_s) : "—",
+               p.debits_per_sync ? Num(*p.debits_per_sync) : "—",
                Ratio(TallyRatio(points, p, "tally-1", r.workload)),
                Ratio(TallyRatio(points, p, "tally-3", r.workload)),
                p.errors > 0 ? fmt::format("{} errors", p.errors) : ""};
@@ -228,7 +234,9 @@ std::vector<Cells> TableCells(const std::vector<Point>& points) {
 }
 
 const std::vector<std::string> kHeader = {"workload", "clients", "system", "debits/s", "p50 ms", "p99 ms",
-                                          "tally 1 region ÷ this", "tally 3 regions ÷ this", ""};
+                                          "fsyncs/s", "debits/fsync", "tally 1 region ÷ this",
+                                          "tally 3 regions ÷ this", ""};
+constexpr std::size_t kErrorsColumn = 10;
 
 std::size_t DisplayWidth(const std::string& s) {
   std::size_t n = 0;
@@ -245,7 +253,7 @@ std::string PlainTable(const std::vector<Cells>& rows) {
   auto line = [&](const std::vector<std::string>& c) {
     std::string s;
     for (std::size_t i = 0; i < c.size(); ++i) {
-      const bool right = i == 1 || (i >= 3 && i <= 7);
+      const bool right = i == 1 || (i >= 3 && i < kErrorsColumn);
       const std::string pad(width[i] - DisplayWidth(c[i]), ' ');
       s += right ? pad + c[i] : c[i] + pad;
       if (i + 1 < c.size()) s += "  ";
@@ -264,14 +272,15 @@ std::string PlainTable(const std::vector<Cells>& rows) {
 }
 
 std::string MarkdownTable(const std::vector<Cells>& rows) {
-  std::string out = "| workload | clients | system | debits/s | p50 ms | p99 ms | tally 1 region ÷ this | tally 3 regions ÷ this |\n";
-  out += "|---|--:|---|--:|--:|--:|--:|--:|\n";
+  std::string out = "| workload | clients | system | debits/s | p50 ms | p99 ms | fsyncs/s | debits/fsync | "
+                    "tally 1 region ÷ this | tally 3 regions ÷ this |\n";
+  out += "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n";
   for (const auto& r : rows) {
     std::string system = r.c[2];
     if (system.rfind("tally", 0) == 0) system = "**" + system + "**";
-    if (!r.c[8].empty()) system += " (" + r.c[8] + ")";
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r.c[0], r.c[1], system, r.c[3], r.c[4],
-                       r.c[5], r.c[6], r.c[7]);
+    if (!r.c[kErrorsColumn].empty()) system += " (" + r.c[kErrorsColumn] + ")";
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.c[0], r.c[1], system, r.c[3],
+                       r.c[4], r.c[5], r.c[6], r.c[7], r.c[8], r.c[9]);
   }
   return out;
 }
@@ -620,7 +629,10 @@ int main(int argc, char** argv) {
     block += "*tally ÷ this*: in the hot-account and uniform groups, tally's debits/s over the row's (same workload "
              "and clients); against the LevelDB limit, the share of the physical limit tally reaches (at most 1 "
              "by construction); in the far-region group, the row's p99 over tally's p99 (how many times sooner "
-             "tally answers). Every row is durable: it counts only debits answered after their fsync.\n\n";
+             "tally answers). Every row is durable: it counts only debits answered after their fsync. "
+             "*fsyncs/s* and *debits/fsync* cover the whole point, warm-up included (PostgreSQL: WAL syncs "
+             "from `pg_stat_wal`; tally: synced batches from `/metrics`, summed over the regions; Redis does "
+             "not count its fsyncs).\n\n";
     if (!goals.empty()) {
       for (const auto& g : goals) block += "- " + g + "\n";
       block += "\n";

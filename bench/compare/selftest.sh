@@ -49,7 +49,7 @@ cat >"$TMP/meta.json" <<'JSON'
 {"date":"2026-01-01 00:00 UTC","seconds":3,"quick":true,"machine":"test box","load_before":"0","load_after":"0","versions":"test"}
 JSON
 cat >"$TMP/results.jsonl" <<'JSON'
-{"system":"postgres-pessimistic","workload":"hot","clients":64,"throughput":100,"p50_ms":50,"p99_ms":400,"ok":300,"errors":0,"seconds":3,"note":""}
+{"system":"postgres-pessimistic","workload":"hot","clients":64,"throughput":100,"p50_ms":50,"p99_ms":400,"ok":300,"errors":0,"seconds":3,"note":"","syncs_per_s":101.5,"debits_per_sync":0.98}
 {"system":"tally-1","workload":"hot","clients":64,"throughput":4000,"p50_ms":2,"p99_ms":8,"ok":12000,"errors":0,"seconds":3,"note":""}
 {"system":"leveldb-synced-batch","workload":"batch","clients":64,"throughput":5000,"p50_ms":3,"p99_ms":9,"ok":80,"errors":0,"seconds":3,"note":""}
 {"system":"postgres-pessimistic","workload":"far","clients":8,"throughput":19,"p50_ms":420,"p99_ms":460,"ok":60,"errors":0,"seconds":3,"note":""}
@@ -61,6 +61,7 @@ expect "report: first run" 0 "" "$BIN/tally-compare-report" --results "$TMP/resu
 grep -q "40×" "$TMP/out" || { echo "FAIL report: tally ÷ PostgreSQL (4000/100) should print 40×"; cat "$TMP/out"; failures=$((failures + 1)); }
 grep -q "46×" "$TMP/out" || { echo "FAIL report: far p99 ratio (460/10) should print 46×"; failures=$((failures + 1)); }
 grep -q "0.80×" "$TMP/out" || { echo "FAIL report: share of the LevelDB limit (4000/5000) should print 0.80×"; failures=$((failures + 1)); }
+grep -q "PostgreSQL pessimistic .* 102 .* 0.98 " "$TMP/out" || { echo "FAIL report: fsyncs/s and debits/fsync of a point that has them"; cat "$TMP/out"; failures=$((failures + 1)); }
 grep -q "<svg" "$TMP/chart.svg" && grep -q "</svg>" "$TMP/chart.svg" || { echo "FAIL report: no SVG written"; failures=$((failures + 1)); }
 cp "$TMP/doc.md" "$TMP/doc-after-first.md"
 sed -i 's/"throughput":4000/"throughput":8000/' "$TMP/results.jsonl"
