@@ -139,6 +139,16 @@ Status ApplyProfile(SimConfig* c) {
     return Status::InvalidArgument("tick must be 1..1000 ms");
   if (c->clients > 10'000)
     return Status::InvalidArgument("clients must be at most 10000 per region");
+  if (c->links.empty()) {
+    // Swarm: half the seeds run TCP-like links, half the weak datagram contract.
+    Rng rng(DeriveSeed(c->seed, "swarm-links"));
+    c->links = rng.Chance(0.5) ? "stream" : "datagram";
+  }
+  if (c->links == "stream") {
+    f.link.stream = true;
+  } else if (c->links != "datagram") {
+    return Status::InvalidArgument("links must be datagram or stream, not '" + c->links + "'");
+  }
   c->faults = f;
   c->workload = w;
   if (c->clients > 0) c->workload.clients_per_region = c->clients;
@@ -212,6 +222,7 @@ std::string ReproduceCommand(const SimConfig& c) {
   std::string s = "tally-sim run --seed " + std::to_string(c.seed) + " --regions " +
                   std::to_string(c.regions) + " --accounts " + std::to_string(c.accounts) +
                   " --ops " + std::to_string(c.ops) + " --faults " + c.profile;
+  if (c.links != "datagram") s += " --links " + c.links;
   if (c.clients > 0) s += " --clients " + std::to_string(c.clients);
   if (c.tick_ms != SimConfig{}.tick_ms) s += " --tick " + std::to_string(c.tick_ms);
   if (c.final_topology != FinalTopology::kRandom)

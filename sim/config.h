@@ -86,6 +86,9 @@ struct SimConfig {
   std::string profile = "default";
   std::string plant_bug;  // "" or a PlantedBugs field name
   FinalTopology final_topology = FinalTopology::kRandom;
+  // "datagram" (reordered, duplicated: the contract core/messages.h states) or "stream" (TCP-like,
+  // as tallyd's connections); "" draws one from the seed (swarm).
+  std::string links = "datagram";
   std::uint64_t liveness_bound_ms = 60'000;  // convergence must happen within this after the heal
   std::uint32_t tick_ms = 5;
 

@@ -113,6 +113,8 @@ int main(int argc, char** argv) {
   run->add_option("--tick", config.tick_ms,
                   "ms between Replica::Tick calls, as tallyd's tick_interval_ms");
   run->add_option("--faults", config.profile, "fault profile: none, calm, default, heavy, swarm");
+  run->add_option("--links", config.links,
+                  "datagram (reordered, duplicated: the core's contract) or stream (TCP-like)");
   run->add_option("--final-topology", topology,
                   "network after the final heal: random, complete, partial");
   run->add_option("--report", config.report_dir,

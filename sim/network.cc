@@ -1,5 +1,6 @@
 #include "sim/network.h"
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
@@ -10,7 +11,8 @@ Network::Network(RegionId regions, LinkParams params, std::uint64_t seed)
       params_(params),
       rng_(seed),
       cuts_(static_cast<std::size_t>(regions) * regions, 0),
-      in_flight_(static_cast<std::size_t>(regions) * regions, 0) {
+      in_flight_(static_cast<std::size_t>(regions) * regions, 0),
+      last_delivery_ms_(static_cast<std::size_t>(regions) * regions, 0) {
   stats_.sent_by_kind.assign(std::variant_size_v<Message>, 0);
 }
 
@@ -25,7 +27,7 @@ std::uint64_t Network::DrawDelay() {
 }
 
 void Network::Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg,
-                   EventQueue* queue) {
+                   EventQueue* queue, std::uint64_t to_incarnation) {
   assert(from < n_ && to < n_ && from != to);
   ++stats_.sent;
   ++stats_.sent_by_kind[msg.index()];
@@ -38,15 +40,15 @@ void Network::Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg
     ++stats_.lost;
     return;
   }
-  if (params_.duplicate > 0 && rng_.Chance(params_.duplicate)) {
+  if (!params_.stream && params_.duplicate > 0 && rng_.Chance(params_.duplicate)) {
     ++stats_.duplicated;
-    Enqueue(now_ms, from, to, msg, queue);
+    Enqueue(now_ms, from, to, msg, queue, to_incarnation);
   }
-  Enqueue(now_ms, from, to, std::move(msg), queue);
+  Enqueue(now_ms, from, to, std::move(msg), queue, to_incarnation);
 }
 
 void Network::Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message msg,
-                      EventQueue* queue) {
+                      EventQueue* queue, std::uint64_t to_incarnation) {
   std::uint32_t& load = in_flight_[from * n_ + to];
   if (load >= params_.capacity) {
     ++stats_.dropped_capacity;
@@ -57,14 +59,21 @@ void Network::Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message 
   if (!free_.empty()) {
     slot = free_.back();
     free_.pop_back();
-    slots_[slot] = InFlight{from, to, now_ms, std::move(msg)};
+    slots_[slot] = InFlight{from, to, now_ms, to_incarnation, std::move(msg)};
     slot_live_[slot] = true;
   } else {
     slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.push_back(InFlight{from, to, now_ms, std::move(msg)});
+    slots_.push_back(InFlight{from, to, now_ms, to_incarnation, std::move(msg)});
     slot_live_.push_back(true);
   }
-  queue->Schedule(now_ms + DrawDelay(), EventKind::kDeliver, 0, slot);
+  std::uint64_t at = now_ms + DrawDelay();
+  if (params_.stream) {
+    // In order: never before the previous message on this link (ties keep send order).
+    std::uint64_t& last = last_delivery_ms_[from * n_ + to];
+    at = std::max(at, last);
+    last = at;
+  }
+  queue->Schedule(at, EventKind::kDeliver, 0, slot);
 }
 
 bool Network::Take(std::uint64_t slot, InFlight* out) {

@@ -1,8 +1,11 @@
 // Network: the simulated wire between regions.
 //
-// Every directed link (from -> to) delays each message independently (so messages reorder), and may
-// lose, duplicate or hold it back further; a link holds at most `capacity` messages in flight and
-// drops what does not fit (a full socket buffer). Partitions cut directed links: a link is up when
+// In the default "datagram" mode every directed link (from -> to) delays each message
+// independently (so messages reorder), and may lose, duplicate or hold it back further: the weak
+// contract core/messages.h asks of a transport. In "stream" mode a link behaves like tallyd's TCP
+// connections: messages arrive in the order they were sent, never twice, and a message addressed to
+// a process that has since restarted is gone with its connection. Either way a link holds at most
+// `capacity` messages in flight and drops what does not fit (a full socket buffer). Partitions cut directed links: a link is up when
 // no active partition cuts it. A message is dropped when its link is down at send time or at
 // delivery time (the connection broke while it was in flight). Messages are core `tally::Message`
 // values; each delivery gets its own copy.
@@ -32,6 +35,7 @@ struct LinkParams {
   double duplicate = 0;
   double reorder = 0;             // chance of an extra delay of up to 4 × delay_max_ms
   std::uint32_t capacity = 4096;  // messages in flight per directed link
+  bool stream = false;            // FIFO per link, no duplicates (TCP-like); see above
 };
 
 struct NetworkStats {
@@ -50,6 +54,7 @@ struct InFlight {
   RegionId from = 0;
   RegionId to = 0;
   std::uint64_t sent_ms = 0;
+  std::uint64_t to_incarnation = 0;  // the receiving process when it was sent (stream mode)
   Message msg;
 };
 
@@ -70,7 +75,10 @@ class Network {
   const LinkParams& params() const { return params_; }
 
   // Hands `msg` to the link from -> to; schedules zero, one or two kDeliver events.
-  void Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue);
+  // `to_incarnation` identifies the receiving process at send time (stream mode drops the message
+  // if that process is gone by delivery).
+  void Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue,
+            std::uint64_t to_incarnation = 0);
 
   // Takes the message in `slot` off the wire. False when it is dropped at delivery (link down).
   bool Take(std::uint64_t slot, InFlight* out);
@@ -84,11 +92,13 @@ class Network {
   std::size_t in_flight() const { return slots_.size() - free_.size(); }
 
   void CountReceiverDown() { ++stats_.dropped_receiver_down; }
+  bool stream() const { return params_.stream; }
   const NetworkStats& stats() const { return stats_; }
 
  private:
   std::uint64_t DrawDelay();
-  void Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue);
+  void Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue,
+               std::uint64_t to_incarnation);
 
   RegionId n_;
   LinkParams params_;
@@ -96,6 +106,7 @@ class Network {
   std::function<std::size_t(const Message&)> sizer_;
   std::vector<std::uint32_t> cuts_;       // n×n: active partitions cutting from -> to
   std::vector<std::uint32_t> in_flight_;  // n×n
+  std::vector<std::uint64_t> last_delivery_ms_;  // n×n, stream mode: deliveries never overtake
   std::vector<InFlight> slots_;
   std::vector<std::uint32_t> free_;
   std::vector<bool> slot_live_;

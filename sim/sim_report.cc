@@ -105,6 +105,7 @@ void Simulation::Impl::BuildReport() {
        {"fault profile", config.profile},
        {"planted bug", config.plant_bug.empty() ? "none" : config.plant_bug},
        {"final topology", FinalTopologyName(config.final_topology)},
+       {"links", config.links},
        {"link delay",
         std::to_string(f.link.delay_min_ms) + "–" + std::to_string(f.link.delay_max_ms) + " ms"},
        {"loss / duplicate / reorder", Fmt("%.4f", f.link.loss) + " / " +

@@ -171,8 +171,8 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
   InFlight f;
   if (!network.Take(slot, &f)) return;
   Host& h = hosts[f.to];
-  if (!h.up) {
-    network.CountReceiverDown();
+  if (!h.up || (network.stream() && f.to_incarnation != h.incarnation)) {
+    network.CountReceiverDown();  // down, or (stream) its connection died with the old process
     return;
   }
   trace.Add(0x44u);
@@ -335,7 +335,7 @@ void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
            "r" + std::to_string(r) + " addressed a message to region " + std::to_string(o.to));
       continue;
     }
-    network.Send(now, r, o.to, std::move(o.msg), &queue);
+    network.Send(now, r, o.to, std::move(o.msg), &queue, hosts[o.to].incarnation);
   }
 }
 

@@ -14,6 +14,7 @@ SimConfig SwarmConfig(std::uint64_t seed, std::uint64_t ops) {
   c.seed = seed;
   c.ops = ops;
   c.profile = "swarm";
+  c.links = "";  // drawn from the seed
   DrawSwarmShape(seed, &c.regions, &c.accounts);
   return c;
 }
