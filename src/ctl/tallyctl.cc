@@ -147,14 +147,15 @@ int ExitCodeForStatus(int status) {
 // Performs the call; prints transport and HTTP errors (stderr; and the error JSON on stdout in
 // --json mode). The caller prints successful answers.
 CallResult Call(const Session& s, std::string_view method, const std::string& target,
-                const std::string& body, Headers headers = {}, bool expect_json = true) {
+                const std::string& body, Headers headers = {}, bool expect_json = true,
+                bool quiet = false) {
   CallResult r;
   if (!s.token.empty()) headers.emplace_back("Authorization", "Bearer " + s.token);
   HttpClient client(s.url, s.timeout);
   HttpResponse res;
   std::string error;
   if (!client.Request(method, target, body, headers, &res, &error)) {
-    std::cerr << "tallyctl: " << error << "\n";
+    if (!quiet) std::cerr << "tallyctl: " << error << "\n";
     r.exit_code = kExitUnreachable;
     return r;
   }
@@ -165,6 +166,7 @@ CallResult Call(const Session& s, std::string_view method, const std::string& ta
     r.body = json::parse(res.body, nullptr, false);
     if (r.body.is_discarded()) r.body = nullptr;
   }
+  if (quiet) return r;
   if (r.exit_code == kExitOk) {
     if (expect_json && r.body.is_null() && !res.body.empty()) {
       std::cerr << "tallyctl: " << method << " " << target << ": HTTP " << res.status
@@ -419,7 +421,8 @@ int CmdCluster(const Session& s, double wait_connected_s, double wait_disconnect
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
   CallResult r;
   for (;;) {
-    r = Call(s, "GET", "/v1/cluster", "");
+    // While waiting, failures are retried silently; the last one is reported below.
+    r = Call(s, "GET", "/v1/cluster", "", {}, true, /*quiet=*/waiting);
     if (!waiting) break;
     if (r.exit_code == kExitOk &&
         (wait_connected_s > 0 ? AllPeersUp(r.body) : AllPeersDown(r.body)))
@@ -432,6 +435,7 @@ int CmdCluster(const Session& s, double wait_connected_s, double wait_disconnect
         Output(s, r, [](const json& b) { PrintCluster(b); });
         return kExitNotOk;
       }
+      r = Call(s, "GET", "/v1/cluster", "");  // once more, reporting why it fails
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
