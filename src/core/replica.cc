@@ -1234,12 +1234,16 @@ class Replica::Impl {
         rights[r] = EffectiveRights(a, r);
         total += rights[r];
       }
+      // Target share of each region: three quarters of the balance in proportion to recent
+      // demand, one quarter spread evenly, so a region that was quiet for a round keeps some
+      // rights to answer its next debit at once.
+      auto target = [&](RegionId r) -> Amount {
+        const __int128 by_demand = static_cast<__int128>(total) * 3 * demand[r] / (4 * total_demand);
+        return static_cast<Amount>(by_demand) + total / (4 * static_cast<Amount>(n_));
+      };
       Amount spare = rights[opt_.self];
       if (spare <= 0) continue;
-      if (total_demand > 0 && total > 0) {
-        const __int128 mine = static_cast<__int128>(total) * demand[opt_.self] / total_demand;
-        spare -= static_cast<Amount>(mine);
-      }
+      if (total_demand > 0 && total > 0) spare -= target(opt_.self);
       for (RegionId r = 0; r < n_ && spare > 0; ++r) {
         if (r == opt_.self) continue;
         if (!Reachable(r, now)) {
@@ -1248,11 +1252,7 @@ class Replica::Impl {
           continue;
         }
         Amount want = rights[r] < 0 ? -rights[r] : 0;
-        if (total_demand > 0 && total > 0 && demand[r] > 0) {
-          const Amount target =
-              static_cast<Amount>(static_cast<__int128>(total) * demand[r] / total_demand);
-          want = std::max(want, target - rights[r]);
-        }
+        if (total_demand > 0 && total > 0 && demand[r] > 0) want = std::max(want, target(r) - rights[r]);
         // Small moves cost an op each and buy nothing.
         if (want <= 0 || (rights[r] >= 0 && want < std::max<Amount>(1, total / 100))) continue;
         const Amount give = std::min(want, spare);
