@@ -74,6 +74,50 @@ TEST_CASE("forget_hlc_high_water: the clock goes back after a restart", "[sim][b
   ExpectCaught("forget_hlc_high_water", {"HLC monotonic"});
 }
 
+// The amnesia fault, scripted: cut a region off, set its clock back two hours, crash it and bring it
+// back while it hears nobody. Only the persisted high-water mark keeps its clock from going back.
+RunResult Amnesia(const std::string& bug) {
+  SimConfig c;
+  c.seed = 3;
+  c.profile = "none";
+  c.plant_bug = bug;
+  c.final_topology = FinalTopology::kComplete;
+  REQUIRE(ApplyProfile(&c).ok());
+  Simulation sim(c);
+  sim.Start();
+  AccountConfig cfg;
+  cfg.id = "acct";
+  cfg.currency = "EUR";
+  sim.Submit(1, OpenAccount{cfg});
+  sim.RunUntil(500);
+  sim.Submit(1, Credit{"acct", 100, "c1"});
+  sim.RunUntil(1000);
+  Partition alone{"isolate", {{1, 0}, {0, 1}, {1, 2}, {2, 1}}, "r1 isolated"};
+  sim.Cut(alone);
+  sim.StepClock(1, -2 * 3'600'000);
+  sim.RunUntil(1500);
+  sim.Crash(1);
+  sim.RunUntil(1600);
+  sim.Restart(1);
+  sim.RunUntil(1700);
+  sim.Submit(1, Debit{"acct", 10, "d1"});
+  sim.RunUntil(2500);
+  if (sim.failed()) return sim.Finish();
+  sim.Uncut(alone);
+  return sim.Finish();
+}
+
+TEST_CASE("forget_hlc_high_water: caught by the amnesia fault, which a correct replica survives",
+          "[sim][bugs]") {
+  RunResult bad = Amnesia("forget_hlc_high_water");
+  INFO(bad.failure.invariant << ": " << bad.failure.message);
+  REQUIRE_FALSE(bad.ok);
+  REQUIRE(bad.failure.invariant == "HLC monotonic");
+  RunResult good = Amnesia("");
+  INFO(good.failure.invariant << ": " << good.failure.message);
+  REQUIRE(good.ok);
+}
+
 TEST_CASE("drop_relayed_ops: a partial heal never converges", "[sim][bugs]") {
   ExpectCaught("drop_relayed_ops", {"I1 convergence"}, FinalTopology::kPartial);
 }
