@@ -521,6 +521,13 @@ void Simulation::Uncut(const Partition& p) { impl_->Uncut(p); }
 void Simulation::StepClock(RegionId r, std::int64_t delta_ms) {
   impl_->hosts[r].clock.Step(delta_ms);
 }
+void Simulation::Deliver(RegionId from, RegionId to, const Message& msg) {
+  Impl& s = *impl_;
+  if (!s.hosts[to].up) return;
+  Effects e;
+  s.hosts[to].replica->OnMessage(from, msg, s.Physical(to), &e);
+  s.Absorb(to, &e);
+}
 void Simulation::Crash(RegionId r) { impl_->Crash(r); }
 void Simulation::Restart(RegionId r) { impl_->Restart(r); }
 Replica* Simulation::replica(RegionId r) { return impl_->hosts[r].replica.get(); }

@@ -97,6 +97,9 @@ class Simulation {
   void Cut(const Partition& p);    // starts a partition now
   void Uncut(const Partition& p);  // ends it
   void StepClock(RegionId region, std::int64_t delta_ms);
+  // Hands `msg` to `to` now as if it came from `from`: a message the weak transport may deliver
+  // late or twice (an old Hello, a stale Ack). Its effects follow the usual contract.
+  void Deliver(RegionId from, RegionId to, const Message& msg);
   void Crash(RegionId region);
   void Restart(RegionId region);
   // Liveness phase and final checks, as at the end of Run().

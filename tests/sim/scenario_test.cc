@@ -180,3 +180,40 @@ TEST_CASE("A retried key at the same region is answered from the stored result",
 
 }  // namespace
 }  // namespace tally::sim
+
+namespace tally::sim {
+namespace {
+
+// core/messages.h: "a message may be lost, duplicated, delayed or reordered. Every message is safe
+// to apply twice or never." A Hello is a message: the one a region sent when it first connected,
+// delivered again later (a duplicate, or overtaken by the region's ops relayed through a third
+// region), must not make its peer take it for a region that lost its data.
+TEST_CASE("A stale Hello delivered late does not cut its sender off", "[sim]") {
+  SimConfig c = ScriptedConfig();
+  c.links = "stream";
+  REQUIRE(ApplyProfile(&c).ok());
+  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = 5;
+  Simulation sim(c);
+  sim.Start();
+  AccountConfig cfg;
+  cfg.id = "acct";
+  cfg.currency = "EUR";
+  sim.Submit(1, OpenAccount{cfg});
+  sim.RunUntil(300);
+  sim.Submit(1, Credit{"acct", 100, "c1"});
+  sim.RunUntil(600);
+  // r1's first Hello (it held nothing then) arrives at r0 once more.
+  sim.Deliver(1, 0, Hello{"sim", kProtocolVersion, 1, VersionVector{}});
+  sim.RunUntil(700);
+  sim.Submit(1, Credit{"acct", 50, "c2"});
+  sim.RunUntil(1500);
+  RunResult res = sim.Finish();
+  INFO(res.failure.invariant << ": " << res.failure.message);
+  REQUIRE(res.ok);
+  AccountView v;
+  REQUIRE(sim.replica(0)->GetAccount("acct", &v).ok());
+  REQUIRE(v.balance == 150);
+}
+
+}  // namespace
+}  // namespace tally::sim
