@@ -245,17 +245,6 @@ class Replica::Impl {
       if (s.ok() && hello->region != from)
         s = Status::InvalidArgument("peer on the link of region " + std::to_string(from) +
                                     " says it is region " + std::to_string(hello->region));
-      if (s.ok() && hello->applied.get(from) < applied_.get(from)) {
-        // It lost ops of its own that we hold (a wiped or rolled-back disk): it would reissue
-        // their seqs with different ops. Nothing from it is safe until its data is restored.
-        s = Status::FailedPrecondition(
-            "region " + opt_.regions[from] + " says it holds its own ops up to seq " +
-            std::to_string(hello->applied.get(from)) + " but we hold " +
-            std::to_string(applied_.get(from)) + ": it lost acknowledged data; restore its store");
-        refused_[from] = true;
-      } else if (s.ok()) {
-        refused_[from] = false;
-      }
       if (!s.ok()) {
         out->notices.push_back(Notice{Notice::Kind::kPeerRefused, from, 0, s.ToString()});
         return;
@@ -268,7 +257,6 @@ class Replica::Impl {
       Push(from, now, out);
       return;
     }
-    if (refused_[from]) return;  // until it says hello with its data back
     Heard(from, now);
     if (const auto* batch = std::get_if<OpBatch>(&msg)) {
       for (const Op& op : batch->ops) Receive(op, now, out);
@@ -1286,7 +1274,6 @@ class Replica::Impl {
   std::set<std::uint32_t> pending_accounts_;         // accounts with debits waiting for rights
   std::vector<HeartbeatState> hb_;
   std::vector<Peer> peers_;
-  std::array<bool, kMaxRegions> refused_{};         // peers whose last Hello we refused
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;

@@ -237,9 +237,7 @@ class Replica {
   // A transport connected to peer `to`: sends our Hello.
   void OnConnected(RegionId to, std::uint64_t now_ms, Effects* out);
 
-  // Checks a peer's Hello before anything else is accepted from it. (OnMessage also refuses, with
-  // a notice, a Hello from a region that holds fewer of its own ops than we do — a wiped disk —
-  // and ignores that peer until it says hello with its data back.)
+  // Checks a peer's Hello before anything else is accepted from it.
   Status CheckHello(const Hello& hello) const;
 
   // Time passes: heartbeats, gossip pushes and re-sends, rights-wait deadlines, the rebalancer and
