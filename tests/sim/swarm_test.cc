@@ -11,7 +11,7 @@ namespace {
 
 // Sized for a couple of minutes on two cores in a RelWithDebInfo build.
 constexpr std::uint64_t kFirstSeed = 1000;
-constexpr std::uint64_t kSeeds = 200;
+constexpr std::uint64_t kSeeds = 400;
 constexpr std::uint64_t kOpsPerSeed = 5000;
 
 TEST_CASE("Swarm seeds keep every invariant", "[sim][swarm]") {
