@@ -325,6 +325,31 @@ void Simulation::Impl::BeginLiveness() {
 
 void Simulation::Impl::OnLivenessCheck() {
   if (finished || failure) return;
+  if (converged_ms) {
+    // Finality: once the cluster is whole and quiet, every replica's stable frontier must pass the
+    // newest op, so that every op becomes final (heartbeats, confirmations and folds keep going).
+    bool final_everywhere = true;
+    for (const Host& h : hosts)
+      final_everywhere = final_everywhere && h.replica->frontier() > finality_target;
+    if (final_everywhere) {
+      summary.finality_ms = now - heal_ms;
+      finished = true;
+      return;
+    }
+    if (now - heal_ms > config.liveness_bound_ms) {
+      std::string s;
+      for (const Host& h : hosts)
+        if (!(h.replica->frontier() > finality_target))
+          s += " " + R(h.id) + "'s frontier is " + h.replica->frontier().ToString() + ";";
+      Fail("finality", "the newest op (" + finality_target.ToString() +
+                           ") is not final everywhere " + std::to_string(config.liveness_bound_ms) +
+                           " ms after the heal:" + s);
+      finished = true;
+      return;
+    }
+    queue.Schedule(now + kLivenessProbeMs, EventKind::kLivenessCheck);
+    return;
+  }
   const VersionVector& durable = ledger.durable();
   const RegionId n = config.regions;
   bool ops_everywhere = true, quiet = true;
@@ -355,7 +380,12 @@ void Simulation::Impl::OnLivenessCheck() {
       converged_ms = now;
       summary.convergence_ms = now - heal_ms;
       FinalChecks();
-      finished = true;
+      if (failure) {
+        finished = true;
+        return;
+      }
+      finality_target = ledger.newest();
+      queue.Schedule(now + kLivenessProbeMs, EventKind::kLivenessCheck);
       return;
     }
     if (++diverged_checks >= kDivergedProbes) {

@@ -82,6 +82,7 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   log.emplace_back(ai, index);
   durable_.set(o, op.dot.seq);
   ++op_count_;
+  if (op.hlc > newest_) newest_ = op.hlc;
 
   auto append = [&](std::vector<Prefix>& v) {
     Amount prev = v.empty() ? 0 : v.back().total;

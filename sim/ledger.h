@@ -71,6 +71,8 @@ class Ledger {
   // Highest seq each origin made durable.
   const VersionVector& durable() const { return durable_; }
   std::uint64_t op_count() const { return op_count_; }
+  // The newest timestamp of any durable op.
+  Hlc newest() const { return newest_; }
 
   // Raw counters of `account` over the ops of each origin o with seq <= vv[o] (only durable ops are
   // known here; the caller adds what its region holds unsynced).
@@ -123,6 +125,7 @@ class Ledger {
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;
   VersionVector durable_;
   std::uint64_t op_count_ = 0;
+  Hlc newest_;
 };
 
 }  // namespace tally::sim

@@ -614,6 +614,7 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
          n.sent_by_kind[4], n.sent_by_kind[5]);
   std::string conv =
       s.convergence_ms ? std::to_string(*s.convergence_ms) + " ms" : std::string("-");
+  if (s.finality_ms) conv += ", every op final after " + std::to_string(*s.finality_ms) + " ms";
   line(
       "virtual time: workload ended %.3f s, heal %.3f s (final topology %s), converged after %s, "
       "end %.3f s, %" PRIu64 " events",

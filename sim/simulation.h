@@ -61,6 +61,7 @@ struct RunSummary {
   // Virtual time.
   std::uint64_t workload_end_ms = 0, heal_ms = 0, end_ms = 0;
   std::optional<std::uint64_t> convergence_ms;  // after the heal
+  std::optional<std::uint64_t> finality_ms;     // after the heal: every op below every frontier
   std::uint64_t events = 0;
   std::string final_topology;  // "complete" or the links left down
 };

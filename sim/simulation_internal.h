@@ -249,6 +249,8 @@ class Simulation::Impl {
   std::uint64_t progress_mark = 0;
   std::uint32_t diverged_checks = 0;
   std::optional<std::uint64_t> converged_ms;
+  Hlc finality_target;  // every replica's stable frontier must pass this (the newest op at
+                        // convergence)
   std::vector<std::pair<RegionId, RegionId>> final_cut;
 
   // Checkers.

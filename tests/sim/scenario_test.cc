@@ -217,3 +217,39 @@ TEST_CASE("A stale Hello delivered late does not cut its sender off", "[sim]") {
 
 }  // namespace
 }  // namespace tally::sim
+
+namespace tally::sim {
+namespace {
+
+// The replica gets one time, the region's wall clock, and that clock may be set back (NTP, an
+// operator). Its HLC copes; its timers must too: after a step back a region must go on
+// heartbeating and re-sending, so finality keeps moving and lost messages are sent again.
+TEST_CASE("A region whose clock steps back keeps heartbeating: every op becomes final", "[sim]") {
+  Simulation sim(ScriptedConfig());
+  sim.Start();
+  AccountConfig cfg;
+  cfg.id = "acct";
+  cfg.currency = "EUR";
+  sim.Submit(0, OpenAccount{cfg});
+  sim.RunUntil(300);
+  sim.Submit(2, Credit{"acct", 100, "c1"});
+  sim.RunUntil(1000);
+  sim.StepClock(2, -2 * 3'600'000);  // r2's clock is set back two hours
+  sim.Submit(0, Credit{"acct", 50, "c2"});
+  sim.Submit(2, Debit{"acct", 30, "d1"});
+  sim.RunUntil(2000);
+  RunResult res = sim.Finish();
+  INFO(res.failure.invariant << ": " << res.failure.message);
+  REQUIRE(res.ok);
+  REQUIRE(res.summary.finality_ms.has_value());
+  AccountView v;
+  for (RegionId r = 0; r < 3; ++r) {
+    REQUIRE(sim.replica(r)->GetAccount("acct", &v).ok());
+    CHECK(v.balance == 120);
+    CHECK_FALSE(v.tentative);
+    CHECK(v.final_balance == 120);
+  }
+}
+
+}  // namespace
+}  // namespace tally::sim
