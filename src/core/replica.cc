@@ -281,6 +281,14 @@ class Replica::Impl {
   // ---- time -----------------------------------------------------------------------------------
 
   void Tick(std::uint64_t now, Effects* out) {
+    // The physical clock may step back (hours, in the simulator's clock faults). A deadline further
+    // ahead than its own interval can only mean that: re-arm it, or the timer would stall.
+    auto rearm = [now](std::uint64_t* next, std::uint64_t interval) {
+      if (*next > now + interval) *next = now;
+    };
+    rearm(&next_heartbeat_ms_, opt_.heartbeat_interval_ms);
+    rearm(&next_rebalance_ms_, opt_.rebalance_interval_ms);
+    rearm(&next_checkpoint_ms_, opt_.checkpoint_interval_ms);
     ExpirePending(now, out);
     if (now >= next_heartbeat_ms_) {
       next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
