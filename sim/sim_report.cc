@@ -157,6 +157,8 @@ void Simulation::Impl::BuildReport() {
       {"workload ended", Fmt("%.3f s", s.workload_end_ms / 1000.0)},
       {"heal", Fmt("%.3f s", heal_ms / 1000.0) + " → " + s.final_topology},
       {"converged after heal", conv},
+      {"every op final after heal",
+       s.finality_ms ? std::to_string(*s.finality_ms) + " ms" : std::string("-")},
       {"trace", trace_hex}};
   for (RegionId r = 0; r < n; ++r) rep.regions.push_back(R(r));
   rep.end_ms = now;
