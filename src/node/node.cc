@@ -25,8 +25,7 @@ void StorageThread::Start() {
 void StorageThread::Submit(const PersistBatch* batch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    assert(job_ == nullptr);
-    job_ = batch;
+    queue_.push_back(batch);
   }
   cv_.notify_one();
 }
@@ -41,23 +40,21 @@ void StorageThread::Stop() {
 }
 
 void StorageThread::Loop() {
+  std::vector<const PersistBatch*> group;
   while (true) {
-    const PersistBatch* job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return job_ != nullptr || stop_; });
-      // A job already handed over is written even when stopping: it may hold acknowledged-to-be
-      // ops, and a half-finished shutdown must not be what loses them.
-      if (job_ == nullptr) return;
-      job = job_;
+      cv_.wait(lock, [this] { return !queue_.empty() || stop_; });
+      // Batches already handed over are written even when stopping: they may hold
+      // acknowledged-to-be ops, and a half-finished shutdown must not be what loses them.
+      if (queue_.empty()) return;
+      group.swap(queue_);
     }
     WriteStats stats;
-    Status s = store_->Write(*job, &stats);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      job_ = nullptr;
-    }
-    asio::post(*io_, [this, s = std::move(s), stats] { done_(s, stats); });
+    Status s = store_->Write(group, &stats);
+    const std::size_t n = group.size();
+    group.clear();
+    asio::post(*io_, [this, s = std::move(s), stats, n] { done_(s, stats, n); });
   }
 }
 
@@ -75,8 +72,7 @@ NodeImpl::NodeImpl(NodeConfig config)
       sweep_timer_(io_),
       commit_timer_(io_),
       signals_(io_),
-      pending_(std::make_unique<CommitBatch>()),
-      spare_(std::make_unique<CommitBatch>()) {}
+      pending_(std::make_unique<CommitBatch>()) {}
 
 NodeImpl::~NodeImpl() {
   if (storage_) storage_->Stop();
@@ -137,7 +133,9 @@ Status NodeImpl::Open() {
   if (Status s = Listen(&peer_acceptor_, config_.listen_peer, "listen.peer"); !s.ok()) return s;
 
   storage_ = std::make_unique<StorageThread>(
-      store_.get(), &io_, [this](Status s, WriteStats stats) { OnCommitted(std::move(s), stats); });
+      store_.get(), &io_, [this](Status s, WriteStats stats, std::size_t batches) {
+        OnCommitted(std::move(s), stats, batches);
+      });
 
   links_.resize(region_names_.size());
   gossip_received_.assign(region_names_.size(), 0);
@@ -201,7 +199,8 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
 void NodeImpl::DrainStep() {
   const bool commands_done =
       commands_.empty() || std::chrono::steady_clock::now() > drain_deadline_;
-  const bool storage_idle = !inflight_ && pending_->persist.empty() && !pending_->has_release();
+  const bool storage_idle =
+      inflight_.empty() && pending_->persist.empty() && !pending_->has_release();
   if (commands_done && storage_idle) {
     beast::error_code ec;
     tick_timer_.cancel();
@@ -284,12 +283,7 @@ void NodeImpl::HandleEffects() {
   HandleNotices();
   if (effects_.needs_persist()) pending_->persist.TakeFrom(&effects_);
 
-  CommitBatch* wait_for = nullptr;  // the batch whose sync releases this call's sends and answers
-  if (!pending_->persist.empty()) {
-    wait_for = pending_.get();
-  } else if (inflight_) {
-    wait_for = inflight_.get();
-  }
+  CommitBatch* wait_for = LastBatch();  // its sync releases this call's sends and answers
   if (wait_for == nullptr) {
     for (Outbound& o : effects_.send) SendNow(o);
     for (const CommandResult& r : effects_.completions) Complete(r);
@@ -312,7 +306,12 @@ void NodeImpl::HandleEffects() {
     move_all(&effects_.completions, &wait_for->completions);
   }
   effects_.Clear();
-  if (!inflight_ && !pending_->persist.empty()) ScheduleWrite();
+  if (!pending_->persist.empty()) ScheduleWrite();
+}
+
+CommitBatch* NodeImpl::LastBatch() {
+  if (!pending_->persist.empty()) return pending_.get();
+  return inflight_.empty() ? nullptr : inflight_.back().get();
 }
 
 void NodeImpl::ScheduleWrite() {
@@ -320,12 +319,12 @@ void NodeImpl::ScheduleWrite() {
   write_scheduled_ = true;
   auto start = [this] {
     write_scheduled_ = false;
-    if (!inflight_ && !pending_->persist.empty()) StartWrite();
+    if (!pending_->persist.empty()) StartWrite();
   };
   if (config_.commit_delay_us == 0) {
-    // Not at once: handlers already runnable (requests that arrived in the same reactor round,
-    // typically the clients answered by the last commit) join this batch first. A posted handler
-    // runs after those, so this costs no waiting, only reordering.
+    // Not at once: handlers already runnable (requests that arrived in the same reactor round)
+    // join this batch first. A posted handler runs after those, so this costs no waiting, only
+    // reordering; the storage thread merges whatever queues up while it syncs anyway.
     asio::post(io_, std::move(start));
   } else {
     commit_timer_.expires_after(std::chrono::microseconds(config_.commit_delay_us));
@@ -336,7 +335,7 @@ void NodeImpl::ScheduleWrite() {
 }
 
 void NodeImpl::AfterSync(DeferredResponse response) {
-  CommitBatch* wait_for = !pending_->persist.empty() ? pending_.get() : inflight_.get();
+  CommitBatch* wait_for = LastBatch();
   if (wait_for == nullptr) {
     response.session->Respond(response.slot, response.status, response.content_type, response.body);
     return;
@@ -345,36 +344,37 @@ void NodeImpl::AfterSync(DeferredResponse response) {
 }
 
 void NodeImpl::StartWrite() {
-  inflight_ = std::move(pending_);
-  pending_ = std::move(spare_);
-  if (!pending_) pending_ = std::make_unique<CommitBatch>();
-  storage_->Submit(&inflight_->persist);
+  inflight_.push_back(std::move(pending_));
+  if (spares_.empty()) {
+    pending_ = std::make_unique<CommitBatch>();
+  } else {
+    pending_ = std::move(spares_.back());
+    spares_.pop_back();
+  }
+  storage_->Submit(&inflight_.back()->persist);
 }
 
-void NodeImpl::OnCommitted(Status s, WriteStats stats) {
+void NodeImpl::OnCommitted(Status s, WriteStats stats, std::size_t batches) {
   if (!s.ok()) {
     // Memory now holds ops the disk may not: serving on would show (and gossip) state a restart
-    // would not have. Nothing of this batch was acknowledged; stop at once.
+    // would not have. Nothing of this group was acknowledged; stop at once.
     Log(LogLevel::kError, "FATAL: storage write failed, stopping without answering: {}",
         s.ToString());
     std::_Exit(1);
   }
-  std::unique_ptr<CommitBatch> done = std::move(inflight_);
-  metrics_.ObserveCommit(stats.ops, done->completions.size() + done->responses.size(), stats.bytes,
-                         stats.sync_us);
+  assert(batches >= 1 && batches <= inflight_.size());
+  std::size_t answered = 0;
+  for (std::size_t i = 0; i < batches; ++i)
+    answered += inflight_[i]->completions.size() + inflight_[i]->responses.size();
+  metrics_.ObserveCommit(stats.ops, answered, stats.bytes, stats.sync_us);
   ops_persisted_ += stats.ops;
-  // Start the next write before answering, so the disk never waits for the network (unless a
-  // commit delay asks to gather the clients this commit answers into the next batch too).
-  if (!pending_->persist.empty()) {
-    if (config_.commit_delay_us == 0) {
-      StartWrite();
-    } else {
-      ScheduleWrite();
-    }
+  for (std::size_t i = 0; i < batches; ++i) {
+    std::unique_ptr<CommitBatch> done = std::move(inflight_.front());
+    inflight_.pop_front();
+    Release(done.get());
+    done->Clear();
+    if (spares_.size() < kMaxSpareBatches) spares_.push_back(std::move(done));
   }
-  Release(done.get());
-  done->Clear();
-  spare_ = std::move(done);
 }
 
 void NodeImpl::Release(CommitBatch* batch) {

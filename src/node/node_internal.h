@@ -59,6 +59,7 @@ inline constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 inline constexpr std::size_t kPeerReadChunkBytes = 64 * 1024;
 inline constexpr std::size_t kMaxStreamQueuedMessages = 1024;  // per WebSocket, then it is closed
 inline constexpr std::size_t kMaxStreams = 256;
+inline constexpr std::size_t kMaxSpareBatches = 8;  // cleared CommitBatches kept for reuse
 inline constexpr std::chrono::milliseconds kLingerTimeout{1000};
 inline constexpr std::chrono::milliseconds kShutdownDrainTimeout{5000};
 
@@ -89,16 +90,21 @@ struct CommitBatch {
   }
 };
 
-// Runs Store::Write off the io thread. One write at a time: Submit only after the previous
-// completion arrived. The completion is posted to the io_context.
+// Runs Store::Write off the io thread as a group commit: every batch handed over while a write
+// is syncing goes, with the others, into the next write, so the disk never waits for the io
+// thread. Batches are written, and their completions posted to the io_context, in the order they
+// were handed over.
 class StorageThread {
  public:
-  using Done = std::function<void(Status, WriteStats)>;
+  // `batches`: how many of the oldest batches handed over and not yet completed this write made
+  // durable (with `s` not ok, none of them is known to be).
+  using Done = std::function<void(Status s, WriteStats stats, std::size_t batches)>;
   StorageThread(Store* store, asio::io_context* io, Done done);
   ~StorageThread();
   void Start();
+  // `batch` must stay alive and unchanged until its completion has run.
   void Submit(const PersistBatch* batch);
-  // Finishes the write in progress (if any), then joins.
+  // Writes what was handed over (if anything), then joins.
   void Stop();
 
  private:
@@ -108,8 +114,8 @@ class StorageThread {
   Done done_;
   std::mutex mu_;
   std::condition_variable cv_;
-  const PersistBatch* job_ = nullptr;  // guarded by mu_
-  bool stop_ = false;                  // guarded by mu_
+  std::vector<const PersistBatch*> queue_;  // guarded by mu_
+  bool stop_ = false;                       // guarded by mu_
   std::thread thread_;
 };
 
@@ -325,11 +331,15 @@ class NodeImpl {
   void HandleEffects();
   // Runs `response` after the sync of everything persisted so far (now, if nothing is pending).
   void AfterSync(DeferredResponse response);
+  // The batch whose sync covers everything persisted so far: the one filling if it holds
+  // anything, else the newest handed to storage; null when everything is synced.
+  CommitBatch* LastBatch();
+  // Hands the pending batch to the storage thread.
   void StartWrite();
   // Starts a write of the pending batch soon: after the current reactor round, or after
   // storage.commit_delay_us when that is set.
   void ScheduleWrite();
-  void OnCommitted(Status s, WriteStats stats);
+  void OnCommitted(Status s, WriteStats stats, std::size_t batches);
   void Release(CommitBatch* batch);
   void SendNow(Outbound& out);
   void Complete(const CommandResult& r);
@@ -369,9 +379,9 @@ class NodeImpl {
   Metrics metrics_;
 
   Effects effects_;
-  std::unique_ptr<CommitBatch> pending_;   // filling
-  std::unique_ptr<CommitBatch> inflight_;  // being written (null when idle)
-  std::unique_ptr<CommitBatch> spare_;
+  std::unique_ptr<CommitBatch> pending_;               // filling
+  std::deque<std::unique_ptr<CommitBatch>> inflight_;  // handed to storage, oldest first
+  std::vector<std::unique_ptr<CommitBatch>> spares_;   // cleared, for reuse
   std::uint64_t next_command_id_ = 1;
   std::unordered_map<std::uint64_t, PendingCommand> commands_;  // looked up only, never iterated
 

@@ -264,34 +264,42 @@ Status Store::Load(RecoveredState* out) {
   return Status::OK();
 }
 
-Status Store::Write(const PersistBatch& batch, WriteStats* stats) {
+Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* stats) {
   leveldb::WriteBatch wb;
   std::size_t records = 0, ops = 0;
 
   VersionVector floor = floor_;
   Hlc frontier;
-  for (const Fold& f : batch.folds) {
-    floor.JoinWith(f.log_floor);
-    if (f.frontier > frontier) frontier = f.frontier;
+  bool any_fold = false;
+  Hlc batch_high_water;
+  for (const PersistBatch* batch : batches) {
+    for (const Fold& f : batch->folds) {
+      floor.JoinWith(f.log_floor);
+      if (f.frontier > frontier) frontier = f.frontier;
+      any_fold = true;
+    }
+    if (batch->high_water > batch_high_water) batch_high_water = batch->high_water;
   }
-  for (const Op& op : batch.ops) {
-    // Already covered by a checkpoint of this batch or an earlier one: the log keeps only what
-    // lies above the floor.
-    if (op.dot.seq <= floor.get(op.dot.origin)) continue;
-    wb.Put(OpKey(op.dot.origin, op.dot.seq), codec::EncodeOp(op));
-    ++ops;
-  }
-  for (const KeyRecord& k : batch.keys) {
-    wb.Put(KeyRecordKey(k.account, k.key), codec::EncodeKeyRecord(k));
-    ++records;
-  }
-  for (const Fold& f : batch.folds) {
-    for (const AccountCheckpoint& c : f.checkpoints) {
-      wb.Put(CheckpointKey(c.config.id), codec::EncodeCheckpoint(c));
+  for (const PersistBatch* batch : batches) {
+    for (const Op& op : batch->ops) {
+      // Already covered by a checkpoint of this group or an earlier one: the log keeps only what
+      // lies above the floor.
+      if (op.dot.seq <= floor.get(op.dot.origin)) continue;
+      wb.Put(OpKey(op.dot.origin, op.dot.seq), codec::EncodeOp(op));
+      ++ops;
+    }
+    for (const KeyRecord& k : batch->keys) {
+      wb.Put(KeyRecordKey(k.account, k.key), codec::EncodeKeyRecord(k));
       ++records;
     }
+    for (const Fold& f : batch->folds) {
+      for (const AccountCheckpoint& c : f.checkpoints) {
+        wb.Put(CheckpointKey(c.config.id), codec::EncodeCheckpoint(c));
+        ++records;
+      }
+    }
   }
-  if (!batch.folds.empty()) {
+  if (any_fold) {
     wb.Put(MetaKey(kMetaFrontier), EncodeHlc(frontier));
     wb.Put(MetaKey(kMetaLogFloor), codec::EncodeVersionVector(floor));
     records += 2;
@@ -311,8 +319,8 @@ Status Store::Write(const PersistBatch& batch, WriteStats* stats) {
     }
   }
   Hlc high_water = high_water_;
-  if (batch.high_water > high_water_) {
-    high_water = batch.high_water;
+  if (batch_high_water > high_water_) {
+    high_water = batch_high_water;
     wb.Put(MetaKey(kMetaHighWater), EncodeHlc(high_water));
     ++records;
   }

@@ -6,10 +6,10 @@
 //   K<len u8><account><key>      an idempotency record (codec::EncodeKeyRecord)
 //   C<account>                   an account checkpoint at the frontier (codec::EncodeCheckpoint)
 //
-// Write() turns one PersistBatch (the persistable part of many Effects, accumulated while the
-// previous write was syncing: group commit) into ONE LevelDB WriteBatch written with sync=true, so
-// a batch is on disk entirely or not at all. A fold's checkpoints, frontier and log floor go in the
-// same batch as the deletion of the ops it made redundant.
+// Write() turns one or more PersistBatches (the persistable parts of many Effects, accumulated
+// while the previous write was syncing: group commit) into ONE LevelDB WriteBatch written with
+// sync=true, so a group is on disk entirely or not at all. A fold's checkpoints, frontier and log
+// floor go in the same batch as the deletion of the ops it made redundant.
 //
 // Load() reads everything back for Replica::Recover and refuses (Corruption) a store whose LevelDB
 // checksums fail, whose records do not decode, or whose keys and values disagree: a corrupt region
@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,8 +84,13 @@ class Store {
   // Reads every record back. Corruption (naming the record) when anything fails to verify.
   Status Load(RecoveredState* out);
 
-  // Writes `batch` as one synced WriteBatch.
-  Status Write(const PersistBatch& batch, WriteStats* stats);
+  // Writes `batches`, in order (a later one's records supersede an earlier one's), as one synced
+  // WriteBatch.
+  Status Write(std::span<const PersistBatch* const> batches, WriteStats* stats);
+  Status Write(const PersistBatch& batch, WriteStats* stats) {
+    const PersistBatch* one = &batch;
+    return Write(std::span<const PersistBatch* const>(&one, 1), stats);
+  }
 
   // The key layout, exposed for tests and tools.
   static std::string OpKey(RegionId origin, Seq seq);

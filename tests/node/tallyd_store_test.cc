@@ -45,22 +45,34 @@ ReplicaOptions SoloOptions() {
   return o;
 }
 
-// Drives a replica and persists everything it asks to, as tallyd does (one batch per step).
+// Drives a replica and persists everything it asks to, as tallyd does: one batch per step, and
+// `group` consecutive batches written together (tallyd's storage thread merges the batches handed
+// over while it was syncing).
 struct Driver {
-  explicit Driver(Store* s) : store(s), replica(SoloOptions()) {}
+  Driver(Store* s, std::size_t group_size) : store(s), group(group_size), replica(SoloOptions()) {}
   Store* store;
+  std::size_t group;
   Replica replica;
   Effects effects;
   std::uint64_t now = 1'700'000'000'000;
   std::uint64_t next_id = 1;
   std::size_t folds = 0;
+  std::vector<std::unique_ptr<PersistBatch>> queued;
 
   void Persist() {
-    PersistBatch batch;
+    auto batch = std::make_unique<PersistBatch>();
     if (effects.fold) ++folds;
-    batch.TakeFrom(&effects);
-    if (!batch.empty()) REQUIRE(store->Write(batch, nullptr).ok());
+    batch->TakeFrom(&effects);
+    if (!batch->empty()) queued.push_back(std::move(batch));
+    if (queued.size() >= group) Flush();
     effects.Clear();
+  }
+  void Flush() {
+    if (queued.empty()) return;
+    std::vector<const PersistBatch*> batches;
+    for (const auto& b : queued) batches.push_back(b.get());
+    REQUIRE(store->Write(batches, nullptr).ok());
+    queued.clear();
   }
   CommandResult Run(CommandBody body) {
     replica.Submit(Command{next_id++, std::move(body)}, now, &effects);
@@ -100,6 +112,8 @@ void Reload(const std::string& dir, std::unique_ptr<Store>* store, RecoveredStat
 }  // namespace
 
 TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
+  const std::size_t group = GENERATE(1, 3, 8);
+  INFO("batches per write: " << group);
   TempDir dir;
   std::unique_ptr<Store> store;
   REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
@@ -107,7 +121,7 @@ TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
   REQUIRE(store->Load(&empty).ok());
   CHECK(empty.ops.empty());
 
-  Driver d(store.get());
+  Driver d(store.get(), group);
   REQUIRE(d.replica.Recover(std::move(empty), d.now).ok());
   REQUIRE(d.Run(OpenAccount{Config("a1", 100)}).status.ok());
   REQUIRE(d.Run(OpenAccount{Config("a2", 0)}).status.ok());
@@ -121,6 +135,7 @@ TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
   d.Tick(500);  // the frontier passes everything: folds and pruning
   CHECK(d.folds > 0);
   REQUIRE(d.Run(Credit{"a2", 70, "c-2"}).status.ok());  // above the frontier: stays in the log
+  d.Flush();
 
   RecoveredState state;
   Reload(dir.str(), &store, &state);
@@ -235,7 +250,7 @@ TEST_CASE("damaged LevelDB files make the store refuse to open or load", "[store
   {
     std::unique_ptr<Store> store;
     REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
-    Driver d(store.get());
+    Driver d(store.get(), 1);
     RecoveredState empty;
     REQUIRE(d.replica.Recover(std::move(empty), d.now).ok());
     REQUIRE(d.Run(OpenAccount{Config("a1", 0)}).status.ok());
