@@ -64,6 +64,54 @@ struct StringHash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// A set of account indices with O(1) insert, visited in ascending order as a std::set would be
+// (what depends on the order stays as it was) at the cost of one sort per visit. Ops insert into
+// these sets on every apply; a tree insert there cost more than the apply itself.
+class IndexSet {
+ public:
+  void insert(std::uint32_t i) {
+    if (i >= member_.size()) member_.resize(std::max<std::size_t>(i + 1, member_.size() * 2), 0);
+    if (member_[i]) return;
+    member_[i] = 1;
+    sorted_ = sorted_ && (items_.empty() || items_.back() < i);
+    items_.push_back(i);
+  }
+  bool empty() const { return items_.empty(); }
+  // The members in ascending order. Inserting invalidates the reference.
+  const std::vector<std::uint32_t>& sorted() {
+    if (!sorted_) std::sort(items_.begin(), items_.end());
+    sorted_ = true;
+    return items_;
+  }
+  // Keeps the members for which keep(index) holds.
+  template <class Keep>
+  void retain(Keep keep) {
+    std::size_t n = 0;
+    for (std::uint32_t i : items_) {
+      if (keep(i)) {
+        items_[n++] = i;
+      } else {
+        member_[i] = 0;
+      }
+    }
+    items_.resize(n);
+  }
+  void clear() {
+    retain([](std::uint32_t) { return false; });
+    sorted_ = true;
+  }
+  void swap(IndexSet& other) {
+    member_.swap(other.member_);
+    items_.swap(other.items_);
+    std::swap(sorted_, other.sorted_);
+  }
+
+ private:
+  std::vector<std::uint8_t> member_;  // by account index
+  std::vector<std::uint32_t> items_;
+  bool sorted_ = true;
+};
+
 struct JournalEntry {
   CanonicalKey key;
   OpKind kind = OpKind::kCredit;
@@ -1123,8 +1171,8 @@ class Replica::Impl {
     const Hlc f = StableFrontier();
     if (f <= frontier_) return;
     frontier_ = f;
-    for (auto it = journaled_.begin(); it != journaled_.end();) {
-      Account& a = accounts_[*it];
+    for (std::uint32_t idx : journaled_.sorted()) {
+      Account& a = accounts_[idx];
       std::size_t k = 0;
       if (opt_.bugs.order_forks_by_arrival) {
         // Arrival order is not sorted: fold the leading run below the frontier.
@@ -1159,10 +1207,10 @@ class Replica::Impl {
           a.tip = a.checkpoint;
           a.tip_pos = 0;
         }
-        unsaved_.insert(*it);
+        unsaved_.insert(idx);
       }
-      it = a.journal.empty() ? journaled_.erase(it) : std::next(it);
     }
+    journaled_.retain([this](std::uint32_t idx) { return !accounts_[idx].journal.empty(); });
   }
 
   // Emits the checkpoints folded since the last save, with the frontier they are valid at, and
@@ -1171,7 +1219,7 @@ class Replica::Impl {
   void SaveCheckpoints(Effects* out) {
     Fold fold;
     fold.frontier = frontier_;
-    for (std::uint32_t idx : unsaved_) {
+    for (std::uint32_t idx : unsaved_.sorted()) {
       const Account& a = accounts_[idx];
       AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
       for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
@@ -1209,8 +1257,10 @@ class Replica::Impl {
   // from this region: the donor is the only one that can originate a transfer.
   void Rebalance(std::uint64_t now, Effects* out) {
     std::size_t made = 0;
-    std::set<std::uint32_t> again;  // accounts with a need we could not serve this round
-    for (std::uint32_t idx : touched_) {
+    IndexSet visiting;  // giving applies ops: what they touch lands in the emptied touched_
+    visiting.swap(touched_);
+    IndexSet again;  // accounts with a need we could not serve this round
+    for (std::uint32_t idx : visiting.sorted()) {
       if (made >= kMaxRebalanceTransfersPerTick) {
         again.insert(idx);
         continue;
@@ -1259,7 +1309,7 @@ class Replica::Impl {
         }
       }
     }
-    touched_ = std::move(again);
+    touched_.swap(again);
   }
 
   ReplicaOptions opt_;
@@ -1275,10 +1325,10 @@ class Replica::Impl {
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
   KeyIndex keys_;                                    // (account, key) -> first use
   KeyEntry* last_key_ = nullptr;                     // the entry the last Apply touched
-  std::set<std::uint32_t> unsaved_;                  // accounts folded since the last save
+  IndexSet unsaved_;                                 // accounts folded since the last save
   Hlc saved_frontier_;                               // the frontier of the persisted checkpoints
-  std::set<std::uint32_t> journaled_;                // accounts with ops above the frontier
-  std::set<std::uint32_t> touched_;                  // accounts debited since the last rebalance
+  IndexSet journaled_;                               // accounts with ops above the frontier
+  IndexSet touched_;                                 // accounts debited since the last rebalance
   std::set<std::uint32_t> pending_accounts_;         // accounts with debits waiting for rights
   std::vector<HeartbeatState> hb_;
   std::vector<Peer> peers_;
