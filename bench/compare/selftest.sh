@@ -75,6 +75,13 @@ for kept in "Written by hand." "Why the ratios are what they are." "## Later sec
   grep -qF "$kept" "$TMP/doc.md" || { echo "FAIL report: lost '$kept'"; failures=$((failures + 1)); }
 done
 [ "$(grep -c '^## Side-by-side comparison' "$TMP/doc.md")" = 1 ] || { echo "FAIL report: section title repeated"; failures=$((failures + 1)); }
+# A limit taken in the workload's own round is the one tally is held against.
+{ cat "$TMP/results.jsonl"
+  echo '{"system":"leveldb-synced-batch","workload":"hot","clients":64,"throughput":20000,"p50_ms":3,"p99_ms":9,"ok":320,"errors":0,"seconds":3,"note":""}'
+} >"$TMP/rounds.jsonl"
+expect "report: limit of the round" 0 "" "$BIN/tally-compare-report" --results "$TMP/rounds.jsonl" --meta "$TMP/meta.json"
+grep -q "reaches 0.40× of the LevelDB limit" "$TMP/out" ||
+  { echo "FAIL report: the hot round's limit (8000/20000) should give 0.40×"; cat "$TMP/out"; failures=$((failures + 1)); }
 expect "report: new document" 0 "" "$BIN/tally-compare-report" --results "$TMP/results.jsonl" --meta "$TMP/meta.json" --doc "$TMP/new.md"
 head -n 1 "$TMP/new.md" | grep -q "^## Side-by-side comparison" || { echo "FAIL report: a new document starts with the section"; failures=$((failures + 1)); }
 printf '{"system":"x"}\n' >"$TMP/bad.jsonl"
