@@ -694,6 +694,17 @@ std::string NodeImpl::RenderMetrics() {
                    ? 0.0
                    : (static_cast<double>(now) - static_cast<double>(frontier.wall_ms())) / 1000.0,
                &out);
+  AppendHelp("tally_store_busy_seconds_total", "counter",
+             "Time the storage thread spent writing (encoding and the synced LevelDB write).",
+             &out);
+  AppendSample("tally_store_busy_seconds_total", "", static_cast<double>(storage_->busy_us()) / 1e6,
+               &out);
+  AppendHelp("tally_store_idle_seconds_total", "counter",
+             "Time the storage thread waited with nothing to write. Near zero under load: the disk "
+             "is the bottleneck.",
+             &out);
+  AppendSample("tally_store_idle_seconds_total", "", static_cast<double>(storage_->idle_us()) / 1e6,
+               &out);
   AppendHelp("tally_pending_requests", "gauge", "Commands submitted and not yet answered.", &out);
   AppendSample("tally_pending_requests", "", static_cast<double>(commands_.size()), &out);
   AppendHelp("tally_http_connections", "gauge", "Open client connections (streams excluded).",

@@ -40,8 +40,14 @@ void StorageThread::Stop() {
 }
 
 void StorageThread::Loop() {
+  using Clock = std::chrono::steady_clock;
+  auto micros = [](Clock::duration d) {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  };
   std::vector<const PersistBatch*> group;
   while (true) {
+    const Clock::time_point waiting = Clock::now();
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return !queue_.empty() || stop_; });
@@ -50,8 +56,11 @@ void StorageThread::Loop() {
       if (queue_.empty()) return;
       group.swap(queue_);
     }
+    const Clock::time_point writing = Clock::now();
+    idle_us_.fetch_add(micros(writing - waiting), std::memory_order_relaxed);
     WriteStats stats;
     Status s = store_->Write(group, &stats);
+    busy_us_.fetch_add(micros(Clock::now() - writing), std::memory_order_relaxed);
     const std::size_t n = group.size();
     group.clear();
     asio::post(*io_, [this, s = std::move(s), stats, n] { done_(s, stats, n); });

@@ -6,6 +6,7 @@
 #define TALLY_NODE_NODE_INTERNAL_H_
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -106,6 +107,10 @@ class StorageThread {
   void Submit(const PersistBatch* batch);
   // Writes what was handed over (if anything), then joins.
   void Stop();
+  // Microseconds spent writing (encoding and the synced write), and waiting with nothing to
+  // write. Busy near 100 % means the disk is the bottleneck; readable from any thread.
+  std::uint64_t busy_us() const { return busy_us_.load(std::memory_order_relaxed); }
+  std::uint64_t idle_us() const { return idle_us_.load(std::memory_order_relaxed); }
 
  private:
   void Loop();
@@ -116,6 +121,8 @@ class StorageThread {
   std::condition_variable cv_;
   std::vector<const PersistBatch*> queue_;  // guarded by mu_
   bool stop_ = false;                       // guarded by mu_
+  std::atomic<std::uint64_t> busy_us_{0};
+  std::atomic<std::uint64_t> idle_us_{0};
   std::thread thread_;
 };
 

@@ -157,7 +157,12 @@ TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[nod
   // Positive controls: the same routes work with good input, so the refusals above were about the
   // input and nothing else.
   CHECK(admin.CallNoAuth("GET", "/healthz").status == 200);
-  CHECK(admin.CallNoAuth("GET", "/metrics").status == 200);
+  Reply metrics = admin.CallNoAuth("GET", "/metrics");
+  CHECK(metrics.status == 200);
+  // Requests were synced, so the storage thread has been both busy and idle.
+  CHECK(MetricSample(metrics.raw, "tally_store_commits_total") > 0);
+  CHECK(MetricSample(metrics.raw, "tally_store_busy_seconds_total") > 0);
+  CHECK(MetricSample(metrics.raw, "tally_store_idle_seconds_total") > 0);
   CHECK(Api(c.url(0), kShopToken).Credit("shop-1", 5, "k-shop").status == 200);
   CHECK(Api(c.url(0), kReaderToken).Account("acct-1").status == 200);
   Reply replay = admin.Credit("acct-1", 5, "k-valid");

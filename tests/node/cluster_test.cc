@@ -261,19 +261,8 @@ TEST_CASE("kill -9 under load loses no acknowledged op", "[node]") {
 namespace {
 
 std::uint64_t RefusedCount(Api& api) {
-  Reply r = api.CallNoAuth("GET", "/metrics");
-  const std::string name = "tally_gossip_refused_total";
-  std::size_t at = 0;
-  while ((at = r.raw.find(name, at)) != std::string::npos) {
-    // Skip the HELP/TYPE lines: a sample line starts with the name.
-    if (at == 0 || r.raw[at - 1] == '\n') {
-      std::size_t end = r.raw.find('\n', at);
-      std::string line = r.raw.substr(at, end - at);
-      return static_cast<std::uint64_t>(std::stod(line.substr(line.rfind(' ') + 1)));
-    }
-    at += name.size();
-  }
-  return 0;
+  const double n = MetricSample(api.CallNoAuth("GET", "/metrics").raw, "tally_gossip_refused_total");
+  return n < 0 ? 0 : static_cast<std::uint64_t>(n);
 }
 
 }  // namespace

@@ -1,15 +1,15 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -62,8 +62,25 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
   }
 }
 
+double MetricSample(const std::string& page, std::string_view name) {
+  std::size_t at = 0;
+  while ((at = page.find(name, at)) != std::string::npos) {
+    // A sample line starts with the name and a space (HELP and TYPE lines start with '#').
+    const bool line_start = at == 0 || page[at - 1] == '\n';
+    if (line_start && at + name.size() < page.size() && page[at + name.size()] == ' ') {
+      const std::size_t end = page.find('\n', at);
+      const std::string value = page.substr(
+          at + name.size() + 1, end == std::string::npos ? end : end - at - name.size() - 1);
+      return std::stod(value);
+    }
+    at += name.size();
+  }
+  return -1;
+}
+
 TempDir::TempDir(const std::string& tag) {
-  std::string pattern = (std::filesystem::temp_directory_path() / ("tally-" + tag + "-XXXXXX")).string();
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / ("tally-" + tag + "-XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     throw std::runtime_error("mkdtemp failed for " + pattern);
   }
@@ -110,7 +127,8 @@ bool Process::Start(const std::string& program, const std::vector<std::string>& 
     if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
       rlimit lim{};
       const int max_fd = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536
-                             ? static_cast<int>(lim.rlim_cur) : 65536;
+                             ? static_cast<int>(lim.rlim_cur)
+                             : 65536;
       for (int f = 3; f < max_fd; ++f) ::close(f);
     }
     ::execv(program.c_str(), argv.data());
@@ -260,8 +278,8 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
     << "[listen]\nclient = \"127.0.0.1:" << client_port << "\"\npeer = \"127.0.0.1:" << peer_port
     << "\"\n\n";
   for (std::size_t r = 0; r < regions.size(); ++r) {
-    t << "[[regions]]\nid = " << r << "\nname = \"" << regions[r] << "\"\npeer = \"127.0.0.1:"
-      << (r == self ? peer_port : dial_ports[r]) << "\"\n\n";
+    t << "[[regions]]\nid = " << r << "\nname = \"" << regions[r]
+      << "\"\npeer = \"127.0.0.1:" << (r == self ? peer_port : dial_ports[r]) << "\"\n\n";
   }
   // Fast timings so partitions are noticed and healed within a test's patience.
   t << "[gossip]\nheartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n"
@@ -317,8 +335,9 @@ Cluster::~Cluster() {
 }
 
 std::string Cluster::ConfigText(std::size_t i) const {
-  return RegionToml(options_.cluster_id, options_.regions, i, dir_.path() / options_.regions[i] / "data",
-                    nodes_[i].client_port, nodes_[i].peer_port, nodes_[i].dial_port) +
+  return RegionToml(options_.cluster_id, options_.regions, i,
+                    dir_.path() / options_.regions[i] / "data", nodes_[i].client_port,
+                    nodes_[i].peer_port, nodes_[i].dial_port) +
          options_.extra_toml;
 }
 
@@ -346,7 +365,8 @@ std::string Cluster::ReadLog(std::size_t i) const {
 bool Cluster::Start(std::size_t i, std::string* error) {
   Node& node = nodes_[i];
   const auto config = dir_.path() / (options_.regions[i] + ".toml");
-  if (!node.process->Start(TALLYD_PATH, {"--config", config.string()}, log_path(i), error)) return false;
+  if (!node.process->Start(TALLYD_PATH, {"--config", config.string()}, log_path(i), error))
+    return false;
   Api health(url(i), "", 2s);
   bool up = WaitUntil(
       [&] {
@@ -357,8 +377,8 @@ bool Cluster::Start(std::size_t i, std::string* error) {
   if (!up || !node.process->running()) {
     std::string log = ReadLog(i);
     if (log.size() > 2000) log = log.substr(log.size() - 2000);
-    *error = "tallyd " + options_.regions[i] + (up ? " exited at start" : " not healthy within 20 s") +
-             "; log tail:\n" + log;
+    *error = "tallyd " + options_.regions[i] +
+             (up ? " exited at start" : " not healthy within 20 s") + "; log tail:\n" + log;
     return false;
   }
   return true;
@@ -417,8 +437,9 @@ std::string Cluster::ProxyState() const {
   std::string out;
   for (const auto& l : proxy_->Links()) {
     out += l.name + (l.cut ? " CUT" : " up") + ", open " + std::to_string(l.open_connections) +
-           ", accepted " + std::to_string(l.accepted) + ", refused " + std::to_string(l.refused_while_cut) +
-           ", bytes " + std::to_string(l.bytes_forwarded) + "\n";
+           ", accepted " + std::to_string(l.accepted) + ", refused " +
+           std::to_string(l.refused_while_cut) + ", bytes " + std::to_string(l.bytes_forwarded) +
+           "\n";
   }
   return out;
 }

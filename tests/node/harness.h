@@ -41,6 +41,9 @@ std::string Sha256Hex(const std::string& text);
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                std::chrono::milliseconds every = 50ms);
 
+// The value of the unlabelled sample `name` in a Prometheus text page; -1 when it is absent.
+double MetricSample(const std::string& page, std::string_view name);
+
 class TempDir {
  public:
   explicit TempDir(const std::string& tag);
