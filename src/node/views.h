@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/replica.h"
+#include "report/report.h"
 
 namespace tally::node {
 
@@ -41,8 +42,8 @@ nlohmann::json ReportJson(std::string_view region, const AccountView& account,
 // The same report as one HTML page with inline CSS and SVG (no external resources).
 std::string ReportHtml(const nlohmann::json& report);
 
-// Escapes text for HTML element content and attribute values.
-std::string HtmlEscape(std::string_view s);
+// Escapes text for HTML (shared with the simulator's reports).
+using report::HtmlEscape;
 
 }  // namespace tally::node
 

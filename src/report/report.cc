@@ -106,29 +106,6 @@ Json SeriesJson(const std::vector<Series>& v) {
 
 // --- HTML helpers -------------------------------------------------------------------------------
 
-std::string Esc(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string Num(double v, int decimals = 0) {
   if (std::fabs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0;  // never print "-0"
@@ -214,7 +191,7 @@ std::string Backdrop(const Plot& p, const RunReport& r) {
     double a = p.X(span.start_ms), b = p.X(std::max(span.end_ms, span.start_ms + 1));
     s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" +
          Num(std::max(b - a, 1.0), 1) + "' height='" + Num(p.h) + "' class='cut'><title>" +
-         Esc(span.label) + "</title></rect>";
+         HtmlEscape(span.label) + "</title></rect>";
   }
   if (r.heal_ms) {
     double a = p.X(r.heal_ms);
@@ -241,7 +218,7 @@ std::string Legend(const std::vector<std::string>& names, double x, double y) {
     double lx = x + 110.0 * i;
     s += "<rect x='" + Num(lx) + "' y='" + Num(y - 9) + "' width='14' height='4' fill='" +
          Color(i) + "'/><text x='" + Num(lx + 18) + "' y='" + Num(y) + "' class='tick'>" +
-         Esc(names[i]) + "</text>";
+         HtmlEscape(names[i]) + "</text>";
   }
   return s;
 }
@@ -352,18 +329,18 @@ std::string TimelineSvg(const RunReport& r) {
     double a = p.X(net[i]->start_ms), b = p.X(std::max(net[i]->end_ms, net[i]->start_ms + 1));
     s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
          Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
-         Esc(net[i]->kind) + "'><title>" + Esc(net[i]->label) + " (" + Seconds(net[i]->start_ms) +
+         HtmlEscape(net[i]->kind) + "'><title>" + HtmlEscape(net[i]->label) + " (" + Seconds(net[i]->start_ms) +
          " – " + Seconds(net[i]->end_ms) + ")</title></rect>";
     if (b - a > 60)
       s += "<text x='" + Num(a + 3, 1) + "' y='" + Num(y + 12, 1) + "' class='spanlabel'>" +
-           Esc(net[i]->label) + "</text>";
+           HtmlEscape(net[i]->label) + "</text>";
   }
   for (std::size_t ri = 0; ri < r.regions.size(); ++ri) {
     double y = lane_y(net_rows + ri);
     s += "<line x1='" + Num(p.x0) + "' y1='" + Num(y + 8, 1) + "' x2='" + Num(p.x0 + p.w) +
          "' y2='" + Num(y + 8, 1) + "' stroke='" + Color(ri) + "' stroke-opacity='0.35'/>";
     s += "<text x='4' y='" + Num(y + 13, 1) + "' class='lane' fill='" + Color(ri) + "'>" +
-         Esc(r.regions[ri]) + "</text>";
+         HtmlEscape(r.regions[ri]) + "</text>";
     for (const TimelineSpan& span : r.timeline) {
       if (span.lane != r.regions[ri]) continue;
       double a = p.X(span.start_ms);
@@ -371,11 +348,11 @@ std::string TimelineSvg(const RunReport& r) {
         double b = p.X(span.end_ms);
         s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
              Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
-             Esc(span.kind) + "'><title>" + Esc(span.label) + " (" + Seconds(span.start_ms) +
+             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " (" + Seconds(span.start_ms) +
              " – " + Seconds(span.end_ms) + ")</title></rect>";
       } else {
         s += "<path d='M" + Num(a, 1) + "," + Num(y, 1) + "l5,8l-5,8l-5,-8z' class='span-" +
-             Esc(span.kind) + "'><title>" + Esc(span.label) + " at " + Seconds(span.start_ms) +
+             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " at " + Seconds(span.start_ms) +
              "</title></path>";
       }
     }
@@ -386,7 +363,7 @@ std::string TimelineSvg(const RunReport& r) {
 
 std::string Table(const std::vector<std::pair<std::string, std::string>>& rows) {
   std::string s = "<table class='kv'>";
-  for (const auto& [k, v] : rows) s += "<tr><th>" + Esc(k) + "</th><td>" + Esc(v) + "</td></tr>";
+  for (const auto& [k, v] : rows) s += "<tr><th>" + HtmlEscape(k) + "</th><td>" + HtmlEscape(v) + "</td></tr>";
   return s + "</table>";
 }
 
@@ -441,14 +418,14 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
         if (!op.key.empty()) ops += " [" + op.key + "]";
       }
       if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
-      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") +
+      h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") +
            "'>" + (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
            "</td><td class='l mono'>r" + std::to_string(e.op.origin) + ":" +
-           std::to_string(e.op.seq) + " · " + Esc(HlcText(e.op.hlc)) + "</td><td>" +
+           std::to_string(e.op.seq) + " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td>" +
            std::to_string(e.op_amount) + "</td><td>" + std::to_string(e.amount) + "</td><td>" +
            (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
            std::to_string(e.balance_after) + "</td><td class='l'>" +
-           (f.final ? "final" : "tentative") + "</td><td class='l mono'>" + Esc(ops) + "</td></tr>";
+           (f.final ? "final" : "tentative") + "</td><td class='l mono'>" + HtmlEscape(ops) + "</td></tr>";
     }
   }
   h += "</table></div>";
@@ -459,6 +436,33 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
 }
 
 }  // namespace
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
 
 std::string RenderJson(const RunReport& r) {
   Json j;
@@ -549,12 +553,12 @@ std::string RenderJson(const RunReport& r) {
 std::string RenderHtml(const RunReport& r) {
   std::string h;
   h.reserve(1 << 20);
-  h += "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + Esc(r.title) +
+  h += "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + HtmlEscape(r.title) +
        "</title><style>" + kCss + "</style></head><body>";
-  h += "<h1>" + Esc(r.title) + "</h1>";
+  h += "<h1>" + HtmlEscape(r.title) + "</h1>";
   h += "<div class='sub'><span class='badge " + std::string(r.ok ? "ok" : "bad") + "'>" +
-       (r.ok ? "all invariants held" : "FAILED") + "</span>" + Esc(r.result) + "</div>";
-  h += "<div class='sub'>" + Esc(r.producer) + "</div>";
+       (r.ok ? "all invariants held" : "FAILED") + "</span>" + HtmlEscape(r.result) + "</div>";
+  h += "<div class='sub'>" + HtmlEscape(r.producer) + "</div>";
 
   if (!r.config.empty() || !r.summary.empty()) {
     h += "<div class='cols'><div><h2>Configuration</h2>" + Table(r.config) +
@@ -589,7 +593,7 @@ std::string RenderHtml(const RunReport& r) {
          "class='l'>observer</th>"
          "<th class='l'>peer</th><th>max ahead</th><th>max behind</th></tr>";
     for (const OffsetSeen& o : r.offsets_seen)
-      h += "<tr><td class='l'>" + Esc(o.observer) + "</td><td class='l'>" + Esc(o.peer) +
+      h += "<tr><td class='l'>" + HtmlEscape(o.observer) + "</td><td class='l'>" + HtmlEscape(o.peer) +
            "</td><td>" + Duration(o.max_ahead_ms) + "</td><td>" + Duration(o.max_behind_ms) +
            "</td></tr>";
     h += "</table>";
@@ -599,8 +603,8 @@ std::string RenderHtml(const RunReport& r) {
   for (const AccountOutcome& a : r.accounts)
     if (a.config.id == r.chart_account) chart = &a;
   if (chart) {
-    h += "<h2>Account " + Esc(chart->config.id) + "</h2>";
-    h += "<p>Balance <b>" + std::to_string(chart->balance) + " " + Esc(chart->config.currency) +
+    h += "<h2>Account " + HtmlEscape(chart->config.id) + "</h2>";
+    h += "<p>Balance <b>" + std::to_string(chart->balance) + " " + HtmlEscape(chart->config.currency) +
          "</b> (" + (chart->tentative ? "tentative" : "final") + "; raw " +
          std::to_string(chart->raw_balance) + ", fees " + std::to_string(chart->fees) + ", voids " +
          std::to_string(chart->voids) + "), overdraft limit " +
@@ -613,7 +617,7 @@ std::string RenderHtml(const RunReport& r) {
            "line</th><th>fees</th>"
            "<th>voids</th></tr>";
       for (const RegionOutcome& ro : chart->regions)
-        h += "<tr><td class='l'>" + Esc(ro.region) + "</td><td>" + std::to_string(ro.rights) +
+        h += "<tr><td class='l'>" + HtmlEscape(ro.region) + "</td><td>" + std::to_string(ro.rights) +
              "</td><td>" + std::to_string(ro.overdraft_line) + "</td><td>" +
              std::to_string(ro.fees) + "</td><td>" + std::to_string(ro.voids) + "</td></tr>";
       h += "</table>";
@@ -642,7 +646,7 @@ std::string RenderHtml(const RunReport& r) {
       h += StepChart(r, chart->rights_by_region, false);
     }
     if (!chart->forks.empty()) {
-      h += "<h3>Forks of " + Esc(chart->config.id) + "</h3>";
+      h += "<h3>Forks of " + HtmlEscape(chart->config.id) + "</h3>";
       h += ForksTable(r, chart);
     }
     if (!chart->rights.empty()) {
@@ -653,9 +657,9 @@ std::string RenderHtml(const RunReport& r) {
       for (std::size_t i = 0; i < chart->rights.size() && i < kMaxRightsRows; ++i) {
         const RightsMove& m = chart->rights[i];
         h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) +
-             "</td><td class='l mono'>" + Esc(m.dot) + "</td><td class='l mono'>" +
-             Esc(HlcText(m.hlc)) + "</td><td class='l'>" + Esc(m.from) + "</td><td class='l'>" +
-             Esc(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
+             "</td><td class='l mono'>" + HtmlEscape(m.dot) + "</td><td class='l mono'>" +
+             HtmlEscape(HlcText(m.hlc)) + "</td><td class='l'>" + HtmlEscape(m.from) + "</td><td class='l'>" +
+             HtmlEscape(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
       }
       h += "</table></div>";
       if (chart->rights_total > std::min(chart->rights.size(), kMaxRightsRows))
@@ -685,7 +689,7 @@ std::string RenderHtml(const RunReport& r) {
          "<th class='l'>digest</th></tr>";
     for (std::size_t i = 0; i < r.accounts.size() && i < kMaxAccountRows; ++i) {
       const AccountOutcome& a = r.accounts[i];
-      h += "<tr><td class='l'>" + Esc(a.config.id) + "</td><td>" + std::to_string(a.balance) +
+      h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td>" + std::to_string(a.balance) +
            "</td><td>" + std::to_string(a.raw_balance) + "</td><td>" + std::to_string(a.fees) +
            "</td><td>" + std::to_string(a.voids) + "</td><td>" + std::to_string(a.episodes) +
            "</td><td>" + std::to_string(a.ops) + "</td><td>" +

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -114,6 +115,9 @@ std::string RenderHtml(const RunReport& report);
 
 // Writes report.json and report.html into `dir` (created if missing). IOError on failure.
 Status WriteReport(const RunReport& report, const std::string& dir);
+
+// Escapes text for HTML element content and attribute values (& < > " ').
+std::string HtmlEscape(std::string_view s);
 
 }  // namespace tally::report
 
