@@ -250,7 +250,9 @@ class Replica {
   bool HasAccount(std::string_view id) const;
   // Forks of an account: final ones kept from folding plus the tentative ones above the frontier.
   Status Forks(std::string_view id, std::vector<ForkReport>* out);
-  // Every derived event in canonical order, final and tentative (for agreement checks).
+  // Every derived event in canonical order, final and tentative (for agreement checks). Only the
+  // newest max_events_per_account final events are kept, and replicas fold at different moments,
+  // so two replicas' lists are comparable as suffixes once an account has had more than that.
   Status DerivedEvents(std::string_view id, std::vector<DerivedEvent>* out);
 
   RegionId self() const;
