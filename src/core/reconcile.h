@@ -55,7 +55,8 @@ struct DerivedEvent {
   CanonicalKey op;         // the crossing debit, or the voided op
   OpKind op_kind = OpKind::kDebit;
   Amount op_amount = 0;
-  Amount amount = 0;       // the fee (> 0), or the void (signed as booked)
+  Amount amount = 0;       // the fee (0 under a fee-free policy: the crossing is still an event),
+                           // or the void (signed as booked)
   Amount overdrawn = 0;    // kOverdraftFee: how far below zero the crossing debit took the balance
   Amount balance_after = 0;
   bool operator==(const DerivedEvent&) const = default;
