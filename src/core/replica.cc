@@ -76,7 +76,6 @@ class IndexSet {
     sorted_ = sorted_ && (items_.empty() || items_.back() < i);
     items_.push_back(i);
   }
-  bool empty() const { return items_.empty(); }
   // The members in ascending order. Inserting invalidates the reference.
   const std::vector<std::uint32_t>& sorted() {
     if (!sorted_) std::sort(items_.begin(), items_.end());

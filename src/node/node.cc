@@ -373,17 +373,16 @@ void NodeImpl::OnCommitted(Status s, WriteStats stats, std::size_t batches) {
   }
   assert(batches >= 1 && batches <= inflight_.size());
   std::size_t answered = 0;
-  for (std::size_t i = 0; i < batches; ++i)
-    answered += inflight_[i]->completions.size() + inflight_[i]->responses.size();
-  metrics_.ObserveCommit(stats.ops, answered, stats.bytes, stats.sync_us);
-  ops_persisted_ += stats.ops;
   for (std::size_t i = 0; i < batches; ++i) {
     std::unique_ptr<CommitBatch> done = std::move(inflight_.front());
     inflight_.pop_front();
+    answered += done->completions.size() + done->responses.size();
     Release(done.get());
     done->Clear();
     if (spares_.size() < kMaxSpareBatches) spares_.push_back(std::move(done));
   }
+  metrics_.ObserveCommit(stats.ops, answered, stats.bytes, stats.sync_us);
+  ops_persisted_ += stats.ops;
 }
 
 void NodeImpl::Release(CommitBatch* batch) {

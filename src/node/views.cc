@@ -121,7 +121,6 @@ json ReportJson(std::string_view region, const AccountView& account,
               {"events", std::move(event_list)}};
 }
 
-
 std::string ReportHtml(const json& report) {
   const json& a = report["account"];
   const std::string id = HtmlEscape(a["id"].get<std::string>());

@@ -106,7 +106,6 @@ Json SeriesJson(const std::vector<Series>& v) {
 
 // --- HTML helpers -------------------------------------------------------------------------------
 
-
 std::string Num(double v, int decimals = 0) {
   if (std::fabs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0;  // never print "-0"
   char buf[64];
