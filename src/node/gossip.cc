@@ -20,6 +20,18 @@ std::string RemoteOf(const tcp::socket& s) {
   return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
+// Takes the next whole message out of `reader`, if one has arrived (*ready). On a bad frame or an
+// undecodable message, returns the reason to drop the connection. `frame` is the caller's buffer,
+// reused from message to message.
+Status NextMessage(codec::FrameReader* reader, std::string* frame, Message* msg, bool* ready) {
+  if (Status s = reader->Next(frame, ready); !s.ok())
+    return Status::InvalidArgument("bad frame: " + s.ToString());
+  if (!*ready) return Status::OK();
+  if (Status s = codec::DecodeMessage(*frame, msg); !s.ok())
+    return Status::InvalidArgument("undecodable message: " + s.ToString());
+  return Status::OK();
+}
+
 }  // namespace
 
 // ---- PeerLink
@@ -141,12 +153,10 @@ void PeerLink::DoRead(std::shared_ptr<PeerConn> conn) {
     std::string frame;
     bool ready = false;
     while (true) {
-      if (Status s = conn->reader.Next(&frame, &ready); !s.ok())
-        return self->Fail("bad frame: " + s.ToString());
-      if (!ready) break;
       Message msg;
-      if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
-        return self->Fail("undecodable message: " + s.ToString());
+      if (Status s = NextMessage(&conn->reader, &frame, &msg, &ready); !s.ok())
+        return self->Fail(s.message());
+      if (!ready) break;
       if (self->state_ == State::kAwaitingHello) {
         const Hello* hello = std::get_if<Hello>(&msg);
         Status hs = hello ? self->node_->CheckPeerHello(*hello)
@@ -244,12 +254,10 @@ void InboundPeer::DoRead() {
         std::string frame;
         bool ready = false;
         while (true) {
-          if (Status s = self->reader_.Next(&frame, &ready); !s.ok())
-            return self->Refuse("bad frame: " + s.ToString());
-          if (!ready) break;
           Message msg;
-          if (Status s = codec::DecodeMessage(frame, &msg); !s.ok())
-            return self->Refuse("undecodable message: " + s.ToString());
+          if (Status s = NextMessage(&self->reader_, &frame, &msg, &ready); !s.ok())
+            return self->Refuse(s.message());
+          if (!ready) break;
           const Hello* hello = std::get_if<Hello>(&msg);
           if (!self->verified_) {
             if (!hello) return self->Refuse("its first message is not a Hello");
