@@ -473,6 +473,22 @@ bool ReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
+// Reads a file holding one JSON object; on failure prints why (naming `what` the object should
+// be) and returns false.
+bool ReadJsonObject(const std::string& path, const char* what, json* out) {
+  std::string text;
+  if (!ReadFile(path, &text)) {
+    std::fprintf(stderr, "tally-compare-report: cannot read %s\n", path.c_str());
+    return false;
+  }
+  *out = json::parse(text, nullptr, false);
+  if (out->is_discarded() || !out->is_object()) {
+    std::fprintf(stderr, "tally-compare-report: %s: not %s\n", path.c_str(), what);
+    return false;
+  }
+  return true;
+}
+
 bool WriteFile(const std::string& path, const std::string& data) {
   const std::string tmp = path + ".tmp";
   {
@@ -522,16 +538,8 @@ int Usage(const std::string& why) {
 // Converts one `tally-load --json` answer into a results line (stdout).
 int FromTallyLoad(const std::string& path, const std::string& system, const std::string& workload, int clients,
                   double seconds) {
-  std::string text;
-  if (!ReadFile(path, &text)) {
-    std::fprintf(stderr, "tally-compare-report: cannot read %s\n", path.c_str());
-    return 1;
-  }
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    std::fprintf(stderr, "tally-compare-report: %s: not the JSON object tally-load --json prints\n", path.c_str());
-    return 1;
-  }
+  json j;
+  if (!ReadJsonObject(path, "the JSON object tally-load --json prints", &j)) return 1;
   json line;
   try {
     long long errors = 0;
@@ -604,16 +612,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tally-compare-report: %s\n", error.c_str());
     return 1;
   }
-  std::string meta_text;
-  if (!ReadFile(meta_path, &meta_text)) {
-    std::fprintf(stderr, "tally-compare-report: cannot read %s\n", meta_path.c_str());
-    return 1;
-  }
-  json meta = json::parse(meta_text, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object()) {
-    std::fprintf(stderr, "tally-compare-report: %s: not a JSON object\n", meta_path.c_str());
-    return 1;
-  }
+  json meta;
+  if (!ReadJsonObject(meta_path, "a JSON object", &meta)) return 1;
   auto meta_str = [&](const char* key) {
     auto it = meta.find(key);
     if (it == meta.end()) return std::string("?");
