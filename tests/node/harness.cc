@@ -78,22 +78,6 @@ double MetricSample(const std::string& page, std::string_view name) {
   return -1;
 }
 
-TempDir::TempDir(const std::string& tag) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / ("tally-" + tag + "-XXXXXX")).string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    throw std::runtime_error("mkdtemp failed for " + pattern);
-  }
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  const char* keep = std::getenv("TALLY_KEEP_TEST_DIRS");
-  if (keep && *keep && std::string(keep) != "0") return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 bool Process::Start(const std::string& program, const std::vector<std::string>& args,
                     const std::filesystem::path& log, std::string* error) {
   Stop();

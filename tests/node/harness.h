@@ -25,6 +25,7 @@
 #include "ctl/agreement.h"
 #include "ctl/http_client.h"
 #include "ctl/netproxy.h"
+#include "temp_dir.h"
 
 namespace tally::test {
 
@@ -43,18 +44,6 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 
 // The value of the unlabelled sample `name` in a Prometheus text page; -1 when it is absent.
 double MetricSample(const std::string& page, std::string_view name);
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A child process whose stdout and stderr go to `log`.
 class Process {

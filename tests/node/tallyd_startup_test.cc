@@ -16,27 +16,13 @@
 #include <vector>
 
 #include "node/store.h"
+#include "temp_dir.h"
 
 extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tallyd-startup-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
 
 const tally::node::StoreIdentity kEu{"startup", "eu", {"eu", "us"}};
 
@@ -90,35 +76,35 @@ std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
 }  // namespace
 
 TEST_CASE("tallyd refuses a bad config with exit status 2, naming the field", "[startup]") {
-  TempDir dir;
+  tally::test::TempDir dir("tallyd-startup");
   Outcome o =
-      RunTallyd({"--config", WriteConfig(dir.path, "", "tick_interval_ms = 0\n")}, dir.path);
+      RunTallyd({"--config", WriteConfig(dir.path(), "", "tick_interval_ms = 0\n")}, dir.path());
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.stderr_text, Catch::Contains("gossip.tick_interval_ms: must be in 1..1000, got 0"));
 
-  o = RunTallyd({"--config", WriteConfig(dir.path, "colour = \"blue\"\n")}, dir.path);
+  o = RunTallyd({"--config", WriteConfig(dir.path(), "colour = \"blue\"\n")}, dir.path());
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.stderr_text, Catch::Contains("colour: unknown key"));
 
-  o = RunTallyd({"--config", (dir.path / "missing.toml").string()}, dir.path);
+  o = RunTallyd({"--config", (dir.path() / "missing.toml").string()}, dir.path());
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.stderr_text, Catch::Contains("cannot be read"));
 
-  o = RunTallyd({"--config", WriteConfig(dir.path), "--region", "mars"}, dir.path);
+  o = RunTallyd({"--config", WriteConfig(dir.path()), "--region", "mars"}, dir.path());
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.stderr_text, Catch::Contains("--region: 'mars' is not in [[regions]]"));
 
-  o = RunTallyd({"--config", WriteConfig(dir.path), "--listen-client", "nowhere"}, dir.path);
+  o = RunTallyd({"--config", WriteConfig(dir.path()), "--listen-client", "nowhere"}, dir.path());
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.stderr_text, Catch::Contains("--listen-client:"));
 
-  o = RunTallyd({"--no-such-flag"}, dir.path);
+  o = RunTallyd({"--no-such-flag"}, dir.path());
   CHECK(o.exit_code == 2);
 }
 
 TEST_CASE("tallyd refuses a damaged store with exit status 1 and says why", "[startup]") {
-  TempDir dir;
-  const fs::path data = dir.path / "data";
+  tally::test::TempDir dir("tallyd-startup");
+  const fs::path data = dir.path() / "data";
   {
     std::unique_ptr<tally::node::Store> store;
     REQUIRE(tally::node::Store::Open(data.string(), kEu, &store).ok());
@@ -129,31 +115,31 @@ TEST_CASE("tallyd refuses a damaged store with exit status 1 and says why", "[st
     REQUIRE(db->Put(leveldb::WriteOptions(), tally::node::Store::OpKey(1, 1), "\x08garbage").ok());
     delete db;
   }
-  Outcome o = RunTallyd({"--config", WriteConfig(dir.path)}, dir.path);
+  Outcome o = RunTallyd({"--config", WriteConfig(dir.path())}, dir.path());
   CHECK(o.exit_code == 1);
   CHECK_THAT(o.stderr_text, Catch::Contains("cannot start: corruption: store " + data.string()));
   CHECK_THAT(o.stderr_text, Catch::Contains("refusing to serve balances"));
 }
 
 TEST_CASE("tallyd refuses a data directory of another region with exit status 1", "[startup]") {
-  TempDir dir;
-  const fs::path data = dir.path / "data";
+  tally::test::TempDir dir("tallyd-startup");
+  const fs::path data = dir.path() / "data";
   {
     std::unique_ptr<tally::node::Store> store;
     REQUIRE(tally::node::Store::Open(
                 data.string(), tally::node::StoreIdentity{"startup", "us", {"eu", "us"}}, &store)
                 .ok());
   }
-  Outcome o = RunTallyd({"--config", WriteConfig(dir.path)}, dir.path);
+  Outcome o = RunTallyd({"--config", WriteConfig(dir.path())}, dir.path());
   CHECK(o.exit_code == 1);
   CHECK_THAT(o.stderr_text, Catch::Contains("belongs to another cluster or region"));
 }
 
 TEST_CASE("tallyd exits 1 when it cannot bind its listen address", "[startup]") {
-  TempDir dir;
+  tally::test::TempDir dir("tallyd-startup");
   // 192.0.2.1 (TEST-NET-1) is on no interface of this host: bind fails at once.
-  Outcome o =
-      RunTallyd({"--config", WriteConfig(dir.path), "--listen-client", "192.0.2.1:8080"}, dir.path);
+  Outcome o = RunTallyd({"--config", WriteConfig(dir.path()), "--listen-client", "192.0.2.1:8080"},
+                        dir.path());
   CHECK(o.exit_code == 1);
   CHECK_THAT(o.stderr_text, Catch::Contains("listen.client 192.0.2.1:8080"));
 }

@@ -9,6 +9,7 @@
 
 #include "codec/codec.h"
 #include "node/store.h"
+#include "temp_dir.h"
 
 using namespace tally;
 using namespace tally::node;
@@ -16,22 +17,6 @@ using namespace tally::node;
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tallyd-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
-  fs::path path;
-};
 
 const StoreIdentity kIdentity{"test", "eu", {"eu"}};
 
@@ -114,9 +99,9 @@ void Reload(const std::string& dir, std::unique_ptr<Store>* store, RecoveredStat
 TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
   const std::size_t group = GENERATE(1, 3, 8);
   INFO("batches per write: " << group);
-  TempDir dir;
+  tally::test::TempDir dir("tallyd-store");
   std::unique_ptr<Store> store;
-  REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+  REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
   RecoveredState empty;
   REQUIRE(store->Load(&empty).ok());
   CHECK(empty.ops.empty());
@@ -138,7 +123,7 @@ TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
   d.Flush();
 
   RecoveredState state;
-  Reload(dir.str(), &store, &state);
+  Reload(dir.path().string(), &store, &state);
   CHECK(state.log_floor.get(0) > 0);  // pruned
   for (const Op& op : state.ops) CHECK(op.dot.seq > state.log_floor.get(0));
   CHECK_FALSE(state.checkpoints.empty());
@@ -175,36 +160,36 @@ TEST_CASE("key layout sorts ops by origin then seq", "[store]") {
 }
 
 TEST_CASE("a store of another cluster or region is refused", "[store]") {
-  TempDir dir;
+  tally::test::TempDir dir("tallyd-store");
   std::unique_ptr<Store> store;
-  REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+  REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
   store.reset();
-  Status s = Store::Open(dir.str(), StoreIdentity{"test", "us", {"eu"}}, &store);
+  Status s = Store::Open(dir.path().string(), StoreIdentity{"test", "us", {"eu"}}, &store);
   CHECK(s.code() == Code::kFailedPrecondition);
   CHECK_THAT(s.message(), Catch::Contains("belongs to another cluster or region"));
-  s = Store::Open(dir.str(), StoreIdentity{"other", "eu", {"eu"}}, &store);
+  s = Store::Open(dir.path().string(), StoreIdentity{"other", "eu", {"eu"}}, &store);
   CHECK(s.code() == Code::kFailedPrecondition);
-  s = Store::Open(dir.str(), StoreIdentity{"test", "eu", {"eu", "us"}}, &store);
+  s = Store::Open(dir.path().string(), StoreIdentity{"test", "eu", {"eu", "us"}}, &store);
   CHECK(s.code() == Code::kFailedPrecondition);
-  REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+  REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
 }
 
 TEST_CASE("a record that does not decode makes the store refuse to load", "[store]") {
-  TempDir dir;
+  tally::test::TempDir dir("tallyd-store");
   {
     std::unique_ptr<Store> store;
-    REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+    REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
   }
   auto plant = [&](const std::string& key, const std::string& value) {
     leveldb::DB* db = nullptr;
     leveldb::Options options;
-    REQUIRE(leveldb::DB::Open(options, dir.str(), &db).ok());
+    REQUIRE(leveldb::DB::Open(options, dir.path().string(), &db).ok());
     REQUIRE(db->Put(leveldb::WriteOptions(), key, value).ok());
     delete db;
   };
   auto load_error = [&]() {
     std::unique_ptr<Store> store;
-    REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+    REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
     RecoveredState state;
     Status s = store->Load(&state);
     REQUIRE(s.code() == Code::kCorruption);
@@ -246,10 +231,10 @@ TEST_CASE("a record that does not decode makes the store refuse to load", "[stor
 }
 
 TEST_CASE("damaged LevelDB files make the store refuse to open or load", "[store]") {
-  TempDir dir;
+  tally::test::TempDir dir("tallyd-store");
   {
     std::unique_ptr<Store> store;
-    REQUIRE(Store::Open(dir.str(), kIdentity, &store).ok());
+    REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
     Driver d(store.get(), 1);
     RecoveredState empty;
     REQUIRE(d.replica.Recover(std::move(empty), d.now).ok());
@@ -259,7 +244,7 @@ TEST_CASE("damaged LevelDB files make the store refuse to open or load", "[store
   }
   // Flip bytes in the middle of every write-ahead log (where the records above live).
   int damaged = 0;
-  for (const auto& entry : fs::directory_iterator(dir.path)) {
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
     if (entry.path().extension() != ".log" || fs::file_size(entry.path()) < 200) continue;
     std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
     const auto size = static_cast<std::streamoff>(fs::file_size(entry.path()));
@@ -275,7 +260,7 @@ TEST_CASE("damaged LevelDB files make the store refuse to open or load", "[store
   }
   REQUIRE(damaged > 0);
   std::unique_ptr<Store> store;
-  Status s = Store::Open(dir.str(), kIdentity, &store);
+  Status s = Store::Open(dir.path().string(), kIdentity, &store);
   RecoveredState state;
   if (s.ok()) s = store->Load(&state);
   INFO(s.ToString());
