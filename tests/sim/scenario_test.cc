@@ -22,6 +22,22 @@ SimConfig ScriptedConfig() {
   return c;
 }
 
+// Opens account `id` (EUR, no overdraft line) at region `at`.
+void OpenPlain(Simulation* sim, RegionId at, const std::string& id) {
+  AccountConfig cfg;
+  cfg.id = id;
+  cfg.currency = "EUR";
+  sim->Submit(at, OpenAccount{cfg});
+}
+
+// Ends the run (heal, liveness phase, every checker) and requires every invariant to have held.
+RunResult FinishOk(Simulation* sim) {
+  RunResult res = sim->Finish();
+  INFO(res.failure.invariant << ": " << res.failure.message);
+  REQUIRE(res.ok);
+  return res;
+}
+
 Partition AllApart(RegionId n) {
   Partition p;
   p.kind = "split";
@@ -110,9 +126,7 @@ TEST_CASE("Hand-written partition: overdraft fork, cross-region duplicate key, h
   REQUIRE(seen[2] == 100 - 10);
 
   sim.Uncut(apart);
-  RunResult res = sim.Finish();
-  INFO(res.failure.invariant << ": " << res.failure.message);
-  REQUIRE(res.ok);
+  RunResult res = FinishOk(&sim);
   REQUIRE(res.summary.convergence_ms.has_value());
 
   // Canonical order: credits (100), K at r2 (90), K at r1 voided (+10 refund to r1), d1 at r1 (50),
@@ -151,10 +165,7 @@ TEST_CASE("Hand-written partition: overdraft fork, cross-region duplicate key, h
 TEST_CASE("A retried key at the same region is answered from the stored result", "[sim]") {
   Simulation sim(ScriptedConfig());
   sim.Start();
-  AccountConfig cfg;
-  cfg.id = "acct";
-  cfg.currency = "EUR";
-  sim.Submit(0, OpenAccount{cfg});
+  OpenPlain(&sim, 0, "acct");
   sim.RunUntil(200);
   sim.Submit(0, Credit{"acct", 100, "c"});
   sim.RunUntil(300);
@@ -170,19 +181,11 @@ TEST_CASE("A retried key at the same region is answered from the stored result",
   REQUIRE(sim.Result(again)->replayed);
   REQUIRE(sim.Result(again)->op == sim.Result(first)->op);
   REQUIRE(sim.Result(other)->status.code() == Code::kIdempotencyKeyReused);
-  RunResult res = sim.Finish();
-  INFO(res.failure.invariant << ": " << res.failure.message);
-  REQUIRE(res.ok);
+  FinishOk(&sim);
   AccountView v;
   REQUIRE(sim.replica(2)->GetAccount("acct", &v).ok());
   REQUIRE(v.balance == 70);
 }
-
-}  // namespace
-}  // namespace tally::sim
-
-namespace tally::sim {
-namespace {
 
 // core/messages.h: "a message may be lost, duplicated, delayed or reordered. Every message is safe
 // to apply twice or never." A Hello is a message: the one a region sent when it first connected,
@@ -195,10 +198,7 @@ TEST_CASE("A stale Hello delivered late does not cut its sender off", "[sim]") {
   c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = 5;
   Simulation sim(c);
   sim.Start();
-  AccountConfig cfg;
-  cfg.id = "acct";
-  cfg.currency = "EUR";
-  sim.Submit(1, OpenAccount{cfg});
+  OpenPlain(&sim, 1, "acct");
   sim.RunUntil(300);
   sim.Submit(1, Credit{"acct", 100, "c1"});
   sim.RunUntil(600);
@@ -207,19 +207,11 @@ TEST_CASE("A stale Hello delivered late does not cut its sender off", "[sim]") {
   sim.RunUntil(700);
   sim.Submit(1, Credit{"acct", 50, "c2"});
   sim.RunUntil(1500);
-  RunResult res = sim.Finish();
-  INFO(res.failure.invariant << ": " << res.failure.message);
-  REQUIRE(res.ok);
+  FinishOk(&sim);
   AccountView v;
   REQUIRE(sim.replica(0)->GetAccount("acct", &v).ok());
   REQUIRE(v.balance == 150);
 }
-
-}  // namespace
-}  // namespace tally::sim
-
-namespace tally::sim {
-namespace {
 
 // The replica gets one time, the region's wall clock, and that clock may be set back (NTP, an
 // operator). Its HLC copes; its timers must too: after a step back a region must go on
@@ -227,10 +219,7 @@ namespace {
 TEST_CASE("A region whose clock steps back keeps heartbeating: every op becomes final", "[sim]") {
   Simulation sim(ScriptedConfig());
   sim.Start();
-  AccountConfig cfg;
-  cfg.id = "acct";
-  cfg.currency = "EUR";
-  sim.Submit(0, OpenAccount{cfg});
+  OpenPlain(&sim, 0, "acct");
   sim.RunUntil(300);
   sim.Submit(2, Credit{"acct", 100, "c1"});
   sim.RunUntil(1000);
@@ -238,9 +227,7 @@ TEST_CASE("A region whose clock steps back keeps heartbeating: every op becomes 
   sim.Submit(0, Credit{"acct", 50, "c2"});
   sim.Submit(2, Debit{"acct", 30, "d1"});
   sim.RunUntil(2000);
-  RunResult res = sim.Finish();
-  INFO(res.failure.invariant << ": " << res.failure.message);
-  REQUIRE(res.ok);
+  RunResult res = FinishOk(&sim);
   REQUIRE(res.summary.finality_ms.has_value());
   AccountView v;
   for (RegionId r = 0; r < 3; ++r) {
