@@ -87,10 +87,6 @@ class Store {
   // Writes `batches`, in order (a later one's records supersede an earlier one's), as one synced
   // WriteBatch.
   Status Write(std::span<const PersistBatch* const> batches, WriteStats* stats);
-  Status Write(const PersistBatch& batch, WriteStats* stats) {
-    const PersistBatch* one = &batch;
-    return Write(std::span<const PersistBatch* const>(&one, 1), stats);
-  }
 
   // The key layout, exposed for tests and tools.
   static std::string OpKey(RegionId origin, Seq seq);
