@@ -19,7 +19,6 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -337,14 +336,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", as_json, "print the result as one JSON object");
   CLI11_PARSE(app, argc, argv);
 
-  if (!token_file.empty()) {
-    std::ifstream f(token_file);
-    if (!f || !std::getline(f, token)) {
-      std::cerr << "tally-load: cannot read a token from " << token_file << "\n";
-      return kExitUsage;
-    }
+  if (!token_file.empty() && !tally::ctl::ReadTokenFile(token_file, &token)) {
+    std::cerr << "tally-load: cannot read a token from " << token_file << "\n";
+    return kExitUsage;
   }
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  tally::ctl::TrimToken(&token);
 
   std::vector<Target> targets;
   for (const auto& u : urls) {

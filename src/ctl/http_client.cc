@@ -7,9 +7,23 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <fstream>
 #include <optional>
 
 namespace tally::ctl {
+
+void TrimToken(std::string* token) {
+  while (!token->empty() &&
+         (token->back() == '\n' || token->back() == '\r' || token->back() == ' '))
+    token->pop_back();
+}
+
+bool ReadTokenFile(const std::string& path, std::string* token) {
+  std::ifstream f(path);
+  if (!f || !std::getline(f, *token)) return false;
+  TrimToken(token);
+  return true;
+}
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;

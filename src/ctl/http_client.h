@@ -34,6 +34,14 @@ struct Url {
   std::string ToString() const;  // "http://host:port/prefix"
 };
 
+// A bearer token as the tools take it: trailing newlines, carriage returns and spaces dropped (a
+// token pasted into a shell, or the line of a token file).
+void TrimToken(std::string* token);
+
+// Reads a bearer token from the first line of `path`, trimmed. False when the file is unreadable
+// or empty of lines.
+bool ReadTokenFile(const std::string& path, std::string* token);
+
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpResponse {

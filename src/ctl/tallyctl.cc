@@ -739,15 +739,11 @@ int main(int argc, char** argv) {
     std::cerr << "tallyctl: --url: " << error << "\n";
     return kExitUsage;
   }
-  if (!opt.token_file.empty()) {
-    std::ifstream f(opt.token_file);
-    if (!f || !std::getline(f, opt.token)) {
-      std::cerr << "tallyctl: cannot read a token from " << opt.token_file << "\n";
-      return kExitUsage;
-    }
+  if (!opt.token_file.empty() && !ReadTokenFile(opt.token_file, &opt.token)) {
+    std::cerr << "tallyctl: cannot read a token from " << opt.token_file << "\n";
+    return kExitUsage;
   }
-  while (!opt.token.empty() && (opt.token.back() == '\n' || opt.token.back() == '\r' || opt.token.back() == ' '))
-    opt.token.pop_back();
+  TrimToken(&opt.token);
   s.token = opt.token;
   s.json_output = opt.json_output;
   s.get = opt.get;
