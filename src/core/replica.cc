@@ -115,6 +115,7 @@ struct JournalEntry {
   CanonicalKey key;
   OpKind kind = OpKind::kCredit;
   bool voided = false;
+  bool keyed = false;  // carries an idempotency key: may be voided by a duplicate from elsewhere
   RegionId to = 0;
   Amount amount = 0;
   ReplayEntry replay() const { return ReplayEntry{key, kind, amount, voided}; }
@@ -125,6 +126,7 @@ struct PendingDebit {
   Amount amount = 0;
   std::string key;
   std::uint64_t deadline_ms = 0;
+  bool asked_rights = false;  // waits for a peer's transfer (else only for credits to turn final)
 };
 
 struct Account {
@@ -135,6 +137,7 @@ struct Account {
   Counters final_counters;  // ops folded into the checkpoint
   ReplayState checkpoint;   // replay state at the stable frontier
   std::vector<JournalEntry> journal;  // ops above the frontier, canonical order
+  std::vector<Amount> tentative;      // per origin: its keyed, unvoided credits in the journal
   ReplayState tip;          // checkpoint + journal[0, tip_pos)
   std::size_t tip_pos = 0;
   std::deque<ForkReport> final_forks;
@@ -340,7 +343,7 @@ class Replica::Impl {
     if (now >= next_heartbeat_ms_) {
       next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
       SendHeartbeats(now, out);
-      FoldToFrontier();
+      if (FoldToFrontier()) RetryAllPending(now, out);
     }
     if (now >= next_checkpoint_ms_ && saved_frontier_ < frontier_) {
       next_checkpoint_ms_ = now + opt_.checkpoint_interval_ms;
@@ -368,7 +371,8 @@ class Replica::Impl {
     v->tentative = !a->journal.empty();
     v->regions.assign(n_, RegionView{});
     for (RegionId r = 0; r < n_; ++r) {
-      v->regions[r] = RegionView{EffectiveRights(*a, r), a->config.lines[r], t.fees[r], t.voids[r]};
+      v->regions[r] = RegionView{EffectiveRights(*a, r), a->tentative[r], a->config.lines[r],
+                                 t.fees[r], t.voids[r]};
     }
     v->fees = t.total_fees();
     v->voids = t.total_voids();
@@ -465,6 +469,7 @@ class Replica::Impl {
       a.checkpoint = ReplayState(n_);
       a.tip = ReplayState(n_);
       a.demand_mark.assign(n_, 0);
+      a.tentative.assign(n_, 0);
       accounts_.push_back(std::move(a));
     }
     return accounts_[it->second];
@@ -602,7 +607,7 @@ class Replica::Impl {
     }
     if (!s.ok()) return s;
 
-    JournalEntry e{op.canonical(), op.kind, false, op.to, op.amount};
+    JournalEntry e{op.canonical(), op.kind, false, !op.key.empty(), op.to, op.amount};
     std::size_t pos = a.journal.size();
     if (!opt_.bugs.order_forks_by_arrival) {
       // Ops mostly arrive in canonical order: search from the back.
@@ -621,6 +626,7 @@ class Replica::Impl {
           // A canonically earlier use arrived: the op we took for the first is voided now.
           const std::size_t j = FindEntry(a, k.canonical());
           if (j < a.journal.size()) {
+            UntrackTentative(a, a.journal[j]);
             a.journal[j].voided = true;
             Invalidate(a, j);
           }
@@ -637,6 +643,7 @@ class Replica::Impl {
       }
     }
     Invalidate(a, pos);
+    if (IsTentativeCredit(e)) a.tentative[o] += e.amount;  // <= 2^58 per region: cannot overflow
     a.journal.insert(a.journal.begin() + static_cast<std::ptrdiff_t>(pos), e);
     journaled_.insert(IndexOf(a));
     if (op.kind == OpKind::kDebit) touched_.insert(IndexOf(a));
@@ -646,6 +653,16 @@ class Replica::Impl {
     if (out) out->ops.push_back(op);
     (void)recovering;
     return Status::OK();
+  }
+
+  // A credit that a canonically earlier duplicate of its key could still void (only another
+  // region can originate one: a region answers a repeated key from its own index).
+  bool IsTentativeCredit(const JournalEntry& e) const {
+    return e.kind == OpKind::kCredit && e.keyed && !e.voided && n_ > 1;
+  }
+  void UntrackTentative(Account& a, const JournalEntry& e) {
+    if (IsTentativeCredit(e)) a.tentative[e.key.origin] -= e.amount;
+    assert(a.tentative[e.key.origin] >= 0);
   }
 
   std::size_t FindEntry(const Account& a, const CanonicalKey& k) const {
@@ -828,29 +845,47 @@ class Replica::Impl {
     return r;
   }
 
+  // This region's credits that are not yet final; they are part of its rights but not spendable
+  // (outside the overdraft line) until final: see docs/design.md, "The effective floor".
+  Amount TentativeCredit(const Account& a) const {
+    return opt_.bugs.spend_tentative_credit ? 0 : a.tentative[opt_.self];
+  }
+
+  // What this region may spend or give away without its line: rights less tentative credit.
+  Amount SpendableRights(Account& a) { return EffectiveRights(a, opt_.self) - TentativeCredit(a); }
+
   // The debit rules of the brief. Returns false when the debit was parked to wait for rights.
   bool Decide(Account& a, const PendingDebit& p, std::uint64_t now, bool may_wait, Effects* out,
               CommandResult* r) {
     const RegionId me = opt_.self;
     const Amount rights = EffectiveRights(a, me);
+    const Amount tentative = TentativeCredit(a);
+    const Amount spendable = rights - tentative;
     const Amount line = UsableLine(a);
     bool overdraft = false;
-    if (rights >= p.amount || opt_.bugs.skip_rights_check) {
-      overdraft = rights < p.amount;
-    } else if (may_wait && opt_.rights_wait_ms > 0 && a.pending.size() < opt_.max_pending_debits &&
-               RequestRights(a, p.amount - std::max<Amount>(rights, 0), now, out)) {
-      a.pending.push_back(p);
-      pending_accounts_.insert(IndexOf(a));
+    if (spendable >= p.amount || opt_.bugs.skip_rights_check) {
+      overdraft = spendable < p.amount;
+    } else if (may_wait && Park(a, p, spendable, rights, line, now, out)) {
       return false;
-    } else if (rights + line >= p.amount) {
+    } else if (spendable + line >= p.amount) {
       overdraft = true;
     } else {
       ++stats_.rejected;
-      *r = Rejected(p.command_id,
-                    Status::InsufficientFunds(
-                        "debit of " + std::to_string(p.amount) + " exceeds this region's rights " +
-                        std::to_string(rights) + " plus its overdraft line " + std::to_string(line)));
+      std::string why = "debit of " + std::to_string(p.amount) +
+                        " exceeds this region's spendable rights " + std::to_string(spendable) +
+                        " plus its overdraft line " + std::to_string(line);
+      if (tentative > 0) {
+        why += "; its rights " + std::to_string(rights) + " include " + std::to_string(tentative) +
+               " of credit not yet final, which is spendable only within the overdraft line until "
+               "it is final (a duplicate of its idempotency key in another region may still void it)";
+      }
+      if (line == 0 && a.config.lines[me] > 0) {
+        why += "; the overdraft line of " + std::to_string(a.config.lines[me]) +
+               " is usable once the account's opening is final";
+      }
+      *r = Rejected(p.command_id, Status::InsufficientFunds(std::move(why)));
       r->rights = rights;
+      r->tentative_credit = tentative;
       r->overdraft_line = line;
       r->requested = p.amount;
       r->balance = Tip(a).balance;
@@ -862,6 +897,7 @@ class Replica::Impl {
     op.overdraft = overdraft;
     *r = Originate(p.command_id, a, std::move(op), out);
     r->rights = rights;
+    r->tentative_credit = tentative;
     r->overdraft_line = line;
     r->requested = p.amount;
     if (r->status.ok()) {
@@ -869,6 +905,36 @@ class Replica::Impl {
       if (overdraft) ++stats_.overdraft_debits;
     } else {
       ++stats_.rejected;
+    }
+    return true;
+  }
+
+  // Parks a debit that spendable rights do not cover when waiting can help: a reachable peer holds
+  // rights (ask it, wait rights_wait_ms), or our tentative credits would cover it once final and
+  // every peer is reachable so the frontier moves (wait finality_wait_ms). False otherwise.
+  bool Park(Account& a, PendingDebit p, Amount spendable, Amount rights, Amount line,
+            std::uint64_t now, Effects* out) {
+    if (a.pending.size() >= opt_.max_pending_debits) return false;
+    std::uint64_t wait_ms = 0;
+    if (opt_.rights_wait_ms > 0 &&
+        RequestRights(a, p.amount - std::max<Amount>(spendable, 0), now, out)) {
+      p.asked_rights = true;
+      wait_ms = opt_.rights_wait_ms;
+    }
+    if (opt_.finality_wait_ms > 0 && spendable < rights && rights + line >= p.amount &&
+        AllPeersReachable(now)) {
+      wait_ms = std::max(wait_ms, opt_.finality_wait_ms);
+    }
+    if (wait_ms == 0) return false;
+    p.deadline_ms = now + wait_ms;
+    a.pending.push_back(std::move(p));
+    pending_accounts_.insert(IndexOf(a));
+    return true;
+  }
+
+  bool AllPeersReachable(std::uint64_t now) const {
+    for (RegionId r = 0; r < n_; ++r) {
+      if (r != opt_.self && !Reachable(r, now)) return false;
     }
     return true;
   }
@@ -908,7 +974,7 @@ class Replica::Impl {
     if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return;
     Account* a = Find(rq.account);
     if (!a || !a->open) return;
-    const Amount mine = EffectiveRights(*a, opt_.self);
+    const Amount mine = SpendableRights(*a);
     if (mine <= 0) return;
     if (GiveRights(*a, from, std::min(mine, rq.amount), now, out)) {
       ++stats_.rights_granted;
@@ -923,10 +989,13 @@ class Replica::Impl {
     return Apply(op, out, false).ok();
   }
 
+  // Decides the waiting debits whose wait is over: rights now cover them, or they waited only for
+  // credits to turn final and none is left tentative. In arrival order.
   void RetryPending(Account& a, std::uint64_t now, Effects* out) {
     while (!a.pending.empty()) {
       PendingDebit p = a.pending.front();
-      if (EffectiveRights(a, opt_.self) < p.amount) break;
+      const bool nothing_to_wait_for = !p.asked_rights && TentativeCredit(a) == 0;
+      if (SpendableRights(a) < p.amount && !nothing_to_wait_for) break;
       a.pending.pop_front();
       CommandResult r;
       Decide(a, p, now, /*may_wait=*/false, out, &r);
@@ -958,12 +1027,18 @@ class Replica::Impl {
     if (s.ok() && cmd.to == opt_.self)
       s = Status::FailedPrecondition("a region cannot transfer rights to itself");
     if (!s.ok()) return Rejected(id, s);
-    const Amount rights = EffectiveRights(*a, opt_.self);
-    if (rights < cmd.amount) {
+    const Amount spendable = SpendableRights(*a);
+    if (spendable < cmd.amount) {
+      const Amount tentative = TentativeCredit(*a);
       CommandResult r = Rejected(
-          id, Status::InsufficientFunds("transfer of " + std::to_string(cmd.amount) +
-                                        " exceeds this region's rights " + std::to_string(rights)));
-      r.rights = rights;
+          id, Status::InsufficientFunds(
+                  "transfer of " + std::to_string(cmd.amount) +
+                  " exceeds this region's spendable rights " + std::to_string(spendable) +
+                  (tentative > 0 ? " (" + std::to_string(tentative) +
+                                       " of its rights is credit not yet final)"
+                                 : std::string())));
+      r.rights = spendable + tentative;
+      r.tentative_credit = tentative;
       r.requested = cmd.amount;
       return r;
     }
@@ -1164,11 +1239,17 @@ class Replica::Impl {
     if (const Op* op = LookupOp(k)) ops->push_back(*op);
   }
 
+  // Credits turned final may let waiting debits go: retry every account that has some.
+  void RetryAllPending(std::uint64_t now, Effects* out) {
+    const std::vector<std::uint32_t> waiting(pending_accounts_.begin(), pending_accounts_.end());
+    for (std::uint32_t idx : waiting) RetryPending(accounts_[idx], now, out);
+  }
+
   // Folds every journal below the stable frontier into its checkpoint, in memory. Cheap, so it
-  // runs on every heartbeat; persisting is SaveCheckpoints' job.
-  void FoldToFrontier() {
+  // runs on every heartbeat; persisting is SaveCheckpoints' job. True when the frontier moved.
+  bool FoldToFrontier() {
     const Hlc f = StableFrontier();
-    if (f <= frontier_) return;
+    if (f <= frontier_) return false;
     frontier_ = f;
     for (std::uint32_t idx : journaled_.sorted()) {
       Account& a = accounts_[idx];
@@ -1188,6 +1269,7 @@ class Replica::Impl {
         for (std::size_t i = 0; i < k; ++i) {
           const JournalEntry& e = a.journal[i];
           const RegionId o = e.key.origin;
+          UntrackTentative(a, e);  // final: its void status can no longer change
           switch (e.kind) {
             case OpKind::kCredit: a.final_counters.Credit(o, e.amount, nullptr); break;
             case OpKind::kDebit: a.final_counters.Debit(o, e.amount, nullptr); break;
@@ -1210,6 +1292,7 @@ class Replica::Impl {
       }
     }
     journaled_.retain([this](std::uint32_t idx) { return !accounts_[idx].journal.empty(); });
+    return true;
   }
 
   // Emits the checkpoints folded since the last save, with the frontier they are valid at, and
@@ -1286,7 +1369,7 @@ class Replica::Impl {
         const __int128 by_demand = static_cast<__int128>(total) * 3 * demand[r] / (4 * total_demand);
         return static_cast<Amount>(by_demand) + total / (4 * static_cast<Amount>(n_));
       };
-      Amount spare = rights[opt_.self];
+      Amount spare = rights[opt_.self] - TentativeCredit(a);  // tentative credit is not given away
       if (spare <= 0) continue;
       if (total_demand > 0 && total > 0) spare -= target(opt_.self);
       for (RegionId r = 0; r < n_ && spare > 0; ++r) {

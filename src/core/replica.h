@@ -13,12 +13,17 @@
 // Replica runs in both.
 //
 // A debit at region r of amount x is decided locally (brief, "The model"):
-//   1. effective rights(r) >= x: accepted;
+//   1. spendable rights(r) >= x: accepted. Spendable = effective rights less r's own keyed credits
+//      that are not yet final: such a credit may still be voided as a duplicate of a key used in
+//      another region, so until it is final it is spendable only inside the overdraft line
+//      (docs/design.md, "The effective floor");
 //   2. else, if a peer that has rights is reachable, ask it for rights and wait at most
-//      rights_wait_ms (the command completes later, from OnMessage or Tick);
-//   3. else, if rights(r) + O[r] >= x: accepted as an overdraft debit (flagged) — O[r] counts only
-//      once the account's open is final, so a concurrent open with another config cannot win later;
-//   4. else rejected: insufficient_funds, with the rights and line that explain it.
+//      rights_wait_ms; if r's tentative credits would cover x and every peer is reachable (so the
+//      frontier moves), wait for them to turn final, at most finality_wait_ms (the command
+//      completes later, from OnMessage or Tick);
+//   3. else, if spendable(r) + O[r] >= x: accepted as an overdraft debit (flagged) — O[r] counts
+//      only once the account's open is final, so a concurrent open with another config cannot win;
+//   4. else rejected: insufficient_funds, with the rights, tentative credit and line that explain it.
 //
 // Not thread-safe: one thread (or strand) drives a Replica.
 
@@ -47,6 +52,7 @@ struct PlantedBugs {
   bool forget_hlc_high_water = false;   // on recovery, restart the clock from the wall clock only
   bool drop_relayed_ops = false;        // gossip only our own ops, never relay other origins'
   bool ack_before_sync = false;         // let completions out before their ops are synced
+  bool spend_tentative_credit = false;  // count credits that are not yet final as spendable rights
 };
 
 struct ReplicaOptions {
@@ -58,6 +64,7 @@ struct ReplicaOptions {
   std::uint64_t heartbeat_interval_ms = 100;
   std::uint64_t peer_timeout_ms = 1000;     // silent this long: unreachable
   std::uint64_t rights_wait_ms = 50;        // bounded wait for an on-demand rights transfer
+  std::uint64_t finality_wait_ms = 1000;    // bounded wait for this region's credits to turn final
   std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
   std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
   std::uint64_t rebalance_interval_ms = 1000;
@@ -110,6 +117,7 @@ struct CommandResult {
   Amount rights = 0;
   Amount overdraft_line = 0;
   Amount requested = 0;
+  Amount tentative_credit = 0;  // part of `rights` that is credit not yet final (not spendable)
 };
 
 // Things an operator should hear about; never a reason to drop anything.
@@ -161,6 +169,7 @@ struct RecoveredState {
 
 struct RegionView {
   Amount rights = 0;          // effective rights (fees and voids booked)
+  Amount tentative_credit = 0;  // keyed credits of this region not yet final (part of rights)
   Amount overdraft_line = 0;
   Amount fees = 0;
   Amount voids = 0;

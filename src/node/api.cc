@@ -392,8 +392,9 @@ std::string InsufficientFundsJson(const CommandResult& r) {
   AppendJsonString(r.status.code_name(), &out);
   out += ",\"message\":";
   AppendJsonString(r.status.message(), &out);
-  out += fmt::format(",\"requested\":{},\"rights\":{},\"overdraft_line\":{}}}}}", r.requested,
-                     r.rights, r.overdraft_line);
+  out += fmt::format(
+      ",\"requested\":{},\"rights\":{},\"tentative_credit\":{},\"overdraft_line\":{}}}}}",
+      r.requested, r.rights, r.tentative_credit, r.overdraft_line);
   return out;
 }
 

@@ -336,6 +336,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     Fields f(t, "rights");
     Status s;
     if (!(s = f.Unsigned("wait_ms", 0, kHour, &r.rights_wait_ms)).ok()) return s;
+    if (!(s = f.Unsigned("finality_wait_ms", 0, kHour, &r.finality_wait_ms)).ok()) return s;
     if (!(s = f.Unsigned("rebalance_interval_ms", 1, kHour, &r.rebalance_interval_ms)).ok())
       return s;
     if (!(s = f.Unsigned("max_pending_debits", 1, 1 << 24, &r.max_pending_debits)).ok()) return s;

@@ -33,6 +33,7 @@ json AccountJson(const AccountView& v, const RegionNames& regions) {
   for (RegionId r = 0; r < v.regions.size(); ++r) {
     const RegionView& rv = v.regions[r];
     per_region[RegionName(regions, r)] = json{{"rights", rv.rights},
+                                              {"tentative_credit", rv.tentative_credit},
                                               {"overdraft_line", rv.overdraft_line},
                                               {"fees", rv.fees},
                                               {"voids", rv.voids}};

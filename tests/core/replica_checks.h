@@ -25,11 +25,12 @@ inline AccountView View(Cluster& c, RegionId r, const std::string& id) {
   return v;
 }
 
-// Σ refunds of voided debits among derived events (what the floor counts as reversed).
-inline Amount Refunds(const std::vector<DerivedEvent>& events) {
+// Σ voids among derived events, signed: + refunds of voided debits, − clawbacks of voided credits.
+// The effective floor counts a voided debit as never spent and a voided credit as never received.
+inline Amount SignedVoids(const std::vector<DerivedEvent>& events) {
   Amount s = 0;
   for (const DerivedEvent& e : events)
-    if (e.kind == DerivedKind::kVoid && e.amount > 0) s += e.amount;
+    if (e.kind == DerivedKind::kVoid) s += e.amount;
   return s;
 }
 
@@ -66,9 +67,9 @@ inline void CheckMoney(Cluster& c, const std::string& id) {
   AccountView v = View(c, 0, id);
   std::vector<DerivedEvent> ev;
   REQUIRE(c.at(0).DerivedEvents(id, &ev).ok());
-  INFO("floor of " << id << ": raw " << v.raw_balance << " refunds " << Refunds(ev)
-                   << " overdraft limit " << v.config.overdraft_limit);
-  REQUIRE(v.raw_balance + Refunds(ev) >= -v.config.overdraft_limit);
+  INFO("effective floor of " << id << ": raw " << v.raw_balance << " voids " << SignedVoids(ev)
+                             << " overdraft limit " << v.config.overdraft_limit);
+  REQUIRE(v.raw_balance + SignedVoids(ev) >= -v.config.overdraft_limit);
 }
 
 // Hooks into a cluster and checks after every call into any replica:
@@ -136,7 +137,8 @@ class Watch {
     rights_before_.clear();
     for (const std::string& id : c_.at(r).AccountIds()) {
       AccountView v;
-      if (c_.at(r).GetAccount(id, &v).ok()) rights_before_[id] = v.regions[r].rights;
+      if (c_.at(r).GetAccount(id, &v).ok())
+        rights_before_[id] = v.regions[r].rights;
     }
   }
 
@@ -204,8 +206,9 @@ class Watch {
       INFO("debit " << res.op.ToString() << " of " << res.requested << ": rights " << res.rights
                     << " line " << res.overdraft_line << " overdraft " << res.overdraft);
       REQUIRE(res.requested == it->second.amount);
-      REQUIRE(res.rights + res.overdraft_line >= res.requested);
-      REQUIRE(res.overdraft == (res.rights < res.requested));
+      REQUIRE(res.tentative_credit >= 0);
+      REQUIRE(res.rights - res.tentative_credit + res.overdraft_line >= res.requested);
+      REQUIRE(res.overdraft == (res.rights - res.tentative_credit < res.requested));
       REQUIRE(it->second.overdraft == res.overdraft);
       ++debits_checked;
     }

@@ -144,7 +144,7 @@ TEST_CASE("concurrent opens with different configs: one wins everywhere, the flo
                      << (spend.overdraft ? " (overdraft)" : ""));
   std::vector<DerivedEvent> ev;
   REQUIRE(c.at(0).DerivedEvents("x", &ev).ok());
-  CHECK(v.raw_balance + Refunds(ev) >= -v.config.overdraft_limit);
+  CHECK(v.raw_balance + SignedVoids(ev) >= -v.config.overdraft_limit);
   CheckMoney(c, "x");
 }
 
@@ -445,6 +445,123 @@ TEST_CASE("rights_wait_ms = 0 never waits", "[replica]") {
   CHECK(c.at(1).stats().rights_requests_sent == 0);
   const CommandResult no = c.Run(1, Debit{"alice", 1, "d2"});
   CHECK(no.status.code() == Code::kInsufficientFunds);
+}
+
+// ---- the effective floor: credit not yet final -----------------------------------------------
+
+auto NoRebalanceNoWaitAtAll = [](ReplicaOptions& o) {
+  o.rebalance_interval_ms = 0;
+  o.rights_wait_ms = 0;
+  o.finality_wait_ms = 0;
+};
+
+TEST_CASE("a credit retried in every region during a partition is spendable only within the line",
+          "[replica][floor]") {
+  // Issue 9, item 1: a client retries `credit 1000` (one key) at each of three cut-off regions.
+  // All three accept; after the heal two are voided. Had each region spent its copy, the account
+  // would end at -2300 against a floor of -300. Until a credit is final it is spendable only
+  // inside the region's overdraft line.
+  Cluster c(3, NoRebalanceNoWaitAtAll);
+  OpenEverywhere(c, Config("alice", 300, 0, 0), 0);
+  c.Settle(6);  // the open is final everywhere: lines of 100 are usable
+  c.queue.clear();
+  for (RegionId r = 0; r < 3; ++r) {
+    const CommandResult cr = c.Run(r, Credit{"alice", 1000, "topup-1"});
+    REQUIRE(cr.status.ok());
+    CHECK_FALSE(cr.replayed);  // cut off: nobody could know
+  }
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    const CommandResult big = c.Run(r, Debit{"alice", 1100, "big-" + std::to_string(r)});
+    CHECK(big.status.code() == Code::kInsufficientFunds);
+    CHECK(big.rights == 1000);
+    CHECK(big.tentative_credit == 1000);
+    CHECK(big.overdraft_line == 100);
+    CHECK(big.requested == 1100);
+    CHECK(big.status.message().find("not yet final") != std::string::npos);
+    const CommandResult small = c.Run(r, Debit{"alice", 100, "small-" + std::to_string(r)});
+    REQUIRE(small.status.ok());
+    CHECK(small.overdraft);  // it spent tentative credit, i.e. the line
+    CHECK(View(c, r, "alice").regions[r].tentative_credit == 1000);
+  }
+  c.queue.clear();
+  c.Settle(10);
+  REQUIRE(c.Converged("alice"));
+  const AccountView v = View(c, 0, "alice");
+  CHECK(v.balance == 700);  // one credit of 1000 survives, three debits of 100
+  CHECK(v.voids == -2000);  // two clawed back
+  RegionId holder = 0;
+  for (RegionId r = 0; r < 3; ++r) {
+    CHECK(v.regions[r].tentative_credit == 0);  // final now
+    CHECK(v.regions[r].rights + v.regions[r].fees >= -v.regions[r].overdraft_line);
+    if (v.regions[r].rights > v.regions[holder].rights) holder = r;
+  }
+  CheckMoney(c, "alice");
+  // Final credit is fully spendable where it survived.
+  CHECK(v.regions[holder].rights == 900);
+  const CommandResult spend = c.Run(holder, Debit{"alice", 900, "after-heal"});
+  REQUIRE(spend.status.ok());
+  CHECK_FALSE(spend.overdraft);
+}
+
+TEST_CASE("a credit without a key is spendable at once: no duplicate can void it",
+          "[replica][floor]") {
+  Cluster c(3, NoRebalanceNoWaitAtAll);
+  OpenEverywhere(c, Config("alice", 0, 0, 0), 0);
+  c.queue.clear();
+  REQUIRE(c.Run(1, Credit{"alice", 50, ""}).status.ok());
+  const CommandResult d = c.Run(1, Debit{"alice", 50, "d"});
+  REQUIRE(d.status.ok());
+  CHECK(d.tentative_credit == 0);
+}
+
+TEST_CASE("tentative credit is not handed to other regions", "[replica][floor]") {
+  Cluster c(3, NoRebalanceNoWaitAtAll);
+  OpenEverywhere(c, Config("alice", 0, 0, 0), 0);
+  c.queue.clear();
+  REQUIRE(c.Run(0, Credit{"alice", 500, "top"}).status.ok());
+  const CommandResult t = c.Run(0, TransferRights{"alice", 1, 100});
+  CHECK(t.status.code() == Code::kInsufficientFunds);
+  CHECK(t.tentative_credit == 500);
+  c.Settle(6);  // final
+  CHECK(c.Run(0, TransferRights{"alice", 1, 100}).status.ok());
+}
+
+TEST_CASE("on a connected cluster a debit of fresh credit waits for it to turn final",
+          "[replica][floor]") {
+  // Top up, then pay at once: the usual order. The debit waits (at most finality_wait_ms) for
+  // the frontier to pass the credit instead of failing for a few heartbeats.
+  Cluster c(3, NoRebalanceNoWait);  // finality_wait_ms at its default
+  OpenEverywhere(c, Config("alice", 0, 0, 0), 0);
+  REQUIRE(c.Run(2, Credit{"alice", 300, "top"}).status.ok());
+  const std::uint64_t id = c.next_id + 1;
+  const CommandResult parked = c.Run(2, Debit{"alice", 250, "pay"});
+  CHECK(parked.status.code() == Code::kUnavailable);  // no completion yet: it waits
+  c.Settle(6);
+  const std::optional<CommandResult> done = c.CompletionOf(id);
+  REQUIRE(done);
+  REQUIRE(done->status.ok());
+  CHECK_FALSE(done->overdraft);
+  CHECK(View(c, 0, "alice").balance == 50);
+}
+
+TEST_CASE("a debit waiting for finality gets its answer when a peer falls silent",
+          "[replica][floor]") {
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0, 0, 0), 0);
+  REQUIRE(c.Run(2, Credit{"alice", 300, "top"}).status.ok());
+  c.queue.clear();
+  const std::uint64_t id = c.next_id + 1;
+  c.Run(2, Debit{"alice", 250, "pay"});
+  // Nothing is delivered any more: the frontier cannot pass the credit.
+  for (int i = 0; i < 120 && !c.CompletionOf(id); ++i) {
+    c.Tick(10);
+    c.queue.clear();
+  }
+  const std::optional<CommandResult> done = c.CompletionOf(id);
+  REQUIRE(done);
+  CHECK(done->status.code() == Code::kInsufficientFunds);
+  CHECK(done->tentative_credit == 300);
 }
 
 // ---- idempotency -------------------------------------------------------------------------------
@@ -763,7 +880,8 @@ TEST_CASE("a restarted region's clock is not behind the ops it holds (causality)
   Cluster c(3, NoRebalanceNoWait);
   OpenEverywhere(c, Config("alice", 90, 10, 0), 0);
   c.skew_ms[0] = static_cast<std::int64_t>(kHourMs);
-  REQUIRE(c.Run(0, Credit{"alice", 100, "dep"}).status.ok());
+  // Unkeyed: a credit no duplicate can void is spendable (and can be handed on) at once.
+  REQUIRE(c.Run(0, Credit{"alice", 100, ""}).status.ok());
   const CommandResult grant = c.Run(0, TransferRights{"alice", 1, 100});
   REQUIRE(grant.status.ok());
   // r1 reconnects to r0 (no tick: no heartbeat from r1); r0 pushes its ops in answer.
