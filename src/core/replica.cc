@@ -301,8 +301,8 @@ class Replica::Impl {
       }
       Peer& p = peers_[from];
       Heard(from, now);
-      p.acked.JoinWith(hello->applied);
-      p.sent = p.acked;
+      Acked(from, hello->applied, now);
+      p.sent = p.acked;  // a new connection: what we sent before may be lost
       p.last_progress_ms = now;
       Push(from, now, out);
       return;
@@ -1073,12 +1073,16 @@ class Replica::Impl {
     p.last_heard_ms = now;
   }
 
+  // What a peer says it holds (Hello, Ack, heartbeat). The newest word replaces the last one
+  // instead of joining it, and nothing is believed beyond what we hold ourselves: a peer that
+  // claims too much (a bug, a liar, a stale claim from before it lost its disk) is corrected by its
+  // next honest ack, and a stale ack that claims too little only costs a re-send.
   void Acked(RegionId from, const VersionVector& v, std::uint64_t now) {
     Peer& p = peers_[from];
-    if (!p.acked.Dominates(v)) {
-      p.acked.JoinWith(v);
-      p.last_progress_ms = now;
-    }
+    VersionVector claim;
+    for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
+    if (!p.acked.Dominates(claim)) p.last_progress_ms = now;
+    p.acked = claim;
     p.sent.JoinWith(p.acked);
   }
 

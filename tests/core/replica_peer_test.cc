@@ -252,6 +252,36 @@ TEST_CASE("a partial partition converges through relays", "[replica][peer]") {
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a Hello that claims more than the peer holds never stops gossip to it",
+          "[replica][peer]") {
+  // Issue 9: a Hello claiming applied = 2^40 in the name of r2, told to r0 and r1, made both stop
+  // sending to the real r2 for good while showing it 0 ops behind. Claims are capped at what we
+  // hold, and the real r2's next ack replaces the lie.
+  Cluster c(3, Quiet);
+  OpenEverywhere(c, Config("alice", 0), 0);
+  VersionVector huge;
+  for (RegionId o = 0; o < 3; ++o) huge.set(o, Seq{1} << 40);
+  for (RegionId victim : {RegionId{0}, RegionId{1}}) {
+    Effects e;
+    c.at(victim).OnMessage(2, Hello{"test", kProtocolVersion, 2, huge}, c.PhysicalNow(victim), &e);
+    c.Absorb(victim, e);
+    for (const PeerView& p : c.at(victim).Peers(c.PhysicalNow(victim))) {
+      if (p.region == 2) CHECK(p.acked == c.at(victim).applied());  // capped at what it holds
+    }
+  }
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(c.Run(0, Credit{"alice", 10, "k" + std::to_string(i)}).status.ok());
+    REQUIRE(c.Run(1, Credit{"alice", 1, "j" + std::to_string(i)}).status.ok());
+  }
+  c.Settle(30);
+  CHECK(c.at(2).applied() == c.at(0).applied());
+  CHECK(View(c, 2, "alice").balance == 55);
+  REQUIRE(c.Converged("alice"));
+  for (RegionId r : {RegionId{0}, RegionId{1}}) {
+    for (const PeerView& p : c.at(r).Peers(c.PhysicalNow(r))) CHECK(p.ops_behind == 0);
+  }
+}
+
 TEST_CASE("nothing is final while a region that could add earlier ops is cut off",
           "[replica][peer][finality]") {
   Cluster c(3, Quiet);
