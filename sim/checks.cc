@@ -64,6 +64,17 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e) {
   }
   Hlc generated = last;
   for (const Outbound& o : e.send) {
+    if (const auto* hello = std::get_if<Hello>(&o.msg);
+        hello && hello->epoch != 0 && hello->epoch != h.epoch_announced) {
+      // A new epoch is a timestamp taken at start: above anything an earlier run let out.
+      if (Hlc{hello->epoch} <= h.hlc_visible_at_start) {
+        Fail("HLC monotonic", R(r) + " announced epoch " + Hlc{hello->epoch}.ToString() +
+                                  ", not above " + h.hlc_visible_at_start.ToString() +
+                                  ", a timestamp an earlier run of it had let out");
+        return;
+      }
+      h.epoch_announced = hello->epoch;
+    }
     const auto* hb = std::get_if<Heartbeat>(&o.msg);
     if (!hb) continue;
     for (const HeartbeatEntry& en : hb->entries) {

@@ -430,6 +430,7 @@ void Simulation::Impl::Restart(RegionId r) {
   ++h.incarnation;
   if (h.timeline_crash < timeline.size()) timeline[h.timeline_crash].end_ms = now;
   h.timeline_crash = SIZE_MAX;
+  h.hlc_visible_at_start = h.hlc_visible;
   h.replica = std::make_unique<Replica>(OptionsFor(r));
   Status s = h.replica->Recover(h.store.Recover(), Physical(r));
   if (!s.ok()) {

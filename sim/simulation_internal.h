@@ -50,6 +50,8 @@ struct Host {
 
   Hlc hlc_visible;        // largest timestamp that left the region (durable op, sent heartbeat)
   Hlc hlc_generated;      // largest timestamp generated since the last restart
+  Hlc hlc_visible_at_start;   // hlc_visible when it last restarted: its new epoch must be above
+  std::uint64_t epoch_announced = 0;  // the newest epoch it put in a Hello
   Seq acked_own_max = 0;  // highest own seq acknowledged to a client
 
   std::uint64_t down_since_ms = 0;

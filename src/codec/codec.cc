@@ -367,6 +367,9 @@ struct EnvelopeWriter {
     p->set_protocol_version(h.protocol_version);
     p->set_region(h.region);
     ToProto(h.applied, p->mutable_applied());
+    p->set_epoch(h.epoch);
+    p->set_peer_epoch(h.peer_epoch);
+    p->set_rejoining(h.rejoining);
   }
   void operator()(const OpBatch& b) const { ToProto(b.ops, env->mutable_op_batch()); }
   void operator()(const Ack& a) const { ToProto(a.applied, env->mutable_ack()->mutable_applied()); }
@@ -630,6 +633,9 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       h.cluster_id = p.cluster_id();
       h.protocol_version = p.protocol_version();
       h.region = p.region();
+      h.epoch = p.epoch();
+      h.peer_epoch = p.peer_epoch();
+      h.rejoining = p.rejoining();
       Status s = FromProto(p.applied(), &h.applied);
       if (!s.ok()) return s;
       *out = std::move(h);

@@ -24,6 +24,9 @@ struct Hello {
   std::uint32_t protocol_version = kProtocolVersion;
   RegionId region = 0;
   VersionVector applied;  // what the sender holds: the receiver sends what it lacks
+  std::uint64_t epoch = 0;       // the sender's incarnation (an HLC taken at its start)
+  std::uint64_t peer_epoch = 0;  // the receiver's epoch as the sender last heard it
+  bool rejoining = false;        // the sender restarted and waits for an answer to its epoch
   bool operator==(const Hello&) const = default;
 };
 

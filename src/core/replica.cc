@@ -188,7 +188,9 @@ class Replica::Impl {
         log_(n_),
         buffered_(n_),
         hb_(n_),
-        peers_(n_) {}
+        peers_(n_),
+        peer_epoch_(n_, 0),
+        answered_(n_, false) {}
 
   // ---- recovery -------------------------------------------------------------------------------
 
@@ -247,6 +249,13 @@ class Replica::Impl {
     persisted_hw_ = st.high_water;
     next_heartbeat_ms_ = now_ms;
     next_rebalance_ms_ = now_ms + opt_.rebalance_interval_ms;
+    // A new incarnation. Its epoch is a timestamp above the restored high-water mark, so it is
+    // above every epoch an earlier start of this store advertised (each is leased before its
+    // Hello goes out); a store wiped or restored from an older copy learns a higher one from its
+    // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
+    // nothing: the store may have lost some, and reissuing their seqs would fork silently.
+    epoch_ = clock_.Now(now_ms).value;
+    rejoining_ = n_ > 1 && opt_.rejoin_on_start;
     return Status::OK();
   }
 
@@ -304,6 +313,12 @@ class Replica::Impl {
       Acked(from, hello->applied, now);
       p.sent = p.acked;  // a new connection: what we sent before may be lost
       p.last_progress_ms = now;
+      const std::uint64_t known_epoch = peer_epoch_[from];
+      peer_epoch_[from] = std::max(known_epoch, hello->epoch);
+      if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
+      // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
+      // echoing its epoch, so it knows whether it lost any (and gets them back by Push).
+      if (hello->epoch != known_epoch || hello->rejoining) SendHello(from, out);
       Push(from, now, out);
       return;
     }
@@ -325,7 +340,12 @@ class Replica::Impl {
   void OnConnected(RegionId to, std::uint64_t now, Effects* out) {
     if (to >= n_ || to == opt_.self) return;
     peers_[to].sent = peers_[to].acked;
-    out->send.push_back(Outbound{to, Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied_}});
+    SendHello(to, out);
+  }
+
+  Hello HelloFor(RegionId to, const VersionVector& applied) const {
+    return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied, epoch_,
+                 to < n_ ? peer_epoch_[to] : 0, rejoining_};
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -340,16 +360,24 @@ class Replica::Impl {
     rearm(&next_rebalance_ms_, opt_.rebalance_interval_ms);
     rearm(&next_checkpoint_ms_, opt_.checkpoint_interval_ms);
     ExpirePending(now, out);
+    if (rejoining_) MaybeFinishRejoin(now, out);
     if (now >= next_heartbeat_ms_) {
       next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
       SendHeartbeats(now, out);
-      if (FoldToFrontier()) RetryAllPending(now, out);
+      if (rejoining_) {
+        // Hellos and their answers may be lost: ask again those that have not answered.
+        for (RegionId p = 0; p < n_; ++p) {
+          if (p != opt_.self && !answered_[p]) SendHello(p, out);
+        }
+      }
+      // While rejoining our own log may lack ops that exist: no frontier may pass them.
+      if (!rejoining_ && FoldToFrontier()) RetryAllPending(now, out);
     }
     if (now >= next_checkpoint_ms_ && saved_frontier_ < frontier_) {
       next_checkpoint_ms_ = now + opt_.checkpoint_interval_ms;
       SaveCheckpoints(out);
     }
-    if (opt_.rebalance_interval_ms > 0 && now >= next_rebalance_ms_) {
+    if (!rejoining_ && opt_.rebalance_interval_ms > 0 && now >= next_rebalance_ms_) {
       next_rebalance_ms_ = now + opt_.rebalance_interval_ms;
       Rebalance(now, out);
     }
@@ -378,6 +406,7 @@ class Replica::Impl {
     v->voids = t.total_voids();
     v->episodes = t.episodes;
     v->frontier = frontier_;
+    v->stale = rejoining_;
     v->digest = Digest(*a);
     return Status::OK();
   }
@@ -443,6 +472,9 @@ class Replica::Impl {
   }
 
   const ReplicaOptions& options() const { return opt_; }
+  bool rejoining() const { return rejoining_; }
+  std::uint64_t epoch() const { return epoch_; }
+  Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
   const VersionVector& applied() const { return applied_; }
   Hlc clock() const { return clock_.last(); }
   Hlc frontier() const { return frontier_; }
@@ -638,8 +670,9 @@ class Replica::Impl {
         k.overdraft = op.overdraft;
         k.to = op.to;
         k.amount = op.amount;
-        // Our own ops' records are written by Originate, once the answer is known.
-        if (out && o != opt_.self) out->keys.push_back(ToRecord(k, op.account, op.key));
+        // Our own ops' records are written by Originate, once the answer is known (or here, when
+        // a peer gives back ops a lost store had).
+        if (out && (o != opt_.self || rejoining_)) out->keys.push_back(ToRecord(k, op.account, op.key));
       }
     }
     Invalidate(a, pos);
@@ -674,7 +707,10 @@ class Replica::Impl {
 
   void Receive(const Op& op, std::uint64_t now, Effects* out) {
     const RegionId o = op.dot.origin;
-    if (o >= n_ || o == opt_.self) return;  // our own ops come back through relays: we have them
+    if (o >= n_) return;
+    // Our own ops come back through relays: we have them — unless we restarted with less than we
+    // had, and a peer is giving them back while we rejoin.
+    if (o == opt_.self && !rejoining_) return;
     if (op.dot.seq <= applied_.get(o)) {
       ++stats_.duplicate_ops;
       return;
@@ -690,7 +726,11 @@ class Replica::Impl {
       if (buf.begin()->first == applied_.get(o) + 1) ApplyRemote(buf.begin()->second, now, out);
       buf.erase(buf.begin());
     }
-    TryConfirm(o);
+    if (o == opt_.self) {
+      MaybeFinishRejoin(now, out);
+    } else {
+      TryConfirm(o);
+    }
   }
 
   void ApplyRemote(const Op& op, std::uint64_t now, Effects* out) {
@@ -731,6 +771,7 @@ class Replica::Impl {
     if (config.lines.empty()) config.lines = SplitOverdraft(config.overdraft_limit, n_);
     Status s = ValidateConfig(config);
     if (!s.ok()) return Rejected(id, s);
+    if (rejoining_ && !HasAccount(config.id)) return Rejected(id, Status::Unavailable(RejoinReason()));
     if (Account* a = Find(config.id); a && a->open) {
       if (a->config != config)
         return Rejected(id, Status::AlreadyExists("account '" + config.id +
@@ -788,7 +829,11 @@ class Replica::Impl {
     Status s = ValidateAccountId(id);
     if (!s.ok()) return s;
     *a = Find(id);
-    if (!*a || !(*a)->open) return Status::NotFound("no account '" + std::string(id) + "'");
+    if (!*a || !(*a)->open) {
+      // A rejoining region may not know the account yet: its store may have lost it.
+      if (rejoining_) return Status::Unavailable(RejoinReason());
+      return Status::NotFound("no account '" + std::string(id) + "'");
+    }
     return Status::OK();
   }
 
@@ -818,6 +863,7 @@ class Replica::Impl {
     if (!s.ok()) return Rejected(id, s);
     CommandResult r;
     if (CheckKey(*a, cmd.key, OpKind::kCredit, cmd.amount, 0, id, &r)) return r;
+    if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
     Op op = NewOp(OpKind::kCredit, cmd.account, now);
     op.amount = cmd.amount;
     op.key = cmd.key;
@@ -834,6 +880,7 @@ class Replica::Impl {
     if (!s.ok()) return Rejected(id, s);
     CommandResult r;
     if (CheckKey(*a, cmd.key, OpKind::kDebit, cmd.amount, 0, id, &r)) return r;
+    if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
     PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
     if (Decide(*a, p, now, /*may_wait=*/true, out, &r)) return r;
     return Parked();
@@ -971,6 +1018,7 @@ class Replica::Impl {
   }
 
   void OnRightsRequest(RegionId from, const RightsRequest& rq, std::uint64_t now, Effects* out) {
+    if (rejoining_) return;  // we originate nothing until we know our own log is whole
     if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return;
     Account* a = Find(rq.account);
     if (!a || !a->open) return;
@@ -1026,6 +1074,7 @@ class Replica::Impl {
     if (s.ok() && cmd.to >= n_) s = Status::InvalidArgument("transfer to an unknown region");
     if (s.ok() && cmd.to == opt_.self)
       s = Status::FailedPrecondition("a region cannot transfer rights to itself");
+    if (s.ok() && rejoining_) s = Status::Unavailable(RejoinReason());
     if (!s.ok()) return Rejected(id, s);
     const Amount spendable = SpendableRights(*a);
     if (spendable < cmd.amount) {
@@ -1103,12 +1152,13 @@ class Replica::Impl {
     }
     OpBatch batch;
     for (RegionId o = 0; o < n_ && inflight < opt_.max_inflight_ops; ++o) {
-      if (o == to) continue;
+      // A peer normally holds all of its own ops; if it says it does not (it lost its store and is
+      // rejoining), it gets them back from us like any other.
       if (applied_.get(o) <= p.acked.get(o)) {
         p.lag_since_ms[o] = 0;
         continue;
       }
-      if (o != opt_.self) {
+      if (o != opt_.self && o != to) {
         if (opt_.bugs.drop_relayed_ops) continue;
         if (p.lag_since_ms[o] == 0 || p.lag_acked[o] != p.acked.get(o)) {
           // The peer still makes progress on this origin (probably hears it directly): wait.
@@ -1141,18 +1191,91 @@ class Replica::Impl {
     }
   }
 
+  // ---- rejoining after a restart ---------------------------------------------------------------
+
+  // A peer's Hello while we rejoin. Only a Hello that echoes our epoch answers this incarnation;
+  // one that knows a later epoch of ours means our store is older than a previous start of ours.
+  void NoteRejoinAnswer(RegionId from, const Hello& h, std::uint64_t now, Effects* out) {
+    if (h.peer_epoch > epoch_) {
+      // Wiped, or restored from a copy older than our last start: move past that epoch and ask
+      // every peer again (earlier answers were about an epoch that is not the newest).
+      epoch_ = std::max(clock_.Now(now).value, h.peer_epoch + 1);
+      answered_.assign(n_, false);
+      any_answer_ = false;
+      own_seq_needed_ = 0;
+      out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
+                                    "region " + opt_.regions[from] +
+                                        " knows a later start of ours: our store is older than "
+                                        "our last run; rejoining under a new epoch"});
+      for (RegionId p = 0; p < n_; ++p) {
+        if (p != opt_.self) SendHello(p, out);
+      }
+      return;
+    }
+    if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
+    if (!any_answer_) first_answer_ms_ = now;
+    any_answer_ = true;
+    answered_[from] = true;
+    if (h.applied.get(opt_.self) > applied_.get(opt_.self)) {
+      out->notices.push_back(Notice{
+          Notice::Kind::kRejoin, from, static_cast<std::int64_t>(h.applied.get(opt_.self)),
+          "region " + opt_.regions[from] + " holds our ops up to seq " +
+              std::to_string(h.applied.get(opt_.self)) + ", our store only up to " +
+              std::to_string(applied_.get(opt_.self)) + ": recovering them before serving writes"});
+    }
+    own_seq_needed_ = std::max(own_seq_needed_, h.applied.get(opt_.self));
+    MaybeFinishRejoin(now, out);
+  }
+
+  // Done once some peer answered this epoch, we hold every own op any answer named, and every
+  // other peer answered too or had peer_timeout_ms to do so.
+  void MaybeFinishRejoin(std::uint64_t now, Effects* out) {
+    if (!rejoining_ || !any_answer_ || applied_.get(opt_.self) < own_seq_needed_) return;
+    std::size_t answers = 0;
+    for (RegionId p = 0; p < n_; ++p) answers += answered_[p] ? 1 : 0;
+    if (answers + 1 < n_ && now < first_answer_ms_ + opt_.peer_timeout_ms) return;
+    rejoining_ = false;
+    out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self,
+                                  static_cast<std::int64_t>(applied_.get(opt_.self)),
+                                  "rejoined: " + std::to_string(answers) + " of " +
+                                      std::to_string(n_ - 1) + " peers confirmed our own ops up to seq " +
+                                      std::to_string(applied_.get(opt_.self)) + "; serving writes"});
+  }
+
+  std::string RejoinReason() const {
+    std::size_t answers = 0;
+    for (RegionId p = 0; p < n_; ++p) answers += answered_[p] ? 1 : 0;
+    std::string why = "this region restarted and is rejoining: it serves writes once a peer has "
+                      "confirmed which of its own ops exist (" + std::to_string(answers) + " of " +
+                      std::to_string(n_ - 1) + " peers answered";
+    if (own_seq_needed_ > applied_.get(opt_.self))
+      why += "; recovering own ops " + std::to_string(applied_.get(opt_.self)) + " of " +
+             std::to_string(own_seq_needed_);
+    return why + ")";
+  }
+
   // ---- heartbeats, frontier, folding ----------------------------------------------------------
+
+  // Leases the clock ahead of `h` so a restart never issues a timestamp (or an epoch) below one
+  // we advertised: the high-water mark is persisted before anything showing `h` is sent.
+  void LeaseClock(Hlc h, Effects* out) {
+    if (h < persisted_hw_) return;
+    persisted_hw_ = Hlc::Make(h.wall_ms() + opt_.hlc_lease_ms, 0);
+    out->high_water = persisted_hw_;
+  }
+
+  void SendHello(RegionId to, Effects* out) {
+    LeaseClock(Hlc{epoch_}, out);
+    out->send.push_back(Outbound{to, HelloFor(to, applied_)});
+  }
 
   void SendHeartbeats(std::uint64_t now, Effects* out) {
     const Hlc h = clock_.Now(now);
-    if (h >= persisted_hw_) {
-      // Lease the clock ahead so a restart never issues a timestamp below one we advertised.
-      persisted_hw_ = Hlc::Make(h.wall_ms() + opt_.hlc_lease_ms, 0);
-      out->high_water = persisted_hw_;
-    }
+    LeaseClock(h, out);
     Heartbeat hb;
     hb.applied = applied_;
-    hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self)});
+    // No promise about our own ops while rejoining: seqs we lost may exist with older timestamps.
+    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self)});
     for (RegionId o = 0; o < n_; ++o) {
       if (o != opt_.self && !hb_[o].best_hlc.is_zero())
         hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq});
@@ -1418,6 +1541,13 @@ class Replica::Impl {
   std::set<std::uint32_t> pending_accounts_;         // accounts with debits waiting for rights
   std::vector<HeartbeatState> hb_;
   std::vector<Peer> peers_;
+  std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
+  bool rejoining_ = false;               // restarted; no op originated until our own log is whole
+  std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
+  std::vector<bool> answered_;           // per region: it answered this epoch of ours
+  bool any_answer_ = false;
+  std::uint64_t first_answer_ms_ = 0;
+  Seq own_seq_needed_ = 0;               // the most of our own ops an answer says exist
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
@@ -1454,6 +1584,11 @@ Status Replica::DerivedEvents(std::string_view id, std::vector<DerivedEvent>* ou
   return impl_->DerivedEvents(id, out);
 }
 RegionId Replica::self() const { return impl_->options().self; }
+bool Replica::rejoining() const { return impl_->rejoining(); }
+std::uint64_t Replica::epoch() const { return impl_->epoch(); }
+Hello Replica::HelloTo(RegionId to, const VersionVector& applied) const {
+  return impl_->HelloTo(to, applied);
+}
 const ReplicaOptions& Replica::options() const { return impl_->options(); }
 const VersionVector& Replica::applied() const { return impl_->applied(); }
 Hlc Replica::clock() const { return impl_->clock(); }

@@ -65,6 +65,9 @@ struct ReplicaOptions {
   std::uint64_t peer_timeout_ms = 1000;     // silent this long: unreachable
   std::uint64_t rights_wait_ms = 50;        // bounded wait for an on-demand rights transfer
   std::uint64_t finality_wait_ms = 1000;    // bounded wait for this region's credits to turn final
+  // After Recover, originate nothing until a peer confirms which of our own ops exist. Off only
+  // when an operator knows the store is whole and no peer can answer (a region running alone).
+  bool rejoin_on_start = true;
   std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
   std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
   std::uint64_t rebalance_interval_ms = 1000;
@@ -122,7 +125,13 @@ struct CommandResult {
 
 // Things an operator should hear about; never a reason to drop anything.
 struct Notice {
-  enum class Kind : std::uint8_t { kClockAhead, kPeerRefused, kSnapshotSent, kSnapshotInstalled };
+  enum class Kind : std::uint8_t {
+    kClockAhead,
+    kPeerRefused,
+    kSnapshotSent,
+    kSnapshotInstalled,
+    kRejoin,  // progress of a restarted region's rejoin (value: a seq of its own ops)
+  };
   Kind kind = Kind::kClockAhead;
   RegionId region = 0;
   std::int64_t value = 0;  // kClockAhead: offset in ms
@@ -186,6 +195,7 @@ struct AccountView {
   Amount voids = 0;
   std::uint64_t episodes = 0;
   Hlc frontier;
+  bool stale = false;         // this region is rejoining after a restart and may lack ops
   std::uint64_t digest = 0;   // equal on every replica holding the same ops
 };
 
@@ -265,6 +275,13 @@ class Replica {
   Status DerivedEvents(std::string_view id, std::vector<DerivedEvent>* out);
 
   RegionId self() const;
+  // True from Recover until a peer has confirmed which of our own ops exist (and we hold them
+  // all): meanwhile every command is refused with Unavailable and nothing is originated.
+  bool rejoining() const;
+  // Our incarnation, carried in Hello (0 for a replica that never recovered).
+  std::uint64_t epoch() const;
+  // Our Hello to `to`, claiming `applied` (a host may claim only what it has synced).
+  Hello HelloTo(RegionId to, const VersionVector& applied) const;
   const ReplicaOptions& options() const;
   const VersionVector& applied() const;
   Hlc clock() const;

@@ -81,6 +81,14 @@ class Fields {
     return Status::OK();
   }
 
+  Status Bool(std::string_view key, bool* out) {
+    const toml::node* n;
+    if (Status s = Get(key, false, &n); !s.ok() || !n) return s;
+    if (!n->is_boolean()) return Error(key, "must be true or false, got " + std::string(TypeName(*n)));
+    *out = n->as_boolean()->get();
+    return Status::OK();
+  }
+
   template <typename T>
   Status Unsigned(std::string_view key, std::int64_t lo, std::int64_t hi, T* out) {
     std::int64_t v = static_cast<std::int64_t>(*out);
@@ -340,6 +348,13 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Unsigned("rebalance_interval_ms", 1, kHour, &r.rebalance_interval_ms)).ok())
       return s;
     if (!(s = f.Unsigned("max_pending_debits", 1, 1 << 24, &r.max_pending_debits)).ok()) return s;
+    if (!(s = f.CheckNoUnknown()).ok()) return s;
+  }
+  if (Status s = top.Table("rejoin", &t); !s.ok()) return s;
+  {
+    Fields f(t, "rejoin");
+    Status s;
+    if (!(s = f.Bool("required", &r.rejoin_on_start)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("storage", &t); !s.ok()) return s;

@@ -269,7 +269,7 @@ void InboundPeer::DoRead() {
             Log(LogLevel::kInfo, "gossip connection from region {} ({}) accepted",
                 self->node_->config().regions[self->region_].name, self->remote_);
             // Answer with our Hello so the dialler can check us too.
-            if (codec::AppendFrame(self->node_->OurHello(), &self->out_).ok()) {
+            if (codec::AppendFrame(self->node_->OurHello(self->region_), &self->out_).ok()) {
               asio::async_write(self->socket_, asio::buffer(self->out_),
                                 [self](beast::error_code ec, std::size_t) {
                                   if (ec) self->Close();

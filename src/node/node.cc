@@ -282,9 +282,7 @@ void NodeImpl::OnLinkConnected(RegionId to) {
   HandleEffects();
 }
 
-Hello NodeImpl::OurHello() const {
-  return Hello{config_.cluster_id, kProtocolVersion, config_.self, durable_applied_};
-}
+Hello NodeImpl::OurHello(RegionId to) const { return replica_->HelloTo(to, durable_applied_); }
 
 // The heart of the durability contract: Effects' persistable part joins the next batch; what may
 // only happen after a sync waits for the batch that holds everything persisted so far.

@@ -316,7 +316,7 @@ class NodeImpl {
                      RouteMatch match, http::request<http::string_body>& req);
   void OnPeerMessage(RegionId from, const Message& msg);
   void OnLinkConnected(RegionId to);
-  Hello OurHello() const;
+  Hello OurHello(RegionId to) const;
   Status CheckPeerHello(const Hello& hello) const { return replica_->CheckHello(hello); }
   void CountRequest(Route route, int status, SteadyTime start);
   void SessionClosed(std::uint64_t id);

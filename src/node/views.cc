@@ -42,6 +42,7 @@ json AccountJson(const AccountView& v, const RegionNames& regions) {
               {"currency", v.config.currency},
               {"balance", v.balance},
               {"tentative", v.tentative},
+              {"stale", v.stale},
               {"final_balance", v.final_balance},
               {"raw_balance", v.raw_balance},
               {"overdraft_limit", v.config.overdraft_limit},

@@ -233,7 +233,7 @@ class RandomRun {
                               static_cast<std::int64_t>(rng_() % 60'000);
     ++restarts_;
     Log("restart r" + std::to_string(r) + " skew " + std::to_string(skew));
-    const Status s = c_.Restart(r, skew);
+    const Status s = c_.Restart(r, skew, /*rejoin=*/false);  // gossip rejoins it
     INFO("restart of r" << r);
     REQUIRE(s.ok());
     REQUIRE(c_.at(r).applied() == applied);  // ideal store: nothing it applied is lost

@@ -564,6 +564,79 @@ TEST_CASE("a debit waiting for finality gets its answer when a peer falls silent
   CHECK(done->tentative_credit == 300);
 }
 
+// ---- rejoining after a restart with less than we had ------------------------------------------
+
+TEST_CASE("a region restored from an older copy of its store gets its own ops back before writing",
+          "[replica][rejoin]") {
+  // Issue 9, item 2: a region's folder restored from an older copy reissued seqs its peers held
+  // with other ops; they dropped them as duplicates and the replicas diverged for good, silently.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[1];
+  const Seq seq_then = c.at(1).applied().get(1);
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.Run(1, Credit{"alice", 10, "later-" + std::to_string(i)}).status.ok());
+  c.Settle(6);
+  const Seq had = c.at(1).applied().get(1);
+  REQUIRE(had == seq_then + 5);
+
+  c.stores[1] = yesterday;  // the operator puts the old copy back
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  CHECK(c.at(1).rejoining());
+  CHECK(c.at(1).applied().get(1) == seq_then);
+  const CommandResult refused = c.Run(1, Credit{"alice", 1, "new"});
+  CHECK(refused.status.code() == Code::kUnavailable);
+  CHECK(refused.status.message().find("rejoining") != std::string::npos);
+  CHECK(View(c, 1, "alice").stale);
+
+  c.Settle(10);  // Hellos (re-sent every heartbeat while rejoining), answers, own ops pushed back
+  CHECK_FALSE(c.at(1).rejoining());
+  CHECK(c.at(1).applied().get(1) == had);
+  const CommandResult again = c.Run(1, Credit{"alice", 10, "later-0"});
+  CHECK(again.replayed);  // its key record came back with the op
+  const CommandResult fresh = c.Run(1, Credit{"alice", 1, "new"});
+  REQUIRE(fresh.status.ok());
+  CHECK(fresh.op.seq == had + 1);  // no seq reused
+  c.Settle(6);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 151);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a region restarted on a wiped store originates nothing until a peer answers",
+          "[replica][rejoin]") {
+  // Nothing is pruned here (no checkpoint is saved), so the peers can give every op back; a
+  // region whose own ops were pruned everywhere needs a snapshot and stays refusing writes.
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.checkpoint_interval_ms = 1'000'000'000;
+  });
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Run(2, Credit{"alice", 7, "c2"}).status.ok());
+  c.Settle(4);
+  const Seq had = c.at(2).applied().get(2);
+  c.stores[2] = PersistedStore{};
+  c.queue.clear();
+  REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
+  // Cut off: it cannot know what it lost, so it refuses writes however long it waits.
+  for (int i = 0; i < 50; ++i) {
+    c.Tick(50);
+    c.queue.clear();
+  }
+  CHECK(c.at(2).rejoining());
+  CHECK(c.Run(2, Credit{"alice", 1, "x"}).status.code() == Code::kUnavailable);
+  CHECK(c.at(2).applied().get(2) == 0);
+  c.Settle(20);
+  CHECK_FALSE(c.at(2).rejoining());
+  CHECK(c.at(2).applied().get(2) == had);
+  const CommandResult fresh = c.Run(2, Credit{"alice", 1, "x"});
+  REQUIRE(fresh.status.ok());
+  CHECK(fresh.op.seq == had + 1);
+  c.Settle(6);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 2, "alice").balance == 108);
+}
+
 // ---- idempotency -------------------------------------------------------------------------------
 
 TEST_CASE("same key, same request: the stored result, one op only", "[replica][idempotency]") {

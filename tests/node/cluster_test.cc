@@ -293,7 +293,8 @@ TEST_CASE("a peer from another cluster or with an unknown region is refused", "[
     dial[0] = c.peer_port(0);  // it dials the real eu
     for (std::size_t r = 1; r < dial.size(); ++r) dial[r] = FreePort();  // nobody there
     auto config = c.WriteConfig(
-        s.name, RegionToml(s.cluster_id, s.regions, s.self, c.dir() / s.name, client_port, peer_port, dial));
+        s.name, RegionToml(s.cluster_id, s.regions, s.self, c.dir() / s.name, client_port, peer_port, dial) +
+                    "\n[rejoin]\nrequired = false\n");  // no peer will ever answer it
     Process stranger;
     std::string error;
     REQUIRE(stranger.Start(TALLYD_PATH, {"--config", config.string()}, c.dir() / (s.name + ".log"), &error));

@@ -212,10 +212,11 @@ TEST_CASE("error bodies carry the code name and an escaped message", "[api]") {
   r.status = Status::InsufficientFunds("short");
   r.requested = 50;
   r.rights = 20;
+  r.tentative_credit = 5;
   r.overdraft_line = 10;
   CHECK(
       InsufficientFundsJson(r) ==
-      R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"overdraft_line":10}})");
+      R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"tentative_credit":5,"overdraft_line":10}})");
   std::string out;
   AppendJsonString(std::string("a\x01") + "\\", &out);
   CHECK(out == R"("a\u0001\\")");
