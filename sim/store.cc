@@ -12,6 +12,7 @@ std::string KeyId(const KeyRecord& k) {
   id += k.account;
   id += '\n';
   id += k.key;
+  if (k.displaced) id += '\x01';  // beside the record of the op that took the key
   return id;
 }
 

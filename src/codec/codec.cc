@@ -320,6 +320,7 @@ void ToProto(const KeyRecord& k, pb::KeyRecord* out) {
   out->set_to(k.to);
   out->set_overdraft(k.overdraft);
   out->set_balance_after(k.balance_after);
+  out->set_displaced(k.displaced);
 }
 
 void ToProto(const Counters& c, pb::Counters* out) {
@@ -543,6 +544,7 @@ Status FromProto(const pb::KeyRecord& p, KeyRecord* out) {
   k.to = p.to();
   k.overdraft = p.overdraft();
   k.balance_after = p.balance_after();
+  k.displaced = p.displaced();
   *out = std::move(k);
   return Status::OK();
 }

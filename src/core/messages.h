@@ -77,6 +77,10 @@ struct KeyRecord {
   RegionId to = 0;
   bool overdraft = false;
   Amount balance_after = 0;
+  // Our own op with this key, voided because a canonically earlier op of another region took the
+  // key: kept (beside the record of the op that took it) so a retry of our original request is
+  // answered with our original answer. Stored under its own key.
+  bool displaced = false;
   CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
   bool operator==(const KeyRecord&) const = default;
 };

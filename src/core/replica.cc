@@ -165,8 +165,10 @@ struct Peer {
   std::array<Seq, kMaxRegions> lag_acked{};
 };
 
-KeyRecord ToRecord(const KeyEntry& e, const std::string& account, const std::string& key) {
-  return KeyRecord{account, key, e.dot, e.hlc, e.kind, e.amount, e.to, e.overdraft, e.balance_after};
+KeyRecord ToRecord(const KeyEntry& e, const std::string& account, const std::string& key,
+                   bool displaced = false) {
+  return KeyRecord{account, key,         e.dot,          e.hlc,    e.kind,
+                   e.amount, e.to,       e.overdraft,    e.balance_after, displaced};
 }
 
 std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
@@ -220,8 +222,13 @@ class Replica::Impl {
       Status s = ValidateKeyRecord(k);
       if (!s.ok()) return Status::Corruption("key record: " + s.message());
       Account& a = GetOrCreate(k.account);
-      *keys_.FindOrInsert(MakeKeyId(IndexOf(a), k.key)).first =
-          KeyEntry{k.dot, k.hlc, k.amount, k.balance_after, k.to, k.kind, k.overdraft};
+      const KeyEntry entry{k.dot, k.hlc, k.amount, k.balance_after, k.to, k.kind, k.overdraft};
+      if (k.displaced) {
+        if (k.dot.origin != opt_.self) return Status::Corruption("displaced key record of another region");
+        displaced_[{IndexOf(a), k.key}] = entry;
+      } else {
+        *keys_.FindOrInsert(MakeKeyId(IndexOf(a), k.key)).first = entry;
+      }
     }
     std::sort(st.ops.begin(), st.ops.end(),
               [](const Op& a, const Op& b) { return a.dot < b.dot; });
@@ -653,7 +660,18 @@ class Replica::Impl {
           !first_seen && !opt_.bugs.order_forks_by_arrival && e.key < k.canonical();
       if (!first_seen && !earlier) {
         e.voided = k.dot != op.dot;
+        // Our own op applied after the op that took its key (recovery, rejoin): keep its answer.
+        if (e.voided && o == opt_.self) {
+          const KeyEntry own{op.dot, op.hlc, op.amount, 0, op.to, op.kind, op.overdraft};
+          if (displaced_.try_emplace({IndexOf(a), op.key}, own).second && out)
+            out->keys.push_back(ToRecord(own, op.account, op.key, /*displaced=*/true));
+        }
       } else {
+        if (earlier && k.dot.origin == opt_.self && o != opt_.self) {
+          // Another region's canonically earlier op takes the key from ours: keep our answer.
+          displaced_[{IndexOf(a), op.key}] = k;
+          if (out) out->keys.push_back(ToRecord(k, op.account, op.key, /*displaced=*/true));
+        }
         if (earlier) {
           // A canonically earlier use arrived: the op we took for the first is voided now.
           const std::size_t j = FindEntry(a, k.canonical());
@@ -808,7 +826,23 @@ class Replica::Impl {
       return false;
     }
     const KeyEntry& k = *found;
-    if (Fingerprint(k.kind, k.amount, k.to) != Fingerprint(kind, amount, to)) {
+    const std::uint64_t fingerprint = Fingerprint(kind, amount, to);
+    if (auto own = displaced_.find({IndexOf(a), key});
+        own != displaced_.end() &&
+        Fingerprint(own->second.kind, own->second.amount, own->second.to) == fingerprint) {
+      // Our original request, whose op lost the key to another region's: the stored answer.
+      ++stats_.replays;
+      r->id = id;
+      r->op = own->second.dot;
+      r->hlc = own->second.hlc;
+      r->overdraft = own->second.overdraft;
+      r->replayed = true;
+      r->voided = true;
+      r->voided_by = k.dot;
+      r->balance = own->second.balance_after;
+      return true;
+    }
+    if (Fingerprint(k.kind, k.amount, k.to) != fingerprint) {
       *r = Rejected(id, Status::IdempotencyKeyReused(
                             "idempotency key '" + key + "' was used for " +
                             std::string(OpKindName(k.kind)) + " of " + std::to_string(k.amount) +
@@ -1074,8 +1108,11 @@ class Replica::Impl {
     if (s.ok() && cmd.to >= n_) s = Status::InvalidArgument("transfer to an unknown region");
     if (s.ok() && cmd.to == opt_.self)
       s = Status::FailedPrecondition("a region cannot transfer rights to itself");
-    if (s.ok() && rejoining_) s = Status::Unavailable(RejoinReason());
+    if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
     if (!s.ok()) return Rejected(id, s);
+    CommandResult replay;
+    if (CheckKey(*a, cmd.key, OpKind::kTransfer, cmd.amount, cmd.to, id, &replay)) return replay;
+    if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
     const Amount spendable = SpendableRights(*a);
     if (spendable < cmd.amount) {
       const Amount tentative = TentativeCredit(*a);
@@ -1094,6 +1131,7 @@ class Replica::Impl {
     Op op = NewOp(OpKind::kTransfer, cmd.account, now);
     op.to = cmd.to;
     op.amount = cmd.amount;
+    op.key = cmd.key;  // replay ignores transfers, so a voided duplicate of it moves nothing back
     CommandResult r = Originate(id, *a, std::move(op), out);
     if (r.status.ok()) ++stats_.accepted;
     return r;
@@ -1534,6 +1572,9 @@ class Replica::Impl {
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
   KeyIndex keys_;                                    // (account, key) -> first use
   KeyEntry* last_key_ = nullptr;                     // the entry the last Apply touched
+  // Our own ops voided because another region's canonically earlier op took their key (rare:
+  // forks only), so a retry of our original request gets our original answer.
+  std::map<std::pair<std::uint32_t, std::string>, KeyEntry> displaced_;
   IndexSet unsaved_;                                 // accounts folded since the last save
   Hlc saved_frontier_;                               // the frontier of the persisted checkpoints
   IndexSet journaled_;                               // accounts with ops above the frontier

@@ -100,6 +100,7 @@ struct TransferRights {
   std::string account;
   RegionId to = 0;
   Amount amount = 0;
+  std::string key;  // idempotency key (optional): the same key and request move the rights once
 };
 using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights>;
 
@@ -116,6 +117,8 @@ struct CommandResult {
   Amount balance = 0;     // effective (tentative) balance right after, as seen here
   bool overdraft = false; // accepted on the overdraft line
   bool replayed = false;  // the key was seen before: this is the stored result
+  bool voided = false;    // a replay of an op of ours voided as a duplicate of `voided_by`
+  Dot voided_by;          // the canonically earlier op (another region's) that kept the key
   // Set on insufficient_funds (and on accepted debits): the numbers behind the decision.
   Amount rights = 0;
   Amount overdraft_line = 0;

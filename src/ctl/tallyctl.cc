@@ -399,9 +399,10 @@ void PrintCluster(const json& c) {
   }
 }
 
-// True when the node reports every peer connected and reachable.
+// True when every peer is connected and reachable and the node has rejoined (serves writes).
 bool AllPeersUp(const json& cluster) {
   if (!cluster.is_object() || !cluster.contains("peers") || !cluster["peers"].is_array()) return false;
+  if (cluster.value("rejoining", false)) return false;
   for (const auto& p : cluster["peers"])
     if (!p.value("connected", false) || !p.value("reachable", false)) return false;
   return true;

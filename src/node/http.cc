@@ -482,12 +482,19 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       return;
     }
     case Route::kTransfer: {
+      // The key is optional on a rights move (tallyctl sends one when given); honoured if present.
+      auto key = req.find("Idempotency-Key");
+      const bool present = key != req.end();
+      const std::string_view key_value = present ? ToStd(key->value()) : std::string_view();
+      if (present) {
+        if (Status s = ValidateIdempotencyKeyHeader(key_value, true); !s.ok()) return fail(s);
+      }
       RegionId to = 0;
       Amount amount = 0;
       if (Status s = ParseTransferBody(req.body(), region_names_, config_.self, &to, &amount);
           !s.ok())
         return fail(s);
-      Submit(TransferRights{std::move(match.account), to, amount},
+      Submit(TransferRights{std::move(match.account), to, amount, std::string(key_value)},
              PendingCommand{session, slot, route, {}});
       return;
     }
@@ -632,6 +639,8 @@ std::string NodeImpl::RenderCluster() {
   nlohmann::json j{{"cluster_id", config_.cluster_id},
                    {"region", config_.region},
                    {"region_id", config_.self},
+                   {"rejoining", replica_->rejoining()},
+                   {"epoch", fmt::format("{:016x}", replica_->epoch())},
                    {"regions", std::move(regions)},
                    {"applied", vector_json(replica_->applied())},
                    {"frontier", replica_->frontier().ToString()},

@@ -118,13 +118,15 @@ std::string Store::OpKey(RegionId origin, Seq seq) {
   return k;
 }
 
-std::string Store::KeyRecordKey(std::string_view account, std::string_view key) {
+std::string Store::KeyRecordKey(std::string_view account, std::string_view key, bool displaced) {
   // Account ids are at most 64 bytes, so one length byte makes the split unambiguous whatever the
-  // bytes of the idempotency key.
+  // bytes of the idempotency key. Keys are printable ASCII: a trailing 0x01 marks the record of
+  // our own displaced op, which lives beside the record of the op that took the key.
   std::string k(1, kKeyRecordPrefix);
   k.push_back(static_cast<char>(account.size()));
   k.append(account);
   k.append(key);
+  if (displaced) k.push_back('\x01');
   return k;
 }
 
@@ -289,7 +291,7 @@ Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* st
       ++ops;
     }
     for (const KeyRecord& k : batch->keys) {
-      wb.Put(KeyRecordKey(k.account, k.key), codec::EncodeKeyRecord(k));
+      wb.Put(KeyRecordKey(k.account, k.key, k.displaced), codec::EncodeKeyRecord(k));
       ++records;
     }
     for (const Fold& f : batch->folds) {

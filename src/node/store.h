@@ -90,7 +90,8 @@ class Store {
 
   // The key layout, exposed for tests and tools.
   static std::string OpKey(RegionId origin, Seq seq);
-  static std::string KeyRecordKey(std::string_view account, std::string_view key);
+  static std::string KeyRecordKey(std::string_view account, std::string_view key,
+                                  bool displaced = false);
   static std::string CheckpointKey(std::string_view account);
   static std::string MetaKey(std::string_view name);
 

@@ -59,9 +59,16 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, std:
   // The hot path (every credit and debit): formatted directly, no JSON tree. Region names are
   // [a-z0-9-], so they need no escaping.
   fmt::format_to(std::back_inserter(*out),
-                 "{{\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"balance\":{},\"overdraft\":{}}}",
+                 "{{\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"balance\":{},\"overdraft\":{}",
                  RegionName(regions, r.op.origin), r.op.seq, r.balance,
                  r.overdraft ? "true" : "false");
+  if (r.voided) {
+    // A replay of our own op that a canonically earlier use of the key in another region voided.
+    fmt::format_to(std::back_inserter(*out),
+                   ",\"voided\":true,\"voided_by\":{{\"region\":\"{}\",\"seq\":{}}}",
+                   RegionName(regions, r.voided_by.origin), r.voided_by.seq);
+  }
+  out->push_back('}');
 }
 
 json OpJson(const Op& op, const RegionNames& regions) {

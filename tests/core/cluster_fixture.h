@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <optional>
 #include <random>
@@ -40,14 +41,14 @@ struct PersistedStore {
   VersionVector log_floor;
   std::map<std::string, AccountCheckpoint> checkpoints;
   std::map<Dot, Op> ops;
-  std::map<std::pair<std::string, std::string>, KeyRecord> keys;  // (account, key)
+  std::map<std::tuple<std::string, std::string, bool>, KeyRecord> keys;  // (account, key, displaced)
   std::uint64_t batches = 0;
 
   void Write(const Effects& e) {
     if (!e.needs_persist()) return;
     ++batches;
     for (const Op& op : e.ops) ops[op.dot] = op;
-    for (const KeyRecord& k : e.keys) keys[{k.account, k.key}] = k;
+    for (const KeyRecord& k : e.keys) keys[{k.account, k.key, k.displaced}] = k;
     if (!e.high_water.is_zero()) high_water = e.high_water;
     if (e.fold) {
       frontier = e.fold->frontier;

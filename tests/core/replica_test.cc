@@ -740,10 +740,19 @@ TEST_CASE("the same key retried at two regions during a partition: one survives 
     CHECK(v.raw_balance == 20);
     CHECK(v.voids == 40);
     CHECK(v.regions[later_origin].voids == 40);  // booked to the origin of the voided op
-    // Both regions now answer the key with the surviving op.
+    // A retry answers with the stored answer: the surviving op, except at the region whose own op
+    // was voided, which answers with its original op, marked voided by the survivor (issue 9).
     const CommandResult retry = c.Run(r, Debit{"alice", 40, "pay-7"});
     CHECK(retry.replayed);
-    CHECK(CanonicalKey{retry.hlc, retry.op.origin, retry.op.seq} == std::min(ka, kb));
+    const CanonicalKey survivor = std::min(ka, kb);
+    if (r == later_origin) {
+      CHECK(CanonicalKey{retry.hlc, retry.op.origin, retry.op.seq} == later);
+      CHECK(retry.voided);
+      CHECK(retry.voided_by == Dot{survivor.origin, survivor.seq});
+    } else {
+      CHECK(CanonicalKey{retry.hlc, retry.op.origin, retry.op.seq} == survivor);
+      CHECK_FALSE(retry.voided);
+    }
   }
   std::vector<ForkReport> forks;
   REQUIRE(c.at(2).Forks("alice", &forks).ok());
@@ -751,6 +760,69 @@ TEST_CASE("the same key retried at two regions during a partition: one survives 
   CHECK(forks[0].final);
   CHECK(forks[0].ops.size() == 2);  // both uses of the key
   CheckMoney(c, "alice");
+}
+
+TEST_CASE("a retry of a request whose op lost its key elsewhere gets its stored answer",
+          "[replica][idempotency]") {
+  // Issue 9, item 3: key c-1 was used for 300 at r1 and 100 at r0 during a partition; r1's op
+  // won. Retrying r0's original request at r0 answered idempotency_key_reused. It is the stored
+  // answer, marked voided by r1's op, also after a restart; r1's body at r0 replays r1's op.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 1000);
+  c.Settle(6);
+  REQUIRE(c.Run(0, TransferRights{"alice", 1, 400, ""}).status.ok());
+  c.Settle(6);
+  c.queue.clear();
+  const CommandResult won = c.Run(1, Debit{"alice", 300, "c-1"});
+  REQUIRE(won.status.ok());
+  c.Tick(5);
+  const CommandResult lost = c.Run(0, Debit{"alice", 100, "c-1"});
+  REQUIRE(lost.status.ok());
+  REQUIRE(CanonicalKey{won.hlc, won.op.origin, won.op.seq} <
+          CanonicalKey{lost.hlc, lost.op.origin, lost.op.seq});
+  c.queue.clear();
+  c.Settle(20);  // the lost batches are re-sent after resend_after_ms
+  REQUIRE(c.Converged("alice"));
+  for (bool restarted : {false, true}) {
+    INFO("restarted " << restarted);
+    if (restarted) {
+      c.Settle(30);  // final, folded, checkpoints saved: only the key records remain
+      REQUIRE(c.Restart(0).ok());
+    }
+    const CommandResult again = c.Run(0, Debit{"alice", 100, "c-1"});
+    REQUIRE(again.status.ok());
+    CHECK(again.replayed);
+    CHECK(again.op == lost.op);
+    CHECK(again.balance == lost.balance);
+    CHECK(again.voided);
+    CHECK(again.voided_by == won.op);
+    const CommandResult theirs = c.Run(0, Debit{"alice", 300, "c-1"});
+    REQUIRE(theirs.status.ok());
+    CHECK(theirs.op == won.op);
+    CHECK_FALSE(theirs.voided);
+    CHECK(c.Run(0, Debit{"alice", 7, "c-1"}).status.code() == Code::kIdempotencyKeyReused);
+  }
+  CHECK(View(c, 0, "alice").balance == 700);
+}
+
+TEST_CASE("a rights move with a key moves the rights once", "[replica][idempotency]") {
+  // Issue 9, item 3: `tallyctl account transfer --idempotency-key K` sent twice moved twice.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 1000);
+  c.Settle(6);
+  const CommandResult first = c.Run(0, TransferRights{"alice", 1, 150, "move-1"});
+  REQUIRE(first.status.ok());
+  const CommandResult second = c.Run(0, TransferRights{"alice", 1, 150, "move-1"});
+  REQUIRE(second.status.ok());
+  CHECK(second.replayed);
+  CHECK(second.op == first.op);
+  CHECK(c.Run(0, TransferRights{"alice", 1, 151, "move-1"}).status.code() ==
+        Code::kIdempotencyKeyReused);
+  CHECK(c.Run(0, TransferRights{"alice", 2, 150, "move-1"}).status.code() ==
+        Code::kIdempotencyKeyReused);
+  c.Settle(6);
+  CHECK(View(c, 2, "alice").regions[1].rights == 150);
+  CHECK(View(c, 2, "alice").regions[0].rights == 850);
 }
 
 TEST_CASE("a key whose debit is waiting for rights is a conflict", "[replica][idempotency]") {
@@ -997,7 +1069,7 @@ TEST_CASE("Recover refuses a store that contradicts itself", "[replica][finality
   SECTION("a key record with a bad key") {
     KeyRecord k = c.stores[0].keys.begin()->second;
     k.key = "has space";
-    c.stores[0].keys[{k.account, k.key}] = k;
+    c.stores[0].keys[{k.account, k.key, false}] = k;
     CHECK(c.Restart(0).code() == Code::kCorruption);
   }
   SECTION("Recover on a replica that already holds state") {

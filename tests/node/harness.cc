@@ -385,6 +385,7 @@ bool Cluster::WaitConnected(std::chrono::milliseconds timeout) {
           if (!nodes_[i].process->running()) continue;
           Reply r = api(i).Cluster();
           if (r.status != 200 || !r.body.contains("peers")) return false;
+          if (r.body.value("rejoining", true)) return false;  // writes are refused until rejoined
           std::size_t ok = 0;
           for (const auto& p : r.body["peers"])
             if (p.value("connected", false) && p.value("reachable", false)) ++ok;
