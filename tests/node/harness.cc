@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -180,6 +182,18 @@ std::string Reply::error_code() const {
   return "";
 }
 
+std::string Reply::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() &&
+        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  }
+  return "";
+}
+
 namespace {
 
 ctl::Url MustParse(const std::string& url) {
@@ -197,6 +211,7 @@ Reply ToReply(bool ok, const ctl::HttpResponse& res, const std::string& error) {
   }
   r.status = res.status;
   r.raw = res.body;
+  r.headers = res.headers;
   r.body = json::parse(res.body, nullptr, false);
   if (r.body.is_discarded()) r.body = nullptr;
   return r;
@@ -245,6 +260,14 @@ Reply Api::Credit(const std::string& id, std::int64_t amount, const std::string&
 Reply Api::Debit(const std::string& id, std::int64_t amount, const std::string& key) {
   return Call("POST", "/v1/accounts/" + id + "/debits", json{{"amount", amount}}.dump(),
               {{"Idempotency-Key", key}});
+}
+
+Reply Api::Transfer(const std::string& id, const std::string& to, std::int64_t amount,
+                    const std::string& key) {
+  ctl::Headers headers;
+  if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
+  return Call("POST", "/v1/accounts/" + id + "/transfers",
+              json{{"to", to}, {"amount", amount}}.dump(), std::move(headers));
 }
 
 Reply Api::Account(const std::string& id) { return Call("GET", "/v1/accounts/" + id); }

@@ -74,8 +74,10 @@ struct Reply {
   int status = 0;
   json body;  // null unless the body is JSON
   std::string raw;
+  ctl::Headers headers;
   std::string transport_error;
   std::string error_code() const;  // body.error.code or ""
+  std::string header(std::string_view name) const;  // the first such header (any case), or ""
 };
 
 // A keep-alive client for one node with a bearer token. One per thread.
@@ -93,6 +95,10 @@ class Api {
              std::int64_t fee_bps = 0, const std::string& currency = "EUR");
   Reply Credit(const std::string& id, std::int64_t amount, const std::string& key);
   Reply Debit(const std::string& id, std::int64_t amount, const std::string& key);
+  // Moves rights from this region to region `to`; sends an Idempotency-Key header unless `key`
+  // is empty.
+  Reply Transfer(const std::string& id, const std::string& to, std::int64_t amount,
+                 const std::string& key = "");
   Reply Account(const std::string& id);
   Reply Report(const std::string& id);
   Reply Cluster();
