@@ -166,6 +166,9 @@ const std::vector<BugInfo>& KnownBugs() {
       {"drop_relayed_ops", "gossip only our own ops, never relay other origins'",
        "I1 convergence (partial heal)"},
       {"ack_before_sync", "let completions out before their ops are synced", "I4 durability"},
+      {"spend_tentative_credit",
+       "spend credit not yet final, which a duplicate of its key elsewhere may still void",
+       "I2 floor (a clawback takes the region below its line)"},
   };
   return bugs;
 }
@@ -182,6 +185,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->drop_relayed_ops = true;
   else if (name == "ack_before_sync")
     b->ack_before_sync = true;
+  else if (name == "spend_tentative_credit")
+    b->spend_tentative_credit = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();
