@@ -24,6 +24,7 @@ FaultParams DefaultFaults() {
   f.fsync_slow_p = 0.01;
   f.fsync_slow_ms = 120;
   f.reply_loss = 0.02;
+  f.cutoff_reply_loss = 0.25;
   f.final_partial_p = 0.35;
   return f;
 }
@@ -38,6 +39,7 @@ FaultParams Scaled(FaultParams f, double k) {
   f.sync_crashes_per_min *= k;
   f.amnesia_per_min *= k;
   f.reply_loss = std::min(0.5, f.reply_loss * k);
+  f.cutoff_reply_loss = std::min(0.5, f.cutoff_reply_loss * k);
   return f;
 }
 
@@ -102,6 +104,9 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   w->transfer_max = static_cast<Amount>(rng.LogUniform(10, 10000));
   w->overdraft_p = rng.Unit();
   w->overdraft_max = static_cast<Amount>(rng.LogUniform(10, 200000));
+  // Drawn last, so that every parameter above keeps the value it had for each seed before these.
+  f->cutoff_reply_loss = on(0.6) ? rng.LogUniform(0.01, 0.5) : 0;
+  w->spend_retried_credit_p = on(0.7) ? rng.LogUniform(0.05, 1) : 0;
 }
 
 }  // namespace
@@ -160,12 +165,15 @@ const std::vector<BugInfo>& KnownBugs() {
       {"skip_rights_check", "accept any debit, whatever the rights and overdraft line",
        "I2 floor / rights check"},
       {"order_forks_by_arrival", "reconcile in arrival order instead of canonical order",
-       "I1 convergence / I7 agreement"},
+       "I7 agreement / I1 convergence / I2 floor"},
       {"forget_hlc_high_water", "on recovery, restart the HLC from the wall clock only",
        "HLC monotonic"},
       {"drop_relayed_ops", "gossip only our own ops, never relay other origins'",
        "I1 convergence (partial heal)"},
       {"ack_before_sync", "let completions out before their ops are synced", "I4 durability"},
+      {"spend_tentative_credit",
+       "spend credit not yet final, which a duplicate of its key elsewhere may still void",
+       "I2 floor (a clawback takes the region below its line)"},
   };
   return bugs;
 }
@@ -182,6 +190,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->drop_relayed_ops = true;
   else if (name == "ack_before_sync")
     b->ack_before_sync = true;
+  else if (name == "spend_tentative_credit")
+    b->spend_tentative_credit = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

@@ -51,8 +51,12 @@ struct FaultParams {
   double fsync_slow_p = 0;
   std::uint32_t fsync_slow_ms = 100;
 
-  // Client links: replies lost on the way back (the client times out and retries).
+  // Client links: replies lost on the way back (the client times out and retries). A region cut
+  // off from some peer by a partition loses replies with cutoff_reply_loss instead, when that is
+  // higher: the partition reaches some of its clients too, so they retry — sometimes elsewhere —
+  // requests the region did apply.
   double reply_loss = 0;
+  double cutoff_reply_loss = 0;
 
   // Liveness: the chance that the final heal leaves a connected but incomplete graph.
   double final_partial_p = 0;
@@ -66,7 +70,12 @@ struct WorkloadParams {
   std::uint32_t timeout_ms = 1000;
   std::uint32_t max_attempts = 6;
   double retry_elsewhere_p = 0.5;  // a timed-out credit/debit retried at another region
-  double replay_probe_p = 0.02;    // after an ack, send the same request again to the same region
+  // After a credit retried at another region is applied there as a new op (that region did not
+  // know the key: the first attempt may well have been applied too), the client's next requests
+  // spend it: at that region, then at each region tried before, a debit of all that region holds
+  // for the account, at least the credited amount.
+  double spend_retried_credit_p = 0.5;
+  double replay_probe_p = 0.02;  // after an ack, send the same request again to the same region
   double credit_weight = 0.35, debit_weight = 0.55, transfer_weight = 0.05;
   double hot_p = 0.5;  // chance a request goes to the hot set of accounts
   double hot_fraction = 0.05;

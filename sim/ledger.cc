@@ -40,6 +40,7 @@ Ledger::Account& Ledger::AccountFor(const std::string& id) {
     a.transfers.resize(static_cast<std::size_t>(n_) * n_);
     a.rights.assign(n_, 0);
     a.refunds.assign(n_, 0);
+    a.clawbacks.assign(n_, 0);
     accounts_.push_back(std::move(a));
   }
   return accounts_[it->second];
@@ -50,9 +51,59 @@ const Ledger::Account* Ledger::FindAccount(const std::string& id) const {
   return it == account_index_.end() ? nullptr : &accounts_[it->second];
 }
 
-void Ledger::Void(Account& a, std::uint32_t index) {
+bool Ledger::Void(Account& a, std::uint32_t index) {
   const LedgerOp& op = a.ops[index];
-  if (op.kind == OpKind::kDebit) a.refunds[op.canonical.origin] += op.amount;
+  const RegionId o = op.canonical.origin;
+  switch (op.kind) {
+    case OpKind::kDebit:
+      a.refunds[o] += op.amount;
+      a.surviving_debits -= op.amount;
+      return false;
+    case OpKind::kCredit:
+      a.clawbacks[o] += op.amount;
+      a.surviving_credits -= op.amount;
+      return true;
+    case OpKind::kOpen:
+    case OpKind::kTransfer:
+      break;
+  }
+  return false;
+}
+
+// The effective floor of region r: what it holds once voided ops are removed — its voided debits
+// refunded, its voided credits clawed back — never below its line. Fees are not subtracted: they
+// are debt on top of the floor.
+std::string Ledger::CheckFloor(const Account& a, RegionId r) const {
+  const Amount floor_rights = a.rights[r] + a.refunds[r] - a.clawbacks[r];
+  if (floor_rights >= -a.lines[r]) return "";
+  return "I2 floor: " + a.config.id + " at r" + std::to_string(r) + ": raw rights " +
+         std::to_string(a.rights[r]) + " + refunds " + std::to_string(a.refunds[r]) +
+         " - clawbacks " + std::to_string(a.clawbacks[r]) + " = " + std::to_string(floor_rights) +
+         " < -line " + std::to_string(a.lines[r]);
+}
+
+// The same summed over regions: Σ surviving credits − Σ surviving debits ≥ −ΣO.
+std::string Ledger::CheckAccountFloor(const Account& a) const {
+  Amount limit = 0;
+  for (Amount line : a.lines) limit += line;
+  const Amount surviving = a.surviving_credits - a.surviving_debits;
+  if (surviving >= -limit) return "";
+  return "I2 floor: " + a.config.id + ": surviving credits " + std::to_string(a.surviving_credits) +
+         " - surviving debits " + std::to_string(a.surviving_debits) + " = " +
+         std::to_string(surviving) + " < -overdraft limit " + std::to_string(limit);
+}
+
+std::string Ledger::CheckFloors() const {
+  for (const std::string& id : Accounts()) {
+    const Account& a = accounts_[account_index_.at(id)];
+    for (RegionId r = 0; r < n_; ++r) {
+      std::string v = CheckFloor(a, r);
+      if (!v.empty()) return v + " at the end of the run";
+    }
+    std::string v = CheckAccountFloor(a);
+    if (!v.empty()) return v + " at the end of the run";
+  }
+  return "";
 }
 
 std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
@@ -88,9 +139,14 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     Amount prev = v.empty() ? 0 : v.back().total;
     v.push_back(Prefix{op.dot.seq, prev + op.amount});
   };
+  // Regions whose effective floor this op may lower (bit r), and the credit it voided, if any.
+  std::uint32_t recheck = 0;
+  std::uint32_t clawed = UINT32_MAX;
   switch (op.kind) {
     case OpKind::kOpen:
       if (!a.has_config || op.canonical() < a.opened) {
+        // An earlier open with another config wins: its lines are the ones to keep.
+        if (a.has_config) recheck = (1u << n_) - 1;
         a.has_config = true;
         a.config = op.config;
         a.opened = op.canonical();
@@ -99,10 +155,13 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       break;
     case OpKind::kCredit:
       a.rights[o] += op.amount;
+      a.surviving_credits += op.amount;
       append(a.credits[o]);
       break;
     case OpKind::kDebit:
       a.rights[o] -= op.amount;
+      a.surviving_debits += op.amount;
+      recheck |= 1u << o;
       append(a.debits[o]);
       break;
     case OpKind::kTransfer:
@@ -110,6 +169,7 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
         return "durable transfer to an invalid region: " + Describe(op);
       a.rights[o] -= op.amount;
       a.rights[op.to] += op.amount;
+      recheck |= 1u << o;
       append(a.transfers[o * n_ + op.to]);
       break;
   }
@@ -128,25 +188,40 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       ++k.count;
       k.origins |= 1u << o;
       if (op.canonical() < a.ops[k.first].canonical) {
-        Void(a, k.first);
+        // A canonically earlier use of the key: the op we took for the first is voided now. If
+        // it is a credit, its origin loses it, however long ago it was spent.
+        if (Void(a, k.first)) {
+          clawed = k.first;
+          recheck |= 1u << a.ops[k.first].canonical.origin;
+        }
         k.first = index;
       } else {
-        Void(a, index);
+        Void(a, index);  // a later duplicate: voided as it comes, no net change for its origin
       }
     }
   }
 
-  if (op.kind == OpKind::kDebit || op.kind == OpKind::kTransfer) {
-    // Only the origin's own debits and hand-outs lower its rights, and refunds only grow, so
-    // checking here, at each of them, checks the floor at every instant.
-    Amount floor_rights = a.rights[o] + a.refunds[o];
-    if (floor_rights < -a.lines[o])
-      return "I2 floor: " + op.account + " at r" + std::to_string(o) + ": raw rights " +
-             std::to_string(a.rights[o]) + " + refunds " + std::to_string(a.refunds[o]) + " = " +
-             std::to_string(floor_rights) + " < -line " + std::to_string(a.lines[o]) + " after " +
-             Describe(op);
+  // The effective floor drops only at the origin's own debits and hand-outs, at a clawback and
+  // when an earlier open changes the lines; transfers in and refunds only raise it. So checking
+  // at each of these checks it at every instant.
+  if (!recheck) return "";
+  auto after = [&] {
+    std::string s = " after " + Describe(op);
+    if (clawed != UINT32_MAX) {
+      const LedgerOp& c = a.ops[clawed];
+      s += ", which voids r" + std::to_string(c.canonical.origin) + ":" +
+           std::to_string(c.canonical.seq) + " credit " + std::to_string(c.amount) +
+           " (a clawback)";
+    }
+    return s;
+  };
+  for (RegionId r = 0; r < n_; ++r) {
+    if (!(recheck & (1u << r))) continue;
+    std::string v = CheckFloor(a, r);
+    if (!v.empty()) return v + after();
   }
-  return "";
+  std::string v = CheckAccountFloor(a);
+  return v.empty() ? v : v + after();
 }
 
 const LedgerOp* Ledger::Find(Dot dot, std::string* account) const {
@@ -197,6 +272,11 @@ const std::vector<LedgerOp>* Ledger::Ops(const std::string& account) const {
 Amount Ledger::Refunds(const std::string& account, RegionId region) const {
   const Account* a = FindAccount(account);
   return a && region < n_ ? a->refunds[region] : 0;
+}
+
+Amount Ledger::Clawbacks(const std::string& account, RegionId region) const {
+  const Account* a = FindAccount(account);
+  return a && region < n_ ? a->clawbacks[region] : 0;
 }
 
 std::vector<std::string> Ledger::Accounts() const {

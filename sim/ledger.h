@@ -7,7 +7,8 @@
 //   - per-origin prefix sums of credits, debits and rights handed out, so the raw counters a
 //     replica must hold for any version vector can be recomputed independently (I3);
 //   - the first (canonically least) op of each idempotency key, so the ops voided as later
-//     duplicates — and the refunds owed for them — are known at every instant (I2, I6);
+//     duplicates — the refunds owed for voided debits and the clawbacks of voided credits — are
+//     known at every instant (I2, I6);
 //   - the ops themselves, so the oracle can replay them in canonical order at the end and derive
 //     fees and voids on its own (I7).
 // Nothing here calls the core's reconciliation code: the oracle is a second, independent reading
@@ -62,9 +63,16 @@ class Ledger {
   explicit Ledger(RegionId regions);
 
   // An op its origin has just made durable. Returns "" or a description of the violation found:
-  // a seq reused for a different op or skipped (I4), the floor crossed (I2), a key originated
-  // twice by one region (I6).
+  // a seq reused for a different op or skipped (I4), the effective floor crossed (I2), a key
+  // originated twice by one region (I6).
   std::string AddDurable(const Op& op, std::uint64_t now_ms);
+
+  // I2, the effective floor, over every durable op with voided ops removed (fees aside: they are
+  // debt on top), for every account in id order: per region r
+  //   raw rights(r) + refunds of r's voided debits − clawbacks of r's voided credits ≥ −O[r],
+  // and per account Σ surviving credits − Σ surviving debits ≥ −ΣO. "" or the first violation.
+  // AddDurable checks this as it goes; this is the same check over everything, for the end.
+  std::string CheckFloors() const;
 
   // The op durably originated with `dot`, or nullptr.
   const LedgerOp* Find(Dot dot, std::string* account = nullptr) const;
@@ -89,6 +97,8 @@ class Ledger {
 
   // Refunds of voided debits booked to `region` on `account`, as of now.
   Amount Refunds(const std::string& account, RegionId region) const;
+  // Clawbacks of voided credits booked to `region` on `account`, as of now.
+  Amount Clawbacks(const std::string& account, RegionId region) const;
 
  private:
   struct Prefix {
@@ -108,15 +118,22 @@ class Ledger {
     std::vector<LedgerOp> ops;
     std::vector<std::vector<Prefix>> credits, debits;  // per origin
     std::vector<std::vector<Prefix>> transfers;        // per origin × n + to
-    std::vector<Amount> rights;                      // raw rights per region over every durable op
-    std::vector<Amount> refunds;                     // per region
-    std::unordered_map<std::string, KeyEntry> keys;  // looked up only, never iterated
+    std::vector<Amount> rights;     // raw rights per region over every durable op
+    std::vector<Amount> refunds;    // voided debits, per region
+    std::vector<Amount> clawbacks;  // voided credits, per region
+    Amount surviving_credits = 0, surviving_debits = 0;  // Σ over unvoided ops
+    std::unordered_map<std::string, KeyEntry> keys;      // looked up only, never iterated
   };
 
   Account& AccountFor(const std::string& id);
   const Account* FindAccount(const std::string& id) const;
   static Amount UpTo(const std::vector<Prefix>& v, Seq seq);
-  void Void(Account& a, std::uint32_t index);
+  // Books the void of op `index`: a refund of a debit or a clawback of a credit. True for a
+  // clawback, the one kind of void that lowers its origin's floor.
+  bool Void(Account& a, std::uint32_t index);
+  // "" or "I2 floor: <the numbers>" for region r's effective floor, and for the account's.
+  std::string CheckFloor(const Account& a, RegionId r) const;
+  std::string CheckAccountFloor(const Account& a) const;
 
   RegionId n_;
   std::unordered_map<std::string, std::uint32_t> account_index_;  // lookups only; Accounts() sorts

@@ -126,10 +126,12 @@ void Simulation::Impl::BuildReport() {
        {"amnesia", Fmt("%.2f", f.amnesia_per_min) + "/min"},
        {"fsync", std::to_string(f.fsync_min_ms) + "–" + std::to_string(f.fsync_max_ms) +
                      " ms, slow " + Fmt("%.3f", f.fsync_slow_p)},
-       {"reply loss", Fmt("%.4f", f.reply_loss)},
+       {"reply loss",
+        Fmt("%.4f", f.reply_loss) + ", from a cut-off region " + Fmt("%.4f", f.cutoff_reply_loss)},
        {"clients", std::to_string(w.clients_per_region) + " per region, timeout " +
                        std::to_string(w.timeout_ms) + " ms, retry elsewhere " +
-                       Fmt("%.2f", w.retry_elsewhere_p)}};
+                       Fmt("%.2f", w.retry_elsewhere_p) + ", spend a credit retried elsewhere " +
+                       Fmt("%.2f", w.spend_retried_credit_p)}};
   const RunSummary& s = summary;
   char trace_hex[17];
   std::snprintf(trace_hex, sizeof trace_hex, "%016" PRIx64, trace.value());
@@ -138,7 +140,9 @@ void Simulation::Impl::BuildReport() {
   rep.summary = {
       {"requests", std::to_string(s.requests) + " (" + std::to_string(s.attempts) + " attempts, " +
                        std::to_string(s.retries) + " retries, " +
-                       std::to_string(s.retries_elsewhere) + " elsewhere)"},
+                       std::to_string(s.retries_elsewhere) + " elsewhere, " +
+                       std::to_string(s.credit_retries_elsewhere) + " of them credits, spent by " +
+                       std::to_string(s.retried_credit_spends) + " debits)"},
       {"accepted", std::to_string(s.accepted) + " (overdraft " +
                        std::to_string(s.overdraft_debits) + ", replays " +
                        std::to_string(s.replays) + ")"},

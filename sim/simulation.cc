@@ -357,7 +357,9 @@ void Simulation::Impl::ReleaseCompletion(RegionId r, CommandResult result) {
     scripted_results[result.id] = std::move(result);
     return;
   }
-  if (config.faults.reply_loss > 0 && link_rng.Chance(config.faults.reply_loss)) {
+  double loss = config.faults.reply_loss;
+  if (config.faults.cutoff_reply_loss > loss && CutOff(r)) loss = config.faults.cutoff_reply_loss;
+  if (loss > 0 && link_rng.Chance(loss)) {
     ++summary.replies_lost;
     return;
   }
@@ -372,6 +374,12 @@ void Simulation::Impl::ReleaseCompletion(RegionId r, CommandResult result) {
   reply_slots[slot] = ReplySlot{a.client, std::move(result)};
   queue.Schedule(now + link_rng.Below(config.workload.client_delay_max_ms + 1),
                  EventKind::kReplyArrives, 0, slot);
+}
+
+bool Simulation::Impl::CutOff(RegionId r) const {
+  for (RegionId p = 0; p < config.regions; ++p)
+    if (p != r && (!network.up(r, p) || !network.up(p, r))) return true;
+  return false;
 }
 
 void Simulation::Impl::Crash(RegionId r) {
@@ -580,10 +588,11 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        c.seed, c.regions, c.accounts, c.ops, c.profile.c_str(),
        c.plant_bug.empty() ? "none" : c.plant_bug.c_str());
   line("requests: %" PRIu64 " (attempts %" PRIu64 ", retries %" PRIu64 " of which %" PRIu64
-       " at another region, replay probes %" PRIu64 ", timeouts %" PRIu64 ", gave up %" PRIu64
+       " at another region (%" PRIu64 " credits, spent by %" PRIu64
+       " debits), replay probes %" PRIu64 ", timeouts %" PRIu64 ", gave up %" PRIu64
        ", replies lost %" PRIu64 ")",
-       s.requests, s.attempts, s.retries, s.retries_elsewhere, s.probes, s.timeouts, s.gave_up,
-       s.replies_lost);
+       s.requests, s.attempts, s.retries, s.retries_elsewhere, s.credit_retries_elsewhere,
+       s.retried_credit_spends, s.probes, s.timeouts, s.gave_up, s.replies_lost);
   std::string rej;
   for (const auto& [code, n] : s.rejected_by_code) rej += " " + code + "=" + std::to_string(n);
   line("answers: accepted %" PRIu64 " (overdraft %" PRIu64 ", replays %" PRIu64

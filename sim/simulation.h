@@ -43,6 +43,8 @@ struct Failure {
 struct RunSummary {
   // Workload.
   std::uint64_t requests = 0, attempts = 0, retries = 0, retries_elsewhere = 0, probes = 0;
+  std::uint64_t credit_retries_elsewhere = 0;  // of retries_elsewhere
+  std::uint64_t retried_credit_spends = 0;     // debits spending a credit retried elsewhere
   std::uint64_t timeouts = 0, gave_up = 0, replies_lost = 0;
   std::uint64_t accepted = 0, rejected = 0, overdraft_debits = 0, replays = 0;
   std::map<std::string, std::uint64_t> rejected_by_code;

@@ -81,6 +81,13 @@ struct Client {
   bool probing = false;
   Dot probe_dot;
   std::uint64_t keys = 0;
+  bool elsewhere = false;   // the current request was retried at another region
+  std::uint32_t tried = 0;  // regions the current request was sent to (bit r)
+  // A credit retried elsewhere and applied there as a new op: the regions where the next requests
+  // spend it (the one that applied it, then the ones tried before), on which account, how much.
+  std::vector<RegionId> spend_at;
+  std::uint32_t spend_account = 0;
+  Amount spend_amount = 0;
 };
 
 struct Attempt {
@@ -163,6 +170,7 @@ class Simulation::Impl {
   void Uncut(const Partition& p);
   void ScheduleReconnects(const std::vector<std::pair<RegionId, RegionId>>& up);
   std::uint64_t Physical(RegionId r) const { return hosts[r].clock.Read(now); }
+  bool CutOff(RegionId r) const;  // a partition cuts some link from or to r
   ReplicaOptions OptionsFor(RegionId r) const;
   std::uint64_t Submit(RegionId r, CommandBody body);
   std::uint32_t AccountIndex(const std::string& id);

@@ -1,5 +1,8 @@
 // Clients: open accounts, credit, debit with idempotency keys and move rights; retry with the same
-// key when a request times out, sometimes at another region; probe replays at the same region.
+// key when a request times out, sometimes at another region (across the partition, when one cuts
+// the region that went dark off); probe replays at the same region; spend a credit that a retry
+// elsewhere got applied as a new op — a possible duplicate, tentative until final — where it
+// landed and where it was tried before.
 
 #include <algorithm>
 #include <cstdio>
@@ -94,7 +97,23 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
   Request req;
   RegionId target = cl.home;
   const bool can_open = next_unopened < config.accounts || !reopen.empty();
-  if (can_open && (opened.empty() || workload_rng.Chance(0.5))) {
+  if (!cl.spend_at.empty()) {
+    // Spend the credit a retry elsewhere got applied, where it landed and then where it was tried
+    // before: each region that applied it holds it as credit not yet final, and all but the
+    // canonically first of those copies will be voided.
+    req.kind = Request::Kind::kDebit;
+    req.account = cl.spend_account;
+    req.amount = cl.spend_amount;
+    req.key = "k" + std::to_string(c) + "-" + std::to_string(++cl.keys);
+    target = cl.spend_at.front();
+    cl.spend_at.erase(cl.spend_at.begin());
+    // The client reads the account there first and spends all that region holds, if more.
+    AccountView v;
+    if (hosts[target].up && hosts[target].replica->GetAccount(accounts[req.account].id, &v).ok() &&
+        target < v.regions.size())
+      req.amount = std::max(req.amount, v.regions[target].rights);
+    ++summary.retried_credit_spends;
+  } else if (can_open && (opened.empty() || workload_rng.Chance(0.5))) {
     req.kind = Request::Kind::kOpen;
     if (!reopen.empty()) {
       // An open that timed out may or may not have happened: ask the same region again.
@@ -137,6 +156,8 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
   cl.req = std::move(req);
   cl.tries = 0;
   cl.probing = false;
+  cl.elsewhere = false;
+  cl.tried = 0;
   cl.busy = true;
   SendAttempt(c, target);
 }
@@ -147,6 +168,7 @@ void Simulation::Impl::SendAttempt(std::uint32_t c, RegionId region) {
   const std::uint64_t id = attempts.size();
   cl.attempt = id;
   cl.at = region;
+  cl.tried |= 1u << region;
   ++cl.tries;
   std::uint32_t slot;
   if (!request_free.empty()) {
@@ -186,6 +208,17 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
         accounts[cl.req.account].state != AccountInfo::State::kOpen) {
       accounts[cl.req.account].state = AccountInfo::State::kOpen;
       opened.push_back(cl.req.account);
+    }
+    // A credit retried at another region and applied there as a new op: that region did not know
+    // the key, and the first attempt may well have been applied where the partition hid it.
+    if (cl.req.kind == Request::Kind::kCredit && cl.elsewhere && !res.replayed &&
+        config.workload.spend_retried_credit_p > 0 &&
+        workload_rng.Chance(config.workload.spend_retried_credit_p)) {
+      cl.spend_account = cl.req.account;
+      cl.spend_amount = cl.req.amount;
+      cl.spend_at = {cl.at};
+      for (RegionId r = 0; r < config.regions; ++r)
+        if (r != cl.at && (cl.tried & (1u << r))) cl.spend_at.push_back(r);
     }
     const bool keyed =
         cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
@@ -239,11 +272,24 @@ void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
   ++summary.retries;
   RegionId at = cl.at;
   // The cross-region duplicate: the same key sent to another region while the first may well
-  // have been applied. Reconciliation must void one of them.
+  // have been applied. Reconciliation must void one of them. Credits as well as debits: a voided
+  // credit is clawed back from the region that took it, which must not have spent it past its
+  // line meanwhile.
   if (keyed && config.regions > 1 && workload_rng.Chance(config.workload.retry_elsewhere_p)) {
-    RegionId other = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
-    at = other >= cl.at ? other + 1 : other;
+    // A client fails over away from a region that went dark: when a partition cuts that region
+    // off from some peers, to one of those (the client's side of the cut), else to any other.
+    std::vector<RegionId> across;
+    for (RegionId p = 0; p < config.regions; ++p)
+      if (p != cl.at && (!network.up(cl.at, p) || !network.up(p, cl.at))) across.push_back(p);
+    if (!across.empty()) {
+      at = across[workload_rng.Below(across.size())];
+    } else {
+      RegionId other = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
+      at = other >= cl.at ? other + 1 : other;
+    }
+    cl.elsewhere = true;
     ++summary.retries_elsewhere;
+    if (cl.req.kind == Request::Kind::kCredit) ++summary.credit_retries_elsewhere;
   }
   SendAttempt(c, at);
 }

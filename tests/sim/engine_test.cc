@@ -185,6 +185,40 @@ TEST_CASE("Ledger: the floor holds per region, counting refunds of voided debits
   REQUIRE(v.rfind("I2 floor", 0) == 0);
 }
 
+TEST_CASE("Ledger: the effective floor claws back voided credits, also long after the spend",
+          "[sim]") {
+  SECTION("the earlier duplicate arrives after the credit was spent") {
+    Ledger ledger(2);
+    REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 20, {10, 10}), 0).empty());
+    // r1 takes a credit of 100 and spends it: raw rights 0 >= -10.
+    REQUIRE(ledger.AddDurable(MakeOp(1, 1, 300, OpKind::kCredit, "a", 100, "c"), 0).empty());
+    REQUIRE(ledger.AddDurable(MakeOp(1, 2, 310, OpKind::kDebit, "a", 100, "d"), 0).empty());
+    REQUIRE(ledger.CheckFloors().empty());
+    // r0's canonically earlier credit with the same key voids r1's: r1 is clawed back 100, and its
+    // floor, 0 - 100 = -100, is below its line of 10, though r1 originated nothing new.
+    std::string v = ledger.AddDurable(MakeOp(0, 2, 250, OpKind::kCredit, "a", 100, "c"), 0);
+    INFO(v);
+    REQUIRE(v.rfind("I2 floor: a at r1: raw rights 0 + refunds 0 - clawbacks 100 = -100", 0) == 0);
+    REQUIRE(v.find("clawback") != std::string::npos);
+    REQUIRE(ledger.Clawbacks("a", 1) == 100);
+    REQUIRE(ledger.CheckFloors().rfind("I2 floor: a at r1", 0) == 0);
+  }
+  SECTION("the credit is voided as it comes and spent afterwards") {
+    Ledger ledger(2);
+    REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 20, {10, 10}), 0).empty());
+    REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 100, "c"), 0).empty());
+    // r1's retry of the same credit is a later duplicate: voided, no net change for r1.
+    REQUIRE(ledger.AddDurable(MakeOp(1, 1, 300, OpKind::kCredit, "a", 100, "c"), 0).empty());
+    REQUIRE(ledger.Clawbacks("a", 1) == 100);
+    // Spending within the line is fine: 100 - 10 - 100 = -10 >= -10.
+    REQUIRE(ledger.AddDurable(MakeOp(1, 2, 310, OpKind::kDebit, "a", 10, "d1"), 0).empty());
+    // One more is not, although raw rights (90 - 1) are positive.
+    std::string v = ledger.AddDurable(MakeOp(1, 3, 320, OpKind::kDebit, "a", 1, "d2"), 0);
+    INFO(v);
+    REQUIRE(v.rfind("I2 floor: a at r1: raw rights 89 + refunds 0 - clawbacks 100 = -11", 0) == 0);
+  }
+}
+
 TEST_CASE("Ledger: a seq reused for another op, a gap, a key used twice by one region", "[sim]") {
   Ledger ledger(2);
   REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 0, {0, 0}), 0).empty());

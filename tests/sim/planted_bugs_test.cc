@@ -35,14 +35,15 @@ Caught Hunt(const std::string& bug, FinalTopology topology = FinalTopology::kRan
   return Caught{};
 }
 
-void ExpectCaught(const std::string& bug, const std::set<std::string>& by,
-                  FinalTopology topology = FinalTopology::kRandom) {
+Caught ExpectCaught(const std::string& bug, const std::set<std::string>& by,
+                    FinalTopology topology = FinalTopology::kRandom) {
   Caught c = Hunt(bug, topology);
   INFO(bug << " caught at seed " << c.seed << " by " << c.failure.invariant << ": "
            << c.failure.message);
   REQUIRE(c.failed);
   REQUIRE(by.count(c.failure.invariant) == 1);
   REQUIRE(c.reproduce.find("--plant-bug " + bug) != std::string::npos);
+  return c;
 }
 
 TEST_CASE("skip_rights_check: a debit past rights plus line is caught by the floor",
@@ -52,8 +53,11 @@ TEST_CASE("skip_rights_check: a debit past rights plus line is caught by the flo
 
 TEST_CASE("order_forks_by_arrival: replicas disagree on fees and voids", "[sim][bugs]") {
   // Usually I7 (different derived events); when a crash comes first, the arrival-ordered fold
-  // leaves a checkpoint that does not hold the ops below its own frontier (I3 on recovery).
-  ExpectCaught("order_forks_by_arrival", {"I7 agreement", "I1 convergence", "I3 conservation"});
+  // leaves a checkpoint that does not hold the ops below its own frontier (I3 on recovery). Or the
+  // effective floor: a region that saw its own copy of a duplicated credit first keeps that copy
+  // and spends it, while canonical replay voids it (I2 floor, the clawback).
+  ExpectCaught("order_forks_by_arrival",
+               {"I7 agreement", "I1 convergence", "I3 conservation", "I2 floor"});
 }
 
 TEST_CASE("order_forks_by_arrival without crashes: caught as disagreement", "[sim][bugs]") {
@@ -124,6 +128,19 @@ TEST_CASE("drop_relayed_ops: a partial heal never converges", "[sim][bugs]") {
 
 TEST_CASE("ack_before_sync: an acknowledged op is lost in a crash", "[sim][bugs]") {
   ExpectCaught("ack_before_sync", {"I4 durability"});
+}
+
+TEST_CASE("spend_tentative_credit: a credit spent before it is final is clawed back",
+          "[sim][bugs]") {
+  // A client retries a credit at another region while a partition hides the first attempt, and
+  // spends it there. Counting such credit as spendable lets the region spend it past its line; the
+  // canonically earlier copy voids it, and the clawback takes the region below its line. Only the
+  // effective floor sees this (raw rights + refunds - clawbacks); before it counted clawbacks the
+  // simulator passed every seed with this bug.
+  Caught c = ExpectCaught("spend_tentative_credit", {"I2 floor"});
+  INFO(c.failure.message);
+  REQUIRE(c.failure.message.find(" - clawbacks ") != std::string::npos);
+  REQUIRE(c.failure.message.find(" - clawbacks 0 ") == std::string::npos);
 }
 
 TEST_CASE("Without a planted bug the same seeds pass", "[sim][bugs]") {
