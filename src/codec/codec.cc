@@ -371,6 +371,7 @@ struct EnvelopeWriter {
     p->set_epoch(h.epoch);
     p->set_peer_epoch(h.peer_epoch);
     p->set_rejoining(h.rejoining);
+    p->set_clock(h.clock);
   }
   void operator()(const OpBatch& b) const { ToProto(b.ops, env->mutable_op_batch()); }
   void operator()(const Ack& a) const { ToProto(a.applied, env->mutable_ack()->mutable_applied()); }
@@ -638,6 +639,7 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       h.epoch = p.epoch();
       h.peer_epoch = p.peer_epoch();
       h.rejoining = p.rejoining();
+      h.clock = p.clock();
       Status s = FromProto(p.applied(), &h.applied);
       if (!s.ok()) return s;
       *out = std::move(h);

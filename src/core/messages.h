@@ -27,6 +27,7 @@ struct Hello {
   std::uint64_t epoch = 0;       // the sender's incarnation (an HLC taken at its start)
   std::uint64_t peer_epoch = 0;  // the receiver's epoch as the sender last heard it
   bool rejoining = false;        // the sender restarted and waits for an answer to its epoch
+  std::uint64_t clock = 0;       // the sender's HLC (never above its persisted high-water mark)
   bool operator==(const Hello&) const = default;
 };
 

@@ -351,8 +351,11 @@ class Replica::Impl {
   }
 
   Hello HelloFor(RegionId to, const VersionVector& applied) const {
+    // The clock shown is never above the persisted high-water mark, so no restart can issue a
+    // timestamp below it (a host may send this Hello without an Effects, before any lease).
     return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied, epoch_,
-                 to < n_ ? peer_epoch_[to] : 0, rejoining_};
+                 to < n_ ? peer_epoch_[to] : 0, rejoining_,
+                 std::min(clock_.last(), persisted_hw_).value};
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -1251,6 +1254,9 @@ class Replica::Impl {
       return;
     }
     if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
+    // Every timestamp our earlier runs showed a peer (a heartbeat promise above all our ops, say)
+    // was merged into its clock: past it, what we originate cannot break a promise we made.
+    clock_.Update(Hlc{h.clock}, now);
     if (!any_answer_) first_answer_ms_ = now;
     any_answer_ = true;
     answered_[from] = true;
@@ -1329,8 +1335,13 @@ class Replica::Impl {
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     Acked(from, hb.applied, now);
     for (const HeartbeatEntry& e : hb.entries) {
-      if (e.origin >= n_ || e.origin == opt_.self) continue;
-      if (e.origin == from) {
+      if (e.origin >= n_) continue;
+      if (e.origin != from) {
+        // A relayed promise: merged like any timestamp we receive, so that whoever answers a
+        // rejoining region has merged every promise it relays (ours from an earlier run too).
+        clock_.Update(e.hlc, now);
+        if (e.origin == opt_.self) continue;
+      } else {
         const std::int64_t offset = clock_.Update(e.hlc, now);
         peers_[from].clock_offset_ms = offset;
         if (clock_.FarAhead(offset)) {
