@@ -460,6 +460,9 @@ void NodeImpl::HandleNotices() {
       case Notice::Kind::kSnapshotInstalled:
         Log(LogLevel::kInfo, "snapshot from region {} installed: {}", region, n.text);
         break;
+      case Notice::Kind::kRejoin:
+        Log(LogLevel::kInfo, "rejoin: {}", n.text);
+        break;
     }
   }
 }

@@ -234,7 +234,7 @@ Status Store::Load(RecoveredState* out) {
         const std::size_t n = static_cast<unsigned char>(key[1]);
         KeyRecord k;
         if (Status s = codec::DecodeKeyRecord(value, &k); !s.ok()) return bad(key, s.ToString());
-        if (k.account != key.substr(2, n) || k.key != key.substr(2 + n))
+        if (key != KeyRecordKey(k.account, k.key, k.displaced))
           return bad(key, "holds the record of account '" + k.account + "' key '" + k.key + "'");
         st.keys.push_back(std::move(k));
         break;

@@ -152,6 +152,32 @@ TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
   CHECK(again.clock() >= d.replica.clock());
 }
 
+TEST_CASE("a displaced key record is stored beside the winner's and reloads", "[store]") {
+  // A region keeps the record of its own op whose key another region's earlier op took (issue 9);
+  // both records of one (account, key) must survive a reload. The first version of this stored
+  // them under different keys but checked the stored key without the marker, refusing to load.
+  tally::test::TempDir dir("tallyd-store-displaced");
+  std::unique_ptr<Store> store;
+  REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
+  RecoveredState empty;
+  REQUIRE(store->Load(&empty).ok());
+  PersistBatch batch;
+  KeyRecord winner{"acct", "c-1", Dot{0, 7}, Hlc::Make(1000, 0), OpKind::kDebit, 300, 0, false, 0};
+  KeyRecord mine{"acct", "c-1", Dot{0, 9}, Hlc::Make(1001, 0), OpKind::kDebit, 100, 0, false, 42};
+  mine.displaced = true;
+  batch.keys = {winner, mine};
+  const PersistBatch* batches[] = {&batch};
+  WriteStats stats;
+  REQUIRE(store->Write(batches, &stats).ok());
+  CHECK(Store::KeyRecordKey("acct", "c-1", true) != Store::KeyRecordKey("acct", "c-1"));
+
+  RecoveredState state;
+  Reload(dir.path().string(), &store, &state);
+  REQUIRE(state.keys.size() == 2);
+  CHECK(state.keys[0] == winner);  // sorted: the marker byte comes after the plain key
+  CHECK(state.keys[1] == mine);
+}
+
 TEST_CASE("key layout sorts ops by origin then seq", "[store]") {
   CHECK(Store::OpKey(0, 255) < Store::OpKey(0, 256));
   CHECK(Store::OpKey(0, ~Seq{0}) < Store::OpKey(1, 1));
