@@ -155,9 +155,13 @@ struct HeartbeatState {
 struct Peer {
   bool heard = false;
   std::uint64_t last_heard_ms = 0;
-  VersionVector acked;
+  VersionVector acked;  // what it last said it holds (capped at what we hold): what to send
+  VersionVector holds;  // the same, from its Acks and heartbeats only: what pruning may rely on
   VersionVector sent;
-  std::uint64_t last_progress_ms = 0;
+  // Per origin: when the peer's ack for it last moved (or we began sending it more). Ops of an
+  // origin in flight that long without progress are sent again. Per origin, so that progress on
+  // one origin (the peer's own ops, say) cannot hold back the re-send of another.
+  std::array<std::uint64_t, kMaxRegions> progress_ms{};
   std::int64_t clock_offset_ms = 0;
   // Per origin: since when the peer's ack for that origin has not moved while we held more (0: it
   // is not lagging), and the ack value seen then.
@@ -317,9 +321,9 @@ class Replica::Impl {
       }
       Peer& p = peers_[from];
       Heard(from, now);
-      Acked(from, hello->applied, now);
+      Acked(from, hello->applied, now, /*prunable=*/false);
       p.sent = p.acked;  // a new connection: what we sent before may be lost
-      p.last_progress_ms = now;
+      p.progress_ms.fill(now);
       const std::uint64_t known_epoch = peer_epoch_[from];
       peer_epoch_[from] = std::max(known_epoch, hello->epoch);
       if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
@@ -1157,7 +1161,7 @@ class Replica::Impl {
     if (!Reachable(from, now)) {
       // Back after a silence: whatever we sent meanwhile may be lost.
       p.sent = p.acked;
-      p.last_progress_ms = now;
+      p.progress_ms.fill(now);
     }
     p.heard = true;
     p.last_heard_ms = now;
@@ -1167,11 +1171,18 @@ class Replica::Impl {
   // instead of joining it, and nothing is believed beyond what we hold ourselves: a peer that
   // claims too much (a bug, a liar, a stale claim from before it lost its disk) is corrected by its
   // next honest ack, and a stale ack that claims too little only costs a re-send.
-  void Acked(RegionId from, const VersionVector& v, std::uint64_t now) {
+  //
+  // A Hello's claim steers only what we send, never what we prune: a stranger or a stale Hello
+  // claiming too much would otherwise make us drop ops the real peer never got (the simulator's
+  // lying-Hello fault found exactly that). Acks and heartbeats come from the live peer.
+  void Acked(RegionId from, const VersionVector& v, std::uint64_t now, bool prunable = true) {
     Peer& p = peers_[from];
     VersionVector claim;
     for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
-    if (!p.acked.Dominates(claim)) p.last_progress_ms = now;
+    if (prunable) p.holds = claim;
+    for (RegionId o = 0; o < n_; ++o) {
+      if (claim.get(o) > p.acked.get(o)) p.progress_ms[o] = now;
+    }
     p.acked = claim;
     p.sent.JoinWith(p.acked);
   }
@@ -1184,12 +1195,15 @@ class Replica::Impl {
     Peer& p = peers_[to];
     std::size_t inflight = 0;
     for (RegionId o = 0; o < n_; ++o) {
-      if (p.sent.get(o) > p.acked.get(o)) inflight += p.sent.get(o) - p.acked.get(o);
-    }
-    if (inflight > 0 && now >= p.last_progress_ms + opt_.resend_after_ms) {
-      p.sent = p.acked;  // nothing acked for a while: assume it was lost
-      p.last_progress_ms = now;
-      inflight = 0;
+      if (p.sent.get(o) <= p.acked.get(o)) continue;
+      // The physical clock may have stepped back: a mark in the future would stall the re-send.
+      p.progress_ms[o] = std::min(p.progress_ms[o], now);
+      if (now >= p.progress_ms[o] + opt_.resend_after_ms) {
+        p.sent.set(o, p.acked.get(o));  // nothing acked for a while: assume it was lost
+        p.progress_ms[o] = now;
+        continue;
+      }
+      inflight += p.sent.get(o) - p.acked.get(o);
     }
     OpBatch batch;
     for (RegionId o = 0; o < n_ && inflight < opt_.max_inflight_ops; ++o) {
@@ -1208,6 +1222,7 @@ class Replica::Impl {
         }
         if (now < p.lag_since_ms[o] + opt_.relay_delay_ms) continue;
       }
+      if (p.sent.get(o) <= p.acked.get(o)) p.progress_ms[o] = now;  // nothing in flight: start
       Seq from = std::max(p.sent.get(o), p.acked.get(o));
       if (from < log_floor_.get(o)) from = log_floor_.get(o);  // pruned: every peer had acked it
       const auto& log = log_[o];
@@ -1496,7 +1511,7 @@ class Replica::Impl {
     for (RegionId o = 0; o < n_; ++o) {
       Seq upto = applied_.get(o);
       for (RegionId p = 0; p < n_; ++p) {
-        if (p != opt_.self && p != o) upto = std::min(upto, peers_[p].acked.get(o));
+        if (p != opt_.self && p != o) upto = std::min(upto, peers_[p].holds.get(o));
       }
       auto& log = log_[o];
       Seq floor = log_floor_.get(o);

@@ -282,6 +282,35 @@ TEST_CASE("a Hello that claims more than the peer holds never stops gossip to it
   }
 }
 
+TEST_CASE("a Hello that claims more than the peer holds never makes us prune what it lacks",
+          "[replica][peer]") {
+  // Found by the simulator's lying-Hello fault: r1 believed a Hello in r0's name, pruned its own
+  // ops below that claim once its checkpoint was saved, and the real r0 — which had not got them —
+  // could never get them from anyone. A Hello steers what we send, never what we prune.
+  Cluster c(2, [](ReplicaOptions& o) {
+    Quiet(o);
+    o.checkpoint_interval_ms = 100;
+  });
+  OpenEverywhere(c, Config("alice", 0), 0);
+  auto only_r0_to_r1 = [](RegionId from, RegionId) { return from == 0; };
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.Run(1, Credit{"alice", 10, "k" + std::to_string(i)}).status.ok());
+  VersionVector huge;
+  for (RegionId o = 0; o < 2; ++o) huge.set(o, Seq{1} << 40);
+  for (int i = 0; i < 20; ++i) {  // r0 hears nothing from r1; r1 hears r0's heartbeats, and lies
+    c.Tick(50);
+    c.Deliver(only_r0_to_r1);
+    c.queue.clear();
+    Effects e;
+    c.at(1).OnMessage(0, Hello{"test", kProtocolVersion, 0, huge}, c.PhysicalNow(1), &e);
+    c.Absorb(1, e);
+    c.queue.clear();
+  }
+  c.Settle(30);
+  CHECK(c.at(0).applied() == c.at(1).applied());
+  CHECK(View(c, 0, "alice").balance == 50);
+}
+
 TEST_CASE("nothing is final while a region that could add earlier ops is cut off",
           "[replica][peer][finality]") {
   Cluster c(3, Quiet);

@@ -411,7 +411,7 @@ TEST_CASE("when the peer never answers the debit falls back to the overdraft lin
   CHECK(rejected->overdraft_line == 10);
   CHECK(rejected->requested == 15);
   CHECK_FALSE(rejected->status.message().empty());
-  c.Settle(6);
+  c.Settle(12);  // the lost batches are re-sent resend_after_ms after they were sent
   CHECK(c.Converged("alice"));
   CheckMoney(c, "alice");
 }
