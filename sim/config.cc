@@ -19,6 +19,7 @@ FaultParams DefaultFaults() {
   f.crashes_per_min = 4;
   f.sync_crashes_per_min = 3;
   f.amnesia_per_min = 0.7;
+  f.lying_hellos_per_min = 1;
   f.fsync_min_ms = 1;
   f.fsync_max_ms = 5;
   f.fsync_slow_p = 0.01;
@@ -38,6 +39,7 @@ FaultParams Scaled(FaultParams f, double k) {
   f.crashes_per_min *= k;
   f.sync_crashes_per_min *= k;
   f.amnesia_per_min *= k;
+  f.lying_hellos_per_min *= k;
   f.reply_loss = std::min(0.5, f.reply_loss * k);
   f.cutoff_reply_loss = std::min(0.5, f.cutoff_reply_loss * k);
   return f;
@@ -107,6 +109,7 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   // Drawn last, so that every parameter above keeps the value it had for each seed before these.
   f->cutoff_reply_loss = on(0.6) ? rng.LogUniform(0.01, 0.5) : 0;
   w->spend_retried_credit_p = on(0.7) ? rng.LogUniform(0.05, 1) : 0;
+  f->lying_hellos_per_min = on(0.4) ? rng.LogUniform(0.2, 10) : 0;
 }
 
 }  // namespace

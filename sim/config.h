@@ -44,6 +44,9 @@ struct FaultParams {
   double sync_crashes_per_min = 0;
   // "Amnesia": isolate a region, step its clock back hours, crash and restart it while isolated.
   double amnesia_per_min = 0;
+  // A stranger on a peer's link: a Hello in a live peer's name claiming to hold 2^40 ops of every
+  // origin (a liar, or a peer's stale claim from before it lost its disk).
+  double lying_hellos_per_min = 0;
 
   // Storage: fsync latency, with occasional slow syncs.
   std::uint32_t fsync_min_ms = 1;

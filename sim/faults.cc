@@ -48,6 +48,7 @@ void Simulation::Impl::StartFaults() {
   ScheduleNext(FaultAction::Kind::kNextCrash, f.crashes_per_min);
   ScheduleNext(FaultAction::Kind::kNextAmnesia, f.amnesia_per_min);
   ScheduleNext(FaultAction::Kind::kNextSyncCrash, f.sync_crashes_per_min);
+  ScheduleNext(FaultAction::Kind::kNextLyingHello, f.lying_hellos_per_min);
 }
 
 Partition Simulation::Impl::DrawPartition() {
@@ -183,6 +184,32 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
     case FaultAction::Kind::kRestart:
       if (!hosts[a.region].up && !in_amnesia[a.region]) Restart(a.region);
       break;
+    case FaultAction::Kind::kNextLyingHello: {
+      if (!faults_on) return;
+      // A Hello in peer p's name that claims p holds 2^40 ops of every origin: believed, it would
+      // stop r from ever sending p anything again. Replicas cap claims at what they hold and let
+      // the next honest ack replace it; the liveness phase checks that p still gets everything.
+      if (n >= 2) {
+        const RegionId r = static_cast<RegionId>(fault_rng.Below(n));
+        const RegionId p = static_cast<RegionId>((r + 1 + fault_rng.Below(n - 1)) % n);
+        if (hosts[r].up) {
+          ++summary.lying_hellos;
+          trace.Add(0x4cu);
+          trace.Add(now);
+          trace.Add((std::uint64_t{p} << 8) | r);
+          VersionVector huge;
+          for (RegionId o = 0; o < n; ++o) huge.set(o, Seq{1} << 40);
+          Effects e;
+          hosts[r].replica->OnMessage(p, Hello{"sim", kProtocolVersion, p, huge}, Physical(r), &e);
+          Absorb(r, &e);
+          timeline.push_back(report::TimelineSpan{now, now, R(r), "lying-hello",
+                                                  R(r) + " hears a Hello in " + R(p) +
+                                                      "'s name claiming 2^40 of every origin"});
+        }
+      }
+      ScheduleNext(FaultAction::Kind::kNextLyingHello, f.lying_hellos_per_min);
+      break;
+    }
     case FaultAction::Kind::kNextAmnesia: {
       if (!faults_on) return;
       // Cut a region off, set its clock back by hours, crash it and bring it back while it still

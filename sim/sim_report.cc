@@ -124,6 +124,7 @@ void Simulation::Impl::BuildReport() {
                            std::to_string(f.step_min_ms / 1000) + "–" +
                            std::to_string(f.step_max_ms / 1000) + " s"},
        {"amnesia", Fmt("%.2f", f.amnesia_per_min) + "/min"},
+       {"lying hellos", Fmt("%.2f", f.lying_hellos_per_min) + "/min"},
        {"fsync", std::to_string(f.fsync_min_ms) + "–" + std::to_string(f.fsync_max_ms) +
                      " ms, slow " + Fmt("%.3f", f.fsync_slow_p)},
        {"reply loss",

@@ -606,9 +606,9 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
   line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64 ")",
        s.fee_events, s.fees, s.void_events, s.voids);
   line("faults: partitions %" PRIu64 ", crashes %" PRIu64 " (restarts %" PRIu64
-       "), clock steps %" PRIu64 ", amnesia %" PRIu64 ", syncs %" PRIu64
-       ", clock-ahead reports %" PRIu64,
-       s.partitions, s.crashes, s.restarts, s.clock_steps, s.amnesias, s.syncs,
+       "), clock steps %" PRIu64 ", amnesia %" PRIu64 ", lying hellos %" PRIu64
+       ", syncs %" PRIu64 ", clock-ahead reports %" PRIu64,
+       s.partitions, s.crashes, s.restarts, s.clock_steps, s.amnesias, s.lying_hellos, s.syncs,
        s.clock_ahead_reports);
   const NetworkStats& n = s.network;
   std::string bytes = s.wire_bytes_counted ? std::to_string(n.bytes) : std::string("n/a");

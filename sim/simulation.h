@@ -57,6 +57,7 @@ struct RunSummary {
   std::uint64_t clock_ahead_reports = 0;
   // Faults.
   std::uint64_t partitions = 0, crashes = 0, restarts = 0, clock_steps = 0, amnesias = 0;
+  std::uint64_t lying_hellos = 0;
   std::uint64_t syncs = 0;
   NetworkStats network;
   bool wire_bytes_counted = false;

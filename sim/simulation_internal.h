@@ -126,6 +126,7 @@ struct FaultAction {
     kAmnesiaRestart,
     kAmnesiaEnd,
     kNextSyncCrash,
+    kNextLyingHello,
   };
   Kind kind = Kind::kNextCrash;
   RegionId region = 0;
