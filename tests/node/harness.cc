@@ -342,8 +342,7 @@ Cluster::~Cluster() {
 }
 
 std::string Cluster::ConfigText(std::size_t i) const {
-  return RegionToml(options_.cluster_id, options_.regions, i,
-                    dir_.path() / options_.regions[i] / "data", nodes_[i].client_port,
+  return RegionToml(options_.cluster_id, options_.regions, i, data_dir(i), nodes_[i].client_port,
                     nodes_[i].peer_port, nodes_[i].dial_port) +
          options_.extra_toml;
 }
@@ -360,6 +359,10 @@ std::string Cluster::url(std::size_t i) const {
 
 std::filesystem::path Cluster::log_path(std::size_t i) const {
   return dir_.path() / (options_.regions[i] + ".log");
+}
+
+std::filesystem::path Cluster::data_dir(std::size_t i) const {
+  return dir_.path() / options_.regions[i] / "data";
 }
 
 std::string Cluster::ReadLog(std::size_t i) const {
@@ -452,9 +455,12 @@ std::string Cluster::ProxyState() const {
   return out;
 }
 
-ctl::Agreement Cluster::Compare(const std::string& account) {
+ctl::Agreement Cluster::Compare(const std::string& account, const std::vector<std::size_t>& nodes) {
+  std::vector<std::size_t> asked = nodes;
+  if (asked.empty())
+    for (std::size_t i = 0; i < nodes_.size(); ++i) asked.push_back(i);
   std::vector<ctl::NodeAnswer> answers;
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+  for (std::size_t i : asked) {
     ctl::NodeAnswer a;
     a.url = url(i);
     a.region = options_.regions[i];
@@ -473,11 +479,12 @@ ctl::Agreement Cluster::Compare(const std::string& account) {
   return ctl::CompareAnswers(account, answers);
 }
 
-ctl::Agreement Cluster::WaitAgree(const std::string& account, std::chrono::milliseconds timeout) {
+ctl::Agreement Cluster::WaitAgree(const std::string& account, std::chrono::milliseconds timeout,
+                                  const std::vector<std::size_t>& nodes) {
   ctl::Agreement last;
   WaitUntil(
       [&] {
-        last = Compare(account);
+        last = Compare(account, nodes);
         return last.agree;
       },
       timeout, 100ms);

@@ -147,6 +147,8 @@ class Cluster {
   std::uint16_t peer_port(std::size_t i) const { return nodes_[i].peer_port; }
   Api api(std::size_t i, const std::string& token = kAdminToken) const { return Api(url(i), token); }
   std::filesystem::path log_path(std::size_t i) const;
+  // Node i's data folder (its data_dir): under the cluster's temp dir, "<region>/data".
+  std::filesystem::path data_dir(std::size_t i) const;
   std::string ReadLog(std::size_t i) const;
   const std::filesystem::path& dir() const { return dir_.path(); }
 
@@ -163,10 +165,13 @@ class Cluster {
   // The proxy's view of every link, for failure messages.
   std::string ProxyState() const;
 
-  // Asks every node about `account`; agreement is as tallyctl reconcile decides it.
-  ctl::Agreement Compare(const std::string& account);
-  // Waits until every node agrees about `account`; returns the last comparison.
-  ctl::Agreement WaitAgree(const std::string& account, std::chrono::milliseconds timeout);
+  // Asks every node (or only `nodes`, when not empty) about `account`; agreement is as tallyctl
+  // reconcile decides it.
+  ctl::Agreement Compare(const std::string& account, const std::vector<std::size_t>& nodes = {});
+  // Waits until every node (or every one of `nodes`) agrees about `account`; returns the last
+  // comparison.
+  ctl::Agreement WaitAgree(const std::string& account, std::chrono::milliseconds timeout,
+                           const std::vector<std::size_t>& nodes = {});
 
  private:
   struct Node {

@@ -1,0 +1,604 @@
+// A region that restarts with less than it had (issue 9, item 2), on real tallyd processes: its
+// folder restored from an older copy, or wiped. Every start is a new epoch; until a peer has
+// answered it and it holds every own op the answers name, the region refuses commands with 503
+// `unavailable` ("rejoining"), so it never reissues a seq its peers hold with another op. Before
+// e26ac00 a restored region did exactly that, and the replicas diverged for good, silently.
+//
+// The recovery tests set a long checkpoint interval (and make their first op after each node's
+// first checkpoint, see WaitFirstCheckpoint) so that nothing is pruned and the peers can give
+// every op back; the third test shows what happens when they cannot (no snapshot transfer).
+// Where a test must see the refusal, the restarted region is started with its gossip links cut,
+// so that it cannot rejoin before the test looks; the links are healed to let it rejoin.
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+
+using namespace tally::test;
+
+namespace {
+
+// No checkpoint (and so no pruning) within a test's lifetime: peers keep every op to give back.
+constexpr const char* kNoPruning = "[storage]\ncheckpoint_interval_ms = 3600000\n";
+
+constexpr std::size_t kEu = 0, kUs = 1, kAp = 2;
+
+std::string Differences(const tally::ctl::Agreement& a) {
+  std::string out = a.summary.dump(2);
+  for (const auto& d : a.differences) out += "\n" + d;
+  return out;
+}
+
+#define REQUIRE_STARTED(cluster)                     \
+  do {                                               \
+    std::string start_error;                         \
+    bool started = (cluster).StartAll(&start_error); \
+    INFO(start_error);                               \
+    REQUIRE(started);                                \
+  } while (0)
+
+#define REQUIRE_START(cluster, i)                      \
+  do {                                                 \
+    std::string start_error;                           \
+    bool started = (cluster).Start((i), &start_error); \
+    INFO(start_error);                                 \
+    REQUIRE(started);                                  \
+  } while (0)
+
+// Waits until every node in `nodes` (every node when empty) agrees about `account`; stops the
+// test, showing how they differ, if not.
+tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
+                                   std::chrono::milliseconds timeout,
+                                   const std::vector<std::size_t>& nodes = {}) {
+  auto agreement = c.WaitAgree(account, timeout, nodes);
+  INFO(Differences(agreement));
+  REQUIRE(agreement.agree);
+  return agreement;
+}
+
+std::uint64_t SeqOf(const json& op) { return op.at("seq").get<std::uint64_t>(); }
+
+// j[key] when j is an object holding it, else null: for checking answers that may lack the field.
+json Field(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) ? j[key] : json();
+}
+
+std::string ErrorMessage(const Reply& r) {
+  const json m = Field(Field(r.body, "error"), "message");
+  return m.is_string() ? m.get<std::string>() : "";
+}
+
+bool RefusedRejoining(const Reply& r) {
+  return r.status == 503 && r.error_code() == "unavailable" &&
+         ErrorMessage(r).find("rejoining") != std::string::npos;
+}
+
+// Checks that `r` is the refusal of a region that is rejoining.
+void CheckRefusedRejoining(const Reply& r, const std::string& what) {
+  INFO(what << " answered " << r.status << " " << r.raw << r.transport_error);
+  CHECK(r.status == 503);
+  CHECK(r.error_code() == "unavailable");
+  CHECK_THAT(ErrorMessage(r), Catch::Contains("rejoining"));
+}
+
+// Waits until every node can read `account` (its open op has replicated).
+void WaitVisible(Cluster& c, const std::string& account) {
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    INFO("region " << c.region(i) << " never saw " << account);
+    REQUIRE(WaitUntil([&] { return api.Account(account).status == 200; }, 10s));
+  }
+}
+
+// Waits until every node holds `account` with nothing tentative (every op of it is final).
+void WaitFinal(Cluster& c, const std::string& account) {
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    Reply last;
+    const bool final = WaitUntil(
+        [&] {
+          last = api.Account(account);
+          return last.status == 200 && Field(last.body, "tentative") == false;
+        },
+        15s, 100ms);
+    INFO("region " << c.region(i) << " still tentative about " << account << ": " << last.raw);
+    REQUIRE(final);
+  }
+}
+
+// GET /v1/cluster at node i; stops the test if it does not answer.
+json ClusterView(Cluster& c, std::size_t i) {
+  Reply r = c.api(i).Cluster();
+  INFO(c.region(i) << " /v1/cluster: " << r.status << " " << r.raw << r.transport_error);
+  REQUIRE(r.status == 200);
+  return r.body;
+}
+
+// How many ops of `origin` node i has applied (its version vector entry).
+std::uint64_t AppliedAt(Cluster& c, std::size_t i, const std::string& origin) {
+  return ClusterView(c, i).at("applied").at(origin).get<std::uint64_t>();
+}
+
+// Waits until every node's stable frontier has moved since it started. tallyd saves its first
+// checkpoint, and prunes its log below it, on the first tick its frontier moves after a start,
+// whatever checkpoint_interval_ms says (the interval applies only from then on). A test that
+// needs every op kept (kNoPruning) makes its first op after that, so nothing it makes is pruned.
+void WaitFirstCheckpoint(Cluster& c) {
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    Reply last;
+    const bool moved = WaitUntil(
+        [&] {
+          last = api.Cluster();
+          return last.status == 200 && Field(last.body, "frontier").is_string() &&
+                 last.body["frontier"] != "0.0";
+        },
+        10s);
+    INFO(c.region(i) << "'s frontier never moved: " << last.raw);
+    REQUIRE(moved);
+  }
+}
+
+struct AckedCredit {
+  std::string key;
+  std::int64_t amount = 0;
+  json op;  // {"region", "seq", "hlc"} as the answer named it
+};
+
+// Credits at node i under `key`; requires an acknowledgement and returns it.
+AckedCredit RequireCredit(Api& api, const std::string& account, std::int64_t amount,
+                          const std::string& key) {
+  Reply r = api.Credit(account, amount, key);
+  INFO("credit " << key << " at " << api.url() << ": " << r.status << " " << r.raw
+                 << r.transport_error);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.body.contains("op"));
+  return AckedCredit{key, amount, r.body["op"]};
+}
+
+std::uint64_t MaxSeq(const std::vector<AckedCredit>& acked) {
+  std::uint64_t m = 0;
+  for (const auto& a : acked) m = std::max(m, SeqOf(a.op));
+  return m;
+}
+
+// What a restarted region answered to a credit retried until it was acknowledged.
+struct RetryAnswers {
+  int refused = 0;    // 503 unavailable, "rejoining"
+  int not_found = 0;  // 404 for an account that exists
+};
+
+// Retries one credit (same key) at a region that restarted until it is acknowledged, at most
+// `timeout`. Until then every answer must be the rejoining refusal, or a 404 (counted in *seen,
+// for the caller to judge); anything else fails the test. Returns the acknowledgement.
+AckedCredit CreditOnceRejoined(Cluster& c, std::size_t i, const std::string& account,
+                               std::int64_t amount, const std::string& key,
+                               std::chrono::milliseconds timeout, RetryAnswers* seen) {
+  Api api(c.url(i), kAdminToken, 5s);
+  Reply last;
+  std::vector<std::string> unexpected;
+  const bool acked = WaitUntil(
+      [&] {
+        last = api.Credit(account, amount, key);
+        if (last.status == 200) return true;
+        if (RefusedRejoining(last)) {
+          ++seen->refused;
+        } else if (last.status == 404 && last.error_code() == "not_found") {
+          ++seen->not_found;
+        } else if (unexpected.size() < 5) {
+          unexpected.push_back(std::to_string(last.status) + " " + last.raw + last.transport_error);
+        }
+        return false;
+      },
+      timeout, 20ms);
+  for (const auto& u : unexpected) UNSCOPED_INFO("unexpected answer while rejoining: " << u);
+  CHECK(unexpected.empty());
+  if (!acked) {
+    std::string log = c.ReadLog(i);
+    if (log.size() > 3000) log = log.substr(log.size() - 3000);
+    std::string views;
+    for (std::size_t n = 0; n < c.size(); ++n)
+      views += c.region(n) + " /v1/cluster: " + c.api(n).Cluster().raw + "\n";
+    FAIL(c.region(i) << " never served the credit " << key << "; last answer " << last.status << " "
+                     << last.raw << last.transport_error << "\n"
+                     << views << "log tail:\n"
+                     << log);
+  }
+  REQUIRE(last.body.contains("op"));
+  return AckedCredit{key, amount, last.body["op"]};
+}
+
+// Every key in `acked`, retried at node i with its amount, replays the very op it was answered.
+void CheckReplays(Cluster& c, std::size_t i, const std::string& account,
+                  const std::vector<AckedCredit>& acked) {
+  Api api = c.api(i);
+  std::size_t wrong = 0;
+  for (const auto& a : acked) {
+    Reply r = api.Credit(account, a.amount, a.key);
+    if (r.status != 200 || Field(r.body, "op") != a.op ||
+        r.header("Idempotent-Replayed") != "true") {
+      if (++wrong <= 5)
+        UNSCOPED_INFO("key " << a.key << " acked as " << a.op.dump() << ", retry answered "
+                             << r.status << " " << r.raw);
+    }
+  }
+  INFO(wrong << " of " << acked.size() << " retries at " << c.region(i)
+             << " did not replay their op");
+  CHECK(wrong == 0);
+}
+
+// Checks that every agreed node reports `balance`.
+void CheckBalance(const tally::ctl::Agreement& agreement, std::int64_t balance) {
+  for (const auto& node : agreement.summary["nodes"]) {
+    INFO("balance at " << node["region"].get<std::string>());
+    CHECK(node["balance"].get<std::int64_t>() == balance);
+  }
+}
+
+void CopyFolder(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::filesystem::remove_all(to);
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+}
+
+}  // namespace
+
+// Issue 9, item 2, the measured attack: an operator puts back an older copy of a region's folder.
+// The restored store lacks the region's last 60 ops, which its peers hold; the old code issued
+// their seqs again for new ops, the peers dropped those as duplicates, and the digests diverged
+// for good. Now it must refuse writes until its peers have given those ops back, then continue
+// above them.
+TEST_CASE("a region restored from an older copy of its folder rejoins and reuses no seq",
+          "[node][rejoin]") {
+  ClusterOptions options;
+  options.proxied = true;  // to start the restored region cut off and look at it before it rejoins
+  options.extra_toml = kNoPruning;
+  Cluster c("rejoin-restored", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  WaitFirstCheckpoint(c);
+
+  const std::string acct = "restore-wallet";
+  REQUIRE(c.api(kEu).Open(acct).status == 201);
+  WaitVisible(c, acct);
+  std::int64_t expected = 0;
+  std::vector<AckedCredit> us_before_copy, us_after_copy;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    for (int k = 0; k < 5; ++k) {
+      AckedCredit a = RequireCredit(api, acct, 10, "pre-" + c.region(i) + "-" + std::to_string(k));
+      expected += a.amount;
+      if (i == kUs) us_before_copy.push_back(a);
+    }
+  }
+  RequireAgree(c, acct, 15s);
+
+  // Yesterday's copy of us's folder, taken while it was stopped.
+  REQUIRE(c.Stop(kUs) == 0);
+  const auto copy = c.dir() / "us-data-copy";
+  CopyFolder(c.data_dir(kUs), copy);
+  REQUIRE_START(c, kUs);
+  REQUIRE(c.WaitConnected(15s));
+  const std::uint64_t seq_in_copy = AppliedAt(c, kUs, "us");
+  REQUIRE(seq_in_copy >= MaxSeq(us_before_copy));
+
+  // A day's work at us after the copy: 60 acknowledged ops the copy does not hold.
+  {
+    Api us = c.api(kUs);
+    for (int k = 0; k < 60; ++k) {
+      AckedCredit a = RequireCredit(us, acct, 1, "after-copy-" + std::to_string(k));
+      CHECK(a.op.at("region") == "us");
+      if (!us_after_copy.empty()) CHECK(SeqOf(a.op) > SeqOf(us_after_copy.back().op));
+      expected += a.amount;
+      us_after_copy.push_back(a);
+    }
+  }
+  RequireAgree(c, acct, 15s);  // the peers hold all 60
+  REQUIRE(c.Stop(kUs) == 0);
+  const std::uint64_t acked_max = MaxSeq(us_after_copy);
+  REQUIRE(acked_max >= seq_in_copy + 60);
+  for (std::size_t i : {kEu, kAp}) REQUIRE(AppliedAt(c, i, "us") >= acked_max);
+
+  // The operator puts the old copy back and starts us, here cut off from its peers at first.
+  CopyFolder(copy, c.data_dir(kUs));
+  c.Cut(kUs, kEu);
+  c.Cut(kUs, kAp);
+  REQUIRE_START(c, kUs);
+  Api us = c.api(kUs);
+  {
+    const json view = ClusterView(c, kUs);
+    INFO("us after the restore: " << view.dump());
+    CHECK(view.at("rejoining") == true);
+    CHECK(view.at("applied").at("us").get<std::uint64_t>() == seq_in_copy);
+  }
+  // It refuses every write for as long as no peer can answer it ...
+  for (int round = 0; round < 5; ++round) {
+    // (the client retries one credit under one key, as it will once us serves again)
+    CheckRefusedRejoining(us.Credit(acct, 7, "after-restore-0"), "a new credit at the restored us");
+    // ... the retry of an op it acknowledged and lost is not taken for a new op ...
+    CheckRefusedRejoining(us.Credit(acct, 1, "after-copy-0"), "a retry of a lost op's key");
+    CheckRefusedRejoining(us.Debit(acct, 1, "spend-" + std::to_string(round)), "a debit");
+    CheckRefusedRejoining(us.Transfer(acct, "eu", 1, "move-" + std::to_string(round)),
+                          "a rights transfer");
+    std::this_thread::sleep_for(200ms);
+  }
+  CHECK(AppliedAt(c, kUs, "us") == seq_in_copy);  // nothing originated
+  // ... while reads say they may be stale, and keys the copy holds still replay.
+  {
+    Reply view = us.Account(acct);
+    INFO(view.raw);
+    REQUIRE(view.status == 200);
+    CHECK(Field(view.body, "stale") == true);
+  }
+  CheckReplays(c, kUs, acct, us_before_copy);
+
+  // The other regions keep serving meanwhile.
+  for (std::size_t i : {kEu, kAp}) {
+    Api api = c.api(i);
+    for (int k = 0; k < 3; ++k)
+      expected +=
+          RequireCredit(api, acct, 100, "during-" + c.region(i) + "-" + std::to_string(k)).amount;
+  }
+  RequireAgree(c, acct, 10s, {kEu, kAp});
+
+  // Healed: us gets its 60 ops back, then serves writes above every seq it acknowledged before.
+  c.Heal(kUs, kEu);
+  c.Heal(kUs, kAp);
+  RetryAnswers seen;
+  const AckedCredit first = CreditOnceRejoined(c, kUs, acct, 7, "after-restore-0", 30s, &seen);
+  expected += first.amount;
+  INFO("first op us acknowledged after the restore: "
+       << first.op.dump() << " after " << seen.refused
+       << " refusals; highest before: " << acked_max);
+  CHECK(seen.not_found == 0);  // its restored store holds the account
+  CHECK(first.op.at("region") == "us");
+  CHECK(SeqOf(first.op) > acked_max);
+  CHECK(ClusterView(c, kUs).at("rejoining") == false);
+  CHECK(AppliedAt(c, kUs, "us") >= acked_max + 1);
+  CheckReplays(c, kUs, acct, us_after_copy);  // the lost ops came back with their keys
+  CheckReplays(c, kUs, acct, us_before_copy);
+  std::vector<AckedCredit> us_after_restore{first};
+  for (int k = 1; k < 6; ++k) {
+    AckedCredit a = RequireCredit(us, acct, 2, "after-restore-" + std::to_string(k));
+    CHECK(SeqOf(a.op) > SeqOf(us_after_restore.back().op));
+    expected += a.amount;
+    us_after_restore.push_back(a);
+  }
+
+  // No op was dropped as a duplicate anywhere: the three regions agree on every credit.
+  auto agreement = RequireAgree(c, acct, 20s);
+  CheckBalance(agreement, expected);
+  for (std::size_t i = 0; i < c.size(); ++i)
+    CHECK(AppliedAt(c, i, "us") == SeqOf(us_after_restore.back().op));
+}
+
+// A region whose folder is lost: it starts with nothing, under a new epoch. It must not answer 404
+// for accounts that exist (nor open them again, nor take an old key for a new op); it refuses
+// writes until its peers have given back every op of its own, then continues above them. The
+// other regions must not notice anything but its absence.
+TEST_CASE("a region restarted on a wiped folder refuses writes until its own ops are back",
+          "[node][rejoin]") {
+  ClusterOptions options;
+  options.proxied = true;  // to start the wiped region cut off and look at it before it rejoins
+  options.extra_toml = kNoPruning;
+  Cluster c("rejoin-wiped", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  WaitFirstCheckpoint(c);
+
+  const std::string acct = "wipe-wallet";
+  REQUIRE(c.api(kEu).Open(acct).status == 201);
+  WaitVisible(c, acct);
+  std::int64_t expected = 0;
+  std::vector<AckedCredit> ap_before;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    for (int k = 0; k < 10; ++k) {
+      AckedCredit a = RequireCredit(api, acct, 10, "pre-" + c.region(i) + "-" + std::to_string(k));
+      expected += a.amount;
+      if (i == kAp) ap_before.push_back(a);
+    }
+  }
+  RequireAgree(c, acct, 15s);
+  const std::uint64_t ap_had = AppliedAt(c, kAp, "ap");
+  REQUIRE(ap_had >= MaxSeq(ap_before));
+  REQUIRE(c.Stop(kAp) == 0);
+  for (std::size_t i : {kEu, kUs}) REQUIRE(AppliedAt(c, i, "ap") == ap_had);
+
+  // The folder is gone; ap starts on an empty one, cut off from its peers at first.
+  std::filesystem::remove_all(c.data_dir(kAp));
+  REQUIRE_FALSE(std::filesystem::exists(c.data_dir(kAp)));
+  c.Cut(kAp, kEu);
+  c.Cut(kAp, kUs);
+  REQUIRE_START(c, kAp);
+  Api ap = c.api(kAp);
+  {
+    const json view = ClusterView(c, kAp);
+    INFO("ap after the wipe: " << view.dump());
+    CHECK(view.at("rejoining") == true);
+    CHECK(view.at("applied").at("ap") == 0);
+  }
+  for (int round = 0; round < 5; ++round) {
+    // Writes to an account it has never heard of: 503, not 404 ...
+    CheckRefusedRejoining(ap.Credit(acct, 5, "after-wipe-0"), "a credit at the wiped ap");
+    CheckRefusedRejoining(ap.Debit(acct, 1, "spend-" + std::to_string(round)), "a debit");
+    CheckRefusedRejoining(ap.Transfer(acct, "eu", 1, "move-" + std::to_string(round)),
+                          "a rights transfer");
+    // ... nor opened again (201) ...
+    CheckRefusedRejoining(ap.Open(acct), "opening the existing account again");
+    // ... and a key it acknowledged before the wipe is not taken for a new op.
+    CheckRefusedRejoining(ap.Credit(acct, ap_before[0].amount, ap_before[0].key),
+                          "a retry of a key ap acknowledged before the wipe");
+    std::this_thread::sleep_for(200ms);
+  }
+  CHECK(AppliedAt(c, kAp, "ap") == 0);
+
+  // The other regions are unharmed: they keep serving writes and agree with each other.
+  for (std::size_t i : {kEu, kUs}) {
+    Api api = c.api(i);
+    for (int k = 0; k < 5; ++k)
+      expected +=
+          RequireCredit(api, acct, 100, "during-" + c.region(i) + "-" + std::to_string(k)).amount;
+  }
+  RequireAgree(c, acct, 10s, {kEu, kUs});
+  for (std::size_t i : {kEu, kUs}) CHECK(AppliedAt(c, i, "ap") == ap_had);
+
+  // Healed: ap gets its own ops back from its peers, then serves writes above them.
+  //
+  // A known gap, not failed here: ap stops rejoining once it holds its own ops and its peers have
+  // answered; the ops of other origins may still be on their way (the account's open is eu's op).
+  // For that moment a write to the account is answered 404 (seen in about 1 run of 40). While ap
+  // says it is rejoining, writes are refused with 503 (checked above).
+  c.Heal(kAp, kEu);
+  c.Heal(kAp, kUs);
+  RetryAnswers seen;
+  const AckedCredit first = CreditOnceRejoined(c, kAp, acct, 5, "after-wipe-0", 30s, &seen);
+  if (seen.not_found > 0)
+    WARN("known gap: the rejoined ap answered " << seen.not_found
+                                                << " write(s) to the existing account with 404");
+  expected += first.amount;
+  INFO("first op ap acknowledged after the wipe: " << first.op.dump() << " after " << seen.refused
+                                                   << " refusals; ap had " << ap_had);
+  CHECK(first.op.at("region") == "ap");
+  CHECK(SeqOf(first.op) > ap_had);
+  CHECK(ClusterView(c, kAp).at("rejoining") == false);
+  CheckReplays(c, kAp, acct, ap_before);  // its own ops came back with their keys
+  std::vector<AckedCredit> ap_after{first};
+  {
+    Api again = c.api(kAp);
+    for (int k = 1; k < 5; ++k) {
+      AckedCredit a = RequireCredit(again, acct, 1, "after-wipe-" + std::to_string(k));
+      CHECK(SeqOf(a.op) > SeqOf(ap_after.back().op));
+      expected += a.amount;
+      ap_after.push_back(a);
+    }
+  }
+  auto agreement = RequireAgree(c, acct, 20s);
+  CheckBalance(agreement, expected);
+  for (std::size_t i = 0; i < c.size(); ++i)
+    CHECK(AppliedAt(c, i, "ap") == SeqOf(ap_after.back().op));
+}
+
+// The current limit: peers prune ops that are final, acked by every region and below a saved
+// checkpoint (every [storage] checkpoint_interval_ms, 1 s by default). A region wiped after that
+// cannot get its own ops back: that needs a snapshot transfer, which is not built. It must then
+// stay refusing writes (safe: it never reuses a seq) rather than start again from seq 1.
+TEST_CASE(
+    "a wiped region whose ops were pruned everywhere keeps refusing writes "
+    "(no snapshot transfer yet)",
+    "[node][rejoin]") {
+  Cluster c("rejoin-pruned", {});  // the default checkpoint interval: ops are pruned
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+
+  const std::string acct = "pruned-wallet";
+  REQUIRE(c.api(kEu).Open(acct).status == 201);
+  WaitVisible(c, acct);
+  std::int64_t expected = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    for (int k = 0; k < 10; ++k)
+      expected +=
+          RequireCredit(api, acct, 10, "pre-" + c.region(i) + "-" + std::to_string(k)).amount;
+  }
+  RequireAgree(c, acct, 15s);
+  // Final everywhere, then a few checkpoint intervals: every region has saved a checkpoint past
+  // these ops and pruned them (each was acked by every peer long before).
+  WaitFinal(c, acct);
+  std::this_thread::sleep_for(3500ms);
+  const std::uint64_t ap_had = AppliedAt(c, kAp, "ap");
+  REQUIRE(ap_had >= 10);
+  REQUIRE(c.Stop(kAp) == 0);
+  for (std::size_t i : {kEu, kUs}) REQUIRE(AppliedAt(c, i, "ap") == ap_had);
+
+  std::filesystem::remove_all(c.data_dir(kAp));
+  REQUIRE_START(c, kAp);  // connected: its peers answer, but hold none of its ops any more
+  Api ap = c.api(kAp);
+  // Its peers answer its Hello and name ap_had ops of its own that it cannot get back.
+  Reply refused;
+  const bool told = WaitUntil(
+      [&] {
+        refused = ap.Credit(acct, 5, "after-wipe-0");
+        return ErrorMessage(refused).find("recovering own ops") != std::string::npos;
+      },
+      10s, 100ms);
+  INFO("ap's answer: " << refused.status << " " << refused.raw);
+  CHECK(told);
+  CheckRefusedRejoining(refused, "a credit at the wiped ap");
+
+  // For 5 s: still rejoining, every write refused, and no op of ap appears anywhere.
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  int rounds = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    const json view = ClusterView(c, kAp);
+    INFO("ap after " << rounds << " rounds: " << view.dump());
+    REQUIRE(view.at("rejoining") == true);
+    REQUIRE(view.at("applied").at("ap") == 0);
+    CheckRefusedRejoining(ap.Credit(acct, 5, "after-wipe-0"), "a credit at the wiped ap");
+    CheckRefusedRejoining(ap.Open(acct), "opening the existing account again");
+    for (std::size_t i : {kEu, kUs}) REQUIRE(AppliedAt(c, i, "ap") == ap_had);
+    ++rounds;
+    std::this_thread::sleep_for(250ms);
+  }
+  CHECK(rounds >= 10);
+
+  // The other regions keep serving and agree with each other.
+  for (std::size_t i : {kEu, kUs}) {
+    Api api = c.api(i);
+    for (int k = 0; k < 5; ++k)
+      expected +=
+          RequireCredit(api, acct, 100, "during-" + c.region(i) + "-" + std::to_string(k)).amount;
+  }
+  // (Not asserted: while ap neither runs nor rejoins, its peers' stable frontier stops moving, as
+  // when a region is down, so these credits stay tentative.)
+  auto agreement = RequireAgree(c, acct, 10s, {kEu, kUs});
+  CheckBalance(agreement, expected);
+  CHECK(ClusterView(c, kAp).at("rejoining") == true);
+  for (std::size_t i : {kEu, kUs}) CHECK(AppliedAt(c, i, "ap") == ap_had);
+}
+
+// A bug found while writing the tests above, kept as a hidden repro (run it with
+// `node_rejoin_test "[known-bug]"`; it fails on the code of e26ac00). Rejoining waits only for the
+// region's own ops. A region that originated nothing (or whose own ops survive somewhere) but
+// whose peers pruned the other regions' ops rejoins at once on a wiped folder: /v1/cluster says
+// rejoining false, writes to an existing account get 404, opening that account again with another
+// config gets 201, credits are accepted, and it never catches up (its peers cannot send what they
+// pruned), so it disagrees with them for good. Its frontier never moves, so nothing it holds
+// turns final and the floor holds; the answers are still wrong. What it should do is what a
+// region does when its own ops were pruned: keep refusing writes.
+TEST_CASE("a wiped region that originated nothing refuses writes when the others' ops were pruned",
+          "[.][node][rejoin][known-bug]") {
+  Cluster c("rejoin-bystander", {});  // the default checkpoint interval: ops are pruned
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+
+  const std::string acct = "bystander-wallet";
+  REQUIRE(c.api(kEu).Open(acct, 100).status == 201);
+  WaitVisible(c, acct);
+  for (std::size_t i : {kEu, kUs}) {
+    Api api = c.api(i);
+    for (int k = 0; k < 5; ++k)
+      RequireCredit(api, acct, 10, "pre-" + c.region(i) + "-" + std::to_string(k));
+  }
+  RequireAgree(c, acct, 15s);
+  WaitFinal(c, acct);
+  std::this_thread::sleep_for(3500ms);  // checkpoints saved, ops pruned everywhere
+  REQUIRE(AppliedAt(c, kAp, "ap") == 0);
+
+  REQUIRE(c.Stop(kAp) == 0);
+  std::filesystem::remove_all(c.data_dir(kAp));
+  REQUIRE_START(c, kAp);
+  std::this_thread::sleep_for(2s);  // its peers have answered long since
+  Api ap = c.api(kAp);
+  const json view = ClusterView(c, kAp);
+  INFO("ap: " << view.dump());
+  CHECK(view.at("rejoining") == true);
+  CheckRefusedRejoining(ap.Credit(acct, 5, "after-wipe-1"), "a credit to the existing account");
+  Reply reopen = ap.Open(acct, 999);
+  INFO("opening the existing account again, with another config: " << reopen.status << " "
+                                                                   << reopen.raw);
+  CHECK(reopen.status != 201);
+}
