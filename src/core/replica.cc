@@ -260,6 +260,7 @@ class Replica::Impl {
     persisted_hw_ = st.high_water;
     next_heartbeat_ms_ = now_ms;
     next_rebalance_ms_ = now_ms + opt_.rebalance_interval_ms;
+    next_checkpoint_ms_ = now_ms + opt_.checkpoint_interval_ms;  // not at the first frontier move
     // A new incarnation. Its epoch is a timestamp above the restored high-water mark, so it is
     // above every epoch an earlier start of this store advertised (each is leased before its
     // Hello goes out); a store wiped or restored from an older copy learns a higher one from its
@@ -404,7 +405,11 @@ class Replica::Impl {
 
   Status GetAccount(std::string_view id, AccountView* v) {
     Account* a = Find(id);
-    if (!a || !a->open) return Status::NotFound("no account '" + std::string(id) + "'");
+    if (!a || !a->open) {
+      // A rejoining region may not have received the account yet: not a verdict on it.
+      if (rejoining_) return Status::Unavailable(RejoinReason());
+      return Status::NotFound("no account '" + std::string(id) + "'");
+    }
     const ReplayState& t = Tip(*a);
     v->config = a->config;
     v->balance = t.balance;
@@ -751,11 +756,8 @@ class Replica::Impl {
       if (buf.begin()->first == applied_.get(o) + 1) ApplyRemote(buf.begin()->second, now, out);
       buf.erase(buf.begin());
     }
-    if (o == opt_.self) {
-      MaybeFinishRejoin(now, out);
-    } else {
-      TryConfirm(o);
-    }
+    if (o != opt_.self) TryConfirm(o);
+    MaybeFinishRejoin(now, out);
   }
 
   void ApplyRemote(const Op& op, std::uint64_t now, Effects* out) {
@@ -1258,7 +1260,7 @@ class Replica::Impl {
       epoch_ = std::max(clock_.Now(now).value, h.peer_epoch + 1);
       answered_.assign(n_, false);
       any_answer_ = false;
-      own_seq_needed_ = 0;
+      needed_ = VersionVector{};
       out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
                                     "region " + opt_.regions[from] +
                                         " knows a later start of ours: our store is older than "
@@ -1282,14 +1284,16 @@ class Replica::Impl {
               std::to_string(h.applied.get(opt_.self)) + ", our store only up to " +
               std::to_string(applied_.get(opt_.self)) + ": recovering them before serving writes"});
     }
-    own_seq_needed_ = std::max(own_seq_needed_, h.applied.get(opt_.self));
+    needed_.JoinWith(h.applied);
     MaybeFinishRejoin(now, out);
   }
 
-  // Done once some peer answered this epoch, we hold every own op any answer named, and every
-  // other peer answered too or had peer_timeout_ms to do so.
+  // Done once some peer answered this epoch, we hold every op any answer said it held — our own
+  // and everyone else's: a store that lost ops must not serve (or reopen an account it lost)
+  // before it has them back — and every other peer answered too or had peer_timeout_ms to do so.
+  // Ops a peer has pruned cannot come back without snapshot transfer: then we keep refusing.
   void MaybeFinishRejoin(std::uint64_t now, Effects* out) {
-    if (!rejoining_ || !any_answer_ || applied_.get(opt_.self) < own_seq_needed_) return;
+    if (!rejoining_ || !any_answer_ || !applied_.Dominates(needed_)) return;
     std::size_t answers = 0;
     for (RegionId p = 0; p < n_; ++p) answers += answered_[p] ? 1 : 0;
     if (answers + 1 < n_ && now < first_answer_ms_ + opt_.peer_timeout_ms) return;
@@ -1307,9 +1311,14 @@ class Replica::Impl {
     std::string why = "this region restarted and is rejoining: it serves writes once a peer has "
                       "confirmed which of its own ops exist (" + std::to_string(answers) + " of " +
                       std::to_string(n_ - 1) + " peers answered";
-    if (own_seq_needed_ > applied_.get(opt_.self))
+    if (needed_.get(opt_.self) > applied_.get(opt_.self))
       why += "; recovering own ops " + std::to_string(applied_.get(opt_.self)) + " of " +
-             std::to_string(own_seq_needed_);
+             std::to_string(needed_.get(opt_.self));
+    std::uint64_t missing = 0;
+    for (RegionId o = 0; o < n_; ++o) {
+      if (needed_.get(o) > applied_.get(o)) missing += needed_.get(o) - applied_.get(o);
+    }
+    if (missing > 0) why += "; " + std::to_string(missing) + " ops still to receive";
     return why + ")";
   }
 
@@ -1614,7 +1623,7 @@ class Replica::Impl {
   std::vector<bool> answered_;           // per region: it answered this epoch of ours
   bool any_answer_ = false;
   std::uint64_t first_answer_ms_ = 0;
-  Seq own_seq_needed_ = 0;               // the most of our own ops an answer says exist
+  VersionVector needed_;                 // what the answers to this epoch said they held
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;

@@ -104,6 +104,20 @@ TEST_CASE("partition and heal: concurrent overdrafts and a key retried in anothe
   INFO(Differences(before));
   REQUIRE(before.agree);
   REQUIRE(before.summary["nodes"][0]["balance"] == 300);
+  // The credits must be final before the cut: until then a credit is spendable only within the
+  // line (a duplicate of its key elsewhere could still void it), and the debits below spend it.
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    Reply last;
+    const bool final = WaitUntil(
+        [&] {
+          last = api.Account(acct);
+          return last.status == 200 && last.body.value("tentative", true) == false;
+        },
+        10s);
+    INFO(c.region(i) << ": " << last.raw);
+    REQUIRE(final);
+  }
 
   c.CutAll();
   // Every region must see the others as unreachable, so no debit waits for rights from them.

@@ -448,17 +448,14 @@ TEST_CASE("a region restarted on a wiped folder refuses writes until its own ops
 
   // Healed: ap gets its own ops back from its peers, then serves writes above them.
   //
-  // A known gap, not failed here: ap stops rejoining once it holds its own ops and its peers have
-  // answered; the ops of other origins may still be on their way (the account's open is eu's op).
-  // For that moment a write to the account is answered 404 (seen in about 1 run of 40). While ap
-  // says it is rejoining, writes are refused with 503 (checked above).
+  // ap stops rejoining only once it holds every op its peers' answers named, of every origin (the
+  // account's open is eu's op): a write to the account is never answered 404 (it was in about 1
+  // run of 40 while rejoining waited only for ap's own ops).
   c.Heal(kAp, kEu);
   c.Heal(kAp, kUs);
   RetryAnswers seen;
   const AckedCredit first = CreditOnceRejoined(c, kAp, acct, 5, "after-wipe-0", 30s, &seen);
-  if (seen.not_found > 0)
-    WARN("known gap: the rejoined ap answered " << seen.not_found
-                                                << " write(s) to the existing account with 404");
+  CHECK(seen.not_found == 0);
   expected += first.amount;
   INFO("first op ap acknowledged after the wipe: " << first.op.dump() << " after " << seen.refused
                                                    << " refusals; ap had " << ap_had);
@@ -560,17 +557,15 @@ TEST_CASE(
   for (std::size_t i : {kEu, kUs}) CHECK(AppliedAt(c, i, "ap") == ap_had);
 }
 
-// A bug found while writing the tests above, kept as a hidden repro (run it with
-// `node_rejoin_test "[known-bug]"`; it fails on the code of e26ac00). Rejoining waits only for the
-// region's own ops. A region that originated nothing (or whose own ops survive somewhere) but
-// whose peers pruned the other regions' ops rejoins at once on a wiped folder: /v1/cluster says
-// rejoining false, writes to an existing account get 404, opening that account again with another
-// config gets 201, credits are accepted, and it never catches up (its peers cannot send what they
-// pruned), so it disagrees with them for good. Its frontier never moves, so nothing it holds
-// turns final and the floor holds; the answers are still wrong. What it should do is what a
-// region does when its own ops were pruned: keep refusing writes.
+// A bug found while writing the tests above (it fails on the code of e26ac00, where rejoining
+// waited only for the region's own ops). A region that originated nothing but whose peers pruned
+// the other regions' ops rejoined at once on a wiped folder: writes to an existing account got
+// 404, opening that account again with another config got 201, credits were accepted, and it never
+// caught up (its peers cannot send what they pruned). Now a rejoining region waits for every op
+// the answers said they held, of every origin; what was pruned cannot come back without snapshot
+// transfer, so it keeps refusing writes.
 TEST_CASE("a wiped region that originated nothing refuses writes when the others' ops were pruned",
-          "[.][node][rejoin][known-bug]") {
+          "[node][rejoin]") {
   Cluster c("rejoin-bystander", {});  // the default checkpoint interval: ops are pruned
   REQUIRE_STARTED(c);
   REQUIRE(c.WaitConnected(10s));
