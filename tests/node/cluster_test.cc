@@ -8,35 +8,14 @@
 #include <thread>
 
 #include "harness.h"
+#include "node_test_util.h"
 
 using namespace tally::test;
 
 namespace {
 
-std::string Differences(const tally::ctl::Agreement& a) {
-  std::string out = a.summary.dump(2);
-  for (const auto& d : a.differences) out += "\n" + d;
-  return out;
-}
-
-#define REQUIRE_STARTED(cluster)            \
-  do {                                      \
-    std::string start_error;                \
-    bool started = (cluster).StartAll(&start_error); \
-    INFO(start_error);                      \
-    REQUIRE(started);                       \
-  } while (0)
-
 std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int64_t>(); }
 
-// Waits until every node can read `account` (its open op has replicated).
-void WaitVisible(Cluster& c, const std::string& account) {
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    Api api = c.api(i);
-    INFO("region " << c.region(i) << " never saw " << account);
-    REQUIRE(WaitUntil([&] { return api.Account(account).status == 200; }, 10s));
-  }
-}
 
 }  // namespace
 
@@ -106,18 +85,7 @@ TEST_CASE("partition and heal: concurrent overdrafts and a key retried in anothe
   REQUIRE(before.summary["nodes"][0]["balance"] == 300);
   // The credits must be final before the cut: until then a credit is spendable only within the
   // line (a duplicate of its key elsewhere could still void it), and the debits below spend it.
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    Api api = c.api(i);
-    Reply last;
-    const bool final = WaitUntil(
-        [&] {
-          last = api.Account(acct);
-          return last.status == 200 && last.body.value("tentative", true) == false;
-        },
-        10s);
-    INFO(c.region(i) << ": " << last.raw);
-    REQUIRE(final);
-  }
+  WaitFinal(c, acct);
 
   c.CutAll();
   // Every region must see the others as unreachable, so no debit waits for rights from them.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "node_test_util.h"
 
 using namespace tally::test;
 
@@ -27,27 +28,7 @@ constexpr const char* kNoPruning = "[storage]\ncheckpoint_interval_ms = 3600000\
 
 constexpr std::size_t kEu = 0, kUs = 1, kAp = 2;
 
-std::string Differences(const tally::ctl::Agreement& a) {
-  std::string out = a.summary.dump(2);
-  for (const auto& d : a.differences) out += "\n" + d;
-  return out;
-}
 
-#define REQUIRE_STARTED(cluster)                     \
-  do {                                               \
-    std::string start_error;                         \
-    bool started = (cluster).StartAll(&start_error); \
-    INFO(start_error);                               \
-    REQUIRE(started);                                \
-  } while (0)
-
-#define REQUIRE_START(cluster, i)                      \
-  do {                                                 \
-    std::string start_error;                           \
-    bool started = (cluster).Start((i), &start_error); \
-    INFO(start_error);                                 \
-    REQUIRE(started);                                  \
-  } while (0)
 
 // Waits until every node in `nodes` (every node when empty) agrees about `account`; stops the
 // test, showing how they differ, if not.
@@ -62,10 +43,6 @@ tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
 
 std::uint64_t SeqOf(const json& op) { return op.at("seq").get<std::uint64_t>(); }
 
-// j[key] when j is an object holding it, else null: for checking answers that may lack the field.
-json Field(const json& j, const char* key) {
-  return j.is_object() && j.contains(key) ? j[key] : json();
-}
 
 std::string ErrorMessage(const Reply& r) {
   const json m = Field(Field(r.body, "error"), "message");
@@ -85,30 +62,6 @@ void CheckRefusedRejoining(const Reply& r, const std::string& what) {
   CHECK_THAT(ErrorMessage(r), Catch::Contains("rejoining"));
 }
 
-// Waits until every node can read `account` (its open op has replicated).
-void WaitVisible(Cluster& c, const std::string& account) {
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    Api api = c.api(i);
-    INFO("region " << c.region(i) << " never saw " << account);
-    REQUIRE(WaitUntil([&] { return api.Account(account).status == 200; }, 10s));
-  }
-}
-
-// Waits until every node holds `account` with nothing tentative (every op of it is final).
-void WaitFinal(Cluster& c, const std::string& account) {
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    Api api = c.api(i);
-    Reply last;
-    const bool final = WaitUntil(
-        [&] {
-          last = api.Account(account);
-          return last.status == 200 && Field(last.body, "tentative") == false;
-        },
-        15s, 100ms);
-    INFO("region " << c.region(i) << " still tentative about " << account << ": " << last.raw);
-    REQUIRE(final);
-  }
-}
 
 // GET /v1/cluster at node i; stops the test if it does not answer.
 json ClusterView(Cluster& c, std::size_t i) {

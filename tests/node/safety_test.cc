@@ -17,24 +17,11 @@
 
 #include "codec/codec.h"
 #include "harness.h"
+#include "node_test_util.h"
 
 using namespace tally::test;
 
 namespace {
-
-std::string Differences(const tally::ctl::Agreement& a) {
-  std::string out = a.summary.dump(2);
-  for (const auto& d : a.differences) out += "\n" + d;
-  return out;
-}
-
-#define REQUIRE_STARTED(cluster)                     \
-  do {                                               \
-    std::string start_error;                         \
-    bool started = (cluster).StartAll(&start_error); \
-    INFO(start_error);                               \
-    REQUIRE(started);                                \
-  } while (0)
 
 // Waits until every node agrees about `account`; stops the test, showing how they differ, if not.
 tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
@@ -47,10 +34,6 @@ tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
 
 std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int64_t>(); }
 
-// j[key] when j is an object holding it, else null: for checking answers that may lack the field.
-json Field(const json& j, const char* key) {
-  return j.is_object() && j.contains(key) ? j[key] : json();
-}
 json ErrorField(const Reply& r, const char* key) { return Field(Field(r.body, "error"), key); }
 
 std::string ErrorMessage(const Reply& r) {
@@ -58,30 +41,6 @@ std::string ErrorMessage(const Reply& r) {
   return m.is_string() ? m.get<std::string>() : "";
 }
 
-// Waits until every node can read `account` (its open op has replicated).
-void WaitVisible(Cluster& c, const std::string& account) {
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    Api api = c.api(i);
-    INFO("region " << c.region(i) << " never saw " << account);
-    REQUIRE(WaitUntil([&] { return api.Account(account).status == 200; }, 10s));
-  }
-}
-
-// Waits until every node holds `account` with nothing tentative (every op of it is final).
-void WaitFinal(Cluster& c, const std::string& account) {
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    Api api = c.api(i);
-    Reply last;
-    const bool final = WaitUntil(
-        [&] {
-          last = api.Account(account);
-          return last.status == 200 && Field(last.body, "tentative") == false;
-        },
-        15s, 100ms);
-    INFO("region " << c.region(i) << " still tentative about " << account << ": " << last.raw);
-    REQUIRE(final);
-  }
-}
 
 // Waits until every region sees every other as unreachable, so no debit waits for rights.
 void WaitIsolated(Cluster& c) {
@@ -227,17 +186,6 @@ CtlRun RunCtl(const std::filesystem::path& dir, const std::vector<std::string>& 
   ss << f.rdbuf();
   r.out = ss.str();
   return r;
-}
-
-// The last line of tallyctl's output that parses as a JSON object.
-json LastJson(const std::string& out) {
-  std::stringstream ss(out);
-  json last;
-  for (std::string line; std::getline(ss, line);) {
-    json j = json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) last = j;
-  }
-  return last;
 }
 
 }  // namespace

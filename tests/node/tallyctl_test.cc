@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "node_test_util.h"
 
 using namespace tally::test;
 
@@ -55,16 +56,6 @@ class Ctl {
   int runs_ = 0;
 };
 
-// The last line of the output that parses as a JSON object.
-json LastJson(const std::string& out) {
-  std::stringstream ss(out);
-  json last;
-  for (std::string line; std::getline(ss, line);) {
-    json j = json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) last = j;
-  }
-  return last;
-}
 
 }  // namespace
 
