@@ -79,6 +79,25 @@ inline void WaitFinal(Cluster& c, const std::string& account) {
   }
 }
 
+// Waits until every region sees every other as unreachable, so no debit waits for rights.
+inline void WaitIsolated(Cluster& c) {
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    Api api = c.api(i);
+    Reply last;
+    const bool isolated = WaitUntil(
+        [&] {
+          last = api.Cluster();
+          if (last.status != 200) return false;
+          for (const auto& p : last.body["peers"])
+            if (p.value("connected", true) || p.value("reachable", true)) return false;
+          return true;
+        },
+        10s);
+    INFO(c.region(i) << " still sees peers: " << last.raw << "\nproxy:\n" << c.ProxyState());
+    REQUIRE(isolated);
+  }
+}
+
 }  // namespace tally::test
 
 #endif  // TALLY_TESTS_NODE_NODE_TEST_UTIL_H_

@@ -41,26 +41,6 @@ std::string ErrorMessage(const Reply& r) {
   return m.is_string() ? m.get<std::string>() : "";
 }
 
-
-// Waits until every region sees every other as unreachable, so no debit waits for rights.
-void WaitIsolated(Cluster& c) {
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    Api api = c.api(i);
-    Reply last;
-    const bool isolated = WaitUntil(
-        [&] {
-          last = api.Cluster();
-          if (last.status != 200) return false;
-          for (const auto& p : last.body["peers"])
-            if (p.value("connected", true) || p.value("reachable", true)) return false;
-          return true;
-        },
-        10s);
-    INFO(c.region(i) << " still sees peers: " << last.raw << "\nproxy:\n" << c.ProxyState());
-    REQUIRE(isolated);
-  }
-}
-
 // A region's rights on `account` as node `node` sees them.
 std::int64_t RightsOf(Cluster& c, std::size_t node, const std::string& account,
                       const std::string& region) {
