@@ -171,8 +171,8 @@ struct Peer {
 
 KeyRecord ToRecord(const KeyEntry& e, const std::string& account, const std::string& key,
                    bool displaced = false) {
-  return KeyRecord{account, key,         e.dot,          e.hlc,    e.kind,
-                   e.amount, e.to,       e.overdraft,    e.balance_after, displaced};
+  return KeyRecord{account, key,  e.dot,       e.hlc,           e.kind,
+                   e.amount, e.to, e.overdraft, e.balance_after, displaced};
 }
 
 std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
@@ -379,12 +379,7 @@ class Replica::Impl {
     if (now >= next_heartbeat_ms_) {
       next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
       SendHeartbeats(now, out);
-      if (rejoining_) {
-        // Hellos and their answers may be lost: ask again those that have not answered.
-        for (RegionId p = 0; p < n_; ++p) {
-          if (p != opt_.self && !answered_[p]) SendHello(p, out);
-        }
-      }
+      if (rejoining_) AskUnanswered(out);  // Hellos and their answers may be lost
       // While rejoining our own log may lack ops that exist: no frontier may pass them.
       if (!rejoining_ && FoldToFrontier()) RetryAllPending(now, out);
     }
@@ -1265,9 +1260,7 @@ class Replica::Impl {
                                     "region " + opt_.regions[from] +
                                         " knows a later start of ours: our store is older than "
                                         "our last run; rejoining under a new epoch"});
-      for (RegionId p = 0; p < n_; ++p) {
-        if (p != opt_.self) SendHello(p, out);
-      }
+      AskUnanswered(out);  // every peer, now
       return;
     }
     if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
@@ -1294,8 +1287,7 @@ class Replica::Impl {
   // Ops a peer has pruned cannot come back without snapshot transfer: then we keep refusing.
   void MaybeFinishRejoin(std::uint64_t now, Effects* out) {
     if (!rejoining_ || !any_answer_ || !applied_.Dominates(needed_)) return;
-    std::size_t answers = 0;
-    for (RegionId p = 0; p < n_; ++p) answers += answered_[p] ? 1 : 0;
+    const std::size_t answers = AnsweredPeers();
     if (answers + 1 < n_ && now < first_answer_ms_ + opt_.peer_timeout_ms) return;
     rejoining_ = false;
     out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self,
@@ -1305,11 +1297,20 @@ class Replica::Impl {
                                       std::to_string(applied_.get(opt_.self)) + "; serving writes"});
   }
 
+  // Sends our Hello (asking for an answer) to every peer that has not answered this epoch.
+  void AskUnanswered(Effects* out) {
+    for (RegionId p = 0; p < n_; ++p) {
+      if (p != opt_.self && !answered_[p]) SendHello(p, out);
+    }
+  }
+
+  std::size_t AnsweredPeers() const {
+    return static_cast<std::size_t>(std::count(answered_.begin(), answered_.end(), true));
+  }
+
   std::string RejoinReason() const {
-    std::size_t answers = 0;
-    for (RegionId p = 0; p < n_; ++p) answers += answered_[p] ? 1 : 0;
     std::string why = "this region restarted and is rejoining: it serves writes once a peer has "
-                      "confirmed which of its own ops exist (" + std::to_string(answers) + " of " +
+                      "confirmed which of its own ops exist (" + std::to_string(AnsweredPeers()) + " of " +
                       std::to_string(n_ - 1) + " peers answered";
     if (needed_.get(opt_.self) > applied_.get(opt_.self))
       why += "; recovering own ops " + std::to_string(applied_.get(opt_.self)) + " of " +
