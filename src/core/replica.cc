@@ -23,6 +23,7 @@ void Effects::Clear() {
   completions.clear();
   completions_need_sync = true;
   notices.clear();
+  replaces_store = false;
 }
 
 Status ReplicaOptions::Validate() const {

@@ -164,8 +164,16 @@ struct Effects {
   std::vector<CommandResult> completions;
   bool completions_need_sync = true;  // false only under PlantedBugs::ack_before_sync
   std::vector<Notice> notices;
+  // Set when a peer's snapshot replaced our state (we restarted behind what every peer still
+  // retains). The host must replace everything it stores — ops, idempotency records, checkpoints,
+  // frontier and log floor; not the high-water mark — with what this Effects carries, in the same
+  // batch: `ops` is then the whole retained log, `keys` every record, `fold` every checkpoint
+  // with the frontier and log floor they are valid at.
+  bool replaces_store = false;
 
-  bool needs_persist() const { return !ops.empty() || !keys.empty() || !high_water.is_zero() || fold; }
+  bool needs_persist() const {
+    return !ops.empty() || !keys.empty() || !high_water.is_zero() || fold || replaces_store;
+  }
   void Clear();
 };
 
