@@ -268,7 +268,7 @@ class Replica::Impl {
     // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
     epoch_ = clock_.Now(now_ms).value;
-    rejoining_ = n_ > 1 && opt_.rejoin_on_start;
+    rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
     return Status::OK();
   }
 

@@ -53,6 +53,7 @@ struct PlantedBugs {
   bool drop_relayed_ops = false;        // gossip only our own ops, never relay other origins'
   bool ack_before_sync = false;         // let completions out before their ops are synced
   bool spend_tentative_credit = false;  // count credits that are not yet final as spendable rights
+  bool skip_rejoin = false;             // serve writes at once after a restart, whatever was lost
 };
 
 struct ReplicaOptions {
