@@ -157,7 +157,9 @@ struct Peer {
   bool heard = false;
   std::uint64_t last_heard_ms = 0;
   VersionVector acked;  // what it last said it holds (capped at what we hold): what to send
-  VersionVector holds;  // the same, from its Acks and heartbeats only: what pruning may rely on
+  VersionVector holds;  // the same, from its Acks and heartbeats (direct or relayed) only: what
+                        // pruning and ops_behind rely on
+  std::uint64_t holds_epoch = 0;  // the incarnation of the peer that `holds` describes
   VersionVector sent;
   // Per origin: when the peer's ack for it last moved (or we began sending it more). Ops of an
   // origin in flight that long without progress are sent again. Per origin, so that progress on
@@ -482,8 +484,10 @@ class Replica::Impl {
       pv.last_heard_ms = p.last_heard_ms;
       pv.acked = p.acked;
       pv.clock_offset_ms = p.clock_offset_ms;
+      // By any route: what it acked to us, or what a peer relayed it holds.
       for (RegionId o = 0; o < n_; ++o) {
-        if (applied_.get(o) > p.acked.get(o)) pv.ops_behind += applied_.get(o) - p.acked.get(o);
+        const Seq has = std::max(p.acked.get(o), p.holds.get(o));
+        if (applied_.get(o) > has) pv.ops_behind += applied_.get(o) - has;
       }
       v.push_back(pv);
     }
@@ -504,6 +508,7 @@ class Replica::Impl {
   std::uint64_t epoch() const { return epoch_; }
   Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
   const VersionVector& applied() const { return applied_; }
+  const VersionVector& log_floor() const { return log_floor_; }
   Hlc clock() const { return clock_.last(); }
   Hlc frontier() const { return frontier_; }
   const ReplicaStats& stats() const { return stats_; }
@@ -1197,7 +1202,10 @@ class Replica::Impl {
     Peer& p = peers_[from];
     VersionVector claim;
     for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
-    if (prunable) p.holds = claim;
+    if (prunable) {
+      p.holds = claim;
+      p.holds_epoch = peer_epoch_[from];
+    }
     for (RegionId o = 0; o < n_; ++o) {
       if (claim.get(o) > p.acked.get(o)) p.progress_ms[o] = now;
     }
@@ -1514,6 +1522,10 @@ class Replica::Impl {
       if (o != opt_.self && !hb_[o].best_hlc.is_zero())
         hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq});
     }
+    for (RegionId r = 0; r < n_; ++r) {
+      if (r != opt_.self && peers_[r].heard)
+        hb.holds.push_back(HoldsEntry{r, peers_[r].holds_epoch, peers_[r].holds});
+    }
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) {
         out->send.push_back(Outbound{p, hb});
@@ -1524,6 +1536,7 @@ class Replica::Impl {
 
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     Acked(from, hb.applied, now);
+    for (const HoldsEntry& e : hb.holds) RelayedHolds(e);
     for (const HeartbeatEntry& e : hb.entries) {
       if (e.origin >= n_) continue;
       if (e.origin != from) {
@@ -1549,6 +1562,24 @@ class Replica::Impl {
       if (s.pending.size() == kMaxPendingHeartbeats) s.pending.pop_front();
       s.pending.push_back(e);
       TryConfirm(e.origin);
+    }
+  }
+
+  // What a third region holds, as a peer relays it: so that under a partial partition we neither
+  // report it ops behind that it got through a relay nor stop pruning them. Within one incarnation
+  // of that region what it holds only grows, so claims of its newest known epoch are joined; a
+  // claim of an older epoch (from before it restarted, perhaps with less) counts for nothing.
+  void RelayedHolds(const HoldsEntry& e) {
+    if (e.region >= n_ || e.region == opt_.self) return;
+    Peer& q = peers_[e.region];
+    if (e.epoch < q.holds_epoch || e.epoch < peer_epoch_[e.region]) return;
+    VersionVector claim;
+    for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(e.applied.get(o), applied_.get(o)));
+    if (e.epoch > q.holds_epoch) {
+      q.holds = claim;
+      q.holds_epoch = e.epoch;
+    } else {
+      q.holds.JoinWith(claim);
     }
   }
 
@@ -1834,6 +1865,7 @@ Hello Replica::HelloTo(RegionId to, const VersionVector& applied) const {
 }
 const ReplicaOptions& Replica::options() const { return impl_->options(); }
 const VersionVector& Replica::applied() const { return impl_->applied(); }
+const VersionVector& Replica::log_floor() const { return impl_->log_floor(); }
 Hlc Replica::clock() const { return impl_->clock(); }
 Hlc Replica::frontier() const { return impl_->frontier(); }
 std::vector<PeerView> Replica::Peers(std::uint64_t now_ms) const { return impl_->Peers(now_ms); }

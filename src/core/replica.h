@@ -217,7 +217,8 @@ struct PeerView {
   std::uint64_t last_heard_ms = 0;
   VersionVector acked;
   std::int64_t clock_offset_ms = 0;  // peer wall clock minus ours, at its last heartbeat
-  std::uint64_t ops_behind = 0;      // ops we hold that it has not acked
+  std::uint64_t ops_behind = 0;      // ops we hold that it holds by no route we know of (its acks,
+                                     // or what other peers relay that it holds)
 };
 
 struct ReplicaStats {
@@ -296,6 +297,8 @@ class Replica {
   Hello HelloTo(RegionId to, const VersionVector& applied) const;
   const ReplicaOptions& options() const;
   const VersionVector& applied() const;
+  // Per origin, the ops at or below it are pruned from our log (only in the checkpoints).
+  const VersionVector& log_floor() const;
   Hlc clock() const;
   Hlc frontier() const;
   std::vector<PeerView> Peers(std::uint64_t now_ms) const;

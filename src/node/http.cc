@@ -643,6 +643,7 @@ std::string NodeImpl::RenderCluster() {
                    {"epoch", fmt::format("{:016x}", replica_->epoch())},
                    {"regions", std::move(regions)},
                    {"applied", vector_json(replica_->applied())},
+                   {"log_floor", vector_json(replica_->log_floor())},
                    {"frontier", replica_->frontier().ToString()},
                    {"clock", replica_->clock().ToString()},
                    {"accounts", replica_->AccountIds().size()},

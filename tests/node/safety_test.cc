@@ -443,3 +443,47 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
   RequireAgree(c, acct, 10s);
   CHECK(RightsOf(c, 1, acct, "us") == us_before + 150);
 }
+
+// Issue 9: under a partial partition (eu–ap cut, us relaying) eu reported ap 11,381 ops behind
+// although ap had them all through us, and eu stopped pruning its log. Heartbeats now relay what
+// each region holds; eu counts what ap holds by any route.
+TEST_CASE("under a partial partition a region fed through a relay is not behind, and pruning goes on",
+          "[node][safety]") {
+  ClusterOptions options;
+  options.proxied = true;
+  Cluster c("relay-holds", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  const std::string acct = "relay-wallet";
+  REQUIRE(c.api(0).Open(acct).status == 201);
+  WaitVisible(c, acct);
+  c.Cut(0, 2);  // eu–ap; eu–us and us–ap stay up
+
+  Api eu = c.api(0), ap = c.api(2);
+  constexpr int kOps = 30;
+  for (int k = 0; k < kOps; ++k) {
+    Reply r = eu.Credit(acct, 1, "relayed-" + std::to_string(k));
+    INFO(r.raw << r.transport_error);
+    REQUIRE(r.status == 200);
+  }
+  const std::uint64_t eu_ops = Field(eu.Cluster().body, "applied").at("eu").get<std::uint64_t>();
+  // ap gets them through us.
+  REQUIRE(WaitUntil(
+      [&] {
+        Reply r = ap.Account(acct);
+        return r.status == 200 && Int(r.body, "balance") == kOps;
+      },
+      15s));
+  json view;
+  const bool settled = WaitUntil(
+      [&] {
+        view = eu.Cluster().body;
+        const json ap_at_eu = PeerEntry(view, "ap");
+        return Field(ap_at_eu, "ops_behind") == 0 &&
+               Field(view, "log_floor").value("eu", std::uint64_t{0}) >= eu_ops;
+      },
+      15s);
+  INFO("eu's view: " << view.dump() << "\n" << c.ProxyState());
+  CHECK(settled);
+  CHECK(PeerEntry(view, "ap").value("reachable", true) == false);  // the cut is real
+}
