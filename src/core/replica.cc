@@ -292,6 +292,16 @@ class Replica::Impl {
     ++stats_.commands;
     CommandResult r;
     r.id = cmd.id;
+    if (cmd.replicated) {
+      if (n_ == 1) {
+        Complete(Rejected(cmd.id, Status::InvalidArgument(
+                                      "durability \"replicated\" needs another region, and this "
+                                      "cluster has one")),
+                 now, out);
+        return;
+      }
+      want_replicated_.insert(cmd.id);
+    }
     std::visit(
         [&](const auto& body) {
           using T = std::decay_t<decltype(body)>;
@@ -307,7 +317,7 @@ class Replica::Impl {
         },
         cmd.body);
     if (r.id == kParked) return;  // completes later
-    Complete(std::move(r), out);
+    Complete(std::move(r), now, out);
   }
 
   // ---- messages -------------------------------------------------------------------------------
@@ -356,8 +366,10 @@ class Replica::Impl {
       out->send.push_back(Outbound{from, Ack{applied_}});
     } else if (const auto* ack = std::get_if<Ack>(&msg)) {
       Acked(from, ack->applied, now);
+      ReleaseReplicated(now, out);
     } else if (const auto* hb = std::get_if<Heartbeat>(&msg)) {
       OnHeartbeat(from, *hb, now, out);
+      ReleaseReplicated(now, out);
     } else if (const auto* rq = std::get_if<RightsRequest>(&msg)) {
       OnRightsRequest(from, *rq, now, out);
     } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
@@ -391,6 +403,7 @@ class Replica::Impl {
     rearm(&next_rebalance_ms_, opt_.rebalance_interval_ms);
     rearm(&next_checkpoint_ms_, opt_.checkpoint_interval_ms);
     ExpirePending(now, out);
+    ReleaseReplicated(now, out);
     if (rejoining_) MaybeFinishRejoin(now, out);
     if (now >= next_heartbeat_ms_) {
       next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
@@ -1111,7 +1124,7 @@ class Replica::Impl {
       a.pending.pop_front();
       CommandResult r;
       Decide(a, p, now, /*may_wait=*/false, out, &r);
-      Complete(std::move(r), out);
+      Complete(std::move(r), now, out);
     }
     if (a.pending.empty()) pending_accounts_.erase(IndexOf(a));
   }
@@ -1124,7 +1137,7 @@ class Replica::Impl {
         a.pending.pop_front();
         CommandResult r;
         Decide(a, p, now, /*may_wait=*/false, out, &r);
-        Complete(std::move(r), out);
+        Complete(std::move(r), now, out);
       }
       it = a.pending.empty() ? pending_accounts_.erase(it) : std::next(it);
     }
@@ -1167,9 +1180,71 @@ class Replica::Impl {
     return r;
   }
 
-  void Complete(CommandResult r, Effects* out) {
+  // Answers a command, or, for one that asked for durability "replicated" and whose op of ours no
+  // other region is known to hold yet, holds the answer until one does (ReleaseReplicated).
+  void Complete(CommandResult r, std::uint64_t now, Effects* out) {
+    const bool wants_replicated = want_replicated_.erase(r.id) > 0;
+    r.replicated = r.status.ok() && r.op.seq != 0 && IsReplicated(r.op);
+    if (wants_replicated && r.status.ok() && !r.replicated) {
+      if (awaiting_.size() >= opt_.max_pending_debits) {
+        r = Rejected(r.id, Status::Unavailable(NotReplicatedReason(r.op, "too many answers wait for replication")));
+      } else {
+        const Seq seq = r.op.seq;
+        awaiting_.emplace(seq, AwaitingReplication{now + opt_.replicated_wait_ms, std::move(r)});
+        return;
+      }
+    }
     if (opt_.bugs.ack_before_sync) out->completions_need_sync = false;
     out->completions.push_back(std::move(r));
+  }
+
+  // ---- durability "replicated" ----------------------------------------------------------------
+
+  // The highest seq of ours that some other region holds durably, by any route: peers ack (and
+  // heartbeat, and relay) only what they have synced.
+  Seq ReplicatedSeq() const {
+    Seq upto = 0;
+    for (RegionId p = 0; p < n_; ++p) {
+      if (p != opt_.self) upto = std::max(upto, peers_[p].holds.get(opt_.self));
+    }
+    return upto;
+  }
+  bool IsReplicated(const Dot& op) const {
+    return op.origin != opt_.self || op.seq <= ReplicatedSeq();  // another's: it has it too
+  }
+
+  std::string NotReplicatedReason(const Dot& op, const std::string& why) const {
+    return "op " + opt_.regions[opt_.self] + ":" + std::to_string(op.seq) +
+           " is accepted and durable in this region, but " + why +
+           "; it is kept and replicates once a peer is reachable: retry with the same "
+           "Idempotency-Key for its answer";
+  }
+
+  // Releases the answers whose ops another region now holds, and times out those that waited
+  // replicated_wait_ms.
+  void ReleaseReplicated(std::uint64_t now, Effects* out) {
+    if (awaiting_.empty()) return;
+    const Seq upto = ReplicatedSeq();
+    while (!awaiting_.empty() && awaiting_.begin()->first <= upto) {
+      CommandResult r = std::move(awaiting_.begin()->second.result);
+      awaiting_.erase(awaiting_.begin());
+      r.replicated = true;
+      out->completions.push_back(std::move(r));
+    }
+    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+      if (it->second.deadline_ms > now) {
+        ++it;
+        continue;
+      }
+      const CommandResult& waited = it->second.result;
+      CommandResult r = Rejected(
+          waited.id, Status::Unavailable(NotReplicatedReason(
+                         waited.op, "no other region confirmed it within " +
+                                        std::to_string(opt_.replicated_wait_ms) + " ms")));
+      r.op = waited.op;
+      out->completions.push_back(std::move(r));
+      it = awaiting_.erase(it);
+    }
   }
 
   // ---- gossip ---------------------------------------------------------------------------------
@@ -1822,6 +1897,13 @@ class Replica::Impl {
   bool any_answer_ = false;
   std::uint64_t first_answer_ms_ = 0;
   VersionVector needed_;                 // what the answers to this epoch said they held
+  // Durability "replicated": commands that asked for it, and answers held until a peer has the op.
+  struct AwaitingReplication {
+    std::uint64_t deadline_ms = 0;
+    CommandResult result;
+  };
+  std::set<std::uint64_t> want_replicated_;
+  std::multimap<Seq, AwaitingReplication> awaiting_;  // by the seq of our op
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;

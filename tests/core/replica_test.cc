@@ -729,6 +729,80 @@ TEST_CASE("a snapshot is installed only by a rejoining region that lacks what it
   }
 }
 
+// ---- durability "replicated" -------------------------------------------------------------------
+
+TEST_CASE("durability replicated answers once another region holds the op, or says it does not yet",
+          "[replica][durability]") {
+  // Issue 9: an op acknowledged by a region whose disk is then lost before any peer got it is
+  // gone. With durability "replicated" the answer waits for a peer's ack (sent after its sync).
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.replicated_wait_ms = 400;
+  });
+  OpenEverywhere(c, Config("alice", 0), 100);
+
+  SECTION("connected: the answer comes with the first peer's ack") {
+    const CommandResult at_once = c.Run(0, Credit{"alice", 5, "r-1"}, /*replicated=*/true);
+    CHECK(at_once.id == 0);  // not answered yet
+    const std::uint64_t id = c.next_id;
+    c.Tick(10);  // the op batch goes out
+    c.Deliver();  // and the acks come back
+    const std::optional<CommandResult> done = c.CompletionOf(id);
+    REQUIRE(done);
+    CHECK(done->status.ok());
+    CHECK(done->replicated);
+    CHECK(done->op.origin == 0);
+    bool held = false;
+    for (RegionId r : {RegionId{1}, RegionId{2}}) held = held || c.stores[r].ops.count(done->op) == 1;
+    CHECK(held);  // durable elsewhere before the client heard of it
+    // Local durability answers at once and says whether it is replicated yet (not yet).
+    const CommandResult local = c.Run(0, Credit{"alice", 5, "l-1"});
+    REQUIRE(local.status.ok());
+    CHECK_FALSE(local.replicated);
+  }
+  SECTION("cut off: unavailable after replicated_wait_ms, the op stays, a retry answers it") {
+    auto cut_r0 = [](RegionId from, RegionId to) { return from != 0 && to != 0; };
+    REQUIRE(c.Run(0, Debit{"alice", 30, "r-2"}, /*replicated=*/true).id == 0);
+    const std::uint64_t id = c.next_id;
+    for (int i = 0; i < 6; ++i) {
+      c.Tick(50);
+      c.Deliver(cut_r0);
+    }
+    CHECK_FALSE(c.CompletionOf(id));  // 300 ms: still waiting
+    for (int i = 0; i < 4; ++i) {
+      c.Tick(50);
+      c.Deliver(cut_r0);
+    }
+    const std::optional<CommandResult> late = c.CompletionOf(id);
+    REQUIRE(late);
+    CHECK(late->status.code() == Code::kUnavailable);
+    CHECK(late->status.message().find("retry with the same Idempotency-Key") != std::string::npos);
+    CHECK(late->op.origin == 0);
+    CHECK(View(c, 0, "alice").balance == 70);  // accepted here all the same
+
+    c.Settle(10);  // healed
+    const CommandResult again = c.Run(0, Debit{"alice", 30, "r-2"}, /*replicated=*/true);
+    CHECK(again.status.ok());
+    CHECK(again.replayed);
+    CHECK(again.replicated);
+    CHECK(again.op == late->op);
+    REQUIRE(c.Converged("alice"));
+    CHECK(View(c, 1, "alice").balance == 70);
+  }
+}
+
+TEST_CASE("durability replicated on a one-region cluster is refused", "[replica][durability]") {
+  Cluster c(1, NoRebalanceNoWait);
+  c.Settle(2);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 0)}).status.ok());
+  const CommandResult r = c.Run(0, Credit{"alice", 5, "k"}, /*replicated=*/true);
+  CHECK(r.status.code() == Code::kInvalidArgument);
+  CHECK(r.status.message().find("another region") != std::string::npos);
+  AccountView v;
+  REQUIRE(c.at(0).GetAccount("alice", &v).ok());
+  CHECK(v.balance == 0);
+}
+
 // ---- idempotency -------------------------------------------------------------------------------
 
 TEST_CASE("same key, same request: the stored result, one op only", "[replica][idempotency]") {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -486,4 +487,85 @@ TEST_CASE("under a partial partition a region fed through a relay is not behind,
   INFO("eu's view: " << view.dump() << "\n" << c.ProxyState());
   CHECK(settled);
   CHECK(PeerEntry(view, "ap").value("reachable", true) == false);  // the cut is real
+}
+
+namespace {
+
+Reply ReplicatedWrite(Api& api, const std::string& kind, const std::string& account,
+                      std::int64_t amount, const std::string& key,
+                      const std::string& durability = "replicated") {
+  return api.Call("POST", "/v1/accounts/" + account + "/" + kind, json{{"amount", amount}}.dump(),
+                  {{"Idempotency-Key", key}, {"Durability", durability}});
+}
+
+}  // namespace
+
+// Issue 9: an op acknowledged by a region whose disk is lost before any peer got it is the one loss
+// a region cannot prevent alone. With durability "replicated" the answer waits until another
+// region holds the op durably, so wiping the answering region's disk right after loses nothing.
+TEST_CASE("durability replicated: an acknowledged op survives the loss of the disk that answered",
+          "[node][safety][durability]") {
+  ClusterOptions options;
+  options.proxied = true;
+  options.extra_toml = "[durability]\nwait_ms = 700\n";
+  Cluster c("durability", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  const std::string acct = "durable-wallet";
+  REQUIRE(c.api(0).Open(acct, 300).status == 201);
+  WaitVisible(c, acct);
+  Api eu = c.api(0);
+
+  Reply bad = ReplicatedWrite(eu, "credits", acct, 1, "bad-header", "somewhere");
+  CHECK(bad.status == 400);
+  CHECK(bad.raw.find("Durability") != std::string::npos);
+
+  std::vector<json> acked;
+  for (int k = 0; k < 10; ++k) {
+    Reply r = ReplicatedWrite(eu, "credits", acct, 10, "rep-" + std::to_string(k));
+    INFO(r.raw << r.transport_error);
+    REQUIRE(r.status == 200);
+    CHECK(Field(r.body, "replicated") == true);
+    acked.push_back(r.body["op"]);
+  }
+  // Local durability (the default) answers at once and says whether the op is replicated yet.
+  Reply local = eu.Credit(acct, 1, "local-1");
+  REQUIRE(local.status == 200);
+  CHECK(local.body.contains("replicated"));
+
+  // Cut off: the answer says the op is accepted but not replicated, and names it.
+  c.CutAll();
+  WaitIsolated(c);
+  Reply cut = ReplicatedWrite(eu, "debits", acct, 5, "rep-cut");
+  INFO("while cut off: " << cut.status << " " << cut.raw);
+  CHECK(cut.status == 503);
+  CHECK(ErrorField(cut, "replicated") == false);
+  CHECK(ErrorField(cut, "op").value("region", "") == "eu");
+  CHECK(ErrorField(cut, "message").get<std::string>().find("same Idempotency-Key") != std::string::npos);
+  c.HealAll();
+  REQUIRE(c.WaitConnected(10s));
+  Reply retried = ReplicatedWrite(eu, "debits", acct, 5, "rep-cut");
+  INFO("retried after the heal: " << retried.raw);
+  CHECK(retried.status == 200);
+  CHECK(Field(retried.body, "replicated") == true);
+  CHECK(Field(retried.body, "op") == ErrorField(cut, "op"));
+  CHECK(retried.header("Idempotent-Replayed") == "true");
+
+  // eu's disk is lost right after it answered: every replicated op comes back from its peers.
+  REQUIRE(c.Stop(0) == 0);
+  std::filesystem::remove_all(c.data_dir(0));
+  REQUIRE_START(c, 0);
+  REQUIRE(c.WaitConnected(30s));
+  auto agreement = c.WaitAgree(acct, 20s);
+  INFO(Differences(agreement));
+  CHECK(agreement.agree);
+  for (int k = 0; k < 10; ++k) {
+    Reply again = ReplicatedWrite(eu, "credits", acct, 10, "rep-" + std::to_string(k));
+    INFO("retry of rep-" << k << ": " << again.raw);
+    CHECK(again.status == 200);
+    CHECK(Field(again.body, "op") == acked[k]);
+  }
+  Reply view = eu.Account(acct);
+  REQUIRE(view.status == 200);
+  CHECK(Int(view.body, "balance") == 10 * 10 + 1 - 5);
 }
