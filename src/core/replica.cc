@@ -157,8 +157,8 @@ struct Peer {
   bool heard = false;
   std::uint64_t last_heard_ms = 0;
   VersionVector acked;  // what it last said it holds (capped at what we hold): what to send
-  VersionVector holds;  // the same, from its Acks and heartbeats (direct or relayed) only: what
-                        // pruning and ops_behind rely on
+  VersionVector holds;  // what it said it holds in Acks and heartbeats (direct or relayed), not
+                        // capped: pruning, ops_behind and replication cap it at what we hold
   std::uint64_t holds_epoch = 0;  // the incarnation of the peer that `holds` describes
   VersionVector sent;
   // Per origin: when the peer's ack for it last moved (or we began sending it more). Ops of an
@@ -1207,7 +1207,7 @@ class Replica::Impl {
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) upto = std::max(upto, peers_[p].holds.get(opt_.self));
     }
-    return upto;
+    return std::min(upto, applied_.get(opt_.self));
   }
   bool IsReplicated(const Dot& op) const {
     return op.origin != opt_.self || op.seq <= ReplicatedSeq();  // another's: it has it too
@@ -1278,7 +1278,7 @@ class Replica::Impl {
     VersionVector claim;
     for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
     if (prunable) {
-      p.holds = claim;
+      p.holds = v;  // uncapped: relayed as said (a rejoining region learns its seqs exist)
       p.holds_epoch = peer_epoch_[from];
     }
     for (RegionId o = 0; o < n_; ++o) {
@@ -1611,7 +1611,15 @@ class Replica::Impl {
 
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     Acked(from, hb.applied, now);
-    for (const HoldsEntry& e : hb.holds) RelayedHolds(e);
+    for (const HoldsEntry& e : hb.holds) {
+      RelayedHolds(e);
+      // While we rejoin, a region we cannot hear may hold our newest ops: a peer that relays
+      // what it holds tells us those seqs exist, and we must not issue them again. We wait for
+      // them as for the answers' (MaybeFinishRejoin), instead of resuming once the others
+      // answered and peer_timeout_ms passed.
+      if (rejoining_ && e.region != opt_.self && e.applied.get(opt_.self) > needed_.get(opt_.self))
+        needed_.set(opt_.self, e.applied.get(opt_.self));
+    }
     for (const HeartbeatEntry& e : hb.entries) {
       if (e.origin >= n_) continue;
       if (e.origin != from) {
@@ -1648,13 +1656,11 @@ class Replica::Impl {
     if (e.region >= n_ || e.region == opt_.self) return;
     Peer& q = peers_[e.region];
     if (e.epoch < q.holds_epoch || e.epoch < peer_epoch_[e.region]) return;
-    VersionVector claim;
-    for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(e.applied.get(o), applied_.get(o)));
     if (e.epoch > q.holds_epoch) {
-      q.holds = claim;
+      q.holds = e.applied;
       q.holds_epoch = e.epoch;
     } else {
-      q.holds.JoinWith(claim);
+      q.holds.JoinWith(e.applied);
     }
   }
 

@@ -603,6 +603,69 @@ TEST_CASE("a region restored from an older copy of its store gets its own ops ba
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear holds, as relayed",
+          "[replica][rejoin]") {
+  // The residual risk of issue 9, item 2: r0, restored from an older copy, hears only r1, which
+  // lacks r0's newest ops; r2 has them but r0 cannot reach r2. Resuming once r1 answered and
+  // peer_timeout_ms passed reissued seqs r2 holds. r1 relays in its heartbeats what r2 holds, so
+  // r0 knows those seqs exist and keeps refusing writes until it has them.
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.checkpoint_interval_ms = 1'000'000'000;  // nothing pruned: ops come back one by one
+  });
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[0];
+  const Seq then = c.at(0).applied().get(0);
+  // r0's new ops reach r2 only; r1 hears r2's heartbeats but gets none of r0's ops.
+  auto no_r0_ops_at_r1 = [&](RegionId from, RegionId to, const Message& m) {
+    if ((from == 0 && to == 1) || (from == 1 && to == 0)) return false;
+    return !(from == 2 && to == 1 && std::holds_alternative<OpBatch>(m));
+  };
+  auto run = [&](int rounds, auto link_up) {
+    for (int i = 0; i < rounds; ++i) {
+      c.Tick(50);
+      for (std::size_t n = c.queue.size(); n > 0 && !c.queue.empty(); --n) {
+        InFlight m = std::move(c.queue.front());
+        c.queue.pop_front();
+        if (!link_up(m.from, m.to, m.msg)) continue;
+        Effects e;
+        c.at(m.to).OnMessage(m.from, m.msg, c.PhysicalNow(m.to), &e);
+        c.Absorb(m.to, e);
+      }
+    }
+  };
+  for (int i = 0; i < 4; ++i) REQUIRE(c.Run(0, Credit{"alice", 10, "new-" + std::to_string(i)}).status.ok());
+  run(20, no_r0_ops_at_r1);
+  const Seq had = c.at(0).applied().get(0);
+  REQUIRE(had == then + 4);
+  REQUIRE(c.at(2).applied().get(0) == had);
+  REQUIRE(c.at(1).applied().get(0) == then);
+
+  c.stores[0] = yesterday;
+  c.queue.clear();
+  REQUIRE(c.Restart(0, 0, /*rejoin=*/false).ok());
+  auto only_r0_r1 = [](RegionId from, RegionId to, const Message& m) {
+    if (from == 2 && to == 1) return !std::holds_alternative<OpBatch>(m);  // as before
+    return (from == 0 && to == 1) || (from == 1 && to == 0) || (from == 1 && to == 2);
+  };
+  run(60, only_r0_r1);  // 3 s: r1 answered long ago, peer_timeout_ms (1 s) has passed
+  CHECK(c.at(0).rejoining());
+  CHECK(c.at(0).applied().get(0) == then);
+  const CommandResult refused = c.Run(0, Credit{"alice", 1, "x"});
+  CHECK(refused.status.code() == Code::kUnavailable);
+  CHECK(refused.status.message().find("recovering own ops") != std::string::npos);
+
+  c.Settle(20);  // r0 reaches r2 again
+  REQUIRE_FALSE(c.at(0).rejoining());
+  CHECK(c.at(0).applied().get(0) == had);
+  const CommandResult fresh = c.Run(0, Credit{"alice", 1, "x"});
+  REQUIRE(fresh.status.ok());
+  CHECK(fresh.op.seq == had + 1);
+  c.Settle(6);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 1, "alice").balance == 141);
+}
+
 TEST_CASE("a region restarted on a wiped store originates nothing until a peer answers",
           "[replica][rejoin]") {
   // Nothing is pruned here (no checkpoint is saved), so the peers give every op back one by one;
