@@ -6,6 +6,7 @@
 #include <leveldb/write_batch.h>
 
 #include <chrono>
+#include <filesystem>
 #include <iterator>
 
 #include "codec/codec.h"
@@ -381,6 +382,175 @@ Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* st
     stats->sync_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
   }
+  return Status::OK();
+}
+
+// ---- Backup
+// --------------------------------------------------------------------------------------
+
+namespace {
+
+// Makes `dir` an empty directory for a new LevelDB. *created: whether it was made here (so a
+// failed copy removes the directory too, not only what it wrote into it).
+Status PrepareBackupDir(const std::string& dir, bool* created) {
+  namespace fs = std::filesystem;
+  *created = false;
+  if (dir.empty()) return Status::InvalidArgument("backup: no directory given");
+  std::error_code ec;
+  const fs::file_status st = fs::status(dir, ec);
+  if (ec && st.type() != fs::file_type::not_found)
+    return Status::IOError("backup " + dir + ": " + ec.message());
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st))
+      return Status::FailedPrecondition("backup " + dir + ": exists and is not a directory");
+    fs::directory_iterator it(dir, ec);
+    if (ec) return Status::IOError("backup " + dir + ": cannot list it: " + ec.message());
+    if (it != fs::directory_iterator())
+      return Status::FailedPrecondition(
+          "backup " + dir +
+          ": exists and is not empty; a backup goes into a new or empty directory");
+    return Status::OK();
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("backup " + dir + ": cannot create it: " + ec.message());
+  *created = true;
+  return Status::OK();
+}
+
+// Removes what a failed backup wrote. `dir` was empty or new when the backup began, so everything
+// in it is the backup's own.
+void RemoveBackupLeftovers(const std::string& dir, bool created) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (created) {
+    fs::remove_all(dir, ec);
+    return;
+  }
+  std::vector<fs::path> entries;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    entries.push_back(it->path());
+  for (const fs::path& p : entries) fs::remove_all(p, ec);
+}
+
+// Counts one copied record into *stats (ops, and the newest op per origin).
+Status CountBackupRecord(std::string_view key, std::string_view value, RegionId regions,
+                         BackupStats* stats) {
+  ++stats->keys;
+  stats->bytes += key.size() + value.size();
+  if (key.size() == 13 && key[0] == kOpPrefix) {
+    ++stats->ops;
+    const std::uint64_t origin = GetBigEndian(key.substr(1, 4));
+    const Seq seq = GetBigEndian(key.substr(5, 8));
+    if (origin < regions && seq > stats->newest.get(static_cast<RegionId>(origin)))
+      stats->newest.set(static_cast<RegionId>(origin), seq);
+  } else if (key.size() > 1 && key[0] == kMetaPrefix && key.substr(1) == kMetaLogFloor) {
+    VersionVector floor;
+    if (Status s = codec::DecodeVersionVector(value, &floor); !s.ok())
+      return Status::Corruption("record " + Printable(key) + ": " + s.ToString());
+    stats->newest.JoinWith(floor);
+  }
+  return Status::OK();
+}
+
+Status WriteBackupBatch(leveldb::DB* copy, leveldb::WriteBatch* wb, const std::string& dir,
+                        BackupStats* stats) {
+  leveldb::WriteOptions wo;
+  wo.sync = true;
+  leveldb::Status ls = copy->Write(wo, wb);
+  if (!ls.ok()) return FromLevelDb(ls, "backup " + dir + ": write");
+  wb->Clear();
+  ++stats->batches;
+  return Status::OK();
+}
+
+// Releases a snapshot when the scan is over, whichever way it ends.
+class SnapshotGuard {
+ public:
+  explicit SnapshotGuard(leveldb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~SnapshotGuard() { db_->ReleaseSnapshot(snapshot_); }
+  SnapshotGuard(const SnapshotGuard&) = delete;
+  SnapshotGuard& operator=(const SnapshotGuard&) = delete;
+  const leveldb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  leveldb::DB* const db_;
+  const leveldb::Snapshot* const snapshot_;
+};
+
+// Backup's scan: every record of `db` (the store at `from`) as of one snapshot into `copy` (at
+// `dir`), the identity record last.
+Status CopySnapshot(leveldb::DB* db, const std::string& from, RegionId regions, leveldb::DB* copy,
+                    const std::string& dir, BackupStats* stats, const std::atomic<bool>* cancel) {
+  SnapshotGuard snapshot(db);
+  leveldb::ReadOptions ro;
+  ro.snapshot = snapshot.get();
+  ro.verify_checksums = true;  // a damaged source record fails the backup, not a later restore
+  ro.fill_cache = false;       // a full scan would evict what the live store reads
+  std::unique_ptr<leveldb::Iterator> it(db->NewIterator(ro));
+  auto cancelled = [&] {
+    return cancel && cancel->load(std::memory_order_relaxed)
+               ? Status::Unavailable("backup " + dir + ": cancelled (the node is shutting down)")
+               : Status::OK();
+  };
+  if (Status s = cancelled(); !s.ok()) return s;
+  const std::string identity_key = Store::MetaKey(kMetaIdentity);
+  std::string identity;
+  leveldb::WriteBatch wb;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key = View(it->key());
+    const std::string_view value = View(it->value());
+    if (key == identity_key) {
+      // Written last: until it is there, tallyd refuses the copy (records without identity).
+      identity.assign(value);
+      continue;
+    }
+    if (Status s = CountBackupRecord(key, value, regions, stats); !s.ok())
+      return Status::Corruption("store " + from + ": " + s.message());
+    wb.Put(it->key(), it->value());
+    if (wb.ApproximateSize() < kBackupBatchBytes) continue;
+    if (Status s = cancelled(); !s.ok()) return s;
+    if (Status s = WriteBackupBatch(copy, &wb, dir, stats); !s.ok()) return s;
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "store " + from + ": scan for backup");
+  if (identity.empty()) return Status::Corruption("store " + from + ": no identity record to copy");
+  if (Status s = CountBackupRecord(identity_key, identity, regions, stats); !s.ok())
+    return Status::Corruption("store " + from + ": " + s.message());
+  wb.Put(identity_key, identity);
+  return WriteBackupBatch(copy, &wb, dir, stats);
+}
+
+}  // namespace
+
+Status Store::Backup(const std::string& dir, BackupStats* stats,
+                     const std::atomic<bool>* cancel) const {
+  const auto start = std::chrono::steady_clock::now();
+  bool created = false;
+  if (Status s = PrepareBackupDir(dir, &created); !s.ok()) return s;
+
+  leveldb::Options options;
+  options.create_if_missing = true;
+  options.error_if_exists = true;  // another writer got there first: never mix two stores
+  options.paranoid_checks = true;
+  options.write_buffer_size = 16 << 20;
+  leveldb::DB* raw = nullptr;
+  leveldb::Status ls = leveldb::DB::Open(options, dir, &raw);
+  if (!ls.ok()) {
+    if (created) RemoveBackupLeftovers(dir, created);
+    return FromLevelDb(ls, "backup " + dir + ": create");
+  }
+  std::unique_ptr<leveldb::DB> copy(raw);
+
+  BackupStats st;
+  Status s = CopySnapshot(db_, dir_, regions_, copy.get(), dir, &st, cancel);
+  copy.reset();  // closes the copy: its log is synced, its tables complete
+  if (!s.ok()) {
+    RemoveBackupLeftovers(dir, created);
+    return s;
+  }
+  st.elapsed_us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                 std::chrono::steady_clock::now() - start)
+                                                 .count());
+  if (stats) *stats = st;
   return Status::OK();
 }
 

@@ -18,12 +18,19 @@
 // must not start and serve wrong balances. The store remembers the cluster and region it was
 // created for and refuses to open under another identity.
 //
+// Backup() copies the store, as of one LevelDB snapshot, into a new LevelDB that tallyd can open
+// as its data directory (the identity record is just another key). A group commit is one
+// WriteBatch, so the copy holds each group entirely or not at all.
+//
 // Thread contract: Open/Load first, then Write from one thread at a time (tallyd's storage
-// thread). A Store is not copyable.
+// thread). Backup may run on any other thread at the same time as Write: it reads only through a
+// LevelDB snapshot (LevelDB serves concurrent reads and writes) and touches no member Write
+// changes. A Store is not copyable.
 
 #ifndef TALLY_NODE_STORE_H_
 #define TALLY_NODE_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -76,6 +83,21 @@ struct WriteStats {
   std::uint64_t sync_us = 0;  // time in leveldb::DB::Write (sync=true)
 };
 
+// A backup writes its copy in WriteBatches of about this size, each synced: bounded memory however
+// large the store, and the copy's disk is never asked to hold more than this unsynced.
+inline constexpr std::size_t kBackupBatchBytes = std::size_t{4} << 20;
+
+struct BackupStats {
+  std::size_t keys = 0;          // records copied, every kind
+  std::size_t ops = 0;           // of which op records
+  std::size_t bytes = 0;         // key and value bytes copied
+  std::size_t batches = 0;       // synced WriteBatches written to the copy
+  std::uint64_t elapsed_us = 0;  // from the call to the copy's close
+  // Per origin, the newest op the copy holds: in its op log, or folded into checkpoints below its
+  // log floor. What a region restored from it has before its peers give it the rest.
+  VersionVector newest;
+};
+
 class Store {
  public:
   // Opens (creating if missing) the LevelDB at `dir` with paranoid checks on. Corruption when
@@ -99,6 +121,15 @@ class Store {
                                   bool displaced = false);
   static std::string CheckpointKey(std::string_view account);
   static std::string MetaKey(std::string_view name);
+
+  // Copies every record, as of one snapshot, into a new LevelDB at `dir`, in synced WriteBatches
+  // of at most kBackupBatchBytes, and closes it. `dir` must not exist or be an empty directory
+  // (FailedPrecondition otherwise; IOError when it cannot be created). The identity record is
+  // written last, so a copy that stopped half-way is refused by tallyd (records but no identity);
+  // on failure what the copy wrote is removed. `cancel` (may be null) is checked before the scan
+  // and between batches: when set, the copy stops with Unavailable.
+  Status Backup(const std::string& dir, BackupStats* stats,
+                const std::atomic<bool>* cancel = nullptr) const;
 
  private:
   explicit Store(leveldb::DB* db, RegionId regions) : db_(db), regions_(regions) {}
