@@ -17,7 +17,7 @@ using nlohmann::json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
     "open_account", "get_account", "credit",  "debit",   "transfer", "report",
-    "cluster",      "stream",      "metrics", "healthz", "unknown",
+    "cluster",      "stream",      "metrics", "healthz", "backup",   "unknown",
 };
 
 int HexValue(char c) {
@@ -211,6 +211,11 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
   if (seg.size() == 2 && seg[1] == "cluster") {
     out->route = Route::kCluster;
     if (method != Method::kGet) return NotAllowed(method);
+    return no_query();
+  }
+  if (seg.size() == 3 && seg[1] == "admin" && seg[2] == "backup") {
+    out->route = Route::kBackup;
+    if (method != Method::kPost) return NotAllowed(method);
     return no_query();
   }
   if (seg.size() == 2 && seg[1] == "stream") {
@@ -532,6 +537,31 @@ Status ValidateIdempotencyKeyHeader(std::string_view value, bool present) {
   if (!present) return Status::InvalidArgument("the Idempotency-Key header is required");
   if (Status s = ValidateIdempotencyKey(value); !s.ok())
     return Status::InvalidArgument("Idempotency-Key: " + s.message());
+  return Status::OK();
+}
+
+Status ParseBackupBody(std::string_view body, std::string* dir) {
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"dir"}); !s.ok()) return s;
+  auto d = j.find("dir");
+  if (d == j.end())
+    return Status::InvalidArgument("field 'dir' is required (an absolute path for the copy)");
+  if (!d->is_string())
+    return Status::InvalidArgument("dir must be a string, got " + std::string(TypeName(*d)));
+  const std::string& path = d->get_ref<const std::string&>();
+  if (path.empty()) return Status::InvalidArgument("dir is empty; expected an absolute path");
+  if (path.size() > kMaxBackupDirBytes)
+    return Status::InvalidArgument(
+        fmt::format("dir is {} bytes long, at most {}", path.size(), kMaxBackupDirBytes));
+  if (path.find('\0') != std::string::npos)
+    return Status::InvalidArgument("dir must not contain a NUL byte");
+  if (path[0] != '/')
+    return Status::InvalidArgument(
+        "dir must be an absolute path (it would be resolved against "
+        "tallyd's working directory), got '" +
+        path.substr(0, 256) + "'");
+  *dir = path;
   return Status::OK();
 }
 

@@ -10,6 +10,7 @@
 //   POST /v1/accounts/{id}/credits        POST /v1/accounts/{id}/debits
 //   POST /v1/accounts/{id}/transfers      GET  /v1/accounts/{id}/report[?format=json|html]
 //   GET  /v1/cluster                      GET  /v1/stream?accounts=a,b   (WebSocket)
+//   POST /v1/admin/backup
 //   GET  /metrics                         GET  /healthz
 //
 // Thread-safe: everything here is a pure function.
@@ -38,9 +39,10 @@ enum class Route : std::uint8_t {
   kStream,
   kMetrics,
   kHealth,
+  kBackup,
   kUnknown,  // no such route, wrong method, or a request refused before routing
 };
-inline constexpr int kRouteCount = 11;
+inline constexpr int kRouteCount = 12;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 
@@ -90,6 +92,13 @@ Status ParseTransferBody(std::string_view body, const std::vector<std::string>& 
                          RegionId self, RegionId* to, Amount* amount);
 // The Idempotency-Key header: required, and as core/ids.h has it.
 Status ValidateIdempotencyKeyHeader(std::string_view value, bool present);
+
+inline constexpr std::size_t kMaxBackupDirBytes = 4096;  // PATH_MAX on Linux
+
+// {"dir": "/absolute/path"}: where POST /v1/admin/backup writes the copy. Absolute, because a
+// relative path would be resolved against tallyd's working directory, which the caller cannot
+// see; at most kMaxBackupDirBytes, no NUL. Whether it exists and is empty is the store's check.
+Status ParseBackupBody(std::string_view body, std::string* dir);
 
 }  // namespace tally::node
 

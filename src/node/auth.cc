@@ -9,7 +9,7 @@ namespace tally::node {
 namespace {
 
 constexpr std::array<std::string_view, kPermissionCount> kPermissionNames = {
-    "open_accounts", "credit", "debit", "transfer", "read", "read_reports", "cluster",
+    "open_accounts", "credit", "debit", "transfer", "read", "read_reports", "cluster", "backup",
 };
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {

@@ -30,8 +30,9 @@ enum class Permission : std::uint8_t {
   kRead,              // GET /v1/accounts/{id}, GET /v1/stream
   kReadReports,       // GET /v1/accounts/{id}/report
   kCluster,           // GET /v1/cluster
+  kBackup,            // POST /v1/admin/backup (writes a copy of the store where the caller says)
 };
-inline constexpr int kPermissionCount = 7;
+inline constexpr int kPermissionCount = 8;
 
 using PermissionSet = std::uint32_t;
 inline constexpr PermissionSet PermissionBit(Permission p) {
@@ -39,7 +40,7 @@ inline constexpr PermissionSet PermissionBit(Permission p) {
 }
 
 // The config spelling: "open_accounts", "credit", "debit", "transfer", "read", "read_reports",
-// "cluster". ParsePermission returns false for anything else.
+// "cluster", "backup". ParsePermission returns false for anything else.
 std::string_view PermissionName(Permission p);
 bool ParsePermission(std::string_view name, Permission* out);
 

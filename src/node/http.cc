@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
 #include "node/log.h"
 #include "node/node_internal.h"
 
@@ -116,7 +120,8 @@ void HttpSession::OnRead(beast::error_code ec) {
                   fmt::format("method {} is not allowed on {}", std::string(req.method_string()),
                               std::string(req.target().substr(0, 256))))),
               match.route == Route::kOpenAccount || match.route == Route::kCredit ||
-                      match.route == Route::kDebit || match.route == Route::kTransfer
+                      match.route == Route::kDebit || match.route == Route::kTransfer ||
+                      match.route == Route::kBackup
                   ? "Allow: POST\r\n"
                   : "Allow: GET\r\n");
     } else {
@@ -415,6 +420,8 @@ Permission PermissionFor(Route r) {
       return Permission::kReadReports;
     case Route::kCluster:
       return Permission::kCluster;
+    case Route::kBackup:
+      return Permission::kBackup;
     default:
       return Permission::kRead;
   }
@@ -534,6 +541,12 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       AfterSync(DeferredResponse{session, slot, 200, std::string(kJson), RenderCluster()});
       return;
     }
+    case Route::kBackup: {
+      std::string dir;
+      if (Status s = ParseBackupBody(req.body(), &dir); !s.ok()) return fail(s);
+      StartBackup(session, slot, std::move(dir));
+      return;
+    }
     case Route::kStream: {
       if (!websocket::is_upgrade(req))
         return fail(Status::InvalidArgument("/v1/stream needs a WebSocket upgrade request"));
@@ -548,6 +561,71 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     default:
       return fail(Status::NotFound("no route"));
   }
+}
+
+namespace {
+
+// `p` made absolute, with symlinks and dots resolved as far as it exists, without a trailing '/'.
+std::filesystem::path Resolved(const std::string& p, std::error_code* ec) {
+  std::filesystem::path r = std::filesystem::absolute(p, *ec);
+  if (*ec) return r;
+  r = std::filesystem::weakly_canonical(r, *ec);
+  if (!r.has_filename()) r = r.parent_path();
+  return r;
+}
+
+// A copy written into the live data directory would be mixed into the store it copies (and
+// copied with it next time): refused. Paths that cannot be resolved are left to the store's
+// checks.
+Status CheckOutsideDataDir(const std::string& dir, const std::string& data_dir) {
+  std::error_code ec_dir, ec_data;
+  const std::filesystem::path d = Resolved(dir, &ec_dir);
+  const std::filesystem::path data = Resolved(data_dir, &ec_data);
+  if (ec_dir || ec_data) return Status::OK();
+  auto [in_data, in_dir] = std::mismatch(data.begin(), data.end(), d.begin(), d.end());
+  if (in_data != data.end()) return Status::OK();
+  return Status::InvalidArgument("dir " + dir + " is the region's data directory (" + data_dir +
+                                 ") or inside it; a backup goes elsewhere");
+}
+
+}  // namespace
+
+void NodeImpl::StartBackup(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+                           std::string dir) {
+  if (Status s = CheckOutsideDataDir(dir, config_.data_dir); !s.ok()) {
+    session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+    return;
+  }
+  Log(LogLevel::kInfo, "backup to {}: started", dir);
+  Status started = backup_->Start(dir, [this, session, slot, dir](Status s, const BackupStats& st) {
+    if (!s.ok()) {
+      Log(LogLevel::kWarn, "backup to {}: failed: {}", dir, s.ToString());
+      session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+      return;
+    }
+    Log(LogLevel::kInfo, "backup to {}: {} records ({} ops, {} bytes) in {} ms, newest ops {}", dir,
+        st.keys, st.ops, st.bytes, st.elapsed_us / 1000,
+        st.newest.ToString(static_cast<RegionId>(region_names_.size())));
+    session->Respond(slot, 200, kJson, RenderBackup(dir, st));
+  });
+  if (!started.ok()) {
+    Log(LogLevel::kWarn, "backup to {}: not started: {}", dir, started.ToString());
+    session->Respond(slot, HttpStatusFor(started.code()), kJson, ErrorJson(started));
+  }
+}
+
+std::string NodeImpl::RenderBackup(const std::string& dir, const BackupStats& st) const {
+  nlohmann::json newest = nlohmann::json::object();
+  for (RegionId r = 0; r < region_names_.size(); ++r) newest[region_names_[r]] = st.newest.get(r);
+  return nlohmann::json{{"region", config_.region},
+                        {"dir", dir},
+                        {"keys", st.keys},
+                        {"ops", st.ops},
+                        {"bytes", st.bytes},
+                        {"batches", st.batches},
+                        {"elapsed_ms", st.elapsed_us / 1000},
+                        {"newest", std::move(newest)}}
+      .dump();
 }
 
 void NodeImpl::StreamOpened(const std::shared_ptr<WsSession>& ws) {

@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <system_error>
 
 #include "node/log.h"
 #include "node/node_internal.h"
@@ -67,6 +68,39 @@ void StorageThread::Loop() {
   }
 }
 
+// ---- BackupThread
+// --------------------------------------------------------------------------------
+
+BackupThread::~BackupThread() {
+  Cancel();
+  Join();
+}
+
+Status BackupThread::Start(std::string dir, Done done) {
+  if (running_) return Status::Conflict("a backup is already running; retry when it is over");
+  if (thread_.joinable()) thread_.join();  // the previous backup: over, its `done` has run
+  running_ = true;
+  try {
+    thread_ = std::thread([this, dir = std::move(dir), done = std::move(done)] {
+      BackupStats stats;
+      Status s = store_->Backup(dir, &stats, &cancel_);
+      asio::post(*io_, [this, s = std::move(s), stats, done] {
+        running_ = false;
+        done(s, stats);
+      });
+    });
+  } catch (const std::system_error& e) {
+    // std::thread reports a failure to start one by exception: this is that edge.
+    running_ = false;
+    return Status::ResourceExhausted(std::string("cannot start a backup thread: ") + e.what());
+  }
+  return Status::OK();
+}
+
+void BackupThread::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
 // ---- NodeImpl: start and stop
 // --------------------------------------------------------------------
 
@@ -84,6 +118,7 @@ NodeImpl::NodeImpl(NodeConfig config)
       pending_(std::make_unique<CommitBatch>()) {}
 
 NodeImpl::~NodeImpl() {
+  backup_.reset();  // cancels and joins a copy still running: it reads store_
   if (storage_) storage_->Stop();
 }
 
@@ -145,6 +180,7 @@ Status NodeImpl::Open() {
       store_.get(), &io_, [this](Status s, WriteStats stats, std::size_t batches) {
         OnCommitted(std::move(s), stats, batches);
       });
+  backup_ = std::make_unique<BackupThread>(store_.get(), &io_);
 
   links_.resize(region_names_.size());
   gossip_received_.assign(region_names_.size(), 0);
@@ -177,6 +213,8 @@ int NodeImpl::Run() {
       config_.listen_client.ToString(), config_.listen_peer.ToString(), config_.region,
       config_.self, config_.cluster_id);
   io_.run();
+  backup_->Cancel();  // only if the drain gave up on it; normally it is over
+  backup_->Join();
   storage_->Stop();
   Log(LogLevel::kInfo, "stopped (exit {})", exit_code_);
   return exit_code_;
@@ -199,6 +237,7 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
   }
   for (auto& s : LiveSessions()) s->CloseWhenIdle();
   for (auto& [id, ws] : streams_) ws->Close();
+  backup_->Cancel();  // its client is answered 503 by the time the drain ends
   drain_deadline_ = std::chrono::steady_clock::now() + kShutdownDrainTimeout;
   DrainStep();
 }
@@ -206,8 +245,8 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
 // Keeps ticking (debits waiting for rights time out and complete) until every command is
 // answered and the last batch is synced; then closes what is left and stops the io_context.
 void NodeImpl::DrainStep() {
-  const bool commands_done =
-      commands_.empty() || std::chrono::steady_clock::now() > drain_deadline_;
+  const bool commands_done = (commands_.empty() && !backup_->running()) ||
+                             std::chrono::steady_clock::now() > drain_deadline_;
   const bool storage_idle =
       inflight_.empty() && pending_->persist.empty() && !pending_->has_release();
   if (commands_done && storage_idle) {

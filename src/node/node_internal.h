@@ -1,6 +1,7 @@
 // Internal to tallyd (node.cc, http.cc, gossip.cc): the classes behind Node. Not a public API.
 //
-// Everything here runs on the io thread except StorageThread::Loop and the Store it drives.
+// Everything here runs on the io thread except StorageThread::Loop and the Store it drives, and
+// the copy a BackupThread makes.
 
 #ifndef TALLY_NODE_NODE_INTERNAL_H_
 #define TALLY_NODE_NODE_INTERNAL_H_
@@ -123,6 +124,38 @@ class StorageThread {
   bool stop_ = false;                       // guarded by mu_
   std::atomic<std::uint64_t> busy_us_{0};
   std::atomic<std::uint64_t> idle_us_{0};
+  std::thread thread_;
+};
+
+// Runs Store::Backup on a thread of its own, one backup at a time, and posts the outcome to the
+// io_context. Not on the storage thread: a copy of a large store takes seconds, and every group
+// commit (every acknowledgement) would wait behind it. LevelDB serves the copy's snapshot reads
+// alongside the storage thread's writes, and the snapshot makes the copy consistent. Start,
+// Cancel and running() are called on the io thread; the destructor cancels and joins.
+class BackupThread {
+ public:
+  using Done = std::function<void(Status s, const BackupStats& stats)>;
+  BackupThread(const Store* store, asio::io_context* io) : store_(store), io_(io) {}
+  ~BackupThread();
+  BackupThread(const BackupThread&) = delete;
+  BackupThread& operator=(const BackupThread&) = delete;
+
+  // Starts copying the store to `dir`; `done` runs on the io thread when it is over. Conflict
+  // while another backup runs (two copies would only share the disk with the live store);
+  // ResourceExhausted when no thread can be started.
+  Status Start(std::string dir, Done done);
+  // Asks the backup in progress to stop at its next batch (shutdown); its `done` gets
+  // Unavailable.
+  void Cancel() { cancel_.store(true, std::memory_order_relaxed); }
+  // Waits for the thread; the posted `done` runs only if the io_context still runs.
+  void Join();
+  bool running() const { return running_; }
+
+ private:
+  const Store* const store_;
+  asio::io_context* const io_;
+  bool running_ = false;  // io thread: from Start until `done` has run
+  std::atomic<bool> cancel_{false};
   std::thread thread_;
 };
 
@@ -364,6 +397,11 @@ class NodeImpl {
   void BeginShutdown(int exit_code, std::string_view why);
   void DrainStep();
 
+  // POST /v1/admin/backup: validates `dir` and hands the copy to backup_; answers when it is over.
+  void StartBackup(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+                   std::string dir);
+  std::string RenderBackup(const std::string& dir, const BackupStats& stats) const;
+
   std::string RenderMetrics();
   std::string RenderCluster();
   Status RenderAccount(std::string_view id, std::string* out);
@@ -384,6 +422,7 @@ class NodeImpl {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<StorageThread> storage_;
+  std::unique_ptr<BackupThread> backup_;
   Metrics metrics_;
 
   Effects effects_;

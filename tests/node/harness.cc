@@ -293,7 +293,7 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
     << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n\n"
     << "[rights]\nwait_ms = 50\n\n"
     << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "
-       "\"read\", \"read_reports\", \"cluster\"]\n"
+       "\"read\", \"read_reports\", \"cluster\", \"backup\"]\n"
     << "[roles.reader]\npermissions = [\"read\"]\n"
     << "[roles.teller]\npermissions = [\"credit\", \"debit\", \"read\"]\n\n"
     << "[[tokens]]\nname = \"admin\"\nsha256 = \"" << Sha256Hex(kAdminToken)

@@ -236,3 +236,40 @@ TEST_CASE("op results render region names and flags", "[api]") {
   CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":true})");
   CHECK(HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
 }
+
+TEST_CASE("backup: POST /v1/admin/backup with an absolute dir, nothing else", "[api][backup]") {
+  RouteMatch m;
+  REQUIRE(MatchRoute(Method::kPost, "/v1/admin/backup", &m).ok());
+  CHECK(m.route == Route::kBackup);
+  CHECK(RouteName(Route::kBackup) == "backup");
+  Status get = MatchRoute(Method::kGet, "/v1/admin/backup", &m);
+  CHECK(get.code() == Code::kFailedPrecondition);  // 405
+  CHECK(m.route == Route::kBackup);
+  CHECK(MatchRoute(Method::kPost, "/v1/admin/backup?x=1", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kPost, "/v1/admin", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kPost, "/v1/admin/restore", &m).code() == Code::kNotFound);
+
+  std::string dir;
+  REQUIRE(ParseBackupBody(R"({"dir": "/var/backups/tally/eu-1"})", &dir).ok());
+  CHECK(dir == "/var/backups/tally/eu-1");
+
+  auto refused = [](std::string_view body) {
+    std::string d = "unchanged";
+    Status s = ParseBackupBody(body, &d);
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK(d == "unchanged");
+    return s.message();
+  };
+  CHECK_THAT(refused(R"({"dir": "backups/eu"})"), Catch::Contains("absolute path"));
+  CHECK_THAT(refused(R"({"dir": "./eu"})"), Catch::Contains("absolute path"));
+  CHECK_THAT(refused(R"({"dir": ""})"), Catch::Contains("empty"));
+  CHECK_THAT(refused(R"({})"), Catch::Contains("'dir' is required"));
+  CHECK_THAT(refused(R"({"dir": 7})"), Catch::Contains("must be a string"));
+  CHECK_THAT(refused(R"({"dir": "/a", "to": "/b"})"), Catch::Contains("unknown field 'to'"));
+  CHECK_THAT(refused(R"({"dir": "/a", "dir": "/b"})"), Catch::Contains("appears twice"));
+  CHECK_THAT(refused("/abs/path"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(refused(""), Catch::Contains("empty"));
+  CHECK_THAT(refused(R"({"dir": "/a\u0000b"})"), Catch::Contains("NUL"));
+  CHECK_THAT(refused("{\"dir\": \"/" + std::string(kMaxBackupDirBytes, 'a') + "\"}"),
+             Catch::Contains("at most"));
+}
