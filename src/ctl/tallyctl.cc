@@ -1,5 +1,6 @@
-// tallyctl: the command line for operators and scripts. One subcommand per tallyd endpoint, plus
-// `reconcile` (do the regions agree about an account?) and `health`.
+// tallyctl: the command line for operators and scripts. One subcommand per tallyd endpoint (`backup`
+// is POST /v1/admin/backup), plus `reconcile` (do the regions agree about an account?) and
+// `health`.
 //
 // Human output by default; --json prints the server's JSON (one document per line for `watch`).
 // Errors go to stderr as "tallyctl: HTTP <status> <code>: <message>"; in --json mode the server's
@@ -29,6 +30,8 @@ using nlohmann::json;
 using namespace tally::ctl;
 
 constexpr const char* kDefaultUrl = "http://127.0.0.1:8081";
+// `backup` waits this long for its answer when --timeout-ms is not given.
+constexpr std::chrono::milliseconds kBackupTimeout{600000};
 
 constexpr const char* kExitCodeHelp =
     "Exit codes:\n"
@@ -444,6 +447,24 @@ int CmdCluster(const Session& s, double wait_connected_s, double wait_disconnect
   return Output(s, r, [](const json& b) { PrintCluster(b); });
 }
 
+// POST /v1/admin/backup. The directory is on tallyd's host and sent as given: tallyd decides
+// whether it is acceptable (absolute, new or empty, outside its data directory).
+int CmdBackup(const Session& s, const std::string& dir) {
+  CallResult r = Call(s, "POST", "/v1/admin/backup", json{{"dir", dir}}.dump());
+  return Output(s, r, [&](const json& b) {
+    auto get = [&](const char* k) { return b.contains(k) ? Scalar(b[k]) : std::string("?"); };
+    std::cout << "backup of region " << get("region") << " written to " << get("dir") << ": "
+              << get("keys") << " records (" << get("ops") << " ops, " << get("bytes")
+              << " bytes) in " << get("elapsed_ms") << " ms\n";
+    if (b.contains("newest") && b["newest"].is_object()) {
+      std::cout << "  newest ops held:";
+      for (const auto& [region, seq] : b["newest"].items())
+        std::cout << " " << region << ":" << Scalar(seq);
+      std::cout << "\n";
+    }
+  });
+}
+
 int CmdMetrics(const Session& s) {
   CallResult r = Call(s, "GET", "/metrics", "", {}, false);
   if (r.exit_code == kExitOk) std::cout << r.raw_body;
@@ -727,6 +748,16 @@ int main(int argc, char** argv) {
   health->add_option("--wait-s", health_wait_s, "keep trying for this many seconds")->check(CLI::NonNegativeNumber);
   auto* metrics = app.add_subcommand("metrics", "GET /metrics (Prometheus text)");
 
+  // backup
+  std::string backup_to;
+  auto* backup = app.add_subcommand(
+      "backup", "copy this region's store, while it serves, into a new directory on its host");
+  backup->add_option("--to", backup_to,
+                     "absolute path on tallyd's host: a new or empty directory outside its data "
+                     "directory")
+      ->required();
+  auto* timeout_option = app.get_option("--timeout-ms");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -749,6 +780,8 @@ int main(int argc, char** argv) {
   s.json_output = opt.json_output;
   s.get = opt.get;
   s.timeout = std::chrono::milliseconds(opt.timeout_ms);
+  // A copy of a large store takes longer than any other request: unless told otherwise, wait.
+  if (backup->parsed() && timeout_option->count() == 0) s.timeout = kBackupTimeout;
 
   if (open->parsed()) return CmdOpen(s, id, currency, limit, fee_flat, fee_bps);
   if (show->parsed()) return CmdShow(s, id);
@@ -761,5 +794,6 @@ int main(int argc, char** argv) {
   if (reconcile->parsed()) return CmdReconcile(s, nodes, id, wait_s);
   if (health->parsed()) return CmdHealth(s, health_wait_s);
   if (metrics->parsed()) return CmdMetrics(s);
+  if (backup->parsed()) return CmdBackup(s, backup_to);
   return kExitUsage;
 }
