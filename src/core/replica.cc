@@ -353,6 +353,10 @@ class Replica::Impl {
       p.progress_ms.fill(now);
       const std::uint64_t known_epoch = peer_epoch_[from];
       peer_epoch_[from] = std::max(known_epoch, hello->epoch);
+      // Its ops we hold beyond a gap may belong to a history its restart lost (a store restored
+      // from a copy): once it has rejoined it issues those seqs again with other ops, and draining
+      // them after its new ones would splice two histories. Its new run re-sends what exists.
+      if (hello->epoch > known_epoch) buffered_[from].clear();
       p.rejoining = hello->rejoining;
       if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
       // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
@@ -1198,8 +1202,8 @@ class Replica::Impl {
       if (awaiting_.size() >= opt_.max_pending_debits) {
         r = Rejected(r.id, Status::Unavailable(NotReplicatedReason(r.op, "too many answers wait for replication")));
       } else {
-        const Seq seq = r.op.seq;
-        awaiting_.emplace(seq, AwaitingReplication{now + opt_.replicated_wait_ms, std::move(r)});
+        const Dot op = r.op;
+        awaiting_.emplace(op, AwaitingReplication{now + opt_.replicated_wait_ms, std::move(r)});
         return;
       }
     }
@@ -1209,18 +1213,18 @@ class Replica::Impl {
 
   // ---- durability "replicated" ----------------------------------------------------------------
 
-  // The highest seq of ours that some other region holds durably, by any route: peers ack (and
-  // heartbeat, and relay) only what they have synced.
-  Seq ReplicatedSeq() const {
+  // The highest seq of `origin` that some region other than us holds durably, by any route: peers
+  // ack (and heartbeat, and relay) only what they have synced. For another origin's op that is
+  // not simply "its origin has it": the origin may have lost its disk since (its new epoch's claims
+  // then replace its old ones), and our copy may be the only one.
+  Seq ReplicatedSeq(RegionId origin) const {
     Seq upto = 0;
     for (RegionId p = 0; p < n_; ++p) {
-      if (p != opt_.self) upto = std::max(upto, peers_[p].holds.get(opt_.self));
+      if (p != opt_.self) upto = std::max(upto, peers_[p].holds.get(origin));
     }
-    return std::min(upto, applied_.get(opt_.self));
+    return std::min(upto, applied_.get(origin));
   }
-  bool IsReplicated(const Dot& op) const {
-    return op.origin != opt_.self || op.seq <= ReplicatedSeq();  // another's: it has it too
-  }
+  bool IsReplicated(const Dot& op) const { return op.seq <= ReplicatedSeq(op.origin); }
 
   std::string NotReplicatedReason(const Dot& op, const std::string& why) const {
     return "op " + opt_.regions[opt_.self] + ":" + std::to_string(op.seq) +
@@ -1233,12 +1237,15 @@ class Replica::Impl {
   // replicated_wait_ms.
   void ReleaseReplicated(std::uint64_t now, Effects* out) {
     if (awaiting_.empty()) return;
-    const Seq upto = ReplicatedSeq();
-    while (!awaiting_.empty() && awaiting_.begin()->first <= upto) {
-      CommandResult r = std::move(awaiting_.begin()->second.result);
-      awaiting_.erase(awaiting_.begin());
-      r.replicated = true;
-      out->completions.push_back(std::move(r));
+    for (RegionId o = 0; o < n_; ++o) {
+      const Seq upto = ReplicatedSeq(o);
+      auto it = awaiting_.lower_bound(Dot{o, 0});
+      while (it != awaiting_.end() && it->first.origin == o && it->first.seq <= upto) {
+        CommandResult r = std::move(it->second.result);
+        it = awaiting_.erase(it);
+        r.replicated = true;
+        out->completions.push_back(std::move(r));
+      }
     }
     for (auto it = awaiting_.begin(); it != awaiting_.end();) {
       if (it->second.deadline_ms > now) {
@@ -1564,10 +1571,12 @@ class Replica::Impl {
                                       std::to_string(applied_.get(opt_.self)) + "; serving writes"});
   }
 
-  // Sends our Hello (asking for an answer) to every peer that has not answered this epoch.
+  // Sends our Hello (asking for an answer) to every peer that has not answered this epoch — and,
+  // while only rejoining peers have answered, to those too: one of them may have finished its own
+  // rejoin since, and its answer now would count (MaybeFinishRejoin).
   void AskUnanswered(Effects* out) {
     for (RegionId p = 0; p < n_; ++p) {
-      if (p != opt_.self && !answered_[p]) SendHello(p, out);
+      if (p != opt_.self && (!answered_[p] || !any_live_answer_)) SendHello(p, out);
     }
   }
 
@@ -1929,7 +1938,7 @@ class Replica::Impl {
     CommandResult result;
   };
   std::set<std::uint64_t> want_replicated_;
-  std::multimap<Seq, AwaitingReplication> awaiting_;  // by the seq of our op
+  std::multimap<Dot, AwaitingReplication> awaiting_;  // by op: origin, then seq
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
