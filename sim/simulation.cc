@@ -255,8 +255,8 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
                                std::to_string(n.region) + ": " + n.text);
   }
   if (e->needs_persist()) {
-    h.store.Write(
-        WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water, std::move(e->fold)});
+    h.store.Write(WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water,
+                             std::move(e->fold), e->replaces_store});
   }
   if (!e->completions_need_sync) {
     for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));

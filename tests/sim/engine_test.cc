@@ -119,6 +119,103 @@ TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floo
   REQUIRE(s.checkpoints.size() == 1);
 }
 
+TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries, and the clock",
+          "[sim]") {
+  SimStore store;
+  WriteBatch old;
+  for (Seq s = 1; s <= 4; ++s) old.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
+  old.keys.push_back(
+      KeyRecord{"a", "k1", Dot{1, 2}, Hlc::Make(1002, 0), OpKind::kCredit, 1, 0, false, 2});
+  old.high_water = Hlc::Make(9000, 0);
+  Fold f1;
+  f1.frontier = Hlc::Make(1001, 0);
+  f1.log_floor.set(1, 1);
+  AccountCheckpoint ca;
+  ca.config.id = "a";
+  f1.checkpoints.push_back(ca);
+  old.fold = f1;
+  store.Write(std::move(old));
+  store.SyncUpTo(1, [](const WriteBatch&) {});
+  REQUIRE(store.Recover().ops.size() == 3);
+
+  // A snapshot: checkpoints valid with r0 folded up to 5 and r1 up to 3, r0's ops 6 and 7 retained.
+  WriteBatch snap;
+  snap.replaces_store = true;
+  snap.ops.push_back(MakeOp(0, 6, 2006, OpKind::kDebit, "b", 3, "k9"));
+  snap.ops.push_back(MakeOp(0, 7, 2007, OpKind::kCredit, "b", 4));
+  snap.keys.push_back(
+      KeyRecord{"b", "k9", Dot{0, 6}, Hlc::Make(2006, 0), OpKind::kDebit, 3, 0, false, -3});
+  Fold f2;
+  f2.frontier = Hlc::Make(2005, 0);
+  f2.log_floor.set(0, 5);
+  f2.log_floor.set(1, 3);
+  AccountCheckpoint cb;
+  cb.config.id = "b";
+  f2.checkpoints.push_back(cb);
+  snap.fold = f2;
+  store.Write(std::move(snap));
+  store.SyncUpTo(2, [](const WriteBatch&) {});
+  REQUIRE(store.write_error().empty());
+  RecoveredState s = store.Recover();
+  REQUIRE(s.ops.size() == 2);
+  REQUIRE(s.ops[0].dot == Dot{0, 6});
+  REQUIRE(s.ops[1].dot == Dot{0, 7});
+  REQUIRE(store.FindOp(Dot{1, 4}) == nullptr);  // the old retained log is gone
+  REQUIRE(s.keys.size() == 1);
+  REQUIRE(s.keys[0].key == "k9");
+  REQUIRE(s.checkpoints.size() == 1);
+  REQUIRE(s.checkpoints[0].config.id == "b");
+  REQUIRE(s.frontier == Hlc::Make(2005, 0));
+  REQUIRE(s.log_floor.get(0) == 5);
+  REQUIRE(s.log_floor.get(1) == 3);
+  REQUIRE(s.high_water == Hlc::Make(9000, 0));  // never replaced: the clock must not go back
+  REQUIRE(store.Extent(0) == 7);
+  REQUIRE(store.Extent(1) == 3);
+  // Ops after the snapshot extend its log.
+  WriteBatch next;
+  next.ops.push_back(MakeOp(0, 8, 2008, OpKind::kCredit, "b", 1));
+  store.Write(std::move(next));
+  store.SyncUpTo(3, [](const WriteBatch&) {});
+  REQUIRE(store.write_error().empty());
+  REQUIRE(store.Extent(0) == 8);
+}
+
+TEST_CASE("SimStore: the disk replaced by an empty one or by an older copy", "[sim]") {
+  SimStore store;
+  WriteBatch b1;
+  b1.ops.push_back(MakeOp(0, 1, 1000, OpKind::kCredit, "a", 10));
+  b1.high_water = Hlc::Make(5000, 0);
+  store.Write(std::move(b1));
+  store.SyncUpTo(1, [](const WriteBatch&) {});
+  const SimStore::Durable copy = store.durable();
+  WriteBatch b2;
+  b2.ops.push_back(MakeOp(0, 2, 1001, OpKind::kCredit, "a", 10));
+  b2.high_water = Hlc::Make(6000, 0);
+  store.Write(std::move(b2));
+  store.SyncUpTo(2, [](const WriteBatch&) {});
+  REQUIRE(store.Extent(0) == 2);
+
+  store.Crash();
+  store.ReplaceDisk(copy);
+  RecoveredState s = store.Recover();
+  REQUIRE(s.ops.size() == 1);
+  REQUIRE(s.high_water == Hlc::Make(5000, 0));  // an older copy holds an older clock too
+  REQUIRE(store.Extent(0) == 1);
+
+  store.ReplaceDisk(SimStore::Durable{});
+  s = store.Recover();
+  REQUIRE(s.ops.empty());
+  REQUIRE(s.high_water.is_zero());
+  REQUIRE(store.Extent(0) == 0);
+  // An empty disk takes the region's ops from seq 1 again.
+  WriteBatch b3;
+  b3.ops.push_back(MakeOp(0, 1, 7000, OpKind::kCredit, "a", 5));
+  store.Write(std::move(b3));
+  store.SyncUpTo(store.written(), [](const WriteBatch&) {});
+  REQUIRE(store.write_error().empty());
+  REQUIRE(store.FindOp(Dot{0, 1})->amount == 5);
+}
+
 TEST_CASE("Network partitions cut directed links; heal reports the links that came up", "[sim]") {
   EventQueue q;
   Network net(3, LinkParams{5, 5, 0, 0, 0, 0, 0, 2}, 1);
