@@ -5,6 +5,7 @@
 
 #include "sim/clock.h"
 #include "sim/config.h"
+#include "sim/dots.h"
 #include "sim/event_queue.h"
 #include "sim/ledger.h"
 #include "sim/network.h"
@@ -329,6 +330,71 @@ TEST_CASE("Ledger: a seq reused for another op, a gap, a key used twice by one r
       0);
   REQUIRE(ledger.AddDurable(MakeOp(0, 3, 300, OpKind::kCredit, "a", 30, "c1"), 0)
               .rfind("I6 idempotency", 0) == 0);
+}
+
+TEST_CASE("DotBook: one op per dot while a copy of it is left", "[sim]") {
+  DotBook book(2);
+  const Op a = MakeOp(0, 1, 1000, OpKind::kCredit, "acct", 10, "k1");
+  Op b = a;
+  b.amount = 11;  // same dot, another op
+  REQUIRE(book.See(a) == DotBook::Seen::kNew);
+  REQUIRE(book.See(a) == DotBook::Seen::kKnown);  // a peer receives it, it is sent again, ...
+  REQUIRE(book.See(b) == DotBook::Seen::kConflict);
+  Op c = a;
+  c.hlc = Hlc::Make(1001, 0);  // the same request stamped at another time is another op too
+  REQUIRE(book.See(c) == DotBook::Seen::kConflict);
+  book.MarkDurable(a.dot);
+  REQUIRE(book.Holds(a.dot, DotBook::Fingerprint(a)));
+
+  // Some region still holds r0's ops up to 1: nothing is freed.
+  VersionVector held;
+  held.set(0, 1);
+  REQUIRE(book.Release(held).empty());
+  REQUIRE(book.See(b) == DotBook::Seen::kConflict);
+  // No copy left (its only durable copy went with a disk): the seq may carry another op now.
+  held.set(0, 0);
+  REQUIRE(book.Release(held) == std::vector<Dot>{Dot{0, 1}});
+  REQUIRE_FALSE(book.Holds(a.dot, DotBook::Fingerprint(a)));
+  REQUIRE(book.LostDurable() == 1);
+  REQUIRE(book.See(b) == DotBook::Seen::kReissued);
+  REQUIRE(book.reissued() == 1);
+  REQUIRE(book.LostDurable() == 1);  // a lost for good
+  // The first op comes back (a message sent before the disk went, delivered late): a fork.
+  REQUIRE(book.See(a) == DotBook::Seen::kConflict);
+
+  // An op whose last copy went and that comes back before anyone reused its dot is revived.
+  const Op d = MakeOp(1, 1, 1000, OpKind::kDebit, "acct", 5, "k2");
+  REQUIRE(book.See(d) == DotBook::Seen::kNew);
+  REQUIRE(book.Release(VersionVector{}).size() == 2);  // r0:1 (now b) and r1:1
+  REQUIRE(book.See(d) == DotBook::Seen::kRevived);
+  REQUIRE(book.Holds(d.dot, DotBook::Fingerprint(d)));
+}
+
+TEST_CASE("Ledger: ops lost with a disk are forgotten, the rest reads as before", "[sim]") {
+  Ledger ledger(2);
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 20, {10, 10}), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30, "c"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 1, 300, OpKind::kCredit, "a", 30, "c"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 2, 310, OpKind::kDebit, "a", 5, "d"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 320, OpKind::kDebit, "a", 7, "e"), 0).empty());
+  REQUIRE(ledger.Clawbacks("a", 1) == 30);  // r1's credit repeats r0's key
+  VersionVector held;
+  held.set(0, 1);  // r0's credit and debit went with its disk
+  held.set(1, 2);
+  REQUIRE(ledger.Truncate(held) == std::vector<Dot>{Dot{0, 2}, Dot{0, 3}});
+  REQUIRE(ledger.durable().get(0) == 1);
+  REQUIRE(ledger.durable().get(1) == 2);
+  REQUIRE(ledger.op_count() == 3);
+  REQUIRE(ledger.Find(Dot{0, 2}) == nullptr);
+  REQUIRE(ledger.Clawbacks("a", 1) == 0);  // r1's credit is the first of its key now
+  REQUIRE(ledger.Line("a", 1) == 10);       // the open kept its config
+  OracleAccount o;
+  REQUIRE(ledger.Oracle("a", &o));
+  REQUIRE(o.balance == 25);
+  REQUIRE(ledger.CheckFloors().empty());
+  // r0 numbers its ops from 2 again, with other ops.
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 400, OpKind::kDebit, "a", 1, "f"), 0).empty());
+  REQUIRE(ledger.Truncate(ledger.durable()).empty());
 }
 
 TEST_CASE("Ledger oracle: canonical replay, a fee and a void worked by hand", "[sim]") {
