@@ -40,6 +40,9 @@ FaultParams Scaled(FaultParams f, double k) {
   f.sync_crashes_per_min *= k;
   f.amnesia_per_min *= k;
   f.lying_hellos_per_min *= k;
+  f.wipes_per_min *= k;
+  f.disk_copies_per_min *= k;
+  f.restores_per_min *= k;
   f.reply_loss = std::min(0.5, f.reply_loss * k);
   f.cutoff_reply_loss = std::min(0.5, f.cutoff_reply_loss * k);
   return f;
@@ -110,11 +113,26 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   f->cutoff_reply_loss = on(0.6) ? rng.LogUniform(0.01, 0.5) : 0;
   w->spend_retried_credit_p = on(0.7) ? rng.LogUniform(0.05, 1) : 0;
   f->lying_hellos_per_min = on(0.4) ? rng.LogUniform(0.2, 10) : 0;
+  f->wipes_per_min = on(0.25) ? rng.LogUniform(0.1, 5) : 0;
+  f->disk_copies_per_min = rng.LogUniform(1, 60);
+  f->restores_per_min = on(0.25) ? rng.LogUniform(0.1, 5) : 0;
+}
+
+// The default faults plus lost disks: a default run (2000 requests, about 20 s of virtual time)
+// gets a wipe or a restore in most seeds, and several copies to restore from.
+FaultParams DiskFaults() {
+  FaultParams f = DefaultFaults();
+  f.wipes_per_min = 2;
+  f.disk_copies_per_min = 20;
+  f.restores_per_min = 2;
+  return f;
 }
 
 }  // namespace
 
-std::vector<std::string> ProfileNames() { return {"none", "calm", "default", "heavy", "swarm"}; }
+std::vector<std::string> ProfileNames() {
+  return {"none", "calm", "default", "heavy", "disks", "swarm"};
+}
 
 Status ApplyProfile(SimConfig* c) {
   FaultParams f;
@@ -133,11 +151,13 @@ Status ApplyProfile(SimConfig* c) {
     f = Scaled(DefaultFaults(), 4);
     f.offset_max_ms = 30'000;
     f.drift_max_ppm = 2000;
+  } else if (c->profile == "disks") {
+    f = DiskFaults();
   } else if (c->profile == "swarm") {
     DrawSwarm(c->seed, &f, &w);
   } else {
     return Status::InvalidArgument("unknown fault profile '" + c->profile +
-                                   "' (none, calm, default, heavy, swarm)");
+                                   "' (none, calm, default, heavy, disks, swarm)");
   }
   if (c->regions < 2 || c->regions > kMaxRegions)
     return Status::InvalidArgument("regions must be 2.." + std::to_string(kMaxRegions));
@@ -177,6 +197,8 @@ const std::vector<BugInfo>& KnownBugs() {
       {"spend_tentative_credit",
        "spend credit not yet final, which a duplicate of its key elsewhere may still void",
        "I2 floor (a clawback takes the region below its line)"},
+      {"skip_rejoin", "serve writes at once after a restart, whatever the disk lost",
+       "one op per dot (a wiped or restored region numbers its ops again; --faults disks)"},
   };
   return bugs;
 }
@@ -195,6 +217,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->ack_before_sync = true;
   else if (name == "spend_tentative_credit")
     b->spend_tentative_credit = true;
+  else if (name == "skip_rejoin")
+    b->skip_rejoin = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();
