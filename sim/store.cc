@@ -9,10 +9,12 @@ namespace {
 
 std::string KeyId(const KeyRecord& k) {
   std::string id;
-  id.reserve(k.account.size() + 1 + k.key.size());
+  id.reserve(k.account.size() + 1 + 2 * 20 + 1);
   id += k.account;
   id += '\n';
-  id += k.key;
+  id += std::to_string(k.key.h1);
+  id += ':';
+  id += std::to_string(k.key.h2);
   if (k.displaced) id += '\x01';  // beside the record of the op that took the key
   return id;
 }

@@ -109,9 +109,8 @@ Status CheckOp(const Op& op) {
 }
 
 Status CheckKeyRecord(const KeyRecord& k) {
-  Status s = CheckOpFields(k.dot, k.kind, k.account, k.amount, k.to);
-  if (!s.ok()) return s;
-  return ValidateIdempotencyKey(k.key);
+  if (k.key == KeyHash{}) return Status::InvalidArgument("key record without a key hash");
+  return CheckOpFields(k.dot, k.kind, k.account, k.amount, k.to);
 }
 
 Status CheckCounters(const Counters& c) {
@@ -312,7 +311,8 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
 
 void ToProto(const KeyRecord& k, pb::KeyRecord* out) {
   out->set_account(k.account);
-  out->set_key(k.key);
+  out->set_key_h1(k.key.h1);
+  out->set_key_h2(k.key.h2);
   ToProto(k.dot, out->mutable_dot());
   out->set_hlc(k.hlc.value);
   out->set_kind(ToProto(k.kind));
@@ -534,7 +534,7 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
 Status FromProto(const pb::KeyRecord& p, KeyRecord* out) {
   KeyRecord k;
   k.account = p.account();
-  k.key = p.key();
+  k.key = KeyHash{p.key_h1(), p.key_h2()};
   k.dot.origin = p.dot().origin();
   k.dot.seq = p.dot().seq();
   k.hlc.value = p.hlc();

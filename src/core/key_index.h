@@ -25,10 +25,8 @@ struct KeyId {
   bool operator==(const KeyId&) const = default;
 };
 
-// Two independent 64-bit hashes of the key (FNV-1a and a murmur-style mix). A collision of both
-// within one account is ~2^-64 at a billion keys; keys are scoped per account, so a client could
-// only ever collide with itself.
-KeyId MakeKeyId(std::uint32_t account, std::string_view key);
+KeyId MakeKeyId(std::uint32_t account, const KeyHash& key);
+KeyId MakeKeyId(std::uint32_t account, std::string_view key);  // HashKey(key)
 
 struct KeyEntry {
   Dot dot;
@@ -72,6 +70,15 @@ class KeyIndex {
   }
 
   std::size_t size() const { return size_; }
+
+  // Calls f(id, entry) for every entry, in slot order: deterministic for a given history of
+  // inserts, not sorted.
+  template <class F>
+  void ForEach(F&& f) const {
+    for (const Slot& s : slots_) {
+      if (s.used) f(s.id, s.entry);
+    }
+  }
 
  private:
   static constexpr std::size_t kInitialCapacity = 1024;

@@ -70,7 +70,7 @@ struct RightsRequest {
 // (0 when the op came from another region).
 struct KeyRecord {
   std::string account;
-  std::string key;
+  KeyHash key;  // the idempotency key, hashed (HashKey)
   Dot dot;
   Hlc hlc;
   OpKind kind = OpKind::kCredit;

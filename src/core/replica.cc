@@ -168,9 +168,11 @@ struct Peer {
   // is not lagging), and the ack value seen then.
   std::array<std::uint64_t, kMaxRegions> lag_since_ms{};
   std::array<Seq, kMaxRegions> lag_acked{};
+  bool rejoining = false;         // its last Hello said it restarted; cleared by its own promise
+  std::uint64_t snapshot_ms = 0;  // when we last sent it a snapshot (0: never)
 };
 
-KeyRecord ToRecord(const KeyEntry& e, const std::string& account, const std::string& key,
+KeyRecord ToRecord(const KeyEntry& e, const std::string& account, const KeyHash& key,
                    bool displaced = false) {
   return KeyRecord{account, key,  e.dot,       e.hlc,           e.kind,
                    e.amount, e.to, e.overdraft, e.balance_after, displaced};
@@ -204,6 +206,31 @@ class Replica::Impl {
   Status Recover(RecoveredState st, std::uint64_t now_ms) {
     if (!accounts_.empty() || applied_.get(opt_.self) != 0)
       return Status::FailedPrecondition("Recover must be called on a fresh replica");
+    const Hlc high_water = st.high_water;
+    Hlc held_max;  // the clock must not restart behind any op we hold: causality
+    Status s = Load(std::move(st), &held_max);
+    if (!s.ok()) return s;
+    if (!opt_.bugs.forget_hlc_high_water) {
+      clock_.Restore(std::max(high_water, held_max));
+    }
+    persisted_hw_ = high_water;
+    next_heartbeat_ms_ = now_ms;
+    next_rebalance_ms_ = now_ms + opt_.rebalance_interval_ms;
+    next_checkpoint_ms_ = now_ms + opt_.checkpoint_interval_ms;  // not at the first frontier move
+    // A new incarnation. Its epoch is a timestamp above the restored high-water mark, so it is
+    // above every epoch an earlier start of this store advertised (each is leased before its
+    // Hello goes out); a store wiped or restored from an older copy learns a higher one from its
+    // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
+    // nothing: the store may have lost some, and reissuing their seqs would fork silently.
+    epoch_ = clock_.Now(now_ms).value;
+    rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
+    return Status::OK();
+  }
+
+  // Loads checkpoints, key records and the retained log into a fresh replica (Recover, and a
+  // snapshot being checked before it is installed). Corruption when they contradict each other.
+  // *held_max: the newest timestamp among the ops.
+  Status Load(RecoveredState st, Hlc* held_max) {
     frontier_ = st.frontier;
     saved_frontier_ = st.frontier;
     log_floor_ = st.log_floor;
@@ -237,7 +264,6 @@ class Replica::Impl {
     }
     std::sort(st.ops.begin(), st.ops.end(),
               [](const Op& a, const Op& b) { return a.dot < b.dot; });
-    Hlc held_max;  // the clock must not restart behind any op we hold: causality
     for (Op& op : st.ops) {
       Status s = ValidateOp(op);
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
@@ -245,7 +271,7 @@ class Replica::Impl {
       if (op.dot.seq != applied_.get(o) + 1)
         return Status::Corruption("op log of region " + std::to_string(o) + " has a gap before seq " +
                                   std::to_string(op.dot.seq));
-      held_max = std::max(held_max, op.hlc);
+      *held_max = std::max(*held_max, op.hlc);
       if (op.hlc < frontier_) {
         // Already folded into the checkpoint; kept only so lagging peers can still be served.
         applied_.set(o, op.dot.seq);
@@ -255,20 +281,6 @@ class Replica::Impl {
       s = Apply(op, nullptr, /*recovering=*/true);
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
     }
-    if (!opt_.bugs.forget_hlc_high_water) {
-      clock_.Restore(std::max(st.high_water, held_max));
-    }
-    persisted_hw_ = st.high_water;
-    next_heartbeat_ms_ = now_ms;
-    next_rebalance_ms_ = now_ms + opt_.rebalance_interval_ms;
-    next_checkpoint_ms_ = now_ms + opt_.checkpoint_interval_ms;  // not at the first frontier move
-    // A new incarnation. Its epoch is a timestamp above the restored high-water mark, so it is
-    // above every epoch an earlier start of this store advertised (each is leased before its
-    // Hello goes out); a store wiped or restored from an older copy learns a higher one from its
-    // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
-    // nothing: the store may have lost some, and reissuing their seqs would fork silently.
-    epoch_ = clock_.Now(now_ms).value;
-    rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
     return Status::OK();
   }
 
@@ -328,6 +340,7 @@ class Replica::Impl {
       p.progress_ms.fill(now);
       const std::uint64_t known_epoch = peer_epoch_[from];
       peer_epoch_[from] = std::max(known_epoch, hello->epoch);
+      p.rejoining = hello->rejoining;
       if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
       // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
       // echoing its epoch, so it knows whether it lost any (and gets them back by Push).
@@ -345,9 +358,9 @@ class Replica::Impl {
       OnHeartbeat(from, *hb, now, out);
     } else if (const auto* rq = std::get_if<RightsRequest>(&msg)) {
       OnRightsRequest(from, *rq, now, out);
+    } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
+      OnSnapshot(from, *snap, now, out);
     }
-    // Snapshots are not produced yet: ops are pruned only once every peer has acked them, so a
-    // peer never lacks an op we dropped (see docs/design.md, "Pruning").
   }
 
   void OnConnected(RegionId to, std::uint64_t now, Effects* out) {
@@ -625,8 +638,8 @@ class Replica::Impl {
 
   Status ValidateKeyRecord(const KeyRecord& k) const {
     Status s = ValidateAccountId(k.account);
-    if (s.ok()) s = ValidateIdempotencyKey(k.key);
     if (s.ok() && (k.dot.origin >= n_ || k.dot.seq == 0)) s = Status::InvalidArgument("bad dot");
+    if (s.ok() && k.key == KeyHash{}) s = Status::InvalidArgument("no key hash");
     return s;
   }
 
@@ -661,7 +674,8 @@ class Replica::Impl {
       while (pos > 0 && e.key < a.journal[pos - 1].key) --pos;
     }
     if (!op.key.empty()) {
-      auto [slot, first_seen] = keys_.FindOrInsert(MakeKeyId(IndexOf(a), op.key));
+      const KeyHash key = HashKey(op.key);
+      auto [slot, first_seen] = keys_.FindOrInsert(MakeKeyId(IndexOf(a), key));
       KeyEntry& k = *slot;
       last_key_ = slot;
       const bool earlier =
@@ -671,14 +685,14 @@ class Replica::Impl {
         // Our own op applied after the op that took its key (recovery, rejoin): keep its answer.
         if (e.voided && o == opt_.self) {
           const KeyEntry own{op.dot, op.hlc, op.amount, 0, op.to, op.kind, op.overdraft};
-          if (displaced_.try_emplace({IndexOf(a), op.key}, own).second && out)
-            out->keys.push_back(ToRecord(own, op.account, op.key, /*displaced=*/true));
+          if (displaced_.try_emplace({IndexOf(a), key}, own).second && out)
+            out->keys.push_back(ToRecord(own, op.account, key, /*displaced=*/true));
         }
       } else {
         if (earlier && k.dot.origin == opt_.self && o != opt_.self) {
           // Another region's canonically earlier op takes the key from ours: keep our answer.
-          displaced_[{IndexOf(a), op.key}] = k;
-          if (out) out->keys.push_back(ToRecord(k, op.account, op.key, /*displaced=*/true));
+          displaced_[{IndexOf(a), key}] = k;
+          if (out) out->keys.push_back(ToRecord(k, op.account, key, /*displaced=*/true));
         }
         if (earlier) {
           // A canonically earlier use arrived: the op we took for the first is voided now.
@@ -698,7 +712,8 @@ class Replica::Impl {
         k.amount = op.amount;
         // Our own ops' records are written by Originate, once the answer is known (or here, when
         // a peer gives back ops a lost store had).
-        if (out && (o != opt_.self || rejoining_)) out->keys.push_back(ToRecord(k, op.account, op.key));
+        if (out && (o != opt_.self || rejoining_))
+          out->keys.push_back(ToRecord(k, op.account, key));
       }
     }
     Invalidate(a, pos);
@@ -747,13 +762,18 @@ class Replica::Impl {
       return;  // the gap is filled by a re-send; beyond the bound we drop and wait for it too
     }
     ApplyRemote(op, now, out);
+    DrainBuffered(o, now, out);
+    if (o != opt_.self) TryConfirm(o);
+    MaybeFinishRejoin(now, out);
+  }
+
+  // Applies the buffered ops of origin `o` that now follow what we hold; drops those we have.
+  void DrainBuffered(RegionId o, std::uint64_t now, Effects* out) {
     auto& buf = buffered_[o];
     while (!buf.empty() && buf.begin()->first <= applied_.get(o) + 1) {
       if (buf.begin()->first == applied_.get(o) + 1) ApplyRemote(buf.begin()->second, now, out);
       buf.erase(buf.begin());
     }
-    if (o != opt_.self) TryConfirm(o);
-    MaybeFinishRejoin(now, out);
   }
 
   void ApplyRemote(const Op& op, std::uint64_t now, Effects* out) {
@@ -832,7 +852,7 @@ class Replica::Impl {
     }
     const KeyEntry& k = *found;
     const std::uint64_t fingerprint = Fingerprint(kind, amount, to);
-    if (auto own = displaced_.find({IndexOf(a), key});
+    if (auto own = displaced_.find({IndexOf(a), HashKey(key)});
         own != displaced_.end() &&
         Fingerprint(own->second.kind, own->second.amount, own->second.to) == fingerprint) {
       // Our original request, whose op lost the key to another region's: the stored answer.
@@ -889,7 +909,7 @@ class Replica::Impl {
     if (!op.key.empty()) {
       // Apply just found or made the entry; nothing has been inserted since.
       last_key_->balance_after = r.balance;
-      out->keys.push_back(ToRecord(*last_key_, op.account, op.key));
+      out->keys.push_back(ToRecord(*last_key_, op.account, HashKey(op.key)));
     }
     return r;
   }
@@ -1191,6 +1211,10 @@ class Replica::Impl {
   void Push(RegionId to, std::uint64_t now, Effects* out) {
     if (!Reachable(to, now)) return;
     Peer& p = peers_[to];
+    if (NeedsSnapshot(p)) {
+      MaybeSendSnapshot(to, now, out);
+      return;
+    }
     std::size_t inflight = 0;
     for (RegionId o = 0; o < n_; ++o) {
       if (p.sent.get(o) <= p.acked.get(o)) continue;
@@ -1222,7 +1246,8 @@ class Replica::Impl {
       }
       if (p.sent.get(o) <= p.acked.get(o)) p.progress_ms[o] = now;  // nothing in flight: start
       Seq from = std::max(p.sent.get(o), p.acked.get(o));
-      if (from < log_floor_.get(o)) from = log_floor_.get(o);  // pruned: every peer had acked it
+      // Pruned: every peer had acked it (a stale ack says less; a restarted peer gets a snapshot).
+      if (from < log_floor_.get(o)) from = log_floor_.get(o);
       const auto& log = log_[o];
       while (from < applied_.get(o) && inflight < opt_.max_inflight_ops) {
         const Op& op = log[from - log_floor_.get(o)];
@@ -1243,6 +1268,145 @@ class Replica::Impl {
       ++stats_.messages_sent;
       out->send.push_back(Outbound{to, std::move(batch)});
     }
+  }
+
+  // ---- snapshots ------------------------------------------------------------------------------
+  //
+  // We prune an op once every peer holds it, so only a peer that restarted with less than it had
+  // (wiped, restored from a copy) can lack ops we no longer retain. It gets our whole state
+  // instead: the checkpoints at our frontier, the retained log and the idempotency records.
+
+  bool NeedsSnapshot(const Peer& p) const {
+    if (rejoining_ || !p.rejoining) return false;  // a rejoining region's state may lack ops
+    for (RegionId o = 0; o < n_; ++o) {
+      if (p.acked.get(o) < log_floor_.get(o)) return true;
+    }
+    return false;
+  }
+
+  // At most one snapshot per peer per max(resend_after_ms, peer_timeout_ms): it is large, and the
+  // peer answers one it installed with an Ack that ends the need.
+  void MaybeSendSnapshot(RegionId to, std::uint64_t now, Effects* out) {
+    Peer& p = peers_[to];
+    const std::uint64_t every = std::max(opt_.resend_after_ms, opt_.peer_timeout_ms);
+    if (p.snapshot_ms != 0 && now >= p.snapshot_ms && now < p.snapshot_ms + every) return;
+    p.snapshot_ms = std::max<std::uint64_t>(now, 1);
+    Snapshot snap;
+    snap.frontier = frontier_;
+    snap.applied = applied_;
+    snap.log_floor = log_floor_;
+    snap.accounts = FinalCheckpoints();
+    for (RegionId o = 0; o < n_; ++o) snap.ops.insert(snap.ops.end(), log_[o].begin(), log_[o].end());
+    snap.keys = KeyRecords(/*with_displaced=*/false);
+    ++stats_.snapshots_sent;
+    ++stats_.messages_sent;
+    out->notices.push_back(Notice{Notice::Kind::kSnapshotSent, to, static_cast<std::int64_t>(snap.ops.size()),
+                                  "sent a snapshot to region " + opt_.regions[to] + " (" +
+                                      std::to_string(snap.accounts.size()) + " accounts, " +
+                                      std::to_string(snap.ops.size()) + " ops): it restarted " +
+                                      "lacking ops no region retains any more"});
+    out->send.push_back(Outbound{to, std::move(snap)});
+  }
+
+  // The checkpoint of every account whose open is below the frontier: what a fold would store.
+  std::vector<AccountCheckpoint> FinalCheckpoints() const {
+    std::vector<AccountCheckpoint> out;
+    for (const Account& a : accounts_) {
+      if (!a.open || !(a.opened.hlc < frontier_)) continue;
+      AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
+      for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  std::vector<KeyRecord> KeyRecords(bool with_displaced) const {
+    std::vector<KeyRecord> out;
+    keys_.ForEach([&](const KeyId& id, const KeyEntry& e) {
+      out.push_back(ToRecord(e, accounts_[id.account].config.id, KeyHash{id.h1, id.h2}));
+    });
+    if (with_displaced) {
+      for (const auto& [k, e] : displaced_)
+        out.push_back(ToRecord(e, accounts_[k.first].config.id, k.second, /*displaced=*/true));
+    }
+    return out;
+  }
+
+  // A peer's snapshot. Installed only while we rejoin, only if we lack ops it no longer retains,
+  // and only if it covers every op we folded away ourselves. Our own ops beyond it are replayed
+  // on top; the whole result is checked on a scratch replica first, so a malformed snapshot
+  // changes nothing. Then the host replaces its store with the new state.
+  void OnSnapshot(RegionId from, const Snapshot& snap, std::uint64_t now, Effects* out) {
+    if (!rejoining_) return;
+    bool lacking = false;
+    for (RegionId o = 0; o < n_; ++o) {
+      if (applied_.get(o) < snap.log_floor.get(o)) lacking = true;
+      if (snap.applied.get(o) < log_floor_.get(o)) return;  // it lacks ops only we still have
+    }
+    if (!lacking) return;
+    RecoveredState st;
+    st.frontier = snap.frontier;
+    st.log_floor = snap.log_floor;
+    st.checkpoints = snap.accounts;
+    st.ops = snap.ops;
+    st.keys = snap.keys;
+    Status s;
+    for (RegionId o = 0; o < n_ && s.ok(); ++o) {
+      for (Seq q = snap.applied.get(o) + 1; q <= applied_.get(o); ++q) {
+        const Op& op = log_[o][q - log_floor_.get(o) - 1];
+        // Every op below its frontier was in the sender's hands when it folded (heartbeat
+        // promises): one of ours that is not would vanish into a checkpoint that lacks it.
+        if (op.hlc < snap.frontier) s = Status::InvalidArgument("its frontier passes our op " + op.dot.ToString());
+        st.ops.push_back(op);
+      }
+    }
+    for (const KeyRecord& k : KeyRecords(/*with_displaced=*/true)) {
+      if (k.displaced) st.keys.push_back(k);
+    }
+    Impl fresh(opt_);
+    Hlc held_max;
+    if (s.ok()) s = fresh.Load(std::move(st), &held_max);
+    if (s.ok() && !fresh.applied_.Dominates(snap.applied))
+      s = Status::InvalidArgument("its ops stop short of its applied vector");
+    if (!s.ok()) {
+      out->notices.push_back(Notice{Notice::Kind::kPeerRefused, from, 0,
+                                    "refused the snapshot of region " + opt_.regions[from] + ": " + s.message()});
+      return;
+    }
+    assert(pending_accounts_.empty());  // commands are refused while rejoining
+    frontier_ = fresh.frontier_;
+    saved_frontier_ = fresh.saved_frontier_;
+    applied_ = fresh.applied_;
+    log_floor_ = fresh.log_floor_;
+    log_ = std::move(fresh.log_);
+    accounts_ = std::move(fresh.accounts_);
+    index_ = std::move(fresh.index_);
+    keys_ = std::move(fresh.keys_);
+    displaced_ = std::move(fresh.displaced_);
+    journaled_.swap(fresh.journaled_);
+    unsaved_.clear();
+    touched_.clear();
+    last_key_ = nullptr;
+    clock_.Update(std::max(held_max, frontier_), now);
+
+    out->replaces_store = true;
+    out->ops.clear();
+    for (RegionId o = 0; o < n_; ++o) out->ops.insert(out->ops.end(), log_[o].begin(), log_[o].end());
+    out->keys = KeyRecords(/*with_displaced=*/true);
+    out->fold = Fold{frontier_, log_floor_, FinalCheckpoints()};
+    out->notices.push_back(Notice{Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(applied_.get(opt_.self)),
+                                  "installed the snapshot of region " + opt_.regions[from] + " (" +
+                                      std::to_string(out->fold->checkpoints.size()) + " accounts, " +
+                                      std::to_string(out->ops.size()) + " ops); own ops up to seq " +
+                                      std::to_string(applied_.get(opt_.self))});
+    out->send.push_back(Outbound{from, Ack{applied_}});
+    for (RegionId o = 0; o < n_; ++o) {
+      if (o != opt_.self) {
+        DrainBuffered(o, now, out);
+        TryConfirm(o);
+      }
+    }
+    MaybeFinishRejoin(now, out);
   }
 
   // ---- rejoining after a restart ---------------------------------------------------------------
@@ -1368,6 +1532,7 @@ class Replica::Impl {
         clock_.Update(e.hlc, now);
         if (e.origin == opt_.self) continue;
       } else {
+        peers_[from].rejoining = false;  // it promises about its own ops only once rejoined
         const std::int64_t offset = clock_.Update(e.hlc, now);
         peers_[from].clock_offset_ms = offset;
         if (clock_.FarAhead(offset)) {
@@ -1611,7 +1776,7 @@ class Replica::Impl {
   KeyEntry* last_key_ = nullptr;                     // the entry the last Apply touched
   // Our own ops voided because another region's canonically earlier op took their key (rare:
   // forks only), so a retry of our original request gets our original answer.
-  std::map<std::pair<std::uint32_t, std::string>, KeyEntry> displaced_;
+  std::map<std::pair<std::uint32_t, KeyHash>, KeyEntry> displaced_;
   IndexSet unsaved_;                                 // accounts folded since the last save
   Hlc saved_frontier_;                               // the frontier of the persisted checkpoints
   IndexSet journaled_;                               // accounts with ops above the frontier

@@ -41,6 +41,18 @@ struct CanonicalKey {
   auto operator<=>(const CanonicalKey&) const = default;
 };
 
+// An idempotency key as replicas remember it once its op is gone from memory: two independent
+// 64-bit hashes of the key's bytes (FNV-1a and a murmur-style mix). A collision of both within one
+// account is ~2^-64 at a billion keys, and keys are scoped per account, so a client could only ever
+// collide with itself. Records and snapshots carry the hash, never the key: it is all a replica
+// needs to answer a retry, and it is small.
+struct KeyHash {
+  std::uint64_t h1 = 0;
+  std::uint64_t h2 = 0;
+  auto operator<=>(const KeyHash&) const = default;
+};
+KeyHash HashKey(std::string_view key);
+
 // Per origin, the highest seq applied (contiguously) from that origin.
 class VersionVector {
  public:

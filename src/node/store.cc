@@ -76,9 +76,18 @@ void PersistBatch::Clear() {
   keys.clear();
   high_water = Hlc{};
   folds.clear();
+  replaces_store = false;
 }
 
 void PersistBatch::TakeFrom(Effects* e) {
+  if (e->replaces_store) {
+    // A snapshot replaced the replica's state: what this batch held before is superseded.
+    ops.clear();
+    keys.clear();
+    folds.clear();
+    replaces_store = true;
+    e->replaces_store = false;
+  }
   // Swapping into an empty vector hands the Effects our (cleared, still allocated) buffer in
   // exchange, so the hot path allocates nothing once both have grown.
   if (ops.empty()) {
@@ -118,14 +127,15 @@ std::string Store::OpKey(RegionId origin, Seq seq) {
   return k;
 }
 
-std::string Store::KeyRecordKey(std::string_view account, std::string_view key, bool displaced) {
-  // Account ids are at most 64 bytes, so one length byte makes the split unambiguous whatever the
-  // bytes of the idempotency key. Keys are printable ASCII: a trailing 0x01 marks the record of
-  // our own displaced op, which lives beside the record of the op that took the key.
+std::string Store::KeyRecordKey(std::string_view account, const KeyHash& key, bool displaced) {
+  // Account ids are at most 64 bytes, so one length byte makes the split unambiguous. A trailing
+  // 0x01 marks the record of our own displaced op, which lives beside the record of the op that
+  // took the key.
   std::string k(1, kKeyRecordPrefix);
   k.push_back(static_cast<char>(account.size()));
   k.append(account);
-  k.append(key);
+  PutBigEndian(key.h1, 8, &k);
+  PutBigEndian(key.h2, 8, &k);
   if (displaced) k.push_back('\x01');
   return k;
 }
@@ -231,11 +241,10 @@ Status Store::Load(RecoveredState* out) {
       case kKeyRecordPrefix: {
         if (key.size() < 2 || key.size() < 2u + static_cast<unsigned char>(key[1]))
           return bad(key, "truncated key");
-        const std::size_t n = static_cast<unsigned char>(key[1]);
         KeyRecord k;
         if (Status s = codec::DecodeKeyRecord(value, &k); !s.ok()) return bad(key, s.ToString());
         if (key != KeyRecordKey(k.account, k.key, k.displaced))
-          return bad(key, "holds the record of account '" + k.account + "' key '" + k.key + "'");
+          return bad(key, "holds the record of another key of account '" + k.account + "'");
         st.keys.push_back(std::move(k));
         break;
       }
@@ -266,21 +275,50 @@ Status Store::Load(RecoveredState* out) {
   return Status::OK();
 }
 
+// Deletes every op, idempotency record and checkpoint (not the meta records) in `wb`.
+Status Store::DeleteRecords(leveldb::WriteBatch* wb, std::size_t* records) {
+  leveldb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  for (const char prefix : {kOpPrefix, kKeyRecordPrefix, kCheckpointPrefix}) {
+    const std::string start(1, prefix);
+    for (it->Seek(start); it->Valid() && it->key().size() > 0 && it->key()[0] == prefix; it->Next()) {
+      wb->Delete(it->key());
+      ++*records;
+    }
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "store " + dir_ + ": scan to replace");
+  return Status::OK();
+}
+
 Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* stats) {
   leveldb::WriteBatch wb;
   std::size_t records = 0, ops = 0;
 
-  VersionVector floor = floor_;
+  // A batch that replaces the store (a snapshot was installed) supersedes every batch before it,
+  // but for their high-water marks: it starts by deleting every op, record and checkpoint.
+  Hlc batch_high_water;
+  std::size_t first = 0;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i]->replaces_store) first = i;
+    if (batches[i]->high_water > batch_high_water) batch_high_water = batches[i]->high_water;
+  }
+  const bool replace = !batches.empty() && batches[first]->replaces_store;
+  if (replace) {
+    Status s = DeleteRecords(&wb, &records);
+    if (!s.ok()) return s;
+  }
+  batches = batches.subspan(first);
+
+  VersionVector floor = replace ? VersionVector{} : floor_;
   Hlc frontier;
   bool any_fold = false;
-  Hlc batch_high_water;
   for (const PersistBatch* batch : batches) {
     for (const Fold& f : batch->folds) {
       floor.JoinWith(f.log_floor);
       if (f.frontier > frontier) frontier = f.frontier;
       any_fold = true;
     }
-    if (batch->high_water > batch_high_water) batch_high_water = batch->high_water;
   }
   for (const PersistBatch* batch : batches) {
     for (const Op& op : batch->ops) {
@@ -308,7 +346,7 @@ Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* st
     leveldb::ReadOptions ro;
     ro.fill_cache = false;
     std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
-    for (RegionId r = 0; r < regions_; ++r) {
+    for (RegionId r = 0; r < regions_ && !replace; ++r) {
       if (floor.get(r) <= floor_.get(r)) continue;
       const std::string end = OpKey(r, floor.get(r) + 1);
       for (it->Seek(OpKey(r, floor_.get(r) + 1)); it->Valid() && it->key().compare(end) < 0;

@@ -3,7 +3,9 @@
 //
 //   M<name>                      meta: identity, HLC high-water mark, stable frontier, log floor
 //   O<origin u32 BE><seq u64 BE> an op of the retained log (codec::EncodeOp)
-//   K<len u8><account><key>      an idempotency record (codec::EncodeKeyRecord)
+//   K<len u8><account><h1 u64 BE><h2 u64 BE>[0x01]
+//                                an idempotency record, by key hash (codec::EncodeKeyRecord);
+//                                0x01: our own displaced op's record
 //   C<account>                   an account checkpoint at the frontier (codec::EncodeCheckpoint)
 //
 // Write() turns one or more PersistBatches (the persistable parts of many Effects, accumulated
@@ -34,6 +36,7 @@
 
 namespace leveldb {
 class DB;
+class WriteBatch;
 }
 
 namespace tally::node {
@@ -45,13 +48,15 @@ struct PersistBatch {
   std::vector<KeyRecord> keys;
   Hlc high_water;           // the largest asked for; zero: unchanged
   std::vector<Fold> folds;  // in order: a later checkpoint of an account supersedes an earlier one
+  bool replaces_store = false;  // Effects::replaces_store: the contents replace everything stored
 
   bool empty() const {
-    return ops.empty() && keys.empty() && high_water.is_zero() && folds.empty();
+    return ops.empty() && keys.empty() && high_water.is_zero() && folds.empty() && !replaces_store;
   }
   // Clears but keeps the vectors' capacity (a batch object is reused for every commit).
   void Clear();
-  // Moves ops, keys, high_water and fold out of *e, leaving those fields empty.
+  // Moves ops, keys, high_water and fold out of *e, leaving those fields empty. An Effects that
+  // replaces the store drops what the batch held before.
   void TakeFrom(Effects* e);
 };
 
@@ -90,13 +95,14 @@ class Store {
 
   // The key layout, exposed for tests and tools.
   static std::string OpKey(RegionId origin, Seq seq);
-  static std::string KeyRecordKey(std::string_view account, std::string_view key,
+  static std::string KeyRecordKey(std::string_view account, const KeyHash& key,
                                   bool displaced = false);
   static std::string CheckpointKey(std::string_view account);
   static std::string MetaKey(std::string_view name);
 
  private:
   explicit Store(leveldb::DB* db, RegionId regions) : db_(db), regions_(regions) {}
+  Status DeleteRecords(leveldb::WriteBatch* wb, std::size_t* records);
 
   leveldb::DB* const db_;
   const RegionId regions_;

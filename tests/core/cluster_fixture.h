@@ -41,12 +41,19 @@ struct PersistedStore {
   VersionVector log_floor;
   std::map<std::string, AccountCheckpoint> checkpoints;
   std::map<Dot, Op> ops;
-  std::map<std::tuple<std::string, std::string, bool>, KeyRecord> keys;  // (account, key, displaced)
+  std::map<std::tuple<std::string, KeyHash, bool>, KeyRecord> keys;  // (account, key, displaced)
   std::uint64_t batches = 0;
 
   void Write(const Effects& e) {
     if (!e.needs_persist()) return;
     ++batches;
+    if (e.replaces_store) {  // a snapshot was installed: everything but the high-water mark goes
+      frontier = Hlc{};
+      log_floor = VersionVector{};
+      checkpoints.clear();
+      ops.clear();
+      keys.clear();
+    }
     for (const Op& op : e.ops) ops[op.dot] = op;
     for (const KeyRecord& k : e.keys) keys[{k.account, k.key, k.displaced}] = k;
     if (!e.high_water.is_zero()) high_water = e.high_water;

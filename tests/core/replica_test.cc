@@ -605,8 +605,8 @@ TEST_CASE("a region restored from an older copy of its store gets its own ops ba
 
 TEST_CASE("a region restarted on a wiped store originates nothing until a peer answers",
           "[replica][rejoin]") {
-  // Nothing is pruned here (no checkpoint is saved), so the peers can give every op back; a
-  // region whose own ops were pruned everywhere needs a snapshot and stays refusing writes.
+  // Nothing is pruned here (no checkpoint is saved), so the peers give every op back one by one;
+  // the next test prunes, and a snapshot does it.
   Cluster c(3, [](ReplicaOptions& o) {
     NoRebalanceNoWait(o);
     o.checkpoint_interval_ms = 1'000'000'000;
@@ -635,6 +635,98 @@ TEST_CASE("a region restarted on a wiped store originates nothing until a peer a
   c.Settle(6);
   REQUIRE(c.Converged("alice"));
   CHECK(View(c, 2, "alice").balance == 108);
+}
+
+TEST_CASE("a wiped region whose ops every peer pruned rejoins from a snapshot", "[replica][rejoin][snapshot]") {
+  // Issue 9, item 2 (state transfer): with the checkpoints saved and the logs pruned, no peer can
+  // give the wiped region its ops back one by one; a peer sends a Snapshot instead.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 30), 100);
+  REQUIRE(c.Run(2, Credit{"alice", 7, "c2"}).status.ok());
+  REQUIRE(c.Run(1, Debit{"alice", 5, "d1"}).status.ok());
+  c.Settle(40);  // folds, saves checkpoints, prunes
+  REQUIRE(c.stores[0].log_floor.get(2) > 0);
+  const Seq had = c.at(2).applied().get(2);
+  const VersionVector everything = c.at(0).applied();
+  c.stores[2] = PersistedStore{};
+  c.queue.clear();
+  REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
+  CHECK(c.Run(2, Credit{"alice", 1, "x"}).status.code() == Code::kUnavailable);
+
+  c.Settle(20);
+  REQUIRE_FALSE(c.at(2).rejoining());
+  CHECK(c.at(2).stats().snapshots_sent == 0);
+  CHECK(c.at(0).stats().snapshots_sent + c.at(1).stats().snapshots_sent >= 1);
+  CHECK(c.at(2).applied().Dominates(everything));
+  CHECK(c.at(2).applied().get(2) == had);
+  // The idempotency records came with it (as hashes): a retry is answered, not applied again.
+  const CommandResult retry = c.Run(2, Credit{"alice", 7, "c2"});
+  CHECK(retry.replayed);
+  CHECK(retry.op == Dot{2, had});
+  const CommandResult fresh = c.Run(2, Credit{"alice", 1, "x"});
+  REQUIRE(fresh.status.ok());
+  CHECK(fresh.op.seq == had + 1);  // no seq reused
+  c.Settle(6);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 2, "alice").balance == 103);
+  CheckMoney(c, "alice");
+
+  // The host replaced its store with the installed state: a restart from it holds the same.
+  const std::uint64_t digest = c.at(2).StateDigest();
+  CHECK(c.stores[2].frontier > Hlc{});
+  CHECK(c.stores[2].checkpoints.count("alice") == 1);
+  REQUIRE(c.Restart(2).ok());
+  CHECK(c.at(2).StateDigest() == digest);
+  CHECK(c.at(2).applied().get(2) == had + 1);
+}
+
+TEST_CASE("a snapshot is installed only by a rejoining region that lacks what it carries, and only whole",
+          "[replica][rejoin][snapshot]") {
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Run(1, Credit{"alice", 5, "c1"}).status.ok());
+  c.Settle(40);
+  const std::uint64_t digest = c.at(1).StateDigest();
+  const VersionVector applied = c.at(1).applied();
+  Snapshot bogus;
+  bogus.applied = applied;
+  bogus.applied.set(0, 50);
+  bogus.log_floor.set(0, 40);  // ops 41..50 should follow, and none do
+  auto deliver = [&](const Snapshot& snap) {
+    Effects e;
+    c.at(1).OnMessage(0, snap, c.now, &e);
+    c.Absorb(1, e);
+    return e;
+  };
+  SECTION("a live region ignores any snapshot") {
+    const Effects e = deliver(bogus);
+    CHECK_FALSE(e.replaces_store);
+    CHECK(c.at(1).StateDigest() == digest);
+  }
+  SECTION("a malformed one is refused and changes nothing") {
+    c.queue.clear();
+    REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+    REQUIRE(c.at(1).rejoining());
+    const Effects e = deliver(bogus);
+    CHECK_FALSE(e.replaces_store);
+    CHECK_FALSE(e.needs_persist());
+    REQUIRE(e.notices.size() == 1);
+    CHECK(e.notices[0].kind == Notice::Kind::kPeerRefused);
+    CHECK(e.notices[0].text.find("applied vector") != std::string::npos);
+    CHECK(c.at(1).applied() == applied);
+    CHECK(c.at(1).rejoining());
+  }
+  SECTION("one that lacks ops we folded away is not installed") {
+    c.queue.clear();
+    REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+    Snapshot behind;  // needed (its floor is above what we hold) but lacks our own folded ops
+    behind.log_floor.set(0, 1000);
+    behind.applied.set(0, 1000);
+    REQUIRE(c.stores[1].log_floor.get(1) > 0);
+    const Effects e = deliver(behind);
+    CHECK_FALSE(e.replaces_store);
+    CHECK(c.at(1).applied() == applied);
+  }
 }
 
 // ---- idempotency -------------------------------------------------------------------------------
@@ -1066,9 +1158,9 @@ TEST_CASE("Recover refuses a store that contradicts itself", "[replica][finality
     c.stores[0].ops[Dot{0, 2}].amount = -5;
     CHECK(c.Restart(0).code() == Code::kCorruption);
   }
-  SECTION("a key record with a bad key") {
+  SECTION("a key record without a key") {
     KeyRecord k = c.stores[0].keys.begin()->second;
-    k.key = "has space";
+    k.key = KeyHash{};
     c.stores[0].keys[{k.account, k.key, false}] = k;
     CHECK(c.Restart(0).code() == Code::kCorruption);
   }

@@ -162,14 +162,14 @@ TEST_CASE("a displaced key record is stored beside the winner's and reloads", "[
   RecoveredState empty;
   REQUIRE(store->Load(&empty).ok());
   PersistBatch batch;
-  KeyRecord winner{"acct", "c-1", Dot{0, 7}, Hlc::Make(1000, 0), OpKind::kDebit, 300, 0, false, 0};
-  KeyRecord mine{"acct", "c-1", Dot{0, 9}, Hlc::Make(1001, 0), OpKind::kDebit, 100, 0, false, 42};
+  KeyRecord winner{"acct", HashKey("c-1"), Dot{0, 7}, Hlc::Make(1000, 0), OpKind::kDebit, 300, 0, false, 0};
+  KeyRecord mine{"acct", HashKey("c-1"), Dot{0, 9}, Hlc::Make(1001, 0), OpKind::kDebit, 100, 0, false, 42};
   mine.displaced = true;
   batch.keys = {winner, mine};
   const PersistBatch* batches[] = {&batch};
   WriteStats stats;
   REQUIRE(store->Write(batches, &stats).ok());
-  CHECK(Store::KeyRecordKey("acct", "c-1", true) != Store::KeyRecordKey("acct", "c-1"));
+  CHECK(Store::KeyRecordKey("acct", HashKey("c-1"), true) != Store::KeyRecordKey("acct", HashKey("c-1")));
 
   RecoveredState state;
   Reload(dir.path().string(), &store, &state);
@@ -182,7 +182,60 @@ TEST_CASE("key layout sorts ops by origin then seq", "[store]") {
   CHECK(Store::OpKey(0, 255) < Store::OpKey(0, 256));
   CHECK(Store::OpKey(0, ~Seq{0}) < Store::OpKey(1, 1));
   CHECK(Store::OpKey(1, 2).size() == 13);
-  CHECK(Store::KeyRecordKey("ab", "c") != Store::KeyRecordKey("a", "bc"));
+  CHECK(Store::KeyRecordKey("ab", HashKey("c")) != Store::KeyRecordKey("a", HashKey("c")));
+  CHECK(Store::KeyRecordKey("a", HashKey("c")) != Store::KeyRecordKey("a", HashKey("d")));
+}
+
+TEST_CASE("a batch that replaces the store leaves only what it carries", "[store]") {
+  // A rejoining region installed a peer's snapshot (Effects::replaces_store): every op, record and
+  // checkpoint it stored before goes, in the same synced batch as the new state; the high-water
+  // mark stays. An earlier batch of the same group is superseded too.
+  tally::test::TempDir dir("tallyd-store-replace");
+  std::unique_ptr<Store> store;
+  REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
+  RecoveredState empty;
+  REQUIRE(store->Load(&empty).ok());
+  auto op = [](Seq seq, Hlc hlc, const char* account) {
+    Op o;
+    o.dot = Dot{0, seq};
+    o.hlc = hlc;
+    o.kind = OpKind::kCredit;
+    o.account = account;
+    o.amount = 5;
+    return o;
+  };
+  PersistBatch old_state;
+  old_state.ops = {op(1, Hlc::Make(1000, 0), "old"), op(2, Hlc::Make(1001, 0), "old")};
+  old_state.keys = {KeyRecord{"old", HashKey("k"), Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kCredit, 5, 0, false, 0}};
+  old_state.high_water = Hlc::Make(9000, 0);
+  const PersistBatch* first[] = {&old_state};
+  REQUIRE(store->Write(first, nullptr).ok());
+
+  PersistBatch superseded;
+  superseded.ops = {op(3, Hlc::Make(1002, 0), "old")};
+  Effects installed;
+  installed.replaces_store = true;
+  installed.ops = {op(41, Hlc::Make(2000, 0), "new")};
+  installed.keys = {KeyRecord{"new", HashKey("n"), Dot{0, 41}, Hlc::Make(2000, 0), OpKind::kCredit, 5, 0, false, 0}};
+  VersionVector floor;
+  floor.set(0, 40);
+  installed.fold = Fold{Hlc::Make(1999, 0), floor, {}};
+  PersistBatch replacing;
+  replacing.ops = {op(4, Hlc::Make(1003, 0), "old")};  // taken before the install: dropped too
+  replacing.TakeFrom(&installed);
+  CHECK(replacing.replaces_store);
+  const PersistBatch* group[] = {&superseded, &replacing};
+  REQUIRE(store->Write(group, nullptr).ok());
+
+  RecoveredState state;
+  Reload(dir.path().string(), &store, &state);
+  REQUIRE(state.ops.size() == 1);
+  CHECK(state.ops[0].dot == Dot{0, 41});
+  REQUIRE(state.keys.size() == 1);
+  CHECK(state.keys[0].account == "new");
+  CHECK(state.log_floor.get(0) == 40);
+  CHECK(state.frontier == Hlc::Make(1999, 0));
+  CHECK(state.high_water == Hlc::Make(9000, 0));
 }
 
 TEST_CASE("a store of another cluster or region is refused", "[store]") {

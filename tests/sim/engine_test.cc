@@ -80,7 +80,7 @@ TEST_CASE("SimStore keeps what was synced and loses the rest in a crash", "[sim]
   WriteBatch b2;
   b2.ops.push_back(MakeOp(0, 2, 1001, OpKind::kDebit, "a", 5, "k1"));
   b2.keys.push_back(
-      KeyRecord{"a", "k1", Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kDebit, 5, 0, false, 5});
+      KeyRecord{"a", HashKey("k1"), Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kDebit, 5, 0, false, 5});
   REQUIRE(store.Write(std::move(b1)) == 1);
   REQUIRE(store.Write(std::move(b2)) == 2);
   int seen = 0;
