@@ -126,7 +126,7 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   WriteBatch old;
   for (Seq s = 1; s <= 4; ++s) old.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
   old.keys.push_back(
-      KeyRecord{"a", "k1", Dot{1, 2}, Hlc::Make(1002, 0), OpKind::kCredit, 1, 0, false, 2});
+      KeyRecord{"a", HashKey("k1"), Dot{1, 2}, Hlc::Make(1002, 0), OpKind::kCredit, 1, 0, false, 2});
   old.high_water = Hlc::Make(9000, 0);
   Fold f1;
   f1.frontier = Hlc::Make(1001, 0);
@@ -145,7 +145,7 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   snap.ops.push_back(MakeOp(0, 6, 2006, OpKind::kDebit, "b", 3, "k9"));
   snap.ops.push_back(MakeOp(0, 7, 2007, OpKind::kCredit, "b", 4));
   snap.keys.push_back(
-      KeyRecord{"b", "k9", Dot{0, 6}, Hlc::Make(2006, 0), OpKind::kDebit, 3, 0, false, -3});
+      KeyRecord{"b", HashKey("k9"), Dot{0, 6}, Hlc::Make(2006, 0), OpKind::kDebit, 3, 0, false, -3});
   Fold f2;
   f2.frontier = Hlc::Make(2005, 0);
   f2.log_floor.set(0, 5);
@@ -163,7 +163,7 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   REQUIRE(s.ops[1].dot == Dot{0, 7});
   REQUIRE(store.FindOp(Dot{1, 4}) == nullptr);  // the old retained log is gone
   REQUIRE(s.keys.size() == 1);
-  REQUIRE(s.keys[0].key == "k9");
+  REQUIRE(s.keys[0].key == HashKey("k9"));
   REQUIRE(s.checkpoints.size() == 1);
   REQUIRE(s.checkpoints[0].config.id == "b");
   REQUIRE(s.frontier == Hlc::Make(2005, 0));
