@@ -143,6 +143,34 @@ TEST_CASE("spend_tentative_credit: a credit spent before it is final is clawed b
   REQUIRE(c.failure.message.find(" - clawbacks 0 ") == std::string::npos);
 }
 
+TEST_CASE("skip_rejoin: under lost disks a region that serves at once reuses its peers' seqs",
+          "[sim][bugs]") {
+  // A region whose disk was wiped or restored from an older copy, serving writes at once, numbers
+  // its ops from where its disk left off; its peers hold other ops under those seqs. One op per
+  // dot sees it as the region takes the first such op (tests/sim/disk_test.cc shows it step by
+  // step). Without the bug a region can reuse a seq only after rejoining — on the word of the
+  // peers that answered, a known limit (docs/design.md, "Left out") — so the failure must name a
+  // region that started on a replaced disk and never rejoined.
+  Caught c;
+  for (std::uint64_t seed = 1; seed <= 2 * kSeedsPerBug && !c.failed; ++seed) {
+    SimConfig cfg;
+    cfg.seed = seed;
+    cfg.ops = 2000;
+    cfg.profile = "disks";
+    cfg.plant_bug = "skip_rejoin";
+    REQUIRE(ApplyProfile(&cfg).ok());
+    Simulation sim(cfg);
+    RunResult r = sim.Run();
+    if (!r.ok && r.failure.invariant == "one op per dot")
+      c = Caught{true, seed, r.failure, r.reproduce};
+  }
+  INFO("caught at seed " << c.seed << ": " << c.failure.message);
+  REQUIRE(c.failed);
+  REQUIRE(c.failure.message.find("started on a wiped or restored disk") != std::string::npos);
+  REQUIRE(c.failure.message.find("rejoined at") == std::string::npos);
+  REQUIRE(c.reproduce.find("--faults disks --plant-bug skip_rejoin") != std::string::npos);
+}
+
 TEST_CASE("Without a planted bug the same seeds pass", "[sim][bugs]") {
   for (FinalTopology t : {FinalTopology::kRandom, FinalTopology::kPartial}) {
     for (std::uint64_t seed = 1; seed <= kSeedsPerBug; ++seed) {
