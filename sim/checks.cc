@@ -119,14 +119,20 @@ void Simulation::Impl::FailTwoOps(RegionId r, const Op& op, const std::string& h
     holders += (holders.empty() ? "" : ", ") + R(h.id) +
                (memory && disk ? "" : memory ? " (in memory)" : " (on its disk)");
   }
-  const Host& origin = hosts[op.dot.origin];
-  std::string context;
-  if (origin.lost_store) context += "; " + R(origin.id) + " started on a wiped or restored disk";
-  if (!origin.rejoined.empty()) context += "; " + R(origin.id) + " " + origin.rejoined;
+  const std::string context = DiskContext(op.dot.origin);
   Fail("one op per dot", op.dot.ToString() + " carries two different ops: " + R(r) + " " + how +
                              " " + Describe(op) + " while " + first +
                              " under the same dot is held by " +
                              (holders.empty() ? "nobody else" : holders) + context);
+}
+
+// For a region that started on a replaced disk: that, and how it rejoined (the peers it trusted).
+std::string Simulation::Impl::DiskContext(RegionId r) const {
+  const Host& h = hosts[r];
+  std::string context;
+  if (h.lost_store) context += "; " + R(r) + " started on a wiped or restored disk";
+  if (h.lost_store && !h.rejoined.empty()) context += "; " + R(r) + " " + h.rejoined;
+  return context;
 }
 
 // HLC monotonic: a region must never issue a timestamp that breaks what it showed before. Its
@@ -142,8 +148,9 @@ void Simulation::Impl::FailTwoOps(RegionId r, const Op& op, const std::string& h
 // every peer, so timestamps are compared with those of earlier Effects. Timestamps generated but
 // lost in a crash before anyone saw them do not count.
 //
-// On a disk that was wiped or restored from an older copy (lost_store) the region cannot remember
-// what it let out, and the rule is relaxed exactly as far as it must be:
+// On a disk that was wiped or restored from an older copy (lost_store: every run on it until one
+// has finished rejoining, i.e. merged its peers' clocks) the region cannot remember what it let
+// out, and the rule is relaxed exactly as far as it must be:
 //   - a timestamp that left it but reached no one (an op lost with the disk before any peer had
 //     it, a heartbeat lost on the way) no longer counts. Every timestamp of its own that reached
 //     another region, directly or relayed, before the restart or delivered late after it
@@ -168,7 +175,7 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
                                 op.hlc.ToString() + ", not above " + last.ToString() +
                                 " (visible before: " + h.hlc_visible.ToString() + ", shown: " +
                                 shown[r].ToString() + ", physical clock " +
-                                std::to_string(Physical(r)) + ")");
+                                std::to_string(Physical(r)) + ")" + DiskContext(r));
       return;
     }
     last = op.hlc;
@@ -193,8 +200,8 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
       if (en.hlc <= prior) {
         Fail("HLC monotonic", R(r) + " sent a heartbeat stamped " + en.hlc.ToString() +
                                   ", not above " + prior.ToString() +
-                                  ", a timestamp it had already issued (physical clock " +
-                                  std::to_string(Physical(r)) + ")");
+                                  ", a timestamp it had already issued or shown (physical clock " +
+                                  std::to_string(Physical(r)) + ")" + DiskContext(r));
         return;
       }
       generated = std::max(generated, en.hlc);

@@ -336,7 +336,7 @@ void Simulation::Impl::ReplaceDisk(RegionId r, SimStore::Durable state, const st
   Host& h = hosts[r];
   if (h.up) Crash(r);
   h.store.ReplaceDisk(std::move(state));
-  h.disk_replaced = true;
+  h.disk_behind = true;
   h.disk_epoch_max = 0;  // a new disk remembers no epoch of the runs before
   trace.Add(0x57u);
   trace.Add(now);

@@ -257,6 +257,7 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   SeeApplied(r, *e, &originated_scratch);
   CheckHlc(r, *e, originated_scratch);
   CheckRejoining(r, *e, originated_scratch);
+  if (h.disk_behind && h.replica && !h.replica->rejoining()) h.disk_behind = false;
   for (const Notice& n : e->notices) {
     if (n.kind == Notice::Kind::kClockAhead) ++summary.clock_ahead_reports;
     if (n.kind == Notice::Kind::kRejoin && n.region == r && h.rejoined.empty()) {
@@ -476,11 +477,10 @@ void Simulation::Impl::Restart(RegionId r) {
   if (h.timeline_crash < timeline.size()) timeline[h.timeline_crash].end_ms = now;
   h.timeline_crash = SIZE_MAX;
   h.started_ms = now;
-  h.lost_store = h.disk_replaced;
+  h.lost_store = h.disk_behind;
   h.rejoined.clear();
-  h.disk_replaced = false;
   // A store that was wiped or rolled back cannot remember what the region let out; the region can
-  // be held only to what reached its peers (see CheckHlc).
+  // be held only to what reached its peers (see CheckHlc) until a run on it has rejoined.
   if (h.lost_store) h.hlc_visible = shown[r];
   h.hlc_visible_at_start = std::max(h.hlc_visible, Hlc{h.disk_epoch_max});
   h.replica = std::make_unique<Replica>(OptionsFor(r));

@@ -65,8 +65,11 @@ struct Host {
     SimStore::Durable state;
   };
   std::deque<DiskCopy> disk_copies;
-  bool disk_replaced = false;  // wiped or restored since it went down: the next start is on it
-  bool lost_store = false;     // this run started on a wiped or restored disk
+  // Its disk was wiped or restored and no run on it has finished rejoining since: the disk's
+  // high-water mark may be below what the region showed its peers. Cleared once a run rejoined
+  // (merged its peers' clocks).
+  bool disk_behind = false;
+  bool lost_store = false;  // this run started on such a disk
   std::string rejoined;        // when and how this run finished rejoining ("" while it has not)
 
   std::uint64_t down_since_ms = 0;
@@ -234,6 +237,7 @@ class Simulation::Impl {
   // One op per dot for ops `r` sends or reads back from its store; `how` says which.
   void SeeOps(RegionId r, const std::vector<Op>& ops, const char* how);
   void FailTwoOps(RegionId r, const Op& op, const std::string& how);
+  std::string DiskContext(RegionId r) const;
   void Revive(const Op& op);
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteShown(RegionId to, const Message& msg);
