@@ -60,7 +60,7 @@ struct Point {
 
 const std::vector<std::string>& SystemOrder() {
   static const std::vector<std::string> order = {"postgres-pessimistic", "postgres-optimistic", "redis",
-                                                 "tally-1", "tally-3", "tally-1-tmpfs",
+                                                 "tally-1", "tally-3", "tally-3-replicated", "tally-1-tmpfs",
                                                  "leveldb-synced-batch"};
   return order;
 }
@@ -71,6 +71,7 @@ std::string DisplayName(const std::string& system, int clients) {
   if (system == "redis") return "Redis (Lua, appendfsync always)";
   if (system == "tally-1") return "tally, 1 region";
   if (system == "tally-3") return "tally, 3 regions";
+  if (system == "tally-3-replicated") return "tally, 3 regions, durability replicated";
   if (system == "tally-1-tmpfs") return "tally, 1 region, store on tmpfs (not durable)";
   if (system == "leveldb-synced-batch") return fmt::format("LevelDB limit: synced batches of {}", clients);
   return system;
@@ -90,6 +91,7 @@ std::string Color(const std::string& system) {
   if (system == "redis") return "#8e44ad";
   if (system == "tally-1") return "#27ae60";
   if (system == "tally-3") return "#16a085";
+  if (system == "tally-3-replicated") return "#0e6655";
   if (system == "tally-1-tmpfs") return "#a9dfbf";
   return "#95a5a6";
 }

@@ -59,8 +59,9 @@ class Source {
   virtual void Done(std::size_t conn, int status, const std::string& body, Clock::duration latency) = 0;
 };
 
+// `durability`: empty (the server's default), or a Durability header value.
 std::string BuildPost(const Target& t, const std::string& token, const std::string& path,
-                      const std::string& key, const std::string& body) {
+                      const std::string& key, const std::string& body, const std::string& durability = "") {
   std::string r;
   r.reserve(256 + body.size());
   r += "POST ";
@@ -75,6 +76,10 @@ std::string BuildPost(const Target& t, const std::string& token, const std::stri
   if (!key.empty()) {
     r += "\r\nIdempotency-Key: ";
     r += key;
+  }
+  if (!durability.empty()) {
+    r += "\r\nDurability: ";
+    r += durability;
   }
   r += "\r\nContent-Type: application/json\r\nContent-Length: ";
   r += std::to_string(body.size());
@@ -231,8 +236,9 @@ class DebitSource : public Source {
  public:
   DebitSource(std::vector<Target> targets, std::string token, std::string prefix, std::size_t accounts,
               std::int64_t amount, std::string run_id, std::uint64_t seed, Clock::time_point measure_from,
-              Clock::time_point end, std::size_t connections)
-      : targets_(std::move(targets)), token_(std::move(token)), prefix_(std::move(prefix)), accounts_(accounts),
+              Clock::time_point end, std::size_t connections, std::string durability)
+      : targets_(std::move(targets)), token_(std::move(token)), prefix_(std::move(prefix)),
+        durability_(std::move(durability)), accounts_(accounts),
         body_("{\"amount\":" + std::to_string(amount) + "}"), run_id_(std::move(run_id)), rng_(seed),
         measure_from_(measure_from), end_(end), sent_at_(connections) {
     latencies_ns_.reserve(1 << 20);
@@ -245,7 +251,8 @@ class DebitSource : public Source {
     const std::size_t account = accounts_ == 1 ? 0 : std::uniform_int_distribution<std::size_t>(0, accounts_ - 1)(rng_);
     const Target& t = targets_[conn % targets_.size()];
     *request = BuildPost(t, token_, "/v1/accounts/" + AccountId(prefix_, account) + "/debits",
-                         run_id_ + "-" + std::to_string(conn) + "-" + std::to_string(seq_++), body_);
+                         run_id_ + "-" + std::to_string(conn) + "-" + std::to_string(seq_++), body_,
+                         durability_);
     return true;
   }
 
@@ -269,7 +276,7 @@ class DebitSource : public Source {
 
  private:
   std::vector<Target> targets_;
-  std::string token_, prefix_;
+  std::string token_, prefix_, durability_;
   std::size_t accounts_;
   std::string body_, run_id_;
   std::mt19937_64 rng_;
@@ -316,6 +323,7 @@ int main(int argc, char** argv) {
   std::int64_t amount = 1;
   std::uint64_t seed = 1;
   bool as_json = false, skip_setup = false;
+  std::string durability;
   app.add_option("--url", urls, "tallyd client URL(s), comma-separated; connections spread round-robin")
       ->required()->delimiter(',');
   app.add_option("--token", token, "bearer token (env TALLY_TOKEN)")->envname("TALLY_TOKEN");
@@ -333,6 +341,8 @@ int main(int argc, char** argv) {
   app.add_option("--setup-connections", setup_connections, "connections used to open and fund accounts")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))->capture_default_str();
   app.add_flag("--skip-setup", skip_setup, "accounts are already open and funded");
+  app.add_option("--durability", durability, "send Durability: local|replicated on every debit (default: the server's)")
+      ->check(CLI::IsMember({"local", "replicated"}));
   app.add_flag("--json", as_json, "print the result as one JSON object");
   CLI11_PARSE(app, argc, argv);
 
@@ -422,7 +432,7 @@ int main(int argc, char** argv) {
     for (std::size_t k = 0; k < targets.size(); ++k) rotated.push_back(targets[(k + th) % targets.size()]);
     sources.push_back(std::make_unique<DebitSource>(rotated, token, prefix, accounts, amount,
                                                     run_id + "t" + std::to_string(th), seed + th,
-                                                    measure_from, end, mine));
+                                                    measure_from, end, mine, durability));
     DebitSource* src = sources.back().get();
     pool.emplace_back([mine, src] { RunConnections(src->targets(), mine, src); });
   }

@@ -202,6 +202,12 @@ struct MessageChecker {
       Status s = CheckRegion(e.origin, "heartbeat origin");
       if (!s.ok()) return s;
     }
+    if (h.holds.size() > kMaxRegions)
+      return Status::InvalidArgument("heartbeat with more holds entries than regions");
+    for (const HoldsEntry& e : h.holds) {
+      Status s = CheckRegion(e.region, "heartbeat holds region");
+      if (!s.ok()) return s;
+    }
     return Status::OK();
   }
   Status operator()(const RightsRequest& r) const {
@@ -384,6 +390,12 @@ struct EnvelopeWriter {
       pe->set_seq(e.seq);
     }
     ToProto(h.applied, p->mutable_applied());
+    for (const HoldsEntry& e : h.holds) {
+      pb::HoldsEntry* pe = p->add_holds();
+      pe->set_region(e.region);
+      pe->set_epoch(e.epoch);
+      ToProto(e.applied, pe->mutable_applied());
+    }
   }
   void operator()(const RightsRequest& r) const {
     pb::RightsRequest* p = env->mutable_rights_request();
@@ -668,6 +680,14 @@ Status FromProto(const pb::Envelope& env, Message* out) {
         h.entries.push_back(HeartbeatEntry{pe.origin(), Hlc{pe.hlc()}, pe.seq()});
       Status s = FromProto(p.applied(), &h.applied);
       if (!s.ok()) return s;
+      if (p.holds_size() > static_cast<int>(kMaxRegions))
+        return Malformed("heartbeat with more holds entries than regions");
+      for (const pb::HoldsEntry& pe : p.holds()) {
+        HoldsEntry e{pe.region(), pe.epoch(), {}};
+        s = FromProto(pe.applied(), &e.applied);
+        if (!s.ok()) return s;
+        h.holds.push_back(e);
+      }
       *out = std::move(h);
       return Status::OK();
     }

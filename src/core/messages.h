@@ -51,11 +51,22 @@ struct HeartbeatEntry {
   bool operator==(const HeartbeatEntry&) const = default;
 };
 
+// What region `region`, in its incarnation `epoch`, last said it holds (relayed in heartbeats, so
+// that pruning and ops_behind see what a region holds by any route).
+struct HoldsEntry {
+  RegionId region = 0;
+  std::uint64_t epoch = 0;
+  VersionVector applied;
+  bool operator==(const HoldsEntry&) const = default;
+};
+
 // The sender's own promise plus the newest it knows from every other origin (relayed, so a partial
-// partition does not stall finality), and its applied vector (doubles as an ack).
+// partition does not stall finality), its applied vector (doubles as an ack), and what it knows the
+// other regions hold.
 struct Heartbeat {
   std::vector<HeartbeatEntry> entries;
   VersionVector applied;
+  std::vector<HoldsEntry> holds;  // at most one per region
   bool operator==(const Heartbeat&) const = default;
 };
 

@@ -157,7 +157,9 @@ struct Peer {
   bool heard = false;
   std::uint64_t last_heard_ms = 0;
   VersionVector acked;  // what it last said it holds (capped at what we hold): what to send
-  VersionVector holds;  // the same, from its Acks and heartbeats only: what pruning may rely on
+  VersionVector holds;  // what it said it holds in Acks and heartbeats (direct or relayed), not
+                        // capped: pruning, ops_behind and replication cap it at what we hold
+  std::uint64_t holds_epoch = 0;  // the incarnation of the peer that `holds` describes
   VersionVector sent;
   // Per origin: when the peer's ack for it last moved (or we began sending it more). Ops of an
   // origin in flight that long without progress are sent again. Per origin, so that progress on
@@ -290,6 +292,16 @@ class Replica::Impl {
     ++stats_.commands;
     CommandResult r;
     r.id = cmd.id;
+    if (cmd.replicated) {
+      if (n_ == 1) {
+        Complete(Rejected(cmd.id, Status::InvalidArgument(
+                                      "durability \"replicated\" needs another region, and this "
+                                      "cluster has one")),
+                 now, out);
+        return;
+      }
+      want_replicated_.insert(cmd.id);
+    }
     std::visit(
         [&](const auto& body) {
           using T = std::decay_t<decltype(body)>;
@@ -305,7 +317,7 @@ class Replica::Impl {
         },
         cmd.body);
     if (r.id == kParked) return;  // completes later
-    Complete(std::move(r), out);
+    Complete(std::move(r), now, out);
   }
 
   // ---- messages -------------------------------------------------------------------------------
@@ -354,8 +366,10 @@ class Replica::Impl {
       out->send.push_back(Outbound{from, Ack{applied_}});
     } else if (const auto* ack = std::get_if<Ack>(&msg)) {
       Acked(from, ack->applied, now);
+      ReleaseReplicated(now, out);
     } else if (const auto* hb = std::get_if<Heartbeat>(&msg)) {
       OnHeartbeat(from, *hb, now, out);
+      ReleaseReplicated(now, out);
     } else if (const auto* rq = std::get_if<RightsRequest>(&msg)) {
       OnRightsRequest(from, *rq, now, out);
     } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
@@ -389,6 +403,7 @@ class Replica::Impl {
     rearm(&next_rebalance_ms_, opt_.rebalance_interval_ms);
     rearm(&next_checkpoint_ms_, opt_.checkpoint_interval_ms);
     ExpirePending(now, out);
+    ReleaseReplicated(now, out);
     if (rejoining_) MaybeFinishRejoin(now, out);
     if (now >= next_heartbeat_ms_) {
       next_heartbeat_ms_ = now + opt_.heartbeat_interval_ms;
@@ -482,8 +497,10 @@ class Replica::Impl {
       pv.last_heard_ms = p.last_heard_ms;
       pv.acked = p.acked;
       pv.clock_offset_ms = p.clock_offset_ms;
+      // By any route: what it acked to us, or what a peer relayed it holds.
       for (RegionId o = 0; o < n_; ++o) {
-        if (applied_.get(o) > p.acked.get(o)) pv.ops_behind += applied_.get(o) - p.acked.get(o);
+        const Seq has = std::max(p.acked.get(o), p.holds.get(o));
+        if (applied_.get(o) > has) pv.ops_behind += applied_.get(o) - has;
       }
       v.push_back(pv);
     }
@@ -504,6 +521,7 @@ class Replica::Impl {
   std::uint64_t epoch() const { return epoch_; }
   Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
   const VersionVector& applied() const { return applied_; }
+  const VersionVector& log_floor() const { return log_floor_; }
   Hlc clock() const { return clock_.last(); }
   Hlc frontier() const { return frontier_; }
   const ReplicaStats& stats() const { return stats_; }
@@ -1106,7 +1124,7 @@ class Replica::Impl {
       a.pending.pop_front();
       CommandResult r;
       Decide(a, p, now, /*may_wait=*/false, out, &r);
-      Complete(std::move(r), out);
+      Complete(std::move(r), now, out);
     }
     if (a.pending.empty()) pending_accounts_.erase(IndexOf(a));
   }
@@ -1119,7 +1137,7 @@ class Replica::Impl {
         a.pending.pop_front();
         CommandResult r;
         Decide(a, p, now, /*may_wait=*/false, out, &r);
-        Complete(std::move(r), out);
+        Complete(std::move(r), now, out);
       }
       it = a.pending.empty() ? pending_accounts_.erase(it) : std::next(it);
     }
@@ -1162,9 +1180,71 @@ class Replica::Impl {
     return r;
   }
 
-  void Complete(CommandResult r, Effects* out) {
+  // Answers a command, or, for one that asked for durability "replicated" and whose op of ours no
+  // other region is known to hold yet, holds the answer until one does (ReleaseReplicated).
+  void Complete(CommandResult r, std::uint64_t now, Effects* out) {
+    const bool wants_replicated = want_replicated_.erase(r.id) > 0;
+    r.replicated = r.status.ok() && r.op.seq != 0 && IsReplicated(r.op);
+    if (wants_replicated && r.status.ok() && !r.replicated) {
+      if (awaiting_.size() >= opt_.max_pending_debits) {
+        r = Rejected(r.id, Status::Unavailable(NotReplicatedReason(r.op, "too many answers wait for replication")));
+      } else {
+        const Seq seq = r.op.seq;
+        awaiting_.emplace(seq, AwaitingReplication{now + opt_.replicated_wait_ms, std::move(r)});
+        return;
+      }
+    }
     if (opt_.bugs.ack_before_sync) out->completions_need_sync = false;
     out->completions.push_back(std::move(r));
+  }
+
+  // ---- durability "replicated" ----------------------------------------------------------------
+
+  // The highest seq of ours that some other region holds durably, by any route: peers ack (and
+  // heartbeat, and relay) only what they have synced.
+  Seq ReplicatedSeq() const {
+    Seq upto = 0;
+    for (RegionId p = 0; p < n_; ++p) {
+      if (p != opt_.self) upto = std::max(upto, peers_[p].holds.get(opt_.self));
+    }
+    return std::min(upto, applied_.get(opt_.self));
+  }
+  bool IsReplicated(const Dot& op) const {
+    return op.origin != opt_.self || op.seq <= ReplicatedSeq();  // another's: it has it too
+  }
+
+  std::string NotReplicatedReason(const Dot& op, const std::string& why) const {
+    return "op " + opt_.regions[opt_.self] + ":" + std::to_string(op.seq) +
+           " is accepted and durable in this region, but " + why +
+           "; it is kept and replicates once a peer is reachable: retry with the same "
+           "Idempotency-Key for its answer";
+  }
+
+  // Releases the answers whose ops another region now holds, and times out those that waited
+  // replicated_wait_ms.
+  void ReleaseReplicated(std::uint64_t now, Effects* out) {
+    if (awaiting_.empty()) return;
+    const Seq upto = ReplicatedSeq();
+    while (!awaiting_.empty() && awaiting_.begin()->first <= upto) {
+      CommandResult r = std::move(awaiting_.begin()->second.result);
+      awaiting_.erase(awaiting_.begin());
+      r.replicated = true;
+      out->completions.push_back(std::move(r));
+    }
+    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+      if (it->second.deadline_ms > now) {
+        ++it;
+        continue;
+      }
+      const CommandResult& waited = it->second.result;
+      CommandResult r = Rejected(
+          waited.id, Status::Unavailable(NotReplicatedReason(
+                         waited.op, "no other region confirmed it within " +
+                                        std::to_string(opt_.replicated_wait_ms) + " ms")));
+      r.op = waited.op;
+      out->completions.push_back(std::move(r));
+      it = awaiting_.erase(it);
+    }
   }
 
   // ---- gossip ---------------------------------------------------------------------------------
@@ -1197,7 +1277,10 @@ class Replica::Impl {
     Peer& p = peers_[from];
     VersionVector claim;
     for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
-    if (prunable) p.holds = claim;
+    if (prunable) {
+      p.holds = v;  // uncapped: relayed as said (a rejoining region learns its seqs exist)
+      p.holds_epoch = peer_epoch_[from];
+    }
     for (RegionId o = 0; o < n_; ++o) {
       if (claim.get(o) > p.acked.get(o)) p.progress_ms[o] = now;
     }
@@ -1514,6 +1597,10 @@ class Replica::Impl {
       if (o != opt_.self && !hb_[o].best_hlc.is_zero())
         hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq});
     }
+    for (RegionId r = 0; r < n_; ++r) {
+      if (r != opt_.self && peers_[r].heard)
+        hb.holds.push_back(HoldsEntry{r, peers_[r].holds_epoch, peers_[r].holds});
+    }
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) {
         out->send.push_back(Outbound{p, hb});
@@ -1524,6 +1611,15 @@ class Replica::Impl {
 
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     Acked(from, hb.applied, now);
+    for (const HoldsEntry& e : hb.holds) {
+      RelayedHolds(e);
+      // While we rejoin, a region we cannot hear may hold our newest ops: a peer that relays
+      // what it holds tells us those seqs exist, and we must not issue them again. We wait for
+      // them as for the answers' (MaybeFinishRejoin), instead of resuming once the others
+      // answered and peer_timeout_ms passed.
+      if (rejoining_ && e.region != opt_.self && e.applied.get(opt_.self) > needed_.get(opt_.self))
+        needed_.set(opt_.self, e.applied.get(opt_.self));
+    }
     for (const HeartbeatEntry& e : hb.entries) {
       if (e.origin >= n_) continue;
       if (e.origin != from) {
@@ -1549,6 +1645,22 @@ class Replica::Impl {
       if (s.pending.size() == kMaxPendingHeartbeats) s.pending.pop_front();
       s.pending.push_back(e);
       TryConfirm(e.origin);
+    }
+  }
+
+  // What a third region holds, as a peer relays it: so that under a partial partition we neither
+  // report it ops behind that it got through a relay nor stop pruning them. Within one incarnation
+  // of that region what it holds only grows, so claims of its newest known epoch are joined; a
+  // claim of an older epoch (from before it restarted, perhaps with less) counts for nothing.
+  void RelayedHolds(const HoldsEntry& e) {
+    if (e.region >= n_ || e.region == opt_.self) return;
+    Peer& q = peers_[e.region];
+    if (e.epoch < q.holds_epoch || e.epoch < peer_epoch_[e.region]) return;
+    if (e.epoch > q.holds_epoch) {
+      q.holds = e.applied;
+      q.holds_epoch = e.epoch;
+    } else {
+      q.holds.JoinWith(e.applied);
     }
   }
 
@@ -1791,6 +1903,13 @@ class Replica::Impl {
   bool any_answer_ = false;
   std::uint64_t first_answer_ms_ = 0;
   VersionVector needed_;                 // what the answers to this epoch said they held
+  // Durability "replicated": commands that asked for it, and answers held until a peer has the op.
+  struct AwaitingReplication {
+    std::uint64_t deadline_ms = 0;
+    CommandResult result;
+  };
+  std::set<std::uint64_t> want_replicated_;
+  std::multimap<Seq, AwaitingReplication> awaiting_;  // by the seq of our op
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
@@ -1834,6 +1953,7 @@ Hello Replica::HelloTo(RegionId to, const VersionVector& applied) const {
 }
 const ReplicaOptions& Replica::options() const { return impl_->options(); }
 const VersionVector& Replica::applied() const { return impl_->applied(); }
+const VersionVector& Replica::log_floor() const { return impl_->log_floor(); }
 Hlc Replica::clock() const { return impl_->clock(); }
 Hlc Replica::frontier() const { return impl_->frontier(); }
 std::vector<PeerView> Replica::Peers(std::uint64_t now_ms) const { return impl_->Peers(now_ms); }

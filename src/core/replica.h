@@ -66,6 +66,7 @@ struct ReplicaOptions {
   std::uint64_t peer_timeout_ms = 1000;     // silent this long: unreachable
   std::uint64_t rights_wait_ms = 50;        // bounded wait for an on-demand rights transfer
   std::uint64_t finality_wait_ms = 1000;    // bounded wait for this region's credits to turn final
+  std::uint64_t replicated_wait_ms = 5000;  // Command::replicated: wait this long for a peer's ack
   // After Recover, originate nothing until a peer confirms which of our own ops exist. Off only
   // when an operator knows the store is whole and no peer can answer (a region running alone).
   bool rejoin_on_start = true;
@@ -108,6 +109,11 @@ using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights>;
 struct Command {
   std::uint64_t id = 0;  // the caller's handle; echoed in the CommandResult
   CommandBody body;
+  // Durability "replicated": complete only once another region holds the op durably (its ack or
+  // heartbeat, sent after its sync, says so), so losing this region's disk loses no op it
+  // acknowledged. After replicated_wait_ms without that, completes with Unavailable although the
+  // op stays (a retry with the same key answers it). Needs at least two regions.
+  bool replicated = false;
 };
 
 struct CommandResult {
@@ -125,6 +131,7 @@ struct CommandResult {
   Amount overdraft_line = 0;
   Amount requested = 0;
   Amount tentative_credit = 0;  // part of `rights` that is credit not yet final (not spendable)
+  bool replicated = false;  // another region is known to hold `op` durably (or `op` is its own)
 };
 
 // Things an operator should hear about; never a reason to drop anything.
@@ -217,7 +224,8 @@ struct PeerView {
   std::uint64_t last_heard_ms = 0;
   VersionVector acked;
   std::int64_t clock_offset_ms = 0;  // peer wall clock minus ours, at its last heartbeat
-  std::uint64_t ops_behind = 0;      // ops we hold that it has not acked
+  std::uint64_t ops_behind = 0;      // ops we hold that it holds by no route we know of (its acks,
+                                     // or what other peers relay that it holds)
 };
 
 struct ReplicaStats {
@@ -296,6 +304,8 @@ class Replica {
   Hello HelloTo(RegionId to, const VersionVector& applied) const;
   const ReplicaOptions& options() const;
   const VersionVector& applied() const;
+  // Per origin, the ops at or below it are pruned from our log (only in the checkpoints).
+  const VersionVector& log_floor() const;
   Hlc clock() const;
   Hlc frontier() const;
   std::vector<PeerView> Peers(std::uint64_t now_ms) const;

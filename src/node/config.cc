@@ -357,6 +357,20 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Bool("required", &r.rejoin_on_start)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
+  if (Status s = top.Table("durability", &t); !s.ok()) return s;
+  {
+    Fields f(t, "durability");
+    Status s;
+    std::string mode = "local";
+    if (!(s = f.String("default", false, &mode)).ok()) return s;
+    if (mode != "local" && mode != "replicated")
+      return f.Error("default", "must be \"local\" or \"replicated\", got \"" + mode + "\"");
+    c->replicated_by_default = mode == "replicated";
+    if (c->replicated_by_default && c->regions.size() < 2)
+      return f.Error("default", "\"replicated\" needs at least two regions");
+    if (!(s = f.Unsigned("wait_ms", 1, kHour, &r.replicated_wait_ms)).ok()) return s;
+    if (!(s = f.CheckNoUnknown()).ok()) return s;
+  }
   if (Status s = top.Table("storage", &t); !s.ok()) return s;
   {
     Fields f(t, "storage");

@@ -73,6 +73,10 @@ struct NodeConfig {
   std::size_t max_pipelined = 16;  // requests read ahead on one connection before answering
   std::uint64_t idle_timeout_ms = 60000;
 
+  // [durability] default: "replicated" answers writes only once another region holds the op
+  // (a request's `Durability` header overrides it); wait_ms goes to replica.replicated_wait_ms.
+  bool replicated_by_default = false;
+
   // [accounts]: defaults for fields a POST /v1/accounts leaves out.
   std::string default_currency = "EUR";
   Amount default_overdraft_limit = 0;

@@ -450,6 +450,18 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     return fail(s);
   }
   if (stopping_) return fail(Status::Unavailable("the node is shutting down"));
+  // Durability of a write: the config's default, or the request's `Durability` header.
+  bool replicated = config_.replicated_by_default;
+  if (auto d = req.find("Durability"); d != req.end()) {
+    const std::string_view v = ToStd(d->value());
+    if (v == "replicated") {
+      replicated = true;
+    } else if (v == "local") {
+      replicated = false;
+    } else {
+      return fail(Status::InvalidArgument("Durability must be \"local\" or \"replicated\""));
+    }
+  }
 
   switch (route) {
     case Route::kOpenAccount: {
@@ -461,7 +473,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       // The scope is checked against the id in the body.
       if (Status s = Authorizer::Authorize(*who, needed, cmd.config.id); !s.ok()) return fail(s);
       std::string id = cmd.config.id;
-      Submit(std::move(cmd), PendingCommand{session, slot, route, std::move(id)});
+      Submit(std::move(cmd), PendingCommand{session, slot, route, std::move(id)}, replicated);
       return;
     }
     case Route::kCredit:
@@ -475,9 +487,10 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       PendingCommand pending{session, slot, route, {}};
       if (route == Route::kCredit) {
         Submit(Credit{std::move(match.account), amount, std::string(key_value)},
-               std::move(pending));
+               std::move(pending), replicated);
       } else {
-        Submit(Debit{std::move(match.account), amount, std::string(key_value)}, std::move(pending));
+        Submit(Debit{std::move(match.account), amount, std::string(key_value)}, std::move(pending),
+               replicated);
       }
       return;
     }
@@ -495,7 +508,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
           !s.ok())
         return fail(s);
       Submit(TransferRights{std::move(match.account), to, amount, std::string(key_value)},
-             PendingCommand{session, slot, route, {}});
+             PendingCommand{session, slot, route, {}}, replicated);
       return;
     }
     case Route::kGetAccount: {
@@ -643,6 +656,7 @@ std::string NodeImpl::RenderCluster() {
                    {"epoch", fmt::format("{:016x}", replica_->epoch())},
                    {"regions", std::move(regions)},
                    {"applied", vector_json(replica_->applied())},
+                   {"log_floor", vector_json(replica_->log_floor())},
                    {"frontier", replica_->frontier().ToString()},
                    {"clock", replica_->clock().ToString()},
                    {"accounts", replica_->AccountIds().size()},

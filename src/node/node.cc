@@ -262,10 +262,11 @@ void NodeImpl::OnTick() {
   HandleEffects();
 }
 
-void NodeImpl::Submit(CommandBody body, PendingCommand pending) {
+void NodeImpl::Submit(CommandBody body, PendingCommand pending, bool replicated) {
   Command cmd;
   cmd.id = next_command_id_++;
   cmd.body = std::move(body);
+  cmd.replicated = replicated;
   commands_.emplace(cmd.id, std::move(pending));
   replica_->Submit(cmd, NowMs(), &effects_);
   HandleEffects();
@@ -411,6 +412,13 @@ void NodeImpl::Complete(const CommandResult& r) {
     const int http = HttpStatusFor(r.status.code());
     if (r.status.code() == Code::kInsufficientFunds) {
       p.session->Respond(p.slot, http, "application/json", InsufficientFundsJson(r));
+    } else if (r.op.seq != 0) {
+      // Durability "replicated" timed out: the op exists; name it.
+      std::string body = ErrorJson(r.status);
+      body.resize(body.size() - 2);  // reopen the error object: drop "}}"
+      body += fmt::format(",\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"replicated\":false}}}}",
+                          region_names_[r.op.origin], r.op.seq);
+      p.session->Respond(p.slot, http, "application/json", body);
     } else {
       p.session->Respond(p.slot, http, "application/json", ErrorJson(r.status));
     }

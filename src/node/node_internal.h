@@ -334,7 +334,8 @@ class NodeImpl {
 
  private:
   std::uint64_t NowMs() const;
-  void Submit(CommandBody body, PendingCommand pending);
+  // `replicated`: durability "replicated" (Command::replicated).
+  void Submit(CommandBody body, PendingCommand pending, bool replicated);
   void HandleEffects();
   // Runs `response` after the sync of everything persisted so far (now, if nothing is pending).
   void AfterSync(DeferredResponse response);

@@ -59,9 +59,10 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, std:
   // The hot path (every credit and debit): formatted directly, no JSON tree. Region names are
   // [a-z0-9-], so they need no escaping.
   fmt::format_to(std::back_inserter(*out),
-                 "{{\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"balance\":{},\"overdraft\":{}",
+                 "{{\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"balance\":{},\"overdraft\":{},"
+                 "\"replicated\":{}",
                  RegionName(regions, r.op.origin), r.op.seq, r.balance,
-                 r.overdraft ? "true" : "false");
+                 r.overdraft ? "true" : "false", r.replicated ? "true" : "false");
   if (r.voided) {
     // A replay of our own op that a canonically earlier use of the key in another region voided.
     fmt::format_to(std::back_inserter(*out),

@@ -107,10 +107,10 @@ class Cluster {
   }
 
   // Runs a command at region r and returns its completion (if it completed at once).
-  CommandResult Run(RegionId r, CommandBody body) {
+  CommandResult Run(RegionId r, CommandBody body, bool replicated = false) {
     Effects e;
     if (before_call) before_call(r);
-    at(r).Submit(Command{++next_id, std::move(body)}, PhysicalNow(r), &e);
+    at(r).Submit(Command{++next_id, std::move(body), replicated}, PhysicalNow(r), &e);
     Absorb(r, e);
     CommandResult res;
     res.id = 0;

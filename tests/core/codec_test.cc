@@ -197,6 +197,9 @@ class Gen {
         for (std::size_t i = 0; i < n; ++i)
           h.entries.push_back(HeartbeatEntry{Region(kMaxRegions), AnyHlc(), U64()});
         h.applied = Vv();
+        const std::size_t holds = Below(kMaxRegions + 1);
+        for (std::size_t i = 0; i < holds; ++i)
+          h.holds.push_back(HoldsEntry{Region(kMaxRegions), U64(), Vv()});
         return h;
       }
       case 4: return RightsRequest{AccountId(), Money(kMaxOpAmount)};

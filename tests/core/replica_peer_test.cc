@@ -252,6 +252,41 @@ TEST_CASE("a partial partition converges through relays", "[replica][peer]") {
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("under a partial partition what a region holds through a relay counts: no lag, pruning goes on",
+          "[replica][peer]") {
+  // Issue 9: with eu–ap cut and us relaying, eu reported 11,381 ops behind for ap, which had them
+  // all through us, and eu's pruning stalled (it knew only ap's direct acks). Heartbeats now relay
+  // what each region holds, tagged with its epoch.
+  Cluster c(3, [](ReplicaOptions& o) {
+    Quiet(o);
+    o.checkpoint_interval_ms = 100;
+  });
+  auto no_a_c = [](RegionId from, RegionId to) {
+    return !((from == 0 && to == 2) || (from == 2 && to == 0));
+  };
+  c.Settle(2);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 30)}).status.ok());
+  for (int i = 0; i < 20; ++i) {
+    c.Tick(50);
+    c.Deliver(no_a_c);
+  }
+  for (int i = 0; i < 30; ++i) REQUIRE(c.Run(0, Credit{"alice", 1, "k" + std::to_string(i)}).status.ok());
+  for (int i = 0; i < 60; ++i) {
+    c.Tick(50);
+    c.Deliver(no_a_c);
+  }
+  REQUIRE(c.at(2).applied() == c.at(0).applied());
+  for (const PeerView& p : c.at(0).Peers(c.PhysicalNow(0))) {
+    INFO("eu's view of region " << p.region);
+    CHECK_FALSE((p.region == 2 && p.reachable));
+    CHECK(p.ops_behind == 0);
+  }
+  // eu pruned its own ops: every other region holds them (ap through us).
+  CHECK(c.stores[0].log_floor.get(0) >= 30);
+  CHECK(c.stores[1].log_floor.get(0) >= 30);
+  CHECK(c.Converged("alice"));
+}
+
 TEST_CASE("a Hello that claims more than the peer holds never stops gossip to it",
           "[replica][peer]") {
   // Issue 9: a Hello claiming applied = 2^40 in the name of r2, told to r0 and r1, made both stop

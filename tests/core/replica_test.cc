@@ -603,6 +603,69 @@ TEST_CASE("a region restored from an older copy of its store gets its own ops ba
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear holds, as relayed",
+          "[replica][rejoin]") {
+  // The residual risk of issue 9, item 2: r0, restored from an older copy, hears only r1, which
+  // lacks r0's newest ops; r2 has them but r0 cannot reach r2. Resuming once r1 answered and
+  // peer_timeout_ms passed reissued seqs r2 holds. r1 relays in its heartbeats what r2 holds, so
+  // r0 knows those seqs exist and keeps refusing writes until it has them.
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.checkpoint_interval_ms = 1'000'000'000;  // nothing pruned: ops come back one by one
+  });
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[0];
+  const Seq then = c.at(0).applied().get(0);
+  // r0's new ops reach r2 only; r1 hears r2's heartbeats but gets none of r0's ops.
+  auto no_r0_ops_at_r1 = [&](RegionId from, RegionId to, const Message& m) {
+    if ((from == 0 && to == 1) || (from == 1 && to == 0)) return false;
+    return !(from == 2 && to == 1 && std::holds_alternative<OpBatch>(m));
+  };
+  auto run = [&](int rounds, auto link_up) {
+    for (int i = 0; i < rounds; ++i) {
+      c.Tick(50);
+      for (std::size_t n = c.queue.size(); n > 0 && !c.queue.empty(); --n) {
+        InFlight m = std::move(c.queue.front());
+        c.queue.pop_front();
+        if (!link_up(m.from, m.to, m.msg)) continue;
+        Effects e;
+        c.at(m.to).OnMessage(m.from, m.msg, c.PhysicalNow(m.to), &e);
+        c.Absorb(m.to, e);
+      }
+    }
+  };
+  for (int i = 0; i < 4; ++i) REQUIRE(c.Run(0, Credit{"alice", 10, "new-" + std::to_string(i)}).status.ok());
+  run(20, no_r0_ops_at_r1);
+  const Seq had = c.at(0).applied().get(0);
+  REQUIRE(had == then + 4);
+  REQUIRE(c.at(2).applied().get(0) == had);
+  REQUIRE(c.at(1).applied().get(0) == then);
+
+  c.stores[0] = yesterday;
+  c.queue.clear();
+  REQUIRE(c.Restart(0, 0, /*rejoin=*/false).ok());
+  auto only_r0_r1 = [](RegionId from, RegionId to, const Message& m) {
+    if (from == 2 && to == 1) return !std::holds_alternative<OpBatch>(m);  // as before
+    return (from == 0 && to == 1) || (from == 1 && to == 0) || (from == 1 && to == 2);
+  };
+  run(60, only_r0_r1);  // 3 s: r1 answered long ago, peer_timeout_ms (1 s) has passed
+  CHECK(c.at(0).rejoining());
+  CHECK(c.at(0).applied().get(0) == then);
+  const CommandResult refused = c.Run(0, Credit{"alice", 1, "x"});
+  CHECK(refused.status.code() == Code::kUnavailable);
+  CHECK(refused.status.message().find("recovering own ops") != std::string::npos);
+
+  c.Settle(20);  // r0 reaches r2 again
+  REQUIRE_FALSE(c.at(0).rejoining());
+  CHECK(c.at(0).applied().get(0) == had);
+  const CommandResult fresh = c.Run(0, Credit{"alice", 1, "x"});
+  REQUIRE(fresh.status.ok());
+  CHECK(fresh.op.seq == had + 1);
+  c.Settle(6);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 1, "alice").balance == 141);
+}
+
 TEST_CASE("a region restarted on a wiped store originates nothing until a peer answers",
           "[replica][rejoin]") {
   // Nothing is pruned here (no checkpoint is saved), so the peers give every op back one by one;
@@ -727,6 +790,80 @@ TEST_CASE("a snapshot is installed only by a rejoining region that lacks what it
     CHECK_FALSE(e.replaces_store);
     CHECK(c.at(1).applied() == applied);
   }
+}
+
+// ---- durability "replicated" -------------------------------------------------------------------
+
+TEST_CASE("durability replicated answers once another region holds the op, or says it does not yet",
+          "[replica][durability]") {
+  // Issue 9: an op acknowledged by a region whose disk is then lost before any peer got it is
+  // gone. With durability "replicated" the answer waits for a peer's ack (sent after its sync).
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.replicated_wait_ms = 400;
+  });
+  OpenEverywhere(c, Config("alice", 0), 100);
+
+  SECTION("connected: the answer comes with the first peer's ack") {
+    const CommandResult at_once = c.Run(0, Credit{"alice", 5, "r-1"}, /*replicated=*/true);
+    CHECK(at_once.id == 0);  // not answered yet
+    const std::uint64_t id = c.next_id;
+    c.Tick(10);  // the op batch goes out
+    c.Deliver();  // and the acks come back
+    const std::optional<CommandResult> done = c.CompletionOf(id);
+    REQUIRE(done);
+    CHECK(done->status.ok());
+    CHECK(done->replicated);
+    CHECK(done->op.origin == 0);
+    bool held = false;
+    for (RegionId r : {RegionId{1}, RegionId{2}}) held = held || c.stores[r].ops.count(done->op) == 1;
+    CHECK(held);  // durable elsewhere before the client heard of it
+    // Local durability answers at once and says whether it is replicated yet (not yet).
+    const CommandResult local = c.Run(0, Credit{"alice", 5, "l-1"});
+    REQUIRE(local.status.ok());
+    CHECK_FALSE(local.replicated);
+  }
+  SECTION("cut off: unavailable after replicated_wait_ms, the op stays, a retry answers it") {
+    auto cut_r0 = [](RegionId from, RegionId to) { return from != 0 && to != 0; };
+    REQUIRE(c.Run(0, Debit{"alice", 30, "r-2"}, /*replicated=*/true).id == 0);
+    const std::uint64_t id = c.next_id;
+    for (int i = 0; i < 6; ++i) {
+      c.Tick(50);
+      c.Deliver(cut_r0);
+    }
+    CHECK_FALSE(c.CompletionOf(id));  // 300 ms: still waiting
+    for (int i = 0; i < 4; ++i) {
+      c.Tick(50);
+      c.Deliver(cut_r0);
+    }
+    const std::optional<CommandResult> late = c.CompletionOf(id);
+    REQUIRE(late);
+    CHECK(late->status.code() == Code::kUnavailable);
+    CHECK(late->status.message().find("retry with the same Idempotency-Key") != std::string::npos);
+    CHECK(late->op.origin == 0);
+    CHECK(View(c, 0, "alice").balance == 70);  // accepted here all the same
+
+    c.Settle(10);  // healed
+    const CommandResult again = c.Run(0, Debit{"alice", 30, "r-2"}, /*replicated=*/true);
+    CHECK(again.status.ok());
+    CHECK(again.replayed);
+    CHECK(again.replicated);
+    CHECK(again.op == late->op);
+    REQUIRE(c.Converged("alice"));
+    CHECK(View(c, 1, "alice").balance == 70);
+  }
+}
+
+TEST_CASE("durability replicated on a one-region cluster is refused", "[replica][durability]") {
+  Cluster c(1, NoRebalanceNoWait);
+  c.Settle(2);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 0)}).status.ok());
+  const CommandResult r = c.Run(0, Credit{"alice", 5, "k"}, /*replicated=*/true);
+  CHECK(r.status.code() == Code::kInvalidArgument);
+  CHECK(r.status.message().find("another region") != std::string::npos);
+  AccountView v;
+  REQUIRE(c.at(0).GetAccount("alice", &v).ok());
+  CHECK(v.balance == 0);
 }
 
 // ---- idempotency -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -442,4 +443,129 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
   CHECK(Field(LastJson(run2.out), "op") == Field(LastJson(run1.out), "op"));
   RequireAgree(c, acct, 10s);
   CHECK(RightsOf(c, 1, acct, "us") == us_before + 150);
+}
+
+// Issue 9: under a partial partition (eu–ap cut, us relaying) eu reported ap 11,381 ops behind
+// although ap had them all through us, and eu stopped pruning its log. Heartbeats now relay what
+// each region holds; eu counts what ap holds by any route.
+TEST_CASE("under a partial partition a region fed through a relay is not behind, and pruning goes on",
+          "[node][safety]") {
+  ClusterOptions options;
+  options.proxied = true;
+  Cluster c("relay-holds", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  const std::string acct = "relay-wallet";
+  REQUIRE(c.api(0).Open(acct).status == 201);
+  WaitVisible(c, acct);
+  c.Cut(0, 2);  // eu–ap; eu–us and us–ap stay up
+
+  Api eu = c.api(0), ap = c.api(2);
+  constexpr int kOps = 30;
+  for (int k = 0; k < kOps; ++k) {
+    Reply r = eu.Credit(acct, 1, "relayed-" + std::to_string(k));
+    INFO(r.raw << r.transport_error);
+    REQUIRE(r.status == 200);
+  }
+  const std::uint64_t eu_ops = Field(eu.Cluster().body, "applied").at("eu").get<std::uint64_t>();
+  // ap gets them through us.
+  REQUIRE(WaitUntil(
+      [&] {
+        Reply r = ap.Account(acct);
+        return r.status == 200 && Int(r.body, "balance") == kOps;
+      },
+      15s));
+  json view;
+  const bool settled = WaitUntil(
+      [&] {
+        view = eu.Cluster().body;
+        const json ap_at_eu = PeerEntry(view, "ap");
+        return Field(ap_at_eu, "ops_behind") == 0 &&
+               Field(view, "log_floor").value("eu", std::uint64_t{0}) >= eu_ops;
+      },
+      15s);
+  INFO("eu's view: " << view.dump() << "\n" << c.ProxyState());
+  CHECK(settled);
+  CHECK(PeerEntry(view, "ap").value("reachable", true) == false);  // the cut is real
+}
+
+namespace {
+
+Reply ReplicatedWrite(Api& api, const std::string& kind, const std::string& account,
+                      std::int64_t amount, const std::string& key,
+                      const std::string& durability = "replicated") {
+  return api.Call("POST", "/v1/accounts/" + account + "/" + kind, json{{"amount", amount}}.dump(),
+                  {{"Idempotency-Key", key}, {"Durability", durability}});
+}
+
+}  // namespace
+
+// Issue 9: an op acknowledged by a region whose disk is lost before any peer got it is the one loss
+// a region cannot prevent alone. With durability "replicated" the answer waits until another
+// region holds the op durably, so wiping the answering region's disk right after loses nothing.
+TEST_CASE("durability replicated: an acknowledged op survives the loss of the disk that answered",
+          "[node][safety][durability]") {
+  ClusterOptions options;
+  options.proxied = true;
+  options.extra_toml = "[durability]\nwait_ms = 700\n";
+  Cluster c("durability", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  const std::string acct = "durable-wallet";
+  REQUIRE(c.api(0).Open(acct, 300).status == 201);
+  WaitVisible(c, acct);
+  Api eu = c.api(0);
+
+  Reply bad = ReplicatedWrite(eu, "credits", acct, 1, "bad-header", "somewhere");
+  CHECK(bad.status == 400);
+  CHECK(bad.raw.find("Durability") != std::string::npos);
+
+  std::vector<json> acked;
+  for (int k = 0; k < 10; ++k) {
+    Reply r = ReplicatedWrite(eu, "credits", acct, 10, "rep-" + std::to_string(k));
+    INFO(r.raw << r.transport_error);
+    REQUIRE(r.status == 200);
+    CHECK(Field(r.body, "replicated") == true);
+    acked.push_back(r.body["op"]);
+  }
+  // Local durability (the default) answers at once and says whether the op is replicated yet.
+  Reply local = eu.Credit(acct, 1, "local-1");
+  REQUIRE(local.status == 200);
+  CHECK(local.body.contains("replicated"));
+
+  // Cut off: the answer says the op is accepted but not replicated, and names it.
+  c.CutAll();
+  WaitIsolated(c);
+  Reply cut = ReplicatedWrite(eu, "debits", acct, 5, "rep-cut");
+  INFO("while cut off: " << cut.status << " " << cut.raw);
+  CHECK(cut.status == 503);
+  CHECK(ErrorField(cut, "replicated") == false);
+  CHECK(ErrorField(cut, "op").value("region", "") == "eu");
+  CHECK(ErrorField(cut, "message").get<std::string>().find("same Idempotency-Key") != std::string::npos);
+  c.HealAll();
+  REQUIRE(c.WaitConnected(10s));
+  Reply retried = ReplicatedWrite(eu, "debits", acct, 5, "rep-cut");
+  INFO("retried after the heal: " << retried.raw);
+  CHECK(retried.status == 200);
+  CHECK(Field(retried.body, "replicated") == true);
+  CHECK(Field(retried.body, "op") == ErrorField(cut, "op"));
+  CHECK(retried.header("Idempotent-Replayed") == "true");
+
+  // eu's disk is lost right after it answered: every replicated op comes back from its peers.
+  REQUIRE(c.Stop(0) == 0);
+  std::filesystem::remove_all(c.data_dir(0));
+  REQUIRE_START(c, 0);
+  REQUIRE(c.WaitConnected(30s));
+  auto agreement = c.WaitAgree(acct, 20s);
+  INFO(Differences(agreement));
+  CHECK(agreement.agree);
+  for (int k = 0; k < 10; ++k) {
+    Reply again = ReplicatedWrite(eu, "credits", acct, 10, "rep-" + std::to_string(k));
+    INFO("retry of rep-" << k << ": " << again.raw);
+    CHECK(again.status == 200);
+    CHECK(Field(again.body, "op") == acked[k]);
+  }
+  Reply view = eu.Account(acct);
+  REQUIRE(view.status == 200);
+  CHECK(Int(view.body, "balance") == 10 * 10 + 1 - 5);
 }

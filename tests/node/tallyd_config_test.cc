@@ -155,6 +155,10 @@ TEST_CASE("config errors name the field", "[config]") {
              Catch::Contains("config t.toml: line 3"));
   CHECK_THAT(ErrorOf(With("[listen]", "[listen]\nclient = 5\n[other]")),
              Catch::Contains("listen.client: must be a string, got an integer"));
+  CHECK_THAT(ErrorOf(With("[listen]", "[durability]\ndefault = \"sometimes\"\n[listen]")),
+             Catch::Contains("durability.default: must be \"local\" or \"replicated\""));
+  CHECK_THAT(ErrorOf(With("[listen]", "[durability]\nwait_ms = 0\n[listen]")),
+             Catch::Contains("durability.wait_ms: must be in 1..3600000, got 0"));
 }
 
 TEST_CASE("command-line overrides replace config fields and are checked", "[config]") {
