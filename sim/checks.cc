@@ -321,6 +321,15 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   if (!res.status.ok() || res.op.seq == 0) return;
   acks.push_back(AckRecord{res.op, res.id, now, r, dots.Bound(res.op),
                            ledger.durable().get(res.op.origin) >= res.op.seq});
+  // Durability "replicated": a write is answered only once another region holds its op durably,
+  // so losing the answering region's disk cannot lose it. Checked against the stores themselves.
+  if (a.replicated && !(res.replicated && dots.DurableElsewhere(res.op, r))) {
+    Fail("I4 durability", R(r) + " acknowledged " + res.op.ToString() + " under durability " +
+                              "replicated, but " +
+                              (res.replicated ? std::string("no region other than ") + R(r) +
+                                                    " had made it durable"
+                                              : std::string("the answer says it is not replicated")));
+  }
   if (res.op.origin == r) hosts[r].acked_own_max = std::max(hosts[r].acked_own_max, res.op.seq);
   // No region spends past its spendable rights plus its overdraft line: its rights less the credit
   // in them that is not yet final (a duplicate of its key elsewhere may still void it), as the

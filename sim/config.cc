@@ -172,6 +172,14 @@ Status ApplyProfile(SimConfig* c) {
     Rng rng(DeriveSeed(c->seed, "swarm-links"));
     c->links = rng.Chance(0.5) ? "stream" : "datagram";
   }
+  if (c->durability.empty()) {
+    // Swarm: some seeds ask every write for durability "replicated".
+    Rng rng(DeriveSeed(c->seed, "swarm-durability"));
+    c->durability = rng.Chance(0.3) ? "replicated" : "local";
+  }
+  if (c->durability != "local" && c->durability != "replicated")
+    return Status::InvalidArgument("durability must be local or replicated, not '" +
+                                   c->durability + "'");
   if (c->links == "stream") {
     f.link.stream = true;
   } else if (c->links != "datagram") {
@@ -260,6 +268,7 @@ std::string ReproduceCommand(const SimConfig& c) {
                   std::to_string(c.regions) + " --accounts " + std::to_string(c.accounts) +
                   " --ops " + std::to_string(c.ops) + " --faults " + c.profile;
   if (c.links != "datagram") s += " --links " + c.links;
+  if (c.durability != "local") s += " --durability " + c.durability;
   if (c.clients > 0) s += " --clients " + std::to_string(c.clients);
   if (c.tick_ms != SimConfig{}.tick_ms) s += " --tick " + std::to_string(c.tick_ms);
   if (c.final_topology != FinalTopology::kRandom)

@@ -108,6 +108,9 @@ struct SimConfig {
   // "datagram" (reordered, duplicated: the contract core/messages.h states) or "stream" (TCP-like,
   // as tallyd's connections); "" draws one from the seed (swarm).
   std::string links = "datagram";
+  // "local" or "replicated": every client write asks for Command::replicated (answered once
+  // another region holds the op durably); "" draws one from the seed (swarm).
+  std::string durability = "local";
   std::uint64_t liveness_bound_ms = 60'000;  // convergence must happen within this after the heal
   std::uint32_t tick_ms = 5;
 

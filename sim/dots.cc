@@ -37,7 +37,7 @@ DotBook::Seen DotBook::See(const Op& op) {
   if (!b) return Seen::kConflict;  // an impossible dot: no op may carry it
   const std::uint64_t fp = Fingerprint(op);
   if (!b->bound) {
-    *b = Binding{fp, true, true, false};
+    *b = Binding{fp, true, true, false, 0};
     return Seen::kNew;
   }
   if (b->fingerprint == fp) {
@@ -48,7 +48,7 @@ DotBook::Seen DotBook::See(const Op& op) {
   if (b->live) return Seen::kConflict;
   ++reissued_;
   if (b->durable) ++reissued_durable_;
-  *b = Binding{fp, true, true, false};
+  *b = Binding{fp, true, true, false, 0};
   return Seen::kReissued;
 }
 
@@ -60,6 +60,7 @@ std::vector<Dot> DotBook::Release(const VersionVector& held) {
       Binding& b = v[s - 1];
       if (!b.live) continue;
       b.live = false;
+      b.durable_at = 0;  // every disk it was on is gone
       freed.push_back(Dot{o, s});
     }
   }
@@ -78,6 +79,16 @@ void DotBook::MarkDurable(Dot dot) {
 bool DotBook::Durable(Dot dot) const {
   const Binding* b = Get(dot);
   return b && b->bound && b->durable;
+}
+
+void DotBook::MarkDurableAt(Dot dot, RegionId where) {
+  if (Binding* b = Find(dot); b && b->bound && where < 32) b->durable_at |= 1u << where;
+}
+
+bool DotBook::DurableElsewhere(Dot dot, RegionId not_here) const {
+  const Binding* b = Get(dot);
+  const std::uint32_t here = not_here < 32 ? 1u << not_here : 0;
+  return b && b->bound && (b->durable_at & ~here) != 0;
 }
 
 std::uint64_t DotBook::Bound(Dot dot) const {

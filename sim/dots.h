@@ -53,6 +53,11 @@ class DotBook {
 
   // The op bound to `dot` became durable at its origin.
   void MarkDurable(Dot dot);
+  // The op bound to `dot` became durable in region `where`'s store (its origin's or another's).
+  void MarkDurableAt(Dot dot, RegionId where);
+  // Whether some region other than `not_here` made the op bound to `dot` durable since it last
+  // had a copy everywhere lost (Release forgets the disks it was on).
+  bool DurableElsewhere(Dot dot, RegionId not_here) const;
 
   // Whether the op `dot` carries now had been made durable by its origin.
   bool Durable(Dot dot) const;
@@ -77,6 +82,7 @@ class DotBook {
     bool bound = false;
     bool live = false;     // some region holds a copy
     bool durable = false;  // its origin made it durable
+    std::uint32_t durable_at = 0;  // bit r: region r made it durable
   };
 
   Binding* Find(Dot dot);

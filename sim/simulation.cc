@@ -214,6 +214,7 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
   Attempt a;
   a.client = kScriptedClient;
   a.region = r;
+  a.replicated = config.durability == "replicated";
   std::visit(
       [&](const auto& b) {
         using T = std::decay_t<decltype(b)>;
@@ -234,7 +235,8 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
   if (!hosts[r].up) return id;
   ++summary.attempts;
   Effects e;
-  hosts[r].replica->Submit(Command{id, std::move(body)}, Physical(r), &e);
+  const bool replicated = attempts.back().replicated;
+  hosts[r].replica->Submit(Command{id, std::move(body), replicated}, Physical(r), &e);
   Absorb(r, &e);
   return id;
 }
@@ -307,6 +309,7 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
   bool replaced = false;
   h.store.SyncUpTo(h.sync_target, [&](const WriteBatch& b) {
     replaced = replaced || b.replaces_store;
+    for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r);
     for (const Op& op : b.ops) {
       if (op.dot.origin != r) continue;
       std::string problem = ledger.AddDurable(op, now);
@@ -649,6 +652,7 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
   line("tally-sim run: seed=%" PRIu64 " regions=%u accounts=%u ops=%" PRIu64 " faults=%s bug=%s",
        c.seed, c.regions, c.accounts, c.ops, c.profile.c_str(),
        c.plant_bug.empty() ? "none" : c.plant_bug.c_str());
+  if (c.durability != "local") out.insert(out.size() - 1, " durability=" + c.durability);
   line("requests: %" PRIu64 " (attempts %" PRIu64 ", retries %" PRIu64 " of which %" PRIu64
        " at another region (%" PRIu64 " credits, spent by %" PRIu64
        " debits), replay probes %" PRIu64 ", timeouts %" PRIu64 ", gave up %" PRIu64

@@ -97,8 +97,8 @@ class Simulation {
   void Start();
   std::uint64_t now() const;
   void RunUntil(std::uint64_t time_ms);
-  // A client request arriving at `region` now (no client delay, no timeout, no retry). Returns a
-  // handle for Result().
+  // A client request arriving at `region` now (no client delay, no timeout, no retry), asking for
+  // the config's durability. Returns a handle for Result().
   std::uint64_t Submit(RegionId region, CommandBody body);
   // The completion for `handle`, once released (nullptr before).
   const CommandResult* Result(std::uint64_t handle) const;

@@ -113,6 +113,7 @@ struct Attempt {
   RegionId region = 0;
   bool probe = false;
   Request req;
+  bool replicated = false;  // asked for durability "replicated" (Command::replicated)
 };
 
 struct AccountInfo {

@@ -148,6 +148,57 @@ TEST_CASE("An op acknowledged while only the wiped disk held it is counted as lo
   REQUIRE(v.balance == 128);  // 100 + 20 + 7 + 1: the 40 went with the disk
 }
 
+TEST_CASE("Durability replicated: an answer waits for another region's disk", "[sim][disks]") {
+  SimConfig c = DiskConfig();
+  c.durability = "replicated";
+  Simulation sim(c);
+  Prepare(&sim);
+  // Cut off, r1 takes the credit but cannot answer: no other region holds it.
+  sim.Cut(kR1Alone);
+  const std::uint64_t alone = sim.Submit(1, Credit{"acct", 40, "c4"});
+  sim.RunUntil(400);
+  REQUIRE(sim.Result(alone) == nullptr);
+  sim.RunUntil(300 + 5000 + 50);  // ReplicaOptions::replicated_wait_ms
+  REQUIRE(Answered(&sim, alone).status.code() == Code::kUnavailable);
+  REQUIRE(Answered(&sim, alone).op == Dot{1, 4});  // the op stays, and replicates after the heal
+  sim.Uncut(kR1Alone);
+  sim.RunUntil(6000);
+  const std::uint64_t retry = sim.Submit(1, Credit{"acct", 40, "c4"});
+  sim.RunUntil(6100);
+  REQUIRE(Answered(&sim, retry).replayed);
+  REQUIRE(Answered(&sim, retry).replicated);
+  RunResult res = sim.Finish();
+  INFO(res.failure.invariant << ": " << res.failure.message);
+  REQUIRE(res.ok);
+}
+
+TEST_CASE("A disk wiped the instant a write is answered: lost with local durability, not replicated",
+          "[sim][disks]") {
+  for (const char* durability : {"local", "replicated"}) {
+    SimConfig c = DiskConfig();
+    c.durability = durability;
+    Simulation sim(c);
+    Prepare(&sim);
+    const std::uint64_t credit = sim.Submit(1, Credit{"acct", 3, "c5"});
+    std::uint64_t t = sim.now();
+    while (sim.Result(credit) == nullptr && t < 1000) sim.RunUntil(++t);
+    INFO(durability << ": answered at " << t << " ms");
+    REQUIRE(Answered(&sim, credit).status.ok());
+    sim.WipeDisk(1);
+    sim.RunUntil(t + 50);
+    sim.Restart(1);
+    RunResult res = sim.Finish();
+    INFO(res.failure.invariant << ": " << res.failure.message);
+    REQUIRE(res.ok);
+    const bool replicated = std::string(durability) == "replicated";
+    // Local: answered after r1's own sync, before its peers had the op (every message takes 5 ms).
+    REQUIRE(res.summary.acked_lost_with_disk == (replicated ? 0 : 1));
+    AccountView v;
+    REQUIRE(sim.replica(1)->GetAccount("acct", &v).ok());
+    REQUIRE(v.balance == 100 + 20 + 7 + (replicated ? 3 : 0));
+  }
+}
+
 TEST_CASE("skip_rejoin: a wiped region that serves at once reuses a seq its peers hold",
           "[sim][disks][bugs]") {
   Simulation sim(DiskConfig("skip_rejoin"));
