@@ -463,6 +463,14 @@ TEST_CASE("Bad configuration is refused with a clear error", "[sim]") {
   REQUIRE(ReproduceCommand(c) ==
           "tally-sim run --seed 77 --regions 3 --accounts 5 --ops 2000 --faults default "
           "--plant-bug ack_before_sync");
+  c.durability = "sometimes";
+  REQUIRE(ApplyProfile(&c).code() == Code::kInvalidArgument);
+  c.durability = "replicated";
+  c.plant_bug = "";
+  REQUIRE(ApplyProfile(&c).ok());
+  REQUIRE(ReproduceCommand(c) ==
+          "tally-sim run --seed 77 --regions 3 --accounts 5 --ops 2000 --faults default "
+          "--durability replicated");
 }
 
 TEST_CASE("Swarm draws differ per seed and are reproducible", "[sim]") {
