@@ -117,7 +117,9 @@ void Simulation::Impl::FailTwoOps(RegionId r, const Op& op, const std::string& h
     const bool disk = h.store.Extent(op.dot.origin) >= op.dot.seq;
     if (!memory && !disk) continue;
     holders += (holders.empty() ? "" : ", ") + R(h.id) +
-               (memory && disk ? "" : memory ? " (in memory)" : " (on its disk)");
+               (memory && disk ? ""
+                : memory       ? " (in memory)"
+                               : " (on its disk)");
   }
   const std::string context = DiskContext(op.dot.origin);
   Fail("one op per dot", op.dot.ToString() + " carries two different ops: " + R(r) + " " + how +
@@ -173,8 +175,8 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
     if (op.hlc <= last) {
       Fail("HLC monotonic", R(r) + " stamped op " + op.dot.ToString() + " with " +
                                 op.hlc.ToString() + ", not above " + last.ToString() +
-                                " (visible before: " + h.hlc_visible.ToString() + ", shown: " +
-                                shown[r].ToString() + ", physical clock " +
+                                " (visible before: " + h.hlc_visible.ToString() +
+                                ", shown: " + shown[r].ToString() + ", physical clock " +
                                 std::to_string(Physical(r)) + ")" + DiskContext(r));
       return;
     }
@@ -260,8 +262,8 @@ void Simulation::Impl::CheckRejoining(RegionId r, const Effects& e,
   }
   for (const CommandResult& c : e.completions) {
     const Code code = c.status.code();
-    const bool verdict = c.status.ok() ? !c.replayed
-                                       : code == Code::kNotFound || code == Code::kInsufficientFunds;
+    const bool verdict =
+        c.status.ok() ? !c.replayed : code == Code::kNotFound || code == Code::kInsufficientFunds;
     if (!verdict) continue;
     Fail("rejoin", R(r) + " answered command " + std::to_string(c.id) + " with " +
                        (c.status.ok() ? "op " + c.op.ToString() : c.status.ToString()) +
@@ -324,11 +326,10 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   // Durability "replicated": a write is answered only once another region holds its op durably,
   // so losing the answering region's disk cannot lose it. Checked against the stores themselves.
   if (a.replicated && !(res.replicated && dots.DurableElsewhere(res.op, r))) {
-    Fail("I4 durability", R(r) + " acknowledged " + res.op.ToString() + " under durability " +
-                              "replicated, but " +
-                              (res.replicated ? std::string("no region other than ") + R(r) +
-                                                    " had made it durable"
-                                              : std::string("the answer says it is not replicated")));
+    Fail("I4 durability",
+         R(r) + " acknowledged " + res.op.ToString() + " under durability replicated, but " +
+             (res.replicated ? std::string("no region other than ") + R(r) + " had made it durable"
+                             : std::string("the answer says it is not replicated")));
   }
   if (res.op.origin == r) hosts[r].acked_own_max = std::max(hosts[r].acked_own_max, res.op.seq);
   // No region spends past its spendable rights plus its overdraft line: its rights less the credit

@@ -178,8 +178,8 @@ Status ApplyProfile(SimConfig* c) {
     c->durability = rng.Chance(0.3) ? "replicated" : "local";
   }
   if (c->durability != "local" && c->durability != "replicated")
-    return Status::InvalidArgument("durability must be local or replicated, not '" +
-                                   c->durability + "'");
+    return Status::InvalidArgument("durability must be local or replicated, not '" + c->durability +
+                                   "'");
   if (c->links == "stream") {
     f.link.stream = true;
   } else if (c->links != "datagram") {

@@ -80,8 +80,8 @@ class DotBook {
   struct Binding {
     std::uint64_t fingerprint = 0;
     bool bound = false;
-    bool live = false;     // some region holds a copy
-    bool durable = false;  // its origin made it durable
+    bool live = false;             // some region holds a copy
+    bool durable = false;          // its origin made it durable
     std::uint32_t durable_at = 0;  // bit r: region r made it durable
   };
 

@@ -529,8 +529,8 @@ void Simulation::Impl::OnLivenessCheck() {
         const Dot next{o, applied.get(o) + 1};
         bool retained = false;
         for (const Host& p : hosts) {
-          const bool holds = p.store.Extent(o) >= next.seq ||
-                             (p.up && p.replica->applied().get(o) >= next.seq);
+          const bool holds =
+              p.store.Extent(o) >= next.seq || (p.up && p.replica->applied().get(o) >= next.seq);
           if (p.id != h.id && holds && p.store.log_floor().get(o) < next.seq) retained = true;
         }
         if (!retained)

@@ -331,11 +331,10 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
     const VersionVector held = Held();
     for (RegionId o = 0; o < config.regions; ++o)
       if (held.get(o) < ledger.durable().get(o))
-        Fail("I4 durability", "r" + std::to_string(r) + " replaced its store with a snapshot and r" +
-                                  std::to_string(o) + "'s durable ops " +
-                                  std::to_string(held.get(o) + 1) + ".." +
-                                  std::to_string(ledger.durable().get(o)) +
-                                  " are now held nowhere");
+        Fail("I4 durability",
+             "r" + std::to_string(r) + " replaced its store with a snapshot and r" +
+                 std::to_string(o) + "'s durable ops " + std::to_string(held.get(o) + 1) + ".." +
+                 std::to_string(ledger.durable().get(o)) + " are now held nowhere");
   }
   trace.Add(0x53u);
   trace.Add(now);

@@ -55,8 +55,8 @@ struct Host {
   // an earlier run on the same disk sent, as of its last restart.
   Hlc hlc_visible_at_start;
   std::uint64_t epoch_announced = 0;  // the newest epoch it put in a Hello
-  std::uint64_t disk_epoch_max = 0;  // largest epoch sent in a Hello since the disk was replaced
-  std::uint64_t started_ms = 0;      // when this run started
+  std::uint64_t disk_epoch_max = 0;   // largest epoch sent in a Hello since the disk was replaced
+  std::uint64_t started_ms = 0;       // when this run started
   Seq acked_own_max = 0;  // highest own seq acknowledged to a client
 
   // Disks (faults.cc). Copies of the durable store kept for the restore fault, oldest first.
@@ -70,7 +70,7 @@ struct Host {
   // (merged its peers' clocks).
   bool disk_behind = false;
   bool lost_store = false;  // this run started on such a disk
-  std::string rejoined;        // when and how this run finished rejoining ("" while it has not)
+  std::string rejoined;     // when and how this run finished rejoining ("" while it has not)
 
   std::uint64_t down_since_ms = 0;
   std::size_t timeline_crash = SIZE_MAX;  // open crash span, if down
@@ -129,7 +129,7 @@ struct AckRecord {
   std::uint64_t attempt = 0;
   std::uint64_t time_ms = 0;
   RegionId region = 0;
-  std::uint64_t fingerprint = 0;   // of the op the dot carried when it was acknowledged
+  std::uint64_t fingerprint = 0;    // of the op the dot carried when it was acknowledged
   bool durable_when_acked = false;  // its origin had made it durable by then
 };
 

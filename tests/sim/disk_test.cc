@@ -172,8 +172,9 @@ TEST_CASE("Durability replicated: an answer waits for another region's disk", "[
   REQUIRE(res.ok);
 }
 
-TEST_CASE("A disk wiped the instant a write is answered: lost with local durability, not replicated",
-          "[sim][disks]") {
+TEST_CASE(
+    "A disk wiped the instant a write is answered: lost with local durability, not replicated",
+    "[sim][disks]") {
   for (const char* durability : {"local", "replicated"}) {
     SimConfig c = DiskConfig();
     c.durability = durability;

@@ -125,8 +125,8 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   SimStore store;
   WriteBatch old;
   for (Seq s = 1; s <= 4; ++s) old.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
-  old.keys.push_back(
-      KeyRecord{"a", HashKey("k1"), Dot{1, 2}, Hlc::Make(1002, 0), OpKind::kCredit, 1, 0, false, 2});
+  old.keys.push_back(KeyRecord{"a", HashKey("k1"), Dot{1, 2}, Hlc::Make(1002, 0), OpKind::kCredit,
+                               1, 0, false, 2});
   old.high_water = Hlc::Make(9000, 0);
   Fold f1;
   f1.frontier = Hlc::Make(1001, 0);
@@ -144,8 +144,8 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   snap.replaces_store = true;
   snap.ops.push_back(MakeOp(0, 6, 2006, OpKind::kDebit, "b", 3, "k9"));
   snap.ops.push_back(MakeOp(0, 7, 2007, OpKind::kCredit, "b", 4));
-  snap.keys.push_back(
-      KeyRecord{"b", HashKey("k9"), Dot{0, 6}, Hlc::Make(2006, 0), OpKind::kDebit, 3, 0, false, -3});
+  snap.keys.push_back(KeyRecord{"b", HashKey("k9"), Dot{0, 6}, Hlc::Make(2006, 0), OpKind::kDebit,
+                                3, 0, false, -3});
   Fold f2;
   f2.frontier = Hlc::Make(2005, 0);
   f2.log_floor.set(0, 5);
@@ -387,7 +387,7 @@ TEST_CASE("Ledger: ops lost with a disk are forgotten, the rest reads as before"
   REQUIRE(ledger.op_count() == 3);
   REQUIRE(ledger.Find(Dot{0, 2}) == nullptr);
   REQUIRE(ledger.Clawbacks("a", 1) == 0);  // r1's credit is the first of its key now
-  REQUIRE(ledger.Line("a", 1) == 10);       // the open kept its config
+  REQUIRE(ledger.Line("a", 1) == 10);      // the open kept its config
   OracleAccount o;
   REQUIRE(ledger.Oracle("a", &o));
   REQUIRE(o.balance == 25);
