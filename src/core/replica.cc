@@ -171,6 +171,7 @@ struct Peer {
   std::array<std::uint64_t, kMaxRegions> lag_since_ms{};
   std::array<Seq, kMaxRegions> lag_acked{};
   bool rejoining = false;         // its last Hello said it restarted; cleared by its own promise
+  std::uint64_t answered_ms = 0;  // when we last answered its Hello (0: never)
   std::uint64_t snapshot_ms = 0;  // when we last sent it a snapshot (0: never)
 };
 
@@ -355,8 +356,16 @@ class Replica::Impl {
       p.rejoining = hello->rejoining;
       if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
       // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
-      // echoing its epoch, so it knows whether it lost any (and gets them back by Push).
-      if (hello->epoch != known_epoch || hello->rejoining) SendHello(from, out);
+      // echoing its epoch, so it knows whether it lost any (and gets them back by Push). A
+      // rejoining peer asks again every heartbeat until it has our answer, so its repeated
+      // Hellos are answered at most once per heartbeat interval: two rejoining regions would
+      // otherwise answer each other's answers (each says `rejoining`) for ever.
+      if (hello->epoch != known_epoch ||
+          (hello->rejoining && (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms ||
+                                now < p.answered_ms))) {
+        p.answered_ms = std::max<std::uint64_t>(now, 1);
+        SendHello(from, out);
+      }
       Push(from, now, out);
       return;
     }
@@ -1503,6 +1512,7 @@ class Replica::Impl {
       epoch_ = std::max(clock_.Now(now).value, h.peer_epoch + 1);
       answered_.assign(n_, false);
       any_answer_ = false;
+      any_live_answer_ = false;
       needed_ = VersionVector{};
       out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
                                     "region " + opt_.regions[from] +
@@ -1515,9 +1525,12 @@ class Replica::Impl {
     // Every timestamp our earlier runs showed a peer (a heartbeat promise above all our ops, say)
     // was merged into its clock: past it, what we originate cannot break a promise we made.
     clock_.Update(Hlc{h.clock}, now);
-    if (!any_answer_) first_answer_ms_ = now;
     any_answer_ = true;
     answered_[from] = true;
+    if (!h.rejoining && !any_live_answer_) {
+      any_live_answer_ = true;
+      first_answer_ms_ = now;
+    }
     if (h.applied.get(opt_.self) > applied_.get(opt_.self)) {
       out->notices.push_back(Notice{
           Notice::Kind::kRejoin, from, static_cast<std::int64_t>(h.applied.get(opt_.self)),
@@ -1536,7 +1549,13 @@ class Replica::Impl {
   void MaybeFinishRejoin(std::uint64_t now, Effects* out) {
     if (!rejoining_ || !any_answer_ || !applied_.Dominates(needed_)) return;
     const std::size_t answers = AnsweredPeers();
-    if (answers + 1 < n_ && now < first_answer_ms_ + opt_.peer_timeout_ms) return;
+    // A peer that is rejoining itself may have lost its store too: two wiped regions would
+    // confirm each other's empty disks while the one region holding the data is cut off. Its
+    // answer counts only when every peer has answered (a whole cluster restarted at once); the
+    // timeout runs from the first answer of a peer that is not rejoining.
+    if (answers + 1 < n_ &&
+        (!any_live_answer_ || now < first_answer_ms_ + opt_.peer_timeout_ms))
+      return;
     rejoining_ = false;
     out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self,
                                   static_cast<std::int64_t>(applied_.get(opt_.self)),
@@ -1901,7 +1920,8 @@ class Replica::Impl {
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
   std::vector<bool> answered_;           // per region: it answered this epoch of ours
   bool any_answer_ = false;
-  std::uint64_t first_answer_ms_ = 0;
+  bool any_live_answer_ = false;         // an answer from a peer that is not rejoining itself
+  std::uint64_t first_answer_ms_ = 0;    // of the first such answer
   VersionVector needed_;                 // what the answers to this epoch said they held
   // Durability "replicated": commands that asked for it, and answers held until a peer has the op.
   struct AwaitingReplication {

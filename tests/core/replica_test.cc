@@ -666,6 +666,44 @@ TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear h
   CHECK(View(c, 1, "alice").balance == 141);
 }
 
+TEST_CASE("two wiped regions do not confirm each other while the region with the data is cut off",
+          "[replica][rejoin]") {
+  // Found by the simulator's disk faults (sim-disks): r1 and r2 lost their stores while r0, which
+  // holds the data, was cut off. Each answered the other's rejoin ("I hold nothing of yours"), they
+  // resumed after peer_timeout_ms on that word and answered not_found for an existing account;
+  // meanwhile each answer (it says `rejoining`) was answered again, for ever. A rejoining peer's
+  // answer now counts only once every peer has answered, and is answered at most once a heartbeat.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Run(1, Credit{"alice", 5, "c1"}).status.ok());
+  c.Settle(40);  // pruned everywhere
+  const Seq r1_had = c.at(1).applied().get(1);
+  for (RegionId r : {RegionId{1}, RegionId{2}}) c.stores[r] = PersistedStore{};
+  c.queue.clear();
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
+  auto r0_cut = [](RegionId from, RegionId to) { return from != 0 && to != 0; };
+  std::size_t hellos = 0;
+  for (int i = 0; i < 60; ++i) {  // 3 s
+    c.Tick(50);
+    for (const InFlight& m : c.queue) hellos += std::holds_alternative<Hello>(m.msg) ? 1 : 0;
+    c.Deliver(r0_cut, 10000);
+  }
+  CHECK(c.at(1).rejoining());
+  CHECK(c.at(2).rejoining());
+  CHECK(c.Run(1, Credit{"alice", 1, "x"}).status.code() == Code::kUnavailable);
+  CHECK(hellos < 60 * 3 * 4);  // a few per heartbeat, not a storm
+
+  c.Settle(20);  // r0 is back: a snapshot each
+  CHECK_FALSE(c.at(1).rejoining());
+  CHECK_FALSE(c.at(2).rejoining());
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 2, "alice").balance == 105);
+  const CommandResult fresh = c.Run(1, Credit{"alice", 1, "x"});
+  REQUIRE(fresh.status.ok());
+  CHECK(fresh.op.seq == r1_had + 1);  // no seq reused
+}
+
 TEST_CASE("a region restarted on a wiped store originates nothing until a peer answers",
           "[replica][rejoin]") {
   // Nothing is pruned here (no checkpoint is saved), so the peers give every op back one by one;

@@ -229,6 +229,10 @@ TEST_CASE("op results render region names and flags", "[api]") {
   r.overdraft = true;
   std::string out;
   AppendOpResultJson(r, {"eu", "us"}, &out);
-  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true})");
+  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":false})");
+  r.replicated = true;
+  out.clear();
+  AppendOpResultJson(r, {"eu", "us"}, &out);
+  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":true})");
   CHECK(HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
 }
