@@ -26,7 +26,7 @@ std::string Describe(const Op& op) {
 
 }  // namespace
 
-Ledger::Ledger(RegionId regions) : n_(regions), by_dot_(regions) {}
+Ledger::Ledger(RegionId regions) : n_(regions), by_dot_(regions), forgotten_(regions) {}
 
 Ledger::Account& Ledger::AccountFor(const std::string& id) {
   auto [it, inserted] =
@@ -236,26 +236,41 @@ std::vector<Dot> Ledger::Truncate(const VersionVector& held) {
   // the result.
   Ledger fresh(n_);
   for (Dot d : order_) {
-    if (d.seq > held.get(d.origin)) continue;
     auto [ai, oi] = by_dot_[d.origin][d.seq - 1];
-    const Account& a = accounts_[ai];
-    const LedgerOp& lo = a.ops[oi];
-    Op op;
-    op.dot = d;
-    op.hlc = lo.canonical.hlc;
-    op.kind = lo.kind;
-    op.account = a.config.id;
-    op.amount = lo.amount;
-    op.to = lo.to;
-    op.key = lo.key;
-    if (lo.kind == OpKind::kOpen) {
-      for (const auto& [index, config] : a.open_configs)
-        if (index == oi) op.config = config;
+    if (d.seq > held.get(d.origin)) {
+      forgotten_[d.origin][d.seq] = OpAt(d);
+    } else {
+      fresh.AddDurable(OpAt(d), accounts_[ai].ops[oi].durable_ms);
     }
-    fresh.AddDurable(op, lo.durable_ms);
   }
+  fresh.forgotten_ = std::move(forgotten_);
   *this = std::move(fresh);
   return gone;
+}
+
+Op Ledger::OpAt(Dot d) const {
+  auto [ai, oi] = by_dot_[d.origin][d.seq - 1];
+  const Account& a = accounts_[ai];
+  const LedgerOp& lo = a.ops[oi];
+  Op op;
+  op.dot = d;
+  op.hlc = lo.canonical.hlc;
+  op.kind = lo.kind;
+  op.account = a.config.id;
+  op.amount = lo.amount;
+  op.to = lo.to;
+  op.key = lo.key;
+  if (lo.kind == OpKind::kOpen) {
+    for (const auto& [index, config] : a.open_configs)
+      if (index == oi) op.config = config;
+  }
+  return op;
+}
+
+const Op* Ledger::Forgotten(Dot dot) const {
+  if (dot.origin >= n_) return nullptr;
+  auto it = forgotten_[dot.origin].find(dot.seq);
+  return it == forgotten_[dot.origin].end() ? nullptr : &it->second;
 }
 
 const LedgerOp* Ledger::Find(Dot dot, std::string* account) const {

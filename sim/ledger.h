@@ -83,6 +83,9 @@ class Ledger {
   // rebuilt in the order it became durable, so it reads as if the forgotten ops never existed;
   // run CheckFloors afterwards.
   std::vector<Dot> Truncate(const VersionVector& held);
+  // The last op forgotten under `dot` (nullptr if none): kept in case a copy comes back — a
+  // message sent before the disk went, a snapshot with it in a checkpoint — and with it the op.
+  const Op* Forgotten(Dot dot) const;
 
   // The op durably originated with `dot`, or nullptr.
   const LedgerOp* Find(Dot dot, std::string* account = nullptr) const;
@@ -139,6 +142,7 @@ class Ledger {
   Account& AccountFor(const std::string& id);
   const Account* FindAccount(const std::string& id) const;
   static Amount UpTo(const std::vector<Prefix>& v, Seq seq);
+  Op OpAt(Dot d) const;  // the durable op under `d`, rebuilt
   // Books the void of op `index`: a refund of a debit or a clawback of a credit. True for a
   // clawback, the one kind of void that lowers its origin's floor.
   bool Void(Account& a, std::uint32_t index);
@@ -152,6 +156,7 @@ class Ledger {
   // Per origin, by seq - 1: (account index, op index) of each durable op.
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;
   std::vector<Dot> order_;  // every durable op, in the order it became durable (for Truncate)
+  std::vector<std::map<Seq, Op>> forgotten_;  // per origin: ops Truncate dropped, by seq
   VersionVector durable_;
   std::uint64_t op_count_ = 0;
   Hlc newest_;

@@ -260,6 +260,8 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   CheckHlc(r, *e, originated_scratch);
   CheckRejoining(r, *e, originated_scratch);
   if (h.disk_behind && h.replica && !h.replica->rejoining()) h.disk_behind = false;
+  // A snapshot may bring back, in its checkpoints, ops whose every other copy went with a disk.
+  if (e->replaces_store) ReviveHeld();
   for (const Notice& n : e->notices) {
     if (n.kind == Notice::Kind::kClockAhead) ++summary.clock_ahead_reports;
     if (n.kind == Notice::Kind::kRejoin && n.region == r && h.rejoined.empty()) {

@@ -240,6 +240,7 @@ class Simulation::Impl {
   void FailTwoOps(RegionId r, const Op& op, const std::string& how);
   std::string DiskContext(RegionId r) const;
   void Revive(const Op& op);
+  void ReviveHeld();
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteShown(RegionId to, const Message& msg);
   void CheckRejoinAnswer(RegionId to, const InFlight& f);
