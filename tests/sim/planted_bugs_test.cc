@@ -20,8 +20,9 @@ struct Caught {
   std::string reproduce;
 };
 
-Caught Hunt(const std::string& bug, FinalTopology topology = FinalTopology::kRandom) {
-  for (std::uint64_t seed = 1; seed <= kSeedsPerBug; ++seed) {
+Caught Hunt(const std::string& bug, FinalTopology topology = FinalTopology::kRandom,
+           std::uint64_t seeds = kSeedsPerBug) {
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
     SimConfig c;
     c.seed = seed;
     c.ops = 2000;
@@ -36,8 +37,9 @@ Caught Hunt(const std::string& bug, FinalTopology topology = FinalTopology::kRan
 }
 
 Caught ExpectCaught(const std::string& bug, const std::set<std::string>& by,
-                    FinalTopology topology = FinalTopology::kRandom) {
-  Caught c = Hunt(bug, topology);
+                    FinalTopology topology = FinalTopology::kRandom,
+                    std::uint64_t seeds = kSeedsPerBug) {
+  Caught c = Hunt(bug, topology, seeds);
   INFO(bug << " caught at seed " << c.seed << " by " << c.failure.invariant << ": "
            << c.failure.message);
   REQUIRE(c.failed);
@@ -123,7 +125,10 @@ TEST_CASE("forget_hlc_high_water: caught by the amnesia fault, which a correct r
 }
 
 TEST_CASE("drop_relayed_ops: a partial heal never converges", "[sim][bugs]") {
-  ExpectCaught("drop_relayed_ops", {"I1 convergence"}, FinalTopology::kPartial);
+  // Only a run that still has ops in flight toward the pair the final heal leaves apart shows it:
+  // about a third of the default seeds once heartbeats relay what each region holds (main
+  // 80e9ac7: seeds 8, 9, 12, ...; seed 1 before), so the hunt goes further than for the others.
+  ExpectCaught("drop_relayed_ops", {"I1 convergence"}, FinalTopology::kPartial, 3 * kSeedsPerBug);
 }
 
 TEST_CASE("ack_before_sync: an acknowledged op is lost in a crash", "[sim][bugs]") {
