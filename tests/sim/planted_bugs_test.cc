@@ -21,7 +21,7 @@ struct Caught {
 };
 
 Caught Hunt(const std::string& bug, FinalTopology topology = FinalTopology::kRandom,
-           std::uint64_t seeds = kSeedsPerBug) {
+            std::uint64_t seeds = kSeedsPerBug) {
   for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
     SimConfig c;
     c.seed = seed;
