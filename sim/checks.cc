@@ -70,6 +70,10 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
       case DotBook::Seen::kKnown:
         break;
       case DotBook::Seen::kRevived:
+        if (Spliced(op.dot)) {
+          FailSpliced(r, op, "applied");
+          return;
+        }
         Revive(op);
         break;
       case DotBook::Seen::kConflict:
@@ -82,6 +86,10 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
 void Simulation::Impl::SeeOps(RegionId r, const std::vector<Op>& ops, const char* how) {
   for (const Op& op : ops) {
     const DotBook::Seen seen = dots.See(op);
+    if (seen == DotBook::Seen::kRevived && Spliced(op.dot)) {
+      FailSpliced(r, op, how);
+      return;
+    }
     if (seen == DotBook::Seen::kRevived) Revive(op);
     if (seen == DotBook::Seen::kConflict) {
       FailTwoOps(r, op, how);
@@ -98,6 +106,25 @@ void Simulation::Impl::Revive(const Op& op) {
   if (dots.Durable(op.dot)) ReviveHeld();
 }
 
+// An op of a lost history that comes back right above a seq its origin has issued again for
+// another op was made on top of a different op than the one now below it: the replica that took it
+// spliced two histories (each dot, alone, still carries one op — until the origin reaches that seq
+// too). True when the op forgotten under the seq below is not what that dot carries now.
+bool Simulation::Impl::Spliced(Dot dot) const {
+  if (dot.seq < 2) return false;
+  const Dot below{dot.origin, dot.seq - 1};
+  const Op* forgotten = ledger.Forgotten(below);
+  return forgotten && dots.Bound(below) != DotBook::Fingerprint(*forgotten);
+}
+
+void Simulation::Impl::FailSpliced(RegionId r, const Op& op, const std::string& how) {
+  Fail("one op per dot", R(r) + " " + how + " " + op.dot.ToString() + " " + Describe(op) +
+                             ", an op of " + R(op.dot.origin) + "'s lost history, on top of " +
+                             Dot{op.dot.origin, op.dot.seq - 1}.ToString() +
+                             ", which now carries another op: two histories spliced" +
+                             DiskContext(op.dot.origin));
+}
+
 // The ledger takes back, per origin and in seq order, the ops it forgot that some region holds
 // again — as long as each dot still carries the op the ledger forgot (its origin may hold a new op
 // under it, not yet synced; the ledger gets that one from the sync). A region may hold forgotten
@@ -112,6 +139,13 @@ void Simulation::Impl::ReviveHeld() {
       const Op* forgotten = ledger.Forgotten(Dot{o, s});
       if (!forgotten || dots.Bound(Dot{o, s}) != DotBook::Fingerprint(*forgotten)) break;
       const Op op = *forgotten;
+      if (Spliced(op.dot)) {
+        RegionId holder = o;
+        for (const Host& h : hosts)
+          if (h.store.Extent(o) >= s || (h.up && h.replica->applied().get(o) >= s)) holder = h.id;
+        FailSpliced(holder, op, "holds again (in a checkpoint)");
+        return;
+      }
       dots.See(op);  // the same op: known, or revived
       ledger.AddDurable(op, now);
       revived = true;

@@ -241,6 +241,8 @@ class Simulation::Impl {
   std::string DiskContext(RegionId r) const;
   void Revive(const Op& op);
   void ReviveHeld();
+  bool Spliced(Dot dot) const;
+  void FailSpliced(RegionId r, const Op& op, const std::string& how);
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteShown(RegionId to, const Message& msg);
   void CheckRejoinAnswer(RegionId to, const InFlight& f);
