@@ -40,6 +40,9 @@ FaultParams Scaled(FaultParams f, double k) {
   f.sync_crashes_per_min *= k;
   f.amnesia_per_min *= k;
   f.lying_hellos_per_min *= k;
+  f.wipes_per_min *= k;
+  f.disk_copies_per_min *= k;
+  f.restores_per_min *= k;
   f.reply_loss = std::min(0.5, f.reply_loss * k);
   f.cutoff_reply_loss = std::min(0.5, f.cutoff_reply_loss * k);
   return f;
@@ -110,11 +113,26 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   f->cutoff_reply_loss = on(0.6) ? rng.LogUniform(0.01, 0.5) : 0;
   w->spend_retried_credit_p = on(0.7) ? rng.LogUniform(0.05, 1) : 0;
   f->lying_hellos_per_min = on(0.4) ? rng.LogUniform(0.2, 10) : 0;
+  f->wipes_per_min = on(0.25) ? rng.LogUniform(0.1, 5) : 0;
+  f->disk_copies_per_min = rng.LogUniform(1, 60);
+  f->restores_per_min = on(0.25) ? rng.LogUniform(0.1, 5) : 0;
+}
+
+// The default faults plus lost disks: a default run (2000 requests, about 20 s of virtual time)
+// gets a wipe or a restore in most seeds, and several copies to restore from.
+FaultParams DiskFaults() {
+  FaultParams f = DefaultFaults();
+  f.wipes_per_min = 2;
+  f.disk_copies_per_min = 20;
+  f.restores_per_min = 2;
+  return f;
 }
 
 }  // namespace
 
-std::vector<std::string> ProfileNames() { return {"none", "calm", "default", "heavy", "swarm"}; }
+std::vector<std::string> ProfileNames() {
+  return {"none", "calm", "default", "heavy", "disks", "swarm"};
+}
 
 Status ApplyProfile(SimConfig* c) {
   FaultParams f;
@@ -133,11 +151,13 @@ Status ApplyProfile(SimConfig* c) {
     f = Scaled(DefaultFaults(), 4);
     f.offset_max_ms = 30'000;
     f.drift_max_ppm = 2000;
+  } else if (c->profile == "disks") {
+    f = DiskFaults();
   } else if (c->profile == "swarm") {
     DrawSwarm(c->seed, &f, &w);
   } else {
     return Status::InvalidArgument("unknown fault profile '" + c->profile +
-                                   "' (none, calm, default, heavy, swarm)");
+                                   "' (none, calm, default, heavy, disks, swarm)");
   }
   if (c->regions < 2 || c->regions > kMaxRegions)
     return Status::InvalidArgument("regions must be 2.." + std::to_string(kMaxRegions));
@@ -152,6 +172,14 @@ Status ApplyProfile(SimConfig* c) {
     Rng rng(DeriveSeed(c->seed, "swarm-links"));
     c->links = rng.Chance(0.5) ? "stream" : "datagram";
   }
+  if (c->durability.empty()) {
+    // Swarm: some seeds ask every write for durability "replicated".
+    Rng rng(DeriveSeed(c->seed, "swarm-durability"));
+    c->durability = rng.Chance(0.3) ? "replicated" : "local";
+  }
+  if (c->durability != "local" && c->durability != "replicated")
+    return Status::InvalidArgument("durability must be local or replicated, not '" + c->durability +
+                                   "'");
   if (c->links == "stream") {
     f.link.stream = true;
   } else if (c->links != "datagram") {
@@ -177,6 +205,8 @@ const std::vector<BugInfo>& KnownBugs() {
       {"spend_tentative_credit",
        "spend credit not yet final, which a duplicate of its key elsewhere may still void",
        "I2 floor (a clawback takes the region below its line)"},
+      {"skip_rejoin", "serve writes at once after a restart, whatever the disk lost",
+       "one op per dot (a wiped or restored region numbers its ops again; --faults disks)"},
   };
   return bugs;
 }
@@ -195,6 +225,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->ack_before_sync = true;
   else if (name == "spend_tentative_credit")
     b->spend_tentative_credit = true;
+  else if (name == "skip_rejoin")
+    b->skip_rejoin = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();
@@ -236,6 +268,7 @@ std::string ReproduceCommand(const SimConfig& c) {
                   std::to_string(c.regions) + " --accounts " + std::to_string(c.accounts) +
                   " --ops " + std::to_string(c.ops) + " --faults " + c.profile;
   if (c.links != "datagram") s += " --links " + c.links;
+  if (c.durability != "local") s += " --durability " + c.durability;
   if (c.clients > 0) s += " --clients " + std::to_string(c.clients);
   if (c.tick_ms != SimConfig{}.tick_ms) s += " --tick " + std::to_string(c.tick_ms);
   if (c.final_topology != FinalTopology::kRandom)

@@ -47,6 +47,13 @@ struct FaultParams {
   // A stranger on a peer's link: a Hello in a live peer's name claiming to hold 2^40 ops of every
   // origin (a liar, or a peer's stale claim from before it lost its disk).
   double lying_hellos_per_min = 0;
+  // Disks. A wipe crashes a region and restarts it on an empty disk. Copies of a region's durable
+  // store are taken now and then (at most kMaxDiskCopies per region are kept, the oldest dropped);
+  // a restore crashes a region that has one and restarts it from one of its copies, chosen at
+  // random. Downtime as for crashes. Off in the fixed profiles but "disks"; drawn by the swarm.
+  double wipes_per_min = 0;
+  double disk_copies_per_min = 0;
+  double restores_per_min = 0;
 
   // Storage: fsync latency, with occasional slow syncs.
   std::uint32_t fsync_min_ms = 1;
@@ -101,6 +108,9 @@ struct SimConfig {
   // "datagram" (reordered, duplicated: the contract core/messages.h states) or "stream" (TCP-like,
   // as tallyd's connections); "" draws one from the seed (swarm).
   std::string links = "datagram";
+  // "local" or "replicated": every client write asks for Command::replicated (answered once
+  // another region holds the op durably); "" draws one from the seed (swarm).
+  std::string durability = "local";
   std::uint64_t liveness_bound_ms = 60'000;  // convergence must happen within this after the heal
   std::uint32_t tick_ms = 5;
 
@@ -113,6 +123,9 @@ struct SimConfig {
   std::string report_account;  // "" = pick the most eventful sampled account
   std::uint32_t sample_ms = 100;
 };
+
+// Copies of a region's disk kept for the restore fault, per region.
+inline constexpr std::size_t kMaxDiskCopies = 3;
 
 // Fills config->faults and config->workload from config->profile (and, for "swarm", the seed).
 // InvalidArgument for an unknown profile.

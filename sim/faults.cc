@@ -1,4 +1,5 @@
-// The fault schedule (partitions, clock steps, crashes, amnesia) and the liveness phase.
+// The fault schedule (partitions, clock steps, crashes, amnesia, lost disks) and the liveness
+// phase.
 
 #include <algorithm>
 #include <numeric>
@@ -34,9 +35,9 @@ std::uint64_t Simulation::Impl::AddFault(FaultAction a) {
   return fault_actions.size() - 1;
 }
 
-void Simulation::Impl::ScheduleNext(FaultAction::Kind kind, double per_min) {
+void Simulation::Impl::ScheduleNext(FaultAction::Kind kind, double per_min, Rng* rng) {
   if (per_min <= 0) return;
-  std::uint64_t gap = fault_rng.Exponential(60'000.0 / per_min) + 1;
+  std::uint64_t gap = (rng ? *rng : fault_rng).Exponential(60'000.0 / per_min) + 1;
   queue.Schedule(now + gap, EventKind::kFault, 0, AddFault(FaultAction{kind}));
 }
 
@@ -49,6 +50,9 @@ void Simulation::Impl::StartFaults() {
   ScheduleNext(FaultAction::Kind::kNextAmnesia, f.amnesia_per_min);
   ScheduleNext(FaultAction::Kind::kNextSyncCrash, f.sync_crashes_per_min);
   ScheduleNext(FaultAction::Kind::kNextLyingHello, f.lying_hellos_per_min);
+  ScheduleNext(FaultAction::Kind::kNextWipe, f.wipes_per_min, &disk_rng);
+  ScheduleNext(FaultAction::Kind::kNextDiskCopy, f.disk_copies_per_min, &disk_rng);
+  ScheduleNext(FaultAction::Kind::kNextRestore, f.restores_per_min, &disk_rng);
 }
 
 Partition Simulation::Impl::DrawPartition() {
@@ -210,6 +214,12 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
       ScheduleNext(FaultAction::Kind::kNextLyingHello, f.lying_hellos_per_min);
       break;
     }
+    case FaultAction::Kind::kNextWipe:
+    case FaultAction::Kind::kNextDiskCopy:
+    case FaultAction::Kind::kNextRestore:
+      if (!faults_on) return;
+      OnDiskFault(a);
+      break;
     case FaultAction::Kind::kNextAmnesia: {
       if (!faults_on) return;
       // Cut a region off, set its clock back by hours, crash it and bring it back while it still
@@ -270,6 +280,82 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
       break;
     }
   }
+}
+
+// Lost disks. A wipe or a restore hits a region that is up (it crashes, and comes back after a
+// downtime drawn as for crashes) or one that is down (it comes back as already planned), never one
+// in an amnesia episode. Every draw comes from disk_rng, so that switching these faults on leaves
+// the other faults of a seed where they were.
+void Simulation::Impl::OnDiskFault(const FaultAction& a) {
+  const FaultParams& f = config.faults;
+  const RegionId n = config.regions;
+  auto down_for_a_while = [&](RegionId r) {
+    FaultAction restart{FaultAction::Kind::kRestart};
+    restart.region = r;
+    queue.Schedule(
+        now + static_cast<std::uint64_t>(disk_rng.Range(f.downtime_min_ms, f.downtime_max_ms)),
+        EventKind::kFault, 0, AddFault(restart));
+  };
+  switch (a.kind) {
+    case FaultAction::Kind::kNextWipe: {
+      const RegionId r = static_cast<RegionId>(disk_rng.Below(n));
+      if (!in_amnesia[r]) {
+        const bool was_up = hosts[r].up;
+        ++summary.wipes;
+        ReplaceDisk(r, SimStore::Durable{}, "disk wiped");
+        if (was_up) down_for_a_while(r);
+      }
+      ScheduleNext(FaultAction::Kind::kNextWipe, f.wipes_per_min, &disk_rng);
+      break;
+    }
+    case FaultAction::Kind::kNextDiskCopy:
+      CopyDisk(static_cast<RegionId>(disk_rng.Below(n)));
+      ScheduleNext(FaultAction::Kind::kNextDiskCopy, f.disk_copies_per_min, &disk_rng);
+      break;
+    case FaultAction::Kind::kNextRestore: {
+      std::vector<RegionId> with_copies;
+      for (RegionId r = 0; r < n; ++r)
+        if (!hosts[r].disk_copies.empty() && !in_amnesia[r]) with_copies.push_back(r);
+      if (!with_copies.empty()) {
+        const RegionId r = with_copies[disk_rng.Below(with_copies.size())];
+        const Host::DiskCopy& c = hosts[r].disk_copies[disk_rng.Below(hosts[r].disk_copies.size())];
+        const bool was_up = hosts[r].up;
+        ++summary.restores;
+        ReplaceDisk(r, c.state, "restored from the copy of " + std::to_string(c.taken_ms) + " ms");
+        if (was_up) down_for_a_while(r);
+      }
+      ScheduleNext(FaultAction::Kind::kNextRestore, f.restores_per_min, &disk_rng);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Simulation::Impl::ReplaceDisk(RegionId r, SimStore::Durable state, const std::string& what) {
+  Host& h = hosts[r];
+  if (h.up) Crash(r);
+  h.store.ReplaceDisk(std::move(state));
+  h.disk_behind = true;
+  h.disk_epoch_max = 0;  // a new disk remembers no epoch of the runs before
+  trace.Add(0x57u);
+  trace.Add(now);
+  trace.Add(r);
+  trace.Add(what);
+  if (h.timeline_crash < timeline.size()) timeline[h.timeline_crash].label += " (" + what + ")";
+  ReleaseLostCopies();
+}
+
+// A copy of the region's durable state, as a backup would take it (up or down, it does not matter:
+// only what is synced is on the disk). The oldest copy goes when there are too many.
+void Simulation::Impl::CopyDisk(RegionId r) {
+  Host& h = hosts[r];
+  trace.Add(0x4bu);
+  trace.Add(now);
+  trace.Add(r);
+  ++summary.disk_copies;
+  if (h.disk_copies.size() == kMaxDiskCopies) h.disk_copies.pop_front();
+  h.disk_copies.push_back(Host::DiskCopy{now, h.store.durable()});
 }
 
 // A sync crash was armed for this region: aim it between this write and its sync.
@@ -434,10 +520,24 @@ void Simulation::Impl::OnLivenessCheck() {
         continue;
       }
       const VersionVector& applied = h.replica->applied();
-      for (RegionId o = 0; o < n; ++o)
-        if (applied.get(o) != durable.get(o))
-          s += " " + R(h.id) + " applied " + R(o) + " up to " + std::to_string(applied.get(o)) +
-               " of " + std::to_string(durable.get(o)) + ";";
+      for (RegionId o = 0; o < n; ++o) {
+        if (applied.get(o) == durable.get(o)) continue;
+        s += " " + R(h.id) + " applied " + R(o) + " up to " + std::to_string(applied.get(o)) +
+             " of " + std::to_string(durable.get(o));
+        // The next op it needs may be in no region's log any more — folded into checkpoints
+        // where it was held: only a snapshot can bring it (docs/design.md, "Left out").
+        const Dot next{o, applied.get(o) + 1};
+        bool retained = false;
+        for (const Host& p : hosts) {
+          const bool holds =
+              p.store.Extent(o) >= next.seq || (p.up && p.replica->applied().get(o) >= next.seq);
+          if (p.id != h.id && holds && p.store.log_floor().get(o) < next.seq) retained = true;
+        }
+        if (!retained)
+          s += " (" + next.ToString() + " is pruned wherever it is held: needs a snapshot)";
+        s += ";";
+      }
+      if (h.replica->rejoining()) s += " " + R(h.id) + " is still rejoining;";
     }
     if (!quiet) s += " some region still has unsynced writes;";
     return s;

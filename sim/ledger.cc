@@ -26,7 +26,7 @@ std::string Describe(const Op& op) {
 
 }  // namespace
 
-Ledger::Ledger(RegionId regions) : n_(regions), by_dot_(regions) {}
+Ledger::Ledger(RegionId regions) : n_(regions), by_dot_(regions), forgotten_(regions) {}
 
 Ledger::Account& Ledger::AccountFor(const std::string& id) {
   auto [it, inserted] =
@@ -130,7 +130,9 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   const std::uint32_t ai = static_cast<std::uint32_t>(&a - accounts_.data());
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
   a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms});
+  if (op.kind == OpKind::kOpen) a.open_configs.emplace_back(index, op.config);
   log.emplace_back(ai, index);
+  order_.push_back(op.dot);
   durable_.set(o, op.dot.seq);
   ++op_count_;
   if (op.hlc > newest_) newest_ = op.hlc;
@@ -222,6 +224,53 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   }
   std::string v = CheckAccountFloor(a);
   return v.empty() ? v : v + after();
+}
+
+std::vector<Dot> Ledger::Truncate(const VersionVector& held) {
+  std::vector<Dot> gone;
+  for (RegionId o = 0; o < n_; ++o)
+    for (Seq s = held.get(o) + 1; s <= by_dot_[o].size(); ++s) gone.push_back(Dot{o, s});
+  if (gone.empty()) return gone;
+  // Replayed into a fresh ledger in the order the ops became durable. What AddDurable says on the
+  // way is not a verdict (it was checked when the ops came in); the caller checks the floors over
+  // the result.
+  Ledger fresh(n_);
+  for (Dot d : order_) {
+    auto [ai, oi] = by_dot_[d.origin][d.seq - 1];
+    if (d.seq > held.get(d.origin)) {
+      forgotten_[d.origin][d.seq] = OpAt(d);
+    } else {
+      fresh.AddDurable(OpAt(d), accounts_[ai].ops[oi].durable_ms);
+    }
+  }
+  fresh.forgotten_ = std::move(forgotten_);
+  *this = std::move(fresh);
+  return gone;
+}
+
+Op Ledger::OpAt(Dot d) const {
+  auto [ai, oi] = by_dot_[d.origin][d.seq - 1];
+  const Account& a = accounts_[ai];
+  const LedgerOp& lo = a.ops[oi];
+  Op op;
+  op.dot = d;
+  op.hlc = lo.canonical.hlc;
+  op.kind = lo.kind;
+  op.account = a.config.id;
+  op.amount = lo.amount;
+  op.to = lo.to;
+  op.key = lo.key;
+  if (lo.kind == OpKind::kOpen) {
+    for (const auto& [index, config] : a.open_configs)
+      if (index == oi) op.config = config;
+  }
+  return op;
+}
+
+const Op* Ledger::Forgotten(Dot dot) const {
+  if (dot.origin >= n_) return nullptr;
+  auto it = forgotten_[dot.origin].find(dot.seq);
+  return it == forgotten_[dot.origin].end() ? nullptr : &it->second;
 }
 
 const LedgerOp* Ledger::Find(Dot dot, std::string* account) const {

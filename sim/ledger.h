@@ -3,7 +3,10 @@
 //
 // "The union of all originated ops" of the invariants is, concretely, every op some region synced
 // as its own: once an origin's store holds an op, that op exists, whatever happens to the region
-// afterwards. The ledger receives those ops as their origins sync them and keeps, per account:
+// afterwards — unless a disk fault takes it: when every durable copy of an op was on disks that
+// were wiped or rolled back before any other region kept it, the op is gone, and its origin may
+// issue its seq again. The host then truncates the ledger to what some region still holds
+// (Truncate). The ledger receives ops as their origins sync them and keeps, per account:
 //   - per-origin prefix sums of credits, debits and rights handed out, so the raw counters a
 //     replica must hold for any version vector can be recomputed independently (I3);
 //   - the first (canonically least) op of each idempotency key, so the ops voided as later
@@ -21,6 +24,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/reconcile.h"
@@ -74,6 +78,15 @@ class Ledger {
   // AddDurable checks this as it goes; this is the same check over everything, for the end.
   std::string CheckFloors() const;
 
+  // Forgets every op of origin o above held[o]: no region holds them any more (their only durable
+  // copies went with a disk). Returns the dots forgotten, in (origin, seq) order. The rest is
+  // rebuilt in the order it became durable, so it reads as if the forgotten ops never existed;
+  // run CheckFloors afterwards.
+  std::vector<Dot> Truncate(const VersionVector& held);
+  // The last op forgotten under `dot` (nullptr if none): kept in case a copy comes back — a
+  // message sent before the disk went, a snapshot with it in a checkpoint — and with it the op.
+  const Op* Forgotten(Dot dot) const;
+
   // The op durably originated with `dot`, or nullptr.
   const LedgerOp* Find(Dot dot, std::string* account = nullptr) const;
   // Highest seq each origin made durable.
@@ -123,11 +136,13 @@ class Ledger {
     std::vector<Amount> clawbacks;  // voided credits, per region
     Amount surviving_credits = 0, surviving_debits = 0;  // Σ over unvoided ops
     std::unordered_map<std::string, KeyEntry> keys;      // looked up only, never iterated
+    std::vector<std::pair<std::uint32_t, AccountConfig>> open_configs;  // op index, config
   };
 
   Account& AccountFor(const std::string& id);
   const Account* FindAccount(const std::string& id) const;
   static Amount UpTo(const std::vector<Prefix>& v, Seq seq);
+  Op OpAt(Dot d) const;  // the durable op under `d`, rebuilt
   // Books the void of op `index`: a refund of a debit or a clawback of a credit. True for a
   // clawback, the one kind of void that lowers its origin's floor.
   bool Void(Account& a, std::uint32_t index);
@@ -140,6 +155,8 @@ class Ledger {
   std::vector<Account> accounts_;
   // Per origin, by seq - 1: (account index, op index) of each durable op.
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;
+  std::vector<Dot> order_;  // every durable op, in the order it became durable (for Truncate)
+  std::vector<std::map<Seq, Op>> forgotten_;  // per origin: ops Truncate dropped, by seq
   VersionVector durable_;
   std::uint64_t op_count_ = 0;
   Hlc newest_;

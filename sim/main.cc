@@ -112,7 +112,11 @@ int main(int argc, char** argv) {
   run->add_option("--clients", config.clients, "clients per region (default: the profile's)");
   run->add_option("--tick", config.tick_ms,
                   "ms between Replica::Tick calls, as tallyd's tick_interval_ms");
-  run->add_option("--faults", config.profile, "fault profile: none, calm, default, heavy, swarm");
+  run->add_option("--faults", config.profile,
+                  "fault profile: none, calm, default, heavy, disks, swarm");
+  run->add_option("--durability", config.durability,
+                  "local, or replicated: every client write is answered once another region holds "
+                  "it durably");
   run->add_option("--links", config.links,
                   "datagram (reordered, duplicated: the core's contract) or stream (TCP-like)");
   run->add_option("--final-topology", topology,

@@ -106,6 +106,7 @@ void Simulation::Impl::BuildReport() {
        {"planted bug", config.plant_bug.empty() ? "none" : config.plant_bug},
        {"final topology", FinalTopologyName(config.final_topology)},
        {"links", config.links},
+       {"durability", config.durability},
        {"link delay",
         std::to_string(f.link.delay_min_ms) + "–" + std::to_string(f.link.delay_max_ms) + " ms"},
        {"loss / duplicate / reorder", Fmt("%.4f", f.link.loss) + " / " +

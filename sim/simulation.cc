@@ -27,9 +27,12 @@ Simulation::Impl::Impl(SimConfig c)
     : config(std::move(c)),
       network(config.regions, config.faults.link, DeriveSeed(config.seed, "network")),
       ledger(config.regions),
+      dots(config.regions),
       fault_rng(DeriveSeed(config.seed, "faults")),
       workload_rng(DeriveSeed(config.seed, "workload")),
-      link_rng(DeriveSeed(config.seed, "client-links")) {
+      link_rng(DeriveSeed(config.seed, "client-links")),
+      disk_rng(DeriveSeed(config.seed, "disk-faults")) {
+  shown.assign(config.regions, Hlc{});
   in_amnesia.assign(config.regions, false);
   armed_sync_crash.assign(config.regions, false);
 #ifdef TALLY_SIM_HAVE_CODEC
@@ -184,6 +187,8 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
     if (!b->ops.empty())
       trace.Add((std::uint64_t{b->ops.front().dot.origin} << 48) ^ b->ops.front().dot.seq);
   }
+  NoteShown(f.to, f.msg);
+  CheckRejoinAnswer(f.to, f);
   Effects e;
   h.replica->OnMessage(f.from, f.msg, Physical(f.to), &e);
   Absorb(f.to, &e);
@@ -209,6 +214,7 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
   Attempt a;
   a.client = kScriptedClient;
   a.region = r;
+  a.replicated = config.durability == "replicated";
   std::visit(
       [&](const auto& b) {
         using T = std::decay_t<decltype(b)>;
@@ -229,7 +235,8 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
   if (!hosts[r].up) return id;
   ++summary.attempts;
   Effects e;
-  hosts[r].replica->Submit(Command{id, std::move(body)}, Physical(r), &e);
+  const bool replicated = attempts.back().replicated;
+  hosts[r].replica->Submit(Command{id, std::move(body), replicated}, Physical(r), &e);
   Absorb(r, &e);
   return id;
 }
@@ -247,16 +254,28 @@ std::uint32_t Simulation::Impl::AccountIndex(const std::string& id) {
 // The Effects contract: persist as one batch, sync, then send and complete.
 void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   Host& h = hosts[r];
-  CheckHlc(r, *e);
+  // Checked before anything moves out of `e`: one op per dot first (it also tells which ops were
+  // originated just now), then the clock, then what a rejoining region may do.
+  SeeApplied(r, *e, &originated_scratch);
+  CheckHlc(r, *e, originated_scratch);
+  CheckRejoining(r, *e, originated_scratch);
+  if (h.disk_behind && h.replica && !h.replica->rejoining()) h.disk_behind = false;
+  // A snapshot may bring back, in its checkpoints, ops whose every other copy went with a disk.
+  if (e->replaces_store) ReviveHeld();
   for (const Notice& n : e->notices) {
     if (n.kind == Notice::Kind::kClockAhead) ++summary.clock_ahead_reports;
+    if (n.kind == Notice::Kind::kRejoin && n.region == r && h.rejoined.empty()) {
+      char at[32];
+      std::snprintf(at, sizeof at, "%.3f s", now / 1000.0);
+      h.rejoined = std::string("rejoined at ") + at + ": " + n.text;
+    }
     if (n.kind == Notice::Kind::kPeerRefused)
       Fail("peer refused", "r" + std::to_string(r) + " refused input from r" +
                                std::to_string(n.region) + ": " + n.text);
   }
   if (e->needs_persist()) {
-    h.store.Write(
-        WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water, std::move(e->fold)});
+    h.store.Write(WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water,
+                             std::move(e->fold), e->replaces_store});
   }
   if (!e->completions_need_sync) {
     for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));
@@ -289,10 +308,14 @@ void Simulation::Impl::StartSync(RegionId r) {
 void Simulation::Impl::OnSyncDone(RegionId r) {
   Host& h = hosts[r];
   h.sync_in_flight = false;
+  bool replaced = false;
   h.store.SyncUpTo(h.sync_target, [&](const WriteBatch& b) {
+    replaced = replaced || b.replaces_store;
+    for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r);
     for (const Op& op : b.ops) {
       if (op.dot.origin != r) continue;
       std::string problem = ledger.AddDurable(op, now);
+      if (problem.empty()) dots.MarkDurable(op.dot);
       if (!problem.empty()) {
         // "I2 floor: <what>" -> invariant "I2 floor", message "<what>".
         std::size_t colon = problem.find(": ");
@@ -304,6 +327,17 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
   });
   if (!h.store.write_error().empty())
     Fail("storage", "r" + std::to_string(r) + ": " + h.store.write_error());
+  if (replaced) {
+    // A snapshot replaced this store. Only a lost disk may lose a durable op: whatever the old
+    // store held must still be held somewhere (in the snapshot, or by a peer).
+    const VersionVector held = Held();
+    for (RegionId o = 0; o < config.regions; ++o)
+      if (held.get(o) < ledger.durable().get(o))
+        Fail("I4 durability",
+             "r" + std::to_string(r) + " replaced its store with a snapshot and r" +
+                 std::to_string(o) + "'s durable ops " + std::to_string(held.get(o) + 1) + ".." +
+                 std::to_string(ledger.durable().get(o)) + " are now held nowhere");
+  }
   trace.Add(0x53u);
   trace.Add(now);
   trace.Add(r);
@@ -329,6 +363,12 @@ void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
     if (const auto* hb = std::get_if<Heartbeat>(&o.msg)) {
       for (const HeartbeatEntry& en : hb->entries)
         if (en.origin == r && en.hlc > h.hlc_visible) h.hlc_visible = en.hlc;
+    } else if (const auto* b = std::get_if<OpBatch>(&o.msg)) {
+      SeeOps(r, b->ops, "sent");
+    } else if (const auto* snap = std::get_if<Snapshot>(&o.msg)) {
+      SeeOps(r, snap->ops, "sent in a snapshot");
+    } else if (const auto* hello = std::get_if<Hello>(&o.msg)) {
+      h.disk_epoch_max = std::max(h.disk_epoch_max, hello->epoch);
     }
     if (o.to >= config.regions || o.to == r) {
       Fail("transport",
@@ -416,6 +456,8 @@ void Simulation::Impl::Crash(RegionId r) {
   h.timeline_crash = timeline.size();
   timeline.push_back(report::TimelineSpan{now, now, "r" + std::to_string(r), "crash",
                                           "r" + std::to_string(r) + " down"});
+  // What it held only in memory is gone; if that was some op's last copy, its dot is free again.
+  ReleaseLostCopies();
 }
 
 // A crashed replica's counters would vanish with it; the summary counts the whole run.
@@ -438,9 +480,17 @@ void Simulation::Impl::Restart(RegionId r) {
   ++h.incarnation;
   if (h.timeline_crash < timeline.size()) timeline[h.timeline_crash].end_ms = now;
   h.timeline_crash = SIZE_MAX;
-  h.hlc_visible_at_start = h.hlc_visible;
+  h.started_ms = now;
+  h.lost_store = h.disk_behind;
+  h.rejoined.clear();
+  // A store that was wiped or rolled back cannot remember what the region let out; the region can
+  // be held only to what reached its peers (see CheckHlc) until a run on it has rejoined.
+  if (h.lost_store) h.hlc_visible = shown[r];
+  h.hlc_visible_at_start = std::max(h.hlc_visible, Hlc{h.disk_epoch_max});
   h.replica = std::make_unique<Replica>(OptionsFor(r));
-  Status s = h.replica->Recover(h.store.Recover(), Physical(r));
+  RecoveredState stored = h.store.Recover();
+  SeeOps(r, stored.ops, "read back from its store");
+  Status s = h.replica->Recover(std::move(stored), Physical(r));
   if (!s.ok()) {
     Fail("recovery",
          "r" + std::to_string(r) + " cannot recover from its own store: " + s.ToString());
@@ -490,6 +540,9 @@ RunResult Simulation::Impl::MakeResult() {
   summary.end_ms = now;
   summary.durable_ops = ledger.op_count();
   summary.accounts_opened = opened.size();
+  summary.seqs_reissued = dots.reissued();
+  summary.durable_lost_with_disk = dots.LostDurable();
+  summary.acked_lost_with_disk = AckedLostWithDisk();
   res.summary = summary;
   for (const Host& h : hosts) {
     if (!h.replica) continue;
@@ -539,6 +592,19 @@ void Simulation::Deliver(RegionId from, RegionId to, const Message& msg) {
 }
 void Simulation::Crash(RegionId r) { impl_->Crash(r); }
 void Simulation::Restart(RegionId r) { impl_->Restart(r); }
+void Simulation::WipeDisk(RegionId r) {
+  ++impl_->summary.wipes;
+  impl_->ReplaceDisk(r, SimStore::Durable{}, "disk wiped");
+}
+void Simulation::CopyDisk(RegionId r) { impl_->CopyDisk(r); }
+void Simulation::RestoreDisk(RegionId r, std::size_t back) {
+  Impl& s = *impl_;
+  const auto& copies = s.hosts[r].disk_copies;
+  if (back >= copies.size()) return;
+  const Host::DiskCopy& c = copies[copies.size() - 1 - back];
+  ++s.summary.restores;
+  s.ReplaceDisk(r, c.state, "restored from the copy of " + std::to_string(c.taken_ms) + " ms");
+}
 Replica* Simulation::replica(RegionId r) { return impl_->hosts[r].replica.get(); }
 bool Simulation::failed() const { return impl_->failure.has_value(); }
 const report::RunReport& Simulation::report_data() const { return impl_->report; }
@@ -587,6 +653,7 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
   line("tally-sim run: seed=%" PRIu64 " regions=%u accounts=%u ops=%" PRIu64 " faults=%s bug=%s",
        c.seed, c.regions, c.accounts, c.ops, c.profile.c_str(),
        c.plant_bug.empty() ? "none" : c.plant_bug.c_str());
+  if (c.durability != "local") out.insert(out.size() - 1, " durability=" + c.durability);
   line("requests: %" PRIu64 " (attempts %" PRIu64 ", retries %" PRIu64 " of which %" PRIu64
        " at another region (%" PRIu64 " credits, spent by %" PRIu64
        " debits), replay probes %" PRIu64 ", timeouts %" PRIu64 ", gave up %" PRIu64
@@ -610,6 +677,11 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        ", syncs %" PRIu64 ", clock-ahead reports %" PRIu64,
        s.partitions, s.crashes, s.restarts, s.clock_steps, s.amnesias, s.lying_hellos, s.syncs,
        s.clock_ahead_reports);
+  line("disks: wipes %" PRIu64 ", restores %" PRIu64 " (copies taken %" PRIu64
+       "), durable ops lost with a disk %" PRIu64 ", acked ops lost with a disk %" PRIu64
+       ", seqs issued again %" PRIu64,
+       s.wipes, s.restores, s.disk_copies, s.durable_lost_with_disk, s.acked_lost_with_disk,
+       s.seqs_reissued);
   const NetworkStats& n = s.network;
   std::string bytes = s.wire_bytes_counted ? std::to_string(n.bytes) : std::string("n/a");
   line("network: %" PRIu64 " messages sent, %s bytes, delivered %" PRIu64 ", lost %" PRIu64

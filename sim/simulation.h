@@ -58,7 +58,11 @@ struct RunSummary {
   // Faults.
   std::uint64_t partitions = 0, crashes = 0, restarts = 0, clock_steps = 0, amnesias = 0;
   std::uint64_t lying_hellos = 0;
+  std::uint64_t wipes = 0, disk_copies = 0, restores = 0;
   std::uint64_t syncs = 0;
+  // Disks: durable ops every copy of which went with a wiped or restored disk, the acknowledged
+  // ones among them, and seqs issued again for another op once nothing held the first.
+  std::uint64_t durable_lost_with_disk = 0, acked_lost_with_disk = 0, seqs_reissued = 0;
   NetworkStats network;
   bool wire_bytes_counted = false;
   // Virtual time.
@@ -93,8 +97,8 @@ class Simulation {
   void Start();
   std::uint64_t now() const;
   void RunUntil(std::uint64_t time_ms);
-  // A client request arriving at `region` now (no client delay, no timeout, no retry). Returns a
-  // handle for Result().
+  // A client request arriving at `region` now (no client delay, no timeout, no retry), asking for
+  // the config's durability. Returns a handle for Result().
   std::uint64_t Submit(RegionId region, CommandBody body);
   // The completion for `handle`, once released (nullptr before).
   const CommandResult* Result(std::uint64_t handle) const;
@@ -106,6 +110,12 @@ class Simulation {
   void Deliver(RegionId from, RegionId to, const Message& msg);
   void Crash(RegionId region);
   void Restart(RegionId region);
+  // Disks: wipe replaces the region's disk by an empty one, RestoreDisk by the copy CopyDisk took
+  // `back` copies ago (0: the newest); both crash the region if it is up (Restart brings it back).
+  // At most kMaxDiskCopies copies are kept per region.
+  void WipeDisk(RegionId region);
+  void CopyDisk(RegionId region);
+  void RestoreDisk(RegionId region, std::size_t back = 0);
   // Liveness phase and final checks, as at the end of Run().
   RunResult Finish();
   Replica* replica(RegionId region);  // nullptr while the region is down

@@ -17,6 +17,7 @@
 #include "report/report.h"
 #include "sim/clock.h"
 #include "sim/config.h"
+#include "sim/dots.h"
 #include "sim/event_queue.h"
 #include "sim/ledger.h"
 #include "sim/network.h"
@@ -50,9 +51,26 @@ struct Host {
 
   Hlc hlc_visible;        // largest timestamp that left the region (durable op, sent heartbeat)
   Hlc hlc_generated;      // largest timestamp generated since the last restart
-  Hlc hlc_visible_at_start;   // hlc_visible when it last restarted: its new epoch must be above
+  // On a whole store: every epoch it announces must be above this — hlc_visible and every epoch
+  // an earlier run on the same disk sent, as of its last restart.
+  Hlc hlc_visible_at_start;
   std::uint64_t epoch_announced = 0;  // the newest epoch it put in a Hello
+  std::uint64_t disk_epoch_max = 0;   // largest epoch sent in a Hello since the disk was replaced
+  std::uint64_t started_ms = 0;       // when this run started
   Seq acked_own_max = 0;  // highest own seq acknowledged to a client
+
+  // Disks (faults.cc). Copies of the durable store kept for the restore fault, oldest first.
+  struct DiskCopy {
+    std::uint64_t taken_ms = 0;
+    SimStore::Durable state;
+  };
+  std::deque<DiskCopy> disk_copies;
+  // Its disk was wiped or restored and no run on it has finished rejoining since: the disk's
+  // high-water mark may be below what the region showed its peers. Cleared once a run rejoined
+  // (merged its peers' clocks).
+  bool disk_behind = false;
+  bool lost_store = false;  // this run started on such a disk
+  std::string rejoined;     // when and how this run finished rejoining ("" while it has not)
 
   std::uint64_t down_since_ms = 0;
   std::size_t timeline_crash = SIZE_MAX;  // open crash span, if down
@@ -95,6 +113,7 @@ struct Attempt {
   RegionId region = 0;
   bool probe = false;
   Request req;
+  bool replicated = false;  // asked for durability "replicated" (Command::replicated)
 };
 
 struct AccountInfo {
@@ -110,6 +129,8 @@ struct AckRecord {
   std::uint64_t attempt = 0;
   std::uint64_t time_ms = 0;
   RegionId region = 0;
+  std::uint64_t fingerprint = 0;    // of the op the dot carried when it was acknowledged
+  bool durable_when_acked = false;  // its origin had made it durable by then
 };
 
 // One step of the fault schedule.
@@ -127,6 +148,9 @@ struct FaultAction {
     kAmnesiaEnd,
     kNextSyncCrash,
     kNextLyingHello,
+    kNextWipe,
+    kNextDiskCopy,
+    kNextRestore,
   };
   Kind kind = Kind::kNextCrash;
   RegionId region = 0;
@@ -166,6 +190,14 @@ class Simulation::Impl {
   void ReleaseCompletion(RegionId r, CommandResult result);
   void Crash(RegionId r);
   void Restart(RegionId r);
+  // The disk of `r` replaced by `state` (empty: a wipe; a copy: a restore); crashes `r` if up.
+  void ReplaceDisk(RegionId r, SimStore::Durable state, const std::string& what);
+  void CopyDisk(RegionId r);
+  // What each origin's ops some region still holds, in memory or on its disk (DotBook::Release).
+  VersionVector Held() const;
+  // After a crash or a disk replaced: frees the dots of ops no region holds any more, and forgets
+  // the durable ones among them (they went with a disk).
+  void ReleaseLostCopies();
   void RetireStats(const Replica& replica);
   void Cut(const Partition& p);
   void Uncut(const Partition& p);
@@ -192,19 +224,37 @@ class Simulation::Impl {
   void StartFaults();
   void OnFault(std::uint64_t index);
   std::uint64_t AddFault(FaultAction a);
-  void ScheduleNext(FaultAction::Kind kind, double per_min);
+  void ScheduleNext(FaultAction::Kind kind, double per_min, Rng* rng = nullptr);
+  void OnDiskFault(const FaultAction& a);
   Partition DrawPartition();
   void MaybeCrashInSync(RegionId r, std::uint64_t sync_delay_ms);
   void BeginLiveness();
   void OnLivenessCheck();
 
   // --- checks.cc: invariant checkers.
-  void CheckHlc(RegionId r, const Effects& e);
+  // One op per dot: binds every op `r` applied; fills `originated` with the indices in e.ops of
+  // the ops `r` originated just now (its own, never seen before).
+  void SeeApplied(RegionId r, const Effects& e, std::vector<std::size_t>* originated);
+  // One op per dot for ops `r` sends or reads back from its store; `how` says which.
+  void SeeOps(RegionId r, const std::vector<Op>& ops, const char* how);
+  void FailTwoOps(RegionId r, const Op& op, const std::string& how);
+  std::string DiskContext(RegionId r) const;
+  void Revive(const Op& op);
+  void ReviveHeld();
+  bool Spliced(Dot dot) const;
+  void FailSpliced(RegionId r, const Op& op, const std::string& how);
+  void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
+  void NoteShown(RegionId to, const Message& msg);
+  void CheckRejoinAnswer(RegionId to, const InFlight& f);
+  void CheckHlc(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteRelease(RegionId r, const CommandResult& result);
   void CheckAccount(RegionId r, const std::string& account);
   void OnSample();
   void FinalChecks();
   bool AckMatches(const AckRecord& ack, std::string* why) const;
+  // Every durable copy of the acknowledged op went with a wiped or restored disk: no copy is left.
+  bool LostWithDisk(const AckRecord& ack) const;
+  std::uint64_t AckedLostWithDisk() const;  // distinct ops
 
   // --- sim_report.cc: report data.
   void SampleForReport();
@@ -215,8 +265,14 @@ class Simulation::Impl {
   EventQueue queue;
   Network network;
   Ledger ledger;
+  DotBook dots;
+  // Per origin, the largest timestamp of its own that reached another region (an op or a
+  // heartbeat entry delivered, directly or relayed). What a region restarted on a lost disk must
+  // stay above.
+  std::vector<Hlc> shown;
   std::vector<Host> hosts;
   Rng fault_rng, workload_rng, link_rng;
+  Rng disk_rng;  // the disk faults draw here, so the other faults of a seed stay as they were
   TraceHash trace;
 
   // Workload.
@@ -266,6 +322,7 @@ class Simulation::Impl {
 
   // Checkers.
   std::vector<AckRecord> acks;
+  std::vector<std::size_t> originated_scratch;  // SeeApplied's output, reused
 
   // Report.
   std::vector<report::TimelineSpan> timeline;

@@ -1,6 +1,7 @@
 #include "sim/store.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 namespace tally::sim {
@@ -27,40 +28,56 @@ std::uint64_t SimStore::Write(WriteBatch batch) {
 
 void SimStore::Crash() { pending_.clear(); }
 
+void SimStore::ReplaceDisk(Durable state) {
+  assert(pending_.empty());
+  d_ = std::move(state);
+}
+
 void SimStore::Apply(WriteBatch batch) {
+  if (batch.replaces_store) {
+    // A snapshot was installed: what the batch carries is the whole state, valid at its fold's
+    // frontier and log floor. The floor goes first, so the retained log starts right above it.
+    Durable fresh;
+    fresh.high_water = d_.high_water;
+    d_ = std::move(fresh);
+    if (batch.fold) {
+      d_.frontier = batch.fold->frontier;
+      d_.log_floor = batch.fold->log_floor;
+    }
+  }
   for (Op& op : batch.ops) {
     const RegionId o = op.dot.origin;
-    auto& log = ops_[o];
-    if (log.empty()) first_seq_[o] = std::max(first_seq_[o], log_floor_.get(o) + 1);
-    const Seq next = first_seq_[o] + log.size();
+    auto& log = d_.ops[o];
+    if (log.empty()) d_.first_seq[o] = std::max(d_.first_seq[o], d_.log_floor.get(o) + 1);
+    const Seq next = d_.first_seq[o] + log.size();
     if (op.dot.seq == next) {
       log.push_back(std::move(op));
-    } else if (op.dot.seq >= first_seq_[o] && op.dot.seq < next) {
-      log[op.dot.seq - first_seq_[o]] = std::move(op);
-    } else if (op.dot.seq > log_floor_.get(o) && write_error_.empty()) {
+    } else if (op.dot.seq >= d_.first_seq[o] && op.dot.seq < next) {
+      log[op.dot.seq - d_.first_seq[o]] = std::move(op);
+    } else if (op.dot.seq > d_.log_floor.get(o) && write_error_.empty()) {
       write_error_ = "op " + op.dot.ToString() + " written after seq " + std::to_string(next - 1) +
                      " of its origin: a gap in the stored log";
     }
   }
-  for (KeyRecord& k : batch.keys) keys_.push_back(std::move(k));
-  if (!batch.high_water.is_zero()) high_water_ = batch.high_water;
+  for (KeyRecord& k : batch.keys) d_.keys.push_back(std::move(k));
+  if (!batch.high_water.is_zero()) d_.high_water = batch.high_water;
   if (batch.fold) {
     Fold& fold = *batch.fold;
-    frontier_ = fold.frontier;
-    log_floor_ = fold.log_floor;
+    d_.frontier = fold.frontier;
+    d_.log_floor = fold.log_floor;
     for (AccountCheckpoint& c : fold.checkpoints) {
-      auto [it, inserted] = checkpoint_index_.try_emplace(c.config.id, checkpoints_.size());
+      auto [it, inserted] = d_.checkpoint_index.try_emplace(c.config.id, d_.checkpoints.size());
       if (inserted) {
-        checkpoints_.push_back(std::move(c));
+        d_.checkpoints.push_back(std::move(c));
       } else {
-        checkpoints_[it->second] = std::move(c);
+        d_.checkpoints[it->second] = std::move(c);
       }
     }
     for (RegionId r = 0; r < kMaxRegions; ++r) {
-      auto& log = ops_[r];
-      while (!log.empty() && first_seq_[r] <= log_floor_.get(r)) {
+      auto& log = d_.ops[r];
+      while (!log.empty() && d_.first_seq[r] <= d_.log_floor.get(r)) {
         log.pop_front();
-        ++first_seq_[r];
+        ++d_.first_seq[r];
       }
     }
   }
@@ -68,17 +85,17 @@ void SimStore::Apply(WriteBatch batch) {
 
 RecoveredState SimStore::Recover() const {
   RecoveredState s;
-  s.high_water = high_water_;
-  s.frontier = frontier_;
-  s.log_floor = log_floor_;
-  s.checkpoints = checkpoints_;
+  s.high_water = d_.high_water;
+  s.frontier = d_.frontier;
+  s.log_floor = d_.log_floor;
+  s.checkpoints = d_.checkpoints;
   std::size_t n = 0;
-  for (const auto& log : ops_) n += log.size();
+  for (const auto& log : d_.ops) n += log.size();
   s.ops.reserve(n);
-  for (const auto& log : ops_) s.ops.insert(s.ops.end(), log.begin(), log.end());
+  for (const auto& log : d_.ops) s.ops.insert(s.ops.end(), log.begin(), log.end());
   std::unordered_map<std::string, std::size_t> slot;  // (account, key) -> index in s.keys
-  slot.reserve(keys_.size());
-  for (const KeyRecord& k : keys_) {
+  slot.reserve(d_.keys.size());
+  for (const KeyRecord& k : d_.keys) {
     auto [it, inserted] = slot.try_emplace(KeyId(k), s.keys.size());
     if (inserted) {
       s.keys.push_back(k);
@@ -91,15 +108,22 @@ RecoveredState SimStore::Recover() const {
 
 const Op* SimStore::FindOp(Dot dot) const {
   if (dot.origin >= kMaxRegions) return nullptr;
-  const auto& log = ops_[dot.origin];
-  if (dot.seq < first_seq_[dot.origin] || dot.seq >= first_seq_[dot.origin] + log.size())
-    return nullptr;
-  return &log[dot.seq - first_seq_[dot.origin]];
+  const auto& log = d_.ops[dot.origin];
+  const Seq first = d_.first_seq[dot.origin];
+  if (dot.seq < first || dot.seq >= first + log.size()) return nullptr;
+  return &log[dot.seq - first];
+}
+
+Seq SimStore::Extent(RegionId origin) const {
+  if (origin >= kMaxRegions) return 0;
+  const auto& log = d_.ops[origin];
+  const Seq floor = d_.log_floor.get(origin);
+  return log.empty() ? floor : std::max(floor, d_.first_seq[origin] + log.size() - 1);
 }
 
 std::size_t SimStore::retained_ops() const {
   std::size_t n = 0;
-  for (const auto& log : ops_) n += log.size();
+  for (const auto& log : d_.ops) n += log.size();
   return n;
 }
 

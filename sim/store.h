@@ -5,7 +5,12 @@
 // (group commit); a crash drops every batch not yet synced. Recover() reads back what survived in
 // the shape Replica::Recover takes. Batches apply Effects exactly as tallyd must: ops, idempotency
 // records and the HLC high-water mark are stored; a Fold stores its checkpoints, frontier and log
-// floor and deletes the ops at or below the floor.
+// floor and deletes the ops at or below the floor; a batch that replaces the store (a peer's
+// snapshot was installed) first drops every op, record and checkpoint, the frontier and the log
+// floor — not the high-water mark — and then stores what it carries.
+//
+// The durable state is one value (Durable), so the disk faults can copy it and put it back: a wiped
+// disk is an empty Durable, a restored one an older copy.
 //
 // Not thread-safe; one host owns one store.
 
@@ -30,10 +35,34 @@ struct WriteBatch {
   std::vector<KeyRecord> keys;
   Hlc high_water;  // zero: unchanged
   std::optional<Fold> fold;
+  bool replaces_store = false;  // Effects::replaces_store: this batch is the whole state
 };
 
 class SimStore {
  public:
+  // What survives a crash. Each origin's ops form a contiguous run of seqs (first_seq .. first_seq
+  // + size - 1) above its log floor; keys and checkpoints keep their first-write order (so Recover
+  // is deterministic) with a hash index for overwrites, which is only looked up, never iterated.
+  struct Durable {
+    Hlc high_water;
+    Hlc frontier;
+    VersionVector log_floor;
+    std::array<std::deque<Op>, kMaxRegions> ops;
+    std::array<Seq, kMaxRegions> first_seq = Ones();
+    std::vector<AccountCheckpoint> checkpoints;
+    std::unordered_map<std::string, std::size_t> checkpoint_index;
+    // Idempotency records in write order; a later record for the same (account, key) supersedes
+    // an earlier one. Recover keeps the last of each, in first-write order (writes are hot,
+    // recovery rare).
+    std::vector<KeyRecord> keys;
+
+    static std::array<Seq, kMaxRegions> Ones() {
+      std::array<Seq, kMaxRegions> a;
+      a.fill(1);
+      return a;
+    }
+  };
+
   SimStore() = default;
   SimStore(const SimStore&) = delete;
   SimStore& operator=(const SimStore&) = delete;
@@ -58,6 +87,11 @@ class SimStore {
   // A crash: every batch not yet synced is gone. Batch numbers restart after the durable ones.
   void Crash();
 
+  // The disk itself replaced, on a crashed store: by an empty one (a wipe) or by a copy of an
+  // earlier durable state (a restore). Nothing may be pending (Crash first).
+  void ReplaceDisk(Durable state);
+  const Durable& durable() const { return d_; }
+
   // What a restarting replica reads back.
   RecoveredState Recover() const;
 
@@ -67,10 +101,12 @@ class SimStore {
 
   // Reads of the durable state, for checkers.
   const Op* FindOp(Dot dot) const;
-  Hlc high_water() const { return high_water_; }
-  const VersionVector& log_floor() const { return log_floor_; }
+  Hlc high_water() const { return d_.high_water; }
+  const VersionVector& log_floor() const { return d_.log_floor; }
+  // The highest seq of `origin` the durable state covers, as an op or below the log floor.
+  Seq Extent(RegionId origin) const;
   std::size_t retained_ops() const;
-  std::size_t key_records() const { return keys_.size(); }
+  std::size_t key_records() const { return d_.keys.size(); }
   // "" or what was wrong with a write: an op that does not extend its origin's log (a gap), which
   // no correct replica asks for and which Recover would refuse.
   const std::string& write_error() const { return write_error_; }
@@ -82,25 +118,7 @@ class SimStore {
   std::uint64_t synced_ = 0;
   std::string write_error_;
 
-  // Durable state. Each origin's ops form a contiguous run of seqs (first_seq_ .. first_seq_ +
-  // size - 1); keys and checkpoints keep their first-write order (so Recover is deterministic) with
-  // a hash index for overwrites, which is only looked up, never iterated.
-  Hlc high_water_;
-  Hlc frontier_;
-  VersionVector log_floor_;
-  std::array<std::deque<Op>, kMaxRegions> ops_;
-  std::array<Seq, kMaxRegions> first_seq_ = Ones();
-  static std::array<Seq, kMaxRegions> Ones() {
-    std::array<Seq, kMaxRegions> a;
-    a.fill(1);
-    return a;
-  }
-  std::vector<AccountCheckpoint> checkpoints_;
-  std::unordered_map<std::string, std::size_t> checkpoint_index_;
-  // Idempotency records in write order; a later record for the same (account, key) supersedes an
-  // earlier one. Recover keeps the last of each, in first-write order (writes are hot, recovery
-  // rare).
-  std::vector<KeyRecord> keys_;
+  Durable d_;
 };
 
 }  // namespace tally::sim

@@ -14,7 +14,8 @@ SimConfig SwarmConfig(std::uint64_t seed, std::uint64_t ops) {
   c.seed = seed;
   c.ops = ops;
   c.profile = "swarm";
-  c.links = "";  // drawn from the seed
+  c.links = "";       // drawn from the seed
+  c.durability = "";  // drawn from the seed
   DrawSwarmShape(seed, &c.regions, &c.accounts);
   return c;
 }

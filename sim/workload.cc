@@ -164,7 +164,8 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
 
 void Simulation::Impl::SendAttempt(std::uint32_t c, RegionId region) {
   Client& cl = clients[c];
-  attempts.push_back(Attempt{c, region, cl.probing, cl.req});
+  const bool replicated = config.durability == "replicated";
+  attempts.push_back(Attempt{c, region, cl.probing, cl.req, replicated});
   const std::uint64_t id = attempts.size();
   cl.attempt = id;
   cl.at = region;
@@ -178,7 +179,7 @@ void Simulation::Impl::SendAttempt(std::uint32_t c, RegionId region) {
     slot = static_cast<std::uint32_t>(request_slots.size());
     request_slots.emplace_back();
   }
-  request_slots[slot] = RequestSlot{region, Command{id, BodyOf(cl.req, accounts)}};
+  request_slots[slot] = RequestSlot{region, Command{id, BodyOf(cl.req, accounts), replicated}};
   queue.Schedule(now + link_rng.Below(config.workload.client_delay_max_ms + 1),
                  EventKind::kRequestArrives, 0, slot);
   queue.Schedule(now + config.workload.timeout_ms, EventKind::kClientTimeout, c, id);

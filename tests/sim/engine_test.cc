@@ -5,6 +5,7 @@
 
 #include "sim/clock.h"
 #include "sim/config.h"
+#include "sim/dots.h"
 #include "sim/event_queue.h"
 #include "sim/ledger.h"
 #include "sim/network.h"
@@ -117,6 +118,103 @@ TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floo
   REQUIRE(s.log_floor.get(1) == 2);
   REQUIRE(s.frontier == Hlc::Make(1003, 0));
   REQUIRE(s.checkpoints.size() == 1);
+}
+
+TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries, and the clock",
+          "[sim]") {
+  SimStore store;
+  WriteBatch old;
+  for (Seq s = 1; s <= 4; ++s) old.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
+  old.keys.push_back(KeyRecord{"a", HashKey("k1"), Dot{1, 2}, Hlc::Make(1002, 0), OpKind::kCredit,
+                               1, 0, false, 2});
+  old.high_water = Hlc::Make(9000, 0);
+  Fold f1;
+  f1.frontier = Hlc::Make(1001, 0);
+  f1.log_floor.set(1, 1);
+  AccountCheckpoint ca;
+  ca.config.id = "a";
+  f1.checkpoints.push_back(ca);
+  old.fold = f1;
+  store.Write(std::move(old));
+  store.SyncUpTo(1, [](const WriteBatch&) {});
+  REQUIRE(store.Recover().ops.size() == 3);
+
+  // A snapshot: checkpoints valid with r0 folded up to 5 and r1 up to 3, r0's ops 6 and 7 retained.
+  WriteBatch snap;
+  snap.replaces_store = true;
+  snap.ops.push_back(MakeOp(0, 6, 2006, OpKind::kDebit, "b", 3, "k9"));
+  snap.ops.push_back(MakeOp(0, 7, 2007, OpKind::kCredit, "b", 4));
+  snap.keys.push_back(KeyRecord{"b", HashKey("k9"), Dot{0, 6}, Hlc::Make(2006, 0), OpKind::kDebit,
+                                3, 0, false, -3});
+  Fold f2;
+  f2.frontier = Hlc::Make(2005, 0);
+  f2.log_floor.set(0, 5);
+  f2.log_floor.set(1, 3);
+  AccountCheckpoint cb;
+  cb.config.id = "b";
+  f2.checkpoints.push_back(cb);
+  snap.fold = f2;
+  store.Write(std::move(snap));
+  store.SyncUpTo(2, [](const WriteBatch&) {});
+  REQUIRE(store.write_error().empty());
+  RecoveredState s = store.Recover();
+  REQUIRE(s.ops.size() == 2);
+  REQUIRE(s.ops[0].dot == Dot{0, 6});
+  REQUIRE(s.ops[1].dot == Dot{0, 7});
+  REQUIRE(store.FindOp(Dot{1, 4}) == nullptr);  // the old retained log is gone
+  REQUIRE(s.keys.size() == 1);
+  REQUIRE(s.keys[0].key == HashKey("k9"));
+  REQUIRE(s.checkpoints.size() == 1);
+  REQUIRE(s.checkpoints[0].config.id == "b");
+  REQUIRE(s.frontier == Hlc::Make(2005, 0));
+  REQUIRE(s.log_floor.get(0) == 5);
+  REQUIRE(s.log_floor.get(1) == 3);
+  REQUIRE(s.high_water == Hlc::Make(9000, 0));  // never replaced: the clock must not go back
+  REQUIRE(store.Extent(0) == 7);
+  REQUIRE(store.Extent(1) == 3);
+  // Ops after the snapshot extend its log.
+  WriteBatch next;
+  next.ops.push_back(MakeOp(0, 8, 2008, OpKind::kCredit, "b", 1));
+  store.Write(std::move(next));
+  store.SyncUpTo(3, [](const WriteBatch&) {});
+  REQUIRE(store.write_error().empty());
+  REQUIRE(store.Extent(0) == 8);
+}
+
+TEST_CASE("SimStore: the disk replaced by an empty one or by an older copy", "[sim]") {
+  SimStore store;
+  WriteBatch b1;
+  b1.ops.push_back(MakeOp(0, 1, 1000, OpKind::kCredit, "a", 10));
+  b1.high_water = Hlc::Make(5000, 0);
+  store.Write(std::move(b1));
+  store.SyncUpTo(1, [](const WriteBatch&) {});
+  const SimStore::Durable copy = store.durable();
+  WriteBatch b2;
+  b2.ops.push_back(MakeOp(0, 2, 1001, OpKind::kCredit, "a", 10));
+  b2.high_water = Hlc::Make(6000, 0);
+  store.Write(std::move(b2));
+  store.SyncUpTo(2, [](const WriteBatch&) {});
+  REQUIRE(store.Extent(0) == 2);
+
+  store.Crash();
+  store.ReplaceDisk(copy);
+  RecoveredState s = store.Recover();
+  REQUIRE(s.ops.size() == 1);
+  REQUIRE(s.high_water == Hlc::Make(5000, 0));  // an older copy holds an older clock too
+  REQUIRE(store.Extent(0) == 1);
+
+  store.ReplaceDisk(SimStore::Durable{});
+  s = store.Recover();
+  REQUIRE(s.ops.empty());
+  REQUIRE(s.high_water.is_zero());
+  REQUIRE(store.Extent(0) == 0);
+  // An empty disk takes the region's ops from seq 1 again.
+  WriteBatch b3;
+  b3.ops.push_back(MakeOp(0, 1, 7000, OpKind::kCredit, "a", 5));
+  store.Write(std::move(b3));
+  store.SyncUpTo(store.written(), [](const WriteBatch&) {});
+  REQUIRE(store.write_error().empty());
+  REQUIRE(store.FindOp(Dot{0, 1})->amount == 5);
 }
 
 TEST_CASE("Network partitions cut directed links; heal reports the links that came up", "[sim]") {
@@ -234,6 +332,71 @@ TEST_CASE("Ledger: a seq reused for another op, a gap, a key used twice by one r
               .rfind("I6 idempotency", 0) == 0);
 }
 
+TEST_CASE("DotBook: one op per dot while a copy of it is left", "[sim]") {
+  DotBook book(2);
+  const Op a = MakeOp(0, 1, 1000, OpKind::kCredit, "acct", 10, "k1");
+  Op b = a;
+  b.amount = 11;  // same dot, another op
+  REQUIRE(book.See(a) == DotBook::Seen::kNew);
+  REQUIRE(book.See(a) == DotBook::Seen::kKnown);  // a peer receives it, it is sent again, ...
+  REQUIRE(book.See(b) == DotBook::Seen::kConflict);
+  Op c = a;
+  c.hlc = Hlc::Make(1001, 0);  // the same request stamped at another time is another op too
+  REQUIRE(book.See(c) == DotBook::Seen::kConflict);
+  book.MarkDurable(a.dot);
+  REQUIRE(book.Holds(a.dot, DotBook::Fingerprint(a)));
+
+  // Some region still holds r0's ops up to 1: nothing is freed.
+  VersionVector held;
+  held.set(0, 1);
+  REQUIRE(book.Release(held).empty());
+  REQUIRE(book.See(b) == DotBook::Seen::kConflict);
+  // No copy left (its only durable copy went with a disk): the seq may carry another op now.
+  held.set(0, 0);
+  REQUIRE(book.Release(held) == std::vector<Dot>{Dot{0, 1}});
+  REQUIRE_FALSE(book.Holds(a.dot, DotBook::Fingerprint(a)));
+  REQUIRE(book.LostDurable() == 1);
+  REQUIRE(book.See(b) == DotBook::Seen::kReissued);
+  REQUIRE(book.reissued() == 1);
+  REQUIRE(book.LostDurable() == 1);  // a lost for good
+  // The first op comes back (a message sent before the disk went, delivered late): a fork.
+  REQUIRE(book.See(a) == DotBook::Seen::kConflict);
+
+  // An op whose last copy went and that comes back before anyone reused its dot is revived.
+  const Op d = MakeOp(1, 1, 1000, OpKind::kDebit, "acct", 5, "k2");
+  REQUIRE(book.See(d) == DotBook::Seen::kNew);
+  REQUIRE(book.Release(VersionVector{}).size() == 2);  // r0:1 (now b) and r1:1
+  REQUIRE(book.See(d) == DotBook::Seen::kRevived);
+  REQUIRE(book.Holds(d.dot, DotBook::Fingerprint(d)));
+}
+
+TEST_CASE("Ledger: ops lost with a disk are forgotten, the rest reads as before", "[sim]") {
+  Ledger ledger(2);
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 20, {10, 10}), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 200, OpKind::kCredit, "a", 30, "c"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 1, 300, OpKind::kCredit, "a", 30, "c"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 2, 310, OpKind::kDebit, "a", 5, "d"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 320, OpKind::kDebit, "a", 7, "e"), 0).empty());
+  REQUIRE(ledger.Clawbacks("a", 1) == 30);  // r1's credit repeats r0's key
+  VersionVector held;
+  held.set(0, 1);  // r0's credit and debit went with its disk
+  held.set(1, 2);
+  REQUIRE(ledger.Truncate(held) == std::vector<Dot>{Dot{0, 2}, Dot{0, 3}});
+  REQUIRE(ledger.durable().get(0) == 1);
+  REQUIRE(ledger.durable().get(1) == 2);
+  REQUIRE(ledger.op_count() == 3);
+  REQUIRE(ledger.Find(Dot{0, 2}) == nullptr);
+  REQUIRE(ledger.Clawbacks("a", 1) == 0);  // r1's credit is the first of its key now
+  REQUIRE(ledger.Line("a", 1) == 10);      // the open kept its config
+  OracleAccount o;
+  REQUIRE(ledger.Oracle("a", &o));
+  REQUIRE(o.balance == 25);
+  REQUIRE(ledger.CheckFloors().empty());
+  // r0 numbers its ops from 2 again, with other ops.
+  REQUIRE(ledger.AddDurable(MakeOp(0, 2, 400, OpKind::kDebit, "a", 1, "f"), 0).empty());
+  REQUIRE(ledger.Truncate(ledger.durable()).empty());
+}
+
 TEST_CASE("Ledger oracle: canonical replay, a fee and a void worked by hand", "[sim]") {
   Ledger ledger(2);
   FeePolicy fee{5, 100};  // 5 + 1 % of the overdrawn amount, rounded up
@@ -300,6 +463,14 @@ TEST_CASE("Bad configuration is refused with a clear error", "[sim]") {
   REQUIRE(ReproduceCommand(c) ==
           "tally-sim run --seed 77 --regions 3 --accounts 5 --ops 2000 --faults default "
           "--plant-bug ack_before_sync");
+  c.durability = "sometimes";
+  REQUIRE(ApplyProfile(&c).code() == Code::kInvalidArgument);
+  c.durability = "replicated";
+  c.plant_bug = "";
+  REQUIRE(ApplyProfile(&c).ok());
+  REQUIRE(ReproduceCommand(c) ==
+          "tally-sim run --seed 77 --regions 3 --accounts 5 --ops 2000 --faults default "
+          "--durability replicated");
 }
 
 TEST_CASE("Swarm draws differ per seed and are reproducible", "[sim]") {
