@@ -185,6 +185,10 @@ Status ApplyProfile(SimConfig* c) {
   } else if (c->links != "datagram") {
     return Status::InvalidArgument("links must be datagram or stream, not '" + c->links + "'");
   }
+  if (!c->lost_disks) {
+    f.wipes_per_min = 0;
+    f.restores_per_min = 0;
+  }
   c->faults = f;
   c->workload = w;
   if (c->clients > 0) c->workload.clients_per_region = c->clients;
@@ -269,6 +273,7 @@ std::string ReproduceCommand(const SimConfig& c) {
                   " --ops " + std::to_string(c.ops) + " --faults " + c.profile;
   if (c.links != "datagram") s += " --links " + c.links;
   if (c.durability != "local") s += " --durability " + c.durability;
+  if (!c.lost_disks) s += " --no-lost-disks";
   if (c.clients > 0) s += " --clients " + std::to_string(c.clients);
   if (c.tick_ms != SimConfig{}.tick_ms) s += " --tick " + std::to_string(c.tick_ms);
   if (c.final_topology != FinalTopology::kRandom)

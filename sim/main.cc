@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
   run->add_option("--durability", config.durability,
                   "local, or replicated: every client write is answered once another region holds "
                   "it durably");
+  run->add_flag("--no-lost-disks", [&](std::int64_t) { config.lost_disks = false; },
+               "no disk is wiped or restored, whatever the fault profile draws");
   run->add_option("--links", config.links,
                   "datagram (reordered, duplicated: the core's contract) or stream (TCP-like)");
   run->add_option("--final-topology", topology,

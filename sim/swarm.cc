@@ -22,7 +22,8 @@ SimConfig SwarmConfig(std::uint64_t seed, std::uint64_t ops) {
 
 std::vector<SwarmSeedResult> RunSwarm(std::uint64_t first, std::uint64_t count, std::uint64_t ops,
                                       unsigned jobs,
-                                      const std::function<void(const SwarmSeedResult&)>& on_done) {
+                                      const std::function<void(const SwarmSeedResult&)>& on_done,
+                                      bool lost_disks) {
   std::vector<SwarmSeedResult> results(count);
   std::atomic<std::uint64_t> next{0};
   std::mutex mu;
@@ -31,6 +32,7 @@ std::vector<SwarmSeedResult> RunSwarm(std::uint64_t first, std::uint64_t count, 
       const std::uint64_t i = next.fetch_add(1);
       if (i >= count) return;
       SimConfig c = SwarmConfig(first + i, ops);
+      c.lost_disks = lost_disks;
       SwarmSeedResult& out = results[i];
       out.seed = c.seed;
       Status s = ApplyProfile(&c);

@@ -29,9 +29,10 @@ SimConfig SwarmConfig(std::uint64_t seed, std::uint64_t ops);
 
 // Runs seeds first .. first+count-1 on `jobs` threads; results in seed order. `on_done` (if set) is
 // called under a lock after each seed, in completion order.
+// `lost_disks` false: no wipes or restores (SimConfig::lost_disks).
 std::vector<SwarmSeedResult> RunSwarm(
     std::uint64_t first, std::uint64_t count, std::uint64_t ops, unsigned jobs,
-    const std::function<void(const SwarmSeedResult&)>& on_done = {});
+    const std::function<void(const SwarmSeedResult&)>& on_done = {}, bool lost_disks = true);
 
 }  // namespace tally::sim
 
