@@ -55,7 +55,8 @@ int RunOne(SimConfig config, const std::string& topology) {
   return r.ok ? 0 : 1;
 }
 
-int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std::uint64_t ops) {
+int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std::uint64_t ops,
+                    bool lost_disks) {
   if (seeds == 0) {
     std::fprintf(stderr, "tally-sim: --seeds must be at least 1\n");
     return 2;
@@ -75,7 +76,7 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
                        "tally-sim swarm: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64
                        " failed, %.1f s\n",
                        done, seeds, failed, Seconds(start));
-      });
+      }, lost_disks);
   double wall = Seconds(start);
   std::uint64_t bad = 0;
   for (const auto& r : results) {
@@ -138,6 +139,9 @@ int main(int argc, char** argv) {
   swarm->add_option("--first", first, "first seed");
   swarm->add_option("--jobs", jobs, "worker threads (default: all cores)");
   swarm->add_option("--ops", swarm_ops, "client requests per seed");
+  bool swarm_lost_disks = true;
+  swarm->add_flag("--no-lost-disks", [&](std::int64_t) { swarm_lost_disks = false; },
+                  "no disk is wiped or restored (as the CI's fixed seeds)");
 
   CLI::App* bugs = app.add_subcommand("bugs", "list the planted bugs --plant-bug can switch on");
 
@@ -147,7 +151,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (*run) return RunOne(config, topology);
-  if (*swarm) return RunSwarmCommand(seeds, first, jobs, swarm_ops);
+  if (*swarm) return RunSwarmCommand(seeds, first, jobs, swarm_ops, swarm_lost_disks);
   if (*bugs) {
     for (const auto& b : tally::sim::KnownBugs())
       std::printf("%-24s %s (caught by: %s)\n", b.name.c_str(), b.effect.c_str(),
