@@ -28,29 +28,10 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kEu = 0, kUs = 1, kAp = 2;
 
-std::string ErrorMessage(const Reply& r) {
-  const json m = Field(Field(r.body, "error"), "message");
-  return m.is_string() ? m.get<std::string>() : "";
-}
 
-bool RefusedRejoining(const Reply& r) {
-  return r.status == 503 && r.error_code() == "unavailable" &&
-         ErrorMessage(r).find("rejoining") != std::string::npos;
-}
 
-// GET /v1/cluster at node i; stops the test if it does not answer.
-json ClusterView(Cluster& c, std::size_t i) {
-  Reply r = c.api(i).Cluster();
-  INFO(c.region(i) << " /v1/cluster: " << r.status << " " << r.raw << r.transport_error);
-  REQUIRE(r.status == 200);
-  return r.body;
-}
 
-std::uint64_t AppliedAt(Cluster& c, std::size_t i, const std::string& origin) {
-  return ClusterView(c, i).at("applied").at(origin).get<std::uint64_t>();
-}
 
-std::uint64_t SeqOf(const json& op) { return op.at("seq").get<std::uint64_t>(); }
 
 // One acknowledged credit or debit: what its client was told.
 struct Acked {

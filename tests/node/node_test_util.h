@@ -98,6 +98,42 @@ inline void WaitIsolated(Cluster& c) {
   }
 }
 
+// The message of an API error answer, or "".
+inline std::string ErrorMessage(const Reply& r) {
+  const json m = Field(Field(r.body, "error"), "message");
+  return m.is_string() ? m.get<std::string>() : "";
+}
+
+// True when `r` is the refusal of a region that is rejoining (503 unavailable, "rejoining").
+inline bool RefusedRejoining(const Reply& r) {
+  return r.status == 503 && r.error_code() == "unavailable" &&
+         ErrorMessage(r).find("rejoining") != std::string::npos;
+}
+
+// Checks that `r` is the refusal of a region that is rejoining.
+inline void CheckRefusedRejoining(const Reply& r, const std::string& what) {
+  INFO(what << " answered " << r.status << " " << r.raw << r.transport_error);
+  CHECK(r.status == 503);
+  CHECK(r.error_code() == "unavailable");
+  CHECK_THAT(ErrorMessage(r), Catch::Contains("rejoining"));
+}
+
+// GET /v1/cluster at node i; stops the test if it does not answer.
+inline json ClusterView(Cluster& c, std::size_t i) {
+  Reply r = c.api(i).Cluster();
+  INFO(c.region(i) << " /v1/cluster: " << r.status << " " << r.raw << r.transport_error);
+  REQUIRE(r.status == 200);
+  return r.body;
+}
+
+// How many ops of `origin` node i has applied (its version vector entry).
+inline std::uint64_t AppliedAt(Cluster& c, std::size_t i, const std::string& origin) {
+  return ClusterView(c, i).at("applied").at(origin).get<std::uint64_t>();
+}
+
+// The seq of an answer's "op" ({"region", "seq"}).
+inline std::uint64_t SeqOf(const json& op) { return op.at("seq").get<std::uint64_t>(); }
+
 }  // namespace tally::test
 
 #endif  // TALLY_TESTS_NODE_NODE_TEST_UTIL_H_

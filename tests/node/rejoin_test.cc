@@ -41,40 +41,13 @@ tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
   return agreement;
 }
 
-std::uint64_t SeqOf(const json& op) { return op.at("seq").get<std::uint64_t>(); }
 
 
-std::string ErrorMessage(const Reply& r) {
-  const json m = Field(Field(r.body, "error"), "message");
-  return m.is_string() ? m.get<std::string>() : "";
-}
-
-bool RefusedRejoining(const Reply& r) {
-  return r.status == 503 && r.error_code() == "unavailable" &&
-         ErrorMessage(r).find("rejoining") != std::string::npos;
-}
-
-// Checks that `r` is the refusal of a region that is rejoining.
-void CheckRefusedRejoining(const Reply& r, const std::string& what) {
-  INFO(what << " answered " << r.status << " " << r.raw << r.transport_error);
-  CHECK(r.status == 503);
-  CHECK(r.error_code() == "unavailable");
-  CHECK_THAT(ErrorMessage(r), Catch::Contains("rejoining"));
-}
 
 
-// GET /v1/cluster at node i; stops the test if it does not answer.
-json ClusterView(Cluster& c, std::size_t i) {
-  Reply r = c.api(i).Cluster();
-  INFO(c.region(i) << " /v1/cluster: " << r.status << " " << r.raw << r.transport_error);
-  REQUIRE(r.status == 200);
-  return r.body;
-}
 
-// How many ops of `origin` node i has applied (its version vector entry).
-std::uint64_t AppliedAt(Cluster& c, std::size_t i, const std::string& origin) {
-  return ClusterView(c, i).at("applied").at(origin).get<std::uint64_t>();
-}
+
+
 
 // Waits until every node's stable frontier has moved since it started. tallyd saves its first
 // checkpoint, and prunes its log below it, on the first tick its frontier moves after a start,

@@ -37,11 +37,6 @@ std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int
 
 json ErrorField(const Reply& r, const char* key) { return Field(Field(r.body, "error"), key); }
 
-std::string ErrorMessage(const Reply& r) {
-  const json m = ErrorField(r, "message");
-  return m.is_string() ? m.get<std::string>() : "";
-}
-
 // A region's rights on `account` as node `node` sees them.
 std::int64_t RightsOf(Cluster& c, std::size_t node, const std::string& account,
                       const std::string& region) {
