@@ -26,7 +26,9 @@ constexpr std::string_view kMetaFrontier = "frontier";
 constexpr std::string_view kMetaLogFloor = "log_floor";
 
 // Bumped when the key layout or record encoding changes incompatibly.
-constexpr std::string_view kFormat = "tally-store 1";
+// The layout version, the first line of the identity record. 2: idempotency records under the
+// key's hash (1 had them under the key itself, which this build cannot read back).
+constexpr std::string_view kFormat = "tally-store 2";
 
 void PutBigEndian(std::uint64_t v, int bytes, std::string* out) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -184,6 +186,11 @@ Status Store::Open(const std::string& dir, const StoreIdentity& identity,
   } else if (!ls.ok()) {
     return FromLevelDb(ls, "store " + dir + ": read identity");
   } else if (stored != want) {
+    if (stored.rfind("tally-store 1\n", 0) == 0)
+      return Status::FailedPrecondition(
+          "store " + dir + " has layout 1 (idempotency records by key), written by an older "
+          "tally; this build reads layout 2 and does not convert: start the region on an empty "
+          "data folder, and it gets its state back from its peers (docs/operations.md)");
     if (stored.rfind(kFormat, 0) != 0)
       return Status::Corruption("store " + dir + ": unknown format (identity record \"" +
                                 Printable(stored) + "\")");

@@ -253,6 +253,26 @@ TEST_CASE("a store of another cluster or region is refused", "[store]") {
   REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
 }
 
+TEST_CASE("a store of the older layout is refused with what to do", "[store]") {
+  // Layout 1 kept idempotency records under the key itself; this build keys them by hash and
+  // would misread them, so it must refuse such a store clearly rather than call it corrupt.
+  tally::test::TempDir dir("tallyd-store");
+  {
+    leveldb::DB* db = nullptr;
+    leveldb::Options options;
+    options.create_if_missing = true;
+    REQUIRE(leveldb::DB::Open(options, dir.path().string(), &db).ok());
+    REQUIRE(db->Put(leveldb::WriteOptions(), Store::MetaKey("identity"),
+                    "tally-store 1\ncluster=test\nregion=eu\nregions=eu\n")
+                .ok());
+    delete db;
+  }
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(dir.path().string(), kIdentity, &store);
+  CHECK(s.code() == Code::kFailedPrecondition);
+  CHECK_THAT(s.message(), Catch::Contains("layout 1") && Catch::Contains("empty data folder"));
+}
+
 TEST_CASE("a record that does not decode makes the store refuse to load", "[store]") {
   tally::test::TempDir dir("tallyd-store");
   {
