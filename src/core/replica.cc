@@ -1395,7 +1395,7 @@ class Replica::Impl {
     snap.applied = applied_;
     snap.log_floor = log_floor_;
     snap.accounts = FinalCheckpoints();
-    for (RegionId o = 0; o < n_; ++o) snap.ops.insert(snap.ops.end(), log_[o].begin(), log_[o].end());
+    snap.ops = RetainedLog();
     snap.keys = KeyRecords(/*with_displaced=*/false);
     ++stats_.snapshots_sent;
     ++stats_.messages_sent;
@@ -1411,12 +1411,23 @@ class Replica::Impl {
   std::vector<AccountCheckpoint> FinalCheckpoints() const {
     std::vector<AccountCheckpoint> out;
     for (const Account& a : accounts_) {
-      if (!a.open || !(a.opened.hlc < frontier_)) continue;
-      AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
-      for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
-      out.push_back(std::move(c));
+      if (a.open && a.opened.hlc < frontier_) out.push_back(CheckpointOf(a));
     }
     return out;
+  }
+
+  // An account's final prefix as stored: its config, final counters, replay state and events.
+  static AccountCheckpoint CheckpointOf(const Account& a) {
+    AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
+    for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
+    return c;
+  }
+
+  // Every op of the retained log, origin by origin in seq order.
+  std::vector<Op> RetainedLog() const {
+    std::vector<Op> ops;
+    for (RegionId o = 0; o < n_; ++o) ops.insert(ops.end(), log_[o].begin(), log_[o].end());
+    return ops;
   }
 
   std::vector<KeyRecord> KeyRecords(bool with_displaced) const {
@@ -1489,8 +1500,7 @@ class Replica::Impl {
     clock_.Update(std::max(held_max, frontier_), now);
 
     out->replaces_store = true;
-    out->ops.clear();
-    for (RegionId o = 0; o < n_; ++o) out->ops.insert(out->ops.end(), log_[o].begin(), log_[o].end());
+    out->ops = RetainedLog();
     out->keys = KeyRecords(/*with_displaced=*/true);
     out->fold = Fold{frontier_, log_floor_, FinalCheckpoints()};
     out->notices.push_back(Notice{Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(applied_.get(opt_.self)),
@@ -1808,12 +1818,7 @@ class Replica::Impl {
   void SaveCheckpoints(Effects* out) {
     Fold fold;
     fold.frontier = frontier_;
-    for (std::uint32_t idx : unsaved_.sorted()) {
-      const Account& a = accounts_[idx];
-      AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
-      for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
-      fold.checkpoints.push_back(std::move(c));
-    }
+    for (std::uint32_t idx : unsaved_.sorted()) fold.checkpoints.push_back(CheckpointOf(accounts_[idx]));
     unsaved_.clear();
     saved_frontier_ = frontier_;
     PruneLogs();

@@ -383,24 +383,20 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-std::string ErrorJson(const Status& s) {
+std::string ErrorJson(const Status& s, std::string_view extra_fields) {
   std::string out = "{\"error\":{\"code\":";
   AppendJsonString(s.code_name(), &out);
   out += ",\"message\":";
   AppendJsonString(s.message(), &out);
+  out += extra_fields;
   out += "}}";
   return out;
 }
 
 std::string InsufficientFundsJson(const CommandResult& r) {
-  std::string out = "{\"error\":{\"code\":";
-  AppendJsonString(r.status.code_name(), &out);
-  out += ",\"message\":";
-  AppendJsonString(r.status.message(), &out);
-  out += fmt::format(
-      ",\"requested\":{},\"rights\":{},\"tentative_credit\":{},\"overdraft_line\":{}}}}}",
-      r.requested, r.rights, r.tentative_credit, r.overdraft_line);
-  return out;
+  return ErrorJson(r.status,
+                   fmt::format(",\"requested\":{},\"rights\":{},\"tentative_credit\":{},\"overdraft_line\":{}",
+                               r.requested, r.rights, r.tentative_credit, r.overdraft_line));
 }
 
 Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaults,

@@ -67,7 +67,8 @@ int HttpStatusFor(Code code);
 std::string_view ReasonPhrase(int http_status);
 
 // {"error":{"code":"<code_name>","message":"..."}}
-std::string ErrorJson(const Status& s);
+// `extra_fields`: more members of the error object, each written as `,"name":value`.
+std::string ErrorJson(const Status& s, std::string_view extra_fields = {});
 // As ErrorJson, plus the numbers behind an insufficient_funds refusal.
 std::string InsufficientFundsJson(const CommandResult& r);
 // Appends `s` as a JSON string literal (quotes and escapes) to *out.

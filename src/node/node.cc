@@ -453,11 +453,9 @@ void NodeImpl::Complete(const CommandResult& r) {
       p.session->Respond(p.slot, http, "application/json", InsufficientFundsJson(r));
     } else if (r.op.seq != 0) {
       // Durability "replicated" timed out: the op exists; name it.
-      std::string body = ErrorJson(r.status);
-      body.resize(body.size() - 2);  // reopen the error object: drop "}}"
-      body += fmt::format(",\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"replicated\":false}}}}",
-                          region_names_[r.op.origin], r.op.seq);
-      p.session->Respond(p.slot, http, "application/json", body);
+      p.session->Respond(p.slot, http, "application/json",
+                         ErrorJson(r.status, fmt::format(",\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"replicated\":false",
+                                                         region_names_[r.op.origin], r.op.seq)));
     } else {
       p.session->Respond(p.slot, http, "application/json", ErrorJson(r.status));
     }
