@@ -86,34 +86,6 @@ void CheckReplays(Cluster& c, std::size_t i, const std::string& account,
   CHECK(wrong == 0);
 }
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct CtlRun {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs tallyctl with `args` to completion (at most 60 s); output goes to a file in `dir`.
-CtlRun RunCtl(const fs::path& dir, const std::vector<std::string>& args) {
-  static int runs = 0;
-  const fs::path log = dir / ("tallyctl-" + std::to_string(++runs) + ".out");
-  Process p;
-  std::string error;
-  CtlRun r;
-  if (!p.Start(TALLYCTL_PATH, args, log, &error)) {
-    r.out = error;
-    return r;
-  }
-  WaitUntil([&] { return !p.running(); }, 60s, 10ms);
-  r.exit_code = p.ExitCode().value_or(-1);
-  r.out = Slurp(log);
-  return r;
-}
 
 std::vector<std::string> CtlArgs(Cluster& c, std::size_t i, std::initializer_list<std::string> more,
                                  const std::string& token = kAdminToken) {

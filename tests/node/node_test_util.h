@@ -6,8 +6,11 @@
 #define TALLY_TESTS_NODE_NODE_TEST_UTIL_H_
 
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "harness.h"
 
@@ -133,6 +136,36 @@ inline std::uint64_t AppliedAt(Cluster& c, std::size_t i, const std::string& ori
 
 // The seq of an answer's "op" ({"region", "seq"}).
 inline std::uint64_t SeqOf(const json& op) { return op.at("seq").get<std::uint64_t>(); }
+
+// A file's whole contents ("" if it cannot be read).
+inline std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct CtlRun {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs tallyctl with `args` to completion (at most 60 s); its output goes to a file in `dir`.
+inline CtlRun RunCtl(const std::filesystem::path& dir, const std::vector<std::string>& args) {
+  static int runs = 0;
+  const std::filesystem::path log = dir / ("tallyctl-" + std::to_string(++runs) + ".out");
+  Process p;
+  std::string error;
+  CtlRun r;
+  if (!p.Start(TALLYCTL_PATH, args, log, &error)) {
+    r.out = error;
+    return r;
+  }
+  WaitUntil([&] { return !p.running(); }, 60s, 10ms);
+  r.exit_code = p.ExitCode().value_or(-1);
+  r.out = Slurp(log);
+  return r;
+}
 
 }  // namespace tally::test
 

@@ -139,30 +139,6 @@ HelloOutcome SendRawHello(std::uint16_t port, const tally::Hello& hello,
   return out;
 }
 
-struct CtlRun {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs tallyctl to completion (at most 60 s), its output in a log under `dir`.
-CtlRun RunCtl(const std::filesystem::path& dir, const std::vector<std::string>& args) {
-  static int runs = 0;
-  const auto log = dir / ("tallyctl-" + std::to_string(++runs) + ".out");
-  Process p;
-  std::string error;
-  CtlRun r;
-  if (!p.Start(TALLYCTL_PATH, args, log, &error)) {
-    r.out = error;
-    return r;
-  }
-  WaitUntil([&] { return !p.running(); }, 60s, 10ms);
-  r.exit_code = p.ExitCode().value_or(-1);
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  r.out = ss.str();
-  return r;
-}
 
 }  // namespace
 

@@ -14,18 +14,7 @@ using namespace tally::test;
 
 namespace {
 
-struct CtlRun {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-std::string Slurp(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
+// tallyctl runs in one folder, also in the background (Begin, then Finish).
 class Ctl {
  public:
   explicit Ctl(const std::filesystem::path& dir) : dir_(dir) {}
