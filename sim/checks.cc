@@ -63,11 +63,22 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
   for (std::size_t i = 0; i < e.ops.size(); ++i) {
     const Op& op = e.ops[i];
     switch (dots.See(op)) {
+      case DotBook::Seen::kFenced:
+        if (dots.fenced_holders() != 0) {
+          FailFencedHeld(r, op);
+          return;
+        }
+        ForgetFenced(op.dot);
+        [[fallthrough]];
+      // (kStale: an op of a lost history, applied before the fence reached us: see holds_lost.)
       case DotBook::Seen::kNew:
       case DotBook::Seen::kReissued:
         if (op.dot.origin == r) originated->push_back(i);
         break;
       case DotBook::Seen::kKnown:
+        break;
+      case DotBook::Seen::kStale:
+        hosts[r].holds_lost |= 1u << op.dot.origin;
         break;
       case DotBook::Seen::kRevived:
         if (Spliced(op.dot)) {
@@ -91,10 +102,39 @@ void Simulation::Impl::SeeOps(RegionId r, const std::vector<Op>& ops, const char
       return;
     }
     if (seen == DotBook::Seen::kRevived) Revive(op);
+    if (seen == DotBook::Seen::kFenced && dots.fenced_holders() != 0) {
+      FailFencedHeld(r, op);
+      return;
+    }
+    if (seen == DotBook::Seen::kFenced) ForgetFenced(op.dot);
+    if (seen == DotBook::Seen::kStale) hosts[r].holds_lost |= 1u << op.dot.origin;
     if (seen == DotBook::Seen::kConflict) {
       FailTwoOps(r, op, how);
       return;
     }
+  }
+}
+
+void Simulation::Impl::FailFencedHeld(RegionId r, const Op& op) {
+  std::string holders;
+  for (RegionId q = 0; q < config.regions; ++q) {
+    if (dots.fenced_holders() & (1u << q)) holders += (holders.empty() ? "" : ", ") + R(q);
+  }
+  Fail("one op per dot", R(r) + " saw " + op.dot.ToString() + " " + Describe(op) + " issued again by a newer incarnation of " +
+                             R(op.dot.origin) + ", which fenced off the op it carried though " + holders +
+                             " held that op durably" + DiskContext(op.dot.origin));
+}
+
+// `dot` was issued again by a newer incarnation of its origin, which fenced off the op it carried
+// (and every op of that lost history above it): the ledger forgets them as if their disk were gone.
+void Simulation::Impl::ForgetFenced(Dot dot) {
+  VersionVector keep = ledger.durable();
+  if (keep.get(dot.origin) < dot.seq) return;
+  keep.set(dot.origin, dot.seq - 1);
+  ledger.Truncate(keep);
+  for (Host& h : hosts) {
+    if (h.id == dot.origin) h.acked_own_max = std::min(h.acked_own_max, dot.seq - 1);
+    else if (h.up && h.replica && h.replica->applied().get(dot.origin) >= dot.seq) h.holds_lost |= 1u << dot.origin;
   }
 }
 
@@ -410,6 +450,7 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
 void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   Host& h = hosts[r];
   if (!h.up) return;
+  if (h.holds_lost != 0) return;  // ops of a lost history it has yet to remove
   AccountView v;
   if (!h.replica->GetAccount(id, &v).ok()) return;  // not known here yet
   const std::string where = id + " at " + R(r) + ": ";

@@ -37,7 +37,7 @@ DotBook::Seen DotBook::See(const Op& op) {
   if (!b) return Seen::kConflict;  // an impossible dot: no op may carry it
   const std::uint64_t fp = Fingerprint(op);
   if (!b->bound) {
-    *b = Binding{fp, true, true, false, 0};
+    *b = Binding{fp, true, true, false, 0, op.epoch};
     return Seen::kNew;
   }
   if (b->fingerprint == fp) {
@@ -45,11 +45,14 @@ DotBook::Seen DotBook::See(const Op& op) {
     b->live = true;
     return was_live ? Seen::kKnown : Seen::kRevived;
   }
-  if (b->live) return Seen::kConflict;
+  if (b->live && op.epoch < b->epoch) return Seen::kStale;
+  if (b->live && op.epoch == b->epoch) return Seen::kConflict;
+  const bool fenced = b->live;
+  fenced_holders_ = fenced ? b->durable_at & ~(op.dot.origin < 32 ? 1u << op.dot.origin : 0u) : 0;
   ++reissued_;
   if (b->durable) ++reissued_durable_;
-  *b = Binding{fp, true, true, false, 0};
-  return Seen::kReissued;
+  *b = Binding{fp, true, true, false, 0, op.epoch};
+  return fenced ? Seen::kFenced : Seen::kReissued;
 }
 
 std::vector<Dot> DotBook::Release(const VersionVector& held) {

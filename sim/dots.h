@@ -38,6 +38,11 @@ class DotBook {
     kKnown,     // the dot carries this very op
     kRevived,   // this op had no copy left and is back (a late delivery, a restored disk)
     kConflict,  // the dot carries another op that still has a copy somewhere: a fork
+    // Ops are told apart by the incarnation (Op::epoch) that issued them too. A region that
+    // rejoined after losing ops issues their seqs again under a newer epoch and fences the old
+    // ones off (core/fence_book.h); replicas that hold one of those remove it. So:
+    kFenced,  // the dot carried a live op of an older incarnation: this one replaces it
+    kStale,   // the dot carries an op of a newer incarnation: this is of a lost history
   };
 
   explicit DotBook(RegionId regions);
@@ -67,6 +72,10 @@ class DotBook {
   // Whether the op with this fingerprint is bound to `dot` and some region holds a copy of it.
   bool Holds(Dot dot, std::uint64_t fingerprint) const;
 
+  // After kFenced: the regions other than its origin that had made the replaced op durable. A
+  // region that rejoins waits for its peers' answers, so it fences off only ops no answering peer
+  // had: an op another region held durably is an acknowledged op lost (skip_rejoin).
+  std::uint32_t fenced_holders() const { return fenced_holders_; }
   // Dots bound to a second op after the first had no copy left (kReissued), over the run.
   std::uint64_t reissued() const { return reissued_; }
   // Ops that were durable at their origin and of which no copy is left now: every durable copy
@@ -83,6 +92,7 @@ class DotBook {
     bool live = false;             // some region holds a copy
     bool durable = false;          // its origin made it durable
     std::uint32_t durable_at = 0;  // bit r: region r made it durable
+    std::uint64_t epoch = 0;       // the incarnation of the origin that issued it
   };
 
   Binding* Find(Dot dot);
@@ -91,6 +101,7 @@ class DotBook {
   RegionId n_;
   std::vector<std::vector<Binding>> by_origin_;  // per origin, by seq - 1
   std::uint64_t reissued_ = 0;
+  std::uint32_t fenced_holders_ = 0;
   std::uint64_t reissued_durable_ = 0;  // of those, the ones whose first op had been durable
 };
 

@@ -256,6 +256,7 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   Host& h = hosts[r];
   // Checked before anything moves out of `e`: one op per dot first (it also tells which ops were
   // originated just now), then the clock, then what a rejoining region may do.
+  if (e->replaces_store) h.holds_lost = 0;  // its state was rebuilt: what it holds now is seen below
   SeeApplied(r, *e, &originated_scratch);
   CheckHlc(r, *e, originated_scratch);
   CheckRejoining(r, *e, originated_scratch);
@@ -489,6 +490,7 @@ void Simulation::Impl::Restart(RegionId r) {
   h.hlc_visible_at_start = std::max(h.hlc_visible, Hlc{h.disk_epoch_max});
   h.replica = std::make_unique<Replica>(OptionsFor(r));
   RecoveredState stored = h.store.Recover();
+  h.holds_lost = 0;
   SeeOps(r, stored.ops, "read back from its store");
   Status s = h.replica->Recover(std::move(stored), Physical(r));
   if (!s.ok()) {

@@ -35,6 +35,10 @@ struct Host {
   bool up = true;
   std::uint64_t incarnation = 0;
   std::unique_ptr<Replica> replica;
+  // Bit o: the replica holds ops of a lost history of origin o (applied before it heard of the
+  // fence, or read back from its store). It must remove them; until it has replaced its state
+  // (Effects::replaces_store) or restarted, conservation (I3) is not checked on it.
+  std::uint32_t holds_lost = 0;
   SimStore store;
   SimClock clock;
   Rng rng;  // fsync latencies
@@ -240,6 +244,8 @@ class Simulation::Impl {
   void FailTwoOps(RegionId r, const Op& op, const std::string& how);
   std::string DiskContext(RegionId r) const;
   void Revive(const Op& op);
+  void ForgetFenced(Dot dot);
+  void FailFencedHeld(RegionId r, const Op& op);
   void ReviveHeld();
   bool Spliced(Dot dot) const;
   void FailSpliced(RegionId r, const Op& op, const std::string& how);

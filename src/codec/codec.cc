@@ -187,9 +187,22 @@ Status CheckKeyRecords(const std::vector<KeyRecord>& keys) {
   return Status::OK();
 }
 
+Status CheckFences(const std::vector<Fence>& fences) {
+  if (fences.size() > kMaxRegions * kMaxFencesPerRegion)
+    return Status::InvalidArgument("more fences than regions allow");
+  for (const Fence& f : fences) {
+    Status s = CheckRegion(f.origin, "fence origin");
+    if (!s.ok()) return s;
+    if (f.epoch == 0) return Status::InvalidArgument("fence with epoch 0");
+  }
+  return Status::OK();
+}
+
 struct MessageChecker {
   Status operator()(const Hello& h) const {
     Status s = CheckClusterId(h.cluster_id);
+    if (!s.ok()) return s;
+    s = CheckFences(h.fences);
     if (!s.ok()) return s;
     return CheckRegion(h.region, "hello region");
   }
@@ -208,7 +221,7 @@ struct MessageChecker {
       Status s = CheckRegion(e.region, "heartbeat holds region");
       if (!s.ok()) return s;
     }
-    return Status::OK();
+    return CheckFences(h.fences);
   }
   Status operator()(const RightsRequest& r) const {
     Status s = ValidateAccountId(r.account);
@@ -276,6 +289,17 @@ void ToProto(const Op& op, pb::Op* out) {
   out->set_overdraft(op.overdraft);
   if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
     ToProto(op.config, out->mutable_config());
+  out->set_epoch(op.epoch);
+}
+
+void ToProto(const std::vector<Fence>& fences,
+             google::protobuf::RepeatedPtrField<pb::Fence>* out) {
+  for (const Fence& f : fences) {
+    pb::Fence* p = out->Add();
+    p->set_origin(f.origin);
+    p->set_epoch(f.epoch);
+    p->set_resumed_from(f.resumed_from);
+  }
 }
 
 // The compact batch form (see tally.proto, "The compact op batch").
@@ -289,10 +313,12 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
   account_refs.reserve(ops.size());
   std::uint32_t inline_accounts = 0;
   for (const Op& op : ops) {
-    if (run == nullptr || prev->dot.origin != op.dot.origin || prev->dot.seq + 1 != op.dot.seq) {
+    if (run == nullptr || prev->dot.origin != op.dot.origin || prev->dot.seq + 1 != op.dot.seq ||
+        prev->epoch != op.epoch) {
       run = out->add_runs();
       run->set_origin(op.dot.origin);
       run->set_first_seq(op.dot.seq);
+      run->set_epoch(op.epoch);
     }
     pb::CompactOp* c = run->add_ops();
     c->set_hlc_delta(static_cast<std::int64_t>(op.hlc.value - prev_hlc));  // modulo 2^64
@@ -378,6 +404,8 @@ struct EnvelopeWriter {
     p->set_peer_epoch(h.peer_epoch);
     p->set_rejoining(h.rejoining);
     p->set_clock(h.clock);
+    ToProto(h.fences, p->mutable_fences());
+    p->set_needs_snapshot(h.needs_snapshot);
   }
   void operator()(const OpBatch& b) const { ToProto(b.ops, env->mutable_op_batch()); }
   void operator()(const Ack& a) const { ToProto(a.applied, env->mutable_ack()->mutable_applied()); }
@@ -396,6 +424,7 @@ struct EnvelopeWriter {
       pe->set_epoch(e.epoch);
       ToProto(e.applied, pe->mutable_applied());
     }
+    ToProto(h.fences, p->mutable_fences());
   }
   void operator()(const RightsRequest& r) const {
     pb::RightsRequest* p = env->mutable_rights_request();
@@ -463,6 +492,14 @@ Status FromProto(const pb::AccountConfig& p, AccountConfig* out) {
   return Status::OK();
 }
 
+Status FromProto(const google::protobuf::RepeatedPtrField<pb::Fence>& p, std::vector<Fence>* out) {
+  if (p.size() > static_cast<int>(kMaxRegions * kMaxFencesPerRegion))
+    return Malformed("more fences than regions allow (" + std::to_string(p.size()) + ")");
+  out->clear();
+  for (const pb::Fence& f : p) out->push_back(Fence{f.origin(), f.epoch(), f.resumed_from()});
+  return Status::OK();
+}
+
 Status FromProto(const pb::CanonicalKey& p, CanonicalKey* out) {
   out->hlc.value = p.hlc();
   out->origin = p.origin();
@@ -483,6 +520,7 @@ Status FromProto(const pb::Op& p, Op* out) {
   op.to = p.to();
   op.key = p.key();
   op.overdraft = p.overdraft();
+  op.epoch = p.epoch();
   if (p.has_config()) {
     s = FromProto(p.config(), &op.config);
     if (!s.ok()) return s;
@@ -509,6 +547,7 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
       Op op;
       op.dot.origin = run.origin();
       op.dot.seq = first + static_cast<std::uint64_t>(i);
+      op.epoch = run.epoch();
       prev_hlc += static_cast<std::uint64_t>(c.hlc_delta());  // modulo 2^64, as encoded
       op.hlc.value = prev_hlc;
       Status s = OpKindFromProto(c.kind(), &op.kind);
@@ -652,7 +691,10 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       h.peer_epoch = p.peer_epoch();
       h.rejoining = p.rejoining();
       h.clock = p.clock();
+      h.needs_snapshot = p.needs_snapshot();
       Status s = FromProto(p.applied(), &h.applied);
+      if (!s.ok()) return s;
+      s = FromProto(p.fences(), &h.fences);
       if (!s.ok()) return s;
       *out = std::move(h);
       return Status::OK();
@@ -688,6 +730,8 @@ Status FromProto(const pb::Envelope& env, Message* out) {
         if (!s.ok()) return s;
         h.holds.push_back(e);
       }
+      s = FromProto(p.fences(), &h.fences);
+      if (!s.ok()) return s;
       *out = std::move(h);
       return Status::OK();
     }

@@ -19,6 +19,17 @@ namespace tally {
 
 // First message on every connection. A peer from another cluster, with another protocol version,
 // or with an unknown region id is refused.
+// A region's resume point: incarnation `epoch` of region `origin` issues its own ops from seq
+// resumed_from + 1 on. Its ops of an earlier incarnation above resumed_from belong to a history
+// it lost (they were never given back when it rejoined); every replica refuses them, and one that
+// applied such an op before it heard of the fence removes it (docs/design.md, "Fences").
+struct Fence {
+  RegionId origin = 0;
+  std::uint64_t epoch = 0;
+  Seq resumed_from = 0;
+  bool operator==(const Fence&) const = default;
+};
+
 struct Hello {
   std::string cluster_id;
   std::uint32_t protocol_version = kProtocolVersion;
@@ -28,6 +39,8 @@ struct Hello {
   std::uint64_t peer_epoch = 0;  // the receiver's epoch as the sender last heard it
   bool rejoining = false;        // the sender restarted and waits for an answer to its epoch
   std::uint64_t clock = 0;       // the sender's HLC (never above its persisted high-water mark)
+  std::vector<Fence> fences;     // every fence the sender knows, of every region
+  bool needs_snapshot = false;   // the sender holds folded ops of a lost history: send a snapshot
   bool operator==(const Hello&) const = default;
 };
 
@@ -67,6 +80,7 @@ struct Heartbeat {
   std::vector<HeartbeatEntry> entries;
   VersionVector applied;
   std::vector<HoldsEntry> holds;  // at most one per region
+  std::vector<Fence> fences;      // every fence the sender knows, of every region
   bool operator==(const Heartbeat&) const = default;
 };
 

@@ -10,6 +10,7 @@
 
 #include "core/digest.h"
 #include "core/ids.h"
+#include "core/fence_book.h"
 #include "core/key_index.h"
 
 namespace tally {
@@ -171,6 +172,7 @@ struct Peer {
   std::array<std::uint64_t, kMaxRegions> lag_since_ms{};
   std::array<Seq, kMaxRegions> lag_acked{};
   bool rejoining = false;         // its last Hello said it restarted; cleared by its own promise
+  bool needs_snapshot = false;    // its last Hello asked for a snapshot (it holds a lost history)
   std::uint64_t answered_ms = 0;  // when we last answered its Hello (0: never)
   std::uint64_t snapshot_ms = 0;  // when we last sent it a snapshot (0: never)
 };
@@ -202,6 +204,7 @@ class Replica::Impl {
         hb_(n_),
         peers_(n_),
         peer_epoch_(n_, 0),
+        fences_(n_),
         answered_(n_, false) {}
 
   // ---- recovery -------------------------------------------------------------------------------
@@ -227,6 +230,7 @@ class Replica::Impl {
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
     epoch_ = clock_.Now(now_ms).value;
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
+    if (!rejoining_) fences_.Add(Fence{opt_.self, epoch_, applied_.get(opt_.self)});
     return Status::OK();
   }
 
@@ -348,6 +352,7 @@ class Replica::Impl {
       }
       Peer& p = peers_[from];
       Heard(from, now);
+      LearnFences(hello->fences, now, out);
       Acked(from, hello->applied, now, /*prunable=*/false);
       p.sent = p.acked;  // a new connection: what we sent before may be lost
       p.progress_ms.fill(now);
@@ -358,6 +363,7 @@ class Replica::Impl {
       // them after its new ones would splice two histories. Its new run re-sends what exists.
       if (hello->epoch > known_epoch) buffered_[from].clear();
       p.rejoining = hello->rejoining;
+      p.needs_snapshot = hello->needs_snapshot;
       if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
       // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
       // echoing its epoch, so it knows whether it lost any (and gets them back by Push). A
@@ -401,7 +407,7 @@ class Replica::Impl {
     // timestamp below it (a host may send this Hello without an Effects, before any lease).
     return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied, epoch_,
                  to < n_ ? peer_epoch_[to] : 0, rejoining_,
-                 std::min(clock_.last(), persisted_hw_).value};
+                 std::min(clock_.last(), persisted_hw_).value, fences_.All(), needs_snapshot_};
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -783,6 +789,10 @@ class Replica::Impl {
     // Our own ops come back through relays: we have them — unless we restarted with less than we
     // had, and a peer is giving them back while we rejoin.
     if (o == opt_.self && !rejoining_) return;
+    if (fences_.IsDead(op)) {
+      ++stats_.lost_history_ops;
+      return;
+    }
     if (op.dot.seq <= applied_.get(o)) {
       ++stats_.duplicate_ops;
       return;
@@ -802,7 +812,12 @@ class Replica::Impl {
   void DrainBuffered(RegionId o, std::uint64_t now, Effects* out) {
     auto& buf = buffered_[o];
     while (!buf.empty() && buf.begin()->first <= applied_.get(o) + 1) {
-      if (buf.begin()->first == applied_.get(o) + 1) ApplyRemote(buf.begin()->second, now, out);
+      const Op& op = buf.begin()->second;
+      if (fences_.IsDead(op)) {
+        ++stats_.lost_history_ops;
+      } else if (op.dot.seq == applied_.get(o) + 1) {
+        ApplyRemote(op, now, out);
+      }
       buf.erase(buf.begin());
     }
   }
@@ -827,6 +842,7 @@ class Replica::Impl {
   Op NewOp(OpKind kind, const std::string& account, std::uint64_t now) {
     Op op;
     op.dot = Dot{opt_.self, applied_.get(opt_.self) + 1};
+    op.epoch = epoch_;
     op.hlc = clock_.Now(now);
     op.kind = kind;
     op.account = account;
@@ -1377,6 +1393,7 @@ class Replica::Impl {
 
   bool NeedsSnapshot(const Peer& p) const {
     if (rejoining_ || !p.rejoining) return false;  // a rejoining region's state may lack ops
+    if (p.needs_snapshot) return true;
     for (RegionId o = 0; o < n_; ++o) {
       if (p.acked.get(o) < log_floor_.get(o)) return true;
     }
@@ -1448,10 +1465,10 @@ class Replica::Impl {
   // changes nothing. Then the host replaces its store with the new state.
   void OnSnapshot(RegionId from, const Snapshot& snap, std::uint64_t now, Effects* out) {
     if (!rejoining_) return;
-    bool lacking = false;
+    bool lacking = needs_snapshot_;
     for (RegionId o = 0; o < n_; ++o) {
       if (applied_.get(o) < snap.log_floor.get(o)) lacking = true;
-      if (snap.applied.get(o) < log_floor_.get(o)) return;  // it lacks ops only we still have
+      if (!needs_snapshot_ && snap.applied.get(o) < log_floor_.get(o)) return;  // it lacks ops only we still have
     }
     if (!lacking) return;
     RecoveredState st;
@@ -1461,9 +1478,13 @@ class Replica::Impl {
     st.ops = snap.ops;
     st.keys = snap.keys;
     Status s;
+    for (const Op& op : st.ops) {
+      if (fences_.IsDead(op)) s = Status::InvalidArgument("it holds op " + op.dot.ToString() + " of a lost history");
+    }
     for (RegionId o = 0; o < n_ && s.ok(); ++o) {
-      for (Seq q = snap.applied.get(o) + 1; q <= applied_.get(o); ++q) {
+      for (Seq q = std::max(snap.applied.get(o), log_floor_.get(o)) + 1; q <= applied_.get(o); ++q) {
         const Op& op = log_[o][q - log_floor_.get(o) - 1];
+        if (fences_.IsDead(op)) break;  // ours of a lost history (a restored store): they go
         // Every op below its frontier was in the sender's hands when it folded (heartbeat
         // promises): one of ours that is not would vanish into a checkpoint that lacks it.
         if (op.hlc < snap.frontier) s = Status::InvalidArgument("its frontier passes our op " + op.dot.ToString());
@@ -1483,7 +1504,41 @@ class Replica::Impl {
                                     "refused the snapshot of region " + opt_.regions[from] + ": " + s.message()});
       return;
     }
-    assert(pending_accounts_.empty());  // commands are refused while rejoining
+    Adopt(fresh, held_max, now, out);
+    needs_snapshot_ = false;
+    out->notices.push_back(Notice{Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(applied_.get(opt_.self)),
+                                  "installed the snapshot of region " + opt_.regions[from] + " (" +
+                                      std::to_string(out->fold->checkpoints.size()) + " accounts, " +
+                                      std::to_string(out->ops.size()) + " ops); own ops up to seq " +
+                                      std::to_string(applied_.get(opt_.self))});
+    out->send.push_back(Outbound{from, Ack{applied_}});
+    for (RegionId o = 0; o < n_; ++o) {
+      if (o != opt_.self) {
+        DrainBuffered(o, now, out);
+        TryConfirm(o);
+      }
+    }
+    MaybeFinishRejoin(now, out);
+  }
+
+  // Replaces our state with `fresh` (loaded from a snapshot, or from our own state less the ops of
+  // a lost history) and has the host replace its store with it. Debits waiting for rights keep
+  // waiting on the same account; one whose account is gone (its open was of a lost history) is
+  // refused.
+  void Adopt(Impl& fresh, Hlc held_max, std::uint64_t now, Effects* out) {
+    std::set<std::uint32_t> waiting;
+    for (std::uint32_t i : pending_accounts_) {
+      Account& old = accounts_[i];
+      if (Account* a = fresh.Find(old.config.id); a && a->open) {
+        a->pending = std::move(old.pending);
+        waiting.insert(fresh.IndexOf(*a));
+      } else {
+        for (const PendingDebit& d : old.pending)
+          out->completions.push_back(Rejected(d.command_id, Status::Unavailable(
+                                                                "the account's open op was of a lost history")));
+      }
+    }
+    pending_accounts_ = std::move(waiting);
     frontier_ = fresh.frontier_;
     saved_frontier_ = fresh.saved_frontier_;
     applied_ = fresh.applied_;
@@ -1503,19 +1558,95 @@ class Replica::Impl {
     out->ops = RetainedLog();
     out->keys = KeyRecords(/*with_displaced=*/true);
     out->fold = Fold{frontier_, log_floor_, FinalCheckpoints()};
-    out->notices.push_back(Notice{Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(applied_.get(opt_.self)),
-                                  "installed the snapshot of region " + opt_.regions[from] + " (" +
-                                      std::to_string(out->fold->checkpoints.size()) + " accounts, " +
-                                      std::to_string(out->ops.size()) + " ops); own ops up to seq " +
-                                      std::to_string(applied_.get(opt_.self))});
-    out->send.push_back(Outbound{from, Ack{applied_}});
+  }
+
+  // ---- fences: ops of a lost history -----------------------------------------------------------
+
+  // Learns the fences a peer sent. A new one may show that ops we hold are of a lost history
+  // (applied before we heard of the fence, or read back from a restored store): they go. Ops we
+  // held back for lack of a fence may be decided now. While we rejoin, the answers so far may
+  // have counted such ops: we ask again.
+  void LearnFences(const std::vector<Fence>& fences, std::uint64_t now, Effects* out) {
+    std::vector<bool> changed(n_, false);
+    bool any = false;
+    for (const Fence& f : fences) {
+      if (f.origin < n_ && fences_.Add(f)) changed[f.origin] = any = true;
+    }
+    if (!any) return;
     for (RegionId o = 0; o < n_; ++o) {
-      if (o != opt_.self) {
-        DrainBuffered(o, now, out);
-        TryConfirm(o);
+      if (!changed[o]) continue;
+      RemoveLostHistory(o, now, out);
+      if (o != opt_.self) DrainBuffered(o, now, out);
+    }
+    if (rejoining_ && !needs_snapshot_) {
+      answered_.assign(n_, false);
+      any_answer_ = false;
+      any_live_answer_ = false;
+      needed_ = VersionVector{};
+      AskUnanswered(out);
+    }
+  }
+
+  // Removes the ops of origin o from its first one of a lost history on (the dead ones, and any
+  // applied after them: a splice of two histories), rebuilding our state without them. Only ops
+  // above the frontier can be taken out; one already folded into a checkpoint needs a snapshot.
+  void RemoveLostHistory(RegionId o, std::uint64_t now, Effects* out) {
+    const Seq floor = log_floor_.get(o);
+    Seq first = 0;
+    for (const Op& op : log_[o]) {
+      if (fences_.IsDead(op)) {
+        first = op.dot.seq;
+        break;
       }
     }
-    MaybeFinishRejoin(now, out);
+    if (first == 0) return;
+    const Seq removed = applied_.get(o) - first + 1;
+    const std::string what = std::to_string(removed) + " ops of region " + opt_.regions[o] + " from seq " +
+                             std::to_string(first) + " on, of a history it lost (" +
+                             (o == opt_.self ? "our store was restored from an older copy" : "it restarted without them") + ")";
+    Status s;
+    for (Seq q = first; q <= applied_.get(o) && s.ok(); ++q) {
+      if (log_[o][q - floor - 1].hlc < frontier_)
+        s = Status::FailedPrecondition("op " + Dot{o, q}.ToString() + " is folded into our checkpoints already");
+    }
+    RecoveredState st;
+    st.frontier = frontier_;
+    st.log_floor = log_floor_;
+    st.checkpoints = FinalCheckpoints();
+    for (Op& op : RetainedLog()) {
+      if (op.dot.origin != o || op.dot.seq < first) st.ops.push_back(std::move(op));
+    }
+    for (KeyRecord& k : KeyRecords(/*with_displaced=*/true)) {
+      if (k.dot.origin != o || k.dot.seq < first) st.keys.push_back(std::move(k));
+    }
+    Impl fresh(opt_);
+    Hlc held_max;
+    if (s.ok()) s = fresh.Load(std::move(st), &held_max);
+    if (!s.ok()) {
+      // Our checkpoints count ops no region keeps: only a peer's state can replace them. Until one
+      // arrives we serve no writes (the answers' wait is over: we need nothing else).
+      needs_snapshot_ = true;
+      if (!rejoining_) {
+        rejoining_ = true;
+        any_answer_ = any_live_answer_ = true;
+        first_answer_ms_ = 0;
+        needed_ = VersionVector{};
+      }
+      out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed),
+                                    "we hold " + what + " and cannot remove them: " + s.message() +
+                                        "; refusing writes until a peer's snapshot replaces our state"});
+      for (RegionId p = 0; p < n_; ++p) {
+        if (p != opt_.self) SendHello(p, out);
+      }
+      return;
+    }
+    Adopt(fresh, held_max, now, out);
+    stats_.lost_history_ops += removed;
+    out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed), "removed " + what});
+    // Tell every peer what we hold now, so it sends the ops that replace them.
+    for (RegionId p = 0; p < n_; ++p) {
+      if (p != opt_.self) SendHello(p, out);
+    }
   }
 
   // ---- rejoining after a restart ---------------------------------------------------------------
@@ -1573,7 +1704,10 @@ class Replica::Impl {
     if (answers + 1 < n_ &&
         (!any_live_answer_ || now < first_answer_ms_ + opt_.peer_timeout_ms))
       return;
+    if (needs_snapshot_) return;
     rejoining_ = false;
+    // Where this incarnation resumes: any op of an earlier one above this seq is of a lost history.
+    fences_.Add(Fence{opt_.self, epoch_, applied_.get(opt_.self)});
     out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self,
                                   static_cast<std::int64_t>(applied_.get(opt_.self)),
                                   "rejoined: " + std::to_string(answers) + " of " +
@@ -1629,6 +1763,7 @@ class Replica::Impl {
     LeaseClock(h, out);
     Heartbeat hb;
     hb.applied = applied_;
+    hb.fences = fences_.All();
     // No promise about our own ops while rejoining: seqs we lost may exist with older timestamps.
     if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self)});
     for (RegionId o = 0; o < n_; ++o) {
@@ -1648,6 +1783,8 @@ class Replica::Impl {
   }
 
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
+    // Fences first: a promise must not confirm ops of a lost history we applied unaware.
+    LearnFences(hb.fences, now, out);
     Acked(from, hb.applied, now);
     for (const HoldsEntry& e : hb.holds) {
       RelayedHolds(e);
@@ -1932,6 +2069,8 @@ class Replica::Impl {
   std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
   bool rejoining_ = false;               // restarted; no op originated until our own log is whole
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
+  FenceBook fences_;                     // where each region's incarnations resumed
+  bool needs_snapshot_ = false;          // we hold folded ops of a lost history: only a snapshot helps
   std::vector<bool> answered_;           // per region: it answered this epoch of ours
   bool any_answer_ = false;
   bool any_live_answer_ = false;         // an answer from a peer that is not rejoining itself

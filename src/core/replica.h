@@ -142,6 +142,7 @@ struct Notice {
     kSnapshotSent,
     kSnapshotInstalled,
     kRejoin,  // progress of a restarted region's rejoin (value: a seq of its own ops)
+    kLostHistory,  // ops of a region's lost history refused or removed (value: how many)
   };
   Kind kind = Kind::kClockAhead;
   RegionId region = 0;
@@ -244,6 +245,7 @@ struct ReplicaStats {
   std::uint64_t messages_sent = 0;
   std::uint64_t snapshots_sent = 0;
   std::uint64_t clock_ahead_reports = 0;
+  std::uint64_t lost_history_ops = 0;  // ops of a lost history refused, or removed once applied
 };
 
 // A fork, explained: a derived event with the ops that led to it.

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <tuple>
@@ -24,7 +25,9 @@ using RegionId = std::uint32_t;
 using Seq = std::uint64_t;
 
 inline constexpr RegionId kMaxRegions = 16;
-inline constexpr std::uint32_t kProtocolVersion = 1;
+// Fences a replica keeps per region (the newest ones; see Fence in core/messages.h).
+inline constexpr std::size_t kMaxFencesPerRegion = 32;
+inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: ops carry their epoch; fences
 
 struct Dot {
   RegionId origin = 0;
@@ -113,6 +116,10 @@ struct Op {
   std::string key;          // idempotency key; empty if none (transfers, rebalancer, opens)
   bool overdraft = false;   // kDebit: accepted on the overdraft line (informational)
   AccountConfig config;     // kOpen only
+  // The incarnation of its origin that issued it (that region's Hello epoch then). Not part of
+  // the op's content: it tells an op of a history its origin lost (a restored disk) from the op
+  // the origin issued again under the same seq (see Fence).
+  std::uint64_t epoch = 0;
 
   CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
   bool operator==(const Op&) const = default;

@@ -603,6 +603,95 @@ TEST_CASE("a region restored from an older copy of its store gets its own ops ba
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("an op of a lost history still in flight when its region rejoined is fenced off everywhere",
+          "[replica][rejoin][fence]") {
+  // Issue 9, item 2, found by the simulator's disk faults: r1 issues an op, its messages are still
+  // in flight when r1's store is put back to an older copy; r1 rejoins on what its peers hold
+  // (not that op) and issues another op under the same seq. The old op then reached r0 and r2
+  // before the new one: they applied it and dropped the new one as a duplicate — two ops under
+  // one dot, replicas diverged for good. Ops now carry their incarnation and r1's resume point
+  // (its fence) travels in every Hello and heartbeat: the old op is refused.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
+  const Seq lost_seq = c.at(1).applied().get(1);
+  c.Tick(1);                       // r1 sends the op
+  std::deque<InFlight> in_flight;  // r1's messages carrying it, not delivered yet
+  in_flight.swap(c.queue);
+  REQUIRE(std::any_of(in_flight.begin(), in_flight.end(),
+                      [](const InFlight& m) { return std::holds_alternative<OpBatch>(m.msg); }));
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1).ok());
+  c.Settle(10);
+  REQUIRE_FALSE(c.at(1).rejoining());
+  REQUIRE(c.at(1).applied().get(1) == lost_seq - 1);  // nobody had it: it is gone
+  const CommandResult fresh = c.Run(1, Credit{"alice", 5, "new-1"});
+  REQUIRE(fresh.status.ok());
+  REQUIRE(fresh.op.seq == lost_seq);  // the seq is issued again, under a newer epoch
+
+  // The old op's messages arrive first, before anything of the new one.
+  std::deque<InFlight> newer;
+  newer.swap(c.queue);
+  for (InFlight& m : in_flight) c.queue.push_back(std::move(m));
+  for (InFlight& m : newer) c.queue.push_back(std::move(m));
+  c.Settle(10);
+  REQUIRE(c.Converged("alice"));
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    CHECK(View(c, r, "alice").balance == 105);
+    CHECK(c.at(r).applied() == c.at(1).applied());
+  }
+  CHECK(c.at(0).stats().lost_history_ops + c.at(2).stats().lost_history_ops >= 2);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a replica that applied an op of a lost history before it heard of the fence removes it",
+          "[replica][rejoin][fence]") {
+  // As above, but r0 applies the old op before r1's fence reaches it (r0 does not take part in
+  // r1's rejoin: r1 resumes on r2's answer once peer_timeout_ms has passed). When the fence comes,
+  // r0 rebuilds its state without the op and takes r1's new op under that seq.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
+  const Seq lost_seq = c.at(1).applied().get(1);
+  c.Tick(1);                   // r1 sends the op
+  std::deque<InFlight> to_r0;  // r1's messages to r0; those to r2 are lost
+  for (InFlight& m : c.queue) {
+    if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
+  }
+  c.queue.clear();
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
+    c.Tick(50);
+    c.Deliver(without_r0);
+  }
+  REQUIRE_FALSE(c.at(1).rejoining());
+  REQUIRE(c.at(1).applied().get(1) == lost_seq - 1);
+  REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}).op.seq == lost_seq);
+  c.queue.clear();  // the new op reaches r0 only by a later re-send
+
+  for (InFlight& m : to_r0) c.queue.push_back(std::move(m));
+  c.Deliver();  // r0 applies the old op: it has not heard of r1's fence
+  REQUIRE(c.at(0).applied().get(1) == lost_seq);
+  REQUIRE(View(c, 0, "alice").balance == 107);
+
+  c.Settle(20);  // heartbeats carry the fence; r0 removes the op, then gets the new one
+  REQUIRE(c.Converged("alice"));
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    CHECK(View(c, r, "alice").balance == 105);
+    CHECK(c.at(r).applied() == c.at(1).applied());
+  }
+  CHECK(c.at(0).stats().lost_history_ops == 1);
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear holds, as relayed",
           "[replica][rejoin]") {
   // The residual risk of issue 9, item 2: r0, restored from an older copy, hears only r1, which
