@@ -62,15 +62,12 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
   originated->clear();
   for (std::size_t i = 0; i < e.ops.size(); ++i) {
     const Op& op = e.ops[i];
+    if (FencedOff(op)) {  // of a lost history: applied before the fence reached r; r must remove it
+      hosts[r].holds_lost |= 1u << op.dot.origin;
+      continue;
+    }
     switch (dots.See(op)) {
-      case DotBook::Seen::kFenced:
-        if (dots.fenced_holders() != 0) {
-          FailFencedHeld(r, op);
-          return;
-        }
-        ForgetFenced(op.dot);
-        [[fallthrough]];
-      // (kStale: an op of a lost history, applied before the fence reached us: see holds_lost.)
+      case DotBook::Seen::kFenced:  // its origin fenced off the op it carried (NoteResumed)
       case DotBook::Seen::kNew:
       case DotBook::Seen::kReissued:
         if (op.dot.origin == r) originated->push_back(i);
@@ -96,17 +93,16 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
 
 void Simulation::Impl::SeeOps(RegionId r, const std::vector<Op>& ops, const char* how) {
   for (const Op& op : ops) {
+    if (FencedOff(op)) {
+      hosts[r].holds_lost |= 1u << op.dot.origin;
+      continue;
+    }
     const DotBook::Seen seen = dots.See(op);
     if (seen == DotBook::Seen::kRevived && Spliced(op.dot)) {
       FailSpliced(r, op, how);
       return;
     }
     if (seen == DotBook::Seen::kRevived) Revive(op);
-    if (seen == DotBook::Seen::kFenced && dots.fenced_holders() != 0) {
-      FailFencedHeld(r, op);
-      return;
-    }
-    if (seen == DotBook::Seen::kFenced) ForgetFenced(op.dot);
     if (seen == DotBook::Seen::kStale) hosts[r].holds_lost |= 1u << op.dot.origin;
     if (seen == DotBook::Seen::kConflict) {
       FailTwoOps(r, op, how);
@@ -115,27 +111,48 @@ void Simulation::Impl::SeeOps(RegionId r, const std::vector<Op>& ops, const char
   }
 }
 
-void Simulation::Impl::FailFencedHeld(RegionId r, const Op& op) {
-  std::string holders;
-  for (RegionId q = 0; q < config.regions; ++q) {
-    if (dots.fenced_holders() & (1u << q)) holders += (holders.empty() ? "" : ", ") + R(q);
+// Region r began issuing its own ops in a new incarnation, after seq s (it finished rejoining,
+// or started without a rejoin): its ops of earlier incarnations above s are of a lost history
+// from now on — every replica must refuse them, and remove any it applied. The ledger forgets
+// them as it does ops whose disk went. A rejoin waits for every peer's answer, each given after
+// the restart, so none of those ops may be one another region held durably when r restarted (and
+// still holds): that would be an acknowledged op lost (the planted bug skip_rejoin). Ops in flight
+// then, that peers received after they answered, are the ones fences are for.
+void Simulation::Impl::NoteResumed(RegionId r) {
+  Host& h = hosts[r];
+  if (!h.up || !h.replica || h.replica->rejoining() || h.replica->epoch() == 0 ||
+      h.resumed_epoch == h.replica->epoch())
+    return;
+  h.resumed_epoch = h.replica->epoch();
+  const Seq s = h.replica->applied().get(r);
+  resumes[r].emplace_back(h.resumed_epoch, s);
+  std::uint32_t holders = 0;
+  const Dot held = h.durable_elsewhere_at_start > s ? dots.DurableElsewhereAbove(r, s, &holders) : Dot{};
+  if (held.seq != 0 && held.seq <= h.durable_elsewhere_at_start) {
+    std::string names;
+    for (RegionId q = 0; q < config.regions; ++q) {
+      if (holders & (1u << q)) names += (names.empty() ? "" : ", ") + R(q);
+    }
+    Fail("one op per dot", R(r) + " resumed issuing its own ops after seq " + std::to_string(s) + ", fencing off " +
+                               held.ToString() + ", which " + names + " held durably" + DiskContext(r));
+    return;
   }
-  Fail("one op per dot", R(r) + " saw " + op.dot.ToString() + " " + Describe(op) + " issued again by a newer incarnation of " +
-                             R(op.dot.origin) + ", which fenced off the op it carried though " + holders +
-                             " held that op durably" + DiskContext(op.dot.origin));
+  VersionVector keep = ledger.durable();
+  if (keep.get(r) > s) {
+    keep.set(r, s);
+    ledger.Truncate(keep);
+  }
+  h.acked_own_max = std::min(h.acked_own_max, s);
+  for (Host& q : hosts) {
+    if (q.id != r && q.up && q.replica && q.replica->applied().get(r) > s) q.holds_lost |= 1u << r;
+  }
 }
 
-// `dot` was issued again by a newer incarnation of its origin, which fenced off the op it carried
-// (and every op of that lost history above it): the ledger forgets them as if their disk were gone.
-void Simulation::Impl::ForgetFenced(Dot dot) {
-  VersionVector keep = ledger.durable();
-  if (keep.get(dot.origin) < dot.seq) return;
-  keep.set(dot.origin, dot.seq - 1);
-  ledger.Truncate(keep);
-  for (Host& h : hosts) {
-    if (h.id == dot.origin) h.acked_own_max = std::min(h.acked_own_max, dot.seq - 1);
-    else if (h.up && h.replica && h.replica->applied().get(dot.origin) >= dot.seq) h.holds_lost |= 1u << dot.origin;
+bool Simulation::Impl::FencedOff(const Op& op) const {
+  for (const auto& [epoch, resumed_from] : resumes[op.dot.origin]) {
+    if (epoch > op.epoch && op.dot.seq > resumed_from) return true;
   }
+  return false;
 }
 
 // An op that had lost its last copy is back — a message sent before its disk went, delivered
@@ -424,7 +441,9 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
                            ledger.durable().get(res.op.origin) >= res.op.seq});
   // Durability "replicated": a write is answered only once another region holds its op durably,
   // so losing the answering region's disk cannot lose it. Checked against the stores themselves.
-  if (a.replicated && !(res.replicated && dots.DurableElsewhere(res.op, r))) {
+  const bool elsewhere = res.replayed ? dots.WasDurableElsewhere(res.op, r)
+                                       : dots.DurableElsewhere(res.op, r);
+  if (a.replicated && !(res.replicated && elsewhere)) {
     Fail("I4 durability",
          R(r) + " acknowledged " + res.op.ToString() + " under durability replicated, but " +
              (res.replicated ? std::string("no region other than ") + R(r) + " had made it durable"

@@ -37,7 +37,7 @@ DotBook::Seen DotBook::See(const Op& op) {
   if (!b) return Seen::kConflict;  // an impossible dot: no op may carry it
   const std::uint64_t fp = Fingerprint(op);
   if (!b->bound) {
-    *b = Binding{fp, true, true, false, 0, op.epoch};
+    *b = Binding{fp, true, true, false, 0, 0, op.epoch};
     return Seen::kNew;
   }
   if (b->fingerprint == fp) {
@@ -48,10 +48,9 @@ DotBook::Seen DotBook::See(const Op& op) {
   if (b->live && op.epoch < b->epoch) return Seen::kStale;
   if (b->live && op.epoch == b->epoch) return Seen::kConflict;
   const bool fenced = b->live;
-  fenced_holders_ = fenced ? b->durable_at & ~(op.dot.origin < 32 ? 1u << op.dot.origin : 0u) : 0;
   ++reissued_;
   if (b->durable) ++reissued_durable_;
-  *b = Binding{fp, true, true, false, 0, op.epoch};
+  *b = Binding{fp, true, true, false, 0, 0, op.epoch};
   return fenced ? Seen::kFenced : Seen::kReissued;
 }
 
@@ -85,7 +84,41 @@ bool DotBook::Durable(Dot dot) const {
 }
 
 void DotBook::MarkDurableAt(Dot dot, RegionId where) {
-  if (Binding* b = Find(dot); b && b->bound && where < 32) b->durable_at |= 1u << where;
+  if (Binding* b = Find(dot); b && b->bound && where < 32) {
+    b->durable_at |= 1u << where;
+    b->ever_durable_at |= 1u << where;
+  }
+}
+
+Dot DotBook::DurableElsewhereAbove(RegionId origin, Seq above, std::uint32_t* holders) const {
+  if (origin >= n_) return Dot{};
+  const std::uint32_t self = origin < 32 ? 1u << origin : 0;
+  const auto& v = by_origin_[origin];
+  for (Seq s = above + 1; s <= v.size(); ++s) {
+    const Binding& b = v[s - 1];
+    if (b.bound && b.live && (b.durable_at & ~self) != 0) {
+      *holders = b.durable_at & ~self;
+      return Dot{origin, s};
+    }
+  }
+  return Dot{};
+}
+
+Seq DotBook::LastDurableElsewhere(RegionId origin) const {
+  if (origin >= n_) return 0;
+  const std::uint32_t self = origin < 32 ? 1u << origin : 0;
+  const auto& v = by_origin_[origin];
+  for (Seq s = v.size(); s > 0; --s) {
+    const Binding& b = v[s - 1];
+    if (b.bound && b.live && (b.durable_at & ~self) != 0) return s;
+  }
+  return 0;
+}
+
+bool DotBook::WasDurableElsewhere(Dot dot, RegionId not_here) const {
+  const Binding* b = Get(dot);
+  const std::uint32_t here = not_here < 32 ? 1u << not_here : 0;
+  return b && b->bound && (b->ever_durable_at & ~here) != 0;
 }
 
 bool DotBook::DurableElsewhere(Dot dot, RegionId not_here) const {

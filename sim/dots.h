@@ -63,6 +63,11 @@ class DotBook {
   // Whether some region other than `not_here` made the op bound to `dot` durable since it last
   // had a copy everywhere lost (Release forgets the disks it was on).
   bool DurableElsewhere(Dot dot, RegionId not_here) const;
+  // Whether some region other than `not_here` ever made the op bound to `dot` durable, also if
+  // that copy went with a disk since. A replay by another region answers "replicated" on what its
+  // peers told it: the word of a region whose disk was lost after it spoke is stale, and the
+  // replay cannot know (a second failure, after the one the promise covers).
+  bool WasDurableElsewhere(Dot dot, RegionId not_here) const;
 
   // Whether the op `dot` carries now had been made durable by its origin.
   bool Durable(Dot dot) const;
@@ -72,10 +77,12 @@ class DotBook {
   // Whether the op with this fingerprint is bound to `dot` and some region holds a copy of it.
   bool Holds(Dot dot, std::uint64_t fingerprint) const;
 
-  // After kFenced: the regions other than its origin that had made the replaced op durable. A
-  // region that rejoins waits for its peers' answers, so it fences off only ops no answering peer
-  // had: an op another region held durably is an acknowledged op lost (skip_rejoin).
-  std::uint32_t fenced_holders() const { return fenced_holders_; }
+  // The first op of `origin` above seq `above` that some other region made durable and still
+  // holds a copy of (seq 0: none); *holders: those regions.
+  Dot DurableElsewhereAbove(RegionId origin, Seq above, std::uint32_t* holders) const;
+  // The highest seq of `origin` whose op some other region made durable and some region still
+  // holds (0: none).
+  Seq LastDurableElsewhere(RegionId origin) const;
   // Dots bound to a second op after the first had no copy left (kReissued), over the run.
   std::uint64_t reissued() const { return reissued_; }
   // Ops that were durable at their origin and of which no copy is left now: every durable copy
@@ -92,6 +99,7 @@ class DotBook {
     bool live = false;             // some region holds a copy
     bool durable = false;          // its origin made it durable
     std::uint32_t durable_at = 0;  // bit r: region r made it durable
+    std::uint32_t ever_durable_at = 0;  // the same, never cleared by a lost disk
     std::uint64_t epoch = 0;       // the incarnation of the origin that issued it
   };
 
@@ -101,7 +109,6 @@ class DotBook {
   RegionId n_;
   std::vector<std::vector<Binding>> by_origin_;  // per origin, by seq - 1
   std::uint64_t reissued_ = 0;
-  std::uint32_t fenced_holders_ = 0;
   std::uint64_t reissued_durable_ = 0;  // of those, the ones whose first op had been durable
 };
 

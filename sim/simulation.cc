@@ -66,6 +66,7 @@ ReplicaOptions Simulation::Impl::OptionsFor(RegionId r) const {
 void Simulation::Impl::Start() {
   Rng clock_rng(DeriveSeed(config.seed, "clocks"));
   hosts.resize(config.regions);
+  resumes.resize(config.regions);
   for (RegionId r = 0; r < config.regions; ++r) {
     Host& h = hosts[r];
     h.id = r;
@@ -258,12 +259,14 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   // originated just now), then the clock, then what a rejoining region may do.
   if (e->replaces_store) h.holds_lost = 0;  // its state was rebuilt: what it holds now is seen below
   SeeApplied(r, *e, &originated_scratch);
+  NoteResumed(r);
   CheckHlc(r, *e, originated_scratch);
   CheckRejoining(r, *e, originated_scratch);
   if (h.disk_behind && h.replica && !h.replica->rejoining()) h.disk_behind = false;
   // A snapshot may bring back, in its checkpoints, ops whose every other copy went with a disk.
   if (e->replaces_store) ReviveHeld();
   for (const Notice& n : e->notices) {
+    if (getenv("SIMDBG")) fprintf(stderr, "DBG %.3f r%u notice k%d from r%u: %s\n", now/1000.0, r, (int)n.kind, n.region, n.text.c_str());
     if (n.kind == Notice::Kind::kClockAhead) ++summary.clock_ahead_reports;
     if (n.kind == Notice::Kind::kRejoin && n.region == r && h.rejoined.empty()) {
       char at[32];
@@ -491,6 +494,7 @@ void Simulation::Impl::Restart(RegionId r) {
   h.replica = std::make_unique<Replica>(OptionsFor(r));
   RecoveredState stored = h.store.Recover();
   h.holds_lost = 0;
+  h.durable_elsewhere_at_start = dots.LastDurableElsewhere(r);
   SeeOps(r, stored.ops, "read back from its store");
   Status s = h.replica->Recover(std::move(stored), Physical(r));
   if (!s.ok()) {
@@ -498,6 +502,7 @@ void Simulation::Impl::Restart(RegionId r) {
          "r" + std::to_string(r) + " cannot recover from its own store: " + s.ToString());
     return;
   }
+  NoteResumed(r);  // a start without a rejoin resumes at once
   queue.Schedule(now + h.rng.Below(config.tick_ms), EventKind::kTick, r, h.incarnation);
   for (RegionId p = 0; p < config.regions; ++p) {
     if (p == r) continue;

@@ -39,6 +39,8 @@ struct Host {
   // fence, or read back from its store). It must remove them; until it has replaced its state
   // (Effects::replaces_store) or restarted, conservation (I3) is not checked on it.
   std::uint32_t holds_lost = 0;
+  std::uint64_t resumed_epoch = 0;  // the incarnation whose resume point was last noted (NoteResumed)
+  Seq durable_elsewhere_at_start = 0;  // its own ops other regions held durably when it restarted
   SimStore store;
   SimClock clock;
   Rng rng;  // fsync latencies
@@ -244,8 +246,8 @@ class Simulation::Impl {
   void FailTwoOps(RegionId r, const Op& op, const std::string& how);
   std::string DiskContext(RegionId r) const;
   void Revive(const Op& op);
-  void ForgetFenced(Dot dot);
-  void FailFencedHeld(RegionId r, const Op& op);
+  void NoteResumed(RegionId r);
+  bool FencedOff(const Op& op) const;
   void ReviveHeld();
   bool Spliced(Dot dot) const;
   void FailSpliced(RegionId r, const Op& op, const std::string& how);
@@ -277,6 +279,9 @@ class Simulation::Impl {
   // stay above.
   std::vector<Hlc> shown;
   std::vector<Host> hosts;
+  // Per region: (epoch, resumed_from) of each incarnation that began issuing its own ops, as the
+  // simulator saw it happen (NoteResumed). Kept here, apart from the core's FenceBook.
+  std::vector<std::vector<std::pair<std::uint64_t, Seq>>> resumes;
   Rng fault_rng, workload_rng, link_rng;
   Rng disk_rng;  // the disk faults draw here, so the other faults of a seed stay as they were
   TraceHash trace;

@@ -1702,7 +1702,7 @@ class Replica::Impl {
     // answer counts only when every peer has answered (a whole cluster restarted at once); the
     // timeout runs from the first answer of a peer that is not rejoining.
     if (answers + 1 < n_ &&
-        (!any_live_answer_ || now < first_answer_ms_ + opt_.peer_timeout_ms))
+        (!any_live_answer_ || opt_.rejoin_wait_ms == 0 || now < first_answer_ms_ + opt_.rejoin_wait_ms))
       return;
     if (needs_snapshot_) return;
     rejoining_ = false;

@@ -70,6 +70,12 @@ struct ReplicaOptions {
   // After Recover, originate nothing until a peer confirms which of our own ops exist. Off only
   // when an operator knows the store is whole and no peer can answer (a region running alone).
   bool rejoin_on_start = true;
+  // How long a rejoining region waits for peers that have not answered, from the first answer of
+  // a peer that is not rejoining itself; 0: for every peer, however long. A region that resumes
+  // without a silent peer's answer fences off the own ops that only that peer holds and no relay
+  // told of (they are lost); waiting keeps them, but refuses writes for as long as the peer stays
+  // unreachable — under a partial partition that can be for good.
+  std::uint64_t rejoin_wait_ms = 30000;
   std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
   std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
   std::uint64_t rebalance_interval_ms = 1000;

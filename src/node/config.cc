@@ -355,6 +355,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     Fields f(t, "rejoin");
     Status s;
     if (!(s = f.Bool("required", &r.rejoin_on_start)).ok()) return s;
+    if (!(s = f.Unsigned("wait_ms", 0, 7 * 24 * kHour, &r.rejoin_wait_ms)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("durability", &t); !s.ok()) return s;

@@ -88,6 +88,9 @@ class RandomRun {
              o.rights_wait_ms = shape.rights_wait_ms;
              o.heartbeat_interval_ms = 40;
              o.peer_timeout_ms = 400;
+             // The heal may leave two regions cut for good, and the run settles for 4 s: a
+             // region restarted among them resumes on its other peers' answers (and relays).
+             o.rejoin_wait_ms = 1000;
              o.resend_after_ms = 200;
              o.relay_delay_ms = 100;
              o.max_batch_ops = 8;  // small batches: more interleavings

@@ -647,12 +647,57 @@ TEST_CASE("an op of a lost history still in flight when its region rejoined is f
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a rejoining region waits for a silent peer, so it fences off nothing that peer holds",
+          "[replica][rejoin][fence]") {
+  // The simulator's lost-disk swarm: r1, restored from an older copy, resumed on the answers of
+  // the peers it could hear once peer_timeout_ms had passed, and its fence then took from r0 the
+  // ops of r1 that only r0 held — acknowledged ops, lost. It now waits for r0 up to
+  // rejoin_wait_ms (30 s by default), gets those ops back, and resumes above them.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, Credit{"alice", 7, "only-r0-has-it"}).status.ok());
+  c.Tick(1);
+  std::deque<InFlight> to_r0;  // r1's op reaches r0 only; the copies to r2 are lost
+  for (InFlight& m : c.queue) {
+    if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
+  }
+  c.queue = std::move(to_r0);
+  c.Deliver();
+  const Seq had = c.at(1).applied().get(1);
+  REQUIRE(c.at(0).applied().get(1) == had);
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 100; ++i) {  // 5 s, far past peer_timeout_ms
+    c.Tick(50);
+    c.Deliver(without_r0);
+  }
+  CHECK(c.at(1).rejoining());
+  CHECK(c.Run(1, Credit{"alice", 1, "meanwhile"}).status.code() == Code::kUnavailable);
+
+  c.Settle(10);  // r0 is back
+  REQUIRE_FALSE(c.at(1).rejoining());
+  CHECK(c.at(1).applied().get(1) == had);
+  const CommandResult next = c.Run(1, Credit{"alice", 5, "next"});
+  REQUIRE(next.status.ok());
+  CHECK(next.op.seq == had + 1);
+  c.Settle(6);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 112);
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("a replica that applied an op of a lost history before it heard of the fence removes it",
           "[replica][rejoin][fence]") {
   // As above, but r0 applies the old op before r1's fence reaches it (r0 does not take part in
-  // r1's rejoin: r1 resumes on r2's answer once peer_timeout_ms has passed). When the fence comes,
+  // r1's rejoin: r1 resumes on r2's answer once rejoin_wait_ms has passed). When the fence comes,
   // r0 rebuilds its state without the op and takes r1's new op under that seq.
-  Cluster c(3, NoRebalanceNoWait);
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.rejoin_wait_ms = 200;
+  });
   OpenEverywhere(c, Config("alice", 0), 100);
   const PersistedStore yesterday = c.stores[1];
   REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());

@@ -216,9 +216,9 @@ TEST_CASE("skip_rejoin: a wiped region that serves at once reuses a seq its peer
   RunResult res = sim.Finish();
   INFO(res.failure.invariant << ": " << res.failure.message);
   REQUIRE(res.failure.invariant == "one op per dot");
-  // Its new incarnation fences off the op its peers hold durably: an acknowledged op lost.
-  REQUIRE(res.failure.message.find("r1:1 open other") != std::string::npos);
-  REQUIRE(res.failure.message.find("fenced off the op it carried though r0, r2 held that op durably") !=
+  // Its new incarnation resumed at seq 0, fencing off the op its peers hold durably: an
+  // acknowledged op lost.
+  REQUIRE(res.failure.message.find("r1 resumed issuing its own ops after seq 0, fencing off r1:1, which r0, r2 held durably") !=
           std::string::npos);
 }
 
