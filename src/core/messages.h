@@ -77,8 +77,27 @@ struct RightsRequest {
   bool operator==(const RightsRequest&) const = default;
 };
 
-// The idempotency record of an op that carried a key. `balance_after` is what the origin answered
-// (0 when the op came from another region).
+// One use of an idempotency key: an op that carried it, and whether the windowed rule voids it (a
+// canonically earlier use of the key has a wall time within the retention before it). What a
+// replica keeps of a key that was used more than once (KeyRecord::uses).
+struct KeyUse {
+  Dot dot;
+  Hlc hlc;
+  OpKind kind = OpKind::kCredit;
+  Amount amount = 0;
+  RegionId to = 0;
+  bool overdraft = false;
+  Amount balance_after = 0;  // what the origin answered (0 for another region's op)
+  bool voided = false;
+  CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
+  bool operator==(const KeyUse&) const = default;
+};
+
+// The idempotency record of a key: the op it is bound to (its latest unvoided use, which a retry
+// inside the retention window replays) and the key's last use (the window runs from it). A key
+// used more than once while the record's uses could still matter also lists them (`uses`, in
+// canonical order, with their void status); otherwise `uses` is empty and the bound op is the
+// only use. `balance_after` is what the origin answered (0 when the op came from another region).
 struct KeyRecord {
   std::string account;
   KeyHash key;  // the idempotency key, hashed (HashKey)
@@ -93,6 +112,8 @@ struct KeyRecord {
   // key: kept (beside the record of the op that took it) so a retry of our original request is
   // answered with our original answer. Stored under its own key.
   bool displaced = false;
+  Hlc last_use;               // the key's latest use, voided or not (zero in an older store: `hlc`)
+  std::vector<KeyUse> uses;   // every use kept, when there is more than one; else empty
   CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
   bool operator==(const KeyRecord&) const = default;
 };
