@@ -122,7 +122,7 @@ void KeyIndex::Drop(std::size_t slot) {
     slots_[Probe(moved)] = e;
   }
   --size_;
-  if (chunks_.size() * kChunkEntries >= std::size_t{size_} + 2 * kChunkEntries) chunks_.pop_back();
+  if (chunks_.size() * kChunkEntries >= std::size_t{size_} + kChunkEntries) chunks_.pop_back();
 }
 
 void KeyIndex::SyncBinding(Dense& d, const std::vector<KeyUse>& uses) {

@@ -12,7 +12,7 @@
 // Memory (issue 9: at most 64 bytes per retained key). A key with one use kept — nearly all of
 // them — is a 52-byte dense entry (packed, 4-byte aligned) in chunks of kChunkEntries, found
 // through 4-byte slots of an open-addressing table kept at most half full (grown by a quarter, so
-// at least 40 % full): 52 + 4 / 0.4 = 62 bytes a key at most, plus one partly used chunk. A key
+// at least 40 % full): 52 + 4 / 0.4 = 62 bytes a key at most, plus one partly used chunk (53 KB). A key
 // with several uses that may still matter (a cross-region duplicate, a reuse after the window
 // while the older use is not yet forgotten) also keeps them in a side table until the stable
 // frontier passes them (Sweep), then only its binding and its last use.
@@ -29,6 +29,7 @@
 #define TALLY_CORE_KEY_INDEX_H_
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -61,7 +62,7 @@ enum class VoidRule : std::uint8_t {
 
 class KeyIndex {
  public:
-  static constexpr std::size_t kChunkEntries = 4096;
+  static constexpr std::size_t kChunkEntries = 1024;
   static constexpr std::size_t kMaxSweepEntries = 65536;  // dense entries examined per Sweep
 
   explicit KeyIndex(std::uint64_t retention_ms);
@@ -204,8 +205,10 @@ void KeyIndex::Sweep(Hlc frontier, Dropped&& dropped, Changed&& changed) {
     }
     ++it;
   }
-  if (cursor_ >= size_) cursor_ = 0;
-  for (std::size_t n = 0; n < kMaxSweepEntries && cursor_ < size_; ++n) {
+  // Round-robin over the dense entries, at most kMaxSweepEntries (and each at most once) a call.
+  const std::size_t budget = std::min<std::size_t>(kMaxSweepEntries, size_);
+  for (std::size_t n = 0; n < budget && size_ > 0; ++n) {
+    if (cursor_ >= size_) cursor_ = 0;
     const Dense& d = At(cursor_);
     if (!d.multi() && f >= d.hlc().wall_ms() + retention_ms_) {
       const KeyId id = d.id();
