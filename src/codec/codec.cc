@@ -394,6 +394,7 @@ struct EnvelopeWriter {
     p->set_peer_epoch(h.peer_epoch);
     p->set_rejoining(h.rejoining);
     p->set_clock(h.clock);
+    p->set_retention_ms(h.retention_ms);
   }
   void operator()(const OpBatch& b) const { ToProto(b.ops, env->mutable_op_batch()); }
   void operator()(const Ack& a) const { ToProto(a.applied, env->mutable_ack()->mutable_applied()); }
@@ -684,6 +685,7 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       h.peer_epoch = p.peer_epoch();
       h.rejoining = p.rejoining();
       h.clock = p.clock();
+      h.retention_ms = p.retention_ms();
       Status s = FromProto(p.applied(), &h.applied);
       if (!s.ok()) return s;
       *out = std::move(h);

@@ -28,6 +28,9 @@ struct Hello {
   std::uint64_t peer_epoch = 0;  // the receiver's epoch as the sender last heard it
   bool rejoining = false;        // the sender restarted and waits for an answer to its epoch
   std::uint64_t clock = 0;       // the sender's HLC (never above its persisted high-water mark)
+  // The sender's idempotency retention: it decides voids, so it must be the same in every region
+  // (0: not said, from an older sender).
+  std::uint64_t retention_ms = 0;
   bool operator==(const Hello&) const = default;
 };
 

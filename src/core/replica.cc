@@ -342,6 +342,11 @@ class Replica::Impl {
                                         ", we speak " + std::to_string(kProtocolVersion));
     if (h.region >= n_ || h.region == opt_.self)
       return Status::InvalidArgument("peer claims unknown region id " + std::to_string(h.region));
+    if (h.retention_ms != 0 && h.retention_ms != opt_.idempotency_retention_ms)
+      return Status::FailedPrecondition(
+          "peer keeps idempotency keys " + std::to_string(h.retention_ms) + " ms, we keep them " +
+          std::to_string(opt_.idempotency_retention_ms) +
+          " ms: the retention decides voids and must be the same in every region");
     return Status::OK();
   }
 
@@ -411,7 +416,7 @@ class Replica::Impl {
     // timestamp below it (a host may send this Hello without an Effects, before any lease).
     return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied, epoch_,
                  to < n_ ? peer_epoch_[to] : 0, rejoining_,
-                 std::min(clock_.last(), persisted_hw_).value};
+                 std::min(clock_.last(), persisted_hw_).value, opt_.idempotency_retention_ms};
   }
 
   // ---- time -----------------------------------------------------------------------------------

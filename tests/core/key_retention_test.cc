@@ -261,3 +261,21 @@ TEST_CASE("a retained key costs at most 64 bytes, and memory stays flat past the
 
 }  // namespace
 }  // namespace tally::testing
+
+namespace tally::testing {
+namespace {
+
+TEST_CASE("a peer that keeps keys for another retention is refused", "[core][keys]") {
+  // The retention decides voids: regions with different values would disagree for good.
+  Cluster c = MakeCluster(2);
+  Hello h = c.at(1).HelloTo(0, VersionVector{});
+  REQUIRE(h.retention_ms == kRetentionMs);
+  REQUIRE(c.at(0).CheckHello(h).ok());
+  h.retention_ms = kRetentionMs + 1;
+  REQUIRE(c.at(0).CheckHello(h).code() == Code::kFailedPrecondition);
+  h.retention_ms = 0;  // an older peer says nothing: not checked
+  REQUIRE(c.at(0).CheckHello(h).ok());
+}
+
+}  // namespace
+}  // namespace tally::testing
