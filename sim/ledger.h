@@ -66,8 +66,9 @@ struct OracleAccount {
 
 class Ledger {
  public:
-  // `retention_ms`: the idempotency retention window every region runs with.
-  Ledger(RegionId regions, std::uint64_t retention_ms);
+  // `retention_ms`: the idempotency retention window every region runs with (default: keys bind
+  // forever, as before retention existed).
+  explicit Ledger(RegionId regions, std::uint64_t retention_ms = UINT64_MAX);
 
   // An op its origin has just made durable. Returns "" or a description of the violation found:
   // a seq reused for a different op or skipped (I4), the effective floor crossed (I2), a key

@@ -19,8 +19,9 @@
 //
 // Forgetting: Sweep(frontier) drops a key once frontier.wall >= last use.wall + retention: every
 // use still to come has a timestamp >= the frontier, so no comparison with the forgotten uses can
-// ever matter again. The dense scan is bounded per call (kMaxSweepEntries) and resumes where it
-// stopped, so a sweep costs little however many keys there are.
+// ever matter again. The dense scan is bounded per call (kMaxSweepEntries, or a kSweepPasses-th of
+// the keys) and resumes where it stopped, so a sweep costs little however many keys there are and
+// a forgotten key lingers at most kSweepPasses sweeps.
 //
 // Deterministic: iteration follows insertion and deletion history, never addresses. Not
 // thread-safe.
@@ -63,7 +64,8 @@ enum class VoidRule : std::uint8_t {
 class KeyIndex {
  public:
   static constexpr std::size_t kChunkEntries = 1024;
-  static constexpr std::size_t kMaxSweepEntries = 65536;  // dense entries examined per Sweep
+  static constexpr std::size_t kMaxSweepEntries = 65536;  // dense entries examined per Sweep...
+  static constexpr std::size_t kSweepPasses = 16;          // ...or a 16th of them, if more
 
   explicit KeyIndex(std::uint64_t retention_ms);
   KeyIndex(KeyIndex&&) = default;
@@ -205,8 +207,11 @@ void KeyIndex::Sweep(Hlc frontier, Dropped&& dropped, Changed&& changed) {
     }
     ++it;
   }
-  // Round-robin over the dense entries, at most kMaxSweepEntries (and each at most once) a call.
-  const std::size_t budget = std::min<std::size_t>(kMaxSweepEntries, size_);
+  // Round-robin over the dense entries, each at most once a call: kMaxSweepEntries, or a
+  // kSweepPasses-th of the table when that is more, so a pass over all of them takes at most
+  // kSweepPasses sweeps (checkpoint intervals) however fast keys arrive.
+  const std::size_t budget =
+      std::min<std::size_t>(std::max<std::size_t>(kMaxSweepEntries, size_ / kSweepPasses), size_);
   for (std::size_t n = 0; n < budget && size_ > 0; ++n) {
     if (cursor_ >= size_) cursor_ = 0;
     const Dense& d = At(cursor_);
