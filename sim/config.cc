@@ -211,6 +211,9 @@ const std::vector<BugInfo>& KnownBugs() {
        "I2 floor (a clawback takes the region below its line)"},
       {"skip_rejoin", "serve writes at once after a restart, whatever the disk lost",
        "one op per dot (a wiped or restored region numbers its ops again; --faults disks)"},
+      {"expiry_decides_voids",
+       "void a use of a key while an earlier use is still in the index, whatever its age",
+       "I7 agreement / I1 convergence (a key reused after the window)"},
   };
   return bugs;
 }
@@ -231,6 +234,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->spend_tentative_credit = true;
   else if (name == "skip_rejoin")
     b->skip_rejoin = true;
+  else if (name == "expiry_decides_voids")
+    b->expiry_decides_voids = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

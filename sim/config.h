@@ -86,6 +86,9 @@ struct WorkloadParams {
   // for the account, at least the credited amount.
   double spend_retried_credit_p = 0.5;
   double replay_probe_p = 0.02;  // after an ack, send the same request again to the same region
+  // A new credit or debit reuses the client's key of a request that completed more than the
+  // retention window ago (SimConfig::idempotency_retention_ms): a new op, in every region alike.
+  double reuse_key_p = 0.03;
   double credit_weight = 0.35, debit_weight = 0.55, transfer_weight = 0.05;
   double hot_p = 0.5;  // chance a request goes to the hot set of accounts
   double hot_fraction = 0.05;
@@ -116,6 +119,9 @@ struct SimConfig {
   // history arriving after the rejoin") is not fixed; `tally-sim swarm` draws lost disks.
   bool lost_disks = true;
   std::uint64_t liveness_bound_ms = 60'000;  // convergence must happen within this after the heal
+  // Idempotency key retention of every region. Short, so that runs of a few virtual minutes see
+  // keys forgotten, retries past the window become new ops, and keys are reused after it.
+  std::uint64_t idempotency_retention_ms = 3000;
   std::uint32_t tick_ms = 5;
 
   FaultParams faults;

@@ -26,7 +26,8 @@ std::string Describe(const Op& op) {
 
 }  // namespace
 
-Ledger::Ledger(RegionId regions) : n_(regions), by_dot_(regions), forgotten_(regions) {}
+Ledger::Ledger(RegionId regions, std::uint64_t retention_ms)
+    : n_(regions), retention_ms_(retention_ms), by_dot_(regions), forgotten_(regions) {}
 
 Ledger::Account& Ledger::AccountFor(const std::string& id) {
   auto [it, inserted] =
@@ -130,6 +131,7 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   const std::uint32_t ai = static_cast<std::uint32_t>(&a - accounts_.data());
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
   a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms});
+  a.voided.push_back(false);
   if (op.kind == OpKind::kOpen) a.open_configs.emplace_back(index, op.config);
   log.emplace_back(ai, index);
   order_.push_back(op.dot);
@@ -177,30 +179,32 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   }
 
   if (!op.key.empty()) {
-    auto [it, inserted] = a.keys.try_emplace(op.key);
-    KeyEntry& k = it->second;
-    if (inserted) {
-      k.first = index;
-      k.count = 1;
-      k.origins = 1u << o;
-    } else {
-      if (k.origins & (1u << o))
-        return "I6 idempotency: r" + std::to_string(o) + " originated key '" + op.key + "' of " +
-               op.account + " twice (now as " + Describe(op) + ")";
-      ++k.count;
-      k.origins |= 1u << o;
-      if (op.canonical() < a.ops[k.first].canonical) {
-        // A canonically earlier use of the key: the op we took for the first is voided now. If
-        // it is a credit, its origin loses it, however long ago it was spent.
-        if (Void(a, k.first)) {
-          clawed = k.first;
-          recheck |= 1u << a.ops[k.first].canonical.origin;
-        }
-        k.first = index;
-      } else {
-        Void(a, index);  // a later duplicate: voided as it comes, no net change for its origin
+    KeyUses& k = a.keys[op.key];
+    // A region answers a retry inside the window from its index: it never originates the key
+    // again less than the retention after its own use (its ops come here in seq order).
+    if (auto own = k.newest_own.find(o); own != k.newest_own.end() && Within(own->second, op.hlc))
+      return "I6 idempotency: r" + std::to_string(o) + " originated key '" + op.key + "' of " +
+             op.account + " twice within the retention window of " +
+             std::to_string(retention_ms_) + " ms (first at " + std::to_string(own->second.wall_ms()) +
+             " ms, now as " + Describe(op) + ")";
+    k.newest_own[o] = op.hlc;
+    // The windowed rule, on the ops as they become durable: voided iff the canonical predecessor
+    // is within the window; a new use can void only its canonical successor.
+    auto next = k.uses.upper_bound(op.canonical());
+    if (next != k.uses.begin() && Within(std::prev(next)->first.hlc, op.hlc)) {
+      a.voided[index] = true;
+      Void(a, index);  // voided as it comes: no net change for its origin
+    }
+    if (next != k.uses.end() && !a.voided[next->second] && Within(op.hlc, next->first.hlc)) {
+      // A canonically earlier use within the window: the next one is voided now. If it is a
+      // credit, its origin loses it, however long ago it was spent.
+      a.voided[next->second] = true;
+      if (Void(a, next->second)) {
+        clawed = next->second;
+        recheck |= 1u << next->first.origin;
       }
     }
+    k.uses.emplace(op.canonical(), index);
   }
 
   // The effective floor drops only at the origin's own debits and hand-outs, at a clawback and
@@ -234,7 +238,7 @@ std::vector<Dot> Ledger::Truncate(const VersionVector& held) {
   // Replayed into a fresh ledger in the order the ops became durable. What AddDurable says on the
   // way is not a verdict (it was checked when the ops came in); the caller checks the floors over
   // the result.
-  Ledger fresh(n_);
+  Ledger fresh(n_, retention_ms_);
   for (Dot d : order_) {
     auto [ai, oi] = by_dot_[d.origin][d.seq - 1];
     if (d.seq > held.get(d.origin)) {
@@ -352,9 +356,15 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
     return a->ops[x].canonical < a->ops[y].canonical;
   });
 
-  // Keys seen so far in canonical order, and surviving debits per key (I6).
-  std::map<std::string, std::uint64_t> surviving_debits;
-  std::map<std::string, bool> seen;
+  // Per key, the wall time of its last use so far in canonical order (every use counts), and of
+  // its last surviving debit with how many surviving debits lie less than the retention apart
+  // (I6).
+  struct Seen {
+    Hlc last;
+    Hlc last_debit;
+    std::uint64_t debits_in_window = 0;
+  };
+  std::map<std::string, Seen> seen;
   Amount balance = 0;
   for (std::uint32_t i : order) {
     const LedgerOp& op = a->ops[i];
@@ -362,7 +372,11 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
     if (op.kind == OpKind::kCredit) r.raw_balance += op.amount;
     if (op.kind == OpKind::kDebit) r.raw_balance -= op.amount;
     bool voided = false;
-    if (!op.key.empty()) voided = !seen.emplace(op.key, true).second;
+    if (!op.key.empty()) {
+      auto [it, first] = seen.try_emplace(op.key);
+      voided = !first && Within(it->second.last, op.canonical.hlc);
+      it->second.last = op.canonical.hlc;
+    }
     if (voided) {
       if (op.kind == OpKind::kCredit || op.kind == OpKind::kDebit) {
         Amount v = op.kind == OpKind::kDebit ? op.amount : -op.amount;
@@ -384,7 +398,13 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
         balance += op.amount;
         break;
       case OpKind::kDebit: {
-        ++surviving_debits[op.key];
+        if (!op.key.empty()) {
+          Seen& k = seen[op.key];
+          k.debits_in_window =
+              k.debits_in_window > 0 && Within(k.last_debit, op.canonical.hlc) ? k.debits_in_window + 1 : 1;
+          k.last_debit = op.canonical.hlc;
+          r.surviving_debits_max_per_key = std::max(r.surviving_debits_max_per_key, k.debits_in_window);
+        }
         Amount before = balance;
         balance -= op.amount;
         if (before >= 0 && balance < 0) {
@@ -414,8 +434,6 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
         break;
     }
   }
-  for (const auto& [key, n] : surviving_debits)
-    if (!key.empty()) r.surviving_debits_max_per_key = std::max(r.surviving_debits_max_per_key, n);
   r.balance = balance;
   for (RegionId o = 0; o < n_; ++o) r.region_rights[o] += r.region_voids[o] - r.region_fees[o];
   *out = std::move(r);

@@ -9,9 +9,10 @@
 // (Truncate). The ledger receives ops as their origins sync them and keeps, per account:
 //   - per-origin prefix sums of credits, debits and rights handed out, so the raw counters a
 //     replica must hold for any version vector can be recomputed independently (I3);
-//   - the first (canonically least) op of each idempotency key, so the ops voided as later
-//     duplicates — the refunds owed for voided debits and the clawbacks of voided credits — are
-//     known at every instant (I2, I6);
+//   - every use of each idempotency key in canonical order, so the ops voided as duplicates —
+//     a use with a canonically earlier use of its key less than the retention before it (wall
+//     time of the HLCs), every use counting, voided or not — and so the refunds owed for voided
+//     debits and the clawbacks of voided credits are known at every instant (I2, I6);
 //   - the ops themselves, so the oracle can replay them in canonical order at the end and derive
 //     fees and voids on its own (I7).
 // Nothing here calls the core's reconciliation code: the oracle is a second, independent reading
@@ -59,16 +60,19 @@ struct OracleAccount {
   std::vector<Amount> region_fees, region_voids, region_rights;  // rights effective
   std::vector<DerivedEvent> events;                              // canonical order
   std::uint64_t ops = 0;
-  std::uint64_t surviving_debits_max_per_key = 0;  // I6: must be <= 1
+  // I6: the most surviving debits of one key less than the retention apart; must be <= 1.
+  std::uint64_t surviving_debits_max_per_key = 0;
 };
 
 class Ledger {
  public:
-  explicit Ledger(RegionId regions);
+  // `retention_ms`: the idempotency retention window every region runs with (default: keys bind
+  // forever, as before retention existed).
+  explicit Ledger(RegionId regions, std::uint64_t retention_ms = UINT64_MAX);
 
   // An op its origin has just made durable. Returns "" or a description of the violation found:
   // a seq reused for a different op or skipped (I4), the effective floor crossed (I2), a key
-  // originated twice by one region (I6).
+  // originated twice by one region less than the retention apart (I6).
   std::string AddDurable(const Op& op, std::uint64_t now_ms);
 
   // I2, the effective floor, over every durable op with voided ops removed (fees aside: they are
@@ -118,10 +122,9 @@ class Ledger {
     Seq seq;
     Amount total;
   };
-  struct KeyEntry {
-    std::uint32_t first = 0;  // index into ops of the canonically least op with the key
-    std::uint32_t count = 0;
-    std::uint32_t origins = 0;  // bitmask of origins that used the key
+  struct KeyUses {
+    std::map<CanonicalKey, std::uint32_t> uses;  // canonical order -> index into ops
+    std::map<RegionId, Hlc> newest_own;          // per origin, its newest use of the key
   };
   struct Account {
     AccountConfig config;
@@ -135,7 +138,8 @@ class Ledger {
     std::vector<Amount> refunds;    // voided debits, per region
     std::vector<Amount> clawbacks;  // voided credits, per region
     Amount surviving_credits = 0, surviving_debits = 0;  // Σ over unvoided ops
-    std::unordered_map<std::string, KeyEntry> keys;      // looked up only, never iterated
+    std::unordered_map<std::string, KeyUses> keys;       // looked up only, never iterated
+    std::vector<bool> voided;                            // by op index
     std::vector<std::pair<std::uint32_t, AccountConfig>> open_configs;  // op index, config
   };
 
@@ -150,7 +154,13 @@ class Ledger {
   std::string CheckFloor(const Account& a, RegionId r) const;
   std::string CheckAccountFloor(const Account& a) const;
 
+  // True when a use at `later` is within the window of one at `earlier`.
+  bool Within(Hlc earlier, Hlc later) const {
+    return later.wall_ms() - earlier.wall_ms() < retention_ms_;
+  }
+
   RegionId n_;
+  std::uint64_t retention_ms_;
   std::unordered_map<std::string, std::uint32_t> account_index_;  // lookups only; Accounts() sorts
   std::vector<Account> accounts_;
   // Per origin, by seq - 1: (account index, op index) of each durable op.

@@ -127,6 +127,9 @@ int main(int argc, char** argv) {
   run->add_option("--report", config.report_dir,
                   "write report.json and report.html into this directory");
   run->add_option("--report-account", config.report_account, "account to chart in the report");
+  run->add_option("--retention-ms", config.idempotency_retention_ms,
+                  "idempotency key retention of every region (short, to exercise the window)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{366} * 24 * 3600 * 1000));
   run->add_option("--plant-bug", config.plant_bug,
                   "switch on a deliberate defect (see `tally-sim bugs`)");
   run->add_flag("!--no-wire-bytes", config.count_wire_bytes,

@@ -26,7 +26,7 @@ constexpr std::uint32_t kAccountsCheckedPerSample = 6;
 Simulation::Impl::Impl(SimConfig c)
     : config(std::move(c)),
       network(config.regions, config.faults.link, DeriveSeed(config.seed, "network")),
-      ledger(config.regions),
+      ledger(config.regions, config.idempotency_retention_ms),
       dots(config.regions),
       fault_rng(DeriveSeed(config.seed, "faults")),
       workload_rng(DeriveSeed(config.seed, "workload")),
@@ -57,6 +57,7 @@ ReplicaOptions Simulation::Impl::OptionsFor(RegionId r) const {
   o.cluster_id = "sim";
   for (RegionId i = 0; i < config.regions; ++i) o.regions.push_back("r" + std::to_string(i));
   o.self = r;
+  o.idempotency_retention_ms = config.idempotency_retention_ms;
   Status s = SetPlantedBug(config.plant_bug, &o.bugs);
   assert(s.ok());
   (void)s;
@@ -279,7 +280,7 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   }
   if (e->needs_persist()) {
     h.store.Write(WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water,
-                             std::move(e->fold), e->replaces_store});
+                             std::move(e->fold), e->replaces_store, std::move(e->forget_keys)});
   }
   if (!e->completions_need_sync) {
     for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));

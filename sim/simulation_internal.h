@@ -104,7 +104,12 @@ struct Client {
   RegionId at = 0;
   bool probing = false;
   Dot probe_dot;
+  Hlc probe_hlc;
   std::uint64_t keys = 0;
+  // The key of the client's last keyed request that completed, and when (virtual ms): reused
+  // past the retention window now and then (WorkloadParams::reuse_key_p).
+  std::string done_key;
+  std::uint64_t done_key_ms = 0;
   bool elsewhere = false;   // the current request was retried at another region
   std::uint32_t tried = 0;  // regions the current request was sent to (bit r)
   // A credit retried elsewhere and applied there as a new op: the regions where the next requests

@@ -7,15 +7,15 @@
 namespace tally::sim {
 namespace {
 
-std::string KeyId(const KeyRecord& k) {
+std::string KeyId(const std::string& account, const KeyHash& key, bool displaced) {
   std::string id;
-  id.reserve(k.account.size() + 1 + 2 * 20 + 1);
-  id += k.account;
+  id.reserve(account.size() + 1 + 2 * 20 + 1);
+  id += account;
   id += '\n';
-  id += std::to_string(k.key.h1);
+  id += std::to_string(key.h1);
   id += ':';
-  id += std::to_string(k.key.h2);
-  if (k.displaced) id += '\x01';  // beside the record of the op that took the key
+  id += std::to_string(key.h2);
+  if (displaced) id += '\x01';  // beside the record of the op that took the key
   return id;
 }
 
@@ -59,7 +59,11 @@ void SimStore::Apply(WriteBatch batch) {
                      " of its origin: a gap in the stored log";
     }
   }
-  for (KeyRecord& k : batch.keys) d_.keys.push_back(std::move(k));
+  for (const KeyRecordId& k : batch.forget_keys) d_.keys.erase(KeyId(k.account, k.key, k.displaced));
+  for (KeyRecord& k : batch.keys) {
+    std::string id = KeyId(k.account, k.key, k.displaced);
+    d_.keys.insert_or_assign(std::move(id), std::move(k));
+  }
   if (!batch.high_water.is_zero()) d_.high_water = batch.high_water;
   if (batch.fold) {
     Fold& fold = *batch.fold;
@@ -93,16 +97,8 @@ RecoveredState SimStore::Recover() const {
   for (const auto& log : d_.ops) n += log.size();
   s.ops.reserve(n);
   for (const auto& log : d_.ops) s.ops.insert(s.ops.end(), log.begin(), log.end());
-  std::unordered_map<std::string, std::size_t> slot;  // (account, key) -> index in s.keys
-  slot.reserve(d_.keys.size());
-  for (const KeyRecord& k : d_.keys) {
-    auto [it, inserted] = slot.try_emplace(KeyId(k), s.keys.size());
-    if (inserted) {
-      s.keys.push_back(k);
-    } else {
-      s.keys[it->second] = k;
-    }
-  }
+  s.keys.reserve(d_.keys.size());
+  for (const auto& [id, k] : d_.keys) s.keys.push_back(k);
   return s;
 }
 

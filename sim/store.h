@@ -4,7 +4,7 @@
 // and the write batches made since. A sync makes every batch written before it durable, in order
 // (group commit); a crash drops every batch not yet synced. Recover() reads back what survived in
 // the shape Replica::Recover takes. Batches apply Effects exactly as tallyd must: ops, idempotency
-// records and the HLC high-water mark are stored; a Fold stores its checkpoints, frontier and log
+// records and the HLC high-water mark are stored (forgotten idempotency records deleted first); a Fold stores its checkpoints, frontier and log
 // floor and deletes the ops at or below the floor; a batch that replaces the store (a peer's
 // snapshot was installed) first drops every op, record and checkpoint, the frontier and the log
 // floor — not the high-water mark — and then stores what it carries.
@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -36,6 +37,7 @@ struct WriteBatch {
   Hlc high_water;  // zero: unchanged
   std::optional<Fold> fold;
   bool replaces_store = false;  // Effects::replaces_store: this batch is the whole state
+  std::vector<KeyRecordId> forget_keys;  // Effects::forget_keys: deleted before `keys` are written
 };
 
 class SimStore {
@@ -51,10 +53,9 @@ class SimStore {
     std::array<Seq, kMaxRegions> first_seq = Ones();
     std::vector<AccountCheckpoint> checkpoints;
     std::unordered_map<std::string, std::size_t> checkpoint_index;
-    // Idempotency records in write order; a later record for the same (account, key) supersedes
-    // an earlier one. Recover keeps the last of each, in first-write order (writes are hot,
-    // recovery rare).
-    std::vector<KeyRecord> keys;
+    // Idempotency records by (account, key hash, displaced): a later write replaces, a
+    // forgotten key (past its retention window) is erased. Ordered, so Recover is deterministic.
+    std::map<std::string, KeyRecord> keys;
 
     static std::array<Seq, kMaxRegions> Ones() {
       std::array<Seq, kMaxRegions> a;

@@ -148,8 +148,18 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
       req.to = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
       if (req.to >= cl.home) ++req.to;
     }
-    if (req.kind != Request::Kind::kTransfer)
-      req.key = "k" + std::to_string(c) + "-" + std::to_string(++cl.keys);
+    if (req.kind != Request::Kind::kTransfer) {
+      // Now and then a key reused well past its window (virtual time; region clocks may be off
+      // by up to the profile's offset, so some of these still land inside it and are answered
+      // as replays or refused as reused keys).
+      if (!cl.done_key.empty() && now > cl.done_key_ms + 2 * config.idempotency_retention_ms &&
+          workload_rng.Chance(w.reuse_key_p)) {
+        req.key = cl.done_key;
+        ++summary.keys_reused;
+      } else {
+        req.key = "k" + std::to_string(c) + "-" + std::to_string(++cl.keys);
+      }
+    }
   }
   ++requests_issued;
   ++summary.requests;
@@ -197,10 +207,13 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
   if (cl.probing) {
     // The same request again at the same region, after it was acknowledged there: it must be
     // answered from the stored result, never applied a second time (I6).
-    if (res.status.ok() && !res.replayed)
+    // Past the retention window (by the op's own timestamp: a region's clock may have stepped
+    // forward) it is a new op.
+    if (res.status.ok() && !res.replayed &&
+        res.hlc.wall_ms() < cl.probe_hlc.wall_ms() + config.idempotency_retention_ms)
       Fail("I6 idempotency", "r" + std::to_string(cl.at) + " applied key '" + cl.req.key + "' of " +
-                                 account + " again: first as " + cl.probe_dot.ToString() +
-                                 ", again as " + res.op.ToString());
+                                 account + " again within the retention window: first as " +
+                                 cl.probe_dot.ToString() + ", again as " + res.op.ToString());
     ClientDone(rs.client);
     return;
   }
@@ -223,10 +236,15 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     }
     const bool keyed =
         cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
+    if (keyed) {
+      cl.done_key = cl.req.key;
+      cl.done_key_ms = now;
+    }
     if (keyed && !res.replayed && config.workload.replay_probe_p > 0 &&
         workload_rng.Chance(config.workload.replay_probe_p)) {
       cl.probing = true;
       cl.probe_dot = res.op;
+      cl.probe_hlc = res.hlc;
       ++summary.probes;
       SendAttempt(rs.client, cl.at);
       return;

@@ -110,6 +110,10 @@ Status CheckOp(const Op& op) {
 
 Status CheckKeyRecord(const KeyRecord& k) {
   if (k.key == KeyHash{}) return Status::InvalidArgument("key record without a key hash");
+  for (const KeyUse& u : k.uses) {
+    Status s = CheckOpFields(u.dot, u.kind, k.account, u.amount, u.to);
+    if (!s.ok()) return s;
+  }
   return CheckOpFields(k.dot, k.kind, k.account, k.amount, k.to);
 }
 
@@ -353,6 +357,18 @@ void ToProto(const KeyRecord& k, pb::KeyRecord* out) {
   out->set_overdraft(k.overdraft);
   out->set_balance_after(k.balance_after);
   out->set_displaced(k.displaced);
+  out->set_last_use(k.last_use.value);
+  for (const KeyUse& u : k.uses) {
+    pb::KeyUse* p = out->add_uses();
+    ToProto(u.dot, p->mutable_dot());
+    p->set_hlc(u.hlc.value);
+    p->set_kind(ToProto(u.kind));
+    p->set_amount(U64(u.amount));
+    p->set_to(u.to);
+    p->set_overdraft(u.overdraft);
+    p->set_balance_after(u.balance_after);
+    p->set_voided(u.voided);
+  }
 }
 
 void ToProto(const Counters& c, pb::Counters* out) {
@@ -406,6 +422,7 @@ struct EnvelopeWriter {
     p->set_clock(h.clock);
     ToProto(h.fences, p->mutable_fences());
     p->set_needs_snapshot(h.needs_snapshot);
+    p->set_retention_ms(h.retention_ms);
   }
   void operator()(const OpBatch& b) const { ToProto(b.ops, env->mutable_op_batch()); }
   void operator()(const Ack& a) const { ToProto(a.applied, env->mutable_ack()->mutable_applied()); }
@@ -597,6 +614,22 @@ Status FromProto(const pb::KeyRecord& p, KeyRecord* out) {
   k.overdraft = p.overdraft();
   k.balance_after = p.balance_after();
   k.displaced = p.displaced();
+  k.last_use.value = p.last_use();
+  for (const pb::KeyUse& pu : p.uses()) {
+    KeyUse u;
+    u.dot.origin = pu.dot().origin();
+    u.dot.seq = pu.dot().seq();
+    u.hlc.value = pu.hlc();
+    s = OpKindFromProto(pu.kind(), &u.kind);
+    if (!s.ok()) return s;
+    s = AmountFromProto(pu.amount(), kMaxOpAmount, "amount", &u.amount);
+    if (!s.ok()) return s;
+    u.to = pu.to();
+    u.overdraft = pu.overdraft();
+    u.balance_after = pu.balance_after();
+    u.voided = pu.voided();
+    k.uses.push_back(u);
+  }
   *out = std::move(k);
   return Status::OK();
 }
@@ -692,6 +725,7 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       h.rejoining = p.rejoining();
       h.clock = p.clock();
       h.needs_snapshot = p.needs_snapshot();
+      h.retention_ms = p.retention_ms();
       Status s = FromProto(p.applied(), &h.applied);
       if (!s.ok()) return s;
       s = FromProto(p.fences(), &h.fences);

@@ -41,6 +41,9 @@ struct Hello {
   std::uint64_t clock = 0;       // the sender's HLC (never above its persisted high-water mark)
   std::vector<Fence> fences;     // every fence the sender knows, of every region
   bool needs_snapshot = false;   // the sender holds folded ops of a lost history: send a snapshot
+  // The sender's idempotency retention: it decides voids, so it must be the same in every region
+  // (0: not said, from an older sender).
+  std::uint64_t retention_ms = 0;
   bool operator==(const Hello&) const = default;
 };
 
@@ -91,8 +94,27 @@ struct RightsRequest {
   bool operator==(const RightsRequest&) const = default;
 };
 
-// The idempotency record of an op that carried a key. `balance_after` is what the origin answered
-// (0 when the op came from another region).
+// One use of an idempotency key: an op that carried it, and whether the windowed rule voids it (a
+// canonically earlier use of the key has a wall time within the retention before it). What a
+// replica keeps of a key that was used more than once (KeyRecord::uses).
+struct KeyUse {
+  Dot dot;
+  Hlc hlc;
+  OpKind kind = OpKind::kCredit;
+  Amount amount = 0;
+  RegionId to = 0;
+  bool overdraft = false;
+  Amount balance_after = 0;  // what the origin answered (0 for another region's op)
+  bool voided = false;
+  CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
+  bool operator==(const KeyUse&) const = default;
+};
+
+// The idempotency record of a key: the op it is bound to (its latest unvoided use, which a retry
+// inside the retention window replays) and the key's last use (the window runs from it). A key
+// used more than once while the record's uses could still matter also lists them (`uses`, in
+// canonical order, with their void status); otherwise `uses` is empty and the bound op is the
+// only use. `balance_after` is what the origin answered (0 when the op came from another region).
 struct KeyRecord {
   std::string account;
   KeyHash key;  // the idempotency key, hashed (HashKey)
@@ -107,6 +129,8 @@ struct KeyRecord {
   // key: kept (beside the record of the op that took it) so a retry of our original request is
   // answered with our original answer. Stored under its own key.
   bool displaced = false;
+  Hlc last_use;               // the key's latest use, voided or not (zero in an older store: `hlc`)
+  std::vector<KeyUse> uses;   // every use kept, when there is more than one; else empty
   CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
   bool operator==(const KeyRecord&) const = default;
 };

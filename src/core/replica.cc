@@ -17,6 +17,7 @@ namespace tally {
 
 void Effects::Clear() {
   ops.clear();
+  forget_keys.clear();
   keys.clear();
   high_water = Hlc{};
   fold.reset();
@@ -26,6 +27,10 @@ void Effects::Clear() {
   notices.clear();
   replaces_store = false;
 }
+
+namespace {
+constexpr std::uint64_t kMaxRetentionMs = std::uint64_t{366} * 24 * 3600 * 1000;
+}  // namespace
 
 Status ReplicaOptions::Validate() const {
   if (cluster_id.empty() || cluster_id.size() > 64)
@@ -49,6 +54,9 @@ Status ReplicaOptions::Validate() const {
   if (max_batch_ops == 0) return Status::InvalidArgument("max_batch_ops must be > 0");
   if (max_inflight_ops < max_batch_ops)
     return Status::InvalidArgument("max_inflight_ops must be >= max_batch_ops");
+  if (idempotency_retention_ms == 0 || idempotency_retention_ms > kMaxRetentionMs)
+    return Status::InvalidArgument("idempotency_retention_ms must be between 1 and " +
+                                   std::to_string(kMaxRetentionMs) + " (366 days)");
   return Status::OK();
 }
 
@@ -177,10 +185,12 @@ struct Peer {
   std::uint64_t snapshot_ms = 0;  // when we last sent it a snapshot (0: never)
 };
 
-KeyRecord ToRecord(const KeyEntry& e, const std::string& account, const KeyHash& key,
-                   bool displaced = false) {
-  return KeyRecord{account, key,  e.dot,       e.hlc,           e.kind,
-                   e.amount, e.to, e.overdraft, e.balance_after, displaced};
+// The record of our own op that lost its key (KeyRecord::displaced).
+KeyRecord DisplacedRecord(const KeyUse& u, const std::string& account, const KeyHash& key) {
+  KeyRecord r{account, key,  u.dot,       u.hlc,           u.kind,
+              u.amount, u.to, u.overdraft, u.balance_after, /*displaced=*/true};
+  r.last_use = u.hlc;
+  return r;
 }
 
 std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
@@ -261,12 +271,12 @@ class Replica::Impl {
       Status s = ValidateKeyRecord(k);
       if (!s.ok()) return Status::Corruption("key record: " + s.message());
       Account& a = GetOrCreate(k.account);
-      const KeyEntry entry{k.dot, k.hlc, k.amount, k.balance_after, k.to, k.kind, k.overdraft};
       if (k.displaced) {
         if (k.dot.origin != opt_.self) return Status::Corruption("displaced key record of another region");
-        displaced_[{IndexOf(a), k.key}] = entry;
-      } else {
-        *keys_.FindOrInsert(MakeKeyId(IndexOf(a), k.key)).first = entry;
+        displaced_[{IndexOf(a), k.key}] =
+            KeyUse{k.dot, k.hlc, k.kind, k.amount, k.to, k.overdraft, k.balance_after, true};
+      } else if (!keys_.Load(MakeKeyId(IndexOf(a), k.key), k)) {
+        return Status::Corruption("key record of " + k.account + " with inconsistent uses");
       }
     }
     std::sort(st.ops.begin(), st.ops.end(),
@@ -336,6 +346,11 @@ class Replica::Impl {
                                         ", we speak " + std::to_string(kProtocolVersion));
     if (h.region >= n_ || h.region == opt_.self)
       return Status::InvalidArgument("peer claims unknown region id " + std::to_string(h.region));
+    if (h.retention_ms != 0 && h.retention_ms != opt_.idempotency_retention_ms)
+      return Status::FailedPrecondition(
+          "peer keeps idempotency keys " + std::to_string(h.retention_ms) + " ms, we keep them " +
+          std::to_string(opt_.idempotency_retention_ms) +
+          " ms: the retention decides voids and must be the same in every region");
     return Status::OK();
   }
 
@@ -407,7 +422,8 @@ class Replica::Impl {
     // timestamp below it (a host may send this Hello without an Effects, before any lease).
     return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied, epoch_,
                  to < n_ ? peer_epoch_[to] : 0, rejoining_,
-                 std::min(clock_.last(), persisted_hw_).value, fences_.All(), needs_snapshot_};
+                 std::min(clock_.last(), persisted_hw_).value, fences_.All(), needs_snapshot_,
+                 opt_.idempotency_retention_ms};
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -543,7 +559,11 @@ class Replica::Impl {
   const VersionVector& log_floor() const { return log_floor_; }
   Hlc clock() const { return clock_.last(); }
   Hlc frontier() const { return frontier_; }
-  const ReplicaStats& stats() const { return stats_; }
+  const ReplicaStats& stats() const {
+    stats_.idempotency_keys = keys_.size();
+    stats_.idempotency_index_bytes = keys_.MemoryBytes();
+    return stats_;
+  }
 
  private:
   static constexpr std::uint64_t kParked = ~std::uint64_t{0};
@@ -711,46 +731,41 @@ class Replica::Impl {
       while (pos > 0 && e.key < a.journal[pos - 1].key) --pos;
     }
     if (!op.key.empty()) {
+      // The windowed rule (key_index.h): this use is voided by a canonically earlier use within
+      // the retention window, and may void the next use. Expiry decides nothing here.
       const KeyHash key = HashKey(op.key);
-      auto [slot, first_seen] = keys_.FindOrInsert(MakeKeyId(IndexOf(a), key));
-      KeyEntry& k = *slot;
-      last_key_ = slot;
-      const bool earlier =
-          !first_seen && !opt_.bugs.order_forks_by_arrival && e.key < k.canonical();
-      if (!first_seen && !earlier) {
-        e.voided = k.dot != op.dot;
-        // Our own op applied after the op that took its key (recovery, rejoin): keep its answer.
+      const KeyId id = MakeKeyId(IndexOf(a), key);
+      last_key_ = id;
+      const VoidRule rule = opt_.bugs.order_forks_by_arrival ? VoidRule::kArrival
+                            : opt_.bugs.expiry_decides_voids ? VoidRule::kIndex
+                                                             : VoidRule::kWindow;
+      const KeyIndex::Outcome u = keys_.AddUse(
+          id, KeyUse{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, false}, rule);
+      e.voided = u.voided;
+      if (!u.known) {
+        // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.
         if (e.voided && o == opt_.self) {
-          const KeyEntry own{op.dot, op.hlc, op.amount, 0, op.to, op.kind, op.overdraft};
+          const KeyUse own{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, true};
           if (displaced_.try_emplace({IndexOf(a), key}, own).second && out)
-            out->keys.push_back(ToRecord(own, op.account, key, /*displaced=*/true));
+            out->keys.push_back(DisplacedRecord(own, op.account, key));
         }
-      } else {
-        if (earlier && k.dot.origin == opt_.self && o != opt_.self) {
-          // Another region's canonically earlier op takes the key from ours: keep our answer.
-          displaced_[{IndexOf(a), key}] = k;
-          if (out) out->keys.push_back(ToRecord(k, op.account, key, /*displaced=*/true));
-        }
-        if (earlier) {
-          // A canonically earlier use arrived: the op we took for the first is voided now.
-          const std::size_t j = FindEntry(a, k.canonical());
+        if (u.voids_next) {
+          // A canonically earlier use within the window arrived: the next use is voided now.
+          const std::size_t j = FindEntry(a, u.next.canonical());
           if (j < a.journal.size()) {
             UntrackTentative(a, a.journal[j]);
             a.journal[j].voided = true;
             Invalidate(a, j);
           }
-          k.balance_after = 0;
+          if (u.next.dot.origin == opt_.self && o != opt_.self) {
+            // Another region's canonically earlier op takes the key from ours: keep our answer.
+            displaced_[{IndexOf(a), key}] = u.next;
+            if (out) out->keys.push_back(DisplacedRecord(u.next, op.account, key));
+          }
         }
-        k.dot = op.dot;
-        k.hlc = op.hlc;
-        k.kind = op.kind;
-        k.overdraft = op.overdraft;
-        k.to = op.to;
-        k.amount = op.amount;
         // Our own ops' records are written by Originate, once the answer is known (or here, when
         // a peer gives back ops a lost store had).
-        if (out && (o != opt_.self || rejoining_))
-          out->keys.push_back(ToRecord(k, op.account, key));
+        if (out && (o != opt_.self || rejoining_)) out->keys.push_back(RecordOf(id));
       }
     }
     Invalidate(a, pos);
@@ -883,12 +898,21 @@ class Replica::Impl {
     return r;
   }
 
-  // Looks the key up. Returns true when the command is answered (a replay or a mismatch).
+  // The wall time an op originated now would carry at least (the HLC never goes back): a retry is
+  // inside the window when even that is within it.
+  std::uint64_t RetryWallMs(std::uint64_t now) const { return std::max(clock_.last().wall_ms(), now); }
+
+  // Looks the key up. Returns true when the command is answered (a replay or a mismatch). Inside
+  // the window of the key's last use, a retry replays the key's binding (its latest unvoided use);
+  // past it, the request is a new op.
   bool CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
-                std::uint64_t id, CommandResult* r) {
+                std::uint64_t id, std::uint64_t now, CommandResult* r) {
     if (key.empty()) return false;
-    const KeyEntry* found = keys_.Find(MakeKeyId(IndexOf(a), key));
+    KeyIndex::State st;
+    const bool found = keys_.Find(MakeKeyId(IndexOf(a), key), &st) &&
+                       keys_.WithinWindow(st.last_use, Hlc::Make(RetryWallMs(now), 0));
     if (!found) {
+      // Unknown, or its last use is past the window: a new op, in every region alike.
       for (const PendingDebit& p : a.pending) {
         if (p.key == key) {
           *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
@@ -897,10 +921,10 @@ class Replica::Impl {
       }
       return false;
     }
-    const KeyEntry& k = *found;
+    const KeyUse& k = st.binding;
     const std::uint64_t fingerprint = Fingerprint(kind, amount, to);
     if (auto own = displaced_.find({IndexOf(a), HashKey(key)});
-        own != displaced_.end() &&
+        own != displaced_.end() && k.canonical() < own->second.canonical() &&
         Fingerprint(own->second.kind, own->second.amount, own->second.to) == fingerprint) {
       // Our original request, whose op lost the key to another region's: the stored answer.
       ++stats_.replays;
@@ -954,9 +978,8 @@ class Replica::Impl {
     r.overdraft = op.overdraft;
     r.balance = Tip(a).balance;
     if (!op.key.empty()) {
-      // Apply just found or made the entry; nothing has been inserted since.
-      last_key_->balance_after = r.balance;
-      out->keys.push_back(ToRecord(*last_key_, op.account, HashKey(op.key)));
+      keys_.SetAnswer(last_key_, op.dot, r.balance);
+      out->keys.push_back(RecordOf(last_key_));
     }
     return r;
   }
@@ -968,7 +991,7 @@ class Replica::Impl {
     if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
     if (!s.ok()) return Rejected(id, s);
     CommandResult r;
-    if (CheckKey(*a, cmd.key, OpKind::kCredit, cmd.amount, 0, id, &r)) return r;
+    if (CheckKey(*a, cmd.key, OpKind::kCredit, cmd.amount, 0, id, now, &r)) return r;
     if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
     Op op = NewOp(OpKind::kCredit, cmd.account, now);
     op.amount = cmd.amount;
@@ -985,7 +1008,7 @@ class Replica::Impl {
     if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
     if (!s.ok()) return Rejected(id, s);
     CommandResult r;
-    if (CheckKey(*a, cmd.key, OpKind::kDebit, cmd.amount, 0, id, &r)) return r;
+    if (CheckKey(*a, cmd.key, OpKind::kDebit, cmd.amount, 0, id, now, &r)) return r;
     if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
     PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
     if (Decide(*a, p, now, /*may_wait=*/true, out, &r)) return r;
@@ -1183,7 +1206,7 @@ class Replica::Impl {
     if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
     if (!s.ok()) return Rejected(id, s);
     CommandResult replay;
-    if (CheckKey(*a, cmd.key, OpKind::kTransfer, cmd.amount, cmd.to, id, &replay)) return replay;
+    if (CheckKey(*a, cmd.key, OpKind::kTransfer, cmd.amount, cmd.to, id, now, &replay)) return replay;
     if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
     const Amount spendable = SpendableRights(*a);
     if (spendable < cmd.amount) {
@@ -1449,14 +1472,39 @@ class Replica::Impl {
 
   std::vector<KeyRecord> KeyRecords(bool with_displaced) const {
     std::vector<KeyRecord> out;
-    keys_.ForEach([&](const KeyId& id, const KeyEntry& e) {
-      out.push_back(ToRecord(e, accounts_[id.account].config.id, KeyHash{id.h1, id.h2}));
-    });
+    keys_.ForEach([&](const KeyId& id) { out.push_back(RecordOf(id)); });
     if (with_displaced) {
       for (const auto& [k, e] : displaced_)
-        out.push_back(ToRecord(e, accounts_[k.first].config.id, k.second, /*displaced=*/true));
+        out.push_back(DisplacedRecord(e, accounts_[k.first].config.id, k.second));
     }
     return out;
+  }
+
+  // The stored record of key `id`, as the index holds it now.
+  KeyRecord RecordOf(const KeyId& id) const {
+    KeyRecord r;
+    r.account = accounts_[id.account].config.id;
+    r.key = KeyHash{id.h1, id.h2};
+    keys_.FillRecord(id, &r);
+    return r;
+  }
+
+  // Forgets the keys whose retention window the saved frontier has passed, and folds the uses of
+  // keys used several times below it; the host deletes and rewrites their records in the batch
+  // that persists that frontier (SaveCheckpoints), so a restart compares new uses only with what
+  // it can still need. Our own displaced op of a forgotten key is forgotten with it.
+  void SweepKeys(Effects* out) {
+    keys_.Sweep(
+        saved_frontier_,
+        [&](const KeyId& id) {
+          const std::string& account = accounts_[id.account].config.id;
+          const KeyHash key{id.h1, id.h2};
+          out->forget_keys.push_back(KeyRecordId{account, key, false});
+          if (displaced_.erase({id.account, key}) > 0)
+            out->forget_keys.push_back(KeyRecordId{account, key, true});
+          ++stats_.idempotency_keys_expired;
+        },
+        [&](const KeyId& id) { out->keys.push_back(RecordOf(id)); });
   }
 
   // A peer's snapshot. Installed only while we rejoin, only if we lack ops it no longer retains,
@@ -1551,7 +1599,6 @@ class Replica::Impl {
     journaled_.swap(fresh.journaled_);
     unsaved_.clear();
     touched_.clear();
-    last_key_ = nullptr;
     clock_.Update(std::max(held_max, frontier_), now);
 
     out->replaces_store = true;
@@ -1873,9 +1920,10 @@ class Replica::Impl {
           }
         } else {
           AddOp(e.key, &f.ops);
-          if (const Op* v = LookupOp(e.key); v && !v->key.empty()) {
-            if (const KeyEntry* k = keys_.Find(MakeKeyId(IndexOf(a), v->key))) AddOp(k->canonical(), &f.ops);
-          }
+          CanonicalKey by;
+          if (const Op* v = LookupOp(e.key);
+              v && !v->key.empty() && keys_.Predecessor(MakeKeyId(IndexOf(a), v->key), e.key, &by))
+            AddOp(by, &f.ops);
         }
         forks->push_back(std::move(f));
       }
@@ -1959,6 +2007,7 @@ class Replica::Impl {
     unsaved_.clear();
     saved_frontier_ = frontier_;
     PruneLogs();
+    SweepKeys(out);
     fold.log_floor = log_floor_;
     out->fold = std::move(fold);
   }
@@ -2054,11 +2103,11 @@ class Replica::Impl {
   std::vector<std::map<Seq, Op>> buffered_;          // per origin: ops beyond a gap
   std::vector<Account> accounts_;
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
-  KeyIndex keys_;                                    // (account, key) -> first use
-  KeyEntry* last_key_ = nullptr;                     // the entry the last Apply touched
+  KeyIndex keys_{opt_.idempotency_retention_ms};     // (account, key) -> binding, last use
+  KeyId last_key_;                                   // the key the last Apply used
   // Our own ops voided because another region's canonically earlier op took their key (rare:
   // forks only), so a retry of our original request gets our original answer.
-  std::map<std::pair<std::uint32_t, KeyHash>, KeyEntry> displaced_;
+  std::map<std::pair<std::uint32_t, KeyHash>, KeyUse> displaced_;
   IndexSet unsaved_;                                 // accounts folded since the last save
   Hlc saved_frontier_;                               // the frontier of the persisted checkpoints
   IndexSet journaled_;                               // accounts with ops above the frontier
@@ -2086,7 +2135,7 @@ class Replica::Impl {
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
-  ReplicaStats stats_;
+  mutable ReplicaStats stats_;  // the idempotency figures are filled in when read
 };
 
 Replica::Replica(ReplicaOptions options) {

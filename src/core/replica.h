@@ -54,6 +54,7 @@ struct PlantedBugs {
   bool ack_before_sync = false;         // let completions out before their ops are synced
   bool spend_tentative_credit = false;  // count credits that are not yet final as spendable rights
   bool skip_rejoin = false;             // serve writes at once after a restart, whatever was lost
+  bool expiry_decides_voids = false;    // a use of a key still in the index is voided, whatever its age
 };
 
 struct ReplicaOptions {
@@ -75,7 +76,7 @@ struct ReplicaOptions {
   // without a silent peer's answer fences off the own ops that only that peer holds and no relay
   // told of (they are lost); waiting keeps them, but refuses writes for as long as the peer stays
   // unreachable — under a partial partition that can be for good.
-  std::uint64_t rejoin_wait_ms = 30000;
+  std::uint64_t rejoin_wait_ms = 10000;
   std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
   std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
   std::uint64_t rebalance_interval_ms = 1000;
@@ -85,6 +86,11 @@ struct ReplicaOptions {
   std::size_t max_inflight_ops = 8192;      // unacked ops per peer
   std::size_t max_pending_debits = 10000;   // debits waiting for rights
   std::size_t max_events_per_account = 256; // derived events kept for reports, per account
+  // Idempotency key retention: a use of a key voids only when a canonically earlier use of the key
+  // lies less than this before it (wall time of the HLCs); a key unused for longer is forgotten
+  // once the stable frontier is past its last use + retention. Every region of a cluster must use
+  // the same value (it decides voids), and Hello carries it. docs/design.md, "Idempotency".
+  std::uint64_t idempotency_retention_ms = 24 * 3600 * 1000;
   PlantedBugs bugs;
 
   // Checks names, counts and bounds; InvalidArgument naming the field otherwise.
@@ -170,9 +176,23 @@ struct Fold {
   std::vector<AccountCheckpoint> checkpoints;  // only the accounts that changed
 };
 
+// Names one stored idempotency record (the store's key for it).
+struct KeyRecordId {
+  std::string account;
+  KeyHash key;
+  bool displaced = false;
+  auto operator<=>(const KeyRecordId&) const = default;
+};
+
 struct Effects {
   std::vector<Op> ops;          // newly applied ops, local and remote, in apply order
-  std::vector<KeyRecord> keys;  // idempotency records (new, or a canonically earlier first use)
+  // Idempotency records to delete: keys past their retention window (the stable frontier is past
+  // their last use + retention, so no use that could be compared with them can still arrive).
+  // Emitted with the Fold whose frontier decided it. Delete these BEFORE writing `keys`: a key
+  // forgotten and used again in one group commit must end up stored. Never names a record that
+  // `keys` of the same Effects writes.
+  std::vector<KeyRecordId> forget_keys;
+  std::vector<KeyRecord> keys;  // idempotency records (new, or changed by a use)
   Hlc high_water;               // zero: unchanged
   std::optional<Fold> fold;
   std::vector<Outbound> send;
@@ -187,7 +207,8 @@ struct Effects {
   bool replaces_store = false;
 
   bool needs_persist() const {
-    return !ops.empty() || !keys.empty() || !high_water.is_zero() || fold || replaces_store;
+    return !ops.empty() || !keys.empty() || !forget_keys.empty() || !high_water.is_zero() || fold ||
+           replaces_store;
   }
   void Clear();
 };
@@ -252,6 +273,9 @@ struct ReplicaStats {
   std::uint64_t snapshots_sent = 0;
   std::uint64_t clock_ahead_reports = 0;
   std::uint64_t lost_history_ops = 0;  // ops of a lost history refused, or removed once applied
+  std::uint64_t idempotency_keys = 0;         // keys in the index now
+  std::uint64_t idempotency_index_bytes = 0;  // memory the index holds for them now
+  std::uint64_t idempotency_keys_expired = 0; // keys forgotten past their retention window
 };
 
 // A fork, explained: a derived event with the ops that led to it.

@@ -372,6 +372,18 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Unsigned("wait_ms", 1, kHour, &r.replicated_wait_ms)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
+  if (Status s = top.Table("idempotency", &t); !s.ok()) return s;
+  {
+    // Decides voids, so every region of the cluster must run with the same value (Hello carries
+    // it; a peer with another is refused). docs/operations.md, "Idempotency key retention".
+    Fields f(t, "idempotency");
+    Status s;
+    if (!(s = f.Unsigned("retention_ms", 1, 366 * 24 * kHour,
+                         &r.idempotency_retention_ms))
+             .ok())
+      return s;
+    if (!(s = f.CheckNoUnknown()).ok()) return s;
+  }
   if (Status s = top.Table("storage", &t); !s.ok()) return s;
   {
     Fields f(t, "storage");

@@ -776,6 +776,7 @@ std::string NodeImpl::RenderMetrics() {
       {"messages_sent", st.messages_sent},
       {"snapshots_sent", st.snapshots_sent},
       {"clock_ahead_reports", st.clock_ahead_reports},
+      {"idempotency_keys_expired", st.idempotency_keys_expired},
   };
   for (const auto& [name, value] : stats) {
     const std::string metric = fmt::format("tally_replica_{}_total", name);
@@ -785,6 +786,12 @@ std::string NodeImpl::RenderMetrics() {
   AppendHelp("tally_replica_buffered_ops", "gauge",
              "Remote ops held back waiting for a gap to fill.", &out);
   AppendSample("tally_replica_buffered_ops", "", static_cast<double>(st.buffered_ops), &out);
+  AppendHelp("tally_idempotency_keys", "gauge",
+             "Idempotency keys held (inside their retention window, or not yet swept).", &out);
+  AppendSample("tally_idempotency_keys", "", static_cast<double>(st.idempotency_keys), &out);
+  AppendHelp("tally_idempotency_index_bytes", "gauge", "Memory the idempotency index holds.", &out);
+  AppendSample("tally_idempotency_index_bytes", "", static_cast<double>(st.idempotency_index_bytes),
+               &out);
   AppendHelp("tally_accounts", "gauge", "Accounts held.", &out);
   AppendSample("tally_accounts", "", static_cast<double>(replica_->AccountIds().size()), &out);
   const Hlc frontier = replica_->frontier();

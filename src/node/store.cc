@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iterator>
+#include <set>
 
 #include "codec/codec.h"
 
@@ -76,6 +77,7 @@ std::string_view View(const leveldb::Slice& s) { return {s.data(), s.size()}; }
 
 void PersistBatch::Clear() {
   ops.clear();
+  forget_keys.clear();
   keys.clear();
   high_water = Hlc{};
   folds.clear();
@@ -86,6 +88,7 @@ void PersistBatch::TakeFrom(Effects* e) {
   if (e->replaces_store) {
     // A snapshot replaced the replica's state: what this batch held before is superseded.
     ops.clear();
+    forget_keys.clear();
     keys.clear();
     folds.clear();
     replaces_store = true;
@@ -100,6 +103,21 @@ void PersistBatch::TakeFrom(Effects* e) {
                std::make_move_iterator(e->ops.end()));
   }
   e->ops.clear();
+  // The Effects deletes before it writes. Its deletions supersede what earlier Effects of this
+  // group wrote; its writes supersede what earlier ones (or its own sweep) deleted.
+  if (!e->forget_keys.empty()) {
+    const std::set<KeyRecordId> gone(e->forget_keys.begin(), e->forget_keys.end());
+    std::erase_if(keys, [&](const KeyRecord& k) {
+      return gone.count(KeyRecordId{k.account, k.key, k.displaced}) > 0;
+    });
+    forget_keys.insert(forget_keys.end(), e->forget_keys.begin(), e->forget_keys.end());
+    e->forget_keys.clear();
+  }
+  if (!forget_keys.empty() && !e->keys.empty()) {
+    std::set<KeyRecordId> written;
+    for (const KeyRecord& k : e->keys) written.insert(KeyRecordId{k.account, k.key, k.displaced});
+    std::erase_if(forget_keys, [&](const KeyRecordId& id) { return written.count(id) > 0; });
+  }
   if (keys.empty()) {
     keys.swap(e->keys);
   } else {
@@ -335,6 +353,10 @@ Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* st
       if (op.dot.seq <= floor.get(op.dot.origin)) continue;
       wb.Put(OpKey(op.dot.origin, op.dot.seq), codec::EncodeOp(op));
       ++ops;
+    }
+    for (const KeyRecordId& id : batch->forget_keys) {
+      wb.Delete(KeyRecordKey(id.account, id.key, id.displaced));
+      ++records;
     }
     for (const KeyRecord& k : batch->keys) {
       wb.Put(KeyRecordKey(k.account, k.key, k.displaced), codec::EncodeKeyRecord(k));

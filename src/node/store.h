@@ -52,18 +52,23 @@ namespace tally::node {
 // the previous write started, in the order the replica produced them.
 struct PersistBatch {
   std::vector<Op> ops;
+  // Idempotency records to delete, then records to write. TakeFrom keeps the two disjoint (a
+  // later Effects' write or deletion of a record supersedes an earlier one's), so Write may do
+  // all of a batch's deletions before its writes.
+  std::vector<KeyRecordId> forget_keys;
   std::vector<KeyRecord> keys;
   Hlc high_water;           // the largest asked for; zero: unchanged
   std::vector<Fold> folds;  // in order: a later checkpoint of an account supersedes an earlier one
   bool replaces_store = false;  // Effects::replaces_store: the contents replace everything stored
 
   bool empty() const {
-    return ops.empty() && keys.empty() && high_water.is_zero() && folds.empty() && !replaces_store;
+    return ops.empty() && keys.empty() && forget_keys.empty() && high_water.is_zero() &&
+           folds.empty() && !replaces_store;
   }
   // Clears but keeps the vectors' capacity (a batch object is reused for every commit).
   void Clear();
-  // Moves ops, keys, high_water and fold out of *e, leaving those fields empty. An Effects that
-  // replaces the store drops what the batch held before.
+  // Moves ops, forget_keys, keys, high_water and fold out of *e, leaving those fields empty. An
+  // Effects that replaces the store drops what the batch held before.
   void TakeFrom(Effects* e);
 };
 

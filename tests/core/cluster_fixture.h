@@ -32,7 +32,8 @@ struct InFlight {
   Message msg;
 };
 
-// What one region's store holds, written the way Effects asks: ops and key records are puts, the
+// What one region's store holds, written the way Effects asks: ops and key records are puts (after
+// the deletion of forgotten key records), the
 // high-water mark replaces the last one, a fold replaces the frontier, the log floor and the
 // checkpoints of the accounts it names, and deletes ops at or below the new log floor.
 struct PersistedStore {
@@ -55,6 +56,7 @@ struct PersistedStore {
       keys.clear();
     }
     for (const Op& op : e.ops) ops[op.dot] = op;
+    for (const KeyRecordId& k : e.forget_keys) keys.erase({k.account, k.key, k.displaced});
     for (const KeyRecord& k : e.keys) keys[{k.account, k.key, k.displaced}] = k;
     if (!e.high_water.is_zero()) high_water = e.high_water;
     if (e.fold) {

@@ -151,6 +151,9 @@ TEST_CASE("An op acknowledged while only the wiped disk held it is counted as lo
 TEST_CASE("Durability replicated: an answer waits for another region's disk", "[sim][disks]") {
   SimConfig c = DiskConfig();
   c.durability = "replicated";
+  // The retry below comes 5.7 s after the op: inside a window longer than the sim's default 3 s
+  // (past it, the retry would rightly be a new op).
+  c.idempotency_retention_ms = 60'000;
   Simulation sim(c);
   Prepare(&sim);
   // Cut off, r1 takes the credit but cannot answer: no other region holds it.
