@@ -334,7 +334,6 @@ void Simulation::Impl::OnDiskFault(const FaultAction& a) {
 
 void Simulation::Impl::ReplaceDisk(RegionId r, SimStore::Durable state, const std::string& what) {
   Host& h = hosts[r];
-  if (getenv("SIMDBG")) fprintf(stderr, "DBG %.3f r%u %s\n", now/1000.0, r, what.c_str());
   if (h.up) Crash(r);
   h.store.ReplaceDisk(std::move(state));
   h.disk_behind = true;

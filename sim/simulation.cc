@@ -267,7 +267,6 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   // A snapshot may bring back, in its checkpoints, ops whose every other copy went with a disk.
   if (e->replaces_store) ReviveHeld();
   for (const Notice& n : e->notices) {
-    if (getenv("SIMDBG")) fprintf(stderr, "DBG %.3f r%u notice k%d from r%u: %s\n", now/1000.0, r, (int)n.kind, n.region, n.text.c_str());
     if (n.kind == Notice::Kind::kClockAhead) ++summary.clock_ahead_reports;
     if (n.kind == Notice::Kind::kRejoin && n.region == r && h.rejoined.empty()) {
       char at[32];

@@ -425,7 +425,10 @@ struct EnvelopeWriter {
     p->set_retention_ms(h.retention_ms);
   }
   void operator()(const OpBatch& b) const { ToProto(b.ops, env->mutable_op_batch()); }
-  void operator()(const Ack& a) const { ToProto(a.applied, env->mutable_ack()->mutable_applied()); }
+  void operator()(const Ack& a) const {
+    ToProto(a.applied, env->mutable_ack()->mutable_applied());
+    env->mutable_ack()->set_fence_epoch(a.fence_epoch);
+  }
   void operator()(const Heartbeat& h) const {
     pb::Heartbeat* p = env->mutable_heartbeat();
     for (const HeartbeatEntry& e : h.entries) {
@@ -742,6 +745,7 @@ Status FromProto(const pb::Envelope& env, Message* out) {
     }
     case pb::Envelope::kAck: {
       Ack a;
+      a.fence_epoch = env.ack().fence_epoch();
       Status s = FromProto(env.ack().applied(), &a.applied);
       if (!s.ok()) return s;
       *out = std::move(a);

@@ -240,7 +240,7 @@ class Replica::Impl {
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
     epoch_ = clock_.Now(now_ms).value;
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
-    if (!rejoining_) fences_.Add(Fence{opt_.self, epoch_, applied_.get(opt_.self)});
+    if (!rejoining_) Resume();
     return Status::OK();
   }
 
@@ -368,7 +368,7 @@ class Replica::Impl {
       Peer& p = peers_[from];
       Heard(from, now);
       LearnFences(hello->fences, now, out);
-      Acked(from, hello->applied, now, /*prunable=*/false);
+      Acked(from, hello->applied, now, /*prunable=*/false, KnowsOurFence(hello->fences));
       p.sent = p.acked;  // a new connection: what we sent before may be lost
       p.progress_ms.fill(now);
       const std::uint64_t known_epoch = peer_epoch_[from];
@@ -397,9 +397,9 @@ class Replica::Impl {
     Heard(from, now);
     if (const auto* batch = std::get_if<OpBatch>(&msg)) {
       for (const Op& op : batch->ops) Receive(op, now, out);
-      out->send.push_back(Outbound{from, Ack{applied_}});
+      out->send.push_back(Outbound{from, Ack{applied_, fences_.NewestEpoch(from)}});
     } else if (const auto* ack = std::get_if<Ack>(&msg)) {
-      Acked(from, ack->applied, now);
+      Acked(from, ack->applied, now, /*prunable=*/true, ack->fence_epoch >= epoch_);
       ReleaseReplicated(now, out);
     } else if (const auto* hb = std::get_if<Heartbeat>(&msg)) {
       OnHeartbeat(from, *hb, now, out);
@@ -1328,8 +1328,16 @@ class Replica::Impl {
   // A Hello's claim steers only what we send, never what we prune: a stranger or a stale Hello
   // claiming too much would otherwise make us drop ops the real peer never got (the simulator's
   // lying-Hello fault found exactly that). Acks and heartbeats come from the live peer.
-  void Acked(RegionId from, const VersionVector& v, std::uint64_t now, bool prunable = true) {
+  //
+  // Its claim about our own ops above where this incarnation resumed counts only if it knew our
+  // fence when it wrote it: before, it may hold ops of our lost history under those seqs, and
+  // believing it would release a "replicated" answer (or prune an op) that no peer holds.
+  void Acked(RegionId from, const VersionVector& said, std::uint64_t now, bool prunable,
+             bool knows_our_fence) {
     Peer& p = peers_[from];
+    VersionVector v = said;
+    if (!rejoining_ && !knows_our_fence && v.get(opt_.self) > resumed_from_)
+      v.set(opt_.self, resumed_from_);
     VersionVector claim;
     for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
     if (prunable) {
@@ -1559,7 +1567,7 @@ class Replica::Impl {
                                       std::to_string(out->fold->checkpoints.size()) + " accounts, " +
                                       std::to_string(out->ops.size()) + " ops); own ops up to seq " +
                                       std::to_string(applied_.get(opt_.self))});
-    out->send.push_back(Outbound{from, Ack{applied_}});
+    out->send.push_back(Outbound{from, Ack{applied_, fences_.NewestEpoch(from)}});
     for (RegionId o = 0; o < n_; ++o) {
       if (o != opt_.self) {
         DrainBuffered(o, now, out);
@@ -1609,6 +1617,20 @@ class Replica::Impl {
 
   // ---- fences: ops of a lost history -----------------------------------------------------------
 
+  // Whether a peer's list of fences (its Hello's or heartbeat's) has this incarnation's.
+  bool KnowsOurFence(const std::vector<Fence>& fences) const {
+    if (epoch_ == 0) return true;  // never recovered (a test's new replica): no fence to know
+    return std::any_of(fences.begin(), fences.end(), [&](const Fence& f) {
+      return f.origin == opt_.self && f.epoch >= epoch_;
+    });
+  }
+
+  // Where this incarnation resumes issuing its own ops (its fence), once it does.
+  void Resume() {
+    resumed_from_ = applied_.get(opt_.self);
+    fences_.Add(Fence{opt_.self, epoch_, resumed_from_});
+  }
+
   // Learns the fences a peer sent. A new one may show that ops we hold are of a lost history
   // (applied before we heard of the fence, or read back from a restored store): they go. Ops we
   // held back for lack of a fence may be decided now. While we rejoin, the answers so far may
@@ -1620,6 +1642,17 @@ class Replica::Impl {
       if (f.origin < n_ && fences_.Add(f)) changed[f.origin] = any = true;
     }
     if (!any) return;
+    if (changed[opt_.self] && rejoining_ && fences_.NewestEpoch(opt_.self) >= epoch_) {
+      // A start of ours that our store does not remember resumed already (the store is older
+      // than it, and the peer that answered us restarted since and forgot that epoch): as with an
+      // answer that knows it, move past it — our ops must not look older than its fence.
+      const std::uint64_t newest = fences_.NewestEpoch(opt_.self);
+      clock_.Update(Hlc{newest}, now);
+      epoch_ = std::max(clock_.Now(now).value, newest + 1);
+      out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self, 0,
+                                    "a fence of a later start of ours is known: our store is older than "
+                                    "our last run; rejoining under a new epoch"});
+    }
     for (RegionId o = 0; o < n_; ++o) {
       if (!changed[o]) continue;
       RemoveLostHistory(o, now, out);
@@ -1754,7 +1787,7 @@ class Replica::Impl {
     if (needs_snapshot_) return;
     rejoining_ = false;
     // Where this incarnation resumes: any op of an earlier one above this seq is of a lost history.
-    fences_.Add(Fence{opt_.self, epoch_, applied_.get(opt_.self)});
+    Resume();
     out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self,
                                   static_cast<std::int64_t>(applied_.get(opt_.self)),
                                   "rejoined: " + std::to_string(answers) + " of " +
@@ -1832,7 +1865,7 @@ class Replica::Impl {
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     // Fences first: a promise must not confirm ops of a lost history we applied unaware.
     LearnFences(hb.fences, now, out);
-    Acked(from, hb.applied, now);
+    Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
     for (const HoldsEntry& e : hb.holds) {
       RelayedHolds(e);
       // While we rejoin, a region we cannot hear may hold our newest ops: a peer that relays
@@ -2120,6 +2153,7 @@ class Replica::Impl {
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
   FenceBook fences_;                     // where each region's incarnations resumed
   bool needs_snapshot_ = false;          // we hold folded ops of a lost history: only a snapshot helps
+  Seq resumed_from_ = 0;                 // our fence: this incarnation issues own ops after this seq
   std::vector<bool> answered_;           // per region: it answered this epoch of ours
   bool any_answer_ = false;
   bool any_live_answer_ = false;         // an answer from a peer that is not rejoining itself

@@ -776,6 +776,7 @@ std::string NodeImpl::RenderMetrics() {
       {"messages_sent", st.messages_sent},
       {"snapshots_sent", st.snapshots_sent},
       {"clock_ahead_reports", st.clock_ahead_reports},
+      {"lost_history_ops", st.lost_history_ops},
       {"idempotency_keys_expired", st.idempotency_keys_expired},
   };
   for (const auto& [name, value] : stats) {

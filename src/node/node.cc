@@ -508,6 +508,9 @@ void NodeImpl::HandleNotices() {
       case Notice::Kind::kRejoin:
         Log(LogLevel::kInfo, "rejoin: {}", n.text);
         break;
+      case Notice::Kind::kLostHistory:
+        Log(LogLevel::kWarn, "lost history: {}", n.text);
+        break;
     }
   }
 }

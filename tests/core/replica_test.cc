@@ -737,6 +737,50 @@ TEST_CASE("a replica that applied an op of a lost history before it heard of the
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a peer's ack that counts an op of our lost history does not make our new op replicated",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 131): r0 applied r1's old op before it heard of r1's fence and
+  // acked it; r1 read that ack as r0 holding r1's new op under the same seq and answered a write
+  // with durability "replicated" that no other region held. Acks now say which fence of the
+  // receiver their sender knew; a claim above our resume point from a sender that did not know
+  // ours is not believed.
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.rejoin_wait_ms = 200;
+  });
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
+  const Seq lost_seq = c.at(1).applied().get(1);
+  c.Tick(1);
+  std::deque<InFlight> to_r0;
+  for (InFlight& m : c.queue) {
+    if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
+  }
+  c.queue.clear();
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
+    c.Tick(50);
+    c.Deliver(without_r0);
+  }
+  REQUIRE_FALSE(c.at(1).rejoining());
+  c.queue.clear();
+
+  // r0 applies the old op (it has not heard of r1's fence) and acks it to r1.
+  for (InFlight& m : to_r0) c.queue.push_back(std::move(m));
+  c.Deliver([](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); }, 2);
+  REQUIRE(c.at(0).applied().get(1) == lost_seq);
+
+  const CommandResult held = c.Run(1, Credit{"alice", 5, "new-1"}, /*replicated=*/true);
+  CHECK(held.status.message() == "no completion");  // waits: nobody holds r1's new op yet
+  c.Settle(20);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 105);
+}
+
 TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear holds, as relayed",
           "[replica][rejoin]") {
   // The residual risk of issue 9, item 2: r0, restored from an older copy, hears only r1, which
