@@ -98,6 +98,19 @@ TEST_CASE("a valid config parses into what it says", "[config]") {
          PermissionBit(Permission::kRead)));
 }
 
+TEST_CASE("[rejoin] wait_ms bounds the wait for silent peers; 0 waits for every peer", "[config]") {
+  NodeConfig c;
+  REQUIRE(ParseConfig(kValid, "t.toml", &c).ok());
+  CHECK(c.replica.rejoin_wait_ms == 10000);  // the default
+  REQUIRE(ParseConfig(kValid + "\n[rejoin]\nwait_ms = 0\n", "t.toml", &c).ok());
+  CHECK(c.replica.rejoin_wait_ms == 0);
+  REQUIRE(ParseConfig(kValid + "\n[rejoin]\nwait_ms = 60000\n", "t.toml", &c).ok());
+  CHECK(c.replica.rejoin_wait_ms == 60000);
+  CHECK_THAT(ErrorOf(kValid + "\n[rejoin]\nwait_ms = -1\n"), Catch::Contains("rejoin.wait_ms"));
+  CHECK_THAT(ErrorOf(kValid + "\n[rejoin]\nwait_ms = \"10s\"\n"),
+             Catch::Contains("rejoin.wait_ms: must be an integer, got a string"));
+}
+
 TEST_CASE("the shipped example config parses", "[config]") {
   NodeConfig c;
   Status s = LoadConfigFile(TALLY_SOURCE_DIR "/src/node/example-region.toml", &c);
