@@ -603,6 +603,46 @@ TEST_CASE("a region restored from an older copy of its store gets its own ops ba
   CheckMoney(c, "alice");
 }
 
+// ---- fences: ops of a lost history ----------------------------------------------------------
+
+// The lost-history scenario of the [fence] tests, on 3 regions with "alice" opened and credited
+// 100: r1 issues a credit of 7 whose messages only reach r0 — and stay in flight (`to_r0`) — then
+// r1's store is put back to the copy taken before it. Restore() restarts r1 on that copy.
+struct LostOp {
+  explicit LostOp(Cluster& cluster) : c(cluster) {
+    OpenEverywhere(c, Config("alice", 0), 100);
+    yesterday = c.stores[1];
+    REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
+    seq = c.at(1).applied().get(1);
+    c.Tick(1);  // r1 sends the op
+    for (InFlight& m : c.queue) {
+      if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
+    }
+    c.queue.clear();
+  }
+  // Restarts r1 on yesterday's store and lets it rejoin without r0 (r0 hears nothing of it).
+  void RestoreWithoutR0() {
+    c.stores[1] = yesterday;
+    REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+    auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+    for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
+      c.Tick(50);
+      c.Deliver(without_r0);
+    }
+    REQUIRE_FALSE(c.at(1).rejoining());
+    REQUIRE(c.at(1).applied().get(1) == seq - 1);
+  }
+  Cluster& c;
+  PersistedStore yesterday;
+  Seq seq = 0;
+  std::deque<InFlight> to_r0;
+};
+
+auto NoRebalanceNoWaitShortRejoin = [](ReplicaOptions& o) {
+  NoRebalanceNoWait(o);
+  o.rejoin_wait_ms = 200;
+};
+
 TEST_CASE("an op of a lost history still in flight when its region rejoined is fenced off everywhere",
           "[replica][rejoin][fence]") {
   // Issue 9, item 2, found by the simulator's disk faults: r1 issues an op, its messages are still
@@ -694,34 +734,14 @@ TEST_CASE("a replica that applied an op of a lost history before it heard of the
   // As above, but r0 applies the old op before r1's fence reaches it (r0 does not take part in
   // r1's rejoin: r1 resumes on r2's answer once rejoin_wait_ms has passed). When the fence comes,
   // r0 rebuilds its state without the op and takes r1's new op under that seq.
-  Cluster c(3, [](ReplicaOptions& o) {
-    NoRebalanceNoWait(o);
-    o.rejoin_wait_ms = 200;
-  });
-  OpenEverywhere(c, Config("alice", 0), 100);
-  const PersistedStore yesterday = c.stores[1];
-  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
-  const Seq lost_seq = c.at(1).applied().get(1);
-  c.Tick(1);                   // r1 sends the op
-  std::deque<InFlight> to_r0;  // r1's messages to r0; those to r2 are lost
-  for (InFlight& m : c.queue) {
-    if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
-  }
-  c.queue.clear();
-
-  c.stores[1] = yesterday;
-  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
-  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
-  for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
-    c.Tick(50);
-    c.Deliver(without_r0);
-  }
-  REQUIRE_FALSE(c.at(1).rejoining());
-  REQUIRE(c.at(1).applied().get(1) == lost_seq - 1);
+  Cluster c(3, NoRebalanceNoWaitShortRejoin);
+  LostOp lost(c);
+  const Seq lost_seq = lost.seq;
+  lost.RestoreWithoutR0();
   REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}).op.seq == lost_seq);
   c.queue.clear();  // the new op reaches r0 only by a later re-send
 
-  for (InFlight& m : to_r0) c.queue.push_back(std::move(m));
+  for (InFlight& m : lost.to_r0) c.queue.push_back(std::move(m));
   c.Deliver();  // r0 applies the old op: it has not heard of r1's fence
   REQUIRE(c.at(0).applied().get(1) == lost_seq);
   REQUIRE(View(c, 0, "alice").balance == 107);
@@ -744,33 +764,14 @@ TEST_CASE("a peer's ack that counts an op of our lost history does not make our 
   // with durability "replicated" that no other region held. Acks now say which fence of the
   // receiver their sender knew; a claim above our resume point from a sender that did not know
   // ours is not believed.
-  Cluster c(3, [](ReplicaOptions& o) {
-    NoRebalanceNoWait(o);
-    o.rejoin_wait_ms = 200;
-  });
-  OpenEverywhere(c, Config("alice", 0), 100);
-  const PersistedStore yesterday = c.stores[1];
-  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
-  const Seq lost_seq = c.at(1).applied().get(1);
-  c.Tick(1);
-  std::deque<InFlight> to_r0;
-  for (InFlight& m : c.queue) {
-    if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
-  }
-  c.queue.clear();
-
-  c.stores[1] = yesterday;
-  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
-  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
-  for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
-    c.Tick(50);
-    c.Deliver(without_r0);
-  }
-  REQUIRE_FALSE(c.at(1).rejoining());
+  Cluster c(3, NoRebalanceNoWaitShortRejoin);
+  LostOp lost(c);
+  const Seq lost_seq = lost.seq;
+  lost.RestoreWithoutR0();
   c.queue.clear();
 
   // r0 applies the old op (it has not heard of r1's fence) and acks it to r1.
-  for (InFlight& m : to_r0) c.queue.push_back(std::move(m));
+  for (InFlight& m : lost.to_r0) c.queue.push_back(std::move(m));
   c.Deliver([](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); }, 2);
   REQUIRE(c.at(0).applied().get(1) == lost_seq);
 
