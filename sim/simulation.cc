@@ -279,7 +279,8 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   }
   if (e->needs_persist()) {
     h.store.Write(WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water,
-                             std::move(e->fold), e->replaces_store, std::move(e->forget_keys)});
+                             std::move(e->fold), e->replaces_store, std::move(e->forget_keys),
+                             std::move(e->fences)});
   }
   if (!e->completions_need_sync) {
     for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));

@@ -39,6 +39,7 @@ void SimStore::Apply(WriteBatch batch) {
     // frontier and log floor. The floor goes first, so the retained log starts right above it.
     Durable fresh;
     fresh.high_water = d_.high_water;
+    fresh.fences = d_.fences;
     d_ = std::move(fresh);
     if (batch.fold) {
       d_.frontier = batch.fold->frontier;
@@ -65,6 +66,7 @@ void SimStore::Apply(WriteBatch batch) {
     d_.keys.insert_or_assign(std::move(id), std::move(k));
   }
   if (!batch.high_water.is_zero()) d_.high_water = batch.high_water;
+  if (!batch.fences.empty()) d_.fences = std::move(batch.fences);
   if (batch.fold) {
     Fold& fold = *batch.fold;
     d_.frontier = fold.frontier;
@@ -90,6 +92,7 @@ void SimStore::Apply(WriteBatch batch) {
 RecoveredState SimStore::Recover() const {
   RecoveredState s;
   s.high_water = d_.high_water;
+  s.fences = d_.fences;
   s.frontier = d_.frontier;
   s.log_floor = d_.log_floor;
   s.checkpoints = d_.checkpoints;

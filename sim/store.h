@@ -38,6 +38,7 @@ struct WriteBatch {
   std::optional<Fold> fold;
   bool replaces_store = false;  // Effects::replaces_store: this batch is the whole state
   std::vector<KeyRecordId> forget_keys;  // Effects::forget_keys: deleted before `keys` are written
+  std::vector<Fence> fences;             // Effects::fences: the whole list; empty: unchanged
 };
 
 class SimStore {
@@ -47,6 +48,7 @@ class SimStore {
   // is deterministic) with a hash index for overwrites, which is only looked up, never iterated.
   struct Durable {
     Hlc high_water;
+    std::vector<Fence> fences;
     Hlc frontier;
     VersionVector log_floor;
     std::array<std::deque<Op>, kMaxRegions> ops;

@@ -959,6 +959,21 @@ Status DecodeCheckpoint(std::string_view bytes, AccountCheckpoint* out) {
   return DecodeRecord<pb::AccountCheckpoint>(bytes, "checkpoint", out, CheckCheckpoint);
 }
 
+std::string EncodeFences(const std::vector<Fence>& fences) {
+  pb::FenceList p;
+  ToProto(fences, p.mutable_fences());
+  return Serialize(p);
+}
+
+Status DecodeFences(std::string_view bytes, std::vector<Fence>* out) {
+  pb::FenceList p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return Status::Corruption("fence list: not a valid FenceList record");
+  Status s = FromProto(p.fences(), out);
+  if (s.ok()) s = CheckFences(*out);
+  return s.ok() ? s : Status::Corruption("fence list: " + s.message());
+}
+
 std::string EncodeVersionVector(const VersionVector& vv) {
   pb::VersionVector p;
   ToProto(vv, &p);

@@ -91,6 +91,9 @@ std::string EncodeCheckpoint(const AccountCheckpoint& checkpoint);
 Status DecodeCheckpoint(std::string_view bytes, AccountCheckpoint* out);
 
 std::string EncodeVersionVector(const VersionVector& vv);
+// The fences a replica persists (Effects::fences), as a FenceList record.
+std::string EncodeFences(const std::vector<Fence>& fences);
+Status DecodeFences(std::string_view bytes, std::vector<Fence>* out);
 Status DecodeVersionVector(std::string_view bytes, VersionVector* out);
 
 }  // namespace tally::codec

@@ -20,6 +20,7 @@ void Effects::Clear() {
   forget_keys.clear();
   keys.clear();
   high_water = Hlc{};
+  fences.clear();
   fold.reset();
   send.clear();
   completions.clear();
@@ -223,6 +224,7 @@ class Replica::Impl {
     if (!accounts_.empty() || applied_.get(opt_.self) != 0)
       return Status::FailedPrecondition("Recover must be called on a fresh replica");
     const Hlc high_water = st.high_water;
+    for (const Fence& f : st.fences) fences_.Add(f);
     Hlc held_max;  // the clock must not restart behind any op we hold: causality
     Status s = Load(std::move(st), &held_max);
     if (!s.ok()) return s;
@@ -239,6 +241,12 @@ class Replica::Impl {
     // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
     epoch_ = clock_.Now(now_ms).value;
+    if (const std::uint64_t ours = fences_.NewestEpoch(opt_.self); ours >= epoch_) {
+      // An earlier start resumed at an epoch our clock has not reached (it stepped back): new
+      // epochs must stay above old ones, or our new ops would look like a lost history.
+      clock_.Update(Hlc{ours}, now_ms);
+      epoch_ = std::max(clock_.Now(now_ms).value, ours + 1);
+    }
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
     if (!rejoining_) Resume();
     return Status::OK();
@@ -457,6 +465,10 @@ class Replica::Impl {
     }
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) Push(p, now, out);
+    }
+    if (fences_unsaved_) {  // every tick at most: they are few and change rarely
+      out->fences = fences_.All();
+      fences_unsaved_ = false;
     }
   }
 
@@ -1629,6 +1641,7 @@ class Replica::Impl {
   void Resume() {
     resumed_from_ = applied_.get(opt_.self);
     fences_.Add(Fence{opt_.self, epoch_, resumed_from_});
+    fences_unsaved_ = true;
   }
 
   // Learns the fences a peer sent. A new one may show that ops we hold are of a lost history
@@ -1642,6 +1655,7 @@ class Replica::Impl {
       if (f.origin < n_ && fences_.Add(f)) changed[f.origin] = any = true;
     }
     if (!any) return;
+    fences_unsaved_ = true;
     if (changed[opt_.self] && rejoining_ && fences_.NewestEpoch(opt_.self) >= epoch_) {
       // A start of ours that our store does not remember resumed already (the store is older
       // than it, and the peer that answered us restarted since and forgot that epoch): as with an
@@ -2154,6 +2168,7 @@ class Replica::Impl {
   FenceBook fences_;                     // where each region's incarnations resumed
   bool needs_snapshot_ = false;          // we hold folded ops of a lost history: only a snapshot helps
   Seq resumed_from_ = 0;                 // our fence: this incarnation issues own ops after this seq
+  bool fences_unsaved_ = false;          // fences_ changed since the host last persisted them
   std::vector<bool> answered_;           // per region: it answered this epoch of ours
   bool any_answer_ = false;
   bool any_live_answer_ = false;         // an answer from a peer that is not rejoining itself

@@ -194,6 +194,10 @@ struct Effects {
   std::vector<KeyRecordId> forget_keys;
   std::vector<KeyRecord> keys;  // idempotency records (new, or changed by a use)
   Hlc high_water;               // zero: unchanged
+  // Every fence the replica knows (core/fence_book.h), when that changed: persist it in place of
+  // the list stored before (empty: unchanged). A restarted replica then still knows where its
+  // peers' incarnations resumed, and answers a rejoining region with them.
+  std::vector<Fence> fences;
   std::optional<Fold> fold;
   std::vector<Outbound> send;
   std::vector<CommandResult> completions;
@@ -207,8 +211,8 @@ struct Effects {
   bool replaces_store = false;
 
   bool needs_persist() const {
-    return !ops.empty() || !keys.empty() || !forget_keys.empty() || !high_water.is_zero() || fold ||
-           replaces_store;
+    return !ops.empty() || !keys.empty() || !forget_keys.empty() || !high_water.is_zero() ||
+           !fences.empty() || fold || replaces_store;
   }
   void Clear();
 };
@@ -216,6 +220,7 @@ struct Effects {
 // What a restarting replica read back from its store.
 struct RecoveredState {
   Hlc high_water;
+  std::vector<Fence> fences;
   Hlc frontier;
   VersionVector log_floor;
   std::vector<AccountCheckpoint> checkpoints;

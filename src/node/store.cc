@@ -24,6 +24,7 @@ constexpr char kCheckpointPrefix = 'C';
 constexpr std::string_view kMetaIdentity = "identity";
 constexpr std::string_view kMetaHighWater = "high_water";
 constexpr std::string_view kMetaFrontier = "frontier";
+constexpr std::string_view kMetaFences = "fences";
 constexpr std::string_view kMetaLogFloor = "log_floor";
 
 // Bumped when the key layout or record encoding changes incompatibly.
@@ -80,6 +81,7 @@ void PersistBatch::Clear() {
   forget_keys.clear();
   keys.clear();
   high_water = Hlc{};
+  fences.clear();
   folds.clear();
   replaces_store = false;
 }
@@ -127,6 +129,8 @@ void PersistBatch::TakeFrom(Effects* e) {
   e->keys.clear();
   if (e->high_water > high_water) high_water = e->high_water;
   e->high_water = Hlc{};
+  if (!e->fences.empty()) fences = std::move(e->fences);  // each list is the whole one
+  e->fences.clear();
   if (e->fold) {
     folds.push_back(std::move(*e->fold));
     e->fold.reset();
@@ -247,6 +251,11 @@ Status Store::Load(RecoveredState* out) {
         } else if (name == kMetaLogFloor) {
           if (Status s = codec::DecodeVersionVector(value, &st.log_floor); !s.ok())
             return bad(key, s.ToString());
+        } else if (name == kMetaFences) {
+          if (Status s = codec::DecodeFences(value, &st.fences); !s.ok()) return bad(key, s.ToString());
+          for (const Fence& f : st.fences) {
+            if (f.origin >= regions_) return bad(key, "a fence of a region the cluster does not have");
+          }
         } else {
           return bad(key, "unknown meta record");
         }
@@ -393,6 +402,13 @@ Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* st
     high_water = batch_high_water;
     wb.Put(MetaKey(kMetaHighWater), EncodeHlc(high_water));
     ++records;
+  }
+  for (std::size_t i = batches.size(); i-- > 0;) {  // the newest list: each is the whole one
+    if (!batches[i]->fences.empty()) {
+      wb.Put(MetaKey(kMetaFences), codec::EncodeFences(batches[i]->fences));
+      ++records;
+      break;
+    }
   }
   records += ops;
 

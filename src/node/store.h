@@ -58,12 +58,13 @@ struct PersistBatch {
   std::vector<KeyRecordId> forget_keys;
   std::vector<KeyRecord> keys;
   Hlc high_water;           // the largest asked for; zero: unchanged
+  std::vector<Fence> fences;  // the newest list asked for; empty: unchanged
   std::vector<Fold> folds;  // in order: a later checkpoint of an account supersedes an earlier one
   bool replaces_store = false;  // Effects::replaces_store: the contents replace everything stored
 
   bool empty() const {
     return ops.empty() && keys.empty() && forget_keys.empty() && high_water.is_zero() &&
-           folds.empty() && !replaces_store;
+           fences.empty() && folds.empty() && !replaces_store;
   }
   // Clears but keeps the vectors' capacity (a batch object is reused for every commit).
   void Clear();

@@ -38,6 +38,7 @@ struct InFlight {
 // checkpoints of the accounts it names, and deletes ops at or below the new log floor.
 struct PersistedStore {
   Hlc high_water;
+  std::vector<Fence> fences;
   Hlc frontier;
   VersionVector log_floor;
   std::map<std::string, AccountCheckpoint> checkpoints;
@@ -59,6 +60,7 @@ struct PersistedStore {
     for (const KeyRecordId& k : e.forget_keys) keys.erase({k.account, k.key, k.displaced});
     for (const KeyRecord& k : e.keys) keys[{k.account, k.key, k.displaced}] = k;
     if (!e.high_water.is_zero()) high_water = e.high_water;
+    if (!e.fences.empty()) fences = e.fences;
     if (e.fold) {
       frontier = e.fold->frontier;
       log_floor = e.fold->log_floor;
@@ -72,6 +74,7 @@ struct PersistedStore {
   RecoveredState Read() const {
     RecoveredState st;
     st.high_water = high_water;
+    st.fences = fences;
     st.frontier = frontier;
     st.log_floor = log_floor;
     for (const auto& [id, c] : checkpoints) st.checkpoints.push_back(c);

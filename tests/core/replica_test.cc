@@ -782,6 +782,30 @@ TEST_CASE("a peer's ack that counts an op of our lost history does not make our 
   CHECK(View(c, 0, "alice").balance == 105);
 }
 
+TEST_CASE("a replica remembers the fences it learned across a restart", "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 1710): fences lived in memory only. r0 restarted and forgot where
+  // r1's incarnations resumed; r1, wiped while its clock was stepped back, then started with an
+  // epoch below one of its earlier starts and nobody could tell it. Fences are persisted now
+  // (Effects::fences): here r0, restarted, still refuses r1's op of a lost history.
+  Cluster c(3, NoRebalanceNoWait);
+  LostOp lost(c);
+  c.stores[1] = lost.yesterday;
+  REQUIRE(c.Restart(1).ok());
+  c.Settle(10);  // r1 rejoins with everyone and resumes below the lost op; r0 learns the fence
+  REQUIRE_FALSE(c.at(1).rejoining());
+  REQUIRE(c.at(1).applied().get(1) == lost.seq - 1);
+
+  REQUIRE(c.Restart(0, 0, /*rejoin=*/false).ok());
+  c.queue.clear();  // r0 hears nothing from r1 before the old op arrives
+  for (InFlight& m : lost.to_r0) c.queue.push_back(std::move(m));
+  c.Deliver();
+  CHECK(c.at(0).applied().get(1) == lost.seq - 1);
+  CHECK(c.at(0).stats().lost_history_ops == 1);
+  c.Settle(10);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 100);
+}
+
 TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear holds, as relayed",
           "[replica][rejoin]") {
   // The residual risk of issue 9, item 2: r0, restored from an older copy, hears only r1, which

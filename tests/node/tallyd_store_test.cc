@@ -273,6 +273,35 @@ TEST_CASE("a store of the older layout is refused with what to do", "[store]") {
   CHECK_THAT(s.message(), Catch::Contains("layout 1") && Catch::Contains("empty data folder"));
 }
 
+TEST_CASE("the fences a replica knows are stored, the newest list of a group winning", "[store]") {
+  // Fences lived in memory only, so a restarted region forgot where its peers' incarnations
+  // resumed (see core [fence]); the list persists now, and a batch that replaces the store keeps it.
+  tally::test::TempDir dir("tallyd-store-fences");
+  std::unique_ptr<Store> store;
+  REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());
+  RecoveredState empty;
+  REQUIRE(store->Load(&empty).ok());
+  CHECK(empty.fences.empty());
+  Effects older, newer;
+  older.fences = {Fence{0, 100, 7}};
+  newer.fences = {Fence{0, 100, 7}, Fence{0, 200, 9}};
+  PersistBatch a, b;
+  a.TakeFrom(&older);
+  b.TakeFrom(&newer);
+  const PersistBatch* group[] = {&a, &b};
+  REQUIRE(store->Write(group, nullptr).ok());
+  Effects installed;  // a snapshot installed later: the fences stay
+  installed.replaces_store = true;
+  PersistBatch replacing;
+  replacing.TakeFrom(&installed);
+  const PersistBatch* second[] = {&replacing};
+  REQUIRE(store->Write(second, nullptr).ok());
+
+  RecoveredState state;
+  Reload(dir.path().string(), &store, &state);
+  CHECK(state.fences == std::vector<Fence>{Fence{0, 100, 7}, Fence{0, 200, 9}});
+}
+
 TEST_CASE("a record that does not decode makes the store refuse to load", "[store]") {
   tally::test::TempDir dir("tallyd-store");
   {
@@ -322,6 +351,12 @@ TEST_CASE("a record that does not decode makes the store refuse to load", "[stor
   SECTION("a truncated meta record") {
     plant(Store::MetaKey("high_water"), "abc");
     CHECK_THAT(load_error(), Catch::Contains("expected 8 bytes"));
+  }
+  SECTION("a fence list that does not decode, or names a region the cluster does not have") {
+    plant(Store::MetaKey("fences"), "\xff\xff\xff");
+    CHECK_THAT(load_error(), Catch::Contains("fence list"));
+    plant(Store::MetaKey("fences"), codec::EncodeFences({Fence{2, 5, 1}}));
+    CHECK_THAT(load_error(), Catch::Contains("a fence of a region the cluster does not have"));
   }
   SECTION("a key outside the documented ranges") {
     plant("Zzz", "x");
