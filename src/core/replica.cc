@@ -1629,6 +1629,27 @@ class Replica::Impl {
 
   // ---- fences: ops of a lost history -----------------------------------------------------------
 
+  // A serving region that must replace its state answers what still waits — debits waiting for
+  // rights or for credit to turn final, answers waiting for a peer to hold their op — with
+  // `unavailable` now: its state may change under them, and it decides nothing while rejoining.
+  // (An op already taken stays taken: a retry with its key replays it.)
+  void RefuseWaiting(Effects* out) {
+    const Status why = Status::Unavailable(
+        "this region holds ops of another region's lost history in its checkpoints and is "
+        "replacing its state with a peer's; retry with the same Idempotency-Key");
+    for (std::uint32_t i : pending_accounts_) {
+      for (const PendingDebit& d : accounts_[i].pending) out->completions.push_back(Rejected(d.command_id, why));
+      accounts_[i].pending.clear();
+    }
+    pending_accounts_.clear();
+    for (auto& [op, waiting] : awaiting_) {
+      CommandResult r = Rejected(waiting.result.id, why);
+      r.op = op;
+      out->completions.push_back(std::move(r));
+    }
+    awaiting_.clear();
+  }
+
   // Whether a peer's list of fences (its Hello's or heartbeat's) has this incarnation's.
   bool KnowsOurFence(const std::vector<Fence>& fences) const {
     if (epoch_ == 0) return true;  // never recovered (a test's new replica): no fence to know
@@ -1725,6 +1746,7 @@ class Replica::Impl {
         any_answer_ = any_live_answer_ = true;
         first_answer_ms_ = 0;
         needed_ = VersionVector{};
+        RefuseWaiting(out);
       }
       out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed),
                                     "we hold " + what + " and cannot remove them: " + s.message() +
