@@ -195,7 +195,6 @@ void Simulation::Impl::ReviveHeld() {
     for (Seq s = ledger.durable().get(o) + 1; s <= held.get(o); ++s) {
       const Op* forgotten = ledger.Forgotten(Dot{o, s});
       if (!forgotten || dots.Bound(Dot{o, s}) != DotBook::Fingerprint(*forgotten)) break;
-      if (FencedOff(*forgotten)) break;  // a copy of a lost history: it is being removed
       const Op op = *forgotten;
       if (Spliced(op.dot)) {
         RegionId holder = o;
