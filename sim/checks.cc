@@ -62,10 +62,7 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
   originated->clear();
   for (std::size_t i = 0; i < e.ops.size(); ++i) {
     const Op& op = e.ops[i];
-    if (FencedOff(op)) {  // of a lost history: applied before the fence reached r; r must remove it
-      hosts[r].holds_lost |= 1u << op.dot.origin;
-      continue;
-    }
+    if (HoldsLostHistory(r, op)) continue;
     switch (dots.See(op)) {
       case DotBook::Seen::kFenced:  // its origin fenced off the op it carried (NoteResumed)
       case DotBook::Seen::kNew:
@@ -93,10 +90,7 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
 
 void Simulation::Impl::SeeOps(RegionId r, const std::vector<Op>& ops, const char* how) {
   for (const Op& op : ops) {
-    if (FencedOff(op)) {
-      hosts[r].holds_lost |= 1u << op.dot.origin;
-      continue;
-    }
+    if (HoldsLostHistory(r, op)) continue;
     const DotBook::Seen seen = dots.See(op);
     if (seen == DotBook::Seen::kRevived && Spliced(op.dot)) {
       FailSpliced(r, op, how);
@@ -146,6 +140,14 @@ void Simulation::Impl::NoteResumed(RegionId r) {
   for (Host& q : hosts) {
     if (q.id != r && q.up && q.replica && q.replica->applied().get(r) > s) q.holds_lost |= 1u << r;
   }
+}
+
+// An op of a lost history that r applied (before the fence reached it) or read back: it is bound
+// to no dot, and r must remove it (Host::holds_lost).
+bool Simulation::Impl::HoldsLostHistory(RegionId r, const Op& op) {
+  if (!FencedOff(op)) return false;
+  hosts[r].holds_lost |= 1u << op.dot.origin;
+  return true;
 }
 
 bool Simulation::Impl::FencedOff(const Op& op) const {

@@ -253,6 +253,7 @@ class Simulation::Impl {
   void Revive(const Op& op);
   void NoteResumed(RegionId r);
   bool FencedOff(const Op& op) const;
+  bool HoldsLostHistory(RegionId r, const Op& op);
   void ReviveHeld();
   bool Spliced(Dot dot) const;
   void FailSpliced(RegionId r, const Op& op, const std::string& how);

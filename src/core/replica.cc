@@ -241,12 +241,8 @@ class Replica::Impl {
     // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
     epoch_ = clock_.Now(now_ms).value;
-    if (const std::uint64_t ours = fences_.NewestEpoch(opt_.self); ours >= epoch_) {
-      // An earlier start resumed at an epoch our clock has not reached (it stepped back): new
-      // epochs must stay above old ones, or our new ops would look like a lost history.
-      clock_.Update(Hlc{ours}, now_ms);
-      epoch_ = std::max(clock_.Now(now_ms).value, ours + 1);
-    }
+    // An earlier start may have resumed at an epoch our clock has not reached (it stepped back).
+    if (const std::uint64_t ours = fences_.NewestEpoch(opt_.self); ours >= epoch_) MoveEpochPast(ours, now_ms);
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
     if (!rejoining_) Resume();
     return Status::OK();
@@ -1658,6 +1654,13 @@ class Replica::Impl {
     });
   }
 
+  // Moves our epoch past `seen`, an epoch of an earlier start of ours, and our clock with it: a
+  // region's epochs only grow, or its new ops would look older than that start's fence.
+  void MoveEpochPast(std::uint64_t seen, std::uint64_t now) {
+    clock_.Update(Hlc{seen}, now);
+    epoch_ = std::max(clock_.Now(now).value, seen + 1);
+  }
+
   // Where this incarnation resumes issuing its own ops (its fence), once it does.
   void Resume() {
     resumed_from_ = applied_.get(opt_.self);
@@ -1680,10 +1683,8 @@ class Replica::Impl {
     if (changed[opt_.self] && rejoining_ && fences_.NewestEpoch(opt_.self) >= epoch_) {
       // A start of ours that our store does not remember resumed already (the store is older
       // than it, and the peer that answered us restarted since and forgot that epoch): as with an
-      // answer that knows it, move past it — our ops must not look older than its fence.
-      const std::uint64_t newest = fences_.NewestEpoch(opt_.self);
-      clock_.Update(Hlc{newest}, now);
-      epoch_ = std::max(clock_.Now(now).value, newest + 1);
+      // answer that knows it, move past it.
+      MoveEpochPast(fences_.NewestEpoch(opt_.self), now);
       out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self, 0,
                                     "a fence of a later start of ours is known: our store is older than "
                                     "our last run; rejoining under a new epoch"});
@@ -1693,13 +1694,7 @@ class Replica::Impl {
       RemoveLostHistory(o, now, out);
       if (o != opt_.self) DrainBuffered(o, now, out);
     }
-    if (rejoining_ && !needs_snapshot_) {
-      answered_.assign(n_, false);
-      any_answer_ = false;
-      any_live_answer_ = false;
-      needed_ = VersionVector{};
-      AskUnanswered(out);
-    }
+    if (rejoining_ && !needs_snapshot_) AskEveryPeerAgain(out);
   }
 
   // Removes the ops of origin o from its first one of a lost history on (the dead ones, and any
@@ -1751,15 +1746,13 @@ class Replica::Impl {
       out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed),
                                     "we hold " + what + " and cannot remove them: " + s.message() +
                                         "; refusing writes until a peer's snapshot replaces our state"});
-      for (RegionId p = 0; p < n_; ++p) {
-        if (p != opt_.self) SendHello(p, out);
-      }
-      return;
+    } else {
+      Adopt(fresh, held_max, now, out);
+      stats_.lost_history_ops += removed;
+      out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed), "removed " + what});
     }
-    Adopt(fresh, held_max, now, out);
-    stats_.lost_history_ops += removed;
-    out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed), "removed " + what});
-    // Tell every peer what we hold now, so it sends the ops that replace them.
+    // Tell every peer what we hold now (so it sends the ops that replace them), or that we need a
+    // snapshot.
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) SendHello(p, out);
     }
@@ -1774,15 +1767,11 @@ class Replica::Impl {
       // Wiped, or restored from a copy older than our last start: move past that epoch and ask
       // every peer again (earlier answers were about an epoch that is not the newest).
       epoch_ = std::max(clock_.Now(now).value, h.peer_epoch + 1);
-      answered_.assign(n_, false);
-      any_answer_ = false;
-      any_live_answer_ = false;
-      needed_ = VersionVector{};
       out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
                                     "region " + opt_.regions[from] +
                                         " knows a later start of ours: our store is older than "
                                         "our last run; rejoining under a new epoch"});
-      AskUnanswered(out);  // every peer, now
+      AskEveryPeerAgain(out);
       return;
     }
     if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
@@ -1829,6 +1818,16 @@ class Replica::Impl {
                                   "rejoined: " + std::to_string(answers) + " of " +
                                       std::to_string(n_ - 1) + " peers confirmed our own ops up to seq " +
                                       std::to_string(applied_.get(opt_.self)) + "; serving writes"});
+  }
+
+  // Drops the answers gathered so far — they describe an older epoch of ours, or may count ops of
+  // a lost history — and asks every peer again, now.
+  void AskEveryPeerAgain(Effects* out) {
+    answered_.assign(n_, false);
+    any_answer_ = false;
+    any_live_answer_ = false;
+    needed_ = VersionVector{};
+    AskUnanswered(out);
   }
 
   // Sends our Hello (asking for an answer) to every peer that has not answered this epoch — and,

@@ -606,8 +606,8 @@ TEST_CASE("a region restored from an older copy of its store gets its own ops ba
 // ---- fences: ops of a lost history ----------------------------------------------------------
 
 // The lost-history scenario of the [fence] tests, on 3 regions with "alice" opened and credited
-// 100: r1 issues a credit of 7 whose messages only reach r0 — and stay in flight (`to_r0`) — then
-// r1's store is put back to the copy taken before it. Restore() restarts r1 on that copy.
+// 100: r1 issues a credit of 7 whose messages stay in flight (`in_flight`, with every other
+// message of that tick), then r1's store is to be put back to the copy taken before it.
 struct LostOp {
   explicit LostOp(Cluster& cluster) : c(cluster) {
     OpenEverywhere(c, Config("alice", 0), 100);
@@ -615,10 +615,18 @@ struct LostOp {
     REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
     seq = c.at(1).applied().get(1);
     c.Tick(1);  // r1 sends the op
-    for (InFlight& m : c.queue) {
-      if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
+    in_flight.swap(c.queue);
+    REQUIRE(std::any_of(in_flight.begin(), in_flight.end(),
+                        [](const InFlight& m) { return std::holds_alternative<OpBatch>(m.msg); }));
+  }
+  // r1's messages in flight to `to`; the rest are lost.
+  std::deque<InFlight> TakeTo(RegionId to) {
+    std::deque<InFlight> out;
+    for (InFlight& m : in_flight) {
+      if (m.from == 1 && m.to == to) out.push_back(std::move(m));
     }
-    c.queue.clear();
+    in_flight.clear();
+    return out;
   }
   // Restarts r1 on yesterday's store and lets it rejoin without r0 (r0 hears nothing of it).
   void RestoreWithoutR0() {
@@ -635,7 +643,7 @@ struct LostOp {
   Cluster& c;
   PersistedStore yesterday;
   Seq seq = 0;
-  std::deque<InFlight> to_r0;
+  std::deque<InFlight> in_flight;
 };
 
 auto NoRebalanceNoWaitShortRejoin = [](ReplicaOptions& o) {
@@ -652,17 +660,10 @@ TEST_CASE("an op of a lost history still in flight when its region rejoined is f
   // one dot, replicas diverged for good. Ops now carry their incarnation and r1's resume point
   // (its fence) travels in every Hello and heartbeat: the old op is refused.
   Cluster c(3, NoRebalanceNoWait);
-  OpenEverywhere(c, Config("alice", 0), 100);
-  const PersistedStore yesterday = c.stores[1];
-  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
-  const Seq lost_seq = c.at(1).applied().get(1);
-  c.Tick(1);                       // r1 sends the op
-  std::deque<InFlight> in_flight;  // r1's messages carrying it, not delivered yet
-  in_flight.swap(c.queue);
-  REQUIRE(std::any_of(in_flight.begin(), in_flight.end(),
-                      [](const InFlight& m) { return std::holds_alternative<OpBatch>(m.msg); }));
+  LostOp lost(c);
+  const Seq lost_seq = lost.seq;
 
-  c.stores[1] = yesterday;
+  c.stores[1] = lost.yesterday;
   REQUIRE(c.Restart(1).ok());
   c.Settle(10);
   REQUIRE_FALSE(c.at(1).rejoining());
@@ -674,7 +675,7 @@ TEST_CASE("an op of a lost history still in flight when its region rejoined is f
   // The old op's messages arrive first, before anything of the new one.
   std::deque<InFlight> newer;
   newer.swap(c.queue);
-  for (InFlight& m : in_flight) c.queue.push_back(std::move(m));
+  for (InFlight& m : lost.in_flight) c.queue.push_back(std::move(m));
   for (InFlight& m : newer) c.queue.push_back(std::move(m));
   c.Settle(10);
   REQUIRE(c.Converged("alice"));
@@ -692,22 +693,15 @@ TEST_CASE("a rejoining region waits for a silent peer, so it fences off nothing 
   // The simulator's lost-disk swarm: r1, restored from an older copy, resumed on the answers of
   // the peers it could hear once peer_timeout_ms had passed, and its fence then took from r0 the
   // ops of r1 that only r0 held — acknowledged ops, lost. It now waits for r0 up to
-  // rejoin_wait_ms (30 s by default), gets those ops back, and resumes above them.
+  // rejoin_wait_ms (10 s by default), gets those ops back, and resumes above them.
   Cluster c(3, NoRebalanceNoWait);
-  OpenEverywhere(c, Config("alice", 0), 100);
-  const PersistedStore yesterday = c.stores[1];
-  REQUIRE(c.Run(1, Credit{"alice", 7, "only-r0-has-it"}).status.ok());
-  c.Tick(1);
-  std::deque<InFlight> to_r0;  // r1's op reaches r0 only; the copies to r2 are lost
-  for (InFlight& m : c.queue) {
-    if (m.from == 1 && m.to == 0) to_r0.push_back(std::move(m));
-  }
-  c.queue = std::move(to_r0);
+  LostOp lost(c);
+  c.queue = lost.TakeTo(0);  // r1's op reaches r0 only; the copies to r2 are lost
   c.Deliver();
-  const Seq had = c.at(1).applied().get(1);
+  const Seq had = lost.seq;
   REQUIRE(c.at(0).applied().get(1) == had);
 
-  c.stores[1] = yesterday;
+  c.stores[1] = lost.yesterday;
   REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
   auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
   for (int i = 0; i < 100; ++i) {  // 5 s, far past peer_timeout_ms
@@ -741,7 +735,7 @@ TEST_CASE("a replica that applied an op of a lost history before it heard of the
   REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}).op.seq == lost_seq);
   c.queue.clear();  // the new op reaches r0 only by a later re-send
 
-  for (InFlight& m : lost.to_r0) c.queue.push_back(std::move(m));
+  c.queue = lost.TakeTo(0);
   c.Deliver();  // r0 applies the old op: it has not heard of r1's fence
   REQUIRE(c.at(0).applied().get(1) == lost_seq);
   REQUIRE(View(c, 0, "alice").balance == 107);
@@ -768,10 +762,9 @@ TEST_CASE("a peer's ack that counts an op of our lost history does not make our 
   LostOp lost(c);
   const Seq lost_seq = lost.seq;
   lost.RestoreWithoutR0();
-  c.queue.clear();
 
   // r0 applies the old op (it has not heard of r1's fence) and acks it to r1.
-  for (InFlight& m : lost.to_r0) c.queue.push_back(std::move(m));
+  c.queue = lost.TakeTo(0);
   c.Deliver([](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); }, 2);
   REQUIRE(c.at(0).applied().get(1) == lost_seq);
 
@@ -797,7 +790,7 @@ TEST_CASE("a replica remembers the fences it learned across a restart", "[replic
 
   REQUIRE(c.Restart(0, 0, /*rejoin=*/false).ok());
   c.queue.clear();  // r0 hears nothing from r1 before the old op arrives
-  for (InFlight& m : lost.to_r0) c.queue.push_back(std::move(m));
+  c.queue = lost.TakeTo(0);
   c.Deliver();
   CHECK(c.at(0).applied().get(1) == lost.seq - 1);
   CHECK(c.at(0).stats().lost_history_ops == 1);
