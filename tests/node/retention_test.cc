@@ -62,6 +62,13 @@ void RequireAgreedBalance(Cluster& c, const std::string& account, std::int64_t b
   }
 }
 
+// `retry` was answered with the stored answer of `op`.
+void CheckReplays(const Reply& retry, const json& op) {
+  CHECK(retry.status == 200);
+  CHECK(retry.header("Idempotent-Replayed") == "true");
+  CHECK(Field(retry.body, "op") == op);
+}
+
 }  // namespace
 
 TEST_CASE("an idempotency key replays inside its retention window and is a new op past it",
@@ -94,18 +101,14 @@ TEST_CASE("an idempotency key replays inside its retention window and is a new o
 
   Reply again_a = a.Credit(acct, kAmount, key);
   INFO("retry at " << c.region(A) << ": " << again_a.status << " " << again_a.raw);
-  CHECK(again_a.status == 200);
-  CHECK(again_a.header("Idempotent-Replayed") == "true");
-  CHECK(Field(again_a.body, "op") == op1);
+  CheckReplays(again_a, op1);
   CHECK(Field(again_a.body, "balance") == kAmount);
 
   WaitApplied(c, B, op1);
   Reply again_b = b.Credit(acct, kAmount, key);
   const std::int64_t t1_done = NowMs();
   INFO("retry at " << c.region(B) << ": " << again_b.status << " " << again_b.raw);
-  CHECK(again_b.status == 200);
-  CHECK(again_b.header("Idempotent-Replayed") == "true");
-  CHECK(Field(again_b.body, "op") == op1);
+  CheckReplays(again_b, op1);
   // The retries above must have been inside the window, or this phase proved nothing.
   REQUIRE(t1_done - t1_start < kRetentionMs - 200);
   RequireAgreedBalance(c, acct, kAmount);
@@ -128,9 +131,7 @@ TEST_CASE("an idempotency key replays inside its retention window and is a new o
   Reply second_c = cc.Credit(acct, kAmount, key);
   const std::int64_t t2_done = NowMs();
   INFO("retry at " << c.region(C) << ": " << second_c.status << " " << second_c.raw);
-  CHECK(second_c.status == 200);
-  CHECK(second_c.header("Idempotent-Replayed") == "true");
-  CHECK(Field(second_c.body, "op") == op2);
+  CheckReplays(second_c, op2);
   REQUIRE(t2_done - t2_start < kRetentionMs - 200);
   RequireAgreedBalance(c, acct, 2 * kAmount);
 
@@ -151,9 +152,7 @@ TEST_CASE("an idempotency key replays inside its retention window and is a new o
   Reply third_a = a.Credit(acct, kAmount, key);
   const std::int64_t t3_done = NowMs();
   INFO("retry at " << c.region(A) << ": " << third_a.status << " " << third_a.raw);
-  CHECK(third_a.status == 200);
-  CHECK(third_a.header("Idempotent-Replayed") == "true");
-  CHECK(Field(third_a.body, "op") == op3);
+  CheckReplays(third_a, op3);
   REQUIRE(t3_done - t3_start < kRetentionMs - 200);
 
   // Every region: three credits count, none voided, all final and agreed.
