@@ -101,7 +101,15 @@ class Gen {
 
   Op AnyOp() {
     const RegionId regions = static_cast<RegionId>(Range(2, kMaxRegions));
-    return MakeOp(regions, Dot{Region(regions), Below(1'000'000) + 1}, AnyHlc(), AccountId());
+    Op op = MakeOp(regions, Dot{Region(regions), Below(1'000'000) + 1}, AnyHlc(), AccountId());
+    op.epoch = U64();
+    return op;
+  }
+
+  std::vector<Fence> Fences() {
+    std::vector<Fence> out(Below(8));
+    for (Fence& f : out) f = Fence{Region(kMaxRegions), U64() | 1, U64()};
+    return out;
   }
 
   // Ops the way gossip carries them: runs of consecutive seqs per origin, hot accounts repeated,
@@ -114,12 +122,15 @@ class Gen {
     RegionId origin = Region(regions);
     Seq seq = Below(1000) + 1;
     Hlc hlc = AnyHlc();
+    std::uint64_t epoch = U64();
     for (std::size_t i = 0; i < n; ++i) {
       if (Below(8) == 0) origin = Region(regions);
+      if (Below(16) == 0) epoch = U64();  // a new run starts at an incarnation change too
       seq = Below(8) == 0 ? Below(1'000'000) + 1 : seq + 1;
       hlc = Below(8) == 0 ? AnyHlc() : Hlc{hlc.value + Below(5u << Hlc::kLogicalBits)};
       const std::string account = Coin() ? accounts[Below(accounts.size())] : AccountId();
       ops.push_back(MakeOp(regions, Dot{origin, seq}, hlc, account));
+      ops.back().epoch = epoch;
     }
     return ops;
   }
@@ -187,10 +198,13 @@ class Gen {
         h.protocol_version = static_cast<std::uint32_t>(U64());
         h.region = Region(kMaxRegions);
         h.applied = Vv();
+        h.fences = Fences();
+        h.needs_snapshot = Coin();
+        h.retention_ms = U64();
         return h;
       }
       case 1: return OpBatch{Ops(Below(300))};
-      case 2: return Ack{Vv()};
+      case 2: return Ack{Vv(), U64()};
       case 3: {
         Heartbeat h;
         const std::size_t n = Below(kMaxRegions + 1);
@@ -200,6 +214,7 @@ class Gen {
         const std::size_t holds = Below(kMaxRegions + 1);
         for (std::size_t i = 0; i < holds; ++i)
           h.holds.push_back(HoldsEntry{Region(kMaxRegions), U64(), Vv()});
+        h.fences = Fences();
         return h;
       }
       case 4: return RightsRequest{AccountId(), Money(kMaxOpAmount)};
@@ -623,6 +638,33 @@ TEST_CASE("region ids out of range are refused", "[codec]") {
   auto* e = hb.mutable_heartbeat()->add_entries();
   e->set_origin(kMaxRegions);
   ExpectRefused(Serialized(hb));
+
+  // Fences: a region id out of range, epoch 0, or more than 32 per possible region.
+  for (int which = 0; which < 2; ++which) {
+    pb::Envelope with_fence;
+    pb::Fence* f = which == 0 ? with_fence.mutable_hello()->add_fences()
+                              : with_fence.mutable_heartbeat()->add_fences();
+    if (which == 0) with_fence.mutable_hello()->set_cluster_id("c");
+    f->set_origin(kMaxRegions);
+    f->set_epoch(1);
+    ExpectRefused(Serialized(with_fence));
+    f->set_origin(0);
+    f->set_epoch(0);
+    ExpectRefused(Serialized(with_fence));
+    f->set_epoch(1);
+    CHECK(DecodeMessage(Serialized(with_fence), &m).ok());
+  }
+  pb::Envelope many;
+  for (std::size_t i = 0; i <= kMaxRegions * kMaxFencesPerRegion; ++i) {
+    pb::Fence* f = many.mutable_heartbeat()->add_fences();
+    f->set_origin(0);
+    f->set_epoch(i + 1);
+  }
+  ExpectRefused(Serialized(many));
+  pb::FenceList stored;  // the same list as a store's fence record
+  *stored.mutable_fences() = many.heartbeat().fences();
+  std::vector<Fence> fences;
+  CHECK(DecodeFences(stored.SerializeAsString(), &fences).code() == Code::kCorruption);
 
   pb::Envelope ack;
   for (RegionId r = 0; r <= kMaxRegions; ++r) ack.mutable_ack()->mutable_applied()->add_seqs(1);
