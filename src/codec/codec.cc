@@ -436,6 +436,7 @@ struct EnvelopeWriter {
       pe->set_origin(e.origin);
       pe->set_hlc(e.hlc.value);
       pe->set_seq(e.seq);
+      pe->set_epoch(e.epoch);
     }
     ToProto(h.applied, p->mutable_applied());
     for (const HoldsEntry& e : h.holds) {
@@ -757,7 +758,7 @@ Status FromProto(const pb::Envelope& env, Message* out) {
         return Malformed("heartbeat with more entries than regions");
       Heartbeat h;
       for (const pb::HeartbeatEntry& pe : p.entries())
-        h.entries.push_back(HeartbeatEntry{pe.origin(), Hlc{pe.hlc()}, pe.seq()});
+        h.entries.push_back(HeartbeatEntry{pe.origin(), Hlc{pe.hlc()}, pe.seq(), pe.epoch()});
       Status s = FromProto(p.applied(), &h.applied);
       if (!s.ok()) return s;
       if (p.holds_size() > static_cast<int>(kMaxRegions))

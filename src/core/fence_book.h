@@ -10,11 +10,12 @@
 // (epoch f, resumed_from r) with f > e and s > r. Dead ops are refused, and a replica that applied
 // one before it heard of the fence removes it (docs/design.md, "Fences").
 //
-// Fences only accumulate (gossiped in every Hello and Heartbeat) and the rule is monotone: a fence
-// learned later can only kill more ops, never revive one. Per region the book keeps only fences
-// no newer one implies (a fence with a higher epoch and a resume point at or below kills all the
-// older one kills), so epochs and resume points both ascend; at most kMaxFencesPerRegion, dropping
-// the oldest (whose ops every replica has long held or refused). Not thread-safe.
+// Fences only accumulate (gossiped in every Hello and Heartbeat, implied by every op) and the rule
+// is monotone: a fence learned later can only kill more ops, never revive one. Per region the book
+// keeps only fences no newer one implies (a fence with a higher epoch and a resume point at or
+// below kills all the older one kills), so epochs and resume points both ascend; at most
+// kMaxFencesPerRegion, dropping the oldest (whose ops every replica has long held or refused).
+// Not thread-safe.
 
 #ifndef TALLY_CORE_FENCE_BOOK_H_
 #define TALLY_CORE_FENCE_BOOK_H_
@@ -36,6 +37,12 @@ class FenceBook {
 
   // Whether `op` belongs to a history its origin lost (see above).
   bool IsDead(const Op& op) const;
+
+  // The fence `op` implies: its incarnation resumed below its seq. An op can arrive (relayed) before
+  // any Hello or heartbeat carrying its origin's fence, and an op of a lost history after it; the
+  // implied fence refuses that one (an upper bound of the resume point kills no live op). Of two
+  // fences of one epoch the book keeps the lower resume point.
+  static Fence Implied(const Op& op) { return Fence{op.dot.origin, op.epoch, op.dot.seq - 1}; }
 
   // The newest epoch of `origin` with a known fence (0: none).
   std::uint64_t NewestEpoch(RegionId origin) const;

@@ -63,11 +63,14 @@ struct Ack {
   bool operator==(const Ack&) const = default;
 };
 
-// Origin `origin` promises: none of my ops after seq `seq` has a timestamp below `hlc`.
+// Origin `origin`, in its incarnation `epoch`, promises: none of my ops after seq `seq` has a
+// timestamp below `hlc`. A promise binds only the incarnation that made it: a later one (a restart
+// on a restored disk, its clock behind) may issue below it.
 struct HeartbeatEntry {
   RegionId origin = 0;
   Hlc hlc;
   Seq seq = 0;
+  std::uint64_t epoch = 0;
   bool operator==(const HeartbeatEntry&) const = default;
 };
 

@@ -157,6 +157,7 @@ struct Account {
 };
 
 struct HeartbeatState {
+  std::uint64_t epoch = 0;  // the incarnation whose promises these are
   Hlc best_hlc;
   Seq best_seq = 0;
   Hlc confirmed;  // newest promise whose seq we have applied: the origin's share of the frontier
@@ -170,6 +171,10 @@ struct Peer {
   VersionVector holds;  // what it said it holds in Acks and heartbeats (direct or relayed), not
                         // capped: pruning, ops_behind and replication cap it at what we hold
   std::uint64_t holds_epoch = 0;  // the incarnation of the peer that `holds` describes
+  // Our own ops it holds by its own word (its Acks and heartbeats, never a Hello), checked
+  // against our fence: what durability "replicated" counts. A relayed claim cannot say whether
+  // the region it describes knew where we resumed.
+  Seq holds_ours = 0;
   VersionVector sent;
   // Per origin: when the peer's ack for it last moved (or we began sending it more). Ops of an
   // origin in flight that long without progress are sent again. Per origin, so that progress on
@@ -215,6 +220,7 @@ class Replica::Impl {
         hb_(n_),
         peers_(n_),
         peer_epoch_(n_, 0),
+        lost_from_(n_, 0),
         fences_(n_),
         answered_(n_, false) {}
 
@@ -401,7 +407,7 @@ class Replica::Impl {
     Heard(from, now);
     if (const auto* batch = std::get_if<OpBatch>(&msg)) {
       for (const Op& op : batch->ops) Receive(op, now, out);
-      out->send.push_back(Outbound{from, Ack{applied_, fences_.NewestEpoch(from)}});
+      out->send.push_back(Outbound{from, Ack{Claims(applied_), fences_.NewestEpoch(from)}});
     } else if (const auto* ack = std::get_if<Ack>(&msg)) {
       Acked(from, ack->applied, now, /*prunable=*/true, ack->fence_epoch >= epoch_);
       ReleaseReplicated(now, out);
@@ -421,10 +427,18 @@ class Replica::Impl {
     SendHello(to, out);
   }
 
+  // What we tell peers we hold of `applied`: not the ops of a lost history we could not remove
+  // yet. A rejoining peer would wait for them from us for ever, and we for its snapshot.
+  VersionVector Claims(VersionVector applied) const {
+    for (RegionId o = 0; o < n_; ++o)
+      if (lost_from_[o] != 0 && applied.get(o) >= lost_from_[o]) applied.set(o, lost_from_[o] - 1);
+    return applied;
+  }
+
   Hello HelloFor(RegionId to, const VersionVector& applied) const {
     // The clock shown is never above the persisted high-water mark, so no restart can issue a
     // timestamp below it (a host may send this Hello without an Effects, before any lease).
-    return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, applied, epoch_,
+    return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, Claims(applied), epoch_,
                  to < n_ ? peer_epoch_[to] : 0, rejoining_,
                  std::min(clock_.last(), persisted_hw_).value, fences_.All(), needs_snapshot_,
                  opt_.idempotency_retention_ms};
@@ -561,6 +575,7 @@ class Replica::Impl {
 
   const ReplicaOptions& options() const { return opt_; }
   bool rejoining() const { return rejoining_; }
+  std::string rejoin_reason() const { return rejoining_ ? RejoinReason() : ""; }
   std::uint64_t epoch() const { return epoch_; }
   Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
   const VersionVector& applied() const { return applied_; }
@@ -812,6 +827,11 @@ class Replica::Impl {
     // Our own ops come back through relays: we have them — unless we restarted with less than we
     // had, and a peer is giving them back while we rejoin.
     if (o == opt_.self && !rejoining_) return;
+    if (fences_.Add(FenceBook::Implied(op))) {
+      std::vector<bool> changed(n_, false);
+      changed[o] = true;
+      AfterNewFences(changed, now, out);
+    }
     if (fences_.IsDead(op)) {
       ++stats_.lost_history_ops;
       return;
@@ -1267,7 +1287,8 @@ class Replica::Impl {
   Seq ReplicatedSeq(RegionId origin) const {
     Seq upto = 0;
     for (RegionId p = 0; p < n_; ++p) {
-      if (p != opt_.self) upto = std::max(upto, peers_[p].holds.get(origin));
+      if (p == opt_.self) continue;
+      upto = std::max(upto, origin == opt_.self ? peers_[p].holds_ours : peers_[p].holds.get(origin));
     }
     return std::min(upto, applied_.get(origin));
   }
@@ -1351,6 +1372,7 @@ class Replica::Impl {
     if (prunable) {
       p.holds = v;  // uncapped: relayed as said (a rejoining region learns its seqs exist)
       p.holds_epoch = peer_epoch_[from];
+      p.holds_ours = v.get(opt_.self);
     }
     for (RegionId o = 0; o < n_; ++o) {
       if (claim.get(o) > p.acked.get(o)) p.progress_ms[o] = now;
@@ -1391,6 +1413,7 @@ class Replica::Impl {
       }
       if (o != opt_.self && o != to) {
         if (opt_.bugs.drop_relayed_ops) continue;
+        p.lag_since_ms[o] = std::min(p.lag_since_ms[o], now);  // as progress_ms: a clock step back
         if (p.lag_since_ms[o] == 0 || p.lag_acked[o] != p.acked.get(o)) {
           // The peer still makes progress on this origin (probably hears it directly): wait.
           p.lag_since_ms[o] = now;
@@ -1606,6 +1629,7 @@ class Replica::Impl {
     frontier_ = fresh.frontier_;
     saved_frontier_ = fresh.saved_frontier_;
     applied_ = fresh.applied_;
+    std::fill(lost_from_.begin(), lost_from_.end(), 0);
     log_floor_ = fresh.log_floor_;
     log_ = std::move(fresh.log_);
     accounts_ = std::move(fresh.accounts_);
@@ -1666,6 +1690,13 @@ class Replica::Impl {
     resumed_from_ = applied_.get(opt_.self);
     fences_.Add(Fence{opt_.self, epoch_, resumed_from_});
     fences_unsaved_ = true;
+    // What peers told us they hold of our ops while we rejoined may count ops of a lost history
+    // above where we resume; none of them holds an op we issue from here yet.
+    for (Peer& p : peers_) {
+      if (p.holds.get(opt_.self) > resumed_from_) p.holds.set(opt_.self, resumed_from_);
+      if (p.acked.get(opt_.self) > resumed_from_) p.acked.set(opt_.self, resumed_from_);
+      p.holds_ours = std::min(p.holds_ours, resumed_from_);
+    }
   }
 
   // Learns the fences a peer sent. A new one may show that ops we hold are of a lost history
@@ -1678,7 +1709,11 @@ class Replica::Impl {
     for (const Fence& f : fences) {
       if (f.origin < n_ && fences_.Add(f)) changed[f.origin] = any = true;
     }
-    if (!any) return;
+    if (any) AfterNewFences(changed, now, out);
+  }
+
+  // What follows learning new fences of the origins `changed` marks.
+  void AfterNewFences(const std::vector<bool>& changed, std::uint64_t now, Effects* out) {
     fences_unsaved_ = true;
     if (changed[opt_.self] && rejoining_ && fences_.NewestEpoch(opt_.self) >= epoch_) {
       // A start of ours that our store does not remember resumed already (the store is older
@@ -1736,6 +1771,7 @@ class Replica::Impl {
       // Our checkpoints count ops no region keeps: only a peer's state can replace them. Until one
       // arrives we serve no writes (the answers' wait is over: we need nothing else).
       needs_snapshot_ = true;
+      lost_from_[o] = lost_from_[o] == 0 ? first : std::min(lost_from_[o], first);
       if (!rejoining_) {
         rejoining_ = true;
         any_answer_ = any_live_answer_ = true;
@@ -1807,7 +1843,8 @@ class Replica::Impl {
     // answer counts only when every peer has answered (a whole cluster restarted at once); the
     // timeout runs from the first answer of a peer that is not rejoining.
     if (answers + 1 < n_ &&
-        (!any_live_answer_ || opt_.rejoin_wait_ms == 0 || now < first_answer_ms_ + opt_.rejoin_wait_ms))
+        (!any_live_answer_ || opt_.rejoin_wait_ms == 0 || now < first_answer_ms_ + opt_.rejoin_wait_ms ||
+         !HearsAnAnsweredPeer(now)))
       return;
     if (needs_snapshot_) return;
     rejoining_ = false;
@@ -1839,6 +1876,17 @@ class Replica::Impl {
     }
   }
 
+  // Whether a peer that answered this rejoin is still heard from. Without one, a region that
+  // stops waiting for the silent peers would resume on answers that may have gone stale: a peer
+  // may have taken our newest ops since (from a region we cannot hear), and tells us in its
+  // heartbeats only while we hear it.
+  bool HearsAnAnsweredPeer(std::uint64_t now) const {
+    for (RegionId p = 0; p < n_; ++p) {
+      if (p != opt_.self && answered_[p] && Reachable(p, now)) return true;
+    }
+    return false;
+  }
+
   std::size_t AnsweredPeers() const {
     return static_cast<std::size_t>(std::count(answered_.begin(), answered_.end(), true));
   }
@@ -1855,6 +1903,7 @@ class Replica::Impl {
       if (needed_.get(o) > applied_.get(o)) missing += needed_.get(o) - applied_.get(o);
     }
     if (missing > 0) why += "; " + std::to_string(missing) + " ops still to receive";
+    if (needs_snapshot_) why += "; waiting for a peer's snapshot";
     return why + ")";
   }
 
@@ -1869,7 +1918,10 @@ class Replica::Impl {
   }
 
   void SendHello(RegionId to, Effects* out) {
-    LeaseClock(Hlc{epoch_}, out);
+    // Leased past our clock, not only our epoch: the Hello shows our clock to a rejoining peer,
+    // which must resume above every timestamp of its we merged (a heartbeat from its earlier run
+    // may have pushed our clock past the lease).
+    LeaseClock(std::max(Hlc{epoch_}, clock_.last()), out);
     out->send.push_back(Outbound{to, HelloFor(to, applied_)});
   }
 
@@ -1877,13 +1929,13 @@ class Replica::Impl {
     const Hlc h = clock_.Now(now);
     LeaseClock(h, out);
     Heartbeat hb;
-    hb.applied = applied_;
+    hb.applied = Claims(applied_);
     hb.fences = fences_.All();
     // No promise about our own ops while rejoining: seqs we lost may exist with older timestamps.
-    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self)});
+    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self), epoch_});
     for (RegionId o = 0; o < n_; ++o) {
       if (o != opt_.self && !hb_[o].best_hlc.is_zero())
-        hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq});
+        hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq, hb_[o].epoch});
     }
     for (RegionId r = 0; r < n_; ++r) {
       if (r != opt_.self && peers_[r].heard)
@@ -1901,6 +1953,10 @@ class Replica::Impl {
     // Fences first: a promise must not confirm ops of a lost history we applied unaware.
     LearnFences(hb.fences, now, out);
     Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
+    // While we rejoin, a peer that took more of our ops since it answered tells us so here: we
+    // must get them back before we resume (it holds them: those seqs exist).
+    if (rejoining_ && hb.applied.get(opt_.self) > needed_.get(opt_.self))
+      needed_.set(opt_.self, hb.applied.get(opt_.self));
     for (const HoldsEntry& e : hb.holds) {
       RelayedHolds(e);
       // While we rejoin, a region we cannot hear may hold our newest ops: a peer that relays
@@ -1912,6 +1968,11 @@ class Replica::Impl {
     }
     for (const HeartbeatEntry& e : hb.entries) {
       if (e.origin >= n_) continue;
+      // A promise of an incarnation the origin has left (in flight, or relayed, from before it
+      // restarted) binds nothing: its new run rejoined on our clock as it was and may issue below.
+      if (e.origin != opt_.self &&
+          (e.epoch < peer_epoch_[e.origin] || e.epoch < fences_.NewestEpoch(e.origin)))
+        continue;
       if (e.origin != from) {
         // A relayed promise: merged like any timestamp we receive, so that whoever answers a
         // rejoining region has merged every promise it relays (ours from an earlier run too).
@@ -1929,6 +1990,13 @@ class Replica::Impl {
         }
       }
       HeartbeatState& s = hb_[e.origin];
+      if (e.epoch < s.epoch) continue;
+      if (e.epoch > s.epoch) {  // a new incarnation: its promises start over (confirmed stays)
+        s.epoch = e.epoch;
+        s.best_hlc = Hlc{};
+        s.best_seq = 0;
+        s.pending.clear();
+      }
       if (e.hlc <= s.best_hlc) continue;
       s.best_hlc = e.hlc;
       s.best_seq = e.seq;
@@ -2188,6 +2256,9 @@ class Replica::Impl {
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
   FenceBook fences_;                     // where each region's incarnations resumed
   bool needs_snapshot_ = false;          // we hold folded ops of a lost history: only a snapshot helps
+  // Per origin, the first op of a lost history we hold and cannot remove (0: none); what we claim
+  // to hold stops below it (Claims) until a snapshot replaces our state.
+  std::vector<Seq> lost_from_;
   Seq resumed_from_ = 0;                 // our fence: this incarnation issues own ops after this seq
   bool fences_unsaved_ = false;          // fences_ changed since the host last persisted them
   std::vector<bool> answered_;           // per region: it answered this epoch of ours
@@ -2239,6 +2310,7 @@ Status Replica::DerivedEvents(std::string_view id, std::vector<DerivedEvent>* ou
 }
 RegionId Replica::self() const { return impl_->options().self; }
 bool Replica::rejoining() const { return impl_->rejoining(); }
+std::string Replica::rejoin_reason() const { return impl_->rejoin_reason(); }
 std::uint64_t Replica::epoch() const { return impl_->epoch(); }
 Hello Replica::HelloTo(RegionId to, const VersionVector& applied) const {
   return impl_->HelloTo(to, applied);

@@ -335,6 +335,8 @@ class Replica {
   // True from Recover until a peer has confirmed which of our own ops exist (and we hold them
   // all): meanwhile every command is refused with Unavailable and nothing is originated.
   bool rejoining() const;
+  // Why we refuse writes while rejoining (what the Unavailable answers say); empty otherwise.
+  std::string rejoin_reason() const;
   // Our incarnation, carried in Hello (0 for a replica that never recovered).
   std::uint64_t epoch() const;
   // Our Hello to `to`, claiming `applied` (a host may claim only what it has synced).

@@ -27,7 +27,7 @@ using Seq = std::uint64_t;
 inline constexpr RegionId kMaxRegions = 16;
 // Fences a replica keeps per region (the newest ones; see Fence in core/messages.h).
 inline constexpr std::size_t kMaxFencesPerRegion = 32;
-inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: ops carry their epoch; fences
+inline constexpr std::uint32_t kProtocolVersion = 3;  // 2: ops carry their epoch; fences. 3: promises too
 
 struct Dot {
   RegionId origin = 0;

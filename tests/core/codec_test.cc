@@ -209,7 +209,7 @@ class Gen {
         Heartbeat h;
         const std::size_t n = Below(kMaxRegions + 1);
         for (std::size_t i = 0; i < n; ++i)
-          h.entries.push_back(HeartbeatEntry{Region(kMaxRegions), AnyHlc(), U64()});
+          h.entries.push_back(HeartbeatEntry{Region(kMaxRegions), AnyHlc(), U64(), U64()});
         h.applied = Vv();
         const std::size_t holds = Below(kMaxRegions + 1);
         for (std::size_t i = 0; i < holds; ++i)

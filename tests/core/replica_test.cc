@@ -775,6 +775,196 @@ TEST_CASE("a peer's ack that counts an op of our lost history does not make our 
   CHECK(View(c, 0, "alice").balance == 105);
 }
 
+TEST_CASE("an op of a new incarnation fences off older ops above it before any fence arrives",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 1848): r1 lost two ops (s, s+1) with its disk; it rejoined without
+  // r0 and issued a new op at s. r0 got that op, relayed, before any Hello or heartbeat carrying
+  // r1's fence, then the old op s+1 on top of it: two histories spliced under one origin. An op
+  // carries its epoch, so its seq bounds where that incarnation resumed: an implied fence.
+  Cluster c(3, NoRebalanceNoWaitShortRejoin);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
+  REQUIRE(c.Run(1, Credit{"alice", 9, "lost-2"}).status.ok());
+  const Seq s = c.at(1).applied().get(1) - 1;
+  c.Tick(1);
+  std::deque<InFlight> old_ops;
+  for (InFlight& m : c.queue)
+    if (m.from == 1 && m.to == 0 && std::holds_alternative<OpBatch>(m.msg)) old_ops.push_back(m);
+  REQUIRE_FALSE(old_ops.empty());
+  c.queue.clear();
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
+    c.Tick(50);
+    c.Deliver(without_r0);
+  }
+  REQUIRE_FALSE(c.at(1).rejoining());
+  REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}).op.seq == s);
+
+  // r0 gets r1's new op alone, relayed by r2 (no Hello, no heartbeat), then the old ops.
+  std::deque<InFlight> relayed;
+  for (int i = 0; i < 40 && relayed.empty(); ++i) {
+    c.Tick(50);
+    for (InFlight& m : c.queue)
+      if (m.from == 2 && m.to == 0 && std::holds_alternative<OpBatch>(m.msg)) relayed.push_back(m);
+    c.Deliver(without_r0);
+  }
+  REQUIRE_FALSE(relayed.empty());
+  c.queue = std::move(relayed);
+  c.Deliver();
+  REQUIRE(c.at(0).applied().get(1) == s);
+  c.queue = std::move(old_ops);
+  c.Deliver();
+  CHECK(c.at(0).applied().get(1) == s);
+  CHECK(c.at(0).stats().lost_history_ops >= 1);
+
+  c.Settle(20);
+  REQUIRE(c.Converged("alice"));
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    CHECK(View(c, r, "alice").balance == 105);
+    CHECK(c.at(r).applied() == c.at(1).applied());
+  }
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a heartbeat promise of an earlier run, arriving late, does not hold back its new run",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 599): r0's clock ran an hour ahead; its disk was restored from an
+  // older copy and it restarted with its clock right again. It rejoined above every promise r1
+  // had merged (r1's answer carries its clock), but a heartbeat of its earlier run, still in
+  // flight, reached r1 afterwards: r1 took that promise as r0's, ignored the new run's lower
+  // ones, and its stable frontier passed timestamps r0 went on to issue. A promise now carries
+  // the incarnation that made it; one of an incarnation older than the origin's newest known
+  // does not count.
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[0];
+  REQUIRE(c.Restart(0, /*skew=*/3'600'000).ok());
+  c.Settle(10);
+  std::deque<InFlight> late;  // r0's heartbeats of the last 250 ms of this run stay in flight
+  for (int i = 0; i < 5; ++i) {
+    c.Tick(50);
+    for (InFlight& m : c.queue)
+      if (m.from == 0 && std::holds_alternative<Heartbeat>(m.msg)) late.push_back(m);
+    c.Deliver([](RegionId from, RegionId) { return from != 0; });
+  }
+  REQUIRE_FALSE(late.empty());
+
+  c.stores[0] = yesterday;
+  REQUIRE(c.Restart(0, /*skew=*/0).ok());
+  c.Settle(10);
+  REQUIRE_FALSE(c.at(0).rejoining());
+  for (InFlight& m : late) c.queue.push_back(std::move(m));
+  c.Deliver();
+
+  REQUIRE(c.Run(0, Credit{"alice", 5, "after"}).status.ok());
+  const Hlc issued = std::prev(c.stores[0].ops.end())->second.hlc;
+  for (int i = 0; i < 20; ++i) {  // r1 folds what it believes final; r0's op is still on its way
+    c.Tick(50);
+    c.Deliver([](RegionId from, RegionId) { return from != 0; });
+  }
+  AccountView before;
+  REQUIRE(c.at(1).GetAccount("alice", &before).ok());
+  INFO("r0 issued " << issued.ToString() << ", r1 folded up to " << before.frontier.ToString());
+  CHECK(before.frontier < issued);  // r1 must still expect r0's ops at this timestamp
+  c.Settle(10);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 1, "alice").balance == 105);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a region holding folded ops of its own lost history claims none of them, and gets a snapshot",
+          "[replica][rejoin][fence][snapshot]") {
+  // The lost-disk swarm (seed 1019): r0's store was restored from a copy whose checkpoints had
+  // folded ops of a history r0 had since lost (a later start resumed below them). It could not
+  // remove them and waited for a snapshot, but its Hello still claimed them; r1, restarted and
+  // rejoining, waited for r0 to send those ops, and sent no snapshot while rejoining: neither
+  // ever served again. What a region claims to hold now stops below such ops.
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  c.Settle(10);
+  const PersistedStore before_x = c.stores[0];
+  REQUIRE(c.Run(0, Credit{"alice", 7, "x"}).status.ok());
+  const Seq x = c.at(0).applied().get(0);
+  for (int i = 0; i < 40; ++i) {  // r1 never gets x; r0 folds it (r1's promises pass it)
+    c.Tick(50);
+    c.Deliver([](RegionId from, RegionId) { return from != 0; });
+  }
+  c.queue.clear();
+  REQUIRE(c.stores[0].frontier > c.stores[0].ops.at(Dot{0, x}).hlc);  // x is in r0's checkpoints
+  const PersistedStore with_x_folded = c.stores[0];
+
+  c.stores[0] = before_x;  // r0 loses x: it rejoins and resumes below it
+  REQUIRE(c.Restart(0).ok());
+  c.Settle(10);
+  REQUIRE_FALSE(c.at(0).rejoining());
+  REQUIRE(c.at(0).applied().get(0) == x - 1);
+
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());  // r1 restarts: it rejoins on r0's answer
+  c.stores[0] = with_x_folded;                        // and r0 gets the copy holding x back
+  REQUIRE(c.Restart(0, 0, /*rejoin=*/false).ok());
+  for (int i = 0; i < 10; ++i) {
+    c.Tick(50);
+    c.Deliver();
+    CHECK(c.at(0).HelloTo(1, c.at(0).applied()).applied.get(0) < x);
+  }
+  c.Settle(40);
+  CHECK_FALSE(c.at(0).rejoining());
+  CHECK_FALSE(c.at(1).rejoining());
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 100);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a rejoin does not stop waiting for silent peers while it hears no peer that answered",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 1848): r0, restored from an older copy, got r1's answer, then heard
+  // nobody; once rejoin_wait_ms had passed it resumed on that answer. Meanwhile r1 had taken from
+  // r2 an op of r0 that only r2 held when r0 restarted: r0's fence took it from both. A region now
+  // stops waiting for silent peers only while it hears a peer that answered (whose heartbeats
+  // would name such ops), and waits for the own ops a heartbeat names.
+  Cluster c(3, [](ReplicaOptions& o) {
+    NoRebalanceNoWait(o);
+    o.rejoin_wait_ms = 1500;  // past peer_timeout_ms (1 s): r1 turns unreachable first
+  });
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore yesterday = c.stores[0];
+  REQUIRE(c.Run(0, Credit{"alice", 7, "x"}).status.ok());
+  const Seq x = c.at(0).applied().get(0);
+  c.Tick(1);
+  c.Deliver([](RegionId from, RegionId to) { return from == 0 && to == 2; });  // only r2 gets x
+  c.queue.clear();
+  REQUIRE(c.at(2).applied().get(0) == x);
+  REQUIRE(c.at(1).applied().get(0) == x - 1);
+
+  c.stores[0] = yesterday;
+  REQUIRE(c.Restart(0, 0, /*rejoin=*/false).ok());
+  auto r0_r1_only = [](RegionId a, RegionId b) { return (a == 0 && b == 1) || (a == 1 && b == 0); };
+  for (int i = 0; i < 2; ++i) {  // r1 answers; r2 hears nothing of r0
+    c.Tick(50);
+    c.Deliver(r0_r1_only);
+  }
+  auto all_but_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 60; ++i) {  // r0 is cut off for 3 s; r1 gets x from r2
+    c.Tick(50);
+    c.Deliver(all_but_r0);
+  }
+  REQUIRE(c.at(1).applied().get(0) == x);
+  CHECK(c.at(0).rejoining());  // it hears nobody that answered: it keeps waiting
+
+  c.Settle(20);
+  REQUIRE_FALSE(c.at(0).rejoining());
+  CHECK(c.at(0).applied().get(0) == x);  // x is back, not fenced off
+  CHECK(c.at(2).stats().lost_history_ops == 0);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 107);
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("a replica remembers the fences it learned across a restart", "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 1710): fences lived in memory only. r0 restarted and forgot where
   // r1's incarnations resumed; r1, wiped while its clock was stepped back, then started with an
