@@ -123,13 +123,25 @@ void Simulation::Impl::NoteResumed(RegionId r) {
   std::uint32_t holders = 0;
   const Dot held = h.durable_elsewhere_at_start > s ? dots.DurableElsewhereAbove(r, s, &holders) : Dot{};
   if (held.seq != 0 && held.seq <= h.durable_elsewhere_at_start) {
+    // The rejoin waits at most rejoin_wait_ms for a silent peer (design.md, "Left out"): an op
+    // only silent regions held is the one loss it accepts, counted — if r did wait that long. A
+    // holder that sent r anything after it had made the op durable had told r of it (its
+    // heartbeat or answer claims it).
     std::string names;
+    const std::uint64_t wait = h.replica->options().rejoin_wait_ms;
+    bool heard = wait == 0 || now < h.started_ms + wait;
     for (RegionId q = 0; q < config.regions; ++q) {
-      if (holders & (1u << q)) names += (names.empty() ? "" : ", ") + R(q);
+      if ((holders & (1u << q)) == 0) continue;
+      names += (names.empty() ? "" : ", ") + R(q);
+      if (h.heard_sent_ms[q] > dots.DurableAtMs(held, q)) heard = true;
     }
-    Fail("one op per dot", R(r) + " resumed issuing its own ops after seq " + std::to_string(s) + ", fencing off " +
-                               held.ToString() + ", which " + names + " held durably" + DiskContext(r));
-    return;
+    if (heard) {
+      Fail("one op per dot", R(r) + " resumed issuing its own ops after seq " + std::to_string(s) +
+                                 ", fencing off " + held.ToString() + ", which " + names +
+                                 " held durably and told it of" + DiskContext(r));
+      return;
+    }
+    ++summary.fenced_off_silent;
   }
   VersionVector keep = ledger.durable();
   if (keep.get(r) > s) {
@@ -137,6 +149,16 @@ void Simulation::Impl::NoteResumed(RegionId r) {
     ledger.Truncate(keep);
   }
   h.acked_own_max = std::min(h.acked_own_max, s);
+  if (h.lost_store) {
+    // While it rejoined, it may have made durable own ops of its lost history (handed back by a
+    // peer, then fenced off here): bound to nothing, their timestamps constrain nothing. What it
+    // keeps does (its own ops up to s, those folded lie below the frontier).
+    const SimStore::Durable& d = h.store.durable();
+    Hlc visible = d.frontier;
+    for (const Op& op : d.ops[r])
+      if (op.dot.seq <= s) visible = std::max(visible, op.hlc);
+    h.hlc_visible = visible;
+  }
   for (Host& q : hosts) {
     if (q.id != r && q.up && q.replica && q.replica->applied().get(r) > s) q.holds_lost |= 1u << r;
   }
@@ -198,6 +220,9 @@ void Simulation::Impl::ReviveHeld() {
       const Op* forgotten = ledger.Forgotten(Dot{o, s});
       if (!forgotten || dots.Bound(Dot{o, s}) != DotBook::Fingerprint(*forgotten)) break;
       const Op op = *forgotten;
+      // Of a lost history: a region may hold it (its restored store, not yet replaced by a
+      // snapshot) but it is bound to nothing; neither is anything above it.
+      if (FencedOff(op)) break;
       if (Spliced(op.dot)) {
         RegionId holder = o;
         for (const Host& h : hosts)
@@ -272,9 +297,10 @@ std::string Simulation::Impl::DiskContext(RegionId r) const {
 // has finished rejoining, i.e. merged its peers' clocks) the region cannot remember what it let
 // out, and the rule is relaxed exactly as far as it must be:
 //   - a timestamp that left it but reached no one (an op lost with the disk before any peer had
-//     it, a heartbeat lost on the way) no longer counts. Every timestamp of its own that reached
-//     another region, directly or relayed, before the restart or delivered late after it
-//     (shown[r]), still does: peers fold on those promises, and the rejoin hands their clocks back.
+//     it, a heartbeat lost on the way), or whose every holder lost its disk since, no longer
+//     counts. Every timestamp of its own that another region still knows (Shown: reached it
+//     directly or relayed, before the restart or delivered late after it) still does: peers fold
+//     on those promises, and the rejoin hands their clocks back.
 //   - its first epoch may be below the epochs of its earlier runs (its clock starts from an empty
 //     or older high-water mark) and it learns a later one from its peers. It may even take again
 //     the epoch of an earlier run (a disk restored twice from one copy while the wall clock is
@@ -286,7 +312,7 @@ std::string Simulation::Impl::DiskContext(RegionId r) const {
 void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
                                 const std::vector<std::size_t>& originated) {
   Host& h = hosts[r];
-  const Hlc prior = std::max({h.hlc_visible, h.hlc_generated, shown[r]});
+  const Hlc prior = std::max({h.hlc_visible, h.hlc_generated, Shown(r)});
   Hlc last = prior;
   for (std::size_t i : originated) {
     const Op& op = e.ops[i];
@@ -294,13 +320,13 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
       Fail("HLC monotonic", R(r) + " stamped op " + op.dot.ToString() + " with " +
                                 op.hlc.ToString() + ", not above " + last.ToString() +
                                 " (visible before: " + h.hlc_visible.ToString() +
-                                ", shown: " + shown[r].ToString() + ", physical clock " +
+                                ", shown: " + Shown(r).ToString() + ", physical clock " +
                                 std::to_string(Physical(r)) + ")" + DiskContext(r));
       return;
     }
     last = op.hlc;
   }
-  Hlc generated = last;
+  Hlc generated = originated.empty() ? Hlc{} : last;  // what it stamped, not what it had to pass
   for (const Outbound& o : e.send) {
     if (const auto* hello = std::get_if<Hello>(&o.msg);
         hello && hello->epoch != 0 && hello->epoch != h.epoch_announced) {
@@ -330,22 +356,39 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
   h.hlc_generated = std::max(h.hlc_generated, generated);
 }
 
-// What a region's peers have seen of its clock: the timestamps of its ops and heartbeat promises
-// delivered to another region, directly or relayed.
-void Simulation::Impl::NoteShown(RegionId to, const Message& msg) {
-  auto op = [&](const Op& o) {
-    if (o.dot.origin != to && o.dot.origin < shown.size() && o.hlc > shown[o.dot.origin])
-      shown[o.dot.origin] = o.hlc;
+// What a region learns of the others' clocks from a message delivered to it: the timestamps the
+// message carries (ops and heartbeat entries, the sender's own or relayed) and whatever its
+// sender knew (its heartbeat is stamped above it; an op it relays was stamped above what its
+// origin knew). The sender's row as of delivery stands in for its row as of sending, unless the
+// sender lost its disk in between: that knowledge went with the disk.
+void Simulation::Impl::NoteShown(const InFlight& f) {
+  std::vector<Hlc>& row = knows[f.to];
+  auto learn = [&](RegionId origin, Hlc hlc) {
+    if (origin < row.size() && hlc > row[origin]) row[origin] = hlc;
   };
-  if (const auto* b = std::get_if<OpBatch>(&msg)) {
-    for (const Op& o : b->ops) op(o);
-  } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
-    for (const Op& o : snap->ops) op(o);
-  } else if (const auto* hb = std::get_if<Heartbeat>(&msg)) {
-    for (const HeartbeatEntry& en : hb->entries)
-      if (en.origin != to && en.origin < shown.size() && en.hlc > shown[en.origin])
-        shown[en.origin] = en.hlc;
+  if (hosts[f.from].disk_replaced_ms <= f.sent_ms)
+    for (RegionId o = 0; o < config.regions; ++o) learn(o, knows[f.from][o]);
+  if (const auto* b = std::get_if<OpBatch>(&f.msg)) {
+    for (const Op& o : b->ops) learn(o.dot.origin, o.hlc);
+  } else if (const auto* snap = std::get_if<Snapshot>(&f.msg)) {
+    for (const Op& o : snap->ops) learn(o.dot.origin, o.hlc);
+  } else if (const auto* hb = std::get_if<Heartbeat>(&f.msg)) {
+    // A promise of a run of its origin that has ended, delivered once the next run started,
+    // binds nothing: that run rejoined on its peers' clocks as they were (docs/design.md).
+    for (const HeartbeatEntry& en : hb->entries) {
+      if (en.origin >= hosts.size()) continue;
+      const Host& o = hosts[en.origin];
+      if (!o.replica || en.epoch >= o.replica->epoch()) learn(en.origin, en.hlc);
+    }
   }
+}
+
+// The largest timestamp of region r's that another region still knows.
+Hlc Simulation::Impl::Shown(RegionId r) const {
+  Hlc shown;
+  for (RegionId y = 0; y < config.regions; ++y)
+    if (y != r) shown = std::max(shown, knows[y][r]);
+  return shown;
 }
 
 // A rejoining region counts a peer's Hello as an answer when it echoes its epoch. An answer sent

@@ -299,10 +299,9 @@ void Simulation::Impl::OnDiskFault(const FaultAction& a) {
   switch (a.kind) {
     case FaultAction::Kind::kNextWipe: {
       const RegionId r = static_cast<RegionId>(disk_rng.Below(n));
-      if (!in_amnesia[r]) {
+      if (!in_amnesia[r] && !AnotherDiskBehind(r)) {
         const bool was_up = hosts[r].up;
-        ++summary.wipes;
-        ReplaceDisk(r, SimStore::Durable{}, "disk wiped");
+        ReplaceDisk(r, nullptr);
         if (was_up) down_for_a_while(r);
       }
       ScheduleNext(FaultAction::Kind::kNextWipe, f.wipes_per_min, &disk_rng);
@@ -315,13 +314,13 @@ void Simulation::Impl::OnDiskFault(const FaultAction& a) {
     case FaultAction::Kind::kNextRestore: {
       std::vector<RegionId> with_copies;
       for (RegionId r = 0; r < n; ++r)
-        if (!hosts[r].disk_copies.empty() && !in_amnesia[r]) with_copies.push_back(r);
+        if (!hosts[r].disk_copies.empty() && !in_amnesia[r] && !AnotherDiskBehind(r))
+          with_copies.push_back(r);
       if (!with_copies.empty()) {
         const RegionId r = with_copies[disk_rng.Below(with_copies.size())];
-        const Host::DiskCopy& c = hosts[r].disk_copies[disk_rng.Below(hosts[r].disk_copies.size())];
+        const Host::DiskCopy c = hosts[r].disk_copies[disk_rng.Below(hosts[r].disk_copies.size())];
         const bool was_up = hosts[r].up;
-        ++summary.restores;
-        ReplaceDisk(r, c.state, "restored from the copy of " + std::to_string(c.taken_ms) + " ms");
+        ReplaceDisk(r, &c);
         if (was_up) down_for_a_while(r);
       }
       ScheduleNext(FaultAction::Kind::kNextRestore, f.restores_per_min, &disk_rng);
@@ -332,12 +331,30 @@ void Simulation::Impl::OnDiskFault(const FaultAction& a) {
   }
 }
 
-void Simulation::Impl::ReplaceDisk(RegionId r, SimStore::Durable state, const std::string& what) {
+// The fault model loses one disk at a time: a region's disk is wiped or restored only while every
+// other region's is whole (no other region has a replaced disk that no run has rejoined on
+// since). Two regions that lost their disks together may together have forgotten everything of
+// a run of each, its epoch included; no protocol can recover what no region holds, and a replica
+// resuming under a lower epoch than an earlier run's would let that run's messages in flight pass
+// for its newer ones (docs/simulation.md, "Disk faults").
+bool Simulation::Impl::AnotherDiskBehind(RegionId r) const {
+  for (const Host& h : hosts)
+    if (h.id != r && h.disk_behind) return true;
+  return false;
+}
+
+// Wipes region r's disk (copy == nullptr) or puts back an earlier copy of it.
+void Simulation::Impl::ReplaceDisk(RegionId r, const Host::DiskCopy* copy) {
   Host& h = hosts[r];
   if (h.up) Crash(r);
-  h.store.ReplaceDisk(std::move(state));
+  h.store.ReplaceDisk(copy ? copy->state : SimStore::Durable{});
+  knows[r] = copy ? copy->knows : std::vector<Hlc>(config.regions);
+  ++(copy ? summary.restores : summary.wipes);
+  const std::string what =
+      copy ? "restored from the copy of " + std::to_string(copy->taken_ms) + " ms" : "disk wiped";
   h.disk_behind = true;
   h.disk_epoch_max = 0;  // a new disk remembers no epoch of the runs before
+  h.disk_replaced_ms = now;
   trace.Add(0x57u);
   trace.Add(now);
   trace.Add(r);
@@ -355,7 +372,7 @@ void Simulation::Impl::CopyDisk(RegionId r) {
   trace.Add(r);
   ++summary.disk_copies;
   if (h.disk_copies.size() == kMaxDiskCopies) h.disk_copies.pop_front();
-  h.disk_copies.push_back(Host::DiskCopy{now, h.store.durable()});
+  h.disk_copies.push_back(Host::DiskCopy{now, h.store.durable(), knows[r]});
 }
 
 // A sync crash was armed for this region: aim it between this write and its sync.
@@ -537,7 +554,7 @@ void Simulation::Impl::OnLivenessCheck() {
           s += " (" + next.ToString() + " is pruned wherever it is held: needs a snapshot)";
         s += ";";
       }
-      if (h.replica->rejoining()) s += " " + R(h.id) + " is still rejoining;";
+      if (h.replica->rejoining()) s += " " + R(h.id) + " is still rejoining (" + h.replica->rejoin_reason() + ");";
     }
     if (!quiet) s += " some region still has unsynced writes;";
     return s;

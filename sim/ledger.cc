@@ -130,7 +130,8 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   Account& a = AccountFor(op.account);
   const std::uint32_t ai = static_cast<std::uint32_t>(&a - accounts_.data());
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
-  a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms});
+  a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms, op.epoch});
+  forgotten_[o].erase(op.dot.seq);  // durable again, maybe as another op (a seq issued again)
   a.voided.push_back(false);
   if (op.kind == OpKind::kOpen) a.open_configs.emplace_back(index, op.config);
   log.emplace_back(ai, index);
@@ -258,6 +259,7 @@ Op Ledger::OpAt(Dot d) const {
   const LedgerOp& lo = a.ops[oi];
   Op op;
   op.dot = d;
+  op.epoch = lo.epoch;
   op.hlc = lo.canonical.hlc;
   op.kind = lo.kind;
   op.account = a.config.id;

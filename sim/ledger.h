@@ -40,6 +40,7 @@ struct LedgerOp {
   Amount amount = 0;
   std::string key;
   std::uint64_t durable_ms = 0;  // virtual time its origin synced it
+  std::uint64_t epoch = 0;       // the incarnation of its origin that issued it
 };
 
 // Raw counters of one account as a replica holding ops up to some version vector must see them.

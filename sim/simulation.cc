@@ -32,7 +32,7 @@ Simulation::Impl::Impl(SimConfig c)
       workload_rng(DeriveSeed(config.seed, "workload")),
       link_rng(DeriveSeed(config.seed, "client-links")),
       disk_rng(DeriveSeed(config.seed, "disk-faults")) {
-  shown.assign(config.regions, Hlc{});
+  knows.assign(config.regions, std::vector<Hlc>(config.regions));
   in_amnesia.assign(config.regions, false);
   armed_sync_crash.assign(config.regions, false);
 #ifdef TALLY_SIM_HAVE_CODEC
@@ -189,7 +189,8 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
     if (!b->ops.empty())
       trace.Add((std::uint64_t{b->ops.front().dot.origin} << 48) ^ b->ops.front().dot.seq);
   }
-  NoteShown(f.to, f.msg);
+  NoteShown(f);
+  if (f.from < h.heard_sent_ms.size()) h.heard_sent_ms[f.from] = std::max(h.heard_sent_ms[f.from], f.sent_ms);
   CheckRejoinAnswer(f.to, f);
   Effects e;
   h.replica->OnMessage(f.from, f.msg, Physical(f.to), &e);
@@ -316,7 +317,7 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
   bool replaced = false;
   h.store.SyncUpTo(h.sync_target, [&](const WriteBatch& b) {
     replaced = replaced || b.replaces_store;
-    for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r);
+    for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r, now);
     for (const Op& op : b.ops) {
       if (op.dot.origin != r) continue;
       std::string problem = ledger.AddDurable(op, now);
@@ -486,11 +487,13 @@ void Simulation::Impl::Restart(RegionId r) {
   if (h.timeline_crash < timeline.size()) timeline[h.timeline_crash].end_ms = now;
   h.timeline_crash = SIZE_MAX;
   h.started_ms = now;
+  h.heard_sent_ms.assign(config.regions, 0);
   h.lost_store = h.disk_behind;
   h.rejoined.clear();
   // A store that was wiped or rolled back cannot remember what the region let out; the region can
-  // be held only to what reached its peers (see CheckHlc) until a run on it has rejoined.
-  if (h.lost_store) h.hlc_visible = shown[r];
+  // be held only to what its peers still know (Shown, see CheckHlc) until a run on it has
+  // rejoined.
+  if (h.lost_store) h.hlc_visible = Hlc{};
   h.hlc_visible_at_start = std::max(h.hlc_visible, Hlc{h.disk_epoch_max});
   h.replica = std::make_unique<Replica>(OptionsFor(r));
   RecoveredState stored = h.store.Recover();
@@ -601,17 +604,15 @@ void Simulation::Deliver(RegionId from, RegionId to, const Message& msg) {
 void Simulation::Crash(RegionId r) { impl_->Crash(r); }
 void Simulation::Restart(RegionId r) { impl_->Restart(r); }
 void Simulation::WipeDisk(RegionId r) {
-  ++impl_->summary.wipes;
-  impl_->ReplaceDisk(r, SimStore::Durable{}, "disk wiped");
+  impl_->ReplaceDisk(r, nullptr);
 }
 void Simulation::CopyDisk(RegionId r) { impl_->CopyDisk(r); }
 void Simulation::RestoreDisk(RegionId r, std::size_t back) {
   Impl& s = *impl_;
   const auto& copies = s.hosts[r].disk_copies;
   if (back >= copies.size()) return;
-  const Host::DiskCopy& c = copies[copies.size() - 1 - back];
-  ++s.summary.restores;
-  s.ReplaceDisk(r, c.state, "restored from the copy of " + std::to_string(c.taken_ms) + " ms");
+  const Host::DiskCopy c = copies[copies.size() - 1 - back];
+  s.ReplaceDisk(r, &c);
 }
 Replica* Simulation::replica(RegionId r) { return impl_->hosts[r].replica.get(); }
 bool Simulation::failed() const { return impl_->failure.has_value(); }
@@ -687,9 +688,9 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        s.clock_ahead_reports);
   line("disks: wipes %" PRIu64 ", restores %" PRIu64 " (copies taken %" PRIu64
        "), durable ops lost with a disk %" PRIu64 ", acked ops lost with a disk %" PRIu64
-       ", seqs issued again %" PRIu64,
+       ", seqs issued again %" PRIu64 ", ops fenced off while their holders were silent %" PRIu64,
        s.wipes, s.restores, s.disk_copies, s.durable_lost_with_disk, s.acked_lost_with_disk,
-       s.seqs_reissued);
+       s.seqs_reissued, s.fenced_off_silent);
   const NetworkStats& n = s.network;
   std::string bytes = s.wire_bytes_counted ? std::to_string(n.bytes) : std::string("n/a");
   line("network: %" PRIu64 " messages sent, %s bytes, delivered %" PRIu64 ", lost %" PRIu64

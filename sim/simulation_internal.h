@@ -63,12 +63,16 @@ struct Host {
   std::uint64_t epoch_announced = 0;  // the newest epoch it put in a Hello
   std::uint64_t disk_epoch_max = 0;   // largest epoch sent in a Hello since the disk was replaced
   std::uint64_t started_ms = 0;       // when this run started
+  std::uint64_t disk_replaced_ms = 0;  // when its disk was last wiped or restored
+  // Per peer: when the newest message this run got from it was sent (0: none yet).
+  std::vector<std::uint64_t> heard_sent_ms;
   Seq acked_own_max = 0;  // highest own seq acknowledged to a client
 
   // Disks (faults.cc). Copies of the durable store kept for the restore fault, oldest first.
   struct DiskCopy {
     std::uint64_t taken_ms = 0;
     SimStore::Durable state;
+    std::vector<Hlc> knows;  // its row of Impl::knows when the copy was taken
   };
   std::deque<DiskCopy> disk_copies;
   // Its disk was wiped or restored and no run on it has finished rejoining since: the disk's
@@ -202,7 +206,8 @@ class Simulation::Impl {
   void Crash(RegionId r);
   void Restart(RegionId r);
   // The disk of `r` replaced by `state` (empty: a wipe; a copy: a restore); crashes `r` if up.
-  void ReplaceDisk(RegionId r, SimStore::Durable state, const std::string& what);
+  void ReplaceDisk(RegionId r, const Host::DiskCopy* copy);
+  bool AnotherDiskBehind(RegionId r) const;
   void CopyDisk(RegionId r);
   // What each origin's ops some region still holds, in memory or on its disk (DotBook::Release).
   VersionVector Held() const;
@@ -258,7 +263,8 @@ class Simulation::Impl {
   bool Spliced(Dot dot) const;
   void FailSpliced(RegionId r, const Op& op, const std::string& how);
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
-  void NoteShown(RegionId to, const Message& msg);
+  void NoteShown(const InFlight& f);
+  Hlc Shown(RegionId r) const;
   void CheckRejoinAnswer(RegionId to, const InFlight& f);
   void CheckHlc(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteRelease(RegionId r, const CommandResult& result);
@@ -280,10 +286,12 @@ class Simulation::Impl {
   Network network;
   Ledger ledger;
   DotBook dots;
-  // Per origin, the largest timestamp of its own that reached another region (an op or a
-  // heartbeat entry delivered, directly or relayed). What a region restarted on a lost disk must
-  // stay above.
-  std::vector<Hlc> shown;
+  // knows[y][o]: the largest timestamp of origin o that region y's clock has merged, as far as
+  // any decision y took can depend on it: o's ops and heartbeat entries delivered to y, and
+  // transitively what the sender of any message y received knew when it sent it. A region whose
+  // disk is wiped forgets its row; one restored from a copy gets back the row of the copy. What a
+  // region restarted on a lost disk must stay above is what the others still know (Shown).
+  std::vector<std::vector<Hlc>> knows;
   std::vector<Host> hosts;
   // Per region: (epoch, resumed_from) of each incarnation that began issuing its own ops, as the
   // simulator saw it happen (NoteResumed). Kept here, apart from the core's FenceBook.
