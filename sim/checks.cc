@@ -436,11 +436,22 @@ void Simulation::Impl::CheckRejoining(RegionId r, const Effects& e,
 
 // What some region still holds of each origin's ops, in memory (a live replica's applied vector,
 // checkpoints included) or on its disk (ops and log floor).
+//
+// A disk holds a dot only with the op the dot carries: a store restored from an older copy may hold,
+// under the same seqs, ops of a history its region has since lost and issued again (their dots
+// carry the new ops). Its extent stops below the first such op. (Ops folded into checkpoints, and
+// a live replica's applied vector, cannot be told apart so; they count.)
 VersionVector Simulation::Impl::Held() const {
   VersionVector held;
   for (const Host& h : hosts) {
+    const SimStore::Durable& d = h.store.durable();
     for (RegionId o = 0; o < config.regions; ++o) {
-      Seq s = h.store.Extent(o);
+      Seq s = d.log_floor.get(o);
+      for (const Op& op : d.ops[o]) {
+        const std::uint64_t bound = dots.Bound(op.dot);
+        if (bound != 0 && bound != DotBook::Fingerprint(op)) break;
+        s = std::max(s, op.dot.seq);
+      }
       if (h.up && h.replica) s = std::max(s, h.replica->applied().get(o));
       if (s > held.get(o)) held.set(o, s);
     }
