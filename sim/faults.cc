@@ -204,7 +204,7 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
           VersionVector huge;
           for (RegionId o = 0; o < n; ++o) huge.set(o, Seq{1} << 40);
           Effects e;
-          hosts[r].replica->OnMessage(p, Hello{"sim", kProtocolVersion, p, huge}, Physical(r), &e);
+          hosts[r].replica->OnMessage(p, Hello{"sim", kProtocolVersion, p, huge}, Mono(), &e);
           Absorb(r, &e);
           timeline.push_back(report::TimelineSpan{now, now, R(r), "lying-hello",
                                                   R(r) + " hears a Hello in " + R(p) +

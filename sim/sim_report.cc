@@ -74,7 +74,7 @@ void Simulation::Impl::SampleForReport() {
   }
   for (Host& h : hosts) {
     if (!h.up) continue;
-    for (const PeerView& pv : h.replica->Peers(Physical(h.id))) {
+    for (const PeerView& pv : h.replica->Peers(Mono())) {
       h.max_ahead[pv.region] = std::max(h.max_ahead[pv.region], pv.clock_offset_ms);
       h.max_behind[pv.region] = std::min(h.max_behind[pv.region], pv.clock_offset_ms);
     }

@@ -75,8 +75,9 @@ void Simulation::Impl::Start() {
     std::int64_t offset = f.offset_max_ms ? clock_rng.Range(-f.offset_max_ms, f.offset_max_ms) : 0;
     std::int64_t drift = f.drift_max_ppm ? clock_rng.Range(-f.drift_max_ppm, f.drift_max_ppm) : 0;
     h.clock = SimClock(offset, drift);
+    h.wall = std::make_unique<HostWallClock>(&h.clock, &now);
     h.rng = Rng(DeriveSeed(config.seed, "storage", r));
-    h.replica = std::make_unique<Replica>(OptionsFor(r));
+    h.replica = std::make_unique<Replica>(OptionsFor(r), *h.wall);
     h.max_ahead.assign(config.regions, 0);
     h.max_behind.assign(config.regions, 0);
     queue.Schedule(h.rng.Below(config.tick_ms), EventKind::kTick, r, h.incarnation);
@@ -157,7 +158,7 @@ void Simulation::Impl::Dispatch(const Event& e) {
 void Simulation::Impl::OnTick(RegionId r) {
   Host& h = hosts[r];
   Effects e;
-  h.replica->Tick(Physical(r), &e);
+  h.replica->Tick(Mono(), &e);
   Absorb(r, &e);
   if (h.up) queue.Schedule(now + config.tick_ms, EventKind::kTick, r, h.incarnation);
 }
@@ -168,7 +169,7 @@ void Simulation::Impl::OnReconnect(RegionId r, RegionId peer) {
   trace.Add(now);
   trace.Add((std::uint64_t{r} << 8) | peer);
   Effects e;
-  hosts[r].replica->OnConnected(peer, Physical(r), &e);
+  hosts[r].replica->OnConnected(peer, Mono(), &e);
   Absorb(r, &e);
 }
 
@@ -193,7 +194,7 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
   if (f.from < h.heard_sent_ms.size()) h.heard_sent_ms[f.from] = std::max(h.heard_sent_ms[f.from], f.sent_ms);
   CheckRejoinAnswer(f.to, f);
   Effects e;
-  h.replica->OnMessage(f.from, f.msg, Physical(f.to), &e);
+  h.replica->OnMessage(f.from, f.msg, Mono(), &e);
   Absorb(f.to, &e);
 }
 
@@ -209,7 +210,7 @@ void Simulation::Impl::OnRequestArrives(std::uint64_t slot) {
   trace.Add(rq.cmd.id);
   trace.Add(rq.region);
   Effects e;
-  h.replica->Submit(rq.cmd, Physical(rq.region), &e);
+  h.replica->Submit(rq.cmd, Mono(), &e);
   Absorb(rq.region, &e);
 }
 
@@ -239,7 +240,7 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
   ++summary.attempts;
   Effects e;
   const bool replicated = attempts.back().replicated;
-  hosts[r].replica->Submit(Command{id, std::move(body), replicated}, Physical(r), &e);
+  hosts[r].replica->Submit(Command{id, std::move(body), replicated}, Mono(), &e);
   Absorb(r, &e);
   return id;
 }
@@ -495,12 +496,12 @@ void Simulation::Impl::Restart(RegionId r) {
   // rejoined.
   if (h.lost_store) h.hlc_visible = Hlc{};
   h.hlc_visible_at_start = std::max(h.hlc_visible, Hlc{h.disk_epoch_max});
-  h.replica = std::make_unique<Replica>(OptionsFor(r));
+  h.replica = std::make_unique<Replica>(OptionsFor(r), *h.wall);
   RecoveredState stored = h.store.Recover();
   h.holds_lost = 0;
   h.durable_elsewhere_at_start = dots.LastDurableElsewhere(r);
   SeeOps(r, stored.ops, "read back from its store");
-  Status s = h.replica->Recover(std::move(stored), Physical(r));
+  Status s = h.replica->Recover(std::move(stored), Mono());
   if (!s.ok()) {
     Fail("recovery",
          "r" + std::to_string(r) + " cannot recover from its own store: " + s.ToString());
@@ -598,7 +599,7 @@ void Simulation::Deliver(RegionId from, RegionId to, const Message& msg) {
   Impl& s = *impl_;
   if (!s.hosts[to].up) return;
   Effects e;
-  s.hosts[to].replica->OnMessage(from, msg, s.Physical(to), &e);
+  s.hosts[to].replica->OnMessage(from, msg, s.Mono(), &e);
   s.Absorb(to, &e);
 }
 void Simulation::Crash(RegionId r) { impl_->Crash(r); }

@@ -30,6 +30,18 @@ namespace tally::sim {
 
 inline constexpr std::uint32_t kScriptedClient = 0xffffffffu;
 
+// A region's wall clock as its replica reads it: virtual time through the host's SimClock (skewed,
+// drifting, stepping). Timers get the monotonic Impl::Mono() instead.
+class HostWallClock final : public WallClock {
+ public:
+  HostWallClock(const SimClock* clock, const std::uint64_t* now) : clock_(clock), now_(now) {}
+  std::uint64_t NowMs() const override { return clock_->Read(*now_); }
+
+ private:
+  const SimClock* clock_;
+  const std::uint64_t* now_;
+};
+
 struct Host {
   RegionId id = 0;
   bool up = true;
@@ -43,6 +55,7 @@ struct Host {
   Seq durable_elsewhere_at_start = 0;  // its own ops other regions held durably when it restarted
   SimStore store;
   SimClock clock;
+  std::unique_ptr<HostWallClock> wall;  // reads `clock`; the replica holds a reference
   Rng rng;  // fsync latencies
 
   bool sync_in_flight = false;
@@ -219,6 +232,11 @@ class Simulation::Impl {
   void Uncut(const Partition& p);
   void ScheduleReconnects(const std::vector<std::pair<RegionId, RegionId>>& up);
   std::uint64_t Physical(RegionId r) const { return hosts[r].clock.Read(now); }
+  // The monotonic clock every host passes its replica: virtual time, as if each host had been up
+  // kMonoStartMs already (the replica takes 0 for "never"). It never steps, whatever the wall
+  // clocks do.
+  static constexpr std::uint64_t kMonoStartMs = 1'000'000;
+  std::uint64_t Mono() const { return kMonoStartMs + now; }
   bool CutOff(RegionId r) const;  // a partition cuts some link from or to r
   ReplicaOptions OptionsFor(RegionId r) const;
   std::uint64_t Submit(RegionId r, CommandBody body);

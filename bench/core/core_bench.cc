@@ -64,14 +64,15 @@ void HealthyPeers(Replica& r, std::uint64_t now, Effects* e) {
 // (1 = one hot wallet). Every debit is covered by the region's own rights (rule 1), the common case.
 void BM_LocalDebit(benchmark::State& state) {
   const std::size_t accounts = static_cast<std::size_t>(state.range(0));
-  Replica r(Options(0));
+  std::uint64_t now = kStartMs;  // the monotonic and the wall clock, alike here
+  VariableWallClock wall(&now);
+  Replica r(Options(0), wall);
   OpenFunded(r, accounts, kStartMs);
   std::vector<std::string> names;
   for (std::size_t i = 0; i < accounts; ++i) names.push_back(AccountName(i));
   std::mt19937_64 rng(7);
   Effects e;
   std::size_t i = 0;
-  std::uint64_t now = kStartMs;
   for (auto _ : state) {
     Debit d{names[rng() % accounts], 100, Key(1, i)};
     r.Submit(Command{i, std::move(d)}, now, &e);
@@ -94,9 +95,11 @@ BENCHMARK(BM_LocalDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);
 void BM_RemoteApply(benchmark::State& state) {
   const std::size_t accounts = static_cast<std::size_t>(state.range(0));
   const std::size_t n = 1 << 20;
+  std::uint64_t wall_ms = kStartMs;
+  const VariableWallClock wall(&wall_ms);
   std::vector<Op> stream;
   {
-    Replica recorder(Options(1));
+    Replica recorder(Options(1), wall);
     Effects e;
     for (std::size_t i = 0; i < accounts; ++i) {
       AccountConfig c;
@@ -107,8 +110,8 @@ void BM_RemoteApply(benchmark::State& state) {
     }
     std::mt19937_64 rng(9);
     for (std::size_t i = 0; i < n; ++i) {
-      recorder.Submit(Command{i, Debit{AccountName(rng() % accounts), 100, Key(2, i)}},
-                      kStartMs + (i >> 10), &e);
+      wall_ms = kStartMs + (i >> 10);
+      recorder.Submit(Command{i, Debit{AccountName(rng() % accounts), 100, Key(2, i)}}, wall_ms, &e);
     }
     stream = std::move(e.ops);
   }
@@ -120,7 +123,7 @@ void BM_RemoteApply(benchmark::State& state) {
   }
   for (auto _ : state) {
     state.PauseTiming();
-    auto target = std::make_unique<Replica>(Options(0));
+    auto target = std::make_unique<Replica>(Options(0), wall);
     Effects e;
     state.ResumeTiming();
     for (const OpBatch& b : batches) {

@@ -31,8 +31,9 @@ int main(int argc, char** argv) {
   o.cluster_id = "bench";
   o.regions = {"eu"};
   o.idempotency_retention_ms = retention_s * 1000;
-  Replica r(o);
-  std::uint64_t now = 1'700'000'000'000;
+  std::uint64_t now = 1'700'000'000'000;  // the monotonic and the wall clock, alike here
+  VariableWallClock wall(&now);
+  Replica r(o, wall);
   Effects e;
   AccountConfig c;
   c.id = "acct";

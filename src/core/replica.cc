@@ -211,8 +211,9 @@ std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
 
 class Replica::Impl {
  public:
-  explicit Impl(ReplicaOptions o)
+  Impl(ReplicaOptions o, const WallClock* wall)
       : opt_(std::move(o)),
+        wall_(wall),
         n_(static_cast<RegionId>(opt_.regions.size())),
         clock_(opt_.max_clock_offset_ms),
         log_(n_),
@@ -246,9 +247,9 @@ class Replica::Impl {
     // Hello goes out); a store wiped or restored from an older copy learns a higher one from its
     // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
-    epoch_ = clock_.Now(now_ms).value;
+    epoch_ = clock_.Now(Wall()).value;
     // An earlier start may have resumed at an epoch our clock has not reached (it stepped back).
-    if (const std::uint64_t ours = fences_.NewestEpoch(opt_.self); ours >= epoch_) MoveEpochPast(ours, now_ms);
+    if (const std::uint64_t ours = fences_.NewestEpoch(opt_.self); ours >= epoch_) MoveEpochPast(ours);
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
     if (!rejoining_) Resume();
     return Status::OK();
@@ -396,8 +397,7 @@ class Replica::Impl {
       // Hellos are answered at most once per heartbeat interval: two rejoining regions would
       // otherwise answer each other's answers (each says `rejoining`) for ever.
       if (hello->epoch != known_epoch ||
-          (hello->rejoining && (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms ||
-                                now < p.answered_ms))) {
+          (hello->rejoining && (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms))) {
         p.answered_ms = std::max<std::uint64_t>(now, 1);
         SendHello(from, out);
       }
@@ -447,14 +447,6 @@ class Replica::Impl {
   // ---- time -----------------------------------------------------------------------------------
 
   void Tick(std::uint64_t now, Effects* out) {
-    // The physical clock may step back (hours, in the simulator's clock faults). A deadline further
-    // ahead than its own interval can only mean that: re-arm it, or the timer would stall.
-    auto rearm = [now](std::uint64_t* next, std::uint64_t interval) {
-      if (*next > now + interval) *next = now;
-    };
-    rearm(&next_heartbeat_ms_, opt_.heartbeat_interval_ms);
-    rearm(&next_rebalance_ms_, opt_.rebalance_interval_ms);
-    rearm(&next_checkpoint_ms_, opt_.checkpoint_interval_ms);
     ExpirePending(now, out);
     ReleaseReplicated(now, out);
     if (rejoining_) MaybeFinishRejoin(now, out);
@@ -876,7 +868,7 @@ class Replica::Impl {
       return;
     }
     ++stats_.remote_ops_applied;
-    clock_.Update(op.hlc, now);
+    clock_.Update(op.hlc, Wall());
     if (op.kind == OpKind::kTransfer && op.to == opt_.self) RetryPending(*Find(op.account), now, out);
   }
 
@@ -886,7 +878,7 @@ class Replica::Impl {
     Op op;
     op.dot = Dot{opt_.self, applied_.get(opt_.self) + 1};
     op.epoch = epoch_;
-    op.hlc = clock_.Now(now);
+    op.hlc = clock_.Now(Wall());
     op.kind = kind;
     op.account = account;
     return op;
@@ -926,9 +918,12 @@ class Replica::Impl {
     return r;
   }
 
+  // The wall clock, read for timestamps only (core/wall_clock.h); `now` everywhere is monotonic.
+  std::uint64_t Wall() const { return wall_->NowMs(); }
+
   // The wall time an op originated now would carry at least (the HLC never goes back): a retry is
   // inside the window when even that is within it.
-  std::uint64_t RetryWallMs(std::uint64_t now) const { return std::max(clock_.last().wall_ms(), now); }
+  std::uint64_t RetryWallMs() const { return std::max(clock_.last().wall_ms(), Wall()); }
 
   // Looks the key up. Returns true when the command is answered (a replay or a mismatch). Inside
   // the window of the key's last use, a retry replays the key's binding (its latest unvoided use);
@@ -938,7 +933,7 @@ class Replica::Impl {
     if (key.empty()) return false;
     KeyIndex::State st;
     const bool found = keys_.Find(MakeKeyId(IndexOf(a), key), &st) &&
-                       keys_.WithinWindow(st.last_use, Hlc::Make(RetryWallMs(now), 0));
+                       keys_.WithinWindow(st.last_use, Hlc::Make(RetryWallMs(), 0));
     if (!found) {
       // Unknown, or its last use is past the window: a new op, in every region alike.
       for (const PendingDebit& p : a.pending) {
@@ -1394,8 +1389,6 @@ class Replica::Impl {
     std::size_t inflight = 0;
     for (RegionId o = 0; o < n_; ++o) {
       if (p.sent.get(o) <= p.acked.get(o)) continue;
-      // The physical clock may have stepped back: a mark in the future would stall the re-send.
-      p.progress_ms[o] = std::min(p.progress_ms[o], now);
       if (now >= p.progress_ms[o] + opt_.resend_after_ms) {
         p.sent.set(o, p.acked.get(o));  // nothing acked for a while: assume it was lost
         p.progress_ms[o] = now;
@@ -1413,7 +1406,6 @@ class Replica::Impl {
       }
       if (o != opt_.self && o != to) {
         if (opt_.bugs.drop_relayed_ops) continue;
-        p.lag_since_ms[o] = std::min(p.lag_since_ms[o], now);  // as progress_ms: a clock step back
         if (p.lag_since_ms[o] == 0 || p.lag_acked[o] != p.acked.get(o)) {
           // The peer still makes progress on this origin (probably hears it directly): wait.
           p.lag_since_ms[o] = now;
@@ -1467,7 +1459,7 @@ class Replica::Impl {
   void MaybeSendSnapshot(RegionId to, std::uint64_t now, Effects* out) {
     Peer& p = peers_[to];
     const std::uint64_t every = std::max(opt_.resend_after_ms, opt_.peer_timeout_ms);
-    if (p.snapshot_ms != 0 && now >= p.snapshot_ms && now < p.snapshot_ms + every) return;
+    if (p.snapshot_ms != 0 && now < p.snapshot_ms + every) return;
     p.snapshot_ms = std::max<std::uint64_t>(now, 1);
     Snapshot snap;
     snap.frontier = frontier_;
@@ -1581,7 +1573,7 @@ class Replica::Impl {
     for (const KeyRecord& k : KeyRecords(/*with_displaced=*/true)) {
       if (k.displaced) st.keys.push_back(k);
     }
-    Impl fresh(opt_);
+    Impl fresh(opt_, wall_);
     Hlc held_max;
     if (s.ok()) s = fresh.Load(std::move(st), &held_max);
     if (s.ok() && !fresh.applied_.Dominates(snap.applied))
@@ -1639,7 +1631,7 @@ class Replica::Impl {
     journaled_.swap(fresh.journaled_);
     unsaved_.clear();
     touched_.clear();
-    clock_.Update(std::max(held_max, frontier_), now);
+    clock_.Update(std::max(held_max, frontier_), Wall());
 
     out->replaces_store = true;
     out->ops = RetainedLog();
@@ -1680,9 +1672,9 @@ class Replica::Impl {
 
   // Moves our epoch past `seen`, an epoch of an earlier start of ours, and our clock with it: a
   // region's epochs only grow, or its new ops would look older than that start's fence.
-  void MoveEpochPast(std::uint64_t seen, std::uint64_t now) {
-    clock_.Update(Hlc{seen}, now);
-    epoch_ = std::max(clock_.Now(now).value, seen + 1);
+  void MoveEpochPast(std::uint64_t seen) {
+    clock_.Update(Hlc{seen}, Wall());
+    epoch_ = std::max(clock_.Now(Wall()).value, seen + 1);
   }
 
   // Where this incarnation resumes issuing its own ops (its fence), once it does.
@@ -1719,7 +1711,7 @@ class Replica::Impl {
       // A start of ours that our store does not remember resumed already (the store is older
       // than it, and the peer that answered us restarted since and forgot that epoch): as with an
       // answer that knows it, move past it.
-      MoveEpochPast(fences_.NewestEpoch(opt_.self), now);
+      MoveEpochPast(fences_.NewestEpoch(opt_.self));
       out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self, 0,
                                     "a fence of a later start of ours is known: our store is older than "
                                     "our last run; rejoining under a new epoch"});
@@ -1764,7 +1756,7 @@ class Replica::Impl {
     for (KeyRecord& k : KeyRecords(/*with_displaced=*/true)) {
       if (k.dot.origin != o || k.dot.seq < first) st.keys.push_back(std::move(k));
     }
-    Impl fresh(opt_);
+    Impl fresh(opt_, wall_);
     Hlc held_max;
     if (s.ok()) s = fresh.Load(std::move(st), &held_max);
     if (!s.ok()) {
@@ -1802,7 +1794,7 @@ class Replica::Impl {
     if (h.peer_epoch > epoch_) {
       // Wiped, or restored from a copy older than our last start: move past that epoch and ask
       // every peer again (earlier answers were about an epoch that is not the newest).
-      epoch_ = std::max(clock_.Now(now).value, h.peer_epoch + 1);
+      epoch_ = std::max(clock_.Now(Wall()).value, h.peer_epoch + 1);
       out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
                                     "region " + opt_.regions[from] +
                                         " knows a later start of ours: our store is older than "
@@ -1813,7 +1805,7 @@ class Replica::Impl {
     if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
     // Every timestamp our earlier runs showed a peer (a heartbeat promise above all our ops, say)
     // was merged into its clock: past it, what we originate cannot break a promise we made.
-    clock_.Update(Hlc{h.clock}, now);
+    clock_.Update(Hlc{h.clock}, Wall());
     any_answer_ = true;
     answered_[from] = true;
     if (!h.rejoining && !any_live_answer_) {
@@ -1926,7 +1918,7 @@ class Replica::Impl {
   }
 
   void SendHeartbeats(std::uint64_t now, Effects* out) {
-    const Hlc h = clock_.Now(now);
+    const Hlc h = clock_.Now(Wall());
     LeaseClock(h, out);
     Heartbeat hb;
     hb.applied = Claims(applied_);
@@ -1976,11 +1968,11 @@ class Replica::Impl {
       if (e.origin != from) {
         // A relayed promise: merged like any timestamp we receive, so that whoever answers a
         // rejoining region has merged every promise it relays (ours from an earlier run too).
-        clock_.Update(e.hlc, now);
+        clock_.Update(e.hlc, Wall());
         if (e.origin == opt_.self) continue;
       } else {
         peers_[from].rejoining = false;  // it promises about its own ops only once rejoined
-        const std::int64_t offset = clock_.Update(e.hlc, now);
+        const std::int64_t offset = clock_.Update(e.hlc, Wall());
         peers_[from].clock_offset_ms = offset;
         if (clock_.FarAhead(offset)) {
           ++stats_.clock_ahead_reports;
@@ -2229,6 +2221,7 @@ class Replica::Impl {
   }
 
   ReplicaOptions opt_;
+  const WallClock* wall_;  // not owned: outlives the replica
   RegionId n_;
   HybridClock clock_;
   Hlc persisted_hw_;
@@ -2279,11 +2272,11 @@ class Replica::Impl {
   mutable ReplicaStats stats_;  // the idempotency figures are filled in when read
 };
 
-Replica::Replica(ReplicaOptions options) {
+Replica::Replica(ReplicaOptions options, const WallClock& wall) {
   Status s = options.Validate();
   assert(s.ok() && "invalid ReplicaOptions");
   (void)s;
-  impl_ = std::make_unique<Impl>(std::move(options));
+  impl_ = std::make_unique<Impl>(std::move(options), &wall);
 }
 Replica::~Replica() = default;
 

@@ -1,8 +1,8 @@
 // Replica: one region's copy of every wallet, as a pure state machine.
 //
 // The replica does no I/O. Callers feed it values — a client command, a message from a peer, the
-// passage of time — each with the current physical time in milliseconds, and it fills an Effects
-// with what must happen next:
+// passage of time — each with the current monotonic time in milliseconds (the wall clock, for
+// timestamps only, comes through a WallClock), and it fills an Effects with what must happen next:
 //
 //   1. write Effects::ops, keys, high_water and fold durably, in one batch, and sync;
 //   2. only then send Effects::send and release Effects::completions to clients.
@@ -41,6 +41,7 @@
 #include "core/messages.h"
 #include "core/status.h"
 #include "core/types.h"
+#include "core/wall_clock.h"
 
 namespace tally {
 
@@ -292,8 +293,10 @@ struct ForkReport {
 
 class Replica {
  public:
-  // `options` must be valid (Validate); asserts otherwise.
-  explicit Replica(ReplicaOptions options);
+  // `options` must be valid (Validate); asserts otherwise. `wall` is read for timestamps only and
+  // must outlive the replica. Every `now_ms` below is the host's monotonic clock, in ms: deadlines,
+  // intervals and silences run on it, never on the wall clock (core/wall_clock.h).
+  Replica(ReplicaOptions options, const WallClock& wall);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;

@@ -698,7 +698,7 @@ Status NodeImpl::RenderReport(std::string_view id, bool html, std::string* out,
 }
 
 std::string NodeImpl::RenderCluster() {
-  const std::uint64_t now = NowMs();
+  const std::uint64_t now = MonoMs();
   const RegionId n = static_cast<RegionId>(region_names_.size());
   auto vector_json = [&](const VersionVector& v) {
     nlohmann::json j = nlohmann::json::object();
@@ -746,7 +746,8 @@ std::string NodeImpl::RenderMetrics() {
   std::string out;
   out.reserve(16 * 1024);
   metrics_.Render(&out);
-  const std::uint64_t now = NowMs();
+  const std::uint64_t now = MonoMs();
+  const std::uint64_t wall_now = wall_clock_.NowMs();
   const RegionId n = static_cast<RegionId>(region_names_.size());
   auto peer_label = [&](RegionId r) { return fmt::format("peer=\"{}\"", region_names_[r]); };
 
@@ -801,7 +802,7 @@ std::string NodeImpl::RenderMetrics() {
   AppendSample("tally_frontier_lag_seconds", "",
                frontier.is_zero()
                    ? 0.0
-                   : (static_cast<double>(now) - static_cast<double>(frontier.wall_ms())) / 1000.0,
+                   : (static_cast<double>(wall_now) - static_cast<double>(frontier.wall_ms())) / 1000.0,
                &out);
   AppendHelp("tally_store_busy_seconds_total", "counter",
              "Time the storage thread spent writing (encoding and the synced LevelDB write).",

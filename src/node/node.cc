@@ -122,10 +122,18 @@ NodeImpl::~NodeImpl() {
   if (storage_) storage_->Stop();
 }
 
-std::uint64_t NodeImpl::NowMs() const {
+std::uint64_t SystemWallClock::NowMs() const {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
                                         .count());
+}
+
+std::uint64_t NodeImpl::MonoMs() const {
+  // steady_clock's epoch is arbitrary (often boot); +1 keeps it off 0, which the replica reads
+  // as "never".
+  return 1 + static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now().time_since_epoch())
+                                            .count());
 }
 
 namespace {
@@ -158,8 +166,8 @@ Status NodeImpl::Open() {
   if (Status s = store_->Load(&state); !s.ok()) return s;
   const std::size_t ops = state.ops.size(), keys = state.keys.size(),
                     checkpoints = state.checkpoints.size();
-  replica_ = std::make_unique<Replica>(config_.replica);
-  if (Status s = replica_->Recover(std::move(state), NowMs()); !s.ok()) {
+  replica_ = std::make_unique<Replica>(config_.replica, wall_clock_);
+  if (Status s = replica_->Recover(std::move(state), MonoMs()); !s.ok()) {
     if (s.code() == Code::kCorruption)
       return Status::Corruption("store " + config_.data_dir + ": " + s.message());
     return s;
@@ -187,7 +195,7 @@ Status NodeImpl::Open() {
   clock_warned_ms_.assign(region_names_.size(), 0);
   // The real node's reconnect jitter needs no reproducibility, but a seed per region keeps the
   // regions from retrying in lock step.
-  std::uint64_t seed = NowMs() ^ (static_cast<std::uint64_t>(::getpid()) << 20);
+  std::uint64_t seed = wall_clock_.NowMs() ^ (static_cast<std::uint64_t>(::getpid()) << 20);
   for (const RegionConfig& r : config_.regions) {
     if (r.id == config_.self) continue;
     links_[r.id] = std::make_shared<PeerLink>(this, r.id, r.peer, seed + r.id * 7919);
@@ -297,7 +305,7 @@ void NodeImpl::ScheduleSweep() {
 }
 
 void NodeImpl::OnTick() {
-  replica_->Tick(NowMs(), &effects_);
+  replica_->Tick(MonoMs(), &effects_);
   HandleEffects();
 }
 
@@ -307,18 +315,18 @@ void NodeImpl::Submit(CommandBody body, PendingCommand pending, bool replicated)
   cmd.body = std::move(body);
   cmd.replicated = replicated;
   commands_.emplace(cmd.id, std::move(pending));
-  replica_->Submit(cmd, NowMs(), &effects_);
+  replica_->Submit(cmd, MonoMs(), &effects_);
   HandleEffects();
 }
 
 void NodeImpl::OnPeerMessage(RegionId from, const Message& msg) {
   if (stopping_) return;
-  replica_->OnMessage(from, msg, NowMs(), &effects_);
+  replica_->OnMessage(from, msg, MonoMs(), &effects_);
   HandleEffects();
 }
 
 void NodeImpl::OnLinkConnected(RegionId to) {
-  replica_->OnConnected(to, NowMs(), &effects_);
+  replica_->OnConnected(to, MonoMs(), &effects_);
   HandleEffects();
 }
 
@@ -481,7 +489,7 @@ void NodeImpl::Complete(const CommandResult& r) {
 
 void NodeImpl::HandleNotices() {
   if (effects_.notices.empty()) return;
-  const std::uint64_t now = NowMs();
+  const std::uint64_t now = MonoMs();
   for (const Notice& n : effects_.notices) {
     const std::string region =
         n.region < region_names_.size() ? region_names_[n.region] : std::to_string(n.region);

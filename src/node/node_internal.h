@@ -336,6 +336,12 @@ struct PendingCommand {
   std::string account;  // kOpenAccount: answered with the account's view
 };
 
+// The system clock, which the replica reads for timestamps only (core/wall_clock.h).
+class SystemWallClock final : public WallClock {
+ public:
+  std::uint64_t NowMs() const override;
+};
+
 class NodeImpl {
  public:
   explicit NodeImpl(NodeConfig config);
@@ -366,7 +372,8 @@ class NodeImpl {
   std::uint64_t peer_refusals = 0;
 
  private:
-  std::uint64_t NowMs() const;
+  // Milliseconds on the monotonic clock: what every replica call gets (core/wall_clock.h).
+  std::uint64_t MonoMs() const;
   // `replicated`: durability "replicated" (Command::replicated).
   void Submit(CommandBody body, PendingCommand pending, bool replicated);
   void HandleEffects();
@@ -420,6 +427,7 @@ class NodeImpl {
   bool write_scheduled_ = false;
   asio::signal_set signals_;
   std::unique_ptr<Store> store_;
+  SystemWallClock wall_clock_;  // before replica_, which reads it
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<StorageThread> storage_;
   std::unique_ptr<BackupThread> backup_;

@@ -86,6 +86,17 @@ struct PersistedStore {
 
 class Cluster {
  public:
+  // Region r's wall clock: PhysicalNow(r).
+  class RegionWallClock final : public WallClock {
+   public:
+    RegionWallClock(const Cluster* c, RegionId r) : c_(c), r_(r) {}
+    std::uint64_t NowMs() const override { return c_->PhysicalNow(r_); }
+
+   private:
+    const Cluster* c_;
+    RegionId r_;
+  };
+
   // `tweak` may adjust the options of every region (timeouts, rebalancer, bugs).
   template <typename Tweak>
   Cluster(RegionId n, Tweak tweak) {
@@ -96,17 +107,22 @@ class Cluster {
       o.self = r;
       tweak(o);
       options.push_back(o);
-      replicas.push_back(std::make_unique<Replica>(o));
+      walls.push_back(std::make_unique<RegionWallClock>(this, r));
+      replicas.push_back(std::make_unique<Replica>(o, *walls.back()));
     }
     stores.resize(n);
     skew_ms.assign(n, 0);
   }
   explicit Cluster(RegionId n) : Cluster(n, [](ReplicaOptions&) {}) {}
+  // The replicas' wall clocks point at this object.
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
 
   Replica& at(RegionId r) { return *replicas[r]; }
   RegionId size() const { return static_cast<RegionId>(replicas.size()); }
 
-  // The physical clock region r reads: the cluster's, shifted by its skew.
+  // The wall clock region r reads: the cluster's, shifted by its skew. Replicas get `now`, the
+  // cluster's time, as their monotonic clock: a skew changed mid-test is a wall clock stepping.
   std::uint64_t PhysicalNow(RegionId r) const {
     return static_cast<std::uint64_t>(static_cast<std::int64_t>(now) + skew_ms[r]);
   }
@@ -115,7 +131,7 @@ class Cluster {
   CommandResult Run(RegionId r, CommandBody body, bool replicated = false) {
     Effects e;
     if (before_call) before_call(r);
-    at(r).Submit(Command{++next_id, std::move(body), replicated}, PhysicalNow(r), &e);
+    at(r).Submit(Command{++next_id, std::move(body), replicated}, now, &e);
     Absorb(r, e);
     CommandResult res;
     res.id = 0;
@@ -147,7 +163,7 @@ class Cluster {
     for (RegionId r = 0; r < replicas.size(); ++r) {
       Effects e;
       if (before_call) before_call(r);
-      at(r).Tick(PhysicalNow(r), &e);
+      at(r).Tick(now, &e);
       Absorb(r, e);
     }
   }
@@ -156,7 +172,7 @@ class Cluster {
   void Connect(RegionId from, RegionId to) {
     Effects e;
     if (before_call) before_call(from);
-    at(from).OnConnected(to, PhysicalNow(from), &e);
+    at(from).OnConnected(to, now, &e);
     Absorb(from, e);
   }
 
@@ -170,7 +186,7 @@ class Cluster {
       if (!link_up(m.from, m.to)) continue;  // lost
       Effects e;
       if (before_call) before_call(m.to);
-      at(m.to).OnMessage(m.from, m.msg, PhysicalNow(m.to), &e);
+      at(m.to).OnMessage(m.from, m.msg, now, &e);
       Absorb(m.to, e);
     }
   }
@@ -202,8 +218,8 @@ class Cluster {
   // serves writes again; without it the test lets gossip do that.
   Status Restart(RegionId r, std::int64_t skew = 0, bool rejoin = true) {
     skew_ms[r] = skew;
-    replicas[r] = std::make_unique<Replica>(options[r]);
-    Status s = replicas[r]->Recover(stores[r].Read(), PhysicalNow(r));
+    replicas[r] = std::make_unique<Replica>(options[r], *walls[r]);
+    Status s = replicas[r]->Recover(stores[r].Read(), now);
     if (!s.ok() || !rejoin) return s;
     for (RegionId p = 0; p < size(); ++p) {
       if (p != r) Connect(r, p);
@@ -216,7 +232,7 @@ class Cluster {
       for (InFlight& m : now_queue) {
         if (std::holds_alternative<Hello>(m.msg) && (m.from == r || m.to == r)) {
           Effects e;
-          at(m.to).OnMessage(m.from, m.msg, PhysicalNow(m.to), &e);
+          at(m.to).OnMessage(m.from, m.msg, now, &e);
           Absorb(m.to, e);
           more = true;
         } else {
@@ -240,6 +256,7 @@ class Cluster {
   }
 
   std::vector<ReplicaOptions> options;
+  std::vector<std::unique_ptr<RegionWallClock>> walls;  // before replicas: they read them
   std::vector<std::unique_ptr<Replica>> replicas;
   std::vector<PersistedStore> stores;
   std::vector<std::int64_t> skew_ms;

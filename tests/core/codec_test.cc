@@ -877,7 +877,7 @@ TEST_CASE("everything a replica cluster sends and persists round-trips", "[codec
   };
   for (RegionId r = 0; r < c.size(); ++r) {
     Effects e;
-    c.at(r).OnConnected((r + 1) % c.size(), c.PhysicalNow(r), &e);
+    c.at(r).OnConnected((r + 1) % c.size(), c.now, &e);
     c.Absorb(r, e);
   }
   c.Settle(3);

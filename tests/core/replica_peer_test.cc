@@ -191,7 +191,7 @@ TEST_CASE("a peer clock far ahead is reported, and its ops are still taken", "[r
   CHECK(c.at(1).stats().clock_ahead_reports > 0);
   CHECK(View(c, 1, "alice").balance == 5);
   bool peer_offset = false;
-  for (const PeerView& p : c.at(1).Peers(c.PhysicalNow(1)))
+  for (const PeerView& p : c.at(1).Peers(c.now))
     if (p.region == 0) peer_offset = p.clock_offset_ms >= 9'000;
   CHECK(peer_offset);
   // r1's own ops follow r0's clock: causality is kept, the canonical order is r0's op first.
@@ -263,6 +263,38 @@ TEST_CASE("a partial partition converges through relays", "[replica][peer]") {
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a wall clock stepped back an hour keeps no silent peer reachable and parks no debit",
+          "[replica][peer]") {
+  // Issue 10, item 3: eu's clock stepped back 1 h at the moment of a cut; its peers stayed
+  // "reachable" for the hour and a debit parked for rights. Timers now run on the monotonic clock
+  // the host passes; the wall clock (here the skew) feeds timestamps only.
+  Cluster c(2, [](ReplicaOptions& o) {
+    Quiet(o);
+    o.rights_wait_ms = 50;
+  });
+  c.Settle(2);
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 30)}).status.ok());
+  REQUIRE(c.Run(0, Credit{"alice", 100, "c"}).status.ok());
+  c.Settle(10);
+  REQUIRE(c.at(1).HasAccount("alice"));
+  c.skew_ms[1] -= 3'600'000;  // r1's wall clock steps back an hour as the link dies
+  for (int i = 0; i < 40; ++i) {  // 2 s, nothing delivered
+    c.Tick(50);
+    c.queue.clear();
+  }
+  for (const PeerView& p : c.at(1).Peers(c.now)) {
+    if (p.region == 0) CHECK_FALSE(p.reachable);
+  }
+  const std::uint64_t id = c.next_id + 1;
+  c.Run(1, Debit{"alice", 10, "d"});  // r1 holds no rights; its line is 15
+  c.Tick(100);
+  const std::optional<CommandResult> done = c.CompletionOf(id);
+  REQUIRE(done.has_value());
+  CHECK(done->status.ok());
+  CHECK(done->overdraft);
+  CHECK(c.at(1).stats().rights_requests_sent == 0);
+}
+
 TEST_CASE("a relay goes on after the relaying region's clock steps back", "[replica][peer]") {
   // The lost-disk swarm (seed 633, a partial partition to the end): the relaying region started
   // its relay delay for a lagging peer, then its clock stepped back; the delay then ran until the
@@ -292,7 +324,7 @@ TEST_CASE("under a partial partition what a region holds through a relay counts:
   for (int i = 0; i < 30; ++i) REQUIRE(c.Run(0, Credit{"alice", 1, "k" + std::to_string(i)}).status.ok());
   RunWithoutAC(c, 60);
   REQUIRE(c.at(2).applied() == c.at(0).applied());
-  for (const PeerView& p : c.at(0).Peers(c.PhysicalNow(0))) {
+  for (const PeerView& p : c.at(0).Peers(c.now)) {
     INFO("eu's view of region " << p.region);
     CHECK_FALSE((p.region == 2 && p.reachable));
     CHECK(p.ops_behind == 0);
@@ -314,9 +346,9 @@ TEST_CASE("a Hello that claims more than the peer holds never stops gossip to it
   for (RegionId o = 0; o < 3; ++o) huge.set(o, Seq{1} << 40);
   for (RegionId victim : {RegionId{0}, RegionId{1}}) {
     Effects e;
-    c.at(victim).OnMessage(2, Hello{"test", kProtocolVersion, 2, huge}, c.PhysicalNow(victim), &e);
+    c.at(victim).OnMessage(2, Hello{"test", kProtocolVersion, 2, huge}, c.now, &e);
     c.Absorb(victim, e);
-    for (const PeerView& p : c.at(victim).Peers(c.PhysicalNow(victim))) {
+    for (const PeerView& p : c.at(victim).Peers(c.now)) {
       if (p.region == 2) CHECK(p.acked == c.at(victim).applied());  // capped at what it holds
     }
   }
@@ -329,7 +361,7 @@ TEST_CASE("a Hello that claims more than the peer holds never stops gossip to it
   CHECK(View(c, 2, "alice").balance == 55);
   REQUIRE(c.Converged("alice"));
   for (RegionId r : {RegionId{0}, RegionId{1}}) {
-    for (const PeerView& p : c.at(r).Peers(c.PhysicalNow(r))) CHECK(p.ops_behind == 0);
+    for (const PeerView& p : c.at(r).Peers(c.now)) CHECK(p.ops_behind == 0);
   }
 }
 
@@ -353,7 +385,7 @@ TEST_CASE("a Hello that claims more than the peer holds never makes us prune wha
     c.Deliver(only_r0_to_r1);
     c.queue.clear();
     Effects e;
-    c.at(1).OnMessage(0, Hello{"test", kProtocolVersion, 0, huge}, c.PhysicalNow(1), &e);
+    c.at(1).OnMessage(0, Hello{"test", kProtocolVersion, 0, huge}, c.now, &e);
     c.Absorb(1, e);
     c.queue.clear();
   }

@@ -424,7 +424,7 @@ TEST_CASE("with no peer reachable the overdraft line decides at once", "[replica
     c.Tick(100);
     c.queue.clear();
   }
-  for (const PeerView& p : c.at(1).Peers(c.PhysicalNow(1))) CHECK_FALSE(p.reachable);
+  for (const PeerView& p : c.at(1).Peers(c.now)) CHECK_FALSE(p.reachable);
   const CommandResult ok = c.Run(1, Debit{"alice", 10, "d1"});
   REQUIRE(ok.status.ok());
   CHECK(ok.overdraft);
@@ -1015,7 +1015,7 @@ TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear h
         c.queue.pop_front();
         if (!link_up(m.from, m.to, m.msg)) continue;
         Effects e;
-        c.at(m.to).OnMessage(m.from, m.msg, c.PhysicalNow(m.to), &e);
+        c.at(m.to).OnMessage(m.from, m.msg, c.now, &e);
         c.Absorb(m.to, e);
       }
     }

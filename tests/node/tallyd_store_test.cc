@@ -34,12 +34,13 @@ ReplicaOptions SoloOptions() {
 // `group` consecutive batches written together (tallyd's storage thread merges the batches handed
 // over while it was syncing).
 struct Driver {
-  Driver(Store* s, std::size_t group_size) : store(s), group(group_size), replica(SoloOptions()) {}
+  Driver(Store* s, std::size_t group_size) : store(s), group(group_size), replica(SoloOptions(), wall) {}
   Store* store;
   std::size_t group;
+  std::uint64_t now = 1'700'000'000'000;  // the monotonic and the wall clock, alike here
+  VariableWallClock wall{&now};
   Replica replica;
   Effects effects;
-  std::uint64_t now = 1'700'000'000'000;
   std::uint64_t next_id = 1;
   std::size_t folds = 0;
   std::vector<std::unique_ptr<PersistBatch>> queued;
@@ -130,7 +131,7 @@ TEST_CASE("what a replica persisted recovers to the same state", "[store]") {
   CHECK(state.keys.size() == 3);
   CHECK_FALSE(state.high_water.is_zero());
 
-  Replica again(SoloOptions());
+  Replica again(SoloOptions(), d.wall);
   REQUIRE(again.Recover(std::move(state), d.now).ok());
   CHECK(again.applied() == d.replica.applied());
   CHECK(again.StateDigest() == d.replica.StateDigest());
