@@ -81,7 +81,8 @@ double MetricSample(const std::string& page, std::string_view name) {
 }
 
 bool Process::Start(const std::string& program, const std::vector<std::string>& args,
-                    const std::filesystem::path& log, std::string* error) {
+                    const std::filesystem::path& log, std::string* error,
+                    const std::vector<std::string>& env) {
   Stop();
   status_.reset();
   const pid_t parent = ::getpid();
@@ -117,6 +118,7 @@ bool Process::Start(const std::string& program, const std::vector<std::string>& 
                              : 65536;
       for (int f = 3; f < max_fd; ++f) ::close(f);
     }
+    for (const std::string& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
     ::execv(program.c_str(), argv.data());
     ::_exit(127);
   }
@@ -375,7 +377,9 @@ std::string Cluster::ReadLog(std::size_t i) const {
 bool Cluster::Start(std::size_t i, std::string* error) {
   Node& node = nodes_[i];
   const auto config = dir_.path() / (options_.regions[i] + ".toml");
-  if (!node.process->Start(TALLYD_PATH, {"--config", config.string()}, log_path(i), error))
+  const std::vector<std::string> no_env;
+  const std::vector<std::string>& env = i < options_.env.size() ? options_.env[i] : no_env;
+  if (!node.process->Start(TALLYD_PATH, {"--config", config.string()}, log_path(i), error, env))
     return false;
   Api health(url(i), "", 2s);
   bool up = WaitUntil(

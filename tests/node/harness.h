@@ -53,8 +53,10 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
+  // `env`: "NAME=value" entries added to the child's environment.
   bool Start(const std::string& program, const std::vector<std::string>& args,
-             const std::filesystem::path& log, std::string* error);
+             const std::filesystem::path& log, std::string* error,
+             const std::vector<std::string>& env = {});
   // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status as waitpid reports it, or
   // -1 if the process was not running.
   int Stop(std::chrono::milliseconds grace = 10s);
@@ -116,6 +118,8 @@ struct ClusterOptions {
   std::string cluster_id = "test-cluster";
   bool proxied = false;  // gossip through a NetProxy (links named "eu-us", sorted pair)
   std::string extra_toml;  // appended to every config (e.g. "[http]\nmax_body_bytes = 1024\n")
+  // Per node (by index; missing: none): "NAME=value" entries added to its environment.
+  std::vector<std::vector<std::string>> env;
 };
 
 // Tokens every cluster accepts (plaintext here, hashes in the configs).
