@@ -366,20 +366,22 @@ void Simulation::Impl::NoteShown(const InFlight& f) {
   auto learn = [&](RegionId origin, Hlc hlc) {
     if (origin < row.size() && hlc > row[origin]) row[origin] = hlc;
   };
+  // An op or a promise of a run of its origin that has ended, delivered once the next run
+  // started, binds nothing: that run rejoined on its peers' clocks as they were, and fences its
+  // lost ops off; replicas ignore such promises (docs/design.md).
+  auto learn_of_run = [&](RegionId origin, std::uint64_t epoch, Hlc hlc) {
+    if (origin >= hosts.size()) return;
+    const Host& o = hosts[origin];
+    if (!o.replica || epoch >= o.replica->epoch()) learn(origin, hlc);
+  };
   if (hosts[f.from].disk_replaced_ms <= f.sent_ms)
     for (RegionId o = 0; o < config.regions; ++o) learn(o, knows[f.from][o]);
   if (const auto* b = std::get_if<OpBatch>(&f.msg)) {
-    for (const Op& o : b->ops) learn(o.dot.origin, o.hlc);
+    for (const Op& o : b->ops) learn_of_run(o.dot.origin, o.epoch, o.hlc);
   } else if (const auto* snap = std::get_if<Snapshot>(&f.msg)) {
-    for (const Op& o : snap->ops) learn(o.dot.origin, o.hlc);
+    for (const Op& o : snap->ops) learn_of_run(o.dot.origin, o.epoch, o.hlc);
   } else if (const auto* hb = std::get_if<Heartbeat>(&f.msg)) {
-    // A promise of a run of its origin that has ended, delivered once the next run started,
-    // binds nothing: that run rejoined on its peers' clocks as they were (docs/design.md).
-    for (const HeartbeatEntry& en : hb->entries) {
-      if (en.origin >= hosts.size()) continue;
-      const Host& o = hosts[en.origin];
-      if (!o.replica || en.epoch >= o.replica->epoch()) learn(en.origin, en.hlc);
-    }
+    for (const HeartbeatEntry& en : hb->entries) learn_of_run(en.origin, en.epoch, en.hlc);
   }
 }
 

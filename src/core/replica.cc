@@ -816,6 +816,9 @@ class Replica::Impl {
   void Receive(const Op& op, std::uint64_t now, Effects* out) {
     const RegionId o = op.dot.origin;
     if (o >= n_) return;
+    // Every timestamp we receive is merged, applied or not (held back for a gap, a duplicate, of a
+    // lost history): whoever we answer when it rejoins then resumes above it.
+    clock_.Update(op.hlc, Wall());
     // Our own ops come back through relays: we have them — unless we restarted with less than we
     // had, and a peer is giving them back while we rejoin.
     if (o == opt_.self && !rejoining_) return;
@@ -868,7 +871,6 @@ class Replica::Impl {
       return;
     }
     ++stats_.remote_ops_applied;
-    clock_.Update(op.hlc, Wall());
     if (op.kind == OpKind::kTransfer && op.to == opt_.self) RetryPending(*Find(op.account), now, out);
   }
 

@@ -210,7 +210,7 @@ TEST_CASE("a peer's absurd timestamp never sends our own timestamps back in time
   const CommandResult before = c.Run(1, Credit{"alice", 1, "before"});
   REQUIRE(before.status.ok());
   Heartbeat hb;
-  hb.entries.push_back(HeartbeatEntry{0, Hlc{~std::uint64_t{0}}, c.at(1).applied().get(0)});
+  hb.entries.push_back(HeartbeatEntry{0, Hlc{~std::uint64_t{0}}, c.at(1).applied().get(0), c.at(0).epoch()});
   hb.applied = c.at(1).applied();
   Effects e;
   c.at(1).OnMessage(0, hb, c.now, &e);
@@ -246,6 +246,31 @@ void OpenAliceWithoutAC(Cluster& c) {
 }
 
 }  // namespace
+
+TEST_CASE("the timestamp of an op held back for a gap is merged into the clock at once",
+          "[replica][peer]") {
+  // The simulator (seed 304912 of issue 10): r0 held back r1's newest ops for a gap when r1 lost
+  // its disk; r1 rejoined on r0's clock, which had not merged them, and stamped its next op with
+  // a timestamp r0 had already seen. A replica merges every timestamp it receives.
+  Cluster c(2, Quiet);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const Seq held = c.at(1).applied().get(0);
+  Op op;
+  op.dot = Dot{0, held + 2};  // seq held + 1 never arrives
+  op.epoch = c.at(0).epoch();
+  op.hlc = Hlc::Make(c.now + 3'600'000, 0);
+  op.kind = OpKind::kCredit;
+  op.account = "alice";
+  op.amount = 1;
+  op.key = "gap";
+  OpBatch batch;
+  batch.ops.push_back(op);
+  Effects e;
+  c.at(1).OnMessage(0, batch, c.now, &e);
+  c.Absorb(1, e);
+  CHECK(c.at(1).applied().get(0) == held);
+  CHECK(c.at(1).clock() >= op.hlc);
+}
 
 TEST_CASE("a partial partition converges through relays", "[replica][peer]") {
   // A–B and B–C up, A–C down, for good.
