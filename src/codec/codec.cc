@@ -446,6 +446,10 @@ struct EnvelopeWriter {
       ToProto(e.applied, pe->mutable_applied());
     }
     ToProto(h.fences, p->mutable_fences());
+    p->set_wall_ms(h.wall_ms);
+    p->set_mono_ms(h.mono_ms);
+    p->set_echo_mono_ms(h.echo_mono_ms);
+    p->set_echo_hold_ms(h.echo_hold_ms);
   }
   void operator()(const RightsRequest& r) const {
     pb::RightsRequest* p = env->mutable_rights_request();
@@ -771,6 +775,10 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       }
       s = FromProto(p.fences(), &h.fences);
       if (!s.ok()) return s;
+      h.wall_ms = p.wall_ms();
+      h.mono_ms = p.mono_ms();
+      h.echo_mono_ms = p.echo_mono_ms();
+      h.echo_hold_ms = p.echo_hold_ms();
       *out = std::move(h);
       return Status::OK();
     }

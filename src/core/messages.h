@@ -91,6 +91,14 @@ struct Heartbeat {
   VersionVector applied;
   std::vector<HoldsEntry> holds;  // at most one per region
   std::vector<Fence> fences;      // every fence the sender knows, of every region
+  // Clock readings for the peers' physical clock offsets, NTP-style over heartbeats both ways: the
+  // sender's wall and monotonic clocks when it sent this, and the receiver's monotonic reading
+  // from the receiver's last heartbeat the sender got (0: none) with how long the sender held it
+  // since. The receiver's round trip is (now - echo_mono_ms) - echo_hold_ms.
+  std::uint64_t wall_ms = 0;
+  std::uint64_t mono_ms = 0;
+  std::uint64_t echo_mono_ms = 0;
+  std::uint64_t echo_hold_ms = 0;
   bool operator==(const Heartbeat&) const = default;
 };
 

@@ -180,7 +180,10 @@ struct Peer {
   // origin in flight that long without progress are sent again. Per origin, so that progress on
   // one origin (the peer's own ops, say) cannot hold back the re-send of another.
   std::array<std::uint64_t, kMaxRegions> progress_ms{};
-  std::int64_t clock_offset_ms = 0;
+  std::int64_t clock_offset_ms = 0;  // its wall clock minus ours (heartbeats, half the round trip)
+  std::int64_t rtt_ms = -1;          // the last round trip measured over heartbeats (-1: none)
+  std::uint64_t hb_mono_ms = 0;      // its monotonic reading in its last heartbeat (echoed back)
+  std::uint64_t hb_heard_ms = 0;     // when we got that heartbeat (our monotonic clock)
   // Per origin: since when the peer's ack for that origin has not moved while we held more (0: it
   // is not lagging), and the ack value seen then.
   std::array<std::uint64_t, kMaxRegions> lag_since_ms{};
@@ -546,6 +549,7 @@ class Replica::Impl {
       pv.last_heard_ms = p.last_heard_ms;
       pv.acked = p.acked;
       pv.clock_offset_ms = p.clock_offset_ms;
+      pv.rtt_ms = p.rtt_ms;
       // By any route: what it acked to us, or what a peer relayed it holds.
       for (RegionId o = 0; o < n_; ++o) {
         const Seq has = std::max(p.acked.get(o), p.holds.get(o));
@@ -1935,17 +1939,46 @@ class Replica::Impl {
       if (r != opt_.self && peers_[r].heard)
         hb.holds.push_back(HoldsEntry{r, peers_[r].holds_epoch, peers_[r].holds});
     }
+    hb.wall_ms = Wall();
+    hb.mono_ms = now;
     for (RegionId p = 0; p < n_; ++p) {
-      if (p != opt_.self) {
-        out->send.push_back(Outbound{p, hb});
-        ++stats_.messages_sent;
-      }
+      if (p == opt_.self) continue;
+      const Peer& peer = peers_[p];
+      hb.echo_mono_ms = peer.hb_mono_ms;
+      hb.echo_hold_ms = peer.hb_mono_ms != 0 ? now - peer.hb_heard_ms : 0;
+      out->send.push_back(Outbound{p, hb});
+      ++stats_.messages_sent;
+    }
+  }
+
+  // The peer's physical clock offset, from the wall time its heartbeat carries plus half the
+  // round trip (NTP-style: our monotonic reading echoed back, less the time the peer held it).
+  // Not the HLC difference: an HLC follows the fastest clock it has heard from.
+  void MeasureClock(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
+    Peer& p = peers_[from];
+    if (hb.mono_ms != 0) {
+      p.hb_mono_ms = hb.mono_ms;
+      p.hb_heard_ms = now;
+    }
+    if (hb.echo_mono_ms != 0 && hb.echo_mono_ms <= now && now - hb.echo_mono_ms >= hb.echo_hold_ms)
+      p.rtt_ms = static_cast<std::int64_t>(now - hb.echo_mono_ms - hb.echo_hold_ms);
+    if (hb.wall_ms == 0) return;
+    const std::int64_t offset = static_cast<std::int64_t>(hb.wall_ms) + std::max<std::int64_t>(p.rtt_ms, 0) / 2 -
+                                static_cast<std::int64_t>(Wall());
+    p.clock_offset_ms = offset;
+    if (static_cast<std::uint64_t>(offset < 0 ? -offset : offset) > opt_.max_clock_offset_ms) {
+      ++stats_.clock_ahead_reports;
+      out->notices.push_back(Notice{Notice::Kind::kClockAhead, from, offset,
+                                    "region " + opt_.regions[from] + " wall clock is " +
+                                        std::to_string(offset < 0 ? -offset : offset) + " ms " +
+                                        (offset < 0 ? "behind" : "ahead of") + " ours"});
     }
   }
 
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     // Fences first: a promise must not confirm ops of a lost history we applied unaware.
     LearnFences(hb.fences, now, out);
+    MeasureClock(from, hb, now, out);
     Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
     // While we rejoin, a peer that took more of our ops since it answered tells us so here: we
     // must get them back before we resume (it holds them: those seqs exist).
@@ -1974,14 +2007,7 @@ class Replica::Impl {
         if (e.origin == opt_.self) continue;
       } else {
         peers_[from].rejoining = false;  // it promises about its own ops only once rejoined
-        const std::int64_t offset = clock_.Update(e.hlc, Wall());
-        peers_[from].clock_offset_ms = offset;
-        if (clock_.FarAhead(offset)) {
-          ++stats_.clock_ahead_reports;
-          out->notices.push_back(Notice{Notice::Kind::kClockAhead, from, offset,
-                                        "region " + opt_.regions[from] + " clock is " +
-                                            std::to_string(offset) + " ms ahead of ours"});
-        }
+        clock_.Update(e.hlc, Wall());
       }
       HeartbeatState& s = hb_[e.origin];
       if (e.epoch < s.epoch) continue;

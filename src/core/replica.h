@@ -150,7 +150,7 @@ struct CommandResult {
 // Things an operator should hear about; never a reason to drop anything.
 struct Notice {
   enum class Kind : std::uint8_t {
-    kClockAhead,
+    kClockAhead,  // a peer's wall clock is off ours by more than max_clock_offset_ms, either way
     kPeerRefused,
     kSnapshotSent,
     kSnapshotInstalled,
@@ -159,7 +159,7 @@ struct Notice {
   };
   Kind kind = Kind::kClockAhead;
   RegionId region = 0;
-  std::int64_t value = 0;  // kClockAhead: offset in ms
+  std::int64_t value = 0;  // kClockAhead: its wall clock minus ours, in ms
   std::string text;
 };
 
@@ -257,7 +257,9 @@ struct PeerView {
   bool reachable = false;
   std::uint64_t last_heard_ms = 0;
   VersionVector acked;
-  std::int64_t clock_offset_ms = 0;  // peer wall clock minus ours, at its last heartbeat
+  std::int64_t clock_offset_ms = 0;  // peer wall clock minus ours, at its last heartbeat (its wall
+                                     // time plus half the round trip; not an HLC difference)
+  std::int64_t rtt_ms = -1;          // the last round trip measured over heartbeats (-1: none)
   std::uint64_t ops_behind = 0;      // ops we hold that it holds by no route we know of (its acks,
                                      // or what other peers relay that it holds)
 };

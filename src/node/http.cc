@@ -725,6 +725,7 @@ std::string NodeImpl::RenderCluster() {
                      {"last_heard_ago_ms",
                       p.last_heard_ms ? static_cast<std::int64_t>(now - p.last_heard_ms) : -1},
                      {"clock_offset_ms", p.clock_offset_ms},
+                     {"rtt_ms", p.rtt_ms},
                      {"acked", vector_json(p.acked)}});
   }
   nlohmann::json j{{"cluster_id", config_.cluster_id},
@@ -747,7 +748,6 @@ std::string NodeImpl::RenderMetrics() {
   out.reserve(16 * 1024);
   metrics_.Render(&out);
   const std::uint64_t now = MonoMs();
-  const std::uint64_t wall_now = wall_clock_.NowMs();
   const RegionId n = static_cast<RegionId>(region_names_.size());
   auto peer_label = [&](RegionId r) { return fmt::format("peer=\"{}\"", region_names_[r]); };
 
@@ -797,12 +797,15 @@ std::string NodeImpl::RenderMetrics() {
   AppendHelp("tally_accounts", "gauge", "Accounts held.", &out);
   AppendSample("tally_accounts", "", static_cast<double>(replica_->AccountIds().size()), &out);
   const Hlc frontier = replica_->frontier();
+  // Against our HLC, not the wall clock: a region whose wall clock is behind its peers' has a
+  // frontier (their timestamps) ahead of it, and the lag would go negative.
+  const Hlc hlc_now = replica_->clock();
   AppendHelp("tally_frontier_lag_seconds", "gauge",
-             "How far the stable frontier (final prefix) trails the wall clock.", &out);
+             "How far the stable frontier (final prefix) trails this region's HLC.", &out);
   AppendSample("tally_frontier_lag_seconds", "",
-               frontier.is_zero()
+               frontier.is_zero() || hlc_now < frontier
                    ? 0.0
-                   : (static_cast<double>(wall_now) - static_cast<double>(frontier.wall_ms())) / 1000.0,
+                   : (static_cast<double>(hlc_now.wall_ms()) - static_cast<double>(frontier.wall_ms())) / 1000.0,
                &out);
   AppendHelp("tally_store_busy_seconds_total", "counter",
              "Time the storage thread spent writing (encoding and the synced LevelDB write).",

@@ -215,6 +215,10 @@ class Gen {
         for (std::size_t i = 0; i < holds; ++i)
           h.holds.push_back(HoldsEntry{Region(kMaxRegions), U64(), Vv()});
         h.fences = Fences();
+        h.wall_ms = U64();
+        h.mono_ms = U64();
+        h.echo_mono_ms = U64();
+        h.echo_hold_ms = U64();
         return h;
       }
       case 4: return RightsRequest{AccountId(), Money(kMaxOpAmount)};

@@ -163,6 +163,26 @@ TEST_CASE("hello: another cluster, protocol or region is refused", "[replica][pe
   }
 }
 
+TEST_CASE("clock offsets are the peers' physical offsets, measured both ways", "[replica][peer]") {
+  // Issue 10, item 4: the offset came from HLCs, so a region an hour behind saw the others an
+  // hour "ahead" while they saw it in step (its HLC follows theirs). Heartbeats now carry wall
+  // times and echo monotonic ones: the offset is the peer's wall clock less ours, corrected by half
+  // the round trip.
+  Cluster c(2, Quiet);
+  c.skew_ms[1] = -3'600'000;  // r1's wall clock an hour behind
+  c.Settle(10);
+  auto offset = [&](RegionId at, RegionId of) {
+    for (const PeerView& p : c.at(at).Peers(c.now))
+      if (p.region == of) return p.clock_offset_ms;
+    return std::int64_t{0};
+  };
+  CHECK(std::llabs(offset(0, 1) + 3'600'000) <= 100);
+  CHECK(std::llabs(offset(1, 0) - 3'600'000) <= 100);
+  for (const PeerView& p : c.at(0).Peers(c.now)) {
+    if (p.region == 1) CHECK(p.rtt_ms >= 0);
+  }
+}
+
 TEST_CASE("a peer clock far ahead is reported, and its ops are still taken", "[replica][peer]") {
   Cluster c(2, [](ReplicaOptions& o) {
     o.rebalance_interval_ms = 0;

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -81,4 +83,44 @@ TEST_CASE("a region whose wall clock steps back an hour as a link dies counts th
   CHECK(debit.status == 200);
   CHECK(debit.body.value("overdraft", false));
   CHECK(took < 1s);  // no wait for rights from a region it cannot hear
+}
+
+TEST_CASE("a region whose wall clock is an hour behind is reported behind by its peers, and itself "
+          "sees them ahead",
+          "[node][clock]") {
+  // Issue 10, item 4: offsets came from HLC differences. us, an hour behind, saw eu an hour
+  // "ahead" while eu saw us in step (us's HLC follows eu's), and us's frontier lag went to
+  // -3,599.8 s. Offsets now come from the heartbeats' wall times and round trips.
+  REQUIRE(std::filesystem::exists(LIBFAKETIME_PATH));
+  TempDir clock_dir("offset");
+  const std::filesystem::path us_clock = clock_dir.path() / "us.faketime";
+  SetWallOffset(us_clock, "-1h");
+  ClusterOptions options;
+  options.regions = {"eu", "us"};
+  options.env = {{},
+                 {std::string("LD_PRELOAD=") + LIBFAKETIME_PATH,
+                  "FAKETIME_TIMESTAMP_FILE=" + us_clock.string(), "FAKETIME_NO_CACHE=1",
+                  "FAKETIME_DONT_FAKE_MONOTONIC=1"}};
+  Cluster c("offset", options);
+  std::string error;
+  REQUIRE(c.StartAll(&error));
+  INFO(error);
+  REQUIRE(c.WaitConnected(20s));
+  REQUIRE(c.api(kEu).Open("acct").status == 201);
+  REQUIRE(c.WaitAgree("acct", 20s).agree);
+  std::this_thread::sleep_for(1s);
+
+  const Reply at_eu = c.api(kEu).Cluster(), at_us = c.api(kUs).Cluster();
+  INFO(at_eu.raw << "\n" << at_us.raw);
+  const json us_from_eu = PeerEntry(at_eu, "us"), eu_from_us = PeerEntry(at_us, "eu");
+  REQUIRE(us_from_eu.is_object());
+  REQUIRE(eu_from_us.is_object());
+  CHECK(std::llabs(us_from_eu.value("clock_offset_ms", std::int64_t{0}) + 3'600'000) < 1000);
+  CHECK(std::llabs(eu_from_us.value("clock_offset_ms", std::int64_t{0}) - 3'600'000) < 1000);
+  const std::string metrics = c.api(kUs).CallNoAuth("GET", "/metrics").raw;
+  CHECK(MetricSample(metrics, "tally_frontier_lag_seconds") >= 0);
+  const std::string sample = "tally_peer_clock_offset_seconds{peer=\"eu\"} ";
+  const std::size_t at = metrics.find(sample);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::abs(std::stod(metrics.substr(at + sample.size())) - 3600.0) < 1.0);  // as /v1/cluster
 }
