@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <set>
@@ -1874,6 +1875,14 @@ class Replica::Impl {
     }
   }
 
+  // While we rejoin, some region holds our own ops up to `seq` (a peer's heartbeat says so, for
+  // itself or relayed for another): those seqs exist, and we must not issue them again. We wait
+  // for them as for the answers' (MaybeFinishRejoin), instead of resuming once the others
+  // answered and rejoin_wait_ms passed.
+  void OwnOpsExistUpTo(Seq seq) {
+    if (rejoining_ && seq > needed_.get(opt_.self)) needed_.set(opt_.self, seq);
+  }
+
   // Whether a peer that answered this rejoin is still heard from. Without one, a region that
   // stops waiting for the silent peers would resume on answers that may have gone stale: a peer
   // may have taken our newest ops since (from a region we cannot hear), and tells us in its
@@ -1966,11 +1975,12 @@ class Replica::Impl {
     const std::int64_t offset = static_cast<std::int64_t>(hb.wall_ms) + std::max<std::int64_t>(p.rtt_ms, 0) / 2 -
                                 static_cast<std::int64_t>(Wall());
     p.clock_offset_ms = offset;
-    if (static_cast<std::uint64_t>(offset < 0 ? -offset : offset) > opt_.max_clock_offset_ms) {
+    const std::uint64_t off_by = static_cast<std::uint64_t>(std::llabs(offset));
+    if (off_by > opt_.max_clock_offset_ms) {
       ++stats_.clock_ahead_reports;
       out->notices.push_back(Notice{Notice::Kind::kClockAhead, from, offset,
                                     "region " + opt_.regions[from] + " wall clock is " +
-                                        std::to_string(offset < 0 ? -offset : offset) + " ms " +
+                                        std::to_string(off_by) + " ms " +
                                         (offset < 0 ? "behind" : "ahead of") + " ours"});
     }
   }
@@ -1980,18 +1990,12 @@ class Replica::Impl {
     LearnFences(hb.fences, now, out);
     MeasureClock(from, hb, now, out);
     Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
-    // While we rejoin, a peer that took more of our ops since it answered tells us so here: we
-    // must get them back before we resume (it holds them: those seqs exist).
-    if (rejoining_ && hb.applied.get(opt_.self) > needed_.get(opt_.self))
-      needed_.set(opt_.self, hb.applied.get(opt_.self));
+    // A peer that took more of our ops since it answered tells us so here.
+    OwnOpsExistUpTo(hb.applied.get(opt_.self));
     for (const HoldsEntry& e : hb.holds) {
       RelayedHolds(e);
-      // While we rejoin, a region we cannot hear may hold our newest ops: a peer that relays
-      // what it holds tells us those seqs exist, and we must not issue them again. We wait for
-      // them as for the answers' (MaybeFinishRejoin), instead of resuming once the others
-      // answered and peer_timeout_ms passed.
-      if (rejoining_ && e.region != opt_.self && e.applied.get(opt_.self) > needed_.get(opt_.self))
-        needed_.set(opt_.self, e.applied.get(opt_.self));
+      // A region we cannot hear may hold our newest ops: a peer relays what it holds.
+      if (e.region != opt_.self) OwnOpsExistUpTo(e.applied.get(opt_.self));
     }
     for (const HeartbeatEntry& e : hb.entries) {
       if (e.origin >= n_) continue;
