@@ -605,6 +605,27 @@ TEST_CASE("a region restored from an older copy of its store gets its own ops ba
 
 // ---- fences: ops of a lost history ----------------------------------------------------------
 
+// Restarts r1 on `store` and lets it rejoin without r0 (r0 hears nothing of it).
+void RestartR1WithoutR0(Cluster& c, const PersistedStore& store) {
+  c.stores[1] = store;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
+    c.Tick(50);
+    c.Deliver(without_r0);
+  }
+  REQUIRE_FALSE(c.at(1).rejoining());
+}
+
+// Every region of the 3-region cluster shows `account` at `balance` and holds what r1 holds.
+void CheckAgreeAt(Cluster& c, const std::string& account, Amount balance) {
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    CHECK(View(c, r, account).balance == balance);
+    CHECK(c.at(r).applied() == c.at(1).applied());
+  }
+}
+
 // The lost-history scenario of the [fence] tests, on 3 regions with "alice" opened and credited
 // 100: r1 issues a credit of 7 whose messages stay in flight (`in_flight`, with every other
 // message of that tick), then r1's store is to be put back to the copy taken before it.
@@ -630,14 +651,7 @@ struct LostOp {
   }
   // Restarts r1 on yesterday's store and lets it rejoin without r0 (r0 hears nothing of it).
   void RestoreWithoutR0() {
-    c.stores[1] = yesterday;
-    REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
-    auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
-    for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
-      c.Tick(50);
-      c.Deliver(without_r0);
-    }
-    REQUIRE_FALSE(c.at(1).rejoining());
+    RestartR1WithoutR0(c, yesterday);
     REQUIRE(c.at(1).applied().get(1) == seq - 1);
   }
   Cluster& c;
@@ -679,11 +693,7 @@ TEST_CASE("an op of a lost history still in flight when its region rejoined is f
   for (InFlight& m : newer) c.queue.push_back(std::move(m));
   c.Settle(10);
   REQUIRE(c.Converged("alice"));
-  for (RegionId r = 0; r < 3; ++r) {
-    INFO("region " << r);
-    CHECK(View(c, r, "alice").balance == 105);
-    CHECK(c.at(r).applied() == c.at(1).applied());
-  }
+  CheckAgreeAt(c, "alice", 105);
   CHECK(c.at(0).stats().lost_history_ops + c.at(2).stats().lost_history_ops >= 2);
   CheckMoney(c, "alice");
 }
@@ -742,11 +752,7 @@ TEST_CASE("a replica that applied an op of a lost history before it heard of the
 
   c.Settle(20);  // heartbeats carry the fence; r0 removes the op, then gets the new one
   REQUIRE(c.Converged("alice"));
-  for (RegionId r = 0; r < 3; ++r) {
-    INFO("region " << r);
-    CHECK(View(c, r, "alice").balance == 105);
-    CHECK(c.at(r).applied() == c.at(1).applied());
-  }
+  CheckAgreeAt(c, "alice", 105);
   CHECK(c.at(0).stats().lost_history_ops == 1);
   CheckMoney(c, "alice");
 }
@@ -794,15 +800,10 @@ TEST_CASE("an op of a new incarnation fences off older ops above it before any f
   REQUIRE_FALSE(old_ops.empty());
   c.queue.clear();
 
-  c.stores[1] = yesterday;
-  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
-  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
-  for (int i = 0; i < 60 && c.at(1).rejoining(); ++i) {
-    c.Tick(50);
-    c.Deliver(without_r0);
-  }
-  REQUIRE_FALSE(c.at(1).rejoining());
+  RestartR1WithoutR0(c, yesterday);
   REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}).op.seq == s);
+
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
 
   // r0 gets r1's new op alone, relayed by r2 (no Hello, no heartbeat), then the old ops.
   std::deque<InFlight> relayed;
@@ -823,11 +824,7 @@ TEST_CASE("an op of a new incarnation fences off older ops above it before any f
 
   c.Settle(20);
   REQUIRE(c.Converged("alice"));
-  for (RegionId r = 0; r < 3; ++r) {
-    INFO("region " << r);
-    CHECK(View(c, r, "alice").balance == 105);
-    CHECK(c.at(r).applied() == c.at(1).applied());
-  }
+  CheckAgreeAt(c, "alice", 105);
   CheckMoney(c, "alice");
 }
 

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "harness.h"
 #include "temp_dir.h"
@@ -25,6 +26,12 @@ constexpr std::size_t kEu = 0, kUs = 1;
 void SetWallOffset(const std::filesystem::path& file, const std::string& offset) {
   std::ofstream out(file, std::ios::trunc);
   out << offset << "\n";
+}
+
+// The environment that gives a tallyd the wall clock `file` sets (monotonic clock untouched).
+std::vector<std::string> FakeWallClock(const std::filesystem::path& file) {
+  return {std::string("LD_PRELOAD=") + LIBFAKETIME_PATH, "FAKETIME_TIMESTAMP_FILE=" + file.string(),
+          "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"};
 }
 
 // The entry about `region` in a /v1/cluster answer's peers (null when absent).
@@ -48,10 +55,7 @@ TEST_CASE("a region whose wall clock steps back an hour as a link dies counts th
   ClusterOptions options;
   options.regions = {"eu", "us"};
   options.proxied = true;
-  options.env = {{},
-                 {std::string("LD_PRELOAD=") + LIBFAKETIME_PATH,
-                  "FAKETIME_TIMESTAMP_FILE=" + us_clock.string(), "FAKETIME_NO_CACHE=1",
-                  "FAKETIME_DONT_FAKE_MONOTONIC=1"}};
+  options.env = {{}, FakeWallClock(us_clock)};
   Cluster c("clock", options);
   std::string error;
   REQUIRE(c.StartAll(&error));
@@ -97,10 +101,7 @@ TEST_CASE("a region whose wall clock is an hour behind is reported behind by its
   SetWallOffset(us_clock, "-1h");
   ClusterOptions options;
   options.regions = {"eu", "us"};
-  options.env = {{},
-                 {std::string("LD_PRELOAD=") + LIBFAKETIME_PATH,
-                  "FAKETIME_TIMESTAMP_FILE=" + us_clock.string(), "FAKETIME_NO_CACHE=1",
-                  "FAKETIME_DONT_FAKE_MONOTONIC=1"}};
+  options.env = {{}, FakeWallClock(us_clock)};
   Cluster c("offset", options);
   std::string error;
   REQUIRE(c.StartAll(&error));
