@@ -3,6 +3,7 @@
 //   tally-sim run --seed S [--regions N] [--accounts N] [--ops N] [--faults PROFILE]
 //                 [--final-topology random|complete|partial] [--report DIR] [--plant-bug NAME]
 //   tally-sim swarm --seeds N [--first S] [--jobs J] [--ops N]
+//   tally-sim availability [--seed S] [--regions N] [--trials N] [--delay-ms D,...]
 //   tally-sim bugs
 //
 // stdout is deterministic (the summary, ending with trace=<hex>); wall-clock figures go to stderr.
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "sim/availability.h"
 #include "sim/config.h"
 #include "sim/simulation.h"
 #include "sim/swarm.h"
@@ -93,6 +95,19 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
   return bad == 0 ? 0 : 1;
 }
 
+int RunAvailabilityCommand(tally::sim::AvailabilityParams params,
+                           const std::vector<std::uint32_t>& delays) {
+  bool ok = true;
+  for (std::uint32_t d : delays) {
+    params.delay_ms = d;
+    const tally::sim::AvailabilityFigures f = tally::sim::MeasureAvailability(params);
+    std::fputs(tally::sim::FormatAvailability(f).c_str(), stdout);
+    std::fflush(stdout);
+    ok = ok && f.ok;
+  }
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,6 +161,17 @@ int main(int argc, char** argv) {
   swarm->add_flag("--no-lost-disks", [&](std::int64_t) { swarm_lost_disks = false; },
                   "no disk is wiped or restored (as the CI's fixed seeds)");
 
+  tally::sim::AvailabilityParams avail;
+  std::vector<std::uint32_t> avail_delays{1, 30, 50, 100, 150};
+  CLI::App* availability = app.add_subcommand(
+      "availability", "spendable share of balance plus lines during a full split, over cut moments");
+  availability->add_option("--seed", avail.seed, "master seed");
+  availability->add_option("--regions", avail.regions, "regions (2..16)")->check(CLI::Range(2, 16));
+  availability->add_option("--trials", avail.trials, "cut moments per delay");
+  availability->add_option("--max-cut-ms", avail.max_cut_ms, "latest cut after the demand starts");
+  availability->add_option("--delay-ms", avail_delays, "one-way link delays, one run each")
+      ->delimiter(',');
+
   CLI::App* bugs = app.add_subcommand("bugs", "list the planted bugs --plant-bug can switch on");
 
   try {
@@ -155,6 +181,7 @@ int main(int argc, char** argv) {
   }
   if (*run) return RunOne(config, topology);
   if (*swarm) return RunSwarmCommand(seeds, first, jobs, swarm_ops, swarm_lost_disks);
+  if (*availability) return RunAvailabilityCommand(avail, avail_delays);
   if (*bugs) {
     for (const auto& b : tally::sim::KnownBugs())
       std::printf("%-24s %s (caught by: %s)\n", b.name.c_str(), b.effect.c_str(),

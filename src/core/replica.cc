@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cstdlib>
 #include <deque>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -68,6 +69,16 @@ namespace {
 constexpr std::size_t kMaxBufferedOpsPerOrigin = 65536;
 constexpr std::size_t kMaxPendingHeartbeats = 16;
 constexpr std::size_t kMaxRebalanceTransfersPerTick = 256;
+// Rights the rebalancer may have in flight per account (given, not yet acknowledged by the
+// recipient): this share of balance plus lines. A split strands rights in flight until the heal, so
+// this bounds what any cut moment can take from what the regions can spend alone (issue 10: at
+// least 90 % stays spendable). On-demand grants are bounded by the debit that asked instead.
+constexpr Amount kRebalanceInFlightDivisor = 20;  // 5 %
+// A rebalancing step toward a region that spends is at most this many times its debits over the
+// last round: enough to keep it answering at its observed rate until the next round.
+constexpr Amount kRebalanceDemandRounds = 2;
+// The rights wait: two round trips to the slowest peer asked, plus this for its sync and ticks.
+constexpr std::uint64_t kRightsWaitSlackMs = 50;
 constexpr std::uint32_t kMaxFeeBps = 100000;  // 1000 %: anything above is surely a typo
 
 // Lets the account index be searched with a string_view without building a std::string.
@@ -157,6 +168,12 @@ struct Account {
   std::deque<PendingDebit> pending;
 };
 
+// A rights transfer of ours not yet acknowledged by its recipient: stranded if the link dies now.
+struct RightsInFlight {
+  Seq seq = 0;      // our newest transfer to that region on that account
+  Amount amount = 0;  // everything given it on that account since its last ack covered
+};
+
 struct HeartbeatState {
   std::uint64_t epoch = 0;  // the incarnation whose promises these are
   Hlc best_hlc;
@@ -168,6 +185,8 @@ struct HeartbeatState {
 struct Peer {
   bool heard = false;
   std::uint64_t last_heard_ms = 0;
+  bool link_up = true;           // the host has not reported our link to it dead (OnDisconnected)
+  std::uint64_t acks_heard_ms = 0;  // when its own Ack or heartbeat last reached us (0: never)
   VersionVector acked;  // what it last said it holds (capped at what we hold): what to send
   VersionVector holds;  // what it said it holds in Acks and heartbeats (direct or relayed), not
                         // capped: pruning, ops_behind and replication cap it at what we hold
@@ -428,7 +447,12 @@ class Replica::Impl {
   void OnConnected(RegionId to, std::uint64_t now, Effects* out) {
     if (to >= n_ || to == opt_.self) return;
     peers_[to].sent = peers_[to].acked;
+    peers_[to].link_up = true;
     SendHello(to, out);
+  }
+
+  void OnDisconnected(RegionId to) {
+    if (to < n_ && to != opt_.self) peers_[to].link_up = false;
   }
 
   // What we tell peers we hold of `applied`: not the ops of a lost history we could not remove
@@ -1115,17 +1139,16 @@ class Replica::Impl {
     return true;
   }
 
-  // Parks a debit that spendable rights do not cover when waiting can help: a reachable peer holds
-  // rights (ask it, wait rights_wait_ms), or our tentative credits would cover it once final and
+  // Parks a debit that spendable rights do not cover when waiting can help: a live peer holds
+  // rights (ask it, wait RightsWaitMs), or our tentative credits would cover it once final and
   // every peer is reachable so the frontier moves (wait finality_wait_ms). False otherwise.
   bool Park(Account& a, PendingDebit p, Amount spendable, Amount rights, Amount line,
             std::uint64_t now, Effects* out) {
     if (a.pending.size() >= opt_.max_pending_debits) return false;
     std::uint64_t wait_ms = 0;
     if (opt_.rights_wait_ms > 0 &&
-        RequestRights(a, p.amount - std::max<Amount>(spendable, 0), now, out)) {
+        RequestRights(a, p.amount - std::max<Amount>(spendable, 0), now, out, &wait_ms)) {
       p.asked_rights = true;
-      wait_ms = opt_.rights_wait_ms;
     }
     if (opt_.finality_wait_ms > 0 && spendable < rights && rights + line >= p.amount &&
         AllPeersReachable(now)) {
@@ -1154,12 +1177,14 @@ class Replica::Impl {
     return a.opened.hlc < frontier_ ? a.config.lines[opt_.self] : 0;
   }
 
-  // Asks reachable peers that hold rights for `shortfall`, largest holder first, until what they
-  // are known to hold covers it. False when nobody reachable holds any.
-  bool RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out) {
+  // Asks live peers that hold rights for `shortfall`, largest holder first, until what they are
+  // known to hold covers it; *wait_ms is how long to wait for their transfers. False when no live
+  // peer holds any (a peer that is only "reachable" may be past a cut we have not noticed yet).
+  bool RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out,
+                     std::uint64_t* wait_ms) {
     std::vector<std::pair<Amount, RegionId>> holders;
     for (RegionId r = 0; r < n_; ++r) {
-      if (r == opt_.self || !Reachable(r, now)) continue;
+      if (r == opt_.self || !Live(r, now)) continue;
       const Amount rr = EffectiveRights(a, r);
       if (rr > 0) holders.emplace_back(-rr, r);
     }
@@ -1172,8 +1197,18 @@ class Replica::Impl {
       out->send.push_back(Outbound{r, RightsRequest{a.config.id, ask}});
       ++stats_.rights_requests_sent;
       asked += ask;
+      *wait_ms = std::max(*wait_ms, RightsWaitMs(peers_[r]));
     }
     return true;
+  }
+
+  // A transfer asked of `p` comes back after a round trip plus its sync: wait two round trips and
+  // kRightsWaitSlackMs, at most rights_wait_ms (all of it while no round trip is measured). A
+  // fixed short wait refuses every first debit across a WAN; a fixed long one makes a debit that
+  // cannot be helped wait for nothing.
+  std::uint64_t RightsWaitMs(const Peer& p) const {
+    if (p.rtt_ms < 0) return opt_.rights_wait_ms;
+    return std::min(opt_.rights_wait_ms, 2 * static_cast<std::uint64_t>(p.rtt_ms) + kRightsWaitSlackMs);
   }
 
   void OnRightsRequest(RegionId from, const RightsRequest& rq, std::uint64_t now, Effects* out) {
@@ -1181,6 +1216,8 @@ class Replica::Impl {
     if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return;
     Account* a = Find(rq.account);
     if (!a || !a->open) return;
+    // Its request reached us, but rights sent over a link we cannot see working may be stranded.
+    if (!Live(from, now)) return;
     const Amount mine = SpendableRights(*a);
     if (mine <= 0) return;
     if (GiveRights(*a, from, std::min(mine, rq.amount), now, out)) {
@@ -1193,7 +1230,29 @@ class Replica::Impl {
     Op op = NewOp(OpKind::kTransfer, a.config.id, now);
     op.to = to;
     op.amount = amount;
-    return Apply(op, out, false).ok();
+    const Seq seq = op.dot.seq;
+    if (!Apply(op, out, false).ok()) return false;
+    RightsInFlight& f = rights_in_flight_[{IndexOf(a), to}];
+    f.seq = seq;
+    if (!CheckedAdd(f.amount, amount, &f.amount)) f.amount = std::numeric_limits<Amount>::max();
+    return true;
+  }
+
+  // Rights we gave on `a` that their recipients have not acknowledged yet; forgets the ones they
+  // have.
+  Amount RightsInFlightOn(const Account& a) {
+    const std::uint32_t idx = IndexOf(a);
+    Amount sum = 0;
+    for (auto it = rights_in_flight_.lower_bound({idx, 0});
+         it != rights_in_flight_.end() && it->first.first == idx;) {
+      if (peers_[it->first.second].acked.get(opt_.self) >= it->second.seq) {
+        it = rights_in_flight_.erase(it);
+        continue;
+      }
+      if (!CheckedAdd(sum, it->second.amount, &sum)) sum = std::numeric_limits<Amount>::max();
+      ++it;
+    }
+    return sum;
   }
 
   // Decides the waiting debits whose wait is over: rights now cover them, or they waited only for
@@ -1340,6 +1399,24 @@ class Replica::Impl {
     return p.heard && now < p.last_heard_ms + opt_.peer_timeout_ms;
   }
 
+  // Whether rights may move toward (or be asked of) peer `r`: our link to it is up and its own
+  // acks or heartbeats are flowing — the last came within LiveWindowMs, a bound from the measured
+  // round trip. "Reachable" (peer_timeout_ms) is far too loose for this: rights sent into a link
+  // that died a second ago are stranded until the heal.
+  bool Live(RegionId r, std::uint64_t now) const {
+    const Peer& p = peers_[r];
+    return p.link_up && p.acks_heard_ms != 0 && Reachable(r, now) &&
+           now < p.acks_heard_ms + LiveWindowMs(p);
+  }
+
+  // Heartbeats come every heartbeat_interval_ms; allow one lost or late, plus two round trips of
+  // jitter. Before a round trip is measured, the peer timeout.
+  std::uint64_t LiveWindowMs(const Peer& p) const {
+    if (p.rtt_ms < 0) return opt_.peer_timeout_ms;
+    return std::min(opt_.peer_timeout_ms,
+                    2 * opt_.heartbeat_interval_ms + 2 * static_cast<std::uint64_t>(p.rtt_ms));
+  }
+
   void Heard(RegionId from, std::uint64_t now) {
     Peer& p = peers_[from];
     if (!Reachable(from, now)) {
@@ -1372,6 +1449,7 @@ class Replica::Impl {
     VersionVector claim;
     for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
     if (prunable) {
+      p.acks_heard_ms = now;
       p.holds = v;  // uncapped: relayed as said (a rejoining region learns its seqs exist)
       p.holds_epoch = peer_epoch_[from];
       p.holds_ours = v.get(opt_.self);
@@ -2195,6 +2273,12 @@ class Replica::Impl {
   // Moves our surplus rights toward regions whose rights are negative (covering overdraft use) and
   // toward regions that spend, in proportion to their debits since the last round. Only ever gives
   // from this region: the donor is the only one that can originate a transfer.
+  //
+  // Rights in flight when a link dies are stranded until the heal — money nobody can spend — so
+  // rights go only to live peers (Live: link up, acks flowing), a step toward a spender is at most
+  // kRebalanceDemandRounds of its last round's debits, and the account's rights in flight stay
+  // within 1/kRebalanceInFlightDivisor of its balance plus lines: whatever the moment of a cut,
+  // the regions alone can still spend the rest.
   void Rebalance(std::uint64_t now, Effects* out) {
     std::size_t made = 0;
     IndexSet visiting;  // giving applies ops: what they touch lands in the emptied touched_
@@ -2207,49 +2291,75 @@ class Replica::Impl {
       }
       Account& a = accounts_[idx];
       if (!a.open) continue;
-      std::vector<Amount> demand(n_, 0);
-      Amount total_demand = 0;
-      for (RegionId r = 0; r < n_; ++r) {
-        demand[r] = a.counters.debits(r) - a.demand_mark[r];
-        a.demand_mark[r] = a.counters.debits(r);
-        total_demand += demand[r];
-      }
-      std::vector<Amount> rights(n_);
-      Amount total = 0;
-      for (RegionId r = 0; r < n_; ++r) {
-        rights[r] = EffectiveRights(a, r);
-        total += rights[r];
-      }
-      // Target share of each region: three quarters of the balance in proportion to recent
-      // demand, one quarter spread evenly, so a region that was quiet for a round keeps some
-      // rights to answer its next debit at once.
-      auto target = [&](RegionId r) -> Amount {
-        const __int128 by_demand = static_cast<__int128>(total) * 3 * demand[r] / (4 * total_demand);
-        return static_cast<Amount>(by_demand) + total / (4 * static_cast<Amount>(n_));
-      };
-      Amount spare = rights[opt_.self] - TentativeCredit(a);  // tentative credit is not given away
-      if (spare <= 0) continue;
-      if (total_demand > 0 && total > 0) spare -= target(opt_.self);
-      for (RegionId r = 0; r < n_ && spare > 0; ++r) {
-        if (r == opt_.self) continue;
-        if (!Reachable(r, now)) {
-          // Rights sent now could be stranded; cover it once it is back.
-          if (rights[r] < 0) again.insert(idx);
-          continue;
-        }
-        Amount want = rights[r] < 0 ? -rights[r] : 0;
-        if (total_demand > 0 && total > 0 && demand[r] > 0) want = std::max(want, target(r) - rights[r]);
-        // Small moves cost an op each and buy nothing.
-        if (want <= 0 || (rights[r] >= 0 && want < std::max<Amount>(1, total / 100))) continue;
-        const Amount give = std::min(want, spare);
-        if (GiveRights(a, r, give, now, out)) {
-          spare -= give;
-          ++made;
-          ++stats_.rebalance_transfers;
-        }
-      }
+      if (!RebalanceAccount(a, now, out, &made)) again.insert(idx);
     }
     touched_.swap(again);
+  }
+
+  // One account's round; false when a need is left for the next round. demand_mark[r] is how many
+  // of r's debits were served: a step of g serves g / kRebalanceDemandRounds of them, so demand a
+  // step could not cover (budget, peer not live) counts again next round, and served demand never
+  // moves rights twice.
+  bool RebalanceAccount(Account& a, std::uint64_t now, Effects* out, std::size_t* made) {
+    std::vector<Amount> demand(n_, 0);
+    Amount total_demand = 0;
+    for (RegionId r = 0; r < n_; ++r) {
+      demand[r] = a.counters.debits(r) - a.demand_mark[r];
+      total_demand += demand[r];
+    }
+    std::vector<Amount> rights(n_);
+    Amount total = 0;
+    for (RegionId r = 0; r < n_; ++r) {
+      rights[r] = EffectiveRights(a, r);
+      total += rights[r];
+    }
+    // Target share of each region: three quarters of the balance in proportion to recent demand,
+    // one quarter spread evenly, so a region that was quiet for a round keeps some rights to
+    // answer its next debit at once.
+    auto target = [&](RegionId r) -> Amount {
+      const __int128 by_demand = static_cast<__int128>(total) * 3 * demand[r] / (4 * total_demand);
+      return static_cast<Amount>(by_demand) + total / (4 * static_cast<Amount>(n_));
+    };
+    Amount spare = rights[opt_.self] - TentativeCredit(a);  // tentative credit is not given away
+    if (total_demand > 0 && total > 0) spare -= target(opt_.self);
+    const Amount budget = std::max<Amount>(
+        1, (std::max<Amount>(total, 0) + a.config.overdraft_limit) / kRebalanceInFlightDivisor);
+    Amount may_send = budget - RightsInFlightOn(a);
+    // Regions spending on their line first: their floor is at stake, a spender's is not.
+    std::vector<RegionId> order;
+    for (RegionId r = 0; r < n_; ++r)
+      if (r != opt_.self) order.push_back(r);
+    std::stable_partition(order.begin(), order.end(), [&](RegionId r) { return rights[r] < 0; });
+    bool done = true;
+    for (RegionId r : order) {
+      Amount want = rights[r] < 0 ? -rights[r] : 0;
+      if (total_demand > 0 && total > 0 && demand[r] > 0)
+        want = std::max(want, std::min(target(r) - rights[r], kRebalanceDemandRounds * demand[r]));
+      // Small moves cost an op each and buy nothing.
+      if (want <= 0 || (rights[r] >= 0 && want < std::max<Amount>(1, total / 100))) {
+        a.demand_mark[r] = a.counters.debits(r);
+        continue;
+      }
+      if (spare <= 0) {  // not ours to serve (we are no donor), or not now
+        if (rights[opt_.self] - TentativeCredit(a) <= 0) a.demand_mark[r] = a.counters.debits(r);
+        continue;
+      }
+      if (!Live(r, now) || may_send <= 0) {
+        // Rights sent now could be stranded, or enough are in flight: next round.
+        done = false;
+        continue;
+      }
+      const Amount give = std::min({want, spare, may_send});
+      if (!GiveRights(a, r, give, now, out)) continue;
+      spare -= give;
+      may_send -= give;
+      ++*made;
+      ++stats_.rebalance_transfers;
+      const Amount served = (give + kRebalanceDemandRounds - 1) / kRebalanceDemandRounds;
+      a.demand_mark[r] = std::min(a.counters.debits(r), a.demand_mark[r] + served);
+      if (give < want) done = false;
+    }
+    return done;
   }
 
   ReplicaOptions opt_;
@@ -2274,6 +2384,9 @@ class Replica::Impl {
   IndexSet journaled_;                               // accounts with ops above the frontier
   IndexSet touched_;                                 // accounts debited since the last rebalance
   std::set<std::uint32_t> pending_accounts_;         // accounts with debits waiting for rights
+  // (account, recipient) -> our rights transfers it has not acknowledged. Ordered: summed per
+  // account by range.
+  std::map<std::pair<std::uint32_t, RegionId>, RightsInFlight> rights_in_flight_;
   std::vector<HeartbeatState> hb_;
   std::vector<Peer> peers_;
   std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
@@ -2324,6 +2437,7 @@ void Replica::OnMessage(RegionId from, const Message& msg, std::uint64_t now_ms,
 void Replica::OnConnected(RegionId to, std::uint64_t now_ms, Effects* out) {
   impl_->OnConnected(to, now_ms, out);
 }
+void Replica::OnDisconnected(RegionId to) { impl_->OnDisconnected(to); }
 Status Replica::CheckHello(const Hello& hello) const { return impl_->CheckHello(hello); }
 void Replica::Tick(std::uint64_t now_ms, Effects* out) { impl_->Tick(now_ms, out); }
 Status Replica::GetAccount(std::string_view id, AccountView* out) { return impl_->GetAccount(id, out); }

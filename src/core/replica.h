@@ -17,8 +17,8 @@
 //      that are not yet final: such a credit may still be voided as a duplicate of a key used in
 //      another region, so until it is final it is spendable only inside the overdraft line
 //      (docs/design.md, "The effective floor");
-//   2. else, if a peer that has rights is reachable, ask it for rights and wait at most
-//      rights_wait_ms; if r's tentative credits would cover x and every peer is reachable (so the
+//   2. else, if a live peer (link up, acks flowing) has rights, ask it for rights and wait two
+//      round trips to it (at most rights_wait_ms); if r's tentative credits would cover x and every peer is reachable (so the
 //      frontier moves), wait for them to turn final, at most finality_wait_ms (the command
 //      completes later, from OnMessage or Tick);
 //   3. else, if spendable(r) + O[r] >= x: accepted as an overdraft debit (flagged) — O[r] counts
@@ -66,7 +66,9 @@ struct ReplicaOptions {
   std::uint64_t max_clock_offset_ms = 500;
   std::uint64_t heartbeat_interval_ms = 100;
   std::uint64_t peer_timeout_ms = 1000;     // silent this long: unreachable
-  std::uint64_t rights_wait_ms = 50;        // bounded wait for an on-demand rights transfer
+  // Upper bound of the wait for an on-demand rights transfer; the wait itself is two measured
+  // round trips to the peers asked plus a little (all of this while none is measured yet).
+  std::uint64_t rights_wait_ms = 500;
   std::uint64_t finality_wait_ms = 1000;    // bounded wait for this region's credits to turn final
   std::uint64_t replicated_wait_ms = 5000;  // Command::replicated: wait this long for a peer's ack
   // After Recover, originate nothing until a peer confirms which of our own ops exist. Off only
@@ -317,6 +319,10 @@ class Replica {
 
   // A transport connected to peer `to`: sends our Hello.
   void OnConnected(RegionId to, std::uint64_t now_ms, Effects* out);
+
+  // The transport's connection to `to` died (a host without connections never calls it): no rights
+  // move toward `to` until OnConnected, whatever we last heard from it.
+  void OnDisconnected(RegionId to);
 
   // Checks a peer's Hello before anything else is accepted from it.
   Status CheckHello(const Hello& hello) const;

@@ -188,6 +188,7 @@ void PeerLink::DoRead(std::shared_ptr<PeerConn> conn) {
 void PeerLink::Fail(std::string_view why) {
   if (state_ == State::kStopped) return;
   const bool was_up = state_ == State::kReady;
+  if (was_up) node_->OnLinkLost(region_);
   if (was_up || why != last_error_) {
     Log(was_up ? LogLevel::kWarn : LogLevel::kInfo, "gossip link to region {} ({}): {}",
         node_->config().regions[region_].name, address_.ToString(), why);

@@ -330,6 +330,10 @@ void NodeImpl::OnLinkConnected(RegionId to) {
   HandleEffects();
 }
 
+void NodeImpl::OnLinkLost(RegionId to) {
+  if (!stopping_) replica_->OnDisconnected(to);
+}
+
 Hello NodeImpl::OurHello(RegionId to) const { return replica_->HelloTo(to, durable_applied_); }
 
 // The heart of the durability contract: Effects' persistable part joins the next batch; what may

@@ -355,6 +355,7 @@ class NodeImpl {
                      RouteMatch match, http::request<http::string_body>& req);
   void OnPeerMessage(RegionId from, const Message& msg);
   void OnLinkConnected(RegionId to);
+  void OnLinkLost(RegionId to);  // our connection to `to` died: rights stop moving toward it
   Hello OurHello(RegionId to) const;
   Status CheckPeerHello(const Hello& hello) const { return replica_->CheckHello(hello); }
   void CountRequest(Route route, int status, SteadyTime start);

@@ -1799,3 +1799,93 @@ TEST_CASE("the rebalancer skips unreachable regions and covers them once they ar
   CHECK(View(c, 0, "alice").regions[2].rights >= 0);
   CheckMoney(c, "alice");
 }
+
+// Issue 10: rights sent toward a peer past a cut are stranded until the heal. A peer whose acks
+// stopped is still "reachable" for the whole peer timeout, but it is not live: nothing moves to it.
+TEST_CASE("rights do not move toward a peer whose acks stopped, though it is still reachable",
+          "[replica][rebalance]") {
+  Cluster c(3, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 200;
+    o.peer_timeout_ms = 5000;
+    o.rights_wait_ms = 0;
+  });
+  OpenEverywhere(c, Config("alice", 300), 900);  // lines 100 each; all 900 rights at r0
+  c.Settle(10);
+  // r0 stops hearing r2 (r2 -> r0 is cut; r0 -> r2 and both ways through r1 still work).
+  auto r2_to_r0_cut = [](RegionId from, RegionId to) { return !(from == 2 && to == 0); };
+  for (int i = 0; i < 8; ++i) {
+    c.Tick(50);
+    c.Deliver(r2_to_r0_cut);
+  }
+  // r2 spends on its line; r0 learns of it through r1's relay, well inside the peer timeout.
+  REQUIRE(c.Run(2, Debit{"alice", 50, "d1"}).overdraft);
+  for (int i = 0; i < 30; ++i) {
+    c.Tick(50);
+    c.Deliver(r2_to_r0_cut);
+  }
+  REQUIRE(View(c, 0, "alice").regions[2].rights == -50);
+  REQUIRE(c.at(0).Peers(c.now)[1].reachable);  // Peers() skips self: index 1 is r2
+  CHECK(View(c, 0, "alice").regions[0].rights == 900);
+  CHECK(c.at(0).stats().rebalance_transfers == 0);
+  // Back: covered.
+  c.Settle(20);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").regions[2].rights >= 0);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("rights do not move toward a peer whose link the host reports dead",
+          "[replica][rebalance]") {
+  Cluster c(3, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 200;
+    o.rights_wait_ms = 0;
+  });
+  OpenEverywhere(c, Config("alice", 300), 900);
+  c.Settle(10);
+  c.at(0).OnDisconnected(2);  // r0's connection to r2 died; r2's own still delivers to r0
+  REQUIRE(c.Run(2, Debit{"alice", 50, "d1"}).overdraft);
+  c.Settle(20);
+  CHECK(View(c, 0, "alice").regions[0].rights == 900);
+  CHECK(View(c, 2, "alice").regions[2].rights == -50);
+  // A debit at r2 beyond its rights asks nothing of r0 (nothing could come back): the line, now.
+  const CommandResult d = c.Run(2, Debit{"alice", 30, "d2"});
+  REQUIRE(d.status.ok());
+  CHECK(d.overdraft);
+  c.Connect(0, 2);
+  c.Settle(20);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").regions[2].rights >= 0);
+  CheckMoney(c, "alice");
+}
+
+// Whatever the moment of a cut, only rights in flight are stranded: the rebalancer keeps at most
+// 5 % of balance plus lines of an account in flight (unacknowledged by the recipient).
+TEST_CASE("the rebalancer keeps at most a twentieth of balance plus lines in flight",
+          "[replica][rebalance]") {
+  Cluster c(3, [](ReplicaOptions& o) {
+    o.rebalance_interval_ms = 200;
+    o.rights_wait_ms = 0;
+  });
+  Watch watch(c);
+  OpenEverywhere(c, Config("alice", 300), 900);  // budget (900 + 300) / 20 = 60
+  c.Settle(10);
+  // r1 and r2 spend; r0's ops never reach them (its acks and heartbeats from them still do, so
+  // they look live to r0): every transfer r0 makes stays in flight.
+  auto r0_mute = [](RegionId from, RegionId) { return from != 0; };
+  for (int i = 0; i < 40; ++i) {
+    if (i % 4 == 0) {
+      c.Run(1, Debit{"alice", 40, "a" + std::to_string(i)});
+      c.Run(2, Debit{"alice", 40, "b" + std::to_string(i)});
+    }
+    c.Tick(50);
+    c.Deliver(r0_mute);
+  }
+  Amount given = 0;
+  for (const auto& [dot, op] : watch.ops)
+    if (op.kind == OpKind::kTransfer && dot.origin == 0) given += op.amount;
+  CHECK(given > 0);
+  CHECK(given <= 60);
+  c.Settle(40);
+  REQUIRE(c.Converged("alice"));
+  CheckMoney(c, "alice");
+}
