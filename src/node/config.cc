@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "codec/codec.h"
 #include "core/ids.h"
 
 namespace tally::node {
@@ -325,10 +326,25 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
       return s;
     if (!(s = f.Unsigned("reconnect_min_ms", 1, kHour, &c->reconnect_min_ms)).ok()) return s;
     if (!(s = f.Unsigned("reconnect_max_ms", 1, kHour, &c->reconnect_max_ms)).ok()) return s;
+    if (!(s = f.Unsigned("handshake_timeout_ms", 100, kHour, &c->handshake_timeout_ms)).ok())
+      return s;
+    if (!(s = f.Unsigned("max_handshakes", 1, 65536, &c->max_handshakes)).ok()) return s;
+    if (!(s = f.Unsigned("max_handshakes_per_address", 1, 65536, &c->max_handshakes_per_address))
+             .ok())
+      return s;
+    // At least one whole frame: a peer's largest message (a snapshot) must always fit.
+    constexpr auto kOneFrame =
+        static_cast<std::int64_t>(codec::kFrameHeaderBytes + codec::kMaxFrameBytes);
+    if (!(s = f.Unsigned("receive_buffer_bytes", kOneFrame, std::int64_t{1} << 32,
+                         &c->receive_buffer_bytes))
+             .ok())
+      return s;
     if (r.max_inflight_ops < r.max_batch_ops)
       return f.Error("max_inflight_ops", "must be >= gossip.max_batch_ops");
     if (c->reconnect_max_ms < c->reconnect_min_ms)
       return f.Error("reconnect_max_ms", "must be >= gossip.reconnect_min_ms");
+    if (c->max_handshakes_per_address > c->max_handshakes)
+      return f.Error("max_handshakes_per_address", "must be <= gossip.max_handshakes");
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("clock", &t); !s.ok()) return s;

@@ -63,6 +63,13 @@ struct NodeConfig {
   std::size_t send_queue_bytes = std::size_t{16} << 20;  // per peer, then messages are dropped
   std::uint64_t reconnect_min_ms = 100;
   std::uint64_t reconnect_max_ms = 5000;
+  // The peer port (inbound gossip connections). Anyone who can reach it may connect, so what a
+  // connection may hold before its Hello is accepted is bounded, and kept apart from the real
+  // regions' connections (docs/operations.md, "Gossip").
+  std::uint64_t handshake_timeout_ms = 5000;   // connect to accepted Hello, else closed
+  std::size_t max_handshakes = 32;             // connections whose Hello is not yet accepted
+  std::size_t max_handshakes_per_address = 4;  // of those, from one remote IP address
+  std::size_t receive_buffer_bytes = std::size_t{64} << 20;  // partial frames, all connections
 
   // [storage]
   std::uint64_t commit_delay_us = 0;  // wait this long before starting a write (gathers more)

@@ -11,13 +11,18 @@ namespace tally::node {
 
 namespace {
 
-inline constexpr std::size_t kMaxInboundPeers = 64;
-
 std::string RemoteOf(const tcp::socket& s) {
   beast::error_code ec;
   auto ep = s.remote_endpoint(ec);
   if (ec) return "?";
   return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+std::string AddressOf(const tcp::socket& s) {
+  beast::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string();
 }
 
 // Takes the next whole message out of `reader`, if one has arrived (*ready). On a bad frame or an
@@ -224,19 +229,43 @@ void PeerLink::ScheduleReconnect() {
 // ---- InboundPeer
 // ---------------------------------------------------------------------------------
 
+std::string_view PeerRefusalName(PeerRefusal reason) {
+  switch (reason) {
+    case PeerRefusal::kHandshakeTimeout:
+      return "handshake_timeout";
+    case PeerRefusal::kHandshakeLimit:
+      return "handshake_limit";
+    case PeerRefusal::kAddressLimit:
+      return "address_limit";
+    case PeerRefusal::kHandshakeBytes:
+      return "handshake_bytes";
+    case PeerRefusal::kReceiveBudget:
+      return "receive_budget";
+    case PeerRefusal::kBadHandshake:
+      return "bad_handshake";
+    case PeerRefusal::kBadFrame:
+      return "bad_frame";
+  }
+  return "unknown";
+}
+
 InboundPeer::InboundPeer(NodeImpl* node, tcp::socket socket, std::uint64_t id)
-    : node_(node), id_(id), socket_(std::move(socket)) {}
+    : node_(node),
+      id_(id),
+      socket_(std::move(socket)),
+      remote_(RemoteOf(socket_)),
+      address_(AddressOf(socket_)),
+      accepted_(std::chrono::steady_clock::now()) {}
 
 void InboundPeer::Start() {
-  remote_ = RemoteOf(socket_);
   beast::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
   DoRead();
 }
 
-void InboundPeer::Refuse(std::string_view why) {
-  ++node_->peer_refusals;
-  Log(LogLevel::kWarn, "refused gossip connection from {}: {}", remote_, why);
+void InboundPeer::Refuse(PeerRefusal reason, std::string_view why) {
+  if (closed_) return;
+  node_->NotePeerRefusal(reason, remote_, why);
   Close();
 }
 
@@ -257,18 +286,20 @@ void InboundPeer::DoRead() {
         while (true) {
           Message msg;
           if (Status s = NextMessage(&self->reader_, &frame, &msg, &ready); !s.ok())
-            return self->Refuse(s.message());
+            return self->Refuse(PeerRefusal::kBadFrame, s.message());
           if (!ready) break;
           const Hello* hello = std::get_if<Hello>(&msg);
           if (!self->verified_) {
-            if (!hello) return self->Refuse("its first message is not a Hello");
+            if (!hello)
+              return self->Refuse(PeerRefusal::kBadHandshake, "its first message is not a Hello");
             if (Status s = self->node_->CheckPeerHello(*hello); !s.ok())
-              return self->Refuse(s.ToString());
+              return self->Refuse(PeerRefusal::kBadHandshake, s.ToString());
             self->verified_ = true;
             self->region_ = hello->region;
             self->node_->NoteGossipReceived(self->region_, n);
             Log(LogLevel::kInfo, "gossip connection from region {} ({}) accepted",
                 self->node_->config().regions[self->region_].name, self->remote_);
+            self->node_->InboundVerified(*self);
             // Answer with our Hello so the dialler can check us too.
             if (codec::AppendFrame(self->node_->OurHello(self->region_), &self->out_).ok()) {
               asio::async_write(self->socket_, asio::buffer(self->out_),
@@ -277,14 +308,29 @@ void InboundPeer::DoRead() {
                                 });
             }
           } else if (hello && hello->region != self->region_) {
-            return self->Refuse("a second Hello claims another region");
+            return self->Refuse(PeerRefusal::kBadHandshake, "a second Hello claims another region");
           }
           if (self->node_->stopping()) return self->Close();
           self->node_->OnPeerMessage(self->region_, msg);
           if (self->closed_) return;
         }
+        // Until its Hello is accepted a connection is anybody's: it may hold a Hello's worth,
+        // not the start of a 4 MiB frame (a dialler sends nothing else before our Hello).
+        const std::size_t held = self->reader_.buffered_bytes();
+        if (!self->verified_ && held > kMaxHandshakeBytes)
+          return self->Refuse(PeerRefusal::kHandshakeBytes,
+                              fmt::format("{} bytes and no Hello yet (a Hello fits in {})", held,
+                                          kMaxHandshakeBytes));
+        self->SetBuffered(held);
+        if (self->closed_) return;  // the receive budget took this one
         self->DoRead();
       });
+}
+
+void InboundPeer::SetBuffered(std::size_t bytes) {
+  const std::size_t before = buffered_;
+  buffered_ = bytes;
+  node_->InboundBufferChanged(before, bytes);
 }
 
 void InboundPeer::Close() {
@@ -293,6 +339,8 @@ void InboundPeer::Close() {
   beast::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
+  reader_ = codec::FrameReader();  // frees the partial frame now, not when the handlers are done
+  SetBuffered(0);
   node_->InboundClosed(id_);
 }
 
@@ -303,22 +351,132 @@ void NodeImpl::StartPeerAccept() {
   peer_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || stopping_) return;
     if (!ec) {
-      if (inbound_.size() >= kMaxInboundPeers) {
-        Log(LogLevel::kWarn, "refused gossip connection from {}: {} peer connections already open",
-            RemoteOf(socket), inbound_.size());
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        const std::uint64_t id = next_conn_id_++;
-        auto peer = std::make_shared<InboundPeer>(this, std::move(socket), id);
-        inbound_[id] = peer;
-        peer->Start();
-      }
+      AdmitInbound(std::move(socket));
     } else {
       Log(LogLevel::kWarn, "accept on {}: {}", config_.listen_peer.ToString(), ec.message());
     }
     StartPeerAccept();
   });
+}
+
+// Anyone who can reach the peer port may connect, so a connection is a stranger's until its
+// Hello is accepted. Strangers are bounded apart from the regions (which hold one connection each,
+// InboundVerified): in all (gossip.max_handshakes), per remote address
+// (gossip.max_handshakes_per_address), in time (gossip.handshake_timeout_ms, CheckInbound) and in
+// bytes (kMaxHandshakeBytes), so they can never take what a region needs. At a bound the oldest
+// stranger makes room rather than the newcomer being turned away: a region that redials from
+// behind a flood still gets in at once, even from the flood's own address (loopback, NAT), and a
+// flood from one address only churns its own connections. Regions are not counted per address:
+// on one host, or behind one NAT, every region comes from the same one.
+void NodeImpl::AdmitInbound(tcp::socket socket) {
+  const std::uint64_t id = next_conn_id_++;
+  auto peer = std::make_shared<InboundPeer>(this, std::move(socket), id);
+  std::shared_ptr<InboundPeer> oldest, oldest_here;
+  std::size_t strangers = 0, here = 0;
+  for (auto& [other_id, weak] : inbound_) {
+    auto p = weak.lock();
+    if (!p || p->closed() || p->verified()) continue;
+    ++strangers;
+    if (!oldest) oldest = p;
+    if (p->address() == peer->address()) {
+      ++here;
+      if (!oldest_here) oldest_here = p;
+    }
+  }
+  if (here >= config_.max_handshakes_per_address) {
+    oldest_here->Refuse(PeerRefusal::kAddressLimit,
+                        fmt::format("{} connections from {} await their Hello "
+                                    "(gossip.max_handshakes_per_address); the oldest makes room",
+                                    here, peer->address()));
+  } else if (strangers >= config_.max_handshakes) {
+    oldest->Refuse(PeerRefusal::kHandshakeLimit,
+                   fmt::format("{} connections await their Hello (gossip.max_handshakes); the "
+                               "oldest makes room",
+                               strangers));
+  }
+  inbound_[id] = peer;
+  peer->Start();
+}
+
+// A region dials us over one connection at a time, so an older connection that claims the same
+// region is one its dialler has given up on (a socket left half-open by a partition, a process
+// since restarted) or one of a process that is not that region. The newest wins: the real region
+// always gets back in when it redials. Two processes claiming one region keep replacing each
+// other, which the log shows.
+void NodeImpl::InboundVerified(const InboundPeer& peer) {
+  for (auto& [id, weak] : inbound_) {
+    auto p = weak.lock();
+    if (!p || p.get() == &peer || p->closed() || !p->verified() || p->region() != peer.region())
+      continue;
+    Log(LogLevel::kInfo, "gossip connection from region {} ({}) replaced by a newer one ({})",
+        config_.regions[p->region()].name, p->remote(), peer.remote());
+    p->Close();
+  }
+}
+
+void NodeImpl::CheckInbound(SteadyTime now) {
+  const auto timeout = std::chrono::milliseconds(config_.handshake_timeout_ms);
+  for (auto& [id, weak] : inbound_) {
+    auto p = weak.lock();
+    if (p && !p->closed() && !p->verified() && now - p->accepted() > timeout)
+      p->Refuse(PeerRefusal::kHandshakeTimeout,
+                fmt::format("no accepted Hello within {} ms (gossip.handshake_timeout_ms)",
+                            config_.handshake_timeout_ms));
+  }
+  for (std::size_t i = 0; i < kPeerRefusalKinds; ++i) {
+    RefusalCount& r = refusals_[i];
+    if (r.unlogged == 0 || now - r.last_line < kRefusalLogInterval) continue;
+    Log(LogLevel::kWarn, "refused {} more gossip connections ({}) in the last {} s", r.unlogged,
+        PeerRefusalName(static_cast<PeerRefusal>(i)),
+        std::chrono::duration_cast<std::chrono::seconds>(now - r.last_line).count());
+    r.unlogged = 0;
+    r.last_line = now;
+  }
+}
+
+void NodeImpl::NotePeerRefusal(PeerRefusal reason, std::string_view remote, std::string_view why) {
+  // The handshake's own refusals have always counted here too (both directions).
+  if (reason == PeerRefusal::kBadHandshake || reason == PeerRefusal::kBadFrame) ++peer_refusals;
+  RefusalCount& r = refusals_[static_cast<std::size_t>(reason)];
+  ++r.total;
+  const SteadyTime now = std::chrono::steady_clock::now();
+  if (r.total > 1 && now - r.last_line < kRefusalLogInterval) {
+    ++r.unlogged;
+    return;
+  }
+  Log(LogLevel::kWarn, "refused gossip connection from {} ({}): {}{}", remote,
+      PeerRefusalName(reason), why,
+      r.unlogged ? fmt::format(" (and {} more since the last such line)", r.unlogged) : "");
+  r.unlogged = 0;
+  r.last_line = now;
+}
+
+void NodeImpl::InboundBufferChanged(std::size_t before, std::size_t after) {
+  inbound_buffered_ = inbound_buffered_ - before + after;
+  if (after > before && inbound_buffered_ > config_.receive_buffer_bytes) EnforceReceiveBudget();
+}
+
+// Strangers go first, then the largest partial frame: a region's frame (a snapshot may take
+// 4 MiB) is cut only when the regions' own frames alone exceed the budget; that region
+// reconnects and the replica re-sends what was not acknowledged.
+void NodeImpl::EnforceReceiveBudget() {
+  while (inbound_buffered_ > config_.receive_buffer_bytes) {
+    std::shared_ptr<InboundPeer> victim;
+    for (auto& [id, weak] : inbound_) {
+      auto p = weak.lock();
+      if (!p || p->closed() || p->buffered() == 0) continue;
+      if (!victim || std::pair(!p->verified(), p->buffered()) >
+                         std::pair(!victim->verified(), victim->buffered()))
+        victim = p;
+    }
+    if (!victim) break;
+    victim->Refuse(
+        PeerRefusal::kReceiveBudget,
+        fmt::format("partial frames on the peer port hold {} bytes, over "
+                    "gossip.receive_buffer_bytes ({}); this {} held {}",
+                    inbound_buffered_, config_.receive_buffer_bytes,
+                    victim->verified() ? "region's connection" : "stranger", victim->buffered()));
+  }
 }
 
 void NodeImpl::InboundClosed(std::uint64_t id) {

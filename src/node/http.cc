@@ -713,7 +713,8 @@ std::string NodeImpl::RenderCluster() {
     if (p.region == config_.self || p.region >= n) continue;
     std::size_t inbound = 0;
     for (auto& [id, weak] : inbound_) {
-      if (auto in = weak.lock(); in && in->verified() && in->region() == p.region) ++inbound;
+      auto in = weak.lock();
+      if (in && !in->closed() && in->verified() && in->region() == p.region) ++inbound;
     }
     const PeerLink* link = links_[p.region].get();
     peers.push_back({{"region", region_names_[p.region]},
@@ -889,6 +890,34 @@ std::string NodeImpl::RenderMetrics() {
   for (RegionId r = 0; r < n; ++r)
     if (links_[r]) refused += links_[r]->refused;
   AppendSample("tally_gossip_refused_total", "", static_cast<double>(refused), &out);
+  AppendHelp("tally_peer_connections_refused_total", "counter",
+             "Connections to the peer port this region closed, by reason (handshake deadline, "
+             "bounds on connections awaiting their Hello, receive budget, bad handshake or frame).",
+             &out);
+  for (std::size_t i = 0; i < kPeerRefusalKinds; ++i)
+    AppendSample("tally_peer_connections_refused_total",
+                 fmt::format("reason=\"{}\"", PeerRefusalName(static_cast<PeerRefusal>(i))),
+                 static_cast<double>(refusals_[i].total), &out);
+  std::size_t handshaking = 0, verified = 0;
+  for (auto& [id, weak] : inbound_) {
+    auto p = weak.lock();
+    if (!p || p->closed()) continue;
+    ++(p->verified() ? verified : handshaking);
+  }
+  AppendHelp("tally_peer_inbound_connections", "gauge",
+             "Open connections to the peer port: state=\"handshake\" (Hello not yet accepted) or "
+             "\"verified\" (a region's).",
+             &out);
+  AppendSample("tally_peer_inbound_connections", "state=\"handshake\"",
+               static_cast<double>(handshaking), &out);
+  AppendSample("tally_peer_inbound_connections", "state=\"verified\"",
+               static_cast<double>(verified), &out);
+  AppendHelp("tally_peer_receive_buffered_bytes", "gauge",
+             "Bytes of partly received frames held across connections to the peer port (at most "
+             "gossip.receive_buffer_bytes).",
+             &out);
+  AppendSample("tally_peer_receive_buffered_bytes", "", static_cast<double>(inbound_buffered_),
+               &out);
   AppendHelp("tally_notices_total", "counter", "Replica notices by kind.", &out);
   AppendSample("tally_notices_total", "kind=\"clock_ahead\"",
                static_cast<double>(notices_clock_ahead_), &out);

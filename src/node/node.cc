@@ -300,6 +300,7 @@ void NodeImpl::ScheduleSweep() {
     if (ec) return;
     const SteadyTime now = std::chrono::steady_clock::now();
     for (auto& s : LiveSessions()) s->CheckTimeouts(now);
+    CheckInbound(now);
     ScheduleSweep();
   });
 }

@@ -64,6 +64,12 @@ inline constexpr std::size_t kMaxStreams = 256;
 inline constexpr std::size_t kMaxSpareBatches = 8;  // cleared CommitBatches kept for reuse
 inline constexpr std::chrono::milliseconds kLingerTimeout{1000};
 inline constexpr std::chrono::milliseconds kShutdownDrainTimeout{5000};
+// What an inbound gossip connection may hold before its Hello is accepted. A Hello takes less
+// than 16 KiB (16 regions × 32 fences); anything bigger is a stranger's frame, not a handshake.
+inline constexpr std::size_t kMaxHandshakeBytes = 64 * 1024;
+// Refusals of one reason are logged at most once per interval, with the count since: a flood of
+// connections must not become a flood of log lines (the metric counts every one).
+inline constexpr std::chrono::seconds kRefusalLogInterval{10};
 
 // ---- storage
 // -------------------------------------------------------------------------------------
@@ -301,26 +307,51 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   std::string last_error_;
 };
 
-// A connection a peer opened to us: what it sends arrives here.
+// Why we closed an inbound gossip connection (tally_peer_connections_refused_total{reason}).
+enum class PeerRefusal {
+  kHandshakeTimeout,  // no accepted Hello within gossip.handshake_timeout_ms
+  kHandshakeLimit,    // gossip.max_handshakes awaited their Hello: the oldest made room
+  kAddressLimit,      // gossip.max_handshakes_per_address from one address: its oldest made room
+  kHandshakeBytes,    // more than kMaxHandshakeBytes before its Hello was accepted
+  kReceiveBudget,     // gossip.receive_buffer_bytes exhausted: it held the largest partial frame
+  kBadHandshake,      // its first message is not a Hello, or its Hello was refused
+  kBadFrame,          // a frame that cannot be split or decoded
+};
+inline constexpr std::size_t kPeerRefusalKinds = 7;
+std::string_view PeerRefusalName(PeerRefusal reason);  // the metric's label
+
+// A connection opened to our peer port: what a peer sends arrives here. Until its Hello is
+// accepted it is a stranger's, and bounded as such (NodeImpl::AdmitInbound).
 class InboundPeer : public std::enable_shared_from_this<InboundPeer> {
  public:
   InboundPeer(NodeImpl* node, tcp::socket socket, std::uint64_t id);
   void Start();
   void Close();
+  // Closes the connection; NodeImpl::NotePeerRefusal logs and counts why.
+  void Refuse(PeerRefusal reason, std::string_view why);
   bool verified() const { return verified_; }
+  bool closed() const { return closed_; }
   RegionId region() const { return region_; }
+  const std::string& remote() const { return remote_; }    // "ip:port"
+  const std::string& address() const { return address_; }  // the remote IP alone
+  SteadyTime accepted() const { return accepted_; }
+  std::size_t buffered() const { return buffered_; }  // bytes of a partial frame held
 
  private:
   void DoRead();
-  void Refuse(std::string_view why);
+  // Tells the node how many bytes of a partial frame this connection now holds.
+  void SetBuffered(std::size_t bytes);
 
   NodeImpl* const node_;
   const std::uint64_t id_;
   tcp::socket socket_;
   std::string remote_;
+  std::string address_;
+  const SteadyTime accepted_;
   codec::FrameReader reader_;
   std::array<char, kPeerReadChunkBytes> read_buf_;
   std::string out_;
+  std::size_t buffered_ = 0;
   bool verified_ = false;
   bool closed_ = false;
   RegionId region_ = 0;
@@ -362,6 +393,13 @@ class NodeImpl {
   void SessionClosed(std::uint64_t id);
   void StreamClosed(std::uint64_t id);
   void InboundClosed(std::uint64_t id);
+  // `peer`'s Hello was accepted: older connections claiming its region are closed.
+  void InboundVerified(const InboundPeer& peer);
+  // An inbound connection's partial frame went from `before` to `after` bytes; past
+  // gossip.receive_buffer_bytes in all, connections are closed until the total fits.
+  void InboundBufferChanged(std::size_t before, std::size_t after);
+  // Logs (at most one line per reason per kRefusalLogInterval) and counts a refused connection.
+  void NotePeerRefusal(PeerRefusal reason, std::string_view remote, std::string_view why);
   void NoteGossipReceived(RegionId from, std::size_t bytes);
   // Initial state of a new stream's accounts (after the sync of everything before it).
   void StreamOpened(const std::shared_ptr<WsSession>& ws);
@@ -397,6 +435,13 @@ class NodeImpl {
 
   void StartAccept();
   void StartPeerAccept();
+  // Takes a new connection to the peer port, first making room for it within the strangers'
+  // bounds (gossip.max_handshakes, gossip.max_handshakes_per_address).
+  void AdmitInbound(tcp::socket socket);
+  // From the sweep: closes connections past gossip.handshake_timeout_ms without an accepted
+  // Hello, and logs the refusals the rate limit held back.
+  void CheckInbound(SteadyTime now);
+  void EnforceReceiveBudget();
   void ScheduleTick();
   void ScheduleSweep();
   // A copy of the open sessions: closing one edits sessions_, so loops go over this instead.
@@ -444,7 +489,14 @@ class NodeImpl {
   std::uint64_t next_conn_id_ = 1;
   std::map<std::uint64_t, std::weak_ptr<HttpSession>> sessions_;
   std::map<std::uint64_t, std::shared_ptr<WsSession>> streams_;
-  std::map<std::uint64_t, std::weak_ptr<InboundPeer>> inbound_;
+  std::map<std::uint64_t, std::weak_ptr<InboundPeer>> inbound_;  // by id: oldest first
+  std::size_t inbound_buffered_ = 0;  // bytes of partial frames held by inbound connections
+  struct RefusalCount {
+    std::uint64_t total = 0;
+    std::uint64_t unlogged = 0;  // since the last line about this reason
+    SteadyTime last_line;
+  };
+  std::array<RefusalCount, kPeerRefusalKinds> refusals_;
   std::vector<std::shared_ptr<PeerLink>> links_;  // indexed by region; null for self
   std::vector<std::uint64_t> gossip_received_;    // bytes per region over inbound connections
   std::vector<std::uint64_t> clock_warned_ms_;    // last clock-ahead log per region (rate limit)

@@ -111,6 +111,46 @@ TEST_CASE("[rejoin] wait_ms bounds the wait for silent peers; 0 waits for every 
              Catch::Contains("rejoin.wait_ms: must be an integer, got a string"));
 }
 
+TEST_CASE("[gossip] bounds on the peer port: defaults, values and errors", "[config]") {
+  NodeConfig c;
+  REQUIRE(ParseConfig(kValid, "t.toml", &c).ok());
+  CHECK(c.handshake_timeout_ms == 5000);  // the defaults
+  CHECK(c.max_handshakes == 32);
+  CHECK(c.max_handshakes_per_address == 4);
+  CHECK(c.receive_buffer_bytes == std::size_t{64} << 20);
+
+  auto gossip = [](const std::string& lines) {
+    return With("max_inflight_ops = 1000", "max_inflight_ops = 1000\n" + lines);
+  };
+  Status s = ParseConfig(gossip("handshake_timeout_ms = 750\nmax_handshakes = 100\n"
+                                "max_handshakes_per_address = 100\n"
+                                "receive_buffer_bytes = 4194308\n"),
+                         "t.toml", &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.handshake_timeout_ms == 750);
+  CHECK(c.max_handshakes == 100);
+  CHECK(c.max_handshakes_per_address == 100);
+  CHECK(c.receive_buffer_bytes == 4194308);  // one whole frame: the least allowed
+
+  CHECK_THAT(ErrorOf(gossip("handshake_timeout_ms = 0")),
+             Catch::Contains("gossip.handshake_timeout_ms: must be in 100..3600000, got 0"));
+  CHECK_THAT(ErrorOf(gossip("handshake_timeout_ms = \"5s\"")),
+             Catch::Contains("gossip.handshake_timeout_ms: must be an integer, got a string"));
+  CHECK_THAT(ErrorOf(gossip("max_handshakes = 0")),
+             Catch::Contains("gossip.max_handshakes: must be in 1..65536, got 0"));
+  CHECK_THAT(ErrorOf(gossip("max_handshakes_per_address = 0")),
+             Catch::Contains("gossip.max_handshakes_per_address: must be in 1..65536, got 0"));
+  CHECK_THAT(
+      ErrorOf(gossip("max_handshakes = 8\nmax_handshakes_per_address = 9")),
+      Catch::Contains("gossip.max_handshakes_per_address: must be <= gossip.max_handshakes"));
+  CHECK_THAT(ErrorOf(gossip("receive_buffer_bytes = 4194307")),
+             Catch::Contains("gossip.receive_buffer_bytes: must be in 4194308..4294967296, got "
+                             "4194307"));
+  CHECK_THAT(ErrorOf(gossip("max_handshake = 8")),
+             Catch::Contains("gossip.max_handshake: unknown key"));
+}
+
 TEST_CASE("the shipped example config parses", "[config]") {
   NodeConfig c;
   Status s = LoadConfigFile(TALLY_SOURCE_DIR "/src/node/example-region.toml", &c);
