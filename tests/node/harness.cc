@@ -279,7 +279,7 @@ Reply Api::Cluster() { return Call("GET", "/v1/cluster"); }
 std::string RegionToml(const std::string& cluster_id, const std::vector<std::string>& regions,
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,
-                       const std::vector<std::uint16_t>& dial_ports) {
+                       const std::vector<std::uint16_t>& dial_ports, const std::string& gossip) {
   std::ostringstream t;
   t << "cluster_id = \"" << cluster_id << "\"\n"
     << "region = \"" << regions[self] << "\"\n"
@@ -292,7 +292,8 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
   }
   // Fast timings so partitions are noticed and healed within a test's patience.
   t << "[gossip]\nheartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n"
-    << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n\n"
+    << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n"
+    << gossip << "\n"
     << "[rights]\nwait_ms = 50\n\n"
     << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "
        "\"read\", \"read_reports\", \"cluster\", \"backup\"]\n"
@@ -345,7 +346,7 @@ Cluster::~Cluster() {
 
 std::string Cluster::ConfigText(std::size_t i) const {
   return RegionToml(options_.cluster_id, options_.regions, i, data_dir(i), nodes_[i].client_port,
-                    nodes_[i].peer_port, nodes_[i].dial_port) +
+                    nodes_[i].peer_port, nodes_[i].dial_port, options_.gossip_toml) +
          options_.extra_toml;
 }
 

@@ -116,8 +116,9 @@ class Api {
 struct ClusterOptions {
   std::vector<std::string> regions = {"eu", "us", "ap"};
   std::string cluster_id = "test-cluster";
-  bool proxied = false;  // gossip through a NetProxy (links named "eu-us", sorted pair)
-  std::string extra_toml;  // appended to every config (e.g. "[http]\nmax_body_bytes = 1024\n")
+  bool proxied = false;     // gossip through a NetProxy (links named "eu-us", sorted pair)
+  std::string extra_toml;   // appended to every config (e.g. "[http]\nmax_body_bytes = 1024\n")
+  std::string gossip_toml;  // added to every config's [gossip] table (e.g. "max_handshakes = 8\n")
   // Per node (by index; missing: none): "NAME=value" entries added to its environment.
   std::vector<std::vector<std::string>> env;
 };
@@ -143,6 +144,7 @@ class Cluster {
   int Stop(std::size_t i);
   void Kill9(std::size_t i);
   bool Running(std::size_t i);
+  pid_t pid(std::size_t i) const { return nodes_[i].process->pid(); }  // -1 when not started
 
   // True once every running node reports every other node connected and reachable.
   bool WaitConnected(std::chrono::milliseconds timeout);
@@ -190,11 +192,13 @@ class Cluster {
   std::unique_ptr<ctl::NetProxy> proxy_;
 };
 
-// The common config text for one region (tokens, roles, fast gossip timings).
+// The common config text for one region (tokens, roles, fast gossip timings); `gossip` is added
+// to its [gossip] table.
 std::string RegionToml(const std::string& cluster_id, const std::vector<std::string>& regions,
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,
-                       const std::vector<std::uint16_t>& dial_ports);
+                       const std::vector<std::uint16_t>& dial_ports,
+                       const std::string& gossip = "");
 
 }  // namespace tally::test
 
