@@ -343,8 +343,11 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
       return f.Error("max_inflight_ops", "must be >= gossip.max_batch_ops");
     if (c->reconnect_max_ms < c->reconnect_min_ms)
       return f.Error("reconnect_max_ms", "must be >= gossip.reconnect_min_ms");
-    if (c->max_handshakes_per_address > c->max_handshakes)
-      return f.Error("max_handshakes_per_address", "must be <= gossip.max_handshakes");
+    if (c->max_handshakes_per_address > c->max_handshakes) {
+      if (t && t->contains("max_handshakes_per_address"))
+        return f.Error("max_handshakes_per_address", "must be <= gossip.max_handshakes");
+      c->max_handshakes_per_address = c->max_handshakes;  // the default, under a smaller total
+    }
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("clock", &t); !s.ok()) return s;

@@ -132,6 +132,8 @@ TEST_CASE("[gossip] bounds on the peer port: defaults, values and errors", "[con
   CHECK(c.max_handshakes == 100);
   CHECK(c.max_handshakes_per_address == 100);
   CHECK(c.receive_buffer_bytes == 4194308);  // one whole frame: the least allowed
+  REQUIRE(ParseConfig(gossip("max_handshakes = 2\n"), "t.toml", &c).ok());
+  CHECK(c.max_handshakes_per_address == 2);  // the default (4), capped by the total
 
   CHECK_THAT(ErrorOf(gossip("handshake_timeout_ms = 0")),
              Catch::Contains("gossip.handshake_timeout_ms: must be in 100..3600000, got 0"));
