@@ -526,6 +526,8 @@ class Replica::Impl {
     v->voids = t.total_voids();
     v->episodes = t.episodes;
     v->frontier = frontier_;
+    v->lines_usable = a->opened.hlc < frontier_;
+    if (!v->lines_usable) v->lines_wait_for = RegionsNotPast(a->opened.hlc);
     v->stale = rejoining_;
     v->digest = Digest(*a);
     return Status::OK();
@@ -1109,11 +1111,18 @@ class Replica::Impl {
                " of credit not yet final, which is spendable only within the overdraft line until "
                "it is final (a duplicate of its idempotency key in another region may still void it)";
       }
+      std::vector<RegionId> waits_for;
       if (line == 0 && a.config.lines[me] > 0) {
+        waits_for = RegionsNotPast(a.opened.hlc);
         why += "; the overdraft line of " + std::to_string(a.config.lines[me]) +
-               " is usable once the account's opening is final";
+               " is usable once the account's opening is final, and " +
+               (waits_for.empty() ? std::string("it will be at the next heartbeat")
+                                  : "region" + std::string(waits_for.size() > 1 ? "s " : " ") +
+                                        RegionList(waits_for, now) + " must confirm it first");
       }
       *r = Rejected(p.command_id, Status::InsufficientFunds(std::move(why)));
+      if (line == 0) r->line_not_yet_usable = a.config.lines[me];
+      r->line_waits_for = std::move(waits_for);
       r->rights = rights;
       r->tentative_credit = tentative;
       r->overdraft_line = line;
@@ -1175,6 +1184,30 @@ class Replica::Impl {
   // are limited to real rights.
   Amount UsableLine(const Account& a) const {
     return a.opened.hlc < frontier_ ? a.config.lines[opt_.self] : 0;
+  }
+
+  // The regions whose confirmed promises are not yet past `hlc`: what holds the frontier below it.
+  std::vector<RegionId> RegionsNotPast(Hlc hlc) const {
+    std::vector<RegionId> v;
+    for (RegionId o = 0; o < n_; ++o)
+      if (o != opt_.self && !(hlc < hb_[o].confirmed)) v.push_back(o);
+    return v;
+  }
+
+  // "eu (not heard for 12 s), ap": names, with how long each has been silent when it has been.
+  std::string RegionList(const std::vector<RegionId>& regions, std::uint64_t now) const {
+    std::string s;
+    for (RegionId o : regions) {
+      if (!s.empty()) s += ", ";
+      s += opt_.regions[o];
+      const Peer& p = peers_[o];
+      if (!p.heard) {
+        s += " (not heard since this process started)";
+      } else if (!Reachable(o, now)) {
+        s += " (not heard for " + std::to_string((now - p.last_heard_ms) / 1000) + " s)";
+      }
+    }
+    return s;
   }
 
   // Asks live peers that hold rights for `shortfall`, largest holder first, until what they are

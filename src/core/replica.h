@@ -146,6 +146,10 @@ struct CommandResult {
   Amount overdraft_line = 0;
   Amount requested = 0;
   Amount tentative_credit = 0;  // part of `rights` that is credit not yet final (not spendable)
+  // The account's line here while its open is not final (overdraft_line is then 0), and the
+  // regions whose confirmation the open still waits for.
+  Amount line_not_yet_usable = 0;
+  std::vector<RegionId> line_waits_for;
   bool replicated = false;  // another region is known to hold `op` durably (or `op` is its own)
 };
 
@@ -250,6 +254,10 @@ struct AccountView {
   Amount voids = 0;
   std::uint64_t episodes = 0;
   Hlc frontier;
+  // Overdraft lines count only once the account's open is final (docs/design.md, "Overdraft lines
+  // of a new account"); until then, the regions whose confirmation it waits for.
+  bool lines_usable = false;
+  std::vector<RegionId> lines_wait_for;
   bool stale = false;         // this region is rejoining after a restart and may lack ops
   std::uint64_t digest = 0;   // equal on every replica holding the same ops
 };

@@ -393,10 +393,20 @@ std::string ErrorJson(const Status& s, std::string_view extra_fields) {
   return out;
 }
 
-std::string InsufficientFundsJson(const CommandResult& r) {
-  return ErrorJson(r.status,
-                   fmt::format(",\"requested\":{},\"rights\":{},\"tentative_credit\":{},\"overdraft_line\":{}",
-                               r.requested, r.rights, r.tentative_credit, r.overdraft_line));
+std::string InsufficientFundsJson(const CommandResult& r, const std::vector<std::string>& regions) {
+  std::string extra =
+      fmt::format(",\"requested\":{},\"rights\":{},\"tentative_credit\":{},\"overdraft_line\":{}",
+                  r.requested, r.rights, r.tentative_credit, r.overdraft_line);
+  if (r.line_not_yet_usable > 0) {
+    extra += fmt::format(",\"line_not_yet_usable\":{},\"line_waits_for\":[", r.line_not_yet_usable);
+    for (std::size_t i = 0; i < r.line_waits_for.size(); ++i) {
+      if (i > 0) extra += ',';
+      const RegionId o = r.line_waits_for[i];
+      AppendJsonString(o < regions.size() ? regions[o] : std::to_string(o), &extra);
+    }
+    extra += ']';
+  }
+  return ErrorJson(r.status, extra);
 }
 
 Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaults,

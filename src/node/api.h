@@ -69,8 +69,9 @@ std::string_view ReasonPhrase(int http_status);
 // {"error":{"code":"<code_name>","message":"..."}}
 // `extra_fields`: more members of the error object, each written as `,"name":value`.
 std::string ErrorJson(const Status& s, std::string_view extra_fields = {});
-// As ErrorJson, plus the numbers behind an insufficient_funds refusal.
-std::string InsufficientFundsJson(const CommandResult& r);
+// As ErrorJson, plus the numbers behind an insufficient_funds refusal (and, while the account's
+// open is not final, the line not yet usable and the regions it waits for, by name).
+std::string InsufficientFundsJson(const CommandResult& r, const std::vector<std::string>& regions);
 // Appends `s` as a JSON string literal (quotes and escapes) to *out.
 void AppendJsonString(std::string_view s, std::string* out);
 

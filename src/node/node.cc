@@ -463,7 +463,7 @@ void NodeImpl::Complete(const CommandResult& r) {
   if (!r.status.ok()) {
     const int http = HttpStatusFor(r.status.code());
     if (r.status.code() == Code::kInsufficientFunds) {
-      p.session->Respond(p.slot, http, "application/json", InsufficientFundsJson(r));
+      p.session->Respond(p.slot, http, "application/json", InsufficientFundsJson(r, region_names_));
     } else if (r.op.seq != 0) {
       // Durability "replicated" timed out: the op exists; name it.
       p.session->Respond(p.slot, http, "application/json",

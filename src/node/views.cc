@@ -26,6 +26,12 @@ std::string Money(const json& v) {
   return v.is_number() ? fmt::format("{}", v.get<std::int64_t>()) : std::string("–");
 }
 
+json WaitFor(const std::vector<RegionId>& wait_for, const RegionNames& regions) {
+  json names = json::array();
+  for (RegionId r : wait_for) names.push_back(RegionName(regions, r));
+  return names;
+}
+
 }  // namespace
 
 json AccountJson(const AccountView& v, const RegionNames& regions) {
@@ -52,6 +58,8 @@ json AccountJson(const AccountView& v, const RegionNames& regions) {
               {"episodes", v.episodes},
               {"regions", std::move(per_region)},
               {"frontier", v.frontier.ToString()},
+              {"lines_usable", v.lines_usable},
+              {"lines_wait_for", WaitFor(v.lines_wait_for, regions)},
               {"digest", fmt::format("{:016x}", v.digest)}};
 }
 

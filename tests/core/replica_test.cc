@@ -1889,3 +1889,44 @@ TEST_CASE("the rebalancer keeps at most a twentieth of balance plus lines in fli
   REQUIRE(c.Converged("alice"));
   CheckMoney(c, "alice");
 }
+
+// Issue 10, item 7: an account opened while a region is cut off gets no line until the open is
+// final (a concurrent open of the same id there, with other lines, could still win); the refusal
+// says so, names the region the open waits for, and the view says the lines are not yet usable.
+TEST_CASE("a line of an account opened while a region is cut off: the refusal names the region",
+          "[replica]") {
+  Cluster c(3, NoRebalanceNoWait);
+  c.Settle(3);
+  auto cut_r2 = [](RegionId from, RegionId to) { return from != 2 && to != 2; };
+  for (int i = 0; i < 30; ++i) {  // 1.5 s: r2 is silent past the peer timeout
+    c.Tick(50);
+    c.Deliver(cut_r2);
+  }
+  REQUIRE(c.Run(0, OpenAccount{Config("alice", 300)}).status.ok());
+  REQUIRE(c.Run(0, Credit{"alice", 20, "k"}).status.ok());
+  for (int i = 0; i < 10; ++i) {
+    c.Tick(50);
+    c.Deliver(cut_r2);
+  }
+  AccountView v = View(c, 0, "alice");
+  CHECK_FALSE(v.lines_usable);
+  CHECK(v.lines_wait_for == std::vector<RegionId>{2});
+  CHECK(v.regions[0].overdraft_line == 100);  // configured; not usable yet
+
+  const CommandResult d = c.Run(0, Debit{"alice", 50, "d"});
+  REQUIRE(d.status.code() == Code::kInsufficientFunds);
+  CHECK(d.overdraft_line == 0);
+  CHECK(d.line_not_yet_usable == 100);
+  CHECK(d.line_waits_for == std::vector<RegionId>{2});
+  INFO(d.status.message());
+  CHECK(d.status.message().find("overdraft line of 100 is usable once the account's opening is "
+                                "final, and region r2 (not heard for") != std::string::npos);
+
+  c.Settle(10);  // r2 is back and confirms: the line is usable
+  v = View(c, 0, "alice");
+  CHECK(v.lines_usable);
+  CHECK(v.lines_wait_for.empty());
+  const CommandResult again = c.Run(0, Debit{"alice", 50, "d2"});
+  REQUIRE(again.status.ok());
+  CHECK(again.overdraft);
+}

@@ -279,7 +279,8 @@ Reply Api::Cluster() { return Call("GET", "/v1/cluster"); }
 std::string RegionToml(const std::string& cluster_id, const std::vector<std::string>& regions,
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,
-                       const std::vector<std::uint16_t>& dial_ports, const std::string& gossip) {
+                       const std::vector<std::uint16_t>& dial_ports, const std::string& gossip,
+                       bool default_timings) {
   std::ostringstream t;
   t << "cluster_id = \"" << cluster_id << "\"\n"
     << "region = \"" << regions[self] << "\"\n"
@@ -291,11 +292,11 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
       << "\"\npeer = \"127.0.0.1:" << (r == self ? peer_port : dial_ports[r]) << "\"\n\n";
   }
   // Fast timings so partitions are noticed and healed within a test's patience.
-  t << "[gossip]\nheartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n"
-    << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n"
-    << gossip << "\n"
-    << "[rights]\nwait_ms = 50\n\n"
-    << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "
+  t << "[gossip]\n";
+  if (!default_timings) t << "heartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n";
+  t << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n" << gossip << "\n";
+  if (!default_timings) t << "[rights]\nwait_ms = 50\n\n";
+  t << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "
        "\"read\", \"read_reports\", \"cluster\", \"backup\"]\n"
     << "[roles.reader]\npermissions = [\"read\"]\n"
     << "[roles.teller]\npermissions = [\"credit\", \"debit\", \"read\"]\n\n"
@@ -346,7 +347,8 @@ Cluster::~Cluster() {
 
 std::string Cluster::ConfigText(std::size_t i) const {
   return RegionToml(options_.cluster_id, options_.regions, i, data_dir(i), nodes_[i].client_port,
-                    nodes_[i].peer_port, nodes_[i].dial_port, options_.gossip_toml) +
+                    nodes_[i].peer_port, nodes_[i].dial_port, options_.gossip_toml,
+                    options_.default_timings) +
          options_.extra_toml;
 }
 
@@ -442,6 +444,11 @@ void Cluster::Heal(std::size_t a, std::size_t b) {
 void Cluster::CutAll() {
   for (std::size_t a = 0; a < nodes_.size(); ++a)
     for (std::size_t b = a + 1; b < nodes_.size(); ++b) Cut(a, b);
+}
+void Cluster::DelayAll(std::chrono::milliseconds one_way) {
+  if (!proxy_) return;
+  for (std::size_t a = 0; a < nodes_.size(); ++a)
+    for (std::size_t b = a + 1; b < nodes_.size(); ++b) proxy_->SetDelay(LinkName(a, b), one_way);
 }
 void Cluster::HealAll() {
   for (std::size_t a = 0; a < nodes_.size(); ++a)

@@ -119,6 +119,9 @@ struct ClusterOptions {
   bool proxied = false;     // gossip through a NetProxy (links named "eu-us", sorted pair)
   std::string extra_toml;   // appended to every config (e.g. "[http]\nmax_body_bytes = 1024\n")
   std::string gossip_toml;  // added to every config's [gossip] table (e.g. "max_handshakes = 8\n")
+  // tallyd's own defaults for heartbeats, peer timeout, re-sends and the rights wait, instead of
+  // the harness's fast ones (for tests that measure what a production config does).
+  bool default_timings = false;
   // Per node (by index; missing: none): "NAME=value" entries added to its environment.
   std::vector<std::vector<std::string>> env;
 };
@@ -168,6 +171,7 @@ class Cluster {
   void Heal(std::size_t a, std::size_t b);
   void CutAll();
   void HealAll();
+  void DelayAll(std::chrono::milliseconds one_way);  // every link, both ways
   // The proxy's view of every link, for failure messages.
   std::string ProxyState() const;
 
@@ -198,7 +202,7 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,
                        const std::vector<std::uint16_t>& dial_ports,
-                       const std::string& gossip = "");
+                       const std::string& gossip = "", bool default_timings = false);
 
 }  // namespace tally::test
 

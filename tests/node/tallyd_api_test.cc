@@ -215,8 +215,15 @@ TEST_CASE("error bodies carry the code name and an escaped message", "[api]") {
   r.tentative_credit = 5;
   r.overdraft_line = 10;
   CHECK(
-      InsufficientFundsJson(r) ==
+      InsufficientFundsJson(r, {"eu", "us", "ap"}) ==
       R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"tentative_credit":5,"overdraft_line":10}})");
+  // The account's open not final yet: the line it will have, and whose confirmation it waits for.
+  r.overdraft_line = 0;
+  r.line_not_yet_usable = 100;
+  r.line_waits_for = {1, 2};
+  CHECK(
+      InsufficientFundsJson(r, {"eu", "us", "ap"}) ==
+      R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"tentative_credit":5,"overdraft_line":0,"line_not_yet_usable":100,"line_waits_for":["us","ap"]}})");
   std::string out;
   AppendJsonString(std::string("a\x01") + "\\", &out);
   CHECK(out == R"("a\u0001\\")");
