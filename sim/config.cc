@@ -214,6 +214,8 @@ const std::vector<BugInfo>& KnownBugs() {
       {"expiry_decides_voids",
        "void a use of a key while an earlier use is still in the index, whatever its age",
        "I7 agreement / I1 convergence (a key reused after the window)"},
+      {"wall_clock_deadlines", "time a waiting debit's deadline on the wall clock, not the monotonic",
+       "answer bound (a clock stepped back while a debit waits for rights)"},
   };
   return bugs;
 }
@@ -236,6 +238,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->skip_rejoin = true;
   else if (name == "expiry_decides_voids")
     b->expiry_decides_voids = true;
+  else if (name == "wall_clock_deadlines")
+    b->wall_clock_deadlines = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

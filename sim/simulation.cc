@@ -160,6 +160,7 @@ void Simulation::Impl::OnTick(RegionId r) {
   Effects e;
   h.replica->Tick(Mono(), &e);
   Absorb(r, &e);
+  CheckAnswerBound(r);
   if (h.up) queue.Schedule(now + config.tick_ms, EventKind::kTick, r, h.incarnation);
 }
 
@@ -209,9 +210,32 @@ void Simulation::Impl::OnRequestArrives(std::uint64_t slot) {
   trace.Add(now);
   trace.Add(rq.cmd.id);
   trace.Add(rq.region);
+  h.unanswered.emplace(rq.cmd.id, now);
   Effects e;
   h.replica->Submit(rq.cmd, Mono(), &e);
   Absorb(rq.region, &e);
+}
+
+// The longest a replica may hold a command: a debit's wait (for rights, or for credit to turn
+// final), then, asked for durability "replicated", the wait for a peer's copy; plus a sync at its
+// slowest before each of the two and before the answer (an answer waits for the batch written
+// after the sync in flight), and a tick per step. A wait timed on a clock that steps breaks it.
+std::uint64_t Simulation::Impl::AnswerBoundMs() const {
+  const ReplicaOptions o = OptionsFor(0);
+  const FaultParams& f = config.faults;
+  return std::max(o.rights_wait_ms, o.finality_wait_ms) + o.replicated_wait_ms +
+         3 * (std::uint64_t{f.fsync_max_ms} + f.fsync_slow_ms + config.tick_ms);
+}
+
+void Simulation::Impl::CheckAnswerBound(RegionId r) {
+  Host& h = hosts[r];
+  if (h.unanswered.empty() || failure) return;
+  const auto [id, since] = *h.unanswered.begin();
+  if (now - since <= AnswerBoundMs()) return;
+  Fail("answer bound", "r" + std::to_string(r) + " has held command " + std::to_string(id) +
+                           " unanswered for " + std::to_string(now - since) +
+                           " ms, past the longest wait it may take (" +
+                           std::to_string(AnswerBoundMs()) + " ms)");
 }
 
 std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
@@ -238,6 +262,7 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
   std::uint64_t id = attempts.size();
   if (!hosts[r].up) return id;
   ++summary.attempts;
+  hosts[r].unanswered.emplace(id, now);
   Effects e;
   const bool replicated = attempts.back().replicated;
   hosts[r].replica->Submit(Command{id, std::move(body), replicated}, Mono(), &e);
@@ -393,6 +418,7 @@ void Simulation::Impl::ReleaseCompletion(RegionId r, CommandResult result) {
     return;
   }
   NoteRelease(r, result);
+  hosts[r].unanswered.erase(result.id);
   trace.Add(0x43u);
   trace.Add(now);
   trace.Add(result.id);
@@ -454,6 +480,7 @@ void Simulation::Impl::Crash(RegionId r) {
   RetireStats(*h.replica);
   h.store.Crash();
   h.held.clear();
+  h.unanswered.clear();  // the requests die with the process; their clients time out
   h.replica.reset();
   h.up = false;
   h.sync_in_flight = false;

@@ -58,6 +58,10 @@ struct Host {
   std::unique_ptr<HostWallClock> wall;  // reads `clock`; the replica holds a reference
   Rng rng;  // fsync latencies
 
+  // Commands this process took and has not answered, by id (ids grow with time): when each came.
+  // Every one must be answered within Simulation::Impl::AnswerBoundMs while the process lives.
+  std::map<std::uint64_t, std::uint64_t> unanswered;
+
   bool sync_in_flight = false;
   std::uint64_t sync_target = 0;
   // Messages and completions waiting for the sync of every batch written before them.
@@ -207,6 +211,9 @@ class Simulation::Impl {
   void RunToEnd();
   void Dispatch(const Event& e);
   void OnTick(RegionId r);
+  // Commands a live process holds unanswered past AnswerBoundMs fail the run ("answer bound").
+  void CheckAnswerBound(RegionId r);
+  std::uint64_t AnswerBoundMs() const;
   void OnSyncDone(RegionId r);
   void OnDeliver(std::uint64_t slot);
   void OnReconnect(RegionId r, RegionId peer);

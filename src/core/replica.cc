@@ -1164,10 +1164,16 @@ class Replica::Impl {
       wait_ms = std::max(wait_ms, opt_.finality_wait_ms);
     }
     if (wait_ms == 0) return false;
-    p.deadline_ms = now + wait_ms;
+    p.deadline_ms = DeadlineClock(now) + wait_ms;
     a.pending.push_back(std::move(p));
     pending_accounts_.insert(IndexOf(a));
     return true;
+  }
+
+  // Waits run on the monotonic clock; the planted bug puts them on the wall clock, where a clock
+  // stepped back parks a debit for as long as the step.
+  std::uint64_t DeadlineClock(std::uint64_t now) const {
+    return opt_.bugs.wall_clock_deadlines ? Wall() : now;
   }
 
   bool AllPeersReachable(std::uint64_t now) const {
@@ -1306,7 +1312,7 @@ class Replica::Impl {
   void ExpirePending(std::uint64_t now, Effects* out) {
     for (auto it = pending_accounts_.begin(); it != pending_accounts_.end();) {
       Account& a = accounts_[*it];
-      while (!a.pending.empty() && a.pending.front().deadline_ms <= now) {
+      while (!a.pending.empty() && a.pending.front().deadline_ms <= DeadlineClock(now)) {
         PendingDebit p = a.pending.front();
         a.pending.pop_front();
         CommandResult r;

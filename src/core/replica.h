@@ -56,6 +56,7 @@ struct PlantedBugs {
   bool spend_tentative_credit = false;  // count credits that are not yet final as spendable rights
   bool skip_rejoin = false;             // serve writes at once after a restart, whatever was lost
   bool expiry_decides_voids = false;    // a use of a key still in the index is voided, whatever its age
+  bool wall_clock_deadlines = false;    // a waiting debit's deadline on the wall clock (issue 10)
 };
 
 struct ReplicaOptions {

@@ -184,6 +184,62 @@ TEST_CASE("skip_rejoin: under lost disks a region that serves at once reuses its
   REQUIRE(c.reproduce.find("--faults disks --plant-bug skip_rejoin") != std::string::npos);
 }
 
+// A debit waits for rights asked of a peer whose grant never arrives, and the asking region's
+// wall clock steps back an hour meanwhile. Its wait is timed on the monotonic clock, so it ends
+// and the debit is answered; timed on the wall clock (the bug, as tallyd's timers were before
+// issue 10) it would wait for the hour, and the answer bound catches it.
+bool ParkedDebitAnswered(const std::string& bug, Failure* failure) {
+  SimConfig c;
+  c.seed = 7;
+  c.regions = 2;
+  c.profile = "none";
+  c.plant_bug = bug;
+  c.final_topology = FinalTopology::kComplete;
+  REQUIRE(ApplyProfile(&c).ok());
+  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = 5;
+  Simulation sim(c);
+  sim.Start();
+  sim.RunUntil(100);
+  AccountConfig cfg;
+  cfg.id = "a";
+  cfg.currency = "EUR";
+  sim.Submit(0, OpenAccount{cfg});
+  sim.RunUntil(300);
+  sim.Submit(0, Credit{"a", 1000, "funds"});
+  sim.RunUntil(2500);  // r1 holds the account; every right is at r0
+  // r0's messages to r1 are lost from now on; r1 still counts r0 live for a moment and asks it.
+  Partition mute;
+  mute.kind = "asymmetric";
+  mute.description = "r0 -> r1 lost";
+  mute.cut.emplace_back(0, 1);
+  sim.Cut(mute);
+  const std::uint64_t d = sim.Submit(1, Debit{"a", 10, "d"});
+  sim.StepClock(1, -3'600'000);
+  sim.RunUntil(sim.now() + 10'000);
+  *failure = Failure{};
+  if (sim.failed()) {
+    RunResult r = sim.Finish();
+    *failure = r.failure;
+    return false;
+  }
+  const CommandResult* res = sim.Result(d);
+  REQUIRE(res != nullptr);
+  CHECK(res->status.code() == Code::kInsufficientFunds);  // no rights came, no line
+  sim.Uncut(mute);
+  RunResult r = sim.Finish();
+  *failure = r.failure;
+  return r.ok;
+}
+
+TEST_CASE("wall_clock_deadlines: a debit parked across a clock step breaks the answer bound",
+          "[sim][bugs]") {
+  Failure f;
+  CHECK(ParkedDebitAnswered("", &f));
+  INFO(f.invariant << ": " << f.message);
+  CHECK_FALSE(ParkedDebitAnswered("wall_clock_deadlines", &f));
+  CHECK(f.invariant == "answer bound");
+}
+
 TEST_CASE("Without a planted bug the same seeds pass", "[sim][bugs]") {
   for (FinalTopology t : {FinalTopology::kRandom, FinalTopology::kPartial}) {
     for (std::uint64_t seed = 1; seed <= kSeedsPerBug; ++seed) {
