@@ -124,3 +124,57 @@ TEST_CASE("a full split leaves at least 90 % of balance plus lines spendable",
     }
   }
 }
+
+TEST_CASE("an account opened while a region is cut off: the 402 says its line waits for that region",
+          "[node][availability]") {
+  // Before, the 402 said only "overdraft line 0" while the account showed a line of 100.
+  ClusterOptions o;
+  o.proxied = true;
+  Cluster c("avail-line", o);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(20s));
+  const std::size_t kAp = 2;
+  c.Cut(kEu, kAp);
+  c.Cut(1, kAp);
+  Api eu = c.api(kEu);
+  REQUIRE(WaitUntil(
+      [&] {
+        for (const json& p : eu.Cluster().body.value("peers", json::array()))
+          if (p.value("region", "") == "ap") return !p.value("reachable", true);
+        return false;
+      },
+      10s));
+  REQUIRE(eu.Open("late", 300).status == 201);  // a line of 100 per region
+  REQUIRE(eu.Credit("late", 20, "late-funds").status == 200);
+  // us confirms the open within a few heartbeats; ap cannot.
+  Reply shown;
+  WaitUntil(
+      [&] {
+        shown = eu.Account("late");
+        return Field(shown.body, "lines_wait_for") == json::array({"ap"});
+      },
+      5s);
+  INFO(shown.raw);
+  CHECK(Field(shown.body, "lines_usable") == false);
+  CHECK(Field(shown.body, "lines_wait_for") == json::array({"ap"}));
+  CHECK(shown.body["regions"]["eu"]["overdraft_line"] == 100);
+
+  const Reply refused = eu.Debit("late", 50, "late-d1");
+  INFO(refused.raw);
+  REQUIRE(refused.status == 402);
+  const json err = Field(refused.body, "error");
+  CHECK(Field(err, "overdraft_line") == 0);
+  CHECK(Field(err, "line_not_yet_usable") == 100);
+  CHECK(Field(err, "line_waits_for") == json::array({"ap"}));
+  CHECK(ErrorMessage(refused).find("region ap (not heard for") != std::string::npos);
+
+  c.HealAll();  // ap is back and confirms the open: the line is usable
+  Reply d;
+  REQUIRE(WaitUntil(
+      [&] {
+        d = eu.Debit("late", 50, "late-d2");
+        return d.status == 200;
+      },
+      15s, 200ms));
+  CHECK(Field(d.body, "overdraft") == true);
+}
