@@ -35,16 +35,6 @@ SimConfig TrialConfig(const AvailabilityParams& p, std::uint64_t seed) {
   return c;
 }
 
-Partition EveryLinkCut(RegionId n) {
-  Partition p;
-  p.kind = "split";
-  p.description = "every region alone";
-  for (RegionId a = 0; a < n; ++a)
-    for (RegionId b = 0; b < n; ++b)
-      if (a != b) p.cut.emplace_back(a, b);
-  return p;
-}
-
 // Opens `id` at r0 with `line` per region, funds it with kFunds at r0 and runs until every region
 // holds both and the open is final (lines usable everywhere).
 void OpenFunded(Simulation* sim, const AvailabilityParams& p, const std::string& id, Amount line) {

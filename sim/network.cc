@@ -6,6 +6,16 @@
 
 namespace tally::sim {
 
+Partition EveryLinkCut(RegionId regions) {
+  Partition p;
+  p.kind = "split";
+  p.description = "every region alone";
+  for (RegionId a = 0; a < regions; ++a)
+    for (RegionId b = 0; b < regions; ++b)
+      if (a != b) p.cut.emplace_back(a, b);
+  return p;
+}
+
 Network::Network(RegionId regions, LinkParams params, std::uint64_t seed)
     : n_(regions),
       params_(params),

@@ -65,6 +65,9 @@ struct Partition {
   std::string description;                         // "r0 -/- r2", "r1 isolated", ...
 };
 
+// Every directed link among `regions` regions cut: each region alone (a full split).
+Partition EveryLinkCut(RegionId regions);
+
 class Network {
  public:
   Network(RegionId regions, LinkParams params, std::uint64_t seed);

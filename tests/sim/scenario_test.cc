@@ -38,16 +38,6 @@ RunResult FinishOk(Simulation* sim) {
   return res;
 }
 
-Partition AllApart(RegionId n) {
-  Partition p;
-  p.kind = "split";
-  p.description = "every region alone";
-  for (RegionId a = 0; a < n; ++a)
-    for (RegionId b = 0; b < n; ++b)
-      if (a != b) p.cut.emplace_back(a, b);
-  return p;
-}
-
 TEST_CASE("Hand-written partition: overdraft fork, cross-region duplicate key, heal", "[sim]") {
   Simulation sim(ScriptedConfig());
   sim.Start();
@@ -77,7 +67,7 @@ TEST_CASE("Hand-written partition: overdraft fork, cross-region duplicate key, h
   }
 
   // Everyone alone; wait past the peer timeout so no region waits for rights it cannot get.
-  const Partition apart = AllApart(3);
+  const Partition apart = EveryLinkCut(3);
   sim.Cut(apart);
   sim.RunUntil(3000);
 
