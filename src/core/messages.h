@@ -56,8 +56,9 @@ struct OpBatch {
 // What the sender has applied (and synced): the receiver stops sending those ops.
 struct Ack {
   VersionVector applied;
-  // The receiver's newest epoch whose fence the sender knew when it wrote this ack (0: none). A
-  // claim about the receiver's own ops above its resume point is believed only from a sender
+  // The receiver's newest epoch whose fence the sender knew when it wrote this ack, as the receiver
+  // itself sent it (0: none); not one an op implied, whose resume point may be above the real one.
+  // A claim about the receiver's own ops above its resume point is believed only from a sender
   // that knew the fence: before, it may hold ops of the receiver's lost history under those seqs.
   std::uint64_t fence_epoch = 0;
   bool operator==(const Ack&) const = default;

@@ -244,6 +244,7 @@ class Replica::Impl {
         hb_(n_),
         peers_(n_),
         peer_epoch_(n_, 0),
+        own_fence_epoch_(n_, 0),
         lost_from_(n_, 0),
         fences_(n_),
         answered_(n_, false) {}
@@ -402,6 +403,7 @@ class Replica::Impl {
       Peer& p = peers_[from];
       Heard(from, now);
       LearnFences(hello->fences, now, out);
+      NoteOwnFences(from, hello->fences);
       Acked(from, hello->applied, now, /*prunable=*/false, KnowsOurFence(hello->fences));
       p.sent = p.acked;  // a new connection: what we sent before may be lost
       p.progress_ms.fill(now);
@@ -430,7 +432,7 @@ class Replica::Impl {
     Heard(from, now);
     if (const auto* batch = std::get_if<OpBatch>(&msg)) {
       for (const Op& op : batch->ops) Receive(op, now, out);
-      out->send.push_back(Outbound{from, Ack{Claims(applied_), fences_.NewestEpoch(from)}});
+      out->send.push_back(Outbound{from, AckFor(from, Claims(applied_))});
     } else if (const auto* ack = std::get_if<Ack>(&msg)) {
       Acked(from, ack->applied, now, /*prunable=*/true, ack->fence_epoch >= epoch_);
       ReleaseReplicated(now, out);
@@ -1714,7 +1716,7 @@ class Replica::Impl {
                                       std::to_string(out->fold->checkpoints.size()) + " accounts, " +
                                       std::to_string(out->ops.size()) + " ops); own ops up to seq " +
                                       std::to_string(applied_.get(opt_.self))});
-    out->send.push_back(Outbound{from, Ack{applied_, fences_.NewestEpoch(from)}});
+    out->send.push_back(Outbound{from, AckFor(from, applied_)});
     for (RegionId o = 0; o < n_; ++o) {
       if (o != opt_.self) {
         DrainBuffered(o, now, out);
@@ -1786,12 +1788,32 @@ class Replica::Impl {
     awaiting_.clear();
   }
 
-  // Whether a peer's list of fences (its Hello's or heartbeat's) has this incarnation's.
+  // Whether a peer's list of fences (its Hello's or heartbeat's) has this incarnation's. Our
+  // epoch alone is not enough: a peer that got an op of ours of this epoch knows the fence that op
+  // implies, whose resume point may be above ours (seed 300887): it may hold, below that op, an op
+  // of our lost history it applied before the new op came, and count it.
   bool KnowsOurFence(const std::vector<Fence>& fences) const {
     if (epoch_ == 0) return true;  // never recovered (a test's new replica): no fence to know
     return std::any_of(fences.begin(), fences.end(), [&](const Fence& f) {
-      return f.origin == opt_.self && f.epoch >= epoch_;
+      return f.origin == opt_.self &&
+             (f.epoch > epoch_ || (f.epoch == epoch_ && f.resumed_from <= resumed_from_));
     });
+  }
+
+  // The fences of its own a peer sent us itself (in its Hello or heartbeat) hold its real resume
+  // points: a region's own book never holds a fence of its current epoch that an op implied.
+  void NoteOwnFences(RegionId from, const std::vector<Fence>& fences) {
+    for (const Fence& f : fences)
+      if (f.origin == from) own_fence_epoch_[from] = std::max(own_fence_epoch_[from], f.epoch);
+  }
+
+  // Our Ack to `to`, claiming `applied`. Its fence_epoch is the newest epoch of `to` whose fence
+  // `to` itself told us, not the newest our book knows: that may be the fence an op of `to`
+  // implied (its epoch, a resume point at or above the real one), and the ops of `to` we hold
+  // below that op may be of its lost history — `to` would count them as its new ones (seed
+  // 300887). Once we have its real fence we have removed those ops (or claim below them).
+  Ack AckFor(RegionId to, const VersionVector& applied) const {
+    return Ack{applied, own_fence_epoch_[to]};
   }
 
   // Moves our epoch past `seen`, an epoch of an earlier start of ours, and our clock with it: a
@@ -2105,6 +2127,7 @@ class Replica::Impl {
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     // Fences first: a promise must not confirm ops of a lost history we applied unaware.
     LearnFences(hb.fences, now, out);
+    NoteOwnFences(from, hb.fences);
     MeasureClock(from, hb, now, out);
     Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
     // A peer that took more of our ops since it answered tells us so here.
@@ -2431,6 +2454,9 @@ class Replica::Impl {
   std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
   bool rejoining_ = false;               // restarted; no op originated until our own log is whole
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
+  // Per region: the newest epoch of its own fences it sent us itself (its Hello or heartbeat):
+  // what our Acks to it say we knew (AckFor).
+  std::vector<std::uint64_t> own_fence_epoch_;
   FenceBook fences_;                     // where each region's incarnations resumed
   bool needs_snapshot_ = false;          // we hold folded ops of a lost history: only a snapshot helps
   // Per origin, the first op of a lost history we hold and cannot remove (0: none); what we claim

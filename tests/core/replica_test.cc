@@ -781,6 +781,65 @@ TEST_CASE("a peer's ack that counts an op of our lost history does not make our 
   CHECK(View(c, 0, "alice").balance == 105);
 }
 
+TEST_CASE("a peer that applied our new op on top of an op of our lost history does not make it replicated",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 300887): r0 applied r1's old op s before it heard of r1's fence;
+  // r1, resumed at s - 1, issued new ops s (replicated; its messages lost) and s + 1. r0 applied
+  // the new s + 1 on top of the old s: the op implies only that r1's new incarnation resumed
+  // below s + 1. r0's Ack then claimed s + 1 with r1's new epoch as the fence it knew (the
+  // implied one), and r1 answered s as replicated though no other region held it. A claim now
+  // counts only from a sender that knew our fence itself: its Acks name the newest fence the
+  // receiver told it of, and a Hello's or heartbeat's fences must hold our resume point.
+  Cluster c(3, NoRebalanceNoWaitShortRejoin);
+  LostOp lost(c);
+  const Seq s = lost.seq;
+  lost.RestoreWithoutR0();
+
+  c.queue = lost.TakeTo(0);  // r0 applies the old op s: it has not heard of r1's fence
+  c.Deliver([](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); }, 2);
+  REQUIRE(c.at(0).applied().get(1) == s);
+
+  REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}, /*replicated=*/true).status.message() == "no completion");
+  const std::uint64_t held = c.next_id;
+  c.Tick(1);
+  c.queue.clear();  // every message of r1's new op s is lost, and every fence with it
+  REQUIRE(c.Run(1, Credit{"alice", 3, "new-2"}).op.seq == s + 1);
+  c.Tick(1);
+  auto only = [&](RegionId from, RegionId to, auto is) {
+    std::deque<InFlight> kept;
+    for (InFlight& m : c.queue)
+      if (m.from == from && m.to == to && is(m.msg)) kept.push_back(std::move(m));
+    c.queue = std::move(kept);
+  };
+  only(1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  // r0 applies the new s + 1 on top of the old s: no fence it knows kills the old one.
+  c.Deliver([](RegionId, RegionId) { return true; }, c.queue.size());
+  REQUIRE(c.at(0).applied().get(1) == s + 1);
+
+  SECTION("its Ack claims s + 1") {
+    only(0, 1, [](const Message& m) { return std::holds_alternative<Ack>(m); });
+    REQUIRE_FALSE(c.queue.empty());
+    c.Deliver();
+    CHECK_FALSE(c.CompletionOf(held).has_value());
+  }
+  SECTION("its heartbeats claim s + 1, listing the fence r1's op implied, not r1's own") {
+    for (int i = 0; i < 20; ++i) {
+      c.Tick(50);
+      only(0, 1, [](const Message& m) { return std::holds_alternative<Heartbeat>(m); });
+      c.Deliver();
+    }
+    CHECK_FALSE(c.CompletionOf(held).has_value());
+  }
+
+  c.Settle(20);  // the fence reaches r0: it removes the old s and what it applied on top, then
+                 // takes r1's new ops
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 108);
+  REQUIRE(c.CompletionOf(held).has_value());
+  CHECK(c.CompletionOf(held)->replicated);
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("an op of a new incarnation fences off older ops above it before any fence arrives",
           "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 1848): r1 lost two ops (s, s+1) with its disk; it rejoined without
