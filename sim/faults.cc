@@ -385,7 +385,7 @@ void Simulation::Impl::MaybeCrashInSync(RegionId r, std::uint64_t sync_delay_ms)
   queue.Schedule(now + fault_rng.Below(sync_delay_ms), EventKind::kFault, 0, AddFault(crash));
 }
 
-void Simulation::Impl::BeginLiveness() {
+void Simulation::Impl::BeginLiveness(const Partition* left_down) {
   if (liveness) return;
   liveness = true;
   faults_on = false;
@@ -414,11 +414,20 @@ void Simulation::Impl::BeginLiveness() {
   network.SetParams(quiet);
 
   const RegionId n = config.regions;
-  bool partial = n >= 3 && (config.final_topology == FinalTopology::kPartial ||
-                            (config.final_topology == FinalTopology::kRandom &&
-                             fault_rng.Chance(config.faults.final_partial_p)));
+  bool partial = !left_down && n >= 3 &&
+                 (config.final_topology == FinalTopology::kPartial ||
+                  (config.final_topology == FinalTopology::kRandom &&
+                   fault_rng.Chance(config.faults.final_partial_p)));
   summary.final_topology = "complete";
-  if (partial) {
+  if (left_down) {
+    Partition p = *left_down;
+    p.kind = "final";
+    summary.final_topology = "partial (" + p.description + " down)";
+    final_cut = p.cut;
+    timeline.push_back(report::TimelineSpan{now, now, "network", "final",
+                                            "final heal leaves " + p.description + " down"});
+    Cut(p);
+  } else if (partial) {
     // Connected but not complete: a random line, plus some chords, with at least one pair that
     // can talk only through relays.
     std::vector<RegionId> order(n);

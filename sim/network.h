@@ -95,6 +95,7 @@ class Network {
   std::size_t in_flight() const { return slots_.size() - free_.size(); }
 
   void CountReceiverDown() { ++stats_.dropped_receiver_down; }
+  void CountLost() { ++stats_.lost; }  // a message taken off the wire and lost (scripted)
   bool stream() const { return params_.stream; }
   const NetworkStats& stats() const { return stats_; }
 

@@ -177,6 +177,10 @@ void Simulation::Impl::OnReconnect(RegionId r, RegionId peer) {
 void Simulation::Impl::OnDeliver(std::uint64_t slot) {
   InFlight f;
   if (!network.Take(slot, &f)) return;
+  if (!lose_until_ms.empty() && now < lose_until_ms[f.from * config.regions + f.to]) {
+    network.CountLost();
+    return;
+  }
   Host& h = hosts[f.to];
   if (!h.up || (network.stream() && f.to_incarnation != h.incarnation)) {
     network.CountReceiverDown();  // down, or (stream) its connection died with the old process
@@ -619,6 +623,13 @@ const CommandResult* Simulation::Result(std::uint64_t handle) const {
 }
 void Simulation::Cut(const Partition& p) { impl_->Cut(p); }
 void Simulation::Uncut(const Partition& p) { impl_->Uncut(p); }
+void Simulation::Lose(RegionId from, RegionId to, std::uint64_t until_ms) {
+  Impl& s = *impl_;
+  const RegionId n = s.config.regions;
+  if (s.lose_until_ms.empty()) s.lose_until_ms.assign(static_cast<std::size_t>(n) * n, 0);
+  std::uint64_t& u = s.lose_until_ms[from * n + to];
+  u = std::max(u, until_ms);
+}
 void Simulation::StepClock(RegionId r, std::int64_t delta_ms) {
   impl_->hosts[r].clock.Step(delta_ms);
 }
@@ -663,9 +674,11 @@ RunResult Simulation::Run() {
   return res;
 }
 
-RunResult Simulation::Finish() {
+RunResult Simulation::Finish() { return Finish(Partition{}); }
+
+RunResult Simulation::Finish(const Partition& left_down) {
   Impl& s = *impl_;
-  if (!s.failure && !s.liveness) s.BeginLiveness();
+  if (!s.failure && !s.liveness) s.BeginLiveness(left_down.cut.empty() ? nullptr : &left_down);
   s.RunToEnd();
   if (!s.failure && !s.finished)
     s.Fail("I1 convergence", "the event queue ran dry before the run ended");

@@ -108,6 +108,10 @@ class Simulation {
   const CommandResult* Result(std::uint64_t handle) const;
   void Cut(const Partition& p);    // starts a partition now
   void Uncut(const Partition& p);  // ends it
+  // Every message on the link from -> to that would arrive before `until_ms` is lost: the weak
+  // transport's loss. The link stays up, so nobody reconnects (Uncut makes both ends reconnect,
+  // which is itself a reason to send again).
+  void Lose(RegionId from, RegionId to, std::uint64_t until_ms);
   void StepClock(RegionId region, std::int64_t delta_ms);
   // Hands `msg` to `to` now as if it came from `from`: a message the weak transport may deliver
   // late or twice (an old Hello, a stale Ack). Its effects follow the usual contract.
@@ -122,6 +126,9 @@ class Simulation {
   void RestoreDisk(RegionId region, std::size_t back = 0);
   // Liveness phase and final checks, as at the end of Run().
   RunResult Finish();
+  // The same, with the links of `left_down` left cut for good: a connected but incomplete final
+  // topology of the test's choosing (Run() draws one from the seed).
+  RunResult Finish(const Partition& left_down);
   Replica* replica(RegionId region);  // nullptr while the region is down
   bool failed() const;
 

@@ -269,7 +269,8 @@ class Simulation::Impl {
   void OnDiskFault(const FaultAction& a);
   Partition DrawPartition();
   void MaybeCrashInSync(RegionId r, std::uint64_t sync_delay_ms);
-  void BeginLiveness();
+  // `left_down`: the links the final heal leaves cut (scripted); nullptr: by final_topology.
+  void BeginLiveness(const Partition* left_down = nullptr);
   void OnLivenessCheck();
 
   // --- checks.cc: invariant checkers.
@@ -369,6 +370,9 @@ class Simulation::Impl {
   Hlc finality_target;  // every replica's stable frontier must pass this (the newest op at
                         // convergence)
   std::vector<std::pair<RegionId, RegionId>> final_cut;
+  // Scripted loss (Simulation::Lose): per directed link (from * regions + to), messages arriving
+  // before this instant are lost.
+  std::vector<std::uint64_t> lose_until_ms;
 
   // Checkers.
   std::vector<AckRecord> acks;
