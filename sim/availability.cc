@@ -21,17 +21,8 @@ constexpr Amount kMaxDemandDebit = 20;
 constexpr std::uint64_t kSettleAfterCutMs = 3000;
 
 SimConfig TrialConfig(const AvailabilityParams& p, std::uint64_t seed) {
-  SimConfig c;
+  SimConfig c = ScriptedConfig(p.regions, p.delay_ms, "stream");
   c.seed = seed;
-  c.regions = p.regions;
-  c.profile = "none";
-  c.links = "stream";
-  c.final_topology = FinalTopology::kComplete;
-  Status s = ApplyProfile(&c);
-  assert(s.ok());
-  (void)s;
-  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = p.delay_ms;
-  c.faults.fsync_min_ms = c.faults.fsync_max_ms = 1;
   return c;
 }
 

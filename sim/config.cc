@@ -1,6 +1,7 @@
 #include "sim/config.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "sim/random.h"
 
@@ -218,6 +219,20 @@ const std::vector<BugInfo>& KnownBugs() {
        "answer bound (a clock stepped back while a debit waits for rights)"},
   };
   return bugs;
+}
+
+SimConfig ScriptedConfig(RegionId regions, std::uint32_t delay_ms, const std::string& links) {
+  SimConfig c;
+  c.regions = regions;
+  c.profile = "none";
+  c.links = links;
+  c.final_topology = FinalTopology::kComplete;
+  Status s = ApplyProfile(&c);
+  assert(s.ok());
+  (void)s;
+  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = delay_ms;
+  c.faults.fsync_min_ms = c.faults.fsync_max_ms = 1;
+  return c;
 }
 
 Status SetPlantedBug(const std::string& name, PlantedBugs* b) {

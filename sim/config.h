@@ -152,6 +152,11 @@ const std::vector<BugInfo>& KnownBugs();
 // Sets the PlantedBugs field named `name` ("" sets none). InvalidArgument for an unknown name.
 Status SetPlantedBug(const std::string& name, PlantedBugs* bugs);
 
+// The config of a scripted run (Simulation's scripted API): no fault drawn at random, every
+// message `delay_ms` on its way, every sync 1 ms, the final heal to a complete graph; seed 1.
+SimConfig ScriptedConfig(RegionId regions, std::uint32_t delay_ms,
+                         const std::string& links = "datagram");
+
 // Draws regions and accounts for a swarm seed (the fault parameters come from ApplyProfile).
 void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts);
 

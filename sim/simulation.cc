@@ -65,6 +65,7 @@ ReplicaOptions Simulation::Impl::OptionsFor(RegionId r) const {
 }
 
 void Simulation::Impl::Start() {
+  answer_bound_ms = AnswerBoundMs();
   Rng clock_rng(DeriveSeed(config.seed, "clocks"));
   hosts.resize(config.regions);
   resumes.resize(config.regions);
@@ -235,11 +236,11 @@ void Simulation::Impl::CheckAnswerBound(RegionId r) {
   Host& h = hosts[r];
   if (h.unanswered.empty() || failure) return;
   const auto [id, since] = *h.unanswered.begin();
-  if (now - since <= AnswerBoundMs()) return;
+  if (now - since <= answer_bound_ms) return;
   Fail("answer bound", "r" + std::to_string(r) + " has held command " + std::to_string(id) +
                            " unanswered for " + std::to_string(now - since) +
                            " ms, past the longest wait it may take (" +
-                           std::to_string(AnswerBoundMs()) + " ms)");
+                           std::to_string(answer_bound_ms) + " ms)");
 }
 
 std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {

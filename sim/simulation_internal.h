@@ -59,7 +59,7 @@ struct Host {
   Rng rng;  // fsync latencies
 
   // Commands this process took and has not answered, by id (ids grow with time): when each came.
-  // Every one must be answered within Simulation::Impl::AnswerBoundMs while the process lives.
+  // Every one must be answered within Simulation::Impl::answer_bound_ms while the process lives.
   std::map<std::uint64_t, std::uint64_t> unanswered;
 
   bool sync_in_flight = false;
@@ -211,9 +211,10 @@ class Simulation::Impl {
   void RunToEnd();
   void Dispatch(const Event& e);
   void OnTick(RegionId r);
-  // Commands a live process holds unanswered past AnswerBoundMs fail the run ("answer bound").
+  // Commands a live process holds unanswered past answer_bound_ms fail the run ("answer bound").
   void CheckAnswerBound(RegionId r);
-  std::uint64_t AnswerBoundMs() const;
+  std::uint64_t AnswerBoundMs() const;  // computed once, at Start
+  std::uint64_t answer_bound_ms = 0;
   void OnSyncDone(RegionId r);
   void OnDeliver(std::uint64_t slot);
   void OnReconnect(RegionId r, RegionId peer);

@@ -13,15 +13,8 @@ namespace tally::sim {
 namespace {
 
 SimConfig DiskConfig(const std::string& bug = "") {
-  SimConfig c;
-  c.seed = 1;
-  c.regions = 3;
-  c.profile = "none";
+  SimConfig c = ScriptedConfig(3, 5);  // every message takes 5 ms
   c.plant_bug = bug;
-  c.final_topology = FinalTopology::kComplete;
-  REQUIRE(ApplyProfile(&c).ok());
-  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = 5;  // every message takes 5 ms
-  c.faults.fsync_min_ms = c.faults.fsync_max_ms = 1;
   return c;
 }
 

@@ -46,16 +46,7 @@ namespace tally::sim {
 namespace {
 
 SimConfig GossipConfig(RegionId regions, const std::string& links = "datagram") {
-  SimConfig c;
-  c.seed = 1;
-  c.regions = regions;
-  c.profile = "none";
-  c.links = links;
-  c.final_topology = FinalTopology::kComplete;
-  REQUIRE(ApplyProfile(&c).ok());
-  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = 5;  // every message takes 5 ms
-  c.faults.fsync_min_ms = c.faults.fsync_max_ms = 1;
-  return c;
+  return ScriptedConfig(regions, 5, links);  // every message takes 5 ms
 }
 
 // Both directions of each pair.

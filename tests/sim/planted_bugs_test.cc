@@ -189,14 +189,9 @@ TEST_CASE("skip_rejoin: under lost disks a region that serves at once reuses its
 // and the debit is answered; timed on the wall clock (the bug, as tallyd's timers were before
 // issue 10) it would wait for the hour, and the answer bound catches it.
 bool ParkedDebitAnswered(const std::string& bug, Failure* failure) {
-  SimConfig c;
+  SimConfig c = ScriptedConfig(2, 5);
   c.seed = 7;
-  c.regions = 2;
-  c.profile = "none";
   c.plant_bug = bug;
-  c.final_topology = FinalTopology::kComplete;
-  REQUIRE(ApplyProfile(&c).ok());
-  c.faults.link.delay_min_ms = c.faults.link.delay_max_ms = 5;
   Simulation sim(c);
   sim.Start();
   sim.RunUntil(100);
