@@ -1114,16 +1114,17 @@ class Replica::Impl {
                "it is final (a duplicate of its idempotency key in another region may still void it)";
       }
       std::vector<RegionId> waits_for;
-      if (line == 0 && a.config.lines[me] > 0) {
+      const Amount not_yet_usable = line == 0 ? a.config.lines[me] : 0;
+      if (not_yet_usable > 0) {
         waits_for = RegionsNotPast(a.opened.hlc);
-        why += "; the overdraft line of " + std::to_string(a.config.lines[me]) +
+        why += "; the overdraft line of " + std::to_string(not_yet_usable) +
                " is usable once the account's opening is final, and " +
                (waits_for.empty() ? std::string("it will be at the next heartbeat")
                                   : "region" + std::string(waits_for.size() > 1 ? "s " : " ") +
                                         RegionList(waits_for, now) + " must confirm it first");
       }
       *r = Rejected(p.command_id, Status::InsufficientFunds(std::move(why)));
-      if (line == 0) r->line_not_yet_usable = a.config.lines[me];
+      r->line_not_yet_usable = not_yet_usable;
       r->line_waits_for = std::move(waits_for);
       r->rights = rights;
       r->tentative_credit = tentative;
@@ -1446,8 +1447,8 @@ class Replica::Impl {
   // that died a second ago are stranded until the heal.
   bool Live(RegionId r, std::uint64_t now) const {
     const Peer& p = peers_[r];
-    return p.link_up && p.acks_heard_ms != 0 && Reachable(r, now) &&
-           now < p.acks_heard_ms + LiveWindowMs(p);
+    // The window is never longer than the peer timeout, so live implies reachable.
+    return p.link_up && p.acks_heard_ms != 0 && now < p.acks_heard_ms + LiveWindowMs(p);
   }
 
   // Heartbeats come every heartbeat_interval_ms; allow one lost or late, plus two round trips of
@@ -2383,6 +2384,7 @@ class Replica::Impl {
       return static_cast<Amount>(by_demand) + total / (4 * static_cast<Amount>(n_));
     };
     Amount spare = rights[opt_.self] - TentativeCredit(a);  // tentative credit is not given away
+    const bool donor = spare > 0;
     if (total_demand > 0 && total > 0) spare -= target(opt_.self);
     const Amount budget = std::max<Amount>(
         1, (std::max<Amount>(total, 0) + a.config.overdraft_limit) / kRebalanceInFlightDivisor);
@@ -2403,7 +2405,7 @@ class Replica::Impl {
         continue;
       }
       if (spare <= 0) {  // not ours to serve (we are no donor), or not now
-        if (rights[opt_.self] - TentativeCredit(a) <= 0) a.demand_mark[r] = a.counters.debits(r);
+        if (!donor) a.demand_mark[r] = a.counters.debits(r);
         continue;
       }
       if (!Live(r, now) || may_send <= 0) {
