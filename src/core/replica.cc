@@ -1393,7 +1393,20 @@ class Replica::Impl {
       if (p == opt_.self) continue;
       upto = std::max(upto, origin == opt_.self ? peers_[p].holds_ours : peers_[p].holds.get(origin));
     }
-    return std::min(upto, applied_.get(origin));
+    return std::min({upto, applied_.get(origin), SettledSeq(origin)});
+  }
+
+  // Up to which seq the ops of `origin` we hold are known not to be of a history it lost. Claims
+  // of those seqs name ops, not just seqs, only below that: once `origin` has an incarnation
+  // whose fence (resume point) it has not told us itself, any op we hold of an earlier one may be
+  // fenced off, and its seq issued again with another op (seed 303554). Our own ops are settled
+  // by KnowsOurFence instead.
+  Seq SettledSeq(RegionId origin) const {
+    const std::uint64_t newest = NewestEpochOf(origin);
+    if (origin == opt_.self || own_fence_epoch_[origin] >= newest) return applied_.get(origin);
+    for (const Op& op : log_[origin])
+      if (op.epoch < newest) return op.dot.seq - 1;
+    return applied_.get(origin);
   }
   bool IsReplicated(const Dot& op) const { return op.seq <= ReplicatedSeq(op.origin); }
 
@@ -1748,6 +1761,21 @@ class Replica::Impl {
     frontier_ = fresh.frontier_;
     saved_frontier_ = fresh.saved_frontier_;
     applied_ = fresh.applied_;
+    // Answers held until a peer holds their op: an op the new state lacks is gone (of a lost
+    // history), and a later op may take its seq; its answer must not be released for that one.
+    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+      if (it->first.seq <= applied_.get(it->first.origin)) {
+        ++it;
+        continue;
+      }
+      CommandResult r = Rejected(it->second.result.id,
+                                 Status::Unavailable("its op " + it->first.ToString() +
+                                                     " was of a history its region lost; retry with the same "
+                                                     "Idempotency-Key"));
+      r.op = it->first;
+      out->completions.push_back(std::move(r));
+      it = awaiting_.erase(it);
+    }
     std::fill(lost_from_.begin(), lost_from_.end(), 0);
     log_floor_ = fresh.log_floor_;
     log_ = std::move(fresh.log_);
@@ -2189,11 +2217,20 @@ class Replica::Impl {
 
   void TryConfirm(RegionId o) {
     HeartbeatState& s = hb_[o];
+    // A promise that waited here for its ops binds nothing once its origin has moved to a later
+    // incarnation (as on receipt, OnHeartbeat): that one may have lost the ops the promise counts
+    // and issued other ops under their seqs, and an op of the lost history still in flight would
+    // confirm it (seed 302977). Promises of the new incarnation come with its fence.
+    if (s.epoch < NewestEpochOf(o)) s.pending.clear();
     while (!s.pending.empty() && s.pending.front().seq <= applied_.get(o)) {
       s.confirmed = std::max(s.confirmed, s.pending.front().hlc);
       s.pending.pop_front();
     }
   }
+
+  // The latest incarnation of region o we know of: from its Hello, or from a fence (its own,
+  // relayed, or implied by one of its ops).
+  std::uint64_t NewestEpochOf(RegionId o) const { return std::max(peer_epoch_[o], fences_.NewestEpoch(o)); }
 
   Hlc StableFrontier() const {
     Hlc f = clock_.last();  // we never issue a timestamp at or below our clock

@@ -840,6 +840,143 @@ TEST_CASE("a peer that applied our new op on top of an op of our lost history do
   CheckMoney(c, "alice");
 }
 
+// Keeps only the queued messages from `from` to `to` that `is` picks; returns the rest.
+template <typename Pick>
+std::deque<InFlight> KeepOnly(Cluster& c, RegionId from, RegionId to, Pick is) {
+  std::deque<InFlight> kept, rest;
+  for (InFlight& m : c.queue) (m.from == from && m.to == to && is(m.msg) ? kept : rest).push_back(std::move(m));
+  c.queue = std::move(kept);
+  return rest;
+}
+
+TEST_CASE("a promise of a region's earlier incarnation does not make its op of a lost history final",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 302977, two regions, durability replicated): r1 issued op s and
+  // promised it in a heartbeat; r0 got the promise but not yet the op. r1's store was then put
+  // back to an older copy; it rejoined on r0's answer (which knew r1's new epoch, not op s) and
+  // resumed at s - 1. The old op s then reached r0, which confirmed r1's old promise with it and
+  // folded it into its checkpoints; r1's Ack for its new op s let r0 prune it from its log, so
+  // r1's fence, when it came, found nothing to remove. r0 dropped the new s as a duplicate, held
+  // the old one for ever, and its claim of s made r1's new op "replicated". A promise of an
+  // incarnation its origin has left now confirms nothing.
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Restart(1).ok());  // an incarnation with an epoch, as every real start has
+  c.Settle(4);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
+  const Seq s = c.at(1).applied().get(1);
+  c.Tick(1);  // r1 sends op s
+  std::deque<InFlight> old_op = KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  old_op.swap(c.queue);
+  for (int i = 0; i < 3; ++i) c.Tick(50);  // r1 promises s: only the heartbeats reach r0
+  KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<Heartbeat>(m); });
+  REQUIRE_FALSE(c.queue.empty());
+  c.Deliver();
+  REQUIRE(c.at(0).applied().get(1) == s - 1);
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  c.queue.clear();
+  c.Connect(1, 0);  // r1's Hello: r0 learns its new epoch and answers
+  c.Deliver([](RegionId, RegionId) { return true; }, 2);
+  REQUIRE_FALSE(c.at(1).rejoining());  // r1 resumes at s - 1 on r0's answer
+  REQUIRE(c.at(1).applied().get(1) == s - 1);
+  std::deque<InFlight> later;
+  later.swap(c.queue);  // whatever would carry r1's fence to r0 waits
+
+  c.queue = std::move(old_op);
+  c.Deliver();  // r0 applies the old op s: it knows r1's new epoch, not yet where it resumed
+  REQUIRE(c.at(0).applied().get(1) == s);
+  c.Tick(50);  // r0 folded it here, below a frontier r1's old promise moved
+  CHECK(View(c, 0, "alice").final_balance == 100);
+  c.queue.clear();
+  const CommandResult fresh = c.Run(1, Credit{"alice", 5, "new-1"}, /*replicated=*/true);
+  REQUIRE(fresh.status.message() == "no completion");
+  const std::uint64_t held = c.next_id;
+  // r0 writes; r1's Ack for it claims its new op s: r0 may now prune what it holds under s.
+  REQUIRE(c.Run(0, Credit{"alice", 1, "r0-1"}).status.ok());
+  c.Tick(1);
+  KeepOnly(c, 0, 1, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  c.Deliver([](RegionId, RegionId) { return true; }, c.queue.size());
+  KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<Ack>(m); });
+  REQUIRE_FALSE(c.queue.empty());
+  c.Deliver();
+  c.Tick(50);
+  c.queue.clear();
+
+  for (InFlight& m : later) c.queue.push_back(std::move(m));
+  c.Settle(20);  // r1's fence reaches r0, then its new op s
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 106);
+  CHECK(c.at(0).applied() == c.at(1).applied());
+  REQUIRE(c.CompletionOf(held).has_value());
+  CHECK(c.CompletionOf(held)->replicated);
+  CHECK(c.at(1).stats().snapshots_sent == 0);  // r0 removed the op, not a checkpoint holding it
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a region's claim under a new incarnation does not make our copy of its lost op replicated",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 303554, two regions, durability replicated): r1 lost op s (credit
+  // "lost-1") with its disk and resumed at s - 1 on r0's answer; the old op, still in flight,
+  // reached r0 before r1's fence did. r1 issued a new op s and its Ack to r0 claimed s. The
+  // client retried "lost-1" at r0, which replayed the old op as replicated: r1's claim of s
+  // counted, though its s was another op. The fence then removed the old op — an acknowledged
+  // write gone. A region's claim of its own seqs now counts for an op of an earlier incarnation
+  // only once we know where its latest one resumed.
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Restart(1).ok());
+  c.Settle(4);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}, /*replicated=*/true).status.message() == "no completion");
+  const Seq s = c.at(1).applied().get(1);
+  c.Tick(1);  // r1 sends op s
+  std::deque<InFlight> old_op = KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  old_op.swap(c.queue);
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  c.queue.clear();
+  c.Connect(1, 0);
+  c.Deliver([](RegionId, RegionId) { return true; }, 2);
+  REQUIRE_FALSE(c.at(1).rejoining());
+  REQUIRE(c.at(1).applied().get(1) == s - 1);
+  std::deque<InFlight> later;
+  later.swap(c.queue);  // whatever would carry r1's fence to r0 waits
+
+  c.queue = std::move(old_op);
+  c.Deliver();  // r0 applies the old op s
+  REQUIRE(c.at(0).applied().get(1) == s);
+  c.queue.clear();
+  REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}).op.seq == s);
+  c.queue.clear();
+  REQUIRE(c.Run(0, Credit{"alice", 1, "r0-1"}).status.ok());
+  c.Tick(1);
+  KeepOnly(c, 0, 1, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  c.Deliver([](RegionId, RegionId) { return true; }, c.queue.size());
+  KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<Ack>(m); });
+  REQUIRE_FALSE(c.queue.empty());
+  c.Deliver();  // r1's Ack claims its seq s
+
+  const CommandResult retry = c.Run(0, Credit{"alice", 7, "lost-1"}, /*replicated=*/true);
+  CHECK(retry.status.message() == "no completion");  // not replicated: r1's s may be another op
+  const std::uint64_t held = c.next_id;
+  c.queue.clear();
+  for (InFlight& m : later) c.queue.push_back(std::move(m));
+  c.Settle(20);  // r1's fence reaches r0: the old op goes, and the answer waiting on it
+  REQUIRE(c.CompletionOf(held).has_value());
+  CHECK(c.CompletionOf(held)->status.code() == Code::kUnavailable);
+  const CommandResult again = c.Run(0, Credit{"alice", 7, "lost-1"});
+  REQUIRE(again.status.ok());
+  CHECK_FALSE(again.replayed);  // the write is taken anew
+  c.Settle(10);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 113);
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("an op of a new incarnation fences off older ops above it before any fence arrives",
           "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 1848): r1 lost two ops (s, s+1) with its disk; it rejoined without
