@@ -977,6 +977,41 @@ TEST_CASE("a region's claim under a new incarnation does not make our copy of it
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a store that holds a fence and the ops it fences off drops them when read back",
+          "[replica][rejoin][fence]") {
+  // The lost-disk swarm (seed 300977): r0's disk was restored from a copy holding ops of a history
+  // r0 had lost since; r0 learned its own fence from a peer, wrote it, and crashed before it
+  // could act on it. Read back, the store held both the fence and the ops it fences off, and
+  // nothing removed them (only a fence learned later did): r0 resumed above them, and its seqs
+  // held other ops than r1's under the same dots. Recovery now drops them first.
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Restart(0).ok());
+  c.Settle(4);
+  const PersistedStore yesterday = c.stores[0];
+  REQUIRE(c.Run(0, Credit{"alice", 7, "lost-1"}).status.ok());
+  const Seq s = c.at(0).applied().get(0);
+  c.queue.clear();  // no peer ever gets it
+  const PersistedStore with_lost_op = c.stores[0];
+
+  c.stores[0] = yesterday;
+  REQUIRE(c.Restart(0).ok());  // resumes at s - 1 on r1's answer: its fence fences off seq s
+  REQUIRE(c.at(0).applied().get(0) == s - 1);
+  REQUIRE(c.Run(0, Credit{"alice", 5, "new-1"}).op.seq == s);
+  c.Settle(10);
+
+  PersistedStore restored = with_lost_op;   // the older copy put back …
+  restored.fences = c.stores[0].fences;     // … with the fences learned since written onto it
+  c.stores[0] = restored;
+  REQUIRE(c.Restart(0).ok());
+  c.Settle(10);
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 105);
+  CHECK(c.at(0).applied() == c.at(1).applied());
+  CHECK(c.at(0).stats().lost_history_ops == 1);
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("an op of a new incarnation fences off older ops above it before any fence arrives",
           "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 1848): r1 lost two ops (s, s+1) with its disk; it rejoined without
