@@ -238,8 +238,9 @@ struct MessageChecker {
       if (!s.ok()) return Status::InvalidArgument("checkpoint: " + s.message());
     }
     Status s = CheckOps(snap.ops);
+    if (s.ok()) s = CheckKeyRecords(snap.keys);
     if (!s.ok()) return s;
-    return CheckKeyRecords(snap.keys);
+    return CheckFences(snap.fences);
   }
 };
 
@@ -464,6 +465,7 @@ struct EnvelopeWriter {
     for (const AccountCheckpoint& c : s.accounts) ToProto(c, p->add_accounts());
     ToProto(s.ops, p->mutable_ops());
     for (const KeyRecord& k : s.keys) ToProto(k, p->add_keys());
+    ToProto(s.fences, p->mutable_fences());
   }
 };
 
@@ -810,6 +812,8 @@ Status FromProto(const pb::Envelope& env, Message* out) {
         s = FromProto(p.keys(i), &snap.keys[i]);
         if (!s.ok()) return s;
       }
+      s = FromProto(p.fences(), &snap.fences);
+      if (!s.ok()) return s;
       *out = std::move(snap);
       return Status::OK();
     }

@@ -171,6 +171,7 @@ struct Snapshot {
   std::vector<AccountCheckpoint> accounts;
   std::vector<Op> ops;
   std::vector<KeyRecord> keys;
+  std::vector<Fence> fences;  // every fence the sender knows (learned before the rest is checked)
   bool operator==(const Snapshot&) const = default;
 };
 

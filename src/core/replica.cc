@@ -1637,6 +1637,7 @@ class Replica::Impl {
     snap.accounts = FinalCheckpoints();
     snap.ops = RetainedLog();
     snap.keys = KeyRecords(/*with_displaced=*/false);
+    snap.fences = fences_.All();
     ++stats_.snapshots_sent;
     ++stats_.messages_sent;
     out->notices.push_back(Notice{Notice::Kind::kSnapshotSent, to, static_cast<std::int64_t>(snap.ops.size()),
@@ -1713,6 +1714,10 @@ class Replica::Impl {
   // changes nothing. Then the host replaces its store with the new state.
   void OnSnapshot(RegionId from, const Snapshot& snap, std::uint64_t now, Effects* out) {
     if (!rejoining_) return;
+    // Fences first: ours among them may show that own ops we hold beyond the snapshot are of a
+    // lost history (they go), where we would otherwise replay them on the snapshot and write them
+    // back as durable under seqs since issued again (seed 300977).
+    LearnFences(snap.fences, now, out);
     bool lacking = needs_snapshot_;
     for (RegionId o = 0; o < n_; ++o) {
       if (applied_.get(o) < snap.log_floor.get(o)) lacking = true;

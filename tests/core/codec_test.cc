@@ -232,6 +232,7 @@ class Gen {
         s.ops = Ops(Below(40));
         const std::size_t keys = Below(10);
         for (std::size_t i = 0; i < keys; ++i) s.keys.push_back(AnyKeyRecord());
+        s.fences = Fences();
         return s;
       }
     }
@@ -643,11 +644,13 @@ TEST_CASE("region ids out of range are refused", "[codec]") {
   e->set_origin(kMaxRegions);
   ExpectRefused(Serialized(hb));
 
-  // Fences: a region id out of range, epoch 0, or more than 32 per possible region.
-  for (int which = 0; which < 2; ++which) {
+  // Fences (Hello, Heartbeat, Snapshot): a region id out of range, epoch 0, or more than 32 per
+  // possible region.
+  for (int which = 0; which < 3; ++which) {
     pb::Envelope with_fence;
-    pb::Fence* f = which == 0 ? with_fence.mutable_hello()->add_fences()
-                              : with_fence.mutable_heartbeat()->add_fences();
+    pb::Fence* f = which == 0   ? with_fence.mutable_hello()->add_fences()
+                   : which == 1 ? with_fence.mutable_heartbeat()->add_fences()
+                                : with_fence.mutable_snapshot()->add_fences();
     if (which == 0) with_fence.mutable_hello()->set_cluster_id("c");
     f->set_origin(kMaxRegions);
     f->set_epoch(1);
