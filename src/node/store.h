@@ -8,7 +8,7 @@
 //                                0x01: our own displaced op's record
 //   C<account>                   an account checkpoint at the frontier (codec::EncodeCheckpoint)
 //
-// Write() turns one or more PersistBatches (the persistable parts of many Effects, accumulated
+// Write() turns one or more PersistBatches (core/persist_batch.h: the persistable parts of many Effects, accumulated
 // while the previous write was syncing: group commit) into ONE LevelDB WriteBatch written with
 // sync=true, so a group is on disk entirely or not at all. A fold's checkpoints, frontier and log
 // floor go in the same batch as the deletion of the ops it made redundant.
@@ -38,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/persist_batch.h"
 #include "core/replica.h"
 #include "core/status.h"
 
@@ -48,30 +49,6 @@ class WriteBatch;
 
 namespace tally::node {
 
-// What one group commit must make durable: the persistable parts of every Effects handled since
-// the previous write started, in the order the replica produced them.
-struct PersistBatch {
-  std::vector<Op> ops;
-  // Idempotency records to delete, then records to write. TakeFrom keeps the two disjoint (a
-  // later Effects' write or deletion of a record supersedes an earlier one's), so Write may do
-  // all of a batch's deletions before its writes.
-  std::vector<KeyRecordId> forget_keys;
-  std::vector<KeyRecord> keys;
-  Hlc high_water;           // the largest asked for; zero: unchanged
-  std::vector<Fence> fences;  // the newest list asked for; empty: unchanged
-  std::vector<Fold> folds;  // in order: a later checkpoint of an account supersedes an earlier one
-  bool replaces_store = false;  // Effects::replaces_store: the contents replace everything stored
-
-  bool empty() const {
-    return ops.empty() && keys.empty() && forget_keys.empty() && high_water.is_zero() &&
-           fences.empty() && folds.empty() && !replaces_store;
-  }
-  // Clears but keeps the vectors' capacity (a batch object is reused for every commit).
-  void Clear();
-  // Moves ops, forget_keys, keys, high_water and fold out of *e, leaving those fields empty. An
-  // Effects that replaces the store drops what the batch held before.
-  void TakeFrom(Effects* e);
-};
 
 // Who a data directory belongs to. A store opened under another identity is refused: its op logs
 // and region numbering would mean something else.

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/commit_gate.h"
+#include "core/persist_batch.h"
 #include "core/replica.h"
 
 namespace tally::testing {
@@ -32,10 +34,8 @@ struct InFlight {
   Message msg;
 };
 
-// What one region's store holds, written the way Effects asks: ops and key records are puts (after
-// the deletion of forgotten key records), the
-// high-water mark replaces the last one, a fold replaces the frontier, the log floor and the
-// checkpoints of the accounts it names, and deletes ops at or below the new log floor.
+// What one region's store holds: every PersistBatch its CommitGate handed out, applied in the
+// order core/persist_batch.h gives. Every batch is synced as soon as it is written (an ideal disk).
 struct PersistedStore {
   Hlc high_water;
   std::vector<Fence> fences;
@@ -46,25 +46,24 @@ struct PersistedStore {
   std::map<std::tuple<std::string, KeyHash, bool>, KeyRecord> keys;  // (account, key, displaced)
   std::uint64_t batches = 0;
 
-  void Write(const Effects& e) {
-    if (!e.needs_persist()) return;
+  void Apply(const PersistBatch& b) {
     ++batches;
-    if (e.replaces_store) {  // a snapshot was installed: everything but the high-water mark goes
+    if (b.replaces_store) {  // a snapshot was installed: everything but the high-water mark goes
       frontier = Hlc{};
       log_floor = VersionVector{};
       checkpoints.clear();
       ops.clear();
       keys.clear();
     }
-    for (const Op& op : e.ops) ops[op.dot] = op;
-    for (const KeyRecordId& k : e.forget_keys) keys.erase({k.account, k.key, k.displaced});
-    for (const KeyRecord& k : e.keys) keys[{k.account, k.key, k.displaced}] = k;
-    if (!e.high_water.is_zero()) high_water = e.high_water;
-    if (!e.fences.empty()) fences = e.fences;
-    if (e.fold) {
-      frontier = e.fold->frontier;
-      log_floor = e.fold->log_floor;
-      for (const AccountCheckpoint& c : e.fold->checkpoints) checkpoints[c.config.id] = c;
+    for (const KeyRecordId& k : b.forget_keys) keys.erase({k.account, k.key, k.displaced});
+    for (const KeyRecord& k : b.keys) keys[{k.account, k.key, k.displaced}] = k;
+    for (const Op& op : b.ops) ops[op.dot] = op;
+    if (!b.high_water.is_zero()) high_water = b.high_water;
+    if (!b.fences.empty()) fences = b.fences;
+    for (const Fold& fold : b.folds) {
+      frontier = fold.frontier;
+      log_floor = fold.log_floor;
+      for (const AccountCheckpoint& c : fold.checkpoints) checkpoints[c.config.id] = c;
       for (auto it = ops.begin(); it != ops.end();) {
         it = it->first.seq <= log_floor.get(it->first.origin) ? ops.erase(it) : std::next(it);
       }
@@ -109,6 +108,7 @@ class Cluster {
       options.push_back(o);
       walls.push_back(std::make_unique<RegionWallClock>(this, r));
       replicas.push_back(std::make_unique<Replica>(o, *walls.back()));
+      gates.push_back(std::make_unique<CommitGate>(o.bugs.ack_before_sync));
     }
     stores.resize(n);
     skew_ms.assign(n, 0);
@@ -132,12 +132,13 @@ class Cluster {
     Effects e;
     if (before_call) before_call(r);
     at(r).Submit(Command{++next_id, std::move(body), replicated}, now, &e);
+    const std::size_t before = completions.size();
     Absorb(r, e);
     CommandResult res;
     res.id = 0;
     res.status = Status::Unavailable("no completion");
-    for (auto& c : e.completions) {
-      if (c.id == next_id) res = c;
+    for (std::size_t i = before; i < completions.size(); ++i) {
+      if (completions[i].id == next_id) res = completions[i];
     }
     return res;
   }
@@ -149,13 +150,21 @@ class Cluster {
     return std::nullopt;
   }
 
-  // Persists first, then lets messages and completions out: the order Effects demands.
+  // Through region r's CommitGate, as tallyd and the simulator do: the gate's batch is written
+  // and synced at once, then what it held leaves.
   void Absorb(RegionId r, Effects& e) {
-    stores[r].Write(e);
-    if (observe) observe(r, e);
-    for (auto& c : e.completions) completions.push_back(c);
-    for (auto& o : e.send) queue.push_back(InFlight{r, o.to, std::move(o.msg)});
+    std::optional<Effects> seen;
+    if (observe) seen = e;  // the gate takes e's fields
     persisted_ops += e.ops.size();
+    CommitGate::Release out;
+    gates[r]->Absorb(&e, &out);
+    while (gates[r]->has_open_batch()) {
+      stores[r].Apply(gates[r]->StartWrite());
+      gates[r]->Synced(&out);
+    }
+    if (observe) observe(r, *seen);
+    for (auto& c : out.completions) completions.push_back(std::move(c));
+    for (auto& o : out.send) queue.push_back(InFlight{r, o.to, std::move(o.msg)});
   }
 
   void Tick(std::uint64_t advance_ms = 10) {
@@ -219,6 +228,7 @@ class Cluster {
   Status Restart(RegionId r, std::int64_t skew = 0, bool rejoin = true) {
     skew_ms[r] = skew;
     replicas[r] = std::make_unique<Replica>(options[r], *walls[r]);
+    gates[r]->Crash();
     Status s = replicas[r]->Recover(stores[r].Read(), now);
     if (!s.ok() || !rejoin) return s;
     for (RegionId p = 0; p < size(); ++p) {
@@ -258,10 +268,11 @@ class Cluster {
   std::vector<ReplicaOptions> options;
   std::vector<std::unique_ptr<RegionWallClock>> walls;  // before replicas: they read them
   std::vector<std::unique_ptr<Replica>> replicas;
+  std::vector<std::unique_ptr<CommitGate>> gates;
   std::vector<PersistedStore> stores;
   std::vector<std::int64_t> skew_ms;
   // Hooks for property checks: called before every call into a replica, and with every Effects
-  // right after it was persisted.
+  // right after it was persisted (before what it released is queued).
   std::function<void(RegionId)> before_call;
   std::function<void(RegionId, const Effects&)> observe;
   std::deque<InFlight> queue;
