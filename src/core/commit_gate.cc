@@ -1,24 +1,14 @@
 #include "core/commit_gate.h"
 
 #include <cassert>
-#include <iterator>
 #include <utility>
+
+#include "core/move_append.h"
 
 namespace tally {
 namespace {
 
 constexpr std::size_t kMaxSpares = 4;
-
-// Appends *from to *to and leaves *from empty; swaps when *to is empty, so the buffers are reused.
-template <typename T>
-void MoveAll(std::vector<T>* from, std::vector<T>* to) {
-  if (to->empty()) {
-    to->swap(*from);
-  } else {
-    to->insert(to->end(), std::make_move_iterator(from->begin()), std::make_move_iterator(from->end()));
-  }
-  from->clear();
-}
 
 }  // namespace
 
@@ -33,13 +23,13 @@ CommitGate::Slot* CommitGate::Newest() {
 void CommitGate::Absorb(Effects* e, Release* now) {
   if (e->needs_persist()) open_->persist.TakeFrom(e);
   Slot* wait_for = Newest();
-  if (ack_before_sync_ || wait_for == nullptr) MoveAll(&e->completions, &now->completions);
+  if (ack_before_sync_ || wait_for == nullptr) MoveAppend(&e->completions, &now->completions);
   if (wait_for == nullptr) {
-    MoveAll(&e->send, &now->send);
+    MoveAppend(&e->send, &now->send);
     return;
   }
-  MoveAll(&e->send, &wait_for->held.send);
-  MoveAll(&e->completions, &wait_for->held.completions);
+  MoveAppend(&e->send, &wait_for->held.send);
+  MoveAppend(&e->completions, &wait_for->held.completions);
 }
 
 const PersistBatch& CommitGate::StartWrite() {
@@ -59,8 +49,8 @@ void CommitGate::Synced(Release* out) {
   std::unique_ptr<Slot> done = std::move(in_flight_.front());
   in_flight_.pop_front();
   ++synced_;
-  MoveAll(&done->held.send, &out->send);
-  MoveAll(&done->held.completions, &out->completions);
+  MoveAppend(&done->held.send, &out->send);
+  MoveAppend(&done->held.completions, &out->completions);
   done->Clear();
   if (spares_.size() < kMaxSpares) spares_.push_back(std::move(done));
 }

@@ -1,8 +1,9 @@
 #include "core/persist_batch.h"
 
-#include <iterator>
 #include <set>
 #include <utility>
+
+#include "core/move_append.h"
 
 namespace tally {
 
@@ -26,15 +27,7 @@ void PersistBatch::TakeFrom(Effects* e) {
     replaces_store = true;
     e->replaces_store = false;
   }
-  // Swapping into an empty vector hands the Effects our (cleared, still allocated) buffer in
-  // exchange, so the hot path allocates nothing once both have grown.
-  if (ops.empty()) {
-    ops.swap(e->ops);
-  } else {
-    ops.insert(ops.end(), std::make_move_iterator(e->ops.begin()),
-               std::make_move_iterator(e->ops.end()));
-  }
-  e->ops.clear();
+  MoveAppend(&e->ops, &ops);
   // The Effects deletes before it writes. Its deletions supersede what earlier Effects of this
   // group wrote; its writes supersede what earlier ones (or its own sweep) deleted.
   if (!e->forget_keys.empty()) {
@@ -50,13 +43,7 @@ void PersistBatch::TakeFrom(Effects* e) {
     for (const KeyRecord& k : e->keys) written.insert(KeyRecordId{k.account, k.key, k.displaced});
     std::erase_if(forget_keys, [&](const KeyRecordId& id) { return written.count(id) > 0; });
   }
-  if (keys.empty()) {
-    keys.swap(e->keys);
-  } else {
-    keys.insert(keys.end(), std::make_move_iterator(e->keys.begin()),
-                std::make_move_iterator(e->keys.end()));
-  }
-  e->keys.clear();
+  MoveAppend(&e->keys, &keys);
   if (e->high_water > high_water) high_water = e->high_water;
   e->high_water = Hlc{};
   if (!e->fences.empty()) fences = std::move(e->fences);  // each list is the whole one

@@ -8,10 +8,11 @@
 //                                0x01: our own displaced op's record
 //   C<account>                   an account checkpoint at the frontier (codec::EncodeCheckpoint)
 //
-// Write() turns one or more PersistBatches (core/persist_batch.h: the persistable parts of many Effects, accumulated
-// while the previous write was syncing: group commit) into ONE LevelDB WriteBatch written with
-// sync=true, so a group is on disk entirely or not at all. A fold's checkpoints, frontier and log
-// floor go in the same batch as the deletion of the ops it made redundant.
+// Write() turns one or more PersistBatches (core/persist_batch.h: the persistable parts of many
+// Effects, accumulated while the previous write was syncing: group commit) into ONE LevelDB
+// WriteBatch written with sync=true, so a group is on disk entirely or not at all. A fold's
+// checkpoints, frontier and log floor go in the same batch as the deletion of the ops it made
+// redundant.
 //
 // Load() reads everything back for Replica::Recover and refuses (Corruption) a store whose LevelDB
 // checksums fail, whose records do not decode, or whose keys and values disagree: a corrupt region
@@ -48,7 +49,6 @@ class WriteBatch;
 }
 
 namespace tally::node {
-
 
 // Who a data directory belongs to. A store opened under another identity is refused: its op logs
 // and region numbering would mean something else.
