@@ -1,6 +1,10 @@
 // Three real tallyd processes on loopback: convergence, a partition healed through the test
 // proxy, kill -9 under load, and peers from another cluster refused.
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -18,6 +22,31 @@ std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int
 
 
 }  // namespace
+
+// Every node test starts tallyd on ports the harness picked. A port picked and let go could be
+// taken (by a netproxy route bound to port 0, another test process, an outgoing connection)
+// before tallyd binds it, and the node would fail to start: the CI flake "listen.client: Address
+// already in use". The harness keeps each port it hands out bound until the test process exits.
+TEST_CASE("a port the harness hands out is taken by no one but the node told to use it", "[node]") {
+  const std::uint16_t port = FreePort();
+  REQUIRE(port != 0);
+  auto bind_to = [port](bool reuse, bool listen) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    const int one = 1;
+    if (reuse) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    if (ok && listen) ok = ::listen(fd, 1) == 0;
+    ::close(fd);
+    return ok;
+  };
+  CHECK_FALSE(bind_to(/*reuse=*/false, /*listen=*/false));  // a stranger's plain bind is refused
+  CHECK(bind_to(/*reuse=*/true, /*listen=*/true));          // tallyd's bind (SO_REUSEADDR) works
+}
 
 TEST_CASE("three regions converge after writes in every region", "[node]") {
   Cluster c("converge", {});

@@ -26,19 +26,25 @@
 namespace tally::test {
 
 std::uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // The socket stays open (bound, never listening) until this process exits: while it holds the
+  // port the kernel hands it to no bind(0) (the proxy's routes, other test processes) and no
+  // outgoing connection, so nothing can take it between now and tallyd's bind, nor between a
+  // node's stop and its restart. SO_REUSEADDR on both sides lets tallyd bind and listen beside it.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // tallyd children do not inherit it
+  if (fd < 0) return 0;
+  const int one = 1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof(addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
+    ::close(fd);
     return 0;
   }
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  return ntohs(addr.sin_port);  // fd is deliberately left open: it is the reservation
 }
 
 std::string Sha256Hex(const std::string& text) {

@@ -32,7 +32,8 @@ namespace tally::test {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// A port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
+// A port on 127.0.0.1 reserved for this test process until it exits (the kernel's choice for
+// port 0, held by a bound socket that never listens), so only a tallyd told to use it binds it.
 std::uint16_t FreePort();
 
 // SHA-256 of `text`, lower-case hex: how tallyd's config stores tokens.
