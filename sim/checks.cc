@@ -123,25 +123,17 @@ void Simulation::Impl::NoteResumed(RegionId r) {
   std::uint32_t holders = 0;
   const Dot held = h.durable_elsewhere_at_start > s ? dots.DurableElsewhereAbove(r, s, &holders) : Dot{};
   if (held.seq != 0 && held.seq <= h.durable_elsewhere_at_start) {
-    // The rejoin waits at most rejoin_wait_ms for a silent peer (design.md, "Left out"): an op
-    // only silent regions held is the one loss it accepts, counted — if r did wait that long. A
-    // holder that sent r anything after it had made the op durable had told r of it (its
-    // heartbeat or answer claims it).
+    // The rejoin waits for every peer's answer (rejoin_wait_ms 0, the default): each names the
+    // own ops it holds, so none of them may be fenced off. With a silent holder's rights transfer
+    // among them that would be money lost, not only an op (design.md, "Left out").
     std::string names;
-    const std::uint64_t wait = h.replica->options().rejoin_wait_ms;
-    bool heard = wait == 0 || now < h.started_ms + wait;
     for (RegionId q = 0; q < config.regions; ++q) {
-      if ((holders & (1u << q)) == 0) continue;
-      names += (names.empty() ? "" : ", ") + R(q);
-      if (h.heard_sent_ms[q] > dots.DurableAtMs(held, q)) heard = true;
+      if ((holders & (1u << q)) != 0) names += (names.empty() ? "" : ", ") + R(q);
     }
-    if (heard) {
-      Fail("one op per dot", R(r) + " resumed issuing its own ops after seq " + std::to_string(s) +
-                                 ", fencing off " + held.ToString() + ", which " + names +
-                                 " held durably and told it of" + DiskContext(r));
-      return;
-    }
-    ++summary.fenced_off_silent;
+    Fail("one op per dot", R(r) + " resumed issuing its own ops after seq " + std::to_string(s) +
+                               ", fencing off " + held.ToString() + ", which " + names +
+                               " held durably when it restarted" + DiskContext(r));
+    return;
   }
   VersionVector keep = ledger.durable();
   if (keep.get(r) > s) {

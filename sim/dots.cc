@@ -83,19 +83,11 @@ bool DotBook::Durable(Dot dot) const {
   return b && b->bound && b->durable;
 }
 
-void DotBook::MarkDurableAt(Dot dot, RegionId where, std::uint64_t now_ms) {
+void DotBook::MarkDurableAt(Dot dot, RegionId where) {
   if (Binding* b = Find(dot); b && b->bound && where < kMaxRegions) {
-    if ((b->durable_at & (1u << where)) == 0)
-      b->durable_ms[where] = static_cast<std::uint32_t>(std::min<std::uint64_t>(now_ms, UINT32_MAX));
     b->durable_at |= 1u << where;
     b->ever_durable_at |= 1u << where;
   }
-}
-
-std::uint64_t DotBook::DurableAtMs(Dot dot, RegionId where) const {
-  const Binding* b = Get(dot);
-  if (!b || !b->bound || where >= kMaxRegions || (b->durable_at & (1u << where)) == 0) return 0;
-  return b->durable_ms[where];
 }
 
 Dot DotBook::DurableElsewhereAbove(RegionId origin, Seq above, std::uint32_t* holders) const {

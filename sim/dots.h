@@ -23,7 +23,6 @@
 #ifndef TALLY_SIM_DOTS_H_
 #define TALLY_SIM_DOTS_H_
 
-#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -59,11 +58,8 @@ class DotBook {
 
   // The op bound to `dot` became durable at its origin.
   void MarkDurable(Dot dot);
-  // The op bound to `dot` became durable in region `where`'s store (its origin's or another's), at
-  // virtual time `now_ms`.
-  void MarkDurableAt(Dot dot, RegionId where, std::uint64_t now_ms);
-  // When region `where` last made the op bound to `dot` durable (0: it holds no durable copy).
-  std::uint64_t DurableAtMs(Dot dot, RegionId where) const;
+  // The op bound to `dot` became durable in region `where`'s store (its origin's or another's).
+  void MarkDurableAt(Dot dot, RegionId where);
   // Whether some region other than `not_here` made the op bound to `dot` durable since it last
   // had a copy everywhere lost (Release forgets the disks it was on).
   bool DurableElsewhere(Dot dot, RegionId not_here) const;
@@ -105,7 +101,6 @@ class DotBook {
     std::uint32_t durable_at = 0;  // bit r: region r made it durable
     std::uint32_t ever_durable_at = 0;  // the same, never cleared by a lost disk
     std::uint64_t epoch = 0;       // the incarnation of the origin that issued it
-    std::array<std::uint32_t, kMaxRegions> durable_ms{};  // per region: when it made it durable
   };
 
   Binding* Find(Dot dot);

@@ -31,7 +31,8 @@ Simulation::Impl::Impl(SimConfig c)
       fault_rng(DeriveSeed(config.seed, "faults")),
       workload_rng(DeriveSeed(config.seed, "workload")),
       link_rng(DeriveSeed(config.seed, "client-links")),
-      disk_rng(DeriveSeed(config.seed, "disk-faults")) {
+      disk_rng(DeriveSeed(config.seed, "disk-faults")),
+      epoch_rng(DeriveSeed(config.seed, "epoch-nonces")) {
   knows.assign(config.regions, std::vector<Hlc>(config.regions));
   in_amnesia.assign(config.regions, false);
   armed_sync_crash.assign(config.regions, false);
@@ -197,7 +198,6 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
       trace.Add((std::uint64_t{b->ops.front().dot.origin} << 48) ^ b->ops.front().dot.seq);
   }
   NoteShown(f);
-  if (f.from < h.heard_sent_ms.size()) h.heard_sent_ms[f.from] = std::max(h.heard_sent_ms[f.from], f.sent_ms);
   CheckRejoinAnswer(f.to, f);
   Effects e;
   h.replica->OnMessage(f.from, f.msg, Mono(), &e);
@@ -348,7 +348,7 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
   bool replaced = false;
   h.store.SyncUpTo(h.sync_target, [&](const WriteBatch& b) {
     replaced = replaced || b.replaces_store;
-    for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r, now);
+    for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r);
     for (const Op& op : b.ops) {
       if (op.dot.origin != r) continue;
       std::string problem = ledger.AddDurable(op, now);
@@ -520,7 +520,6 @@ void Simulation::Impl::Restart(RegionId r) {
   if (h.timeline_crash < timeline.size()) timeline[h.timeline_crash].end_ms = now;
   h.timeline_crash = SIZE_MAX;
   h.started_ms = now;
-  h.heard_sent_ms.assign(config.regions, 0);
   h.lost_store = h.disk_behind;
   h.rejoined.clear();
   // A store that was wiped or rolled back cannot remember what the region let out; the region can
@@ -528,7 +527,9 @@ void Simulation::Impl::Restart(RegionId r) {
   // rejoined.
   if (h.lost_store) h.hlc_visible = Hlc{};
   h.hlc_visible_at_start = std::max(h.hlc_visible, Hlc{h.disk_epoch_max});
-  h.replica = std::make_unique<Replica>(OptionsFor(r), *h.wall);
+  ReplicaOptions options = OptionsFor(r);
+  options.epoch_nonce = epoch_rng.Below(ReplicaOptions::kEpochNonceLimit);
+  h.replica = std::make_unique<Replica>(options, *h.wall);
   RecoveredState stored = h.store.Recover();
   h.holds_lost = 0;
   h.durable_elsewhere_at_start = dots.LastDurableElsewhere(r);
@@ -730,9 +731,9 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        s.clock_ahead_reports);
   line("disks: wipes %" PRIu64 ", restores %" PRIu64 " (copies taken %" PRIu64
        "), durable ops lost with a disk %" PRIu64 ", acked ops lost with a disk %" PRIu64
-       ", seqs issued again %" PRIu64 ", ops fenced off while their holders were silent %" PRIu64,
+       ", seqs issued again %" PRIu64,
        s.wipes, s.restores, s.disk_copies, s.durable_lost_with_disk, s.acked_lost_with_disk,
-       s.seqs_reissued, s.fenced_off_silent);
+       s.seqs_reissued);
   const NetworkStats& n = s.network;
   std::string bytes = s.wire_bytes_counted ? std::to_string(n.bytes) : std::string("n/a");
   line("network: %" PRIu64 " messages sent, %s bytes, delivered %" PRIu64 ", lost %" PRIu64

@@ -64,9 +64,6 @@ struct RunSummary {
   // Disks: durable ops every copy of which went with a wiped or restored disk, the acknowledged
   // ones among them, and seqs issued again for another op once nothing held the first.
   std::uint64_t durable_lost_with_disk = 0, acked_lost_with_disk = 0, seqs_reissued = 0;
-  // Own ops a region fenced off when it resumed on a replaced disk while the only regions holding
-  // them had been silent towards it since they got them (the rejoin_wait_ms limit, design.md).
-  std::uint64_t fenced_off_silent = 0;
   NetworkStats network;
   bool wire_bytes_counted = false;
   // Virtual time.

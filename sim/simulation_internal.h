@@ -81,8 +81,6 @@ struct Host {
   std::uint64_t disk_epoch_max = 0;   // largest epoch sent in a Hello since the disk was replaced
   std::uint64_t started_ms = 0;       // when this run started
   std::uint64_t disk_replaced_ms = 0;  // when its disk was last wiped or restored
-  // Per peer: when the newest message this run got from it was sent (0: none yet).
-  std::vector<std::uint64_t> heard_sent_ms;
   Seq acked_own_max = 0;  // highest own seq acknowledged to a client
 
   // Disks (faults.cc). Copies of the durable store kept for the restore fault, oldest first.
@@ -325,6 +323,7 @@ class Simulation::Impl {
   std::vector<std::vector<std::pair<std::uint64_t, Seq>>> resumes;
   Rng fault_rng, workload_rng, link_rng;
   Rng disk_rng;  // the disk faults draw here, so the other faults of a seed stay as they were
+  Rng epoch_rng;  // each start's ReplicaOptions::epoch_nonce
   TraceHash trace;
 
   // Workload.

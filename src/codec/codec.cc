@@ -224,7 +224,11 @@ struct MessageChecker {
     for (const HoldsEntry& e : h.holds) {
       Status s = CheckRegion(e.region, "heartbeat holds region");
       if (!s.ok()) return s;
+      if (e.epochs.size() > kMaxRegions)
+        return Status::InvalidArgument("heartbeat holds entry with more epochs than regions");
     }
+    if (h.epochs.size() > kMaxRegions)
+      return Status::InvalidArgument("heartbeat with more epochs than regions");
     return CheckFences(h.fences);
   }
   Status operator()(const RightsRequest& r) const {
@@ -445,7 +449,11 @@ struct EnvelopeWriter {
       pe->set_region(e.region);
       pe->set_epoch(e.epoch);
       ToProto(e.applied, pe->mutable_applied());
+      for (std::uint64_t x : e.epochs) pe->add_epochs(x);
+      pe->set_clock(e.clock);
     }
+    for (std::uint64_t x : h.epochs) p->add_epochs(x);
+    p->set_clock(h.clock);
     ToProto(h.fences, p->mutable_fences());
     p->set_wall_ms(h.wall_ms);
     p->set_mono_ms(h.mono_ms);
@@ -770,11 +778,17 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       if (p.holds_size() > static_cast<int>(kMaxRegions))
         return Malformed("heartbeat with more holds entries than regions");
       for (const pb::HoldsEntry& pe : p.holds()) {
-        HoldsEntry e{pe.region(), pe.epoch(), {}};
+        if (pe.epochs_size() > static_cast<int>(kMaxRegions))
+          return Malformed("heartbeat holds entry with more epochs than regions");
+        HoldsEntry e{pe.region(), pe.epoch(), {}, {pe.epochs().begin(), pe.epochs().end()}, pe.clock()};
         s = FromProto(pe.applied(), &e.applied);
         if (!s.ok()) return s;
         h.holds.push_back(e);
       }
+      if (p.epochs_size() > static_cast<int>(kMaxRegions))
+        return Malformed("heartbeat with more epochs than regions");
+      h.epochs.assign(p.epochs().begin(), p.epochs().end());
+      h.clock = p.clock();
       s = FromProto(p.fences(), &h.fences);
       if (!s.ok()) return s;
       h.wall_ms = p.wall_ms();

@@ -76,11 +76,15 @@ struct HeartbeatEntry {
 };
 
 // What region `region`, in its incarnation `epoch`, last said it holds (relayed in heartbeats, so
-// that pruning and ops_behind see what a region holds by any route).
+// that pruning and ops_behind see what a region holds by any route), with the newest epoch it
+// knew of every region and its HLC when it said so: a rejoining region whose current epoch it
+// knew takes the entry as that region's answer, relayed (docs/design.md, "Rejoining").
 struct HoldsEntry {
   RegionId region = 0;
   std::uint64_t epoch = 0;
   VersionVector applied;
+  std::vector<std::uint64_t> epochs;  // per region id (missing: 0)
+  std::uint64_t clock = 0;
   bool operator==(const HoldsEntry&) const = default;
 };
 
@@ -92,6 +96,11 @@ struct Heartbeat {
   VersionVector applied;
   std::vector<HoldsEntry> holds;  // at most one per region
   std::vector<Fence> fences;      // every fence the sender knows, of every region
+  // The newest epoch the sender knows of every region (its own: its current one, also while it
+  // rejoins), per region id, and its HLC: relayed so that a region that cannot hear a restarted
+  // one learns of its new incarnation, and the epochs it knew go with what it holds (HoldsEntry).
+  std::vector<std::uint64_t> epochs;
+  std::uint64_t clock = 0;
   // Clock readings for the peers' physical clock offsets, NTP-style over heartbeats both ways: the
   // sender's wall and monotonic clocks when it sent this, and the receiver's monotonic reading
   // from the receiver's last heartbeat the sender got (0: none) with how long the sender held it

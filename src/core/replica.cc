@@ -191,6 +191,10 @@ struct Peer {
   VersionVector holds;  // what it said it holds in Acks and heartbeats (direct or relayed), not
                         // capped: pruning, ops_behind and replication cap it at what we hold
   std::uint64_t holds_epoch = 0;  // the incarnation of the peer that `holds` describes
+  // The newest epochs of every region the peer knew, and its HLC, when it said what it holds (its
+  // heartbeats, direct or relayed): whether it is a relayed answer to our rejoin.
+  std::vector<std::uint64_t> holds_epochs;
+  std::uint64_t holds_clock = 0;
   // Our own ops it holds by its own word (its Acks and heartbeats, never a Hello), checked
   // against our fence: what durability "replicated" counts. A relayed claim cannot say whether
   // the region it describes knew where we resumed.
@@ -244,9 +248,10 @@ class Replica::Impl {
         hb_(n_),
         peers_(n_),
         peer_epoch_(n_, 0),
+        relayed_epoch_(n_, 0),
         own_fence_epoch_(n_, 0),
-        lost_from_(n_, 0),
         fences_(n_),
+        lost_from_(n_, 0),
         answered_(n_, false) {}
 
   // ---- recovery -------------------------------------------------------------------------------
@@ -272,7 +277,7 @@ class Replica::Impl {
     // Hello goes out); a store wiped or restored from an older copy learns a higher one from its
     // peers (NoteRejoinAnswer). Until a peer confirms how many of our own ops exist, we originate
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
-    epoch_ = clock_.Now(Wall()).value;
+    PickEpochAbove(0);
     // An earlier start may have resumed at an epoch our clock has not reached (it stepped back).
     if (const std::uint64_t ours = fences_.NewestEpoch(opt_.self); ours >= epoch_) MoveEpochPast(ours);
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
@@ -1882,7 +1887,15 @@ class Replica::Impl {
   // region's epochs only grow, or its new ops would look older than that start's fence.
   void MoveEpochPast(std::uint64_t seen) {
     clock_.Update(Hlc{seen}, Wall());
-    epoch_ = std::max(clock_.Now(Wall()).value, seen + 1);
+    PickEpochAbove(seen);
+  }
+
+  // Our epoch: a timestamp above `floor` and our clock, plus this start's nonce (two starts from
+  // one copy, or two that learned the same later start of ours, would otherwise pick the same
+  // one); our clock moves to it, so what we issue from here is above it.
+  void PickEpochAbove(std::uint64_t floor) {
+    epoch_ = std::max(clock_.Now(Wall()).value, floor + 1) + opt_.epoch_nonce % ReplicaOptions::kEpochNonceLimit;
+    clock_.Update(Hlc{epoch_}, Wall());
   }
 
   // Where this incarnation resumes issuing its own ops (its fence), once it does.
@@ -2000,34 +2013,45 @@ class Replica::Impl {
   // one that knows a later epoch of ours means our store is older than a previous start of ours.
   void NoteRejoinAnswer(RegionId from, const Hello& h, std::uint64_t now, Effects* out) {
     if (h.peer_epoch > epoch_) {
-      // Wiped, or restored from a copy older than our last start: move past that epoch and ask
-      // every peer again (earlier answers were about an epoch that is not the newest).
-      epoch_ = std::max(clock_.Now(Wall()).value, h.peer_epoch + 1);
-      out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
-                                    "region " + opt_.regions[from] +
-                                        " knows a later start of ours: our store is older than "
-                                        "our last run; rejoining under a new epoch"});
-      AskEveryPeerAgain(out);
+      RejoinPastLaterStart(h.peer_epoch, from, "region " + opt_.regions[from] + " knows", out);
       return;
     }
     if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
-    // Every timestamp our earlier runs showed a peer (a heartbeat promise above all our ops, say)
-    // was merged into its clock: past it, what we originate cannot break a promise we made.
-    clock_.Update(Hlc{h.clock}, Wall());
-    any_answer_ = true;
-    answered_[from] = true;
     if (!h.rejoining && !any_live_answer_) {
       any_live_answer_ = true;
       first_answer_ms_ = now;
     }
-    if (h.applied.get(opt_.self) > applied_.get(opt_.self)) {
+    CountAnswer(from, h.clock, h.applied, now, out);
+  }
+
+  // Wiped, or restored from a copy older than a later start of ours that region `from` knows of
+  // (`seen`): move past that epoch and ask every peer again (earlier answers were about an epoch
+  // that is not the newest).
+  void RejoinPastLaterStart(std::uint64_t seen, RegionId from, const std::string& who, Effects* out) {
+    MoveEpochPast(seen);
+    out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
+                                  who + " a later start of ours: our store is older than our last run; "
+                                        "rejoining under a new epoch"});
+    AskEveryPeerAgain(out);
+  }
+
+  // Region q's answer to this epoch of ours, directly or relayed: it held `applied` (of every
+  // origin, ours included) and its clock was `clock`. Every timestamp our earlier runs showed it
+  // (a heartbeat promise above all our ops, say) was merged into that clock: past it, what we
+  // originate cannot break a promise we made.
+  void CountAnswer(RegionId q, std::uint64_t clock, const VersionVector& applied, std::uint64_t now,
+                   Effects* out) {
+    clock_.Update(Hlc{clock}, Wall());
+    any_answer_ = true;
+    answered_[q] = true;
+    if (applied.get(opt_.self) > applied_.get(opt_.self)) {
       out->notices.push_back(Notice{
-          Notice::Kind::kRejoin, from, static_cast<std::int64_t>(h.applied.get(opt_.self)),
-          "region " + opt_.regions[from] + " holds our ops up to seq " +
-              std::to_string(h.applied.get(opt_.self)) + ", our store only up to " +
+          Notice::Kind::kRejoin, q, static_cast<std::int64_t>(applied.get(opt_.self)),
+          "region " + opt_.regions[q] + " holds our ops up to seq " +
+              std::to_string(applied.get(opt_.self)) + ", our store only up to " +
               std::to_string(applied_.get(opt_.self)) + ": recovering them before serving writes"});
     }
-    needed_.JoinWith(h.applied);
+    needed_.JoinWith(applied);
     MaybeFinishRejoin(now, out);
   }
 
@@ -2139,6 +2163,8 @@ class Replica::Impl {
     Heartbeat hb;
     hb.applied = Claims(applied_);
     hb.fences = fences_.All();
+    hb.epochs = KnownEpochs();
+    hb.clock = h.value;
     // No promise about our own ops while rejoining: seqs we lost may exist with older timestamps.
     if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self), epoch_});
     for (RegionId o = 0; o < n_; ++o) {
@@ -2147,7 +2173,8 @@ class Replica::Impl {
     }
     for (RegionId r = 0; r < n_; ++r) {
       if (r != opt_.self && peers_[r].heard)
-        hb.holds.push_back(HoldsEntry{r, peers_[r].holds_epoch, peers_[r].holds});
+        hb.holds.push_back(HoldsEntry{r, peers_[r].holds_epoch, peers_[r].holds, peers_[r].holds_epochs,
+                                      peers_[r].holds_clock});
     }
     hb.wall_ms = Wall();
     hb.mono_ms = now;
@@ -2191,13 +2218,17 @@ class Replica::Impl {
     LearnFences(hb.fences, now, out);
     NoteOwnFences(from, hb.fences);
     MeasureClock(from, hb, now, out);
+    LearnEpochs(from, hb.epochs, out);
     Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
+    peers_[from].holds_epochs = hb.epochs;
+    peers_[from].holds_clock = hb.clock;
     // A peer that took more of our ops since it answered tells us so here.
     OwnOpsExistUpTo(hb.applied.get(opt_.self));
     for (const HoldsEntry& e : hb.holds) {
       RelayedHolds(e);
       // A region we cannot hear may hold our newest ops: a peer relays what it holds.
       if (e.region != opt_.self) OwnOpsExistUpTo(e.applied.get(opt_.self));
+      if (rejoining_ && e.region < n_ && e.region != opt_.self) NoteRelayedAnswer(e.region, e, now, out);
     }
     for (const HeartbeatEntry& e : hb.entries) {
       if (e.origin >= n_) continue;
@@ -2243,9 +2274,47 @@ class Replica::Impl {
     if (e.epoch > q.holds_epoch) {
       q.holds = e.applied;
       q.holds_epoch = e.epoch;
+      q.holds_epochs = e.epochs;
+      q.holds_clock = e.clock;
     } else {
       q.holds.JoinWith(e.applied);
+      if (q.holds_epochs.size() < e.epochs.size()) q.holds_epochs.resize(e.epochs.size(), 0);
+      for (std::size_t r = 0; r < e.epochs.size(); ++r) q.holds_epochs[r] = std::max(q.holds_epochs[r], e.epochs[r]);
+      q.holds_clock = std::max(q.holds_clock, e.clock);
     }
+  }
+
+  // The newest epoch we know of every region, ours being the current one: what heartbeats carry.
+  std::vector<std::uint64_t> KnownEpochs() const {
+    std::vector<std::uint64_t> v(n_);
+    for (RegionId r = 0; r < n_; ++r) v[r] = r == opt_.self ? epoch_ : std::max(NewestEpochOf(r), relayed_epoch_[r]);
+    return v;
+  }
+
+  // Newest epochs a peer knows, relayed. A region that restarted is known by its new epoch also
+  // where it cannot be heard, and the epochs go out with what each region holds: that answers its
+  // rejoin through relays (NoteRelayedAnswer). Kept apart from the epochs we heard from the
+  // regions themselves (Hello, fences), which decide what we believe of their ops. A later start
+  // of ours than this one means our store is older than our last run, as in a Hello.
+  void LearnEpochs(RegionId from, const std::vector<std::uint64_t>& epochs, Effects* out) {
+    for (RegionId o = 0; o < n_ && o < epochs.size(); ++o) {
+      if (o != opt_.self) {
+        relayed_epoch_[o] = std::max(relayed_epoch_[o], epochs[o]);
+      } else if (rejoining_ && epochs[o] > epoch_) {
+        RejoinPastLaterStart(epochs[o], from, "region " + opt_.regions[from] + " relays", out);
+      }
+    }
+  }
+
+  // What region q holds, said (to a peer, relayed to us, or to us in a heartbeat) while it knew our
+  // current epoch, so after we restarted: every op of ours it held then, it holds in this claim.
+  // That answers our rejoin as its Hello would, through any number of relays: a restarted region
+  // need not hear every peer directly (a partial partition), only be known by each. What such a
+  // peer gets of our earlier run afterwards was in flight when we stopped: fences are for that.
+  void NoteRelayedAnswer(RegionId q, const HoldsEntry& e, std::uint64_t now, Effects* out) {
+    if (q >= n_ || q == opt_.self || e.epochs.size() <= opt_.self || e.epochs[opt_.self] != epoch_) return;
+    if (Reachable(q, now)) return;  // a peer we hear answers with its Hello, as it knows us best
+    CountAnswer(q, e.clock, e.applied, now, out);
   }
 
   void TryConfirm(RegionId o) {
@@ -2526,6 +2595,7 @@ class Replica::Impl {
   std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
   bool rejoining_ = false;               // restarted; no op originated until our own log is whole
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
+  std::vector<std::uint64_t> relayed_epoch_;  // per region: the newest epoch peers relayed (LearnEpochs)
   // Per region: the newest epoch of its own fences it sent us itself (its Hello or heartbeat):
   // what our Acks to it say we knew (AckFor).
   std::vector<std::uint64_t> own_fence_epoch_;

@@ -76,11 +76,19 @@ struct ReplicaOptions {
   // when an operator knows the store is whole and no peer can answer (a region running alone).
   bool rejoin_on_start = true;
   // How long a rejoining region waits for peers that have not answered, from the first answer of
-  // a peer that is not rejoining itself; 0: for every peer, however long. A region that resumes
-  // without a silent peer's answer fences off the own ops that only that peer holds and no relay
-  // told of (they are lost); waiting keeps them, but refuses writes for as long as the peer stays
-  // unreachable — under a partial partition that can be for good.
-  std::uint64_t rejoin_wait_ms = 10000;
+  // a peer that is not rejoining itself; 0 (the default): for every peer, however long. A region
+  // that resumes without a silent peer's answer fences off the own ops that only that peer holds
+  // and no relay told of. That is not only a lost op: if one was a rights transfer to that peer
+  // and the peer spent the rights, the peer is below its line once the fence reaches it (I2), and
+  // the resumed region holds those rights again (swarm seed 303985). Nonzero trades that for
+  // writes at a restarted region while some peer stays unreachable.
+  std::uint64_t rejoin_wait_ms = 0;
+  // Drawn by the host at every start (at random in tallyd, from the seed in tally-sim), below
+  // kEpochNonceLimit: added to the epoch Recover picks, so that two starts from one restored copy
+  // with the wall clock behind the copy's high-water mark do not pick the same epoch (then a
+  // Hello of the earlier run would pass for an answer to the later one: swarm seed 305184).
+  std::uint64_t epoch_nonce = 0;
+  static constexpr std::uint64_t kEpochNonceLimit = std::uint64_t{1} << 20;
   std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
   std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
   std::uint64_t rebalance_interval_ms = 1000;

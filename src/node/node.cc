@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <random>
 #include <system_error>
 
 #include "node/log.h"
@@ -166,7 +167,9 @@ Status NodeImpl::Open() {
   if (Status s = store_->Load(&state); !s.ok()) return s;
   const std::size_t ops = state.ops.size(), keys = state.keys.size(),
                     checkpoints = state.checkpoints.size();
-  replica_ = std::make_unique<Replica>(config_.replica, wall_clock_);
+  ReplicaOptions options = config_.replica;
+  options.epoch_nonce = std::random_device{}() % ReplicaOptions::kEpochNonceLimit;  // see its comment
+  replica_ = std::make_unique<Replica>(options, wall_clock_);
   if (Status s = replica_->Recover(std::move(state), MonoMs()); !s.ok()) {
     if (s.code() == Code::kCorruption)
       return Status::Corruption("store " + config_.data_dir + ": " + s.message());

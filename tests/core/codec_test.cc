@@ -150,6 +150,12 @@ class Gen {
     return k;
   }
 
+  std::vector<std::uint64_t> Epochs() {  // per region id, as heartbeats carry them
+    std::vector<std::uint64_t> v(Below(kMaxRegions + 1));
+    for (std::uint64_t& e : v) e = U64();
+    return v;
+  }
+
   CanonicalKey Canonical() { return CanonicalKey{AnyHlc(), Region(kMaxRegions), U64()}; }
 
   AccountCheckpoint Checkpoint() {
@@ -213,8 +219,10 @@ class Gen {
         h.applied = Vv();
         const std::size_t holds = Below(kMaxRegions + 1);
         for (std::size_t i = 0; i < holds; ++i)
-          h.holds.push_back(HoldsEntry{Region(kMaxRegions), U64(), Vv()});
+          h.holds.push_back(HoldsEntry{Region(kMaxRegions), U64(), Vv(), Epochs(), U64()});
         h.fences = Fences();
+        h.epochs = Epochs();
+        h.clock = U64();
         h.wall_ms = U64();
         h.mono_ms = U64();
         h.echo_mono_ms = U64();
@@ -672,6 +680,22 @@ TEST_CASE("region ids out of range are refused", "[codec]") {
   *stored.mutable_fences() = many.heartbeat().fences();
   std::vector<Fence> fences;
   CHECK(DecodeFences(stored.SerializeAsString(), &fences).code() == Code::kCorruption);
+
+  // Epochs per region (a heartbeat's, a relayed holds entry's): more than regions can exist.
+  pb::Envelope epochs;
+  for (RegionId r = 0; r <= kMaxRegions; ++r) epochs.mutable_heartbeat()->add_epochs(r + 1);
+  ExpectRefused(Serialized(epochs));
+  epochs.mutable_heartbeat()->mutable_epochs()->RemoveLast();
+  CHECK(DecodeMessage(Serialized(epochs), &m).ok());
+  pb::HoldsEntry* held = epochs.mutable_heartbeat()->add_holds();
+  for (RegionId r = 0; r <= kMaxRegions; ++r) held->add_epochs(r + 1);
+  ExpectRefused(Serialized(epochs));
+  held->mutable_epochs()->RemoveLast();
+  CHECK(DecodeMessage(Serialized(epochs), &m).ok());
+  std::string encoded;
+  Heartbeat too_many;
+  too_many.epochs.assign(kMaxRegions + 1, 1);
+  CHECK(EncodeMessage(too_many, &encoded).code() == Code::kInvalidArgument);
 
   pb::Envelope ack;
   for (RegionId r = 0; r <= kMaxRegions; ++r) ack.mutable_ack()->mutable_applied()->add_seqs(1);

@@ -702,8 +702,8 @@ TEST_CASE("a rejoining region waits for a silent peer, so it fences off nothing 
           "[replica][rejoin][fence]") {
   // The simulator's lost-disk swarm: r1, restored from an older copy, resumed on the answers of
   // the peers it could hear once peer_timeout_ms had passed, and its fence then took from r0 the
-  // ops of r1 that only r0 held — acknowledged ops, lost. It now waits for r0 up to
-  // rejoin_wait_ms (10 s by default), gets those ops back, and resumes above them.
+  // ops of r1 that only r0 held — acknowledged ops, lost. It now waits for r0 (by default for
+  // as long as r0 is silent: rejoin_wait_ms 0), gets those ops back, and resumes above them.
   Cluster c(3, NoRebalanceNoWait);
   LostOp lost(c);
   c.queue = lost.TakeTo(0);  // r1's op reaches r0 only; the copies to r2 are lost
@@ -731,6 +731,121 @@ TEST_CASE("a rejoining region waits for a silent peer, so it fences off nothing 
   REQUIRE(c.Converged("alice"));
   CHECK(View(c, 0, "alice").balance == 112);
   CheckMoney(c, "alice");
+}
+
+TEST_CASE("a restored region does not resume while the peer it gave rights to is silent",
+          "[replica][rejoin][fence]") {
+  // Swarm seed 303985: r2 gave r0 rights, lost its disk and resumed on r1's answer once
+  // rejoin_wait_ms (then 10 s by default) had passed, while r0, the only holder of the
+  // transfers, was silent. r0 had spent those rights: when r2's fence reached it the transfers
+  // went, r0 was below its line, and r2 held the rights again. Losing a rights transfer is losing
+  // money, so a rejoin now waits for every peer by default. Here r1 plays r2's part.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Run(1, Credit{"alice", 60, "r1-top-up"}).status.ok());
+  c.Settle(10);  // final everywhere: r1 may give it away
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, TransferRights{"alice", 0, 60, "to-r0"}).status.ok());
+  c.Tick(1);
+  c.Deliver([](RegionId a, RegionId b) { return a == 1 && b == 0; });  // only r0 gets the transfer
+  REQUIRE(View(c, 0, "alice").regions[0].rights == 160);
+  REQUIRE(c.Run(0, Debit{"alice", 160, "spend-it-all"}).status.ok());
+  c.queue.clear();  // r0 goes silent before anyone hears of the spend
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 300; ++i) {  // 15 s: past the old 10 s wait
+    c.Tick(50);
+    c.Deliver(without_r0);
+  }
+  CHECK(c.at(1).rejoining());
+  CHECK(c.Run(1, Debit{"alice", 1, "meanwhile"}).status.code() == Code::kUnavailable);
+
+  c.Settle(20);  // r0 is back: r1 gets its transfer back and resumes above it
+  REQUIRE_FALSE(c.at(1).rejoining());
+  REQUIRE(c.Converged("alice"));
+  CHECK(c.at(0).stats().lost_history_ops == 0);
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("region " << r);
+    const AccountView v = View(c, r, "alice");
+    CHECK(v.regions[0].rights == 0);
+    CHECK(v.regions[1].rights == 0);
+    CHECK(v.balance == 0);
+  }
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a restarted region that cannot hear a peer is answered through a relay",
+          "[replica][rejoin]") {
+  // Swarm seed 1016 once a rejoin waited for every peer: the final topology was partial (r0 and r2
+  // cannot reach each other, both reach r1), r2 had restarted, and it never heard r0's Hello, so
+  // it refused writes for good. r0 learns r2's new epoch from r1's heartbeats and says what it
+  // holds while knowing it; r1 relays that, and it answers r2 as r0's Hello would.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  REQUIRE(c.Run(2, Credit{"alice", 9, "r2-before"}).status.ok());
+  c.Settle(6);
+  const Seq had = c.at(2).applied().get(2);
+  auto partial = [](RegionId a, RegionId b) { return !((a == 0 && b == 2) || (a == 2 && b == 0)); };
+  REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
+  c.Connect(2, 1);
+  c.Connect(1, 2);
+  for (int i = 0; i < 40 && c.at(2).rejoining(); ++i) {  // 2 s: a few heartbeats each way
+    c.Tick(50);
+    c.Deliver(partial);
+  }
+  REQUIRE_FALSE(c.at(2).rejoining());
+  CHECK(c.at(2).applied().get(2) == had);
+  const CommandResult next = c.Run(2, Credit{"alice", 5, "r2-after"});
+  REQUIRE(next.status.ok());
+  CHECK(next.op.seq == had + 1);
+  for (int i = 0; i < 40; ++i) {
+    c.Tick(50);
+    c.Deliver(partial);
+  }
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 114);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("a region whose only holder of its newest ops is silent, and heard of by no relay, waits",
+          "[replica][rejoin]") {
+  // The other side of the relayed answer: r0 holds r1's newest op and is cut off from everyone,
+  // so no relay can say what it holds since r1 restarted. r1 refuses writes until r0 is back.
+  Cluster c(3, NoRebalanceNoWait);
+  LostOp lost(c);
+  c.queue = lost.TakeTo(0);
+  c.Deliver();
+  c.stores[1] = lost.yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
+  for (int i = 0; i < 100; ++i) {
+    c.Tick(50);
+    c.Deliver(without_r0);
+  }
+  CHECK(c.at(1).rejoining());
+  c.Settle(10);
+  REQUIRE_FALSE(c.at(1).rejoining());
+  CHECK(c.at(1).applied().get(1) == lost.seq);
+  CHECK(c.at(0).stats().lost_history_ops == 0);
+}
+
+TEST_CASE("two starts from one copy of a store pick different epochs", "[replica][rejoin]") {
+  // Swarm seed 305184: a disk restored twice from one copy while the wall clock was behind the
+  // copy's high-water mark gave both runs the same epoch, so a Hello of the first run answered
+  // the second one's rejoin. Each start adds a nonce the host draws.
+  Cluster c(3, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore copy = c.stores[1];
+  std::vector<std::uint64_t> epochs;
+  for (std::uint64_t nonce : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{7}, ReplicaOptions::kEpochNonceLimit - 1}) {
+    c.options[1].epoch_nonce = nonce;
+    c.stores[1] = copy;
+    REQUIRE(c.Restart(1, /*skew=*/-60000, /*rejoin=*/false).ok());  // the clock a minute behind
+    epochs.push_back(c.at(1).epoch());
+  }
+  for (std::size_t i = 1; i < epochs.size(); ++i) CHECK(epochs[i] > epochs[i - 1]);
 }
 
 TEST_CASE("a replica that applied an op of a lost history before it heard of the fence removes it",
