@@ -449,6 +449,10 @@ class Replica::Impl {
       if (hello->epoch > known_epoch) buffered_[from].clear();
       p.rejoining = hello->rejoining;
       p.needs_snapshot = hello->needs_snapshot;
+      // A peer that answered our rejoin and has restarted since may have lost what it said it held
+      // (its disk, or what it had not synced): waiting for those ops could be for ever (swarm seed
+      // 309599: each of two regions then waited for the other). Every answer is asked again.
+      if (rejoining_ && answered_[from] && hello->epoch > known_epoch) AskEveryPeerAgain(out);
       if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
       // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
       // echoing its epoch, so it knows whether it lost any (and gets them back by Push). A

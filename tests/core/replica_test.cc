@@ -831,6 +831,37 @@ TEST_CASE("a region whose only holder of its newest ops is silent, and heard of 
   CHECK(c.at(0).stats().lost_history_ops == 0);
 }
 
+TEST_CASE("a rejoining region asks again when a peer that answered restarts on less",
+          "[replica][rejoin]") {
+  // Swarm seed 309599: r0 restarted, and r1's answer named an op of r1's that r0 did not have
+  // yet. Before it arrived, r1's disk was restored from an older copy without that op: r0 waited
+  // for it for ever, and r1, which needed r0's snapshot, waited for r0. An answer from a run of
+  // the peer that has ended is now dropped, and every peer asked again.
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  const PersistedStore r1_yesterday = c.stores[1];
+  for (int i = 0; i < 5; ++i) REQUIRE(c.Run(0, Credit{"alice", 1, "r0-" + std::to_string(i)}).status.ok());
+  c.Settle(60);  // folded and pruned everywhere: r1's old copy will need r0's snapshot
+  REQUIRE(c.Run(1, Credit{"alice", 7, "r1-late"}).status.ok());
+  const Seq late = c.at(1).applied().get(1);
+  c.queue.clear();  // r0 has not got it
+  REQUIRE(c.Restart(0).ok());  // Hellos only: r1 answers that it holds r1:late
+  REQUIRE(c.at(0).rejoining());
+  REQUIRE(c.at(0).applied().get(1) == late - 1);
+  c.queue.clear();  // the op r1 pushes is lost too
+
+  c.stores[1] = r1_yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  c.Connect(1, 0);
+  c.Settle(40);
+  INFO("r0: " << c.at(0).rejoin_reason() << "; r1: " << c.at(1).rejoin_reason());
+  CHECK_FALSE(c.at(0).rejoining());
+  CHECK_FALSE(c.at(1).rejoining());
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 105);  // r1's credit went with its disk
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("two starts from one copy of a store pick different epochs", "[replica][rejoin]") {
   // Swarm seed 305184: a disk restored twice from one copy while the wall clock was behind the
   // copy's high-water mark gave both runs the same epoch, so a Hello of the first run answered
