@@ -2176,7 +2176,9 @@ class Replica::Impl {
         hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq, hb_[o].epoch});
     }
     for (RegionId r = 0; r < n_; ++r) {
-      if (r != opt_.self && peers_[r].heard)
+      // Also what we only know through relays: a region two hops from a restarted one answers its
+      // rejoin through us (NoteRelayedAnswer).
+      if (r != opt_.self && (peers_[r].heard || !peers_[r].holds_epochs.empty()))
         hb.holds.push_back(HoldsEntry{r, peers_[r].holds_epoch, peers_[r].holds, peers_[r].holds_epochs,
                                       peers_[r].holds_clock});
     }

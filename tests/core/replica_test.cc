@@ -809,6 +809,41 @@ TEST_CASE("a restarted region that cannot hear a peer is answered through a rela
   CheckMoney(c, "alice");
 }
 
+TEST_CASE("a restarted region is answered through two relays on a line of regions",
+          "[replica][rejoin]") {
+  // Swarm seed 311740: r4 could hear only r2, and r2 relayed what it knew only of regions it had
+  // heard itself, so the answers of the regions two hops away never reached r4. Here the regions
+  // stand in a line, r0 - r1 - r2 - r3, and r3 restarts.
+  Cluster c(4, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 100);
+  auto line = [](RegionId a, RegionId b) { return a + 1 == b || b + 1 == a; };
+  // r2 restarts on the line first: from then on it has heard r0 only through r1.
+  REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
+  c.Connect(2, 1);
+  c.Connect(2, 3);
+  for (int i = 0; i < 100 && c.at(2).rejoining(); ++i) {
+    c.Tick(50);
+    c.Deliver(line);
+  }
+  REQUIRE_FALSE(c.at(2).rejoining());
+  REQUIRE(c.Restart(3, 0, /*rejoin=*/false).ok());
+  c.Connect(3, 2);
+  c.Connect(2, 3);
+  for (int i = 0; i < 100 && c.at(3).rejoining(); ++i) {
+    c.Tick(50);
+    c.Deliver(line);
+  }
+  REQUIRE_FALSE(c.at(3).rejoining());
+  REQUIRE(c.Run(3, Credit{"alice", 5, "r3-after"}).status.ok());
+  for (int i = 0; i < 60; ++i) {
+    c.Tick(50);
+    c.Deliver(line);
+  }
+  REQUIRE(c.Converged("alice"));
+  CHECK(View(c, 0, "alice").balance == 105);
+  CheckMoney(c, "alice");
+}
+
 TEST_CASE("a region whose only holder of its newest ops is silent, and heard of by no relay, waits",
           "[replica][rejoin]") {
   // The other side of the relayed answer: r0 holds r1's newest op and is cut off from everyone,
