@@ -7,9 +7,8 @@
 // persisted before them is synced. With nothing unsynced they leave at once.
 //
 // Every host is to drive this one gate, so the simulator checks tallyd's rule, not a copy of it.
-// So far the core tests' cluster does; tallyd (src/node/node.cc) and the simulator
-// (sim/simulation.cc) still carry their own persist -> sync -> release until they switch
-// (issue 11). A host's loop:
+// tallyd (src/node/node.cc) and the core tests' cluster do; the simulator (sim/simulation.cc)
+// still carries its own persist -> sync -> release until it switches (issue 11). A host's loop:
 //
 //   Absorb(&effects, &now)         after every replica call; send and complete what `now` holds
 //   if (has_open_batch() && nothing being written) write StartWrite()   (group commit)

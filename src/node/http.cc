@@ -644,10 +644,10 @@ void NodeImpl::StreamOpened(const std::shared_ptr<WsSession>& ws) {
   }
 }
 
-void NodeImpl::NotifyStreams(const CommitBatch& batch) {
+void NodeImpl::NotifyStreams(const PersistBatch& batch) {
   std::set<std::string_view> changed;
-  for (const Op& op : batch.persist.ops) changed.insert(op.account);
-  for (const Fold& f : batch.persist.folds) {
+  for (const Op& op : batch.ops) changed.insert(op.account);
+  for (const Fold& f : batch.folds) {
     for (const AccountCheckpoint& c : f.checkpoints) changed.insert(c.config.id);
   }
   if (changed.empty()) return;

@@ -116,7 +116,7 @@ NodeImpl::NodeImpl(NodeConfig config)
       sweep_timer_(io_),
       commit_timer_(io_),
       signals_(io_),
-      pending_(std::make_unique<CommitBatch>()) {}
+      gate_(config_.replica.bugs.ack_before_sync) {}
 
 NodeImpl::~NodeImpl() {
   backup_.reset();  // cancels and joins a copy still running: it reads store_
@@ -258,8 +258,7 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
 void NodeImpl::DrainStep() {
   const bool commands_done = (commands_.empty() && !backup_->running()) ||
                              std::chrono::steady_clock::now() > drain_deadline_;
-  const bool storage_idle =
-      inflight_.empty() && pending_->persist.empty() && !pending_->has_release();
+  const bool storage_idle = gate_.in_flight() == 0 && !gate_.has_open_batch() && deferred_.empty();
   if (commands_done && storage_idle) {
     beast::error_code ec;
     tick_timer_.cancel();
@@ -340,41 +339,21 @@ void NodeImpl::OnLinkLost(RegionId to) {
 
 Hello NodeImpl::OurHello(RegionId to) const { return replica_->HelloTo(to, durable_applied_); }
 
-// The heart of the durability contract: Effects' persistable part joins the next batch; what may
-// only happen after a sync waits for the batch that holds everything persisted so far.
+// The durability contract is the gate's (core/commit_gate.h), shared with the simulator and the
+// core tests: Effects' persistable part joins the open batch; its sends and answers leave once
+// every batch holding anything persisted before them is synced.
 void NodeImpl::HandleEffects() {
   HandleNotices();
-  if (effects_.needs_persist()) pending_->persist.TakeFrom(&effects_);
-
-  CommitBatch* wait_for = LastBatch();  // its sync releases this call's sends and answers
-  if (wait_for == nullptr) {
-    for (Outbound& o : effects_.send) SendNow(o);
-    for (const CommandResult& r : effects_.completions) Complete(r);
-  } else {
-    auto move_all = [](auto* from, auto* to) {
-      if (to->empty()) {
-        to->swap(*from);
-      } else {
-        to->insert(to->end(), std::make_move_iterator(from->begin()),
-                   std::make_move_iterator(from->end()));
-      }
-      from->clear();
-    };
-    move_all(&effects_.send, &wait_for->sends);
-    if (!effects_.completions_need_sync) {
-      // Only PlantedBugs::ack_before_sync sets this; tallyd never plants bugs, but honour it.
-      for (const CommandResult& r : effects_.completions) Complete(r);
-      effects_.completions.clear();
-    }
-    move_all(&effects_.completions, &wait_for->completions);
-  }
+  gate_.Absorb(&effects_, &released_);
   effects_.Clear();
-  if (!pending_->persist.empty()) ScheduleWrite();
+  Release(&released_);
+  if (gate_.has_open_batch()) ScheduleWrite();
 }
 
-CommitBatch* NodeImpl::LastBatch() {
-  if (!pending_->persist.empty()) return pending_.get();
-  return inflight_.empty() ? nullptr : inflight_.back().get();
+void NodeImpl::Release(CommitGate::Release* out) {
+  for (Outbound& o : out->send) SendNow(o);
+  for (const CommandResult& r : out->completions) Complete(r);
+  out->Clear();
 }
 
 void NodeImpl::ScheduleWrite() {
@@ -382,7 +361,7 @@ void NodeImpl::ScheduleWrite() {
   write_scheduled_ = true;
   auto start = [this] {
     write_scheduled_ = false;
-    if (!pending_->persist.empty()) StartWrite();
+    if (gate_.has_open_batch()) StartWrite();
   };
   if (config_.commit_delay_us == 0) {
     // Not at once: handlers already runnable (requests that arrived in the same reactor round)
@@ -398,24 +377,16 @@ void NodeImpl::ScheduleWrite() {
 }
 
 void NodeImpl::AfterSync(DeferredResponse response) {
-  CommitBatch* wait_for = LastBatch();
-  if (wait_for == nullptr) {
+  const std::uint64_t barrier = gate_.Barrier();
+  if (barrier == 0) {
     response.session->Respond(response.slot, response.status, response.content_type, response.body);
     return;
   }
-  wait_for->responses.push_back(std::move(response));
+  deferred_[barrier].push_back(std::move(response));
 }
 
-void NodeImpl::StartWrite() {
-  inflight_.push_back(std::move(pending_));
-  if (spares_.empty()) {
-    pending_ = std::make_unique<CommitBatch>();
-  } else {
-    pending_ = std::move(spares_.back());
-    spares_.pop_back();
-  }
-  storage_->Submit(&inflight_.back()->persist);
-}
+// The batch stays valid and unchanged until the gate retires it (OnCommitted).
+void NodeImpl::StartWrite() { storage_->Submit(&gate_.StartWrite()); }
 
 void NodeImpl::OnCommitted(Status s, WriteStats stats, std::size_t batches) {
   if (!s.ok()) {
@@ -425,31 +396,29 @@ void NodeImpl::OnCommitted(Status s, WriteStats stats, std::size_t batches) {
         s.ToString());
     std::_Exit(1);
   }
-  assert(batches >= 1 && batches <= inflight_.size());
+  assert(batches >= 1 && batches <= gate_.in_flight());
   std::size_t answered = 0;
   for (std::size_t i = 0; i < batches; ++i) {
-    std::unique_ptr<CommitBatch> done = std::move(inflight_.front());
-    inflight_.pop_front();
-    answered += done->completions.size() + done->responses.size();
-    Release(done.get());
-    done->Clear();
-    if (spares_.size() < kMaxSpareBatches) spares_.push_back(std::move(done));
+    const PersistBatch& done = gate_.oldest_in_flight();
+    for (const Op& op : done.ops) {
+      if (op.dot.seq > durable_applied_.get(op.dot.origin))
+        durable_applied_.set(op.dot.origin, op.dot.seq);
+    }
+    for (const Fold& f : done.folds) durable_applied_.JoinWith(f.log_floor);
+    if (!streams_.empty()) NotifyStreams(done);
+    gate_.Synced(&released_);  // retires `done`
+    answered += released_.completions.size();
+    Release(&released_);
+  }
+  while (!deferred_.empty() && deferred_.begin()->first <= gate_.synced_through()) {
+    for (DeferredResponse& d : deferred_.begin()->second) {
+      d.session->Respond(d.slot, d.status, d.content_type, d.body);
+      ++answered;
+    }
+    deferred_.erase(deferred_.begin());
   }
   metrics_.ObserveCommit(stats.ops, answered, stats.bytes, stats.sync_us);
   ops_persisted_ += stats.ops;
-}
-
-void NodeImpl::Release(CommitBatch* batch) {
-  for (const Op& op : batch->persist.ops) {
-    if (op.dot.seq > durable_applied_.get(op.dot.origin))
-      durable_applied_.set(op.dot.origin, op.dot.seq);
-  }
-  for (const Fold& f : batch->persist.folds) durable_applied_.JoinWith(f.log_floor);
-  for (Outbound& o : batch->sends) SendNow(o);
-  for (const CommandResult& r : batch->completions) Complete(r);
-  for (DeferredResponse& d : batch->responses)
-    d.session->Respond(d.slot, d.status, d.content_type, d.body);
-  if (!streams_.empty()) NotifyStreams(*batch);
 }
 
 void NodeImpl::SendNow(Outbound& out) {

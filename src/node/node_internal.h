@@ -35,6 +35,7 @@
 // clang-format on
 
 #include "codec/codec.h"
+#include "core/commit_gate.h"
 #include "core/replica.h"
 #include "node/api.h"
 #include "node/auth.h"
@@ -61,7 +62,6 @@ inline constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 inline constexpr std::size_t kPeerReadChunkBytes = 64 * 1024;
 inline constexpr std::size_t kMaxStreamQueuedMessages = 1024;  // per WebSocket, then it is closed
 inline constexpr std::size_t kMaxStreams = 256;
-inline constexpr std::size_t kMaxSpareBatches = 8;  // cleared CommitBatches kept for reuse
 inline constexpr std::chrono::milliseconds kLingerTimeout{1000};
 inline constexpr std::chrono::milliseconds kShutdownDrainTimeout{5000};
 // What an inbound gossip connection may hold before its Hello is accepted. A Hello takes less
@@ -74,7 +74,7 @@ inline constexpr std::chrono::seconds kRefusalLogInterval{10};
 // ---- storage
 // -------------------------------------------------------------------------------------
 
-// One group commit: what to persist, and what may only happen once it is synced.
+// An HTTP answer that may leave only once what the replica persisted before it is synced.
 struct DeferredResponse {
   std::shared_ptr<class HttpSession> session;
   std::uint64_t slot = 0;
@@ -83,20 +83,6 @@ struct DeferredResponse {
   std::string body;
 };
 
-struct CommitBatch {
-  PersistBatch persist;
-  std::vector<Outbound> sends;
-  std::vector<CommandResult> completions;
-  std::vector<DeferredResponse> responses;
-
-  bool has_release() const { return !sends.empty() || !completions.empty() || !responses.empty(); }
-  void Clear() {
-    persist.Clear();
-    sends.clear();
-    completions.clear();
-    responses.clear();
-  }
-};
 
 // Runs Store::Write off the io thread as a group commit: every batch handed over while a write
 // is syncing goes, with the others, into the next write, so the disk never waits for the io
@@ -420,17 +406,17 @@ class NodeImpl {
   void AfterSync(DeferredResponse response);
   // The batch whose sync covers everything persisted so far: the one filling if it holds
   // anything, else the newest handed to storage; null when everything is synced.
-  CommitBatch* LastBatch();
   // Hands the pending batch to the storage thread.
   void StartWrite();
   // Starts a write of the pending batch soon: after the current reactor round, or after
   // storage.commit_delay_us when that is set.
   void ScheduleWrite();
   void OnCommitted(Status s, WriteStats stats, std::size_t batches);
-  void Release(CommitBatch* batch);
+  // Acts on what the gate lets out: messages to peers, answers to commands.
+  void Release(CommitGate::Release* out);
   void SendNow(Outbound& out);
   void Complete(const CommandResult& r);
-  void NotifyStreams(const CommitBatch& batch);
+  void NotifyStreams(const PersistBatch& batch);
   void HandleNotices();
 
   void StartAccept();
@@ -480,9 +466,11 @@ class NodeImpl {
   Metrics metrics_;
 
   Effects effects_;
-  std::unique_ptr<CommitBatch> pending_;               // filling
-  std::deque<std::unique_ptr<CommitBatch>> inflight_;  // handed to storage, oldest first
-  std::vector<std::unique_ptr<CommitBatch>> spares_;   // cleared, for reuse
+  // The durability contract (core/commit_gate.h): batches to write, and what waits for them.
+  CommitGate gate_;
+  CommitGate::Release released_;  // scratch: what the gate lets out now
+  // HTTP answers waiting for a batch to be synced, by the gate's batch number (AfterSync).
+  std::map<std::uint64_t, std::vector<DeferredResponse>> deferred_;
   std::uint64_t next_command_id_ = 1;
   std::unordered_map<std::uint64_t, PendingCommand> commands_;  // looked up only, never iterated
 
