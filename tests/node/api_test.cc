@@ -104,6 +104,7 @@ TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[nod
   bool started = c.StartAll(&error);
   INFO(error);
   REQUIRE(started);
+  REQUIRE(c.WaitConnected(10s));  // a starting region refuses writes until its peer has answered
   Api admin = c.api(0);
   REQUIRE(admin.Open("acct-1").status == 201);
   REQUIRE(admin.Open("shop-1").status == 201);

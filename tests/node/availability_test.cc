@@ -34,7 +34,8 @@ ClusterOptions ProductionTimings() {
   return o;
 }
 
-std::int64_t Int(const json& j, const char* key) {
+// The integer field `key` of `j`, or 0 when it is missing (an answer that is not a view).
+std::int64_t IntOr0(const json& j, const char* key) {
   const json v = Field(j, key);
   return v.is_number_integer() ? v.get<std::int64_t>() : 0;
 }
@@ -46,8 +47,8 @@ std::int64_t SpendableAlone(Cluster& c, std::size_t i, const std::string& accoun
   INFO(c.region(i) << ": " << r.raw);
   REQUIRE(r.status == 200);
   const json mine = r.body["regions"][c.region(i)];
-  const std::int64_t line = Field(r.body, "lines_usable") != false ? Int(mine, "overdraft_line") : 0;
-  return std::max<std::int64_t>(0, Int(mine, "rights") - Int(mine, "tentative_credit") + line);
+  const std::int64_t line = Field(r.body, "lines_usable") != false ? IntOr0(mine, "overdraft_line") : 0;
+  return std::max<std::int64_t>(0, IntOr0(mine, "rights") - IntOr0(mine, "tentative_credit") + line);
 }
 
 }  // namespace
@@ -117,7 +118,7 @@ TEST_CASE("a full split leaves at least 90 % of balance plus lines spendable",
       INFO(Differences(agreed));
       REQUIRE(agreed.agree);
       const Reply healed = c.api(kEu).Account(id);
-      const std::int64_t total = Int(healed.body, "balance") + 300;
+      const std::int64_t total = IntOr0(healed.body, "balance") + 300;
       WARN("split " << delay << " ms one way, cut at " << cut_ms << " ms: " << spendable << " of "
                     << total << " spendable (" << (100.0 * spendable / total) << " %)");
       CHECK(spendable * 10 >= total * 9);

@@ -18,7 +18,6 @@ using namespace tally::test;
 
 namespace {
 
-std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int64_t>(); }
 
 
 }  // namespace

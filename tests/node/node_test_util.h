@@ -41,6 +41,18 @@ inline std::string Differences(const ctl::Agreement& a) {
 }
 
 // j[key] when j is an object holding it, else null: for checking answers that may lack the field.
+// The integer field `key` of `j`; the test fails if it is missing or not an integer.
+inline std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int64_t>(); }
+
+// A region's rights on `account` as node `node` sees them.
+inline std::int64_t RightsOf(Cluster& c, std::size_t node, const std::string& account,
+                             const std::string& region) {
+  Reply r = c.api(node).Account(account);
+  INFO(r.raw << r.transport_error);
+  REQUIRE(r.status == 200);
+  return Int(r.body.at("regions").at(region), "rights");
+}
+
 inline json Field(const json& j, const char* key) {
   return j.is_object() && j.contains(key) ? j[key] : json();
 }

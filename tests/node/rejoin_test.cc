@@ -504,3 +504,71 @@ TEST_CASE("a wiped region that originated nothing gets the others' pruned ops be
   auto agreement = RequireAgree(c, acct, 20s);
   CheckBalance(agreement, expected);
 }
+
+// Swarm seed 303985, on real processes: us gave eu rights, its folder was put back to a copy from
+// before, and it restarted while eu, the only region holding the transfer, was cut off. With the
+// old `[rejoin] wait_ms` of 10 s us resumed on ap's answer alone; when eu came back us's fence
+// took the transfer from it, though eu had spent those rights: eu ended 300 below its line, and
+// us held the 300 again. A restarted region now waits for every peer (wait_ms = 0, the default).
+TEST_CASE("a region restored from a copy waits for the cut-off peer it gave rights to",
+          "[node][rejoin]") {
+  ClusterOptions options;
+  options.proxied = true;
+  options.extra_toml = kNoPruning;
+  Cluster c("rejoin-rights", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+
+  const std::string acct = "rights-wallet";
+  REQUIRE(c.api(kEu).Open(acct).status == 201);
+  WaitVisible(c, acct);
+  {
+    Api us = c.api(kUs);
+    RequireCredit(us, acct, 300, "us-top-up");
+  }
+  WaitFinal(c, acct);  // final: us may give it away
+  REQUIRE(c.Stop(kUs) == 0);
+  const auto copy = c.dir() / "us-data-copy";
+  CopyFolder(c.data_dir(kUs), copy);  // from before the transfer
+  REQUIRE_START(c, kUs);
+  REQUIRE(c.WaitConnected(15s));
+  WaitFinal(c, acct);  // final again at the restarted us
+
+  // us gives eu its 300 while ap hears of it from no one, and eu spends them.
+  c.Cut(kUs, kAp);
+  c.Cut(kEu, kAp);
+  {
+    Reply moved = c.api(kUs).Transfer(acct, "eu", 300, "give-eu");
+    INFO(moved.raw << moved.transport_error);
+    REQUIRE(moved.status == 200);
+  }
+  REQUIRE(WaitUntil([&] { return RightsOf(c, kEu, acct, "eu") >= 300; }, 10s));
+  {
+    Reply spent = c.api(kEu).Debit(acct, 300, "eu-spends");
+    INFO(spent.raw << spent.transport_error);
+    REQUIRE(spent.status == 200);
+  }
+
+  // us's folder goes back to the copy; it restarts hearing only ap. eu stays cut off.
+  REQUIRE(c.Stop(kUs) == 0);
+  CopyFolder(copy, c.data_dir(kUs));
+  c.Cut(kUs, kEu);
+  c.Heal(kUs, kAp);
+  REQUIRE_START(c, kUs);
+  std::this_thread::sleep_for(13s);  // past the old 10 s wait, and a peer timeout
+  CHECK(ClusterView(c, kUs).at("rejoining") == true);
+  CheckRefusedRejoining(c.api(kUs).Debit(acct, 1, "us-meanwhile"), "a debit at the restored us");
+
+  // eu is back: us gets its transfer back and resumes above it; nothing is fenced off.
+  c.HealAll();
+  RetryAnswers seen;
+  CreditOnceRejoined(c, kUs, acct, 1, "us-after", 30s, &seen);
+  auto agreement = RequireAgree(c, acct, 20s);
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    INFO("as " << c.region(i) << " sees it");
+    CHECK(RightsOf(c, i, acct, "eu") == 0);
+    CHECK(RightsOf(c, i, acct, "us") == 1);
+  }
+  CheckBalance(agreement, 1);
+  CHECK(c.ReadLog(kEu).find("of a history it lost") == std::string::npos);
+}

@@ -33,18 +33,8 @@ tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
   return agreement;
 }
 
-std::int64_t Int(const json& j, const char* key) { return j.at(key).get<std::int64_t>(); }
-
 json ErrorField(const Reply& r, const char* key) { return Field(Field(r.body, "error"), key); }
 
-// A region's rights on `account` as node `node` sees them.
-std::int64_t RightsOf(Cluster& c, std::size_t node, const std::string& account,
-                      const std::string& region) {
-  Reply r = c.api(node).Account(account);
-  INFO(r.raw << r.transport_error);
-  REQUIRE(r.status == 200);
-  return Int(r.body.at("regions").at(region), "rights");
-}
 
 // The entry for `region` in a GET /v1/cluster answer's peers, or null.
 json PeerEntry(const json& cluster, const std::string& region) {
