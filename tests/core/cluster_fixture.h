@@ -215,10 +215,21 @@ class Cluster {
 
   // Ticks and delivers until quiet: heartbeats flow, so the frontier advances and folds happen.
   void Settle(int rounds = 40) {
-    for (int i = 0; i < rounds; ++i) {
+    SettleOver([](RegionId, RegionId) { return true; }, rounds);
+  }
+
+  // As Settle, over the links `link_up` lets through only (a partition); stops early, before a
+  // round, once `done()` holds.
+  template <typename LinkUp, typename Done>
+  void SettleOver(LinkUp link_up, int rounds, Done done) {
+    for (int i = 0; i < rounds && !done(); ++i) {
       Tick(50);
-      Deliver();
+      Deliver(link_up);
     }
+  }
+  template <typename LinkUp>
+  void SettleOver(LinkUp link_up, int rounds) {
+    SettleOver(link_up, rounds, [] { return false; });
   }
 
   // Crashes region r and starts a fresh Replica from what its store holds, with its physical clock

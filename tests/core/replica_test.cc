@@ -755,10 +755,7 @@ TEST_CASE("a restored region does not resume while the peer it gave rights to is
   c.stores[1] = yesterday;
   REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
   auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
-  for (int i = 0; i < 300; ++i) {  // 15 s: past the old 10 s wait
-    c.Tick(50);
-    c.Deliver(without_r0);
-  }
+  c.SettleOver(without_r0, 300);  // 15 s: past the old 10 s wait
   CHECK(c.at(1).rejoining());
   CHECK(c.Run(1, Debit{"alice", 1, "meanwhile"}).status.code() == Code::kUnavailable);
 
@@ -791,19 +788,13 @@ TEST_CASE("a restarted region that cannot hear a peer is answered through a rela
   REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
   c.Connect(2, 1);
   c.Connect(1, 2);
-  for (int i = 0; i < 40 && c.at(2).rejoining(); ++i) {  // 2 s: a few heartbeats each way
-    c.Tick(50);
-    c.Deliver(partial);
-  }
+  c.SettleOver(partial, 40, [&] { return !c.at(2).rejoining(); });  // 2 s: a few heartbeats each way
   REQUIRE_FALSE(c.at(2).rejoining());
   CHECK(c.at(2).applied().get(2) == had);
   const CommandResult next = c.Run(2, Credit{"alice", 5, "r2-after"});
   REQUIRE(next.status.ok());
   CHECK(next.op.seq == had + 1);
-  for (int i = 0; i < 40; ++i) {
-    c.Tick(50);
-    c.Deliver(partial);
-  }
+  c.SettleOver(partial, 40);
   REQUIRE(c.Converged("alice"));
   CHECK(View(c, 0, "alice").balance == 114);
   CheckMoney(c, "alice");
@@ -821,24 +812,15 @@ TEST_CASE("a restarted region is answered through two relays on a line of region
   REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
   c.Connect(2, 1);
   c.Connect(2, 3);
-  for (int i = 0; i < 100 && c.at(2).rejoining(); ++i) {
-    c.Tick(50);
-    c.Deliver(line);
-  }
+  c.SettleOver(line, 100, [&] { return !c.at(2).rejoining(); });
   REQUIRE_FALSE(c.at(2).rejoining());
   REQUIRE(c.Restart(3, 0, /*rejoin=*/false).ok());
   c.Connect(3, 2);
   c.Connect(2, 3);
-  for (int i = 0; i < 100 && c.at(3).rejoining(); ++i) {
-    c.Tick(50);
-    c.Deliver(line);
-  }
+  c.SettleOver(line, 100, [&] { return !c.at(3).rejoining(); });
   REQUIRE_FALSE(c.at(3).rejoining());
   REQUIRE(c.Run(3, Credit{"alice", 5, "r3-after"}).status.ok());
-  for (int i = 0; i < 60; ++i) {
-    c.Tick(50);
-    c.Deliver(line);
-  }
+  c.SettleOver(line, 60);
   REQUIRE(c.Converged("alice"));
   CHECK(View(c, 0, "alice").balance == 105);
   CheckMoney(c, "alice");
@@ -855,10 +837,7 @@ TEST_CASE("a region whose only holder of its newest ops is silent, and heard of 
   c.stores[1] = lost.yesterday;
   REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
   auto without_r0 = [](RegionId a, RegionId b) { return a != 0 && b != 0; };
-  for (int i = 0; i < 100; ++i) {
-    c.Tick(50);
-    c.Deliver(without_r0);
-  }
+  c.SettleOver(without_r0, 100);
   CHECK(c.at(1).rejoining());
   c.Settle(10);
   REQUIRE_FALSE(c.at(1).rejoining());
