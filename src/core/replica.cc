@@ -446,13 +446,15 @@ class Replica::Impl {
       // Its ops we hold beyond a gap may belong to a history its restart lost (a store restored
       // from a copy): once it has rejoined it issues those seqs again with other ops, and draining
       // them after its new ones would splice two histories. Its new run re-sends what exists.
-      if (hello->epoch > known_epoch) buffered_[from].clear();
+      if (hello->epoch > known_epoch) {
+        buffered_[from].clear();
+        // A peer that answered our rejoin and has restarted since may have lost what it said it
+        // held (its disk, or what it had not synced): waiting for those ops could be for ever
+        // (swarm seed 309599: each of two regions then waited for the other). Ask everyone again.
+        if (rejoining_ && answered_[from]) AskEveryPeerAgain(out);
+      }
       p.rejoining = hello->rejoining;
       p.needs_snapshot = hello->needs_snapshot;
-      // A peer that answered our rejoin and has restarted since may have lost what it said it held
-      // (its disk, or what it had not synced): waiting for those ops could be for ever (swarm seed
-      // 309599: each of two regions then waited for the other). Every answer is asked again.
-      if (rejoining_ && answered_[from] && hello->epoch > known_epoch) AskEveryPeerAgain(out);
       if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
       // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
       // echoing its epoch, so it knows whether it lost any (and gets them back by Push). A
