@@ -428,8 +428,9 @@ void Simulation::Impl::CheckRejoining(RegionId r, const Effects& e,
   }
 }
 
-// What some region still holds of each origin's ops, in memory (a live replica's applied vector,
-// checkpoints included) or on its disk (ops and log floor).
+// What some region still holds of each origin's ops, in memory (a live replica's held vector:
+// applied, checkpoints included, and the ops it holds back for their origin's fence — a copy it
+// hands back to the origin while that rejoins) or on its disk (ops and log floor).
 //
 // A disk holds a dot only with the op the dot carries: a store restored from an older copy may hold,
 // under the same seqs, ops of a history its region has since lost and issued again (their dots
@@ -446,7 +447,7 @@ VersionVector Simulation::Impl::Held() const {
         if (bound != 0 && bound != DotBook::Fingerprint(op)) break;
         s = std::max(s, op.dot.seq);
       }
-      if (h.up && h.replica) s = std::max(s, h.replica->applied().get(o));
+      if (h.up && h.replica) s = std::max(s, h.replica->held().get(o));
       if (s > held.get(o)) held.set(o, s);
     }
   }

@@ -245,6 +245,7 @@ class Replica::Impl {
         clock_(opt_.max_clock_offset_ms),
         log_(n_),
         buffered_(n_),
+        awaiting_fence_(n_),
         hb_(n_),
         peers_(n_),
         peer_epoch_(n_, 0),
@@ -465,6 +466,7 @@ class Replica::Impl {
           (hello->rejoining && (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms))) {
         p.answered_ms = std::max<std::uint64_t>(now, 1);
         SendHello(from, out);
+        if (hello->rejoining) SendAwaitingFence(from, out);
       }
       Push(from, now, out);
       return;
@@ -640,6 +642,7 @@ class Replica::Impl {
 
   const ReplicaOptions& options() const { return opt_; }
   bool rejoining() const { return rejoining_; }
+  VersionVector held() const { return Held(); }
   std::string rejoin_reason() const { return rejoining_ ? RejoinReason() : ""; }
   std::uint64_t epoch() const { return epoch_; }
   Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
@@ -908,6 +911,18 @@ class Replica::Impl {
       ++stats_.duplicate_ops;
       return;
     }
+    if (AwaitsFence(op)) {
+      // An op of an earlier run of its origin, which has restarted since: until we know where
+      // that restart resumed (its fence) we cannot tell whether the op is of a history it lost,
+      // and what we spent of it meanwhile the fence would take back (swarm seed 314095: rights
+      // shipped by a dead run, spent here, then removed). Hold it; hand it to its origin, which
+      // takes back its own ops while it rejoins, and to any rejoining peer that asks
+      // (SendAwaitingFence).
+      auto& held = awaiting_fence_[o];
+      if (held.size() < kMaxBufferedOpsPerOrigin) held.emplace(op.dot.seq, op);
+      MaybeFinishRejoin(now, out);
+      return;
+    }
     if (op.dot.seq > applied_.get(o) + 1) {
       auto& buf = buffered_[o];
       if (buf.size() < kMaxBufferedOpsPerOrigin) buf.emplace(op.dot.seq, op);
@@ -917,6 +932,41 @@ class Replica::Impl {
     DrainBuffered(o, now, out);
     if (o != opt_.self) TryConfirm(o);
     MaybeFinishRejoin(now, out);
+  }
+
+  // Whether `op` is of a run of its origin older than the newest we know of, whose fence we do
+  // not know yet.
+  bool AwaitsFence(const Op& op) const {
+    if (op.dot.origin == opt_.self) return false;  // our own: our fences decide
+    const std::uint64_t newest = NewestEpochOf(op.dot.origin);
+    return op.epoch < newest && fences_.NewestEpoch(op.dot.origin) < newest;
+  }
+
+  // Gives a rejoining peer the ops we hold for a fence. Its rejoin waits for every op an answer
+  // names (Held), and ours name only what we applied: so the op may exist nowhere else it can
+  // reach — its own (which it takes back), or another rejoining region's whose old ops we hold
+  // until that one resumes, while it waits for the first (swarm seed 1098: two rejoining regions
+  // cut from each other, the third holding each one's old ops for the other's fence).
+  void SendAwaitingFence(RegionId to, Effects* out) const {
+    OpBatch batch;
+    for (RegionId o = 0; o < n_; ++o) {
+      for (const auto& [seq, op] : awaiting_fence_[o]) {
+        batch.ops.push_back(op);
+        if (batch.ops.size() == opt_.max_batch_ops) {
+          out->send.push_back(Outbound{to, std::move(batch)});
+          batch = OpBatch{};
+        }
+      }
+    }
+    if (!batch.ops.empty()) out->send.push_back(Outbound{to, std::move(batch)});
+  }
+
+  // Receives again the ops of origin `o` held for its fence, once it is known.
+  void ReleaseAwaitingFence(RegionId o, std::uint64_t now, Effects* out) {
+    if (awaiting_fence_[o].empty() || fences_.NewestEpoch(o) < NewestEpochOf(o)) return;
+    std::map<Seq, Op> held;
+    held.swap(awaiting_fence_[o]);
+    for (const auto& [seq, op] : held) Receive(op, now, out);
   }
 
   // Applies the buffered ops of origin `o` that now follow what we hold; drops those we have.
@@ -1946,7 +1996,10 @@ class Replica::Impl {
     for (RegionId o = 0; o < n_; ++o) {
       if (!changed[o]) continue;
       RemoveLostHistory(o, now, out);
-      if (o != opt_.self) DrainBuffered(o, now, out);
+      if (o != opt_.self) {
+        DrainBuffered(o, now, out);
+        ReleaseAwaitingFence(o, now, out);
+      }
     }
     if (rejoining_ && !needs_snapshot_) AskEveryPeerAgain(out);
   }
@@ -2066,7 +2119,7 @@ class Replica::Impl {
   // before it has them back — and every other peer answered too or had peer_timeout_ms to do so.
   // Ops a peer has pruned cannot come back without snapshot transfer: then we keep refusing.
   void MaybeFinishRejoin(std::uint64_t now, Effects* out) {
-    if (!rejoining_ || !any_answer_ || !applied_.Dominates(needed_)) return;
+    if (!rejoining_ || !any_answer_ || !Held().Dominates(needed_)) return;
     const std::size_t answers = AnsweredPeers();
     // A peer that is rejoining itself may have lost its store too: two wiped regions would
     // confirm each other's empty disks while the one region holding the data is cut off. Its
@@ -2125,6 +2178,20 @@ class Replica::Impl {
     return false;
   }
 
+  // What we hold without a gap, per origin: applied, or held back for a fence. A rejoin waits for
+  // the ops the answers name to be here, not applied: an op of a peer's earlier run waits for
+  // that peer's fence, which comes only once the peer has rejoined — two regions rejoining at
+  // once would otherwise each wait for the other's old ops for ever.
+  VersionVector Held() const {
+    VersionVector v = applied_;
+    for (RegionId o = 0; o < n_; ++o) {
+      Seq s = v.get(o);
+      for (auto it = awaiting_fence_[o].upper_bound(s); it != awaiting_fence_[o].end() && it->first == s + 1; ++it) ++s;
+      v.set(o, s);
+    }
+    return v;
+  }
+
   std::size_t AnsweredPeers() const {
     return static_cast<std::size_t>(std::count(answered_.begin(), answered_.end(), true));
   }
@@ -2137,8 +2204,9 @@ class Replica::Impl {
       why += "; recovering own ops " + std::to_string(applied_.get(opt_.self)) + " of " +
              std::to_string(needed_.get(opt_.self));
     std::uint64_t missing = 0;
+    const VersionVector held = Held();
     for (RegionId o = 0; o < n_; ++o) {
-      if (needed_.get(o) > applied_.get(o)) missing += needed_.get(o) - applied_.get(o);
+      if (needed_.get(o) > held.get(o)) missing += needed_.get(o) - held.get(o);
     }
     if (missing > 0) why += "; " + std::to_string(missing) + " ops still to receive";
     if (needs_snapshot_) why += "; waiting for a peer's snapshot";
@@ -2583,6 +2651,7 @@ class Replica::Impl {
   VersionVector log_floor_;
   std::vector<std::deque<Op>> log_;                  // per origin: seqs log_floor+1 .. applied
   std::vector<std::map<Seq, Op>> buffered_;          // per origin: ops beyond a gap
+  std::vector<std::map<Seq, Op>> awaiting_fence_;    // per origin: ops of a run it has left
   std::vector<Account> accounts_;
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
   KeyIndex keys_{opt_.idempotency_retention_ms};     // (account, key) -> binding, last use
@@ -2671,6 +2740,7 @@ Hello Replica::HelloTo(RegionId to, const VersionVector& applied) const {
 }
 const ReplicaOptions& Replica::options() const { return impl_->options(); }
 const VersionVector& Replica::applied() const { return impl_->applied(); }
+VersionVector Replica::held() const { return impl_->held(); }
 const VersionVector& Replica::log_floor() const { return impl_->log_floor(); }
 Hlc Replica::clock() const { return impl_->clock(); }
 Hlc Replica::frontier() const { return impl_->frontier(); }

@@ -371,6 +371,9 @@ class Replica {
   Hello HelloTo(RegionId to, const VersionVector& applied) const;
   const ReplicaOptions& options() const;
   const VersionVector& applied() const;
+  // Per origin, what we hold without a gap: applied, then ops of an origin's earlier run held in
+  // memory until we know where its newer run resumed (not applied, not persisted; see Receive).
+  VersionVector held() const;
   // Per origin, the ops at or below it are pruned from our log (only in the checkpoints).
   const VersionVector& log_floor() const;
   Hlc clock() const;

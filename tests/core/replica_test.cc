@@ -1046,10 +1046,11 @@ TEST_CASE("a promise of a region's earlier incarnation does not make its op of a
   later.swap(c.queue);  // whatever would carry r1's fence to r0 waits
 
   c.queue = std::move(old_op);
-  c.Deliver();  // r0 applies the old op s: it knows r1's new epoch, not yet where it resumed
-  REQUIRE(c.at(0).applied().get(1) == s);
-  c.Tick(50);  // r0 folded it here, below a frontier r1's old promise moved
+  c.Deliver();  // r0 knows r1's new epoch, not yet where it resumed: it holds the old op s back
+  REQUIRE(c.at(0).applied().get(1) == s - 1);
+  c.Tick(50);  // before, r0 applied it and folded it here, below a frontier r1's old promise moved
   CHECK(View(c, 0, "alice").final_balance == 100);
+  CHECK(View(c, 0, "alice").balance == 100);
   c.queue.clear();
   const CommandResult fresh = c.Run(1, Credit{"alice", 5, "new-1"}, /*replicated=*/true);
   REQUIRE(fresh.status.message() == "no completion");
@@ -1107,8 +1108,8 @@ TEST_CASE("a region's claim under a new incarnation does not make our copy of it
   later.swap(c.queue);  // whatever would carry r1's fence to r0 waits
 
   c.queue = std::move(old_op);
-  c.Deliver();  // r0 applies the old op s
-  REQUIRE(c.at(0).applied().get(1) == s);
+  c.Deliver();  // r0 holds the old op s back until it knows where r1 resumed
+  REQUIRE(c.at(0).applied().get(1) == s - 1);
   c.queue.clear();
   REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}).op.seq == s);
   c.queue.clear();
@@ -1120,20 +1121,69 @@ TEST_CASE("a region's claim under a new incarnation does not make our copy of it
   REQUIRE_FALSE(c.queue.empty());
   c.Deliver();  // r1's Ack claims its seq s
 
+  // The client retries "lost-1" at r0: r0 never applied the old op, so the write is taken anew
+  // (before, r0 replayed its copy as replicated on r1's claim of s, and the fence removed it).
   const CommandResult retry = c.Run(0, Credit{"alice", 7, "lost-1"}, /*replicated=*/true);
-  CHECK(retry.status.message() == "no completion");  // not replicated: r1's s may be another op
+  CHECK(retry.status.message() == "no completion");  // a new op of r0's, not yet replicated
   const std::uint64_t held = c.next_id;
   c.queue.clear();
   for (InFlight& m : later) c.queue.push_back(std::move(m));
-  c.Settle(20);  // r1's fence reaches r0: the old op goes, and the answer waiting on it
+  c.Settle(20);  // r1's fence reaches r0: the old op it held is of a lost history and goes
   REQUIRE(c.CompletionOf(held).has_value());
-  CHECK(c.CompletionOf(held)->status.code() == Code::kUnavailable);
+  CHECK(c.CompletionOf(held)->status.ok());
+  CHECK(c.CompletionOf(held)->replicated);
+  CHECK(c.at(0).stats().lost_history_ops >= 1);
   const CommandResult again = c.Run(0, Credit{"alice", 7, "lost-1"});
   REQUIRE(again.status.ok());
-  CHECK_FALSE(again.replayed);  // the write is taken anew
+  CHECK(again.replayed);
   c.Settle(10);
   REQUIRE(c.Converged("alice"));
   CHECK(View(c, 0, "alice").balance == 113);
+  CheckMoney(c, "alice");
+}
+
+TEST_CASE("rights shipped by a run its region has left are not spent before its fence is known",
+          "[replica][rejoin][fence]") {
+  // Swarm seed 314095 (two regions): r1 shipped rights to r0, then its store was put back to a
+  // copy without that transfer; r1 rejoined under a new epoch and resumed below it. The transfer,
+  // still in flight, reached r0 after r0 had learned r1's new epoch but before r1's fence: r0
+  // applied it and spent the rights; the fence then removed the transfer, and r0 had spent rights
+  // it never had (I2). r0 now holds such an op back until it knows where r1 resumed.
+  Cluster c(2, NoRebalanceNoWait);
+  OpenEverywhere(c, Config("alice", 0), 0);
+  REQUIRE(c.Run(1, Credit{"alice", 100, "deposit"}).status.ok());
+  REQUIRE(c.Restart(1).ok());  // an incarnation with an epoch, as every real start has
+  c.Settle(4);
+  const PersistedStore yesterday = c.stores[1];
+  REQUIRE(c.Run(1, TransferRights{"alice", 0, 60}).status.ok());
+  const Seq s = c.at(1).applied().get(1);
+  c.Tick(1);  // r1 sends the transfer
+  std::deque<InFlight> old_op = KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  old_op.swap(c.queue);
+
+  c.stores[1] = yesterday;
+  REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());
+  c.queue.clear();
+  c.Connect(1, 0);  // r1's Hello: r0 learns its new epoch and answers; r1 resumes below s
+  c.Deliver([](RegionId, RegionId) { return true; }, 2);
+  REQUIRE_FALSE(c.at(1).rejoining());
+  REQUIRE(c.at(1).applied().get(1) == s - 1);
+  std::deque<InFlight> later;
+  later.swap(c.queue);  // whatever would carry r1's fence to r0 waits
+
+  c.queue = std::move(old_op);
+  c.Deliver();
+  CHECK(c.at(0).applied().get(1) == s - 1);  // held back, not applied
+  CHECK(c.at(0).held().get(1) == s);
+  const CommandResult spend = c.Run(0, Debit{"alice", 50, "spend"});
+  CHECK(spend.status.code() == Code::kInsufficientFunds);  // r0 has no rights of its own
+
+  for (InFlight& m : later) c.queue.push_back(std::move(m));
+  c.Settle(20);  // the fence reaches r0: the transfer was of a lost history
+  REQUIRE(c.Converged("alice"));
+  CHECK(c.at(0).held().get(1) == c.at(0).applied().get(1));
+  CHECK(c.at(0).stats().lost_history_ops >= 1);
+  CHECK(View(c, 0, "alice").balance == 100);
   CheckMoney(c, "alice");
 }
 
@@ -1399,7 +1449,9 @@ TEST_CASE("a rejoin does not stop waiting for silent peers while it hears no pee
     c.Tick(50);
     c.Deliver(all_but_r0);
   }
-  REQUIRE(c.at(1).applied().get(0) == x);
+  // r1 got x from r2 but holds it back: r0 has restarted since, and r1 does not know yet where it
+  // resumes (before, r1 applied it, and r0 resuming on r1's answer fenced it off).
+  REQUIRE(c.at(1).applied().get(0) == x - 1);
   CHECK(c.at(0).rejoining());  // it hears nobody that answered: it keeps waiting
 
   c.Settle(20);
