@@ -159,6 +159,16 @@ void Simulation::Impl::NoteResumed(RegionId r) {
 // An op of a lost history that r applied (before the fence reached it) or read back: it is bound
 // to no dot, and r must remove it (Host::holds_lost).
 bool Simulation::Impl::HoldsLostHistory(RegionId r, const Op& op) {
+  // An op of a forgotten run is back (a message still in flight): a replica remembers the run
+  // again, and so does the oracle.
+  auto& forgotten = forgotten_runs[op.dot.origin];
+  for (auto it = forgotten.begin(); it != forgotten.end(); ++it) {
+    if (it->first == op.epoch) {
+      resumes[op.dot.origin].push_back(*it);
+      forgotten.erase(it);
+      break;
+    }
+  }
   if (!FencedOff(op)) return false;
   hosts[r].holds_lost |= 1u << op.dot.origin;
   return true;
@@ -458,7 +468,46 @@ VersionVector Simulation::Impl::Held() const {
 // among them leave the ledger — every durable copy went with a disk wiped or rolled back before
 // another region kept the op, so for the oracle they never were. (A crash alone loses only what
 // was not synced: a durable op is always on its origin's disk or covered by a checkpoint.)
+std::vector<std::uint64_t> Simulation::Impl::RememberedEpochs() const {
+  std::vector<std::uint64_t> newest(config.regions, 0);
+  auto note_fences = [&](const std::vector<Fence>& fences) {
+    for (const Fence& f : fences)
+      if (f.origin < config.regions) newest[f.origin] = std::max(newest[f.origin], f.epoch);
+  };
+  auto note_disk = [&](const SimStore::Durable& d) {
+    note_fences(d.fences);
+    for (RegionId o = 0; o < config.regions; ++o)
+      for (const Op& op : d.ops[o]) newest[o] = std::max(newest[o], op.epoch);
+  };
+  for (const Host& h : hosts) {
+    if (h.up && h.replica) note_fences(h.replica->fences());  // ops it holds imply fences there
+    note_disk(h.store.durable());
+    for (const Host::DiskCopy& c : h.disk_copies) note_disk(c.state);
+  }
+  return newest;
+}
+
+// A run whose every trace went — the origin's disk with it, and the one peer that heard of it
+// crashed before it persisted it — is forgotten (seed 308228: r0's disk was wiped, r1 crashed
+// holding r0's ops of that run in memory only; r0, its clock behind, then resumed under a lower
+// epoch at the same seq and issued those seqs again, which the oracle took for a lost history).
+void Simulation::Impl::ForgetUnrememberedRuns() {
+  const std::vector<std::uint64_t> newest = RememberedEpochs();
+  for (RegionId o = 0; o < config.regions; ++o) {
+    auto& runs = resumes[o];
+    for (auto it = runs.begin(); it != runs.end();) {
+      if (it->first <= newest[o]) {
+        ++it;
+      } else {
+        forgotten_runs[o].push_back(*it);
+        it = runs.erase(it);
+      }
+    }
+  }
+}
+
 void Simulation::Impl::ReleaseLostCopies() {
+  ForgetUnrememberedRuns();
   const VersionVector held = Held();
   dots.Release(held);
   bool durable_lost = false;

@@ -70,6 +70,7 @@ void Simulation::Impl::Start() {
   Rng clock_rng(DeriveSeed(config.seed, "clocks"));
   hosts.resize(config.regions);
   resumes.resize(config.regions);
+  forgotten_runs.resize(config.regions);
   for (RegionId r = 0; r < config.regions; ++r) {
     Host& h = hosts[r];
     h.id = r;

@@ -233,6 +233,11 @@ class Simulation::Impl {
   // After a crash or a disk replaced: frees the dots of ops no region holds any more, and forgets
   // the durable ones among them (they went with a disk).
   void ReleaseLostCopies();
+  // Moves to forgotten_runs the runs of `resumes` no region remembers any more (RememberedEpochs).
+  void ForgetUnrememberedRuns();
+  // Per origin, the newest epoch some live replica, disk or kept copy of a disk knows of it: a
+  // fence at that epoch, or an op issued under it.
+  std::vector<std::uint64_t> RememberedEpochs() const;
   void RetireStats(const Replica& replica);
   void Cut(const Partition& p);
   void Uncut(const Partition& p);
@@ -321,6 +326,11 @@ class Simulation::Impl {
   // Per region: (epoch, resumed_from) of each incarnation that began issuing its own ops, as the
   // simulator saw it happen (NoteResumed). Kept here, apart from the core's FenceBook.
   std::vector<std::vector<std::pair<std::uint64_t, Seq>>> resumes;
+  // Per region: the runs taken out of `resumes` because no region remembered them (seed 308228).
+  // A run nobody remembers fences nothing: its origin may resume under a lower epoch and issue
+  // the same seqs again. An op of such a run that comes back (a message still in flight) puts it
+  // back into `resumes` (HoldsLostHistory): some replica remembers it again.
+  std::vector<std::vector<std::pair<std::uint64_t, Seq>>> forgotten_runs;
   Rng fault_rng, workload_rng, link_rng;
   Rng disk_rng;  // the disk faults draw here, so the other faults of a seed stay as they were
   Rng epoch_rng;  // each start's ReplicaOptions::epoch_nonce

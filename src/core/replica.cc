@@ -643,6 +643,7 @@ class Replica::Impl {
   const ReplicaOptions& options() const { return opt_; }
   bool rejoining() const { return rejoining_; }
   VersionVector held() const { return Held(); }
+  std::vector<Fence> fences() const { return fences_.All(); }
   std::string rejoin_reason() const { return rejoining_ ? RejoinReason() : ""; }
   std::uint64_t epoch() const { return epoch_; }
   Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
@@ -2741,6 +2742,7 @@ Hello Replica::HelloTo(RegionId to, const VersionVector& applied) const {
 const ReplicaOptions& Replica::options() const { return impl_->options(); }
 const VersionVector& Replica::applied() const { return impl_->applied(); }
 VersionVector Replica::held() const { return impl_->held(); }
+std::vector<Fence> Replica::fences() const { return impl_->fences(); }
 const VersionVector& Replica::log_floor() const { return impl_->log_floor(); }
 Hlc Replica::clock() const { return impl_->clock(); }
 Hlc Replica::frontier() const { return impl_->frontier(); }

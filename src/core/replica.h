@@ -374,6 +374,8 @@ class Replica {
   // Per origin, what we hold without a gap: applied, then ops of an origin's earlier run held in
   // memory until we know where its newer run resumed (not applied, not persisted; see Receive).
   VersionVector held() const;
+  // Every fence we know (core/fence_book.h), region by region, in ascending epoch.
+  std::vector<Fence> fences() const;
   // Per origin, the ops at or below it are pruned from our log (only in the checkpoints).
   const VersionVector& log_floor() const;
   Hlc clock() const;
