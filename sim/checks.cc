@@ -613,7 +613,7 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   vv.set(r, own_durable);
   RawView raw;
   if (!ledger.Raw(id, vv, &raw)) raw.rights.assign(n, 0);
-  for (const WriteBatch& b : h.store.pending())
+  h.gate->ForEachUnsynced([&](const PersistBatch& b) {
     for (const Op& op : b.ops) {
       if (op.dot.origin != r || op.account != id || op.dot.seq <= own_durable) continue;
       switch (op.kind) {
@@ -633,6 +633,7 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
           break;
       }
     }
+  });
   if (v.raw_balance != raw.balance) {
     Fail("I3 conservation", where + "raw balance " + std::to_string(v.raw_balance) +
                                 " but the ops it holds (" + h.replica->applied().ToString(n) +

@@ -503,7 +503,7 @@ void Simulation::Impl::OnLivenessCheck() {
       mark += applied.get(o);
       if (applied.get(o) != durable.get(o)) ops_everywhere = false;
     }
-    if (!h.held.empty() || h.store.written() != h.store.synced()) quiet = false;
+    if (h.gate->in_flight() > 0 || h.gate->has_open_batch()) quiet = false;
   }
   if (mark != progress_mark) {
     progress_mark = mark;

@@ -81,6 +81,7 @@ void Simulation::Impl::Start() {
     h.wall = std::make_unique<HostWallClock>(&h.clock, &now);
     h.rng = Rng(DeriveSeed(config.seed, "storage", r));
     h.replica = std::make_unique<Replica>(OptionsFor(r), *h.wall);
+    h.gate = std::make_unique<CommitGate>(OptionsFor(r).bugs.ack_before_sync);
     h.max_ahead.assign(config.regions, 0);
     h.max_behind.assign(config.regions, 0);
     queue.Schedule(h.rng.Below(config.tick_ms), EventKind::kTick, r, h.incarnation);
@@ -286,7 +287,8 @@ std::uint32_t Simulation::Impl::AccountIndex(const std::string& id) {
   return it->second;
 }
 
-// The Effects contract: persist as one batch, sync, then send and complete.
+// The Effects contract, through the core's CommitGate as in tallyd: persist as one batch, sync,
+// then send and complete.
 void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   Host& h = hosts[r];
   // Checked before anything moves out of `e`: one op per dot first (it also tells which ops were
@@ -310,25 +312,10 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
       Fail("peer refused", "r" + std::to_string(r) + " refused input from r" +
                                std::to_string(n.region) + ": " + n.text);
   }
-  if (e->needs_persist()) {
-    h.store.Write(WriteBatch{std::move(e->ops), std::move(e->keys), e->high_water,
-                             std::move(e->fold), e->replaces_store, std::move(e->forget_keys),
-                             std::move(e->fences)});
-  }
-  if (!e->completions_need_sync) {
-    for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));
-    e->completions.clear();
-  }
-  if (!e->send.empty() || !e->completions.empty()) {
-    if (h.store.written() == h.store.synced()) {
-      ReleaseSends(r, &e->send);
-      for (CommandResult& c : e->completions) ReleaseCompletion(r, std::move(c));
-    } else {
-      h.held.push_back(
-          Host::Held{h.store.written(), std::move(e->send), std::move(e->completions)});
-    }
-  }
-  if (h.store.written() > h.store.synced() && !h.sync_in_flight) StartSync(r);
+  CommitGate::Release out;
+  h.gate->Absorb(e, &out);
+  Release(r, &out);
+  if (h.gate->has_open_batch() && !h.sync_in_flight) StartSync(r);
 }
 
 void Simulation::Impl::StartSync(RegionId r) {
@@ -336,6 +323,7 @@ void Simulation::Impl::StartSync(RegionId r) {
   const FaultParams& f = config.faults;
   std::uint64_t delay = static_cast<std::uint64_t>(h.rng.Range(f.fsync_min_ms, f.fsync_max_ms));
   if (f.fsync_slow_p > 0 && h.rng.Chance(f.fsync_slow_p)) delay += h.rng.Below(f.fsync_slow_ms + 1);
+  h.store.Write(h.gate->StartWrite());  // a copy: the gate keeps its batch until Synced
   h.sync_in_flight = true;
   h.sync_target = h.store.written();
   ++summary.syncs;
@@ -347,7 +335,7 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
   Host& h = hosts[r];
   h.sync_in_flight = false;
   bool replaced = false;
-  h.store.SyncUpTo(h.sync_target, [&](const WriteBatch& b) {
+  h.store.SyncUpTo(h.sync_target, [&](const PersistBatch& b) {
     replaced = replaced || b.replaces_store;
     for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r);
     for (const Op& op : b.ops) {
@@ -380,19 +368,16 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
   trace.Add(now);
   trace.Add(r);
   trace.Add(h.store.synced());
-  ReleaseHeld(r);
-  if (h.store.written() > h.store.synced()) StartSync(r);
+  CommitGate::Release out;
+  h.gate->Synced(&out);
+  Release(r, &out);
+  if (h.up && h.gate->has_open_batch()) StartSync(r);
 }
 
-void Simulation::Impl::ReleaseHeld(RegionId r) {
-  Host& h = hosts[r];
-  while (!h.held.empty() && h.held.front().batch <= h.store.synced()) {
-    Host::Held held = std::move(h.held.front());
-    h.held.pop_front();
-    ReleaseSends(r, &held.send);
-    for (CommandResult& c : held.completions) ReleaseCompletion(r, std::move(c));
-    if (!h.up) return;  // a check failed and crashed nothing, but stay safe
-  }
+void Simulation::Impl::Release(RegionId r, CommitGate::Release* out) {
+  ReleaseSends(r, &out->send);
+  for (CommandResult& c : out->completions) ReleaseCompletion(r, std::move(c));
+  out->Clear();
 }
 
 void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
@@ -485,7 +470,7 @@ void Simulation::Impl::Crash(RegionId r) {
   ++summary.crashes;
   RetireStats(*h.replica);
   h.store.Crash();
-  h.held.clear();
+  h.gate->Crash();
   h.unanswered.clear();  // the requests die with the process; their clients time out
   h.replica.reset();
   h.up = false;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/commit_gate.h"
 #include "core/replica.h"
 #include "report/report.h"
 #include "sim/clock.h"
@@ -62,15 +63,11 @@ struct Host {
   // Every one must be answered within Simulation::Impl::answer_bound_ms while the process lives.
   std::map<std::uint64_t, std::uint64_t> unanswered;
 
+  // tallyd's durability rule, the core's own: persist, sync, then let sends and answers out. One
+  // batch is written and synced at a time (the store's sync covers exactly it).
+  std::unique_ptr<CommitGate> gate;
   bool sync_in_flight = false;
   std::uint64_t sync_target = 0;
-  // Messages and completions waiting for the sync of every batch written before them.
-  struct Held {
-    std::uint64_t batch = 0;
-    std::vector<Outbound> send;
-    std::vector<CommandResult> completions;
-  };
-  std::deque<Held> held;
 
   Hlc hlc_visible;        // largest timestamp that left the region (durable op, sent heartbeat)
   Hlc hlc_generated;      // largest timestamp generated since the last restart
@@ -219,7 +216,8 @@ class Simulation::Impl {
   void OnRequestArrives(std::uint64_t slot);
   void Absorb(RegionId r, Effects* e);
   void StartSync(RegionId r);
-  void ReleaseHeld(RegionId r);
+  // Lets out what the gate released: messages to peers, then answers to clients.
+  void Release(RegionId r, CommitGate::Release* out);
   void ReleaseSends(RegionId r, std::vector<Outbound>* send);
   void ReleaseCompletion(RegionId r, CommandResult result);
   void Crash(RegionId r);

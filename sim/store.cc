@@ -21,7 +21,7 @@ std::string KeyId(const std::string& account, const KeyHash& key, bool displaced
 
 }  // namespace
 
-std::uint64_t SimStore::Write(WriteBatch batch) {
+std::uint64_t SimStore::Write(PersistBatch batch) {
   pending_.push_back(std::move(batch));
   return written();
 }
@@ -33,7 +33,7 @@ void SimStore::ReplaceDisk(Durable state) {
   d_ = std::move(state);
 }
 
-void SimStore::Apply(WriteBatch batch) {
+void SimStore::Apply(PersistBatch batch) {
   if (batch.replaces_store) {
     // A snapshot was installed: what the batch carries is the whole state, valid at its fold's
     // frontier and log floor. The floor goes first, so the retained log starts right above it.
@@ -41,9 +41,9 @@ void SimStore::Apply(WriteBatch batch) {
     fresh.high_water = d_.high_water;
     fresh.fences = d_.fences;
     d_ = std::move(fresh);
-    if (batch.fold) {
-      d_.frontier = batch.fold->frontier;
-      d_.log_floor = batch.fold->log_floor;
+    if (!batch.folds.empty()) {  // the snapshot's own fold comes first (PersistBatch::TakeFrom)
+      d_.frontier = batch.folds.front().frontier;
+      d_.log_floor = batch.folds.front().log_floor;
     }
   }
   for (Op& op : batch.ops) {
@@ -67,8 +67,7 @@ void SimStore::Apply(WriteBatch batch) {
   }
   if (!batch.high_water.is_zero()) d_.high_water = batch.high_water;
   if (!batch.fences.empty()) d_.fences = std::move(batch.fences);
-  if (batch.fold) {
-    Fold& fold = *batch.fold;
+  for (Fold& fold : batch.folds) {
     d_.frontier = fold.frontier;
     d_.log_floor = fold.log_floor;
     for (AccountCheckpoint& c : fold.checkpoints) {

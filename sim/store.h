@@ -3,11 +3,13 @@
 // Like LevelDB's fault_injection_test, the store keeps two things: the state "as of the last sync",
 // and the write batches made since. A sync makes every batch written before it durable, in order
 // (group commit); a crash drops every batch not yet synced. Recover() reads back what survived in
-// the shape Replica::Recover takes. Batches apply Effects exactly as tallyd must: ops, idempotency
-// records and the HLC high-water mark are stored (forgotten idempotency records deleted first); a Fold stores its checkpoints, frontier and log
-// floor and deletes the ops at or below the floor; a batch that replaces the store (a peer's
-// snapshot was installed) first drops every op, record and checkpoint, the frontier and the log
-// floor — not the high-water mark — and then stores what it carries.
+// the shape Replica::Recover takes. A batch is the core's PersistBatch, the one the host's
+// CommitGate hands out (tallyd's LevelDB store writes the same type), applied in the order
+// core/persist_batch.h gives: a batch that replaces the store (a peer's snapshot was installed)
+// first drops every op, record and checkpoint, the frontier and the log floor — not the high-water
+// mark nor the fences; forgotten idempotency records are deleted, then records and ops stored;
+// the high-water mark and fences replaced; each Fold stores its checkpoints, frontier and log
+// floor and deletes the ops at or below the floor.
 //
 // The durable state is one value (Durable), so the disk faults can copy it and put it back: a wiped
 // disk is an empty Durable, a restored one an older copy.
@@ -26,20 +28,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/persist_batch.h"
 #include "core/replica.h"
 
 namespace tally::sim {
-
-// What one Effects asks to persist.
-struct WriteBatch {
-  std::vector<Op> ops;
-  std::vector<KeyRecord> keys;
-  Hlc high_water;  // zero: unchanged
-  std::optional<Fold> fold;
-  bool replaces_store = false;  // Effects::replaces_store: this batch is the whole state
-  std::vector<KeyRecordId> forget_keys;  // Effects::forget_keys: deleted before `keys` are written
-  std::vector<Fence> fences;             // Effects::fences: the whole list; empty: unchanged
-};
 
 class SimStore {
  public:
@@ -73,7 +65,7 @@ class SimStore {
   SimStore& operator=(SimStore&&) = default;
 
   // Appends a batch (not yet durable); returns its number (1, 2, ...).
-  std::uint64_t Write(WriteBatch batch);
+  std::uint64_t Write(PersistBatch batch);
 
   // Makes every batch numbered <= `upto` durable, oldest first. Each batch made durable is passed
   // to `on_durable` (before it is applied) so checkers see exactly what became durable.
@@ -100,7 +92,6 @@ class SimStore {
 
   std::uint64_t written() const { return synced_ + pending_.size(); }
   std::uint64_t synced() const { return synced_; }
-  const std::deque<WriteBatch>& pending() const { return pending_; }
 
   // Reads of the durable state, for checkers.
   const Op* FindOp(Dot dot) const;
@@ -115,9 +106,9 @@ class SimStore {
   const std::string& write_error() const { return write_error_; }
 
  private:
-  void Apply(WriteBatch batch);
+  void Apply(PersistBatch batch);
 
-  std::deque<WriteBatch> pending_;
+  std::deque<PersistBatch> pending_;
   std::uint64_t synced_ = 0;
   std::string write_error_;
 

@@ -6,9 +6,9 @@
 // the open batch and holds each Effects' sends and completions until every batch holding anything
 // persisted before them is synced. With nothing unsynced they leave at once.
 //
-// Every host is to drive this one gate, so the simulator checks tallyd's rule, not a copy of it.
-// tallyd (src/node/node.cc) and the core tests' cluster do; the simulator (sim/simulation.cc)
-// still carries its own persist -> sync -> release until it switches (issue 11). A host's loop:
+// Every host drives this one gate — tallyd (src/node/node.cc), the simulator (sim/simulation.cc)
+// and the core tests' cluster — so the simulator checks tallyd's rule, not a copy of it. A host's
+// loop:
 //
 //   Absorb(&effects, &now)         after every replica call; send and complete what `now` holds
 //   if (has_open_batch() && nothing being written) write StartWrite()   (group commit)

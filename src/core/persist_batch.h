@@ -1,10 +1,9 @@
 // PersistBatch: what one group commit must make durable — the persistable parts of every Effects
 // a host absorbed since its previous write started, merged in the order the replica produced them.
 //
-// It is the unit of storage tallyd's LevelDB store (src/node/store.h) and the core tests' ideal
-// store (tests/core/cluster_fixture.h) write; the simulator's store (sim/store.h) still applies
-// Effects one by one until it switches (issue 11). CommitGate (commit_gate.h) fills it and decides
-// what may leave once it is synced.
+// It is the unit of storage tallyd's LevelDB store (src/node/store.h), the simulator's store
+// (sim/store.h) and the core tests' ideal store (tests/core/cluster_fixture.h) write. CommitGate
+// (commit_gate.h) fills it and decides what may leave once it is synced.
 //
 // Applying a batch to a store, in this order:
 //   1. `replaces_store`: drop every op, idempotency record and checkpoint, the frontier and the log

@@ -26,7 +26,6 @@ void Effects::Clear() {
   fold.reset();
   send.clear();
   completions.clear();
-  completions_need_sync = true;
   notices.clear();
   replaces_store = false;
 }
@@ -1468,7 +1467,6 @@ class Replica::Impl {
         return;
       }
     }
-    if (opt_.bugs.ack_before_sync) out->completions_need_sync = false;
     out->completions.push_back(std::move(r));
   }
 

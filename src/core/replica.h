@@ -52,7 +52,7 @@ struct PlantedBugs {
   bool order_forks_by_arrival = false;  // reconcile in arrival order instead of canonical order
   bool forget_hlc_high_water = false;   // on recovery, restart the clock from the wall clock only
   bool drop_relayed_ops = false;        // gossip only our own ops, never relay other origins'
-  bool ack_before_sync = false;         // let completions out before their ops are synced
+  bool ack_before_sync = false;         // let completions out before their ops are synced (CommitGate)
   bool spend_tentative_credit = false;  // count credits that are not yet final as spendable rights
   bool skip_rejoin = false;             // serve writes at once after a restart, whatever was lost
   bool expiry_decides_voids = false;    // a use of a key still in the index is voided, whatever its age
@@ -217,7 +217,6 @@ struct Effects {
   std::optional<Fold> fold;
   std::vector<Outbound> send;
   std::vector<CommandResult> completions;
-  bool completions_need_sync = true;  // false only under PlantedBugs::ack_before_sync
   std::vector<Notice> notices;
   // Set when a peer's snapshot replaced our state (we restarted behind what every peer still
   // retains). The host must replace everything it stores — ops, idempotency records, checkpoints,

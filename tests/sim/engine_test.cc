@@ -74,17 +74,17 @@ TEST_CASE("EventQueue runs events by time, then in the order they were scheduled
 
 TEST_CASE("SimStore keeps what was synced and loses the rest in a crash", "[sim]") {
   SimStore store;
-  WriteBatch b1;
+  PersistBatch b1;
   b1.ops.push_back(MakeOp(0, 1, 1000, OpKind::kCredit, "a", 10));
   b1.high_water = Hlc::Make(2000, 0);
-  WriteBatch b2;
+  PersistBatch b2;
   b2.ops.push_back(MakeOp(0, 2, 1001, OpKind::kDebit, "a", 5, "k1"));
   b2.keys.push_back(
       KeyRecord{"a", HashKey("k1"), Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kDebit, 5, 0, false, 5});
   REQUIRE(store.Write(std::move(b1)) == 1);
   REQUIRE(store.Write(std::move(b2)) == 2);
   int seen = 0;
-  store.SyncUpTo(1, [&](const WriteBatch& b) { seen += static_cast<int>(b.ops.size()); });
+  store.SyncUpTo(1, [&](const PersistBatch& b) { seen += static_cast<int>(b.ops.size()); });
   REQUIRE(seen == 1);
   REQUIRE(store.synced() == 1);
   REQUIRE(store.written() == 2);
@@ -101,7 +101,7 @@ TEST_CASE("SimStore keeps what was synced and loses the rest in a crash", "[sim]
 TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floor deleted",
           "[sim]") {
   SimStore store;
-  WriteBatch b;
+  PersistBatch b;
   for (Seq s = 1; s <= 4; ++s) b.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
   Fold fold;
   fold.frontier = Hlc::Make(1003, 0);
@@ -109,9 +109,9 @@ TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floo
   AccountCheckpoint c;
   c.config.id = "a";
   fold.checkpoints.push_back(c);
-  b.fold = fold;
+  b.folds.push_back(fold);
   store.Write(std::move(b));
-  store.SyncUpTo(1, [](const WriteBatch&) {});
+  store.SyncUpTo(1, [](const PersistBatch&) {});
   RecoveredState s = store.Recover();
   REQUIRE(s.ops.size() == 2);
   REQUIRE(s.ops[0].dot == Dot{1, 3});
@@ -123,7 +123,7 @@ TEST_CASE("SimStore applies a fold: checkpoints stored, ops at or below the floo
 TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries, and the clock",
           "[sim]") {
   SimStore store;
-  WriteBatch old;
+  PersistBatch old;
   for (Seq s = 1; s <= 4; ++s) old.ops.push_back(MakeOp(1, s, 1000 + s, OpKind::kCredit, "a", 1));
   old.keys.push_back(KeyRecord{"a", HashKey("k1"), Dot{1, 2}, Hlc::Make(1002, 0), OpKind::kCredit,
                                1, 0, false, 2});
@@ -134,13 +134,13 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   AccountCheckpoint ca;
   ca.config.id = "a";
   f1.checkpoints.push_back(ca);
-  old.fold = f1;
+  old.folds.push_back(f1);
   store.Write(std::move(old));
-  store.SyncUpTo(1, [](const WriteBatch&) {});
+  store.SyncUpTo(1, [](const PersistBatch&) {});
   REQUIRE(store.Recover().ops.size() == 3);
 
   // A snapshot: checkpoints valid with r0 folded up to 5 and r1 up to 3, r0's ops 6 and 7 retained.
-  WriteBatch snap;
+  PersistBatch snap;
   snap.replaces_store = true;
   snap.ops.push_back(MakeOp(0, 6, 2006, OpKind::kDebit, "b", 3, "k9"));
   snap.ops.push_back(MakeOp(0, 7, 2007, OpKind::kCredit, "b", 4));
@@ -153,9 +153,9 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   AccountCheckpoint cb;
   cb.config.id = "b";
   f2.checkpoints.push_back(cb);
-  snap.fold = f2;
+  snap.folds.push_back(f2);
   store.Write(std::move(snap));
-  store.SyncUpTo(2, [](const WriteBatch&) {});
+  store.SyncUpTo(2, [](const PersistBatch&) {});
   REQUIRE(store.write_error().empty());
   RecoveredState s = store.Recover();
   REQUIRE(s.ops.size() == 2);
@@ -173,27 +173,27 @@ TEST_CASE("SimStore: a batch that replaces the store keeps only what it carries,
   REQUIRE(store.Extent(0) == 7);
   REQUIRE(store.Extent(1) == 3);
   // Ops after the snapshot extend its log.
-  WriteBatch next;
+  PersistBatch next;
   next.ops.push_back(MakeOp(0, 8, 2008, OpKind::kCredit, "b", 1));
   store.Write(std::move(next));
-  store.SyncUpTo(3, [](const WriteBatch&) {});
+  store.SyncUpTo(3, [](const PersistBatch&) {});
   REQUIRE(store.write_error().empty());
   REQUIRE(store.Extent(0) == 8);
 }
 
 TEST_CASE("SimStore: the disk replaced by an empty one or by an older copy", "[sim]") {
   SimStore store;
-  WriteBatch b1;
+  PersistBatch b1;
   b1.ops.push_back(MakeOp(0, 1, 1000, OpKind::kCredit, "a", 10));
   b1.high_water = Hlc::Make(5000, 0);
   store.Write(std::move(b1));
-  store.SyncUpTo(1, [](const WriteBatch&) {});
+  store.SyncUpTo(1, [](const PersistBatch&) {});
   const SimStore::Durable copy = store.durable();
-  WriteBatch b2;
+  PersistBatch b2;
   b2.ops.push_back(MakeOp(0, 2, 1001, OpKind::kCredit, "a", 10));
   b2.high_water = Hlc::Make(6000, 0);
   store.Write(std::move(b2));
-  store.SyncUpTo(2, [](const WriteBatch&) {});
+  store.SyncUpTo(2, [](const PersistBatch&) {});
   REQUIRE(store.Extent(0) == 2);
 
   store.Crash();
@@ -209,10 +209,10 @@ TEST_CASE("SimStore: the disk replaced by an empty one or by an older copy", "[s
   REQUIRE(s.high_water.is_zero());
   REQUIRE(store.Extent(0) == 0);
   // An empty disk takes the region's ops from seq 1 again.
-  WriteBatch b3;
+  PersistBatch b3;
   b3.ops.push_back(MakeOp(0, 1, 7000, OpKind::kCredit, "a", 5));
   store.Write(std::move(b3));
-  store.SyncUpTo(store.written(), [](const WriteBatch&) {});
+  store.SyncUpTo(store.written(), [](const PersistBatch&) {});
   REQUIRE(store.write_error().empty());
   REQUIRE(store.FindOp(Dot{0, 1})->amount == 5);
 }
