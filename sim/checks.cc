@@ -387,6 +387,19 @@ void Simulation::Impl::NoteShown(const InFlight& f) {
   }
 }
 
+// A restarted replica's clock starts from its store: the high-water mark and the ops it holds
+// (Replica::Recover), checkpoints at the frontier. A timestamp of another region it had merged
+// only in memory — a heartbeat promise heard just before the crash — it no longer knows, and a
+// rejoin cannot get it back from it: r1 heard r0's promise and crashed 6 ms later, then r0's disk
+// was restored and r0 rightly resumed below that promise, which no one held any more.
+void Simulation::Impl::ForgetUnsyncedKnowledge(RegionId r) {
+  const SimStore::Durable& d = hosts[r].store.durable();
+  Hlc restored = std::max(d.high_water, d.frontier);
+  for (const auto& log : d.ops)
+    for (const Op& op : log) restored = std::max(restored, op.hlc);
+  for (Hlc& k : knows[r]) k = std::min(k, restored);
+}
+
 // The largest timestamp of region r's that another region still knows.
 Hlc Simulation::Impl::Shown(RegionId r) const {
   Hlc shown;

@@ -471,6 +471,7 @@ void Simulation::Impl::Crash(RegionId r) {
   RetireStats(*h.replica);
   h.store.Crash();
   h.gate->Crash();
+  ForgetUnsyncedKnowledge(r);
   h.unanswered.clear();  // the requests die with the process; their clients time out
   h.replica.reset();
   h.up = false;

@@ -292,6 +292,9 @@ class Simulation::Impl {
   void FailSpliced(RegionId r, const Op& op, const std::string& how);
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteShown(const InFlight& f);
+  // Region r crashed: what it knew of the others' timestamps only in memory is gone. Its row of
+  // `knows` is capped at the clock its store restarts it with (seed 320831).
+  void ForgetUnsyncedKnowledge(RegionId r);
   Hlc Shown(RegionId r) const;
   void CheckRejoinAnswer(RegionId to, const InFlight& f);
   void CheckHlc(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);

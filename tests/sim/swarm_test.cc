@@ -84,10 +84,11 @@ TEST_CASE("The four seeds of issue 10's gossip that stopped for good keep every 
 
 TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops keep every invariant",
           "[sim][swarm][disk]") {
-  // 10,000 fresh seeds from 310000 failed these on 7dbfcb5 (docs/simulation.md, "Open findings"):
+  // Fresh seeds from 310000 failed these (docs/simulation.md, "Open findings"):
   // rights from a region's dead run spent before its fence (314095, I2), acknowledgements across
   // the same window (314107, 318475, I4), and the oracle judging a run no region remembered
-  // (308228). Kept as the swarm printed them; each about a second.
+  // (308228), and the oracle holding a region to a promise whose one holder had crashed before it
+  // persisted it (320831). Kept as the swarm printed them; each about a second.
   struct Command {
     std::uint64_t seed;
     RegionId regions;
@@ -98,7 +99,8 @@ TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops
   const Command commands[] = {{314095, 2, 163, "datagram", "local"},
                               {314107, 2, 40, "datagram", "replicated"},
                               {318475, 5, 45, "datagram", "local"},
-                              {308228, 2, 2, "stream", "replicated"}};
+                              {308228, 2, 2, "stream", "replicated"},
+                              {320831, 2, 5, "stream", "local"}};
   for (const Command& cmd : commands) {
     SimConfig c;
     c.seed = cmd.seed;
