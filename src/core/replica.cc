@@ -916,10 +916,16 @@ class Replica::Impl {
       // that restart resumed (its fence) we cannot tell whether the op is of a history it lost,
       // and what we spent of it meanwhile the fence would take back (swarm seed 314095: rights
       // shipped by a dead run, spent here, then removed). Hold it; hand it to its origin, which
-      // takes back its own ops while it rejoins, and to any rejoining peer that asks
-      // (SendAwaitingFence).
+      // takes back its own ops while it rejoins, and to any rejoining peer: to those that ask
+      // (SendAwaitingFence), and to those that asked already, as it arrives (swarm seed 323502:
+      // r0 rejoined cut off from r1, which held its ops; r2 had answered before r1's relay of
+      // them reached it, and held them for r0's fence while r0 waited for them).
       auto& held = awaiting_fence_[o];
-      if (held.size() < kMaxBufferedOpsPerOrigin) held.emplace(op.dot.seq, op);
+      if (held.size() < kMaxBufferedOpsPerOrigin && held.emplace(op.dot.seq, op).second) {
+        for (RegionId p = 0; p < n_; ++p)
+          if (p != opt_.self && peers_[p].rejoining && Reachable(p, now))
+            out->send.push_back(Outbound{p, OpBatch{{op}}});
+      }
       MaybeFinishRejoin(now, out);
       return;
     }

@@ -88,7 +88,9 @@ TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops
   // rights from a region's dead run spent before its fence (314095, I2), acknowledgements across
   // the same window (314107, 318475, I4), and the oracle judging a run no region remembered
   // (308228), and the oracle holding a region to a promise whose one holder had crashed before it
-  // persisted it (320831). Kept as the swarm printed them; each about a second.
+  // persisted it (320831), the oracle counting an unsynced op twice (323129), and a rejoining
+  // region waiting for its own ops a peer held for its fence (323502). Kept as the swarm printed
+  // them; each about a second.
   struct Command {
     std::uint64_t seed;
     RegionId regions;
@@ -100,7 +102,9 @@ TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops
                               {314107, 2, 40, "datagram", "replicated"},
                               {318475, 5, 45, "datagram", "local"},
                               {308228, 2, 2, "stream", "replicated"},
-                              {320831, 2, 5, "stream", "local"}};
+                              {320831, 2, 5, "stream", "local"},
+                              {323129, 7, 3, "datagram", "local"},
+                              {323502, 3, 2, "datagram", "local"}};
   for (const Command& cmd : commands) {
     SimConfig c;
     c.seed = cmd.seed;
