@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/ids.h"
+#include "core/validate.h"
 #include "tally/v1/tally.pb.h"
 
 namespace tally::codec {
@@ -20,120 +21,37 @@ namespace pb = ::tally::v1;
 using google::protobuf::Arena;
 
 // ---------------------------------------------------------------------------------------------
-// Validation of core values. One set of rules for both directions: EncodeMessage refuses what
-// DecodeMessage would refuse, so a region never sends what its peers must drop. Each returns
-// InvalidArgument naming the problem; the decoders re-label it Corruption.
-
-Status CheckRegion(RegionId r, std::string_view what) {
-  if (r >= kMaxRegions)
-    return Status::InvalidArgument(std::string(what) + " " + std::to_string(r) +
-                                   " is not a region id (must be < " +
-                                   std::to_string(kMaxRegions) + ")");
-  return Status::OK();
-}
-
-bool KnownOpKind(OpKind k) {
-  return k == OpKind::kOpen || k == OpKind::kCredit || k == OpKind::kDebit ||
-         k == OpKind::kTransfer;
-}
-
-Status CheckNonNegative(Amount v, Amount max, std::string_view what) {
-  if (v < 0 || v > max)
-    return Status::InvalidArgument(std::string(what) + " " + std::to_string(v) +
-                                   " is outside 0.." + std::to_string(max));
-  return Status::OK();
-}
-
-Status CheckConfig(const AccountConfig& c) {
-  Status s = ValidateAccountId(c.id);
-  if (!s.ok()) return s;
-  s = ValidateCurrency(c.currency);
-  if (!s.ok()) return s;
-  s = CheckNonNegative(c.overdraft_limit, kMaxCounter, "overdraft limit");
-  if (!s.ok()) return s;
-  if (c.lines.size() > kMaxRegions)
-    return Status::InvalidArgument("more overdraft lines than regions");
-  Amount sum = 0;
-  for (Amount line : c.lines) {
-    s = CheckNonNegative(line, c.overdraft_limit, "overdraft line");
-    if (!s.ok()) return s;
-    sum += line;  // <= kMaxRegions * kMaxCounter: no overflow
-  }
-  if (!c.lines.empty() && sum != c.overdraft_limit)
-    return Status::InvalidArgument("overdraft lines sum to " + std::to_string(sum) +
-                                   ", not the limit " + std::to_string(c.overdraft_limit));
-  s = CheckNonNegative(c.fee.flat, kMaxOpAmount, "flat fee");
-  if (!s.ok()) return s;
-  return Status::OK();
-}
-
-// The fields an op and its key record share.
-Status CheckOpFields(const Dot& dot, OpKind kind, const std::string& account, Amount amount,
-                     RegionId to) {
-  Status s = CheckRegion(dot.origin, "origin");
-  if (!s.ok()) return s;
-  if (dot.seq == 0) return Status::InvalidArgument("op seq 0 (seqs start at 1)");
-  if (!KnownOpKind(kind)) return Status::InvalidArgument("unknown op kind");
-  s = ValidateAccountId(account);
-  if (!s.ok()) return s;
-  s = CheckRegion(to, "transfer target");
-  if (!s.ok()) return s;
-  if (kind == OpKind::kOpen) {
-    // An open moves no money; the amount is carried but not interpreted.
-    return CheckNonNegative(amount, kMaxOpAmount, "open amount");
-  }
-  s = ValidateAmount(amount);
-  if (!s.ok()) return s;
-  if (kind == OpKind::kTransfer && to == dot.origin)
-    return Status::InvalidArgument("transfer from region " + std::to_string(to) + " to itself");
-  return Status::OK();
-}
-
-Status CheckOp(const Op& op) {
-  Status s = CheckOpFields(op.dot, op.kind, op.account, op.amount, op.to);
-  if (!s.ok()) return s;
-  if (!op.key.empty()) {
-    s = ValidateIdempotencyKey(op.key);
-    if (!s.ok()) return s;
-  }
-  if (op.kind == OpKind::kOpen) {
-    s = CheckConfig(op.config);
-    if (!s.ok()) return s;
-    if (op.config.id != op.account)
-      return Status::InvalidArgument("open op for account '" + op.account +
-                                     "' carries the config of '" + op.config.id + "'");
-  } else if (!(op.config == AccountConfig{})) {
-    return Status::InvalidArgument("config on an op that is not an open");
-  }
-  return Status::OK();
-}
+// Validation of core values, with the core's rules (core/validate.h) and those of the shapes only
+// the codec sees (counters, events, checkpoints, fences). One set of rules for both directions:
+// EncodeMessage refuses what DecodeMessage would refuse, so a region never sends what its peers
+// must drop. Each returns InvalidArgument naming the problem; the decoders re-label it Corruption.
 
 Status CheckKeyRecord(const KeyRecord& k) {
   if (k.key == KeyHash{}) return Status::InvalidArgument("key record without a key hash");
   for (const KeyUse& u : k.uses) {
-    Status s = CheckOpFields(u.dot, u.kind, k.account, u.amount, u.to);
+    Status s = ValidateOpFields(u.dot, u.kind, k.account, u.amount, u.to);
     if (!s.ok()) return s;
   }
-  return CheckOpFields(k.dot, k.kind, k.account, k.amount, k.to);
+  return ValidateOpFields(k.dot, k.kind, k.account, k.amount, k.to);
 }
 
 Status CheckCounters(const Counters& c) {
   const RegionId n = c.regions();
   if (n > kMaxRegions) return Status::InvalidArgument("counters for more than kMaxRegions regions");
   for (RegionId r = 0; r < n; ++r) {
-    Status s = CheckNonNegative(c.credits(r), kMaxCounter, "credit counter");
+    Status s = ValidateWithin(c.credits(r), kMaxCounter, "credit counter");
     if (!s.ok()) return s;
-    s = CheckNonNegative(c.debits(r), kMaxCounter, "debit counter");
+    s = ValidateWithin(c.debits(r), kMaxCounter, "debit counter");
     if (!s.ok()) return s;
     Amount row = 0;
     for (RegionId to = 0; to < n; ++to) {
       const Amount t = c.transferred(r, to);
-      s = CheckNonNegative(t, kMaxCounter, "transfer counter");
+      s = ValidateWithin(t, kMaxCounter, "transfer counter");
       if (!s.ok()) return s;
       if (r == to && t != 0) return Status::InvalidArgument("a region transferred rights to itself");
       row += t;
     }
-    s = CheckNonNegative(row, kMaxCounter, "rights given by one region");
+    s = ValidateWithin(row, kMaxCounter, "rights given by one region");
     if (!s.ok()) return s;
   }
   return Status::OK();
@@ -142,16 +60,16 @@ Status CheckCounters(const Counters& c) {
 Status CheckEvent(const DerivedEvent& e) {
   if (e.kind != DerivedKind::kOverdraftFee && e.kind != DerivedKind::kVoid)
     return Status::InvalidArgument("unknown derived event kind");
-  Status s = CheckRegion(e.op.origin, "derived event origin");
+  Status s = ValidateRegion(e.op.origin, "derived event origin");
   if (!s.ok()) return s;
-  if (!KnownOpKind(e.op_kind)) return Status::InvalidArgument("unknown op kind in derived event");
-  return CheckNonNegative(e.op_amount, kMaxOpAmount, "derived event op amount");
+  if (!IsKnownOpKind(e.op_kind)) return Status::InvalidArgument("unknown op kind in derived event");
+  return ValidateWithin(e.op_amount, kMaxOpAmount, "derived event op amount");
 }
 
 Status CheckCheckpoint(const AccountCheckpoint& c) {
-  Status s = CheckConfig(c.config);
+  Status s = ValidateAccountConfig(c.config);
   if (!s.ok()) return s;
-  s = CheckRegion(c.opened.origin, "open op origin");
+  s = ValidateRegion(c.opened.origin, "open op origin");
   if (!s.ok()) return s;
   s = CheckCounters(c.counters);
   if (!s.ok()) return s;
@@ -164,20 +82,9 @@ Status CheckCheckpoint(const AccountCheckpoint& c) {
   return Status::OK();
 }
 
-Status CheckClusterId(std::string_view id) {
-  if (id.empty()) return Status::InvalidArgument("cluster id is empty");
-  if (id.size() > kMaxClusterIdBytes)
-    return Status::InvalidArgument("cluster id is longer than " +
-                                   std::to_string(kMaxClusterIdBytes) + " bytes");
-  for (char c : id)
-    if (c < 0x21 || c > 0x7e)
-      return Status::InvalidArgument("cluster id may contain only printable ASCII, no spaces");
-  return Status::OK();
-}
-
 Status CheckOps(const std::vector<Op>& ops) {
   for (const Op& op : ops) {
-    Status s = CheckOp(op);
+    Status s = ValidateOp(op);
     if (!s.ok()) return Status::InvalidArgument("op " + op.dot.ToString() + ": " + s.message());
   }
   return Status::OK();
@@ -195,7 +102,7 @@ Status CheckFences(const std::vector<Fence>& fences) {
   if (fences.size() > kMaxRegions * kMaxFencesPerRegion)
     return Status::InvalidArgument("more fences than regions allow");
   for (const Fence& f : fences) {
-    Status s = CheckRegion(f.origin, "fence origin");
+    Status s = ValidateRegion(f.origin, "fence origin");
     if (!s.ok()) return s;
     if (f.epoch == 0) return Status::InvalidArgument("fence with epoch 0");
   }
@@ -204,11 +111,11 @@ Status CheckFences(const std::vector<Fence>& fences) {
 
 struct MessageChecker {
   Status operator()(const Hello& h) const {
-    Status s = CheckClusterId(h.cluster_id);
+    Status s = ValidateClusterId(h.cluster_id);
     if (!s.ok()) return s;
     s = CheckFences(h.fences);
     if (!s.ok()) return s;
-    return CheckRegion(h.region, "hello region");
+    return ValidateRegion(h.region, "hello region");
   }
   Status operator()(const OpBatch& b) const { return CheckOps(b.ops); }
   Status operator()(const Ack&) const { return Status::OK(); }
@@ -216,13 +123,13 @@ struct MessageChecker {
     if (h.entries.size() > kMaxRegions)
       return Status::InvalidArgument("heartbeat with more entries than regions");
     for (const HeartbeatEntry& e : h.entries) {
-      Status s = CheckRegion(e.origin, "heartbeat origin");
+      Status s = ValidateRegion(e.origin, "heartbeat origin");
       if (!s.ok()) return s;
     }
     if (h.holds.size() > kMaxRegions)
       return Status::InvalidArgument("heartbeat with more holds entries than regions");
     for (const HoldsEntry& e : h.holds) {
-      Status s = CheckRegion(e.region, "heartbeat holds region");
+      Status s = ValidateRegion(e.region, "heartbeat holds region");
       if (!s.ok()) return s;
       if (e.epochs.size() > kMaxRegions)
         return Status::InvalidArgument("heartbeat holds entry with more epochs than regions");
@@ -961,7 +868,7 @@ std::string EncodeOp(const Op& op) {
 }
 
 Status DecodeOp(std::string_view bytes, Op* out) {
-  return DecodeRecord<pb::Op>(bytes, "op record", out, CheckOp);
+  return DecodeRecord<pb::Op>(bytes, "op record", out, ValidateOp);
 }
 
 std::string EncodeKeyRecord(const KeyRecord& record) {

@@ -27,8 +27,6 @@ namespace tally::codec {
 inline constexpr std::size_t kMaxFrameBytes = 4u << 20;
 // Bytes of the big-endian length prefix in front of every TCP frame.
 inline constexpr std::size_t kFrameHeaderBytes = 4;
-// Bound on Hello::cluster_id, in bytes (printable ASCII, no spaces).
-inline constexpr std::size_t kMaxClusterIdBytes = 128;
 
 // ---- Gossip messages
 

@@ -14,6 +14,7 @@
 #include "core/ids.h"
 #include "core/fence_book.h"
 #include "core/key_index.h"
+#include "core/validate.h"
 
 namespace tally {
 
@@ -35,12 +36,8 @@ constexpr std::uint64_t kMaxRetentionMs = std::uint64_t{366} * 24 * 3600 * 1000;
 }  // namespace
 
 Status ReplicaOptions::Validate() const {
-  if (cluster_id.empty() || cluster_id.size() > 64)
-    return Status::InvalidArgument("cluster_id must be 1..64 bytes");
-  for (char c : cluster_id) {
-    if (c < 0x21 || c > 0x7e)
-      return Status::InvalidArgument("cluster_id may contain only printable ASCII, no spaces");
-  }
+  if (Status s = ValidateClusterId(cluster_id); !s.ok())
+    return Status::InvalidArgument("cluster_id: " + s.message());
   if (regions.empty() || regions.size() > kMaxRegions)
     return Status::InvalidArgument("regions: between 1 and " + std::to_string(kMaxRegions) +
                                    " regions are needed");
@@ -78,7 +75,6 @@ constexpr Amount kRebalanceInFlightDivisor = 20;  // 5 %
 constexpr Amount kRebalanceDemandRounds = 2;
 // The rights wait: two round trips to the slowest peer asked, plus this for its sync and ticks.
 constexpr std::uint64_t kRightsWaitSlackMs = 50;
-constexpr std::uint32_t kMaxFeeBps = 100000;  // 1000 %: anything above is surely a typo
 
 // Lets the account index be searched with a string_view without building a std::string.
 struct StringHash {
@@ -351,7 +347,7 @@ class Replica::Impl {
     std::sort(st.ops.begin(), st.ops.end(),
               [](const Op& a, const Op& b) { return a.dot < b.dot; });
     for (Op& op : st.ops) {
-      Status s = ValidateOp(op);
+      Status s = ValidateClusterOp(op);
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
       const RegionId o = op.dot.origin;
       if (op.dot.seq != applied_.get(o) + 1)
@@ -735,53 +731,23 @@ class Replica::Impl {
 
   // ---- validation -----------------------------------------------------------------------------
 
+  // The core's rules (core/validate.h), and what needs this cluster: one line per region.
   Status ValidateConfig(const AccountConfig& c) const {
-    Status s = ValidateAccountId(c.id);
-    if (!s.ok()) return s;
-    s = ValidateCurrency(c.currency);
-    if (!s.ok()) return s;
-    if (c.overdraft_limit < 0 || c.overdraft_limit > kMaxCounter)
-      return Status::InvalidArgument("overdraft_limit must be between 0 and " +
-                                     std::to_string(kMaxCounter));
-    if (c.lines.size() != n_)
-      return Status::InvalidArgument("overdraft lines: one per region is needed");
-    Amount sum = 0;
-    for (Amount l : c.lines) {
-      if (l < 0) return Status::InvalidArgument("overdraft lines must not be negative");
-      sum += l;  // each <= kMaxCounter (checked below through the sum), at most 16 of them
-      if (sum > kMaxCounter) return Status::InvalidArgument("overdraft lines are too large");
-    }
-    if (sum != c.overdraft_limit)
-      return Status::InvalidArgument("overdraft lines must add up to overdraft_limit");
-    if (c.fee.flat < 0 || c.fee.flat > kMaxOpAmount)
-      return Status::InvalidArgument("fee.flat must be between 0 and " + std::to_string(kMaxOpAmount));
-    if (c.fee.bps > kMaxFeeBps)
-      return Status::InvalidArgument("fee.bps must be at most " + std::to_string(kMaxFeeBps));
-    return Status::OK();
+    Status s = ValidateAccountConfig(c);
+    if (s.ok() && c.lines.size() != n_)
+      s = Status::InvalidArgument("overdraft lines: one per region is needed");
+    return s;
   }
 
-  Status ValidateOp(const Op& op) const {
-    if (op.dot.origin >= n_) return Status::InvalidArgument("origin out of range");
-    if (op.dot.seq == 0) return Status::InvalidArgument("seq 0");
-    Status s = ValidateAccountId(op.account);
+  // The core's rules (core/validate.h), and what needs this cluster: origin and target regions.
+  Status ValidateClusterOp(const Op& op) const {
+    Status s = ValidateOp(op);
     if (!s.ok()) return s;
-    if (!op.key.empty()) {
-      s = ValidateIdempotencyKey(op.key);
-      if (!s.ok()) return s;
-    }
-    switch (op.kind) {
-      case OpKind::kOpen:
-        if (op.config.id != op.account) return Status::InvalidArgument("open op for another account");
-        return ValidateConfig(op.config);
-      case OpKind::kTransfer:
-        if (op.to >= n_ || op.to == op.dot.origin)
-          return Status::InvalidArgument("transfer to an invalid region");
-        [[fallthrough]];
-      case OpKind::kCredit:
-      case OpKind::kDebit:
-        return ValidateAmount(op.amount);
-    }
-    return Status::InvalidArgument("unknown op kind");
+    if (op.dot.origin >= n_) return Status::InvalidArgument("origin out of range");
+    if (op.kind == OpKind::kTransfer && op.to >= n_)
+      return Status::InvalidArgument("transfer to an invalid region");
+    if (op.kind == OpKind::kOpen) return ValidateConfig(op.config);
+    return Status::OK();
   }
 
   Status ValidateKeyRecord(const KeyRecord& k) const {
@@ -990,7 +956,7 @@ class Replica::Impl {
   }
 
   void ApplyRemote(const Op& op, std::uint64_t now, Effects* out) {
-    Status s = ValidateOp(op);
+    Status s = ValidateClusterOp(op);
     if (s.ok()) s = Apply(op, out, false);
     if (!s.ok()) {
       // A peer sent an op its origin could never have accepted. Applying it would corrupt state;

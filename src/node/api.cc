@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/ids.h"
+#include "core/validate.h"
 
 namespace tally::node {
 
@@ -449,7 +450,7 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
     }
     if (auto bps = fee->find("bps"); bps != fee->end()) {
       std::int64_t v = 0;
-      if (Status s = GetInteger(*bps, "fee.bps", 0, 10000, &v); !s.ok()) return s;
+      if (Status s = GetInteger(*bps, "fee.bps", 0, kMaxFeeBps, &v); !s.ok()) return s;
       c.fee.bps = static_cast<std::uint32_t>(v);
     }
   }

@@ -9,6 +9,7 @@
 
 #include "codec/codec.h"
 #include "core/ids.h"
+#include "core/validate.h"
 
 namespace tally::node {
 
@@ -140,21 +141,6 @@ class Fields {
   std::string path_;
   std::set<std::string> seen_;
 };
-
-// The replica's bound (ReplicaOptions::Validate), tighter than the codec's.
-constexpr std::size_t kMaxClusterIdBytes = 64;
-
-Status ValidateClusterId(std::string_view id) {
-  if (id.empty()) return Status::InvalidArgument("is empty");
-  if (id.size() > kMaxClusterIdBytes)
-    return Status::InvalidArgument("is longer than " + std::to_string(kMaxClusterIdBytes) +
-                                   " bytes");
-  for (char c : id) {
-    if (c < 0x21 || c > 0x7e)
-      return Status::InvalidArgument("may contain only printable ASCII without spaces");
-  }
-  return Status::OK();
-}
 
 bool IsConfigName(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
@@ -422,7 +408,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Int("overdraft_limit", false, 0, kMaxOpAmount, &c->default_overdraft_limit)).ok())
       return s;
     if (!(s = f.Int("fee_flat", false, 0, kMaxOpAmount, &c->default_fee.flat)).ok()) return s;
-    if (!(s = f.Unsigned("fee_bps", 0, 10000, &c->default_fee.bps)).ok()) return s;
+    if (!(s = f.Unsigned("fee_bps", 0, kMaxFeeBps, &c->default_fee.bps)).ok()) return s;
     if (!(s = f.Unsigned("max_events", 1, 1 << 20, &r.max_events_per_account)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }

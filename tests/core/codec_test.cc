@@ -13,6 +13,7 @@
 #include "cluster_fixture.h"
 #include "codec/codec.h"
 #include "core/ids.h"
+#include "core/validate.h"
 #include "tally/v1/tally.pb.h"
 
 namespace tally::codec {
@@ -70,7 +71,7 @@ class Gen {
     c.overdraft_limit = Coin() ? 0 : Range(0, kMaxCounter);
     if (Coin()) c.lines = SplitOverdraft(c.overdraft_limit, regions);
     c.fee.flat = Range(0, Coin() ? 1000 : kMaxOpAmount);
-    c.fee.bps = static_cast<std::uint32_t>(Below(1u << 31));
+    c.fee.bps = static_cast<std::uint32_t>(Below(kMaxFeeBps + 1));
     return c;
   }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cluster_fixture.h"
+#include "core/validate.h"
 #include "replica_checks.h"
 
 using namespace tally;
@@ -184,11 +185,11 @@ TEST_CASE("open: every bad config is invalid_argument and nothing is applied", "
   bad(cfg, "one line too many");
   cfg.lines = {40, -10, 0};
   bad(cfg, "a negative line");
-  bad(Config("bob", 30, 0, 100001), "bps too big");
+  bad(Config("bob", 30, 0, kMaxFeeBps + 1), "bps too big");
   bad(Config("bob", 30, -1, 0), "negative flat fee");
   bad(Config("bob", 30, kMaxOpAmount + 1, 0), "flat fee too big");
   // The bounds themselves are accepted.
-  CHECK(c.Run(1, OpenAccount{Config("bob", 30, kMaxOpAmount, 100000)}).status.ok());
+  CHECK(c.Run(1, OpenAccount{Config("bob", 30, kMaxOpAmount, kMaxFeeBps)}).status.ok());
   AccountConfig max_limit = Config("carol", kMaxCounter);
   max_limit.lines = {kMaxCounter, 0, 0};
   CHECK(c.Run(1, OpenAccount{max_limit}).status.ok());

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "codec/codec.h"
+#include "core/validate.h"
 #include "harness.h"
 #include "node_test_util.h"
 
@@ -160,7 +161,7 @@ TEST_CASE("the largest Hello fits in what a stranger may send before it is accep
   // tallyd closes a connection holding more than 64 KiB (kMaxHandshakeBytes) before its Hello:
   // a real region's Hello must never come near that.
   tally::Hello hello;
-  hello.cluster_id = std::string(tally::codec::kMaxClusterIdBytes, 'c');
+  hello.cluster_id = std::string(tally::kMaxClusterIdBytes, 'c');
   hello.region = tally::kMaxRegions - 1;
   for (tally::RegionId r = 0; r < tally::kMaxRegions; ++r) {
     hello.applied.set(r, ~tally::Seq{0});

@@ -166,7 +166,7 @@ TEST_CASE("config errors name the field", "[config]") {
   CHECK_THAT(ErrorOf(With("cluster_id = \"test\"\n", "")),
              Catch::Contains("cluster_id: is required"));
   CHECK_THAT(ErrorOf(With("cluster_id = \"test\"", "cluster_id = \"a b\"")),
-             Catch::Contains("cluster_id: may contain only printable ASCII"));
+             Catch::Contains("cluster_id: cluster id may contain only printable ASCII"));
   CHECK_THAT(ErrorOf(With("region = \"us\"", "region = \"mars\"")),
              Catch::Contains("region: 'mars' is not in [[regions]] (eu, us)"));
   CHECK_THAT(ErrorOf(With("id = 1", "id = 0")),

@@ -1,0 +1,104 @@
+#include "core/validate.h"
+
+#include "core/ids.h"
+
+namespace tally {
+
+Status ValidateClusterId(std::string_view id) {
+  if (id.empty()) return Status::InvalidArgument("cluster id is empty");
+  if (id.size() > kMaxClusterIdBytes)
+    return Status::InvalidArgument("cluster id is longer than " +
+                                   std::to_string(kMaxClusterIdBytes) + " bytes");
+  for (char c : id)
+    if (c < 0x21 || c > 0x7e)
+      return Status::InvalidArgument("cluster id may contain only printable ASCII, no spaces");
+  return Status::OK();
+}
+
+bool IsKnownOpKind(OpKind k) {
+  return k == OpKind::kOpen || k == OpKind::kCredit || k == OpKind::kDebit ||
+         k == OpKind::kTransfer;
+}
+
+Status ValidateWithin(Amount v, Amount max, std::string_view what) {
+  if (v < 0 || v > max)
+    return Status::InvalidArgument(std::string(what) + " " + std::to_string(v) +
+                                   " is outside 0.." + std::to_string(max));
+  return Status::OK();
+}
+
+Status ValidateRegion(RegionId r, std::string_view what) {
+  if (r >= kMaxRegions)
+    return Status::InvalidArgument(std::string(what) + " " + std::to_string(r) +
+                                   " is not a region id (must be < " +
+                                   std::to_string(kMaxRegions) + ")");
+  return Status::OK();
+}
+
+Status ValidateAccountConfig(const AccountConfig& c) {
+  Status s = ValidateAccountId(c.id);
+  if (!s.ok()) return s;
+  s = ValidateCurrency(c.currency);
+  if (!s.ok()) return s;
+  s = ValidateWithin(c.overdraft_limit, kMaxCounter, "overdraft limit");
+  if (!s.ok()) return s;
+  if (c.lines.size() > kMaxRegions)
+    return Status::InvalidArgument("more overdraft lines than regions");
+  Amount sum = 0;
+  for (Amount line : c.lines) {
+    s = ValidateWithin(line, c.overdraft_limit, "overdraft line");
+    if (!s.ok()) return s;
+    sum += line;  // <= kMaxRegions * kMaxCounter: no overflow
+  }
+  if (!c.lines.empty() && sum != c.overdraft_limit)
+    return Status::InvalidArgument("overdraft lines sum to " + std::to_string(sum) +
+                                   ", not the limit " + std::to_string(c.overdraft_limit));
+  s = ValidateWithin(c.fee.flat, kMaxOpAmount, "flat fee");
+  if (!s.ok()) return s;
+  if (c.fee.bps > kMaxFeeBps)
+    return Status::InvalidArgument("fee of " + std::to_string(c.fee.bps) +
+                                   " basis points is above " + std::to_string(kMaxFeeBps));
+  return Status::OK();
+}
+
+Status ValidateOpFields(const Dot& dot, OpKind kind, const std::string& account, Amount amount,
+                        RegionId to) {
+  Status s = ValidateRegion(dot.origin, "origin");
+  if (!s.ok()) return s;
+  if (dot.seq == 0) return Status::InvalidArgument("op seq 0 (seqs start at 1)");
+  if (!IsKnownOpKind(kind)) return Status::InvalidArgument("unknown op kind");
+  s = ValidateAccountId(account);
+  if (!s.ok()) return s;
+  s = ValidateRegion(to, "transfer target");
+  if (!s.ok()) return s;
+  if (kind == OpKind::kOpen) {
+    // An open moves no money; the amount is carried but not interpreted.
+    return ValidateWithin(amount, kMaxOpAmount, "open amount");
+  }
+  s = ValidateAmount(amount);
+  if (!s.ok()) return s;
+  if (kind == OpKind::kTransfer && to == dot.origin)
+    return Status::InvalidArgument("transfer from region " + std::to_string(to) + " to itself");
+  return Status::OK();
+}
+
+Status ValidateOp(const Op& op) {
+  Status s = ValidateOpFields(op.dot, op.kind, op.account, op.amount, op.to);
+  if (!s.ok()) return s;
+  if (!op.key.empty()) {
+    s = ValidateIdempotencyKey(op.key);
+    if (!s.ok()) return s;
+  }
+  if (op.kind == OpKind::kOpen) {
+    s = ValidateAccountConfig(op.config);
+    if (!s.ok()) return s;
+    if (op.config.id != op.account)
+      return Status::InvalidArgument("open op for account '" + op.account +
+                                     "' carries the config of '" + op.config.id + "'");
+  } else if (!(op.config == AccountConfig{})) {
+    return Status::InvalidArgument("config on an op that is not an open");
+  }
+  return Status::OK();
+}
+
+}  // namespace tally

@@ -1,0 +1,51 @@
+// Validation of the values that reach the core from outside — a client, a peer, a disk, a config
+// file — written once. The codec checks what it encodes and decodes with these (so a region never
+// sends what its peers must drop), the replica what it accepts, tallyd's config what it parses.
+// Names (account ids, keys, regions, currencies) and amounts are in core/ids.h.
+//
+// These are the rules any replica applies, whatever its cluster's size: a region id below
+// kMaxRegions, lines for at most kMaxRegions regions. The replica adds the checks that need its
+// cluster (origin and target below its region count, one line per region).
+//
+// Each returns OK or InvalidArgument naming the problem. Stateless; safe from any thread.
+
+#ifndef TALLY_CORE_VALIDATE_H_
+#define TALLY_CORE_VALIDATE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace tally {
+
+inline constexpr std::size_t kMaxClusterIdBytes = 64;
+inline constexpr std::uint32_t kMaxFeeBps = 10000;  // 100 % of the overdrawn amount
+
+// 1..64 bytes of printable ASCII without spaces.
+Status ValidateClusterId(std::string_view id);
+// Below kMaxRegions; `what` names the field ("origin").
+Status ValidateRegion(RegionId r, std::string_view what);
+// Within 0..max; `what` names the field ("flat fee").
+Status ValidateWithin(Amount v, Amount max, std::string_view what);
+// One of the op kinds this version knows.
+bool IsKnownOpKind(OpKind k);
+// An account's config: a valid id and currency; a limit within 0..kMaxCounter; lines empty (not
+// split yet) or at most kMaxRegions, each non-negative, adding up to the limit; a flat fee within
+// 0..kMaxOpAmount and at most kMaxFeeBps basis points.
+Status ValidateAccountConfig(const AccountConfig& c);
+// The fields an op and a key record share: a dot with seq >= 1, a known kind, a valid account, a
+// positive amount (an open's is carried, not interpreted: 0..kMaxOpAmount), a target region, and
+// no transfer of a region to itself.
+Status ValidateOpFields(const Dot& dot, OpKind kind, const std::string& account, Amount amount,
+                        RegionId to);
+// An op: its fields, its idempotency key if any, and a config exactly when it is an open (for
+// the account it opens).
+Status ValidateOp(const Op& op);
+
+}  // namespace tally
+
+#endif  // TALLY_CORE_VALIDATE_H_
