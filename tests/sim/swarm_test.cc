@@ -16,6 +16,32 @@ constexpr std::uint64_t kFirstSeed = 1000;
 constexpr std::uint64_t kSeeds = 400;
 constexpr std::uint64_t kOpsPerSeed = 5000;
 
+// A run as `tally-sim run --seed S --regions N --accounts A --ops 10000 --faults swarm
+// [--links L] [--durability D]` prints it in its reproduce line.
+struct PrintedRun {
+  std::uint64_t seed;
+  RegionId regions;
+  std::uint32_t accounts;
+  const char* links;
+  const char* durability = "local";
+};
+
+void CheckPrintedRun(const PrintedRun& cmd) {
+  SimConfig c;
+  c.seed = cmd.seed;
+  c.regions = cmd.regions;
+  c.accounts = cmd.accounts;
+  c.ops = 10000;
+  c.profile = "swarm";
+  c.links = cmd.links;
+  c.durability = cmd.durability;
+  REQUIRE(ApplyProfile(&c).ok());
+  Simulation sim(c);
+  const RunResult r = sim.Run();
+  INFO(r.reproduce << "\n" << r.failure.invariant << ": " << r.failure.message);
+  CHECK(r.ok);
+}
+
 TEST_CASE("Swarm seeds keep every invariant", "[sim][swarm]") {
   unsigned jobs = std::max(2u, std::thread::hardware_concurrency());
   // With every fault the swarm draws, wiped and restored disks included.
@@ -55,31 +81,11 @@ TEST_CASE("The four seeds of issue 10's gossip that stopped for good keep every 
   // read from a wall clock that had stepped back; tests/sim/gossip_regression_test.cc builds each
   // shape by hand). What the swarm draws for a seed changes with the code, so these runs guard
   // little on their own; they are kept as the issue quoted them, each under a second.
-  struct Command {
-    std::uint64_t seed;
-    RegionId regions;
-    std::uint32_t accounts;
-    const char* links;
-  };
-  const Command commands[] = {{301124, 4, 3, "datagram"},
-                              {303616, 3, 251, "stream"},
-                              {304912, 2, 14, "datagram"},
-                              {309727, 2, 11, "datagram"}};
-  for (const Command& cmd : commands) {
-    // As `tally-sim run --seed S --regions N --accounts A --ops 10000 --faults swarm [--links L]`.
-    SimConfig c;
-    c.seed = cmd.seed;
-    c.regions = cmd.regions;
-    c.accounts = cmd.accounts;
-    c.ops = 10000;
-    c.profile = "swarm";
-    c.links = cmd.links;
-    REQUIRE(ApplyProfile(&c).ok());
-    Simulation sim(c);
-    const RunResult r = sim.Run();
-    INFO(r.reproduce << "\n" << r.failure.invariant << ": " << r.failure.message);
-    CHECK(r.ok);
-  }
+  const PrintedRun runs[] = {{301124, 4, 3, "datagram"},
+                             {303616, 3, 251, "stream"},
+                             {304912, 2, 14, "datagram"},
+                             {309727, 2, 11, "datagram"}};
+  for (const PrintedRun& run : runs) CheckPrintedRun(run);
 }
 
 TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops keep every invariant",
@@ -91,35 +97,14 @@ TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops
   // persisted it (320831), the oracle counting an unsynced op twice (323129), and a rejoining
   // region waiting for its own ops a peer held for its fence (323502). Kept as the swarm printed
   // them; each about a second.
-  struct Command {
-    std::uint64_t seed;
-    RegionId regions;
-    std::uint32_t accounts;
-    const char* links;
-    const char* durability;
-  };
-  const Command commands[] = {{314095, 2, 163, "datagram", "local"},
-                              {314107, 2, 40, "datagram", "replicated"},
-                              {318475, 5, 45, "datagram", "local"},
-                              {308228, 2, 2, "stream", "replicated"},
-                              {320831, 2, 5, "stream", "local"},
-                              {323129, 7, 3, "datagram", "local"},
-                              {323502, 3, 2, "datagram", "local"}};
-  for (const Command& cmd : commands) {
-    SimConfig c;
-    c.seed = cmd.seed;
-    c.regions = cmd.regions;
-    c.accounts = cmd.accounts;
-    c.ops = 10000;
-    c.profile = "swarm";
-    c.links = cmd.links;
-    c.durability = cmd.durability;
-    REQUIRE(ApplyProfile(&c).ok());
-    Simulation sim(c);
-    const RunResult r = sim.Run();
-    INFO(r.reproduce << "\n" << r.failure.invariant << ": " << r.failure.message);
-    CHECK(r.ok);
-  }
+  const PrintedRun runs[] = {{314095, 2, 163, "datagram", "local"},
+                             {314107, 2, 40, "datagram", "replicated"},
+                             {318475, 5, 45, "datagram", "local"},
+                             {308228, 2, 2, "stream", "replicated"},
+                             {320831, 2, 5, "stream", "local"},
+                             {323129, 7, 3, "datagram", "local"},
+                             {323502, 3, 2, "datagram", "local"}};
+  for (const PrintedRun& run : runs) CheckPrintedRun(run);
 }
 
 }  // namespace
