@@ -1,19 +1,23 @@
 #include "core/replica.h"
 
 #include <algorithm>
-#include <array>
 #include <cassert>
 #include <cstdlib>
-#include <deque>
 #include <limits>
 #include <map>
 #include <set>
-#include <unordered_map>
 
+#include "core/account_book.h"
 #include "core/digest.h"
-#include "core/ids.h"
 #include "core/fence_book.h"
-#include "core/key_index.h"
+#include "core/finality.h"
+#include "core/hlc.h"
+#include "core/ids.h"
+#include "core/op_log.h"
+#include "core/peer_table.h"
+#include "core/rejoin_state.h"
+#include "core/replication_waits.h"
+#include "core/rights.h"
 #include "core/validate.h"
 
 namespace tally {
@@ -61,176 +65,28 @@ Status ReplicaOptions::Validate() const {
 
 namespace {
 
-// Bounds on what a peer can make us hold (style: put a limit on everything).
-constexpr std::size_t kMaxBufferedOpsPerOrigin = 65536;
-constexpr std::size_t kMaxPendingHeartbeats = 16;
 constexpr std::size_t kMaxRebalanceTransfersPerTick = 256;
-// Rights the rebalancer may have in flight per account (given, not yet acknowledged by the
-// recipient): this share of balance plus lines. A split strands rights in flight until the heal, so
-// this bounds what any cut moment can take from what the regions can spend alone (issue 10: at
-// least 90 % stays spendable). On-demand grants are bounded by the debit that asked instead.
-constexpr Amount kRebalanceInFlightDivisor = 20;  // 5 %
-// A rebalancing step toward a region that spends is at most this many times its debits over the
-// last round: enough to keep it answering at its observed rate until the next round.
-constexpr Amount kRebalanceDemandRounds = 2;
-// The rights wait: two round trips to the slowest peer asked, plus this for its sync and ticks.
-constexpr std::uint64_t kRightsWaitSlackMs = 50;
-
-// Lets the account index be searched with a string_view without building a std::string.
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-// A set of account indices with O(1) insert, visited in ascending order as a std::set would be
-// (what depends on the order stays as it was) at the cost of one sort per visit. Ops insert into
-// these sets on every apply; a tree insert there cost more than the apply itself.
-class IndexSet {
- public:
-  void insert(std::uint32_t i) {
-    if (i >= member_.size()) member_.resize(std::max<std::size_t>(i + 1, member_.size() * 2), 0);
-    if (member_[i]) return;
-    member_[i] = 1;
-    sorted_ = sorted_ && (items_.empty() || items_.back() < i);
-    items_.push_back(i);
-  }
-  // The members in ascending order. Inserting invalidates the reference.
-  const std::vector<std::uint32_t>& sorted() {
-    if (!sorted_) std::sort(items_.begin(), items_.end());
-    sorted_ = true;
-    return items_;
-  }
-  // Keeps the members for which keep(index) holds.
-  template <class Keep>
-  void retain(Keep keep) {
-    std::size_t n = 0;
-    for (std::uint32_t i : items_) {
-      if (keep(i)) {
-        items_[n++] = i;
-      } else {
-        member_[i] = 0;
-      }
-    }
-    items_.resize(n);
-  }
-  void clear() {
-    retain([](std::uint32_t) { return false; });
-    sorted_ = true;
-  }
-  void swap(IndexSet& other) {
-    member_.swap(other.member_);
-    items_.swap(other.items_);
-    std::swap(sorted_, other.sorted_);
-  }
-
- private:
-  std::vector<std::uint8_t> member_;  // by account index
-  std::vector<std::uint32_t> items_;
-  bool sorted_ = true;
-};
-
-struct JournalEntry {
-  CanonicalKey key;
-  OpKind kind = OpKind::kCredit;
-  bool voided = false;
-  bool keyed = false;  // carries an idempotency key: may be voided by a duplicate from elsewhere
-  RegionId to = 0;
-  Amount amount = 0;
-  ReplayEntry replay() const { return ReplayEntry{key, kind, amount, voided}; }
-};
-
-struct PendingDebit {
-  std::uint64_t command_id = 0;
-  Amount amount = 0;
-  std::string key;
-  std::uint64_t deadline_ms = 0;
-  bool asked_rights = false;  // waits for a peer's transfer (else only for credits to turn final)
-};
-
-struct Account {
-  AccountConfig config;
-  CanonicalKey opened;
-  bool open = false;
-  Counters counters;        // every op held
-  Counters final_counters;  // ops folded into the checkpoint
-  ReplayState checkpoint;   // replay state at the stable frontier
-  std::vector<JournalEntry> journal;  // ops above the frontier, canonical order
-  std::vector<Amount> tentative;      // per origin: its keyed, unvoided credits in the journal
-  ReplayState tip;          // checkpoint + journal[0, tip_pos)
-  std::size_t tip_pos = 0;
-  std::deque<ForkReport> final_forks;
-  std::vector<Amount> demand_mark;  // N[r] at the last rebalance
-  std::deque<PendingDebit> pending;
-};
+constexpr Seq kAnySeq = std::numeric_limits<Seq>::max();
 
 // A rights transfer of ours not yet acknowledged by its recipient: stranded if the link dies now.
 struct RightsInFlight {
-  Seq seq = 0;      // our newest transfer to that region on that account
+  Seq seq = 0;        // our newest transfer to that region on that account
   Amount amount = 0;  // everything given it on that account since its last ack covered
 };
 
-struct HeartbeatState {
-  std::uint64_t epoch = 0;  // the incarnation whose promises these are
-  Hlc best_hlc;
-  Seq best_seq = 0;
-  Hlc confirmed;  // newest promise whose seq we have applied: the origin's share of the frontier
-  std::deque<HeartbeatEntry> pending;
-};
-
-struct Peer {
-  bool heard = false;
-  std::uint64_t last_heard_ms = 0;
-  bool link_up = true;           // the host has not reported our link to it dead (OnDisconnected)
-  std::uint64_t acks_heard_ms = 0;  // when its own Ack or heartbeat last reached us (0: never)
-  VersionVector acked;  // what it last said it holds (capped at what we hold): what to send
-  VersionVector holds;  // what it said it holds in Acks and heartbeats (direct or relayed), not
-                        // capped: pruning, ops_behind and replication cap it at what we hold
-  std::uint64_t holds_epoch = 0;  // the incarnation of the peer that `holds` describes
-  // The newest epochs of every region the peer knew, and its HLC, when it said what it holds (its
-  // heartbeats, direct or relayed): whether it is a relayed answer to our rejoin.
-  std::vector<std::uint64_t> holds_epochs;
-  std::uint64_t holds_clock = 0;
-  // Our own ops it holds by its own word (its Acks and heartbeats, never a Hello), checked
-  // against our fence: what durability "replicated" counts. A relayed claim cannot say whether
-  // the region it describes knew where we resumed.
-  Seq holds_ours = 0;
-  VersionVector sent;
-  // Per origin: when the peer's ack for it last moved (or we began sending it more). Ops of an
-  // origin in flight that long without progress are sent again. Per origin, so that progress on
-  // one origin (the peer's own ops, say) cannot hold back the re-send of another.
-  std::array<std::uint64_t, kMaxRegions> progress_ms{};
-  std::int64_t clock_offset_ms = 0;  // its wall clock minus ours (heartbeats, half the round trip)
-  std::int64_t rtt_ms = -1;          // the last round trip measured over heartbeats (-1: none)
-  std::uint64_t hb_mono_ms = 0;      // its monotonic reading in its last heartbeat (echoed back)
-  std::uint64_t hb_heard_ms = 0;     // when we got that heartbeat (our monotonic clock)
-  // Per origin: since when the peer's ack for that origin has not moved while we held more (0: it
-  // is not lagging), and the ack value seen then.
-  std::array<std::uint64_t, kMaxRegions> lag_since_ms{};
-  std::array<Seq, kMaxRegions> lag_acked{};
-  bool rejoining = false;         // its last Hello said it restarted; cleared by its own promise
-  bool needs_snapshot = false;    // its last Hello asked for a snapshot (it holds a lost history)
-  std::uint64_t answered_ms = 0;  // when we last answered its Hello (0: never)
-  std::uint64_t snapshot_ms = 0;  // when we last sent it a snapshot (0: never)
-};
-
-// The record of our own op that lost its key (KeyRecord::displaced).
-KeyRecord DisplacedRecord(const KeyUse& u, const std::string& account, const KeyHash& key) {
-  KeyRecord r{account, key,  u.dot,       u.hlc,           u.kind,
-              u.amount, u.to, u.overdraft, u.balance_after, /*displaced=*/true};
-  r.last_use = u.hlc;
+CommandResult Rejected(std::uint64_t id, Status s) {
+  CommandResult r;
+  r.id = id;
+  r.status = std::move(s);
   return r;
-}
-
-std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
-  Fnv64 h;
-  h.Add(static_cast<std::uint64_t>(kind));
-  h.Add(static_cast<std::uint64_t>(amount));
-  h.Add(static_cast<std::uint64_t>(to));
-  return h.value();
 }
 
 }  // namespace
 
+// The orchestrator: it owns the collaborators (core/account_book.h, op_log.h, peer_table.h,
+// finality.h, rejoin_state.h, replication_waits.h, rights.h), routes each call through them, and
+// keeps what ties them together — the clock, the frontier, our epoch and the fences, the debits
+// waiting for rights. The collaborators never call back into it. docs/design.md, "Architecture".
 class Replica::Impl {
  public:
   Impl(ReplicaOptions o, const WallClock* wall)
@@ -239,21 +95,20 @@ class Replica::Impl {
         n_(static_cast<RegionId>(opt_.regions.size())),
         clock_(opt_.max_clock_offset_ms),
         log_(n_),
-        buffered_(n_),
-        awaiting_fence_(n_),
-        hb_(n_),
-        peers_(n_),
+        book_(opt_),
+        peers_(opt_),
+        finality_(n_, opt_.self),
+        rejoin_(n_, opt_.self),
         peer_epoch_(n_, 0),
         relayed_epoch_(n_, 0),
         own_fence_epoch_(n_, 0),
         fences_(n_),
-        lost_from_(n_, 0),
-        answered_(n_, false) {}
+        lost_from_(n_, 0) {}
 
   // ---- recovery -------------------------------------------------------------------------------
 
   Status Recover(RecoveredState st, std::uint64_t now_ms) {
-    if (!accounts_.empty() || applied_.get(opt_.self) != 0)
+    if (book_.size() != 0 || log_.applied().get(opt_.self) != 0)
       return Status::FailedPrecondition("Recover must be called on a fresh replica");
     const Hlc high_water = st.high_water;
     for (const Fence& f : st.fences) fences_.Add(f);
@@ -315,52 +170,30 @@ class Replica::Impl {
   Status Load(RecoveredState st, Hlc* held_max) {
     frontier_ = st.frontier;
     saved_frontier_ = st.frontier;
-    log_floor_ = st.log_floor;
-    applied_ = st.log_floor;
-    for (AccountCheckpoint& c : st.checkpoints) {
-      Status s = ValidateConfig(c.config);
+    log_.Reset(st.log_floor);
+    for (const AccountCheckpoint& c : st.checkpoints) {
+      Status s = book_.LoadCheckpoint(c);
       if (!s.ok()) return Status::Corruption("checkpoint of " + c.config.id + ": " + s.message());
-      if (c.counters.regions() != n_ || c.state.fees.size() != n_ || c.state.voids.size() != n_)
-        return Status::Corruption("checkpoint of " + c.config.id + " has the wrong region count");
-      Account& a = GetOrCreate(c.config.id);
-      a.config = c.config;
-      a.opened = c.opened;
-      a.open = true;
-      a.counters = c.counters;
-      a.final_counters = c.counters;
-      a.checkpoint = c.state;
-      a.tip = c.state;
-      for (const DerivedEvent& e : c.events) a.final_forks.push_back(ForkReport{e, true, {}});
     }
-    for (KeyRecord& k : st.keys) {
-      Status s = ValidateKeyRecord(k);
-      if (!s.ok()) return Status::Corruption("key record: " + s.message());
-      Account& a = GetOrCreate(k.account);
-      if (k.displaced) {
-        if (k.dot.origin != opt_.self) return Status::Corruption("displaced key record of another region");
-        displaced_[{IndexOf(a), k.key}] =
-            KeyUse{k.dot, k.hlc, k.kind, k.amount, k.to, k.overdraft, k.balance_after, true};
-      } else if (!keys_.Load(MakeKeyId(IndexOf(a), k.key), k)) {
-        return Status::Corruption("key record of " + k.account + " with inconsistent uses");
-      }
+    for (const KeyRecord& k : st.keys) {
+      Status s = book_.LoadKey(k);
+      if (!s.ok()) return Status::Corruption("key record of " + k.account + ": " + s.message());
     }
-    std::sort(st.ops.begin(), st.ops.end(),
-              [](const Op& a, const Op& b) { return a.dot < b.dot; });
+    std::sort(st.ops.begin(), st.ops.end(), [](const Op& a, const Op& b) { return a.dot < b.dot; });
     for (Op& op : st.ops) {
-      Status s = ValidateClusterOp(op);
+      Status s = ValidateOpFor(op, n_);
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
       const RegionId o = op.dot.origin;
-      if (op.dot.seq != applied_.get(o) + 1)
+      if (op.dot.seq != log_.applied().get(o) + 1)
         return Status::Corruption("op log of region " + std::to_string(o) + " has a gap before seq " +
                                   std::to_string(op.dot.seq));
       *held_max = std::max(*held_max, op.hlc);
       if (op.hlc < frontier_) {
         // Already folded into the checkpoint; kept only so lagging peers can still be served.
-        applied_.set(o, op.dot.seq);
-        log_[o].push_back(std::move(op));
+        log_.Append(op);
         continue;
       }
-      s = Apply(op, nullptr, /*recovering=*/true);
+      s = ApplyOp(op, nullptr);
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
     }
     return Status::OK();
@@ -380,7 +213,7 @@ class Replica::Impl {
                  now, out);
         return;
       }
-      want_replicated_.insert(cmd.id);
+      replication_.Want(cmd.id);
     }
     std::visit(
         [&](const auto& body) {
@@ -422,54 +255,13 @@ class Replica::Impl {
   void OnMessage(RegionId from, const Message& msg, std::uint64_t now, Effects* out) {
     if (from >= n_ || from == opt_.self) return;
     if (const auto* hello = std::get_if<Hello>(&msg)) {
-      Status s = CheckHello(*hello);
-      if (s.ok() && hello->region != from)
-        s = Status::InvalidArgument("peer on the link of region " + std::to_string(from) +
-                                    " says it is region " + std::to_string(hello->region));
-      if (!s.ok()) {
-        out->notices.push_back(Notice{Notice::Kind::kPeerRefused, from, 0, s.ToString()});
-        return;
-      }
-      Peer& p = peers_[from];
-      Heard(from, now);
-      LearnFences(hello->fences, now, out);
-      NoteOwnFences(from, hello->fences);
-      Acked(from, hello->applied, now, /*prunable=*/false, KnowsOurFence(hello->fences));
-      p.sent = p.acked;  // a new connection: what we sent before may be lost
-      p.progress_ms.fill(now);
-      const std::uint64_t known_epoch = peer_epoch_[from];
-      peer_epoch_[from] = std::max(known_epoch, hello->epoch);
-      // Its ops we hold beyond a gap may belong to a history its restart lost (a store restored
-      // from a copy): once it has rejoined it issues those seqs again with other ops, and draining
-      // them after its new ones would splice two histories. Its new run re-sends what exists.
-      if (hello->epoch > known_epoch) {
-        buffered_[from].clear();
-        // A peer that answered our rejoin and has restarted since may have lost what it said it
-        // held (its disk, or what it had not synced): waiting for those ops could be for ever
-        // (swarm seed 309599: each of two regions then waited for the other). Ask everyone again.
-        if (rejoining_ && answered_[from]) AskEveryPeerAgain(out);
-      }
-      p.rejoining = hello->rejoining;
-      p.needs_snapshot = hello->needs_snapshot;
-      if (rejoining_) NoteRejoinAnswer(from, *hello, now, out);
-      // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
-      // echoing its epoch, so it knows whether it lost any (and gets them back by Push). A
-      // rejoining peer asks again every heartbeat until it has our answer, so its repeated
-      // Hellos are answered at most once per heartbeat interval: two rejoining regions would
-      // otherwise answer each other's answers (each says `rejoining`) for ever.
-      if (hello->epoch != known_epoch ||
-          (hello->rejoining && (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms))) {
-        p.answered_ms = std::max<std::uint64_t>(now, 1);
-        SendHello(from, out);
-        if (hello->rejoining) SendAwaitingFence(from, out);
-      }
-      Push(from, now, out);
+      OnHello(from, *hello, now, out);
       return;
     }
-    Heard(from, now);
+    peers_.Heard(from, now);
     if (const auto* batch = std::get_if<OpBatch>(&msg)) {
       for (const Op& op : batch->ops) Receive(op, now, out);
-      out->send.push_back(Outbound{from, AckFor(from, Claims(applied_))});
+      out->send.push_back(Outbound{from, AckFor(from, Claims(log_.applied()))});
     } else if (const auto* ack = std::get_if<Ack>(&msg)) {
       Acked(from, ack->applied, now, /*prunable=*/true, ack->fence_epoch >= epoch_);
       ReleaseReplicated(now, out);
@@ -483,15 +275,59 @@ class Replica::Impl {
     }
   }
 
+  void OnHello(RegionId from, const Hello& hello, std::uint64_t now, Effects* out) {
+    Status s = CheckHello(hello);
+    if (s.ok() && hello.region != from)
+      s = Status::InvalidArgument("peer on the link of region " + std::to_string(from) +
+                                  " says it is region " + std::to_string(hello.region));
+    if (!s.ok()) {
+      out->notices.push_back(Notice{Notice::Kind::kPeerRefused, from, 0, s.ToString()});
+      return;
+    }
+    peers_.Heard(from, now);
+    LearnFences(hello.fences, now, out);
+    NoteOwnFences(from, hello.fences);
+    Acked(from, hello.applied, now, /*prunable=*/false, KnowsOurFence(hello.fences));
+    peers_.ResetSent(from, now);  // a new connection: what we sent before may be lost
+    const std::uint64_t known_epoch = peer_epoch_[from];
+    peer_epoch_[from] = std::max(known_epoch, hello.epoch);
+    // Its ops we hold beyond a gap may belong to a history its restart lost (a store restored
+    // from a copy): once it has rejoined it issues those seqs again with other ops, and draining
+    // them after its new ones would splice two histories. Its new run re-sends what exists.
+    if (hello.epoch > known_epoch) {
+      log_.ClearBuffered(from);
+      // A peer that answered our rejoin and has restarted since may have lost what it said it
+      // held (its disk, or what it had not synced): waiting for those ops could be for ever
+      // (swarm seed 309599: each of two regions then waited for the other). Ask everyone again.
+      if (rejoining_ && rejoin_.answered(from)) AskEveryPeerAgain(out);
+    }
+    Peer& p = peers_.at(from);
+    p.rejoining = hello.rejoining;
+    p.needs_snapshot = hello.needs_snapshot;
+    if (rejoining_) NoteRejoinAnswer(from, hello, now, out);
+    // A peer we knew under another epoch restarted: answer with what we hold of its own ops,
+    // echoing its epoch, so it knows whether it lost any (and gets them back by Push). A
+    // rejoining peer asks again every heartbeat until it has our answer, so its repeated
+    // Hellos are answered at most once per heartbeat interval: two rejoining regions would
+    // otherwise answer each other's answers (each says `rejoining`) for ever.
+    if (hello.epoch != known_epoch ||
+        (hello.rejoining && (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms))) {
+      p.answered_ms = std::max<std::uint64_t>(now, 1);
+      SendHello(from, out);
+      if (hello.rejoining) SendAwaitingFence(from, out);
+    }
+    Push(from, now, out);
+  }
+
   void OnConnected(RegionId to, std::uint64_t now, Effects* out) {
     if (to >= n_ || to == opt_.self) return;
-    peers_[to].sent = peers_[to].acked;
-    peers_[to].link_up = true;
+    peers_.at(to).sent = peers_.at(to).acked;
+    peers_.at(to).link_up = true;
     SendHello(to, out);
   }
 
   void OnDisconnected(RegionId to) {
-    if (to < n_ && to != opt_.self) peers_[to].link_up = false;
+    if (to < n_ && to != opt_.self) peers_.at(to).link_up = false;
   }
 
   // What we tell peers we hold of `applied`: not the ops of a lost history we could not remove
@@ -509,6 +345,26 @@ class Replica::Impl {
                  to < n_ ? peer_epoch_[to] : 0, rejoining_,
                  std::min(clock_.last(), persisted_hw_).value, fences_.All(), needs_snapshot_,
                  opt_.idempotency_retention_ms};
+  }
+
+  // What a peer says it holds (Hello, Ack, heartbeat): PeerTable::Acked. Its claim about our own
+  // ops above where this incarnation resumed counts only if it knew our fence when it wrote it:
+  // before, it may hold ops of our lost history under those seqs, and believing it would release
+  // a "replicated" answer (or prune an op) that no peer holds.
+  void Acked(RegionId from, const VersionVector& said, std::uint64_t now, bool prunable, bool knows_our_fence) {
+    const Seq own_cap = !rejoining_ && !knows_our_fence ? resumed_from_ : kAnySeq;
+    peers_.Acked(from, said, log_.applied(), own_cap, peer_epoch_[from], now, prunable);
+  }
+
+  // Sends peer `to` the ops it lacks (PeerTable::Push), or, a rejoining peer that lacks ops we no
+  // longer retain, a snapshot.
+  void Push(RegionId to, std::uint64_t now, Effects* out) {
+    if (!peers_.Reachable(to, now)) return;
+    if (!rejoining_ && peers_.NeedsSnapshot(to, log_.floor())) {  // a rejoining region's state may lack ops
+      MaybeSendSnapshot(to, now, out);
+      return;
+    }
+    peers_.Push(to, log_, now, out, &stats_);
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -544,54 +400,24 @@ class Replica::Impl {
   // ---- reads ----------------------------------------------------------------------------------
 
   Status GetAccount(std::string_view id, AccountView* v) {
-    Account* a = Find(id);
+    Account* a = book_.Find(id);
     if (!a || !a->open) {
       // A rejoining region may not have received the account yet: not a verdict on it.
       if (rejoining_) return Status::Unavailable(RejoinReason());
       return Status::NotFound("no account '" + std::string(id) + "'");
     }
-    const ReplayState& t = Tip(*a);
-    v->config = a->config;
-    v->balance = t.balance;
-    v->final_balance = a->checkpoint.balance;
-    v->raw_balance = a->counters.balance();
-    v->tentative = !a->journal.empty();
-    v->regions.assign(n_, RegionView{});
-    for (RegionId r = 0; r < n_; ++r) {
-      v->regions[r] = RegionView{EffectiveRights(*a, r), a->tentative[r], a->config.lines[r],
-                                 t.fees[r], t.voids[r]};
-    }
-    v->fees = t.total_fees();
-    v->voids = t.total_voids();
-    v->episodes = t.episodes;
+    book_.FillView(*a, v);
     v->frontier = frontier_;
     v->lines_usable = a->opened.hlc < frontier_;
-    if (!v->lines_usable) v->lines_wait_for = RegionsNotPast(a->opened.hlc);
+    if (!v->lines_usable) v->lines_wait_for = finality_.RegionsNotPast(a->opened.hlc);
     v->stale = rejoining_;
-    v->digest = Digest(*a);
     return Status::OK();
   }
 
-  std::vector<std::string> AccountIds() const {
-    std::vector<std::string> ids;
-    for (const auto& [id, i] : index_) {
-      if (accounts_[i].open) ids.push_back(id);
-    }
-    std::sort(ids.begin(), ids.end());
-    return ids;
-  }
-
-  bool HasAccount(std::string_view id) const {
-    auto it = index_.find(id);
-    return it != index_.end() && accounts_[it->second].open;
-  }
-
   Status Forks(std::string_view id, std::vector<ForkReport>* forks) {
-    Account* a = Find(id);
+    Account* a = book_.Find(id);
     if (!a || !a->open) return Status::NotFound("no account '" + std::string(id) + "'");
-    forks->assign(a->final_forks.begin(), a->final_forks.end());
-    ReplayState s = a->checkpoint;
-    ReplayRange(*a, &s, 0, a->journal.size(), /*final=*/false, forks);
+    book_.Forks(*a, log_, forks);
     return Status::OK();
   }
 
@@ -604,258 +430,50 @@ class Replica::Impl {
     return Status::OK();
   }
 
-  std::vector<PeerView> Peers(std::uint64_t now) const {
-    std::vector<PeerView> v;
-    for (RegionId r = 0; r < n_; ++r) {
-      if (r == opt_.self) continue;
-      const Peer& p = peers_[r];
-      PeerView pv;
-      pv.region = r;
-      pv.reachable = Reachable(r, now);
-      pv.last_heard_ms = p.last_heard_ms;
-      pv.acked = p.acked;
-      pv.clock_offset_ms = p.clock_offset_ms;
-      pv.rtt_ms = p.rtt_ms;
-      // By any route: what it acked to us, or what a peer relayed it holds.
-      for (RegionId o = 0; o < n_; ++o) {
-        const Seq has = std::max(p.acked.get(o), p.holds.get(o));
-        if (applied_.get(o) > has) pv.ops_behind += applied_.get(o) - has;
-      }
-      v.push_back(pv);
-    }
-    return v;
-  }
-
   std::uint64_t StateDigest() {
     Fnv64 h;
-    for (const std::string& id : AccountIds()) {
+    for (const std::string& id : book_.OpenIds()) {
       h.Add(id);
-      h.Add(Digest(*Find(id)));
+      h.Add(book_.Digest(*book_.Find(id)));
     }
     return h.value();
   }
 
+  std::vector<std::string> AccountIds() const { return book_.OpenIds(); }
+  bool HasAccount(std::string_view id) const { return book_.IsOpen(id); }
+  std::vector<PeerView> Peers(std::uint64_t now) const { return peers_.Views(log_.applied(), now); }
   const ReplicaOptions& options() const { return opt_; }
   bool rejoining() const { return rejoining_; }
-  VersionVector held() const { return Held(); }
+  VersionVector held() const { return log_.Held(); }
   std::vector<Fence> fences() const { return fences_.All(); }
   std::string rejoin_reason() const { return rejoining_ ? RejoinReason() : ""; }
   std::uint64_t epoch() const { return epoch_; }
   Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
-  const VersionVector& applied() const { return applied_; }
-  const VersionVector& log_floor() const { return log_floor_; }
+  const VersionVector& applied() const { return log_.applied(); }
+  const VersionVector& log_floor() const { return log_.floor(); }
   Hlc clock() const { return clock_.last(); }
   Hlc frontier() const { return frontier_; }
   const ReplicaStats& stats() const {
-    stats_.idempotency_keys = keys_.size();
-    stats_.idempotency_index_bytes = keys_.MemoryBytes();
+    stats_.idempotency_keys = book_.key_count();
+    stats_.idempotency_index_bytes = book_.key_memory_bytes();
     return stats_;
   }
 
  private:
   static constexpr std::uint64_t kParked = ~std::uint64_t{0};
 
-  // ---- accounts -------------------------------------------------------------------------------
-
-  Account* Find(std::string_view id) {
-    auto it = index_.find(id);
-    return it == index_.end() ? nullptr : &accounts_[it->second];
-  }
-
-  Account& GetOrCreate(const std::string& id) {
-    auto [it, inserted] = index_.try_emplace(id, static_cast<std::uint32_t>(accounts_.size()));
-    if (inserted) {
-      Account a;
-      a.config.id = id;
-      a.config.lines.assign(n_, 0);
-      a.counters = Counters(n_);
-      a.final_counters = Counters(n_);
-      a.checkpoint = ReplayState(n_);
-      a.tip = ReplayState(n_);
-      a.demand_mark.assign(n_, 0);
-      a.tentative.assign(n_, 0);
-      accounts_.push_back(std::move(a));
-    }
-    return accounts_[it->second];
-  }
-
-  std::uint32_t IndexOf(const Account& a) const {
-    return static_cast<std::uint32_t>(&a - accounts_.data());
-  }
-
-  // The replay state over every op held, brought up to date lazily: local ops append and replay
-  // one step; a remote op landing earlier in the canonical order costs a replay from the frontier.
-  const ReplayState& Tip(Account& a) {
-    while (a.tip_pos < a.journal.size()) {
-      ReplayStep(a.config.fee, a.journal[a.tip_pos].replay(), &a.tip, nullptr);
-      ++a.tip_pos;
-    }
-    return a.tip;
-  }
-
-  void Invalidate(Account& a, std::size_t pos) {
-    if (pos < a.tip_pos) {
-      a.tip = a.checkpoint;
-      a.tip_pos = 0;
-    }
-  }
-
-  Amount EffectiveRights(Account& a, RegionId r) {
-    const ReplayState& t = Tip(a);
-    return a.counters.rights(r) - t.fees[r] + t.voids[r];
-  }
-
-  std::uint64_t Digest(Account& a) {
-    const ReplayState& t = Tip(a);
-    Fnv64 h;
-    h.Add(a.config.id);
-    h.Add(a.config.currency);
-    h.Add(static_cast<std::uint64_t>(a.config.overdraft_limit));
-    for (Amount l : a.config.lines) h.Add(static_cast<std::uint64_t>(l));
-    h.Add(static_cast<std::uint64_t>(a.config.fee.flat));
-    h.Add(a.config.fee.bps);
-    for (RegionId r = 0; r < n_; ++r) {
-      h.Add(static_cast<std::uint64_t>(a.counters.credits(r)));
-      h.Add(static_cast<std::uint64_t>(a.counters.debits(r)));
-      for (RegionId s = 0; s < n_; ++s) h.Add(static_cast<std::uint64_t>(a.counters.transferred(r, s)));
-      h.Add(static_cast<std::uint64_t>(t.fees[r]));
-      h.Add(static_cast<std::uint64_t>(t.voids[r]));
-    }
-    h.Add(static_cast<std::uint64_t>(t.balance));
-    h.Add(static_cast<std::uint64_t>(t.refunds));
-    h.Add(t.episodes);
-    h.Add(t.ops);
-    h.Add(t.in_episode ? 1 : 0);
-    return h.value();
-  }
-
-  // ---- validation -----------------------------------------------------------------------------
-
-  // The core's rules (core/validate.h), and what needs this cluster: one line per region.
-  Status ValidateConfig(const AccountConfig& c) const {
-    Status s = ValidateAccountConfig(c);
-    return s.ok() ? ValidateLineCount(c) : s;
-  }
-  Status ValidateLineCount(const AccountConfig& c) const {
-    if (c.lines.size() != n_) return Status::InvalidArgument("overdraft lines: one per region is needed");
-    return Status::OK();
-  }
-
-  // The core's rules (core/validate.h), and what needs this cluster: origin and target regions.
-  Status ValidateClusterOp(const Op& op) const {
-    Status s = ValidateOp(op);
-    if (!s.ok()) return s;
-    if (op.dot.origin >= n_) return Status::InvalidArgument("origin out of range");
-    if (op.kind == OpKind::kTransfer && op.to >= n_)
-      return Status::InvalidArgument("transfer to an invalid region");
-    // ValidateOp checked the config by the core's rules already.
-    if (op.kind == OpKind::kOpen) return ValidateLineCount(op.config);
-    return Status::OK();
-  }
-
-  Status ValidateKeyRecord(const KeyRecord& k) const {
-    Status s = ValidateAccountId(k.account);
-    if (s.ok() && (k.dot.origin >= n_ || k.dot.seq == 0)) s = Status::InvalidArgument("bad dot");
-    if (s.ok() && k.key == KeyHash{}) s = Status::InvalidArgument("no key hash");
-    return s;
-  }
-
   // ---- applying ops ---------------------------------------------------------------------------
 
-  // Applies the next op of its origin (seq == applied + 1) to the account state, the journal, the
-  // key index and the log. Returns an error, and changes nothing, if the op breaks a counter cap.
-  Status Apply(const Op& op, Effects* out, bool recovering) {
-    Account& a = GetOrCreate(op.account);
-    const RegionId o = op.dot.origin;
-    Status s;
-    switch (op.kind) {
-      case OpKind::kOpen:
-        if (!a.open || op.canonical() < a.opened) {
-          // Concurrent opens: the canonically first config wins everywhere.
-          a.config = op.config;
-          a.opened = op.canonical();
-          a.open = true;
-          Invalidate(a, 0);
-        }
-        break;
-      case OpKind::kCredit: s = a.counters.Credit(o, op.amount, nullptr); break;
-      case OpKind::kDebit: s = a.counters.Debit(o, op.amount, nullptr); break;
-      case OpKind::kTransfer: s = a.counters.Transfer(o, op.to, op.amount, nullptr); break;
-    }
+  // Applies the next op of its origin (seq == applied + 1) to its account (AccountBook) and the
+  // log. Returns an error, and changes nothing, if the op breaks a counter cap. Our own ops'
+  // key records are written by Originate, once the answer is known — or by the book, when a peer
+  // gives back ops a lost store had.
+  Status ApplyOp(const Op& op, Effects* out) {
+    Status s = book_.Apply(op, /*write_keys=*/op.dot.origin != opt_.self || rejoining_, out);
     if (!s.ok()) return s;
-
-    JournalEntry e{op.canonical(), op.kind, false, !op.key.empty(), op.to, op.amount};
-    std::size_t pos = a.journal.size();
-    if (!opt_.bugs.order_forks_by_arrival) {
-      // Ops mostly arrive in canonical order: search from the back.
-      while (pos > 0 && e.key < a.journal[pos - 1].key) --pos;
-    }
-    if (!op.key.empty()) {
-      // The windowed rule (key_index.h): this use is voided by a canonically earlier use within
-      // the retention window, and may void the next use. Expiry decides nothing here.
-      const KeyHash key = HashKey(op.key);
-      const KeyId id = MakeKeyId(IndexOf(a), key);
-      last_key_ = id;
-      const VoidRule rule = opt_.bugs.order_forks_by_arrival ? VoidRule::kArrival
-                            : opt_.bugs.expiry_decides_voids ? VoidRule::kIndex
-                                                             : VoidRule::kWindow;
-      const KeyIndex::Outcome u = keys_.AddUse(
-          id, KeyUse{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, false}, rule);
-      e.voided = u.voided;
-      if (!u.known) {
-        // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.
-        if (e.voided && o == opt_.self) {
-          const KeyUse own{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, true};
-          if (displaced_.try_emplace({IndexOf(a), key}, own).second && out)
-            out->keys.push_back(DisplacedRecord(own, op.account, key));
-        }
-        if (u.voids_next) {
-          // A canonically earlier use within the window arrived: the next use is voided now.
-          const std::size_t j = FindEntry(a, u.next.canonical());
-          if (j < a.journal.size()) {
-            UntrackTentative(a, a.journal[j]);
-            a.journal[j].voided = true;
-            Invalidate(a, j);
-          }
-          if (u.next.dot.origin == opt_.self && o != opt_.self) {
-            // Another region's canonically earlier op takes the key from ours: keep our answer.
-            displaced_[{IndexOf(a), key}] = u.next;
-            if (out) out->keys.push_back(DisplacedRecord(u.next, op.account, key));
-          }
-        }
-        // Our own ops' records are written by Originate, once the answer is known (or here, when
-        // a peer gives back ops a lost store had).
-        if (out && (o != opt_.self || rejoining_)) out->keys.push_back(RecordOf(id));
-      }
-    }
-    Invalidate(a, pos);
-    if (IsTentativeCredit(e)) a.tentative[o] += e.amount;  // <= 2^58 per region: cannot overflow
-    a.journal.insert(a.journal.begin() + static_cast<std::ptrdiff_t>(pos), e);
-    journaled_.insert(IndexOf(a));
-    if (op.kind == OpKind::kDebit) touched_.insert(IndexOf(a));
-
-    applied_.set(o, op.dot.seq);
-    log_[o].push_back(op);
+    log_.Append(op);
     if (out) out->ops.push_back(op);
-    (void)recovering;
     return Status::OK();
-  }
-
-  // A credit that a canonically earlier duplicate of its key could still void (only another
-  // region can originate one: a region answers a repeated key from its own index).
-  bool IsTentativeCredit(const JournalEntry& e) const {
-    return e.kind == OpKind::kCredit && e.keyed && !e.voided && n_ > 1;
-  }
-  void UntrackTentative(Account& a, const JournalEntry& e) {
-    if (IsTentativeCredit(e)) a.tentative[e.key.origin] -= e.amount;
-    assert(a.tentative[e.key.origin] >= 0);
-  }
-
-  std::size_t FindEntry(const Account& a, const CanonicalKey& k) const {
-    for (std::size_t i = a.journal.size(); i-- > 0;) {
-      if (a.journal[i].key == k) return i;
-    }
-    return a.journal.size();
   }
 
   void Receive(const Op& op, std::uint64_t now, Effects* out) {
@@ -876,7 +494,7 @@ class Replica::Impl {
       ++stats_.lost_history_ops;
       return;
     }
-    if (op.dot.seq <= applied_.get(o)) {
+    if (op.dot.seq <= log_.applied().get(o)) {
       ++stats_.duplicate_ops;
       return;
     }
@@ -889,18 +507,16 @@ class Replica::Impl {
       // (SendAwaitingFence), and to those that asked already, as it arrives (swarm seed 323502:
       // r0 rejoined cut off from r1, which held its ops; r2 had answered before r1's relay of
       // them reached it, and held them for r0's fence while r0 waited for them).
-      auto& held = awaiting_fence_[o];
-      if (held.size() < kMaxBufferedOpsPerOrigin && held.emplace(op.dot.seq, op).second) {
+      if (log_.HoldForFence(op)) {
         for (RegionId p = 0; p < n_; ++p)
-          if (p != opt_.self && peers_[p].rejoining && Reachable(p, now))
+          if (p != opt_.self && peers_.at(p).rejoining && peers_.Reachable(p, now))
             out->send.push_back(Outbound{p, OpBatch{{op}}});
       }
       MaybeFinishRejoin(now, out);
       return;
     }
-    if (op.dot.seq > applied_.get(o) + 1) {
-      auto& buf = buffered_[o];
-      if (buf.size() < kMaxBufferedOpsPerOrigin) buf.emplace(op.dot.seq, op);
+    if (op.dot.seq > log_.applied().get(o) + 1) {
+      log_.Buffer(op);
       return;  // the gap is filled by a re-send; beyond the bound we drop and wait for it too
     }
     ApplyRemote(op, now, out);
@@ -923,44 +539,34 @@ class Replica::Impl {
   // until that one resumes, while it waits for the first (swarm seed 1098: two rejoining regions
   // cut from each other, the third holding each one's old ops for the other's fence).
   void SendAwaitingFence(RegionId to, Effects* out) const {
-    OpBatch batch;
+    std::vector<Op> ops;
     for (RegionId o = 0; o < n_; ++o) {
-      for (const auto& [seq, op] : awaiting_fence_[o]) {
-        batch.ops.push_back(op);
-        if (batch.ops.size() == opt_.max_batch_ops) {
-          out->send.push_back(Outbound{to, std::move(batch)});
-          batch = OpBatch{};
-        }
-      }
+      for (const auto& [seq, op] : log_.HeldForFence(o)) ops.push_back(op);
     }
-    if (!batch.ops.empty()) out->send.push_back(Outbound{to, std::move(batch)});
+    peers_.SendOps(to, ops, out);
   }
 
   // Receives again the ops of origin `o` held for its fence, once it is known.
   void ReleaseAwaitingFence(RegionId o, std::uint64_t now, Effects* out) {
-    if (awaiting_fence_[o].empty() || fences_.NewestEpoch(o) < NewestEpochOf(o)) return;
-    std::map<Seq, Op> held;
-    held.swap(awaiting_fence_[o]);
-    for (const auto& [seq, op] : held) Receive(op, now, out);
+    if (!log_.HoldsForFence(o) || fences_.NewestEpoch(o) < NewestEpochOf(o)) return;
+    for (const auto& [seq, op] : log_.TakeHeldForFence(o)) Receive(op, now, out);
   }
 
   // Applies the buffered ops of origin `o` that now follow what we hold; drops those we have.
   void DrainBuffered(RegionId o, std::uint64_t now, Effects* out) {
-    auto& buf = buffered_[o];
-    while (!buf.empty() && buf.begin()->first <= applied_.get(o) + 1) {
-      const Op& op = buf.begin()->second;
+    Op op;
+    while (log_.TakeReady(o, &op)) {
       if (fences_.IsDead(op)) {
         ++stats_.lost_history_ops;
-      } else if (op.dot.seq == applied_.get(o) + 1) {
+      } else if (op.dot.seq == log_.applied().get(o) + 1) {
         ApplyRemote(op, now, out);
       }
-      buf.erase(buf.begin());
     }
   }
 
   void ApplyRemote(const Op& op, std::uint64_t now, Effects* out) {
-    Status s = ValidateClusterOp(op);
-    if (s.ok()) s = Apply(op, out, false);
+    Status s = ValidateOpFor(op, n_);
+    if (s.ok()) s = ApplyOp(op, out);
     if (!s.ok()) {
       // A peer sent an op its origin could never have accepted. Applying it would corrupt state;
       // skipping it silently would hide the fault: report it and stall that origin.
@@ -969,14 +575,14 @@ class Replica::Impl {
       return;
     }
     ++stats_.remote_ops_applied;
-    if (op.kind == OpKind::kTransfer && op.to == opt_.self) RetryPending(*Find(op.account), now, out);
+    if (op.kind == OpKind::kTransfer && op.to == opt_.self) RetryPending(*book_.Find(op.account), now, out);
   }
 
   // ---- local commands -------------------------------------------------------------------------
 
   Op NewOp(OpKind kind, const std::string& account, std::uint64_t now) {
     Op op;
-    op.dot = Dot{opt_.self, applied_.get(opt_.self) + 1};
+    op.dot = Dot{opt_.self, log_.applied().get(opt_.self) + 1};
     op.epoch = epoch_;
     op.hlc = clock_.Now(Wall());
     op.kind = kind;
@@ -984,32 +590,24 @@ class Replica::Impl {
     return op;
   }
 
-  CommandResult Rejected(std::uint64_t id, Status s) {
-    CommandResult r;
-    r.id = id;
-    r.status = std::move(s);
-    return r;
-  }
-
   CommandResult DoOpen(std::uint64_t id, const OpenAccount& cmd, std::uint64_t now, Effects* out) {
     AccountConfig config = cmd.config;
     if (config.lines.empty()) config.lines = SplitOverdraft(config.overdraft_limit, n_);
-    Status s = ValidateConfig(config);
+    Status s = ValidateConfigFor(config, n_);
     if (!s.ok()) return Rejected(id, s);
-    if (rejoining_ && !HasAccount(config.id)) return Rejected(id, Status::Unavailable(RejoinReason()));
-    if (Account* a = Find(config.id); a && a->open) {
+    if (rejoining_ && !book_.IsOpen(config.id)) return Rejected(id, Status::Unavailable(RejoinReason()));
+    if (Account* a = book_.Find(config.id); a && a->open) {
       if (a->config != config)
-        return Rejected(id, Status::AlreadyExists("account '" + config.id +
-                                                  "' exists with a different config"));
+        return Rejected(id, Status::AlreadyExists("account '" + config.id + "' exists with a different config"));
       CommandResult r;
       r.id = id;
       r.replayed = true;
-      r.balance = Tip(*a).balance;
+      r.balance = book_.Tip(*a).balance;
       return r;
     }
     Op op = NewOp(OpKind::kOpen, config.id, now);
     op.config = std::move(config);
-    s = Apply(op, out, false);
+    s = ApplyOp(op, out);
     assert(s.ok());
     CommandResult r;
     r.id = id;
@@ -1025,63 +623,79 @@ class Replica::Impl {
   // inside the window when even that is within it.
   std::uint64_t RetryWallMs() const { return std::max(clock_.last().wall_ms(), Wall()); }
 
-  // Looks the key up. Returns true when the command is answered (a replay or a mismatch). Inside
-  // the window of the key's last use, a retry replays the key's binding (its latest unvoided use);
-  // past it, the request is a new op.
-  bool CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
-                std::uint64_t id, std::uint64_t now, CommandResult* r) {
+  // What credits, debits and transfers check first, alike: an open account, a valid amount,
+  // `extra` (the command's own checks), a valid key; then whether the key answers the command (a
+  // retry, or a reuse for another request); then that we are not rejoining. True when `r` is the
+  // command's answer already.
+  bool AnsweredUpFront(std::uint64_t id, const std::string& account, Amount amount, const std::string& key,
+                       OpKind kind, RegionId to, Status extra, Account** a, CommandResult* r) {
+    Status s = OpenAccountFor(account, a);
+    if (s.ok()) s = ValidateAmount(amount);
+    if (s.ok()) s = std::move(extra);
+    if (s.ok() && !key.empty()) s = ValidateIdempotencyKey(key);
+    if (!s.ok()) {
+      *r = Rejected(id, s);
+      return true;
+    }
+    if (CheckKey(**a, key, kind, amount, to, id, r)) return true;
+    if (rejoining_) {
+      *r = Rejected(id, Status::Unavailable(RejoinReason()));
+      return true;
+    }
+    return false;
+  }
+
+  // Looks the key up (AccountBook::LookupKey). Returns true when the command is answered (a
+  // replay or a mismatch).
+  bool CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to, std::uint64_t id,
+                CommandResult* r) {
     if (key.empty()) return false;
-    KeyIndex::State st;
-    const bool found = keys_.Find(MakeKeyId(IndexOf(a), key), &st) &&
-                       keys_.WithinWindow(st.last_use, Hlc::Make(RetryWallMs(), 0));
-    if (!found) {
-      // Unknown, or its last use is past the window: a new op, in every region alike.
-      for (const PendingDebit& p : a.pending) {
-        if (p.key == key) {
-          *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
-          return true;
+    const AccountBook::KeyLookup k = book_.LookupKey(a, key, kind, amount, to, Hlc::Make(RetryWallMs(), 0));
+    switch (k.kind) {
+      case AccountBook::KeyLookup::kNew:
+        // Unknown, or its last use is past the window: a new op, in every region alike.
+        for (const PendingDebit& p : a.pending) {
+          if (p.key == key) {
+            *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
+            return true;
+          }
         }
-      }
-      return false;
+        return false;
+      case AccountBook::KeyLookup::kReplayDisplaced:
+        // Our original request, whose op lost the key to another region's: the stored answer.
+        ++stats_.replays;
+        r->id = id;
+        r->op = k.own.dot;
+        r->hlc = k.own.hlc;
+        r->overdraft = k.own.overdraft;
+        r->replayed = true;
+        r->voided = true;
+        r->voided_by = k.binding.dot;
+        r->balance = k.own.balance_after;
+        return true;
+      case AccountBook::KeyLookup::kMismatch:
+        *r = Rejected(id, Status::IdempotencyKeyReused("idempotency key '" + key + "' was used for " +
+                                                       std::string(OpKindName(k.binding.kind)) + " of " +
+                                                       std::to_string(k.binding.amount) + " (op " +
+                                                       k.binding.dot.ToString() + ")"));
+        return true;
+      case AccountBook::KeyLookup::kReplay:
+        ++stats_.replays;
+        r->id = id;
+        r->op = k.binding.dot;
+        r->hlc = k.binding.hlc;
+        r->overdraft = k.binding.overdraft;
+        r->replayed = true;
+        r->balance = k.binding.dot.origin == opt_.self ? k.binding.balance_after : book_.Tip(a).balance;
+        return true;
     }
-    const KeyUse& k = st.binding;
-    const std::uint64_t fingerprint = Fingerprint(kind, amount, to);
-    if (auto own = displaced_.find({IndexOf(a), HashKey(key)});
-        own != displaced_.end() && k.canonical() < own->second.canonical() &&
-        Fingerprint(own->second.kind, own->second.amount, own->second.to) == fingerprint) {
-      // Our original request, whose op lost the key to another region's: the stored answer.
-      ++stats_.replays;
-      r->id = id;
-      r->op = own->second.dot;
-      r->hlc = own->second.hlc;
-      r->overdraft = own->second.overdraft;
-      r->replayed = true;
-      r->voided = true;
-      r->voided_by = k.dot;
-      r->balance = own->second.balance_after;
-      return true;
-    }
-    if (Fingerprint(k.kind, k.amount, k.to) != fingerprint) {
-      *r = Rejected(id, Status::IdempotencyKeyReused(
-                            "idempotency key '" + key + "' was used for " +
-                            std::string(OpKindName(k.kind)) + " of " + std::to_string(k.amount) +
-                            " (op " + k.dot.ToString() + ")"));
-      return true;
-    }
-    ++stats_.replays;
-    r->id = id;
-    r->op = k.dot;
-    r->hlc = k.hlc;
-    r->overdraft = k.overdraft;
-    r->replayed = true;
-    r->balance = k.dot.origin == opt_.self ? k.balance_after : Tip(a).balance;
-    return true;
+    return false;
   }
 
   Status OpenAccountFor(std::string_view id, Account** a) {
     Status s = ValidateAccountId(id);
     if (!s.ok()) return s;
-    *a = Find(id);
+    *a = book_.Find(id);
     if (!*a || !(*a)->open) {
       // A rejoining region may not know the account yet: its store may have lost it.
       if (rejoining_) return Status::Unavailable(RejoinReason());
@@ -1092,30 +706,22 @@ class Replica::Impl {
 
   // Originates an op of ours and answers with the balance right after it.
   CommandResult Originate(std::uint64_t id, Account& a, Op op, Effects* out) {
-    Status s = Apply(op, out, false);
+    Status s = ApplyOp(op, out);
     if (!s.ok()) return Rejected(id, s);
     CommandResult r;
     r.id = id;
     r.op = op.dot;
     r.hlc = op.hlc;
     r.overdraft = op.overdraft;
-    r.balance = Tip(a).balance;
-    if (!op.key.empty()) {
-      keys_.SetAnswer(last_key_, op.dot, r.balance);
-      out->keys.push_back(RecordOf(last_key_));
-    }
+    r.balance = book_.Tip(a).balance;
+    if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
     return r;
   }
 
   CommandResult DoCredit(std::uint64_t id, const Credit& cmd, std::uint64_t now, Effects* out) {
     Account* a = nullptr;
-    Status s = OpenAccountFor(cmd.account, &a);
-    if (s.ok()) s = ValidateAmount(cmd.amount);
-    if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
-    if (!s.ok()) return Rejected(id, s);
     CommandResult r;
-    if (CheckKey(*a, cmd.key, OpKind::kCredit, cmd.amount, 0, id, now, &r)) return r;
-    if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
+    if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kCredit, 0, Status::OK(), &a, &r)) return r;
     Op op = NewOp(OpKind::kCredit, cmd.account, now);
     op.amount = cmd.amount;
     op.key = cmd.key;
@@ -1126,86 +732,67 @@ class Replica::Impl {
 
   CommandResult DoDebit(std::uint64_t id, const Debit& cmd, std::uint64_t now, Effects* out) {
     Account* a = nullptr;
-    Status s = OpenAccountFor(cmd.account, &a);
-    if (s.ok()) s = ValidateAmount(cmd.amount);
-    if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
-    if (!s.ok()) return Rejected(id, s);
     CommandResult r;
-    if (CheckKey(*a, cmd.key, OpKind::kDebit, cmd.amount, 0, id, now, &r)) return r;
-    if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
+    if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(), &a, &r)) return r;
     PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
     if (Decide(*a, p, now, /*may_wait=*/true, out, &r)) return r;
-    return Parked();
+    CommandResult parked;
+    parked.id = kParked;
+    return parked;
   }
 
-  CommandResult Parked() {
+  CommandResult DoTransfer(std::uint64_t id, const TransferRights& cmd, std::uint64_t now, Effects* out) {
+    Status to_ok;
+    if (cmd.to >= n_) to_ok = Status::InvalidArgument("transfer to an unknown region");
+    if (to_ok.ok() && cmd.to == opt_.self) to_ok = Status::FailedPrecondition("a region cannot transfer rights to itself");
+    Account* a = nullptr;
     CommandResult r;
-    r.id = kParked;
+    if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kTransfer, cmd.to, to_ok, &a, &r)) return r;
+    const Amount spendable = book_.SpendableRights(*a);
+    if (spendable < cmd.amount) {
+      const Amount tentative = book_.TentativeCredit(*a);
+      r = Rejected(id, Status::InsufficientFunds(
+                           "transfer of " + std::to_string(cmd.amount) + " exceeds this region's spendable rights " +
+                           std::to_string(spendable) +
+                           (tentative > 0 ? " (" + std::to_string(tentative) + " of its rights is credit not yet final)"
+                                          : std::string())));
+      r.rights = spendable + tentative;
+      r.tentative_credit = tentative;
+      r.requested = cmd.amount;
+      return r;
+    }
+    Op op = NewOp(OpKind::kTransfer, cmd.account, now);
+    op.to = cmd.to;
+    op.amount = cmd.amount;
+    op.key = cmd.key;  // replay ignores transfers, so a voided duplicate of it moves nothing back
+    r = Originate(id, *a, std::move(op), out);
+    if (r.status.ok()) ++stats_.accepted;
     return r;
   }
 
-  // This region's credits that are not yet final; they are part of its rights but not spendable
-  // (outside the overdraft line) until final: see docs/design.md, "The effective floor".
-  Amount TentativeCredit(const Account& a) const {
-    return opt_.bugs.spend_tentative_credit ? 0 : a.tentative[opt_.self];
-  }
-
-  // What this region may spend or give away without its line: rights less tentative credit.
-  Amount SpendableRights(Account& a) { return EffectiveRights(a, opt_.self) - TentativeCredit(a); }
-
-  // The debit rules of the brief. Returns false when the debit was parked to wait for rights.
-  bool Decide(Account& a, const PendingDebit& p, std::uint64_t now, bool may_wait, Effects* out,
-              CommandResult* r) {
-    const RegionId me = opt_.self;
-    const Amount rights = EffectiveRights(a, me);
-    const Amount tentative = TentativeCredit(a);
-    const Amount spendable = rights - tentative;
-    const Amount line = UsableLine(a);
-    bool overdraft = false;
-    if (spendable >= p.amount || opt_.bugs.skip_rights_check) {
-      overdraft = spendable < p.amount;
-    } else if (may_wait && Park(a, p, spendable, rights, line, now, out)) {
-      return false;
-    } else if (spendable + line >= p.amount) {
-      overdraft = true;
-    } else {
+  // The debit rules (core/rights.h, DecideDebit). Returns false when the debit was parked to wait
+  // for rights.
+  bool Decide(Account& a, const PendingDebit& p, std::uint64_t now, bool may_wait, Effects* out, CommandResult* r) {
+    const DebitFigures f{p.amount, book_.EffectiveRights(a, opt_.self), book_.TentativeCredit(a), UsableLine(a)};
+    DebitVerdict v = DecideDebit(f, may_wait, opt_.bugs.skip_rights_check);
+    if (v == DebitVerdict::kWait) {
+      if (Park(a, p, f, now, out)) return false;
+      v = DecideDebit(f, /*may_wait=*/false, opt_.bugs.skip_rights_check);
+    }
+    if (v == DebitVerdict::kReject) {
       ++stats_.rejected;
-      std::string why = "debit of " + std::to_string(p.amount) +
-                        " exceeds this region's spendable rights " + std::to_string(spendable) +
-                        " plus its overdraft line " + std::to_string(line);
-      if (tentative > 0) {
-        why += "; its rights " + std::to_string(rights) + " include " + std::to_string(tentative) +
-               " of credit not yet final, which is spendable only within the overdraft line until "
-               "it is final (a duplicate of its idempotency key in another region may still void it)";
-      }
-      std::vector<RegionId> waits_for;
-      const Amount not_yet_usable = line == 0 ? a.config.lines[me] : 0;
-      if (not_yet_usable > 0) {
-        waits_for = RegionsNotPast(a.opened.hlc);
-        why += "; the overdraft line of " + std::to_string(not_yet_usable) +
-               " is usable once the account's opening is final, and " +
-               (waits_for.empty() ? std::string("it will be at the next heartbeat")
-                                  : "region" + std::string(waits_for.size() > 1 ? "s " : " ") +
-                                        RegionList(waits_for, now) + " must confirm it first");
-      }
-      *r = Rejected(p.command_id, Status::InsufficientFunds(std::move(why)));
-      r->line_not_yet_usable = not_yet_usable;
-      r->line_waits_for = std::move(waits_for);
-      r->rights = rights;
-      r->tentative_credit = tentative;
-      r->overdraft_line = line;
-      r->requested = p.amount;
-      r->balance = Tip(a).balance;
+      *r = Refusal(a, p, f, now);
       return true;
     }
+    const bool overdraft = v == DebitVerdict::kOverdraft;
     Op op = NewOp(OpKind::kDebit, a.config.id, now);
     op.amount = p.amount;
     op.key = p.key;
     op.overdraft = overdraft;
     *r = Originate(p.command_id, a, std::move(op), out);
-    r->rights = rights;
-    r->tentative_credit = tentative;
-    r->overdraft_line = line;
+    r->rights = f.rights;
+    r->tentative_credit = f.tentative;
+    r->overdraft_line = f.line;
     r->requested = p.amount;
     if (r->status.ok()) {
       ++stats_.accepted;
@@ -1216,83 +803,75 @@ class Replica::Impl {
     return true;
   }
 
+  // Rule 4's answer: insufficient funds, with the rights, tentative credit and line that explain it.
+  CommandResult Refusal(Account& a, const PendingDebit& p, const DebitFigures& f, std::uint64_t now) {
+    const RegionId me = opt_.self;
+    std::string why = "debit of " + std::to_string(p.amount) + " exceeds this region's spendable rights " +
+                      std::to_string(f.spendable()) + " plus its overdraft line " + std::to_string(f.line);
+    if (f.tentative > 0) {
+      why += "; its rights " + std::to_string(f.rights) + " include " + std::to_string(f.tentative) +
+             " of credit not yet final, which is spendable only within the overdraft line until "
+             "it is final (a duplicate of its idempotency key in another region may still void it)";
+    }
+    std::vector<RegionId> waits_for;
+    const Amount not_yet_usable = f.line == 0 ? a.config.lines[me] : 0;
+    if (not_yet_usable > 0) {
+      waits_for = finality_.RegionsNotPast(a.opened.hlc);
+      why += "; the overdraft line of " + std::to_string(not_yet_usable) +
+             " is usable once the account's opening is final, and " +
+             (waits_for.empty() ? std::string("it will be at the next heartbeat")
+                                : "region" + std::string(waits_for.size() > 1 ? "s " : " ") +
+                                      peers_.Describe(waits_for, now) + " must confirm it first");
+    }
+    CommandResult r = Rejected(p.command_id, Status::InsufficientFunds(std::move(why)));
+    r.line_not_yet_usable = not_yet_usable;
+    r.line_waits_for = std::move(waits_for);
+    r.rights = f.rights;
+    r.tentative_credit = f.tentative;
+    r.overdraft_line = f.line;
+    r.requested = p.amount;
+    r.balance = book_.Tip(a).balance;
+    return r;
+  }
+
   // Parks a debit that spendable rights do not cover when waiting can help: a live peer holds
   // rights (ask it, wait RightsWaitMs), or our tentative credits would cover it once final and
   // every peer is reachable so the frontier moves (wait finality_wait_ms). False otherwise.
-  bool Park(Account& a, PendingDebit p, Amount spendable, Amount rights, Amount line,
-            std::uint64_t now, Effects* out) {
+  bool Park(Account& a, PendingDebit p, const DebitFigures& f, std::uint64_t now, Effects* out) {
     if (a.pending.size() >= opt_.max_pending_debits) return false;
     std::uint64_t wait_ms = 0;
-    if (opt_.rights_wait_ms > 0 &&
-        RequestRights(a, p.amount - std::max<Amount>(spendable, 0), now, out, &wait_ms)) {
+    if (opt_.rights_wait_ms > 0 && RequestRights(a, p.amount - std::max<Amount>(f.spendable(), 0), now, out, &wait_ms)) {
       p.asked_rights = true;
     }
-    if (opt_.finality_wait_ms > 0 && spendable < rights && rights + line >= p.amount &&
-        AllPeersReachable(now)) {
+    if (opt_.finality_wait_ms > 0 && FinalityCouldCover(f) && peers_.AllReachable(now)) {
       wait_ms = std::max(wait_ms, opt_.finality_wait_ms);
     }
     if (wait_ms == 0) return false;
     p.deadline_ms = DeadlineClock(now) + wait_ms;
     a.pending.push_back(std::move(p));
-    pending_accounts_.insert(IndexOf(a));
+    pending_accounts_.insert(book_.IndexOf(a));
     return true;
   }
 
   // Waits run on the monotonic clock; the planted bug puts them on the wall clock, where a clock
   // stepped back parks a debit for as long as the step.
-  std::uint64_t DeadlineClock(std::uint64_t now) const {
-    return opt_.bugs.wall_clock_deadlines ? Wall() : now;
-  }
-
-  bool AllPeersReachable(std::uint64_t now) const {
-    for (RegionId r = 0; r < n_; ++r) {
-      if (r != opt_.self && !Reachable(r, now)) return false;
-    }
-    return true;
-  }
+  std::uint64_t DeadlineClock(std::uint64_t now) const { return opt_.bugs.wall_clock_deadlines ? Wall() : now; }
 
   // The overdraft line this region may spend. Only once the account's open is final: until then a
   // concurrent open elsewhere with another config could still win, and a line spent under the
   // losing config would break the floor of the winning one. Accounts are opened long before they
   // overdraw, so this costs nothing in practice; during a partition right after an open, debits
   // are limited to real rights.
-  Amount UsableLine(const Account& a) const {
-    return a.opened.hlc < frontier_ ? a.config.lines[opt_.self] : 0;
-  }
-
-  // The regions whose confirmed promises are not yet past `hlc`: what holds the frontier below it.
-  std::vector<RegionId> RegionsNotPast(Hlc hlc) const {
-    std::vector<RegionId> v;
-    for (RegionId o = 0; o < n_; ++o)
-      if (o != opt_.self && !(hlc < hb_[o].confirmed)) v.push_back(o);
-    return v;
-  }
-
-  // "eu (not heard for 12 s), ap": names, with how long each has been silent when it has been.
-  std::string RegionList(const std::vector<RegionId>& regions, std::uint64_t now) const {
-    std::string s;
-    for (RegionId o : regions) {
-      if (!s.empty()) s += ", ";
-      s += opt_.regions[o];
-      const Peer& p = peers_[o];
-      if (!p.heard) {
-        s += " (not heard since this process started)";
-      } else if (!Reachable(o, now)) {
-        s += " (not heard for " + std::to_string((now - p.last_heard_ms) / 1000) + " s)";
-      }
-    }
-    return s;
-  }
+  Amount UsableLine(const Account& a) const { return a.opened.hlc < frontier_ ? a.config.lines[opt_.self] : 0; }
 
   // Asks live peers that hold rights for `shortfall`, largest holder first, until what they are
   // known to hold covers it; *wait_ms is how long to wait for their transfers. False when no live
   // peer holds any (a peer that is only "reachable" may be past a cut we have not noticed yet).
-  bool RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out,
-                     std::uint64_t* wait_ms) {
+  bool RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out, std::uint64_t* wait_ms) {
     std::vector<std::pair<Amount, RegionId>> holders;
     for (RegionId r = 0; r < n_; ++r) {
-      if (r == opt_.self || !Live(r, now)) continue;
-      const Amount rr = EffectiveRights(a, r);
+      if (r == opt_.self || !peers_.Live(r, now)) continue;
+      const Amount rr = book_.EffectiveRights(a, r);
       if (rr > 0) holders.emplace_back(-rr, r);
     }
     if (holders.empty()) return false;
@@ -1304,28 +883,19 @@ class Replica::Impl {
       out->send.push_back(Outbound{r, RightsRequest{a.config.id, ask}});
       ++stats_.rights_requests_sent;
       asked += ask;
-      *wait_ms = std::max(*wait_ms, RightsWaitMs(peers_[r]));
+      *wait_ms = std::max(*wait_ms, peers_.RightsWaitMs(r));
     }
     return true;
-  }
-
-  // A transfer asked of `p` comes back after a round trip plus its sync: wait two round trips and
-  // kRightsWaitSlackMs, at most rights_wait_ms (all of it while no round trip is measured). A
-  // fixed short wait refuses every first debit across a WAN; a fixed long one makes a debit that
-  // cannot be helped wait for nothing.
-  std::uint64_t RightsWaitMs(const Peer& p) const {
-    if (p.rtt_ms < 0) return opt_.rights_wait_ms;
-    return std::min(opt_.rights_wait_ms, 2 * static_cast<std::uint64_t>(p.rtt_ms) + kRightsWaitSlackMs);
   }
 
   void OnRightsRequest(RegionId from, const RightsRequest& rq, std::uint64_t now, Effects* out) {
     if (rejoining_) return;  // we originate nothing until we know our own log is whole
     if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return;
-    Account* a = Find(rq.account);
+    Account* a = book_.Find(rq.account);
     if (!a || !a->open) return;
     // Its request reached us, but rights sent over a link we cannot see working may be stranded.
-    if (!Live(from, now)) return;
-    const Amount mine = SpendableRights(*a);
+    if (!peers_.Live(from, now)) return;
+    const Amount mine = book_.SpendableRights(*a);
     if (mine <= 0) return;
     if (GiveRights(*a, from, std::min(mine, rq.amount), now, out)) {
       ++stats_.rights_granted;
@@ -1338,8 +908,8 @@ class Replica::Impl {
     op.to = to;
     op.amount = amount;
     const Seq seq = op.dot.seq;
-    if (!Apply(op, out, false).ok()) return false;
-    RightsInFlight& f = rights_in_flight_[{IndexOf(a), to}];
+    if (!ApplyOp(op, out).ok()) return false;
+    RightsInFlight& f = rights_in_flight_[{book_.IndexOf(a), to}];
     f.seq = seq;
     if (!CheckedAdd(f.amount, amount, &f.amount)) f.amount = std::numeric_limits<Amount>::max();
     return true;
@@ -1348,11 +918,10 @@ class Replica::Impl {
   // Rights we gave on `a` that their recipients have not acknowledged yet; forgets the ones they
   // have.
   Amount RightsInFlightOn(const Account& a) {
-    const std::uint32_t idx = IndexOf(a);
+    const std::uint32_t idx = book_.IndexOf(a);
     Amount sum = 0;
-    for (auto it = rights_in_flight_.lower_bound({idx, 0});
-         it != rights_in_flight_.end() && it->first.first == idx;) {
-      if (peers_[it->first.second].acked.get(opt_.self) >= it->second.seq) {
+    for (auto it = rights_in_flight_.lower_bound({idx, 0}); it != rights_in_flight_.end() && it->first.first == idx;) {
+      if (peers_.at(it->first.second).acked.get(opt_.self) >= it->second.seq) {
         it = rights_in_flight_.erase(it);
         continue;
       }
@@ -1367,19 +936,19 @@ class Replica::Impl {
   void RetryPending(Account& a, std::uint64_t now, Effects* out) {
     while (!a.pending.empty()) {
       PendingDebit p = a.pending.front();
-      const bool nothing_to_wait_for = !p.asked_rights && TentativeCredit(a) == 0;
-      if (SpendableRights(a) < p.amount && !nothing_to_wait_for) break;
+      const bool nothing_to_wait_for = !p.asked_rights && book_.TentativeCredit(a) == 0;
+      if (book_.SpendableRights(a) < p.amount && !nothing_to_wait_for) break;
       a.pending.pop_front();
       CommandResult r;
       Decide(a, p, now, /*may_wait=*/false, out, &r);
       Complete(std::move(r), now, out);
     }
-    if (a.pending.empty()) pending_accounts_.erase(IndexOf(a));
+    if (a.pending.empty()) pending_accounts_.erase(book_.IndexOf(a));
   }
 
   void ExpirePending(std::uint64_t now, Effects* out) {
     for (auto it = pending_accounts_.begin(); it != pending_accounts_.end();) {
-      Account& a = accounts_[*it];
+      Account& a = book_.at(*it);
       while (!a.pending.empty() && a.pending.front().deadline_ms <= DeadlineClock(now)) {
         PendingDebit p = a.pending.front();
         a.pending.pop_front();
@@ -1391,54 +960,22 @@ class Replica::Impl {
     }
   }
 
-  CommandResult DoTransfer(std::uint64_t id, const TransferRights& cmd, std::uint64_t now,
-                           Effects* out) {
-    Account* a = nullptr;
-    Status s = OpenAccountFor(cmd.account, &a);
-    if (s.ok()) s = ValidateAmount(cmd.amount);
-    if (s.ok() && cmd.to >= n_) s = Status::InvalidArgument("transfer to an unknown region");
-    if (s.ok() && cmd.to == opt_.self)
-      s = Status::FailedPrecondition("a region cannot transfer rights to itself");
-    if (s.ok() && !cmd.key.empty()) s = ValidateIdempotencyKey(cmd.key);
-    if (!s.ok()) return Rejected(id, s);
-    CommandResult replay;
-    if (CheckKey(*a, cmd.key, OpKind::kTransfer, cmd.amount, cmd.to, id, now, &replay)) return replay;
-    if (rejoining_) return Rejected(id, Status::Unavailable(RejoinReason()));
-    const Amount spendable = SpendableRights(*a);
-    if (spendable < cmd.amount) {
-      const Amount tentative = TentativeCredit(*a);
-      CommandResult r = Rejected(
-          id, Status::InsufficientFunds(
-                  "transfer of " + std::to_string(cmd.amount) +
-                  " exceeds this region's spendable rights " + std::to_string(spendable) +
-                  (tentative > 0 ? " (" + std::to_string(tentative) +
-                                       " of its rights is credit not yet final)"
-                                 : std::string())));
-      r.rights = spendable + tentative;
-      r.tentative_credit = tentative;
-      r.requested = cmd.amount;
-      return r;
-    }
-    Op op = NewOp(OpKind::kTransfer, cmd.account, now);
-    op.to = cmd.to;
-    op.amount = cmd.amount;
-    op.key = cmd.key;  // replay ignores transfers, so a voided duplicate of it moves nothing back
-    CommandResult r = Originate(id, *a, std::move(op), out);
-    if (r.status.ok()) ++stats_.accepted;
-    return r;
+  // Credits turned final may let waiting debits go: retry every account that has some.
+  void RetryAllPending(std::uint64_t now, Effects* out) {
+    const std::vector<std::uint32_t> waiting(pending_accounts_.begin(), pending_accounts_.end());
+    for (std::uint32_t idx : waiting) RetryPending(book_.at(idx), now, out);
   }
 
   // Answers a command, or, for one that asked for durability "replicated" and whose op of ours no
   // other region is known to hold yet, holds the answer until one does (ReleaseReplicated).
   void Complete(CommandResult r, std::uint64_t now, Effects* out) {
-    const bool wants_replicated = want_replicated_.erase(r.id) > 0;
+    const bool wants_replicated = replication_.TakeWant(r.id);
     r.replicated = r.status.ok() && r.op.seq != 0 && IsReplicated(r.op);
     if (wants_replicated && r.status.ok() && !r.replicated) {
-      if (awaiting_.size() >= opt_.max_pending_debits) {
+      if (replication_.size() >= opt_.max_pending_debits) {
         r = Rejected(r.id, Status::Unavailable(NotReplicatedReason(r.op, "too many answers wait for replication")));
       } else {
-        const Dot op = r.op;
-        awaiting_.emplace(op, AwaitingReplication{now + opt_.replicated_wait_ms, std::move(r)});
+        replication_.Hold(std::move(r), now + opt_.replicated_wait_ms);
         return;
       }
     }
@@ -1452,12 +989,7 @@ class Replica::Impl {
   // not simply "its origin has it": the origin may have lost its disk since (its new epoch's claims
   // then replace its old ones), and our copy may be the only one.
   Seq ReplicatedSeq(RegionId origin) const {
-    Seq upto = 0;
-    for (RegionId p = 0; p < n_; ++p) {
-      if (p == opt_.self) continue;
-      upto = std::max(upto, origin == opt_.self ? peers_[p].holds_ours : peers_[p].holds.get(origin));
-    }
-    return std::min({upto, applied_.get(origin), SettledSeq(origin)});
+    return std::min({peers_.HeldByAnyPeer(origin), log_.applied().get(origin), SettledSeq(origin)});
   }
 
   // Up to which seq the ops of `origin` we hold are known not to be of a history it lost. Claims
@@ -1467,10 +999,10 @@ class Replica::Impl {
   // by KnowsOurFence instead.
   Seq SettledSeq(RegionId origin) const {
     const std::uint64_t newest = NewestEpochOf(origin);
-    if (origin == opt_.self || own_fence_epoch_[origin] >= newest) return applied_.get(origin);
-    for (const Op& op : log_[origin])
+    if (origin == opt_.self || own_fence_epoch_[origin] >= newest) return log_.applied().get(origin);
+    for (const Op& op : log_.Retained(origin))
       if (op.epoch < newest) return op.dot.seq - 1;
-    return applied_.get(origin);
+    return log_.applied().get(origin);
   }
   bool IsReplicated(const Dot& op) const { return op.seq <= ReplicatedSeq(op.origin); }
 
@@ -1484,162 +1016,15 @@ class Replica::Impl {
   // Releases the answers whose ops another region now holds, and times out those that waited
   // replicated_wait_ms.
   void ReleaseReplicated(std::uint64_t now, Effects* out) {
-    if (awaiting_.empty()) return;
-    for (RegionId o = 0; o < n_; ++o) {
-      const Seq upto = ReplicatedSeq(o);
-      auto it = awaiting_.lower_bound(Dot{o, 0});
-      while (it != awaiting_.end() && it->first.origin == o && it->first.seq <= upto) {
-        CommandResult r = std::move(it->second.result);
-        it = awaiting_.erase(it);
-        r.replicated = true;
-        out->completions.push_back(std::move(r));
-      }
-    }
-    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
-      if (it->second.deadline_ms > now) {
-        ++it;
-        continue;
-      }
-      const CommandResult& waited = it->second.result;
+    if (replication_.empty()) return;
+    for (RegionId o = 0; o < n_; ++o) replication_.ReleaseUpTo(o, ReplicatedSeq(o), &out->completions);
+    for (const CommandResult& waited : replication_.TakeExpired(now)) {
       CommandResult r = Rejected(
           waited.id, Status::Unavailable(NotReplicatedReason(
                          waited.op, "no other region confirmed it within " +
                                         std::to_string(opt_.replicated_wait_ms) + " ms")));
       r.op = waited.op;
       out->completions.push_back(std::move(r));
-      it = awaiting_.erase(it);
-    }
-  }
-
-  // ---- gossip ---------------------------------------------------------------------------------
-
-  bool Reachable(RegionId r, std::uint64_t now) const {
-    const Peer& p = peers_[r];
-    return p.heard && now < p.last_heard_ms + opt_.peer_timeout_ms;
-  }
-
-  // Whether rights may move toward (or be asked of) peer `r`: our link to it is up and its own
-  // acks or heartbeats are flowing — the last came within LiveWindowMs, a bound from the measured
-  // round trip. "Reachable" (peer_timeout_ms) is far too loose for this: rights sent into a link
-  // that died a second ago are stranded until the heal.
-  bool Live(RegionId r, std::uint64_t now) const {
-    const Peer& p = peers_[r];
-    // The window is never longer than the peer timeout, so live implies reachable.
-    return p.link_up && p.acks_heard_ms != 0 && now < p.acks_heard_ms + LiveWindowMs(p);
-  }
-
-  // Heartbeats come every heartbeat_interval_ms; allow one lost or late, plus two round trips of
-  // jitter. Before a round trip is measured, the peer timeout.
-  std::uint64_t LiveWindowMs(const Peer& p) const {
-    if (p.rtt_ms < 0) return opt_.peer_timeout_ms;
-    return std::min(opt_.peer_timeout_ms,
-                    2 * opt_.heartbeat_interval_ms + 2 * static_cast<std::uint64_t>(p.rtt_ms));
-  }
-
-  void Heard(RegionId from, std::uint64_t now) {
-    Peer& p = peers_[from];
-    if (!Reachable(from, now)) {
-      // Back after a silence: whatever we sent meanwhile may be lost.
-      p.sent = p.acked;
-      p.progress_ms.fill(now);
-    }
-    p.heard = true;
-    p.last_heard_ms = now;
-  }
-
-  // What a peer says it holds (Hello, Ack, heartbeat). The newest word replaces the last one
-  // instead of joining it, and nothing is believed beyond what we hold ourselves: a peer that
-  // claims too much (a bug, a liar, a stale claim from before it lost its disk) is corrected by its
-  // next honest ack, and a stale ack that claims too little only costs a re-send.
-  //
-  // A Hello's claim steers only what we send, never what we prune: a stranger or a stale Hello
-  // claiming too much would otherwise make us drop ops the real peer never got (the simulator's
-  // lying-Hello fault found exactly that). Acks and heartbeats come from the live peer.
-  //
-  // Its claim about our own ops above where this incarnation resumed counts only if it knew our
-  // fence when it wrote it: before, it may hold ops of our lost history under those seqs, and
-  // believing it would release a "replicated" answer (or prune an op) that no peer holds.
-  void Acked(RegionId from, const VersionVector& said, std::uint64_t now, bool prunable,
-             bool knows_our_fence) {
-    Peer& p = peers_[from];
-    VersionVector v = said;
-    if (!rejoining_ && !knows_our_fence && v.get(opt_.self) > resumed_from_)
-      v.set(opt_.self, resumed_from_);
-    VersionVector claim;
-    for (RegionId o = 0; o < n_; ++o) claim.set(o, std::min(v.get(o), applied_.get(o)));
-    if (prunable) {
-      p.acks_heard_ms = now;
-      p.holds = v;  // uncapped: relayed as said (a rejoining region learns its seqs exist)
-      p.holds_epoch = peer_epoch_[from];
-      p.holds_ours = v.get(opt_.self);
-    }
-    for (RegionId o = 0; o < n_; ++o) {
-      if (claim.get(o) > p.acked.get(o)) p.progress_ms[o] = now;
-    }
-    p.acked = claim;
-    p.sent.JoinWith(p.acked);
-  }
-
-  // Sends peer `to` the ops it lacks, in bounded batches. Our own ops go at once; another origin's
-  // ops are relayed only once the peer has lagged on them for relay_delay_ms (it probably cannot
-  // hear that origin), so a full mesh does not carry every op n-1 times.
-  void Push(RegionId to, std::uint64_t now, Effects* out) {
-    if (!Reachable(to, now)) return;
-    Peer& p = peers_[to];
-    if (NeedsSnapshot(p)) {
-      MaybeSendSnapshot(to, now, out);
-      return;
-    }
-    std::size_t inflight = 0;
-    for (RegionId o = 0; o < n_; ++o) {
-      if (p.sent.get(o) <= p.acked.get(o)) continue;
-      if (now >= p.progress_ms[o] + opt_.resend_after_ms) {
-        p.sent.set(o, p.acked.get(o));  // nothing acked for a while: assume it was lost
-        p.progress_ms[o] = now;
-        continue;
-      }
-      inflight += p.sent.get(o) - p.acked.get(o);
-    }
-    OpBatch batch;
-    for (RegionId o = 0; o < n_ && inflight < opt_.max_inflight_ops; ++o) {
-      // A peer normally holds all of its own ops; if it says it does not (it lost its store and is
-      // rejoining), it gets them back from us like any other.
-      if (applied_.get(o) <= p.acked.get(o)) {
-        p.lag_since_ms[o] = 0;
-        continue;
-      }
-      if (o != opt_.self && o != to) {
-        if (opt_.bugs.drop_relayed_ops) continue;
-        if (p.lag_since_ms[o] == 0 || p.lag_acked[o] != p.acked.get(o)) {
-          // The peer still makes progress on this origin (probably hears it directly): wait.
-          p.lag_since_ms[o] = now;
-          p.lag_acked[o] = p.acked.get(o);
-        }
-        if (now < p.lag_since_ms[o] + opt_.relay_delay_ms) continue;
-      }
-      if (p.sent.get(o) <= p.acked.get(o)) p.progress_ms[o] = now;  // nothing in flight: start
-      Seq from = std::max(p.sent.get(o), p.acked.get(o));
-      // Pruned: every peer had acked it (a stale ack says less; a restarted peer gets a snapshot).
-      if (from < log_floor_.get(o)) from = log_floor_.get(o);
-      const auto& log = log_[o];
-      while (from < applied_.get(o) && inflight < opt_.max_inflight_ops) {
-        const Op& op = log[from - log_floor_.get(o)];
-        batch.ops.push_back(op);
-        ++from;
-        ++inflight;
-        if (batch.ops.size() == opt_.max_batch_ops) {
-          stats_.ops_sent += batch.ops.size();
-          ++stats_.messages_sent;
-          out->send.push_back(Outbound{to, std::move(batch)});
-          batch = OpBatch{};
-        }
-      }
-      p.sent.set(o, from);
-    }
-    if (!batch.ops.empty()) {
-      stats_.ops_sent += batch.ops.size();
-      ++stats_.messages_sent;
-      out->send.push_back(Outbound{to, std::move(batch)});
     }
   }
 
@@ -1649,29 +1034,20 @@ class Replica::Impl {
   // (wiped, restored from a copy) can lack ops we no longer retain. It gets our whole state
   // instead: the checkpoints at our frontier, the retained log and the idempotency records.
 
-  bool NeedsSnapshot(const Peer& p) const {
-    if (rejoining_ || !p.rejoining) return false;  // a rejoining region's state may lack ops
-    if (p.needs_snapshot) return true;
-    for (RegionId o = 0; o < n_; ++o) {
-      if (p.acked.get(o) < log_floor_.get(o)) return true;
-    }
-    return false;
-  }
-
   // At most one snapshot per peer per max(resend_after_ms, peer_timeout_ms): it is large, and the
   // peer answers one it installed with an Ack that ends the need.
   void MaybeSendSnapshot(RegionId to, std::uint64_t now, Effects* out) {
-    Peer& p = peers_[to];
+    Peer& p = peers_.at(to);
     const std::uint64_t every = std::max(opt_.resend_after_ms, opt_.peer_timeout_ms);
     if (p.snapshot_ms != 0 && now < p.snapshot_ms + every) return;
     p.snapshot_ms = std::max<std::uint64_t>(now, 1);
     Snapshot snap;
     snap.frontier = frontier_;
-    snap.applied = applied_;
-    snap.log_floor = log_floor_;
-    snap.accounts = FinalCheckpoints();
-    snap.ops = RetainedLog();
-    snap.keys = KeyRecords(/*with_displaced=*/false);
+    snap.applied = log_.applied();
+    snap.log_floor = log_.floor();
+    snap.accounts = book_.FinalCheckpoints(frontier_);
+    snap.ops = log_.AllRetained();
+    snap.keys = book_.KeyRecords(/*with_displaced=*/false);
     snap.fences = fences_.All();
     ++stats_.snapshots_sent;
     ++stats_.messages_sent;
@@ -1681,66 +1057,6 @@ class Replica::Impl {
                                       std::to_string(snap.ops.size()) + " ops): it restarted " +
                                       "lacking ops no region retains any more"});
     out->send.push_back(Outbound{to, std::move(snap)});
-  }
-
-  // The checkpoint of every account whose open is below the frontier: what a fold would store.
-  std::vector<AccountCheckpoint> FinalCheckpoints() const {
-    std::vector<AccountCheckpoint> out;
-    for (const Account& a : accounts_) {
-      if (a.open && a.opened.hlc < frontier_) out.push_back(CheckpointOf(a));
-    }
-    return out;
-  }
-
-  // An account's final prefix as stored: its config, final counters, replay state and events.
-  static AccountCheckpoint CheckpointOf(const Account& a) {
-    AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
-    for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
-    return c;
-  }
-
-  // Every op of the retained log, origin by origin in seq order.
-  std::vector<Op> RetainedLog() const {
-    std::vector<Op> ops;
-    for (RegionId o = 0; o < n_; ++o) ops.insert(ops.end(), log_[o].begin(), log_[o].end());
-    return ops;
-  }
-
-  std::vector<KeyRecord> KeyRecords(bool with_displaced) const {
-    std::vector<KeyRecord> out;
-    keys_.ForEach([&](const KeyId& id) { out.push_back(RecordOf(id)); });
-    if (with_displaced) {
-      for (const auto& [k, e] : displaced_)
-        out.push_back(DisplacedRecord(e, accounts_[k.first].config.id, k.second));
-    }
-    return out;
-  }
-
-  // The stored record of key `id`, as the index holds it now.
-  KeyRecord RecordOf(const KeyId& id) const {
-    KeyRecord r;
-    r.account = accounts_[id.account].config.id;
-    r.key = KeyHash{id.h1, id.h2};
-    keys_.FillRecord(id, &r);
-    return r;
-  }
-
-  // Forgets the keys whose retention window the saved frontier has passed, and folds the uses of
-  // keys used several times below it; the host deletes and rewrites their records in the batch
-  // that persists that frontier (SaveCheckpoints), so a restart compares new uses only with what
-  // it can still need. Our own displaced op of a forgotten key is forgotten with it.
-  void SweepKeys(Effects* out) {
-    keys_.Sweep(
-        saved_frontier_,
-        [&](const KeyId& id) {
-          const std::string& account = accounts_[id.account].config.id;
-          const KeyHash key{id.h1, id.h2};
-          out->forget_keys.push_back(KeyRecordId{account, key, false});
-          if (displaced_.erase({id.account, key}) > 0)
-            out->forget_keys.push_back(KeyRecordId{account, key, true});
-          ++stats_.idempotency_keys_expired;
-        },
-        [&](const KeyId& id) { out->keys.push_back(RecordOf(id)); });
   }
 
   // A peer's snapshot. Installed only while we rejoin, only if we lack ops it no longer retains,
@@ -1755,8 +1071,8 @@ class Replica::Impl {
     LearnFences(snap.fences, now, out);
     bool lacking = needs_snapshot_;
     for (RegionId o = 0; o < n_; ++o) {
-      if (applied_.get(o) < snap.log_floor.get(o)) lacking = true;
-      if (!needs_snapshot_ && snap.applied.get(o) < log_floor_.get(o)) return;  // it lacks ops only we still have
+      if (log_.applied().get(o) < snap.log_floor.get(o)) lacking = true;
+      if (!needs_snapshot_ && snap.applied.get(o) < log_.floor().get(o)) return;  // it lacks ops only we still have
     }
     if (!lacking) return;
     RecoveredState st;
@@ -1770,21 +1086,21 @@ class Replica::Impl {
       if (fences_.IsDead(op)) s = Status::InvalidArgument("it holds op " + op.dot.ToString() + " of a lost history");
     }
     for (RegionId o = 0; o < n_ && s.ok(); ++o) {
-      for (Seq q = std::max(snap.applied.get(o), log_floor_.get(o)) + 1; q <= applied_.get(o); ++q) {
-        const Op& op = log_[o][q - log_floor_.get(o) - 1];
+      for (Seq q = std::max(snap.applied.get(o), log_.floor().get(o)) + 1; q <= log_.applied().get(o); ++q) {
+        const Op& op = log_.At(o, q);
         if (fences_.IsDead(op)) break;  // ours of a lost history (a restored store): they go
         // Every op below its frontier was in the sender's hands when it folded (heartbeat
         // promises): one of ours that is not would vanish into a checkpoint that lacks it.
         st.ops.push_back(op);
       }
     }
-    for (const KeyRecord& k : KeyRecords(/*with_displaced=*/true)) {
+    for (const KeyRecord& k : book_.KeyRecords(/*with_displaced=*/true)) {
       if (k.displaced) st.keys.push_back(k);
     }
     Impl fresh(opt_, wall_);
     Hlc held_max;
     if (s.ok()) s = fresh.Load(std::move(st), &held_max);
-    if (s.ok() && !fresh.applied_.Dominates(snap.applied))
+    if (s.ok() && !fresh.log_.applied().Dominates(snap.applied))
       s = Status::InvalidArgument("its ops stop short of its applied vector");
     if (!s.ok()) {
       out->notices.push_back(Notice{Notice::Kind::kPeerRefused, from, 0,
@@ -1793,12 +1109,13 @@ class Replica::Impl {
     }
     Adopt(fresh, held_max, now, out);
     needs_snapshot_ = false;
-    out->notices.push_back(Notice{Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(applied_.get(opt_.self)),
+    const Seq own = log_.applied().get(opt_.self);
+    out->notices.push_back(Notice{Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(own),
                                   "installed the snapshot of region " + opt_.regions[from] + " (" +
                                       std::to_string(out->fold->checkpoints.size()) + " accounts, " +
                                       std::to_string(out->ops.size()) + " ops); own ops up to seq " +
-                                      std::to_string(applied_.get(opt_.self))});
-    out->send.push_back(Outbound{from, AckFor(from, applied_)});
+                                      std::to_string(own)});
+    out->send.push_back(Outbound{from, AckFor(from, log_.applied())});
     for (RegionId o = 0; o < n_; ++o) {
       if (o != opt_.self) {
         DrainBuffered(o, now, out);
@@ -1815,51 +1132,37 @@ class Replica::Impl {
   void Adopt(Impl& fresh, Hlc held_max, std::uint64_t now, Effects* out) {
     std::set<std::uint32_t> waiting;
     for (std::uint32_t i : pending_accounts_) {
-      Account& old = accounts_[i];
-      if (Account* a = fresh.Find(old.config.id); a && a->open) {
+      Account& old = book_.at(i);
+      if (Account* a = fresh.book_.Find(old.config.id); a && a->open) {
         a->pending = std::move(old.pending);
-        waiting.insert(fresh.IndexOf(*a));
+        waiting.insert(fresh.book_.IndexOf(*a));
       } else {
         for (const PendingDebit& d : old.pending)
-          out->completions.push_back(Rejected(d.command_id, Status::Unavailable(
-                                                                "the account's open op was of a lost history")));
+          out->completions.push_back(
+              Rejected(d.command_id, Status::Unavailable("the account's open op was of a lost history")));
       }
     }
     pending_accounts_ = std::move(waiting);
     frontier_ = fresh.frontier_;
     saved_frontier_ = fresh.saved_frontier_;
-    applied_ = fresh.applied_;
+    log_.AdoptLog(std::move(fresh.log_));
     // Answers held until a peer holds their op: an op the new state lacks is gone (of a lost
     // history), and a later op may take its seq; its answer must not be released for that one.
-    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
-      if (it->first.seq <= applied_.get(it->first.origin)) {
-        ++it;
-        continue;
-      }
-      CommandResult r = Rejected(it->second.result.id,
-                                 Status::Unavailable("its op " + it->first.ToString() +
-                                                     " was of a history its region lost; retry with the same "
-                                                     "Idempotency-Key"));
-      r.op = it->first;
+    for (const CommandResult& lost : replication_.TakeBeyond(log_.applied())) {
+      CommandResult r = Rejected(lost.id, Status::Unavailable("its op " + lost.op.ToString() +
+                                                              " was of a history its region lost; retry with the "
+                                                              "same Idempotency-Key"));
+      r.op = lost.op;
       out->completions.push_back(std::move(r));
-      it = awaiting_.erase(it);
     }
     std::fill(lost_from_.begin(), lost_from_.end(), 0);
-    log_floor_ = fresh.log_floor_;
-    log_ = std::move(fresh.log_);
-    accounts_ = std::move(fresh.accounts_);
-    index_ = std::move(fresh.index_);
-    keys_ = std::move(fresh.keys_);
-    displaced_ = std::move(fresh.displaced_);
-    journaled_.swap(fresh.journaled_);
-    unsaved_.clear();
-    touched_.clear();
+    book_.Adopt(std::move(fresh.book_));
     clock_.Update(std::max(held_max, frontier_), Wall());
 
     out->replaces_store = true;
-    out->ops = RetainedLog();
-    out->keys = KeyRecords(/*with_displaced=*/true);
-    out->fold = Fold{frontier_, log_floor_, FinalCheckpoints()};
+    out->ops = log_.AllRetained();
+    out->keys = book_.KeyRecords(/*with_displaced=*/true);
+    out->fold = Fold{frontier_, log_.floor(), book_.FinalCheckpoints(frontier_)};
   }
 
   // ---- fences: ops of a lost history -----------------------------------------------------------
@@ -1873,16 +1176,15 @@ class Replica::Impl {
         "this region holds ops of another region's lost history in its checkpoints and is "
         "replacing its state with a peer's; retry with the same Idempotency-Key");
     for (std::uint32_t i : pending_accounts_) {
-      for (const PendingDebit& d : accounts_[i].pending) out->completions.push_back(Rejected(d.command_id, why));
-      accounts_[i].pending.clear();
+      for (const PendingDebit& d : book_.at(i).pending) out->completions.push_back(Rejected(d.command_id, why));
+      book_.at(i).pending.clear();
     }
     pending_accounts_.clear();
-    for (auto& [op, waiting] : awaiting_) {
-      CommandResult r = Rejected(waiting.result.id, why);
-      r.op = op;
+    for (const CommandResult& waiting : replication_.TakeAll()) {
+      CommandResult r = Rejected(waiting.id, why);
+      r.op = waiting.op;
       out->completions.push_back(std::move(r));
     }
-    awaiting_.clear();
   }
 
   // Whether a peer's list of fences (its Hello's or heartbeat's) has this incarnation's. Our
@@ -1930,16 +1232,12 @@ class Replica::Impl {
 
   // Where this incarnation resumes issuing its own ops (its fence), once it does.
   void Resume() {
-    resumed_from_ = applied_.get(opt_.self);
+    resumed_from_ = log_.applied().get(opt_.self);
     fences_.Add(Fence{opt_.self, epoch_, resumed_from_});
     fences_unsaved_ = true;
     // What peers told us they hold of our ops while we rejoined may count ops of a lost history
     // above where we resume; none of them holds an op we issue from here yet.
-    for (Peer& p : peers_) {
-      if (p.holds.get(opt_.self) > resumed_from_) p.holds.set(opt_.self, resumed_from_);
-      if (p.acked.get(opt_.self) > resumed_from_) p.acked.set(opt_.self, resumed_from_);
-      p.holds_ours = std::min(p.holds_ours, resumed_from_);
-    }
+    peers_.CapOwnClaims(resumed_from_);
   }
 
   // Learns the fences a peer sent. A new one may show that ops we hold are of a lost history
@@ -1982,32 +1280,31 @@ class Replica::Impl {
   // applied after them: a splice of two histories), rebuilding our state without them. Only ops
   // above the frontier can be taken out; one already folded into a checkpoint needs a snapshot.
   void RemoveLostHistory(RegionId o, std::uint64_t now, Effects* out) {
-    const Seq floor = log_floor_.get(o);
     Seq first = 0;
-    for (const Op& op : log_[o]) {
+    for (const Op& op : log_.Retained(o)) {
       if (fences_.IsDead(op)) {
         first = op.dot.seq;
         break;
       }
     }
     if (first == 0) return;
-    const Seq removed = applied_.get(o) - first + 1;
+    const Seq removed = log_.applied().get(o) - first + 1;
     const std::string what = std::to_string(removed) + " ops of region " + opt_.regions[o] + " from seq " +
                              std::to_string(first) + " on, of a history it lost (" +
                              (o == opt_.self ? "our store was restored from an older copy" : "it restarted without them") + ")";
     Status s;
-    for (Seq q = first; q <= applied_.get(o) && s.ok(); ++q) {
-      if (log_[o][q - floor - 1].hlc < frontier_)
+    for (Seq q = first; q <= log_.applied().get(o) && s.ok(); ++q) {
+      if (log_.At(o, q).hlc < frontier_)
         s = Status::FailedPrecondition("op " + Dot{o, q}.ToString() + " is folded into our checkpoints already");
     }
     RecoveredState st;
     st.frontier = frontier_;
-    st.log_floor = log_floor_;
-    st.checkpoints = FinalCheckpoints();
-    for (Op& op : RetainedLog()) {
+    st.log_floor = log_.floor();
+    st.checkpoints = book_.FinalCheckpoints(frontier_);
+    for (Op& op : log_.AllRetained()) {
       if (op.dot.origin != o || op.dot.seq < first) st.ops.push_back(std::move(op));
     }
-    for (KeyRecord& k : KeyRecords(/*with_displaced=*/true)) {
+    for (KeyRecord& k : book_.KeyRecords(/*with_displaced=*/true)) {
       if (k.dot.origin != o || k.dot.seq < first) st.keys.push_back(std::move(k));
     }
     Impl fresh(opt_, wall_);
@@ -2020,9 +1317,7 @@ class Replica::Impl {
       lost_from_[o] = lost_from_[o] == 0 ? first : std::min(lost_from_[o], first);
       if (!rejoining_) {
         rejoining_ = true;
-        any_answer_ = any_live_answer_ = true;
-        first_answer_ms_ = 0;
-        needed_ = VersionVector{};
+        rejoin_.WaitForSnapshotOnly();
         RefuseWaiting(out);
       }
       out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed),
@@ -2050,10 +1345,7 @@ class Replica::Impl {
       return;
     }
     if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
-    if (!h.rejoining && !any_live_answer_) {
-      any_live_answer_ = true;
-      first_answer_ms_ = now;
-    }
+    if (!h.rejoining) rejoin_.NoteLiveAnswer(now);
     CountAnswer(from, h.clock, h.applied, now, out);
   }
 
@@ -2075,16 +1367,15 @@ class Replica::Impl {
   void CountAnswer(RegionId q, std::uint64_t clock, const VersionVector& applied, std::uint64_t now,
                    Effects* out) {
     clock_.Update(Hlc{clock}, Wall());
-    any_answer_ = true;
-    answered_[q] = true;
-    if (applied.get(opt_.self) > applied_.get(opt_.self)) {
+    const Seq own = log_.applied().get(opt_.self);
+    if (applied.get(opt_.self) > own) {
       out->notices.push_back(Notice{
           Notice::Kind::kRejoin, q, static_cast<std::int64_t>(applied.get(opt_.self)),
           "region " + opt_.regions[q] + " holds our ops up to seq " +
               std::to_string(applied.get(opt_.self)) + ", our store only up to " +
-              std::to_string(applied_.get(opt_.self)) + ": recovering them before serving writes"});
+              std::to_string(own) + ": recovering them before serving writes"});
     }
-    needed_.JoinWith(applied);
+    rejoin_.Count(q, applied);
     MaybeFinishRejoin(now, out);
   }
 
@@ -2093,34 +1384,22 @@ class Replica::Impl {
   // before it has them back — and every other peer answered too or had peer_timeout_ms to do so.
   // Ops a peer has pruned cannot come back without snapshot transfer: then we keep refusing.
   void MaybeFinishRejoin(std::uint64_t now, Effects* out) {
-    if (!rejoining_ || !any_answer_ || !Held().Dominates(needed_)) return;
-    const std::size_t answers = AnsweredPeers();
-    // A peer that is rejoining itself may have lost its store too: two wiped regions would
-    // confirm each other's empty disks while the one region holding the data is cut off. Its
-    // answer counts only when every peer has answered (a whole cluster restarted at once); the
-    // timeout runs from the first answer of a peer that is not rejoining.
-    if (answers + 1 < n_ &&
-        (!any_live_answer_ || opt_.rejoin_wait_ms == 0 || now < first_answer_ms_ + opt_.rejoin_wait_ms ||
-         !HearsAnAnsweredPeer(now)))
-      return;
+    if (!rejoining_ || !rejoin_.Ready(log_.Held(), now, opt_.rejoin_wait_ms, HearsAnAnsweredPeer(now))) return;
     if (needs_snapshot_) return;
     rejoining_ = false;
     // Where this incarnation resumes: any op of an earlier one above this seq is of a lost history.
     Resume();
-    out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self,
-                                  static_cast<std::int64_t>(applied_.get(opt_.self)),
-                                  "rejoined: " + std::to_string(answers) + " of " +
+    const Seq own = log_.applied().get(opt_.self);
+    out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self, static_cast<std::int64_t>(own),
+                                  "rejoined: " + std::to_string(rejoin_.AnsweredPeers()) + " of " +
                                       std::to_string(n_ - 1) + " peers confirmed our own ops up to seq " +
-                                      std::to_string(applied_.get(opt_.self)) + "; serving writes"});
+                                      std::to_string(own) + "; serving writes"});
   }
 
   // Drops the answers gathered so far — they describe an older epoch of ours, or may count ops of
   // a lost history — and asks every peer again, now.
   void AskEveryPeerAgain(Effects* out) {
-    answered_.assign(n_, false);
-    any_answer_ = false;
-    any_live_answer_ = false;
-    needed_ = VersionVector{};
+    rejoin_.Reset();
     AskUnanswered(out);
   }
 
@@ -2129,7 +1408,7 @@ class Replica::Impl {
   // rejoin since, and its answer now would count (MaybeFinishRejoin).
   void AskUnanswered(Effects* out) {
     for (RegionId p = 0; p < n_; ++p) {
-      if (p != opt_.self && (!answered_[p] || !any_live_answer_)) SendHello(p, out);
+      if (p != opt_.self && rejoin_.ShouldAsk(p)) SendHello(p, out);
     }
   }
 
@@ -2138,7 +1417,7 @@ class Replica::Impl {
   // for them as for the answers' (MaybeFinishRejoin), instead of resuming once the others
   // answered and rejoin_wait_ms passed.
   void OwnOpsExistUpTo(Seq seq) {
-    if (rejoining_ && seq > needed_.get(opt_.self)) needed_.set(opt_.self, seq);
+    if (rejoining_) rejoin_.OwnOpsExistUpTo(seq);
   }
 
   // Whether a peer that answered this rejoin is still heard from. Without one, a region that
@@ -2147,45 +1426,17 @@ class Replica::Impl {
   // heartbeats only while we hear it.
   bool HearsAnAnsweredPeer(std::uint64_t now) const {
     for (RegionId p = 0; p < n_; ++p) {
-      if (p != opt_.self && answered_[p] && Reachable(p, now)) return true;
+      if (p != opt_.self && rejoin_.answered(p) && peers_.Reachable(p, now)) return true;
     }
     return false;
   }
 
-  // What we hold without a gap, per origin: applied, or held back for a fence. A rejoin waits for
-  // the ops the answers name to be here, not applied: an op of a peer's earlier run waits for
-  // that peer's fence, which comes only once the peer has rejoined — two regions rejoining at
-  // once would otherwise each wait for the other's old ops for ever.
-  VersionVector Held() const {
-    VersionVector v = applied_;
-    for (RegionId o = 0; o < n_; ++o) {
-      Seq s = v.get(o);
-      for (auto it = awaiting_fence_[o].upper_bound(s); it != awaiting_fence_[o].end() && it->first == s + 1; ++it) ++s;
-      v.set(o, s);
-    }
-    return v;
-  }
+  // Why we refuse writes while rejoining. What the answers name must be held (OpLog::Held), not
+  // applied: an op of a peer's earlier run waits for that peer's fence, which comes only once the
+  // peer has rejoined — two regions rejoining at once would otherwise each wait for the other's
+  // old ops for ever.
+  std::string RejoinReason() const { return rejoin_.Reason(log_.applied(), log_.Held(), needs_snapshot_); }
 
-  std::size_t AnsweredPeers() const {
-    return static_cast<std::size_t>(std::count(answered_.begin(), answered_.end(), true));
-  }
-
-  std::string RejoinReason() const {
-    std::string why = "this region restarted and is rejoining: it serves writes once a peer has "
-                      "confirmed which of its own ops exist (" + std::to_string(AnsweredPeers()) + " of " +
-                      std::to_string(n_ - 1) + " peers answered";
-    if (needed_.get(opt_.self) > applied_.get(opt_.self))
-      why += "; recovering own ops " + std::to_string(applied_.get(opt_.self)) + " of " +
-             std::to_string(needed_.get(opt_.self));
-    std::uint64_t missing = 0;
-    const VersionVector held = Held();
-    for (RegionId o = 0; o < n_; ++o) {
-      if (needed_.get(o) > held.get(o)) missing += needed_.get(o) - held.get(o);
-    }
-    if (missing > 0) why += "; " + std::to_string(missing) + " ops still to receive";
-    if (needs_snapshot_) why += "; waiting for a peer's snapshot";
-    return why + ")";
-  }
 
   // ---- heartbeats, frontier, folding ----------------------------------------------------------
 
@@ -2202,64 +1453,36 @@ class Replica::Impl {
     // which must resume above every timestamp of its we merged (a heartbeat from its earlier run
     // may have pushed our clock past the lease).
     LeaseClock(std::max(Hlc{epoch_}, clock_.last()), out);
-    out->send.push_back(Outbound{to, HelloFor(to, applied_)});
+    out->send.push_back(Outbound{to, HelloFor(to, log_.applied())});
   }
 
   void SendHeartbeats(std::uint64_t now, Effects* out) {
     const Hlc h = clock_.Now(Wall());
     LeaseClock(h, out);
     Heartbeat hb;
-    hb.applied = Claims(applied_);
+    hb.applied = Claims(log_.applied());
     hb.fences = fences_.All();
     hb.epochs = KnownEpochs();
     hb.clock = h.value;
     // No promise about our own ops while rejoining: seqs we lost may exist with older timestamps.
-    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, applied_.get(opt_.self), epoch_});
-    for (RegionId o = 0; o < n_; ++o) {
-      if (o != opt_.self && !hb_[o].best_hlc.is_zero())
-        hb.entries.push_back(HeartbeatEntry{o, hb_[o].best_hlc, hb_[o].best_seq, hb_[o].epoch});
-    }
-    for (RegionId r = 0; r < n_; ++r) {
-      // Also what we only know through relays: a region two hops from a restarted one answers its
-      // rejoin through us (NoteRelayedAnswer).
-      if (r != opt_.self && (peers_[r].heard || !peers_[r].holds_epochs.empty()))
-        hb.holds.push_back(HoldsEntry{r, peers_[r].holds_epoch, peers_[r].holds, peers_[r].holds_epochs,
-                                      peers_[r].holds_clock});
-    }
+    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, log_.applied().get(opt_.self), epoch_});
+    finality_.AppendRelayed(&hb.entries);
+    hb.holds = peers_.Holds();
     hb.wall_ms = Wall();
     hb.mono_ms = now;
-    for (RegionId p = 0; p < n_; ++p) {
-      if (p == opt_.self) continue;
-      const Peer& peer = peers_[p];
-      hb.echo_mono_ms = peer.hb_mono_ms;
-      hb.echo_hold_ms = peer.hb_mono_ms != 0 ? now - peer.hb_heard_ms : 0;
-      out->send.push_back(Outbound{p, hb});
-      ++stats_.messages_sent;
-    }
+    peers_.Broadcast(std::move(hb), now, out, &stats_);
   }
 
-  // The peer's physical clock offset, from the wall time its heartbeat carries plus half the
-  // round trip (NTP-style: our monotonic reading echoed back, less the time the peer held it).
-  // Not the HLC difference: an HLC follows the fastest clock it has heard from.
+  // The peer's physical clock offset (PeerTable::MeasureClock), reported when beyond the bound.
   void MeasureClock(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
-    Peer& p = peers_[from];
-    if (hb.mono_ms != 0) {
-      p.hb_mono_ms = hb.mono_ms;
-      p.hb_heard_ms = now;
-    }
-    if (hb.echo_mono_ms != 0 && hb.echo_mono_ms <= now && now - hb.echo_mono_ms >= hb.echo_hold_ms)
-      p.rtt_ms = static_cast<std::int64_t>(now - hb.echo_mono_ms - hb.echo_hold_ms);
+    const std::int64_t offset = peers_.MeasureClock(from, hb, now, hb.wall_ms == 0 ? 0 : Wall());
     if (hb.wall_ms == 0) return;
-    const std::int64_t offset = static_cast<std::int64_t>(hb.wall_ms) + std::max<std::int64_t>(p.rtt_ms, 0) / 2 -
-                                static_cast<std::int64_t>(Wall());
-    p.clock_offset_ms = offset;
     const std::uint64_t off_by = static_cast<std::uint64_t>(std::llabs(offset));
     if (off_by > opt_.max_clock_offset_ms) {
       ++stats_.clock_ahead_reports;
       out->notices.push_back(Notice{Notice::Kind::kClockAhead, from, offset,
-                                    "region " + opt_.regions[from] + " wall clock is " +
-                                        std::to_string(off_by) + " ms " +
-                                        (offset < 0 ? "behind" : "ahead of") + " ours"});
+                                    "region " + opt_.regions[from] + " wall clock is " + std::to_string(off_by) +
+                                        " ms " + (offset < 0 ? "behind" : "ahead of") + " ours"});
     }
   }
 
@@ -2270,12 +1493,12 @@ class Replica::Impl {
     MeasureClock(from, hb, now, out);
     LearnEpochs(from, hb.epochs, out);
     Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
-    peers_[from].holds_epochs = hb.epochs;
-    peers_[from].holds_clock = hb.clock;
+    peers_.at(from).holds_epochs = hb.epochs;
+    peers_.at(from).holds_clock = hb.clock;
     // A peer that took more of our ops since it answered tells us so here.
     OwnOpsExistUpTo(hb.applied.get(opt_.self));
     for (const HoldsEntry& e : hb.holds) {
-      RelayedHolds(e);
+      if (e.region < n_) peers_.RelayedHolds(e, peer_epoch_[e.region]);
       // A region we cannot hear may hold our newest ops: a peer relays what it holds.
       if (e.region != opt_.self) OwnOpsExistUpTo(e.applied.get(opt_.self));
       if (rejoining_ && e.region < n_ && e.region != opt_.self) NoteRelayedAnswer(e.region, e, now, out);
@@ -2284,8 +1507,7 @@ class Replica::Impl {
       if (e.origin >= n_) continue;
       // A promise of an incarnation the origin has left (in flight, or relayed, from before it
       // restarted) binds nothing: its new run rejoined on our clock as it was and may issue below.
-      if (e.origin != opt_.self &&
-          (e.epoch < peer_epoch_[e.origin] || e.epoch < fences_.NewestEpoch(e.origin)))
+      if (e.origin != opt_.self && (e.epoch < peer_epoch_[e.origin] || e.epoch < fences_.NewestEpoch(e.origin)))
         continue;
       if (e.origin != from) {
         // A relayed promise: merged like any timestamp we receive, so that whoever answers a
@@ -2293,44 +1515,10 @@ class Replica::Impl {
         clock_.Update(e.hlc, Wall());
         if (e.origin == opt_.self) continue;
       } else {
-        peers_[from].rejoining = false;  // it promises about its own ops only once rejoined
+        peers_.at(from).rejoining = false;  // it promises about its own ops only once rejoined
         clock_.Update(e.hlc, Wall());
       }
-      HeartbeatState& s = hb_[e.origin];
-      if (e.epoch < s.epoch) continue;
-      if (e.epoch > s.epoch) {  // a new incarnation: its promises start over (confirmed stays)
-        s.epoch = e.epoch;
-        s.best_hlc = Hlc{};
-        s.best_seq = 0;
-        s.pending.clear();
-      }
-      if (e.hlc <= s.best_hlc) continue;
-      s.best_hlc = e.hlc;
-      s.best_seq = e.seq;
-      if (s.pending.size() == kMaxPendingHeartbeats) s.pending.pop_front();
-      s.pending.push_back(e);
-      TryConfirm(e.origin);
-    }
-  }
-
-  // What a third region holds, as a peer relays it: so that under a partial partition we neither
-  // report it ops behind that it got through a relay nor stop pruning them. Within one incarnation
-  // of that region what it holds only grows, so claims of its newest known epoch are joined; a
-  // claim of an older epoch (from before it restarted, perhaps with less) counts for nothing.
-  void RelayedHolds(const HoldsEntry& e) {
-    if (e.region >= n_ || e.region == opt_.self) return;
-    Peer& q = peers_[e.region];
-    if (e.epoch < q.holds_epoch || e.epoch < peer_epoch_[e.region]) return;
-    if (e.epoch > q.holds_epoch) {
-      q.holds = e.applied;
-      q.holds_epoch = e.epoch;
-      q.holds_epochs = e.epochs;
-      q.holds_clock = e.clock;
-    } else {
-      q.holds.JoinWith(e.applied);
-      if (q.holds_epochs.size() < e.epochs.size()) q.holds_epochs.resize(e.epochs.size(), 0);
-      for (std::size_t r = 0; r < e.epochs.size(); ++r) q.holds_epochs[r] = std::max(q.holds_epochs[r], e.epochs[r]);
-      q.holds_clock = std::max(q.holds_clock, e.clock);
+      if (finality_.Promise(e)) TryConfirm(e.origin);
     }
   }
 
@@ -2363,189 +1551,69 @@ class Replica::Impl {
   // peer gets of our earlier run afterwards was in flight when we stopped: fences are for that.
   void NoteRelayedAnswer(RegionId q, const HoldsEntry& e, std::uint64_t now, Effects* out) {
     if (q >= n_ || q == opt_.self || e.epochs.size() <= opt_.self || e.epochs[opt_.self] != epoch_) return;
-    if (Reachable(q, now)) return;  // a peer we hear answers with its Hello, as it knows us best
+    if (peers_.Reachable(q, now)) return;  // a peer we hear answers with its Hello, as it knows us best
     CountAnswer(q, e.clock, e.applied, now, out);
   }
 
-  void TryConfirm(RegionId o) {
-    HeartbeatState& s = hb_[o];
-    // A promise that waited here for its ops binds nothing once its origin has moved to a later
-    // incarnation (as on receipt, OnHeartbeat): that one may have lost the ops the promise counts
-    // and issued other ops under their seqs, and an op of the lost history still in flight would
-    // confirm it (seed 302977). Promises of the new incarnation come with its fence.
-    if (s.epoch < NewestEpochOf(o)) s.pending.clear();
-    while (!s.pending.empty() && s.pending.front().seq <= applied_.get(o)) {
-      s.confirmed = std::max(s.confirmed, s.pending.front().hlc);
-      s.pending.pop_front();
-    }
-  }
+  void TryConfirm(RegionId o) { finality_.Confirm(o, log_.applied().get(o), NewestEpochOf(o)); }
 
   // The latest incarnation of region o we know of: from its Hello, or from a fence (its own,
   // relayed, or implied by one of its ops).
   std::uint64_t NewestEpochOf(RegionId o) const { return std::max(peer_epoch_[o], fences_.NewestEpoch(o)); }
 
-  Hlc StableFrontier() const {
-    Hlc f = clock_.last();  // we never issue a timestamp at or below our clock
-    for (RegionId o = 0; o < n_; ++o) {
-      if (o != opt_.self) f = std::min(f, hb_[o].confirmed);
-    }
-    return f;
-  }
-
-  // Replays journal[begin, end) onto `s`; collects fork reports if `forks` is given.
-  void ReplayRange(Account& a, ReplayState* s, std::size_t begin, std::size_t end, bool final,
-                   std::vector<ForkReport>* forks) {
-    std::vector<DerivedEvent> events;
-    std::size_t spree_begin = begin;  // first debit since the last credit: the spends that overdrew
-    for (std::size_t i = begin; i < end; ++i) {
-      const JournalEntry& e = a.journal[i];
-      if (e.kind == OpKind::kCredit && !e.voided) spree_begin = i + 1;
-      events.clear();
-      ReplayStep(a.config.fee, e.replay(), s, forks ? &events : nullptr);
-      for (DerivedEvent& ev : events) {
-        ForkReport f{ev, final, {}};
-        if (ev.kind == DerivedKind::kOverdraftFee) {
-          for (std::size_t j = spree_begin; j <= i; ++j) {
-            if (a.journal[j].kind == OpKind::kDebit && !a.journal[j].voided) AddOp(a.journal[j].key, &f.ops);
-          }
-        } else {
-          AddOp(e.key, &f.ops);
-          CanonicalKey by;
-          if (const Op* v = LookupOp(e.key);
-              v && !v->key.empty() && keys_.Predecessor(MakeKeyId(IndexOf(a), v->key), e.key, &by))
-            AddOp(by, &f.ops);
-        }
-        forks->push_back(std::move(f));
-      }
-    }
-  }
-
-  const Op* LookupOp(const CanonicalKey& k) const {
-    const auto& log = log_[k.origin];
-    const Seq floor = log_floor_.get(k.origin);
-    if (k.seq <= floor || k.seq > floor + log.size()) return nullptr;
-    return &log[k.seq - floor - 1];
-  }
-
-  void AddOp(const CanonicalKey& k, std::vector<Op>* ops) const {
-    if (const Op* op = LookupOp(k)) ops->push_back(*op);
-  }
-
-  // Credits turned final may let waiting debits go: retry every account that has some.
-  void RetryAllPending(std::uint64_t now, Effects* out) {
-    const std::vector<std::uint32_t> waiting(pending_accounts_.begin(), pending_accounts_.end());
-    for (std::uint32_t idx : waiting) RetryPending(accounts_[idx], now, out);
-  }
-
   // Folds every journal below the stable frontier into its checkpoint, in memory. Cheap, so it
   // runs on every heartbeat; persisting is SaveCheckpoints' job. True when the frontier moved.
   bool FoldToFrontier() {
-    const Hlc f = StableFrontier();
+    const Hlc f = finality_.StableFrontier(clock_.last());
     if (f <= frontier_) return false;
     frontier_ = f;
-    for (std::uint32_t idx : journaled_.sorted()) {
-      Account& a = accounts_[idx];
-      std::size_t k = 0;
-      if (opt_.bugs.order_forks_by_arrival) {
-        // Arrival order is not sorted: fold the leading run below the frontier.
-        while (k < a.journal.size() && a.journal[k].key.hlc < f) ++k;
-      } else {
-        k = static_cast<std::size_t>(
-            std::lower_bound(a.journal.begin(), a.journal.end(), CanonicalKey{f, 0, 0},
-                             [](const JournalEntry& e, const CanonicalKey& key) { return e.key < key; }) -
-            a.journal.begin());
-      }
-      if (k > 0) {
-        std::vector<ForkReport> forks;
-        ReplayRange(a, &a.checkpoint, 0, k, /*final=*/true, &forks);
-        for (std::size_t i = 0; i < k; ++i) {
-          const JournalEntry& e = a.journal[i];
-          const RegionId o = e.key.origin;
-          UntrackTentative(a, e);  // final: its void status can no longer change
-          switch (e.kind) {
-            case OpKind::kCredit: a.final_counters.Credit(o, e.amount, nullptr); break;
-            case OpKind::kDebit: a.final_counters.Debit(o, e.amount, nullptr); break;
-            case OpKind::kTransfer: a.final_counters.Transfer(o, e.to, e.amount, nullptr); break;
-            case OpKind::kOpen: break;
-          }
-        }
-        for (ForkReport& fr : forks) {
-          a.final_forks.push_back(std::move(fr));
-          if (a.final_forks.size() > opt_.max_events_per_account) a.final_forks.pop_front();
-        }
-        a.journal.erase(a.journal.begin(), a.journal.begin() + static_cast<std::ptrdiff_t>(k));
-        if (a.tip_pos >= k) {
-          a.tip_pos -= k;
-        } else {
-          a.tip = a.checkpoint;
-          a.tip_pos = 0;
-        }
-        unsaved_.insert(idx);
-      }
-    }
-    journaled_.retain([this](std::uint32_t idx) { return !accounts_[idx].journal.empty(); });
+    book_.FoldBelow(f, log_);
     return true;
   }
 
   // Emits the checkpoints folded since the last save, with the frontier they are valid at, and
   // prunes the log below it. Ops are deleted from storage only below a persisted checkpoint, so
-  // a restart finds every op the checkpoints do not cover.
+  // a restart finds every op the checkpoints do not cover. Keys past their window go in the same
+  // batch (AccountBook::SweepKeys).
   void SaveCheckpoints(Effects* out) {
     Fold fold;
     fold.frontier = frontier_;
-    for (std::uint32_t idx : unsaved_.sorted()) fold.checkpoints.push_back(CheckpointOf(accounts_[idx]));
-    unsaved_.clear();
+    fold.checkpoints = book_.TakeUnsaved();
     saved_frontier_ = frontier_;
     PruneLogs();
-    SweepKeys(out);
-    fold.log_floor = log_floor_;
+    stats_.idempotency_keys_expired += book_.SweepKeys(saved_frontier_, out);
+    fold.log_floor = log_.floor();
     out->fold = std::move(fold);
   }
 
   // Drops log ops that are final and that every peer has acked. Nothing else may go: a lagging
   // peer must still be able to get every op from someone.
   void PruneLogs() {
-    for (RegionId o = 0; o < n_; ++o) {
-      Seq upto = applied_.get(o);
-      for (RegionId p = 0; p < n_; ++p) {
-        if (p != opt_.self && p != o) upto = std::min(upto, peers_[p].holds.get(o));
-      }
-      auto& log = log_[o];
-      Seq floor = log_floor_.get(o);
-      while (!log.empty() && floor < upto && log.front().hlc < saved_frontier_) {
-        log.pop_front();
-        ++floor;
-      }
-      log_floor_.set(o, floor);
-    }
+    VersionVector upto;
+    for (RegionId o = 0; o < n_; ++o) upto.set(o, peers_.HeldByEveryPeer(o, log_.applied().get(o)));
+    log_.Prune(upto, saved_frontier_);
   }
 
   // ---- rebalancing ----------------------------------------------------------------------------
 
   // Moves our surplus rights toward regions whose rights are negative (covering overdraft use) and
-  // toward regions that spend, in proportion to their debits since the last round. Only ever gives
-  // from this region: the donor is the only one that can originate a transfer.
-  //
-  // Rights in flight when a link dies are stranded until the heal — money nobody can spend — so
-  // rights go only to live peers (Live: link up, acks flowing), a step toward a spender is at most
-  // kRebalanceDemandRounds of its last round's debits, and the account's rights in flight stay
-  // within 1/kRebalanceInFlightDivisor of its balance plus lines: whatever the moment of a cut,
-  // the regions alone can still spend the rest.
+  // toward regions that spend, by the plan of core/rights.h (PlanRebalance). Only ever gives from
+  // this region: the donor is the only one that can originate a transfer.
   void Rebalance(std::uint64_t now, Effects* out) {
     std::size_t made = 0;
-    IndexSet visiting;  // giving applies ops: what they touch lands in the emptied touched_
-    visiting.swap(touched_);
+    IndexSet visiting;  // giving applies ops: what they touch lands in the emptied touched set
+    visiting.swap(book_.touched());
     IndexSet again;  // accounts with a need we could not serve this round
     for (std::uint32_t idx : visiting.sorted()) {
       if (made >= kMaxRebalanceTransfersPerTick) {
         again.insert(idx);
         continue;
       }
-      Account& a = accounts_[idx];
+      Account& a = book_.at(idx);
       if (!a.open) continue;
       if (!RebalanceAccount(a, now, out, &made)) again.insert(idx);
     }
-    touched_.swap(again);
+    book_.touched().swap(again);
   }
 
   // One account's round; false when a need is left for the next round. demand_mark[r] is how many
@@ -2553,66 +1621,37 @@ class Replica::Impl {
   // step could not cover (budget, peer not live) counts again next round, and served demand never
   // moves rights twice.
   bool RebalanceAccount(Account& a, std::uint64_t now, Effects* out, std::size_t* made) {
-    std::vector<Amount> demand(n_, 0);
-    Amount total_demand = 0;
+    RebalanceInput in;
+    in.self = opt_.self;
+    in.demand.resize(n_);
+    in.rights.resize(n_);
+    in.live.resize(n_);
     for (RegionId r = 0; r < n_; ++r) {
-      demand[r] = a.counters.debits(r) - a.demand_mark[r];
-      total_demand += demand[r];
+      in.demand[r] = a.counters.debits(r) - a.demand_mark[r];
+      in.rights[r] = book_.EffectiveRights(a, r);
+      in.live[r] = r != opt_.self && peers_.Live(r, now);
     }
-    std::vector<Amount> rights(n_);
-    Amount total = 0;
-    for (RegionId r = 0; r < n_; ++r) {
-      rights[r] = EffectiveRights(a, r);
-      total += rights[r];
-    }
-    // Target share of each region: three quarters of the balance in proportion to recent demand,
-    // one quarter spread evenly, so a region that was quiet for a round keeps some rights to
-    // answer its next debit at once.
-    auto target = [&](RegionId r) -> Amount {
-      const __int128 by_demand = static_cast<__int128>(total) * 3 * demand[r] / (4 * total_demand);
-      return static_cast<Amount>(by_demand) + total / (4 * static_cast<Amount>(n_));
-    };
-    Amount spare = rights[opt_.self] - TentativeCredit(a);  // tentative credit is not given away
-    const bool donor = spare > 0;
-    if (total_demand > 0 && total > 0) spare -= target(opt_.self);
-    const Amount budget = std::max<Amount>(
-        1, (std::max<Amount>(total, 0) + a.config.overdraft_limit) / kRebalanceInFlightDivisor);
-    Amount may_send = budget - RightsInFlightOn(a);
-    // Regions spending on their line first: their floor is at stake, a spender's is not.
-    std::vector<RegionId> order;
-    for (RegionId r = 0; r < n_; ++r)
-      if (r != opt_.self) order.push_back(r);
-    std::stable_partition(order.begin(), order.end(), [&](RegionId r) { return rights[r] < 0; });
-    bool done = true;
-    for (RegionId r : order) {
-      Amount want = rights[r] < 0 ? -rights[r] : 0;
-      if (total_demand > 0 && total > 0 && demand[r] > 0)
-        want = std::max(want, std::min(target(r) - rights[r], kRebalanceDemandRounds * demand[r]));
-      // Small moves cost an op each and buy nothing.
-      if (want <= 0 || (rights[r] >= 0 && want < std::max<Amount>(1, total / 100))) {
-        a.demand_mark[r] = a.counters.debits(r);
+    in.tentative = book_.TentativeCredit(a);
+    in.overdraft_limit = a.config.overdraft_limit;
+    in.in_flight = RightsInFlightOn(a);
+    RebalancePlan plan = PlanRebalance(in);
+    for (const RebalancePlan::Give& g : plan.gives) {
+      if (!GiveRights(a, g.to, g.amount, now, out)) {  // a counter cap: try again next round
+        plan.marks[g.to] = RebalancePlan::Mark::kKeep;
+        plan.done = false;
         continue;
       }
-      if (spare <= 0) {  // not ours to serve (we are no donor), or not now
-        if (!donor) a.demand_mark[r] = a.counters.debits(r);
-        continue;
-      }
-      if (!Live(r, now) || may_send <= 0) {
-        // Rights sent now could be stranded, or enough are in flight: next round.
-        done = false;
-        continue;
-      }
-      const Amount give = std::min({want, spare, may_send});
-      if (!GiveRights(a, r, give, now, out)) continue;
-      spare -= give;
-      may_send -= give;
       ++*made;
       ++stats_.rebalance_transfers;
-      const Amount served = (give + kRebalanceDemandRounds - 1) / kRebalanceDemandRounds;
-      a.demand_mark[r] = std::min(a.counters.debits(r), a.demand_mark[r] + served);
-      if (give < want) done = false;
     }
-    return done;
+    for (RegionId r = 0; r < n_; ++r) {
+      if (plan.marks[r] == RebalancePlan::Mark::kAll) {
+        a.demand_mark[r] = a.counters.debits(r);
+      } else if (plan.marks[r] == RebalancePlan::Mark::kServed) {
+        a.demand_mark[r] = std::min(a.counters.debits(r), a.demand_mark[r] + plan.served[r]);
+      }
+    }
+    return plan.done;
   }
 
   ReplicaOptions opt_;
@@ -2621,28 +1660,17 @@ class Replica::Impl {
   HybridClock clock_;
   Hlc persisted_hw_;
   Hlc frontier_;
-  VersionVector applied_;
-  VersionVector log_floor_;
-  std::vector<std::deque<Op>> log_;                  // per origin: seqs log_floor+1 .. applied
-  std::vector<std::map<Seq, Op>> buffered_;          // per origin: ops beyond a gap
-  std::vector<std::map<Seq, Op>> awaiting_fence_;    // per origin: ops of a run it has left
-  std::vector<Account> accounts_;
-  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
-  KeyIndex keys_{opt_.idempotency_retention_ms};     // (account, key) -> binding, last use
-  KeyId last_key_;                                   // the key the last Apply used
-  // Our own ops voided because another region's canonically earlier op took their key (rare:
-  // forks only), so a retry of our original request gets our original answer.
-  std::map<std::pair<std::uint32_t, KeyHash>, KeyUse> displaced_;
-  IndexSet unsaved_;                                 // accounts folded since the last save
-  Hlc saved_frontier_;                               // the frontier of the persisted checkpoints
-  IndexSet journaled_;                               // accounts with ops above the frontier
-  IndexSet touched_;                                 // accounts debited since the last rebalance
-  std::set<std::uint32_t> pending_accounts_;         // accounts with debits waiting for rights
+  Hlc saved_frontier_;  // the frontier of the persisted checkpoints
+  OpLog log_;
+  AccountBook book_;
+  PeerTable peers_;
+  Finality finality_;
+  RejoinState rejoin_;
+  ReplicationWaits replication_;        // answers held for durability "replicated"
+  std::set<std::uint32_t> pending_accounts_;  // accounts with debits waiting for rights
   // (account, recipient) -> our rights transfers it has not acknowledged. Ordered: summed per
   // account by range.
   std::map<std::pair<std::uint32_t, RegionId>, RightsInFlight> rights_in_flight_;
-  std::vector<HeartbeatState> hb_;
-  std::vector<Peer> peers_;
   std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
   bool rejoining_ = false;               // restarted; no op originated until our own log is whole
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
@@ -2657,18 +1685,6 @@ class Replica::Impl {
   std::vector<Seq> lost_from_;
   Seq resumed_from_ = 0;                 // our fence: this incarnation issues own ops after this seq
   bool fences_unsaved_ = false;          // fences_ changed since the host last persisted them
-  std::vector<bool> answered_;           // per region: it answered this epoch of ours
-  bool any_answer_ = false;
-  bool any_live_answer_ = false;         // an answer from a peer that is not rejoining itself
-  std::uint64_t first_answer_ms_ = 0;    // of the first such answer
-  VersionVector needed_;                 // what the answers to this epoch said they held
-  // Durability "replicated": commands that asked for it, and answers held until a peer has the op.
-  struct AwaitingReplication {
-    std::uint64_t deadline_ms = 0;
-    CommandResult result;
-  };
-  std::set<std::uint64_t> want_replicated_;
-  std::multimap<Dot, AwaitingReplication> awaiting_;  // by op: origin, then seq
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;

@@ -101,4 +101,34 @@ Status ValidateOp(const Op& op) {
   return Status::OK();
 }
 
+namespace {
+Status ValidateLineCount(const AccountConfig& c, RegionId regions) {
+  if (c.lines.size() != regions) return Status::InvalidArgument("overdraft lines: one per region is needed");
+  return Status::OK();
+}
+}  // namespace
+
+Status ValidateConfigFor(const AccountConfig& c, RegionId regions) {
+  Status s = ValidateAccountConfig(c);
+  return s.ok() ? ValidateLineCount(c, regions) : s;
+}
+
+Status ValidateOpFor(const Op& op, RegionId regions) {
+  Status s = ValidateOp(op);
+  if (!s.ok()) return s;
+  if (op.dot.origin >= regions) return Status::InvalidArgument("origin out of range");
+  if (op.kind == OpKind::kTransfer && op.to >= regions)
+    return Status::InvalidArgument("transfer to an invalid region");
+  // ValidateOp checked the config by the core's rules already.
+  if (op.kind == OpKind::kOpen) return ValidateLineCount(op.config, regions);
+  return Status::OK();
+}
+
+Status ValidateKeyRecordFor(const KeyRecord& k, RegionId regions) {
+  Status s = ValidateAccountId(k.account);
+  if (s.ok() && (k.dot.origin >= regions || k.dot.seq == 0)) s = Status::InvalidArgument("bad dot");
+  if (s.ok() && k.key == KeyHash{}) s = Status::InvalidArgument("no key hash");
+  return s;
+}
+
 }  // namespace tally

@@ -3,9 +3,9 @@
 // sends what its peers must drop), the replica what it accepts, tallyd's config what it parses.
 // Names (account ids, keys, regions, currencies) and amounts are in core/ids.h.
 //
-// These are the rules any replica applies, whatever its cluster's size: a region id below
-// kMaxRegions, lines for at most kMaxRegions regions. The replica adds the checks that need its
-// cluster (origin and target below its region count, one line per region).
+// The rules any replica applies, whatever its cluster's size: a region id below kMaxRegions,
+// lines for at most kMaxRegions regions. The `...For` functions add what a cluster of `regions`
+// regions needs (origin and target below its region count, one line per region).
 //
 // Each returns OK or InvalidArgument naming the problem. Stateless; safe from any thread.
 
@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/messages.h"
 #include "core/status.h"
 #include "core/types.h"
 
@@ -45,6 +46,13 @@ Status ValidateOpFields(const Dot& dot, OpKind kind, const std::string& account,
 // An op: its fields, its idempotency key if any, and a config exactly when it is an open (for
 // the account it opens).
 Status ValidateOp(const Op& op);
+
+// The core's rules, and one overdraft line per region of the cluster.
+Status ValidateConfigFor(const AccountConfig& c, RegionId regions);
+// The core's rules, and origin and target regions (and an open's lines) of the cluster.
+Status ValidateOpFor(const Op& op, RegionId regions);
+// A stored idempotency record: a valid account, a dot of the cluster, a key hash.
+Status ValidateKeyRecordFor(const KeyRecord& k, RegionId regions);
 
 }  // namespace tally
 

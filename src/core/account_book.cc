@@ -1,0 +1,462 @@
+#include "core/account_book.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "core/digest.h"
+#include "core/validate.h"
+
+namespace tally {
+
+namespace {
+
+// The record of our own op that lost its key (KeyRecord::displaced).
+KeyRecord DisplacedRecord(const KeyUse& u, const std::string& account, const KeyHash& key) {
+  KeyRecord r{account, key,  u.dot,       u.hlc,           u.kind,
+              u.amount, u.to, u.overdraft, u.balance_after, /*displaced=*/true};
+  r.last_use = u.hlc;
+  return r;
+}
+
+// What a retry must repeat to replay a key's answer: the same kind, amount and target.
+std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
+  Fnv64 h;
+  h.Add(static_cast<std::uint64_t>(kind));
+  h.Add(static_cast<std::uint64_t>(amount));
+  h.Add(static_cast<std::uint64_t>(to));
+  return h.value();
+}
+
+}  // namespace
+
+AccountBook::AccountBook(const ReplicaOptions& opt)
+    : n_(static_cast<RegionId>(opt.regions.size())),
+      self_(opt.self),
+      bugs_(opt.bugs),
+      max_events_per_account_(opt.max_events_per_account),
+      keys_(opt.idempotency_retention_ms) {}
+
+// ---- lookup ---------------------------------------------------------------------------------------
+
+Account* AccountBook::Find(std::string_view id) {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &accounts_[it->second];
+}
+
+Account& AccountBook::GetOrCreate(const std::string& id) {
+  auto [it, inserted] = index_.try_emplace(id, static_cast<std::uint32_t>(accounts_.size()));
+  if (inserted) {
+    Account a;
+    a.config.id = id;
+    a.config.lines.assign(n_, 0);
+    a.counters = Counters(n_);
+    a.final_counters = Counters(n_);
+    a.checkpoint = ReplayState(n_);
+    a.tip = ReplayState(n_);
+    a.demand_mark.assign(n_, 0);
+    a.tentative.assign(n_, 0);
+    accounts_.push_back(std::move(a));
+  }
+  return accounts_[it->second];
+}
+
+std::uint32_t AccountBook::IndexOf(const Account& a) const {
+  assert(&a >= accounts_.data() && &a < accounts_.data() + accounts_.size());
+  return static_cast<std::uint32_t>(&a - accounts_.data());
+}
+
+bool AccountBook::IsOpen(std::string_view id) const {
+  auto it = index_.find(id);
+  return it != index_.end() && accounts_[it->second].open;
+}
+
+std::vector<std::string> AccountBook::OpenIds() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, i] : index_) {
+    if (accounts_[i].open) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// ---- figures --------------------------------------------------------------------------------------
+
+// Local ops append and replay one step; a remote op landing earlier in the canonical order costs a
+// replay from the frontier (Invalidate).
+const ReplayState& AccountBook::Tip(Account& a) {
+  while (a.tip_pos < a.journal.size()) {
+    ReplayStep(a.config.fee, a.journal[a.tip_pos].replay(), &a.tip, nullptr);
+    ++a.tip_pos;
+  }
+  return a.tip;
+}
+
+void AccountBook::Invalidate(Account& a, std::size_t pos) {
+  if (pos < a.tip_pos) {
+    a.tip = a.checkpoint;
+    a.tip_pos = 0;
+  }
+}
+
+Amount AccountBook::EffectiveRights(Account& a, RegionId r) {
+  const ReplayState& t = Tip(a);
+  return a.counters.rights(r) - t.fees[r] + t.voids[r];
+}
+
+Amount AccountBook::TentativeCredit(const Account& a) const {
+  return bugs_.spend_tentative_credit ? 0 : a.tentative[self_];
+}
+
+// Rights move between regions and fees and voids are booked to one: the regions' effective rights
+// always add up to the effective balance (unless a fee saturated, which the caps rule out).
+void AccountBook::CheckRightsAddUp(Account& a) {
+  Amount sum = 0;
+  for (RegionId r = 0; r < n_; ++r) sum += EffectiveRights(a, r);
+  assert(sum == Tip(a).balance && "the regions' rights must add up to the balance");
+  (void)sum;
+}
+
+std::uint64_t AccountBook::Digest(Account& a) {
+  const ReplayState& t = Tip(a);
+  Fnv64 h;
+  h.Add(a.config.id);
+  h.Add(a.config.currency);
+  h.Add(static_cast<std::uint64_t>(a.config.overdraft_limit));
+  for (Amount l : a.config.lines) h.Add(static_cast<std::uint64_t>(l));
+  h.Add(static_cast<std::uint64_t>(a.config.fee.flat));
+  h.Add(a.config.fee.bps);
+  for (RegionId r = 0; r < n_; ++r) {
+    h.Add(static_cast<std::uint64_t>(a.counters.credits(r)));
+    h.Add(static_cast<std::uint64_t>(a.counters.debits(r)));
+    for (RegionId s = 0; s < n_; ++s) h.Add(static_cast<std::uint64_t>(a.counters.transferred(r, s)));
+    h.Add(static_cast<std::uint64_t>(t.fees[r]));
+    h.Add(static_cast<std::uint64_t>(t.voids[r]));
+  }
+  h.Add(static_cast<std::uint64_t>(t.balance));
+  h.Add(static_cast<std::uint64_t>(t.refunds));
+  h.Add(t.episodes);
+  h.Add(t.ops);
+  h.Add(t.in_episode ? 1 : 0);
+  return h.value();
+}
+
+void AccountBook::FillView(Account& a, AccountView* v) {
+  CheckRightsAddUp(a);
+  const ReplayState& t = Tip(a);
+  v->config = a.config;
+  v->balance = t.balance;
+  v->final_balance = a.checkpoint.balance;
+  v->raw_balance = a.counters.balance();
+  v->tentative = !a.journal.empty();
+  v->regions.assign(n_, RegionView{});
+  for (RegionId r = 0; r < n_; ++r) {
+    v->regions[r] = RegionView{EffectiveRights(a, r), a.tentative[r], a.config.lines[r], t.fees[r], t.voids[r]};
+  }
+  v->fees = t.total_fees();
+  v->voids = t.total_voids();
+  v->episodes = t.episodes;
+  v->digest = Digest(a);
+}
+
+void AccountBook::Forks(Account& a, const OpLog& log, std::vector<ForkReport>* forks) {
+  forks->assign(a.final_forks.begin(), a.final_forks.end());
+  ReplayState s = a.checkpoint;
+  ReplayRange(a, log, &s, 0, a.journal.size(), /*final=*/false, forks);
+}
+
+// Replays journal[begin, end) onto `s`; collects fork reports if `forks` is given.
+void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std::size_t begin,
+                              std::size_t end, bool final, std::vector<ForkReport>* forks) const {
+  std::vector<DerivedEvent> events;
+  auto add_op = [&](const CanonicalKey& k, std::vector<Op>* ops) {
+    if (const Op* op = log.Lookup(k)) ops->push_back(*op);
+  };
+  std::size_t spree_begin = begin;  // first debit since the last credit: the spends that overdrew
+  for (std::size_t i = begin; i < end; ++i) {
+    const JournalEntry& e = a.journal[i];
+    if (e.kind == OpKind::kCredit && !e.voided) spree_begin = i + 1;
+    events.clear();
+    ReplayStep(a.config.fee, e.replay(), s, forks ? &events : nullptr);
+    for (DerivedEvent& ev : events) {
+      ForkReport f{ev, final, {}};
+      if (ev.kind == DerivedKind::kOverdraftFee) {
+        for (std::size_t j = spree_begin; j <= i; ++j) {
+          if (a.journal[j].kind == OpKind::kDebit && !a.journal[j].voided) add_op(a.journal[j].key, &f.ops);
+        }
+      } else {
+        add_op(e.key, &f.ops);
+        CanonicalKey by;
+        if (const Op* v = log.Lookup(e.key);
+            v && !v->key.empty() && keys_.Predecessor(MakeKeyId(IndexOf(a), v->key), e.key, &by))
+          add_op(by, &f.ops);
+      }
+      forks->push_back(std::move(f));
+    }
+  }
+}
+
+// ---- applying ---------------------------------------------------------------------------------
+
+Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
+  Account& a = GetOrCreate(op.account);
+  const RegionId o = op.dot.origin;
+  Status s;
+  switch (op.kind) {
+    case OpKind::kOpen:
+      if (!a.open || op.canonical() < a.opened) {
+        // Concurrent opens: the canonically first config wins everywhere.
+        a.config = op.config;
+        a.opened = op.canonical();
+        a.open = true;
+        Invalidate(a, 0);
+      }
+      break;
+    case OpKind::kCredit: s = a.counters.Credit(o, op.amount, nullptr); break;
+    case OpKind::kDebit: s = a.counters.Debit(o, op.amount, nullptr); break;
+    case OpKind::kTransfer: s = a.counters.Transfer(o, op.to, op.amount, nullptr); break;
+  }
+  if (!s.ok()) return s;
+
+  JournalEntry e{op.canonical(), op.kind, false, !op.key.empty(), op.to, op.amount};
+  std::size_t pos = a.journal.size();
+  if (!bugs_.order_forks_by_arrival) {
+    // Ops mostly arrive in canonical order: search from the back.
+    while (pos > 0 && e.key < a.journal[pos - 1].key) --pos;
+    assert((pos == 0 || a.journal[pos - 1].key < e.key) && "the journal is in canonical order");
+  }
+  if (!op.key.empty()) {
+    // The windowed rule (key_index.h): this use is voided by a canonically earlier use within
+    // the retention window, and may void the next use. Expiry decides nothing here.
+    const KeyHash key = HashKey(op.key);
+    const KeyId id = MakeKeyId(IndexOf(a), key);
+    last_key_ = id;
+    const VoidRule rule = bugs_.order_forks_by_arrival ? VoidRule::kArrival
+                          : bugs_.expiry_decides_voids ? VoidRule::kIndex
+                                                       : VoidRule::kWindow;
+    const KeyIndex::Outcome u =
+        keys_.AddUse(id, KeyUse{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, false}, rule);
+    e.voided = u.voided;
+    if (!u.known) {
+      // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.
+      if (e.voided && o == self_) {
+        const KeyUse own{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, true};
+        if (displaced_.try_emplace({IndexOf(a), key}, own).second && out)
+          out->keys.push_back(DisplacedRecord(own, op.account, key));
+      }
+      if (u.voids_next) {
+        // A canonically earlier use within the window arrived: the next use is voided now.
+        const std::size_t j = FindEntry(a, u.next.canonical());
+        if (j < a.journal.size()) {
+          UntrackTentative(a, a.journal[j]);
+          a.journal[j].voided = true;
+          Invalidate(a, j);
+        }
+        if (u.next.dot.origin == self_ && o != self_) {
+          // Another region's canonically earlier op takes the key from ours: keep our answer.
+          displaced_[{IndexOf(a), key}] = u.next;
+          if (out) out->keys.push_back(DisplacedRecord(u.next, op.account, key));
+        }
+      }
+      if (out && write_keys) out->keys.push_back(RecordOf(id));
+    }
+  }
+  Invalidate(a, pos);
+  if (IsTentativeCredit(e)) a.tentative[o] += e.amount;  // <= 2^58 per region: cannot overflow
+  a.journal.insert(a.journal.begin() + static_cast<std::ptrdiff_t>(pos), e);
+  journaled_.insert(IndexOf(a));
+  if (op.kind == OpKind::kDebit) touched_.insert(IndexOf(a));
+  return Status::OK();
+}
+
+void AccountBook::SetKeyAnswer(Dot op, Amount balance_after, Effects* out) {
+  keys_.SetAnswer(last_key_, op, balance_after);
+  out->keys.push_back(RecordOf(last_key_));
+}
+
+// A credit that a canonically earlier duplicate of its key could still void (only another region
+// can originate one: a region answers a repeated key from its own index).
+bool AccountBook::IsTentativeCredit(const JournalEntry& e) const {
+  return e.kind == OpKind::kCredit && e.keyed && !e.voided && n_ > 1;
+}
+
+void AccountBook::UntrackTentative(Account& a, const JournalEntry& e) {
+  if (IsTentativeCredit(e)) a.tentative[e.key.origin] -= e.amount;
+  assert(a.tentative[e.key.origin] >= 0);
+}
+
+std::size_t AccountBook::FindEntry(const Account& a, const CanonicalKey& k) const {
+  for (std::size_t i = a.journal.size(); i-- > 0;) {
+    if (a.journal[i].key == k) return i;
+  }
+  return a.journal.size();
+}
+
+// Inside the window of the key's last use, a retry replays the key's binding (its latest unvoided
+// use); past it, the request is a new op, in every region alike.
+AccountBook::KeyLookup AccountBook::LookupKey(Account& a, const std::string& key, OpKind kind,
+                                              Amount amount, RegionId to, Hlc retry_at) const {
+  KeyLookup r;
+  KeyIndex::State st;
+  if (!keys_.Find(MakeKeyId(IndexOf(a), key), &st) || !keys_.WithinWindow(st.last_use, retry_at)) return r;
+  r.binding = st.binding;
+  const std::uint64_t fingerprint = Fingerprint(kind, amount, to);
+  if (auto own = displaced_.find({IndexOf(a), HashKey(key)});
+      own != displaced_.end() && r.binding.canonical() < own->second.canonical() &&
+      Fingerprint(own->second.kind, own->second.amount, own->second.to) == fingerprint) {
+    // Our original request, whose op lost the key to another region's: the stored answer.
+    r.kind = KeyLookup::kReplayDisplaced;
+    r.own = own->second;
+    return r;
+  }
+  r.kind = Fingerprint(r.binding.kind, r.binding.amount, r.binding.to) == fingerprint ? KeyLookup::kReplay
+                                                                                     : KeyLookup::kMismatch;
+  return r;
+}
+
+// ---- folding --------------------------------------------------------------------------------------
+
+void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
+  for (std::uint32_t idx : journaled_.sorted()) {
+    Account& a = accounts_[idx];
+    std::size_t k = 0;
+    if (bugs_.order_forks_by_arrival) {
+      // Arrival order is not sorted: fold the leading run below the frontier.
+      while (k < a.journal.size() && a.journal[k].key.hlc < f) ++k;
+    } else {
+      k = static_cast<std::size_t>(
+          std::lower_bound(a.journal.begin(), a.journal.end(), CanonicalKey{f, 0, 0},
+                           [](const JournalEntry& e, const CanonicalKey& key) { return e.key < key; }) -
+          a.journal.begin());
+    }
+    if (k == 0) continue;
+    std::vector<ForkReport> forks;
+    ReplayRange(a, log, &a.checkpoint, 0, k, /*final=*/true, &forks);
+    for (std::size_t i = 0; i < k; ++i) {
+      const JournalEntry& e = a.journal[i];
+      const RegionId o = e.key.origin;
+      UntrackTentative(a, e);  // final: its void status can no longer change
+      switch (e.kind) {
+        case OpKind::kCredit: a.final_counters.Credit(o, e.amount, nullptr); break;
+        case OpKind::kDebit: a.final_counters.Debit(o, e.amount, nullptr); break;
+        case OpKind::kTransfer: a.final_counters.Transfer(o, e.to, e.amount, nullptr); break;
+        case OpKind::kOpen: break;
+      }
+    }
+    for (ForkReport& fr : forks) {
+      a.final_forks.push_back(std::move(fr));
+      if (a.final_forks.size() > max_events_per_account_) a.final_forks.pop_front();
+    }
+    a.journal.erase(a.journal.begin(), a.journal.begin() + static_cast<std::ptrdiff_t>(k));
+    if (a.tip_pos >= k) {
+      a.tip_pos -= k;
+    } else {
+      a.tip = a.checkpoint;
+      a.tip_pos = 0;
+    }
+    unsaved_.insert(idx);
+  }
+  journaled_.retain([this](std::uint32_t idx) { return !accounts_[idx].journal.empty(); });
+}
+
+std::vector<AccountCheckpoint> AccountBook::TakeUnsaved() {
+  std::vector<AccountCheckpoint> out;
+  for (std::uint32_t idx : unsaved_.sorted()) out.push_back(CheckpointOf(accounts_[idx]));
+  unsaved_.clear();
+  return out;
+}
+
+std::vector<AccountCheckpoint> AccountBook::FinalCheckpoints(Hlc frontier) const {
+  std::vector<AccountCheckpoint> out;
+  for (const Account& a : accounts_) {
+    if (a.open && a.opened.hlc < frontier) out.push_back(CheckpointOf(a));
+  }
+  return out;
+}
+
+// An account's final prefix as stored: its config, final counters, replay state and events.
+AccountCheckpoint AccountBook::CheckpointOf(const Account& a) {
+  AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
+  for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
+  return c;
+}
+
+// Keys whose retention window the frontier has passed are forgotten, and the uses of keys used
+// several times below it folded; the host deletes and rewrites their records in the batch that
+// persists that frontier, so a restart compares new uses only with what it can still need. Our own
+// displaced op of a forgotten key is forgotten with it.
+std::uint64_t AccountBook::SweepKeys(Hlc frontier, Effects* out) {
+  std::uint64_t expired = 0;
+  keys_.Sweep(
+      frontier,
+      [&](const KeyId& id) {
+        const std::string& account = accounts_[id.account].config.id;
+        const KeyHash key{id.h1, id.h2};
+        out->forget_keys.push_back(KeyRecordId{account, key, false});
+        if (displaced_.erase({id.account, key}) > 0) out->forget_keys.push_back(KeyRecordId{account, key, true});
+        ++expired;
+      },
+      [&](const KeyId& id) { out->keys.push_back(RecordOf(id)); });
+  return expired;
+}
+
+std::vector<KeyRecord> AccountBook::KeyRecords(bool with_displaced) const {
+  std::vector<KeyRecord> out;
+  keys_.ForEach([&](const KeyId& id) { out.push_back(RecordOf(id)); });
+  if (with_displaced) {
+    for (const auto& [k, e] : displaced_) out.push_back(DisplacedRecord(e, accounts_[k.first].config.id, k.second));
+  }
+  return out;
+}
+
+// The stored record of key `id`, as the index holds it now.
+KeyRecord AccountBook::RecordOf(const KeyId& id) const {
+  KeyRecord r;
+  r.account = accounts_[id.account].config.id;
+  r.key = KeyHash{id.h1, id.h2};
+  keys_.FillRecord(id, &r);
+  return r;
+}
+
+// ---- loading --------------------------------------------------------------------------------------
+
+Status AccountBook::LoadCheckpoint(const AccountCheckpoint& c) {
+  Status s = ValidateConfigFor(c.config, n_);
+  if (!s.ok()) return s;
+  if (c.counters.regions() != n_ || c.state.fees.size() != n_ || c.state.voids.size() != n_)
+    return Status::InvalidArgument("wrong region count");
+  Account& a = GetOrCreate(c.config.id);
+  a.config = c.config;
+  a.opened = c.opened;
+  a.open = true;
+  a.counters = c.counters;
+  a.final_counters = c.counters;
+  a.checkpoint = c.state;
+  a.tip = c.state;
+  for (const DerivedEvent& e : c.events) a.final_forks.push_back(ForkReport{e, true, {}});
+  return Status::OK();
+}
+
+Status AccountBook::LoadKey(const KeyRecord& k) {
+  Status s = ValidateKeyRecordFor(k, n_);
+  if (!s.ok()) return s;
+  Account& a = GetOrCreate(k.account);
+  if (k.displaced) {
+    if (k.dot.origin != self_) return Status::InvalidArgument("displaced key record of another region");
+    displaced_[{IndexOf(a), k.key}] = KeyUse{k.dot, k.hlc, k.kind, k.amount, k.to, k.overdraft, k.balance_after, true};
+  } else if (!keys_.Load(MakeKeyId(IndexOf(a), k.key), k)) {
+    return Status::InvalidArgument("inconsistent uses");
+  }
+  return Status::OK();
+}
+
+void AccountBook::Adopt(AccountBook&& fresh) {
+  accounts_ = std::move(fresh.accounts_);
+  index_ = std::move(fresh.index_);
+  keys_ = std::move(fresh.keys_);
+  displaced_ = std::move(fresh.displaced_);
+  journaled_.swap(fresh.journaled_);
+  unsaved_.clear();
+  touched_.clear();
+}
+
+}  // namespace tally

@@ -1,0 +1,143 @@
+// AccountBook: every account a replica holds, and what applying an op does to one — counters,
+// the journal above the stable frontier in canonical order, the idempotency index and its void
+// rule, folding below the frontier into checkpoints, and the figures read from all that (tip
+// balance, effective rights, digest, forks). It decides nothing about whether to accept a
+// command: Replica asks it (LookupKey, SpendableRights) and decides.
+//
+// It reads the op log (OpLog) only to name the ops behind a fork; it never calls back into the
+// replica. Seams asserted (always on): the journal stays in canonical order (outside the planted
+// bug that orders it by arrival), tentative credit never goes negative, and an account's
+// effective rights always add up to its effective balance (Σ rights = balance).
+//
+// Not thread-safe.
+
+#ifndef TALLY_CORE_ACCOUNT_BOOK_H_
+#define TALLY_CORE_ACCOUNT_BOOK_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/account.h"
+#include "core/index_set.h"
+#include "core/key_index.h"
+#include "core/op_log.h"
+#include "core/replica_types.h"
+#include "core/status.h"
+
+namespace tally {
+
+class AccountBook {
+ public:
+  explicit AccountBook(const ReplicaOptions& opt);
+  AccountBook(AccountBook&&) = default;
+  AccountBook& operator=(AccountBook&&) = default;
+
+  // ---- lookup ----
+  Account* Find(std::string_view id);
+  Account& GetOrCreate(const std::string& id);
+  std::uint32_t IndexOf(const Account& a) const;
+  Account& at(std::uint32_t index) { return accounts_[index]; }
+  std::size_t size() const { return accounts_.size(); }
+  bool IsOpen(std::string_view id) const;
+  std::vector<std::string> OpenIds() const;  // sorted
+
+  // ---- figures ----
+  // The replay state over every op held (checkpoint + journal), brought up to date lazily.
+  const ReplayState& Tip(Account& a);
+  // Region r's rights: its counters' rights less the fees booked to it plus the voids credited.
+  Amount EffectiveRights(Account& a, RegionId r);
+  // Our credits that are not yet final: part of our rights, spendable only within the line.
+  Amount TentativeCredit(const Account& a) const;
+  // What we may spend or give away without our line: rights less tentative credit.
+  Amount SpendableRights(Account& a) { return EffectiveRights(a, self_) - TentativeCredit(a); }
+  std::uint64_t Digest(Account& a);
+  // The account's part of an AccountView: config, balances, per-region figures, digest.
+  void FillView(Account& a, AccountView* v);
+  // Final forks kept from folding, then the tentative ones above the frontier.
+  void Forks(Account& a, const OpLog& log, std::vector<ForkReport>* forks);
+
+  // ---- applying ----
+  // Applies `op` (the next of its origin) to its account, journal and key index; the op log is
+  // the caller's. With `write_keys`, the op's key record goes to out->keys (another region's op,
+  // or our own given back while we rejoin: our own are written once answered, SetKeyAnswer).
+  // Returns an error, and changes nothing, if the op breaks a counter cap. `out` may be null.
+  Status Apply(const Op& op, bool write_keys, Effects* out);
+  // The answer to our own keyed op just applied: stored with its key and written to out->keys.
+  void SetKeyAnswer(Dot op, Amount balance_after, Effects* out);
+
+  // What a command's idempotency key says, inside the window of its last use (retry_at: the
+  // earliest timestamp an op originated now could carry).
+  struct KeyLookup {
+    enum Kind { kNew, kMismatch, kReplay, kReplayDisplaced } kind = kNew;
+    KeyUse binding;  // the key's binding: replayed, or what the mismatch names
+    KeyUse own;      // kReplayDisplaced: our original op, voided by `binding`
+  };
+  KeyLookup LookupKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
+                      Hlc retry_at) const;
+
+  // ---- folding ----
+  // Folds every journal below `frontier` into its checkpoint, in memory.
+  void FoldBelow(Hlc frontier, const OpLog& log);
+  // The checkpoints folded since the last call.
+  std::vector<AccountCheckpoint> TakeUnsaved();
+  // The checkpoint of every account whose open is below `frontier`: what a fold would store.
+  std::vector<AccountCheckpoint> FinalCheckpoints(Hlc frontier) const;
+  // Forgets keys past their window at `frontier`; their deletes and rewrites go to `out`.
+  // Returns how many were forgotten.
+  std::uint64_t SweepKeys(Hlc frontier, Effects* out);
+  std::vector<KeyRecord> KeyRecords(bool with_displaced) const;
+  std::size_t key_count() const { return keys_.size(); }
+  std::size_t key_memory_bytes() const { return keys_.MemoryBytes(); }
+
+  // ---- loading ----
+  // A stored or sent checkpoint, and key record. Corruption-worthy errors as InvalidArgument.
+  Status LoadCheckpoint(const AccountCheckpoint& c);
+  Status LoadKey(const KeyRecord& k);
+  // Replaces every account, journal and key with `fresh`'s (a snapshot, or our own state rebuilt);
+  // nothing is left to save or to rebalance.
+  void Adopt(AccountBook&& fresh);
+
+  // Accounts debited since the last rebalancing round (Replica::Rebalance takes and refills it).
+  IndexSet& touched() { return touched_; }
+
+ private:
+  struct StringHash {  // searches the index with a string_view without building a std::string
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  void Invalidate(Account& a, std::size_t pos);
+  bool IsTentativeCredit(const JournalEntry& e) const;
+  void UntrackTentative(Account& a, const JournalEntry& e);
+  std::size_t FindEntry(const Account& a, const CanonicalKey& k) const;
+  void ReplayRange(Account& a, const OpLog& log, ReplayState* s, std::size_t begin, std::size_t end,
+                   bool final, std::vector<ForkReport>* forks) const;
+  KeyRecord RecordOf(const KeyId& id) const;
+  static AccountCheckpoint CheckpointOf(const Account& a);
+  void CheckRightsAddUp(Account& a);
+
+  RegionId n_;
+  RegionId self_;
+  PlantedBugs bugs_;
+  std::size_t max_events_per_account_;
+  std::vector<Account> accounts_;
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
+  KeyIndex keys_;  // (account, key) -> binding, last use
+  KeyId last_key_;  // the key the last Apply used
+  // Our own ops voided because another region's canonically earlier op took their key (rare:
+  // forks only), so a retry of our original request gets our original answer.
+  std::map<std::pair<std::uint32_t, KeyHash>, KeyUse> displaced_;
+  IndexSet unsaved_;    // accounts folded since the last save
+  IndexSet journaled_;  // accounts with ops above the frontier
+  IndexSet touched_;    // accounts debited since the last rebalance
+};
+
+}  // namespace tally
+
+#endif  // TALLY_CORE_ACCOUNT_BOOK_H_

@@ -1,0 +1,292 @@
+// The values a Replica (core/replica.h) takes and gives: its options and planted bugs, client
+// commands and their results, the Effects of a call, what a store gives back on recovery, and the
+// views and statistics read from it. Plain data, shared by the replica's collaborators
+// (AccountBook, PeerTable, …) without their depending on the Replica class. Copyable; no
+// synchronization of its own.
+
+#ifndef TALLY_CORE_REPLICA_TYPES_H_
+#define TALLY_CORE_REPLICA_TYPES_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/messages.h"
+#include "core/status.h"
+#include "core/types.h"
+
+namespace tally {
+
+// Deliberate defects the simulator switches on to prove it catches them (`tally-sim bugs`).
+// All off in production; nothing but tally-sim and its tests sets them.
+struct PlantedBugs {
+  bool skip_rights_check = false;       // accept any debit, whatever the rights and line
+  bool order_forks_by_arrival = false;  // reconcile in arrival order instead of canonical order
+  bool forget_hlc_high_water = false;   // on recovery, restart the clock from the wall clock only
+  bool drop_relayed_ops = false;        // gossip only our own ops, never relay other origins'
+  bool ack_before_sync = false;         // let completions out before their ops are synced (CommitGate)
+  bool spend_tentative_credit = false;  // count credits that are not yet final as spendable rights
+  bool skip_rejoin = false;             // serve writes at once after a restart, whatever was lost
+  bool expiry_decides_voids = false;    // a use of a key still in the index is voided, whatever its age
+  bool wall_clock_deadlines = false;    // a waiting debit's deadline on the wall clock (issue 10)
+};
+
+struct ReplicaOptions {
+  std::string cluster_id;
+  std::vector<std::string> regions;  // names; the index is the RegionId
+  RegionId self = 0;
+
+  std::uint64_t max_clock_offset_ms = 500;
+  std::uint64_t heartbeat_interval_ms = 100;
+  std::uint64_t peer_timeout_ms = 1000;     // silent this long: unreachable
+  // Upper bound of the wait for an on-demand rights transfer; the wait itself is two measured
+  // round trips to the peers asked plus a little (all of this while none is measured yet).
+  std::uint64_t rights_wait_ms = 500;
+  std::uint64_t finality_wait_ms = 1000;    // bounded wait for this region's credits to turn final
+  std::uint64_t replicated_wait_ms = 5000;  // Command::replicated: wait this long for a peer's ack
+  // After Recover, originate nothing until a peer confirms which of our own ops exist. Off only
+  // when an operator knows the store is whole and no peer can answer (a region running alone).
+  bool rejoin_on_start = true;
+  // How long a rejoining region waits for peers that have not answered, from the first answer of
+  // a peer that is not rejoining itself; 0 (the default): for every peer, however long. A region
+  // that resumes without a silent peer's answer fences off the own ops that only that peer holds
+  // and no relay told of. That is not only a lost op: if one was a rights transfer to that peer
+  // and the peer spent the rights, the peer is below its line once the fence reaches it (I2), and
+  // the resumed region holds those rights again (swarm seed 303985). Nonzero trades that for
+  // writes at a restarted region while some peer stays unreachable.
+  std::uint64_t rejoin_wait_ms = 0;
+  // Drawn by the host at every start (at random in tallyd, from the seed in tally-sim), below
+  // kEpochNonceLimit: added to the epoch Recover picks, so that two starts from one restored copy
+  // with the wall clock behind the copy's high-water mark do not pick the same epoch (then a
+  // Hello of the earlier run would pass for an answer to the later one: swarm seed 305184).
+  std::uint64_t epoch_nonce = 0;
+  static constexpr std::uint64_t kEpochNonceLimit = std::uint64_t{1} << 20;
+  std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
+  std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
+  std::uint64_t rebalance_interval_ms = 1000;
+  std::uint64_t hlc_lease_ms = 1000;        // persist the HLC high-water mark this far ahead
+  std::uint64_t checkpoint_interval_ms = 1000;  // persist folded checkpoints (and prune) this often
+  std::size_t max_batch_ops = 256;          // ops per OpBatch
+  std::size_t max_inflight_ops = 8192;      // unacked ops per peer
+  std::size_t max_pending_debits = 10000;   // debits waiting for rights
+  std::size_t max_events_per_account = 256; // derived events kept for reports, per account
+  // Idempotency key retention: a use of a key voids only when a canonically earlier use of the key
+  // lies less than this before it (wall time of the HLCs); a key unused for longer is forgotten
+  // once the stable frontier is past its last use + retention. Every region of a cluster must use
+  // the same value (it decides voids), and Hello carries it. docs/design.md, "Idempotency".
+  std::uint64_t idempotency_retention_ms = 24 * 3600 * 1000;
+  PlantedBugs bugs;
+
+  // Checks names, counts and bounds; InvalidArgument naming the field otherwise.
+  Status Validate() const;
+};
+
+struct OpenAccount {
+  AccountConfig config;  // config.lines may be empty: the limit is split evenly across regions
+};
+struct Credit {
+  std::string account;
+  Amount amount = 0;
+  std::string key;  // idempotency key (required by the API; optional here)
+};
+struct Debit {
+  std::string account;
+  Amount amount = 0;
+  std::string key;
+};
+struct TransferRights {
+  std::string account;
+  RegionId to = 0;
+  Amount amount = 0;
+  std::string key;  // idempotency key (optional): the same key and request move the rights once
+};
+using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights>;
+
+struct Command {
+  std::uint64_t id = 0;  // the caller's handle; echoed in the CommandResult
+  CommandBody body;
+  // Durability "replicated": complete only once another region holds the op durably (its ack or
+  // heartbeat, sent after its sync, says so), so losing this region's disk loses no op it
+  // acknowledged. After replicated_wait_ms without that, completes with Unavailable although the
+  // op stays (a retry with the same key answers it). Needs at least two regions.
+  bool replicated = false;
+};
+
+struct CommandResult {
+  std::uint64_t id = 0;
+  Status status;
+  Dot op;                 // the op that carried it (for a replay, the original op)
+  Hlc hlc;
+  Amount balance = 0;     // effective (tentative) balance right after, as seen here
+  bool overdraft = false; // accepted on the overdraft line
+  bool replayed = false;  // the key was seen before: this is the stored result
+  bool voided = false;    // a replay of an op of ours voided as a duplicate of `voided_by`
+  Dot voided_by;          // the canonically earlier op (another region's) that kept the key
+  // Set on insufficient_funds (and on accepted debits): the numbers behind the decision.
+  Amount rights = 0;
+  Amount overdraft_line = 0;
+  Amount requested = 0;
+  Amount tentative_credit = 0;  // part of `rights` that is credit not yet final (not spendable)
+  // The account's line here while its open is not final (overdraft_line is then 0), and the
+  // regions whose confirmation the open still waits for.
+  Amount line_not_yet_usable = 0;
+  std::vector<RegionId> line_waits_for;
+  bool replicated = false;  // another region is known to hold `op` durably (or `op` is its own)
+};
+
+// Things an operator should hear about; never a reason to drop anything.
+struct Notice {
+  enum class Kind : std::uint8_t {
+    kClockAhead,  // a peer's wall clock is off ours by more than max_clock_offset_ms, either way
+    kPeerRefused,
+    kSnapshotSent,
+    kSnapshotInstalled,
+    kRejoin,  // progress of a restarted region's rejoin (value: a seq of its own ops)
+    kLostHistory,  // ops of a region's lost history refused or removed (value: how many)
+  };
+  Kind kind = Kind::kClockAhead;
+  RegionId region = 0;
+  std::int64_t value = 0;  // kClockAhead: its wall clock minus ours, in ms
+  std::string text;
+};
+
+struct Outbound {
+  RegionId to = 0;
+  Message msg;
+};
+
+// Checkpoints of the accounts folded since the last Fold, valid at `frontier`: persist them, the
+// frontier and the log floor atomically (one batch); ops at or below log_floor may then be deleted
+// from storage. Emitted every checkpoint_interval_ms while the frontier moves.
+struct Fold {
+  Hlc frontier;
+  VersionVector log_floor;
+  std::vector<AccountCheckpoint> checkpoints;  // only the accounts that changed
+};
+
+// Names one stored idempotency record (the store's key for it).
+struct KeyRecordId {
+  std::string account;
+  KeyHash key;
+  bool displaced = false;
+  auto operator<=>(const KeyRecordId&) const = default;
+};
+
+struct Effects {
+  std::vector<Op> ops;          // newly applied ops, local and remote, in apply order
+  // Idempotency records to delete: keys past their retention window (the stable frontier is past
+  // their last use + retention, so no use that could be compared with them can still arrive).
+  // Emitted with the Fold whose frontier decided it. Delete these BEFORE writing `keys`: a key
+  // forgotten and used again in one group commit must end up stored. Never names a record that
+  // `keys` of the same Effects writes.
+  std::vector<KeyRecordId> forget_keys;
+  std::vector<KeyRecord> keys;  // idempotency records (new, or changed by a use)
+  Hlc high_water;               // zero: unchanged
+  // Every fence the replica knows (core/fence_book.h), when that changed: persist it in place of
+  // the list stored before (empty: unchanged). A restarted replica then still knows where its
+  // peers' incarnations resumed, and answers a rejoining region with them.
+  std::vector<Fence> fences;
+  std::optional<Fold> fold;
+  std::vector<Outbound> send;
+  std::vector<CommandResult> completions;
+  std::vector<Notice> notices;
+  // Set when a peer's snapshot replaced our state (we restarted behind what every peer still
+  // retains). The host must replace everything it stores — ops, idempotency records, checkpoints,
+  // frontier and log floor; not the high-water mark — with what this Effects carries, in the same
+  // batch: `ops` is then the whole retained log, `keys` every record, `fold` every checkpoint
+  // with the frontier and log floor they are valid at.
+  bool replaces_store = false;
+
+  bool needs_persist() const {
+    return !ops.empty() || !keys.empty() || !forget_keys.empty() || !high_water.is_zero() ||
+           !fences.empty() || fold || replaces_store;
+  }
+  void Clear();
+};
+
+// What a restarting replica read back from its store.
+struct RecoveredState {
+  Hlc high_water;
+  std::vector<Fence> fences;
+  Hlc frontier;
+  VersionVector log_floor;
+  std::vector<AccountCheckpoint> checkpoints;
+  std::vector<Op> ops;          // the retained log, any order
+  std::vector<KeyRecord> keys;
+};
+
+struct RegionView {
+  Amount rights = 0;          // effective rights (fees and voids booked)
+  Amount tentative_credit = 0;  // keyed credits of this region not yet final (part of rights)
+  Amount overdraft_line = 0;
+  Amount fees = 0;
+  Amount voids = 0;
+};
+
+struct AccountView {
+  AccountConfig config;
+  Amount balance = 0;         // effective, over every op held (tentative above the frontier)
+  Amount final_balance = 0;   // effective, over the final prefix only
+  Amount raw_balance = 0;     // ΣP − ΣN over every op held
+  bool tentative = false;     // ops above the frontier exist
+  std::vector<RegionView> regions;
+  Amount fees = 0;
+  Amount voids = 0;
+  std::uint64_t episodes = 0;
+  Hlc frontier;
+  // Overdraft lines count only once the account's open is final (docs/design.md, "Overdraft lines
+  // of a new account"); until then, the regions whose confirmation it waits for.
+  bool lines_usable = false;
+  std::vector<RegionId> lines_wait_for;
+  bool stale = false;         // this region is rejoining after a restart and may lack ops
+  std::uint64_t digest = 0;   // equal on every replica holding the same ops
+};
+
+struct PeerView {
+  RegionId region = 0;
+  bool reachable = false;
+  std::uint64_t last_heard_ms = 0;
+  VersionVector acked;
+  std::int64_t clock_offset_ms = 0;  // peer wall clock minus ours, at its last heartbeat (its wall
+                                     // time plus half the round trip; not an HLC difference)
+  std::int64_t rtt_ms = -1;          // the last round trip measured over heartbeats (-1: none)
+  std::uint64_t ops_behind = 0;      // ops we hold that it holds by no route we know of (its acks,
+                                     // or what other peers relay that it holds)
+};
+
+struct ReplicaStats {
+  std::uint64_t commands = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t overdraft_debits = 0;
+  std::uint64_t replays = 0;
+  std::uint64_t rights_requests_sent = 0;
+  std::uint64_t rights_granted = 0;
+  std::uint64_t rebalance_transfers = 0;
+  std::uint64_t remote_ops_applied = 0;
+  std::uint64_t duplicate_ops = 0;
+  std::uint64_t buffered_ops = 0;     // held back waiting for a gap to fill (now)
+  std::uint64_t ops_sent = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t snapshots_sent = 0;
+  std::uint64_t clock_ahead_reports = 0;
+  std::uint64_t lost_history_ops = 0;  // ops of a lost history refused, or removed once applied
+  std::uint64_t idempotency_keys = 0;         // keys in the index now
+  std::uint64_t idempotency_index_bytes = 0;  // memory the index holds for them now
+  std::uint64_t idempotency_keys_expired = 0; // keys forgotten past their retention window
+};
+
+// A fork, explained: a derived event with the ops that led to it.
+struct ForkReport {
+  DerivedEvent event;
+  bool final = false;             // below the stable frontier: will never change
+  std::vector<Op> ops;            // kOverdraftFee: the episode's debits so far; kVoid: both ops
+};
+
+}  // namespace tally
+
+#endif  // TALLY_CORE_REPLICA_TYPES_H_
