@@ -171,8 +171,10 @@ struct AccountCheckpoint {
   bool operator==(const AccountCheckpoint&) const = default;
 };
 
-// Sent to a peer that lacks ops we no longer retain: our checkpoints at `frontier`, every op we
-// still hold and the idempotency records. The receiver joins it (see Replica).
+// Sent to a rejoining peer that lacks ops we no longer retain: our checkpoints at `frontier`, every
+// op we still hold and the idempotency records. The receiver installs it only while it rejoins and
+// only if it lacks what the snapshot covers; it checks the whole on a scratch state first, then
+// replaces its own state and store with it (Replica::OnSnapshot).
 struct Snapshot {
   Hlc frontier;
   VersionVector applied;     // everything the snapshot covers

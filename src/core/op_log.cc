@@ -76,6 +76,7 @@ bool OpLog::TakeReady(RegionId origin, Op* op) {
 std::size_t OpLog::buffered() const {
   std::size_t n = 0;
   for (const auto& b : buffered_) n += b.size();
+  for (const auto& h : awaiting_fence_) n += h.size();
   return n;
 }
 

@@ -56,6 +56,7 @@ class OpLog {
   void ClearBuffered(RegionId origin) { buffered_[origin].clear(); }
   // Takes the first buffered op of `origin` if its seq is at most applied + 1 (false otherwise).
   bool TakeReady(RegionId origin, Op* op);
+  // Ops held now, beyond a gap or for a fence (the buffered_ops gauge).
   std::size_t buffered() const;
 
   // Ops of an origin's earlier run held until its newer run's fence is known. True when `op` was

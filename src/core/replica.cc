@@ -456,6 +456,7 @@ class Replica::Impl {
   const ReplicaStats& stats() const {
     stats_.idempotency_keys = book_.key_count();
     stats_.idempotency_index_bytes = book_.key_memory_bytes();
+    stats_.buffered_ops = log_.buffered();
     return stats_;
   }
 
@@ -1688,7 +1689,7 @@ class Replica::Impl {
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
-  mutable ReplicaStats stats_;  // the idempotency figures are filled in when read
+  mutable ReplicaStats stats_;  // the gauges (keys, index bytes, buffered ops) are filled in when read
 };
 
 Replica::Replica(ReplicaOptions options, const WallClock& wall) {

@@ -269,7 +269,7 @@ struct ReplicaStats {
   std::uint64_t rebalance_transfers = 0;
   std::uint64_t remote_ops_applied = 0;
   std::uint64_t duplicate_ops = 0;
-  std::uint64_t buffered_ops = 0;     // held back waiting for a gap to fill (now)
+  std::uint64_t buffered_ops = 0;     // held back now: beyond a gap, or for a fence (gauge)
   std::uint64_t ops_sent = 0;
   std::uint64_t messages_sent = 0;
   std::uint64_t snapshots_sent = 0;
