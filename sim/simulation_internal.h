@@ -107,6 +107,9 @@ struct Request {
   Amount amount = 0;
   RegionId to = 0;
   std::string key;
+  // A key this client never sent before (not a reuse): its first attempt can be neither a replay
+  // nor a reused key.
+  bool fresh_key = false;
 };
 
 struct Client {
@@ -121,7 +124,7 @@ struct Client {
   bool probing = false;
   Dot probe_dot;
   Hlc probe_hlc;
-  std::uint64_t keys = 0;
+  std::uint64_t keys = 0;  // keys drawn so far (a key is "k<client>-<n>")
   // The key of the client's last keyed request that completed, and when (virtual ms): reused
   // past the retention window now and then (WorkloadParams::reuse_key_p).
   std::string done_key;
@@ -256,6 +259,8 @@ class Simulation::Impl {
   // --- workload.cc: clients.
   void StartWorkload();
   void OnClientWakes(std::uint32_t c);
+  // A new key for `cl`'s next request; *fresh: never sent before.
+  std::string NewKey(Client& cl, bool* fresh);
   void OnClientTimeout(std::uint32_t c, std::uint64_t attempt);
   void OnReplyArrives(std::uint64_t slot);
   void SendAttempt(std::uint32_t c, RegionId region);

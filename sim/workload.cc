@@ -81,6 +81,11 @@ void Simulation::Impl::StartWorkload() {
     queue.Schedule(now + workload_rng.Below(w.think_max_ms + 1), EventKind::kClientWakes, c.id);
 }
 
+std::string Simulation::Impl::NewKey(Client& cl, bool* fresh) {
+  *fresh = true;
+  return "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys);
+}
+
 void Simulation::Impl::OnClientWakes(std::uint32_t c) {
   Client& cl = clients[c];
   if (cl.stopped) return;
@@ -104,7 +109,7 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     req.kind = Request::Kind::kDebit;
     req.account = cl.spend_account;
     req.amount = cl.spend_amount;
-    req.key = "k" + std::to_string(c) + "-" + std::to_string(++cl.keys);
+    req.key = NewKey(cl, &req.fresh_key);
     target = cl.spend_at.front();
     cl.spend_at.erase(cl.spend_at.begin());
     // The client reads the account there first and spends all that region holds, if more.
@@ -157,7 +162,7 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
         req.key = cl.done_key;
         ++summary.keys_reused;
       } else {
-        req.key = "k" + std::to_string(c) + "-" + std::to_string(++cl.keys);
+        req.key = NewKey(cl, &req.fresh_key);
       }
     }
   }
@@ -216,6 +221,12 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
                                  cl.probe_dot.ToString() + ", again as " + res.op.ToString());
     ClientDone(rs.client);
     return;
+  }
+  if (cl.tries == 1 && cl.req.fresh_key && (res.replayed || res.status.code() == Code::kIdempotencyKeyReused)) {
+    Fail("I6 idempotency", "r" + std::to_string(cl.at) + " answered the first request with key '" +
+                               cl.req.key + "' on " + account + " as " +
+                               (res.replayed ? "a replay of op " + res.op.ToString() : res.status.ToString()) +
+                               ": the client never sent that key before");
   }
   if (res.status.ok()) {
     if (cl.req.kind == Request::Kind::kOpen &&
