@@ -686,12 +686,13 @@ Status NodeImpl::RenderReport(std::string_view id, bool html, std::string* out,
   if (Status s = replica_->Forks(id, &forks); !s.ok()) return s;
   std::vector<DerivedEvent> events;
   if (Status s = replica_->DerivedEvents(id, &events); !s.ok()) return s;
-  nlohmann::json report = ReportJson(config_.region, view, forks, events, region_names_);
+  const report::RunReport r =
+      AccountReport(config_.region, view, std::move(forks), std::move(events), region_names_);
   if (html) {
-    *out = ReportHtml(report);
+    *out = report::RenderHtml(r);
     *content_type = "text/html; charset=utf-8";
   } else {
-    *out = report.dump();
+    *out = report::RenderJson(r);
     *content_type = kJson;
   }
   return Status::OK();

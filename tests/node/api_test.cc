@@ -242,7 +242,66 @@ TEST_CASE("op results render region names and flags", "[api]") {
   out.clear();
   AppendOpResultJson(r, {"eu", "us"}, &out);
   CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":true})");
-  CHECK(HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+  CHECK(report::HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+}
+
+TEST_CASE("the account report is one account rendered by src/report, regions by name",
+          "[api][report]") {
+  AccountView v;
+  v.config.id = "acct-1";
+  v.config.currency = "EUR";
+  v.config.overdraft_limit = 600;
+  v.balance = -253;
+  v.raw_balance = -200;
+  v.fees = 53;
+  v.episodes = 1;
+  v.regions = {RegionView{300, 0, 300, 0, 0}, RegionView{-553, 0, 300, 53, 0}};
+  ForkReport f;
+  f.event.kind = DerivedKind::kOverdraftFee;
+  f.event.op = CanonicalKey{Hlc::Make(1'700'000'003'300ULL, 2), 1, 7};
+  f.event.op_amount = 500;
+  f.event.amount = 53;
+  f.event.overdrawn = 200;
+  f.event.balance_after = -253;
+  f.final = true;
+  Op op;
+  op.dot = Dot{1, 7};
+  op.hlc = f.event.op.hlc;
+  op.kind = OpKind::kDebit;
+  op.account = "acct-1";
+  op.amount = 500;
+  op.key = "k1";
+  op.overdraft = true;
+  f.ops.push_back(op);
+
+  const report::RunReport r = AccountReport("eu", v, {f}, {f.event}, {"eu", "us"});
+  const auto j = nlohmann::json::parse(report::RenderJson(r));
+  CHECK(j["view_region"] == "eu");
+  CHECK(j["regions"] == nlohmann::json::array({"eu", "us"}));
+  REQUIRE(j["accounts"].size() == 1);
+  const auto& a = j["accounts"][0];
+  CHECK(a["config"]["id"] == "acct-1");
+  CHECK(a["balance"] == -253);
+  CHECK(a["regions"][1]["region"] == "us");
+  CHECK(a["regions"][1]["fees"] == 53);
+  REQUIRE(a["events"].size() == 1);
+  CHECK(a["events"][0]["op"] == nlohmann::json{{"region", "us"}, {"seq", 7}, {"hlc", op.hlc.ToString()}});
+  REQUIRE(a["forks"].size() == 1);
+  CHECK(a["forks"][0]["final"] == true);
+  CHECK(a["forks"][0]["resolution"] == a["events"][0]);
+  CHECK(a["forks"][0]["explanation"] ==
+        "debit us:7 of 500 opened an overdraft episode, 200 below zero: fee 53, balance after -253");
+  CHECK(a["forks"][0]["ops"][0]["region"] == "us");
+  CHECK(a["forks"][0]["ops"][0]["key"] == "k1");
+  CHECK(a["ops"].is_null());               // tallyd does not count them
+  CHECK(a["rights_movements"].is_null());  // nor keep a ledger of transfers
+
+  const std::string html = report::RenderHtml(r);
+  CHECK(html.find("As region <b>eu</b> sees it") != std::string::npos);
+  CHECK(html.find("Rights by region") != std::string::npos);
+  CHECK(html.find("Derived events (1)") != std::string::npos);
+  CHECK(html.find("us:7") != std::string::npos);
+  CHECK(html.find("all invariants held") == std::string::npos);  // not a simulator run
 }
 
 TEST_CASE("backup: POST /v1/admin/backup with an absolute dir, nothing else", "[api][backup]") {
