@@ -189,26 +189,16 @@ void Simulation::Impl::BuildReport() {
       view = h.replica.get();
       break;
     }
+  for (const Host& h : hosts)
+    if (h.replica.get() == view) rep.view_region = R(h.id);
   std::size_t best_events = 0;
   std::string chart;
   for (const std::string& id : ledger.Accounts()) {
-    report::AccountOutcome ao;
     AccountView v;
     if (!view || !view->GetAccount(id, &v).ok()) continue;
-    ao.config = v.config;
-    ao.balance = v.balance;
-    ao.final_balance = v.final_balance;
-    ao.raw_balance = v.raw_balance;
-    ao.tentative = v.tentative;
-    ao.fees = v.fees;
-    ao.voids = v.voids;
-    ao.episodes = v.episodes;
-    ao.digest = v.digest;
-    for (RegionId r = 0; r < n; ++r)
-      ao.regions.push_back(report::RegionOutcome{R(r), v.regions[r].rights,
-                                                 v.regions[r].overdraft_line, v.regions[r].fees,
-                                                 v.regions[r].voids});
+    report::AccountOutcome ao = report::AccountFromView(v, rep.regions);
     view->Forks(id, &ao.forks);
+    view->DerivedEvents(id, &ao.events);
     // A replica that restarted keeps its final forks without the ops behind them; take each fork's
     // ops from a replica that still has them (every replica derives the same events).
     for (Host& h : hosts) {
@@ -219,13 +209,15 @@ void Simulation::Impl::BuildReport() {
         if (other[i].event == ao.forks[i].event && other[i].ops.size() > ao.forks[i].ops.size())
           ao.forks[i].ops = std::move(other[i].ops);
     }
+    ao.rights.emplace();
+    ao.ops = 0;
     if (const auto* ops = ledger.Ops(id)) {
       ao.ops = ops->size();
       for (const LedgerOp& op : *ops) {
         if (op.kind != OpKind::kTransfer) continue;
         ++ao.rights_total;
-        if (ao.rights.size() < kMaxRightsMovesPerAccount)
-          ao.rights.push_back(report::RightsMove{
+        if (ao.rights->size() < kMaxRightsMovesPerAccount)
+          ao.rights->push_back(report::RightsMove{
               op.durable_ms,
               "r" + std::to_string(op.canonical.origin) + ":" + std::to_string(op.canonical.seq),
               op.canonical.hlc, R(op.canonical.origin), R(op.to), op.amount});

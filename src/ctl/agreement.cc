@@ -14,7 +14,7 @@ const std::vector<ComparedField>& AgreementFields() {
       // Per region: rights, overdraft line, fees and voids booked there.
       {"regions", "/account/regions"},
       // Every derived fee and void, with the op it concerns.
-      {"events", "/report/events"},
+      {"events", "/report/accounts/0/events"},
       // tallyd's hash of the account state: equal on every replica holding the same ops.
       {"digest", "/account/digest"},
   };

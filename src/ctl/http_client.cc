@@ -33,20 +33,9 @@ using boost::system::error_code;
 
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 bool HasHeader(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers)
-    if (EqualsIgnoreCase(k, name)) return true;
+    if (beast::iequals(k, beast::string_view(name.data(), name.size()))) return true;
   return false;
 }
 
@@ -129,7 +118,7 @@ std::string Url::ToString() const { return "http://" + host + ":" + port + prefi
 
 std::string HttpResponse::Header(std::string_view name) const {
   for (const auto& [k, v] : headers)
-    if (EqualsIgnoreCase(k, name)) return v;
+    if (beast::iequals(k, beast::string_view(name.data(), name.size()))) return v;
   return "";
 }
 

@@ -322,31 +322,37 @@ int CmdTransfer(const Session& s, const std::string& id, const std::string& to, 
   });
 }
 
-// The report for people: the numbers, then each fork with tallyd's explanation.
+// The report for people: the numbers, then each fork with its explanation. The JSON is the
+// report renderer's (src/report), with tallyd's one account in "accounts".
 void PrintReport(const json& rep) {
-  if (!rep.is_object() || !rep.contains("account") || !rep["account"].is_object()) {
+  if (!rep.is_object() || !rep.contains("accounts") || !rep["accounts"].is_array() ||
+      rep["accounts"].size() != 1 || !rep["accounts"][0].is_object()) {
     PrintTree(rep, 0, std::cout);
     return;
   }
-  const json& a = rep["account"];
+  const json& a = rep["accounts"][0];
+  const json config = a.value("config", json::object());
   auto get = [](const json& j, const char* k) { return j.contains(k) ? Scalar(j[k]) : std::string("?"); };
-  std::cout << "reconciliation report for " << get(a, "id") << " (" << get(a, "currency")
-            << "), as region " << get(rep, "region") << " sees it\n";
+  std::cout << "reconciliation report for " << get(config, "id") << " (" << get(config, "currency")
+            << "), as region " << get(rep, "view_region") << " sees it"
+            << (a.value("stale", false) ? " (rejoining: it may lack ops)" : "") << "\n";
   std::cout << "  balance " << get(a, "balance") << (a.value("tentative", false) ? " (tentative)" : " (final)")
             << ", final balance " << get(a, "final_balance") << ", raw balance " << get(a, "raw_balance")
             << " (credits - debits, before fees and voids)\n";
   std::cout << "  fees " << get(a, "fees") << ", voids " << get(a, "voids") << ", overdraft episodes "
-            << get(a, "episodes") << ", overdraft limit " << get(a, "overdraft_limit") << "\n";
-  if (a.contains("regions") && a["regions"].is_object()) {
-    for (const auto& [name, r] : a["regions"].items()) {
-      std::cout << "    " << std::left << std::setw(6) << name << " rights " << std::setw(8) << get(r, "rights")
-                << " line " << std::setw(6) << get(r, "overdraft_line") << " fees " << std::setw(6)
-                << get(r, "fees") << " voids " << get(r, "voids") << "\n";
+            << get(a, "episodes") << ", overdraft limit " << get(config, "overdraft_limit") << "\n";
+  if (a.contains("regions") && a["regions"].is_array()) {
+    for (const auto& r : a["regions"]) {
+      std::cout << "    " << std::left << std::setw(6) << get(r, "region") << " rights " << std::setw(8)
+                << get(r, "rights") << " line " << std::setw(6) << get(r, "overdraft_line") << " fees "
+                << std::setw(6) << get(r, "fees") << " voids " << get(r, "voids") << "\n";
     }
   }
-  if (rep.contains("forks") && rep["forks"].is_array()) {
-    std::cout << "  forks: " << rep["forks"].size() << " (" << get(rep, "final_forks") << " final)\n";
-    for (const auto& f : rep["forks"]) {
+  if (a.contains("forks") && a["forks"].is_array()) {
+    std::size_t final_forks = 0;
+    for (const auto& f : a["forks"]) final_forks += f.value("final", false) ? 1 : 0;
+    std::cout << "  forks: " << a["forks"].size() << " (" << final_forks << " final)\n";
+    for (const auto& f : a["forks"]) {
       std::cout << "    - " << (f.value("final", false) ? "[final] " : "[tentative] ")
                 << (f.contains("explanation") ? Scalar(f["explanation"]) : f.dump()) << "\n";
       if (f.contains("ops") && f["ops"].is_array()) {
@@ -360,6 +366,8 @@ void PrintReport(const json& rep) {
       }
     }
   }
+  if (a.contains("events") && a["events"].is_array())
+    std::cout << "  derived events: " << a["events"].size() << " (fees and voids, in canonical order)\n";
   std::cout << "  state digest " << get(a, "digest") << ", frontier " << get(a, "frontier") << "\n";
 }
 
@@ -368,7 +376,7 @@ int CmdReport(const Session& s, const std::string& id, bool html, const std::str
   if (r.exit_code != kExitOk) return r.exit_code;
   if (!out_file.empty()) {
     std::ofstream f(out_file, std::ios::binary);
-    f << (html ? r.raw_body : r.body.dump(2) + "\n");
+    f << r.raw_body;  // as tallyd's report renderer (src/report) wrote it, JSON or HTML
     if (!f) {
       std::cerr << "tallyctl: cannot write " << out_file << "\n";
       return kExitUsage;

@@ -1,5 +1,6 @@
 #include "node/auth.h"
 
+#include <boost/beast/core/string.hpp>
 #include <openssl/evp.h>
 
 #include <array>
@@ -11,17 +12,6 @@ namespace {
 constexpr std::array<std::string_view, kPermissionCount> kPermissionNames = {
     "open_accounts", "credit", "debit", "transfer", "read", "read_reports", "cluster", "backup",
 };
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -98,7 +88,8 @@ Status Authorizer::Authenticate(std::string_view authorization, const Principal*
     return Status::Unauthenticated("missing Authorization header (expected \"Bearer <token>\")");
   constexpr std::string_view kScheme = "bearer";
   if (authorization.size() <= kScheme.size() ||
-      !EqualsIgnoreCase(authorization.substr(0, kScheme.size()), kScheme) ||
+      !boost::beast::iequals(boost::beast::string_view(authorization.data(), kScheme.size()),
+                             boost::beast::string_view(kScheme.data(), kScheme.size())) ||
       authorization[kScheme.size()] != ' ')
     return Status::Unauthenticated("Authorization header must be \"Bearer <token>\"");
   std::string_view token = authorization.substr(kScheme.size() + 1);

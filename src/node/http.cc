@@ -686,12 +686,13 @@ Status NodeImpl::RenderReport(std::string_view id, bool html, std::string* out,
   if (Status s = replica_->Forks(id, &forks); !s.ok()) return s;
   std::vector<DerivedEvent> events;
   if (Status s = replica_->DerivedEvents(id, &events); !s.ok()) return s;
-  nlohmann::json report = ReportJson(config_.region, view, forks, events, region_names_);
+  const report::RunReport r =
+      AccountReport(config_.region, view, std::move(forks), std::move(events), region_names_);
   if (html) {
-    *out = ReportHtml(report);
+    *out = report::RenderHtml(r);
     *content_type = "text/html; charset=utf-8";
   } else {
-    *out = report.dump();
+    *out = report::RenderJson(r);
     *content_type = kJson;
   }
   return Status::OK();
@@ -786,9 +787,6 @@ std::string NodeImpl::RenderMetrics() {
     AppendHelp(metric, "counter", "Replica statistic (core ReplicaStats).", &out);
     AppendSample(metric, "", static_cast<double>(value), &out);
   }
-  AppendHelp("tally_replica_buffered_ops", "gauge",
-             "Remote ops held back waiting for a gap to fill.", &out);
-  AppendSample("tally_replica_buffered_ops", "", static_cast<double>(st.buffered_ops), &out);
   AppendHelp("tally_idempotency_keys", "gauge",
              "Idempotency keys held (inside their retention window, or not yet swept).", &out);
   AppendSample("tally_idempotency_keys", "", static_cast<double>(st.idempotency_keys), &out);

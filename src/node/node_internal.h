@@ -498,7 +498,6 @@ class NodeImpl {
   std::uint64_t ops_persisted_ = 0;
   std::uint64_t notices_clock_ahead_ = 0;
   std::uint64_t notices_peer_refused_ = 0;
-  std::uint64_t send_encode_errors_ = 0;
 };
 
 }  // namespace tally::node

@@ -1,15 +1,18 @@
 // Views: what the client API answers, rendered from the replica's reads (AccountView, ForkReport,
-// DerivedEvent, PeerView) into JSON and, for reports, a self-contained HTML page.
+// DerivedEvent, PeerView) into JSON. The per-account reconciliation report is filled here as a
+// one-account report::RunReport and rendered (JSON or HTML) by src/report, the renderer the
+// simulator's run reports use too.
 //
-// Everything a report shows comes from replicated state (no wall clock, no node-local counters),
-// so two regions holding the same ops render byte-identical account reports apart from the
-// "region" field: `tallyctl reconcile` compares them. Pure functions; thread-safe.
+// A report's forks and derived events come from replicated state (no wall clock, no node-local
+// counters), so two regions holding the same ops report the same ones: `tallyctl reconcile`
+// compares them. Pure functions; thread-safe.
 
 #ifndef TALLY_NODE_VIEWS_H_
 #define TALLY_NODE_VIEWS_H_
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/replica.h"
@@ -29,21 +32,13 @@ nlohmann::json AccountJson(const AccountView& v, const RegionNames& regions);
 // {"op":{"region","seq"},"balance","overdraft"}.
 void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, std::string* out);
 
-// {"region","seq","hlc","kind","amount",("to"),("key"),("overdraft")}
-nlohmann::json OpJson(const Op& op, const RegionNames& regions);
-nlohmann::json DerivedEventJson(const DerivedEvent& e, const RegionNames& regions);
-
-// The account's reconciliation report: the account view, its forks (each derived fee or void with
-// the ops that led to it and whether it is final) and every derived event in canonical order.
-nlohmann::json ReportJson(std::string_view region, const AccountView& account,
-                          const std::vector<ForkReport>& forks,
-                          const std::vector<DerivedEvent>& events, const RegionNames& regions);
-
-// The same report as one HTML page with inline CSS and SVG (no external resources).
-std::string ReportHtml(const nlohmann::json& report);
-
-// Escapes text for HTML (shared with the simulator's reports).
-using report::HtmlEscape;
+// The account's reconciliation report as `region` sees it: a report with that one account (its
+// view, its forks, each derived fee or void with the ops that led to it and whether it is final,
+// and every derived event in canonical order), no timeline. Render it with report::RenderJson or
+// report::RenderHtml; docs/operations.md shows the JSON.
+report::RunReport AccountReport(std::string_view region, const AccountView& account,
+                                std::vector<ForkReport> forks, std::vector<DerivedEvent> events,
+                                const RegionNames& regions);
 
 }  // namespace tally::node
 

@@ -51,8 +51,14 @@ std::string HlcText(Hlc h) {
   return buf;
 }
 
-std::string CanonicalText(const CanonicalKey& k) {
-  return "r" + std::to_string(k.origin) + ":" + std::to_string(k.seq) + " @" + k.hlc.ToString();
+// A region by name; "r<id>" for an id the report has no name for.
+std::string RegionName(const std::vector<std::string>& names, RegionId r) {
+  return r < names.size() ? names[r] : "r" + std::to_string(r);
+}
+
+// "us:7": an op's origin region and sequence number.
+std::string DotText(const std::vector<std::string>& names, RegionId origin, Seq seq) {
+  return RegionName(names, origin) + ":" + std::to_string(seq);
 }
 
 std::string KindName(DerivedKind k) {
@@ -69,23 +75,26 @@ Json ConfigJson(const AccountConfig& c) {
   return j;
 }
 
-Json OpJson(const Op& op) {
+Json OpJson(const Op& op, const std::vector<std::string>& names) {
   Json j;
-  j["dot"] = op.dot.ToString();
+  j["region"] = RegionName(names, op.dot.origin);
+  j["seq"] = op.dot.seq;
   j["hlc"] = op.hlc.ToString();
   j["kind"] = std::string(OpKindName(op.kind));
   j["account"] = op.account;
   j["amount"] = op.amount;
-  if (op.kind == OpKind::kTransfer) j["to"] = op.to;
+  if (op.kind == OpKind::kTransfer) j["to"] = RegionName(names, op.to);
   if (!op.key.empty()) j["key"] = op.key;
   if (op.overdraft) j["overdraft"] = true;
   return j;
 }
 
-Json EventJson(const DerivedEvent& e) {
+Json EventJson(const DerivedEvent& e, const std::vector<std::string>& names) {
   Json j;
   j["kind"] = KindName(e.kind);
-  j["op"] = CanonicalText(e.op);
+  j["op"] = {{"region", RegionName(names, e.op.origin)},
+             {"seq", e.op.seq},
+             {"hlc", e.op.hlc.ToString()}};
   j["op_kind"] = std::string(OpKindName(e.op_kind));
   j["op_amount"] = e.op_amount;
   j["amount"] = e.amount;
@@ -412,15 +421,15 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
       for (std::size_t k = 0; k < f.ops.size() && k < 6; ++k) {
         const Op& op = f.ops[k];
         if (k) ops += "; ";
-        ops += op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " +
-               std::to_string(op.amount);
+        ops += DotText(r.regions, op.dot.origin, op.dot.seq) + " " +
+               std::string(OpKindName(op.kind)) + " " + std::to_string(op.amount);
         if (!op.key.empty()) ops += " [" + op.key + "]";
       }
       if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
       h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") +
            "'>" + (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
-           "</td><td class='l mono'>r" + std::to_string(e.op.origin) + ":" +
-           std::to_string(e.op.seq) + " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td>" +
+           "</td><td class='l mono'>" + HtmlEscape(DotText(r.regions, e.op.origin, e.op.seq)) +
+           " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td>" +
            std::to_string(e.op_amount) + "</td><td>" + std::to_string(e.amount) + "</td><td>" +
            (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
            std::to_string(e.balance_after) + "</td><td class='l'>" +
@@ -431,6 +440,63 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
   if (total > rows)
     h += "<p class='muted'>" + std::to_string(total) +
          " forks in all; the rest are in report.json.</p>";
+  return h;
+}
+
+// Rights per region at one moment as bars: right of the axis what a region may spend, left of it
+// (red) overdraft line in use; the region's overdraft line drawn as a thin grey bar to the left.
+// For a report without rights series over time (tallyd's).
+std::string RightsBars(const AccountOutcome& a) {
+  double scale = 1;
+  for (const RegionOutcome& ro : a.regions) {
+    scale = std::max(scale, std::fabs(static_cast<double>(ro.rights)));
+    scale = std::max(scale, static_cast<double>(ro.overdraft_line));
+  }
+  const double row = 28, half = 220, label = 80;
+  const double height = static_cast<double>(a.regions.size()) * row + 10;
+  std::string s = "<h3>Rights by region</h3><svg width='" + Num(label + 2 * half + 120) +
+                  "' height='" + Num(height) + "' role='img' aria-label='rights by region'>" +
+                  "<line x1='" + Num(label + half) + "' y1='0' x2='" + Num(label + half) +
+                  "' y2='" + Num(height) + "' class='zero'/>";
+  double y = 5;
+  for (std::size_t i = 0; i < a.regions.size(); ++i, y += row) {
+    const RegionOutcome& ro = a.regions[i];
+    const double w = std::fabs(static_cast<double>(ro.rights)) / scale * half;
+    const double lw = static_cast<double>(ro.overdraft_line) / scale * half;
+    s += "<text x='0' y='" + Num(y + 16) + "' class='lane'>" + HtmlEscape(ro.region) + "</text>";
+    if (lw > 0)
+      s += "<rect x='" + Num(label + half - lw, 1) + "' y='" + Num(y + 18) + "' width='" +
+           Num(lw, 1) + "' height='6' fill='#ccc'/>";
+    s += "<rect x='" + Num(ro.rights >= 0 ? label + half : label + half - w, 1) + "' y='" +
+         Num(y + 3) + "' width='" + Num(std::max(w, 1.0), 1) + "' height='14' fill='" +
+         (ro.rights >= 0 ? "#2e7d32" : "#c62828") + "'/>";
+    s += "<text x='" + Num(label + 2 * half + 8) + "' y='" + Num(y + 16) + "' class='tick'>" +
+         std::to_string(ro.rights) + "</text>";
+  }
+  return s + "</svg>";
+}
+
+// Every derived fee and void of one account, in canonical order.
+std::string EventsTable(const RunReport& r, const AccountOutcome& a) {
+  std::string h = "<h3>Derived events (" + std::to_string(a.events.size()) +
+                  ")</h3><div class='scroll'><table class='grid'><tr><th class='l'>kind</th>"
+                  "<th class='l'>op (dot · hlc)</th><th class='l'>op kind</th><th>op amount</th>"
+                  "<th>amount</th><th>overdrawn</th><th>balance after</th></tr>";
+  for (std::size_t i = 0; i < a.events.size() && i < kMaxForkRows; ++i) {
+    const DerivedEvent& e = a.events[i];
+    const bool fee = e.kind == DerivedKind::kOverdraftFee;
+    h += "<tr><td class='l " + std::string(fee ? "fee" : "void") + "'>" + KindName(e.kind) +
+         "</td><td class='l mono'>" + HtmlEscape(DotText(r.regions, e.op.origin, e.op.seq)) +
+         " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td class='l'>" +
+         std::string(OpKindName(e.op_kind)) + "</td><td>" + std::to_string(e.op_amount) +
+         "</td><td>" + std::to_string(e.amount) + "</td><td>" +
+         (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
+         std::to_string(e.balance_after) + "</td></tr>";
+  }
+  h += "</table></div>";
+  if (a.events.size() > kMaxForkRows)
+    h += "<p class='muted'>" + std::to_string(a.events.size()) +
+         " events in all; the rest are in report.json.</p>";
   return h;
 }
 
@@ -463,10 +529,45 @@ std::string HtmlEscape(std::string_view s) {
   return out;
 }
 
+AccountOutcome AccountFromView(const AccountView& v, const std::vector<std::string>& names) {
+  AccountOutcome a;
+  a.config = v.config;
+  a.balance = v.balance;
+  a.final_balance = v.final_balance;
+  a.raw_balance = v.raw_balance;
+  a.tentative = v.tentative;
+  a.fees = v.fees;
+  a.voids = v.voids;
+  a.episodes = v.episodes;
+  a.digest = v.digest;
+  a.frontier = v.frontier;
+  a.stale = v.stale;
+  for (RegionId r = 0; r < v.regions.size(); ++r) {
+    const RegionView& rv = v.regions[r];
+    a.regions.push_back(RegionOutcome{RegionName(names, r), rv.rights, rv.overdraft_line, rv.fees,
+                                      rv.voids, rv.tentative_credit});
+  }
+  return a;
+}
+
+std::string ExplainFork(const DerivedEvent& e, const std::vector<std::string>& names) {
+  const std::string dot = DotText(names, e.op.origin, e.op.seq);
+  if (e.kind == DerivedKind::kOverdraftFee) {
+    return "debit " + dot + " of " + std::to_string(e.op_amount) +
+           " opened an overdraft episode, " + std::to_string(e.overdrawn) +
+           " below zero: fee " + std::to_string(e.amount) + ", balance after " +
+           std::to_string(e.balance_after);
+  }
+  return std::string(OpKindName(e.op_kind)) + " " + dot + " of " + std::to_string(e.op_amount) +
+         " repeats an idempotency key used earlier in canonical order: voided (" +
+         (e.amount >= 0 ? "+" : "") + std::to_string(e.amount) + ")";
+}
+
 std::string RenderJson(const RunReport& r) {
   Json j;
   j["title"] = r.title;
   j["producer"] = r.producer;
+  j["view_region"] = r.view_region;
   j["ok"] = r.ok;
   j["result"] = r.result;
   Json config = Json::object();
@@ -510,37 +611,49 @@ std::string RenderJson(const RunReport& r) {
     ja["fees"] = a.fees;
     ja["voids"] = a.voids;
     ja["episodes"] = a.episodes;
-    ja["ops"] = a.ops;
+    ja["ops"] = a.ops ? Json(*a.ops) : Json(nullptr);
     ja["digest"] = Hex(a.digest);
+    ja["frontier"] = a.frontier.ToString();
+    ja["stale"] = a.stale;
     Json regions = Json::array();
     for (const RegionOutcome& ro : a.regions)
       regions.push_back({{"region", ro.region},
                          {"rights", ro.rights},
                          {"overdraft_line", ro.overdraft_line},
                          {"fees", ro.fees},
-                         {"voids", ro.voids}});
+                         {"voids", ro.voids},
+                         {"tentative_credit", ro.tentative_credit}});
     ja["regions"] = regions;
     Json forks = Json::array();
     for (const ForkReport& f : a.forks) {
       Json jf;
-      jf["resolution"] = EventJson(f.event);
+      jf["resolution"] = EventJson(f.event, r.regions);
       jf["final"] = f.final;
+      jf["explanation"] = ExplainFork(f.event, r.regions);
       Json ops = Json::array();
-      for (const Op& op : f.ops) ops.push_back(OpJson(op));
+      for (const Op& op : f.ops) ops.push_back(OpJson(op, r.regions));
       jf["ops"] = ops;
       forks.push_back(jf);
     }
     ja["forks"] = forks;
-    Json rights = Json::array();
-    for (const RightsMove& m : a.rights)
-      rights.push_back({{"t_ms", m.t_ms},
-                        {"dot", m.dot},
-                        {"hlc", m.hlc.ToString()},
-                        {"from", m.from},
-                        {"to", m.to},
-                        {"amount", m.amount}});
-    ja["rights_movements"] = rights;
-    ja["rights_movements_total"] = a.rights_total;
+    Json events = Json::array();
+    for (const DerivedEvent& e : a.events) events.push_back(EventJson(e, r.regions));
+    ja["events"] = events;
+    if (a.rights) {
+      Json rights = Json::array();
+      for (const RightsMove& m : *a.rights)
+        rights.push_back({{"t_ms", m.t_ms},
+                          {"dot", m.dot},
+                          {"hlc", m.hlc.ToString()},
+                          {"from", m.from},
+                          {"to", m.to},
+                          {"amount", m.amount}});
+      ja["rights_movements"] = rights;
+      ja["rights_movements_total"] = a.rights_total;
+    } else {
+      ja["rights_movements"] = nullptr;
+      ja["rights_movements_total"] = nullptr;
+    }
     if (!a.balance_by_region.empty()) ja["balance_by_region"] = SeriesJson(a.balance_by_region);
     if (!a.rights_by_region.empty()) ja["rights_by_region"] = SeriesJson(a.rights_by_region);
     accounts.push_back(ja);
@@ -555,8 +668,9 @@ std::string RenderHtml(const RunReport& r) {
   h += "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + HtmlEscape(r.title) +
        "</title><style>" + kCss + "</style></head><body>";
   h += "<h1>" + HtmlEscape(r.title) + "</h1>";
-  h += "<div class='sub'><span class='badge " + std::string(r.ok ? "ok" : "bad") + "'>" +
-       (r.ok ? "all invariants held" : "FAILED") + "</span>" + HtmlEscape(r.result) + "</div>";
+  if (!r.result.empty())  // a run's verdict; a report of one account's state has none
+    h += "<div class='sub'><span class='badge " + std::string(r.ok ? "ok" : "bad") + "'>" +
+         (r.ok ? "all invariants held" : "FAILED") + "</span>" + HtmlEscape(r.result) + "</div>";
   h += "<div class='sub'>" + HtmlEscape(r.producer) + "</div>";
 
   if (!r.config.empty() || !r.summary.empty()) {
@@ -609,8 +723,16 @@ std::string RenderHtml(const RunReport& r) {
          std::to_string(chart->voids) + "), overdraft limit " +
          std::to_string(chart->config.overdraft_limit) + ", fee policy " +
          std::to_string(chart->config.fee.flat) + " + " + std::to_string(chart->config.fee.bps) +
-         " bps, " + std::to_string(chart->episodes) + " overdraft episode(s), " +
-         std::to_string(chart->ops) + " ops.</p>";
+         " bps, " + std::to_string(chart->episodes) + " overdraft episode(s)" +
+         (chart->ops ? ", " + std::to_string(*chart->ops) + " ops" : std::string()) + ".</p>";
+    h += "<p class='muted'>" +
+         (r.view_region.empty() ? std::string()
+                                : "As region <b>" + HtmlEscape(r.view_region) + "</b> sees it" +
+                                      std::string(chart->stale ? " (rejoining: it may lack ops)"
+                                                               : "") +
+                                      ". ") +
+         "Stable frontier <code>" + HtmlEscape(HlcText(chart->frontier)) +
+         "</code>; state digest <code>" + Hex(chart->digest) + "</code>.</p>";
     if (!chart->regions.empty()) {
       h += "<table class='grid'><tr><th class='l'>region</th><th>rights</th><th>overdraft "
            "line</th><th>fees</th>"
@@ -620,6 +742,7 @@ std::string RenderHtml(const RunReport& r) {
              "</td><td>" + std::to_string(ro.overdraft_line) + "</td><td>" +
              std::to_string(ro.fees) + "</td><td>" + std::to_string(ro.voids) + "</td></tr>";
       h += "</table>";
+      if (chart->rights_by_region.empty()) h += RightsBars(*chart);
     }
     if (!chart->balance_by_region.empty()) {
       h += "<h3>Balance as each region sees it</h3><p class='muted'>Shaded: partitions. While "
@@ -648,20 +771,21 @@ std::string RenderHtml(const RunReport& r) {
       h += "<h3>Forks of " + HtmlEscape(chart->config.id) + "</h3>";
       h += ForksTable(r, chart);
     }
-    if (!chart->rights.empty()) {
+    if (!chart->events.empty()) h += EventsTable(r, *chart);
+    if (chart->rights && !chart->rights->empty()) {
       h +=
           "<h3>Rights movements</h3><div class='scroll'><table class='grid'><tr><th>durable at</th>"
           "<th class='l'>op</th><th class='l'>hlc</th><th class='l'>from</th><th class='l'>to</th>"
           "<th>amount</th></tr>";
-      for (std::size_t i = 0; i < chart->rights.size() && i < kMaxRightsRows; ++i) {
-        const RightsMove& m = chart->rights[i];
+      for (std::size_t i = 0; i < chart->rights->size() && i < kMaxRightsRows; ++i) {
+        const RightsMove& m = (*chart->rights)[i];
         h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) +
              "</td><td class='l mono'>" + HtmlEscape(m.dot) + "</td><td class='l mono'>" +
              HtmlEscape(HlcText(m.hlc)) + "</td><td class='l'>" + HtmlEscape(m.from) + "</td><td class='l'>" +
              HtmlEscape(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
       }
       h += "</table></div>";
-      if (chart->rights_total > std::min(chart->rights.size(), kMaxRightsRows))
+      if (chart->rights_total > std::min(chart->rights->size(), kMaxRightsRows))
         h += "<p class='muted'>" + std::to_string(chart->rights_total) +
              " movements in all; the rest are in report.json.</p>";
     }
@@ -691,7 +815,7 @@ std::string RenderHtml(const RunReport& r) {
       h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td>" + std::to_string(a.balance) +
            "</td><td>" + std::to_string(a.raw_balance) + "</td><td>" + std::to_string(a.fees) +
            "</td><td>" + std::to_string(a.voids) + "</td><td>" + std::to_string(a.episodes) +
-           "</td><td>" + std::to_string(a.ops) + "</td><td>" +
+           "</td><td>" + (a.ops ? std::to_string(*a.ops) : std::string("–")) + "</td><td>" +
            std::to_string(a.config.overdraft_limit) + "</td><td class='l'>" +
            (a.tentative ? "tentative" : "final") + "</td><td class='l mono'>" + Hex(a.digest) +
            "</td></tr>";

@@ -2,9 +2,12 @@
 // self-contained HTML page with inline SVG charts and no external resources).
 //
 // The report is built from plain structs so any producer can fill them: tally-sim fills a whole
-// RunReport (fault timeline, clock skew, every account); tallyd can fill one with a single account
-// and no timeline for its per-account report. Sections with no data are left out of the page.
-// Rendering is a pure function of the structs: the same report renders to the same bytes (I5).
+// RunReport (fault timeline, clock skew, every account); tallyd fills one with a single account,
+// no timeline and `view_region` set, and serves it as GET /v1/accounts/{id}/report. Both fill an
+// account from the replica's AccountView with AccountFromView(). Sections with no data are left out
+// of the page. Rendering is a pure function of the structs: the same report renders to the same
+// bytes (I5). Regions are named by `RunReport::regions` (index = RegionId) wherever an op, a dot
+// or a derived event names one.
 //
 // Thread-compatible: distinct reports may be rendered on distinct threads.
 
@@ -12,6 +15,7 @@
 #define TALLY_REPORT_REPORT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -71,6 +75,7 @@ struct RegionOutcome {
   Amount overdraft_line = 0;
   Amount fees = 0;
   Amount voids = 0;
+  Amount tentative_credit = 0;  // credits above the frontier, not yet spendable there
 };
 
 struct AccountOutcome {
@@ -82,11 +87,16 @@ struct AccountOutcome {
   Amount fees = 0;
   Amount voids = 0;
   std::uint64_t episodes = 0;
-  std::uint64_t ops = 0;
+  std::optional<std::uint64_t> ops;  // ops on the account (unset: the producer cannot count them)
   std::uint64_t digest = 0;
+  Hlc frontier;        // the stable frontier of the replica read: below it nothing changes
+  bool stale = false;  // that replica is rejoining after a restart and may lack ops
   std::vector<RegionOutcome> regions;
-  std::vector<ForkReport> forks;   // every fork, with the ops behind it and its resolution
-  std::vector<RightsMove> rights;  // rights movements (may be capped, see rights_total)
+  std::vector<ForkReport> forks;     // every fork, with the ops behind it and its resolution
+  std::vector<DerivedEvent> events;  // every derived fee and void, in canonical order
+  // Rights movements (may be capped, see rights_total); unset when the producer has no record of
+  // them (tallyd keeps no ledger of transfers; the simulator does).
+  std::optional<std::vector<RightsMove>> rights;
   std::uint64_t rights_total = 0;
   std::vector<Series> balance_by_region;  // charted only for the chosen account
   std::vector<Series> rights_by_region;
@@ -94,7 +104,8 @@ struct AccountOutcome {
 
 struct RunReport {
   std::string title;
-  std::string producer;  // "tally-sim 0.1.0"
+  std::string producer;     // "tally-sim 0.1.0"
+  std::string view_region;  // the region whose replica the outcomes were read from
   std::string result;    // "ok" or the failure
   bool ok = true;
   std::vector<std::pair<std::string, std::string>> config;  // shown and exported in this order
@@ -109,6 +120,15 @@ struct RunReport {
   std::vector<AccountOutcome> accounts;  // id order
   std::string chart_account;             // the account whose views are charted
 };
+
+// An account as `view` shows it, regions named by `region_names` (index = RegionId). Forks,
+// events, ops and rights movements are left for the caller to add.
+AccountOutcome AccountFromView(const AccountView& view,
+                               const std::vector<std::string>& region_names);
+
+// The sentence that explains a fork, e.g. "debit us:7 of 500 opened an overdraft episode, 200
+// below zero: fee 53, balance after -253". Regions named by `region_names`.
+std::string ExplainFork(const DerivedEvent& event, const std::vector<std::string>& region_names);
 
 std::string RenderJson(const RunReport& report);
 std::string RenderHtml(const RunReport& report);

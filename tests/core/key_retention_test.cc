@@ -88,7 +88,7 @@ TEST_CASE("KeyIndex: the windowed rule decides voids the same in any arrival ord
   }
 }
 
-TEST_CASE("a key reused past the window is a new op everywhere; within it, a duplicate",
+TEST_CASE("a key reused past the window is a new op everywhere, and within it a duplicate",
           "[core][keys]") {
   // Fails on code without retention: every later use of a key was voided, however late.
   std::uint64_t digest = 0;
@@ -125,7 +125,7 @@ TEST_CASE("a key reused past the window is a new op everywhere; within it, a dup
   }
 }
 
-TEST_CASE("a retry inside the window replays; past it, it is a new op in every region",
+TEST_CASE("a retry inside the window replays, and past it is a new op in every region",
           "[core][keys]") {
   Cluster c = MakeCluster(3);
   REQUIRE(c.Run(0, OpenAccount{Config("acct")}).status.ok());

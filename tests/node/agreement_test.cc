@@ -19,7 +19,8 @@ NodeAnswer Answer(const std::string& url, std::int64_t balance, std::int64_t fee
                {"regions", {{"eu", {{"rights", balance}}}}}, {"digest", "00ff"},
                // node-local: never compared
                {"frontier", url}, {"final_balance", balance - 1}};
-  a.report = {{"region", url}, {"events", events}, {"account", a.account}};
+  // The report renderer's shape (src/report): node-local "view_region", one account.
+  a.report = {{"view_region", url}, {"accounts", json::array({{{"balance", balance}, {"events", events}}})}};
   return a;
 }
 

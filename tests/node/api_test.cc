@@ -1,180 +1,342 @@
-// Every bad input of the client API over real HTTP against a real tallyd: each is refused with the
-// documented status and error code, the server keeps serving, and nothing refused reaches the store.
-
+// Unit test of node/api.h, the client API's edge as pure functions: routing, request validation,
+// the Status -> HTTP table. No tallyd process, no socket; tallyd_api_test.cc drives a real tallyd.
 #include <catch2/catch.hpp>
 
-#include "harness.h"
+#include "node/api.h"
+#include "node/views.h"
 
-using namespace tally::test;
+using namespace tally;
+using namespace tally::node;
 
 namespace {
 
-struct BadRequest {
-  const char* name;
-  std::string method;
-  std::string target;
-  std::string body;
-  tally::ctl::Headers headers;  // Authorization (admin) is added unless `token` says otherwise
-  int status;
-  std::string code;
-  const char* token = kAdminToken;  // nullptr: no Authorization header
-};
+Status Amount_(std::string_view body, Amount* a) { return ParseAmountBody(body, a); }
 
-const tally::ctl::Headers kKey = {{"Idempotency-Key", "k-bad-input"}};
-
-std::vector<BadRequest> BadRequests() {
-  const std::string debit = "/v1/accounts/acct-1/debits";
-  const std::string credit = "/v1/accounts/acct-1/credits";
-  const std::string open = "/v1/accounts";
-  const std::string long_id(65, 'a');
-  const std::string pad(70 * 1024, 'x');
-  return {
-      // Malformed JSON and wrong shapes.
-      {"truncated JSON", "POST", credit, "{\"amount\":", kKey, 400, "invalid_argument"},
-      {"not JSON", "POST", credit, "amount=5", kKey, 400, "invalid_argument"},
-      {"array body", "POST", credit, "[5]", kKey, 400, "invalid_argument"},
-      {"empty body", "POST", credit, "", kKey, 400, "invalid_argument"},
-      {"trailing garbage", "POST", credit, "{\"amount\":5}x", kKey, 400, "invalid_argument"},
-      // Wrong types.
-      {"amount as string", "POST", credit, "{\"amount\":\"5\"}", kKey, 400, "invalid_argument"},
-      {"amount as bool", "POST", credit, "{\"amount\":true}", kKey, 400, "invalid_argument"},
-      {"amount null", "POST", credit, "{\"amount\":null}", kKey, 400, "invalid_argument"},
-      {"overdraft limit as string", "POST", open, R"({"id":"new-1","overdraft_limit":"5"})", {}, 400, "invalid_argument"},
-      {"fee not an object", "POST", open, R"({"id":"new-1","fee":5})", {}, 400, "invalid_argument"},
-      {"id as number", "POST", open, R"({"id":7})", {}, 400, "invalid_argument"},
-      // Unknown and duplicate fields.
-      {"unknown field", "POST", credit, "{\"amount\":5,\"memo\":\"x\"}", kKey, 400, "invalid_argument"},
-      {"unknown fee field", "POST", open, R"({"id":"new-1","fee":{"flat":1,"pct":2}})", {}, 400, "invalid_argument"},
-      {"duplicate field", "POST", credit, "{\"amount\":5,\"amount\":6}", kKey, 400, "invalid_argument"},
-      {"missing amount", "POST", credit, "{}", kKey, 400, "invalid_argument"},
-      {"missing id", "POST", open, R"({"currency":"EUR"})", {}, 400, "invalid_argument"},
-      // Amounts: non-integer, negative, zero, out of range, overflowing.
-      {"fractional amount", "POST", debit, "{\"amount\":1.5}", kKey, 400, "invalid_argument"},
-      {"exponent amount", "POST", debit, "{\"amount\":1e3}", kKey, 400, "invalid_argument"},
-      {"negative amount", "POST", debit, "{\"amount\":-5}", kKey, 400, "invalid_argument"},
-      {"zero amount", "POST", debit, "{\"amount\":0}", kKey, 400, "invalid_argument"},
-      {"amount above 2^50", "POST", credit, "{\"amount\":1125899906842625}", kKey, 400, "invalid_argument"},
-      {"amount above int64", "POST", credit, "{\"amount\":9223372036854775808}", kKey, 400, "invalid_argument"},
-      {"amount far above int64", "POST", credit, "{\"amount\":123456789012345678901234567890}", kKey, 400, "invalid_argument"},
-      {"negative overdraft limit", "POST", open, R"({"id":"new-1","overdraft_limit":-1})", {}, 400, "invalid_argument"},
-      {"fee bps above 10000", "POST", open, R"({"id":"new-1","fee":{"flat":0,"bps":10001}})", {}, 400, "invalid_argument"},
-      {"bad currency", "POST", open, R"({"id":"new-1","currency":"euro"})", {}, 400, "invalid_argument"},
-      // Oversized body.
-      {"oversized body", "POST", credit, "{\"amount\":5,\"pad\":\"" + pad + "\"}", kKey, 400, "invalid_argument"},
-      // Bad ids.
-      {"id with a space (body)", "POST", open, R"({"id":"bad id"})", {}, 400, "invalid_argument"},
-      {"id too long (body)", "POST", open, R"({"id":")" + long_id + "\"}", {}, 400, "invalid_argument"},
-      {"id with a space (path)", "GET", "/v1/accounts/bad%20id", "", {}, 400, "invalid_argument"},
-      {"id too long (path)", "GET", "/v1/accounts/" + long_id, "", {}, 400, "invalid_argument"},
-      {"bad percent-encoding", "GET", "/v1/accounts/ab%zz", "", {}, 400, "invalid_argument"},
-      {"bad account in stream list", "GET", "/v1/stream?accounts=ok,bad%20id", "", {}, 400, "invalid_argument"},
-      // Unknown things.
-      {"unknown account", "GET", "/v1/accounts/nobody", "", {}, 404, "not_found"},
-      {"debit of an unknown account", "POST", "/v1/accounts/nobody/debits", "{\"amount\":5}", kKey, 404, "not_found"},
-      {"unknown route", "GET", "/v1/nothing", "", {}, 404, "not_found"},
-      {"wrong method", "DELETE", "/v1/accounts/acct-1", "", {}, 405, ""},
-      {"transfer to an unknown region", "POST", "/v1/accounts/acct-1/transfers", R"({"to":"mars","amount":5})", {}, 400, "invalid_argument"},
-      {"transfer to itself", "POST", "/v1/accounts/acct-1/transfers", R"({"to":"eu","amount":5})", {}, 400, "invalid_argument"},
-      {"unknown report format", "GET", "/v1/accounts/acct-1/report?format=pdf", "", {}, 400, "invalid_argument"},
-      // Idempotency keys.
-      {"missing key", "POST", credit, "{\"amount\":5}", {}, 400, "invalid_argument"},
-      {"key with a space", "POST", credit, "{\"amount\":5}", {{"Idempotency-Key", "a b"}}, 400, "invalid_argument"},
-      {"key too long", "POST", credit, "{\"amount\":5}", {{"Idempotency-Key", std::string(256, 'k')}}, 400, "invalid_argument"},
-      {"key reused with another amount", "POST", credit, "{\"amount\":6}", {{"Idempotency-Key", "k-valid"}}, 422, "idempotency_key_reused"},
-      // Authentication and authorization.
-      {"no token", "GET", "/v1/accounts/acct-1", "", {}, 401, "unauthenticated", nullptr},
-      {"no token on a debit", "POST", debit, "{\"amount\":5}", kKey, 401, "unauthenticated", nullptr},
-      {"unknown token", "GET", "/v1/accounts/acct-1", "", {}, 401, "unauthenticated", "not-a-token"},
-      {"not a bearer token", "GET", "/v1/accounts/acct-1", "", {{"Authorization", "Basic YWRtaW46YWRtaW4="}}, 401, "unauthenticated", nullptr},
-      {"reader may not debit", "POST", debit, "{\"amount\":5}", kKey, 403, "permission_denied", kReaderToken},
-      {"reader may not open", "POST", open, R"({"id":"new-1"})", {}, 403, "permission_denied", kReaderToken},
-      {"reader may not read reports", "GET", "/v1/accounts/acct-1/report", "", {}, 403, "permission_denied", kReaderToken},
-      {"reader may not read the cluster", "GET", "/v1/cluster", "", {}, 403, "permission_denied", kReaderToken},
-      {"shop token outside its scope", "POST", credit, "{\"amount\":5}", kKey, 403, "permission_denied", kShopToken},
-  };
+std::string AmountError(std::string_view body) {
+  Amount a = 0;
+  Status s = Amount_(body, &a);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == Code::kInvalidArgument);
+  return s.message();
 }
 
 }  // namespace
 
-TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[node]") {
-  ClusterOptions options;
-  options.regions = {"eu", "us"};  // a second region so transfers have somewhere valid to go
-  Cluster c("badinput", options);
-  std::string error;
-  bool started = c.StartAll(&error);
-  INFO(error);
-  REQUIRE(started);
-  REQUIRE(c.WaitConnected(10s));  // a starting region refuses writes until its peer has answered
-  Api admin = c.api(0);
-  REQUIRE(admin.Open("acct-1").status == 201);
-  REQUIRE(admin.Open("shop-1").status == 201);
-  Reply valid = admin.Credit("acct-1", 5, "k-valid");
-  REQUIRE(valid.status == 200);
+TEST_CASE("routes match method and path", "[api]") {
+  RouteMatch m;
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts", &m).ok());
+  CHECK(m.route == Route::kOpenAccount);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/accounts/a-1", &m).ok());
+  CHECK(m.route == Route::kGetAccount);
+  CHECK(m.account == "a-1");
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a%3A1/debits", &m).ok());
+  CHECK(m.route == Route::kDebit);
+  CHECK(m.account == "a:1");
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/credits", &m).ok());
+  CHECK(m.route == Route::kCredit);
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/transfers", &m).ok());
+  CHECK(m.route == Route::kTransfer);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=html", &m).ok());
+  CHECK(m.route == Route::kReport);
+  CHECK(m.html);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/accounts/a/report", &m).ok());
+  CHECK_FALSE(m.html);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/cluster", &m).ok());
+  CHECK(m.route == Route::kCluster);
+  REQUIRE(MatchRoute(Method::kGet, "/v1/stream?accounts=a,b,a", &m).ok());
+  CHECK(m.route == Route::kStream);
+  CHECK(m.accounts == std::vector<std::string>{"a", "b"});
+  REQUIRE(MatchRoute(Method::kGet, "/healthz", &m).ok());
+  CHECK(m.route == Route::kHealth);
+  REQUIRE(MatchRoute(Method::kGet, "/metrics", &m).ok());
+  CHECK(m.route == Route::kMetrics);
+}
 
-  for (const BadRequest& b : BadRequests()) {
-    Api api(c.url(0), b.token ? b.token : "");
-    Reply r = b.token ? api.Call(b.method, b.target, b.body, b.headers)
-                      : api.CallNoAuth(b.method, b.target, b.body, b.headers);
-    INFO(b.name << ": " << b.method << " " << b.target.substr(0, 120) << " -> " << r.status << " "
-                << r.raw.substr(0, 300) << r.transport_error);
-    CHECK(r.status == b.status);
-    if (!b.code.empty()) CHECK(r.error_code() == b.code);
-    if (r.status >= 400 && r.status != 405) {
-      // Errors are {"error":{"code","message"}} with a message naming the problem.
-      REQUIRE(r.body.is_object());
-      CHECK(r.body["error"]["message"].is_string());
-      CHECK_FALSE(r.body["error"]["message"].get<std::string>().empty());
-    }
-  }
+TEST_CASE("bad targets are refused with the reason", "[api]") {
+  RouteMatch m;
+  CHECK(MatchRoute(Method::kGet, "/v2/accounts", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/b/c", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/refunds", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "/", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "relative", &m).code() == Code::kInvalidArgument);
+  // Wrong method on a known path: the route is still reported (for the Allow header).
+  Status s = MatchRoute(Method::kGet, "/v1/accounts/a/debits", &m);
+  CHECK(s.code() == Code::kFailedPrecondition);
+  CHECK(m.route == Route::kDebit);
+  CHECK(MatchRoute(Method::kOther, "/healthz", &m).code() == Code::kFailedPrecondition);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/bad%20id", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/bad%2", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/bad%zz", &m).code() == Code::kInvalidArgument);
+  std::string long_id(65, 'a');
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/" + long_id, &m).code() == Code::kInvalidArgument);
+  s = MatchRoute(Method::kGet, "/v1/accounts/a?x=1", &m);
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK_THAT(s.message(), Catch::Contains("unknown query parameter 'x'"));
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=pdf", &m).code() ==
+        Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=html&format=json", &m).code() ==
+        Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/stream", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/stream?accounts=a,,b", &m).code() == Code::kInvalidArgument);
+  std::string many = "/v1/stream?accounts=";
+  for (int i = 0; i <= static_cast<int>(kMaxStreamAccounts); ++i)
+    many += "a" + std::to_string(i) + ",";
+  many.pop_back();
+  CHECK(MatchRoute(Method::kGet, many, &m).code() == Code::kInvalidArgument);
+}
 
-  {  // Malformed HTTP itself is refused and the server keeps serving.
-    Reply garbage = admin.Raw("THIS IS NOT HTTP\r\n\r\n");
-    INFO(garbage.raw << garbage.transport_error);
-    CHECK((garbage.status == 400 || garbage.status == 0));
-    Reply lying = admin.Raw("POST /v1/accounts/acct-1/credits HTTP/1.1\r\nHost: x\r\n"
-                            "Authorization: Bearer " + std::string(kAdminToken) +
-                            "\r\nIdempotency-Key: k-lie\r\nContent-Length: abc\r\n\r\n{}");
-    CHECK((lying.status == 400 || lying.status == 0));
-    const std::string auth = "Authorization: Bearer " + std::string(kAdminToken) + "\r\n";
-    // A declared body far past the limit is refused at once, without waiting for the bytes.
-    Reply huge = admin.Raw("POST /v1/accounts/acct-1/credits HTTP/1.1\r\nHost: x\r\n" + auth +
-                           "Idempotency-Key: k-huge\r\nContent-Length: 10000000\r\n\r\n{}");
-    INFO(huge.raw << huge.transport_error);
-    CHECK(huge.status == 400);
-    CHECK(huge.raw.find("exceeds") != std::string::npos);
-    // Oversized headers.
-    Reply big_header = admin.Raw("GET /v1/accounts/acct-1 HTTP/1.1\r\nHost: x\r\n" + auth + "X-Big: " +
-                                 std::string(20000, 'a') + "\r\n\r\n");
-    INFO(big_header.raw << big_header.transport_error);
-    CHECK(big_header.status == 400);
-    // A chunked body with broken JSON inside is still malformed JSON.
-    Reply chunked = admin.Raw("POST /v1/accounts/acct-1/credits HTTP/1.1\r\nHost: x\r\n" + auth +
-                              "Idempotency-Key: k-chunk\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "5\r\n{\"amo\r\n0\r\n\r\n");
-    INFO(chunked.raw << chunked.transport_error);
-    CHECK(chunked.status == 400);
-  }
+TEST_CASE("amount bodies: integers in range, nothing else", "[api]") {
+  Amount a = 0;
+  REQUIRE(ParseAmountBody(R"({"amount": 125})", &a).ok());
+  CHECK(a == 125);
+  REQUIRE(ParseAmountBody(R"({"amount": 1125899906842624})", &a).ok());  // kMaxOpAmount
+  CHECK(a == kMaxOpAmount);
+  CHECK_THAT(AmountError(R"({"amount": 1125899906842625})"),
+             Catch::Contains("amount is out of range"));
+  CHECK_THAT(AmountError(R"({"amount": 0})"), Catch::Contains("amount is out of range"));
+  CHECK_THAT(AmountError(R"({"amount": -5})"), Catch::Contains("amount is out of range"));
+  CHECK_THAT(AmountError(R"({"amount": 1.5})"), Catch::Contains("amount must be an integer"));
+  CHECK_THAT(AmountError(R"({"amount": 1e3})"), Catch::Contains("amount must be an integer"));
+  CHECK_THAT(AmountError(R"({"amount": 100000000000000000000000})"),
+             Catch::Contains("beyond 64 bits"));
+  CHECK_THAT(AmountError(R"({"amount": "5"})"), Catch::Contains("got a string"));
+  CHECK_THAT(AmountError(R"({"amount": null})"), Catch::Contains("got null"));
+  CHECK_THAT(AmountError(R"({"amount": true})"), Catch::Contains("got a boolean"));
+  CHECK_THAT(AmountError(R"({})"), Catch::Contains("field 'amount' is required"));
+  CHECK_THAT(AmountError(R"({"amount": 5, "memo": "x"})"), Catch::Contains("unknown field 'memo'"));
+  CHECK_THAT(AmountError(R"({"amount": 5, "amount": 6})"),
+             Catch::Contains("'amount' appears twice"));
+  CHECK_THAT(AmountError(R"({"amount": 5)"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"([5])"), Catch::Contains("must be a JSON object, got an array"));
+  CHECK_THAT(AmountError(""), Catch::Contains("request body is empty"));
+  CHECK_THAT(AmountError("\xff\xfe"), Catch::Contains("malformed JSON"));
+}
 
-  // Positive controls: the same routes work with good input, so the refusals above were about the
-  // input and nothing else.
-  CHECK(admin.CallNoAuth("GET", "/healthz").status == 200);
-  Reply metrics = admin.CallNoAuth("GET", "/metrics");
-  CHECK(metrics.status == 200);
-  // Requests were synced, so the storage thread has been both busy and idle.
-  CHECK(MetricSample(metrics.raw, "tally_store_commits_total") > 0);
-  CHECK(MetricSample(metrics.raw, "tally_store_busy_seconds_total") > 0);
-  CHECK(MetricSample(metrics.raw, "tally_store_idle_seconds_total") > 0);
-  CHECK(Api(c.url(0), kShopToken).Credit("shop-1", 5, "k-shop").status == 200);
-  CHECK(Api(c.url(0), kReaderToken).Account("acct-1").status == 200);
-  Reply replay = admin.Credit("acct-1", 5, "k-valid");
-  CHECK(replay.status == 200);
-  CHECK(replay.body["op"] == valid.body["op"]);
+TEST_CASE("the fast path for {\"amount\":N} agrees with the full parser", "[api]") {
+  Amount a = 0;
+  REQUIRE(ParseAmountBody(" {\n\t\"amount\" :  7 }\r\n", &a).ok());
+  CHECK(a == 7);
+  REQUIRE(ParseAmountBody(R"({"amount":9007199254740993})", &a).code() == Code::kInvalidArgument);
+  CHECK(ParseAmountBody(R"({"amount":9999999999999999})", &a).code() == Code::kInvalidArgument);
+  CHECK_THAT(AmountError(R"({"amount":01})"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1,})"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1}x)"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1}{})"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(AmountError(R"({"amount":1.0})"), Catch::Contains("must be an integer"));
+  CHECK_THAT(AmountError(R"({"amount":1e2})"), Catch::Contains("must be an integer"));
+  CHECK_THAT(AmountError(R"({"Amount":1})"), Catch::Contains("unknown field 'Amount'"));
+}
 
-  // Nothing refused reached the store: one credit of 5, no account "new-1" or "nobody".
-  Reply acct = admin.Account("acct-1");
-  REQUIRE(acct.status == 200);
-  CHECK(acct.body["balance"] == 5);
-  CHECK(admin.Account("new-1").status == 404);
-  CHECK(admin.Account("nobody").status == 404);
-  CHECK(c.Running(0));
+TEST_CASE("open-account bodies: defaults, bounds and nested fee", "[api]") {
+  AccountDefaults d{"EUR", 100, FeePolicy{5, 10}};
+  AccountConfig c;
+  REQUIRE(ParseOpenAccountBody(R"({"id":"a1"})", d, &c).ok());
+  CHECK(c.id == "a1");
+  CHECK(c.currency == "EUR");
+  CHECK(c.overdraft_limit == 100);
+  CHECK(c.fee == FeePolicy{5, 10});
+  CHECK(c.lines.empty());
+  REQUIRE(ParseOpenAccountBody(
+              R"({"id":"a1","currency":"USD","overdraft_limit":0,"fee":{"bps":7}})", d, &c)
+              .ok());
+  CHECK(c.currency == "USD");
+  CHECK(c.overdraft_limit == 0);
+  CHECK(c.fee == FeePolicy{5, 7});
+
+  auto error = [&](std::string_view body) {
+    Status s = ParseOpenAccountBody(body, d, &c);
+    REQUIRE(s.code() == Code::kInvalidArgument);
+    return s.message();
+  };
+  CHECK_THAT(error(R"({"currency":"EUR"})"), Catch::Contains("field 'id' is required"));
+  CHECK_THAT(error(R"({"id":7})"), Catch::Contains("id must be a string"));
+  CHECK_THAT(error(R"({"id":"a b"})"), Catch::Contains("id: account id may contain only"));
+  CHECK_THAT(error(R"({"id":"a","currency":"euro"})"), Catch::Contains("currency:"));
+  CHECK_THAT(error(R"({"id":"a","overdraft_limit":-1})"),
+             Catch::Contains("overdraft_limit is out of range"));
+  CHECK_THAT(error(R"({"id":"a","fee":5})"), Catch::Contains("fee must be an object"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"bps":10001}})"),
+             Catch::Contains("fee.bps is out of range"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"pct":2}})"),
+             Catch::Contains("unknown field 'fee.pct'"));
+  CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"flat":2}})"),
+             Catch::Contains("'flat' appears twice"));
+  CHECK_THAT(error(R"({"id":"a","lines":[1]})"), Catch::Contains("unknown field 'lines'"));
+}
+
+TEST_CASE("transfer bodies name a known other region", "[api]") {
+  const std::vector<std::string> regions{"eu", "us", "ap"};
+  RegionId to = 0;
+  Amount a = 0;
+  REQUIRE(ParseTransferBody(R"({"to":"ap","amount":40})", regions, 0, &to, &a).ok());
+  CHECK(to == 2);
+  CHECK(a == 40);
+  Status s = ParseTransferBody(R"({"to":"mars","amount":40})", regions, 0, &to, &a);
+  CHECK_THAT(s.message(), Catch::Contains("unknown region 'mars' (regions: eu, us, ap)"));
+  s = ParseTransferBody(R"({"to":"eu","amount":40})", regions, 0, &to, &a);
+  CHECK_THAT(s.message(), Catch::Contains("is this region"));
+  CHECK(ParseTransferBody(R"({"to":1,"amount":40})", regions, 0, &to, &a).code() ==
+        Code::kInvalidArgument);
+  CHECK(ParseTransferBody(R"({"to":"us"})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
+  CHECK(ParseTransferBody(R"({"to":"us","amount":0})", regions, 0, &to, &a).code() ==
+        Code::kInvalidArgument);
+}
+
+TEST_CASE("idempotency key header", "[api]") {
+  CHECK(ValidateIdempotencyKeyHeader("order-17", true).ok());
+  CHECK_THAT(ValidateIdempotencyKeyHeader("", false).message(),
+             Catch::Contains("header is required"));
+  CHECK(ValidateIdempotencyKeyHeader("", true).code() == Code::kInvalidArgument);
+  CHECK(ValidateIdempotencyKeyHeader("has space", true).code() == Code::kInvalidArgument);
+  CHECK(ValidateIdempotencyKeyHeader(std::string(256, 'k'), true).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("one table maps Status codes to HTTP statuses", "[api]") {
+  CHECK(HttpStatusFor(Code::kOk) == 200);
+  CHECK(HttpStatusFor(Code::kInvalidArgument) == 400);
+  CHECK(HttpStatusFor(Code::kUnauthenticated) == 401);
+  CHECK(HttpStatusFor(Code::kInsufficientFunds) == 402);
+  CHECK(HttpStatusFor(Code::kPermissionDenied) == 403);
+  CHECK(HttpStatusFor(Code::kNotFound) == 404);
+  CHECK(HttpStatusFor(Code::kAlreadyExists) == 409);
+  CHECK(HttpStatusFor(Code::kConflict) == 409);
+  CHECK(HttpStatusFor(Code::kIdempotencyKeyReused) == 422);
+  CHECK(HttpStatusFor(Code::kResourceExhausted) == 429);
+  CHECK(HttpStatusFor(Code::kUnavailable) == 503);
+  CHECK(HttpStatusFor(Code::kCorruption) == 500);
+}
+
+TEST_CASE("error bodies carry the code name and an escaped message", "[api]") {
+  CHECK(ErrorJson(Status::NotFound("no account \"x\"\n")) ==
+        R"({"error":{"code":"not_found","message":"no account \"x\"\n"}})");
+  CommandResult r;
+  r.status = Status::InsufficientFunds("short");
+  r.requested = 50;
+  r.rights = 20;
+  r.tentative_credit = 5;
+  r.overdraft_line = 10;
+  CHECK(
+      InsufficientFundsJson(r, {"eu", "us", "ap"}) ==
+      R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"tentative_credit":5,"overdraft_line":10}})");
+  // The account's open not final yet: the line it will have, and whose confirmation it waits for.
+  r.overdraft_line = 0;
+  r.line_not_yet_usable = 100;
+  r.line_waits_for = {1, 2};
+  CHECK(
+      InsufficientFundsJson(r, {"eu", "us", "ap"}) ==
+      R"({"error":{"code":"insufficient_funds","message":"short","requested":50,"rights":20,"tentative_credit":5,"overdraft_line":0,"line_not_yet_usable":100,"line_waits_for":["us","ap"]}})");
+  std::string out;
+  AppendJsonString(std::string("a\x01") + "\\", &out);
+  CHECK(out == R"("a\u0001\\")");
+}
+
+TEST_CASE("op results render region names and flags", "[api]") {
+  CommandResult r;
+  r.op = Dot{1, 42};
+  r.balance = -5;
+  r.overdraft = true;
+  std::string out;
+  AppendOpResultJson(r, {"eu", "us"}, &out);
+  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":false})");
+  r.replicated = true;
+  out.clear();
+  AppendOpResultJson(r, {"eu", "us"}, &out);
+  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":true})");
+  CHECK(report::HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+}
+
+TEST_CASE("the account report is one account rendered by src/report, regions by name",
+          "[api][report]") {
+  AccountView v;
+  v.config.id = "acct-1";
+  v.config.currency = "EUR";
+  v.config.overdraft_limit = 600;
+  v.balance = -253;
+  v.raw_balance = -200;
+  v.fees = 53;
+  v.episodes = 1;
+  v.regions = {RegionView{300, 0, 300, 0, 0}, RegionView{-553, 0, 300, 53, 0}};
+  ForkReport f;
+  f.event.kind = DerivedKind::kOverdraftFee;
+  f.event.op = CanonicalKey{Hlc::Make(1'700'000'003'300ULL, 2), 1, 7};
+  f.event.op_amount = 500;
+  f.event.amount = 53;
+  f.event.overdrawn = 200;
+  f.event.balance_after = -253;
+  f.final = true;
+  Op op;
+  op.dot = Dot{1, 7};
+  op.hlc = f.event.op.hlc;
+  op.kind = OpKind::kDebit;
+  op.account = "acct-1";
+  op.amount = 500;
+  op.key = "k1";
+  op.overdraft = true;
+  f.ops.push_back(op);
+
+  const report::RunReport r = AccountReport("eu", v, {f}, {f.event}, {"eu", "us"});
+  const auto j = nlohmann::json::parse(report::RenderJson(r));
+  CHECK(j["view_region"] == "eu");
+  CHECK(j["regions"] == nlohmann::json::array({"eu", "us"}));
+  REQUIRE(j["accounts"].size() == 1);
+  const auto& a = j["accounts"][0];
+  CHECK(a["config"]["id"] == "acct-1");
+  CHECK(a["balance"] == -253);
+  CHECK(a["regions"][1]["region"] == "us");
+  CHECK(a["regions"][1]["fees"] == 53);
+  REQUIRE(a["events"].size() == 1);
+  CHECK(a["events"][0]["op"] == nlohmann::json{{"region", "us"}, {"seq", 7}, {"hlc", op.hlc.ToString()}});
+  REQUIRE(a["forks"].size() == 1);
+  CHECK(a["forks"][0]["final"] == true);
+  CHECK(a["forks"][0]["resolution"] == a["events"][0]);
+  CHECK(a["forks"][0]["explanation"] ==
+        "debit us:7 of 500 opened an overdraft episode, 200 below zero: fee 53, balance after -253");
+  CHECK(a["forks"][0]["ops"][0]["region"] == "us");
+  CHECK(a["forks"][0]["ops"][0]["key"] == "k1");
+  CHECK(a["ops"].is_null());               // tallyd does not count them
+  CHECK(a["rights_movements"].is_null());  // nor keep a ledger of transfers
+
+  const std::string html = report::RenderHtml(r);
+  CHECK(html.find("As region <b>eu</b> sees it") != std::string::npos);
+  CHECK(html.find("Rights by region") != std::string::npos);
+  CHECK(html.find("Derived events (1)") != std::string::npos);
+  CHECK(html.find("us:7") != std::string::npos);
+  CHECK(html.find("all invariants held") == std::string::npos);  // not a simulator run
+}
+
+TEST_CASE("backup: POST /v1/admin/backup with an absolute dir, nothing else", "[api][backup]") {
+  RouteMatch m;
+  REQUIRE(MatchRoute(Method::kPost, "/v1/admin/backup", &m).ok());
+  CHECK(m.route == Route::kBackup);
+  CHECK(RouteName(Route::kBackup) == "backup");
+  Status get = MatchRoute(Method::kGet, "/v1/admin/backup", &m);
+  CHECK(get.code() == Code::kFailedPrecondition);  // 405
+  CHECK(m.route == Route::kBackup);
+  CHECK(MatchRoute(Method::kPost, "/v1/admin/backup?x=1", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kPost, "/v1/admin", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kPost, "/v1/admin/restore", &m).code() == Code::kNotFound);
+
+  std::string dir;
+  REQUIRE(ParseBackupBody(R"({"dir": "/var/backups/tally/eu-1"})", &dir).ok());
+  CHECK(dir == "/var/backups/tally/eu-1");
+
+  auto refused = [](std::string_view body) {
+    std::string d = "unchanged";
+    Status s = ParseBackupBody(body, &d);
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK(d == "unchanged");
+    return s.message();
+  };
+  CHECK_THAT(refused(R"({"dir": "backups/eu"})"), Catch::Contains("absolute path"));
+  CHECK_THAT(refused(R"({"dir": "./eu"})"), Catch::Contains("absolute path"));
+  CHECK_THAT(refused(R"({"dir": ""})"), Catch::Contains("empty"));
+  CHECK_THAT(refused(R"({})"), Catch::Contains("'dir' is required"));
+  CHECK_THAT(refused(R"({"dir": 7})"), Catch::Contains("must be a string"));
+  CHECK_THAT(refused(R"({"dir": "/a", "to": "/b"})"), Catch::Contains("unknown field 'to'"));
+  CHECK_THAT(refused(R"({"dir": "/a", "dir": "/b"})"), Catch::Contains("appears twice"));
+  CHECK_THAT(refused("/abs/path"), Catch::Contains("malformed JSON"));
+  CHECK_THAT(refused(""), Catch::Contains("empty"));
+  CHECK_THAT(refused(R"({"dir": "/a\u0000b"})"), Catch::Contains("NUL"));
+  CHECK_THAT(refused("{\"dir\": \"/" + std::string(kMaxBackupDirBytes, 'a') + "\"}"),
+             Catch::Contains("at most"));
 }

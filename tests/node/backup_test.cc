@@ -159,7 +159,7 @@ class Writer {
 // pruned what the backup lacks (final, checkpointed, held by all), so the region gets it back as
 // a snapshot, then rejoins.
 TEST_CASE(
-    "a region restored from a backup taken while it served rejoins; no acknowledged op is lost "
+    "a region restored from a backup taken while it served rejoins, and no acknowledged op is lost "
     "and no seq is reused",
     "[node][backup]") {
   ::unsetenv("TALLY_TOKEN");

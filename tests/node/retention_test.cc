@@ -57,8 +57,9 @@ void RequireAgreedBalance(Cluster& c, const std::string& account, std::int64_t b
     Reply report = c.api(i).Report(account);
     INFO(c.region(i) << " report: " << report.raw);
     REQUIRE(report.status == 200);
-    CHECK(Field(report.body.at("account"), "voids") == 0);
-    for (const auto& e : report.body.at("events")) CHECK(Field(e, "kind") != "void");
+    const json& account = report.body.at("accounts").at(0);
+    CHECK(Field(account, "voids") == 0);
+    for (const auto& e : account.at("events")) CHECK(Field(e, "kind") != "void");
   }
 }
 

@@ -195,7 +195,7 @@ TEST_CASE("a credit retried in every region during a partition is not spendable 
   Reply report = c.api(0).Report(acct);
   REQUIRE(report.status == 200);
   int credit_voids = 0;
-  for (const auto& e : report.body["events"])
+  for (const auto& e : report.body["accounts"][0]["events"])
     if (e["kind"] == "void" && e["op_kind"] == "credit") ++credit_voids;
   CHECK(credit_voids == 2);
 
@@ -323,7 +323,7 @@ TEST_CASE("a key retried where its op was voided replays that op, marked voided"
   Reply report = eu.Report(acct);
   REQUIRE(report.status == 200);
   std::vector<json> voided;
-  for (const auto& e : report.body["events"])
+  for (const auto& e : report.body["accounts"][0]["events"])
     if (e["kind"] == "void") voided.push_back(e["op"]);
   REQUIRE(voided.size() == 1);
   REQUIRE(voided[0]["region"] == "eu");

@@ -141,9 +141,21 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   const auto json_report = c.dir() / "t-1.json";
   const auto html_report = c.dir() / "t-1.html";
   CHECK(ctl.Run(with(eu, {"report", "t-1", "--out", json_report.string()})).exit_code == 0);
-  CHECK(json::parse(Slurp(json_report), nullptr, false).contains("events"));
+  const json report = json::parse(Slurp(json_report), nullptr, false);
+  INFO(report.dump());
+  CHECK(report.value("view_region", "") == "eu");
+  REQUIRE(report.contains("accounts"));
+  REQUIRE(report["accounts"].size() == 1);
+  CHECK(report["accounts"][0]["config"]["id"] == "t-1");
+  CHECK(report["accounts"][0]["balance"] == 55);
+  CHECK(report["accounts"][0]["events"].is_array());
   CHECK(ctl.Run(with(eu, {"report", "t-1", "--html", "--out", html_report.string()})).exit_code == 0);
   CHECK(Slurp(html_report).find("<html") != std::string::npos);
+  r = ctl.Run(with(eu, {"report", "t-1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("reconciliation report for t-1 (EUR), as region eu sees it") != std::string::npos);
+  CHECK(r.out.find("balance 55") != std::string::npos);
 
   const std::string nodes = c.url(0) + "," + c.url(1);
   r = ctl.Run(with(eu, {"reconcile", "--nodes", nodes, "--account", "t-1", "--wait-s", "10"}));

@@ -1,9 +1,9 @@
-# tallyd's unit tests of pure pieces (config parsing, auth, the API's request validation, the
-# LevelDB store), label `node`. Included from tests/node/CMakeLists.txt.
+# tallyd's unit tests of pure pieces (config parsing, auth, the API's request validation in
+# api_test.cc, the LevelDB store), label `node`. Included from tests/node/CMakeLists.txt.
 tally_add_catch_test(tallyd_unit_test node
   tallyd_config_test.cc
   tallyd_auth_test.cc
-  tallyd_api_test.cc
+  api_test.cc
   tallyd_store_test.cc
   tallyd_store_backup_test.cc
 )

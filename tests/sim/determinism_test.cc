@@ -33,7 +33,7 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-TEST_CASE("Same seed, same trace and summary; different seeds, different traces", "[sim]") {
+TEST_CASE("Same seed, same trace and summary - different seeds, different traces", "[sim]") {
   for (const char* profile : {"default", "heavy"}) {
     RunResult a = RunSeed(11, profile);
     RunResult b = RunSeed(11, profile);

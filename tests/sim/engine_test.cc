@@ -217,7 +217,7 @@ TEST_CASE("SimStore: the disk replaced by an empty one or by an older copy", "[s
   REQUIRE(store.FindOp(Dot{0, 1})->amount == 5);
 }
 
-TEST_CASE("Network partitions cut directed links; heal reports the links that came up", "[sim]") {
+TEST_CASE("Network partitions cut directed links, and heal reports the links that came up", "[sim]") {
   EventQueue q;
   Network net(3, LinkParams{5, 5, 0, 0, 0, 0, 0, 2}, 1);
   Partition one_way{"asymmetric", {{0, 1}}, "r0 -> r1 cut"};
