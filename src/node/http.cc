@@ -787,6 +787,9 @@ std::string NodeImpl::RenderMetrics() {
     AppendHelp(metric, "counter", "Replica statistic (core ReplicaStats).", &out);
     AppendSample(metric, "", static_cast<double>(value), &out);
   }
+  AppendHelp("tally_replica_buffered_ops", "gauge",
+             "Remote ops held back waiting for a gap to fill.", &out);
+  AppendSample("tally_replica_buffered_ops", "", static_cast<double>(st.buffered_ops), &out);
   AppendHelp("tally_idempotency_keys", "gauge",
              "Idempotency keys held (inside their retention window, or not yet swept).", &out);
   AppendSample("tally_idempotency_keys", "", static_cast<double>(st.idempotency_keys), &out);
