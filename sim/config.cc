@@ -217,6 +217,10 @@ const std::vector<BugInfo>& KnownBugs() {
        "I7 agreement / I1 convergence (a key reused after the window)"},
       {"wall_clock_deadlines", "time a waiting debit's deadline on the wall clock, not the monotonic",
        "answer bound (a clock stepped back while a debit waits for rights)"},
+      {"misreport_overdrawn", "derive fee events that say the balance went 1 further below zero",
+       "I7 agreement (the event list against the oracle's)"},
+      {"book_fee_elsewhere", "book each overdraft fee to the next region instead of the debit's own",
+       "I7 agreement (per-region fees against the oracle's)"},
   };
   return bugs;
 }
@@ -255,6 +259,10 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->expiry_decides_voids = true;
   else if (name == "wall_clock_deadlines")
     b->wall_clock_deadlines = true;
+  else if (name == "misreport_overdrawn")
+    b->misreport_overdrawn = true;
+  else if (name == "book_fee_elsewhere")
+    b->book_fee_elsewhere = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();
@@ -298,6 +306,7 @@ std::string ReproduceCommand(const SimConfig& c) {
   if (c.links != "datagram") s += " --links " + c.links;
   if (c.durability != "local") s += " --durability " + c.durability;
   if (!c.lost_disks) s += " --no-lost-disks";
+  if (c.keys_per_account) s += " --keys-per-account";
   if (c.clients > 0) s += " --clients " + std::to_string(c.clients);
   if (c.tick_ms != SimConfig{}.tick_ms) s += " --tick " + std::to_string(c.tick_ms);
   if (c.final_topology != FinalTopology::kRandom)

@@ -135,6 +135,8 @@ int main(int argc, char** argv) {
                   "it durably");
   run->add_flag("--no-lost-disks", [&](std::int64_t) { config.lost_disks = false; },
                "no disk is wiped or restored, whatever the fault profile draws");
+  run->add_flag("--keys-per-account", [&](std::int64_t) { config.keys_per_account = true; },
+               "number each client's idempotency keys per account: one key on many accounts");
   run->add_option("--links", config.links,
                   "datagram (reordered, duplicated: the core's contract) or stream (TCP-like)");
   run->add_option("--final-topology", topology,

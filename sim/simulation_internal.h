@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -125,6 +126,10 @@ struct Client {
   Dot probe_dot;
   Hlc probe_hlc;
   std::uint64_t keys = 0;  // keys drawn so far (a key is "k<client>-<n>")
+  // With SimConfig::keys_per_account: the keys drawn per account, and the (account, key) pairs a
+  // reuse sent (a later fresh draw of the same pair is not fresh).
+  std::map<std::uint32_t, std::uint64_t> keys_by_account;
+  std::set<std::pair<std::uint32_t, std::string>> reused_on;
   // The key of the client's last keyed request that completed, and when (virtual ms): reused
   // past the retention window now and then (WorkloadParams::reuse_key_p).
   std::string done_key;
@@ -259,8 +264,8 @@ class Simulation::Impl {
   // --- workload.cc: clients.
   void StartWorkload();
   void OnClientWakes(std::uint32_t c);
-  // A new key for `cl`'s next request; *fresh: never sent before.
-  std::string NewKey(Client& cl, bool* fresh);
+  // A new key for `cl`'s next request on `account`; *fresh: never sent for it before.
+  std::string NewKey(Client& cl, std::uint32_t account, bool* fresh);
   void OnClientTimeout(std::uint32_t c, std::uint64_t attempt);
   void OnReplyArrives(std::uint64_t slot);
   void SendAttempt(std::uint32_t c, RegionId region);

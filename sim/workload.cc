@@ -81,9 +81,14 @@ void Simulation::Impl::StartWorkload() {
     queue.Schedule(now + workload_rng.Below(w.think_max_ms + 1), EventKind::kClientWakes, c.id);
 }
 
-std::string Simulation::Impl::NewKey(Client& cl, bool* fresh) {
-  *fresh = true;
-  return "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys);
+std::string Simulation::Impl::NewKey(Client& cl, std::uint32_t account, bool* fresh) {
+  if (!config.keys_per_account) {
+    *fresh = true;
+    return "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys);
+  }
+  std::string key = "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys_by_account[account]);
+  *fresh = cl.reused_on.count({account, key}) == 0;
+  return key;
 }
 
 void Simulation::Impl::OnClientWakes(std::uint32_t c) {
@@ -109,7 +114,7 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     req.kind = Request::Kind::kDebit;
     req.account = cl.spend_account;
     req.amount = cl.spend_amount;
-    req.key = NewKey(cl, &req.fresh_key);
+    req.key = NewKey(cl, req.account, &req.fresh_key);
     target = cl.spend_at.front();
     cl.spend_at.erase(cl.spend_at.begin());
     // The client reads the account there first and spends all that region holds, if more.
@@ -160,9 +165,10 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
       if (!cl.done_key.empty() && now > cl.done_key_ms + 2 * config.idempotency_retention_ms &&
           workload_rng.Chance(w.reuse_key_p)) {
         req.key = cl.done_key;
+        if (config.keys_per_account) cl.reused_on.emplace(req.account, req.key);
         ++summary.keys_reused;
       } else {
-        req.key = NewKey(cl, &req.fresh_key);
+        req.key = NewKey(cl, req.account, &req.fresh_key);
       }
     }
   }
@@ -226,7 +232,7 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     Fail("I6 idempotency", "r" + std::to_string(cl.at) + " answered the first request with key '" +
                                cl.req.key + "' on " + account + " as " +
                                (res.replayed ? "a replay of op " + res.op.ToString() : res.status.ToString()) +
-                               ": the client never sent that key before");
+                               ": the client never sent that key for this account before");
   }
   if (res.status.ok()) {
     if (cl.req.kind == Request::Kind::kOpen &&

@@ -85,10 +85,27 @@ std::vector<std::string> AccountBook::OpenIds() const {
 // replay from the frontier (Invalidate).
 const ReplayState& AccountBook::Tip(Account& a) {
   while (a.tip_pos < a.journal.size()) {
-    ReplayStep(a.config.fee, a.journal[a.tip_pos].replay(), &a.tip, nullptr);
+    Step(a, a.journal[a.tip_pos], &a.tip, nullptr);
     ++a.tip_pos;
   }
   return a.tip;
+}
+
+void AccountBook::Step(const Account& a, const JournalEntry& e, ReplayState* s,
+                       std::vector<DerivedEvent>* events) const {
+  const std::size_t first_event = events ? events->size() : 0;
+  const RegionId o = e.key.origin;
+  const Amount fees_before = s->fees[o];
+  ReplayStep(a.config.fee, e.replay(), s, events);
+  if (bugs_.book_fee_elsewhere && s->fees[o] != fees_before) {
+    const Amount fee = s->fees[o] - fees_before;
+    s->fees[o] = fees_before;
+    s->fees[(o + 1) % n_] += fee;
+  }
+  if (bugs_.misreport_overdrawn && events) {
+    for (std::size_t i = first_event; i < events->size(); ++i)
+      if ((*events)[i].kind == DerivedKind::kOverdraftFee) ++(*events)[i].overdrawn;
+  }
 }
 
 void AccountBook::Invalidate(Account& a, std::size_t pos) {
@@ -176,7 +193,7 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
     const JournalEntry& e = a.journal[i];
     if (e.kind == OpKind::kCredit && !e.voided) spree_begin = i + 1;
     events.clear();
-    ReplayStep(a.config.fee, e.replay(), s, forks ? &events : nullptr);
+    Step(a, e, s, forks ? &events : nullptr);
     for (DerivedEvent& ev : events) {
       ForkReport f{ev, final, {}};
       if (ev.kind == DerivedKind::kOverdraftFee) {

@@ -112,6 +112,8 @@ class AccountBook {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
+  // ReplayStep (core/reconcile.h), with the planted bugs that misreport or misbook a fee.
+  void Step(const Account& a, const JournalEntry& e, ReplayState* s, std::vector<DerivedEvent>* events) const;
   void Invalidate(Account& a, std::size_t pos);
   bool IsTentativeCredit(const JournalEntry& e) const;
   void UntrackTentative(Account& a, const JournalEntry& e);

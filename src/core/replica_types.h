@@ -33,6 +33,8 @@ struct PlantedBugs {
   bool skip_rejoin = false;             // serve writes at once after a restart, whatever was lost
   bool expiry_decides_voids = false;    // a use of a key still in the index is voided, whatever its age
   bool wall_clock_deadlines = false;    // a waiting debit's deadline on the wall clock (issue 10)
+  bool misreport_overdrawn = false;     // a fee event says the balance went 1 further below zero
+  bool book_fee_elsewhere = false;      // an overdraft fee is booked to the next region, not its own
 };
 
 struct ReplicaOptions {

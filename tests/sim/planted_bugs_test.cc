@@ -53,6 +53,22 @@ TEST_CASE("skip_rights_check: a debit past rights plus line is caught by the flo
   ExpectCaught("skip_rights_check", {"I2 floor"});
 }
 
+TEST_CASE("misreport_overdrawn: a fee event unlike the oracle's is caught by the event list",
+          "[sim][bugs]") {
+  // Fees, voids, balances and bookings are all right: only the I7 comparison of the derived
+  // events with the oracle's own replay can see it (issue 11, item 9).
+  const Caught c = ExpectCaught("misreport_overdrawn", {"I7 agreement"});
+  CHECK(c.failure.message.find("derives") != std::string::npos);
+}
+
+TEST_CASE("book_fee_elsewhere: a fee booked to the wrong region is caught by the bookings",
+          "[sim][bugs]") {
+  // The fee, the balance and the events are right, and the regions' rights still add up: only
+  // the per-region comparison of fees and rights with the oracle's can see it (issue 11, item 9).
+  const Caught c = ExpectCaught("book_fee_elsewhere", {"I7 agreement", "I2 floor"});
+  if (c.failure.invariant == "I7 agreement") CHECK(c.failure.message.find("the oracle says") != std::string::npos);
+}
+
 TEST_CASE("order_forks_by_arrival: replicas disagree on fees and voids", "[sim][bugs]") {
   // Usually I7 (different derived events); when a crash comes first, the arrival-ordered fold
   // leaves a checkpoint that does not hold the ops below its own frontier (I3 on recovery). Or the
