@@ -664,12 +664,7 @@ class Replica::Impl {
         return false;
       case AccountBook::KeyLookup::kReplayDisplaced:
         // Our original request, whose op lost the key to another region's: the stored answer.
-        ++stats_.replays;
-        r->id = id;
-        r->op = k.own.dot;
-        r->hlc = k.own.hlc;
-        r->overdraft = k.own.overdraft;
-        r->replayed = true;
+        *r = Replayed(id, k.own);
         r->voided = true;
         r->voided_by = k.binding.dot;
         r->balance = k.own.balance_after;
@@ -681,16 +676,23 @@ class Replica::Impl {
                                                        k.binding.dot.ToString() + ")"));
         return true;
       case AccountBook::KeyLookup::kReplay:
-        ++stats_.replays;
-        r->id = id;
-        r->op = k.binding.dot;
-        r->hlc = k.binding.hlc;
-        r->overdraft = k.binding.overdraft;
-        r->replayed = true;
+        *r = Replayed(id, k.binding);
         r->balance = k.binding.dot.origin == opt_.self ? k.binding.balance_after : book_.Tip(a).balance;
         return true;
     }
     return false;
+  }
+
+  // The answer to a retry of command `id`: the op that used its key first.
+  CommandResult Replayed(std::uint64_t id, const KeyUse& use) {
+    ++stats_.replays;
+    CommandResult r;
+    r.id = id;
+    r.op = use.dot;
+    r.hlc = use.hlc;
+    r.overdraft = use.overdraft;
+    r.replayed = true;
+    return r;
   }
 
   Status OpenAccountFor(std::string_view id, Account** a) {
