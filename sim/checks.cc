@@ -154,7 +154,7 @@ void Simulation::Impl::NoteResumed(RegionId r) {
     // keeps does (its own ops up to s, those folded lie below the frontier).
     const SimStore::Durable& d = h.store.durable();
     Hlc visible = d.frontier;
-    for (const Op& op : d.ops[r])
+    for (const Op& op : d.Ops(r))
       if (op.dot.seq <= s) visible = std::max(visible, op.hlc);
     h.hlc_visible = visible;
   }
@@ -370,7 +370,7 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
 // sender knew (its heartbeat is stamped above it; an op it relays was stamped above what its
 // origin knew). The sender's row as of delivery stands in for its row as of sending, unless the
 // sender lost its disk in between: that knowledge went with the disk.
-void Simulation::Impl::NoteShown(const InFlight& f) {
+void Simulation::Impl::NoteShown(const InFlight& f, const Message& msg) {
   std::vector<Hlc>& row = knows[f.to];
   auto learn = [&](RegionId origin, Hlc hlc) {
     if (origin < row.size() && hlc > row[origin]) row[origin] = hlc;
@@ -385,11 +385,11 @@ void Simulation::Impl::NoteShown(const InFlight& f) {
   };
   if (hosts[f.from].disk_replaced_ms <= f.sent_ms)
     for (RegionId o = 0; o < config.regions; ++o) learn(o, knows[f.from][o]);
-  if (const auto* b = std::get_if<OpBatch>(&f.msg)) {
+  if (const auto* b = std::get_if<OpBatch>(&msg)) {
     for (const Op& o : b->ops) learn_of_run(o.dot.origin, o.epoch, o.hlc);
-  } else if (const auto* snap = std::get_if<Snapshot>(&f.msg)) {
+  } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
     for (const Op& o : snap->ops) learn_of_run(o.dot.origin, o.epoch, o.hlc);
-  } else if (const auto* hb = std::get_if<Heartbeat>(&f.msg)) {
+  } else if (const auto* hb = std::get_if<Heartbeat>(&msg)) {
     for (const HeartbeatEntry& en : hb->entries) learn_of_run(en.origin, en.epoch, en.hlc);
   }
 }
@@ -402,8 +402,8 @@ void Simulation::Impl::NoteShown(const InFlight& f) {
 void Simulation::Impl::ForgetUnsyncedKnowledge(RegionId r) {
   const SimStore::Durable& d = hosts[r].store.durable();
   Hlc restored = std::max(d.high_water, d.frontier);
-  for (const auto& log : d.ops)
-    for (const Op& op : log) restored = std::max(restored, op.hlc);
+  for (RegionId o = 0; o < config.regions; ++o)
+    for (const Op& op : d.Ops(o)) restored = std::max(restored, op.hlc);
   for (Hlc& k : knows[r]) k = std::min(k, restored);
 }
 
@@ -419,9 +419,10 @@ Hlc Simulation::Impl::Shown(RegionId r) const {
 // before this run started describes the peer before the restart; counted, it could let the region
 // resume short of ops the peer took since. Epochs exist to prevent exactly that; on a whole store
 // they only grow, on a replaced disk they may repeat (see CheckHlc).
-void Simulation::Impl::CheckRejoinAnswer(RegionId to, const InFlight& f) {
+void Simulation::Impl::CheckRejoinAnswer(const InFlight& f, const Message& msg) {
+  const RegionId to = f.to;
   const Host& h = hosts[to];
-  const auto* hello = std::get_if<Hello>(&f.msg);
+  const auto* hello = std::get_if<Hello>(&msg);
   if (!hello || !h.replica || !h.replica->rejoining() || f.sent_ms >= h.started_ms) return;
   if (hello->peer_epoch == 0 || hello->peer_epoch != h.replica->epoch()) return;
   Fail("rejoin", R(to) + " is rejoining under epoch " + Hlc{hello->peer_epoch}.ToString() +
@@ -472,7 +473,7 @@ VersionVector Simulation::Impl::Held() const {
     const SimStore::Durable& d = h.store.durable();
     for (RegionId o = 0; o < config.regions; ++o) {
       Seq s = d.log_floor.get(o);
-      for (const Op& op : d.ops[o]) {
+      for (const Op& op : d.Ops(o)) {
         const std::uint64_t bound = dots.Bound(op.dot);
         if (bound != 0 && bound != DotBook::Fingerprint(op)) break;
         s = std::max(s, op.dot.seq);
@@ -495,9 +496,9 @@ std::vector<std::uint64_t> Simulation::Impl::RememberedEpochs() const {
       if (f.origin < config.regions) newest[f.origin] = std::max(newest[f.origin], f.epoch);
   };
   auto note_disk = [&](const SimStore::Durable& d) {
-    note_fences(d.fences);
+    note_fences(d.Fences());
     for (RegionId o = 0; o < config.regions; ++o)
-      for (const Op& op : d.ops[o]) newest[o] = std::max(newest[o], op.epoch);
+      for (const Op& op : d.Ops(o)) newest[o] = std::max(newest[o], op.epoch);
   };
   for (const Host& h : hosts) {
     if (h.up && h.replica) note_fences(h.replica->fences());  // ops it holds imply fences there
@@ -572,9 +573,21 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   if (res.op.origin == r) hosts[r].acked_own_max = std::max(hosts[r].acked_own_max, res.op.seq);
   // No region spends past its spendable rights plus its overdraft line: its rights less the credit
   // in them that is not yet final (a duplicate of its key elsewhere may still void it), as the
-  // replica itself reports them.
-  if (a.req.kind == Request::Kind::kDebit && !res.replayed &&
-      a.req.amount > res.rights - res.tentative_credit + res.overdraft_line) {
+  // answer reports them. A replica that counts rights it has not applied reports them in its
+  // answer too, so a debit decided at once is also checked against the rights and line the
+  // region's view showed just before it (the view I3 checks against the ops it holds). Credit not
+  // yet final is left to the answer's figures and to the effective floor, which catches it
+  // spent (spend_tentative_credit), so each check keeps a planted bug of its own.
+  if (a.req.kind == Request::Kind::kDebit && !res.replayed && a.decided_at_submit && a.before &&
+      a.req.amount > a.before->rights + a.before->line) {
+    Fail("I2 floor", R(r) + " accepted a debit of " + std::to_string(a.req.amount) + " on " +
+                         accounts[a.req.account].id + " past the rights its view showed " +
+                         std::to_string(a.before->rights) + " plus its overdraft line " +
+                         std::to_string(a.before->line) + " just before it (op " +
+                         res.op.ToString() + "; the answer reports rights " +
+                         std::to_string(res.rights) + ")");
+  } else if (a.req.kind == Request::Kind::kDebit && !res.replayed &&
+             a.req.amount > res.rights - res.tentative_credit + res.overdraft_line) {
     Fail("I2 floor", R(r) + " accepted a debit of " + std::to_string(a.req.amount) + " on " +
                          accounts[a.req.account].id + " past its rights " +
                          std::to_string(res.rights) + " less credit not yet final " +

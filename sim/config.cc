@@ -221,6 +221,9 @@ const std::vector<BugInfo>& KnownBugs() {
        "I7 agreement (the event list against the oracle's)"},
       {"book_fee_elsewhere", "book each overdraft fee to the next region instead of the debit's own",
        "I7 agreement (per-region fees against the oracle's)"},
+      {"spend_buffered_transfer",
+       "spend rights handed to this region that it holds beyond a gap, not yet applied",
+       "I2 floor (the answer against the region's rights read before the debit)"},
   };
   return bugs;
 }
@@ -263,6 +266,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->misreport_overdrawn = true;
   else if (name == "book_fee_elsewhere")
     b->book_fee_elsewhere = true;
+  else if (name == "spend_buffered_transfer")
+    b->spend_buffered_transfer = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

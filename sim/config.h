@@ -132,7 +132,6 @@ struct SimConfig {
   WorkloadParams workload;
 
   // Observation only; none of these changes what happens in the run.
-  bool count_wire_bytes = true;
   std::string report_dir;      // "" = no report
   std::string report_account;  // "" = pick the most eventful sampled account
   std::uint32_t sample_ms = 100;

@@ -149,8 +149,6 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{366} * 24 * 3600 * 1000));
   run->add_option("--plant-bug", config.plant_bug,
                   "switch on a deliberate defect (see `tally-sim bugs`)");
-  run->add_flag("!--no-wire-bytes", config.count_wire_bytes,
-                "do not encode messages to count bytes (faster)");
 
   std::uint64_t seeds = 100, first = 1, swarm_ops = 10000;
   unsigned jobs = std::max(1u, std::thread::hardware_concurrency());

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <utility>
 
+#include "codec/codec.h"
+
 namespace tally::sim {
 
 Partition EveryLinkCut(RegionId regions) {
@@ -36,28 +38,31 @@ std::uint64_t Network::DrawDelay() {
   return d;
 }
 
-void Network::Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg,
-                   EventQueue* queue, std::uint64_t to_incarnation) {
+Status Network::Send(std::uint64_t now_ms, RegionId from, RegionId to, const Message& msg,
+                     EventQueue* queue, std::uint64_t to_incarnation) {
   assert(from < n_ && to < n_ && from != to);
+  std::string bytes;
+  if (Status s = codec::EncodeMessage(msg, &bytes); !s.ok()) return s;
   ++stats_.sent;
   ++stats_.sent_by_kind[msg.index()];
-  if (sizer_) stats_.bytes += sizer_(msg);
+  stats_.bytes += bytes.size();
   if (!up(from, to)) {
     ++stats_.dropped_partition;
-    return;
+    return Status::OK();
   }
   if (params_.loss > 0 && rng_.Chance(params_.loss)) {
     ++stats_.lost;
-    return;
+    return Status::OK();
   }
   if (!params_.stream && params_.duplicate > 0 && rng_.Chance(params_.duplicate)) {
     ++stats_.duplicated;
-    Enqueue(now_ms, from, to, msg, queue, to_incarnation);
+    Enqueue(now_ms, from, to, bytes, queue, to_incarnation);
   }
-  Enqueue(now_ms, from, to, std::move(msg), queue, to_incarnation);
+  Enqueue(now_ms, from, to, std::move(bytes), queue, to_incarnation);
+  return Status::OK();
 }
 
-void Network::Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message msg,
+void Network::Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, std::string bytes,
                       EventQueue* queue, std::uint64_t to_incarnation) {
   std::uint32_t& load = in_flight_[from * n_ + to];
   if (load >= params_.capacity) {
@@ -69,11 +74,11 @@ void Network::Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message 
   if (!free_.empty()) {
     slot = free_.back();
     free_.pop_back();
-    slots_[slot] = InFlight{from, to, now_ms, to_incarnation, std::move(msg)};
+    slots_[slot] = InFlight{from, to, now_ms, to_incarnation, std::move(bytes)};
     slot_live_[slot] = true;
   } else {
     slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.push_back(InFlight{from, to, now_ms, to_incarnation, std::move(msg)});
+    slots_.push_back(InFlight{from, to, now_ms, to_incarnation, std::move(bytes)});
     slot_live_.push_back(true);
   }
   std::uint64_t at = now_ms + DrawDelay();
@@ -97,7 +102,7 @@ bool Network::Take(std::uint64_t slot, InFlight* out) {
   } else {
     ++stats_.dropped_partition;
   }
-  f.msg = Message{};  // release the payload now, not when the slot is reused
+  std::string().swap(f.bytes);  // release the payload now, not when the slot is reused
   slot_live_[slot] = false;
   free_.push_back(static_cast<std::uint32_t>(slot));
   return deliver;

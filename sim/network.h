@@ -7,8 +7,10 @@
 // a process that has since restarted is gone with its connection. Either way a link holds at most
 // `capacity` messages in flight and drops what does not fit (a full socket buffer). Partitions cut directed links: a link is up when
 // no active partition cuts it. A message is dropped when its link is down at send time or at
-// delivery time (the connection broke while it was in flight). Messages are core `tally::Message`
-// values; each delivery gets its own copy.
+// delivery time (the connection broke while it was in flight). A message travels as the codec's
+// bytes, as on tallyd's wire: Send encodes it (a message the codec refuses never leaves), and the
+// receiving host decodes each delivery (codec::DecodeMessage), so what a replica receives went
+// through the real encoding both ways.
 //
 // Not thread-safe; one simulation owns one network.
 
@@ -16,11 +18,11 @@
 #define TALLY_SIM_NETWORK_H_
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/messages.h"
+#include "core/status.h"
 #include "sim/event_queue.h"
 #include "sim/random.h"
 
@@ -46,7 +48,7 @@ struct NetworkStats {
   std::uint64_t dropped_partition = 0;
   std::uint64_t dropped_capacity = 0;
   std::uint64_t dropped_receiver_down = 0;
-  std::uint64_t bytes = 0;  // encoded size of sent messages (0 when no sizer is set)
+  std::uint64_t bytes = 0;  // encoded size of sent messages
   std::vector<std::uint64_t> sent_by_kind;  // indexed by Message::index()
 };
 
@@ -55,7 +57,7 @@ struct InFlight {
   RegionId to = 0;
   std::uint64_t sent_ms = 0;
   std::uint64_t to_incarnation = 0;  // the receiving process when it was sent (stream mode)
-  Message msg;
+  std::string bytes;                 // codec::EncodeMessage of what was sent
 };
 
 // A named cut of directed links, active between two instants.
@@ -72,16 +74,15 @@ class Network {
  public:
   Network(RegionId regions, LinkParams params, std::uint64_t seed);
 
-  // Sizes messages on the wire (the codec's encoding) when set.
-  void SetSizer(std::function<std::size_t(const Message&)> sizer) { sizer_ = std::move(sizer); }
   void SetParams(const LinkParams& params) { params_ = params; }
   const LinkParams& params() const { return params_; }
 
-  // Hands `msg` to the link from -> to; schedules zero, one or two kDeliver events.
-  // `to_incarnation` identifies the receiving process at send time (stream mode drops the message
-  // if that process is gone by delivery).
-  void Send(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue,
-            std::uint64_t to_incarnation = 0);
+  // Encodes `msg` and hands the bytes to the link from -> to; schedules zero, one or two kDeliver
+  // events. `to_incarnation` identifies the receiving process at send time (stream mode drops the
+  // message if that process is gone by delivery). Not ok (nothing sent) when the codec refuses
+  // the message.
+  Status Send(std::uint64_t now_ms, RegionId from, RegionId to, const Message& msg,
+              EventQueue* queue, std::uint64_t to_incarnation = 0);
 
   // Takes the message in `slot` off the wire. False when it is dropped at delivery (link down).
   bool Take(std::uint64_t slot, InFlight* out);
@@ -101,13 +102,12 @@ class Network {
 
  private:
   std::uint64_t DrawDelay();
-  void Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, Message msg, EventQueue* queue,
-               std::uint64_t to_incarnation);
+  void Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, std::string bytes,
+               EventQueue* queue, std::uint64_t to_incarnation);
 
   RegionId n_;
   LinkParams params_;
   Rng rng_;
-  std::function<std::size_t(const Message&)> sizer_;
   std::vector<std::uint32_t> cuts_;       // n×n: active partitions cutting from -> to
   std::vector<std::uint32_t> in_flight_;  // n×n
   std::vector<std::uint64_t> last_delivery_ms_;  // n×n, stream mode: deliveries never overtake

@@ -157,9 +157,7 @@ void Simulation::Impl::BuildReport() {
       {"clock steps",
        std::to_string(s.clock_steps) + " (amnesia " + std::to_string(s.amnesias) + ")"},
       {"messages", std::to_string(network.stats().sent) + " (" +
-                       (s.wire_bytes_counted ? std::to_string(network.stats().bytes) + " bytes"
-                                             : std::string("bytes n/a")) +
-                       ")"},
+                       std::to_string(network.stats().bytes) + " bytes)"},
       {"workload ended", Fmt("%.3f s", s.workload_end_ms / 1000.0)},
       {"heal", Fmt("%.3f s", heal_ms / 1000.0) + " → " + s.final_topology},
       {"converged after heal", conv},

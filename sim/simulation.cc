@@ -7,11 +7,8 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "sim/simulation_internal.h"
-
-#ifdef TALLY_SIM_HAVE_CODEC
 #include "codec/codec.h"
-#endif
+#include "sim/simulation_internal.h"
 
 namespace tally::sim {
 namespace {
@@ -36,21 +33,6 @@ Simulation::Impl::Impl(SimConfig c)
   knows.assign(config.regions, std::vector<Hlc>(config.regions));
   in_amnesia.assign(config.regions, false);
   armed_sync_crash.assign(config.regions, false);
-#ifdef TALLY_SIM_HAVE_CODEC
-  if (config.count_wire_bytes) {
-    summary.wire_bytes_counted = true;
-    network.SetSizer([this](const Message& m) -> std::size_t {
-      std::string bytes;
-      Status s = codec::EncodeMessage(m, &bytes);
-      if (!s.ok()) {
-        Fail("wire encoding",
-             "the codec refuses a message the replica sent (" + s.ToString() + ")");
-        return 0;
-      }
-      return bytes.size();
-    });
-  }
-#endif
 }
 
 ReplicaOptions Simulation::Impl::OptionsFor(RegionId r) const {
@@ -190,19 +172,27 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
     network.CountReceiverDown();  // down, or (stream) its connection died with the old process
     return;
   }
+  // The receiving host's edge: what arrives is bytes, decoded as tallyd's gossip link does.
+  Message msg;
+  if (Status s = codec::DecodeMessage(f.bytes, &msg); !s.ok()) {
+    Fail("wire decoding", "r" + std::to_string(f.to) + " cannot decode a message r" +
+                              std::to_string(f.from) + " sent at " + std::to_string(f.sent_ms) +
+                              " ms: " + s.ToString());
+    return;
+  }
   trace.Add(0x44u);
   trace.Add(now);
   trace.Add((std::uint64_t{f.from} << 8) | f.to);
-  trace.Add(f.msg.index());
-  if (const auto* b = std::get_if<OpBatch>(&f.msg)) {
+  trace.Add(msg.index());
+  if (const auto* b = std::get_if<OpBatch>(&msg)) {
     trace.Add(b->ops.size());
     if (!b->ops.empty())
       trace.Add((std::uint64_t{b->ops.front().dot.origin} << 48) ^ b->ops.front().dot.seq);
   }
-  NoteShown(f);
-  CheckRejoinAnswer(f.to, f);
+  NoteShown(f, msg);
+  CheckRejoinAnswer(f, msg);
   Effects e;
-  h.replica->OnMessage(f.from, f.msg, Mono(), &e);
+  h.replica->OnMessage(f.from, msg, Mono(), &e);
   Absorb(f.to, &e);
 }
 
@@ -218,9 +208,24 @@ void Simulation::Impl::OnRequestArrives(std::uint64_t slot) {
   trace.Add(rq.cmd.id);
   trace.Add(rq.region);
   h.unanswered.emplace(rq.cmd.id, now);
+  SubmitAttempt(rq.region, std::move(rq.cmd));
+}
+
+void Simulation::Impl::SubmitAttempt(RegionId r, Command cmd) {
+  Attempt& a = attempts[cmd.id - 1];
+  Host& h = hosts[r];
+  if (a.req.kind == Request::Kind::kDebit) {
+    AccountView v;
+    if (h.replica->GetAccount(accounts[a.req.account].id, &v).ok() && r < v.regions.size()) {
+      const RegionView& rv = v.regions[r];
+      a.before = Attempt::Figures{rv.rights, rv.tentative_credit, rv.overdraft_line};
+    }
+  }
+  const std::uint64_t id = cmd.id;
   Effects e;
-  h.replica->Submit(rq.cmd, Mono(), &e);
-  Absorb(rq.region, &e);
+  h.replica->Submit(std::move(cmd), Mono(), &e);
+  for (const CommandResult& c : e.completions) a.decided_at_submit |= c.id == id;
+  Absorb(r, &e);
 }
 
 // The longest a replica may hold a command: a debit's wait (for rights, or for credit to turn
@@ -270,10 +275,8 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
   if (!hosts[r].up) return id;
   ++summary.attempts;
   hosts[r].unanswered.emplace(id, now);
-  Effects e;
   const bool replicated = attempts.back().replicated;
-  hosts[r].replica->Submit(Command{id, std::move(body), replicated}, Mono(), &e);
-  Absorb(r, &e);
+  SubmitAttempt(r, Command{id, std::move(body), replicated});
   return id;
 }
 
@@ -398,7 +401,9 @@ void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
            "r" + std::to_string(r) + " addressed a message to region " + std::to_string(o.to));
       continue;
     }
-    network.Send(now, r, o.to, std::move(o.msg), &queue, hosts[o.to].incarnation);
+    if (Status s = network.Send(now, r, o.to, o.msg, &queue, hosts[o.to].incarnation); !s.ok())
+      Fail("wire encoding", "the codec refuses a message r" + std::to_string(r) + " sent (" +
+                                s.ToString() + ")");
   }
 }
 
@@ -517,7 +522,11 @@ void Simulation::Impl::Restart(RegionId r) {
   ReplicaOptions options = OptionsFor(r);
   options.epoch_nonce = epoch_rng.Below(ReplicaOptions::kEpochNonceLimit);
   h.replica = std::make_unique<Replica>(options, *h.wall);
-  RecoveredState stored = h.store.Recover();
+  RecoveredState stored;
+  if (Status s = h.store.Recover(&stored); !s.ok()) {
+    Fail("recovery", "r" + std::to_string(r) + " cannot read its own store back: " + s.ToString());
+    return;
+  }
   h.holds_lost = 0;
   h.durable_elsewhere_at_start = dots.LastDurableElsewhere(r);
   SeeOps(r, stored.ops, "read back from its store");
@@ -722,11 +731,10 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        s.wipes, s.restores, s.disk_copies, s.durable_lost_with_disk, s.acked_lost_with_disk,
        s.seqs_reissued);
   const NetworkStats& n = s.network;
-  std::string bytes = s.wire_bytes_counted ? std::to_string(n.bytes) : std::string("n/a");
-  line("network: %" PRIu64 " messages sent, %s bytes, delivered %" PRIu64 ", lost %" PRIu64
+  line("network: %" PRIu64 " messages sent, %" PRIu64 " bytes, delivered %" PRIu64 ", lost %" PRIu64
        ", duplicated %" PRIu64 ", cut by partitions %" PRIu64 ", over capacity %" PRIu64
        ", to a down region %" PRIu64,
-       n.sent, bytes.c_str(), n.delivered, n.lost, n.duplicated, n.dropped_partition,
+       n.sent, n.bytes, n.delivered, n.lost, n.duplicated, n.dropped_partition,
        n.dropped_capacity, n.dropped_receiver_down);
   if (n.sent_by_kind.size() == 6)
     line("messages: hello %" PRIu64 ", op batches %" PRIu64 ", acks %" PRIu64

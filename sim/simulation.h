@@ -65,7 +65,6 @@ struct RunSummary {
   // ones among them, and seqs issued again for another op once nothing held the first.
   std::uint64_t durable_lost_with_disk = 0, acked_lost_with_disk = 0, seqs_reissued = 0;
   NetworkStats network;
-  bool wire_bytes_counted = false;
   // Virtual time.
   std::uint64_t workload_end_ms = 0, heal_ms = 0, end_ms = 0;
   std::optional<std::uint64_t> convergence_ms;  // after the heal

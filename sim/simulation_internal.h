@@ -149,6 +149,16 @@ struct Attempt {
   bool probe = false;
   Request req;
   bool replicated = false;  // asked for durability "replicated" (Command::replicated)
+  // A debit's figures as the region's view showed them just before it was submitted: its
+  // effective rights, the credit in them not yet final, its overdraft line (the per-answer I2
+  // check). Set when the view
+  // existed; `decided_at_submit` when the replica answered within the Submit call (no wait), so
+  // the answer was decided on exactly that state.
+  struct Figures {
+    Amount rights = 0, tentative = 0, line = 0;
+  };
+  std::optional<Figures> before;
+  bool decided_at_submit = false;
 };
 
 struct AccountInfo {
@@ -301,12 +311,14 @@ class Simulation::Impl {
   bool Spliced(Dot dot) const;
   void FailSpliced(RegionId r, const Op& op, const std::string& how);
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
-  void NoteShown(const InFlight& f);
+  void NoteShown(const InFlight& f, const Message& msg);
+  // Submits attempt `id` at r, reading a debit's figures before it (Attempt::before).
+  void SubmitAttempt(RegionId r, Command cmd);
   // Region r crashed: what it knew of the others' timestamps only in memory is gone. Its row of
   // `knows` is capped at the clock its store restarts it with (seed 320831).
   void ForgetUnsyncedKnowledge(RegionId r);
   Hlc Shown(RegionId r) const;
-  void CheckRejoinAnswer(RegionId to, const InFlight& f);
+  void CheckRejoinAnswer(const InFlight& f, const Message& msg);
   void CheckHlc(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteRelease(RegionId r, const CommandResult& result);
   void CheckAccount(RegionId r, const std::string& account);

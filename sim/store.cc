@@ -4,6 +4,8 @@
 #include <cassert>
 #include <utility>
 
+#include "codec/codec.h"
+
 namespace tally::sim {
 namespace {
 
@@ -52,30 +54,28 @@ void SimStore::Apply(PersistBatch batch) {
     if (log.empty()) d_.first_seq[o] = std::max(d_.first_seq[o], d_.log_floor.get(o) + 1);
     const Seq next = d_.first_seq[o] + log.size();
     if (op.dot.seq == next) {
-      log.push_back(std::move(op));
+      log.push_back(codec::EncodeOp(op));
     } else if (op.dot.seq >= d_.first_seq[o] && op.dot.seq < next) {
-      log[op.dot.seq - d_.first_seq[o]] = std::move(op);
+      log[op.dot.seq - d_.first_seq[o]] = codec::EncodeOp(op);
     } else if (op.dot.seq > d_.log_floor.get(o) && write_error_.empty()) {
       write_error_ = "op " + op.dot.ToString() + " written after seq " + std::to_string(next - 1) +
                      " of its origin: a gap in the stored log";
     }
   }
   for (const KeyRecordId& k : batch.forget_keys) d_.keys.erase(KeyId(k.account, k.key, k.displaced));
-  for (KeyRecord& k : batch.keys) {
-    std::string id = KeyId(k.account, k.key, k.displaced);
-    d_.keys.insert_or_assign(std::move(id), std::move(k));
-  }
+  for (const KeyRecord& k : batch.keys)
+    d_.keys.insert_or_assign(KeyId(k.account, k.key, k.displaced), codec::EncodeKeyRecord(k));
   if (!batch.high_water.is_zero()) d_.high_water = batch.high_water;
-  if (!batch.fences.empty()) d_.fences = std::move(batch.fences);
+  if (!batch.fences.empty()) d_.fences = codec::EncodeFences(batch.fences);
   for (Fold& fold : batch.folds) {
     d_.frontier = fold.frontier;
     d_.log_floor = fold.log_floor;
-    for (AccountCheckpoint& c : fold.checkpoints) {
+    for (const AccountCheckpoint& c : fold.checkpoints) {
       auto [it, inserted] = d_.checkpoint_index.try_emplace(c.config.id, d_.checkpoints.size());
       if (inserted) {
-        d_.checkpoints.push_back(std::move(c));
+        d_.checkpoints.push_back(codec::EncodeCheckpoint(c));
       } else {
-        d_.checkpoints[it->second] = std::move(c);
+        d_.checkpoints[it->second] = codec::EncodeCheckpoint(c);
       }
     }
     for (RegionId r = 0; r < kMaxRegions; ++r) {
@@ -88,28 +88,67 @@ void SimStore::Apply(PersistBatch batch) {
   }
 }
 
-RecoveredState SimStore::Recover() const {
+Status SimStore::Recover(RecoveredState* out) const {
   RecoveredState s;
+  auto bad = [](const char* what, const Status& st) {
+    return Status::Corruption(std::string("stored ") + what + " does not decode: " + st.ToString());
+  };
   s.high_water = d_.high_water;
-  s.fences = d_.fences;
+  if (!d_.fences.empty())
+    if (Status st = codec::DecodeFences(d_.fences, &s.fences); !st.ok()) return bad("fences", st);
   s.frontier = d_.frontier;
   s.log_floor = d_.log_floor;
-  s.checkpoints = d_.checkpoints;
+  s.checkpoints.resize(d_.checkpoints.size());
+  for (std::size_t i = 0; i < d_.checkpoints.size(); ++i)
+    if (Status st = codec::DecodeCheckpoint(d_.checkpoints[i], &s.checkpoints[i]); !st.ok())
+      return bad("checkpoint", st);
   std::size_t n = 0;
   for (const auto& log : d_.ops) n += log.size();
-  s.ops.reserve(n);
-  for (const auto& log : d_.ops) s.ops.insert(s.ops.end(), log.begin(), log.end());
-  s.keys.reserve(d_.keys.size());
-  for (const auto& [id, k] : d_.keys) s.keys.push_back(k);
-  return s;
+  s.ops.resize(n);
+  std::size_t i = 0;
+  for (const auto& log : d_.ops)
+    for (const std::string& bytes : log)
+      if (Status st = codec::DecodeOp(bytes, &s.ops[i++]); !st.ok()) return bad("op", st);
+  s.keys.resize(d_.keys.size());
+  i = 0;
+  for (const auto& [id, bytes] : d_.keys)
+    if (Status st = codec::DecodeKeyRecord(bytes, &s.keys[i++]); !st.ok())
+      return bad("idempotency record", st);
+  *out = std::move(s);
+  return Status::OK();
 }
 
-const Op* SimStore::FindOp(Dot dot) const {
-  if (dot.origin >= kMaxRegions) return nullptr;
+std::vector<Op> SimStore::Durable::Ops(RegionId origin) const {
+  std::vector<Op> out;
+  if (origin >= kMaxRegions) return out;
+  out.resize(ops[origin].size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    Status s = codec::DecodeOp(ops[origin][i], &out[i]);
+    assert(s.ok());
+    (void)s;
+  }
+  return out;
+}
+
+std::vector<Fence> SimStore::Durable::Fences() const {
+  std::vector<Fence> out;
+  if (fences.empty()) return out;
+  Status s = codec::DecodeFences(fences, &out);
+  assert(s.ok());
+  (void)s;
+  return out;
+}
+
+std::optional<Op> SimStore::FindOp(Dot dot) const {
+  if (dot.origin >= kMaxRegions) return std::nullopt;
   const auto& log = d_.ops[dot.origin];
   const Seq first = d_.first_seq[dot.origin];
-  if (dot.seq < first || dot.seq >= first + log.size()) return nullptr;
-  return &log[dot.seq - first];
+  if (dot.seq < first || dot.seq >= first + log.size()) return std::nullopt;
+  Op op;
+  Status s = codec::DecodeOp(log[dot.seq - first], &op);
+  assert(s.ok());
+  (void)s;
+  return op;
 }
 
 Seq SimStore::Extent(RegionId origin) const {

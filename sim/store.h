@@ -12,7 +12,10 @@
 // floor and deletes the ops at or below the floor.
 //
 // The durable state is one value (Durable), so the disk faults can copy it and put it back: a wiped
-// disk is an empty Durable, a restored one an older copy.
+// disk is an empty Durable, a restored one an older copy. Records are kept as tallyd's store keeps
+// them — the codec's bytes (EncodeOp, EncodeKeyRecord, EncodeCheckpoint, EncodeFences) — and
+// Recover decodes them as tallyd's recovery does; a record that does not decode fails recovery.
+// The store's own bookkeeping (timestamps, the log floor, seq bounds) stays in values.
 //
 // Not thread-safe; one host owns one store.
 
@@ -38,18 +41,24 @@ class SimStore {
   // What survives a crash. Each origin's ops form a contiguous run of seqs (first_seq .. first_seq
   // + size - 1) above its log floor; keys and checkpoints keep their first-write order (so Recover
   // is deterministic) with a hash index for overwrites, which is only looked up, never iterated.
+  // Every std::string below is a record's encoding.
   struct Durable {
     Hlc high_water;
-    std::vector<Fence> fences;
+    std::string fences;  // empty: none stored yet
     Hlc frontier;
     VersionVector log_floor;
-    std::array<std::deque<Op>, kMaxRegions> ops;
+    std::array<std::deque<std::string>, kMaxRegions> ops;
     std::array<Seq, kMaxRegions> first_seq = Ones();
-    std::vector<AccountCheckpoint> checkpoints;
-    std::unordered_map<std::string, std::size_t> checkpoint_index;
+    std::vector<std::string> checkpoints;
+    std::unordered_map<std::string, std::size_t> checkpoint_index;  // by account id
     // Idempotency records by (account, key hash, displaced): a later write replaces, a
     // forgotten key (past its retention window) is erased. Ordered, so Recover is deterministic.
-    std::map<std::string, KeyRecord> keys;
+    std::map<std::string, std::string> keys;
+
+    // Decoded reads, for checkers. A record that does not decode asserts: only this store writes
+    // them, from the codec's own encoding (Recover reports the same failure as a Status).
+    std::vector<Op> Ops(RegionId origin) const;
+    std::vector<Fence> Fences() const;
 
     static std::array<Seq, kMaxRegions> Ones() {
       std::array<Seq, kMaxRegions> a;
@@ -87,14 +96,14 @@ class SimStore {
   void ReplaceDisk(Durable state);
   const Durable& durable() const { return d_; }
 
-  // What a restarting replica reads back.
-  RecoveredState Recover() const;
+  // What a restarting replica reads back: every record decoded. Not ok when one does not decode.
+  Status Recover(RecoveredState* out) const;
 
   std::uint64_t written() const { return synced_ + pending_.size(); }
   std::uint64_t synced() const { return synced_; }
 
   // Reads of the durable state, for checkers.
-  const Op* FindOp(Dot dot) const;
+  std::optional<Op> FindOp(Dot dot) const;
   Hlc high_water() const { return d_.high_water; }
   const VersionVector& log_floor() const { return d_.log_floor; }
   // The highest seq of `origin` the durable state covers, as an op or below the log floor.

@@ -56,6 +56,8 @@ class OpLog {
   void ClearBuffered(RegionId origin) { buffered_[origin].clear(); }
   // Takes the first buffered op of `origin` if its seq is at most applied + 1 (false otherwise).
   bool TakeReady(RegionId origin, Op* op);
+  // The ops of `origin` held beyond a gap, by seq (received, not applied).
+  const std::map<Seq, Op>& Buffered(RegionId origin) const { return buffered_[origin]; }
   // Ops held now, beyond a gap or for a fence (the buffered_ops gauge).
   std::size_t buffered() const;
 

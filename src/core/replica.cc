@@ -776,7 +776,8 @@ class Replica::Impl {
   // The debit rules (core/rights.h, DecideDebit). Returns false when the debit was parked to wait
   // for rights.
   bool Decide(Account& a, const PendingDebit& p, std::uint64_t now, bool may_wait, Effects* out, CommandResult* r) {
-    const DebitFigures f{p.amount, book_.EffectiveRights(a, opt_.self), book_.TentativeCredit(a), UsableLine(a)};
+    const DebitFigures f{p.amount, book_.EffectiveRights(a, opt_.self) + PlantedBufferedRights(a),
+                         book_.TentativeCredit(a), UsableLine(a)};
     DebitVerdict v = DecideDebit(f, may_wait, opt_.bugs.skip_rights_check);
     if (v == DebitVerdict::kWait) {
       if (Park(a, p, f, now, out)) return false;
@@ -866,6 +867,17 @@ class Replica::Impl {
   // overdraw, so this costs nothing in practice; during a partition right after an open, debits
   // are limited to real rights.
   Amount UsableLine(const Account& a) const { return a.opened.hlc < frontier_ ? a.config.lines[opt_.self] : 0; }
+
+  // Planted bug spend_buffered_transfer: rights handed to this region that it received but holds
+  // beyond a gap, not applied — spent as if they were (the simulator's per-answer I2 check).
+  Amount PlantedBufferedRights(const Account& a) const {
+    if (!opt_.bugs.spend_buffered_transfer) return 0;
+    Amount sum = 0;
+    for (RegionId o = 0; o < n_; ++o)
+      for (const auto& [seq, op] : log_.Buffered(o))
+        if (op.kind == OpKind::kTransfer && op.to == opt_.self && op.account == a.config.id) sum += op.amount;
+    return sum;
+  }
 
   // Asks live peers that hold rights for `shortfall`, largest holder first, until what they are
   // known to hold covers it; *wait_ms is how long to wait for their transfers. False when no live

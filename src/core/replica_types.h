@@ -35,6 +35,7 @@ struct PlantedBugs {
   bool wall_clock_deadlines = false;    // a waiting debit's deadline on the wall clock (issue 10)
   bool misreport_overdrawn = false;     // a fee event says the balance went 1 further below zero
   bool book_fee_elsewhere = false;      // an overdraft fee is booked to the next region, not its own
+  bool spend_buffered_transfer = false; // count rights handed to us but held beyond a gap (unapplied)
 };
 
 struct ReplicaOptions {
