@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/account_book.h"
+#include "core/command_desk.h"
 #include "core/digest.h"
 #include "core/fence_book.h"
 #include "core/finality.h"
@@ -65,21 +66,7 @@ Status ReplicaOptions::Validate() const {
 
 namespace {
 
-constexpr std::size_t kMaxRebalanceTransfersPerTick = 256;
 constexpr Seq kAnySeq = std::numeric_limits<Seq>::max();
-
-// A rights transfer of ours not yet acknowledged by its recipient: stranded if the link dies now.
-struct RightsInFlight {
-  Seq seq = 0;        // our newest transfer to that region on that account
-  Amount amount = 0;  // everything given it on that account since its last ack covered
-};
-
-CommandResult Rejected(std::uint64_t id, Status s) {
-  CommandResult r;
-  r.id = id;
-  r.status = std::move(s);
-  return r;
-}
 
 }  // namespace
 
@@ -103,7 +90,8 @@ class Replica::Impl {
         relayed_epoch_(n_, 0),
         own_fence_epoch_(n_, 0),
         fences_(n_),
-        lost_from_(n_, 0) {}
+        lost_from_(n_, 0),
+        desk_(opt_, *wall_, clock_, log_, book_, peers_, finality_, stats_) {}
 
   // ---- recovery -------------------------------------------------------------------------------
 
@@ -203,8 +191,6 @@ class Replica::Impl {
 
   void Submit(const Command& cmd, std::uint64_t now, Effects* out) {
     ++stats_.commands;
-    CommandResult r;
-    r.id = cmd.id;
     if (cmd.replicated) {
       if (n_ == 1) {
         Complete(Rejected(cmd.id, Status::InvalidArgument(
@@ -215,22 +201,34 @@ class Replica::Impl {
       }
       replication_.Want(cmd.id);
     }
-    std::visit(
-        [&](const auto& body) {
-          using T = std::decay_t<decltype(body)>;
-          if constexpr (std::is_same_v<T, OpenAccount>) {
-            r = DoOpen(cmd.id, body, now, out);
-          } else if constexpr (std::is_same_v<T, Credit>) {
-            r = DoCredit(cmd.id, body, now, out);
-          } else if constexpr (std::is_same_v<T, Debit>) {
-            r = DoDebit(cmd.id, body, now, out);
-          } else {
-            r = DoTransfer(cmd.id, body, now, out);
-          }
-        },
-        cmd.body);
-    if (r.id == kParked) return;  // completes later
+    CommandResult r = desk_.Submit(cmd, Phase(), now, out);
+    if (r.id == CommandDesk::kParked) return;  // completes later
     Complete(std::move(r), now, out);
+  }
+
+  // What the desk reads of our state (CommandDesk::Phase).
+  CommandDesk::Phase Phase() const {
+    return CommandDesk::Phase{epoch_, rejoining_, rejoining_ ? RejoinReason() : std::string(), frontier_};
+  }
+
+  void CompleteAll(std::vector<CommandResult> results, std::uint64_t now, Effects* out) {
+    for (CommandResult& r : results) Complete(std::move(r), now, out);
+  }
+
+  // Answers a command, or, for one that asked for durability "replicated" and whose op of ours no
+  // other region is known to hold yet, holds the answer until one does (ReleaseReplicated).
+  void Complete(CommandResult r, std::uint64_t now, Effects* out) {
+    const bool wants_replicated = replication_.TakeWant(r.id);
+    r.replicated = r.status.ok() && r.op.seq != 0 && IsReplicated(r.op);
+    if (wants_replicated && r.status.ok() && !r.replicated) {
+      if (replication_.size() >= opt_.max_pending_debits) {
+        r = Rejected(r.id, Status::Unavailable(NotReplicatedReason(r.op, "too many answers wait for replication")));
+      } else {
+        replication_.Hold(std::move(r), now + opt_.replicated_wait_ms);
+        return;
+      }
+    }
+    out->completions.push_back(std::move(r));
   }
 
   // ---- messages -------------------------------------------------------------------------------
@@ -269,7 +267,7 @@ class Replica::Impl {
       OnHeartbeat(from, *hb, now, out);
       ReleaseReplicated(now, out);
     } else if (const auto* rq = std::get_if<RightsRequest>(&msg)) {
-      OnRightsRequest(from, *rq, now, out);
+      if (desk_.OnRightsRequest(from, *rq, Phase(), now, out)) Push(from, now, out);
     } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
       OnSnapshot(from, *snap, now, out);
     }
@@ -370,7 +368,7 @@ class Replica::Impl {
   // ---- time -----------------------------------------------------------------------------------
 
   void Tick(std::uint64_t now, Effects* out) {
-    ExpirePending(now, out);
+    CompleteAll(desk_.ExpirePending(Phase(), now, out), now, out);
     ReleaseReplicated(now, out);
     if (rejoining_) MaybeFinishRejoin(now, out);
     if (now >= next_heartbeat_ms_) {
@@ -378,7 +376,7 @@ class Replica::Impl {
       SendHeartbeats(now, out);
       if (rejoining_) AskUnanswered(out);  // Hellos and their answers may be lost
       // While rejoining our own log may lack ops that exist: no frontier may pass them.
-      if (!rejoining_ && FoldToFrontier()) RetryAllPending(now, out);
+      if (!rejoining_ && FoldToFrontier()) CompleteAll(desk_.RetryAllPending(Phase(), now, out), now, out);
     }
     if (now >= next_checkpoint_ms_ && saved_frontier_ < frontier_) {
       next_checkpoint_ms_ = now + opt_.checkpoint_interval_ms;
@@ -386,7 +384,7 @@ class Replica::Impl {
     }
     if (!rejoining_ && opt_.rebalance_interval_ms > 0 && now >= next_rebalance_ms_) {
       next_rebalance_ms_ = now + opt_.rebalance_interval_ms;
-      Rebalance(now, out);
+      desk_.Rebalance(Phase(), now, out);
     }
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) Push(p, now, out);
@@ -461,20 +459,16 @@ class Replica::Impl {
   }
 
  private:
-  static constexpr std::uint64_t kParked = ~std::uint64_t{0};
-
   // ---- applying ops ---------------------------------------------------------------------------
 
-  // Applies the next op of its origin (seq == applied + 1) to its account (AccountBook) and the
-  // log. Returns an error, and changes nothing, if the op breaks a counter cap. Our own ops'
-  // key records are written by Originate, once the answer is known — or by the book, when a peer
-  // gives back ops a lost store had.
+  // The wall clock, read for timestamps only (core/wall_clock.h); `now` everywhere is monotonic.
+  std::uint64_t Wall() const { return wall_->NowMs(); }
+
+  // Applies the next op of its origin (core/command_desk.h, ApplyOp). Our own ops' key records
+  // are written by the desk once the answer is known — or by the book, when a peer gives back ops
+  // a lost store had.
   Status ApplyOp(const Op& op, Effects* out) {
-    Status s = book_.Apply(op, /*write_keys=*/op.dot.origin != opt_.self || rejoining_, out);
-    if (!s.ok()) return s;
-    log_.Append(op);
-    if (out) out->ops.push_back(op);
-    return Status::OK();
+    return tally::ApplyOp(op, /*write_keys=*/op.dot.origin != opt_.self || rejoining_, &book_, &log_, out);
   }
 
   void Receive(const Op& op, std::uint64_t now, Effects* out) {
@@ -576,425 +570,8 @@ class Replica::Impl {
       return;
     }
     ++stats_.remote_ops_applied;
-    if (op.kind == OpKind::kTransfer && op.to == opt_.self) RetryPending(*book_.Find(op.account), now, out);
-  }
-
-  // ---- local commands -------------------------------------------------------------------------
-
-  Op NewOp(OpKind kind, const std::string& account, std::uint64_t now) {
-    Op op;
-    op.dot = Dot{opt_.self, log_.applied().get(opt_.self) + 1};
-    op.epoch = epoch_;
-    op.hlc = clock_.Now(Wall());
-    op.kind = kind;
-    op.account = account;
-    return op;
-  }
-
-  CommandResult DoOpen(std::uint64_t id, const OpenAccount& cmd, std::uint64_t now, Effects* out) {
-    AccountConfig config = cmd.config;
-    if (config.lines.empty()) config.lines = SplitOverdraft(config.overdraft_limit, n_);
-    Status s = ValidateConfigFor(config, n_);
-    if (!s.ok()) return Rejected(id, s);
-    if (rejoining_ && !book_.IsOpen(config.id)) return Rejected(id, Status::Unavailable(RejoinReason()));
-    if (Account* a = book_.Find(config.id); a && a->open) {
-      if (a->config != config)
-        return Rejected(id, Status::AlreadyExists("account '" + config.id + "' exists with a different config"));
-      CommandResult r;
-      r.id = id;
-      r.replayed = true;
-      r.balance = book_.Tip(*a).balance;
-      return r;
-    }
-    Op op = NewOp(OpKind::kOpen, config.id, now);
-    op.config = std::move(config);
-    s = ApplyOp(op, out);
-    assert(s.ok());
-    CommandResult r;
-    r.id = id;
-    r.op = op.dot;
-    r.hlc = op.hlc;
-    return r;
-  }
-
-  // The wall clock, read for timestamps only (core/wall_clock.h); `now` everywhere is monotonic.
-  std::uint64_t Wall() const { return wall_->NowMs(); }
-
-  // The wall time an op originated now would carry at least (the HLC never goes back): a retry is
-  // inside the window when even that is within it.
-  std::uint64_t RetryWallMs() const { return std::max(clock_.last().wall_ms(), Wall()); }
-
-  // What credits, debits and transfers check first, alike: an open account, a valid amount,
-  // `extra` (the command's own checks), a valid key; then whether the key answers the command (a
-  // retry, or a reuse for another request); then that we are not rejoining. True when `r` is the
-  // command's answer already.
-  bool AnsweredUpFront(std::uint64_t id, const std::string& account, Amount amount, const std::string& key,
-                       OpKind kind, RegionId to, Status extra, Account** a, CommandResult* r) {
-    Status s = OpenAccountFor(account, a);
-    if (s.ok()) s = ValidateAmount(amount);
-    if (s.ok()) s = std::move(extra);
-    if (s.ok() && !key.empty()) s = ValidateIdempotencyKey(key);
-    if (!s.ok()) {
-      *r = Rejected(id, s);
-      return true;
-    }
-    if (CheckKey(**a, key, kind, amount, to, id, r)) return true;
-    if (rejoining_) {
-      *r = Rejected(id, Status::Unavailable(RejoinReason()));
-      return true;
-    }
-    return false;
-  }
-
-  // Looks the key up (AccountBook::LookupKey). Returns true when the command is answered (a
-  // replay or a mismatch).
-  bool CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to, std::uint64_t id,
-                CommandResult* r) {
-    if (key.empty()) return false;
-    const AccountBook::KeyLookup k = book_.LookupKey(a, key, kind, amount, to, Hlc::Make(RetryWallMs(), 0));
-    switch (k.kind) {
-      case AccountBook::KeyLookup::kNew:
-        // Unknown, or its last use is past the window: a new op, in every region alike.
-        for (const PendingDebit& p : a.pending) {
-          if (p.key == key) {
-            *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
-            return true;
-          }
-        }
-        return false;
-      case AccountBook::KeyLookup::kReplayDisplaced:
-        // Our original request, whose op lost the key to another region's: the stored answer.
-        *r = Replayed(id, k.own);
-        r->voided = true;
-        r->voided_by = k.binding.dot;
-        r->balance = k.own.balance_after;
-        return true;
-      case AccountBook::KeyLookup::kMismatch:
-        *r = Rejected(id, Status::IdempotencyKeyReused("idempotency key '" + key + "' was used for " +
-                                                       std::string(OpKindName(k.binding.kind)) + " of " +
-                                                       std::to_string(k.binding.amount) + " (op " +
-                                                       k.binding.dot.ToString() + ")"));
-        return true;
-      case AccountBook::KeyLookup::kReplay:
-        *r = Replayed(id, k.binding);
-        r->balance = k.binding.dot.origin == opt_.self ? k.binding.balance_after : book_.Tip(a).balance;
-        return true;
-    }
-    return false;
-  }
-
-  // The answer to a retry of command `id`: the op that used its key first.
-  CommandResult Replayed(std::uint64_t id, const KeyUse& use) {
-    ++stats_.replays;
-    CommandResult r;
-    r.id = id;
-    r.op = use.dot;
-    r.hlc = use.hlc;
-    r.overdraft = use.overdraft;
-    r.replayed = true;
-    return r;
-  }
-
-  Status OpenAccountFor(std::string_view id, Account** a) {
-    Status s = ValidateAccountId(id);
-    if (!s.ok()) return s;
-    *a = book_.Find(id);
-    if (!*a || !(*a)->open) {
-      // A rejoining region may not know the account yet: its store may have lost it.
-      if (rejoining_) return Status::Unavailable(RejoinReason());
-      return Status::NotFound("no account '" + std::string(id) + "'");
-    }
-    return Status::OK();
-  }
-
-  // Originates an op of ours and answers with the balance right after it.
-  CommandResult Originate(std::uint64_t id, Account& a, Op op, Effects* out) {
-    Status s = ApplyOp(op, out);
-    if (!s.ok()) return Rejected(id, s);
-    CommandResult r;
-    r.id = id;
-    r.op = op.dot;
-    r.hlc = op.hlc;
-    r.overdraft = op.overdraft;
-    r.balance = book_.Tip(a).balance;
-    if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
-    return r;
-  }
-
-  CommandResult DoCredit(std::uint64_t id, const Credit& cmd, std::uint64_t now, Effects* out) {
-    Account* a = nullptr;
-    CommandResult r;
-    if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kCredit, 0, Status::OK(), &a, &r)) return r;
-    Op op = NewOp(OpKind::kCredit, cmd.account, now);
-    op.amount = cmd.amount;
-    op.key = cmd.key;
-    r = Originate(id, *a, std::move(op), out);
-    if (r.status.ok()) ++stats_.accepted;
-    return r;
-  }
-
-  CommandResult DoDebit(std::uint64_t id, const Debit& cmd, std::uint64_t now, Effects* out) {
-    Account* a = nullptr;
-    CommandResult r;
-    if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(), &a, &r)) return r;
-    PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
-    if (Decide(*a, p, now, /*may_wait=*/true, out, &r)) return r;
-    CommandResult parked;
-    parked.id = kParked;
-    return parked;
-  }
-
-  CommandResult DoTransfer(std::uint64_t id, const TransferRights& cmd, std::uint64_t now, Effects* out) {
-    Status to_ok;
-    if (cmd.to >= n_) to_ok = Status::InvalidArgument("transfer to an unknown region");
-    if (to_ok.ok() && cmd.to == opt_.self) to_ok = Status::FailedPrecondition("a region cannot transfer rights to itself");
-    Account* a = nullptr;
-    CommandResult r;
-    if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kTransfer, cmd.to, to_ok, &a, &r)) return r;
-    const Amount spendable = book_.SpendableRights(*a);
-    if (spendable < cmd.amount) {
-      const Amount tentative = book_.TentativeCredit(*a);
-      r = Rejected(id, Status::InsufficientFunds(
-                           "transfer of " + std::to_string(cmd.amount) + " exceeds this region's spendable rights " +
-                           std::to_string(spendable) +
-                           (tentative > 0 ? " (" + std::to_string(tentative) + " of its rights is credit not yet final)"
-                                          : std::string())));
-      r.rights = spendable + tentative;
-      r.tentative_credit = tentative;
-      r.requested = cmd.amount;
-      return r;
-    }
-    Op op = NewOp(OpKind::kTransfer, cmd.account, now);
-    op.to = cmd.to;
-    op.amount = cmd.amount;
-    op.key = cmd.key;  // replay ignores transfers, so a voided duplicate of it moves nothing back
-    r = Originate(id, *a, std::move(op), out);
-    if (r.status.ok()) ++stats_.accepted;
-    return r;
-  }
-
-  // The debit rules (core/rights.h, DecideDebit). Returns false when the debit was parked to wait
-  // for rights.
-  bool Decide(Account& a, const PendingDebit& p, std::uint64_t now, bool may_wait, Effects* out, CommandResult* r) {
-    const DebitFigures f{p.amount, book_.EffectiveRights(a, opt_.self) + PlantedBufferedRights(a),
-                         book_.TentativeCredit(a), UsableLine(a)};
-    DebitVerdict v = DecideDebit(f, may_wait, opt_.bugs.skip_rights_check);
-    if (v == DebitVerdict::kWait) {
-      if (Park(a, p, f, now, out)) return false;
-      v = DecideDebit(f, /*may_wait=*/false, opt_.bugs.skip_rights_check);
-    }
-    if (v == DebitVerdict::kReject) {
-      ++stats_.rejected;
-      *r = Refusal(a, p, f, now);
-      return true;
-    }
-    const bool overdraft = v == DebitVerdict::kOverdraft;
-    Op op = NewOp(OpKind::kDebit, a.config.id, now);
-    op.amount = p.amount;
-    op.key = p.key;
-    op.overdraft = overdraft;
-    *r = Originate(p.command_id, a, std::move(op), out);
-    r->rights = f.rights;
-    r->tentative_credit = f.tentative;
-    r->overdraft_line = f.line;
-    r->requested = p.amount;
-    if (r->status.ok()) {
-      ++stats_.accepted;
-      if (overdraft) ++stats_.overdraft_debits;
-    } else {
-      ++stats_.rejected;
-    }
-    return true;
-  }
-
-  // Rule 4's answer: insufficient funds, with the rights, tentative credit and line that explain it.
-  CommandResult Refusal(Account& a, const PendingDebit& p, const DebitFigures& f, std::uint64_t now) {
-    const RegionId me = opt_.self;
-    std::string why = "debit of " + std::to_string(p.amount) + " exceeds this region's spendable rights " +
-                      std::to_string(f.spendable()) + " plus its overdraft line " + std::to_string(f.line);
-    if (f.tentative > 0) {
-      why += "; its rights " + std::to_string(f.rights) + " include " + std::to_string(f.tentative) +
-             " of credit not yet final, which is spendable only within the overdraft line until "
-             "it is final (a duplicate of its idempotency key in another region may still void it)";
-    }
-    std::vector<RegionId> waits_for;
-    const Amount not_yet_usable = f.line == 0 ? a.config.lines[me] : 0;
-    if (not_yet_usable > 0) {
-      waits_for = finality_.RegionsNotPast(a.opened.hlc);
-      why += "; the overdraft line of " + std::to_string(not_yet_usable) +
-             " is usable once the account's opening is final, and " +
-             (waits_for.empty() ? std::string("it will be at the next heartbeat")
-                                : "region" + std::string(waits_for.size() > 1 ? "s " : " ") +
-                                      peers_.Describe(waits_for, now) + " must confirm it first");
-    }
-    CommandResult r = Rejected(p.command_id, Status::InsufficientFunds(std::move(why)));
-    r.line_not_yet_usable = not_yet_usable;
-    r.line_waits_for = std::move(waits_for);
-    r.rights = f.rights;
-    r.tentative_credit = f.tentative;
-    r.overdraft_line = f.line;
-    r.requested = p.amount;
-    r.balance = book_.Tip(a).balance;
-    return r;
-  }
-
-  // Parks a debit that spendable rights do not cover when waiting can help: a live peer holds
-  // rights (ask it, wait RightsWaitMs), or our tentative credits would cover it once final and
-  // every peer is reachable so the frontier moves (wait finality_wait_ms). False otherwise.
-  bool Park(Account& a, PendingDebit p, const DebitFigures& f, std::uint64_t now, Effects* out) {
-    if (a.pending.size() >= opt_.max_pending_debits) return false;
-    std::uint64_t wait_ms = 0;
-    if (opt_.rights_wait_ms > 0 && RequestRights(a, p.amount - std::max<Amount>(f.spendable(), 0), now, out, &wait_ms)) {
-      p.asked_rights = true;
-    }
-    if (opt_.finality_wait_ms > 0 && FinalityCouldCover(f) && peers_.AllReachable(now)) {
-      wait_ms = std::max(wait_ms, opt_.finality_wait_ms);
-    }
-    if (wait_ms == 0) return false;
-    p.deadline_ms = DeadlineClock(now) + wait_ms;
-    a.pending.push_back(std::move(p));
-    pending_accounts_.insert(book_.IndexOf(a));
-    return true;
-  }
-
-  // Waits run on the monotonic clock; the planted bug puts them on the wall clock, where a clock
-  // stepped back parks a debit for as long as the step.
-  std::uint64_t DeadlineClock(std::uint64_t now) const { return opt_.bugs.wall_clock_deadlines ? Wall() : now; }
-
-  // The overdraft line this region may spend. Only once the account's open is final: until then a
-  // concurrent open elsewhere with another config could still win, and a line spent under the
-  // losing config would break the floor of the winning one. Accounts are opened long before they
-  // overdraw, so this costs nothing in practice; during a partition right after an open, debits
-  // are limited to real rights.
-  Amount UsableLine(const Account& a) const { return a.opened.hlc < frontier_ ? a.config.lines[opt_.self] : 0; }
-
-  // Planted bug spend_buffered_transfer: rights handed to this region that it received but holds
-  // beyond a gap, not applied — spent as if they were (the simulator's per-answer I2 check).
-  Amount PlantedBufferedRights(const Account& a) const {
-    if (!opt_.bugs.spend_buffered_transfer) return 0;
-    Amount sum = 0;
-    for (RegionId o = 0; o < n_; ++o)
-      for (const auto& [seq, op] : log_.Buffered(o))
-        if (op.kind == OpKind::kTransfer && op.to == opt_.self && op.account == a.config.id) sum += op.amount;
-    return sum;
-  }
-
-  // Asks live peers that hold rights for `shortfall`, largest holder first, until what they are
-  // known to hold covers it; *wait_ms is how long to wait for their transfers. False when no live
-  // peer holds any (a peer that is only "reachable" may be past a cut we have not noticed yet).
-  bool RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out, std::uint64_t* wait_ms) {
-    std::vector<std::pair<Amount, RegionId>> holders;
-    for (RegionId r = 0; r < n_; ++r) {
-      if (r == opt_.self || !peers_.Live(r, now)) continue;
-      const Amount rr = book_.EffectiveRights(a, r);
-      if (rr > 0) holders.emplace_back(-rr, r);
-    }
-    if (holders.empty()) return false;
-    std::sort(holders.begin(), holders.end());
-    Amount asked = 0;
-    for (const auto& [neg, r] : holders) {
-      if (asked >= shortfall) break;
-      const Amount ask = std::min(shortfall - asked, -neg);
-      out->send.push_back(Outbound{r, RightsRequest{a.config.id, ask}});
-      ++stats_.rights_requests_sent;
-      asked += ask;
-      *wait_ms = std::max(*wait_ms, peers_.RightsWaitMs(r));
-    }
-    return true;
-  }
-
-  void OnRightsRequest(RegionId from, const RightsRequest& rq, std::uint64_t now, Effects* out) {
-    if (rejoining_) return;  // we originate nothing until we know our own log is whole
-    if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return;
-    Account* a = book_.Find(rq.account);
-    if (!a || !a->open) return;
-    // Its request reached us, but rights sent over a link we cannot see working may be stranded.
-    if (!peers_.Live(from, now)) return;
-    const Amount mine = book_.SpendableRights(*a);
-    if (mine <= 0) return;
-    if (GiveRights(*a, from, std::min(mine, rq.amount), now, out)) {
-      ++stats_.rights_granted;
-      Push(from, now, out);
-    }
-  }
-
-  bool GiveRights(Account& a, RegionId to, Amount amount, std::uint64_t now, Effects* out) {
-    Op op = NewOp(OpKind::kTransfer, a.config.id, now);
-    op.to = to;
-    op.amount = amount;
-    const Seq seq = op.dot.seq;
-    if (!ApplyOp(op, out).ok()) return false;
-    RightsInFlight& f = rights_in_flight_[{book_.IndexOf(a), to}];
-    f.seq = seq;
-    if (!CheckedAdd(f.amount, amount, &f.amount)) f.amount = std::numeric_limits<Amount>::max();
-    return true;
-  }
-
-  // Rights we gave on `a` that their recipients have not acknowledged yet; forgets the ones they
-  // have.
-  Amount RightsInFlightOn(const Account& a) {
-    const std::uint32_t idx = book_.IndexOf(a);
-    Amount sum = 0;
-    for (auto it = rights_in_flight_.lower_bound({idx, 0}); it != rights_in_flight_.end() && it->first.first == idx;) {
-      if (peers_.at(it->first.second).acked.get(opt_.self) >= it->second.seq) {
-        it = rights_in_flight_.erase(it);
-        continue;
-      }
-      if (!CheckedAdd(sum, it->second.amount, &sum)) sum = std::numeric_limits<Amount>::max();
-      ++it;
-    }
-    return sum;
-  }
-
-  // Decides the waiting debits whose wait is over: rights now cover them, or they waited only for
-  // credits to turn final and none is left tentative. In arrival order.
-  void RetryPending(Account& a, std::uint64_t now, Effects* out) {
-    while (!a.pending.empty()) {
-      PendingDebit p = a.pending.front();
-      const bool nothing_to_wait_for = !p.asked_rights && book_.TentativeCredit(a) == 0;
-      if (book_.SpendableRights(a) < p.amount && !nothing_to_wait_for) break;
-      a.pending.pop_front();
-      CommandResult r;
-      Decide(a, p, now, /*may_wait=*/false, out, &r);
-      Complete(std::move(r), now, out);
-    }
-    if (a.pending.empty()) pending_accounts_.erase(book_.IndexOf(a));
-  }
-
-  void ExpirePending(std::uint64_t now, Effects* out) {
-    for (auto it = pending_accounts_.begin(); it != pending_accounts_.end();) {
-      Account& a = book_.at(*it);
-      while (!a.pending.empty() && a.pending.front().deadline_ms <= DeadlineClock(now)) {
-        PendingDebit p = a.pending.front();
-        a.pending.pop_front();
-        CommandResult r;
-        Decide(a, p, now, /*may_wait=*/false, out, &r);
-        Complete(std::move(r), now, out);
-      }
-      it = a.pending.empty() ? pending_accounts_.erase(it) : std::next(it);
-    }
-  }
-
-  // Credits turned final may let waiting debits go: retry every account that has some.
-  void RetryAllPending(std::uint64_t now, Effects* out) {
-    const std::vector<std::uint32_t> waiting(pending_accounts_.begin(), pending_accounts_.end());
-    for (std::uint32_t idx : waiting) RetryPending(book_.at(idx), now, out);
-  }
-
-  // Answers a command, or, for one that asked for durability "replicated" and whose op of ours no
-  // other region is known to hold yet, holds the answer until one does (ReleaseReplicated).
-  void Complete(CommandResult r, std::uint64_t now, Effects* out) {
-    const bool wants_replicated = replication_.TakeWant(r.id);
-    r.replicated = r.status.ok() && r.op.seq != 0 && IsReplicated(r.op);
-    if (wants_replicated && r.status.ok() && !r.replicated) {
-      if (replication_.size() >= opt_.max_pending_debits) {
-        r = Rejected(r.id, Status::Unavailable(NotReplicatedReason(r.op, "too many answers wait for replication")));
-      } else {
-        replication_.Hold(std::move(r), now + opt_.replicated_wait_ms);
-        return;
-      }
-    }
-    out->completions.push_back(std::move(r));
+    if (op.kind == OpKind::kTransfer && op.to == opt_.self)
+      CompleteAll(desk_.RetryPending(op.account, Phase(), now, out), now, out);
   }
 
   // ---- durability "replicated" ----------------------------------------------------------------
@@ -1145,19 +722,7 @@ class Replica::Impl {
   // waiting on the same account; one whose account is gone (its open was of a lost history) is
   // refused.
   void Adopt(Impl& fresh, Hlc held_max, std::uint64_t now, Effects* out) {
-    std::set<std::uint32_t> waiting;
-    for (std::uint32_t i : pending_accounts_) {
-      Account& old = book_.at(i);
-      if (Account* a = fresh.book_.Find(old.config.id); a && a->open) {
-        a->pending = std::move(old.pending);
-        waiting.insert(fresh.book_.IndexOf(*a));
-      } else {
-        for (const PendingDebit& d : old.pending)
-          out->completions.push_back(
-              Rejected(d.command_id, Status::Unavailable("the account's open op was of a lost history")));
-      }
-    }
-    pending_accounts_ = std::move(waiting);
+    for (CommandResult& r : desk_.CarryWaitingTo(fresh.book_)) out->completions.push_back(std::move(r));
     frontier_ = fresh.frontier_;
     saved_frontier_ = fresh.saved_frontier_;
     log_.AdoptLog(std::move(fresh.log_));
@@ -1190,11 +755,7 @@ class Replica::Impl {
     const Status why = Status::Unavailable(
         "this region holds ops of another region's lost history in its checkpoints and is "
         "replacing its state with a peer's; retry with the same Idempotency-Key");
-    for (std::uint32_t i : pending_accounts_) {
-      for (const PendingDebit& d : book_.at(i).pending) out->completions.push_back(Rejected(d.command_id, why));
-      book_.at(i).pending.clear();
-    }
-    pending_accounts_.clear();
+    for (CommandResult& r : desk_.RefuseWaiting(why)) out->completions.push_back(std::move(r));
     for (const CommandResult& waiting : replication_.TakeAll()) {
       CommandResult r = Rejected(waiting.id, why);
       r.op = waiting.op;
@@ -1609,66 +1170,6 @@ class Replica::Impl {
     log_.Prune(upto, saved_frontier_);
   }
 
-  // ---- rebalancing ----------------------------------------------------------------------------
-
-  // Moves our surplus rights toward regions whose rights are negative (covering overdraft use) and
-  // toward regions that spend, by the plan of core/rights.h (PlanRebalance). Only ever gives from
-  // this region: the donor is the only one that can originate a transfer.
-  void Rebalance(std::uint64_t now, Effects* out) {
-    std::size_t made = 0;
-    IndexSet visiting;  // giving applies ops: what they touch lands in the emptied touched set
-    visiting.swap(book_.touched());
-    IndexSet again;  // accounts with a need we could not serve this round
-    for (std::uint32_t idx : visiting.sorted()) {
-      if (made >= kMaxRebalanceTransfersPerTick) {
-        again.insert(idx);
-        continue;
-      }
-      Account& a = book_.at(idx);
-      if (!a.open) continue;
-      if (!RebalanceAccount(a, now, out, &made)) again.insert(idx);
-    }
-    book_.touched().swap(again);
-  }
-
-  // One account's round; false when a need is left for the next round. demand_mark[r] is how many
-  // of r's debits were served: a step of g serves g / kRebalanceDemandRounds of them, so demand a
-  // step could not cover (budget, peer not live) counts again next round, and served demand never
-  // moves rights twice.
-  bool RebalanceAccount(Account& a, std::uint64_t now, Effects* out, std::size_t* made) {
-    RebalanceInput in;
-    in.self = opt_.self;
-    in.demand.resize(n_);
-    in.rights.resize(n_);
-    in.live.resize(n_);
-    for (RegionId r = 0; r < n_; ++r) {
-      in.demand[r] = a.counters.debits(r) - a.demand_mark[r];
-      in.rights[r] = book_.EffectiveRights(a, r);
-      in.live[r] = r != opt_.self && peers_.Live(r, now);
-    }
-    in.tentative = book_.TentativeCredit(a);
-    in.overdraft_limit = a.config.overdraft_limit;
-    in.in_flight = RightsInFlightOn(a);
-    RebalancePlan plan = PlanRebalance(in);
-    for (const RebalancePlan::Give& g : plan.gives) {
-      if (!GiveRights(a, g.to, g.amount, now, out)) {  // a counter cap: try again next round
-        plan.marks[g.to] = RebalancePlan::Mark::kKeep;
-        plan.done = false;
-        continue;
-      }
-      ++*made;
-      ++stats_.rebalance_transfers;
-    }
-    for (RegionId r = 0; r < n_; ++r) {
-      if (plan.marks[r] == RebalancePlan::Mark::kAll) {
-        a.demand_mark[r] = a.counters.debits(r);
-      } else if (plan.marks[r] == RebalancePlan::Mark::kServed) {
-        a.demand_mark[r] = std::min(a.counters.debits(r), a.demand_mark[r] + plan.served[r]);
-      }
-    }
-    return plan.done;
-  }
-
   ReplicaOptions opt_;
   const WallClock* wall_;  // not owned: outlives the replica
   RegionId n_;
@@ -1682,10 +1183,6 @@ class Replica::Impl {
   Finality finality_;
   RejoinState rejoin_;
   ReplicationWaits replication_;        // answers held for durability "replicated"
-  std::set<std::uint32_t> pending_accounts_;  // accounts with debits waiting for rights
-  // (account, recipient) -> our rights transfers it has not acknowledged. Ordered: summed per
-  // account by range.
-  std::map<std::pair<std::uint32_t, RegionId>, RightsInFlight> rights_in_flight_;
   std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
   bool rejoining_ = false;               // restarted; no op originated until our own log is whole
   std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
@@ -1704,6 +1201,7 @@ class Replica::Impl {
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
   mutable ReplicaStats stats_;  // the gauges (keys, index bytes, buffered ops) are filled in when read
+  CommandDesk desk_;            // last: it refers to the members above
 };
 
 Replica::Replica(ReplicaOptions options, const WallClock& wall) {

@@ -1,0 +1,607 @@
+#include "core/command_desk.h"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+
+#include "core/ids.h"
+#include "core/index_set.h"
+#include "core/validate.h"
+
+namespace tally {
+namespace {
+
+constexpr std::size_t kMaxRebalanceTransfersPerTick = 256;
+
+}  // namespace
+
+CommandResult Rejected(std::uint64_t id, Status s) {
+  CommandResult r;
+  r.id = id;
+  r.status = std::move(s);
+  return r;
+}
+
+Status ApplyOp(const Op& op, bool write_keys, AccountBook* book, OpLog* log, Effects* out) {
+  Status s = book->Apply(op, write_keys, out);
+  if (!s.ok()) return s;
+  log->Append(op);
+  if (out) out->ops.push_back(op);
+  return Status::OK();
+}
+
+CommandDesk::CommandDesk(const ReplicaOptions& opt, const WallClock& wall, HybridClock& clock,
+                         OpLog& log, AccountBook& book, const PeerTable& peers,
+                         const Finality& finality, ReplicaStats& stats)
+    : opt_(opt),
+      wall_(wall),
+      clock_(clock),
+      log_(log),
+      book_(book),
+      peers_(peers),
+      finality_(finality),
+      stats_(stats),
+      n_(static_cast<RegionId>(opt.regions.size())) {}
+
+CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::uint64_t now,
+                                  Effects* out) {
+  CommandResult r;
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, OpenAccount>) {
+          r = DoOpen(cmd.id, body, phase, out);
+        } else if constexpr (std::is_same_v<T, Credit>) {
+          r = DoCredit(cmd.id, body, phase, out);
+        } else if constexpr (std::is_same_v<T, Debit>) {
+          r = DoDebit(cmd.id, body, phase, now, out);
+        } else {
+          r = DoTransfer(cmd.id, body, phase, out);
+        }
+      },
+      cmd.body);
+  return r;
+}
+
+// ---- originating ops ----------------------------------------------------------------------------
+
+Op CommandDesk::NewOp(OpKind kind, const std::string& account, const Phase& phase) {
+  Op op;
+  op.dot = Dot{opt_.self, log_.applied().get(opt_.self) + 1};
+  op.epoch = phase.epoch;
+  op.hlc = clock_.Now(Wall());
+  op.kind = kind;
+  op.account = account;
+  return op;
+}
+
+// The wall time an op originated now would carry at least (the HLC never goes back): a retry is
+// inside the window when even that is within it.
+std::uint64_t CommandDesk::RetryWallMs() const { return std::max(clock_.last().wall_ms(), Wall()); }
+
+// Originates an op of ours and answers with the balance right after it.
+CommandResult CommandDesk::Originate(std::uint64_t id, Account& a, Op op, const Phase& phase,
+                                     Effects* out) {
+  Status s = ApplyOp(op, /*write_keys=*/phase.rejoining, &book_, &log_, out);
+  if (!s.ok()) return Rejected(id, s);
+  CommandResult r;
+  r.id = id;
+  r.op = op.dot;
+  r.hlc = op.hlc;
+  r.overdraft = op.overdraft;
+  r.balance = book_.Tip(a).balance;
+  if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
+  return r;
+}
+
+// ---- the commands ---------------------------------------------------------------------------------
+
+CommandResult CommandDesk::DoOpen(std::uint64_t id, const OpenAccount& cmd, const Phase& phase,
+                                  Effects* out) {
+  AccountConfig config = cmd.config;
+  if (config.lines.empty()) config.lines = SplitOverdraft(config.overdraft_limit, n_);
+  Status s = ValidateConfigFor(config, n_);
+  if (!s.ok()) return Rejected(id, s);
+  if (phase.rejoining && !book_.IsOpen(config.id))
+    return Rejected(id, Status::Unavailable(phase.rejoin_reason));
+  if (Account* a = book_.Find(config.id); a && a->open) {
+    if (a->config != config)
+      return Rejected(id, Status::AlreadyExists("account '" + config.id +
+                                                "' exists with a different config"));
+    CommandResult r;
+    r.id = id;
+    r.replayed = true;
+    r.balance = book_.Tip(*a).balance;
+    return r;
+  }
+  Op op = NewOp(OpKind::kOpen, config.id, phase);
+  op.config = std::move(config);
+  s = ApplyOp(op, /*write_keys=*/phase.rejoining, &book_, &log_, out);
+  assert(s.ok());
+  CommandResult r;
+  r.id = id;
+  r.op = op.dot;
+  r.hlc = op.hlc;
+  return r;
+}
+
+// What credits, debits and transfers check first, alike: an open account, a valid amount,
+// `extra` (the command's own checks), a valid key; then whether the key answers the command (a
+// retry, or a reuse for another request); then that we are not rejoining. True when `r` is the
+// command's answer already.
+bool CommandDesk::AnsweredUpFront(std::uint64_t id, const std::string& account, Amount amount,
+                                  const std::string& key, OpKind kind, RegionId to, Status extra,
+                                  const Phase& phase, Account** a, CommandResult* r) {
+  Status s = OpenAccountFor(account, phase, a);
+  if (s.ok()) s = ValidateAmount(amount);
+  if (s.ok()) s = std::move(extra);
+  if (s.ok() && !key.empty()) s = ValidateIdempotencyKey(key);
+  if (!s.ok()) {
+    *r = Rejected(id, s);
+    return true;
+  }
+  if (CheckKey(**a, key, kind, amount, to, id, r)) return true;
+  if (phase.rejoining) {
+    *r = Rejected(id, Status::Unavailable(phase.rejoin_reason));
+    return true;
+  }
+  return false;
+}
+
+// Looks the key up (AccountBook::LookupKey). Returns true when the command is answered (a replay
+// or a mismatch).
+bool CommandDesk::CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount,
+                           RegionId to, std::uint64_t id, CommandResult* r) {
+  if (key.empty()) return false;
+  const AccountBook::KeyLookup k =
+      book_.LookupKey(a, key, kind, amount, to, Hlc::Make(RetryWallMs(), 0));
+  switch (k.kind) {
+    case AccountBook::KeyLookup::kNew:
+      // Unknown, or its last use is past the window: a new op, in every region alike.
+      for (const PendingDebit& p : a.pending) {
+        if (p.key == key) {
+          *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
+          return true;
+        }
+      }
+      return false;
+    case AccountBook::KeyLookup::kReplayDisplaced:
+      // Our original request, whose op lost the key to another region's: the stored answer.
+      *r = Replayed(id, k.own);
+      r->voided = true;
+      r->voided_by = k.binding.dot;
+      r->balance = k.own.balance_after;
+      return true;
+    case AccountBook::KeyLookup::kMismatch:
+      *r = Rejected(id, Status::IdempotencyKeyReused(
+                            "idempotency key '" + key + "' was used for " +
+                            std::string(OpKindName(k.binding.kind)) + " of " +
+                            std::to_string(k.binding.amount) + " (op " +
+                            k.binding.dot.ToString() + ")"));
+      return true;
+    case AccountBook::KeyLookup::kReplay:
+      *r = Replayed(id, k.binding);
+      r->balance =
+          k.binding.dot.origin == opt_.self ? k.binding.balance_after : book_.Tip(a).balance;
+      return true;
+  }
+  return false;
+}
+
+// The answer to a retry of command `id`: the op that used its key first.
+CommandResult CommandDesk::Replayed(std::uint64_t id, const KeyUse& use) {
+  ++stats_.replays;
+  CommandResult r;
+  r.id = id;
+  r.op = use.dot;
+  r.hlc = use.hlc;
+  r.overdraft = use.overdraft;
+  r.replayed = true;
+  return r;
+}
+
+Status CommandDesk::OpenAccountFor(std::string_view id, const Phase& phase, Account** a) {
+  Status s = ValidateAccountId(id);
+  if (!s.ok()) return s;
+  *a = book_.Find(id);
+  if (!*a || !(*a)->open) {
+    // A rejoining region may not know the account yet: its store may have lost it.
+    if (phase.rejoining) return Status::Unavailable(phase.rejoin_reason);
+    return Status::NotFound("no account '" + std::string(id) + "'");
+  }
+  return Status::OK();
+}
+
+CommandResult CommandDesk::DoCredit(std::uint64_t id, const Credit& cmd, const Phase& phase,
+                                    Effects* out) {
+  Account* a = nullptr;
+  CommandResult r;
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kCredit, 0, Status::OK(),
+                      phase, &a, &r))
+    return r;
+  Op op = NewOp(OpKind::kCredit, cmd.account, phase);
+  op.amount = cmd.amount;
+  op.key = cmd.key;
+  r = Originate(id, *a, std::move(op), phase, out);
+  if (r.status.ok()) ++stats_.accepted;
+  return r;
+}
+
+CommandResult CommandDesk::DoDebit(std::uint64_t id, const Debit& cmd, const Phase& phase,
+                                   std::uint64_t now, Effects* out) {
+  Account* a = nullptr;
+  CommandResult r;
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(),
+                      phase, &a, &r))
+    return r;
+  PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
+  if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
+  CommandResult parked;
+  parked.id = kParked;
+  return parked;
+}
+
+CommandResult CommandDesk::DoTransfer(std::uint64_t id, const TransferRights& cmd,
+                                      const Phase& phase, Effects* out) {
+  Status to_ok;
+  if (cmd.to >= n_) to_ok = Status::InvalidArgument("transfer to an unknown region");
+  if (to_ok.ok() && cmd.to == opt_.self)
+    to_ok = Status::FailedPrecondition("a region cannot transfer rights to itself");
+  Account* a = nullptr;
+  CommandResult r;
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kTransfer, cmd.to, to_ok,
+                      phase, &a, &r))
+    return r;
+  const Amount spendable = book_.SpendableRights(*a);
+  if (spendable < cmd.amount) {
+    const Amount tentative = book_.TentativeCredit(*a);
+    r = Rejected(id, Status::InsufficientFunds(
+                         "transfer of " + std::to_string(cmd.amount) +
+                         " exceeds this region's spendable rights " + std::to_string(spendable) +
+                         (tentative > 0 ? " (" + std::to_string(tentative) +
+                                              " of its rights is credit not yet final)"
+                                        : std::string())));
+    r.rights = spendable + tentative;
+    r.tentative_credit = tentative;
+    r.requested = cmd.amount;
+    return r;
+  }
+  Op op = NewOp(OpKind::kTransfer, cmd.account, phase);
+  op.to = cmd.to;
+  op.amount = cmd.amount;
+  op.key = cmd.key;  // replay ignores transfers, so a voided duplicate of it moves nothing back
+  r = Originate(id, *a, std::move(op), phase, out);
+  if (r.status.ok()) ++stats_.accepted;
+  return r;
+}
+
+// ---- the debit decision ----------------------------------------------------------------------------
+
+// The debit rules (core/rights.h, DecideDebit). Returns false when the debit was parked to wait
+// for rights.
+bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, std::uint64_t now,
+                         bool may_wait, Effects* out, CommandResult* r) {
+  const DebitFigures f{p.amount, book_.EffectiveRights(a, opt_.self) + PlantedBufferedRights(a),
+                       book_.TentativeCredit(a), UsableLine(a, phase)};
+  DebitVerdict v = DecideDebit(f, may_wait, opt_.bugs.skip_rights_check);
+  if (v == DebitVerdict::kWait) {
+    if (Park(a, p, f, now, out)) return false;
+    v = DecideDebit(f, /*may_wait=*/false, opt_.bugs.skip_rights_check);
+  }
+  if (v == DebitVerdict::kReject) {
+    ++stats_.rejected;
+    *r = Refusal(a, p, f, now);
+    return true;
+  }
+  const bool overdraft = v == DebitVerdict::kOverdraft;
+  Op op = NewOp(OpKind::kDebit, a.config.id, phase);
+  op.amount = p.amount;
+  op.key = p.key;
+  op.overdraft = overdraft;
+  *r = Originate(p.command_id, a, std::move(op), phase, out);
+  r->rights = f.rights;
+  r->tentative_credit = f.tentative;
+  r->overdraft_line = f.line;
+  r->requested = p.amount;
+  if (r->status.ok()) {
+    ++stats_.accepted;
+    if (overdraft) ++stats_.overdraft_debits;
+  } else {
+    ++stats_.rejected;
+  }
+  return true;
+}
+
+// Rule 4's answer: insufficient funds, with the rights, tentative credit and line that explain it.
+CommandResult CommandDesk::Refusal(Account& a, const PendingDebit& p, const DebitFigures& f,
+                                   std::uint64_t now) {
+  const RegionId me = opt_.self;
+  std::string why = "debit of " + std::to_string(p.amount) +
+                    " exceeds this region's spendable rights " + std::to_string(f.spendable()) +
+                    " plus its overdraft line " + std::to_string(f.line);
+  if (f.tentative > 0) {
+    why += "; its rights " + std::to_string(f.rights) + " include " + std::to_string(f.tentative) +
+           " of credit not yet final, which is spendable only within the overdraft line until "
+           "it is final (a duplicate of its idempotency key in another region may still void it)";
+  }
+  std::vector<RegionId> waits_for;
+  const Amount not_yet_usable = f.line == 0 ? a.config.lines[me] : 0;
+  if (not_yet_usable > 0) {
+    waits_for = finality_.RegionsNotPast(a.opened.hlc);
+    why += "; the overdraft line of " + std::to_string(not_yet_usable) +
+           " is usable once the account's opening is final, and " +
+           (waits_for.empty() ? std::string("it will be at the next heartbeat")
+                              : "region" + std::string(waits_for.size() > 1 ? "s " : " ") +
+                                    peers_.Describe(waits_for, now) + " must confirm it first");
+  }
+  CommandResult r = Rejected(p.command_id, Status::InsufficientFunds(std::move(why)));
+  r.line_not_yet_usable = not_yet_usable;
+  r.line_waits_for = std::move(waits_for);
+  r.rights = f.rights;
+  r.tentative_credit = f.tentative;
+  r.overdraft_line = f.line;
+  r.requested = p.amount;
+  r.balance = book_.Tip(a).balance;
+  return r;
+}
+
+// Parks a debit that spendable rights do not cover when waiting can help: a live peer holds
+// rights (ask it, wait RightsWaitMs), or our tentative credits would cover it once final and
+// every peer is reachable so the frontier moves (wait finality_wait_ms). False otherwise.
+bool CommandDesk::Park(Account& a, PendingDebit p, const DebitFigures& f, std::uint64_t now,
+                       Effects* out) {
+  if (a.pending.size() >= opt_.max_pending_debits) return false;
+  std::uint64_t wait_ms = 0;
+  if (opt_.rights_wait_ms > 0 &&
+      RequestRights(a, p.amount - std::max<Amount>(f.spendable(), 0), now, out, &wait_ms)) {
+    p.asked_rights = true;
+  }
+  if (opt_.finality_wait_ms > 0 && FinalityCouldCover(f) && peers_.AllReachable(now)) {
+    wait_ms = std::max(wait_ms, opt_.finality_wait_ms);
+  }
+  if (wait_ms == 0) return false;
+  p.deadline_ms = DeadlineClock(now) + wait_ms;
+  a.pending.push_back(std::move(p));
+  pending_accounts_.insert(book_.IndexOf(a));
+  return true;
+}
+
+// Waits run on the monotonic clock; the planted bug puts them on the wall clock, where a clock
+// stepped back parks a debit for as long as the step.
+std::uint64_t CommandDesk::DeadlineClock(std::uint64_t now) const {
+  return opt_.bugs.wall_clock_deadlines ? Wall() : now;
+}
+
+// The overdraft line this region may spend. Only once the account's open is final: until then a
+// concurrent open elsewhere with another config could still win, and a line spent under the
+// losing config would break the floor of the winning one. Accounts are opened long before they
+// overdraw, so this costs nothing in practice; during a partition right after an open, debits
+// are limited to real rights.
+Amount CommandDesk::UsableLine(const Account& a, const Phase& phase) const {
+  return a.opened.hlc < phase.frontier ? a.config.lines[opt_.self] : 0;
+}
+
+// Planted bug spend_buffered_transfer: rights handed to this region that it received but holds
+// beyond a gap, not applied — spent as if they were (the simulator's per-answer I2 check).
+Amount CommandDesk::PlantedBufferedRights(const Account& a) const {
+  if (!opt_.bugs.spend_buffered_transfer) return 0;
+  Amount sum = 0;
+  for (RegionId o = 0; o < n_; ++o)
+    for (const auto& [seq, op] : log_.Buffered(o))
+      if (op.kind == OpKind::kTransfer && op.to == opt_.self && op.account == a.config.id)
+        sum += op.amount;
+  return sum;
+}
+
+// ---- rights between regions ---------------------------------------------------------------------
+
+// Asks live peers that hold rights for `shortfall`, largest holder first, until what they are
+// known to hold covers it; *wait_ms is how long to wait for their transfers. False when no live
+// peer holds any (a peer that is only "reachable" may be past a cut we have not noticed yet).
+bool CommandDesk::RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out,
+                                std::uint64_t* wait_ms) {
+  std::vector<std::pair<Amount, RegionId>> holders;
+  for (RegionId r = 0; r < n_; ++r) {
+    if (r == opt_.self || !peers_.Live(r, now)) continue;
+    const Amount rr = book_.EffectiveRights(a, r);
+    if (rr > 0) holders.emplace_back(-rr, r);
+  }
+  if (holders.empty()) return false;
+  std::sort(holders.begin(), holders.end());
+  Amount asked = 0;
+  for (const auto& [neg, r] : holders) {
+    if (asked >= shortfall) break;
+    const Amount ask = std::min(shortfall - asked, -neg);
+    out->send.push_back(Outbound{r, RightsRequest{a.config.id, ask}});
+    ++stats_.rights_requests_sent;
+    asked += ask;
+    *wait_ms = std::max(*wait_ms, peers_.RightsWaitMs(r));
+  }
+  return true;
+}
+
+bool CommandDesk::OnRightsRequest(RegionId from, const RightsRequest& rq, const Phase& phase,
+                                  std::uint64_t now, Effects* out) {
+  if (phase.rejoining) return false;  // we originate nothing until we know our own log is whole
+  if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return false;
+  Account* a = book_.Find(rq.account);
+  if (!a || !a->open) return false;
+  // Its request reached us, but rights sent over a link we cannot see working may be stranded.
+  if (!peers_.Live(from, now)) return false;
+  const Amount mine = book_.SpendableRights(*a);
+  if (mine <= 0) return false;
+  if (!GiveRights(*a, from, std::min(mine, rq.amount), phase, out)) return false;
+  ++stats_.rights_granted;
+  return true;
+}
+
+bool CommandDesk::GiveRights(Account& a, RegionId to, Amount amount, const Phase& phase,
+                             Effects* out) {
+  Op op = NewOp(OpKind::kTransfer, a.config.id, phase);
+  op.to = to;
+  op.amount = amount;
+  const Seq seq = op.dot.seq;
+  if (!ApplyOp(op, /*write_keys=*/phase.rejoining, &book_, &log_, out).ok()) return false;
+  RightsInFlight& f = rights_in_flight_[{book_.IndexOf(a), to}];
+  f.seq = seq;
+  if (!CheckedAdd(f.amount, amount, &f.amount)) f.amount = std::numeric_limits<Amount>::max();
+  return true;
+}
+
+// Rights we gave on `a` that their recipients have not acknowledged yet; forgets the ones they
+// have.
+Amount CommandDesk::RightsInFlightOn(const Account& a) {
+  const std::uint32_t idx = book_.IndexOf(a);
+  Amount sum = 0;
+  for (auto it = rights_in_flight_.lower_bound({idx, 0});
+       it != rights_in_flight_.end() && it->first.first == idx;) {
+    if (peers_.at(it->first.second).acked.get(opt_.self) >= it->second.seq) {
+      it = rights_in_flight_.erase(it);
+      continue;
+    }
+    if (!CheckedAdd(sum, it->second.amount, &sum)) sum = std::numeric_limits<Amount>::max();
+    ++it;
+  }
+  return sum;
+}
+
+// ---- waiting debits ------------------------------------------------------------------------------
+
+// Decides the waiting debits whose wait is over: rights now cover them, or they waited only for
+// credits to turn final and none is left tentative. In arrival order.
+void CommandDesk::RetryAccount(Account& a, const Phase& phase, std::uint64_t now, Effects* out,
+                               std::vector<CommandResult>* done) {
+  while (!a.pending.empty()) {
+    PendingDebit p = a.pending.front();
+    const bool nothing_to_wait_for = !p.asked_rights && book_.TentativeCredit(a) == 0;
+    if (book_.SpendableRights(a) < p.amount && !nothing_to_wait_for) break;
+    a.pending.pop_front();
+    CommandResult r;
+    Decide(a, p, phase, now, /*may_wait=*/false, out, &r);
+    done->push_back(std::move(r));
+  }
+  if (a.pending.empty()) pending_accounts_.erase(book_.IndexOf(a));
+}
+
+std::vector<CommandResult> CommandDesk::RetryPending(const std::string& account,
+                                                     const Phase& phase, std::uint64_t now,
+                                                     Effects* out) {
+  std::vector<CommandResult> done;
+  if (Account* a = book_.Find(account)) RetryAccount(*a, phase, now, out, &done);
+  return done;
+}
+
+// Credits turned final may let waiting debits go: retry every account that has some.
+std::vector<CommandResult> CommandDesk::RetryAllPending(const Phase& phase, std::uint64_t now,
+                                                        Effects* out) {
+  std::vector<CommandResult> done;
+  const std::vector<std::uint32_t> waiting(pending_accounts_.begin(), pending_accounts_.end());
+  for (std::uint32_t idx : waiting) RetryAccount(book_.at(idx), phase, now, out, &done);
+  return done;
+}
+
+std::vector<CommandResult> CommandDesk::ExpirePending(const Phase& phase, std::uint64_t now,
+                                                      Effects* out) {
+  std::vector<CommandResult> done;
+  for (auto it = pending_accounts_.begin(); it != pending_accounts_.end();) {
+    Account& a = book_.at(*it);
+    while (!a.pending.empty() && a.pending.front().deadline_ms <= DeadlineClock(now)) {
+      PendingDebit p = a.pending.front();
+      a.pending.pop_front();
+      CommandResult r;
+      Decide(a, p, phase, now, /*may_wait=*/false, out, &r);
+      done.push_back(std::move(r));
+    }
+    it = a.pending.empty() ? pending_accounts_.erase(it) : std::next(it);
+  }
+  return done;
+}
+
+std::vector<CommandResult> CommandDesk::RefuseWaiting(const Status& why) {
+  std::vector<CommandResult> refused;
+  for (std::uint32_t i : pending_accounts_) {
+    for (const PendingDebit& d : book_.at(i).pending) refused.push_back(Rejected(d.command_id, why));
+    book_.at(i).pending.clear();
+  }
+  pending_accounts_.clear();
+  return refused;
+}
+
+std::vector<CommandResult> CommandDesk::CarryWaitingTo(AccountBook& fresh) {
+  std::vector<CommandResult> refused;
+  std::set<std::uint32_t> waiting;
+  for (std::uint32_t i : pending_accounts_) {
+    Account& old = book_.at(i);
+    if (Account* a = fresh.Find(old.config.id); a && a->open) {
+      a->pending = std::move(old.pending);
+      waiting.insert(fresh.IndexOf(*a));
+    } else {
+      for (const PendingDebit& d : old.pending)
+        refused.push_back(Rejected(
+            d.command_id, Status::Unavailable("the account's open op was of a lost history")));
+    }
+  }
+  pending_accounts_ = std::move(waiting);
+  return refused;
+}
+
+// ---- rebalancing ----------------------------------------------------------------------------------
+
+// Only ever gives from this region: the donor is the only one that can originate a transfer.
+void CommandDesk::Rebalance(const Phase& phase, std::uint64_t now, Effects* out) {
+  std::size_t made = 0;
+  IndexSet visiting;  // giving applies ops: what they touch lands in the emptied touched set
+  visiting.swap(book_.touched());
+  IndexSet again;  // accounts with a need we could not serve this round
+  for (std::uint32_t idx : visiting.sorted()) {
+    if (made >= kMaxRebalanceTransfersPerTick) {
+      again.insert(idx);
+      continue;
+    }
+    Account& a = book_.at(idx);
+    if (!a.open) continue;
+    if (!RebalanceAccount(a, phase, now, out, &made)) again.insert(idx);
+  }
+  book_.touched().swap(again);
+}
+
+// One account's round; false when a need is left for the next round. demand_mark[r] is how many
+// of r's debits were served: a step of g serves g / kRebalanceDemandRounds of them, so demand a
+// step could not cover (budget, peer not live) counts again next round, and served demand never
+// moves rights twice.
+bool CommandDesk::RebalanceAccount(Account& a, const Phase& phase, std::uint64_t now,
+                                   Effects* out, std::size_t* made) {
+  RebalanceInput in;
+  in.self = opt_.self;
+  in.demand.resize(n_);
+  in.rights.resize(n_);
+  in.live.resize(n_);
+  for (RegionId r = 0; r < n_; ++r) {
+    in.demand[r] = a.counters.debits(r) - a.demand_mark[r];
+    in.rights[r] = book_.EffectiveRights(a, r);
+    in.live[r] = r != opt_.self && peers_.Live(r, now);
+  }
+  in.tentative = book_.TentativeCredit(a);
+  in.overdraft_limit = a.config.overdraft_limit;
+  in.in_flight = RightsInFlightOn(a);
+  RebalancePlan plan = PlanRebalance(in);
+  for (const RebalancePlan::Give& g : plan.gives) {
+    if (!GiveRights(a, g.to, g.amount, phase, out)) {  // a counter cap: try again next round
+      plan.marks[g.to] = RebalancePlan::Mark::kKeep;
+      plan.done = false;
+      continue;
+    }
+    ++*made;
+    ++stats_.rebalance_transfers;
+  }
+  for (RegionId r = 0; r < n_; ++r) {
+    if (plan.marks[r] == RebalancePlan::Mark::kAll) {
+      a.demand_mark[r] = a.counters.debits(r);
+    } else if (plan.marks[r] == RebalancePlan::Mark::kServed) {
+      a.demand_mark[r] = std::min(a.counters.debits(r), a.demand_mark[r] + plan.served[r]);
+    }
+  }
+  return plan.done;
+}
+
+}  // namespace tally
