@@ -26,7 +26,8 @@ NodeImpl::NodeImpl(NodeConfig config)
       commit_timer_(io_),
       signals_(io_),
       gate_(config_.replica.bugs.ack_before_sync),
-      peer_port_(this) {}
+      peer_port_(this),
+      notices_(config_.replica.regions, config_.replica.max_clock_offset_ms) {}
 
 NodeImpl::~NodeImpl() {
   backup_.reset();  // cancels and joins a copy still running: it reads store_
@@ -87,7 +88,6 @@ Status NodeImpl::Open() {
 
   streams_ = std::make_unique<StreamHub>(&io_, replica_.get(), &region_names_);
   links_.resize(region_names_.size());
-  clock_warned_ms_.assign(region_names_.size(), 0);
   // The real node's reconnect jitter needs no reproducibility, but a seed per region keeps the
   // regions from retrying in lock step.
   std::uint64_t seed = wall_clock_.NowMs() ^ (static_cast<std::uint64_t>(::getpid()) << 20);
@@ -215,7 +215,7 @@ void NodeImpl::Submit(CommandBody body, PendingCommand pending, bool replicated)
 // core tests: Effects' persistable part joins the open batch; its sends and answers leave once
 // every batch holding anything persisted before them is synced.
 void NodeImpl::HandleEffects() {
-  HandleNotices();
+  if (!effects_.notices.empty()) notices_.Handle(effects_.notices, MonoMs());
   gate_.Absorb(&effects_, &released_);
   effects_.Clear();
   Release(&released_);
@@ -334,42 +334,6 @@ void NodeImpl::Complete(const CommandResult& r) {
   p.session->Respond(
       p.slot, 200, "application/json", body,
       r.replayed ? std::string_view("Idempotent-Replayed: true\r\n") : std::string_view());
-}
-
-void NodeImpl::HandleNotices() {
-  if (effects_.notices.empty()) return;
-  const std::uint64_t now = MonoMs();
-  for (const Notice& n : effects_.notices) {
-    const std::string region =
-        n.region < region_names_.size() ? region_names_[n.region] : std::to_string(n.region);
-    switch (n.kind) {
-      case Notice::Kind::kClockAhead:
-        ++notices_clock_ahead_;
-        // At most one line per peer per 10 s: a skewed peer reports on every heartbeat.
-        if (n.region < clock_warned_ms_.size() && now >= clock_warned_ms_[n.region] + 10000) {
-          clock_warned_ms_[n.region] = now;
-          Log(LogLevel::kWarn, "clock of region {} runs {} ms ahead of ours (max_offset_ms {}) {}",
-              region, n.value, config_.replica.max_clock_offset_ms, n.text);
-        }
-        break;
-      case Notice::Kind::kPeerRefused:
-        ++notices_peer_refused_;
-        Log(LogLevel::kWarn, "refused from region {}: {}", region, n.text);
-        break;
-      case Notice::Kind::kSnapshotSent:
-        Log(LogLevel::kInfo, "snapshot sent to region {}: {}", region, n.text);
-        break;
-      case Notice::Kind::kSnapshotInstalled:
-        Log(LogLevel::kInfo, "snapshot from region {} installed: {}", region, n.text);
-        break;
-      case Notice::Kind::kRejoin:
-        Log(LogLevel::kInfo, "rejoin: {}", n.text);
-        break;
-      case Notice::Kind::kLostHistory:
-        Log(LogLevel::kWarn, "lost history: {}", n.text);
-        break;
-    }
-  }
 }
 
 // ---- Node

@@ -72,8 +72,8 @@ std::string NodeImpl::RenderMetrics() {
   s.inbound_handshaking = peer_port_.handshaking();
   s.inbound_verified = peer_port_.verified();
   s.inbound_buffered_bytes = peer_port_.buffered_bytes();
-  s.notices_clock_ahead = notices_clock_ahead_;
-  s.notices_peer_refused = notices_peer_refused_;
+  s.notices_clock_ahead = notices_.clock_ahead();
+  s.notices_peer_refused = notices_.peer_refused();
   std::string out;
   out.reserve(16 * 1024);
   metrics_.Render(&out);

@@ -36,6 +36,7 @@
 #include "node/http_session.h"
 #include "node/metrics.h"
 #include "node/net.h"
+#include "node/notice_log.h"
 #include "node/peer_link.h"
 #include "node/peer_port.h"
 #include "node/storage_thread.h"
@@ -116,7 +117,6 @@ class NodeImpl final : public ApiHost, public GossipHost {
   void Release(CommitGate::Release* out);
   void SendNow(Outbound& out);
   void Complete(const CommandResult& r);
-  void HandleNotices();
 
   // ---- serving and stopping (node.cc, node_api.cc)
   void StartAccept();
@@ -166,7 +166,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
   std::unique_ptr<StreamHub> streams_;  // made in Open, once replica_ exists
   PeerPort peer_port_;
   std::vector<std::shared_ptr<PeerLink>> links_;  // indexed by region; null for self
-  std::vector<std::uint64_t> clock_warned_ms_;    // last clock-ahead log per region (rate limit)
+  NoticeLog notices_;
   // What is synced of the applied vector: the Hello we answer an inbound peer with must not
   // claim ops a crash could still take away.
   VersionVector durable_applied_;
@@ -175,8 +175,6 @@ class NodeImpl final : public ApiHost, public GossipHost {
   int exit_code_ = 0;
   SteadyTime drain_deadline_;
   std::uint64_t ops_persisted_ = 0;
-  std::uint64_t notices_clock_ahead_ = 0;
-  std::uint64_t notices_peer_refused_ = 0;
 };
 
 }  // namespace tally::node
