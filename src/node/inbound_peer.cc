@@ -24,7 +24,6 @@ std::string AddressOf(const tcp::socket& s) {
 
 }  // namespace
 
-
 std::string_view PeerRefusalName(PeerRefusal reason) {
   switch (reason) {
     case PeerRefusal::kHandshakeTimeout:

@@ -77,10 +77,10 @@ struct LinkSample {
 
 // The node's side of a scrape: everything GET /metrics shows besides Metrics' own families.
 struct NodeSample {
-  const Replica* replica = nullptr;           // its vectors, stats, frontier, peers
+  const Replica* replica = nullptr;                   // its vectors, stats, frontier, peers
   const std::vector<std::string>* regions = nullptr;  // names, indexed by RegionId
   RegionId self = 0;
-  std::uint64_t now_ms = 0;                   // monotonic, as the replica is given
+  std::uint64_t now_ms = 0;  // monotonic, as the replica is given
   std::uint64_t ops_persisted = 0;
   std::uint64_t store_busy_us = 0;
   std::uint64_t store_idle_us = 0;

@@ -11,7 +11,9 @@ namespace tally::node {
 PeerPort::PeerPort(GossipHost* host)
     : host_(host), acceptor_(host->io()), received_(host->config().regions.size(), 0) {}
 
-Status PeerPort::Listen() { return ListenOn(&acceptor_, host_->config().listen_peer, "listen.peer"); }
+Status PeerPort::Listen() {
+  return ListenOn(&acceptor_, host_->config().listen_peer, "listen.peer");
+}
 
 void PeerPort::StartAccept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
@@ -112,7 +114,8 @@ void PeerPort::CheckTimeouts(SteadyTime now) {
 
 void PeerPort::NoteRefusal(PeerRefusal reason, std::string_view remote, std::string_view why) {
   // The handshake's own refusals have always counted here too (both directions).
-  if (reason == PeerRefusal::kBadHandshake || reason == PeerRefusal::kBadFrame) ++handshake_refusals_;
+  if (reason == PeerRefusal::kBadHandshake || reason == PeerRefusal::kBadFrame)
+    ++handshake_refusals_;
   RefusalCount& r = refusals_[static_cast<std::size_t>(reason)];
   ++r.total;
   const SteadyTime now = std::chrono::steady_clock::now();

@@ -63,8 +63,8 @@ Status ReportBody(Replica* replica, std::string_view region, std::string_view id
 
 // What the node knows of its connections to one peer region, for GET /v1/cluster.
 struct PeerConnections {
-  bool connected = false;     // our outbound link is up (its handshake done)
-  std::size_t inbound = 0;    // the peer's verified connections to our peer port
+  bool connected = false;   // our outbound link is up (its handshake done)
+  std::size_t inbound = 0;  // the peer's verified connections to our peer port
 };
 
 // GET /v1/cluster: identity, the replica's vectors and frontier, and per peer its PeerView with

@@ -24,8 +24,7 @@ namespace tally::node {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(ApiHost* host, tcp::socket stream, std::vector<std::string> accounts,
-            std::uint64_t id);
+  WsSession(ApiHost* host, tcp::socket stream, std::vector<std::string> accounts, std::uint64_t id);
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
 

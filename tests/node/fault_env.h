@@ -4,7 +4,8 @@
 // on LevelDB's own db/fault_injection_test.cc (FaultInjectionTestEnv), with its model of the
 // directory: syncing a file created since the last directory sync syncs the directory too (so the
 // file, and every other file created before it, survives), and a rename carries a file's state.
-// It can also fail the next sync of the log without syncing, as a machine that dies before fsync returns.
+// It can also fail the next sync of the log without syncing, as a machine that dies before fsync
+// returns.
 //
 // Use: open the store with it, write, close the store (the DB must be closed: Crash edits its
 // files), Crash(), reopen. Deletions are not undone (a file deleted before the crash stays
@@ -45,8 +46,7 @@ class FaultEnv : public leveldb::EnvWrapper {
     return s;
   }
 
-  leveldb::Status NewAppendableFile(const std::string& name,
-                                    leveldb::WritableFile** out) override {
+  leveldb::Status NewAppendableFile(const std::string& name, leveldb::WritableFile** out) override {
     // What an appendable file already holds counts as synced: it was there before we tracked it.
     std::uint64_t size = 0;
     const bool existed = target()->FileExists(name) && target()->GetFileSize(name, &size).ok();

@@ -115,8 +115,8 @@ TEST_CASE("a crash keeps every write the store acknowledged, and the store reope
       std::vector<std::unique_ptr<PersistBatch>> group;
       const int commands = 1 + static_cast<int>(rng() % 3);
       for (int i = 0; i < commands; ++i)
-        group.push_back(run(Credit{"a1", static_cast<Amount>(1 + rng() % 100),
-                                   "k-" + std::to_string(next_key++)}));
+        group.push_back(run(
+            Credit{"a1", static_cast<Amount>(1 + rng() % 100), "k-" + std::to_string(next_key++)}));
       s = write(group);
       INFO(s.ToString());
       REQUIRE(s.ok());
