@@ -573,3 +573,59 @@ Status ParseBackupBody(std::string_view body, std::string* dir) {
 }
 
 }  // namespace tally::node
+
+namespace tally::node {
+
+Status ParseDurabilityHeader(std::string_view value, bool present, bool by_default,
+                             bool* replicated) {
+  *replicated = by_default;
+  if (!present) return Status::OK();
+  if (value == "replicated") {
+    *replicated = true;
+  } else if (value == "local") {
+    *replicated = false;
+  } else {
+    return Status::InvalidArgument("Durability must be \"local\" or \"replicated\"");
+  }
+  return Status::OK();
+}
+
+Status ParseWriteCommand(Route route, std::string account, const WriteRequest& req,
+                         const AccountDefaults& defaults, const std::vector<std::string>& regions,
+                         RegionId self, CommandBody* out) {
+  switch (route) {
+    case Route::kOpenAccount: {
+      OpenAccount cmd;
+      if (Status s = ParseOpenAccountBody(req.body, defaults, &cmd.config); !s.ok()) return s;
+      *out = std::move(cmd);
+      return Status::OK();
+    }
+    case Route::kCredit:
+    case Route::kDebit: {
+      if (Status s = ValidateIdempotencyKeyHeader(req.key, req.has_key); !s.ok()) return s;
+      Amount amount = 0;
+      if (Status s = ParseAmountBody(req.body, &amount); !s.ok()) return s;
+      if (route == Route::kCredit) {
+        *out = Credit{std::move(account), amount, std::string(req.key)};
+      } else {
+        *out = Debit{std::move(account), amount, std::string(req.key)};
+      }
+      return Status::OK();
+    }
+    case Route::kTransfer: {
+      // The key is optional on a rights move (tallyctl sends one when given); honoured if present.
+      if (req.has_key) {
+        if (Status s = ValidateIdempotencyKeyHeader(req.key, true); !s.ok()) return s;
+      }
+      RegionId to = 0;
+      Amount amount = 0;
+      if (Status s = ParseTransferBody(req.body, regions, self, &to, &amount); !s.ok()) return s;
+      *out = TransferRights{std::move(account), to, amount, std::string(req.key)};
+      return Status::OK();
+    }
+    default:
+      return Status::InvalidArgument("not a write route");
+  }
+}
+
+}  // namespace tally::node

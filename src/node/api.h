@@ -95,6 +95,25 @@ Status ParseTransferBody(std::string_view body, const std::vector<std::string>& 
 // The Idempotency-Key header: required, and as core/ids.h has it.
 Status ValidateIdempotencyKeyHeader(std::string_view value, bool present);
 
+// The Durability header: "local" or "replicated"; absent (`present` false), `by_default`.
+Status ParseDurabilityHeader(std::string_view value, bool present, bool by_default,
+                             bool* replicated);
+
+// What a write request carries besides its route and account.
+struct WriteRequest {
+  std::string_view body;
+  bool has_key = false;  // an Idempotency-Key header was sent
+  std::string_view key;
+};
+
+// The command a write route (kOpenAccount, kCredit, kDebit, kTransfer) asks for, checked
+// completely: the Idempotency-Key (required on credits and debits, checked when present on
+// transfers), then the body. `account` is the route's; an open names its account in the body.
+// `regions` and `self` are as ParseTransferBody has them.
+Status ParseWriteCommand(Route route, std::string account, const WriteRequest& req,
+                         const AccountDefaults& defaults, const std::vector<std::string>& regions,
+                         RegionId self, CommandBody* out);
+
 inline constexpr std::size_t kMaxBackupDirBytes = 4096;  // PATH_MAX on Linux
 
 // {"dir": "/absolute/path"}: where POST /v1/admin/backup writes the copy. Absolute, because a

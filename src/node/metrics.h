@@ -1,6 +1,9 @@
 // Metrics: the counters and histograms tallyd exports on GET /metrics, in the Prometheus text
 // format (version 0.0.4). What they mean is listed in docs/operations.md, "Metrics".
 //
+// Metrics holds what the HTTP and storage paths record; RenderNodeMetrics renders the rest from a
+// NodeSample, the node's counters and gauges as the io thread read them for one scrape.
+//
 // Not thread-safe: only the io thread records and renders (the storage thread's measurements
 // travel back to it with the commit's completion).
 
@@ -10,11 +13,13 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/replica.h"
 #include "node/api.h"
 
 namespace tally::node {
@@ -60,6 +65,41 @@ class Metrics {
   std::uint64_t commits_ = 0;
   std::uint64_t commit_bytes_ = 0;
 };
+
+// One peer region's outbound link, as tally_peer_connected and tally_gossip_*_total{peer} show it.
+struct LinkSample {
+  bool connected = false;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;  // over this link and the peer's connections to our port
+  std::uint64_t dropped = 0;
+  std::uint64_t connects = 0;
+};
+
+// The node's side of a scrape: everything GET /metrics shows besides Metrics' own families.
+struct NodeSample {
+  const Replica* replica = nullptr;                   // its vectors, stats, frontier, peers
+  const std::vector<std::string>* regions = nullptr;  // names, indexed by RegionId
+  RegionId self = 0;
+  std::uint64_t now_ms = 0;  // monotonic, as the replica is given
+  std::uint64_t ops_persisted = 0;
+  std::uint64_t store_busy_us = 0;
+  std::uint64_t store_idle_us = 0;
+  std::size_t pending_requests = 0;
+  std::size_t http_connections = 0;
+  std::size_t streams = 0;
+  std::vector<std::optional<LinkSample>> links;  // indexed by region; empty for self
+  std::uint64_t gossip_refused = 0;              // handshakes refused, both directions
+  // tally_peer_connections_refused_total, in PeerRefusal order, with their labels.
+  std::vector<std::pair<std::string_view, std::uint64_t>> refusals;
+  std::size_t inbound_handshaking = 0;
+  std::size_t inbound_verified = 0;
+  std::size_t inbound_buffered_bytes = 0;
+  std::uint64_t notices_clock_ahead = 0;
+  std::uint64_t notices_peer_refused = 0;
+};
+
+// Appends the replica, storage thread, connection and gossip families.
+void RenderNodeMetrics(const NodeSample& sample, std::string* out);
 
 // Helpers for families rendered elsewhere (gossip, replica gauges).
 void AppendHelp(std::string_view name, std::string_view type, std::string_view help,

@@ -8,99 +8,9 @@
 #include <system_error>
 
 #include "node/log.h"
-#include "node/node_internal.h"
+#include "node/node_impl.h"
 
 namespace tally::node {
-
-// ---- StorageThread
-// -------------------------------------------------------------------------------
-
-StorageThread::StorageThread(Store* store, asio::io_context* io, Done done)
-    : store_(store), io_(io), done_(std::move(done)) {}
-
-StorageThread::~StorageThread() { Stop(); }
-
-void StorageThread::Start() {
-  thread_ = std::thread([this] { Loop(); });
-}
-
-void StorageThread::Submit(const PersistBatch* batch) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(batch);
-  }
-  cv_.notify_one();
-}
-
-void StorageThread::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
-}
-
-void StorageThread::Loop() {
-  using Clock = std::chrono::steady_clock;
-  auto micros = [](Clock::duration d) {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-  };
-  std::vector<const PersistBatch*> group;
-  while (true) {
-    const Clock::time_point waiting = Clock::now();
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !queue_.empty() || stop_; });
-      // Batches already handed over are written even when stopping: they may hold
-      // acknowledged-to-be ops, and a half-finished shutdown must not be what loses them.
-      if (queue_.empty()) return;
-      group.swap(queue_);
-    }
-    const Clock::time_point writing = Clock::now();
-    idle_us_.fetch_add(micros(writing - waiting), std::memory_order_relaxed);
-    WriteStats stats;
-    Status s = store_->Write(group, &stats);
-    busy_us_.fetch_add(micros(Clock::now() - writing), std::memory_order_relaxed);
-    const std::size_t n = group.size();
-    group.clear();
-    asio::post(*io_, [this, s = std::move(s), stats, n] { done_(s, stats, n); });
-  }
-}
-
-// ---- BackupThread
-// --------------------------------------------------------------------------------
-
-BackupThread::~BackupThread() {
-  Cancel();
-  Join();
-}
-
-Status BackupThread::Start(std::string dir, Done done) {
-  if (running_) return Status::Conflict("a backup is already running; retry when it is over");
-  if (thread_.joinable()) thread_.join();  // the previous backup: over, its `done` has run
-  running_ = true;
-  try {
-    thread_ = std::thread([this, dir = std::move(dir), done = std::move(done)] {
-      BackupStats stats;
-      Status s = store_->Backup(dir, &stats, &cancel_);
-      asio::post(*io_, [this, s = std::move(s), stats, done] {
-        running_ = false;
-        done(s, stats);
-      });
-    });
-  } catch (const std::system_error& e) {
-    // std::thread reports a failure to start one by exception: this is that edge.
-    running_ = false;
-    return Status::ResourceExhausted(std::string("cannot start a backup thread: ") + e.what());
-  }
-  return Status::OK();
-}
-
-void BackupThread::Join() {
-  if (thread_.joinable()) thread_.join();
-}
 
 // ---- NodeImpl: start and stop
 // --------------------------------------------------------------------
@@ -110,13 +20,14 @@ NodeImpl::NodeImpl(NodeConfig config)
       region_names_(config_.replica.regions),
       authorizer_(config_.MakeAuthorizer()),
       client_acceptor_(io_),
-      peer_acceptor_(io_),
       tick_timer_(io_),
       drain_timer_(io_),
       sweep_timer_(io_),
       commit_timer_(io_),
       signals_(io_),
-      gate_(config_.replica.bugs.ack_before_sync) {}
+      gate_(config_.replica.bugs.ack_before_sync),
+      peer_port_(this),
+      notices_(config_.replica.regions, config_.replica.max_clock_offset_ms) {}
 
 NodeImpl::~NodeImpl() {
   backup_.reset();  // cancels and joins a copy still running: it reads store_
@@ -136,24 +47,6 @@ std::uint64_t NodeImpl::MonoMs() const {
                                             std::chrono::steady_clock::now().time_since_epoch())
                                             .count());
 }
-
-namespace {
-
-Status Listen(tcp::acceptor* acceptor, const Endpoint& at, std::string_view what) {
-  beast::error_code ec;
-  auto address = asio::ip::make_address(at.host, ec);
-  if (ec)
-    return Status::InvalidArgument(fmt::format("{} {}: {}", what, at.ToString(), ec.message()));
-  tcp::endpoint endpoint(address, at.port);
-  acceptor->open(endpoint.protocol(), ec);
-  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(endpoint, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::IOError(fmt::format("{} {}: {}", what, at.ToString(), ec.message()));
-  return Status::OK();
-}
-
-}  // namespace
 
 Status NodeImpl::Open() {
   std::error_code fs_ec;
@@ -183,9 +76,9 @@ Status NodeImpl::Open() {
       replica_->frontier().ToString());
   durable_applied_ = replica_->applied();
 
-  if (Status s = Listen(&client_acceptor_, config_.listen_client, "listen.client"); !s.ok())
+  if (Status s = ListenOn(&client_acceptor_, config_.listen_client, "listen.client"); !s.ok())
     return s;
-  if (Status s = Listen(&peer_acceptor_, config_.listen_peer, "listen.peer"); !s.ok()) return s;
+  if (Status s = peer_port_.Listen(); !s.ok()) return s;
 
   storage_ = std::make_unique<StorageThread>(
       store_.get(), &io_, [this](Status s, WriteStats stats, std::size_t batches) {
@@ -193,9 +86,8 @@ Status NodeImpl::Open() {
       });
   backup_ = std::make_unique<BackupThread>(store_.get(), &io_);
 
+  streams_ = std::make_unique<StreamHub>(&io_, replica_.get(), &region_names_);
   links_.resize(region_names_.size());
-  gossip_received_.assign(region_names_.size(), 0);
-  clock_warned_ms_.assign(region_names_.size(), 0);
   // The real node's reconnect jitter needs no reproducibility, but a seed per region keeps the
   // regions from retrying in lock step.
   std::uint64_t seed = wall_clock_.NowMs() ^ (static_cast<std::uint64_t>(::getpid()) << 20);
@@ -214,7 +106,7 @@ int NodeImpl::Run() {
     if (!ec) BeginShutdown(0, signo == SIGTERM ? "SIGTERM" : "SIGINT");
   });
   StartAccept();
-  StartPeerAccept();
+  peer_port_.StartAccept();
   for (auto& link : links_) {
     if (link) link->Start();
   }
@@ -238,16 +130,13 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
   Log(LogLevel::kInfo, "shutting down ({}): no new connections; answering what is in flight", why);
   beast::error_code ec;
   client_acceptor_.close(ec);
-  peer_acceptor_.close(ec);
   signals_.cancel(ec);
   for (auto& link : links_) {
     if (link) link->Stop();
   }
-  for (auto& [id, weak] : inbound_) {
-    if (auto p = weak.lock()) p->Close();
-  }
+  peer_port_.Close();
   for (auto& s : LiveSessions()) s->CloseWhenIdle();
-  for (auto& [id, ws] : streams_) ws->Close();
+  streams_->CloseAll();
   backup_->Cancel();  // its client is answered 503 by the time the drain ends
   drain_deadline_ = std::chrono::steady_clock::now() + kShutdownDrainTimeout;
   DrainStep();
@@ -302,7 +191,7 @@ void NodeImpl::ScheduleSweep() {
     if (ec) return;
     const SteadyTime now = std::chrono::steady_clock::now();
     for (auto& s : LiveSessions()) s->CheckTimeouts(now);
-    CheckInbound(now);
+    peer_port_.CheckTimeouts(now);
     ScheduleSweep();
   });
 }
@@ -322,28 +211,11 @@ void NodeImpl::Submit(CommandBody body, PendingCommand pending, bool replicated)
   HandleEffects();
 }
 
-void NodeImpl::OnPeerMessage(RegionId from, const Message& msg) {
-  if (stopping_) return;
-  replica_->OnMessage(from, msg, MonoMs(), &effects_);
-  HandleEffects();
-}
-
-void NodeImpl::OnLinkConnected(RegionId to) {
-  replica_->OnConnected(to, MonoMs(), &effects_);
-  HandleEffects();
-}
-
-void NodeImpl::OnLinkLost(RegionId to) {
-  if (!stopping_) replica_->OnDisconnected(to);
-}
-
-Hello NodeImpl::OurHello(RegionId to) const { return replica_->HelloTo(to, durable_applied_); }
-
 // The durability contract is the gate's (core/commit_gate.h), shared with the simulator and the
 // core tests: Effects' persistable part joins the open batch; its sends and answers leave once
 // every batch holding anything persisted before them is synced.
 void NodeImpl::HandleEffects() {
-  HandleNotices();
+  if (!effects_.notices.empty()) notices_.Handle(effects_.notices, MonoMs());
   gate_.Absorb(&effects_, &released_);
   effects_.Clear();
   Release(&released_);
@@ -405,7 +277,7 @@ void NodeImpl::OnCommitted(Status s, WriteStats stats, std::size_t batches) {
         durable_applied_.set(op.dot.origin, op.dot.seq);
     }
     for (const Fold& f : done.folds) durable_applied_.JoinWith(f.log_floor);
-    if (!streams_.empty()) NotifyStreams(done);
+    streams_->Notify(done);
     gate_.Synced(&released_);  // retires `done`
     answered += released_.completions.size();
     Release(&released_);
@@ -449,7 +321,7 @@ void NodeImpl::Complete(const CommandResult& r) {
   if (p.route == Route::kOpenAccount) {
     // 201 for a new account, 200 when the same config had been opened before.
     std::string body;
-    if (Status s = RenderAccount(p.account, &body); !s.ok()) {
+    if (Status s = AccountBody(replica_.get(), p.account, region_names_, &body); !s.ok()) {
       p.session->Respond(p.slot, HttpStatusFor(s.code()), "application/json", ErrorJson(s));
       return;
     }
@@ -462,42 +334,6 @@ void NodeImpl::Complete(const CommandResult& r) {
   p.session->Respond(
       p.slot, 200, "application/json", body,
       r.replayed ? std::string_view("Idempotent-Replayed: true\r\n") : std::string_view());
-}
-
-void NodeImpl::HandleNotices() {
-  if (effects_.notices.empty()) return;
-  const std::uint64_t now = MonoMs();
-  for (const Notice& n : effects_.notices) {
-    const std::string region =
-        n.region < region_names_.size() ? region_names_[n.region] : std::to_string(n.region);
-    switch (n.kind) {
-      case Notice::Kind::kClockAhead:
-        ++notices_clock_ahead_;
-        // At most one line per peer per 10 s: a skewed peer reports on every heartbeat.
-        if (n.region < clock_warned_ms_.size() && now >= clock_warned_ms_[n.region] + 10000) {
-          clock_warned_ms_[n.region] = now;
-          Log(LogLevel::kWarn, "clock of region {} runs {} ms ahead of ours (max_offset_ms {}) {}",
-              region, n.value, config_.replica.max_clock_offset_ms, n.text);
-        }
-        break;
-      case Notice::Kind::kPeerRefused:
-        ++notices_peer_refused_;
-        Log(LogLevel::kWarn, "refused from region {}: {}", region, n.text);
-        break;
-      case Notice::Kind::kSnapshotSent:
-        Log(LogLevel::kInfo, "snapshot sent to region {}: {}", region, n.text);
-        break;
-      case Notice::Kind::kSnapshotInstalled:
-        Log(LogLevel::kInfo, "snapshot from region {} installed: {}", region, n.text);
-        break;
-      case Notice::Kind::kRejoin:
-        Log(LogLevel::kInfo, "rejoin: {}", n.text);
-        break;
-      case Notice::Kind::kLostHistory:
-        Log(LogLevel::kWarn, "lost history: {}", n.text);
-        break;
-    }
-  }
 }
 
 // ---- Node

@@ -115,8 +115,9 @@ std::string Store::MetaKey(std::string_view name) {
 }
 
 Status Store::Open(const std::string& dir, const StoreIdentity& identity,
-                   std::unique_ptr<Store>* out) {
+                   std::unique_ptr<Store>* out, leveldb::Env* env) {
   leveldb::Options options;
+  options.env = env;
   options.create_if_missing = true;
   options.paranoid_checks = true;
   options.write_buffer_size = 16 << 20;

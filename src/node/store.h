@@ -23,6 +23,13 @@
 // as its data directory (the identity record is just another key). A group commit is one
 // WriteBatch, so the copy holds each group entirely or not at all.
 //
+// Durability: what Write returned OK for survives a crash of the process or the machine. The
+// store is the file system as of its last sync: every Write is one synced WriteBatch, and
+// LevelDB's log, recovered on Open, replays each synced batch entirely or not at all; a write
+// that did not return OK may or may not be there, never half. Open recovers from a crash at any
+// point without Corruption. tests/node/tallyd_store_crash_test.cc crashes a real store through a
+// fault-injecting Env (modelled on LevelDB's db/fault_injection_test.cc) to check it.
+//
 // Thread contract: Open/Load first, then Write from one thread at a time (tallyd's storage
 // thread). Backup may run on any other thread at the same time as Write: it reads only through a
 // LevelDB snapshot (LevelDB serves concurrent reads and writes) and touches no member Write
@@ -30,6 +37,8 @@
 
 #ifndef TALLY_NODE_STORE_H_
 #define TALLY_NODE_STORE_H_
+
+#include <leveldb/env.h>
 
 #include <atomic>
 #include <cstdint>
@@ -46,7 +55,7 @@
 namespace leveldb {
 class DB;
 class WriteBatch;
-}
+}  // namespace leveldb
 
 namespace tally::node {
 
@@ -85,8 +94,11 @@ class Store {
  public:
   // Opens (creating if missing) the LevelDB at `dir` with paranoid checks on. Corruption when
   // LevelDB finds damage; FailedPrecondition when the directory belongs to another identity.
+  // `env` is the file system LevelDB goes through (leveldb::Options::env): the real one, or a
+  // test's (a fault-injecting EnvWrapper); it must outlive the Store. Backup's copy always goes
+  // through the default Env.
   static Status Open(const std::string& dir, const StoreIdentity& identity,
-                     std::unique_ptr<Store>* out);
+                     std::unique_ptr<Store>* out, leveldb::Env* env = leveldb::Env::Default());
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

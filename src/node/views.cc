@@ -86,3 +86,98 @@ report::RunReport AccountReport(std::string_view region, const AccountView& acco
 }
 
 }  // namespace tally::node
+
+namespace tally::node {
+
+std::string AccountMessageJson(const AccountView& v, const RegionNames& regions) {
+  return nlohmann::json{{"type", "account"}, {"account", AccountJson(v, regions)}}.dump();
+}
+
+Status AccountBody(Replica* replica, std::string_view id, const RegionNames& regions,
+                   std::string* out) {
+  AccountView view;
+  if (Status s = replica->GetAccount(id, &view); !s.ok()) return s;
+  *out = AccountJson(view, regions).dump();
+  return Status::OK();
+}
+
+Status ReportBody(Replica* replica, std::string_view region, std::string_view id, bool html,
+                  const RegionNames& regions, std::string* out, std::string* content_type) {
+  AccountView view;
+  if (Status s = replica->GetAccount(id, &view); !s.ok()) return s;
+  std::vector<ForkReport> forks;
+  if (Status s = replica->Forks(id, &forks); !s.ok()) return s;
+  std::vector<DerivedEvent> events;
+  if (Status s = replica->DerivedEvents(id, &events); !s.ok()) return s;
+  const report::RunReport r =
+      AccountReport(region, view, std::move(forks), std::move(events), regions);
+  if (html) {
+    *out = report::RenderHtml(r);
+    *content_type = "text/html; charset=utf-8";
+  } else {
+    *out = report::RenderJson(r);
+    *content_type = "application/json";
+  }
+  return Status::OK();
+}
+
+std::string ClusterJson(const Replica& replica, const NodeConfig& config, std::uint64_t now,
+                        const std::vector<PeerConnections>& connections) {
+  const RegionNames& names = config.replica.regions;
+  const RegionId n = static_cast<RegionId>(names.size());
+  auto vector_json = [&](const VersionVector& v) {
+    nlohmann::json j = nlohmann::json::object();
+    for (RegionId r = 0; r < n; ++r) j[names[r]] = v.get(r);
+    return j;
+  };
+  nlohmann::json regions = nlohmann::json::array();
+  for (const RegionConfig& r : config.regions)
+    regions.push_back({{"id", r.id}, {"name", r.name}, {"peer", r.peer.ToString()}});
+  nlohmann::json peers = nlohmann::json::array();
+  for (const PeerView& p : replica.Peers(now)) {
+    if (p.region == config.self || p.region >= n) continue;
+    const PeerConnections c = p.region < connections.size() ? connections[p.region]
+                                                            : PeerConnections{};
+    peers.push_back({{"region", names[p.region]},
+                     {"connected", c.connected},
+                     {"inbound_connections", c.inbound},
+                     {"reachable", p.reachable},
+                     {"ops_behind", p.ops_behind},
+                     {"last_heard_ms", p.last_heard_ms},
+                     {"last_heard_ago_ms",
+                      p.last_heard_ms ? static_cast<std::int64_t>(now - p.last_heard_ms) : -1},
+                     {"clock_offset_ms", p.clock_offset_ms},
+                     {"rtt_ms", p.rtt_ms},
+                     {"acked", vector_json(p.acked)}});
+  }
+  nlohmann::json j{{"cluster_id", config.cluster_id},
+                   {"region", config.region},
+                   {"region_id", config.self},
+                   {"rejoining", replica.rejoining()},
+                   {"epoch", fmt::format("{:016x}", replica.epoch())},
+                   {"regions", std::move(regions)},
+                   {"applied", vector_json(replica.applied())},
+                   {"log_floor", vector_json(replica.log_floor())},
+                   {"frontier", replica.frontier().ToString()},
+                   {"clock", replica.clock().ToString()},
+                   {"accounts", replica.AccountIds().size()},
+                   {"peers", std::move(peers)}};
+  return j.dump();
+}
+
+std::string BackupJson(std::string_view region, const std::string& dir, const BackupStats& st,
+                       const RegionNames& regions) {
+  nlohmann::json newest = nlohmann::json::object();
+  for (RegionId r = 0; r < regions.size(); ++r) newest[regions[r]] = st.newest.get(r);
+  return nlohmann::json{{"region", region},
+                        {"dir", dir},
+                        {"keys", st.keys},
+                        {"ops", st.ops},
+                        {"bytes", st.bytes},
+                        {"batches", st.batches},
+                        {"elapsed_ms", st.elapsed_us / 1000},
+                        {"newest", std::move(newest)}}
+      .dump();
+}
+
+}  // namespace tally::node

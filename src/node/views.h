@@ -5,7 +5,13 @@
 //
 // A report's forks and derived events come from replicated state (no wall clock, no node-local
 // counters), so two regions holding the same ops report the same ones: `tallyctl reconcile`
-// compares them. Pure functions; thread-safe.
+// compares them.
+//
+// Also here: the bodies tallyd answers with (an account, its report, GET /v1/cluster, a backup's
+// outcome, a stream message), so the node's classes only decide when to answer, not how it reads.
+//
+// Thread contract: the functions of values are pure and thread-safe; those reading a Replica run
+// where every replica call runs (tallyd's io thread).
 
 #ifndef TALLY_NODE_VIEWS_H_
 #define TALLY_NODE_VIEWS_H_
@@ -16,6 +22,9 @@
 #include <vector>
 
 #include "core/replica.h"
+#include "core/status.h"
+#include "node/config.h"
+#include "node/store.h"
 #include "report/report.h"
 
 namespace tally::node {
@@ -39,6 +48,33 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, std:
 report::RunReport AccountReport(std::string_view region, const AccountView& account,
                                 std::vector<ForkReport> forks, std::vector<DerivedEvent> events,
                                 const RegionNames& regions);
+
+// A stream message: {"type":"account","account":AccountJson}.
+std::string AccountMessageJson(const AccountView& v, const RegionNames& regions);
+
+// GET /v1/accounts/{id}: AccountJson of the replica's view. NotFound for an unknown account.
+Status AccountBody(Replica* replica, std::string_view id, const RegionNames& regions,
+                   std::string* out);
+
+// GET /v1/accounts/{id}/report: AccountReport for region `region`, rendered as JSON or (`html`)
+// HTML, with its content type.
+Status ReportBody(Replica* replica, std::string_view region, std::string_view id, bool html,
+                  const RegionNames& regions, std::string* out, std::string* content_type);
+
+// What the node knows of its connections to one peer region, for GET /v1/cluster.
+struct PeerConnections {
+  bool connected = false;   // our outbound link is up (its handshake done)
+  std::size_t inbound = 0;  // the peer's verified connections to our peer port
+};
+
+// GET /v1/cluster: identity, the replica's vectors and frontier, and per peer its PeerView with
+// `connections` (indexed by region) at monotonic time `now_ms`.
+std::string ClusterJson(const Replica& replica, const NodeConfig& config, std::uint64_t now_ms,
+                        const std::vector<PeerConnections>& connections);
+
+// POST /v1/admin/backup's answer: where the copy went and what it holds.
+std::string BackupJson(std::string_view region, const std::string& dir, const BackupStats& stats,
+                       const RegionNames& regions);
 
 }  // namespace tally::node
 

@@ -340,3 +340,58 @@ TEST_CASE("backup: POST /v1/admin/backup with an absolute dir, nothing else", "[
   CHECK_THAT(refused("{\"dir\": \"/" + std::string(kMaxBackupDirBytes, 'a') + "\"}"),
              Catch::Contains("at most"));
 }
+
+TEST_CASE("a write request becomes the replica's command, key before body", "[api]") {
+  const std::vector<std::string> regions{"eu", "us"};
+  const AccountDefaults defaults;
+  CommandBody body;
+
+  REQUIRE(ParseWriteCommand(Route::kDebit, "a1", WriteRequest{R"({"amount":5})", true, "k-1"},
+                            defaults, regions, 0, &body)
+              .ok());
+  const Debit* debit = std::get_if<Debit>(&body);
+  REQUIRE(debit);
+  CHECK(debit->account == "a1");
+  CHECK(debit->amount == 5);
+  CHECK(debit->key == "k-1");
+
+  // A credit needs its key, and a missing key is what the answer names, whatever the body.
+  Status s = ParseWriteCommand(Route::kCredit, "a1", WriteRequest{"not json", false, {}}, defaults,
+                               regions, 0, &body);
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK_THAT(s.message(), Catch::Contains("Idempotency-Key"));
+
+  // A transfer's key is optional.
+  REQUIRE(ParseWriteCommand(Route::kTransfer, "a1",
+                            WriteRequest{R"({"to":"us","amount":7})", false, {}}, defaults,
+                            regions, 0, &body)
+              .ok());
+  const TransferRights* t = std::get_if<TransferRights>(&body);
+  REQUIRE(t);
+  CHECK(t->to == 1);
+  CHECK(t->amount == 7);
+  CHECK(t->key.empty());
+
+  // An open names its account in the body.
+  REQUIRE(ParseWriteCommand(Route::kOpenAccount, "", WriteRequest{R"({"id":"b2"})", false, {}},
+                            defaults, regions, 0, &body)
+              .ok());
+  REQUIRE(std::get_if<OpenAccount>(&body));
+  CHECK(std::get<OpenAccount>(body).config.id == "b2");
+
+  CHECK_FALSE(ParseWriteCommand(Route::kGetAccount, "a1", WriteRequest{}, defaults, regions, 0,
+                                &body)
+                  .ok());
+}
+
+TEST_CASE("the Durability header: local, replicated, or the default", "[api]") {
+  bool replicated = false;
+  REQUIRE(ParseDurabilityHeader("", false, true, &replicated).ok());
+  CHECK(replicated);
+  REQUIRE(ParseDurabilityHeader("local", true, true, &replicated).ok());
+  CHECK_FALSE(replicated);
+  REQUIRE(ParseDurabilityHeader("replicated", true, false, &replicated).ok());
+  CHECK(replicated);
+  CHECK(ParseDurabilityHeader("quorum", true, false, &replicated).code() ==
+        Code::kInvalidArgument);
+}

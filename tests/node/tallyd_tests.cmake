@@ -1,11 +1,13 @@
 # tallyd's unit tests of pure pieces (config parsing, auth, the API's request validation in
-# api_test.cc, the LevelDB store), label `node`. Included from tests/node/CMakeLists.txt.
+# api_test.cc, the LevelDB store, and the store through a crash with a fault-injecting Env),
+# label `node`. Included from tests/node/CMakeLists.txt.
 tally_add_catch_test(tallyd_unit_test node
   tallyd_config_test.cc
   tallyd_auth_test.cc
   api_test.cc
   tallyd_store_test.cc
   tallyd_store_backup_test.cc
+  tallyd_store_crash_test.cc
 )
 target_link_libraries(tallyd_unit_test PRIVATE tally_node)
 target_compile_definitions(tallyd_unit_test PRIVATE TALLY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -1,0 +1,96 @@
+// HttpSession: one client connection — HTTP/1.1 keep-alive with pipelining, answered in request
+// order. It reads and parses requests, routes them (api.h) and hands each to its ApiHost with the
+// number of the answer slot it owes; answers may arrive out of order (a read waits for a sync, a
+// debit for rights) and are written in order. A GET /v1/stream upgrade hands the socket over to a
+// WsSession.
+//
+// Threading: io thread only. Owned by shared_ptr: the pending reads and writes hold it; the host
+// holds a weak_ptr for its sweep (CheckTimeouts) and shutdown (CloseWhenIdle).
+
+#ifndef TALLY_NODE_HTTP_SESSION_H_
+#define TALLY_NODE_HTTP_SESSION_H_
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "node/api.h"
+#include "node/api_host.h"
+#include "node/auth.h"
+#include "node/net.h"
+
+namespace tally::node {
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(ApiHost* host, tcp::socket socket, std::uint64_t id);
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  void Start();
+  // Fills answer `slot` (from the request handler or later, after a sync). Ignored once closed.
+  void Respond(std::uint64_t slot, int status, std::string_view content_type, std::string_view body,
+               std::string_view extra_headers = {});
+  // Closes the connection when idle for idle_timeout_ms or lingering past kLingerTimeout.
+  void CheckTimeouts(SteadyTime now);
+  // Stops reading; closes once every answer owed is written.
+  void CloseWhenIdle();
+  // Hands the connection over to a WebSocket stream (the upgrade request must be the only one
+  // outstanding). False if it is not.
+  bool Upgrade(std::uint64_t slot, http::request<http::string_body> req,
+               std::vector<std::string> accounts);
+  std::uint64_t id() const { return id_; }
+  bool closed() const { return closed_; }
+
+  // Authentication is cached per connection: clients send the same token on every request.
+  Status Authenticate(std::string_view header, const Principal** out);
+
+ private:
+  struct Slot {
+    bool ready = false;
+    bool close = false;
+    Route route = Route::kUnknown;
+    SteadyTime start;
+    std::string bytes;
+  };
+  void DoRead();
+  void OnRead(beast::error_code ec);
+  void MaybeWrite();
+  void OnWrite(beast::error_code ec);
+  void Linger();
+  void Close();
+  std::uint64_t AddSlot(Route route, bool keep_alive, SteadyTime start);
+  void RespondError(std::uint64_t slot, const Status& s, bool close);
+
+  ApiHost* const host_;
+  const std::uint64_t id_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::deque<Slot> slots_;
+  std::uint64_t first_slot_ = 0;  // slot number of slots_.front()
+  std::string out_;
+  bool close_after_write_ = false;
+  bool writing_ = false;
+  bool reading_ = false;
+  bool read_closed_ = false;  // no more requests will be read
+  bool closed_ = false;
+  std::array<char, 4096> linger_buf_;
+  // Timeouts are checked by the host's sweep (CheckTimeouts), not a timer per operation:
+  // resetting a timer on every read and write costs a syscall each on the hot path.
+  SteadyTime last_activity_;
+  bool lingering_ = false;
+  SteadyTime linger_deadline_;
+  std::string cached_auth_;
+  const Principal* cached_principal_ = nullptr;
+};
+
+}  // namespace tally::node
+
+#endif  // TALLY_NODE_HTTP_SESSION_H_

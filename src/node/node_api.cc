@@ -1,0 +1,258 @@
+// NodeImpl as ApiHost: the request handler behind HttpSession and WsSession — authentication,
+// authorization, commands to the replica, reads answered after the sync, backups, streams.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "node/log.h"
+#include "node/node_impl.h"
+#include "node/ws_session.h"
+
+namespace tally::node {
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+}  // namespace
+
+void NodeImpl::StartAccept() {
+  client_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || stopping_) return;
+    if (!ec) {
+      if (sessions_.size() >= config_.max_connections) {
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        const std::uint64_t id = next_conn_id_++;
+        auto session = std::make_shared<HttpSession>(this, std::move(socket), id);
+        sessions_[id] = session;
+        session->Start();
+      }
+    } else {
+      Log(LogLevel::kWarn, "accept on {}: {}", config_.listen_client.ToString(), ec.message());
+    }
+    StartAccept();
+  });
+}
+
+void NodeImpl::SessionClosed(std::uint64_t id) { sessions_.erase(id); }
+
+Status NodeImpl::Authenticate(std::string_view header, const Principal** out) const {
+  return authorizer_.Authenticate(header, out);
+}
+
+void NodeImpl::Unsubscribe(std::uint64_t id) { streams_->Unsubscribe(id); }
+
+void NodeImpl::CountRequest(Route route, int status, SteadyTime start) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics_.CountRequest(route, status, seconds);
+}
+
+namespace {
+
+Permission PermissionFor(Route r) {
+  switch (r) {
+    case Route::kOpenAccount:
+      return Permission::kOpenAccounts;
+    case Route::kCredit:
+      return Permission::kCredit;
+    case Route::kDebit:
+      return Permission::kDebit;
+    case Route::kTransfer:
+      return Permission::kTransfer;
+    case Route::kReport:
+      return Permission::kReadReports;
+    case Route::kCluster:
+      return Permission::kCluster;
+    case Route::kBackup:
+      return Permission::kBackup;
+    default:
+      return Permission::kRead;
+  }
+}
+
+}  // namespace
+
+void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+                             Route route, RouteMatch match, http::request<http::string_body>& req) {
+  auto fail = [&](const Status& s) {
+    session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+  };
+  if (route == Route::kHealth) {
+    session->Respond(slot, stopping_ ? 503 : 200, kJson,
+                     fmt::format(R"({{"status":"{}","region":"{}"}})",
+                                 stopping_ ? "stopping" : "ok", config_.region));
+    return;
+  }
+  if (route == Route::kMetrics) {
+    session->Respond(slot, 200, "text/plain; version=0.0.4", RenderMetrics());
+    return;
+  }
+
+  const Principal* who = nullptr;
+  if (Status s = session->Authenticate(ToStd(req[http::field::authorization]), &who); !s.ok())
+    return fail(s);
+  const Permission needed = PermissionFor(route);
+  if (route == Route::kStream) {
+    for (const std::string& a : match.accounts) {
+      if (Status s = Authorizer::Authorize(*who, needed, a); !s.ok()) return fail(s);
+    }
+  } else if (Status s = Authorizer::Authorize(*who, needed, match.account); !s.ok()) {
+    return fail(s);
+  }
+  if (stopping_) return fail(Status::Unavailable("the node is shutting down"));
+  // Durability of a write: the config's default, or the request's `Durability` header.
+  bool replicated = false;
+  auto durability = req.find("Durability");
+  if (Status s = ParseDurabilityHeader(
+          durability != req.end() ? ToStd(durability->value()) : std::string_view(),
+          durability != req.end(), config_.replicated_by_default, &replicated);
+      !s.ok())
+    return fail(s);
+
+  switch (route) {
+    case Route::kOpenAccount:
+    case Route::kCredit:
+    case Route::kDebit:
+    case Route::kTransfer: {
+      auto key = req.find("Idempotency-Key");
+      WriteRequest write{req.body(), key != req.end(),
+                         key != req.end() ? ToStd(key->value()) : std::string_view()};
+      AccountDefaults defaults{config_.default_currency, config_.default_overdraft_limit,
+                               config_.default_fee};
+      CommandBody body;
+      if (Status s = ParseWriteCommand(route, std::move(match.account), write, defaults,
+                                       region_names_, config_.self, &body);
+          !s.ok())
+        return fail(s);
+      std::string opened;  // an open is answered with the account it opened
+      if (route == Route::kOpenAccount) {
+        opened = std::get<OpenAccount>(body).config.id;
+        // The scope is checked against the id in the body.
+        if (Status s = Authorizer::Authorize(*who, needed, opened); !s.ok()) return fail(s);
+      }
+      Submit(std::move(body), PendingCommand{session, slot, route, std::move(opened)}, replicated);
+      return;
+    }
+    case Route::kGetAccount: {
+      DeferredResponse d{session, slot, 200, std::string(kJson), {}};
+      if (Status s = AccountBody(replica_.get(), match.account, region_names_, &d.body); !s.ok()) {
+        d.status = HttpStatusFor(s.code());
+        d.body = ErrorJson(s);
+      }
+      AfterSync(std::move(d));
+      return;
+    }
+    case Route::kReport: {
+      DeferredResponse d{session, slot, 200, {}, {}};
+      if (Status s = ReportBody(replica_.get(), config_.region, match.account, match.html,
+                                region_names_, &d.body, &d.content_type);
+          !s.ok()) {
+        d.status = HttpStatusFor(s.code());
+        d.content_type = kJson;
+        d.body = ErrorJson(s);
+      }
+      AfterSync(std::move(d));
+      return;
+    }
+    case Route::kCluster: {
+      AfterSync(DeferredResponse{session, slot, 200, std::string(kJson), RenderCluster()});
+      return;
+    }
+    case Route::kBackup: {
+      std::string dir;
+      if (Status s = ParseBackupBody(req.body(), &dir); !s.ok()) return fail(s);
+      StartBackup(session, slot, std::move(dir));
+      return;
+    }
+    case Route::kStream: {
+      if (!websocket::is_upgrade(req))
+        return fail(Status::InvalidArgument("/v1/stream needs a WebSocket upgrade request"));
+      if (streams_->size() >= kMaxStreams)
+        return fail(
+            Status::ResourceExhausted(fmt::format("at most {} streams at once", kMaxStreams)));
+      if (!session->Upgrade(slot, std::move(req), std::move(match.accounts)))
+        return fail(Status::InvalidArgument(
+            "a WebSocket upgrade must not be pipelined behind other requests"));
+      return;
+    }
+    default:
+      return fail(Status::NotFound("no route"));
+  }
+}
+
+namespace {
+
+// `p` made absolute, with symlinks and dots resolved as far as it exists, without a trailing '/'.
+std::filesystem::path Resolved(const std::string& p, std::error_code* ec) {
+  std::filesystem::path r = std::filesystem::absolute(p, *ec);
+  if (*ec) return r;
+  r = std::filesystem::weakly_canonical(r, *ec);
+  if (!r.has_filename()) r = r.parent_path();
+  return r;
+}
+
+// A copy written into the live data directory would be mixed into the store it copies (and
+// copied with it next time): refused. Paths that cannot be resolved are left to the store's
+// checks.
+Status CheckOutsideDataDir(const std::string& dir, const std::string& data_dir) {
+  std::error_code ec_dir, ec_data;
+  const std::filesystem::path d = Resolved(dir, &ec_dir);
+  const std::filesystem::path data = Resolved(data_dir, &ec_data);
+  if (ec_dir || ec_data) return Status::OK();
+  auto [in_data, in_dir] = std::mismatch(data.begin(), data.end(), d.begin(), d.end());
+  if (in_data != data.end()) return Status::OK();
+  return Status::InvalidArgument("dir " + dir + " is the region's data directory (" + data_dir +
+                                 ") or inside it; a backup goes elsewhere");
+}
+
+}  // namespace
+
+void NodeImpl::StartBackup(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+                           std::string dir) {
+  if (Status s = CheckOutsideDataDir(dir, config_.data_dir); !s.ok()) {
+    session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+    return;
+  }
+  Log(LogLevel::kInfo, "backup to {}: started", dir);
+  Status started = backup_->Start(dir, [this, session, slot, dir](Status s, const BackupStats& st) {
+    if (!s.ok()) {
+      Log(LogLevel::kWarn, "backup to {}: failed: {}", dir, s.ToString());
+      session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+      return;
+    }
+    Log(LogLevel::kInfo, "backup to {}: {} records ({} ops, {} bytes) in {} ms, newest ops {}", dir,
+        st.keys, st.ops, st.bytes, st.elapsed_us / 1000,
+        st.newest.ToString(static_cast<RegionId>(region_names_.size())));
+    session->Respond(slot, 200, kJson, BackupJson(config_.region, dir, st, region_names_));
+  });
+  if (!started.ok()) {
+    Log(LogLevel::kWarn, "backup to {}: not started: {}", dir, started.ToString());
+    session->Respond(slot, HttpStatusFor(started.code()), kJson, ErrorJson(started));
+  }
+}
+
+void NodeImpl::Subscribe(const std::shared_ptr<WsSession>& ws) {
+  if (stopping_) {
+    ws->Close();
+    return;
+  }
+  // The first messages are the accounts' current state, sent once everything before is synced.
+  streams_->Subscribe(ws);
+}
+
+std::string NodeImpl::RenderCluster() {
+  std::vector<PeerConnections> connections(region_names_.size());
+  for (RegionId r = 0; r < connections.size(); ++r) {
+    connections[r].connected = links_[r] && links_[r]->ready();
+    connections[r].inbound = peer_port_.VerifiedFrom(r);
+  }
+  return ClusterJson(*replica_, config_, MonoMs(), connections);
+}
+
+}  // namespace tally::node

@@ -1,0 +1,51 @@
+#include "node/stream_hub.h"
+
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace tally::node {
+
+void StreamHub::Subscribe(const std::shared_ptr<WsSession>& ws) {
+  streams_[ws->id()] = ws;
+  for (const std::string& id : ws->accounts()) {
+    AccountView view;
+    if (!replica_->GetAccount(id, &view).ok()) continue;
+    ws->Send(AccountMessageJson(view, *regions_));
+  }
+}
+
+void StreamHub::Unsubscribe(std::uint64_t id) {
+  asio::post(*io_, [this, id] { streams_.erase(id); });
+}
+
+void StreamHub::Notify(const PersistBatch& batch) {
+  if (streams_.empty()) return;
+  std::set<std::string_view> changed;
+  for (const Op& op : batch.ops) changed.insert(op.account);
+  for (const Fold& f : batch.folds) {
+    for (const AccountCheckpoint& c : f.checkpoints) changed.insert(c.config.id);
+  }
+  if (changed.empty()) return;
+  std::map<std::string_view, std::string> rendered;  // each changed account rendered once
+  for (auto& [id, ws] : streams_) {
+    if (!ws->open()) continue;
+    for (const std::string& account : ws->accounts()) {
+      if (!changed.count(account)) continue;
+      auto it = rendered.find(account);
+      if (it == rendered.end()) {
+        AccountView view;
+        std::string msg;
+        if (replica_->GetAccount(account, &view).ok()) msg = AccountMessageJson(view, *regions_);
+        it = rendered.emplace(account, std::move(msg)).first;
+      }
+      if (!it->second.empty()) ws->Send(it->second);
+    }
+  }
+}
+
+void StreamHub::CloseAll() {
+  for (auto& [id, ws] : streams_) ws->Close();
+}
+
+}  // namespace tally::node
