@@ -13,6 +13,7 @@
 #include "core/fence_book.h"
 #include "core/finality.h"
 #include "core/hlc.h"
+#include "core/incarnations.h"
 #include "core/ids.h"
 #include "core/op_log.h"
 #include "core/peer_table.h"
@@ -86,10 +87,7 @@ class Replica::Impl {
         peers_(opt_),
         finality_(n_, opt_.self),
         rejoin_(n_, opt_.self),
-        peer_epoch_(n_, 0),
-        relayed_epoch_(n_, 0),
-        own_fence_epoch_(n_, 0),
-        fences_(n_),
+        inc_(n_, opt_.self),
         lost_from_(n_, 0),
         desk_(opt_, *wall_, clock_, log_, book_, peers_, finality_, stats_) {}
 
@@ -99,7 +97,7 @@ class Replica::Impl {
     if (book_.size() != 0 || log_.applied().get(opt_.self) != 0)
       return Status::FailedPrecondition("Recover must be called on a fresh replica");
     const Hlc high_water = st.high_water;
-    for (const Fence& f : st.fences) fences_.Add(f);
+    for (const Fence& f : st.fences) inc_.AddFence(f);
     DropLostHistory(&st);
     Hlc held_max;  // the clock must not restart behind any op we hold: causality
     Status s = Load(std::move(st), &held_max);
@@ -118,7 +116,7 @@ class Replica::Impl {
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
     PickEpochAbove(0);
     // An earlier start may have resumed at an epoch our clock has not reached (it stepped back).
-    if (const std::uint64_t ours = fences_.NewestEpoch(opt_.self); ours >= epoch_) MoveEpochPast(ours);
+    if (const std::uint64_t ours = inc_.fences().NewestEpoch(opt_.self); ours >= inc_.epoch()) MoveEpochPast(ours);
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
     if (!rejoining_) Resume();
     return Status::OK();
@@ -134,7 +132,7 @@ class Replica::Impl {
     std::vector<Seq> first(n_, 0);
     for (const Op& op : st->ops) {
       const RegionId o = op.dot.origin;
-      if (o < n_ && fences_.IsDead(op) && (first[o] == 0 || op.dot.seq < first[o])) first[o] = op.dot.seq;
+      if (o < n_ && inc_.fences().IsDead(op) && (first[o] == 0 || op.dot.seq < first[o])) first[o] = op.dot.seq;
     }
     for (RegionId o = 0; o < n_; ++o) {
       if (first[o] == 0) continue;
@@ -208,7 +206,7 @@ class Replica::Impl {
 
   // What the desk reads of our state (CommandDesk::Phase).
   CommandDesk::Phase Phase() const {
-    return CommandDesk::Phase{epoch_, rejoining_, rejoining_ ? RejoinReason() : std::string(), frontier_};
+    return CommandDesk::Phase{inc_.epoch(), rejoining_, rejoining_ ? RejoinReason() : std::string(), frontier_};
   }
 
   void CompleteAll(std::vector<CommandResult> results, std::uint64_t now, Effects* out) {
@@ -261,7 +259,7 @@ class Replica::Impl {
       for (const Op& op : batch->ops) Receive(op, now, out);
       out->send.push_back(Outbound{from, AckFor(from, Claims(log_.applied()))});
     } else if (const auto* ack = std::get_if<Ack>(&msg)) {
-      Acked(from, ack->applied, now, /*prunable=*/true, ack->fence_epoch >= epoch_);
+      Acked(from, ack->applied, now, /*prunable=*/true, ack->fence_epoch >= inc_.epoch());
       ReleaseReplicated(now, out);
     } else if (const auto* hb = std::get_if<Heartbeat>(&msg)) {
       OnHeartbeat(from, *hb, now, out);
@@ -284,11 +282,10 @@ class Replica::Impl {
     }
     peers_.Heard(from, now);
     LearnFences(hello.fences, now, out);
-    NoteOwnFences(from, hello.fences);
-    Acked(from, hello.applied, now, /*prunable=*/false, KnowsOurFence(hello.fences));
+    inc_.NoteOwnFences(from, hello.fences);
+    Acked(from, hello.applied, now, /*prunable=*/false, inc_.KnowsOurFence(hello.fences));
     peers_.ResetSent(from, now);  // a new connection: what we sent before may be lost
-    const std::uint64_t known_epoch = peer_epoch_[from];
-    peer_epoch_[from] = std::max(known_epoch, hello.epoch);
+    const std::uint64_t known_epoch = inc_.NotePeerEpoch(from, hello.epoch);
     // Its ops we hold beyond a gap may belong to a history its restart lost (a store restored
     // from a copy): once it has rejoined it issues those seqs again with other ops, and draining
     // them after its new ones would splice two histories. Its new run re-sends what exists.
@@ -339,9 +336,9 @@ class Replica::Impl {
   Hello HelloFor(RegionId to, const VersionVector& applied) const {
     // The clock shown is never above the persisted high-water mark, so no restart can issue a
     // timestamp below it (a host may send this Hello without an Effects, before any lease).
-    return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, Claims(applied), epoch_,
-                 to < n_ ? peer_epoch_[to] : 0, rejoining_,
-                 std::min(clock_.last(), persisted_hw_).value, fences_.All(), needs_snapshot_,
+    return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, Claims(applied), inc_.epoch(),
+                 to < n_ ? inc_.peer_epoch(to) : 0, rejoining_,
+                 std::min(clock_.last(), persisted_hw_).value, inc_.fences().All(), needs_snapshot_,
                  opt_.idempotency_retention_ms};
   }
 
@@ -350,8 +347,8 @@ class Replica::Impl {
   // before, it may hold ops of our lost history under those seqs, and believing it would release
   // a "replicated" answer (or prune an op) that no peer holds.
   void Acked(RegionId from, const VersionVector& said, std::uint64_t now, bool prunable, bool knows_our_fence) {
-    const Seq own_cap = !rejoining_ && !knows_our_fence ? resumed_from_ : kAnySeq;
-    peers_.Acked(from, said, log_.applied(), own_cap, peer_epoch_[from], now, prunable);
+    const Seq own_cap = !rejoining_ && !knows_our_fence ? inc_.resumed_from() : kAnySeq;
+    peers_.Acked(from, said, log_.applied(), own_cap, inc_.peer_epoch(from), now, prunable);
   }
 
   // Sends peer `to` the ops it lacks (PeerTable::Push), or, a rejoining peer that lacks ops we no
@@ -389,10 +386,8 @@ class Replica::Impl {
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) Push(p, now, out);
     }
-    if (fences_unsaved_) {  // every tick at most: they are few and change rarely
-      out->fences = fences_.All();
-      fences_unsaved_ = false;
-    }
+    // Every tick at most: they are few and change rarely.
+    if (std::optional<std::vector<Fence>> all = inc_.TakeUnsaved()) out->fences = std::move(*all);
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -443,9 +438,9 @@ class Replica::Impl {
   const ReplicaOptions& options() const { return opt_; }
   bool rejoining() const { return rejoining_; }
   VersionVector held() const { return log_.Held(); }
-  std::vector<Fence> fences() const { return fences_.All(); }
+  std::vector<Fence> fences() const { return inc_.fences().All(); }
   std::string rejoin_reason() const { return rejoining_ ? RejoinReason() : ""; }
-  std::uint64_t epoch() const { return epoch_; }
+  std::uint64_t epoch() const { return inc_.epoch(); }
   Hello HelloTo(RegionId to, const VersionVector& applied) const { return HelloFor(to, applied); }
   const VersionVector& applied() const { return log_.applied(); }
   const VersionVector& log_floor() const { return log_.floor(); }
@@ -480,12 +475,12 @@ class Replica::Impl {
     // Our own ops come back through relays: we have them — unless we restarted with less than we
     // had, and a peer is giving them back while we rejoin.
     if (o == opt_.self && !rejoining_) return;
-    if (fences_.Add(FenceBook::Implied(op))) {
+    if (inc_.AddFence(FenceBook::Implied(op))) {
       std::vector<bool> changed(n_, false);
       changed[o] = true;
       AfterNewFences(changed, now, out);
     }
-    if (fences_.IsDead(op)) {
+    if (inc_.fences().IsDead(op)) {
       ++stats_.lost_history_ops;
       return;
     }
@@ -493,7 +488,7 @@ class Replica::Impl {
       ++stats_.duplicate_ops;
       return;
     }
-    if (AwaitsFence(op)) {
+    if (inc_.AwaitsFence(op)) {
       // An op of an earlier run of its origin, which has restarted since: until we know where
       // that restart resumed (its fence) we cannot tell whether the op is of a history it lost,
       // and what we spent of it meanwhile the fence would take back (swarm seed 314095: rights
@@ -520,14 +515,6 @@ class Replica::Impl {
     MaybeFinishRejoin(now, out);
   }
 
-  // Whether `op` is of a run of its origin older than the newest we know of, whose fence we do
-  // not know yet.
-  bool AwaitsFence(const Op& op) const {
-    if (op.dot.origin == opt_.self) return false;  // our own: our fences decide
-    const std::uint64_t newest = NewestEpochOf(op.dot.origin);
-    return op.epoch < newest && fences_.NewestEpoch(op.dot.origin) < newest;
-  }
-
   // Gives a rejoining peer the ops we hold for a fence. Its rejoin waits for every op an answer
   // names (Held), and ours name only what we applied: so the op may exist nowhere else it can
   // reach — its own (which it takes back), or another rejoining region's whose old ops we hold
@@ -543,7 +530,7 @@ class Replica::Impl {
 
   // Receives again the ops of origin `o` held for its fence, once it is known.
   void ReleaseAwaitingFence(RegionId o, std::uint64_t now, Effects* out) {
-    if (!log_.HoldsForFence(o) || fences_.NewestEpoch(o) < NewestEpochOf(o)) return;
+    if (!log_.HoldsForFence(o) || inc_.fences().NewestEpoch(o) < inc_.NewestEpochOf(o)) return;
     for (const auto& [seq, op] : log_.TakeHeldForFence(o)) Receive(op, now, out);
   }
 
@@ -551,7 +538,7 @@ class Replica::Impl {
   void DrainBuffered(RegionId o, std::uint64_t now, Effects* out) {
     Op op;
     while (log_.TakeReady(o, &op)) {
-      if (fences_.IsDead(op)) {
+      if (inc_.fences().IsDead(op)) {
         ++stats_.lost_history_ops;
       } else if (op.dot.seq == log_.applied().get(o) + 1) {
         ApplyRemote(op, now, out);
@@ -590,8 +577,8 @@ class Replica::Impl {
   // fenced off, and its seq issued again with another op (seed 303554). Our own ops are settled
   // by KnowsOurFence instead.
   Seq SettledSeq(RegionId origin) const {
-    const std::uint64_t newest = NewestEpochOf(origin);
-    if (origin == opt_.self || own_fence_epoch_[origin] >= newest) return log_.applied().get(origin);
+    const std::uint64_t newest = inc_.NewestEpochOf(origin);
+    if (origin == opt_.self || inc_.own_fence_epoch(origin) >= newest) return log_.applied().get(origin);
     for (const Op& op : log_.Retained(origin))
       if (op.epoch < newest) return op.dot.seq - 1;
     return log_.applied().get(origin);
@@ -640,7 +627,7 @@ class Replica::Impl {
     snap.accounts = book_.FinalCheckpoints(frontier_);
     snap.ops = log_.AllRetained();
     snap.keys = book_.KeyRecords(/*with_displaced=*/false);
-    snap.fences = fences_.All();
+    snap.fences = inc_.fences().All();
     ++stats_.snapshots_sent;
     ++stats_.messages_sent;
     out->notices.push_back(Notice{Notice::Kind::kSnapshotSent, to, static_cast<std::int64_t>(snap.ops.size()),
@@ -675,12 +662,12 @@ class Replica::Impl {
     st.keys = snap.keys;
     Status s;
     for (const Op& op : st.ops) {
-      if (fences_.IsDead(op)) s = Status::InvalidArgument("it holds op " + op.dot.ToString() + " of a lost history");
+      if (inc_.fences().IsDead(op)) s = Status::InvalidArgument("it holds op " + op.dot.ToString() + " of a lost history");
     }
     for (RegionId o = 0; o < n_ && s.ok(); ++o) {
       for (Seq q = std::max(snap.applied.get(o), log_.floor().get(o)) + 1; q <= log_.applied().get(o); ++q) {
         const Op& op = log_.At(o, q);
-        if (fences_.IsDead(op)) break;  // ours of a lost history (a restored store): they go
+        if (inc_.fences().IsDead(op)) break;  // ours of a lost history (a restored store): they go
         // Every op below its frontier was in the sender's hands when it folded (heartbeat
         // promises): one of ours that is not would vanish into a checkpoint that lacks it.
         st.ops.push_back(op);
@@ -763,32 +750,13 @@ class Replica::Impl {
     }
   }
 
-  // Whether a peer's list of fences (its Hello's or heartbeat's) has this incarnation's. Our
-  // epoch alone is not enough: a peer that got an op of ours of this epoch knows the fence that op
-  // implies, whose resume point may be above ours (seed 300887): it may hold, below that op, an op
-  // of our lost history it applied before the new op came, and count it.
-  bool KnowsOurFence(const std::vector<Fence>& fences) const {
-    if (epoch_ == 0) return true;  // never recovered (a test's new replica): no fence to know
-    return std::any_of(fences.begin(), fences.end(), [&](const Fence& f) {
-      return f.origin == opt_.self &&
-             (f.epoch > epoch_ || (f.epoch == epoch_ && f.resumed_from <= resumed_from_));
-    });
-  }
-
-  // The fences of its own a peer sent us itself (in its Hello or heartbeat) hold its real resume
-  // points: a region's own book never holds a fence of its current epoch that an op implied.
-  void NoteOwnFences(RegionId from, const std::vector<Fence>& fences) {
-    for (const Fence& f : fences)
-      if (f.origin == from) own_fence_epoch_[from] = std::max(own_fence_epoch_[from], f.epoch);
-  }
-
   // Our Ack to `to`, claiming `applied`. Its fence_epoch is the newest epoch of `to` whose fence
   // `to` itself told us, not the newest our book knows: that may be the fence an op of `to`
   // implied (its epoch, a resume point at or above the real one), and the ops of `to` we hold
   // below that op may be of its lost history — `to` would count them as its new ones (seed
   // 300887). Once we have its real fence we have removed those ops (or claim below them).
   Ack AckFor(RegionId to, const VersionVector& applied) const {
-    return Ack{applied, own_fence_epoch_[to]};
+    return Ack{applied, inc_.own_fence_epoch(to)};
   }
 
   // Moves our epoch past `seen`, an epoch of an earlier start of ours, and our clock with it: a
@@ -802,18 +770,18 @@ class Replica::Impl {
   // one copy, or two that learned the same later start of ours, would otherwise pick the same
   // one); our clock moves to it, so what we issue from here is above it.
   void PickEpochAbove(std::uint64_t floor) {
-    epoch_ = std::max(clock_.Now(Wall()).value, floor + 1) + opt_.epoch_nonce % ReplicaOptions::kEpochNonceLimit;
-    clock_.Update(Hlc{epoch_}, Wall());
+    const std::uint64_t epoch =
+        std::max(clock_.Now(Wall()).value, floor + 1) + opt_.epoch_nonce % ReplicaOptions::kEpochNonceLimit;
+    inc_.BeginEpoch(epoch);
+    clock_.Update(Hlc{epoch}, Wall());
   }
 
   // Where this incarnation resumes issuing its own ops (its fence), once it does.
   void Resume() {
-    resumed_from_ = log_.applied().get(opt_.self);
-    fences_.Add(Fence{opt_.self, epoch_, resumed_from_});
-    fences_unsaved_ = true;
+    inc_.Resume(log_.applied().get(opt_.self));
     // What peers told us they hold of our ops while we rejoined may count ops of a lost history
     // above where we resume; none of them holds an op we issue from here yet.
-    peers_.CapOwnClaims(resumed_from_);
+    peers_.CapOwnClaims(inc_.resumed_from());
   }
 
   // Learns the fences a peer sent. A new one may show that ops we hold are of a lost history
@@ -824,19 +792,19 @@ class Replica::Impl {
     std::vector<bool> changed(n_, false);
     bool any = false;
     for (const Fence& f : fences) {
-      if (f.origin < n_ && fences_.Add(f)) changed[f.origin] = any = true;
+      if (f.origin < n_ && inc_.AddFence(f)) changed[f.origin] = any = true;
     }
     if (any) AfterNewFences(changed, now, out);
   }
 
   // What follows learning new fences of the origins `changed` marks.
   void AfterNewFences(const std::vector<bool>& changed, std::uint64_t now, Effects* out) {
-    fences_unsaved_ = true;
-    if (changed[opt_.self] && rejoining_ && fences_.NewestEpoch(opt_.self) >= epoch_) {
+    inc_.MarkUnsaved();
+    if (changed[opt_.self] && rejoining_ && inc_.fences().NewestEpoch(opt_.self) >= inc_.epoch()) {
       // A start of ours that our store does not remember resumed already (the store is older
       // than it, and the peer that answered us restarted since and forgot that epoch): as with an
       // answer that knows it, move past it.
-      MoveEpochPast(fences_.NewestEpoch(opt_.self));
+      MoveEpochPast(inc_.fences().NewestEpoch(opt_.self));
       out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self, 0,
                                     "a fence of a later start of ours is known: our store is older than "
                                     "our last run; rejoining under a new epoch"});
@@ -858,7 +826,7 @@ class Replica::Impl {
   void RemoveLostHistory(RegionId o, std::uint64_t now, Effects* out) {
     Seq first = 0;
     for (const Op& op : log_.Retained(o)) {
-      if (fences_.IsDead(op)) {
+      if (inc_.fences().IsDead(op)) {
         first = op.dot.seq;
         break;
       }
@@ -916,11 +884,11 @@ class Replica::Impl {
   // A peer's Hello while we rejoin. Only a Hello that echoes our epoch answers this incarnation;
   // one that knows a later epoch of ours means our store is older than a previous start of ours.
   void NoteRejoinAnswer(RegionId from, const Hello& h, std::uint64_t now, Effects* out) {
-    if (h.peer_epoch > epoch_) {
+    if (h.peer_epoch > inc_.epoch()) {
       RejoinPastLaterStart(h.peer_epoch, from, "region " + opt_.regions[from] + " knows", out);
       return;
     }
-    if (h.peer_epoch != epoch_) return;  // an answer to an earlier incarnation, or none yet
+    if (h.peer_epoch != inc_.epoch()) return;  // an answer to an earlier incarnation, or none yet
     if (!h.rejoining) rejoin_.NoteLiveAnswer(now);
     CountAnswer(from, h.clock, h.applied, now, out);
   }
@@ -1028,7 +996,7 @@ class Replica::Impl {
     // Leased past our clock, not only our epoch: the Hello shows our clock to a rejoining peer,
     // which must resume above every timestamp of its we merged (a heartbeat from its earlier run
     // may have pushed our clock past the lease).
-    LeaseClock(std::max(Hlc{epoch_}, clock_.last()), out);
+    LeaseClock(std::max(Hlc{inc_.epoch()}, clock_.last()), out);
     out->send.push_back(Outbound{to, HelloFor(to, log_.applied())});
   }
 
@@ -1037,11 +1005,11 @@ class Replica::Impl {
     LeaseClock(h, out);
     Heartbeat hb;
     hb.applied = Claims(log_.applied());
-    hb.fences = fences_.All();
-    hb.epochs = KnownEpochs();
+    hb.fences = inc_.fences().All();
+    hb.epochs = inc_.KnownEpochs();
     hb.clock = h.value;
     // No promise about our own ops while rejoining: seqs we lost may exist with older timestamps.
-    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, log_.applied().get(opt_.self), epoch_});
+    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, log_.applied().get(opt_.self), inc_.epoch()});
     finality_.AppendRelayed(&hb.entries);
     hb.holds = peers_.Holds();
     hb.wall_ms = Wall();
@@ -1065,16 +1033,16 @@ class Replica::Impl {
   void OnHeartbeat(RegionId from, const Heartbeat& hb, std::uint64_t now, Effects* out) {
     // Fences first: a promise must not confirm ops of a lost history we applied unaware.
     LearnFences(hb.fences, now, out);
-    NoteOwnFences(from, hb.fences);
+    inc_.NoteOwnFences(from, hb.fences);
     MeasureClock(from, hb, now, out);
     LearnEpochs(from, hb.epochs, out);
-    Acked(from, hb.applied, now, /*prunable=*/true, KnowsOurFence(hb.fences));
+    Acked(from, hb.applied, now, /*prunable=*/true, inc_.KnowsOurFence(hb.fences));
     peers_.at(from).holds_epochs = hb.epochs;
     peers_.at(from).holds_clock = hb.clock;
     // A peer that took more of our ops since it answered tells us so here.
     OwnOpsExistUpTo(hb.applied.get(opt_.self));
     for (const HoldsEntry& e : hb.holds) {
-      if (e.region < n_) peers_.RelayedHolds(e, peer_epoch_[e.region]);
+      if (e.region < n_) peers_.RelayedHolds(e, inc_.peer_epoch(e.region));
       // A region we cannot hear may hold our newest ops: a peer relays what it holds.
       if (e.region != opt_.self) OwnOpsExistUpTo(e.applied.get(opt_.self));
       if (rejoining_ && e.region < n_ && e.region != opt_.self) NoteRelayedAnswer(e.region, e, now, out);
@@ -1083,7 +1051,7 @@ class Replica::Impl {
       if (e.origin >= n_) continue;
       // A promise of an incarnation the origin has left (in flight, or relayed, from before it
       // restarted) binds nothing: its new run rejoined on our clock as it was and may issue below.
-      if (e.origin != opt_.self && (e.epoch < peer_epoch_[e.origin] || e.epoch < fences_.NewestEpoch(e.origin)))
+      if (e.origin != opt_.self && (e.epoch < inc_.peer_epoch(e.origin) || e.epoch < inc_.fences().NewestEpoch(e.origin)))
         continue;
       if (e.origin != from) {
         // A relayed promise: merged like any timestamp we receive, so that whoever answers a
@@ -1098,13 +1066,6 @@ class Replica::Impl {
     }
   }
 
-  // The newest epoch we know of every region, ours being the current one: what heartbeats carry.
-  std::vector<std::uint64_t> KnownEpochs() const {
-    std::vector<std::uint64_t> v(n_);
-    for (RegionId r = 0; r < n_; ++r) v[r] = r == opt_.self ? epoch_ : std::max(NewestEpochOf(r), relayed_epoch_[r]);
-    return v;
-  }
-
   // Newest epochs a peer knows, relayed. A region that restarted is known by its new epoch also
   // where it cannot be heard, and the epochs go out with what each region holds: that answers its
   // rejoin through relays (NoteRelayedAnswer). Kept apart from the epochs we heard from the
@@ -1113,8 +1074,8 @@ class Replica::Impl {
   void LearnEpochs(RegionId from, const std::vector<std::uint64_t>& epochs, Effects* out) {
     for (RegionId o = 0; o < n_ && o < epochs.size(); ++o) {
       if (o != opt_.self) {
-        relayed_epoch_[o] = std::max(relayed_epoch_[o], epochs[o]);
-      } else if (rejoining_ && epochs[o] > epoch_) {
+        inc_.NoteRelayedEpoch(o, epochs[o]);
+      } else if (rejoining_ && epochs[o] > inc_.epoch()) {
         RejoinPastLaterStart(epochs[o], from, "region " + opt_.regions[from] + " relays", out);
       }
     }
@@ -1126,16 +1087,12 @@ class Replica::Impl {
   // need not hear every peer directly (a partial partition), only be known by each. What such a
   // peer gets of our earlier run afterwards was in flight when we stopped: fences are for that.
   void NoteRelayedAnswer(RegionId q, const HoldsEntry& e, std::uint64_t now, Effects* out) {
-    if (q >= n_ || q == opt_.self || e.epochs.size() <= opt_.self || e.epochs[opt_.self] != epoch_) return;
+    if (q >= n_ || q == opt_.self || e.epochs.size() <= opt_.self || e.epochs[opt_.self] != inc_.epoch()) return;
     if (peers_.Reachable(q, now)) return;  // a peer we hear answers with its Hello, as it knows us best
     CountAnswer(q, e.clock, e.applied, now, out);
   }
 
-  void TryConfirm(RegionId o) { finality_.Confirm(o, log_.applied().get(o), NewestEpochOf(o)); }
-
-  // The latest incarnation of region o we know of: from its Hello, or from a fence (its own,
-  // relayed, or implied by one of its ops).
-  std::uint64_t NewestEpochOf(RegionId o) const { return std::max(peer_epoch_[o], fences_.NewestEpoch(o)); }
+  void TryConfirm(RegionId o) { finality_.Confirm(o, log_.applied().get(o), inc_.NewestEpochOf(o)); }
 
   // Folds every journal below the stable frontier into its checkpoint, in memory. Cheap, so it
   // runs on every heartbeat; persisting is SaveCheckpoints' job. True when the frontier moved.
@@ -1183,20 +1140,12 @@ class Replica::Impl {
   Finality finality_;
   RejoinState rejoin_;
   ReplicationWaits replication_;        // answers held for durability "replicated"
-  std::uint64_t epoch_ = 0;              // our incarnation (0: never recovered, a test's new replica)
   bool rejoining_ = false;               // restarted; no op originated until our own log is whole
-  std::vector<std::uint64_t> peer_epoch_;  // per region: the newest epoch it told us
-  std::vector<std::uint64_t> relayed_epoch_;  // per region: the newest epoch peers relayed (LearnEpochs)
-  // Per region: the newest epoch of its own fences it sent us itself (its Hello or heartbeat):
-  // what our Acks to it say we knew (AckFor).
-  std::vector<std::uint64_t> own_fence_epoch_;
-  FenceBook fences_;                     // where each region's incarnations resumed
+  Incarnations inc_;                     // our epoch and fence; the others' epochs; every fence
   bool needs_snapshot_ = false;          // we hold folded ops of a lost history: only a snapshot helps
   // Per origin, the first op of a lost history we hold and cannot remove (0: none); what we claim
   // to hold stops below it (Claims) until a snapshot replaces our state.
   std::vector<Seq> lost_from_;
-  Seq resumed_from_ = 0;                 // our fence: this incarnation issues own ops after this seq
-  bool fences_unsaved_ = false;          // fences_ changed since the host last persisted them
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
