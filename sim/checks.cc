@@ -97,6 +97,15 @@ void Simulation::Impl::SeeOps(RegionId r, const std::vector<Op>& ops, const char
       return;
     }
     if (seen == DotBook::Seen::kRevived) Revive(op);
+    // A dot issued again and forgotten again may come back carrying its first op (a disk restored
+    // from a copy older than the second): that op was durable, and exists again.
+    if (seen == DotBook::Seen::kReissued && ForgottenMatching(op.dot)) {
+      if (Spliced(op.dot)) {
+        FailSpliced(r, op, how);
+        return;
+      }
+      ReviveHeld();
+    }
     if (seen == DotBook::Seen::kStale) hosts[r].holds_lost |= 1u << op.dot.origin;
     if (seen == DotBook::Seen::kConflict) {
       FailTwoOps(r, op, how);
@@ -196,6 +205,16 @@ void Simulation::Impl::Revive(const Op& op) {
   if (dots.Durable(op.dot)) ReviveHeld();
 }
 
+// The op the ledger forgot under `dot` that the dot carries now, if any.
+const Op* Simulation::Impl::ForgottenMatching(Dot dot) const {
+  const std::vector<Op>* all = ledger.ForgottenAll(dot);
+  if (!all) return nullptr;
+  const std::uint64_t bound = dots.Bound(dot);
+  for (const Op& op : *all)
+    if (DotBook::Fingerprint(op) == bound) return &op;
+  return nullptr;
+}
+
 // An op of a lost history that comes back right above a seq its origin has issued again for
 // another op was made on top of a different op than the one now below it: the replica that took it
 // spliced two histories (each dot, alone, still carries one op — until the origin reaches that seq
@@ -203,6 +222,7 @@ void Simulation::Impl::Revive(const Op& op) {
 bool Simulation::Impl::Spliced(Dot dot) const {
   if (dot.seq < 2) return false;
   const Dot below{dot.origin, dot.seq - 1};
+  if (ledger.durable().get(dot.origin) >= below.seq) return false;  // durable again, as some op
   const Op* forgotten = ledger.Forgotten(below);
   return forgotten && dots.Bound(below) != DotBook::Fingerprint(*forgotten);
 }
@@ -226,8 +246,8 @@ void Simulation::Impl::ReviveHeld() {
   bool revived = false;
   for (RegionId o = 0; o < config.regions; ++o) {
     for (Seq s = ledger.durable().get(o) + 1; s <= held.get(o); ++s) {
-      const Op* forgotten = ledger.Forgotten(Dot{o, s});
-      if (!forgotten || dots.Bound(Dot{o, s}) != DotBook::Fingerprint(*forgotten)) break;
+      const Op* forgotten = ForgottenMatching(Dot{o, s});
+      if (!forgotten) break;
       const Op op = *forgotten;
       // Of a lost history: a region may hold it (its restored store, not yet replaced by a
       // snapshot) but it is bound to nothing; neither is anything above it.

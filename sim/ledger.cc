@@ -142,7 +142,12 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   const std::uint32_t ai = static_cast<std::uint32_t>(&a - accounts_.data());
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
   a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms, op.epoch});
-  forgotten_[o].erase(op.dot.seq);  // durable again, maybe as another op (a seq issued again)
+  // Durable again: no longer forgotten. Another op forgotten under the dot (a seq issued again,
+  // then lost again) is kept: a restored disk may still bring it back.
+  if (auto f = forgotten_[o].find(op.dot.seq); f != forgotten_[o].end()) {
+    std::erase(f->second, op);
+    if (f->second.empty()) forgotten_[o].erase(f);
+  }
   a.voided.push_back(false);
   if (op.kind == OpKind::kOpen) a.open_configs.emplace_back(index, op.config);
   log.emplace_back(ai, index);
@@ -254,7 +259,10 @@ std::vector<Dot> Ledger::Truncate(const VersionVector& held) {
   for (Dot d : order_) {
     auto [ai, oi] = by_dot_[d.origin][d.seq - 1];
     if (d.seq > held.get(d.origin)) {
-      forgotten_[d.origin][d.seq] = OpAt(d);
+      std::vector<Op>& under = forgotten_[d.origin][d.seq];
+      Op op = OpAt(d);
+      std::erase(under, op);  // the newest forgotten goes last (Forgotten)
+      under.push_back(std::move(op));
     } else {
       fresh.AddDurable(OpAt(d), accounts_[ai].ops[oi].durable_ms);
     }
@@ -285,9 +293,14 @@ Op Ledger::OpAt(Dot d) const {
 }
 
 const Op* Ledger::Forgotten(Dot dot) const {
+  const std::vector<Op>* all = ForgottenAll(dot);
+  return all ? &all->back() : nullptr;
+}
+
+const std::vector<Op>* Ledger::ForgottenAll(Dot dot) const {
   if (dot.origin >= n_) return nullptr;
   auto it = forgotten_[dot.origin].find(dot.seq);
-  return it == forgotten_[dot.origin].end() ? nullptr : &it->second;
+  return it == forgotten_[dot.origin].end() || it->second.empty() ? nullptr : &it->second;
 }
 
 const LedgerOp* Ledger::Find(Dot dot, std::string* account) const {

@@ -90,7 +90,11 @@ class Ledger {
   std::vector<Dot> Truncate(const VersionVector& held);
   // The last op forgotten under `dot` (nullptr if none): kept in case a copy comes back — a
   // message sent before the disk went, a snapshot with it in a checkpoint — and with it the op.
+  // Only meaningful while the dot is not durable (another op may be durable under it now).
   const Op* Forgotten(Dot dot) const;
+  // Every op forgotten under `dot`, oldest first: a seq issued again and forgotten again leaves
+  // two, and a restored disk may bring back either (swarm seed 1932 with --keys-per-account).
+  const std::vector<Op>* ForgottenAll(Dot dot) const;
 
   // The op durably originated with `dot`, or nullptr.
   const LedgerOp* Find(Dot dot, std::string* account = nullptr) const;
@@ -167,7 +171,7 @@ class Ledger {
   // Per origin, by seq - 1: (account index, op index) of each durable op.
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;
   std::vector<Dot> order_;  // every durable op, in the order it became durable (for Truncate)
-  std::vector<std::map<Seq, Op>> forgotten_;  // per origin: ops Truncate dropped, by seq
+  std::vector<std::map<Seq, std::vector<Op>>> forgotten_;  // per origin: ops Truncate dropped, by seq
   VersionVector durable_;
   std::uint64_t op_count_ = 0;
   Hlc newest_;

@@ -312,6 +312,7 @@ class Simulation::Impl {
   void FailSpliced(RegionId r, const Op& op, const std::string& how);
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteShown(const InFlight& f, const Message& msg);
+  const Op* ForgottenMatching(Dot dot) const;
   // Submits attempt `id` at r, reading a debit's figures before it (Attempt::before).
   void SubmitAttempt(RegionId r, Command cmd);
   // Region r crashed: what it knew of the others' timestamps only in memory is gone. Its row of
