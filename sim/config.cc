@@ -273,11 +273,14 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
   return Status::OK();
 }
 
-void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts) {
+void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts,
+                    bool* keys_per_account) {
   Rng rng(DeriveSeed(seed, "swarm-shape"));
   static const RegionId kRegions[] = {2, 3, 3, 3, 4, 5, 5, 7};
   *regions = kRegions[rng.Below(8)];
   *accounts = static_cast<std::uint32_t>(rng.LogUniform(2, 400));
+  // Drawn last, so the draws above (and every seed drawn without it) stay as they were.
+  *keys_per_account = rng.Chance(0.25);
 }
 
 std::string FinalTopologyName(FinalTopology t) {

@@ -160,8 +160,11 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* bugs);
 SimConfig ScriptedConfig(RegionId regions, std::uint32_t delay_ms,
                          const std::string& links = "datagram");
 
-// Draws regions and accounts for a swarm seed (the fault parameters come from ApplyProfile).
-void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts);
+// Draws regions and accounts for a swarm seed (the fault parameters come from ApplyProfile), and
+// whether its clients number their keys per account (--keys-per-account: one key string on
+// several accounts at once), a quarter of the seeds.
+void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts,
+                    bool* keys_per_account);
 
 // "tally-sim run --seed 7 --regions 3 ..." recreating `config`.
 std::string ReproduceCommand(const SimConfig& config);
