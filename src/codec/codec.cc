@@ -903,9 +903,13 @@ Status DecodeFences(std::string_view bytes, std::vector<Fence>* out) {
   pb::FenceList p;
   if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     return Status::Corruption("fence list: not a valid FenceList record");
-  Status s = FromProto(p.fences(), out);
-  if (s.ok()) s = CheckFences(*out);
-  return s.ok() ? s : Status::Corruption("fence list: " + s.message());
+  // Decoded aside and checked before *out is touched: a refused record must leave it as it was.
+  std::vector<Fence> fences;
+  Status s = FromProto(p.fences(), &fences);
+  if (s.ok()) s = CheckFences(fences);
+  if (!s.ok()) return Status::Corruption("fence list: " + s.message());
+  *out = std::move(fences);
+  return Status::OK();
 }
 
 std::string EncodeVersionVector(const VersionVector& vv) {

@@ -172,69 +172,9 @@ Status Store::Load(RecoveredState* out) {
   ro.fill_cache = false;
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
   const std::string where = "store " + dir_ + ": ";
-  auto bad = [&](std::string_view key, std::string_view problem) {
-    return Status::Corruption(where + "record " + Printable(key) + ": " + std::string(problem));
-  };
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    std::string_view key = View(it->key());
-    std::string_view value = View(it->value());
-    if (key.empty()) return bad(key, "empty key");
-    switch (key[0]) {
-      case kMetaPrefix: {
-        std::string_view name = key.substr(1);
-        if (name == kMetaIdentity) break;  // checked by Open
-        if (name == kMetaHighWater || name == kMetaFrontier) {
-          if (value.size() != 8) return bad(key, "expected 8 bytes");
-          (name == kMetaHighWater ? st.high_water : st.frontier) = Hlc{GetBigEndian(value)};
-        } else if (name == kMetaLogFloor) {
-          if (Status s = codec::DecodeVersionVector(value, &st.log_floor); !s.ok())
-            return bad(key, s.ToString());
-        } else if (name == kMetaFences) {
-          if (Status s = codec::DecodeFences(value, &st.fences); !s.ok()) return bad(key, s.ToString());
-          for (const Fence& f : st.fences) {
-            if (f.origin >= regions_) return bad(key, "a fence of a region the cluster does not have");
-          }
-        } else {
-          return bad(key, "unknown meta record");
-        }
-        break;
-      }
-      case kOpPrefix: {
-        if (key.size() != 13) return bad(key, "op key must be 13 bytes");
-        const std::uint64_t origin = GetBigEndian(key.substr(1, 4));
-        const Seq seq = GetBigEndian(key.substr(5, 8));
-        if (origin >= regions_) return bad(key, "origin is not a configured region");
-        Op op;
-        if (Status s = codec::DecodeOp(value, &op); !s.ok()) return bad(key, s.ToString());
-        if (op.dot != Dot{static_cast<RegionId>(origin), seq})
-          return bad(key, "holds op " + op.dot.ToString());
-        st.ops.push_back(std::move(op));
-        break;
-      }
-      case kKeyRecordPrefix: {
-        if (key.size() < 2 || key.size() < 2u + static_cast<unsigned char>(key[1]))
-          return bad(key, "truncated key");
-        KeyRecord k;
-        if (Status s = codec::DecodeKeyRecord(value, &k); !s.ok()) return bad(key, s.ToString());
-        if (key != KeyRecordKey(k.account, k.key, k.displaced))
-          return bad(key, "holds the record of another key of account '" + k.account + "'");
-        st.keys.push_back(std::move(k));
-        break;
-      }
-      case kCheckpointPrefix: {
-        AccountCheckpoint c;
-        if (Status s = codec::DecodeCheckpoint(value, &c); !s.ok()) return bad(key, s.ToString());
-        if (c.config.id != key.substr(1))
-          return bad(key, "holds the checkpoint of '" + c.config.id + "'");
-        if (c.counters.regions() != regions_)
-          return bad(key, "checkpoint has " + std::to_string(c.counters.regions()) +
-                              " regions, the cluster has " + std::to_string(regions_));
-        st.checkpoints.push_back(std::move(c));
-        break;
-      }
-      default:
-        return bad(key, "unknown key prefix");
-    }
+    if (Status s = LoadRecord(View(it->key()), View(it->value()), regions_, &st); !s.ok())
+      return Status::Corruption(where + s.message());
   }
   if (!it->status().ok()) return FromLevelDb(it->status(), where + "scan");
   for (const Op& op : st.ops) {
@@ -245,6 +185,71 @@ Status Store::Load(RecoveredState* out) {
   floor_ = st.log_floor;
   high_water_ = st.high_water;
   *out = std::move(st);
+  return Status::OK();
+}
+
+Status Store::LoadRecord(std::string_view key, std::string_view value, RegionId regions,
+                        RecoveredState* st) {
+  auto bad = [&](std::string_view problem) {
+    return Status::Corruption("record " + Printable(key) + ": " + std::string(problem));
+  };
+  if (key.empty()) return bad("empty key");
+  switch (key[0]) {
+    case kMetaPrefix: {
+      std::string_view name = key.substr(1);
+      if (name == kMetaIdentity) return Status::OK();  // checked by Open
+      if (name == kMetaHighWater || name == kMetaFrontier) {
+        if (value.size() != 8) return bad("expected 8 bytes");
+        (name == kMetaHighWater ? st->high_water : st->frontier) = Hlc{GetBigEndian(value)};
+      } else if (name == kMetaLogFloor) {
+        if (Status s = codec::DecodeVersionVector(value, &st->log_floor); !s.ok())
+          return bad(s.ToString());
+      } else if (name == kMetaFences) {
+        if (Status s = codec::DecodeFences(value, &st->fences); !s.ok()) return bad(s.ToString());
+        for (const Fence& f : st->fences) {
+          if (f.origin >= regions) return bad("a fence of a region the cluster does not have");
+        }
+      } else {
+        return bad("unknown meta record");
+      }
+      break;
+    }
+    case kOpPrefix: {
+      if (key.size() != 13) return bad("op key must be 13 bytes");
+      const std::uint64_t origin = GetBigEndian(key.substr(1, 4));
+      const Seq seq = GetBigEndian(key.substr(5, 8));
+      if (origin >= regions) return bad("origin is not a configured region");
+      Op op;
+      if (Status s = codec::DecodeOp(value, &op); !s.ok()) return bad(s.ToString());
+      if (op.dot != Dot{static_cast<RegionId>(origin), seq})
+        return bad("holds op " + op.dot.ToString());
+      st->ops.push_back(std::move(op));
+      break;
+    }
+    case kKeyRecordPrefix: {
+      if (key.size() < 2 || key.size() < 2u + static_cast<unsigned char>(key[1]))
+        return bad("truncated key");
+      KeyRecord k;
+      if (Status s = codec::DecodeKeyRecord(value, &k); !s.ok()) return bad(s.ToString());
+      if (key != KeyRecordKey(k.account, k.key, k.displaced))
+        return bad("holds the record of another key of account '" + k.account + "'");
+      st->keys.push_back(std::move(k));
+      break;
+    }
+    case kCheckpointPrefix: {
+      AccountCheckpoint c;
+      if (Status s = codec::DecodeCheckpoint(value, &c); !s.ok()) return bad(s.ToString());
+      if (c.config.id != key.substr(1))
+        return bad("holds the checkpoint of '" + c.config.id + "'");
+      if (c.counters.regions() != regions)
+        return bad("checkpoint has " + std::to_string(c.counters.regions()) +
+                            " regions, the cluster has " + std::to_string(regions));
+      st->checkpoints.push_back(std::move(c));
+      break;
+    }
+    default:
+      return bad("unknown key prefix");
+  }
   return Status::OK();
 }
 

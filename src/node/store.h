@@ -117,6 +117,12 @@ class Store {
   static std::string CheckpointKey(std::string_view account);
   static std::string MetaKey(std::string_view name);
 
+  // Adds one stored record (a LevelDB key and its value) of a store of `regions` regions to *st,
+  // checked as Load checks every record: Corruption "record <key>: <problem>" when it is not a
+  // record this layout writes. Pure (no LevelDB), so tests/fuzz can feed it any bytes.
+  static Status LoadRecord(std::string_view key, std::string_view value, RegionId regions,
+                           RecoveredState* st);
+
   // Copies every record, as of one snapshot, into a new LevelDB at `dir`, in synced WriteBatches
   // of at most kBackupBatchBytes, and closes it. `dir` must not exist or be an empty directory
   // (FailedPrecondition otherwise; IOError when it cannot be created). The identity record is

@@ -370,6 +370,17 @@ TEST_CASE("storage records round-trip unchanged", "[codec]") {
   }
 }
 
+TEST_CASE("a refused fence list leaves the output untouched", "[codec]") {
+  // Found by tests/fuzz/fuzz_fences: DecodeFences filled *out before it checked the fences, so a
+  // refused record left a half-decoded list behind, against codec.h's promise.
+  const std::vector<Fence> before = {Fence{3, 77, 5}};
+  for (const Fence& bad : {Fence{kMaxRegions, 1, 0}, Fence{1, 0, 0}}) {
+    std::vector<Fence> out = before;
+    CHECK(DecodeFences(EncodeFences({Fence{0, 1, 0}, bad}), &out).code() == Code::kCorruption);
+    CHECK(out == before);
+  }
+}
+
 TEST_CASE("an empty version vector and a bottom checkpoint round-trip", "[codec]") {
   VersionVector vv;
   REQUIRE(EncodeVersionVector(vv).empty());
