@@ -102,7 +102,8 @@ AvailabilityFigures MeasureAvailability(const AvailabilityParams& params) {
   f.min_share = 1;
   for (std::uint32_t i = 0; i < params.trials; ++i) {
     AvailabilityTrial t = RunTrial(params, i);
-    const double share = t.total > 0 ? static_cast<double>(t.spendable) / static_cast<double>(t.total) : 0;
+    const double share =
+        t.total > 0 ? static_cast<double>(t.spendable) / static_cast<double>(t.total) : 0;
     f.min_share = std::min(f.min_share, share);
     sum += share;
     f.ok = f.ok && t.ok;

@@ -48,9 +48,9 @@ struct AvailabilityFigures {
   std::vector<AvailabilityTrial> trials;
   double min_share = 0, mean_share = 0;  // spendable / total
   bool first_debit_ok = false;
-  std::string first_debit_status;        // the refusal, if refused
-  std::uint64_t first_debit_ms = 0;      // from submit to answer (virtual)
-  bool ok = true;                        // every trial's checkers held
+  std::string first_debit_status;    // the refusal, if refused
+  std::uint64_t first_debit_ms = 0;  // from submit to answer (virtual)
+  bool ok = true;                    // every trial's checkers held
 };
 
 AvailabilityFigures MeasureAvailability(const AvailabilityParams& params);

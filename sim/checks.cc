@@ -130,7 +130,8 @@ void Simulation::Impl::NoteResumed(RegionId r) {
   const Seq s = h.replica->applied().get(r);
   resumes[r].emplace_back(h.resumed_epoch, s);
   std::uint32_t holders = 0;
-  const Dot held = h.durable_elsewhere_at_start > s ? dots.DurableElsewhereAbove(r, s, &holders) : Dot{};
+  const Dot held =
+      h.durable_elsewhere_at_start > s ? dots.DurableElsewhereAbove(r, s, &holders) : Dot{};
   if (held.seq != 0 && held.seq <= h.durable_elsewhere_at_start) {
     // The rejoin waits for every peer's answer (rejoin_wait_ms 0, the default): each names the
     // own ops it holds, so none of them may be fenced off. With a silent holder's rights transfer
@@ -483,10 +484,10 @@ void Simulation::Impl::CheckRejoining(RegionId r, const Effects& e,
 // applied, checkpoints included, and the ops it holds back for their origin's fence — a copy it
 // hands back to the origin while that rejoins) or on its disk (ops and log floor).
 //
-// A disk holds a dot only with the op the dot carries: a store restored from an older copy may hold,
-// under the same seqs, ops of a history its region has since lost and issued again (their dots
-// carry the new ops). Its extent stops below the first such op. (Ops folded into checkpoints, and
-// a live replica's applied vector, cannot be told apart so; they count.)
+// A disk holds a dot only with the op the dot carries: a store restored from an older copy may
+// hold, under the same seqs, ops of a history its region has since lost and issued again (their
+// dots carry the new ops). Its extent stops below the first such op. (Ops folded into checkpoints,
+// and a live replica's applied vector, cannot be told apart so; they count.)
 VersionVector Simulation::Impl::Held() const {
   VersionVector held;
   for (const Host& h : hosts) {
@@ -582,8 +583,8 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
                            ledger.durable().get(res.op.origin) >= res.op.seq});
   // Durability "replicated": a write is answered only once another region holds its op durably,
   // so losing the answering region's disk cannot lose it. Checked against the stores themselves.
-  const bool elsewhere = res.replayed ? dots.WasDurableElsewhere(res.op, r)
-                                       : dots.DurableElsewhere(res.op, r);
+  const bool elsewhere =
+      res.replayed ? dots.WasDurableElsewhere(res.op, r) : dots.DurableElsewhere(res.op, r);
   if (a.replicated && !(res.replicated && elsewhere)) {
     Fail("I4 durability",
          R(r) + " acknowledged " + res.op.ToString() + " under durability replicated, but " +
@@ -673,7 +674,8 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   h.gate->ForEachUnsynced([&](const PersistBatch& b) {
     if (b.replaces_store) unsynced.clear();
     for (const Op& op : b.ops)
-      if (op.dot.origin == r && op.account == id && op.dot.seq > own_durable) unsynced[op.dot.seq] = &op;
+      if (op.dot.origin == r && op.account == id && op.dot.seq > own_durable)
+        unsynced[op.dot.seq] = &op;
   });
   for (const auto& [seq, op_ptr] : unsynced) {
     switch (op_ptr->kind) {

@@ -114,9 +114,10 @@ struct SimConfig {
   // "local" or "replicated": every client write asks for Command::replicated (answered once
   // another region holds the op durably); "" draws one from the seed (swarm).
   std::string durability = "local";
-  // False: no disk is wiped or restored, whatever the profile draws (tally-sim run --no-lost-disks).
-  // The CI's fixed swarm seeds run so while the open finding of docs/simulation.md ("ops of a lost
-  // history arriving after the rejoin") is not fixed; `tally-sim swarm` draws lost disks.
+  // False: no disk is wiped or restored, whatever the profile draws (tally-sim run
+  // --no-lost-disks). The CI's fixed swarm seeds run so while the open finding of
+  // docs/simulation.md ("ops of a lost history arriving after the rejoin") is not fixed; `tally-sim
+  // swarm` draws lost disks.
   bool lost_disks = true;
   // Number each client's keys per account ("k<client>-<n>" counted per account), so one key string
   // is in use on several accounts at once, as when clients number their requests (issue 11, item

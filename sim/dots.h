@@ -96,11 +96,11 @@ class DotBook {
   struct Binding {
     std::uint64_t fingerprint = 0;
     bool bound = false;
-    bool live = false;             // some region holds a copy
-    bool durable = false;          // its origin made it durable
-    std::uint32_t durable_at = 0;  // bit r: region r made it durable
+    bool live = false;                  // some region holds a copy
+    bool durable = false;               // its origin made it durable
+    std::uint32_t durable_at = 0;       // bit r: region r made it durable
     std::uint32_t ever_durable_at = 0;  // the same, never cleared by a lost disk
-    std::uint64_t epoch = 0;       // the incarnation of the origin that issued it
+    std::uint64_t epoch = 0;            // the incarnation of the origin that issued it
   };
 
   Binding* Find(Dot dot);

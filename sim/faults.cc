@@ -206,9 +206,9 @@ void Simulation::Impl::OnFault(std::uint64_t index) {
           Effects e;
           hosts[r].replica->OnMessage(p, Hello{"sim", kProtocolVersion, p, huge}, Mono(), &e);
           Absorb(r, &e);
-          timeline.push_back(report::TimelineSpan{now, now, R(r), "lying-hello",
-                                                  R(r) + " hears a Hello in " + R(p) +
-                                                      "'s name claiming 2^40 of every origin"});
+          timeline.push_back(report::TimelineSpan{
+              now, now, R(r), "lying-hello",
+              R(r) + " hears a Hello in " + R(p) + "'s name claiming 2^40 of every origin"});
         }
       }
       ScheduleNext(FaultAction::Kind::kNextLyingHello, f.lying_hellos_per_min);
@@ -563,7 +563,8 @@ void Simulation::Impl::OnLivenessCheck() {
           s += " (" + next.ToString() + " is pruned wherever it is held: needs a snapshot)";
         s += ";";
       }
-      if (h.replica->rejoining()) s += " " + R(h.id) + " is still rejoining (" + h.replica->rejoin_reason() + ");";
+      if (h.replica->rejoining())
+        s += " " + R(h.id) + " is still rejoining (" + h.replica->rejoin_reason() + ");";
     }
     if (!quiet) s += " some region still has unsynced writes;";
     return s;

@@ -201,9 +201,9 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     // again less than the retention after its own use (its ops come here in seq order).
     if (auto own = k.newest_own.find(o); own != k.newest_own.end() && Within(own->second, op.hlc))
       return "I6 idempotency: r" + std::to_string(o) + " originated key '" + op.key + "' of " +
-             op.account + " twice within the retention window of " +
-             std::to_string(retention_ms_) + " ms (first at " + std::to_string(own->second.wall_ms()) +
-             " ms, now as " + Describe(op) + ")";
+             op.account + " twice within the retention window of " + std::to_string(retention_ms_) +
+             " ms (first at " + std::to_string(own->second.wall_ms()) + " ms, now as " +
+             Describe(op) + ")";
     k.newest_own[o] = op.hlc;
     // The windowed rule, on the ops as they become durable: voided iff the canonical predecessor
     // is within the window; a new use can void only its canonical successor.
@@ -426,10 +426,12 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
       case OpKind::kDebit: {
         if (!op.key.empty()) {
           Seen& k = seen[op.key];
-          k.debits_in_window =
-              k.debits_in_window > 0 && Within(k.last_debit, op.canonical.hlc) ? k.debits_in_window + 1 : 1;
+          k.debits_in_window = k.debits_in_window > 0 && Within(k.last_debit, op.canonical.hlc)
+                                   ? k.debits_in_window + 1
+                                   : 1;
           k.last_debit = op.canonical.hlc;
-          r.surviving_debits_max_per_key = std::max(r.surviving_debits_max_per_key, k.debits_in_window);
+          r.surviving_debits_max_per_key =
+              std::max(r.surviving_debits_max_per_key, k.debits_in_window);
         }
         Amount before = balance;
         balance -= op.amount;

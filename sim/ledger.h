@@ -171,7 +171,8 @@ class Ledger {
   // Per origin, by seq - 1: (account index, op index) of each durable op.
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;
   std::vector<Dot> order_;  // every durable op, in the order it became durable (for Truncate)
-  std::vector<std::map<Seq, std::vector<Op>>> forgotten_;  // per origin: ops Truncate dropped, by seq
+  std::vector<std::map<Seq, std::vector<Op>>>
+      forgotten_;  // per origin: ops Truncate dropped, by seq
   VersionVector durable_;
   std::uint64_t op_count_ = 0;
   Hlc newest_;

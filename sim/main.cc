@@ -65,8 +65,9 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
   }
   auto start = std::chrono::steady_clock::now();
   std::uint64_t done = 0, failed = 0;
-  auto results =
-      tally::sim::RunSwarm(first, seeds, ops, jobs, [&](const tally::sim::SwarmSeedResult& r) {
+  auto results = tally::sim::RunSwarm(
+      first, seeds, ops, jobs,
+      [&](const tally::sim::SwarmSeedResult& r) {
         ++done;
         if (!r.ok) {
           ++failed;
@@ -78,7 +79,8 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
                        "tally-sim swarm: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64
                        " failed, %.1f s\n",
                        done, seeds, failed, Seconds(start));
-      }, lost_disks);
+      },
+      lost_disks);
   double wall = Seconds(start);
   std::uint64_t bad = 0;
   for (const auto& r : results) {
@@ -133,10 +135,12 @@ int main(int argc, char** argv) {
   run->add_option("--durability", config.durability,
                   "local, or replicated: every client write is answered once another region holds "
                   "it durably");
-  run->add_flag("--no-lost-disks", [&](std::int64_t) { config.lost_disks = false; },
-               "no disk is wiped or restored, whatever the fault profile draws");
-  run->add_flag("--keys-per-account", [&](std::int64_t) { config.keys_per_account = true; },
-               "number each client's idempotency keys per account: one key on many accounts");
+  run->add_flag(
+      "--no-lost-disks", [&](std::int64_t) { config.lost_disks = false; },
+      "no disk is wiped or restored, whatever the fault profile draws");
+  run->add_flag(
+      "--keys-per-account", [&](std::int64_t) { config.keys_per_account = true; },
+      "number each client's idempotency keys per account: one key on many accounts");
   run->add_option("--links", config.links,
                   "datagram (reordered, duplicated: the core's contract) or stream (TCP-like)");
   run->add_option("--final-topology", topology,
@@ -158,13 +162,15 @@ int main(int argc, char** argv) {
   swarm->add_option("--jobs", jobs, "worker threads (default: all cores)");
   swarm->add_option("--ops", swarm_ops, "client requests per seed");
   bool swarm_lost_disks = true;
-  swarm->add_flag("--no-lost-disks", [&](std::int64_t) { swarm_lost_disks = false; },
-                  "no disk is wiped or restored (as the CI's fixed seeds)");
+  swarm->add_flag(
+      "--no-lost-disks", [&](std::int64_t) { swarm_lost_disks = false; },
+      "no disk is wiped or restored (as the CI's fixed seeds)");
 
   tally::sim::AvailabilityParams avail;
   std::vector<std::uint32_t> avail_delays{1, 30, 50, 100, 150};
   CLI::App* availability = app.add_subcommand(
-      "availability", "spendable share of balance plus lines during a full split, over cut moments");
+      "availability",
+      "spendable share of balance plus lines during a full split, over cut moments");
   availability->add_option("--seed", avail.seed, "master seed");
   availability->add_option("--regions", avail.regions, "regions (2..16)")->check(CLI::Range(2, 16));
   availability->add_option("--trials", avail.trials, "cut moments per delay");

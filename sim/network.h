@@ -5,12 +5,12 @@
 // contract core/messages.h asks of a transport. In "stream" mode a link behaves like tallyd's TCP
 // connections: messages arrive in the order they were sent, never twice, and a message addressed to
 // a process that has since restarted is gone with its connection. Either way a link holds at most
-// `capacity` messages in flight and drops what does not fit (a full socket buffer). Partitions cut directed links: a link is up when
-// no active partition cuts it. A message is dropped when its link is down at send time or at
-// delivery time (the connection broke while it was in flight). A message travels as the codec's
-// bytes, as on tallyd's wire: Send encodes it (a message the codec refuses never leaves), and the
-// receiving host decodes each delivery (codec::DecodeMessage), so what a replica receives went
-// through the real encoding both ways.
+// `capacity` messages in flight and drops what does not fit (a full socket buffer). Partitions cut
+// directed links: a link is up when no active partition cuts it. A message is dropped when its link
+// is down at send time or at delivery time (the connection broke while it was in flight). A message
+// travels as the codec's bytes, as on tallyd's wire: Send encodes it (a message the codec refuses
+// never leaves), and the receiving host decodes each delivery (codec::DecodeMessage), so what a
+// replica receives went through the real encoding both ways.
 //
 // Not thread-safe; one simulation owns one network.
 
@@ -48,7 +48,7 @@ struct NetworkStats {
   std::uint64_t dropped_partition = 0;
   std::uint64_t dropped_capacity = 0;
   std::uint64_t dropped_receiver_down = 0;
-  std::uint64_t bytes = 0;  // encoded size of sent messages
+  std::uint64_t bytes = 0;                  // encoded size of sent messages
   std::vector<std::uint64_t> sent_by_kind;  // indexed by Message::index()
 };
 
@@ -108,8 +108,8 @@ class Network {
   RegionId n_;
   LinkParams params_;
   Rng rng_;
-  std::vector<std::uint32_t> cuts_;       // n×n: active partitions cutting from -> to
-  std::vector<std::uint32_t> in_flight_;  // n×n
+  std::vector<std::uint32_t> cuts_;              // n×n: active partitions cutting from -> to
+  std::vector<std::uint32_t> in_flight_;         // n×n
   std::vector<std::uint64_t> last_delivery_ms_;  // n×n, stream mode: deliveries never overtake
   std::vector<InFlight> slots_;
   std::vector<std::uint32_t> free_;

@@ -296,7 +296,8 @@ void Simulation::Impl::Absorb(RegionId r, Effects* e) {
   Host& h = hosts[r];
   // Checked before anything moves out of `e`: one op per dot first (it also tells which ops were
   // originated just now), then the clock, then what a rejoining region may do.
-  if (e->replaces_store) h.holds_lost = 0;  // its state was rebuilt: what it holds now is seen below
+  if (e->replaces_store)
+    h.holds_lost = 0;  // its state was rebuilt: what it holds now is seen below
   SeeApplied(r, *e, &originated_scratch);
   NoteResumed(r);
   CheckHlc(r, *e, originated_scratch);
@@ -402,8 +403,8 @@ void Simulation::Impl::ReleaseSends(RegionId r, std::vector<Outbound>* send) {
       continue;
     }
     if (Status s = network.Send(now, r, o.to, o.msg, &queue, hosts[o.to].incarnation); !s.ok())
-      Fail("wire encoding", "the codec refuses a message r" + std::to_string(r) + " sent (" +
-                                s.ToString() + ")");
+      Fail("wire encoding",
+           "the codec refuses a message r" + std::to_string(r) + " sent (" + s.ToString() + ")");
   }
 }
 
@@ -640,9 +641,7 @@ void Simulation::Deliver(RegionId from, RegionId to, const Message& msg) {
 }
 void Simulation::Crash(RegionId r) { impl_->Crash(r); }
 void Simulation::Restart(RegionId r) { impl_->Restart(r); }
-void Simulation::WipeDisk(RegionId r) {
-  impl_->ReplaceDisk(r, nullptr);
-}
+void Simulation::WipeDisk(RegionId r) { impl_->ReplaceDisk(r, nullptr); }
 void Simulation::CopyDisk(RegionId r) { impl_->CopyDisk(r); }
 void Simulation::RestoreDisk(RegionId r, std::size_t back) {
   Impl& s = *impl_;
@@ -721,8 +720,8 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
   line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64 ")",
        s.fee_events, s.fees, s.void_events, s.voids);
   line("faults: partitions %" PRIu64 ", crashes %" PRIu64 " (restarts %" PRIu64
-       "), clock steps %" PRIu64 ", amnesia %" PRIu64 ", lying hellos %" PRIu64
-       ", syncs %" PRIu64 ", clock-ahead reports %" PRIu64,
+       "), clock steps %" PRIu64 ", amnesia %" PRIu64 ", lying hellos %" PRIu64 ", syncs %" PRIu64
+       ", clock-ahead reports %" PRIu64,
        s.partitions, s.crashes, s.restarts, s.clock_steps, s.amnesias, s.lying_hellos, s.syncs,
        s.clock_ahead_reports);
   line("disks: wipes %" PRIu64 ", restores %" PRIu64 " (copies taken %" PRIu64
@@ -734,8 +733,8 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
   line("network: %" PRIu64 " messages sent, %" PRIu64 " bytes, delivered %" PRIu64 ", lost %" PRIu64
        ", duplicated %" PRIu64 ", cut by partitions %" PRIu64 ", over capacity %" PRIu64
        ", to a down region %" PRIu64,
-       n.sent, n.bytes, n.delivered, n.lost, n.duplicated, n.dropped_partition,
-       n.dropped_capacity, n.dropped_receiver_down);
+       n.sent, n.bytes, n.delivered, n.lost, n.duplicated, n.dropped_partition, n.dropped_capacity,
+       n.dropped_receiver_down);
   if (n.sent_by_kind.size() == 6)
     line("messages: hello %" PRIu64 ", op batches %" PRIu64 ", acks %" PRIu64
          ", heartbeats %" PRIu64 ", rights requests %" PRIu64 ", snapshots %" PRIu64,

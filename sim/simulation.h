@@ -44,7 +44,7 @@ struct RunSummary {
   // Workload.
   std::uint64_t requests = 0, attempts = 0, retries = 0, retries_elsewhere = 0, probes = 0;
   std::uint64_t credit_retries_elsewhere = 0;  // of retries_elsewhere
-  std::uint64_t keys_reused = 0;  // requests reusing a key past its retention window
+  std::uint64_t keys_reused = 0;               // requests reusing a key past its retention window
   std::uint64_t retried_credit_spends = 0;     // debits spending a credit retried elsewhere
   std::uint64_t timeouts = 0, gave_up = 0, replies_lost = 0;
   std::uint64_t accepted = 0, rejected = 0, overdraft_debits = 0, replays = 0;

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <set>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,12 +53,13 @@ struct Host {
   // fence, or read back from its store). It must remove them; until it has replaced its state
   // (Effects::replaces_store) or restarted, conservation (I3) is not checked on it.
   std::uint32_t holds_lost = 0;
-  std::uint64_t resumed_epoch = 0;  // the incarnation whose resume point was last noted (NoteResumed)
+  std::uint64_t resumed_epoch =
+      0;  // the incarnation whose resume point was last noted (NoteResumed)
   Seq durable_elsewhere_at_start = 0;  // its own ops other regions held durably when it restarted
   SimStore store;
   SimClock clock;
   std::unique_ptr<HostWallClock> wall;  // reads `clock`; the replica holds a reference
-  Rng rng;  // fsync latencies
+  Rng rng;                              // fsync latencies
 
   // Commands this process took and has not answered, by id (ids grow with time): when each came.
   // Every one must be answered within Simulation::Impl::answer_bound_ms while the process lives.
@@ -70,16 +71,16 @@ struct Host {
   bool sync_in_flight = false;
   std::uint64_t sync_target = 0;
 
-  Hlc hlc_visible;        // largest timestamp that left the region (durable op, sent heartbeat)
-  Hlc hlc_generated;      // largest timestamp generated since the last restart
+  Hlc hlc_visible;    // largest timestamp that left the region (durable op, sent heartbeat)
+  Hlc hlc_generated;  // largest timestamp generated since the last restart
   // On a whole store: every epoch it announces must be above this — hlc_visible and every epoch
   // an earlier run on the same disk sent, as of its last restart.
   Hlc hlc_visible_at_start;
-  std::uint64_t epoch_announced = 0;  // the newest epoch it put in a Hello
-  std::uint64_t disk_epoch_max = 0;   // largest epoch sent in a Hello since the disk was replaced
-  std::uint64_t started_ms = 0;       // when this run started
+  std::uint64_t epoch_announced = 0;   // the newest epoch it put in a Hello
+  std::uint64_t disk_epoch_max = 0;    // largest epoch sent in a Hello since the disk was replaced
+  std::uint64_t started_ms = 0;        // when this run started
   std::uint64_t disk_replaced_ms = 0;  // when its disk was last wiped or restored
-  Seq acked_own_max = 0;  // highest own seq acknowledged to a client
+  Seq acked_own_max = 0;               // highest own seq acknowledged to a client
 
   // Disks (faults.cc). Copies of the durable store kept for the restore fault, oldest first.
   struct DiskCopy {
@@ -356,7 +357,7 @@ class Simulation::Impl {
   // back into `resumes` (HoldsLostHistory): some replica remembers it again.
   std::vector<std::vector<std::pair<std::uint64_t, Seq>>> forgotten_runs;
   Rng fault_rng, workload_rng, link_rng;
-  Rng disk_rng;  // the disk faults draw here, so the other faults of a seed stay as they were
+  Rng disk_rng;   // the disk faults draw here, so the other faults of a seed stay as they were
   Rng epoch_rng;  // each start's ReplicaOptions::epoch_nonce
   TraceHash trace;
 

@@ -62,7 +62,8 @@ void SimStore::Apply(PersistBatch batch) {
                      " of its origin: a gap in the stored log";
     }
   }
-  for (const KeyRecordId& k : batch.forget_keys) d_.keys.erase(KeyId(k.account, k.key, k.displaced));
+  for (const KeyRecordId& k : batch.forget_keys)
+    d_.keys.erase(KeyId(k.account, k.key, k.displaced));
   for (const KeyRecord& k : batch.keys)
     d_.keys.insert_or_assign(KeyId(k.account, k.key, k.displaced), codec::EncodeKeyRecord(k));
   if (!batch.high_water.is_zero()) d_.high_water = batch.high_water;

@@ -86,7 +86,8 @@ std::string Simulation::Impl::NewKey(Client& cl, std::uint32_t account, bool* fr
     *fresh = true;
     return "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys);
   }
-  std::string key = "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys_by_account[account]);
+  std::string key =
+      "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys_by_account[account]);
   *fresh = cl.reused_on.count({account, key}) == 0;
   return key;
 }
@@ -228,11 +229,13 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     ClientDone(rs.client);
     return;
   }
-  if (cl.tries == 1 && cl.req.fresh_key && (res.replayed || res.status.code() == Code::kIdempotencyKeyReused)) {
-    Fail("I6 idempotency", "r" + std::to_string(cl.at) + " answered the first request with key '" +
-                               cl.req.key + "' on " + account + " as " +
-                               (res.replayed ? "a replay of op " + res.op.ToString() : res.status.ToString()) +
-                               ": the client never sent that key for this account before");
+  if (cl.tries == 1 && cl.req.fresh_key &&
+      (res.replayed || res.status.code() == Code::kIdempotencyKeyReused)) {
+    Fail("I6 idempotency",
+         "r" + std::to_string(cl.at) + " answered the first request with key '" + cl.req.key +
+             "' on " + account + " as " +
+             (res.replayed ? "a replay of op " + res.op.ToString() : res.status.ToString()) +
+             ": the client never sent that key for this account before");
   }
   if (res.status.ok()) {
     if (cl.req.kind == Request::Kind::kOpen &&

@@ -83,7 +83,8 @@ void AddDecision(leveldb::WriteBatch* wb, std::uint64_t seq) {
     op_value[i] = static_cast<char>((seq * 131 + i * 7) & 0xff);
   char key_record[64];
   std::snprintf(key_record, sizeof key_record, "Kacct-%06llu\x01idem-%020llu",
-                static_cast<unsigned long long>(seq % 100000), static_cast<unsigned long long>(seq));
+                static_cast<unsigned long long>(seq % 100000),
+                static_cast<unsigned long long>(seq));
   std::string key_value(24, '\0');
   for (std::size_t i = 0; i < 8; ++i) key_value[i] = static_cast<char>(seq >> (8 * i));
   wb->Put(op_key, op_value);
@@ -111,7 +112,8 @@ int RunOne(const Args& args, int batch) {
   leveldb::DB* raw = nullptr;
   leveldb::Status s = leveldb::DB::Open(options, args.dir, &raw);
   if (!s.ok()) {
-    std::fprintf(stderr, "tally-compare-leveldb: open %s: %s\n", args.dir.c_str(), s.ToString().c_str());
+    std::fprintf(stderr, "tally-compare-leveldb: open %s: %s\n", args.dir.c_str(),
+                 s.ToString().c_str());
     return 1;
   }
   std::unique_ptr<leveldb::DB> db(raw);
@@ -139,10 +141,11 @@ int RunOne(const Args& args, int batch) {
   const double elapsed_s = std::chrono::duration<double>(now - start).count();
   std::sort(latencies_ms.begin(), latencies_ms.end());
   const double batches = static_cast<double>(latencies_ms.size());
-  std::printf("{\"batch\":%d,\"batches\":%.0f,\"seconds\":%.3f,\"decisions_per_s\":%.1f,"
-              "\"syncs_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
-              batch, batches, elapsed_s, batches * batch / elapsed_s, batches / elapsed_s,
-              Percentile(&latencies_ms, 0.50), Percentile(&latencies_ms, 0.99));
+  std::printf(
+      "{\"batch\":%d,\"batches\":%.0f,\"seconds\":%.3f,\"decisions_per_s\":%.1f,"
+      "\"syncs_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+      batch, batches, elapsed_s, batches * batch / elapsed_s, batches / elapsed_s,
+      Percentile(&latencies_ms, 0.50), Percentile(&latencies_ms, 0.99));
   std::fflush(stdout);
   db.reset();
   std::filesystem::remove_all(args.dir, ec);
@@ -165,7 +168,8 @@ int main(int argc, char** argv) {
       if (v.empty() || *end != '\0' || !(args.seconds > 0) || args.seconds > kMaxSeconds)
         return Usage("--seconds must be a number in (0, 3600]");
     } else if (a == "--batch") {
-      if (!ParseBatches(v, &args.batches)) return Usage("--batch must be a list of integers in 1..100000");
+      if (!ParseBatches(v, &args.batches))
+        return Usage("--batch must be a list of integers in 1..100000");
     } else {
       return Usage(("unknown option " + a).c_str());
     }

@@ -22,10 +22,11 @@
 //   {"clients":C,"seconds":…,"ok":…,"errors":…,"throughput":…,"p50_ms":…,"p99_ms":…,"first_error":"…"}
 // Exit 0 ok, 1 Redis unreachable, not durable or a failed setup, 2 bad arguments.
 
+// clang-format off
 #include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
-#include <boost/asio.hpp>
-
+// clang-format on
 #include <algorithm>
+#include <boost/asio.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -49,7 +50,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kMaxClients = 4096;
 constexpr std::int64_t kMaxAccounts = 100000000;
 constexpr double kMaxSeconds = 3600;
-constexpr int kSeedChunk = 1000;           // accounts per MSET while seeding
+constexpr int kSeedChunk = 1000;  // accounts per MSET while seeding
 constexpr std::size_t kMaxReplyBytes = 1 << 20;
 constexpr int kMinAmount = 1, kMaxAmount = 100;
 
@@ -155,7 +156,12 @@ class Client : public std::enable_shared_from_this<Client> {
  public:
   Client(asio::io_context& io, const Args& args, const std::string& sha, int index,
          Clock::time_point measure_from, Clock::time_point deadline)
-      : socket_(io), args_(args), sha_(sha), index_(index), measure_from_(measure_from), deadline_(deadline),
+      : socket_(io),
+        args_(args),
+        sha_(sha),
+        index_(index),
+        measure_from_(measure_from),
+        deadline_(deadline),
         rng_(static_cast<std::uint64_t>(index) + 1) {}
 
   void Start(const tcp::endpoint& ep) {
@@ -189,9 +195,10 @@ class Client : public std::enable_shared_from_this<Client> {
     }
     std::uniform_int_distribution<std::int64_t> account(0, args_.accounts - 1);
     std::uniform_int_distribution<int> amount(kMinAmount, kMaxAmount);
-    request_ = Command({"EVALSHA", sha_, "2", "acct:" + std::to_string(account(rng_)),
-                        "idem:" + args_.tag + ":" + std::to_string(index_) + ":" + std::to_string(++seq_),
-                        std::to_string(amount(rng_))});
+    request_ =
+        Command({"EVALSHA", sha_, "2", "acct:" + std::to_string(account(rng_)),
+                 "idem:" + args_.tag + ":" + std::to_string(index_) + ":" + std::to_string(++seq_),
+                 std::to_string(amount(rng_))});
     sent_ = Clock::now();
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(request_), [self](error_code ec, std::size_t) {
@@ -218,7 +225,8 @@ class Client : public std::enable_shared_from_this<Client> {
         // Warm-up: not counted, but an error still says the set-up is wrong.
         if (reply.type != ':' && self->first_error.empty()) self->first_error = reply.text;
       } else if (reply.type == ':') {
-        self->latencies_ms.push_back(std::chrono::duration<float, std::milli>(now - self->sent_).count());
+        self->latencies_ms.push_back(
+            std::chrono::duration<float, std::milli>(now - self->sent_).count());
       } else {
         ++self->errors;
         if (self->first_error.empty()) self->first_error = reply.text;
@@ -242,12 +250,13 @@ class Client : public std::enable_shared_from_this<Client> {
 };
 
 int Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "tally-compare-redis: %s\n"
-               "usage: tally-compare-redis --port P --script FILE --seed-accounts N [--balance B]\n"
-               "       tally-compare-redis --port P --script FILE --accounts N --clients C --seconds S "
-               "[--tag T] [--warmup-s W]\n",
-               why.c_str());
+  std::fprintf(
+      stderr,
+      "tally-compare-redis: %s\n"
+      "usage: tally-compare-redis --port P --script FILE --seed-accounts N [--balance B]\n"
+      "       tally-compare-redis --port P --script FILE --accounts N --clients C --seconds S "
+      "[--tag T] [--warmup-s W]\n",
+      why.c_str());
   return 2;
 }
 
@@ -286,11 +295,14 @@ int main(int argc, char** argv) {
     } else if (a == "--script") {
       args.script_file = v;
     } else if (a == "--seed-accounts") {
-      if (!ParseInt(v, 1, kMaxAccounts, &args.seed_accounts)) return Usage("--seed-accounts must be in 1..10^8");
+      if (!ParseInt(v, 1, kMaxAccounts, &args.seed_accounts))
+        return Usage("--seed-accounts must be in 1..10^8");
     } else if (a == "--balance") {
-      if (!ParseInt(v, 0, std::int64_t{1} << 62, &args.balance)) return Usage("--balance must be in 0..2^62");
+      if (!ParseInt(v, 0, std::int64_t{1} << 62, &args.balance))
+        return Usage("--balance must be in 0..2^62");
     } else if (a == "--accounts") {
-      if (!ParseInt(v, 1, kMaxAccounts, &args.accounts)) return Usage("--accounts must be in 1..10^8");
+      if (!ParseInt(v, 1, kMaxAccounts, &args.accounts))
+        return Usage("--accounts must be in 1..10^8");
       run = true;
     } else if (a == "--clients") {
       if (!ParseInt(v, 1, kMaxClients, &n)) return Usage("--clients must be in 1..4096");
@@ -316,7 +328,8 @@ int main(int argc, char** argv) {
   }
   if (args.port == 0) return Usage("--port is required");
   if (args.script_file.empty()) return Usage("--script is required");
-  if (run == (args.seed_accounts > 0)) return Usage("give either --seed-accounts or a run (--accounts, --clients, --seconds)");
+  if (run == (args.seed_accounts > 0))
+    return Usage("give either --seed-accounts or a run (--accounts, --clients, --seconds)");
   std::ifstream in(args.script_file);
   if (!in) return Usage("cannot read " + args.script_file);
   std::stringstream script;
@@ -343,8 +356,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (reply.items.size() != 2 || reply.items[1] != want) {
-      std::fprintf(stderr, "tally-compare-redis: Redis runs with %s %s; durable debits need %s %s\n",
-                   key, reply.items.size() == 2 ? reply.items[1].c_str() : "?", key, want);
+      std::fprintf(stderr,
+                   "tally-compare-redis: Redis runs with %s %s; durable debits need %s %s\n", key,
+                   reply.items.size() == 2 ? reply.items[1].c_str() : "?", key, want);
       return 1;
     }
   }
@@ -367,16 +381,17 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("seeded %lld accounts with %lld each; script %s\n",
-                static_cast<long long>(args.seed_accounts), static_cast<long long>(args.balance), sha.c_str());
+                static_cast<long long>(args.seed_accounts), static_cast<long long>(args.balance),
+                sha.c_str());
     return 0;
   }
   setup.close(ec);
 
   const auto start = Clock::now();
-  const auto measure_from =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.warmup_s));
-  const auto deadline =
-      measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
+  const auto measure_from = start + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(args.warmup_s));
+  const auto deadline = measure_from + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(args.seconds));
   std::vector<std::shared_ptr<Client>> clients;
   for (int i = 0; i < args.clients; ++i) {
     clients.push_back(std::make_shared<Client>(io, args, sha, i, measure_from, deadline));
@@ -396,16 +411,18 @@ int main(int argc, char** argv) {
   std::sort(all.begin(), all.end());
   auto pct = [&](double q) -> double {
     if (all.empty()) return 0;
-    return all[std::min(all.size() - 1, static_cast<std::size_t>(q * static_cast<double>(all.size() - 1) + 0.5))];
+    return all[std::min(all.size() - 1,
+                        static_cast<std::size_t>(q * static_cast<double>(all.size() - 1) + 0.5))];
   };
   std::string escaped;
   for (char c : first_error) {
     if (c == '"' || c == '\\') escaped.push_back('\\');
     if (static_cast<unsigned char>(c) >= 0x20) escaped.push_back(c);
   }
-  std::printf("{\"clients\":%d,\"seconds\":%.3f,\"ok\":%zu,\"errors\":%llu,\"throughput\":%.1f,"
-              "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"first_error\":\"%s\"}\n",
-              args.clients, elapsed_s, all.size(), static_cast<unsigned long long>(errors),
-              static_cast<double>(all.size()) / elapsed_s, pct(0.50), pct(0.99), escaped.c_str());
+  std::printf(
+      "{\"clients\":%d,\"seconds\":%.3f,\"ok\":%zu,\"errors\":%llu,\"throughput\":%.1f,"
+      "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"first_error\":\"%s\"}\n",
+      args.clients, elapsed_s, all.size(), static_cast<unsigned long long>(errors),
+      static_cast<double>(all.size()) / elapsed_s, pct(0.50), pct(0.99), escaped.c_str());
   return 0;
 }

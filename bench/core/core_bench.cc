@@ -1,6 +1,6 @@
-// In-memory, single-thread benchmarks of the core (issue 2): local debits decided per second, remote
-// ops applied per second, and reconciliation replay per second. Google Benchmark; figures go to
-// docs/performance.md. Nothing here is asserted: speed is measured, not tested.
+// In-memory, single-thread benchmarks of the core (issue 2): local debits decided per second,
+// remote ops applied per second, and reconciliation replay per second. Google Benchmark; figures go
+// to docs/performance.md. Nothing here is asserted: speed is measured, not tested.
 
 #include <benchmark/benchmark.h>
 
@@ -61,7 +61,8 @@ void HealthyPeers(Replica& r, std::uint64_t now, Effects* e) {
 }
 
 // Local debits with a fresh idempotency key each, against `accounts` accounts chosen uniformly
-// (1 = one hot wallet). Every debit is covered by the region's own rights (rule 1), the common case.
+// (1 = one hot wallet). Every debit is covered by the region's own rights (rule 1), the common
+// case.
 void BM_LocalDebit(benchmark::State& state) {
   const std::size_t accounts = static_cast<std::size_t>(state.range(0));
   std::uint64_t now = kStartMs;  // the monotonic and the wall clock, alike here
@@ -111,7 +112,8 @@ void BM_RemoteApply(benchmark::State& state) {
     std::mt19937_64 rng(9);
     for (std::size_t i = 0; i < n; ++i) {
       wall_ms = kStartMs + (i >> 10);
-      recorder.Submit(Command{i, Debit{AccountName(rng() % accounts), 100, Key(2, i)}}, wall_ms, &e);
+      recorder.Submit(Command{i, Debit{AccountName(rng() % accounts), 100, Key(2, i)}}, wall_ms,
+                      &e);
     }
     stream = std::move(e.ops);
   }

@@ -1,7 +1,8 @@
 // Memory of the idempotency index under a steady keyed load (issue 9, item 3): one region, a new
 // key per op at a fixed rate of virtual time, retention R. Prints, every R of virtual time, the
 // keys held, the index bytes (ReplicaStats::idempotency_index_bytes) and bytes per key, and the
-// process RSS. Measured, never asserted. Usage: tally-bench-keys [ops_per_s] [retention_s] [windows]
+// process RSS. Measured, never asserted. Usage: tally-bench-keys [ops_per_s] [retention_s]
+// [windows]
 
 #include <cstdio>
 #include <cstdlib>

@@ -40,7 +40,8 @@ OpBatch DebitBatch(std::size_t accounts) {
   std::mt19937_64 rng(kSeed);
   std::vector<std::string> pool;
   const std::size_t pool_size = accounts == 0 ? kBatchOps : accounts;
-  for (std::size_t i = 0; i < pool_size; ++i) pool.push_back("acct-" + Digits(rng, 7, "0123456789"));
+  for (std::size_t i = 0; i < pool_size; ++i)
+    pool.push_back("acct-" + Digits(rng, 7, "0123456789"));
   OpBatch batch;
   std::uint64_t wall_ms = 1'763'700'000'000;  // November 2025
   for (std::size_t i = 0; i < kBatchOps; ++i) {

@@ -11,7 +11,6 @@
 //
 // Exit status: 0 ran (errors are counted and reported, not fatal), 2 usage, 3 set-up failed.
 
-#include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -26,6 +25,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
 
 #include "ctl/http_client.h"
 
@@ -56,12 +56,14 @@ class Source {
   // Fills *request for connection `conn`; false when the connection has nothing more to do.
   virtual bool Next(std::size_t conn, std::string* request) = 0;
   // The answer to the request Next last gave `conn`; status 0 for a transport failure.
-  virtual void Done(std::size_t conn, int status, const std::string& body, Clock::duration latency) = 0;
+  virtual void Done(std::size_t conn, int status, const std::string& body,
+                    Clock::duration latency) = 0;
 };
 
 // `durability`: empty (the server's default), or a Durability header value.
 std::string BuildPost(const Target& t, const std::string& token, const std::string& path,
-                      const std::string& key, const std::string& body, const std::string& durability = "") {
+                      const std::string& key, const std::string& body,
+                      const std::string& durability = "") {
   std::string r;
   r.reserve(256 + body.size());
   r += "POST ";
@@ -171,7 +173,9 @@ void RunConnections(const std::vector<Target>& targets, std::size_t connections,
   io.run();
 }
 
-std::string AccountId(const std::string& prefix, std::size_t i) { return prefix + "-" + std::to_string(i); }
+std::string AccountId(const std::string& prefix, std::size_t i) {
+  return prefix + "-" + std::to_string(i);
+}
 
 // Set-up: a list of requests, each retried (same key) until it gets one of the accepted statuses.
 class ListSource : public Source {
@@ -180,8 +184,12 @@ class ListSource : public Source {
     std::size_t target;
     std::string request;
   };
-  ListSource(std::vector<std::vector<Item>> per_target, std::size_t targets, std::vector<int> accepted)
-      : per_target_(std::move(per_target)), next_(targets, 0), targets_(targets), accepted_(std::move(accepted)) {}
+  ListSource(std::vector<std::vector<Item>> per_target, std::size_t targets,
+             std::vector<int> accepted)
+      : per_target_(std::move(per_target)),
+        next_(targets, 0),
+        targets_(targets),
+        accepted_(std::move(accepted)) {}
 
   bool Next(std::size_t conn, std::string* request) override {
     const std::size_t t = conn % targets_;
@@ -234,13 +242,21 @@ class ListSource : public Source {
 // The measured load: debits of `amount` on a random account until `end`.
 class DebitSource : public Source {
  public:
-  DebitSource(std::vector<Target> targets, std::string token, std::string prefix, std::size_t accounts,
-              std::int64_t amount, std::string run_id, std::uint64_t seed, Clock::time_point measure_from,
-              Clock::time_point end, std::size_t connections, std::string durability)
-      : targets_(std::move(targets)), token_(std::move(token)), prefix_(std::move(prefix)),
-        durability_(std::move(durability)), accounts_(accounts),
-        body_("{\"amount\":" + std::to_string(amount) + "}"), run_id_(std::move(run_id)), rng_(seed),
-        measure_from_(measure_from), end_(end), sent_at_(connections) {
+  DebitSource(std::vector<Target> targets, std::string token, std::string prefix,
+              std::size_t accounts, std::int64_t amount, std::string run_id, std::uint64_t seed,
+              Clock::time_point measure_from, Clock::time_point end, std::size_t connections,
+              std::string durability)
+      : targets_(std::move(targets)),
+        token_(std::move(token)),
+        prefix_(std::move(prefix)),
+        durability_(std::move(durability)),
+        accounts_(accounts),
+        body_("{\"amount\":" + std::to_string(amount) + "}"),
+        run_id_(std::move(run_id)),
+        rng_(seed),
+        measure_from_(measure_from),
+        end_(end),
+        sent_at_(connections) {
     latencies_ns_.reserve(1 << 20);
   }
 
@@ -248,7 +264,8 @@ class DebitSource : public Source {
     const auto now = Clock::now();
     if (now >= end_) return false;
     sent_at_[conn] = now;
-    const std::size_t account = accounts_ == 1 ? 0 : std::uniform_int_distribution<std::size_t>(0, accounts_ - 1)(rng_);
+    const std::size_t account =
+        accounts_ == 1 ? 0 : std::uniform_int_distribution<std::size_t>(0, accounts_ - 1)(rng_);
     const Target& t = targets_[conn % targets_.size()];
     *request = BuildPost(t, token_, "/v1/accounts/" + AccountId(prefix_, account) + "/debits",
                          run_id_ + "-" + std::to_string(conn) + "-" + std::to_string(seq_++), body_,
@@ -256,7 +273,8 @@ class DebitSource : public Source {
     return true;
   }
 
-  void Done(std::size_t conn, int status, const std::string& body, Clock::duration latency) override {
+  void Done(std::size_t conn, int status, const std::string& body,
+            Clock::duration latency) override {
     if (sent_at_[conn] < measure_from_) return;  // warm-up
     if (status == 200) {
       ++ok_;
@@ -271,7 +289,8 @@ class DebitSource : public Source {
 
   std::uint64_t ok_ = 0;
   std::map<int, std::uint64_t> errors_;  // by HTTP status; 0 = transport failure
-  std::map<int, std::string> first_error_;  // the first answer of each failing status, to explain it
+  std::map<int, std::string>
+      first_error_;  // the first answer of each failing status, to explain it
   std::vector<std::uint64_t> latencies_ns_;
 
  private:
@@ -298,13 +317,15 @@ std::string RandomRunId() {
   return std::string("L") + buf;
 }
 
-bool WaitVisible(const Target& t, const std::string& token, const std::string& account, std::chrono::seconds timeout) {
+bool WaitVisible(const Target& t, const std::string& token, const std::string& account,
+                 std::chrono::seconds timeout) {
   tally::ctl::HttpClient client(t.url, std::chrono::seconds(5));
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     tally::ctl::HttpResponse res;
     std::string error;
-    if (client.Request("GET", "/v1/accounts/" + account, "", {{"Authorization", "Bearer " + token}}, &res, &error) &&
+    if (client.Request("GET", "/v1/accounts/" + account, "", {{"Authorization", "Bearer " + token}},
+                       &res, &error) &&
         res.status == 200)
       return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -315,7 +336,8 @@ bool WaitVisible(const Target& t, const std::string& token, const std::string& a
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tally-load: durable debits against tallyd, closed loop, keep-alive; throughput and latency"};
+  CLI::App app{
+      "tally-load: durable debits against tallyd, closed loop, keep-alive; throughput and latency"};
   std::vector<std::string> urls;
   std::string token, token_file, prefix = "load";
   std::size_t connections = 64, accounts = 1, threads = 1, setup_connections = 64;
@@ -324,24 +346,42 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   bool as_json = false, skip_setup = false;
   std::string durability;
-  app.add_option("--url", urls, "tallyd client URL(s), comma-separated; connections spread round-robin")
-      ->required()->delimiter(',');
+  app.add_option("--url", urls,
+                 "tallyd client URL(s), comma-separated; connections spread round-robin")
+      ->required()
+      ->delimiter(',');
   app.add_option("--token", token, "bearer token (env TALLY_TOKEN)")->envname("TALLY_TOKEN");
   app.add_option("--token-file", token_file, "read the token from this file");
-  app.add_option("--connections", connections, "concurrent connections (one request in flight each)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))->capture_default_str();
-  app.add_option("--threads", threads, "client I/O threads")->check(CLI::Range(std::size_t{1}, std::size_t{64}))->capture_default_str();
-  app.add_option("--duration-s", duration_s, "measured time")->check(CLI::Range(0.1, 3600.0))->capture_default_str();
-  app.add_option("--warmup-s", warmup_s, "load before measuring starts")->check(CLI::Range(0.0, 600.0))->capture_default_str();
-  app.add_option("--accounts", accounts, "1 = one hot account; N = N accounts chosen uniformly per debit")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}))->capture_default_str();
-  app.add_option("--amount", amount, "minor units per debit")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20))->capture_default_str();
-  app.add_option("--prefix", prefix, "account ids are PREFIX-0 .. PREFIX-(N-1)")->capture_default_str();
+  app.add_option("--connections", connections,
+                 "concurrent connections (one request in flight each)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))
+      ->capture_default_str();
+  app.add_option("--threads", threads, "client I/O threads")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64}))
+      ->capture_default_str();
+  app.add_option("--duration-s", duration_s, "measured time")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--warmup-s", warmup_s, "load before measuring starts")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  app.add_option("--accounts", accounts,
+                 "1 = one hot account; N = N accounts chosen uniformly per debit")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}))
+      ->capture_default_str();
+  app.add_option("--amount", amount, "minor units per debit")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--prefix", prefix, "account ids are PREFIX-0 .. PREFIX-(N-1)")
+      ->capture_default_str();
   app.add_option("--seed", seed, "seed for the account choice")->capture_default_str();
-  app.add_option("--setup-connections", setup_connections, "connections used to open and fund accounts")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))->capture_default_str();
+  app.add_option("--setup-connections", setup_connections,
+                 "connections used to open and fund accounts")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))
+      ->capture_default_str();
   app.add_flag("--skip-setup", skip_setup, "accounts are already open and funded");
-  app.add_option("--durability", durability, "send Durability: local|replicated on every debit (default: the server's)")
+  app.add_option("--durability", durability,
+                 "send Durability: local|replicated on every debit (default: the server's)")
       ->check(CLI::IsMember({"local", "replicated"}));
   app.add_flag("--json", as_json, "print the result as one JSON object");
   CLI11_PARSE(app, argc, argv);
@@ -378,7 +418,10 @@ int main(int argc, char** argv) {
     // 1. Open every account at the first URL (same config again answers 200: re-runs are fine).
     std::vector<std::vector<ListSource::Item>> opens(1);
     for (std::size_t i = 0; i < accounts; ++i) {
-      json body = {{"id", AccountId(prefix, i)}, {"currency", "EUR"}, {"overdraft_limit", 0}, {"fee", {{"flat", 0}, {"bps", 0}}}};
+      json body = {{"id", AccountId(prefix, i)},
+                   {"currency", "EUR"},
+                   {"overdraft_limit", 0},
+                   {"fee", {{"flat", 0}, {"bps", 0}}}};
       opens[0].push_back({0, BuildPost(targets[0], token, "/v1/accounts", "", body.dump())});
     }
     std::vector<Target> first = {targets[0]};
@@ -392,8 +435,8 @@ int main(int argc, char** argv) {
     //    in order, so the last account being visible means all are.
     for (const auto& t : targets) {
       if (!WaitVisible(t, token, AccountId(prefix, accounts - 1), std::chrono::seconds(60))) {
-        std::cerr << "tally-load: " << t.url.ToString() << " does not know " << AccountId(prefix, accounts - 1)
-                  << " after 60 s\n";
+        std::cerr << "tally-load: " << t.url.ToString() << " does not know "
+                  << AccountId(prefix, accounts - 1) << " after 60 s\n";
         return kExitSetup;
       }
     }
@@ -402,11 +445,11 @@ int main(int argc, char** argv) {
     const std::string body = "{\"amount\":" + std::to_string(kFundingPerRegion) + "}";
     for (std::size_t t = 0; t < targets.size(); ++t)
       for (std::size_t i = 0; i < accounts; ++i)
-        credits[t].push_back({t, BuildPost(targets[t], token, "/v1/accounts/" + AccountId(prefix, i) + "/credits",
-                                           // A key per region: the same key in two regions is one
-                                           // request retried, and all but one would be voided.
-                                           run_id + "-fund-" + std::to_string(i) + "-" + std::to_string(t),
-                                           body)});
+        credits[t].push_back(
+            {t, BuildPost(targets[t], token, "/v1/accounts/" + AccountId(prefix, i) + "/credits",
+                          // A key per region: the same key in two regions is one
+                          // request retried, and all but one would be voided.
+                          run_id + "-fund-" + std::to_string(i) + "-" + std::to_string(t), body)});
     ListSource credit_source(std::move(credits), targets.size(), {200});
     RunConnections(targets, std::max(setup_connections, targets.size()), &credit_source);
     if (credit_source.failed()) {
@@ -420,8 +463,10 @@ int main(int argc, char** argv) {
 
   // The run: each thread drives its share of the connections with its own source.
   const auto start = Clock::now();
-  const auto measure_from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
-  const auto end = measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s));
+  const auto measure_from =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
+  const auto end = measure_from + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(duration_s));
   std::vector<std::unique_ptr<DebitSource>> sources;
   std::vector<std::thread> pool;
   for (std::size_t th = 0; th < threads; ++th) {
@@ -429,7 +474,8 @@ int main(int argc, char** argv) {
     if (mine == 0) continue;
     // Rotate the targets so every thread spreads its connections over every URL.
     std::vector<Target> rotated;
-    for (std::size_t k = 0; k < targets.size(); ++k) rotated.push_back(targets[(k + th) % targets.size()]);
+    for (std::size_t k = 0; k < targets.size(); ++k)
+      rotated.push_back(targets[(k + th) % targets.size()]);
     sources.push_back(std::make_unique<DebitSource>(rotated, token, prefix, accounts, amount,
                                                     run_id + "t" + std::to_string(th), seed + th,
                                                     measure_from, end, mine, durability));
@@ -437,7 +483,8 @@ int main(int argc, char** argv) {
     pool.emplace_back([mine, src] { RunConnections(src->targets(), mine, src); });
   }
   for (auto& t : pool) t.join();
-  const double measured_s = std::chrono::duration<double>(std::min(Clock::now(), end) - measure_from).count();
+  const double measured_s =
+      std::chrono::duration<double>(std::min(Clock::now(), end) - measure_from).count();
 
   std::uint64_t ok = 0;
   std::map<int, std::uint64_t> errors;
@@ -481,14 +528,18 @@ int main(int argc, char** argv) {
     std::cout << out.dump() << "\n";
     return 0;
   }
-  std::printf("tally-load: %zu connections, %zu thread(s), %s over %zu account(s), %zu URL(s), %.1f s measured\n",
-              connections, threads, accounts == 1 ? "one hot account" : "uniform", accounts, urls.size(), measured_s);
+  std::printf(
+      "tally-load: %zu connections, %zu thread(s), %s over %zu account(s), %zu URL(s), %.1f s "
+      "measured\n",
+      connections, threads, accounts == 1 ? "one hot account" : "uniform", accounts, urls.size(),
+      measured_s);
   std::printf("  debits ok    %llu  (%.0f/s)\n", static_cast<unsigned long long>(ok), rate);
-  std::printf("  errors       %llu  %s\n", static_cast<unsigned long long>(error_total), err.dump().c_str());
+  std::printf("  errors       %llu  %s\n", static_cast<unsigned long long>(error_total),
+              err.dump().c_str());
   for (const auto& [name, body] : samples.items())
     std::printf("    first %s: %s\n", name.c_str(), body.get<std::string>().c_str());
-  std::printf("  latency ms   p50 %.3f  p90 %.3f  p99 %.3f  p999 %.3f  max %.3f\n", Percentile(lat, 0.50),
-              Percentile(lat, 0.90), Percentile(lat, 0.99), Percentile(lat, 0.999),
-              lat.empty() ? 0.0 : static_cast<double>(lat.back()) / 1e6);
+  std::printf("  latency ms   p50 %.3f  p90 %.3f  p99 %.3f  p999 %.3f  max %.3f\n",
+              Percentile(lat, 0.50), Percentile(lat, 0.90), Percentile(lat, 0.99),
+              Percentile(lat, 0.999), lat.empty() ? 0.0 : static_cast<double>(lat.back()) / 1e6);
   return 0;
 }

@@ -48,7 +48,8 @@ Status CheckCounters(const Counters& c) {
       const Amount t = c.transferred(r, to);
       s = ValidateWithin(t, kMaxCounter, "transfer counter");
       if (!s.ok()) return s;
-      if (r == to && t != 0) return Status::InvalidArgument("a region transferred rights to itself");
+      if (r == to && t != 0)
+        return Status::InvalidArgument("a region transferred rights to itself");
       row += t;
     }
     s = ValidateWithin(row, kMaxCounter, "rights given by one region");
@@ -208,8 +209,7 @@ void ToProto(const Op& op, pb::Op* out) {
   out->set_epoch(op.epoch);
 }
 
-void ToProto(const std::vector<Fence>& fences,
-             google::protobuf::RepeatedPtrField<pb::Fence>* out) {
+void ToProto(const std::vector<Fence>& fences, google::protobuf::RepeatedPtrField<pb::Fence>* out) {
   for (const Fence& f : fences) {
     pb::Fence* p = out->Add();
     p->set_origin(f.origin);
@@ -392,8 +392,8 @@ Status Malformed(std::string what) { return Status::Corruption(std::move(what));
 
 Status FromProto(const pb::VersionVector& p, VersionVector* out) {
   if (p.seqs_size() > static_cast<int>(kMaxRegions))
-    return Malformed("version vector with " + std::to_string(p.seqs_size()) +
-                     " entries; at most " + std::to_string(kMaxRegions) + " regions");
+    return Malformed("version vector with " + std::to_string(p.seqs_size()) + " entries; at most " +
+                     std::to_string(kMaxRegions) + " regions");
   VersionVector vv;
   for (int r = 0; r < p.seqs_size(); ++r) vv.set(static_cast<RegionId>(r), p.seqs(r));
   *out = vv;
@@ -419,9 +419,11 @@ Status FromProto(const pb::AccountConfig& p, AccountConfig* out) {
   AccountConfig c;
   c.id = p.id();
   c.currency = p.currency();
-  Status s = AmountFromProto(p.overdraft_limit(), kMaxCounter, "overdraft limit", &c.overdraft_limit);
+  Status s =
+      AmountFromProto(p.overdraft_limit(), kMaxCounter, "overdraft limit", &c.overdraft_limit);
   if (!s.ok()) return s;
-  if (p.lines_size() > static_cast<int>(kMaxRegions)) return Malformed("more overdraft lines than regions");
+  if (p.lines_size() > static_cast<int>(kMaxRegions))
+    return Malformed("more overdraft lines than regions");
   c.lines.resize(static_cast<std::size_t>(p.lines_size()));
   for (int i = 0; i < p.lines_size(); ++i) {
     s = AmountFromProto(p.lines(i), kMaxCounter, "overdraft line", &c.lines[i]);
@@ -501,8 +503,8 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
           break;
         case pb::CompactOp::kAccountRef:
           if (c.account_ref() >= accounts.size())
-            return Malformed("account reference " + std::to_string(c.account_ref()) +
-                             " past the " + std::to_string(accounts.size()) + " accounts named so far");
+            return Malformed("account reference " + std::to_string(c.account_ref()) + " past the " +
+                             std::to_string(accounts.size()) + " accounts named so far");
           op.account = accounts[c.account_ref()];
           break;
         case pb::CompactOp::ACCOUNT_NAME_NOT_SET:
@@ -687,7 +689,8 @@ Status FromProto(const pb::Envelope& env, Message* out) {
       for (const pb::HoldsEntry& pe : p.holds()) {
         if (pe.epochs_size() > static_cast<int>(kMaxRegions))
           return Malformed("heartbeat holds entry with more epochs than regions");
-        HoldsEntry e{pe.region(), pe.epoch(), {}, {pe.epochs().begin(), pe.epochs().end()}, pe.clock()};
+        HoldsEntry e{
+            pe.region(), pe.epoch(), {}, {pe.epochs().begin(), pe.epochs().end()}, pe.clock()};
         s = FromProto(pe.applied(), &e.applied);
         if (!s.ok()) return s;
         h.holds.push_back(e);
@@ -839,9 +842,9 @@ Status FrameReader::Next(std::string* frame, bool* ready) {
   const std::size_t length = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) |
                              (std::size_t{p[2]} << 8) | std::size_t{p[3]};
   if (length > kMaxFrameBytes) {
-    error_ = Status::ResourceExhausted("frame of " + std::to_string(length) +
-                                       " bytes exceeds the limit of " +
-                                       std::to_string(kMaxFrameBytes));
+    error_ =
+        Status::ResourceExhausted("frame of " + std::to_string(length) +
+                                  " bytes exceeds the limit of " + std::to_string(kMaxFrameBytes));
     buffer_.clear();
     read_pos_ = 0;
     return error_;

@@ -43,12 +43,12 @@ struct Account {
   AccountConfig config;
   CanonicalKey opened;
   bool open = false;
-  Counters counters;        // every op held
-  Counters final_counters;  // ops folded into the checkpoint
-  ReplayState checkpoint;   // replay state at the stable frontier
+  Counters counters;                  // every op held
+  Counters final_counters;            // ops folded into the checkpoint
+  ReplayState checkpoint;             // replay state at the stable frontier
   std::vector<JournalEntry> journal;  // ops above the frontier, canonical order
   std::vector<Amount> tentative;      // per origin: its keyed, unvoided credits in the journal
-  ReplayState tip;          // checkpoint + journal[0, tip_pos)
+  ReplayState tip;                    // checkpoint + journal[0, tip_pos)
   std::size_t tip_pos = 0;
   std::deque<ForkReport> final_forks;
   std::vector<Amount> demand_mark;  // N[r] at the last rebalance

@@ -12,7 +12,7 @@ namespace {
 
 // The record of our own op that lost its key (KeyRecord::displaced).
 KeyRecord DisplacedRecord(const KeyUse& u, const std::string& account, const KeyHash& key) {
-  KeyRecord r{account, key,  u.dot,       u.hlc,           u.kind,
+  KeyRecord r{account,  key,  u.dot,       u.hlc,           u.kind,
               u.amount, u.to, u.overdraft, u.balance_after, /*displaced=*/true};
   r.last_use = u.hlc;
   return r;
@@ -36,7 +36,8 @@ AccountBook::AccountBook(const ReplicaOptions& opt)
       max_events_per_account_(opt.max_events_per_account),
       keys_(opt.idempotency_retention_ms) {}
 
-// ---- lookup ---------------------------------------------------------------------------------------
+// ---- lookup
+// ---------------------------------------------------------------------------------------
 
 Account* AccountBook::Find(std::string_view id) {
   auto it = index_.find(id);
@@ -79,7 +80,8 @@ std::vector<std::string> AccountBook::OpenIds() const {
   return ids;
 }
 
-// ---- figures --------------------------------------------------------------------------------------
+// ---- figures
+// --------------------------------------------------------------------------------------
 
 // Local ops append and replay one step; a remote op landing earlier in the canonical order costs a
 // replay from the frontier (Invalidate).
@@ -145,7 +147,8 @@ std::uint64_t AccountBook::Digest(Account& a) {
   for (RegionId r = 0; r < n_; ++r) {
     h.Add(static_cast<std::uint64_t>(a.counters.credits(r)));
     h.Add(static_cast<std::uint64_t>(a.counters.debits(r)));
-    for (RegionId s = 0; s < n_; ++s) h.Add(static_cast<std::uint64_t>(a.counters.transferred(r, s)));
+    for (RegionId s = 0; s < n_; ++s)
+      h.Add(static_cast<std::uint64_t>(a.counters.transferred(r, s)));
     h.Add(static_cast<std::uint64_t>(t.fees[r]));
     h.Add(static_cast<std::uint64_t>(t.voids[r]));
   }
@@ -167,7 +170,8 @@ void AccountBook::FillView(Account& a, AccountView* v) {
   v->tentative = !a.journal.empty();
   v->regions.assign(n_, RegionView{});
   for (RegionId r = 0; r < n_; ++r) {
-    v->regions[r] = RegionView{EffectiveRights(a, r), a.tentative[r], a.config.lines[r], t.fees[r], t.voids[r]};
+    v->regions[r] =
+        RegionView{EffectiveRights(a, r), a.tentative[r], a.config.lines[r], t.fees[r], t.voids[r]};
   }
   v->fees = t.total_fees();
   v->voids = t.total_voids();
@@ -198,7 +202,8 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
       ForkReport f{ev, final, {}};
       if (ev.kind == DerivedKind::kOverdraftFee) {
         for (std::size_t j = spree_begin; j <= i; ++j) {
-          if (a.journal[j].kind == OpKind::kDebit && !a.journal[j].voided) add_op(a.journal[j].key, &f.ops);
+          if (a.journal[j].kind == OpKind::kDebit && !a.journal[j].voided)
+            add_op(a.journal[j].key, &f.ops);
         }
       } else {
         add_op(e.key, &f.ops);
@@ -228,9 +233,15 @@ Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
         Invalidate(a, 0);
       }
       break;
-    case OpKind::kCredit: s = a.counters.Credit(o, op.amount, nullptr); break;
-    case OpKind::kDebit: s = a.counters.Debit(o, op.amount, nullptr); break;
-    case OpKind::kTransfer: s = a.counters.Transfer(o, op.to, op.amount, nullptr); break;
+    case OpKind::kCredit:
+      s = a.counters.Credit(o, op.amount, nullptr);
+      break;
+    case OpKind::kDebit:
+      s = a.counters.Debit(o, op.amount, nullptr);
+      break;
+    case OpKind::kTransfer:
+      s = a.counters.Transfer(o, op.to, op.amount, nullptr);
+      break;
   }
   if (!s.ok()) return s;
 
@@ -250,8 +261,8 @@ Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
     const VoidRule rule = bugs_.order_forks_by_arrival ? VoidRule::kArrival
                           : bugs_.expiry_decides_voids ? VoidRule::kIndex
                                                        : VoidRule::kWindow;
-    const KeyIndex::Outcome u =
-        keys_.AddUse(id, KeyUse{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, false}, rule);
+    const KeyIndex::Outcome u = keys_.AddUse(
+        id, KeyUse{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, false}, rule);
     e.voided = u.voided;
     if (!u.known) {
       // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.
@@ -314,7 +325,8 @@ AccountBook::KeyLookup AccountBook::LookupKey(Account& a, const std::string& key
                                               Amount amount, RegionId to, Hlc retry_at) const {
   KeyLookup r;
   KeyIndex::State st;
-  if (!keys_.Find(MakeKeyId(IndexOf(a), key), &st) || !keys_.WithinWindow(st.last_use, retry_at)) return r;
+  if (!keys_.Find(MakeKeyId(IndexOf(a), key), &st) || !keys_.WithinWindow(st.last_use, retry_at))
+    return r;
   r.binding = st.binding;
   const std::uint64_t fingerprint = Fingerprint(kind, amount, to);
   if (auto own = displaced_.find({IndexOf(a), HashKey(key)});
@@ -325,12 +337,14 @@ AccountBook::KeyLookup AccountBook::LookupKey(Account& a, const std::string& key
     r.own = own->second;
     return r;
   }
-  r.kind = Fingerprint(r.binding.kind, r.binding.amount, r.binding.to) == fingerprint ? KeyLookup::kReplay
-                                                                                     : KeyLookup::kMismatch;
+  r.kind = Fingerprint(r.binding.kind, r.binding.amount, r.binding.to) == fingerprint
+               ? KeyLookup::kReplay
+               : KeyLookup::kMismatch;
   return r;
 }
 
-// ---- folding --------------------------------------------------------------------------------------
+// ---- folding
+// --------------------------------------------------------------------------------------
 
 void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
   for (std::uint32_t idx : journaled_.sorted()) {
@@ -341,8 +355,9 @@ void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
       while (k < a.journal.size() && a.journal[k].key.hlc < f) ++k;
     } else {
       k = static_cast<std::size_t>(
-          std::lower_bound(a.journal.begin(), a.journal.end(), CanonicalKey{f, 0, 0},
-                           [](const JournalEntry& e, const CanonicalKey& key) { return e.key < key; }) -
+          std::lower_bound(
+              a.journal.begin(), a.journal.end(), CanonicalKey{f, 0, 0},
+              [](const JournalEntry& e, const CanonicalKey& key) { return e.key < key; }) -
           a.journal.begin());
     }
     if (k == 0) continue;
@@ -353,10 +368,17 @@ void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
       const RegionId o = e.key.origin;
       UntrackTentative(a, e);  // final: its void status can no longer change
       switch (e.kind) {
-        case OpKind::kCredit: a.final_counters.Credit(o, e.amount, nullptr); break;
-        case OpKind::kDebit: a.final_counters.Debit(o, e.amount, nullptr); break;
-        case OpKind::kTransfer: a.final_counters.Transfer(o, e.to, e.amount, nullptr); break;
-        case OpKind::kOpen: break;
+        case OpKind::kCredit:
+          a.final_counters.Credit(o, e.amount, nullptr);
+          break;
+        case OpKind::kDebit:
+          a.final_counters.Debit(o, e.amount, nullptr);
+          break;
+        case OpKind::kTransfer:
+          a.final_counters.Transfer(o, e.to, e.amount, nullptr);
+          break;
+        case OpKind::kOpen:
+          break;
       }
     }
     for (ForkReport& fr : forks) {
@@ -409,7 +431,8 @@ std::uint64_t AccountBook::SweepKeys(Hlc frontier, Effects* out) {
         const std::string& account = accounts_[id.account].config.id;
         const KeyHash key{id.h1, id.h2};
         out->forget_keys.push_back(KeyRecordId{account, key, false});
-        if (displaced_.erase({id.account, key}) > 0) out->forget_keys.push_back(KeyRecordId{account, key, true});
+        if (displaced_.erase({id.account, key}) > 0)
+          out->forget_keys.push_back(KeyRecordId{account, key, true});
         ++expired;
       },
       [&](const KeyId& id) { out->keys.push_back(RecordOf(id)); });
@@ -420,7 +443,8 @@ std::vector<KeyRecord> AccountBook::KeyRecords(bool with_displaced) const {
   std::vector<KeyRecord> out;
   keys_.ForEach([&](const KeyId& id) { out.push_back(RecordOf(id)); });
   if (with_displaced) {
-    for (const auto& [k, e] : displaced_) out.push_back(DisplacedRecord(e, accounts_[k.first].config.id, k.second));
+    for (const auto& [k, e] : displaced_)
+      out.push_back(DisplacedRecord(e, accounts_[k.first].config.id, k.second));
   }
   return out;
 }
@@ -434,7 +458,8 @@ KeyRecord AccountBook::RecordOf(const KeyId& id) const {
   return r;
 }
 
-// ---- loading --------------------------------------------------------------------------------------
+// ---- loading
+// --------------------------------------------------------------------------------------
 
 Status AccountBook::LoadCheckpoint(const AccountCheckpoint& c) {
   Status s = ValidateConfigFor(c.config, n_);
@@ -458,8 +483,10 @@ Status AccountBook::LoadKey(const KeyRecord& k) {
   if (!s.ok()) return s;
   Account& a = GetOrCreate(k.account);
   if (k.displaced) {
-    if (k.dot.origin != self_) return Status::InvalidArgument("displaced key record of another region");
-    displaced_[{IndexOf(a), k.key}] = KeyUse{k.dot, k.hlc, k.kind, k.amount, k.to, k.overdraft, k.balance_after, true};
+    if (k.dot.origin != self_)
+      return Status::InvalidArgument("displaced key record of another region");
+    displaced_[{IndexOf(a), k.key}] =
+        KeyUse{k.dot, k.hlc, k.kind, k.amount, k.to, k.overdraft, k.balance_after, true};
   } else if (!keys_.Load(MakeKeyId(IndexOf(a), k.key), k)) {
     return Status::InvalidArgument("inconsistent uses");
   }

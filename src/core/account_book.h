@@ -113,7 +113,8 @@ class AccountBook {
   };
 
   // ReplayStep (core/reconcile.h), with the planted bugs that misreport or misbook a fee.
-  void Step(const Account& a, const JournalEntry& e, ReplayState* s, std::vector<DerivedEvent>* events) const;
+  void Step(const Account& a, const JournalEntry& e, ReplayState* s,
+            std::vector<DerivedEvent>* events) const;
   void Invalidate(Account& a, std::size_t pos);
   bool IsTentativeCredit(const JournalEntry& e) const;
   void UntrackTentative(Account& a, const JournalEntry& e);
@@ -129,8 +130,9 @@ class AccountBook {
   PlantedBugs bugs_;
   std::size_t max_events_per_account_;
   std::vector<Account> accounts_;
-  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;  // lookups only; never iterated for output
-  KeyIndex keys_;  // (account, key) -> binding, last use
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>>
+      index_;       // lookups only; never iterated for output
+  KeyIndex keys_;   // (account, key) -> binding, last use
   KeyId last_key_;  // the key the last Apply used
   // Our own ops voided because another region's canonically earlier op took their key (rare:
   // forks only), so a retry of our original request gets our original answer.

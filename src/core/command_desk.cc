@@ -94,7 +94,8 @@ CommandResult CommandDesk::Originate(std::uint64_t id, Account& a, Op op, const 
   return r;
 }
 
-// ---- the commands ---------------------------------------------------------------------------------
+// ---- the commands
+// ---------------------------------------------------------------------------------
 
 CommandResult CommandDesk::DoOpen(std::uint64_t id, const OpenAccount& cmd, const Phase& phase,
                                   Effects* out) {
@@ -106,8 +107,8 @@ CommandResult CommandDesk::DoOpen(std::uint64_t id, const OpenAccount& cmd, cons
     return Rejected(id, Status::Unavailable(phase.rejoin_reason));
   if (Account* a = book_.Find(config.id); a && a->open) {
     if (a->config != config)
-      return Rejected(id, Status::AlreadyExists("account '" + config.id +
-                                                "' exists with a different config"));
+      return Rejected(
+          id, Status::AlreadyExists("account '" + config.id + "' exists with a different config"));
     CommandResult r;
     r.id = id;
     r.replayed = true;
@@ -173,11 +174,10 @@ bool CommandDesk::CheckKey(Account& a, const std::string& key, OpKind kind, Amou
       r->balance = k.own.balance_after;
       return true;
     case AccountBook::KeyLookup::kMismatch:
-      *r = Rejected(id, Status::IdempotencyKeyReused(
-                            "idempotency key '" + key + "' was used for " +
-                            std::string(OpKindName(k.binding.kind)) + " of " +
-                            std::to_string(k.binding.amount) + " (op " +
-                            k.binding.dot.ToString() + ")"));
+      *r = Rejected(id, Status::IdempotencyKeyReused("idempotency key '" + key + "' was used for " +
+                                                     std::string(OpKindName(k.binding.kind)) +
+                                                     " of " + std::to_string(k.binding.amount) +
+                                                     " (op " + k.binding.dot.ToString() + ")"));
       return true;
     case AccountBook::KeyLookup::kReplay:
       *r = Replayed(id, k.binding);
@@ -216,8 +216,8 @@ CommandResult CommandDesk::DoCredit(std::uint64_t id, const Credit& cmd, const P
                                     Effects* out) {
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kCredit, 0, Status::OK(),
-                      phase, &a, &r))
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kCredit, 0, Status::OK(), phase,
+                      &a, &r))
     return r;
   Op op = NewOp(OpKind::kCredit, cmd.account, phase);
   op.amount = cmd.amount;
@@ -231,8 +231,8 @@ CommandResult CommandDesk::DoDebit(std::uint64_t id, const Debit& cmd, const Pha
                                    std::uint64_t now, Effects* out) {
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(),
-                      phase, &a, &r))
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(), phase,
+                      &a, &r))
     return r;
   PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
   if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
@@ -249,8 +249,8 @@ CommandResult CommandDesk::DoTransfer(std::uint64_t id, const TransferRights& cm
     to_ok = Status::FailedPrecondition("a region cannot transfer rights to itself");
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kTransfer, cmd.to, to_ok,
-                      phase, &a, &r))
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kTransfer, cmd.to, to_ok, phase,
+                      &a, &r))
     return r;
   const Amount spendable = book_.SpendableRights(*a);
   if (spendable < cmd.amount) {
@@ -275,7 +275,8 @@ CommandResult CommandDesk::DoTransfer(std::uint64_t id, const TransferRights& cm
   return r;
 }
 
-// ---- the debit decision ----------------------------------------------------------------------------
+// ---- the debit decision
+// ----------------------------------------------------------------------------
 
 // The debit rules (core/rights.h, DecideDebit). Returns false when the debit was parked to wait
 // for rights.
@@ -465,7 +466,8 @@ Amount CommandDesk::RightsInFlightOn(const Account& a) {
   return sum;
 }
 
-// ---- waiting debits ------------------------------------------------------------------------------
+// ---- waiting debits
+// ------------------------------------------------------------------------------
 
 // Decides the waiting debits whose wait is over: rights now cover them, or they waited only for
 // credits to turn final and none is left tentative. In arrival order.
@@ -483,9 +485,8 @@ void CommandDesk::RetryAccount(Account& a, const Phase& phase, std::uint64_t now
   if (a.pending.empty()) pending_accounts_.erase(book_.IndexOf(a));
 }
 
-std::vector<CommandResult> CommandDesk::RetryPending(const std::string& account,
-                                                     const Phase& phase, std::uint64_t now,
-                                                     Effects* out) {
+std::vector<CommandResult> CommandDesk::RetryPending(const std::string& account, const Phase& phase,
+                                                     std::uint64_t now, Effects* out) {
   std::vector<CommandResult> done;
   if (Account* a = book_.Find(account)) RetryAccount(*a, phase, now, out, &done);
   return done;
@@ -520,7 +521,8 @@ std::vector<CommandResult> CommandDesk::ExpirePending(const Phase& phase, std::u
 std::vector<CommandResult> CommandDesk::RefuseWaiting(const Status& why) {
   std::vector<CommandResult> refused;
   for (std::uint32_t i : pending_accounts_) {
-    for (const PendingDebit& d : book_.at(i).pending) refused.push_back(Rejected(d.command_id, why));
+    for (const PendingDebit& d : book_.at(i).pending)
+      refused.push_back(Rejected(d.command_id, why));
     book_.at(i).pending.clear();
   }
   pending_accounts_.clear();
@@ -545,7 +547,8 @@ std::vector<CommandResult> CommandDesk::CarryWaitingTo(AccountBook& fresh) {
   return refused;
 }
 
-// ---- rebalancing ----------------------------------------------------------------------------------
+// ---- rebalancing
+// ----------------------------------------------------------------------------------
 
 // Only ever gives from this region: the donor is the only one that can originate a transfer.
 void CommandDesk::Rebalance(const Phase& phase, std::uint64_t now, Effects* out) {
@@ -569,8 +572,8 @@ void CommandDesk::Rebalance(const Phase& phase, std::uint64_t now, Effects* out)
 // of r's debits were served: a step of g serves g / kRebalanceDemandRounds of them, so demand a
 // step could not cover (budget, peer not live) counts again next round, and served demand never
 // moves rights twice.
-bool CommandDesk::RebalanceAccount(Account& a, const Phase& phase, std::uint64_t now,
-                                   Effects* out, std::size_t* made) {
+bool CommandDesk::RebalanceAccount(Account& a, const Phase& phase, std::uint64_t now, Effects* out,
+                                   std::size_t* made) {
   RebalanceInput in;
   in.self = opt_.self;
   in.demand.resize(n_);

@@ -39,7 +39,8 @@ Amount Counters::rights(RegionId r) const { return p_[r] + received(r) - given(r
 
 namespace {
 
-Status Bump(std::vector<Amount>& v, std::size_t i, Amount x, Amount current_total, const char* what) {
+Status Bump(std::vector<Amount>& v, std::size_t i, Amount x, Amount current_total,
+            const char* what) {
   if (x <= 0) return Status::InvalidArgument(std::string(what) + " amount must be positive");
   if (x > kMaxCounter - current_total)
     return Status::ResourceExhausted(std::string(what) + " would take the region's counter past " +

@@ -1,6 +1,6 @@
-// Counters: the per-account join-semilattice of the brief. Every entry is incremented by exactly one
-// region (P[r], N[r] and row T[r][*] by r), so entries only grow and join is a pointwise max: no
-// clock, no coordination, and joins commute, associate and are idempotent.
+// Counters: the per-account join-semilattice of the brief. Every entry is incremented by exactly
+// one region (P[r], N[r] and row T[r][*] by r), so entries only grow and join is a pointwise max:
+// no clock, no coordination, and joins commute, associate and are idempotent.
 //
 //   balance   = ΣP − ΣN
 //   rights(r) = P[r] + Σ_s T[s][r] − Σ_s T[r][s] − N[r]        (Σ_r rights(r) = balance)
@@ -30,8 +30,8 @@ class Counters {
   Amount given(RegionId r) const;     // Σ_s T[r][s]
   Amount received(RegionId r) const;  // Σ_s T[s][r]
 
-  Amount balance() const;             // ΣP − ΣN
-  Amount rights(RegionId r) const;    // raw rights of r (before derived fees and voids)
+  Amount balance() const;           // ΣP − ΣN
+  Amount rights(RegionId r) const;  // raw rights of r (before derived fees and voids)
   Amount total_credits() const;
   Amount total_debits() const;
 

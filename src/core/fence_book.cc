@@ -8,11 +8,13 @@ bool FenceBook::Add(const Fence& f) {
   if (f.origin >= by_region_.size() || f.epoch == 0) return false;
   std::vector<Fence>& v = by_region_[f.origin];
   for (const Fence& g : v) {
-    if (g.epoch >= f.epoch && g.resumed_from <= f.resumed_from) return false;  // known, or implied by g
+    if (g.epoch >= f.epoch && g.resumed_from <= f.resumed_from)
+      return false;  // known, or implied by g
   }
   // A fence an op implied (Implied) bounds its incarnation's resume point from above; the real
   // one, lower, replaces it.
-  std::erase_if(v, [&](const Fence& g) { return g.epoch <= f.epoch && g.resumed_from >= f.resumed_from; });
+  std::erase_if(
+      v, [&](const Fence& g) { return g.epoch <= f.epoch && g.resumed_from >= f.resumed_from; });
   auto at = std::upper_bound(v.begin(), v.end(), f,
                              [](const Fence& a, const Fence& b) { return a.epoch < b.epoch; });
   v.insert(at, f);

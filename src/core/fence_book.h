@@ -38,10 +38,10 @@ class FenceBook {
   // Whether `op` belongs to a history its origin lost (see above).
   bool IsDead(const Op& op) const;
 
-  // The fence `op` implies: its incarnation resumed below its seq. An op can arrive (relayed) before
-  // any Hello or heartbeat carrying its origin's fence, and an op of a lost history after it; the
-  // implied fence refuses that one (an upper bound of the resume point kills no live op). Of two
-  // fences of one epoch the book keeps the lower resume point.
+  // The fence `op` implies: its incarnation resumed below its seq. An op can arrive (relayed)
+  // before any Hello or heartbeat carrying its origin's fence, and an op of a lost history after
+  // it; the implied fence refuses that one (an upper bound of the resume point kills no live op).
+  // Of two fences of one epoch the book keeps the lower resume point.
   static Fence Implied(const Op& op) { return Fence{op.dot.origin, op.epoch, op.dot.seq - 1}; }
 
   // The newest epoch of `origin` with a known fence (0: none).

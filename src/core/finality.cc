@@ -54,7 +54,8 @@ std::vector<RegionId> Finality::RegionsNotPast(Hlc hlc) const {
 void Finality::AppendRelayed(std::vector<HeartbeatEntry>* entries) const {
   for (RegionId o = 0; o < n_; ++o) {
     const Origin& s = origins_[o];
-    if (o != self_ && !s.best_hlc.is_zero()) entries->push_back(HeartbeatEntry{o, s.best_hlc, s.best_seq, s.epoch});
+    if (o != self_ && !s.best_hlc.is_zero())
+      entries->push_back(HeartbeatEntry{o, s.best_hlc, s.best_seq, s.epoch});
   }
 }
 

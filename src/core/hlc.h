@@ -1,9 +1,10 @@
-// Hybrid logical clock (Kulkarni et al.): timestamps that follow physical time when clocks agree and
-// stay causal and strictly increasing when they do not. The physical time is passed in by the caller
-// (the core reads no clock), so the simulator can skew, drift and step it.
+// Hybrid logical clock (Kulkarni et al.): timestamps that follow physical time when clocks agree
+// and stay causal and strictly increasing when they do not. The physical time is passed in by the
+// caller (the core reads no clock), so the simulator can skew, drift and step it.
 //
 // An Hlc packs 48 bits of physical milliseconds and 16 bits of logical counter into one uint64, so
-// comparing timestamps is comparing integers. A HybridClock is not thread-safe; each replica owns one.
+// comparing timestamps is comparing integers. A HybridClock is not thread-safe; each replica owns
+// one.
 
 #ifndef TALLY_CORE_HLC_H_
 #define TALLY_CORE_HLC_H_

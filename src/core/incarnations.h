@@ -71,12 +71,12 @@ class Incarnations {
   RegionId n_;
   RegionId self_;
   std::uint64_t epoch_ = 0;
-  Seq resumed_from_ = 0;                      // our fence: this run issues own ops after this seq
-  std::vector<std::uint64_t> peer_epoch_;      // per region: the newest epoch it told us
-  std::vector<std::uint64_t> relayed_epoch_;   // per region: the newest epoch peers relayed
+  Seq resumed_from_ = 0;                        // our fence: this run issues own ops after this seq
+  std::vector<std::uint64_t> peer_epoch_;       // per region: the newest epoch it told us
+  std::vector<std::uint64_t> relayed_epoch_;    // per region: the newest epoch peers relayed
   std::vector<std::uint64_t> own_fence_epoch_;  // per region: NoteOwnFences
-  FenceBook fences_;                          // where each region's incarnations resumed
-  bool unsaved_ = false;                      // fences_ changed since the host last persisted them
+  FenceBook fences_;                            // where each region's incarnations resumed
+  bool unsaved_ = false;  // fences_ changed since the host last persisted them
 };
 
 }  // namespace tally

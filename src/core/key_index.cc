@@ -5,8 +5,12 @@
 
 namespace tally {
 
-KeyId MakeKeyId(std::uint32_t account, const KeyHash& key) { return KeyId{key.h1, key.h2, account}; }
-KeyId MakeKeyId(std::uint32_t account, std::string_view key) { return MakeKeyId(account, HashKey(key)); }
+KeyId MakeKeyId(std::uint32_t account, const KeyHash& key) {
+  return KeyId{key.h1, key.h2, account};
+}
+KeyId MakeKeyId(std::uint32_t account, std::string_view key) {
+  return MakeKeyId(account, HashKey(key));
+}
 
 namespace {
 
@@ -104,7 +108,8 @@ void KeyIndex::Drop(std::size_t slot) {
   // Backward-shift deletion: no tombstones, so probes stay as short as the load allows.
   const std::size_t n = slots_.size();
   std::size_t hole = slot;
-  for (std::size_t i = hole + 1 == n ? 0 : hole + 1; slots_[i] != kEmpty; i = i + 1 == n ? 0 : i + 1) {
+  for (std::size_t i = hole + 1 == n ? 0 : hole + 1; slots_[i] != kEmpty;
+       i = i + 1 == n ? 0 : i + 1) {
     const std::size_t home = Home(At(slots_[i]).id());
     // Move i into the hole unless its home lies cyclically in (hole, i].
     const bool stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
@@ -163,8 +168,9 @@ KeyIndex::Outcome KeyIndex::AddUse(const KeyId& id, const KeyUse& in, VoidRule r
       return out;
     }
   }
-  auto pos = std::upper_bound(uses.begin(), uses.end(), use.canonical(),
-                              [](const CanonicalKey& c, const KeyUse& u) { return c < u.canonical(); });
+  auto pos =
+      std::upper_bound(uses.begin(), uses.end(), use.canonical(),
+                       [](const CanonicalKey& c, const KeyUse& u) { return c < u.canonical(); });
   switch (rule) {
     case VoidRule::kWindow:
       use.voided = pos != uses.begin() && WithinWindow(std::prev(pos)->hlc, use.hlc);
@@ -214,8 +220,9 @@ bool KeyIndex::Predecessor(const KeyId& id, const CanonicalKey& c, CanonicalKey*
     return true;
   }
   const std::vector<KeyUse>& uses = side_.at(id);
-  auto pos = std::lower_bound(uses.begin(), uses.end(), c,
-                              [](const KeyUse& u, const CanonicalKey& k) { return u.canonical() < k; });
+  auto pos =
+      std::lower_bound(uses.begin(), uses.end(), c,
+                       [](const KeyUse& u, const CanonicalKey& k) { return u.canonical() < k; });
   if (pos == uses.begin()) return false;
   *out = std::prev(pos)->canonical();
   return true;
@@ -247,7 +254,8 @@ bool KeyIndex::Load(const KeyId& id, const KeyRecord& r) {
   Dense& d = At(e);
   if (r.uses.empty()) {
     if (!r.last_use.is_zero() && r.last_use != r.hlc) return false;
-    d.set_binding(KeyUse{r.dot, r.hlc, r.kind, r.amount, r.to, r.overdraft, r.balance_after, false});
+    d.set_binding(
+        KeyUse{r.dot, r.hlc, r.kind, r.amount, r.to, r.overdraft, r.balance_after, false});
     d.set_multi(false);
     side_.erase(id);
     return true;
@@ -298,8 +306,8 @@ bool KeyIndex::Fold(std::vector<KeyUse>* uses, Hlc frontier) {
 std::size_t KeyIndex::MemoryBytes() const {
   std::size_t side = 0;
   for (const auto& [id, uses] : side_) side += 64 + sizeof(id) + uses.capacity() * sizeof(KeyUse);
-  return chunks_.size() * kChunkEntries * sizeof(Dense) + slots_.capacity() * sizeof(std::uint32_t) +
-         side;
+  return chunks_.size() * kChunkEntries * sizeof(Dense) +
+         slots_.capacity() * sizeof(std::uint32_t) + side;
 }
 
 }  // namespace tally

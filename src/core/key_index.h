@@ -1,6 +1,7 @@
-// KeyIndex: the idempotency index of a replica, internal to the core. Maps (account, 128-bit hash of
-// an idempotency key) to what a retry and the void rule need: the key's binding (its latest
-// unvoided use, which a retry inside the window replays) and its last use (the window runs from it).
+// KeyIndex: the idempotency index of a replica, internal to the core. Maps (account, 128-bit hash
+// of an idempotency key) to what a retry and the void rule need: the key's binding (its latest
+// unvoided use, which a retry inside the window replays) and its last use (the window runs from
+// it).
 //
 // The void rule, a function of the set of uses alone (docs/design.md, "Idempotency"): a use of a
 // key with timestamp h is voided iff some canonically earlier use of the key has a wall time
@@ -12,8 +13,8 @@
 // Memory (issue 9: at most 64 bytes per retained key). A key with one use kept — nearly all of
 // them — is a 52-byte dense entry (packed, 4-byte aligned) in chunks of kChunkEntries, found
 // through 4-byte slots of an open-addressing table kept at most half full (grown by a quarter, so
-// at least 40 % full): 52 + 4 / 0.4 = 62 bytes a key at most, plus one partly used chunk (53 KB). A key
-// with several uses that may still matter (a cross-region duplicate, a reuse after the window
+// at least 40 % full): 52 + 4 / 0.4 = 62 bytes a key at most, plus one partly used chunk (53 KB). A
+// key with several uses that may still matter (a cross-region duplicate, a reuse after the window
 // while the older use is not yet forgotten) also keeps them in a side table until the stable
 // frontier passes them (Sweep), then only its binding and its last use.
 //
@@ -29,8 +30,8 @@
 #ifndef TALLY_CORE_KEY_INDEX_H_
 #define TALLY_CORE_KEY_INDEX_H_
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -65,7 +66,7 @@ class KeyIndex {
  public:
   static constexpr std::size_t kChunkEntries = 1024;
   static constexpr std::size_t kMaxSweepEntries = 65536;  // dense entries examined per Sweep...
-  static constexpr std::size_t kSweepPasses = 16;          // ...or a 16th of them, if more
+  static constexpr std::size_t kSweepPasses = 16;         // ...or a 16th of them, if more
 
   explicit KeyIndex(std::uint64_t retention_ms);
   KeyIndex(KeyIndex&&) = default;
@@ -88,8 +89,8 @@ class KeyIndex {
   bool Find(const KeyId& id, State* out) const;
 
   struct Outcome {
-    bool known = false;   // the op was already a use of the key: nothing changed
-    bool voided = false;  // the use's status
+    bool known = false;       // the op was already a use of the key: nothing changed
+    bool voided = false;      // the use's status
     bool voids_next = false;  // the use voided the next use, `next` (unvoided until now)
     KeyUse next;
   };
@@ -177,7 +178,7 @@ class KeyIndex {
   std::vector<std::uint32_t> slots_;  // entry index, or kEmpty
   std::vector<std::unique_ptr<Dense[]>> chunks_;
   std::uint32_t size_ = 0;
-  std::uint32_t cursor_ = 0;  // where the next Sweep resumes its dense scan
+  std::uint32_t cursor_ = 0;                   // where the next Sweep resumes its dense scan
   std::map<KeyId, std::vector<KeyUse>> side_;  // multi-use keys: every use kept, canonical order
 };
 

@@ -34,7 +34,7 @@ struct Hello {
   std::string cluster_id;
   std::uint32_t protocol_version = kProtocolVersion;
   RegionId region = 0;
-  VersionVector applied;  // what the sender holds: the receiver sends what it lacks
+  VersionVector applied;         // what the sender holds: the receiver sends what it lacks
   std::uint64_t epoch = 0;       // the sender's incarnation (an HLC taken at its start)
   std::uint64_t peer_epoch = 0;  // the receiver's epoch as the sender last heard it
   bool rejoining = false;        // the sender restarted and waits for an answer to its epoch
@@ -154,8 +154,8 @@ struct KeyRecord {
   // key: kept (beside the record of the op that took it) so a retry of our original request is
   // answered with our original answer. Stored under its own key.
   bool displaced = false;
-  Hlc last_use;               // the key's latest use, voided or not (zero in an older store: `hlc`)
-  std::vector<KeyUse> uses;   // every use kept, when there is more than one; else empty
+  Hlc last_use;              // the key's latest use, voided or not (zero in an older store: `hlc`)
+  std::vector<KeyUse> uses;  // every use kept, when there is more than one; else empty
   CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
   bool operator==(const KeyRecord&) const = default;
 };
@@ -164,7 +164,7 @@ struct KeyRecord {
 // there. What is above the frontier stays in the op journal.
 struct AccountCheckpoint {
   AccountConfig config;
-  CanonicalKey opened;   // the open op that fixed the config (the canonically first one wins)
+  CanonicalKey opened;  // the open op that fixed the config (the canonically first one wins)
   Counters counters;
   ReplayState state;
   std::vector<DerivedEvent> events;  // derived entries of the final prefix (newest, bounded)
@@ -177,8 +177,8 @@ struct AccountCheckpoint {
 // replaces its own state and store with it (Replica::OnSnapshot).
 struct Snapshot {
   Hlc frontier;
-  VersionVector applied;     // everything the snapshot covers
-  VersionVector log_floor;   // ops at or below these seqs are only in the checkpoints
+  VersionVector applied;    // everything the snapshot covers
+  VersionVector log_floor;  // ops at or below these seqs are only in the checkpoints
   std::vector<AccountCheckpoint> accounts;
   std::vector<Op> ops;
   std::vector<KeyRecord> keys;

@@ -17,7 +17,8 @@ void MoveAppend(std::vector<T>* from, std::vector<T>* to) {
   if (to->empty()) {
     to->swap(*from);
   } else {
-    to->insert(to->end(), std::make_move_iterator(from->begin()), std::make_move_iterator(from->end()));
+    to->insert(to->end(), std::make_move_iterator(from->begin()),
+               std::make_move_iterator(from->end()));
   }
   from->clear();
 }

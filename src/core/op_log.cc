@@ -5,7 +5,8 @@
 
 namespace tally {
 
-OpLog::OpLog(RegionId regions) : n_(regions), log_(regions), buffered_(regions), awaiting_fence_(regions) {}
+OpLog::OpLog(RegionId regions)
+    : n_(regions), log_(regions), buffered_(regions), awaiting_fence_(regions) {}
 
 void OpLog::Reset(const VersionVector& floor) {
   floor_ = floor;

@@ -75,8 +75,8 @@ class OpLog {
   RegionId n_;
   VersionVector applied_;
   VersionVector floor_;
-  std::vector<std::deque<Op>> log_;              // per origin: seqs floor+1 .. applied
-  std::vector<std::map<Seq, Op>> buffered_;      // per origin: ops beyond a gap
+  std::vector<std::deque<Op>> log_;                // per origin: seqs floor+1 .. applied
+  std::vector<std::map<Seq, Op>> buffered_;        // per origin: ops beyond a gap
   std::vector<std::map<Seq, Op>> awaiting_fence_;  // per origin: ops of a run it has left
 };
 

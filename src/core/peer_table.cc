@@ -41,7 +41,8 @@ bool PeerTable::Live(RegionId r, std::uint64_t now) const {
 // jitter. Before a round trip is measured, the peer timeout (so live implies reachable).
 std::uint64_t PeerTable::LiveWindowMs(const Peer& p) const {
   if (p.rtt_ms < 0) return peer_timeout_ms_;
-  return std::min(peer_timeout_ms_, 2 * heartbeat_interval_ms_ + 2 * static_cast<std::uint64_t>(p.rtt_ms));
+  return std::min(peer_timeout_ms_,
+                  2 * heartbeat_interval_ms_ + 2 * static_cast<std::uint64_t>(p.rtt_ms));
 }
 
 bool PeerTable::AllReachable(std::uint64_t now) const {
@@ -78,8 +79,8 @@ void PeerTable::ResetSent(RegionId r, std::uint64_t now) {
 // A Hello's claim steers only what we send, never what we prune: a stranger or a stale Hello
 // claiming too much would otherwise make us drop ops the real peer never got (the simulator's
 // lying-Hello fault found exactly that). Acks and heartbeats come from the live peer.
-void PeerTable::Acked(RegionId r, const VersionVector& said, const VersionVector& applied, Seq own_cap,
-                      std::uint64_t epoch, std::uint64_t now, bool prunable) {
+void PeerTable::Acked(RegionId r, const VersionVector& said, const VersionVector& applied,
+                      Seq own_cap, std::uint64_t epoch, std::uint64_t now, bool prunable) {
   Peer& p = peers_[r];
   VersionVector v = said;
   if (v.get(self_) > own_cap) v.set(self_, own_cap);
@@ -114,7 +115,8 @@ void PeerTable::RelayedHolds(const HoldsEntry& e, std::uint64_t known_epoch) {
   } else {
     q.holds.JoinWith(e.applied);
     if (q.holds_epochs.size() < e.epochs.size()) q.holds_epochs.resize(e.epochs.size(), 0);
-    for (std::size_t r = 0; r < e.epochs.size(); ++r) q.holds_epochs[r] = std::max(q.holds_epochs[r], e.epochs[r]);
+    for (std::size_t r = 0; r < e.epochs.size(); ++r)
+      q.holds_epochs[r] = std::max(q.holds_epochs[r], e.epochs[r]);
     q.holds_clock = std::max(q.holds_clock, e.clock);
   }
 }
@@ -128,7 +130,8 @@ void PeerTable::CapOwnClaims(Seq seq) {
 }
 
 // Not the HLC difference: an HLC follows the fastest clock it has heard from.
-std::int64_t PeerTable::MeasureClock(RegionId r, const Heartbeat& hb, std::uint64_t now, std::uint64_t wall_ms) {
+std::int64_t PeerTable::MeasureClock(RegionId r, const Heartbeat& hb, std::uint64_t now,
+                                     std::uint64_t wall_ms) {
   Peer& p = peers_[r];
   if (hb.mono_ms != 0) {
     p.hb_mono_ms = hb.mono_ms;
@@ -137,12 +140,13 @@ std::int64_t PeerTable::MeasureClock(RegionId r, const Heartbeat& hb, std::uint6
   if (hb.echo_mono_ms != 0 && hb.echo_mono_ms <= now && now - hb.echo_mono_ms >= hb.echo_hold_ms)
     p.rtt_ms = static_cast<std::int64_t>(now - hb.echo_mono_ms - hb.echo_hold_ms);
   if (hb.wall_ms == 0) return p.clock_offset_ms;
-  p.clock_offset_ms = static_cast<std::int64_t>(hb.wall_ms) + std::max<std::int64_t>(p.rtt_ms, 0) / 2 -
-                      static_cast<std::int64_t>(wall_ms);
+  p.clock_offset_ms = static_cast<std::int64_t>(hb.wall_ms) +
+                      std::max<std::int64_t>(p.rtt_ms, 0) / 2 - static_cast<std::int64_t>(wall_ms);
   return p.clock_offset_ms;
 }
 
-void PeerTable::Broadcast(Heartbeat hb, std::uint64_t now, Effects* out, ReplicaStats* stats) const {
+void PeerTable::Broadcast(Heartbeat hb, std::uint64_t now, Effects* out,
+                          ReplicaStats* stats) const {
   for (RegionId r = 0; r < n_; ++r) {
     if (r == self_) continue;
     const Peer& p = peers_[r];
@@ -210,7 +214,8 @@ class BatchSender {
 // Our own ops go at once; another origin's ops are relayed only once the peer has lagged on them
 // for relay_delay_ms (it probably cannot hear that origin), so a full mesh does not carry every op
 // n-1 times.
-void PeerTable::Push(RegionId r, const OpLog& log, std::uint64_t now, Effects* out, ReplicaStats* stats) {
+void PeerTable::Push(RegionId r, const OpLog& log, std::uint64_t now, Effects* out,
+                     ReplicaStats* stats) {
   Peer& p = peers_[r];
   const VersionVector& applied = log.applied();
   std::size_t inflight = 0;
@@ -260,7 +265,8 @@ void PeerTable::SendOps(RegionId r, const std::vector<Op>& ops, Effects* out) co
 Seq PeerTable::HeldByAnyPeer(RegionId origin) const {
   Seq upto = 0;
   for (RegionId p = 0; p < n_; ++p) {
-    if (p != self_) upto = std::max(upto, origin == self_ ? peers_[p].holds_ours : peers_[p].holds.get(origin));
+    if (p != self_)
+      upto = std::max(upto, origin == self_ ? peers_[p].holds_ours : peers_[p].holds.get(origin));
   }
   return upto;
 }

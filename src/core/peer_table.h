@@ -26,7 +26,7 @@ namespace tally {
 struct Peer {
   bool heard = false;
   std::uint64_t last_heard_ms = 0;
-  bool link_up = true;              // the host has not reported our link to it dead (OnDisconnected)
+  bool link_up = true;  // the host has not reported our link to it dead (OnDisconnected)
   std::uint64_t acks_heard_ms = 0;  // when its own Ack or heartbeat last reached us (0: never)
   VersionVector acked;  // what it last said it holds (capped at what we hold): what to send
   VersionVector holds;  // what it said it holds in Acks and heartbeats (direct or relayed), not
@@ -92,7 +92,8 @@ class PeerTable {
 
   // From a heartbeat: round trip, and the peer's wall clock offset (returned) — NTP-style, our
   // monotonic reading echoed back less the time the peer held it.
-  std::int64_t MeasureClock(RegionId r, const Heartbeat& hb, std::uint64_t now, std::uint64_t wall_ms);
+  std::int64_t MeasureClock(RegionId r, const Heartbeat& hb, std::uint64_t now,
+                            std::uint64_t wall_ms);
   // Sends `hb` to every peer, each with its own echo of its last heartbeat.
   void Broadcast(Heartbeat hb, std::uint64_t now, Effects* out, ReplicaStats* stats) const;
   // What every peer holds, as heartbeats relay it.

@@ -32,7 +32,7 @@ struct PersistBatch {
   std::vector<KeyRecord> keys;
   Hlc high_water;             // the largest asked for; zero: unchanged
   std::vector<Fence> fences;  // the newest list asked for; empty: unchanged
-  std::vector<Fold> folds;    // in order: a later checkpoint of an account supersedes an earlier one
+  std::vector<Fold> folds;  // in order: a later checkpoint of an account supersedes an earlier one
   bool replaces_store = false;
 
   bool empty() const {

@@ -39,7 +39,8 @@ void ReplayStep(const FeePolicy& policy, const ReplayEntry& e, ReplayState* s,
     s->voids[origin] = SaturatingAdd(s->voids[origin], v);
     if (v > 0) s->refunds = SaturatingAdd(s->refunds, v);
     if (events) {
-      events->push_back(DerivedEvent{DerivedKind::kVoid, e.key, e.kind, e.amount, v, 0, s->balance});
+      events->push_back(
+          DerivedEvent{DerivedKind::kVoid, e.key, e.kind, e.amount, v, 0, s->balance});
     }
     return;
   }
@@ -73,9 +74,9 @@ void ReplayStep(const FeePolicy& policy, const ReplayEntry& e, ReplayState* s,
 Reconciliation Reconcile(const FeePolicy& policy, RegionId regions, std::vector<Op> ops) {
   std::sort(ops.begin(), ops.end(),
             [](const Op& a, const Op& b) { return a.canonical() < b.canonical(); });
-  ops.erase(std::unique(ops.begin(), ops.end(),
-                        [](const Op& a, const Op& b) { return a.dot == b.dot; }),
-            ops.end());
+  ops.erase(
+      std::unique(ops.begin(), ops.end(), [](const Op& a, const Op& b) { return a.dot == b.dot; }),
+      ops.end());
   Reconciliation r;
   r.state = ReplayState(regions);
   std::set<std::string> keys_seen;

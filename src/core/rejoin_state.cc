@@ -4,7 +4,8 @@
 
 namespace tally {
 
-RejoinState::RejoinState(RegionId regions, RegionId self) : n_(regions), self_(self), answered_(regions, false) {}
+RejoinState::RejoinState(RegionId regions, RegionId self)
+    : n_(regions), self_(self), answered_(regions, false) {}
 
 void RejoinState::Reset() {
   answered_.assign(n_, false);
@@ -51,12 +52,15 @@ bool RejoinState::Ready(const VersionVector& held, std::uint64_t now, std::uint6
   return any_live_answer_ && wait_ms != 0 && now >= first_answer_ms_ + wait_ms && hears_answered;
 }
 
-std::string RejoinState::Reason(const VersionVector& applied, const VersionVector& held, bool needs_snapshot) const {
-  std::string why = "this region restarted and is rejoining: it serves writes once a peer has "
-                    "confirmed which of its own ops exist (" + std::to_string(AnsweredPeers()) + " of " +
-                    std::to_string(n_ - 1) + " peers answered";
+std::string RejoinState::Reason(const VersionVector& applied, const VersionVector& held,
+                                bool needs_snapshot) const {
+  std::string why =
+      "this region restarted and is rejoining: it serves writes once a peer has "
+      "confirmed which of its own ops exist (" +
+      std::to_string(AnsweredPeers()) + " of " + std::to_string(n_ - 1) + " peers answered";
   if (needed_.get(self_) > applied.get(self_))
-    why += "; recovering own ops " + std::to_string(applied.get(self_)) + " of " + std::to_string(needed_.get(self_));
+    why += "; recovering own ops " + std::to_string(applied.get(self_)) + " of " +
+           std::to_string(needed_.get(self_));
   std::uint64_t missing = 0;
   for (RegionId o = 0; o < n_; ++o) {
     if (needed_.get(o) > held.get(o)) missing += needed_.get(o) - held.get(o);

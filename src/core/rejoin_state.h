@@ -44,9 +44,11 @@ class RejoinState {
   // Whether the rejoin may end: some peer answered, we hold (`held`) every op the answers named,
   // and every other peer answered too or had `wait_ms` (0: for ever) from the first live answer,
   // while we still hear a peer that answered (`hears_answered`).
-  bool Ready(const VersionVector& held, std::uint64_t now, std::uint64_t wait_ms, bool hears_answered) const;
+  bool Ready(const VersionVector& held, std::uint64_t now, std::uint64_t wait_ms,
+             bool hears_answered) const;
   // What the Unavailable answers say meanwhile.
-  std::string Reason(const VersionVector& applied, const VersionVector& held, bool needs_snapshot) const;
+  std::string Reason(const VersionVector& applied, const VersionVector& held,
+                     bool needs_snapshot) const;
 
  private:
   RegionId n_;

@@ -13,8 +13,8 @@
 #include "core/fence_book.h"
 #include "core/finality.h"
 #include "core/hlc.h"
-#include "core/incarnations.h"
 #include "core/ids.h"
+#include "core/incarnations.h"
 #include "core/op_log.h"
 #include "core/peer_table.h"
 #include "core/rejoin_state.h"
@@ -54,7 +54,8 @@ Status ReplicaOptions::Validate() const {
     if (!names.insert(r).second) return Status::InvalidArgument("regions: duplicate name " + r);
   }
   if (self >= regions.size()) return Status::InvalidArgument("self: not one of the regions");
-  if (heartbeat_interval_ms == 0) return Status::InvalidArgument("heartbeat_interval_ms must be > 0");
+  if (heartbeat_interval_ms == 0)
+    return Status::InvalidArgument("heartbeat_interval_ms must be > 0");
   if (peer_timeout_ms == 0) return Status::InvalidArgument("peer_timeout_ms must be > 0");
   if (max_batch_ops == 0) return Status::InvalidArgument("max_batch_ops must be > 0");
   if (max_inflight_ops < max_batch_ops)
@@ -116,7 +117,8 @@ class Replica::Impl {
     // nothing: the store may have lost some, and reissuing their seqs would fork silently.
     PickEpochAbove(0);
     // An earlier start may have resumed at an epoch our clock has not reached (it stepped back).
-    if (const std::uint64_t ours = inc_.fences().NewestEpoch(opt_.self); ours >= inc_.epoch()) MoveEpochPast(ours);
+    if (const std::uint64_t ours = inc_.fences().NewestEpoch(opt_.self); ours >= inc_.epoch())
+      MoveEpochPast(ours);
     rejoining_ = n_ > 1 && opt_.rejoin_on_start && !opt_.bugs.skip_rejoin;
     if (!rejoining_) Resume();
     return Status::OK();
@@ -132,20 +134,23 @@ class Replica::Impl {
     std::vector<Seq> first(n_, 0);
     for (const Op& op : st->ops) {
       const RegionId o = op.dot.origin;
-      if (o < n_ && inc_.fences().IsDead(op) && (first[o] == 0 || op.dot.seq < first[o])) first[o] = op.dot.seq;
+      if (o < n_ && inc_.fences().IsDead(op) && (first[o] == 0 || op.dot.seq < first[o]))
+        first[o] = op.dot.seq;
     }
     for (RegionId o = 0; o < n_; ++o) {
       if (first[o] == 0) continue;
       auto lost = [&](const Op& op) { return op.dot.origin == o && op.dot.seq >= first[o]; };
-      const bool folded = std::any_of(st->ops.begin(), st->ops.end(),
-                                      [&](const Op& op) { return lost(op) && op.hlc < st->frontier; });
+      const bool folded = std::any_of(st->ops.begin(), st->ops.end(), [&](const Op& op) {
+        return lost(op) && op.hlc < st->frontier;
+      });
       if (folded) {
         needs_snapshot_ = true;
         lost_from_[o] = first[o];
         continue;
       }
       const auto removed = std::erase_if(st->ops, lost);
-      std::erase_if(st->keys, [&](const KeyRecord& k) { return k.dot.origin == o && k.dot.seq >= first[o]; });
+      std::erase_if(st->keys,
+                    [&](const KeyRecord& k) { return k.dot.origin == o && k.dot.seq >= first[o]; });
       stats_.lost_history_ops += removed;
     }
   }
@@ -171,8 +176,8 @@ class Replica::Impl {
       if (!s.ok()) return Status::Corruption("stored op " + op.dot.ToString() + ": " + s.message());
       const RegionId o = op.dot.origin;
       if (op.dot.seq != log_.applied().get(o) + 1)
-        return Status::Corruption("op log of region " + std::to_string(o) + " has a gap before seq " +
-                                  std::to_string(op.dot.seq));
+        return Status::Corruption("op log of region " + std::to_string(o) +
+                                  " has a gap before seq " + std::to_string(op.dot.seq));
       *held_max = std::max(*held_max, op.hlc);
       if (op.hlc < frontier_) {
         // Already folded into the checkpoint; kept only so lagging peers can still be served.
@@ -206,7 +211,8 @@ class Replica::Impl {
 
   // What the desk reads of our state (CommandDesk::Phase).
   CommandDesk::Phase Phase() const {
-    return CommandDesk::Phase{inc_.epoch(), rejoining_, rejoining_ ? RejoinReason() : std::string(), frontier_};
+    return CommandDesk::Phase{inc_.epoch(), rejoining_, rejoining_ ? RejoinReason() : std::string(),
+                              frontier_};
   }
 
   void CompleteAll(std::vector<CommandResult> results, std::uint64_t now, Effects* out) {
@@ -220,7 +226,8 @@ class Replica::Impl {
     r.replicated = r.status.ok() && r.op.seq != 0 && IsReplicated(r.op);
     if (wants_replicated && r.status.ok() && !r.replicated) {
       if (replication_.size() >= opt_.max_pending_debits) {
-        r = Rejected(r.id, Status::Unavailable(NotReplicatedReason(r.op, "too many answers wait for replication")));
+        r = Rejected(r.id, Status::Unavailable(
+                               NotReplicatedReason(r.op, "too many answers wait for replication")));
       } else {
         replication_.Hold(std::move(r), now + opt_.replicated_wait_ms);
         return;
@@ -236,8 +243,9 @@ class Replica::Impl {
       return Status::PermissionDenied("peer belongs to cluster '" + h.cluster_id + "', not '" +
                                       opt_.cluster_id + "'");
     if (h.protocol_version != kProtocolVersion)
-      return Status::FailedPrecondition("peer speaks protocol " + std::to_string(h.protocol_version) +
-                                        ", we speak " + std::to_string(kProtocolVersion));
+      return Status::FailedPrecondition("peer speaks protocol " +
+                                        std::to_string(h.protocol_version) + ", we speak " +
+                                        std::to_string(kProtocolVersion));
     if (h.region >= n_ || h.region == opt_.self)
       return Status::InvalidArgument("peer claims unknown region id " + std::to_string(h.region));
     if (h.retention_ms != 0 && h.retention_ms != opt_.idempotency_retention_ms)
@@ -306,7 +314,8 @@ class Replica::Impl {
     // Hellos are answered at most once per heartbeat interval: two rejoining regions would
     // otherwise answer each other's answers (each says `rejoining`) for ever.
     if (hello.epoch != known_epoch ||
-        (hello.rejoining && (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms))) {
+        (hello.rejoining &&
+         (p.answered_ms == 0 || now >= p.answered_ms + opt_.heartbeat_interval_ms))) {
       p.answered_ms = std::max<std::uint64_t>(now, 1);
       SendHello(from, out);
       if (hello.rejoining) SendAwaitingFence(from, out);
@@ -336,9 +345,16 @@ class Replica::Impl {
   Hello HelloFor(RegionId to, const VersionVector& applied) const {
     // The clock shown is never above the persisted high-water mark, so no restart can issue a
     // timestamp below it (a host may send this Hello without an Effects, before any lease).
-    return Hello{opt_.cluster_id, kProtocolVersion, opt_.self, Claims(applied), inc_.epoch(),
-                 to < n_ ? inc_.peer_epoch(to) : 0, rejoining_,
-                 std::min(clock_.last(), persisted_hw_).value, inc_.fences().All(), needs_snapshot_,
+    return Hello{opt_.cluster_id,
+                 kProtocolVersion,
+                 opt_.self,
+                 Claims(applied),
+                 inc_.epoch(),
+                 to < n_ ? inc_.peer_epoch(to) : 0,
+                 rejoining_,
+                 std::min(clock_.last(), persisted_hw_).value,
+                 inc_.fences().All(),
+                 needs_snapshot_,
                  opt_.idempotency_retention_ms};
   }
 
@@ -346,7 +362,8 @@ class Replica::Impl {
   // ops above where this incarnation resumed counts only if it knew our fence when it wrote it:
   // before, it may hold ops of our lost history under those seqs, and believing it would release
   // a "replicated" answer (or prune an op) that no peer holds.
-  void Acked(RegionId from, const VersionVector& said, std::uint64_t now, bool prunable, bool knows_our_fence) {
+  void Acked(RegionId from, const VersionVector& said, std::uint64_t now, bool prunable,
+             bool knows_our_fence) {
     const Seq own_cap = !rejoining_ && !knows_our_fence ? inc_.resumed_from() : kAnySeq;
     peers_.Acked(from, said, log_.applied(), own_cap, inc_.peer_epoch(from), now, prunable);
   }
@@ -355,7 +372,8 @@ class Replica::Impl {
   // longer retain, a snapshot.
   void Push(RegionId to, std::uint64_t now, Effects* out) {
     if (!peers_.Reachable(to, now)) return;
-    if (!rejoining_ && peers_.NeedsSnapshot(to, log_.floor())) {  // a rejoining region's state may lack ops
+    if (!rejoining_ &&
+        peers_.NeedsSnapshot(to, log_.floor())) {  // a rejoining region's state may lack ops
       MaybeSendSnapshot(to, now, out);
       return;
     }
@@ -373,7 +391,8 @@ class Replica::Impl {
       SendHeartbeats(now, out);
       if (rejoining_) AskUnanswered(out);  // Hellos and their answers may be lost
       // While rejoining our own log may lack ops that exist: no frontier may pass them.
-      if (!rejoining_ && FoldToFrontier()) CompleteAll(desk_.RetryAllPending(Phase(), now, out), now, out);
+      if (!rejoining_ && FoldToFrontier())
+        CompleteAll(desk_.RetryAllPending(Phase(), now, out), now, out);
     }
     if (now >= next_checkpoint_ms_ && saved_frontier_ < frontier_) {
       next_checkpoint_ms_ = now + opt_.checkpoint_interval_ms;
@@ -463,7 +482,8 @@ class Replica::Impl {
   // are written by the desk once the answer is known — or by the book, when a peer gives back ops
   // a lost store had.
   Status ApplyOp(const Op& op, Effects* out) {
-    return tally::ApplyOp(op, /*write_keys=*/op.dot.origin != opt_.self || rejoining_, &book_, &log_, out);
+    return tally::ApplyOp(op, /*write_keys=*/op.dot.origin != opt_.self || rejoining_, &book_,
+                          &log_, out);
   }
 
   void Receive(const Op& op, std::uint64_t now, Effects* out) {
@@ -578,7 +598,8 @@ class Replica::Impl {
   // by KnowsOurFence instead.
   Seq SettledSeq(RegionId origin) const {
     const std::uint64_t newest = inc_.NewestEpochOf(origin);
-    if (origin == opt_.self || inc_.own_fence_epoch(origin) >= newest) return log_.applied().get(origin);
+    if (origin == opt_.self || inc_.own_fence_epoch(origin) >= newest)
+      return log_.applied().get(origin);
     for (const Op& op : log_.Retained(origin))
       if (op.epoch < newest) return op.dot.seq - 1;
     return log_.applied().get(origin);
@@ -596,12 +617,13 @@ class Replica::Impl {
   // replicated_wait_ms.
   void ReleaseReplicated(std::uint64_t now, Effects* out) {
     if (replication_.empty()) return;
-    for (RegionId o = 0; o < n_; ++o) replication_.ReleaseUpTo(o, ReplicatedSeq(o), &out->completions);
+    for (RegionId o = 0; o < n_; ++o)
+      replication_.ReleaseUpTo(o, ReplicatedSeq(o), &out->completions);
     for (const CommandResult& waited : replication_.TakeExpired(now)) {
-      CommandResult r = Rejected(
-          waited.id, Status::Unavailable(NotReplicatedReason(
-                         waited.op, "no other region confirmed it within " +
-                                        std::to_string(opt_.replicated_wait_ms) + " ms")));
+      CommandResult r =
+          Rejected(waited.id, Status::Unavailable(NotReplicatedReason(
+                                  waited.op, "no other region confirmed it within " +
+                                                 std::to_string(opt_.replicated_wait_ms) + " ms")));
       r.op = waited.op;
       out->completions.push_back(std::move(r));
     }
@@ -630,11 +652,11 @@ class Replica::Impl {
     snap.fences = inc_.fences().All();
     ++stats_.snapshots_sent;
     ++stats_.messages_sent;
-    out->notices.push_back(Notice{Notice::Kind::kSnapshotSent, to, static_cast<std::int64_t>(snap.ops.size()),
-                                  "sent a snapshot to region " + opt_.regions[to] + " (" +
-                                      std::to_string(snap.accounts.size()) + " accounts, " +
-                                      std::to_string(snap.ops.size()) + " ops): it restarted " +
-                                      "lacking ops no region retains any more"});
+    out->notices.push_back(Notice{
+        Notice::Kind::kSnapshotSent, to, static_cast<std::int64_t>(snap.ops.size()),
+        "sent a snapshot to region " + opt_.regions[to] + " (" +
+            std::to_string(snap.accounts.size()) + " accounts, " + std::to_string(snap.ops.size()) +
+            " ops): it restarted " + "lacking ops no region retains any more"});
     out->send.push_back(Outbound{to, std::move(snap)});
   }
 
@@ -651,7 +673,8 @@ class Replica::Impl {
     bool lacking = needs_snapshot_;
     for (RegionId o = 0; o < n_; ++o) {
       if (log_.applied().get(o) < snap.log_floor.get(o)) lacking = true;
-      if (!needs_snapshot_ && snap.applied.get(o) < log_.floor().get(o)) return;  // it lacks ops only we still have
+      if (!needs_snapshot_ && snap.applied.get(o) < log_.floor().get(o))
+        return;  // it lacks ops only we still have
     }
     if (!lacking) return;
     RecoveredState st;
@@ -662,10 +685,12 @@ class Replica::Impl {
     st.keys = snap.keys;
     Status s;
     for (const Op& op : st.ops) {
-      if (inc_.fences().IsDead(op)) s = Status::InvalidArgument("it holds op " + op.dot.ToString() + " of a lost history");
+      if (inc_.fences().IsDead(op))
+        s = Status::InvalidArgument("it holds op " + op.dot.ToString() + " of a lost history");
     }
     for (RegionId o = 0; o < n_ && s.ok(); ++o) {
-      for (Seq q = std::max(snap.applied.get(o), log_.floor().get(o)) + 1; q <= log_.applied().get(o); ++q) {
+      for (Seq q = std::max(snap.applied.get(o), log_.floor().get(o)) + 1;
+           q <= log_.applied().get(o); ++q) {
         const Op& op = log_.At(o, q);
         if (inc_.fences().IsDead(op)) break;  // ours of a lost history (a restored store): they go
         // Every op below its frontier was in the sender's hands when it folded (heartbeat
@@ -682,18 +707,19 @@ class Replica::Impl {
     if (s.ok() && !fresh.log_.applied().Dominates(snap.applied))
       s = Status::InvalidArgument("its ops stop short of its applied vector");
     if (!s.ok()) {
-      out->notices.push_back(Notice{Notice::Kind::kPeerRefused, from, 0,
-                                    "refused the snapshot of region " + opt_.regions[from] + ": " + s.message()});
+      out->notices.push_back(
+          Notice{Notice::Kind::kPeerRefused, from, 0,
+                 "refused the snapshot of region " + opt_.regions[from] + ": " + s.message()});
       return;
     }
     Adopt(fresh, held_max, now, out);
     needs_snapshot_ = false;
     const Seq own = log_.applied().get(opt_.self);
-    out->notices.push_back(Notice{Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(own),
-                                  "installed the snapshot of region " + opt_.regions[from] + " (" +
-                                      std::to_string(out->fold->checkpoints.size()) + " accounts, " +
-                                      std::to_string(out->ops.size()) + " ops); own ops up to seq " +
-                                      std::to_string(own)});
+    out->notices.push_back(Notice{
+        Notice::Kind::kSnapshotInstalled, from, static_cast<std::int64_t>(own),
+        "installed the snapshot of region " + opt_.regions[from] + " (" +
+            std::to_string(out->fold->checkpoints.size()) + " accounts, " +
+            std::to_string(out->ops.size()) + " ops); own ops up to seq " + std::to_string(own)});
     out->send.push_back(Outbound{from, AckFor(from, log_.applied())});
     for (RegionId o = 0; o < n_; ++o) {
       if (o != opt_.self) {
@@ -709,16 +735,18 @@ class Replica::Impl {
   // waiting on the same account; one whose account is gone (its open was of a lost history) is
   // refused.
   void Adopt(Impl& fresh, Hlc held_max, std::uint64_t now, Effects* out) {
-    for (CommandResult& r : desk_.CarryWaitingTo(fresh.book_)) out->completions.push_back(std::move(r));
+    for (CommandResult& r : desk_.CarryWaitingTo(fresh.book_))
+      out->completions.push_back(std::move(r));
     frontier_ = fresh.frontier_;
     saved_frontier_ = fresh.saved_frontier_;
     log_.AdoptLog(std::move(fresh.log_));
     // Answers held until a peer holds their op: an op the new state lacks is gone (of a lost
     // history), and a later op may take its seq; its answer must not be released for that one.
     for (const CommandResult& lost : replication_.TakeBeyond(log_.applied())) {
-      CommandResult r = Rejected(lost.id, Status::Unavailable("its op " + lost.op.ToString() +
-                                                              " was of a history its region lost; retry with the "
-                                                              "same Idempotency-Key"));
+      CommandResult r =
+          Rejected(lost.id, Status::Unavailable("its op " + lost.op.ToString() +
+                                                " was of a history its region lost; retry with the "
+                                                "same Idempotency-Key"));
       r.op = lost.op;
       out->completions.push_back(std::move(r));
     }
@@ -770,8 +798,8 @@ class Replica::Impl {
   // one copy, or two that learned the same later start of ours, would otherwise pick the same
   // one); our clock moves to it, so what we issue from here is above it.
   void PickEpochAbove(std::uint64_t floor) {
-    const std::uint64_t epoch =
-        std::max(clock_.Now(Wall()).value, floor + 1) + opt_.epoch_nonce % ReplicaOptions::kEpochNonceLimit;
+    const std::uint64_t epoch = std::max(clock_.Now(Wall()).value, floor + 1) +
+                                opt_.epoch_nonce % ReplicaOptions::kEpochNonceLimit;
     inc_.BeginEpoch(epoch);
     clock_.Update(Hlc{epoch}, Wall());
   }
@@ -805,9 +833,10 @@ class Replica::Impl {
       // than it, and the peer that answered us restarted since and forgot that epoch): as with an
       // answer that knows it, move past it.
       MoveEpochPast(inc_.fences().NewestEpoch(opt_.self));
-      out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self, 0,
-                                    "a fence of a later start of ours is known: our store is older than "
-                                    "our last run; rejoining under a new epoch"});
+      out->notices.push_back(
+          Notice{Notice::Kind::kRejoin, opt_.self, 0,
+                 "a fence of a later start of ours is known: our store is older than "
+                 "our last run; rejoining under a new epoch"});
     }
     for (RegionId o = 0; o < n_; ++o) {
       if (!changed[o]) continue;
@@ -833,13 +862,16 @@ class Replica::Impl {
     }
     if (first == 0) return;
     const Seq removed = log_.applied().get(o) - first + 1;
-    const std::string what = std::to_string(removed) + " ops of region " + opt_.regions[o] + " from seq " +
-                             std::to_string(first) + " on, of a history it lost (" +
-                             (o == opt_.self ? "our store was restored from an older copy" : "it restarted without them") + ")";
+    const std::string what = std::to_string(removed) + " ops of region " + opt_.regions[o] +
+                             " from seq " + std::to_string(first) + " on, of a history it lost (" +
+                             (o == opt_.self ? "our store was restored from an older copy"
+                                             : "it restarted without them") +
+                             ")";
     Status s;
     for (Seq q = first; q <= log_.applied().get(o) && s.ok(); ++q) {
       if (log_.At(o, q).hlc < frontier_)
-        s = Status::FailedPrecondition("op " + Dot{o, q}.ToString() + " is folded into our checkpoints already");
+        s = Status::FailedPrecondition("op " + Dot{o, q}.ToString() +
+                                       " is folded into our checkpoints already");
     }
     RecoveredState st;
     st.frontier = frontier_;
@@ -864,13 +896,15 @@ class Replica::Impl {
         rejoin_.WaitForSnapshotOnly();
         RefuseWaiting(out);
       }
-      out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed),
-                                    "we hold " + what + " and cannot remove them: " + s.message() +
-                                        "; refusing writes until a peer's snapshot replaces our state"});
+      out->notices.push_back(
+          Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed),
+                 "we hold " + what + " and cannot remove them: " + s.message() +
+                     "; refusing writes until a peer's snapshot replaces our state"});
     } else {
       Adopt(fresh, held_max, now, out);
       stats_.lost_history_ops += removed;
-      out->notices.push_back(Notice{Notice::Kind::kLostHistory, o, static_cast<std::int64_t>(removed), "removed " + what});
+      out->notices.push_back(Notice{Notice::Kind::kLostHistory, o,
+                                    static_cast<std::int64_t>(removed), "removed " + what});
     }
     // Tell every peer what we hold now (so it sends the ops that replace them), or that we need a
     // snapshot.
@@ -896,11 +930,13 @@ class Replica::Impl {
   // Wiped, or restored from a copy older than a later start of ours that region `from` knows of
   // (`seen`): move past that epoch and ask every peer again (earlier answers were about an epoch
   // that is not the newest).
-  void RejoinPastLaterStart(std::uint64_t seen, RegionId from, const std::string& who, Effects* out) {
+  void RejoinPastLaterStart(std::uint64_t seen, RegionId from, const std::string& who,
+                            Effects* out) {
     MoveEpochPast(seen);
-    out->notices.push_back(Notice{Notice::Kind::kRejoin, from, 0,
-                                  who + " a later start of ours: our store is older than our last run; "
-                                        "rejoining under a new epoch"});
+    out->notices.push_back(
+        Notice{Notice::Kind::kRejoin, from, 0,
+               who + " a later start of ours: our store is older than our last run; "
+                     "rejoining under a new epoch"});
     AskEveryPeerAgain(out);
   }
 
@@ -913,11 +949,11 @@ class Replica::Impl {
     clock_.Update(Hlc{clock}, Wall());
     const Seq own = log_.applied().get(opt_.self);
     if (applied.get(opt_.self) > own) {
-      out->notices.push_back(Notice{
-          Notice::Kind::kRejoin, q, static_cast<std::int64_t>(applied.get(opt_.self)),
-          "region " + opt_.regions[q] + " holds our ops up to seq " +
-              std::to_string(applied.get(opt_.self)) + ", our store only up to " +
-              std::to_string(own) + ": recovering them before serving writes"});
+      out->notices.push_back(
+          Notice{Notice::Kind::kRejoin, q, static_cast<std::int64_t>(applied.get(opt_.self)),
+                 "region " + opt_.regions[q] + " holds our ops up to seq " +
+                     std::to_string(applied.get(opt_.self)) + ", our store only up to " +
+                     std::to_string(own) + ": recovering them before serving writes"});
     }
     rejoin_.Count(q, applied);
     MaybeFinishRejoin(now, out);
@@ -928,16 +964,18 @@ class Replica::Impl {
   // before it has them back — and every other peer answered too or had peer_timeout_ms to do so.
   // Ops a peer has pruned cannot come back without snapshot transfer: then we keep refusing.
   void MaybeFinishRejoin(std::uint64_t now, Effects* out) {
-    if (!rejoining_ || !rejoin_.Ready(log_.Held(), now, opt_.rejoin_wait_ms, HearsAnAnsweredPeer(now))) return;
+    if (!rejoining_ ||
+        !rejoin_.Ready(log_.Held(), now, opt_.rejoin_wait_ms, HearsAnAnsweredPeer(now)))
+      return;
     if (needs_snapshot_) return;
     rejoining_ = false;
     // Where this incarnation resumes: any op of an earlier one above this seq is of a lost history.
     Resume();
     const Seq own = log_.applied().get(opt_.self);
-    out->notices.push_back(Notice{Notice::Kind::kRejoin, opt_.self, static_cast<std::int64_t>(own),
-                                  "rejoined: " + std::to_string(rejoin_.AnsweredPeers()) + " of " +
-                                      std::to_string(n_ - 1) + " peers confirmed our own ops up to seq " +
-                                      std::to_string(own) + "; serving writes"});
+    out->notices.push_back(Notice{
+        Notice::Kind::kRejoin, opt_.self, static_cast<std::int64_t>(own),
+        "rejoined: " + std::to_string(rejoin_.AnsweredPeers()) + " of " + std::to_string(n_ - 1) +
+            " peers confirmed our own ops up to seq " + std::to_string(own) + "; serving writes"});
   }
 
   // Drops the answers gathered so far — they describe an older epoch of ours, or may count ops of
@@ -979,8 +1017,9 @@ class Replica::Impl {
   // applied: an op of a peer's earlier run waits for that peer's fence, which comes only once the
   // peer has rejoined — two regions rejoining at once would otherwise each wait for the other's
   // old ops for ever.
-  std::string RejoinReason() const { return rejoin_.Reason(log_.applied(), log_.Held(), needs_snapshot_); }
-
+  std::string RejoinReason() const {
+    return rejoin_.Reason(log_.applied(), log_.Held(), needs_snapshot_);
+  }
 
   // ---- heartbeats, frontier, folding ----------------------------------------------------------
 
@@ -1009,7 +1048,9 @@ class Replica::Impl {
     hb.epochs = inc_.KnownEpochs();
     hb.clock = h.value;
     // No promise about our own ops while rejoining: seqs we lost may exist with older timestamps.
-    if (!rejoining_) hb.entries.push_back(HeartbeatEntry{opt_.self, h, log_.applied().get(opt_.self), inc_.epoch()});
+    if (!rejoining_)
+      hb.entries.push_back(
+          HeartbeatEntry{opt_.self, h, log_.applied().get(opt_.self), inc_.epoch()});
     finality_.AppendRelayed(&hb.entries);
     hb.holds = peers_.Holds();
     hb.wall_ms = Wall();
@@ -1025,8 +1066,9 @@ class Replica::Impl {
     if (off_by > opt_.max_clock_offset_ms) {
       ++stats_.clock_ahead_reports;
       out->notices.push_back(Notice{Notice::Kind::kClockAhead, from, offset,
-                                    "region " + opt_.regions[from] + " wall clock is " + std::to_string(off_by) +
-                                        " ms " + (offset < 0 ? "behind" : "ahead of") + " ours"});
+                                    "region " + opt_.regions[from] + " wall clock is " +
+                                        std::to_string(off_by) + " ms " +
+                                        (offset < 0 ? "behind" : "ahead of") + " ours"});
     }
   }
 
@@ -1045,13 +1087,15 @@ class Replica::Impl {
       if (e.region < n_) peers_.RelayedHolds(e, inc_.peer_epoch(e.region));
       // A region we cannot hear may hold our newest ops: a peer relays what it holds.
       if (e.region != opt_.self) OwnOpsExistUpTo(e.applied.get(opt_.self));
-      if (rejoining_ && e.region < n_ && e.region != opt_.self) NoteRelayedAnswer(e.region, e, now, out);
+      if (rejoining_ && e.region < n_ && e.region != opt_.self)
+        NoteRelayedAnswer(e.region, e, now, out);
     }
     for (const HeartbeatEntry& e : hb.entries) {
       if (e.origin >= n_) continue;
       // A promise of an incarnation the origin has left (in flight, or relayed, from before it
       // restarted) binds nothing: its new run rejoined on our clock as it was and may issue below.
-      if (e.origin != opt_.self && (e.epoch < inc_.peer_epoch(e.origin) || e.epoch < inc_.fences().NewestEpoch(e.origin)))
+      if (e.origin != opt_.self &&
+          (e.epoch < inc_.peer_epoch(e.origin) || e.epoch < inc_.fences().NewestEpoch(e.origin)))
         continue;
       if (e.origin != from) {
         // A relayed promise: merged like any timestamp we receive, so that whoever answers a
@@ -1087,12 +1131,17 @@ class Replica::Impl {
   // need not hear every peer directly (a partial partition), only be known by each. What such a
   // peer gets of our earlier run afterwards was in flight when we stopped: fences are for that.
   void NoteRelayedAnswer(RegionId q, const HoldsEntry& e, std::uint64_t now, Effects* out) {
-    if (q >= n_ || q == opt_.self || e.epochs.size() <= opt_.self || e.epochs[opt_.self] != inc_.epoch()) return;
-    if (peers_.Reachable(q, now)) return;  // a peer we hear answers with its Hello, as it knows us best
+    if (q >= n_ || q == opt_.self || e.epochs.size() <= opt_.self ||
+        e.epochs[opt_.self] != inc_.epoch())
+      return;
+    if (peers_.Reachable(q, now))
+      return;  // a peer we hear answers with its Hello, as it knows us best
     CountAnswer(q, e.clock, e.applied, now, out);
   }
 
-  void TryConfirm(RegionId o) { finality_.Confirm(o, log_.applied().get(o), inc_.NewestEpochOf(o)); }
+  void TryConfirm(RegionId o) {
+    finality_.Confirm(o, log_.applied().get(o), inc_.NewestEpochOf(o));
+  }
 
   // Folds every journal below the stable frontier into its checkpoint, in memory. Cheap, so it
   // runs on every heartbeat; persisting is SaveCheckpoints' job. True when the frontier moved.
@@ -1139,18 +1188,19 @@ class Replica::Impl {
   PeerTable peers_;
   Finality finality_;
   RejoinState rejoin_;
-  ReplicationWaits replication_;        // answers held for durability "replicated"
-  bool rejoining_ = false;               // restarted; no op originated until our own log is whole
-  Incarnations inc_;                     // our epoch and fence; the others' epochs; every fence
-  bool needs_snapshot_ = false;          // we hold folded ops of a lost history: only a snapshot helps
+  ReplicationWaits replication_;  // answers held for durability "replicated"
+  bool rejoining_ = false;        // restarted; no op originated until our own log is whole
+  Incarnations inc_;              // our epoch and fence; the others' epochs; every fence
+  bool needs_snapshot_ = false;   // we hold folded ops of a lost history: only a snapshot helps
   // Per origin, the first op of a lost history we hold and cannot remove (0: none); what we claim
   // to hold stops below it (Claims) until a snapshot replaces our state.
   std::vector<Seq> lost_from_;
   std::uint64_t next_heartbeat_ms_ = 0;
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
-  mutable ReplicaStats stats_;  // the gauges (keys, index bytes, buffered ops) are filled in when read
-  CommandDesk desk_;            // last: it refers to the members above
+  mutable ReplicaStats
+      stats_;         // the gauges (keys, index bytes, buffered ops) are filled in when read
+  CommandDesk desk_;  // last: it refers to the members above
 };
 
 Replica::Replica(ReplicaOptions options, const WallClock& wall) {
@@ -1176,10 +1226,14 @@ void Replica::OnConnected(RegionId to, std::uint64_t now_ms, Effects* out) {
 void Replica::OnDisconnected(RegionId to) { impl_->OnDisconnected(to); }
 Status Replica::CheckHello(const Hello& hello) const { return impl_->CheckHello(hello); }
 void Replica::Tick(std::uint64_t now_ms, Effects* out) { impl_->Tick(now_ms, out); }
-Status Replica::GetAccount(std::string_view id, AccountView* out) { return impl_->GetAccount(id, out); }
+Status Replica::GetAccount(std::string_view id, AccountView* out) {
+  return impl_->GetAccount(id, out);
+}
 std::vector<std::string> Replica::AccountIds() const { return impl_->AccountIds(); }
 bool Replica::HasAccount(std::string_view id) const { return impl_->HasAccount(id); }
-Status Replica::Forks(std::string_view id, std::vector<ForkReport>* out) { return impl_->Forks(id, out); }
+Status Replica::Forks(std::string_view id, std::vector<ForkReport>* out) {
+  return impl_->Forks(id, out);
+}
 Status Replica::DerivedEvents(std::string_view id, std::vector<DerivedEvent>* out) {
   return impl_->DerivedEvents(id, out);
 }

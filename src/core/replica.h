@@ -18,12 +18,13 @@
 //      another region, so until it is final it is spendable only inside the overdraft line
 //      (docs/design.md, "The effective floor");
 //   2. else, if a live peer (link up, acks flowing) has rights, ask it for rights and wait two
-//      round trips to it (at most rights_wait_ms); if r's tentative credits would cover x and every peer is reachable (so the
-//      frontier moves), wait for them to turn final, at most finality_wait_ms (the command
-//      completes later, from OnMessage or Tick);
+//      round trips to it (at most rights_wait_ms); if r's tentative credits would cover x and every
+//      peer is reachable (so the frontier moves), wait for them to turn final, at most
+//      finality_wait_ms (the command completes later, from OnMessage or Tick);
 //   3. else, if spendable(r) + O[r] >= x: accepted as an overdraft debit (flagged) — O[r] counts
 //      only once the account's open is final, so a concurrent open with another config cannot win;
-//   4. else rejected: insufficient_funds, with the rights, tentative credit and line that explain it.
+//   4. else rejected: insufficient_funds, with the rights, tentative credit and line that explain
+//   it.
 //
 // Not thread-safe: one thread (or strand) drives a Replica.
 

@@ -28,14 +28,16 @@ struct PlantedBugs {
   bool order_forks_by_arrival = false;  // reconcile in arrival order instead of canonical order
   bool forget_hlc_high_water = false;   // on recovery, restart the clock from the wall clock only
   bool drop_relayed_ops = false;        // gossip only our own ops, never relay other origins'
-  bool ack_before_sync = false;         // let completions out before their ops are synced (CommitGate)
+  bool ack_before_sync = false;  // let completions out before their ops are synced (CommitGate)
   bool spend_tentative_credit = false;  // count credits that are not yet final as spendable rights
   bool skip_rejoin = false;             // serve writes at once after a restart, whatever was lost
-  bool expiry_decides_voids = false;    // a use of a key still in the index is voided, whatever its age
-  bool wall_clock_deadlines = false;    // a waiting debit's deadline on the wall clock (issue 10)
-  bool misreport_overdrawn = false;     // a fee event says the balance went 1 further below zero
-  bool book_fee_elsewhere = false;      // an overdraft fee is booked to the next region, not its own
-  bool spend_buffered_transfer = false; // count rights handed to us but held beyond a gap (unapplied)
+  bool expiry_decides_voids =
+      false;  // a use of a key still in the index is voided, whatever its age
+  bool wall_clock_deadlines = false;  // a waiting debit's deadline on the wall clock (issue 10)
+  bool misreport_overdrawn = false;   // a fee event says the balance went 1 further below zero
+  bool book_fee_elsewhere = false;    // an overdraft fee is booked to the next region, not its own
+  bool spend_buffered_transfer =
+      false;  // count rights handed to us but held beyond a gap (unapplied)
 };
 
 struct ReplicaOptions {
@@ -45,7 +47,7 @@ struct ReplicaOptions {
 
   std::uint64_t max_clock_offset_ms = 500;
   std::uint64_t heartbeat_interval_ms = 100;
-  std::uint64_t peer_timeout_ms = 1000;     // silent this long: unreachable
+  std::uint64_t peer_timeout_ms = 1000;  // silent this long: unreachable
   // Upper bound of the wait for an on-demand rights transfer; the wait itself is two measured
   // round trips to the peers asked plus a little (all of this while none is measured yet).
   std::uint64_t rights_wait_ms = 500;
@@ -68,15 +70,15 @@ struct ReplicaOptions {
   // Hello of the earlier run would pass for an answer to the later one: swarm seed 305184).
   std::uint64_t epoch_nonce = 0;
   static constexpr std::uint64_t kEpochNonceLimit = std::uint64_t{1} << 20;
-  std::uint64_t resend_after_ms = 500;      // re-send ops a peer has not acked after this
-  std::uint64_t relay_delay_ms = 200;       // relay an origin's ops once a peer lags this long
+  std::uint64_t resend_after_ms = 500;  // re-send ops a peer has not acked after this
+  std::uint64_t relay_delay_ms = 200;   // relay an origin's ops once a peer lags this long
   std::uint64_t rebalance_interval_ms = 1000;
-  std::uint64_t hlc_lease_ms = 1000;        // persist the HLC high-water mark this far ahead
+  std::uint64_t hlc_lease_ms = 1000;            // persist the HLC high-water mark this far ahead
   std::uint64_t checkpoint_interval_ms = 1000;  // persist folded checkpoints (and prune) this often
-  std::size_t max_batch_ops = 256;          // ops per OpBatch
-  std::size_t max_inflight_ops = 8192;      // unacked ops per peer
-  std::size_t max_pending_debits = 10000;   // debits waiting for rights
-  std::size_t max_events_per_account = 256; // derived events kept for reports, per account
+  std::size_t max_batch_ops = 256;              // ops per OpBatch
+  std::size_t max_inflight_ops = 8192;          // unacked ops per peer
+  std::size_t max_pending_debits = 10000;       // debits waiting for rights
+  std::size_t max_events_per_account = 256;     // derived events kept for reports, per account
   // Idempotency key retention: a use of a key voids only when a canonically earlier use of the key
   // lies less than this before it (wall time of the HLCs); a key unused for longer is forgotten
   // once the stable frontier is past its last use + retention. Every region of a cluster must use
@@ -122,13 +124,13 @@ struct Command {
 struct CommandResult {
   std::uint64_t id = 0;
   Status status;
-  Dot op;                 // the op that carried it (for a replay, the original op)
+  Dot op;  // the op that carried it (for a replay, the original op)
   Hlc hlc;
-  Amount balance = 0;     // effective (tentative) balance right after, as seen here
-  bool overdraft = false; // accepted on the overdraft line
-  bool replayed = false;  // the key was seen before: this is the stored result
-  bool voided = false;    // a replay of an op of ours voided as a duplicate of `voided_by`
-  Dot voided_by;          // the canonically earlier op (another region's) that kept the key
+  Amount balance = 0;      // effective (tentative) balance right after, as seen here
+  bool overdraft = false;  // accepted on the overdraft line
+  bool replayed = false;   // the key was seen before: this is the stored result
+  bool voided = false;     // a replay of an op of ours voided as a duplicate of `voided_by`
+  Dot voided_by;           // the canonically earlier op (another region's) that kept the key
   // Set on insufficient_funds (and on accepted debits): the numbers behind the decision.
   Amount rights = 0;
   Amount overdraft_line = 0;
@@ -148,7 +150,7 @@ struct Notice {
     kPeerRefused,
     kSnapshotSent,
     kSnapshotInstalled,
-    kRejoin,  // progress of a restarted region's rejoin (value: a seq of its own ops)
+    kRejoin,       // progress of a restarted region's rejoin (value: a seq of its own ops)
     kLostHistory,  // ops of a region's lost history refused or removed (value: how many)
   };
   Kind kind = Kind::kClockAhead;
@@ -180,7 +182,7 @@ struct KeyRecordId {
 };
 
 struct Effects {
-  std::vector<Op> ops;          // newly applied ops, local and remote, in apply order
+  std::vector<Op> ops;  // newly applied ops, local and remote, in apply order
   // Idempotency records to delete: keys past their retention window (the stable frontier is past
   // their last use + retention, so no use that could be compared with them can still arrive).
   // Emitted with the Fold whose frontier decided it. Delete these BEFORE writing `keys`: a key
@@ -218,12 +220,12 @@ struct RecoveredState {
   Hlc frontier;
   VersionVector log_floor;
   std::vector<AccountCheckpoint> checkpoints;
-  std::vector<Op> ops;          // the retained log, any order
+  std::vector<Op> ops;  // the retained log, any order
   std::vector<KeyRecord> keys;
 };
 
 struct RegionView {
-  Amount rights = 0;          // effective rights (fees and voids booked)
+  Amount rights = 0;            // effective rights (fees and voids booked)
   Amount tentative_credit = 0;  // keyed credits of this region not yet final (part of rights)
   Amount overdraft_line = 0;
   Amount fees = 0;
@@ -232,10 +234,10 @@ struct RegionView {
 
 struct AccountView {
   AccountConfig config;
-  Amount balance = 0;         // effective, over every op held (tentative above the frontier)
-  Amount final_balance = 0;   // effective, over the final prefix only
-  Amount raw_balance = 0;     // ΣP − ΣN over every op held
-  bool tentative = false;     // ops above the frontier exist
+  Amount balance = 0;        // effective, over every op held (tentative above the frontier)
+  Amount final_balance = 0;  // effective, over the final prefix only
+  Amount raw_balance = 0;    // ΣP − ΣN over every op held
+  bool tentative = false;    // ops above the frontier exist
   std::vector<RegionView> regions;
   Amount fees = 0;
   Amount voids = 0;
@@ -245,8 +247,8 @@ struct AccountView {
   // of a new account"); until then, the regions whose confirmation it waits for.
   bool lines_usable = false;
   std::vector<RegionId> lines_wait_for;
-  bool stale = false;         // this region is rejoining after a restart and may lack ops
-  std::uint64_t digest = 0;   // equal on every replica holding the same ops
+  bool stale = false;        // this region is rejoining after a restart and may lack ops
+  std::uint64_t digest = 0;  // equal on every replica holding the same ops
 };
 
 struct PeerView {
@@ -272,22 +274,22 @@ struct ReplicaStats {
   std::uint64_t rebalance_transfers = 0;
   std::uint64_t remote_ops_applied = 0;
   std::uint64_t duplicate_ops = 0;
-  std::uint64_t buffered_ops = 0;     // held back now: beyond a gap, or for a fence (gauge)
+  std::uint64_t buffered_ops = 0;  // held back now: beyond a gap, or for a fence (gauge)
   std::uint64_t ops_sent = 0;
   std::uint64_t messages_sent = 0;
   std::uint64_t snapshots_sent = 0;
   std::uint64_t clock_ahead_reports = 0;
   std::uint64_t lost_history_ops = 0;  // ops of a lost history refused, or removed once applied
-  std::uint64_t idempotency_keys = 0;         // keys in the index now
-  std::uint64_t idempotency_index_bytes = 0;  // memory the index holds for them now
-  std::uint64_t idempotency_keys_expired = 0; // keys forgotten past their retention window
+  std::uint64_t idempotency_keys = 0;  // keys in the index now
+  std::uint64_t idempotency_index_bytes = 0;   // memory the index holds for them now
+  std::uint64_t idempotency_keys_expired = 0;  // keys forgotten past their retention window
 };
 
 // A fork, explained: a derived event with the ops that led to it.
 struct ForkReport {
   DerivedEvent event;
-  bool final = false;             // below the stable frontier: will never change
-  std::vector<Op> ops;            // kOverdraftFee: the episode's debits so far; kVoid: both ops
+  bool final = false;   // below the stable frontier: will never change
+  std::vector<Op> ops;  // kOverdraftFee: the episode's debits so far; kVoid: both ops
 };
 
 }  // namespace tally

@@ -14,7 +14,9 @@ DebitVerdict DecideDebit(const DebitFigures& f, bool may_wait, bool skip_rights_
   return DebitVerdict::kReject;
 }
 
-bool FinalityCouldCover(const DebitFigures& f) { return f.spendable() < f.rights && f.rights + f.line >= f.amount; }
+bool FinalityCouldCover(const DebitFigures& f) {
+  return f.spendable() < f.rights && f.rights + f.line >= f.amount;
+}
 
 RebalancePlan PlanRebalance(const RebalanceInput& in) {
   const RegionId n = static_cast<RegionId>(in.rights.size());
@@ -38,8 +40,8 @@ RebalancePlan PlanRebalance(const RebalanceInput& in) {
   Amount spare = in.rights[in.self] - in.tentative;  // tentative credit is not given away
   const bool donor = spare > 0;
   if (total_demand > 0 && total > 0) spare -= target(in.self);
-  const Amount budget =
-      std::max<Amount>(1, (std::max<Amount>(total, 0) + in.overdraft_limit) / kRebalanceInFlightDivisor);
+  const Amount budget = std::max<Amount>(
+      1, (std::max<Amount>(total, 0) + in.overdraft_limit) / kRebalanceInFlightDivisor);
   Amount may_send = budget - in.in_flight;
   // Regions spending on their line first: their floor is at stake, a spender's is not.
   std::vector<RegionId> order;
@@ -49,7 +51,8 @@ RebalancePlan PlanRebalance(const RebalanceInput& in) {
   for (RegionId r : order) {
     Amount want = in.rights[r] < 0 ? -in.rights[r] : 0;
     if (total_demand > 0 && total > 0 && in.demand[r] > 0)
-      want = std::max(want, std::min(target(r) - in.rights[r], kRebalanceDemandRounds * in.demand[r]));
+      want =
+          std::max(want, std::min(target(r) - in.rights[r], kRebalanceDemandRounds * in.demand[r]));
     // Small moves cost an op each and buy nothing.
     if (want <= 0 || (in.rights[r] >= 0 && want < std::max<Amount>(1, total / 100))) {
       plan.marks[r] = RebalancePlan::Mark::kAll;

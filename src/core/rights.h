@@ -44,7 +44,7 @@ struct RebalanceInput {
   std::vector<bool> live;      // per region: rights may move toward it now
   Amount tentative = 0;        // our credit not yet final: never given away
   Amount overdraft_limit = 0;
-  Amount in_flight = 0;        // our rights given on this account, not yet acknowledged
+  Amount in_flight = 0;  // our rights given on this account, not yet acknowledged
 };
 
 struct RebalancePlan {
@@ -53,10 +53,10 @@ struct RebalancePlan {
     Amount amount = 0;
   };
   enum class Mark { kKeep, kAll, kServed };  // how a region's demand mark moves
-  std::vector<Give> gives;        // in this order
-  std::vector<Mark> marks;        // per region
-  std::vector<Amount> served;     // per region, for kServed: demand the give served
-  bool done = true;               // false: a need is left for the next round
+  std::vector<Give> gives;                   // in this order
+  std::vector<Mark> marks;                   // per region
+  std::vector<Amount> served;                // per region, for kServed: demand the give served
+  bool done = true;                          // false: a need is left for the next round
 };
 
 // Rights in flight may be stranded by a cut, so they go only to live peers, a step toward a

@@ -15,18 +15,18 @@ namespace tally {
 
 enum class Code : unsigned char {
   kOk = 0,
-  kInvalidArgument,      // malformed or out-of-range input; nothing was changed
-  kNotFound,             // unknown account, route, key
-  kAlreadyExists,        // e.g. an account opened again with a different config
-  kInsufficientFunds,    // a debit or transfer that rights plus overdraft line cannot cover
-  kIdempotencyKeyReused, // a key bound to a different request
-  kConflict,             // a request with the same key is still in progress
-  kFailedPrecondition,   // the state does not allow it (e.g. a transfer to oneself)
+  kInvalidArgument,       // malformed or out-of-range input; nothing was changed
+  kNotFound,              // unknown account, route, key
+  kAlreadyExists,         // e.g. an account opened again with a different config
+  kInsufficientFunds,     // a debit or transfer that rights plus overdraft line cannot cover
+  kIdempotencyKeyReused,  // a key bound to a different request
+  kConflict,              // a request with the same key is still in progress
+  kFailedPrecondition,    // the state does not allow it (e.g. a transfer to oneself)
   kUnauthenticated,
   kPermissionDenied,
-  kResourceExhausted,    // a bound was hit: message size, queue length, counter cap
-  kUnavailable,          // retry later
-  kCorruption,           // stored or received data fails its checks
+  kResourceExhausted,  // a bound was hit: message size, queue length, counter cap
+  kUnavailable,        // retry later
+  kCorruption,         // stored or received data fails its checks
   kIOError,
   kInternal,
 };
@@ -39,7 +39,9 @@ class Status {
   static Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
   static Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
-  static Status InsufficientFunds(std::string m) { return {Code::kInsufficientFunds, std::move(m)}; }
+  static Status InsufficientFunds(std::string m) {
+    return {Code::kInsufficientFunds, std::move(m)};
+  }
   static Status IdempotencyKeyReused(std::string m) {
     return {Code::kIdempotencyKeyReused, std::move(m)};
   }
@@ -49,7 +51,9 @@ class Status {
   }
   static Status Unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
   static Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
-  static Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) {
+    return {Code::kResourceExhausted, std::move(m)};
+  }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
@@ -76,21 +80,36 @@ class Status {
 
 inline std::string_view Status::CodeName(Code c) {
   switch (c) {
-    case Code::kOk: return "ok";
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kNotFound: return "not_found";
-    case Code::kAlreadyExists: return "already_exists";
-    case Code::kInsufficientFunds: return "insufficient_funds";
-    case Code::kIdempotencyKeyReused: return "idempotency_key_reused";
-    case Code::kConflict: return "conflict";
-    case Code::kFailedPrecondition: return "failed_precondition";
-    case Code::kUnauthenticated: return "unauthenticated";
-    case Code::kPermissionDenied: return "permission_denied";
-    case Code::kResourceExhausted: return "resource_exhausted";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kCorruption: return "corruption";
-    case Code::kIOError: return "io_error";
-    case Code::kInternal: return "internal";
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kAlreadyExists:
+      return "already_exists";
+    case Code::kInsufficientFunds:
+      return "insufficient_funds";
+    case Code::kIdempotencyKeyReused:
+      return "idempotency_key_reused";
+    case Code::kConflict:
+      return "conflict";
+    case Code::kFailedPrecondition:
+      return "failed_precondition";
+    case Code::kUnauthenticated:
+      return "unauthenticated";
+    case Code::kPermissionDenied:
+      return "permission_denied";
+    case Code::kResourceExhausted:
+      return "resource_exhausted";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kIOError:
+      return "io_error";
+    case Code::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -61,10 +61,14 @@ std::vector<Amount> SplitOverdraft(Amount limit, RegionId regions) {
 
 std::string_view OpKindName(OpKind k) {
   switch (k) {
-    case OpKind::kOpen: return "open";
-    case OpKind::kCredit: return "credit";
-    case OpKind::kDebit: return "debit";
-    case OpKind::kTransfer: return "transfer";
+    case OpKind::kOpen:
+      return "open";
+    case OpKind::kCredit:
+      return "credit";
+    case OpKind::kDebit:
+      return "debit";
+    case OpKind::kTransfer:
+      return "transfer";
   }
   return "unknown";
 }

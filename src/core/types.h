@@ -2,8 +2,8 @@
 //
 // Regions are a fixed, configured set numbered 0..n-1 (n <= kMaxRegions). Every change to the
 // replicated state is an Op originated by exactly one region; its Dot (origin, seq) is unique and
-// each origin numbers its ops 1, 2, 3, ... across all accounts. Ops are totally ordered everywhere by
-// the canonical key (hlc, origin, seq). Plain values; no I/O, no protobuf.
+// each origin numbers its ops 1, 2, 3, ... across all accounts. Ops are totally ordered everywhere
+// by the canonical key (hlc, origin, seq). Plain values; no I/O, no protobuf.
 
 #ifndef TALLY_CORE_TYPES_H_
 #define TALLY_CORE_TYPES_H_
@@ -27,7 +27,8 @@ using Seq = std::uint64_t;
 inline constexpr RegionId kMaxRegions = 16;
 // Fences a replica keeps per region (the newest ones; see Fence in core/messages.h).
 inline constexpr std::size_t kMaxFencesPerRegion = 32;
-inline constexpr std::uint32_t kProtocolVersion = 3;  // 2: ops carry their epoch; fences. 3: promises too
+inline constexpr std::uint32_t kProtocolVersion =
+    3;  // 2: ops carry their epoch; fences. 3: promises too
 
 struct Dot {
   RegionId origin = 0;
@@ -63,7 +64,8 @@ class VersionVector {
   Seq get(RegionId r) const { return seqs_[r]; }
   void set(RegionId r, Seq s) { seqs_[r] = s; }
   void JoinWith(const VersionVector& o) {
-    for (RegionId r = 0; r < kMaxRegions; ++r) seqs_[r] = seqs_[r] > o.seqs_[r] ? seqs_[r] : o.seqs_[r];
+    for (RegionId r = 0; r < kMaxRegions; ++r)
+      seqs_[r] = seqs_[r] > o.seqs_[r] ? seqs_[r] : o.seqs_[r];
   }
   // True when every entry of this is >= the matching entry of `o`.
   bool Dominates(const VersionVector& o) const {
@@ -79,8 +81,8 @@ class VersionVector {
 };
 
 struct FeePolicy {
-  Amount flat = 0;         // charged once per overdraft episode
-  std::uint32_t bps = 0;   // basis points of the overdrawn amount at the crossing debit
+  Amount flat = 0;        // charged once per overdraft episode
+  std::uint32_t bps = 0;  // basis points of the overdrawn amount at the crossing debit
   bool operator==(const FeePolicy&) const = default;
 };
 
@@ -112,10 +114,10 @@ struct Op {
   OpKind kind = OpKind::kCredit;
   std::string account;
   Amount amount = 0;
-  RegionId to = 0;          // kTransfer only
-  std::string key;          // idempotency key; empty if none (transfers, rebalancer, opens)
-  bool overdraft = false;   // kDebit: accepted on the overdraft line (informational)
-  AccountConfig config;     // kOpen only
+  RegionId to = 0;         // kTransfer only
+  std::string key;         // idempotency key; empty if none (transfers, rebalancer, opens)
+  bool overdraft = false;  // kDebit: accepted on the overdraft line (informational)
+  AccountConfig config;    // kOpen only
   // The incarnation of its origin that issued it (that region's Hello epoch then). Not part of
   // the op's content: it tells an op of a history its origin lost (a restored disk) from the op
   // the origin issued again under the same seq (see Fence).

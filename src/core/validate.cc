@@ -22,16 +22,16 @@ bool IsKnownOpKind(OpKind k) {
 
 Status ValidateWithin(Amount v, Amount max, std::string_view what) {
   if (v < 0 || v > max)
-    return Status::InvalidArgument(std::string(what) + " " + std::to_string(v) +
-                                   " is outside 0.." + std::to_string(max));
+    return Status::InvalidArgument(std::string(what) + " " + std::to_string(v) + " is outside 0.." +
+                                   std::to_string(max));
   return Status::OK();
 }
 
 Status ValidateRegion(RegionId r, std::string_view what) {
   if (r >= kMaxRegions)
     return Status::InvalidArgument(std::string(what) + " " + std::to_string(r) +
-                                   " is not a region id (must be < " +
-                                   std::to_string(kMaxRegions) + ")");
+                                   " is not a region id (must be < " + std::to_string(kMaxRegions) +
+                                   ")");
   return Status::OK();
 }
 
@@ -103,7 +103,8 @@ Status ValidateOp(const Op& op) {
 
 namespace {
 Status ValidateLineCount(const AccountConfig& c, RegionId regions) {
-  if (c.lines.size() != regions) return Status::InvalidArgument("overdraft lines: one per region is needed");
+  if (c.lines.size() != regions)
+    return Status::InvalidArgument("overdraft lines: one per region is needed");
   return Status::OK();
 }
 }  // namespace

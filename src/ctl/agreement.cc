@@ -65,8 +65,8 @@ Agreement CompareAnswers(const std::string& account, const std::vector<NodeAnswe
             std::string text = x.dump();
             return text.size() > 160 ? text.substr(0, 157) + "..." : text;
           };
-          out.differences.push_back(f.label + " differs: " + answers[0].url + " says " + show(first) +
-                                    ", " + answers[i].url + " says " + show(v));
+          out.differences.push_back(f.label + " differs: " + answers[0].url + " says " +
+                                    show(first) + ", " + answers[i].url + " says " + show(v));
         }
       }
     }

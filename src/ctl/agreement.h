@@ -18,7 +18,7 @@ namespace tally::ctl {
 // What one node answered. `error` is set (and the JSON left null) when it could not be asked.
 struct NodeAnswer {
   std::string url;
-  std::string region;     // from /v1/cluster, "" if unknown
+  std::string region;  // from /v1/cluster, "" if unknown
   std::string error;
   nlohmann::json account;  // GET /v1/accounts/{id}
   nlohmann::json report;   // GET /v1/accounts/{id}/report
@@ -37,7 +37,8 @@ const std::vector<ComparedField>& AgreementFields();
 struct Agreement {
   bool agree = false;
   std::vector<std::string> differences;  // one readable line per field that differs
-  // {"account": id, "agree": bool, "differences": [...], "nodes": [{url, region, error, <label>: value...}]}
+  // {"account": id, "agree": bool, "differences": [...], "nodes": [{url, region, error, <label>:
+  // value...}]}
   nlohmann::json summary;
 };
 

@@ -103,7 +103,8 @@ bool Url::Parse(std::string_view text, Url* url, std::string* error) {
       return false;
     }
   }
-  if (port.size() > 5 || std::stoul(std::string(port)) > 65535 || std::stoul(std::string(port)) == 0) {
+  if (port.size() > 5 || std::stoul(std::string(port)) > 65535 ||
+      std::stoul(std::string(port)) == 0) {
     *error = "URL '" + std::string(text) + "' has a port outside 1..65535";
     return false;
   }
@@ -256,8 +257,8 @@ WsReader::~WsReader() {
 bool WsReader::Open(std::string_view target, const Headers& headers, std::string* error) {
   auto& tcp_stream = beast::get_lowest_layer(impl_->ws);
   if (!ConnectStream(impl_->ioc, tcp_stream, url_, connect_timeout_, error)) return false;
-  impl_->ws.set_option(beast::websocket::stream_base::decorator(
-      [headers](beast::websocket::request_type& req) {
+  impl_->ws.set_option(
+      beast::websocket::stream_base::decorator([headers](beast::websocket::request_type& req) {
         req.set(http::field::user_agent, "tallyctl");
         for (const auto& [k, v] : headers) req.set(k, v);
       }));
@@ -269,8 +270,8 @@ bool WsReader::Open(std::string_view target, const Headers& headers, std::string
   impl_->ioc.restart();
   impl_->ioc.run();
   if (ec) {
-    *error = "WebSocket upgrade at " + url_.ToString() + std::string(target) + " failed: " +
-             ec.message();
+    *error = "WebSocket upgrade at " + url_.ToString() + std::string(target) +
+             " failed: " + ec.message();
     if (res.result_int() != 0) {
       *error += " (HTTP " + std::to_string(res.result_int()) + ")";
       if (!res.body().empty()) *error += ": " + res.body();
@@ -280,8 +281,7 @@ bool WsReader::Open(std::string_view target, const Headers& headers, std::string
   // Beast's own timeouts for an established stream: idle pings keep a quiet stream alive, and the
   // peer is declared dead if it stops answering them.
   tcp_stream.expires_never();
-  impl_->ws.set_option(
-      beast::websocket::stream_base::timeout::suggested(beast::role_type::client));
+  impl_->ws.set_option(beast::websocket::stream_base::timeout::suggested(beast::role_type::client));
   return true;
 }
 

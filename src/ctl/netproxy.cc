@@ -1,6 +1,8 @@
+// clang-format off
+#include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
+// clang-format on
 #include "ctl/netproxy.h"
 
-#include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
 #include <boost/asio.hpp>
 #include <deque>
 #include <future>
@@ -253,8 +255,8 @@ bool NetProxy::AddRoute(const std::string& link_name, std::uint16_t listen_port,
     if (!ec) acceptor.bind(listen, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      *error = "proxy cannot listen on 127.0.0.1:" + std::to_string(listen_port) + ": " +
-               ec.message();
+      *error =
+          "proxy cannot listen on 127.0.0.1:" + std::to_string(listen_port) + ": " + ec.message();
       return false;
     }
     auto& link = impl_->links[link_name];

@@ -40,7 +40,7 @@ struct ProxyLinkInfo {
   bool cut = false;
   std::int64_t delay_ms = 0;
   std::uint64_t open_connections = 0;
-  std::uint64_t accepted = 0;         // connections accepted since start
+  std::uint64_t accepted = 0;  // connections accepted since start
   std::uint64_t refused_while_cut = 0;
   std::uint64_t bytes_forwarded = 0;  // both directions
   std::vector<ProxyRouteInfo> routes;

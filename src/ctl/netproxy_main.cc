@@ -9,8 +9,9 @@
 // POST /links/NAME/delay?ms=N. Exit codes: 0 ok, 2 usage, 3 cannot reach the control endpoint,
 // 4 unknown link or bad request.
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
-#include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -19,7 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
+#include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
 
 #include "ctl/http_client.h"
 #include "ctl/netproxy.h"
@@ -42,7 +43,8 @@ json LinksJson(const tally::ctl::NetProxy& proxy) {
   json links = json::array();
   for (const auto& l : proxy.Links()) {
     json routes = json::array();
-    for (const auto& r : l.routes) routes.push_back({{"listen_port", r.listen_port}, {"target", r.target}});
+    for (const auto& r : l.routes)
+      routes.push_back({{"listen_port", r.listen_port}, {"target", r.target}});
     links.push_back({{"name", l.name},
                      {"cut", l.cut},
                      {"delay_ms", l.delay_ms},
@@ -76,12 +78,14 @@ http::response<http::string_body> HandleControl(tally::ctl::NetProxy& proxy,
     query = target.substr(q + 1);
     target.resize(q);
   }
-  if (target == "/links" && req.method() == http::verb::get) return reply(http::status::ok, LinksJson(proxy));
+  if (target == "/links" && req.method() == http::verb::get)
+    return reply(http::status::ok, LinksJson(proxy));
   if (!target.starts_with("/links/") || req.method() != http::verb::post)
     return error(http::status::not_found, "not_found", "no such control route: " + target);
   std::string rest = target.substr(7);
   auto slash = rest.find('/');
-  if (slash == std::string::npos) return error(http::status::not_found, "not_found", "missing action");
+  if (slash == std::string::npos)
+    return error(http::status::not_found, "not_found", "missing action");
   std::string link = rest.substr(0, slash), action = rest.substr(slash + 1);
   bool known = false;
   if (action == "cut") {
@@ -94,7 +98,8 @@ http::response<http::string_body> HandleControl(tally::ctl::NetProxy& proxy,
     char* end = nullptr;
     long long ms = std::strtoll(query.c_str() + 3, &end, 10);
     if (*end != '\0' || ms < 0 || ms > 600000 || query.size() == 3)
-      return error(http::status::bad_request, "invalid_argument", "ms must be an integer in 0..600000");
+      return error(http::status::bad_request, "invalid_argument",
+                   "ms must be an integer in 0..600000");
     known = proxy.SetDelay(link, std::chrono::milliseconds(ms));
   } else {
     return error(http::status::not_found, "not_found", "unknown action: " + action);
@@ -133,8 +138,8 @@ void AcceptControl(tcp::acceptor& acceptor, tally::ctl::NetProxy* proxy) {
 }
 
 // "eu-us=7411:127.0.0.1:7102"
-bool ParseRoute(const std::string& text, std::string* link, std::uint16_t* listen, std::string* host,
-                std::uint16_t* port) {
+bool ParseRoute(const std::string& text, std::string* link, std::uint16_t* listen,
+                std::string* host, std::uint16_t* port) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) return false;
   *link = text.substr(0, eq);
@@ -143,7 +148,8 @@ bool ParseRoute(const std::string& text, std::string* link, std::uint16_t* liste
   auto c2 = rest.rfind(':');
   if (c1 == std::string::npos || c1 == c2) return false;
   auto parse_port = [](const std::string& s, std::uint16_t* out, bool allow_zero) {
-    if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos)
+      return false;
     unsigned long v = std::stoul(s);
     if (v > 65535 || (v == 0 && !allow_zero)) return false;
     *out = static_cast<std::uint16_t>(v);
@@ -174,7 +180,8 @@ int Serve(std::uint16_t control_port, const std::vector<std::string>& routes,
     char* end = nullptr;
     long long ms = eq == std::string::npos ? -1 : std::strtoll(d.c_str() + eq + 1, &end, 10);
     if (ms < 0 || *end != '\0' || !proxy.SetDelay(d.substr(0, eq), std::chrono::milliseconds(ms))) {
-      std::cerr << "tally-netproxy: bad --delay '" << d << "' (want LINK=MS for a configured link)\n";
+      std::cerr << "tally-netproxy: bad --delay '" << d
+                << "' (want LINK=MS for a configured link)\n";
       return kExitUsage;
     }
   }
@@ -204,7 +211,8 @@ int Serve(std::uint16_t control_port, const std::vector<std::string>& routes,
   return kExitOk;
 }
 
-int Control(const std::string& control, const std::string& method, const std::string& target, bool as_json) {
+int Control(const std::string& control, const std::string& method, const std::string& target,
+            bool as_json) {
   tally::ctl::Url url;
   std::string error;
   if (!tally::ctl::Url::Parse(control, &url, &error)) {
@@ -237,8 +245,9 @@ int Control(const std::string& control, const std::string& method, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tally-netproxy: a TCP proxy whose links can be cut, healed and delayed.\n"
-               "Exit codes: 0 ok, 2 usage, 3 control endpoint unreachable / cannot listen, 4 rejected."};
+  CLI::App app{
+      "tally-netproxy: a TCP proxy whose links can be cut, healed and delayed.\n"
+      "Exit codes: 0 ok, 2 usage, 3 control endpoint unreachable / cannot listen, 4 rejected."};
   app.require_subcommand(1);
   std::uint16_t control_port = 0;
   std::vector<std::string> routes, delays;
@@ -248,7 +257,8 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "run the proxy");
   serve->add_option("--control", control_port, "control port on 127.0.0.1")->required();
-  serve->add_option("--route", routes, "LINK=LISTEN_PORT:TARGET_HOST:TARGET_PORT (repeatable)")->required();
+  serve->add_option("--route", routes, "LINK=LISTEN_PORT:TARGET_HOST:TARGET_PORT (repeatable)")
+      ->required();
   serve->add_option("--delay", delays, "LINK=MS initial one-way delay (repeatable)");
   serve->add_option("--pid-file", pid_file, "write the process id here once listening");
 

@@ -1,6 +1,6 @@
-// tallyctl: the command line for operators and scripts. One subcommand per tallyd endpoint (`backup`
-// is POST /v1/admin/backup), plus `reconcile` (do the regions agree about an account?) and
-// `health`.
+// tallyctl: the command line for operators and scripts. One subcommand per tallyd endpoint
+// (`backup` is POST /v1/admin/backup), plus `reconcile` (do the regions agree about an account?)
+// and `health`.
 //
 // Human output by default; --json prints the server's JSON (one document per line for `watch`).
 // Errors go to stderr as "tallyctl: HTTP <status> <code>: <message>"; in --json mode the server's
@@ -49,7 +49,8 @@ constexpr const char* kExitCodeHelp =
 // CLI11's own PositiveNumber prints its range as a 300-digit double; say it plainly.
 const CLI::Validator kPositiveAmount(
     [](std::string& v) -> std::string {
-      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.find_first_not_of('0') == std::string::npos)
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
+          v.find_first_not_of('0') == std::string::npos)
         return "must be a positive integer number of minor units, got '" + v + "'";
       return "";
     },
@@ -107,7 +108,8 @@ void PrintTree(const json& j, int depth, std::ostream& os) {
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
       if (v.is_structured() && !v.empty() &&
-          !(v.is_array() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_primitive(); }))) {
+          !(v.is_array() &&
+            std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_primitive(); }))) {
         os << pad << k << ":\n";
         PrintTree(v, depth + 1, os);
       } else if (v.is_array()) {
@@ -136,7 +138,7 @@ void PrintTree(const json& j, int depth, std::ostream& os) {
 struct CallResult {
   int exit_code = kExitOk;
   int status = 0;
-  json body;             // parsed body (null if empty or not JSON)
+  json body;  // parsed body (null if empty or not JSON)
   std::string raw_body;
 };
 
@@ -207,20 +209,23 @@ void PrintAccount(const json& a) {
   std::cout << "  balance:       " << get("balance");
   if (a.contains("tentative")) {
     const json& t = a["tentative"];
-    if (t.is_boolean()) std::cout << (t.get<bool>() ? "  (tentative)" : "  (final)");
-    else std::cout << "  (tentative part: " << Scalar(t) << ")";
+    if (t.is_boolean())
+      std::cout << (t.get<bool>() ? "  (tentative)" : "  (final)");
+    else
+      std::cout << "  (tentative part: " << Scalar(t) << ")";
   }
   std::cout << "\n  final balance: " << get("final_balance") << "\n";
   if (a.contains("regions") && a["regions"].is_object()) {
     std::cout << "  regions:\n";
     for (const auto& [name, r] : a["regions"].items()) {
-      std::cout << "    " << name << ": rights " << (r.contains("rights") ? Scalar(r["rights"]) : "?")
-                << ", overdraft line "
+      std::cout << "    " << name << ": rights "
+                << (r.contains("rights") ? Scalar(r["rights"]) : "?") << ", overdraft line "
                 << (r.contains("overdraft_line") ? Scalar(r["overdraft_line"]) : "?") << "\n";
     }
   }
   json rest = a;
-  for (const char* k : {"id", "currency", "balance", "tentative", "final_balance", "regions"}) rest.erase(k);
+  for (const char* k : {"id", "currency", "balance", "tentative", "final_balance", "regions"})
+    rest.erase(k);
   if (!rest.empty()) PrintTree(rest, 1, std::cout);
 }
 
@@ -270,8 +275,9 @@ int CmdOpen(const Session& s, const std::string& id, const std::string& currency
                {"fee", {{"flat", fee_flat}, {"bps", fee_bps}}}};
   CallResult r = Call(s, "POST", "/v1/accounts", body.dump());
   return Output(s, r, [&](const json& b) {
-    std::cout << (r.status == 201 ? "opened" : "already open:") << " account " << id << " (" << currency
-              << ", overdraft limit " << limit << ", fee " << fee_flat << " + " << fee_bps << " bps)\n";
+    std::cout << (r.status == 201 ? "opened" : "already open:") << " account " << id << " ("
+              << currency << ", overdraft limit " << limit << ", fee " << fee_flat << " + "
+              << fee_bps << " bps)\n";
   });
 }
 
@@ -285,7 +291,8 @@ int CmdMove(const Session& s, const std::string& kind, const std::string& id, lo
   const bool generated = key.empty();
   if (generated) key = GenerateIdempotencyKey();
   json body = {{"amount", amount}};
-  CallResult r = Call(s, "POST", AccountPath(id) + "/" + kind + "s", body.dump(), {{"Idempotency-Key", key}});
+  CallResult r =
+      Call(s, "POST", AccountPath(id) + "/" + kind + "s", body.dump(), {{"Idempotency-Key", key}});
   if (r.exit_code == kExitUnreachable && generated) {
     // The request may have been applied: the key is what makes a retry safe.
     std::cerr << "tallyctl: retry with --idempotency-key " << key << "\n";
@@ -298,8 +305,8 @@ int CmdMove(const Session& s, const std::string& kind, const std::string& id, lo
     return kExitOk;
   }
   return Output(s, r, [&](const json& b) {
-    std::cout << (kind == "credit" ? "credited " : "debited ") << amount << (kind == "credit" ? " to " : " from ")
-              << id;
+    std::cout << (kind == "credit" ? "credited " : "debited ") << amount
+              << (kind == "credit" ? " to " : " from ") << id;
     if (b.contains("op") && b["op"].is_object())
       std::cout << " as op " << Scalar(b["op"].value("region", json("?"))) << ":"
                 << Scalar(b["op"].value("seq", json("?")));
@@ -332,20 +339,25 @@ void PrintReport(const json& rep) {
   }
   const json& a = rep["accounts"][0];
   const json config = a.value("config", json::object());
-  auto get = [](const json& j, const char* k) { return j.contains(k) ? Scalar(j[k]) : std::string("?"); };
+  auto get = [](const json& j, const char* k) {
+    return j.contains(k) ? Scalar(j[k]) : std::string("?");
+  };
   std::cout << "reconciliation report for " << get(config, "id") << " (" << get(config, "currency")
             << "), as region " << get(rep, "view_region") << " sees it"
             << (a.value("stale", false) ? " (rejoining: it may lack ops)" : "") << "\n";
-  std::cout << "  balance " << get(a, "balance") << (a.value("tentative", false) ? " (tentative)" : " (final)")
-            << ", final balance " << get(a, "final_balance") << ", raw balance " << get(a, "raw_balance")
+  std::cout << "  balance " << get(a, "balance")
+            << (a.value("tentative", false) ? " (tentative)" : " (final)") << ", final balance "
+            << get(a, "final_balance") << ", raw balance " << get(a, "raw_balance")
             << " (credits - debits, before fees and voids)\n";
-  std::cout << "  fees " << get(a, "fees") << ", voids " << get(a, "voids") << ", overdraft episodes "
-            << get(a, "episodes") << ", overdraft limit " << get(config, "overdraft_limit") << "\n";
+  std::cout << "  fees " << get(a, "fees") << ", voids " << get(a, "voids")
+            << ", overdraft episodes " << get(a, "episodes") << ", overdraft limit "
+            << get(config, "overdraft_limit") << "\n";
   if (a.contains("regions") && a["regions"].is_array()) {
     for (const auto& r : a["regions"]) {
-      std::cout << "    " << std::left << std::setw(6) << get(r, "region") << " rights " << std::setw(8)
-                << get(r, "rights") << " line " << std::setw(6) << get(r, "overdraft_line") << " fees "
-                << std::setw(6) << get(r, "fees") << " voids " << get(r, "voids") << "\n";
+      std::cout << "    " << std::left << std::setw(6) << get(r, "region") << " rights "
+                << std::setw(8) << get(r, "rights") << " line " << std::setw(6)
+                << get(r, "overdraft_line") << " fees " << std::setw(6) << get(r, "fees")
+                << " voids " << get(r, "voids") << "\n";
     }
   }
   if (a.contains("forks") && a["forks"].is_array()) {
@@ -357,7 +369,8 @@ void PrintReport(const json& rep) {
                 << (f.contains("explanation") ? Scalar(f["explanation"]) : f.dump()) << "\n";
       if (f.contains("ops") && f["ops"].is_array()) {
         for (const auto& op : f["ops"]) {
-          std::cout << "        op " << get(op, "region") << ":" << get(op, "seq") << " " << get(op, "kind");
+          std::cout << "        op " << get(op, "region") << ":" << get(op, "seq") << " "
+                    << get(op, "kind");
           if (op.contains("amount")) std::cout << " " << Scalar(op["amount"]);
           if (op.contains("key")) std::cout << " key " << Scalar(op["key"]);
           if (op.value("overdraft", false)) std::cout << " (overdraft)";
@@ -367,12 +380,14 @@ void PrintReport(const json& rep) {
     }
   }
   if (a.contains("events") && a["events"].is_array())
-    std::cout << "  derived events: " << a["events"].size() << " (fees and voids, in canonical order)\n";
+    std::cout << "  derived events: " << a["events"].size()
+              << " (fees and voids, in canonical order)\n";
   std::cout << "  state digest " << get(a, "digest") << ", frontier " << get(a, "frontier") << "\n";
 }
 
 int CmdReport(const Session& s, const std::string& id, bool html, const std::string& out_file) {
-  CallResult r = Call(s, "GET", AccountPath(id) + "/report" + (html ? "?format=html" : ""), "", {}, !html);
+  CallResult r =
+      Call(s, "GET", AccountPath(id) + "/report" + (html ? "?format=html" : ""), "", {}, !html);
   if (r.exit_code != kExitOk) return r.exit_code;
   if (!out_file.empty()) {
     std::ofstream f(out_file, std::ios::binary);
@@ -381,18 +396,26 @@ int CmdReport(const Session& s, const std::string& id, bool html, const std::str
       std::cerr << "tallyctl: cannot write " << out_file << "\n";
       return kExitUsage;
     }
-    if (!s.json_output) std::cout << "wrote " << (html ? "HTML" : "JSON") << " report for " << id << " to " << out_file << "\n";
+    if (!s.json_output)
+      std::cout << "wrote " << (html ? "HTML" : "JSON") << " report for " << id << " to "
+                << out_file << "\n";
     return kExitOk;
   }
-  if (html) std::cout << r.raw_body;
-  else if (!s.get.empty()) return PrintField(s, r.body);
-  else if (s.json_output) std::cout << r.body.dump() << "\n";
-  else PrintReport(r.body);
+  if (html)
+    std::cout << r.raw_body;
+  else if (!s.get.empty())
+    return PrintField(s, r.body);
+  else if (s.json_output)
+    std::cout << r.body.dump() << "\n";
+  else
+    PrintReport(r.body);
   return kExitOk;
 }
 
 void PrintCluster(const json& c) {
-  auto get = [&](const json& j, const char* k) { return j.contains(k) ? Scalar(j[k]) : std::string("?"); };
+  auto get = [&](const json& j, const char* k) {
+    return j.contains(k) ? Scalar(j[k]) : std::string("?");
+  };
   std::cout << "region " << get(c, "region") << " of cluster " << get(c, "cluster_id") << "\n";
   for (const char* k : {"applied", "frontier", "clock", "accounts"}) {
     if (!c.contains(k)) continue;
@@ -412,7 +435,8 @@ void PrintCluster(const json& c) {
 
 // True when every peer is connected and reachable and the node has rejoined (serves writes).
 bool AllPeersUp(const json& cluster) {
-  if (!cluster.is_object() || !cluster.contains("peers") || !cluster["peers"].is_array()) return false;
+  if (!cluster.is_object() || !cluster.contains("peers") || !cluster["peers"].is_array())
+    return false;
   if (cluster.value("rejoining", false)) return false;
   for (const auto& p : cluster["peers"])
     if (!p.value("connected", false) || !p.value("reachable", false)) return false;
@@ -421,7 +445,8 @@ bool AllPeersUp(const json& cluster) {
 
 // True when the node reports every peer disconnected and unreachable (a partition it has noticed).
 bool AllPeersDown(const json& cluster) {
-  if (!cluster.is_object() || !cluster.contains("peers") || !cluster["peers"].is_array()) return false;
+  if (!cluster.is_object() || !cluster.contains("peers") || !cluster["peers"].is_array())
+    return false;
   for (const auto& p : cluster["peers"])
     if (p.value("connected", true) || p.value("reachable", true)) return false;
   return true;
@@ -442,7 +467,8 @@ int CmdCluster(const Session& s, double wait_connected_s, double wait_disconnect
     if (std::chrono::steady_clock::now() >= deadline) {
       if (r.exit_code == kExitOk) {
         std::cerr << "tallyctl: " << s.url.ToString() << " still sees "
-                  << (wait_connected_s > 0 ? "a peer disconnected" : "a peer connected or reachable")
+                  << (wait_connected_s > 0 ? "a peer disconnected"
+                                           : "a peer connected or reachable")
                   << " after " << wait_s << " s\n";
         Output(s, r, [](const json& b) { PrintCluster(b); });
         return kExitNotOk;
@@ -535,7 +561,8 @@ int CmdWatch(const Session& s, const std::string& accounts, long long count, dou
   while (count <= 0 || seen < count) {
     auto slice = std::chrono::milliseconds(500);
     if (bounded) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       slice = std::min(slice, left);
     }
@@ -553,7 +580,8 @@ int CmdWatch(const Session& s, const std::string& accounts, long long count, dou
     }
     json m = json::parse(msg, nullptr, false);
     const json* a = nullptr;
-    if (m.is_object() && m.value("type", "") == "account" && m.contains("account")) a = &m["account"];
+    if (m.is_object() && m.value("type", "") == "account" && m.contains("account"))
+      a = &m["account"];
     if (a && a->is_object() && a->contains("id") && a->contains("balance")) {
       std::cout << Scalar((*a)["id"]) << ": balance " << Scalar((*a)["balance"]);
       if (a->contains("final_balance")) std::cout << ", final " << Scalar((*a)["final_balance"]);
@@ -598,14 +626,17 @@ NodeAnswer AskNode(const Session& base, const std::string& url_text, const std::
     cluster = json::parse(res.body, nullptr, false);
     if (cluster.is_object() && cluster.contains("region")) {
       const json& r = cluster["region"];
-      a.region = r.is_string() ? r.get<std::string>() : (r.is_object() && r.contains("name") ? Scalar(r["name"]) : r.dump());
+      a.region = r.is_string()
+                     ? r.get<std::string>()
+                     : (r.is_object() && r.contains("name") ? Scalar(r["name"]) : r.dump());
     }
   }
   if (get(AccountPath(id), &a.account)) get(AccountPath(id) + "/report", &a.report);
   return a;
 }
 
-int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const std::string& id, double wait_s) {
+int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const std::string& id,
+                 double wait_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
   Agreement agreement;
   std::vector<NodeAnswer> answers;
@@ -627,7 +658,8 @@ int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const 
       const char* label;
       int width;
     };
-    const Column columns[] = {{"balance", 12}, {"fees", 8}, {"voids", 8}, {"events", 8}, {"digest", 18}};
+    const Column columns[] = {
+        {"balance", 12}, {"fees", 8}, {"voids", 8}, {"events", 8}, {"digest", 18}};
     std::ostringstream header;
     header << "  " << std::setw(26) << std::left << "node" << std::setw(8) << "region";
     for (const auto& c : columns) header << std::setw(c.width) << c.label;
@@ -641,14 +673,17 @@ int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const 
       } else {
         for (const auto& c : columns) {
           const json& v = n.contains(c.label) ? n[c.label] : json(nullptr);
-          std::string text = v.is_null() ? "-" : v.is_array() ? std::to_string(v.size()) : Scalar(v);
+          std::string text = v.is_null()    ? "-"
+                             : v.is_array() ? std::to_string(v.size())
+                                            : Scalar(v);
           row << std::setw(c.width) << text;
         }
       }
       std::cout << row.str() << "\n";
     }
     if (agreement.agree) {
-      std::cout << "AGREE: every region reports the same balance, fees, voids, derived events and state digest\n";
+      std::cout << "AGREE: every region reports the same balance, fees, voids, derived events and "
+                   "state digest\n";
     } else {
       std::cout << "DISAGREE:\n";
       for (const auto& d : agreement.differences) std::cout << "  " << d << "\n";
@@ -679,7 +714,8 @@ int main(int argc, char** argv) {
   app.add_option("--get", opt.get,
                  "print only this field of the JSON answer, e.g. regions.eu.rights or /balance");
   app.add_option("--timeout-ms", opt.timeout_ms, "deadline for each request")
-      ->check(CLI::Range(1LL, 3600000LL))->capture_default_str();
+      ->check(CLI::Range(1LL, 3600000LL))
+      ->capture_default_str();
 
   // account
   auto* account = app.add_subcommand("account", "open, show, credit, debit, transfer");
@@ -689,24 +725,32 @@ int main(int argc, char** argv) {
   auto* open = account->add_subcommand("open", "open an account");
   open->add_option("id", id, "account id")->required();
   open->add_option("--currency", currency, "ISO 4217 code, e.g. EUR")->required();
-  open->add_option("--overdraft-limit", limit, "overdraft limit in minor units")->capture_default_str();
-  open->add_option("--fee-flat", fee_flat, "overdraft fee: flat part, minor units")->capture_default_str();
-  open->add_option("--fee-bps", fee_bps, "overdraft fee: basis points of the overdrawn amount")->capture_default_str();
+  open->add_option("--overdraft-limit", limit, "overdraft limit in minor units")
+      ->capture_default_str();
+  open->add_option("--fee-flat", fee_flat, "overdraft fee: flat part, minor units")
+      ->capture_default_str();
+  open->add_option("--fee-bps", fee_bps, "overdraft fee: basis points of the overdrawn amount")
+      ->capture_default_str();
   auto* show = account->add_subcommand("show", "show balance, rights and overdraft lines");
   show->add_option("id", id, "account id")->required();
   auto add_move = [&](const char* name, const char* help) {
     auto* c = account->add_subcommand(name, help);
     c->add_option("id", id, "account id")->required();
     c->add_option("amount", amount, "amount in minor units (a positive integer)")
-        ->required()->check(kPositiveAmount);
-    c->add_option("--idempotency-key", key, "reuse to retry safely; generated and printed if absent");
+        ->required()
+        ->check(kPositiveAmount);
+    c->add_option("--idempotency-key", key,
+                  "reuse to retry safely; generated and printed if absent");
     return c;
   };
   auto* credit = add_move("credit", "credit an account");
   auto* debit = add_move("debit", "debit an account (exit 1 on insufficient funds)");
-  auto* transfer = account->add_subcommand("transfer", "move spending rights from this region to another");
+  auto* transfer =
+      account->add_subcommand("transfer", "move spending rights from this region to another");
   transfer->add_option("id", id, "account id")->required();
-  transfer->add_option("amount", amount, "amount in minor units")->required()->check(kPositiveAmount);
+  transfer->add_option("amount", amount, "amount in minor units")
+      ->required()
+      ->check(kPositiveAmount);
   transfer->add_option("--to", to, "receiving region")->required();
   transfer->add_option("--idempotency-key", key, "optional idempotency key");
 
@@ -721,15 +765,19 @@ int main(int argc, char** argv) {
   // cluster status
   auto* cluster = app.add_subcommand("cluster", "cluster state");
   cluster->require_subcommand(1);
-  auto* cluster_status = cluster->add_subcommand("status", "this region, its peers, vectors, frontier");
+  auto* cluster_status =
+      cluster->add_subcommand("status", "this region, its peers, vectors, frontier");
   double wait_connected_s = 0;
   double wait_disconnected_s = 0;
-  auto* wc = cluster_status->add_option("--wait-connected", wait_connected_s,
-                             "wait up to this many seconds for every peer to be connected (exit 1 if not)");
+  auto* wc = cluster_status->add_option(
+      "--wait-connected", wait_connected_s,
+      "wait up to this many seconds for every peer to be connected (exit 1 if not)");
   wc->check(CLI::NonNegativeNumber);
-  cluster_status->add_option("--wait-disconnected", wait_disconnected_s,
-                             "wait up to this many seconds until no peer is connected or reachable")
-      ->check(CLI::NonNegativeNumber)->excludes(wc);
+  cluster_status
+      ->add_option("--wait-disconnected", wait_disconnected_s,
+                   "wait up to this many seconds until no peer is connected or reachable")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes(wc);
 
   // watch
   std::string accounts;
@@ -737,32 +785,39 @@ int main(int argc, char** argv) {
   double for_s = 0;
   auto* watch = app.add_subcommand("watch", "stream changes to accounts (WebSocket /v1/stream)");
   watch->add_option("accounts", accounts, "comma-separated account ids")->required();
-  watch->add_option("--count", count, "stop after this many messages")->check(CLI::NonNegativeNumber);
-  watch->add_option("--for-s", for_s, "stop after this many seconds")->check(CLI::NonNegativeNumber);
+  watch->add_option("--count", count, "stop after this many messages")
+      ->check(CLI::NonNegativeNumber);
+  watch->add_option("--for-s", for_s, "stop after this many seconds")
+      ->check(CLI::NonNegativeNumber);
 
   // reconcile
   std::vector<std::string> nodes;
   double wait_s = 0;
-  auto* reconcile = app.add_subcommand("reconcile", "do the regions agree about an account? (exit 1 if not)");
+  auto* reconcile =
+      app.add_subcommand("reconcile", "do the regions agree about an account? (exit 1 if not)");
   reconcile->add_option("--nodes", nodes, "client URLs of the regions, comma-separated")
-      ->required()->delimiter(',');
+      ->required()
+      ->delimiter(',');
   reconcile->add_option("--account", id, "account id")->required();
-  reconcile->add_option("--wait-s", wait_s, "keep asking until they agree or this many seconds pass")
+  reconcile
+      ->add_option("--wait-s", wait_s, "keep asking until they agree or this many seconds pass")
       ->check(CLI::NonNegativeNumber);
 
   // health, metrics
   double health_wait_s = 0;
   auto* health = app.add_subcommand("health", "GET /healthz (no token needed)");
-  health->add_option("--wait-s", health_wait_s, "keep trying for this many seconds")->check(CLI::NonNegativeNumber);
+  health->add_option("--wait-s", health_wait_s, "keep trying for this many seconds")
+      ->check(CLI::NonNegativeNumber);
   auto* metrics = app.add_subcommand("metrics", "GET /metrics (Prometheus text)");
 
   // backup
   std::string backup_to;
   auto* backup = app.add_subcommand(
       "backup", "copy this region's store, while it serves, into a new directory on its host");
-  backup->add_option("--to", backup_to,
-                     "absolute path on tallyd's host: a new or empty directory outside its data "
-                     "directory")
+  backup
+      ->add_option("--to", backup_to,
+                   "absolute path on tallyd's host: a new or empty directory outside its data "
+                   "directory")
       ->required();
   auto* timeout_option = app.get_option("--timeout-ms");
 

@@ -1,9 +1,9 @@
 #include "node/auth.h"
 
-#include <boost/beast/core/string.hpp>
 #include <openssl/evp.h>
 
 #include <array>
+#include <boost/beast/core/string.hpp>
 
 namespace tally::node {
 

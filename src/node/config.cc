@@ -86,7 +86,8 @@ class Fields {
   Status Bool(std::string_view key, bool* out) {
     const toml::node* n;
     if (Status s = Get(key, false, &n); !s.ok() || !n) return s;
-    if (!n->is_boolean()) return Error(key, "must be true or false, got " + std::string(TypeName(*n)));
+    if (!n->is_boolean())
+      return Error(key, "must be true or false, got " + std::string(TypeName(*n)));
     *out = n->as_boolean()->get();
     return Status::OK();
   }
@@ -383,9 +384,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     // it; a peer with another is refused). docs/operations.md, "Idempotency key retention".
     Fields f(t, "idempotency");
     Status s;
-    if (!(s = f.Unsigned("retention_ms", 1, 366 * 24 * kHour,
-                         &r.idempotency_retention_ms))
-             .ok())
+    if (!(s = f.Unsigned("retention_ms", 1, 366 * 24 * kHour, &r.idempotency_retention_ms)).ok())
       return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }

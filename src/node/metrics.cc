@@ -162,11 +162,13 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
   const Hlc hlc_now = replica.clock();
   AppendHelp("tally_frontier_lag_seconds", "gauge",
              "How far the stable frontier (final prefix) trails this region's HLC.", &out);
-  AppendSample("tally_frontier_lag_seconds", "",
-               frontier.is_zero() || hlc_now < frontier
-                   ? 0.0
-                   : (static_cast<double>(hlc_now.wall_ms()) - static_cast<double>(frontier.wall_ms())) / 1000.0,
-               &out);
+  AppendSample(
+      "tally_frontier_lag_seconds", "",
+      frontier.is_zero() || hlc_now < frontier
+          ? 0.0
+          : (static_cast<double>(hlc_now.wall_ms()) - static_cast<double>(frontier.wall_ms())) /
+                1000.0,
+      &out);
   AppendHelp("tally_store_busy_seconds_total", "counter",
              "Time the storage thread spent writing (encoding and the synced LevelDB write).",
              &out);
@@ -265,8 +267,8 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
              "Bytes of partly received frames held across connections to the peer port (at most "
              "gossip.receive_buffer_bytes).",
              &out);
-  AppendSample("tally_peer_receive_buffered_bytes", "", static_cast<double>(s.inbound_buffered_bytes),
-               &out);
+  AppendSample("tally_peer_receive_buffered_bytes", "",
+               static_cast<double>(s.inbound_buffered_bytes), &out);
   AppendHelp("tally_notices_total", "counter", "Replica notices by kind.", &out);
   AppendSample("tally_notices_total", "kind=\"clock_ahead\"",
                static_cast<double>(s.notices_clock_ahead), &out);

@@ -61,7 +61,8 @@ Status NodeImpl::Open() {
   const std::size_t ops = state.ops.size(), keys = state.keys.size(),
                     checkpoints = state.checkpoints.size();
   ReplicaOptions options = config_.replica;
-  options.epoch_nonce = std::random_device{}() % ReplicaOptions::kEpochNonceLimit;  // see its comment
+  options.epoch_nonce =
+      std::random_device{}() % ReplicaOptions::kEpochNonceLimit;  // see its comment
   replica_ = std::make_unique<Replica>(options, wall_clock_);
   if (Status s = replica_->Recover(std::move(state), MonoMs()); !s.ok()) {
     if (s.code() == Code::kCorruption)
@@ -310,9 +311,11 @@ void NodeImpl::Complete(const CommandResult& r) {
       p.session->Respond(p.slot, http, "application/json", InsufficientFundsJson(r, region_names_));
     } else if (r.op.seq != 0) {
       // Durability "replicated" timed out: the op exists; name it.
-      p.session->Respond(p.slot, http, "application/json",
-                         ErrorJson(r.status, fmt::format(",\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"replicated\":false",
-                                                         region_names_[r.op.origin], r.op.seq)));
+      p.session->Respond(
+          p.slot, http, "application/json",
+          ErrorJson(r.status,
+                    fmt::format(",\"op\":{{\"region\":\"{}\",\"seq\":{}}},\"replicated\":false",
+                                region_names_[r.op.origin], r.op.seq)));
     } else {
       p.session->Respond(p.slot, http, "application/json", ErrorJson(r.status));
     }

@@ -148,7 +148,8 @@ Status Store::Open(const std::string& dir, const StoreIdentity& identity,
   } else if (stored != want) {
     if (stored.rfind("tally-store 1\n", 0) == 0)
       return Status::FailedPrecondition(
-          "store " + dir + " has layout 1 (idempotency records by key), written by an older "
+          "store " + dir +
+          " has layout 1 (idempotency records by key), written by an older "
           "tally; this build reads layout 2 and does not convert: start the region on an empty "
           "data folder, and it gets its state back from its peers (docs/operations.md)");
     if (stored.rfind(kFormat, 0) != 0)
@@ -189,7 +190,7 @@ Status Store::Load(RecoveredState* out) {
 }
 
 Status Store::LoadRecord(std::string_view key, std::string_view value, RegionId regions,
-                        RecoveredState* st) {
+                         RecoveredState* st) {
   auto bad = [&](std::string_view problem) {
     return Status::Corruption("record " + Printable(key) + ": " + std::string(problem));
   };
@@ -239,11 +240,10 @@ Status Store::LoadRecord(std::string_view key, std::string_view value, RegionId 
     case kCheckpointPrefix: {
       AccountCheckpoint c;
       if (Status s = codec::DecodeCheckpoint(value, &c); !s.ok()) return bad(s.ToString());
-      if (c.config.id != key.substr(1))
-        return bad("holds the checkpoint of '" + c.config.id + "'");
+      if (c.config.id != key.substr(1)) return bad("holds the checkpoint of '" + c.config.id + "'");
       if (c.counters.regions() != regions)
         return bad("checkpoint has " + std::to_string(c.counters.regions()) +
-                            " regions, the cluster has " + std::to_string(regions));
+                   " regions, the cluster has " + std::to_string(regions));
       st->checkpoints.push_back(std::move(c));
       break;
     }
@@ -260,7 +260,8 @@ Status Store::DeleteRecords(leveldb::WriteBatch* wb, std::size_t* records) {
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
   for (const char prefix : {kOpPrefix, kKeyRecordPrefix, kCheckpointPrefix}) {
     const std::string start(1, prefix);
-    for (it->Seek(start); it->Valid() && it->key().size() > 0 && it->key()[0] == prefix; it->Next()) {
+    for (it->Seek(start); it->Valid() && it->key().size() > 0 && it->key()[0] == prefix;
+         it->Next()) {
       wb->Delete(it->key());
       ++*records;
     }

@@ -136,8 +136,8 @@ std::string ClusterJson(const Replica& replica, const NodeConfig& config, std::u
   nlohmann::json peers = nlohmann::json::array();
   for (const PeerView& p : replica.Peers(now)) {
     if (p.region == config.self || p.region >= n) continue;
-    const PeerConnections c = p.region < connections.size() ? connections[p.region]
-                                                            : PeerConnections{};
+    const PeerConnections c =
+        p.region < connections.size() ? connections[p.region] : PeerConnections{};
     peers.push_back({{"region", names[p.region]},
                      {"connected", c.connected},
                      {"inbound_connections", c.inbound},

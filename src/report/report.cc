@@ -92,9 +92,8 @@ Json OpJson(const Op& op, const std::vector<std::string>& names) {
 Json EventJson(const DerivedEvent& e, const std::vector<std::string>& names) {
   Json j;
   j["kind"] = KindName(e.kind);
-  j["op"] = {{"region", RegionName(names, e.op.origin)},
-             {"seq", e.op.seq},
-             {"hlc", e.op.hlc.ToString()}};
+  j["op"] = {
+      {"region", RegionName(names, e.op.origin)}, {"seq", e.op.seq}, {"hlc", e.op.hlc.ToString()}};
   j["op_kind"] = std::string(OpKindName(e.op_kind));
   j["op_amount"] = e.op_amount;
   j["amount"] = e.amount;
@@ -337,8 +336,8 @@ std::string TimelineSvg(const RunReport& r) {
     double a = p.X(net[i]->start_ms), b = p.X(std::max(net[i]->end_ms, net[i]->start_ms + 1));
     s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
          Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
-         HtmlEscape(net[i]->kind) + "'><title>" + HtmlEscape(net[i]->label) + " (" + Seconds(net[i]->start_ms) +
-         " – " + Seconds(net[i]->end_ms) + ")</title></rect>";
+         HtmlEscape(net[i]->kind) + "'><title>" + HtmlEscape(net[i]->label) + " (" +
+         Seconds(net[i]->start_ms) + " – " + Seconds(net[i]->end_ms) + ")</title></rect>";
     if (b - a > 60)
       s += "<text x='" + Num(a + 3, 1) + "' y='" + Num(y + 12, 1) + "' class='spanlabel'>" +
            HtmlEscape(net[i]->label) + "</text>";
@@ -356,12 +355,12 @@ std::string TimelineSvg(const RunReport& r) {
         double b = p.X(span.end_ms);
         s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
              Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
-             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " (" + Seconds(span.start_ms) +
-             " – " + Seconds(span.end_ms) + ")</title></rect>";
+             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " (" +
+             Seconds(span.start_ms) + " – " + Seconds(span.end_ms) + ")</title></rect>";
       } else {
         s += "<path d='M" + Num(a, 1) + "," + Num(y, 1) + "l5,8l-5,8l-5,-8z' class='span-" +
-             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " at " + Seconds(span.start_ms) +
-             "</title></path>";
+             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " at " +
+             Seconds(span.start_ms) + "</title></path>";
       }
     }
   }
@@ -371,7 +370,8 @@ std::string TimelineSvg(const RunReport& r) {
 
 std::string Table(const std::vector<std::pair<std::string, std::string>>& rows) {
   std::string s = "<table class='kv'>";
-  for (const auto& [k, v] : rows) s += "<tr><th>" + HtmlEscape(k) + "</th><td>" + HtmlEscape(v) + "</td></tr>";
+  for (const auto& [k, v] : rows)
+    s += "<tr><th>" + HtmlEscape(k) + "</th><td>" + HtmlEscape(v) + "</td></tr>";
   return s + "</table>";
 }
 
@@ -426,14 +426,16 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
         if (!op.key.empty()) ops += " [" + op.key + "]";
       }
       if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
-      h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td class='l " + (fee ? "fee" : "void") +
-           "'>" + (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
+      h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td class='l " +
+           (fee ? "fee" : "void") + "'>" +
+           (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
            "</td><td class='l mono'>" + HtmlEscape(DotText(r.regions, e.op.origin, e.op.seq)) +
-           " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td>" +
-           std::to_string(e.op_amount) + "</td><td>" + std::to_string(e.amount) + "</td><td>" +
+           " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td>" + std::to_string(e.op_amount) +
+           "</td><td>" + std::to_string(e.amount) + "</td><td>" +
            (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
            std::to_string(e.balance_after) + "</td><td class='l'>" +
-           (f.final ? "final" : "tentative") + "</td><td class='l mono'>" + HtmlEscape(ops) + "</td></tr>";
+           (f.final ? "final" : "tentative") + "</td><td class='l mono'>" + HtmlEscape(ops) +
+           "</td></tr>";
     }
   }
   h += "</table></div>";
@@ -490,8 +492,8 @@ std::string EventsTable(const RunReport& r, const AccountOutcome& a) {
          " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td class='l'>" +
          std::string(OpKindName(e.op_kind)) + "</td><td>" + std::to_string(e.op_amount) +
          "</td><td>" + std::to_string(e.amount) + "</td><td>" +
-         (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
-         std::to_string(e.balance_after) + "</td></tr>";
+         (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" + std::to_string(e.balance_after) +
+         "</td></tr>";
   }
   h += "</table></div>";
   if (a.events.size() > kMaxForkRows)
@@ -554,9 +556,8 @@ std::string ExplainFork(const DerivedEvent& e, const std::vector<std::string>& n
   const std::string dot = DotText(names, e.op.origin, e.op.seq);
   if (e.kind == DerivedKind::kOverdraftFee) {
     return "debit " + dot + " of " + std::to_string(e.op_amount) +
-           " opened an overdraft episode, " + std::to_string(e.overdrawn) +
-           " below zero: fee " + std::to_string(e.amount) + ", balance after " +
-           std::to_string(e.balance_after);
+           " opened an overdraft episode, " + std::to_string(e.overdrawn) + " below zero: fee " +
+           std::to_string(e.amount) + ", balance after " + std::to_string(e.balance_after);
   }
   return std::string(OpKindName(e.op_kind)) + " " + dot + " of " + std::to_string(e.op_amount) +
          " repeats an idempotency key used earlier in canonical order: voided (" +
@@ -706,9 +707,9 @@ std::string RenderHtml(const RunReport& r) {
          "class='l'>observer</th>"
          "<th class='l'>peer</th><th>max ahead</th><th>max behind</th></tr>";
     for (const OffsetSeen& o : r.offsets_seen)
-      h += "<tr><td class='l'>" + HtmlEscape(o.observer) + "</td><td class='l'>" + HtmlEscape(o.peer) +
-           "</td><td>" + Duration(o.max_ahead_ms) + "</td><td>" + Duration(o.max_behind_ms) +
-           "</td></tr>";
+      h += "<tr><td class='l'>" + HtmlEscape(o.observer) + "</td><td class='l'>" +
+           HtmlEscape(o.peer) + "</td><td>" + Duration(o.max_ahead_ms) + "</td><td>" +
+           Duration(o.max_behind_ms) + "</td></tr>";
     h += "</table>";
   }
 
@@ -717,8 +718,9 @@ std::string RenderHtml(const RunReport& r) {
     if (a.config.id == r.chart_account) chart = &a;
   if (chart) {
     h += "<h2>Account " + HtmlEscape(chart->config.id) + "</h2>";
-    h += "<p>Balance <b>" + std::to_string(chart->balance) + " " + HtmlEscape(chart->config.currency) +
-         "</b> (" + (chart->tentative ? "tentative" : "final") + "; raw " +
+    h += "<p>Balance <b>" + std::to_string(chart->balance) + " " +
+         HtmlEscape(chart->config.currency) + "</b> (" +
+         (chart->tentative ? "tentative" : "final") + "; raw " +
          std::to_string(chart->raw_balance) + ", fees " + std::to_string(chart->fees) + ", voids " +
          std::to_string(chart->voids) + "), overdraft limit " +
          std::to_string(chart->config.overdraft_limit) + ", fee policy " +
@@ -726,11 +728,10 @@ std::string RenderHtml(const RunReport& r) {
          " bps, " + std::to_string(chart->episodes) + " overdraft episode(s)" +
          (chart->ops ? ", " + std::to_string(*chart->ops) + " ops" : std::string()) + ".</p>";
     h += "<p class='muted'>" +
-         (r.view_region.empty() ? std::string()
-                                : "As region <b>" + HtmlEscape(r.view_region) + "</b> sees it" +
-                                      std::string(chart->stale ? " (rejoining: it may lack ops)"
-                                                               : "") +
-                                      ". ") +
+         (r.view_region.empty()
+              ? std::string()
+              : "As region <b>" + HtmlEscape(r.view_region) + "</b> sees it" +
+                    std::string(chart->stale ? " (rejoining: it may lack ops)" : "") + ". ") +
          "Stable frontier <code>" + HtmlEscape(HlcText(chart->frontier)) +
          "</code>; state digest <code>" + Hex(chart->digest) + "</code>.</p>";
     if (!chart->regions.empty()) {
@@ -738,9 +739,10 @@ std::string RenderHtml(const RunReport& r) {
            "line</th><th>fees</th>"
            "<th>voids</th></tr>";
       for (const RegionOutcome& ro : chart->regions)
-        h += "<tr><td class='l'>" + HtmlEscape(ro.region) + "</td><td>" + std::to_string(ro.rights) +
-             "</td><td>" + std::to_string(ro.overdraft_line) + "</td><td>" +
-             std::to_string(ro.fees) + "</td><td>" + std::to_string(ro.voids) + "</td></tr>";
+        h += "<tr><td class='l'>" + HtmlEscape(ro.region) + "</td><td>" +
+             std::to_string(ro.rights) + "</td><td>" + std::to_string(ro.overdraft_line) +
+             "</td><td>" + std::to_string(ro.fees) + "</td><td>" + std::to_string(ro.voids) +
+             "</td></tr>";
       h += "</table>";
       if (chart->rights_by_region.empty()) h += RightsBars(*chart);
     }
@@ -781,8 +783,9 @@ std::string RenderHtml(const RunReport& r) {
         const RightsMove& m = (*chart->rights)[i];
         h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) +
              "</td><td class='l mono'>" + HtmlEscape(m.dot) + "</td><td class='l mono'>" +
-             HtmlEscape(HlcText(m.hlc)) + "</td><td class='l'>" + HtmlEscape(m.from) + "</td><td class='l'>" +
-             HtmlEscape(m.to) + "</td><td>" + std::to_string(m.amount) + "</td></tr>";
+             HtmlEscape(HlcText(m.hlc)) + "</td><td class='l'>" + HtmlEscape(m.from) +
+             "</td><td class='l'>" + HtmlEscape(m.to) + "</td><td>" + std::to_string(m.amount) +
+             "</td></tr>";
       }
       h += "</table></div>";
       if (chart->rights_total > std::min(chart->rights->size(), kMaxRightsRows))
@@ -812,10 +815,11 @@ std::string RenderHtml(const RunReport& r) {
          "<th class='l'>digest</th></tr>";
     for (std::size_t i = 0; i < r.accounts.size() && i < kMaxAccountRows; ++i) {
       const AccountOutcome& a = r.accounts[i];
-      h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td>" + std::to_string(a.balance) +
-           "</td><td>" + std::to_string(a.raw_balance) + "</td><td>" + std::to_string(a.fees) +
-           "</td><td>" + std::to_string(a.voids) + "</td><td>" + std::to_string(a.episodes) +
-           "</td><td>" + (a.ops ? std::to_string(*a.ops) : std::string("–")) + "</td><td>" +
+      h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td>" +
+           std::to_string(a.balance) + "</td><td>" + std::to_string(a.raw_balance) + "</td><td>" +
+           std::to_string(a.fees) + "</td><td>" + std::to_string(a.voids) + "</td><td>" +
+           std::to_string(a.episodes) + "</td><td>" +
+           (a.ops ? std::to_string(*a.ops) : std::string("–")) + "</td><td>" +
            std::to_string(a.config.overdraft_limit) + "</td><td class='l'>" +
            (a.tentative ? "tentative" : "final") + "</td><td class='l mono'>" + Hex(a.digest) +
            "</td></tr>";

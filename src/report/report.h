@@ -106,7 +106,7 @@ struct RunReport {
   std::string title;
   std::string producer;     // "tally-sim 0.1.0"
   std::string view_region;  // the region whose replica the outcomes were read from
-  std::string result;    // "ok" or the failure
+  std::string result;       // "ok" or the failure
   bool ok = true;
   std::vector<std::pair<std::string, std::string>> config;  // shown and exported in this order
   std::vector<std::pair<std::string, std::string>> summary;

@@ -3,15 +3,15 @@
 // and never a half-filled output. Random values come from std::mt19937_64 seeded with Catch's
 // --rng-seed (pinned in CTest); a failing check prints the seed.
 
-#include <catch2/catch.hpp>
+#include "codec/codec.h"
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cluster_fixture.h"
-#include "codec/codec.h"
 #include "core/ids.h"
 #include "core/validate.h"
 #include "tally/v1/tally.pb.h"
@@ -29,7 +29,9 @@ class Gen {
   explicit Gen(std::uint64_t seed) : rng_(seed) {}
 
   std::uint64_t U64() { return rng_(); }
-  std::uint64_t Below(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_); }
+  std::uint64_t Below(std::uint64_t n) {
+    return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_);
+  }
   std::int64_t Range(std::int64_t lo, std::int64_t hi) {
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng_);
   }
@@ -56,7 +58,9 @@ class Gen {
     for (char& c : s) c = static_cast<char>('A' + Below(26));
     return s;
   }
-  Hlc AnyHlc() { return Hlc{Coin() ? U64() : Hlc::Make(1'700'000'000'000 + Below(1'000'000), Below(8)).value}; }
+  Hlc AnyHlc() {
+    return Hlc{Coin() ? U64() : Hlc::Make(1'700'000'000'000 + Below(1'000'000), Below(8)).value};
+  }
   VersionVector Vv() {
     VersionVector vv;
     const RegionId used = Region(kMaxRegions + 1);
@@ -210,8 +214,10 @@ class Gen {
         h.retention_ms = U64();
         return h;
       }
-      case 1: return OpBatch{Ops(Below(300))};
-      case 2: return Ack{Vv(), U64()};
+      case 1:
+        return OpBatch{Ops(Below(300))};
+      case 2:
+        return Ack{Vv(), U64()};
       case 3: {
         Heartbeat h;
         const std::size_t n = Below(kMaxRegions + 1);
@@ -230,7 +236,8 @@ class Gen {
         h.echo_hold_ms = U64();
         return h;
       }
-      case 4: return RightsRequest{AccountId(), Money(kMaxOpAmount)};
+      case 4:
+        return RightsRequest{AccountId(), Money(kMaxOpAmount)};
       default: {
         Snapshot s;
         s.frontier = AnyHlc();
@@ -498,7 +505,8 @@ TEST_CASE("oversized messages are refused on both sides", "[codec]") {
   CHECK(out == "untouched");
 
   Message m;
-  CHECK(DecodeMessage(std::string(kMaxFrameBytes + 1, '\0'), &m).code() == Code::kResourceExhausted);
+  CHECK(DecodeMessage(std::string(kMaxFrameBytes + 1, '\0'), &m).code() ==
+        Code::kResourceExhausted);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,7 +538,8 @@ TEST_CASE("truncated and bit-flipped storage records never crash", "[codec]") {
     for (const std::string& r : records) {
       for (std::size_t n = 0; n <= r.size(); n += 1 + r.size() / 50) {
         std::string b = r.substr(0, n);
-        if (!b.empty() && gen.Coin()) b[gen.Below(b.size())] ^= static_cast<char>(1 << gen.Below(8));
+        if (!b.empty() && gen.Coin())
+          b[gen.Below(b.size())] ^= static_cast<char>(1 << gen.Below(8));
         Op op;
         KeyRecord k;
         AccountCheckpoint c;
@@ -611,7 +620,9 @@ TEST_CASE("unknown fields are tolerated", "[codec]") {
   pb::Envelope env;
   REQUIRE(env.ParseFromString(bytes));
   env.mutable_hello()->GetReflection()->MutableUnknownFields(env.mutable_hello())->AddVarint(50, 1);
-  env.mutable_hello()->GetReflection()->MutableUnknownFields(env.mutable_hello())
+  env.mutable_hello()
+      ->GetReflection()
+      ->MutableUnknownFields(env.mutable_hello())
       ->AddLengthDelimited(51, "future");
   for (const std::string& b : {bytes, Serialized(env)}) {
     Message back;
@@ -733,7 +744,8 @@ TEST_CASE("zero, negative and overflowing amounts are refused", "[codec]") {
 
     // On the wire the amount is a uint64: a negative core value shows up as a huge one.
     pb::Envelope batch = DebitBatch();
-    batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_amount(static_cast<std::uint64_t>(bad));
+    batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_amount(
+        static_cast<std::uint64_t>(bad));
     ExpectRefused(Serialized(batch));
     pb::Envelope rr;
     rr.mutable_rights_request()->set_account("acct");
@@ -749,9 +761,9 @@ TEST_CASE("zero, negative and overflowing amounts are refused", "[codec]") {
 TEST_CASE("bad account ids, keys and cluster ids are refused", "[codec]") {
   const std::string too_long_id(kMaxAccountIdBytes + 1, 'a');
   const std::string too_long_key(kMaxIdempotencyKeyBytes + 1, 'k');
-  for (const std::string& id : {std::string(), too_long_id, std::string("has space"),
-                                std::string("slash/no"), std::string("caf\xc3\xa9"),
-                                std::string("nul\0x", 5)}) {
+  for (const std::string& id :
+       {std::string(), too_long_id, std::string("has space"), std::string("slash/no"),
+        std::string("caf\xc3\xa9"), std::string("nul\0x", 5)}) {
     INFO("account id '" << id << "'");
     pb::Envelope batch = DebitBatch();
     batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_account(id);
@@ -789,7 +801,8 @@ TEST_CASE("unknown enum values and broken batch structure are refused", "[codec]
   ExpectRefused(Serialized(batch));
 
   batch = DebitBatch();
-  batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_account_ref(0);  // nothing named yet
+  batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->set_account_ref(
+      0);  // nothing named yet
   ExpectRefused(Serialized(batch));
   batch = DebitBatch();
   batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0)->clear_account_name();
@@ -946,7 +959,7 @@ TEST_CASE("everything a replica cluster sends and persists round-trips", "[codec
   CHECK(ops > 0);
   CHECK(keys > 0);
   CHECK(checkpoints > 0);
-  CHECK(events > 0);  // the fee and the void reached a checkpoint
+  CHECK(events > 0);       // the fee and the void reached a checkpoint
   CHECK(messages[0] > 0);  // Hello
   CHECK(messages[1] > 0);  // OpBatch
   CHECK(messages[3] > 0);  // Heartbeat

@@ -121,7 +121,8 @@ TEST_CASE("a batch takes the persistable part of many Effects, a store replaceme
   PersistBatch b;
   Effects e1;
   e1.ops.push_back(MakeCredit(1));
-  e1.keys.push_back(KeyRecord{"a", HashKey("k"), Dot{0, 1}, Hlc{}, OpKind::kCredit, 1, 0, false, 1});
+  e1.keys.push_back(
+      KeyRecord{"a", HashKey("k"), Dot{0, 1}, Hlc{}, OpKind::kCredit, 1, 0, false, 1});
   e1.high_water = Hlc::Make(5, 0);
   b.TakeFrom(&e1);
   Effects e2;

@@ -2,9 +2,8 @@
 // window, forgetting keys once the stable frontier is past their last use + retention, restarts
 // after that, and the memory a retained key costs.
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <random>
 
 #include "cluster_fixture.h"
@@ -38,7 +37,8 @@ std::vector<bool> ReferenceVoids(std::vector<KeyUse> uses) {
   return v;
 }
 
-TEST_CASE("KeyIndex: the windowed rule decides voids the same in any arrival order", "[core][keys]") {
+TEST_CASE("KeyIndex: the windowed rule decides voids the same in any arrival order",
+          "[core][keys]") {
   TALLY_INFO_SEED(0);
   std::mt19937_64 rng(CaseSeed(0));
   for (int round = 0; round < 300; ++round) {
@@ -158,12 +158,14 @@ TEST_CASE("a retry inside the window replays, and past it is a new op in every r
   }
 }
 
-TEST_CASE("keys are forgotten once the frontier passes their last use + retention", "[core][keys]") {
+TEST_CASE("keys are forgotten once the frontier passes their last use + retention",
+          "[core][keys]") {
   Cluster c = MakeCluster(3);
   REQUIRE(c.Run(0, OpenAccount{Config("acct")}).status.ok());
   c.Settle(4);
   for (int i = 0; i < 50; ++i) {
-    REQUIRE(c.Run(static_cast<RegionId>(i % 3), Credit{"acct", 1, "k" + std::to_string(i)}).status.ok());
+    REQUIRE(c.Run(static_cast<RegionId>(i % 3), Credit{"acct", 1, "k" + std::to_string(i)})
+                .status.ok());
   }
   c.Settle(4);  // 200 ms: final, not yet past the window
   for (RegionId r = 0; r < 3; ++r) {
@@ -241,8 +243,8 @@ TEST_CASE("a retained key costs at most 64 bytes, and memory stays flat past the
       index.AddUse(KeyId{ms * 7919 + i * 104729, ms + i, i % 5}, u, VoidRule::kWindow);
     }
     if (ms % kSweepMs == 0) {
-      index.Sweep(Hlc::Make(1'000'000 + ms - 50, 0), [&](const KeyId&) { ++dropped; },
-                  [](const KeyId&) {});
+      index.Sweep(
+          Hlc::Make(1'000'000 + ms - 50, 0), [&](const KeyId&) { ++dropped; }, [](const KeyId&) {});
       if (ms > 2 * kRetentionMs) {
         low = std::min(low, index.size());
         high = std::max(high, index.size());

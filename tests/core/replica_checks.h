@@ -137,8 +137,7 @@ class Watch {
     rights_before_.clear();
     for (const std::string& id : c_.at(r).AccountIds()) {
       AccountView v;
-      if (c_.at(r).GetAccount(id, &v).ok())
-        rights_before_[id] = v.regions[r].rights;
+      if (c_.at(r).GetAccount(id, &v).ok()) rights_before_[id] = v.regions[r].rights;
     }
   }
 

@@ -35,11 +35,11 @@ TEST_CASE("DecideDebit follows the four rules of the brief", "[rights]") {
     g.amount = amount;
     return DecideDebit(g, may_wait, /*skip_rights_check=*/false);
   };
-  CHECK(decide(70, true) == DebitVerdict::kAccept);     // rule 1: spendable covers it
-  CHECK(decide(71, true) == DebitVerdict::kWait);       // rule 2: waiting may help
+  CHECK(decide(70, true) == DebitVerdict::kAccept);      // rule 1: spendable covers it
+  CHECK(decide(71, true) == DebitVerdict::kWait);        // rule 2: waiting may help
   CHECK(decide(71, false) == DebitVerdict::kOverdraft);  // rule 3: the line covers it
   CHECK(decide(90, false) == DebitVerdict::kOverdraft);
-  CHECK(decide(91, false) == DebitVerdict::kReject);     // rule 4
+  CHECK(decide(91, false) == DebitVerdict::kReject);  // rule 4
   // Tentative credit is spendable only within the line: 100 of rights do not cover 91.
   CHECK(decide(100, false) == DebitVerdict::kReject);
   // The planted bug accepts anything, flagged as an overdraft.
@@ -48,13 +48,15 @@ TEST_CASE("DecideDebit follows the four rules of the brief", "[rights]") {
   CHECK(DecideDebit(g, false, /*skip_rights_check=*/true) == DebitVerdict::kOverdraft);
 }
 
-TEST_CASE("a wait for finality can help only when tentative credit would cover the debit", "[rights]") {
+TEST_CASE("a wait for finality can help only when tentative credit would cover the debit",
+          "[rights]") {
   CHECK(FinalityCouldCover(DebitFigures{90, 100, 30, 0}));
-  CHECK_FALSE(FinalityCouldCover(DebitFigures{90, 100, 0, 0}));   // nothing tentative
+  CHECK_FALSE(FinalityCouldCover(DebitFigures{90, 100, 0, 0}));     // nothing tentative
   CHECK_FALSE(FinalityCouldCover(DebitFigures{130, 100, 30, 20}));  // beyond rights and line
 }
 
-TEST_CASE("a debit counts the fees booked to its region: the worked case of issue 11", "[rights][replica]") {
+TEST_CASE("a debit counts the fees booked to its region: the worked case of issue 11",
+          "[rights][replica]") {
   // One region, line 20, flat fee 5. A debit of 8 overdraws: balance −8, fee 5 → −13, and the
   // region's effective rights are −13. A debit of 12 would take it to −25, past the line: it is
   // refused. A decision that ignored the fee would see −8 + 20 = 12 and accept it.
@@ -85,7 +87,8 @@ TEST_CASE("a debit counts the fees booked to its region: the worked case of issu
   CHECK(v.balance == -20);
 }
 
-TEST_CASE("one idempotency key on two accounts is two requests, in every region", "[replica][idempotency]") {
+TEST_CASE("one idempotency key on two accounts is two requests, in every region",
+          "[replica][idempotency]") {
   // Keys are scoped to an account: clients number their requests, so one key string is in use on
   // many accounts at once. A replica that scoped keys wider would answer bob's credit as a replay
   // of alice's, or refuse it as a reused key (issue 11, item 9).
@@ -118,7 +121,8 @@ TEST_CASE("one idempotency key on two accounts is two requests, in every region"
   }
 }
 
-TEST_CASE("PlanRebalance serves regions on their line first, only live ones, within the budget", "[rights]") {
+TEST_CASE("PlanRebalance serves regions on their line first, only live ones, within the budget",
+          "[rights]") {
   RebalanceInput in;
   in.self = 0;
   in.demand = {0, 10, 0};
@@ -154,7 +158,8 @@ TEST_CASE("PlanRebalance serves regions on their line first, only live ones, wit
   }
 }
 
-TEST_CASE("OpLog appends in seq order, holds ops beyond a gap, and hands them over in order", "[oplog]") {
+TEST_CASE("OpLog appends in seq order, holds ops beyond a gap, and hands them over in order",
+          "[oplog]") {
   OpLog log(2);
   log.Append(OpOf(1, 1));
   log.Buffer(OpOf(1, 3));
@@ -176,7 +181,8 @@ TEST_CASE("OpLog appends in seq order, holds ops beyond a gap, and hands them ov
   CHECK(log.Lookup(CanonicalKey{Hlc::Make(1000, 0), 1, 5}) == nullptr);
 }
 
-TEST_CASE("OpLog counts ops held for a fence as held, not applied, and prunes only what it may", "[oplog]") {
+TEST_CASE("OpLog counts ops held for a fence as held, not applied, and prunes only what it may",
+          "[oplog]") {
   OpLog log(2);
   log.Append(OpOf(0, 1, 100));
   log.Append(OpOf(0, 2, 200));

@@ -230,7 +230,8 @@ TEST_CASE("a peer's absurd timestamp never sends our own timestamps back in time
   const CommandResult before = c.Run(1, Credit{"alice", 1, "before"});
   REQUIRE(before.status.ok());
   Heartbeat hb;
-  hb.entries.push_back(HeartbeatEntry{0, Hlc{~std::uint64_t{0}}, c.at(1).applied().get(0), c.at(0).epoch()});
+  hb.entries.push_back(
+      HeartbeatEntry{0, Hlc{~std::uint64_t{0}}, c.at(1).applied().get(0), c.at(0).epoch()});
   hb.applied = c.at(1).applied();
   Effects e;
   c.at(1).OnMessage(0, hb, c.now, &e);
@@ -247,7 +248,9 @@ TEST_CASE("a peer's absurd timestamp never sends our own timestamps back in time
 namespace {
 
 // A–B and B–C up, A–C down (r0 ⟂ r2): the links of a partial partition.
-bool NoAC(RegionId from, RegionId to) { return !((from == 0 && to == 2) || (from == 2 && to == 0)); }
+bool NoAC(RegionId from, RegionId to) {
+  return !((from == 0 && to == 2) || (from == 2 && to == 0));
+}
 
 // Ticks `rounds` × 50 ms, delivering over NoAC only.
 void RunWithoutAC(Cluster& c, int rounds) {
@@ -343,7 +346,7 @@ TEST_CASE("a wall clock stepped back an hour keeps no silent peer reachable and 
   REQUIRE(c.Run(0, Credit{"alice", 100, "c"}).status.ok());
   c.Settle(10);
   REQUIRE(c.at(1).HasAccount("alice"));
-  c.skew_ms[1] -= 3'600'000;  // r1's wall clock steps back an hour as the link dies
+  c.skew_ms[1] -= 3'600'000;      // r1's wall clock steps back an hour as the link dies
   for (int i = 0; i < 40; ++i) {  // 2 s, nothing delivered
     c.Tick(50);
     c.queue.clear();
@@ -377,8 +380,9 @@ TEST_CASE("a relay goes on after the relaying region's clock steps back", "[repl
   CHECK(View(c, 0, "alice").balance == 7);
 }
 
-TEST_CASE("under a partial partition what a region holds through a relay counts: no lag, pruning goes on",
-          "[replica][peer]") {
+TEST_CASE(
+    "under a partial partition what a region holds through a relay counts: no lag, pruning goes on",
+    "[replica][peer]") {
   // Issue 9: with eu–ap cut and us relaying, eu reported 11,381 ops behind for ap, which had them
   // all through us, and eu's pruning stalled (it knew only ap's direct acks). Heartbeats now relay
   // what each region holds, tagged with its epoch.
@@ -387,7 +391,8 @@ TEST_CASE("under a partial partition what a region holds through a relay counts:
     o.checkpoint_interval_ms = 100;
   });
   OpenAliceWithoutAC(c);
-  for (int i = 0; i < 30; ++i) REQUIRE(c.Run(0, Credit{"alice", 1, "k" + std::to_string(i)}).status.ok());
+  for (int i = 0; i < 30; ++i)
+    REQUIRE(c.Run(0, Credit{"alice", 1, "k" + std::to_string(i)}).status.ok());
   RunWithoutAC(c, 60);
   REQUIRE(c.at(2).applied() == c.at(0).applied());
   for (const PeerView& p : c.at(0).Peers(c.now)) {

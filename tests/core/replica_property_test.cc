@@ -338,14 +338,14 @@ void RandomRun::CheckAfterHeal() {
     // wins, and no region may have used a line of a config that could still lose.
     {
       INFO("effective floor: raw " << v0.raw_balance << " voids " << SignedVoids(ev0) << " limit "
-                         << v0.config.overdraft_limit << ", configs opened "
-                         << open_configs_[id].size());
+                                   << v0.config.overdraft_limit << ", configs opened "
+                                   << open_configs_[id].size());
       CHECK(v0.raw_balance + SignedVoids(ev0) >= -v0.config.overdraft_limit);
       // Per region too: what r holds once voided credits are clawed back and voided debits
       // refunded (fees aside: they are debt on top) never goes below its line.
       for (RegionId r = 0; r < n; ++r) {
-        INFO("region " << r << " rights " << v0.regions[r].rights << " fees "
-                       << v0.regions[r].fees << " line " << v0.regions[r].overdraft_line);
+        INFO("region " << r << " rights " << v0.regions[r].rights << " fees " << v0.regions[r].fees
+                       << " line " << v0.regions[r].overdraft_line);
         CHECK(v0.regions[r].rights + v0.regions[r].fees >= -v0.regions[r].overdraft_line);
       }
     }

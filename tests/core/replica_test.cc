@@ -666,8 +666,9 @@ auto NoRebalanceNoWaitShortRejoin = [](ReplicaOptions& o) {
   o.rejoin_wait_ms = 200;
 };
 
-TEST_CASE("an op of a lost history still in flight when its region rejoined is fenced off everywhere",
-          "[replica][rejoin][fence]") {
+TEST_CASE(
+    "an op of a lost history still in flight when its region rejoined is fenced off everywhere",
+    "[replica][rejoin][fence]") {
   // Issue 9, item 2, found by the simulator's disk faults: r1 issues an op, its messages are still
   // in flight when r1's store is put back to an older copy; r1 rejoins on what its peers hold
   // (not that op) and issues another op under the same seq. The old op then reached r0 and r2
@@ -789,7 +790,8 @@ TEST_CASE("a restarted region that cannot hear a peer is answered through a rela
   REQUIRE(c.Restart(2, 0, /*rejoin=*/false).ok());
   c.Connect(2, 1);
   c.Connect(1, 2);
-  c.SettleOver(partial, 40, [&] { return !c.at(2).rejoining(); });  // 2 s: a few heartbeats each way
+  c.SettleOver(partial, 40,
+               [&] { return !c.at(2).rejoining(); });  // 2 s: a few heartbeats each way
   REQUIRE_FALSE(c.at(2).rejoining());
   CHECK(c.at(2).applied().get(2) == had);
   const CommandResult next = c.Run(2, Credit{"alice", 5, "r2-after"});
@@ -855,11 +857,12 @@ TEST_CASE("a rejoining region asks again when a peer that answered restarts on l
   Cluster c(2, NoRebalanceNoWait);
   OpenEverywhere(c, Config("alice", 0), 100);
   const PersistedStore r1_yesterday = c.stores[1];
-  for (int i = 0; i < 5; ++i) REQUIRE(c.Run(0, Credit{"alice", 1, "r0-" + std::to_string(i)}).status.ok());
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.Run(0, Credit{"alice", 1, "r0-" + std::to_string(i)}).status.ok());
   c.Settle(60);  // folded and pruned everywhere: r1's old copy will need r0's snapshot
   REQUIRE(c.Run(1, Credit{"alice", 7, "r1-late"}).status.ok());
   const Seq late = c.at(1).applied().get(1);
-  c.queue.clear();  // r0 has not got it
+  c.queue.clear();             // r0 has not got it
   REQUIRE(c.Restart(0).ok());  // Hellos only: r1 answers that it holds r1:late
   REQUIRE(c.at(0).rejoining());
   REQUIRE(c.at(0).applied().get(1) == late - 1);
@@ -885,7 +888,8 @@ TEST_CASE("two starts from one copy of a store pick different epochs", "[replica
   OpenEverywhere(c, Config("alice", 0), 100);
   const PersistedStore copy = c.stores[1];
   std::vector<std::uint64_t> epochs;
-  for (std::uint64_t nonce : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{7}, ReplicaOptions::kEpochNonceLimit - 1}) {
+  for (std::uint64_t nonce : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{7},
+                              ReplicaOptions::kEpochNonceLimit - 1}) {
     c.options[1].epoch_nonce = nonce;
     c.stores[1] = copy;
     REQUIRE(c.Restart(1, /*skew=*/-60000, /*rejoin=*/false).ok());  // the clock a minute behind
@@ -932,7 +936,9 @@ TEST_CASE("a peer's ack that counts an op of our lost history does not make our 
 
   // r0 applies the old op (it has not heard of r1's fence) and acks it to r1.
   c.queue = lost.TakeTo(0);
-  c.Deliver([](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); }, 2);
+  c.Deliver(
+      [](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); },
+      2);
   REQUIRE(c.at(0).applied().get(1) == lost_seq);
 
   const CommandResult held = c.Run(1, Credit{"alice", 5, "new-1"}, /*replicated=*/true);
@@ -942,8 +948,10 @@ TEST_CASE("a peer's ack that counts an op of our lost history does not make our 
   CHECK(View(c, 0, "alice").balance == 105);
 }
 
-TEST_CASE("a peer that applied our new op on top of an op of our lost history does not make it replicated",
-          "[replica][rejoin][fence]") {
+TEST_CASE(
+    "a peer that applied our new op on top of an op of our lost history does not make it "
+    "replicated",
+    "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 300887): r0 applied r1's old op s before it heard of r1's fence;
   // r1, resumed at s - 1, issued new ops s (replicated; its messages lost) and s + 1. r0 applied
   // the new s + 1 on top of the old s: the op implies only that r1's new incarnation resumed
@@ -957,10 +965,13 @@ TEST_CASE("a peer that applied our new op on top of an op of our lost history do
   lost.RestoreWithoutR0();
 
   c.queue = lost.TakeTo(0);  // r0 applies the old op s: it has not heard of r1's fence
-  c.Deliver([](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); }, 2);
+  c.Deliver(
+      [](RegionId from, RegionId to) { return (from == 1 && to == 0) || (from == 0 && to == 1); },
+      2);
   REQUIRE(c.at(0).applied().get(1) == s);
 
-  REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}, /*replicated=*/true).status.message() == "no completion");
+  REQUIRE(c.Run(1, Credit{"alice", 5, "new-1"}, /*replicated=*/true).status.message() ==
+          "no completion");
   const std::uint64_t held = c.next_id;
   c.Tick(1);
   c.queue.clear();  // every message of r1's new op s is lost, and every fence with it
@@ -1005,13 +1016,15 @@ TEST_CASE("a peer that applied our new op on top of an op of our lost history do
 template <typename Pick>
 std::deque<InFlight> KeepOnly(Cluster& c, RegionId from, RegionId to, Pick is) {
   std::deque<InFlight> kept, rest;
-  for (InFlight& m : c.queue) (m.from == from && m.to == to && is(m.msg) ? kept : rest).push_back(std::move(m));
+  for (InFlight& m : c.queue)
+    (m.from == from && m.to == to && is(m.msg) ? kept : rest).push_back(std::move(m));
   c.queue = std::move(kept);
   return rest;
 }
 
-TEST_CASE("a promise of a region's earlier incarnation does not make its op of a lost history final",
-          "[replica][rejoin][fence]") {
+TEST_CASE(
+    "a promise of a region's earlier incarnation does not make its op of a lost history final",
+    "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 302977, two regions, durability replicated): r1 issued op s and
   // promised it in a heartbeat; r0 got the promise but not yet the op. r1's store was then put
   // back to an older copy; it rejoined on r0's answer (which knew r1's new epoch, not op s) and
@@ -1028,7 +1041,8 @@ TEST_CASE("a promise of a region's earlier incarnation does not make its op of a
   REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}).status.ok());
   const Seq s = c.at(1).applied().get(1);
   c.Tick(1);  // r1 sends op s
-  std::deque<InFlight> old_op = KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  std::deque<InFlight> old_op =
+      KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
   old_op.swap(c.queue);
   for (int i = 0; i < 3; ++i) c.Tick(50);  // r1 promises s: only the heartbeats reach r0
   KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<Heartbeat>(m); });
@@ -1078,8 +1092,9 @@ TEST_CASE("a promise of a region's earlier incarnation does not make its op of a
   CheckMoney(c, "alice");
 }
 
-TEST_CASE("a region's claim under a new incarnation does not make our copy of its lost op replicated",
-          "[replica][rejoin][fence]") {
+TEST_CASE(
+    "a region's claim under a new incarnation does not make our copy of its lost op replicated",
+    "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 303554, two regions, durability replicated): r1 lost op s (credit
   // "lost-1") with its disk and resumed at s - 1 on r0's answer; the old op, still in flight,
   // reached r0 before r1's fence did. r1 issued a new op s and its Ack to r0 claimed s. The
@@ -1092,10 +1107,12 @@ TEST_CASE("a region's claim under a new incarnation does not make our copy of it
   REQUIRE(c.Restart(1).ok());
   c.Settle(4);
   const PersistedStore yesterday = c.stores[1];
-  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}, /*replicated=*/true).status.message() == "no completion");
+  REQUIRE(c.Run(1, Credit{"alice", 7, "lost-1"}, /*replicated=*/true).status.message() ==
+          "no completion");
   const Seq s = c.at(1).applied().get(1);
   c.Tick(1);  // r1 sends op s
-  std::deque<InFlight> old_op = KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  std::deque<InFlight> old_op =
+      KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
   old_op.swap(c.queue);
 
   c.stores[1] = yesterday;
@@ -1159,7 +1176,8 @@ TEST_CASE("rights shipped by a run its region has left are not spent before its 
   REQUIRE(c.Run(1, TransferRights{"alice", 0, 60}).status.ok());
   const Seq s = c.at(1).applied().get(1);
   c.Tick(1);  // r1 sends the transfer
-  std::deque<InFlight> old_op = KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
+  std::deque<InFlight> old_op =
+      KeepOnly(c, 1, 0, [](const Message& m) { return std::holds_alternative<OpBatch>(m); });
   old_op.swap(c.queue);
 
   c.stores[1] = yesterday;
@@ -1211,8 +1229,8 @@ TEST_CASE("a store that holds a fence and the ops it fences off drops them when 
   REQUIRE(c.Run(0, Credit{"alice", 5, "new-1"}).op.seq == s);
   c.Settle(10);
 
-  PersistedStore restored = with_lost_op;   // the older copy put back …
-  restored.fences = c.stores[0].fences;     // … with the fences learned since written onto it
+  PersistedStore restored = with_lost_op;  // the older copy put back …
+  restored.fences = c.stores[0].fences;    // … with the fences learned since written onto it
   c.stores[0] = restored;
   REQUIRE(c.Restart(0).ok());
   c.Settle(10);
@@ -1223,8 +1241,9 @@ TEST_CASE("a store that holds a fence and the ops it fences off drops them when 
   CheckMoney(c, "alice");
 }
 
-TEST_CASE("a snapshot that arrives before the Hello carrying our fence does not bring back our lost ops",
-          "[replica][rejoin][fence][snapshot]") {
+TEST_CASE(
+    "a snapshot that arrives before the Hello carrying our fence does not bring back our lost ops",
+    "[replica][rejoin][fence][snapshot]") {
   // The lost-disk swarm (seed 300977, once the store's own fences were honoured): r0 restarted
   // from an old copy holding own ops s..s+2 of a history it had lost since (it had resumed at s - 1
   // and issued s again). r1 sent its Hello and a snapshot; the snapshot came first, and r0, not
@@ -1236,7 +1255,8 @@ TEST_CASE("a snapshot that arrives before the Hello carrying our fence does not 
   REQUIRE(c.Restart(0).ok());
   c.Settle(4);
   const PersistedStore yesterday = c.stores[0];
-  for (int i = 0; i < 3; ++i) REQUIRE(c.Run(0, Credit{"alice", 7, "lost-" + std::to_string(i)}).status.ok());
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(c.Run(0, Credit{"alice", 7, "lost-" + std::to_string(i)}).status.ok());
   const Seq s = c.at(0).applied().get(0) - 2;
   c.queue.clear();  // no peer ever gets them
   const PersistedStore with_lost_ops = c.stores[0];
@@ -1245,7 +1265,8 @@ TEST_CASE("a snapshot that arrives before the Hello carrying our fence does not 
   c.stores[0] = yesterday;
   REQUIRE(c.Restart(0).ok());  // resumes at s - 1
   REQUIRE(c.Run(0, Credit{"alice", 5, "new-1"}).op.seq == s);
-  for (int i = 0; i < 5; ++i) REQUIRE(c.Run(1, Credit{"alice", 1, "r1-" + std::to_string(i)}).status.ok());
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.Run(1, Credit{"alice", 1, "r1-" + std::to_string(i)}).status.ok());
   c.Settle(40);  // r1 folds and prunes what r0's old copy lacks
   REQUIRE(c.at(1).log_floor().get(1) > with_lost_ops.log_floor.get(1));
 
@@ -1374,8 +1395,9 @@ TEST_CASE("a heartbeat promise of an earlier run, arriving late, does not hold b
   CheckMoney(c, "alice");
 }
 
-TEST_CASE("a region holding folded ops of its own lost history claims none of them, and gets a snapshot",
-          "[replica][rejoin][fence][snapshot]") {
+TEST_CASE(
+    "a region holding folded ops of its own lost history claims none of them, and gets a snapshot",
+    "[replica][rejoin][fence][snapshot]") {
   // The lost-disk swarm (seed 1019): r0's store was restored from a copy whose checkpoints had
   // folded ops of a history r0 had since lost (a later start resumed below them). It could not
   // remove them and waited for a snapshot, but its Hello still claimed them; r1, restarted and
@@ -1402,7 +1424,7 @@ TEST_CASE("a region holding folded ops of its own lost history claims none of th
   REQUIRE(c.at(0).applied().get(0) == x - 1);
 
   REQUIRE(c.Restart(1, 0, /*rejoin=*/false).ok());  // r1 restarts: it rejoins on r0's answer
-  c.stores[0] = with_x_folded;                        // and r0 gets the copy holding x back
+  c.stores[0] = with_x_folded;                      // and r0 gets the copy holding x back
   REQUIRE(c.Restart(0, 0, /*rejoin=*/false).ok());
   for (int i = 0; i < 10; ++i) {
     c.Tick(50);
@@ -1464,7 +1486,8 @@ TEST_CASE("a rejoin does not stop waiting for silent peers while it hears no pee
   CheckMoney(c, "alice");
 }
 
-TEST_CASE("a replica remembers the fences it learned across a restart", "[replica][rejoin][fence]") {
+TEST_CASE("a replica remembers the fences it learned across a restart",
+          "[replica][rejoin][fence]") {
   // The lost-disk swarm (seed 1710): fences lived in memory only. r0 restarted and forgot where
   // r1's incarnations resumed; r1, wiped while its clock was stepped back, then started with an
   // epoch below one of its earlier starts and nobody could tell it. Fences are persisted now
@@ -1519,7 +1542,8 @@ TEST_CASE("a rejoining region waits for its own ops that a peer it cannot hear h
       }
     }
   };
-  for (int i = 0; i < 4; ++i) REQUIRE(c.Run(0, Credit{"alice", 10, "new-" + std::to_string(i)}).status.ok());
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(c.Run(0, Credit{"alice", 10, "new-" + std::to_string(i)}).status.ok());
   run(20, no_r0_ops_at_r1);
   const Seq had = c.at(0).applied().get(0);
   REQUIRE(had == then + 4);
@@ -1623,7 +1647,8 @@ TEST_CASE("a region restarted on a wiped store originates nothing until a peer a
   CHECK(View(c, 2, "alice").balance == 108);
 }
 
-TEST_CASE("a wiped region whose ops every peer pruned rejoins from a snapshot", "[replica][rejoin][snapshot]") {
+TEST_CASE("a wiped region whose ops every peer pruned rejoins from a snapshot",
+          "[replica][rejoin][snapshot]") {
   // Issue 9, item 2 (state transfer): with the checkpoints saved and the logs pruned, no peer can
   // give the wiped region its ops back one by one; a peer sends a Snapshot instead.
   Cluster c(3, NoRebalanceNoWait);
@@ -1666,8 +1691,9 @@ TEST_CASE("a wiped region whose ops every peer pruned rejoins from a snapshot", 
   CHECK(c.at(2).applied().get(2) == had + 1);
 }
 
-TEST_CASE("a snapshot is installed only by a rejoining region that lacks what it carries, and only whole",
-          "[replica][rejoin][snapshot]") {
+TEST_CASE(
+    "a snapshot is installed only by a rejoining region that lacks what it carries, and only whole",
+    "[replica][rejoin][snapshot]") {
   Cluster c(2, NoRebalanceNoWait);
   OpenEverywhere(c, Config("alice", 0), 100);
   REQUIRE(c.Run(1, Credit{"alice", 5, "c1"}).status.ok());
@@ -1731,7 +1757,7 @@ TEST_CASE("durability replicated answers once another region holds the op, or sa
     const CommandResult at_once = c.Run(0, Credit{"alice", 5, "r-1"}, /*replicated=*/true);
     CHECK(at_once.id == 0);  // not answered yet
     const std::uint64_t id = c.next_id;
-    c.Tick(10);  // the op batch goes out
+    c.Tick(10);   // the op batch goes out
     c.Deliver();  // and the acks come back
     const std::optional<CommandResult> done = c.CompletionOf(id);
     REQUIRE(done);
@@ -1739,7 +1765,8 @@ TEST_CASE("durability replicated answers once another region holds the op, or sa
     CHECK(done->replicated);
     CHECK(done->op.origin == 0);
     bool held = false;
-    for (RegionId r : {RegionId{1}, RegionId{2}}) held = held || c.stores[r].ops.count(done->op) == 1;
+    for (RegionId r : {RegionId{1}, RegionId{2}})
+      held = held || c.stores[r].ops.count(done->op) == 1;
     CHECK(held);  // durable elsewhere before the client heard of it
     // Local durability answers at once and says whether it is replicated yet (not yet).
     const CommandResult local = c.Run(0, Credit{"alice", 5, "l-1"});

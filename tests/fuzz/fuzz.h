@@ -1,7 +1,7 @@
 // Shared by the libFuzzer targets in tests/fuzz (docs/fuzzing.md).
 //
-// Every target checks more than "does not crash": a decoder that refuses bytes must leave its output
-// untouched (codec/codec.h promises it), and a value it accepts must survive a round trip —
+// Every target checks more than "does not crash": a decoder that refuses bytes must leave its
+// output untouched (codec/codec.h promises it), and a value it accepts must survive a round trip —
 // encoding it and decoding that gives the same value, and the same bytes again. A broken check
 // aborts, which libFuzzer reports as a crash with the input saved.
 
@@ -17,12 +17,12 @@
 
 #include "core/status.h"
 
-#define FUZZ_CHECK(cond)                                                                    \
-  do {                                                                                      \
-    if (!(cond)) {                                                                          \
+#define FUZZ_CHECK(cond)                                                                   \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
       std::fprintf(stderr, "FUZZ_CHECK failed: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                         \
-    }                                                                                       \
+      std::abort();                                                                        \
+    }                                                                                      \
   } while (0)
 
 namespace tally::fuzz {

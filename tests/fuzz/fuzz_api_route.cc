@@ -23,11 +23,16 @@ std::string PercentEncode(std::string_view s) {
 
 const char* Suffix(node::Route r) {
   switch (r) {
-    case node::Route::kCredit: return "/credits";
-    case node::Route::kDebit: return "/debits";
-    case node::Route::kTransfer: return "/transfers";
-    case node::Route::kReport: return "/report";
-    default: return "";
+    case node::Route::kCredit:
+      return "/credits";
+    case node::Route::kDebit:
+      return "/debits";
+    case node::Route::kTransfer:
+      return "/transfers";
+    case node::Route::kReport:
+      return "/report";
+    default:
+      return "";
   }
 }
 

@@ -45,19 +45,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const Op& op : st.ops) {
     RecoveredState again;
     FUZZ_CHECK(Store::LoadRecord(Store::OpKey(op.dot.origin, op.dot.seq), codec::EncodeOp(op),
-                                 regions, &again).ok());
+                                 regions, &again)
+                   .ok());
     FUZZ_CHECK(again.ops.size() == 1 && again.ops[0] == op);
   }
   for (const KeyRecord& k : st.keys) {
     RecoveredState again;
     FUZZ_CHECK(Store::LoadRecord(Store::KeyRecordKey(k.account, k.key, k.displaced),
-                                 codec::EncodeKeyRecord(k), regions, &again).ok());
+                                 codec::EncodeKeyRecord(k), regions, &again)
+                   .ok());
     FUZZ_CHECK(again.keys.size() == 1 && again.keys[0] == k);
   }
   for (const AccountCheckpoint& c : st.checkpoints) {
     RecoveredState again;
     FUZZ_CHECK(Store::LoadRecord(Store::CheckpointKey(c.config.id), codec::EncodeCheckpoint(c),
-                                 regions, &again).ok());
+                                 regions, &again)
+                   .ok());
     FUZZ_CHECK(again.checkpoints.size() == 1 && again.checkpoints[0] == c);
   }
   return 0;

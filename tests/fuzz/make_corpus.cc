@@ -94,7 +94,8 @@ void AddCluster(Corpus* corpus) {
   std::string stream(1, '\x2a');  // fuzz_frames: a cut seed, then frames back to back
   int framed = 0;
   c.observe = [&](RegionId, const Effects& e) {
-    for (const Op& op : e.ops) corpus->Add("fuzz_op", codec::EncodeOp(op), static_cast<int>(op.kind));
+    for (const Op& op : e.ops)
+      corpus->Add("fuzz_op", codec::EncodeOp(op), static_cast<int>(op.kind));
     for (const KeyRecord& k : e.keys)
       corpus->Add("fuzz_key_record", codec::EncodeKeyRecord(k), k.uses.empty() ? 0 : 1);
     if (!e.fences.empty()) corpus->Add("fuzz_fences", codec::EncodeFences(e.fences));
@@ -160,11 +161,12 @@ void AddCluster(Corpus* corpus) {
 }
 
 void AddApi(Corpus* corpus) {
-  for (const char* b : {R"({"id":"alice","currency":"EUR","overdraft_limit":6000})",
-                        R"({"id":"bob.smith:eu-1"})",
-                        R"({"id":"a1","currency":"USD","overdraft_limit":0,"fee":{"flat":25,"bps":150}})"})
+  for (const char* b :
+       {R"({"id":"alice","currency":"EUR","overdraft_limit":6000})", R"({"id":"bob.smith:eu-1"})",
+        R"({"id":"a1","currency":"USD","overdraft_limit":0,"fee":{"flat":25,"bps":150}})"})
     corpus->Add("fuzz_api_open", b);
-  for (const char* b : {R"({"amount":2500})", R"({"amount": 10000})", R"({ "amount" : 1125899906842624 })"})
+  for (const char* b :
+       {R"({"amount":2500})", R"({"amount": 10000})", R"({ "amount" : 1125899906842624 })"})
     corpus->Add("fuzz_api_amount", b);
   for (const char* b : {R"({"to":"us","amount":300})", R"({"amount":1,"to":"ap"})"})
     corpus->Add("fuzz_api_transfer", b);
@@ -172,11 +174,12 @@ void AddApi(Corpus* corpus) {
     corpus->Add("fuzz_api_backup", b);
   // fuzz_api_route: a method byte (0 GET, 1 POST, 2 other), then the target.
   int i = 0;
-  for (const char* t : {"\x01/v1/accounts", "\x00/v1/accounts/alice", "\x01/v1/accounts/alice/debits",
-                        "\x01/v1/accounts/bob.smith%3Aeu-1/credits", "\x01/v1/accounts/alice/transfers",
-                        "\x00/v1/accounts/alice/report?format=html", "\x00/v1/cluster",
-                        "\x00/v1/stream?accounts=alice,bob", "\x01/v1/admin/backup", "\x00/metrics",
-                        "\x00/healthz"})
+  for (const char* t :
+       {"\x01/v1/accounts", "\x00/v1/accounts/alice", "\x01/v1/accounts/alice/debits",
+        "\x01/v1/accounts/bob.smith%3Aeu-1/credits", "\x01/v1/accounts/alice/transfers",
+        "\x00/v1/accounts/alice/report?format=html", "\x00/v1/cluster",
+        "\x00/v1/stream?accounts=alice,bob", "\x01/v1/admin/backup", "\x00/metrics",
+        "\x00/healthz"})
     corpus->Add("fuzz_api_route", std::string_view(t, 1 + std::strlen(t + 1)), i++);
 }
 

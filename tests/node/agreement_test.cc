@@ -1,9 +1,10 @@
 // tallyctl reconcile's verdict as a pure function: agreement needs every node reachable and every
 // compared field equal (present everywhere or nowhere).
 
+#include "ctl/agreement.h"
+
 #include <catch2/catch.hpp>
 
-#include "ctl/agreement.h"
 #include "ctl/http_client.h"
 
 using nlohmann::json;
@@ -15,12 +16,18 @@ namespace {
 NodeAnswer Answer(const std::string& url, std::int64_t balance, std::int64_t fees, json events) {
   NodeAnswer a;
   a.url = url;
-  a.account = {{"balance", balance}, {"fees", fees}, {"voids", 0}, {"raw_balance", balance + fees},
-               {"regions", {{"eu", {{"rights", balance}}}}}, {"digest", "00ff"},
+  a.account = {{"balance", balance},
+               {"fees", fees},
+               {"voids", 0},
+               {"raw_balance", balance + fees},
+               {"regions", {{"eu", {{"rights", balance}}}}},
+               {"digest", "00ff"},
                // node-local: never compared
-               {"frontier", url}, {"final_balance", balance - 1}};
+               {"frontier", url},
+               {"final_balance", balance - 1}};
   // The report renderer's shape (src/report): node-local "view_region", one account.
-  a.report = {{"view_region", url}, {"accounts", json::array({{{"balance", balance}, {"events", events}}})}};
+  a.report = {{"view_region", url},
+              {"accounts", json::array({{{"balance", balance}, {"events", events}}})}};
   return a;
 }
 
@@ -28,7 +35,8 @@ NodeAnswer Answer(const std::string& url, std::int64_t balance, std::int64_t fee
 
 TEST_CASE("agreement: identical answers agree, node-local fields ignored", "[node]") {
   json events = json::array({{{"kind", "overdraft_fee"}, {"amount", 11}}});
-  auto a = CompareAnswers("x", {Answer("http://a:1", -50, 11, events), Answer("http://b:1", -50, 11, events)});
+  auto a = CompareAnswers(
+      "x", {Answer("http://a:1", -50, 11, events), Answer("http://b:1", -50, 11, events)});
   INFO(a.summary.dump());
   CHECK(a.agree);
   CHECK(a.differences.empty());

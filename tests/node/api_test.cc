@@ -1,8 +1,9 @@
 // Unit test of node/api.h, the client API's edge as pure functions: routing, request validation,
 // the Status -> HTTP table. No tallyd process, no socket; tallyd_api_test.cc drives a real tallyd.
+#include "node/api.h"
+
 #include <catch2/catch.hpp>
 
-#include "node/api.h"
 #include "node/views.h"
 
 using namespace tally;
@@ -237,12 +238,15 @@ TEST_CASE("op results render region names and flags", "[api]") {
   r.overdraft = true;
   std::string out;
   AppendOpResultJson(r, {"eu", "us"}, &out);
-  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":false})");
+  CHECK(out ==
+        R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":false})");
   r.replicated = true;
   out.clear();
   AppendOpResultJson(r, {"eu", "us"}, &out);
-  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":true})");
-  CHECK(report::HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+  CHECK(out ==
+        R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":true})");
+  CHECK(report::HtmlEscape("<a href='x'>&\"</a>") ==
+        "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
 }
 
 TEST_CASE("the account report is one account rendered by src/report, regions by name",
@@ -285,12 +289,14 @@ TEST_CASE("the account report is one account rendered by src/report, regions by 
   CHECK(a["regions"][1]["region"] == "us");
   CHECK(a["regions"][1]["fees"] == 53);
   REQUIRE(a["events"].size() == 1);
-  CHECK(a["events"][0]["op"] == nlohmann::json{{"region", "us"}, {"seq", 7}, {"hlc", op.hlc.ToString()}});
+  CHECK(a["events"][0]["op"] ==
+        nlohmann::json{{"region", "us"}, {"seq", 7}, {"hlc", op.hlc.ToString()}});
   REQUIRE(a["forks"].size() == 1);
   CHECK(a["forks"][0]["final"] == true);
   CHECK(a["forks"][0]["resolution"] == a["events"][0]);
-  CHECK(a["forks"][0]["explanation"] ==
-        "debit us:7 of 500 opened an overdraft episode, 200 below zero: fee 53, balance after -253");
+  CHECK(
+      a["forks"][0]["explanation"] ==
+      "debit us:7 of 500 opened an overdraft episode, 200 below zero: fee 53, balance after -253");
   CHECK(a["forks"][0]["ops"][0]["region"] == "us");
   CHECK(a["forks"][0]["ops"][0]["key"] == "k1");
   CHECK(a["ops"].is_null());               // tallyd does not count them
@@ -363,8 +369,8 @@ TEST_CASE("a write request becomes the replica's command, key before body", "[ap
 
   // A transfer's key is optional.
   REQUIRE(ParseWriteCommand(Route::kTransfer, "a1",
-                            WriteRequest{R"({"to":"us","amount":7})", false, {}}, defaults,
-                            regions, 0, &body)
+                            WriteRequest{R"({"to":"us","amount":7})", false, {}}, defaults, regions,
+                            0, &body)
               .ok());
   const TransferRights* t = std::get_if<TransferRights>(&body);
   REQUIRE(t);
@@ -379,9 +385,9 @@ TEST_CASE("a write request becomes the replica's command, key before body", "[ap
   REQUIRE(std::get_if<OpenAccount>(&body));
   CHECK(std::get<OpenAccount>(body).config.id == "b2");
 
-  CHECK_FALSE(ParseWriteCommand(Route::kGetAccount, "a1", WriteRequest{}, defaults, regions, 0,
-                                &body)
-                  .ok());
+  CHECK_FALSE(
+      ParseWriteCommand(Route::kGetAccount, "a1", WriteRequest{}, defaults, regions, 0, &body)
+          .ok());
 }
 
 TEST_CASE("the Durability header: local, replicated, or the default", "[api]") {
@@ -392,6 +398,5 @@ TEST_CASE("the Durability header: local, replicated, or the default", "[api]") {
   CHECK_FALSE(replicated);
   REQUIRE(ParseDurabilityHeader("replicated", true, false, &replicated).ok());
   CHECK(replicated);
-  CHECK(ParseDurabilityHeader("quorum", true, false, &replicated).code() ==
-        Code::kInvalidArgument);
+  CHECK(ParseDurabilityHeader("quorum", true, false, &replicated).code() == Code::kInvalidArgument);
 }

@@ -3,7 +3,8 @@
 //
 // - The first debit at a region without rights, of a funded account, is answered from rights asked
 //   of the region that holds them, at 30, 50 and 100 ms one-way delay. Before, the rights wait was
-//   a fixed 50 ms: the debit got 402 at every one of these delays (the retry a second later worked).
+//   a fixed 50 ms: the debit got 402 at every one of these delays (the retry a second later
+//   worked).
 // - During a full split, the regions alone can still spend at least 90 % of balance + lines,
 //   whatever the moment of the cut after demand away from the rights. Before, rights went to peers
 //   still counted reachable for a peer timeout after the cut and were stranded: 0.19–0.25 in some
@@ -47,8 +48,10 @@ std::int64_t SpendableAlone(Cluster& c, std::size_t i, const std::string& accoun
   INFO(c.region(i) << ": " << r.raw);
   REQUIRE(r.status == 200);
   const json mine = r.body["regions"][c.region(i)];
-  const std::int64_t line = Field(r.body, "lines_usable") != false ? IntOr0(mine, "overdraft_line") : 0;
-  return std::max<std::int64_t>(0, IntOr0(mine, "rights") - IntOr0(mine, "tentative_credit") + line);
+  const std::int64_t line =
+      Field(r.body, "lines_usable") != false ? IntOr0(mine, "overdraft_line") : 0;
+  return std::max<std::int64_t>(0,
+                                IntOr0(mine, "rights") - IntOr0(mine, "tentative_credit") + line);
 }
 
 }  // namespace
@@ -70,7 +73,8 @@ TEST_CASE("the first debit at a region without rights succeeds across a WAN roun
       const auto start = std::chrono::steady_clock::now();
       const Reply d = c.api(i).Debit(id, 10, id + "-at-" + c.region(i));
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - start).count();
+                          std::chrono::steady_clock::now() - start)
+                          .count();
       INFO(c.region(i) << " answered " << d.status << " " << d.raw << " after " << ms << " ms");
       CHECK(d.status == 200);
       CHECK(Field(d.body, "overdraft") == false);
@@ -126,8 +130,9 @@ TEST_CASE("a full split leaves at least 90 % of balance plus lines spendable",
   }
 }
 
-TEST_CASE("an account opened while a region is cut off: the 402 says its line waits for that region",
-          "[node][availability]") {
+TEST_CASE(
+    "an account opened while a region is cut off: the 402 says its line waits for that region",
+    "[node][availability]") {
   // Before, the 402 said only "overdraft line 0" while the account showed a line of 100.
   ClusterOptions o;
   o.proxied = true;

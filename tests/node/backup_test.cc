@@ -28,11 +28,6 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kEu = 0, kUs = 1, kAp = 2;
 
-
-
-
-
-
 // One acknowledged credit or debit: what its client was told.
 struct Acked {
   bool credit = true;
@@ -85,7 +80,6 @@ void CheckReplays(Cluster& c, std::size_t i, const std::string& account,
              << " did not replay their op");
   CHECK(wrong == 0);
 }
-
 
 std::vector<std::string> CtlArgs(Cluster& c, std::size_t i, std::initializer_list<std::string> more,
                                  const std::string& token = kAdminToken) {

@@ -43,9 +43,10 @@ json PeerEntry(const Reply& cluster, const std::string& region) {
 
 }  // namespace
 
-TEST_CASE("a region whose wall clock steps back an hour as a link dies counts the peer unreachable "
-          "and answers a debit at once",
-          "[node][clock]") {
+TEST_CASE(
+    "a region whose wall clock steps back an hour as a link dies counts the peer unreachable "
+    "and answers a debit at once",
+    "[node][clock]") {
   // Before, timers ran on the wall clock: us kept eu "reachable" for the hour (last heard
   // -3,599,691 ms ago), asked it for rights over the dead link and parked the debit.
   REQUIRE(std::filesystem::exists(LIBFAKETIME_PATH));  // scripts/setup installs libfaketime
@@ -89,9 +90,10 @@ TEST_CASE("a region whose wall clock steps back an hour as a link dies counts th
   CHECK(took < 1s);  // no wait for rights from a region it cannot hear
 }
 
-TEST_CASE("a region whose wall clock is an hour behind is reported behind by its peers, and itself "
-          "sees them ahead",
-          "[node][clock]") {
+TEST_CASE(
+    "a region whose wall clock is an hour behind is reported behind by its peers, and itself "
+    "sees them ahead",
+    "[node][clock]") {
   // Issue 10, item 4: offsets came from HLC differences. us, an hour behind, saw eu an hour
   // "ahead" while eu saw us in step (us's HLC follows eu's), and us's frontier lag went to
   // -3,599.8 s. Offsets now come from the heartbeats' wall times and round trips.

@@ -17,11 +17,7 @@
 
 using namespace tally::test;
 
-namespace {
-
-
-
-}  // namespace
+namespace {}  // namespace
 
 // Every node test starts tallyd on ports the harness picked. A port picked and let go could be
 // taken (by a netproxy route bound to port 0, another test process, an outgoing connection)
@@ -95,7 +91,8 @@ TEST_CASE("three regions converge after writes in every region", "[node]") {
   }
 }
 
-TEST_CASE("partition and heal: concurrent overdrafts and a key retried in another region", "[node]") {
+TEST_CASE("partition and heal: concurrent overdrafts and a key retried in another region",
+          "[node]") {
   ClusterOptions options;
   options.proxied = true;
   Cluster c("partition", options);
@@ -195,7 +192,7 @@ TEST_CASE("kill -9 under load loses no acknowledged op", "[node]") {
   WaitVisible(c, "load-1");
 
   constexpr int kWriters = 4;
-  constexpr std::size_t kAckedBeforeKill = 50;  // acknowledged by eu before it is killed
+  constexpr std::size_t kAckedBeforeKill = 50;    // acknowledged by eu before it is killed
   constexpr std::size_t kAckedAfterRestart = 20;  // acknowledged by the restarted eu
   std::atomic<bool> stop{false};
   std::atomic<std::size_t> refused{0};  // requests that found eu down
@@ -260,7 +257,8 @@ TEST_CASE("kill -9 under load loses no acknowledged op", "[node]") {
   for (const auto& [key, op] : acked) {
     Reply r = api.Credit("load-1", 1, key);
     if (r.status != 200 || r.body["op"] != op) {
-      if (++missing <= 5) UNSCOPED_INFO("key " << key << " acked as " << op.dump() << ", now " << r.raw);
+      if (++missing <= 5)
+        UNSCOPED_INFO("key " << key << " acked as " << op.dump() << ", now " << r.raw);
     }
   }
   REQUIRE(missing == 0);
@@ -278,7 +276,8 @@ TEST_CASE("kill -9 under load loses no acknowledged op", "[node]") {
 namespace {
 
 std::uint64_t RefusedCount(Api& api) {
-  const double n = MetricSample(api.CallNoAuth("GET", "/metrics").raw, "tally_gossip_refused_total");
+  const double n =
+      MetricSample(api.CallNoAuth("GET", "/metrics").raw, "tally_gossip_refused_total");
   return n < 0 ? 0 : static_cast<std::uint64_t>(n);
 }
 
@@ -307,14 +306,16 @@ TEST_CASE("a peer from another cluster or with an unknown region is refused", "[
     INFO("stranger: " << s.name);
     const std::uint16_t client_port = FreePort(), peer_port = FreePort();
     std::vector<std::uint16_t> dial(s.regions.size(), 0);
-    dial[0] = c.peer_port(0);  // it dials the real eu
+    dial[0] = c.peer_port(0);                                            // it dials the real eu
     for (std::size_t r = 1; r < dial.size(); ++r) dial[r] = FreePort();  // nobody there
-    auto config = c.WriteConfig(
-        s.name, RegionToml(s.cluster_id, s.regions, s.self, c.dir() / s.name, client_port, peer_port, dial) +
-                    "\n[rejoin]\nrequired = false\n");  // no peer will ever answer it
+    auto config =
+        c.WriteConfig(s.name, RegionToml(s.cluster_id, s.regions, s.self, c.dir() / s.name,
+                                         client_port, peer_port, dial) +
+                                  "\n[rejoin]\nrequired = false\n");  // no peer will ever answer it
     Process stranger;
     std::string error;
-    REQUIRE(stranger.Start(TALLYD_PATH, {"--config", config.string()}, c.dir() / (s.name + ".log"), &error));
+    REQUIRE(stranger.Start(TALLYD_PATH, {"--config", config.string()}, c.dir() / (s.name + ".log"),
+                           &error));
     Api sapi("http://127.0.0.1:" + std::to_string(client_port), kAdminToken);
     if (!WaitUntil([&] { return sapi.CallNoAuth("GET", "/healthz").status == 200; }, 20s))
       FAIL("stranger " << s.name << " did not come up");

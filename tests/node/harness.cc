@@ -192,8 +192,7 @@ std::string Reply::error_code() const {
 
 std::string Reply::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() &&
-        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         }))
@@ -299,7 +298,8 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
   }
   // Fast timings so partitions are noticed and healed within a test's patience.
   t << "[gossip]\n";
-  if (!default_timings) t << "heartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n";
+  if (!default_timings)
+    t << "heartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n";
   t << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n" << gossip << "\n";
   if (!default_timings) t << "[rights]\nwait_ms = 50\n\n";
   t << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "

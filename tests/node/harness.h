@@ -79,7 +79,7 @@ struct Reply {
   std::string raw;
   ctl::Headers headers;
   std::string transport_error;
-  std::string error_code() const;  // body.error.code or ""
+  std::string error_code() const;                   // body.error.code or ""
   std::string header(std::string_view name) const;  // the first such header (any case), or ""
 };
 
@@ -90,8 +90,8 @@ class Api {
   Reply Call(const std::string& method, const std::string& target, const std::string& body = "",
              ctl::Headers headers = {});
   // Without the Authorization header.
-  Reply CallNoAuth(const std::string& method, const std::string& target, const std::string& body = "",
-                   const ctl::Headers& headers = {});
+  Reply CallNoAuth(const std::string& method, const std::string& target,
+                   const std::string& body = "", const ctl::Headers& headers = {});
   Reply Raw(const std::string& bytes);
 
   Reply Open(const std::string& id, std::int64_t overdraft_limit = 0, std::int64_t fee_flat = 0,
@@ -128,9 +128,9 @@ struct ClusterOptions {
 };
 
 // Tokens every cluster accepts (plaintext here, hashes in the configs).
-inline constexpr const char* kAdminToken = "test-admin-token";      // every permission, "*"
-inline constexpr const char* kReaderToken = "test-reader-token";    // read only, "*"
-inline constexpr const char* kShopToken = "test-shop-token";        // credit/debit/read, "shop-*"
+inline constexpr const char* kAdminToken = "test-admin-token";    // every permission, "*"
+inline constexpr const char* kReaderToken = "test-reader-token";  // read only, "*"
+inline constexpr const char* kShopToken = "test-shop-token";      // credit/debit/read, "shop-*"
 
 class Cluster {
  public:
@@ -155,7 +155,9 @@ class Cluster {
 
   std::string url(std::size_t i) const;
   std::uint16_t peer_port(std::size_t i) const { return nodes_[i].peer_port; }
-  Api api(std::size_t i, const std::string& token = kAdminToken) const { return Api(url(i), token); }
+  Api api(std::size_t i, const std::string& token = kAdminToken) const {
+    return Api(url(i), token);
+  }
   std::filesystem::path log_path(std::size_t i) const;
   // Node i's data folder (its data_dir): under the cluster's temp dir, "<region>/data".
   std::filesystem::path data_dir(std::size_t i) const;
@@ -202,8 +204,8 @@ class Cluster {
 std::string RegionToml(const std::string& cluster_id, const std::vector<std::string>& regions,
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,
-                       const std::vector<std::uint16_t>& dial_ports,
-                       const std::string& gossip = "", bool default_timings = false);
+                       const std::vector<std::uint16_t>& dial_ports, const std::string& gossip = "",
+                       bool default_timings = false);
 
 }  // namespace tally::test
 

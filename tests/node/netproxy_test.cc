@@ -1,13 +1,15 @@
 // The test proxy alone (no tallyd): forwards both ways, cut closes open connections and refuses
 // new ones, heal lets them through again, delay holds data for the configured time.
 
+// clang-format off
 #include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
+// clang-format on
+#include "ctl/netproxy.h"
+
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
-
-#include "ctl/netproxy.h"
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -39,12 +41,14 @@ class EchoServer {
     });
   }
   void Echo(std::shared_ptr<tcp::socket> s, std::shared_ptr<std::array<char, 4096>> buf) {
-    s->async_read_some(asio::buffer(*buf), [this, s, buf](boost::system::error_code ec, std::size_t n) {
-      if (ec) return;
-      asio::async_write(*s, asio::buffer(buf->data(), n), [this, s, buf](boost::system::error_code ec, std::size_t) {
-        if (!ec) Echo(s, buf);
-      });
-    });
+    s->async_read_some(
+        asio::buffer(*buf), [this, s, buf](boost::system::error_code ec, std::size_t n) {
+          if (ec) return;
+          asio::async_write(*s, asio::buffer(buf->data(), n),
+                            [this, s, buf](boost::system::error_code ec, std::size_t) {
+                              if (!ec) Echo(s, buf);
+                            });
+        });
   }
   asio::io_context io_;
   tcp::acceptor acceptor_;

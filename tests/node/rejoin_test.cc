@@ -28,8 +28,6 @@ constexpr const char* kNoPruning = "[storage]\ncheckpoint_interval_ms = 3600000\
 
 constexpr std::size_t kEu = 0, kUs = 1, kAp = 2;
 
-
-
 // Waits until every node in `nodes` (every node when empty) agrees about `account`; stops the
 // test, showing how they differ, if not.
 tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
@@ -40,14 +38,6 @@ tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
   REQUIRE(agreement.agree);
   return agreement;
 }
-
-
-
-
-
-
-
-
 
 // Waits until every node's stable frontier has moved since it started. tallyd saves its first
 // checkpoint, and prunes its log below it, on the first tick its frontier moves after a start,
@@ -482,7 +472,8 @@ TEST_CASE("a wiped region that originated nothing gets the others' pruned ops be
   for (std::size_t i : {kEu, kUs}) {
     Api api = c.api(i);
     for (int k = 0; k < 5; ++k)
-      expected += RequireCredit(api, acct, 10, "pre-" + c.region(i) + "-" + std::to_string(k)).amount;
+      expected +=
+          RequireCredit(api, acct, 10, "pre-" + c.region(i) + "-" + std::to_string(k)).amount;
   }
   RequireAgree(c, acct, 15s);
   WaitFinal(c, acct);

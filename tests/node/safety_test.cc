@@ -35,7 +35,6 @@ tally::ctl::Agreement RequireAgree(Cluster& c, const std::string& account,
 
 json ErrorField(const Reply& r, const char* key) { return Field(Field(r.body, "error"), key); }
 
-
 // The entry for `region` in a GET /v1/cluster answer's peers, or null.
 json PeerEntry(const json& cluster, const std::string& region) {
   for (const auto& p : Field(cluster, "peers"))
@@ -129,7 +128,6 @@ HelloOutcome SendRawHello(std::uint16_t port, const tally::Hello& hello,
   return out;
 }
 
-
 }  // namespace
 
 // Attacks the rights a credit creates. A client that lost its answer retries `credit 1000` with
@@ -151,8 +149,7 @@ TEST_CASE("a credit retried in every region during a partition is not spendable 
   REQUIRE(c.api(0).Open(acct, kLimit).status == 201);
   WaitVisible(c, acct);
   WaitFinal(c, acct);  // overdraft lines are usable only once the open is final
-  for (std::size_t i = 0; i < c.size(); ++i)
-    REQUIRE(RightsOf(c, i, acct, c.region(i)) == 0);
+  for (std::size_t i = 0; i < c.size(); ++i) REQUIRE(RightsOf(c, i, acct, c.region(i)) == 0);
 
   c.CutAll();
   WaitIsolated(c);
@@ -392,9 +389,9 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
 
   // The same through tallyctl, which sends --idempotency-key as the header.
   const std::int64_t us_before = RightsOf(c, 0, acct, "us");
-  const std::vector<std::string> args = {"--url",   c.url(0), "--token", kAdminToken, "--json",
-                                         "account", "transfer", acct,    "150",       "--to",
-                                         "us",      "--idempotency-key",  "move-ctl"};
+  const std::vector<std::string> args = {
+      "--url", c.url(0), "--token", kAdminToken,         "--json",  "account", "transfer", acct,
+      "150",   "--to",   "us",      "--idempotency-key", "move-ctl"};
   CtlRun run1 = RunCtl(c.dir(), args);
   INFO("first tallyctl run: " << run1.out);
   REQUIRE(run1.exit_code == 0);
@@ -409,8 +406,9 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
 // Issue 9: under a partial partition (eu–ap cut, us relaying) eu reported ap 11,381 ops behind
 // although ap had them all through us, and eu stopped pruning its log. Heartbeats now relay what
 // each region holds; eu counts what ap holds by any route.
-TEST_CASE("under a partial partition a region fed through a relay is not behind, and pruning goes on",
-          "[node][safety]") {
+TEST_CASE(
+    "under a partial partition a region fed through a relay is not behind, and pruning goes on",
+    "[node][safety]") {
   ClusterOptions options;
   options.proxied = true;
   Cluster c("relay-holds", options);
@@ -502,7 +500,8 @@ TEST_CASE("durability replicated: an acknowledged op survives the loss of the di
   CHECK(cut.status == 503);
   CHECK(ErrorField(cut, "replicated") == false);
   CHECK(ErrorField(cut, "op").value("region", "") == "eu");
-  CHECK(ErrorField(cut, "message").get<std::string>().find("same Idempotency-Key") != std::string::npos);
+  CHECK(ErrorField(cut, "message").get<std::string>().find("same Idempotency-Key") !=
+        std::string::npos);
   c.HealAll();
   REQUIRE(c.WaitConnected(10s));
   Reply retried = ReplicatedWrite(eu, "debits", acct, 5, "rep-cut");

@@ -45,7 +45,6 @@ class Ctl {
   int runs_ = 0;
 };
 
-
 }  // namespace
 
 TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]") {
@@ -67,8 +66,8 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
     return base;
   };
 
-  CtlRun r = ctl.Run(with(eu, {"account", "open", "t-1", "--currency", "EUR", "--overdraft-limit", "100",
-                               "--fee-flat", "5", "--fee-bps", "10"}));
+  CtlRun r = ctl.Run(with(eu, {"account", "open", "t-1", "--currency", "EUR", "--overdraft-limit",
+                               "100", "--fee-flat", "5", "--fee-bps", "10"}));
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("opened") != std::string::npos);
@@ -149,12 +148,14 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(report["accounts"][0]["config"]["id"] == "t-1");
   CHECK(report["accounts"][0]["balance"] == 55);
   CHECK(report["accounts"][0]["events"].is_array());
-  CHECK(ctl.Run(with(eu, {"report", "t-1", "--html", "--out", html_report.string()})).exit_code == 0);
+  CHECK(ctl.Run(with(eu, {"report", "t-1", "--html", "--out", html_report.string()})).exit_code ==
+        0);
   CHECK(Slurp(html_report).find("<html") != std::string::npos);
   r = ctl.Run(with(eu, {"report", "t-1"}));
   INFO(r.out);
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("reconciliation report for t-1 (EUR), as region eu sees it") != std::string::npos);
+  CHECK(r.out.find("reconciliation report for t-1 (EUR), as region eu sees it") !=
+        std::string::npos);
   CHECK(r.out.find("balance 55") != std::string::npos);
 
   const std::string nodes = c.url(0) + "," + c.url(1);
@@ -192,13 +193,15 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   INFO(r.out);
   CHECK(r.exit_code == 0);
 
-  r = ctl.Run(with(eu, {"reconcile", "--nodes", c.url(0) + ",http://127.0.0.1:" + std::to_string(FreePort()),
-                        "--account", "t-1"}));
+  r = ctl.Run(
+      with(eu, {"reconcile", "--nodes",
+                c.url(0) + ",http://127.0.0.1:" + std::to_string(FreePort()), "--account", "t-1"}));
   CHECK(r.exit_code == 3);
 
   // watch: the current state, then each change, arrive as one JSON line each.
   std::filesystem::path watch_log;
-  auto watcher = ctl.Begin(with(eu, {"--json", "watch", "t-1", "--count", "2", "--for-s", "20"}), &watch_log);
+  auto watcher =
+      ctl.Begin(with(eu, {"--json", "watch", "t-1", "--count", "2", "--for-s", "20"}), &watch_log);
   // The subscription is in place once the upgrade is done; give it a moment, then keep crediting
   // until the watcher has seen something (robust to a slow start).
   int n = 0;

@@ -98,7 +98,8 @@ TEST_CASE("a valid config parses into what it says", "[config]") {
          PermissionBit(Permission::kRead)));
 }
 
-TEST_CASE("[rejoin] wait_ms bounds the wait for silent peers, and 0 waits for every peer", "[config]") {
+TEST_CASE("[rejoin] wait_ms bounds the wait for silent peers, and 0 waits for every peer",
+          "[config]") {
   NodeConfig c;
   REQUIRE(ParseConfig(kValid, "t.toml", &c).ok());
   CHECK(c.replica.rejoin_wait_ms == 0);  // the default: wait for every peer

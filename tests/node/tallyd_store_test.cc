@@ -34,7 +34,8 @@ ReplicaOptions SoloOptions() {
 // `group` consecutive batches written together (tallyd's storage thread merges the batches handed
 // over while it was syncing).
 struct Driver {
-  Driver(Store* s, std::size_t group_size) : store(s), group(group_size), replica(SoloOptions(), wall) {}
+  Driver(Store* s, std::size_t group_size)
+      : store(s), group(group_size), replica(SoloOptions(), wall) {}
   Store* store;
   std::size_t group;
   std::uint64_t now = 1'700'000'000'000;  // the monotonic and the wall clock, alike here
@@ -163,14 +164,17 @@ TEST_CASE("a displaced key record is stored beside the winner's and reloads", "[
   RecoveredState empty;
   REQUIRE(store->Load(&empty).ok());
   PersistBatch batch;
-  KeyRecord winner{"acct", HashKey("c-1"), Dot{0, 7}, Hlc::Make(1000, 0), OpKind::kDebit, 300, 0, false, 0};
-  KeyRecord mine{"acct", HashKey("c-1"), Dot{0, 9}, Hlc::Make(1001, 0), OpKind::kDebit, 100, 0, false, 42};
+  KeyRecord winner{"acct", HashKey("c-1"), Dot{0, 7}, Hlc::Make(1000, 0), OpKind::kDebit, 300,
+                   0,      false,          0};
+  KeyRecord mine{"acct", HashKey("c-1"), Dot{0, 9}, Hlc::Make(1001, 0), OpKind::kDebit, 100,
+                 0,      false,          42};
   mine.displaced = true;
   batch.keys = {winner, mine};
   const PersistBatch* batches[] = {&batch};
   WriteStats stats;
   REQUIRE(store->Write(batches, &stats).ok());
-  CHECK(Store::KeyRecordKey("acct", HashKey("c-1"), true) != Store::KeyRecordKey("acct", HashKey("c-1")));
+  CHECK(Store::KeyRecordKey("acct", HashKey("c-1"), true) !=
+        Store::KeyRecordKey("acct", HashKey("c-1")));
 
   RecoveredState state;
   Reload(dir.path().string(), &store, &state);
@@ -207,7 +211,8 @@ TEST_CASE("a batch that replaces the store leaves only what it carries", "[store
   };
   PersistBatch old_state;
   old_state.ops = {op(1, Hlc::Make(1000, 0), "old"), op(2, Hlc::Make(1001, 0), "old")};
-  old_state.keys = {KeyRecord{"old", HashKey("k"), Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kCredit, 5, 0, false, 0}};
+  old_state.keys = {KeyRecord{"old", HashKey("k"), Dot{0, 2}, Hlc::Make(1001, 0), OpKind::kCredit,
+                              5, 0, false, 0}};
   old_state.high_water = Hlc::Make(9000, 0);
   const PersistBatch* first[] = {&old_state};
   REQUIRE(store->Write(first, nullptr).ok());
@@ -217,7 +222,8 @@ TEST_CASE("a batch that replaces the store leaves only what it carries", "[store
   Effects installed;
   installed.replaces_store = true;
   installed.ops = {op(41, Hlc::Make(2000, 0), "new")};
-  installed.keys = {KeyRecord{"new", HashKey("n"), Dot{0, 41}, Hlc::Make(2000, 0), OpKind::kCredit, 5, 0, false, 0}};
+  installed.keys = {KeyRecord{"new", HashKey("n"), Dot{0, 41}, Hlc::Make(2000, 0), OpKind::kCredit,
+                              5, 0, false, 0}};
   VersionVector floor;
   floor.set(0, 40);
   installed.fold = Fold{Hlc::Make(1999, 0), floor, {}};
@@ -276,7 +282,8 @@ TEST_CASE("a store of the older layout is refused with what to do", "[store]") {
 
 TEST_CASE("the fences a replica knows are stored, the newest list of a group winning", "[store]") {
   // Fences lived in memory only, so a restarted region forgot where its peers' incarnations
-  // resumed (see core [fence]); the list persists now, and a batch that replaces the store keeps it.
+  // resumed (see core [fence]); the list persists now, and a batch that replaces the store keeps
+  // it.
   tally::test::TempDir dir("tallyd-store-fences");
   std::unique_ptr<Store> store;
   REQUIRE(Store::Open(dir.path().string(), kIdentity, &store).ok());

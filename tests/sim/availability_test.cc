@@ -4,9 +4,9 @@
 // moved only toward live peers in bounded steps, the share fell to 0.17 (rights handed to peers
 // past a cut for a whole peer timeout) and the first debit was refused at 30 ms one-way.
 
-#include <catch2/catch.hpp>
-
 #include "sim/availability.h"
+
+#include <catch2/catch.hpp>
 
 namespace tally::sim {
 namespace {

@@ -214,8 +214,8 @@ TEST_CASE("skip_rejoin: a wiped region that serves at once reuses a seq its peer
   REQUIRE(res.failure.invariant == "one op per dot");
   // Its new incarnation resumed at seq 0, fencing off the op its peers hold durably: an
   // acknowledged op lost.
-  REQUIRE(res.failure.message.find("r1 resumed issuing its own ops after seq 0, fencing off r1:1, which r0, r2 held durably") !=
-          std::string::npos);
+  REQUIRE(res.failure.message.find("r1 resumed issuing its own ops after seq 0, fencing off r1:1, "
+                                   "which r0, r2 held durably") != std::string::npos);
 }
 
 }  // namespace

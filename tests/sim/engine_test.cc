@@ -229,9 +229,10 @@ TEST_CASE("SimStore: the disk replaced by an empty one or by an older copy", "[s
   REQUIRE(store.FindOp(Dot{0, 1})->amount == 5);
 }
 
-TEST_CASE("SimStore keeps the codec's record encoding, and a record that does not decode fails "
-          "recovery",
-          "[sim]") {
+TEST_CASE(
+    "SimStore keeps the codec's record encoding, and a record that does not decode fails "
+    "recovery",
+    "[sim]") {
   SimStore store;
   PersistBatch b;
   b.ops.push_back(OpenOp(0, 1, 1000, "a", 20, {10, 10}));
@@ -271,7 +272,8 @@ TEST_CASE("Network carries the codec's bytes: a delivery decodes to the message 
   REQUIRE(got == sent);
 }
 
-TEST_CASE("Network partitions cut directed links, and heal reports the links that came up", "[sim]") {
+TEST_CASE("Network partitions cut directed links, and heal reports the links that came up",
+          "[sim]") {
   EventQueue q;
   Network net(3, LinkParams{5, 5, 0, 0, 0, 0, 0, 2}, 1);
   Partition one_way{"asymmetric", {{0, 1}}, "r0 -> r1 cut"};

@@ -66,12 +66,14 @@ TEST_CASE("book_fee_elsewhere: a fee booked to the wrong region is caught by the
   // The fee, the balance and the events are right, and the regions' rights still add up: only
   // the per-region comparison of fees and rights with the oracle's can see it (issue 11, item 9).
   const Caught c = ExpectCaught("book_fee_elsewhere", {"I7 agreement", "I2 floor"});
-  if (c.failure.invariant == "I7 agreement") CHECK(c.failure.message.find("the oracle says") != std::string::npos);
+  if (c.failure.invariant == "I7 agreement")
+    CHECK(c.failure.message.find("the oracle says") != std::string::npos);
 }
 
-TEST_CASE("spend_buffered_transfer: rights spent before they are applied are caught by the answer "
-          "check",
-          "[sim][bugs]") {
+TEST_CASE(
+    "spend_buffered_transfer: rights spent before they are applied are caught by the answer "
+    "check",
+    "[sim][bugs]") {
   // The transfer is real and arrives once the gap before it fills, so the floor over the durable
   // ops may hold; the answer reports the inflated rights too. Only the per-answer check against
   // the figures the region's view showed just before the debit sees it (issue 11, item 9).
@@ -114,8 +116,9 @@ TEST_CASE("forget_hlc_high_water: the clock goes back after a restart", "[sim][b
   ExpectCaught("forget_hlc_high_water", {"HLC monotonic"});
 }
 
-// The amnesia fault, scripted: cut a region off, set its clock back two hours, crash it and bring it
-// back while it hears nobody. Only the persisted high-water mark keeps its clock from going back.
+// The amnesia fault, scripted: cut a region off, set its clock back two hours, crash it and bring
+// it back while it hears nobody. Only the persisted high-water mark keeps its clock from going
+// back.
 RunResult Amnesia(const std::string& bug) {
   SimConfig c;
   c.seed = 3;

@@ -1,14 +1,12 @@
 // The report library on its own: JSON that parses back, a self-contained HTML page that escapes
 // what it is given, leaves out empty sections, and a clear error for a directory it cannot write.
 
-#include <catch2/catch.hpp>
+#include "report/report.h"
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
-
-#include "report/report.h"
 
 namespace tally::report {
 namespace {
@@ -43,8 +41,9 @@ RunReport OneAccount() {
   f.event.balance_after = -16;
   f.final = true;
   a.forks.push_back(f);
-  a.balance_by_region = {Series{"r0's view", {{0, 0, false}, {5000, 40, true}, {9000, -16, false}}},
-                         Series{"r1's view", {{0, 0, false}, {5000, 90, true}, {9000, -16, false}}}};
+  a.balance_by_region = {
+      Series{"r0's view", {{0, 0, false}, {5000, 40, true}, {9000, -16, false}}},
+      Series{"r1's view", {{0, 0, false}, {5000, 90, true}, {9000, -16, false}}}};
   r.accounts.push_back(a);
   r.chart_account = "acct-1";
   return r;

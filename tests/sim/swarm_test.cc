@@ -75,16 +75,18 @@ TEST_CASE("Seeds the lost-disk swarm once failed keep every invariant", "[sim][s
   // `tally-sim swarm --seeds 2000` (10,000 ops a seed, lost disks drawn) failed these before the
   // fixes of issue 9 named in docs/simulation.md ("Limits"): ops of a lost history spliced after
   // a relayed op of the new run (1393, 1848), heartbeat promises of an ended run and a Hello
-  // showing a clock below a promise just merged (599), `replicated` answers on relayed or pre-resume
-  // claims (131, 220, 1932), two regions each waiting for the other's ops or snapshot (1019), a
-  // relay delay stalled by a clock step (633), and oracle errors (768, 1060, 1194, 1516, 1863).
-  // Each runs exactly as `tally-sim swarm --first N --seeds 1` does.
-  const std::uint64_t seeds[] = {131, 220, 599, 633, 768, 1019, 1060, 1194, 1393, 1516, 1848, 1863, 1932};
+  // showing a clock below a promise just merged (599), `replicated` answers on relayed or
+  // pre-resume claims (131, 220, 1932), two regions each waiting for the other's ops or snapshot
+  // (1019), a relay delay stalled by a clock step (633), and oracle errors (768, 1060, 1194, 1516,
+  // 1863). Each runs exactly as `tally-sim swarm --first N --seeds 1` does.
+  const std::uint64_t seeds[] = {131,  220,  599,  633,  768,  1019, 1060,
+                                 1194, 1393, 1516, 1848, 1863, 1932};
   for (std::uint64_t seed : seeds) {
     auto results = RunSwarm(seed, 1, 10000, 1);
     REQUIRE(results.size() == 1);
     const SwarmSeedResult& r = results.front();
-    INFO("seed " << r.seed << " " << r.invariant << ": " << r.message << "\nreproduce: " << r.reproduce);
+    INFO("seed " << r.seed << " " << r.invariant << ": " << r.message
+                 << "\nreproduce: " << r.reproduce);
     CHECK(r.ok);
   }
 }
@@ -102,8 +104,9 @@ TEST_CASE("The four seeds of issue 10's gossip that stopped for good keep every 
   for (const PrintedRun& run : runs) CheckPrintedRun(run);
 }
 
-TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops keep every invariant",
-          "[sim][swarm][disk]") {
+TEST_CASE(
+    "The fresh swarm seeds of issue 10 that lost money or acknowledged ops keep every invariant",
+    "[sim][swarm][disk]") {
   // Fresh seeds from 310000 failed these (docs/simulation.md, "Open findings"):
   // rights from a region's dead run spent before its fence (314095, I2), acknowledgements across
   // the same window (314107, 318475, I4), and the oracle judging a run no region remembered
@@ -111,13 +114,11 @@ TEST_CASE("The fresh swarm seeds of issue 10 that lost money or acknowledged ops
   // persisted it (320831), the oracle counting an unsynced op twice (323129), and a rejoining
   // region waiting for its own ops a peer held for its fence (323502). Kept as the swarm printed
   // them; each about a second.
-  const PrintedRun runs[] = {{314095, 2, 163, "datagram", "local"},
-                             {314107, 2, 40, "datagram", "replicated"},
-                             {318475, 5, 45, "datagram", "local"},
-                             {308228, 2, 2, "stream", "replicated"},
-                             {320831, 2, 5, "stream", "local"},
-                             {323129, 7, 3, "datagram", "local"},
-                             {323502, 3, 2, "datagram", "local"}};
+  const PrintedRun runs[] = {
+      {314095, 2, 163, "datagram", "local"}, {314107, 2, 40, "datagram", "replicated"},
+      {318475, 5, 45, "datagram", "local"},  {308228, 2, 2, "stream", "replicated"},
+      {320831, 2, 5, "stream", "local"},     {323129, 7, 3, "datagram", "local"},
+      {323502, 3, 2, "datagram", "local"}};
   for (const PrintedRun& run : runs) CheckPrintedRun(run);
 }
 
