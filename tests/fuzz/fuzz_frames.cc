@@ -1,6 +1,7 @@
 // codec::FrameReader over a byte stream from a peer, fed in the uneven pieces a socket returns,
-// each whole frame decoded as src/node/gossip.cc does (NextMessage). The frames it pops must be
-// exactly those a direct walk over the length prefixes finds, however the stream is cut.
+// each whole frame decoded as the gossip links do (NextMessage, src/node/gossip_host.h). The
+// frames it pops must be exactly those a direct walk over the length prefixes finds, however the
+// stream is cut.
 //
 // Input: one byte seeding the cut points, then the stream.
 #include <vector>
