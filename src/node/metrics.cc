@@ -110,6 +110,13 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
   const std::uint64_t now = s.now_ms;
   const RegionId n = static_cast<RegionId>(names.size());
   auto peer_label = [&](RegionId r) { return fmt::format("peer=\"{}\"", names[r]); };
+  // One metric with a sample per outbound gossip link (peers without one have none).
+  auto per_link = [&](const char* name, const char* type, const char* help, auto value) {
+    AppendHelp(name, type, help, &out);
+    for (RegionId r = 0; r < n; ++r)
+      if (r < s.links.size() && s.links[r])
+        AppendSample(name, peer_label(r), static_cast<double>(value(*s.links[r])), &out);
+  };
 
   AppendHelp("tally_ops_persisted_total", "counter", "Op records made durable (local and remote).",
              &out);
@@ -189,11 +196,8 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
   AppendSample("tally_streams", "", static_cast<double>(s.streams), &out);
 
   std::vector<PeerView> peers = replica.Peers(now);
-  AppendHelp("tally_peer_connected", "gauge", "1 when our outbound gossip link to the peer is up.",
-             &out);
-  for (RegionId r = 0; r < n; ++r)
-    if (r < s.links.size() && s.links[r])
-      AppendSample("tally_peer_connected", peer_label(r), s.links[r]->connected ? 1 : 0, &out);
+  per_link("tally_peer_connected", "gauge", "1 when our outbound gossip link to the peer is up.",
+           [](const LinkSample& l) { return l.connected ? 1 : 0; });
   AppendHelp("tally_peer_reachable", "gauge",
              "1 when the replica heard the peer within peer_timeout_ms.", &out);
   for (const PeerView& p : peers)
@@ -219,31 +223,16 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
                    (static_cast<double>(now) - static_cast<double>(p.last_heard_ms)) / 1000.0,
                    &out);
 
-  AppendHelp("tally_gossip_bytes_sent_total", "counter", "Gossip bytes written to the peer.", &out);
-  for (RegionId r = 0; r < n; ++r)
-    if (r < s.links.size() && s.links[r])
-      AppendSample("tally_gossip_bytes_sent_total", peer_label(r),
-                   static_cast<double>(s.links[r]->bytes_sent), &out);
-  AppendHelp("tally_gossip_bytes_received_total", "counter", "Gossip bytes read from the peer.",
-             &out);
-  for (RegionId r = 0; r < n; ++r)
-    if (r < s.links.size() && s.links[r])
-      AppendSample("tally_gossip_bytes_received_total", peer_label(r),
-                   static_cast<double>(s.links[r]->bytes_received), &out);
-  AppendHelp("tally_gossip_messages_dropped_total", "counter",
-             "Messages to the peer dropped (link down, handshake pending or send queue full); the "
-             "replica re-sends what is not acknowledged.",
-             &out);
-  for (RegionId r = 0; r < n; ++r)
-    if (r < s.links.size() && s.links[r])
-      AppendSample("tally_gossip_messages_dropped_total", peer_label(r),
-                   static_cast<double>(s.links[r]->dropped), &out);
-  AppendHelp("tally_gossip_connects_total", "counter", "Outbound gossip connections established.",
-             &out);
-  for (RegionId r = 0; r < n; ++r)
-    if (r < s.links.size() && s.links[r])
-      AppendSample("tally_gossip_connects_total", peer_label(r),
-                   static_cast<double>(s.links[r]->connects), &out);
+  per_link("tally_gossip_bytes_sent_total", "counter", "Gossip bytes written to the peer.",
+           [](const LinkSample& l) { return l.bytes_sent; });
+  per_link("tally_gossip_bytes_received_total", "counter", "Gossip bytes read from the peer.",
+           [](const LinkSample& l) { return l.bytes_received; });
+  per_link("tally_gossip_messages_dropped_total", "counter",
+           "Messages to the peer dropped (link down, handshake pending or send queue full); the "
+           "replica re-sends what is not acknowledged.",
+           [](const LinkSample& l) { return l.dropped; });
+  per_link("tally_gossip_connects_total", "counter", "Outbound gossip connections established.",
+           [](const LinkSample& l) { return l.connects; });
   AppendHelp("tally_gossip_refused_total", "counter",
              "Peer connections refused at the handshake (wrong cluster, region or protocol).",
              &out);
