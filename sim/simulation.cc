@@ -218,7 +218,7 @@ void Simulation::Impl::SubmitAttempt(RegionId r, Command cmd) {
     AccountView v;
     if (h.replica->GetAccount(accounts[a.req.account].id, &v).ok() && r < v.regions.size()) {
       const RegionView& rv = v.regions[r];
-      a.before = Attempt::Figures{rv.rights, rv.tentative_credit, rv.overdraft_line};
+      a.before = Attempt::Figures{rv.rights, rv.overdraft_line};
     }
   }
   const std::uint64_t id = cmd.id;

@@ -151,12 +151,11 @@ struct Attempt {
   Request req;
   bool replicated = false;  // asked for durability "replicated" (Command::replicated)
   // A debit's figures as the region's view showed them just before it was submitted: its
-  // effective rights, the credit in them not yet final, its overdraft line (the per-answer I2
-  // check). Set when the view
-  // existed; `decided_at_submit` when the replica answered within the Submit call (no wait), so
-  // the answer was decided on exactly that state.
+  // effective rights and its overdraft line (the per-answer I2 check). Set when the view existed;
+  // `decided_at_submit` when the replica answered within the Submit call (no wait), so the answer
+  // was decided on exactly that state.
   struct Figures {
-    Amount rights = 0, tentative = 0, line = 0;
+    Amount rights = 0, line = 0;
   };
   std::optional<Figures> before;
   bool decided_at_submit = false;
