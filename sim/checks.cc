@@ -346,6 +346,14 @@ void Simulation::Impl::CheckHlc(RegionId r, const Effects& e,
   Hlc last = prior;
   for (std::size_t i : originated) {
     const Op& op = e.ops[i];
+    if (op.hlc <= h.hlc_received) {
+      // Causality, the H in HLC: what a region originates after it received an op is stamped
+      // above that op, so canonical order never puts an op before one its origin had seen.
+      Fail("HLC causality", R(r) + " stamped op " + op.dot.ToString() + " with " +
+                                op.hlc.ToString() + ", not above " + h.hlc_received.ToString() +
+                                ", an op it had received since it started");
+      return;
+    }
     if (op.hlc <= last) {
       Fail("HLC monotonic", R(r) + " stamped op " + op.dot.ToString() + " with " +
                                 op.hlc.ToString() + ", not above " + last.ToString() +
@@ -860,6 +868,16 @@ void Simulation::Impl::FinalChecks() {
                                     " (raw " + std::to_string(v.raw_balance) +
                                     "); the oracle says " + std::to_string(o.balance) + " (raw " +
                                     std::to_string(o.raw_balance) + ")");
+        return;
+      }
+      if (const Amount final_balance = FinalBalance(o, v.frontier);
+          v.final_balance != final_balance) {
+        Fail("I3 conservation", id + " at " + R(r) + ": final balance " +
+                                    std::to_string(v.final_balance) + " below the frontier " +
+                                    v.frontier.ToString() +
+                                    "; the oracle's replay of the ops "
+                                    "below it says " +
+                                    std::to_string(final_balance));
         return;
       }
       for (RegionId q = 0; q < n; ++q) {

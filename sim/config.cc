@@ -276,13 +276,14 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
 }
 
 void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts,
-                    bool* keys_per_account) {
+                    bool* keys_per_account, bool* rival_opens) {
   Rng rng(DeriveSeed(seed, "swarm-shape"));
   static const RegionId kRegions[] = {2, 3, 3, 3, 4, 5, 5, 7};
   *regions = kRegions[rng.Below(8)];
   *accounts = static_cast<std::uint32_t>(rng.LogUniform(2, 400));
   // Drawn last, so the draws above (and every seed drawn without it) stay as they were.
   *keys_per_account = rng.Chance(0.25);
+  *rival_opens = rng.Chance(0.25);  // after the draws above: they stay as they were
 }
 
 std::string FinalTopologyName(FinalTopology t) {
@@ -317,6 +318,7 @@ std::string ReproduceCommand(const SimConfig& c) {
   if (c.durability != "local") s += " --durability " + c.durability;
   if (!c.lost_disks) s += " --no-lost-disks";
   if (c.keys_per_account) s += " --keys-per-account";
+  if (c.rival_opens) s += " --rival-opens";
   if (c.clients > 0) s += " --clients " + std::to_string(c.clients);
   if (c.tick_ms != SimConfig{}.tick_ms) s += " --tick " + std::to_string(c.tick_ms);
   if (c.final_topology != FinalTopology::kRandom)

@@ -123,6 +123,11 @@ struct SimConfig {
   // is in use on several accounts at once, as when clients number their requests (issue 11, item
   // 9). Off by default while the finding it exposed is open (docs/simulation.md, seed 1932).
   bool keys_per_account = false;
+  // Open some accounts twice, at two regions, with different configs (an overdraft line, lines,
+  // fees of their own), as when two clients create one account id at once (issue 11, item 9). The
+  // canonically first open must win everywhere, and no region may spend a line before it knows
+  // which open won.
+  bool rival_opens = false;
   std::uint64_t liveness_bound_ms = 60'000;  // convergence must happen within this after the heal
   // Idempotency key retention of every region. Short, so that runs of a few virtual minutes see
   // keys forgotten, retries past the window become new ops, and keys are reused after it.
@@ -161,11 +166,12 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* bugs);
 SimConfig ScriptedConfig(RegionId regions, std::uint32_t delay_ms,
                          const std::string& links = "datagram");
 
-// Draws regions and accounts for a swarm seed (the fault parameters come from ApplyProfile), and
+// Draws regions and accounts for a swarm seed (the fault parameters come from ApplyProfile),
 // whether its clients number their keys per account (--keys-per-account: one key string on
-// several accounts at once), a quarter of the seeds.
+// several accounts at once), a quarter of the seeds, and whether some accounts are opened twice
+// with different configs (--rival-opens), a quarter of the seeds.
 void DrawSwarmShape(std::uint64_t seed, RegionId* regions, std::uint32_t* accounts,
-                    bool* keys_per_account);
+                    bool* keys_per_account, bool* rival_opens);
 
 // "tally-sim run --seed 7 --regions 3 ..." recreating `config`.
 std::string ReproduceCommand(const SimConfig& config);

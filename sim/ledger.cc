@@ -358,6 +358,12 @@ Amount Ledger::Clawbacks(const std::string& account, RegionId region) const {
   return a && region < n_ ? a->clawbacks[region] : 0;
 }
 
+Amount FinalBalance(const OracleAccount& o, Hlc f) {
+  for (const auto& [hlc, before] : o.balance_before)
+    if (hlc >= f) return before;  // canonical order: every op from here on is at or above f
+  return o.balance;
+}
+
 std::vector<std::string> Ledger::Accounts() const {
   std::vector<std::string> ids;
   ids.reserve(accounts_.size());
@@ -395,6 +401,7 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
   for (std::uint32_t i : order) {
     const LedgerOp& op = a->ops[i];
     const RegionId o = op.canonical.origin;
+    r.balance_before.emplace_back(op.canonical.hlc, balance);
     if (op.kind == OpKind::kCredit) r.raw_balance += op.amount;
     if (op.kind == OpKind::kDebit) r.raw_balance -= op.amount;
     bool voided = false;

@@ -51,6 +51,11 @@ struct RawView {
 };
 
 // What the oracle derives for one account from every durable op.
+struct OracleAccount;
+// The effective balance over the ops of `o` below frontier `f`: what a region whose frontier is f
+// must show as final (AccountView::final_balance).
+Amount FinalBalance(const OracleAccount& o, Hlc f);
+
 struct OracleAccount {
   AccountConfig config;
   Amount raw_balance = 0;
@@ -61,6 +66,9 @@ struct OracleAccount {
   std::vector<Amount> region_fees, region_voids, region_rights;  // rights effective
   std::vector<DerivedEvent> events;                              // canonical order
   std::uint64_t ops = 0;
+  // Per op in canonical order: its timestamp and the effective balance before it. The final
+  // balance below a frontier F is the balance before the first op at or above F (FinalBalance).
+  std::vector<std::pair<Hlc, Amount>> balance_before;
   // I6: the most surviving debits of one key less than the retention apart; must be <= 1.
   std::uint64_t surviving_debits_max_per_key = 0;
 };

@@ -141,6 +141,9 @@ int main(int argc, char** argv) {
   run->add_flag(
       "--keys-per-account", [&](std::int64_t) { config.keys_per_account = true; },
       "number each client's idempotency keys per account: one key on many accounts");
+  run->add_flag(
+      "--rival-opens", [&](std::int64_t) { config.rival_opens = true; },
+      "open some accounts twice, at two regions, with different configs");
   run->add_option("--links", config.links,
                   "datagram (reordered, duplicated: the core's contract) or stream (TCP-like)");
   run->add_option("--final-topology", topology,

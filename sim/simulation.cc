@@ -192,8 +192,13 @@ void Simulation::Impl::OnDeliver(std::uint64_t slot) {
   NoteShown(f, msg);
   CheckRejoinAnswer(f, msg);
   Effects e;
+  const std::uint64_t incarnation = h.incarnation;
   h.replica->OnMessage(f.from, msg, Mono(), &e);
   Absorb(f.to, &e);
+  // Counted once the batch is in: an op the region originates while it works through the batch
+  // (a debit a transfer in it unparks) need only be above the ops before it.
+  if (const auto* b = std::get_if<OpBatch>(&msg); b && h.incarnation == incarnation)
+    for (const Op& op : b->ops) h.hlc_received = std::max(h.hlc_received, op.hlc);
 }
 
 void Simulation::Impl::OnRequestArrives(std::uint64_t slot) {
@@ -484,6 +489,7 @@ void Simulation::Impl::Crash(RegionId r) {
   h.sync_in_flight = false;
   ++h.incarnation;
   h.hlc_generated = Hlc{};
+  h.hlc_received = Hlc{};
   h.down_since_ms = now;
   h.timeline_crash = timeline.size();
   timeline.push_back(report::TimelineSpan{now, now, "r" + std::to_string(r), "crash",
@@ -707,6 +713,9 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        ", replies lost %" PRIu64 ")",
        s.requests, s.attempts, s.retries, s.retries_elsewhere, s.credit_retries_elsewhere,
        s.retried_credit_spends, s.probes, s.timeouts, s.gave_up, s.replies_lost);
+  if (c.rival_opens)
+    out.insert(out.size() - 2, ", rival opens " + std::to_string(s.rival_opens) + " (accepted " +
+                                   std::to_string(s.rival_opens_accepted) + ")");
   std::string rej;
   for (const auto& [code, n] : s.rejected_by_code) rej += " " + code + "=" + std::to_string(n);
   line("answers: accepted %" PRIu64 " (overdraft %" PRIu64 ", replays %" PRIu64

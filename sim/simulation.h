@@ -46,6 +46,8 @@ struct RunSummary {
   std::uint64_t credit_retries_elsewhere = 0;  // of retries_elsewhere
   std::uint64_t keys_reused = 0;               // requests reusing a key past its retention window
   std::uint64_t retried_credit_spends = 0;     // debits spending a credit retried elsewhere
+  std::uint64_t rival_opens = 0;  // second opens of an account with another config (--rival-opens)
+  std::uint64_t rival_opens_accepted = 0;  // of rival_opens: accepted as a new op (concurrent)
   std::uint64_t timeouts = 0, gave_up = 0, replies_lost = 0;
   std::uint64_t accepted = 0, rejected = 0, overdraft_debits = 0, replays = 0;
   std::map<std::string, std::uint64_t> rejected_by_code;

@@ -73,6 +73,7 @@ struct Host {
 
   Hlc hlc_visible;    // largest timestamp that left the region (durable op, sent heartbeat)
   Hlc hlc_generated;  // largest timestamp generated since the last restart
+  Hlc hlc_received;   // largest timestamp of an op delivered to it since the last restart
   // On a whole store: every epoch it announces must be above this — hlc_visible and every epoch
   // an earlier run on the same disk sent, as of its last restart.
   Hlc hlc_visible_at_start;
@@ -112,6 +113,9 @@ struct Request {
   // A key this client never sent before (not a reuse): its first attempt can be neither a replay
   // nor a reused key.
   bool fresh_key = false;
+  // An open with the account's rival config: its answer does not change what the workload
+  // believes of the account (the first open's answer does).
+  bool rival = false;
 };
 
 struct Client {
@@ -167,6 +171,9 @@ struct AccountInfo {
   State state = State::kUnopened;
   AccountConfig config;
   RegionId open_region = 0;
+  // With SimConfig::rival_opens: another config a client of another region opens this account
+  // with, once its first open is under way.
+  std::optional<AccountConfig> rival;
 };
 
 struct AckRecord {
@@ -367,7 +374,8 @@ class Simulation::Impl {
   std::map<std::string, std::uint32_t> account_index;
   std::vector<std::uint32_t> opened;  // in order of their first acknowledged open
   std::uint32_t next_unopened = 0;
-  std::deque<std::uint32_t> reopen;  // opens that timed out, to be asked again
+  std::deque<std::uint32_t> reopen;       // opens that timed out, to be asked again
+  std::deque<std::uint32_t> rival_opens;  // accounts whose rival open is still to be sent
   std::uint64_t requests_issued = 0;
   std::uint32_t clients_stopped = 0;
   bool workload_started = false;

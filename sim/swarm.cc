@@ -16,7 +16,7 @@ SimConfig SwarmConfig(std::uint64_t seed, std::uint64_t ops) {
   c.profile = "swarm";
   c.links = "";       // drawn from the seed
   c.durability = "";  // drawn from the seed
-  DrawSwarmShape(seed, &c.regions, &c.accounts, &c.keys_per_account);
+  DrawSwarmShape(seed, &c.regions, &c.accounts, &c.keys_per_account, &c.rival_opens);
   return c;
 }
 

@@ -29,7 +29,7 @@ CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<Accou
   const std::string& id = accounts[req.account].id;
   switch (req.kind) {
     case Request::Kind::kOpen:
-      return OpenAccount{accounts[req.account].config};
+      return OpenAccount{req.rival ? *accounts[req.account].rival : accounts[req.account].config};
     case Request::Kind::kCredit:
       return Credit{id, req.amount, req.key};
     case Request::Kind::kDebit:
@@ -64,6 +64,17 @@ void Simulation::Impl::StartWorkload() {
     c.fee.flat = workload_rng.Chance(0.7) ? workload_rng.Range(0, 50) : 0;
     c.fee.bps =
         workload_rng.Chance(0.7) ? static_cast<std::uint32_t>(workload_rng.Range(0, 2000)) : 0;
+    if (config.rival_opens && config.regions > 1 && workload_rng.Chance(0.3)) {
+      // Another config for the same id: a line larger or none, split evenly, another flat fee.
+      // Which open wins depends on the two ops' timestamps; either way the lines differ.
+      AccountConfig rival = c;
+      rival.lines.clear();
+      rival.overdraft_limit = c.overdraft_limit > 0 && workload_rng.Chance(0.5)
+                                  ? 0
+                                  : c.overdraft_limit + workload_rng.Range(1, w.overdraft_max);
+      rival.fee.flat = c.fee.flat + 1 + workload_rng.Range(0, 20);
+      accounts[idx].rival = std::move(rival);
+    }
   }
   for (RegionId r = 0; r < config.regions; ++r) {
     for (std::uint32_t k = 0; k < w.clients_per_region; ++k) {
@@ -124,6 +135,13 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
         target < v.regions.size())
       req.amount = std::max(req.amount, v.regions[target].rights);
     ++summary.retried_credit_spends;
+  } else if (!rival_opens.empty() && accounts[rival_opens.front()].open_region != cl.home) {
+    // The rival open, from a client of another region, while the first may still be on its way.
+    req.kind = Request::Kind::kOpen;
+    req.account = rival_opens.front();
+    req.rival = true;
+    rival_opens.pop_front();
+    ++summary.rival_opens;
   } else if (can_open && (opened.empty() || workload_rng.Chance(0.5))) {
     req.kind = Request::Kind::kOpen;
     if (!reopen.empty()) {
@@ -134,6 +152,7 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     } else {
       req.account = next_unopened++;
       accounts[req.account].open_region = target;
+      if (accounts[req.account].rival) rival_opens.push_back(req.account);
     }
     accounts[req.account].state = AccountInfo::State::kOpening;
   } else if (opened.empty()) {
@@ -238,7 +257,8 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
              ": the client never sent that key for this account before");
   }
   if (res.status.ok()) {
-    if (cl.req.kind == Request::Kind::kOpen &&
+    if (cl.req.rival && !res.replayed) ++summary.rival_opens_accepted;
+    if (cl.req.kind == Request::Kind::kOpen && !cl.req.rival &&
         accounts[cl.req.account].state != AccountInfo::State::kOpen) {
       accounts[cl.req.account].state = AccountInfo::State::kOpen;
       opened.push_back(cl.req.account);
@@ -281,7 +301,7 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     cl.attempt = 0;  // the pending timeout must not fire a second retry
     return;
   }
-  if (cl.req.kind == Request::Kind::kOpen &&
+  if (cl.req.kind == Request::Kind::kOpen && !cl.req.rival &&
       accounts[cl.req.account].state != AccountInfo::State::kOpen) {
     accounts[cl.req.account].state = AccountInfo::State::kAbandoned;
   }
@@ -300,7 +320,7 @@ void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
   const bool retryable = keyed || cl.req.kind == Request::Kind::kOpen;
   if (!retryable || cl.tries >= config.workload.max_attempts) {
     ++summary.gave_up;
-    if (cl.req.kind == Request::Kind::kOpen &&
+    if (cl.req.kind == Request::Kind::kOpen && !cl.req.rival &&
         accounts[cl.req.account].state != AccountInfo::State::kOpen) {
       accounts[cl.req.account].state = AccountInfo::State::kUnopened;
       reopen.push_back(cl.req.account);
