@@ -22,14 +22,6 @@ CommandResult Rejected(std::uint64_t id, Status s) {
   return r;
 }
 
-Status ApplyOp(const Op& op, bool write_keys, AccountBook* book, OpLog* log, Effects* out) {
-  Status s = book->Apply(op, write_keys, out);
-  if (!s.ok()) return s;
-  log->Append(op);
-  if (out) out->ops.push_back(op);
-  return Status::OK();
-}
-
 CommandDesk::CommandDesk(const ReplicaOptions& opt, const WallClock& wall, HybridClock& clock,
                          OpLog& log, AccountBook& book, const PeerTable& peers,
                          const Finality& finality, ReplicaStats& stats)
@@ -66,13 +58,7 @@ CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::u
 // ---- originating ops ----------------------------------------------------------------------------
 
 Op CommandDesk::NewOp(OpKind kind, const std::string& account, const Phase& phase) {
-  Op op;
-  op.dot = Dot{opt_.self, log_.applied().get(opt_.self) + 1};
-  op.epoch = phase.epoch;
-  op.hlc = clock_.Now(Wall());
-  op.kind = kind;
-  op.account = account;
-  return op;
+  return NewOwnOp(kind, account, phase, opt_.self, log_, clock_, wall_);
 }
 
 // The wall time an op originated now would carry at least (the HLC never goes back): a retry is

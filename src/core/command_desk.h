@@ -5,12 +5,12 @@
 //
 // The debit rule itself is core/rights.h (DecideDebit, a pure function); the desk gathers its
 // figures, applies the verdict, and explains a refusal. It originates our own ops through the
-// account book and the op log it is given (ApplyOp), and never calls back into the replica: what
-// the replica must do next comes back as values — a command's result (kParked: it completes
-// later), the results of waiting debits now decided (the replica completes them: durability
-// "replicated" is its business), whether a peer's rights request was granted (the replica then
-// pushes to it). What it reads of the replica's own state — our incarnation, whether we are
-// rejoining, the stable frontier — comes in with each call as a Phase.
+// account book and the op log it is given (core/origination.h), and never calls back into the
+// replica: what the replica must do next comes back as values — a command's result (kParked: it
+// completes later), the results of waiting debits now decided (the replica completes them:
+// durability "replicated" is its business), whether a peer's rights request was granted (the
+// replica then pushes to it). What it reads of the replica's own state — our incarnation, whether
+// we are rejoining, the stable frontier — comes in with each call as a Phase.
 //
 // Owns the index of accounts with waiting debits (the debits themselves live in their Account)
 // and our rights transfers not yet acknowledged. Not thread-safe; the replica's thread only.
@@ -28,6 +28,7 @@
 #include "core/finality.h"
 #include "core/hlc.h"
 #include "core/op_log.h"
+#include "core/origination.h"
 #include "core/peer_table.h"
 #include "core/replica_types.h"
 #include "core/rights.h"
@@ -38,24 +39,13 @@ namespace tally {
 // A command's refusal.
 CommandResult Rejected(std::uint64_t id, Status s);
 
-// Applies the next op of its origin (seq == applied + 1) to its account and to the log, and lists
-// it in `out` (when given). Returns an error, and changes nothing, if the op breaks a counter cap.
-// `write_keys`: the book writes the op's idempotency record now (a peer's op; our own only while
-// rejoining — otherwise Originate writes it once the answer is known).
-Status ApplyOp(const Op& op, bool write_keys, AccountBook* book, OpLog* log, Effects* out);
-
 class CommandDesk {
  public:
   // The id of Submit's result for a debit that waits: its real result comes later.
   static constexpr std::uint64_t kParked = ~std::uint64_t{0};
 
-  // What the desk reads of the replica's own state, as of the call.
-  struct Phase {
-    std::uint64_t epoch = 0;    // our incarnation: stamped on every op we originate
-    bool rejoining = false;     // restarted, our log not yet known whole: originate nothing
-    std::string rejoin_reason;  // why, when rejoining (the `unavailable` answer)
-    Hlc frontier;               // the stable frontier: a line is usable once the open is below it
-  };
+  // What the desk reads of the replica's own state, as of the call (core/origination.h).
+  using Phase = ReplicaPhase;
 
   // Every reference must outlive the desk; the replica owns them all.
   CommandDesk(const ReplicaOptions& opt, const WallClock& wall, HybridClock& clock, OpLog& log,
