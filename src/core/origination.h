@@ -1,7 +1,8 @@
 // Origination: how this region makes an op of its own — the phase it reads of the replica's state,
 // the stamp of a new op (next seq of our origin, our epoch, the HLC now) — and how any op is
-// applied to the account book and the op log. The command desk originates its ops through these;
-// the replica applies peers' ops with ApplyOp.
+// applied to the account book and the op log. The command desk originates clients' ops and the
+// rights broker its transfers through these, so neither depends on the other for it; the replica
+// applies peers' ops with ApplyOp.
 //
 // Plain values and free functions; they change only what they are handed. Not thread-safe: the
 // replica's thread only.
@@ -20,7 +21,7 @@
 
 namespace tally {
 
-// What the desk reads of the replica's own state, as of the call.
+// What the desk and the broker read of the replica's own state, as of the call.
 struct ReplicaPhase {
   std::uint64_t epoch = 0;    // our incarnation: stamped on every op we originate
   bool rejoining = false;     // restarted, our log not yet known whole: originate nothing

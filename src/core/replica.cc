@@ -20,6 +20,7 @@
 #include "core/rejoin_state.h"
 #include "core/replication_waits.h"
 #include "core/rights.h"
+#include "core/rights_broker.h"
 #include "core/validate.h"
 
 namespace tally {
@@ -90,7 +91,8 @@ class Replica::Impl {
         rejoin_(n_, opt_.self),
         inc_(n_, opt_.self),
         lost_from_(n_, 0),
-        desk_(opt_, *wall_, clock_, log_, book_, peers_, finality_, stats_) {}
+        broker_(opt_, *wall_, clock_, log_, book_, peers_, stats_),
+        desk_(opt_, *wall_, clock_, log_, book_, peers_, finality_, stats_, broker_) {}
 
   // ---- recovery -------------------------------------------------------------------------------
 
@@ -273,7 +275,7 @@ class Replica::Impl {
       OnHeartbeat(from, *hb, now, out);
       ReleaseReplicated(now, out);
     } else if (const auto* rq = std::get_if<RightsRequest>(&msg)) {
-      if (desk_.OnRightsRequest(from, *rq, Phase(), now, out)) Push(from, now, out);
+      if (broker_.OnRightsRequest(from, *rq, Phase(), now, out)) Push(from, now, out);
     } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
       OnSnapshot(from, *snap, now, out);
     }
@@ -400,7 +402,7 @@ class Replica::Impl {
     }
     if (!rejoining_ && opt_.rebalance_interval_ms > 0 && now >= next_rebalance_ms_) {
       next_rebalance_ms_ = now + opt_.rebalance_interval_ms;
-      desk_.Rebalance(Phase(), now, out);
+      broker_.Rebalance(Phase(), now, out);
     }
     for (RegionId p = 0; p < n_; ++p) {
       if (p != opt_.self) Push(p, now, out);
@@ -1199,7 +1201,8 @@ class Replica::Impl {
   std::uint64_t next_rebalance_ms_ = 0;
   std::uint64_t next_checkpoint_ms_ = 0;
   mutable ReplicaStats
-      stats_;         // the gauges (keys, index bytes, buffered ops) are filled in when read
+      stats_;  // the gauges (keys, index bytes, buffered ops) are filled in when read
+  RightsBroker broker_;
   CommandDesk desk_;  // last: it refers to the members above
 };
 
