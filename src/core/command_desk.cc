@@ -2,18 +2,11 @@
 
 #include <algorithm>
 #include <cassert>
-#include <limits>
 
 #include "core/ids.h"
-#include "core/index_set.h"
 #include "core/validate.h"
 
 namespace tally {
-namespace {
-
-constexpr std::size_t kMaxRebalanceTransfersPerTick = 256;
-
-}  // namespace
 
 CommandResult Rejected(std::uint64_t id, Status s) {
   CommandResult r;
@@ -22,17 +15,9 @@ CommandResult Rejected(std::uint64_t id, Status s) {
   return r;
 }
 
-Status ApplyOp(const Op& op, bool write_keys, AccountBook* book, OpLog* log, Effects* out) {
-  Status s = book->Apply(op, write_keys, out);
-  if (!s.ok()) return s;
-  log->Append(op);
-  if (out) out->ops.push_back(op);
-  return Status::OK();
-}
-
 CommandDesk::CommandDesk(const ReplicaOptions& opt, const WallClock& wall, HybridClock& clock,
                          OpLog& log, AccountBook& book, const PeerTable& peers,
-                         const Finality& finality, ReplicaStats& stats)
+                         const Finality& finality, ReplicaStats& stats, RightsBroker& broker)
     : opt_(opt),
       wall_(wall),
       clock_(clock),
@@ -41,6 +26,7 @@ CommandDesk::CommandDesk(const ReplicaOptions& opt, const WallClock& wall, Hybri
       peers_(peers),
       finality_(finality),
       stats_(stats),
+      broker_(broker),
       n_(static_cast<RegionId>(opt.regions.size())) {}
 
 CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::uint64_t now,
@@ -66,13 +52,7 @@ CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::u
 // ---- originating ops ----------------------------------------------------------------------------
 
 Op CommandDesk::NewOp(OpKind kind, const std::string& account, const Phase& phase) {
-  Op op;
-  op.dot = Dot{opt_.self, log_.applied().get(opt_.self) + 1};
-  op.epoch = phase.epoch;
-  op.hlc = clock_.Now(Wall());
-  op.kind = kind;
-  op.account = account;
-  return op;
+  return NewOwnOp(kind, account, phase, opt_.self, log_, clock_, wall_);
 }
 
 // The wall time an op originated now would carry at least (the HLC never goes back): a retry is
@@ -347,14 +327,14 @@ CommandResult CommandDesk::Refusal(Account& a, const PendingDebit& p, const Debi
 }
 
 // Parks a debit that spendable rights do not cover when waiting can help: a live peer holds
-// rights (ask it, wait RightsWaitMs), or our tentative credits would cover it once final and
-// every peer is reachable so the frontier moves (wait finality_wait_ms). False otherwise.
+// rights (the broker asks it; wait RightsWaitMs), or our tentative credits would cover it once
+// final and every peer is reachable so the frontier moves (wait finality_wait_ms). False otherwise.
 bool CommandDesk::Park(Account& a, PendingDebit p, const DebitFigures& f, std::uint64_t now,
                        Effects* out) {
   if (a.pending.size() >= opt_.max_pending_debits) return false;
   std::uint64_t wait_ms = 0;
   if (opt_.rights_wait_ms > 0 &&
-      RequestRights(a, p.amount - std::max<Amount>(f.spendable(), 0), now, out, &wait_ms)) {
+      broker_.RequestRights(a, p.amount - std::max<Amount>(f.spendable(), 0), now, out, &wait_ms)) {
     p.asked_rights = true;
   }
   if (opt_.finality_wait_ms > 0 && FinalityCouldCover(f) && peers_.AllReachable(now)) {
@@ -391,78 +371,6 @@ Amount CommandDesk::PlantedBufferedRights(const Account& a) const {
     for (const auto& [seq, op] : log_.Buffered(o))
       if (op.kind == OpKind::kTransfer && op.to == opt_.self && op.account == a.config.id)
         sum += op.amount;
-  return sum;
-}
-
-// ---- rights between regions ---------------------------------------------------------------------
-
-// Asks live peers that hold rights for `shortfall`, largest holder first, until what they are
-// known to hold covers it; *wait_ms is how long to wait for their transfers. False when no live
-// peer holds any (a peer that is only "reachable" may be past a cut we have not noticed yet).
-bool CommandDesk::RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out,
-                                std::uint64_t* wait_ms) {
-  std::vector<std::pair<Amount, RegionId>> holders;
-  for (RegionId r = 0; r < n_; ++r) {
-    if (r == opt_.self || !peers_.Live(r, now)) continue;
-    const Amount rr = book_.EffectiveRights(a, r);
-    if (rr > 0) holders.emplace_back(-rr, r);
-  }
-  if (holders.empty()) return false;
-  std::sort(holders.begin(), holders.end());
-  Amount asked = 0;
-  for (const auto& [neg, r] : holders) {
-    if (asked >= shortfall) break;
-    const Amount ask = std::min(shortfall - asked, -neg);
-    out->send.push_back(Outbound{r, RightsRequest{a.config.id, ask}});
-    ++stats_.rights_requests_sent;
-    asked += ask;
-    *wait_ms = std::max(*wait_ms, peers_.RightsWaitMs(r));
-  }
-  return true;
-}
-
-bool CommandDesk::OnRightsRequest(RegionId from, const RightsRequest& rq, const Phase& phase,
-                                  std::uint64_t now, Effects* out) {
-  if (phase.rejoining) return false;  // we originate nothing until we know our own log is whole
-  if (!ValidateAccountId(rq.account).ok() || !ValidateAmount(rq.amount).ok()) return false;
-  Account* a = book_.Find(rq.account);
-  if (!a || !a->open) return false;
-  // Its request reached us, but rights sent over a link we cannot see working may be stranded.
-  if (!peers_.Live(from, now)) return false;
-  const Amount mine = book_.SpendableRights(*a);
-  if (mine <= 0) return false;
-  if (!GiveRights(*a, from, std::min(mine, rq.amount), phase, out)) return false;
-  ++stats_.rights_granted;
-  return true;
-}
-
-bool CommandDesk::GiveRights(Account& a, RegionId to, Amount amount, const Phase& phase,
-                             Effects* out) {
-  Op op = NewOp(OpKind::kTransfer, a.config.id, phase);
-  op.to = to;
-  op.amount = amount;
-  const Seq seq = op.dot.seq;
-  if (!ApplyOp(op, /*write_keys=*/phase.rejoining, &book_, &log_, out).ok()) return false;
-  RightsInFlight& f = rights_in_flight_[{book_.IndexOf(a), to}];
-  f.seq = seq;
-  if (!CheckedAdd(f.amount, amount, &f.amount)) f.amount = std::numeric_limits<Amount>::max();
-  return true;
-}
-
-// Rights we gave on `a` that their recipients have not acknowledged yet; forgets the ones they
-// have.
-Amount CommandDesk::RightsInFlightOn(const Account& a) {
-  const std::uint32_t idx = book_.IndexOf(a);
-  Amount sum = 0;
-  for (auto it = rights_in_flight_.lower_bound({idx, 0});
-       it != rights_in_flight_.end() && it->first.first == idx;) {
-    if (peers_.at(it->first.second).acked.get(opt_.self) >= it->second.seq) {
-      it = rights_in_flight_.erase(it);
-      continue;
-    }
-    if (!CheckedAdd(sum, it->second.amount, &sum)) sum = std::numeric_limits<Amount>::max();
-    ++it;
-  }
   return sum;
 }
 
@@ -545,66 +453,6 @@ std::vector<CommandResult> CommandDesk::CarryWaitingTo(AccountBook& fresh) {
   }
   pending_accounts_ = std::move(waiting);
   return refused;
-}
-
-// ---- rebalancing
-// ----------------------------------------------------------------------------------
-
-// Only ever gives from this region: the donor is the only one that can originate a transfer.
-void CommandDesk::Rebalance(const Phase& phase, std::uint64_t now, Effects* out) {
-  std::size_t made = 0;
-  IndexSet visiting;  // giving applies ops: what they touch lands in the emptied touched set
-  visiting.swap(book_.touched());
-  IndexSet again;  // accounts with a need we could not serve this round
-  for (std::uint32_t idx : visiting.sorted()) {
-    if (made >= kMaxRebalanceTransfersPerTick) {
-      again.insert(idx);
-      continue;
-    }
-    Account& a = book_.at(idx);
-    if (!a.open) continue;
-    if (!RebalanceAccount(a, phase, now, out, &made)) again.insert(idx);
-  }
-  book_.touched().swap(again);
-}
-
-// One account's round; false when a need is left for the next round. demand_mark[r] is how many
-// of r's debits were served: a step of g serves g / kRebalanceDemandRounds of them, so demand a
-// step could not cover (budget, peer not live) counts again next round, and served demand never
-// moves rights twice.
-bool CommandDesk::RebalanceAccount(Account& a, const Phase& phase, std::uint64_t now, Effects* out,
-                                   std::size_t* made) {
-  RebalanceInput in;
-  in.self = opt_.self;
-  in.demand.resize(n_);
-  in.rights.resize(n_);
-  in.live.resize(n_);
-  for (RegionId r = 0; r < n_; ++r) {
-    in.demand[r] = a.counters.debits(r) - a.demand_mark[r];
-    in.rights[r] = book_.EffectiveRights(a, r);
-    in.live[r] = r != opt_.self && peers_.Live(r, now);
-  }
-  in.tentative = book_.TentativeCredit(a);
-  in.overdraft_limit = a.config.overdraft_limit;
-  in.in_flight = RightsInFlightOn(a);
-  RebalancePlan plan = PlanRebalance(in);
-  for (const RebalancePlan::Give& g : plan.gives) {
-    if (!GiveRights(a, g.to, g.amount, phase, out)) {  // a counter cap: try again next round
-      plan.marks[g.to] = RebalancePlan::Mark::kKeep;
-      plan.done = false;
-      continue;
-    }
-    ++*made;
-    ++stats_.rebalance_transfers;
-  }
-  for (RegionId r = 0; r < n_; ++r) {
-    if (plan.marks[r] == RebalancePlan::Mark::kAll) {
-      a.demand_mark[r] = a.counters.debits(r);
-    } else if (plan.marks[r] == RebalancePlan::Mark::kServed) {
-      a.demand_mark[r] = std::min(a.counters.debits(r), a.demand_mark[r] + plan.served[r]);
-    }
-  }
-  return plan.done;
 }
 
 }  // namespace tally

@@ -1,25 +1,25 @@
 // CommandDesk: where a region takes its clients' commands — opens, credits, debits, rights
-// transfers — and the work that follows from debits: the waits for rights (asking peers,
-// answering their requests), the waits for credit to turn final, and rebalancing rights toward the
-// regions that spend.
+// transfers — and the work that follows from debits: the waits for rights, the waits for credit to
+// turn final.
 //
 // The debit rule itself is core/rights.h (DecideDebit, a pure function); the desk gathers its
-// figures, applies the verdict, and explains a refusal. It originates our own ops through the
-// account book and the op log it is given (ApplyOp), and never calls back into the replica: what
-// the replica must do next comes back as values — a command's result (kParked: it completes
-// later), the results of waiting debits now decided (the replica completes them: durability
-// "replicated" is its business), whether a peer's rights request was granted (the replica then
-// pushes to it). What it reads of the replica's own state — our incarnation, whether we are
-// rejoining, the stable frontier — comes in with each call as a Phase.
+// figures, applies the verdict, and explains a refusal. A debit that waits for rights asks the
+// rights broker (core/rights_broker.h) to request them from peers; answering peers' requests and
+// rebalancing are the broker's, and the broker knows nothing of the desk. The desk originates our
+// own ops through the account book and the op log it is given (core/origination.h), and never
+// calls back into the replica: what the replica must do next comes back as values — a command's
+// result (kParked: it completes later), the results of waiting debits now decided (the replica
+// completes them: durability "replicated" is its business). What it reads of the replica's own
+// state — our incarnation, whether we are rejoining, the stable frontier — comes in with each call
+// as a Phase.
 //
-// Owns the index of accounts with waiting debits (the debits themselves live in their Account)
-// and our rights transfers not yet acknowledged. Not thread-safe; the replica's thread only.
+// Owns the index of accounts with waiting debits (the debits themselves live in their Account).
+// Not thread-safe; the replica's thread only.
 
 #ifndef TALLY_CORE_COMMAND_DESK_H_
 #define TALLY_CORE_COMMAND_DESK_H_
 
 #include <cstdint>
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,9 +28,11 @@
 #include "core/finality.h"
 #include "core/hlc.h"
 #include "core/op_log.h"
+#include "core/origination.h"
 #include "core/peer_table.h"
 #include "core/replica_types.h"
 #include "core/rights.h"
+#include "core/rights_broker.h"
 #include "core/wall_clock.h"
 
 namespace tally {
@@ -38,39 +40,24 @@ namespace tally {
 // A command's refusal.
 CommandResult Rejected(std::uint64_t id, Status s);
 
-// Applies the next op of its origin (seq == applied + 1) to its account and to the log, and lists
-// it in `out` (when given). Returns an error, and changes nothing, if the op breaks a counter cap.
-// `write_keys`: the book writes the op's idempotency record now (a peer's op; our own only while
-// rejoining — otherwise Originate writes it once the answer is known).
-Status ApplyOp(const Op& op, bool write_keys, AccountBook* book, OpLog* log, Effects* out);
-
 class CommandDesk {
  public:
   // The id of Submit's result for a debit that waits: its real result comes later.
   static constexpr std::uint64_t kParked = ~std::uint64_t{0};
 
-  // What the desk reads of the replica's own state, as of the call.
-  struct Phase {
-    std::uint64_t epoch = 0;    // our incarnation: stamped on every op we originate
-    bool rejoining = false;     // restarted, our log not yet known whole: originate nothing
-    std::string rejoin_reason;  // why, when rejoining (the `unavailable` answer)
-    Hlc frontier;               // the stable frontier: a line is usable once the open is below it
-  };
+  // What the desk reads of the replica's own state, as of the call (core/origination.h).
+  using Phase = ReplicaPhase;
 
   // Every reference must outlive the desk; the replica owns them all.
   CommandDesk(const ReplicaOptions& opt, const WallClock& wall, HybridClock& clock, OpLog& log,
               AccountBook& book, const PeerTable& peers, const Finality& finality,
-              ReplicaStats& stats);
+              ReplicaStats& stats, RightsBroker& broker);
   CommandDesk(const CommandDesk&) = delete;
   CommandDesk& operator=(const CommandDesk&) = delete;
 
   // A client command (not "replicated"'s wait: the replica's). Returns its result, or one with id
   // kParked for a debit that waits (its result comes later from RetryPending or ExpirePending).
   CommandResult Submit(const Command& cmd, const Phase& phase, std::uint64_t now, Effects* out);
-
-  // A peer asks for rights on an account. True when we gave some (the replica pushes to it).
-  bool OnRightsRequest(RegionId from, const RightsRequest& rq, const Phase& phase,
-                       std::uint64_t now, Effects* out);
 
   // Decides the waiting debits of `account` that rights now cover (a transfer to us arrived), in
   // arrival order; their results, to complete.
@@ -81,10 +68,6 @@ class CommandDesk {
   // Decides the waiting debits whose wait is over, as they stand.
   std::vector<CommandResult> ExpirePending(const Phase& phase, std::uint64_t now, Effects* out);
 
-  // Moves our surplus rights toward regions whose rights are negative and toward regions that
-  // spend (core/rights.h, PlanRebalance), on the accounts touched since the last round.
-  void Rebalance(const Phase& phase, std::uint64_t now, Effects* out);
-
   // Every waiting debit refused with `why` (the replica is replacing its state).
   std::vector<CommandResult> RefuseWaiting(const Status& why);
   // Our state is being replaced by `fresh` (a snapshot, or our own state less a lost history):
@@ -92,12 +75,6 @@ class CommandDesk {
   std::vector<CommandResult> CarryWaitingTo(AccountBook& fresh);
 
  private:
-  // A rights transfer of ours not yet acknowledged by its recipient: stranded if the link dies.
-  struct RightsInFlight {
-    Seq seq = 0;        // our newest transfer to that region on that account
-    Amount amount = 0;  // everything given it on that account since its last ack covered
-  };
-
   Op NewOp(OpKind kind, const std::string& account, const Phase& phase);
   std::uint64_t Wall() const { return wall_.NowMs(); }
   std::uint64_t RetryWallMs() const;
@@ -125,14 +102,8 @@ class CommandDesk {
   std::uint64_t DeadlineClock(std::uint64_t now) const;
   Amount UsableLine(const Account& a, const Phase& phase) const;
   Amount PlantedBufferedRights(const Account& a) const;
-  bool RequestRights(Account& a, Amount shortfall, std::uint64_t now, Effects* out,
-                     std::uint64_t* wait_ms);
-  bool GiveRights(Account& a, RegionId to, Amount amount, const Phase& phase, Effects* out);
-  Amount RightsInFlightOn(const Account& a);
   void RetryAccount(Account& a, const Phase& phase, std::uint64_t now, Effects* out,
                     std::vector<CommandResult>* done);
-  bool RebalanceAccount(Account& a, const Phase& phase, std::uint64_t now, Effects* out,
-                        std::size_t* made);
 
   const ReplicaOptions& opt_;
   const WallClock& wall_;
@@ -142,12 +113,10 @@ class CommandDesk {
   const PeerTable& peers_;
   const Finality& finality_;
   ReplicaStats& stats_;
+  RightsBroker& broker_;  // asks peers for the rights a waiting debit lacks
   const RegionId n_;
 
   std::set<std::uint32_t> pending_accounts_;  // accounts with debits waiting (by book index)
-  // (account, recipient) -> our rights transfers it has not acknowledged. Ordered: summed per
-  // account by range.
-  std::map<std::pair<std::uint32_t, RegionId>, RightsInFlight> rights_in_flight_;
 };
 
 }  // namespace tally

@@ -157,7 +157,7 @@ class Replica::Impl {
       heartbeats_.On(from, *hb, now, out);
       answers_.ReleaseReplicated(now, out);
     } else if (const auto* rq = std::get_if<RightsRequest>(&msg)) {
-      if (s_.desk.OnRightsRequest(from, *rq, s_.Phase(), now, out)) Push(from, now, out);
+      if (s_.broker.OnRightsRequest(from, *rq, s_.Phase(), now, out)) Push(from, now, out);
     } else if (const auto* snap = std::get_if<Snapshot>(&msg)) {
       OnSnapshot(from, *snap, now, out);
     }
@@ -248,7 +248,7 @@ class Replica::Impl {
     }
     if (!s_.rejoining && s_.opt.rebalance_interval_ms > 0 && now >= next_rebalance_ms_) {
       next_rebalance_ms_ = now + s_.opt.rebalance_interval_ms;
-      s_.desk.Rebalance(s_.Phase(), now, out);
+      s_.broker.Rebalance(s_.Phase(), now, out);
     }
     for (RegionId p = 0; p < s_.n; ++p) {
       if (p != s_.opt.self) Push(p, now, out);

@@ -21,12 +21,12 @@ ReplicaState::ReplicaState(ReplicaOptions o, const WallClock* w)
       rejoin(n, opt.self),
       inc(n, opt.self),
       lost_from(n, 0),
-      desk(opt, *wall, clock, log, book, peers, finality, stats) {}
+      broker(opt, *wall, clock, log, book, peers, stats),
+      desk(opt, *wall, clock, log, book, peers, finality, stats, broker) {}
 
-// What the desk reads of our state (CommandDesk::Phase).
-CommandDesk::Phase ReplicaState::Phase() const {
-  return CommandDesk::Phase{inc.epoch(), rejoining, rejoining ? RejoinReason() : std::string(),
-                            frontier};
+// What the desk and the rights broker read of our state.
+ReplicaPhase ReplicaState::Phase() const {
+  return ReplicaPhase{inc.epoch(), rejoining, rejoining ? RejoinReason() : std::string(), frontier};
 }
 
 // Why we refuse writes while rejoining. What the answers name must be held (OpLog::Held), not
@@ -100,7 +100,7 @@ void ReplicaState::TryConfirm(RegionId o) {
   finality.Confirm(o, log.applied().get(o), inc.NewestEpochOf(o));
 }
 
-// Applies the next op of its origin (core/command_desk.h, ApplyOp). Our own ops' key records
+// Applies the next op of its origin (core/origination.h, ApplyOp). Our own ops' key records
 // are written by the desk once the answer is known — or by the book, when a peer gives back ops
 // a lost store had.
 Status ReplicaState::ApplyOp(const Op& op, Effects* out) {

@@ -26,10 +26,12 @@
 #include "core/incarnations.h"
 #include "core/messages.h"
 #include "core/op_log.h"
+#include "core/origination.h"
 #include "core/peer_table.h"
 #include "core/rejoin_state.h"
 #include "core/replica_types.h"
 #include "core/replication_waits.h"
+#include "core/rights_broker.h"
 #include "core/wall_clock.h"
 
 namespace tally {
@@ -44,8 +46,8 @@ struct ReplicaState {
 
   // The wall clock, read for timestamps only (core/wall_clock.h); `now` everywhere is monotonic.
   std::uint64_t Wall() const { return wall->NowMs(); }
-  // What the desk reads of our state (CommandDesk::Phase).
-  CommandDesk::Phase Phase() const;
+  // What the desk and the rights broker read of our state.
+  ReplicaPhase Phase() const;
   // Why we refuse writes while rejoining.
   std::string RejoinReason() const;
   // What we tell peers we hold of `applied`.
@@ -64,7 +66,7 @@ struct ReplicaState {
   void SendHello(RegionId to, Effects* out);
   // Tells finality how far origin `o`'s ops are held here, under its newest epoch.
   void TryConfirm(RegionId o);
-  // Applies the next op of its origin (core/command_desk.h, ApplyOp).
+  // Applies the next op of its origin (core/origination.h, ApplyOp).
   Status ApplyOp(const Op& op, Effects* out);
 
   // ---- the state ----
@@ -89,6 +91,7 @@ struct ReplicaState {
   std::vector<Seq> lost_from;
   // The gauges (keys, index bytes, buffered ops) are filled in when read.
   mutable ReplicaStats stats;
+  RightsBroker broker;
   CommandDesk desk;  // last: it refers to the members above
 };
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
-#include "core/command_desk.h"
+#include "core/origination.h"
 #include "core/validate.h"
 
 namespace tally {
