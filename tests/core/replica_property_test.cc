@@ -166,7 +166,11 @@ class RandomRun {
     return s;
   }
 
-  std::string NewKey() { return "key-" + std::to_string(++keys_made_); }
+  // Keys are numbered per account, as clients that number their requests do: one key string is in
+  // use on every account at once, and must bind only on its own (issue 11, item 9).
+  std::string NewKey(const std::string& account) {
+    return "key-" + std::to_string(++keys_made_[account]);
+  }
 
   void Command() {
     const RegionId r = RandomRegion();
@@ -178,9 +182,9 @@ class RandomRun {
       if (rng_() % 3 == 0) cfg.overdraft_limit += 30;
       Submit(r, OpenAccount{cfg});
     } else if (k < 30) {
-      Submit(r, Credit{account, RandomAmount(200), rng_() % 5 ? NewKey() : ""});
+      Submit(r, Credit{account, RandomAmount(200), rng_() % 5 ? NewKey(account) : ""});
     } else if (k < 65) {
-      Submit(r, Debit{account, RandomAmount(120), rng_() % 5 ? NewKey() : ""});
+      Submit(r, Debit{account, RandomAmount(120), rng_() % 5 ? NewKey(account) : ""});
     } else if (k < 75) {
       RegionId to = RandomRegion();
       if (to == r) to = (to + 1) % shape_.regions;
@@ -274,7 +278,7 @@ class RandomRun {
   std::map<std::string, std::set<Dot>> opened_;
   std::map<std::string, std::set<std::string>> open_configs_;
   std::vector<CommandBody> keyed_;
-  std::uint64_t keys_made_ = 0;
+  std::map<std::string, std::uint64_t> keys_made_;  // per account
   std::uint64_t key_reused_ = 0, conflicts_ = 0, insufficient_ = 0, not_found_ = 0, later_ = 0,
                 restarts_ = 0;
   bool trace_ = false;
@@ -350,17 +354,17 @@ void RandomRun::CheckAfterHeal() {
       }
     }
 
-    // I6: exactly one op per idempotency key survives.
+    // I6: exactly one op per idempotency key and account survives.
     std::set<CanonicalKey> voided;
     for (const DerivedEvent& e : ev0)
       if (e.kind == DerivedKind::kVoid) voided.insert(e.op);
-    std::map<std::string, int> survivors;
+    std::map<std::pair<std::string, std::string>, int> survivors;
     for (const Op& op : ops) {
       if (op.key.empty()) continue;
-      survivors[op.key] += voided.count(op.canonical()) ? 0 : 1;
+      survivors[{op.account, op.key}] += voided.count(op.canonical()) ? 0 : 1;
     }
-    for (const auto& [key, count] : survivors) {
-      INFO("key " << key);
+    for (const auto& [account_key, count] : survivors) {
+      INFO("account " << account_key.first << " key " << account_key.second);
       CHECK(count == 1);
     }
   }
