@@ -20,6 +20,7 @@
 #include "sim/config.h"
 #include "sim/simulation.h"
 #include "sim/swarm.h"
+#include "version/version.h"
 
 namespace {
 
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "tally-sim: deterministic simulation of tally regions under partitions, clock skew and "
       "crashes"};
+  app.set_version_flag("--version", tally::VersionLine("tally-sim"));
   app.require_subcommand(1);
 
   SimConfig config;

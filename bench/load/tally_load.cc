@@ -28,6 +28,7 @@
 #include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
 
 #include "ctl/http_client.h"
+#include "version/version.h"
 
 namespace {
 
@@ -338,6 +339,7 @@ bool WaitVisible(const Target& t, const std::string& token, const std::string& a
 int main(int argc, char** argv) {
   CLI::App app{
       "tally-load: durable debits against tallyd, closed loop, keep-alive; throughput and latency"};
+  app.set_version_flag("--version", tally::VersionLine("tally-load"));
   std::vector<std::string> urls;
   std::string token, token_file, prefix = "load";
   std::size_t connections = 64, accounts = 1, threads = 1, setup_connections = 64;

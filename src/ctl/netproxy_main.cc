@@ -24,6 +24,7 @@
 
 #include "ctl/http_client.h"
 #include "ctl/netproxy.h"
+#include "version/version.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -248,6 +249,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "tally-netproxy: a TCP proxy whose links can be cut, healed and delayed.\n"
       "Exit codes: 0 ok, 2 usage, 3 control endpoint unreachable / cannot listen, 4 rejected."};
+  app.set_version_flag("--version", tally::VersionLine("tally-netproxy"));
   app.require_subcommand(1);
   std::uint16_t control_port = 0;
   std::vector<std::string> routes, delays;

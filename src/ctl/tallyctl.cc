@@ -23,6 +23,7 @@
 #include "ctl/agreement.h"
 #include "ctl/exit_codes.h"
 #include "ctl/http_client.h"
+#include "version/version.h"
 
 namespace {
 
@@ -697,6 +698,7 @@ int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const 
 
 int main(int argc, char** argv) {
   CLI::App app{"tallyctl: drive a tally cluster (tallyd) from the command line."};
+  app.set_version_flag("--version", tally::VersionLine("tallyctl"));
   app.footer(kExitCodeHelp);
   app.require_subcommand(1);
   app.fallthrough();

@@ -17,8 +17,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
-    "open_account", "get_account", "credit",  "debit",   "transfer", "report",
-    "cluster",      "stream",      "metrics", "healthz", "backup",   "unknown",
+    "open_account", "get_account", "credit",  "debit",  "transfer", "report",  "cluster",
+    "stream",       "metrics",     "healthz", "readyz", "backup",   "unknown",
 };
 
 int HexValue(char c) {
@@ -202,8 +202,10 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
   std::vector<std::pair<std::string, std::string>> params;
   const auto no_query = [&]() { return ParseQuery(query, {}, &params); };
 
-  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "metrics")) {
-    out->route = seg[0] == "healthz" ? Route::kHealth : Route::kMetrics;
+  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "readyz" || seg[0] == "metrics")) {
+    out->route = seg[0] == "healthz"  ? Route::kHealth
+                 : seg[0] == "readyz" ? Route::kReady
+                                      : Route::kMetrics;
     if (method != Method::kGet) return NotAllowed(method);
     return no_query();
   }

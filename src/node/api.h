@@ -11,7 +11,7 @@
 //   POST /v1/accounts/{id}/transfers      GET  /v1/accounts/{id}/report[?format=json|html]
 //   GET  /v1/cluster                      GET  /v1/stream?accounts=a,b   (WebSocket)
 //   POST /v1/admin/backup
-//   GET  /metrics                         GET  /healthz
+//   GET  /metrics                         GET  /healthz (liveness)   GET  /readyz
 //
 // Thread-safe: everything here is a pure function.
 
@@ -39,10 +39,11 @@ enum class Route : std::uint8_t {
   kStream,
   kMetrics,
   kHealth,
+  kReady,
   kBackup,
   kUnknown,  // no such route, wrong method, or a request refused before routing
 };
-inline constexpr int kRouteCount = 12;
+inline constexpr int kRouteCount = 13;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 

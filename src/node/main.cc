@@ -13,10 +13,12 @@
 #include "node/config.h"
 #include "node/log.h"
 #include "node/node.h"
+#include "version/version.h"
 
 int main(int argc, char** argv) {
   using namespace tally::node;
   CLI::App app{"tallyd: the regional service node of tally"};
+  app.set_version_flag("--version", tally::VersionLine("tallyd"));
   std::string config_path;
   ConfigOverrides overrides;
   std::string log_level = "info";

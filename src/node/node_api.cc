@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "node/log.h"
@@ -87,6 +88,16 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     session->Respond(slot, stopping_ ? 503 : 200, kJson,
                      fmt::format(R"({{"status":"{}","region":"{}"}})",
                                  stopping_ ? "stopping" : "ok", config_.region));
+    return;
+  }
+  if (route == Route::kReady) {
+    // Liveness (/healthz) says the process answers; readiness says it serves writes: not while
+    // it rejoins after a restart (it refuses writes until its peers confirm its own ops) or stops.
+    const bool rejoining = replica_->rejoining();
+    const char* status = stopping_ ? "stopping" : rejoining ? "rejoining" : "ready";
+    nlohmann::json body{{"status", status}, {"region", config_.region}};
+    if (rejoining && !stopping_) body["reason"] = replica_->rejoin_reason();
+    session->Respond(slot, stopping_ || rejoining ? 503 : 200, kJson, body.dump());
     return;
   }
   if (route == Route::kMetrics) {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "node/node_impl.h"
+#include "node/process_metrics.h"
 
 namespace tally::node {
 
@@ -78,6 +79,7 @@ std::string NodeImpl::RenderMetrics() {
   out.reserve(16 * 1024);
   metrics_.Render(&out);
   RenderNodeMetrics(s, &out);
+  RenderProcessMetrics(&out);
   return out;
 }
 

@@ -51,6 +51,11 @@ TEST_CASE("routes match method and path", "[api]") {
   CHECK(m.route == Route::kHealth);
   REQUIRE(MatchRoute(Method::kGet, "/metrics", &m).ok());
   CHECK(m.route == Route::kMetrics);
+  REQUIRE(MatchRoute(Method::kGet, "/readyz", &m).ok());
+  CHECK(m.route == Route::kReady);
+  CHECK(RouteName(Route::kReady) == "readyz");
+  CHECK(MatchRoute(Method::kPost, "/readyz", &m).code() == Code::kFailedPrecondition);
+  CHECK(MatchRoute(Method::kGet, "/readyz?x=1", &m).code() == Code::kInvalidArgument);
 }
 
 TEST_CASE("bad targets are refused with the reason", "[api]") {

@@ -229,6 +229,12 @@ TEST_CASE("a region restored from an older copy of its folder rejoins and reuses
     INFO("us after the restore: " << view.dump());
     CHECK(view.at("rejoining") == true);
     CHECK(view.at("applied").at("us").get<std::uint64_t>() == seq_in_copy);
+    // Alive, but not ready: a load balancer must not send it writes (issue 12).
+    CHECK(us.CallNoAuth("GET", "/healthz").status == 200);
+    Reply ready = us.CallNoAuth("GET", "/readyz");
+    CHECK(ready.status == 503);
+    CHECK(ready.body["status"] == "rejoining");
+    CHECK(ready.body["reason"].get<std::string>().find("rejoin") != std::string::npos);
   }
   // It refuses every write for as long as no peer can answer it ...
   for (int round = 0; round < 5; ++round) {
@@ -273,6 +279,7 @@ TEST_CASE("a region restored from an older copy of its folder rejoins and reuses
   CHECK(first.op.at("region") == "us");
   CHECK(SeqOf(first.op) > acked_max);
   CHECK(ClusterView(c, kUs).at("rejoining") == false);
+  CHECK(us.CallNoAuth("GET", "/readyz").status == 200);
   CHECK(AppliedAt(c, kUs, "us") >= acked_max + 1);
   CheckReplays(c, kUs, acct, us_after_copy);  // the lost ops came back with their keys
   CheckReplays(c, kUs, acct, us_before_copy);

@@ -284,8 +284,14 @@ TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[nod
   // Positive controls: the same routes work with good input, so the refusals above were about the
   // input and nothing else.
   CHECK(admin.CallNoAuth("GET", "/healthz").status == 200);
+  Reply ready = admin.CallNoAuth("GET", "/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.body["status"] == "ready");
   Reply metrics = admin.CallNoAuth("GET", "/metrics");
   CHECK(metrics.status == 200);
+  CHECK(metrics.raw.find("tally_build_info{version=") != std::string::npos);
+  CHECK(MetricSample(metrics.raw, "process_open_fds") > 0);
+  CHECK(MetricSample(metrics.raw, "process_resident_memory_bytes") > 0);
   // Requests were synced, so the storage thread has been both busy and idle.
   CHECK(MetricSample(metrics.raw, "tally_store_commits_total") > 0);
   CHECK(MetricSample(metrics.raw, "tally_store_busy_seconds_total") > 0);

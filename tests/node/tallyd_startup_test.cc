@@ -17,6 +17,7 @@
 
 #include "node/store.h"
 #include "temp_dir.h"
+#include "version/version.h"
 
 extern char** environ;
 
@@ -28,16 +29,25 @@ const tally::node::StoreIdentity kEu{"startup", "eu", {"eu", "us"}};
 
 struct Outcome {
   int exit_code = -1;
+  std::string stdout_text;
   std::string stderr_text;
 };
 
-// Runs tallyd with `args` (stderr captured, stdin/stdout closed) and waits for it to exit.
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs tallyd with `args` (stdout and stderr captured, stdin closed) and waits for it to exit.
 Outcome RunTallyd(const std::vector<std::string>& args, const fs::path& scratch) {
+  const fs::path out = scratch / "stdout.txt";
   const fs::path err = scratch / "stderr.txt";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> argv_s{TALLYD_PATH};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -52,10 +62,8 @@ Outcome RunTallyd(const std::vector<std::string>& args, const fs::path& scratch)
   REQUIRE(waitpid(pid, &status, 0) == pid);
   Outcome o;
   o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(err);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  o.stderr_text = ss.str();
+  o.stdout_text = ReadAll(out);
+  o.stderr_text = ReadAll(err);
   return o;
 }
 
@@ -100,6 +108,15 @@ TEST_CASE("tallyd refuses a bad config with exit status 2, naming the field", "[
 
   o = RunTallyd({"--no-such-flag"}, dir.path());
   CHECK(o.exit_code == 2);
+}
+
+TEST_CASE("tallyd --version names the version and the git revision, config or not", "[startup]") {
+  tally::test::TempDir dir("tallyd-startup");
+  const Outcome o = RunTallyd({"--version"}, dir.path());
+  CHECK(o.exit_code == 0);
+  CHECK(o.stdout_text == tally::VersionLine("tallyd") + "\n");
+  CHECK_THAT(o.stdout_text,
+             Catch::StartsWith("tallyd " + std::string(tally::Version()) + " (git "));
 }
 
 TEST_CASE("tallyd refuses a damaged store with exit status 1 and says why", "[startup]") {

@@ -8,6 +8,7 @@ tally_add_catch_test(tallyd_unit_test node
   tallyd_store_test.cc
   tallyd_store_backup_test.cc
   tallyd_store_crash_test.cc
+  tallyd_process_metrics_test.cc
 )
 target_link_libraries(tallyd_unit_test PRIVATE tally_node)
 target_compile_definitions(tallyd_unit_test PRIVATE TALLY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
