@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <toml++/toml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -335,6 +336,19 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
         return f.Error("max_handshakes_per_address", "must be <= gossip.max_handshakes");
       c->max_handshakes_per_address = c->max_handshakes;  // the default, under a smaller total
     }
+    if (!(s = f.Bool("insecure_loopback", &c->insecure_loopback)).ok()) return s;
+    if (!(s = f.CheckNoUnknown()).ok()) return s;
+  }
+  if (Status s = top.Table("tls", &t); !s.ok()) return s;
+  if (t) {
+    Fields f(t, "tls");
+    Status s;
+    if (!(s = f.String("ca_file", true, &c->tls.ca_file)).ok()) return s;
+    if (!(s = f.String("cert_file", true, &c->tls.cert_file)).ok()) return s;
+    if (!(s = f.String("key_file", true, &c->tls.key_file)).ok()) return s;
+    for (const char* key : {"ca_file", "cert_file", "key_file"}) {
+      if (t->get(key)->as_string()->get().empty()) return f.Error(key, "is empty");
+    }
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("clock", &t); !s.ok()) return s;
@@ -429,6 +443,37 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
   return top.CheckNoUnknown();
 }
 
+bool IsLoopback(const Endpoint& e) {
+  if (e.host == "localhost" || e.host == "::1") return true;
+  in_addr a4;
+  return inet_pton(AF_INET, e.host.c_str(), &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+// Gossip is mutual TLS unless the operator said, for a cluster on one machine, that it need not be.
+Status CheckGossipSecurity(const NodeConfig& c) {
+  if (c.insecure_loopback) {
+    if (!IsLoopback(c.listen_peer))
+      return Status::InvalidArgument("gossip.insecure_loopback: listen.peer " +
+                                     c.listen_peer.ToString() +
+                                     " is not a loopback address; plain TCP gossip is for a "
+                                     "cluster on one machine only (configure [tls])");
+    for (const RegionConfig& r : c.regions) {
+      if (!IsLoopback(r.peer))
+        return Status::InvalidArgument(
+            "gossip.insecure_loopback: region " + r.name + "'s peer address " + r.peer.ToString() +
+            " is not a loopback address; plain TCP gossip is for a cluster on one machine only "
+            "(configure [tls])");
+    }
+    return Status::OK();
+  }
+  if (!c.tls.configured())
+    return Status::InvalidArgument(
+        "tls: gossip between regions is mutual TLS: set [tls] ca_file, cert_file and key_file "
+        "(scripts/make-certs makes a throwaway set), or gossip.insecure_loopback = true for a "
+        "cluster on one machine");
+  return Status::OK();
+}
+
 // Fills what depends on region/cluster (also after overrides) and runs the replica's own checks.
 Status Derive(NodeConfig* c) {
   bool found = false;
@@ -450,7 +495,7 @@ Status Derive(NodeConfig* c) {
   c->replica.self = c->self;
   if (Status s = c->replica.Validate(); !s.ok())
     return Status::InvalidArgument("replica options: " + s.message());
-  return Status::OK();
+  return CheckGossipSecurity(*c);
 }
 
 }  // namespace
@@ -549,7 +594,14 @@ Status LoadConfigFile(const std::string& path, NodeConfig* out) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return Status::InvalidArgument("config " + path + ": read failed");
-  return ParseConfig(text.str(), path, out);
+  if (Status s = ParseConfig(text.str(), path, out); !s.ok()) return s;
+  // Certificate paths are relative to the config file, wherever tallyd was started from.
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  for (std::string* file : {&out->tls.ca_file, &out->tls.cert_file, &out->tls.key_file}) {
+    if (!file->empty() && std::filesystem::path(*file).is_relative())
+      *file = (folder / *file).lexically_normal().string();
+  }
+  return Status::OK();
 }
 
 Status ApplyOverrides(const ConfigOverrides& o, NodeConfig* c) {

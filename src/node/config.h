@@ -42,6 +42,15 @@ struct RegionConfig {
   Endpoint peer;  // where the other regions dial this one
 };
 
+// [tls]: the files of the cluster's mutual TLS between regions (node/peer_tls.h,
+// docs/operations.md "Certificates"). Relative paths are taken from the config file's folder.
+struct TlsFiles {
+  std::string ca_file;    // the cluster CA: the only issuer a peer's certificate may come from
+  std::string cert_file;  // this region's certificate (chain), naming tally://<cluster>/<region>
+  std::string key_file;   // its private key
+  bool configured() const { return !ca_file.empty(); }
+};
+
 struct TokenConfig {
   std::string name;
   std::string sha256;  // lower-case hex SHA-256 of the bearer token
@@ -70,6 +79,12 @@ struct NodeConfig {
   std::size_t max_handshakes = 32;             // connections whose Hello is not yet accepted
   std::size_t max_handshakes_per_address = 4;  // of those, from one remote IP address
   std::size_t receive_buffer_bytes = std::size_t{64} << 20;  // partial frames, all connections
+  // Gossip in plain TCP, without [tls]: allowed only when every peer address (ours and the
+  // regions') is a loopback one, for a cluster on one machine.
+  bool insecure_loopback = false;
+
+  // [tls]
+  TlsFiles tls;
 
   // [storage]
   std::uint64_t commit_delay_us = 0;  // wait this long before starting a write (gathers more)

@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "node/config.h"
 #include "node/net.h"
+#include "node/peer_tls.h"
 
 namespace tally::node {
 
@@ -32,8 +33,14 @@ enum class PeerRefusal {
   kReceiveBudget,     // gossip.receive_buffer_bytes exhausted: it held the largest partial frame
   kBadHandshake,      // its first message is not a Hello, or its Hello was refused
   kBadFrame,          // a frame that cannot be split or decoded
+  // Mutual TLS (node/peer_tls.h):
+  kTlsHandshake,          // the TLS handshake failed (not TLS at all, no TLS 1.3, a bad record)
+  kNoCertificate,         // it presented no certificate
+  kUntrustedCertificate,  // its certificate is not from the cluster CA (or fails verification)
+  kExpiredCertificate,    // its certificate is expired or not yet valid
+  kCertificateRegion,     // its certificate names no region of ours, or not the one it claims
 };
-inline constexpr std::size_t kPeerRefusalKinds = 7;
+inline constexpr std::size_t kPeerRefusalKinds = 12;
 std::string_view PeerRefusalName(PeerRefusal reason);  // the metric's label
 
 class GossipHost {
@@ -45,6 +52,9 @@ class GossipHost {
   virtual const NodeConfig& config() const = 0;
   // True once shutdown began: inbound connections stop delivering.
   virtual bool stopping() const = 0;
+  // The gossip TLS context (node/peer_tls.h); null when gossip is plain TCP
+  // (gossip.insecure_loopback).
+  virtual ssl::context* peer_tls() = 0;
 
   // The handshake: whether a peer's Hello belongs to our cluster, and the Hello we answer with.
   virtual Status CheckHello(const Hello& hello) const = 0;

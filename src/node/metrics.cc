@@ -233,13 +233,16 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
            [](const LinkSample& l) { return l.dropped; });
   per_link("tally_gossip_connects_total", "counter", "Outbound gossip connections established.",
            [](const LinkSample& l) { return l.connects; });
-  AppendHelp("tally_gossip_refused_total", "counter",
-             "Peer connections refused at the handshake (wrong cluster, region or protocol).",
-             &out);
+  AppendHelp(
+      "tally_gossip_refused_total", "counter",
+      "Peer connections refused at the handshake (TLS, certificate, wrong cluster, region or "
+      "protocol), both directions.",
+      &out);
   AppendSample("tally_gossip_refused_total", "", static_cast<double>(s.gossip_refused), &out);
   AppendHelp("tally_peer_connections_refused_total", "counter",
              "Connections to the peer port this region closed, by reason (handshake deadline, "
-             "bounds on connections awaiting their Hello, receive budget, bad handshake or frame).",
+             "bounds on connections awaiting their Hello, receive budget, bad handshake or frame, "
+             "TLS handshake, missing, untrusted or expired certificate, certificate region).",
              &out);
   for (const auto& [reason, count] : s.refusals)
     AppendSample("tally_peer_connections_refused_total", fmt::format("reason=\"{}\"", reason),

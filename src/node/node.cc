@@ -49,6 +49,12 @@ std::uint64_t NodeImpl::MonoMs() const {
 }
 
 Status NodeImpl::Open() {
+  // Certificates first: a region that cannot prove who it is must not start answering.
+  if (!config_.insecure_loopback) {
+    if (Status s = MakePeerTlsContext(config_.tls, config_.cluster_id, config_.region, &peer_tls_);
+        !s.ok())
+      return s;
+  }
   std::error_code fs_ec;
   std::filesystem::create_directories(config_.data_dir, fs_ec);
   if (fs_ec)
@@ -113,8 +119,10 @@ int NodeImpl::Run() {
   }
   ScheduleTick();
   ScheduleSweep();
-  Log(LogLevel::kInfo, "serving: client API on {}, gossip on {}, region {} (id {}) of cluster '{}'",
-      config_.listen_client.ToString(), config_.listen_peer.ToString(), config_.region,
+  Log(LogLevel::kInfo,
+      "serving: client API on {}, gossip on {} ({}), region {} (id {}) of cluster '{}'",
+      config_.listen_client.ToString(), config_.listen_peer.ToString(),
+      peer_tls_ ? "mutual TLS" : "plain TCP, gossip.insecure_loopback", config_.region,
       config_.self, config_.cluster_id);
   io_.run();
   backup_->Cancel();  // only if the drain gave up on it; normally it is over

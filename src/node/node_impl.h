@@ -88,6 +88,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
   void Unsubscribe(std::uint64_t id) override;
 
   asio::io_context& io() override { return io_; }
+  ssl::context* peer_tls() override { return peer_tls_.get(); }
   Status CheckHello(const Hello& hello) const override;
   Hello OurHello(RegionId to) const override;
   void Deliver(RegionId from, const Message& msg) override;
@@ -163,7 +164,8 @@ class NodeImpl final : public ApiHost, public GossipHost {
 
   std::uint64_t next_conn_id_ = 1;
   std::map<std::uint64_t, std::weak_ptr<HttpSession>> sessions_;
-  std::unique_ptr<StreamHub> streams_;  // made in Open, once replica_ exists
+  std::unique_ptr<StreamHub> streams_;      // made in Open, once replica_ exists
+  std::unique_ptr<ssl::context> peer_tls_;  // null: plain TCP gossip (gossip.insecure_loopback)
   PeerPort peer_port_;
   std::vector<std::shared_ptr<PeerLink>> links_;  // indexed by region; null for self
   NoticeLog notices_;

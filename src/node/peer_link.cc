@@ -9,11 +9,11 @@
 
 namespace tally::node {
 
-// One TCP connection attempt of a PeerLink. Handlers hold it, so a stale handler (of a connection
+// One connection attempt of a PeerLink. Handlers hold it, so a stale handler (of a connection
 // already replaced) still has valid buffers and can tell it is stale.
 struct PeerConn {
-  explicit PeerConn(asio::io_context& io) : socket(io) {}
-  tcp::socket socket;
+  PeerConn(asio::io_context& io, ssl::context* tls) : stream(io, tls) {}
+  PeerStream stream;
   std::string writing;
   std::array<char, kPeerReadChunkBytes> read_buf;
   codec::FrameReader reader;
@@ -25,6 +25,7 @@ PeerLink::PeerLink(GossipHost* host, RegionId region, Endpoint address, std::uin
       address_(std::move(address)),
       resolver_(host->io()),
       retry_(host->io()),
+      deadline_(host->io()),
       rng_(seed) {}
 
 void PeerLink::Start() { Connect(); }
@@ -33,8 +34,9 @@ void PeerLink::Stop() {
   state_ = State::kStopped;
   beast::error_code ec;
   retry_.cancel();
+  deadline_.cancel();
   resolver_.cancel();
-  if (conn_) conn_->socket.close(ec);
+  if (conn_) conn_->stream.Close();
   conn_.reset();
   out_.clear();
 }
@@ -45,15 +47,22 @@ void PeerLink::Connect() {
   hello_queued_ = false;
   write_busy_ = false;
   out_.clear();
-  auto conn = std::make_shared<PeerConn>(host_->io());
+  auto conn = std::make_shared<PeerConn>(host_->io(), host_->peer_tls());
   conn_ = conn;
   auto self = shared_from_this();
+  const auto timeout = std::chrono::milliseconds(host_->config().handshake_timeout_ms);
+  deadline_.expires_after(timeout);
+  deadline_.async_wait([self, conn, timeout](const beast::error_code& ec) {
+    if (ec || conn != self->conn_ || self->state_ == State::kReady) return;
+    self->Fail(fmt::format("no completed handshake within {} ms (gossip.handshake_timeout_ms)",
+                           timeout.count()));
+  });
   resolver_.async_resolve(
       address_.host, std::to_string(address_.port),
       [self, conn](beast::error_code ec, tcp::resolver::results_type results) {
         if (conn != self->conn_) return;
         if (ec) return self->Fail("resolve " + self->address_.host + ": " + ec.message());
-        asio::async_connect(conn->socket, results,
+        asio::async_connect(conn->stream.socket(), results,
                             [self, conn](beast::error_code ec, const tcp::endpoint&) {
                               if (conn != self->conn_) return;
                               if (ec) return self->Fail("connect: " + ec.message());
@@ -64,12 +73,36 @@ void PeerLink::Connect() {
 
 void PeerLink::OnConnected() {
   beast::error_code ec;
-  conn_->socket.set_option(tcp::no_delay(true), ec);
+  conn_->stream.socket().set_option(tcp::no_delay(true), ec);
+  state_ = State::kTlsHandshake;
+  auto conn = conn_;
+  conn->stream.AsyncHandshake(
+      true, host_->config().cluster_id,
+      [self = shared_from_this(), conn](const PeerStream::Handshake& result) {
+        self->OnHandshake(conn, result);
+      });
+}
+
+void PeerLink::OnHandshake(const std::shared_ptr<PeerConn>& conn,
+                           const PeerStream::Handshake& result) {
+  if (conn != conn_) return;
+  if (!result.status.ok()) return Refuse(result.status);
+  const std::string& dialled = host_->config().regions[region_].name;
+  if (conn->stream.secure() && result.region != dialled)
+    return Refuse(Status::InvalidArgument(fmt::format(
+        "we dialled region {} but its certificate names region {}", dialled, result.region)));
   state_ = State::kAwaitingHello;
   ++connects_;
   DoRead(conn_);
   // The replica answers with our Hello (sent once everything it reflects is synced).
   host_->LinkUp(region_);
+}
+
+void PeerLink::Refuse(const Status& why) {
+  ++refused_;
+  Log(LogLevel::kWarn, "refused peer {} (configured for region {}): {}", address_.ToString(),
+      host_->config().regions[region_].name, why.ToString());
+  Fail("refused: " + why.ToString());
 }
 
 bool PeerLink::Send(const Message& msg) {
@@ -100,25 +133,25 @@ void PeerLink::DoWrite() {
   auto conn = conn_;
   conn->writing.swap(out_);
   out_.clear();
-  asio::async_write(conn->socket, asio::buffer(conn->writing),
-                    [self = shared_from_this(), conn](beast::error_code ec, std::size_t n) {
-                      if (conn != self->conn_) return;
-                      self->write_busy_ = false;
-                      self->bytes_sent_ += n;
-                      conn->writing.clear();
-                      if (ec) return self->Fail("write: " + ec.message());
-                      self->DoWrite();
-                    });
+  conn->stream.AsyncWrite(asio::buffer(conn->writing),
+                          [self = shared_from_this(), conn](beast::error_code ec, std::size_t n) {
+                            if (conn != self->conn_) return;
+                            self->write_busy_ = false;
+                            self->bytes_sent_ += n;
+                            conn->writing.clear();
+                            if (ec) return self->Fail("write: " + ec.message());
+                            self->DoWrite();
+                          });
 }
 
 void PeerLink::DoRead(std::shared_ptr<PeerConn> conn) {
-  conn->socket.async_read_some(asio::buffer(conn->read_buf), [self = shared_from_this(), conn](
-                                                                 beast::error_code ec,
-                                                                 std::size_t n) {
+  conn->stream.AsyncReadSome(asio::buffer(conn->read_buf), [self = shared_from_this(), conn](
+                                                               beast::error_code ec,
+                                                               std::size_t n) {
     if (conn != self->conn_) return;
     if (ec) {
-      return self->Fail(ec == asio::error::eof ? "the peer closed the connection"
-                                               : "read: " + ec.message());
+      return self->Fail(PeerStream::IsEndOfStream(ec) ? "the peer closed the connection"
+                                                      : "read: " + ec.message());
     }
     self->bytes_received_ += n;
     conn->reader.Append(std::string_view(conn->read_buf.data(), n));
@@ -136,14 +169,9 @@ void PeerLink::DoRead(std::shared_ptr<PeerConn> conn) {
         if (hs.ok() && hello->region != self->region_)
           hs = Status::InvalidArgument(fmt::format(
               "we dialled region {} but it says it is region {}", self->region_, hello->region));
-        if (!hs.ok()) {
-          ++self->refused_;
-          Log(LogLevel::kWarn, "refused peer {} (configured for region {}): {}",
-              self->address_.ToString(), self->host_->config().regions[self->region_].name,
-              hs.ToString());
-          return self->Fail("refused: " + hs.ToString());
-        }
+        if (!hs.ok()) return self->Refuse(hs);
         self->state_ = State::kReady;
+        self->deadline_.cancel();
         self->failures_ = 0;
         self->last_error_.clear();
         Log(LogLevel::kInfo, "gossip link to region {} ({}) is up",
@@ -166,10 +194,7 @@ void PeerLink::Fail(std::string_view why) {
         host_->config().regions[region_].name, address_.ToString(), why);
     last_error_ = std::string(why);
   }
-  if (conn_) {
-    beast::error_code ec;
-    conn_->socket.close(ec);
-  }
+  if (conn_) conn_->stream.Close();
   conn_.reset();
   state_ = State::kIdle;
   write_busy_ = false;

@@ -1,8 +1,10 @@
 // PeerLink: our outbound connection to one peer region — what we send travels here. Reconnects
-// with exponential backoff and jitter. Handshake: we send our Hello (the host's replica answers
-// LinkUp with it), the acceptor checks it and answers with its own, which we check
-// (GossipHost::CheckHello, and that it is the region we dialled); only then does anything but our
-// Hello go out. What the peer sends back on this connection is delivered to the host too.
+// with exponential backoff and jitter. Handshake: with TLS, first the TLS handshake, whose
+// certificate must name the region we dialled (node/peer_tls.h); then we send our Hello (the
+// host's replica answers LinkUp with it), the acceptor checks it and answers with its own, which
+// we check (GossipHost::CheckHello, and that it is the region we dialled); only then does anything
+// but our Hello go out. All of it within gossip.handshake_timeout_ms of the connect, or the
+// attempt is dropped. What the peer sends back on this connection is delivered to the host too.
 //
 // Threading: io thread only. Owned by shared_ptr: the host holds it, pending operations too.
 
@@ -19,6 +21,7 @@
 #include "node/config.h"
 #include "node/gossip_host.h"
 #include "node/net.h"
+#include "node/peer_stream.h"
 
 namespace tally::node {
 
@@ -45,9 +48,12 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   std::uint64_t refused() const { return refused_; }  // peers whose Hello we refused
 
  private:
-  enum class State { kIdle, kConnecting, kAwaitingHello, kReady, kStopped };
+  enum class State { kIdle, kConnecting, kTlsHandshake, kAwaitingHello, kReady, kStopped };
   void Connect();
   void OnConnected();
+  void OnHandshake(const std::shared_ptr<PeerConn>& conn, const PeerStream::Handshake& result);
+  // Counts and logs a peer we refused, then drops the connection.
+  void Refuse(const Status& why);
   void DoRead(std::shared_ptr<PeerConn> conn);
   void DoWrite();
   void Fail(std::string_view why);
@@ -58,6 +64,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   const Endpoint address_;
   tcp::resolver resolver_;
   asio::steady_timer retry_;
+  asio::steady_timer deadline_;  // the handshake's (gossip.handshake_timeout_ms)
   State state_ = State::kIdle;
   std::shared_ptr<PeerConn> conn_;  // the current connection attempt (null when idle)
   bool hello_queued_ = false;

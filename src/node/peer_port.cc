@@ -113,9 +113,18 @@ void PeerPort::CheckTimeouts(SteadyTime now) {
 }
 
 void PeerPort::NoteRefusal(PeerRefusal reason, std::string_view remote, std::string_view why) {
-  // The handshake's own refusals have always counted here too (both directions).
-  if (reason == PeerRefusal::kBadHandshake || reason == PeerRefusal::kBadFrame)
-    ++handshake_refusals_;
+  // The handshake's own refusals (TLS and certificate ones included) count here too, as
+  // tally_gossip_refused_total counts both directions; the bounds on strangers do not.
+  switch (reason) {
+    case PeerRefusal::kHandshakeTimeout:
+    case PeerRefusal::kHandshakeLimit:
+    case PeerRefusal::kAddressLimit:
+    case PeerRefusal::kHandshakeBytes:
+    case PeerRefusal::kReceiveBudget:
+      break;
+    default:
+      ++handshake_refusals_;
+  }
   RefusalCount& r = refusals_[static_cast<std::size_t>(reason)];
   ++r.total;
   const SteadyTime now = std::chrono::steady_clock::now();

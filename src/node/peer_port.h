@@ -62,8 +62,8 @@ class PeerPort {
   std::uint64_t received_from(RegionId region) const {
     return region < received_.size() ? received_[region] : 0;
   }
-  // Handshakes refused (a bad Hello or frame), the count tally_gossip_refused_total adds to the
-  // outbound links' own.
+  // Handshakes refused (TLS, a certificate, a bad Hello or frame), the count
+  // tally_gossip_refused_total adds to the outbound links' own.
   std::uint64_t handshake_refusals() const { return handshake_refusals_; }
   std::uint64_t refusals(PeerRefusal reason) const {
     return refusals_[static_cast<std::size_t>(reason)].total;

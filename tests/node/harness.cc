@@ -86,6 +86,23 @@ double MetricSample(const std::string& page, std::string_view name) {
   return -1;
 }
 
+void MakeCerts(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<std::string> script_args = {MAKE_CERTS_PATH};
+  script_args.insert(script_args.end(), args.begin(), args.end());
+  Process p;
+  std::string error;
+  std::optional<int> code;
+  if (p.Start("/bin/bash", script_args, log, &error)) {
+    WaitUntil([&] { return !p.running(); }, 60s, 20ms);
+    code = p.ExitCode();
+  }
+  if (code == 0) return;
+  std::ifstream f(log);
+  std::stringstream out;
+  out << f.rdbuf();
+  throw std::runtime_error("scripts/make-certs failed (" + error + "): " + out.str());
+}
+
 bool Process::Start(const std::string& program, const std::vector<std::string>& args,
                     const std::filesystem::path& log, std::string* error,
                     const std::vector<std::string>& env) {
@@ -285,7 +302,7 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,
                        const std::vector<std::uint16_t>& dial_ports, const std::string& gossip,
-                       bool default_timings) {
+                       bool default_timings, const std::filesystem::path& pki) {
   std::ostringstream t;
   t << "cluster_id = \"" << cluster_id << "\"\n"
     << "region = \"" << regions[self] << "\"\n"
@@ -300,7 +317,14 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
   t << "[gossip]\n";
   if (!default_timings)
     t << "heartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n";
-  t << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n" << gossip << "\n";
+  t << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n" << gossip;
+  if (pki.empty()) {
+    t << "insecure_loopback = true\n\n";
+  } else {
+    t << "\n[tls]\nca_file = \"" << (pki / "ca.pem").string() << "\"\ncert_file = \""
+      << (pki / (regions[self] + ".pem")).string() << "\"\nkey_file = \""
+      << (pki / (regions[self] + ".key")).string() << "\"\n\n";
+  }
   if (!default_timings) t << "[rights]\nwait_ms = 50\n\n";
   t << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "
        "\"read\", \"read_reports\", \"cluster\", \"backup\"]\n"
@@ -324,6 +348,11 @@ Cluster::Cluster(const std::string& tag, ClusterOptions options)
     node.peer_port = FreePort();
     node.dial_port.assign(n, 0);
     node.process = std::make_unique<Process>();
+  }
+  if (options_.tls) {
+    std::vector<std::string> args = {pki_dir().string(), options_.cluster_id};
+    args.insert(args.end(), options_.regions.begin(), options_.regions.end());
+    MakeCerts(args, dir_.path() / "make-certs.log");
   }
   if (options_.proxied) proxy_ = std::make_unique<ctl::NetProxy>();
   for (std::size_t a = 0; a < n; ++a) {
@@ -354,7 +383,7 @@ Cluster::~Cluster() {
 std::string Cluster::ConfigText(std::size_t i) const {
   return RegionToml(options_.cluster_id, options_.regions, i, data_dir(i), nodes_[i].client_port,
                     nodes_[i].peer_port, nodes_[i].dial_port, options_.gossip_toml,
-                    options_.default_timings) +
+                    options_.default_timings, options_.tls ? pki_dir() : std::filesystem::path()) +
          options_.extra_toml;
 }
 

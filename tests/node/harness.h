@@ -46,6 +46,10 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 // The value of the unlabelled sample `name` in a Prometheus text page; -1 when it is absent.
 double MetricSample(const std::string& page, std::string_view name);
 
+// Runs scripts/make-certs with `args` (docs/operations.md, "Certificates") and waits for it; its
+// output goes to `log`. Throws std::runtime_error with that output when it fails.
+void MakeCerts(const std::vector<std::string>& args, const std::filesystem::path& log);
+
 // A child process whose stdout and stderr go to `log`.
 class Process {
  public:
@@ -125,6 +129,10 @@ struct ClusterOptions {
   bool default_timings = false;
   // Per node (by index; missing: none): "NAME=value" entries added to its environment.
   std::vector<std::vector<std::string>> env;
+  // Gossip over mutual TLS, with a CA and certificates made in pki_dir() (scripts/make-certs).
+  // False: plain TCP gossip (gossip.insecure_loopback), for tests that speak the gossip protocol
+  // to a node themselves.
+  bool tls = true;
 };
 
 // Tokens every cluster accepts (plaintext here, hashes in the configs).
@@ -163,6 +171,8 @@ class Cluster {
   std::filesystem::path data_dir(std::size_t i) const;
   std::string ReadLog(std::size_t i) const;
   const std::filesystem::path& dir() const { return dir_.path(); }
+  // The cluster's CA and certificates (ca.pem, <region>.pem, <region>.key) when options.tls.
+  std::filesystem::path pki_dir() const { return dir_.path() / "pki"; }
 
   // Writes a config for a node that is not part of this cluster (for refused-peer tests).
   std::filesystem::path WriteConfig(const std::string& name, const std::string& toml) const;
@@ -200,12 +210,13 @@ class Cluster {
 };
 
 // The common config text for one region (tokens, roles, fast gossip timings); `gossip` is added
-// to its [gossip] table.
+// to its [gossip] table. `pki`: the folder of scripts/make-certs' files for gossip over TLS;
+// empty: plain TCP gossip (gossip.insecure_loopback).
 std::string RegionToml(const std::string& cluster_id, const std::vector<std::string>& regions,
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,
                        const std::vector<std::uint16_t>& dial_ports, const std::string& gossip = "",
-                       bool default_timings = false);
+                       bool default_timings = false, const std::filesystem::path& pki = {});
 
 }  // namespace tally::test
 

@@ -221,6 +221,7 @@ TEST_CASE("half-sent large frames on the peer port do not grow the region's memo
   // hundreds of MB. A stranger may now hold a Hello's worth (64 KiB) before it is closed.
   ClusterOptions options;
   options.regions = {"eu", "us"};
+  options.tls = false;  // the strangers send gossip frames, not TLS records
   Cluster c("port-loris", options);
   REQUIRE_STARTED(c);
   REQUIRE(c.WaitConnected(20s));
@@ -255,6 +256,7 @@ TEST_CASE("partial frames past the receive budget close strangers first, not the
   options.regions = {"eu", "us"};
   options.gossip_toml =
       "max_handshakes = 128\nmax_handshakes_per_address = 128\nreceive_buffer_bytes = 4194308\n";
+  options.tls = false;  // the strangers send gossip frames, not TLS records
   Cluster c("port-budget", options);
   REQUIRE_STARTED(c);
   REQUIRE(c.WaitConnected(20s));
@@ -287,6 +289,7 @@ TEST_CASE("a connection that sends no accepted Hello within the handshake deadli
   ClusterOptions options;
   options.regions = {"eu", "us"};
   options.gossip_toml = "handshake_timeout_ms = 500\n";
+  options.tls = false;  // one stranger sends part of a Hello, not a TLS record
   Cluster c("port-deadline", options);
   REQUIRE_STARTED(c);
   REQUIRE(c.WaitConnected(20s));

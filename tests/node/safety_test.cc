@@ -222,6 +222,7 @@ TEST_CASE("a peer lying in its Hello about its applied vector does not stop repl
           "[node][safety]") {
   ClusterOptions options;
   options.proxied = true;
+  options.tls = false;  // the liar speaks gossip itself, without a certificate
   Cluster c("hello-liar", options);
   REQUIRE_STARTED(c);
   REQUIRE(c.WaitConnected(10s));

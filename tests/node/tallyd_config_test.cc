@@ -1,9 +1,12 @@
 // tallyd's config parsing: a valid file parses into the fields it states; every kind of mistake is
 // refused with a message that names the field.
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "node/config.h"
+#include "temp_dir.h"
 
 using namespace tally;
 using namespace tally::node;
@@ -33,6 +36,11 @@ peer = "node-us.internal:9082"
 tick_interval_ms = 7
 max_batch_ops = 100
 max_inflight_ops = 1000
+
+[tls]
+ca_file = "/etc/tally/ca.pem"
+cert_file = "/etc/tally/us.pem"
+key_file = "/etc/tally/us.key"
 
 [clock]
 max_offset_ms = 250
@@ -92,6 +100,10 @@ TEST_CASE("a valid config parses into what it says", "[config]") {
   CHECK(c.default_overdraft_limit == 500);
   CHECK(c.default_fee == FeePolicy{3, 25});
   CHECK(c.replica.heartbeat_interval_ms == 100);  // a default
+  CHECK(c.tls.ca_file == "/etc/tally/ca.pem");
+  CHECK(c.tls.cert_file == "/etc/tally/us.pem");
+  CHECK(c.tls.key_file == "/etc/tally/us.key");
+  CHECK_FALSE(c.insecure_loopback);
   REQUIRE(c.tokens.size() == 1);
   CHECK(c.roles.at("teller") ==
         (PermissionBit(Permission::kCredit) | PermissionBit(Permission::kDebit) |
@@ -152,6 +164,62 @@ TEST_CASE("[gossip] bounds on the peer port: defaults, values and errors", "[con
                              "4194307"));
   CHECK_THAT(ErrorOf(gossip("max_handshake = 8")),
              Catch::Contains("gossip.max_handshake: unknown key"));
+}
+
+TEST_CASE("gossip is mutual TLS unless insecure_loopback says otherwise, on loopback only",
+          "[config]") {
+  const std::string tls_table =
+      "[tls]\nca_file = \"/etc/tally/ca.pem\"\ncert_file = \"/etc/tally/us.pem\"\n"
+      "key_file = \"/etc/tally/us.key\"\n";
+  const std::string no_tls = With(tls_table, "");
+  CHECK_THAT(ErrorOf(no_tls),
+             Catch::Contains("tls: gossip between regions is mutual TLS: set [tls] ca_file, "
+                             "cert_file and key_file"));
+  CHECK_THAT(ErrorOf(With("key_file = \"/etc/tally/us.key\"\n", "")),
+             Catch::Contains("tls.key_file: is required"));
+  CHECK_THAT(ErrorOf(With("ca_file = \"/etc/tally/ca.pem\"", "ca_file = \"\"")),
+             Catch::Contains("tls.ca_file: is empty"));
+  CHECK_THAT(ErrorOf(With("key_file = \"/etc/tally/us.key\"", "key_file = \"k\"\nkey = 1")),
+             Catch::Contains("tls.key: unknown key"));
+
+  // Plain TCP gossip: only where every peer address is a loopback one.
+  const std::string insecure = "max_inflight_ops = 1000\ninsecure_loopback = true";
+  CHECK_THAT(ErrorOf(With("max_inflight_ops = 1000", insecure)),
+             Catch::Contains("gossip.insecure_loopback: region us's peer address "
+                             "node-us.internal:9082 is not a loopback address"));
+  const std::string all_loopback = [&] {
+    std::string s = With("node-us.internal:9082", "127.0.0.2:9082");
+    std::size_t at = s.find("max_inflight_ops = 1000");
+    return s.replace(at, 23, insecure);
+  }();
+  NodeConfig c;
+  Status s = ParseConfig(all_loopback, "t.toml", &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.insecure_loopback);
+  ConfigOverrides o;
+  o.listen_peer = "10.0.0.1:9082";
+  CHECK_THAT(ApplyOverrides(o, &c).message(),
+             Catch::Contains("gossip.insecure_loopback: listen.peer 10.0.0.1:9082 is not a "
+                             "loopback address"));
+  CHECK(c.listen_peer.ToString() == "127.0.0.1:9082");  // unchanged on error
+}
+
+TEST_CASE("certificate paths are relative to the config file's folder", "[config]") {
+  tally::test::TempDir dir("config-tls-paths");
+  const std::string relative =
+      With("ca_file = \"/etc/tally/ca.pem\"\ncert_file = \"/etc/tally/us.pem\"",
+           "ca_file = \"pki/ca.pem\"\ncert_file = \"../us.pem\"");
+  const auto path = dir.path() / "conf" / "region.toml";
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path) << relative;
+  NodeConfig c;
+  Status s = LoadConfigFile(path.string(), &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.tls.ca_file == (dir.path() / "conf" / "pki" / "ca.pem").string());
+  CHECK(c.tls.cert_file == (dir.path() / "us.pem").string());
+  CHECK(c.tls.key_file == "/etc/tally/us.key");
 }
 
 TEST_CASE("the shipped example config parses", "[config]") {

@@ -76,7 +76,7 @@ std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
       << extra_top << "[listen]\nclient = \"127.0.0.1:1\"\npeer = \"127.0.0.1:2\"\n"
       << "[[regions]]\nid = 0\nname = \"eu\"\npeer = \"127.0.0.1:2\"\n"
       << "[[regions]]\nid = 1\nname = \"us\"\npeer = \"127.0.0.1:3\"\n"
-      << "[gossip]\n"
+      << "[gossip]\ninsecure_loopback = true\n"
       << gossip;
   return p.string();
 }
