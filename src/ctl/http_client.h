@@ -1,10 +1,13 @@
 // A small blocking HTTP/1.1 client over one keep-alive connection, and a WebSocket reader, for the
 // tools that drive tallyd from outside: tallyctl, the node tests, the demo and benchmark set-up.
+// Both speak plain http or, for an https:// URL, TLS that verifies the server's certificate and
+// name (ClientTls says which CA to trust).
 //
 // Every call has a deadline (the client's timeout), so a hung server can never hang a script. A
-// transport failure (refused, reset, timed out, unparseable reply) is reported as `false` with a
-// message; any HTTP status, 4xx and 5xx included, is a response, not a failure. The body and header
-// values are sent exactly as given, so tests can also send malformed requests on purpose.
+// transport failure (refused, reset, timed out, TLS handshake or certificate refused, unparseable
+// reply) is reported as `false` with a message; any HTTP status, 4xx and 5xx included, is a
+// response, not a failure. The body and header values are sent exactly as given, so tests can also
+// send malformed requests on purpose.
 //
 // Not thread-safe: one HttpClient per thread. Not copyable (it owns a socket).
 
@@ -22,16 +25,27 @@
 
 namespace tally::ctl {
 
-// "http://host:port[/prefix]" or "host:port". Only plain http: tallyd listens on loopback or
-// behind a TLS-terminating proxy.
+// "http://host:port[/prefix]", "https://host:port[/prefix]" or "host:port" (plain http). tallyd's
+// client API is plain http on loopback, or https with a server certificate when it is reachable
+// from elsewhere.
 struct Url {
   std::string host;
   std::string port;
   std::string prefix;  // path prefix without a trailing '/', usually empty
+  bool tls = false;    // https://: TLS, the server's certificate verified against `host`
 
   // Returns false and sets *error (naming what is wrong) when `text` is not such a URL.
   static bool Parse(std::string_view text, Url* url, std::string* error);
-  std::string ToString() const;  // "http://host:port/prefix"
+  std::string ToString() const;  // "http://host:port/prefix" or "https://host:port/prefix"
+};
+
+// How an https client checks the server. The certificate must chain to a trusted CA and name the
+// URL's host (a DNS subjectAltName, or an IP one for an IP address); nothing else is accepted, and
+// there is deliberately no "insecure" switch. Ignored for plain http URLs.
+struct ClientTls {
+  // PEM file of the CA certificate(s) to trust (tallyctl --cacert), e.g. the cluster's ca.pem from
+  // scripts/make-certs. Empty: the system's default trust store.
+  std::string ca_file;
 };
 
 // A bearer token as the tools take it: trailing newlines, carriage returns and spaces dropped (a
@@ -57,7 +71,9 @@ inline constexpr std::size_t kMaxResponseBodyBytes = std::size_t{256} << 20;
 
 class HttpClient {
  public:
-  HttpClient(Url url, std::chrono::milliseconds timeout);
+  // Connects lazily, on the first request. A CA file that cannot be loaded is reported then, as a
+  // transport failure of that request.
+  HttpClient(Url url, std::chrono::milliseconds timeout, ClientTls tls = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -68,8 +84,8 @@ class HttpClient {
   bool Request(std::string_view method, std::string_view target, std::string_view body,
                const Headers& headers, HttpResponse* response, std::string* error);
 
-  // Sends raw bytes on a fresh connection and reads one response: for requests a well-behaved
-  // client cannot express (broken framing, lying Content-Length).
+  // Sends raw bytes on a fresh connection (inside TLS for https) and reads one response: for
+  // requests a well-behaved client cannot express (broken framing, lying Content-Length).
   bool RawRequest(std::string_view bytes, HttpResponse* response, std::string* error);
 
   const Url& url() const { return url_; }
@@ -79,13 +95,16 @@ class HttpClient {
   struct Impl;
   Url url_;
   std::chrono::milliseconds timeout_;
+  ClientTls tls_;
   std::unique_ptr<Impl> impl_;
 };
 
-// Reads JSON text messages from a WebSocket endpoint (tallyd's /v1/stream).
+// Reads JSON text messages from a WebSocket endpoint (tallyd's /v1/stream): ws://, or wss:// for
+// an https URL. Not thread-safe, not copyable, like HttpClient.
 class WsReader {
  public:
-  WsReader(Url url, std::chrono::milliseconds connect_timeout);
+  // `connect_timeout` bounds connecting with the TLS handshake (https), then the upgrade.
+  WsReader(Url url, std::chrono::milliseconds connect_timeout, ClientTls tls = {});
   ~WsReader();
   WsReader(const WsReader&) = delete;
   WsReader& operator=(const WsReader&) = delete;
@@ -102,6 +121,7 @@ class WsReader {
   struct Impl;
   Url url_;
   std::chrono::milliseconds connect_timeout_;
+  ClientTls tls_;
   std::unique_ptr<Impl> impl_;
 };
 
