@@ -23,6 +23,7 @@
 #include "ctl/agreement.h"
 #include "ctl/exit_codes.h"
 #include "ctl/http_client.h"
+#include "ctl/tls_client.h"
 #include "version/version.h"
 
 namespace {
@@ -41,11 +42,14 @@ constexpr const char* kExitCodeHelp =
     "     not healthy / not connected in time (health --wait-s,\n"
     "     cluster status --wait-connected)\n"
     "  2  usage error (bad option or argument)\n"
-    "  3  no answer: connection refused, reset or timed out (retrying with the same\n"
-    "     idempotency key is safe)\n"
+    "  3  no answer: connection refused, reset or timed out, or the TLS handshake\n"
+    "     failed (retrying with the same idempotency key is safe)\n"
     "  4  refused by the server: HTTP 4xx other than 402 (the error code is printed)\n"
     "  5  server error: HTTP 5xx or a reply that is not the documented JSON\n"
-    "Environment: TALLY_URL (default for --url), TALLY_TOKEN (default for --token).";
+    "Environment: TALLY_URL (default for --url), TALLY_TOKEN (default for --token),\n"
+    "TALLY_CACERT (default for --cacert). An https:// URL, including those of\n"
+    "`reconcile --nodes`, is verified against the --cacert file (a PEM CA bundle, e.g. the\n"
+    "cluster's ca.pem) or, without one, the system's trust store.";
 
 // CLI11's own PositiveNumber prints its range as a 300-digit double; say it plainly.
 const CLI::Validator kPositiveAmount(
@@ -62,12 +66,14 @@ struct Options {
   std::string url_text;
   std::string token;
   std::string token_file;
+  std::string cacert;
   bool json_output = false;
   long long timeout_ms = 10000;
 };
 
 struct Session {
   Url url;
+  ClientTls tls;  // for https:// URLs, every client this run makes
   std::string token;
   bool json_output = false;
   std::string get;  // --get: JSON pointer into the answer, "" for the whole answer
@@ -157,7 +163,7 @@ CallResult Call(const Session& s, std::string_view method, const std::string& ta
                 bool quiet = false) {
   CallResult r;
   if (!s.token.empty()) headers.emplace_back("Authorization", "Bearer " + s.token);
-  HttpClient client(s.url, s.timeout);
+  HttpClient client(s.url, s.timeout, s.tls);
   HttpResponse res;
   std::string error;
   if (!client.Request(method, target, body, headers, &res, &error)) {
@@ -511,7 +517,7 @@ int CmdHealth(const Session& s, double wait_s) {
   int last = kExitUnreachable;
   std::string last_error;
   for (;;) {
-    HttpClient client(s.url, s.timeout);
+    HttpClient client(s.url, s.timeout, s.tls);
     HttpResponse res;
     std::string error;
     if (client.Request("GET", "/healthz", "", {}, &res, &error)) {
@@ -538,7 +544,7 @@ int CmdHealth(const Session& s, double wait_s) {
 }
 
 int CmdWatch(const Session& s, const std::string& accounts, long long count, double for_s) {
-  WsReader ws(s.url, s.timeout);
+  WsReader ws(s.url, s.timeout, s.tls);
   Headers h;
   if (!s.token.empty()) h.emplace_back("Authorization", "Bearer " + s.token);
   std::string error;
@@ -602,7 +608,7 @@ NodeAnswer AskNode(const Session& base, const std::string& url_text, const std::
   a.url = url_text;
   Session s = base;
   if (!Url::Parse(url_text, &s.url, &a.error)) return a;
-  HttpClient client(s.url, s.timeout);
+  HttpClient client(s.url, s.timeout, s.tls);
   Headers h;
   if (!s.token.empty()) h.emplace_back("Authorization", "Bearer " + s.token);
   auto get = [&](const std::string& target, json* out) -> bool {
@@ -708,10 +714,16 @@ int main(int argc, char** argv) {
   const char* env_token = std::getenv("TALLY_TOKEN");
   opt.url_text = env_url && *env_url ? env_url : kDefaultUrl;
   if (env_token) opt.token = env_token;
-  app.add_option("--url", opt.url_text, "tallyd client API, http://HOST:PORT (env TALLY_URL)")
+  app.add_option("--url", opt.url_text,
+                 "tallyd client API, http://HOST:PORT or https://HOST:PORT (env TALLY_URL)")
       ->capture_default_str();
   app.add_option("--token", opt.token, "bearer token (env TALLY_TOKEN)");
   app.add_option("--token-file", opt.token_file, "read the bearer token from this file");
+  app.add_option("--cacert", opt.cacert,
+                 "PEM CA bundle to verify an https server with (default: the system's trust "
+                 "store)")
+      ->type_name("FILE")
+      ->envname("TALLY_CACERT");
   app.add_flag("--json", opt.json_output, "print JSON instead of text");
   app.add_option("--get", opt.get,
                  "print only this field of the JSON answer, e.g. regions.eu.rights or /balance");
@@ -839,6 +851,15 @@ int main(int argc, char** argv) {
   if (!opt.token_file.empty() && !ReadTokenFile(opt.token_file, &opt.token)) {
     std::cerr << "tallyctl: cannot read a token from " << opt.token_file << "\n";
     return kExitUsage;
+  }
+  // A CA file that cannot be used is a mistake in the command, not an unreachable server.
+  s.tls.ca_file = opt.cacert;
+  if (!opt.cacert.empty()) {
+    std::unique_ptr<boost::asio::ssl::context> probe;
+    if (!MakeClientTlsContext(s.tls, &probe, &error)) {
+      std::cerr << "tallyctl: --cacert: " << error << "\n";
+      return kExitUsage;
+    }
   }
   TrimToken(&opt.token);
   s.token = opt.token;
