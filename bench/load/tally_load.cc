@@ -9,11 +9,16 @@
 //   tally-load --url http://127.0.0.1:8081 --token-file build/cluster/token
 //              --connections 64 --duration-s 20 --accounts 100000 [--json]
 //
+// An https:// URL is spoken over TLS, the server verified against --cacert (or the system's trust
+// store); each new connection does a full handshake, so a run whose server closes connections
+// measures handshakes too.
+//
 // Exit status: 0 ran (errors are counted and reported, not fatal), 2 usage, 3 set-up failed.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -28,6 +33,7 @@
 #include <utility>  // before Boost 1.74 asio.hpp, which uses std::exchange without it
 
 #include "ctl/http_client.h"
+#include "ctl/tls_client.h"
 #include "version/version.h"
 
 namespace {
@@ -35,6 +41,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
@@ -48,6 +55,7 @@ constexpr std::int64_t kFundingPerRegion = std::int64_t{1} << 40;
 struct Target {
   tally::ctl::Url url;
   tcp::endpoint endpoint;
+  ssl::context* tls = nullptr;  // for an https URL: shared by every connection, read-only
 };
 
 // What one connection sends next. Implementations are used from one thread only.
@@ -91,29 +99,55 @@ std::string BuildPost(const Target& t, const std::string& token, const std::stri
   return r;
 }
 
-// One keep-alive connection driving a Source, pipeline depth 1. Reconnects after a failure.
+// One keep-alive connection driving a Source, pipeline depth 1, over TCP or, for an https target,
+// TLS (a new TLS stream per connection: one cannot be reused once closed). Reconnects after a
+// failure.
 class Conn {
  public:
   Conn(asio::io_context& io, const Target* target, std::size_t index, Source* source)
-      : io_(io), stream_(io), target_(target), index_(index), source_(source) {}
+      : io_(io), socket_(io), target_(target), index_(index), source_(source) {}
 
   void Start() { Send(); }
 
  private:
+  // Calls `f` with the stream requests go over.
+  template <class F>
+  void With(F&& f) {
+    if (secure_) {
+      f(*secure_);
+    } else {
+      f(socket_);
+    }
+  }
+  tcp::socket& Socket() { return secure_ ? secure_->next_layer() : socket_; }
+
   void Send() {
     if (!source_->Next(index_, &request_)) {
       error_code ec;
-      stream_.close(ec);
+      Socket().close(ec);
       return;
     }
     start_ = Clock::now();
     if (!connected_) {
-      stream_.async_connect(target_->endpoint, [this](error_code ec) {
-        if (ec) return Failed();
-        connected_ = true;
+      if (target_->tls) secure_.emplace(io_, *target_->tls);
+      Socket().async_connect(target_->endpoint, [this](error_code ec) {
+        if (ec) return Failed(ec.message());
         error_code ignored;
-        stream_.set_option(tcp::no_delay(true), ignored);
-        Write();
+        Socket().set_option(tcp::no_delay(true), ignored);
+        if (!secure_) {
+          connected_ = true;
+          return Write();
+        }
+        std::string error;
+        if (!tally::ctl::SetTlsServerName(secure_->native_handle(), target_->url.host, &error))
+          return Failed(error);
+        secure_->async_handshake(ssl::stream_base::client, [this](error_code ec) {
+          if (ec)
+            return Failed("TLS handshake: " +
+                          tally::ctl::DescribeTlsError(ec, secure_->native_handle()));
+          connected_ = true;
+          Write();
+        });
       });
       return;
     }
@@ -121,39 +155,46 @@ class Conn {
   }
 
   void Write() {
-    asio::async_write(stream_, asio::buffer(request_), [this](error_code ec, std::size_t) {
-      if (ec) return Failed();
-      parser_.emplace();
-      parser_->body_limit(1 << 20);
-      http::async_read(stream_, buffer_, *parser_, [this](error_code ec, std::size_t) {
-        if (ec) return Failed();
-        const auto latency = Clock::now() - start_;
-        auto& res = parser_->get();
-        const bool keep = res.keep_alive();
-        source_->Done(index_, static_cast<int>(res.result_int()), res.body(), latency);
-        if (!keep) Reset();
-        Send();
-      });
+    With([this](auto& stream) {
+      asio::async_write(
+          stream, asio::buffer(request_), [this, &stream](error_code ec, std::size_t) {
+            if (ec) return Failed(ec.message());
+            parser_.emplace();
+            parser_->body_limit(1 << 20);
+            http::async_read(stream, buffer_, *parser_, [this](error_code ec, std::size_t) {
+              if (ec) return Failed(ec.message());
+              const auto latency = Clock::now() - start_;
+              auto& res = parser_->get();
+              const bool keep = res.keep_alive();
+              source_->Done(index_, static_cast<int>(res.result_int()), res.body(), latency);
+              if (!keep) Reset();
+              Send();
+            });
+          });
     });
   }
 
-  void Failed() {
-    source_->Done(index_, 0, "", Clock::now() - start_);
+  // A transport failure; `why` goes to the source as the body of status 0.
+  void Failed(const std::string& why) {
+    source_->Done(index_, 0, why, Clock::now() - start_);
     Reset();
     // Do not spin on a dead server: retry after a short pause.
     auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
     timer->async_wait([this, timer](error_code) { Send(); });
   }
 
+  // Closes the connection without a TLS close_notify: answers are framed by Content-Length.
   void Reset() {
     error_code ec;
-    stream_.close(ec);  // a closed socket opens again on the next async_connect
+    Socket().close(ec);  // a closed socket opens again on the next async_connect
+    secure_.reset();
     buffer_.clear();
     connected_ = false;
   }
 
   asio::io_context& io_;
-  tcp::socket stream_;
+  tcp::socket socket_;                              // http
+  std::optional<ssl::stream<tcp::socket>> secure_;  // https, made for each connection
   const Target* target_;
   std::size_t index_;
   Source* source_;
@@ -214,7 +255,9 @@ class ListSource : public Source {
     // Transport failures and 5xx/429 are retried with the same request (and key); anything else
     // means the set-up itself is wrong.
     if (status == 0 || status >= 500 || status == 429) {
-      if (++retries_ > 1000) fail("too many retries; last status " + std::to_string(status));
+      if (++retries_ > 1000)
+        fail("too many retries; last " +
+             (status == 0 ? "a transport failure: " + body : "status " + std::to_string(status)));
       retry_[conn] = current_[conn];
       return;
     }
@@ -318,9 +361,9 @@ std::string RandomRunId() {
   return std::string("L") + buf;
 }
 
-bool WaitVisible(const Target& t, const std::string& token, const std::string& account,
-                 std::chrono::seconds timeout) {
-  tally::ctl::HttpClient client(t.url, std::chrono::seconds(5));
+bool WaitVisible(const Target& t, const tally::ctl::ClientTls& tls, const std::string& token,
+                 const std::string& account, std::chrono::seconds timeout) {
+  tally::ctl::HttpClient client(t.url, std::chrono::seconds(5), tls);
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     tally::ctl::HttpResponse res;
@@ -341,7 +384,7 @@ int main(int argc, char** argv) {
       "tally-load: durable debits against tallyd, closed loop, keep-alive; throughput and latency"};
   app.set_version_flag("--version", tally::VersionLine("tally-load"));
   std::vector<std::string> urls;
-  std::string token, token_file, prefix = "load";
+  std::string token, token_file, cacert, prefix = "load";
   std::size_t connections = 64, accounts = 1, threads = 1, setup_connections = 64;
   double duration_s = 10, warmup_s = 1;
   std::int64_t amount = 1;
@@ -349,11 +392,16 @@ int main(int argc, char** argv) {
   bool as_json = false, skip_setup = false;
   std::string durability;
   app.add_option("--url", urls,
-                 "tallyd client URL(s), comma-separated; connections spread round-robin")
+                 "tallyd client URL(s), http:// or https://, comma-separated; connections spread "
+                 "round-robin")
       ->required()
       ->delimiter(',');
   app.add_option("--token", token, "bearer token (env TALLY_TOKEN)")->envname("TALLY_TOKEN");
   app.add_option("--token-file", token_file, "read the token from this file");
+  app.add_option("--cacert", cacert,
+                 "PEM CA bundle to verify https:// URLs with (default: the system's trust store)")
+      ->type_name("FILE")
+      ->envname("TALLY_CACERT");
   app.add_option("--connections", connections,
                  "concurrent connections (one request in flight each)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))
@@ -413,6 +461,33 @@ int main(int argc, char** argv) {
     t.endpoint = results.begin()->endpoint();
     targets.push_back(std::move(t));
   }
+
+  // One TLS context for every https connection. A --cacert that cannot be loaded is a usage error
+  // even when every URL is plain http: the command is wrong either way.
+  const tally::ctl::ClientTls client_tls{cacert};
+  std::unique_ptr<ssl::context> tls_context;
+  const bool any_tls =
+      std::any_of(targets.begin(), targets.end(), [](const Target& t) { return t.url.tls; });
+  if (any_tls || !cacert.empty()) {
+    std::string error;
+    if (!tally::ctl::MakeClientTlsContext(client_tls, &tls_context, &error)) {
+      std::cerr << "tally-load: " << error << "\n";
+      return kExitUsage;
+    }
+  }
+  for (auto& t : targets) {
+    if (!t.url.tls) continue;
+    t.tls = tls_context.get();
+    // The load's connections retry transport failures and only count them, so a certificate or
+    // protocol mistake would show as a number: check each https URL once, here, in words.
+    tally::ctl::HttpClient probe(t.url, std::chrono::seconds(5), client_tls);
+    tally::ctl::HttpResponse res;
+    std::string error;
+    if (!probe.Request("GET", "/healthz", "", {}, &res, &error)) {
+      std::cerr << "tally-load: " << error << "\n";
+      return kExitSetup;
+    }
+  }
   const std::string run_id = RandomRunId();
 
   if (!skip_setup) {
@@ -436,7 +511,8 @@ int main(int argc, char** argv) {
     // 2. Every region must know every account before it is funded there; ops of one origin arrive
     //    in order, so the last account being visible means all are.
     for (const auto& t : targets) {
-      if (!WaitVisible(t, token, AccountId(prefix, accounts - 1), std::chrono::seconds(60))) {
+      if (!WaitVisible(t, client_tls, token, AccountId(prefix, accounts - 1),
+                       std::chrono::seconds(60))) {
         std::cerr << "tally-load: " << t.url.ToString() << " does not know "
                   << AccountId(prefix, accounts - 1) << " after 60 s\n";
         return kExitSetup;
@@ -507,7 +583,8 @@ int main(int argc, char** argv) {
     const std::string name = status == 0 ? "transport" : std::to_string(status);
     err[name] = n;
     error_total += n;
-    if (status != 0) samples[name] = first_error[status];
+    // A transport failure's sample is the connection's error ("TLS handshake: ...").
+    if (status != 0 || !first_error[status].empty()) samples[name] = first_error[status];
   }
   json out = {{"urls", urls},
               {"connections", connections},
