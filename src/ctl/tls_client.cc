@@ -62,10 +62,10 @@ bool SetTlsServerName(SSL* ssl, std::string_view host, std::string* error) {
     name = name.substr(1, name.size() - 2);
   error_code not_ip;
   boost::asio::ip::make_address(name, not_ip);
-  // The name is checked by OpenSSL while it verifies the chain (the same X509_check_host /
-  // X509_check_ip_asc that asio's host_name_verification calls afterwards), so a mismatch fails
-  // the handshake with its own reason, "hostname mismatch", rather than an unexplained
-  // "certificate verify failed".
+  // OpenSSL checks the name while it verifies the chain: the same X509_check_host /
+  // X509_check_ip_asc as asio's host_name_verification, but that one runs in a verify callback
+  // and a mismatch there leaves the verify result "ok", so the error would not say what failed.
+  // Here it says "hostname mismatch" or "IP address mismatch".
   bool ok;
   if (!not_ip) {
     ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) == 1;
