@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -96,6 +97,11 @@ class TestServer {
   const std::string& port() const { return port_; }
   int connections() const { return connections_; }
   int requests() const { return requests_; }
+  // The server name (SNI) the last client to complete a handshake sent, "" if none.
+  std::string last_sni() const {
+    std::lock_guard lock(mu_);
+    return last_sni_;
+  }
 
  private:
   using Tls = beast::ssl_stream<beast::tcp_stream>;
@@ -111,6 +117,11 @@ class TestServer {
         beast::get_lowest_layer(*tls).expires_after(10s);
         tls->async_handshake(ssl::stream_base::server, [this, tls](error_code ec) {
           if (ec) return;  // the client refused us, or spoke plain http: drop the connection
+          const char* sni = SSL_get_servername(tls->native_handle(), TLSEXT_NAMETYPE_host_name);
+          {
+            std::lock_guard lock(mu_);
+            last_sni_ = sni ? sni : "";
+          }
           if (mode_ == Mode::kWss) return Ws(tls);
           Serve(tls, std::make_shared<beast::flat_buffer>());
         });
@@ -179,6 +190,8 @@ class TestServer {
   std::string port_;
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
+  mutable std::mutex mu_;
+  std::string last_sni_;  // guarded by mu_
   std::thread thread_;
 };
 
@@ -252,6 +265,8 @@ TEST_CASE("https with the cluster's CA: requests, keep-alive, and a dropped idle
       CHECK(out == "200 ok /v1/one");
       CHECK(Get(client, "/v1/two", &out));
       CHECK(out == "200 ok /v1/two");
+      // SNI names a DNS host, never an IP address (RFC 6066).
+      CHECK(server.last_sni() == (host == "localhost" ? "localhost" : ""));
     }
     CHECK(server.connections() == 2);
     CHECK(server.requests() == 4);
