@@ -187,6 +187,16 @@ Status GetInteger(const json& v, std::string_view field, std::int64_t lo, std::i
 
 }  // namespace
 
+bool IsValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string_view RouteName(Route r) { return kRouteNames[static_cast<std::size_t>(r)]; }
 
 Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {

@@ -47,6 +47,10 @@ inline constexpr int kRouteCount = 13;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 
+// Whether an X-Request-Id header may be used as the request's id (audit log, answers): 1..128
+// bytes of [A-Za-z0-9._:-]. Anything else is replaced by an id the node makes.
+bool IsValidRequestId(std::string_view id);
+
 enum class Method : std::uint8_t { kGet, kPost, kOther };
 
 struct RouteMatch {

@@ -8,20 +8,34 @@
 #ifndef TALLY_NODE_API_HOST_H_
 #define TALLY_NODE_API_HOST_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "core/status.h"
 #include "node/api.h"
+#include "node/audit_log.h"
 #include "node/auth.h"
 #include "node/config.h"
 #include "node/net.h"
+#include "node/peer_tls.h"
 
 namespace tally::node {
 
 class HttpSession;
 class WsSession;
+
+// Why we closed a client connection before its first request
+// (tally_http_connections_refused_total{reason}).
+enum class ClientRefusal {
+  kTlsHandshake,      // the TLS handshake failed
+  kPlainHttp,         // plain HTTP to the HTTPS port (answered 400 in plain text, then closed)
+  kHandshakeTimeout,  // no finished TLS handshake within http.idle_timeout_ms
+};
+inline constexpr std::size_t kClientRefusalKinds = 3;
+std::string_view ClientRefusalName(ClientRefusal reason);  // the metric's label
 
 class ApiHost {
  public:
@@ -31,6 +45,13 @@ class ApiHost {
   virtual const NodeConfig& config() const = 0;
   // True once shutdown began: answers carry "Connection: close".
   virtual bool stopping() const = 0;
+  // The client API's TLS context (api_stream.h); null for plain HTTP (http.insecure_loopback).
+  virtual std::shared_ptr<ssl::context> api_tls() = 0;
+  // Changes when the tokens are reloaded (SIGHUP): a session's cached authentication is stale.
+  virtual std::uint64_t auth_generation() const = 0;
+  // Counts (and, rate limited, logs) a client connection closed before its first request.
+  virtual void NoteClientRefusal(ClientRefusal reason, std::string_view remote,
+                                 std::string_view why) = 0;
   // Checks an Authorization header (the session caches the answer per connection).
   virtual Status Authenticate(std::string_view header, const Principal** out) const = 0;
 
@@ -39,8 +60,12 @@ class ApiHost {
   virtual void HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
                              Route route, RouteMatch match,
                              http::request<http::string_body>& req) = 0;
-  // An answer left (for the request metrics): its route, HTTP status and when it was read.
-  virtual void CountRequest(Route route, int http_status, SteadyTime start) = 0;
+  // An answer left: its route, HTTP status, when the request was read, the body and what the
+  // audit log says of it (the request metrics and the audit line, audit_log.h).
+  virtual void Answered(Route route, int http_status, SteadyTime start, std::string_view body,
+                        const AuditFacts& facts) = 0;
+  // A request id for a request that did not send a usable X-Request-Id.
+  virtual std::string NewRequestId() = 0;
   // The session `id` closed (or became a stream): the host forgets it.
   virtual void SessionClosed(std::uint64_t id) = 0;
 

@@ -339,6 +339,14 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Bool("insecure_loopback", &c->insecure_loopback)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
+  if (Status s = top.Table("audit", &t); !s.ok()) return s;
+  {
+    Fields f(t, "audit");
+    Status s;
+    if (!(s = f.String("path", false, &c->audit_path)).ok()) return s;
+    if (t && t->contains("path") && c->audit_path.empty()) return f.Error("path", "is empty");
+    if (!(s = f.CheckNoUnknown()).ok()) return s;
+  }
   if (Status s = top.Table("tls", &t); !s.ok()) return s;
   if (t) {
     Fields f(t, "tls");
@@ -346,9 +354,17 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.String("ca_file", true, &c->tls.ca_file)).ok()) return s;
     if (!(s = f.String("cert_file", true, &c->tls.cert_file)).ok()) return s;
     if (!(s = f.String("key_file", true, &c->tls.key_file)).ok()) return s;
-    for (const char* key : {"ca_file", "cert_file", "key_file"}) {
-      if (t->get(key)->as_string()->get().empty()) return f.Error(key, "is empty");
+    if (!(s = f.String("api_cert_file", false, &c->tls.api_cert_file)).ok()) return s;
+    if (!(s = f.String("api_key_file", false, &c->tls.api_key_file)).ok()) return s;
+    for (const char* key : {"ca_file", "cert_file", "key_file", "api_cert_file", "api_key_file"}) {
+      const toml::node* n = t->get(key);
+      if (n && n->as_string()->get().empty()) return f.Error(key, "is empty");
     }
+    if (c->tls.api_cert_file.empty() != c->tls.api_key_file.empty())
+      return f.Error(
+          c->tls.api_cert_file.empty() ? "api_cert_file" : "api_key_file",
+          "is required with tls." +
+              std::string(c->tls.api_cert_file.empty() ? "api_key_file" : "api_cert_file"));
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
   if (Status s = top.Table("clock", &t); !s.ok()) return s;
@@ -433,6 +449,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Unsigned("max_connections", 1, 1 << 20, &c->max_connections)).ok()) return s;
     if (!(s = f.Unsigned("max_pipelined", 1, 1024, &c->max_pipelined)).ok()) return s;
     if (!(s = f.Unsigned("idle_timeout_ms", 100, 24 * kHour, &c->idle_timeout_ms)).ok()) return s;
+    if (!(s = f.Bool("insecure_loopback", &c->http_insecure_loopback)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
 
@@ -474,6 +491,24 @@ Status CheckGossipSecurity(const NodeConfig& c) {
   return Status::OK();
 }
 
+// The client API is HTTPS unless the operator said, for clients on the same machine, it need not
+// be.
+Status CheckClientSecurity(const NodeConfig& c) {
+  if (c.http_insecure_loopback) {
+    if (!IsLoopback(c.listen_client))
+      return Status::InvalidArgument("http.insecure_loopback: listen.client " +
+                                     c.listen_client.ToString() +
+                                     " is not a loopback address; plain HTTP is for clients on "
+                                     "the same machine only (configure [tls])");
+    return Status::OK();
+  }
+  if (!c.tls.configured())
+    return Status::InvalidArgument(
+        "tls: the client API is HTTPS: set [tls] ca_file, cert_file and key_file, or "
+        "http.insecure_loopback = true for clients on the same machine");
+  return Status::OK();
+}
+
 // Fills what depends on region/cluster (also after overrides) and runs the replica's own checks.
 Status Derive(NodeConfig* c) {
   bool found = false;
@@ -495,7 +530,8 @@ Status Derive(NodeConfig* c) {
   c->replica.self = c->self;
   if (Status s = c->replica.Validate(); !s.ok())
     return Status::InvalidArgument("replica options: " + s.message());
-  return CheckGossipSecurity(*c);
+  if (Status s = CheckGossipSecurity(*c); !s.ok()) return s;
+  return CheckClientSecurity(*c);
 }
 
 }  // namespace
@@ -595,10 +631,12 @@ Status LoadConfigFile(const std::string& path, NodeConfig* out) {
   text << in.rdbuf();
   if (in.bad()) return Status::InvalidArgument("config " + path + ": read failed");
   if (Status s = ParseConfig(text.str(), path, out); !s.ok()) return s;
-  // Certificate paths are relative to the config file, wherever tallyd was started from.
+  // Certificate and audit paths are relative to the config file, wherever tallyd was started
+  // from.
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
-  for (std::string* file : {&out->tls.ca_file, &out->tls.cert_file, &out->tls.key_file}) {
-    if (!file->empty() && std::filesystem::path(*file).is_relative())
+  for (std::string* file : {&out->tls.ca_file, &out->tls.cert_file, &out->tls.key_file,
+                            &out->tls.api_cert_file, &out->tls.api_key_file, &out->audit_path}) {
+    if (!file->empty() && *file != "-" && std::filesystem::path(*file).is_relative())
       *file = (folder / *file).lexically_normal().string();
   }
   return Status::OK();

@@ -48,6 +48,10 @@ struct TlsFiles {
   std::string ca_file;    // the cluster CA: the only issuer a peer's certificate may come from
   std::string cert_file;  // this region's certificate (chain), naming tally://<cluster>/<region>
   std::string key_file;   // its private key
+  // The client API's certificate and key (HTTPS), when not the region's own (e.g. from a public
+  // CA); both or neither.
+  std::string api_cert_file;
+  std::string api_key_file;
   bool configured() const { return !ca_file.empty(); }
 };
 
@@ -86,14 +90,19 @@ struct NodeConfig {
   // [tls]
   TlsFiles tls;
 
+  // [audit] path: the audit log (audit_log.h); empty: <data_dir>/audit.jsonl; "-": stderr.
+  std::string audit_path;
+
   // [storage]
   std::uint64_t commit_delay_us = 0;  // wait this long before starting a write (gathers more)
 
   // [http]
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_connections = 1024;
-  std::size_t max_pipelined = 16;  // requests read ahead on one connection before answering
-  std::uint64_t idle_timeout_ms = 60000;
+  std::size_t max_pipelined = 16;         // requests read ahead on one connection before answering
+  std::uint64_t idle_timeout_ms = 60000;  // also the deadline of a client's TLS handshake
+  // Plain HTTP for the client API, without [tls]: allowed only on a loopback listen.client.
+  bool http_insecure_loopback = false;
 
   // [durability] default: "replicated" answers writes only once another region holds the op
   // (a request's `Durability` header overrides it); wait_ms goes to replica.replicated_wait_ms.

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -54,7 +55,7 @@ class GossipHost {
   virtual bool stopping() const = 0;
   // The gossip TLS context (node/peer_tls.h); null when gossip is plain TCP
   // (gossip.insecure_loopback).
-  virtual ssl::context* peer_tls() = 0;
+  virtual std::shared_ptr<ssl::context> peer_tls() = 0;
 
   // The handshake: whether a peer's Hello belongs to our cluster, and the Hello we answer with.
   virtual Status CheckHello(const Hello& hello) const = 0;

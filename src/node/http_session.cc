@@ -1,6 +1,8 @@
 #include "node/http_session.h"
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <iterator>
@@ -12,6 +14,11 @@ namespace tally::node {
 namespace {
 
 constexpr std::string_view kJson = "application/json";
+// What an audit line keeps of a client's idempotency key or account id (both are bounded by the
+// API's own validation when valid; an invalid one is still audited, cut short).
+constexpr std::size_t kMaxAuditedKeyBytes = 256;
+constexpr std::string_view kPlainHttpBody =
+    R"({"error":{"code":"tls_required","message":"this port speaks HTTPS: use https://"}})";
 
 Method MethodOf(http::verb v) {
   switch (v) {
@@ -30,16 +37,57 @@ bool IsMethodNotAllowed(const Status& s) {
 
 }  // namespace
 
+std::string_view ClientRefusalName(ClientRefusal reason) {
+  switch (reason) {
+    case ClientRefusal::kTlsHandshake:
+      return "tls_handshake";
+    case ClientRefusal::kPlainHttp:
+      return "plain_http";
+    case ClientRefusal::kHandshakeTimeout:
+      return "handshake_timeout";
+  }
+  return "unknown";
+}
+
 HttpSession::HttpSession(ApiHost* host, tcp::socket socket, std::uint64_t id)
     : host_(host),
       id_(id),
-      socket_(std::move(socket)),
+      stream_(std::move(socket), host->api_tls()),
+      remote_(RemoteOf(stream_.next_layer())),
       last_activity_(std::chrono::steady_clock::now()) {}
 
 void HttpSession::Start() {
   beast::error_code ec;
-  socket_.set_option(tcp::no_delay(true), ec);
-  DoRead();
+  stream_.next_layer().set_option(tcp::no_delay(true), ec);
+  if (!stream_.secure()) return DoRead();
+  handshaking_ = true;
+  stream_.AsyncHandshake(
+      [self = shared_from_this()](beast::error_code hec) { self->OnHandshake(hec); });
+}
+
+void HttpSession::OnHandshake(beast::error_code ec) {
+  if (closed_) return;
+  handshaking_ = false;
+  last_activity_ = std::chrono::steady_clock::now();
+  if (!ec) return DoRead();
+  if (ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
+    // A plain HTTP client: say so in its own protocol rather than leave it with a reset.
+    host_->NoteClientRefusal(ClientRefusal::kPlainHttp, remote_, "plain HTTP on the HTTPS port");
+    out_ = fmt::format(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: "
+        "{}\r\nConnection: close\r\n\r\n{}",
+        kPlainHttpBody.size(), kPlainHttpBody);
+    writing_ = true;
+    asio::async_write(stream_.next_layer(), asio::buffer(out_),
+                      [self = shared_from_this()](beast::error_code, std::size_t) {
+                        self->writing_ = false;
+                        self->Close();
+                      });
+    return;
+  }
+  host_->NoteClientRefusal(ClientRefusal::kTlsHandshake, remote_, ec.message());
+  Close();
 }
 
 void HttpSession::DoRead() {
@@ -50,7 +98,7 @@ void HttpSession::DoRead() {
   parser_->body_limit(host_->config().max_body_bytes);
   parser_->header_limit(kMaxHeaderBytes);
   http::async_read(
-      socket_, buffer_, *parser_,
+      stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
 }
 
@@ -59,6 +107,8 @@ std::uint64_t HttpSession::AddSlot(Route route, bool keep_alive, SteadyTime star
   s.route = route;
   s.start = start;
   s.close = !keep_alive;
+  s.audit.request_id = host_->NewRequestId();
+  s.audit.remote = remote_;
   slots_.push_back(std::move(s));
   return first_slot_ + slots_.size() - 1;
 }
@@ -108,6 +158,12 @@ void HttpSession::OnRead(beast::error_code ec) {
   RouteMatch match;
   Status s = MatchRoute(MethodOf(req.method()), ToStd(req.target()), &match);
   const std::uint64_t slot = AddSlot(match.route, req.keep_alive(), start);
+  AuditFacts& facts = slots_.back().audit;
+  if (auto id = req.find("X-Request-Id"); id != req.end() && IsValidRequestId(ToStd(id->value())))
+    facts.request_id = std::string(ToStd(id->value()));
+  if (auto key = req.find("Idempotency-Key"); key != req.end())
+    facts.idempotency_key = std::string(ToStd(key->value()).substr(0, kMaxAuditedKeyBytes));
+  facts.account = match.account.substr(0, kMaxAuditedKeyBytes);
   if (!s.ok()) {
     if (IsMethodNotAllowed(s)) {
       Respond(slot, 405, kJson,
@@ -128,8 +184,15 @@ void HttpSession::OnRead(beast::error_code ec) {
   DoRead();
 }
 
+AuditFacts* HttpSession::audit(std::uint64_t slot) {
+  if (closed_ || slot < first_slot_ || slot - first_slot_ >= slots_.size()) return nullptr;
+  Slot& s = slots_[slot - first_slot_];
+  return s.ready ? nullptr : &s.audit;
+}
+
 Status HttpSession::Authenticate(std::string_view header, const Principal** out) {
-  if (cached_principal_ && header == cached_auth_) {
+  if (cached_principal_ && header == cached_auth_ &&
+      cached_generation_ == host_->auth_generation()) {
     *out = cached_principal_;
     return Status::OK();
   }
@@ -137,6 +200,7 @@ Status HttpSession::Authenticate(std::string_view header, const Principal** out)
   if (s.ok()) {
     cached_auth_ = std::string(header);
     cached_principal_ = *out;
+    cached_generation_ = host_->auth_generation();
   }
   return s;
 }
@@ -150,12 +214,13 @@ void HttpSession::Respond(std::uint64_t slot, int status, std::string_view conte
   if (host_->stopping()) s.close = true;
   s.bytes.reserve(160 + body.size());
   fmt::format_to(std::back_inserter(s.bytes),
-                 "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}{}{}\r\n", status,
-                 ReasonPhrase(status), content_type, body.size(), extra_headers,
-                 status == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+                 "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Request-Id: "
+                 "{}\r\n{}{}{}\r\n",
+                 status, ReasonPhrase(status), content_type, body.size(), s.audit.request_id,
+                 extra_headers, status == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
                  s.close ? "Connection: close\r\n" : "");
   s.bytes.append(body);
-  host_->CountRequest(s.route, status, s.start);
+  host_->Answered(s.route, status, s.start, body, s.audit);
   MaybeWrite();
 }
 
@@ -184,7 +249,7 @@ void HttpSession::MaybeWrite() {
   }
   writing_ = true;
   asio::async_write(
-      socket_, asio::buffer(out_),
+      stream_, asio::buffer(out_),
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnWrite(ec); });
 }
 
@@ -208,7 +273,7 @@ void HttpSession::OnWrite(beast::error_code ec) {
 // so a client still uploading a refused body reads our answer instead of a connection reset.
 void HttpSession::Linger() {
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  stream_.next_layer().shutdown(tcp::socket::shutdown_send, ec);
   if (ec || reading_) {
     Close();
     return;
@@ -217,7 +282,7 @@ void HttpSession::Linger() {
     lingering_ = true;
     linger_deadline_ = std::chrono::steady_clock::now() + kLingerTimeout;
   }
-  socket_.async_read_some(asio::buffer(linger_buf_),
+  stream_.async_read_some(asio::buffer(linger_buf_),
                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
                             if (ec) {
                               self->Close();
@@ -229,6 +294,15 @@ void HttpSession::Linger() {
 
 void HttpSession::CheckTimeouts(SteadyTime now) {
   if (closed_) return;
+  if (handshaking_ &&
+      now - last_activity_ > std::chrono::milliseconds(host_->config().idle_timeout_ms)) {
+    host_->NoteClientRefusal(
+        ClientRefusal::kHandshakeTimeout, remote_,
+        fmt::format("no finished TLS handshake within {} ms (http.idle_timeout_ms)",
+                    host_->config().idle_timeout_ms));
+    Close();
+    return;
+  }
   if (lingering_) {
     if (now > linger_deadline_) Close();
     return;
@@ -245,7 +319,7 @@ void HttpSession::CloseWhenIdle() {
   if (reading_) {
     // The pending read is for a request not yet begun: cancel it.
     beast::error_code ec;
-    socket_.cancel(ec);
+    stream_.next_layer().cancel(ec);
   }
   if (slots_.empty() && !writing_) Close();
 }
@@ -255,20 +329,20 @@ void HttpSession::Close() {
   closed_ = true;
   slots_.clear();
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.next_layer().close(ec);
   host_->SessionClosed(id_);
 }
 
 bool HttpSession::Upgrade(std::uint64_t slot, http::request<http::string_body> req,
                           std::vector<std::string> accounts) {
   if (slots_.size() != 1 || slot != first_slot_ || writing_) return false;
-  host_->CountRequest(Route::kStream, 101, slots_.front().start);
+  host_->Answered(Route::kStream, 101, slots_.front().start, {}, slots_.front().audit);
   slots_.clear();
   ++first_slot_;
   closed_ = true;  // this object no longer owns the connection
   read_closed_ = true;
-  auto ws = std::make_shared<WsSession>(host_, std::move(socket_), std::move(accounts), id_);
+  auto ws = std::make_shared<WsSession>(host_, std::move(stream_), std::move(accounts), id_);
   host_->SessionClosed(id_);
   ws->Start(std::move(req));
   return true;

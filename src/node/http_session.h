@@ -1,8 +1,9 @@
 // HttpSession: one client connection — HTTP/1.1 keep-alive with pipelining, answered in request
 // order. It reads and parses requests, routes them (api.h) and hands each to its ApiHost with the
 // number of the answer slot it owes; answers may arrive out of order (a read waits for a sync, a
-// debit for rights) and are written in order. A GET /v1/stream upgrade hands the socket over to a
-// WsSession.
+// debit for rights) and are written in order. A GET /v1/stream upgrade hands the connection over
+// to a WsSession. Over HTTPS the TLS handshake comes first, within http.idle_timeout_ms; a plain
+// HTTP request on the HTTPS port is answered 400 in plain text, saying so.
 //
 // Threading: io thread only. Owned by shared_ptr: the pending reads and writes hold it; the host
 // holds a weak_ptr for its sweep (CheckTimeouts) and shutdown (CloseWhenIdle).
@@ -22,6 +23,7 @@
 #include "core/status.h"
 #include "node/api.h"
 #include "node/api_host.h"
+#include "node/api_stream.h"
 #include "node/auth.h"
 #include "node/net.h"
 
@@ -47,8 +49,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                std::vector<std::string> accounts);
   std::uint64_t id() const { return id_; }
   bool closed() const { return closed_; }
+  // What the audit line of answer `slot` will say (the host adds the token and amount); null once
+  // answered.
+  AuditFacts* audit(std::uint64_t slot);
 
-  // Authentication is cached per connection: clients send the same token on every request.
+  // Authentication is cached per connection: clients send the same token on every request. A
+  // reload of the tokens (ApiHost::auth_generation) makes the cache stale.
   Status Authenticate(std::string_view header, const Principal** out);
 
  private:
@@ -58,7 +64,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Route route = Route::kUnknown;
     SteadyTime start;
     std::string bytes;
+    AuditFacts audit;
   };
+  void OnHandshake(beast::error_code ec);
   void DoRead();
   void OnRead(beast::error_code ec);
   void MaybeWrite();
@@ -70,7 +78,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   ApiHost* const host_;
   const std::uint64_t id_;
-  tcp::socket socket_;
+  ApiStream stream_;
+  std::string remote_;        // "ip:port", for refusals
+  bool handshaking_ = false;  // the TLS handshake is not done yet
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Slot> slots_;
@@ -88,7 +98,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool lingering_ = false;
   SteadyTime linger_deadline_;
   std::string cached_auth_;
-  const Principal* cached_principal_ = nullptr;
+  const Principal* cached_principal_ = nullptr;  // into the host's tokens of cached_generation_
+  std::uint64_t cached_generation_ = 0;
 };
 
 }  // namespace tally::node

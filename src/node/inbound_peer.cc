@@ -8,13 +8,6 @@ namespace tally::node {
 
 namespace {
 
-std::string RemoteOf(const tcp::socket& s) {
-  beast::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "?";
-  return fmt::format("{}:{}", ep.address().to_string(), ep.port());
-}
-
 std::string AddressOf(const tcp::socket& s) {
   beast::error_code ec;
   auto ep = s.remote_endpoint(ec);

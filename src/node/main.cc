@@ -2,6 +2,7 @@
 //
 //   tallyd --config region.toml [--region NAME] [--data-dir DIR]
 //          [--listen-client HOST:PORT] [--listen-peer HOST:PORT] [--log-level LEVEL]
+//          [--log-format text|json]
 //
 // Exit status: 0 clean stop, 1 could not start or had to stop (store, disk, listen address),
 // 2 bad command line or config.
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   ConfigOverrides overrides;
   std::string log_level = "info";
+  std::string log_format = "text";
   app.add_option("--config", config_path, "TOML config file")->required();
   app.add_option("--region", overrides.region, "this node's region name (overrides `region`)");
   app.add_option("--data-dir", overrides.data_dir, "LevelDB directory (overrides `data_dir`)");
@@ -31,6 +33,8 @@ int main(int argc, char** argv) {
                  "gossip address IP:PORT (overrides `listen.peer`)");
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--log-format", log_format, "text (default) or json: one JSON object per line")
+      ->check(CLI::IsMember({"text", "json"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -50,11 +54,18 @@ int main(int argc, char** argv) {
                          : log_level == "warn"  ? LogLevel::kWarn
                          : log_level == "error" ? LogLevel::kError
                                                 : LogLevel::kInfo;
-  InitLog(config.region, level);
+  InitLog(config.region, level, log_format == "json" ? LogFormat::kJson : LogFormat::kText);
   std::signal(SIGPIPE, SIG_IGN);
 
   std::unique_ptr<Node> node;
-  s = Node::Open(std::move(config), &node);
+  ConfigLoader reload = [config_path, overrides](NodeConfig* out) {
+    NodeConfig next;
+    if (tally::Status r = LoadConfigFile(config_path, &next); !r.ok()) return r;
+    if (tally::Status r = ApplyOverrides(overrides, &next); !r.ok()) return r;
+    *out = std::move(next);
+    return tally::Status::OK();
+  };
+  s = Node::Open(std::move(config), std::move(reload), &node);
   if (!s.ok()) {
     Log(LogLevel::kError, "cannot start: {}", s.ToString());
     if (s.code() == tally::Code::kCorruption)

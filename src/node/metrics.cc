@@ -192,6 +192,21 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
   AppendHelp("tally_http_connections", "gauge", "Open client connections (streams excluded).",
              &out);
   AppendSample("tally_http_connections", "", static_cast<double>(s.http_connections), &out);
+  AppendHelp("tally_config_reloads_total", "counter",
+             "SIGHUP reloads of tokens, roles and certificates: applied, or refused (the running "
+             "config kept).",
+             &out);
+  AppendSample("tally_config_reloads_total", "result=\"ok\"", static_cast<double>(s.reloads_ok),
+               &out);
+  AppendSample("tally_config_reloads_total", "result=\"refused\"",
+               static_cast<double>(s.reloads_refused), &out);
+  AppendHelp("tally_http_connections_refused_total", "counter",
+             "Client connections closed before their first request, by reason (tls_handshake, "
+             "plain_http on the HTTPS port, handshake_timeout).",
+             &out);
+  for (const auto& [reason, count] : s.client_refusals)
+    AppendSample("tally_http_connections_refused_total", fmt::format("reason=\"{}\"", reason),
+                 static_cast<double>(count), &out);
   AppendHelp("tally_streams", "gauge", "Open WebSocket streams.", &out);
   AppendSample("tally_streams", "", static_cast<double>(s.streams), &out);
 

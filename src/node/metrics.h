@@ -86,6 +86,8 @@ struct NodeSample {
   std::uint64_t store_idle_us = 0;
   std::size_t pending_requests = 0;
   std::size_t http_connections = 0;
+  // tally_http_connections_refused_total, in ClientRefusal order, with their labels.
+  std::vector<std::pair<std::string_view, std::uint64_t>> client_refusals;
   std::size_t streams = 0;
   std::vector<std::optional<LinkSample>> links;  // indexed by region; empty for self
   std::uint64_t gossip_refused = 0;              // handshakes refused, both directions
@@ -96,6 +98,8 @@ struct NodeSample {
   std::size_t inbound_buffered_bytes = 0;
   std::uint64_t notices_clock_ahead = 0;
   std::uint64_t notices_peer_refused = 0;
+  std::uint64_t reloads_ok = 0;       // SIGHUP reloads applied
+  std::uint64_t reloads_refused = 0;  // and refused (the running config kept)
 };
 
 // Appends the replica, storage thread, connection and gossip families.

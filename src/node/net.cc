@@ -4,6 +4,12 @@
 
 namespace tally::node {
 
+std::string RemoteOf(const tcp::socket& s) {
+  beast::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  return ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
 Status ListenOn(tcp::acceptor* acceptor, const Endpoint& at, std::string_view what) {
   beast::error_code ec;
   auto address = asio::ip::make_address(at.host, ec);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "core/status.h"
@@ -44,6 +45,9 @@ inline constexpr std::size_t kMaxHandshakeBytes = 64 * 1024;
 // Refusals of one reason are logged at most once per interval, with the count since: a flood of
 // connections must not become a flood of log lines (the metric counts every one).
 inline constexpr std::chrono::seconds kRefusalLogInterval{10};
+
+// The remote end of `s` as "ip:port" ("?" once it is gone): for log lines and the audit log.
+std::string RemoteOf(const tcp::socket& s);
 
 // Opens, binds and listens `acceptor` on `at` (SO_REUSEADDR). InvalidArgument for an address
 // that does not parse, IOError when it cannot be bound; both name `what` ("listen.client").

@@ -15,8 +15,9 @@ namespace tally::node {
 // ---- NodeImpl: start and stop
 // --------------------------------------------------------------------
 
-NodeImpl::NodeImpl(NodeConfig config)
+NodeImpl::NodeImpl(NodeConfig config, ConfigLoader reload)
     : config_(std::move(config)),
+      reload_(std::move(reload)),
       region_names_(config_.replica.regions),
       authorizer_(config_.MakeAuthorizer()),
       client_acceptor_(io_),
@@ -25,6 +26,7 @@ NodeImpl::NodeImpl(NodeConfig config)
       sweep_timer_(io_),
       commit_timer_(io_),
       signals_(io_),
+      reload_signal_(io_),
       gate_(config_.replica.bugs.ack_before_sync),
       peer_port_(this),
       notices_(config_.replica.regions, config_.replica.max_clock_offset_ms) {}
@@ -50,16 +52,16 @@ std::uint64_t NodeImpl::MonoMs() const {
 
 Status NodeImpl::Open() {
   // Certificates first: a region that cannot prove who it is must not start answering.
-  if (!config_.insecure_loopback) {
-    if (Status s = MakePeerTlsContext(config_.tls, config_.cluster_id, config_.region, &peer_tls_);
-        !s.ok())
-      return s;
-  }
+  if (Status s = MakeTlsContexts(config_, &peer_tls_, &api_tls_); !s.ok()) return s;
   std::error_code fs_ec;
   std::filesystem::create_directories(config_.data_dir, fs_ec);
   if (fs_ec)
     return Status::IOError(fmt::format("data_dir {}: {}", config_.data_dir, fs_ec.message()));
 
+  const std::string audit_path =
+      config_.audit_path.empty() ? config_.data_dir + "/audit.jsonl" : config_.audit_path;
+  if (Status s = audit_.Open(audit_path, config_.region); !s.ok()) return s;
+  request_id_nonce_ = wall_clock_.NowMs();
   StoreIdentity identity{config_.cluster_id, config_.region, config_.replica.regions};
   if (Status s = Store::Open(config_.data_dir, identity, &store_); !s.ok()) return s;
   RecoveredState state;
@@ -112,6 +114,8 @@ int NodeImpl::Run() {
   signals_.async_wait([this](const beast::error_code& ec, int signo) {
     if (!ec) BeginShutdown(0, signo == SIGTERM ? "SIGTERM" : "SIGINT");
   });
+  reload_signal_.add(SIGHUP);
+  WaitForReload();
   StartAccept();
   peer_port_.StartAccept();
   for (auto& link : links_) {
@@ -120,8 +124,9 @@ int NodeImpl::Run() {
   ScheduleTick();
   ScheduleSweep();
   Log(LogLevel::kInfo,
-      "serving: client API on {}, gossip on {} ({}), region {} (id {}) of cluster '{}'",
-      config_.listen_client.ToString(), config_.listen_peer.ToString(),
+      "serving: client API on {} ({}), gossip on {} ({}), region {} (id {}) of cluster '{}'",
+      config_.listen_client.ToString(), api_tls_ ? "HTTPS" : "plain HTTP, http.insecure_loopback",
+      config_.listen_peer.ToString(),
       peer_tls_ ? "mutual TLS" : "plain TCP, gossip.insecure_loopback", config_.region,
       config_.self, config_.cluster_id);
   io_.run();
@@ -140,6 +145,7 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
   beast::error_code ec;
   client_acceptor_.close(ec);
   signals_.cancel(ec);
+  reload_signal_.cancel(ec);  // SIGHUP stays caught (and ignored) while the drain ends
   for (auto& link : links_) {
     if (link) link->Stop();
   }
@@ -208,6 +214,7 @@ void NodeImpl::ScheduleSweep() {
 void NodeImpl::OnTick() {
   replica_->Tick(MonoMs(), &effects_);
   HandleEffects();
+  audit_.Flush();
 }
 
 void NodeImpl::Submit(CommandBody body, PendingCommand pending, bool replicated) {
@@ -353,8 +360,8 @@ void NodeImpl::Complete(const CommandResult& r) {
 Node::Node(std::unique_ptr<NodeImpl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;
 
-Status Node::Open(NodeConfig config, std::unique_ptr<Node>* out) {
-  auto impl = std::make_unique<NodeImpl>(std::move(config));
+Status Node::Open(NodeConfig config, ConfigLoader reload, std::unique_ptr<Node>* out) {
+  auto impl = std::make_unique<NodeImpl>(std::move(config), std::move(reload));
   if (Status s = impl->Open(); !s.ok()) return s;
   out->reset(new Node(std::move(impl)));
   return Status::OK();

@@ -13,11 +13,14 @@
 //
 // Open() recovers the replica from the store (refusing a corrupt one) and binds the listeners;
 // Run() serves until SIGTERM/SIGINT (then: stop accepting, answer what is in flight, finish the
-// last sync, exit 0) or a fatal storage error (exit 1).
+// last sync, exit 0) or a fatal storage error (exit 1). SIGHUP reloads the tokens, roles and
+// certificates (docs/operations.md, "Reloading"); a config that does not load is refused and the
+// running one kept.
 
 #ifndef TALLY_NODE_NODE_H_
 #define TALLY_NODE_NODE_H_
 
+#include <functional>
 #include <memory>
 
 #include "core/status.h"
@@ -27,11 +30,15 @@ namespace tally::node {
 
 class NodeImpl;
 
+// Reads the config again as at start (the same file and command-line overrides): what SIGHUP
+// reloads from.
+using ConfigLoader = std::function<Status(NodeConfig* out)>;
+
 class Node {
  public:
   // Opens the store, recovers, binds both listeners. Errors: Corruption (the store), IOError (a
   // listener or the data directory), FailedPrecondition (a store of another cluster or region).
-  static Status Open(NodeConfig config, std::unique_ptr<Node>* out);
+  static Status Open(NodeConfig config, ConfigLoader reload, std::unique_ptr<Node>* out);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;

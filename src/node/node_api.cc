@@ -42,16 +42,34 @@ void NodeImpl::StartAccept() {
 
 void NodeImpl::SessionClosed(std::uint64_t id) { sessions_.erase(id); }
 
+void NodeImpl::NoteClientRefusal(ClientRefusal reason, std::string_view remote,
+                                 std::string_view why) {
+  const auto i = static_cast<std::size_t>(reason);
+  ++client_refusals_[i];
+  // One line per reason per kRefusalLogInterval: a scan of the port must not flood the log.
+  const SteadyTime now = std::chrono::steady_clock::now();
+  if (client_refusals_[i] > 1 && now - client_refusal_logged_[i] < kRefusalLogInterval) return;
+  client_refusal_logged_[i] = now;
+  Log(LogLevel::kWarn, "refused client connection from {} ({}): {} ({} such in all)", remote,
+      ClientRefusalName(reason), why, client_refusals_[i]);
+}
+
 Status NodeImpl::Authenticate(std::string_view header, const Principal** out) const {
   return authorizer_.Authenticate(header, out);
 }
 
 void NodeImpl::Unsubscribe(std::uint64_t id) { streams_->Unsubscribe(id); }
 
-void NodeImpl::CountRequest(Route route, int status, SteadyTime start) {
+std::string NodeImpl::NewRequestId() {
+  return fmt::format("{}-{:x}-{}", config_.region, request_id_nonce_, ++request_ids_);
+}
+
+void NodeImpl::Answered(Route route, int status, SteadyTime start, std::string_view body,
+                        const AuditFacts& facts) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_.CountRequest(route, status, seconds);
+  audit_.Answered(route, status, body, facts);
 }
 
 namespace {
@@ -108,6 +126,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
   const Principal* who = nullptr;
   if (Status s = session->Authenticate(ToStd(req[http::field::authorization]), &who); !s.ok())
     return fail(s);
+  AuditFacts* facts = session->audit(slot);
+  if (facts) facts->token = who->name;
   const Permission needed = PermissionFor(route);
   if (route == Route::kStream) {
     for (const std::string& a : match.accounts) {
@@ -142,8 +162,14 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
           !s.ok())
         return fail(s);
       std::string opened;  // an open is answered with the account it opened
+      if (facts) {
+        if (const auto* c = std::get_if<Credit>(&body)) facts->amount = c->amount;
+        if (const auto* d = std::get_if<Debit>(&body)) facts->amount = d->amount;
+        if (const auto* t = std::get_if<TransferRights>(&body)) facts->amount = t->amount;
+      }
       if (route == Route::kOpenAccount) {
         opened = std::get<OpenAccount>(body).config.id;
+        if (facts) facts->account = opened;
         // The scope is checked against the id in the body.
         if (Status s = Authorizer::Authorize(*who, needed, opened); !s.ok()) return fail(s);
       }

@@ -55,6 +55,11 @@ std::string NodeImpl::RenderMetrics() {
   s.store_idle_us = storage_->idle_us();
   s.pending_requests = commands_.size();
   s.http_connections = sessions_.size();
+  s.reloads_ok = reloads_ok_;
+  s.reloads_refused = reloads_refused_;
+  for (std::size_t i = 0; i < kClientRefusalKinds; ++i)
+    s.client_refusals.emplace_back(ClientRefusalName(static_cast<ClientRefusal>(i)),
+                                   client_refusals_[i]);
   s.streams = streams_->size();
   s.gossip_refused = peer_port_.handshake_refusals();
   s.links.resize(links_.size());

@@ -17,6 +17,7 @@
 #ifndef TALLY_NODE_NODE_IMPL_H_
 #define TALLY_NODE_NODE_IMPL_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,6 +37,7 @@
 #include "node/http_session.h"
 #include "node/metrics.h"
 #include "node/net.h"
+#include "node/node.h"
 #include "node/notice_log.h"
 #include "node/peer_link.h"
 #include "node/peer_port.h"
@@ -66,7 +68,7 @@ struct PendingCommand {
 
 class NodeImpl final : public ApiHost, public GossipHost {
  public:
-  explicit NodeImpl(NodeConfig config);
+  NodeImpl(NodeConfig config, ConfigLoader reload);
   ~NodeImpl() override;
   NodeImpl(const NodeImpl&) = delete;
   NodeImpl& operator=(const NodeImpl&) = delete;
@@ -79,16 +81,22 @@ class NodeImpl final : public ApiHost, public GossipHost {
   // ---- ApiHost and GossipHost (node_api.cc, node_gossip.cc)
   const NodeConfig& config() const override { return config_; }
   bool stopping() const override { return stopping_; }
+  std::shared_ptr<ssl::context> api_tls() override { return api_tls_; }
+  std::uint64_t auth_generation() const override { return auth_generation_; }
+  void NoteClientRefusal(ClientRefusal reason, std::string_view remote,
+                         std::string_view why) override;
   Status Authenticate(std::string_view header, const Principal** out) const override;
   void HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot, Route route,
                      RouteMatch match, http::request<http::string_body>& req) override;
-  void CountRequest(Route route, int http_status, SteadyTime start) override;
+  void Answered(Route route, int http_status, SteadyTime start, std::string_view body,
+                const AuditFacts& facts) override;
+  std::string NewRequestId() override;
   void SessionClosed(std::uint64_t id) override;
   void Subscribe(const std::shared_ptr<WsSession>& ws) override;
   void Unsubscribe(std::uint64_t id) override;
 
   asio::io_context& io() override { return io_; }
-  ssl::context* peer_tls() override { return peer_tls_.get(); }
+  std::shared_ptr<ssl::context> peer_tls() override { return peer_tls_; }
   Status CheckHello(const Hello& hello) const override;
   Hello OurHello(RegionId to) const override;
   void Deliver(RegionId from, const Message& msg) override;
@@ -127,6 +135,13 @@ class NodeImpl final : public ApiHost, public GossipHost {
   std::vector<std::shared_ptr<HttpSession>> LiveSessions();
   void OnTick();
   void BeginShutdown(int exit_code, std::string_view why);
+  // SIGHUP (node_reload.cc): re-reads the config and applies its tokens, roles and certificates,
+  // or refuses it whole and keeps the running ones.
+  void WaitForReload();
+  void Reload();
+  // Builds the TLS contexts `config` asks for (null where it runs plain).
+  static Status MakeTlsContexts(const NodeConfig& config, std::shared_ptr<ssl::context>* peer,
+                                std::shared_ptr<ssl::context>* api);
   void DrainStep();
   // POST /v1/admin/backup: validates `dir` and hands the copy to backup_; answers when it is over.
   void StartBackup(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
@@ -136,6 +151,10 @@ class NodeImpl final : public ApiHost, public GossipHost {
   std::string RenderCluster();
 
   NodeConfig config_;
+  const ConfigLoader reload_;
+  std::uint64_t auth_generation_ = 1;  // bumped when the tokens are reloaded
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_refused_ = 0;
   RegionNames region_names_;
   Authorizer authorizer_;
   asio::io_context io_{1};
@@ -146,12 +165,16 @@ class NodeImpl final : public ApiHost, public GossipHost {
   asio::steady_timer commit_timer_;
   bool write_scheduled_ = false;
   asio::signal_set signals_;
+  asio::signal_set reload_signal_;  // SIGHUP
   std::unique_ptr<Store> store_;
   SystemWallClock wall_clock_;  // before replica_, which reads it
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<StorageThread> storage_;
   std::unique_ptr<BackupThread> backup_;
   Metrics metrics_;
+  AuditLog audit_;
+  std::uint64_t request_ids_ = 0;
+  std::uint64_t request_id_nonce_ = 0;  // per process start, so ids do not repeat across restarts
 
   Effects effects_;
   // The durability contract (core/commit_gate.h): batches to write, and what waits for them.
@@ -164,8 +187,13 @@ class NodeImpl final : public ApiHost, public GossipHost {
 
   std::uint64_t next_conn_id_ = 1;
   std::map<std::uint64_t, std::weak_ptr<HttpSession>> sessions_;
-  std::unique_ptr<StreamHub> streams_;      // made in Open, once replica_ exists
-  std::unique_ptr<ssl::context> peer_tls_;  // null: plain TCP gossip (gossip.insecure_loopback)
+  std::unique_ptr<StreamHub> streams_;  // made in Open, once replica_ exists
+  // Replaced by a reload; connections keep the one they were made with.
+  std::shared_ptr<ssl::context> peer_tls_;  // null: plain TCP gossip (gossip.insecure_loopback)
+  std::shared_ptr<ssl::context> api_tls_;   // null: plain HTTP (http.insecure_loopback)
+  // tally_http_connections_refused_total, by ClientRefusal; and when each reason was last logged.
+  std::array<std::uint64_t, kClientRefusalKinds> client_refusals_{};
+  std::array<SteadyTime, kClientRefusalKinds> client_refusal_logged_{};
   PeerPort peer_port_;
   std::vector<std::shared_ptr<PeerLink>> links_;  // indexed by region; null for self
   NoticeLog notices_;

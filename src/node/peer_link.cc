@@ -12,7 +12,7 @@ namespace tally::node {
 // One connection attempt of a PeerLink. Handlers hold it, so a stale handler (of a connection
 // already replaced) still has valid buffers and can tell it is stale.
 struct PeerConn {
-  PeerConn(asio::io_context& io, ssl::context* tls) : stream(io, tls) {}
+  PeerConn(asio::io_context& io, std::shared_ptr<ssl::context> tls) : stream(io, std::move(tls)) {}
   PeerStream stream;
   std::string writing;
   std::array<char, kPeerReadChunkBytes> read_buf;

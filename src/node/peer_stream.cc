@@ -22,18 +22,20 @@ void WatchVerify(ssl::stream<tcp::socket>* tls, int* first_error) {
 
 }  // namespace
 
-PeerStream::PeerStream(asio::io_context& io, ssl::context* tls) {
-  if (tls) {
-    tls_ = std::make_unique<ssl::stream<tcp::socket>>(io, *tls);
+PeerStream::PeerStream(asio::io_context& io, std::shared_ptr<ssl::context> tls)
+    : context_(std::move(tls)) {
+  if (context_) {
+    tls_ = std::make_unique<ssl::stream<tcp::socket>>(io, *context_);
     WatchVerify(tls_.get(), &verify_error_);
   } else {
     plain_.emplace(io);
   }
 }
 
-PeerStream::PeerStream(tcp::socket socket, ssl::context* tls) {
-  if (tls) {
-    tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(socket), *tls);
+PeerStream::PeerStream(tcp::socket socket, std::shared_ptr<ssl::context> tls)
+    : context_(std::move(tls)) {
+  if (context_) {
+    tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(socket), *context_);
     WatchVerify(tls_.get(), &verify_error_);
   } else {
     plain_.emplace(std::move(socket));

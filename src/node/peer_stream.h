@@ -23,10 +23,11 @@ namespace tally::node {
 
 class PeerStream {
  public:
-  // `tls` null: plain TCP. Outbound: connect socket() before the handshake.
-  PeerStream(asio::io_context& io, ssl::context* tls);
+  // `tls` null: plain TCP. Outbound: connect socket() before the handshake. The stream keeps the
+  // context it was made with (a reload may replace the node's).
+  PeerStream(asio::io_context& io, std::shared_ptr<ssl::context> tls);
   // Inbound: an accepted socket.
-  PeerStream(tcp::socket socket, ssl::context* tls);
+  PeerStream(tcp::socket socket, std::shared_ptr<ssl::context> tls);
   PeerStream(const PeerStream&) = delete;
   PeerStream& operator=(const PeerStream&) = delete;
 
@@ -55,6 +56,7 @@ class PeerStream {
  private:
   Handshake Refusal(const beast::error_code& ec) const;
 
+  std::shared_ptr<ssl::context> context_;  // before tls_, which uses it until destroyed
   std::unique_ptr<ssl::stream<tcp::socket>> tls_;
   std::optional<tcp::socket> plain_;
   int verify_error_ = 0;  // the first certificate error OpenSSL reported (X509_V_ERR_*)

@@ -4,6 +4,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 namespace tally::node {
@@ -17,6 +21,15 @@ Status FileError(std::string_view setting, const std::string& file, const beast:
 }
 
 }  // namespace
+
+Status CheckTlsFileReadable(std::string_view setting, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return Status::InvalidArgument(
+        fmt::format("tls.{} {}: cannot be read: {}", setting, path, std::strerror(errno)));
+  std::fclose(f);
+  return Status::OK();
+}
 
 Status CertificateRegion(X509* cert, std::string_view cluster_id, std::string* region) {
   auto* names =
@@ -52,11 +65,17 @@ Status CertificateRegion(X509* cert, std::string_view cluster_id, std::string* r
 }
 
 Status MakePeerTlsContext(const TlsFiles& files, std::string_view cluster_id,
-                          std::string_view region, std::unique_ptr<ssl::context>* out) {
-  auto ctx = std::make_unique<ssl::context>(ssl::context::tls);
+                          std::string_view region, std::shared_ptr<ssl::context>* out) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls);
   SSL_CTX* native = ctx->native_handle();
   if (SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION) != 1)
     return Status::InvalidArgument("tls: this OpenSSL cannot require TLS 1.3");
+  for (const auto& [setting, path] :
+       {std::pair<const char*, const std::string&>{"ca_file", files.ca_file},
+        {"cert_file", files.cert_file},
+        {"key_file", files.key_file}}) {
+    if (Status s = CheckTlsFileReadable(setting, path); !s.ok()) return s;
+  }
   beast::error_code ec;
   ctx->load_verify_file(files.ca_file, ec);
   if (ec) return FileError("ca_file", files.ca_file, ec);

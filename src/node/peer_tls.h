@@ -33,7 +33,11 @@ namespace ssl = asio::ssl;
 // certificate, and a certificate of our own that is expired or does not name `region` of
 // `cluster_id` — every peer would refuse it.
 Status MakePeerTlsContext(const TlsFiles& files, std::string_view cluster_id,
-                          std::string_view region, std::unique_ptr<ssl::context>* out);
+                          std::string_view region, std::shared_ptr<ssl::context>* out);
+
+// OK when `path` (the file of tls.`setting`) can be opened for reading; else InvalidArgument
+// "tls.<setting> <path>: cannot be read: <why>". OpenSSL's own word for a missing file is vague.
+Status CheckTlsFileReadable(std::string_view setting, const std::string& path);
 
 // The region `cert` names in `cluster_id`: its one subjectAltName URI tally://<cluster_id>/<name>.
 // InvalidArgument saying what it carries instead (no such URI, another cluster's, two of them).

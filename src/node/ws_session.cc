@@ -4,7 +4,7 @@
 
 namespace tally::node {
 
-WsSession::WsSession(ApiHost* host, tcp::socket stream, std::vector<std::string> accounts,
+WsSession::WsSession(ApiHost* host, ApiStream stream, std::vector<std::string> accounts,
                      std::uint64_t id)
     : host_(host), ws_(std::move(stream)), accounts_(std::move(accounts)), id_(id) {}
 
@@ -73,7 +73,7 @@ void WsSession::Fail(std::string_view what, beast::error_code ec) {
   if (!closed_) {
     closed_ = true;
     beast::error_code ignored;
-    ws_.next_layer().close(ignored);
+    ws_.next_layer().next_layer().close(ignored);
     host_->Unsubscribe(id_);
   }
 }
@@ -85,7 +85,7 @@ void WsSession::Close() {
   auto self = shared_from_this();
   ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {
     beast::error_code ignored;
-    self->ws_.next_layer().close(ignored);
+    self->ws_.next_layer().next_layer().close(ignored);
   });
   host_->Unsubscribe(id_);
 }

@@ -18,13 +18,14 @@
 #include <vector>
 
 #include "node/api_host.h"
+#include "node/api_stream.h"
 #include "node/net.h"
 
 namespace tally::node {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(ApiHost* host, tcp::socket stream, std::vector<std::string> accounts, std::uint64_t id);
+  WsSession(ApiHost* host, ApiStream stream, std::vector<std::string> accounts, std::uint64_t id);
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
 
@@ -41,7 +42,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Fail(std::string_view what, beast::error_code ec);
 
   ApiHost* const host_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<ApiStream> ws_;
   const std::vector<std::string> accounts_;
   const std::uint64_t id_;
   beast::flat_buffer read_buf_;

@@ -83,7 +83,7 @@ void CheckReplays(Cluster& c, std::size_t i, const std::string& account,
 
 std::vector<std::string> CtlArgs(Cluster& c, std::size_t i, std::initializer_list<std::string> more,
                                  const std::string& token = kAdminToken) {
-  std::vector<std::string> args = {"--url", c.url(i)};
+  std::vector<std::string> args = c.CtlArgs(i);
   if (!token.empty()) args.insert(args.end(), {"--token", token});
   args.insert(args.end(), more);
   return args;
@@ -93,8 +93,8 @@ std::vector<std::string> CtlArgs(Cluster& c, std::size_t i, std::initializer_lis
 // acknowledged, in order.
 class Writer {
  public:
-  Writer(std::string url, std::string account)
-      : url_(std::move(url)), account_(std::move(account)) {}
+  Writer(Cluster& c, std::size_t node, std::string account)
+      : url_(c.url(node)), ca_file_(c.ca_file()), account_(std::move(account)) {}
   ~Writer() { Stop(); }
 
   void Start() {
@@ -119,7 +119,7 @@ class Writer {
 
  private:
   void Loop() {
-    Api api(url_, kAdminToken, 10s);
+    Api api(url_, kAdminToken, 10s, ca_file_);
     for (int n = 0; !stop_.load() && n < 100000; ++n) {
       // Credits of 3, debits of 1: the balance only grows, so no debit is ever short of rights
       // or takes an overdraft (no fee: the expected balance is the plain sum).
@@ -138,6 +138,7 @@ class Writer {
   }
 
   const std::string url_;
+  const std::string ca_file_;
   const std::string account_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
@@ -183,7 +184,7 @@ TEST_CASE(
   }
 
   // The backup of us, taken by tallyctl while a client keeps writing to us.
-  Writer writer(c.url(kUs), acct);
+  Writer writer(c, kUs, acct);
   writer.Start();
   REQUIRE(WaitUntil([&] { return writer.acked() >= 20; }, 20s, 10ms));
   const std::uint64_t us_acked_before_backup = MaxSeq(writer.Taken(), "us");
@@ -262,7 +263,7 @@ TEST_CASE(
   // Healed: us gets back what the backup lacks, rejoins, and serves above every seq it issued.
   c.Heal(kUs, kEu);
   c.Heal(kUs, kAp);
-  Api retry(c.url(kUs), kAdminToken, 5s);
+  Api retry = c.api(kUs, kAdminToken, 5s);
   Reply last;
   std::vector<std::string> unexpected;
   const bool served = WaitUntil(
@@ -409,7 +410,7 @@ TEST_CASE("backup refuses bad requests clearly and the region keeps serving", "[
     CHECK_THAT(r.out, Catch::Contains("HTTP 401 unauthenticated"));
   }
   for (const char* token : {kReaderToken, kShopToken}) {
-    const Reply r = Api(c.url(kEu), token).Call("POST", "/v1/admin/backup", body);
+    const Reply r = c.api(kEu, token).Call("POST", "/v1/admin/backup", body);
     INFO(token << ": " << r.raw);
     CHECK(r.status == 403);
     CHECK(r.error_code() == "permission_denied");

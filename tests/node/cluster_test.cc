@@ -201,7 +201,7 @@ TEST_CASE("kill -9 under load loses no acknowledged op", "[node]") {
   std::vector<std::thread> writers;
   for (int t = 0; t < kWriters; ++t) {
     writers.emplace_back([&, t] {
-      Api api(c.url(0), kAdminToken, 2s);
+      Api api = c.api(0, kAdminToken, 2s);
       for (int n = 0; !stop.load(); ++n) {
         const std::string key = "w" + std::to_string(t) + "-" + std::to_string(n);
         Reply r = api.Credit("load-1", 1, key);
@@ -252,7 +252,7 @@ TEST_CASE("kill -9 under load loses no acknowledged op", "[node]") {
   // Every acknowledged op survived: a retry with its key returns the very same op. This covers at
   // least kAckedBeforeKill ops acknowledged by the killed process and kAckedAfterRestart by the
   // restarted one.
-  Api api(c.url(0), kAdminToken);
+  Api api = c.api(0);
   std::size_t missing = 0;
   for (const auto& [key, op] : acked) {
     Reply r = api.Credit("load-1", 1, key);

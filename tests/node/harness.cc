@@ -243,8 +243,11 @@ Reply ToReply(bool ok, const ctl::HttpResponse& res, const std::string& error) {
 
 }  // namespace
 
-Api::Api(const std::string& url, std::string token, std::chrono::milliseconds timeout)
-    : url_(url), token_(std::move(token)), client_(MustParse(url), timeout) {}
+Api::Api(const std::string& url, std::string token, std::chrono::milliseconds timeout,
+         const std::string& ca_file)
+    : url_(url),
+      token_(std::move(token)),
+      client_(MustParse(url), timeout, ctl::ClientTls{ca_file}) {}
 
 Reply Api::Call(const std::string& method, const std::string& target, const std::string& body,
                 ctl::Headers headers) {
@@ -319,7 +322,7 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
     t << "heartbeat_interval_ms = 50\npeer_timeout_ms = 400\nresend_after_ms = 200\n";
   t << "reconnect_min_ms = 50\nreconnect_max_ms = 300\n" << gossip;
   if (pki.empty()) {
-    t << "insecure_loopback = true\n\n";
+    t << "insecure_loopback = true\n\n[http]\ninsecure_loopback = true\n\n";
   } else {
     t << "\n[tls]\nca_file = \"" << (pki / "ca.pem").string() << "\"\ncert_file = \""
       << (pki / (regions[self] + ".pem")).string() << "\"\nkey_file = \""
@@ -394,7 +397,19 @@ std::filesystem::path Cluster::WriteConfig(const std::string& name, const std::s
 }
 
 std::string Cluster::url(std::size_t i) const {
-  return "http://127.0.0.1:" + std::to_string(nodes_[i].client_port);
+  return (options_.tls ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+         std::to_string(nodes_[i].client_port);
+}
+
+std::string Cluster::ca_file() const { return options_.tls ? (pki_dir() / "ca.pem").string() : ""; }
+
+std::vector<std::string> Cluster::CtlArgs(std::size_t i) const {
+  std::vector<std::string> args = {"--url", url(i)};
+  if (options_.tls) {
+    args.push_back("--cacert");
+    args.push_back(ca_file());
+  }
+  return args;
 }
 
 std::filesystem::path Cluster::log_path(std::size_t i) const {
@@ -419,7 +434,7 @@ bool Cluster::Start(std::size_t i, std::string* error) {
   const std::vector<std::string>& env = i < options_.env.size() ? options_.env[i] : no_env;
   if (!node.process->Start(TALLYD_PATH, {"--config", config.string()}, log_path(i), error, env))
     return false;
-  Api health(url(i), "", 2s);
+  Api health(url(i), "", 2s, ca_file());
   bool up = WaitUntil(
       [&] {
         if (!node.process->running()) return true;  // exited: report below
@@ -511,7 +526,7 @@ ctl::Agreement Cluster::Compare(const std::string& account, const std::vector<st
     ctl::NodeAnswer a;
     a.url = url(i);
     a.region = options_.regions[i];
-    Api api(url(i), kAdminToken, 5s);
+    Api api(url(i), kAdminToken, 5s, ca_file());
     Reply acc = api.Account(account);
     Reply rep = api.Report(account);
     if (acc.status != 200 || rep.status != 200) {

@@ -90,7 +90,9 @@ struct Reply {
 // A keep-alive client for one node with a bearer token. One per thread.
 class Api {
  public:
-  Api(const std::string& url, std::string token, std::chrono::milliseconds timeout = 10s);
+  // `ca_file`: the CA that signed the server's certificate, for an https URL.
+  Api(const std::string& url, std::string token, std::chrono::milliseconds timeout = 10s,
+      const std::string& ca_file = "");
   Reply Call(const std::string& method, const std::string& target, const std::string& body = "",
              ctl::Headers headers = {});
   // Without the Authorization header.
@@ -129,9 +131,10 @@ struct ClusterOptions {
   bool default_timings = false;
   // Per node (by index; missing: none): "NAME=value" entries added to its environment.
   std::vector<std::vector<std::string>> env;
-  // Gossip over mutual TLS, with a CA and certificates made in pki_dir() (scripts/make-certs).
-  // False: plain TCP gossip (gossip.insecure_loopback), for tests that speak the gossip protocol
-  // to a node themselves.
+  // Gossip over mutual TLS and the client API over HTTPS, with a CA and certificates made in
+  // pki_dir() (scripts/make-certs). False: plain TCP gossip and plain HTTP (both
+  // insecure_loopback), for tests that speak the gossip protocol to a node themselves. The
+  // harness writes an [http] table then: extra_toml must not open another.
   bool tls = true;
 };
 
@@ -163,9 +166,14 @@ class Cluster {
 
   std::string url(std::size_t i) const;
   std::uint16_t peer_port(std::size_t i) const { return nodes_[i].peer_port; }
-  Api api(std::size_t i, const std::string& token = kAdminToken) const {
-    return Api(url(i), token);
+  Api api(std::size_t i, const std::string& token = kAdminToken,
+          std::chrono::milliseconds timeout = 10s) const {
+    return Api(url(i), token, timeout, ca_file());
   }
+  // The CA of the nodes' HTTPS certificates ("" without TLS).
+  std::string ca_file() const;
+  // tallyctl's arguments to talk to node i: --url, and --cacert over HTTPS.
+  std::vector<std::string> CtlArgs(std::size_t i) const;
   std::filesystem::path log_path(std::size_t i) const;
   // Node i's data folder (its data_dir): under the cluster's temp dir, "<region>/data".
   std::filesystem::path data_dir(std::size_t i) const;
@@ -210,8 +218,8 @@ class Cluster {
 };
 
 // The common config text for one region (tokens, roles, fast gossip timings); `gossip` is added
-// to its [gossip] table. `pki`: the folder of scripts/make-certs' files for gossip over TLS;
-// empty: plain TCP gossip (gossip.insecure_loopback).
+// to its [gossip] table. `pki`: the folder of scripts/make-certs' files for gossip over TLS and
+// HTTPS; empty: plain TCP gossip and plain HTTP (insecure_loopback).
 std::string RegionToml(const std::string& cluster_id, const std::vector<std::string>& regions,
                        std::size_t self, const std::filesystem::path& data_dir,
                        std::uint16_t client_port, std::uint16_t peer_port,

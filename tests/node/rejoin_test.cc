@@ -94,7 +94,7 @@ struct RetryAnswers {
 AckedCredit CreditOnceRejoined(Cluster& c, std::size_t i, const std::string& account,
                                std::int64_t amount, const std::string& key,
                                std::chrono::milliseconds timeout, RetryAnswers* seen) {
-  Api api(c.url(i), kAdminToken, 5s);
+  Api api = c.api(i, kAdminToken, 5s);
   Reply last;
   std::vector<std::string> unexpected;
   const bool acked = WaitUntil(

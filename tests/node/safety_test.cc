@@ -390,9 +390,9 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
 
   // The same through tallyctl, which sends --idempotency-key as the header.
   const std::int64_t us_before = RightsOf(c, 0, acct, "us");
-  const std::vector<std::string> args = {
-      "--url", c.url(0), "--token", kAdminToken,         "--json",  "account", "transfer", acct,
-      "150",   "--to",   "us",      "--idempotency-key", "move-ctl"};
+  std::vector<std::string> args = c.CtlArgs(0);
+  args.insert(args.end(), {"--token", kAdminToken, "--json", "account", "transfer", acct, "150",
+                           "--to", "us", "--idempotency-key", "move-ctl"});
   CtlRun run1 = RunCtl(c.dir(), args);
   INFO("first tallyctl run: " << run1.out);
   REQUIRE(run1.exit_code == 0);

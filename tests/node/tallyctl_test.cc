@@ -60,11 +60,11 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   REQUIRE(started);
   REQUIRE(c.WaitConnected(10s));
   Ctl ctl(c.dir());
-  const std::vector<std::string> eu = {"--url", c.url(0), "--token", kAdminToken};
   auto with = [](std::vector<std::string> base, std::initializer_list<std::string> more) {
     base.insert(base.end(), more);
     return base;
   };
+  const std::vector<std::string> eu = with(c.CtlArgs(0), {"--token", kAdminToken});
 
   CtlRun r = ctl.Run(with(eu, {"account", "open", "t-1", "--currency", "EUR", "--overdraft-limit",
                                "100", "--fee-flat", "5", "--fee-bps", "10"}));
@@ -111,7 +111,7 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   r = ctl.Run({"--url", "ftp://x:1", "health"});
   CHECK(r.exit_code == 2);
 
-  r = ctl.Run({"--url", c.url(0), "account", "show", "t-1"});  // no token
+  r = ctl.Run(with(c.CtlArgs(0), {"account", "show", "t-1"}));  // no token
   INFO(r.out);
   CHECK(r.exit_code == 4);
   CHECK(r.out.find("unauthenticated") != std::string::npos);
@@ -130,9 +130,11 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
 
   ::setenv("TALLY_URL", c.url(1).c_str(), 1);
   ::setenv("TALLY_TOKEN", kAdminToken, 1);
+  ::setenv("TALLY_CACERT", c.ca_file().c_str(), 1);
   r = ctl.Run({"--json", "cluster", "status"});
   ::unsetenv("TALLY_URL");
   ::unsetenv("TALLY_TOKEN");
+  ::unsetenv("TALLY_CACERT");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   CHECK(LastJson(r.out)["region"] == "us");
@@ -217,9 +219,9 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(LastJson(r.out)["type"] == "account");
   CHECK(LastJson(r.out)["account"]["id"] == "t-1");
 
-  r = ctl.Run({"--url", c.url(1), "health"});
+  r = ctl.Run(with(c.CtlArgs(1), {"health"}));
   CHECK(r.exit_code == 0);
-  r = ctl.Run({"--url", c.url(1), "metrics"});
+  r = ctl.Run(with(c.CtlArgs(1), {"metrics"}));
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("tally_") != std::string::npos);
 }

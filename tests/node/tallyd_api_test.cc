@@ -237,7 +237,7 @@ TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[nod
   REQUIRE(valid.status == 200);
 
   for (const BadRequest& b : BadRequests()) {
-    Api api(c.url(0), b.token ? b.token : "");
+    Api api = c.api(0, b.token ? b.token : "");
     Reply r = b.token ? api.Call(b.method, b.target, b.body, b.headers)
                       : api.CallNoAuth(b.method, b.target, b.body, b.headers);
     INFO(b.name << ": " << b.method << " " << b.target.substr(0, 120) << " -> " << r.status << " "
@@ -296,8 +296,8 @@ TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[nod
   CHECK(MetricSample(metrics.raw, "tally_store_commits_total") > 0);
   CHECK(MetricSample(metrics.raw, "tally_store_busy_seconds_total") > 0);
   CHECK(MetricSample(metrics.raw, "tally_store_idle_seconds_total") > 0);
-  CHECK(Api(c.url(0), kShopToken).Credit("shop-1", 5, "k-shop").status == 200);
-  CHECK(Api(c.url(0), kReaderToken).Account("acct-1").status == 200);
+  CHECK(c.api(0, kShopToken).Credit("shop-1", 5, "k-shop").status == 200);
+  CHECK(c.api(0, kReaderToken).Account("acct-1").status == 200);
   Reply replay = admin.Credit("acct-1", 5, "k-valid");
   CHECK(replay.status == 200);
   CHECK(replay.body["op"] == valid.body["op"]);

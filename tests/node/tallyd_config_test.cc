@@ -203,6 +203,33 @@ TEST_CASE("gossip is mutual TLS unless insecure_loopback says otherwise, on loop
              Catch::Contains("gossip.insecure_loopback: listen.peer 10.0.0.1:9082 is not a "
                              "loopback address"));
   CHECK(c.listen_peer.ToString() == "127.0.0.1:9082");  // unchanged on error
+
+  // The client API is HTTPS too, unless http.insecure_loopback, on a loopback listen.client only.
+  const std::string gossip_only = With(tls_table, "");
+  const std::string plain_gossip = [&] {
+    std::string s = all_loopback;
+    std::size_t at = s.find(tls_table);
+    return s.replace(at, tls_table.size(), "");
+  }();
+  CHECK_THAT(ErrorOf(plain_gossip), Catch::Contains("tls: the client API is HTTPS: set [tls]"));
+  const std::string both_plain = plain_gossip + "\n[http]\ninsecure_loopback = true\n";
+  s = ParseConfig(both_plain, "t.toml", &c);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(c.http_insecure_loopback);
+  ConfigOverrides public_client;
+  public_client.listen_client = "10.0.0.1:8082";
+  CHECK_THAT(ApplyOverrides(public_client, &c).message(),
+             Catch::Contains("http.insecure_loopback: listen.client 10.0.0.1:8082 is not a "
+                             "loopback address"));
+
+  // A separate certificate for the API: both files or neither.
+  CHECK(ParseConfig(With("[tls]", "[tls]\napi_cert_file = \"/a.pem\"\napi_key_file = \"/a.key\""),
+                    "t.toml", &c)
+            .ok());
+  CHECK(c.tls.api_cert_file == "/a.pem");
+  CHECK_THAT(ErrorOf(With("[tls]", "[tls]\napi_cert_file = \"/a.pem\"")),
+             Catch::Contains("tls.api_key_file: is required with tls.api_cert_file"));
 }
 
 TEST_CASE("certificate paths are relative to the config file's folder", "[config]") {

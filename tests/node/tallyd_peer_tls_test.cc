@@ -22,7 +22,7 @@ TlsFiles FilesOf(const fs::path& pki, const std::string& cert, const std::string
 }
 
 std::string ErrorOf(const TlsFiles& files, const std::string& cluster, const std::string& region) {
-  std::unique_ptr<ssl::context> ctx;
+  std::shared_ptr<ssl::context> ctx;
   Status s = MakePeerTlsContext(files, cluster, region, &ctx);
   REQUIRE_FALSE(s.ok());
   CHECK(s.code() == Code::kInvalidArgument);
@@ -40,7 +40,7 @@ TEST_CASE("a region starts only with a certificate of the cluster CA that names 
       {"--ca", pki.string(), "--days", "-1", (dir.path() / "old").string(), "test", "eu"},
       dir.path() / "old.log");
 
-  std::unique_ptr<ssl::context> ctx;
+  std::shared_ptr<ssl::context> ctx;
   Status s = MakePeerTlsContext(FilesOf(pki, "eu", "eu"), "test", "eu", &ctx);
   INFO(s.ToString());
   REQUIRE(s.ok());

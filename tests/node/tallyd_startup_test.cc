@@ -1,9 +1,12 @@
 // tallyd as a process, at start: a bad config or flag exits 2 naming the field; a damaged store or
 // a store of another region exits 1 with a clear message, before anything is served. None of
 // these cases gets as far as binding a port.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <leveldb/db.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -76,6 +80,7 @@ std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
       << extra_top << "[listen]\nclient = \"127.0.0.1:1\"\npeer = \"127.0.0.1:2\"\n"
       << "[[regions]]\nid = 0\nname = \"eu\"\npeer = \"127.0.0.1:2\"\n"
       << "[[regions]]\nid = 1\nname = \"us\"\npeer = \"127.0.0.1:3\"\n"
+      << "[http]\ninsecure_loopback = true\n"
       << "[gossip]\ninsecure_loopback = true\n"
       << gossip;
   return p.string();
@@ -154,9 +159,69 @@ TEST_CASE("tallyd refuses a data directory of another region with exit status 1"
 
 TEST_CASE("tallyd exits 1 when it cannot bind its listen address", "[startup]") {
   tally::test::TempDir dir("tallyd-startup");
-  // 192.0.2.1 (TEST-NET-1) is on no interface of this host: bind fails at once.
-  Outcome o = RunTallyd({"--config", WriteConfig(dir.path()), "--listen-client", "192.0.2.1:8080"},
-                        dir.path());
+  // A port another socket listens on (SO_REUSEADDR does not let a second listener bind it).
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  Outcome o =
+      RunTallyd({"--config", WriteConfig(dir.path()), "--listen-client", taken}, dir.path());
+  ::close(fd);
   CHECK(o.exit_code == 1);
-  CHECK_THAT(o.stderr_text, Catch::Contains("listen.client 192.0.2.1:8080"));
+  CHECK_THAT(o.stderr_text, Catch::Contains("listen.client " + taken));
+}
+
+TEST_CASE("tallyd exits 1 when its certificates cannot be loaded, naming the file", "[startup]") {
+  tally::test::TempDir dir("tallyd-startup");
+  const fs::path p = dir.path() / "tls.toml";
+  std::ofstream(p) << "cluster_id = \"startup\"\nregion = \"eu\"\ndata_dir = \""
+                   << (dir.path() / "data").string() << "\"\n"
+                   << "[listen]\nclient = \"127.0.0.1:1\"\npeer = \"127.0.0.1:2\"\n"
+                   << "[[regions]]\nid = 0\nname = \"eu\"\npeer = \"127.0.0.1:2\"\n"
+                   << "[[regions]]\nid = 1\nname = \"us\"\npeer = \"127.0.0.1:3\"\n"
+                   << "[tls]\nca_file = \"pki/ca.pem\"\ncert_file = \"pki/eu.pem\"\n"
+                   << "key_file = \"pki/eu.key\"\n";
+  const Outcome o = RunTallyd({"--config", p.string()}, dir.path());
+  CHECK(o.exit_code == 1);
+  CHECK_THAT(o.stderr_text, Catch::Contains("cannot start: invalid_argument: tls.ca_file " +
+                                            (dir.path() / "pki" / "ca.pem").string() +
+                                            ": cannot be read: No such file or directory"));
+  CHECK_FALSE(fs::exists(dir.path() / "data"));  // refused before the store was touched
+}
+
+TEST_CASE("tallyd --log-format json writes one JSON object per log line", "[startup]") {
+  tally::test::TempDir dir("tallyd-startup");
+  {
+    std::unique_ptr<tally::node::Store> store;
+    REQUIRE(tally::node::Store::Open((dir.path() / "data").string(),
+                                     tally::node::StoreIdentity{"startup", "us", {"eu", "us"}},
+                                     &store)
+                .ok());
+  }
+  const Outcome o =
+      RunTallyd({"--config", WriteConfig(dir.path()), "--log-format", "json"}, dir.path());
+  CHECK(o.exit_code == 1);
+  INFO(o.stderr_text);
+  std::stringstream in(o.stderr_text);
+  int lines = 0, errors = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    REQUIRE(j.is_object());
+    CHECK(j.value("region", "") == "eu");
+    CHECK(j.contains("time"));
+    if (j.value("level", "") == "error") {
+      ++errors;
+      CHECK_THAT(j.value("msg", ""), Catch::Contains("cannot start"));
+    }
+  }
+  CHECK(lines >= 1);
+  CHECK(errors >= 1);
+  CHECK(RunTallyd({"--config", WriteConfig(dir.path()), "--log-format", "xml"}, dir.path())
+            .exit_code == 2);
 }
