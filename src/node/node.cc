@@ -9,6 +9,7 @@
 
 #include "node/log.h"
 #include "node/node_impl.h"
+#include "node/sd_notify.h"
 
 namespace tally::node {
 
@@ -54,7 +55,12 @@ Status NodeImpl::Open() {
   // Certificates first: a region that cannot prove who it is must not start answering.
   if (Status s = MakeTlsContexts(config_, &peer_tls_, &api_tls_); !s.ok()) return s;
   std::error_code fs_ec;
+  // The data folder holds every balance and the audit log: only tallyd's user may read it.
+  const bool fresh = !std::filesystem::exists(config_.data_dir, fs_ec);
   std::filesystem::create_directories(config_.data_dir, fs_ec);
+  if (!fs_ec && fresh)
+    std::filesystem::permissions(config_.data_dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, fs_ec);
   if (fs_ec)
     return Status::IOError(fmt::format("data_dir {}: {}", config_.data_dir, fs_ec.message()));
 
@@ -129,6 +135,7 @@ int NodeImpl::Run() {
       config_.listen_peer.ToString(),
       peer_tls_ ? "mutual TLS" : "plain TCP, gossip.insecure_loopback", config_.region,
       config_.self, config_.cluster_id);
+  SdNotify("READY=1");
   io_.run();
   backup_->Cancel();  // only if the drain gave up on it; normally it is over
   backup_->Join();
@@ -142,6 +149,7 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
   stopping_ = true;
   exit_code_ = exit_code;
   Log(LogLevel::kInfo, "shutting down ({}): no new connections; answering what is in flight", why);
+  SdNotify("STOPPING=1");
   beast::error_code ec;
   client_acceptor_.close(ec);
   signals_.cancel(ec);

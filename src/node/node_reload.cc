@@ -13,6 +13,7 @@
 #include "node/log.h"
 #include "node/node_impl.h"
 #include "node/peer_tls.h"
+#include "node/sd_notify.h"
 
 namespace tally::node {
 
@@ -78,6 +79,10 @@ void NodeImpl::WaitForReload() {
 }
 
 void NodeImpl::Reload() {
+  SdNotify("RELOADING=1");
+  struct Ready {  // whatever the outcome, systemd hears the reload is over
+    ~Ready() { SdNotify("READY=1"); }
+  } ready;
   NodeConfig next;
   Status s = reload_ ? reload_(&next) : Status::FailedPrecondition("no config file to reload");
   std::shared_ptr<ssl::context> peer_tls, api_tls;

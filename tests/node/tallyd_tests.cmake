@@ -10,6 +10,7 @@ tally_add_catch_test(tallyd_unit_test node
   tallyd_store_crash_test.cc
   tallyd_process_metrics_test.cc
   tallyd_peer_tls_test.cc
+  tallyd_sd_notify_test.cc
 )
 target_link_libraries(tallyd_unit_test PRIVATE tally_node tally_node_harness OpenSSL::SSL)
 target_compile_definitions(tallyd_unit_test PRIVATE TALLY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
