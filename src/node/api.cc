@@ -187,6 +187,27 @@ Status GetInteger(const json& v, std::string_view field, std::int64_t lo, std::i
 
 }  // namespace
 
+Permission PermissionFor(Route r) {
+  switch (r) {
+    case Route::kOpenAccount:
+      return Permission::kOpenAccounts;
+    case Route::kCredit:
+      return Permission::kCredit;
+    case Route::kDebit:
+      return Permission::kDebit;
+    case Route::kTransfer:
+      return Permission::kTransfer;
+    case Route::kReport:
+      return Permission::kReadReports;
+    case Route::kCluster:
+      return Permission::kCluster;
+    case Route::kBackup:
+      return Permission::kBackup;
+    default:
+      return Permission::kRead;
+  }
+}
+
 bool IsValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {

@@ -25,6 +25,7 @@
 #include "core/replica.h"
 #include "core/status.h"
 #include "core/types.h"
+#include "node/auth.h"
 
 namespace tally::node {
 
@@ -46,6 +47,9 @@ enum class Route : std::uint8_t {
 inline constexpr int kRouteCount = 13;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
+
+// The permission a route asks of the caller's token (for GET /v1/stream: read, on every account).
+Permission PermissionFor(Route r);
 
 // Whether an X-Request-Id header may be used as the request's id (audit log, answers): 1..128
 // bytes of [A-Za-z0-9._:-]. Anything else is replaced by an id the node makes.

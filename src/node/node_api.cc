@@ -72,31 +72,6 @@ void NodeImpl::Answered(Route route, int status, SteadyTime start, std::string_v
   audit_.Answered(route, status, body, facts);
 }
 
-namespace {
-
-Permission PermissionFor(Route r) {
-  switch (r) {
-    case Route::kOpenAccount:
-      return Permission::kOpenAccounts;
-    case Route::kCredit:
-      return Permission::kCredit;
-    case Route::kDebit:
-      return Permission::kDebit;
-    case Route::kTransfer:
-      return Permission::kTransfer;
-    case Route::kReport:
-      return Permission::kReadReports;
-    case Route::kCluster:
-      return Permission::kCluster;
-    case Route::kBackup:
-      return Permission::kBackup;
-    default:
-      return Permission::kRead;
-  }
-}
-
-}  // namespace
-
 void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
                              Route route, RouteMatch match, http::request<http::string_body>& req) {
   auto fail = [&](const Status& s) {

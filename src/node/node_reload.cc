@@ -102,6 +102,18 @@ void NodeImpl::Reload() {
   config_.tls = std::move(next.tls);
   authorizer_ = config_.MakeAuthorizer();
   ++auth_generation_;
+  // A stream is a standing read: one whose token was revoked, or lost the right to read one of its
+  // accounts, ends now rather than at its next reconnect.
+  const std::size_t cut = streams_->CloseUnless([this](const WsSession& ws) {
+    const Principal* who = nullptr;
+    if (!authorizer_.Authenticate(ws.authorization(), &who).ok()) return false;
+    for (const std::string& account : ws.accounts()) {
+      if (!Authorizer::Authorize(*who, PermissionFor(Route::kStream), account).ok()) return false;
+    }
+    return true;
+  });
+  if (cut > 0)
+    Log(LogLevel::kInfo, "SIGHUP: closed {} streams whose token no longer allows them", cut);
   peer_tls_ = std::move(peer_tls);
   api_tls_ = std::move(api_tls);
   ++reloads_ok_;

@@ -48,4 +48,15 @@ void StreamHub::CloseAll() {
   for (auto& [id, ws] : streams_) ws->Close();
 }
 
+std::size_t StreamHub::CloseUnless(const std::function<bool(const WsSession&)>& allowed) {
+  std::size_t closed = 0;
+  for (auto& [id, ws] : streams_) {  // Close unsubscribes through a posted handler: no erase here
+    if (ws->open() && !allowed(*ws)) {
+      ws->Close();
+      ++closed;
+    }
+  }
+  return closed;
+}
+
 }  // namespace tally::node

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -36,6 +37,8 @@ class StreamHub {
   // `batch` was synced: every stream following an account it changed gets its new state.
   void Notify(const PersistBatch& batch);
   void CloseAll();
+  // Closes every stream `allowed` refuses (after a reload of the tokens); returns how many.
+  std::size_t CloseUnless(const std::function<bool(const WsSession&)>& allowed);
   std::size_t size() const { return streams_.size(); }
   bool empty() const { return streams_.empty(); }
 

@@ -9,6 +9,7 @@ WsSession::WsSession(ApiHost* host, ApiStream stream, std::vector<std::string> a
     : host_(host), ws_(std::move(stream)), accounts_(std::move(accounts)), id_(id) {}
 
 void WsSession::Start(http::request<http::string_body> req) {
+  authorization_ = std::string(ToStd(req[http::field::authorization]));
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "tallyd"); }));

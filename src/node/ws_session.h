@@ -33,6 +33,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Send(std::string message);  // queued; a consumer too slow to keep up is disconnected
   void Close();
   const std::vector<std::string>& accounts() const { return accounts_; }
+  // The Authorization header it was opened with: a reload checks it against the new tokens.
+  const std::string& authorization() const { return authorization_; }
   bool open() const { return open_; }
   std::uint64_t id() const { return id_; }
 
@@ -44,6 +46,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   ApiHost* const host_;
   websocket::stream<ApiStream> ws_;
   const std::vector<std::string> accounts_;
+  std::string authorization_;
   const std::uint64_t id_;
   beast::flat_buffer read_buf_;
   std::deque<std::string> queue_;

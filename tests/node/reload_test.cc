@@ -1,7 +1,8 @@
 // SIGHUP on a real tallyd (issue 12). Before, SIGHUP killed tallyd: rotating a token meant
 // restarting every region. Now SIGHUP re-reads the config and applies its tokens, roles and
 // certificates — a revoked token is refused from its next request, even on a connection that
-// already used it — or refuses the new config whole, keeping the running one.
+// already used it, and its streams are closed — or refuses the new config whole, keeping the
+// running one.
 
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -97,11 +98,27 @@ TEST_CASE("SIGHUP reloads tokens and certificates, and refuses a bad config whol
   REQUIRE(shop.Credit("shop-1", 5, "before").status == 200);
   Api fresh = c.api(0, kFreshToken);
   REQUIRE(fresh.Account("shop-1").status == 401);
+  // A standing read with the same token: a stream of shop-1.
+  tally::ctl::Url url;
+  std::string error;
+  REQUIRE(tally::ctl::Url::Parse(c.url(0), &url, &error));
+  tally::ctl::WsReader stream(url, 5s, tally::ctl::ClientTls{c.ca_file()});
+  REQUIRE(stream.Open("/v1/stream?accounts=shop-1",
+                      {{"Authorization", std::string("Bearer ") + kShopToken}}, &error));
+  std::string message;
+  REQUIRE(stream.Next(5s, &message, &error) == 1);  // the account's state
 
-  // Rotation: shop revoked, fresh added. The revoked token is refused on its own connection.
+  // Rotation: shop revoked, fresh added. The revoked token is refused on its own connection, and
+  // its stream is closed.
   Rewrite(c, RotatedConfig(c));
   REQUIRE(Hup(c, "ok", 1));
   CHECK(shop.Credit("shop-1", 5, "after").status == 401);
+  int next = 0;
+  for (int i = 0; i < 10 && (next = stream.Next(1s, &message, &error)) == 1;) ++i;
+  INFO("the stream after the reload: " << error);
+  CHECK(next == -1);
+  CHECK(c.ReadLog(0).find("SIGHUP: closed 1 streams whose token no longer allows them") !=
+        std::string::npos);
   CHECK(fresh.Account("shop-1").status == 200);
   CHECK(c.ReadLog(0).find("SIGHUP: reloaded") != std::string::npos);
 
