@@ -35,6 +35,7 @@ TEST_CASE("the client API is HTTPS: clients that do not speak it are told so and
   options.extra_toml = "[http]\nidle_timeout_ms = 500\n";
   Cluster c("api-tls", options);
   REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(20s));  // a region alone answers writes 503 until a peer answers it
   Api eu = c.api(0);
   REQUIRE(c.url(0).rfind("https://", 0) == 0);
   REQUIRE(eu.Open("tls-1").status == 201);

@@ -45,6 +45,7 @@ TEST_CASE("money movements and refusals are audited with request ids, tokens by 
   options.regions = {"eu", "us"};
   Cluster c("audit", options);
   REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(20s));  // a region alone answers writes 503 until a peer answers it
   Api admin = c.api(0), shop = c.api(0, kShopToken), nobody = c.api(0, "");
   REQUIRE(admin.Open("shop-a").status == 201);
   REQUIRE(admin.Open("private").status == 201);
