@@ -86,7 +86,13 @@ void NodeImpl::Reload() {
   NodeConfig next;
   Status s = reload_ ? reload_(&next) : Status::FailedPrecondition("no config file to reload");
   std::shared_ptr<ssl::context> peer_tls, api_tls;
-  if (s.ok()) s = MakeTlsContexts(next, &peer_tls, &api_tls);
+  if (s.ok()) {
+    // The new certificates, made for the node as it runs: its cluster, region and insecure flags
+    // are start-only, so a file that changes them must not turn TLS off (or on) mid-run.
+    NodeConfig running = config_;
+    running.tls = next.tls;
+    s = MakeTlsContexts(running, &peer_tls, &api_tls);
+  }
   if (!s.ok()) {
     ++reloads_refused_;
     Log(LogLevel::kError, "SIGHUP: reload refused, the running config stays: {}", s.message());

@@ -159,4 +159,14 @@ TEST_CASE("SIGHUP reloads tokens and certificates, and refuses a bad config whol
   auto agreement = c.WaitAgree("shop-1", 20s);
   INFO(Differences(agreement));
   CHECK(agreement.agree);
+
+  // A file that turns TLS off is applied for its tokens only: the insecure flags are read at
+  // start, so the API stays HTTPS (before, the reload made its new connections plain HTTP).
+  std::string plain = renewed;
+  plain.replace(plain.find("[gossip]\n"), 9, "[gossip]\ninsecure_loopback = true\n");
+  Rewrite(c, plain + "\n[http]\ninsecure_loopback = true\n");
+  REQUIRE(Hup(c, "ok", 3));
+  CHECK(c.ReadLog(0).find("gossip.insecure_loopback, http.insecure_loopback changed in the "
+                          "config; they take effect at the next restart") != std::string::npos);
+  CHECK(ServesCertificate(c, renewed_pem));
 }
