@@ -16,7 +16,8 @@ std::string R(RegionId r) { return "r" + std::to_string(r); }
 std::string Describe(const Op& op) {
   std::string s = std::string(OpKindName(op.kind)) + " " + op.account;
   if (op.kind != OpKind::kOpen) s += " " + std::to_string(op.amount);
-  if (op.kind == OpKind::kTransfer) s += " to " + R(op.to);
+  if (op.kind == OpKind::kRights) s += " to " + R(op.to);
+  if (op.kind == OpKind::kTransfer) s += " to " + op.to_account;
   if (!op.key.empty()) s += " key '" + op.key + "'";
   return s + " @" + op.hlc.ToString();
 }
@@ -45,6 +46,8 @@ OpKind KindOf(Request::Kind k) {
       return OpKind::kCredit;
     case Request::Kind::kDebit:
       return OpKind::kDebit;
+    case Request::Kind::kRights:
+      return OpKind::kRights;
     case Request::Kind::kTransfer:
       return OpKind::kTransfer;
   }
@@ -606,18 +609,24 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   // answer too, so a debit decided at once is also checked against the rights and line the
   // region's view showed just before it (the view I3 checks against the ops it holds). Credit not
   // yet final is left to the answer's figures and to the effective floor, which catches it
-  // spent (spend_tentative_credit), so each check keeps a planted bug of its own.
-  if (a.req.kind == Request::Kind::kDebit && !res.replayed && a.decided_at_submit && a.before &&
+  // spent (spend_tentative_credit), so each check keeps a planted bug of its own. A transfer
+  // between accounts is decided as a debit of its payer, on the payer's figures.
+  const bool spends =
+      a.req.kind == Request::Kind::kDebit || a.req.kind == Request::Kind::kTransfer;
+  const std::string what = a.req.kind == Request::Kind::kTransfer
+                               ? "a transfer to " + accounts[a.req.payee].id + " of "
+                               : std::string("a debit of ");
+  if (spends && !res.replayed && a.decided_at_submit && a.before &&
       a.req.amount > a.before->rights + a.before->line) {
-    Fail("I2 floor", R(r) + " accepted a debit of " + std::to_string(a.req.amount) + " on " +
+    Fail("I2 floor", R(r) + " accepted " + what + std::to_string(a.req.amount) + " on " +
                          accounts[a.req.account].id + " past the rights its view showed " +
                          std::to_string(a.before->rights) + " plus its overdraft line " +
                          std::to_string(a.before->line) + " just before it (op " +
                          res.op.ToString() + "; the answer reports rights " +
                          std::to_string(res.rights) + ")");
-  } else if (a.req.kind == Request::Kind::kDebit && !res.replayed &&
+  } else if (spends && !res.replayed &&
              a.req.amount > res.rights - res.tentative_credit + res.overdraft_line) {
-    Fail("I2 floor", R(r) + " accepted a debit of " + std::to_string(a.req.amount) + " on " +
+    Fail("I2 floor", R(r) + " accepted " + what + std::to_string(a.req.amount) + " on " +
                          accounts[a.req.account].id + " past its rights " +
                          std::to_string(res.rights) + " less credit not yet final " +
                          std::to_string(res.tentative_credit) + " plus its overdraft line " +
@@ -682,11 +691,18 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   h.gate->ForEachUnsynced([&](const PersistBatch& b) {
     if (b.replaces_store) unsynced.clear();
     for (const Op& op : b.ops)
-      if (op.dot.origin == r && op.account == id && op.dot.seq > own_durable)
+      if (op.dot.origin == r && (op.account == id || op.to_account == id) &&
+          op.dot.seq > own_durable)
         unsynced[op.dot.seq] = &op;
   });
   for (const auto& [seq, op_ptr] : unsynced) {
     switch (op_ptr->kind) {
+      case OpKind::kTransfer: {
+        const Amount signed_amount = op_ptr->account == id ? -op_ptr->amount : op_ptr->amount;
+        raw.balance += signed_amount;
+        raw.rights[r] += signed_amount;
+        break;
+      }
       case OpKind::kCredit:
         raw.balance += op_ptr->amount;
         raw.rights[r] += op_ptr->amount;
@@ -695,7 +711,7 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
         raw.balance -= op_ptr->amount;
         raw.rights[r] -= op_ptr->amount;
         break;
-      case OpKind::kTransfer:
+      case OpKind::kRights:
         raw.rights[r] -= op_ptr->amount;
         raw.rights[op_ptr->to] += op_ptr->amount;
         break;
@@ -747,6 +763,7 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
   const std::string asked =
       std::string(OpKindName(KindOf(a.req.kind))) + " " + want_account +
       (a.req.kind == Request::Kind::kOpen ? "" : " " + std::to_string(a.req.amount)) +
+      (a.req.kind == Request::Kind::kTransfer ? " to " + accounts[a.req.payee].id : "") +
       (a.req.key.empty() ? "" : " key '" + a.req.key + "'");
   if (!op) {
     *why = "op " + ack.dot.ToString() + " acknowledged by " + R(ack.region) + " at " +
@@ -757,16 +774,105 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
   }
   bool same = account == want_account && op->kind == KindOf(a.req.kind) && op->key == a.req.key;
   if (a.req.kind != Request::Kind::kOpen) same = same && op->amount == a.req.amount;
-  if (a.req.kind == Request::Kind::kTransfer) same = same && op->to == a.req.to;
+  if (a.req.kind == Request::Kind::kRights) same = same && op->to == a.req.to;
+  // A transfer (or a replay of one) names its payee: the op must credit that account.
+  const std::string payee =
+      op->kind == OpKind::kTransfer ? ledger.AccountId(op->other_account) : std::string();
+  if (a.req.kind == Request::Kind::kTransfer) same = same && payee == accounts[a.req.payee].id;
   if (!same) {
     *why = "op " + ack.dot.ToString() + " acknowledged by " + R(ack.region) + " at " +
            std::to_string(ack.time_ms) + " ms as " + asked +
            " is durably a different op: " + std::string(OpKindName(op->kind)) + " " + account +
-           " " + std::to_string(op->amount) + (op->key.empty() ? "" : " key '" + op->key + "'") +
+           " " + std::to_string(op->amount) + (payee.empty() ? "" : " to " + payee) +
+           (op->key.empty() ? "" : " key '" + op->key + "'") +
            " (a sequence number lost and reused)";
     return false;
   }
   return true;
+}
+
+// Money is neither made nor destroyed by moving it between accounts. Over every account, the
+// oracle's balances (each replayed on its own, in canonical order) sum to the credits less the
+// debits that survive — by the void rule as the ledger applied it while ops became durable — less
+// the fees: transfers, and the voids of transfers, cancel. And on every replica each transfer is
+// voided on both sides or on neither: a void refunds the payer exactly what it claws back from the
+// payee, both at the op's origin. A replica that voids one side only (void_transfer_payer_only)
+// creates money, though each account on its own still adds up (I3 per account) and every replica
+// agrees with every other (I1). Checked before the per-account comparisons with the oracle, which
+// would see it only as one account's voids that differ.
+void Simulation::Impl::CheckMoneyAcrossAccounts(const std::map<std::string, OracleAccount>& oracle) {
+  const MoneyTotals t = ledger.Totals();
+  summary.durable_transfers = t.transfers;
+  summary.transfers_voided = t.transfers_voided;
+  Amount balances = 0, fees = 0;
+  for (const auto& [id, o] : oracle) {
+    balances += o.balance;
+    fees += o.fees;
+  }
+  if (balances != t.credits - t.debits - fees) {
+    Fail("I3 conservation", "across accounts the oracle's balances sum to " +
+                                std::to_string(balances) + " but surviving credits " +
+                                std::to_string(t.credits) + " - surviving debits " +
+                                std::to_string(t.debits) + " - fees " + std::to_string(fees) +
+                                " = " + std::to_string(t.credits - t.debits - fees) + " (" +
+                                std::to_string(t.transfers) + " transfers, " +
+                                std::to_string(t.transfers_voided) + " voided)");
+    return;
+  }
+  if (t.transfers == 0) return;
+  // Per account on one replica: the voids it derives, by op, and from which op on its event list
+  // is whole (a replica keeps only the newest final events: DerivedEvents).
+  struct Voids {
+    bool whole = false;
+    CanonicalKey from;
+    std::map<CanonicalKey, Amount> by_op;
+  };
+  for (const Host& h : hosts) {
+    Replica& rep = *h.replica;
+    std::map<std::string, Voids> cache;
+    auto voids_of = [&](const std::string& id) -> const Voids* {
+      auto [it, inserted] = cache.try_emplace(id);
+      if (inserted) {
+        std::vector<DerivedEvent> events;
+        if (!rep.DerivedEvents(id, &events).ok()) return nullptr;
+        it->second.whole = events.size() < rep.options().max_events_per_account;
+        if (!events.empty()) it->second.from = events.front().op;
+        for (const DerivedEvent& e : events)
+          if (e.kind == DerivedKind::kVoid) it->second.by_op[e.op] = e.amount;
+      }
+      return &it->second;
+    };
+    auto covers = [](const Voids& v, const CanonicalKey& k) { return v.whole || !(k < v.from); };
+    for (const std::string& id : ledger.Accounts()) {
+      for (const LedgerOp& op : *ledger.Ops(id)) {
+        if (op.kind != OpKind::kTransfer || op.incoming) continue;
+        const std::string& payee = ledger.AccountId(op.other_account);
+        const Voids* vp = voids_of(id);
+        const Voids* vq = voids_of(payee);
+        if (!vp || !vq || !covers(*vp, op.canonical) || !covers(*vq, op.canonical)) continue;
+        auto p = vp->by_op.find(op.canonical);
+        auto q = vq->by_op.find(op.canonical);
+        const Amount refund = p == vp->by_op.end() ? 0 : p->second;
+        const Amount clawback = q == vq->by_op.end() ? 0 : -q->second;
+        const bool voided = p != vp->by_op.end(), clawed = q != vq->by_op.end();
+        if (voided == clawed && refund == clawback && (!voided || refund == op.amount)) continue;
+        const Amount made = refund - clawback;
+        Fail("I3 conservation",
+             R(h.id) + " voids the two sides of transfer r" + std::to_string(op.canonical.origin) +
+                 ":" + std::to_string(op.canonical.seq) + " of " + std::to_string(op.amount) +
+                 " from " + id + " to " + payee + " (key '" + op.key + "') unequally: " +
+                 (voided ? "refunds " + std::to_string(refund) + " to the payer"
+                         : std::string("no refund to the payer")) +
+                 ", " +
+                 (clawed ? "claws back " + std::to_string(clawback) + " from the payee"
+                         : std::string("no clawback from the payee")) +
+                 ": money " + (made > 0 ? "created" : "destroyed") + " (" +
+                 std::to_string(made > 0 ? made : -made) +
+                 "), though each account adds up on its own");
+        return;
+      }
+    }
+  }
 }
 
 void Simulation::Impl::FinalChecks() {
@@ -803,9 +909,12 @@ void Simulation::Impl::FinalChecks() {
   }
   summary.fee_events = summary.void_events = 0;
   summary.fees = summary.voids = 0;
+  std::map<std::string, OracleAccount> oracle;
+  for (const std::string& id : ledger.Accounts()) ledger.Oracle(id, &oracle[id]);
+  CheckMoneyAcrossAccounts(oracle);
+  if (failure) return;
   for (const std::string& id : ledger.Accounts()) {
-    OracleAccount o;
-    ledger.Oracle(id, &o);
+    const OracleAccount& o = oracle.at(id);
     if (o.surviving_debits_max_per_key > 1) {
       Fail("I6 idempotency", id + ": " + std::to_string(o.surviving_debits_max_per_key) +
                                  " debits with one key survive reconciliation");

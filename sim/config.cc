@@ -102,12 +102,12 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   w->replay_probe_p = on(0.7) ? rng.LogUniform(0.001, 0.1) : 0;
   w->credit_weight = rng.LogUniform(0.1, 1);
   w->debit_weight = rng.LogUniform(0.1, 1.5);
-  w->transfer_weight = on(0.6) ? rng.LogUniform(0.01, 0.3) : 0;
+  w->rights_weight = on(0.6) ? rng.LogUniform(0.01, 0.3) : 0;
   w->hot_p = rng.Unit() * 0.95;
   w->hot_fraction = rng.LogUniform(0.01, 0.5);
   w->credit_max = static_cast<Amount>(rng.LogUniform(10, 100000));
   w->debit_max = static_cast<Amount>(rng.LogUniform(10, 100000));
-  w->transfer_max = static_cast<Amount>(rng.LogUniform(10, 10000));
+  w->rights_max = static_cast<Amount>(rng.LogUniform(10, 10000));
   w->overdraft_p = rng.Unit();
   w->overdraft_max = static_cast<Amount>(rng.LogUniform(10, 200000));
   // Drawn last, so that every parameter above keeps the value it had for each seed before these.
@@ -117,6 +117,9 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   f->wipes_per_min = on(0.25) ? rng.LogUniform(0.1, 5) : 0;
   f->disk_copies_per_min = rng.LogUniform(1, 60);
   f->restores_per_min = on(0.25) ? rng.LogUniform(0.1, 5) : 0;
+  // Transfers between accounts, after everything above: off in a fifth of the seeds, else from
+  // a trickle to about a third of the requests.
+  w->transfer_weight = on(0.8) ? rng.LogUniform(0.02, 0.6) : 0;
 }
 
 // The default faults plus lost disks: a default run (2000 requests, about 20 s of virtual time)
@@ -226,6 +229,10 @@ const std::vector<BugInfo>& KnownBugs() {
       {"spend_buffered_transfer",
        "spend rights handed to this region that it holds beyond a gap, not yet applied",
        "I2 floor (the answer against the region's rights read before the debit)"},
+      {"void_transfer_payer_only",
+       "void only the payer's side of a transfer voided as a duplicate of its key (the payee "
+       "keeps the money: money created)",
+       "I3 conservation (the two sides of a transfer disagree) / I2 floor"},
   };
   return bugs;
 }
@@ -270,6 +277,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->book_fee_elsewhere = true;
   else if (name == "spend_buffered_transfer")
     b->spend_buffered_transfer = true;
+  else if (name == "void_transfer_payer_only")
+    b->void_transfer_payer_only = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

@@ -79,20 +79,26 @@ struct WorkloadParams {
   std::uint32_t client_delay_max_ms = 3;  // client <-> region, each way
   std::uint32_t timeout_ms = 1000;
   std::uint32_t max_attempts = 6;
-  double retry_elsewhere_p = 0.5;  // a timed-out credit/debit retried at another region
+  double retry_elsewhere_p = 0.5;  // a timed-out credit/debit/transfer retried at another region
   // After a credit retried at another region is applied there as a new op (that region did not
   // know the key: the first attempt may well have been applied too), the client's next requests
   // spend it: at that region, then at each region tried before, a debit of all that region holds
-  // for the account, at least the credited amount.
+  // for the account, at least the credited amount. A transfer retried so is spent the same way on
+  // its payee (the payee's credit is as tentative as a credit until final).
   double spend_retried_credit_p = 0.5;
   double replay_probe_p = 0.02;  // after an ack, send the same request again to the same region
-  // A new credit or debit reuses the client's key of a request that completed more than the
-  // retention window ago (SimConfig::idempotency_retention_ms): a new op, in every region alike.
+  // A new credit, debit or transfer reuses the client's key of a request that completed more than
+  // the retention window ago (SimConfig::idempotency_retention_ms): a new op, in every region
+  // alike.
   double reuse_key_p = 0.03;
-  double credit_weight = 0.35, debit_weight = 0.55, transfer_weight = 0.05;
+  // The mix: credits, debits, transfers between accounts (money from one account to another of
+  // the same currency, keyed and retried like debits, amounts like debits: about 15 % of the
+  // requests by default) and rights moved to another region (without a key).
+  double credit_weight = 0.35, debit_weight = 0.55, rights_weight = 0.05;
+  double transfer_weight = 0.17;
   double hot_p = 0.5;  // chance a request goes to the hot set of accounts
   double hot_fraction = 0.05;
-  Amount credit_max = 1000, debit_max = 700, transfer_max = 300;
+  Amount credit_max = 1000, debit_max = 700, rights_max = 300;
   double overdraft_p = 0.7;  // accounts opened with an overdraft limit
   Amount overdraft_max = 2000;
 };

@@ -13,6 +13,7 @@ std::uint64_t DotBook::Fingerprint(const Op& op) {
   h.Add(static_cast<std::uint64_t>(op.amount));
   h.Add(op.key);
   h.Add(op.to);
+  if (op.kind == OpKind::kTransfer) h.Add(op.to_account);  // the payee
   h.Add(op.hlc.value);
   if (op.kind == OpKind::kOpen) {
     h.Add(op.config.currency);

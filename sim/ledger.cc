@@ -30,7 +30,8 @@ std::vector<Amount> LinesOf(const AccountConfig& c, RegionId n) {
 std::string Describe(const Op& op) {
   std::string s = op.dot.ToString() + " " + std::string(OpKindName(op.kind)) + " " + op.account +
                   " " + std::to_string(op.amount);
-  if (op.kind == OpKind::kTransfer) s += " to r" + std::to_string(op.to);
+  if (op.kind == OpKind::kRights) s += " to r" + std::to_string(op.to);
+  if (op.kind == OpKind::kTransfer) s += " to " + op.to_account;
   if (!op.key.empty()) s += " key " + op.key;
   return s;
 }
@@ -40,7 +41,7 @@ std::string Describe(const Op& op) {
 Ledger::Ledger(RegionId regions, std::uint64_t retention_ms)
     : n_(regions), retention_ms_(retention_ms), by_dot_(regions), forgotten_(regions) {}
 
-Ledger::Account& Ledger::AccountFor(const std::string& id) {
+std::uint32_t Ledger::IndexFor(const std::string& id) {
   auto [it, inserted] =
       account_index_.try_emplace(id, static_cast<std::uint32_t>(accounts_.size()));
   if (inserted) {
@@ -55,7 +56,7 @@ Ledger::Account& Ledger::AccountFor(const std::string& id) {
     a.clawbacks.assign(n_, 0);
     accounts_.push_back(std::move(a));
   }
-  return accounts_[it->second];
+  return it->second;
 }
 
 const Ledger::Account* Ledger::FindAccount(const std::string& id) const {
@@ -63,23 +64,45 @@ const Ledger::Account* Ledger::FindAccount(const std::string& id) const {
   return it == account_index_.end() ? nullptr : &accounts_[it->second];
 }
 
-bool Ledger::Void(Account& a, std::uint32_t index) {
+std::uint32_t Ledger::Void(std::uint32_t ai, std::uint32_t index) {
+  Account& a = accounts_[ai];
   const LedgerOp& op = a.ops[index];
   const RegionId o = op.canonical.origin;
   switch (op.kind) {
     case OpKind::kDebit:
       a.refunds[o] += op.amount;
       a.surviving_debits -= op.amount;
-      return false;
+      return kNoOtherSide;
     case OpKind::kCredit:
       a.clawbacks[o] += op.amount;
       a.surviving_credits -= op.amount;
-      return true;
+      return ai;
+    case OpKind::kTransfer: {
+      // Only the payer's key voids a transfer, so `index` is the payer's side. Both sides go: the
+      // payer gets the amount back, the payee loses it, each booked to the op's origin.
+      assert(!op.incoming);
+      a.refunds[o] += op.amount;
+      a.surviving_debits -= op.amount;
+      Account& b = accounts_[op.other_account];
+      b.voided[op.other_op] = true;
+      b.clawbacks[o] += op.amount;
+      b.surviving_credits -= op.amount;
+      return op.other_account;
+    }
     case OpKind::kOpen:
-    case OpKind::kTransfer:
+    case OpKind::kRights:
       break;
   }
-  return false;
+  return kNoOtherSide;
+}
+
+bool Ledger::PayerVoids(const LedgerOp& in) const {
+  if (in.key.empty()) return false;
+  const Account& payer = accounts_[in.other_account];
+  const auto& uses = payer.keys.at(in.key).uses;
+  auto it = uses.find(in.canonical);
+  assert(it != uses.end() && "a keyed transfer is a use of its payer's key");
+  return it != uses.begin() && Within(std::prev(it)->first.hlc, in.canonical.hlc);
 }
 
 // The effective floor of region r: what it holds once voided ops are removed — its voided debits
@@ -126,8 +149,10 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     auto [ai, oi] = log[op.dot.seq - 1];
     const Account& a = accounts_[ai];
     const LedgerOp& known = a.ops[oi];
+    const bool same_payee = known.kind != OpKind::kTransfer ||
+                            accounts_[known.other_account].config.id == op.to_account;
     if (a.config.id == op.account && known.kind == op.kind && known.amount == op.amount &&
-        known.to == op.to && known.key == op.key && known.canonical == op.canonical())
+        known.to == op.to && same_payee && known.key == op.key && known.canonical == op.canonical())
       return "";
     return "I4 durability: seq " + op.dot.ToString() +
            " made durable twice with different ops: " + "first " +
@@ -138,8 +163,12 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     return "I4 durability: r" + std::to_string(o) + " made seq " + std::to_string(op.dot.seq) +
            " durable but its durable log ends at " + std::to_string(log.size());
 
-  Account& a = AccountFor(op.account);
-  const std::uint32_t ai = static_cast<std::uint32_t>(&a - accounts_.data());
+  if (op.kind == OpKind::kTransfer && (op.to_account.empty() || op.to_account == op.account))
+    return "durable transfer to an invalid account: " + Describe(op);
+  const std::uint32_t ai = IndexFor(op.account);
+  // A transfer's payee, indexed before any reference is taken (IndexFor may add an account).
+  const std::uint32_t bi = op.kind == OpKind::kTransfer ? IndexFor(op.to_account) : kNoOtherSide;
+  Account& a = accounts_[ai];
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
   a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms, op.epoch});
   // Durable again: no longer forgotten. Another op forgotten under the dot (a seq issued again,
@@ -160,8 +189,11 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     Amount prev = v.empty() ? 0 : v.back().total;
     v.push_back(Prefix{op.dot.seq, prev + op.amount});
   };
-  // Regions whose effective floor this op may lower (bit r), and the credit it voided, if any.
+  // Regions whose effective floor this op may lower (bit r) in its account, the account it
+  // clawed a credit back from (kNoOtherSide if none: a transfer's payee, or its own) with the
+  // regions there, and the op it voided so.
   std::uint32_t recheck = 0;
+  std::uint32_t clawed_account = kNoOtherSide, clawed_recheck = 0;
   std::uint32_t clawed = UINT32_MAX;
   switch (op.kind) {
     case OpKind::kOpen:
@@ -185,7 +217,7 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       recheck |= 1u << o;
       append(a.debits[o]);
       break;
-    case OpKind::kTransfer:
+    case OpKind::kRights:
       if (op.to >= n_ || op.to == o)
         return "durable transfer to an invalid region: " + Describe(op);
       a.rights[o] -= op.amount;
@@ -193,6 +225,28 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       recheck |= 1u << o;
       append(a.transfers[o * n_ + op.to]);
       break;
+    case OpKind::kTransfer: {
+      // A debit of the payer and a credit of the payee, both of the op's origin. The payee's
+      // floor only rises (until a void claws it back).
+      Account& b = accounts_[bi];
+      const std::uint32_t side = static_cast<std::uint32_t>(b.ops.size());
+      LedgerOp in = a.ops[index];
+      in.incoming = true;
+      in.other_account = ai;
+      in.other_op = index;
+      b.ops.push_back(std::move(in));
+      b.voided.push_back(false);
+      a.ops[index].other_account = bi;
+      a.ops[index].other_op = side;
+      a.rights[o] -= op.amount;
+      a.surviving_debits += op.amount;
+      append(a.debits[o]);
+      b.rights[o] += op.amount;
+      b.surviving_credits += op.amount;
+      append(b.credits[o]);
+      recheck |= 1u << o;
+      break;
+    }
   }
 
   if (!op.key.empty()) {
@@ -210,41 +264,58 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     auto next = k.uses.upper_bound(op.canonical());
     if (next != k.uses.begin() && Within(std::prev(next)->first.hlc, op.hlc)) {
       a.voided[index] = true;
-      Void(a, index);  // voided as it comes: no net change for its origin
+      Void(ai, index);  // voided as it comes: no net change for its origin (nor, for a transfer,
+                        // for the payee)
     }
     if (next != k.uses.end() && !a.voided[next->second] && Within(op.hlc, next->first.hlc)) {
       // A canonically earlier use within the window: the next one is voided now. If it is a
-      // credit, its origin loses it, however long ago it was spent.
+      // credit, or a transfer (credit to its payee), its origin loses it there, however long ago
+      // it was spent.
       a.voided[next->second] = true;
-      if (Void(a, next->second)) {
+      if (const std::uint32_t from = Void(ai, next->second); from != kNoOtherSide) {
         clawed = next->second;
-        recheck |= 1u << next->first.origin;
+        if (from == ai) {
+          recheck |= 1u << next->first.origin;
+        } else {
+          clawed_account = from;
+          clawed_recheck |= 1u << next->first.origin;
+        }
       }
     }
     k.uses.emplace(op.canonical(), index);
   }
 
-  // The effective floor drops only at the origin's own debits and hand-outs, at a clawback and
-  // when an earlier open changes the lines; transfers in and refunds only raise it. So checking
-  // at each of these checks it at every instant.
-  if (!recheck) return "";
+  // The effective floor drops only at the origin's own debits, transfers out and hand-outs, at a
+  // clawback (of a credit or of a transfer in) and when an earlier open changes the lines; rights
+  // and transfers in and refunds only raise it. So checking at each of these checks it at every
+  // instant.
+  if (!recheck && !clawed_recheck) return "";
   auto after = [&] {
     std::string s = " after " + Describe(op);
     if (clawed != UINT32_MAX) {
       const LedgerOp& c = a.ops[clawed];
       s += ", which voids r" + std::to_string(c.canonical.origin) + ":" +
-           std::to_string(c.canonical.seq) + " credit " + std::to_string(c.amount) +
-           " (a clawback)";
+           std::to_string(c.canonical.seq) + " " + std::string(OpKindName(c.kind)) + " " +
+           std::to_string(c.amount);
+      if (c.kind == OpKind::kTransfer) s += " to " + accounts_[c.other_account].config.id;
+      s += " (a clawback)";
     }
     return s;
   };
-  for (RegionId r = 0; r < n_; ++r) {
-    if (!(recheck & (1u << r))) continue;
-    std::string v = CheckFloor(a, r);
-    if (!v.empty()) return v + after();
+  auto check = [&](const Account& x, std::uint32_t regions) {
+    for (RegionId r = 0; r < n_; ++r) {
+      if (!(regions & (1u << r))) continue;
+      std::string v = CheckFloor(x, r);
+      if (!v.empty()) return v + after();
+    }
+    std::string v = CheckAccountFloor(x);
+    return v.empty() ? v : v + after();
+  };
+  if (recheck) {
+    if (std::string v = check(a, recheck); !v.empty()) return v;
   }
-  std::string v = CheckAccountFloor(a);
-  return v.empty() ? v : v + after();
+  if (clawed_recheck) return check(accounts_[clawed_account], clawed_recheck);
+  return "";
 }
 
 std::vector<Dot> Ledger::Truncate(const VersionVector& held) {
@@ -284,6 +355,7 @@ Op Ledger::OpAt(Dot d) const {
   op.account = a.config.id;
   op.amount = lo.amount;
   op.to = lo.to;
+  if (lo.kind == OpKind::kTransfer) op.to_account = accounts_[lo.other_account].config.id;
   op.key = lo.key;
   if (lo.kind == OpKind::kOpen) {
     for (const auto& [index, config] : a.open_configs)
@@ -358,6 +430,34 @@ Amount Ledger::Clawbacks(const std::string& account, RegionId region) const {
   return a && region < n_ ? a->clawbacks[region] : 0;
 }
 
+MoneyTotals Ledger::Totals() const {
+  MoneyTotals t;
+  for (const Account& a : accounts_) {
+    for (std::uint32_t i = 0; i < a.ops.size(); ++i) {
+      const LedgerOp& op = a.ops[i];
+      if (op.incoming) continue;  // counted once, at its payer
+      const bool voided = a.voided[i];
+      switch (op.kind) {
+        case OpKind::kCredit:
+          if (!voided) t.credits += op.amount;
+          break;
+        case OpKind::kDebit:
+          if (!voided) t.debits += op.amount;
+          break;
+        case OpKind::kTransfer:
+          ++t.transfers;
+          if (voided) ++t.transfers_voided;
+          if (!voided) t.transferred += op.amount;
+          break;
+        case OpKind::kOpen:
+        case OpKind::kRights:
+          break;
+      }
+    }
+  }
+  return t;
+}
+
 Amount FinalBalance(const OracleAccount& o, Hlc f) {
   for (const auto& [hlc, before] : o.balance_before)
     if (hlc >= f) return before;  // canonical order: every op from here on is at or above f
@@ -401,24 +501,31 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
   for (std::uint32_t i : order) {
     const LedgerOp& op = a->ops[i];
     const RegionId o = op.canonical.origin;
+    // A transfer is, in this account, a debit (the payer's side) or a credit (the payee's); its
+    // events name it so.
+    OpKind kind = op.kind;
+    if (op.kind == OpKind::kTransfer) kind = op.incoming ? OpKind::kCredit : OpKind::kDebit;
     r.balance_before.emplace_back(op.canonical.hlc, balance);
-    if (op.kind == OpKind::kCredit) r.raw_balance += op.amount;
-    if (op.kind == OpKind::kDebit) r.raw_balance -= op.amount;
+    if (kind == OpKind::kCredit) r.raw_balance += op.amount;
+    if (kind == OpKind::kDebit) r.raw_balance -= op.amount;
     bool voided = false;
-    if (!op.key.empty()) {
+    if (op.incoming) {
+      // The key is the payer's, not this account's: its uses on the payer decide.
+      voided = PayerVoids(op);
+    } else if (!op.key.empty()) {
       auto [it, first] = seen.try_emplace(op.key);
       voided = !first && Within(it->second.last, op.canonical.hlc);
       it->second.last = op.canonical.hlc;
     }
     if (voided) {
-      if (op.kind == OpKind::kCredit || op.kind == OpKind::kDebit) {
-        Amount v = op.kind == OpKind::kDebit ? op.amount : -op.amount;
+      if (kind == OpKind::kCredit || kind == OpKind::kDebit) {
+        Amount v = kind == OpKind::kDebit ? op.amount : -op.amount;
         r.region_voids[o] += v;
         r.voids += v;
         DerivedEvent e;
         e.kind = DerivedKind::kVoid;
         e.op = op.canonical;
-        e.op_kind = op.kind;
+        e.op_kind = kind;
         e.op_amount = op.amount;
         e.amount = v;
         e.balance_after = balance;
@@ -426,7 +533,7 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
       }
       continue;
     }
-    switch (op.kind) {
+    switch (kind) {
       case OpKind::kCredit:
         balance += op.amount;
         break;
@@ -453,7 +560,7 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
           DerivedEvent e;
           e.kind = DerivedKind::kOverdraftFee;
           e.op = op.canonical;
-          e.op_kind = op.kind;
+          e.op_kind = kind;
           e.op_amount = op.amount;
           e.amount = fee;
           e.overdrawn = overdrawn;
@@ -463,7 +570,8 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
         break;
       }
       case OpKind::kOpen:
-      case OpKind::kTransfer:
+      case OpKind::kRights:
+      case OpKind::kTransfer:  // read as its side above
         break;
     }
   }

@@ -6,10 +6,16 @@
 // afterwards — unless a disk fault takes it: when every durable copy of an op was on disks that
 // were wiped or rolled back before any other region kept it, the op is gone, and its origin may
 // issue its seq again. The host then truncates the ledger to what some region still holds
-// (Truncate). The ledger receives ops as their origins sync them and keeps, per account:
-//   - per-origin prefix sums of credits, debits and rights handed out, so the raw counters a
-//     replica must hold for any version vector can be recomputed independently (I3);
-//   - every use of each idempotency key in canonical order, so the ops voided as duplicates —
+// (Truncate). A transfer between accounts is one op with two sides: the ledger books it in the
+// payer's account as a debit of its origin and in the payee's as a credit of its origin (each side
+// naming the other), under the payer's key alone: when that key voids it, both sides are voided —
+// the payer refunded, the payee clawed back, each booked to the op's origin. The ledger receives
+// ops as their origins sync them and keeps, per account:
+//   - per-origin prefix sums of credits, debits and rights handed out (a transfer's sides among
+//     the debits of its payer and the credits of its payee), so the raw counters a replica must
+//     hold for any version vector can be recomputed independently (I3);
+//   - every use of each idempotency key in canonical order (a transfer's use counts on its payer
+//     only), so the ops voided as duplicates —
 //     a use with a canonically earlier use of its key less than the retention before it (wall
 //     time of the HLCs), every use counting, voided or not — and so the refunds owed for voided
 //     debits and the clawbacks of voided credits are known at every instant (I2, I6);
@@ -33,14 +39,29 @@
 
 namespace tally::sim {
 
+inline constexpr std::uint32_t kNoOtherSide = UINT32_MAX;
+
 struct LedgerOp {
   CanonicalKey canonical;
   OpKind kind = OpKind::kCredit;
   RegionId to = 0;
   Amount amount = 0;
-  std::string key;
+  std::string key;  // a transfer's sides both carry it; it is the payer's
   std::uint64_t durable_ms = 0;  // virtual time its origin synced it
   std::uint64_t epoch = 0;       // the incarnation of its origin that issued it
+  // kTransfer: the side in the payee's account (`incoming`) or in the payer's, and the other side:
+  // its account (Ledger::AccountId) and its index in that account's ops.
+  bool incoming = false;
+  std::uint32_t other_account = kNoOtherSide;
+  std::uint32_t other_op = kNoOtherSide;
+};
+
+// Money over every account, from the ops and the void rule as the ledger applies it when ops
+// become durable (not from the oracle's replays, which FinalChecks compares with it).
+struct MoneyTotals {
+  Amount credits = 0, debits = 0;  // surviving (unvoided) credits and debits: money in and out
+  Amount transferred = 0;          // surviving transfers between accounts: moved, not made
+  std::uint64_t transfers = 0, transfers_voided = 0;
 };
 
 // Raw counters of one account as a replica holding ops up to some version vector must see them.
@@ -104,8 +125,13 @@ class Ledger {
   // two, and a restored disk may bring back either (swarm seed 1932 with --keys-per-account).
   const std::vector<Op>* ForgottenAll(Dot dot) const;
 
-  // The op durably originated with `dot`, or nullptr.
+  // The op durably originated with `dot`, or nullptr (a transfer: its payer's side).
   const LedgerOp* Find(Dot dot, std::string* account = nullptr) const;
+  // The id of the account with ledger index `index` (LedgerOp::other_account).
+  const std::string& AccountId(std::uint32_t index) const { return accounts_[index].config.id; }
+  // Totals over every account: conservation across accounts (FinalChecks): the sum of the
+  // oracle's balances must be credits − debits − fees, transfers cancelling.
+  MoneyTotals Totals() const;
   // Highest seq each origin made durable.
   const VersionVector& durable() const { return durable_; }
   std::uint64_t op_count() const { return op_count_; }
@@ -122,7 +148,8 @@ class Ledger {
   std::vector<std::string> Accounts() const;
   bool Oracle(const std::string& account, OracleAccount* out) const;
 
-  // Every durable op of `account` in the order its origins synced them (nullptr if none).
+  // Every durable op of `account` in the order its origins synced them (nullptr if none); a
+  // transfer is in both its accounts' lists, one side each.
   const std::vector<LedgerOp>* Ops(const std::string& account) const;
 
   // Refunds of voided debits booked to `region` on `account`, as of now.
@@ -156,13 +183,17 @@ class Ledger {
     std::vector<std::pair<std::uint32_t, AccountConfig>> open_configs;  // op index, config
   };
 
-  Account& AccountFor(const std::string& id);
+  std::uint32_t IndexFor(const std::string& id);  // creates the account if new
   const Account* FindAccount(const std::string& id) const;
   static Amount UpTo(const std::vector<Prefix>& v, Seq seq);
   Op OpAt(Dot d) const;  // the durable op under `d`, rebuilt
-  // Books the void of op `index`: a refund of a debit or a clawback of a credit. True for a
-  // clawback, the one kind of void that lowers its origin's floor.
-  bool Void(Account& a, std::uint32_t index);
+  // Books the void of op `index` of account `ai`: a refund of a debit or a clawback of a credit;
+  // of a transfer both, the refund to its payer and the clawback from its payee. Returns the
+  // account a clawback lowered the floor of (the one kind of void that does), else kNoOtherSide.
+  std::uint32_t Void(std::uint32_t ai, std::uint32_t index);
+  // Whether the payer's key voids the transfer whose payee side is `in`: the windowed rule, read
+  // again from the payer's uses of the key (the oracle's replay of the payee).
+  bool PayerVoids(const LedgerOp& in) const;
   // "" or "I2 floor: <the numbers>" for region r's effective floor, and for the account's.
   std::string CheckFloor(const Account& a, RegionId r) const;
   std::string CheckAccountFloor(const Account& a) const;

@@ -133,17 +133,23 @@ void Simulation::Impl::BuildReport() {
        {"clients", std::to_string(w.clients_per_region) + " per region, timeout " +
                        std::to_string(w.timeout_ms) + " ms, retry elsewhere " +
                        Fmt("%.2f", w.retry_elsewhere_p) + ", spend a credit retried elsewhere " +
-                       Fmt("%.2f", w.spend_retried_credit_p)}};
+                       Fmt("%.2f", w.spend_retried_credit_p)},
+       {"mix", "credits " + Fmt("%.2f", w.credit_weight) + ", debits " +
+                   Fmt("%.2f", w.debit_weight) + ", transfers between accounts " +
+                   Fmt("%.2f", w.transfer_weight) + ", rights moves " +
+                   Fmt("%.2f", w.rights_weight)}};
   const RunSummary& s = summary;
   char trace_hex[17];
   std::snprintf(trace_hex, sizeof trace_hex, "%016" PRIx64, trace.value());
   std::string conv =
       s.convergence_ms ? std::to_string(*s.convergence_ms) + " ms" : std::string("-");
   rep.summary = {
-      {"requests", std::to_string(s.requests) + " (" + std::to_string(s.attempts) + " attempts, " +
+      {"requests", std::to_string(s.requests) + " (" + std::to_string(s.transfers) +
+                       " transfers, " + std::to_string(s.attempts) + " attempts, " +
                        std::to_string(s.retries) + " retries, " +
                        std::to_string(s.retries_elsewhere) + " elsewhere, " +
-                       std::to_string(s.credit_retries_elsewhere) + " of them credits, spent by " +
+                       std::to_string(s.credit_retries_elsewhere) + " of them credits and " +
+                       std::to_string(s.transfer_retries_elsewhere) + " transfers, spent by " +
                        std::to_string(s.retried_credit_spends) + " debits)"},
       {"accepted", std::to_string(s.accepted) + " (overdraft " +
                        std::to_string(s.overdraft_debits) + ", replays " +
@@ -152,6 +158,8 @@ void Simulation::Impl::BuildReport() {
       {"durable ops", std::to_string(ledger.op_count())},
       {"overdraft fees", std::to_string(s.fee_events) + " (total " + std::to_string(s.fees) + ")"},
       {"voids", std::to_string(s.void_events) + " (net " + std::to_string(s.voids) + ")"},
+      {"transfers between accounts", std::to_string(s.durable_transfers) + " (voided " +
+                                         std::to_string(s.transfers_voided) + ")"},
       {"partitions", std::to_string(s.partitions)},
       {"crashes", std::to_string(s.crashes)},
       {"clock steps",
@@ -212,7 +220,7 @@ void Simulation::Impl::BuildReport() {
     if (const auto* ops = ledger.Ops(id)) {
       ao.ops = ops->size();
       for (const LedgerOp& op : *ops) {
-        if (op.kind != OpKind::kTransfer) continue;
+        if (op.kind != OpKind::kRights) continue;
         ++ao.rights_total;
         if (ao.rights->size() < kMaxRightsMovesPerAccount)
           ao.rights->push_back(report::RightsMove{

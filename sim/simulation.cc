@@ -219,7 +219,8 @@ void Simulation::Impl::OnRequestArrives(std::uint64_t slot) {
 void Simulation::Impl::SubmitAttempt(RegionId r, Command cmd) {
   Attempt& a = attempts[cmd.id - 1];
   Host& h = hosts[r];
-  if (a.req.kind == Request::Kind::kDebit) {
+  if (a.req.kind == Request::Kind::kDebit || a.req.kind == Request::Kind::kTransfer) {
+    // A transfer is decided as a debit of its payer.
     AccountView v;
     if (h.replica->GetAccount(accounts[a.req.account].id, &v).ok() && r < v.regions.size()) {
       const RegionView& rv = v.regions[r];
@@ -270,8 +271,11 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
           a.req = Request{Request::Kind::kCredit, AccountIndex(b.account), b.amount, 0, b.key};
         } else if constexpr (std::is_same_v<T, Debit>) {
           a.req = Request{Request::Kind::kDebit, AccountIndex(b.account), b.amount, 0, b.key};
+        } else if constexpr (std::is_same_v<T, Transfer>) {
+          a.req = Request{Request::Kind::kTransfer, AccountIndex(b.from), b.amount, 0, b.key};
+          a.req.payee = AccountIndex(b.to);
         } else {
-          a.req = Request{Request::Kind::kTransfer, AccountIndex(b.account), b.amount, b.to, ""};
+          a.req = Request{Request::Kind::kRights, AccountIndex(b.account), b.amount, b.to, ""};
         }
       },
       body);
@@ -707,12 +711,13 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        c.seed, c.regions, c.accounts, c.ops, c.profile.c_str(),
        c.plant_bug.empty() ? "none" : c.plant_bug.c_str());
   if (c.durability != "local") out.insert(out.size() - 1, " durability=" + c.durability);
-  line("requests: %" PRIu64 " (attempts %" PRIu64 ", retries %" PRIu64 " of which %" PRIu64
-       " at another region (%" PRIu64 " credits, spent by %" PRIu64
-       " debits), replay probes %" PRIu64 ", timeouts %" PRIu64 ", gave up %" PRIu64
-       ", replies lost %" PRIu64 ")",
-       s.requests, s.attempts, s.retries, s.retries_elsewhere, s.credit_retries_elsewhere,
-       s.retried_credit_spends, s.probes, s.timeouts, s.gave_up, s.replies_lost);
+  line("requests: %" PRIu64 " (transfers %" PRIu64 ", attempts %" PRIu64 ", retries %" PRIu64
+       " of which %" PRIu64 " at another region (%" PRIu64 " credits, %" PRIu64
+       " transfers, spent by %" PRIu64 " debits), replay probes %" PRIu64 ", timeouts %" PRIu64
+       ", gave up %" PRIu64 ", replies lost %" PRIu64 ")",
+       s.requests, s.transfers, s.attempts, s.retries, s.retries_elsewhere,
+       s.credit_retries_elsewhere, s.transfer_retries_elsewhere, s.retried_credit_spends,
+       s.probes, s.timeouts, s.gave_up, s.replies_lost);
   if (c.rival_opens)
     out.insert(out.size() - 2, ", rival opens " + std::to_string(s.rival_opens) + " (accepted " +
                                    std::to_string(s.rival_opens_accepted) + ")");
@@ -726,8 +731,9 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        " (granted %" PRIu64 "), rebalance transfers %" PRIu64,
        s.accounts_opened, s.durable_ops, s.rights_requests, s.rights_granted,
        s.rebalance_transfers);
-  line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64 ")",
-       s.fee_events, s.fees, s.void_events, s.voids);
+  line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64
+       "); transfers between accounts %" PRIu64 " (voided %" PRIu64 ")",
+       s.fee_events, s.fees, s.void_events, s.voids, s.durable_transfers, s.transfers_voided);
   line("faults: partitions %" PRIu64 ", crashes %" PRIu64 " (restarts %" PRIu64
        "), clock steps %" PRIu64 ", amnesia %" PRIu64 ", lying hellos %" PRIu64 ", syncs %" PRIu64
        ", clock-ahead reports %" PRIu64,

@@ -44,6 +44,8 @@ struct RunSummary {
   // Workload.
   std::uint64_t requests = 0, attempts = 0, retries = 0, retries_elsewhere = 0, probes = 0;
   std::uint64_t credit_retries_elsewhere = 0;  // of retries_elsewhere
+  std::uint64_t transfer_retries_elsewhere = 0;  // of retries_elsewhere
+  std::uint64_t transfers = 0;  // requests to transfer money between accounts (of requests)
   std::uint64_t keys_reused = 0;               // requests reusing a key past its retention window
   std::uint64_t retried_credit_spends = 0;     // debits spending a credit retried elsewhere
   std::uint64_t rival_opens = 0;  // second opens of an account with another config (--rival-opens)
@@ -55,6 +57,9 @@ struct RunSummary {
   // Outcome.
   std::uint64_t durable_ops = 0;
   std::uint64_t fee_events = 0, void_events = 0;
+  // Transfers between accounts among the durable ops, and those voided as duplicates of their
+  // payer's key (each such void is two void events, one per side).
+  std::uint64_t durable_transfers = 0, transfers_voided = 0;
   Amount fees = 0, voids = 0;
   std::uint64_t rights_requests = 0, rights_granted = 0, rebalance_transfers = 0, snapshots = 0;
   std::uint64_t clock_ahead_reports = 0;

@@ -104,12 +104,13 @@ struct Host {
 };
 
 struct Request {
-  enum class Kind : std::uint8_t { kOpen, kCredit, kDebit, kTransfer };
+  enum class Kind : std::uint8_t { kOpen, kCredit, kDebit, kRights, kTransfer };
   Kind kind = Kind::kCredit;
-  std::uint32_t account = 0;  // index into Impl::accounts
+  std::uint32_t account = 0;  // index into Impl::accounts (a transfer's payer)
   Amount amount = 0;
   RegionId to = 0;
   std::string key;
+  std::uint32_t payee = 0;  // kTransfer: index into Impl::accounts
   // A key this client never sent before (not a reuse): its first attempt can be neither a replay
   // nor a reused key.
   bool fresh_key = false;
@@ -332,6 +333,9 @@ class Simulation::Impl {
   void CheckAccount(RegionId r, const std::string& account);
   void OnSample();
   void FinalChecks();
+  // Conservation across accounts: the oracle's balances sum to what came in and went out, and on
+  // every replica the two sides of each transfer are voided together or not at all.
+  void CheckMoneyAcrossAccounts(const std::map<std::string, OracleAccount>& oracle);
   bool AckMatches(const AckRecord& ack, std::string* why) const;
   // Every durable copy of the acknowledged op went with a wiped or restored disk: no copy is left.
   bool LostWithDisk(const AckRecord& ack) const;

@@ -1,8 +1,9 @@
-// Clients: open accounts, credit, debit with idempotency keys and move rights; retry with the same
-// key when a request times out, sometimes at another region (across the partition, when one cuts
-// the region that went dark off); probe replays at the same region; spend a credit that a retry
-// elsewhere got applied as a new op — a possible duplicate, tentative until final — where it
-// landed and where it was tried before.
+// Clients: open accounts, credit, debit and transfer between accounts with idempotency keys and
+// move rights; retry with the same key when a request times out, sometimes at another region
+// (across the partition, when one cuts the region that went dark off); probe replays at the same
+// region; spend a credit — or a transfer's credit to its payee — that a retry elsewhere got
+// applied as a new op — a possible duplicate, tentative until final — where it landed and where
+// it was tried before.
 
 #include <algorithm>
 #include <cstdio>
@@ -23,6 +24,12 @@ std::string AccountName(std::uint32_t i) {
   return buf;
 }
 
+// The requests that carry an idempotency key, are retried with it and may be probed for a replay.
+bool Keyed(Request::Kind k) {
+  return k == Request::Kind::kCredit || k == Request::Kind::kDebit ||
+         k == Request::Kind::kTransfer;
+}
+
 }  // namespace
 
 CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<AccountInfo>& accounts) {
@@ -34,8 +41,10 @@ CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<Accou
       return Credit{id, req.amount, req.key};
     case Request::Kind::kDebit:
       return Debit{id, req.amount, req.key};
-    case Request::Kind::kTransfer:
+    case Request::Kind::kRights:
       return TransferRights{id, req.to, req.amount};
+    case Request::Kind::kTransfer:
+      return Transfer{id, accounts[req.payee].id, req.amount, req.key};
   }
   return Credit{};
 }
@@ -162,9 +171,14 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
   } else {
     std::size_t hot =
         std::max<std::size_t>(1, static_cast<std::size_t>(opened.size() * w.hot_fraction));
-    req.account = workload_rng.Chance(w.hot_p) ? opened[workload_rng.Below(hot)]
-                                               : opened[workload_rng.Below(opened.size())];
-    double total = w.credit_weight + w.debit_weight + (config.regions > 1 ? w.transfer_weight : 0);
+    auto draw_account = [&] {
+      return workload_rng.Chance(w.hot_p) ? opened[workload_rng.Below(hot)]
+                                          : opened[workload_rng.Below(opened.size())];
+    };
+    req.account = draw_account();
+    const double transfer_weight = opened.size() > 1 ? w.transfer_weight : 0;
+    const double rights_weight = config.regions > 1 ? w.rights_weight : 0;
+    double total = w.credit_weight + w.debit_weight + transfer_weight + rights_weight;
     double u = workload_rng.Unit() * total;
     if (u < w.credit_weight) {
       req.kind = Request::Kind::kCredit;
@@ -172,13 +186,24 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     } else if (u < w.credit_weight + w.debit_weight) {
       req.kind = Request::Kind::kDebit;
       req.amount = workload_rng.Range(1, w.debit_max);
-    } else {
+    } else if (u < w.credit_weight + w.debit_weight + transfer_weight) {
+      // Money to another account of the same currency (every account here is in EUR), drawn as
+      // the payer is; the next one opened if it is the payer.
       req.kind = Request::Kind::kTransfer;
-      req.amount = workload_rng.Range(1, w.transfer_max);
+      req.amount = workload_rng.Range(1, w.debit_max);
+      req.payee = draw_account();
+      if (req.payee == req.account) {
+        const auto at = std::find(opened.begin(), opened.end(), req.account) - opened.begin();
+        req.payee = opened[(static_cast<std::size_t>(at) + 1) % opened.size()];
+      }
+      ++summary.transfers;
+    } else {
+      req.kind = Request::Kind::kRights;
+      req.amount = workload_rng.Range(1, w.rights_max);
       req.to = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
       if (req.to >= cl.home) ++req.to;
     }
-    if (req.kind != Request::Kind::kTransfer) {
+    if (req.kind != Request::Kind::kRights) {
       // Now and then a key reused well past its window (virtual time; region clocks may be off
       // by up to the profile's offset, so some of these still land inside it and are answered
       // as replays or refused as reused keys).
@@ -264,18 +289,21 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
       opened.push_back(cl.req.account);
     }
     // A credit retried at another region and applied there as a new op: that region did not know
-    // the key, and the first attempt may well have been applied where the partition hid it.
-    if (cl.req.kind == Request::Kind::kCredit && cl.elsewhere && !res.replayed &&
-        config.workload.spend_retried_credit_p > 0 &&
+    // the key, and the first attempt may well have been applied where the partition hid it. A
+    // transfer likewise, for its payee: if the first attempt was applied, the payer's key voids
+    // one of the two, and the payee loses that credit.
+    const bool credits = cl.req.kind == Request::Kind::kCredit ||
+                         cl.req.kind == Request::Kind::kTransfer;
+    if (credits && cl.elsewhere && !res.replayed && config.workload.spend_retried_credit_p > 0 &&
         workload_rng.Chance(config.workload.spend_retried_credit_p)) {
-      cl.spend_account = cl.req.account;
+      cl.spend_account =
+          cl.req.kind == Request::Kind::kTransfer ? cl.req.payee : cl.req.account;
       cl.spend_amount = cl.req.amount;
       cl.spend_at = {cl.at};
       for (RegionId r = 0; r < config.regions; ++r)
         if (r != cl.at && (cl.tried & (1u << r))) cl.spend_at.push_back(r);
     }
-    const bool keyed =
-        cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
+    const bool keyed = Keyed(cl.req.kind);
     if (keyed) {
       cl.done_key = cl.req.key;
       cl.done_key_ms = now;
@@ -316,7 +344,7 @@ void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
     ClientDone(c);
     return;
   }
-  const bool keyed = cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kDebit;
+  const bool keyed = Keyed(cl.req.kind);
   const bool retryable = keyed || cl.req.kind == Request::Kind::kOpen;
   if (!retryable || cl.tries >= config.workload.max_attempts) {
     ++summary.gave_up;
@@ -333,7 +361,8 @@ void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
   // The cross-region duplicate: the same key sent to another region while the first may well
   // have been applied. Reconciliation must void one of them. Credits as well as debits: a voided
   // credit is clawed back from the region that took it, which must not have spent it past its
-  // line meanwhile.
+  // line meanwhile. Transfers as well: a voided transfer is refunded to its payer and clawed back
+  // from its payee, both at the region that took it.
   if (keyed && config.regions > 1 && workload_rng.Chance(config.workload.retry_elsewhere_p)) {
     // A client fails over away from a region that went dark: when a partition cuts that region
     // off from some peers, to one of those (the client's side of the cut), else to any other.
@@ -349,6 +378,7 @@ void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
     cl.elsewhere = true;
     ++summary.retries_elsewhere;
     if (cl.req.kind == Request::Kind::kCredit) ++summary.credit_retries_elsewhere;
+    if (cl.req.kind == Request::Kind::kTransfer) ++summary.transfer_retries_elsewhere;
   }
   SendAttempt(c, at);
 }

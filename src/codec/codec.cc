@@ -207,6 +207,7 @@ void ToProto(const Op& op, pb::Op* out) {
   if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
     ToProto(op.config, out->mutable_config());
   out->set_epoch(op.epoch);
+  if (!op.to_account.empty()) out->set_to_account(op.to_account);
 }
 
 void ToProto(const std::vector<Fence>& fences, google::protobuf::RepeatedPtrField<pb::Fence>* out) {
@@ -245,6 +246,15 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
       ++inline_accounts;
     } else {
       c->set_account_ref(it->second);
+    }
+    if (!op.to_account.empty()) {
+      auto [to, to_inserted] = account_refs.try_emplace(op.to_account, inline_accounts);
+      if (to_inserted) {
+        c->set_to_account(op.to_account);
+        ++inline_accounts;
+      } else {
+        c->set_to_account_ref(to->second);
+      }
     }
     c->set_amount(U64(op.amount));
     c->set_key(op.key);
@@ -465,6 +475,7 @@ Status FromProto(const pb::Op& p, Op* out) {
   op.key = p.key();
   op.overdraft = p.overdraft();
   op.epoch = p.epoch();
+  op.to_account = p.to_account();
   if (p.has_config()) {
     s = FromProto(p.config(), &op.config);
     if (!s.ok()) return s;
@@ -509,6 +520,21 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
           break;
         case pb::CompactOp::ACCOUNT_NAME_NOT_SET:
           return Malformed("op without an account");
+      }
+      switch (c.to_account_name_case()) {
+        case pb::CompactOp::kToAccount:
+          accounts.push_back(c.to_account());
+          op.to_account = c.to_account();
+          break;
+        case pb::CompactOp::kToAccountRef:
+          if (c.to_account_ref() >= accounts.size())
+            return Malformed("payee reference " + std::to_string(c.to_account_ref()) +
+                             " past the " + std::to_string(accounts.size()) +
+                             " accounts named so far");
+          op.to_account = accounts[c.to_account_ref()];
+          break;
+        case pb::CompactOp::TO_ACCOUNT_NAME_NOT_SET:
+          break;
       }
       s = AmountFromProto(c.amount(), kMaxOpAmount, "amount", &op.amount);
       if (!s.ok()) return s;

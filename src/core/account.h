@@ -19,13 +19,20 @@
 
 namespace tally {
 
-// An op above the stable frontier, as the journal replays it.
+// No counterpart: the entry is not one side of a transfer between accounts.
+inline constexpr std::uint32_t kNoCounterpart = ~std::uint32_t{0};
+
+// An op above the stable frontier, as the journal replays it. A transfer between accounts is two
+// entries, one per account, with the op's key: a debit in the payer's journal and a credit in the
+// payee's, each naming the other account (`counterpart`, a book index), so replay, fees and folding
+// treat them as the debit and credit they are, and a void reaches both.
 struct JournalEntry {
   CanonicalKey key;
-  OpKind kind = OpKind::kCredit;
+  OpKind kind = OpKind::kCredit;  // kOpen, kCredit, kDebit or kRights; never kTransfer
   bool voided = false;
   bool keyed = false;  // carries an idempotency key: may be voided by a duplicate from elsewhere
   RegionId to = 0;
+  std::uint32_t counterpart = kNoCounterpart;
   Amount amount = 0;
   ReplayEntry replay() const { return ReplayEntry{key, kind, amount, voided}; }
 };
@@ -37,6 +44,7 @@ struct PendingDebit {
   std::string key;
   std::uint64_t deadline_ms = 0;
   bool asked_rights = false;  // waits for a peer's transfer (else only for credits to turn final)
+  std::string payee;          // a transfer between accounts: the account credited
 };
 
 struct Account {

@@ -18,7 +18,8 @@ KeyRecord DisplacedRecord(const KeyUse& u, const std::string& account, const Key
   return r;
 }
 
-// What a retry must repeat to replay a key's answer: the same kind, amount and target.
+// What a retry must repeat to replay a key's answer: the same kind, amount and target (region, or
+// the payee's tag: KeyTarget).
 std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
   Fnv64 h;
   h.Add(static_cast<std::uint64_t>(kind));
@@ -208,8 +209,11 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
       } else {
         add_op(e.key, &f.ops);
         CanonicalKey by;
-        if (const Op* v = log.Lookup(e.key);
-            v && !v->key.empty() && keys_.Predecessor(MakeKeyId(IndexOf(a), v->key), e.key, &by))
+        const Op* v = log.Lookup(e.key);
+        // A key is its op's account's (a transfer's payer's, in the payee's journal too).
+        auto key_account = v ? index_.find(v->account) : index_.end();
+        if (key_account != index_.end() && !v->key.empty() &&
+            keys_.Predecessor(MakeKeyId(key_account->second, v->key), e.key, &by))
           add_op(by, &f.ops);
       }
       forks->push_back(std::move(f));
@@ -220,6 +224,7 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
 // ---- applying ---------------------------------------------------------------------------------
 
 Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
+  if (op.kind == OpKind::kTransfer) return ApplyTransfer(op, write_keys, out);
   Account& a = GetOrCreate(op.account);
   const RegionId o = op.dot.origin;
   Status s;
@@ -239,61 +244,121 @@ Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
     case OpKind::kDebit:
       s = a.counters.Debit(o, op.amount, nullptr);
       break;
-    case OpKind::kTransfer:
+    case OpKind::kRights:
       s = a.counters.Transfer(o, op.to, op.amount, nullptr);
       break;
+    case OpKind::kTransfer:
+      break;  // ApplyTransfer
   }
   if (!s.ok()) return s;
 
-  JournalEntry e{op.canonical(), op.kind, false, !op.key.empty(), op.to, op.amount};
+  JournalEntry e{op.canonical(), op.kind, false, !op.key.empty(), op.to, kNoCounterpart, op.amount};
+  const std::size_t pos = JournalPosition(a, e.key);
+  if (e.keyed) e.voided = UseKey(a, op, write_keys, out);
+  InsertEntry(a, pos, e);
+  if (op.kind == OpKind::kDebit) touched_.insert(IndexOf(a));
+  return Status::OK();
+}
+
+// One op, two journals: the payer's as a debit, the payee's as a credit, both at the op's place
+// in the canonical order. Both counters are checked before either changes.
+Status AccountBook::ApplyTransfer(const Op& op, bool write_keys, Effects* out) {
+  const std::uint32_t payer = IndexOf(GetOrCreate(op.account));
+  const std::uint32_t payee = IndexOf(GetOrCreate(op.to_account));  // may move accounts_
+  Account& a = accounts_[payer];
+  Account& b = accounts_[payee];
+  const RegionId o = op.dot.origin;
+  if (op.amount > a.counters.debit_room(o) || op.amount > b.counters.credit_room(o))
+    return Status::ResourceExhausted("transfer would take a counter past " +
+                                     std::to_string(kMaxCounter));
+  Status s = a.counters.Debit(o, op.amount, nullptr);
+  assert(s.ok());
+  s = b.counters.Credit(o, op.amount, nullptr);
+  assert(s.ok());
+  (void)s;
+  const bool keyed = !op.key.empty();
+  JournalEntry debit{op.canonical(), OpKind::kDebit, false, keyed, 0, payee, op.amount};
+  JournalEntry credit{op.canonical(), OpKind::kCredit, false, keyed, 0, payer, op.amount};
+  const std::size_t pos_a = JournalPosition(a, debit.key);
+  const std::size_t pos_b = JournalPosition(b, credit.key);
+  // The key is the payer's: its void rule decides both sides.
+  if (keyed) debit.voided = credit.voided = UseKey(a, op, write_keys, out);
+  if (bugs_.void_transfer_payer_only) credit.voided = false;
+  InsertEntry(a, pos_a, debit);
+  InsertEntry(b, pos_b, credit);
+  touched_.insert(payer);
+  return Status::OK();
+}
+
+// Where an entry with canonical key `k` goes in a's journal (or at the end, under the planted
+// bug that orders forks by arrival).
+std::size_t AccountBook::JournalPosition(const Account& a, const CanonicalKey& k) const {
   std::size_t pos = a.journal.size();
   if (!bugs_.order_forks_by_arrival) {
     // Ops mostly arrive in canonical order: search from the back.
-    while (pos > 0 && e.key < a.journal[pos - 1].key) --pos;
-    assert((pos == 0 || a.journal[pos - 1].key < e.key) && "the journal is in canonical order");
+    while (pos > 0 && k < a.journal[pos - 1].key) --pos;
+    assert((pos == 0 || a.journal[pos - 1].key < k) && "the journal is in canonical order");
   }
-  if (!op.key.empty()) {
-    // The windowed rule (key_index.h): this use is voided by a canonically earlier use within
-    // the retention window, and may void the next use. Expiry decides nothing here.
-    const KeyHash key = HashKey(op.key);
-    const KeyId id = MakeKeyId(IndexOf(a), key);
-    last_key_ = id;
-    const VoidRule rule = bugs_.order_forks_by_arrival ? VoidRule::kArrival
-                          : bugs_.expiry_decides_voids ? VoidRule::kIndex
-                                                       : VoidRule::kWindow;
-    const KeyIndex::Outcome u = keys_.AddUse(
-        id, KeyUse{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, false}, rule);
-    e.voided = u.voided;
-    if (!u.known) {
-      // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.
-      if (e.voided && o == self_) {
-        const KeyUse own{op.dot, op.hlc, op.kind, op.amount, op.to, op.overdraft, 0, true};
-        if (displaced_.try_emplace({IndexOf(a), key}, own).second && out)
-          out->keys.push_back(DisplacedRecord(own, op.account, key));
-      }
-      if (u.voids_next) {
-        // A canonically earlier use within the window arrived: the next use is voided now.
-        const std::size_t j = FindEntry(a, u.next.canonical());
-        if (j < a.journal.size()) {
-          UntrackTentative(a, a.journal[j]);
-          a.journal[j].voided = true;
-          Invalidate(a, j);
-        }
-        if (u.next.dot.origin == self_ && o != self_) {
-          // Another region's canonically earlier op takes the key from ours: keep our answer.
-          displaced_[{IndexOf(a), key}] = u.next;
-          if (out) out->keys.push_back(DisplacedRecord(u.next, op.account, key));
-        }
-      }
-      if (out && write_keys) out->keys.push_back(RecordOf(id));
-    }
-  }
+  return pos;
+}
+
+void AccountBook::InsertEntry(Account& a, std::size_t pos, const JournalEntry& e) {
   Invalidate(a, pos);
-  if (IsTentativeCredit(e)) a.tentative[o] += e.amount;  // <= 2^58 per region: cannot overflow
+  // <= 2^58 per region: cannot overflow.
+  if (IsTentativeCredit(e)) a.tentative[e.key.origin] += e.amount;
   a.journal.insert(a.journal.begin() + static_cast<std::ptrdiff_t>(pos), e);
   journaled_.insert(IndexOf(a));
-  if (op.kind == OpKind::kDebit) touched_.insert(IndexOf(a));
-  return Status::OK();
+}
+
+// The windowed rule (key_index.h) for op's use of its key on account `a`: returns whether this use
+// is voided (by a canonically earlier use within the retention window); a use may also void the
+// next one. Expiry decides nothing here.
+bool AccountBook::UseKey(Account& a, const Op& op, bool write_keys, Effects* out) {
+  const RegionId o = op.dot.origin;
+  const KeyHash key = HashKey(op.key);
+  const KeyId id = MakeKeyId(IndexOf(a), key);
+  last_key_ = id;
+  const VoidRule rule = bugs_.order_forks_by_arrival ? VoidRule::kArrival
+                        : bugs_.expiry_decides_voids ? VoidRule::kIndex
+                                                     : VoidRule::kWindow;
+  const KeyUse use{op.dot, op.hlc, op.kind, op.amount, KeyTarget(op), op.overdraft, 0, false};
+  const KeyIndex::Outcome u = keys_.AddUse(id, use, rule);
+  if (u.known) return u.voided;
+  // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.
+  if (u.voided && o == self_) {
+    KeyUse own = use;
+    own.voided = true;
+    if (displaced_.try_emplace({IndexOf(a), key}, own).second && out)
+      out->keys.push_back(DisplacedRecord(own, op.account, key));
+  }
+  if (u.voids_next) {
+    // A canonically earlier use within the window arrived: the next use is voided now.
+    const std::size_t j = FindEntry(a, u.next.canonical());
+    if (j < a.journal.size()) VoidEntry(a, j);
+    if (u.next.dot.origin == self_ && o != self_) {
+      // Another region's canonically earlier op takes the key from ours: keep our answer.
+      displaced_[{IndexOf(a), key}] = u.next;
+      if (out) out->keys.push_back(DisplacedRecord(u.next, op.account, key));
+    }
+  }
+  if (out && write_keys) out->keys.push_back(RecordOf(id));
+  return u.voided;
+}
+
+// Voids journal entry j of `a`, and the other side of it if it is a transfer between accounts.
+void AccountBook::VoidEntry(Account& a, std::size_t j) {
+  JournalEntry& e = a.journal[j];
+  UntrackTentative(a, e);
+  e.voided = true;
+  Invalidate(a, j);
+  if (e.counterpart == kNoCounterpart || bugs_.void_transfer_payer_only) return;
+  Account& b = accounts_[e.counterpart];
+  const std::size_t k = FindEntry(b, e.key);
+  assert(k < b.journal.size() && "both sides of a transfer fold together");
+  if (k == b.journal.size()) return;
+  UntrackTentative(b, b.journal[k]);
+  b.journal[k].voided = true;
+  Invalidate(b, k);
 }
 
 void AccountBook::SetKeyAnswer(Dot op, Amount balance_after, Effects* out) {
@@ -374,10 +439,11 @@ void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
         case OpKind::kDebit:
           a.final_counters.Debit(o, e.amount, nullptr);
           break;
-        case OpKind::kTransfer:
+        case OpKind::kRights:
           a.final_counters.Transfer(o, e.to, e.amount, nullptr);
           break;
         case OpKind::kOpen:
+        case OpKind::kTransfer:  // journaled as its debit and credit
           break;
       }
     }

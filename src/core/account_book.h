@@ -116,6 +116,11 @@ class AccountBook {
   void Step(const Account& a, const JournalEntry& e, ReplayState* s,
             std::vector<DerivedEvent>* events) const;
   void Invalidate(Account& a, std::size_t pos);
+  Status ApplyTransfer(const Op& op, bool write_keys, Effects* out);
+  std::size_t JournalPosition(const Account& a, const CanonicalKey& k) const;
+  void InsertEntry(Account& a, std::size_t pos, const JournalEntry& e);
+  bool UseKey(Account& a, const Op& op, bool write_keys, Effects* out);
+  void VoidEntry(Account& a, std::size_t j);
   bool IsTentativeCredit(const JournalEntry& e) const;
   void UntrackTentative(Account& a, const JournalEntry& e);
   std::size_t FindEntry(const Account& a, const CanonicalKey& k) const;

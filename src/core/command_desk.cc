@@ -41,8 +41,10 @@ CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::u
           r = DoCredit(cmd.id, body, phase, out);
         } else if constexpr (std::is_same_v<T, Debit>) {
           r = DoDebit(cmd.id, body, phase, now, out);
+        } else if constexpr (std::is_same_v<T, Transfer>) {
+          r = DoTransfer(cmd.id, body, phase, now, out);
         } else {
-          r = DoTransfer(cmd.id, body, phase, out);
+          r = DoRights(cmd.id, body, phase, out);
         }
       },
       cmd.body);
@@ -71,6 +73,7 @@ CommandResult CommandDesk::Originate(std::uint64_t id, Account& a, Op op, const 
   r.overdraft = op.overdraft;
   r.balance = book_.Tip(a).balance;
   if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
+  if (op.kind == OpKind::kTransfer) r.payee_balance = book_.Tip(*book_.Find(op.to_account)).balance;
   return r;
 }
 
@@ -221,15 +224,46 @@ CommandResult CommandDesk::DoDebit(std::uint64_t id, const Debit& cmd, const Pha
   return parked;
 }
 
-CommandResult CommandDesk::DoTransfer(std::uint64_t id, const TransferRights& cmd,
-                                      const Phase& phase, Effects* out) {
+// A transfer is a debit of the payer that also credits the payee: the same checks, rules, waits
+// and answers as a debit (PendingDebit::payee carries the payee through a wait).
+CommandResult CommandDesk::DoTransfer(std::uint64_t id, const Transfer& cmd, const Phase& phase,
+                                      std::uint64_t now, Effects* out) {
+  Account* a = nullptr;
+  CommandResult r;
+  if (AnsweredUpFront(id, cmd.from, cmd.amount, cmd.key, OpKind::kTransfer, AccountTag(cmd.to),
+                      CheckPayee(cmd, phase), phase, &a, &r))
+    return r;
+  PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms, false, cmd.to};
+  if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
+  CommandResult parked;
+  parked.id = kParked;
+  return parked;
+}
+
+// The payee of a transfer: another account, open here, of the payer's currency (no conversion).
+// A payer that is not open is AnsweredUpFront's to report.
+Status CommandDesk::CheckPayee(const Transfer& cmd, const Phase& phase) {
+  if (cmd.to == cmd.from)
+    return Status::InvalidArgument("transfer from account '" + cmd.from + "' to itself");
+  Account* b = nullptr;
+  Status s = OpenAccountFor(cmd.to, phase, &b);
+  if (!s.ok()) return s;
+  const Account* a = book_.Find(cmd.from);
+  if (a && a->open && a->config.currency != b->config.currency)
+    return Status::InvalidArgument("transfer from a " + a->config.currency + " account to a " +
+                                   b->config.currency + " account: currencies differ");
+  return Status::OK();
+}
+
+CommandResult CommandDesk::DoRights(std::uint64_t id, const TransferRights& cmd, const Phase& phase,
+                                    Effects* out) {
   Status to_ok;
   if (cmd.to >= n_) to_ok = Status::InvalidArgument("transfer to an unknown region");
   if (to_ok.ok() && cmd.to == opt_.self)
     to_ok = Status::FailedPrecondition("a region cannot transfer rights to itself");
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kTransfer, cmd.to, to_ok, phase,
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kRights, cmd.to, to_ok, phase,
                       &a, &r))
     return r;
   const Amount spendable = book_.SpendableRights(*a);
@@ -246,7 +280,7 @@ CommandResult CommandDesk::DoTransfer(std::uint64_t id, const TransferRights& cm
     r.requested = cmd.amount;
     return r;
   }
-  Op op = NewOp(OpKind::kTransfer, cmd.account, phase);
+  Op op = NewOp(OpKind::kRights, cmd.account, phase);
   op.to = cmd.to;
   op.amount = cmd.amount;
   op.key = cmd.key;  // replay ignores transfers, so a voided duplicate of it moves nothing back
@@ -275,7 +309,8 @@ bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, 
     return true;
   }
   const bool overdraft = v == DebitVerdict::kOverdraft;
-  Op op = NewOp(OpKind::kDebit, a.config.id, phase);
+  Op op = NewOp(p.payee.empty() ? OpKind::kDebit : OpKind::kTransfer, a.config.id, phase);
+  op.to_account = p.payee;
   op.amount = p.amount;
   op.key = p.key;
   op.overdraft = overdraft;
@@ -297,7 +332,7 @@ bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, 
 CommandResult CommandDesk::Refusal(Account& a, const PendingDebit& p, const DebitFigures& f,
                                    std::uint64_t now) {
   const RegionId me = opt_.self;
-  std::string why = "debit of " + std::to_string(p.amount) +
+  std::string why = (p.payee.empty() ? "debit of " : "transfer of ") + std::to_string(p.amount) +
                     " exceeds this region's spendable rights " + std::to_string(f.spendable()) +
                     " plus its overdraft line " + std::to_string(f.line);
   if (f.tentative > 0) {
@@ -369,7 +404,7 @@ Amount CommandDesk::PlantedBufferedRights(const Account& a) const {
   Amount sum = 0;
   for (RegionId o = 0; o < n_; ++o)
     for (const auto& [seq, op] : log_.Buffered(o))
-      if (op.kind == OpKind::kTransfer && op.to == opt_.self && op.account == a.config.id)
+      if (op.kind == OpKind::kRights && op.to == opt_.self && op.account == a.config.id)
         sum += op.amount;
   return sum;
 }

@@ -1,6 +1,6 @@
-// CommandDesk: where a region takes its clients' commands — opens, credits, debits, rights
-// transfers — and the work that follows from debits: the waits for rights, the waits for credit to
-// turn final.
+// CommandDesk: where a region takes its clients' commands — opens, credits, debits, transfers
+// between accounts, rights moves — and the work that follows from debits: the waits for rights, the
+// waits for credit to turn final.
 //
 // The debit rule itself is core/rights.h (DecideDebit, a pure function); the desk gathers its
 // figures, applies the verdict, and explains a refusal. A debit that waits for rights asks the
@@ -83,8 +83,11 @@ class CommandDesk {
   CommandResult DoCredit(std::uint64_t id, const Credit& cmd, const Phase& phase, Effects* out);
   CommandResult DoDebit(std::uint64_t id, const Debit& cmd, const Phase& phase, std::uint64_t now,
                         Effects* out);
-  CommandResult DoTransfer(std::uint64_t id, const TransferRights& cmd, const Phase& phase,
-                           Effects* out);
+  CommandResult DoRights(std::uint64_t id, const TransferRights& cmd, const Phase& phase,
+                         Effects* out);
+  CommandResult DoTransfer(std::uint64_t id, const Transfer& cmd, const Phase& phase,
+                           std::uint64_t now, Effects* out);
+  Status CheckPayee(const Transfer& cmd, const Phase& phase);
   bool AnsweredUpFront(std::uint64_t id, const std::string& account, Amount amount,
                        const std::string& key, OpKind kind, RegionId to, Status extra,
                        const Phase& phase, Account** a, CommandResult* r);

@@ -34,6 +34,10 @@ class Counters {
   Amount rights(RegionId r) const;  // raw rights of r (before derived fees and voids)
   Amount total_credits() const;
   Amount total_debits() const;
+  // How much more Credit(r, ·) or Debit(r, ·) may add before the counter cap refuses it: a
+  // transfer between accounts checks both of its counters before it changes either.
+  Amount credit_room(RegionId r) const { return kMaxCounter - p_[r]; }
+  Amount debit_room(RegionId r) const { return kMaxCounter - d_[r]; }
 
   // Mutators for the owning region `r`. They refuse (ResourceExhausted) an increment that would
   // take the counter past kMaxCounter and leave the state unchanged. The amount must be > 0.

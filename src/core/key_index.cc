@@ -14,10 +14,11 @@ KeyId MakeKeyId(std::uint32_t account, std::string_view key) {
 
 namespace {
 
-// Bits of the packed word: amount (<= kMaxOpAmount = 2^50, 51 bits), kind, to, overdraft, multi.
+// Bits of the packed word: amount (<= kMaxOpAmount = 2^50, 51 bits), kind (3), to (8: a region,
+// or a payee's AccountTag), overdraft, multi.
 constexpr int kKindShift = 51;
 constexpr int kToShift = 54;
-constexpr int kOverdraftBit = 58;
+constexpr int kOverdraftBit = 62;
 constexpr std::uint64_t kAmountMask = (std::uint64_t{1} << kKindShift) - 1;
 // The dot: origin (< kMaxRegions = 16) in the top 4 bits, seq below.
 constexpr int kOriginShift = 60;
@@ -32,7 +33,7 @@ KeyUse KeyIndex::Dense::binding() const {
   const std::uint64_t p = U64(9);
   u.amount = static_cast<Amount>(p & kAmountMask);
   u.kind = static_cast<OpKind>((p >> kKindShift) & 7);
-  u.to = static_cast<RegionId>((p >> kToShift) & 15);
+  u.to = static_cast<RegionId>((p >> kToShift) & 255);
   u.overdraft = (p >> kOverdraftBit) & 1;
   u.balance_after = static_cast<Amount>(U64(11));
   return u;
@@ -45,7 +46,7 @@ Dot KeyIndex::Dense::dot() const {
 
 void KeyIndex::Dense::set_binding(const KeyUse& u) {
   assert(u.dot.origin < kMaxRegions && u.dot.seq <= kSeqMask);
-  assert(u.amount >= 0 && u.amount <= kMaxOpAmount && u.to < kMaxRegions);
+  assert(u.amount >= 0 && u.amount <= kMaxOpAmount && u.to < kAccountTagLimit);
   SetU64(5, (std::uint64_t{u.dot.origin} << kOriginShift) | u.dot.seq);
   SetU64(7, u.hlc.value);
   const std::uint64_t multi = U64(9) & (std::uint64_t{1} << kMultiBit);

@@ -146,7 +146,7 @@ class KeyIndex {
     void set_balance_after(Amount b) { SetU64(11, static_cast<std::uint64_t>(b)); }
 
    private:
-    static constexpr int kMultiBit = 59;
+    static constexpr int kMultiBit = 63;
     std::uint64_t U64(int i) const {
       std::uint64_t v;
       std::memcpy(&v, &w_[i], sizeof v);

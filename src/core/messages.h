@@ -112,7 +112,7 @@ struct Heartbeat {
   bool operator==(const Heartbeat&) const = default;
 };
 
-// "Please hand me `amount` of rights on `account`." Answered, if at all, by a kTransfer op.
+// "Please hand me `amount` of rights on `account`." Answered, if at all, by a kRights op.
 struct RightsRequest {
   std::string account;
   Amount amount = 0;

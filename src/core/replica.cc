@@ -415,7 +415,7 @@ class Replica::Impl {
       return;
     }
     ++s_.stats.remote_ops_applied;
-    if (op.kind == OpKind::kTransfer && op.to == s_.opt.self)
+    if (op.kind == OpKind::kRights && op.to == s_.opt.self)
       answers_.CompleteAll(s_.desk.RetryPending(op.account, s_.Phase(), now, out), now, out);
   }
 

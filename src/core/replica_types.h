@@ -38,6 +38,8 @@ struct PlantedBugs {
   bool book_fee_elsewhere = false;    // an overdraft fee is booked to the next region, not its own
   bool spend_buffered_transfer =
       false;  // count rights handed to us but held beyond a gap (unapplied)
+  bool void_transfer_payer_only =
+      false;  // a void of a transfer between accounts reaches its payer only: money created
 };
 
 struct ReplicaOptions {
@@ -109,7 +111,16 @@ struct TransferRights {
   Amount amount = 0;
   std::string key;  // idempotency key (optional): the same key and request move the rights once
 };
-using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights>;
+// Money from one account to another: decided as a debit of `from` at this region (its rights, then
+// its line; it may wait for rights like a debit), carried by one op that also credits `to`. Both
+// accounts must be open and of one currency. The key is `from`'s.
+struct Transfer {
+  std::string from;
+  std::string to;
+  Amount amount = 0;
+  std::string key;
+};
+using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights, Transfer>;
 
 struct Command {
   std::uint64_t id = 0;  // the caller's handle; echoed in the CommandResult
@@ -126,11 +137,12 @@ struct CommandResult {
   Status status;
   Dot op;  // the op that carried it (for a replay, the original op)
   Hlc hlc;
-  Amount balance = 0;      // effective (tentative) balance right after, as seen here
-  bool overdraft = false;  // accepted on the overdraft line
-  bool replayed = false;   // the key was seen before: this is the stored result
-  bool voided = false;     // a replay of an op of ours voided as a duplicate of `voided_by`
-  Dot voided_by;           // the canonically earlier op (another region's) that kept the key
+  Amount balance = 0;        // effective (tentative) balance right after, as seen here
+  Amount payee_balance = 0;  // a transfer: the payee's balance right after (0 on a replay)
+  bool overdraft = false;    // accepted on the overdraft line
+  bool replayed = false;     // the key was seen before: this is the stored result
+  bool voided = false;       // a replay of an op of ours voided as a duplicate of `voided_by`
+  Dot voided_by;             // the canonically earlier op (another region's) that kept the key
   // Set on insufficient_funds (and on accepted debits): the numbers behind the decision.
   Amount rights = 0;
   Amount overdraft_line = 0;

@@ -80,7 +80,7 @@ bool RightsBroker::GiveRights(Account& a, RegionId to, Amount amount, const Repl
   // message from an unknown region or from us, the request's amount is validated, and a plan gives
   // only positive amounts to other regions.
   assert(to < n_ && to != opt_.self && amount > 0 && "rights given to no other region");
-  Op op = NewOwnOp(OpKind::kTransfer, a.config.id, phase, opt_.self, log_, clock_, wall_);
+  Op op = NewOwnOp(OpKind::kRights, a.config.id, phase, opt_.self, log_, clock_, wall_);
   op.to = to;
   op.amount = amount;
   const Seq seq = op.dot.seq;

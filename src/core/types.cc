@@ -59,6 +59,14 @@ std::vector<Amount> SplitOverdraft(Amount limit, RegionId regions) {
   return lines;
 }
 
+std::uint32_t AccountTag(std::string_view account) {
+  return static_cast<std::uint32_t>(HashKey(account).h1 % kAccountTagLimit);
+}
+
+RegionId KeyTarget(const Op& op) {
+  return op.kind == OpKind::kTransfer ? AccountTag(op.to_account) : op.to;
+}
+
 std::string_view OpKindName(OpKind k) {
   switch (k) {
     case OpKind::kOpen:
@@ -67,6 +75,8 @@ std::string_view OpKindName(OpKind k) {
       return "credit";
     case OpKind::kDebit:
       return "debit";
+    case OpKind::kRights:
+      return "rights";
     case OpKind::kTransfer:
       return "transfer";
   }

@@ -104,7 +104,9 @@ enum class OpKind : std::uint8_t {
   kOpen = 1,      // creates the account with `config`
   kCredit = 2,    // P[origin] += amount
   kDebit = 3,     // N[origin] += amount
-  kTransfer = 4,  // T[origin][to] += amount: rights handed from origin to `to`
+  kRights = 4,    // T[origin][to] += amount: rights handed from origin to `to`
+  kTransfer = 5,  // money between accounts: N[origin] += amount on `account`, P[origin] += amount
+                  // on `to_account`; one op, so atomic with nothing to lock
 };
 std::string_view OpKindName(OpKind k);
 
@@ -114,8 +116,9 @@ struct Op {
   OpKind kind = OpKind::kCredit;
   std::string account;
   Amount amount = 0;
-  RegionId to = 0;         // kTransfer only
-  std::string key;         // idempotency key; empty if none (transfers, rebalancer, opens)
+  RegionId to = 0;         // kRights only
+  std::string to_account;  // kTransfer only: the account credited (`account` is debited)
+  std::string key;         // idempotency key; empty if none (rights moves, rebalancer, opens)
   bool overdraft = false;  // kDebit: accepted on the overdraft line (informational)
   AccountConfig config;    // kOpen only
   // The incarnation of its origin that issued it (that region's Hello epoch then). Not part of
@@ -126,6 +129,16 @@ struct Op {
   CanonicalKey canonical() const { return {hlc, dot.origin, dot.seq}; }
   bool operator==(const Op&) const = default;
 };
+
+// What an idempotency record keeps of a keyed op's target, so that a retry naming another target
+// is refused as a reuse of the key rather than replayed: the region of a rights move, and for a
+// transfer an 8-bit tag of the payee's id (AccountTag). The key index has 8 bits for it (issue 9's
+// 64 bytes a key), so a retry naming another payee is caught with probability 255/256; a missed one
+// is answered as a replay of the original transfer, whose answer names its payee. A replay moves
+// no money either way.
+inline constexpr std::uint32_t kAccountTagLimit = 256;
+std::uint32_t AccountTag(std::string_view account);
+RegionId KeyTarget(const Op& op);
 
 }  // namespace tally
 

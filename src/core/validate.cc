@@ -17,7 +17,7 @@ Status ValidateClusterId(std::string_view id) {
 
 bool IsKnownOpKind(OpKind k) {
   return k == OpKind::kOpen || k == OpKind::kCredit || k == OpKind::kDebit ||
-         k == OpKind::kTransfer;
+         k == OpKind::kRights || k == OpKind::kTransfer;
 }
 
 Status ValidateWithin(Amount v, Amount max, std::string_view what) {
@@ -69,15 +69,20 @@ Status ValidateOpFields(const Dot& dot, OpKind kind, const std::string& account,
   if (!IsKnownOpKind(kind)) return Status::InvalidArgument("unknown op kind");
   s = ValidateAccountId(account);
   if (!s.ok()) return s;
-  s = ValidateRegion(to, "transfer target");
-  if (!s.ok()) return s;
+  if (kind == OpKind::kTransfer) {
+    // A key record's target of a transfer is the payee's tag (KeyTarget).
+    if (to >= kAccountTagLimit) return Status::InvalidArgument("payee tag out of range");
+  } else {
+    s = ValidateRegion(to, "transfer target");
+    if (!s.ok()) return s;
+  }
   if (kind == OpKind::kOpen) {
     // An open moves no money; the amount is carried but not interpreted.
     return ValidateWithin(amount, kMaxOpAmount, "open amount");
   }
   s = ValidateAmount(amount);
   if (!s.ok()) return s;
-  if (kind == OpKind::kTransfer && to == dot.origin)
+  if (kind == OpKind::kRights && to == dot.origin)
     return Status::InvalidArgument("transfer from region " + std::to_string(to) + " to itself");
   return Status::OK();
 }
@@ -97,6 +102,15 @@ Status ValidateOp(const Op& op) {
                                      "' carries the config of '" + op.config.id + "'");
   } else if (!(op.config == AccountConfig{})) {
     return Status::InvalidArgument("config on an op that is not an open");
+  }
+  if (op.kind == OpKind::kTransfer) {
+    s = ValidateAccountId(op.to_account);
+    if (!s.ok()) return Status::InvalidArgument("payee: " + s.message());
+    if (op.to_account == op.account)
+      return Status::InvalidArgument("transfer from account '" + op.account + "' to itself");
+    if (op.to != 0) return Status::InvalidArgument("transfer with a target region");
+  } else if (!op.to_account.empty()) {
+    return Status::InvalidArgument("payee on an op that is not a transfer");
   }
   return Status::OK();
 }
@@ -118,7 +132,7 @@ Status ValidateOpFor(const Op& op, RegionId regions) {
   Status s = ValidateOp(op);
   if (!s.ok()) return s;
   if (op.dot.origin >= regions) return Status::InvalidArgument("origin out of range");
-  if (op.kind == OpKind::kTransfer && op.to >= regions)
+  if (op.kind == OpKind::kRights && op.to >= regions)
     return Status::InvalidArgument("transfer to an invalid region");
   // ValidateOp checked the config by the core's rules already.
   if (op.kind == OpKind::kOpen) return ValidateLineCount(op.config, regions);

@@ -324,12 +324,12 @@ int CmdMove(const Session& s, const std::string& kind, const std::string& id, lo
   });
 }
 
-int CmdTransfer(const Session& s, const std::string& id, const std::string& to, long long amount,
-                const std::string& key) {
+int CmdRights(const Session& s, const std::string& id, const std::string& to, long long amount,
+              const std::string& key) {
   json body = {{"to", to}, {"amount", amount}};
   Headers h;
   if (!key.empty()) h.emplace_back("Idempotency-Key", key);
-  CallResult r = Call(s, "POST", AccountPath(id) + "/transfers", body.dump(), h);
+  CallResult r = Call(s, "POST", AccountPath(id) + "/rights", body.dump(), h);
   return Output(s, r, [&](const json& b) {
     std::cout << "moved rights of " << amount << " on " << id << " to region " << to << "\n";
     if (b.is_object() && !b.empty()) PrintTree(b, 1, std::cout);
@@ -732,7 +732,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   // account
-  auto* account = app.add_subcommand("account", "open, show, credit, debit, transfer");
+  auto* account = app.add_subcommand("account", "open, show, credit, debit, rights");
   account->require_subcommand(1);
   std::string id, currency, to, key;
   long long amount = 0, limit = 0, fee_flat = 0, fee_bps = 0;
@@ -759,14 +759,15 @@ int main(int argc, char** argv) {
   };
   auto* credit = add_move("credit", "credit an account");
   auto* debit = add_move("debit", "debit an account (exit 1 on insufficient funds)");
-  auto* transfer =
-      account->add_subcommand("transfer", "move spending rights from this region to another");
-  transfer->add_option("id", id, "account id")->required();
-  transfer->add_option("amount", amount, "amount in minor units")
-      ->required()
-      ->check(kPositiveAmount);
-  transfer->add_option("--to", to, "receiving region")->required();
-  transfer->add_option("--idempotency-key", key, "optional idempotency key");
+  // "account transfer" was its name before 0.2 (kept as an alias for one version): money between
+  // accounts is the top-level "transfer".
+  auto* rights =
+      account->add_subcommand("rights", "move spending rights from this region to another");
+  rights->alias("transfer");
+  rights->add_option("id", id, "account id")->required();
+  rights->add_option("amount", amount, "amount in minor units")->required()->check(kPositiveAmount);
+  rights->add_option("--to", to, "receiving region")->required();
+  rights->add_option("--idempotency-key", key, "optional idempotency key");
 
   // report
   bool html = false;
@@ -873,7 +874,7 @@ int main(int argc, char** argv) {
   if (show->parsed()) return CmdShow(s, id);
   if (credit->parsed()) return CmdMove(s, "credit", id, amount, key);
   if (debit->parsed()) return CmdMove(s, "debit", id, amount, key);
-  if (transfer->parsed()) return CmdTransfer(s, id, to, amount, key);
+  if (rights->parsed()) return CmdRights(s, id, to, amount, key);
   if (report->parsed()) return CmdReport(s, id, html, out_file);
   if (cluster_status->parsed()) return CmdCluster(s, wait_connected_s, wait_disconnected_s);
   if (watch->parsed()) return CmdWatch(s, accounts, count, for_s);

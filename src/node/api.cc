@@ -17,8 +17,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
-    "open_account", "get_account", "credit",  "debit",  "transfer", "report",  "cluster",
-    "stream",       "metrics",     "healthz", "readyz", "backup",   "unknown",
+    "open_account", "get_account", "credit",  "debit",  "rights", "report",  "cluster",
+    "stream",       "metrics",     "healthz", "readyz", "backup", "unknown",
 };
 
 int HexValue(char c) {
@@ -195,8 +195,8 @@ Permission PermissionFor(Route r) {
       return Permission::kCredit;
     case Route::kDebit:
       return Permission::kDebit;
-    case Route::kTransfer:
-      return Permission::kTransfer;
+    case Route::kRights:
+      return Permission::kRights;
     case Route::kReport:
       return Permission::kReadReports;
     case Route::kCluster:
@@ -285,8 +285,10 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
     route = Route::kCredit;
   } else if (seg[3] == "debits") {
     route = Route::kDebit;
-  } else if (seg[3] == "transfers") {
-    route = Route::kTransfer;
+  } else if (seg[3] == "rights" || seg[3] == "transfers") {
+    // "transfers" is the path before 0.2, kept as an alias for one version: it moves rights
+    // between regions, which users confused with /v1/transfers (money between accounts).
+    route = Route::kRights;
   } else if (seg[3] == "report") {
     route = Route::kReport;
     want = Method::kGet;
@@ -645,7 +647,7 @@ Status ParseWriteCommand(Route route, std::string account, const WriteRequest& r
       }
       return Status::OK();
     }
-    case Route::kTransfer: {
+    case Route::kRights: {
       // The key is optional on a rights move (tallyctl sends one when given); honoured if present.
       if (req.has_key) {
         if (Status s = ValidateIdempotencyKeyHeader(req.key, true); !s.ok()) return s;

@@ -34,7 +34,7 @@ enum class Route : std::uint8_t {
   kGetAccount,
   kCredit,
   kDebit,
-  kTransfer,
+  kRights,
   kReport,
   kCluster,
   kStream,
@@ -115,7 +115,7 @@ struct WriteRequest {
   std::string_view key;
 };
 
-// The command a write route (kOpenAccount, kCredit, kDebit, kTransfer) asks for, checked
+// The command a write route (kOpenAccount, kCredit, kDebit, kRights) asks for, checked
 // completely: the Idempotency-Key (required on credits and debits, checked when present on
 // transfers), then the body. `account` is the route's; an open names its account in the body.
 // `regions` and `self` are as ParseTransferBody has them.

@@ -10,7 +10,7 @@ namespace tally::node {
 namespace {
 
 constexpr std::array<std::string_view, kPermissionCount> kPermissionNames = {
-    "open_accounts", "credit", "debit", "transfer", "read", "read_reports", "cluster", "backup",
+    "open_accounts", "credit", "debit", "rights", "read", "read_reports", "cluster", "backup",
 };
 
 }  // namespace
@@ -20,6 +20,7 @@ std::string_view PermissionName(Permission p) {
 }
 
 bool ParsePermission(std::string_view name, Permission* out) {
+  if (name == "transfer") name = "rights";  // its spelling before 0.2; accepted for one version
   for (int i = 0; i < kPermissionCount; ++i) {
     if (kPermissionNames[i] == name) {
       *out = static_cast<Permission>(i);

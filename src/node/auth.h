@@ -26,7 +26,7 @@ enum class Permission : std::uint8_t {
   kOpenAccounts = 0,  // POST /v1/accounts
   kCredit,            // POST /v1/accounts/{id}/credits
   kDebit,             // POST /v1/accounts/{id}/debits
-  kTransfer,          // POST /v1/accounts/{id}/transfers (moves this region's rights)
+  kRights,            // POST /v1/accounts/{id}/rights (moves this region's rights)
   kRead,              // GET /v1/accounts/{id}, GET /v1/stream
   kReadReports,       // GET /v1/accounts/{id}/report
   kCluster,           // GET /v1/cluster
@@ -39,8 +39,9 @@ inline constexpr PermissionSet PermissionBit(Permission p) {
   return PermissionSet{1} << static_cast<int>(p);
 }
 
-// The config spelling: "open_accounts", "credit", "debit", "transfer", "read", "read_reports",
-// "cluster", "backup". ParsePermission returns false for anything else.
+// The config spelling: "open_accounts", "credit", "debit", "rights", "read", "read_reports",
+// "cluster", "backup"; "transfer", the old spelling of "rights", is accepted for one version.
+// ParsePermission returns false for anything else.
 std::string_view PermissionName(Permission p);
 bool ParsePermission(std::string_view name, Permission* out);
 

@@ -125,7 +125,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     case Route::kOpenAccount:
     case Route::kCredit:
     case Route::kDebit:
-    case Route::kTransfer: {
+    case Route::kRights: {
       auto key = req.find("Idempotency-Key");
       WriteRequest write{req.body(), key != req.end(),
                          key != req.end() ? ToStd(key->value()) : std::string_view()};

@@ -83,7 +83,7 @@ Json OpJson(const Op& op, const std::vector<std::string>& names) {
   j["kind"] = std::string(OpKindName(op.kind));
   j["account"] = op.account;
   j["amount"] = op.amount;
-  if (op.kind == OpKind::kTransfer) j["to"] = RegionName(names, op.to);
+  if (op.kind == OpKind::kRights) j["to"] = RegionName(names, op.to);
   if (!op.key.empty()) j["key"] = op.key;
   if (op.overdraft) j["overdraft"] = true;
   return j;

@@ -83,7 +83,7 @@ class Gen {
     Op op;
     op.dot = dot;
     op.hlc = hlc;
-    op.kind = static_cast<OpKind>(Range(1, 4));
+    op.kind = static_cast<OpKind>(Range(1, 5));
     op.account = std::move(account);
     switch (op.kind) {
       case OpKind::kOpen:
@@ -96,9 +96,15 @@ class Gen {
         if (Coin()) op.key = Key();
         op.overdraft = op.kind == OpKind::kDebit && Coin();
         break;
-      case OpKind::kTransfer:
+      case OpKind::kRights:
         op.amount = Money(kMaxOpAmount);
         op.to = (dot.origin + 1 + Region(regions - 1)) % regions;
+        break;
+      case OpKind::kTransfer:
+        op.amount = Money(kMaxOpAmount);
+        if (Coin()) op.key = Key();
+        do op.to_account = AccountId();
+        while (op.to_account == op.account);
         break;
     }
     return op;
@@ -661,7 +667,7 @@ TEST_CASE("region ids out of range are refused", "[codec]") {
 
   batch = DebitBatch();
   pb::CompactOp* op = batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0);
-  op->set_kind(pb::OP_KIND_TRANSFER);
+  op->set_kind(pb::OP_KIND_RIGHTS);
   op->clear_key();
   op->set_to(kMaxRegions);
   ExpectRefused(Serialized(batch));

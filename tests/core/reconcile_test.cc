@@ -178,7 +178,7 @@ TEST_CASE("ReplayStep on its own: fees, episode boundaries, transfers and opens"
   ReplayState s(2);
   std::vector<DerivedEvent> ev;
   ReplayStep(policy, ReplayEntry{KeyAt(1, 0, 1), OpKind::kOpen, 0, false}, &s, &ev);
-  ReplayStep(policy, ReplayEntry{KeyAt(2, 0, 2), OpKind::kTransfer, 40, false}, &s, &ev);
+  ReplayStep(policy, ReplayEntry{KeyAt(2, 0, 2), OpKind::kRights, 40, false}, &s, &ev);
   CHECK(s.balance == 0);
   CHECK(s.ops == 2);
   CHECK(ev.empty());
@@ -241,10 +241,10 @@ std::vector<Op> RandomOps(std::mt19937_64& rng, RegionId n) {
     const unsigned k = rng() % 10;
     op.kind = k < 4   ? OpKind::kDebit
               : k < 8 ? OpKind::kCredit
-              : k < 9 ? OpKind::kTransfer
+              : k < 9 ? OpKind::kRights
                       : OpKind::kOpen;
     op.amount = op.kind == OpKind::kOpen ? 0 : small(rng) * (rng() % 4 == 0 ? 1000 : 1);
-    if (op.kind == OpKind::kTransfer) op.to = static_cast<RegionId>((o + 1) % n);
+    if (op.kind == OpKind::kRights) op.to = static_cast<RegionId>((o + 1) % n);
     if ((op.kind == OpKind::kDebit || op.kind == OpKind::kCredit) && rng() % 2)
       op.key = "k" + std::to_string(rng() % 6);
     ops.push_back(op);

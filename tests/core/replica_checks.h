@@ -17,6 +17,34 @@
 
 namespace tally::testing {
 
+// Everything a rejected command must leave alone.
+struct Untouched {
+  explicit Untouched(Cluster& c, RegionId r)
+      : c(c),
+        r(r),
+        applied(c.at(r).applied()),
+        digest(c.at(r).StateDigest()),
+        persisted(c.persisted_ops),
+        batches(c.stores[r].batches),
+        clock(c.at(r).clock()),
+        queued(c.queue.size()) {}
+  void Check() {
+    CHECK(c.at(r).applied() == applied);
+    CHECK(c.at(r).StateDigest() == digest);
+    CHECK(c.persisted_ops == persisted);
+    CHECK(c.stores[r].batches == batches);
+    CHECK(c.queue.size() == queued);  // nothing sent
+  }
+  Cluster& c;
+  RegionId r;
+  VersionVector applied;
+  std::uint64_t digest;
+  std::size_t persisted;
+  std::uint64_t batches;
+  Hlc clock;
+  std::size_t queued;
+};
+
 inline AccountView View(Cluster& c, RegionId r, const std::string& id) {
   AccountView v;
   const Status s = c.at(r).GetAccount(id, &v);
@@ -79,8 +107,8 @@ inline void CheckMoney(Cluster& c, const std::string& id) {
 //     applies twice);
 //   - every transfer the region originated in the call was covered by its own effective rights
 //     right before the call (rights are never created from nothing, donors give what they have);
-//   - every debit accepted in the call was covered by rights + line as reported, and is flagged as
-//     overdraft exactly when rights alone did not cover it;
+//   - every debit or transfer accepted in the call was covered by rights + line as reported, and is
+//     flagged as overdraft exactly when rights alone did not cover it;
 //   - every answer that names an op is released only once that op is in the region's store (I4);
 //   - the stable frontier never moves back (while a replica lives), derived events are marked
 //     final exactly when their op is below it, and what was final never changes (later finals
@@ -179,7 +207,7 @@ class Watch {
         op_hlc_[r] = op.hlc;
       }
       seen_hlc_[r] = std::max(seen_hlc_[r], op.hlc);
-      if (op.dot.origin == r && op.kind == OpKind::kTransfer) {
+      if (op.dot.origin == r && op.kind == OpKind::kRights) {
         REQUIRE(op.to != r);
         given[op.account] += op.amount;
         ++transfers_checked;
@@ -200,9 +228,13 @@ class Watch {
     for (const CommandResult& res : e.completions) {
       if (!res.status.ok() || res.replayed || res.op.origin != r) continue;
       const auto it = ops.find(res.op);
-      if (it == ops.end() || it->second.kind != OpKind::kDebit) continue;
-      INFO("debit " << res.op.ToString() << " of " << res.requested << ": rights " << res.rights
-                    << " line " << res.overdraft_line << " overdraft " << res.overdraft);
+      // A transfer is decided as a debit of its payer.
+      if (it == ops.end() ||
+          (it->second.kind != OpKind::kDebit && it->second.kind != OpKind::kTransfer))
+        continue;
+      INFO(OpKindName(it->second.kind)
+           << " " << res.op.ToString() << " of " << res.requested << ": rights " << res.rights
+           << " line " << res.overdraft_line << " overdraft " << res.overdraft);
       REQUIRE(res.requested == it->second.amount);
       REQUIRE(res.tentative_credit >= 0);
       REQUIRE(res.rights - res.tentative_credit + res.overdraft_line >= res.requested);

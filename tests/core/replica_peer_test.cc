@@ -76,7 +76,7 @@ TEST_CASE("a peer's malformed ops are refused with a notice and never applied", 
   expect_refused(op, "bad idempotency key");
   op.key = std::string(256, 'k');
   expect_refused(op, "idempotency key too long");
-  op = NextOpFrom(c, 1, 0, OpKind::kTransfer, 5);
+  op = NextOpFrom(c, 1, 0, OpKind::kRights, 5);
   op.to = 0;
   expect_refused(op, "transfer to its own origin");
   op.to = 3;
@@ -545,7 +545,7 @@ TEST_CASE("rights requests that are malformed or for unknown accounts grant noth
   Effects e;
   c.at(0).OnMessage(1, RightsRequest{"alice", 1000}, c.now, &e);
   REQUIRE(e.ops.size() == 1);
-  CHECK(e.ops[0].kind == OpKind::kTransfer);
+  CHECK(e.ops[0].kind == OpKind::kRights);
   CHECK(e.ops[0].dot.origin == 0);
   CHECK(e.ops[0].to == 1);
   CHECK(e.ops[0].amount == 100);

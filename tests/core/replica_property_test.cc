@@ -71,6 +71,8 @@ std::string AccountOf(const CommandBody& b) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, OpenAccount>)
           return x.config.id;
+        else if constexpr (std::is_same_v<T, Transfer>)
+          return x.from;
         else
           return x.account;
       },
@@ -400,7 +402,7 @@ void RandomRun::CheckAfterHeal() {
       CHECK(op->second.amount == db->amount);
       CHECK(op->second.key == db->key);
     } else if (const auto* tr = std::get_if<TransferRights>(&it->second.body)) {
-      CHECK(op->second.kind == OpKind::kTransfer);
+      CHECK(op->second.kind == OpKind::kRights);
       CHECK(op->second.amount == tr->amount);
       CHECK(op->second.to == tr->to);
     }

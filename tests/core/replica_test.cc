@@ -28,34 +28,6 @@ auto NoRebalanceWait50 = [](ReplicaOptions& o) {
   o.rights_wait_ms = 50;
 };
 
-// Everything a rejected command must leave alone.
-struct Untouched {
-  explicit Untouched(Cluster& c, RegionId r)
-      : c(c),
-        r(r),
-        applied(c.at(r).applied()),
-        digest(c.at(r).StateDigest()),
-        persisted(c.persisted_ops),
-        batches(c.stores[r].batches),
-        clock(c.at(r).clock()),
-        queued(c.queue.size()) {}
-  void Check() {
-    CHECK(c.at(r).applied() == applied);
-    CHECK(c.at(r).StateDigest() == digest);
-    CHECK(c.persisted_ops == persisted);
-    CHECK(c.stores[r].batches == batches);
-    CHECK(c.queue.size() == queued);  // nothing sent
-  }
-  Cluster& c;
-  RegionId r;
-  VersionVector applied;
-  std::uint64_t digest;
-  std::size_t persisted;
-  std::uint64_t batches;
-  Hlc clock;
-  std::size_t queued;
-};
-
 void ExpectRejected(Cluster& c, RegionId r, CommandBody body, Code code) {
   Untouched before(c, r);
   const CommandResult res = c.Run(r, std::move(body));
@@ -2271,7 +2243,7 @@ TEST_CASE("the rebalancer moves rights toward spenders and negative regions, fro
   auto count_transfers = [&] {
     transfers.clear();
     for (const auto& [dot, op] : watch.ops)
-      if (op.kind == OpKind::kTransfer) transfers.push_back(op);
+      if (op.kind == OpKind::kRights) transfers.push_back(op);
   };
   c.Settle(10);  // nobody spends: nothing moves
   count_transfers();
@@ -2411,7 +2383,7 @@ TEST_CASE("the rebalancer keeps at most a twentieth of balance plus lines in fli
   }
   Amount given = 0;
   for (const auto& [dot, op] : watch.ops)
-    if (op.kind == OpKind::kTransfer && dot.origin == 0) given += op.amount;
+    if (op.kind == OpKind::kRights && dot.origin == 0) given += op.amount;
   CHECK(given > 0);
   CHECK(given <= 60);
   c.Settle(40);

@@ -27,7 +27,7 @@ const char* Suffix(node::Route r) {
       return "/credits";
     case node::Route::kDebit:
       return "/debits";
-    case node::Route::kTransfer:
+    case node::Route::kRights:
       return "/transfers";
     case node::Route::kReport:
       return "/report";

@@ -35,8 +35,11 @@ TEST_CASE("routes match method and path", "[api]") {
   CHECK(m.account == "a:1");
   REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/credits", &m).ok());
   CHECK(m.route == Route::kCredit);
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/rights", &m).ok());
+  CHECK(m.route == Route::kRights);
+  // The path before 0.2, kept as an alias for one version.
   REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/transfers", &m).ok());
-  CHECK(m.route == Route::kTransfer);
+  CHECK(m.route == Route::kRights);
   REQUIRE(MatchRoute(Method::kGet, "/v1/accounts/a/report?format=html", &m).ok());
   CHECK(m.route == Route::kReport);
   CHECK(m.html);
@@ -373,7 +376,7 @@ TEST_CASE("a write request becomes the replica's command, key before body", "[ap
   CHECK_THAT(s.message(), Catch::Contains("Idempotency-Key"));
 
   // A transfer's key is optional.
-  REQUIRE(ParseWriteCommand(Route::kTransfer, "a1",
+  REQUIRE(ParseWriteCommand(Route::kRights, "a1",
                             WriteRequest{R"({"to":"us","amount":7})", false, {}}, defaults, regions,
                             0, &body)
               .ok());

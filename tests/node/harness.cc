@@ -293,8 +293,8 @@ Reply Api::Transfer(const std::string& id, const std::string& to, std::int64_t a
                     const std::string& key) {
   ctl::Headers headers;
   if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
-  return Call("POST", "/v1/accounts/" + id + "/transfers",
-              json{{"to", to}, {"amount", amount}}.dump(), std::move(headers));
+  return Call("POST", "/v1/accounts/" + id + "/rights", json{{"to", to}, {"amount", amount}}.dump(),
+              std::move(headers));
 }
 
 Reply Api::Account(const std::string& id) { return Call("GET", "/v1/accounts/" + id); }
@@ -329,7 +329,7 @@ std::string RegionToml(const std::string& cluster_id, const std::vector<std::str
       << (pki / (regions[self] + ".key")).string() << "\"\n\n";
   }
   if (!default_timings) t << "[rights]\nwait_ms = 50\n\n";
-  t << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"transfer\", "
+  t << "[roles.admin]\npermissions = [\"open_accounts\", \"credit\", \"debit\", \"rights\", "
        "\"read\", \"read_reports\", \"cluster\", \"backup\"]\n"
     << "[roles.reader]\npermissions = [\"read\"]\n"
     << "[roles.teller]\npermissions = [\"credit\", \"debit\", \"read\"]\n\n"

@@ -344,7 +344,7 @@ TEST_CASE("a key retried where its op was voided replays that op, marked voided"
   CHECK(Field(winner.body, "op") == us_op);
 }
 
-// Attacks the idempotency of rights transfers. POST /v1/accounts/{id}/transfers takes an
+// Attacks the idempotency of rights transfers. POST /v1/accounts/{id}/rights takes an
 // Idempotency-Key (tallyctl sends it with --idempotency-key), so an operator who retries a
 // transfer after a lost answer expects it to move the rights once; a key reused for another
 // amount is a client bug and is refused, as for credits and debits.
@@ -391,7 +391,7 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
   // The same through tallyctl, which sends --idempotency-key as the header.
   const std::int64_t us_before = RightsOf(c, 0, acct, "us");
   std::vector<std::string> args = c.CtlArgs(0);
-  args.insert(args.end(), {"--token", kAdminToken, "--json", "account", "transfer", acct, "150",
+  args.insert(args.end(), {"--token", kAdminToken, "--json", "account", "rights", acct, "150",
                            "--to", "us", "--idempotency-key", "move-ctl"});
   CtlRun run1 = RunCtl(c.dir(), args);
   INFO("first tallyctl run: " << run1.out);

@@ -83,4 +83,9 @@ TEST_CASE("permission names round-trip", "[auth]") {
   }
   Permission p;
   CHECK_FALSE(ParsePermission("admin", &p));
+  // "transfer" was the spelling of "rights" before 0.2: it still grants rights moves, and only
+  // those (moving money between accounts takes debit and credit).
+  REQUIRE(ParsePermission("transfer", &p));
+  CHECK(p == Permission::kRights);
+  CHECK(PermissionName(Permission::kRights) == "rights");
 }
