@@ -197,6 +197,10 @@ Permission PermissionFor(Route r) {
       return Permission::kDebit;
     case Route::kRights:
       return Permission::kRights;
+    case Route::kTransfer:
+      // A debit of the payer that credits the payee: debit on one, credit on the other
+      // (node_api.cc checks both accounts once the body names them).
+      return Permission::kDebit;
     case Route::kReport:
       return Permission::kReadReports;
     case Route::kCluster:
@@ -268,6 +272,11 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
       return Status::InvalidArgument("accounts: at most " + std::to_string(kMaxStreamAccounts) +
                                      " accounts per stream");
     return Status::OK();
+  }
+  if (seg.size() == 2 && seg[1] == "transfers") {
+    out->route = Route::kTransfer;
+    if (method != Method::kPost) return NotAllowed(method);
+    return no_query();
   }
   if (seg[1] != "accounts") return Status::NotFound("no route " + std::string(path.substr(0, 256)));
   if (seg.size() == 2) {
@@ -545,8 +554,39 @@ Status ParseAmountBody(std::string_view body, Amount* amount) {
   return GetInteger(*a, "amount", 1, kMaxOpAmount, amount);
 }
 
-Status ParseTransferBody(std::string_view body, const std::vector<std::string>& regions,
-                         RegionId self, RegionId* to, Amount* amount) {
+// One of a transfer's account fields: present, a string, a valid id.
+Status GetAccountField(const json& j, const char* field, const char* role, std::string* out) {
+  auto f = j.find(field);
+  if (f == j.end())
+    return Status::InvalidArgument(fmt::format("field '{}' is required (the {})", field, role));
+  if (!f->is_string())
+    return Status::InvalidArgument(
+        fmt::format("{} must be an account id, got {}", field, TypeName(*f)));
+  std::string id = f->get<std::string>();
+  if (Status s = ValidateAccountId(id); !s.ok())
+    return Status::InvalidArgument(fmt::format("{}: {}", field, s.message()));
+  *out = std::move(id);
+  return Status::OK();
+}
+
+Status ParseTransferBody(std::string_view body, Transfer* out) {
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"from", "to", "amount"}); !s.ok()) return s;
+  Transfer t;
+  if (Status s = GetAccountField(j, "from", "account paying", &t.from); !s.ok()) return s;
+  if (Status s = GetAccountField(j, "to", "account paid", &t.to); !s.ok()) return s;
+  if (t.from == t.to)
+    return Status::InvalidArgument("from and to are the same account '" + t.from + "'");
+  auto a = j.find("amount");
+  if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
+  if (Status s = GetInteger(*a, "amount", 1, kMaxOpAmount, &t.amount); !s.ok()) return s;
+  *out = std::move(t);
+  return Status::OK();
+}
+
+Status ParseRightsBody(std::string_view body, const std::vector<std::string>& regions,
+                       RegionId self, RegionId* to, Amount* amount) {
   json j;
   if (Status s = ParseObject(body, &j); !s.ok()) return s;
   if (Status s = CheckFields(j, "", {"to", "amount"}); !s.ok()) return s;
@@ -654,8 +694,16 @@ Status ParseWriteCommand(Route route, std::string account, const WriteRequest& r
       }
       RegionId to = 0;
       Amount amount = 0;
-      if (Status s = ParseTransferBody(req.body, regions, self, &to, &amount); !s.ok()) return s;
+      if (Status s = ParseRightsBody(req.body, regions, self, &to, &amount); !s.ok()) return s;
       *out = TransferRights{std::move(account), to, amount, std::string(req.key)};
+      return Status::OK();
+    }
+    case Route::kTransfer: {
+      if (Status s = ValidateIdempotencyKeyHeader(req.key, req.has_key); !s.ok()) return s;
+      Transfer t;
+      if (Status s = ParseTransferBody(req.body, &t); !s.ok()) return s;
+      t.key = std::string(req.key);
+      *out = std::move(t);
       return Status::OK();
     }
     default:

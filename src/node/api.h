@@ -42,9 +42,10 @@ enum class Route : std::uint8_t {
   kHealth,
   kReady,
   kBackup,
-  kUnknown,  // no such route, wrong method, or a request refused before routing
+  kTransfer,  // POST /v1/transfers: money between accounts
+  kUnknown,   // no such route, wrong method, or a request refused before routing
 };
-inline constexpr int kRouteCount = 13;
+inline constexpr int kRouteCount = 14;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 
@@ -97,10 +98,13 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
                             AccountConfig* out);
 // {"amount"}: an integer in 1..kMaxOpAmount.
 Status ParseAmountBody(std::string_view body, Amount* amount);
-// {"to": "<region name>", "amount"}; `regions` are the names indexed by id; `self` may not be the
-// target.
-Status ParseTransferBody(std::string_view body, const std::vector<std::string>& regions,
-                         RegionId self, RegionId* to, Amount* amount);
+// {"to": "<region name>", "amount"}: the body of a rights move; `regions` are the names indexed by
+// id; `self` may not be the target.
+Status ParseRightsBody(std::string_view body, const std::vector<std::string>& regions,
+                       RegionId self, RegionId* to, Amount* amount);
+// {"from": "<account>", "to": "<account>", "amount"}: the body of POST /v1/transfers. Both ids
+// valid and different; whether they exist and share a currency is the replica's to say.
+Status ParseTransferBody(std::string_view body, Transfer* out);
 // The Idempotency-Key header: required, and as core/ids.h has it.
 Status ValidateIdempotencyKeyHeader(std::string_view value, bool present);
 
@@ -115,10 +119,10 @@ struct WriteRequest {
   std::string_view key;
 };
 
-// The command a write route (kOpenAccount, kCredit, kDebit, kRights) asks for, checked
-// completely: the Idempotency-Key (required on credits and debits, checked when present on
-// transfers), then the body. `account` is the route's; an open names its account in the body.
-// `regions` and `self` are as ParseTransferBody has them.
+// The command a write route (kOpenAccount, kCredit, kDebit, kTransfer, kRights) asks for, checked
+// completely: the Idempotency-Key (required on credits, debits and transfers, checked when present
+// on rights moves), then the body. `account` is the route's; an open names its account in the
+// body, a transfer both of its accounts. `regions` and `self` are as ParseRightsBody has them.
 Status ParseWriteCommand(Route route, std::string account, const WriteRequest& req,
                          const AccountDefaults& defaults, const std::vector<std::string>& regions,
                          RegionId self, CommandBody* out);

@@ -36,7 +36,7 @@ Status AuditLog::Open(const std::string& path, std::string region) {
 
 bool AuditLog::Audited(Route route, int http_status) {
   return http_status >= 400 || route == Route::kOpenAccount || route == Route::kCredit ||
-         route == Route::kDebit || route == Route::kRights;
+         route == Route::kDebit || route == Route::kRights || route == Route::kTransfer;
 }
 
 void AuditLog::Answered(Route route, int http_status, std::string_view body,
@@ -51,6 +51,7 @@ void AuditLog::Answered(Route route, int http_status, std::string_view body,
                               {"route", RouteName(route)},
                               {"status", http_status}};
   if (!facts.account.empty()) line["account"] = facts.account;
+  if (!facts.payee.empty()) line["payee"] = facts.payee;
   if (facts.amount != 0) line["amount"] = facts.amount;
   if (!facts.idempotency_key.empty()) line["idempotency_key"] = facts.idempotency_key;
   std::string result = "ok";

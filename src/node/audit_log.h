@@ -31,7 +31,8 @@ struct AuditFacts {
   std::string request_id;       // X-Request-Id as sent (if valid) or made up by the node
   std::string token;            // the name of the token that authenticated it; "" if none did
   std::string remote;           // "ip:port" of the client
-  std::string account;          // the account it names, if any
+  std::string account;          // the account it names, if any (a transfer's payer)
+  std::string payee;            // a transfer's payee
   std::int64_t amount = 0;      // 0: none (not a money route, or refused before it was read)
   std::string idempotency_key;  // the Idempotency-Key header, if any
 };

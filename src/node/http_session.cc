@@ -172,7 +172,7 @@ void HttpSession::OnRead(beast::error_code ec) {
                               std::string(req.target().substr(0, 256))))),
               match.route == Route::kOpenAccount || match.route == Route::kCredit ||
                       match.route == Route::kDebit || match.route == Route::kRights ||
-                      match.route == Route::kBackup
+                      match.route == Route::kTransfer || match.route == Route::kBackup
                   ? "Allow: POST\r\n"
                   : "Allow: GET\r\n");
     } else {

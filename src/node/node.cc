@@ -356,7 +356,7 @@ void NodeImpl::Complete(const CommandResult& r) {
   }
   std::string body;
   body.reserve(96);
-  AppendOpResultJson(r, region_names_, &body);
+  AppendOpResultJson(r, region_names_, p.route == Route::kTransfer, &body);
   p.session->Respond(
       p.slot, 200, "application/json", body,
       r.replayed ? std::string_view("Idempotent-Replayed: true\r\n") : std::string_view());

@@ -125,7 +125,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     case Route::kOpenAccount:
     case Route::kCredit:
     case Route::kDebit:
-    case Route::kRights: {
+    case Route::kRights:
+    case Route::kTransfer: {
       auto key = req.find("Idempotency-Key");
       WriteRequest write{req.body(), key != req.end(),
                          key != req.end() ? ToStd(key->value()) : std::string_view()};
@@ -141,6 +142,19 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
         if (const auto* c = std::get_if<Credit>(&body)) facts->amount = c->amount;
         if (const auto* d = std::get_if<Debit>(&body)) facts->amount = d->amount;
         if (const auto* t = std::get_if<TransferRights>(&body)) facts->amount = t->amount;
+        if (const auto* t = std::get_if<Transfer>(&body)) {
+          facts->amount = t->amount;
+          facts->account = t->from;
+          facts->payee = t->to;
+        }
+      }
+      if (const auto* t = std::get_if<Transfer>(&body)) {
+        // A debit of the payer that credits the payee: each account in the token's scope, with
+        // the permission for its side.
+        if (Status s = Authorizer::Authorize(*who, Permission::kDebit, t->from); !s.ok())
+          return fail(s);
+        if (Status s = Authorizer::Authorize(*who, Permission::kCredit, t->to); !s.ok())
+          return fail(s);
       }
       if (route == Route::kOpenAccount) {
         opened = std::get<OpenAccount>(body).config.id;

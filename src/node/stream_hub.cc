@@ -22,7 +22,10 @@ void StreamHub::Unsubscribe(std::uint64_t id) {
 void StreamHub::Notify(const PersistBatch& batch) {
   if (streams_.empty()) return;
   std::set<std::string_view> changed;
-  for (const Op& op : batch.ops) changed.insert(op.account);
+  for (const Op& op : batch.ops) {
+    changed.insert(op.account);
+    if (!op.to_account.empty()) changed.insert(op.to_account);  // a transfer's payee
+  }
   for (const Fold& f : batch.folds) {
     for (const AccountCheckpoint& c : f.checkpoints) changed.insert(c.config.id);
   }

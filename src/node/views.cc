@@ -51,7 +51,8 @@ json AccountJson(const AccountView& v, const RegionNames& regions) {
               {"digest", fmt::format("{:016x}", v.digest)}};
 }
 
-void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, std::string* out) {
+void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
+                        std::string* out) {
   // The hot path (every credit and debit): formatted directly, no JSON tree. Region names are
   // [a-z0-9-], so they need no escaping.
   fmt::format_to(std::back_inserter(*out),
@@ -65,6 +66,9 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, std:
                    ",\"voided\":true,\"voided_by\":{{\"region\":\"{}\",\"seq\":{}}}",
                    RegionName(regions, r.voided_by.origin), r.voided_by.seq);
   }
+  // A transfer taken now also says what the payee holds after it (a replay does not know).
+  if (transfer && !r.replayed)
+    fmt::format_to(std::back_inserter(*out), ",\"payee_balance\":{}", r.payee_balance);
   out->push_back('}');
 }
 

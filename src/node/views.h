@@ -39,7 +39,8 @@ nlohmann::json AccountJson(const AccountView& v, const RegionNames& regions);
 
 // The answer to an accepted (or replayed) credit, debit or transfer:
 // {"op":{"region","seq"},"balance","overdraft"}.
-void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, std::string* out);
+void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
+                        std::string* out);
 
 // The account's reconciliation report as `region` sees it: a report with that one account (its
 // view, its forks, each derived fee or void with the ops that led to it and whether it is final,

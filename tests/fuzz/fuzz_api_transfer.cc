@@ -1,27 +1,27 @@
-// node::ParseTransferBody: the body of POST /v1/accounts/{id}/transfers, in a region "eu" of a
-// cluster eu, us, ap.
+// node::ParseTransferBody: the body of POST /v1/transfers (money between accounts).
 #include <nlohmann/json.hpp>
 
+#include "core/ids.h"
 #include "fuzz.h"
 #include "node/api.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace tally;
-  const std::vector<std::string> regions = {"eu", "us", "ap"};
-  RegionId to = 99;
-  Amount amount = -1;
-  const Status s = node::ParseTransferBody(fuzz::Bytes(data, size), regions, 0, &to, &amount);
+  Transfer t;
+  t.amount = -1;
+  const Status s = node::ParseTransferBody(fuzz::Bytes(data, size), &t);
   if (!s.ok()) {
     FUZZ_CHECK(s.code() == Code::kInvalidArgument);
-    FUZZ_CHECK(to == 99);
+    FUZZ_CHECK(t.amount == -1 && t.from.empty() && t.to.empty());
     return 0;
   }
-  FUZZ_CHECK(to >= 1 && to < regions.size());
-  FUZZ_CHECK(amount >= 1 && amount <= kMaxOpAmount);
-  RegionId to2 = 99;
-  Amount amount2 = -1;
-  const nlohmann::json j = {{"to", regions[to]}, {"amount", amount}};
-  FUZZ_CHECK(node::ParseTransferBody(j.dump(), regions, 0, &to2, &amount2).ok());
-  FUZZ_CHECK(to2 == to && amount2 == amount);
+  FUZZ_CHECK(ValidateAccountId(t.from).ok() && ValidateAccountId(t.to).ok());
+  FUZZ_CHECK(t.from != t.to);
+  FUZZ_CHECK(t.amount >= 1 && t.amount <= kMaxOpAmount);
+  // What it accepted, written back, parses to the same transfer.
+  Transfer again;
+  const nlohmann::json j = {{"from", t.from}, {"to", t.to}, {"amount", t.amount}};
+  FUZZ_CHECK(node::ParseTransferBody(j.dump(), &again).ok());
+  FUZZ_CHECK(again.from == t.from && again.to == t.to && again.amount == t.amount);
   return 0;
 }

@@ -130,11 +130,14 @@ void AddCluster(Corpus* corpus) {
   c.Settle(6);
   c.Run(0, TransferRights{"alice", 2, 30});
   c.Run(1, Debit{"bob.smith:eu-1", 1200, "order-1"});
+  c.Run(1, Transfer{"bob.smith:eu-1", "alice", 700, "pay-alice"});
   c.Settle(4);
   c.queue.clear();  // a partition: concurrent overdraft debits and one key used at two regions
   for (RegionId r = 0; r < c.size(); ++r) c.Run(r, Debit{"alice", 60, "pay-" + std::to_string(r)});
   c.Run(2, Debit{"bob.smith:eu-1", 10, "retried"});
   c.Run(0, Debit{"bob.smith:eu-1", 10, "retried"});
+  c.Run(1, Transfer{"bob.smith:eu-1", "alice", 25, "retried-transfer"});
+  c.Run(2, Transfer{"bob.smith:eu-1", "alice", 25, "retried-transfer"});
   c.Tick(2000);
   c.queue.clear();
   c.Settle(20);
@@ -169,6 +172,9 @@ void AddApi(Corpus* corpus) {
        {R"({"amount":2500})", R"({"amount": 10000})", R"({ "amount" : 1125899906842624 })"})
     corpus->Add("fuzz_api_amount", b);
   for (const char* b : {R"({"to":"us","amount":300})", R"({"amount":1,"to":"ap"})"})
+    corpus->Add("fuzz_api_rights", b);
+  for (const char* b : {R"({"from":"alice","to":"shop-7","amount":500})",
+                        R"({"amount":1,"to":"bob.smith:eu-1","from":"a"})"})
     corpus->Add("fuzz_api_transfer", b);
   for (const char* b : {R"({"dir":"/var/backups/tally-eu-1"})", R"({"dir":"/tmp/b"})"})
     corpus->Add("fuzz_api_backup", b);
@@ -176,8 +182,8 @@ void AddApi(Corpus* corpus) {
   int i = 0;
   for (const char* t :
        {"\x01/v1/accounts", "\x00/v1/accounts/alice", "\x01/v1/accounts/alice/debits",
-        "\x01/v1/accounts/bob.smith%3Aeu-1/credits", "\x01/v1/accounts/alice/transfers",
-        "\x00/v1/accounts/alice/report?format=html", "\x00/v1/cluster",
+        "\x01/v1/accounts/bob.smith%3Aeu-1/credits", "\x01/v1/accounts/alice/rights",
+        "\x01/v1/transfers", "\x00/v1/accounts/alice/report?format=html", "\x00/v1/cluster",
         "\x00/v1/stream?accounts=alice,bob", "\x01/v1/admin/backup", "\x00/metrics",
         "\x00/healthz"})
     corpus->Add("fuzz_api_route", std::string_view(t, 1 + std::strlen(t + 1)), i++);

@@ -35,6 +35,11 @@ TEST_CASE("routes match method and path", "[api]") {
   CHECK(m.account == "a:1");
   REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/credits", &m).ok());
   CHECK(m.route == Route::kCredit);
+  REQUIRE(MatchRoute(Method::kPost, "/v1/transfers", &m).ok());
+  CHECK(m.route == Route::kTransfer);
+  CHECK(m.account.empty());
+  CHECK(MatchRoute(Method::kGet, "/v1/transfers", &m).code() == Code::kFailedPrecondition);
+  CHECK(MatchRoute(Method::kPost, "/v1/transfers?x=1", &m).code() == Code::kInvalidArgument);
   REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/a/rights", &m).ok());
   CHECK(m.route == Route::kRights);
   // The path before 0.2, kept as an alias for one version.
@@ -173,22 +178,61 @@ TEST_CASE("open-account bodies: defaults, bounds and nested fee", "[api]") {
   CHECK_THAT(error(R"({"id":"a","lines":[1]})"), Catch::Contains("unknown field 'lines'"));
 }
 
-TEST_CASE("transfer bodies name a known other region", "[api]") {
+TEST_CASE("rights bodies name a known other region", "[api]") {
   const std::vector<std::string> regions{"eu", "us", "ap"};
   RegionId to = 0;
   Amount a = 0;
-  REQUIRE(ParseTransferBody(R"({"to":"ap","amount":40})", regions, 0, &to, &a).ok());
+  REQUIRE(ParseRightsBody(R"({"to":"ap","amount":40})", regions, 0, &to, &a).ok());
   CHECK(to == 2);
   CHECK(a == 40);
-  Status s = ParseTransferBody(R"({"to":"mars","amount":40})", regions, 0, &to, &a);
+  Status s = ParseRightsBody(R"({"to":"mars","amount":40})", regions, 0, &to, &a);
   CHECK_THAT(s.message(), Catch::Contains("unknown region 'mars' (regions: eu, us, ap)"));
-  s = ParseTransferBody(R"({"to":"eu","amount":40})", regions, 0, &to, &a);
+  s = ParseRightsBody(R"({"to":"eu","amount":40})", regions, 0, &to, &a);
   CHECK_THAT(s.message(), Catch::Contains("is this region"));
-  CHECK(ParseTransferBody(R"({"to":1,"amount":40})", regions, 0, &to, &a).code() ==
+  CHECK(ParseRightsBody(R"({"to":1,"amount":40})", regions, 0, &to, &a).code() ==
         Code::kInvalidArgument);
-  CHECK(ParseTransferBody(R"({"to":"us"})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
-  CHECK(ParseTransferBody(R"({"to":"us","amount":0})", regions, 0, &to, &a).code() ==
+  CHECK(ParseRightsBody(R"({"to":"us"})", regions, 0, &to, &a).code() == Code::kInvalidArgument);
+  CHECK(ParseRightsBody(R"({"to":"us","amount":0})", regions, 0, &to, &a).code() ==
         Code::kInvalidArgument);
+}
+
+TEST_CASE("transfer bodies name two different valid accounts and an amount", "[api]") {
+  Transfer t;
+  REQUIRE(ParseTransferBody(R"({"from":"alice","to":"shop-7","amount":500})", &t).ok());
+  CHECK(t.from == "alice");
+  CHECK(t.to == "shop-7");
+  CHECK(t.amount == 500);
+  CHECK(t.key.empty());  // the Idempotency-Key header's, set by ParseWriteCommand
+  auto error = [](std::string_view body) {
+    Transfer out;
+    const Status s = ParseTransferBody(body, &out);
+    CHECK(s.code() == Code::kInvalidArgument);
+    return s.message();
+  };
+  CHECK_THAT(error(R"({"to":"b","amount":5})"), Catch::Contains("field 'from' is required"));
+  CHECK_THAT(error(R"({"from":"a","amount":5})"), Catch::Contains("field 'to' is required"));
+  CHECK_THAT(error(R"({"from":"a","to":"b"})"), Catch::Contains("field 'amount' is required"));
+  CHECK_THAT(error(R"({"from":"a","to":"a","amount":5})"),
+             Catch::Contains("from and to are the same account 'a'"));
+  CHECK_THAT(error(R"({"from":7,"to":"b","amount":5})"),
+             Catch::Contains("from must be an account"));
+  CHECK_THAT(error(R"({"from":"a b","to":"b","amount":5})"), Catch::Contains("from: "));
+  CHECK_THAT(error(R"({"from":"a","to":"b","amount":0})"), Catch::Contains("amount"));
+  CHECK_THAT(error(R"({"from":"a","to":"b","amount":-3})"), Catch::Contains("amount"));
+  CHECK_THAT(error(R"({"from":"a","to":"b","amount":1125899906842625})"),
+             Catch::Contains("amount"));
+  CHECK_THAT(error(R"({"from":"a","to":"b","amount":1.5})"), Catch::Contains("amount"));
+  CHECK_THAT(error(R"({"from":"a","to":"b","amount":5,"memo":"x"})"),
+             Catch::Contains("unknown field 'memo'"));
+  CHECK_THAT(error(R"([1])"), Catch::Contains("object"));
+  // Through the route: the key is required, as on debits.
+  CommandBody body;
+  WriteRequest no_key{R"({"from":"a","to":"b","amount":5})", false, ""};
+  CHECK_THAT(ParseWriteCommand(Route::kTransfer, "", no_key, {}, {"eu"}, 0, &body).message(),
+             Catch::Contains("Idempotency-Key header is required"));
+  WriteRequest keyed{R"({"from":"a","to":"b","amount":5})", true, "order-9"};
+  REQUIRE(ParseWriteCommand(Route::kTransfer, "", keyed, {}, {"eu"}, 0, &body).ok());
+  CHECK(std::get<Transfer>(body).key == "order-9");
 }
 
 TEST_CASE("idempotency key header", "[api]") {
@@ -245,14 +289,19 @@ TEST_CASE("op results render region names and flags", "[api]") {
   r.balance = -5;
   r.overdraft = true;
   std::string out;
-  AppendOpResultJson(r, {"eu", "us"}, &out);
+  AppendOpResultJson(r, {"eu", "us"}, false, &out);
   CHECK(out ==
         R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":false})");
   r.replicated = true;
   out.clear();
-  AppendOpResultJson(r, {"eu", "us"}, &out);
+  AppendOpResultJson(r, {"eu", "us"}, false, &out);
   CHECK(out ==
         R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,"replicated":true})");
+  r.payee_balance = 77;
+  out.clear();
+  AppendOpResultJson(r, {"eu", "us"}, true, &out);
+  CHECK(out == R"({"op":{"region":"us","seq":42},"balance":-5,"overdraft":true,)"
+               R"("replicated":true,"payee_balance":77})");
   CHECK(report::HtmlEscape("<a href='x'>&\"</a>") ==
         "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
 }

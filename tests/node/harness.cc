@@ -289,8 +289,14 @@ Reply Api::Debit(const std::string& id, std::int64_t amount, const std::string& 
               {{"Idempotency-Key", key}});
 }
 
-Reply Api::Transfer(const std::string& id, const std::string& to, std::int64_t amount,
+Reply Api::Transfer(const std::string& from, const std::string& to, std::int64_t amount,
                     const std::string& key) {
+  return Call("POST", "/v1/transfers", json{{"from", from}, {"to", to}, {"amount", amount}}.dump(),
+              {{"Idempotency-Key", key}});
+}
+
+Reply Api::Rights(const std::string& id, const std::string& to, std::int64_t amount,
+                  const std::string& key) {
   ctl::Headers headers;
   if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
   return Call("POST", "/v1/accounts/" + id + "/rights", json{{"to", to}, {"amount", amount}}.dump(),

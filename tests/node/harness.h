@@ -104,10 +104,13 @@ class Api {
              std::int64_t fee_bps = 0, const std::string& currency = "EUR");
   Reply Credit(const std::string& id, std::int64_t amount, const std::string& key);
   Reply Debit(const std::string& id, std::int64_t amount, const std::string& key);
+  // Moves money from account `from` to account `to` (POST /v1/transfers).
+  Reply Transfer(const std::string& from, const std::string& to, std::int64_t amount,
+                 const std::string& key);
   // Moves rights from this region to region `to`; sends an Idempotency-Key header unless `key`
   // is empty.
-  Reply Transfer(const std::string& id, const std::string& to, std::int64_t amount,
-                 const std::string& key = "");
+  Reply Rights(const std::string& id, const std::string& to, std::int64_t amount,
+               const std::string& key = "");
   Reply Account(const std::string& id);
   Reply Report(const std::string& id);
   Reply Cluster();

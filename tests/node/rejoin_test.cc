@@ -243,7 +243,7 @@ TEST_CASE("a region restored from an older copy of its folder rejoins and reuses
     // ... the retry of an op it acknowledged and lost is not taken for a new op ...
     CheckRefusedRejoining(us.Credit(acct, 1, "after-copy-0"), "a retry of a lost op's key");
     CheckRefusedRejoining(us.Debit(acct, 1, "spend-" + std::to_string(round)), "a debit");
-    CheckRefusedRejoining(us.Transfer(acct, "eu", 1, "move-" + std::to_string(round)),
+    CheckRefusedRejoining(us.Rights(acct, "eu", 1, "move-" + std::to_string(round)),
                           "a rights transfer");
     std::this_thread::sleep_for(200ms);
   }
@@ -348,7 +348,7 @@ TEST_CASE("a region restarted on a wiped folder refuses writes until its own ops
     // Writes to an account it has never heard of: 503, not 404 ...
     CheckRefusedRejoining(ap.Credit(acct, 5, "after-wipe-0"), "a credit at the wiped ap");
     CheckRefusedRejoining(ap.Debit(acct, 1, "spend-" + std::to_string(round)), "a debit");
-    CheckRefusedRejoining(ap.Transfer(acct, "eu", 1, "move-" + std::to_string(round)),
+    CheckRefusedRejoining(ap.Rights(acct, "eu", 1, "move-" + std::to_string(round)),
                           "a rights transfer");
     // ... nor opened again (201) ...
     CheckRefusedRejoining(ap.Open(acct), "opening the existing account again");
@@ -536,7 +536,7 @@ TEST_CASE("a region restored from a copy waits for the cut-off peer it gave righ
   c.Cut(kUs, kAp);
   c.Cut(kEu, kAp);
   {
-    Reply moved = c.api(kUs).Transfer(acct, "eu", 300, "give-eu");
+    Reply moved = c.api(kUs).Rights(acct, "eu", 300, "give-eu");
     INFO(moved.raw << moved.transport_error);
     REQUIRE(moved.status == 200);
   }

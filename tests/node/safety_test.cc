@@ -366,11 +366,11 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
   REQUIRE(RightsOf(c, 0, acct, "us") == 0);
 
   Api eu = c.api(0);
-  Reply first = eu.Transfer(acct, "us", 200, "move-1");
+  Reply first = eu.Rights(acct, "us", 200, "move-1");
   INFO("first: " << first.raw);
   REQUIRE(first.status == 200);
   CHECK(first.header("Idempotent-Replayed") == "");
-  Reply again = eu.Transfer(acct, "us", 200, "move-1");
+  Reply again = eu.Rights(acct, "us", 200, "move-1");
   INFO("again: " << again.status << " " << again.raw);
   CHECK(again.status == 200);
   CHECK(again.header("Idempotent-Replayed") == "true");
@@ -381,7 +381,7 @@ TEST_CASE("a rights transfer retried with its Idempotency-Key moves the rights o
     CHECK(RightsOf(c, i, acct, "eu") == 800);
   }
 
-  Reply other = eu.Transfer(acct, "us", 300, "move-1");
+  Reply other = eu.Rights(acct, "us", 300, "move-1");
   INFO("same key, another amount: " << other.status << " " << other.raw);
   CHECK(other.status == 422);
   CHECK(other.error_code() == "idempotency_key_reused");

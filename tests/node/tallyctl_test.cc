@@ -128,6 +128,34 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("balance:       55") != std::string::npos);
 
+  // Money between accounts: the top-level "transfer" (the rights move is "account rights").
+  r = ctl.Run(with(eu, {"account", "open", "t-2", "--currency", "EUR"}));
+  REQUIRE(r.exit_code == 0);
+  r = ctl.Run(with(eu, {"transfer", "t-1", "t-2", "15", "--idempotency-key", "tr-1"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("transferred 15 from t-1 to t-2") != std::string::npos);
+  CHECK(r.out.find("balance 40, payee's 15") != std::string::npos);
+  r = ctl.Run(with(eu, {"--json", "transfer", "t-1", "t-2", "15", "--idempotency-key", "tr-1"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(LastJson(r.out)["balance"] == 40);  // the original answer: a retry moves nothing
+  r = ctl.Run(with(eu, {"transfer", "t-1", "t-2", "100000"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("insufficient_funds") != std::string::npos);
+  r = ctl.Run(with(eu, {"transfer", "t-1", "nobody", "1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.find("not_found") != std::string::npos);
+  r = ctl.Run(with(eu, {"transfer", "t-1", "t-1", "1"}));
+  CHECK(r.exit_code == 4);
+  r = ctl.Run(with(eu, {"transfer", "t-1", "t-2"}));
+  CHECK(r.exit_code == 2);
+  r = ctl.Run(with(eu, {"transfer", "t-1", "t-2", "5"}));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("idempotency key: tallyctl-") != std::string::npos);
+
   ::setenv("TALLY_URL", c.url(1).c_str(), 1);
   ::setenv("TALLY_TOKEN", kAdminToken, 1);
   ::setenv("TALLY_CACERT", c.ca_file().c_str(), 1);
@@ -148,7 +176,7 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   REQUIRE(report.contains("accounts"));
   REQUIRE(report["accounts"].size() == 1);
   CHECK(report["accounts"][0]["config"]["id"] == "t-1");
-  CHECK(report["accounts"][0]["balance"] == 55);
+  CHECK(report["accounts"][0]["balance"] == 35);  // 55, less the transfers of 15 and 5
   CHECK(report["accounts"][0]["events"].is_array());
   CHECK(ctl.Run(with(eu, {"report", "t-1", "--html", "--out", html_report.string()})).exit_code ==
         0);
@@ -158,7 +186,7 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("reconciliation report for t-1 (EUR), as region eu sees it") !=
         std::string::npos);
-  CHECK(r.out.find("balance 55") != std::string::npos);
+  CHECK(r.out.find("balance 35") != std::string::npos);
 
   const std::string nodes = c.url(0) + "," + c.url(1);
   r = ctl.Run(with(eu, {"reconcile", "--nodes", nodes, "--account", "t-1", "--wait-s", "10"}));
