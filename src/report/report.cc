@@ -84,6 +84,7 @@ Json OpJson(const Op& op, const std::vector<std::string>& names) {
   j["account"] = op.account;
   j["amount"] = op.amount;
   if (op.kind == OpKind::kRights) j["to"] = RegionName(names, op.to);
+  if (op.kind == OpKind::kTransfer) j["to_account"] = op.to_account;
   if (!op.key.empty()) j["key"] = op.key;
   if (op.overdraft) j["overdraft"] = true;
   return j;
@@ -552,16 +553,33 @@ AccountOutcome AccountFromView(const AccountView& v, const std::vector<std::stri
   return a;
 }
 
-std::string ExplainFork(const DerivedEvent& e, const std::vector<std::string>& names) {
+std::string ExplainFork(const ForkReport& f, const std::vector<std::string>& names) {
+  const DerivedEvent& e = f.event;
   const std::string dot = DotText(names, e.op.origin, e.op.seq);
+  // The op itself when the fork holds it (a final fork read back from a checkpoint has only the
+  // event): a transfer is named with both accounts, and the op that kept a key with its dot.
+  const Op* op = nullptr;
+  const Op* other = nullptr;
+  for (const Op& o : f.ops) (o.canonical() == e.op ? op : other) = &o;
+  const bool transfer = op && op->kind == OpKind::kTransfer;
+  const std::string what =
+      transfer
+          ? "transfer " + dot + " of " + std::to_string(e.op_amount) + " from " + op->account +
+                " to " + op->to_account
+          : std::string(e.kind == DerivedKind::kOverdraftFee ? "debit" : OpKindName(e.op_kind)) +
+                " " + dot + " of " + std::to_string(e.op_amount);
   if (e.kind == DerivedKind::kOverdraftFee) {
-    return "debit " + dot + " of " + std::to_string(e.op_amount) +
-           " opened an overdraft episode, " + std::to_string(e.overdrawn) + " below zero: fee " +
-           std::to_string(e.amount) + ", balance after " + std::to_string(e.balance_after);
+    return what + " opened an overdraft episode, " + std::to_string(e.overdrawn) +
+           " below zero: fee " + std::to_string(e.amount) + ", balance after " +
+           std::to_string(e.balance_after);
   }
-  return std::string(OpKindName(e.op_kind)) + " " + dot + " of " + std::to_string(e.op_amount) +
-         " repeats an idempotency key used earlier in canonical order: voided (" +
-         (e.amount >= 0 ? "+" : "") + std::to_string(e.amount) + ")";
+  std::string earlier = "earlier in canonical order";
+  if (other && e.kind == DerivedKind::kVoid && f.ops.size() == 2)
+    earlier =
+        "by " + DotText(names, other->dot.origin, other->dot.seq) + " earlier in canonical order";
+  return what + " repeats an idempotency key used " + earlier + ": voided" +
+         (transfer ? " in both accounts" : "") + " (" + (e.amount >= 0 ? "+" : "") +
+         std::to_string(e.amount) + " here)";
 }
 
 std::string RenderJson(const RunReport& r) {
@@ -630,7 +648,7 @@ std::string RenderJson(const RunReport& r) {
       Json jf;
       jf["resolution"] = EventJson(f.event, r.regions);
       jf["final"] = f.final;
-      jf["explanation"] = ExplainFork(f.event, r.regions);
+      jf["explanation"] = ExplainFork(f, r.regions);
       Json ops = Json::array();
       for (const Op& op : f.ops) ops.push_back(OpJson(op, r.regions));
       jf["ops"] = ops;

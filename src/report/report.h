@@ -127,8 +127,10 @@ AccountOutcome AccountFromView(const AccountView& view,
                                const std::vector<std::string>& region_names);
 
 // The sentence that explains a fork, e.g. "debit us:7 of 500 opened an overdraft episode, 200
-// below zero: fee 53, balance after -253". Regions named by `region_names`.
-std::string ExplainFork(const DerivedEvent& event, const std::vector<std::string>& region_names);
+// below zero: fee 53, balance after -253", or "transfer us:9 of 200 from alice to shop repeats an
+// idempotency key used by eu:4 earlier in canonical order: voided in both accounts (-200 here)".
+// Regions named by `region_names`; the ops are the fork's when it holds them.
+std::string ExplainFork(const ForkReport& fork, const std::vector<std::string>& region_names);
 
 std::string RenderJson(const RunReport& report);
 std::string RenderHtml(const RunReport& report);

@@ -73,6 +73,15 @@ TEST_CASE("a transfer retried in two cut-off regions moves money once, on both s
     CHECK(e["op_kind"] == "credit");
   }
   CHECK(voids == 1);
+  // The report says what happened in words: which transfer lost its key to which.
+  const json& forks = report.body["accounts"][0]["forks"];
+  REQUIRE(forks.size() == 1);
+  const std::string why = forks[0]["explanation"].get<std::string>();
+  INFO(why);
+  CHECK(why.find("transfer ") == 0);
+  CHECK(why.find(" of 200 from alice to shop-1 repeats an idempotency key used by ") !=
+        std::string::npos);
+  CHECK(why.find("voided in both accounts (-200 here)") != std::string::npos);
 }
 
 TEST_CASE("bad transfers get clear errors and move nothing", "[node]") {
