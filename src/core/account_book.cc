@@ -8,34 +8,12 @@
 
 namespace tally {
 
-namespace {
-
-// The record of our own op that lost its key (KeyRecord::displaced).
-KeyRecord DisplacedRecord(const KeyUse& u, const std::string& account, const KeyHash& key) {
-  KeyRecord r{account,  key,  u.dot,       u.hlc,           u.kind,
-              u.amount, u.to, u.overdraft, u.balance_after, /*displaced=*/true};
-  r.last_use = u.hlc;
-  return r;
-}
-
-// What a retry must repeat to replay a key's answer: the same kind, amount and target (region, or
-// the payee's tag: KeyTarget).
-std::uint64_t Fingerprint(OpKind kind, Amount amount, RegionId to) {
-  Fnv64 h;
-  h.Add(static_cast<std::uint64_t>(kind));
-  h.Add(static_cast<std::uint64_t>(amount));
-  h.Add(static_cast<std::uint64_t>(to));
-  return h.value();
-}
-
-}  // namespace
-
 AccountBook::AccountBook(const ReplicaOptions& opt)
     : n_(static_cast<RegionId>(opt.regions.size())),
       self_(opt.self),
       bugs_(opt.bugs),
       max_events_per_account_(opt.max_events_per_account),
-      keys_(opt.idempotency_retention_ms) {}
+      keys_(opt) {}
 
 // ---- lookup
 // ---------------------------------------------------------------------------------------
@@ -213,7 +191,7 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
         // A key is its op's account's (a transfer's payer's, in the payee's journal too).
         auto key_account = v ? index_.find(v->account) : index_.end();
         if (key_account != index_.end() && !v->key.empty() &&
-            keys_.Predecessor(MakeKeyId(key_account->second, v->key), e.key, &by))
+            keys_.Predecessor(key_account->second, v->key, e.key, &by))
           add_op(by, &f.ops);
       }
       forks->push_back(std::move(f));
@@ -310,38 +288,15 @@ void AccountBook::InsertEntry(Account& a, std::size_t pos, const JournalEntry& e
   journaled_.insert(IndexOf(a));
 }
 
-// The windowed rule (key_index.h) for op's use of its key on account `a`: returns whether this use
-// is voided (by a canonically earlier use within the retention window); a use may also void the
-// next one. Expiry decides nothing here.
+// The windowed rule (key_index.h) for op's use of its key on account `a` (KeyBook): returns whether
+// this use is voided (by a canonically earlier use within the retention window). A use may also
+// void the next one, here and, for a transfer, in its other account too.
 bool AccountBook::UseKey(Account& a, const Op& op, bool write_keys, Effects* out) {
-  const RegionId o = op.dot.origin;
-  const KeyHash key = HashKey(op.key);
-  const KeyId id = MakeKeyId(IndexOf(a), key);
-  last_key_ = id;
-  const VoidRule rule = bugs_.order_forks_by_arrival ? VoidRule::kArrival
-                        : bugs_.expiry_decides_voids ? VoidRule::kIndex
-                                                     : VoidRule::kWindow;
-  const KeyUse use{op.dot, op.hlc, op.kind, op.amount, KeyTarget(op), op.overdraft, 0, false};
-  const KeyIndex::Outcome u = keys_.AddUse(id, use, rule);
-  if (u.known) return u.voided;
-  // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.
-  if (u.voided && o == self_) {
-    KeyUse own = use;
-    own.voided = true;
-    if (displaced_.try_emplace({IndexOf(a), key}, own).second && out)
-      out->keys.push_back(DisplacedRecord(own, op.account, key));
-  }
-  if (u.voids_next) {
-    // A canonically earlier use within the window arrived: the next use is voided now.
+  const KeyIndex::Outcome u = keys_.Use(IndexOf(a), op, write_keys, out);
+  if (!u.known && u.voids_next) {
     const std::size_t j = FindEntry(a, u.next.canonical());
     if (j < a.journal.size()) VoidEntry(a, j);
-    if (u.next.dot.origin == self_ && o != self_) {
-      // Another region's canonically earlier op takes the key from ours: keep our answer.
-      displaced_[{IndexOf(a), key}] = u.next;
-      if (out) out->keys.push_back(DisplacedRecord(u.next, op.account, key));
-    }
   }
-  if (out && write_keys) out->keys.push_back(RecordOf(id));
   return u.voided;
 }
 
@@ -362,8 +317,7 @@ void AccountBook::VoidEntry(Account& a, std::size_t j) {
 }
 
 void AccountBook::SetKeyAnswer(Dot op, Amount balance_after, Effects* out) {
-  keys_.SetAnswer(last_key_, op, balance_after);
-  out->keys.push_back(RecordOf(last_key_));
+  keys_.SetAnswer(op, balance_after, out);
 }
 
 // A credit that a canonically earlier duplicate of its key could still void (only another region
@@ -384,28 +338,9 @@ std::size_t AccountBook::FindEntry(const Account& a, const CanonicalKey& k) cons
   return a.journal.size();
 }
 
-// Inside the window of the key's last use, a retry replays the key's binding (its latest unvoided
-// use); past it, the request is a new op, in every region alike.
 AccountBook::KeyLookup AccountBook::LookupKey(Account& a, const std::string& key, OpKind kind,
                                               Amount amount, RegionId to, Hlc retry_at) const {
-  KeyLookup r;
-  KeyIndex::State st;
-  if (!keys_.Find(MakeKeyId(IndexOf(a), key), &st) || !keys_.WithinWindow(st.last_use, retry_at))
-    return r;
-  r.binding = st.binding;
-  const std::uint64_t fingerprint = Fingerprint(kind, amount, to);
-  if (auto own = displaced_.find({IndexOf(a), HashKey(key)});
-      own != displaced_.end() && r.binding.canonical() < own->second.canonical() &&
-      Fingerprint(own->second.kind, own->second.amount, own->second.to) == fingerprint) {
-    // Our original request, whose op lost the key to another region's: the stored answer.
-    r.kind = KeyLookup::kReplayDisplaced;
-    r.own = own->second;
-    return r;
-  }
-  r.kind = Fingerprint(r.binding.kind, r.binding.amount, r.binding.to) == fingerprint
-               ? KeyLookup::kReplay
-               : KeyLookup::kMismatch;
-  return r;
+  return keys_.Find(IndexOf(a), key, kind, amount, to, retry_at);
 }
 
 // ---- folding
@@ -485,43 +420,12 @@ AccountCheckpoint AccountBook::CheckpointOf(const Account& a) {
   return c;
 }
 
-// Keys whose retention window the frontier has passed are forgotten, and the uses of keys used
-// several times below it folded; the host deletes and rewrites their records in the batch that
-// persists that frontier, so a restart compares new uses only with what it can still need. Our own
-// displaced op of a forgotten key is forgotten with it.
 std::uint64_t AccountBook::SweepKeys(Hlc frontier, Effects* out) {
-  std::uint64_t expired = 0;
-  keys_.Sweep(
-      frontier,
-      [&](const KeyId& id) {
-        const std::string& account = accounts_[id.account].config.id;
-        const KeyHash key{id.h1, id.h2};
-        out->forget_keys.push_back(KeyRecordId{account, key, false});
-        if (displaced_.erase({id.account, key}) > 0)
-          out->forget_keys.push_back(KeyRecordId{account, key, true});
-        ++expired;
-      },
-      [&](const KeyId& id) { out->keys.push_back(RecordOf(id)); });
-  return expired;
+  return keys_.Sweep(frontier, accounts_, out);
 }
 
 std::vector<KeyRecord> AccountBook::KeyRecords(bool with_displaced) const {
-  std::vector<KeyRecord> out;
-  keys_.ForEach([&](const KeyId& id) { out.push_back(RecordOf(id)); });
-  if (with_displaced) {
-    for (const auto& [k, e] : displaced_)
-      out.push_back(DisplacedRecord(e, accounts_[k.first].config.id, k.second));
-  }
-  return out;
-}
-
-// The stored record of key `id`, as the index holds it now.
-KeyRecord AccountBook::RecordOf(const KeyId& id) const {
-  KeyRecord r;
-  r.account = accounts_[id.account].config.id;
-  r.key = KeyHash{id.h1, id.h2};
-  keys_.FillRecord(id, &r);
-  return r;
+  return keys_.Records(with_displaced, accounts_);
 }
 
 // ---- loading
@@ -547,23 +451,13 @@ Status AccountBook::LoadCheckpoint(const AccountCheckpoint& c) {
 Status AccountBook::LoadKey(const KeyRecord& k) {
   Status s = ValidateKeyRecordFor(k, n_);
   if (!s.ok()) return s;
-  Account& a = GetOrCreate(k.account);
-  if (k.displaced) {
-    if (k.dot.origin != self_)
-      return Status::InvalidArgument("displaced key record of another region");
-    displaced_[{IndexOf(a), k.key}] =
-        KeyUse{k.dot, k.hlc, k.kind, k.amount, k.to, k.overdraft, k.balance_after, true};
-  } else if (!keys_.Load(MakeKeyId(IndexOf(a), k.key), k)) {
-    return Status::InvalidArgument("inconsistent uses");
-  }
-  return Status::OK();
+  return keys_.Load(IndexOf(GetOrCreate(k.account)), k);
 }
 
 void AccountBook::Adopt(AccountBook&& fresh) {
   accounts_ = std::move(fresh.accounts_);
   index_ = std::move(fresh.index_);
   keys_ = std::move(fresh.keys_);
-  displaced_ = std::move(fresh.displaced_);
   journaled_.swap(fresh.journaled_);
   unsaved_.clear();
   touched_.clear();

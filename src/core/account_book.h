@@ -1,8 +1,9 @@
 // AccountBook: every account a replica holds, and what applying an op does to one — counters,
-// the journal above the stable frontier in canonical order, the idempotency index and its void
-// rule, folding below the frontier into checkpoints, and the figures read from all that (tip
-// balance, effective rights, digest, forks). It decides nothing about whether to accept a
-// command: Replica asks it (LookupKey, SpendableRights) and decides.
+// the journal above the stable frontier in canonical order, the uses of idempotency keys (kept by
+// its KeyBook, core/key_book.h) and the voids they decide, folding below the frontier into
+// checkpoints, and the figures read from all that (tip balance, effective rights, digest, forks).
+// It decides nothing about whether to accept a command: Replica asks it (LookupKey,
+// SpendableRights) and decides.
 //
 // It reads the op log (OpLog) only to name the ops behind a fork; it never calls back into the
 // replica. Seams asserted (always on): the journal stays in canonical order (outside the planted
@@ -25,7 +26,7 @@
 
 #include "core/account.h"
 #include "core/index_set.h"
-#include "core/key_index.h"
+#include "core/key_book.h"
 #include "core/op_log.h"
 #include "core/replica_types.h"
 #include "core/status.h"
@@ -73,11 +74,7 @@ class AccountBook {
 
   // What a command's idempotency key says, inside the window of its last use (retry_at: the
   // earliest timestamp an op originated now could carry).
-  struct KeyLookup {
-    enum Kind { kNew, kMismatch, kReplay, kReplayDisplaced } kind = kNew;
-    KeyUse binding;  // the key's binding: replayed, or what the mismatch names
-    KeyUse own;      // kReplayDisplaced: our original op, voided by `binding`
-  };
+  using KeyLookup = KeyBook::Lookup;
   KeyLookup LookupKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
                       Hlc retry_at) const;
 
@@ -93,7 +90,7 @@ class AccountBook {
   std::uint64_t SweepKeys(Hlc frontier, Effects* out);
   std::vector<KeyRecord> KeyRecords(bool with_displaced) const;
   std::size_t key_count() const { return keys_.size(); }
-  std::size_t key_memory_bytes() const { return keys_.MemoryBytes(); }
+  std::size_t key_memory_bytes() const { return keys_.memory_bytes(); }
 
   // ---- loading ----
   // A stored or sent checkpoint, and key record. Corruption-worthy errors as InvalidArgument.
@@ -126,7 +123,6 @@ class AccountBook {
   std::size_t FindEntry(const Account& a, const CanonicalKey& k) const;
   void ReplayRange(Account& a, const OpLog& log, ReplayState* s, std::size_t begin, std::size_t end,
                    bool final, std::vector<ForkReport>* forks) const;
-  KeyRecord RecordOf(const KeyId& id) const;
   static AccountCheckpoint CheckpointOf(const Account& a);
   void CheckRightsAddUp(Account& a);
 
@@ -136,12 +132,8 @@ class AccountBook {
   std::size_t max_events_per_account_;
   std::vector<Account> accounts_;
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>>
-      index_;       // lookups only; never iterated for output
-  KeyIndex keys_;   // (account, key) -> binding, last use
-  KeyId last_key_;  // the key the last Apply used
-  // Our own ops voided because another region's canonically earlier op took their key (rare:
-  // forks only), so a retry of our original request gets our original answer.
-  std::map<std::pair<std::uint32_t, KeyHash>, KeyUse> displaced_;
+      index_;           // lookups only; never iterated for output
+  KeyBook keys_;        // idempotency: every account's keys, our displaced ops
   IndexSet unsaved_;    // accounts folded since the last save
   IndexSet journaled_;  // accounts with ops above the frontier
   IndexSet touched_;    // accounts debited since the last rebalance
