@@ -60,10 +60,10 @@ void HealthyPeers(Replica& r, std::uint64_t now, Effects* e) {
   r.Tick(now, e);
 }
 
-// Local debits with a fresh idempotency key each, against `accounts` accounts chosen uniformly
-// (1 = one hot wallet). Every debit is covered by the region's own rights (rule 1), the common
-// case.
-void BM_LocalDebit(benchmark::State& state) {
+// Local debits (or transfers between accounts) with a fresh idempotency key each, against
+// `accounts` accounts chosen uniformly (1 = one hot wallet; a transfer's payee is the next account,
+// so 2 = one hot pair). Every one is covered by the region's own rights (rule 1), the common case.
+void LocalOps(benchmark::State& state, bool transfers) {
   const std::size_t accounts = static_cast<std::size_t>(state.range(0));
   std::uint64_t now = kStartMs;  // the monotonic and the wall clock, alike here
   VariableWallClock wall(&now);
@@ -75,8 +75,12 @@ void BM_LocalDebit(benchmark::State& state) {
   Effects e;
   std::size_t i = 0;
   for (auto _ : state) {
-    Debit d{names[rng() % accounts], 100, Key(1, i)};
-    r.Submit(Command{i, std::move(d)}, now, &e);
+    const std::size_t a = rng() % accounts;
+    if (transfers) {
+      r.Submit(Command{i, Transfer{names[a], names[(a + 1) % accounts], 100, Key(1, i)}}, now, &e);
+    } else {
+      r.Submit(Command{i, Debit{names[a], 100, Key(1, i)}}, now, &e);
+    }
     benchmark::DoNotOptimize(e.completions.back().balance);
     e.Clear();
     if ((++i & 1023) == 0) {
@@ -89,7 +93,10 @@ void BM_LocalDebit(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+void BM_LocalDebit(benchmark::State& state) { LocalOps(state, false); }
+void BM_LocalTransfer(benchmark::State& state) { LocalOps(state, true); }
 BENCHMARK(BM_LocalDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);
+BENCHMARK(BM_LocalTransfer)->Arg(2)->Arg(100000)->Unit(benchmark::kNanosecond);
 
 // Remote ops applied from gossip batches of 256: region 1's whole stream (opens, credits, then
 // debits with keys), recorded from its Effects, applied at a fresh region 0.

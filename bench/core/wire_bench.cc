@@ -35,8 +35,9 @@ std::string Digits(std::mt19937_64& rng, std::size_t n, std::string_view alphabe
   return s;
 }
 
-// `accounts` distinct account ids; 0 means every op gets its own.
-OpBatch DebitBatch(std::size_t accounts) {
+// `accounts` distinct account ids; 0 means every op gets its own. Debits, or with `transfers`
+// transfers between accounts whose payee is another account of the pool.
+OpBatch DebitBatch(std::size_t accounts, bool transfers = false) {
   std::mt19937_64 rng(kSeed);
   std::vector<std::string> pool;
   const std::size_t pool_size = accounts == 0 ? kBatchOps : accounts;
@@ -49,8 +50,10 @@ OpBatch DebitBatch(std::size_t accounts) {
     op.dot = {2, 1'000'000 + i};
     wall_ms += 1 + rng() % 5;
     op.hlc = Hlc::Make(wall_ms, rng() % 4 == 0 ? 1 : 0);
-    op.kind = OpKind::kDebit;
-    op.account = accounts == 0 ? pool[i] : pool[rng() % pool.size()];
+    op.kind = transfers ? OpKind::kTransfer : OpKind::kDebit;
+    const std::size_t payer = accounts == 0 ? i : rng() % pool.size();
+    op.account = pool[payer];
+    if (transfers) op.to_account = pool[(payer + 1 + rng() % (pool.size() - 1)) % pool.size()];
     op.amount = static_cast<Amount>(1000 + rng() % 99'001);
     op.key = "ord-" + Digits(rng, 16, "0123456789abcdef");  // 20 bytes
     batch.ops.push_back(std::move(op));
@@ -58,8 +61,8 @@ OpBatch DebitBatch(std::size_t accounts) {
   return batch;
 }
 
-void Encode(benchmark::State& state, std::size_t accounts) {
-  const Message m = DebitBatch(accounts);
+void Encode(benchmark::State& state, std::size_t accounts, bool transfers = false) {
+  const Message m = DebitBatch(accounts, transfers);
   std::string bytes;
   for (auto _ : state) {
     tally::Status s = tally::codec::EncodeMessage(m, &bytes);
@@ -71,9 +74,9 @@ void Encode(benchmark::State& state, std::size_t accounts) {
   state.counters["batch_bytes"] = static_cast<double>(bytes.size());
 }
 
-void Decode(benchmark::State& state, std::size_t accounts) {
+void Decode(benchmark::State& state, std::size_t accounts, bool transfers = false) {
   std::string bytes;
-  if (!tally::codec::EncodeMessage(DebitBatch(accounts), &bytes).ok()) {
+  if (!tally::codec::EncodeMessage(DebitBatch(accounts, transfers), &bytes).ok()) {
     state.SkipWithError("encode failed");
     return;
   }
@@ -104,6 +107,9 @@ BENCHMARK_CAPTURE(Encode, debits_distinct_accounts, 0);
 BENCHMARK_CAPTURE(Encode, debits_32_hot_accounts, 32);
 BENCHMARK_CAPTURE(Decode, debits_distinct_accounts, 0);
 BENCHMARK_CAPTURE(Decode, debits_32_hot_accounts, 32);
+BENCHMARK_CAPTURE(Encode, transfers_distinct_accounts, 0, true);
+BENCHMARK_CAPTURE(Encode, transfers_32_hot_accounts, 32, true);
+BENCHMARK_CAPTURE(Decode, transfers_32_hot_accounts, 32, true);
 BENCHMARK(StoredOp);
 
 }  // namespace
