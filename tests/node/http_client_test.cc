@@ -18,12 +18,12 @@
 #include <boost/beast/websocket.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "harness.h"
 #include "temp_dir.h"
 
 namespace asio = boost::asio;
@@ -42,9 +42,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Runs a shell command; its exit status (the test fails on a non-zero one where that matters).
-int Run(const std::string& command) { return std::system(command.c_str()); }
-
 // A CA and a certificate for region "eu" (SANs localhost, 127.0.0.1, ::1) in a fresh directory.
 struct Certs {
   tally::test::TempDir dir{"http-client-certs"};
@@ -53,8 +50,11 @@ struct Certs {
   std::string key() const { return (dir.path() / "eu.key").string(); }
 };
 
+// scripts/make-certs through the harness (no shell: the folder's name is one argument, whatever it
+// holds).
 void MakeCerts(const Certs& c) {
-  REQUIRE(Run(std::string(MAKE_CERTS_PATH) + " " + c.dir.path().string() + " test eu") == 0);
+  REQUIRE_NOTHROW(
+      tally::test::MakeCerts({c.dir.path().string(), "test", "eu"}, c.dir.path() / "certs.log"));
 }
 
 // What the in-test server does with each connection.
@@ -364,9 +364,15 @@ TEST_CASE("https refuses a certificate that does not name the host dialled", "[n
   // Self-signed, for example.invalid only: trusted as its own CA, so only the name can fail.
   tally::test::TempDir dir("http-client-name");
   const std::string cert = (dir.path() / "c.pem").string(), key = (dir.path() / "c.key").string();
-  REQUIRE(Run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
-              " -subj /CN=example.invalid -addext subjectAltName=DNS:example.invalid -keyout " +
-              key + " -out " + cert + " 2>/dev/null") == 0);
+  tally::test::Process openssl;
+  std::string error;
+  REQUIRE(openssl.Start("/usr/bin/openssl",
+                        {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-nodes", "-days", "2", "-subj", "/CN=example.invalid", "-addext",
+                         "subjectAltName=DNS:example.invalid", "-keyout", key, "-out", cert},
+                        dir.path() / "openssl.log", &error));
+  REQUIRE(tally::test::WaitUntil([&] { return !openssl.running(); }, 60s, 20ms));
+  REQUIRE(openssl.ExitCode() == 0);
   TestServer server(Mode::kHttps, cert, key);
   std::string out;
 
