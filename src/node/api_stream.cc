@@ -10,19 +10,11 @@ Status MakeApiTlsContext(const TlsFiles& files, std::shared_ptr<ssl::context>* o
   if (SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION) != 1)
     return Status::InvalidArgument("tls: this OpenSSL cannot require TLS 1.2");
   const bool own = files.api_cert_file.empty();
-  const std::string& cert = own ? files.cert_file : files.api_cert_file;
-  const std::string& key = own ? files.key_file : files.api_key_file;
-  if (Status s = CheckTlsFileReadable(own ? "cert_file" : "api_cert_file", cert); !s.ok()) return s;
-  if (Status s = CheckTlsFileReadable(own ? "key_file" : "api_key_file", key); !s.ok()) return s;
-  beast::error_code ec;
-  ctx->use_certificate_chain_file(cert, ec);
-  if (ec)
-    return Status::InvalidArgument(
-        fmt::format("tls.{} {}: {}", own ? "cert_file" : "api_cert_file", cert, ec.message()));
-  ctx->use_private_key_file(key, ssl::context::pem, ec);
-  if (ec)
-    return Status::InvalidArgument(
-        fmt::format("tls.{} {}: {}", own ? "key_file" : "api_key_file", key, ec.message()));
+  Status s = own ? LoadCertificateAndKey(ctx.get(), "cert_file", files.cert_file, "key_file",
+                                         files.key_file)
+                 : LoadCertificateAndKey(ctx.get(), "api_cert_file", files.api_cert_file,
+                                         "api_key_file", files.api_key_file);
+  if (!s.ok()) return s;
   *out = std::move(ctx);
   return Status::OK();
 }

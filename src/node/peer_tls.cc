@@ -64,28 +64,36 @@ Status CertificateRegion(X509* cert, std::string_view cluster_id, std::string* r
       cluster_id, prefix, uris.empty() ? "none" : fmt::format("{}", fmt::join(uris, ", "))));
 }
 
+Status LoadCertificateAndKey(ssl::context* ctx, std::string_view cert_setting,
+                             const std::string& cert, std::string_view key_setting,
+                             const std::string& key) {
+  if (Status s = CheckTlsFileReadable(cert_setting, cert); !s.ok()) return s;
+  if (Status s = CheckTlsFileReadable(key_setting, key); !s.ok()) return s;
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) return FileError(cert_setting, cert, ec);
+  ctx->use_private_key_file(key, ssl::context::pem, ec);
+  if (ec) return FileError(key_setting, key, ec);
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    return Status::InvalidArgument(
+        fmt::format("tls.{} {}: is not the key of {}", key_setting, key, cert));
+  return Status::OK();
+}
+
 Status MakePeerTlsContext(const TlsFiles& files, std::string_view cluster_id,
                           std::string_view region, std::shared_ptr<ssl::context>* out) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls);
   SSL_CTX* native = ctx->native_handle();
   if (SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION) != 1)
     return Status::InvalidArgument("tls: this OpenSSL cannot require TLS 1.3");
-  for (const auto& [setting, path] :
-       {std::pair<const char*, const std::string&>{"ca_file", files.ca_file},
-        {"cert_file", files.cert_file},
-        {"key_file", files.key_file}}) {
-    if (Status s = CheckTlsFileReadable(setting, path); !s.ok()) return s;
-  }
+  if (Status s = CheckTlsFileReadable("ca_file", files.ca_file); !s.ok()) return s;
   beast::error_code ec;
   ctx->load_verify_file(files.ca_file, ec);
   if (ec) return FileError("ca_file", files.ca_file, ec);
-  ctx->use_certificate_chain_file(files.cert_file, ec);
-  if (ec) return FileError("cert_file", files.cert_file, ec);
-  ctx->use_private_key_file(files.key_file, ssl::context::pem, ec);
-  if (ec) return FileError("key_file", files.key_file, ec);
-  if (SSL_CTX_check_private_key(native) != 1)
-    return Status::InvalidArgument(
-        fmt::format("tls.key_file {}: is not the key of {}", files.key_file, files.cert_file));
+  if (Status s = LoadCertificateAndKey(ctx.get(), "cert_file", files.cert_file, "key_file",
+                                       files.key_file);
+      !s.ok())
+    return s;
   ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
   if (ec) return Status::InvalidArgument("tls: " + ec.message());
 

@@ -35,6 +35,14 @@ namespace ssl = asio::ssl;
 Status MakePeerTlsContext(const TlsFiles& files, std::string_view cluster_id,
                           std::string_view region, std::shared_ptr<ssl::context>* out);
 
+// Loads tls.`cert_setting` (a PEM certificate chain) and tls.`key_setting` (its private key) into
+// `ctx`, both checked readable first. InvalidArgument naming the setting and file when one cannot
+// be read or loaded, or the key is not the certificate's. Gossip's and the client API's contexts
+// load theirs with it.
+Status LoadCertificateAndKey(ssl::context* ctx, std::string_view cert_setting,
+                             const std::string& cert, std::string_view key_setting,
+                             const std::string& key);
+
 // OK when `path` (the file of tls.`setting`) can be opened for reading; else InvalidArgument
 // "tls.<setting> <path>: cannot be read: <why>". OpenSSL's own word for a missing file is vague.
 Status CheckTlsFileReadable(std::string_view setting, const std::string& path);

@@ -1,13 +1,14 @@
-// The gossip TLS context a region builds at start (node/peer_tls.h): every certificate a region
-// could be started with by mistake is refused with a message naming the setting and the file,
-// before anything is served — a region whose certificate does not name it would be refused by
-// every peer.
+// The TLS contexts a region builds at start (node/peer_tls.h for gossip, node/api_stream.h for the
+// client API): every certificate a region could be started with by mistake is refused with a
+// message naming the setting and the file, before anything is served — a region whose certificate
+// does not name it would be refused by every peer.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
 
 #include "harness.h"
+#include "node/api_stream.h"
 #include "node/peer_tls.h"
 
 using namespace tally;
@@ -70,4 +71,34 @@ TEST_CASE("a region starts only with a certificate of the cluster CA that names 
   TlsFiles not_pem = FilesOf(pki, "eu", "eu");
   not_pem.key_file = (dir.path() / "certs.log").string();
   CHECK_THAT(ErrorOf(not_pem, "test", "eu"), Catch::StartsWith("tls.key_file "));
+}
+
+TEST_CASE("the client API's context loads the region's or its own certificate, checked alike",
+          "[tls]") {
+  tally::test::TempDir dir("api-tls");
+  const fs::path pki = dir.path() / "pki";
+  tally::test::MakeCerts({pki.string(), "test", "eu", "us"}, dir.path() / "certs.log");
+  auto error = [](const TlsFiles& files) {
+    std::shared_ptr<ssl::context> ctx;
+    const Status s = MakeApiTlsContext(files, &ctx);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK(ctx == nullptr);
+    return s.message();
+  };
+  std::shared_ptr<ssl::context> ctx;
+  REQUIRE(MakeApiTlsContext(FilesOf(pki, "eu", "eu"), &ctx).ok());
+  CHECK(ctx != nullptr);
+  TlsFiles own = FilesOf(pki, "eu", "eu");
+  own.api_cert_file = (pki / "us.pem").string();
+  own.api_key_file = (pki / "us.key").string();
+  REQUIRE(MakeApiTlsContext(own, &ctx).ok());
+  // The settings named are the ones in use: the region's, or api_cert_file / api_key_file.
+  CHECK_THAT(error(FilesOf(pki, "eu", "us")),
+             Catch::StartsWith("tls.key_file " + (pki / "us.key").string()));
+  own.api_key_file = (pki / "eu.key").string();
+  CHECK_THAT(error(own), Catch::StartsWith("tls.api_key_file " + (pki / "eu.key").string()));
+  own.api_cert_file = (dir.path() / "nope.pem").string();
+  CHECK_THAT(error(own),
+             Catch::StartsWith("tls.api_cert_file " + own.api_cert_file + ": cannot be read"));
 }
