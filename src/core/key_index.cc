@@ -266,8 +266,10 @@ bool KeyIndex::Load(const KeyId& id, const KeyRecord& r) {
             [](const KeyUse& a, const KeyUse& b) { return a.canonical() < b.canonical(); });
   if (uses.front().voided) return false;
   for (const KeyUse& u : uses) {
+    // A use's target is a region, or a transfer's payee tag (KeyTarget).
+    const std::uint32_t targets = u.kind == OpKind::kTransfer ? kAccountTagLimit : kMaxRegions;
     if (u.dot.origin >= kMaxRegions || u.dot.seq == 0 || u.dot.seq > kSeqMask || u.amount < 0 ||
-        u.amount > kMaxOpAmount || u.to >= kMaxRegions)
+        u.amount > kMaxOpAmount || u.to >= targets)
       return false;
   }
   if (uses.size() == 1) {

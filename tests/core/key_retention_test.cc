@@ -158,6 +158,36 @@ TEST_CASE("a retry inside the window replays, and past it is a new op in every r
   }
 }
 
+// Found by the simulator (tally-sim run --seed 8): a key used by a transfer at two regions is
+// stored with both uses, each carrying the payee's 8-bit tag as its target; KeyIndex::Load bounded
+// every use's target by the region count, so the region refused its own store on restart.
+TEST_CASE("KeyIndex: a stored key with two transfer uses loads back, payee tag and all",
+          "[core][keys]") {
+  KeyIndex keys(kRetentionMs);
+  const KeyId id = MakeKeyId(0, "order-1");
+  const std::uint32_t tag = 200;  // any tag >= kMaxRegions
+  KeyRecord r;
+  r.account = "payer";
+  r.key = HashKey("order-1");
+  r.dot = Dot{1, 7};
+  r.hlc = Hlc::Make(1000, 0);
+  r.kind = OpKind::kTransfer;
+  r.amount = 5;
+  r.to = tag;
+  r.last_use = Hlc::Make(1100, 0);
+  r.uses = {KeyUse{Dot{1, 7}, Hlc::Make(1000, 0), OpKind::kTransfer, 5, tag, false, 0, false},
+            KeyUse{Dot{2, 9}, Hlc::Make(1100, 0), OpKind::kTransfer, 5, tag, false, 0, true}};
+  REQUIRE(keys.Load(id, r));
+  KeyIndex::State st;
+  REQUIRE(keys.Find(id, &st));
+  CHECK(st.binding.to == tag);
+  CHECK(st.binding.dot == (Dot{1, 7}));
+  CHECK(st.multi);
+  // A rights move's target is still a region.
+  r.uses[0].kind = r.uses[1].kind = OpKind::kRights;
+  CHECK_FALSE(keys.Load(MakeKeyId(0, "move-1"), r));
+}
+
 TEST_CASE("keys are forgotten once the frontier passes their last use + retention",
           "[core][keys]") {
   Cluster c = MakeCluster(3);
