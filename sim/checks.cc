@@ -73,6 +73,12 @@ void Simulation::Impl::SeeApplied(RegionId r, const Effects& e,
         if (op.dot.origin == r) originated->push_back(i);
         break;
       case DotBook::Seen::kKnown:
+        // Its copies may all have gone with a disk and come back first where a copy does not
+        // count as held — relayed from a peer that held it beyond a gap, or back in flight —
+        // which made its dot live again without reviving it (swarm seed 1060 once transfers
+        // joined the workload: r1 lost its disk 6 ms after syncing r1:1073, r0 relayed the copy
+        // it buffered, r2 applied it). Applied here, it is held: the ledger takes it back.
+        if (op.dot.seq > ledger.durable().get(op.dot.origin)) Revive(op);
         break;
       case DotBook::Seen::kStale:
         hosts[r].holds_lost |= 1u << op.dot.origin;
@@ -100,6 +106,10 @@ void Simulation::Impl::SeeOps(RegionId r, const std::vector<Op>& ops, const char
       return;
     }
     if (seen == DotBook::Seen::kRevived) Revive(op);
+    // Read back from a store (or sent on) while its dot is live again from an earlier copy that
+    // did not count as held: see SeeApplied.
+    if (seen == DotBook::Seen::kKnown && op.dot.seq > ledger.durable().get(op.dot.origin))
+      Revive(op);
     // A dot issued again and forgotten again may come back carrying its first op (a disk restored
     // from a copy older than the second): that op was durable, and exists again.
     if (seen == DotBook::Seen::kReissued && ForgottenMatching(op.dot)) {
@@ -611,8 +621,7 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   // yet final is left to the answer's figures and to the effective floor, which catches it
   // spent (spend_tentative_credit), so each check keeps a planted bug of its own. A transfer
   // between accounts is decided as a debit of its payer, on the payer's figures.
-  const bool spends =
-      a.req.kind == Request::Kind::kDebit || a.req.kind == Request::Kind::kTransfer;
+  const bool spends = a.req.kind == Request::Kind::kDebit || a.req.kind == Request::Kind::kTransfer;
   const std::string what = a.req.kind == Request::Kind::kTransfer
                                ? "a transfer to " + accounts[a.req.payee].id + " of "
                                : std::string("a debit of ");
@@ -800,7 +809,8 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
 // creates money, though each account on its own still adds up (I3 per account) and every replica
 // agrees with every other (I1). Checked before the per-account comparisons with the oracle, which
 // would see it only as one account's voids that differ.
-void Simulation::Impl::CheckMoneyAcrossAccounts(const std::map<std::string, OracleAccount>& oracle) {
+void Simulation::Impl::CheckMoneyAcrossAccounts(
+    const std::map<std::string, OracleAccount>& oracle) {
   const MoneyTotals t = ledger.Totals();
   summary.durable_transfers = t.transfers;
   summary.transfers_voided = t.transfers_voided;
@@ -810,13 +820,12 @@ void Simulation::Impl::CheckMoneyAcrossAccounts(const std::map<std::string, Orac
     fees += o.fees;
   }
   if (balances != t.credits - t.debits - fees) {
-    Fail("I3 conservation", "across accounts the oracle's balances sum to " +
-                                std::to_string(balances) + " but surviving credits " +
-                                std::to_string(t.credits) + " - surviving debits " +
-                                std::to_string(t.debits) + " - fees " + std::to_string(fees) +
-                                " = " + std::to_string(t.credits - t.debits - fees) + " (" +
-                                std::to_string(t.transfers) + " transfers, " +
-                                std::to_string(t.transfers_voided) + " voided)");
+    Fail("I3 conservation",
+         "across accounts the oracle's balances sum to " + std::to_string(balances) +
+             " but surviving credits " + std::to_string(t.credits) + " - surviving debits " +
+             std::to_string(t.debits) + " - fees " + std::to_string(fees) + " = " +
+             std::to_string(t.credits - t.debits - fees) + " (" + std::to_string(t.transfers) +
+             " transfers, " + std::to_string(t.transfers_voided) + " voided)");
     return;
   }
   if (t.transfers == 0) return;

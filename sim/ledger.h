@@ -46,7 +46,7 @@ struct LedgerOp {
   OpKind kind = OpKind::kCredit;
   RegionId to = 0;
   Amount amount = 0;
-  std::string key;  // a transfer's sides both carry it; it is the payer's
+  std::string key;               // a transfer's sides both carry it; it is the payer's
   std::uint64_t durable_ms = 0;  // virtual time its origin synced it
   std::uint64_t epoch = 0;       // the incarnation of its origin that issued it
   // kTransfer: the side in the payee's account (`incoming`) or in the payer's, and the other side:

@@ -716,8 +716,8 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
        " transfers, spent by %" PRIu64 " debits), replay probes %" PRIu64 ", timeouts %" PRIu64
        ", gave up %" PRIu64 ", replies lost %" PRIu64 ")",
        s.requests, s.transfers, s.attempts, s.retries, s.retries_elsewhere,
-       s.credit_retries_elsewhere, s.transfer_retries_elsewhere, s.retried_credit_spends,
-       s.probes, s.timeouts, s.gave_up, s.replies_lost);
+       s.credit_retries_elsewhere, s.transfer_retries_elsewhere, s.retried_credit_spends, s.probes,
+       s.timeouts, s.gave_up, s.replies_lost);
   if (c.rival_opens)
     out.insert(out.size() - 2, ", rival opens " + std::to_string(s.rival_opens) + " (accepted " +
                                    std::to_string(s.rival_opens_accepted) + ")");

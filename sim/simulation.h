@@ -43,11 +43,11 @@ struct Failure {
 struct RunSummary {
   // Workload.
   std::uint64_t requests = 0, attempts = 0, retries = 0, retries_elsewhere = 0, probes = 0;
-  std::uint64_t credit_retries_elsewhere = 0;  // of retries_elsewhere
+  std::uint64_t transfers = 0;                   // of requests: money between accounts
+  std::uint64_t credit_retries_elsewhere = 0;    // of retries_elsewhere
   std::uint64_t transfer_retries_elsewhere = 0;  // of retries_elsewhere
-  std::uint64_t transfers = 0;  // requests to transfer money between accounts (of requests)
-  std::uint64_t keys_reused = 0;               // requests reusing a key past its retention window
-  std::uint64_t retried_credit_spends = 0;     // debits spending a credit retried elsewhere
+  std::uint64_t keys_reused = 0;                 // requests reusing a key past its retention window
+  std::uint64_t retried_credit_spends = 0;       // debits spending a credit retried elsewhere
   std::uint64_t rival_opens = 0;  // second opens of an account with another config (--rival-opens)
   std::uint64_t rival_opens_accepted = 0;  // of rival_opens: accepted as a new op (concurrent)
   std::uint64_t timeouts = 0, gave_up = 0, replies_lost = 0;

@@ -26,8 +26,7 @@ std::string AccountName(std::uint32_t i) {
 
 // The requests that carry an idempotency key, are retried with it and may be probed for a replay.
 bool Keyed(Request::Kind k) {
-  return k == Request::Kind::kCredit || k == Request::Kind::kDebit ||
-         k == Request::Kind::kTransfer;
+  return k == Request::Kind::kCredit || k == Request::Kind::kDebit || k == Request::Kind::kTransfer;
 }
 
 }  // namespace
@@ -292,12 +291,11 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     // the key, and the first attempt may well have been applied where the partition hid it. A
     // transfer likewise, for its payee: if the first attempt was applied, the payer's key voids
     // one of the two, and the payee loses that credit.
-    const bool credits = cl.req.kind == Request::Kind::kCredit ||
-                         cl.req.kind == Request::Kind::kTransfer;
+    const bool credits =
+        cl.req.kind == Request::Kind::kCredit || cl.req.kind == Request::Kind::kTransfer;
     if (credits && cl.elsewhere && !res.replayed && config.workload.spend_retried_credit_p > 0 &&
         workload_rng.Chance(config.workload.spend_retried_credit_p)) {
-      cl.spend_account =
-          cl.req.kind == Request::Kind::kTransfer ? cl.req.payee : cl.req.account;
+      cl.spend_account = cl.req.kind == Request::Kind::kTransfer ? cl.req.payee : cl.req.account;
       cl.spend_amount = cl.req.amount;
       cl.spend_at = {cl.at};
       for (RegionId r = 0; r < config.regions; ++r)

@@ -490,6 +490,102 @@ TEST_CASE("Ledger oracle: canonical replay, a fee and a void worked by hand", "[
   REQUIRE(raw.rights == std::vector<Amount>{50, 0});
 }
 
+Op TransferOp(RegionId origin, Seq seq, std::uint64_t wall_ms, const std::string& from,
+              const std::string& to, Amount amount, const std::string& key) {
+  Op op = MakeOp(origin, seq, wall_ms, OpKind::kTransfer, from, amount, key);
+  op.to_account = to;
+  return op;
+}
+
+TEST_CASE("Ledger: a transfer is a debit of its payer and a credit of its payee, voided together",
+          "[sim]") {
+  Ledger ledger(2);
+  FeePolicy fee{5, 0};
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 40, {20, 20}, fee), 0).empty());
+  REQUIRE(ledger.AddDurable(OpenOp(0, 2, 110, "b", 0, {0, 0}), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 3, 200, OpKind::kCredit, "a", 50, "c"), 0).empty());
+  // r1 moves 20 from a to b on its line (it holds none of a's rights): a at r1 = -20 >= -20, and
+  // b at r1 = +20.
+  REQUIRE(ledger.AddDurable(TransferOp(1, 1, 300, "a", "b", 20, "t"), 0).empty());
+  // The same transfer retried at r0, stamped later: the payer's key voids it on both sides.
+  REQUIRE(ledger.AddDurable(TransferOp(0, 4, 400, "a", "b", 20, "t"), 0).empty());
+  REQUIRE(ledger.Refunds("a", 0) == 20);
+  REQUIRE(ledger.Clawbacks("b", 0) == 20);
+  // A key is its payer's: the same string on the payee's own credit is another key.
+  REQUIRE(ledger.AddDurable(MakeOp(1, 2, 410, OpKind::kCredit, "b", 5, "t"), 0).empty());
+  REQUIRE(ledger.Clawbacks("b", 1) == 0);
+  std::string payer;
+  const LedgerOp* t = ledger.Find(Dot{1, 1}, &payer);
+  REQUIRE(t != nullptr);
+  REQUIRE(payer == "a");
+  REQUIRE(ledger.AccountId(t->other_account) == "b");
+
+  OracleAccount oa, ob;
+  REQUIRE(ledger.Oracle("a", &oa));
+  REQUIRE(ledger.Oracle("b", &ob));
+  REQUIRE(oa.raw_balance == 50 - 20 - 20);
+  REQUIRE(oa.voids == 20);
+  REQUIRE(oa.balance == 30);
+  REQUIRE(oa.events.size() == 1);
+  REQUIRE(oa.events[0].kind == DerivedKind::kVoid);
+  REQUIRE(oa.events[0].op_kind == OpKind::kDebit);  // the payer's side reads as a debit
+  REQUIRE(oa.events[0].amount == 20);
+  REQUIRE(ob.raw_balance == 20 + 20 + 5);
+  REQUIRE(ob.voids == -20);
+  REQUIRE(ob.region_voids == std::vector<Amount>{-20, 0});
+  REQUIRE(ob.balance == 25);
+  REQUIRE(ob.events.size() == 1);
+  REQUIRE(ob.events[0].op_kind == OpKind::kCredit);  // the payee's side reads as a credit
+  REQUIRE(ob.events[0].amount == -20);
+  // Conservation across accounts: 50 + 5 came in, nothing went out, the transfer moved 20.
+  const MoneyTotals m = ledger.Totals();
+  REQUIRE(m.credits == 55);
+  REQUIRE(m.debits == 0);
+  REQUIRE(m.transfers == 2);
+  REQUIRE(m.transfers_voided == 1);
+  REQUIRE(m.transferred == 20);
+  REQUIRE(oa.balance + ob.balance == m.credits - m.debits - oa.fees - ob.fees);
+  // Raw counters of a replica holding r1's transfer and not r0's retry.
+  VersionVector vv;
+  vv.set(0, 3);
+  vv.set(1, 1);
+  RawView raw;
+  REQUIRE(ledger.Raw("b", vv, &raw));
+  REQUIRE(raw.balance == 20);
+  REQUIRE(raw.rights == std::vector<Amount>{0, 20});
+  REQUIRE(ledger.Raw("a", vv, &raw));
+  REQUIRE(raw.rights == std::vector<Amount>{50, -20});
+  REQUIRE(ledger.CheckFloors().empty());
+  // The transfer comes back from a lost disk whole (Truncate rebuilds both sides).
+  VersionVector held = ledger.durable();
+  held.set(0, 3);
+  REQUIRE(ledger.Truncate(held) == std::vector<Dot>{Dot{0, 4}});
+  REQUIRE(ledger.Clawbacks("b", 0) == 0);
+  REQUIRE(ledger.AddDurable(TransferOp(0, 4, 400, "a", "b", 20, "t"), 0).empty());
+  REQUIRE(ledger.Clawbacks("b", 0) == 20);
+  REQUIRE(ledger.AddDurable(TransferOp(0, 4, 400, "a", "c", 20, "t"), 0).rfind("I4", 0) == 0);
+}
+
+TEST_CASE("Ledger: a transfer clawed back from its payee once spent breaks the payee's floor",
+          "[sim]") {
+  Ledger ledger(2);
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "a", 0, {0, 0}), 0).empty());
+  REQUIRE(ledger.AddDurable(OpenOp(0, 2, 110, "b", 20, {10, 10}), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 1, 200, OpKind::kCredit, "a", 100, "c"), 0).empty());
+  // r1 moves 100 from a to b and b spends it there.
+  REQUIRE(ledger.AddDurable(TransferOp(1, 2, 300, "a", "b", 100, "t"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 3, 310, OpKind::kDebit, "b", 100, "d"), 0).empty());
+  // r0's canonically earlier use of a's key voids r1's transfer (a refund to a at r1): r1's
+  // payee is clawed back 100 it spent, 10 past its line.
+  const std::string v = ledger.AddDurable(MakeOp(0, 3, 250, OpKind::kCredit, "a", 1, "t"), 0);
+  INFO(v);
+  REQUIRE(v.rfind("I2 floor: b at r1: raw rights 0 + refunds 0 - clawbacks 100 = -100", 0) == 0);
+  REQUIRE(v.find("transfer 100 to b (a clawback)") != std::string::npos);
+  REQUIRE(ledger.Clawbacks("b", 1) == 100);
+  REQUIRE(ledger.Refunds("a", 1) == 100);
+  REQUIRE(ledger.CheckFloors().rfind("I2 floor: b at r1", 0) == 0);
+}
+
 TEST_CASE("Bad configuration is refused with a clear error", "[sim]") {
   SimConfig c;
   c.profile = "stormy";

@@ -81,6 +81,41 @@ TEST_CASE(
   CHECK(c.failure.message.find("past the rights its view showed") != std::string::npos);
 }
 
+TEST_CASE(
+    "void_transfer_payer_only: a transfer voided for its payer only is caught as money created",
+    "[sim][bugs]") {
+  // A client retries a transfer at another region while the first attempt is on its way; the
+  // payer's key voids the canonically later copy, and the bug refunds the payer without clawing
+  // the payee's credit back. Every account still adds up on its own and every replica agrees with
+  // every other: only conservation across accounts (the two sides of one op voided unequally)
+  // sees it — or the effective floor, when the payee's region spends the credit it keeps. Each
+  // of the first seeds that voids a transfer fails by one of the two, and the check across
+  // accounts catches at least one of them itself (without it, per-account I7 would: issue 11's
+  // rule that each check keeps a planted bug of its own).
+  ExpectCaught("void_transfer_payer_only", {"I3 conservation", "I2 floor"});
+  bool by_conservation = false;
+  for (std::uint64_t seed = 1; seed <= kSeedsPerBug; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.ops = 2000;
+    c.plant_bug = "void_transfer_payer_only";
+    REQUIRE(ApplyProfile(&c).ok());
+    Simulation sim(c);
+    const RunResult r = sim.Run();
+    if (r.ok) continue;
+    INFO("seed " << seed << ": " << r.failure.invariant << ": " << r.failure.message);
+    if (r.failure.invariant == "I3 conservation") {
+      CHECK(r.failure.message.find("no clawback from the payee: money created") !=
+            std::string::npos);
+      by_conservation = true;
+    } else {
+      REQUIRE(r.failure.invariant == "I2 floor");
+      CHECK(r.failure.message.find(" - clawbacks 0 ") == std::string::npos);
+    }
+  }
+  CHECK(by_conservation);
+}
+
 TEST_CASE("order_forks_by_arrival: replicas disagree on fees and voids", "[sim][bugs]") {
   // Usually I7 (different derived events); when a crash comes first, the arrival-ordered fold
   // leaves a checkpoint that does not hold the ops below its own frontier (I3 on recovery). Or the

@@ -142,6 +142,120 @@ TEST_CASE("Hand-written partition: overdraft fork, cross-region duplicate key, h
   }
 }
 
+// A transfer between accounts retried at another region while every link is cut: both copies are
+// accepted, the payer's key voids the canonically later one on both sides after the heal — the
+// payer refunded, the payee clawed back, both at the region that took the copy — and meanwhile
+// the payee's credit is not spendable beyond the line where it landed (it may still be voided).
+TEST_CASE("Hand-written partition: a transfer retried elsewhere is voided on both sides", "[sim]") {
+  Simulation sim(ScriptedConfig(3, 5));
+  sim.Start();
+  sim.RunUntil(100);
+  AccountConfig payer;
+  payer.id = "payer";
+  payer.currency = "EUR";
+  AccountConfig payee = payer;
+  payee.id = "payee";
+  payee.overdraft_limit = 30;
+  payee.lines = {10, 10, 10};
+  AccountConfig dollars = payer;
+  dollars.id = "dollars";
+  dollars.currency = "USD";
+  for (const AccountConfig& c : {payer, payee, dollars}) sim.Submit(0, OpenAccount{c});
+  sim.RunUntil(600);
+  for (RegionId r = 0; r < 3; ++r) sim.Submit(r, Credit{"payer", 30, "c" + std::to_string(r)});
+  sim.RunUntil(1500);  // rights 30 / 30 / 30, every credit final
+
+  // What a transfer refuses up front.
+  const std::uint64_t to_self = sim.Submit(0, Transfer{"payer", "payer", 5, "x1"});
+  const std::uint64_t to_nobody = sim.Submit(0, Transfer{"payer", "nobody", 5, "x2"});
+  const std::uint64_t to_usd = sim.Submit(0, Transfer{"payer", "dollars", 5, "x3"});
+  sim.RunUntil(1600);
+  CHECK(sim.Result(to_self)->status.code() == Code::kInvalidArgument);
+  CHECK(sim.Result(to_nobody)->status.code() == Code::kNotFound);
+  CHECK(sim.Result(to_usd)->status.code() == Code::kInvalidArgument);
+
+  const Partition apart = EveryLinkCut(3);
+  sim.Cut(apart);
+  sim.RunUntil(3000);
+  const std::uint64_t at_r1 = sim.Submit(1, Transfer{"payer", "payee", 25, "T"});
+  sim.RunUntil(3100);
+  // The client heard nothing and retries at r2, which has not seen the key.
+  const std::uint64_t at_r2 = sim.Submit(2, Transfer{"payer", "payee", 25, "T"});
+  sim.RunUntil(3200);
+  // The payee's 25 at r2 may be voided: spendable only within r2's line of 10.
+  const std::uint64_t spend = sim.Submit(2, Debit{"payee", 30, "d"});
+  sim.RunUntil(3300);
+  for (std::uint64_t h : {at_r1, at_r2}) {
+    INFO(sim.Result(h)->status.ToString());
+    REQUIRE(sim.Result(h)->status.ok());
+    CHECK_FALSE(sim.Result(h)->replayed);
+    CHECK(sim.Result(h)->balance == 90 - 25);
+    CHECK(sim.Result(h)->payee_balance == 25);
+  }
+  const CommandResult* refused = sim.Result(spend);
+  REQUIRE(refused->status.code() == Code::kInsufficientFunds);
+  CHECK(refused->rights == 25);
+  CHECK(refused->tentative_credit == 25);
+  CHECK(refused->overdraft_line == 10);
+
+  sim.Uncut(apart);
+  FinishOk(&sim);
+  // r1's copy is canonically first and stands; r2's is voided on both sides, booked to r2.
+  for (RegionId r = 0; r < 3; ++r) {
+    AccountView a, b;
+    REQUIRE(sim.replica(r)->GetAccount("payer", &a).ok());
+    REQUIRE(sim.replica(r)->GetAccount("payee", &b).ok());
+    CHECK(a.raw_balance == 90 - 25 - 25);
+    CHECK(a.voids == 25);
+    CHECK(a.balance == 65);
+    CHECK(a.regions[2].voids == 25);
+    CHECK(b.raw_balance == 25 + 25);
+    CHECK(b.voids == -25);
+    CHECK(b.balance == 25);
+    CHECK(b.regions[2].voids == -25);
+    CHECK(a.balance + b.balance == 90);  // money moved, none made
+    std::vector<DerivedEvent> ea, eb;
+    REQUIRE(sim.replica(r)->DerivedEvents("payer", &ea).ok());
+    REQUIRE(sim.replica(r)->DerivedEvents("payee", &eb).ok());
+    REQUIRE(ea.size() == 1);
+    REQUIRE(eb.size() == 1);
+    CHECK(ea[0].kind == DerivedKind::kVoid);
+    CHECK(ea[0].op.origin == 2);
+    CHECK(ea[0].amount == 25);
+    CHECK(eb[0].kind == DerivedKind::kVoid);
+    CHECK(eb[0].op == ea[0].op);
+    CHECK(eb[0].amount == -25);
+  }
+}
+
+// Found by the workload's transfers (tally-sim run --seed 8, default faults): a key with two uses,
+// transfers whose payee's tag (AccountTag, 8 bits) is 16 or more, was persisted as a record that
+// recovery (and a snapshot's install) refused: KeyIndex::Load bounded every use's target by
+// kMaxRegions (fixed in fc6531b; core test in key_retention_test.cc).
+TEST_CASE("A region restarts on a key record holding a transfer's two uses", "[sim]") {
+  Simulation sim(ScriptedConfig(3, 5));
+  sim.Start();
+  sim.RunUntil(100);
+  for (const char* id : {"payer", "payee"}) OpenPlain(&sim, 0, id);
+  sim.RunUntil(600);
+  for (RegionId r = 0; r < 3; ++r) sim.Submit(r, Credit{"payer", 30, "c" + std::to_string(r)});
+  sim.RunUntil(1500);
+  const Partition apart = EveryLinkCut(3);
+  sim.Cut(apart);
+  sim.RunUntil(3000);
+  sim.Submit(1, Transfer{"payer", "payee", 5, "T"});
+  sim.RunUntil(3100);
+  sim.Submit(2, Transfer{"payer", "payee", 5, "T"});
+  sim.RunUntil(3200);
+  sim.Uncut(apart);
+  sim.RunUntil(5000);  // every region holds both uses of T, in one record
+  sim.Crash(0);
+  sim.RunUntil(5100);
+  sim.Restart(0);
+  sim.RunUntil(6000);
+  FinishOk(&sim);
+}
+
 TEST_CASE("A retried key at the same region is answered from the stored result", "[sim]") {
   Simulation sim(ScriptedConfig(3, 5));
   sim.Start();
