@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -229,6 +230,14 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
   std::unordered_map<std::string_view, std::uint32_t> account_refs;
   account_refs.reserve(ops.size());
   std::uint32_t inline_accounts = 0;
+  // The reference to `id` if the batch named it before; else nullopt, and `id` is now named (an
+  // op's account and a transfer's payee share the list).
+  auto ref_of = [&](const std::string& id) -> std::optional<std::uint32_t> {
+    auto [it, inserted] = account_refs.try_emplace(id, inline_accounts);
+    if (!inserted) return it->second;
+    ++inline_accounts;
+    return std::nullopt;
+  };
   for (const Op& op : ops) {
     if (run == nullptr || prev->dot.origin != op.dot.origin || prev->dot.seq + 1 != op.dot.seq ||
         prev->epoch != op.epoch) {
@@ -240,20 +249,16 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
     pb::CompactOp* c = run->add_ops();
     c->set_hlc_delta(static_cast<std::int64_t>(op.hlc.value - prev_hlc));  // modulo 2^64
     c->set_kind(ToProto(op.kind));
-    auto [it, inserted] = account_refs.try_emplace(op.account, inline_accounts);
-    if (inserted) {
-      c->set_account(op.account);
-      ++inline_accounts;
+    if (auto ref = ref_of(op.account)) {
+      c->set_account_ref(*ref);
     } else {
-      c->set_account_ref(it->second);
+      c->set_account(op.account);
     }
     if (!op.to_account.empty()) {
-      auto [to, to_inserted] = account_refs.try_emplace(op.to_account, inline_accounts);
-      if (to_inserted) {
-        c->set_to_account(op.to_account);
-        ++inline_accounts;
+      if (auto ref = ref_of(op.to_account)) {
+        c->set_to_account_ref(*ref);
       } else {
-        c->set_to_account_ref(to->second);
+        c->set_to_account(op.to_account);
       }
     }
     c->set_amount(U64(op.amount));
@@ -484,6 +489,23 @@ Status FromProto(const pb::Op& p, Op* out) {
   return Status::OK();
 }
 
+// An account id named inline in a batch: appended to the batch's list of ids (the op's account
+// and a transfer's payee share it).
+std::string Named(std::string_view id, std::vector<std::string_view>* accounts) {
+  accounts->push_back(id);
+  return std::string(id);
+}
+
+// The id `ref` refers to in the batch's list; `what` ("account", "payee") names it in the error.
+Status Referred(std::uint32_t ref, const char* what, const std::vector<std::string_view>& accounts,
+                std::string* out) {
+  if (ref >= accounts.size())
+    return Malformed(std::string(what) + " reference " + std::to_string(ref) + " past the " +
+                     std::to_string(accounts.size()) + " accounts named so far");
+  *out = std::string(accounts[ref]);
+  return Status::OK();
+}
+
 Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
   std::vector<Op> ops;
   std::size_t total = 0;
@@ -509,29 +531,22 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
       if (!s.ok()) return s;
       switch (c.account_name_case()) {
         case pb::CompactOp::kAccount:
-          accounts.push_back(c.account());
-          op.account = c.account();
+          op.account = Named(c.account(), &accounts);
           break;
         case pb::CompactOp::kAccountRef:
-          if (c.account_ref() >= accounts.size())
-            return Malformed("account reference " + std::to_string(c.account_ref()) + " past the " +
-                             std::to_string(accounts.size()) + " accounts named so far");
-          op.account = accounts[c.account_ref()];
+          s = Referred(c.account_ref(), "account", accounts, &op.account);
+          if (!s.ok()) return s;
           break;
         case pb::CompactOp::ACCOUNT_NAME_NOT_SET:
           return Malformed("op without an account");
       }
       switch (c.to_account_name_case()) {
         case pb::CompactOp::kToAccount:
-          accounts.push_back(c.to_account());
-          op.to_account = c.to_account();
+          op.to_account = Named(c.to_account(), &accounts);
           break;
         case pb::CompactOp::kToAccountRef:
-          if (c.to_account_ref() >= accounts.size())
-            return Malformed("payee reference " + std::to_string(c.to_account_ref()) +
-                             " past the " + std::to_string(accounts.size()) +
-                             " accounts named so far");
-          op.to_account = accounts[c.to_account_ref()];
+          s = Referred(c.to_account_ref(), "payee", accounts, &op.to_account);
+          if (!s.ok()) return s;
           break;
         case pb::CompactOp::TO_ACCOUNT_NAME_NOT_SET:
           break;

@@ -302,18 +302,19 @@ bool AccountBook::UseKey(Account& a, const Op& op, bool write_keys, Effects* out
 
 // Voids journal entry j of `a`, and the other side of it if it is a transfer between accounts.
 void AccountBook::VoidEntry(Account& a, std::size_t j) {
-  JournalEntry& e = a.journal[j];
-  UntrackTentative(a, e);
-  e.voided = true;
-  Invalidate(a, j);
+  MarkVoided(a, j);
+  const JournalEntry& e = a.journal[j];
   if (e.counterpart == kNoCounterpart || bugs_.void_transfer_payer_only) return;
   Account& b = accounts_[e.counterpart];
   const std::size_t k = FindEntry(b, e.key);
   assert(k < b.journal.size() && "both sides of a transfer fold together");
-  if (k == b.journal.size()) return;
-  UntrackTentative(b, b.journal[k]);
-  b.journal[k].voided = true;
-  Invalidate(b, k);
+  if (k < b.journal.size()) MarkVoided(b, k);
+}
+
+void AccountBook::MarkVoided(Account& a, std::size_t j) {
+  UntrackTentative(a, a.journal[j]);  // while it still counts as unvoided
+  a.journal[j].voided = true;
+  Invalidate(a, j);
 }
 
 void AccountBook::SetKeyAnswer(Dot op, Amount balance_after, Effects* out) {

@@ -118,6 +118,7 @@ class AccountBook {
   void InsertEntry(Account& a, std::size_t pos, const JournalEntry& e);
   bool UseKey(Account& a, const Op& op, bool write_keys, Effects* out);
   void VoidEntry(Account& a, std::size_t j);
+  void MarkVoided(Account& a, std::size_t j);  // entry j alone
   bool IsTentativeCredit(const JournalEntry& e) const;
   void UntrackTentative(Account& a, const JournalEntry& e);
   std::size_t FindEntry(const Account& a, const CanonicalKey& k) const;
