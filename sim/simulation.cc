@@ -274,9 +274,9 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
         } else if constexpr (std::is_same_v<T, Transfer>) {
           a.req = Request{Request::Kind::kTransfer, AccountIndex(b.from), b.amount, 0, b.key};
           a.req.payee = AccountIndex(b.to);
-        } else {
+        } else if constexpr (std::is_same_v<T, TransferRights>) {
           a.req = Request{Request::Kind::kRights, AccountIndex(b.account), b.amount, b.to, ""};
-        }
+        }  // holds: not in this workload yet
       },
       body);
   attempts.push_back(std::move(a));

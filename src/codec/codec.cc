@@ -81,6 +81,16 @@ Status CheckCheckpoint(const AccountCheckpoint& c) {
     s = CheckEvent(e);
     if (!s.ok()) return s;
   }
+  for (const HoldRecord& h : c.holds) {
+    s = ValidateRegion(h.hold.origin, "hold origin");
+    if (s.ok() && h.hold.seq == 0) s = Status::InvalidArgument("hold seq 0");
+    if (s.ok()) s = ValidateAmount(h.amount);
+    if (s.ok() && h.captured > h.amount)
+      s = Status::InvalidArgument("hold captured above its amount");
+    if (s.ok() && h.winner.seq != 0 && !IsHoldResolution(h.resolution))
+      s = Status::InvalidArgument("hold resolved by an op that is no resolution");
+    if (!s.ok()) return s;
+  }
   return Status::OK();
 }
 
@@ -209,6 +219,10 @@ void ToProto(const Op& op, pb::Op* out) {
     ToProto(op.config, out->mutable_config());
   out->set_epoch(op.epoch);
   if (!op.to_account.empty()) out->set_to_account(op.to_account);
+  out->set_expires_ms(op.expires_ms);
+  if (op.hold != Dot{}) ToProto(op.hold, out->mutable_hold());
+  out->set_held(U64(op.held));
+  out->set_expired(op.expired);
 }
 
 void ToProto(const std::vector<Fence>& fences, google::protobuf::RepeatedPtrField<pb::Fence>* out) {
@@ -262,9 +276,15 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
       }
     }
     c->set_amount(U64(op.amount));
-    c->set_key(op.key);
+    // A resolution's key is its hold's, derived on decoding.
+    if (!(IsHoldResolution(op.kind) && op.key == HoldKey(op.hold))) c->set_key(op.key);
     c->set_overdraft(op.overdraft);
     c->set_to(op.to);
+    if (op.kind == OpKind::kHold) c->set_expires_in_ms(op.expires_ms - op.hlc.wall_ms());
+    c->set_hold_origin(op.hold.origin);
+    c->set_hold_seq(op.hold.seq);
+    c->set_held(U64(op.held));
+    c->set_expired(op.expired);
     if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
       ToProto(op.config, c->mutable_config());
     prev = &op;
@@ -333,6 +353,20 @@ void ToProto(const AccountCheckpoint& c, pb::AccountCheckpoint* out) {
   ToProto(c.counters, out->mutable_counters());
   ToProto(c.state, out->mutable_state());
   for (const DerivedEvent& e : c.events) ToProto(e, out->add_events());
+  for (const HoldRecord& h : c.holds) {
+    pb::HoldRecord* p = out->add_holds();
+    ToProto(h.hold, p->mutable_hold());
+    p->set_hlc(h.hlc.value);
+    p->set_amount(U64(h.amount));
+    p->set_expires_ms(h.expires_ms);
+    p->set_voided(h.voided);
+    if (h.winner.seq != 0) {
+      ToProto(h.winner, p->mutable_winner());
+      p->set_resolution(ToProto(h.resolution));
+      p->set_captured(U64(h.captured));
+      p->set_expired(h.expired);
+    }
+  }
 }
 
 struct EnvelopeWriter {
@@ -424,7 +458,7 @@ Status AmountFromProto(std::uint64_t v, Amount max, std::string_view what, Amoun
 }
 
 Status OpKindFromProto(int v, OpKind* out) {
-  if (v < static_cast<int>(OpKind::kOpen) || v > static_cast<int>(OpKind::kTransfer))
+  if (v < static_cast<int>(OpKind::kOpen) || v > static_cast<int>(OpKind::kRelease))
     return Malformed("unknown op kind " + std::to_string(v));
   *out = static_cast<OpKind>(v);
   return Status::OK();
@@ -481,6 +515,11 @@ Status FromProto(const pb::Op& p, Op* out) {
   op.overdraft = p.overdraft();
   op.epoch = p.epoch();
   op.to_account = p.to_account();
+  op.expires_ms = p.expires_ms();
+  op.hold = Dot{p.hold().origin(), p.hold().seq()};
+  s = AmountFromProto(p.held(), kMaxOpAmount, "held", &op.held);
+  if (!s.ok()) return s;
+  op.expired = p.expired();
   if (p.has_config()) {
     s = FromProto(p.config(), &op.config);
     if (!s.ok()) return s;
@@ -556,6 +595,16 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
       op.key = c.key();
       op.overdraft = c.overdraft();
       op.to = c.to();
+      op.hold = Dot{c.hold_origin(), c.hold_seq()};
+      s = AmountFromProto(c.held(), kMaxOpAmount, "held", &op.held);
+      if (!s.ok()) return s;
+      op.expired = c.expired();
+      if (IsHoldResolution(op.kind) && op.key.empty()) op.key = HoldKey(op.hold);
+      if (c.expires_in_ms() != 0) {
+        if (c.expires_in_ms() > std::numeric_limits<std::uint64_t>::max() - op.hlc.wall_ms())
+          return Malformed("hold expiry past the largest time");
+        op.expires_ms = op.hlc.wall_ms() + c.expires_in_ms();
+      }
       if (c.has_config()) {
         s = FromProto(c.config(), &op.config);
         if (!s.ok()) return s;
@@ -675,6 +724,24 @@ Status FromProto(const pb::AccountCheckpoint& p, AccountCheckpoint* out) {
   for (int i = 0; i < p.events_size(); ++i) {
     s = FromProto(p.events(i), &c.events[i]);
     if (!s.ok()) return s;
+  }
+  for (const pb::HoldRecord& ph : p.holds()) {
+    HoldRecord h;
+    h.hold = Dot{ph.hold().origin(), ph.hold().seq()};
+    h.hlc.value = ph.hlc();
+    s = AmountFromProto(ph.amount(), kMaxOpAmount, "hold amount", &h.amount);
+    if (s.ok()) s = AmountFromProto(ph.captured(), kMaxOpAmount, "captured", &h.captured);
+    if (!s.ok()) return s;
+    h.expires_ms = ph.expires_ms();
+    h.voided = ph.voided();
+    if (ph.has_winner()) {
+      FromProto(ph.winner(), &h.winner);
+      s = OpKindFromProto(ph.resolution(), &h.resolution);
+      if (!s.ok()) return s;
+      if (h.winner.seq == 0) return Malformed("hold resolution with seq 0");
+    }
+    h.expired = ph.expired();
+    c.holds.push_back(h);
   }
   *out = std::move(c);
   return Status::OK();

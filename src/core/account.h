@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,15 +27,47 @@ inline constexpr std::uint32_t kNoCounterpart = ~std::uint32_t{0};
 // entries, one per account, with the op's key: a debit in the payer's journal and a credit in the
 // payee's, each naming the other account (`counterpart`, a book index), so replay, fees and folding
 // treat them as the debit and credit they are, and a void reaches both.
+// A hold and its resolutions are entries of their own kinds; `to` is then the hold's region.
 struct JournalEntry {
   CanonicalKey key;
-  OpKind kind = OpKind::kCredit;  // kOpen, kCredit, kDebit or kRights; never kTransfer
+  OpKind kind = OpKind::kCredit;  // any kind but kTransfer
   bool voided = false;
   bool keyed = false;  // carries an idempotency key: may be voided by a duplicate from elsewhere
-  RegionId to = 0;
+  RegionId to = 0;     // kRights: the region given rights; holds: the hold's region
   std::uint32_t counterpart = kNoCounterpart;
   Amount amount = 0;
-  ReplayEntry replay() const { return ReplayEntry{key, kind, amount, voided}; }
+  Seq hold_seq = 0;  // holds and resolutions: the hold is Dot{to, hold_seq}
+  ReplayEntry replay() const {
+    return ReplayEntry{key, kind, amount, voided,
+                       kind == OpKind::kCapture ? to : ReplayEntry::kOrigin};
+  }
+};
+
+// What a replica knows of a hold while its fate may still change or matter (AccountBook keeps it
+// from its first op, the hold or a resolution, until the hold has expired below the stable
+// frontier and its resolution is final). Its resolutions share a key (HoldKey), so the canonically
+// first one wins by the key rule: `winner` is the winning one among those held.
+struct HoldState {
+  bool placed = false;  // the hold op is held (a resolution may arrive before it)
+  bool placed_final = false;
+  CanonicalKey at;  // the hold op
+  Amount amount = 0;
+  std::uint64_t expires_ms = 0;
+  bool voided = false;  // a duplicate of another hold's key: it reserves and resolves nothing
+  CanonicalKey winner;  // the winning resolution (seq 0: none yet)
+  OpKind resolution = OpKind::kRelease;
+  Amount captured = 0;   // of the winning resolution (0 for a release)
+  bool expired = false;  // the winner is its region's release at expiry
+  bool winner_final = false;
+  std::vector<CanonicalKey> resolutions;  // above the frontier, to void with a voided hold
+  bool resolved() const { return winner.seq != 0; }
+  bool open() const { return placed && !voided && !resolved(); }
+  // What it may still take from its region's rights beyond what the tip books: the whole amount
+  // until it is resolved for good (an earlier capture may still win over a release seen first).
+  Amount reserve() const {
+    if (!placed || voided || winner_final) return 0;
+    return amount - (resolved() ? captured : 0);
+  }
 };
 
 // A debit parked until rights arrive or credits turn final (Replica::Decide).
@@ -45,6 +78,7 @@ struct PendingDebit {
   std::uint64_t deadline_ms = 0;
   bool asked_rights = false;  // waits for a peer's transfer (else only for credits to turn final)
   std::string payee;          // a transfer between accounts: the account credited
+  std::uint64_t hold_ms = 0;  // a hold: how long it lasts (it reserves instead of debiting)
 };
 
 struct Account {
@@ -61,6 +95,7 @@ struct Account {
   std::deque<ForkReport> final_forks;
   std::vector<Amount> demand_mark;  // N[r] at the last rebalance
   std::deque<PendingDebit> pending;
+  std::map<Dot, HoldState> holds;  // by the hold op's dot
 };
 
 }  // namespace tally

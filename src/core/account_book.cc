@@ -13,6 +13,7 @@ AccountBook::AccountBook(const ReplicaOptions& opt)
       self_(opt.self),
       bugs_(opt.bugs),
       max_events_per_account_(opt.max_events_per_account),
+      hold_retention_ms_(opt.idempotency_retention_ms),
       keys_(opt) {}
 
 // ---- lookup
@@ -75,9 +76,10 @@ const ReplayState& AccountBook::Tip(Account& a) {
 void AccountBook::Step(const Account& a, const JournalEntry& e, ReplayState* s,
                        std::vector<DerivedEvent>* events) const {
   const std::size_t first_event = events ? events->size() : 0;
-  const RegionId o = e.key.origin;
+  const ReplayEntry entry = e.replay();
+  const RegionId o = entry.region();
   const Amount fees_before = s->fees[o];
-  ReplayStep(a.config.fee, e.replay(), s, events);
+  ReplayStep(a.config.fee, entry, s, events);
   if (bugs_.book_fee_elsewhere && s->fees[o] != fees_before) {
     const Amount fee = s->fees[o] - fees_before;
     s->fees[o] = fees_before;
@@ -150,8 +152,11 @@ void AccountBook::FillView(Account& a, AccountView* v) {
   v->regions.assign(n_, RegionView{});
   for (RegionId r = 0; r < n_; ++r) {
     v->regions[r] =
-        RegionView{EffectiveRights(a, r), a.tentative[r], a.config.lines[r], t.fees[r], t.voids[r]};
+        RegionView{EffectiveRights(a, r), a.tentative[r], a.config.lines[r], t.fees[r], t.voids[r],
+                   Reserved(a, r)};
   }
+  v->held = Held(a);
+  v->available = t.balance - v->held;
   v->fees = t.total_fees();
   v->voids = t.total_voids();
   v->episodes = t.episodes;
@@ -181,7 +186,8 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
       ForkReport f{ev, final, {}};
       if (ev.kind == DerivedKind::kOverdraftFee) {
         for (std::size_t j = spree_begin; j <= i; ++j) {
-          if (a.journal[j].kind == OpKind::kDebit && !a.journal[j].voided)
+          const OpKind k = a.journal[j].kind;
+          if ((k == OpKind::kDebit || k == OpKind::kCapture) && !a.journal[j].voided)
             add_op(a.journal[j].key, &f.ops);
         }
       } else {
@@ -205,6 +211,13 @@ Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
   if (op.kind == OpKind::kTransfer) return ApplyTransfer(op, write_keys, out);
   Account& a = GetOrCreate(op.account);
   const RegionId o = op.dot.origin;
+  if (op.kind == OpKind::kHold || IsHoldResolution(op.kind)) {
+    auto it = hold_accounts_.find(op.kind == OpKind::kHold ? op.dot : op.hold);
+    if (it != hold_accounts_.end() && it->second != IndexOf(a))
+      return Status::InvalidArgument("op on account '" + op.account + "' names hold " +
+                                     (op.kind == OpKind::kHold ? op.dot : op.hold).ToString() +
+                                     " of another account");
+  }
   Status s;
   switch (op.kind) {
     case OpKind::kOpen:
@@ -227,15 +240,150 @@ Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
       break;
     case OpKind::kTransfer:
       break;  // ApplyTransfer
+    case OpKind::kHold:
+    case OpKind::kRelease:
+      break;  // no money moves: the hold's reserve is the registry's (HoldState)
+    case OpKind::kCapture:
+      s = a.counters.Debit(op.hold.origin, op.amount, nullptr);  // where it was reserved
+      break;
   }
   if (!s.ok()) return s;
 
   JournalEntry e{op.canonical(), op.kind, false, !op.key.empty(), op.to, kNoCounterpart, op.amount};
+  if (op.kind == OpKind::kHold) {
+    e.to = o;
+    e.hold_seq = op.dot.seq;
+  } else if (IsHoldResolution(op.kind)) {
+    e.to = op.hold.origin;
+    e.hold_seq = op.hold.seq;
+  }
   const std::size_t pos = JournalPosition(a, e.key);
   if (e.keyed) e.voided = UseKey(a, op, write_keys, out);
+  if (op.kind == OpKind::kHold || IsHoldResolution(op.kind)) e.voided = TrackHold(a, op, e);
   InsertEntry(a, pos, e);
-  if (op.kind == OpKind::kDebit) touched_.insert(IndexOf(a));
+  if (op.kind == OpKind::kDebit || op.kind == OpKind::kHold) touched_.insert(IndexOf(a));
   return Status::OK();
+}
+
+// ---- holds ------------------------------------------------------------------------------------
+
+HoldState& AccountBook::HoldOf(Account& a, Dot hold) {
+  hold_accounts_.emplace(hold, IndexOf(a));
+  return a.holds[hold];
+}
+
+// The registry's side of a hold op or a resolution about to be journaled as `e`; returns whether
+// the entry is voided. A resolution of a voided hold is voided with it; one the key rule leaves
+// unvoided is the canonically first resolution held, so it is the winner (it voided the previous
+// winner, if any, by that rule).
+bool AccountBook::TrackHold(Account& a, const Op& op, const JournalEntry& e) {
+  if (op.kind == OpKind::kHold) {
+    HoldState& h = HoldOf(a, op.dot);
+    h.placed = true;
+    h.at = op.canonical();
+    h.amount = op.amount;
+    h.expires_ms = op.expires_ms;
+    expiries_.emplace(op.expires_ms, op.dot);
+    if (op.dot.origin == self_) own_expiries_.emplace(op.expires_ms, op.dot);
+    if (e.voided) VoidHold(a, op.dot);
+    return e.voided;
+  }
+  HoldState& h = HoldOf(a, op.hold);
+  h.resolutions.push_back(e.key);
+  if (h.voided || e.voided) return true;
+  h.winner = e.key;
+  h.resolution = op.kind;
+  h.captured = op.kind == OpKind::kCapture ? op.amount : 0;
+  h.expired = op.expired;
+  return false;
+}
+
+// A hold voided as a duplicate of another hold's key: it reserves nothing, and its resolutions,
+// held or to come, are voided too (a capture of it would take money nothing reserved).
+void AccountBook::VoidHold(Account& a, Dot hold) {
+  HoldState& h = HoldOf(a, hold);
+  h.voided = true;
+  for (const CanonicalKey& k : h.resolutions) {
+    const std::size_t j = FindEntry(a, k);
+    if (j < a.journal.size() && !a.journal[j].voided) MarkVoided(a, j);
+  }
+}
+
+Amount AccountBook::Reserved(const Account& a, RegionId r) const {
+  Amount sum = 0;
+  for (const auto& [dot, h] : a.holds)
+    if (dot.origin == r) sum += h.reserve();  // each <= kMaxOpAmount, at most 2^13 of them
+  return sum;
+}
+
+Amount AccountBook::Held(const Account& a) const {
+  Amount sum = 0;
+  for (const auto& [dot, h] : a.holds)
+    if (h.open()) sum += h.amount;
+  return sum;
+}
+
+bool AccountBook::FindHold(Dot hold, Account** account, const HoldState** state) {
+  auto it = hold_accounts_.find(hold);
+  if (it == hold_accounts_.end()) return false;
+  Account& a = accounts_[it->second];
+  auto h = a.holds.find(hold);
+  assert(h != a.holds.end() && "the hold index names the account that keeps the hold");
+  *account = &a;
+  *state = &h->second;
+  return true;
+}
+
+// Our holds leave own_expiries_ once past their expiry: resolved ones for good (a resolution is
+// never undone, only replaced by an earlier one), open ones to be released.
+std::vector<std::pair<std::string, Dot>> AccountBook::TakeExpiredOwnHolds(Hlc frontier) {
+  std::vector<std::pair<std::string, Dot>> out;
+  auto it = own_expiries_.begin();
+  for (; it != own_expiries_.end() && it->first < frontier.wall_ms(); ++it) {
+    const Account& a = accounts_[hold_accounts_.at(it->second)];
+    if (a.holds.at(it->second).open()) out.emplace_back(a.config.id, it->second);
+  }
+  own_expiries_.erase(own_expiries_.begin(), it);
+  return out;
+}
+
+// A hold op or resolution turning final.
+void AccountBook::FoldHoldEntry(Account& a, const JournalEntry& e) {
+  auto it = a.holds.find(Dot{e.to, e.hold_seq});
+  if (it == a.holds.end()) return;
+  HoldState& h = it->second;
+  if (e.kind == OpKind::kHold) {
+    h.placed_final = true;
+    return;
+  }
+  std::erase(h.resolutions, e.key);
+  if (e.key == h.winner) h.winner_final = true;
+  if (!h.placed && h.resolutions.empty()) {  // a resolution of a hold never placed
+    hold_accounts_.erase(it->first);
+    a.holds.erase(it);
+  }
+}
+
+// Forgets holds that can no longer matter: resolved for good (or voided) and expired below the
+// frontier one key retention ago, so that a retry of any of their resolutions is answered from
+// the hold's key until then, like every retry. Unresolved ones wait for their region's release at
+// expiry (TakeExpiredOwnHolds).
+void AccountBook::ForgetSettledHolds(Hlc frontier) {
+  for (auto it = expiries_.begin();
+       it != expiries_.end() && it->first + hold_retention_ms_ < frontier.wall_ms();) {
+    const std::uint32_t idx = hold_accounts_.at(it->second);
+    Account& a = accounts_[idx];
+    const HoldState& h = a.holds.at(it->second);
+    const bool settled = h.placed_final && h.resolutions.empty() && (h.voided || h.winner_final);
+    if (!settled) {
+      ++it;
+      continue;
+    }
+    hold_accounts_.erase(it->second);
+    a.holds.erase(it->second);
+    unsaved_.insert(idx);
+    it = expiries_.erase(it);
+  }
 }
 
 // One op, two journals: the payer's as a debit, the payee's as a credit, both at the op's place
@@ -304,6 +452,7 @@ bool AccountBook::UseKey(Account& a, const Op& op, bool write_keys, Effects* out
 void AccountBook::VoidEntry(Account& a, std::size_t j) {
   MarkVoided(a, j);
   const JournalEntry& e = a.journal[j];
+  if (e.kind == OpKind::kHold) VoidHold(a, Dot{e.to, e.hold_seq});
   if (e.counterpart == kNoCounterpart || bugs_.void_transfer_payer_only) return;
   Account& b = accounts_[e.counterpart];
   const std::size_t k = FindEntry(b, e.key);
@@ -378,6 +527,14 @@ void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
         case OpKind::kRights:
           a.final_counters.Transfer(o, e.to, e.amount, nullptr);
           break;
+        case OpKind::kCapture:
+          a.final_counters.Debit(e.to, e.amount, nullptr);
+          FoldHoldEntry(a, e);
+          break;
+        case OpKind::kHold:
+        case OpKind::kRelease:
+          FoldHoldEntry(a, e);
+          break;
         case OpKind::kOpen:
         case OpKind::kTransfer:  // journaled as its debit and credit
           break;
@@ -397,6 +554,7 @@ void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
     unsaved_.insert(idx);
   }
   journaled_.retain([this](std::uint32_t idx) { return !accounts_[idx].journal.empty(); });
+  ForgetSettledHolds(f);
 }
 
 std::vector<AccountCheckpoint> AccountBook::TakeUnsaved() {
@@ -416,8 +574,19 @@ std::vector<AccountCheckpoint> AccountBook::FinalCheckpoints(Hlc frontier) const
 
 // An account's final prefix as stored: its config, final counters, replay state and events.
 AccountCheckpoint AccountBook::CheckpointOf(const Account& a) {
-  AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}};
+  AccountCheckpoint c{a.config, a.opened, a.final_counters, a.checkpoint, {}, {}};
   for (const ForkReport& fr : a.final_forks) c.events.push_back(fr.event);
+  for (const auto& [dot, h] : a.holds) {
+    if (!h.placed_final) continue;
+    HoldRecord r{dot, h.at.hlc, h.amount, h.expires_ms, h.voided};
+    if (h.winner_final) {
+      r.winner = h.winner;
+      r.resolution = h.resolution;
+      r.captured = h.captured;
+      r.expired = h.expired;
+    }
+    c.holds.push_back(r);
+  }
   return c;
 }
 
@@ -446,6 +615,30 @@ Status AccountBook::LoadCheckpoint(const AccountCheckpoint& c) {
   a.checkpoint = c.state;
   a.tip = c.state;
   for (const DerivedEvent& e : c.events) a.final_forks.push_back(ForkReport{e, true, {}});
+  for (const HoldRecord& r : c.holds) {
+    if (r.hold.origin >= n_ || r.hold.seq == 0 || r.amount <= 0 || r.amount > kMaxOpAmount ||
+        r.captured < 0 || r.captured > r.amount ||
+        (r.winner.seq != 0 && r.resolution != OpKind::kCapture && r.resolution != OpKind::kRelease))
+      return Status::InvalidArgument("bad hold " + r.hold.ToString());
+    auto known = hold_accounts_.find(r.hold);
+    if (known != hold_accounts_.end() && known->second != IndexOf(a))
+      return Status::InvalidArgument("hold " + r.hold.ToString() + " in two accounts");
+    HoldState& h = HoldOf(a, r.hold);
+    h.placed = h.placed_final = true;
+    h.at = CanonicalKey{r.hlc, r.hold.origin, r.hold.seq};
+    h.amount = r.amount;
+    h.expires_ms = r.expires_ms;
+    h.voided = r.voided;
+    if (r.winner.seq != 0) {
+      h.winner = r.winner;
+      h.winner_final = true;
+      h.resolution = r.resolution;
+      h.captured = r.resolution == OpKind::kCapture ? r.captured : 0;
+      h.expired = r.expired;
+    }
+    expiries_.emplace(r.expires_ms, r.hold);
+    if (r.hold.origin == self_) own_expiries_.emplace(r.expires_ms, r.hold);
+  }
   return Status::OK();
 }
 
@@ -459,6 +652,9 @@ void AccountBook::Adopt(AccountBook&& fresh) {
   accounts_ = std::move(fresh.accounts_);
   index_ = std::move(fresh.index_);
   keys_ = std::move(fresh.keys_);
+  hold_accounts_ = std::move(fresh.hold_accounts_);
+  expiries_ = std::move(fresh.expiries_);
+  own_expiries_ = std::move(fresh.own_expiries_);
   journaled_.swap(fresh.journaled_);
   unsaved_.clear();
   touched_.clear();

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,8 +56,15 @@ class AccountBook {
   Amount EffectiveRights(Account& a, RegionId r);
   // Our credits that are not yet final: part of our rights, spendable only within the line.
   Amount TentativeCredit(const Account& a) const;
-  // What we may spend or give away without our line: rights less tentative credit.
-  Amount SpendableRights(Account& a) { return EffectiveRights(a, self_) - TentativeCredit(a); }
+  // What region r's open holds on `a` may still take from its rights beyond what the tip books
+  // (HoldState::reserve): not to be spent or given away.
+  Amount Reserved(const Account& a, RegionId r) const;
+  // Effective rights less what holds reserve: what region r may decide on.
+  Amount FreeRights(Account& a, RegionId r) { return EffectiveRights(a, r) - Reserved(a, r); }
+  // What we may spend or give away without our line: free rights less tentative credit.
+  Amount SpendableRights(Account& a) { return FreeRights(a, self_) - TentativeCredit(a); }
+  // Σ amounts of the account's holds placed and not resolved (nor voided), as the tip has them.
+  Amount Held(const Account& a) const;
   std::uint64_t Digest(Account& a);
   // The account's part of an AccountView: config, balances, per-region figures, digest.
   void FillView(Account& a, AccountView* v);
@@ -77,6 +85,14 @@ class AccountBook {
   using KeyLookup = KeyBook::Lookup;
   KeyLookup LookupKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
                       Hlc retry_at) const;
+
+  // ---- holds ----
+  // The hold `hold` and its account, if this replica knows it (it may be an orphan: a resolution
+  // held before its hold; see HoldState::placed).
+  bool FindHold(Dot hold, Account** account, const HoldState** state);
+  // Our own holds that are open and expired below `frontier` (no capture can still arrive): ours
+  // to release, in expiry order, each returned once.
+  std::vector<std::pair<std::string, Dot>> TakeExpiredOwnHolds(Hlc frontier);
 
   // ---- folding ----
   // Folds every journal below `frontier` into its checkpoint, in memory.
@@ -114,6 +130,11 @@ class AccountBook {
             std::vector<DerivedEvent>* events) const;
   void Invalidate(Account& a, std::size_t pos);
   Status ApplyTransfer(const Op& op, bool write_keys, Effects* out);
+  HoldState& HoldOf(Account& a, Dot hold);
+  bool TrackHold(Account& a, const Op& op, const JournalEntry& e);
+  void VoidHold(Account& a, Dot hold);
+  void FoldHoldEntry(Account& a, const JournalEntry& e);
+  void ForgetSettledHolds(Hlc frontier);
   std::size_t JournalPosition(const Account& a, const CanonicalKey& k) const;
   void InsertEntry(Account& a, std::size_t pos, const JournalEntry& e);
   bool UseKey(Account& a, const Op& op, bool write_keys, Effects* out);
@@ -131,13 +152,17 @@ class AccountBook {
   RegionId self_;
   PlantedBugs bugs_;
   std::size_t max_events_per_account_;
+  std::uint64_t hold_retention_ms_;  // settled holds are kept this long after their expiry
   std::vector<Account> accounts_;
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>>
-      index_;           // lookups only; never iterated for output
-  KeyBook keys_;        // idempotency: every account's keys, our displaced ops
-  IndexSet unsaved_;    // accounts folded since the last save
-  IndexSet journaled_;  // accounts with ops above the frontier
-  IndexSet touched_;    // accounts debited since the last rebalance
+      index_;     // lookups only; never iterated for output
+  KeyBook keys_;  // idempotency: every account's keys, our displaced ops
+  std::map<Dot, std::uint32_t> hold_accounts_;            // every HoldState's account
+  std::set<std::pair<std::uint64_t, Dot>> expiries_;      // every placed HoldState, by expiry
+  std::set<std::pair<std::uint64_t, Dot>> own_expiries_;  // ours not yet past their expiry
+  IndexSet unsaved_;                                      // accounts folded since the last save
+  IndexSet journaled_;                                    // accounts with ops above the frontier
+  IndexSet touched_;  // accounts debited since the last rebalance
 };
 
 }  // namespace tally

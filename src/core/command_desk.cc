@@ -43,6 +43,12 @@ CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::u
           r = DoDebit(cmd.id, body, phase, now, out);
         } else if constexpr (std::is_same_v<T, Transfer>) {
           r = DoTransfer(cmd.id, body, phase, now, out);
+        } else if constexpr (std::is_same_v<T, PlaceHold>) {
+          r = DoHold(cmd.id, body, phase, now, out);
+        } else if constexpr (std::is_same_v<T, CaptureHold>) {
+          r = DoResolve(cmd.id, body.hold, OpKind::kCapture, body.amount, phase, out);
+        } else if constexpr (std::is_same_v<T, ReleaseHold>) {
+          r = DoResolve(cmd.id, body.hold, OpKind::kRelease, 0, phase, out);
         } else {
           r = DoRights(cmd.id, body, phase, out);
         }
@@ -74,6 +80,15 @@ CommandResult CommandDesk::Originate(std::uint64_t id, Account& a, Op op, const 
   r.balance = book_.Tip(a).balance;
   if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
   if (op.kind == OpKind::kTransfer) r.payee_balance = book_.Tip(*book_.Find(op.to_account)).balance;
+  if (op.kind == OpKind::kHold) {
+    r.hold = op.dot;
+    r.held = op.amount;
+    r.expires_ms = op.expires_ms;
+  } else if (IsHoldResolution(op.kind)) {
+    r.hold = op.hold;
+    r.held = op.held;
+    r.captured = op.kind == OpKind::kCapture ? op.amount : 0;
+  }
   return r;
 }
 
@@ -120,6 +135,9 @@ bool CommandDesk::AnsweredUpFront(std::uint64_t id, const std::string& account, 
   if (s.ok()) s = ValidateAmount(amount);
   if (s.ok()) s = std::move(extra);
   if (s.ok() && !key.empty()) s = ValidateIdempotencyKey(key);
+  if (s.ok() && key.starts_with(kHoldKeyPrefix))
+    s = Status::InvalidArgument("idempotency keys beginning with '" + std::string(kHoldKeyPrefix) +
+                                "' are reserved for the resolutions of holds");
   if (!s.ok()) {
     *r = Rejected(id, s);
     return true;
@@ -240,6 +258,137 @@ CommandResult CommandDesk::DoTransfer(std::uint64_t id, const Transfer& cmd, con
   return parked;
 }
 
+// A hold is decided like a debit (PendingDebit::hold_ms makes Decide originate a hold), so it
+// reserves only what this region could spend.
+CommandResult CommandDesk::DoHold(std::uint64_t id, const PlaceHold& cmd, const Phase& phase,
+                                  std::uint64_t now, Effects* out) {
+  Status expiry;
+  if (cmd.expires_in_ms == 0 || cmd.expires_in_ms > opt_.idempotency_retention_ms) {
+    // Every resolution falls inside the hold's life, so inside one key window (key_index.h).
+    expiry = Status::InvalidArgument("hold expiry " + std::to_string(cmd.expires_in_ms) +
+                                     " ms is outside 1.." +
+                                     std::to_string(opt_.idempotency_retention_ms) + " ms");
+  } else if (cmd.key.empty()) {
+    expiry = Status::InvalidArgument("a hold needs an idempotency key");
+  }
+  Account* a = nullptr;
+  CommandResult r;
+  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kHold, 0, expiry, phase, &a,
+                      &r)) {
+    if (r.replayed) FillHoldReplay(r);
+    return r;
+  }
+  PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
+  p.hold_ms = cmd.expires_in_ms;
+  if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
+  CommandResult parked;
+  parked.id = kParked;
+  return parked;
+}
+
+// A replayed hold names itself; its figures come from the registry while it is kept.
+void CommandDesk::FillHoldReplay(CommandResult& r) {
+  r.hold = r.op;
+  Account* a = nullptr;
+  const HoldState* h = nullptr;
+  if (book_.FindHold(r.op, &a, &h) && h->placed) {
+    r.held = h->amount;
+    r.expires_ms = h->expires_ms;
+  }
+}
+
+// A capture or release: at once, at any region that holds the hold, until it expires. Its key is
+// the hold's (HoldKey), so a retry replays it and any other resolution of the hold is refused here,
+// or, if concurrent, voided where the two meet (the canonically first wins).
+CommandResult CommandDesk::DoResolve(std::uint64_t id, Dot hold, OpKind kind, Amount amount,
+                                     const Phase& phase, Effects* out) {
+  const std::string what = std::string(OpKindName(kind)) + " of hold " + hold.ToString();
+  Account* a = nullptr;
+  const HoldState* h = nullptr;
+  if (!book_.FindHold(hold, &a, &h) || !h->placed) {
+    if (phase.rejoining) return Rejected(id, Status::Unavailable(phase.rejoin_reason));
+    return Rejected(id, Status::NotFound("no hold " + hold.ToString() +
+                                         " here (unknown, not yet replicated here, or settled "
+                                         "and forgotten)"));
+  }
+  if (kind == OpKind::kRelease) amount = h->amount;
+  Status s = ValidateAmount(amount);
+  if (s.ok() && amount > h->amount)
+    s = Status::InvalidArgument(what + ": " + std::to_string(amount) + " is above the " +
+                                std::to_string(h->amount) + " held");
+  if (!s.ok()) return Rejected(id, s);
+  const std::string key = HoldKey(hold);
+  const AccountBook::KeyLookup k =
+      book_.LookupKey(*a, key, kind, amount, 0, Hlc::Make(RetryWallMs(), 0));
+  if (k.kind == AccountBook::KeyLookup::kReplay ||
+      k.kind == AccountBook::KeyLookup::kReplayDisplaced) {
+    CommandResult r = Replayed(id, k.kind == AccountBook::KeyLookup::kReplay ? k.binding : k.own);
+    if (k.kind == AccountBook::KeyLookup::kReplayDisplaced) {
+      r.voided = true;
+      r.voided_by = k.binding.dot;
+    }
+    r.voided = r.voided || h->voided;  // the resolution of a duplicate hold took nothing
+    r.balance = book_.Tip(*a).balance;
+    r.hold = hold;
+    r.held = h->amount;
+    r.captured = kind == OpKind::kCapture ? amount : 0;
+    return r;
+  }
+  if (h->voided)
+    return Rejected(id, Status::FailedPrecondition(
+                            what + ": the hold was voided as a duplicate of another hold with "
+                                   "the same idempotency key, which is the one to resolve"));
+  if (k.kind == AccountBook::KeyLookup::kMismatch || h->resolved()) {
+    const KeyUse& b = k.binding;
+    const std::string by =
+        k.kind == AccountBook::KeyLookup::kMismatch
+            ? std::string(OpKindName(b.kind)) +
+                  (b.kind == OpKind::kCapture ? " of " + std::to_string(b.amount) : std::string()) +
+                  " (op " + b.dot.ToString() + ")"
+            : std::string(OpKindName(h->resolution));
+    return Rejected(id, Status::FailedPrecondition(what + ": the hold is already resolved by " +
+                                                   (h->expired ? "expiry, " : "") + by));
+  }
+  if (phase.rejoining) return Rejected(id, Status::Unavailable(phase.rejoin_reason));
+  Op op = NewOp(kind, a->config.id, phase);  // not yet ours: refusing it costs only a clock tick
+  if (op.hlc.wall_ms() >= h->expires_ms)
+    return Rejected(id, Status::FailedPrecondition(
+                            what + ": the hold expired at " + std::to_string(h->expires_ms) +
+                            " (its region releases it once every region has passed that time)"));
+  op.hold = hold;
+  op.held = h->amount;
+  op.amount = amount;
+  op.key = key;
+  CommandResult r = Originate(id, *a, std::move(op), phase, out);
+  if (r.status.ok()) ++stats_.accepted;
+  return r;
+}
+
+// Releases our own holds that expired below the stable frontier with no resolution: no capture
+// can still arrive (every region has passed the expiry, and one at or after it is refused where
+// it is asked), so the funds are free again. One op each, like any resolution.
+std::size_t CommandDesk::ReleaseExpiredHolds(const Phase& phase, Effects* out) {
+  if (phase.rejoining) return 0;  // we originate nothing until our own log is whole
+  const auto expired = book_.TakeExpiredOwnHolds(phase.frontier);
+  for (const auto& [account, hold] : expired) {
+    Account* a = nullptr;
+    const HoldState* h = nullptr;
+    const bool found = book_.FindHold(hold, &a, &h);
+    assert(found && h->open());
+    (void)found;
+    Op op = NewOp(OpKind::kRelease, account, phase);
+    op.hold = hold;
+    op.held = op.amount = h->amount;
+    op.key = HoldKey(hold);
+    op.expired = true;
+    const CommandResult r = Originate(0, *a, std::move(op), phase, out);
+    assert(r.status.ok() && "a release moves no counter");
+    (void)r;
+    ++stats_.holds_expired;
+  }
+  return expired.size();
+}
+
 // The payee of a transfer: another account, open here, of the payer's currency (no conversion).
 // A payer that is not open is AnsweredUpFront's to report.
 Status CommandDesk::CheckPayee(const Transfer& cmd, const Phase& phase) {
@@ -296,7 +445,7 @@ CommandResult CommandDesk::DoRights(std::uint64_t id, const TransferRights& cmd,
 // for rights.
 bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, std::uint64_t now,
                          bool may_wait, Effects* out, CommandResult* r) {
-  const DebitFigures f{p.amount, book_.EffectiveRights(a, opt_.self) + PlantedBufferedRights(a),
+  const DebitFigures f{p.amount, book_.FreeRights(a, opt_.self) + PlantedBufferedRights(a),
                        book_.TentativeCredit(a), UsableLine(a, phase)};
   DebitVerdict v = DecideDebit(f, may_wait, opt_.bugs.skip_rights_check);
   if (v == DebitVerdict::kWait) {
@@ -309,9 +458,13 @@ bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, 
     return true;
   }
   const bool overdraft = v == DebitVerdict::kOverdraft;
-  Op op = NewOp(p.payee.empty() ? OpKind::kDebit : OpKind::kTransfer, a.config.id, phase);
+  const OpKind kind = p.hold_ms != 0    ? OpKind::kHold
+                      : p.payee.empty() ? OpKind::kDebit
+                                        : OpKind::kTransfer;
+  Op op = NewOp(kind, a.config.id, phase);
   op.to_account = p.payee;
   op.amount = p.amount;
+  if (p.hold_ms != 0) op.expires_ms = op.hlc.wall_ms() + p.hold_ms;
   op.key = p.key;
   op.overdraft = overdraft;
   *r = Originate(p.command_id, a, std::move(op), phase, out);
@@ -332,9 +485,10 @@ bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, 
 CommandResult CommandDesk::Refusal(Account& a, const PendingDebit& p, const DebitFigures& f,
                                    std::uint64_t now) {
   const RegionId me = opt_.self;
-  std::string why = (p.payee.empty() ? "debit of " : "transfer of ") + std::to_string(p.amount) +
-                    " exceeds this region's spendable rights " + std::to_string(f.spendable()) +
-                    " plus its overdraft line " + std::to_string(f.line);
+  const char* what = p.hold_ms != 0 ? "hold of " : p.payee.empty() ? "debit of " : "transfer of ";
+  std::string why = what + std::to_string(p.amount) + " exceeds this region's spendable rights " +
+                    std::to_string(f.spendable()) + " plus its overdraft line " +
+                    std::to_string(f.line);
   if (f.tentative > 0) {
     why += "; its rights " + std::to_string(f.rights) + " include " + std::to_string(f.tentative) +
            " of credit not yet final, which is spendable only within the overdraft line until "

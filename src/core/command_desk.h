@@ -1,6 +1,6 @@
 // CommandDesk: where a region takes its clients' commands — opens, credits, debits, transfers
-// between accounts, rights moves — and the work that follows from debits: the waits for rights, the
-// waits for credit to turn final.
+// between accounts, rights moves, holds and their captures and releases — and the work that follows
+// from debits: the waits for rights, the waits for credit to turn final.
 //
 // The debit rule itself is core/rights.h (DecideDebit, a pure function); the desk gathers its
 // figures, applies the verdict, and explains a refusal. A debit that waits for rights asks the
@@ -68,6 +68,9 @@ class CommandDesk {
   // Decides the waiting debits whose wait is over, as they stand.
   std::vector<CommandResult> ExpirePending(const Phase& phase, std::uint64_t now, Effects* out);
 
+  // Releases our own holds that expired below the frontier unresolved; returns how many.
+  std::size_t ReleaseExpiredHolds(const Phase& phase, Effects* out);
+
   // Every waiting debit refused with `why` (the replica is replacing its state).
   std::vector<CommandResult> RefuseWaiting(const Status& why);
   // Our state is being replaced by `fresh` (a snapshot, or our own state less a lost history):
@@ -88,6 +91,11 @@ class CommandDesk {
   CommandResult DoTransfer(std::uint64_t id, const Transfer& cmd, const Phase& phase,
                            std::uint64_t now, Effects* out);
   Status CheckPayee(const Transfer& cmd, const Phase& phase);
+  CommandResult DoHold(std::uint64_t id, const PlaceHold& cmd, const Phase& phase,
+                       std::uint64_t now, Effects* out);
+  void FillHoldReplay(CommandResult& r);
+  CommandResult DoResolve(std::uint64_t id, Dot hold, OpKind kind, Amount amount,
+                          const Phase& phase, Effects* out);
   bool AnsweredUpFront(std::uint64_t id, const std::string& account, Amount amount,
                        const std::string& key, OpKind kind, RegionId to, Status extra,
                        const Phase& phase, Account** a, CommandResult* r);

@@ -14,8 +14,9 @@ KeyId MakeKeyId(std::uint32_t account, std::string_view key) {
 
 namespace {
 
-// Bits of the packed word: amount (<= kMaxOpAmount = 2^50, 51 bits), kind (3), to (8: a region,
-// or a payee's AccountTag), overdraft, multi.
+// Bits of the packed word: amount (<= kMaxOpAmount = 2^50, 51 bits), kind (3: kind - 1, for an
+// open is never keyed, so kCredit..kRelease fit), to (8: a region, or a payee's AccountTag),
+// overdraft, multi.
 constexpr int kKindShift = 51;
 constexpr int kToShift = 54;
 constexpr int kOverdraftBit = 62;
@@ -32,7 +33,7 @@ KeyUse KeyIndex::Dense::binding() const {
   u.hlc = hlc();
   const std::uint64_t p = U64(9);
   u.amount = static_cast<Amount>(p & kAmountMask);
-  u.kind = static_cast<OpKind>((p >> kKindShift) & 7);
+  u.kind = static_cast<OpKind>(((p >> kKindShift) & 7) + 1);
   u.to = static_cast<RegionId>((p >> kToShift) & 255);
   u.overdraft = (p >> kOverdraftBit) & 1;
   u.balance_after = static_cast<Amount>(U64(11));
@@ -47,11 +48,12 @@ Dot KeyIndex::Dense::dot() const {
 void KeyIndex::Dense::set_binding(const KeyUse& u) {
   assert(u.dot.origin < kMaxRegions && u.dot.seq <= kSeqMask);
   assert(u.amount >= 0 && u.amount <= kMaxOpAmount && u.to < kAccountTagLimit);
+  assert(u.kind > OpKind::kOpen && u.kind <= OpKind::kRelease && "an open is never keyed");
   SetU64(5, (std::uint64_t{u.dot.origin} << kOriginShift) | u.dot.seq);
   SetU64(7, u.hlc.value);
   const std::uint64_t multi = U64(9) & (std::uint64_t{1} << kMultiBit);
   SetU64(9, static_cast<std::uint64_t>(u.amount) |
-                (static_cast<std::uint64_t>(u.kind) << kKindShift) |
+                (static_cast<std::uint64_t>(static_cast<int>(u.kind) - 1) << kKindShift) |
                 (std::uint64_t{u.to} << kToShift) | (std::uint64_t{u.overdraft} << kOverdraftBit) |
                 multi);
   SetU64(11, static_cast<std::uint64_t>(u.balance_after));
@@ -253,8 +255,10 @@ bool KeyIndex::Load(const KeyId& id, const KeyRecord& r) {
   std::uint32_t e = slots_[Probe(id)];
   if (e == kEmpty) e = Insert(id);
   Dense& d = At(e);
+  auto keyed_kind = [](OpKind k) { return k > OpKind::kOpen && k <= OpKind::kRelease; };
   if (r.uses.empty()) {
     if (!r.last_use.is_zero() && r.last_use != r.hlc) return false;
+    if (!keyed_kind(r.kind)) return false;
     d.set_binding(
         KeyUse{r.dot, r.hlc, r.kind, r.amount, r.to, r.overdraft, r.balance_after, false});
     d.set_multi(false);
@@ -268,8 +272,8 @@ bool KeyIndex::Load(const KeyId& id, const KeyRecord& r) {
   for (const KeyUse& u : uses) {
     // A use's target is a region, or a transfer's payee tag (KeyTarget).
     const std::uint32_t targets = u.kind == OpKind::kTransfer ? kAccountTagLimit : kMaxRegions;
-    if (u.dot.origin >= kMaxRegions || u.dot.seq == 0 || u.dot.seq > kSeqMask || u.amount < 0 ||
-        u.amount > kMaxOpAmount || u.to >= targets)
+    if (!keyed_kind(u.kind) || u.dot.origin >= kMaxRegions || u.dot.seq == 0 ||
+        u.dot.seq > kSeqMask || u.amount < 0 || u.amount > kMaxOpAmount || u.to >= targets)
       return false;
   }
   if (uses.size() == 1) {

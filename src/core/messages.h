@@ -162,12 +162,28 @@ struct KeyRecord {
 
 // An account folded up to the stable frontier: the counters of its final ops and the replay state
 // there. What is above the frontier stays in the op journal.
+// A hold whose op is final, as a checkpoint keeps it until it has expired below the frontier and
+// is resolved for good (core/account.h, HoldState): what is final of it.
+struct HoldRecord {
+  Dot hold;
+  Hlc hlc;  // the hold op's
+  Amount amount = 0;
+  std::uint64_t expires_ms = 0;
+  bool voided = false;
+  CanonicalKey winner;  // its winning resolution, once final (seq 0: none final yet)
+  OpKind resolution = OpKind::kRelease;
+  Amount captured = 0;
+  bool expired = false;
+  bool operator==(const HoldRecord&) const = default;
+};
+
 struct AccountCheckpoint {
   AccountConfig config;
   CanonicalKey opened;  // the open op that fixed the config (the canonically first one wins)
   Counters counters;
   ReplayState state;
   std::vector<DerivedEvent> events;  // derived entries of the final prefix (newest, bounded)
+  std::vector<HoldRecord> holds;     // by dot
   bool operator==(const AccountCheckpoint&) const = default;
 };
 

@@ -30,12 +30,15 @@ Amount ReplayState::total_voids() const {
 void ReplayStep(const FeePolicy& policy, const ReplayEntry& e, ReplayState* s,
                 std::vector<DerivedEvent>* events) {
   ++s->ops;
-  const RegionId origin = e.key.origin;
-  if (e.kind != OpKind::kCredit && e.kind != OpKind::kDebit) return;
+  const RegionId origin = e.region();
+  const bool debit = e.kind == OpKind::kDebit || e.kind == OpKind::kCapture;
+  const bool no_money = e.kind == OpKind::kHold || e.kind == OpKind::kRelease;
+  if (e.kind != OpKind::kCredit && !debit && !(no_money && e.voided)) return;
 
   if (e.voided) {
     // The op and its void cancel out in the effective balance; the void is booked to its origin.
-    const Amount v = e.kind == OpKind::kDebit ? e.amount : -e.amount;
+    // A voided hold or release moves nothing back, but is a fork all the same.
+    const Amount v = debit ? e.amount : no_money ? 0 : -e.amount;
     s->voids[origin] = SaturatingAdd(s->voids[origin], v);
     if (v > 0) s->refunds = SaturatingAdd(s->refunds, v);
     if (events) {
@@ -80,9 +83,14 @@ Reconciliation Reconcile(const FeePolicy& policy, RegionId regions, std::vector<
   Reconciliation r;
   r.state = ReplayState(regions);
   std::set<std::string> keys_seen;
+  std::set<Dot> voided_holds;
   for (const Op& op : ops) {
-    ReplayEntry e{op.canonical(), op.kind, op.amount, false};
+    const bool resolution = IsHoldResolution(op.kind);
+    ReplayEntry e{op.canonical(), op.kind, op.amount, false,
+                  op.kind == OpKind::kCapture ? op.hold.origin : op.dot.origin};
     if (!op.key.empty()) e.voided = !keys_seen.insert(op.key).second;
+    if (op.kind == OpKind::kHold && e.voided) voided_holds.insert(op.dot);
+    if (resolution && voided_holds.count(op.hold)) e.voided = true;  // of a duplicate hold
     ReplayStep(policy, e, &r.state, &r.events);
   }
   return r;

@@ -7,7 +7,8 @@
 // that carries an idempotency key already carried by a canonically earlier op of the account is
 // voided: it has no effect on the replayed balance, and the void is booked as a derived refund (a
 // voided debit) or clawback (a voided credit). Fees and voids are booked to the region that
-// originated the op they concern, so Σ effective rights = effective balance.
+// originated the op they concern (for the capture of a hold, the hold's region), so Σ effective
+// rights = effective balance. Resolutions of a hold share a key: the canonically first wins.
 //
 // No region originates a derived entry, so every replica that holds the same ops derives the same
 // fees and voids, whatever order the ops arrived in.
@@ -40,12 +41,18 @@ struct ReplayState {
   bool operator==(const ReplayState&) const = default;
 };
 
-// What replay needs of one op.
+// What replay needs of one op. A capture of a hold replays as a debit booked to the hold's region
+// (its money was reserved there); holds and releases move no money.
 struct ReplayEntry {
   CanonicalKey key;
   OpKind kind = OpKind::kCredit;
   Amount amount = 0;
   bool voided = false;  // a canonically earlier op of the account carries the same key
+  // The region its money, fees and voids are booked to: the origin, unless set (a capture: the
+  // hold's region).
+  static constexpr RegionId kOrigin = ~RegionId{0};
+  RegionId booked = kOrigin;
+  RegionId region() const { return booked == kOrigin ? key.origin : booked; }
 };
 
 enum class DerivedKind : std::uint8_t { kOverdraftFee = 1, kVoid = 2 };

@@ -239,8 +239,10 @@ class Replica::Impl {
       heartbeats_.Send(now, out);
       if (s_.rejoining) rejoiner_.AskUnanswered(out);  // Hellos and their answers may be lost
       // While rejoining our own log may lack ops that exist: no frontier may pass them.
-      if (!s_.rejoining && heartbeats_.FoldToFrontier())
+      if (!s_.rejoining && heartbeats_.FoldToFrontier()) {
+        s_.desk.ReleaseExpiredHolds(s_.Phase(), out);
         answers_.CompleteAll(s_.desk.RetryAllPending(s_.Phase(), now, out), now, out);
+      }
     }
     if (now >= next_checkpoint_ms_ && s_.saved_frontier < s_.frontier) {
       next_checkpoint_ms_ = now + s_.opt.checkpoint_interval_ms;
@@ -269,6 +271,28 @@ class Replica::Impl {
     v->lines_usable = a->opened.hlc < s_.frontier;
     if (!v->lines_usable) v->lines_wait_for = s_.finality.RegionsNotPast(a->opened.hlc);
     v->stale = s_.rejoining;
+    return Status::OK();
+  }
+
+  Status GetHold(Dot hold, HoldView* v) {
+    Account* a = nullptr;
+    const HoldState* h = nullptr;
+    if (!s_.book.FindHold(hold, &a, &h) || !h->placed) {
+      if (s_.rejoining) return Status::Unavailable(s_.RejoinReason());
+      return Status::NotFound("no hold " + hold.ToString() + " here");
+    }
+    *v = HoldView{a->config.id, hold, h->at.hlc, h->amount, h->expires_ms};
+    using S = HoldView::State;
+    if (h->voided) {
+      v->state = S::kVoided;
+    } else if (h->resolved()) {
+      v->state = h->resolution == OpKind::kCapture ? S::kCaptured
+                 : h->expired                      ? S::kExpired
+                                                   : S::kReleased;
+      v->captured = h->captured;
+      v->resolved_by = Dot{h->winner.origin, h->winner.seq};
+    }
+    v->final = h->placed_final && (h->voided || h->winner_final);
     return Status::OK();
   }
 
@@ -507,6 +531,8 @@ void Replica::OnConnected(RegionId to, std::uint64_t now_ms, Effects* out) {
 void Replica::OnDisconnected(RegionId to) { impl_->OnDisconnected(to); }
 Status Replica::CheckHello(const Hello& hello) const { return impl_->CheckHello(hello); }
 void Replica::Tick(std::uint64_t now_ms, Effects* out) { impl_->Tick(now_ms, out); }
+Status Replica::GetHold(Dot hold, HoldView* out) { return impl_->GetHold(hold, out); }
+
 Status Replica::GetAccount(std::string_view id, AccountView* out) {
   return impl_->GetAccount(id, out);
 }
@@ -535,5 +561,25 @@ Hlc Replica::frontier() const { return impl_->frontier(); }
 std::vector<PeerView> Replica::Peers(std::uint64_t now_ms) const { return impl_->Peers(now_ms); }
 const ReplicaStats& Replica::stats() const { return impl_->stats(); }
 std::uint64_t Replica::StateDigest() { return impl_->StateDigest(); }
+
+}  // namespace tally
+
+namespace tally {
+
+std::string_view HoldStateName(HoldView::State s) {
+  switch (s) {
+    case HoldView::State::kOpen:
+      return "open";
+    case HoldView::State::kCaptured:
+      return "captured";
+    case HoldView::State::kReleased:
+      return "released";
+    case HoldView::State::kExpired:
+      return "expired";
+    case HoldView::State::kVoided:
+      return "voided";
+  }
+  return "unknown";
+}
 
 }  // namespace tally

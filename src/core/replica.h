@@ -80,6 +80,8 @@ class Replica {
 
   // Reads.
   Status GetAccount(std::string_view id, AccountView* out);
+  // One hold; NotFound if this replica does not hold it (not yet, or settled and forgotten).
+  Status GetHold(Dot hold, HoldView* out);
   std::vector<std::string> AccountIds() const;  // sorted
   bool HasAccount(std::string_view id) const;
   // Forks of an account: final ones kept from folding plus the tentative ones above the frontier.

@@ -120,7 +120,27 @@ struct Transfer {
   Amount amount = 0;
   std::string key;
 };
-using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights, Transfer>;
+// Two-phase holds (docs/design.md, "Two-phase holds"). A hold reserves `amount` of this region's
+// rights on `account` for `expires_in_ms` (1..the idempotency retention): decided like a debit (its
+// rights, then its line; it may wait for rights), it moves no money but leaves the available
+// balance at once. A capture takes `amount` (<= the hold's; the rest is released) and a release
+// gives it all back; either is taken at any region that holds the hold, at once, until it expires.
+// Concurrent resolutions of one hold: the canonically first wins, the other is voided (a fork).
+struct PlaceHold {
+  std::string account;
+  Amount amount = 0;
+  std::string key;  // required
+  std::uint64_t expires_in_ms = 0;
+};
+struct CaptureHold {
+  Dot hold;
+  Amount amount = 0;
+};
+struct ReleaseHold {
+  Dot hold;
+};
+using CommandBody = std::variant<OpenAccount, Credit, Debit, TransferRights, Transfer, PlaceHold,
+                                 CaptureHold, ReleaseHold>;
 
 struct Command {
   std::uint64_t id = 0;  // the caller's handle; echoed in the CommandResult
@@ -139,10 +159,15 @@ struct CommandResult {
   Hlc hlc;
   Amount balance = 0;        // effective (tentative) balance right after, as seen here
   Amount payee_balance = 0;  // a transfer: the payee's balance right after (0 on a replay)
-  bool overdraft = false;    // accepted on the overdraft line
-  bool replayed = false;     // the key was seen before: this is the stored result
-  bool voided = false;       // a replay of an op of ours voided as a duplicate of `voided_by`
-  Dot voided_by;             // the canonically earlier op (another region's) that kept the key
+  // Holds: the hold placed or resolved, its amount and expiry, and what a capture took.
+  Dot hold;
+  Amount held = 0;
+  std::uint64_t expires_ms = 0;
+  Amount captured = 0;
+  bool overdraft = false;  // accepted on the overdraft line
+  bool replayed = false;   // the key was seen before: this is the stored result
+  bool voided = false;     // a replay of an op of ours voided as a duplicate of `voided_by`
+  Dot voided_by;           // the canonically earlier op (another region's) that kept the key
   // Set on insufficient_funds (and on accepted debits): the numbers behind the decision.
   Amount rights = 0;
   Amount overdraft_line = 0;
@@ -242,6 +267,7 @@ struct RegionView {
   Amount overdraft_line = 0;
   Amount fees = 0;
   Amount voids = 0;
+  Amount reserved = 0;  // what its open holds may still take (part of rights, not spendable)
 };
 
 struct AccountView {
@@ -249,6 +275,8 @@ struct AccountView {
   Amount balance = 0;        // effective, over every op held (tentative above the frontier)
   Amount final_balance = 0;  // effective, over the final prefix only
   Amount raw_balance = 0;    // ΣP − ΣN over every op held
+  Amount held = 0;           // Σ open holds (placed, not resolved) over every op held
+  Amount available = 0;      // balance − held
   bool tentative = false;    // ops above the frontier exist
   std::vector<RegionView> regions;
   Amount fees = 0;
@@ -262,6 +290,21 @@ struct AccountView {
   bool stale = false;        // this region is rejoining after a restart and may lack ops
   std::uint64_t digest = 0;  // equal on every replica holding the same ops
 };
+
+// One hold as this replica knows it (Replica::GetHold).
+struct HoldView {
+  enum class State : std::uint8_t { kOpen, kCaptured, kReleased, kExpired, kVoided };
+  std::string account;
+  Dot hold;
+  Hlc hlc;  // when it was placed
+  Amount amount = 0;
+  std::uint64_t expires_ms = 0;
+  State state = State::kOpen;
+  Amount captured = 0;
+  Dot resolved_by;     // the winning resolution, if any
+  bool final = false;  // its state can no longer change
+};
+std::string_view HoldStateName(HoldView::State s);
 
 struct PeerView {
   RegionId region = 0;
@@ -280,6 +323,7 @@ struct ReplicaStats {
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
   std::uint64_t overdraft_debits = 0;
+  std::uint64_t holds_expired = 0;  // our holds released at expiry
   std::uint64_t replays = 0;
   std::uint64_t rights_requests_sent = 0;
   std::uint64_t rights_granted = 0;

@@ -40,7 +40,7 @@ bool RightsBroker::RequestRights(Account& a, Amount shortfall, std::uint64_t now
   std::vector<std::pair<Amount, RegionId>> holders;
   for (RegionId r = 0; r < n_; ++r) {
     if (r == opt_.self || !peers_.Live(r, now)) continue;
-    const Amount rr = book_.EffectiveRights(a, r);
+    const Amount rr = book_.FreeRights(a, r);
     if (rr > 0) holders.emplace_back(-rr, r);
   }
   if (holders.empty()) return false;
@@ -141,7 +141,7 @@ bool RightsBroker::RebalanceAccount(Account& a, const ReplicaPhase& phase, std::
   in.live.resize(n_);
   for (RegionId r = 0; r < n_; ++r) {
     in.demand[r] = a.counters.debits(r) - a.demand_mark[r];
-    in.rights[r] = book_.EffectiveRights(a, r);
+    in.rights[r] = book_.FreeRights(a, r);
     in.live[r] = r != opt_.self && peers_.Live(r, now);
   }
   in.tentative = book_.TentativeCredit(a);

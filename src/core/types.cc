@@ -67,6 +67,12 @@ RegionId KeyTarget(const Op& op) {
   return op.kind == OpKind::kTransfer ? AccountTag(op.to_account) : op.to;
 }
 
+std::string HoldKey(Dot hold) {
+  return std::string(kHoldKeyPrefix) + std::to_string(hold.origin) + ":" + std::to_string(hold.seq);
+}
+
+bool IsHoldResolution(OpKind k) { return k == OpKind::kCapture || k == OpKind::kRelease; }
+
 std::string_view OpKindName(OpKind k) {
   switch (k) {
     case OpKind::kOpen:
@@ -79,6 +85,12 @@ std::string_view OpKindName(OpKind k) {
       return "rights";
     case OpKind::kTransfer:
       return "transfer";
+    case OpKind::kHold:
+      return "hold";
+    case OpKind::kCapture:
+      return "capture";
+    case OpKind::kRelease:
+      return "release";
   }
   return "unknown";
 }

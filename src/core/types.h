@@ -107,6 +107,10 @@ enum class OpKind : std::uint8_t {
   kRights = 4,    // T[origin][to] += amount: rights handed from origin to `to`
   kTransfer = 5,  // money between accounts: N[origin] += amount on `account`, P[origin] += amount
                   // on `to_account`; one op, so atomic with nothing to lock
+  kHold = 6,      // reserves `amount` of origin's rights on `account` until wall time `expires_ms`
+  kCapture = 7,   // takes `amount` (<= `held`) of hold `hold`: N[hold.origin] += amount, whatever
+                  // region originates it (the money was reserved there)
+  kRelease = 8,   // gives hold `hold` back (a client's release, or the hold's region's at expiry)
 };
 std::string_view OpKindName(OpKind k);
 
@@ -120,7 +124,14 @@ struct Op {
   std::string to_account;  // kTransfer only: the account credited (`account` is debited)
   std::string key;         // idempotency key; empty if none (rights moves, rebalancer, opens)
   bool overdraft = false;  // kDebit: accepted on the overdraft line (informational)
-  AccountConfig config;    // kOpen only
+  // Holds (docs/design.md, "Two-phase holds"). A hold is named by its op's dot. Its resolutions
+  // (capture, release) carry the hold's dot and amount, and HoldKey(hold) as their key, so the
+  // canonically first resolution of a hold wins and any other is voided, by the key rule.
+  std::uint64_t expires_ms = 0;  // kHold: the wall time from which it can no longer be captured
+  Dot hold;                      // kCapture, kRelease: the hold
+  Amount held = 0;               // kCapture, kRelease: the hold's amount
+  bool expired = false;          // kRelease: originated by the hold's region at expiry
+  AccountConfig config;          // kOpen only
   // The incarnation of its origin that issued it (that region's Hello epoch then). Not part of
   // the op's content: it tells an op of a history its origin lost (a restored disk) from the op
   // the origin issued again under the same seq (see Fence).
@@ -139,6 +150,12 @@ struct Op {
 inline constexpr std::uint32_t kAccountTagLimit = 256;
 std::uint32_t AccountTag(std::string_view account);
 RegionId KeyTarget(const Op& op);
+
+// The idempotency key every resolution of hold `hold` carries: "~hold:<origin>:<seq>". Clients may
+// not use keys that begin with kHoldKeyPrefix (the desk refuses them).
+inline constexpr std::string_view kHoldKeyPrefix = "~hold:";
+std::string HoldKey(Dot hold);
+bool IsHoldResolution(OpKind k);  // kCapture or kRelease
 
 }  // namespace tally
 

@@ -17,7 +17,8 @@ Status ValidateClusterId(std::string_view id) {
 
 bool IsKnownOpKind(OpKind k) {
   return k == OpKind::kOpen || k == OpKind::kCredit || k == OpKind::kDebit ||
-         k == OpKind::kRights || k == OpKind::kTransfer;
+         k == OpKind::kRights || k == OpKind::kTransfer || k == OpKind::kHold ||
+         k == OpKind::kCapture || k == OpKind::kRelease;
 }
 
 Status ValidateWithin(Amount v, Amount max, std::string_view what) {
@@ -87,6 +88,40 @@ Status ValidateOpFields(const Dot& dot, OpKind kind, const std::string& account,
   return Status::OK();
 }
 
+namespace {
+// A hold carries its expiry; a resolution its hold, the hold's amount and the hold's key; no other
+// op carries any of them.
+Status ValidateHoldFields(const Op& op) {
+  const bool resolution = IsHoldResolution(op.kind);
+  if (op.kind != OpKind::kHold && op.expires_ms != 0)
+    return Status::InvalidArgument("expiry on an op that is not a hold");
+  if (!resolution && (op.hold != Dot{} || op.held != 0 || op.expired))
+    return Status::InvalidArgument("hold fields on an op that resolves no hold");
+  if (op.kind == OpKind::kHold) {
+    if (op.expires_ms <= op.hlc.wall_ms())
+      return Status::InvalidArgument("hold that expires before it is placed");
+    if (op.key.empty()) return Status::InvalidArgument("hold without an idempotency key");
+  }
+  if (!resolution) return Status::OK();
+  if (op.to != 0) return Status::InvalidArgument("hold resolution with a target region");
+  Status s = ValidateRegion(op.hold.origin, "hold origin");
+  if (!s.ok()) return s;
+  if (op.hold.seq == 0) return Status::InvalidArgument("hold seq 0");
+  s = ValidateAmount(op.held);
+  if (!s.ok()) return Status::InvalidArgument("held: " + s.message());
+  if (op.amount > op.held)
+    return Status::InvalidArgument("capture of " + std::to_string(op.amount) + " above the held " +
+                                   std::to_string(op.held));
+  if (op.kind == OpKind::kRelease && op.amount != op.held)
+    return Status::InvalidArgument("release of another amount than the hold's");
+  if (op.kind == OpKind::kCapture && op.expired)
+    return Status::InvalidArgument("capture marked as an expiry");
+  if (op.key != HoldKey(op.hold))
+    return Status::InvalidArgument("hold resolution without its hold's key");
+  return Status::OK();
+}
+}  // namespace
+
 Status ValidateOp(const Op& op) {
   Status s = ValidateOpFields(op.dot, op.kind, op.account, op.amount, op.to);
   if (!s.ok()) return s;
@@ -112,7 +147,7 @@ Status ValidateOp(const Op& op) {
   } else if (!op.to_account.empty()) {
     return Status::InvalidArgument("payee on an op that is not a transfer");
   }
-  return Status::OK();
+  return ValidateHoldFields(op);
 }
 
 namespace {
@@ -134,6 +169,8 @@ Status ValidateOpFor(const Op& op, RegionId regions) {
   if (op.dot.origin >= regions) return Status::InvalidArgument("origin out of range");
   if (op.kind == OpKind::kRights && op.to >= regions)
     return Status::InvalidArgument("transfer to an invalid region");
+  if (IsHoldResolution(op.kind) && op.hold.origin >= regions)
+    return Status::InvalidArgument("hold of an invalid region");
   // ValidateOp checked the config by the core's rules already.
   if (op.kind == OpKind::kOpen) return ValidateLineCount(op.config, regions);
   return Status::OK();

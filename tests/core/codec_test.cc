@@ -83,7 +83,7 @@ class Gen {
     Op op;
     op.dot = dot;
     op.hlc = hlc;
-    op.kind = static_cast<OpKind>(Range(1, 5));
+    op.kind = static_cast<OpKind>(Range(1, 8));
     op.account = std::move(account);
     switch (op.kind) {
       case OpKind::kOpen:
@@ -105,6 +105,19 @@ class Gen {
         if (Coin()) op.key = Key();
         do op.to_account = AccountId();
         while (op.to_account == op.account);
+        break;
+      case OpKind::kHold:
+        op.amount = Money(kMaxOpAmount);
+        op.key = Key();
+        op.expires_ms = hlc.wall_ms() + 1 + Below(1'000'000'000);
+        break;
+      case OpKind::kCapture:
+      case OpKind::kRelease:
+        op.hold = Dot{Region(regions), Below(1'000'000) + 1};
+        op.held = Money(kMaxOpAmount);
+        op.amount = op.kind == OpKind::kRelease ? op.held : Range(1, op.held);
+        op.expired = op.kind == OpKind::kRelease && Coin();
+        op.key = HoldKey(op.hold);
         break;
     }
     return op;

@@ -73,6 +73,8 @@ std::string AccountOf(const CommandBody& b) {
           return x.config.id;
         else if constexpr (std::is_same_v<T, Transfer>)
           return x.from;
+        else if constexpr (std::is_same_v<T, CaptureHold> || std::is_same_v<T, ReleaseHold>)
+          return std::string();  // the hold names its account
         else
           return x.account;
       },
