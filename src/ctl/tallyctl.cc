@@ -319,10 +319,29 @@ int CmdMove(const Session& s, const std::string& path, const json& body, std::st
                 << Scalar(b["op"].value("seq", json("?")));
     if (b.contains("balance")) std::cout << "; balance " << Scalar(b["balance"]);
     if (b.contains("payee_balance")) std::cout << ", payee's " << Scalar(b["payee_balance"]);
+    if (b.contains("hold")) std::cout << "; hold " << Scalar(b["hold"]);
     if (b.value("overdraft", false)) std::cout << " (on the overdraft line)";
     std::cout << "\n";
     std::cout << "idempotency key: " << key << (generated ? " (generated)" : "") << "\n";
   });
+}
+
+// A capture or release: the hold is their key, so none is sent.
+int CmdResolve(const Session& s, const std::string& hold, const std::string& verb, const json& body,
+               const std::string& done) {
+  CallResult r = Call(s, "POST", "/v1/holds/" + PercentEncode(hold) + "/" + verb, body.dump());
+  return Output(s, r, [&](const json& b) {
+    std::cout << done;
+    if (b.contains("captured")) std::cout << " " << Scalar(b["captured"]);
+    if (b.contains("balance")) std::cout << "; balance " << Scalar(b["balance"]);
+    if (b.value("voided", false)) std::cout << " (voided: its hold was a duplicate)";
+    std::cout << "\n";
+  });
+}
+
+int CmdHoldStatus(const Session& s, const std::string& hold) {
+  CallResult r = Call(s, "GET", "/v1/holds/" + PercentEncode(hold), "");
+  return Output(s, r, [](const json& b) { PrintTree(b, 0, std::cout); });
 }
 
 int CmdRights(const Session& s, const std::string& id, const std::string& to, long long amount,
@@ -782,6 +801,32 @@ int main(int argc, char** argv) {
   transfer->add_option("--idempotency-key", key,
                        "reuse to retry safely; generated and printed if absent");
 
+  // holds: place, capture, release, look up
+  long long expires_in_ms = 600000;
+  std::string hold_id;
+  auto* hold =
+      app.add_subcommand("hold",
+                         "reserve an amount of an account, to capture or release later (exit 1 on "
+                         "insufficient funds)");
+  hold->add_option("id", id, "account id")->required();
+  hold->add_option("amount", amount, "amount in minor units (a positive integer)")
+      ->required()
+      ->check(kPositiveAmount);
+  hold->add_option("--expires-in-ms", expires_in_ms, "released unless captured by then")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  hold->add_option("--idempotency-key", key,
+                   "reuse to retry safely; generated and printed if absent");
+  long long capture_amount = 0;
+  auto* capture = app.add_subcommand("capture", "take a hold's amount, or part of it");
+  capture->add_option("hold", hold_id, "hold id, as `hold` printed it (eu.42)")->required();
+  capture->add_option("amount", capture_amount, "at most the held amount; all of it if absent")
+      ->check(kPositiveAmount);
+  auto* release = app.add_subcommand("release", "give a hold back");
+  release->add_option("hold", hold_id, "hold id")->required();
+  auto* hold_status = app.add_subcommand("hold-status", "a hold: amount, expiry, state");
+  hold_status->add_option("hold", hold_id, "hold id")->required();
+
   // report
   bool html = false;
   std::string out_file;
@@ -895,6 +940,17 @@ int main(int argc, char** argv) {
     return CmdMove(s, "/v1/transfers", {{"from", id}, {"to", payee}, {"amount", amount}}, key,
                    "transferred " + std::to_string(amount) + " from " + id + " to " + payee);
   if (rights->parsed()) return CmdRights(s, id, to, amount, key);
+  if (hold->parsed())
+    return CmdMove(s, AccountPath(id) + "/holds",
+                   {{"amount", amount}, {"expires_in_ms", expires_in_ms}}, key,
+                   "held " + std::to_string(amount) + " of " + id);
+  if (capture->parsed())
+    return CmdResolve(s, hold_id, "capture",
+                      capture_amount > 0 ? json{{"amount", capture_amount}} : json::object(),
+                      "captured hold " + hold_id + ":");
+  if (release->parsed())
+    return CmdResolve(s, hold_id, "release", json::object(), "released hold " + hold_id);
+  if (hold_status->parsed()) return CmdHoldStatus(s, hold_id);
   if (report->parsed()) return CmdReport(s, id, html, out_file);
   if (cluster_status->parsed()) return CmdCluster(s, wait_connected_s, wait_disconnected_s);
   if (watch->parsed()) return CmdWatch(s, accounts, count, for_s);

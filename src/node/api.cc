@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -17,8 +18,9 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
-    "open_account", "get_account", "credit",  "debit",  "rights", "report",  "cluster",
-    "stream",       "metrics",     "healthz", "readyz", "backup", "unknown",
+    "open_account", "get_account", "credit",   "debit",   "rights",  "report",
+    "cluster",      "stream",      "metrics",  "healthz", "readyz",  "backup",
+    "transfer",     "hold",        "get_hold", "capture", "release", "unknown",
 };
 
 int HexValue(char c) {
@@ -201,6 +203,12 @@ Permission PermissionFor(Route r) {
       // A debit of the payer that credits the payee: debit on one, credit on the other
       // (node_api.cc checks both accounts once the body names them).
       return Permission::kDebit;
+    case Route::kHold:
+    case Route::kCapture:
+    case Route::kRelease:
+      // A hold reserves what a debit would spend and a capture spends it; a release undoes the
+      // hold. All on the hold's account (node_api.cc finds it for the routes that name a hold).
+      return Permission::kDebit;
     case Route::kReport:
       return Permission::kReadReports;
     case Route::kCluster:
@@ -220,6 +228,23 @@ bool IsValidRequestId(std::string_view id) {
     if (!ok) return false;
   }
   return true;
+}
+
+Method MethodOf(Route r) {
+  switch (r) {
+    case Route::kOpenAccount:
+    case Route::kCredit:
+    case Route::kDebit:
+    case Route::kRights:
+    case Route::kTransfer:
+    case Route::kBackup:
+    case Route::kHold:
+    case Route::kCapture:
+    case Route::kRelease:
+      return Method::kPost;
+    default:
+      return Method::kGet;
+  }
 }
 
 std::string_view RouteName(Route r) { return kRouteNames[static_cast<std::size_t>(r)]; }
@@ -278,6 +303,24 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
     if (method != Method::kPost) return NotAllowed(method);
     return no_query();
   }
+  if (seg[1] == "holds" && (seg.size() == 3 || seg.size() == 4)) {
+    Method want = Method::kPost;
+    if (seg.size() == 3) {
+      out->route = Route::kGetHold;
+      want = Method::kGet;
+    } else if (seg[3] == "capture") {
+      out->route = Route::kCapture;
+    } else if (seg[3] == "release") {
+      out->route = Route::kRelease;
+    } else {
+      return Status::NotFound("no route " + std::string(path.substr(0, 256)));
+    }
+    if (method != want) return NotAllowed(method);
+    if (Status s = PercentDecode(seg[2], &out->hold); !s.ok()) return s;
+    if (out->hold.empty() || out->hold.size() > 64)
+      return Status::InvalidArgument("hold id must be <region>.<seq>, e.g. eu.42");
+    return no_query();
+  }
   if (seg[1] != "accounts") return Status::NotFound("no route " + std::string(path.substr(0, 256)));
   if (seg.size() == 2) {
     out->route = Route::kOpenAccount;
@@ -298,6 +341,8 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
     // "transfers" is the path before 0.2, kept as an alias for one version: it moves rights
     // between regions, which users confused with /v1/transfers (money between accounts).
     route = Route::kRights;
+  } else if (seg[3] == "holds") {
+    route = Route::kHold;
   } else if (seg[3] == "report") {
     route = Route::kReport;
     want = Method::kGet;
@@ -585,6 +630,73 @@ Status ParseTransferBody(std::string_view body, Transfer* out) {
   return Status::OK();
 }
 
+std::string HoldId(Dot hold, const std::vector<std::string>& regions) {
+  const std::string region =
+      hold.origin < regions.size() ? regions[hold.origin] : "r" + std::to_string(hold.origin);
+  return region + "." + std::to_string(hold.seq);
+}
+
+Status ParseHoldId(std::string_view id, const std::vector<std::string>& regions, Dot* out) {
+  const auto bad = [&] {
+    return Status::InvalidArgument("hold id '" + std::string(id.substr(0, 64)) +
+                                   "' is not <region>.<seq>, e.g. " +
+                                   (regions.empty() ? std::string("eu") : regions[0]) + ".42");
+  };
+  const std::size_t dot = id.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 == id.size()) return bad();
+  const std::string_view name = id.substr(0, dot), digits = id.substr(dot + 1);
+  RegionId region = kMaxRegions;
+  for (RegionId r = 0; r < regions.size(); ++r)
+    if (regions[r] == name) region = r;
+  if (region == kMaxRegions) return bad();
+  Seq seq = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+  if (ec != std::errc() || end != digits.data() + digits.size() || seq == 0 || digits[0] == '0')
+    return bad();
+  *out = Dot{region, seq};
+  return Status::OK();
+}
+
+Status ParseHoldBody(std::string_view body, Amount* amount, std::uint64_t* expires_in_ms) {
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"amount", "expires_in_ms"}); !s.ok()) return s;
+  auto a = j.find("amount");
+  if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
+  if (Status s = GetInteger(*a, "amount", 1, kMaxOpAmount, amount); !s.ok()) return s;
+  *expires_in_ms = kDefaultHoldExpiryMs;
+  if (auto e = j.find("expires_in_ms"); e != j.end()) {
+    std::int64_t ms = 0;
+    if (Status s = GetInteger(*e, "expires_in_ms", 1, kMaxHoldExpiryMs, &ms); !s.ok()) return s;
+    *expires_in_ms = static_cast<std::uint64_t>(ms);
+  }
+  return Status::OK();
+}
+
+namespace {
+bool EmptyBody(std::string_view body) {
+  return body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+}  // namespace
+
+Status ParseCaptureBody(std::string_view body, Amount* amount) {
+  *amount = 0;
+  if (EmptyBody(body)) return Status::OK();
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  if (Status s = CheckFields(j, "", {"amount"}); !s.ok()) return s;
+  auto a = j.find("amount");
+  if (a == j.end()) return Status::OK();
+  return GetInteger(*a, "amount", 1, kMaxOpAmount, amount);
+}
+
+Status ParseReleaseBody(std::string_view body) {
+  if (EmptyBody(body)) return Status::OK();
+  json j;
+  if (Status s = ParseObject(body, &j); !s.ok()) return s;
+  return CheckFields(j, "", {});
+}
+
 Status ParseRightsBody(std::string_view body, const std::vector<std::string>& regions,
                        RegionId self, RegionId* to, Amount* amount) {
   json j;
@@ -704,6 +816,13 @@ Status ParseWriteCommand(Route route, std::string account, const WriteRequest& r
       if (Status s = ParseTransferBody(req.body, &t); !s.ok()) return s;
       t.key = std::string(req.key);
       *out = std::move(t);
+      return Status::OK();
+    }
+    case Route::kHold: {
+      if (Status s = ValidateIdempotencyKeyHeader(req.key, req.has_key); !s.ok()) return s;
+      PlaceHold h{std::move(account), 0, std::string(req.key), 0};
+      if (Status s = ParseHoldBody(req.body, &h.amount, &h.expires_in_ms); !s.ok()) return s;
+      *out = std::move(h);
       return Status::OK();
     }
     default:

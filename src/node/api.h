@@ -8,7 +8,9 @@
 // Routes (docs/operations.md, "Client API"):
 //   POST /v1/accounts                     GET  /v1/accounts/{id}
 //   POST /v1/accounts/{id}/credits        POST /v1/accounts/{id}/debits
-//   POST /v1/accounts/{id}/transfers      GET  /v1/accounts/{id}/report[?format=json|html]
+//   POST /v1/accounts/{id}/rights         GET  /v1/accounts/{id}/report[?format=json|html]
+//   POST /v1/transfers                    POST /v1/accounts/{id}/holds
+//   GET  /v1/holds/{hold}                 POST /v1/holds/{hold}/capture   POST .../release
 //   GET  /v1/cluster                      GET  /v1/stream?accounts=a,b   (WebSocket)
 //   POST /v1/admin/backup
 //   GET  /metrics                         GET  /healthz (liveness)   GET  /readyz
@@ -43,9 +45,13 @@ enum class Route : std::uint8_t {
   kReady,
   kBackup,
   kTransfer,  // POST /v1/transfers: money between accounts
+  kHold,      // POST /v1/accounts/{id}/holds
+  kGetHold,   // GET  /v1/holds/{hold}
+  kCapture,   // POST /v1/holds/{hold}/capture
+  kRelease,   // POST /v1/holds/{hold}/release
   kUnknown,   // no such route, wrong method, or a request refused before routing
 };
-inline constexpr int kRouteCount = 14;
+inline constexpr int kRouteCount = 18;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 
@@ -58,11 +64,15 @@ bool IsValidRequestId(std::string_view id);
 
 enum class Method : std::uint8_t { kGet, kPost, kOther };
 
+// The one method a route answers (the Allow header of a 405).
+Method MethodOf(Route r);
+
 struct RouteMatch {
   Route route = Route::kUnknown;
   std::string account;                // routes under /v1/accounts/{id}, percent-decoded, validated
   bool html = false;                  // kReport with ?format=html
   std::vector<std::string> accounts;  // kStream: the ?accounts= list, validated, deduplicated
+  std::string hold;                   // routes under /v1/holds/{hold}: the id as sent (HoldId)
 };
 
 inline constexpr std::size_t kMaxStreamAccounts = 100;
@@ -105,6 +115,21 @@ Status ParseRightsBody(std::string_view body, const std::vector<std::string>& re
 // {"from": "<account>", "to": "<account>", "amount"}: the body of POST /v1/transfers. Both ids
 // valid and different; whether they exist and share a currency is the replica's to say.
 Status ParseTransferBody(std::string_view body, Transfer* out);
+// A hold's id in the API: "<region name>.<seq>" of the hold op's dot ("eu.42"); region names have
+// no '.', so it is unambiguous.
+std::string HoldId(Dot hold, const std::vector<std::string>& regions);
+// InvalidArgument for anything but "<region of the cluster>.<seq >= 1>".
+Status ParseHoldId(std::string_view id, const std::vector<std::string>& regions, Dot* out);
+// {"amount", "expires_in_ms"?}: the body of POST /v1/accounts/{id}/holds. The expiry is
+// 1..kMaxHoldExpiryMs (the replica bounds it further by its key retention); absent,
+// kDefaultHoldExpiryMs.
+inline constexpr std::uint64_t kDefaultHoldExpiryMs = 10 * 60 * 1000;
+inline constexpr std::uint64_t kMaxHoldExpiryMs = 366ull * 24 * 3600 * 1000;
+Status ParseHoldBody(std::string_view body, Amount* amount, std::uint64_t* expires_in_ms);
+// {"amount"?}: the body of a capture, empty or {} meaning the whole hold (*amount = 0).
+Status ParseCaptureBody(std::string_view body, Amount* amount);
+// Empty or {}: the body of a release.
+Status ParseReleaseBody(std::string_view body);
 // The Idempotency-Key header: required, and as core/ids.h has it.
 Status ValidateIdempotencyKeyHeader(std::string_view value, bool present);
 
@@ -119,7 +144,8 @@ struct WriteRequest {
   std::string_view key;
 };
 
-// The command a write route (kOpenAccount, kCredit, kDebit, kTransfer, kRights) asks for, checked
+// The command a write route (kOpenAccount, kCredit, kDebit, kTransfer, kRights, kHold) asks for,
+// checked
 // completely: the Idempotency-Key (required on credits, debits and transfers, checked when present
 // on rights moves), then the body. `account` is the route's; an open names its account in the
 // body, a transfer both of its accounts. `regions` and `self` are as ParseRightsBody has them.

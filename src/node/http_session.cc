@@ -170,11 +170,7 @@ void HttpSession::OnRead(beast::error_code ec) {
               ErrorJson(Status::InvalidArgument(
                   fmt::format("method {} is not allowed on {}", std::string(req.method_string()),
                               std::string(req.target().substr(0, 256))))),
-              match.route == Route::kOpenAccount || match.route == Route::kCredit ||
-                      match.route == Route::kDebit || match.route == Route::kRights ||
-                      match.route == Route::kTransfer || match.route == Route::kBackup
-                  ? "Allow: POST\r\n"
-                  : "Allow: GET\r\n");
+              MethodOf(match.route) == Method::kPost ? "Allow: POST\r\n" : "Allow: GET\r\n");
     } else {
       Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
     }

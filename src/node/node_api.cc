@@ -104,6 +104,31 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
   AuditFacts* facts = session->audit(slot);
   if (facts) facts->token = who->name;
   const Permission needed = PermissionFor(route);
+  Dot hold;
+  if (route == Route::kGetHold || route == Route::kCapture || route == Route::kRelease) {
+    // The hold names its account: found here, then checked like any route's account. A hold out
+    // of the token's scope is answered as if unknown, so a token learns nothing of others' holds;
+    // one in scope with a permission missing is refused as such.
+    if (Status s = ParseHoldId(match.hold, region_names_, &hold); !s.ok()) return fail(s);
+    HoldView v;
+    Status found = replica_->GetHold(hold, &v);
+    if (found.ok() && !who->CoversAccount(v.account))
+      found = Status::NotFound("no hold " + match.hold + " here");
+    if (!found.ok()) {
+      if (found.code() == Code::kNotFound)
+        found = Status::NotFound("no hold " + match.hold +
+                                 " here (unknown, not yet replicated here, or settled and "
+                                 "forgotten)");
+      return fail(found);
+    }
+    match.account = v.account;
+    if (facts) facts->account = v.account;
+    if (route == Route::kGetHold) {
+      AfterSync(DeferredResponse{session, slot, 200, std::string(kJson),
+                                 HoldJson(v, region_names_).dump()});
+      return;
+    }
+  }
   if (route == Route::kStream) {
     for (const std::string& a : match.accounts) {
       if (Status s = Authorizer::Authorize(*who, needed, a); !s.ok()) return fail(s);
@@ -126,7 +151,8 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     case Route::kCredit:
     case Route::kDebit:
     case Route::kRights:
-    case Route::kTransfer: {
+    case Route::kTransfer:
+    case Route::kHold: {
       auto key = req.find("Idempotency-Key");
       WriteRequest write{req.body(), key != req.end(),
                          key != req.end() ? ToStd(key->value()) : std::string_view()};
@@ -147,6 +173,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
           facts->account = t->from;
           facts->payee = t->to;
         }
+        if (const auto* h = std::get_if<PlaceHold>(&body)) facts->amount = h->amount;
       }
       if (const auto* t = std::get_if<Transfer>(&body)) {
         // A debit of the payer that credits the payee: each account in the token's scope, with
@@ -163,6 +190,29 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
         if (Status s = Authorizer::Authorize(*who, needed, opened); !s.ok()) return fail(s);
       }
       Submit(std::move(body), PendingCommand{session, slot, route, std::move(opened)}, replicated);
+      return;
+    }
+    case Route::kCapture:
+    case Route::kRelease: {
+      // The hold is the key of its resolutions: an Idempotency-Key header is checked if sent, and
+      // not needed.
+      if (auto key = req.find("Idempotency-Key"); key != req.end()) {
+        if (Status s = ValidateIdempotencyKeyHeader(ToStd(key->value()), true); !s.ok())
+          return fail(s);
+      }
+      CommandBody body;
+      if (route == Route::kCapture) {
+        Amount amount = 0;
+        if (Status s = ParseCaptureBody(req.body(), &amount); !s.ok()) return fail(s);
+        HoldView v;
+        if (amount == 0 && replica_->GetHold(hold, &v).ok()) amount = v.amount;  // the whole hold
+        if (facts) facts->amount = amount;
+        body = CaptureHold{hold, amount};
+      } else {
+        if (Status s = ParseReleaseBody(req.body()); !s.ok()) return fail(s);
+        body = ReleaseHold{hold};
+      }
+      Submit(std::move(body), PendingCommand{session, slot, route, {}}, replicated);
       return;
     }
     case Route::kGetAccount: {

@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "node/api.h"
+
 namespace tally::node {
 
 namespace {
@@ -30,11 +32,14 @@ json AccountJson(const AccountView& v, const RegionNames& regions) {
                                               {"tentative_credit", rv.tentative_credit},
                                               {"overdraft_line", rv.overdraft_line},
                                               {"fees", rv.fees},
-                                              {"voids", rv.voids}};
+                                              {"voids", rv.voids},
+                                              {"reserved", rv.reserved}};
   }
   return json{{"id", v.config.id},
               {"currency", v.config.currency},
               {"balance", v.balance},
+              {"held", v.held},
+              {"available", v.available},
               {"tentative", v.tentative},
               {"stale", v.stale},
               {"final_balance", v.final_balance},
@@ -69,7 +74,29 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool
   // A transfer taken now also says what the payee holds after it (a replay does not know).
   if (transfer && !r.replayed)
     fmt::format_to(std::back_inserter(*out), ",\"payee_balance\":{}", r.payee_balance);
+  if (r.hold.seq != 0) {
+    fmt::format_to(std::back_inserter(*out), ",\"hold\":\"{}\",\"held\":{}",
+                   HoldId(r.hold, regions), r.held);
+    if (r.expires_ms != 0)
+      fmt::format_to(std::back_inserter(*out), ",\"expires_ms\":{}", r.expires_ms);
+    if (r.captured != 0) fmt::format_to(std::back_inserter(*out), ",\"captured\":{}", r.captured);
+  }
   out->push_back('}');
+}
+
+json HoldJson(const HoldView& v, const RegionNames& regions) {
+  json j{{"hold", HoldId(v.hold, regions)},
+         {"account", v.account},
+         {"amount", v.amount},
+         {"placed_at", v.hlc.ToString()},
+         {"expires_ms", v.expires_ms},
+         {"state", HoldStateName(v.state)},
+         {"captured", v.captured},
+         {"final", v.final}};
+  if (v.resolved_by.seq != 0)
+    j["resolved_by"] = {{"region", RegionName(regions, v.resolved_by.origin)},
+                        {"seq", v.resolved_by.seq}};
+  return j;
 }
 
 report::RunReport AccountReport(std::string_view region, const AccountView& account,

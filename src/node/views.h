@@ -34,13 +34,19 @@ using RegionNames = std::vector<std::string>;
 
 // {"id","currency","balance","tentative","final_balance","raw_balance","overdraft_limit",
 //  "fee":{"flat","bps"},"fees","voids","episodes","regions":{"<name>":{"rights","overdraft_line",
-//  "fees","voids"}},"frontier","digest"}
+//  "fees","voids","reserved"}},"frontier","digest"}, and "held" (open holds) and "available"
+//  (balance − held)
 nlohmann::json AccountJson(const AccountView& v, const RegionNames& regions);
 
-// The answer to an accepted (or replayed) credit, debit or transfer:
-// {"op":{"region","seq"},"balance","overdraft"}.
+// The answer to an accepted (or replayed) credit, debit, transfer, hold, capture or release:
+// {"op":{"region","seq"},"balance","overdraft","replicated"}, with "payee_balance" for a transfer
+// and "hold","held","expires_ms"?,"captured"? for a hold and its resolutions.
 void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
                         std::string* out);
+
+// GET /v1/holds/{hold}: {"hold","account","amount","placed_at","expires_ms","state" (open,
+// captured, released, expired, voided),"captured","final","resolved_by"?:{"region","seq"}}.
+nlohmann::json HoldJson(const HoldView& v, const RegionNames& regions);
 
 // The account's reconciliation report as `region` sees it: a report with that one account (its
 // view, its forks, each derived fee or void with the ops that led to it and whether it is final,

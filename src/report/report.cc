@@ -85,6 +85,12 @@ Json OpJson(const Op& op, const std::vector<std::string>& names) {
   j["amount"] = op.amount;
   if (op.kind == OpKind::kRights) j["to"] = RegionName(names, op.to);
   if (op.kind == OpKind::kTransfer) j["to_account"] = op.to_account;
+  if (op.kind == OpKind::kHold) j["expires_ms"] = op.expires_ms;
+  if (IsHoldResolution(op.kind)) {
+    j["hold"] = RegionName(names, op.hold.origin) + "." + std::to_string(op.hold.seq);
+    j["held"] = op.held;
+    if (op.expired) j["expired"] = true;
+  }
   if (!op.key.empty()) j["key"] = op.key;
   if (op.overdraft) j["overdraft"] = true;
   return j;
@@ -573,13 +579,40 @@ std::string ExplainFork(const ForkReport& f, const std::vector<std::string>& nam
            " below zero: fee " + std::to_string(e.amount) + ", balance after " +
            std::to_string(e.balance_after);
   }
+  const std::string here =
+      " (" + std::string(e.amount >= 0 ? "+" : "") + std::to_string(e.amount) + " here)";
+  if (op && IsHoldResolution(op->kind)) {
+    // Resolutions of one hold share its key: the canonically first one won, or the hold itself
+    // was voided as a duplicate and took its resolutions with it.
+    // Named as the API names holds ("eu.42").
+    const std::string hold =
+        RegionName(names, op->hold.origin) + "." + std::to_string(op->hold.seq);
+    const std::string lost =
+        std::string(OpKindName(op->kind)) + " " + dot + " of hold " + hold +
+        (op->kind == OpKind::kCapture ? " for " + std::to_string(op->amount) : std::string());
+    if (other && f.ops.size() == 2 && IsHoldResolution(other->kind))
+      return lost + " lost to " + std::string(OpKindName(other->kind)) + " " +
+             DotText(names, other->dot.origin, other->dot.seq) +
+             (other->kind == OpKind::kCapture ? " for " + std::to_string(other->amount)
+                                              : std::string()) +
+             ", earlier in canonical order: a hold is resolved once, so it was voided" + here;
+    return lost + " was voided with its hold, which repeated another hold's idempotency key" + here;
+  }
+  if (op && op->kind == OpKind::kHold) {
+    std::string by = "another hold";
+    if (other && f.ops.size() == 2)
+      by = "hold " + DotText(names, other->dot.origin, other->dot.seq);
+    return "hold " + dot + " of " + std::to_string(e.op_amount) +
+           " repeats the idempotency key of " + by +
+           ", earlier in canonical order: voided; it reserves nothing and any capture or release "
+           "of it is voided too";
+  }
   std::string earlier = "earlier in canonical order";
   if (other && e.kind == DerivedKind::kVoid && f.ops.size() == 2)
     earlier =
         "by " + DotText(names, other->dot.origin, other->dot.seq) + " earlier in canonical order";
   return what + " repeats an idempotency key used " + earlier + ": voided" +
-         (transfer ? " in both accounts" : "") + " (" + (e.amount >= 0 ? "+" : "") +
-         std::to_string(e.amount) + " here)";
+         (transfer ? " in both accounts" : "") + here;
 }
 
 std::string RenderJson(const RunReport& r) {

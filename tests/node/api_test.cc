@@ -3,6 +3,7 @@
 #include "node/api.h"
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "node/views.h"
 
@@ -64,6 +65,76 @@ TEST_CASE("routes match method and path", "[api]") {
   CHECK(RouteName(Route::kReady) == "readyz");
   CHECK(MatchRoute(Method::kPost, "/readyz", &m).code() == Code::kFailedPrecondition);
   CHECK(MatchRoute(Method::kGet, "/readyz?x=1", &m).code() == Code::kInvalidArgument);
+}
+
+// Each route has its own label (metrics, the audit log): 0.2.0 shipped kTransfer labelled
+// "unknown" and kUnknown with an empty label, the name table one entry short.
+TEST_CASE("every route has a distinct, non-empty name", "[api]") {
+  std::set<std::string_view> names;
+  for (int i = 0; i < kRouteCount; ++i) {
+    const std::string_view name = RouteName(static_cast<Route>(i));
+    INFO("route " << i);
+    CHECK_FALSE(name.empty());
+    CHECK(names.insert(name).second);
+  }
+  CHECK(RouteName(Route::kTransfer) == "transfer");
+  CHECK(RouteName(Route::kUnknown) == "unknown");
+  CHECK(static_cast<int>(Route::kUnknown) == kRouteCount - 1);
+}
+
+TEST_CASE("hold routes and ids", "[api]") {
+  RouteMatch m;
+  REQUIRE(MatchRoute(Method::kPost, "/v1/accounts/alice/holds", &m).ok());
+  CHECK(m.route == Route::kHold);
+  CHECK(m.account == "alice");
+  REQUIRE(MatchRoute(Method::kGet, "/v1/holds/eu.42", &m).ok());
+  CHECK(m.route == Route::kGetHold);
+  CHECK(m.hold == "eu.42");
+  REQUIRE(MatchRoute(Method::kPost, "/v1/holds/eu.42/capture", &m).ok());
+  CHECK(m.route == Route::kCapture);
+  REQUIRE(MatchRoute(Method::kPost, "/v1/holds/eu.42/release", &m).ok());
+  CHECK(m.route == Route::kRelease);
+  CHECK(MatchRoute(Method::kGet, "/v1/holds/eu.42/release", &m).code() ==
+        Code::kFailedPrecondition);
+  CHECK(MatchRoute(Method::kPost, "/v1/holds/eu.42/void", &m).code() == Code::kNotFound);
+  CHECK(MatchRoute(Method::kGet, "/v1/holds/", &m).code() == Code::kInvalidArgument);
+
+  const std::vector<std::string> regions = {"eu", "us-east", "ap"};
+  Dot d;
+  REQUIRE(ParseHoldId("us-east.7", regions, &d).ok());
+  CHECK(d == Dot{1, 7});
+  CHECK(HoldId(Dot{2, 99}, regions) == "ap.99");
+  REQUIRE(ParseHoldId(HoldId(Dot{0, 18446744073709551615ull}, regions), regions, &d).ok());
+  CHECK(d == Dot{0, 18446744073709551615ull});
+  for (const char* bad : {"", "eu", "eu.", ".7", "eu.0", "eu.07", "eu.-1", "eu.1x", "mars.1",
+                          "eu.18446744073709551616", "eu.1.2"}) {
+    INFO(bad);
+    CHECK(ParseHoldId(bad, regions, &d).code() == Code::kInvalidArgument);
+  }
+
+  Amount amount = 0;
+  std::uint64_t expires = 0;
+  REQUIRE(ParseHoldBody(R"({"amount":5})", &amount, &expires).ok());
+  CHECK(amount == 5);
+  CHECK(expires == kDefaultHoldExpiryMs);
+  REQUIRE(ParseHoldBody(R"({"amount":5,"expires_in_ms":1})", &amount, &expires).ok());
+  CHECK(expires == 1);
+  CHECK(ParseHoldBody(R"({"amount":5,"expires_in_ms":0})", &amount, &expires).code() ==
+        Code::kInvalidArgument);
+  CHECK(ParseHoldBody(R"({"expires_in_ms":10})", &amount, &expires).code() ==
+        Code::kInvalidArgument);
+  CHECK(ParseHoldBody(R"({"amount":5,"x":1})", &amount, &expires).code() == Code::kInvalidArgument);
+  REQUIRE(ParseCaptureBody("", &amount).ok());
+  CHECK(amount == 0);
+  REQUIRE(ParseCaptureBody("{}", &amount).ok());
+  CHECK(amount == 0);
+  REQUIRE(ParseCaptureBody(R"({"amount":9})", &amount).ok());
+  CHECK(amount == 9);
+  CHECK(ParseCaptureBody(R"({"amount":0})", &amount).code() == Code::kInvalidArgument);
+  CHECK(ParseCaptureBody("[1]", &amount).code() == Code::kInvalidArgument);
+  CHECK(ParseReleaseBody(" ").ok());
+  CHECK(ParseReleaseBody("{}").ok());
+  CHECK(ParseReleaseBody(R"({"amount":1})").code() == Code::kInvalidArgument);
 }
 
 TEST_CASE("bad targets are refused with the reason", "[api]") {

@@ -295,6 +295,24 @@ Reply Api::Transfer(const std::string& from, const std::string& to, std::int64_t
               {{"Idempotency-Key", key}});
 }
 
+Reply Api::Hold(const std::string& id, std::int64_t amount, const std::string& key,
+                std::int64_t expires_in_ms) {
+  return Call("POST", "/v1/accounts/" + id + "/holds",
+              json{{"amount", amount}, {"expires_in_ms", expires_in_ms}}.dump(),
+              {{"Idempotency-Key", key}});
+}
+
+Reply Api::Capture(const std::string& hold, std::int64_t amount) {
+  return Call("POST", "/v1/holds/" + hold + "/capture",
+              amount == 0 ? std::string("{}") : json{{"amount", amount}}.dump());
+}
+
+Reply Api::Release(const std::string& hold) {
+  return Call("POST", "/v1/holds/" + hold + "/release");
+}
+
+Reply Api::GetHold(const std::string& hold) { return Call("GET", "/v1/holds/" + hold); }
+
 Reply Api::Rights(const std::string& id, const std::string& to, std::int64_t amount,
                   const std::string& key) {
   ctl::Headers headers;

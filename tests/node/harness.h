@@ -107,6 +107,13 @@ class Api {
   // Moves money from account `from` to account `to` (POST /v1/transfers).
   Reply Transfer(const std::string& from, const std::string& to, std::int64_t amount,
                  const std::string& key);
+  // Holds (POST /v1/accounts/{id}/holds, /v1/holds/{hold}/capture|release, GET /v1/holds/{hold}).
+  // `amount` 0 on a capture sends no amount: the whole hold.
+  Reply Hold(const std::string& id, std::int64_t amount, const std::string& key,
+             std::int64_t expires_in_ms = 600000);
+  Reply Capture(const std::string& hold, std::int64_t amount = 0);
+  Reply Release(const std::string& hold);
+  Reply GetHold(const std::string& hold);
   // Moves rights from this region to region `to`; sends an Idempotency-Key header unless `key`
   // is empty.
   Reply Rights(const std::string& id, const std::string& to, std::int64_t amount,
