@@ -40,6 +40,9 @@ struct PlantedBugs {
       false;  // count rights handed to us but held beyond a gap (unapplied)
   bool void_transfer_payer_only =
       false;  // a void of a transfer between accounts reaches its payer only: money created
+  bool release_reserve_early =
+      false;  // a hold's reserve ends with a resolution seen, final or not: a release seen
+              // before an earlier capture lets its region spend what the capture then takes
 };
 
 struct ReplicaOptions {
