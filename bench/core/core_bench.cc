@@ -93,10 +93,39 @@ void LocalOps(benchmark::State& state, bool transfers) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+// Two-phase: a hold with a fresh key, then its capture (two ops, one item), against `accounts`
+// accounts; the registry keeps every hold for a key retention after its expiry, as in production.
+void BM_LocalHoldCapture(benchmark::State& state) {
+  const std::size_t accounts = static_cast<std::size_t>(state.range(0));
+  std::uint64_t now = kStartMs;
+  VariableWallClock wall(&now);
+  Replica r(Options(0), wall);
+  OpenFunded(r, accounts, kStartMs);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < accounts; ++i) names.push_back(AccountName(i));
+  std::mt19937_64 rng(7);
+  Effects e;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const std::size_t a = rng() % accounts;
+    r.Submit(Command{i, PlaceHold{names[a], 100, Key(1, i), 600000}}, now, &e);
+    const Dot hold = e.completions.back().hold;
+    r.Submit(Command{i, CaptureHold{hold, 60}}, now, &e);
+    benchmark::DoNotOptimize(e.completions.back().balance);
+    e.Clear();
+    if ((++i & 511) == 0) {
+      ++now;
+      HealthyPeers(r, now, &e);
+      e.Clear();
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
 void BM_LocalDebit(benchmark::State& state) { LocalOps(state, false); }
 void BM_LocalTransfer(benchmark::State& state) { LocalOps(state, true); }
 BENCHMARK(BM_LocalDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_LocalTransfer)->Arg(2)->Arg(100000)->Unit(benchmark::kNanosecond);
+BENCHMARK(BM_LocalHoldCapture)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);
 
 // Remote ops applied from gossip batches of 256: region 1's whole stream (opens, credits, then
 // debits with keys), recorded from its Effects, applied at a fresh region 0.

@@ -37,7 +37,8 @@ std::string Digits(std::mt19937_64& rng, std::size_t n, std::string_view alphabe
 
 // `accounts` distinct account ids; 0 means every op gets its own. Debits, or with `transfers`
 // transfers between accounts whose payee is another account of the pool.
-OpBatch DebitBatch(std::size_t accounts, bool transfers = false) {
+// With `holds` 1, holds instead (a 10-minute expiry); 2, captures of holds of any region.
+OpBatch DebitBatch(std::size_t accounts, bool transfers = false, int holds = 0) {
   std::mt19937_64 rng(kSeed);
   std::vector<std::string> pool;
   const std::size_t pool_size = accounts == 0 ? kBatchOps : accounts;
@@ -56,13 +57,22 @@ OpBatch DebitBatch(std::size_t accounts, bool transfers = false) {
     if (transfers) op.to_account = pool[(payer + 1 + rng() % (pool.size() - 1)) % pool.size()];
     op.amount = static_cast<Amount>(1000 + rng() % 99'001);
     op.key = "ord-" + Digits(rng, 16, "0123456789abcdef");  // 20 bytes
+    if (holds == 1) {
+      op.kind = OpKind::kHold;
+      op.expires_ms = wall_ms + 600'000;
+    } else if (holds == 2) {
+      op.kind = OpKind::kCapture;
+      op.hold = tally::Dot{static_cast<tally::RegionId>(rng() % 3), 900'000 + rng() % 100'000};
+      op.held = op.amount + static_cast<Amount>(rng() % 1000);
+      op.key = tally::HoldKey(op.hold);
+    }
     batch.ops.push_back(std::move(op));
   }
   return batch;
 }
 
-void Encode(benchmark::State& state, std::size_t accounts, bool transfers = false) {
-  const Message m = DebitBatch(accounts, transfers);
+void Encode(benchmark::State& state, std::size_t accounts, bool transfers = false, int holds = 0) {
+  const Message m = DebitBatch(accounts, transfers, holds);
   std::string bytes;
   for (auto _ : state) {
     tally::Status s = tally::codec::EncodeMessage(m, &bytes);
@@ -110,6 +120,8 @@ BENCHMARK_CAPTURE(Decode, debits_32_hot_accounts, 32);
 BENCHMARK_CAPTURE(Encode, transfers_distinct_accounts, 0, true);
 BENCHMARK_CAPTURE(Encode, transfers_32_hot_accounts, 32, true);
 BENCHMARK_CAPTURE(Decode, transfers_32_hot_accounts, 32, true);
+BENCHMARK_CAPTURE(Encode, holds_32_hot_accounts, 32, false, 1);
+BENCHMARK_CAPTURE(Encode, captures_32_hot_accounts, 32, false, 2);
 BENCHMARK(StoredOp);
 
 }  // namespace

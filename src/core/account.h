@@ -96,6 +96,10 @@ struct Account {
   std::vector<Amount> demand_mark;  // N[r] at the last rebalance
   std::deque<PendingDebit> pending;
   std::map<Dot, HoldState> holds;  // by the hold op's dot
+  // Kept by AccountBook as holds change, so reading them costs nothing however many holds are
+  // kept: per region, Σ reserve() of its holds; Σ amounts of open holds.
+  std::vector<Amount> reserved;
+  Amount held = 0;
 };
 
 }  // namespace tally

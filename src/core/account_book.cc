@@ -36,6 +36,7 @@ Account& AccountBook::GetOrCreate(const std::string& id) {
     a.tip = ReplayState(n_);
     a.demand_mark.assign(n_, 0);
     a.tentative.assign(n_, 0);
+    a.reserved.assign(n_, 0);
     accounts_.push_back(std::move(a));
   }
   return accounts_[it->second];
@@ -278,11 +279,12 @@ HoldState& AccountBook::HoldOf(Account& a, Dot hold) {
 // winner, if any, by that rule).
 bool AccountBook::TrackHold(Account& a, const Op& op, const JournalEntry& e) {
   if (op.kind == OpKind::kHold) {
-    HoldState& h = HoldOf(a, op.dot);
-    h.placed = true;
-    h.at = op.canonical();
-    h.amount = op.amount;
-    h.expires_ms = op.expires_ms;
+    ChangeHold(a, op.dot, [&](HoldState& h) {
+      h.placed = true;
+      h.at = op.canonical();
+      h.amount = op.amount;
+      h.expires_ms = op.expires_ms;
+    });
     expiries_.emplace(op.expires_ms, op.dot);
     if (op.dot.origin == self_) own_expiries_.emplace(op.expires_ms, op.dot);
     if (e.voided) VoidHold(a, op.dot);
@@ -291,48 +293,47 @@ bool AccountBook::TrackHold(Account& a, const Op& op, const JournalEntry& e) {
   HoldState& h = HoldOf(a, op.hold);
   h.resolutions.push_back(e.key);
   if (h.voided || e.voided) return true;
-  h.winner = e.key;
-  h.resolution = op.kind;
-  h.captured = op.kind == OpKind::kCapture ? op.amount : 0;
-  h.expired = op.expired;
+  ChangeHold(a, op.hold, [&](HoldState& w) {
+    w.winner = e.key;
+    w.resolution = op.kind;
+    w.captured = op.kind == OpKind::kCapture ? op.amount : 0;
+    w.expired = op.expired;
+  });
   return false;
 }
 
 // A hold voided as a duplicate of another hold's key: it reserves nothing, and its resolutions,
 // held or to come, are voided too (a capture of it would take money nothing reserved).
 void AccountBook::VoidHold(Account& a, Dot hold) {
-  HoldState& h = HoldOf(a, hold);
-  h.voided = true;
-  for (const CanonicalKey& k : h.resolutions) {
+  ChangeHold(a, hold, [](HoldState& h) { h.voided = true; });
+  for (const CanonicalKey& k : a.holds.at(hold).resolutions) {
     const std::size_t j = FindEntry(a, k);
     if (j < a.journal.size() && !a.journal[j].voided) MarkVoided(a, j);
   }
 }
 
-namespace {
-// Sums of held amounts saturate where they no longer matter (no balance or rights figure reaches
-// 2^62), so figures taken from them cannot overflow however many holds an account has.
-Amount AddHeld(Amount sum, Amount x) {
-  constexpr Amount kCap = Amount{1} << 62;
-  return x > kCap - sum ? kCap : sum + x;
-}
-}  // namespace
-
-Amount AccountBook::Reserved(const Account& a, RegionId r) const {
-  Amount sum = 0;
-  for (const auto& [dot, h] : a.holds) {
-    if (dot.origin != r) continue;
-    if (bugs_.release_reserve_early && h.resolved()) continue;
-    sum = AddHeld(sum, h.reserve());
-  }
-  return sum;
+// What a hold adds to its account's sums (Account::reserved, Account::held): taken out before it
+// changes, put back after, so the sums stay exact. Each sum is bounded by what its region could
+// reserve: holds are decided on rights and line, far below 2^63.
+void AccountBook::CountHold(Account& a, Dot dot, const HoldState& h, int sign) {
+  const bool bug = bugs_.release_reserve_early && h.resolved();
+  a.reserved[dot.origin] += sign * (bug ? 0 : h.reserve());
+  a.held += sign * (h.open() ? h.amount : 0);
+  assert(a.reserved[dot.origin] >= 0 && a.held >= 0);
 }
 
-Amount AccountBook::Held(const Account& a) const {
-  Amount sum = 0;
-  for (const auto& [dot, h] : a.holds)
-    if (h.open()) sum = AddHeld(sum, h.amount);
-  return sum;
+template <class Change>
+void AccountBook::ChangeHold(Account& a, Dot dot, Change&& change) {
+  HoldState& h = HoldOf(a, dot);
+  CountHold(a, dot, h, -1);
+  change(h);
+  CountHold(a, dot, h, +1);
+}
+
+void AccountBook::EraseHold(Account& a, Dot dot) {
+  CountHold(a, dot, a.holds.at(dot), -1);
+  hold_accounts_.erase(dot);
+  a.holds.erase(dot);
 }
 
 bool AccountBook::FindHold(Dot hold, Account** account, const HoldState** state) {
@@ -369,11 +370,8 @@ void AccountBook::FoldHoldEntry(Account& a, const JournalEntry& e) {
     return;
   }
   std::erase(h.resolutions, e.key);
-  if (e.key == h.winner) h.winner_final = true;
-  if (!h.placed && h.resolutions.empty()) {  // a resolution of a hold never placed
-    hold_accounts_.erase(it->first);
-    a.holds.erase(it);
-  }
+  if (e.key == h.winner) ChangeHold(a, it->first, [](HoldState& w) { w.winner_final = true; });
+  if (!h.placed && h.resolutions.empty()) EraseHold(a, it->first);  // a hold never placed
 }
 
 // Forgets holds that can no longer matter: resolved for good (or voided) and expired below the
@@ -391,8 +389,7 @@ void AccountBook::ForgetSettledHolds(Hlc frontier) {
       ++it;
       continue;
     }
-    hold_accounts_.erase(it->second);
-    a.holds.erase(it->second);
+    EraseHold(a, it->second);
     unsaved_.insert(idx);
     it = expiries_.erase(it);
   }
@@ -635,19 +632,20 @@ Status AccountBook::LoadCheckpoint(const AccountCheckpoint& c) {
     auto known = hold_accounts_.find(r.hold);
     if (known != hold_accounts_.end() && known->second != IndexOf(a))
       return Status::InvalidArgument("hold " + r.hold.ToString() + " in two accounts");
-    HoldState& h = HoldOf(a, r.hold);
-    h.placed = h.placed_final = true;
-    h.at = CanonicalKey{r.hlc, r.hold.origin, r.hold.seq};
-    h.amount = r.amount;
-    h.expires_ms = r.expires_ms;
-    h.voided = r.voided;
-    if (r.winner.seq != 0) {
-      h.winner = r.winner;
-      h.winner_final = true;
-      h.resolution = r.resolution;
-      h.captured = r.resolution == OpKind::kCapture ? r.captured : 0;
-      h.expired = r.expired;
-    }
+    ChangeHold(a, r.hold, [&](HoldState& h) {
+      h.placed = h.placed_final = true;
+      h.at = CanonicalKey{r.hlc, r.hold.origin, r.hold.seq};
+      h.amount = r.amount;
+      h.expires_ms = r.expires_ms;
+      h.voided = r.voided;
+      if (r.winner.seq != 0) {
+        h.winner = r.winner;
+        h.winner_final = true;
+        h.resolution = r.resolution;
+        h.captured = r.resolution == OpKind::kCapture ? r.captured : 0;
+        h.expired = r.expired;
+      }
+    });
     expiries_.emplace(r.expires_ms, r.hold);
     if (r.hold.origin == self_) own_expiries_.emplace(r.expires_ms, r.hold);
   }

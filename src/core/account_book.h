@@ -58,13 +58,13 @@ class AccountBook {
   Amount TentativeCredit(const Account& a) const;
   // What region r's open holds on `a` may still take from its rights beyond what the tip books
   // (HoldState::reserve): not to be spent or given away.
-  Amount Reserved(const Account& a, RegionId r) const;
+  Amount Reserved(const Account& a, RegionId r) const { return a.reserved[r]; }
   // Effective rights less what holds reserve: what region r may decide on.
   Amount FreeRights(Account& a, RegionId r) { return EffectiveRights(a, r) - Reserved(a, r); }
   // What we may spend or give away without our line: free rights less tentative credit.
   Amount SpendableRights(Account& a) { return FreeRights(a, self_) - TentativeCredit(a); }
   // Σ amounts of the account's holds placed and not resolved (nor voided), as the tip has them.
-  Amount Held(const Account& a) const;
+  Amount Held(const Account& a) const { return a.held; }
   std::uint64_t Digest(Account& a);
   // The account's part of an AccountView: config, balances, per-region figures, digest.
   void FillView(Account& a, AccountView* v);
@@ -133,6 +133,10 @@ class AccountBook {
   HoldState& HoldOf(Account& a, Dot hold);
   bool TrackHold(Account& a, const Op& op, const JournalEntry& e);
   void VoidHold(Account& a, Dot hold);
+  void CountHold(Account& a, Dot dot, const HoldState& h, int sign);
+  template <class Change>
+  void ChangeHold(Account& a, Dot dot, Change&& change);  // every change that can move the sums
+  void EraseHold(Account& a, Dot dot);
   void FoldHoldEntry(Account& a, const JournalEntry& e);
   void ForgetSettledHolds(Hlc frontier);
   std::size_t JournalPosition(const Account& a, const CanonicalKey& k) const;
