@@ -331,7 +331,12 @@ void AccountBook::ChangeHold(Account& a, Dot dot, Change&& change) {
 }
 
 void AccountBook::EraseHold(Account& a, Dot dot) {
-  CountHold(a, dot, a.holds.at(dot), -1);
+  const HoldState& h = a.holds.at(dot);
+  CountHold(a, dot, h, -1);
+  if (h.placed) {
+    expiries_.erase({h.expires_ms, dot});
+    own_expiries_.erase({h.expires_ms, dot});  // a frontier that jumped: settled before its round
+  }
   hold_accounts_.erase(dot);
   a.holds.erase(dot);
 }
@@ -389,9 +394,10 @@ void AccountBook::ForgetSettledHolds(Hlc frontier) {
       ++it;
       continue;
     }
-    EraseHold(a, it->second);
+    const Dot dot = it->second;
+    ++it;  // EraseHold drops the hold's entry
+    EraseHold(a, dot);
     unsaved_.insert(idx);
-    it = expiries_.erase(it);
   }
 }
 
