@@ -1,6 +1,9 @@
 // Counters: the per-account join-semilattice of the brief. Every entry is incremented by exactly
 // one region (P[r], N[r] and row T[r][*] by r), so entries only grow and join is a pointwise max:
-// no clock, no coordination, and joins commute, associate and are idempotent.
+// no clock, no coordination, and joins commute, associate and are idempotent. One exception: the
+// capture of a hold adds to N of the hold's region whatever region takes it (the money was
+// reserved there). Replicas apply each op once, by its dot, and never join counter states, so
+// their counters stay exact sums; Join holds only for states whose entries keep one writer.
 //
 //   balance   = ΣP − ΣN
 //   rights(r) = P[r] + Σ_s T[s][r] − Σ_s T[r][s] − N[r]        (Σ_r rights(r) = balance)

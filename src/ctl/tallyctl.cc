@@ -334,7 +334,8 @@ int CmdResolve(const Session& s, const std::string& hold, const std::string& ver
     std::cout << done;
     if (b.contains("captured")) std::cout << " " << Scalar(b["captured"]);
     if (b.contains("balance")) std::cout << "; balance " << Scalar(b["balance"]);
-    if (b.value("voided", false)) std::cout << " (voided: its hold was a duplicate)";
+    // A retry of a resolution that lost to another (or went with a duplicate hold).
+    if (b.value("voided", false)) std::cout << " (voided: see the account's report)";
     std::cout << "\n";
   });
 }

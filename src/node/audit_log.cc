@@ -36,7 +36,8 @@ Status AuditLog::Open(const std::string& path, std::string region) {
 
 bool AuditLog::Audited(Route route, int http_status) {
   return http_status >= 400 || route == Route::kOpenAccount || route == Route::kCredit ||
-         route == Route::kDebit || route == Route::kRights || route == Route::kTransfer;
+         route == Route::kDebit || route == Route::kRights || route == Route::kTransfer ||
+         route == Route::kHold || route == Route::kCapture || route == Route::kRelease;
 }
 
 void AuditLog::Answered(Route route, int http_status, std::string_view body,

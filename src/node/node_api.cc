@@ -105,6 +105,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
   if (facts) facts->token = who->name;
   const Permission needed = PermissionFor(route);
   Dot hold;
+  HoldView held;  // the hold a hold route names
   if (route == Route::kGetHold || route == Route::kCapture || route == Route::kRelease) {
     // The hold names its account: found here, then checked like any route's account. A hold out
     // of the token's scope is answered as if unknown, so a token learns nothing of others' holds;
@@ -123,11 +124,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     }
     match.account = v.account;
     if (facts) facts->account = v.account;
-    if (route == Route::kGetHold) {
-      AfterSync(DeferredResponse{session, slot, 200, std::string(kJson),
-                                 HoldJson(v, region_names_).dump()});
-      return;
-    }
+    held = v;
   }
   if (route == Route::kStream) {
     for (const std::string& a : match.accounts) {
@@ -204,8 +201,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       if (route == Route::kCapture) {
         Amount amount = 0;
         if (Status s = ParseCaptureBody(req.body(), &amount); !s.ok()) return fail(s);
-        HoldView v;
-        if (amount == 0 && replica_->GetHold(hold, &v).ok()) amount = v.amount;  // the whole hold
+        if (amount == 0) amount = held.amount;  // the whole hold
         if (facts) facts->amount = amount;
         body = CaptureHold{hold, amount};
       } else {
@@ -215,6 +211,10 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       Submit(std::move(body), PendingCommand{session, slot, route, {}}, replicated);
       return;
     }
+    case Route::kGetHold:
+      AfterSync(DeferredResponse{session, slot, 200, std::string(kJson),
+                                 HoldJson(held, region_names_).dump()});
+      return;
     case Route::kGetAccount: {
       DeferredResponse d{session, slot, 200, std::string(kJson), {}};
       if (Status s = AccountBody(replica_.get(), match.account, region_names_, &d.body); !s.ok()) {

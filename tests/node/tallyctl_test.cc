@@ -156,6 +156,30 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("idempotency key: tallyctl-") != std::string::npos);
 
+  // Holds: place, look up, capture part of it; a release after the capture is refused.
+  r = ctl.Run(with(eu, {"--get", "hold", "hold", "t-1", "10", "--idempotency-key", "h-1"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  std::string hold = r.out.substr(0, r.out.find_last_not_of("\n") + 1);
+  CHECK(hold.rfind("eu.", 0) == 0);
+  r = ctl.Run(with(eu, {"hold-status", hold}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("open") != std::string::npos);
+  r = ctl.Run(with(eu, {"capture", hold, "11"}));
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.find("above the 10 held") != std::string::npos);
+  r = ctl.Run(with(eu, {"capture", hold, "4"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("captured hold " + hold + ": 4; balance 31") != std::string::npos);
+  r = ctl.Run(with(eu, {"release", hold}));
+  INFO(r.out);
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.find("already resolved by capture of 4") != std::string::npos);
+  CHECK(ctl.Run(with(eu, {"hold", "t-1", "0"})).exit_code == 2);
+  CHECK(ctl.Run(with(eu, {"hold-status", "nonsense"})).exit_code == 4);
+
   ::setenv("TALLY_URL", c.url(1).c_str(), 1);
   ::setenv("TALLY_TOKEN", kAdminToken, 1);
   ::setenv("TALLY_CACERT", c.ca_file().c_str(), 1);
@@ -176,7 +200,7 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   REQUIRE(report.contains("accounts"));
   REQUIRE(report["accounts"].size() == 1);
   CHECK(report["accounts"][0]["config"]["id"] == "t-1");
-  CHECK(report["accounts"][0]["balance"] == 35);  // 55, less the transfers of 15 and 5
+  CHECK(report["accounts"][0]["balance"] == 31);  // 55, less the transfers of 15 and 5, capture 4
   CHECK(report["accounts"][0]["events"].is_array());
   CHECK(ctl.Run(with(eu, {"report", "t-1", "--html", "--out", html_report.string()})).exit_code ==
         0);
@@ -186,7 +210,7 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("reconciliation report for t-1 (EUR), as region eu sees it") !=
         std::string::npos);
-  CHECK(r.out.find("balance 35") != std::string::npos);
+  CHECK(r.out.find("balance 31") != std::string::npos);
 
   const std::string nodes = c.url(0) + "," + c.url(1);
   r = ctl.Run(with(eu, {"reconcile", "--nodes", nodes, "--account", "t-1", "--wait-s", "10"}));
