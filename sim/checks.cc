@@ -50,8 +50,28 @@ OpKind KindOf(Request::Kind k) {
       return OpKind::kRights;
     case Request::Kind::kTransfer:
       return OpKind::kTransfer;
+    case Request::Kind::kHold:
+      return OpKind::kHold;
+    case Request::Kind::kCapture:
+      return OpKind::kCapture;
+    case Request::Kind::kRelease:
+      return OpKind::kRelease;
   }
   return OpKind::kCredit;
+}
+
+HoldView::State FateOf(const OracleHold& h) {
+  if (h.voided) return HoldView::State::kVoided;
+  if (h.winner.seq == 0) return HoldView::State::kOpen;
+  if (h.resolution == OpKind::kCapture) return HoldView::State::kCaptured;
+  return h.expired ? HoldView::State::kExpired : HoldView::State::kReleased;
+}
+
+std::string FateText(HoldView::State state, Amount captured, Dot by) {
+  std::string s(HoldStateName(state));
+  if (state == HoldView::State::kCaptured) s += " " + std::to_string(captured);
+  if (by.seq != 0) s += " by " + by.ToString();
+  return s;
 }
 
 }  // namespace
@@ -613,6 +633,37 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
                              : std::string("the answer says it is not replicated")));
   }
   if (res.op.origin == r) hosts[r].acked_own_max = std::max(hosts[r].acked_own_max, res.op.seq);
+  if (a.req.kind == Request::Kind::kHold && res.hold.seq != 0)
+    hold_accounts.emplace(res.hold, a.req.account);
+  // A hold's answer names the hold it placed (or replays), its amount and its expiry: the
+  // wall time of its timestamp plus the life asked for.
+  if (a.req.kind == Request::Kind::kHold &&
+      (res.hold != res.op || (res.held != a.req.amount && !(res.replayed && res.held == 0)) ||
+       (!res.replayed && res.expires_ms != res.hlc.wall_ms() + a.req.expires_in_ms))) {
+    Fail("holds", R(r) + " answered a hold of " + std::to_string(a.req.amount) + " for " +
+                      std::to_string(a.req.expires_in_ms) + " ms on " + accounts[a.req.account].id +
+                      " with op " + res.op.ToString() + " naming hold " + res.hold.ToString() +
+                      " of " + std::to_string(res.held) + " expiring at " +
+                      std::to_string(res.expires_ms) + " (stamped " + res.hlc.ToString() + ")");
+    return;
+  }
+  // A resolution naming a hold the client was told of, whose dot names another hold now: the
+  // first went with a disk before any other region kept it and its origin issued the seq again
+  // (acknowledged ops lost with a disk, which durability `local` accepts). Counted.
+  if ((a.req.kind == Request::Kind::kCapture || a.req.kind == Request::Kind::kRelease) &&
+      a.req.hold_hlc.value != 0) {
+    const LedgerOp* hold = ledger.Find(a.req.hold);
+    if (hold && hold->canonical.hlc != a.req.hold_hlc) ++summary.stale_hold_resolutions;
+  }
+  // A capture takes at most what its hold holds.
+  if (a.req.kind == Request::Kind::kCapture &&
+      (res.hold != a.req.hold || res.captured != a.req.amount || res.captured > res.held)) {
+    Fail("holds", R(r) + " answered a capture of " + std::to_string(a.req.amount) + " of hold " +
+                      a.req.hold.ToString() + " with op " + res.op.ToString() + ": hold " +
+                      res.hold.ToString() + ", captured " + std::to_string(res.captured) + " of " +
+                      std::to_string(res.held) + " held");
+    return;
+  }
   // No region spends past its spendable rights plus its overdraft line: its rights less the credit
   // in them that is not yet final (a duplicate of its key elsewhere may still void it), as the
   // answer reports them. A replica that counts rights it has not applied reports them in its
@@ -621,18 +672,23 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   // yet final is left to the answer's figures and to the effective floor, which catches it
   // spent (spend_tentative_credit), so each check keeps a planted bug of its own. A transfer
   // between accounts is decided as a debit of its payer, on the payer's figures.
-  const bool spends = a.req.kind == Request::Kind::kDebit || a.req.kind == Request::Kind::kTransfer;
+  // A hold is decided as a debit (it reserves what a debit would spend), and none of the three
+  // may use what the region's holds already reserve: its view's rights less its reserve.
+  const bool spends = a.req.kind == Request::Kind::kDebit ||
+                      a.req.kind == Request::Kind::kTransfer || a.req.kind == Request::Kind::kHold;
   const std::string what = a.req.kind == Request::Kind::kTransfer
                                ? "a transfer to " + accounts[a.req.payee].id + " of "
-                               : std::string("a debit of ");
+                           : a.req.kind == Request::Kind::kHold ? std::string("a hold of ")
+                                                                : std::string("a debit of ");
   if (spends && !res.replayed && a.decided_at_submit && a.before &&
       a.req.amount > a.before->rights + a.before->line) {
     Fail("I2 floor", R(r) + " accepted " + what + std::to_string(a.req.amount) + " on " +
                          accounts[a.req.account].id + " past the rights its view showed " +
-                         std::to_string(a.before->rights) + " plus its overdraft line " +
-                         std::to_string(a.before->line) + " just before it (op " +
-                         res.op.ToString() + "; the answer reports rights " +
-                         std::to_string(res.rights) + ")");
+                         std::to_string(a.before->rights + a.before->reserved) +
+                         " less what its holds reserve " + std::to_string(a.before->reserved) +
+                         " plus its overdraft line " + std::to_string(a.before->line) +
+                         " just before it (op " + res.op.ToString() +
+                         "; the answer reports rights " + std::to_string(res.rights) + ")");
   } else if (spends && !res.replayed &&
              a.req.amount > res.rights - res.tentative_credit + res.overdraft_line) {
     Fail("I2 floor", R(r) + " accepted " + what + std::to_string(a.req.amount) + " on " +
@@ -724,7 +780,13 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
         raw.rights[r] -= op_ptr->amount;
         raw.rights[op_ptr->to] += op_ptr->amount;
         break;
+      case OpKind::kCapture:  // a debit of the hold's region
+        raw.balance -= op_ptr->amount;
+        if (op_ptr->hold.origin < n) raw.rights[op_ptr->hold.origin] -= op_ptr->amount;
+        break;
       case OpKind::kOpen:
+      case OpKind::kHold:
+      case OpKind::kRelease:
         break;
     }
   }
@@ -748,6 +810,49 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
       Fail("I3 conservation", where + "overdraft line of " + R(q) + " is " +
                                   std::to_string(rv.overdraft_line) + " but the config says " +
                                   std::to_string(v.config.lines[q]));
+      return;
+    }
+  }
+  // Holds: what it shows held and reserved, against the ops it holds. Its own holds and
+  // resolutions not yet synced are not in the ledger: then the figures cannot be recomputed.
+  for (const auto& [seq, op_ptr] : unsynced)
+    if (op_ptr->kind == OpKind::kHold || IsHoldResolution(op_ptr->kind)) return;
+  CheckHoldFigures(r, id, v, vv);
+}
+
+// What a region's view shows of an account's holds, recomputed from the ops it holds (vv, every
+// one durable): Σ open holds is AccountView::held and available = balance − held; per region, what
+// its holds reserve lies between what a hold whose winning resolution may still change must keep
+// (the whole hold less what the winner takes, until the winner is below the stable frontier) and
+// what every hold not voided could. Below the least, a region could spend funds a capture may
+// still take (I2); above the most, or a wrong total, the view misstates the account (I3).
+void Simulation::Impl::CheckHoldFigures(RegionId r, const std::string& id, const AccountView& v,
+                                        const VersionVector& vv) {
+  HoldFigures f;
+  if (!ledger.HoldFiguresAt(id, vv, v.frontier, &f)) return;
+  const std::string where = id + " at " + R(r) + ": ";
+  if (v.held != f.held || v.available != v.balance - v.held) {
+    Fail("I3 conservation",
+         where + "held " + std::to_string(v.held) + ", available " + std::to_string(v.available) +
+             " of balance " + std::to_string(v.balance) + ", but the open holds among the ops it " +
+             "holds (" + vv.ToString(config.regions) + ", " + std::to_string(f.holds) +
+             " holds) add up to " + std::to_string(f.held));
+    return;
+  }
+  for (RegionId q = 0; q < config.regions; ++q) {
+    const Amount reserved = v.regions[q].reserved;
+    if (reserved < f.reserved_min[q]) {
+      Fail("I2 floor", where + R(q) + "'s holds reserve " + std::to_string(reserved) +
+                           " but holds whose resolution may still change keep " +
+                           std::to_string(f.reserved_min[q]) + " reserved (stable frontier " +
+                           v.frontier.ToString() + "): " + R(q) +
+                           " could spend funds a capture may still take");
+      return;
+    }
+    if (reserved > f.reserved_max[q]) {
+      Fail("I3 conservation", where + R(q) + "'s holds reserve " + std::to_string(reserved) +
+                                  " but its holds not voided leave at most " +
+                                  std::to_string(f.reserved_max[q]));
       return;
     }
   }
@@ -782,12 +887,18 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
     return false;
   }
   bool same = account == want_account && op->kind == KindOf(a.req.kind) && op->key == a.req.key;
-  if (a.req.kind != Request::Kind::kOpen) same = same && op->amount == a.req.amount;
+  // A release carries its hold's amount as the region has it, not the client's (whose hold may
+  // have gone with a disk, its dot naming another hold since: stale_hold_resolutions).
+  if (a.req.kind != Request::Kind::kOpen && a.req.kind != Request::Kind::kRelease)
+    same = same && op->amount == a.req.amount;
   if (a.req.kind == Request::Kind::kRights) same = same && op->to == a.req.to;
   // A transfer (or a replay of one) names its payee: the op must credit that account.
   const std::string payee =
       op->kind == OpKind::kTransfer ? ledger.AccountId(op->other_account) : std::string();
   if (a.req.kind == Request::Kind::kTransfer) same = same && payee == accounts[a.req.payee].id;
+  // A capture or release names its hold (its key says so too: HoldKey).
+  if (a.req.kind == Request::Kind::kCapture || a.req.kind == Request::Kind::kRelease)
+    same = same && op->hold == a.req.hold;
   if (!same) {
     *why = "op " + ack.dot.ToString() + " acknowledged by " + R(ack.region) + " at " +
            std::to_string(ack.time_ms) + " ms as " + asked +
@@ -884,6 +995,57 @@ void Simulation::Impl::CheckMoneyAcrossAccounts(
   }
 }
 
+// Holds, after convergence. The oracle's replay: at most one resolution of a hold survives and
+// surviving captures never take more than the hold. Every replica: each hold's fate — open,
+// captured (how much, by which op), released, released at expiry, voided — is the oracle's, read
+// with Replica::GetHold. A replica may have forgotten a hold that is settled (voided or resolved
+// for good) once its stable frontier is a retention past the expiry (docs/design.md).
+void Simulation::Impl::CheckHolds(const std::map<std::string, OracleAccount>& oracle) {
+  for (const auto& [id, o] : oracle) {
+    for (const auto& [dot, h] : o.holds) {
+      if (h.surviving > 1 || h.surviving_captured > h.amount) {
+        Fail("holds", id + ": hold " + dot.ToString() + " of " + std::to_string(h.amount) +
+                          " has " + std::to_string(h.surviving) +
+                          " resolutions surviving reconciliation, capturing " +
+                          std::to_string(h.surviving_captured));
+        return;
+      }
+      if (!h.placed) continue;
+      const HoldView::State fate = FateOf(h);
+      for (Host& host : hosts) {
+        HoldView hv;
+        const Status s = host.replica->GetHold(dot, &hv);
+        const Hlc frontier = host.replica->frontier();
+        if (!s.ok()) {
+          const bool forgettable =
+              fate != HoldView::State::kOpen &&
+              h.expires_ms + config.idempotency_retention_ms < frontier.wall_ms();
+          // (NotFound, or Unavailable from a replica still rejoining, which cannot tell.)
+          if ((s.code() == Code::kNotFound || s.code() == Code::kUnavailable) && forgettable)
+            continue;
+          Fail("I7 agreement", id + ": hold " + dot.ToString() + " is " +
+                                   FateText(fate, h.captured, h.winner) + " by the oracle, but " +
+                                   R(host.id) + " says " + s.ToString() + " (stable frontier " +
+                                   frontier.ToString() + ")");
+          return;
+        }
+        if (hv.account != id || hv.amount != h.amount || hv.expires_ms != h.expires_ms ||
+            hv.state != fate || (fate == HoldView::State::kCaptured && hv.captured != h.captured) ||
+            hv.resolved_by != (fate == HoldView::State::kVoided ? hv.resolved_by : h.winner)) {
+          Fail("I7 agreement", id + ": hold " + dot.ToString() + " of " + std::to_string(h.amount) +
+                                   " expiring at " + std::to_string(h.expires_ms) + " is " +
+                                   FateText(fate, h.captured, h.winner) +
+                                   " by the oracle's replay, but " + R(host.id) + " has it " +
+                                   FateText(hv.state, hv.captured, hv.resolved_by) + " (account " +
+                                   hv.account + ", " + std::to_string(hv.amount) + " expiring at " +
+                                   std::to_string(hv.expires_ms) + ")");
+          return;
+        }
+      }
+    }
+  }
+}
+
 void Simulation::Impl::FinalChecks() {
   const RegionId n = config.regions;
   for (const Host& h : hosts)
@@ -921,6 +1083,8 @@ void Simulation::Impl::FinalChecks() {
   std::map<std::string, OracleAccount> oracle;
   for (const std::string& id : ledger.Accounts()) ledger.Oracle(id, &oracle[id]);
   CheckMoneyAcrossAccounts(oracle);
+  if (failure) return;
+  CheckHolds(oracle);
   if (failure) return;
   for (const std::string& id : ledger.Accounts()) {
     const OracleAccount& o = oracle.at(id);

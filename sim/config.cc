@@ -120,6 +120,18 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   // Transfers between accounts, after everything above: off in a fifth of the seeds, else from
   // a trickle to about a third of the requests.
   w->transfer_weight = on(0.8) ? rng.LogUniform(0.02, 0.6) : 0;
+  // Holds, after everything above (a seed drawn without them draws the requests it drew before):
+  // off in a fifth of the seeds, else from a trickle to a third of the requests, with expiries
+  // from a fraction of a second to the retention and a mix of resolutions of their own.
+  w->hold_weight = on(0.8) ? rng.LogUniform(0.02, 0.6) : 0;
+  w->hold_expiry_min_ms = static_cast<std::uint32_t>(rng.LogUniform(20, 2000));
+  w->hold_expiry_max_ms =
+      w->hold_expiry_min_ms + static_cast<std::uint32_t>(rng.LogUniform(10, 5000));
+  w->hold_capture_p = rng.Unit() * 0.7;
+  w->hold_release_p = rng.Unit() * (1 - w->hold_capture_p);
+  w->hold_dual_p = on(0.7) ? rng.Unit() * (1 - w->hold_capture_p - w->hold_release_p) : 0;
+  w->hold_capture_all_p = rng.Unit();
+  w->hold_capture_retry_elsewhere_p = on(0.5) ? rng.LogUniform(0.01, 0.5) : 0;
 }
 
 // The default faults plus lost disks: a default run (2000 requests, about 20 s of virtual time)
@@ -233,6 +245,10 @@ const std::vector<BugInfo>& KnownBugs() {
        "void only the payer's side of a transfer voided as a duplicate of its key (the payee "
        "keeps the money: money created)",
        "I3 conservation (the two sides of a transfer disagree) / I2 floor"},
+      {"release_reserve_early",
+       "end a hold's reserve with any resolution seen, final or not (a release seen before an "
+       "earlier capture lets the hold's region spend what the capture then takes)",
+       "I2 floor (the region's reserve below what its holds may still take)"},
   };
   return bugs;
 }
@@ -279,6 +295,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->spend_buffered_transfer = true;
   else if (name == "void_transfer_payer_only")
     b->void_transfer_payer_only = true;
+  else if (name == "release_reserve_early")
+    b->release_reserve_early = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

@@ -96,6 +96,21 @@ struct WorkloadParams {
   // requests by default) and rights moved to another region (without a key).
   double credit_weight = 0.35, debit_weight = 0.55, rights_weight = 0.05;
   double transfer_weight = 0.17;
+  // Two-phase holds (docs/simulation.md, "Holds"): about 10 % of the requests by default place a
+  // hold (keyed, retried and probed like a debit, so duplicate holds happen), expiring in
+  // hold_expiry_min_ms..hold_expiry_max_ms (at most the retention: the desk refuses longer). The
+  // client resolves each hold it was told of later, at its region or another: a capture
+  // (hold_capture_p; the whole hold with hold_capture_all_p, else a random part), a release
+  // (hold_release_p), both at once in two regions (hold_dual_p: the second by another client,
+  // across a partition if one cuts the first region off), or nothing (the hold expires). The
+  // resolution is due at a random moment of the hold's life, or up to a fifth of it after its
+  // expiry (refused then). An acknowledged capture is sent again at another region with
+  // hold_capture_retry_elsewhere_p (the same capture: a replay there, or a fork).
+  double hold_weight = 0.125;
+  std::uint32_t hold_expiry_min_ms = 200, hold_expiry_max_ms = 5000;
+  double hold_capture_p = 0.45, hold_release_p = 0.2, hold_dual_p = 0.15;
+  double hold_capture_all_p = 0.4;
+  double hold_capture_retry_elsewhere_p = 0.15;
   double hot_p = 0.5;  // chance a request goes to the hot set of accounts
   double hot_fraction = 0.05;
   Amount credit_max = 1000, debit_max = 700, rights_max = 300;

@@ -14,6 +14,12 @@ std::uint64_t DotBook::Fingerprint(const Op& op) {
   h.Add(op.key);
   h.Add(op.to);
   if (op.kind == OpKind::kTransfer) h.Add(op.to_account);  // the payee
+  if (op.kind == OpKind::kHold) h.Add(op.expires_ms);
+  if (IsHoldResolution(op.kind)) {  // the hold it resolves, its amount, at expiry or not
+    h.Add((std::uint64_t{op.hold.origin} << 48) ^ op.hold.seq);
+    h.Add(static_cast<std::uint64_t>(op.held));
+    h.Add(std::uint64_t{op.expired});
+  }
   h.Add(op.hlc.value);
   if (op.kind == OpKind::kOpen) {
     h.Add(op.config.currency);

@@ -32,8 +32,18 @@ std::string Describe(const Op& op) {
                   " " + std::to_string(op.amount);
   if (op.kind == OpKind::kRights) s += " to r" + std::to_string(op.to);
   if (op.kind == OpKind::kTransfer) s += " to " + op.to_account;
+  if (op.kind == OpKind::kHold) s += " expiring at " + std::to_string(op.expires_ms);
+  if (IsHoldResolution(op.kind))
+    s += " of hold " + op.hold.ToString() + " (held " + std::to_string(op.held) + ")" +
+         (op.expired ? " at expiry" : "");
   if (!op.key.empty()) s += " key " + op.key;
-  return s;
+  return s + " @" + op.hlc.ToString();
+}
+
+std::string Named(const LedgerOp& op) {
+  return "r" + std::to_string(op.canonical.origin) + ":" + std::to_string(op.canonical.seq) + " " +
+         std::string(OpKindName(op.kind)) + " " + std::to_string(op.amount) + " @" +
+         op.canonical.hlc.ToString();
 }
 
 }  // namespace
@@ -51,6 +61,7 @@ std::uint32_t Ledger::IndexFor(const std::string& id) {
     a.credits.resize(n_);
     a.debits.resize(n_);
     a.transfers.resize(static_cast<std::size_t>(n_) * n_);
+    a.captures.resize(static_cast<std::size_t>(n_) * n_);
     a.rights.assign(n_, 0);
     a.refunds.assign(n_, 0);
     a.clawbacks.assign(n_, 0);
@@ -89,11 +100,70 @@ std::uint32_t Ledger::Void(std::uint32_t ai, std::uint32_t index) {
       b.surviving_credits -= op.amount;
       return op.other_account;
     }
+    case OpKind::kCapture:
+      // A capture took money reserved at the hold's region: its void refunds that region.
+      a.refunds[op.hold.origin] += op.amount;
+      a.surviving_debits -= op.amount;
+      return kNoOtherSide;
     case OpKind::kOpen:
     case OpKind::kRights:
-      break;
+    case OpKind::kHold:
+    case OpKind::kRelease:
+      break;  // no money moved, none moves back
   }
   return kNoOtherSide;
+}
+
+std::uint32_t Ledger::VoidOp(std::uint32_t ai, std::uint32_t index, std::string* problem) {
+  Account& a = accounts_[ai];
+  a.voided[index] = true;
+  const std::uint32_t from = Void(ai, index);
+  const LedgerOp& op = a.ops[index];
+  if (op.kind == OpKind::kRelease && op.expired && problem->empty()) {
+    // Its region released the hold once its stable frontier was past the expiry: no resolution
+    // stamped before the expiry could still appear. One that wins over the release did, and the
+    // region may have spent the funds it freed.
+    std::string by;
+    auto it = a.holds.find(op.hold);
+    if (it != a.holds.end()) {
+      for (std::uint32_t j : it->second.resolutions)
+        if (j != index && a.ops[j].canonical < op.canonical) by = Named(a.ops[j]);
+    }
+    *problem =
+        "holds: the release at expiry " + Named(op) + " of hold " + op.hold.ToString() + " on " +
+        a.config.id + " is voided" +
+        (by.empty() ? std::string(" (its hold is voided)") : " by an earlier resolution " + by) +
+        ": its region freed the funds while a resolution could still win";
+  }
+  if (op.kind == OpKind::kHold) {
+    // A hold voided as a duplicate of its key reserves nothing: every resolution of it is voided.
+    auto it = a.holds.find(Dot{op.canonical.origin, op.canonical.seq});
+    if (it != a.holds.end()) {
+      for (std::uint32_t j : it->second.resolutions)
+        if (!a.voided[j]) VoidOp(ai, j, problem);
+    }
+  }
+  return from;
+}
+
+std::string Ledger::CheckResolution(const Account& a, const LedgerOp& hold,
+                                    const LedgerOp& res) const {
+  const std::string what = Named(res) + " of hold " + Named(hold) + " on " + a.config.id;
+  if (res.kind == OpKind::kCapture && res.amount > hold.amount)
+    return "holds: " + what + " takes more than the hold holds";
+  if (res.held != hold.amount)
+    return "holds: " + what + " says the hold holds " + std::to_string(res.held);
+  if (!res.expired && res.canonical.hlc.wall_ms() >= hold.expires_ms)
+    return "holds: " + what + " is stamped at or after the hold's expiry " +
+           std::to_string(hold.expires_ms) + " (a resolution then must be refused)";
+  if (res.expired &&
+      (res.kind != OpKind::kRelease || res.canonical.origin != hold.canonical.origin ||
+       res.canonical.hlc.wall_ms() < hold.expires_ms))
+    return "holds: " + what +
+           " is a release at expiry, which only the hold's region originates, at or after "
+           "the expiry " +
+           std::to_string(hold.expires_ms);
+  return "";
 }
 
 bool Ledger::PayerVoids(const LedgerOp& in) const {
@@ -151,8 +221,11 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     const LedgerOp& known = a.ops[oi];
     const bool same_payee = known.kind != OpKind::kTransfer ||
                             accounts_[known.other_account].config.id == op.to_account;
+    const bool same_hold = known.expires_ms == op.expires_ms && known.hold == op.hold &&
+                           known.held == op.held && known.expired == op.expired;
     if (a.config.id == op.account && known.kind == op.kind && known.amount == op.amount &&
-        known.to == op.to && same_payee && known.key == op.key && known.canonical == op.canonical())
+        known.to == op.to && same_payee && same_hold && known.key == op.key &&
+        known.canonical == op.canonical())
       return "";
     return "I4 durability: seq " + op.dot.ToString() +
            " made durable twice with different ops: " + "first " +
@@ -171,6 +244,10 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   Account& a = accounts_[ai];
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
   a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms, op.epoch});
+  a.ops[index].expires_ms = op.expires_ms;
+  a.ops[index].hold = op.hold;
+  a.ops[index].held = op.held;
+  a.ops[index].expired = op.expired;
   // Durable again: no longer forgotten. Another op forgotten under the dot (a seq issued again,
   // then lost again) is kept: a restored disk may still bring it back.
   if (auto f = forgotten_[o].find(op.dot.seq); f != forgotten_[o].end()) {
@@ -247,6 +324,38 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       recheck |= 1u << o;
       break;
     }
+    case OpKind::kHold:
+      break;  // moves no money: it reserves its origin's rights (HoldFiguresAt)
+    case OpKind::kCapture: {
+      // A debit booked to the hold's region, whichever region took it: the money was reserved
+      // there, so that is the floor it may lower.
+      const RegionId r = op.hold.origin;
+      if (r >= n_ || op.hold.seq == 0) return "durable capture of an invalid hold: " + Describe(op);
+      a.rights[r] -= op.amount;
+      a.surviving_debits += op.amount;
+      append(a.captures[o * n_ + r]);
+      recheck |= 1u << r;
+      break;
+    }
+    case OpKind::kRelease:
+      break;
+  }
+
+  // Holds: the hold op or the resolution joins its hold's book before the key rule runs, so that
+  // a hold voided by it takes the resolutions already known with it.
+  std::string hold_problem;
+  const bool hold_kind = op.kind == OpKind::kHold || IsHoldResolution(op.kind);
+  const Dot hold_dot = op.kind == OpKind::kHold ? op.dot : op.hold;
+  if (hold_kind) {
+    auto [known, first] = hold_account_.try_emplace(hold_dot, ai);
+    if (!first && known->second != ai)
+      hold_problem = "holds: " + Describe(op) + " names hold " + hold_dot.ToString() +
+                     " of another account, " + accounts_[known->second].config.id;
+    HoldBook& hb = a.holds[hold_dot];
+    if (op.kind == OpKind::kHold)
+      hb.op = index;
+    else
+      hb.resolutions.push_back(index);
   }
 
   if (!op.key.empty()) {
@@ -263,16 +372,16 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     // is within the window; a new use can void only its canonical successor.
     auto next = k.uses.upper_bound(op.canonical());
     if (next != k.uses.begin() && Within(std::prev(next)->first.hlc, op.hlc)) {
-      a.voided[index] = true;
-      Void(ai, index);  // voided as it comes: no net change for its origin (nor, for a transfer,
-                        // for the payee)
+      // Voided as it comes: no net change for its origin (nor, for a transfer, for the payee);
+      // a hold takes its resolutions with it.
+      VoidOp(ai, index, &hold_problem);
     }
     if (next != k.uses.end() && !a.voided[next->second] && Within(op.hlc, next->first.hlc)) {
       // A canonically earlier use within the window: the next one is voided now. If it is a
       // credit, or a transfer (credit to its payee), its origin loses it there, however long ago
       // it was spent.
-      a.voided[next->second] = true;
-      if (const std::uint32_t from = Void(ai, next->second); from != kNoOtherSide) {
+      if (const std::uint32_t from = VoidOp(ai, next->second, &hold_problem);
+          from != kNoOtherSide) {
         clawed = next->second;
         if (from == ai) {
           recheck |= 1u << next->first.origin;
@@ -284,6 +393,23 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     }
     k.uses.emplace(op.canonical(), index);
   }
+
+  if (hold_kind) {
+    const HoldBook& hb = a.holds[hold_dot];
+    if (IsHoldResolution(op.kind) && hb.op != kNoOtherSide && a.voided[hb.op] && !a.voided[index])
+      VoidOp(ai, index, &hold_problem);  // a resolution of a voided hold takes nothing
+    if (hb.op != kNoOtherSide && hold_problem.empty()) {
+      if (op.kind == OpKind::kHold) {
+        for (std::uint32_t j : hb.resolutions) {
+          hold_problem = CheckResolution(a, a.ops[index], a.ops[j]);
+          if (!hold_problem.empty()) break;
+        }
+      } else {
+        hold_problem = CheckResolution(a, a.ops[hb.op], a.ops[index]);
+      }
+    }
+  }
+  if (!hold_problem.empty()) return hold_problem;
 
   // The effective floor drops only at the origin's own debits, transfers out and hand-outs, at a
   // clawback (of a credit or of a transfer in) and when an earlier open changes the lines; rights
@@ -357,6 +483,10 @@ Op Ledger::OpAt(Dot d) const {
   op.to = lo.to;
   if (lo.kind == OpKind::kTransfer) op.to_account = accounts_[lo.other_account].config.id;
   op.key = lo.key;
+  op.expires_ms = lo.expires_ms;
+  op.hold = lo.hold;
+  op.held = lo.held;
+  op.expired = lo.expired;
   if (lo.kind == OpKind::kOpen) {
     for (const auto& [index, config] : a.open_configs)
       if (index == oi) op.config = config;
@@ -406,6 +536,14 @@ bool Ledger::Raw(const std::string& account, const VersionVector& vv, RawView* o
       out->rights[o] -= x;
       out->rights[to] += x;
     }
+    // Captures originated at o, each a debit of the region of its hold.
+    for (RegionId r = 0; r < n_; ++r) {
+      const auto& c = a->captures[o * n_ + r];
+      if (c.empty()) continue;
+      const Amount x = UpTo(c, s);
+      out->rights[r] -= x;
+      out->balance -= x;
+    }
   }
   return true;
 }
@@ -449,8 +587,13 @@ MoneyTotals Ledger::Totals() const {
           if (voided) ++t.transfers_voided;
           if (!voided) t.transferred += op.amount;
           break;
+        case OpKind::kCapture:  // money out of the account, like a debit
+          if (!voided) t.debits += op.amount;
+          break;
         case OpKind::kOpen:
         case OpKind::kRights:
+        case OpKind::kHold:
+        case OpKind::kRelease:
           break;
       }
     }
@@ -505,9 +648,13 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
     // events name it so.
     OpKind kind = op.kind;
     if (op.kind == OpKind::kTransfer) kind = op.incoming ? OpKind::kCredit : OpKind::kDebit;
+    // Where its money, fee or void is booked: a capture's at its hold's region (the funds were
+    // reserved there), everything else at its origin.
+    const RegionId booked = kind == OpKind::kCapture ? op.hold.origin : o;
+    const bool takes = kind == OpKind::kDebit || kind == OpKind::kCapture;  // money out
     r.balance_before.emplace_back(op.canonical.hlc, balance);
     if (kind == OpKind::kCredit) r.raw_balance += op.amount;
-    if (kind == OpKind::kDebit) r.raw_balance -= op.amount;
+    if (takes) r.raw_balance -= op.amount;
     bool voided = false;
     if (op.incoming) {
       // The key is the payer's, not this account's: its uses on the payer decide.
@@ -517,10 +664,36 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
       voided = !first && Within(it->second.last, op.canonical.hlc);
       it->second.last = op.canonical.hlc;
     }
+    // A hold is named by its op's dot. Canonical order puts it before every resolution of it (a
+    // region resolves only a hold it holds, and stamps the resolution above it), so its fate as a
+    // duplicate of its key is known when they come: a resolution of a voided hold is voided.
+    if (kind == OpKind::kHold) {
+      OracleHold& h = r.holds[Dot{o, op.canonical.seq}];
+      h.placed = true;
+      h.amount = op.amount;
+      h.expires_ms = op.expires_ms;
+      h.voided = voided;
+    } else if (kind == OpKind::kCapture || kind == OpKind::kRelease) {
+      OracleHold& h = r.holds[op.hold];
+      if (h.voided) voided = true;
+      if (!voided) {
+        // Resolutions share a key: the first one not voided wins; the key rule voids the rest.
+        ++h.surviving;
+        if (kind == OpKind::kCapture) h.surviving_captured += op.amount;
+        if (h.winner.seq == 0) {
+          h.winner = Dot{o, op.canonical.seq};
+          h.resolution = kind;
+          h.captured = kind == OpKind::kCapture ? op.amount : 0;
+          h.expired = op.expired;
+        }
+      }
+    }
     if (voided) {
-      if (kind == OpKind::kCredit || kind == OpKind::kDebit) {
-        Amount v = kind == OpKind::kDebit ? op.amount : -op.amount;
-        r.region_voids[o] += v;
+      // A voided debit or capture is refunded, a voided credit clawed back; a voided hold or
+      // release moves nothing back but is a fork all the same (an event of 0).
+      const Amount v = takes ? op.amount : kind == OpKind::kCredit ? -op.amount : 0;
+      if (kind != OpKind::kOpen && kind != OpKind::kRights) {
+        r.region_voids[booked] += v;
         r.voids += v;
         DerivedEvent e;
         e.kind = DerivedKind::kVoid;
@@ -537,8 +710,9 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
       case OpKind::kCredit:
         balance += op.amount;
         break;
-      case OpKind::kDebit: {
-        if (!op.key.empty()) {
+      case OpKind::kDebit:
+      case OpKind::kCapture: {
+        if (kind == OpKind::kDebit && !op.key.empty()) {
           Seen& k = seen[op.key];
           k.debits_in_window = k.debits_in_window > 0 && Within(k.last_debit, op.canonical.hlc)
                                    ? k.debits_in_window + 1
@@ -555,7 +729,7 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
           Amount overdrawn = -balance;
           const Amount fee = a->config.fee.flat + FeeOnOverdrawn(overdrawn, a->config.fee.bps);
           balance -= fee;
-          r.region_fees[o] += fee;
+          r.region_fees[booked] += fee;
           r.fees += fee;
           DerivedEvent e;
           e.kind = DerivedKind::kOverdraftFee;
@@ -572,12 +746,97 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
       case OpKind::kOpen:
       case OpKind::kRights:
       case OpKind::kTransfer:  // read as its side above
+      case OpKind::kHold:      // no money: reserves its region's rights
+      case OpKind::kRelease:   // no money: gives the reserve back
         break;
     }
   }
   r.balance = balance;
   for (RegionId o = 0; o < n_; ++o) r.region_rights[o] += r.region_voids[o] - r.region_fees[o];
   *out = std::move(r);
+  return true;
+}
+
+}  // namespace tally::sim
+
+namespace tally::sim {
+
+HoldTotals Ledger::HoldCounts() const {
+  HoldTotals t;
+  for (const Account& a : accounts_) {
+    for (const auto& [dot, hb] : a.holds) {
+      t.resolutions += hb.resolutions.size();
+      const bool placed = hb.op != kNoOtherSide;
+      const bool voided = placed && a.voided[hb.op];
+      if (placed) ++t.holds;
+      if (voided) ++t.holds_voided;
+      // The winner: the canonically first resolution the void rule left standing.
+      const LedgerOp* winner = nullptr;
+      for (std::uint32_t j : hb.resolutions) {
+        if (a.voided[j]) {
+          if (placed && !voided) ++t.conflicts;
+          continue;
+        }
+        if (!winner || a.ops[j].canonical < winner->canonical) winner = &a.ops[j];
+      }
+      if (!placed || voided) continue;
+      if (!winner) {
+        ++t.open;
+      } else if (winner->kind == OpKind::kCapture) {
+        ++t.captured;
+        t.amount_captured += winner->amount;
+      } else if (winner->expired) {
+        ++t.expired;
+      } else {
+        ++t.released;
+      }
+    }
+  }
+  return t;
+}
+
+bool Ledger::HoldFiguresAt(const std::string& account, const VersionVector& vv, Hlc frontier,
+                           HoldFigures* out) const {
+  const Account* a = FindAccount(account);
+  if (!a) return false;
+  *out = HoldFigures{};
+  out->reserved_min.assign(n_, 0);
+  out->reserved_max.assign(n_, 0);
+  auto holds = [&](const CanonicalKey& k) { return k.seq <= vv.get(k.origin); };
+  for (const auto& [dot, hb] : a->holds) {
+    if (hb.op == kNoOtherSide) continue;
+    const LedgerOp& h = a->ops[hb.op];
+    if (!holds(h.canonical)) continue;
+    ++out->holds;
+    // Voided, among the ops held, by the windowed rule: the canonical predecessor of its key's
+    // use, among the uses held, lies less than the retention before it.
+    bool voided = false;
+    if (!h.key.empty()) {
+      const auto& uses = a->keys.at(h.key).uses;
+      auto it = uses.find(h.canonical);
+      while (it != uses.begin()) {
+        --it;
+        if (!holds(it->first)) continue;
+        voided = Within(it->first.hlc, h.canonical.hlc);
+        break;
+      }
+    }
+    if (voided) continue;  // reserves nothing, is not held
+    // Its resolutions held all lie within one window (each is stamped between the hold and its
+    // expiry, at most a retention apart): the canonically first wins.
+    const LedgerOp* winner = nullptr;
+    for (std::uint32_t j : hb.resolutions) {
+      const LedgerOp& res = a->ops[j];
+      if (holds(res.canonical) && (!winner || res.canonical < winner->canonical)) winner = &res;
+    }
+    if (!winner) out->held += h.amount;
+    const Amount left =
+        h.amount - (winner && winner->kind == OpKind::kCapture ? winner->amount : 0);
+    out->reserved_max[dot.origin] += left;
+    // Until its winner is below the stable frontier, an earlier resolution may still come and
+    // take up to the whole hold: its region keeps what the winner left reserved.
+    if (!winner || !(winner->canonical.hlc < frontier)) out->reserved_min[dot.origin] += left;
+  }
   return true;
 }
 

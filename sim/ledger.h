@@ -20,7 +20,17 @@
 //     time of the HLCs), every use counting, voided or not — and so the refunds owed for voided
 //     debits and the clawbacks of voided credits are known at every instant (I2, I6);
 //   - the ops themselves, so the oracle can replay them in canonical order at the end and derive
-//     fees and voids on its own (I7).
+//     fees and voids on its own (I7);
+//   - per hold (an op of kind kHold, named by its dot), the hold op and every resolution of it
+//     (kCapture, kRelease). A hold moves no money; a capture of y is a debit of y booked to the
+//     HOLD's region, whichever region originated it; a release moves nothing. Resolutions carry
+//     the key HoldKey(hold), so the windowed key rule voids every resolution but the canonically
+//     first; a hold voided as a duplicate of its client key voids every resolution of it too (a
+//     voided capture is refunded to the hold's region). The ledger checks, as ops come in, that
+//     no capture takes more than its hold, that client resolutions are stamped before the hold's
+//     expiry, that a release at expiry comes from the hold's region after it and never loses to
+//     another resolution (its region freed the funds: no resolution may still arrive), and that a
+//     resolution names its hold's account.
 // Nothing here calls the core's reconciliation code: the oracle is a second, independent reading
 // of the rules in core/reconcile.h. Not thread-safe.
 
@@ -54,6 +64,52 @@ struct LedgerOp {
   bool incoming = false;
   std::uint32_t other_account = kNoOtherSide;
   std::uint32_t other_op = kNoOtherSide;
+  // Holds. kHold: the wall time from which it can no longer be resolved. kCapture, kRelease: the
+  // hold they resolve, its amount as the op carries it, and (kRelease) whether the hold's region
+  // released it at expiry.
+  std::uint64_t expires_ms = 0;
+  Dot hold;
+  Amount held = 0;
+  bool expired = false;
+  // The region its money is booked to: the hold's region for a capture, else its origin.
+  RegionId booked() const { return kind == OpKind::kCapture ? hold.origin : canonical.origin; }
+};
+
+// Holds over every account, from the ops and the void rule as the ledger applies it (the run
+// summary).
+struct HoldTotals {
+  std::uint64_t holds = 0, holds_voided = 0;  // durable hold ops; voided as duplicates of a key
+  std::uint64_t captured = 0, released = 0, expired = 0;  // holds so resolved (surviving winner)
+  std::uint64_t open = 0;                                 // neither voided nor resolved
+  std::uint64_t resolutions = 0;  // durable captures and releases (expiry releases included)
+  // Resolutions of holds that are not voided, voided because another resolution of the same hold
+  // came first: two regions resolved one hold at once (a fork).
+  std::uint64_t conflicts = 0;
+  Amount amount_captured = 0;
+};
+
+// A hold's fate by the oracle's replay (HoldView::State).
+struct OracleHold {
+  std::uint64_t expires_ms = 0;
+  Amount amount = 0;
+  bool placed = false;  // the hold op is among the durable ops
+  bool voided = false;
+  Dot winner;  // the winning resolution (seq 0: none)
+  OpKind resolution = OpKind::kRelease;
+  Amount captured = 0;
+  bool expired = false;
+  std::uint64_t surviving = 0;    // resolutions not voided (must be <= 1)
+  Amount surviving_captured = 0;  // Σ of surviving captures (must be <= amount)
+};
+
+// What a replica holding exactly the ops of some version vector shows of an account's holds
+// (Ledger::HoldFigures): the open holds (AccountView::held) and, per region, bounds on what its
+// holds still reserve (RegionView::reserved) at a stable frontier.
+struct HoldFigures {
+  Amount held = 0;
+  std::vector<Amount> reserved_min;  // a hold whose winning resolution may still change reserves
+  std::vector<Amount> reserved_max;  // at most: every hold not voided, less what its winner took
+  std::uint64_t holds = 0;           // holds placed among those ops
 };
 
 // Money over every account, from the ops and the void rule as the ledger applies it when ops
@@ -92,6 +148,8 @@ struct OracleAccount {
   std::vector<std::pair<Hlc, Amount>> balance_before;
   // I6: the most surviving debits of one key less than the retention apart; must be <= 1.
   std::uint64_t surviving_debits_max_per_key = 0;
+  // Every hold of the account (by the hold op's dot) and what the replay decides of it.
+  std::map<Dot, OracleHold> holds;
 };
 
 class Ledger {
@@ -132,6 +190,14 @@ class Ledger {
   // Totals over every account: conservation across accounts (FinalChecks): the sum of the
   // oracle's balances must be credits − debits − fees, transfers cancelling.
   MoneyTotals Totals() const;
+  HoldTotals HoldCounts() const;
+  // What a replica holding exactly the ops of `vv` (durable ones; the caller leaves out its own
+  // unsynced holds and resolutions) with stable frontier `frontier` must show of the holds of
+  // `account`: the open holds' total, and per region the least and the most its holds reserve.
+  bool HoldFiguresAt(const std::string& account, const VersionVector& vv, Hlc frontier,
+                     HoldFigures* out) const;
+  // The retention window (ms) the void rule uses.
+  std::uint64_t retention_ms() const { return retention_ms_; }
   // Highest seq each origin made durable.
   const VersionVector& durable() const { return durable_; }
   std::uint64_t op_count() const { return op_count_; }
@@ -166,6 +232,12 @@ class Ledger {
     std::map<CanonicalKey, std::uint32_t> uses;  // canonical order -> index into ops
     std::map<RegionId, Hlc> newest_own;          // per origin, its newest use of the key
   };
+  // A hold and its resolutions, by op index; the hold op may come after a resolution of it (ops
+  // reach the ledger as their origins sync them, and a revived hold comes back late).
+  struct HoldBook {
+    std::uint32_t op = kNoOtherSide;         // the hold op
+    std::vector<std::uint32_t> resolutions;  // in the order they became durable
+  };
   struct Account {
     AccountConfig config;
     CanonicalKey opened;
@@ -174,9 +246,11 @@ class Ledger {
     std::vector<LedgerOp> ops;
     std::vector<std::vector<Prefix>> credits, debits;  // per origin
     std::vector<std::vector<Prefix>> transfers;        // per origin × n + to
-    std::vector<Amount> rights;     // raw rights per region over every durable op
-    std::vector<Amount> refunds;    // voided debits, per region
-    std::vector<Amount> clawbacks;  // voided credits, per region
+    std::vector<std::vector<Prefix>> captures;  // per origin × n + the hold's region (booked to)
+    std::map<Dot, HoldBook> holds;              // by the hold's dot
+    std::vector<Amount> rights;                 // raw rights per region over every durable op
+    std::vector<Amount> refunds;                // voided debits, per region
+    std::vector<Amount> clawbacks;              // voided credits, per region
     Amount surviving_credits = 0, surviving_debits = 0;  // Σ over unvoided ops
     std::unordered_map<std::string, KeyUses> keys;       // looked up only, never iterated
     std::vector<bool> voided;                            // by op index
@@ -191,6 +265,12 @@ class Ledger {
   // of a transfer both, the refund to its payer and the clawback from its payee. Returns the
   // account a clawback lowered the floor of (the one kind of void that does), else kNoOtherSide.
   std::uint32_t Void(std::uint32_t ai, std::uint32_t index);
+  // Marks op `index` of account `ai` voided and books it (Void); a hold takes every resolution of
+  // it with it. Returns what Void returns for the op itself. Sets *problem if an expiry release
+  // is voided (its region freed the funds while a resolution could still win).
+  std::uint32_t VoidOp(std::uint32_t ai, std::uint32_t index, std::string* problem);
+  // "" or what is wrong with resolution `res` of hold `hold` (both ops of account `a`).
+  std::string CheckResolution(const Account& a, const LedgerOp& hold, const LedgerOp& res) const;
   // Whether the payer's key voids the transfer whose payee side is `in`: the windowed rule, read
   // again from the payer's uses of the key (the oracle's replay of the payee).
   bool PayerVoids(const LedgerOp& in) const;
@@ -211,7 +291,8 @@ class Ledger {
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> by_dot_;
   std::vector<Dot> order_;  // every durable op, in the order it became durable (for Truncate)
   std::vector<std::map<Seq, std::vector<Op>>>
-      forgotten_;  // per origin: ops Truncate dropped, by seq
+      forgotten_;                              // per origin: ops Truncate dropped, by seq
+  std::map<Dot, std::uint32_t> hold_account_;  // every hold seen (op or resolution): its account
   VersionVector durable_;
   std::uint64_t op_count_ = 0;
   Hlc newest_;

@@ -84,7 +84,16 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
       lost_disks);
   double wall = Seconds(start);
   std::uint64_t bad = 0;
+  tally::sim::SwarmSeedResult holds;  // totals over the seeds
+  std::uint64_t seeds_with_holds = 0;
   for (const auto& r : results) {
+    holds.holds += r.holds;
+    holds.holds_voided += r.holds_voided;
+    holds.holds_captured += r.holds_captured;
+    holds.holds_released += r.holds_released;
+    holds.holds_expired += r.holds_expired;
+    holds.resolution_conflicts += r.resolution_conflicts;
+    if (r.holds > 0) ++seeds_with_holds;
     if (r.ok) continue;
     ++bad;
     std::printf("seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed, r.invariant.c_str(),
@@ -93,6 +102,11 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
   std::printf("swarm: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " ops each: %" PRIu64
               " passed, %" PRIu64 " failed\n",
               seeds, first, ops, seeds - bad, bad);
+  std::printf("swarm holds: %" PRIu64 " durable in %" PRIu64 " seeds (voided %" PRIu64
+              "): captured %" PRIu64 ", released %" PRIu64 ", expired %" PRIu64
+              ", resolution conflicts %" PRIu64 "\n",
+              holds.holds, seeds_with_holds, holds.holds_voided, holds.holds_captured,
+              holds.holds_released, holds.holds_expired, holds.resolution_conflicts);
   std::fprintf(stderr, "tally-sim swarm: %.1f s wall, %u threads, %.1f seeds/minute\n", wall, jobs,
                wall > 0 ? seeds * 60.0 / wall : 0.0);
   return bad == 0 ? 0 : 1;

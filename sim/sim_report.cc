@@ -136,8 +136,8 @@ void Simulation::Impl::BuildReport() {
                        Fmt("%.2f", w.spend_retried_credit_p)},
        {"mix", "credits " + Fmt("%.2f", w.credit_weight) + ", debits " +
                    Fmt("%.2f", w.debit_weight) + ", transfers between accounts " +
-                   Fmt("%.2f", w.transfer_weight) + ", rights moves " +
-                   Fmt("%.2f", w.rights_weight)}};
+                   Fmt("%.2f", w.transfer_weight) + ", holds " + Fmt("%.2f", w.hold_weight) +
+                   ", rights moves " + Fmt("%.2f", w.rights_weight)}};
   const RunSummary& s = summary;
   char trace_hex[17];
   std::snprintf(trace_hex, sizeof trace_hex, "%016" PRIx64, trace.value());
@@ -160,6 +160,11 @@ void Simulation::Impl::BuildReport() {
       {"voids", std::to_string(s.void_events) + " (net " + std::to_string(s.voids) + ")"},
       {"transfers between accounts", std::to_string(s.durable_transfers) + " (voided " +
                                          std::to_string(s.transfers_voided) + ")"},
+      {"holds", std::to_string(s.durable_holds) + " (voided " + std::to_string(s.holds_voided) +
+                    "; captured " + std::to_string(s.holds_captured) + ", released " +
+                    std::to_string(s.holds_released) + ", expired " +
+                    std::to_string(s.holds_expired) + ", open " + std::to_string(s.holds_open) +
+                    "; resolution conflicts " + std::to_string(s.resolution_conflicts) + ")"},
       {"partitions", std::to_string(s.partitions)},
       {"crashes", std::to_string(s.crashes)},
       {"clock steps",

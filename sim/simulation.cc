@@ -219,12 +219,13 @@ void Simulation::Impl::OnRequestArrives(std::uint64_t slot) {
 void Simulation::Impl::SubmitAttempt(RegionId r, Command cmd) {
   Attempt& a = attempts[cmd.id - 1];
   Host& h = hosts[r];
-  if (a.req.kind == Request::Kind::kDebit || a.req.kind == Request::Kind::kTransfer) {
-    // A transfer is decided as a debit of its payer.
+  if (a.req.kind == Request::Kind::kDebit || a.req.kind == Request::Kind::kTransfer ||
+      a.req.kind == Request::Kind::kHold) {
+    // A transfer is decided as a debit of its payer, a hold as a debit that moves no money.
     AccountView v;
     if (h.replica->GetAccount(accounts[a.req.account].id, &v).ok() && r < v.regions.size()) {
       const RegionView& rv = v.regions[r];
-      a.before = Attempt::Figures{rv.rights, rv.overdraft_line};
+      a.before = Attempt::Figures{rv.rights - rv.reserved, rv.overdraft_line, rv.reserved};
     }
   }
   const std::uint64_t id = cmd.id;
@@ -276,7 +277,28 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
           a.req.payee = AccountIndex(b.to);
         } else if constexpr (std::is_same_v<T, TransferRights>) {
           a.req = Request{Request::Kind::kRights, AccountIndex(b.account), b.amount, b.to, ""};
-        }  // holds: not in this workload yet
+        } else if constexpr (std::is_same_v<T, PlaceHold>) {
+          a.req = Request{Request::Kind::kHold, AccountIndex(b.account), b.amount, 0, b.key};
+          a.req.expires_in_ms = b.expires_in_ms;
+        } else if constexpr (std::is_same_v<T, CaptureHold> || std::is_same_v<T, ReleaseHold>) {
+          // The hold's account and amount, as the ledger (or the hold's answer) has them.
+          std::string account;
+          const LedgerOp* hold = ledger.Find(b.hold, &account);
+          a.req.kind =
+              std::is_same_v<T, CaptureHold> ? Request::Kind::kCapture : Request::Kind::kRelease;
+          if (hold && hold->kind == OpKind::kHold) {
+            a.req.account = AccountIndex(account);
+          } else if (auto it = hold_accounts.find(b.hold); it != hold_accounts.end()) {
+            a.req.account = it->second;
+          }
+          if constexpr (std::is_same_v<T, CaptureHold>) {
+            a.req.amount = b.amount;
+          } else {
+            a.req.amount = hold && hold->kind == OpKind::kHold ? hold->amount : 0;
+          }
+          a.req.hold = b.hold;
+          a.req.key = HoldKey(b.hold);
+        }
       },
       body);
   attempts.push_back(std::move(a));
@@ -509,6 +531,7 @@ void Simulation::Impl::RetireStats(const Replica& replica) {
   summary.rights_granted += st.rights_granted;
   summary.rebalance_transfers += st.rebalance_transfers;
   summary.snapshots += st.snapshots_sent;
+  summary.expiry_releases += st.holds_expired;
 }
 
 void Simulation::Impl::Restart(RegionId r) {
@@ -595,6 +618,15 @@ RunResult Simulation::Impl::MakeResult() {
   summary.seqs_reissued = dots.reissued();
   summary.durable_lost_with_disk = dots.LostDurable();
   summary.acked_lost_with_disk = AckedLostWithDisk();
+  const HoldTotals holds = ledger.HoldCounts();
+  summary.durable_holds = holds.holds;
+  summary.holds_voided = holds.holds_voided;
+  summary.holds_captured = holds.captured;
+  summary.holds_released = holds.released;
+  summary.holds_expired = holds.expired;
+  summary.holds_open = holds.open;
+  summary.resolution_conflicts = holds.conflicts;
+  summary.amount_captured = holds.amount_captured;
   res.summary = summary;
   for (const Host& h : hosts) {
     if (!h.replica) continue;
@@ -603,6 +635,7 @@ RunResult Simulation::Impl::MakeResult() {
     res.summary.rights_granted += st.rights_granted;
     res.summary.rebalance_transfers += st.rebalance_transfers;
     res.summary.snapshots += st.snapshots_sent;
+    res.summary.expiry_releases += st.holds_expired;
   }
   if (failure) {
     res.ok = false;
@@ -734,6 +767,19 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
   line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64
        "); transfers between accounts %" PRIu64 " (voided %" PRIu64 ")",
        s.fee_events, s.fees, s.void_events, s.voids, s.durable_transfers, s.transfers_voided);
+  if (c.workload.hold_weight > 0 || s.holds > 0 || s.durable_holds > 0)
+    line("holds: requests %" PRIu64 " (retried at another region %" PRIu64 "), captures %" PRIu64
+         " (sent again at another region %" PRIu64 "), releases %" PRIu64
+         ", resolved at two regions at once %" PRIu64 "; durable %" PRIu64 " (voided %" PRIu64
+         "): captured %" PRIu64 " (total %" PRId64 "), released %" PRIu64 ", expired %" PRIu64
+         " (expiry releases %" PRIu64 "), open %" PRIu64 ", resolution conflicts %" PRIu64 "%s",
+         s.holds, s.hold_retries_elsewhere, s.captures, s.capture_retries_elsewhere, s.releases,
+         s.dual_resolutions, s.durable_holds, s.holds_voided, s.holds_captured, s.amount_captured,
+         s.holds_released, s.holds_expired, s.expiry_releases, s.holds_open, s.resolution_conflicts,
+         s.stale_hold_resolutions == 0 ? ""
+                                       : (", resolutions of a hold lost with a disk (dot reused) " +
+                                          std::to_string(s.stale_hold_resolutions))
+                                             .c_str());
   line("faults: partitions %" PRIu64 ", crashes %" PRIu64 " (restarts %" PRIu64
        "), clock steps %" PRIu64 ", amnesia %" PRIu64 ", lying hellos %" PRIu64 ", syncs %" PRIu64
        ", clock-ahead reports %" PRIu64,

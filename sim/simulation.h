@@ -50,6 +50,14 @@ struct RunSummary {
   std::uint64_t retried_credit_spends = 0;       // debits spending a credit retried elsewhere
   std::uint64_t rival_opens = 0;  // second opens of an account with another config (--rival-opens)
   std::uint64_t rival_opens_accepted = 0;  // of rival_opens: accepted as a new op (concurrent)
+  // Holds: requests placing one, capturing, releasing; holds resolved at two regions at once;
+  // captures sent again at another region after their answer; holds retried at another region
+  // after a timeout (of retries_elsewhere).
+  std::uint64_t holds = 0, captures = 0, releases = 0, dual_resolutions = 0;
+  std::uint64_t capture_retries_elsewhere = 0, hold_retries_elsewhere = 0;
+  // Resolutions acknowledged for a dot that names another hold than the one the client was told
+  // of: its hold went with a disk (durability local) and its origin issued the seq again.
+  std::uint64_t stale_hold_resolutions = 0;
   std::uint64_t timeouts = 0, gave_up = 0, replies_lost = 0;
   std::uint64_t accepted = 0, rejected = 0, overdraft_debits = 0, replays = 0;
   std::map<std::string, std::uint64_t> rejected_by_code;
@@ -61,6 +69,14 @@ struct RunSummary {
   // payer's key (each such void is two void events, one per side).
   std::uint64_t durable_transfers = 0, transfers_voided = 0;
   Amount fees = 0, voids = 0;
+  // What became of the durable holds (the ledger's void rule): voided as duplicates of their key,
+  // captured, released by a client, released at expiry by their region, still open; and the
+  // resolutions that lost to another resolution of the same hold (two regions resolved it at
+  // once). Expiry releases the replicas originated (ReplicaStats::holds_expired, every run).
+  std::uint64_t durable_holds = 0, holds_voided = 0, holds_captured = 0, holds_released = 0,
+                holds_expired = 0, holds_open = 0, resolution_conflicts = 0;
+  Amount amount_captured = 0;
+  std::uint64_t expiry_releases = 0;
   std::uint64_t rights_requests = 0, rights_granted = 0, rebalance_transfers = 0, snapshots = 0;
   std::uint64_t clock_ahead_reports = 0;
   // Faults.

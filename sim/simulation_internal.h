@@ -104,19 +104,46 @@ struct Host {
 };
 
 struct Request {
-  enum class Kind : std::uint8_t { kOpen, kCredit, kDebit, kRights, kTransfer };
+  enum class Kind : std::uint8_t {
+    kOpen,
+    kCredit,
+    kDebit,
+    kRights,
+    kTransfer,
+    kHold,     // PlaceHold: `amount` for `expires_in_ms`, with a client key
+    kCapture,  // CaptureHold of `hold`: `amount` (<= the hold's)
+    kRelease,  // ReleaseHold of `hold`; `amount` is the hold's (a release op carries it)
+  };
   Kind kind = Kind::kCredit;
-  std::uint32_t account = 0;  // index into Impl::accounts (a transfer's payer)
+  std::uint32_t account = 0;  // index into Impl::accounts (a transfer's payer, a hold's account)
   Amount amount = 0;
   RegionId to = 0;
-  std::string key;
-  std::uint32_t payee = 0;  // kTransfer: index into Impl::accounts
+  std::string key;                  // a resolution's is HoldKey(hold), as its op carries it
+  std::uint32_t payee = 0;          // kTransfer: index into Impl::accounts
+  std::uint64_t expires_in_ms = 0;  // kHold
+  Dot hold;                         // kCapture, kRelease
+  Hlc hold_hlc;  // kCapture, kRelease: the hold's timestamp as the client was told it (0: unknown)
   // A key this client never sent before (not a reuse): its first attempt can be neither a replay
   // nor a reused key.
   bool fresh_key = false;
   // An open with the account's rival config: its answer does not change what the workload
   // believes of the account (the first open's answer does).
   bool rival = false;
+};
+
+// A resolution of a hold a client was told of, to be sent once it is due.
+struct HoldTicket {
+  static constexpr RegionId kAnyRegion = ~RegionId{0};
+  Dot hold;
+  Hlc hold_hlc;  // as its answer said: tells the hold from another op its dot may name later
+  std::uint32_t account = 0;
+  Amount held = 0;
+  Request::Kind kind = Request::Kind::kCapture;  // kCapture or kRelease
+  Amount amount = 0;                             // a capture's
+  RegionId at = kAnyRegion;                      // where to send it (kAnyRegion: drawn when due)
+  std::uint64_t due_ms = 0;                      // virtual time
+  bool dual = false;  // once sent, another client resolves the hold at another region at once
+  std::uint32_t client = 0;  // the client that holds the ticket (a dual's second: who made it)
 };
 
 struct Client {
@@ -147,6 +174,8 @@ struct Client {
   std::vector<RegionId> spend_at;
   std::uint32_t spend_account = 0;
   Amount spend_amount = 0;
+  // The resolutions of holds this client placed (or was asked to send again), each once due.
+  std::deque<HoldTicket> tickets;
 };
 
 struct Attempt {
@@ -160,7 +189,8 @@ struct Attempt {
   // `decided_at_submit` when the replica answered within the Submit call (no wait), so the answer
   // was decided on exactly that state.
   struct Figures {
-    Amount rights = 0, line = 0;
+    Amount rights = 0, line = 0;  // rights: what its holds do not reserve (rights − reserved)
+    Amount reserved = 0;          // what the region's holds reserve (RegionView::reserved)
   };
   std::optional<Figures> before;
   bool decided_at_submit = false;
@@ -290,6 +320,11 @@ class Simulation::Impl {
   void ClientDone(std::uint32_t c);
   void ClientStops(std::uint32_t c);
   static CommandBody BodyOf(const Request& req, const std::vector<AccountInfo>& accounts);
+  // Holds: what the client plans for a hold it was told of; a resolution's request; where a
+  // resolution at `from`'s other side goes (across a partition that cuts `from` off, if any).
+  void PlanHold(std::uint32_t c, const CommandResult& res);
+  Request ResolutionOf(const HoldTicket& t);
+  RegionId OtherRegion(RegionId from);
 
   // --- faults.cc: the fault schedule and the liveness phase.
   void StartFaults();
@@ -336,6 +371,12 @@ class Simulation::Impl {
   // Conservation across accounts: the oracle's balances sum to what came in and went out, and on
   // every replica the two sides of each transfer are voided together or not at all.
   void CheckMoneyAcrossAccounts(const std::map<std::string, OracleAccount>& oracle);
+  // Every hold's fate on every replica is the oracle's; no hold has two surviving resolutions or
+  // surviving captures beyond its amount.
+  void CheckHolds(const std::map<std::string, OracleAccount>& oracle);
+  // A region's view of the holds of one account against the ops it holds (CheckAccount).
+  void CheckHoldFigures(RegionId r, const std::string& id, const AccountView& v,
+                        const VersionVector& vv);
   bool AckMatches(const AckRecord& ack, std::string* why) const;
   // Every durable copy of the acknowledged op went with a wiped or restored disk: no copy is left.
   bool LostWithDisk(const AckRecord& ack) const;
@@ -380,6 +421,10 @@ class Simulation::Impl {
   std::uint32_t next_unopened = 0;
   std::deque<std::uint32_t> reopen;       // opens that timed out, to be asked again
   std::deque<std::uint32_t> rival_opens;  // accounts whose rival open is still to be sent
+  // Second resolutions of holds resolved in two regions at once, for the next client (other than
+  // the one that sent the first) to wake.
+  std::deque<HoldTicket> dual_resolutions;
+  std::map<Dot, std::uint32_t> hold_accounts;  // every hold acknowledged: its account
   std::uint64_t requests_issued = 0;
   std::uint32_t clients_stopped = 0;
   bool workload_started = false;

@@ -49,6 +49,12 @@ std::vector<SwarmSeedResult> RunSwarm(std::uint64_t first, std::uint64_t count, 
         out.reproduce = r.reproduce;
         out.trace = r.trace;
         out.requests = r.summary.requests;
+        out.holds = r.summary.durable_holds;
+        out.holds_voided = r.summary.holds_voided;
+        out.holds_captured = r.summary.holds_captured;
+        out.holds_released = r.summary.holds_released;
+        out.holds_expired = r.summary.holds_expired;
+        out.resolution_conflicts = r.summary.resolution_conflicts;
       }
       if (on_done) {
         std::lock_guard<std::mutex> lock(mu);

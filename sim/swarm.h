@@ -22,6 +22,10 @@ struct SwarmSeedResult {
   std::string reproduce;
   std::uint64_t trace = 0;
   std::uint64_t requests = 0;
+  // Holds (RunSummary): durable ones and what became of them, and resolutions that lost to
+  // another resolution of the same hold.
+  std::uint64_t holds = 0, holds_voided = 0, holds_captured = 0, holds_released = 0,
+                holds_expired = 0, resolution_conflicts = 0;
 };
 
 // The config a swarm runs for `seed`: shape and faults drawn from the seed, profile "swarm".

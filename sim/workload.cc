@@ -3,10 +3,13 @@
 // (across the partition, when one cuts the region that went dark off); probe replays at the same
 // region; spend a credit — or a transfer's credit to its payee — that a retry elsewhere got
 // applied as a new op — a possible duplicate, tentative until final — where it landed and where
-// it was tried before.
+// it was tried before. Place holds (keyed, retried like debits) and resolve those they were told
+// of later — a capture, a release, both at once in two regions, or nothing (the hold expires) —
+// and send a capture again at another region now and then.
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "sim/simulation_internal.h"
 
@@ -24,10 +27,19 @@ std::string AccountName(std::uint32_t i) {
   return buf;
 }
 
-// The requests that carry an idempotency key, are retried with it and may be probed for a replay.
-bool Keyed(Request::Kind k) {
-  return k == Request::Kind::kCredit || k == Request::Kind::kDebit || k == Request::Kind::kTransfer;
+// Captures and releases: their key is their hold's (HoldKey), not one the client drew.
+bool Resolution(Request::Kind k) {
+  return k == Request::Kind::kCapture || k == Request::Kind::kRelease;
 }
+
+// The requests that carry a key the client drew (reused now and then past its window).
+bool ClientKeyed(Request::Kind k) {
+  return k == Request::Kind::kCredit || k == Request::Kind::kDebit ||
+         k == Request::Kind::kTransfer || k == Request::Kind::kHold;
+}
+
+// The requests that carry an idempotency key, are retried with it and may be probed for a replay.
+bool Keyed(Request::Kind k) { return ClientKeyed(k) || Resolution(k); }
 
 }  // namespace
 
@@ -44,8 +56,83 @@ CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<Accou
       return TransferRights{id, req.to, req.amount};
     case Request::Kind::kTransfer:
       return Transfer{id, accounts[req.payee].id, req.amount, req.key};
+    case Request::Kind::kHold:
+      return PlaceHold{id, req.amount, req.key, req.expires_in_ms};
+    case Request::Kind::kCapture:
+      return CaptureHold{req.hold, req.amount};
+    case Request::Kind::kRelease:
+      return ReleaseHold{req.hold};
   }
   return Credit{};
+}
+
+RegionId Simulation::Impl::OtherRegion(RegionId from) {
+  // A client fails over away from a region that went dark: when a partition cuts that region
+  // off from some peers, to one of those (the client's side of the cut), else to any other.
+  std::vector<RegionId> across;
+  for (RegionId p = 0; p < config.regions; ++p)
+    if (p != from && (!network.up(from, p) || !network.up(p, from))) across.push_back(p);
+  if (!across.empty()) return across[workload_rng.Below(across.size())];
+  const RegionId other = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
+  return other >= from ? other + 1 : other;
+}
+
+Request Simulation::Impl::ResolutionOf(const HoldTicket& t) {
+  Request req;
+  req.kind = t.kind;
+  req.account = t.account;
+  req.hold = t.hold;
+  req.hold_hlc = t.hold_hlc;
+  req.amount = t.kind == Request::Kind::kCapture ? t.amount : t.held;
+  req.key = HoldKey(t.hold);
+  if (t.kind == Request::Kind::kCapture)
+    ++summary.captures;
+  else
+    ++summary.releases;
+  return req;
+}
+
+// A hold the client was told of (placed, or a replay of one): what it will do with it — capture
+// part or all of it, release it, resolve it at two regions at once, or let it expire — and when:
+// at a random moment of its life, or up to a fifth of it past its expiry (refused then), at its
+// region or at any region.
+void Simulation::Impl::PlanHold(std::uint32_t c, const CommandResult& res) {
+  Client& cl = clients[c];
+  const WorkloadParams& w = config.workload;
+  HoldTicket t;
+  t.hold = res.hold;
+  t.hold_hlc = res.hlc;
+  t.account = cl.req.account;
+  t.held = res.held > 0 ? res.held : cl.req.amount;
+  t.client = c;
+  t.at =
+      workload_rng.Chance(0.5) ? cl.at : static_cast<RegionId>(workload_rng.Below(config.regions));
+  t.due_ms = now + workload_rng.Below(cl.req.expires_in_ms * 6 / 5 + 1);
+  if (cl.elsewhere && !res.replayed) {
+    // Retried at another region and placed there as a new op: the first attempt may well be
+    // held too, in which case the key rule voids one of the two, and a capture of the voided
+    // one with it. Captured there soon, as a client would once told its hold went through.
+    t.kind = Request::Kind::kCapture;
+    t.at = cl.at;
+    t.due_ms = now + workload_rng.Below(cl.req.expires_in_ms / 4 + 1);
+    t.amount = workload_rng.Chance(w.hold_capture_all_p) ? t.held : workload_rng.Range(1, t.held);
+    cl.tickets.push_back(t);
+    return;
+  }
+  const double u = workload_rng.Unit();
+  if (u < w.hold_capture_p) {
+    t.kind = Request::Kind::kCapture;
+  } else if (u < w.hold_capture_p + w.hold_release_p) {
+    t.kind = Request::Kind::kRelease;
+  } else if (u < w.hold_capture_p + w.hold_release_p + w.hold_dual_p) {
+    t.dual = true;
+    t.kind = workload_rng.Chance(0.6) ? Request::Kind::kCapture : Request::Kind::kRelease;
+  } else {
+    return;  // left to expire: its region releases it
+  }
+  if (t.kind == Request::Kind::kCapture)
+    t.amount = workload_rng.Chance(w.hold_capture_all_p) ? t.held : workload_rng.Range(1, t.held);
+  cl.tickets.push_back(t);
 }
 
 void Simulation::Impl::StartWorkload() {
@@ -127,6 +214,23 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
   Request req;
   RegionId target = cl.home;
   const bool can_open = next_unopened < config.accounts || !reopen.empty();
+  // Holds: the second resolution of a hold resolved at two regions at once (another client sent
+  // the first just now), else a resolution of this client's that is due. Nothing is drawn here
+  // unless there is one.
+  std::optional<HoldTicket> ticket;
+  if (cl.spend_at.empty()) {
+    if (!dual_resolutions.empty() && dual_resolutions.front().client != c) {
+      ticket = dual_resolutions.front();
+      dual_resolutions.pop_front();
+    } else {
+      for (auto it = cl.tickets.begin(); it != cl.tickets.end(); ++it) {
+        if (it->due_ms > now) continue;
+        ticket = *it;
+        cl.tickets.erase(it);
+        break;
+      }
+    }
+  }
   if (!cl.spend_at.empty()) {
     // Spend the credit a retry elsewhere got applied, where it landed and then where it was tried
     // before: each region that applied it holds it as credit not yet final, and all but the
@@ -143,6 +247,24 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
         target < v.regions.size())
       req.amount = std::max(req.amount, v.regions[target].rights);
     ++summary.retried_credit_spends;
+  } else if (ticket) {
+    req = ResolutionOf(*ticket);
+    target = ticket->at;
+    if (ticket->dual) {
+      // The same hold resolved at another region at once, by the next client to wake: across
+      // the partition if one cuts this region off (neither side has heard of the other's), a
+      // capture of its own amount or a release.
+      HoldTicket second = *ticket;
+      second.dual = false;
+      second.client = c;
+      second.at = OtherRegion(target);
+      second.due_ms = now;
+      second.kind = workload_rng.Chance(0.5) ? Request::Kind::kCapture : Request::Kind::kRelease;
+      if (second.kind == Request::Kind::kCapture)
+        second.amount = workload_rng.Range(1, second.held);
+      dual_resolutions.push_back(second);
+      ++summary.dual_resolutions;
+    }
   } else if (!rival_opens.empty() && accounts[rival_opens.front()].open_region != cl.home) {
     // The rival open, from a client of another region, while the first may still be on its way.
     req.kind = Request::Kind::kOpen;
@@ -177,7 +299,10 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     req.account = draw_account();
     const double transfer_weight = opened.size() > 1 ? w.transfer_weight : 0;
     const double rights_weight = config.regions > 1 ? w.rights_weight : 0;
-    double total = w.credit_weight + w.debit_weight + transfer_weight + rights_weight;
+    // Holds take their share between transfers and rights: with no holds the mix is drawn as it
+    // was before they existed.
+    const double hold_weight = w.hold_weight;
+    double total = w.credit_weight + w.debit_weight + transfer_weight + hold_weight + rights_weight;
     double u = workload_rng.Unit() * total;
     if (u < w.credit_weight) {
       req.kind = Request::Kind::kCredit;
@@ -196,6 +321,17 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
         req.payee = opened[(static_cast<std::size_t>(at) + 1) % opened.size()];
       }
       ++summary.transfers;
+    } else if (u < w.credit_weight + w.debit_weight + transfer_weight + hold_weight) {
+      // A hold, with an amount drawn like a debit's and an expiry within the retention (the
+      // desk refuses a longer one: every resolution must fall inside one key window).
+      req.kind = Request::Kind::kHold;
+      req.amount = workload_rng.Range(1, w.debit_max);
+      const std::uint64_t longest = std::max<std::uint64_t>(
+          1, std::min<std::uint64_t>(w.hold_expiry_max_ms, config.idempotency_retention_ms));
+      const std::uint64_t shortest = std::clamp<std::uint64_t>(w.hold_expiry_min_ms, 1, longest);
+      req.expires_in_ms = static_cast<std::uint64_t>(workload_rng.Range(
+          static_cast<std::int64_t>(shortest), static_cast<std::int64_t>(longest)));
+      ++summary.holds;
     } else {
       req.kind = Request::Kind::kRights;
       req.amount = workload_rng.Range(1, w.rights_max);
@@ -301,8 +437,27 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
       for (RegionId r = 0; r < config.regions; ++r)
         if (r != cl.at && (cl.tried & (1u << r))) cl.spend_at.push_back(r);
     }
+    if (cl.req.kind == Request::Kind::kHold && res.hold.seq != 0) PlanHold(rs.client, res);
+    if (cl.req.kind == Request::Kind::kCapture && !res.replayed &&
+        config.workload.hold_capture_retry_elsewhere_p > 0 &&
+        workload_rng.Chance(config.workload.hold_capture_retry_elsewhere_p)) {
+      // The same capture again at another region (a client unsure it went through): a replay
+      // where the first is known, a second capture — a fork the first wins — where it is not.
+      HoldTicket again;
+      again.hold = cl.req.hold;
+      again.hold_hlc = cl.req.hold_hlc;
+      again.account = cl.req.account;
+      again.held = res.held;
+      again.kind = Request::Kind::kCapture;
+      again.amount = cl.req.amount;
+      again.at = OtherRegion(cl.at);
+      again.due_ms = now;
+      again.client = rs.client;
+      cl.tickets.push_front(again);
+      ++summary.capture_retries_elsewhere;
+    }
     const bool keyed = Keyed(cl.req.kind);
-    if (keyed) {
+    if (ClientKeyed(cl.req.kind)) {
       cl.done_key = cl.req.key;
       cl.done_key_ms = now;
     }
@@ -319,7 +474,9 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
     return;
   }
   const Code code = res.status.code();
-  if ((code == Code::kConflict || code == Code::kUnavailable) &&
+  // A resolution asked where its hold has not arrived yet is asked again there a little later.
+  const bool hold_unknown = Resolution(cl.req.kind) && code == Code::kNotFound;
+  if ((code == Code::kConflict || code == Code::kUnavailable || hold_unknown) &&
       cl.tries < config.workload.max_attempts) {
     ++summary.retries;
     queue.Schedule(now + workload_rng.Range(kConflictBackoffMinMs, kConflictBackoffMaxMs),
@@ -362,21 +519,12 @@ void Simulation::Impl::OnClientTimeout(std::uint32_t c, std::uint64_t attempt) {
   // line meanwhile. Transfers as well: a voided transfer is refunded to its payer and clawed back
   // from its payee, both at the region that took it.
   if (keyed && config.regions > 1 && workload_rng.Chance(config.workload.retry_elsewhere_p)) {
-    // A client fails over away from a region that went dark: when a partition cuts that region
-    // off from some peers, to one of those (the client's side of the cut), else to any other.
-    std::vector<RegionId> across;
-    for (RegionId p = 0; p < config.regions; ++p)
-      if (p != cl.at && (!network.up(cl.at, p) || !network.up(p, cl.at))) across.push_back(p);
-    if (!across.empty()) {
-      at = across[workload_rng.Below(across.size())];
-    } else {
-      RegionId other = static_cast<RegionId>(workload_rng.Below(config.regions - 1));
-      at = other >= cl.at ? other + 1 : other;
-    }
+    at = OtherRegion(cl.at);
     cl.elsewhere = true;
     ++summary.retries_elsewhere;
     if (cl.req.kind == Request::Kind::kCredit) ++summary.credit_retries_elsewhere;
     if (cl.req.kind == Request::Kind::kTransfer) ++summary.transfer_retries_elsewhere;
+    if (cl.req.kind == Request::Kind::kHold) ++summary.hold_retries_elsewhere;
   }
   SendAttempt(c, at);
 }

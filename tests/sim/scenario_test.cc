@@ -332,5 +332,158 @@ TEST_CASE("A region whose clock steps back keeps heartbeating: every op becomes 
   }
 }
 
+// Two-phase holds (docs/simulation.md, "Holds"): a hold at r0, then — every region alone — a
+// capture of it at r1 and a release of it at r2, the capture first in canonical order. r0, the
+// hold's region, hears of the release first and must keep the whole hold reserved until the
+// release is final, for the capture it has not seen may still win. After the heal the capture
+// wins on every replica, the release is a fork (a void of 0), and every checker passes: the floor
+// over every durable op, the hold's fate everywhere against the oracle's, I1–I7.
+TEST_CASE("Hand-written partition: a hold captured at one region, released at another", "[sim]") {
+  Simulation sim(ScriptedConfig(3, 5));
+  sim.Start();
+  sim.RunUntil(100);
+  AccountConfig cfg;
+  cfg.id = "held";
+  cfg.currency = "EUR";
+  cfg.overdraft_limit = 30;
+  cfg.lines = {10, 10, 10};
+  cfg.fee = FeePolicy{5, 0};
+  const std::uint64_t open = sim.Submit(0, OpenAccount{cfg});
+  sim.RunUntil(600);
+  REQUIRE(sim.Result(open)->status.ok());
+  const std::uint64_t credit = sim.Submit(0, Credit{"held", 100, ""});  // at once spendable
+  sim.RunUntil(1000);
+  REQUIRE(sim.Result(credit)->status.ok());
+
+  // r0 holds 80 of its 100 for 2.5 s: no money moves, 80 are reserved.
+  const std::uint64_t place = sim.Submit(0, PlaceHold{"held", 80, "auth-1", 2500});
+  sim.RunUntil(1300);
+  const CommandResult hold = *sim.Result(place);
+  REQUIRE(hold.status.ok());
+  REQUIRE(hold.hold == hold.op);
+  REQUIRE(hold.held == 80);
+  REQUIRE(hold.balance == 100);
+  AccountView v;
+  for (RegionId r = 0; r < 3; ++r) {
+    REQUIRE(sim.replica(r)->GetAccount("held", &v).ok());
+    CHECK(v.held == 80);
+    CHECK(v.available == 20);
+    CHECK(v.regions[0].reserved == 80);
+  }
+  // r0 may decide on 20 free rights and its line of 10: 31 is refused, with the free rights.
+  const std::uint64_t greedy = sim.Submit(0, Debit{"held", 31, "d-greedy"});
+  sim.RunUntil(1350);
+  REQUIRE(sim.Result(greedy)->status.code() == Code::kInsufficientFunds);
+  CHECK(sim.Result(greedy)->rights == 20);
+
+  // Every region alone: r1 captures 60 of the hold, then r2 releases it.
+  const Partition apart = EveryLinkCut(3);
+  sim.Cut(apart);
+  sim.RunUntil(1400);
+  const std::uint64_t cap_at_r1 = sim.Submit(1, CaptureHold{hold.hold, 60});
+  sim.RunUntil(1500);
+  const std::uint64_t rel_at_r2 = sim.Submit(2, ReleaseHold{hold.hold});
+  sim.RunUntil(1600);
+  const CommandResult cap = *sim.Result(cap_at_r1);
+  const CommandResult rel = *sim.Result(rel_at_r2);
+  REQUIRE(cap.status.ok());
+  REQUIRE(rel.status.ok());
+  REQUIRE_FALSE(cap.replayed);
+  REQUIRE_FALSE(rel.replayed);
+  CHECK(cap.captured == 60);
+  CHECK(cap.balance == 40);    // booked to the hold's region, r0
+  REQUIRE(cap.hlc < rel.hlc);  // the capture is canonically first
+  REQUIRE(sim.replica(1)->GetAccount("held", &v).ok());
+  CHECK(v.regions[0].rights == 40);
+  CHECK(v.held == 0);
+
+  // r0 and r2 meet; r1 stays alone. r0 learns of the release only: as far as it knows the hold is
+  // released, but the whole hold stays reserved until the release is final.
+  const Partition r1_alone{"isolate", {{0, 1}, {1, 0}, {2, 1}, {1, 2}}, "r1 isolated"};
+  sim.Cut(r1_alone);
+  sim.Uncut(apart);
+  sim.RunUntil(1900);
+  HoldView hv;
+  REQUIRE(sim.replica(0)->GetHold(hold.hold, &hv).ok());
+  CHECK(hv.state == HoldView::State::kReleased);
+  CHECK_FALSE(hv.final);
+  REQUIRE(sim.replica(0)->GetAccount("held", &v).ok());
+  CHECK(v.held == 0);
+  CHECK(v.regions[0].reserved == 80);
+  const std::uint64_t spend = sim.Submit(0, Debit{"held", 31, "d-after-release"});
+  sim.RunUntil(1950);
+  REQUIRE(sim.Result(spend)->status.code() == Code::kInsufficientFunds);
+
+  sim.Uncut(r1_alone);
+  FinishOk(&sim);
+
+  // The capture wins everywhere: 60 taken from r0's rights, the release voided (a fork of 0).
+  for (RegionId r = 0; r < 3; ++r) {
+    INFO("r" << r);
+    REQUIRE(sim.replica(r)->GetHold(hold.hold, &hv).ok());
+    CHECK(hv.state == HoldView::State::kCaptured);
+    CHECK(hv.captured == 60);
+    CHECK(hv.resolved_by == cap.op);
+    CHECK(hv.final);
+    REQUIRE(sim.replica(r)->GetAccount("held", &v).ok());
+    CHECK(v.balance == 40);
+    CHECK(v.raw_balance == 40);
+    CHECK(v.held == 0);
+    CHECK(v.regions[0].rights == 40);
+    CHECK(v.regions[0].reserved == 0);
+    CHECK(v.fees == 0);
+    CHECK(v.voids == 0);
+    std::vector<DerivedEvent> events;
+    REQUIRE(sim.replica(r)->DerivedEvents("held", &events).ok());
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == DerivedKind::kVoid);
+    CHECK(events[0].op_kind == OpKind::kRelease);
+    CHECK(events[0].op.origin == rel.op.origin);
+    CHECK(events[0].op.seq == rel.op.seq);
+    CHECK(events[0].amount == 0);
+  }
+  // Once final, what the capture left is r0's to spend again: 40 of rights and its line.
+  const std::uint64_t after = sim.Submit(0, Debit{"held", 50, "d-final"});
+  sim.RunUntil(sim.now() + 200);
+  REQUIRE(sim.Result(after)->status.ok());
+  CHECK(sim.Result(after)->overdraft);
+}
+
+// A hold nobody resolves: its region releases it once every region has passed its expiry, and a
+// capture asked after the expiry is refused where it is asked.
+TEST_CASE("Hand-written hold left to expire: released by its region, a late capture refused",
+          "[sim]") {
+  Simulation sim(ScriptedConfig(3, 5));
+  sim.Start();
+  OpenPlain(&sim, 1, "acct");
+  sim.RunUntil(600);
+  sim.Submit(1, Credit{"acct", 100, ""});
+  sim.RunUntil(1000);
+  const std::uint64_t place = sim.Submit(1, PlaceHold{"acct", 70, "auth-x", 500});
+  sim.RunUntil(1200);
+  const CommandResult hold = *sim.Result(place);
+  REQUIRE(hold.status.ok());
+  sim.RunUntil(1700);  // past the expiry
+  const std::uint64_t late = sim.Submit(2, CaptureHold{hold.hold, 10});
+  sim.RunUntil(2500);
+  REQUIRE(sim.Result(late)->status.code() == Code::kFailedPrecondition);
+  // "expired", or, once its region released it, "already resolved by expiry".
+  CHECK(sim.Result(late)->status.message().find("expir") != std::string::npos);
+  const RunResult res = FinishOk(&sim);
+  CHECK(res.summary.holds_expired == 1);
+  CHECK(res.summary.expiry_releases == 1);
+  HoldView hv;
+  AccountView v;
+  for (RegionId r = 0; r < 3; ++r) {
+    REQUIRE(sim.replica(r)->GetHold(hold.hold, &hv).ok());
+    CHECK(hv.state == HoldView::State::kExpired);
+    CHECK(hv.resolved_by.origin == 1);
+    REQUIRE(sim.replica(r)->GetAccount("acct", &v).ok());
+    CHECK(v.balance == 100);
+    CHECK(v.held == 0);
+    CHECK(v.regions[1].reserved == 0);
+  }
+}
+
 }  // namespace
 }  // namespace tally::sim
