@@ -14,9 +14,8 @@ KeyId MakeKeyId(std::uint32_t account, std::string_view key) {
 
 namespace {
 
-// Bits of the packed word: amount (<= kMaxOpAmount = 2^50, 51 bits), kind (3: kind - 1, for an
-// open is never keyed, so kCredit..kRelease fit), to (8: a region, or a payee's AccountTag),
-// overdraft, multi.
+// Bits of the packed word: amount (<= kMaxOpAmount = 2^50, 51 bits), kind (3: PackKind), to (8: a
+// region, or a payee's AccountTag), overdraft, multi.
 constexpr int kKindShift = 51;
 constexpr int kToShift = 54;
 constexpr int kOverdraftBit = 62;
@@ -24,6 +23,15 @@ constexpr std::uint64_t kAmountMask = (std::uint64_t{1} << kKindShift) - 1;
 // The dot: origin (< kMaxRegions = 16) in the top 4 bits, seq below.
 constexpr int kOriginShift = 60;
 constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kOriginShift) - 1;
+
+// The eight op kinds in 3 bits: kCredit..kRelease as kind - 1, and kOpen (1, which our own opens
+// never key, but a peer's op may) as 0.
+std::uint64_t PackKind(OpKind k) {
+  return k == OpKind::kOpen ? 0 : static_cast<std::uint64_t>(k) - 1;
+}
+OpKind UnpackKind(std::uint64_t bits) {
+  return bits == 0 ? OpKind::kOpen : static_cast<OpKind>(bits + 1);
+}
 
 }  // namespace
 
@@ -33,7 +41,7 @@ KeyUse KeyIndex::Dense::binding() const {
   u.hlc = hlc();
   const std::uint64_t p = U64(9);
   u.amount = static_cast<Amount>(p & kAmountMask);
-  u.kind = static_cast<OpKind>(((p >> kKindShift) & 7) + 1);
+  u.kind = UnpackKind((p >> kKindShift) & 7);
   u.to = static_cast<RegionId>((p >> kToShift) & 255);
   u.overdraft = (p >> kOverdraftBit) & 1;
   u.balance_after = static_cast<Amount>(U64(11));
@@ -48,12 +56,11 @@ Dot KeyIndex::Dense::dot() const {
 void KeyIndex::Dense::set_binding(const KeyUse& u) {
   assert(u.dot.origin < kMaxRegions && u.dot.seq <= kSeqMask);
   assert(u.amount >= 0 && u.amount <= kMaxOpAmount && u.to < kAccountTagLimit);
-  assert(u.kind > OpKind::kOpen && u.kind <= OpKind::kRelease && "an open is never keyed");
+  assert(u.kind >= OpKind::kOpen && u.kind <= OpKind::kRelease);
   SetU64(5, (std::uint64_t{u.dot.origin} << kOriginShift) | u.dot.seq);
   SetU64(7, u.hlc.value);
   const std::uint64_t multi = U64(9) & (std::uint64_t{1} << kMultiBit);
-  SetU64(9, static_cast<std::uint64_t>(u.amount) |
-                (static_cast<std::uint64_t>(static_cast<int>(u.kind) - 1) << kKindShift) |
+  SetU64(9, static_cast<std::uint64_t>(u.amount) | (PackKind(u.kind) << kKindShift) |
                 (std::uint64_t{u.to} << kToShift) | (std::uint64_t{u.overdraft} << kOverdraftBit) |
                 multi);
   SetU64(11, static_cast<std::uint64_t>(u.balance_after));
@@ -255,10 +262,10 @@ bool KeyIndex::Load(const KeyId& id, const KeyRecord& r) {
   std::uint32_t e = slots_[Probe(id)];
   if (e == kEmpty) e = Insert(id);
   Dense& d = At(e);
-  auto keyed_kind = [](OpKind k) { return k > OpKind::kOpen && k <= OpKind::kRelease; };
+  auto known_kind = [](OpKind k) { return k >= OpKind::kOpen && k <= OpKind::kRelease; };
   if (r.uses.empty()) {
     if (!r.last_use.is_zero() && r.last_use != r.hlc) return false;
-    if (!keyed_kind(r.kind)) return false;
+    if (!known_kind(r.kind)) return false;
     d.set_binding(
         KeyUse{r.dot, r.hlc, r.kind, r.amount, r.to, r.overdraft, r.balance_after, false});
     d.set_multi(false);
@@ -272,7 +279,7 @@ bool KeyIndex::Load(const KeyId& id, const KeyRecord& r) {
   for (const KeyUse& u : uses) {
     // A use's target is a region, or a transfer's payee tag (KeyTarget).
     const std::uint32_t targets = u.kind == OpKind::kTransfer ? kAccountTagLimit : kMaxRegions;
-    if (!keyed_kind(u.kind) || u.dot.origin >= kMaxRegions || u.dot.seq == 0 ||
+    if (!known_kind(u.kind) || u.dot.origin >= kMaxRegions || u.dot.seq == 0 ||
         u.dot.seq > kSeqMask || u.amount < 0 || u.amount > kMaxOpAmount || u.to >= targets)
       return false;
   }

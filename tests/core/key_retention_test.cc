@@ -188,6 +188,24 @@ TEST_CASE("KeyIndex: a stored key with two transfer uses loads back, payee tag a
   CHECK_FALSE(keys.Load(MakeKeyId(0, "move-1"), r));
 }
 
+// Every op kind survives the index's 3-bit kind, the open too: holds took the last values, and
+// a peer's open may carry a key (ValidateOp allows it), which an earlier packing asserted on.
+TEST_CASE("KeyIndex: every op kind round-trips through a binding", "[core][keys]") {
+  KeyIndex keys(kRetentionMs);
+  for (int k = static_cast<int>(OpKind::kOpen); k <= static_cast<int>(OpKind::kRelease); ++k) {
+    const OpKind kind = static_cast<OpKind>(k);
+    INFO(OpKindName(kind));
+    const KeyId id = MakeKeyId(0, "key-" + std::to_string(k));
+    const KeyUse use{Dot{1, 7}, Hlc::Make(1000, 0), kind, kMaxOpAmount, 3, false, 0, false};
+    keys.AddUse(id, use, VoidRule::kWindow);
+    KeyIndex::State st;
+    REQUIRE(keys.Find(id, &st));
+    CHECK(st.binding.kind == kind);
+    CHECK(st.binding.amount == kMaxOpAmount);
+    CHECK(st.binding.to == 3);
+  }
+}
+
 TEST_CASE("keys are forgotten once the frontier passes their last use + retention",
           "[core][keys]") {
   Cluster c = MakeCluster(3);
