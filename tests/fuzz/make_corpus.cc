@@ -131,7 +131,12 @@ void AddCluster(Corpus* corpus) {
   c.Run(0, TransferRights{"alice", 2, 30});
   c.Run(1, Debit{"bob.smith:eu-1", 1200, "order-1"});
   c.Run(1, Transfer{"bob.smith:eu-1", "alice", 700, "pay-alice"});
+  const Dot held = c.Run(1, PlaceHold{"bob.smith:eu-1", 300, "auth-1", 600000}).hold;
+  const Dot left = c.Run(1, PlaceHold{"bob.smith:eu-1", 40, "auth-2", 1000}).hold;  // expires
   c.Settle(4);
+  c.Run(0, CaptureHold{held, 250});
+  c.Run(2, ReleaseHold{held});  // loses to the capture: a fork
+  (void)left;
   c.queue.clear();  // a partition: concurrent overdraft debits and one key used at two regions
   for (RegionId r = 0; r < c.size(); ++r) c.Run(r, Debit{"alice", 60, "pay-" + std::to_string(r)});
   c.Run(2, Debit{"bob.smith:eu-1", 10, "retried"});
@@ -176,6 +181,14 @@ void AddApi(Corpus* corpus) {
   for (const char* b : {R"({"from":"alice","to":"shop-7","amount":500})",
                         R"({"amount":1,"to":"bob.smith:eu-1","from":"a"})"})
     corpus->Add("fuzz_api_transfer", b);
+  // fuzz_api_hold: a selector byte (0 hold body, 1 capture body, 2 release body, 3 hold id).
+  for (std::string_view b :
+       {std::string_view("\x00{\"amount\":300,\"expires_in_ms\":600000}"),
+        std::string_view("\x00{\"amount\":5}"), std::string_view("\x01{\"amount\":250}"),
+        std::string_view("\x01{}"), std::string_view("\x01", 1), std::string_view("\x02", 1),
+        std::string_view("\x02{}"), std::string_view("\x03eu.42"),
+        std::string_view("\x03us-east.18446744073709551615"), std::string_view("\x03ap.7")})
+    corpus->Add("fuzz_api_hold", b);
   for (const char* b : {R"({"dir":"/var/backups/tally-eu-1"})", R"({"dir":"/tmp/b"})"})
     corpus->Add("fuzz_api_backup", b);
   // fuzz_api_route: a method byte (0 GET, 1 POST, 2 other), then the target.
@@ -184,8 +197,9 @@ void AddApi(Corpus* corpus) {
        {"\x01/v1/accounts", "\x00/v1/accounts/alice", "\x01/v1/accounts/alice/debits",
         "\x01/v1/accounts/bob.smith%3Aeu-1/credits", "\x01/v1/accounts/alice/rights",
         "\x01/v1/transfers", "\x00/v1/accounts/alice/report?format=html", "\x00/v1/cluster",
-        "\x00/v1/stream?accounts=alice,bob", "\x01/v1/admin/backup", "\x00/metrics",
-        "\x00/healthz"})
+        "\x00/v1/stream?accounts=alice,bob", "\x01/v1/admin/backup", "\x00/metrics", "\x00/healthz",
+        "\x01/v1/accounts/alice/holds", "\x00/v1/holds/eu.42", "\x01/v1/holds/eu.42/capture",
+        "\x01/v1/holds/us.7/release"})
     corpus->Add("fuzz_api_route", std::string_view(t, 1 + std::strlen(t + 1)), i++);
 }
 
