@@ -202,6 +202,8 @@ void ToProto(const AccountConfig& c, pb::AccountConfig* out) {
     out->mutable_fee()->set_flat(U64(c.fee.flat));
     out->mutable_fee()->set_bps(c.fee.bps);
   }
+  if (!c.parent.empty()) out->set_parent(c.parent);
+  out->set_cap(c.cap);
 }
 
 pb::OpKind ToProto(OpKind k) { return static_cast<pb::OpKind>(static_cast<int>(k)); }
@@ -223,6 +225,7 @@ void ToProto(const Op& op, pb::Op* out) {
   if (op.hold != Dot{}) ToProto(op.hold, out->mutable_hold());
   out->set_held(U64(op.held));
   out->set_expired(op.expired);
+  for (const std::string& p : op.payers) out->add_payers(p);
 }
 
 void ToProto(const std::vector<Fence>& fences, google::protobuf::RepeatedPtrField<pb::Fence>* out) {
@@ -285,6 +288,7 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
     c->set_hold_seq(op.hold.seq);
     c->set_held(U64(op.held));
     c->set_expired(op.expired);
+    for (const std::string& p : op.payers) c->add_payers(p);
     if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
       ToProto(op.config, c->mutable_config());
     prev = &op;
@@ -458,7 +462,7 @@ Status AmountFromProto(std::uint64_t v, Amount max, std::string_view what, Amoun
 }
 
 Status OpKindFromProto(int v, OpKind* out) {
-  if (v < static_cast<int>(OpKind::kOpen) || v > static_cast<int>(OpKind::kRelease))
+  if (v < static_cast<int>(OpKind::kOpen) || v > static_cast<int>(OpKind::kBudgetDebit))
     return Malformed("unknown op kind " + std::to_string(v));
   *out = static_cast<OpKind>(v);
   return Status::OK();
@@ -481,6 +485,8 @@ Status FromProto(const pb::AccountConfig& p, AccountConfig* out) {
   s = AmountFromProto(p.fee().flat(), kMaxOpAmount, "flat fee", &c.fee.flat);
   if (!s.ok()) return s;
   c.fee.bps = p.fee().bps();
+  c.parent = p.parent();
+  c.cap = p.cap();
   *out = std::move(c);
   return Status::OK();
 }
@@ -497,6 +503,15 @@ Status FromProto(const pb::CanonicalKey& p, CanonicalKey* out) {
   out->hlc.value = p.hlc();
   out->origin = p.origin();
   out->seq = p.seq();
+  return Status::OK();
+}
+
+// A budget debit's payers: bounded here, checked by the core's rules (ValidateOp) after.
+Status PayersFromProto(const google::protobuf::RepeatedPtrField<std::string>& p,
+                       std::vector<std::string>* out) {
+  if (p.size() > static_cast<int>(kMaxBudgetDepth))
+    return Malformed("more than " + std::to_string(kMaxBudgetDepth) + " payers");
+  out->assign(p.begin(), p.end());
   return Status::OK();
 }
 
@@ -520,6 +535,8 @@ Status FromProto(const pb::Op& p, Op* out) {
   s = AmountFromProto(p.held(), kMaxOpAmount, "held", &op.held);
   if (!s.ok()) return s;
   op.expired = p.expired();
+  s = PayersFromProto(p.payers(), &op.payers);
+  if (!s.ok()) return s;
   if (p.has_config()) {
     s = FromProto(p.config(), &op.config);
     if (!s.ok()) return s;
@@ -599,6 +616,8 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
       s = AmountFromProto(c.held(), kMaxOpAmount, "held", &op.held);
       if (!s.ok()) return s;
       op.expired = c.expired();
+      s = PayersFromProto(c.payers(), &op.payers);
+      if (!s.ok()) return s;
       if (IsHoldResolution(op.kind) && op.key.empty()) op.key = HoldKey(op.hold);
       if (c.expires_in_ms() != 0) {
         if (c.expires_in_ms() > std::numeric_limits<std::uint64_t>::max() - op.hlc.wall_ms())

@@ -20,17 +20,19 @@
 
 namespace tally {
 
-// No counterpart: the entry is not one side of a transfer between accounts.
+// No counterpart: the entry is the only one of its op.
 inline constexpr std::uint32_t kNoCounterpart = ~std::uint32_t{0};
 
 // An op above the stable frontier, as the journal replays it. A transfer between accounts is two
 // entries, one per account, with the op's key: a debit in the payer's journal and a credit in the
 // payee's, each naming the other account (`counterpart`, a book index), so replay, fees and folding
-// treat them as the debit and credit they are, and a void reaches both.
+// treat them as the debit and credit they are, and a void reaches both. A budget debit is a debit
+// entry per payer and, if the account named did not pay (a fallback), a kBudgetDebit marker that
+// moves no money in that account's journal; its entries name each other in a ring.
 // A hold and its resolutions are entries of their own kinds; `to` is then the hold's region.
 struct JournalEntry {
   CanonicalKey key;
-  OpKind kind = OpKind::kCredit;  // any kind but kTransfer
+  OpKind kind = OpKind::kCredit;  // any kind but kTransfer (kBudgetDebit: the marker only)
   bool voided = false;
   bool keyed = false;  // carries an idempotency key: may be voided by a duplicate from elsewhere
   RegionId to = 0;     // kRights: the region given rights; holds: the hold's region

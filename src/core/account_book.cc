@@ -210,6 +210,7 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
 
 Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
   if (op.kind == OpKind::kTransfer) return ApplyTransfer(op, write_keys, out);
+  if (op.kind == OpKind::kBudgetDebit) return ApplyBudgetDebit(op, write_keys, out);
   Account& a = GetOrCreate(op.account);
   const RegionId o = op.dot.origin;
   if (op.kind == OpKind::kHold || IsHoldResolution(op.kind)) {
@@ -240,7 +241,8 @@ Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
       s = a.counters.Transfer(o, op.to, op.amount, nullptr);
       break;
     case OpKind::kTransfer:
-      break;  // ApplyTransfer
+    case OpKind::kBudgetDebit:
+      break;  // ApplyTransfer, ApplyBudgetDebit
     case OpKind::kHold:
     case OpKind::kRelease:
       break;  // no money moves: the hold's reserve is the registry's (HoldState)
@@ -431,6 +433,46 @@ Status AccountBook::ApplyTransfer(const Op& op, bool write_keys, Effects* out) {
   return Status::OK();
 }
 
+// A budget debit: a debit entry in the journal of each payer and, when a fallback took the money
+// from an ancestor, a marker entry (no money) in the named account's, which owns the key. The
+// entries name each other in a ring (`counterpart`), so the key rule's void reaches all of them.
+Status AccountBook::ApplyBudgetDebit(const Op& op, bool write_keys, Effects* out) {
+  std::vector<std::uint32_t> ring;
+  if (op.payers.front() != op.account) ring.push_back(IndexOf(GetOrCreate(op.account)));
+  for (const std::string& p : op.payers) ring.push_back(IndexOf(GetOrCreate(p)));
+  const bool marker = op.payers.front() != op.account;
+  const RegionId o = op.dot.origin;
+  for (std::size_t i = marker ? 1 : 0; i < ring.size(); ++i) {
+    if (op.amount > accounts_[ring[i]].counters.debit_room(o))
+      return Status::ResourceExhausted("budget debit would take a counter past " +
+                                       std::to_string(kMaxCounter));
+  }
+  const bool keyed = !op.key.empty();
+  std::vector<JournalEntry> entries;
+  std::vector<std::size_t> positions;
+  for (std::size_t i = 0; i < ring.size(); ++i) {
+    Account& a = accounts_[ring[i]];
+    const bool debit = !(marker && i == 0);
+    if (debit) {
+      const Status s = a.counters.Debit(o, op.amount, nullptr);
+      assert(s.ok());
+      (void)s;
+    }
+    entries.push_back(JournalEntry{op.canonical(), debit ? OpKind::kDebit : OpKind::kBudgetDebit,
+                                   false, keyed, 0, ring[(i + 1) % ring.size()], op.amount});
+    positions.push_back(JournalPosition(a, op.canonical()));
+  }
+  if (keyed) {
+    const bool voided = UseKey(accounts_[ring[0]], op, write_keys, out);
+    for (JournalEntry& e : entries) e.voided = voided;
+  }
+  for (std::size_t i = 0; i < ring.size(); ++i) {
+    InsertEntry(accounts_[ring[i]], positions[i], entries[i]);
+    if (entries[i].kind == OpKind::kDebit) touched_.insert(ring[i]);
+  }
+  return Status::OK();
+}
+
 // Where an entry with canonical key `k` goes in a's journal (or at the end, under the planted
 // bug that orders forks by arrival).
 std::size_t AccountBook::JournalPosition(const Account& a, const CanonicalKey& k) const {
@@ -463,16 +505,23 @@ bool AccountBook::UseKey(Account& a, const Op& op, bool write_keys, Effects* out
   return u.voided;
 }
 
-// Voids journal entry j of `a`, and the other side of it if it is a transfer between accounts.
+// Voids journal entry j of `a`, and the other entries of its op if it touches several accounts
+// (a transfer, a budget debit: a ring of entries, each naming the next one's account).
 void AccountBook::VoidEntry(Account& a, std::size_t j) {
   MarkVoided(a, j);
   const JournalEntry& e = a.journal[j];
   if (e.kind == OpKind::kHold) VoidHold(a, Dot{e.to, e.hold_seq});
-  if (e.counterpart == kNoCounterpart || bugs_.void_transfer_payer_only) return;
-  Account& b = accounts_[e.counterpart];
-  const std::size_t k = FindEntry(b, e.key);
-  assert(k < b.journal.size() && "both sides of a transfer fold together");
-  if (k < b.journal.size()) MarkVoided(b, k);
+  if (bugs_.void_transfer_payer_only) return;
+  const CanonicalKey key = e.key;
+  const std::uint32_t start = IndexOf(a);
+  for (std::uint32_t next = e.counterpart; next != kNoCounterpart && next != start;) {
+    Account& b = accounts_[next];
+    const std::size_t k = FindEntry(b, key);
+    assert(k < b.journal.size() && "every entry of an op folds together");
+    if (k >= b.journal.size()) break;
+    MarkVoided(b, k);
+    next = b.journal[k].counterpart;
+  }
 }
 
 void AccountBook::MarkVoided(Account& a, std::size_t j) {
@@ -551,7 +600,8 @@ void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
           FoldHoldEntry(a, e);
           break;
         case OpKind::kOpen:
-        case OpKind::kTransfer:  // journaled as its debit and credit
+        case OpKind::kTransfer:     // journaled as its debit and credit
+        case OpKind::kBudgetDebit:  // a marker: the payers' entries are debits
           break;
       }
     }

@@ -130,6 +130,7 @@ class AccountBook {
             std::vector<DerivedEvent>* events) const;
   void Invalidate(Account& a, std::size_t pos);
   Status ApplyTransfer(const Op& op, bool write_keys, Effects* out);
+  Status ApplyBudgetDebit(const Op& op, bool write_keys, Effects* out);
   HoldState& HoldOf(Account& a, Dot hold);
   bool TrackHold(Account& a, const Op& op, const JournalEntry& e);
   void VoidHold(Account& a, Dot hold);

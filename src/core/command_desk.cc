@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "core/budgets.h"
 #include "core/ids.h"
 #include "core/validate.h"
 
@@ -80,6 +81,7 @@ CommandResult CommandDesk::Originate(std::uint64_t id, Account& a, Op op, const 
   r.balance = book_.Tip(a).balance;
   if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
   if (op.kind == OpKind::kTransfer) r.payee_balance = book_.Tip(*book_.Find(op.to_account)).balance;
+  r.payers = op.payers;
   if (op.kind == OpKind::kHold) {
     r.hold = op.dot;
     r.held = op.amount;
@@ -113,6 +115,8 @@ CommandResult CommandDesk::DoOpen(std::uint64_t id, const OpenAccount& cmd, cons
     r.balance = book_.Tip(*a).balance;
     return r;
   }
+  s = CheckParent(book_, config);
+  if (!s.ok()) return Rejected(id, s);
   Op op = NewOp(OpKind::kOpen, config.id, phase);
   op.config = std::move(config);
   s = ApplyOp(op, /*write_keys=*/phase.rejoining, &book_, &log_, out);
@@ -233,13 +237,98 @@ CommandResult CommandDesk::DoDebit(std::uint64_t id, const Debit& cmd, const Pha
   Account* a = nullptr;
   CommandResult r;
   if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(), phase,
-                      &a, &r))
+                      &a, &r)) {
+    if (r.replayed) FillPayers(r);
     return r;
+  }
   PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
+  if ((cmd.fallback || a->config.cap) && DecideBudget(*a, cmd, p, phase, out, &r)) return r;
   if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
   CommandResult parked;
   parked.id = kParked;
   return parked;
+}
+
+// A debit through budgets (docs/design.md, "Budgets in a hierarchy"). The candidates are the
+// account and, with a fallback, its ancestors that `may_pay` allows, nearest first; a candidate
+// covers the debit when every account of its cap path does here, each from its own rights (a
+// fallback's from spendable rights alone, so it never overdraws one account while an ancestor has
+// money; a cap's with its line). The first that covers pays. Returns false to leave it to Decide as
+// a plain debit of `a`: when `a` alone pays, or when no candidate covers and `a` is no cap (its
+// line, its wait, its refusal). A cap's debit never waits: it is refused at once, naming what fell
+// short.
+bool CommandDesk::DecideBudget(Account& a, const Debit& cmd, const PendingDebit& p,
+                               const Phase& phase, Effects* out, CommandResult* r) {
+  std::vector<std::string> candidates{a.config.id};
+  if (cmd.fallback) {
+    for (std::string& up : Ancestors(book_, a.config.id))
+      if (!cmd.may_pay || cmd.may_pay(up)) candidates.push_back(std::move(up));
+  }
+  std::vector<std::string> path;
+  bool overdraft = false;
+  Status why;
+  bool found = false;
+  for (const std::string& c : candidates) {
+    why = CoveredPath(c, p.amount, /*line=*/!cmd.fallback, phase, &path, &overdraft);
+    if ((found = why.ok())) break;
+  }
+  if (!found && cmd.fallback && a.config.cap) {
+    why = CoveredPath(a.config.id, p.amount, /*line=*/true, phase, &path, &overdraft);
+    found = why.ok();
+  }
+  if (found && path.size() == 1 && path[0] == a.config.id) return false;
+  if (!found && !a.config.cap) return false;
+  if (!found) {
+    ++stats_.rejected;
+    *r = Rejected(p.command_id, why);
+    r->requested = p.amount;
+    r->balance = book_.Tip(a).balance;
+    return true;
+  }
+  Op op = NewOp(OpKind::kBudgetDebit, a.config.id, phase);
+  op.payers = std::move(path);
+  op.amount = p.amount;
+  op.key = p.key;
+  op.overdraft = overdraft;
+  *r = Originate(p.command_id, a, std::move(op), phase, out);
+  r->requested = p.amount;
+  if (r->status.ok()) {
+    ++stats_.accepted;
+    if (overdraft) ++stats_.overdraft_debits;
+  } else {
+    ++stats_.rejected;
+  }
+  return true;
+}
+
+// Whether `amount` is covered here by every account a debit of `from` debits (CapPath), each from
+// its spendable rights, or with `line` its line too; `overdraft` says whether a line was needed.
+Status CommandDesk::CoveredPath(const std::string& from, Amount amount, bool line,
+                                const Phase& phase, std::vector<std::string>* path,
+                                bool* overdraft) {
+  Status s = CapPath(book_, from, path);
+  *overdraft = false;
+  for (std::size_t i = 0; s.ok() && i < path->size(); ++i) {
+    Account& x = *book_.Find((*path)[i]);
+    const DebitFigures f{amount, book_.FreeRights(x, opt_.self), book_.TentativeCredit(x),
+                         line ? UsableLine(x, phase) : 0};
+    const DebitVerdict v = DecideDebit(f, /*may_wait=*/false, opt_.bugs.skip_rights_check);
+    if (v == DebitVerdict::kReject) {
+      s = Status::InsufficientFunds(
+          "debit of " + std::to_string(amount) + (i == 0 ? " from '" : " through '") + from +
+          "': account '" + x.config.id + "' has spendable rights " + std::to_string(f.spendable()) +
+          (line ? " plus its line " + std::to_string(f.line) : "") + " here" +
+          (i > 0 ? " (a cap path debits every account on it)" : ""));
+    }
+    *overdraft = *overdraft || v == DebitVerdict::kOverdraft;
+  }
+  return s;
+}
+
+// A replayed debit names the accounts that paid, while its op is still held here.
+void CommandDesk::FillPayers(CommandResult& r) {
+  const Op* op = log_.Lookup(CanonicalKey{r.hlc, r.op.origin, r.op.seq});
+  if (op) r.payers = op->payers;
 }
 
 // A transfer is a debit of the payer that also credits the payee: the same checks, rules, waits

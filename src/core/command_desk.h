@@ -91,6 +91,11 @@ class CommandDesk {
   CommandResult DoTransfer(std::uint64_t id, const Transfer& cmd, const Phase& phase,
                            std::uint64_t now, Effects* out);
   Status CheckPayee(const Transfer& cmd, const Phase& phase);
+  bool DecideBudget(Account& a, const Debit& cmd, const PendingDebit& p, const Phase& phase,
+                    Effects* out, CommandResult* r);
+  Status CoveredPath(const std::string& from, Amount amount, bool line, const Phase& phase,
+                     std::vector<std::string>* path, bool* overdraft);
+  void FillPayers(CommandResult& r);
   CommandResult DoHold(std::uint64_t id, const PlaceHold& cmd, const Phase& phase,
                        std::uint64_t now, Effects* out);
   void FillHoldReplay(CommandResult& r);

@@ -38,7 +38,9 @@ KeyIndex::Outcome KeyBook::Use(std::uint32_t account, const Op& op, bool write_k
   const VoidRule rule = bugs_.order_forks_by_arrival ? VoidRule::kArrival
                         : bugs_.expiry_decides_voids ? VoidRule::kIndex
                                                      : VoidRule::kWindow;
-  const KeyUse use{op.dot, op.hlc, op.kind, op.amount, KeyTarget(op), op.overdraft, 0, false};
+  // A budget debit answers as the debit its client asked for (RequestKind).
+  const KeyUse use{op.dot, op.hlc, RequestKind(op.kind), op.amount, KeyTarget(op), op.overdraft,
+                   0,      false};
   const KeyIndex::Outcome u = keys_.AddUse(id, use, rule);
   if (u.known) return u;
   // Our own op applied after a use that voids it (recovery, rejoin): keep its answer.

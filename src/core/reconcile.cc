@@ -32,7 +32,8 @@ void ReplayStep(const FeePolicy& policy, const ReplayEntry& e, ReplayState* s,
   ++s->ops;
   const RegionId origin = e.region();
   const bool debit = e.kind == OpKind::kDebit || e.kind == OpKind::kCapture;
-  const bool no_money = e.kind == OpKind::kHold || e.kind == OpKind::kRelease;
+  const bool no_money = e.kind == OpKind::kHold || e.kind == OpKind::kRelease ||
+                        e.kind == OpKind::kBudgetDebit;  // a fallback's marker
   if (e.kind != OpKind::kCredit && !debit && !(no_money && e.voided)) return;
 
   if (e.voided) {

@@ -8,6 +8,7 @@
 #define TALLY_CORE_REPLICA_TYPES_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,11 @@ struct Debit {
   std::string account;
   Amount amount = 0;
   std::string key;
+  // Budgets (core/budgets.h): take the money from the first of the account and its ancestors
+  // whose spendable rights here cover it, among those `may_pay` allows (the caller's RBAC; null:
+  // any). If none does, it is a plain debit of `account`.
+  bool fallback = false;
+  std::function<bool(const std::string&)> may_pay;
 };
 struct TransferRights {
   std::string account;
@@ -162,6 +168,9 @@ struct CommandResult {
   Hlc hlc;
   Amount balance = 0;        // effective (tentative) balance right after, as seen here
   Amount payee_balance = 0;  // a transfer: the payee's balance right after (0 on a replay)
+  // A budget debit: the accounts debited, the one that paid first (empty: the account named
+  // alone). On a replay, while the op is still held here.
+  std::vector<std::string> payers;
   // Holds: the hold placed or resolved, its amount and expiry, and what a capture took.
   Dot hold;
   Amount held = 0;

@@ -73,6 +73,8 @@ std::string HoldKey(Dot hold) {
 
 bool IsHoldResolution(OpKind k) { return k == OpKind::kCapture || k == OpKind::kRelease; }
 
+OpKind RequestKind(OpKind k) { return k == OpKind::kBudgetDebit ? OpKind::kDebit : k; }
+
 std::string_view OpKindName(OpKind k) {
   switch (k) {
     case OpKind::kOpen:
@@ -91,6 +93,8 @@ std::string_view OpKindName(OpKind k) {
       return "capture";
     case OpKind::kRelease:
       return "release";
+    case OpKind::kBudgetDebit:
+      return "budget debit";
   }
   return "unknown";
 }

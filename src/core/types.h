@@ -88,12 +88,19 @@ struct FeePolicy {
 
 // The account's policy, fixed when it is opened. The overdraft limit is split into per-region lines
 // (lines.size() == region count, sum == overdraft_limit); see SplitOverdraft.
+// Budgets (docs/design.md, "Budgets in a hierarchy"): an account may name a `parent` (open when it
+// is opened, of its currency; a path of at most kMaxBudgetDepth accounts from a root). A `cap`
+// account is a spending cap inside its parent's money: each debit of it debits its parent too, in
+// the same op (and the parent's parent, while they are caps).
+inline constexpr std::size_t kMaxBudgetDepth = 4;
 struct AccountConfig {
   std::string id;
   std::string currency;  // ISO 4217 code, "EUR"
   Amount overdraft_limit = 0;
   std::vector<Amount> lines;
   FeePolicy fee;
+  std::string parent;  // empty: a root
+  bool cap = false;    // needs a parent
   bool operator==(const AccountConfig&) const = default;
 };
 
@@ -111,6 +118,8 @@ enum class OpKind : std::uint8_t {
   kCapture = 7,   // takes `amount` (<= `held`) of hold `hold`: N[hold.origin] += amount, whatever
                   // region originates it (the money was reserved there)
   kRelease = 8,   // gives hold `hold` back (a client's release, or the hold's region's at expiry)
+  kBudgetDebit = 9,  // N[origin] += amount on every account of `payers` (a budget's path): a debit
+                     // of `account` paid through its budgets; `account` owns the key
 };
 std::string_view OpKindName(OpKind k);
 
@@ -131,7 +140,11 @@ struct Op {
   Dot hold;                      // kCapture, kRelease: the hold
   Amount held = 0;               // kCapture, kRelease: the hold's amount
   bool expired = false;          // kRelease: originated by the hold's region at expiry
-  AccountConfig config;          // kOpen only
+  // kBudgetDebit: the accounts debited, 1..kMaxBudgetDepth, distinct: the account that paid (the
+  // one named, or the ancestor a fallback chose), then the parents it is a cap inside. `account`
+  // is payers[0] or, for a fallback, not among them (it keeps the key, and a marker entry).
+  std::vector<std::string> payers;
+  AccountConfig config;  // kOpen only
   // The incarnation of its origin that issued it (that region's Hello epoch then). Not part of
   // the op's content: it tells an op of a history its origin lost (a restored disk) from the op
   // the origin issued again under the same seq (see Fence).
@@ -156,6 +169,8 @@ RegionId KeyTarget(const Op& op);
 inline constexpr std::string_view kHoldKeyPrefix = "~hold:";
 std::string HoldKey(Dot hold);
 bool IsHoldResolution(OpKind k);  // kCapture or kRelease
+// The kind a client's request had: a budget debit is a debit (its key answers a debit's retry).
+OpKind RequestKind(OpKind k);
 
 }  // namespace tally
 

@@ -18,7 +18,7 @@ Status ValidateClusterId(std::string_view id) {
 bool IsKnownOpKind(OpKind k) {
   return k == OpKind::kOpen || k == OpKind::kCredit || k == OpKind::kDebit ||
          k == OpKind::kRights || k == OpKind::kTransfer || k == OpKind::kHold ||
-         k == OpKind::kCapture || k == OpKind::kRelease;
+         k == OpKind::kCapture || k == OpKind::kRelease || k == OpKind::kBudgetDebit;
 }
 
 Status ValidateWithin(Amount v, Amount max, std::string_view what) {
@@ -59,6 +59,14 @@ Status ValidateAccountConfig(const AccountConfig& c) {
   if (c.fee.bps > kMaxFeeBps)
     return Status::InvalidArgument("fee of " + std::to_string(c.fee.bps) +
                                    " basis points is above " + std::to_string(kMaxFeeBps));
+  if (!c.parent.empty()) {
+    s = ValidateAccountId(c.parent);
+    if (!s.ok()) return Status::InvalidArgument("parent: " + s.message());
+    if (c.parent == c.id)
+      return Status::InvalidArgument("account '" + c.id + "' cannot be its own parent");
+  } else if (c.cap) {
+    return Status::InvalidArgument("a cap account needs a parent (it caps spending of its money)");
+  }
   return Status::OK();
 }
 
@@ -122,6 +130,35 @@ Status ValidateHoldFields(const Op& op) {
 }
 }  // namespace
 
+namespace {
+// A budget debit names 1..kMaxBudgetDepth distinct payers, its own account first if it pays, and
+// more than one account in all (a debit of one account is a kDebit); no other op names any.
+Status ValidatePayers(const Op& op) {
+  if (op.kind != OpKind::kBudgetDebit) {
+    if (!op.payers.empty())
+      return Status::InvalidArgument("payers on an op that is not a budget debit");
+    return Status::OK();
+  }
+  if (op.payers.empty() || op.payers.size() > kMaxBudgetDepth)
+    return Status::InvalidArgument("budget debit with " + std::to_string(op.payers.size()) +
+                                   " payers (1.." + std::to_string(kMaxBudgetDepth) + ")");
+  for (std::size_t i = 0; i < op.payers.size(); ++i) {
+    Status s = ValidateAccountId(op.payers[i]);
+    if (!s.ok()) return Status::InvalidArgument("payer: " + s.message());
+    for (std::size_t j = 0; j < i; ++j)
+      if (op.payers[j] == op.payers[i])
+        return Status::InvalidArgument("budget debit names payer '" + op.payers[i] + "' twice");
+    if (i > 0 && op.payers[i] == op.account)
+      return Status::InvalidArgument("budget debit of '" + op.account +
+                                     "' pays from it only as its first payer");
+  }
+  if (op.payers.size() == 1 && op.payers[0] == op.account)
+    return Status::InvalidArgument("budget debit of one account only (a plain debit)");
+  if (op.to != 0) return Status::InvalidArgument("budget debit with a target region");
+  return Status::OK();
+}
+}  // namespace
+
 Status ValidateOp(const Op& op) {
   Status s = ValidateOpFields(op.dot, op.kind, op.account, op.amount, op.to);
   if (!s.ok()) return s;
@@ -147,6 +184,8 @@ Status ValidateOp(const Op& op) {
   } else if (!op.to_account.empty()) {
     return Status::InvalidArgument("payee on an op that is not a transfer");
   }
+  s = ValidatePayers(op);
+  if (!s.ok()) return s;
   return ValidateHoldFields(op);
 }
 

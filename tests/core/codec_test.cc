@@ -76,6 +76,11 @@ class Gen {
     if (Coin()) c.lines = SplitOverdraft(c.overdraft_limit, regions);
     c.fee.flat = Range(0, Coin() ? 1000 : kMaxOpAmount);
     c.fee.bps = static_cast<std::uint32_t>(Below(kMaxFeeBps + 1));
+    if (Coin()) {
+      do c.parent = AccountId();
+      while (c.parent == c.id);
+      c.cap = Coin();
+    }
     return c;
   }
 
@@ -83,7 +88,7 @@ class Gen {
     Op op;
     op.dot = dot;
     op.hlc = hlc;
-    op.kind = static_cast<OpKind>(Range(1, 8));
+    op.kind = static_cast<OpKind>(Range(1, 9));
     op.account = std::move(account);
     switch (op.kind) {
       case OpKind::kOpen:
@@ -119,6 +124,19 @@ class Gen {
         op.expired = op.kind == OpKind::kRelease && Coin();
         op.key = HoldKey(op.hold);
         break;
+      case OpKind::kBudgetDebit: {
+        op.amount = Money(kMaxOpAmount);
+        if (Coin()) op.key = Key();
+        const std::size_t payers = Range(1, kMaxBudgetDepth);
+        if (payers > 1 && Coin()) op.payers.push_back(op.account);  // it pays: first
+        while (op.payers.size() < payers) {
+          std::string p = AccountId();
+          if (p != op.account &&
+              std::find(op.payers.begin(), op.payers.end(), p) == op.payers.end())
+            op.payers.push_back(std::move(p));
+        }
+        break;
+      }
     }
     return op;
   }
@@ -814,7 +832,28 @@ TEST_CASE("bad account ids, keys and cluster ids are refused", "[codec]") {
 TEST_CASE("unknown enum values and broken batch structure are refused", "[codec]") {
   pb::Envelope batch = DebitBatch();
   pb::CompactOp* op = batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0);
-  op->set_kind(static_cast<pb::OpKind>(9));
+  op->set_kind(static_cast<pb::OpKind>(10));
+  ExpectRefused(Serialized(batch));
+  // A budget debit without payers, with five, with one named twice, or paying from itself alone;
+  // payers on a plain debit.
+  op->set_kind(pb::OP_KIND_BUDGET_DEBIT);
+  ExpectRefused(Serialized(batch));
+  for (const char* p : {"a1", "a2", "a3", "a4", "a5"}) op->add_payers(p);
+  ExpectRefused(Serialized(batch));
+  op->clear_payers();
+  op->add_payers("a1");
+  op->add_payers("a1");
+  ExpectRefused(Serialized(batch));
+  op->clear_payers();
+  op->add_payers(op->account());
+  ExpectRefused(Serialized(batch));
+  op->clear_payers();
+  op->add_payers("org-1");
+  {
+    Message ok;
+    CHECK(DecodeMessage(Serialized(batch), &ok).ok());
+  }
+  op->set_kind(pb::OP_KIND_DEBIT);
   ExpectRefused(Serialized(batch));
   op->set_kind(pb::OP_KIND_UNSPECIFIED);
   ExpectRefused(Serialized(batch));
