@@ -437,10 +437,10 @@ Status AccountBook::ApplyTransfer(const Op& op, bool write_keys, Effects* out) {
 // from an ancestor, a marker entry (no money) in the named account's, which owns the key. The
 // entries name each other in a ring (`counterpart`), so the key rule's void reaches all of them.
 Status AccountBook::ApplyBudgetDebit(const Op& op, bool write_keys, Effects* out) {
-  std::vector<std::uint32_t> ring;
-  if (op.payers.front() != op.account) ring.push_back(IndexOf(GetOrCreate(op.account)));
-  for (const std::string& p : op.payers) ring.push_back(IndexOf(GetOrCreate(p)));
   const bool marker = op.payers.front() != op.account;
+  std::vector<std::uint32_t> ring;
+  if (marker) ring.push_back(IndexOf(GetOrCreate(op.account)));
+  for (const std::string& p : op.payers) ring.push_back(IndexOf(GetOrCreate(p)));
   const RegionId o = op.dot.origin;
   for (std::size_t i = marker ? 1 : 0; i < ring.size(); ++i) {
     if (op.amount > accounts_[ring[i]].counters.debit_room(o))

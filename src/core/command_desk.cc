@@ -292,12 +292,7 @@ bool CommandDesk::DecideBudget(Account& a, const Debit& cmd, const PendingDebit&
   op.overdraft = overdraft;
   *r = Originate(p.command_id, a, std::move(op), phase, out);
   r->requested = p.amount;
-  if (r->status.ok()) {
-    ++stats_.accepted;
-    if (overdraft) ++stats_.overdraft_debits;
-  } else {
-    ++stats_.rejected;
-  }
+  CountDecided(*r, overdraft);
   return true;
 }
 
@@ -561,13 +556,18 @@ bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, 
   r->tentative_credit = f.tentative;
   r->overdraft_line = f.line;
   r->requested = p.amount;
-  if (r->status.ok()) {
-    ++stats_.accepted;
-    if (overdraft) ++stats_.overdraft_debits;
-  } else {
-    ++stats_.rejected;
-  }
+  CountDecided(*r, overdraft);
   return true;
+}
+
+// The stats of a debit (or a transfer, hold or budget debit) originated: accepted, on the line.
+void CommandDesk::CountDecided(const CommandResult& r, bool overdraft) {
+  if (!r.status.ok()) {
+    ++stats_.rejected;
+    return;
+  }
+  ++stats_.accepted;
+  if (overdraft) ++stats_.overdraft_debits;
 }
 
 // Rule 4's answer: insufficient funds, with the rights, tentative credit and line that explain it.

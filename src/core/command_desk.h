@@ -112,6 +112,7 @@ class CommandDesk {
 
   bool Decide(Account& a, const PendingDebit& p, const Phase& phase, std::uint64_t now,
               bool may_wait, Effects* out, CommandResult* r);
+  void CountDecided(const CommandResult& r, bool overdraft);
   CommandResult Refusal(Account& a, const PendingDebit& p, const DebitFigures& f,
                         std::uint64_t now);
   bool Park(Account& a, PendingDebit p, const DebitFigures& f, std::uint64_t now, Effects* out);

@@ -293,6 +293,14 @@ class Cluster {
   std::size_t persisted_ops = 0;
 };
 
+// A Cluster tweak: no rebalancing and no waits, so a debit is decided at once on what its region
+// holds (the tests of transfers, holds and budgets count rights by hand).
+inline void NoWaits(ReplicaOptions& o) {
+  o.rebalance_interval_ms = 0;
+  o.rights_wait_ms = 0;
+  o.finality_wait_ms = 0;
+}
+
 inline AccountConfig Config(const std::string& id, Amount overdraft = 0, Amount flat = 0,
                             std::uint32_t bps = 0) {
   AccountConfig c;

@@ -15,12 +15,6 @@ using namespace tally::testing;
 
 namespace {
 
-auto NoWaits = [](ReplicaOptions& o) {
-  o.rebalance_interval_ms = 0;
-  o.rights_wait_ms = 0;
-  o.finality_wait_ms = 0;
-};
-
 AccountConfig Child(const std::string& id, const std::string& parent, bool cap = false,
                     Amount overdraft = 0) {
   AccountConfig c = Config(id, overdraft);

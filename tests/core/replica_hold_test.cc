@@ -17,12 +17,6 @@ using namespace tally::testing;
 
 namespace {
 
-auto NoWaits = [](ReplicaOptions& o) {
-  o.rebalance_interval_ms = 0;
-  o.rights_wait_ms = 0;
-  o.finality_wait_ms = 0;
-};
-
 constexpr std::uint64_t kHour = 3600 * 1000;
 
 // Opens `id` everywhere (lines usable once the open is final) and gives each region `rights_each`

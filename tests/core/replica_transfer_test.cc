@@ -16,12 +16,6 @@ using namespace tally::testing;
 
 namespace {
 
-auto NoWaits = [](ReplicaOptions& o) {
-  o.rebalance_interval_ms = 0;
-  o.rights_wait_ms = 0;
-  o.finality_wait_ms = 0;
-};
-
 // Opens `payer` and `payee` everywhere, lets the opens turn final (lines usable) and gives each
 // region `rights_each` of the payer's money as unkeyed (hence at once spendable) credits.
 void Setup(Cluster& c, const AccountConfig& payer, const AccountConfig& payee, Amount rights_each) {
