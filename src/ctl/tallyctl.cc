@@ -274,17 +274,22 @@ int Output(const Session& s, const CallResult& r, const std::function<void(const
   return kExitOk;
 }
 
+// `parent` empty: a root account. `cap`: a spending cap inside the parent's money.
 int CmdOpen(const Session& s, const std::string& id, const std::string& currency, long long limit,
-            long long fee_flat, long long fee_bps) {
+            long long fee_flat, long long fee_bps, const std::string& parent, bool cap) {
   json body = {{"id", id},
                {"currency", currency},
                {"overdraft_limit", limit},
                {"fee", {{"flat", fee_flat}, {"bps", fee_bps}}}};
+  if (!parent.empty()) body["parent"] = parent;
+  if (cap) body["cap"] = true;
   CallResult r = Call(s, "POST", "/v1/accounts", body.dump());
   return Output(s, r, [&](const json& b) {
     std::cout << (r.status == 201 ? "opened" : "already open:") << " account " << id << " ("
               << currency << ", overdraft limit " << limit << ", fee " << fee_flat << " + "
-              << fee_bps << " bps)\n";
+              << fee_bps << " bps";
+    if (!parent.empty()) std::cout << (cap ? ", a cap inside " : ", parent ") << parent;
+    std::cout << ")\n";
   });
 }
 
@@ -320,6 +325,12 @@ int CmdMove(const Session& s, const std::string& path, const json& body, std::st
     if (b.contains("balance")) std::cout << "; balance " << Scalar(b["balance"]);
     if (b.contains("payee_balance")) std::cout << ", payee's " << Scalar(b["payee_balance"]);
     if (b.contains("hold")) std::cout << "; hold " << Scalar(b["hold"]);
+    if (b.contains("source")) std::cout << "; paid by " << Scalar(b["source"]);
+    if (b.contains("payers") && b["payers"].is_array() && b["payers"].size() > 1) {
+      std::cout << " (debited:";
+      for (const json& p : b["payers"]) std::cout << " " << Scalar(p);
+      std::cout << ")";
+    }
     if (b.value("overdraft", false)) std::cout << " (on the overdraft line)";
     std::cout << "\n";
     std::cout << "idempotency key: " << key << (generated ? " (generated)" : "") << "\n";
@@ -766,6 +777,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   open->add_option("--fee-bps", fee_bps, "overdraft fee: basis points of the overdrawn amount")
       ->capture_default_str();
+  std::string parent;
+  bool cap = false;
+  open->add_option("--parent", parent,
+                   "the budget above this one (an open account, same currency)");
+  open->add_flag("--cap", cap, "a spending cap inside the parent: a debit takes from both")
+      ->needs(open->get_option("--parent"));
   auto* show = account->add_subcommand("show", "show balance, rights and overdraft lines");
   show->add_option("id", id, "account id")->required();
   auto add_move = [&](const char* name, const char* help) {
@@ -780,6 +797,11 @@ int main(int argc, char** argv) {
   };
   auto* credit = add_move("credit", "credit an account");
   auto* debit = add_move("debit", "debit an account (exit 1 on insufficient funds)");
+  bool fallback = false;
+  debit->add_flag(
+      "--fallback", fallback,
+      "let the first ancestor budget that covers the amount here pay (one the token may "
+      "debit)");
   // "account transfer" was its name before 0.2 (kept as an alias for one version): money between
   // accounts is the top-level "transfer".
   auto* rights =
@@ -929,14 +951,16 @@ int main(int argc, char** argv) {
   // A copy of a large store takes longer than any other request: unless told otherwise, wait.
   if (backup->parsed() && timeout_option->count() == 0) s.timeout = kBackupTimeout;
 
-  if (open->parsed()) return CmdOpen(s, id, currency, limit, fee_flat, fee_bps);
+  if (open->parsed()) return CmdOpen(s, id, currency, limit, fee_flat, fee_bps, parent, cap);
   if (show->parsed()) return CmdShow(s, id);
   if (credit->parsed())
     return CmdMove(s, AccountPath(id) + "/credits", {{"amount", amount}}, key,
                    "credited " + std::to_string(amount) + " to " + id);
   if (debit->parsed())
-    return CmdMove(s, AccountPath(id) + "/debits", {{"amount", amount}}, key,
-                   "debited " + std::to_string(amount) + " from " + id);
+    return CmdMove(
+        s, AccountPath(id) + "/debits",
+        fallback ? json{{"amount", amount}, {"fallback", true}} : json{{"amount", amount}}, key,
+        "debited " + std::to_string(amount) + " from " + id);
   if (transfer->parsed())
     return CmdMove(s, "/v1/transfers", {{"from", id}, {"to", payee}, {"amount", amount}}, key,
                    "transferred " + std::to_string(amount) + " from " + id + " to " + payee);

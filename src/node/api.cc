@@ -503,7 +503,8 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
                             AccountConfig* out) {
   json j;
   if (Status s = ParseObject(body, &j); !s.ok()) return s;
-  if (Status s = CheckFields(j, "", {"id", "currency", "overdraft_limit", "fee"}); !s.ok())
+  if (Status s = CheckFields(j, "", {"id", "currency", "overdraft_limit", "fee", "parent", "cap"});
+      !s.ok())
     return s;
   AccountConfig c;
   auto id = j.find("id");
@@ -542,6 +543,20 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
       if (Status s = GetInteger(*bps, "fee.bps", 0, kMaxFeeBps, &v); !s.ok()) return s;
       c.fee.bps = static_cast<std::uint32_t>(v);
     }
+  }
+  if (auto parent = j.find("parent"); parent != j.end()) {
+    if (!parent->is_string())
+      return Status::InvalidArgument("parent must be an account id, got " +
+                                     std::string(TypeName(*parent)));
+    c.parent = parent->get<std::string>();
+    if (Status s = ValidateAccountId(c.parent); !s.ok())
+      return Status::InvalidArgument("parent: " + s.message());
+  }
+  if (auto cap = j.find("cap"); cap != j.end()) {
+    if (!cap->is_boolean())
+      return Status::InvalidArgument("cap must be true or false, got " +
+                                     std::string(TypeName(*cap)));
+    c.cap = cap->get<bool>();
   }
   *out = std::move(c);
   return Status::OK();
@@ -589,14 +604,37 @@ bool FastAmountBody(std::string_view b, Amount* amount) {
 
 }  // namespace
 
-Status ParseAmountBody(std::string_view body, Amount* amount) {
+namespace {
+
+// {"amount"} and, where `fallback` is not null, an optional boolean "fallback".
+Status ParseAmountFields(std::string_view body, Amount* amount, bool* fallback) {
+  if (fallback) *fallback = false;
   if (FastAmountBody(body, amount)) return Status::OK();
   json j;
   if (Status s = ParseObject(body, &j); !s.ok()) return s;
-  if (Status s = CheckFields(j, "", {"amount"}); !s.ok()) return s;
+  if (Status s =
+          fallback ? CheckFields(j, "", {"amount", "fallback"}) : CheckFields(j, "", {"amount"});
+      !s.ok())
+    return s;
+  if (auto f = fallback ? j.find("fallback") : j.end(); f != j.end()) {
+    if (!f->is_boolean())
+      return Status::InvalidArgument("fallback must be true or false, got " +
+                                     std::string(TypeName(*f)));
+    *fallback = f->get<bool>();
+  }
   auto a = j.find("amount");
   if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
   return GetInteger(*a, "amount", 1, kMaxOpAmount, amount);
+}
+
+}  // namespace
+
+Status ParseAmountBody(std::string_view body, Amount* amount) {
+  return ParseAmountFields(body, amount, nullptr);
+}
+
+Status ParseDebitBody(std::string_view body, Amount* amount, bool* fallback) {
+  return ParseAmountFields(body, amount, fallback);
 }
 
 // One of a transfer's account fields: present, a string, a valid id.
@@ -791,12 +829,14 @@ Status ParseWriteCommand(Route route, std::string account, const WriteRequest& r
     case Route::kDebit: {
       if (Status s = ValidateIdempotencyKeyHeader(req.key, req.has_key); !s.ok()) return s;
       Amount amount = 0;
-      if (Status s = ParseAmountBody(req.body, &amount); !s.ok()) return s;
       if (route == Route::kCredit) {
+        if (Status s = ParseAmountBody(req.body, &amount); !s.ok()) return s;
         *out = Credit{std::move(account), amount, std::string(req.key)};
-      } else {
-        *out = Debit{std::move(account), amount, std::string(req.key)};
+        return Status::OK();
       }
+      Debit d{std::move(account), 0, std::string(req.key)};
+      if (Status s = ParseDebitBody(req.body, &d.amount, &d.fallback); !s.ok()) return s;
+      *out = std::move(d);
       return Status::OK();
     }
     case Route::kRights: {

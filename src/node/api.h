@@ -102,12 +102,16 @@ struct AccountDefaults {
   FeePolicy fee;
 };
 
-// {"id", "currency"?, "overdraft_limit"?, "fee"?: {"flat"?, "bps"?}}. lines is left empty (the
-// replica splits the limit evenly).
+// {"id", "currency"?, "overdraft_limit"?, "fee"?: {"flat"?, "bps"?}, "parent"?, "cap"?}. lines is
+// left empty (the replica splits the limit evenly). `parent` is an account id and `cap` a boolean;
+// whether the parent exists, shares the currency and is shallow enough is the replica's to say.
 Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaults,
                             AccountConfig* out);
 // {"amount"}: an integer in 1..kMaxOpAmount.
 Status ParseAmountBody(std::string_view body, Amount* amount);
+// {"amount", "fallback"?}: the body of a debit; `fallback` (a boolean, default false) lets an
+// ancestor budget pay (docs/design.md, "Budgets in a hierarchy").
+Status ParseDebitBody(std::string_view body, Amount* amount, bool* fallback);
 // {"to": "<region name>", "amount"}: the body of a rights move; `regions` are the names indexed by
 // id; `self` may not be the target.
 Status ParseRightsBody(std::string_view body, const std::vector<std::string>& regions,

@@ -356,7 +356,14 @@ void NodeImpl::Complete(const CommandResult& r) {
   }
   std::string body;
   body.reserve(96);
-  AppendOpResultJson(r, region_names_, p.route == Route::kTransfer, &body);
+  if (p.route == Route::kDebit && !p.account.empty() && r.payers.empty() && !r.replayed) {
+    // A fallback the account named paid alone (a replay knows only what its op still says).
+    CommandResult own = r;
+    own.payers = {p.account};
+    AppendOpResultJson(own, region_names_, false, &body);
+  } else {
+    AppendOpResultJson(r, region_names_, p.route == Route::kTransfer, &body);
+  }
   p.session->Respond(
       p.slot, 200, "application/json", body,
       r.replayed ? std::string_view("Idempotent-Replayed: true\r\n") : std::string_view());

@@ -180,6 +180,15 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
         if (Status s = Authorizer::Authorize(*who, Permission::kCredit, t->to); !s.ok())
           return fail(s);
       }
+      if (auto* d = std::get_if<Debit>(&body); d && d->fallback) {
+        // A fallback may take the money only from ancestors this token could debit directly
+        // (docs/design.md, "Budgets in a hierarchy"). The principal is copied: a config reload
+        // may replace it while the debit is decided.
+        d->may_pay = [who = *who](const std::string& ancestor) {
+          return Authorizer::Authorize(who, Permission::kDebit, ancestor).ok();
+        };
+        opened = d->account;  // a fallback's answer names its source, this account if none other
+      }
       if (route == Route::kOpenAccount) {
         opened = std::get<OpenAccount>(body).config.id;
         if (facts) facts->account = opened;

@@ -63,7 +63,9 @@ struct PendingCommand {
   std::shared_ptr<HttpSession> session;
   std::uint64_t slot = 0;
   Route route = Route::kUnknown;
-  std::string account;  // kOpenAccount: answered with the account's view
+  // kOpenAccount: answered with the account's view; a debit with fallback: named as the source
+  // when no ancestor paid.
+  std::string account;
 };
 
 class NodeImpl final : public ApiHost, public GossipHost {

@@ -35,25 +35,30 @@ json AccountJson(const AccountView& v, const RegionNames& regions) {
                                               {"voids", rv.voids},
                                               {"reserved", rv.reserved}};
   }
-  return json{{"id", v.config.id},
-              {"currency", v.config.currency},
-              {"balance", v.balance},
-              {"held", v.held},
-              {"available", v.available},
-              {"tentative", v.tentative},
-              {"stale", v.stale},
-              {"final_balance", v.final_balance},
-              {"raw_balance", v.raw_balance},
-              {"overdraft_limit", v.config.overdraft_limit},
-              {"fee", {{"flat", v.config.fee.flat}, {"bps", v.config.fee.bps}}},
-              {"fees", v.fees},
-              {"voids", v.voids},
-              {"episodes", v.episodes},
-              {"regions", std::move(per_region)},
-              {"frontier", v.frontier.ToString()},
-              {"lines_usable", v.lines_usable},
-              {"lines_wait_for", WaitFor(v.lines_wait_for, regions)},
-              {"digest", fmt::format("{:016x}", v.digest)}};
+  json j{{"id", v.config.id},
+         {"currency", v.config.currency},
+         {"balance", v.balance},
+         {"held", v.held},
+         {"available", v.available},
+         {"tentative", v.tentative},
+         {"stale", v.stale},
+         {"final_balance", v.final_balance},
+         {"raw_balance", v.raw_balance},
+         {"overdraft_limit", v.config.overdraft_limit},
+         {"fee", {{"flat", v.config.fee.flat}, {"bps", v.config.fee.bps}}},
+         {"fees", v.fees},
+         {"voids", v.voids},
+         {"episodes", v.episodes},
+         {"regions", std::move(per_region)},
+         {"frontier", v.frontier.ToString()},
+         {"lines_usable", v.lines_usable},
+         {"lines_wait_for", WaitFor(v.lines_wait_for, regions)},
+         {"digest", fmt::format("{:016x}", v.digest)}};
+  if (!v.config.parent.empty()) {
+    j["parent"] = v.config.parent;
+    j["cap"] = v.config.cap;
+  }
+  return j;
 }
 
 void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
@@ -74,6 +79,17 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool
   // A transfer taken now also says what the payee holds after it (a replay does not know).
   if (transfer && !r.replayed)
     fmt::format_to(std::back_inserter(*out), ",\"payee_balance\":{}", r.payee_balance);
+  if (!r.payers.empty()) {
+    // A budget debit (or a fallback): who paid first, and every account the op debited.
+    out->append(",\"source\":");
+    AppendJsonString(r.payers.front(), out);
+    out->append(",\"payers\":[");
+    for (std::size_t i = 0; i < r.payers.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      AppendJsonString(r.payers[i], out);
+    }
+    out->push_back(']');
+  }
   if (r.hold.seq != 0) {
     fmt::format_to(std::back_inserter(*out), ",\"hold\":\"{}\",\"held\":{}",
                    HoldId(r.hold, regions), r.held);

@@ -72,6 +72,10 @@ Json ConfigJson(const AccountConfig& c) {
   j["overdraft_limit"] = c.overdraft_limit;
   j["lines"] = c.lines;
   j["fee"] = {{"flat", c.fee.flat}, {"bps", c.fee.bps}};
+  if (!c.parent.empty()) {
+    j["parent"] = c.parent;
+    j["cap"] = c.cap;
+  }
   return j;
 }
 
@@ -86,6 +90,7 @@ Json OpJson(const Op& op, const std::vector<std::string>& names) {
   if (op.kind == OpKind::kRights) j["to"] = RegionName(names, op.to);
   if (op.kind == OpKind::kTransfer) j["to_account"] = op.to_account;
   if (op.kind == OpKind::kHold) j["expires_ms"] = op.expires_ms;
+  if (op.kind == OpKind::kBudgetDebit) j["payers"] = op.payers;
   if (IsHoldResolution(op.kind)) {
     j["hold"] = RegionName(names, op.hold.origin) + "." + std::to_string(op.hold.seq);
     j["held"] = op.held;
@@ -568,12 +573,21 @@ std::string ExplainFork(const ForkReport& f, const std::vector<std::string>& nam
   const Op* other = nullptr;
   for (const Op& o : f.ops) (o.canonical() == e.op ? op : other) = &o;
   const bool transfer = op && op->kind == OpKind::kTransfer;
-  const std::string what =
+  const bool budget = op && op->kind == OpKind::kBudgetDebit;
+  std::string what =
       transfer
           ? "transfer " + dot + " of " + std::to_string(e.op_amount) + " from " + op->account +
                 " to " + op->to_account
           : std::string(e.kind == DerivedKind::kOverdraftFee ? "debit" : OpKindName(e.op_kind)) +
                 " " + dot + " of " + std::to_string(e.op_amount);
+  if (budget) {
+    // Named as the client asked for it, with the budgets that paid it.
+    what = "debit " + dot + " of " + std::to_string(e.op_amount) + " from " + op->account +
+           ", paid by";
+    for (std::size_t i = 0; i < op->payers.size(); ++i)
+      what += (i == 0 ? " " : i + 1 == op->payers.size() ? " and " : ", ") + op->payers[i];
+    what += ",";
+  }
   if (e.kind == DerivedKind::kOverdraftFee) {
     return what + " opened an overdraft episode, " + std::to_string(e.overdrawn) +
            " below zero: fee " + std::to_string(e.amount) + ", balance after " +
@@ -612,7 +626,10 @@ std::string ExplainFork(const ForkReport& f, const std::vector<std::string>& nam
     earlier =
         "by " + DotText(names, other->dot.origin, other->dot.seq) + " earlier in canonical order";
   return what + " repeats an idempotency key used " + earlier + ": voided" +
-         (transfer ? " in both accounts" : "") + here;
+         (transfer ? " in both accounts"
+          : budget ? " in every account it debited"
+                   : "") +
+         here;
 }
 
 std::string RenderJson(const RunReport& r) {

@@ -247,6 +247,43 @@ TEST_CASE("open-account bodies: defaults, bounds and nested fee", "[api]") {
   CHECK_THAT(error(R"({"id":"a","fee":{"flat":1,"flat":2}})"),
              Catch::Contains("'flat' appears twice"));
   CHECK_THAT(error(R"({"id":"a","lines":[1]})"), Catch::Contains("unknown field 'lines'"));
+  CHECK_THAT(error(R"({"id":"a","parent":["org"]})"),
+             Catch::Contains("parent must be an account id, got an array"));
+  CHECK_THAT(error(R"({"id":"a","parent":""})"), Catch::Contains("parent: "));
+  CHECK_THAT(error(R"({"id":"a","parent":"org","cap":1})"),
+             Catch::Contains("cap must be true or false"));
+}
+
+TEST_CASE("open-account bodies name a parent budget, and whether it is a cap", "[api]") {
+  AccountDefaults d;
+  AccountConfig c;
+  REQUIRE(ParseOpenAccountBody(R"({"id":"user-7","parent":"team","cap":true})", d, &c).ok());
+  CHECK(c.parent == "team");
+  CHECK(c.cap);
+  REQUIRE(ParseOpenAccountBody(R"({"id":"user-7","parent":"team"})", d, &c).ok());
+  CHECK_FALSE(c.cap);
+  // A cap without a parent is the replica's to refuse (one rule, core/validate.cc).
+  REQUIRE(ParseOpenAccountBody(R"({"id":"org","cap":false})", d, &c).ok());
+  CHECK(c.parent.empty());
+}
+
+TEST_CASE("debit bodies may ask for a fallback, credit bodies may not", "[api]") {
+  Amount a = 0;
+  bool fallback = true;
+  REQUIRE(ParseDebitBody(R"({"amount":40})", &a, &fallback).ok());
+  CHECK(a == 40);
+  CHECK_FALSE(fallback);
+  REQUIRE(ParseDebitBody(R"({"fallback":true,"amount":41})", &a, &fallback).ok());
+  CHECK(a == 41);
+  CHECK(fallback);
+  REQUIRE(ParseDebitBody(R"({"amount":42,"fallback":false})", &a, &fallback).ok());
+  CHECK_FALSE(fallback);
+  CHECK_THAT(ParseDebitBody(R"({"amount":42,"fallback":"yes"})", &a, &fallback).message(),
+             Catch::Contains("fallback must be true or false, got a string"));
+  CHECK_THAT(ParseDebitBody(R"({"fallback":true})", &a, &fallback).message(),
+             Catch::Contains("field 'amount' is required"));
+  CHECK_THAT(ParseAmountBody(R"({"amount":42,"fallback":true})", &a).message(),
+             Catch::Contains("unknown field 'fallback' (expected: amount)"));
 }
 
 TEST_CASE("rights bodies name a known other region", "[api]") {

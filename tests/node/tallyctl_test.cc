@@ -156,6 +156,29 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("idempotency key: tallyctl-") != std::string::npos);
 
+  // Budgets: a cap inside t-2, and a fallback to it that names who paid.
+  r = ctl.Run(
+      with(eu, {"account", "open", "t-3", "--currency", "EUR", "--parent", "t-2", "--cap"}));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("a cap inside t-2") != std::string::npos);
+  CHECK(ctl.Run(with(eu, {"account", "open", "t-4", "--currency", "EUR", "--cap"})).exit_code == 2);
+  r = ctl.Run(with(eu, {"account", "open", "t-4", "--currency", "EUR", "--parent", "t-2"}));
+  REQUIRE(r.exit_code == 0);
+  WaitFinal(c, "t-2");  // the transfers to it are spendable once final
+  r = ctl.Run(with(eu, {"account", "debit", "t-4", "5", "--fallback"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("debited 5 from t-4 as op eu:") != std::string::npos);
+  CHECK(r.out.find("; paid by t-2\n") != std::string::npos);
+  r = ctl.Run(with(eu, {"account", "debit", "t-3", "1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);  // the cap has nothing of its own
+  CHECK(r.out.find("account 't-3' has spendable rights 0") != std::string::npos);
+  r = ctl.Run(with(eu, {"account", "open", "t-5", "--currency", "EUR", "--parent", "nobody"}));
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.find("parent account 'nobody'") != std::string::npos);
+
   // Holds: place, look up, capture part of it; a release after the capture is refused.
   r = ctl.Run(with(eu, {"--get", "hold", "hold", "t-1", "10", "--idempotency-key", "h-1"}));
   INFO(r.out);
