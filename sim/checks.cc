@@ -674,7 +674,12 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
   // between accounts is decided as a debit of its payer, on the payer's figures.
   // A hold is decided as a debit (it reserves what a debit would spend), and none of the three
   // may use what the region's holds already reserve: its view's rights less its reserve.
-  const bool spends = a.req.kind == Request::Kind::kDebit ||
+  // A debit through budgets is checked on the payers' path (CheckPayers) and, when the account
+  // named paid first (a cap), against its view before it; the answer carries no figures for it.
+  if (!res.payers.empty() && !res.replayed && !CheckPayers(r, a, res)) return;
+  const bool budget = !res.payers.empty();
+  const bool spends = (a.req.kind == Request::Kind::kDebit &&
+                       (!budget || res.payers.front() == accounts[a.req.account].id)) ||
                       a.req.kind == Request::Kind::kTransfer || a.req.kind == Request::Kind::kHold;
   const std::string what = a.req.kind == Request::Kind::kTransfer
                                ? "a transfer to " + accounts[a.req.payee].id + " of "
@@ -689,7 +694,7 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
                          " plus its overdraft line " + std::to_string(a.before->line) +
                          " just before it (op " + res.op.ToString() +
                          "; the answer reports rights " + std::to_string(res.rights) + ")");
-  } else if (spends && !res.replayed &&
+  } else if (spends && !res.replayed && !budget &&
              a.req.amount > res.rights - res.tentative_credit + res.overdraft_line) {
     Fail("I2 floor", R(r) + " accepted " + what + std::to_string(a.req.amount) + " on " +
                          accounts[a.req.account].id + " past its rights " +
@@ -697,6 +702,40 @@ void Simulation::Impl::NoteRelease(RegionId r, const CommandResult& res) {
                          std::to_string(res.tentative_credit) + " plus its overdraft line " +
                          std::to_string(res.overdraft_line) + " (op " + res.op.ToString() + ")");
   }
+}
+
+// The accounts a budget debit took the money from, against the tree the workload opened (not the
+// core's reading of it): the first is the account named or, with a fallback only, one of its
+// ancestors; each next one is the parent of the one before, which is a cap; the last is no cap
+// (or has no parent, or sits at the depth limit). A debit of a cap is always one.
+bool Simulation::Impl::CheckPayers(RegionId r, const Attempt& a, const CommandResult& res) {
+  const std::uint32_t named = a.req.account;
+  auto fail = [&](const std::string& why) {
+    std::string list;
+    for (const std::string& p : res.payers) list += (list.empty() ? "" : ", ") + p;
+    Fail("budgets", R(r) + " answered a " + (a.req.fallback ? "fallback " : "") + "debit of " +
+                        std::to_string(a.req.amount) + " on " + accounts[named].id + " (op " +
+                        res.op.ToString() + ") as paid by [" + list + "]: " + why);
+    return false;
+  };
+  if (a.req.kind != Request::Kind::kDebit) return fail("only a debit is paid through budgets");
+  std::uint32_t at = named;
+  while (at != UINT32_MAX && accounts[at].id != res.payers.front()) at = accounts[at].parent;
+  if (at == UINT32_MAX) return fail("the first payer is neither the account nor an ancestor");
+  if (at != named && !a.req.fallback) return fail("an ancestor paid a debit with no fallback");
+  for (std::size_t i = 0; i < res.payers.size(); ++i) {
+    if (i > 0) {
+      at = accounts[at].parent;
+      if (at == UINT32_MAX || accounts[at].id != res.payers[i])
+        return fail("'" + res.payers[i] + "' is not the parent of '" + res.payers[i - 1] + "'");
+    }
+    const bool last = i + 1 == res.payers.size();
+    const bool cap = accounts[at].config.cap;
+    if (!last && !cap) return fail("'" + res.payers[i] + "' is no cap, yet its parent paid too");
+    if (last && cap && res.payers.size() < kMaxBudgetDepth)
+      return fail("'" + res.payers[i] + "' is a cap, yet its parent did not pay");
+  }
+  return true;
 }
 
 // I3 on one replica's view of one account: the effective balance is credits − debits − fees +
@@ -756,7 +795,9 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
   h.gate->ForEachUnsynced([&](const PersistBatch& b) {
     if (b.replaces_store) unsynced.clear();
     for (const Op& op : b.ops)
-      if (op.dot.origin == r && (op.account == id || op.to_account == id) &&
+      if (op.dot.origin == r &&
+          (op.account == id || op.to_account == id ||
+           std::find(op.payers.begin(), op.payers.end(), id) != op.payers.end()) &&
           op.dot.seq > own_durable)
         unsynced[op.dot.seq] = &op;
   });
@@ -783,6 +824,12 @@ void Simulation::Impl::CheckAccount(RegionId r, const std::string& id) {
       case OpKind::kCapture:  // a debit of the hold's region
         raw.balance -= op_ptr->amount;
         if (op_ptr->hold.origin < n) raw.rights[op_ptr->hold.origin] -= op_ptr->amount;
+        break;
+      case OpKind::kBudgetDebit:  // a debit of each payer; nothing for a marker
+        if (std::find(op_ptr->payers.begin(), op_ptr->payers.end(), id) != op_ptr->payers.end()) {
+          raw.balance -= op_ptr->amount;
+          raw.rights[r] -= op_ptr->amount;
+        }
         break;
       case OpKind::kOpen:
       case OpKind::kHold:
@@ -886,7 +933,10 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
            std::to_string(ledger.durable().get(ack.dot.origin)) + ")";
     return false;
   }
-  bool same = account == want_account && op->kind == KindOf(a.req.kind) && op->key == a.req.key;
+  // A debit through budgets is a budget debit op (a cap's, or a fallback's).
+  const bool kind_ok = op->kind == KindOf(a.req.kind) ||
+                       (a.req.kind == Request::Kind::kDebit && op->kind == OpKind::kBudgetDebit);
+  bool same = account == want_account && kind_ok && op->key == a.req.key;
   // A release carries its hold's amount as the region has it, not the client's (whose hold may
   // have gone with a disk, its dot naming another hold since: stale_hold_resolutions).
   if (a.req.kind != Request::Kind::kOpen && a.req.kind != Request::Kind::kRelease)
@@ -925,6 +975,10 @@ void Simulation::Impl::CheckMoneyAcrossAccounts(
   const MoneyTotals t = ledger.Totals();
   summary.durable_transfers = t.transfers;
   summary.transfers_voided = t.transfers_voided;
+  summary.budget_debits = t.budget_debits;
+  summary.budget_voided = t.budget_voided;
+  summary.budget_fallbacks = t.budget_fallbacks;
+  summary.budget_caps = t.budget_caps;
   Amount balances = 0, fees = 0;
   for (const auto& [id, o] : oracle) {
     balances += o.balance;
@@ -939,7 +993,7 @@ void Simulation::Impl::CheckMoneyAcrossAccounts(
              " transfers, " + std::to_string(t.transfers_voided) + " voided)");
     return;
   }
-  if (t.transfers == 0) return;
+  if (t.transfers == 0 && t.budget_debits == 0) return;
   // Per account on one replica: the voids it derives, by op, and from which op on its event list
   // is whole (a replica keeps only the newest final events: DerivedEvents).
   struct Voids {
@@ -965,6 +1019,37 @@ void Simulation::Impl::CheckMoneyAcrossAccounts(
     auto covers = [](const Voids& v, const CanonicalKey& k) { return v.whole || !(k < v.from); };
     for (const std::string& id : ledger.Accounts()) {
       for (const LedgerOp& op : *ledger.Ops(id)) {
+        if (op.kind == OpKind::kBudgetDebit && !op.incoming) {
+          // Every payer refunded the whole amount, or none: a void that misses a payer takes
+          // money the client was told came back, one that reaches only some makes it.
+          std::vector<std::pair<std::string, const Amount*>> refunds;
+          bool covered = true;
+          for (const std::string& payer : ledger.PayersOf(op)) {
+            const Voids* v = voids_of(payer);
+            if (!v || !covers(*v, op.canonical)) covered = false;
+            if (!covered) break;
+            auto it = v->by_op.find(op.canonical);
+            refunds.emplace_back(payer, it == v->by_op.end() ? nullptr : &it->second);
+          }
+          if (!covered) continue;
+          const bool voided = refunds.front().second != nullptr;
+          std::string unequal;
+          for (const auto& [payer, refund] : refunds) {
+            if ((refund != nullptr) == voided && (!refund || *refund == op.amount)) continue;
+            unequal = payer + (refund ? " gets " + std::to_string(*refund) : " gets nothing");
+            break;
+          }
+          if (unequal.empty()) continue;
+          Fail("I3 conservation",
+               R(h.id) + " voids budget debit r" + std::to_string(op.canonical.origin) + ":" +
+                   std::to_string(op.canonical.seq) + " of " + std::to_string(op.amount) + " on " +
+                   id + " (key '" + op.key +
+                   "') unequally across its payers: " + refunds.front().first +
+                   (voided ? " is refunded " + std::to_string(*refunds.front().second)
+                           : std::string(" is not refunded")) +
+                   ", but " + unequal);
+          return;
+        }
         if (op.kind != OpKind::kTransfer || op.incoming) continue;
         const std::string& payee = ledger.AccountId(op.other_account);
         const Voids* vp = voids_of(id);

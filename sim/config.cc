@@ -132,6 +132,11 @@ void DrawSwarm(std::uint64_t seed, FaultParams* f, WorkloadParams* w) {
   w->hold_dual_p = on(0.7) ? rng.Unit() * (1 - w->hold_capture_p - w->hold_release_p) : 0;
   w->hold_capture_all_p = rng.Unit();
   w->hold_capture_retry_elsewhere_p = on(0.5) ? rng.LogUniform(0.01, 0.5) : 0;
+  // Budgets, after everything above: no hierarchy in a quarter of the seeds, else from a few
+  // children to most accounts, caps and fallbacks in any mix.
+  w->budget_p = on(0.75) ? rng.Unit() * 0.9 : 0;
+  w->cap_p = rng.Unit();
+  w->fallback_p = rng.Unit();
 }
 
 // The default faults plus lost disks: a default run (2000 requests, about 20 s of virtual time)
@@ -249,6 +254,10 @@ const std::vector<BugInfo>& KnownBugs() {
        "end a hold's reserve with any resolution seen, final or not (a release seen before an "
        "earlier capture lets the hold's region spend what the capture then takes)",
        "I2 floor (the region's reserve below what its holds may still take)"},
+      {"cap_checks_named_only",
+       "decide a debit of a cap account on that account's rights alone, not on those of the "
+       "parents it debits too (a parent's region spends past its floor)",
+       "I2 floor (the parent's rights, as the ledger books each payer)"},
   };
   return bugs;
 }
@@ -297,6 +306,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->void_transfer_payer_only = true;
   else if (name == "release_reserve_early")
     b->release_reserve_early = true;
+  else if (name == "cap_checks_named_only")
+    b->cap_checks_named_only = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

@@ -111,6 +111,11 @@ struct WorkloadParams {
   double hold_capture_p = 0.45, hold_release_p = 0.2, hold_dual_p = 0.15;
   double hold_capture_all_p = 0.4;
   double hold_capture_retry_elsewhere_p = 0.15;
+  // Budgets in a hierarchy (docs/simulation.md, "Budgets"): each account after the first opens
+  // with a parent among the accounts before it with budget_p (at most 4 levels), as a cap inside
+  // it with cap_p (its debits debit the parent too); it is opened once its parent is. A debit of
+  // an account with a parent asks for a fallback with fallback_p (an ancestor may pay).
+  double budget_p = 0.3, cap_p = 0.5, fallback_p = 0.4;
   double hot_p = 0.5;  // chance a request goes to the hot set of accounts
   double hot_fraction = 0.05;
   Amount credit_max = 1000, debit_max = 700, rights_max = 300;

@@ -32,6 +32,10 @@ std::string Describe(const Op& op) {
                   " " + std::to_string(op.amount);
   if (op.kind == OpKind::kRights) s += " to r" + std::to_string(op.to);
   if (op.kind == OpKind::kTransfer) s += " to " + op.to_account;
+  if (op.kind == OpKind::kBudgetDebit) {
+    s += " paid by";
+    for (const std::string& p : op.payers) s += " " + p;
+  }
   if (op.kind == OpKind::kHold) s += " expiring at " + std::to_string(op.expires_ms);
   if (IsHoldResolution(op.kind))
     s += " of hold " + op.hold.ToString() + " (held " + std::to_string(op.held) + ")" +
@@ -100,6 +104,17 @@ std::uint32_t Ledger::Void(std::uint32_t ai, std::uint32_t index) {
       b.surviving_credits -= op.amount;
       return op.other_account;
     }
+    case OpKind::kBudgetDebit:
+      // Only the key of the account named voids it, so `index` is that account's side (a payer's
+      // or a marker). Every payer gets the amount back at the op's origin.
+      assert(!op.incoming);
+      for (auto [x, j] : budget_groups_[op.group]) {
+        Account& p = accounts_[x];
+        p.voided[j] = true;
+        p.refunds[o] += op.amount;
+        p.surviving_debits -= op.amount;
+      }
+      return kNoOtherSide;
     case OpKind::kCapture:
       // A capture took money reserved at the hold's region: its void refunds that region.
       a.refunds[op.hold.origin] += op.amount;
@@ -166,13 +181,19 @@ std::string Ledger::CheckResolution(const Account& a, const LedgerOp& hold,
   return "";
 }
 
-bool Ledger::PayerVoids(const LedgerOp& in) const {
+bool Ledger::KeyOwnerVoids(const LedgerOp& in) const {
   if (in.key.empty()) return false;
-  const Account& payer = accounts_[in.other_account];
-  const auto& uses = payer.keys.at(in.key).uses;
+  const Account& owner = accounts_[in.other_account];
+  const auto& uses = owner.keys.at(in.key).uses;
   auto it = uses.find(in.canonical);
-  assert(it != uses.end() && "a keyed transfer is a use of its payer's key");
+  assert(it != uses.end() && "a keyed op is a use of its key in the account that holds it");
   return it != uses.begin() && Within(std::prev(it)->first.hlc, in.canonical.hlc);
+}
+
+std::vector<std::string> Ledger::PayersOf(const LedgerOp& op) const {
+  std::vector<std::string> ids;
+  for (auto [x, j] : budget_groups_[op.group]) ids.push_back(accounts_[x].config.id);
+  return ids;
 }
 
 // The effective floor of region r: what it holds once voided ops are removed — its voided debits
@@ -223,8 +244,9 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
                             accounts_[known.other_account].config.id == op.to_account;
     const bool same_hold = known.expires_ms == op.expires_ms && known.hold == op.hold &&
                            known.held == op.held && known.expired == op.expired;
+    const bool same_payers = known.kind != OpKind::kBudgetDebit || PayersOf(known) == op.payers;
     if (a.config.id == op.account && known.kind == op.kind && known.amount == op.amount &&
-        known.to == op.to && same_payee && same_hold && known.key == op.key &&
+        known.to == op.to && same_payee && same_payers && same_hold && known.key == op.key &&
         known.canonical == op.canonical())
       return "";
     return "I4 durability: seq " + op.dot.ToString() +
@@ -238,9 +260,14 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
 
   if (op.kind == OpKind::kTransfer && (op.to_account.empty() || op.to_account == op.account))
     return "durable transfer to an invalid account: " + Describe(op);
+  if (op.kind == OpKind::kBudgetDebit && op.payers.empty())
+    return "durable budget debit with no payer: " + Describe(op);
   const std::uint32_t ai = IndexFor(op.account);
-  // A transfer's payee, indexed before any reference is taken (IndexFor may add an account).
+  // A transfer's payee, a budget debit's payers, indexed before any reference is taken (IndexFor
+  // may add an account).
   const std::uint32_t bi = op.kind == OpKind::kTransfer ? IndexFor(op.to_account) : kNoOtherSide;
+  std::vector<std::uint32_t> payer_index;
+  for (const std::string& p : op.payers) payer_index.push_back(IndexFor(p));
   Account& a = accounts_[ai];
   const std::uint32_t index = static_cast<std::uint32_t>(a.ops.size());
   a.ops.push_back(LedgerOp{op.canonical(), op.kind, op.to, op.amount, op.key, now_ms, op.epoch});
@@ -322,6 +349,33 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       b.surviving_credits += op.amount;
       append(b.credits[o]);
       recheck |= 1u << o;
+      break;
+    }
+    case OpKind::kBudgetDebit: {
+      // A debit of each payer, of the op's origin; the account named keeps the key (its side is
+      // the first payer's, or a marker that moves no money).
+      const std::uint32_t g = static_cast<std::uint32_t>(budget_groups_.size());
+      budget_groups_.emplace_back();
+      a.ops[index].group = g;
+      for (std::uint32_t x : payer_index) {
+        Account& p = accounts_[x];
+        std::uint32_t side = index;
+        if (x != ai) {
+          side = static_cast<std::uint32_t>(p.ops.size());
+          LedgerOp out = a.ops[index];
+          out.incoming = true;
+          out.other_account = ai;
+          out.other_op = index;
+          p.ops.push_back(std::move(out));
+          p.voided.push_back(false);
+        }
+        p.ops[side].pays = true;
+        budget_groups_[g].emplace_back(x, side);
+        p.rights[o] -= op.amount;
+        p.surviving_debits += op.amount;
+        append(p.debits[o]);
+      }
+      recheck |= 1u << o;  // the account named (a no-op check when it is only a marker)
       break;
     }
     case OpKind::kHold:
@@ -440,6 +494,9 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
   if (recheck) {
     if (std::string v = check(a, recheck); !v.empty()) return v;
   }
+  for (std::uint32_t x : payer_index) {
+    if (std::string v = check(accounts_[x], 1u << o); !v.empty()) return v;
+  }
   if (clawed_recheck) return check(accounts_[clawed_account], clawed_recheck);
   return "";
 }
@@ -482,6 +539,7 @@ Op Ledger::OpAt(Dot d) const {
   op.amount = lo.amount;
   op.to = lo.to;
   if (lo.kind == OpKind::kTransfer) op.to_account = accounts_[lo.other_account].config.id;
+  if (lo.kind == OpKind::kBudgetDebit) op.payers = PayersOf(lo);
   op.key = lo.key;
   op.expires_ms = lo.expires_ms;
   op.hold = lo.hold;
@@ -573,8 +631,18 @@ MoneyTotals Ledger::Totals() const {
   for (const Account& a : accounts_) {
     for (std::uint32_t i = 0; i < a.ops.size(); ++i) {
       const LedgerOp& op = a.ops[i];
-      if (op.incoming) continue;  // counted once, at its payer
       const bool voided = a.voided[i];
+      if (op.kind == OpKind::kBudgetDebit) {
+        // Money out of each payer; the op counted once, at the account named.
+        if (op.pays && !voided) t.debits += op.amount;
+        if (op.incoming) continue;
+        ++t.budget_debits;
+        if (voided) ++t.budget_voided;
+        if (!op.pays) ++t.budget_fallbacks;
+        if (budget_groups_[op.group].size() > 1) ++t.budget_caps;
+        continue;
+      }
+      if (op.incoming) continue;  // counted once, at its payer
       switch (op.kind) {
         case OpKind::kCredit:
           if (!voided) t.credits += op.amount;
@@ -594,6 +662,7 @@ MoneyTotals Ledger::Totals() const {
         case OpKind::kRights:
         case OpKind::kHold:
         case OpKind::kRelease:
+        case OpKind::kBudgetDebit:  // above
           break;
       }
     }
@@ -648,6 +717,9 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
     // events name it so.
     OpKind kind = op.kind;
     if (op.kind == OpKind::kTransfer) kind = op.incoming ? OpKind::kCredit : OpKind::kDebit;
+    // A budget debit is, in a payer's account, a debit; in the account named that did not pay, a
+    // marker that moves no money.
+    if (op.kind == OpKind::kBudgetDebit && op.pays) kind = OpKind::kDebit;
     // Where its money, fee or void is booked: a capture's at its hold's region (the funds were
     // reserved there), everything else at its origin.
     const RegionId booked = kind == OpKind::kCapture ? op.hold.origin : o;
@@ -657,8 +729,9 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
     if (takes) r.raw_balance -= op.amount;
     bool voided = false;
     if (op.incoming) {
-      // The key is the payer's, not this account's: its uses on the payer decide.
-      voided = PayerVoids(op);
+      // The key is another account's (a transfer's payer, a budget debit's account named): its
+      // uses there decide.
+      voided = KeyOwnerVoids(op);
     } else if (!op.key.empty()) {
       auto [it, first] = seen.try_emplace(op.key);
       voided = !first && Within(it->second.last, op.canonical.hlc);
@@ -706,21 +779,23 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
       }
       continue;
     }
+    // I6: a surviving debit of this account's key (a budget debit's marker is one, paid by an
+    // ancestor); a side of another account's key is counted there.
+    if ((kind == OpKind::kDebit || kind == OpKind::kBudgetDebit) && !op.key.empty() &&
+        !op.incoming) {
+      Seen& k = seen[op.key];
+      k.debits_in_window = k.debits_in_window > 0 && Within(k.last_debit, op.canonical.hlc)
+                               ? k.debits_in_window + 1
+                               : 1;
+      k.last_debit = op.canonical.hlc;
+      r.surviving_debits_max_per_key = std::max(r.surviving_debits_max_per_key, k.debits_in_window);
+    }
     switch (kind) {
       case OpKind::kCredit:
         balance += op.amount;
         break;
       case OpKind::kDebit:
       case OpKind::kCapture: {
-        if (kind == OpKind::kDebit && !op.key.empty()) {
-          Seen& k = seen[op.key];
-          k.debits_in_window = k.debits_in_window > 0 && Within(k.last_debit, op.canonical.hlc)
-                                   ? k.debits_in_window + 1
-                                   : 1;
-          k.last_debit = op.canonical.hlc;
-          r.surviving_debits_max_per_key =
-              std::max(r.surviving_debits_max_per_key, k.debits_in_window);
-        }
         Amount before = balance;
         balance -= op.amount;
         if (before >= 0 && balance < 0) {
@@ -745,9 +820,10 @@ bool Ledger::Oracle(const std::string& account, OracleAccount* out) const {
       }
       case OpKind::kOpen:
       case OpKind::kRights:
-      case OpKind::kTransfer:  // read as its side above
-      case OpKind::kHold:      // no money: reserves its region's rights
-      case OpKind::kRelease:   // no money: gives the reserve back
+      case OpKind::kTransfer:     // read as its side above
+      case OpKind::kHold:         // no money: reserves its region's rights
+      case OpKind::kRelease:      // no money: gives the reserve back
+      case OpKind::kBudgetDebit:  // a marker: the money left the payers
         break;
     }
   }

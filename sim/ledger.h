@@ -21,6 +21,10 @@
 //     debits and the clawbacks of voided credits are known at every instant (I2, I6);
 //   - the ops themselves, so the oracle can replay them in canonical order at the end and derive
 //     fees and voids on its own (I7);
+//   - per budget debit (kBudgetDebit: a debit of the account named, paid through its budgets), a
+//     debit side in each payer's account, all of its origin, and, when the account named is not
+//     among the payers (a fallback an ancestor paid), a marker in that account that moves no
+//     money. The account named holds the key; its void refunds every payer;
 //   - per hold (an op of kind kHold, named by its dot), the hold op and every resolution of it
 //     (kCapture, kRelease). A hold moves no money; a capture of y is a debit of y booked to the
 //     HOLD's region, whichever region originated it; a release moves nothing. Resolutions carry
@@ -61,9 +65,14 @@ struct LedgerOp {
   std::uint64_t epoch = 0;       // the incarnation of its origin that issued it
   // kTransfer: the side in the payee's account (`incoming`) or in the payer's, and the other side:
   // its account (Ledger::AccountId) and its index in that account's ops.
+  // kBudgetDebit: `incoming` marks a payer's side in another account than the one named (which
+  // holds the key; other_account/other_op name its side); `pays` is false on the named account's
+  // marker only; `group` indexes Ledger::budget_groups_ (every side of the op).
   bool incoming = false;
   std::uint32_t other_account = kNoOtherSide;
   std::uint32_t other_op = kNoOtherSide;
+  bool pays = false;
+  std::uint32_t group = kNoOtherSide;
   // Holds. kHold: the wall time from which it can no longer be resolved. kCapture, kRelease: the
   // hold they resolve, its amount as the op carries it, and (kRelease) whether the hold's region
   // released it at expiry.
@@ -118,6 +127,9 @@ struct MoneyTotals {
   Amount credits = 0, debits = 0;  // surviving (unvoided) credits and debits: money in and out
   Amount transferred = 0;          // surviving transfers between accounts: moved, not made
   std::uint64_t transfers = 0, transfers_voided = 0;
+  // Budget debits: durable ones, voided ones, those an ancestor paid (a fallback), those that
+  // debited more than one account (a cap); the debits of each payer are among `debits`.
+  std::uint64_t budget_debits = 0, budget_voided = 0, budget_fallbacks = 0, budget_caps = 0;
 };
 
 // Raw counters of one account as a replica holding ops up to some version vector must see them.
@@ -183,7 +195,8 @@ class Ledger {
   // two, and a restored disk may bring back either (swarm seed 1932 with --keys-per-account).
   const std::vector<Op>* ForgottenAll(Dot dot) const;
 
-  // The op durably originated with `dot`, or nullptr (a transfer: its payer's side).
+  // The op durably originated with `dot`, or nullptr (a transfer: its payer's side; a budget
+  // debit: the side of the account named).
   const LedgerOp* Find(Dot dot, std::string* account = nullptr) const;
   // The id of the account with ledger index `index` (LedgerOp::other_account).
   const std::string& AccountId(std::uint32_t index) const { return accounts_[index].config.id; }
@@ -215,8 +228,12 @@ class Ledger {
   bool Oracle(const std::string& account, OracleAccount* out) const;
 
   // Every durable op of `account` in the order its origins synced them (nullptr if none); a
-  // transfer is in both its accounts' lists, one side each.
+  // transfer is in both its accounts' lists, one side each, a budget debit in each payer's and
+  // the named account's.
   const std::vector<LedgerOp>* Ops(const std::string& account) const;
+
+  // The accounts a budget debit debited, in its order (its side `op` in any of them).
+  std::vector<std::string> PayersOf(const LedgerOp& op) const;
 
   // Refunds of voided debits booked to `region` on `account`, as of now.
   Amount Refunds(const std::string& account, RegionId region) const;
@@ -271,9 +288,11 @@ class Ledger {
   std::uint32_t VoidOp(std::uint32_t ai, std::uint32_t index, std::string* problem);
   // "" or what is wrong with resolution `res` of hold `hold` (both ops of account `a`).
   std::string CheckResolution(const Account& a, const LedgerOp& hold, const LedgerOp& res) const;
-  // Whether the payer's key voids the transfer whose payee side is `in`: the windowed rule, read
-  // again from the payer's uses of the key (the oracle's replay of the payee).
-  bool PayerVoids(const LedgerOp& in) const;
+  // Whether the key voids the op whose side `in` is in another account than the key's (a
+  // transfer's payee side, a budget debit's ancestor side): the windowed rule, read again from
+  // the uses of the key in the account that holds it (other_account; the oracle's replay).
+  bool KeyOwnerVoids(const LedgerOp& in) const;
+
   // "" or "I2 floor: <the numbers>" for region r's effective floor, and for the account's.
   std::string CheckFloor(const Account& a, RegionId r) const;
   std::string CheckAccountFloor(const Account& a) const;
@@ -293,6 +312,8 @@ class Ledger {
   std::vector<std::map<Seq, std::vector<Op>>>
       forgotten_;                              // per origin: ops Truncate dropped, by seq
   std::map<Dot, std::uint32_t> hold_account_;  // every hold seen (op or resolution): its account
+  // Per budget debit: its payers' sides (account index, op index), in payer order.
+  std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> budget_groups_;
   VersionVector durable_;
   std::uint64_t op_count_ = 0;
   Hlc newest_;

@@ -84,8 +84,8 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
       lost_disks);
   double wall = Seconds(start);
   std::uint64_t bad = 0;
-  tally::sim::SwarmSeedResult holds;  // totals over the seeds
-  std::uint64_t seeds_with_holds = 0;
+  tally::sim::SwarmSeedResult holds;  // totals over the seeds (holds, budgets)
+  std::uint64_t seeds_with_holds = 0, seeds_with_budgets = 0;
   for (const auto& r : results) {
     holds.holds += r.holds;
     holds.holds_voided += r.holds_voided;
@@ -94,6 +94,11 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
     holds.holds_expired += r.holds_expired;
     holds.resolution_conflicts += r.resolution_conflicts;
     if (r.holds > 0) ++seeds_with_holds;
+    holds.budget_debits += r.budget_debits;
+    holds.budget_voided += r.budget_voided;
+    holds.budget_fallbacks += r.budget_fallbacks;
+    holds.budget_caps += r.budget_caps;
+    if (r.budget_debits > 0) ++seeds_with_budgets;
     if (r.ok) continue;
     ++bad;
     std::printf("seed %" PRIu64 " FAILED %s: %s\n  reproduce: %s\n", r.seed, r.invariant.c_str(),
@@ -107,6 +112,11 @@ int RunSwarmCommand(std::uint64_t seeds, std::uint64_t first, unsigned jobs, std
               ", resolution conflicts %" PRIu64 "\n",
               holds.holds, seeds_with_holds, holds.holds_voided, holds.holds_captured,
               holds.holds_released, holds.holds_expired, holds.resolution_conflicts);
+  std::printf("swarm budgets: %" PRIu64 " durable budget debits in %" PRIu64
+              " seeds (voided %" PRIu64 "): paid by an ancestor %" PRIu64 ", through a cap %" PRIu64
+              "\n",
+              holds.budget_debits, seeds_with_budgets, holds.budget_voided, holds.budget_fallbacks,
+              holds.budget_caps);
   std::fprintf(stderr, "tally-sim swarm: %.1f s wall, %u threads, %.1f seeds/minute\n", wall, jobs,
                wall > 0 ? seeds * 60.0 / wall : 0.0);
   return bad == 0 ? 0 : 1;

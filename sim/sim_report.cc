@@ -160,6 +160,10 @@ void Simulation::Impl::BuildReport() {
       {"voids", std::to_string(s.void_events) + " (net " + std::to_string(s.voids) + ")"},
       {"transfers between accounts", std::to_string(s.durable_transfers) + " (voided " +
                                          std::to_string(s.transfers_voided) + ")"},
+      {"budget debits", std::to_string(s.budget_debits) + " (voided " +
+                            std::to_string(s.budget_voided) + "; paid by an ancestor " +
+                            std::to_string(s.budget_fallbacks) + ", through a cap " +
+                            std::to_string(s.budget_caps) + ")"},
       {"holds", std::to_string(s.durable_holds) + " (voided " + std::to_string(s.holds_voided) +
                     "; captured " + std::to_string(s.holds_captured) + ", released " +
                     std::to_string(s.holds_released) + ", expired " +

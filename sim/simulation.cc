@@ -29,6 +29,7 @@ Simulation::Impl::Impl(SimConfig c)
       workload_rng(DeriveSeed(config.seed, "workload")),
       link_rng(DeriveSeed(config.seed, "client-links")),
       disk_rng(DeriveSeed(config.seed, "disk-faults")),
+      budget_rng(DeriveSeed(config.seed, "budgets")),
       epoch_rng(DeriveSeed(config.seed, "epoch-nonces")) {
   knows.assign(config.regions, std::vector<Hlc>(config.regions));
   in_amnesia.assign(config.regions, false);
@@ -272,6 +273,7 @@ std::uint64_t Simulation::Impl::Submit(RegionId r, CommandBody body) {
           a.req = Request{Request::Kind::kCredit, AccountIndex(b.account), b.amount, 0, b.key};
         } else if constexpr (std::is_same_v<T, Debit>) {
           a.req = Request{Request::Kind::kDebit, AccountIndex(b.account), b.amount, 0, b.key};
+          a.req.fallback = b.fallback;
         } else if constexpr (std::is_same_v<T, Transfer>) {
           a.req = Request{Request::Kind::kTransfer, AccountIndex(b.from), b.amount, 0, b.key};
           a.req.payee = AccountIndex(b.to);
@@ -767,6 +769,10 @@ std::string FormatSummary(const SimConfig& c, const RunResult& r) {
   line("forks: %" PRIu64 " overdraft fees (total %" PRId64 "), %" PRIu64 " voids (net %" PRId64
        "); transfers between accounts %" PRIu64 " (voided %" PRIu64 ")",
        s.fee_events, s.fees, s.void_events, s.voids, s.durable_transfers, s.transfers_voided);
+  if (c.workload.budget_p > 0 || s.budget_debits > 0)
+    line("budgets: debits asking for a fallback %" PRIu64 "; durable budget debits %" PRIu64
+         " (voided %" PRIu64 "): paid by an ancestor %" PRIu64 ", through a cap %" PRIu64,
+         s.fallback_debits, s.budget_debits, s.budget_voided, s.budget_fallbacks, s.budget_caps);
   if (c.workload.hold_weight > 0 || s.holds > 0 || s.durable_holds > 0)
     line("holds: requests %" PRIu64 " (retried at another region %" PRIu64 "), captures %" PRIu64
          " (sent again at another region %" PRIu64 "), releases %" PRIu64

@@ -58,6 +58,11 @@ struct RunSummary {
   // Resolutions acknowledged for a dot that names another hold than the one the client was told
   // of: its hold went with a disk (durability local) and its origin issued the seq again.
   std::uint64_t stale_hold_resolutions = 0;
+  // Budgets: debits asking for a fallback; among the durable ops, budget debits (a cap's, or a
+  // fallback an ancestor paid: `budget_fallbacks`; `budget_caps`: those that debited more than
+  // one account), and those voided as duplicates of their key (every payer refunded).
+  std::uint64_t fallback_debits = 0;
+  std::uint64_t budget_debits = 0, budget_voided = 0, budget_fallbacks = 0, budget_caps = 0;
   std::uint64_t timeouts = 0, gave_up = 0, replies_lost = 0;
   std::uint64_t accepted = 0, rejected = 0, overdraft_debits = 0, replays = 0;
   std::map<std::string, std::uint64_t> rejected_by_code;

@@ -129,6 +129,7 @@ struct Request {
   // An open with the account's rival config: its answer does not change what the workload
   // believes of the account (the first open's answer does).
   bool rival = false;
+  bool fallback = false;  // kDebit: an ancestor budget may pay
 };
 
 // A resolution of a hold a client was told of, to be sent once it is due.
@@ -205,6 +206,7 @@ struct AccountInfo {
   // With SimConfig::rival_opens: another config a client of another region opens this account
   // with, once its first open is under way.
   std::optional<AccountConfig> rival;
+  std::uint32_t parent = UINT32_MAX;  // index of config.parent (UINT32_MAX: a root)
 };
 
 struct AckRecord {
@@ -264,6 +266,8 @@ class Simulation::Impl {
   void OnTick(RegionId r);
   // Commands a live process holds unanswered past answer_bound_ms fail the run ("answer bound").
   void CheckAnswerBound(RegionId r);
+  // Whether a budget debit's payers follow the tree the workload opened; Fail()s if not.
+  bool CheckPayers(RegionId r, const Attempt& a, const CommandResult& res);
   std::uint64_t AnswerBoundMs() const;  // computed once, at Start
   std::uint64_t answer_bound_ms = 0;
   void OnSyncDone(RegionId r);
@@ -311,6 +315,9 @@ class Simulation::Impl {
 
   // --- workload.cc: clients.
   void StartWorkload();
+  // Whether the account the next open would open has its parent open (or none): a child is
+  // opened only after its parent.
+  bool ParentOpen() const;
   void OnClientWakes(std::uint32_t c);
   // A new key for `cl`'s next request on `account`; *fresh: never sent for it before.
   std::string NewKey(Client& cl, std::uint32_t account, bool* fresh);
@@ -408,8 +415,10 @@ class Simulation::Impl {
   // back into `resumes` (HoldsLostHistory): some replica remembers it again.
   std::vector<std::vector<std::pair<std::uint64_t, Seq>>> forgotten_runs;
   Rng fault_rng, workload_rng, link_rng;
-  Rng disk_rng;   // the disk faults draw here, so the other faults of a seed stay as they were
-  Rng epoch_rng;  // each start's ReplicaOptions::epoch_nonce
+  Rng disk_rng;    // the disk faults draw here, so the other faults of a seed stay as they were
+  Rng budget_rng;  // budgets (parents, caps, fallbacks) draw here, the rest of the workload as
+                   // before
+  Rng epoch_rng;   // each start's ReplicaOptions::epoch_nonce
   TraceHash trace;
 
   // Workload.

@@ -55,6 +55,10 @@ std::vector<SwarmSeedResult> RunSwarm(std::uint64_t first, std::uint64_t count, 
         out.holds_released = r.summary.holds_released;
         out.holds_expired = r.summary.holds_expired;
         out.resolution_conflicts = r.summary.resolution_conflicts;
+        out.budget_debits = r.summary.budget_debits;
+        out.budget_voided = r.summary.budget_voided;
+        out.budget_fallbacks = r.summary.budget_fallbacks;
+        out.budget_caps = r.summary.budget_caps;
       }
       if (on_done) {
         std::lock_guard<std::mutex> lock(mu);

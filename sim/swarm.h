@@ -26,6 +26,8 @@ struct SwarmSeedResult {
   // another resolution of the same hold.
   std::uint64_t holds = 0, holds_voided = 0, holds_captured = 0, holds_released = 0,
                 holds_expired = 0, resolution_conflicts = 0;
+  // Budget debits (RunSummary): durable, voided, paid by an ancestor, through a cap.
+  std::uint64_t budget_debits = 0, budget_voided = 0, budget_fallbacks = 0, budget_caps = 0;
 };
 
 // The config a swarm runs for `seed`: shape and faults drawn from the seed, profile "swarm".

@@ -5,7 +5,9 @@
 // applied as a new op — a possible duplicate, tentative until final — where it landed and where
 // it was tried before. Place holds (keyed, retried like debits) and resolve those they were told
 // of later — a capture, a release, both at once in two regions, or nothing (the hold expires) —
-// and send a capture again at another region now and then.
+// and send a capture again at another region now and then. Open accounts in a hierarchy of
+// budgets (a parent opened first; some children caps inside it) and debit children with a fallback
+// to their ancestors now and then.
 
 #include <algorithm>
 #include <cstdio>
@@ -50,8 +52,11 @@ CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<Accou
       return OpenAccount{req.rival ? *accounts[req.account].rival : accounts[req.account].config};
     case Request::Kind::kCredit:
       return Credit{id, req.amount, req.key};
-    case Request::Kind::kDebit:
-      return Debit{id, req.amount, req.key};
+    case Request::Kind::kDebit: {
+      Debit d{id, req.amount, req.key};
+      d.fallback = req.fallback;
+      return d;
+    }
     case Request::Kind::kRights:
       return TransferRights{id, req.to, req.amount};
     case Request::Kind::kTransfer:
@@ -171,6 +176,26 @@ void Simulation::Impl::StartWorkload() {
       accounts[idx].rival = std::move(rival);
     }
   }
+  // Budgets: a parent among the accounts before (opened before it), no deeper than 4 levels; the
+  // rival config keeps the same place in the tree.
+  for (std::uint32_t i = 1; w.budget_p > 0 && i < config.accounts; ++i) {
+    if (!budget_rng.Chance(w.budget_p)) continue;
+    const std::uint32_t idx = AccountIndex(AccountName(i));
+    const std::uint32_t parent =
+        AccountIndex(AccountName(static_cast<std::uint32_t>(budget_rng.Below(i))));
+    std::uint32_t depth = 2;
+    for (std::uint32_t up = parent; accounts[up].parent != UINT32_MAX; ++depth)
+      up = accounts[up].parent;
+    if (depth > kMaxBudgetDepth) continue;
+    accounts[idx].parent = parent;
+    AccountConfig& c = accounts[idx].config;
+    c.parent = accounts[parent].id;
+    c.cap = budget_rng.Chance(w.cap_p);
+    if (accounts[idx].rival) {
+      accounts[idx].rival->parent = c.parent;
+      accounts[idx].rival->cap = c.cap;
+    }
+  }
   for (RegionId r = 0; r < config.regions; ++r) {
     for (std::uint32_t k = 0; k < w.clients_per_region; ++k) {
       Client c;
@@ -196,6 +221,13 @@ std::string Simulation::Impl::NewKey(Client& cl, std::uint32_t account, bool* fr
       "k" + std::to_string(cl.id) + "-" + std::to_string(++cl.keys_by_account[account]);
   *fresh = cl.reused_on.count({account, key}) == 0;
   return key;
+}
+
+bool Simulation::Impl::ParentOpen() const {
+  const std::uint32_t next = !reopen.empty() ? reopen.front() : next_unopened;
+  if (next >= accounts.size() || accounts[next].parent == UINT32_MAX) return true;
+  const AccountInfo::State s = accounts[accounts[next].parent].state;
+  return s == AccountInfo::State::kOpen || s == AccountInfo::State::kAbandoned;  // then refused
 }
 
 void Simulation::Impl::OnClientWakes(std::uint32_t c) {
@@ -272,7 +304,7 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     req.rival = true;
     rival_opens.pop_front();
     ++summary.rival_opens;
-  } else if (can_open && (opened.empty() || workload_rng.Chance(0.5))) {
+  } else if (can_open && (opened.empty() || workload_rng.Chance(0.5)) && ParentOpen()) {
     req.kind = Request::Kind::kOpen;
     if (!reopen.empty()) {
       // An open that timed out may or may not have happened: ask the same region again.
@@ -310,6 +342,10 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
     } else if (u < w.credit_weight + w.debit_weight) {
       req.kind = Request::Kind::kDebit;
       req.amount = workload_rng.Range(1, w.debit_max);
+      if (accounts[req.account].parent != UINT32_MAX && budget_rng.Chance(w.fallback_p)) {
+        req.fallback = true;
+        ++summary.fallback_debits;
+      }
     } else if (u < w.credit_weight + w.debit_weight + transfer_weight) {
       // Money to another account of the same currency (every account here is in EUR), drawn as
       // the payer is; the next one opened if it is the payer.
@@ -486,7 +522,19 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
   }
   if (cl.req.kind == Request::Kind::kOpen && !cl.req.rival &&
       accounts[cl.req.account].state != AccountInfo::State::kOpen) {
-    accounts[cl.req.account].state = AccountInfo::State::kAbandoned;
+    // A child opened where its parent's open has not arrived yet is asked again later, unless
+    // its parent was abandoned itself.
+    const bool parent_not_here =
+        code == Code::kNotFound && res.status.message().find("parent") != std::string::npos;
+    const std::uint32_t parent = accounts[cl.req.account].parent;
+    const bool parent_abandoned =
+        parent != UINT32_MAX && accounts[parent].state == AccountInfo::State::kAbandoned;
+    if ((parent_not_here || code == Code::kFailedPrecondition) && !parent_abandoned) {
+      accounts[cl.req.account].state = AccountInfo::State::kUnopened;
+      reopen.push_back(cl.req.account);
+    } else {
+      accounts[cl.req.account].state = AccountInfo::State::kAbandoned;
+    }
   }
   ClientDone(rs.client);
 }

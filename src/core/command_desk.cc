@@ -304,6 +304,7 @@ Status CommandDesk::CoveredPath(const std::string& from, Amount amount, bool lin
   Status s = CapPath(book_, from, path);
   *overdraft = false;
   for (std::size_t i = 0; s.ok() && i < path->size(); ++i) {
+    if (i > 0 && opt_.bugs.cap_checks_named_only) break;
     Account& x = *book_.Find((*path)[i]);
     const DebitFigures f{amount, book_.FreeRights(x, opt_.self), book_.TentativeCredit(x),
                          line ? UsableLine(x, phase) : 0};

@@ -44,6 +44,8 @@ struct PlantedBugs {
   bool release_reserve_early =
       false;  // a hold's reserve ends with a resolution seen, final or not: a release seen
               // before an earlier capture lets its region spend what the capture then takes
+  bool cap_checks_named_only =
+      false;  // a cap's debit checks the account named only, not the parents it debits too
 };
 
 struct ReplicaOptions {

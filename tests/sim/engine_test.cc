@@ -586,6 +586,94 @@ TEST_CASE("Ledger: a transfer clawed back from its payee once spent breaks the p
   REQUIRE(ledger.CheckFloors().rfind("I2 floor: b at r1", 0) == 0);
 }
 
+Op BudgetOp(RegionId origin, Seq seq, std::uint64_t wall_ms, const std::string& account,
+            std::vector<std::string> payers, Amount amount, const std::string& key) {
+  Op op = MakeOp(origin, seq, wall_ms, OpKind::kBudgetDebit, account, amount, key);
+  op.payers = std::move(payers);
+  return op;
+}
+
+TEST_CASE("Ledger: a budget debit debits every payer, voided on all of them by the key it names",
+          "[sim]") {
+  Ledger ledger(2);
+  REQUIRE(ledger.AddDurable(OpenOp(0, 1, 100, "org", 0, {0, 0}), 0).empty());
+  REQUIRE(ledger.AddDurable(OpenOp(0, 2, 110, "team", 0, {0, 0}), 0).empty());
+  REQUIRE(ledger.AddDurable(OpenOp(0, 3, 120, "user", 0, {0, 0}), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 4, 200, OpKind::kCredit, "org", 100, "c1"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 1, 210, OpKind::kCredit, "org", 100, "c2"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(0, 5, 220, OpKind::kCredit, "team", 30, "c3"), 0).empty());
+  REQUIRE(ledger.AddDurable(MakeOp(1, 2, 230, OpKind::kCredit, "team", 30, "c4"), 0).empty());
+  // team is a cap inside org: 25 from team at r0 takes 25 from each.
+  REQUIRE(ledger.AddDurable(BudgetOp(0, 6, 300, "team", {"team", "org"}, 25, "k1"), 0).empty());
+  // A fallback on user, paid by org at r1, retried at r0 (stamped later): the user's key voids the
+  // retry on org, and the marker on user with it.
+  REQUIRE(ledger.AddDurable(BudgetOp(1, 3, 310, "user", {"org"}, 40, "order-9"), 0).empty());
+  REQUIRE(ledger.AddDurable(BudgetOp(0, 7, 320, "user", {"org"}, 40, "order-9"), 0).empty());
+  REQUIRE(ledger.Refunds("org", 0) == 40);
+  REQUIRE(ledger.Refunds("user", 0) == 0);  // the marker moved nothing
+  // The same key string on org's own debit is org's key, not user's.
+  REQUIRE(ledger.AddDurable(MakeOp(1, 4, 330, OpKind::kDebit, "org", 5, "order-9"), 0).empty());
+  REQUIRE(ledger.Refunds("org", 1) == 0);
+
+  OracleAccount org, team, user;
+  REQUIRE(ledger.Oracle("org", &org));
+  REQUIRE(ledger.Oracle("team", &team));
+  REQUIRE(ledger.Oracle("user", &user));
+  REQUIRE(org.raw_balance == 200 - 25 - 40 - 40 - 5);
+  REQUIRE(org.voids == 40);
+  REQUIRE(org.balance == 200 - 25 - 40 - 5);
+  REQUIRE(org.region_rights == std::vector<Amount>{100 - 25, 100 - 40 - 5});
+  REQUIRE(org.events.size() == 1);
+  REQUIRE(org.events[0].op_kind == OpKind::kDebit);  // a payer's side reads as a debit
+  REQUIRE(org.events[0].amount == 40);
+  REQUIRE(team.balance == 60 - 25);
+  REQUIRE(team.events.empty());
+  REQUIRE(user.balance == 0);
+  REQUIRE(user.events.size() == 1);  // the marker voided: a fork that moves nothing
+  REQUIRE(user.events[0].op_kind == OpKind::kBudgetDebit);
+  REQUIRE(user.events[0].amount == 0);
+  REQUIRE(user.surviving_debits_max_per_key == 1);
+  // Conservation: 260 in, 25 out of each of two payers, 40 and 5 out of org.
+  const MoneyTotals m = ledger.Totals();
+  REQUIRE(m.credits == 260);
+  REQUIRE(m.debits == 25 + 25 + 40 + 5);
+  REQUIRE(m.budget_debits == 3);
+  REQUIRE(m.budget_voided == 1);
+  REQUIRE(m.budget_fallbacks == 2);
+  REQUIRE(m.budget_caps == 1);
+  REQUIRE(org.balance + team.balance + user.balance == m.credits - m.debits);
+  std::string named;
+  const LedgerOp* found = ledger.Find(Dot{1, 3}, &named);
+  REQUIRE(found != nullptr);
+  REQUIRE(named == "user");
+  REQUIRE(ledger.PayersOf(*found) == std::vector<std::string>{"org"});
+  // Raw counters of a replica holding the cap debit and r1's fallback.
+  VersionVector vv;
+  vv.set(0, 6);
+  vv.set(1, 3);
+  RawView raw;
+  REQUIRE(ledger.Raw("org", vv, &raw));
+  REQUIRE(raw.rights == std::vector<Amount>{75, 60});
+  REQUIRE(ledger.CheckFloors().empty());
+  // Lost with a disk and back: rebuilt with its payers; another payer under the dot is I4.
+  VersionVector held = ledger.durable();
+  held.set(0, 6);
+  REQUIRE(ledger.Truncate(held) == std::vector<Dot>{Dot{0, 7}});
+  REQUIRE(ledger.Refunds("org", 0) == 0);
+  REQUIRE(ledger.AddDurable(BudgetOp(0, 7, 320, "user", {"org"}, 40, "order-9"), 0).empty());
+  REQUIRE(ledger.Refunds("org", 0) == 40);
+  REQUIRE(
+      ledger.AddDurable(BudgetOp(0, 7, 320, "user", {"team"}, 40, "order-9"), 0).rfind("I4", 0) ==
+      0);
+  // A cap debit past the parent's rights at a region breaks the parent's floor: org has 55 at
+  // r1; spent to 5 there, a cap debit of 30 leaves team at 0 and org at -25.
+  REQUIRE(ledger.AddDurable(MakeOp(1, 5, 390, OpKind::kDebit, "org", 50, "d"), 0).empty());
+  const std::string v =
+      ledger.AddDurable(BudgetOp(1, 6, 400, "team", {"team", "org"}, 30, "k2"), 0);
+  INFO(v);
+  REQUIRE(v.rfind("I2 floor: org at r1: raw rights -25", 0) == 0);
+}
+
 TEST_CASE("Bad configuration is refused with a clear error", "[sim]") {
   SimConfig c;
   c.profile = "stormy";
