@@ -4,6 +4,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -121,6 +122,60 @@ void BM_LocalHoldCapture(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+// Budget debits (docs/design.md, "Budgets in a hierarchy") against `accounts` children of one
+// organisation per 1000 of them, chosen uniformly. With `cap`, each child is a funded cap inside
+// its organisation: every debit debits the child and the organisation (two journal entries, two
+// counters). Without, each child has no money and asks for a fallback: the organisation pays
+// (a debit entry there, a marker in the child).
+void BudgetOps(benchmark::State& state, bool cap) {
+  const std::size_t accounts = static_cast<std::size_t>(state.range(0));
+  const std::size_t orgs = std::max<std::size_t>(1, accounts / 1000);
+  std::uint64_t now = kStartMs;
+  VariableWallClock wall(&now);
+  Replica r(Options(0), wall);
+  Effects e;
+  for (std::size_t i = 0; i < orgs; ++i) {
+    AccountConfig c;
+    c.id = "org-" + std::to_string(i);
+    c.currency = "EUR";
+    r.Submit(Command{1, OpenAccount{c}}, now, &e);
+    r.Submit(Command{2, Credit{c.id, Amount{1} << 45, ""}}, now, &e);
+  }
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < accounts; ++i) {
+    AccountConfig c;
+    c.id = AccountName(i);
+    c.currency = "EUR";
+    c.parent = "org-" + std::to_string(i % orgs);
+    c.cap = cap;
+    r.Submit(Command{3, OpenAccount{c}}, now, &e);
+    if (cap) r.Submit(Command{4, Credit{c.id, Amount{1} << 40, ""}}, now, &e);
+    names.push_back(c.id);
+  }
+  // The credits turn final (spendable by a fallback) once the peers have heard of them.
+  for (int t = 0; t < 3; ++t) HealthyPeers(r, ++now, &e);
+  e.Clear();
+  std::mt19937_64 rng(7);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    Debit d{names[rng() % accounts], 100, Key(1, i)};
+    d.fallback = !cap;
+    r.Submit(Command{i, std::move(d)}, now, &e);
+    benchmark::DoNotOptimize(e.completions.back().balance);
+    e.Clear();
+    if ((++i & 1023) == 0) {
+      ++now;
+      HealthyPeers(r, now, &e);
+      e.Clear();
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_LocalCapDebit(benchmark::State& state) { BudgetOps(state, true); }
+void BM_LocalFallbackDebit(benchmark::State& state) { BudgetOps(state, false); }
+BENCHMARK(BM_LocalCapDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);
+BENCHMARK(BM_LocalFallbackDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);
+
 void BM_LocalDebit(benchmark::State& state) { LocalOps(state, false); }
 void BM_LocalTransfer(benchmark::State& state) { LocalOps(state, true); }
 BENCHMARK(BM_LocalDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond);

@@ -37,7 +37,8 @@ std::string Digits(std::mt19937_64& rng, std::size_t n, std::string_view alphabe
 
 // `accounts` distinct account ids; 0 means every op gets its own. Debits, or with `transfers`
 // transfers between accounts whose payee is another account of the pool.
-// With `holds` 1, holds instead (a 10-minute expiry); 2, captures of holds of any region.
+// With `holds` 1, holds instead (a 10-minute expiry); 2, captures of holds of any region; 3, budget
+// debits of a cap and its parent (two payers, the first the account named).
 OpBatch DebitBatch(std::size_t accounts, bool transfers = false, int holds = 0) {
   std::mt19937_64 rng(kSeed);
   std::vector<std::string> pool;
@@ -65,6 +66,9 @@ OpBatch DebitBatch(std::size_t accounts, bool transfers = false, int holds = 0) 
       op.hold = tally::Dot{static_cast<tally::RegionId>(rng() % 3), 900'000 + rng() % 100'000};
       op.held = op.amount + static_cast<Amount>(rng() % 1000);
       op.key = tally::HoldKey(op.hold);
+    } else if (holds == 3) {
+      op.kind = OpKind::kBudgetDebit;
+      op.payers = {op.account, pool[(payer + 1) % pool.size()]};
     }
     batch.ops.push_back(std::move(op));
   }
@@ -122,6 +126,7 @@ BENCHMARK_CAPTURE(Encode, transfers_32_hot_accounts, 32, true);
 BENCHMARK_CAPTURE(Decode, transfers_32_hot_accounts, 32, true);
 BENCHMARK_CAPTURE(Encode, holds_32_hot_accounts, 32, false, 1);
 BENCHMARK_CAPTURE(Encode, captures_32_hot_accounts, 32, false, 2);
+BENCHMARK_CAPTURE(Encode, budget_debits_32_hot_accounts, 32, false, 3);
 BENCHMARK(StoredOp);
 
 }  // namespace

@@ -288,7 +288,14 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
     c->set_hold_seq(op.hold.seq);
     c->set_held(U64(op.held));
     c->set_expired(op.expired);
-    for (const std::string& p : op.payers) c->add_payers(p);
+    for (const std::string& p : op.payers) {
+      std::optional<std::uint32_t> ref = ref_of(p);
+      if (!ref) {
+        c->add_payer_names(p);
+        ref = inline_accounts - 1;  // the index ref_of just gave it
+      }
+      c->add_payer_refs(*ref);
+    }
     if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
       ToProto(op.config, c->mutable_config());
     prev = &op;
@@ -616,8 +623,16 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
       s = AmountFromProto(c.held(), kMaxOpAmount, "held", &op.held);
       if (!s.ok()) return s;
       op.expired = c.expired();
-      s = PayersFromProto(c.payers(), &op.payers);
-      if (!s.ok()) return s;
+      // Budget debit: payers named here join the list after the account and payee; each payer
+      // is a reference into it (bounded here, checked by the core's rules after).
+      if (c.payer_names_size() > static_cast<int>(kMaxBudgetDepth) ||
+          c.payer_refs_size() > static_cast<int>(kMaxBudgetDepth))
+        return Malformed("more than " + std::to_string(kMaxBudgetDepth) + " payers");
+      for (const std::string& name : c.payer_names()) Named(name, &accounts);
+      for (std::uint32_t ref : c.payer_refs()) {
+        s = Referred(ref, "payer", accounts, &op.payers.emplace_back());
+        if (!s.ok()) return s;
+      }
       if (IsHoldResolution(op.kind) && op.key.empty()) op.key = HoldKey(op.hold);
       if (c.expires_in_ms() != 0) {
         if (c.expires_in_ms() > std::numeric_limits<std::uint64_t>::max() - op.hlc.wall_ms())

@@ -834,24 +834,35 @@ TEST_CASE("unknown enum values and broken batch structure are refused", "[codec]
   pb::CompactOp* op = batch.mutable_op_batch()->mutable_runs(0)->mutable_ops(0);
   op->set_kind(static_cast<pb::OpKind>(10));
   ExpectRefused(Serialized(batch));
-  // A budget debit without payers, with five, with one named twice, or paying from itself alone;
-  // payers on a plain debit.
+  // A budget debit without payers, with five, with one named twice, paying from itself alone, or
+  // referring past the batch's list of ids; payers on a plain debit. The op is the batch's first:
+  // its account is id 0 of the list, a payer it names is id 1.
   op->set_kind(pb::OP_KIND_BUDGET_DEBIT);
   ExpectRefused(Serialized(batch));
-  for (const char* p : {"a1", "a2", "a3", "a4", "a5"}) op->add_payers(p);
+  for (const char* p : {"a1", "a2", "a3", "a4", "a5"}) op->add_payer_names(p);
+  for (std::uint32_t ref = 1; ref <= 5; ++ref) op->add_payer_refs(ref);
   ExpectRefused(Serialized(batch));
-  op->clear_payers();
-  op->add_payers("a1");
-  op->add_payers("a1");
+  op->clear_payer_names();
+  op->clear_payer_refs();
+  op->add_payer_names("a1");
+  op->add_payer_refs(1);
+  op->add_payer_refs(1);
   ExpectRefused(Serialized(batch));
-  op->clear_payers();
-  op->add_payers(op->account());
+  op->clear_payer_refs();
+  op->add_payer_refs(0);
   ExpectRefused(Serialized(batch));
-  op->clear_payers();
-  op->add_payers("org-1");
+  op->clear_payer_refs();
+  op->add_payer_refs(2);  // only ids 0 and 1 are named
+  ExpectRefused(Serialized(batch));
+  op->clear_payer_names();
+  op->clear_payer_refs();
+  op->add_payer_names("org-1");
+  op->add_payer_refs(1);
   {
     Message ok;
     CHECK(DecodeMessage(Serialized(batch), &ok).ok());
+    REQUIRE(std::holds_alternative<OpBatch>(ok));
+    CHECK(std::get<OpBatch>(ok).ops[0].payers == std::vector<std::string>{"org-1"});
   }
   op->set_kind(pb::OP_KIND_DEBIT);
   ExpectRefused(Serialized(batch));
