@@ -33,6 +33,50 @@ Status CheckParent(AccountBook& book, const AccountConfig& c) {
   return Status::OK();
 }
 
+namespace {
+
+// Whether a debit of `from` is covered here by every account it debits (CapPath), each on its own
+// figures; `overdraft` says whether a line was needed.
+BudgetChoice CoveredPath(AccountBook& book, const std::string& from, Amount amount, bool line,
+                         const BudgetFigures& figures, const PlantedBugs& bugs) {
+  BudgetChoice c;
+  c.status = CapPath(book, from, &c.path);
+  for (std::size_t i = 0; c.status.ok() && i < c.path.size(); ++i) {
+    if (i > 0 && bugs.cap_checks_named_only) break;
+    Account& x = *book.Find(c.path[i]);
+    const DebitFigures f = figures(x, line);
+    const DebitVerdict v = DecideDebit(f, /*may_wait=*/false, bugs.skip_rights_check);
+    if (v == DebitVerdict::kReject) {
+      c.status = Status::InsufficientFunds(
+          "debit of " + std::to_string(amount) + (i == 0 ? " from '" : " through '") + from +
+          "': account '" + x.config.id + "' has spendable rights " + std::to_string(f.spendable()) +
+          (line ? " plus its line " + std::to_string(f.line) : "") + " here" +
+          (i > 0 ? " (a cap path debits every account on it)" : ""));
+    }
+    c.overdraft = c.overdraft || v == DebitVerdict::kOverdraft;
+  }
+  return c;
+}
+
+}  // namespace
+
+BudgetChoice ChooseBudgetPath(AccountBook& book, const Account& a, const Debit& cmd,
+                              const BudgetFigures& figures, const PlantedBugs& bugs) {
+  std::vector<std::string> candidates{a.config.id};
+  if (cmd.fallback) {
+    for (std::string& up : Ancestors(book, a.config.id))
+      if (!cmd.may_pay || cmd.may_pay(up)) candidates.push_back(std::move(up));
+  }
+  BudgetChoice c;
+  for (const std::string& from : candidates) {
+    c = CoveredPath(book, from, cmd.amount, /*line=*/!cmd.fallback, figures, bugs);
+    if (c.status.ok()) return c;
+  }
+  if (cmd.fallback && a.config.cap)
+    c = CoveredPath(book, a.config.id, cmd.amount, /*line=*/true, figures, bugs);
+  return c;
+}
+
 std::vector<std::string> Ancestors(AccountBook& book, const std::string& id) {
   std::vector<std::string> out;
   const Account* a = OpenHere(book, id);

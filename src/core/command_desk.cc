@@ -9,26 +9,19 @@
 
 namespace tally {
 
-CommandResult Rejected(std::uint64_t id, Status s) {
-  CommandResult r;
-  r.id = id;
-  r.status = std::move(s);
-  return r;
-}
-
 CommandDesk::CommandDesk(const ReplicaOptions& opt, const WallClock& wall, HybridClock& clock,
                          OpLog& log, AccountBook& book, const PeerTable& peers,
                          const Finality& finality, ReplicaStats& stats, RightsBroker& broker)
     : opt_(opt),
       wall_(wall),
-      clock_(clock),
       log_(log),
       book_(book),
       peers_(peers),
       finality_(finality),
       stats_(stats),
       broker_(broker),
-      n_(static_cast<RegionId>(opt.regions.size())) {}
+      n_(static_cast<RegionId>(opt.regions.size())),
+      intake_(opt, wall, clock, log, book, stats) {}
 
 CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::uint64_t now,
                                   Effects* out) {
@@ -58,42 +51,6 @@ CommandResult CommandDesk::Submit(const Command& cmd, const Phase& phase, std::u
   return r;
 }
 
-// ---- originating ops ----------------------------------------------------------------------------
-
-Op CommandDesk::NewOp(OpKind kind, const std::string& account, const Phase& phase) {
-  return NewOwnOp(kind, account, phase, opt_.self, log_, clock_, wall_);
-}
-
-// The wall time an op originated now would carry at least (the HLC never goes back): a retry is
-// inside the window when even that is within it.
-std::uint64_t CommandDesk::RetryWallMs() const { return std::max(clock_.last().wall_ms(), Wall()); }
-
-// Originates an op of ours and answers with the balance right after it.
-CommandResult CommandDesk::Originate(std::uint64_t id, Account& a, Op op, const Phase& phase,
-                                     Effects* out) {
-  Status s = ApplyOp(op, /*write_keys=*/phase.rejoining, &book_, &log_, out);
-  if (!s.ok()) return Rejected(id, s);
-  CommandResult r;
-  r.id = id;
-  r.op = op.dot;
-  r.hlc = op.hlc;
-  r.overdraft = op.overdraft;
-  r.balance = book_.Tip(a).balance;
-  if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
-  if (op.kind == OpKind::kTransfer) r.payee_balance = book_.Tip(*book_.Find(op.to_account)).balance;
-  r.payers = op.payers;
-  if (op.kind == OpKind::kHold) {
-    r.hold = op.dot;
-    r.held = op.amount;
-    r.expires_ms = op.expires_ms;
-  } else if (IsHoldResolution(op.kind)) {
-    r.hold = op.hold;
-    r.held = op.held;
-    r.captured = op.kind == OpKind::kCapture ? op.amount : 0;
-  }
-  return r;
-}
-
 // ---- the commands
 // ---------------------------------------------------------------------------------
 
@@ -117,7 +74,7 @@ CommandResult CommandDesk::DoOpen(std::uint64_t id, const OpenAccount& cmd, cons
   }
   s = CheckParent(book_, config);
   if (!s.ok()) return Rejected(id, s);
-  Op op = NewOp(OpKind::kOpen, config.id, phase);
+  Op op = intake_.NewOp(OpKind::kOpen, config.id, phase);
   op.config = std::move(config);
   s = ApplyOp(op, /*write_keys=*/phase.rejoining, &book_, &log_, out);
   assert(s.ok());
@@ -128,106 +85,17 @@ CommandResult CommandDesk::DoOpen(std::uint64_t id, const OpenAccount& cmd, cons
   return r;
 }
 
-// What credits, debits and transfers check first, alike: an open account, a valid amount,
-// `extra` (the command's own checks), a valid key; then whether the key answers the command (a
-// retry, or a reuse for another request); then that we are not rejoining. True when `r` is the
-// command's answer already.
-bool CommandDesk::AnsweredUpFront(std::uint64_t id, const std::string& account, Amount amount,
-                                  const std::string& key, OpKind kind, RegionId to, Status extra,
-                                  const Phase& phase, Account** a, CommandResult* r) {
-  Status s = OpenAccountFor(account, phase, a);
-  if (s.ok()) s = ValidateAmount(amount);
-  if (s.ok()) s = std::move(extra);
-  if (s.ok() && !key.empty()) s = ValidateIdempotencyKey(key);
-  if (s.ok() && key.starts_with(kHoldKeyPrefix))
-    s = Status::InvalidArgument("idempotency keys beginning with '" + std::string(kHoldKeyPrefix) +
-                                "' are reserved for the resolutions of holds");
-  if (!s.ok()) {
-    *r = Rejected(id, s);
-    return true;
-  }
-  if (CheckKey(**a, key, kind, amount, to, id, r)) return true;
-  if (phase.rejoining) {
-    *r = Rejected(id, Status::Unavailable(phase.rejoin_reason));
-    return true;
-  }
-  return false;
-}
-
-// Looks the key up (AccountBook::LookupKey). Returns true when the command is answered (a replay
-// or a mismatch).
-bool CommandDesk::CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount,
-                           RegionId to, std::uint64_t id, CommandResult* r) {
-  if (key.empty()) return false;
-  const AccountBook::KeyLookup k =
-      book_.LookupKey(a, key, kind, amount, to, Hlc::Make(RetryWallMs(), 0));
-  switch (k.kind) {
-    case AccountBook::KeyLookup::kNew:
-      // Unknown, or its last use is past the window: a new op, in every region alike.
-      for (const PendingDebit& p : a.pending) {
-        if (p.key == key) {
-          *r = Rejected(id, Status::Conflict("a request with this idempotency key is in progress"));
-          return true;
-        }
-      }
-      return false;
-    case AccountBook::KeyLookup::kReplayDisplaced:
-      // Our original request, whose op lost the key to another region's: the stored answer.
-      *r = Replayed(id, k.own);
-      r->voided = true;
-      r->voided_by = k.binding.dot;
-      r->balance = k.own.balance_after;
-      return true;
-    case AccountBook::KeyLookup::kMismatch:
-      *r = Rejected(id, Status::IdempotencyKeyReused("idempotency key '" + key + "' was used for " +
-                                                     std::string(OpKindName(k.binding.kind)) +
-                                                     " of " + std::to_string(k.binding.amount) +
-                                                     " (op " + k.binding.dot.ToString() + ")"));
-      return true;
-    case AccountBook::KeyLookup::kReplay:
-      *r = Replayed(id, k.binding);
-      r->balance =
-          k.binding.dot.origin == opt_.self ? k.binding.balance_after : book_.Tip(a).balance;
-      return true;
-  }
-  return false;
-}
-
-// The answer to a retry of command `id`: the op that used its key first.
-CommandResult CommandDesk::Replayed(std::uint64_t id, const KeyUse& use) {
-  ++stats_.replays;
-  CommandResult r;
-  r.id = id;
-  r.op = use.dot;
-  r.hlc = use.hlc;
-  r.overdraft = use.overdraft;
-  r.replayed = true;
-  return r;
-}
-
-Status CommandDesk::OpenAccountFor(std::string_view id, const Phase& phase, Account** a) {
-  Status s = ValidateAccountId(id);
-  if (!s.ok()) return s;
-  *a = book_.Find(id);
-  if (!*a || !(*a)->open) {
-    // A rejoining region may not know the account yet: its store may have lost it.
-    if (phase.rejoining) return Status::Unavailable(phase.rejoin_reason);
-    return Status::NotFound("no account '" + std::string(id) + "'");
-  }
-  return Status::OK();
-}
-
 CommandResult CommandDesk::DoCredit(std::uint64_t id, const Credit& cmd, const Phase& phase,
                                     Effects* out) {
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kCredit, 0, Status::OK(), phase,
-                      &a, &r))
+  if (intake_.AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kCredit, 0,
+                              Status::OK(), phase, &a, &r))
     return r;
-  Op op = NewOp(OpKind::kCredit, cmd.account, phase);
+  Op op = intake_.NewOp(OpKind::kCredit, cmd.account, phase);
   op.amount = cmd.amount;
   op.key = cmd.key;
-  r = Originate(id, *a, std::move(op), phase, out);
+  r = intake_.Originate(id, *a, std::move(op), phase, out);
   if (r.status.ok()) ++stats_.accepted;
   return r;
 }
@@ -236,8 +104,8 @@ CommandResult CommandDesk::DoDebit(std::uint64_t id, const Debit& cmd, const Pha
                                    std::uint64_t now, Effects* out) {
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(), phase,
-                      &a, &r)) {
+  if (intake_.AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(),
+                              phase, &a, &r)) {
     if (r.replayed) FillPayers(r);
     return r;
   }
@@ -249,76 +117,36 @@ CommandResult CommandDesk::DoDebit(std::uint64_t id, const Debit& cmd, const Pha
   return parked;
 }
 
-// A debit through budgets (docs/design.md, "Budgets in a hierarchy"). The candidates are the
-// account and, with a fallback, its ancestors that `may_pay` allows, nearest first; a candidate
-// covers the debit when every account of its cap path does here, each from its own rights (a
-// fallback's from spendable rights alone, so it never overdraws one account while an ancestor has
-// money; a cap's with its line). The first that covers pays. Returns false to leave it to Decide as
-// a plain debit of `a`: when `a` alone pays, or when no candidate covers and `a` is no cap (its
-// line, its wait, its refusal). A cap's debit never waits: it is refused at once, naming what fell
-// short.
+// A debit through budgets (docs/design.md, "Budgets in a hierarchy"), paid as ChooseBudgetPath
+// says. Returns false to leave it to Decide as a plain debit of `a`: when `a` alone pays, or when
+// nothing covers it and `a` is no cap (its line, its wait, its refusal). A cap's debit never
+// waits: it is refused at once, naming what fell short.
 bool CommandDesk::DecideBudget(Account& a, const Debit& cmd, const PendingDebit& p,
                                const Phase& phase, Effects* out, CommandResult* r) {
-  std::vector<std::string> candidates{a.config.id};
-  if (cmd.fallback) {
-    for (std::string& up : Ancestors(book_, a.config.id))
-      if (!cmd.may_pay || cmd.may_pay(up)) candidates.push_back(std::move(up));
-  }
-  std::vector<std::string> path;
-  bool overdraft = false;
-  Status why;
-  bool found = false;
-  for (const std::string& c : candidates) {
-    why = CoveredPath(c, p.amount, /*line=*/!cmd.fallback, phase, &path, &overdraft);
-    if ((found = why.ok())) break;
-  }
-  if (!found && cmd.fallback && a.config.cap) {
-    why = CoveredPath(a.config.id, p.amount, /*line=*/true, phase, &path, &overdraft);
-    found = why.ok();
-  }
-  if (found && path.size() == 1 && path[0] == a.config.id) return false;
+  const BudgetFigures figures = [&](Account& x, bool line) {
+    return DebitFigures{p.amount, book_.FreeRights(x, opt_.self), book_.TentativeCredit(x),
+                        line ? UsableLine(x, phase) : 0};
+  };
+  BudgetChoice c = ChooseBudgetPath(book_, a, cmd, figures, opt_.bugs);
+  const bool found = c.status.ok();
+  if (found && c.path.size() == 1 && c.path[0] == a.config.id) return false;
   if (!found && !a.config.cap) return false;
   if (!found) {
     ++stats_.rejected;
-    *r = Rejected(p.command_id, why);
+    *r = Rejected(p.command_id, c.status);
     r->requested = p.amount;
     r->balance = book_.Tip(a).balance;
     return true;
   }
-  Op op = NewOp(OpKind::kBudgetDebit, a.config.id, phase);
-  op.payers = std::move(path);
+  Op op = intake_.NewOp(OpKind::kBudgetDebit, a.config.id, phase);
+  op.payers = std::move(c.path);
   op.amount = p.amount;
   op.key = p.key;
-  op.overdraft = overdraft;
-  *r = Originate(p.command_id, a, std::move(op), phase, out);
+  op.overdraft = c.overdraft;
+  *r = intake_.Originate(p.command_id, a, std::move(op), phase, out);
   r->requested = p.amount;
-  CountDecided(*r, overdraft);
+  CountDecided(*r, c.overdraft);
   return true;
-}
-
-// Whether `amount` is covered here by every account a debit of `from` debits (CapPath), each from
-// its spendable rights, or with `line` its line too; `overdraft` says whether a line was needed.
-Status CommandDesk::CoveredPath(const std::string& from, Amount amount, bool line,
-                                const Phase& phase, std::vector<std::string>* path,
-                                bool* overdraft) {
-  Status s = CapPath(book_, from, path);
-  *overdraft = false;
-  for (std::size_t i = 0; s.ok() && i < path->size(); ++i) {
-    if (i > 0 && opt_.bugs.cap_checks_named_only) break;
-    Account& x = *book_.Find((*path)[i]);
-    const DebitFigures f{amount, book_.FreeRights(x, opt_.self), book_.TentativeCredit(x),
-                         line ? UsableLine(x, phase) : 0};
-    const DebitVerdict v = DecideDebit(f, /*may_wait=*/false, opt_.bugs.skip_rights_check);
-    if (v == DebitVerdict::kReject) {
-      s = Status::InsufficientFunds(
-          "debit of " + std::to_string(amount) + (i == 0 ? " from '" : " through '") + from +
-          "': account '" + x.config.id + "' has spendable rights " + std::to_string(f.spendable()) +
-          (line ? " plus its line " + std::to_string(f.line) : "") + " here" +
-          (i > 0 ? " (a cap path debits every account on it)" : ""));
-    }
-    *overdraft = *overdraft || v == DebitVerdict::kOverdraft;
-  }
-  return s;
 }
 
 // A replayed debit names the accounts that paid, while its op is still held here.
@@ -333,8 +161,8 @@ CommandResult CommandDesk::DoTransfer(std::uint64_t id, const Transfer& cmd, con
                                       std::uint64_t now, Effects* out) {
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.from, cmd.amount, cmd.key, OpKind::kTransfer, AccountTag(cmd.to),
-                      CheckPayee(cmd, phase), phase, &a, &r))
+  if (intake_.AnsweredUpFront(id, cmd.from, cmd.amount, cmd.key, OpKind::kTransfer,
+                              AccountTag(cmd.to), CheckPayee(cmd, phase), phase, &a, &r))
     return r;
   PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms, false, cmd.to};
   if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
@@ -358,8 +186,8 @@ CommandResult CommandDesk::DoHold(std::uint64_t id, const PlaceHold& cmd, const 
   }
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kHold, 0, expiry, phase, &a,
-                      &r)) {
+  if (intake_.AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kHold, 0, expiry, phase,
+                              &a, &r)) {
     if (r.replayed) FillHoldReplay(r);
     return r;
   }
@@ -404,10 +232,11 @@ CommandResult CommandDesk::DoResolve(std::uint64_t id, Dot hold, OpKind kind, Am
   if (!s.ok()) return Rejected(id, s);
   const std::string key = HoldKey(hold);
   const AccountBook::KeyLookup k =
-      book_.LookupKey(*a, key, kind, amount, 0, Hlc::Make(RetryWallMs(), 0));
+      book_.LookupKey(*a, key, kind, amount, 0, Hlc::Make(intake_.RetryWallMs(), 0));
   if (k.kind == AccountBook::KeyLookup::kReplay ||
       k.kind == AccountBook::KeyLookup::kReplayDisplaced) {
-    CommandResult r = Replayed(id, k.kind == AccountBook::KeyLookup::kReplay ? k.binding : k.own);
+    CommandResult r =
+        intake_.Replayed(id, k.kind == AccountBook::KeyLookup::kReplay ? k.binding : k.own);
     if (k.kind == AccountBook::KeyLookup::kReplayDisplaced) {
       r.voided = true;
       r.voided_by = k.binding.dot;
@@ -435,7 +264,8 @@ CommandResult CommandDesk::DoResolve(std::uint64_t id, Dot hold, OpKind kind, Am
                                                    (h->expired ? "expiry, " : "") + by));
   }
   if (phase.rejoining) return Rejected(id, Status::Unavailable(phase.rejoin_reason));
-  Op op = NewOp(kind, a->config.id, phase);  // not yet ours: refusing it costs only a clock tick
+  Op op = intake_.NewOp(kind, a->config.id,
+                        phase);  // not yet ours: refusing it costs only a clock tick
   if (op.hlc.wall_ms() >= h->expires_ms)
     return Rejected(id, Status::FailedPrecondition(
                             what + ": the hold expired at " + std::to_string(h->expires_ms) +
@@ -444,7 +274,7 @@ CommandResult CommandDesk::DoResolve(std::uint64_t id, Dot hold, OpKind kind, Am
   op.held = h->amount;
   op.amount = amount;
   op.key = key;
-  CommandResult r = Originate(id, *a, std::move(op), phase, out);
+  CommandResult r = intake_.Originate(id, *a, std::move(op), phase, out);
   if (r.status.ok()) ++stats_.accepted;
   return r;
 }
@@ -461,12 +291,12 @@ std::size_t CommandDesk::ReleaseExpiredHolds(const Phase& phase, Effects* out) {
     const bool found = book_.FindHold(hold, &a, &h);
     assert(found && h->open());
     (void)found;
-    Op op = NewOp(OpKind::kRelease, account, phase);
+    Op op = intake_.NewOp(OpKind::kRelease, account, phase);
     op.hold = hold;
     op.held = op.amount = h->amount;
     op.key = HoldKey(hold);
     op.expired = true;
-    const CommandResult r = Originate(0, *a, std::move(op), phase, out);
+    const CommandResult r = intake_.Originate(0, *a, std::move(op), phase, out);
     assert(r.status.ok() && "a release moves no counter");
     (void)r;
     ++stats_.holds_expired;
@@ -480,7 +310,7 @@ Status CommandDesk::CheckPayee(const Transfer& cmd, const Phase& phase) {
   if (cmd.to == cmd.from)
     return Status::InvalidArgument("transfer from account '" + cmd.from + "' to itself");
   Account* b = nullptr;
-  Status s = OpenAccountFor(cmd.to, phase, &b);
+  Status s = intake_.OpenAccountFor(cmd.to, phase, &b);
   if (!s.ok()) return s;
   const Account* a = book_.Find(cmd.from);
   if (a && a->open && a->config.currency != b->config.currency)
@@ -497,8 +327,8 @@ CommandResult CommandDesk::DoRights(std::uint64_t id, const TransferRights& cmd,
     to_ok = Status::FailedPrecondition("a region cannot transfer rights to itself");
   Account* a = nullptr;
   CommandResult r;
-  if (AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kRights, cmd.to, to_ok, phase,
-                      &a, &r))
+  if (intake_.AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kRights, cmd.to, to_ok,
+                              phase, &a, &r))
     return r;
   const Amount spendable = book_.SpendableRights(*a);
   if (spendable < cmd.amount) {
@@ -514,11 +344,11 @@ CommandResult CommandDesk::DoRights(std::uint64_t id, const TransferRights& cmd,
     r.requested = cmd.amount;
     return r;
   }
-  Op op = NewOp(OpKind::kRights, cmd.account, phase);
+  Op op = intake_.NewOp(OpKind::kRights, cmd.account, phase);
   op.to = cmd.to;
   op.amount = cmd.amount;
   op.key = cmd.key;  // replay ignores transfers, so a voided duplicate of it moves nothing back
-  r = Originate(id, *a, std::move(op), phase, out);
+  r = intake_.Originate(id, *a, std::move(op), phase, out);
   if (r.status.ok()) ++stats_.accepted;
   return r;
 }
@@ -546,13 +376,13 @@ bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, 
   const OpKind kind = p.hold_ms != 0    ? OpKind::kHold
                       : p.payee.empty() ? OpKind::kDebit
                                         : OpKind::kTransfer;
-  Op op = NewOp(kind, a.config.id, phase);
+  Op op = intake_.NewOp(kind, a.config.id, phase);
   op.to_account = p.payee;
   op.amount = p.amount;
   if (p.hold_ms != 0) op.expires_ms = op.hlc.wall_ms() + p.hold_ms;
   op.key = p.key;
   op.overdraft = overdraft;
-  *r = Originate(p.command_id, a, std::move(op), phase, out);
+  *r = intake_.Originate(p.command_id, a, std::move(op), phase, out);
   r->rights = f.rights;
   r->tentative_credit = f.tentative;
   r->overdraft_line = f.line;

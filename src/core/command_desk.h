@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/account_book.h"
+#include "core/command_intake.h"
 #include "core/finality.h"
 #include "core/hlc.h"
 #include "core/op_log.h"
@@ -36,9 +37,6 @@
 #include "core/wall_clock.h"
 
 namespace tally {
-
-// A command's refusal.
-CommandResult Rejected(std::uint64_t id, Status s);
 
 class CommandDesk {
  public:
@@ -78,9 +76,7 @@ class CommandDesk {
   std::vector<CommandResult> CarryWaitingTo(AccountBook& fresh);
 
  private:
-  Op NewOp(OpKind kind, const std::string& account, const Phase& phase);
   std::uint64_t Wall() const { return wall_.NowMs(); }
-  std::uint64_t RetryWallMs() const;
 
   CommandResult DoOpen(std::uint64_t id, const OpenAccount& cmd, const Phase& phase, Effects* out);
   CommandResult DoCredit(std::uint64_t id, const Credit& cmd, const Phase& phase, Effects* out);
@@ -93,22 +89,12 @@ class CommandDesk {
   Status CheckPayee(const Transfer& cmd, const Phase& phase);
   bool DecideBudget(Account& a, const Debit& cmd, const PendingDebit& p, const Phase& phase,
                     Effects* out, CommandResult* r);
-  Status CoveredPath(const std::string& from, Amount amount, bool line, const Phase& phase,
-                     std::vector<std::string>* path, bool* overdraft);
   void FillPayers(CommandResult& r);
   CommandResult DoHold(std::uint64_t id, const PlaceHold& cmd, const Phase& phase,
                        std::uint64_t now, Effects* out);
   void FillHoldReplay(CommandResult& r);
   CommandResult DoResolve(std::uint64_t id, Dot hold, OpKind kind, Amount amount,
                           const Phase& phase, Effects* out);
-  bool AnsweredUpFront(std::uint64_t id, const std::string& account, Amount amount,
-                       const std::string& key, OpKind kind, RegionId to, Status extra,
-                       const Phase& phase, Account** a, CommandResult* r);
-  bool CheckKey(Account& a, const std::string& key, OpKind kind, Amount amount, RegionId to,
-                std::uint64_t id, CommandResult* r);
-  CommandResult Replayed(std::uint64_t id, const KeyUse& use);
-  Status OpenAccountFor(std::string_view id, const Phase& phase, Account** a);
-  CommandResult Originate(std::uint64_t id, Account& a, Op op, const Phase& phase, Effects* out);
 
   bool Decide(Account& a, const PendingDebit& p, const Phase& phase, std::uint64_t now,
               bool may_wait, Effects* out, CommandResult* r);
@@ -124,7 +110,6 @@ class CommandDesk {
 
   const ReplicaOptions& opt_;
   const WallClock& wall_;
-  HybridClock& clock_;
   OpLog& log_;
   AccountBook& book_;
   const PeerTable& peers_;
@@ -132,6 +117,7 @@ class CommandDesk {
   ReplicaStats& stats_;
   RightsBroker& broker_;  // asks peers for the rights a waiting debit lacks
   const RegionId n_;
+  CommandIntake intake_;  // the checks every command passes first, and origination
 
   std::set<std::uint32_t> pending_accounts_;  // accounts with debits waiting (by book index)
 };
