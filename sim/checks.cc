@@ -920,7 +920,17 @@ bool Simulation::Impl::AckMatches(const AckRecord& ack, std::string* why) const 
   const Attempt& a = attempts[ack.attempt - 1];
   std::string account;
   const LedgerOp* op = ledger.Find(ack.dot, &account);
-  const std::string& want_account = accounts[a.req.account].id;
+  std::string want_account = accounts[a.req.account].id;
+  // A resolution of a hold the client was told of that went with a disk: its dot names the hold
+  // its origin issued again since (stale_hold_resolutions), on whatever account that one is.
+  const bool resolution =
+      a.req.kind == Request::Kind::kCapture || a.req.kind == Request::Kind::kRelease;
+  if (resolution && a.req.hold_hlc.value != 0) {
+    std::string hold_account;
+    const LedgerOp* hold = ledger.Find(a.req.hold, &hold_account);
+    if (hold && hold->kind == OpKind::kHold && hold->canonical.hlc != a.req.hold_hlc)
+      want_account = hold_account;
+  }
   const std::string asked =
       std::string(OpKindName(KindOf(a.req.kind))) + " " + want_account +
       (a.req.kind == Request::Kind::kOpen ? "" : " " + std::to_string(a.req.amount)) +

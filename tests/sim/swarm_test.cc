@@ -134,6 +134,19 @@ TEST_CASE("A dot issued again and lost again comes back with its first op from a
   CheckPrintedRun(run);
 }
 
+TEST_CASE("A capture of a hold lost with a disk names the account of the hold its dot names now",
+          "[sim][swarm][disk]") {
+  // `tally-sim swarm --seeds 2000` on main 58485b4 failed seed 825 (printed below) by I4: r1's
+  // hold r1:935 on acct-00001 went with a restored disk, r1 issued seq 935 again for a hold on
+  // acct-00003, and a client's capture of "r1:935" captured that one. The checker compared the op
+  // with the account the client believed the hold was on: an oracle error, since a dot reused
+  // after a disk loss under durability local names whatever op its origin issued again (a hold id
+  // is its dot; stale_hold_resolutions counts these).
+  PrintedRun run{825, 7, 15, "stream"};
+  run.keys_per_account = true;
+  CheckPrintedRun(run);
+}
+
 TEST_CASE("Accounts opened at two regions at once with different configs keep every invariant",
           "[sim][rival]") {
   // Issue 11, item 9: a quarter of the swarm's seeds open some accounts twice, but the swarm's
