@@ -1,5 +1,7 @@
 #include "ctl/agreement.h"
 
+#include <set>
+
 namespace tally::ctl {
 
 using nlohmann::json;
@@ -52,6 +54,15 @@ Agreement CompareAnswers(const std::string& account, const std::vector<NodeAnswe
     out.summary["nodes"].push_back(std::move(node));
   }
   if (answers.empty()) out.differences.push_back("no nodes to compare");
+  // Agreement of one region with itself says nothing: two URLs of one region, or one URL.
+  std::set<std::string> regions;
+  for (const auto& a : answers)
+    if (a.error.empty()) regions.insert(a.region);
+  if (reachable && regions.size() < 2)
+    out.differences.push_back("only " + std::to_string(regions.size()) +
+                              " distinct region answered (" +
+                              (regions.empty() ? std::string("none") : *regions.begin()) +
+                              "): agreement needs at least two regions");
   if (reachable) {
     for (const auto& f : AgreementFields()) {
       json first_doc = {{"account", answers[0].account}, {"report", answers[0].report}};

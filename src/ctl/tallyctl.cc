@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -57,6 +58,12 @@ const CLI::Validator kPositiveAmount(
       if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
           v.find_first_not_of('0') == std::string::npos)
         return "must be a positive integer number of minor units, got '" + v + "'";
+      // Checked here, before the number is read: a value past int64 would be clamped to its
+      // largest value and sent as if asked for. Smaller ones are the server's to bound.
+      std::int64_t n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || end != v.data() + v.size())
+        return "is too large: " + v + " does not fit a 64-bit amount of minor units";
       return "";
     },
     "AMOUNT");
@@ -332,6 +339,9 @@ int CmdMove(const Session& s, const std::string& path, const json& body, std::st
       std::cout << ")";
     }
     if (b.value("overdraft", false)) std::cout << " (on the overdraft line)";
+    if (b.value("replayed", false))
+      std::cout << " (replayed: the stored answer to the first request with this key; nothing "
+                   "new was done)";
     std::cout << "\n";
     std::cout << "idempotency key: " << key << (generated ? " (generated)" : "") << "\n";
   });
@@ -732,6 +742,30 @@ int CmdReconcile(const Session& s, const std::vector<std::string>& nodes, const 
   return unreachable ? kExitUnreachable : kExitNotOk;
 }
 
+// "A subcommand is required" is CLI11's word for a subcommand it does not know, too: say which
+// word was not understood and what would have been. True when that was said.
+bool UnknownSubcommand(CLI::App& app, const CLI::ParseError& e) {
+  if (dynamic_cast<const CLI::RequiredError*>(&e) == nullptr) return false;
+  CLI::App* at = &app;
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (CLI::App* sub : at->get_subcommands()) {
+      at = sub;
+      deeper = true;
+      break;
+    }
+  }
+  std::vector<std::string> rest = app.remaining();
+  if (rest.empty() || at->get_subcommands({}).empty()) return false;
+  std::string names;
+  for (const CLI::App* sub : at->get_subcommands({}))
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  std::cerr << "tallyctl: unknown subcommand '" << rest.front() << "'"
+            << (at == &app ? std::string() : " of '" + at->get_name() + "'")
+            << " (expected one of: " << names << ")\nRun with --help for more information.\n";
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -891,9 +925,13 @@ int main(int argc, char** argv) {
   double wait_s = 0;
   auto* reconcile =
       app.add_subcommand("reconcile", "do the regions agree about an account? (exit 1 if not)");
-  reconcile->add_option("--nodes", nodes, "client URLs of the regions, comma-separated")
+  reconcile
+      ->add_option("--nodes", nodes,
+                   "client URLs of the regions, comma-separated (env TALLY_NODES, as "
+                   "`scripts/cluster env` sets it)")
       ->required()
-      ->delimiter(',');
+      ->delimiter(',')
+      ->envname("TALLY_NODES");
   reconcile->add_option("--account", id, "account id")->required();
   reconcile
       ->add_option("--wait-s", wait_s, "keep asking until they agree or this many seconds pass")
@@ -920,6 +958,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (UnknownSubcommand(app, e)) return kExitUsage;
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }

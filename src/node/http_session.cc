@@ -143,14 +143,21 @@ void HttpSession::OnRead(beast::error_code ec) {
       Close();
       return;
     }
-    Status s = ec == http::error::body_limit
-                   ? Status::InvalidArgument(fmt::format("request body exceeds {} bytes",
-                                                         host_->config().max_body_bytes))
-               : ec == http::error::header_limit
+    const std::uint64_t slot = AddSlot(Route::kUnknown, false, start);
+    if (ec == http::error::body_limit) {
+      // 413, not 400: the request may be fine but for its size.
+      slots_[slot - first_slot_].close = true;
+      Respond(slot, 413, kJson,
+              ErrorJson(Status::InvalidArgument(
+                  fmt::format("request body exceeds {} bytes ([http] max_body_bytes)",
+                              host_->config().max_body_bytes))));
+      return;
+    }
+    Status s = ec == http::error::header_limit
                    ? Status::InvalidArgument(
                          fmt::format("request header exceeds {} bytes", kMaxHeaderBytes))
                    : Status::InvalidArgument("malformed HTTP request: " + ec.message());
-    RespondError(AddSlot(Route::kUnknown, false, start), s, true);
+    RespondError(slot, s, true);
     return;
   }
   http::request<http::string_body> req = parser_->release();

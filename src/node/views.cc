@@ -70,6 +70,7 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool
                  "\"replicated\":{}",
                  RegionName(regions, r.op.origin), r.op.seq, r.balance,
                  r.overdraft ? "true" : "false", r.replicated ? "true" : "false");
+  if (r.replayed) out->append(",\"replayed\":true");  // as the Idempotent-Replayed header says
   if (r.voided) {
     // A replay of our own op that a canonically earlier use of the key in another region voided.
     fmt::format_to(std::back_inserter(*out),

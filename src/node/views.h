@@ -41,7 +41,8 @@ nlohmann::json AccountJson(const AccountView& v, const RegionNames& regions);
 // The answer to an accepted (or replayed) credit, debit, transfer, hold, capture or release:
 // {"op":{"region","seq"},"balance","overdraft","replicated"}, with "payee_balance" for a transfer
 // and "hold","held","expires_ms"?,"captured"? for a hold and its resolutions; "source" and
-// "payers" when `r.payers` names them (a budget debit, or a fallback).
+// "payers" when `r.payers` names them (a budget debit, or a fallback); "replayed":true on the
+// stored answer to a retry.
 void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
                         std::string* out);
 

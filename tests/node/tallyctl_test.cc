@@ -98,6 +98,13 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   INFO(r.out);
   CHECK(r.exit_code == 4);
   CHECK(r.out.find("idempotency_key_reused") != std::string::npos);
+  // The same request again: the stored answer, and tallyctl says so.
+  r = ctl.Run(with(eu, {"account", "credit", "t-1", "50", "--idempotency-key", "k1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("balance 50 (replayed: the stored answer") != std::string::npos);
+  r = ctl.Run(with(eu, {"--json", "account", "credit", "t-1", "50", "--idempotency-key", "k1"}));
+  CHECK(LastJson(r.out)["replayed"] == true);
 
   r = ctl.Run(with(eu, {"account", "show", "nobody"}));
   INFO(r.out);
@@ -108,6 +115,19 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 2);
   r = ctl.Run(with(eu, {"account", "frobnicate"}));
   CHECK(r.exit_code == 2);
+  CHECK(r.out.find("unknown subcommand 'frobnicate' of 'account' (expected one of: open,") !=
+        std::string::npos);
+  r = ctl.Run(with(eu, {"frobnicate"}));
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("unknown subcommand 'frobnicate' (expected one of: account,") !=
+        std::string::npos);
+  // Past int64: refused, not clamped to its largest value and sent.
+  r = ctl.Run(with(eu, {"account", "debit", "t-1", "99999999999999999999"}));
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("is too large") != std::string::npos);
+  r = ctl.Run(with(eu, {"account", "debit", "t-1", "9223372036854775807"}));
+  CHECK(r.exit_code == 4);  // the server's bound: 2^50
+  CHECK(r.out.find("amount is out of range") != std::string::npos);
   r = ctl.Run({"--url", "ftp://x:1", "health"});
   CHECK(r.exit_code == 2);
 
@@ -274,6 +294,19 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
       with(eu, {"reconcile", "--nodes",
                 c.url(0) + ",http://127.0.0.1:" + std::to_string(FreePort()), "--account", "t-1"}));
   CHECK(r.exit_code == 3);
+  // One region asked twice agrees with itself: that is no agreement.
+  r = ctl.Run(with(eu, {"reconcile", "--nodes", c.url(0) + "," + c.url(0), "--account", "t-1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("only 1 distinct region answered (eu): agreement needs at least two regions") !=
+        std::string::npos);
+  // The nodes from TALLY_NODES, as `scripts/cluster env` sets it.
+  ::setenv("TALLY_NODES", nodes.c_str(), 1);
+  r = ctl.Run(with(eu, {"reconcile", "--account", "t-1", "--wait-s", "15"}));
+  ::unsetenv("TALLY_NODES");
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("AGREE") != std::string::npos);
 
   // watch: the current state, then each change, arrive as one JSON line each.
   std::filesystem::path watch_log;

@@ -96,8 +96,8 @@ std::vector<BadRequest> BadRequests() {
        {},
        400,
        "invalid_argument"},
-      // Oversized body.
-      {"oversized body", "POST", credit, "{\"amount\":5,\"pad\":\"" + pad + "\"}", kKey, 400,
+      // Oversized body: 413, the status a client library knows to mean "smaller".
+      {"oversized body", "POST", credit, "{\"amount\":5,\"pad\":\"" + pad + "\"}", kKey, 413,
        "invalid_argument"},
       // Bad ids.
       {"id with a space (body)", "POST", open, R"({"id":"bad id"})", {}, 400, "invalid_argument"},
@@ -266,7 +266,7 @@ TEST_CASE("every bad input over real HTTP is refused and reaches nothing", "[nod
     Reply huge = admin.Raw("POST /v1/accounts/acct-1/credits HTTP/1.1\r\nHost: x\r\n" + auth +
                            "Idempotency-Key: k-huge\r\nContent-Length: 10000000\r\n\r\n{}");
     INFO(huge.raw << huge.transport_error);
-    CHECK(huge.status == 400);
+    CHECK(huge.status == 413);
     CHECK(huge.raw.find("exceeds") != std::string::npos);
     // Oversized headers.
     Reply big_header = admin.Raw("GET /v1/accounts/acct-1 HTTP/1.1\r\nHost: x\r\n" + auth +
