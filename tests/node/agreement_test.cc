@@ -16,6 +16,7 @@ namespace {
 NodeAnswer Answer(const std::string& url, std::int64_t balance, std::int64_t fees, json events) {
   NodeAnswer a;
   a.url = url;
+  a.region = url.substr(url.find("//") + 2, 1);  // "a", "b": one region per host here
   a.account = {{"balance", balance},
                {"fees", fees},
                {"voids", 0},
@@ -43,6 +44,20 @@ TEST_CASE("agreement: identical answers agree, node-local fields ignored", "[nod
   CHECK(a.summary["nodes"][1]["balance"] == -50);
 }
 
+TEST_CASE("agreement: one region asked twice, or alone, is no agreement", "[node]") {
+  json events = json::array();
+  auto twice = Answer("http://a:1", 5, 0, events);
+  auto again = twice;
+  again.url = "http://a:2";  // another URL of the same region
+  auto a = CompareAnswers("x", {twice, again});
+  CHECK_FALSE(a.agree);
+  REQUIRE(a.differences.size() == 1);
+  CHECK(a.differences[0] ==
+        "only 1 distinct region answered (a): agreement needs at least two "
+        "regions");
+  CHECK_FALSE(CompareAnswers("x", {twice}).agree);
+}
+
 TEST_CASE("agreement: any differing field is a disagreement that names it", "[node]") {
   json events = json::array({{{"kind", "void"}, {"amount", 20}}});
   auto base = Answer("http://a:1", 10, 0, events);
@@ -61,6 +76,7 @@ TEST_CASE("agreement: any differing field is a disagreement that names it", "[no
   SECTION("a field missing at one node") {
     auto other = base;
     other.url = "http://b:1";
+    other.region = "b";
     other.account.erase("digest");
     auto a = CompareAnswers("x", {base, other});
     CHECK_FALSE(a.agree);
