@@ -61,6 +61,16 @@ void HealthyPeers(Replica& r, std::uint64_t now, Effects* e) {
   r.Tick(now, e);
 }
 
+// After every 1024th op a healthy cluster: a millisecond passes, the peers heartbeat and ack what
+// they have, so the frontier advances and the journal and log are folded and pruned as in
+// production.
+void EveryKiloOp(Replica& r, std::size_t ops, std::uint64_t* now, Effects* e) {
+  if ((ops & 1023) != 0) return;
+  ++*now;
+  HealthyPeers(r, *now, e);
+  e->Clear();
+}
+
 // Local debits (or transfers between accounts) with a fresh idempotency key each, against
 // `accounts` accounts chosen uniformly (1 = one hot wallet; a transfer's payee is the next account,
 // so 2 = one hot pair). Every one is covered by the region's own rights (rule 1), the common case.
@@ -84,13 +94,7 @@ void LocalOps(benchmark::State& state, bool transfers) {
     }
     benchmark::DoNotOptimize(e.completions.back().balance);
     e.Clear();
-    if ((++i & 1023) == 0) {
-      // A healthy cluster: a millisecond passes, the peers heartbeat and ack what they have, so
-      // the frontier advances and the journal and log are folded and pruned as in production.
-      ++now;
-      HealthyPeers(r, now, &e);
-      e.Clear();
-    }
+    EveryKiloOp(r, ++i, &now, &e);
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -163,11 +167,7 @@ void BudgetOps(benchmark::State& state, bool cap) {
     r.Submit(Command{i, std::move(d)}, now, &e);
     benchmark::DoNotOptimize(e.completions.back().balance);
     e.Clear();
-    if ((++i & 1023) == 0) {
-      ++now;
-      HealthyPeers(r, now, &e);
-      e.Clear();
-    }
+    EveryKiloOp(r, ++i, &now, &e);
   }
   state.SetItemsProcessed(state.iterations());
 }
