@@ -37,7 +37,7 @@ Op NewOwnOp(OpKind kind, const std::string& account, const ReplicaPhase& phase, 
 // Applies the next op of its origin (seq == applied + 1) to its account and to the log, and lists
 // it in `out` (when given). Returns an error, and changes nothing, if the op breaks a counter cap.
 // `write_keys`: the book writes the op's idempotency record now (a peer's op; our own only while
-// rejoining — otherwise the desk writes it once the answer is known, CommandDesk::Originate).
+// rejoining — otherwise the desk writes it once the answer is known, CommandIntake::Originate).
 Status ApplyOp(const Op& op, bool write_keys, AccountBook* book, OpLog* log, Effects* out);
 
 }  // namespace tally
