@@ -300,6 +300,33 @@ int CmdOpen(const Session& s, const std::string& id, const std::string& currency
   });
 }
 
+// GET /v1/accounts: one page, an account a line, and the command for the next page.
+int CmdList(const Session& s, const std::string& prefix, long long limit,
+            const std::string& cursor) {
+  std::string target = "/v1/accounts?limit=" + std::to_string(limit);
+  if (!prefix.empty()) target += "&prefix=" + PercentEncode(prefix);
+  if (!cursor.empty()) target += "&cursor=" + PercentEncode(cursor);
+  CallResult r = Call(s, "GET", target, "");
+  return Output(s, r, [&](const json& b) {
+    const json& list = b.contains("accounts") ? b["accounts"] : json::array();
+    for (const json& a : list) {
+      std::cout << std::setw(24) << std::left << Scalar(a.value("id", json("?"))) << " "
+                << Scalar(a.value("currency", json("?"))) << "  balance "
+                << Scalar(a.value("balance", json("?"))) << ", available "
+                << Scalar(a.value("available", json("?")));
+      if (a.contains("parent"))
+        std::cout << (a.value("cap", false) ? ", a cap inside " : ", parent ")
+                  << Scalar(a["parent"]);
+      std::cout << "\n";
+    }
+    if (list.empty()) std::cout << "no accounts\n";
+    if (b.contains("next_cursor") && b["next_cursor"].is_string())
+      std::cout << "more: tallyctl account list" << (prefix.empty() ? "" : " --prefix " + prefix)
+                << " --limit " << limit << " --cursor " << b["next_cursor"].get<std::string>()
+                << "\n";
+  });
+}
+
 int CmdShow(const Session& s, const std::string& id) {
   CallResult r = Call(s, "GET", AccountPath(id), "");
   return Output(s, r, [](const json& b) { PrintAccount(b); });
@@ -798,7 +825,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   // account
-  auto* account = app.add_subcommand("account", "open, show, credit, debit, rights");
+  auto* account = app.add_subcommand("account", "open, list, show, credit, debit, rights");
   account->require_subcommand(1);
   std::string id, currency, to, key;
   long long amount = 0, limit = 0, fee_flat = 0, fee_bps = 0;
@@ -817,6 +844,14 @@ int main(int argc, char** argv) {
                    "the budget above this one (an open account, same currency)");
   open->add_flag("--cap", cap, "a spending cap inside the parent: a debit takes from both")
       ->needs(open->get_option("--parent"));
+  std::string prefix, cursor;
+  long long list_limit = 100;
+  auto* list = account->add_subcommand("list", "list the accounts the token may read, by id");
+  list->add_option("--prefix", prefix, "only ids that start with this");
+  list->add_option("--limit", list_limit, "at most this many (1..1000)")
+      ->check(CLI::Range(1LL, 1000LL))
+      ->capture_default_str();
+  list->add_option("--cursor", cursor, "the page after the one that printed this cursor");
   auto* show = account->add_subcommand("show", "show balance, rights and overdraft lines");
   show->add_option("id", id, "account id")->required();
   auto add_move = [&](const char* name, const char* help) {
@@ -992,6 +1027,7 @@ int main(int argc, char** argv) {
 
   if (open->parsed()) return CmdOpen(s, id, currency, limit, fee_flat, fee_bps, parent, cap);
   if (show->parsed()) return CmdShow(s, id);
+  if (list->parsed()) return CmdList(s, prefix, list_limit, cursor);
   if (credit->parsed())
     return CmdMove(s, AccountPath(id) + "/credits", {{"amount", amount}}, key,
                    "credited " + std::to_string(amount) + " to " + id);

@@ -18,9 +18,9 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
-    "open_account", "get_account", "credit",   "debit",   "rights",  "report",
-    "cluster",      "stream",      "metrics",  "healthz", "readyz",  "backup",
-    "transfer",     "hold",        "get_hold", "capture", "release", "unknown",
+    "open_account", "get_account", "credit",  "debit",   "rights",        "report",   "cluster",
+    "stream",       "metrics",     "healthz", "readyz",  "backup",        "transfer", "hold",
+    "get_hold",     "capture",     "release", "unknown", "list_accounts",
 };
 
 int HexValue(char c) {
@@ -249,6 +249,40 @@ Method MethodOf(Route r) {
 
 std::string_view RouteName(Route r) { return kRouteNames[static_cast<std::size_t>(r)]; }
 
+std::string_view AllowedMethods(Route r) {
+  if (r == Route::kOpenAccount || r == Route::kListAccounts) return "GET, POST";
+  return MethodOf(r) == Method::kPost ? "POST" : "GET";
+}
+
+// "c" and the id in hex: opaque to clients, and only what this API gave decodes to an id.
+std::string ListCursor(std::string_view id) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string c = "c";
+  for (unsigned char ch : id) {
+    c.push_back(kHex[ch >> 4]);
+    c.push_back(kHex[ch & 15]);
+  }
+  return c;
+}
+
+namespace {
+
+Status ParseListCursor(std::string_view cursor, std::string* id) {
+  const Status bad = Status::InvalidArgument(
+      "cursor '" + std::string(cursor.substr(0, 64)) +
+      "' is not one this API gave (use next_cursor of the previous page as it is)");
+  if (cursor.size() < 3 || cursor[0] != 'c' || cursor.size() % 2 != 1) return bad;
+  id->clear();
+  for (std::size_t i = 1; i < cursor.size(); i += 2) {
+    const int hi = HexValue(cursor[i]), lo = HexValue(cursor[i + 1]);
+    if (hi < 0 || lo < 0) return bad;
+    id->push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return ValidateAccountId(*id).ok() ? Status::OK() : bad;
+}
+
+}  // namespace
+
 Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
   *out = RouteMatch{};
   if (target.empty() || target[0] != '/')
@@ -323,9 +357,32 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
   }
   if (seg[1] != "accounts") return Status::NotFound("no route " + std::string(path.substr(0, 256)));
   if (seg.size() == 2) {
-    out->route = Route::kOpenAccount;
-    if (method != Method::kPost) return NotAllowed(method);
-    return no_query();
+    if (method != Method::kGet) {
+      out->route = Route::kOpenAccount;
+      if (method != Method::kPost) return NotAllowed(method);
+      return no_query();
+    }
+    out->route = Route::kListAccounts;
+    out->limit = kDefaultListLimit;
+    if (Status s = ParseQuery(query, {"prefix", "limit", "cursor"}, &params); !s.ok()) return s;
+    for (const auto& [key, value] : params) {
+      if (key == "prefix") {
+        // A prefix of an id is an id (any non-empty start of a valid id is valid).
+        if (!value.empty() && !ValidateAccountId(value).ok())
+          return Status::InvalidArgument("prefix: " + ValidateAccountId(value).message());
+        out->prefix = value;
+      } else if (key == "limit") {
+        std::size_t n = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > kMaxListLimit)
+          return Status::InvalidArgument(fmt::format("limit must be an integer in 1..{}, got '{}'",
+                                                     kMaxListLimit, value.substr(0, 32)));
+        out->limit = n;
+      } else if (Status s = ParseListCursor(value, &out->after); !s.ok()) {
+        return s;
+      }
+    }
+    return Status::OK();
   }
   if (seg.size() > 4) return Status::NotFound("no route " + std::string(path.substr(0, 256)));
   Route route;

@@ -44,16 +44,20 @@ enum class Route : std::uint8_t {
   kHealth,
   kReady,
   kBackup,
-  kTransfer,  // POST /v1/transfers: money between accounts
-  kHold,      // POST /v1/accounts/{id}/holds
-  kGetHold,   // GET  /v1/holds/{hold}
-  kCapture,   // POST /v1/holds/{hold}/capture
-  kRelease,   // POST /v1/holds/{hold}/release
-  kUnknown,   // no such route, wrong method, or a request refused before routing
+  kTransfer,      // POST /v1/transfers: money between accounts
+  kHold,          // POST /v1/accounts/{id}/holds
+  kGetHold,       // GET  /v1/holds/{hold}
+  kCapture,       // POST /v1/holds/{hold}/capture
+  kRelease,       // POST /v1/holds/{hold}/release
+  kUnknown,       // no such route, wrong method, or a request refused before routing
+  kListAccounts,  // GET /v1/accounts?prefix=&limit=&cursor=
 };
-inline constexpr int kRouteCount = 18;
+inline constexpr int kRouteCount = 19;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
+
+// The methods a route's path allows, for a 405's Allow header ("GET, POST" for /v1/accounts).
+std::string_view AllowedMethods(Route r);
 
 // The permission a route asks of the caller's token (for GET /v1/stream: read, on every account).
 Permission PermissionFor(Route r);
@@ -73,7 +77,17 @@ struct RouteMatch {
   bool html = false;                  // kReport with ?format=html
   std::vector<std::string> accounts;  // kStream: the ?accounts= list, validated, deduplicated
   std::string hold;                   // routes under /v1/holds/{hold}: the id as sent (HoldId)
+  // kListAccounts: ids starting with `prefix`, after the id `after` (the cursor, decoded), at most
+  // `limit` of them.
+  std::string prefix, after;
+  std::size_t limit = 0;
 };
+
+// GET /v1/accounts: the page size when none is asked for, and the most a page holds.
+inline constexpr std::size_t kDefaultListLimit = 100;
+inline constexpr std::size_t kMaxListLimit = 1000;
+// The opaque cursor of a page that ends at account `id` (the next page starts after it).
+std::string ListCursor(std::string_view id);
 
 inline constexpr std::size_t kMaxStreamAccounts = 100;
 

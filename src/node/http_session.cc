@@ -177,7 +177,7 @@ void HttpSession::OnRead(beast::error_code ec) {
               ErrorJson(Status::InvalidArgument(
                   fmt::format("method {} is not allowed on {}", std::string(req.method_string()),
                               std::string(req.target().substr(0, 256))))),
-              MethodOf(match.route) == Method::kPost ? "Allow: POST\r\n" : "Allow: GET\r\n");
+              "Allow: " + std::string(AllowedMethods(match.route)) + "\r\n");
     } else {
       Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
     }

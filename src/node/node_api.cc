@@ -224,6 +224,15 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       AfterSync(DeferredResponse{session, slot, 200, std::string(kJson),
                                  HoldJson(held, region_names_).dump()});
       return;
+    case Route::kListAccounts: {
+      // Only the accounts in the token's scope are listed (the permission was checked above).
+      const Principal& scope = *who;
+      AfterSync(DeferredResponse{
+          session, slot, 200, std::string(kJson),
+          ListAccountsJson(replica_.get(), match,
+                           [&scope](const std::string& id) { return scope.CoversAccount(id); })});
+      return;
+    }
     case Route::kGetAccount: {
       DeferredResponse d{session, slot, 200, std::string(kJson), {}};
       if (Status s = AccountBody(replica_.get(), match.account, region_names_, &d.body); !s.ok()) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "node/api.h"
@@ -139,6 +140,36 @@ namespace tally::node {
 
 std::string AccountMessageJson(const AccountView& v, const RegionNames& regions) {
   return nlohmann::json{{"type", "account"}, {"account", AccountJson(v, regions)}}.dump();
+}
+
+std::string ListAccountsJson(Replica* replica, const RouteMatch& m,
+                             const std::function<bool(const std::string&)>& in_scope) {
+  // Every open id, sorted (the replica keeps them unordered): O(accounts) a page, an operator's
+  // listing rather than a hot path.
+  const std::vector<std::string> ids = replica->AccountIds();
+  const std::string& from = m.after.empty() || m.after < m.prefix ? m.prefix : m.after;
+  auto it = std::lower_bound(ids.begin(), ids.end(), from);
+  if (it != ids.end() && !m.after.empty() && *it == m.after) ++it;
+  nlohmann::json list = nlohmann::json::array();
+  nlohmann::json next = nullptr;
+  for (; it != ids.end() && it->starts_with(m.prefix); ++it) {
+    if (!in_scope(*it)) continue;
+    if (list.size() == m.limit) {
+      next = ListCursor(list.back()["id"].get<std::string>());
+      break;
+    }
+    AccountView v;
+    if (!replica->GetAccount(*it, &v).ok()) continue;
+    nlohmann::json a{{"id", v.config.id},        {"currency", v.config.currency},
+                     {"balance", v.balance},     {"held", v.held},
+                     {"available", v.available}, {"tentative", v.tentative}};
+    if (!v.config.parent.empty()) {
+      a["parent"] = v.config.parent;
+      a["cap"] = v.config.cap;
+    }
+    list.push_back(std::move(a));
+  }
+  return nlohmann::json{{"accounts", std::move(list)}, {"next_cursor", std::move(next)}}.dump();
 }
 
 Status AccountBody(Replica* replica, std::string_view id, const RegionNames& regions,

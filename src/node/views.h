@@ -16,6 +16,7 @@
 #ifndef TALLY_NODE_VIEWS_H_
 #define TALLY_NODE_VIEWS_H_
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -23,6 +24,7 @@
 
 #include "core/replica.h"
 #include "core/status.h"
+#include "node/api.h"
 #include "node/config.h"
 #include "node/store.h"
 #include "report/report.h"
@@ -43,6 +45,12 @@ nlohmann::json AccountJson(const AccountView& v, const RegionNames& regions);
 // and "hold","held","expires_ms"?,"captured"? for a hold and its resolutions; "source" and
 // "payers" when `r.payers` names them (a budget debit, or a fallback); "replayed":true on the
 // stored answer to a retry.
+// GET /v1/accounts: a page of the open accounts whose id starts with `m.prefix`, after `m.after`,
+// that `in_scope` admits, in id order, at most `m.limit`: {"accounts":[{"id","currency","balance",
+// "held","available","tentative","parent"?,"cap"?}],"next_cursor":"…"|null}.
+std::string ListAccountsJson(Replica* replica, const RouteMatch& m,
+                             const std::function<bool(const std::string&)>& in_scope);
+
 void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
                         std::string* out);
 

@@ -176,6 +176,15 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("idempotency key: tallyctl-") != std::string::npos);
 
+  // Listing: a page, and the command for the next one.
+  r = ctl.Run(with(eu, {"account", "list", "--prefix", "t-", "--limit", "1"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("t-1                      EUR  balance ") != std::string::npos);
+  CHECK(r.out.find("more: tallyctl account list --prefix t- --limit 1 --cursor c") !=
+        std::string::npos);
+  CHECK(ctl.Run(with(eu, {"account", "list", "--limit", "0"})).exit_code == 2);
+
   // Budgets: a cap inside t-2, and a fallback to it that names who paid.
   r = ctl.Run(
       with(eu, {"account", "open", "t-3", "--currency", "EUR", "--parent", "t-2", "--cap"}));
