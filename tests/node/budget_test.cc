@@ -124,6 +124,7 @@ TEST_CASE("budget requests: the token's scope bounds a fallback, bad ones get cl
   options.regions = {"eu", "us"};
   Cluster c("budget-bad", options);
   REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));  // writes are refused (503) until the regions rejoined
   Api api = c.api(0);
   REQUIRE(api.Open("org").status == 201);
   REQUIRE(OpenChild(api, "shop-team", "org", false).status == 201);

@@ -23,6 +23,7 @@ TEST_CASE("accounts are listed by id, a page at a time, within the token's scope
   options.regions = {"eu", "us"};
   Cluster c("list", options);
   REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));  // writes are refused (503) until the regions rejoined
   Api api = c.api(0);
   for (const char* id : {"a-3", "a-1", "a-5", "shop-2", "shop-1", "b-1"})
     REQUIRE(api.Open(id).status == 201);

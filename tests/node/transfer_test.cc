@@ -89,6 +89,7 @@ TEST_CASE("bad transfers get clear errors and move nothing", "[node]") {
   options.regions = {"eu", "us"};
   Cluster c("transfer-bad", options);
   REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));  // writes are refused (503) until the regions rejoined
   Api api = c.api(0);
   REQUIRE(api.Open("alice").status == 201);
   REQUIRE(api.Open("shop-1").status == 201);
