@@ -18,9 +18,9 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
-    "open_account", "get_account", "credit",  "debit",   "rights",        "report",   "cluster",
-    "stream",       "metrics",     "healthz", "readyz",  "backup",        "transfer", "hold",
-    "get_hold",     "capture",     "release", "unknown", "list_accounts",
+    "open_account", "get_account", "credit",  "debit",         "rights",  "report",   "cluster",
+    "stream",       "metrics",     "healthz", "readyz",        "backup",  "transfer", "hold",
+    "get_hold",     "capture",     "release", "list_accounts", "unknown",
 };
 
 int HexValue(char c) {

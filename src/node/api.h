@@ -49,8 +49,8 @@ enum class Route : std::uint8_t {
   kGetHold,       // GET  /v1/holds/{hold}
   kCapture,       // POST /v1/holds/{hold}/capture
   kRelease,       // POST /v1/holds/{hold}/release
-  kUnknown,       // no such route, wrong method, or a request refused before routing
   kListAccounts,  // GET /v1/accounts?prefix=&limit=&cursor=
+  kUnknown,       // no such route, wrong method, or a request refused before routing (last)
 };
 inline constexpr int kRouteCount = 19;
 // Stable snake_case label for metrics and logs ("debit").

@@ -78,6 +78,7 @@ TEST_CASE("every route has a distinct, non-empty name", "[api]") {
     CHECK(names.insert(name).second);
   }
   CHECK(RouteName(Route::kTransfer) == "transfer");
+  CHECK(RouteName(Route::kListAccounts) == "list_accounts");
   CHECK(RouteName(Route::kUnknown) == "unknown");
   CHECK(static_cast<int>(Route::kUnknown) == kRouteCount - 1);
 }
