@@ -181,6 +181,18 @@ std::string Ledger::CheckResolution(const Account& a, const LedgerOp& hold,
   return "";
 }
 
+std::uint32_t Ledger::AddSide(std::uint32_t into, std::uint32_t owner, std::uint32_t index) {
+  Account& b = accounts_[into];
+  const std::uint32_t side = static_cast<std::uint32_t>(b.ops.size());
+  LedgerOp in = accounts_[owner].ops[index];
+  in.incoming = true;
+  in.other_account = owner;
+  in.other_op = index;
+  b.ops.push_back(std::move(in));
+  b.voided.push_back(false);
+  return side;
+}
+
 bool Ledger::KeyOwnerVoids(const LedgerOp& in) const {
   if (in.key.empty()) return false;
   const Account& owner = accounts_[in.other_account];
@@ -333,13 +345,7 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       // A debit of the payer and a credit of the payee, both of the op's origin. The payee's
       // floor only rises (until a void claws it back).
       Account& b = accounts_[bi];
-      const std::uint32_t side = static_cast<std::uint32_t>(b.ops.size());
-      LedgerOp in = a.ops[index];
-      in.incoming = true;
-      in.other_account = ai;
-      in.other_op = index;
-      b.ops.push_back(std::move(in));
-      b.voided.push_back(false);
+      const std::uint32_t side = AddSide(bi, ai, index);
       a.ops[index].other_account = bi;
       a.ops[index].other_op = side;
       a.rights[o] -= op.amount;
@@ -359,16 +365,7 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
       a.ops[index].group = g;
       for (std::uint32_t x : payer_index) {
         Account& p = accounts_[x];
-        std::uint32_t side = index;
-        if (x != ai) {
-          side = static_cast<std::uint32_t>(p.ops.size());
-          LedgerOp out = a.ops[index];
-          out.incoming = true;
-          out.other_account = ai;
-          out.other_op = index;
-          p.ops.push_back(std::move(out));
-          p.voided.push_back(false);
-        }
+        const std::uint32_t side = x == ai ? index : AddSide(x, ai, index);
         p.ops[side].pays = true;
         budget_groups_[g].emplace_back(x, side);
         p.rights[o] -= op.amount;

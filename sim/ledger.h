@@ -292,6 +292,9 @@ class Ledger {
   // transfer's payee side, a budget debit's ancestor side): the windowed rule, read again from
   // the uses of the key in the account that holds it (other_account; the oracle's replay).
   bool KeyOwnerVoids(const LedgerOp& in) const;
+  // Adds to account `into` the side of op `index` of account `owner` (which holds its key): a copy
+  // marked `incoming` that names the owner's side. Returns its index in `into`'s ops.
+  std::uint32_t AddSide(std::uint32_t into, std::uint32_t owner, std::uint32_t index);
 
   // "" or "I2 floor: <the numbers>" for region r's effective floor, and for the account's.
   std::string CheckFloor(const Account& a, RegionId r) const;

@@ -556,6 +556,21 @@ std::string InsufficientFundsJson(const CommandResult& r, const std::vector<std:
   return ErrorJson(r.status, extra);
 }
 
+// An account id field (a transfer's, an open's parent): present, a string, a valid id.
+Status GetAccountField(const json& j, const char* field, const char* role, std::string* out) {
+  auto f = j.find(field);
+  if (f == j.end())
+    return Status::InvalidArgument(fmt::format("field '{}' is required (the {})", field, role));
+  if (!f->is_string())
+    return Status::InvalidArgument(
+        fmt::format("{} must be an account id, got {}", field, TypeName(*f)));
+  std::string id = f->get<std::string>();
+  if (Status s = ValidateAccountId(id); !s.ok())
+    return Status::InvalidArgument(fmt::format("{}: {}", field, s.message()));
+  *out = std::move(id);
+  return Status::OK();
+}
+
 Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaults,
                             AccountConfig* out) {
   json j;
@@ -601,13 +616,8 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
       c.fee.bps = static_cast<std::uint32_t>(v);
     }
   }
-  if (auto parent = j.find("parent"); parent != j.end()) {
-    if (!parent->is_string())
-      return Status::InvalidArgument("parent must be an account id, got " +
-                                     std::string(TypeName(*parent)));
-    c.parent = parent->get<std::string>();
-    if (Status s = ValidateAccountId(c.parent); !s.ok())
-      return Status::InvalidArgument("parent: " + s.message());
+  if (j.contains("parent")) {
+    if (Status s = GetAccountField(j, "parent", "parent budget", &c.parent); !s.ok()) return s;
   }
   if (auto cap = j.find("cap"); cap != j.end()) {
     if (!cap->is_boolean())
@@ -692,21 +702,6 @@ Status ParseAmountBody(std::string_view body, Amount* amount) {
 
 Status ParseDebitBody(std::string_view body, Amount* amount, bool* fallback) {
   return ParseAmountFields(body, amount, fallback);
-}
-
-// One of a transfer's account fields: present, a string, a valid id.
-Status GetAccountField(const json& j, const char* field, const char* role, std::string* out) {
-  auto f = j.find(field);
-  if (f == j.end())
-    return Status::InvalidArgument(fmt::format("field '{}' is required (the {})", field, role));
-  if (!f->is_string())
-    return Status::InvalidArgument(
-        fmt::format("{} must be an account id, got {}", field, TypeName(*f)));
-  std::string id = f->get<std::string>();
-  if (Status s = ValidateAccountId(id); !s.ok())
-    return Status::InvalidArgument(fmt::format("{}: {}", field, s.message()));
-  *out = std::move(id);
-  return Status::OK();
 }
 
 Status ParseTransferBody(std::string_view body, Transfer* out) {
