@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cinttypes>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "report/charts.h"
+#include "report/format.h"
 
 namespace tally::report {
 namespace {
@@ -23,42 +25,6 @@ std::string Hex(std::uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
   return buf;
-}
-
-// "2023-11-14 22:13:20.123 +4": an HLC as the UTC wall time it carries, then its logical counter.
-std::string HlcText(Hlc h) {
-  std::uint64_t ms = h.wall_ms();
-  std::int64_t days = static_cast<std::int64_t>(ms / 86'400'000);
-  std::uint64_t in_day = ms % 86'400'000;
-  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm): no locale, no time zone.
-  days += 719468;
-  std::int64_t era = days / 146097;
-  std::int64_t doe = days - era * 146097;
-  std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  std::int64_t mp = (5 * doy + 2) / 153;
-  std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  std::int64_t y = yoe + era * 400 + (m <= 2);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld %02llu:%02llu:%02llu.%03llu +%llu",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<unsigned long long>(in_day / 3'600'000),
-                static_cast<unsigned long long>(in_day / 60'000 % 60),
-                static_cast<unsigned long long>(in_day / 1000 % 60),
-                static_cast<unsigned long long>(in_day % 1000),
-                static_cast<unsigned long long>(h.logical()));
-  return buf;
-}
-
-// A region by name; "r<id>" for an id the report has no name for.
-std::string RegionName(const std::vector<std::string>& names, RegionId r) {
-  return r < names.size() ? names[r] : "r" + std::to_string(r);
-}
-
-// "us:7": an op's origin region and sequence number.
-std::string DotText(const std::vector<std::string>& names, RegionId origin, Seq seq) {
-  return RegionName(names, origin) + ":" + std::to_string(seq);
 }
 
 std::string KindName(DerivedKind k) {
@@ -124,261 +90,7 @@ Json SeriesJson(const std::vector<Series>& v) {
   return out;
 }
 
-// --- HTML helpers -------------------------------------------------------------------------------
-
-std::string Num(double v, int decimals = 0) {
-  if (std::fabs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0;  // never print "-0"
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-std::string Seconds(std::uint64_t ms) {
-  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s"
-                        : Num(ms / 1000.0, ms < 10000 ? 2 : 1) + " s";
-}
-
-std::string Duration(std::int64_t ms) {
-  std::string sign = ms < 0 ? "−" : "+";
-  std::uint64_t a = ms < 0 ? static_cast<std::uint64_t>(-ms) : static_cast<std::uint64_t>(ms);
-  if (a >= 3'600'000) return sign + Num(a / 3'600'000.0, 1) + " h";
-  if (a >= 60'000) return sign + Num(a / 60'000.0, 1) + " min";
-  if (a >= 1000) return sign + Num(a / 1000.0, 1) + " s";
-  return sign + std::to_string(a) + " ms";
-}
-
-const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939",
-                          "#843c39", "#7b4173", "#3182bd", "#e6550d"};
-std::string Color(std::size_t i) { return kPalette[i % (sizeof kPalette / sizeof *kPalette)]; }
-
-// Round tick steps: 1, 2, 5 × 10^k.
-double NiceStep(double range, int target) {
-  if (range <= 0) return 1;
-  double raw = range / target;
-  double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double n = raw / mag;
-  return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * mag;
-}
-
-struct Plot {
-  double x0 = 70, y0 = 20, w = 1180, h = 220;  // plot area inside the svg
-  double t_min = 0, t_max = 1;
-  double v_min = 0, v_max = 1;
-  double X(double t) const {
-    return x0 + w * ((std::clamp(t, t_min, t_max) - t_min) / (t_max - t_min));
-  }
-  double Y(double v) const { return y0 + h * (1 - (v - v_min) / (v_max - v_min)); }
-};
-
-std::string TimeAxis(const Plot& p) {
-  std::string s;
-  double step = NiceStep((p.t_max - p.t_min) / 1000.0, 10) * 1000.0;
-  for (double t = std::ceil(p.t_min / step) * step; t <= p.t_max + 1e-9; t += step) {
-    double x = p.X(t);
-    s += "<line x1='" + Num(x, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(x, 1) + "' y2='" +
-         Num(p.y0 + p.h) + "' class='grid'/>";
-    s += "<text x='" + Num(x, 1) + "' y='" + Num(p.y0 + p.h + 14) +
-         "' class='tick' text-anchor='middle'>" + Seconds(static_cast<std::uint64_t>(t)) +
-         "</text>";
-  }
-  return s;
-}
-
-std::string ValueAxis(const Plot& p, bool duration_labels) {
-  std::string s;
-  double step = NiceStep(p.v_max - p.v_min, 5);
-  for (double v = std::ceil(p.v_min / step) * step; v <= p.v_max + 1e-9; v += step) {
-    double y = p.Y(v);
-    s += "<line x1='" + Num(p.x0) + "' y1='" + Num(y, 1) + "' x2='" + Num(p.x0 + p.w) + "' y2='" +
-         Num(y, 1) + "' class='" + (std::fabs(v) < step / 2 ? "zero" : "grid") + "'/>";
-    std::string label = duration_labels ? Duration(static_cast<std::int64_t>(std::llround(v)))
-                                        : Num(v, step < 1 ? 2 : 0);
-    if (duration_labels && std::fabs(v) < step / 2) label = "0";
-    s += "<text x='" + Num(p.x0 - 6) + "' y='" + Num(y + 4, 1) +
-         "' class='tick' text-anchor='end'>" + label + "</text>";
-  }
-  return s;
-}
-
-// Shades partitions and the liveness phase behind a chart, so divergence lines up with its cause.
-std::string Backdrop(const Plot& p, const RunReport& r) {
-  std::string s;
-  for (const TimelineSpan& span : r.timeline) {
-    if (span.kind != "partition" && span.kind != "amnesia") continue;
-    if (span.end_ms < p.t_min || span.start_ms > p.t_max) continue;
-    double a = p.X(span.start_ms), b = p.X(std::max(span.end_ms, span.start_ms + 1));
-    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" +
-         Num(std::max(b - a, 1.0), 1) + "' height='" + Num(p.h) + "' class='cut'><title>" +
-         HtmlEscape(span.label) + "</title></rect>";
-  }
-  if (r.heal_ms) {
-    double a = p.X(r.heal_ms);
-    bool right_edge = a > p.x0 + p.w - 70;
-    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(p.x0 + p.w - a, 1) +
-         "' height='" + Num(p.h) + "' class='live'/>";
-    s += "<text x='" + Num(right_edge ? a - 4 : a + 4, 1) + "' y='" + Num(p.y0 + 12) +
-         "' class='note' text-anchor='" + (right_edge ? "end" : "start") + "'>heal</text>";
-  }
-  if (r.converged_ms) {
-    double a = p.X(r.converged_ms);
-    bool right_edge = a > p.x0 + p.w - 70;
-    s += "<line x1='" + Num(a, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(a, 1) + "' y2='" +
-         Num(p.y0 + p.h) + "' class='conv'/><text x='" + Num(right_edge ? a - 4 : a + 4, 1) +
-         "' y='" + Num(p.y0 + 26) + "' class='note' text-anchor='" +
-         (right_edge ? "end" : "start") + "'>converged</text>";
-  }
-  return s;
-}
-
-std::string Legend(const std::vector<std::string>& names, double x, double y) {
-  std::string s;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    double lx = x + 110.0 * i;
-    s += "<rect x='" + Num(lx) + "' y='" + Num(y - 9) + "' width='14' height='4' fill='" +
-         Color(i) + "'/><text x='" + Num(lx + 18) + "' y='" + Num(y) + "' class='tick'>" +
-         HtmlEscape(names[i]) + "</text>";
-  }
-  return s;
-}
-
-// A step chart of several series over virtual time.
-std::string StepChart(const RunReport& r, const std::vector<Series>& series, bool duration_labels,
-                      std::uint64_t t_min = 0, std::uint64_t t_max = 0) {
-  Plot p;
-  p.t_min = static_cast<double>(t_min);
-  p.t_max = std::max<double>(p.t_min + 1, t_max ? t_max : r.end_ms);
-  bool any = false;
-  double lo = 0, hi = 0;
-  for (const Series& s : series)
-    for (const Point& pt : s.points) {
-      if (pt.t_ms < p.t_min || pt.t_ms > p.t_max) continue;
-      if (!any) lo = hi = static_cast<double>(pt.value);
-      any = true;
-      lo = std::min(lo, static_cast<double>(pt.value));
-      hi = std::max(hi, static_cast<double>(pt.value));
-    }
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  // A flat duration chart still gets a readable scale (±1 s), an amount chart at least 1 unit.
-  const double min_range = duration_labels ? 2000 : 1;
-  if (hi - lo < min_range) {
-    double mid = (hi + lo) / 2;
-    lo = std::min(lo, mid - min_range / 2);
-    hi = lo + min_range;
-  }
-  double pad = (hi - lo) * 0.08;
-  p.v_min = lo - pad;
-  p.v_max = hi + pad;
-  std::string s = "<svg viewBox='0 0 1270 280' class='chart'>";
-  s += Backdrop(p, r) + TimeAxis(p) + ValueAxis(p, duration_labels);
-  std::vector<std::string> names;
-  for (std::size_t i = 0; i < series.size(); ++i) {
-    names.push_back(series[i].name);
-    const auto& pts = series[i].points;
-    if (pts.empty()) continue;
-    std::string path;
-    // Break the line where samples are missing (the region was down).
-    std::uint64_t spacing = pts.size() > 1 ? pts[1].t_ms - pts[0].t_ms : 1000;
-    for (std::size_t k = 0; k < pts.size(); ++k) {
-      if (pts[k].t_ms < p.t_min || pts[k].t_ms > p.t_max) continue;
-      bool gap =
-          k == 0 || pts[k - 1].t_ms < p.t_min || pts[k].t_ms - pts[k - 1].t_ms > 3 * spacing + 5000;
-      double x = p.X(pts[k].t_ms), y = p.Y(pts[k].value);
-      if (gap) {
-        path += "M" + Num(x, 1) + "," + Num(y, 1);
-      } else {
-        path += "H" + Num(x, 1) + "V" + Num(y, 1);
-      }
-    }
-    s += "<path d='" + path + "' fill='none' stroke='" + Color(i) + "' stroke-width='" +
-         (series.size() > 1 ? "1.6" : "2") + "' stroke-opacity='0.85'/>";
-  }
-  s += Legend(names, p.x0, 275);
-  s += "</svg>";
-  return s;
-}
-
-std::string TimelineSvg(const RunReport& r) {
-  // Lanes: network partitions packed into rows, then one lane per region.
-  std::vector<const TimelineSpan*> net;
-  for (const TimelineSpan& span : r.timeline)
-    if (span.lane == "network") net.push_back(&span);
-  std::vector<std::uint64_t> row_end;
-  std::vector<int> row_of(net.size());
-  for (std::size_t i = 0; i < net.size(); ++i) {
-    int row = -1;
-    for (std::size_t k = 0; k < row_end.size(); ++k)
-      if (row_end[k] <= net[i]->start_ms) {
-        row = static_cast<int>(k);
-        break;
-      }
-    if (row < 0) {
-      row = static_cast<int>(row_end.size());
-      row_end.push_back(0);
-    }
-    row_end[row] = std::max(net[i]->end_ms, net[i]->start_ms + 1);
-    row_of[i] = row;
-  }
-  const double lane_h = 22, label_w = 110, width = 1270, plot_w = 1140;
-  std::size_t net_rows = std::max<std::size_t>(1, row_end.size());
-  double height = 30 + lane_h * (net_rows + r.regions.size()) + 30;
-  Plot p;
-  p.x0 = label_w;
-  p.w = plot_w;
-  p.y0 = 10;
-  p.h = height - 40;
-  p.t_max = std::max<double>(1, r.end_ms);
-  std::string s = "<svg viewBox='0 0 " + Num(width) + " " + Num(height) + "' class='chart'>";
-  s += TimeAxis(p);
-  if (r.heal_ms) {
-    double a = p.X(r.heal_ms);
-    s += "<rect x='" + Num(a, 1) + "' y='" + Num(p.y0) + "' width='" + Num(p.x0 + p.w - a, 1) +
-         "' height='" + Num(p.h) + "' class='live'><title>liveness phase</title></rect>";
-  }
-  if (r.converged_ms) {
-    double a = p.X(r.converged_ms);
-    s += "<line x1='" + Num(a, 1) + "' y1='" + Num(p.y0) + "' x2='" + Num(a, 1) + "' y2='" +
-         Num(p.y0 + p.h) + "' class='conv'/>";
-  }
-  auto lane_y = [&](std::size_t lane) { return p.y0 + 6 + lane_h * lane; };
-  s += "<text x='4' y='" + Num(lane_y(0) + 13) + "' class='lane'>network</text>";
-  for (std::size_t i = 0; i < net.size(); ++i) {
-    double y = lane_y(row_of[i]);
-    double a = p.X(net[i]->start_ms), b = p.X(std::max(net[i]->end_ms, net[i]->start_ms + 1));
-    s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
-         Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
-         HtmlEscape(net[i]->kind) + "'><title>" + HtmlEscape(net[i]->label) + " (" +
-         Seconds(net[i]->start_ms) + " – " + Seconds(net[i]->end_ms) + ")</title></rect>";
-    if (b - a > 60)
-      s += "<text x='" + Num(a + 3, 1) + "' y='" + Num(y + 12, 1) + "' class='spanlabel'>" +
-           HtmlEscape(net[i]->label) + "</text>";
-  }
-  for (std::size_t ri = 0; ri < r.regions.size(); ++ri) {
-    double y = lane_y(net_rows + ri);
-    s += "<line x1='" + Num(p.x0) + "' y1='" + Num(y + 8, 1) + "' x2='" + Num(p.x0 + p.w) +
-         "' y2='" + Num(y + 8, 1) + "' stroke='" + Color(ri) + "' stroke-opacity='0.35'/>";
-    s += "<text x='4' y='" + Num(y + 13, 1) + "' class='lane' fill='" + Color(ri) + "'>" +
-         HtmlEscape(r.regions[ri]) + "</text>";
-    for (const TimelineSpan& span : r.timeline) {
-      if (span.lane != r.regions[ri]) continue;
-      double a = p.X(span.start_ms);
-      if (span.end_ms > span.start_ms) {
-        double b = p.X(span.end_ms);
-        s += "<rect x='" + Num(a, 1) + "' y='" + Num(y, 1) + "' width='" +
-             Num(std::max(b - a, 2.0), 1) + "' height='" + Num(lane_h - 6) + "' class='span-" +
-             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " (" +
-             Seconds(span.start_ms) + " – " + Seconds(span.end_ms) + ")</title></rect>";
-      } else {
-        s += "<path d='M" + Num(a, 1) + "," + Num(y, 1) + "l5,8l-5,8l-5,-8z' class='span-" +
-             HtmlEscape(span.kind) + "'><title>" + HtmlEscape(span.label) + " at " +
-             Seconds(span.start_ms) + "</title></path>";
-      }
-    }
-  }
-  s += "</svg>";
-  return s;
-}
+// --- HTML ---------------------------------------------------------------------------------------
 
 std::string Table(const std::vector<std::pair<std::string, std::string>>& rows) {
   std::string s = "<table class='kv'>";
@@ -387,6 +99,10 @@ std::string Table(const std::vector<std::pair<std::string, std::string>>& rows) 
   return s + "</table>";
 }
 
+// Colours that carry meaning, the same in text, tables and charts, and explained by the legend:
+// final #2e7d32 (green), tentative #b26a00 (amber, and italic), negative #c62828 (red, whatever
+// the finality: a debt must not read as settled), fee #8e24aa, void #1565c0. Region lines on the
+// charts use neither red nor green (see Color).
 const char* kCss = R"(
 body{font:13px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px 32px;color:#222;background:#fff}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -407,11 +123,78 @@ td.mono{font-family:ui-monospace,Menlo,Consolas,monospace}
 .note{font-size:10px;fill:#2e7d32}.spanlabel{font-size:10px;fill:#fff;pointer-events:none}
 .cut{fill:#f4b400;fill-opacity:0.12}.live{fill:#2e7d32;fill-opacity:0.06}
 .conv{stroke:#2e7d32;stroke-dasharray:4 3}
-.span-partition{fill:#e08e0b}.span-crash{fill:#c62828}.span-amnesia{fill:#6a1b9a}
+.span-partition{fill:#e08e0b}.span-crash{fill:#546e7a}.span-amnesia{fill:#6a1b9a}
 .span-clock-step{fill:#ef6c00}.span-final{fill:#8d6e63}
 .scroll{max-height:420px;overflow:auto;display:inline-block;border:1px solid #e2e2e2}
-.muted{color:#888}.fee{color:#c62828}.void{color:#1565c0}
+.muted{color:#888}.fee{color:#8e24aa}.void{color:#1565c0}.keep{color:#2e7d32}
+.amt{white-space:nowrap}.final{color:#2e7d32}.tent{color:#b26a00}.neg{color:#c62828;font-weight:600}
+.tm{font-style:italic}
+rect.final{fill:#2e7d32}rect.tent{fill:#b26a00}rect.neg{fill:#c62828}
+.negzone{fill:#c62828;fill-opacity:0.05}.halo{fill:none;stroke:#c62828;stroke-opacity:0.35;stroke-width:6;stroke-linecap:round}
+.legend ul{margin:4px 0;padding-left:18px}.legend li{margin:2px 0}
+.sw{display:inline-block;width:22px;height:0;vertical-align:middle;margin-right:4px;border-top:2px solid #1f77b4}
+.sw.dash{border-top-style:dashed}.sw.halo{border-top:6px solid rgba(198,40,40,0.35)}
 )";
+
+// The two sides of a void: the op voided (the fork's event names it) and the op that kept the key
+// (the canonically earlier use of it). Either is null when the fork does not hold it: a final fork
+// read back from a checkpoint keeps only its event, and a resolution voided with its hold has no
+// earlier use of its key.
+struct VoidSides {
+  const Op* voided = nullptr;
+  const Op* survivor = nullptr;
+};
+VoidSides SidesOf(const ForkReport& f) {
+  VoidSides s;
+  for (const Op& o : f.ops) {
+    if (o.canonical() == f.event.op) {
+      s.voided = &o;
+    } else if (o.canonical() < f.event.op &&
+               (!s.survivor || o.canonical() < s.survivor->canonical())) {
+      s.survivor = &o;
+    }
+  }
+  return s;
+}
+
+Json DotJson(const std::vector<std::string>& names, RegionId origin, Seq seq, Hlc hlc) {
+  return {{"region", RegionName(names, origin)}, {"seq", seq}, {"hlc", hlc.ToString()}};
+}
+
+// "us:7 debit 500 EUR [k1]": an op as the fork table names it (escaped).
+std::string OpHtml(const RunReport& r, const Op& op, std::string_view currency) {
+  std::string s = HtmlEscape(DotText(r.regions, op.dot.origin, op.dot.seq)) + " " +
+                  std::string(OpKindName(op.kind)) + " " + MoneyHtml(op.amount, currency);
+  if (op.kind == OpKind::kTransfer) s += " to " + HtmlEscape(op.to_account);
+  if (!op.key.empty()) s += " [" + HtmlEscape(op.key) + "]";
+  return s;
+}
+
+// Which op of a fork survived and which was voided, in words. An overdraft episode voids nothing:
+// its spends (debits, captures, transfers out) all stand and the one that crossed zero carries the
+// fee.
+std::string OutcomeHtml(const RunReport& r, const ForkReport& f, std::string_view currency) {
+  const DerivedEvent& e = f.event;
+  const std::string dot = HtmlEscape(DotText(r.regions, e.op.origin, e.op.seq));
+  if (e.kind == DerivedKind::kOverdraftFee) {
+    const std::size_t n = f.ops.size();
+    return "<span class='keep'>✓ kept</span> " +
+           (n ? std::string(n == 1 ? "the episode's one spend"
+                                   : "all " + std::to_string(n) + " spends of the episode")
+              : std::string("every spend")) +
+           "; none voided. <span class='fee'>fee " + MoneyHtml(e.amount, currency) +
+           "</span> charged to " + dot + ", which crossed zero";
+  }
+  const VoidSides sides = SidesOf(f);
+  std::string s = "<span class='keep'>✓ kept</span> ";
+  s += sides.survivor ? OpHtml(r, *sides.survivor, currency) + " (earlier in canonical order)"
+                      : std::string("the canonically earlier use of the key (not held here)");
+  s += "; <span class='void'>✗ voided</span> ";
+  s += sides.voided ? OpHtml(r, *sides.voided, currency)
+                    : dot + " " + std::string(OpKindName(e.op_kind)) + " " +
+                          MoneyHtml(e.op_amount, currency);
+  return s;
+}
 
 // Forks of one account (or of every account when `only` is null), newest last.
 std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
@@ -419,10 +202,12 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
       "<div class='scroll'><table class='grid'><tr><th class='l'>account</th><th "
       "class='l'>resolution</th>"
       "<th class='l'>op (dot · hlc)</th><th>op amount</th><th>fee / void</th><th>overdrawn</th>"
-      "<th>balance after</th><th class='l'>status</th><th class='l'>ops involved</th></tr>";
+      "<th>balance after</th><th class='l'>status</th><th class='l'>outcome</th>"
+      "<th class='l'>ops involved</th></tr>";
   std::size_t rows = 0, total = 0;
   for (const AccountOutcome& a : r.accounts) {
     if (only && &a != only) continue;
+    const std::string& cur = a.config.currency;
     for (const ForkReport& f : a.forks) {
       ++total;
       if (rows >= kMaxForkRows) continue;
@@ -431,22 +216,19 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
       const bool fee = e.kind == DerivedKind::kOverdraftFee;
       std::string ops;
       for (std::size_t k = 0; k < f.ops.size() && k < 6; ++k) {
-        const Op& op = f.ops[k];
         if (k) ops += "; ";
-        ops += DotText(r.regions, op.dot.origin, op.dot.seq) + " " +
-               std::string(OpKindName(op.kind)) + " " + std::to_string(op.amount);
-        if (!op.key.empty()) ops += " [" + op.key + "]";
+        ops += OpHtml(r, f.ops[k], cur);
       }
       if (f.ops.size() > 6) ops += "; … " + std::to_string(f.ops.size() - 6) + " more";
       h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td class='l " +
            (fee ? "fee" : "void") + "'>" +
            (fee ? "overdraft fee" : (e.amount >= 0 ? "void (refund)" : "void (clawback)")) +
            "</td><td class='l mono'>" + HtmlEscape(DotText(r.regions, e.op.origin, e.op.seq)) +
-           " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td>" + std::to_string(e.op_amount) +
-           "</td><td>" + std::to_string(e.amount) + "</td><td>" +
-           (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" +
-           std::to_string(e.balance_after) + "</td><td class='l'>" +
-           (f.final ? "final" : "tentative") + "</td><td class='l mono'>" + HtmlEscape(ops) +
+           " · " + HlcHtml(e.op.hlc) + "</td><td>" + MoneyHtml(e.op_amount, cur) + "</td><td>" +
+           MoneyHtml(e.amount, cur) + "</td><td>" + (fee ? MoneyHtml(e.overdrawn, cur) : "") +
+           "</td><td>" + LevelHtml(e.balance_after, cur, !f.final) + "</td><td class='l " +
+           (f.final ? "final" : "tent tm") + "'>" + (f.final ? "final" : "tentative") +
+           "</td><td class='l'>" + OutcomeHtml(r, f, cur) + "</td><td class='l mono'>" + ops +
            "</td></tr>";
     }
   }
@@ -457,41 +239,9 @@ std::string ForksTable(const RunReport& r, const AccountOutcome* only) {
   return h;
 }
 
-// Rights per region at one moment as bars: right of the axis what a region may spend, left of it
-// (red) overdraft line in use; the region's overdraft line drawn as a thin grey bar to the left.
-// For a report without rights series over time (tallyd's).
-std::string RightsBars(const AccountOutcome& a) {
-  double scale = 1;
-  for (const RegionOutcome& ro : a.regions) {
-    scale = std::max(scale, std::fabs(static_cast<double>(ro.rights)));
-    scale = std::max(scale, static_cast<double>(ro.overdraft_line));
-  }
-  const double row = 28, half = 220, label = 80;
-  const double height = static_cast<double>(a.regions.size()) * row + 10;
-  std::string s = "<h3>Rights by region</h3><svg width='" + Num(label + 2 * half + 120) +
-                  "' height='" + Num(height) + "' role='img' aria-label='rights by region'>" +
-                  "<line x1='" + Num(label + half) + "' y1='0' x2='" + Num(label + half) +
-                  "' y2='" + Num(height) + "' class='zero'/>";
-  double y = 5;
-  for (std::size_t i = 0; i < a.regions.size(); ++i, y += row) {
-    const RegionOutcome& ro = a.regions[i];
-    const double w = std::fabs(static_cast<double>(ro.rights)) / scale * half;
-    const double lw = static_cast<double>(ro.overdraft_line) / scale * half;
-    s += "<text x='0' y='" + Num(y + 16) + "' class='lane'>" + HtmlEscape(ro.region) + "</text>";
-    if (lw > 0)
-      s += "<rect x='" + Num(label + half - lw, 1) + "' y='" + Num(y + 18) + "' width='" +
-           Num(lw, 1) + "' height='6' fill='#ccc'/>";
-    s += "<rect x='" + Num(ro.rights >= 0 ? label + half : label + half - w, 1) + "' y='" +
-         Num(y + 3) + "' width='" + Num(std::max(w, 1.0), 1) + "' height='14' fill='" +
-         (ro.rights >= 0 ? "#2e7d32" : "#c62828") + "'/>";
-    s += "<text x='" + Num(label + 2 * half + 8) + "' y='" + Num(y + 16) + "' class='tick'>" +
-         std::to_string(ro.rights) + "</text>";
-  }
-  return s + "</svg>";
-}
-
 // Every derived fee and void of one account, in canonical order.
 std::string EventsTable(const RunReport& r, const AccountOutcome& a) {
+  const std::string& cur = a.config.currency;
   std::string h = "<h3>Derived events (" + std::to_string(a.events.size()) +
                   ")</h3><div class='scroll'><table class='grid'><tr><th class='l'>kind</th>"
                   "<th class='l'>op (dot · hlc)</th><th class='l'>op kind</th><th>op amount</th>"
@@ -499,12 +249,14 @@ std::string EventsTable(const RunReport& r, const AccountOutcome& a) {
   for (std::size_t i = 0; i < a.events.size() && i < kMaxForkRows; ++i) {
     const DerivedEvent& e = a.events[i];
     const bool fee = e.kind == DerivedKind::kOverdraftFee;
+    // An event does not say whether it is final; only a negative balance gets a colour.
+    const std::string after = e.balance_after < 0 ? LevelHtml(e.balance_after, cur, false)
+                                                  : MoneyHtml(e.balance_after, cur);
     h += "<tr><td class='l " + std::string(fee ? "fee" : "void") + "'>" + KindName(e.kind) +
          "</td><td class='l mono'>" + HtmlEscape(DotText(r.regions, e.op.origin, e.op.seq)) +
-         " · " + HtmlEscape(HlcText(e.op.hlc)) + "</td><td class='l'>" +
-         std::string(OpKindName(e.op_kind)) + "</td><td>" + std::to_string(e.op_amount) +
-         "</td><td>" + std::to_string(e.amount) + "</td><td>" +
-         (fee ? std::to_string(e.overdrawn) : "") + "</td><td>" + std::to_string(e.balance_after) +
+         " · " + HlcHtml(e.op.hlc) + "</td><td class='l'>" + std::string(OpKindName(e.op_kind)) +
+         "</td><td>" + MoneyHtml(e.op_amount, cur) + "</td><td>" + MoneyHtml(e.amount, cur) +
+         "</td><td>" + (fee ? MoneyHtml(e.overdrawn, cur) : "") + "</td><td>" + after +
          "</td></tr>";
   }
   h += "</table></div>";
@@ -512,6 +264,39 @@ std::string EventsTable(const RunReport& r, const AccountOutcome& a) {
     h += "<p class='muted'>" + std::to_string(a.events.size()) +
          " events in all; the rest are in report.json.</p>";
   return h;
+}
+
+// What the colours and marks on the page mean. `run`: the report is of a simulator run, whose
+// HLC dates come from simulated clocks and whose charts run over virtual time.
+std::string LegendHtml(bool run) {
+  std::string h =
+      "<h2>Legend</h2><div class='legend' id='legend'><ul>"
+      "<li><span class='amt final'>120 EUR</span> <b class='final'>final</b>: a balance or rights "
+      "over ops below the stable frontier only; no op that arrives later can change it.</li>"
+      "<li><span class='amt tent tm'>120 EUR</span> <b class='tent tm'>tentative</b> (amber, "
+      "italic; a dashed line on charts): counts ops above the frontier; it may still change as ops "
+      "from other regions arrive.</li>"
+      "<li><span class='amt neg'>-16 EUR</span> <b class='neg'>negative</b> (red, final or not; "
+      "italic if tentative): a balance or rights below zero, in the overdraft line. On charts a "
+      "red halo <span class='sw halo'></span> marks a line below zero, over a faint red band.</li>"
+      "<li><span class='fee'>overdraft fee</span>: charged once per overdraft episode, to the "
+      "debit that took the balance below zero; no op is voided for it.</li>"
+      "<li><span class='void'>void</span>: a later use (in canonical order: hlc, origin, seq) of "
+      "an idempotency key already used is cancelled: a refund (+) of a debit, a clawback (−) of a "
+      "credit. In the outcome column <span class='keep'>✓ kept</span> names the op that survived "
+      "and <span class='void'>✗ voided</span> the op cancelled.</li>"
+      "<li>Charts: <span class='sw'></span>solid: final, <span class='sw dash'></span>dashed: "
+      "tentative; one colour per region.</li>"
+      "<li>Amounts are integers in minor units of the account's currency (cents for EUR): "
+      "<code>1250 EUR</code> is 1250 minor units, 12.50 euros. tally stores no currency "
+      "exponent, so no decimal point is placed.</li>"
+      "<li>Times of ops and the frontier are the wall-clock part of their HLC as a UTC date (ISO "
+      "8601); hover one for the raw HLC (milliseconds.logical counter).";
+  if (run)
+    h += " In a simulator run the region clocks are simulated (each a skewed reading of virtual "
+         "time from a fixed epoch), so these dates are simulated too; chart axes count seconds "
+         "of virtual time since the run began.";
+  return h + "</li></ul></div>";
 }
 
 }  // namespace
@@ -683,6 +468,8 @@ std::string RenderJson(const RunReport& r) {
     ja["ops"] = a.ops ? Json(*a.ops) : Json(nullptr);
     ja["digest"] = Hex(a.digest);
     ja["frontier"] = a.frontier.ToString();
+    ja["frontier_utc"] = UtcTime(a.frontier.wall_ms());
+    ja["fee_policy"] = FeePolicyText(a.config.fee, a.config.currency);
     ja["stale"] = a.stale;
     Json regions = Json::array();
     for (const RegionOutcome& ro : a.regions)
@@ -699,6 +486,14 @@ std::string RenderJson(const RunReport& r) {
       jf["resolution"] = EventJson(f.event, r.regions);
       jf["final"] = f.final;
       jf["explanation"] = ExplainFork(f, r.regions);
+      if (f.event.kind == DerivedKind::kVoid) {
+        // Which use of the key was voided and which kept it (null: the fork lacks that op).
+        const VoidSides sides = SidesOf(f);
+        jf["voided"] = DotJson(r.regions, f.event.op.origin, f.event.op.seq, f.event.op.hlc);
+        jf["survivor"] = sides.survivor ? DotJson(r.regions, sides.survivor->dot.origin,
+                                                  sides.survivor->dot.seq, sides.survivor->hlc)
+                                        : Json(nullptr);
+      }
       Json ops = Json::array();
       for (const Op& op : f.ops) ops.push_back(OpJson(op, r.regions));
       jf["ops"] = ops;
@@ -747,10 +542,12 @@ std::string RenderHtml(const RunReport& r) {
          "</div><div><h2>Summary</h2>" + Table(r.summary) + "</div></div>";
   }
 
+  if (!r.accounts.empty()) h += LegendHtml(r.end_ms != 0);
+
   if (!r.timeline.empty() || r.heal_ms) {
     h += "<h2>Faults over virtual time</h2><p class='muted'>Partitions on the network lanes; per "
          "region: "
-         "<span style='color:#c62828'>down (crashed)</span>, "
+         "<span style='color:#546e7a'>down (crashed)</span>, "
          "<span style='color:#6a1b9a'>amnesia (isolated, clock stepped back, crashed, "
          "restarted)</span>, "
          "<span style='color:#ef6c00'>◆ clock step</span>. The green area is the liveness phase; "
@@ -786,31 +583,34 @@ std::string RenderHtml(const RunReport& r) {
     if (a.config.id == r.chart_account) chart = &a;
   if (chart) {
     h += "<h2>Account " + HtmlEscape(chart->config.id) + "</h2>";
-    h += "<p>Balance <b>" + std::to_string(chart->balance) + " " +
-         HtmlEscape(chart->config.currency) + "</b> (" +
-         (chart->tentative ? "tentative" : "final") + "; raw " +
-         std::to_string(chart->raw_balance) + ", fees " + std::to_string(chart->fees) + ", voids " +
-         std::to_string(chart->voids) + "), overdraft limit " +
-         std::to_string(chart->config.overdraft_limit) + ", fee policy " +
-         std::to_string(chart->config.fee.flat) + " + " + std::to_string(chart->config.fee.bps) +
-         " bps, " + std::to_string(chart->episodes) + " overdraft episode(s)" +
+    const std::string& cur = chart->config.currency;
+    h += "<p>Balance <b>" + LevelHtml(chart->balance, cur, chart->tentative) + "</b> (" +
+         (chart->tentative ? "<span class='tent tm'>tentative</span>; final part " +
+                                 LevelHtml(chart->final_balance, cur, false)
+                           : std::string("<span class='final'>final</span>")) +
+         "; raw " + MoneyHtml(chart->raw_balance, cur) + ", fees " + MoneyHtml(chart->fees, cur) +
+         ", voids " + MoneyHtml(chart->voids, cur) + "), overdraft limit " +
+         MoneyHtml(chart->config.overdraft_limit, cur) + ", " + std::to_string(chart->episodes) +
+         " overdraft episode(s)" +
          (chart->ops ? ", " + std::to_string(*chart->ops) + " ops" : std::string()) + ".</p>";
+    h += "<p>Fee policy: <b class='feepolicy'>" +
+         HtmlEscape(FeePolicyText(chart->config.fee, cur)) + "</b>.</p>";
     h += "<p class='muted'>" +
          (r.view_region.empty()
               ? std::string()
               : "As region <b>" + HtmlEscape(r.view_region) + "</b> sees it" +
                     std::string(chart->stale ? " (rejoining: it may lack ops)" : "") + ". ") +
-         "Stable frontier <code>" + HtmlEscape(HlcText(chart->frontier)) +
-         "</code>; state digest <code>" + Hex(chart->digest) + "</code>.</p>";
+         "Stable frontier " + HlcHtml(chart->frontier) + "; state digest <code>" +
+         Hex(chart->digest) + "</code>.</p>";
     if (!chart->regions.empty()) {
       h += "<table class='grid'><tr><th class='l'>region</th><th>rights</th><th>overdraft "
-           "line</th><th>fees</th>"
-           "<th>voids</th></tr>";
+           "line</th><th>fees</th><th>voids</th><th>tentative credit</th></tr>";
       for (const RegionOutcome& ro : chart->regions)
         h += "<tr><td class='l'>" + HtmlEscape(ro.region) + "</td><td>" +
-             std::to_string(ro.rights) + "</td><td>" + std::to_string(ro.overdraft_line) +
-             "</td><td>" + std::to_string(ro.fees) + "</td><td>" + std::to_string(ro.voids) +
-             "</td></tr>";
+             LevelHtml(ro.rights, cur, chart->tentative) + "</td><td>" +
+             MoneyHtml(ro.overdraft_line, cur) + "</td><td>" + MoneyHtml(ro.fees, cur) +
+             "</td><td>" + MoneyHtml(ro.voids, cur) + "</td><td>" +
+             MoneyHtml(ro.tentative_credit, cur) + "</td></tr>";
       h += "</table>";
       if (chart->rights_by_region.empty()) h += RightsBars(*chart);
     }
@@ -820,13 +620,13 @@ std::string RenderHtml(const RunReport& r) {
            "hear each other their views diverge; after the heal they converge to one value. Gaps: "
            "the region "
            "was down.</p>";
-      h += StepChart(r, chart->balance_by_region, false);
+      h += StepChart(r, chart->balance_by_region, false, cur);
       if (r.heal_ms) {
         std::uint64_t from = r.heal_ms > 5000 ? r.heal_ms - 5000 : 0;
         h += "<h3>Around the heal</h3><p class='muted'>The last seconds of traffic and the "
              "liveness phase, "
              "enlarged.</p>";
-        h += StepChart(r, chart->balance_by_region, false, from, r.end_ms);
+        h += StepChart(r, chart->balance_by_region, false, cur, from, r.end_ms);
       }
     }
     if (!chart->rights_by_region.empty()) {
@@ -835,7 +635,7 @@ std::string RenderHtml(const RunReport& r) {
            "by transfers only the donor originates; the rebalancer moves them toward the regions "
            "that "
            "spend. Below zero: the region is using its overdraft line.</p>";
-      h += StepChart(r, chart->rights_by_region, false);
+      h += StepChart(r, chart->rights_by_region, false, cur);
     }
     if (!chart->forks.empty()) {
       h += "<h3>Forks of " + HtmlEscape(chart->config.id) + "</h3>";
@@ -851,9 +651,8 @@ std::string RenderHtml(const RunReport& r) {
         const RightsMove& m = (*chart->rights)[i];
         h += "<tr><td>" + (m.t_ms ? Seconds(m.t_ms) : std::string("–")) +
              "</td><td class='l mono'>" + HtmlEscape(m.dot) + "</td><td class='l mono'>" +
-             HtmlEscape(HlcText(m.hlc)) + "</td><td class='l'>" + HtmlEscape(m.from) +
-             "</td><td class='l'>" + HtmlEscape(m.to) + "</td><td>" + std::to_string(m.amount) +
-             "</td></tr>";
+             HlcHtml(m.hlc) + "</td><td class='l'>" + HtmlEscape(m.from) + "</td><td class='l'>" +
+             HtmlEscape(m.to) + "</td><td>" + MoneyHtml(m.amount, cur) + "</td></tr>";
       }
       h += "</table></div>";
       if (chart->rights_total > std::min(chart->rights->size(), kMaxRightsRows))
@@ -877,20 +676,21 @@ std::string RenderHtml(const RunReport& r) {
 
   if (r.accounts.size() > 1) {
     h += "<h2>Accounts</h2><div class='scroll'><table class='grid'><tr><th "
-         "class='l'>account</th><th>balance</th>"
-         "<th>raw</th><th>fees</th><th>voids</th><th>episodes</th><th>ops</th><th>limit</th><th "
-         "class='l'>state</th>"
-         "<th class='l'>digest</th></tr>";
+         "class='l'>account</th><th>balance</th><th>raw</th><th>fees</th><th>voids</th>"
+         "<th>episodes</th><th>ops</th><th>limit</th><th class='l'>fee policy</th>"
+         "<th class='l'>state</th><th class='l'>digest</th></tr>";
     for (std::size_t i = 0; i < r.accounts.size() && i < kMaxAccountRows; ++i) {
       const AccountOutcome& a = r.accounts[i];
+      const std::string& cur = a.config.currency;
       h += "<tr><td class='l'>" + HtmlEscape(a.config.id) + "</td><td>" +
-           std::to_string(a.balance) + "</td><td>" + std::to_string(a.raw_balance) + "</td><td>" +
-           std::to_string(a.fees) + "</td><td>" + std::to_string(a.voids) + "</td><td>" +
-           std::to_string(a.episodes) + "</td><td>" +
+           LevelHtml(a.balance, cur, a.tentative) + "</td><td>" + MoneyHtml(a.raw_balance, cur) +
+           "</td><td>" + MoneyHtml(a.fees, cur) + "</td><td>" + MoneyHtml(a.voids, cur) +
+           "</td><td>" + std::to_string(a.episodes) + "</td><td>" +
            (a.ops ? std::to_string(*a.ops) : std::string("–")) + "</td><td>" +
-           std::to_string(a.config.overdraft_limit) + "</td><td class='l'>" +
-           (a.tentative ? "tentative" : "final") + "</td><td class='l mono'>" + Hex(a.digest) +
-           "</td></tr>";
+           MoneyHtml(a.config.overdraft_limit, cur) + "</td><td class='l'>" +
+           HtmlEscape(FeePolicyBrief(a.config.fee, cur)) + "</td><td class='l " +
+           (a.tentative ? "tent tm'>tentative" : "final'>final") + "</td><td class='l mono'>" +
+           Hex(a.digest) + "</td></tr>";
     }
     h += "</table></div>";
     if (r.accounts.size() > kMaxAccountRows)

@@ -133,6 +133,10 @@ AccountOutcome AccountFromView(const AccountView& view,
 std::string ExplainFork(const ForkReport& fork, const std::vector<std::string>& region_names);
 
 std::string RenderJson(const RunReport& report);
+// The page states each account's fee policy in words, shows amounts with their currency (in minor
+// units), HLC times as UTC dates, colours a level red below zero, green when final and amber when
+// tentative, says for every fork which op survived and which was voided, and explains all of it in
+// a legend.
 std::string RenderHtml(const RunReport& report);
 
 // Writes report.json and report.html into `dir` (created if missing). IOError on failure.
@@ -140,6 +144,20 @@ Status WriteReport(const RunReport& report, const std::string& dir);
 
 // Escapes text for HTML element content and attribute values (& < > " ').
 std::string HtmlEscape(std::string_view s);
+
+// Unix milliseconds as an ISO 8601 UTC time, "2026-12-04T19:10:03.123Z" (0 is
+// "1970-01-01T00:00:00.000Z"), in integers: no locale, time zone or clock. An HLC's wall part in
+// tallyd; simulated milliseconds from 0 in tally-sim.
+std::string UtcTime(std::uint64_t wall_ms);
+
+// An amount with its currency, "1250 EUR". Amounts are integer minor units and tally knows no
+// currency's exponent, so no decimal point is placed (the page's legend says so).
+std::string MoneyText(Amount amount, std::string_view currency);
+
+// An account's fee policy in words, e.g. "overdraft fee 25 EUR + 1.50% (150 bps) of the amount
+// below zero (rounded up), once per episode, charged to the debit that takes the balance below
+// zero"; "no overdraft fee" when both parts are 0.
+std::string FeePolicyText(const FeePolicy& fee, std::string_view currency);
 
 }  // namespace tally::report
 
