@@ -258,6 +258,10 @@ const std::vector<BugInfo>& KnownBugs() {
        "decide a debit of a cap account on that account's rights alone, not on those of the "
        "parents it debits too (a parent's region spends past its floor)",
        "I2 floor (the parent's rights, as the ledger books each payer)"},
+      {"statement_without_fee",
+       "leave the overdraft fee out of the balance after a statement line that charged one",
+       "I3 conservation (a stored line's balance against the line before it plus its change, "
+       "less its fee)"},
   };
   return bugs;
 }
@@ -308,6 +312,8 @@ Status SetPlantedBug(const std::string& name, PlantedBugs* b) {
     b->release_reserve_early = true;
   else if (name == "cap_checks_named_only")
     b->cap_checks_named_only = true;
+  else if (name == "statement_without_fee")
+    b->statement_without_fee = true;
   else
     return Status::InvalidArgument("unknown planted bug '" + name + "' (see `tally-sim bugs`)");
   return Status::OK();

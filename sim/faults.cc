@@ -348,6 +348,7 @@ void Simulation::Impl::ReplaceDisk(RegionId r, const Host::DiskCopy* copy) {
   Host& h = hosts[r];
   if (h.up) Crash(r);
   h.store.ReplaceDisk(copy ? copy->state : SimStore::Durable{});
+  statements.Forget(r);  // its lines are gone, or as old as the copy
   knows[r] = copy ? copy->knows : std::vector<Hlc>(config.regions);
   ++(copy ? summary.restores : summary.wipes);
   const std::string what =

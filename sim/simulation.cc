@@ -25,6 +25,7 @@ Simulation::Impl::Impl(SimConfig c)
       network(config.regions, config.faults.link, DeriveSeed(config.seed, "network")),
       ledger(config.regions, config.idempotency_retention_ms),
       dots(config.regions),
+      statements(config.regions),
       fault_rng(DeriveSeed(config.seed, "faults")),
       workload_rng(DeriveSeed(config.seed, "workload")),
       link_rng(DeriveSeed(config.seed, "client-links")),
@@ -374,6 +375,10 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
   bool replaced = false;
   h.store.SyncUpTo(h.sync_target, [&](const PersistBatch& b) {
     replaced = replaced || b.replaces_store;
+    if (std::string problem = statements.See(r, b); !problem.empty()) {
+      const std::size_t colon = problem.find(": ");
+      Fail(problem.substr(0, colon), problem.substr(colon + 2));
+    }
     for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r);
     for (const Op& op : b.ops) {
       if (op.dot.origin != r) continue;

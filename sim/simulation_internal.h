@@ -25,6 +25,7 @@
 #include "sim/network.h"
 #include "sim/random.h"
 #include "sim/simulation.h"
+#include "sim/statement_check.h"
 #include "sim/store.h"
 #include "sim/trace.h"
 
@@ -399,6 +400,7 @@ class Simulation::Impl {
   Network network;
   Ledger ledger;
   DotBook dots;
+  StatementCheck statements;  // I7 and I3 on the statement lines each store makes durable
   // knows[y][o]: the largest timestamp of origin o that region y's clock has merged, as far as
   // any decision y took can depend on it: o's ops and heartbeat entries delivered to y, and
   // transitively what the sender of any message y received knew when it sent it. A region whose

@@ -901,6 +901,56 @@ std::string Serialize(const google::protobuf::MessageLite& msg) {
   return out;
 }
 
+void ToProto(const StatementLine& l, pb::StatementLine* out) {
+  out->set_account(l.account);
+  ToProto(l.key, out->mutable_key());
+  out->set_kind(static_cast<pb::OpKind>(l.kind));
+  out->set_change(l.change);
+  out->set_amount(U64(l.amount));
+  out->set_voided(l.voided);
+  out->set_final(l.final);
+  out->set_crossing(l.crossing);
+  out->set_fee(l.fee);
+  out->set_void_amount(l.void_amount);
+  out->set_balance_after(l.balance_after);
+  if (!l.idempotency_key.empty()) out->set_idempotency_key(l.idempotency_key);
+  if (!l.counterparty.empty()) out->set_counterparty(l.counterparty);
+  if (l.hold.seq != 0) ToProto(l.hold, out->mutable_hold());
+}
+
+Status FromProto(const pb::StatementLine& p, StatementLine* out) {
+  StatementLine l;
+  l.account = p.account();
+  Status s = FromProto(p.key(), &l.key);
+  if (s.ok()) s = OpKindFromProto(p.kind(), &l.kind);
+  if (s.ok()) s = AmountFromProto(p.amount(), kMaxOpAmount, "amount", &l.amount);
+  if (!s.ok()) return s;
+  l.change = p.change();
+  l.voided = p.voided();
+  l.final = p.final();
+  l.crossing = p.crossing();
+  l.fee = p.fee();
+  l.void_amount = p.void_amount();
+  l.balance_after = p.balance_after();
+  l.idempotency_key = p.idempotency_key();
+  l.counterparty = p.counterparty();
+  l.hold = Dot{p.hold().origin(), p.hold().seq()};
+  *out = std::move(l);
+  return Status::OK();
+}
+
+// What a stored line may be: ids as the API takes them, amounts within an op's bounds.
+Status CheckStatementLine(const StatementLine& l) {
+  Status s = ValidateAccountId(l.account);
+  if (s.ok() && !l.counterparty.empty()) s = ValidateAccountId(l.counterparty);
+  if (!s.ok()) return s;
+  if (l.idempotency_key.size() > kMaxIdempotencyKeyBytes) return Malformed("key too long");
+  if (l.key.origin >= kMaxRegions || l.hold.origin >= kMaxRegions)
+    return Malformed("region out of range");
+  if (l.change < -kMaxOpAmount || l.change > kMaxOpAmount) return Malformed("change out of range");
+  return Status::OK();
+}
+
 // Decodes a storage record of proto type P into core type T, validated by `check`.
 template <typename P, typename T, typename Check>
 Status DecodeRecord(std::string_view bytes, std::string_view what, T* out, Check check) {
@@ -1036,6 +1086,16 @@ std::string EncodeCheckpoint(const AccountCheckpoint& checkpoint) {
 
 Status DecodeCheckpoint(std::string_view bytes, AccountCheckpoint* out) {
   return DecodeRecord<pb::AccountCheckpoint>(bytes, "checkpoint", out, CheckCheckpoint);
+}
+
+std::string EncodeStatementLine(const StatementLine& line) {
+  pb::StatementLine p;
+  ToProto(line, &p);
+  return Serialize(p);
+}
+
+Status DecodeStatementLine(std::string_view bytes, StatementLine* out) {
+  return DecodeRecord<pb::StatementLine>(bytes, "statement line", out, CheckStatementLine);
 }
 
 std::string EncodeFences(const std::vector<Fence>& fences) {

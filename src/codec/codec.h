@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "core/messages.h"
+#include "core/replica_types.h"
 #include "core/status.h"
 #include "core/types.h"
 
@@ -87,6 +88,10 @@ Status DecodeKeyRecord(std::string_view bytes, KeyRecord* out);
 
 std::string EncodeCheckpoint(const AccountCheckpoint& checkpoint);
 Status DecodeCheckpoint(std::string_view bytes, AccountCheckpoint* out);
+
+// A line of an account's statement, as tallyd's history store keeps it.
+std::string EncodeStatementLine(const StatementLine& line);
+Status DecodeStatementLine(std::string_view bytes, StatementLine* out);
 
 std::string EncodeVersionVector(const VersionVector& vv);
 // The fences a replica persists (Effects::fences), as a FenceList record.

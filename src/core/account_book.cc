@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 #include "core/digest.h"
+#include "core/statements.h"
 #include "core/validate.h"
 
 namespace tally {
@@ -14,7 +16,8 @@ AccountBook::AccountBook(const ReplicaOptions& opt)
       bugs_(opt.bugs),
       max_events_per_account_(opt.max_events_per_account),
       hold_retention_ms_(opt.idempotency_retention_ms),
-      keys_(opt) {}
+      keys_(opt),
+      keep_statements_(opt.keep_statements) {}
 
 // ---- lookup
 // ---------------------------------------------------------------------------------------
@@ -170,9 +173,19 @@ void AccountBook::Forks(Account& a, const OpLog& log, std::vector<ForkReport>* f
   ReplayRange(a, log, &s, 0, a.journal.size(), /*final=*/false, forks);
 }
 
-// Replays journal[begin, end) onto `s`; collects fork reports if `forks` is given.
+void AccountBook::Statement(Account& a, const OpLog& log, std::vector<StatementLine>* lines) {
+  for (const StatementLine& l : unsaved_lines_) {
+    if (l.account == a.config.id) lines->push_back(l);
+  }
+  ReplayState s = a.checkpoint;
+  ReplayRange(a, log, &s, 0, a.journal.size(), /*final=*/false, nullptr, lines);
+}
+
+// Replays journal[begin, end) onto `s`; collects fork reports if `forks` is given, and statement
+// lines if `lines` is.
 void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std::size_t begin,
-                              std::size_t end, bool final, std::vector<ForkReport>* forks) const {
+                              std::size_t end, bool final, std::vector<ForkReport>* forks,
+                              std::vector<StatementLine>* lines) const {
   std::vector<DerivedEvent> events;
   auto add_op = [&](const CanonicalKey& k, std::vector<Op>* ops) {
     if (const Op* op = log.Lookup(k)) ops->push_back(*op);
@@ -182,7 +195,16 @@ void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std:
     const JournalEntry& e = a.journal[i];
     if (e.kind == OpKind::kCredit && !e.voided) spree_begin = i + 1;
     events.clear();
-    Step(a, e, s, forks ? &events : nullptr);
+    Step(a, e, s, forks || lines ? &events : nullptr);
+    if (lines && IsStatementEntry(e.kind)) {
+      Amount after = s->balance;
+      for (const DerivedEvent& ev : events) {
+        if (bugs_.statement_without_fee && ev.kind == DerivedKind::kOverdraftFee)
+          after += ev.amount;
+      }
+      lines->push_back(MakeStatementLine(a.config.id, e, final, after, events, log.Lookup(e.key)));
+    }
+    if (!forks) continue;
     for (DerivedEvent& ev : events) {
       ForkReport f{ev, final, {}};
       if (ev.kind == DerivedKind::kOverdraftFee) {
@@ -576,7 +598,8 @@ void AccountBook::FoldBelow(Hlc f, const OpLog& log) {
     }
     if (k == 0) continue;
     std::vector<ForkReport> forks;
-    ReplayRange(a, log, &a.checkpoint, 0, k, /*final=*/true, &forks);
+    ReplayRange(a, log, &a.checkpoint, 0, k, /*final=*/true, &forks,
+                keep_statements_ ? &unsaved_lines_ : nullptr);
     for (std::size_t i = 0; i < k; ++i) {
       const JournalEntry& e = a.journal[i];
       const RegionId o = e.key.origin;
@@ -627,6 +650,15 @@ std::vector<AccountCheckpoint> AccountBook::TakeUnsaved() {
   for (std::uint32_t idx : unsaved_.sorted()) out.push_back(CheckpointOf(accounts_[idx]));
   unsaved_.clear();
   return out;
+}
+
+std::vector<StatementLine> AccountBook::TakeUnsavedLines() {
+  // Folds append account after account, round after round: sorted by account (stable, so each
+  // account's lines stay in canonical order), a store writes each account's run in key order.
+  std::stable_sort(
+      unsaved_lines_.begin(), unsaved_lines_.end(),
+      [](const StatementLine& x, const StatementLine& y) { return x.account < y.account; });
+  return std::exchange(unsaved_lines_, {});
 }
 
 std::vector<AccountCheckpoint> AccountBook::FinalCheckpoints(Hlc frontier) const {
@@ -723,6 +755,7 @@ void AccountBook::Adopt(AccountBook&& fresh) {
   own_expiries_ = std::move(fresh.own_expiries_);
   journaled_.swap(fresh.journaled_);
   unsaved_.clear();
+  unsaved_lines_.clear();  // the host replaces its store: its history starts again from here
   touched_.clear();
 }
 

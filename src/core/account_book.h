@@ -70,6 +70,10 @@ class AccountBook {
   void FillView(Account& a, AccountView* v);
   // Final forks kept from folding, then the tentative ones above the frontier.
   void Forks(Account& a, const OpLog& log, std::vector<ForkReport>* forks);
+  // The account's statement lines held in memory, in canonical order: the final ones folded but
+  // not yet taken (TakeUnsavedLines), then the tentative ones above the frontier. Older final
+  // lines are the host's (it stored them from earlier Folds).
+  void Statement(Account& a, const OpLog& log, std::vector<StatementLine>* lines);
 
   // ---- applying ----
   // Applies `op` (the next of its origin) to its account, journal and key index; the op log is
@@ -99,6 +103,9 @@ class AccountBook {
   void FoldBelow(Hlc frontier, const OpLog& log);
   // The checkpoints folded since the last call.
   std::vector<AccountCheckpoint> TakeUnsaved();
+  // The statement lines folded since the last call (ReplicaOptions::keep_statements), sorted by
+  // account, in canonical order within each.
+  std::vector<StatementLine> TakeUnsavedLines();
   // The checkpoint of every account whose open is below `frontier`: what a fold would store.
   std::vector<AccountCheckpoint> FinalCheckpoints(Hlc frontier) const;
   // Forgets keys past their window at `frontier`; their deletes and rewrites go to `out`.
@@ -113,7 +120,7 @@ class AccountBook {
   Status LoadCheckpoint(const AccountCheckpoint& c);
   Status LoadKey(const KeyRecord& k);
   // Replaces every account, journal and key with `fresh`'s (a snapshot, or our own state rebuilt);
-  // nothing is left to save or to rebalance.
+  // nothing is left to save or to rebalance, no statement line to hand over.
   void Adopt(AccountBook&& fresh);
 
   // Accounts debited since the last rebalancing round (Replica::Rebalance takes and refills it).
@@ -149,7 +156,8 @@ class AccountBook {
   void UntrackTentative(Account& a, const JournalEntry& e);
   std::size_t FindEntry(const Account& a, const CanonicalKey& k) const;
   void ReplayRange(Account& a, const OpLog& log, ReplayState* s, std::size_t begin, std::size_t end,
-                   bool final, std::vector<ForkReport>* forks) const;
+                   bool final, std::vector<ForkReport>* forks,
+                   std::vector<StatementLine>* lines = nullptr) const;
   static AccountCheckpoint CheckpointOf(const Account& a);
   void CheckRightsAddUp(Account& a);
 
@@ -166,8 +174,10 @@ class AccountBook {
   std::set<std::pair<std::uint64_t, Dot>> expiries_;      // every placed HoldState, by expiry
   std::set<std::pair<std::uint64_t, Dot>> own_expiries_;  // ours not yet past their expiry
   IndexSet unsaved_;                                      // accounts folded since the last save
-  IndexSet journaled_;                                    // accounts with ops above the frontier
-  IndexSet touched_;  // accounts debited since the last rebalance
+  bool keep_statements_;
+  std::vector<StatementLine> unsaved_lines_;  // folded since the last save, in fold order
+  IndexSet journaled_;                        // accounts with ops above the frontier
+  IndexSet touched_;                          // accounts debited since the last rebalance
 };
 
 }  // namespace tally

@@ -125,6 +125,7 @@ void Heartbeats::SaveCheckpoints(Effects* out) {
   Fold fold;
   fold.frontier = s_.frontier;
   fold.checkpoints = s_.book.TakeUnsaved();
+  fold.lines = s_.book.TakeUnsavedLines();
   s_.saved_frontier = s_.frontier;
   PruneLogs();
   s_.stats.idempotency_keys_expired += s_.book.SweepKeys(s_.saved_frontier, out);

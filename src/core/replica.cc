@@ -303,6 +303,13 @@ class Replica::Impl {
     return Status::OK();
   }
 
+  Status Statement(std::string_view id, std::vector<StatementLine>* lines) {
+    Account* a = s_.book.Find(id);
+    if (!a || !a->open) return Status::NotFound("no account '" + std::string(id) + "'");
+    s_.book.Statement(*a, s_.log, lines);
+    return Status::OK();
+  }
+
   Status DerivedEvents(std::string_view id, std::vector<DerivedEvent>* events) {
     std::vector<ForkReport> forks;
     Status s = Forks(id, &forks);
@@ -540,6 +547,10 @@ std::vector<std::string> Replica::AccountIds() const { return impl_->AccountIds(
 bool Replica::HasAccount(std::string_view id) const { return impl_->HasAccount(id); }
 Status Replica::Forks(std::string_view id, std::vector<ForkReport>* out) {
   return impl_->Forks(id, out);
+}
+
+Status Replica::Statement(std::string_view id, std::vector<StatementLine>* out) {
+  return impl_->Statement(id, out);
 }
 Status Replica::DerivedEvents(std::string_view id, std::vector<DerivedEvent>* out) {
   return impl_->DerivedEvents(id, out);

@@ -86,6 +86,11 @@ class Replica {
   bool HasAccount(std::string_view id) const;
   // Forks of an account: final ones kept from folding plus the tentative ones above the frontier.
   Status Forks(std::string_view id, std::vector<ForkReport>* out);
+  // The account's statement lines this replica holds in memory (AccountBook::Statement), appended
+  // to *out in canonical order: the final lines not yet handed to the host in a Fold, then the
+  // tentative ones. The host keeps older final lines (Fold::lines). NotFound for an unknown
+  // account.
+  Status Statement(std::string_view id, std::vector<StatementLine>* out);
   // Every derived event in canonical order, final and tentative (for agreement checks). Only the
   // newest max_events_per_account final events are kept, and replicas fold at different moments,
   // so two replicas' lists are comparable as suffixes once an account has had more than that.

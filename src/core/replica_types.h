@@ -46,6 +46,8 @@ struct PlantedBugs {
               // before an earlier capture lets its region spend what the capture then takes
   bool cap_checks_named_only =
       false;  // a cap's debit checks the account named only, not the parents it debits too
+  bool statement_without_fee =
+      false;  // a statement line's balance after leaves out the overdraft fee it charged
 };
 
 struct ReplicaOptions {
@@ -87,6 +89,7 @@ struct ReplicaOptions {
   std::size_t max_inflight_ops = 8192;          // unacked ops per peer
   std::size_t max_pending_debits = 10000;       // debits waiting for rights
   std::size_t max_events_per_account = 256;     // derived events kept for reports, per account
+  bool keep_statements = true;  // every Fold carries the statement lines it folded (Fold::lines)
   // Idempotency key retention: a use of a key voids only when a canonically earlier use of the key
   // lies less than this before it (wall time of the HLCs); a key unused for longer is forgotten
   // once the stable frontier is past its last use + retention. Every region of a cluster must use
@@ -215,6 +218,32 @@ struct Outbound {
   Message msg;
 };
 
+// One line of an account's statement (docs/design.md, "Statements"): an op as it touched the
+// account, in canonical order, with what replay derived from it and the effective balance after
+// it. A transfer is a line in each of its accounts; a budget debit a line in each payer's and, for
+// a fallback, one that moves no money in the account named. Rights moves between regions are not
+// lines: they move none of the account's money. Final lines are the same on every replica.
+struct StatementLine {
+  std::string account;
+  CanonicalKey key;
+  OpKind kind = OpKind::kCredit;  // the op's kind (kTransfer on both sides)
+  // What the op did to this account's balance before fees and voids: − money out, + money in, 0
+  // for an open, a hold, a release or a budget debit's marker. `amount` is the op's own.
+  Amount change = 0;
+  Amount amount = 0;
+  bool voided = false;    // a duplicate of an earlier use of its key: undone by `void_amount`
+  bool final = false;     // below the stable frontier: will never change
+  bool crossing = false;  // took the balance below zero: an overdraft episode began, `fee` charged
+  Amount fee = 0;
+  Amount void_amount = 0;  // signed as booked: + refund of a voided debit, − clawback of a credit
+  Amount balance_after = 0;     // effective: after the op, its fee and its void
+  std::string idempotency_key;  // the client's (empty for a hold's resolution, whose key is made)
+  std::string counterparty;     // a transfer's other account; a budget debit's account named, or
+                                // for its marker the account that paid
+  Dot hold;                     // a hold's own dot; a capture's or release's hold
+  bool operator==(const StatementLine&) const = default;
+};
+
 // Checkpoints of the accounts folded since the last Fold, valid at `frontier`: persist them, the
 // frontier and the log floor atomically (one batch); ops at or below log_floor may then be deleted
 // from storage. Emitted every checkpoint_interval_ms while the frontier moves.
@@ -222,6 +251,10 @@ struct Fold {
   Hlc frontier;
   VersionVector log_floor;
   std::vector<AccountCheckpoint> checkpoints;  // only the accounts that changed
+  // The statement lines folded since the last Fold (ReplicaOptions::keep_statements), by account
+  // in canonical order within each: history the host may keep. Part of the same atomic batch, so
+  // a line is stored exactly when its op's fold is.
+  std::vector<StatementLine> lines;
 };
 
 // Names one stored idempotency record (the store's key for it).

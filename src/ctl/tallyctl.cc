@@ -327,6 +327,50 @@ int CmdList(const Session& s, const std::string& prefix, long long limit,
   });
 }
 
+// GET /v1/accounts/{id}/history: a statement line a row, and the command for the next page; with
+// `as_of`, the final balance at that time.
+int CmdHistory(const Session& s, const std::string& id, long long limit, const std::string& order,
+               const std::string& cursor, const std::string& as_of) {
+  std::string target = AccountPath(id) + "/history";
+  if (!as_of.empty()) {
+    target += "?as_of=" + PercentEncode(as_of);
+  } else {
+    target += "?limit=" + std::to_string(limit) + "&order=" + order;
+    if (!cursor.empty()) target += "&cursor=" + PercentEncode(cursor);
+  }
+  CallResult r = Call(s, "GET", target, "");
+  auto row = [](const json& l) {
+    std::cout << Scalar(l.value("time", json("?"))) << "  " << std::setw(10) << std::left
+              << (Scalar(l.value("region", json("?"))) + ":" + Scalar(l.value("seq", json("?"))))
+              << std::setw(13) << Scalar(l.value("kind", json("?"))) << std::setw(10) << std::right
+              << Scalar(l.value("change", json("?"))) << "  balance "
+              << Scalar(l.value("balance_after", json("?")));
+    if (l.value("fee", 0) != 0) std::cout << "  fee " << Scalar(l["fee"]);
+    if (l.value("voided", false))
+      std::cout << "  voided (" << Scalar(l.value("void", json(0))) << ")";
+    if (!l.value("final", true)) std::cout << "  tentative";
+    if (l.contains("counterparty")) std::cout << "  with " << Scalar(l["counterparty"]);
+    if (l.contains("hold")) std::cout << "  hold " << Scalar(l["hold"]);
+    if (l.contains("idempotency_key")) std::cout << "  key " << Scalar(l["idempotency_key"]);
+    std::cout << std::left << "\n";
+  };
+  return Output(s, r, [&](const json& b) {
+    if (!as_of.empty()) {
+      std::cout << id << " at " << Scalar(b.value("as_of", json("?"))) << ": balance "
+                << Scalar(b.value("balance", json("?"))) << " "
+                << Scalar(b.value("currency", json(""))) << ", after\n";
+      if (b.contains("line")) row(b["line"]);
+      return;
+    }
+    const json& lines = b.contains("lines") ? b["lines"] : json::array();
+    for (const json& l : lines) row(l);
+    if (lines.empty()) std::cout << "no lines\n";
+    if (b.contains("next_cursor") && b["next_cursor"].is_string())
+      std::cout << "more: tallyctl account history " << id << " --limit " << limit << " --order "
+                << order << " --cursor " << b["next_cursor"].get<std::string>() << "\n";
+  });
+}
+
 int CmdShow(const Session& s, const std::string& id) {
   CallResult r = Call(s, "GET", AccountPath(id), "");
   return Output(s, r, [](const json& b) { PrintAccount(b); });
@@ -825,7 +869,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   // account
-  auto* account = app.add_subcommand("account", "open, list, show, credit, debit, rights");
+  auto* account = app.add_subcommand("account", "open, list, history, show, credit, debit, rights");
   account->require_subcommand(1);
   std::string id, currency, to, key;
   long long amount = 0, limit = 0, fee_flat = 0, fee_bps = 0;
@@ -852,6 +896,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1LL, 1000LL))
       ->capture_default_str();
   list->add_option("--cursor", cursor, "the page after the one that printed this cursor");
+  long long history_limit = 20;
+  std::string order = "desc", as_of;
+  auto* history = account->add_subcommand(
+      "history", "the account's statement: its ops with fees, voids and the balance after each");
+  history->add_option("id", id, "account id")->required();
+  history->add_option("--limit", history_limit, "at most this many lines (1..1000)")
+      ->check(CLI::Range(1LL, 1000LL))
+      ->capture_default_str();
+  history->add_option("--order", order, "desc (newest first) or asc")
+      ->check(CLI::IsMember({"asc", "desc"}))
+      ->capture_default_str();
+  history->add_option("--cursor", cursor, "the page after the one that printed this cursor");
+  history->add_option("--as-of", as_of,
+                      "the final balance at a UTC time (2026-12-05T07:00:00Z) or Unix ms");
   auto* show = account->add_subcommand("show", "show balance, rights and overdraft lines");
   show->add_option("id", id, "account id")->required();
   auto add_move = [&](const char* name, const char* help) {
@@ -1028,6 +1086,7 @@ int main(int argc, char** argv) {
   if (open->parsed()) return CmdOpen(s, id, currency, limit, fee_flat, fee_bps, parent, cap);
   if (show->parsed()) return CmdShow(s, id);
   if (list->parsed()) return CmdList(s, prefix, list_limit, cursor);
+  if (history->parsed()) return CmdHistory(s, id, history_limit, order, cursor, as_of);
   if (credit->parsed())
     return CmdMove(s, AccountPath(id) + "/credits", {{"amount", amount}}, key,
                    "credited " + std::to_string(amount) + " to " + id);

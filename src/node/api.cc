@@ -20,7 +20,7 @@ using nlohmann::json;
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
     "open_account", "get_account", "credit",  "debit",         "rights",  "report",   "cluster",
     "stream",       "metrics",     "healthz", "readyz",        "backup",  "transfer", "hold",
-    "get_hold",     "capture",     "release", "list_accounts", "unknown",
+    "get_hold",     "capture",     "release", "list_accounts", "history", "unknown",
 };
 
 int HexValue(char c) {
@@ -372,12 +372,7 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
           return Status::InvalidArgument("prefix: " + ValidateAccountId(value).message());
         out->prefix = value;
       } else if (key == "limit") {
-        std::size_t n = 0;
-        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-        if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > kMaxListLimit)
-          return Status::InvalidArgument(fmt::format("limit must be an integer in 1..{}, got '{}'",
-                                                     kMaxListLimit, value.substr(0, 32)));
-        out->limit = n;
+        if (Status s = ParseLimit(value, kMaxListLimit, &out->limit); !s.ok()) return s;
       } else if (Status s = ParseListCursor(value, &out->after); !s.ok()) {
         return s;
       }
@@ -403,6 +398,9 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
   } else if (seg[3] == "report") {
     route = Route::kReport;
     want = Method::kGet;
+  } else if (seg[3] == "history") {
+    route = Route::kHistory;
+    want = Method::kGet;
   } else {
     return Status::NotFound("no route " + std::string(path.substr(0, 256)));
   }
@@ -423,6 +421,11 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
       }
     }
     return Status::OK();
+  }
+  if (route == Route::kHistory) {
+    if (Status s = ParseQuery(query, {"limit", "cursor", "order", "as_of"}, &params); !s.ok())
+      return s;
+    return ParseHistoryParams(params, &out->history, &out->as_of_ms);
   }
   return no_query();
 }

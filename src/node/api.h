@@ -9,6 +9,8 @@
 //   POST /v1/accounts                     GET  /v1/accounts/{id}
 //   POST /v1/accounts/{id}/credits        POST /v1/accounts/{id}/debits
 //   POST /v1/accounts/{id}/rights         GET  /v1/accounts/{id}/report[?format=json|html]
+//   GET  /v1/accounts[?prefix=&limit=&cursor=]
+//   GET  /v1/accounts/{id}/history[?limit=&cursor=&order=asc|desc | ?as_of=<time>]
 //   POST /v1/transfers                    POST /v1/accounts/{id}/holds
 //   GET  /v1/holds/{hold}                 POST /v1/holds/{hold}/capture   POST .../release
 //   GET  /v1/cluster                      GET  /v1/stream?accounts=a,b   (WebSocket)
@@ -20,6 +22,7 @@
 #ifndef TALLY_NODE_API_H_
 #define TALLY_NODE_API_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +31,7 @@
 #include "core/status.h"
 #include "core/types.h"
 #include "node/auth.h"
+#include "node/history_query.h"
 
 namespace tally::node {
 
@@ -50,9 +54,10 @@ enum class Route : std::uint8_t {
   kCapture,       // POST /v1/holds/{hold}/capture
   kRelease,       // POST /v1/holds/{hold}/release
   kListAccounts,  // GET /v1/accounts?prefix=&limit=&cursor=
+  kHistory,       // GET /v1/accounts/{id}/history?limit=&cursor=&order= or ?as_of=
   kUnknown,       // no such route, wrong method, or a request refused before routing (last)
 };
-inline constexpr int kRouteCount = 19;
+inline constexpr int kRouteCount = 20;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 
@@ -81,6 +86,9 @@ struct RouteMatch {
   // `limit` of them.
   std::string prefix, after;
   std::size_t limit = 0;
+  // kHistory: the page asked for, or the time of the balance asked for (then no page).
+  HistoryQuery history;
+  std::optional<std::uint64_t> as_of_ms;
 };
 
 // GET /v1/accounts: the page size when none is asked for, and the most a page holds.

@@ -427,6 +427,16 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Unsigned("commit_delay_us", 0, 100000, &c->commit_delay_us)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
+  if (Status s = top.Table("history", &t); !s.ok()) return s;
+  {
+    // Statements (docs/operations.md, "Statements"): whether final lines are kept, and how long.
+    Fields f(t, "history");
+    Status s;
+    if (!(s = f.Bool("enabled", &r.keep_statements)).ok()) return s;
+    if (!(s = f.Unsigned("retention_ms", 0, 100 * 366 * 24 * kHour, &c->history_retention_ms)).ok())
+      return s;
+    if (!(s = f.CheckNoUnknown()).ok()) return s;
+  }
   if (Status s = top.Table("accounts", &t); !s.ok()) return s;
   {
     Fields f(t, "accounts");

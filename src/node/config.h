@@ -96,6 +96,10 @@ struct NodeConfig {
   // [storage]
   std::uint64_t commit_delay_us = 0;  // wait this long before starting a write (gathers more)
 
+  // [history] enabled goes to replica.keep_statements. Statement lines older than this (their
+  // op's wall time) are pruned; 0 keeps them forever.
+  std::uint64_t history_retention_ms = 0;
+
   // [http]
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_connections = 1024;

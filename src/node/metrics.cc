@@ -200,6 +200,10 @@ void RenderNodeMetrics(const NodeSample& s, std::string* out_ptr) {
                &out);
   AppendSample("tally_config_reloads_total", "result=\"refused\"",
                static_cast<double>(s.reloads_refused), &out);
+  AppendHelp("tally_history_lines_pruned_total", "counter",
+             "Statement lines deleted from the history store past history.retention_ms.", &out);
+  AppendSample("tally_history_lines_pruned_total", "", static_cast<double>(s.history_lines_pruned),
+               &out);
   AppendHelp("tally_http_connections_refused_total", "counter",
              "Client connections closed before their first request, by reason (tls_handshake, "
              "plain_http on the HTTPS port, handshake_timeout).",

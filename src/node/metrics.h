@@ -98,8 +98,9 @@ struct NodeSample {
   std::size_t inbound_buffered_bytes = 0;
   std::uint64_t notices_clock_ahead = 0;
   std::uint64_t notices_peer_refused = 0;
-  std::uint64_t reloads_ok = 0;       // SIGHUP reloads applied
-  std::uint64_t reloads_refused = 0;  // and refused (the running config kept)
+  std::uint64_t reloads_ok = 0;            // SIGHUP reloads applied
+  std::uint64_t reloads_refused = 0;       // and refused (the running config kept)
+  std::uint64_t history_lines_pruned = 0;  // statement lines past history.retention_ms deleted
 };
 
 // Appends the replica, storage thread, connection and gossip families.

@@ -215,8 +215,25 @@ void NodeImpl::ScheduleSweep() {
     const SteadyTime now = std::chrono::steady_clock::now();
     for (auto& s : LiveSessions()) s->CheckTimeouts(now);
     peer_port_.CheckTimeouts(now);
+    if (config_.history_retention_ms != 0 && now >= next_history_prune_) PruneHistory(now);
     ScheduleSweep();
   });
+}
+
+// Statement lines past history.retention_ms go, a bounded number a round so the io thread is never
+// held long; a round that found more comes back sooner.
+void NodeImpl::PruneHistory(SteadyTime now) {
+  constexpr std::size_t kMaxDeletes = 10000;
+  const std::uint64_t wall = wall_clock_.NowMs();
+  std::size_t deleted = 0;
+  if (wall > config_.history_retention_ms) {
+    const Status s =
+        store_->history().Prune(wall - config_.history_retention_ms, kMaxDeletes, &deleted);
+    if (!s.ok()) Log(LogLevel::kWarn, "history prune: {}", s.ToString());
+  }
+  history_lines_pruned_ += deleted;
+  next_history_prune_ =
+      now + (deleted == kMaxDeletes ? std::chrono::seconds(1) : std::chrono::seconds(60));
 }
 
 void NodeImpl::OnTick() {

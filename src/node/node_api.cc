@@ -10,6 +10,7 @@
 
 #include "node/log.h"
 #include "node/node_impl.h"
+#include "node/statement_view.h"
 #include "node/ws_session.h"
 
 namespace tally::node {
@@ -231,6 +232,18 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
           session, slot, 200, std::string(kJson),
           ListAccountsJson(replica_.get(), match,
                            [&scope](const std::string& id) { return scope.CoversAccount(id); })});
+      return;
+    }
+    case Route::kHistory: {
+      DeferredResponse d{session, slot, 200, std::string(kJson), {}};
+      const StatementSources from{replica_.get(), &gate_, &store_->history(), &region_names_};
+      Status s = match.as_of_ms ? BalanceAsOfBody(from, match.account, *match.as_of_ms, &d.body)
+                                : StatementPageBody(from, match.account, match.history, &d.body);
+      if (!s.ok()) {
+        d.status = HttpStatusFor(s.code());
+        d.body = ErrorJson(s);
+      }
+      AfterSync(std::move(d));
       return;
     }
     case Route::kGetAccount: {

@@ -57,6 +57,7 @@ std::string NodeImpl::RenderMetrics() {
   s.http_connections = sessions_.size();
   s.reloads_ok = reloads_ok_;
   s.reloads_refused = reloads_refused_;
+  s.history_lines_pruned = history_lines_pruned_;
   for (std::size_t i = 0; i < kClientRefusalKinds; ++i)
     s.client_refusals.emplace_back(ClientRefusalName(static_cast<ClientRefusal>(i)),
                                    client_refusals_[i]);

@@ -133,6 +133,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
   void StartAccept();
   void ScheduleTick();
   void ScheduleSweep();
+  void PruneHistory(SteadyTime now);
   // A copy of the open sessions: closing one edits sessions_, so loops go over this instead.
   std::vector<std::shared_ptr<HttpSession>> LiveSessions();
   void OnTick();
@@ -206,6 +207,8 @@ class NodeImpl final : public ApiHost, public GossipHost {
   bool stopping_ = false;
   int exit_code_ = 0;
   SteadyTime drain_deadline_;
+  SteadyTime next_history_prune_{};
+  std::uint64_t history_lines_pruned_ = 0;  // tally_history_lines_pruned_total
   std::uint64_t ops_persisted_ = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "codec/codec.h"
+#include "node/store_keys.h"
 
 namespace tally::node {
 
@@ -29,16 +30,6 @@ constexpr std::string_view kMetaLogFloor = "log_floor";
 // The layout version, the first line of the identity record. 2: idempotency records under the
 // key's hash (1 had them under the key itself, which this build cannot read back).
 constexpr std::string_view kFormat = "tally-store 2";
-
-void PutBigEndian(std::uint64_t v, int bytes, std::string* out) {
-  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t GetBigEndian(std::string_view s) {
-  std::uint64_t v = 0;
-  for (char c : s) v = (v << 8) | static_cast<unsigned char>(c);
-  return v;
-}
 
 std::string EncodeHlc(Hlc h) {
   std::string s;
@@ -124,8 +115,7 @@ Status Store::Open(const std::string& dir, const StoreIdentity& identity,
   leveldb::DB* db = nullptr;
   leveldb::Status ls = leveldb::DB::Open(options, dir, &db);
   if (!ls.ok()) return FromLevelDb(ls, "store " + dir + ": open");
-  std::unique_ptr<Store> store(new Store(db, static_cast<RegionId>(identity.regions.size())));
-  store->dir_ = dir;
+  std::unique_ptr<Store> store(new Store(db, static_cast<RegionId>(identity.regions.size()), dir));
 
   leveldb::ReadOptions ro;
   ro.verify_checksums = true;
@@ -173,9 +163,14 @@ Status Store::Load(RecoveredState* out) {
   ro.fill_cache = false;
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
   const std::string where = "store " + dir_ + ": ";
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  for (it->SeekToFirst(); it->Valid();) {
+    if (it->key().size() > 0 && it->key()[0] == HistoryStore::kPrefix) {
+      it->Seek(std::string(1, HistoryStore::kPrefix + 1));  // past every statement line
+      continue;
+    }
     if (Status s = LoadRecord(View(it->key()), View(it->value()), regions_, &st); !s.ok())
       return Status::Corruption(where + s.message());
+    it->Next();
   }
   if (!it->status().ok()) return FromLevelDb(it->status(), where + "scan");
   for (const Op& op : st.ops) {
@@ -253,12 +248,15 @@ Status Store::LoadRecord(std::string_view key, std::string_view value, RegionId 
   return Status::OK();
 }
 
-// Deletes every op, idempotency record and checkpoint (not the meta records) in `wb`.
+// Deletes every op, idempotency record, checkpoint and statement line (not the meta records) in
+// `wb`. The lines go too: the state that replaces ours may lack ops whose lines we stored (a lost
+// history's), and a statement must not show an op that no longer exists.
 Status Store::DeleteRecords(leveldb::WriteBatch* wb, std::size_t* records) {
   leveldb::ReadOptions ro;
   ro.fill_cache = false;
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
-  for (const char prefix : {kOpPrefix, kKeyRecordPrefix, kCheckpointPrefix}) {
+  for (const char prefix :
+       {kOpPrefix, kKeyRecordPrefix, kCheckpointPrefix, HistoryStore::kPrefix}) {
     const std::string start(1, prefix);
     for (it->Seek(start); it->Valid() && it->key().size() > 0 && it->key()[0] == prefix;
          it->Next()) {
@@ -320,6 +318,8 @@ Status Store::Write(std::span<const PersistBatch* const> batches, WriteStats* st
         wb.Put(CheckpointKey(c.config.id), codec::EncodeCheckpoint(c));
         ++records;
       }
+      for (const StatementLine& line : f.lines) HistoryStore::Put(line, &wb);
+      records += f.lines.size();
     }
   }
   if (any_fold) {

@@ -7,6 +7,8 @@
 //                                an idempotency record, by key hash (codec::EncodeKeyRecord);
 //                                0x01: our own displaced op's record
 //   C<account>                   an account checkpoint at the frontier (codec::EncodeCheckpoint)
+//   H<len u8><account><canonical key>
+//                                a final line of the account's statement (node/history_store.h)
 //
 // Write() turns one or more PersistBatches (core/persist_batch.h: the persistable parts of many
 // Effects, accumulated while the previous write was syncing: group commit) into ONE LevelDB
@@ -16,7 +18,8 @@
 //
 // Load() reads everything back for Replica::Recover and refuses (Corruption) a store whose LevelDB
 // checksums fail, whose records do not decode, or whose keys and values disagree: a corrupt region
-// must not start and serve wrong balances. The store remembers the cluster and region it was
+// must not start and serve wrong balances. It skips the statement lines (history()): a restart
+// needs none of them, however many there are. The store remembers the cluster and region it was
 // created for and refuses to open under another identity.
 //
 // Backup() copies the store, as of one LevelDB snapshot, into a new LevelDB that tallyd can open
@@ -51,6 +54,7 @@
 #include "core/persist_batch.h"
 #include "core/replica.h"
 #include "core/status.h"
+#include "node/history_store.h"
 
 namespace leveldb {
 class DB;
@@ -97,6 +101,9 @@ class Store {
   // `env` is the file system LevelDB goes through (leveldb::Options::env): the real one, or a
   // test's (a fault-injecting EnvWrapper); it must outlive the Store. Backup's copy always goes
   // through the default Env.
+  // The statement lines, read by the API (any thread) and written by Write with their folds.
+  HistoryStore& history() { return *history_; }
+
   static Status Open(const std::string& dir, const StoreIdentity& identity,
                      std::unique_ptr<Store>* out, leveldb::Env* env = leveldb::Env::Default());
   ~Store();
@@ -133,12 +140,14 @@ class Store {
                 const std::atomic<bool>* cancel = nullptr) const;
 
  private:
-  explicit Store(leveldb::DB* db, RegionId regions) : db_(db), regions_(regions) {}
+  Store(leveldb::DB* db, RegionId regions, const std::string& dir)
+      : db_(db), regions_(regions), dir_(dir), history_(std::make_unique<HistoryStore>(db, dir)) {}
   Status DeleteRecords(leveldb::WriteBatch* wb, std::size_t* records);
 
   leveldb::DB* const db_;
   const RegionId regions_;
-  std::string dir_;      // for messages
+  const std::string dir_;  // for messages
+  const std::unique_ptr<HistoryStore> history_;
   VersionVector floor_;  // the log floor as stored: ops at or below it are deleted
   Hlc high_water_;       // as stored; never written lower
 };

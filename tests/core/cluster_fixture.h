@@ -44,6 +44,9 @@ struct PersistedStore {
   std::map<std::string, AccountCheckpoint> checkpoints;
   std::map<Dot, Op> ops;
   std::map<std::tuple<std::string, KeyHash, bool>, KeyRecord> keys;  // (account, key, displaced)
+  // Statement lines (Fold::lines), by account and key: a history store. A snapshot that replaces
+  // the store drops them with the rest, as tallyd's does.
+  std::map<std::pair<std::string, CanonicalKey>, StatementLine> history;
   std::uint64_t batches = 0;
 
   void Apply(const PersistBatch& b) {
@@ -54,6 +57,7 @@ struct PersistedStore {
       checkpoints.clear();
       ops.clear();
       keys.clear();
+      history.clear();
     }
     for (const KeyRecordId& k : b.forget_keys) keys.erase({k.account, k.key, k.displaced});
     for (const KeyRecord& k : b.keys) keys[{k.account, k.key, k.displaced}] = k;
@@ -64,6 +68,7 @@ struct PersistedStore {
       frontier = fold.frontier;
       log_floor = fold.log_floor;
       for (const AccountCheckpoint& c : fold.checkpoints) checkpoints[c.config.id] = c;
+      for (const StatementLine& l : fold.lines) history[{l.account, l.key}] = l;
       for (auto it = ops.begin(); it != ops.end();) {
         it = it->first.seq <= log_floor.get(it->first.origin) ? ops.erase(it) : std::next(it);
       }

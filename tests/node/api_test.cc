@@ -79,6 +79,7 @@ TEST_CASE("every route has a distinct, non-empty name", "[api]") {
   }
   CHECK(RouteName(Route::kTransfer) == "transfer");
   CHECK(RouteName(Route::kListAccounts) == "list_accounts");
+  CHECK(RouteName(Route::kHistory) == "history");
   CHECK(RouteName(Route::kUnknown) == "unknown");
   CHECK(static_cast<int>(Route::kUnknown) == kRouteCount - 1);
 }
