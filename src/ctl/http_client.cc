@@ -366,7 +366,8 @@ namespace {
 // Completes the WebSocket upgrade on a connected stream.
 template <class WsStream>
 bool Upgrade(asio::io_context& ioc, WsStream& ws, const Url& url, std::string_view target,
-             const Headers& headers, std::chrono::milliseconds timeout, std::string* error) {
+             const Headers& headers, std::chrono::milliseconds timeout, std::string* protocol,
+             std::string* error) {
   ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
     req.set(http::field::user_agent, "tallyctl");
     for (const auto& [k, v] : headers) req.set(k, v);
@@ -387,6 +388,7 @@ bool Upgrade(asio::io_context& ioc, WsStream& ws, const Url& url, std::string_vi
     }
     return false;
   }
+  *protocol = std::string(res[http::field::sec_websocket_protocol]);
   // Beast's own timeouts for an established stream: idle pings keep a quiet stream alive, and the
   // peer is declared dead if it stops answering them.
   tcp_stream.expires_never();
@@ -414,7 +416,7 @@ bool WsReader::Open(std::string_view target, const Headers& headers, std::string
   }
   return impl_->With([&](auto& ws) {
     return Connect(impl_->ioc, ws.next_layer(), url_, connect_timeout_, error) &&
-           Upgrade(impl_->ioc, ws, url_, target, headers, connect_timeout_, error);
+           Upgrade(impl_->ioc, ws, url_, target, headers, connect_timeout_, &protocol_, error);
   });
 }
 
@@ -430,17 +432,53 @@ int WsReader::Next(std::chrono::milliseconds timeout, std::string* message, std:
       });
     });
   }
-  impl_->ioc.restart();
-  impl_->ioc.run_for(timeout);
+  if (!impl_->done) {  // (a Send may have run the read to its end already)
+    impl_->ioc.restart();
+    impl_->ioc.run_for(timeout);
+  }
   if (!impl_->done) return 0;  // the read stays outstanding for the next call
   impl_->reading = false;
   if (impl_->read_ec) {
-    *error = impl_->read_ec == websocket::error::closed ? std::string("stream closed by the server")
-                                                        : impl_->read_ec.message();
+    if (impl_->read_ec == websocket::error::closed) {
+      const websocket::close_reason why = impl_->With([](auto& ws) { return ws.reason(); });
+      *error = "stream closed by the server (" + std::to_string(why.code) +
+               (why.reason.empty() ? std::string()
+                                   : ": " + std::string(why.reason.data(), why.reason.size())) +
+               ")";
+    } else {
+      *error = impl_->read_ec.message();
+    }
     return -1;
   }
   *message = beast::buffers_to_string(impl_->buffer.data());
   return 1;
+}
+
+bool WsReader::Send(std::string_view message, std::string* error, bool binary) {
+  // Shared with the handler, which outlives this call if the write times out.
+  struct Outcome {
+    bool done = false;
+    error_code ec;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  impl_->With([&](auto& ws) {
+    ws.binary(binary);
+    ws.async_write(asio::buffer(message.data(), message.size()),
+                   [outcome](error_code e, std::size_t) {
+                     outcome->ec = e;
+                     outcome->done = true;
+                   });
+  });
+  // A read Next left outstanding may complete meanwhile; Next picks its message up.
+  impl_->ioc.restart();
+  const auto deadline = std::chrono::steady_clock::now() + connect_timeout_;
+  while (!outcome->done && impl_->ioc.run_one_until(deadline) > 0) {
+  }
+  if (!outcome->done || outcome->ec) {
+    *error = "WebSocket send: " + (outcome->done ? outcome->ec.message() : "timed out");
+    return false;
+  }
+  return true;
 }
 
 }  // namespace tally::ctl

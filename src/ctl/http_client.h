@@ -100,7 +100,8 @@ class HttpClient {
 };
 
 // Reads JSON text messages from a WebSocket endpoint (tallyd's /v1/stream): ws://, or wss:// for
-// an https URL. Not thread-safe, not copyable, like HttpClient.
+// an https URL; and sends some (a stream's requests and auth message). Not thread-safe, not
+// copyable, like HttpClient.
 class WsReader {
  public:
   // `connect_timeout` bounds connecting with the TLS handshake (https), then the upgrade.
@@ -114,14 +115,23 @@ class WsReader {
   bool Open(std::string_view target, const Headers& headers, std::string* error);
 
   // Waits up to `timeout` for the next message. Returns 1 with *message set, 0 on timeout (the
-  // connection stays usable), -1 when the connection closed or failed (*error says why).
+  // connection stays usable), -1 when the connection closed or failed (*error says why; a close by
+  // the server names its close code and reason, "stream closed by the server (1008: …)").
   int Next(std::chrono::milliseconds timeout, std::string* message, std::string* error);
+
+  // Sends one message, text or (`binary`) binary, within the connect timeout. False with *error if
+  // the connection failed.
+  bool Send(std::string_view message, std::string* error, bool binary = false);
+
+  // The subprotocol the server selected in its upgrade answer ("" for none).
+  const std::string& protocol() const { return protocol_; }
 
  private:
   struct Impl;
   Url url_;
   std::chrono::milliseconds connect_timeout_;
   ClientTls tls_;
+  std::string protocol_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -81,7 +81,9 @@ Status ParseQuery(std::string_view query, const std::set<std::string_view>& allo
 
 Status NotAllowed(Method m) { return Status::FailedPrecondition("method not allowed"); }
 
-std::string_view TypeName(const json& v) {
+}  // namespace
+
+std::string_view JsonTypeName(const json& v) {
   switch (v.type()) {
     case json::value_t::null:
       return "null";
@@ -104,10 +106,9 @@ std::string_view TypeName(const json& v) {
   }
 }
 
-// Parses a JSON object, refusing syntax errors (with the parser's position), duplicate field names
-// at any depth (which would make "which value counts" ambiguous) and non-objects.
-Status ParseObject(std::string_view body, json* out) {
-  if (body.empty()) return Status::InvalidArgument("request body is empty; expected a JSON object");
+Status ParseJsonObject(std::string_view body, std::string_view what, json* out) {
+  if (body.empty())
+    return Status::InvalidArgument(std::string(what) + " is empty; expected a JSON object");
   std::vector<std::vector<std::string>> keys_by_depth;
   std::string duplicate;
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
@@ -136,16 +137,22 @@ Status ParseObject(std::string_view body, json* out) {
     *out = json::parse(body.begin(), body.end(), callback);
   } catch (const json::exception& e) {
     // nlohmann reports syntax errors by exception: this is the library edge.
-    std::string what = e.what();
-    if (std::size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    return Status::InvalidArgument("malformed JSON: " + what);
+    std::string detail = e.what();
+    if (std::size_t p = detail.find("] "); p != std::string::npos) detail = detail.substr(p + 2);
+    return Status::InvalidArgument("malformed JSON: " + detail);
   }
   if (!duplicate.empty())
     return Status::InvalidArgument("field '" + duplicate.substr(0, 64) + "' appears twice");
   if (!out->is_object())
-    return Status::InvalidArgument(std::string("request body must be a JSON object, got ") +
-                                   std::string(TypeName(*out)));
+    return Status::InvalidArgument(std::string(what) + " must be a JSON object, got " +
+                                   std::string(JsonTypeName(*out)));
   return Status::OK();
+}
+
+namespace {
+
+Status ParseObject(std::string_view body, json* out) {
+  return ParseJsonObject(body, "request body", out);
 }
 
 Status CheckFields(const json& obj, std::string_view where,
@@ -182,7 +189,7 @@ Status GetInteger(const json& v, std::string_view field, std::int64_t lo, std::i
     *out = i;
   } else {
     return Status::InvalidArgument(
-        fmt::format("{} must be {} (minor units), got {}", field, range, TypeName(v)));
+        fmt::format("{} must be {} (minor units), got {}", field, range, JsonTypeName(v)));
   }
   return Status::OK();
 }
@@ -566,7 +573,7 @@ Status GetAccountField(const json& j, const char* field, const char* role, std::
     return Status::InvalidArgument(fmt::format("field '{}' is required (the {})", field, role));
   if (!f->is_string())
     return Status::InvalidArgument(
-        fmt::format("{} must be an account id, got {}", field, TypeName(*f)));
+        fmt::format("{} must be an account id, got {}", field, JsonTypeName(*f)));
   std::string id = f->get<std::string>();
   if (Status s = ValidateAccountId(id); !s.ok())
     return Status::InvalidArgument(fmt::format("{}: {}", field, s.message()));
@@ -585,7 +592,7 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
   auto id = j.find("id");
   if (id == j.end()) return Status::InvalidArgument("field 'id' is required");
   if (!id->is_string())
-    return Status::InvalidArgument("id must be a string, got " + std::string(TypeName(*id)));
+    return Status::InvalidArgument("id must be a string, got " + std::string(JsonTypeName(*id)));
   c.id = id->get<std::string>();
   if (Status s = ValidateAccountId(c.id); !s.ok())
     return Status::InvalidArgument("id: " + s.message());
@@ -593,7 +600,7 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
   if (auto cur = j.find("currency"); cur != j.end()) {
     if (!cur->is_string())
       return Status::InvalidArgument("currency must be a string, got " +
-                                     std::string(TypeName(*cur)));
+                                     std::string(JsonTypeName(*cur)));
     c.currency = cur->get<std::string>();
     if (Status s = ValidateCurrency(c.currency); !s.ok())
       return Status::InvalidArgument("currency: " + s.message());
@@ -608,7 +615,7 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
   if (auto fee = j.find("fee"); fee != j.end()) {
     if (!fee->is_object())
       return Status::InvalidArgument("fee must be an object {\"flat\", \"bps\"}, got " +
-                                     std::string(TypeName(*fee)));
+                                     std::string(JsonTypeName(*fee)));
     if (Status s = CheckFields(*fee, "fee.", {"flat", "bps"}); !s.ok()) return s;
     if (auto flat = fee->find("flat"); flat != fee->end()) {
       if (Status s = GetInteger(*flat, "fee.flat", 0, kMaxOpAmount, &c.fee.flat); !s.ok()) return s;
@@ -625,7 +632,7 @@ Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaul
   if (auto cap = j.find("cap"); cap != j.end()) {
     if (!cap->is_boolean())
       return Status::InvalidArgument("cap must be true or false, got " +
-                                     std::string(TypeName(*cap)));
+                                     std::string(JsonTypeName(*cap)));
     c.cap = cap->get<bool>();
   }
   *out = std::move(c);
@@ -689,7 +696,7 @@ Status ParseAmountFields(std::string_view body, Amount* amount, bool* fallback) 
   if (auto f = fallback ? j.find("fallback") : j.end(); f != j.end()) {
     if (!f->is_boolean())
       return Status::InvalidArgument("fallback must be true or false, got " +
-                                     std::string(TypeName(*f)));
+                                     std::string(JsonTypeName(*f)));
     *fallback = f->get<bool>();
   }
   auto a = j.find("amount");
@@ -798,7 +805,8 @@ Status ParseRightsBody(std::string_view body, const std::vector<std::string>& re
   auto t = j.find("to");
   if (t == j.end()) return Status::InvalidArgument("field 'to' is required (a region name)");
   if (!t->is_string())
-    return Status::InvalidArgument("to must be a region name, got " + std::string(TypeName(*t)));
+    return Status::InvalidArgument("to must be a region name, got " +
+                                   std::string(JsonTypeName(*t)));
   const std::string name = t->get<std::string>();
   RegionId found = kMaxRegions;
   for (RegionId r = 0; r < regions.size(); ++r) {
@@ -835,7 +843,7 @@ Status ParseBackupBody(std::string_view body, std::string* dir) {
   if (d == j.end())
     return Status::InvalidArgument("field 'dir' is required (an absolute path for the copy)");
   if (!d->is_string())
-    return Status::InvalidArgument("dir must be a string, got " + std::string(TypeName(*d)));
+    return Status::InvalidArgument("dir must be a string, got " + std::string(JsonTypeName(*d)));
   const std::string& path = d->get_ref<const std::string&>();
   if (path.empty()) return Status::InvalidArgument("dir is empty; expected an absolute path");
   if (path.size() > kMaxBackupDirBytes)

@@ -22,6 +22,7 @@
 #ifndef TALLY_NODE_API_H_
 #define TALLY_NODE_API_H_
 
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -116,6 +117,14 @@ std::string ErrorJson(const Status& s, std::string_view extra_fields = {});
 std::string InsufficientFundsJson(const CommandResult& r, const std::vector<std::string>& regions);
 // Appends `s` as a JSON string literal (quotes and escapes) to *out.
 void AppendJsonString(std::string_view s, std::string* out);
+
+// Parses `text` as a JSON object, refusing syntax errors (with the parser's position), duplicate
+// field names at any depth (which would make "which value counts" ambiguous) and non-objects, with
+// InvalidArgument naming `what` ("request body", "message"). Every request body and stream message
+// is read through it.
+Status ParseJsonObject(std::string_view text, std::string_view what, nlohmann::json* out);
+// What a JSON value is, for messages: "a string", "an integer", "an array", ...
+std::string_view JsonTypeName(const nlohmann::json& v);
 
 // Defaults for the fields a POST /v1/accounts may leave out.
 struct AccountDefaults {

@@ -1,7 +1,7 @@
 // ApiHost: what a client connection (HttpSession, WsSession) may ask of the node it serves — the
-// whole of it. Sessions own their socket and the HTTP framing; everything that reads or changes
-// the replica goes through these calls, as NuRaft keeps Asio behind its small rpc_client. NodeImpl
-// implements it; a test could serve sessions from a fake.
+// whole of it. Sessions own their socket and the HTTP or WebSocket framing; everything that reads
+// or changes the replica goes through these calls, as NuRaft keeps Asio behind its small
+// rpc_client. NodeImpl implements it; a test could serve sessions from a fake.
 //
 // Threading: every call is made on the io thread, from a session's completion handler.
 
@@ -25,6 +25,7 @@
 namespace tally::node {
 
 class HttpSession;
+class Responder;
 class WsSession;
 
 // Why we closed a client connection before its first request
@@ -52,14 +53,19 @@ class ApiHost {
   // Counts (and, rate limited, logs) a client connection closed before its first request.
   virtual void NoteClientRefusal(ClientRefusal reason, std::string_view remote,
                                  std::string_view why) = 0;
-  // Checks an Authorization header (the session caches the answer per connection).
+  // Checks an Authorization header (Responder caches the answer per connection).
   virtual Status Authenticate(std::string_view header, const Principal** out) const = 0;
 
-  // A routed request; the host answers `slot` through session->Respond (now or after a sync) or
-  // hands the connection over with session->Upgrade.
-  virtual void HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+  // A routed request, from HTTP or a stream's request message (then a request made from it,
+  // stream_messages.h); the host answers `slot` through session->Respond, now or after a sync.
+  // Not GET /v1/stream, which is OpenStream's.
+  virtual void HandleRequest(const std::shared_ptr<Responder>& session, std::uint64_t slot,
                              Route route, RouteMatch match,
                              http::request<http::string_body>& req) = 0;
+  // GET /v1/stream: the host checks the credentials the upgrade carries, if any, and hands the
+  // connection over with session->Upgrade, or answers `slot` with the refusal.
+  virtual void OpenStream(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+                          RouteMatch match, http::request<http::string_body>& req) = 0;
   // An answer left: its route, HTTP status, when the request was read, the body and what the
   // audit log says of it (the request metrics and the audit line, audit_log.h).
   virtual void Answered(Route route, int http_status, SteadyTime start, std::string_view body,
@@ -69,8 +75,10 @@ class ApiHost {
   // The session `id` closed (or became a stream): the host forgets it.
   virtual void SessionClosed(std::uint64_t id) = 0;
 
-  // A stream's WebSocket handshake is done: it gets its accounts' state now and on every durable
-  // change. Unsubscribe when it closes (may be called from inside a Send the host made).
+  // A stream's WebSocket handshake is done. Authenticated (ws->open()), it gets its accounts' state
+  // now and on every durable change. Not yet (its first message must authenticate it), it is only
+  // counted among the streams and closed at shutdown, and subscribes again once authenticated.
+  // Unsubscribe when it closes (may be called from inside a Send the host made).
   virtual void Subscribe(const std::shared_ptr<WsSession>& ws) = 0;
   virtual void Unsubscribe(std::uint64_t id) = 0;
 };

@@ -16,6 +16,7 @@
 #ifndef TALLY_NODE_AUDIT_LOG_H_
 #define TALLY_NODE_AUDIT_LOG_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -25,6 +26,10 @@
 #include "node/api.h"
 
 namespace tally::node {
+
+// What an audit line keeps of a client's idempotency key or account id (both are bounded by the
+// API's own validation when valid; an invalid one is still audited, cut short).
+inline constexpr std::size_t kMaxAuditedKeyBytes = 256;
 
 // What a request's audit line says besides its answer; filled as the request is read and served.
 struct AuditFacts {

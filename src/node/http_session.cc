@@ -14,9 +14,6 @@ namespace tally::node {
 namespace {
 
 constexpr std::string_view kJson = "application/json";
-// What an audit line keeps of a client's idempotency key or account id (both are bounded by the
-// API's own validation when valid; an invalid one is still audited, cut short).
-constexpr std::size_t kMaxAuditedKeyBytes = 256;
 constexpr std::string_view kPlainHttpBody =
     R"({"error":{"code":"tls_required","message":"this port speaks HTTPS: use https://"}})";
 
@@ -50,7 +47,8 @@ std::string_view ClientRefusalName(ClientRefusal reason) {
 }
 
 HttpSession::HttpSession(ApiHost* host, tcp::socket socket, std::uint64_t id)
-    : host_(host),
+    : Responder(host),
+      host_(host),
       id_(id),
       stream_(std::move(socket), host->api_tls()),
       remote_(RemoteOf(stream_.next_layer())),
@@ -181,6 +179,8 @@ void HttpSession::OnRead(beast::error_code ec) {
     } else {
       Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
     }
+  } else if (match.route == Route::kStream) {
+    host_->OpenStream(shared_from_this(), slot, std::move(match), req);
   } else {
     host_->HandleRequest(shared_from_this(), slot, match.route, std::move(match), req);
   }
@@ -193,23 +193,8 @@ AuditFacts* HttpSession::audit(std::uint64_t slot) {
   return s.ready ? nullptr : &s.audit;
 }
 
-Status HttpSession::Authenticate(std::string_view header, const Principal** out) {
-  if (cached_principal_ && header == cached_auth_ &&
-      cached_generation_ == host_->auth_generation()) {
-    *out = cached_principal_;
-    return Status::OK();
-  }
-  Status s = host_->Authenticate(header, out);
-  if (s.ok()) {
-    cached_auth_ = std::string(header);
-    cached_principal_ = *out;
-    cached_generation_ = host_->auth_generation();
-  }
-  return s;
-}
-
-void HttpSession::Respond(std::uint64_t slot, int status, std::string_view content_type,
-                          std::string_view body, std::string_view extra_headers) {
+void HttpSession::DoRespond(std::uint64_t slot, int status, std::string_view content_type,
+                            std::string_view body, std::string_view extra_headers) {
   if (closed_ || slot < first_slot_ || slot - first_slot_ >= slots_.size()) return;
   Slot& s = slots_[slot - first_slot_];
   if (s.ready) return;
@@ -338,14 +323,15 @@ void HttpSession::Close() {
 }
 
 bool HttpSession::Upgrade(std::uint64_t slot, http::request<http::string_body> req,
-                          std::vector<std::string> accounts) {
+                          std::vector<std::string> accounts, StreamAuth auth) {
   if (slots_.size() != 1 || slot != first_slot_ || writing_) return false;
   host_->Answered(Route::kStream, 101, slots_.front().start, {}, slots_.front().audit);
   slots_.clear();
   ++first_slot_;
   closed_ = true;  // this object no longer owns the connection
   read_closed_ = true;
-  auto ws = std::make_shared<WsSession>(host_, std::move(stream_), std::move(accounts), id_);
+  auto ws = std::make_shared<WsSession>(host_, std::move(stream_), std::move(accounts),
+                                        std::move(auth), id_);
   host_->SessionClosed(id_);
   ws->Start(std::move(req));
   return true;

@@ -1,9 +1,10 @@
 // HttpSession: one client connection — HTTP/1.1 keep-alive with pipelining, answered in request
 // order. It reads and parses requests, routes them (api.h) and hands each to its ApiHost with the
 // number of the answer slot it owes; answers may arrive out of order (a read waits for a sync, a
-// debit for rights) and are written in order. A GET /v1/stream upgrade hands the connection over
-// to a WsSession. Over HTTPS the TLS handshake comes first, within http.idle_timeout_ms; a plain
-// HTTP request on the HTTPS port is answered 400 in plain text, saying so.
+// debit for rights) and are written in order (it is the HTTP Responder). A GET /v1/stream upgrade
+// hands the connection over to a WsSession. Over HTTPS the TLS handshake comes first, within
+// http.idle_timeout_ms; a plain HTTP request on the HTTPS port is answered 400 in plain text,
+// saying so.
 //
 // Threading: io thread only. Owned by shared_ptr: the pending reads and writes hold it; the host
 // holds a weak_ptr for its sweep (CheckTimeouts) and shutdown (CloseWhenIdle).
@@ -26,36 +27,29 @@
 #include "node/api_stream.h"
 #include "node/auth.h"
 #include "node/net.h"
+#include "node/responder.h"
+#include "node/stream_messages.h"
 
 namespace tally::node {
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+class HttpSession : public Responder, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(ApiHost* host, tcp::socket socket, std::uint64_t id);
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
   void Start();
-  // Fills answer `slot` (from the request handler or later, after a sync). Ignored once closed.
-  void Respond(std::uint64_t slot, int status, std::string_view content_type, std::string_view body,
-               std::string_view extra_headers = {});
   // Closes the connection when idle for idle_timeout_ms or lingering past kLingerTimeout.
   void CheckTimeouts(SteadyTime now);
   // Stops reading; closes once every answer owed is written.
   void CloseWhenIdle();
-  // Hands the connection over to a WebSocket stream (the upgrade request must be the only one
-  // outstanding). False if it is not.
+  // Hands the connection over to a WebSocket stream of `accounts`, authenticated as `auth` says
+  // (the upgrade request must be the only one outstanding). False if it is not.
   bool Upgrade(std::uint64_t slot, http::request<http::string_body> req,
-               std::vector<std::string> accounts);
+               std::vector<std::string> accounts, StreamAuth auth);
   std::uint64_t id() const { return id_; }
-  bool closed() const { return closed_; }
-  // What the audit line of answer `slot` will say (the host adds the token and amount); null once
-  // answered.
-  AuditFacts* audit(std::uint64_t slot);
-
-  // Authentication is cached per connection: clients send the same token on every request. A
-  // reload of the tokens (ApiHost::auth_generation) makes the cache stale.
-  Status Authenticate(std::string_view header, const Principal** out);
+  bool closed() const override { return closed_; }
+  AuditFacts* audit(std::uint64_t slot) override;
 
  private:
   struct Slot {
@@ -66,6 +60,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string bytes;
     AuditFacts audit;
   };
+  void DoRespond(std::uint64_t slot, int status, std::string_view content_type,
+                 std::string_view body, std::string_view extra_headers) override;
   void OnHandshake(beast::error_code ec);
   void DoRead();
   void OnRead(beast::error_code ec);
@@ -97,9 +93,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   SteadyTime last_activity_;
   bool lingering_ = false;
   SteadyTime linger_deadline_;
-  std::string cached_auth_;
-  const Principal* cached_principal_ = nullptr;  // into the host's tokens of cached_generation_
-  std::uint64_t cached_generation_ = 0;
 };
 
 }  // namespace tally::node

@@ -37,6 +37,13 @@ inline constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 inline constexpr std::size_t kPeerReadChunkBytes = 64 * 1024;
 inline constexpr std::size_t kMaxStreamQueuedMessages = 1024;  // per WebSocket, then it is closed
 inline constexpr std::size_t kMaxStreams = 256;
+// What a client may send in one stream message (a request, or its first-message auth): a larger one
+// closes the stream with 1009, "message too big" (Beast's read_message_max).
+inline constexpr std::size_t kMaxStreamMessageBytes = 4096;
+// How long a stream opened without credentials may take to send its auth message, and how many
+// such streams may wait at once (within kMaxStreams): silent sockets must not take every stream.
+inline constexpr std::chrono::seconds kStreamAuthTimeout{5};
+inline constexpr std::size_t kMaxStreamsAwaitingAuth = 64;
 inline constexpr std::chrono::milliseconds kLingerTimeout{1000};
 inline constexpr std::chrono::milliseconds kShutdownDrainTimeout{5000};
 // What an inbound gossip connection may hold before its Hello is accepted. A Hello takes less

@@ -1,5 +1,7 @@
 // NodeImpl as ApiHost: the request handler behind HttpSession and WsSession — authentication,
-// authorization, commands to the replica, reads answered after the sync, backups, streams.
+// authorization, commands to the replica, reads answered after the sync, backups, streams. A
+// request sent as a stream message arrives here as the HTTP request it stands for and is answered
+// through the same Responder calls, so nothing below knows which way it came.
 
 #include <fmt/format.h>
 
@@ -11,6 +13,7 @@
 #include "node/log.h"
 #include "node/node_impl.h"
 #include "node/statement_view.h"
+#include "node/stream_messages.h"
 #include "node/ws_session.h"
 
 namespace tally::node {
@@ -73,7 +76,7 @@ void NodeImpl::Answered(Route route, int status, SteadyTime start, std::string_v
   audit_.Answered(route, status, body, facts);
 }
 
-void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+void NodeImpl::HandleRequest(const std::shared_ptr<Responder>& session, std::uint64_t slot,
                              Route route, RouteMatch match, http::request<http::string_body>& req) {
   auto fail = [&](const Status& s) {
     session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
@@ -127,13 +130,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
     if (facts) facts->account = v.account;
     held = v;
   }
-  if (route == Route::kStream) {
-    for (const std::string& a : match.accounts) {
-      if (Status s = Authorizer::Authorize(*who, needed, a); !s.ok()) return fail(s);
-    }
-  } else if (Status s = Authorizer::Authorize(*who, needed, match.account); !s.ok()) {
-    return fail(s);
-  }
+  if (Status s = Authorizer::Authorize(*who, needed, match.account); !s.ok()) return fail(s);
   if (stopping_) return fail(Status::Unavailable("the node is shutting down"));
   // Durability of a write: the config's default, or the request's `Durability` header.
   bool replicated = false;
@@ -277,18 +274,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<HttpSession>& session, std::u
       StartBackup(session, slot, std::move(dir));
       return;
     }
-    case Route::kStream: {
-      if (!websocket::is_upgrade(req))
-        return fail(Status::InvalidArgument("/v1/stream needs a WebSocket upgrade request"));
-      if (streams_->size() >= kMaxStreams)
-        return fail(
-            Status::ResourceExhausted(fmt::format("at most {} streams at once", kMaxStreams)));
-      if (!session->Upgrade(slot, std::move(req), std::move(match.accounts)))
-        return fail(Status::InvalidArgument(
-            "a WebSocket upgrade must not be pipelined behind other requests"));
-      return;
-    }
-    default:
+    default:  // GET /v1/stream is OpenStream's
       return fail(Status::NotFound("no route"));
   }
 }
@@ -320,7 +306,7 @@ Status CheckOutsideDataDir(const std::string& dir, const std::string& data_dir) 
 
 }  // namespace
 
-void NodeImpl::StartBackup(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+void NodeImpl::StartBackup(const std::shared_ptr<Responder>& session, std::uint64_t slot,
                            std::string dir) {
   if (Status s = CheckOutsideDataDir(dir, config_.data_dir); !s.ok()) {
     session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
@@ -342,6 +328,43 @@ void NodeImpl::StartBackup(const std::shared_ptr<HttpSession>& session, std::uin
     Log(LogLevel::kWarn, "backup to {}: not started: {}", dir, started.ToString());
     session->Respond(slot, HttpStatusFor(started.code()), kJson, ErrorJson(started));
   }
+}
+
+void NodeImpl::OpenStream(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
+                          RouteMatch match, http::request<http::string_body>& req) {
+  auto fail = [&](const Status& s) {
+    session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+  };
+  // The token comes in the Authorization header or, from a browser, which cannot set one on a
+  // WebSocket, in a subprotocol; never in the query string (MatchRoute refuses any parameter but
+  // accounts), which lands in access logs. Without either, the stream's first message carries it.
+  std::string protocols;
+  for (auto [it, end] = req.equal_range(http::field::sec_websocket_protocol); it != end; ++it)
+    protocols += std::string(ToStd(it->value())) + ",";
+  StreamAuth auth;
+  if (Status s = ParseStreamAuth(ToStd(req[http::field::authorization]), protocols, &auth); !s.ok())
+    return fail(s);
+  if (!auth.authorization.empty()) {
+    const Principal* who = nullptr;
+    if (Status s = session->Authenticate(auth.authorization, &who); !s.ok()) return fail(s);
+    if (AuditFacts* facts = session->audit(slot)) facts->token = who->name;
+    if (Status s = AuthorizeStream(*who, match.accounts); !s.ok()) return fail(s);
+  }
+  if (stopping_) return fail(Status::Unavailable("the node is shutting down"));
+  if (!websocket::is_upgrade(req))
+    return fail(Status::InvalidArgument("/v1/stream needs a WebSocket upgrade request"));
+  // Streams waiting for their first message count too, and have a bound of their own: a flood of
+  // silent upgrades must not keep the streams of authenticated clients out.
+  if (streams_->size() >= kMaxStreams)
+    return fail(Status::ResourceExhausted(fmt::format("at most {} streams at once", kMaxStreams)));
+  if (auth.authorization.empty() && streams_->awaiting_auth() >= kMaxStreamsAwaitingAuth)
+    return fail(Status::ResourceExhausted(
+        fmt::format("at most {} streams at once may wait for their auth message; send the token "
+                    "with the upgrade",
+                    kMaxStreamsAwaitingAuth)));
+  if (!session->Upgrade(slot, std::move(req), std::move(match.accounts), std::move(auth)))
+    return fail(
+        Status::InvalidArgument("a WebSocket upgrade must not be pipelined behind other requests"));
 }
 
 void NodeImpl::Subscribe(const std::shared_ptr<WsSession>& ws) {

@@ -41,6 +41,7 @@
 #include "node/notice_log.h"
 #include "node/peer_link.h"
 #include "node/peer_port.h"
+#include "node/responder.h"
 #include "node/storage_thread.h"
 #include "node/store.h"
 #include "node/stream_hub.h"
@@ -49,9 +50,9 @@
 
 namespace tally::node {
 
-// An HTTP answer that may leave only once what the replica persisted before it is synced.
+// An answer that may leave only once what the replica persisted before it is synced.
 struct DeferredResponse {
-  std::shared_ptr<HttpSession> session;
+  std::shared_ptr<Responder> session;
   std::uint64_t slot = 0;
   int status = 200;
   std::string content_type;
@@ -60,7 +61,7 @@ struct DeferredResponse {
 
 // A command handed to the replica, and whom to answer when it completes.
 struct PendingCommand {
-  std::shared_ptr<HttpSession> session;
+  std::shared_ptr<Responder> session;
   std::uint64_t slot = 0;
   Route route = Route::kUnknown;
   // kOpenAccount: answered with the account's view; a debit with fallback: named as the source
@@ -88,8 +89,10 @@ class NodeImpl final : public ApiHost, public GossipHost {
   void NoteClientRefusal(ClientRefusal reason, std::string_view remote,
                          std::string_view why) override;
   Status Authenticate(std::string_view header, const Principal** out) const override;
-  void HandleRequest(const std::shared_ptr<HttpSession>& session, std::uint64_t slot, Route route,
+  void HandleRequest(const std::shared_ptr<Responder>& session, std::uint64_t slot, Route route,
                      RouteMatch match, http::request<http::string_body>& req) override;
+  void OpenStream(const std::shared_ptr<HttpSession>& session, std::uint64_t slot, RouteMatch match,
+                  http::request<http::string_body>& req) override;
   void Answered(Route route, int http_status, SteadyTime start, std::string_view body,
                 const AuditFacts& facts) override;
   std::string NewRequestId() override;
@@ -147,8 +150,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
                                 std::shared_ptr<ssl::context>* api);
   void DrainStep();
   // POST /v1/admin/backup: validates `dir` and hands the copy to backup_; answers when it is over.
-  void StartBackup(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,
-                   std::string dir);
+  void StartBackup(const std::shared_ptr<Responder>& session, std::uint64_t slot, std::string dir);
   // GET /metrics and GET /v1/cluster (the renderers are in metrics.cc and views.cc).
   std::string RenderMetrics();
   std::string RenderCluster();
@@ -183,7 +185,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
   // The durability contract (core/commit_gate.h): batches to write, and what waits for them.
   CommitGate gate_;
   CommitGate::Release released_;  // scratch: what the gate lets out now
-  // HTTP answers waiting for a batch to be synced, by the gate's batch number (AfterSync).
+  // Answers waiting for a batch to be synced, by the gate's batch number (AfterSync).
   std::map<std::uint64_t, std::vector<DeferredResponse>> deferred_;
   std::uint64_t next_command_id_ = 1;
   std::unordered_map<std::uint64_t, PendingCommand> commands_;  // looked up only, never iterated

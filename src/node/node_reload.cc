@@ -14,6 +14,7 @@
 #include "node/node_impl.h"
 #include "node/peer_tls.h"
 #include "node/sd_notify.h"
+#include "node/stream_messages.h"
 
 namespace tally::node {
 
@@ -110,13 +111,12 @@ void NodeImpl::Reload() {
   ++auth_generation_;
   // A stream is a standing read: one whose token was revoked, or lost the right to read one of its
   // accounts, ends now rather than at its next reconnect.
+  // Whichever way it authenticated (header, subprotocol, first message), authorization() holds its
+  // token as a header would.
   const std::size_t cut = streams_->CloseUnless([this](const WsSession& ws) {
     const Principal* who = nullptr;
-    if (!authorizer_.Authenticate(ws.authorization(), &who).ok()) return false;
-    for (const std::string& account : ws.accounts()) {
-      if (!Authorizer::Authorize(*who, PermissionFor(Route::kStream), account).ok()) return false;
-    }
-    return true;
+    return authorizer_.Authenticate(ws.authorization(), &who).ok() &&
+           AuthorizeStream(*who, ws.accounts()).ok();
   });
   if (cut > 0)
     Log(LogLevel::kInfo, "SIGHUP: closed {} streams whose token no longer allows them", cut);

@@ -8,6 +8,7 @@ namespace tally::node {
 
 void StreamHub::Subscribe(const std::shared_ptr<WsSession>& ws) {
   streams_[ws->id()] = ws;
+  if (!ws->open()) return;  // not authenticated yet: it subscribes again when it is
   for (const std::string& id : ws->accounts()) {
     AccountView view;
     if (!replica_->GetAccount(id, &view).ok()) continue;
@@ -45,6 +46,12 @@ void StreamHub::Notify(const PersistBatch& batch) {
       if (!it->second.empty()) ws->Send(it->second);
     }
   }
+}
+
+std::size_t StreamHub::awaiting_auth() const {
+  std::size_t n = 0;
+  for (const auto& [id, ws] : streams_) n += ws->awaiting_auth() ? 1 : 0;
+  return n;
 }
 
 void StreamHub::CloseAll() {

@@ -31,7 +31,9 @@ class StreamHub {
   StreamHub& operator=(const StreamHub&) = delete;
 
   // Registers `ws` under its id (the id of the HTTP connection it came from; ids are never
-  // reused) and sends its accounts' current state. Call once everything before is synced.
+  // reused) and, if it is open (authenticated), sends its accounts' current state. A stream whose
+  // first message must authenticate it is registered (counted, closed by CloseAll) before it is
+  // open, and subscribes again once it is. Call once everything before is synced.
   void Subscribe(const std::shared_ptr<WsSession>& ws);
   void Unsubscribe(std::uint64_t id);
   // `batch` was synced: every stream following an account it changed gets its new state.
@@ -40,6 +42,8 @@ class StreamHub {
   // Closes every stream `allowed` refuses (after a reload of the tokens); returns how many.
   std::size_t CloseUnless(const std::function<bool(const WsSession&)>& allowed);
   std::size_t size() const { return streams_.size(); }
+  // How many of them wait for their first message to authenticate them.
+  std::size_t awaiting_auth() const;
   bool empty() const { return streams_.empty(); }
 
  private:

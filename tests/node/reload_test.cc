@@ -107,17 +107,31 @@ TEST_CASE("SIGHUP reloads tokens and certificates, and refuses a bad config whol
                       {{"Authorization", std::string("Bearer ") + kShopToken}}, &error));
   std::string message;
   REQUIRE(stream.Next(5s, &message, &error) == 1);  // the account's state
+  // The same token as a browser sends it: in a subprotocol, and in a first message.
+  tally::ctl::WsReader by_protocol(url, 5s, tally::ctl::ClientTls{c.ca_file()});
+  REQUIRE(by_protocol.Open(
+      "/v1/stream?accounts=shop-1",
+      {{"Sec-WebSocket-Protocol", std::string("tally.v1, tally.bearer.") + kShopToken}}, &error));
+  REQUIRE(by_protocol.Next(5s, &message, &error) == 1);
+  tally::ctl::WsReader by_message(url, 5s, tally::ctl::ClientTls{c.ca_file()});
+  REQUIRE(by_message.Open("/v1/stream?accounts=shop-1", {}, &error));
+  REQUIRE(by_message.Send(json{{"type", "auth"}, {"token", kShopToken}}.dump(), &error));
+  REQUIRE(by_message.Next(5s, &message, &error) == 1);  // authenticated
+  REQUIRE(by_message.Next(5s, &message, &error) == 1);  // the account's state
+  CHECK(json::parse(message)["type"] == "account");
 
   // Rotation: shop revoked, fresh added. The revoked token is refused on its own connection, and
-  // its stream is closed.
+  // its streams are closed, however they authenticated.
   Rewrite(c, RotatedConfig(c));
   REQUIRE(Hup(c, "ok", 1));
   CHECK(shop.Credit("shop-1", 5, "after").status == 401);
-  int next = 0;
-  for (int i = 0; i < 10 && (next = stream.Next(1s, &message, &error)) == 1;) ++i;
-  INFO("the stream after the reload: " << error);
-  CHECK(next == -1);
-  CHECK(c.ReadLog(0).find("SIGHUP: closed 1 streams whose token no longer allows them") !=
+  for (tally::ctl::WsReader* s : {&stream, &by_protocol, &by_message}) {
+    int next = 0;
+    for (int i = 0; i < 10 && (next = s->Next(1s, &message, &error)) == 1;) ++i;
+    INFO("the stream after the reload: " << error);
+    CHECK(next == -1);
+  }
+  CHECK(c.ReadLog(0).find("SIGHUP: closed 3 streams whose token no longer allows them") !=
         std::string::npos);
   CHECK(fresh.Account("shop-1").status == 200);
   CHECK(c.ReadLog(0).find("SIGHUP: reloaded") != std::string::npos);
