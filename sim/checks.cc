@@ -481,6 +481,21 @@ Hlc Simulation::Impl::Shown(RegionId r) const {
 // before this run started describes the peer before the restart; counted, it could let the region
 // resume short of ops the peer took since. Epochs exist to prevent exactly that; on a whole store
 // they only grow, on a replaced disk they may repeat (see CheckHlc).
+// An op region r persisted carries the note of its key when its kind takes one (AttachNote gave
+// it to the command), and none otherwise: the note went through gossip, snapshots and stores
+// unchanged, to every region.
+void Simulation::Impl::CheckNote(RegionId r, const Op& op) {
+  std::string memo;
+  Metadata metadata;
+  if (MayCarryNote(op.kind) && !op.key.empty())
+    NoteForKey(op.key, config.workload.note_p, &memo, &metadata);
+  if (op.memo == memo && op.metadata == metadata) return;
+  Fail("notes", R(r) + " persisted op " + op.dot.ToString() + " (" + Describe(op) +
+                    ") with memo '" + op.memo + "' and " + std::to_string(op.metadata.size()) +
+                    " metadata pairs; its key gives memo '" + memo + "' and " +
+                    std::to_string(metadata.size()) + " pairs");
+}
+
 void Simulation::Impl::CheckRejoinAnswer(const InFlight& f, const Message& msg) {
   const RegionId to = f.to;
   const Host& h = hosts[to];

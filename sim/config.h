@@ -116,6 +116,10 @@ struct WorkloadParams {
   // it with cap_p (its debits debit the parent too); it is opened once its parent is. A debit of
   // an account with a parent asks for a fallback with fallback_p (an ancestor may pay).
   double budget_p = 0.3, cap_p = 0.5, fallback_p = 0.4;
+  // Notes (memo and metadata, issue 14): a credit, debit, transfer or hold whose key's hash says
+  // so (about note_p of the keys) carries a note derived from its key (NoteForKey). No draw of
+  // any generator: a seed's requests and faults are what they were without notes.
+  double note_p = 0.25;
   double hot_p = 0.5;  // chance a request goes to the hot set of accounts
   double hot_fraction = 0.05;
   Amount credit_max = 1000, debit_max = 700, rights_max = 300;

@@ -231,6 +231,7 @@ void Simulation::Impl::SubmitAttempt(RegionId r, Command cmd) {
     }
   }
   const std::uint64_t id = cmd.id;
+  AttachNote(&cmd);
   Effects e;
   h.replica->Submit(std::move(cmd), Mono(), &e);
   for (const CommandResult& c : e.completions) a.decided_at_submit |= c.id == id;
@@ -380,6 +381,7 @@ void Simulation::Impl::OnSyncDone(RegionId r) {
       Fail(problem.substr(0, colon), problem.substr(colon + 2));
     }
     for (const Op& op : b.ops) dots.MarkDurableAt(op.dot, r);
+    for (const Op& op : b.ops) CheckNote(r, op);
     for (const Op& op : b.ops) {
       if (op.dot.origin != r) continue;
       std::string problem = ledger.AddDurable(op, now);

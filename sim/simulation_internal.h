@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/commit_gate.h"
@@ -255,6 +256,10 @@ struct SampleSeries {
   std::vector<report::Series> rights;
 };
 
+// The note of a request keyed `key`, a pure function of the key: none for about 1 − `p` of the
+// keys; else a memo, metadata (1..16 pairs), or both, with UTF-8 and what JSON and HTML escape.
+void NoteForKey(std::string_view key, double p, std::string* memo, Metadata* metadata);
+
 class Simulation::Impl {
  public:
   explicit Impl(SimConfig c);
@@ -364,8 +369,14 @@ class Simulation::Impl {
   void CheckRejoining(RegionId r, const Effects& e, const std::vector<std::size_t>& originated);
   void NoteShown(const InFlight& f, const Message& msg);
   const Op* ForgottenMatching(Dot dot) const;
-  // Submits attempt `id` at r, reading a debit's figures before it (Attempt::before).
+  // Submits attempt `id` at r, reading a debit's figures before it (Attempt::before), with the
+  // note of its key (AttachNote).
   void SubmitAttempt(RegionId r, Command cmd);
+  // --- notes (memo and metadata, issue 14): every client command that takes a note carries the
+  // one its key derives (NoteForKey), workload and scripted alike, so each copy of its op, on any
+  // region and after any trip through gossip, snapshots and stores, can be checked against it.
+  void AttachNote(Command* cmd) const;
+  void CheckNote(RegionId r, const Op& op);
   // Region r crashed: what it knew of the others' timestamps only in memory is gone. Its row of
   // `knows` is capped at the clock its store restarts it with (seed 320831).
   void ForgetUnsyncedKnowledge(RegionId r);

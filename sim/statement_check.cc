@@ -37,6 +37,11 @@ std::uint64_t ContentOf(const StatementLine& l) {
   f.U64((l.voided ? 1 : 0) | (l.final ? 2 : 0) | (l.crossing ? 4 : 0));
   f.Str(l.idempotency_key);
   f.Str(l.counterparty);
+  f.Str(l.memo);
+  for (const auto& [k, v] : l.metadata) {
+    f.Str(k);
+    f.Str(v);
+  }
   f.U64(l.hold.origin);
   f.U64(l.hold.seq);
   return f.h;

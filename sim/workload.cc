@@ -45,6 +45,35 @@ bool Keyed(Request::Kind k) { return ClientKeyed(k) || Resolution(k); }
 
 }  // namespace
 
+void NoteForKey(std::string_view key, double p, std::string* memo, Metadata* metadata) {
+  memo->clear();
+  metadata->clear();
+  TraceHash h;
+  h.Add(key);
+  const std::uint64_t v = h.value();
+  // Keys of up to 64 bytes (the workload's are ~10) keep the note within its bounds.
+  if (key.size() > 64 || static_cast<double>(v >> 11) * 0x1p-53 >= p) return;
+  if (v & 1) *memo = "note " + std::string(key) + " \u00e9\u20ac <b>&amp;</b> \"q\"";
+  if ((v & 2) || memo->empty()) {
+    const std::size_t pairs = 1 + (v >> 2) % kMaxMetadataPairs;
+    for (std::size_t i = pairs; i-- > 0;)  // not in key order: the order must survive
+      metadata->emplace_back("k" + std::to_string(i), std::string(key) + "/" + std::to_string(i));
+  }
+}
+
+// Sets the note of a credit's, debit's, transfer's or hold's key on it, whatever it carried.
+void Simulation::Impl::AttachNote(Command* cmd) const {
+  std::visit(
+      [&](auto& b) {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (std::is_same_v<T, Credit> || std::is_same_v<T, Debit> ||
+                      std::is_same_v<T, Transfer> || std::is_same_v<T, PlaceHold>) {
+          if (!b.key.empty()) NoteForKey(b.key, config.workload.note_p, &b.memo, &b.metadata);
+        }
+      },
+      cmd->body);
+}
+
 CommandBody Simulation::Impl::BodyOf(const Request& req, const std::vector<AccountInfo>& accounts) {
   const std::string& id = accounts[req.account].id;
   switch (req.kind) {
@@ -454,6 +483,18 @@ void Simulation::Impl::OnReplyArrives(std::uint64_t slot) {
   }
   if (res.status.ok()) {
     if (cl.req.rival && !res.replayed) ++summary.rival_opens_accepted;
+    if (ClientKeyed(cl.req.kind)) {
+      // The answer names its op's note: the key's; a replay's may lack it once the op is folded.
+      std::string memo;
+      Metadata metadata;
+      NoteForKey(cl.req.key, config.workload.note_p, &memo, &metadata);
+      const bool none = res.memo.empty() && res.metadata.empty();
+      if ((res.memo != memo || res.metadata != metadata) && !(res.replayed && none))
+        Fail("notes", "r" + std::to_string(cl.at) + " answered key '" + cl.req.key + "' on " +
+                          account + " with memo '" + res.memo + "' and " +
+                          std::to_string(res.metadata.size()) + " metadata pairs; its key gives '" +
+                          memo + "' and " + std::to_string(metadata.size()));
+    }
     if (cl.req.kind == Request::Kind::kOpen && !cl.req.rival &&
         accounts[cl.req.account].state != AccountInfo::State::kOpen) {
       accounts[cl.req.account].state = AccountInfo::State::kOpen;

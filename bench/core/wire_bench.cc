@@ -6,7 +6,9 @@
 //   bytes_per_op      envelope bytes / ops (the budget is 64, idempotency key included)
 //   items_per_second  ops encoded (or decoded) per second, validation included
 // Variants: every op on a different account (the worst case for size), and 32 hot accounts
-// (ids repeat, so the batch refers back to them). Seeded: the same figures run to run.
+// (ids repeat, so the batch refers back to them); debits with a client's note (issue 14), to show
+// what a note costs (and that an op without one costs what it did). Seeded: the same figures run
+// to run.
 
 #include <benchmark/benchmark.h>
 
@@ -38,8 +40,9 @@ std::string Digits(std::mt19937_64& rng, std::size_t n, std::string_view alphabe
 // `accounts` distinct account ids; 0 means every op gets its own. Debits, or with `transfers`
 // transfers between accounts whose payee is another account of the pool.
 // With `holds` 1, holds instead (a 10-minute expiry); 2, captures of holds of any region; 3, budget
-// debits of a cap and its parent (two payers, the first the account named).
-OpBatch DebitBatch(std::size_t accounts, bool transfers = false, int holds = 0) {
+// debits of a cap and its parent (two payers, the first the account named). With `note` 1, every op
+// carries a 24-byte memo; 2, that memo and two metadata pairs (30 bytes of keys and values).
+OpBatch DebitBatch(std::size_t accounts, bool transfers = false, int holds = 0, int note = 0) {
   std::mt19937_64 rng(kSeed);
   std::vector<std::string> pool;
   const std::size_t pool_size = accounts == 0 ? kBatchOps : accounts;
@@ -70,13 +73,18 @@ OpBatch DebitBatch(std::size_t accounts, bool transfers = false, int holds = 0) 
       op.kind = OpKind::kBudgetDebit;
       op.payers = {op.account, pool[(payer + 1) % pool.size()]};
     }
+    if (note >= 1) op.memo = "invoice " + Digits(rng, 16, "0123456789");  // 24 bytes
+    if (note >= 2)
+      op.metadata = {{"order", "o-" + Digits(rng, 8, "0123456789")},
+                     {"channel", "web" + Digits(rng, 2, "0123456789")}};
     batch.ops.push_back(std::move(op));
   }
   return batch;
 }
 
-void Encode(benchmark::State& state, std::size_t accounts, bool transfers = false, int holds = 0) {
-  const Message m = DebitBatch(accounts, transfers, holds);
+void Encode(benchmark::State& state, std::size_t accounts, bool transfers = false, int holds = 0,
+            int note = 0) {
+  const Message m = DebitBatch(accounts, transfers, holds, note);
   std::string bytes;
   for (auto _ : state) {
     tally::Status s = tally::codec::EncodeMessage(m, &bytes);
@@ -127,6 +135,8 @@ BENCHMARK_CAPTURE(Decode, transfers_32_hot_accounts, 32, true);
 BENCHMARK_CAPTURE(Encode, holds_32_hot_accounts, 32, false, 1);
 BENCHMARK_CAPTURE(Encode, captures_32_hot_accounts, 32, false, 2);
 BENCHMARK_CAPTURE(Encode, budget_debits_32_hot_accounts, 32, false, 3);
+BENCHMARK_CAPTURE(Encode, debits_memo_32_hot_accounts, 32, false, 0, 1);
+BENCHMARK_CAPTURE(Encode, debits_memo_metadata_32_hot_accounts, 32, false, 0, 2);
 BENCHMARK(StoredOp);
 
 }  // namespace

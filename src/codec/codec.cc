@@ -208,6 +208,18 @@ void ToProto(const AccountConfig& c, pb::AccountConfig* out) {
 
 pb::OpKind ToProto(OpKind k) { return static_cast<pb::OpKind>(static_cast<int>(k)); }
 
+// An op's note (memo, metadata). Nothing is set for an op without one: its encoding is the bytes
+// it had before the fields existed (tests/core/codec_test.cc pins them).
+template <typename P, typename T>  // T: an Op, or a StatementLine (which copies its op's note)
+void NoteToProto(const T& op, P* out) {
+  if (!op.memo.empty()) out->set_memo(op.memo);
+  for (const auto& [key, value] : op.metadata) {
+    pb::MetadataPair* m = out->add_metadata();
+    m->set_key(key);
+    m->set_value(value);
+  }
+}
+
 void ToProto(const Op& op, pb::Op* out) {
   ToProto(op.dot, out->mutable_dot());
   out->set_hlc(op.hlc.value);
@@ -226,6 +238,7 @@ void ToProto(const Op& op, pb::Op* out) {
   out->set_held(U64(op.held));
   out->set_expired(op.expired);
   for (const std::string& p : op.payers) out->add_payers(p);
+  NoteToProto(op, out);
 }
 
 void ToProto(const std::vector<Fence>& fences, google::protobuf::RepeatedPtrField<pb::Fence>* out) {
@@ -298,6 +311,7 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
     }
     if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
       ToProto(op.config, c->mutable_config());
+    NoteToProto(op, c);
     prev = &op;
     prev_hlc = op.hlc.value;
   }
@@ -522,6 +536,19 @@ Status PayersFromProto(const google::protobuf::RepeatedPtrField<std::string>& p,
   return Status::OK();
 }
 
+// An op's note: the pair count bounded here (before anything is copied), the rest checked by the
+// core's rules (ValidateOp) after.
+template <typename P, typename T>
+Status NoteFromProto(const P& p, T* op) {
+  if (p.metadata_size() > static_cast<int>(kMaxMetadataPairs))
+    return Malformed("metadata with " + std::to_string(p.metadata_size()) + " pairs; at most " +
+                     std::to_string(kMaxMetadataPairs));
+  op->memo = p.memo();
+  op->metadata.reserve(static_cast<std::size_t>(p.metadata_size()));
+  for (const pb::MetadataPair& m : p.metadata()) op->metadata.emplace_back(m.key(), m.value());
+  return Status::OK();
+}
+
 Status FromProto(const pb::Op& p, Op* out) {
   Op op;
   op.dot.origin = p.dot().origin();
@@ -543,6 +570,8 @@ Status FromProto(const pb::Op& p, Op* out) {
   if (!s.ok()) return s;
   op.expired = p.expired();
   s = PayersFromProto(p.payers(), &op.payers);
+  if (!s.ok()) return s;
+  s = NoteFromProto(p, &op);
   if (!s.ok()) return s;
   if (p.has_config()) {
     s = FromProto(p.config(), &op.config);
@@ -643,6 +672,8 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
         s = FromProto(c.config(), &op.config);
         if (!s.ok()) return s;
       }
+      s = NoteFromProto(c, &op);
+      if (!s.ok()) return s;
       ops.push_back(std::move(op));
     }
   }
@@ -916,6 +947,7 @@ void ToProto(const StatementLine& l, pb::StatementLine* out) {
   if (!l.idempotency_key.empty()) out->set_idempotency_key(l.idempotency_key);
   if (!l.counterparty.empty()) out->set_counterparty(l.counterparty);
   if (l.hold.seq != 0) ToProto(l.hold, out->mutable_hold());
+  NoteToProto(l, out);
 }
 
 Status FromProto(const pb::StatementLine& p, StatementLine* out) {
@@ -935,6 +967,7 @@ Status FromProto(const pb::StatementLine& p, StatementLine* out) {
   l.idempotency_key = p.idempotency_key();
   l.counterparty = p.counterparty();
   l.hold = Dot{p.hold().origin(), p.hold().seq()};
+  if (Status n = NoteFromProto(p, &l); !n.ok()) return n;
   *out = std::move(l);
   return Status::OK();
 }
@@ -948,7 +981,8 @@ Status CheckStatementLine(const StatementLine& l) {
   if (l.key.origin >= kMaxRegions || l.hold.origin >= kMaxRegions)
     return Malformed("region out of range");
   if (l.change < -kMaxOpAmount || l.change > kMaxOpAmount) return Malformed("change out of range");
-  return Status::OK();
+  if (Status n = ValidateMemo(l.memo); !n.ok()) return n;
+  return ValidateMetadata(l.metadata);
 }
 
 // Decodes a storage record of proto type P into core type T, validated by `check`.

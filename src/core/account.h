@@ -81,6 +81,8 @@ struct PendingDebit {
   bool asked_rights = false;  // waits for a peer's transfer (else only for credits to turn final)
   std::string payee;          // a transfer between accounts: the account credited
   std::uint64_t hold_ms = 0;  // a hold: how long it lasts (it reserves instead of debiting)
+  std::string memo;           // the command's note, for the op it originates
+  Metadata metadata;
 };
 
 struct Account {

@@ -9,6 +9,17 @@
 
 namespace tally {
 
+namespace {
+// A debit, transfer or hold as it waits and is decided: its amount, key and note.
+template <typename C>
+PendingDebit PendingFor(std::uint64_t id, const C& cmd, std::uint64_t deadline_ms) {
+  PendingDebit p{id, cmd.amount, cmd.key, deadline_ms};
+  p.memo = cmd.memo;
+  p.metadata = cmd.metadata;
+  return p;
+}
+}  // namespace
+
 CommandDesk::CommandDesk(const ReplicaOptions& opt, const WallClock& wall, HybridClock& clock,
                          OpLog& log, AccountBook& book, const PeerTable& peers,
                          const Finality& finality, ReplicaStats& stats, RightsBroker& broker)
@@ -95,6 +106,8 @@ CommandResult CommandDesk::DoCredit(std::uint64_t id, const Credit& cmd, const P
   Op op = intake_.NewOp(OpKind::kCredit, cmd.account, phase);
   op.amount = cmd.amount;
   op.key = cmd.key;
+  op.memo = cmd.memo;
+  op.metadata = cmd.metadata;
   r = intake_.Originate(id, *a, std::move(op), phase, out);
   if (r.status.ok()) ++stats_.accepted;
   return r;
@@ -105,11 +118,9 @@ CommandResult CommandDesk::DoDebit(std::uint64_t id, const Debit& cmd, const Pha
   Account* a = nullptr;
   CommandResult r;
   if (intake_.AnsweredUpFront(id, cmd.account, cmd.amount, cmd.key, OpKind::kDebit, 0, Status::OK(),
-                              phase, &a, &r)) {
-    if (r.replayed) FillPayers(r);
+                              phase, &a, &r))
     return r;
-  }
-  PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
+  const PendingDebit p = PendingFor(id, cmd, now + opt_.rights_wait_ms);
   if ((cmd.fallback || a->config.cap) && DecideBudget(*a, cmd, p, phase, out, &r)) return r;
   if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
   CommandResult parked;
@@ -143,16 +154,12 @@ bool CommandDesk::DecideBudget(Account& a, const Debit& cmd, const PendingDebit&
   op.amount = p.amount;
   op.key = p.key;
   op.overdraft = c.overdraft;
+  op.memo = p.memo;
+  op.metadata = p.metadata;
   *r = intake_.Originate(p.command_id, a, std::move(op), phase, out);
   r->requested = p.amount;
   CountDecided(*r, c.overdraft);
   return true;
-}
-
-// A replayed debit names the accounts that paid, while its op is still held here.
-void CommandDesk::FillPayers(CommandResult& r) {
-  const Op* op = log_.Lookup(CanonicalKey{r.hlc, r.op.origin, r.op.seq});
-  if (op) r.payers = op->payers;
 }
 
 // A transfer is a debit of the payer that also credits the payee: the same checks, rules, waits
@@ -164,7 +171,8 @@ CommandResult CommandDesk::DoTransfer(std::uint64_t id, const Transfer& cmd, con
   if (intake_.AnsweredUpFront(id, cmd.from, cmd.amount, cmd.key, OpKind::kTransfer,
                               AccountTag(cmd.to), CheckPayee(cmd, phase), phase, &a, &r))
     return r;
-  PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms, false, cmd.to};
+  PendingDebit p = PendingFor(id, cmd, now + opt_.rights_wait_ms);
+  p.payee = cmd.to;
   if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
   CommandResult parked;
   parked.id = kParked;
@@ -191,7 +199,7 @@ CommandResult CommandDesk::DoHold(std::uint64_t id, const PlaceHold& cmd, const 
     if (r.replayed) FillHoldReplay(r);
     return r;
   }
-  PendingDebit p{id, cmd.amount, cmd.key, now + opt_.rights_wait_ms};
+  PendingDebit p = PendingFor(id, cmd, now + opt_.rights_wait_ms);
   p.hold_ms = cmd.expires_in_ms;
   if (Decide(*a, p, phase, now, /*may_wait=*/true, out, &r)) return r;
   CommandResult parked;
@@ -382,6 +390,8 @@ bool CommandDesk::Decide(Account& a, const PendingDebit& p, const Phase& phase, 
   if (p.hold_ms != 0) op.expires_ms = op.hlc.wall_ms() + p.hold_ms;
   op.key = p.key;
   op.overdraft = overdraft;
+  op.memo = p.memo;
+  op.metadata = p.metadata;
   *r = intake_.Originate(p.command_id, a, std::move(op), phase, out);
   r->rights = f.rights;
   r->tentative_credit = f.tentative;

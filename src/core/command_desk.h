@@ -89,7 +89,6 @@ class CommandDesk {
   Status CheckPayee(const Transfer& cmd, const Phase& phase);
   bool DecideBudget(Account& a, const Debit& cmd, const PendingDebit& p, const Phase& phase,
                     Effects* out, CommandResult* r);
-  void FillPayers(CommandResult& r);
   CommandResult DoHold(std::uint64_t id, const PlaceHold& cmd, const Phase& phase,
                        std::uint64_t now, Effects* out);
   void FillHoldReplay(CommandResult& r);

@@ -42,6 +42,8 @@ CommandResult CommandIntake::Originate(std::uint64_t id, Account& a, Op op, cons
   if (!op.key.empty()) book_.SetKeyAnswer(op.dot, r.balance, out);
   if (op.kind == OpKind::kTransfer) r.payee_balance = book_.Tip(*book_.Find(op.to_account)).balance;
   r.payers = op.payers;
+  r.memo = op.memo;
+  r.metadata = op.metadata;
   if (op.kind == OpKind::kHold) {
     r.hold = op.dot;
     r.held = op.amount;
@@ -119,7 +121,9 @@ bool CommandIntake::CheckKey(Account& a, const std::string& key, OpKind kind, Am
   return false;
 }
 
-// The answer to a retry of command `id`: the op that used its key first.
+// The answer to a retry of command `id`: the op that used its key first, with what only the op
+// says (a budget debit's payers, the note) while it is still held here. The retry's own note
+// changes nothing: the original op's is the answer (docs/operations.md, "Memo and metadata").
 CommandResult CommandIntake::Replayed(std::uint64_t id, const KeyUse& use) {
   ++stats_.replays;
   CommandResult r;
@@ -128,6 +132,11 @@ CommandResult CommandIntake::Replayed(std::uint64_t id, const KeyUse& use) {
   r.hlc = use.hlc;
   r.overdraft = use.overdraft;
   r.replayed = true;
+  if (const Op* op = log_.Lookup(CanonicalKey{use.hlc, use.dot.origin, use.dot.seq})) {
+    r.payers = op->payers;
+    r.memo = op->memo;
+    r.metadata = op->metadata;
+  }
   return r;
 }
 

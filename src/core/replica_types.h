@@ -104,10 +104,15 @@ struct ReplicaOptions {
 struct OpenAccount {
   AccountConfig config;  // config.lines may be empty: the limit is split evenly across regions
 };
+// Credits, debits, transfers and holds may carry a client's note (core/types.h, Metadata): the
+// op they originate carries it as given (checked by ValidateMemo and ValidateMetadata). A retry
+// of one of them is answered with its original op whatever note the retry carries.
 struct Credit {
   std::string account;
   Amount amount = 0;
   std::string key;  // idempotency key (required by the API; optional here)
+  std::string memo;
+  Metadata metadata;
 };
 struct Debit {
   std::string account;
@@ -118,6 +123,8 @@ struct Debit {
   // any). If none does, it is a plain debit of `account`.
   bool fallback = false;
   std::function<bool(const std::string&)> may_pay;
+  std::string memo;
+  Metadata metadata;
 };
 struct TransferRights {
   std::string account;
@@ -133,6 +140,8 @@ struct Transfer {
   std::string to;
   Amount amount = 0;
   std::string key;
+  std::string memo;
+  Metadata metadata;
 };
 // Two-phase holds (docs/design.md, "Two-phase holds"). A hold reserves `amount` of this region's
 // rights on `account` for `expires_in_ms` (1..the idempotency retention): decided like a debit (its
@@ -145,6 +154,8 @@ struct PlaceHold {
   Amount amount = 0;
   std::string key;  // required
   std::uint64_t expires_in_ms = 0;
+  std::string memo;
+  Metadata metadata;
 };
 struct CaptureHold {
   Dot hold;
@@ -181,6 +192,10 @@ struct CommandResult {
   Amount held = 0;
   std::uint64_t expires_ms = 0;
   Amount captured = 0;
+  // The op's note: as the command gave it, or on a replay the original op's, while it is still
+  // held here (empty once it is folded away; the key record keeps no note).
+  std::string memo;
+  Metadata metadata;
   bool overdraft = false;  // accepted on the overdraft line
   bool replayed = false;   // the key was seen before: this is the stored result
   bool voided = false;     // a replay of an op of ours voided as a duplicate of `voided_by`
@@ -241,6 +256,8 @@ struct StatementLine {
   std::string counterparty;     // a transfer's other account; a budget debit's account named, or
                                 // for its marker the account that paid
   Dot hold;                     // a hold's own dot; a capture's or release's hold
+  std::string memo;             // the op's note (Op::memo, Op::metadata)
+  Metadata metadata;
   bool operator==(const StatementLine&) const = default;
 };
 

@@ -55,6 +55,8 @@ StatementLine MakeStatementLine(const std::string& account, const JournalEntry& 
   if (op) {
     if (!op->key.starts_with(kHoldKeyPrefix)) line.idempotency_key = op->key;
     line.counterparty = CounterpartyOf(account, e, *op);
+    line.memo = op->memo;
+    line.metadata = op->metadata;
   }
   return line;
 }

@@ -75,6 +75,11 @@ bool IsHoldResolution(OpKind k) { return k == OpKind::kCapture || k == OpKind::k
 
 OpKind RequestKind(OpKind k) { return k == OpKind::kBudgetDebit ? OpKind::kDebit : k; }
 
+bool MayCarryNote(OpKind k) {
+  return k == OpKind::kCredit || k == OpKind::kDebit || k == OpKind::kTransfer ||
+         k == OpKind::kHold || k == OpKind::kBudgetDebit;
+}
+
 std::string_view OpKindName(OpKind k) {
   switch (k) {
     case OpKind::kOpen:

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/hlc.h"
@@ -123,6 +124,20 @@ enum class OpKind : std::uint8_t {
 };
 std::string_view OpKindName(OpKind k);
 
+// A client's note on a credit, debit, transfer or hold (issue 14): a memo, and metadata as string
+// pairs. Both are UTF-8 text without control characters (core/validate.h, ValidateMemo and
+// ValidateMetadata). Metadata keeps the order the client sent its pairs in, and refuses a key
+// given twice. The bounds keep an op's note under 1.3 KiB, so a gossip batch (max_batch_ops, 256)
+// stays far below a frame whatever its notes; a snapshot, which carries every op still held, gets
+// closer to its one-frame bound (docs/design.md, "Left out"). An op without a note costs no byte
+// more on the wire or on disk.
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+inline constexpr std::size_t kMaxMemoBytes = 140;
+inline constexpr std::size_t kMaxMetadataPairs = 16;
+inline constexpr std::size_t kMaxMetadataBytes = 1024;  // Σ key bytes + value bytes
+// The kinds that may carry a note: the ops a client's credit, debit, transfer or hold makes.
+bool MayCarryNote(OpKind k);
+
 struct Op {
   Dot dot;
   Hlc hlc;
@@ -145,6 +160,11 @@ struct Op {
   // is payers[0] or, for a fallback, not among them (it keeps the key, and a marker entry).
   std::vector<std::string> payers;
   AccountConfig config;  // kOpen only
+  // The client's note (kCredit, kDebit, kTransfer, kHold, kBudgetDebit; docs/operations.md,
+  // "Memo and metadata"): carried, stored and shown, never interpreted. Not part of the key's
+  // identity: a retry with the same key and another memo replays the original op, memo and all.
+  std::string memo;   // empty: none; at most kMaxMemoBytes
+  Metadata metadata;  // in the order the client sent, keys distinct; see kMaxMetadataPairs
   // The incarnation of its origin that issued it (that region's Hello epoch then). Not part of
   // the op's content: it tells an op of a history its origin lost (a restored disk) from the op
   // the origin issued again under the same seq (see Fence).

@@ -159,6 +159,96 @@ Status ValidatePayers(const Op& op) {
 }
 }  // namespace
 
+namespace {
+// Well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) without control
+// characters; `what` names the field. The position is a byte offset, for the client to find.
+Status ValidateText(std::string_view s, std::string_view what) {
+  const auto bad = [&](std::size_t at, std::string_view why) {
+    return Status::InvalidArgument(std::string(what) + " " + std::string(why) + " at byte " +
+                                   std::to_string(at));
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    if (b0 < 0x80) {
+      if (b0 < 0x20 || b0 == 0x7f) return bad(i, "has a control character");
+      ++i;
+      continue;
+    }
+    // The length of the sequence and the range its second byte must be in (the first byte
+    // decides both; the narrower ranges exclude overlong forms, surrogates and > U+10FFFF).
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+      len = 2;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+      len = 3;
+      if (b0 == 0xe0) lo = 0xa0;
+      if (b0 == 0xed) hi = 0x9f;
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+      len = 4;
+      if (b0 == 0xf0) lo = 0x90;
+      if (b0 == 0xf4) hi = 0x8f;
+    } else {
+      return bad(i, "is not valid UTF-8");
+    }
+    if (s.size() - i < len) return bad(i, "is not valid UTF-8");
+    const auto b1 = static_cast<unsigned char>(s[i + 1]);
+    if (b1 < lo || b1 > hi) return bad(i, "is not valid UTF-8");
+    for (std::size_t k = 2; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80)
+        return bad(i, "is not valid UTF-8");
+    if (b0 == 0xc2 && b1 < 0xa0) return bad(i, "has a control character");  // C1: U+0080..U+009F
+    i += len;
+  }
+  return Status::OK();
+}
+}  // namespace
+
+Status ValidateMemo(std::string_view memo) {
+  if (memo.size() > kMaxMemoBytes)
+    return Status::InvalidArgument("memo is " + std::to_string(memo.size()) + " bytes; at most " +
+                                   std::to_string(kMaxMemoBytes));
+  return ValidateText(memo, "memo");
+}
+
+Status ValidateMetadata(const Metadata& metadata) {
+  if (metadata.size() > kMaxMetadataPairs)
+    return Status::InvalidArgument("metadata has " + std::to_string(metadata.size()) +
+                                   " pairs; at most " + std::to_string(kMaxMetadataPairs));
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < metadata.size(); ++i) {
+    const auto& [key, value] = metadata[i];
+    // Keys are shown in messages: cut to what a message may quote.
+    const std::string shown = "metadata key '" + key.substr(0, 64) + "'";
+    if (key.empty()) return Status::InvalidArgument("metadata has an empty key");
+    Status s = ValidateText(key, shown);
+    if (!s.ok()) return s;
+    s = ValidateText(value, "metadata value of '" + key.substr(0, 64) + "'");
+    if (!s.ok()) return s;
+    for (std::size_t j = 0; j < i; ++j)
+      if (metadata[j].first == key) return Status::InvalidArgument(shown + " appears twice");
+    bytes += key.size() + value.size();
+  }
+  if (bytes > kMaxMetadataBytes)
+    return Status::InvalidArgument("metadata is " + std::to_string(bytes) +
+                                   " bytes (keys and values); at most " +
+                                   std::to_string(kMaxMetadataBytes));
+  return Status::OK();
+}
+
+namespace {
+// A memo and metadata within their bounds, on the kinds that carry them only.
+Status ValidateNote(const Op& op) {
+  if (op.memo.empty() && op.metadata.empty()) return Status::OK();
+  if (!MayCarryNote(op.kind))
+    return Status::InvalidArgument("memo or metadata on an op of kind " +
+                                   std::string(OpKindName(op.kind)) +
+                                   " (only credits, debits, transfers and holds carry them)");
+  Status s = ValidateMemo(op.memo);
+  return s.ok() ? ValidateMetadata(op.metadata) : s;
+}
+}  // namespace
+
 Status ValidateOp(const Op& op) {
   Status s = ValidateOpFields(op.dot, op.kind, op.account, op.amount, op.to);
   if (!s.ok()) return s;
@@ -185,6 +275,8 @@ Status ValidateOp(const Op& op) {
     return Status::InvalidArgument("payee on an op that is not a transfer");
   }
   s = ValidatePayers(op);
+  if (!s.ok()) return s;
+  s = ValidateNote(op);
   if (!s.ok()) return s;
   return ValidateHoldFields(op);
 }

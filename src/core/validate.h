@@ -43,8 +43,16 @@ Status ValidateAccountConfig(const AccountConfig& c);
 // no transfer of a region to itself.
 Status ValidateOpFields(const Dot& dot, OpKind kind, const std::string& account, Amount amount,
                         RegionId to);
-// An op: its fields, its idempotency key if any, and a config exactly when it is an open (for
-// the account it opens).
+// An op's memo: at most kMaxMemoBytes of UTF-8 text (empty: none). Text is well-formed UTF-8
+// without control characters (C0, DEL, C1): a memo is one line, shown in reports and terminals
+// as sent. The message names the field and the bound ("memo is 141 bytes; at most 140").
+Status ValidateMemo(std::string_view memo);
+// An op's metadata: at most kMaxMetadataPairs pairs of text as a memo is, keys non-empty and
+// distinct, at most kMaxMetadataBytes of keys and values in all.
+Status ValidateMetadata(const Metadata& metadata);
+// An op: its fields, its idempotency key if any, a config exactly when it is an open (for the
+// account it opens), and a memo and metadata within bounds, only on the kinds that carry them
+// (MayCarryNote).
 Status ValidateOp(const Op& op);
 
 // The core's rules, and one overdraft line per region of the cluster.

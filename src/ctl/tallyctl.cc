@@ -30,6 +30,7 @@
 namespace {
 
 using nlohmann::json;
+using nlohmann::ordered_json;  // request bodies: a note's metadata goes in the order given
 using namespace tally::ctl;
 
 constexpr const char* kDefaultUrl = "http://127.0.0.1:8081";
@@ -376,10 +377,47 @@ int CmdShow(const Session& s, const std::string& id) {
   return Output(s, r, [](const json& b) { PrintAccount(b); });
 }
 
+// A money request's note: --memo TEXT and --meta KEY=VALUE (repeatable), sent as the body's
+// "memo" and "metadata" (in the order given). Their bounds are the server's to check.
+struct NoteOptions {
+  std::string memo;
+  std::vector<std::string> meta;
+};
+
+void AddNoteOptions(CLI::App* c, NoteOptions* n) {
+  c->add_option("--memo", n->memo, "a note stored with the op (at most 140 bytes of UTF-8)");
+  c->add_option("--meta", n->meta,
+                "a metadata pair stored with the op; repeat for more (at most 16 pairs, 1 KiB)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false)
+      ->check([](const std::string& v) {
+        return v.find('=') == std::string::npos || v.front() == '='
+                   ? "must be KEY=VALUE with a non-empty KEY, got '" + v + "'"
+                   : std::string();
+      });
+}
+
+// The body of a money request with its note. Usage error (false, *error set) for a key given
+// twice: a JSON object would keep only one of them.
+bool WithNote(const NoteOptions& n, ordered_json body, ordered_json* out, std::string* error) {
+  if (!n.memo.empty()) body["memo"] = n.memo;
+  for (const std::string& pair : n.meta) {
+    const std::size_t eq = pair.find('=');
+    const std::string k = pair.substr(0, eq);
+    if (body.contains("metadata") && body["metadata"].contains(k)) {
+      *error = "--meta " + k + " is given twice";
+      return false;
+    }
+    body["metadata"][k] = pair.substr(eq + 1);
+  }
+  *out = std::move(body);
+  return true;
+}
+
 // A money request that needs an idempotency key (credit, debit, transfer): generates one if none
 // is given and prints it, so a retry after a lost answer is safe. `done` says what happened
 // ("debited 5 from alice").
-int CmdMove(const Session& s, const std::string& path, const json& body, std::string key,
+int CmdMove(const Session& s, const std::string& path, const ordered_json& body, std::string key,
             const std::string& done) {
   const bool generated = key.empty();
   if (generated) key = GenerateIdempotencyKey();
@@ -410,6 +448,7 @@ int CmdMove(const Session& s, const std::string& path, const json& body, std::st
       std::cout << ")";
     }
     if (b.value("overdraft", false)) std::cout << " (on the overdraft line)";
+    if (b.contains("memo")) std::cout << "; memo " << b["memo"].dump();
     if (b.value("replayed", false))
       std::cout << " (replayed: the stored answer to the first request with this key; nothing "
                    "new was done)";
@@ -911,6 +950,7 @@ int main(int argc, char** argv) {
   history->add_option("--as-of", as_of,
                       "the final balance at a UTC time (2026-12-05T07:00:00Z) or Unix ms");
   auto* show = account->add_subcommand("show", "show balance, rights and overdraft lines");
+  NoteOptions note;  // credit, debit, transfer, hold
   show->add_option("id", id, "account id")->required();
   auto add_move = [&](const char* name, const char* help) {
     auto* c = account->add_subcommand(name, help);
@@ -920,6 +960,7 @@ int main(int argc, char** argv) {
         ->check(kPositiveAmount);
     c->add_option("--idempotency-key", key,
                   "reuse to retry safely; generated and printed if absent");
+    AddNoteOptions(c, &note);
     return c;
   };
   auto* credit = add_move("credit", "credit an account");
@@ -950,6 +991,7 @@ int main(int argc, char** argv) {
       ->check(kPositiveAmount);
   transfer->add_option("--idempotency-key", key,
                        "reuse to retry safely; generated and printed if absent");
+  AddNoteOptions(transfer, &note);
 
   // holds: place, capture, release, look up
   long long expires_in_ms = 600000;
@@ -967,6 +1009,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   hold->add_option("--idempotency-key", key,
                    "reuse to retry safely; generated and printed if absent");
+  AddNoteOptions(hold, &note);
   long long capture_amount = 0;
   auto* capture = app.add_subcommand("capture", "take a hold's amount, or part of it");
   capture->add_option("hold", hold_id, "hold id, as `hold` printed it (eu.42)")->required();
@@ -1087,22 +1130,30 @@ int main(int argc, char** argv) {
   if (show->parsed()) return CmdShow(s, id);
   if (list->parsed()) return CmdList(s, prefix, list_limit, cursor);
   if (history->parsed()) return CmdHistory(s, id, history_limit, order, cursor, as_of);
+  // A money request: its body with the note, sent by CmdMove.
+  auto send_move = [&](const std::string& path, ordered_json body, const std::string& done) {
+    if (!WithNote(note, std::move(body), &body, &error)) {
+      std::cerr << "tallyctl: " << error << "\n";
+      return kExitUsage;
+    }
+    return CmdMove(s, path, body, key, done);
+  };
   if (credit->parsed())
-    return CmdMove(s, AccountPath(id) + "/credits", {{"amount", amount}}, key,
-                   "credited " + std::to_string(amount) + " to " + id);
+    return send_move(AccountPath(id) + "/credits", {{"amount", amount}},
+                     "credited " + std::to_string(amount) + " to " + id);
   if (debit->parsed())
-    return CmdMove(
-        s, AccountPath(id) + "/debits",
-        fallback ? json{{"amount", amount}, {"fallback", true}} : json{{"amount", amount}}, key,
-        "debited " + std::to_string(amount) + " from " + id);
+    return send_move(AccountPath(id) + "/debits",
+                     fallback ? ordered_json{{"amount", amount}, {"fallback", true}}
+                              : ordered_json{{"amount", amount}},
+                     "debited " + std::to_string(amount) + " from " + id);
   if (transfer->parsed())
-    return CmdMove(s, "/v1/transfers", {{"from", id}, {"to", payee}, {"amount", amount}}, key,
-                   "transferred " + std::to_string(amount) + " from " + id + " to " + payee);
+    return send_move("/v1/transfers", {{"from", id}, {"to", payee}, {"amount", amount}},
+                     "transferred " + std::to_string(amount) + " from " + id + " to " + payee);
   if (rights->parsed()) return CmdRights(s, id, to, amount, key);
   if (hold->parsed())
-    return CmdMove(s, AccountPath(id) + "/holds",
-                   {{"amount", amount}, {"expires_in_ms", expires_in_ms}}, key,
-                   "held " + std::to_string(amount) + " of " + id);
+    return send_move(AccountPath(id) + "/holds",
+                     {{"amount", amount}, {"expires_in_ms", expires_in_ms}},
+                     "held " + std::to_string(amount) + " of " + id);
   if (capture->parsed())
     return CmdResolve(s, hold_id, "capture",
                       capture_amount > 0 ? json{{"amount", capture_amount}} : json::object(),

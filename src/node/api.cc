@@ -6,6 +6,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <string>
 
 #include "core/ids.h"
@@ -15,7 +16,9 @@ namespace tally::node {
 
 namespace {
 
-using nlohmann::json;
+// Ordered: a note's metadata keeps the order of the body (docs/operations.md). Bodies are small,
+// so the linear lookups cost nothing that matters.
+using json = nlohmann::ordered_json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
     "open_account", "get_account", "credit",  "debit",         "rights",  "report",   "cluster",
@@ -155,8 +158,8 @@ Status ParseObject(std::string_view body, json* out) {
   return ParseJsonObject(body, "request body", out);
 }
 
-Status CheckFields(const json& obj, std::string_view where,
-                   std::initializer_list<std::string_view> known) {
+Status CheckFieldsIn(const json& obj, std::string_view where,
+                     std::span<const std::string_view> known) {
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     bool ok = false;
     for (std::string_view k : known) ok = ok || it.key() == k;
@@ -167,6 +170,49 @@ Status CheckFields(const json& obj, std::string_view where,
                                      it.key().substr(0, 64) + "' (expected: " + list + ")");
     }
   }
+  return Status::OK();
+}
+
+Status CheckFields(const json& obj, std::string_view where,
+                   std::initializer_list<std::string_view> known) {
+  return CheckFieldsIn(obj, where, std::span(known.begin(), known.size()));
+}
+
+// The fields of a body that may carry a note: `known`, and "memo" and "metadata" when `note`.
+Status CheckNoteFields(const json& obj, std::initializer_list<std::string_view> known, bool note) {
+  std::vector<std::string_view> all(known);
+  if (note) {
+    all.push_back("memo");
+    all.push_back("metadata");
+  }
+  return CheckFieldsIn(obj, "", all);
+}
+
+// A body's "memo" and "metadata", if present, into *out: a string, and an object of strings (in
+// the body's order), within the bounds of core/validate.h, whose messages name the field and the
+// bound. A key given twice never gets here: ParseObject refuses it.
+Status GetNote(const json& j, Note* out) {
+  Note note;
+  if (auto m = j.find("memo"); m != j.end()) {
+    if (!m->is_string())
+      return Status::InvalidArgument("memo must be a string, got " + std::string(JsonTypeName(*m)));
+    note.memo = m->get<std::string>();
+    if (Status s = ValidateMemo(note.memo); !s.ok()) return s;
+  }
+  if (auto md = j.find("metadata"); md != j.end()) {
+    if (!md->is_object())
+      return Status::InvalidArgument("metadata must be an object of string values, got " +
+                                     std::string(JsonTypeName(*md)));
+    for (auto it = md->begin(); it != md->end(); ++it) {
+      if (!it->is_string())
+        return Status::InvalidArgument(
+            fmt::format("metadata value of '{}' must be a string, got {}", it.key().substr(0, 64),
+                        JsonTypeName(*it)));
+      note.metadata.emplace_back(it.key(), it->get<std::string>());
+    }
+    if (Status s = ValidateMetadata(note.metadata); !s.ok()) return s;
+  }
+  *out = std::move(note);
   return Status::OK();
 }
 
@@ -683,16 +729,21 @@ bool FastAmountBody(std::string_view b, Amount* amount) {
 
 namespace {
 
-// {"amount"} and, where `fallback` is not null, an optional boolean "fallback".
-Status ParseAmountFields(std::string_view body, Amount* amount, bool* fallback) {
+// {"amount"} and, where `fallback` is not null, an optional boolean "fallback"; where `note` is
+// not null, an optional note.
+Status ParseAmountFields(std::string_view body, Amount* amount, bool* fallback, Note* note) {
   if (fallback) *fallback = false;
+  if (note) *note = Note{};
   if (FastAmountBody(body, amount)) return Status::OK();
   json j;
   if (Status s = ParseObject(body, &j); !s.ok()) return s;
-  if (Status s =
-          fallback ? CheckFields(j, "", {"amount", "fallback"}) : CheckFields(j, "", {"amount"});
+  if (Status s = fallback ? CheckNoteFields(j, {"amount", "fallback"}, note != nullptr)
+                          : CheckNoteFields(j, {"amount"}, note != nullptr);
       !s.ok())
     return s;
+  if (note) {
+    if (Status s = GetNote(j, note); !s.ok()) return s;
+  }
   if (auto f = fallback ? j.find("fallback") : j.end(); f != j.end()) {
     if (!f->is_boolean())
       return Status::InvalidArgument("fallback must be true or false, got " +
@@ -706,18 +757,18 @@ Status ParseAmountFields(std::string_view body, Amount* amount, bool* fallback) 
 
 }  // namespace
 
-Status ParseAmountBody(std::string_view body, Amount* amount) {
-  return ParseAmountFields(body, amount, nullptr);
+Status ParseAmountBody(std::string_view body, Amount* amount, Note* note) {
+  return ParseAmountFields(body, amount, nullptr, note);
 }
 
-Status ParseDebitBody(std::string_view body, Amount* amount, bool* fallback) {
-  return ParseAmountFields(body, amount, fallback);
+Status ParseDebitBody(std::string_view body, Amount* amount, bool* fallback, Note* note) {
+  return ParseAmountFields(body, amount, fallback, note);
 }
 
 Status ParseTransferBody(std::string_view body, Transfer* out) {
   json j;
   if (Status s = ParseObject(body, &j); !s.ok()) return s;
-  if (Status s = CheckFields(j, "", {"from", "to", "amount"}); !s.ok()) return s;
+  if (Status s = CheckNoteFields(j, {"from", "to", "amount"}, true); !s.ok()) return s;
   Transfer t;
   if (Status s = GetAccountField(j, "from", "account paying", &t.from); !s.ok()) return s;
   if (Status s = GetAccountField(j, "to", "account paid", &t.to); !s.ok()) return s;
@@ -726,6 +777,10 @@ Status ParseTransferBody(std::string_view body, Transfer* out) {
   auto a = j.find("amount");
   if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
   if (Status s = GetInteger(*a, "amount", 1, kMaxOpAmount, &t.amount); !s.ok()) return s;
+  Note note;
+  if (Status s = GetNote(j, &note); !s.ok()) return s;
+  t.memo = std::move(note.memo);
+  t.metadata = std::move(note.metadata);
   *out = std::move(t);
   return Status::OK();
 }
@@ -757,10 +812,15 @@ Status ParseHoldId(std::string_view id, const std::vector<std::string>& regions,
   return Status::OK();
 }
 
-Status ParseHoldBody(std::string_view body, Amount* amount, std::uint64_t* expires_in_ms) {
+Status ParseHoldBody(std::string_view body, Amount* amount, std::uint64_t* expires_in_ms,
+                     Note* note) {
   json j;
   if (Status s = ParseObject(body, &j); !s.ok()) return s;
-  if (Status s = CheckFields(j, "", {"amount", "expires_in_ms"}); !s.ok()) return s;
+  if (Status s = CheckNoteFields(j, {"amount", "expires_in_ms"}, note != nullptr); !s.ok())
+    return s;
+  if (note) {
+    if (Status s = GetNote(j, note); !s.ok()) return s;
+  }
   auto a = j.find("amount");
   if (a == j.end()) return Status::InvalidArgument("field 'amount' is required");
   if (Status s = GetInteger(*a, "amount", 1, kMaxOpAmount, amount); !s.ok()) return s;
@@ -892,13 +952,17 @@ Status ParseWriteCommand(Route route, std::string account, const WriteRequest& r
     case Route::kDebit: {
       if (Status s = ValidateIdempotencyKeyHeader(req.key, req.has_key); !s.ok()) return s;
       Amount amount = 0;
+      Note note;
       if (route == Route::kCredit) {
-        if (Status s = ParseAmountBody(req.body, &amount); !s.ok()) return s;
-        *out = Credit{std::move(account), amount, std::string(req.key)};
+        if (Status s = ParseAmountBody(req.body, &amount, &note); !s.ok()) return s;
+        *out = Credit{std::move(account), amount, std::string(req.key), std::move(note.memo),
+                      std::move(note.metadata)};
         return Status::OK();
       }
       Debit d{std::move(account), 0, std::string(req.key)};
-      if (Status s = ParseDebitBody(req.body, &d.amount, &d.fallback); !s.ok()) return s;
+      if (Status s = ParseDebitBody(req.body, &d.amount, &d.fallback, &note); !s.ok()) return s;
+      d.memo = std::move(note.memo);
+      d.metadata = std::move(note.metadata);
       *out = std::move(d);
       return Status::OK();
     }
@@ -924,7 +988,10 @@ Status ParseWriteCommand(Route route, std::string account, const WriteRequest& r
     case Route::kHold: {
       if (Status s = ValidateIdempotencyKeyHeader(req.key, req.has_key); !s.ok()) return s;
       PlaceHold h{std::move(account), 0, std::string(req.key), 0};
-      if (Status s = ParseHoldBody(req.body, &h.amount, &h.expires_in_ms); !s.ok()) return s;
+      Note note;
+      if (Status s = ParseHoldBody(req.body, &h.amount, &h.expires_in_ms, &note); !s.ok()) return s;
+      h.memo = std::move(note.memo);
+      h.metadata = std::move(note.metadata);
       *out = std::move(h);
       return Status::OK();
     }

@@ -122,9 +122,9 @@ void AppendJsonString(std::string_view s, std::string* out);
 // field names at any depth (which would make "which value counts" ambiguous) and non-objects, with
 // InvalidArgument naming `what` ("request body", "message"). Every request body and stream message
 // is read through it.
-Status ParseJsonObject(std::string_view text, std::string_view what, nlohmann::json* out);
+Status ParseJsonObject(std::string_view text, std::string_view what, nlohmann::ordered_json* out);
 // What a JSON value is, for messages: "a string", "an integer", "an array", ...
-std::string_view JsonTypeName(const nlohmann::json& v);
+std::string_view JsonTypeName(const nlohmann::ordered_json& v);
 
 // Defaults for the fields a POST /v1/accounts may leave out.
 struct AccountDefaults {
@@ -138,29 +138,43 @@ struct AccountDefaults {
 // whether the parent exists, shares the currency and is shallow enough is the replica's to say.
 Status ParseOpenAccountBody(std::string_view body, const AccountDefaults& defaults,
                             AccountConfig* out);
-// {"amount"}: an integer in 1..kMaxOpAmount.
-Status ParseAmountBody(std::string_view body, Amount* amount);
-// {"amount", "fallback"?}: the body of a debit; `fallback` (a boolean, default false) lets an
-// ancestor budget pay (docs/design.md, "Budgets in a hierarchy").
-Status ParseDebitBody(std::string_view body, Amount* amount, bool* fallback);
+// The optional note of a credit, debit, transfer or hold (docs/operations.md, "Memo and
+// metadata"): "memo", a string, and "metadata", an object whose values are strings, within the
+// bounds of core/validate.h (ValidateMemo, ValidateMetadata). Metadata keeps the order of the
+// body; a key given twice is refused, like any field given twice.
+struct Note {
+  std::string memo;
+  Metadata metadata;
+};
+
+// The parsers below take "memo" and "metadata" where they are given a `note` to fill (or, for a
+// transfer, always: Transfer carries them); without one, those fields are unknown ones.
+//
+// {"amount", "memo"?, "metadata"?}: amount an integer in 1..kMaxOpAmount.
+Status ParseAmountBody(std::string_view body, Amount* amount, Note* note = nullptr);
+// {"amount", "fallback"?, "memo"?, "metadata"?}: the body of a debit; `fallback` (a boolean,
+// default false) lets an ancestor budget pay (docs/design.md, "Budgets in a hierarchy").
+Status ParseDebitBody(std::string_view body, Amount* amount, bool* fallback, Note* note = nullptr);
 // {"to": "<region name>", "amount"}: the body of a rights move; `regions` are the names indexed by
 // id; `self` may not be the target.
 Status ParseRightsBody(std::string_view body, const std::vector<std::string>& regions,
                        RegionId self, RegionId* to, Amount* amount);
-// {"from": "<account>", "to": "<account>", "amount"}: the body of POST /v1/transfers. Both ids
-// valid and different; whether they exist and share a currency is the replica's to say.
+// {"from": "<account>", "to": "<account>", "amount", "memo"?, "metadata"?}: the body of POST
+// /v1/transfers. Both ids valid and different; whether they exist and share a currency is the
+// replica's to say.
 Status ParseTransferBody(std::string_view body, Transfer* out);
 // A hold's id in the API: "<region name>.<seq>" of the hold op's dot ("eu.42"); region names have
 // no '.', so it is unambiguous.
 std::string HoldId(Dot hold, const std::vector<std::string>& regions);
 // InvalidArgument for anything but "<region of the cluster>.<seq >= 1>".
 Status ParseHoldId(std::string_view id, const std::vector<std::string>& regions, Dot* out);
-// {"amount", "expires_in_ms"?}: the body of POST /v1/accounts/{id}/holds. The expiry is
-// 1..kMaxHoldExpiryMs (the replica bounds it further by its key retention); absent,
+// {"amount", "expires_in_ms"?, "memo"?, "metadata"?}: the body of POST /v1/accounts/{id}/holds.
+// The expiry is 1..kMaxHoldExpiryMs (the replica bounds it further by its key retention); absent,
 // kDefaultHoldExpiryMs.
 inline constexpr std::uint64_t kDefaultHoldExpiryMs = 10 * 60 * 1000;
 inline constexpr std::uint64_t kMaxHoldExpiryMs = 366ull * 24 * 3600 * 1000;
-Status ParseHoldBody(std::string_view body, Amount* amount, std::uint64_t* expires_in_ms);
+Status ParseHoldBody(std::string_view body, Amount* amount, std::uint64_t* expires_in_ms,
+                     Note* note = nullptr);
 // {"amount"?}: the body of a capture, empty or {} meaning the whole hold (*amount = 0).
 Status ParseCaptureBody(std::string_view body, Amount* amount);
 // Empty or {}: the body of a release.

@@ -37,9 +37,9 @@ Status MemoryLines(const StatementSources& from, std::string_view account, Accou
 
 }  // namespace
 
-nlohmann::json StatementLineJson(const StatementLine& line,
-                                 const std::vector<std::string>& regions) {
-  nlohmann::json j{
+nlohmann::ordered_json StatementLineJson(const StatementLine& line,
+                                         const std::vector<std::string>& regions) {
+  nlohmann::ordered_json j{
       {"cursor", HistoryCursor(line.key)},
       {"kind", OpKindName(line.kind)},
       {"change", line.change},
@@ -58,6 +58,12 @@ nlohmann::json StatementLineJson(const StatementLine& line,
   if (!line.idempotency_key.empty()) j["idempotency_key"] = line.idempotency_key;
   if (!line.counterparty.empty()) j["counterparty"] = line.counterparty;
   if (line.hold.seq != 0) j["hold"] = HoldId(line.hold, regions);
+  if (!line.memo.empty()) j["memo"] = line.memo;
+  if (!line.metadata.empty()) {
+    nlohmann::ordered_json md = nlohmann::ordered_json::object();  // in the order the client sent
+    for (const auto& [k, v] : line.metadata) md[k] = v;
+    j["metadata"] = md;
+  }
   return j;
 }
 
@@ -81,7 +87,7 @@ Status StatementPageBody(const StatementSources& from, std::string_view account,
   if (Status s = from.store->Read(account, q, &stored, &more); !s.ok()) return s;
   for (StatementLine& l : stored) Keep(std::move(l), &lines);
 
-  nlohmann::json page = nlohmann::json::array();
+  nlohmann::ordered_json page = nlohmann::ordered_json::array();
   auto add = [&](const StatementLine& l) {
     if (page.size() == q.limit) {
       more = true;
@@ -97,15 +103,15 @@ Status StatementPageBody(const StatementSources& from, std::string_view account,
     for (auto it = lines.begin(); it != lines.end() && add(it->second); ++it) {
     }
   }
-  nlohmann::json next = nullptr;
+  nlohmann::ordered_json next = nullptr;
   if (more && !page.empty()) next = page.back()["cursor"];
-  *out = nlohmann::json{{"account", view.config.id},
-                        {"currency", view.config.currency},
-                        {"order", q.newest_first ? "desc" : "asc"},
-                        {"lines", std::move(page)},
-                        {"next_cursor", std::move(next)},
-                        {"frontier", std::to_string(view.frontier.value)},
-                        {"frontier_utc", report::UtcTime(view.frontier.wall_ms())}}
+  *out = nlohmann::ordered_json{{"account", view.config.id},
+                                {"currency", view.config.currency},
+                                {"order", q.newest_first ? "desc" : "asc"},
+                                {"lines", std::move(page)},
+                                {"next_cursor", std::move(next)},
+                                {"frontier", std::to_string(view.frontier.value)},
+                                {"frontier_utc", report::UtcTime(view.frontier.wall_ms())}}
              .dump();
   return Status::OK();
 }
@@ -132,11 +138,11 @@ Status BalanceAsOfBody(const StatementSources& from, std::string_view account,
                             report::UtcTime(as_of_ms) +
                             " here (opened later, or its history here begins later: pruned, or "
                             "installed from a peer's snapshot)");
-  *out = nlohmann::json{{"account", view.config.id},
-                        {"currency", view.config.currency},
-                        {"as_of", report::UtcTime(as_of_ms)},
-                        {"balance", last->balance_after},
-                        {"line", StatementLineJson(*last, *from.regions)}}
+  *out = nlohmann::ordered_json{{"account", view.config.id},
+                                {"currency", view.config.currency},
+                                {"as_of", report::UtcTime(as_of_ms)},
+                                {"balance", last->balance_after},
+                                {"line", StatementLineJson(*last, *from.regions)}}
              .dump();
   return Status::OK();
 }

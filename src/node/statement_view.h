@@ -36,8 +36,8 @@ struct StatementSources {
 
 // One line: {"cursor","kind","change","amount","region","seq","time","hlc","final","voided",
 // "fee","overdraft_crossing","void","balance_after","idempotency_key"?,"counterparty"?,"hold"?}.
-nlohmann::json StatementLineJson(const StatementLine& line,
-                                 const std::vector<std::string>& regions);
+nlohmann::ordered_json StatementLineJson(const StatementLine& line,
+                                         const std::vector<std::string>& regions);
 
 // A page: {"account","currency","order","lines":[…],"next_cursor":"…"|null,"frontier",
 // "frontier_utc"}. NotFound for an account this region does not hold.

@@ -9,7 +9,7 @@ namespace tally::node {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // what ParseJsonObject reads (api.h)
 
 // What a request message addresses, as the path of its route does.
 enum class Address : std::uint8_t { kNone, kAccount, kHold };

@@ -23,6 +23,23 @@ json WaitFor(const std::vector<RegionId>& wait_for, const RegionNames& regions) 
   return names;
 }
 
+// `,"memo":"…","metadata":{"k":"v",…}`, each only when set; the pairs in their order.
+void AppendNoteJson(const std::string& memo, const Metadata& metadata, std::string* out) {
+  if (!memo.empty()) {
+    out->append(",\"memo\":");
+    AppendJsonString(memo, out);
+  }
+  if (metadata.empty()) return;
+  out->append(",\"metadata\":{");
+  for (std::size_t i = 0; i < metadata.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(metadata[i].first, out);
+    out->push_back(':');
+    AppendJsonString(metadata[i].second, out);
+  }
+  out->push_back('}');
+}
+
 }  // namespace
 
 json AccountJson(const AccountView& v, const RegionNames& regions) {
@@ -99,6 +116,7 @@ void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool
       fmt::format_to(std::back_inserter(*out), ",\"expires_ms\":{}", r.expires_ms);
     if (r.captured != 0) fmt::format_to(std::back_inserter(*out), ",\"captured\":{}", r.captured);
   }
+  AppendNoteJson(r.memo, r.metadata, out);
   out->push_back('}');
 }
 

@@ -43,8 +43,9 @@ nlohmann::json AccountJson(const AccountView& v, const RegionNames& regions);
 // The answer to an accepted (or replayed) credit, debit, transfer, hold, capture or release:
 // {"op":{"region","seq"},"balance","overdraft","replicated"}, with "payee_balance" for a transfer
 // and "hold","held","expires_ms"?,"captured"? for a hold and its resolutions; "source" and
-// "payers" when `r.payers` names them (a budget debit, or a fallback); "replayed":true on the
-// stored answer to a retry.
+// "payers" when `r.payers` names them (a budget debit, or a fallback); "memo" and "metadata" (an
+// object, in the client's order) when the op carries them; "replayed":true on the stored answer
+// to a retry (its note is the original op's, while the op is held here).
 // GET /v1/accounts: a page of the open accounts whose id starts with `m.prefix`, after `m.after`,
 // that `in_scope` admits, in id order, at most `m.limit`: {"accounts":[{"id","currency","balance",
 // "held","available","tentative","parent"?,"cap"?}],"next_cursor":"…"|null}.

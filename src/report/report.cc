@@ -64,7 +64,14 @@ Json OpJson(const Op& op, const std::vector<std::string>& names) {
   }
   if (!op.key.empty()) j["key"] = op.key;
   if (op.overdraft) j["overdraft"] = true;
+  if (!op.memo.empty()) j["memo"] = op.memo;
+  for (const auto& [key, value] : op.metadata) j["metadata"][key] = value;  // the client's order
   return j;
+}
+
+// An op's memo as the HTML names the op, ` “…”` (text: escape it), or nothing.
+std::string MemoText(const Op& op) {
+  return op.memo.empty() ? std::string() : " “" + op.memo + "”";
 }
 
 Json EventJson(const DerivedEvent& e, const std::vector<std::string>& names) {
@@ -167,6 +174,7 @@ std::string OpHtml(const RunReport& r, const Op& op, std::string_view currency) 
                   std::string(OpKindName(op.kind)) + " " + MoneyHtml(op.amount, currency);
   if (op.kind == OpKind::kTransfer) s += " to " + HtmlEscape(op.to_account);
   if (!op.key.empty()) s += " [" + HtmlEscape(op.key) + "]";
+  s += HtmlEscape(MemoText(op));
   return s;
 }
 

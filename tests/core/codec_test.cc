@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -138,7 +139,40 @@ class Gen {
         break;
       }
     }
+    Note(&op);
     return op;
+  }
+
+  // UTF-8 text of at most `max` bytes, with multi-byte characters and what JSON and HTML escape.
+  std::string Text(std::size_t max) {
+    static const std::vector<std::string> kPieces = {
+        "a", "Z", "0", " ", "\"", "<&>", "'", "\\", "\u00e9", "\u20ac", "\U0001F600"};
+    const std::size_t want = Below(max + 1);
+    std::string s;
+    for (;;) {
+      const std::string& p = kPieces[Below(kPieces.size())];
+      if (s.size() + p.size() > want) return s;
+      s += p;
+    }
+  }
+
+  // A client's note on half the ops that may carry one: a memo, metadata, or both, up to their
+  // bounds.
+  void Note(Op* op) {
+    if (!MayCarryNote(op->kind) || Coin()) return;
+    if (Coin()) op->memo = Text(kMaxMemoBytes);
+    if (op->memo.empty() || Coin()) {
+      const std::size_t pairs = Below(kMaxMetadataPairs) + 1;
+      std::size_t left = kMaxMetadataBytes;
+      for (std::size_t i = 0; i < pairs; ++i) {
+        std::string key = std::to_string(i) + ":" + Text(std::min<std::size_t>(12, left) / 2);
+        if (key.size() > left) break;
+        left -= key.size();
+        std::string value = Text(std::min<std::size_t>(Coin() ? 8 : 120, left));
+        left -= value.size();
+        op->metadata.emplace_back(std::move(key), std::move(value));
+      }
+    }
   }
 
   Op AnyOp() {
@@ -318,15 +352,21 @@ std::string Serialized(const pb::Envelope& env) {
   return bytes;
 }
 
-// A valid debit, in protobuf form, to be broken by the tests below.
-pb::Envelope DebitBatch() {
+// A debit of 2500, op r1:7, as a client makes it.
+Op Debit7(std::string account, std::string key, Hlc hlc) {
   Op op;
   op.dot = Dot{1, 7};
-  op.hlc = Hlc::Make(1'700'000'000'000, 0);
+  op.hlc = hlc;
   op.kind = OpKind::kDebit;
-  op.account = "acct-0000001";
+  op.account = std::move(account);
   op.amount = 2500;
-  op.key = "order-7f3a9c2e41b0d5";
+  op.key = std::move(key);
+  return op;
+}
+
+// A valid debit, in protobuf form, to be broken by the tests below.
+pb::Envelope DebitBatch() {
+  const Op op = Debit7("acct-0000001", "order-7f3a9c2e41b0d5", Hlc::Make(1'700'000'000'000, 0));
   pb::Envelope env;
   REQUIRE(env.ParseFromString(Encoded(OpBatch{{op}})));
   return env;
@@ -411,6 +451,196 @@ TEST_CASE("storage records round-trip unchanged", "[codec]") {
     vv_back.set(3, 99);
     REQUIRE(DecodeVersionVector(EncodeVersionVector(vv), &vv_back).ok());
     REQUIRE(vv_back == vv);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notes (memo and metadata, issue 14): carried by both forms, free for ops without one.
+
+// A debit, a transfer and a hold of one origin, as a client makes them (no note).
+std::vector<Op> PlainOps() {
+  Op debit = Debit7("acct-1", "order-7f3a", Hlc::Make(1'700'000'000'000, 3));
+  debit.epoch = 42;
+  Op transfer = debit;
+  transfer.dot.seq = 8;
+  transfer.kind = OpKind::kTransfer;
+  transfer.to_account = "shop";
+  transfer.hlc = Hlc::Make(1'700'000'000'002, 0);
+  Op hold = debit;
+  hold.dot.seq = 9;
+  hold.kind = OpKind::kHold;
+  hold.expires_ms = 1'700'000'600'000;
+  hold.hlc = Hlc::Make(1'700'000'000'005, 0);
+  return {debit, transfer, hold};
+}
+
+std::string Hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string h;
+  for (unsigned char c : bytes) {
+    h += kDigits[c >> 4];
+    h += kDigits[c & 15];
+  }
+  return h;
+}
+
+TEST_CASE("an op without a note encodes to the bytes it had before notes existed",
+          "[codec][note]") {
+  // Encoded by the codec of 2146eae (before memo and metadata): gossip and storage bytes must not
+  // grow by one byte for the ops that carry no note.
+  const std::vector<Op> ops = PlainOps();
+  CHECK(Hex(Encoded(OpBatch{ops})) ==
+        "12700a6e080110071a230886808080adf9e78b0310031a06616363742d3128c413320a6f726465722d3766"
+        "33611a1d08faff0f1005200028c413320a6f726465722d37663361520473686f701a1b0880801810062000"
+        "28c413320a6f726465722d3766336160bbcf24212a00000000000000");
+  CHECK(Hex(EncodeOp(ops[0])) ==
+        "0a04080110071103000068e5cf8b0118032206616363742d3128c4133a0a6f726465722d37663361512a00"
+        "000000000000");
+  CHECK(Hex(EncodeOp(ops[1])) ==
+        "0a04080110081100000268e5cf8b0118052206616363742d3128c4133a0a6f726465722d37663361512a00"
+        "0000000000005a0473686f70");
+  CHECK(Hex(EncodeOp(ops[2])) ==
+        "0a04080110091100000568e5cf8b0118062206616363742d3128c4133a0a6f726465722d37663361512a00"
+        "00000000000060c09fbaffbc31");
+
+  // The same for random ops: with their note taken out of the protobuf, the bytes of an op with a
+  // note are exactly those of the op without it (the note adds its own fields and nothing else).
+  Gen gen(Seed());
+  for (int i = 0; i < 200; ++i) {
+    Op op = gen.AnyOp();
+    if (op.memo.empty() && op.metadata.empty()) continue;
+    pb::Op stored;
+    REQUIRE(stored.ParseFromString(EncodeOp(op)));
+    stored.clear_memo();
+    stored.clear_metadata();
+    Op plain = op;
+    plain.memo.clear();
+    plain.metadata.clear();
+    CHECK(stored.SerializeAsString() == EncodeOp(plain));
+    CHECK(EncodeOp(op).size() > EncodeOp(plain).size());
+  }
+  const std::vector<Op> batch_ops = gen.Ops(100);
+  std::vector<Op> plain_ops = batch_ops;
+  for (Op& op : plain_ops) {
+    op.memo.clear();
+    op.metadata.clear();
+  }
+  pb::Envelope env;
+  REQUIRE(env.ParseFromString(Encoded(OpBatch{batch_ops})));
+  for (pb::OpRun& run : *env.mutable_op_batch()->mutable_runs())
+    for (pb::CompactOp& c : *run.mutable_ops()) {
+      c.clear_memo();
+      c.clear_metadata();
+    }
+  CHECK(Serialized(env) == Encoded(OpBatch{plain_ops}));
+}
+
+TEST_CASE("notes round-trip in batches and stored records, metadata in order", "[codec][note]") {
+  std::vector<Op> ops = PlainOps();
+  ops[0].memo = "rent \u00e9t\u00e9 <b>\"May\"</b> \U0001F600";
+  ops[0].metadata = {{"z-last-sorted", "1"}, {"a", ""}, {"\u20ac", "euro"}};
+  ops[2].memo = std::string(kMaxMemoBytes, 'm');
+  Metadata full;
+  for (int i = 0; i < 16; ++i)
+    full.emplace_back("k" + std::to_string(i + 10), std::string(61, 'v'));
+  ops[1].metadata = full;  // every bound reached: 16 pairs, 1024 bytes
+  Message back;
+  REQUIRE(DecodeMessage(Encoded(OpBatch{ops}), &back).ok());
+  CHECK(std::get<OpBatch>(back).ops == ops);
+  for (const Op& op : ops) {
+    Op stored;
+    REQUIRE(DecodeOp(EncodeOp(op), &stored).ok());
+    CHECK(stored == op);
+  }
+  // A snapshot carries its ops in the batch form.
+  Snapshot snap;
+  snap.ops = ops;
+  REQUIRE(DecodeMessage(Encoded(snap), &back).ok());
+  CHECK(std::get<Snapshot>(back).ops == ops);
+}
+
+TEST_CASE("notes past their bounds or on ops that carry none are refused", "[codec][note]") {
+  // Each broken op, in a batch (gossip, snapshots) and as a stored record: refused on decoding
+  // with the rule it breaks, and never encoded.
+  struct Case {
+    const char* why;
+    std::function<void(Op&)> breaks;
+  };
+  const std::vector<Case> cases = {
+      {"memo is 141 bytes", [](Op& op) { op.memo = std::string(kMaxMemoBytes + 1, 'm'); }},
+      {"memo has a control character", [](Op& op) { op.memo = "a\nb"; }},
+      {"memo is not valid UTF-8", [](Op& op) { op.memo = "\xc0\xaf"; }},
+      {"metadata has 17 pairs",
+       [](Op& op) {
+         for (int i = 0; i < 17; ++i) op.metadata.emplace_back("k" + std::to_string(i), "v");
+       }},
+      {"metadata is 1025 bytes",
+       [](Op& op) {
+         op.metadata = {{"a", std::string(600, 'v')}, {"b", std::string(423, 'v')}};
+       }},
+      {"metadata key 'a' appears twice",
+       [](Op& op) {
+         op.metadata = {{"a", "1"}, {"a", "2"}};
+       }},
+      {"metadata has an empty key",
+       [](Op& op) {
+         op.metadata = {{"", "1"}};
+       }},
+      {"metadata value of 'a' is not valid UTF-8",
+       [](Op& op) {
+         op.metadata = {{"a", "\xff"}};
+       }},
+      {"memo or metadata on an op of kind rights",
+       [](Op& op) {
+         op.kind = OpKind::kRights;
+         op.to = 2;
+         op.key.clear();
+         op.memo = "m";
+       }},
+      {"memo or metadata on an op of kind release",
+       [](Op& op) {
+         op.kind = OpKind::kRelease;
+         op.hold = Dot{1, 3};
+         op.held = op.amount;
+         op.key = HoldKey(op.hold);
+         op.metadata = {{"a", "1"}};
+       }},
+  };
+  for (const Case& c : cases) {
+    INFO(c.why);
+    Op op = PlainOps()[0];
+    c.breaks(op);
+    const Status v = ValidateOp(op);
+    CHECK_THAT(v.message(), Catch::Matchers::Contains(c.why));
+    std::string bytes;
+    CHECK(EncodeMessage(OpBatch{{op}}, &bytes).code() == Code::kInvalidArgument);
+
+    // The same bytes a hostile or broken peer would send: the op without its note, encoded, with
+    // the note added through protobuf.
+    Op without = op;
+    without.memo.clear();
+    without.metadata.clear();
+    pb::Envelope env;
+    REQUIRE(env.ParseFromString(Encoded(OpBatch{{without}})));
+    pb::CompactOp* compact = env.mutable_op_batch()->mutable_runs(0)->mutable_ops(0);
+    pb::Op stored;
+    REQUIRE(stored.ParseFromString(EncodeOp(without)));
+    compact->set_memo(op.memo);
+    stored.set_memo(op.memo);
+    for (const auto& [k, val] : op.metadata) {
+      pb::MetadataPair* m = compact->add_metadata();
+      m->set_key(k);
+      m->set_value(val);
+      *stored.add_metadata() = *m;
+    }
+    Message out = RightsRequest{"untouched", 1};
+    const Status d = DecodeMessage(Serialized(env), &out);
+    CHECK(d.code() == Code::kCorruption);
+    CHECK(out == Message{RightsRequest{"untouched", 1}});
+    Op record;
+    std::string record_bytes;
+    REQUIRE(stored.SerializeToString(&record_bytes));
+    CHECK(DecodeOp(record_bytes, &record).code() == Code::kCorruption);
   }
 }
 

@@ -1,11 +1,14 @@
 // Validation of everything that names or sizes something from outside the core: account ids,
-// idempotency keys, region names, currencies and amounts. Each refusal is InvalidArgument with a
-// message; each limit is accepted exactly at the bound and refused one past it.
+// idempotency keys, region names, currencies, amounts, and an op's memo and metadata. Each refusal
+// is InvalidArgument with a message; each limit is accepted exactly at the bound and refused one
+// past it.
 #include "core/ids.h"
 
 #include <catch2/catch.hpp>
 #include <climits>
 #include <string>
+
+#include "core/validate.h"
 
 using namespace tally;
 
@@ -123,4 +126,74 @@ TEST_CASE("status codes have stable snake_case names", "[ids]") {
   CHECK(Status::NotFound("").code_name() == "not_found");
   CHECK(Status::AlreadyExists("").code_name() == "already_exists");
   CHECK(Status::FailedPrecondition("").code_name() == "failed_precondition");
+}
+
+TEST_CASE("memos: at most 140 bytes of UTF-8 text without control characters", "[ids][note]") {
+  CHECK(kMaxMemoBytes == 140);
+  CHECK(ValidateMemo("").ok());  // none
+  CHECK(ValidateMemo("rent for May, flat 3 <b>&amp;</b> \"quoted\"").ok());
+  CHECK(ValidateMemo(std::string(kMaxMemoBytes, 'm')).ok());
+  // Multi-byte characters count in bytes: 46 x "€" (3 bytes) is 138, one "é" more is 140.
+  std::string euros;
+  for (int i = 0; i < 46; ++i) euros += "\u20ac";
+  CHECK(ValidateMemo(euros + "\u00e9").ok());
+  // U+1F600, U+00A0, U+FFFF, U+10FFFF: four-byte, two-byte and three-byte forms at their edges.
+  CHECK(ValidateMemo("\xf0\x9f\x98\x80 \xc2\xa0 \xef\xbf\xbf \xf4\x8f\xbf\xbf").ok());
+
+  const Status long_memo = ValidateMemo(std::string(kMaxMemoBytes + 1, 'm'));
+  RequireInvalid(long_memo);
+  CHECK(long_memo.message() == "memo is 141 bytes; at most 140");
+  RequireInvalid(ValidateMemo(euros + "\u00e9" + "x"));
+  for (std::string bad : {std::string("a\nb"), std::string("a\tb"), std::string("\r"),
+                          std::string("a\0b", 3), std::string("\x7f"),
+                          std::string("\xc2\x85"),          // C1 control U+0085
+                          std::string("\xc0\xaf"),          // overlong '/'
+                          std::string("\xe0\x80\xaf"),      // overlong '/'
+                          std::string("\xed\xa0\x80"),      // surrogate U+D800
+                          std::string("\xf4\x90\x80\x80"),  // above U+10FFFF
+                          std::string("\xf5\x80\x80\x80"), std::string("\xff"),
+                          std::string("\x80"),      // a continuation byte alone
+                          std::string("\xe2\x82"),  // cut short
+                          std::string("a\xe2\x82\x28")}) {
+    INFO("memo '" << bad << "'");
+    const Status s = ValidateMemo(bad);
+    RequireInvalid(s);
+    CHECK(s.message().starts_with("memo "));
+  }
+}
+
+TEST_CASE("metadata: at most 16 pairs of text, distinct keys, 1 KiB in all", "[ids][note]") {
+  CHECK(kMaxMetadataPairs == 16);
+  CHECK(kMaxMetadataBytes == 1024);
+  CHECK(ValidateMetadata({}).ok());
+  CHECK(ValidateMetadata({{"order", "o-1"}, {"customer", ""}, {"\u00e9t\u00e9", "\u20ac"}}).ok());
+  Metadata full;
+  for (int i = 0; i < 16; ++i)
+    full.emplace_back("k" + std::to_string(i + 10), std::string(61, 'v'));
+  CHECK(ValidateMetadata(full).ok());  // 16 x (3 + 61) = 1024 bytes
+
+  Metadata too_big = full;
+  too_big.back().second += 'v';
+  Status s = ValidateMetadata(too_big);
+  RequireInvalid(s);
+  CHECK(s.message() == "metadata is 1025 bytes (keys and values); at most 1024");
+
+  Metadata too_many = {{"a", ""}};
+  for (int i = 0; i < 16; ++i) too_many.emplace_back("k" + std::to_string(i), "");
+  s = ValidateMetadata(too_many);
+  RequireInvalid(s);
+  CHECK(s.message() == "metadata has 17 pairs; at most 16");
+
+  s = ValidateMetadata({{"a", "1"}, {"b", "2"}, {"a", "3"}});
+  RequireInvalid(s);
+  CHECK(s.message() == "metadata key 'a' appears twice");
+  s = ValidateMetadata({{"", "1"}});
+  RequireInvalid(s);
+  CHECK(s.message() == "metadata has an empty key");
+  RequireInvalid(ValidateMetadata({{"a\nb", "1"}}));
+  RequireInvalid(ValidateMetadata({{"a", "1\n"}}));
+  RequireInvalid(ValidateMetadata({{"a", std::string("\xff")}}));
+  s = ValidateMetadata({{"ok", "x"}, {"k", std::string("\xc0\xaf")}});
+  RequireInvalid(s);
+  CHECK(s.message() == "metadata value of 'k' is not valid UTF-8 at byte 0");
 }

@@ -332,8 +332,8 @@ TEST_CASE("transfer bodies name two different valid accounts and an amount", "[a
   CHECK_THAT(error(R"({"from":"a","to":"b","amount":1125899906842625})"),
              Catch::Contains("amount"));
   CHECK_THAT(error(R"({"from":"a","to":"b","amount":1.5})"), Catch::Contains("amount"));
-  CHECK_THAT(error(R"({"from":"a","to":"b","amount":5,"memo":"x"})"),
-             Catch::Contains("unknown field 'memo'"));
+  CHECK_THAT(error(R"({"from":"a","to":"b","amount":5,"note":"x"})"),
+             Catch::Contains("unknown field 'note'"));
   CHECK_THAT(error(R"([1])"), Catch::Contains("object"));
   // Through the route: the key is required, as on debits.
   CommandBody body;
@@ -555,6 +555,170 @@ TEST_CASE("a write request becomes the replica's command, key before body", "[ap
   CHECK_FALSE(
       ParseWriteCommand(Route::kGetAccount, "a1", WriteRequest{}, defaults, regions, 0, &body)
           .ok());
+}
+
+// ---- memo and metadata (issue 14) -------------------------------------------------------------
+
+namespace {
+
+// Each write route that takes a note, with the body it needs besides the note.
+struct NoteRoute {
+  Route route;
+  std::string base;  // the body's fields without the note, e.g. "\"amount\":5"
+};
+const std::vector<NoteRoute> kNoteRoutes = {
+    {Route::kCredit, R"("amount":5)"},
+    {Route::kDebit, R"("amount":5,"fallback":true)"},
+    {Route::kTransfer, R"("from":"a1","to":"b2","amount":5)"},
+    {Route::kHold, R"("amount":5,"expires_in_ms":1000)"},
+};
+
+Status ParseNoteBody(Route route, const std::string& body, CommandBody* out) {
+  return ParseWriteCommand(route, "a1", WriteRequest{body, true, "k-1"}, AccountDefaults{},
+                           {"eu", "us"}, 0, out);
+}
+
+// The note the command carries, whatever its kind.
+std::pair<std::string, Metadata> NoteOf(const CommandBody& body) {
+  return std::visit(
+      [](const auto& c) -> std::pair<std::string, Metadata> {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, Credit> || std::is_same_v<T, Debit> ||
+                      std::is_same_v<T, Transfer> || std::is_same_v<T, PlaceHold>) {
+          return {c.memo, c.metadata};
+        } else {
+          return {};
+        }
+      },
+      body);
+}
+
+}  // namespace
+
+TEST_CASE("credits, debits, transfers and holds take a memo and metadata", "[api][note]") {
+  for (const NoteRoute& nr : kNoteRoutes) {
+    INFO("route " << RouteName(nr.route));
+    CommandBody body;
+    // Metadata keeps the body's order (not sorted), values may be empty, text may be any UTF-8.
+    REQUIRE(
+        ParseNoteBody(
+            nr.route,
+            "{" + nr.base +
+                R"(,"memo":"caf\u00e9 \"Z\" \ud83d\ude00","metadata":{"z":"1","a":"","\u20ac":"euro"}})",
+            &body)
+            .ok());
+    const auto [memo, metadata] = NoteOf(body);
+    CHECK(memo == "caf\u00e9 \"Z\" \U0001F600");
+    CHECK(metadata == Metadata{{"z", "1"}, {"a", ""}, {"\u20ac", "euro"}});
+    // Neither is required; an empty memo or metadata object is no note.
+    REQUIRE(ParseNoteBody(nr.route, "{" + nr.base + R"(,"memo":"","metadata":{}})", &body).ok());
+    CHECK(NoteOf(body) == std::pair<std::string, Metadata>{});
+    REQUIRE(ParseNoteBody(nr.route, "{" + nr.base + "}", &body).ok());
+    CHECK(NoteOf(body) == std::pair<std::string, Metadata>{});
+    // At the bounds: 140 bytes of memo; 16 pairs of 1024 bytes in all.
+    std::string full = R"("metadata":{)";
+    for (int i = 0; i < 16; ++i)
+      full +=
+          (i ? "," : "") + ("\"k" + std::to_string(i + 10) + "\":\"" + std::string(61, 'v')) + "\"";
+    full += "}";
+    REQUIRE(ParseNoteBody(
+                nr.route,
+                "{" + nr.base + R"(,"memo":")" + std::string(140, 'm') + "\"," + full + "}", &body)
+                .ok());
+    CHECK(NoteOf(body).first.size() == 140);
+    CHECK(NoteOf(body).second.size() == 16);
+  }
+}
+
+TEST_CASE("every bad memo and metadata is refused with the field and the bound", "[api][note]") {
+  std::string many = R"("metadata":{)";
+  for (int i = 0; i < 17; ++i) many += (i ? "," : "") + ("\"k" + std::to_string(i) + "\":\"v\"");
+  many += "}";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"("memo":")" + std::string(141, 'm') + "\"", "memo is 141 bytes; at most 140"},
+      // 47 three-byte characters: 141 bytes, though only 47 characters.
+      {R"("memo":")" +
+           [] {
+             std::string s;
+             for (int i = 0; i < 47; ++i) s += "\u20ac";
+             return s;
+           }() +
+           "\"",
+       "memo is 141 bytes; at most 140"},
+      {R"("memo":7)", "memo must be a string, got an integer"},
+      {R"("memo":null)", "memo must be a string, got null"},
+      {R"("memo":["a"])", "memo must be a string, got an array"},
+      {R"("memo":{"a":"b"})", "memo must be a string, got an object"},
+      {R"("memo":"line\nbreak")", "memo has a control character at byte 4"},
+      {R"("memo":"nul\u0000")", "memo has a control character at byte 3"},
+      {R"("memo":"\u0085")", "memo has a control character at byte 0"},
+      {R"("metadata":"order=7")", "metadata must be an object of string values, got a string"},
+      {R"("metadata":[["a","b"]])", "metadata must be an object of string values, got an array"},
+      {R"("metadata":null)", "metadata must be an object of string values, got null"},
+      {R"("metadata":{"n":7})", "metadata value of 'n' must be a string, got an integer"},
+      {R"("metadata":{"n":true})", "metadata value of 'n' must be a string, got a boolean"},
+      {R"("metadata":{"n":null})", "metadata value of 'n' must be a string, got null"},
+      {R"("metadata":{"n":{"deep":"x"}})", "metadata value of 'n' must be a string, got an object"},
+      {R"("metadata":{"n":1.5})", "metadata value of 'n' must be a string, got a fraction"},
+      {many, "metadata has 17 pairs; at most 16"},
+      {R"("metadata":{"a":")" + std::string(600, 'v') + R"(","b":")" + std::string(423, 'v') +
+           "\"}",
+       "metadata is 1025 bytes (keys and values); at most 1024"},
+      {R"("metadata":{"a":"1","a":"2"})", "field 'a' appears twice"},
+      {R"("metadata":{"":"1"})", "metadata has an empty key"},
+      {R"("metadata":{"k\tk":"1"})", "metadata key 'k\tk' has a control character at byte 1"},
+      {R"("metadata":{"k":"1\r"})", "metadata value of 'k' has a control character at byte 1"},
+      {R"("memos":"x")", "unknown field 'memos'"},
+      {R"("meta":{"a":"b"})", "unknown field 'meta'"},
+  };
+  for (const NoteRoute& nr : kNoteRoutes) {
+    for (const auto& [field, says] : bad) {
+      const std::string body = "{" + nr.base + "," + field + "}";
+      INFO("route " << RouteName(nr.route) << " body " << body.substr(0, 200));
+      CommandBody out;
+      const Status s = ParseNoteBody(nr.route, body, &out);
+      CHECK(s.code() == Code::kInvalidArgument);
+      CHECK_THAT(s.message(), Catch::Contains(says));
+    }
+  }
+  // Invalid UTF-8 never gets past the JSON parser.
+  CommandBody out;
+  CHECK(ParseNoteBody(Route::kCredit, "{\"amount\":5,\"memo\":\"\xc0\xaf\"}", &out).code() ==
+        Code::kInvalidArgument);
+  // The parsers that take no note refuse one as an unknown field; rights moves and resolutions
+  // carry none.
+  Amount a = 0;
+  CHECK_THAT(ParseAmountBody(R"({"amount":5,"memo":"x"})", &a).message(),
+             Catch::Contains("unknown field 'memo' (expected: amount)"));
+  CHECK_THAT(ParseCaptureBody(R"({"memo":"x"})", &a).message(),
+             Catch::Contains("unknown field 'memo'"));
+  CHECK_THAT(ParseReleaseBody(R"({"metadata":{}})").message(),
+             Catch::Contains("unknown field 'metadata'"));
+  RegionId to = 0;
+  CHECK_THAT(
+      ParseRightsBody(R"({"to":"us","amount":5,"memo":"x"})", {"eu", "us"}, 0, &to, &a).message(),
+      Catch::Contains("unknown field 'memo'"));
+}
+
+TEST_CASE("answers echo the op's memo and metadata, escaped, in order", "[api][note]") {
+  CommandResult r;
+  r.op = Dot{0, 3};
+  r.balance = 10;
+  r.memo = "a \"b\" \\ \u00e9";
+  r.metadata = {{"z", "1"}, {"a", "<x>"}};
+  std::string out;
+  AppendOpResultJson(r, {"eu"}, false, &out);
+  CHECK(out == R"({"op":{"region":"eu","seq":3},"balance":10,"overdraft":false,"replicated":false,)"
+               R"("memo":"a \"b\" \\ )"
+               "\u00e9"
+               R"(","metadata":{"z":"1","a":"<x>"}})");
+  const nlohmann::json parsed = nlohmann::json::parse(out);
+  CHECK(parsed["memo"] == r.memo);
+  r.memo.clear();
+  out.clear();
+  AppendOpResultJson(r, {"eu"}, false, &out);
+  CHECK_THAT(out, !Catch::Contains("memo"));
+  CHECK_THAT(out, Catch::EndsWith(R"("metadata":{"z":"1","a":"<x>"}})"));
 }
 
 TEST_CASE("the Durability header: local, replicated, or the default", "[api]") {

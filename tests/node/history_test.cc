@@ -166,6 +166,17 @@ TEST_CASE("bad history queries get clear errors, and the token's scope holds", "
   REQUIRE(api.Open("alice").status == 201);
   REQUIRE(api.Open("shop-1").status == 201);
   REQUIRE(api.Credit("alice", 5, "k1").status == 200);
+  // A note travels with its op onto the statement, metadata in the order it was sent.
+  Reply noted = api.Call("POST", "/v1/accounts/alice/credits",
+                         R"({"amount":3,"memo":"rent, Dec","metadata":{"z":"1","a":"2"}})",
+                         {{"Idempotency-Key", "k2"}});
+  INFO(noted.raw);
+  REQUIRE(noted.status == 200);
+  Reply top = api.Call("GET", "/v1/accounts/alice/history?limit=1");
+  INFO(top.raw);
+  REQUIRE(top.status == 200);
+  CHECK(top.body["lines"][0]["memo"] == "rent, Dec");
+  CHECK(top.raw.find(R"("metadata":{"z":"1","a":"2"})") != std::string::npos);
   auto error = [&](const Reply& r, int status, const std::string& says) {
     INFO(r.raw);
     CHECK(r.status == status);
@@ -187,7 +198,7 @@ TEST_CASE("bad history queries get clear errors, and the token's scope holds", "
   Reply reader = c.api(0, kReaderToken).Call("GET", h);
   INFO(reader.raw);
   CHECK(reader.status == 200);
-  CHECK(reader.body["lines"].size() == 2);
+  CHECK(reader.body["lines"].size() == 3);
   Reply shop = c.api(0, kShopToken).Call("GET", "/v1/accounts/shop-1/history");
   CHECK(shop.status == 200);
 }

@@ -51,8 +51,16 @@ std::vector<BadRequest> BadRequests() {
       {"fee not an object", "POST", open, R"({"id":"new-1","fee":5})", {}, 400, "invalid_argument"},
       {"id as number", "POST", open, R"({"id":7})", {}, 400, "invalid_argument"},
       // Unknown and duplicate fields.
-      {"unknown field", "POST", credit, "{\"amount\":5,\"memo\":\"x\"}", kKey, 400,
+      {"unknown field", "POST", credit, "{\"amount\":5,\"note\":\"x\"}", kKey, 400,
        "invalid_argument"},
+      // A note past its bounds or of the wrong type (memo and metadata, issue 14).
+      {"memo of 141 bytes", "POST", debit,
+       R"({"amount":5,"memo":")" + std::string(141, 'm') + "\"}", kKey, 400, "invalid_argument"},
+      {"memo as number", "POST", credit, R"({"amount":5,"memo":5})", kKey, 400, "invalid_argument"},
+      {"metadata value as number", "POST", credit, R"({"amount":5,"metadata":{"a":1}})", kKey, 400,
+       "invalid_argument"},
+      {"duplicate metadata key", "POST", credit, R"({"amount":5,"metadata":{"a":"1","a":"2"}})",
+       kKey, 400, "invalid_argument"},
       {"unknown fee field",
        "POST",
        open,
