@@ -21,9 +21,10 @@ namespace {
 using json = nlohmann::ordered_json;
 
 constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
-    "open_account", "get_account", "credit",  "debit",         "rights",  "report",   "cluster",
-    "stream",       "metrics",     "healthz", "readyz",        "backup",  "transfer", "hold",
-    "get_hold",     "capture",     "release", "list_accounts", "history", "unknown",
+    "open_account", "get_account",   "credit",   "debit",   "rights",  "report",
+    "cluster",      "stream",        "metrics",  "healthz", "readyz",  "backup",
+    "transfer",     "hold",          "get_hold", "capture", "release", "list_accounts",
+    "history",      "operator_page", "unknown",
 };
 
 int HexValue(char c) {
@@ -353,6 +354,12 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
     out->route = seg[0] == "healthz"  ? Route::kHealth
                  : seg[0] == "readyz" ? Route::kReady
                                       : Route::kMetrics;
+    if (method != Method::kGet) return NotAllowed(method);
+    return no_query();
+  }
+  if (seg.size() == 1 && seg[0] == "ui") {
+    // The page holds no data (it asks the API with the operator's token), so it needs none.
+    out->route = Route::kOperatorPage;
     if (method != Method::kGet) return NotAllowed(method);
     return no_query();
   }

@@ -16,6 +16,7 @@
 //   GET  /v1/cluster                      GET  /v1/stream?accounts=a,b   (WebSocket)
 //   POST /v1/admin/backup
 //   GET  /metrics                         GET  /healthz (liveness)   GET  /readyz
+//   GET  /ui (the operator page: HTML, no authentication, operator_page.h)
 //
 // Thread-safe: everything here is a pure function.
 
@@ -56,9 +57,10 @@ enum class Route : std::uint8_t {
   kRelease,       // POST /v1/holds/{hold}/release
   kListAccounts,  // GET /v1/accounts?prefix=&limit=&cursor=
   kHistory,       // GET /v1/accounts/{id}/history?limit=&cursor=&order= or ?as_of=
+  kOperatorPage,  // GET /ui: the operator page, which carries no data (no token, like kHealth)
   kUnknown,       // no such route, wrong method, or a request refused before routing (last)
 };
-inline constexpr int kRouteCount = 20;
+inline constexpr int kRouteCount = 21;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 

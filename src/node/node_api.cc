@@ -12,6 +12,7 @@
 
 #include "node/log.h"
 #include "node/node_impl.h"
+#include "node/operator_page.h"
 #include "node/statement_view.h"
 #include "node/stream_messages.h"
 #include "node/ws_session.h"
@@ -99,6 +100,11 @@ void NodeImpl::HandleRequest(const std::shared_ptr<Responder>& session, std::uin
   }
   if (route == Route::kMetrics) {
     session->Respond(slot, 200, "text/plain; version=0.0.4", RenderMetrics());
+    return;
+  }
+  if (route == Route::kOperatorPage) {
+    // No token: the page holds no data, it reads the API with the operator's.
+    session->Respond(slot, 200, kOperatorPageContentType, OperatorPageHtml(), kOperatorPageHeaders);
     return;
   }
 

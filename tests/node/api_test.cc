@@ -65,6 +65,14 @@ TEST_CASE("routes match method and path", "[api]") {
   CHECK(RouteName(Route::kReady) == "readyz");
   CHECK(MatchRoute(Method::kPost, "/readyz", &m).code() == Code::kFailedPrecondition);
   CHECK(MatchRoute(Method::kGet, "/readyz?x=1", &m).code() == Code::kInvalidArgument);
+  // The operator page: GET only, no query (its state rides in the fragment, never sent).
+  REQUIRE(MatchRoute(Method::kGet, "/ui", &m).ok());
+  CHECK(m.route == Route::kOperatorPage);
+  CHECK(RouteName(Route::kOperatorPage) == "operator_page");
+  CHECK(AllowedMethods(Route::kOperatorPage) == "GET");
+  CHECK(MatchRoute(Method::kPost, "/ui", &m).code() == Code::kFailedPrecondition);
+  CHECK(MatchRoute(Method::kGet, "/ui?token=x", &m).code() == Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/ui/x", &m).code() == Code::kNotFound);
 }
 
 // Each route has its own label (metrics, the audit log): 0.2.0 shipped kTransfer labelled
@@ -80,6 +88,7 @@ TEST_CASE("every route has a distinct, non-empty name", "[api]") {
   CHECK(RouteName(Route::kTransfer) == "transfer");
   CHECK(RouteName(Route::kListAccounts) == "list_accounts");
   CHECK(RouteName(Route::kHistory) == "history");
+  CHECK(RouteName(Route::kOperatorPage) == "operator_page");
   CHECK(RouteName(Route::kUnknown) == "unknown");
   CHECK(static_cast<int>(Route::kUnknown) == kRouteCount - 1);
 }
