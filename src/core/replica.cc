@@ -346,6 +346,7 @@ class Replica::Impl {
   const VersionVector& log_floor() const { return s_.log.floor(); }
   Hlc clock() const { return s_.clock.last(); }
   Hlc frontier() const { return s_.frontier; }
+  Hlc saved_frontier() const { return s_.saved_frontier; }
   const ReplicaStats& stats() const {
     s_.stats.idempotency_keys = s_.book.key_count();
     s_.stats.idempotency_index_bytes = s_.book.key_memory_bytes();
@@ -569,6 +570,7 @@ std::vector<Fence> Replica::fences() const { return impl_->fences(); }
 const VersionVector& Replica::log_floor() const { return impl_->log_floor(); }
 Hlc Replica::clock() const { return impl_->clock(); }
 Hlc Replica::frontier() const { return impl_->frontier(); }
+Hlc Replica::saved_frontier() const { return impl_->saved_frontier(); }
 std::vector<PeerView> Replica::Peers(std::uint64_t now_ms) const { return impl_->Peers(now_ms); }
 const ReplicaStats& Replica::stats() const { return impl_->stats(); }
 std::uint64_t Replica::StateDigest() { return impl_->StateDigest(); }

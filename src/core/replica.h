@@ -117,6 +117,9 @@ class Replica {
   const VersionVector& log_floor() const;
   Hlc clock() const;
   Hlc frontier() const;
+  // The frontier of the last Fold handed to the host (or of the checkpoints recovered): every
+  // final statement line below it was in a Fold; those between it and frontier() come in the next.
+  Hlc saved_frontier() const;
   std::vector<PeerView> Peers(std::uint64_t now_ms) const;
   const ReplicaStats& stats() const;
 

@@ -695,7 +695,55 @@ int CmdHealth(const Session& s, double wait_s) {
   return wait_s > 0 ? kExitNotOk : last;
 }
 
-int CmdWatch(const Session& s, const std::string& accounts, long long count, double for_s) {
+// One stream message as a person reads it: an account's state ("shop-1: balance 1205, …"), the ops
+// of an event ("shop-1: debit 100 eu:42 key order-77 (tentative)") or its final lines ("shop-1:
+// final debit 100 eu:42, fee 0, void 0, balance after 1205"), then the accounts' state; anything
+// else as its JSON.
+void PrintStreamMessage(const std::string& text) {
+  json m = json::parse(text, nullptr, false);
+  auto state = [](const json& a) {
+    if (!a.is_object() || !a.contains("id") || !a.contains("balance")) return false;
+    std::cout << Scalar(a["id"]) << ": balance " << Scalar(a["balance"]);
+    for (const char* f : {"available", "held", "final_balance", "fees", "voids"})
+      if (a.contains(f)) std::cout << ", " << f << " " << Scalar(a[f]);
+    if (a.value("tentative", false)) std::cout << " (tentative)";
+    std::cout << "\n";
+    return true;
+  };
+  auto op = [](const json& o, bool final) {
+    if (!o.is_object()) return;
+    std::cout << Scalar(o.value("account", json(""))) << ": " << (final ? "final " : "")
+              << Scalar(o.value("kind", json(""))) << " " << Scalar(o.value("amount", json(0)))
+              << " " << Scalar(o.value("region", json(""))) << ":"
+              << Scalar(o.value("seq", json(0)));
+    if (o.contains("to")) std::cout << " to " << Scalar(o["to"]);
+    if (o.contains("counterparty")) std::cout << " with " << Scalar(o["counterparty"]);
+    if (o.contains("idempotency_key")) std::cout << " key " << Scalar(o["idempotency_key"]);
+    if (o.contains("memo")) std::cout << " \"" << Scalar(o["memo"]) << "\"";
+    if (final) {
+      std::cout << ", fee " << Scalar(o.value("fee", json(0))) << ", void "
+                << Scalar(o.value("void", json(0))) << ", balance after "
+                << Scalar(o.value("balance_after", json(0)));
+      if (o.value("voided", false)) std::cout << " (voided)";
+    } else {
+      std::cout << " (tentative)";
+    }
+    std::cout << "\n";
+  };
+  bool shown = false;
+  if (m.is_object() && m.value("type", "") == "account") shown = state(m["account"]);
+  if (m.is_object() && m.value("type", "") == "event") {
+    const bool final = m.value("final", false);
+    for (const json& o : m.value(final ? "lines" : "ops", json::array())) op(o, final);
+    for (const json& a : m.value("accounts", json::array())) state(a);
+    shown = true;
+  }
+  if (!shown) std::cout << (m.is_discarded() ? text : m.dump()) << "\n";
+  std::cout << std::flush;
+}
+
+int CmdWatch(const Session& s, const std::string& accounts, const std::string& after,
+             long long count, double for_s) {
   WsReader ws(s.url, s.timeout, s.tls);
   Headers h;
   if (!s.token.empty()) h.emplace_back("Authorization", "Bearer " + s.token);
@@ -707,6 +755,7 @@ int CmdWatch(const Session& s, const std::string& accounts, long long count, dou
     target += (first ? "" : ",") + PercentEncode(a);
     first = false;
   }
+  if (!after.empty()) target += "&after=" + PercentEncode(after);
   if (!ws.Open(target, h, &error)) {
     std::cerr << "tallyctl: " << error << "\n";
     if (error.find("(HTTP 4") != std::string::npos) return kExitClientError;
@@ -737,19 +786,7 @@ int CmdWatch(const Session& s, const std::string& accounts, long long count, dou
       std::cout << msg << std::endl;
       continue;
     }
-    json m = json::parse(msg, nullptr, false);
-    const json* a = nullptr;
-    if (m.is_object() && m.value("type", "") == "account" && m.contains("account"))
-      a = &m["account"];
-    if (a && a->is_object() && a->contains("id") && a->contains("balance")) {
-      std::cout << Scalar((*a)["id"]) << ": balance " << Scalar((*a)["balance"]);
-      if (a->contains("final_balance")) std::cout << ", final " << Scalar((*a)["final_balance"]);
-      if (a->contains("fees")) std::cout << ", fees " << Scalar((*a)["fees"]);
-      if (a->contains("voids")) std::cout << ", voids " << Scalar((*a)["voids"]);
-      std::cout << std::endl;
-    } else {
-      std::cout << (m.is_discarded() ? msg : m.dump()) << std::endl;
-    }
+    PrintStreamMessage(msg);
   }
   return kExitOk;
 }
@@ -1055,6 +1092,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   watch->add_option("--for-s", for_s, "stop after this many seconds")
       ->check(CLI::NonNegativeNumber);
+  std::string watch_after;
+  watch->add_option("--after", watch_after,
+                    "resume after this cursor (a message's \"cursor\"): replays the final lines "
+                    "missed since");
 
   // reconcile
   std::vector<std::string> nodes;
@@ -1163,7 +1204,7 @@ int main(int argc, char** argv) {
   if (hold_status->parsed()) return CmdHoldStatus(s, hold_id);
   if (report->parsed()) return CmdReport(s, id, html, out_file);
   if (cluster_status->parsed()) return CmdCluster(s, wait_connected_s, wait_disconnected_s);
-  if (watch->parsed()) return CmdWatch(s, accounts, count, for_s);
+  if (watch->parsed()) return CmdWatch(s, accounts, watch_after, count, for_s);
   if (reconcile->parsed()) return CmdReconcile(s, nodes, id, wait_s);
   if (health->parsed()) return CmdHealth(s, health_wait_s);
   if (metrics->parsed()) return CmdMetrics(s);

@@ -378,11 +378,19 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
   if (seg.size() == 2 && seg[1] == "stream") {
     out->route = Route::kStream;
     if (method != Method::kGet) return NotAllowed(method);
-    if (Status s = ParseQuery(query, {"accounts"}, &params); !s.ok()) return s;
-    if (params.empty() || params[0].second.empty())
-      return Status::InvalidArgument("stream needs ?accounts=<id>,<id>,...");
+    if (Status s = ParseQuery(query, {"accounts", "after"}, &params); !s.ok()) return s;
+    std::string_view list;
+    for (const auto& [key, value] : params) {
+      if (key == "accounts") list = value;
+      if (key != "after") continue;
+      CanonicalKey after;
+      if (Status s = ParseHistoryCursor(value, &after); !s.ok())
+        return Status::InvalidArgument("after: " + s.message());
+      out->stream_after = after;
+    }
+    if (list.empty()) return Status::InvalidArgument("stream needs ?accounts=<id>,<id>,...");
     std::set<std::string> seen;
-    for (std::string_view id : Split(params[0].second, ',')) {
+    for (std::string_view id : Split(list, ',')) {
       if (Status s = ValidateAccountId(id); !s.ok())
         return Status::InvalidArgument("accounts: " + s.message());
       if (seen.insert(std::string(id)).second) out->accounts.emplace_back(id);

@@ -84,7 +84,8 @@ struct RouteMatch {
   std::string account;                // routes under /v1/accounts/{id}, percent-decoded, validated
   bool html = false;                  // kReport with ?format=html
   std::vector<std::string> accounts;  // kStream: the ?accounts= list, validated, deduplicated
-  std::string hold;                   // routes under /v1/holds/{hold}: the id as sent (HoldId)
+  std::optional<CanonicalKey> stream_after;  // kStream: ?after=, the cursor to resume from
+  std::string hold;  // routes under /v1/holds/{hold}: the id as sent (HoldId)
   // kListAccounts: ids starting with `prefix`, after the id `after` (the cursor, decoded), at most
   // `limit` of them.
   std::string prefix, after;

@@ -429,7 +429,8 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
   }
   if (Status s = top.Table("history", &t); !s.ok()) return s;
   {
-    // Statements (docs/operations.md, "Statements"): whether final lines are kept, and how long.
+    // Statements (docs/operations.md, "GET /v1/accounts/{id}/history"): whether final lines are
+    // kept, and how long.
     Fields f(t, "history");
     Status s;
     if (!(s = f.Bool("enabled", &r.keep_statements)).ok()) return s;

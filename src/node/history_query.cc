@@ -52,7 +52,8 @@ Status ParseHistoryCursor(std::string_view cursor, CanonicalKey* out) {
   CanonicalKey k;
   if (!ParseNumber(cursor.substr(1, 16), 16, &k.hlc.value) ||
       !ParseNumber(cursor.substr(17, 8), 16, &k.origin) ||
-      !ParseNumber(cursor.substr(25, 16), 16, &k.seq) || k.origin >= kMaxRegions || k.seq == 0)
+      !ParseNumber(cursor.substr(25, 16), 16, &k.seq) || k.origin >= kMaxRegions ||
+      (k.seq == 0 && k.origin != 0))  // seq 0: a position before every op of its time
     return bad;
   *out = k;
   return Status::OK();

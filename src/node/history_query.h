@@ -1,7 +1,7 @@
-// What GET /v1/accounts/{id}/history asks (docs/operations.md, "Statements"): the page of an
-// account's statement — its size, its direction and the opaque cursor it continues from — or,
-// with `as_of`, the balance at a time. Parsed here from the query string, as pure functions, so
-// every refusal is a unit test.
+// What GET /v1/accounts/{id}/history asks (docs/operations.md, "GET /v1/accounts/{id}/history"):
+// the page of an account's statement — its size, its direction and the opaque cursor it continues
+// from — or, with `as_of`, the balance at a time. Parsed here from the query string, as pure
+// functions, so every refusal is a unit test.
 //
 // A cursor names a line by its op's canonical key, which never changes: a page never repeats or
 // skips a line that was there when the previous page was read, however many ops arrive between.
@@ -35,7 +35,9 @@ struct HistoryQuery {
 inline constexpr std::size_t kDefaultHistoryLimit = 100;
 inline constexpr std::size_t kMaxHistoryLimit = 1000;
 
-// "h" and the key's hlc, origin and seq in fixed-width lowercase hex (41 characters).
+// "h" and the key's hlc, origin and seq in fixed-width lowercase hex (41 characters). Besides an
+// op's key, a cursor may name the position just before every op of a time (origin and seq 0: a
+// stream's cursor at a frontier, stream_events.h); no op has seq 0.
 std::string HistoryCursor(const CanonicalKey& key);
 // InvalidArgument for anything HistoryCursor did not make.
 Status ParseHistoryCursor(std::string_view cursor, CanonicalKey* out);

@@ -11,7 +11,8 @@
 // a lost history's).
 //
 // What it does not hold: lines of ops folded by a peer's snapshot this region installed, or lost
-// with a disk, and lines older than the retention (Prune). docs/operations.md, "Statements".
+// with a disk, and lines older than the retention (Prune). docs/operations.md, "GET
+// /v1/accounts/{id}/history".
 //
 // Threading: every call may run on any thread, at the same time as Store::Write and each other
 // (LevelDB serves concurrent reads and writes). Not copyable.

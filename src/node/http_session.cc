@@ -323,14 +323,15 @@ void HttpSession::Close() {
 }
 
 bool HttpSession::Upgrade(std::uint64_t slot, http::request<http::string_body> req,
-                          std::vector<std::string> accounts, StreamAuth auth) {
+                          std::vector<std::string> accounts, std::optional<CanonicalKey> after,
+                          StreamAuth auth) {
   if (slots_.size() != 1 || slot != first_slot_ || writing_) return false;
   host_->Answered(Route::kStream, 101, slots_.front().start, {}, slots_.front().audit);
   slots_.clear();
   ++first_slot_;
   closed_ = true;  // this object no longer owns the connection
   read_closed_ = true;
-  auto ws = std::make_shared<WsSession>(host_, std::move(stream_), std::move(accounts),
+  auto ws = std::make_shared<WsSession>(host_, std::move(stream_), std::move(accounts), after,
                                         std::move(auth), id_);
   host_->SessionClosed(id_);
   ws->Start(std::move(req));

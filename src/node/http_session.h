@@ -43,10 +43,12 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   void CheckTimeouts(SteadyTime now);
   // Stops reading; closes once every answer owed is written.
   void CloseWhenIdle();
-  // Hands the connection over to a WebSocket stream of `accounts`, authenticated as `auth` says
-  // (the upgrade request must be the only one outstanding). False if it is not.
+  // Hands the connection over to a WebSocket stream of `accounts`, resuming after `after` if set,
+  // authenticated as `auth` says (the upgrade request must be the only one outstanding). False
+  // if it is not.
   bool Upgrade(std::uint64_t slot, http::request<http::string_body> req,
-               std::vector<std::string> accounts, StreamAuth auth);
+               std::vector<std::string> accounts, std::optional<CanonicalKey> after,
+               StreamAuth auth);
   std::uint64_t id() const { return id_; }
   bool closed() const override { return closed_; }
   AuditFacts* audit(std::uint64_t slot) override;

@@ -101,7 +101,10 @@ Status NodeImpl::Open() {
       });
   backup_ = std::make_unique<BackupThread>(store_.get(), &io_);
 
-  streams_ = std::make_unique<StreamHub>(&io_, replica_.get(), &region_names_);
+  streams_ = std::make_unique<StreamHub>(
+      &io_, StatementSources{replica_.get(), &gate_,
+                             config_.replica.keep_statements ? &store_->history() : nullptr,
+                             &region_names_});
   links_.resize(region_names_.size());
   // The real node's reconnect jitter needs no reproducibility, but a seed per region keeps the
   // regions from retrying in lock step.
@@ -299,7 +302,11 @@ void NodeImpl::AfterSync(DeferredResponse response) {
 }
 
 // The batch stays valid and unchanged until the gate retires it (OnCommitted).
-void NodeImpl::StartWrite() { storage_->Submit(&gate_.StartWrite()); }
+void NodeImpl::StartWrite() {
+  const PersistBatch& batch = gate_.StartWrite();
+  streams_->Prepared(gate_.Barrier(), batch);  // the newest in flight: the one just started
+  storage_->Submit(&batch);
+}
 
 void NodeImpl::OnCommitted(Status s, WriteStats stats, std::size_t batches) {
   if (!s.ok()) {
@@ -318,7 +325,7 @@ void NodeImpl::OnCommitted(Status s, WriteStats stats, std::size_t batches) {
         durable_applied_.set(op.dot.origin, op.dot.seq);
     }
     for (const Fold& f : done.folds) durable_applied_.JoinWith(f.log_floor);
-    streams_->Notify(done);
+    streams_->Synced(gate_.synced_through() + 1);
     gate_.Synced(&released_);  // retires `done`
     answered += released_.completions.size();
     Release(&released_);

@@ -357,6 +357,19 @@ void NodeImpl::OpenStream(const std::shared_ptr<HttpSession>& session, std::uint
     if (Status s = AuthorizeStream(*who, match.accounts); !s.ok()) return fail(s);
   }
   if (stopping_) return fail(Status::Unavailable("the node is shutting down"));
+  if (match.stream_after) {
+    // What a resuming stream missed comes from the history store: it must hold it.
+    if (!config_.replica.keep_statements)
+      return fail(Status::FailedPrecondition(
+          "?after= replays from the history this node does not keep ([history] enabled = false)"));
+    const std::uint64_t wall = wall_clock_.NowMs();
+    if (config_.history_retention_ms != 0 && wall > config_.history_retention_ms &&
+        match.stream_after->hlc.wall_ms() < wall - config_.history_retention_ms)
+      return fail(Status::FailedPrecondition(
+          "the cursor is older than [history] retention_ms: the lines after it may be pruned; "
+          "read what is left with GET /v1/accounts/{id}/history and open the stream without "
+          "?after="));
+  }
   if (!websocket::is_upgrade(req))
     return fail(Status::InvalidArgument("/v1/stream needs a WebSocket upgrade request"));
   // Streams waiting for their first message count too, and have a bound of their own: a flood of
@@ -368,7 +381,8 @@ void NodeImpl::OpenStream(const std::shared_ptr<HttpSession>& session, std::uint
         fmt::format("at most {} streams at once may wait for their auth message; send the token "
                     "with the upgrade",
                     kMaxStreamsAwaitingAuth)));
-  if (!session->Upgrade(slot, std::move(req), std::move(match.accounts), std::move(auth)))
+  if (!session->Upgrade(slot, std::move(req), std::move(match.accounts), match.stream_after,
+                        std::move(auth)))
     return fail(
         Status::InvalidArgument("a WebSocket upgrade must not be pipelined behind other requests"));
 }

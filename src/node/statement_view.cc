@@ -147,4 +147,35 @@ Status BalanceAsOfBody(const StatementSources& from, std::string_view account,
   return Status::OK();
 }
 
+Status MissedLines(const StatementSources& from, const std::set<std::string, std::less<>>& accounts,
+                   const CanonicalKey& after, const CanonicalKey& below, std::size_t max,
+                   std::vector<StatementLine>* out, bool* more) {
+  // Memory first, then the store, as StatementPageBody: a batch synced in between is in both.
+  std::map<std::pair<CanonicalKey, std::string>, StatementLine> lines;
+  auto keep = [&](const StatementLine& l) {
+    if (after < l.key && l.key < below) lines.try_emplace({l.key, l.account}, l);
+  };
+  from.gate->ForEachUnsynced([&](const PersistBatch& batch) {
+    for (const Fold& f : batch.folds) {
+      for (const StatementLine& l : f.lines) {
+        if (accounts.count(l.account)) keep(l);
+      }
+    }
+  });
+  const HistoryQuery q{.newest_first = false, .cursor = after, .limit = max + 1};
+  for (const std::string& account : accounts) {
+    std::vector<StatementLine> stored;
+    bool further = false;
+    if (Status s = from.store->Read(account, q, &stored, &further); !s.ok()) return s;
+    for (const StatementLine& l : stored) keep(l);
+  }
+  *more = lines.size() > max;
+  out->clear();
+  for (auto& [key, line] : lines) {
+    if (out->size() == max) break;
+    out->push_back(std::move(line));
+  }
+  return Status::OK();
+}
+
 }  // namespace tally::node

@@ -1,10 +1,11 @@
-// Statements (GET /v1/accounts/{id}/history, docs/operations.md "Statements"): an account's lines
-// gathered from the three places they live — the history store (final lines synced), the batches
-// the storage thread has not synced yet (final lines folded and handed over), and the replica
-// (final lines folded since its last Fold, and the tentative lines above the frontier) — and
-// merged by canonical key, so no line is missing or shown twice whatever the fold and the storage
-// thread are doing meanwhile. The memory is read first, then the store: a batch synced in between
-// is in both (the same final lines), and nothing can move from memory to the store unseen.
+// Statements (GET /v1/accounts/{id}/history, docs/operations.md, "GET /v1/accounts/{id}/history"):
+// an account's lines gathered from the three places they live — the history store (final lines
+// synced), the batches the storage thread has not synced yet (final lines folded and handed over),
+// and the replica (final lines folded since its last Fold, and the tentative lines above the
+// frontier) — and merged by canonical key, so no line is missing or shown twice whatever the fold
+// and the storage thread are doing meanwhile. The memory is read first, then the store: a batch
+// synced in between is in both (the same final lines), and nothing can move from memory to the
+// store unseen.
 //
 // Threading: io thread (it reads the replica and the commit gate); the store read may run
 // concurrently with the storage thread's writes.
@@ -12,8 +13,11 @@
 #ifndef TALLY_NODE_STATEMENT_VIEW_H_
 #define TALLY_NODE_STATEMENT_VIEW_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +55,14 @@ Status StatementPageBody(const StatementSources& from, std::string_view account,
 // installed from a peer's snapshot).
 Status BalanceAsOfBody(const StatementSources& from, std::string_view account,
                        std::uint64_t as_of_ms, std::string* out);
+
+// The final lines of `accounts` that were handed over in a Fold (stored, or in a batch not synced
+// yet) whose key is after `after` and before `below`, ordered by key then account (a transfer
+// between two of them is two lines with one key): at most `max`, *more telling whether there are
+// further ones. What a stream reopening with ?after= missed (stream_hub.h).
+Status MissedLines(const StatementSources& from, const std::set<std::string, std::less<>>& accounts,
+                   const CanonicalKey& after, const CanonicalKey& below, std::size_t max,
+                   std::vector<StatementLine>* out, bool* more);
 
 }  // namespace tally::node
 

@@ -156,10 +156,6 @@ report::RunReport AccountReport(std::string_view region, const AccountView& acco
 
 namespace tally::node {
 
-std::string AccountMessageJson(const AccountView& v, const RegionNames& regions) {
-  return nlohmann::json{{"type", "account"}, {"account", AccountJson(v, regions)}}.dump();
-}
-
 std::string ListAccountsJson(Replica* replica, const RouteMatch& m,
                              const std::function<bool(const std::string&)>& in_scope) {
   // Every open id, sorted (the replica keeps them unordered): O(accounts) a page, an operator's

@@ -46,14 +46,14 @@ nlohmann::json AccountJson(const AccountView& v, const RegionNames& regions);
 // "payers" when `r.payers` names them (a budget debit, or a fallback); "memo" and "metadata" (an
 // object, in the client's order) when the op carries them; "replayed":true on the stored answer
 // to a retry (its note is the original op's, while the op is held here).
+void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
+                        std::string* out);
+
 // GET /v1/accounts: a page of the open accounts whose id starts with `m.prefix`, after `m.after`,
 // that `in_scope` admits, in id order, at most `m.limit`: {"accounts":[{"id","currency","balance",
 // "held","available","tentative","parent"?,"cap"?}],"next_cursor":"…"|null}.
 std::string ListAccountsJson(Replica* replica, const RouteMatch& m,
                              const std::function<bool(const std::string&)>& in_scope);
-
-void AppendOpResultJson(const CommandResult& r, const RegionNames& regions, bool transfer,
-                        std::string* out);
 
 // GET /v1/holds/{hold}: {"hold","account","amount","placed_at","expires_ms","state" (open,
 // captured, released, expired, voided),"captured","final","resolved_by"?:{"region","seq"}}.
@@ -66,9 +66,6 @@ nlohmann::json HoldJson(const HoldView& v, const RegionNames& regions);
 report::RunReport AccountReport(std::string_view region, const AccountView& account,
                                 std::vector<ForkReport> forks, std::vector<DerivedEvent> events,
                                 const RegionNames& regions);
-
-// A stream message: {"type":"account","account":AccountJson}.
-std::string AccountMessageJson(const AccountView& v, const RegionNames& regions);
 
 // GET /v1/accounts/{id}: AccountJson of the replica's view. NotFound for an unknown account.
 Status AccountBody(Replica* replica, std::string_view id, const RegionNames& regions,

@@ -10,11 +10,12 @@
 namespace tally::node {
 
 WsSession::WsSession(ApiHost* host, ApiStream stream, std::vector<std::string> accounts,
-                     StreamAuth auth, std::uint64_t id)
+                     std::optional<CanonicalKey> after, StreamAuth auth, std::uint64_t id)
     : Responder(host),
       host_(host),
       ws_(std::move(stream)),
       accounts_(std::move(accounts)),
+      after_(after),
       authorization_(std::move(auth.authorization)),
       select_protocol_(auth.select_protocol),
       id_(id),

@@ -25,6 +25,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,8 +41,8 @@ namespace tally::node {
 
 class WsSession : public Responder, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(ApiHost* host, ApiStream stream, std::vector<std::string> accounts, StreamAuth auth,
-            std::uint64_t id);
+  WsSession(ApiHost* host, ApiStream stream, std::vector<std::string> accounts,
+            std::optional<CanonicalKey> after, StreamAuth auth, std::uint64_t id);
 
   void Start(http::request<http::string_body> req);
   // An account's state: queued if open(), else dropped. A consumer too slow to keep up is
@@ -51,6 +52,8 @@ class WsSession : public Responder, public std::enable_shared_from_this<WsSessio
   // still owed are sent.
   void Close(websocket::close_reason why = websocket::close_code::going_away);
   const std::vector<std::string>& accounts() const { return accounts_; }
+  // The cursor it resumes from (?after=): the final lines it missed since are replayed first.
+  const std::optional<CanonicalKey>& after() const { return after_; }
   // "Bearer <token>", as the upgrade or the first message authenticated it: a reload checks it
   // against the new tokens.
   const std::string& authorization() const { return authorization_; }
@@ -90,6 +93,7 @@ class WsSession : public Responder, public std::enable_shared_from_this<WsSessio
   ApiHost* const host_;
   websocket::stream<ApiStream> ws_;
   const std::vector<std::string> accounts_;
+  const std::optional<CanonicalKey> after_;
   std::string authorization_;
   const bool select_protocol_;
   const std::uint64_t id_;

@@ -56,6 +56,21 @@ TEST_CASE("routes match method and path", "[api]") {
   REQUIRE(MatchRoute(Method::kGet, "/v1/stream?accounts=a,b,a", &m).ok());
   CHECK(m.route == Route::kStream);
   CHECK(m.accounts == std::vector<std::string>{"a", "b"});
+  CHECK_FALSE(m.stream_after);
+  const CanonicalKey resume{Hlc{0x0123456789abcdefULL}, 2, 42};
+  REQUIRE(MatchRoute(Method::kGet, "/v1/stream?after=" + HistoryCursor(resume) + "&accounts=a", &m)
+              .ok());
+  CHECK(m.accounts == std::vector<std::string>{"a"});
+  REQUIRE(m.stream_after);
+  CHECK(*m.stream_after == resume);
+  m = RouteMatch{};
+  Status bad = MatchRoute(Method::kGet, "/v1/stream?accounts=a&after=x1", &m);
+  CHECK(bad.code() == Code::kInvalidArgument);
+  CHECK(bad.message().find("after: cursor 'x1'") != std::string::npos);
+  CHECK(MatchRoute(Method::kGet, "/v1/stream?accounts=a&after=", &m).code() ==
+        Code::kInvalidArgument);
+  CHECK(MatchRoute(Method::kGet, "/v1/stream?after=" + HistoryCursor(resume), &m).code() ==
+        Code::kInvalidArgument);  // no accounts
   REQUIRE(MatchRoute(Method::kGet, "/healthz", &m).ok());
   CHECK(m.route == Route::kHealth);
   REQUIRE(MatchRoute(Method::kGet, "/metrics", &m).ok());

@@ -1,4 +1,8 @@
-// Requests over GET /v1/stream against a real tallyd (issue 14): a client sends
+// GET /v1/stream against real tallyd processes (issue 14). Events: through a partition and its
+// heal, every session of an account sees each op once, then each final line (fees and voids
+// inline) once, in canonical order, identical in every region; a stream reopened with ?after= a
+// cursor — in the same region or another — is sent exactly the final lines it missed. Requests:
+// a client sends
 // {"type":"debit","request_id":…} on the WebSocket and gets {"type":"result"} with the status and
 // body HTTP would answer, under the same permissions; another stream of the account sees each
 // change once; every bad message gets an error message; and the ways a browser authenticates a
@@ -6,8 +10,11 @@
 // silent socket and a token in the query string are refused.
 #include <signal.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,7 +30,8 @@ namespace {
 // are kept in `skipped`.
 class Stream {
  public:
-  explicit Stream(const Cluster& c) : reader_(UrlOf(c), 5s, tally::ctl::ClientTls{c.ca_file()}) {}
+  explicit Stream(const Cluster& c, std::size_t node = 0)
+      : reader_(UrlOf(c, node), 5s, tally::ctl::ClientTls{c.ca_file()}) {}
 
   bool Open(const std::string& target, const tally::ctl::Headers& headers = {}) {
     return reader_.Open(target, headers, &error_);
@@ -60,6 +68,24 @@ class Stream {
     FAIL("no " << type << " message");
     return json();
   }
+  // The next event naming ops (not yet final); final events before it are kept in `skipped`.
+  json AwaitOps() {
+    // Sent before the result of the request that made it: Call may have skipped it already.
+    for (auto it = skipped.begin(); it != skipped.end(); ++it) {
+      if ((*it)["type"] == "event" && (*it)["final"] == false) {
+        json m = std::move(*it);
+        skipped.erase(it);
+        return m;
+      }
+    }
+    for (int i = 0; i < 50; ++i) {
+      json m = Await("event");
+      if (m["final"] == false) return m;
+      skipped.push_back(std::move(m));
+    }
+    FAIL("no event naming ops");
+    return json();
+  }
   // The result of `request` sent now.
   json Call(const json& request) {
     Send(request);
@@ -80,10 +106,10 @@ class Stream {
   std::vector<json> skipped;
 
  private:
-  static tally::ctl::Url UrlOf(const Cluster& c) {
+  static tally::ctl::Url UrlOf(const Cluster& c, std::size_t node) {
     tally::ctl::Url url;
     std::string error;
-    REQUIRE(tally::ctl::Url::Parse(c.url(0), &url, &error));
+    REQUIRE(tally::ctl::Url::Parse(c.url(node), &url, &error));
     return url;
   }
 
@@ -150,7 +176,7 @@ TEST_CASE("requests over a stream are answered as over HTTP, under HTTP's permis
   CHECK(b.protocol() == "tally.v1");  // never the one carrying the token
   CHECK(Balance(b.Await("account")) == 100);
 
-  // Debits over the socket: each answered with HTTP's body; the other session sees each change.
+  // Debits over the socket: each answered with HTTP's body; the other session sees each op.
   json first;
   for (int i = 1; i <= 3; ++i) {
     const std::string id = "d" + std::to_string(i);
@@ -161,7 +187,10 @@ TEST_CASE("requests over a stream are answered as over HTTP, under HTTP's permis
     CHECK(r["body"]["op"]["region"] == "eu");
     CHECK_FALSE(r.contains("headers"));
     if (i == 1) first = r;
-    CHECK(Balance(b.Await("account")) == 100 - 10 * i);
+    json e = b.AwaitOps();
+    REQUIRE(e["ops"].size() == 1);
+    CHECK(e["ops"][0]["idempotency_key"] == "dk" + std::to_string(i));
+    CHECK(Int(e["accounts"][0], "balance") == 100 - 10 * i);
   }
   // A retry with the same key is the same op: answered as HTTP answers a replay, and no change.
   json replay = a.Call(Debit("d1-again", "dk1", 10));
@@ -173,8 +202,11 @@ TEST_CASE("requests over a stream are answered as over HTTP, under HTTP's permis
   Reply http_replay = shop.Debit("shop-1", 10, "dk1");
   CHECK(http_replay.header("Idempotent-Replayed") == "true");
   CHECK(replay["body"] == http_replay.body);
-  CHECK(b.Next(500ms).is_null());  // each change once: nothing for the replays
-  CHECK(b.skipped.empty());
+  // Each op once: nothing for the replays (a fold may make earlier ones final meanwhile).
+  for (json m = b.Next(500ms); !m.is_null(); m = b.Next(500ms)) {
+    INFO(m.dump());
+    CHECK((m["type"] == "event" && m["final"] == true));
+  }
 
   // The other write routes.
   json t = a.Call({{"type", "transfer"},
@@ -186,7 +218,7 @@ TEST_CASE("requests over a stream are answered as over HTTP, under HTTP's permis
   INFO(t.dump());
   CHECK(t["status"] == 200);
   CHECK(Int(t["body"], "payee_balance") == 5);
-  CHECK(Balance(b.Await("account")) == 65);
+  CHECK(Int(b.AwaitOps()["accounts"][0], "balance") == 65);
   json h = a.Call({{"type", "hold"},
                    {"request_id", "h1"},
                    {"idempotency_key", "hk1"},
@@ -313,7 +345,7 @@ TEST_CASE("a stream authenticates by subprotocol or first message, never by quer
     CHECK(Balance(s.Await("account")) == 50);
     json r = s.Call(Debit("d1", "dk1", 5));
     CHECK(r["status"] == 200);
-    CHECK(Balance(s.Await("account")) == 45);
+    CHECK(Int(s.AwaitOps()["accounts"][0], "balance") == 45);
   }
   {
     INFO("first message with a wrong token");
@@ -405,4 +437,199 @@ TEST_CASE("a stream authenticates by subprotocol or first message, never by quer
       CHECK(s.error().find("unknown query parameter") != std::string::npos);
     }
   }
+}
+
+namespace {
+
+// Reads `s` until `done` holds of what it has read (every message kept in `got`), or fails after
+// 30 s without.
+void ReadUntil(Stream& s, std::vector<json>* got, const std::function<bool()>& done) {
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (!done()) {
+    INFO("read so far: " << json(*got).dump());
+    REQUIRE(std::chrono::steady_clock::now() < end);
+    json m = s.Next(1s);
+    if (m.is_object()) got->push_back(std::move(m));
+  }
+}
+
+// Everything a session was sent, sorted out: the ops of non-final events, the lines of final
+// ones, and every cursor in the order sent.
+struct Seen {
+  std::vector<json> ops, lines;
+  std::vector<std::string> cursors;
+  explicit Seen(const std::vector<json>& messages) {
+    for (const json& m : messages) {
+      INFO(m.dump());
+      if (m["type"] == "event") {
+        for (const json& x : m[m["final"] == true ? "lines" : "ops"])
+          (m["final"] == true ? lines : ops).push_back(x);
+      }
+      if (m.contains("cursor")) cursors.push_back(m["cursor"].get<std::string>());
+    }
+  }
+  std::size_t OpsKeyed(const std::string& key) const {
+    return static_cast<std::size_t>(std::count_if(ops.begin(), ops.end(), [&](const json& o) {
+      return o.value("idempotency_key", "") == key;
+    }));
+  }
+  bool HasFinal(std::size_t n) const { return lines.size() >= n; }
+};
+
+// The lines of `account` at node i after `cursor` (all of them when empty), oldest first.
+json LinesAfter(Cluster& c, std::size_t i, const std::string& account, const std::string& cursor) {
+  Reply r = c.api(i).Call("GET", "/v1/accounts/" + account + "/history?order=asc&limit=1000" +
+                                     (cursor.empty() ? "" : "&cursor=" + cursor));
+  INFO(r.raw);
+  REQUIRE(r.status == 200);
+  json lines = json::array();
+  for (json l : r.body["lines"]) {
+    if (l["final"] != true) break;
+    l["account"] = account;  // stream lines name their account first
+    lines.push_back(std::move(l));
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("events name their cause, reach every session once, and resume from a cursor",
+          "[node][stream]") {
+  ClusterOptions options;
+  options.proxied = true;  // partitions
+  Cluster c("stream-events", options);
+  REQUIRE_STARTED(c);
+  REQUIRE(c.WaitConnected(10s));
+  Api eu = c.api(0), us = c.api(1), ap = c.api(2);
+  REQUIRE(eu.Open("shop-1").status == 201);
+  WaitVisible(c, "shop-1");
+  REQUIRE(eu.Credit("shop-1", 1000, "c-eu").status == 200);
+  REQUIRE(us.Credit("shop-1", 500, "c-us").status == 200);  // us spends its own rights
+  WaitFinal(c, "shop-1");
+
+  // Two sessions of the account in eu (header and subprotocol), one in us; each opens with the
+  // account's state and the cursor it may resume from.
+  Stream a(c, 0), b(c, 0), u(c, 1);
+  REQUIRE(a.OpenWithToken(kShop1, kShopToken));
+  REQUIRE(b.Open(
+      kShop1, {{"Sec-WebSocket-Protocol", std::string("tally.v1, tally.bearer.") + kShopToken}}));
+  REQUIRE(u.OpenWithToken(kShop1, kShopToken));
+  const std::string start = b.Await("account")["cursor"].get<std::string>();
+  CHECK(start.size() == 41);
+  const std::string u_start = u.Await("account")["cursor"].get<std::string>();
+  a.Await("account");
+
+  // Cut off: eu spends over its sessions' socket, us over HTTP, and "dup" is used in eu and ap.
+  c.CutAll();
+  WaitIsolated(c);
+  for (int i = 1; i <= 3; ++i) {
+    json d = Debit("d" + std::to_string(i), "eu-" + std::to_string(i), 100);
+    d["memo"] = "order " + std::to_string(i);
+    CHECK(a.Call(d)["status"] == 200);
+  }
+  REQUIRE(us.Debit("shop-1", 200, "us-1").status == 200);
+  REQUIRE(us.Debit("shop-1", 200, "us-2").status == 200);
+  REQUIRE(ap.Credit("shop-1", 5, "dup").status == 200);
+  REQUIRE(eu.Credit("shop-1", 5, "dup").status == 200);
+
+  // Meanwhile b sees each of eu's ops once, naming it, with the balance after it; u only us's.
+  std::vector<json> got_b, got_u;
+  ReadUntil(b, &got_b, [&] { return Seen(got_b).OpsKeyed("dup") == 1; });
+  {
+    Seen seen(got_b);
+    for (const char* key : {"eu-1", "eu-2", "eu-3"}) CHECK(seen.OpsKeyed(key) == 1);
+    CHECK(seen.OpsKeyed("us-1") == 0);
+    for (const json& l : seen.lines) {  // nothing made while cut off can be final
+      INFO(l.dump());
+      CHECK(l.value("idempotency_key", "").find("eu-") == std::string::npos);
+      CHECK(l.value("idempotency_key", "") != "dup");
+    }
+    json first;
+    for (const json& o : seen.ops)
+      if (o.value("idempotency_key", "") == "eu-1") first = o;
+    CHECK(first["kind"] == "debit");
+    CHECK(first["amount"] == 100);
+    CHECK(first["region"] == "eu");
+    CHECK(first["memo"] == "order 1");
+    const json last = got_b.back();
+    CHECK(last["final"] == false);
+    CHECK(Int(last["accounts"][0], "balance") == 1500 - 300 + 5);
+    CHECK(last["accounts"][0]["tentative"] == true);
+  }
+  ReadUntil(u, &got_u, [&] { return Seen(got_u).OpsKeyed("us-2") == 1; });
+  CHECK(Seen(got_u).OpsKeyed("eu-1") == 0);
+
+  // Healed: every session learns the other regions' ops once, then every line as final, once.
+  c.HealAll();
+  WaitFinal(c, "shop-1");
+  const json all = LinesAfter(c, 0, "shop-1", start);
+  const json all_us = LinesAfter(c, 1, "shop-1", u_start);
+  {
+    std::set<std::string> keys;
+    for (const json& l : all) keys.insert(l.value("idempotency_key", ""));
+    for (const char* key : {"eu-1", "eu-2", "eu-3", "us-1", "us-2", "dup"}) CHECK(keys.count(key));
+    REQUIRE(all.size() >= 7);
+  }
+  ReadUntil(b, &got_b, [&] { return Seen(got_b).lines.size() >= all.size(); });
+  ReadUntil(u, &got_u, [&] { return Seen(got_u).lines.size() >= all_us.size(); });
+  {
+    std::vector<json> more;  // and no line twice (rights moves may still come and go)
+    for (json m = b.Next(500ms); m.is_object(); m = b.Next(500ms)) more.push_back(m);
+    CHECK(Seen(more).lines.empty());
+  }
+
+  Seen sb(got_b), su(got_u);
+  for (const char* key : {"eu-1", "eu-2", "eu-3", "us-1", "us-2"}) {
+    INFO(key);
+    CHECK(sb.OpsKeyed(key) == 1);
+    CHECK(su.OpsKeyed(key) == 1);
+  }
+  CHECK(sb.OpsKeyed("dup") == 2);  // two ops, one key: one is voided below
+  // The final lines: each once, in canonical order, as the history route shows them (the same in
+  // every region), the void inline.
+  CHECK(json(sb.lines) == all);
+  CHECK(json(su.lines) == all_us);
+  CHECK(std::is_sorted(sb.cursors.begin(), sb.cursors.end()));  // a cursor only moves forward
+  CHECK(std::is_sorted(su.cursors.begin(), su.cursors.end()));
+  int voided = 0;
+  for (const json& l : all) voided += l["voided"] == true ? 1 : 0;
+  CHECK(voided == 1);
+  json last_final;
+  for (const json& m : got_b)
+    if (m["type"] == "event" && m["final"] == true) last_final = m;
+  CHECK(Int(last_final["accounts"][0], "final_balance") ==
+        Int(eu.Account("shop-1").body, "balance"));
+
+  // Resuming: a stream reopened after the cursor it had before the partition is sent exactly the
+  // lines it missed (marked replay), then the state; in another region too; and from the middle.
+  // (A region whose last fold is behind replays what it folded, and sends the rest as it folds.)
+  auto resume = [&](std::size_t node, const std::string& after, std::size_t lines) {
+    INFO("resuming in " << c.region(node) << " after " << after);
+    Stream r(c, node);
+    REQUIRE(r.OpenWithToken(std::string(kShop1) + "&after=" + after, kShopToken));
+    std::vector<json> got;
+    bool opened = false;
+    ReadUntil(r, &got, [&] {
+      if (!got.empty() && got.back()["type"] == "account") opened = true;
+      return opened && Seen(got).lines.size() >= lines;
+    });
+    CHECK(Seen(got).ops.empty());
+    for (const json& m : got) {
+      if (m["type"] == "account") break;
+      CHECK(m["replay"] == true);
+    }
+    return got;
+  };
+  for (std::size_t node : {0, 2}) CHECK(json(Seen(resume(node, start, all.size())).lines) == all);
+  const std::string middle = all[3]["cursor"].get<std::string>();
+  std::vector<json> got = resume(1, middle, all.size() - 4);
+  CHECK(json(Seen(got).lines) == json(std::vector<json>(all.begin() + 4, all.end())));
+  // Resumed at the end: nothing to replay, and the next op arrives once.
+  Stream e(c, 0);
+  REQUIRE(e.OpenWithToken(std::string(kShop1) + "&after=" + got.back()["cursor"].get<std::string>(),
+                          kShopToken));
+  CHECK(e.Await("account")["cursor"] >= got.back()["cursor"]);
+  CHECK(e.skipped.empty());
+  REQUIRE(eu.Debit("shop-1", 1, "late").status == 200);
+  CHECK(e.AwaitOps()["ops"][0]["idempotency_key"] == "late");
 }

@@ -333,8 +333,28 @@ TEST_CASE("tallyctl subcommands and exit codes against a real cluster", "[node]"
   r = ctl.Finish(*watcher, watch_log);
   INFO(r.out);
   CHECK(r.exit_code == 0);
-  CHECK(LastJson(r.out)["type"] == "account");
-  CHECK(LastJson(r.out)["account"]["id"] == "t-1");
+  CHECK(LastJson(r.out)["type"] == "event");  // the state first, then a credit
+  CHECK(LastJson(r.out)["accounts"][0]["id"] == "t-1");
+  {
+    bool credit = false;  // an event names the credit as its cause (as an op, or a final line)
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      json m = json::parse(line, nullptr, false);
+      if (!m.is_object() || m["type"] != "event") continue;
+      for (const json& o : m[m["final"] == true ? "lines" : "ops"]) credit |= o["kind"] == "credit";
+    }
+    CHECK(credit);
+  }
+  // Resumed after the cursor it was shown, as a person reads it: the lines turned final since
+  // (if any), then the state.
+  const std::string cursor = LastJson(r.out)["cursor"].get<std::string>();
+  r = ctl.Run(with(eu, {"watch", "t-1", "--after", cursor, "--for-s", "3"}));
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("t-1: balance ") != std::string::npos);
+  r = ctl.Run(with(eu, {"watch", "t-1", "--after", "h12", "--for-s", "5"}));
+  CHECK(r.exit_code == 4);  // 400
+  CHECK(r.out.find("cursor 'h12'") != std::string::npos);
 
   r = ctl.Run(with(c.CtlArgs(1), {"health"}));
   CHECK(r.exit_code == 0);

@@ -126,6 +126,13 @@ std::vector<BadRequest> BadRequests() {
        {},
        400,
        "invalid_argument"},
+      {"bad stream cursor",
+       "GET",
+       "/v1/stream?accounts=ok&after=h12",
+       "",
+       {},
+       400,
+       "invalid_argument"},
       // Unknown things.
       {"unknown account", "GET", "/v1/accounts/nobody", "", {}, 404, "not_found"},
       {"debit of an unknown account", "POST", "/v1/accounts/nobody/debits", "{\"amount\":5}", kKey,

@@ -213,8 +213,12 @@ TEST_CASE("history queries: cursors, limits, orders and times are checked", "[ap
                           "h00000000000000000000000000000000000000000",  // 42 characters
                           "h0000000000000000000000100000000000000001",   // origin 16
                           "h000000000000000000000000000000000000000g",
-                          "h0000000000000000000000000000000000000000"})  // seq 0
+                          "h0000000000000000000000010000000000000000"})  // seq 0 of region 1
     CHECK(ParseHistoryCursor(bad, &back).code() == Code::kInvalidArgument);
+  // A stream's cursor may be a position between ops: just before every op of a time.
+  const CanonicalKey between{Hlc::Make(kT0, 0), 0, 0};
+  REQUIRE(ParseHistoryCursor(HistoryCursor(between), &back).ok());
+  CHECK(back == between);
 
   std::uint64_t ms = 0;
   REQUIRE(ParseUtcMs("1970-01-01T00:00:00Z", &ms).ok());
