@@ -24,7 +24,7 @@ constexpr std::array<std::string_view, kRouteCount> kRouteNames = {
     "open_account", "get_account",   "credit",   "debit",   "rights",  "report",
     "cluster",      "stream",        "metrics",  "healthz", "readyz",  "backup",
     "transfer",     "hold",          "get_hold", "capture", "release", "list_accounts",
-    "history",      "operator_page", "unknown",
+    "history",      "operator_page", "batch",    "unknown",
 };
 
 int HexValue(char c) {
@@ -295,6 +295,7 @@ Method MethodOf(Route r) {
     case Route::kHold:
     case Route::kCapture:
     case Route::kRelease:
+    case Route::kBatch:
       return Method::kPost;
     default:
       return Method::kGet;
@@ -399,6 +400,11 @@ Status MatchRoute(Method method, std::string_view target, RouteMatch* out) {
       return Status::InvalidArgument("accounts: at most " + std::to_string(kMaxStreamAccounts) +
                                      " accounts per stream");
     return Status::OK();
+  }
+  if (seg.size() == 2 && seg[1] == "batch") {
+    out->route = Route::kBatch;
+    if (method != Method::kPost) return NotAllowed(method);
+    return no_query();
   }
   if (seg.size() == 2 && seg[1] == "transfers") {
     out->route = Route::kTransfer;

@@ -58,9 +58,10 @@ enum class Route : std::uint8_t {
   kListAccounts,  // GET /v1/accounts?prefix=&limit=&cursor=
   kHistory,       // GET /v1/accounts/{id}/history?limit=&cursor=&order= or ?as_of=
   kOperatorPage,  // GET /ui: the operator page, which carries no data (no token, like kHealth)
+  kBatch,         // POST /v1/batch: many ops, each with its own key and result (batch_request.h)
   kUnknown,       // no such route, wrong method, or a request refused before routing (last)
 };
-inline constexpr int kRouteCount = 21;
+inline constexpr int kRouteCount = 22;
 // Stable snake_case label for metrics and logs ("debit").
 std::string_view RouteName(Route r);
 
@@ -107,6 +108,9 @@ inline constexpr std::size_t kMaxStreamAccounts = 100;
 // FailedPrecondition with a message "method not allowed" for a known path with the wrong method
 // (HTTP 405), InvalidArgument for a bad account id, bad percent-encoding or a bad query.
 Status MatchRoute(Method method, std::string_view target, RouteMatch* out);
+
+// The content type of every JSON answer.
+inline constexpr std::string_view kJson = "application/json";
 
 // The HTTP status for each Status code: the one table of the API.
 int HttpStatusFor(Code code);

@@ -457,6 +457,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     Fields f(t, "http");
     Status s;
     if (!(s = f.Unsigned("max_body_bytes", 256, 16 << 20, &c->max_body_bytes)).ok()) return s;
+    if (!(s = f.Unsigned("max_batch_bytes", 256, 16 << 20, &c->max_batch_bytes)).ok()) return s;
     if (!(s = f.Unsigned("max_connections", 1, 1 << 20, &c->max_connections)).ok()) return s;
     if (!(s = f.Unsigned("max_pipelined", 1, 1024, &c->max_pipelined)).ok()) return s;
     if (!(s = f.Unsigned("idle_timeout_ms", 100, 24 * kHour, &c->idle_timeout_ms)).ok()) return s;

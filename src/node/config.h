@@ -102,6 +102,7 @@ struct NodeConfig {
 
   // [http]
   std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_batch_bytes = 1024 * 1024;  // the body of POST /v1/batch
   std::size_t max_connections = 1024;
   std::size_t max_pipelined = 16;         // requests read ahead on one connection before answering
   std::uint64_t idle_timeout_ms = 60000;  // also the deadline of a client's TLS handshake

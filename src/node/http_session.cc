@@ -13,7 +13,6 @@ namespace tally::node {
 
 namespace {
 
-constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kPlainHttpBody =
     R"({"error":{"code":"tls_required","message":"this port speaks HTTPS: use https://"}})";
 
@@ -93,7 +92,9 @@ void HttpSession::DoRead() {
   if (slots_.size() >= host_->config().max_pipelined) return;  // resumes after a write
   reading_ = true;
   parser_.emplace();
-  parser_->body_limit(host_->config().max_body_bytes);
+  // The route is known only once the header is read: the larger bound is the parser's, and a body
+  // over its route's bound is refused once read (OnRead).
+  parser_->body_limit(std::max(host_->config().max_body_bytes, host_->config().max_batch_bytes));
   parser_->header_limit(kMaxHeaderBytes);
   http::async_read(
       stream_, buffer_, *parser_,
@@ -114,6 +115,20 @@ std::uint64_t HttpSession::AddSlot(Route route, bool keep_alive, SteadyTime star
 void HttpSession::RespondError(std::uint64_t slot, const Status& s, bool close) {
   if (close) slots_[slot - first_slot_].close = true;
   Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+}
+
+Status HttpSession::BodyTooLarge(Route route) const {
+  const NodeConfig& c = host_->config();
+  if (route == Route::kBatch)
+    return Status::InvalidArgument(
+        fmt::format("request body exceeds {} bytes ([http] max_batch_bytes)", c.max_batch_bytes));
+  if (route == Route::kUnknown && c.max_batch_bytes > c.max_body_bytes)
+    return Status::InvalidArgument(
+        fmt::format("request body exceeds {} bytes ([http] max_batch_bytes; {} for any route but "
+                    "POST /v1/batch, [http] max_body_bytes)",
+                    c.max_batch_bytes, c.max_body_bytes));
+  return Status::InvalidArgument(
+      fmt::format("request body exceeds {} bytes ([http] max_body_bytes)", c.max_body_bytes));
 }
 
 void HttpSession::OnRead(beast::error_code ec) {
@@ -145,10 +160,7 @@ void HttpSession::OnRead(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       // 413, not 400: the request may be fine but for its size.
       slots_[slot - first_slot_].close = true;
-      Respond(slot, 413, kJson,
-              ErrorJson(Status::InvalidArgument(
-                  fmt::format("request body exceeds {} bytes ([http] max_body_bytes)",
-                              host_->config().max_body_bytes))));
+      Respond(slot, 413, kJson, ErrorJson(BodyTooLarge(Route::kUnknown)));
       return;
     }
     Status s = ec == http::error::header_limit
@@ -169,7 +181,11 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (auto key = req.find("Idempotency-Key"); key != req.end())
     facts.idempotency_key = std::string(ToStd(key->value()).substr(0, kMaxAuditedKeyBytes));
   facts.account = match.account.substr(0, kMaxAuditedKeyBytes);
-  if (!s.ok()) {
+  const std::size_t bound = match.route == Route::kBatch ? host_->config().max_batch_bytes
+                                                         : host_->config().max_body_bytes;
+  if (s.ok() && req.body().size() > bound) {
+    Respond(slot, 413, kJson, ErrorJson(BodyTooLarge(match.route)));  // read whole: stays in step
+  } else if (!s.ok()) {
     if (IsMethodNotAllowed(s)) {
       Respond(slot, 405, kJson,
               ErrorJson(Status::InvalidArgument(

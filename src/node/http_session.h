@@ -73,6 +73,8 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   void Close();
   std::uint64_t AddSlot(Route route, bool keep_alive, SteadyTime start);
   void RespondError(std::uint64_t slot, const Status& s, bool close);
+  // Why a body over its route's bound is refused (413); kUnknown: over the parser's, every route's.
+  Status BodyTooLarge(Route route) const;
 
   ApiHost* const host_;
   const std::uint64_t id_;

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "node/batch_request.h"
+#include "node/batch_responder.h"
 #include "node/log.h"
 #include "node/node_impl.h"
 #include "node/operator_page.h"
@@ -18,12 +20,6 @@
 #include "node/ws_session.h"
 
 namespace tally::node {
-
-namespace {
-
-constexpr std::string_view kJson = "application/json";
-
-}  // namespace
 
 void NodeImpl::StartAccept() {
   client_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
@@ -113,6 +109,7 @@ void NodeImpl::HandleRequest(const std::shared_ptr<Responder>& session, std::uin
     return fail(s);
   AuditFacts* facts = session->audit(slot);
   if (facts) facts->token = who->name;
+  if (route == Route::kBatch) return StartBatch(session, slot, req);
   const Permission needed = PermissionFor(route);
   Dot hold;
   HoldView held;  // the hold a hold route names
@@ -334,6 +331,27 @@ void NodeImpl::StartBackup(const std::shared_ptr<Responder>& session, std::uint6
     Log(LogLevel::kWarn, "backup to {}: not started: {}", dir, started.ToString());
     session->Respond(slot, HttpStatusFor(started.code()), kJson, ErrorJson(started));
   }
+}
+
+void NodeImpl::StartBatch(const std::shared_ptr<Responder>& session, std::uint64_t slot,
+                          http::request<http::string_body>& req) {
+  auto fail = [&](const Status& s) {
+    session->Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
+  };
+  // Each op is authorized, keyed and answered on its own (batch_responder.h); the batch needs
+  // only a known token.
+  if (req.find("Idempotency-Key") != req.end())
+    return fail(Status::InvalidArgument(
+        "a batch takes no Idempotency-Key header: each op carries its own idempotency_key"));
+  if (stopping_) return fail(Status::Unavailable("the node is shutting down"));
+  std::vector<BatchOp> ops;
+  if (Status s = ParseBatchBody(req.body(), &ops); !s.ok()) return fail(s);
+  std::string durability;
+  auto d = req.find("Durability");
+  if (d != req.end()) durability = std::string(ToStd(d->value()));
+  auto batch = std::make_shared<BatchResponder>(this, session, slot);
+  batch->Start(std::move(ops), std::string(ToStd(req[http::field::authorization])),
+               d != req.end() ? &durability : nullptr);
 }
 
 void NodeImpl::OpenStream(const std::shared_ptr<HttpSession>& session, std::uint64_t slot,

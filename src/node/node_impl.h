@@ -93,6 +93,9 @@ class NodeImpl final : public ApiHost, public GossipHost {
                      RouteMatch match, http::request<http::string_body>& req) override;
   void OpenStream(const std::shared_ptr<HttpSession>& session, std::uint64_t slot, RouteMatch match,
                   http::request<http::string_body>& req) override;
+  // POST /v1/batch, its token known: hands each op to HandleRequest (batch_responder.h).
+  void StartBatch(const std::shared_ptr<Responder>& session, std::uint64_t slot,
+                  http::request<http::string_body>& req);
   void Answered(Route route, int http_status, SteadyTime start, std::string_view body,
                 const AuditFacts& facts) override;
   std::string NewRequestId() override;

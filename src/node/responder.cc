@@ -19,4 +19,19 @@ Status Responder::Authenticate(std::string_view header, const Principal** out) {
   return s;
 }
 
+http::request<http::string_body> RequestFor(StreamMessage* m, const std::string& authorization,
+                                            const std::string* default_durability) {
+  http::request<http::string_body> req{
+      m->method == Method::kGet ? http::verb::get : http::verb::post, m->target, 11};
+  req.set(http::field::authorization, authorization);
+  if (m->has_key) req.set("Idempotency-Key", m->key);
+  if (m->has_durability) {
+    req.set("Durability", m->durability);
+  } else if (default_durability) {
+    req.set("Durability", *default_durability);
+  }
+  req.body() = std::move(m->body);
+  return req;
+}
+
 }  // namespace tally::node

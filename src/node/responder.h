@@ -19,6 +19,8 @@
 #include "core/status.h"
 #include "node/audit_log.h"
 #include "node/auth.h"
+#include "node/net.h"
+#include "node/stream_messages.h"
 
 namespace tally::node {
 
@@ -57,6 +59,12 @@ class Responder {
   const Principal* cached_principal_ = nullptr;  // into the host's tokens of cached_generation_
   std::uint64_t cached_generation_ = 0;
 };
+
+// The HTTP request a request message stands for (a stream's, or an op of a batch), authorized by
+// `authorization`; its Durability header is the message's own, else `default_durability` (null:
+// none). Takes m's body.
+http::request<http::string_body> RequestFor(StreamMessage* m, const std::string& authorization,
+                                            const std::string* default_durability = nullptr);
 
 }  // namespace tally::node
 

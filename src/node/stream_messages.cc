@@ -146,6 +146,14 @@ Status ParseStreamMessage(std::string_view text, StreamMessage* out) {
   *out = StreamMessage{};
   json j;
   if (Status s = ParseJsonObject(text, "message", &j); !s.ok()) return s;
+  return ParseRequestObject(std::move(j), /*need_request_id=*/true, out);
+}
+
+Status ParseRequestObject(nlohmann::ordered_json j, bool need_request_id, StreamMessage* out) {
+  *out = StreamMessage{};
+  if (!j.is_object())
+    return Status::InvalidArgument(
+        fmt::format("a request must be an object, got {}", JsonTypeName(j)));
   if (auto id = j.find("request_id"); id != j.end()) {
     if (!id->is_string())
       return Status::InvalidArgument(
@@ -181,7 +189,7 @@ Status ParseStreamMessage(std::string_view text, StreamMessage* out) {
   if (!rt)
     return Status::InvalidArgument(
         fmt::format("unknown message type '{}' (expected: {})", type.substr(0, 64), TypeList()));
-  if (out->request_id.empty())
+  if (need_request_id && out->request_id.empty())
     return Status::InvalidArgument(fmt::format(
         "field 'request_id' is required ({}; the result carries it back)", kRequestIdForm));
   out->kind = StreamMessageKind::kRequest;

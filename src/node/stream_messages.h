@@ -15,6 +15,7 @@
 #define TALLY_NODE_STREAM_MESSAGES_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,9 @@ const std::vector<Route>& StreamRequestRoutes();
 // address (account, hold), an address MatchRoute refuses, or fields a bodiless request does not
 // take. The body's own fields are left to the route's parser, as for HTTP.
 Status ParseStreamMessage(std::string_view text, StreamMessage* out);
+// The same, of a message already parsed as JSON (an op of POST /v1/batch, batch_request.h), whose
+// request_id may be left out unless `need_request_id`.
+Status ParseRequestObject(nlohmann::ordered_json j, bool need_request_id, StreamMessage* out);
 
 // {"type":"result","request_id":"…","status":<HTTP status>,"body":<the HTTP answer's body>} and,
 // when the HTTP answer had headers of its own ("Idempotent-Replayed: true\r\n"),

@@ -146,12 +146,7 @@ void WsSession::StartRequest(StreamMessage m) {
   r.audit.idempotency_key = m.key.substr(0, kMaxAuditedKeyBytes);
   r.audit.account = m.match.account.substr(0, kMaxAuditedKeyBytes);
   // The HTTP request the message stands for: the handler reads it as it reads any other.
-  http::request<http::string_body> req{
-      m.method == Method::kGet ? http::verb::get : http::verb::post, m.target, 11};
-  req.set(http::field::authorization, authorization_);
-  if (m.has_key) req.set("Idempotency-Key", m.key);
-  if (m.has_durability) req.set("Durability", m.durability);
-  req.body() = std::move(m.body);
+  http::request<http::string_body> req = RequestFor(&m, authorization_);
   const Route route = m.match.route;
   host_->HandleRequest(shared_from_this(), slot, route, std::move(m.match), req);
 }

@@ -6,6 +6,7 @@ tally_add_catch_test(tallyd_unit_test node
   tallyd_auth_test.cc
   api_test.cc
   stream_messages_test.cc
+  batch_request_test.cc
   tallyd_store_test.cc
   tallyd_history_test.cc
   tallyd_store_backup_test.cc
