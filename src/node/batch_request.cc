@@ -31,6 +31,8 @@ Status ParseBatchBody(std::string_view body, std::vector<BatchOp>* out) {
     if (op.parsed.ok() && op.message.kind == StreamMessageKind::kAuth)
       op.parsed = Status::InvalidArgument(
           "an auth message has no place in a batch: send the token in its Authorization header");
+    if (op.parsed.ok() && op.message.match.route == Route::kBatch)
+      op.parsed = Status::InvalidArgument("a batch cannot hold a batch: put its ops in this one");
     if (!op.parsed.ok())
       op.parsed = Status::InvalidArgument(fmt::format("ops[{}]: {}", i, op.parsed.message()));
   }

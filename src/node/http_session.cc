@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <iterator>
+#include <limits>
 
 #include "node/ws_session.h"
 
@@ -92,13 +93,30 @@ void HttpSession::DoRead() {
   if (slots_.size() >= host_->config().max_pipelined) return;  // resumes after a write
   reading_ = true;
   parser_.emplace();
-  // The route is known only once the header is read: the larger bound is the parser's, and a body
-  // over its route's bound is refused once read (OnRead).
-  parser_->body_limit(std::max(host_->config().max_body_bytes, host_->config().max_batch_bytes));
+  // The parser would check a Content-Length against its limit as the header ends, before the
+  // route is known: no limit until then, the route's right after (no body byte is read before).
+  // (Not boost::none: Beast compares a length with it as an optional, and every length is larger.)
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   parser_->header_limit(kMaxHeaderBytes);
-  http::async_read(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  batch_body_ = false;
+  // The header first: its target says which bound the body has (POST /v1/batch's is larger), so
+  // no other route's body is ever read past max_body_bytes.
+  http::async_read_header(
+      stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec) return self->OnRead(ec);
+        const auto& req = self->parser_->get();
+        const NodeConfig& config = self->host_->config();
+        self->batch_body_ = req.method() == http::verb::post &&
+                            req.target().starts_with("/v1/batch") &&
+                            (req.target().size() == 9 || req.target()[9] == '?');
+        const std::size_t limit =
+            self->batch_body_ ? config.max_batch_bytes : config.max_body_bytes;
+        if (const auto length = self->parser_->content_length(); length && *length > limit)
+          return self->OnRead(http::error::body_limit);
+        self->parser_->body_limit(limit);  // a chunked body is counted as it comes
+        http::async_read(self->stream_, self->buffer_, *self->parser_,
+                         [self](beast::error_code ec2, std::size_t) { self->OnRead(ec2); });
+      });
 }
 
 std::uint64_t HttpSession::AddSlot(Route route, bool keep_alive, SteadyTime start) {
@@ -117,16 +135,11 @@ void HttpSession::RespondError(std::uint64_t slot, const Status& s, bool close) 
   Respond(slot, HttpStatusFor(s.code()), kJson, ErrorJson(s));
 }
 
-Status HttpSession::BodyTooLarge(Route route) const {
+Status HttpSession::BodyTooLarge(bool batch) const {
   const NodeConfig& c = host_->config();
-  if (route == Route::kBatch)
+  if (batch)
     return Status::InvalidArgument(
         fmt::format("request body exceeds {} bytes ([http] max_batch_bytes)", c.max_batch_bytes));
-  if (route == Route::kUnknown && c.max_batch_bytes > c.max_body_bytes)
-    return Status::InvalidArgument(
-        fmt::format("request body exceeds {} bytes ([http] max_batch_bytes; {} for any route but "
-                    "POST /v1/batch, [http] max_body_bytes)",
-                    c.max_batch_bytes, c.max_body_bytes));
   return Status::InvalidArgument(
       fmt::format("request body exceeds {} bytes ([http] max_body_bytes)", c.max_body_bytes));
 }
@@ -160,7 +173,7 @@ void HttpSession::OnRead(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       // 413, not 400: the request may be fine but for its size.
       slots_[slot - first_slot_].close = true;
-      Respond(slot, 413, kJson, ErrorJson(BodyTooLarge(Route::kUnknown)));
+      Respond(slot, 413, kJson, ErrorJson(BodyTooLarge(batch_body_)));
       return;
     }
     Status s = ec == http::error::header_limit
@@ -181,11 +194,7 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (auto key = req.find("Idempotency-Key"); key != req.end())
     facts.idempotency_key = std::string(ToStd(key->value()).substr(0, kMaxAuditedKeyBytes));
   facts.account = match.account.substr(0, kMaxAuditedKeyBytes);
-  const std::size_t bound = match.route == Route::kBatch ? host_->config().max_batch_bytes
-                                                         : host_->config().max_body_bytes;
-  if (s.ok() && req.body().size() > bound) {
-    Respond(slot, 413, kJson, ErrorJson(BodyTooLarge(match.route)));  // read whole: stays in step
-  } else if (!s.ok()) {
+  if (!s.ok()) {
     if (IsMethodNotAllowed(s)) {
       Respond(slot, 405, kJson,
               ErrorJson(Status::InvalidArgument(

@@ -73,8 +73,9 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   void Close();
   std::uint64_t AddSlot(Route route, bool keep_alive, SteadyTime start);
   void RespondError(std::uint64_t slot, const Status& s, bool close);
-  // Why a body over its route's bound is refused (413); kUnknown: over the parser's, every route's.
-  Status BodyTooLarge(Route route) const;
+  // Why a body over its bound (max_batch_bytes for POST /v1/batch, max_body_bytes for any other)
+  // is refused: 413.
+  Status BodyTooLarge(bool batch) const;
 
   ApiHost* const host_;
   const std::uint64_t id_;
@@ -89,6 +90,7 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   bool close_after_write_ = false;
   bool writing_ = false;
   bool reading_ = false;
+  bool batch_body_ = false;  // the request being read is POST /v1/batch: its body's bound is larger
   bool read_closed_ = false;  // no more requests will be read
   bool closed_ = false;
   std::array<char, 4096> linger_buf_;

@@ -33,6 +33,7 @@ constexpr RequestType kRequestTypes[] = {
     {Route::kGetHold, Method::kGet, "/v1/holds/{}", Address::kHold, false},
     {Route::kCapture, Method::kPost, "/v1/holds/{}/capture", Address::kHold, true},
     {Route::kRelease, Method::kPost, "/v1/holds/{}/release", Address::kHold, true},
+    {Route::kBatch, Method::kPost, "/v1/batch", Address::kNone, true},  // {"ops":[…]}
 };
 
 constexpr std::string_view kRequestIdForm = "a string of 1..128 characters [A-Za-z0-9._:-]";

@@ -34,10 +34,11 @@ TEST_CASE("a batch body is 1..1000 ops, each the request its message stands for"
       {"type":"withdraw","account":"shop-1"},
       {"type":"auth","token":"x"},
       7,
-      {"type":"get_account","account":"a b"}]})",
+      {"type":"get_account","account":"a b"},
+      {"type":"batch","ops":[{"type":"debit"}]}]})",
                          &ops)
               .ok());
-  REQUIRE(ops.size() == 6);
+  REQUIRE(ops.size() == 7);
   REQUIRE(ops[0].parsed.ok());
   CHECK(ops[0].message.target == "/v1/accounts/shop-1/debits");
   CHECK(ops[0].message.match.route == Route::kDebit);
@@ -51,6 +52,7 @@ TEST_CASE("a batch body is 1..1000 ops, each the request its message stands for"
   CHECK(Contains(ops[3].parsed.message(), "ops[3]: an auth message has no place in a batch"));
   CHECK(Contains(ops[4].parsed.message(), "ops[4]: a request must be an object, got an integer"));
   CHECK(Contains(ops[5].parsed.message(), "ops[5]:"));
+  CHECK(Contains(ops[6].parsed.message(), "ops[6]: a batch cannot hold a batch"));
   for (std::size_t i = 2; i < ops.size(); ++i)
     CHECK(ops[i].parsed.code() == Code::kInvalidArgument);
 

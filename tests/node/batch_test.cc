@@ -115,8 +115,29 @@ TEST_CASE("a batch decides each op on its own, in order, in one group commit", "
   CHECK(too_big.status == 413);
   CHECK(too_big.raw.find("[http] max_body_bytes") != std::string::npos);
   Reply over = shop.Call("POST", "/v1/batch", std::string(70000, ' '));
+  INFO(over.raw << " / " << over.transport_error);
   CHECK(over.status == 413);
   CHECK(over.raw.find("max_batch_bytes") != std::string::npos);
+  // Over the stream, a batch is one request message; its result's body is the batch's answer.
+  REQUIRE(stream.Send(json{{"type", "batch"},
+                           {"request_id", "wb"},
+                           {"ops", json::array({DebitOp("ws-1", 1), DebitOp("ws-2", 2)})}}
+                          .dump(),
+                      &error));
+  json result;
+  for (int i = 0; i < 50 && result.is_null(); ++i) {
+    REQUIRE(stream.Next(5s, &message, &error) == 1);
+    json m = json::parse(message);
+    if (m["type"] == "result" && m["request_id"] == "wb") result = m;
+  }
+  INFO(result.dump());
+  REQUIRE(result.is_object());
+  CHECK(result["status"] == 200);
+  REQUIRE(result["body"]["results"].size() == 2);
+  CHECK(result["body"]["results"][1]["status"] == 200);
+  CHECK(Int(result["body"]["results"][1]["body"], "balance") ==
+        Int(result["body"]["results"][0]["body"], "balance") - 2);
+
   // Each op is counted as its route.
   Reply metrics = c.api(0).Call("GET", "/metrics");
   CHECK(metrics.raw.find("route=\"batch\"") != std::string::npos);

@@ -76,6 +76,12 @@ TEST_CASE("stream request messages stand for the HTTP request of their route", "
   REQUIRE(ParseCaptureBody(m.body, &amount).ok());
   CHECK(amount == 0);
 
+  // A batch over the stream: its ops are the body of POST /v1/batch.
+  m = Parsed(R"({"type":"batch","request_id":"b1","ops":[{"type":"debit","account":"a"}]})");
+  CHECK(m.match.route == Route::kBatch);
+  CHECK(m.target == "/v1/batch");
+  CHECK(json::parse(m.body) == json{{"ops", json::array({{{"type", "debit"}, {"account", "a"}}})}});
+
   m = Parsed(R"({"type":"get_account","request_id":"r4","account":"a:1"})");
   CHECK(m.method == Method::kGet);
   CHECK(m.match.route == Route::kGetAccount);
