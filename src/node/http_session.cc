@@ -99,16 +99,17 @@ void HttpSession::DoRead() {
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   parser_->header_limit(kMaxHeaderBytes);
   batch_body_ = false;
-  // The header first: its target says which bound the body has (POST /v1/batch's is larger), so
-  // no other route's body is ever read past max_body_bytes.
+  // The header first: it is routed (once: OnRead uses the match), and the route says which bound
+  // the body has (POST /v1/batch's is larger), so no other route's body is ever read past
+  // max_body_bytes.
   http::async_read_header(
       stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
         if (ec) return self->OnRead(ec);
         const auto& req = self->parser_->get();
         const NodeConfig& config = self->host_->config();
-        self->batch_body_ = req.method() == http::verb::post &&
-                            req.target().starts_with("/v1/batch") &&
-                            (req.target().size() == 9 || req.target()[9] == '?');
+        self->match_ = RouteMatch{};
+        self->matched_ = MatchRoute(MethodOf(req.method()), ToStd(req.target()), &self->match_);
+        self->batch_body_ = self->matched_.ok() && self->match_.route == Route::kBatch;
         const std::size_t limit =
             self->batch_body_ ? config.max_batch_bytes : config.max_body_bytes;
         if (const auto length = self->parser_->content_length(); length && *length > limit)
@@ -185,8 +186,8 @@ void HttpSession::OnRead(beast::error_code ec) {
   }
   http::request<http::string_body> req = parser_->release();
   parser_.reset();
-  RouteMatch match;
-  Status s = MatchRoute(MethodOf(req.method()), ToStd(req.target()), &match);
+  RouteMatch match = std::move(match_);  // routed as its header was read
+  const Status s = std::move(matched_);
   const std::uint64_t slot = AddSlot(match.route, req.keep_alive(), start);
   AuditFacts& facts = slots_.back().audit;
   if (auto id = req.find("X-Request-Id"); id != req.end() && IsValidRequestId(ToStd(id->value())))

@@ -90,7 +90,10 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   bool close_after_write_ = false;
   bool writing_ = false;
   bool reading_ = false;
-  bool batch_body_ = false;  // the request being read is POST /v1/batch: its body's bound is larger
+  // The request being read, routed once its header is read; POST /v1/batch's body bound is larger.
+  Status matched_;
+  RouteMatch match_;
+  bool batch_body_ = false;
   bool read_closed_ = false;  // no more requests will be read
   bool closed_ = false;
   std::array<char, 4096> linger_buf_;
