@@ -23,11 +23,9 @@ void BatchResponder::Start(std::vector<BatchOp> ops, const std::string& authoriz
     op.route = ops[i].parsed.ok() ? m.match.route : Route::kUnknown;
     op.start = std::chrono::steady_clock::now();
     op.request_id = m.request_id;
-    op.audit.request_id =
-        m.request_id.empty() ? batch.request_id + "." + std::to_string(i) : m.request_id;
-    op.audit.remote = batch.remote;
-    op.audit.idempotency_key = m.key.substr(0, kMaxAuditedKeyBytes);
-    op.audit.account = m.match.account.substr(0, kMaxAuditedKeyBytes);
+    op.audit =
+        AuditOf(m, m.request_id.empty() ? batch.request_id + "." + std::to_string(i) : m.request_id,
+                batch.remote);
   }
   for (std::size_t i = 0; i < ops.size() && !closed(); ++i) {
     if (!ops[i].parsed.ok()) {

@@ -34,4 +34,13 @@ http::request<http::string_body> RequestFor(StreamMessage* m, const std::string&
   return req;
 }
 
+AuditFacts AuditOf(const StreamMessage& m, std::string request_id, std::string remote) {
+  AuditFacts facts;
+  facts.request_id = std::move(request_id);
+  facts.remote = std::move(remote);
+  facts.idempotency_key = m.key.substr(0, kMaxAuditedKeyBytes);
+  facts.account = m.match.account.substr(0, kMaxAuditedKeyBytes);
+  return facts;
+}
+
 }  // namespace tally::node

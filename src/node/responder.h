@@ -65,6 +65,9 @@ class Responder {
 // none). Takes m's body.
 http::request<http::string_body> RequestFor(StreamMessage* m, const std::string& authorization,
                                             const std::string* default_durability = nullptr);
+// What the audit line of such a request says before the handler adds to it: its id, where it
+// came from, its key and account (cut to kMaxAuditedKeyBytes).
+AuditFacts AuditOf(const StreamMessage& m, std::string request_id, std::string remote);
 
 }  // namespace tally::node
 

@@ -37,6 +37,18 @@ Status MemoryLines(const StatementSources& from, std::string_view account, Accou
 
 }  // namespace
 
+std::string_view RegionOf(RegionId r, const std::vector<std::string>& regions) {
+  return r < regions.size() ? std::string_view(regions[r]) : std::string_view("?");
+}
+
+void AddNoteJson(const std::string& memo, const Metadata& metadata, nlohmann::ordered_json* j) {
+  if (!memo.empty()) (*j)["memo"] = memo;
+  if (metadata.empty()) return;
+  nlohmann::ordered_json md = nlohmann::ordered_json::object();  // in the order the client sent
+  for (const auto& [k, v] : metadata) md[k] = v;
+  (*j)["metadata"] = std::move(md);
+}
+
 nlohmann::ordered_json StatementLineJson(const StatementLine& line,
                                          const std::vector<std::string>& regions) {
   nlohmann::ordered_json j{
@@ -44,7 +56,7 @@ nlohmann::ordered_json StatementLineJson(const StatementLine& line,
       {"kind", OpKindName(line.kind)},
       {"change", line.change},
       {"amount", line.amount},
-      {"region", line.key.origin < regions.size() ? regions[line.key.origin] : "?"},
+      {"region", RegionOf(line.key.origin, regions)},
       {"seq", line.key.seq},
       {"time", report::UtcTime(line.key.hlc.wall_ms())},
       {"hlc", std::to_string(line.key.hlc.value)},  // a string: past 2^53, JSON numbers round
@@ -58,12 +70,7 @@ nlohmann::ordered_json StatementLineJson(const StatementLine& line,
   if (!line.idempotency_key.empty()) j["idempotency_key"] = line.idempotency_key;
   if (!line.counterparty.empty()) j["counterparty"] = line.counterparty;
   if (line.hold.seq != 0) j["hold"] = HoldId(line.hold, regions);
-  if (!line.memo.empty()) j["memo"] = line.memo;
-  if (!line.metadata.empty()) {
-    nlohmann::ordered_json md = nlohmann::ordered_json::object();  // in the order the client sent
-    for (const auto& [k, v] : line.metadata) md[k] = v;
-    j["metadata"] = md;
-  }
+  AddNoteJson(line.memo, line.metadata, &j);
   return j;
 }
 

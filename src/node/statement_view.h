@@ -38,6 +38,12 @@ struct StatementSources {
   const std::vector<std::string>* regions = nullptr;  // names, by RegionId
 };
 
+// A region's name; "?" for an id past the list.
+std::string_view RegionOf(RegionId r, const std::vector<std::string>& regions);
+// An op's note as fields of `j`: "memo" and "metadata" (an object, in the client's order), each
+// only when set.
+void AddNoteJson(const std::string& memo, const Metadata& metadata, nlohmann::ordered_json* j);
+
 // One line: {"cursor","kind","change","amount","region","seq","time","hlc","final","voided",
 // "fee","overdraft_crossing","void","balance_after","idempotency_key"?,"counterparty"?,"hold"?}.
 nlohmann::ordered_json StatementLineJson(const StatementLine& line,

@@ -14,10 +14,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-std::string_view RegionName(RegionId r, const std::vector<std::string>& regions) {
-  return r < regions.size() ? std::string_view(regions[r]) : std::string_view("?");
-}
-
 void AppendJoined(const std::vector<const std::string*>& items, std::string* out) {
   out->push_back('[');
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -35,23 +31,18 @@ std::string OpEventJson(const Op& op, const std::vector<std::string>& regions) {
   ojson j{{"account", op.account},
           {"kind", OpKindName(op.kind)},
           {"amount", op.amount},
-          {"region", RegionName(op.dot.origin, regions)},
+          {"region", RegionOf(op.dot.origin, regions)},
           {"seq", op.dot.seq},
           {"time", report::UtcTime(op.hlc.wall_ms())},
           {"hlc", std::to_string(op.hlc.value)}};  // a string: past 2^53, JSON numbers round
   if (!op.key.empty()) j["idempotency_key"] = op.key;
   if (op.kind == OpKind::kTransfer) j["to"] = op.to_account;
-  if (op.kind == OpKind::kRights) j["to_region"] = RegionName(op.to, regions);
+  if (op.kind == OpKind::kRights) j["to_region"] = RegionOf(op.to, regions);
   if (!op.payers.empty()) j["payers"] = op.payers;
   if (op.kind == OpKind::kHold) j["hold"] = HoldId(op.dot, regions);
   if (op.kind == OpKind::kCapture || op.kind == OpKind::kRelease)
     j["hold"] = HoldId(op.hold, regions);
-  if (!op.memo.empty()) j["memo"] = op.memo;
-  if (!op.metadata.empty()) {
-    ojson md = ojson::object();  // in the order the client sent
-    for (const auto& [k, v] : op.metadata) md[k] = v;
-    j["metadata"] = std::move(md);
-  }
+  AddNoteJson(op.memo, op.metadata, &j);
   return j.dump();
 }
 

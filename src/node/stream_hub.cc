@@ -43,7 +43,8 @@ void StreamHub::Forget(std::uint64_t id) {
 }
 
 void StreamHub::Open(Follower* f) {
-  const CanonicalKey through = FrontierKey(from_.replica->saved_frontier());
+  const Hlc saved = from_.replica->saved_frontier();
+  const CanonicalKey through = FrontierKey(saved);
   f->opening.clear();
   if (const std::optional<CanonicalKey> after = f->ws->after(); after && from_.store) {
     std::vector<StatementLine> lines;
@@ -68,10 +69,7 @@ void StreamHub::Open(Follower* f) {
     while (begin < lines.size()) {
       std::size_t end = std::min(begin + kReplayLinesPerMessage, lines.size());
       while (end < lines.size() && end > begin + 1 && lines[end].key == lines[end - 1].key) --end;
-      StreamEvent e{.final = true,
-                    .replay = true,
-                    .cursor = lines[end - 1].key,
-                    .frontier = from_.replica->saved_frontier()};
+      StreamEvent e{.final = true, .replay = true, .cursor = lines[end - 1].key, .frontier = saved};
       if (end == lines.size()) e.cursor = std::max(through, *after);
       for (std::size_t i = begin; i < end; ++i) e.items.push_back(&rendered[i]);
       f->opening.push_back(StreamEventJson(e));

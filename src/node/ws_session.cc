@@ -141,10 +141,7 @@ void WsSession::StartRequest(StreamMessage m) {
   Request& r = requests_[slot];
   r.route = m.match.route;
   r.start = std::chrono::steady_clock::now();
-  r.audit.request_id = m.request_id;
-  r.audit.remote = remote_;
-  r.audit.idempotency_key = m.key.substr(0, kMaxAuditedKeyBytes);
-  r.audit.account = m.match.account.substr(0, kMaxAuditedKeyBytes);
+  r.audit = AuditOf(m, m.request_id, remote_);
   // The HTTP request the message stands for: the handler reads it as it reads any other.
   http::request<http::string_body> req = RequestFor(&m, authorization_);
   const Route route = m.match.route;
