@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <iterator>
 #include <utility>
 
 #include "core/digest.h"
@@ -178,14 +179,16 @@ void AccountBook::Statement(Account& a, const OpLog& log, std::vector<StatementL
     if (l.account == a.config.id) lines->push_back(l);
   }
   ReplayState s = a.checkpoint;
-  ReplayRange(a, log, &s, 0, a.journal.size(), /*final=*/false, nullptr, lines);
+  StatementLines tentative;
+  ReplayRange(a, log, &s, 0, a.journal.size(), /*final=*/false, nullptr, &tentative);
+  std::move(tentative.begin(), tentative.end(), std::back_inserter(*lines));
 }
 
 // Replays journal[begin, end) onto `s`; collects fork reports if `forks` is given, and statement
 // lines if `lines` is.
 void AccountBook::ReplayRange(Account& a, const OpLog& log, ReplayState* s, std::size_t begin,
                               std::size_t end, bool final, std::vector<ForkReport>* forks,
-                              std::vector<StatementLine>* lines) const {
+                              StatementLines* lines) const {
   std::vector<DerivedEvent> events;
   auto add_op = [&](const CanonicalKey& k, std::vector<Op>* ops) {
     if (const Op* op = log.Lookup(k)) ops->push_back(*op);
@@ -652,12 +655,9 @@ std::vector<AccountCheckpoint> AccountBook::TakeUnsaved() {
   return out;
 }
 
-std::vector<StatementLine> AccountBook::TakeUnsavedLines() {
-  // Folds append account after account, round after round: sorted by account (stable, so each
-  // account's lines stay in canonical order), a store writes each account's run in key order.
-  std::stable_sort(
-      unsaved_lines_.begin(), unsaved_lines_.end(),
-      [](const StatementLine& x, const StatementLine& y) { return x.account < y.account; });
+StatementLines AccountBook::TakeUnsavedLines() {
+  // Folds append account after account, round after round, so each account's lines are already in
+  // canonical order; a store needs no other order (a LevelDB batch sorts itself).
   return std::exchange(unsaved_lines_, {});
 }
 

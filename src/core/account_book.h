@@ -105,7 +105,7 @@ class AccountBook {
   std::vector<AccountCheckpoint> TakeUnsaved();
   // The statement lines folded since the last call (ReplicaOptions::keep_statements), sorted by
   // account, in canonical order within each.
-  std::vector<StatementLine> TakeUnsavedLines();
+  StatementLines TakeUnsavedLines();
   // The checkpoint of every account whose open is below `frontier`: what a fold would store.
   std::vector<AccountCheckpoint> FinalCheckpoints(Hlc frontier) const;
   // Forgets keys past their window at `frontier`; their deletes and rewrites go to `out`.
@@ -157,7 +157,7 @@ class AccountBook {
   std::size_t FindEntry(const Account& a, const CanonicalKey& k) const;
   void ReplayRange(Account& a, const OpLog& log, ReplayState* s, std::size_t begin, std::size_t end,
                    bool final, std::vector<ForkReport>* forks,
-                   std::vector<StatementLine>* lines = nullptr) const;
+                   StatementLines* lines = nullptr) const;
   static AccountCheckpoint CheckpointOf(const Account& a);
   void CheckRightsAddUp(Account& a);
 
@@ -175,9 +175,9 @@ class AccountBook {
   std::set<std::pair<std::uint64_t, Dot>> own_expiries_;  // ours not yet past their expiry
   IndexSet unsaved_;                                      // accounts folded since the last save
   bool keep_statements_;
-  std::vector<StatementLine> unsaved_lines_;  // folded since the last save, in fold order
-  IndexSet journaled_;                        // accounts with ops above the frontier
-  IndexSet touched_;                          // accounts debited since the last rebalance
+  StatementLines unsaved_lines_;  // folded since the last save, in fold order
+  IndexSet journaled_;            // accounts with ops above the frontier
+  IndexSet touched_;              // accounts debited since the last rebalance
 };
 
 }  // namespace tally

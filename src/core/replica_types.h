@@ -8,6 +8,7 @@
 #define TALLY_CORE_REPLICA_TYPES_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -260,6 +261,9 @@ struct StatementLine {
   Metadata metadata;
   bool operator==(const StatementLine&) const = default;
 };
+// A run of lines that grows at the back: a deque, so a fold of many ops never moves the lines
+// already made (each is ~250 bytes with strings).
+using StatementLines = std::deque<StatementLine>;
 
 // Checkpoints of the accounts folded since the last Fold, valid at `frontier`: persist them, the
 // frontier and the log floor atomically (one batch); ops at or below log_floor may then be deleted
@@ -268,10 +272,10 @@ struct Fold {
   Hlc frontier;
   VersionVector log_floor;
   std::vector<AccountCheckpoint> checkpoints;  // only the accounts that changed
-  // The statement lines folded since the last Fold (ReplicaOptions::keep_statements), by account
-  // in canonical order within each: history the host may keep. Part of the same atomic batch, so
-  // a line is stored exactly when its op's fold is.
-  std::vector<StatementLine> lines;
+  // The statement lines folded since the last Fold (ReplicaOptions::keep_statements), in fold
+  // order: each account's lines in canonical order, accounts interleaved. History the host may
+  // keep. Part of the same atomic batch, so a line is stored exactly when its op's fold is.
+  StatementLines lines;
 };
 
 // Names one stored idempotency record (the store's key for it).

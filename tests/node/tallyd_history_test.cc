@@ -43,7 +43,7 @@ std::unique_ptr<PersistBatch> FoldOf(std::vector<StatementLine> lines, std::uint
   auto b = std::make_unique<PersistBatch>();
   Fold f;
   f.frontier = Hlc::Make(wall_ms, 0);
-  f.lines = std::move(lines);
+  f.lines.assign(std::make_move_iterator(lines.begin()), std::make_move_iterator(lines.end()));
   b->folds.push_back(std::move(f));
   return b;
 }
