@@ -176,32 +176,20 @@ void BM_LocalFallbackDebit(benchmark::State& state) { BudgetOps(state, false); }
 // Every local benchmark runs a fixed 2^20 ops (a second of them at the goal's rate, with its key
 // index, log and statement lines growing as they would): an adaptive count would make a faster
 // build do more work per run, and the index it probes bigger, than the baseline it is compared
-// with.
-constexpr benchmark::IterationCount kLocalOps = 1 << 20;
-BENCHMARK(BM_LocalCapDebit)
-    ->Arg(1)
-    ->Arg(100000)
-    ->Unit(benchmark::kNanosecond)
-    ->Iterations(kLocalOps);
-BENCHMARK(BM_LocalFallbackDebit)
-    ->Arg(1)
-    ->Arg(100000)
-    ->Unit(benchmark::kNanosecond)
-    ->Iterations(kLocalOps);
+// with. `first` is the hot case's account count; the other run has 100,000.
+void LocalRuns(benchmark::internal::Benchmark* b, std::int64_t first) {
+  b->Arg(first)->Arg(100000)->Unit(benchmark::kNanosecond)->Iterations(1 << 20);
+}
+void OneHot(benchmark::internal::Benchmark* b) { LocalRuns(b, 1); }
+void HotPair(benchmark::internal::Benchmark* b) { LocalRuns(b, 2); }
+BENCHMARK(BM_LocalCapDebit)->Apply(OneHot);
+BENCHMARK(BM_LocalFallbackDebit)->Apply(OneHot);
 
 void BM_LocalDebit(benchmark::State& state) { LocalOps(state, false); }
 void BM_LocalTransfer(benchmark::State& state) { LocalOps(state, true); }
-BENCHMARK(BM_LocalDebit)->Arg(1)->Arg(100000)->Unit(benchmark::kNanosecond)->Iterations(kLocalOps);
-BENCHMARK(BM_LocalTransfer)
-    ->Arg(2)
-    ->Arg(100000)
-    ->Unit(benchmark::kNanosecond)
-    ->Iterations(kLocalOps);
-BENCHMARK(BM_LocalHoldCapture)
-    ->Arg(1)
-    ->Arg(100000)
-    ->Unit(benchmark::kNanosecond)
-    ->Iterations(kLocalOps);
+BENCHMARK(BM_LocalDebit)->Apply(OneHot);
+BENCHMARK(BM_LocalTransfer)->Apply(HotPair);
+BENCHMARK(BM_LocalHoldCapture)->Apply(OneHot);
 
 // Remote ops applied from gossip batches of 256: region 1's whole stream (opens, credits, then
 // debits with keys), recorded from its Effects, applied at a fresh region 0.

@@ -103,8 +103,8 @@ class AccountBook {
   void FoldBelow(Hlc frontier, const OpLog& log);
   // The checkpoints folded since the last call.
   std::vector<AccountCheckpoint> TakeUnsaved();
-  // The statement lines folded since the last call (ReplicaOptions::keep_statements), sorted by
-  // account, in canonical order within each.
+  // The statement lines folded since the last call (ReplicaOptions::keep_statements), in fold
+  // order: each account's lines in canonical order.
   StatementLines TakeUnsavedLines();
   // The checkpoint of every account whose open is below `frontier`: what a fold would store.
   std::vector<AccountCheckpoint> FinalCheckpoints(Hlc frontier) const;
