@@ -22,12 +22,12 @@ std::uint64_t DotBook::Fingerprint(const Op& op) {
   }
   h.Add(op.hlc.value);
   if (op.kind == OpKind::kOpen) {
-    h.Add(op.config.currency);
-    h.Add(static_cast<std::uint64_t>(op.config.overdraft_limit));
-    h.Add(op.config.lines.size());
-    for (Amount line : op.config.lines) h.Add(static_cast<std::uint64_t>(line));
-    h.Add(static_cast<std::uint64_t>(op.config.fee.flat));
-    h.Add(op.config.fee.bps);
+    h.Add(op.config->currency);
+    h.Add(static_cast<std::uint64_t>(op.config->overdraft_limit));
+    h.Add(op.config->lines.size());
+    for (Amount line : op.config->lines) h.Add(static_cast<std::uint64_t>(line));
+    h.Add(static_cast<std::uint64_t>(op.config->fee.flat));
+    h.Add(op.config->fee.bps);
   }
   return h.value();
 }

@@ -294,7 +294,7 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
     if (f->second.empty()) forgotten_[o].erase(f);
   }
   a.voided.push_back(false);
-  if (op.kind == OpKind::kOpen) a.open_configs.emplace_back(index, op.config);
+  if (op.kind == OpKind::kOpen) a.open_configs.emplace_back(index, *op.config);
   log.emplace_back(ai, index);
   order_.push_back(op.dot);
   durable_.set(o, op.dot.seq);
@@ -317,9 +317,9 @@ std::string Ledger::AddDurable(const Op& op, std::uint64_t now_ms) {
         // An earlier open with another config wins: its lines are the ones to keep.
         if (a.has_config) recheck = (1u << n_) - 1;
         a.has_config = true;
-        a.config = op.config;
+        a.config = *op.config;
         a.opened = op.canonical();
-        a.lines = LinesOf(op.config, n_);
+        a.lines = LinesOf(*op.config, n_);
       }
       break;
     case OpKind::kCredit:

@@ -230,7 +230,7 @@ void ToProto(const Op& op, pb::Op* out) {
   out->set_key(op.key);
   out->set_overdraft(op.overdraft);
   if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
-    ToProto(op.config, out->mutable_config());
+    ToProto(*op.config, out->mutable_config());
   out->set_epoch(op.epoch);
   if (!op.to_account.empty()) out->set_to_account(op.to_account);
   out->set_expires_ms(op.expires_ms);
@@ -310,7 +310,7 @@ void ToProto(const std::vector<Op>& ops, pb::OpBatch* out) {
       c->add_payer_refs(*ref);
     }
     if (op.kind == OpKind::kOpen || !(op.config == AccountConfig{}))
-      ToProto(op.config, c->mutable_config());
+      ToProto(*op.config, c->mutable_config());
     NoteToProto(op, c);
     prev = &op;
     prev_hlc = op.hlc.value;
@@ -574,7 +574,7 @@ Status FromProto(const pb::Op& p, Op* out) {
   s = NoteFromProto(p, &op);
   if (!s.ok()) return s;
   if (p.has_config()) {
-    s = FromProto(p.config(), &op.config);
+    s = FromProto(p.config(), &op.config.mutable_value());
     if (!s.ok()) return s;
   }
   *out = std::move(op);
@@ -669,7 +669,7 @@ Status FromProto(const pb::OpBatch& p, std::vector<Op>* out) {
         op.expires_ms = op.hlc.wall_ms() + c.expires_in_ms();
       }
       if (c.has_config()) {
-        s = FromProto(c.config(), &op.config);
+        s = FromProto(c.config(), &op.config.mutable_value());
         if (!s.ok()) return s;
       }
       s = NoteFromProto(c, &op);

@@ -250,7 +250,7 @@ Status AccountBook::Apply(const Op& op, bool write_keys, Effects* out) {
     case OpKind::kOpen:
       if (!a.open || op.canonical() < a.opened) {
         // Concurrent opens: the canonically first config wins everywhere.
-        a.config = op.config;
+        a.config = *op.config;
         a.opened = op.canonical();
         a.open = true;
         Invalidate(a, 0);

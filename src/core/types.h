@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/boxed.h"
 #include "core/hlc.h"
 #include "core/money.h"
 
@@ -159,7 +160,7 @@ struct Op {
   // one named, or the ancestor a fallback chose), then the parents it is a cap inside. `account`
   // is payers[0] or, for a fallback, not among them (it keeps the key, and a marker entry).
   std::vector<std::string> payers;
-  AccountConfig config;  // kOpen only
+  Boxed<AccountConfig> config;  // kOpen only (out of line: most ops carry none)
   // The client's note (kCredit, kDebit, kTransfer, kHold, kBudgetDebit; docs/operations.md,
   // "Memo and metadata"): carried, stored and shown, never interpreted. Not part of the key's
   // identity: a retry with the same key and another memo replays the original op, memo and all.

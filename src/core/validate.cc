@@ -257,11 +257,11 @@ Status ValidateOp(const Op& op) {
     if (!s.ok()) return s;
   }
   if (op.kind == OpKind::kOpen) {
-    s = ValidateAccountConfig(op.config);
+    s = ValidateAccountConfig(*op.config);
     if (!s.ok()) return s;
-    if (op.config.id != op.account)
+    if (op.config->id != op.account)
       return Status::InvalidArgument("open op for account '" + op.account +
-                                     "' carries the config of '" + op.config.id + "'");
+                                     "' carries the config of '" + op.config->id + "'");
   } else if (!(op.config == AccountConfig{})) {
     return Status::InvalidArgument("config on an op that is not an open");
   }
@@ -303,7 +303,7 @@ Status ValidateOpFor(const Op& op, RegionId regions) {
   if (IsHoldResolution(op.kind) && op.hold.origin >= regions)
     return Status::InvalidArgument("hold of an invalid region");
   // ValidateOp checked the config by the core's rules already.
-  if (op.kind == OpKind::kOpen) return ValidateLineCount(op.config, regions);
+  if (op.kind == OpKind::kOpen) return ValidateLineCount(*op.config, regions);
   return Status::OK();
 }
 

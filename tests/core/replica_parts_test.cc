@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "cluster_fixture.h"
+#include "core/boxed.h"
 #include "core/finality.h"
 #include "core/op_log.h"
 #include "core/rights.h"
@@ -223,4 +224,24 @@ TEST_CASE("Finality: the frontier is the least confirmed promise, per incarnatio
   f.Confirm(2, 5, /*newest_epoch=*/2);
   CHECK(f.StableFrontier(clock) == Hlc::Make(500, 0));
   CHECK(f.RegionsNotPast(Hlc::Make(800, 0)) == std::vector<RegionId>{1, 2});
+}
+
+// Boxed (core/boxed.h), which keeps an op's config out of line: absent reads as a default value,
+// copies are deep, and equality is of values, so an op round-trips and compares as before.
+TEST_CASE("boxed: absent reads as default, copies are deep, equality is of values", "[boxed]") {
+  Boxed<AccountConfig> absent;
+  CHECK(absent->id.empty());
+  CHECK(absent == AccountConfig{});
+  Boxed<AccountConfig> set = AccountConfig{};
+  CHECK(set == absent);  // a default value set equals an absent one
+  set.mutable_value().id = "alice";
+  CHECK_FALSE(set == absent);
+  Boxed<AccountConfig> copy = set;
+  copy.mutable_value().id = "bob";
+  CHECK(set->id == "alice");  // the copy owns its own value
+  CHECK(copy->id == "bob");
+  absent = copy;
+  CHECK(absent->id == "bob");
+  Boxed<AccountConfig> moved = std::move(copy);
+  CHECK(moved->id == "bob");
 }

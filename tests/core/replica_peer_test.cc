@@ -84,10 +84,10 @@ TEST_CASE("a peer's malformed ops are refused with a notice and never applied", 
   op = NextOpFrom(c, 1, 0, OpKind::kOpen, 0);
   op.account = "mallory";
   op.config = Config("mallory", -1);
-  op.config.lines = {0, 0, 0};
+  op.config.mutable_value().lines = {0, 0, 0};
   expect_refused(op, "open with a bad config");
   op.config = Config("other", 0);
-  op.config.lines = {0, 0, 0};
+  op.config.mutable_value().lines = {0, 0, 0};
   expect_refused(op, "open of another account");
   op = NextOpFrom(c, 1, 0, static_cast<OpKind>(99), 5);
   expect_refused(op, "unknown op kind");

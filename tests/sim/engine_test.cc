@@ -41,11 +41,12 @@ AccountCheckpoint Checkpoint(const std::string& account) {
 Op OpenOp(RegionId origin, Seq seq, std::uint64_t wall_ms, const std::string& account, Amount limit,
           std::vector<Amount> lines, FeePolicy fee = {}) {
   Op op = MakeOp(origin, seq, wall_ms, OpKind::kOpen, account, 0);
-  op.config.id = account;
-  op.config.currency = "EUR";
-  op.config.overdraft_limit = limit;
-  op.config.lines = std::move(lines);
-  op.config.fee = fee;
+  AccountConfig& c = op.config.mutable_value();
+  c.id = account;
+  c.currency = "EUR";
+  c.overdraft_limit = limit;
+  c.lines = std::move(lines);
+  c.fee = fee;
   return op;
 }
 
