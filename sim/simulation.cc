@@ -362,7 +362,7 @@ void Simulation::Impl::StartSync(RegionId r) {
   const FaultParams& f = config.faults;
   std::uint64_t delay = static_cast<std::uint64_t>(h.rng.Range(f.fsync_min_ms, f.fsync_max_ms));
   if (f.fsync_slow_p > 0 && h.rng.Chance(f.fsync_slow_p)) delay += h.rng.Below(f.fsync_slow_ms + 1);
-  h.store.Write(h.gate->StartWrite());  // a copy: the gate keeps its batch until Synced
+  h.store.WriteBorrowed(&h.gate->StartWrite());  // the gate keeps it until Synced or Crash
   h.sync_in_flight = true;
   h.sync_target = h.store.written();
   ++summary.syncs;
