@@ -436,7 +436,10 @@ class Simulation::Impl {
 
   // Workload.
   std::vector<Client> clients;
-  std::vector<Attempt> attempts;  // attempt id - 1
+  // Attempt id - 1. A deque, not a vector: one entry per request of the run (a million in a
+  // long run), so a vector's doubling held the old and the new array at once (half a gigabyte)
+  // and its slack up to as much again.
+  std::deque<Attempt> attempts;
   std::vector<AccountInfo> accounts;
   std::map<std::string, std::uint32_t> account_index;
   std::vector<std::uint32_t> opened;  // in order of their first acknowledged open
@@ -488,7 +491,7 @@ class Simulation::Impl {
   std::vector<std::uint64_t> lose_until_ms;
 
   // Checkers.
-  std::vector<AckRecord> acks;
+  std::deque<AckRecord> acks;  // one per acknowledged op: a deque for the reason of `attempts`
   std::vector<std::size_t> originated_scratch;  // SeeApplied's output, reused
 
   // Report.
