@@ -492,7 +492,8 @@ class Simulation::Impl {
 
   // Checkers.
   std::deque<AckRecord> acks;  // one per acknowledged op: a deque for the reason of `attempts`
-  std::vector<std::size_t> originated_scratch;  // SeeApplied's output, reused
+  std::vector<std::size_t> originated_scratch;                       // SeeApplied's output, reused
+  std::vector<std::pair<std::size_t, std::string>> encoded_scratch;  // ReleaseSends', reused
 
   // Report.
   std::vector<report::TimelineSpan> timeline;
