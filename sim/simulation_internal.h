@@ -181,12 +181,14 @@ struct Client {
   std::deque<HoldTicket> tickets;
 };
 
+// One per request sent in a run (a million in a long one): the flags sit together, not as padding.
 struct Attempt {
   std::uint32_t client = 0;
   RegionId region = 0;
   bool probe = false;
+  bool replicated = false;         // asked for durability "replicated" (Command::replicated)
+  bool decided_at_submit = false;  // see `before`
   Request req;
-  bool replicated = false;  // asked for durability "replicated" (Command::replicated)
   // A debit's figures as the region's view showed them just before it was submitted: its
   // effective rights and its overdraft line (the per-answer I2 check). Set when the view existed;
   // `decided_at_submit` when the replica answered within the Submit call (no wait), so the answer
@@ -196,7 +198,6 @@ struct Attempt {
     Amount reserved = 0;          // what the region's holds reserve (RegionView::reserved)
   };
   std::optional<Figures> before;
-  bool decided_at_submit = false;
 };
 
 struct AccountInfo {
