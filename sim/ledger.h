@@ -68,18 +68,20 @@ struct LedgerOp {
   // kBudgetDebit: `incoming` marks a payer's side in another account than the one named (which
   // holds the key; other_account/other_op name its side); `pays` is false on the named account's
   // marker only; `group` indexes Ledger::budget_groups_ (every side of the op).
-  bool incoming = false;
+  // (One per durable op side, a million and more in a long run: the flags sit together, the
+  // hold's `expired` among them, rather than each padded to eight bytes.)
   std::uint32_t other_account = kNoOtherSide;
   std::uint32_t other_op = kNoOtherSide;
-  bool pays = false;
   std::uint32_t group = kNoOtherSide;
+  bool incoming = false;
+  bool pays = false;
   // Holds. kHold: the wall time from which it can no longer be resolved. kCapture, kRelease: the
   // hold they resolve, its amount as the op carries it, and (kRelease) whether the hold's region
   // released it at expiry.
+  bool expired = false;
   std::uint64_t expires_ms = 0;
   Dot hold;
   Amount held = 0;
-  bool expired = false;
   // The region its money is booked to: the hold's region for a capture, else its origin.
   RegionId booked() const { return kind == OpKind::kCapture ? hold.origin : canonical.origin; }
 };

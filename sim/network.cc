@@ -40,26 +40,35 @@ std::uint64_t Network::DrawDelay() {
 
 Status Network::Send(std::uint64_t now_ms, RegionId from, RegionId to, const Message& msg,
                      EventQueue* queue, std::uint64_t to_incarnation) {
-  assert(from < n_ && to < n_ && from != to);
   std::string bytes;
-  if (Status s = codec::EncodeMessage(msg, &bytes); !s.ok()) return s;
+  if (Status s = Encode(msg, &bytes); !s.ok()) return s;
+  SendBytes(now_ms, from, to, msg.index(), std::move(bytes), queue, to_incarnation);
+  return Status::OK();
+}
+
+Status Network::Encode(const Message& msg, std::string* bytes) {
+  return codec::EncodeMessage(msg, bytes);
+}
+
+void Network::SendBytes(std::uint64_t now_ms, RegionId from, RegionId to, std::size_t kind,
+                        std::string bytes, EventQueue* queue, std::uint64_t to_incarnation) {
+  assert(from < n_ && to < n_ && from != to);
   ++stats_.sent;
-  ++stats_.sent_by_kind[msg.index()];
+  ++stats_.sent_by_kind[kind];
   stats_.bytes += bytes.size();
   if (!up(from, to)) {
     ++stats_.dropped_partition;
-    return Status::OK();
+    return;
   }
   if (params_.loss > 0 && rng_.Chance(params_.loss)) {
     ++stats_.lost;
-    return Status::OK();
+    return;
   }
   if (!params_.stream && params_.duplicate > 0 && rng_.Chance(params_.duplicate)) {
     ++stats_.duplicated;
     Enqueue(now_ms, from, to, bytes, queue, to_incarnation);
   }
   Enqueue(now_ms, from, to, std::move(bytes), queue, to_incarnation);
-  return Status::OK();
 }
 
 void Network::Enqueue(std::uint64_t now_ms, RegionId from, RegionId to, std::string bytes,

@@ -83,6 +83,11 @@ class Network {
   // the message.
   Status Send(std::uint64_t now_ms, RegionId from, RegionId to, const Message& msg,
               EventQueue* queue, std::uint64_t to_incarnation = 0);
+  // Send in two steps, for a host that sends one message to several peers: Encode it once, then
+  // SendBytes a copy of the bytes to each. `kind` is the message's Message::index().
+  static Status Encode(const Message& msg, std::string* bytes);
+  void SendBytes(std::uint64_t now_ms, RegionId from, RegionId to, std::size_t kind,
+                 std::string bytes, EventQueue* queue, std::uint64_t to_incarnation = 0);
 
   // Takes the message in `slot` off the wire. False when it is dropped at delivery (link down).
   bool Take(std::uint64_t slot, InFlight* out);

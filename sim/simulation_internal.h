@@ -181,12 +181,14 @@ struct Client {
   std::deque<HoldTicket> tickets;
 };
 
+// One per request sent in a run (a million in a long one): the flags sit together, not as padding.
 struct Attempt {
   std::uint32_t client = 0;
   RegionId region = 0;
   bool probe = false;
+  bool replicated = false;         // asked for durability "replicated" (Command::replicated)
+  bool decided_at_submit = false;  // see `before`
   Request req;
-  bool replicated = false;  // asked for durability "replicated" (Command::replicated)
   // A debit's figures as the region's view showed them just before it was submitted: its
   // effective rights and its overdraft line (the per-answer I2 check). Set when the view existed;
   // `decided_at_submit` when the replica answered within the Submit call (no wait), so the answer
@@ -196,7 +198,6 @@ struct Attempt {
     Amount reserved = 0;          // what the region's holds reserve (RegionView::reserved)
   };
   std::optional<Figures> before;
-  bool decided_at_submit = false;
 };
 
 struct AccountInfo {
@@ -436,7 +437,10 @@ class Simulation::Impl {
 
   // Workload.
   std::vector<Client> clients;
-  std::vector<Attempt> attempts;  // attempt id - 1
+  // Attempt id - 1. A deque, not a vector: one entry per request of the run (a million in a
+  // long run), so a vector's doubling held the old and the new array at once (half a gigabyte)
+  // and its slack up to as much again.
+  std::deque<Attempt> attempts;
   std::vector<AccountInfo> accounts;
   std::map<std::string, std::uint32_t> account_index;
   std::vector<std::uint32_t> opened;  // in order of their first acknowledged open
@@ -488,8 +492,9 @@ class Simulation::Impl {
   std::vector<std::uint64_t> lose_until_ms;
 
   // Checkers.
-  std::vector<AckRecord> acks;
-  std::vector<std::size_t> originated_scratch;  // SeeApplied's output, reused
+  std::deque<AckRecord> acks;  // one per acknowledged op: a deque for the reason of `attempts`
+  std::vector<std::size_t> originated_scratch;                       // SeeApplied's output, reused
+  std::vector<std::pair<std::size_t, std::string>> encoded_scratch;  // ReleaseSends', reused
 
   // Report.
   std::vector<report::TimelineSpan> timeline;

@@ -1,5 +1,6 @@
 #include "sim/statement_check.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace tally::sim {
@@ -59,13 +60,24 @@ std::string Name(RegionId r, const StatementLine& l) {
 
 void StatementCheck::Forget(RegionId r) {
   last_[r].clear();
-  for (std::uint64_t id : stored_by_[r]) {
-    auto it = lines_.find(id);
-    if (it == lines_.end()) continue;
-    it->second.regions &= ~(std::uint32_t{1} << r);
-    if (it->second.regions == 0) lines_.erase(it);
+  for (Stored& s : lines_) s.regions &= ~(std::uint32_t{1} << r);
+}
+
+StatementCheck::Stored* StatementCheck::Slot(std::uint64_t id) {
+  if (2 * (used_ + 1) > lines_.size()) {
+    std::vector<Stored> old(std::max<std::size_t>(1024, 2 * lines_.size()));
+    old.swap(lines_);
+    used_ = 0;
+    for (const Stored& s : old)
+      if (s.id != 0) {
+        *Slot(s.id) = s;
+        ++used_;
+      }
   }
-  stored_by_[r].clear();
+  const std::size_t mask = lines_.size() - 1;
+  std::size_t i = static_cast<std::size_t>((id ^ (id >> 31)) * 0x9e3779b97f4a7c15ULL) & mask;
+  while (lines_[i].id != 0 && lines_[i].id != id) i = (i + 1) & mask;
+  return &lines_[i];
 }
 
 std::string StatementCheck::See(RegionId r, const PersistBatch& batch) {
@@ -83,15 +95,18 @@ std::string StatementCheck::SeeLine(RegionId r, const StatementLine& line) {
   ++lines_checked_;
   if (!line.final) return "I7 agreement: " + Name(r, line) + " stored but not final";
   const std::uint64_t content = ContentOf(line);
-  const std::uint64_t id = IdOf(line);
+  const std::uint64_t id = std::max<std::uint64_t>(IdOf(line), 1);  // 0 marks a free slot
   const std::uint32_t bit = std::uint32_t{1} << r;
-  auto [known, fresh] = lines_.try_emplace(id, Stored{content, 0});
-  if (!fresh && known->second.content != content)
+  Stored* known = Slot(id);
+  if (known->id == 0) {
+    *known = Stored{id, content, 0};
+    ++used_;
+  } else if (known->regions == 0) {
+    known->content = content;  // stored nowhere any more: this line is the first again
+  } else if (known->content != content) {
     return "I7 agreement: " + Name(r, line) + " differs from the line another region stores";
-  if ((known->second.regions & bit) == 0) {
-    known->second.regions |= bit;
-    stored_by_[r].push_back(id);
   }
+  known->regions |= bit;
   auto [last, first] = last_[r].try_emplace(line.account, Last{line.key, line.balance_after});
   if (first) return {};
   if (line.key <= last->second.key) return {};  // refolded after a restore: agreement alone

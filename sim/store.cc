@@ -23,8 +23,20 @@ std::string KeyId(const std::string& account, const KeyHash& key, bool displaced
 
 }  // namespace
 
+std::size_t SimStore::KeyRecordIdHash::operator()(const KeyRecordId& id) const {
+  std::uint64_t h = std::hash<std::string>{}(id.account);
+  h ^= id.key.h1 + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  h ^= id.key.h2 + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return static_cast<std::size_t>(h ^ (id.displaced ? 0x5bd1e995ULL : 0));
+}
+
 std::uint64_t SimStore::Write(PersistBatch batch) {
-  pending_.push_back(std::move(batch));
+  pending_.push_back(Pending{std::move(batch), nullptr});
+  return written();
+}
+
+std::uint64_t SimStore::WriteBorrowed(const PersistBatch* batch) {
+  pending_.push_back(Pending{PersistBatch{}, batch});
   return written();
 }
 
@@ -35,7 +47,7 @@ void SimStore::ReplaceDisk(Durable state) {
   d_ = std::move(state);
 }
 
-void SimStore::Apply(PersistBatch batch) {
+void SimStore::Apply(const PersistBatch& batch) {
   if (batch.replaces_store) {
     // A snapshot was installed: what the batch carries is the whole state, valid at its fold's
     // frontier and log floor. The floor goes first, so the retained log starts right above it.
@@ -48,7 +60,7 @@ void SimStore::Apply(PersistBatch batch) {
       d_.log_floor = batch.folds.front().log_floor;
     }
   }
-  for (Op& op : batch.ops) {
+  for (const Op& op : batch.ops) {
     const RegionId o = op.dot.origin;
     auto& log = d_.ops[o];
     if (log.empty()) d_.first_seq[o] = std::max(d_.first_seq[o], d_.log_floor.get(o) + 1);
@@ -62,13 +74,12 @@ void SimStore::Apply(PersistBatch batch) {
                      " of its origin: a gap in the stored log";
     }
   }
-  for (const KeyRecordId& k : batch.forget_keys)
-    d_.keys.erase(KeyId(k.account, k.key, k.displaced));
+  for (const KeyRecordId& k : batch.forget_keys) d_.keys.erase(k);
   for (const KeyRecord& k : batch.keys)
-    d_.keys.insert_or_assign(KeyId(k.account, k.key, k.displaced), codec::EncodeKeyRecord(k));
+    d_.keys.insert_or_assign(KeyRecordId{k.account, k.key, k.displaced}, codec::EncodeKeyRecord(k));
   if (!batch.high_water.is_zero()) d_.high_water = batch.high_water;
   if (!batch.fences.empty()) d_.fences = codec::EncodeFences(batch.fences);
-  for (Fold& fold : batch.folds) {
+  for (const Fold& fold : batch.folds) {
     d_.frontier = fold.frontier;
     d_.log_floor = fold.log_floor;
     for (const AccountCheckpoint& c : fold.checkpoints) {
@@ -110,10 +121,16 @@ Status SimStore::Recover(RecoveredState* out) const {
   for (const auto& log : d_.ops)
     for (const std::string& bytes : log)
       if (Status st = codec::DecodeOp(bytes, &s.ops[i++]); !st.ok()) return bad("op", st);
-  s.keys.resize(d_.keys.size());
-  i = 0;
+  // In the order of KeyId, the order records were always read back in (see Durable::keys).
+  std::vector<std::pair<std::string, const std::string*>> keys;
+  keys.reserve(d_.keys.size());
   for (const auto& [id, bytes] : d_.keys)
-    if (Status st = codec::DecodeKeyRecord(bytes, &s.keys[i++]); !st.ok())
+    keys.emplace_back(KeyId(id.account, id.key, id.displaced), &bytes);
+  std::sort(keys.begin(), keys.end());
+  s.keys.resize(keys.size());
+  i = 0;
+  for (const auto& [id, bytes] : keys)
+    if (Status st = codec::DecodeKeyRecord(*bytes, &s.keys[i++]); !st.ok())
       return bad("idempotency record", st);
   *out = std::move(s);
   return Status::OK();

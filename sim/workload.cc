@@ -431,7 +431,8 @@ void Simulation::Impl::OnClientWakes(std::uint32_t c) {
 void Simulation::Impl::SendAttempt(std::uint32_t c, RegionId region) {
   Client& cl = clients[c];
   const bool replicated = config.durability == "replicated";
-  attempts.push_back(Attempt{c, region, cl.probing, cl.req, replicated});
+  attempts.push_back(Attempt{
+      .client = c, .region = region, .probe = cl.probing, .replicated = replicated, .req = cl.req});
   const std::uint64_t id = attempts.size();
   cl.attempt = id;
   cl.at = region;
