@@ -552,9 +552,8 @@ Status Derive(NodeConfig* c) {
 }  // namespace
 
 std::size_t DefaultIoThreads() {
-  const std::size_t cores = std::thread::hardware_concurrency();
-  if (cores <= 2) return 1;
-  return std::min<std::size_t>(cores - 1, 8);
+  const std::size_t cores = std::thread::hardware_concurrency();  // 0: unknown
+  return std::clamp<std::size_t>(cores, 1, kDefaultIoThreadsMax);
 }
 
 std::string Endpoint::ToString() const {

@@ -64,9 +64,11 @@ struct TokenConfig {
 
 // [http] io_threads: 1..kMaxIoThreads; by default DefaultIoThreads().
 inline constexpr std::size_t kMaxIoThreads = 64;
-// One client thread per core but the one the io thread (the replica) keeps, at most 8; 1 (the io
-// thread serves the connections itself) on one or two cores, where a second thread only contends
-// with the replica for the core (docs/performance.md, "Request path: io threads").
+// One client thread per core, at most kDefaultIoThreadsMax; 1 (the io thread serves the
+// connections itself) on one core. On two cores, two client threads beside the io thread served
+// 1.26x (plain HTTP) and 1.45x (HTTPS) the debits of one thread (docs/performance.md, "Request
+// path: io threads"). Past 8 the replica's one thread is the bound long before parsing is.
+inline constexpr std::size_t kDefaultIoThreadsMax = 8;
 std::size_t DefaultIoThreads();
 
 struct NodeConfig {

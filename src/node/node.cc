@@ -137,8 +137,9 @@ int NodeImpl::Run() {
   ScheduleTick();
   ScheduleSweep();
   Log(LogLevel::kInfo,
-      "serving: client API on {} ({}), gossip on {} ({}), region {} (id {}) of cluster '{}'",
+      "serving: client API on {} ({}) {}, gossip on {} ({}), region {} (id {}) of cluster '{}'",
       config_.listen_client.ToString(), api_tls_ ? "HTTPS" : "plain HTTP, http.insecure_loopback",
+      pool_ ? fmt::format("on {} client threads", pool_->threads()) : "on the io thread",
       config_.listen_peer.ToString(),
       peer_tls_ ? "mutual TLS" : "plain TCP, gossip.insecure_loopback", config_.region,
       config_.self, config_.cluster_id);
