@@ -3,7 +3,11 @@
 // or changes the replica goes through these calls, as NuRaft keeps Asio behind its small
 // rpc_client. NodeImpl implements it; a test could serve sessions from a fake.
 //
-// Threading: every call is made on the io thread, from a session's completion handler.
+// Threading: every call is made on the io thread (the one that drives the replica), from a
+// session's completion handler — except from a session on a client pool thread (io_threads > 1,
+// client_pool.h): that one's host is its SessionRelay, which makes the calls below on the io
+// thread for it. NodeImpl may assume the io thread, and, called from elsewhere, answers only
+// config(), stopping(), NewRequestId() and io(), which are safe from any thread.
 
 #ifndef TALLY_NODE_API_HOST_H_
 #define TALLY_NODE_API_HOST_H_
@@ -42,10 +46,13 @@ class ApiHost {
  public:
   virtual ~ApiHost() = default;
 
-  // The [client] limits a session applies (max_pipelined, max_body_bytes, idle_timeout_ms).
+  // The [http] limits a session applies (max_pipelined, max_body_bytes, idle_timeout_ms). Those are
+  // start-only (a reload changes tokens, roles and certificates), so any thread may read them.
   virtual const NodeConfig& config() const = 0;
-  // True once shutdown began: answers carry "Connection: close".
+  // True once shutdown began: answers carry "Connection: close". Any thread.
   virtual bool stopping() const = 0;
+  // The io thread's io_context: what touches the replica runs there.
+  virtual asio::io_context& io() = 0;
   // The client API's TLS context (api_stream.h); null for plain HTTP (http.insecure_loopback).
   virtual std::shared_ptr<ssl::context> api_tls() = 0;
   // Changes when the tokens are reloaded (SIGHUP): a session's cached authentication is stale.
@@ -70,10 +77,13 @@ class ApiHost {
   // audit log says of it (the request metrics and the audit line, audit_log.h).
   virtual void Answered(Route route, int http_status, SteadyTime start, std::string_view body,
                         const AuditFacts& facts) = 0;
-  // A request id for a request that did not send a usable X-Request-Id.
+  // A request id for a request that did not send a usable X-Request-Id. Any thread.
   virtual std::string NewRequestId() = 0;
   // The session `id` closed (or became a stream): the host forgets it.
   virtual void SessionClosed(std::uint64_t id) = 0;
+  // A session moved from a client pool thread onto the io thread (a GET /v1/stream, whose
+  // WebSocket is served there): the host keeps it among its own, as if it had accepted it.
+  virtual void Adopt(const std::shared_ptr<HttpSession>& session) = 0;
 
   // A stream's WebSocket handshake is done. Authenticated (ws->open()), it gets its accounts' state
   // now and on every durable change. Not yet (its first message must authenticate it), it is only

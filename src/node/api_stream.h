@@ -6,7 +6,11 @@
 //
 // MakeApiTlsContext builds the server context it takes.
 //
-// Threading: io thread only. Movable (a session hands it to a WebSocket on upgrade), not copyable.
+// Threading: one thread at a time — the one running its executor. Movable (a session hands it to a
+// WebSocket on upgrade), not copyable. A connection read on a client pool thread (client_pool.h)
+// that becomes a stream moves to the io thread with RunOn: its socket stays registered with the
+// pool's io_context, but every completion (and Beast's timers, made from get_executor()) then runs
+// on the io thread.
 
 #ifndef TALLY_NODE_API_STREAM_H_
 #define TALLY_NODE_API_STREAM_H_
@@ -41,7 +45,9 @@ class ApiStream {
   ApiStream(ApiStream&&) = default;
   ApiStream& operator=(ApiStream&&) = default;
 
-  executor_type get_executor() { return next_layer().get_executor(); }
+  executor_type get_executor() { return run_on_ ? *run_on_ : next_layer().get_executor(); }
+  // From now on every completion runs on `ex` (call it with no operation pending).
+  void RunOn(executor_type ex) { run_on_ = std::move(ex); }
   tcp::socket& next_layer() { return tls_ ? tls_->next_layer() : *plain_; }
   bool secure() const { return tls_ != nullptr; }
 
@@ -53,18 +59,16 @@ class ApiStream {
 
   template <class MutableBuffers, class Handler>
   void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
-    if (tls_)
-      tls_->async_read_some(buffers, std::forward<Handler>(handler));
-    else
-      plain_->async_read_some(buffers, std::forward<Handler>(handler));
+    if (run_on_)
+      return ReadSome(buffers, asio::bind_executor(*run_on_, std::forward<Handler>(handler)));
+    ReadSome(buffers, std::forward<Handler>(handler));
   }
 
   template <class ConstBuffers, class Handler>
   void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
-    if (tls_)
-      tls_->async_write_some(buffers, std::forward<Handler>(handler));
-    else
-      plain_->async_write_some(buffers, std::forward<Handler>(handler));
+    if (run_on_)
+      return WriteSome(buffers, asio::bind_executor(*run_on_, std::forward<Handler>(handler)));
+    WriteSome(buffers, std::forward<Handler>(handler));
   }
 
   // For a WebSocket close: TLS close_notify then TCP, or TCP alone (found by Beast through ADL).
@@ -78,6 +82,22 @@ class ApiStream {
   friend void teardown(beast::role_type role, ApiStream& s, beast::error_code& ec);
 
  private:
+  template <class MutableBuffers, class Handler>
+  void ReadSome(const MutableBuffers& buffers, Handler&& handler) {
+    if (tls_)
+      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    else
+      plain_->async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class ConstBuffers, class Handler>
+  void WriteSome(const ConstBuffers& buffers, Handler&& handler) {
+    if (tls_)
+      tls_->async_write_some(buffers, std::forward<Handler>(handler));
+    else
+      plain_->async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+  std::optional<executor_type> run_on_;    // set by RunOn
   std::shared_ptr<ssl::context> context_;  // before tls_, which uses it until destroyed
   std::unique_ptr<ssl::stream<tcp::socket>> tls_;
   std::optional<tcp::socket> plain_;

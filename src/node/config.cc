@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "codec/codec.h"
 #include "core/ids.h"
@@ -461,6 +463,7 @@ Status ParseRoot(const toml::table& root, NodeConfig* c) {
     if (!(s = f.Unsigned("max_connections", 1, 1 << 20, &c->max_connections)).ok()) return s;
     if (!(s = f.Unsigned("max_pipelined", 1, 1024, &c->max_pipelined)).ok()) return s;
     if (!(s = f.Unsigned("idle_timeout_ms", 100, 24 * kHour, &c->idle_timeout_ms)).ok()) return s;
+    if (!(s = f.Unsigned("io_threads", 1, kMaxIoThreads, &c->io_threads)).ok()) return s;
     if (!(s = f.Bool("insecure_loopback", &c->http_insecure_loopback)).ok()) return s;
     if (!(s = f.CheckNoUnknown()).ok()) return s;
   }
@@ -547,6 +550,11 @@ Status Derive(NodeConfig* c) {
 }
 
 }  // namespace
+
+std::size_t DefaultIoThreads() {
+  const std::size_t cores = std::thread::hardware_concurrency();  // 0: unknown
+  return std::clamp<std::size_t>(cores, 1, kDefaultIoThreadsMax);
+}
 
 std::string Endpoint::ToString() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);

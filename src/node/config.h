@@ -62,6 +62,15 @@ struct TokenConfig {
   std::vector<std::string> accounts;  // glob patterns; empty: no account in scope
 };
 
+// [http] io_threads: 1..kMaxIoThreads; by default DefaultIoThreads().
+inline constexpr std::size_t kMaxIoThreads = 64;
+// One client thread per core, at most kDefaultIoThreadsMax; 1 (the io thread serves the
+// connections itself) on one core. On two cores, two client threads beside the io thread served
+// 1.26x (plain HTTP) and 1.45x (HTTPS) the debits of one thread (docs/performance.md, "Request
+// path: io threads"). Past 8 the replica's one thread is the bound long before parsing is.
+inline constexpr std::size_t kDefaultIoThreadsMax = 8;
+std::size_t DefaultIoThreads();
+
 struct NodeConfig {
   std::string cluster_id;
   std::string region;  // this node's region name
@@ -106,6 +115,10 @@ struct NodeConfig {
   std::size_t max_connections = 1024;
   std::size_t max_pipelined = 16;         // requests read ahead on one connection before answering
   std::uint64_t idle_timeout_ms = 60000;  // also the deadline of a client's TLS handshake
+  // Threads that read, parse, TLS-handshake and write client connections. 1: the io thread does it
+  // along with the replica (one thread for everything); N > 1: N threads of their own
+  // (client_pool.h), the replica still on the io thread. DefaultIoThreads() unless set.
+  std::size_t io_threads = DefaultIoThreads();
   // Plain HTTP for the client API, without [tls]: allowed only on a loopback listen.client.
   bool http_insecure_loopback = false;
 

@@ -54,6 +54,24 @@ HttpSession::HttpSession(ApiHost* host, tcp::socket socket, std::uint64_t id)
       remote_(RemoteOf(stream_.next_layer())),
       last_activity_(std::chrono::steady_clock::now()) {}
 
+HttpSession::HttpSession(std::shared_ptr<ApiHost> host, tcp::socket socket, std::uint64_t id)
+    : HttpSession(host.get(), std::move(socket), id) {
+  owned_host_ = std::move(host);
+}
+
+HttpSession::HttpSession(ApiHost* host, ApiStream stream, std::uint64_t id, std::string remote,
+                         beast::flat_buffer buffer, Slot slot, std::uint64_t slot_number)
+    : Responder(host),
+      host_(host),
+      id_(id),
+      stream_(std::move(stream)),
+      remote_(std::move(remote)),
+      buffer_(std::move(buffer)),
+      first_slot_(slot_number),
+      last_activity_(std::chrono::steady_clock::now()) {
+  slots_.push_back(std::move(slot));
+}
+
 void HttpSession::Start() {
   beast::error_code ec;
   stream_.next_layer().set_option(tcp::no_delay(true), ec);
@@ -213,6 +231,32 @@ void HttpSession::OnRead(beast::error_code ec) {
   DoRead();
 }
 
+SteadyTime HttpSession::started(std::uint64_t slot) const {
+  if (slot < first_slot_ || slot - first_slot_ >= slots_.size())
+    return std::chrono::steady_clock::now();
+  return slots_[slot - first_slot_].start;
+}
+
+void HttpSession::RespondCounted(std::uint64_t slot, int status, std::string_view content_type,
+                                 std::string_view body, std::string_view extra_headers) {
+  if (closed_ || slot < first_slot_ || slot - first_slot_ >= slots_.size()) return;
+  slots_[slot - first_slot_].counted = true;
+  DoRespond(slot, status, content_type, body, extra_headers);
+}
+
+std::shared_ptr<HttpSession> HttpSession::HandOver(ApiHost* host) {
+  if (closed_ || slots_.size() != 1 || writing_ || reading_) return nullptr;
+  stream_.RunOn(host->io().get_executor());
+  std::shared_ptr<HttpSession> moved(new HttpSession(host, std::move(stream_), id_, remote_,
+                                                     std::move(buffer_), std::move(slots_.front()),
+                                                     first_slot_));
+  slots_.clear();
+  closed_ = true;  // this object no longer owns the connection
+  read_closed_ = true;
+  host_->SessionClosed(id_);
+  return moved;
+}
+
 AuditFacts* HttpSession::audit(std::uint64_t slot) {
   if (closed_ || slot < first_slot_ || slot - first_slot_ >= slots_.size()) return nullptr;
   Slot& s = slots_[slot - first_slot_];
@@ -234,7 +278,7 @@ void HttpSession::DoRespond(std::uint64_t slot, int status, std::string_view con
                  extra_headers, status == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
                  s.close ? "Connection: close\r\n" : "");
   s.bytes.append(body);
-  host_->Answered(s.route, status, s.start, body, s.audit);
+  if (!s.counted) host_->Answered(s.route, status, s.start, body, s.audit);
   MaybeWrite();
 }
 

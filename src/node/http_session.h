@@ -6,8 +6,12 @@
 // http.idle_timeout_ms; a plain HTTP request on the HTTPS port is answered 400 in plain text,
 // saying so.
 //
-// Threading: io thread only. Owned by shared_ptr: the pending reads and writes hold it; the host
-// holds a weak_ptr for its sweep (CheckTimeouts) and shutdown (CloseWhenIdle).
+// Threading: one thread — the io thread, or, with io_threads > 1, the client pool thread whose
+// io_context its socket belongs to (client_pool.h); then its host is a SessionRelay that carries
+// each request to the io thread and each answer back (RespondCounted). A GET /v1/stream on a pool
+// thread moves the connection to the io thread first (HandOver), where WebSockets are served.
+// Owned by shared_ptr: the pending reads and writes hold it; the host (or the pool) holds a
+// weak_ptr for its sweep (CheckTimeouts) and shutdown (CloseWhenIdle).
 
 #ifndef TALLY_NODE_HTTP_SESSION_H_
 #define TALLY_NODE_HTTP_SESSION_H_
@@ -35,6 +39,8 @@ namespace tally::node {
 class HttpSession : public Responder, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(ApiHost* host, tcp::socket socket, std::uint64_t id);
+  // On a client pool thread: `host` is its SessionRelay, which this keeps alive.
+  HttpSession(std::shared_ptr<ApiHost> host, tcp::socket socket, std::uint64_t id);
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
@@ -52,6 +58,20 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   std::uint64_t id() const { return id_; }
   bool closed() const override { return closed_; }
   AuditFacts* audit(std::uint64_t slot) override;
+  // When request `slot` was read (now, if unknown).
+  SteadyTime started(std::uint64_t slot) const;
+  // An answer the host already counted and audited (ApiHost::Answered), handed over from the io
+  // thread by a SessionRelay: written as Respond would, without counting it again.
+  void RespondCounted(std::uint64_t slot, int status, std::string_view content_type,
+                      std::string_view body, std::string_view extra_headers);
+  // A GET /v1/stream read on a pool thread, the only request outstanding: this session gives up
+  // its connection — the bytes read ahead, the request's slot — to a new session served by `host`
+  // on host->io(), and closes. Null (and this keeps the connection) when other requests are
+  // outstanding. The caller hands the new session to the io thread; there it is adopted, the
+  // request handed to OpenStream, and Resume called.
+  std::shared_ptr<HttpSession> HandOver(ApiHost* host);
+  // Reads on (after HandOver).
+  void Resume() { DoRead(); }
 
  private:
   struct Slot {
@@ -61,7 +81,11 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     SteadyTime start;
     std::string bytes;
     AuditFacts audit;
+    bool counted = false;  // the host counted its answer already (RespondCounted)
   };
+  // HandOver's: the connection `stream`, with what was read ahead and the request owed.
+  HttpSession(ApiHost* host, ApiStream stream, std::uint64_t id, std::string remote,
+              beast::flat_buffer buffer, Slot slot, std::uint64_t slot_number);
   void DoRespond(std::uint64_t slot, int status, std::string_view content_type,
                  std::string_view body, std::string_view extra_headers) override;
   void OnHandshake(beast::error_code ec);
@@ -77,6 +101,7 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   // is refused: 413.
   Status BodyTooLarge(bool batch) const;
 
+  std::shared_ptr<ApiHost> owned_host_;  // the SessionRelay, on a pool thread; else null
   ApiHost* const host_;
   const std::uint64_t id_;
   ApiStream stream_;

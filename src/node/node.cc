@@ -33,7 +33,8 @@ NodeImpl::NodeImpl(NodeConfig config, ConfigLoader reload)
       notices_(config_.replica.regions, config_.replica.max_clock_offset_ms) {}
 
 NodeImpl::~NodeImpl() {
-  backup_.reset();  // cancels and joins a copy still running: it reads store_
+  if (pool_) pool_->Stop();  // its threads call into this
+  backup_.reset();           // cancels and joins a copy still running: it reads store_
   if (storage_) storage_->Stop();
 }
 
@@ -91,6 +92,8 @@ Status NodeImpl::Open() {
       replica_->frontier().ToString());
   durable_applied_ = replica_->applied();
 
+  // Its threads start with Run.
+  if (config_.io_threads > 1) pool_ = std::make_unique<ClientPool>(config_.io_threads);
   if (Status s = ListenOn(&client_acceptor_, config_.listen_client, "listen.client"); !s.ok())
     return s;
   if (Status s = peer_port_.Listen(); !s.ok()) return s;
@@ -125,6 +128,7 @@ int NodeImpl::Run() {
   });
   reload_signal_.add(SIGHUP);
   WaitForReload();
+  if (pool_) pool_->Start();
   StartAccept();
   peer_port_.StartAccept();
   for (auto& link : links_) {
@@ -133,13 +137,16 @@ int NodeImpl::Run() {
   ScheduleTick();
   ScheduleSweep();
   Log(LogLevel::kInfo,
-      "serving: client API on {} ({}), gossip on {} ({}), region {} (id {}) of cluster '{}'",
+      "serving: client API on {} ({}) {}, gossip on {} ({}), region {} (id {}) of cluster '{}'",
       config_.listen_client.ToString(), api_tls_ ? "HTTPS" : "plain HTTP, http.insecure_loopback",
+      pool_ ? fmt::format("on {} client threads", pool_->threads()) : "on the io thread",
       config_.listen_peer.ToString(),
       peer_tls_ ? "mutual TLS" : "plain TCP, gossip.insecure_loopback", config_.region,
       config_.self, config_.cluster_id);
   SdNotify("READY=1");
   io_.run();
+  // The drain gave the connections its last moments to write; what is still pending is dropped.
+  if (pool_) pool_->Stop();
   backup_->Cancel();  // only if the drain gave up on it; normally it is over
   backup_->Join();
   storage_->Stop();
@@ -162,6 +169,7 @@ void NodeImpl::BeginShutdown(int exit_code, std::string_view why) {
   }
   peer_port_.Close();
   for (auto& s : LiveSessions()) s->CloseWhenIdle();
+  if (pool_) pool_->CloseWhenIdle();
   streams_->CloseAll();
   backup_->Cancel();  // its client is answered 503 by the time the drain ends
   drain_deadline_ = std::chrono::steady_clock::now() + kShutdownDrainTimeout;
@@ -179,7 +187,9 @@ void NodeImpl::DrainStep() {
     tick_timer_.cancel();
     sweep_timer_.cancel();
     for (auto& s : LiveSessions()) s->CloseWhenIdle();
-    // Answers just released may still be on their way out: give the writes a moment.
+    if (pool_) pool_->CloseWhenIdle();
+    // Answers just released (to a pool thread, too) may still be on their way out: give the writes
+    // a moment.
     drain_timer_.expires_after(std::chrono::milliseconds(200));
     drain_timer_.async_wait([this](const beast::error_code&) { io_.stop(); });
     return;

@@ -15,6 +15,7 @@
 #include "node/log.h"
 #include "node/node_impl.h"
 #include "node/operator_page.h"
+#include "node/session_relay.h"
 #include "node/statement_view.h"
 #include "node/stream_messages.h"
 #include "node/ws_session.h"
@@ -22,12 +23,22 @@
 namespace tally::node {
 
 void NodeImpl::StartAccept() {
-  client_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+  // With a client pool the socket is made on the io_context of the thread that will serve it.
+  const std::size_t thread = pool_ ? pool_->Next() : 0;
+  asio::io_context& on = pool_ ? pool_->context(thread) : io_;
+  client_acceptor_.async_accept(on, [this, thread](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || stopping_) return;
     if (!ec) {
-      if (sessions_.size() >= config_.max_connections) {
+      const std::size_t open = sessions_.size() + (pool_ ? pool_->connections() : 0);
+      if (open >= config_.max_connections) {
         beast::error_code ignored;
         socket.close(ignored);
+      } else if (pool_) {
+        const std::uint64_t id = next_conn_id_++;
+        auto relay = std::make_shared<SessionRelay>(this, pool_.get(), thread);
+        auto session = std::make_shared<HttpSession>(relay, std::move(socket), id);
+        relay->Attach(session);
+        pool_->Serve(thread, std::move(session));
       } else {
         const std::uint64_t id = next_conn_id_++;
         auto session = std::make_shared<HttpSession>(this, std::move(socket), id);
@@ -42,6 +53,10 @@ void NodeImpl::StartAccept() {
 }
 
 void NodeImpl::SessionClosed(std::uint64_t id) { sessions_.erase(id); }
+
+void NodeImpl::Adopt(const std::shared_ptr<HttpSession>& session) {
+  sessions_[session->id()] = session;
+}
 
 void NodeImpl::NoteClientRefusal(ClientRefusal reason, std::string_view remote,
                                  std::string_view why) {

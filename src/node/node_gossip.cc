@@ -54,7 +54,7 @@ std::string NodeImpl::RenderMetrics() {
   s.store_busy_us = storage_->busy_us();
   s.store_idle_us = storage_->idle_us();
   s.pending_requests = commands_.size();
-  s.http_connections = sessions_.size();
+  s.http_connections = sessions_.size() + (pool_ ? pool_->connections() : 0);
   s.reloads_ok = reloads_ok_;
   s.reloads_refused = reloads_refused_;
   s.history_lines_pruned = history_lines_pruned_;

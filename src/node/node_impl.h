@@ -12,12 +12,17 @@
 // node_gossip.cc (GossipHost, metrics).
 //
 // Threading: everything runs on the io thread, except what StorageThread and BackupThread run on
-// theirs (they hand their outcome back to the io thread).
+// theirs (they hand their outcome back to the io thread) and, with [http] io_threads > 1, the
+// client connections: those are read, parsed and written on the ClientPool's threads, and reach
+// this class only through their SessionRelay, which posts to the io thread. Of the ApiHost calls,
+// only config() (start-only fields), stopping() (atomic), NewRequestId() (atomic) and io() are made
+// from those threads.
 
 #ifndef TALLY_NODE_NODE_IMPL_H_
 #define TALLY_NODE_NODE_IMPL_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -32,6 +37,7 @@
 #include "node/api_host.h"
 #include "node/auth.h"
 #include "node/backup_thread.h"
+#include "node/client_pool.h"
 #include "node/config.h"
 #include "node/gossip_host.h"
 #include "node/http_session.h"
@@ -83,7 +89,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
  private:
   // ---- ApiHost and GossipHost (node_api.cc, node_gossip.cc)
   const NodeConfig& config() const override { return config_; }
-  bool stopping() const override { return stopping_; }
+  bool stopping() const override { return stopping_.load(std::memory_order_relaxed); }
   std::shared_ptr<ssl::context> api_tls() override { return api_tls_; }
   std::uint64_t auth_generation() const override { return auth_generation_; }
   void NoteClientRefusal(ClientRefusal reason, std::string_view remote,
@@ -100,6 +106,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
                 const AuditFacts& facts) override;
   std::string NewRequestId() override;
   void SessionClosed(std::uint64_t id) override;
+  void Adopt(const std::shared_ptr<HttpSession>& session) override;
   void Subscribe(const std::shared_ptr<WsSession>& ws) override;
   void Unsubscribe(std::uint64_t id) override;
 
@@ -165,6 +172,9 @@ class NodeImpl final : public ApiHost, public GossipHost {
   std::uint64_t reloads_refused_ = 0;
   RegionNames region_names_;
   Authorizer authorizer_;
+  // [http] io_threads > 1: the threads that serve client connections (null: the io thread does).
+  // Before io_ and everything else that may hold a session: destroyed last (client_pool.h).
+  std::unique_ptr<ClientPool> pool_;
   asio::io_context io_{1};
   tcp::acceptor client_acceptor_;
   asio::steady_timer tick_timer_;
@@ -181,7 +191,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
   std::unique_ptr<BackupThread> backup_;
   Metrics metrics_;
   AuditLog audit_;
-  std::uint64_t request_ids_ = 0;
+  std::atomic<std::uint64_t> request_ids_{0};  // NewRequestId runs on client pool threads too
   std::uint64_t request_id_nonce_ = 0;  // per process start, so ids do not repeat across restarts
 
   Effects effects_;
@@ -209,7 +219,7 @@ class NodeImpl final : public ApiHost, public GossipHost {
   // claim ops a crash could still take away.
   VersionVector durable_applied_;
 
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // read by client pool threads (stopping())
   int exit_code_ = 0;
   SteadyTime drain_deadline_;
   SteadyTime next_history_prune_{};

@@ -50,7 +50,7 @@ std::vector<std::string> StartOnlyChanges(const NodeConfig& running, const NodeC
   note(running.max_body_bytes != next.max_body_bytes ||
            running.max_connections != next.max_connections ||
            running.max_pipelined != next.max_pipelined ||
-           running.idle_timeout_ms != next.idle_timeout_ms,
+           running.idle_timeout_ms != next.idle_timeout_ms || running.io_threads != next.io_threads,
        "[http]");
   return changed;
 }

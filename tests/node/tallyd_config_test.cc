@@ -110,6 +110,22 @@ TEST_CASE("a valid config parses into what it says", "[config]") {
          PermissionBit(Permission::kRead)));
 }
 
+TEST_CASE("[http] io_threads: a default by core count, 1..64, and a clear error", "[config]") {
+  NodeConfig c;
+  REQUIRE(ParseConfig(kValid, "t.toml", &c).ok());
+  CHECK(c.io_threads == DefaultIoThreads());
+  CHECK(DefaultIoThreads() >= 1);
+  CHECK(DefaultIoThreads() <= 8);
+  REQUIRE(ParseConfig(kValid + "\n[http]\nio_threads = 4\n", "t.toml", &c).ok());
+  CHECK(c.io_threads == 4);
+  REQUIRE(ParseConfig(kValid + "\n[http]\nio_threads = 1\n", "t.toml", &c).ok());
+  CHECK(c.io_threads == 1);
+  CHECK_THAT(ErrorOf(kValid + "\n[http]\nio_threads = 0\n"), Catch::Contains("http.io_threads"));
+  CHECK_THAT(ErrorOf(kValid + "\n[http]\nio_threads = 65\n"), Catch::Contains("http.io_threads"));
+  CHECK_THAT(ErrorOf(kValid + "\n[http]\nio_threads = \"many\"\n"),
+             Catch::Contains("http.io_threads: must be an integer, got a string"));
+}
+
 TEST_CASE("[rejoin] wait_ms bounds the wait for silent peers, and 0 waits for every peer",
           "[config]") {
   NodeConfig c;

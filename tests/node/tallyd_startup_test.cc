@@ -72,7 +72,7 @@ Outcome RunTallyd(const std::vector<std::string>& args, const fs::path& scratch)
 }
 
 std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
-                        const std::string& gossip = "") {
+                        const std::string& gossip = "", const std::string& http = "") {
   const fs::path p = dir / "region.toml";
   std::ofstream out(p);
   out << "cluster_id = \"startup\"\nregion = \"eu\"\ndata_dir = \"" << (dir / "data").string()
@@ -81,7 +81,7 @@ std::string WriteConfig(const fs::path& dir, const std::string& extra_top = "",
       << "[[regions]]\nid = 0\nname = \"eu\"\npeer = \"127.0.0.1:2\"\n"
       << "[[regions]]\nid = 1\nname = \"us\"\npeer = \"127.0.0.1:3\"\n"
       << "[http]\ninsecure_loopback = true\n"
-      << "[gossip]\ninsecure_loopback = true\n"
+      << http << "[gossip]\ninsecure_loopback = true\n"
       << gossip;
   return p.string();
 }
@@ -113,6 +113,10 @@ TEST_CASE("tallyd refuses a bad config with exit status 2, naming the field", "[
 
   o = RunTallyd({"--no-such-flag"}, dir.path());
   CHECK(o.exit_code == 2);
+
+  o = RunTallyd({"--config", WriteConfig(dir.path(), "", "", "io_threads = 0\n")}, dir.path());
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.stderr_text, Catch::Contains("http.io_threads: must be in 1..64, got 0"));
 }
 
 TEST_CASE("tallyd --version names the version and the git revision, config or not", "[startup]") {
